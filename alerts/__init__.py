@@ -1,0 +1,1 @@
+"""Judges data as a regulator does, and tells enforcement staff."""

@@ -1,0 +1,1 @@
+"""The public, portal and staff HTTP API."""

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Makes sure a PostgreSQL server and a Mosquitto broker are installed and answering on this
+# machine (127.0.0.1:5432 and 127.0.0.1:1883). Starts them when they are down; installs them
+# from Debian's packages when missing and we are root; otherwise says what to install.
+set -euo pipefail
+
+pg_up() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
+mqtt_up() { (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; }
+
+install_packages() {
+    if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
+        echo "sourcewatch needs: $* (Debian/Ubuntu: sudo apt-get install -y $*)" >&2
+        echo "or point the tests at running servers: SOURCEWATCH_TEST_DSN, SOURCEWATCH_TEST_MQTT_URL" >&2
+        exit 1
+    fi
+    echo "installing $* from Debian's packages" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+if [ -z "${SOURCEWATCH_TEST_DSN:-}" ] && ! pg_up; then
+    command -v pg_ctlcluster >/dev/null || install_packages postgresql postgresql-client
+    version=$(ls /etc/postgresql | sort -n | tail -n 1)
+    if ! pg_lsclusters -h | grep -q "^$version main"; then
+        pg_createcluster "$version" main >/dev/null
+    fi
+    conf=/etc/postgresql/$version/main
+    # Local test server: trust on loopback, as on the development machines.
+    if ! grep -q "sourcewatch-test" "$conf/pg_hba.conf"; then
+        sed -i '1i host all all 127.0.0.1/32 trust # sourcewatch-test\nhost all all ::1/128 trust # sourcewatch-test' "$conf/pg_hba.conf"
+    fi
+    pg_ctlcluster --skip-systemctl-redirect "$version" main start
+    for _ in $(seq 1 50); do pg_up && break; sleep 0.2; done
+    pg_up || { echo "PostgreSQL did not start" >&2; exit 1; }
+    psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'test'" | grep -q 1 \
+        || psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE test"
+fi
+
+if [ -z "${SOURCEWATCH_TEST_MQTT_URL:-}" ]; then
+    command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || install_packages mosquitto
+    if ! mqtt_up; then
+        if [ -f /etc/mosquitto/mosquitto.conf ]; then
+            mkdir -p /run/mosquitto /var/log/mosquitto 2>/dev/null || true
+            chown mosquitto: /run/mosquitto /var/log/mosquitto 2>/dev/null || true
+            mosquitto -d -c /etc/mosquitto/mosquitto.conf
+        else
+            mosquitto -d -p 1883
+        fi
+        for _ in $(seq 1 50); do mqtt_up && break; sleep 0.1; done
+        mqtt_up || { echo "Mosquitto did not start" >&2; exit 1; }
+    fi
+fi
+echo "services: PostgreSQL and Mosquitto answer" >&2

@@ -1,0 +1,181 @@
+"""The MQTT side of ingest: a paho-mqtt 2 client that hands messages to a bounded queue and
+acknowledges them only when told to (after their rows are committed).
+
+- MQTT 5, persistent session (clean start off, session expiry), QoS 1 subscriptions,
+  optional shared subscription ``$share/<group>/…`` so that N workers split the load.
+- Receive Maximum bounds how many unacknowledged messages the broker pushes to us; the queue
+  is sized to hold all of them, so the network thread never blocks.
+- Every message carries the connection *generation* it arrived on. After a reconnect the
+  broker re-sends whatever was not acknowledged, with packet ids that are only meaningful on
+  the new connection; acknowledgements for an older generation are therefore dropped (the
+  re-sent copy is written again, idempotently, and acknowledged then).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+__all__ = ["Inbound", "MqttOptions", "MqttTransport", "broker_address"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    topic: str
+    payload: bytes
+    received_at: datetime
+    mid: int
+    qos: int
+    generation: int
+
+
+@dataclass(frozen=True, slots=True)
+class MqttOptions:
+    url: str
+    client_id: str
+    topics: tuple[str, ...]
+    shared_group: str = ""
+    receive_maximum: int = 1000
+    session_expiry_s: int = 7 * 24 * 3600
+    keepalive_s: int = 30
+
+
+def broker_address(url: str) -> tuple[str, int, bool, str | None, str | None]:
+    """host, port, tls, username, password from ``mqtt[s]://[user:pass@]host[:port]``."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
+        raise ValueError(f"MQTT URL must start with mqtt:// or mqtts://, got {url!r}")
+    tls = parts.scheme in ("mqtts", "ssl")
+    port = parts.port or (8883 if tls else 1883)
+    user = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password else None
+    return parts.hostname or "127.0.0.1", port, tls, user, password
+
+
+class MqttTransport:
+    """Receive with manual acknowledgement; publish replies."""
+
+    def __init__(self, options: MqttOptions) -> None:
+        self.options = options
+        self.inbox: queue.Queue[Inbound] = queue.Queue(maxsize=options.receive_maximum + 100)
+        self.connected = threading.Event()
+        self._generation = 0
+        self._lock = threading.Lock()
+        self._client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=options.client_id,
+            protocol=mqtt.MQTTv5,
+            manual_ack=True,
+        )
+        host, port, tls, user, password = broker_address(options.url)
+        self._host, self._port = host, port
+        if tls:
+            self._client.tls_set()
+        if user is not None:
+            self._client.username_pw_set(user, password)
+        self._client.reconnect_delay_set(min_delay=1, max_delay=30)
+        self._client.max_inflight_messages_set(100)
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_message = self._on_message
+
+    @property
+    def generation(self) -> int:
+        return self._generation
+
+    def start(self) -> None:
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = self.options.session_expiry_s
+        props.ReceiveMaximum = self.options.receive_maximum
+        self._client.connect_async(
+            self._host,
+            self._port,
+            keepalive=self.options.keepalive_s,
+            clean_start=False,
+            properties=props,
+        )
+        self._client.loop_start()
+
+    def stop(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def ack(self, messages: list[Inbound]) -> int:
+        """Acknowledge messages of the current connection; returns how many were acked."""
+        done = 0
+        with self._lock:
+            current = self._generation
+        for m in messages:
+            if m.qos > 0 and m.generation == current:
+                self._client.ack(m.mid, m.qos)
+                done += 1
+        return done
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1) -> None:
+        self._client.publish(topic, payload, qos=qos)
+
+    def subscriptions(self) -> list[str]:
+        group = self.options.shared_group
+        return [f"$share/{group}/{t}" if group else t for t in self.options.topics]
+
+    # paho callbacks, on the network thread ------------------------------------------------
+
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.ConnectFlags,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        if reason.is_failure:
+            log.error("MQTT connection refused: %s", reason)
+            return
+        with self._lock:
+            self._generation += 1
+        log.info(
+            "MQTT connected to %s:%s (session present: %s)",
+            self._host,
+            self._port,
+            flags.session_present,
+        )
+        client.subscribe([(t, 1) for t in self.subscriptions()])
+        self.connected.set()
+
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.DisconnectFlags,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        self.connected.clear()
+        with self._lock:
+            self._generation += 1  # un-acked messages of the old connection will be re-sent
+        if reason.is_failure:
+            log.warning("MQTT connection lost (%s); reconnecting", reason)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        self.inbox.put(
+            Inbound(
+                topic=msg.topic,
+                payload=bytes(msg.payload),
+                received_at=datetime.now(UTC),
+                mid=msg.mid,
+                qos=msg.qos,
+                generation=self._generation,
+            )
+        )

@@ -1,0 +1,80 @@
+"""What ingest stores: frames (accepted), their measurement rows, and rejected messages."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+__all__ = ["Accepted", "MeasurementRow", "Rejected", "digest"]
+
+
+def digest(raw: bytes) -> bytes:
+    return hashlib.sha256(raw).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class MeasurementRow:
+    """One value row: (outlet, pollutant, kind, ts) with what the logger sent for it."""
+
+    pollutant: str
+    kind: str  # rtd | min | hour | day
+    ts: datetime  # aware
+    value: Decimal | None = None
+    min: Decimal | None = None
+    max: Decimal | None = None
+    cou: Decimal | None = None
+    zs_value: Decimal | None = None
+    zs_min: Decimal | None = None
+    zs_max: Decimal | None = None
+    flag: str | None = None
+    eflag: str | None = None
+    sample_time: datetime | None = None
+    extra: dict[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """A frame (or JSON upload) from a registered outlet that passed the checks."""
+
+    transport: str  # mqtt | mqtt-json | tcp
+    topic: str | None
+    received_at: datetime
+    raw: bytes
+    outlet_id: int
+    mn: str
+    st: str | None
+    cn: str | None
+    qn: str | None
+    data_time: datetime | None
+    crc_received: str | None = None
+    crc_computed: str | None = None
+    crc_algorithm: str | None = None
+    crc_ok: bool | None = None
+    length_ok: bool | None = None
+    rows: tuple[MeasurementRow, ...] = ()
+    reply: bytes | None = None  # 9014 to send once the rows are durable
+    digest: bytes = field(default=b"", compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.digest:
+            object.__setattr__(self, "digest", digest(self.raw))
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A message or frame that goes to the dead-letter table, with the reason."""
+
+    transport: str
+    topic: str | None
+    received_at: datetime
+    raw: bytes
+    reason: str  # crc | length | format | json | unknown-mn | wrong-pw | mn-mismatch | no-time
+    detail: str
+    mn: str | None = None
+    digest: bytes = field(default=b"", compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.digest:
+            object.__setattr__(self, "digest", digest(self.raw))

@@ -1,0 +1,61 @@
+"""Wires the ingest worker from settings: MQTT transport + worker loop, until stopped."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from ingest.mqtt import MqttOptions, MqttTransport
+from ingest.uplink import JSON_TOPIC, RAW_TOPIC
+from ingest.worker import IngestWorker, WorkerOptions
+from schemas.settings import Settings
+
+__all__ = ["build_worker", "run_ingest"]
+
+log = logging.getLogger(__name__)
+
+
+def build_worker(settings: Settings) -> IngestWorker:
+    transport = MqttTransport(
+        MqttOptions(
+            url=settings.mqtt_url,
+            client_id=settings.mqtt_client_id,
+            topics=(RAW_TOPIC, JSON_TOPIC),
+            shared_group=settings.mqtt_shared_group,
+            receive_maximum=settings.mqtt_receive_maximum,
+            session_expiry_s=settings.mqtt_session_expiry_s,
+        )
+    )
+    options = WorkerOptions(
+        database_url=settings.database_url,
+        batch_max_messages=settings.batch_max_messages,
+        batch_max_delay_s=settings.batch_max_delay_s,
+        registry_refresh_s=settings.registry_refresh_s,
+    )
+    return IngestWorker(options, transport)
+
+
+def run_ingest(settings: Settings, stop: threading.Event) -> int:
+    worker = build_worker(settings)
+    worker.transport.start()
+    reporter = threading.Thread(target=_report, args=(worker, stop), daemon=True)
+    reporter.start()
+    try:
+        worker.run(stop)
+    finally:
+        worker.transport.stop()
+    log.info("ingest stopped: %s", worker.stats)
+    return 0
+
+
+def _report(worker: IngestWorker, stop: threading.Event, every_s: float = 60.0) -> None:
+    last = 0
+    while not stop.wait(every_s):
+        s = worker.stats
+        log.info(
+            "ingest: %d messages (+%d), %d values new, %d revised, %d dead letters, "
+            "%d write retries",
+            s.messages, s.messages - last, s.values_inserted, s.values_revised,
+            s.dead_letters, s.write_retries,
+        )  # fmt: skip
+        last = s.messages

@@ -1,0 +1,278 @@
+"""Turns one MQTT message into what ingest stores: accepted frames with their rows, or
+rejections for the dead-letter table. Pure: the outlet lookup is passed in.
+
+Topics (DESIGN.md §2):
+- ``hj212/{MN}/up``: one or more raw HJ 212 frames (CR LF optional);
+- ``sourcewatch/v1/{MN}/data``: the same content as JSON (``schemas/uplink.schema.json``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from decimal import Decimal
+
+from pydantic import ValidationError
+
+from ingest.hj212 import (
+    Frame,
+    FrameError,
+    HJ212Error,
+    iter_packets,
+    parse_data_time,
+    parse_packet,
+    reply_9013,
+    reply_9014,
+)
+from ingest.outlets import Outlet
+from ingest.records import Accepted, MeasurementRow, Rejected
+from schemas.pollutants import legacy_codes
+from schemas.uplink import JsonUpload
+
+__all__ = ["DATA_KINDS", "JSON_TOPIC", "RAW_TOPIC", "decode_message", "topic_mn"]
+
+RAW_TOPIC = "hj212/+/up"
+JSON_TOPIC = "sourcewatch/v1/+/data"
+
+# HJ 212-2017 Table 9: the upload commands that carry pollutant values, and what they hold.
+DATA_KINDS: Mapping[str, str] = {"2011": "rtd", "2051": "min", "2061": "hour", "2031": "day"}
+
+FindOutlet = Callable[[str], Outlet | None]
+
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_COLUMNS = {
+    "min": "min",
+    "max": "max",
+    "cou": "cou",
+    "zsmin": "zs_min",
+    "zsmax": "zs_max",
+    "flag": "flag",
+    "eflag": "eflag",
+}
+
+
+def topic_mn(topic: str) -> tuple[str, str] | None:
+    """``(transport, MN)`` of an uplink topic, or None when the topic is not ours."""
+    parts = topic.split("/")
+    if len(parts) == 3 and parts[0] == "hj212" and parts[2] == "up" and parts[1]:
+        return "mqtt", parts[1]
+    if len(parts) == 4 and parts[:2] == ["sourcewatch", "v1"] and parts[3] == "data" and parts[2]:
+        return "mqtt-json", parts[2]
+    return None
+
+
+def decode_message(
+    topic: str, payload: bytes, received_at: datetime, find_outlet: FindOutlet
+) -> list[Accepted | Rejected]:
+    found = topic_mn(topic)
+    if found is None:
+        return [Rejected("mqtt", topic, received_at, payload, "format", "not an uplink topic")]
+    transport, mn = found
+    outlet = find_outlet(mn)
+    if outlet is None:
+        return [
+            Rejected(
+                transport,
+                topic,
+                received_at,
+                payload,
+                "unknown-mn",
+                f"MN {mn!r} is not registered",
+                mn,
+            )
+        ]
+    if transport == "mqtt-json":
+        return [_decode_json(topic, payload, received_at, outlet)]
+    out: list[Accepted | Rejected] = []
+    for packet in iter_packets(payload):
+        if isinstance(packet, FrameError):
+            out.append(_reject_error(transport, topic, received_at, payload, packet, mn))
+            continue
+        try:
+            frame = parse_packet(packet, crc_policy=outlet.crc_policy)
+        except HJ212Error as exc:
+            out.append(_reject_error(transport, topic, received_at, packet, exc, mn))
+            continue
+        out.append(_accept_frame(transport, topic, received_at, frame, outlet))
+    return out
+
+
+def _reject_error(
+    transport: str, topic: str, at: datetime, raw: bytes, exc: HJ212Error, mn: str
+) -> Rejected:
+    return Rejected(transport, topic, at, raw, exc.kind, str(exc), mn)
+
+
+def _accept_frame(
+    transport: str, topic: str, at: datetime, frame: Frame, outlet: Outlet
+) -> Accepted | Rejected:
+    raw = frame.packet
+    if frame.mn != outlet.mn:
+        return Rejected(
+            transport,
+            topic,
+            at,
+            raw,
+            "mn-mismatch",
+            f"frame MN {frame.mn!r} differs from topic MN {outlet.mn!r}",
+            outlet.mn,
+        )
+    if outlet.password is not None and frame.pw != outlet.password:
+        return Rejected(
+            transport,
+            topic,
+            at,
+            raw,
+            "wrong-pw",
+            "PW does not match the registered password",
+            outlet.mn,
+        )
+    local = frame.data_time
+    items = {code: {f: v.raw for f, v in fields.items()} for code, fields in frame.items().items()}
+    rows = _rows(frame.cn, items, local, outlet)
+    if isinstance(rows, str):
+        return Rejected(transport, topic, at, raw, "no-time", rows, outlet.mn)
+    reply = None
+    if frame.flag.ack:
+        reply = reply_9013(frame) if frame.cn == "1013" else reply_9014(frame)
+    return Accepted(
+        transport=transport,
+        topic=topic,
+        received_at=at,
+        raw=raw,
+        outlet_id=outlet.id,
+        mn=outlet.mn,
+        st=frame.st,
+        cn=frame.cn,
+        qn=frame.qn,
+        data_time=local.replace(tzinfo=outlet.timezone) if local else None,
+        crc_received=frame.crc.received,
+        crc_computed=frame.crc.computed,
+        crc_algorithm=frame.crc.algorithm,
+        crc_ok=frame.crc.ok,
+        length_ok=frame.length_ok,
+        rows=rows,
+        reply=reply,
+    )
+
+
+def _decode_json(topic: str, payload: bytes, at: datetime, outlet: Outlet) -> Accepted | Rejected:
+    transport = "mqtt-json"
+    try:
+        body = JsonUpload.model_validate_json(payload)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()[:5]
+        )
+        return Rejected(transport, topic, at, payload, "json", problems, outlet.mn)
+    if body.mn != outlet.mn:
+        return Rejected(
+            transport,
+            topic,
+            at,
+            payload,
+            "mn-mismatch",
+            f"body MN {body.mn!r} differs from topic MN {outlet.mn!r}",
+            outlet.mn,
+        )
+    if outlet.password is not None and body.pw != outlet.password:
+        return Rejected(
+            transport,
+            topic,
+            at,
+            payload,
+            "wrong-pw",
+            "pw does not match the registered password",
+            outlet.mn,
+        )
+    when = (
+        body.data_time if body.data_time.tzinfo else body.data_time.replace(tzinfo=outlet.timezone)
+    )
+    local = when.astimezone(outlet.timezone).replace(tzinfo=None)
+    items = {
+        code: {f: _text(v) for f, v in fields.items() if v is not None}
+        for code, fields in body.values.items()
+    }
+    rows = _rows(body.cn, items, local, outlet)
+    if isinstance(rows, str):
+        return Rejected(transport, topic, at, payload, "no-time", rows, outlet.mn)
+    return Accepted(
+        transport=transport,
+        topic=topic,
+        received_at=at,
+        raw=payload,
+        outlet_id=outlet.id,
+        mn=outlet.mn,
+        st=body.st,
+        cn=body.cn,
+        qn=body.qn,
+        data_time=when,
+        rows=rows,
+    )
+
+
+def _text(v: str | float) -> str:
+    return v if isinstance(v, str) else json.dumps(v)
+
+
+def _number(raw: str | None) -> Decimal | None:
+    if raw is None:
+        return None
+    raw = raw.strip()
+    return Decimal(raw) if _NUMBER.fullmatch(raw) else None
+
+
+def _rows(
+    cn: str | None, items: Mapping[str, Mapping[str, str]], local: datetime | None, outlet: Outlet
+) -> tuple[MeasurementRow, ...] | str:
+    """Measurement rows of a data upload; a message string when the upload has no usable time."""
+    kind = DATA_KINDS.get(cn or "")
+    if kind is None:
+        return ()
+    if local is None:
+        return f"CN {cn} carries values but no valid DataTime"
+    ts = local.replace(tzinfo=outlet.timezone)
+    legacy = legacy_codes("air" if outlet.kind == "gas" else "water")
+    rename = outlet.protocol_profile == "hj212-2005"
+    rows = []
+    for code, fields in items.items():
+        row = _row(legacy.get(code, code) if rename else code, kind, ts, fields, outlet)
+        if row is not None:
+            rows.append(row)
+    return tuple(rows)
+
+
+def _row(
+    code: str, kind: str, ts: datetime, fields: Mapping[str, str], outlet: Outlet
+) -> MeasurementRow | None:
+    by_name = {f.lower(): v for f, v in fields.items()}
+    main = ("rtd", "avg") if kind == "rtd" else ("avg", "rtd")
+    zs = ("zsrtd", "zsavg") if kind == "rtd" else ("zsavg", "zsrtd")
+    value_raw = next((by_name[k] for k in main if k in by_name), None)
+    zs_raw = next((by_name[k] for k in zs if k in by_name), None)
+    cols: dict[str, str] = {c: by_name[k] for k, c in _COLUMNS.items() if k in by_name}
+    if value_raw is None and zs_raw is None and not cols:
+        return None  # Info, SN, RS … : not a measurement
+    used = {*main, *zs, *_COLUMNS, "sampletime"}
+    extra = {f: v for f, v in fields.items() if f.lower() not in used}
+    if value_raw is not None and _number(value_raw) is None:
+        extra["value"] = value_raw
+    sample = parse_data_time(by_name["sampletime"]) if "sampletime" in by_name else None
+    return MeasurementRow(
+        pollutant=code,
+        kind=kind,
+        ts=ts,
+        value=_number(value_raw),
+        min=_number(cols.get("min")),
+        max=_number(cols.get("max")),
+        cou=_number(cols.get("cou")),
+        zs_value=_number(zs_raw),
+        zs_min=_number(cols.get("zs_min")),
+        zs_max=_number(cols.get("zs_max")),
+        flag=cols.get("flag"),
+        eflag=cols.get("eflag"),
+        sample_time=sample.replace(tzinfo=outlet.timezone) if sample else None,
+        extra=extra or None,
+    )

@@ -1,0 +1,209 @@
+"""The ingest loop: take a batch from the MQTT inbox, decode it, write it in one transaction,
+and only then acknowledge it to the broker and send the 9014 replies.
+
+- A database outage delays data, never drops it: the batch is retried with backoff and stays
+  unacknowledged (the broker keeps it, and re-sends it to whoever reconnects the session).
+- A batch the database refuses for a non-transient reason is split and retried message by
+  message; a message that still fails goes to the dead letters with the reason.
+- A bad message never stops the loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import psycopg
+
+from ingest.mqtt import Inbound, MqttTransport
+from ingest.outlets import OutletDirectory
+from ingest.records import Accepted, Rejected
+from ingest.uplink import decode_message
+from ingest.writer import BatchResult, WriteError, write_batch
+
+__all__ = ["IngestWorker", "WorkerOptions", "WorkerStats"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerOptions:
+    database_url: str
+    batch_max_messages: int = 500
+    batch_max_delay_s: float = 0.2
+    registry_refresh_s: float = 30.0
+    retry_max_delay_s: float = 10.0
+
+
+@dataclass(slots=True)
+class WorkerStats:
+    messages: int = 0
+    batches: int = 0
+    frames_new: int = 0
+    frames_duplicate: int = 0
+    values_inserted: int = 0
+    values_revised: int = 0
+    dead_letters: int = 0
+    acked: int = 0
+    write_retries: int = 0
+    last_error: str | None = None
+    by_reason: dict[str, int] = field(default_factory=dict)
+
+    def add(self, result: BatchResult, rejected: Sequence[Rejected]) -> None:
+        self.frames_new += result.frames_new
+        self.frames_duplicate += result.frames_duplicate
+        self.values_inserted += result.values_inserted
+        self.values_revised += result.values_revised
+        self.dead_letters += result.dead_letters
+        for r in rejected:
+            self.by_reason[r.reason] = self.by_reason.get(r.reason, 0) + 1
+
+
+class IngestWorker:
+    def __init__(
+        self,
+        options: WorkerOptions,
+        transport: MqttTransport,
+    ) -> None:
+        self.options = options
+        self.transport = transport
+        self.stats = WorkerStats()
+        self.directory = OutletDirectory(refresh_s=options.registry_refresh_s)
+        self._conn: psycopg.Connection | None = None
+
+    def run(self, stop: threading.Event) -> None:
+        """Process batches until ``stop`` is set; the batch in hand is finished or abandoned
+        unacknowledged (never half-acknowledged)."""
+        try:
+            while not stop.is_set():
+                batch = self._collect(stop)
+                if batch:
+                    self._process(batch, stop)
+        finally:
+            self._close()
+
+    def _collect(self, stop: threading.Event) -> list[Inbound]:
+        inbox = self.transport.inbox
+        try:
+            first = inbox.get(timeout=0.2)
+        except queue.Empty:
+            return []
+        batch = [first]
+        deadline = time.monotonic() + self.options.batch_max_delay_s
+        while len(batch) < self.options.batch_max_messages and not stop.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                batch.append(inbox.get(timeout=remaining))
+            except queue.Empty:
+                break
+        return batch
+
+    def _process(self, batch: list[Inbound], stop: threading.Event) -> None:
+        delay = 0.2
+        while True:
+            try:
+                conn = self._connection()
+                accepted, rejected = self._decode(conn, batch)
+                result = self._write(conn, accepted, rejected)
+                break
+            except (WriteError, psycopg.OperationalError) as exc:
+                self._close()
+                self.stats.write_retries += 1
+                self.stats.last_error = str(exc)
+                log.warning(
+                    "batch of %d not written (%s); retrying in %.1fs", len(batch), exc, delay
+                )
+                if stop.wait(delay):
+                    log.info(
+                        "stopping with %d unacknowledged messages; the broker keeps them",
+                        len(batch),
+                    )
+                    return
+                delay = min(delay * 2, self.options.retry_max_delay_s)
+        self.stats.add(result, rejected)
+        self.stats.messages += len(batch)
+        self.stats.batches += 1
+        self.stats.acked += self.transport.ack(batch)
+        for a in accepted:
+            if a.reply is not None:
+                self.transport.publish(f"hj212/{a.mn}/down", a.reply)
+
+    def _decode(
+        self, conn: psycopg.Connection, batch: Sequence[Inbound]
+    ) -> tuple[list[Accepted], list[Rejected]]:
+        self.directory.refresh_if_due(conn)
+        accepted: list[Accepted] = []
+        rejected: list[Rejected] = []
+        for m in batch:
+            try:
+                items = decode_message(
+                    m.topic, m.payload, m.received_at, lambda mn: self.directory.lookup(conn, mn)
+                )
+            except psycopg.Error:
+                raise
+            except Exception as exc:  # a decoder bug must not stop ingest: keep the message
+                log.exception("decoder failed on a message from %s", m.topic)
+                items = [
+                    Rejected(
+                        "mqtt",
+                        m.topic,
+                        m.received_at,
+                        m.payload,
+                        "format",
+                        f"decoder error: {exc!r}",
+                    )
+                ]
+            for item in items:
+                (accepted if isinstance(item, Accepted) else rejected).append(item)
+        return accepted, rejected
+
+    def _write(
+        self, conn: psycopg.Connection, accepted: list[Accepted], rejected: list[Rejected]
+    ) -> BatchResult:
+        try:
+            return write_batch(conn, accepted, rejected)
+        except WriteError as exc:
+            if exc.retryable:
+                raise
+            log.error("batch refused (%s); writing its messages one by one", exc)
+        total = BatchResult()
+        for a in accepted:
+            try:
+                part = write_batch(conn, [a], [])
+            except WriteError as exc:
+                if exc.retryable:
+                    raise
+                bad = Rejected(a.transport, a.topic, a.received_at, a.raw, "store", str(exc), a.mn)
+                rejected.append(bad)
+                continue
+            total.frames_new += part.frames_new
+            total.frames_duplicate += part.frames_duplicate
+            total.values_inserted += part.values_inserted
+            total.values_revised += part.values_revised
+        accepted[:] = [a for a in accepted if all(a.raw != r.raw for r in rejected)]
+        total.dead_letters = write_batch(conn, [], rejected).dead_letters
+        return total
+
+    def _connection(self) -> psycopg.Connection:
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(
+                self.options.database_url,
+                application_name="sourcewatch.ingest",
+                connect_timeout=5,
+                autocommit=True,
+            )
+        return self._conn
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except psycopg.Error:
+                pass
+            self._conn = None

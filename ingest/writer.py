@@ -1,0 +1,233 @@
+"""Writes a batch of decoded messages in ONE transaction, then says what changed.
+
+- Accepted frames are COPYed into a staging table and archived in ``frames`` unless a frame
+  with the same bytes is already there (a re-delivery or a re-send is a no-op).
+- Their values are COPYed into staging and merged into ``measurements`` in SQL: a new key is
+  inserted, an identical value is a no-op, a changed value updates the row, bumps its
+  ``revision`` and keeps the old and new values in ``measurement_revisions``.
+- Rejections go to ``dead_letters`` (idempotent on the raw bytes).
+- One ``NOTIFY sourcewatch_measurements`` per outlet whose data changed, delivered on commit.
+
+Database errors are translated once, here, into :class:`WriteError`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import psycopg
+
+from ingest.records import Accepted, Rejected
+
+__all__ = ["NOTIFY_CHANNEL", "BatchResult", "WriteError", "write_batch"]
+
+log = logging.getLogger(__name__)
+
+NOTIFY_CHANNEL = "sourcewatch_measurements"
+
+_STAGING = """
+CREATE TEMP TABLE IF NOT EXISTS stage_frames (
+    id bigint, received_at timestamptz, transport text, topic text, outlet_id bigint, mn text,
+    st text, cn text, qn text, data_time timestamptz, digest bytea, raw bytea,
+    crc_received text, crc_computed text, crc_algorithm text, crc_ok boolean, length_ok boolean,
+    verdict text, values_count integer
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stage_measurements (
+    seq integer, outlet_id bigint, pollutant text, kind text, ts timestamptz, value numeric,
+    min numeric, max numeric, cou numeric, zs_value numeric, zs_min numeric, zs_max numeric,
+    flag text, eflag text, sample_time timestamptz, extra jsonb, frame_id bigint,
+    received_at timestamptz
+) ON COMMIT DELETE ROWS;
+"""
+
+_INSERT_FRAMES = """
+INSERT INTO frames (id, received_at, transport, topic, outlet_id, mn, st, cn, qn, data_time,
+                    digest, raw, crc_received, crc_computed, crc_algorithm, crc_ok, length_ok,
+                    verdict, values_count)
+SELECT DISTINCT ON (s.digest) s.*
+FROM stage_frames s
+WHERE NOT EXISTS (SELECT 1 FROM frames f
+                  WHERE f.digest = s.digest AND f.received_at >= s.received_at - interval '30 days')
+ORDER BY s.digest, s.id
+"""
+
+# The merge. The value "as sent" is the tuple (value, min, max, cou, …, extra): a re-send
+# that changes none of it is a no-op; a change bumps `revision` and is kept in
+# measurement_revisions with the old and new value. All CTEs see one snapshot, so `old` holds
+# the values from before the upsert (under a concurrent revision of the same key the upsert
+# itself waits for the row lock; `old` is then the value this transaction saw).
+_MERGE = """
+WITH s AS (
+    SELECT DISTINCT ON (outlet_id, pollutant, kind, ts) *
+    FROM stage_measurements ORDER BY outlet_id, pollutant, kind, ts, seq DESC
+), old AS (
+    SELECT m.* FROM measurements m JOIN s USING (outlet_id, pollutant, kind, ts)
+    WHERE (m.value, m.min, m.max, m.cou, m.zs_value, m.zs_min, m.zs_max, m.flag, m.eflag, m.sample_time, m.extra)
+          IS DISTINCT FROM
+          (s.value, s.min, s.max, s.cou, s.zs_value, s.zs_min, s.zs_max, s.flag, s.eflag, s.sample_time, s.extra)
+), up AS (
+    INSERT INTO measurements (outlet_id, pollutant, kind, ts, value, min, max, cou, zs_value, zs_min, zs_max, flag, eflag, sample_time, extra,
+                              frame_id, received_at)
+    SELECT outlet_id, pollutant, kind, ts, value, min, max, cou, zs_value, zs_min, zs_max, flag, eflag, sample_time, extra,
+           frame_id, received_at
+    FROM s
+    ON CONFLICT (outlet_id, pollutant, kind, ts) DO UPDATE
+        SET value = EXCLUDED.value, min = EXCLUDED.min, max = EXCLUDED.max, cou = EXCLUDED.cou, zs_value = EXCLUDED.zs_value, zs_min = EXCLUDED.zs_min,
+            zs_max = EXCLUDED.zs_max, flag = EXCLUDED.flag, eflag = EXCLUDED.eflag, sample_time = EXCLUDED.sample_time, extra = EXCLUDED.extra,
+            frame_id = EXCLUDED.frame_id, received_at = EXCLUDED.received_at,
+            revision = measurements.revision + 1
+        WHERE (measurements.value, measurements.min, measurements.max, measurements.cou, measurements.zs_value, measurements.zs_min, measurements.zs_max, measurements.flag, measurements.eflag, measurements.sample_time, measurements.extra)
+              IS DISTINCT FROM
+              (EXCLUDED.value, EXCLUDED.min, EXCLUDED.max, EXCLUDED.cou, EXCLUDED.zs_value, EXCLUDED.zs_min, EXCLUDED.zs_max, EXCLUDED.flag, EXCLUDED.eflag, EXCLUDED.sample_time, EXCLUDED.extra)
+    RETURNING outlet_id, pollutant, kind, ts, revision, frame_id
+), rev AS (
+    INSERT INTO measurement_revisions
+        (outlet_id, pollutant, kind, ts, revision, old, new, old_frame_id, new_frame_id)
+    SELECT up.outlet_id, up.pollutant, up.kind, up.ts, up.revision,
+           jsonb_build_object('value', old.value,
+                              'min', old.min,
+                              'max', old.max,
+                              'cou', old.cou,
+                              'zs_value', old.zs_value,
+                              'zs_min', old.zs_min,
+                              'zs_max', old.zs_max,
+                              'flag', old.flag,
+                              'eflag', old.eflag,
+                              'sample_time', old.sample_time,
+                              'extra', old.extra),
+           jsonb_build_object('value', s.value,
+                              'min', s.min,
+                              'max', s.max,
+                              'cou', s.cou,
+                              'zs_value', s.zs_value,
+                              'zs_min', s.zs_min,
+                              'zs_max', s.zs_max,
+                              'flag', s.flag,
+                              'eflag', s.eflag,
+                              'sample_time', s.sample_time,
+                              'extra', s.extra),
+           old.frame_id, up.frame_id
+    FROM up JOIN old USING (outlet_id, pollutant, kind, ts)
+            JOIN s USING (outlet_id, pollutant, kind, ts)
+    RETURNING 1
+), changed AS (
+    SELECT outlet_id, array_agg(DISTINCT kind ORDER BY kind) AS kinds,
+           min(ts) AS first_ts, max(ts) AS last_ts,
+           count(*) FILTER (WHERE revision = 0) AS inserted,
+           count(*) FILTER (WHERE revision > 0) AS revised
+    FROM up GROUP BY outlet_id
+), notified AS (
+    SELECT pg_notify(%(channel)s, json_build_object(
+               'outlet_id', outlet_id, 'kinds', kinds, 'start', first_ts, 'end', last_ts,
+               'inserted', inserted, 'revised', revised)::text)
+    FROM changed
+)
+SELECT (SELECT count(*) FROM up WHERE revision = 0) AS inserted,
+       (SELECT count(*) FROM rev) AS revised,
+       (SELECT count(*) FROM notified) AS notified,
+       (SELECT count(*) FROM s) AS distinct_keys
+"""
+
+
+class WriteError(Exception):
+    """The batch could not be committed; nothing of it was written. ``retryable`` says whether
+    trying the same batch again later can succeed (connection lost, server down)."""
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+@dataclass(slots=True)
+class BatchResult:
+    frames_new: int = 0
+    frames_duplicate: int = 0
+    values_inserted: int = 0
+    values_revised: int = 0
+    values_unchanged: int = 0
+    dead_letters: int = 0
+    outlets_notified: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def write_batch(
+    conn: psycopg.Connection, accepted: Sequence[Accepted], rejected: Sequence[Rejected]
+) -> BatchResult:
+    """Write everything in one transaction and commit it. Raises :class:`WriteError`.
+
+    ``conn`` must be in autocommit mode, so that the transaction here is the outermost one.
+    """
+    if not conn.autocommit:
+        raise ValueError("write_batch() needs an autocommit connection")
+    try:
+        with conn.transaction():
+            return _write(conn, accepted, rejected)
+    except psycopg.OperationalError as exc:
+        raise WriteError(f"database unavailable: {exc}", retryable=True) from exc
+    except psycopg.errors.SerializationFailure as exc:
+        raise WriteError(f"conflict: {exc}", retryable=True) from exc
+    except psycopg.errors.DeadlockDetected as exc:
+        raise WriteError(f"deadlock: {exc}", retryable=True) from exc
+    except psycopg.Error as exc:
+        raise WriteError(f"write failed: {exc}", retryable=False) from exc
+
+
+def _write(
+    conn: psycopg.Connection, accepted: Sequence[Accepted], rejected: Sequence[Rejected]
+) -> BatchResult:
+    result = BatchResult()
+    cur = conn.cursor()
+    cur.execute(_STAGING)
+    if accepted:
+        ids = [
+            r[0]
+            for r in cur.execute(
+                "SELECT nextval(pg_get_serial_sequence('frames', 'id')) "
+                "FROM generate_series(1, %s)",
+                (len(accepted),),
+            )
+        ]
+        with cur.copy("COPY stage_frames FROM STDIN") as copy:
+            for fid, a in zip(ids, accepted, strict=True):
+                copy.write_row((
+                    fid, a.received_at, a.transport, a.topic, a.outlet_id, a.mn, a.st, a.cn,
+                    a.qn, a.data_time, a.digest, a.raw, a.crc_received, a.crc_computed,
+                    a.crc_algorithm, a.crc_ok, a.length_ok,
+                    "stored" if a.rows else "no-data", len(a.rows),
+                ))  # fmt: skip
+        cur.execute(_INSERT_FRAMES)
+        result.frames_new = cur.rowcount
+        result.frames_duplicate = len(accepted) - cur.rowcount
+        seq = 0
+        with cur.copy("COPY stage_measurements FROM STDIN") as copy:
+            for fid, a in zip(ids, accepted, strict=True):
+                for r in a.rows:
+                    seq += 1
+                    copy.write_row((
+                        seq, a.outlet_id, r.pollutant, r.kind, r.ts, r.value, r.min, r.max,
+                        r.cou, r.zs_value, r.zs_min, r.zs_max, r.flag, r.eflag, r.sample_time,
+                        json.dumps(r.extra, ensure_ascii=False) if r.extra else None,
+                        fid, a.received_at,
+                    ))  # fmt: skip
+        if seq:
+            inserted, revised, notified, distinct = cur.execute(
+                _MERGE, {"channel": NOTIFY_CHANNEL}
+            ).fetchone() or (0, 0, 0, 0)
+            result.values_inserted = inserted
+            result.values_revised = revised
+            result.values_unchanged = distinct - inserted - revised
+            result.outlets_notified = notified
+    if rejected:
+        cur.executemany(
+            "INSERT INTO dead_letters (received_at, transport, topic, mn, reason, detail, raw, "
+            "digest) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (digest) DO NOTHING",
+            [
+                (r.received_at, r.transport, r.topic, r.mn, r.reason, r.detail, r.raw, r.digest)
+                for r in rejected
+            ],
+        )
+        result.dead_letters = len(rejected)
+    return result

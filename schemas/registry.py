@@ -1,0 +1,486 @@
+"""The enterprise / outlet registry: file formats, validation, and the import into PostgreSQL.
+
+Behind ``sourcewatch registry import FILE``. Two file formats:
+
+* JSON: ``{"enterprises": [{<enterprise fields>, "outlets": [{<outlet fields>}, ...]}, ...]}``;
+  errors are located by path, e.g. ``enterprises[1].outlets[0]``.
+* CSV (UTF-8, BOM tolerated), one row per outlet: enterprise columns prefixed ``enterprise_``
+  (``enterprise_uscc``, ``enterprise_name_zh``, …), outlet columns unprefixed (``mn``,
+  ``name_zh``, ``kind``, …). Rows with the same ``enterprise_uscc`` form one enterprise. Errors
+  are located by line number (the header is row 1, as in a spreadsheet). Empty cells are unset.
+
+:func:`parse_registry_file` does not stop at the first bad row: it returns every valid
+enterprise together with one :class:`RowError` per bad field. Import nothing while ``errors`` is
+non-empty. :func:`import_registry` upserts in one transaction: enterprises by USCC, outlets by
+MN. Every column takes the file's value (an omitted optional field becomes NULL or its
+default); outlets that are not in the file are left as they are.
+
+Errors::
+
+    RegistryError    unreadable file, bad JSON, wrong layout, or an import the database refused
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import re
+import zoneinfo
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import tuple_row
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import ErrorDetails
+
+__all__ = [
+    "EnterpriseIn",
+    "ImportReport",
+    "MovedOutlet",
+    "OutletIn",
+    "RegistryError",
+    "RegistryFile",
+    "RowError",
+    "import_registry",
+    "parse_registry_file",
+    "uscc_check_character",
+]
+
+
+class RegistryError(Exception):
+    """Root of this module's errors: the file or the import as a whole cannot proceed."""
+
+
+# --- Field types ------------------------------------------------------------------------------
+
+# GB 32100-2015 统一社会信用代码: 18 characters from this alphabet (no I, O, S, V, Z); the last
+# is a check character: C18 = 31 - (sum(value(Ci) * 3^(i-1) mod 31) mod 31), 31 → 0.
+_USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_USCC_WEIGHTS = [pow(3, i, 31) for i in range(17)]
+
+
+def uscc_check_character(first17: str) -> str:
+    """The GB 32100-2015 check character of the first 17 characters of a USCC."""
+    total = sum(_USCC_ALPHABET.index(c) * w for c, w in zip(first17, _USCC_WEIGHTS, strict=True))
+    return _USCC_ALPHABET[(31 - total % 31) % 31]
+
+
+def _check_uscc(value: str) -> str:
+    value = value.upper()
+    if len(value) != 18:
+        raise ValueError(f"must be 18 characters (统一社会信用代码), got {len(value)}")
+    if bad := sorted({c for c in value if c not in _USCC_ALPHABET}):
+        raise ValueError(
+            f"contains {', '.join(map(repr, bad))}: only 0-9 and A-Y without I, O, S, V, Z"
+        )
+    if value[17] != (expected := uscc_check_character(value[:17])):
+        raise ValueError(f"check character is {value[17]!r}, GB 32100-2015 gives {expected!r}")
+    return value
+
+
+def _check_mn(value: str) -> str:
+    if any(c in value for c in "/+#"):
+        raise ValueError("must not contain '/', '+' or '#' (the MN is part of MQTT topics)")
+    if any(c.isspace() or not c.isprintable() for c in value):
+        raise ValueError("must not contain spaces or control characters")
+    return value
+
+
+@cache
+def _time_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def _check_timezone(value: str) -> str:
+    if value not in _time_zones():
+        raise ValueError(f"must be an IANA time zone such as 'Asia/Shanghai', got {value!r}")
+    return value
+
+
+Uscc = Annotated[str, AfterValidator(_check_uscc)]
+MN = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_check_mn)]
+TimeZone = Annotated[str, AfterValidator(_check_timezone)]
+Name = Annotated[str, StringConstraints(min_length=1)]
+Longitude = Annotated[float, Field(ge=-180, le=180)]
+Latitude = Annotated[float, Field(ge=-90, le=90)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_is_unset(cls, data: Any) -> Any:
+        """An empty string (an empty CSV cell) means the field is not given."""
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if not (isinstance(v, str) and not v.strip())}
+        return data
+
+
+class OutletIn(_Model):
+    """One monitored outlet (排放口) and the data logger reporting it."""
+
+    mn: MN
+    code: str | None = None
+    name_zh: Name
+    name_en: str | None = None
+    kind: Literal["gas", "water"]
+    password: str | None = None
+    crc_policy: Literal["strict", "lenient", "alt"] = "strict"
+    protocol_profile: Literal["hj212-2005", "hj212-2017", "hj212-2025"] = "hj212-2017"
+    timezone: TimeZone = "Asia/Shanghai"
+    emission_standard: str | None = None
+    permit_number: str | None = None
+    longitude: Longitude | None = None
+    latitude: Latitude | None = None
+    active: bool = True
+
+
+class EnterpriseIn(_Model):
+    """One enterprise (排污单位), identified by its USCC, with its outlets."""
+
+    uscc: Uscc
+    name_zh: Name
+    name_en: str | None = None
+    address: str | None = None
+    district: str | None = None
+    industry: str | None = None
+    control_level: Literal["national", "provincial", "municipal", "other"] | None = None
+    longitude: Longitude | None = None
+    latitude: Latitude | None = None
+    outlets: list[OutletIn] = Field(default_factory=list)
+
+
+_ENTERPRISE_COLUMNS = tuple(n for n in EnterpriseIn.model_fields if n != "outlets")
+_OUTLET_COLUMNS = tuple(OutletIn.model_fields)
+_PREFIX = "enterprise_"
+_REQUIRED_CSV_COLUMNS = ("enterprise_uscc", "enterprise_name_zh", "mn", "name_zh", "kind")
+
+
+# --- Parsing ----------------------------------------------------------------------------------
+
+Where = int | str  # a CSV line number, or a JSON path
+M = TypeVar("M", OutletIn, EnterpriseIn)
+
+
+def _label(where: Where) -> str:
+    return f"row {where}" if isinstance(where, int) else where
+
+
+def _order(where: Where) -> tuple[int, ...]:
+    """Sort key: file order, whether ``where`` is a line number or a path like ``a[1].b[0]``."""
+    return (where,) if isinstance(where, int) else tuple(map(int, re.findall(r"\d+", where)))
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    """One problem with one row (CSV line number or JSON path) and, usually, one field."""
+
+    row: Where
+    field: str | None
+    message: str
+
+    def __str__(self) -> str:
+        if self.field is None:
+            return f"{_label(self.row)}: {self.message}"
+        return f"{_label(self.row)}, field {self.field}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryFile:
+    """A parsed registry file: the valid enterprises and every error found."""
+
+    enterprises: list[EnterpriseIn]
+    errors: list[RowError]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+@dataclass(slots=True)
+class _Raw:
+    """An enterprise as found in the file, before validation."""
+
+    where: Where
+    fields: dict[str, Any]
+    outlets: list[tuple[Where, dict[str, Any]]] = dataclasses.field(default_factory=list)
+
+
+def _message(error: ErrorDetails) -> str:
+    """A pydantic error in words a registry clerk can act on."""
+    kind, ctx, got = error["type"], error.get("ctx", {}), error.get("input")
+    if kind == "missing":
+        return "is required"
+    if kind == "extra_forbidden":
+        return "is not a known field"
+    if kind == "value_error":
+        return str(ctx["error"])
+    if kind == "literal_error":
+        return f"must be {ctx['expected']}, got {got!r}"
+    if kind == "string_type":
+        return f"must be text, got {got!r}"
+    if kind == "string_too_long":
+        return f"must be at most {ctx['max_length']} characters, got {len(got)}"
+    if kind in ("float_parsing", "float_type"):
+        return f"must be a number, got {got!r}"
+    if kind in ("bool_parsing", "bool_type"):
+        return f"must be true or false, got {got!r}"
+    if kind in ("greater_than_equal", "less_than_equal"):
+        bound = ctx.get("ge", ctx.get("le"))
+        return f"must be {'at least' if 'ge' in ctx else 'at most'} {bound:g}, got {got!r}"
+    msg = error["msg"]
+    return msg[:1].lower() + msg[1:]
+
+
+def _validate(
+    model: type[M], data: dict[str, Any], where: Where, prefix: str, errors: list[RowError]
+) -> M | None:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        for e in exc.errors(include_url=False):
+            name = ".".join(str(part) for part in e["loc"])
+            errors.append(RowError(where, prefix + name if name else None, _message(e)))
+        return None
+
+
+def _build(raws: Sequence[_Raw], prefix: str, errors: list[RowError]) -> RegistryFile:
+    enterprises: list[EnterpriseIn] = []
+    usccs: dict[str, Where] = {}
+    mns: dict[str, Where] = {}
+    for raw in raws:
+        outlets: list[OutletIn] = []
+        for where, data in raw.outlets:
+            outlet = _validate(OutletIn, data, where, "", errors)
+            if outlet is None:
+                continue
+            if outlet.mn in mns:
+                message = f"MN {outlet.mn!r} is already used in {_label(mns[outlet.mn])}"
+                errors.append(RowError(where, "mn", message))
+                continue
+            mns[outlet.mn] = where
+            outlets.append(outlet)
+        enterprise = _validate(EnterpriseIn, raw.fields, raw.where, prefix, errors)
+        if enterprise is None:
+            continue
+        if enterprise.uscc in usccs:
+            message = (
+                f"USCC {enterprise.uscc!r} is already used in {_label(usccs[enterprise.uscc])}"
+            )
+            errors.append(RowError(raw.where, prefix + "uscc", message))
+            continue
+        usccs[enterprise.uscc] = raw.where
+        enterprises.append(enterprise.model_copy(update={"outlets": outlets}))
+    return RegistryFile(enterprises, sorted(errors, key=lambda e: _order(e.row)))
+
+
+def _parse_json(text: str, path: Path) -> RegistryFile:
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RegistryError(
+            f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        ) from exc
+    if not isinstance(doc, dict) or not isinstance(doc.get("enterprises"), list):
+        raise RegistryError(f'{path}: expected a JSON object {{"enterprises": [...]}}')
+    if extra := sorted(set(doc) - {"enterprises"}):
+        raise RegistryError(f"{path}: unknown top-level keys {extra}; only 'enterprises' is read")
+    errors: list[RowError] = []
+    raws: list[_Raw] = []
+    for i, item in enumerate(doc["enterprises"]):
+        where = f"enterprises[{i}]"
+        if not isinstance(item, dict):
+            errors.append(RowError(where, None, "must be an object"))
+            continue
+        fields = dict(item)
+        outlets = fields.pop("outlets", [])
+        if not isinstance(outlets, list):
+            errors.append(RowError(where, "outlets", "must be a list"))
+            continue
+        raw = _Raw(where, fields)
+        for j, outlet in enumerate(outlets):
+            if isinstance(outlet, dict):
+                raw.outlets.append((f"{where}.outlets[{j}]", outlet))
+            else:
+                errors.append(RowError(f"{where}.outlets[{j}]", None, "must be an object"))
+        raws.append(raw)
+    return _build(raws, "", errors)
+
+
+def _check_header(header: list[str]) -> list[RowError]:
+    known = {_PREFIX + n for n in _ENTERPRISE_COLUMNS} | set(_OUTLET_COLUMNS)
+    errors = [RowError(1, c, "is not a known column") for c in header if c not in known]
+    errors += [RowError(1, c, "appears twice") for c in sorted(set(header)) if header.count(c) > 1]
+    errors += [
+        RowError(1, c, "column is missing") for c in _REQUIRED_CSV_COLUMNS if c not in header
+    ]
+    return errors
+
+
+def _parse_csv(text: str, path: Path) -> RegistryFile:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = [cell.strip() for cell in next(reader, [])]
+    if not any(header):
+        raise RegistryError(f"{path}: no header row")
+    if errors := _check_header(header):
+        return RegistryFile([], errors)
+    groups: dict[str, _Raw] = {}
+    line = reader.line_num
+    for record in reader:
+        row, line = line + 1, reader.line_num
+        if not any(cell.strip() for cell in record):
+            continue
+        if len(record) > len(header):
+            message = f"has {len(record)} cells but the header has {len(header)}"
+            errors.append(RowError(row, None, message))
+            continue
+        cells = {k: v.strip() for k, v in zip(header, record, strict=False)}
+        company = {k[len(_PREFIX) :]: v for k, v in cells.items() if k.startswith(_PREFIX)}
+        outlet = {k: v for k, v in cells.items() if not k.startswith(_PREFIX)}
+        key = company.get("uscc", "").upper()
+        if not key:
+            errors.append(RowError(row, _PREFIX + "uscc", "is required"))
+            continue
+        if (group := groups.get(key)) is None:
+            group = groups[key] = _Raw(row, company)
+        for name, value in company.items():
+            first = group.fields.get(name, "")
+            if value and first and value != first and name != "uscc":
+                message = f"is {value!r} here but {first!r} in row {group.where}"
+                errors.append(RowError(row, _PREFIX + name, message))
+            elif value and not first:
+                group.fields[name] = value
+        group.outlets.append((row, outlet))
+    return _build(list(groups.values()), _PREFIX, errors)
+
+
+def parse_registry_file(path: Path) -> RegistryFile:
+    """Read and validate a registry file (``.json`` or ``.csv``)."""
+    suffix = path.suffix.lower()
+    if suffix not in (".json", ".csv"):
+        raise RegistryError(f"{path}: unsupported file type {suffix!r}; use .json or .csv")
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except OSError as exc:
+        raise RegistryError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise RegistryError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
+    if suffix == ".json":
+        return _parse_json(text, path)
+    try:
+        return _parse_csv(text, path)
+    except csv.Error as exc:
+        raise RegistryError(f"{path}: not valid CSV: {exc}") from exc
+
+
+# --- Import -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MovedOutlet:
+    """An MN that was registered to another enterprise before the import."""
+
+    mn: str
+    from_uscc: str | None
+    to_uscc: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImportReport:
+    """What :func:`import_registry` did; a moved outlet also counts as updated."""
+
+    enterprises_inserted: int = 0
+    enterprises_updated: int = 0
+    outlets_inserted: int = 0
+    outlets_updated: int = 0
+    moved: tuple[MovedOutlet, ...] = ()
+
+    def summary(self) -> str:
+        lines = [
+            f"enterprises: {self.enterprises_inserted} inserted, {self.enterprises_updated} updated",
+            f"outlets: {self.outlets_inserted} inserted, {self.outlets_updated} updated",
+        ]
+        lines += [f"outlet {m.mn} moved from {m.from_uscc} to {m.to_uscc}" for m in self.moved]
+        return "\n".join(lines)
+
+
+def _upsert_sql(table: str, key: str, columns: Sequence[str]) -> sql.Composed:
+    return sql.SQL(
+        "INSERT INTO {table} ({columns}) VALUES ({values}) ON CONFLICT ({key}) "
+        "DO UPDATE SET {updates}, updated_at = now() RETURNING id"
+    ).format(
+        table=sql.Identifier(table),
+        columns=sql.SQL(", ").join(map(sql.Identifier, columns)),
+        values=sql.SQL(", ").join(map(sql.Placeholder, columns)),
+        key=sql.Identifier(key),
+        updates=sql.SQL(", ").join(
+            sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in columns if c != key
+        ),
+    )
+
+
+_UPSERT_ENTERPRISE = _upsert_sql("enterprises", "uscc", _ENTERPRISE_COLUMNS)
+_UPSERT_OUTLET = _upsert_sql("outlets", "mn", ("enterprise_id", *_OUTLET_COLUMNS))
+
+
+def _duplicates(values: Sequence[str]) -> list[str]:
+    return sorted({v for v in values if values.count(v) > 1})
+
+
+def import_registry(
+    conn: psycopg.Connection[Any], enterprises: Sequence[EnterpriseIn]
+) -> ImportReport:
+    """Upsert enterprises (by USCC) and their outlets (by MN) in one transaction."""
+    usccs = [e.uscc for e in enterprises]
+    mns = [o.mn for e in enterprises for o in e.outlets]
+    if dup := _duplicates(usccs) + _duplicates(mns):
+        raise RegistryError(f"duplicate USCC or MN in the import: {', '.join(dup)}")
+    moved: list[MovedOutlet] = []
+    try:
+        with conn.transaction(), conn.cursor(row_factory=tuple_row) as cur:
+            cur.execute("SELECT uscc FROM enterprises WHERE uscc = ANY(%s) FOR UPDATE", (usccs,))
+            known = {uscc for (uscc,) in cur}
+            cur.execute(
+                "SELECT o.mn, e.uscc FROM outlets o JOIN enterprises e ON e.id = o.enterprise_id"
+                " WHERE o.mn = ANY(%s) FOR UPDATE OF o",
+                (mns,),
+            )
+            owners: dict[str, str | None] = dict(cur.fetchall())
+            for enterprise in enterprises:
+                cur.execute(_UPSERT_ENTERPRISE, enterprise.model_dump(exclude={"outlets"}))
+                (enterprise_id,) = cur.fetchall()[0]
+                for outlet in enterprise.outlets:
+                    cur.execute(
+                        _UPSERT_OUTLET, {**outlet.model_dump(), "enterprise_id": enterprise_id}
+                    )
+                    if outlet.mn in owners and owners[outlet.mn] != enterprise.uscc:
+                        moved.append(MovedOutlet(outlet.mn, owners[outlet.mn], enterprise.uscc))
+    except (psycopg.IntegrityError, psycopg.DataError) as exc:
+        reason = exc.diag.message_primary or str(exc)
+        raise RegistryError(
+            f"the database refused the import, nothing was imported: {reason}"
+        ) from exc
+    outlets_updated = sum(mn in owners for mn in mns)
+    return ImportReport(
+        enterprises_inserted=len(usccs) - len(known),
+        enterprises_updated=len(known),
+        outlets_inserted=len(mns) - outlets_updated,
+        outlets_updated=outlets_updated,
+        moved=tuple(moved),
+    )

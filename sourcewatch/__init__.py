@@ -1,0 +1,1 @@
+"""Composition root: the ``sourcewatch`` command wires the apps together."""

@@ -1,0 +1,175 @@
+"""``sourcewatch`` — one command with a sub-command per process or operator task."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+__all__ = ["main"]
+
+log = logging.getLogger("sourcewatch")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    from schemas.settings import get_settings
+
+    settings = get_settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    result: int = args.run(args)
+    return result
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="sourcewatch", description=__doc__)
+    sub = p.add_subparsers(metavar="COMMAND")
+
+    m = sub.add_parser("migrate", help="apply database migrations and load the code tables")
+    m.set_defaults(run=_migrate)
+
+    reg = sub.add_parser("registry", help="enterprise and outlet registry").add_subparsers(
+        metavar="ACTION"
+    )
+    imp = reg.add_parser("import", help="load enterprises and outlets from a CSV or JSON file")
+    imp.add_argument("file", type=Path)
+    imp.set_defaults(run=_registry_import)
+
+    hj = sub.add_parser("hj212", help="HJ 212 tools").add_subparsers(metavar="ACTION")
+    dec = hj.add_parser("decode", help="decode frames from stdin, one JSON object per frame")
+    dec.add_argument("--crc", choices=["strict", "lenient", "alt"], default="strict")
+    dec.set_defaults(run=_decode)
+
+    ing = sub.add_parser("ingest", help="run an MQTT ingest worker")
+    ing.set_defaults(run=_ingest)
+
+    sim = sub.add_parser("simulate", help="publish simulated HJ 212 traffic to the broker")
+    _simulator_arguments(sim)
+    sim.set_defaults(run=_simulate)
+    return p
+
+
+def _simulator_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--enterprises", type=int, default=3, help="number of enterprises")
+    p.add_argument("--interval", type=float, default=30.0, help="seconds between real-time frames")
+    p.add_argument("--seed", type=int, default=1, help="random seed (same seed, same traffic)")
+    p.add_argument("--from", dest="start", type=datetime.fromisoformat, default=None,
+                   help="start time (ISO 8601); default now")  # fmt: skip
+    p.add_argument("--duration", type=_duration, default=None, help="e.g. 90s, 15m, 2h, 1d")
+    p.add_argument("--fast", action="store_true", help="publish as fast as possible")
+    p.add_argument("--json-fraction", type=float, default=0.0)
+    p.add_argument("--corrupt-rate", type=float, default=0.002)
+    p.add_argument("--write-registry", type=Path, default=None,
+                   help="write the simulated enterprises as a registry JSON file")  # fmt: skip
+
+
+def _duration(text: str) -> float:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    try:
+        if text[-1] in units:
+            return float(text[:-1]) * units[text[-1]]
+        return float(text)
+    except (ValueError, IndexError):
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 90s, 15m, 2h)") from None
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from schemas.db import connect
+    from schemas.migrate import MigrationError, migrate
+    from schemas.reference import load_reference_data
+    from schemas.settings import get_settings
+
+    settings = get_settings()
+    try:
+        with connect(settings.database_url, application_name="sourcewatch.migrate",
+                     autocommit=True) as conn:  # fmt: skip
+            done = migrate(conn)
+            counts = load_reference_data(conn)
+    except MigrationError as exc:
+        log.error("%s", exc)
+        return 1
+    log.info("applied %d migration(s); code tables: %s", len(done), counts)
+    return 0
+
+
+def _registry_import(args: argparse.Namespace) -> int:
+    from schemas.db import connect
+    from schemas.registry import RegistryError, import_registry, parse_registry_file
+    from schemas.settings import get_settings
+
+    try:
+        parsed = parse_registry_file(args.file)
+    except RegistryError as exc:
+        print(f"error: {exc}", file=sys.stderr)  # noqa: T201
+        return 1
+    if parsed.errors:
+        for e in parsed.errors:
+            print(f"error: {e}", file=sys.stderr)  # noqa: T201
+        print(f"{len(parsed.errors)} error(s); nothing imported", file=sys.stderr)  # noqa: T201
+        return 1
+    with connect(get_settings().database_url, application_name="sourcewatch.registry") as conn:
+        report = import_registry(conn, parsed.enterprises)
+        conn.commit()
+    print(report)  # noqa: T201
+    return 0
+
+
+def _decode(args: argparse.Namespace) -> int:
+    from ingest.decode import run_decode
+    from ingest.hj212 import CRCPolicy
+
+    return run_decode(sys.stdin.buffer, sys.stdout, CRCPolicy(args.crc))
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+
+    def handler(signum: int, frame: object) -> None:
+        log.info("signal %d: stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return stop
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from ingest.service import run_ingest
+    from schemas.settings import get_settings
+
+    return run_ingest(get_settings(), _stop_on_signals())
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from ingest.simulator import SimulatorOptions, run_simulator
+    from schemas.settings import get_settings
+
+    options = SimulatorOptions(
+        enterprises=args.enterprises,
+        interval_s=args.interval,
+        seed=args.seed,
+        start=args.start,
+        duration_s=args.duration,
+        realtime=not args.fast,
+        json_fraction=args.json_fraction,
+        corrupt_rate=args.corrupt_rate,
+        write_registry=args.write_registry,
+    )
+    return run_simulator(options, get_settings().mqtt_url)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

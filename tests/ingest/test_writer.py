@@ -1,0 +1,122 @@
+"""The writer against the real database: idempotent merge, revisions, archive, dead letters,
+NOTIFY."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import psycopg
+import pytest
+
+from ingest.records import Accepted, MeasurementRow, Rejected
+from ingest.writer import NOTIFY_CHANNEL, write_batch
+from tests.fixtures.registry import add_outlet
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
+
+
+def frame(outlet_id: int, raw: bytes, rows: list[MeasurementRow]) -> Accepted:
+    return Accepted(
+        transport="mqtt", topic="hj212/MN1/up", received_at=datetime.now(UTC), raw=raw,
+        outlet_id=outlet_id, mn="MN1", st="31", cn="2011", qn=None, data_time=T0,
+        crc_ok=True, length_ok=True, rows=tuple(rows),
+    )  # fmt: skip
+
+
+def so2(value: str, flag: str = "N", ts: datetime = T0) -> MeasurementRow:
+    return MeasurementRow("a21026", "rtd", ts, value=Decimal(value), flag=flag)
+
+
+def count(conn: psycopg.Connection, table: str) -> int:
+    row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()  # noqa: S608
+    assert row is not None
+    return int(row[0])
+
+
+def test_new_values_are_inserted_and_a_resend_is_a_no_op(db: psycopg.Connection) -> None:
+    oid = add_outlet(db, "MN1")
+    batch = [frame(oid, b"f1", [so2("12.5"), so2("13.0", ts=T0 + timedelta(seconds=30))])]
+    first = write_batch(db, batch, [])
+    assert (first.frames_new, first.values_inserted, first.values_revised) == (1, 2, 0)
+    again = write_batch(db, batch, [])
+    assert (again.frames_new, again.frames_duplicate, again.values_inserted) == (0, 1, 0)
+    assert again.values_unchanged == 2
+    assert count(db, "measurements") == 2
+    assert count(db, "frames") == 1
+    assert count(db, "measurement_revisions") == 0
+
+
+def test_a_changed_value_is_kept_as_a_revision(db: psycopg.Connection) -> None:
+    oid = add_outlet(db, "MN1")
+    write_batch(db, [frame(oid, b"f1", [so2("12.5")])], [])
+    result = write_batch(db, [frame(oid, b"f2", [so2("99.1", flag="M")])], [])
+    assert (result.values_inserted, result.values_revised) == (0, 1)
+    value, flag, revision = db.execute(
+        "SELECT value, flag, revision FROM measurements"
+    ).fetchone() or (None, None, None)
+    assert (value, flag, revision) == (Decimal("99.1"), "M", 1)
+    old, new, rev, old_frame, new_frame = (
+        db.execute(
+            "SELECT old, new, revision, old_frame_id, new_frame_id FROM measurement_revisions"
+        ).fetchone()
+        or (None,) * 5
+    )
+    assert (old["value"], old["flag"]) == (12.5, "N")
+    assert (new["value"], new["flag"]) == (99.1, "M")
+    assert rev == 1
+    assert old_frame != new_frame
+
+
+def test_the_last_value_in_a_batch_wins_and_counts_once(db: psycopg.Connection) -> None:
+    oid = add_outlet(db, "MN1")
+    result = write_batch(db, [frame(oid, b"a", [so2("1")]), frame(oid, b"b", [so2("2")])], [])
+    assert (result.values_inserted, result.values_revised) == (1, 0)
+    row = db.execute("SELECT value FROM measurements").fetchone()
+    assert row == (Decimal("2"),)
+
+
+def test_the_same_bytes_twice_in_one_batch_archive_once(db: psycopg.Connection) -> None:
+    oid = add_outlet(db, "MN1")
+    result = write_batch(db, [frame(oid, b"same", [so2("1")])] * 2, [])
+    assert (result.frames_new, result.frames_duplicate) == (1, 1)
+    assert count(db, "frames") == 1
+
+
+def test_dead_letters_are_idempotent(db: psycopg.Connection) -> None:
+    bad = Rejected("mqtt", "hj212/X/up", datetime.now(UTC), b"##garbage", "format", "no CP")
+    assert write_batch(db, [], [bad, bad]).dead_letters == 2
+    write_batch(db, [], [bad])
+    reason, detail, raw = (
+        db.execute("SELECT reason, detail, raw FROM dead_letters").fetchone() or ()
+    )
+    assert (reason, detail, raw) == ("format", "no CP", b"##garbage")
+    assert count(db, "dead_letters") == 1
+
+
+def test_commit_notifies_what_changed_per_outlet(db: psycopg.Connection, database_url: str) -> None:
+    oid = add_outlet(db, "MN1")
+    with psycopg.connect(database_url, autocommit=True) as listener:
+        listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        write_batch(db, [frame(oid, b"f1", [so2("1"), so2("2", ts=T0 + timedelta(minutes=1))])], [])
+        write_batch(db, [frame(oid, b"f1", [so2("1")])], [])  # no change: no notification
+        notes = list(listener.notifies(timeout=1.0, stop_after=2))
+    assert len(notes) == 1
+    body = json.loads(notes[0].payload)
+    assert body["outlet_id"] == oid
+    assert body["kinds"] == ["rtd"]
+    assert (body["inserted"], body["revised"]) == (2, 0)
+    assert datetime.fromisoformat(body["start"]) == T0
+    assert datetime.fromisoformat(body["end"]) == T0 + timedelta(minutes=1)
+
+
+def test_nothing_is_written_when_the_batch_fails(db: psycopg.Connection) -> None:
+    oid = add_outlet(db, "MN1")
+    huge = MeasurementRow("a21026", "rtd", T0, value=Decimal("1e200000"))
+    with pytest.raises(Exception, match="write failed"):
+        write_batch(db, [frame(oid, b"ok", [so2("1")]), frame(oid, b"bad", [huge])], [])
+    assert count(db, "frames") == 0
+    assert count(db, "measurements") == 0
