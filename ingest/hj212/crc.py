@@ -1,0 +1,98 @@
+"""The HJ 212 check value (Appendix A) and the policies for checking it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from .errors import CRCError
+
+__all__ = ["CRCPolicy", "CRCResult", "check_crc", "crc16", "modbus_crc16"]
+
+
+def _arc_table() -> tuple[int, ...]:
+    table = []
+    for i in range(256):
+        reg = i
+        for _ in range(8):
+            reg = (reg >> 1) ^ 0xA001 if reg & 1 else reg >> 1
+        table.append(reg)
+    return tuple(table)
+
+
+# The usual 256-entry table of CRC-16/ARC (= MODBUS), reflected polynomial 0xA001.
+_T: tuple[int, ...] = _arc_table()
+# Its high bytes: the only state HJ 212's per-byte step carries over (hj212.md §1.4).
+_H: bytes = bytes(t >> 8 for t in _T)
+
+
+# HJ 212-2017 Appendix A:
+#   "1) CRC16 校验寄存器赋值为 0xFFFF； ... 3) 临时寄存器与 CRC16 校验寄存器的高位字节进行
+#    '异或'运算，赋值给 CRC16 校验寄存器； ... 6) 若检测寄存器值为 1，CRC16 校验寄存器与多项式
+#    0xA001 进行'异或'运算 ... 10) 返回 CRC16 校验寄存器的值。"
+#   crc_reg = (crc_reg >> 8) ^ puchMsg[i];  -- the low byte is dropped at every step, so
+#   crc = T[(crc >> 8) ^ b]; only the high byte h survives: h = H[h ^ b], result T[h ^ last].
+def crc16(data: bytes) -> int:
+    """The HJ 212 check value of ``data`` (Appendix A), 0..0xFFFF; print it with ``%04X``."""
+    if not data:
+        return 0xFFFF
+    h = 0xFF
+    table = _H
+    for b in data[:-1]:
+        h = table[h ^ b]
+    return _T[h ^ data[-1]]
+
+
+def modbus_crc16(data: bytes) -> int:
+    """Standard CRC-16/MODBUS (init 0xFFFF, reflected 0xA001), which some loggers send."""
+    crc = 0xFFFF
+    table = _T
+    for b in data:
+        crc = (crc >> 8) ^ table[(crc ^ b) & 0xFF]
+    return crc
+
+
+class CRCPolicy(StrEnum):
+    """How a received check value is judged (hj212.md §8.3)."""
+
+    STRICT = "strict"  # Appendix A only; a mismatch raises CRCError
+    LENIENT = "lenient"  # Appendix A; a mismatch is recorded (ok=False), not raised
+    ALT = "alt"  # Appendix A, or CRC-16/MODBUS printed high byte first or low byte first
+
+
+@dataclass(frozen=True, slots=True)
+class CRCResult:
+    """What was received, what Appendix A gives, and which algorithm (if any) matched."""
+
+    received: str | None  # the 4 characters as sent (None for a bare data segment)
+    computed: str  # Appendix A, "%04X"
+    algorithm: str | None  # "hj212" | "modbus-hi" | "modbus-lo" | None
+    ok: bool
+
+
+# HJ 212-2017 Table 2: "CRC 校验 ... 数据段的校验结果 ... 接收到一条命令，如果 CRC 错误，执行结束"
+# Appendix A: "校验码按照先高字节后低字节的顺序存放。"  Devices print lower case, so compare
+# case-insensitively; 0000 is a valid value.
+def check_crc(
+    segment: bytes,
+    received: str,
+    policy: CRCPolicy = CRCPolicy.STRICT,
+    *,
+    position: int | None = None,
+) -> CRCResult:
+    """Judge ``received`` against ``segment`` under ``policy``; raise CRCError when it fails."""
+    computed = f"{crc16(segment):04X}"
+    wanted = received.upper()
+    if wanted == computed:
+        return CRCResult(received, computed, "hj212", True)
+    if policy is CRCPolicy.LENIENT:
+        return CRCResult(received, computed, None, False)
+    detail = f"CRC mismatch: received {received}, computed {computed} (HJ 212 Appendix A)"
+    if policy is CRCPolicy.ALT:
+        modbus = modbus_crc16(segment)
+        if wanted == f"{modbus:04X}":
+            return CRCResult(received, computed, "modbus-hi", True)
+        if wanted == f"{modbus & 0xFF:02X}{modbus >> 8:02X}":
+            return CRCResult(received, computed, "modbus-lo", True)
+        detail += f"; not CRC-16/MODBUS {modbus:04X} either, in either byte order"
+    raise CRCError(detail, position, received=received, computed=computed)

@@ -1,0 +1,198 @@
+"""One HJ 212 packet: framing (``##`` + length + segment + CRC), header fields and CP."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from .cp import Value, parse_cp, parse_data_time
+from .crc import CRCPolicy, CRCResult, check_crc, crc16
+from .errors import FrameError, LengthError
+from .flags import FlagBits
+
+__all__ = ["Frame", "parse_packet", "parse_segment"]
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """A parsed packet. Strings are as sent; nothing is corrected or re-encoded."""
+
+    packet: bytes  # from "##" to the CRC, no CR LF (parse_segment: the segment itself)
+    segment: bytes  # the data segment: what the length counts and the CRC covers
+    declared_length: int | None
+    length_ok: bool
+    crc: CRCResult
+    header: Mapping[str, str]  # QN/ST/CN/PW/MN/Flag/PNUM/PNO in canonical case, others as sent
+    qn: str | None
+    st: str | None
+    cn: str | None
+    pw: str | None
+    mn: str | None
+    flag: FlagBits
+    pnum: int | None
+    pno: int | None
+    attributes: Mapping[str, str]  # CP keys without "-": DataTime, PolId, QnRtn, ...
+    values: tuple[Value, ...]  # every code-field pair in order, duplicates kept
+    data_time: datetime | None  # attributes["DataTime"] as a naive datetime
+    cp: str = ""  # the CP text between "CP=&&" and the closing "&&", as sent
+    encoding: str = "utf-8"  # how the segment was decoded: "utf-8" or "gb18030"
+
+    def items(self) -> dict[str, dict[str, Value]]:
+        """Values grouped by code (first-seen code order); the last duplicate field wins."""
+        grouped: dict[str, dict[str, Value]] = {}
+        for value in self.values:
+            grouped.setdefault(value.code, {})[value.field] = value
+        return grouped
+
+    def flag_of(self, code: str) -> str | None:
+        """The data flag (``code-Flag``, Table 8) sent for ``code``, or None."""
+        for value in reversed(self.values):
+            if value.code == code and value.field == "Flag":
+                return value.raw
+        for value in reversed(self.values):
+            if value.code == code and value.field.lower() == "flag":
+                return value.raw
+        return None
+
+
+# HJ 212-2017 §6.3.2 Table 2 "通讯包结构组成表":
+#   包头 "固定为##" | 数据段长度 "数据段的 ASCII 字符数，例如：长 255，则写为'0255'" (4) |
+#   数据段 "变长的数据" | CRC 校验 "数据段的校验结果" (4) | 包尾 "固定为<CR><LF>"
+# The length counts bytes of the segment (hj212.md §1.1, §8.4). Lengths over 1024 occur and are
+# accepted. A wrong length is recorded (length_ok), not fatal, when "&&" + 4 hex still ends it.
+_HEX4 = re.compile(rb"[0-9A-Fa-f]{4}")
+_TAIL = re.compile(rb"&&[0-9A-Fa-f]{4}\Z")
+
+
+def parse_packet(packet: bytes, *, crc_policy: CRCPolicy = CRCPolicy.STRICT) -> Frame:
+    """Parse one packet ``##LLLL<segment><CRC>`` (a trailing CR LF or LF is allowed).
+
+    Raises FrameError (framing/grammar), LengthError (wrong length and no "&&"+CRC end) or,
+    unless ``crc_policy`` is LENIENT, CRCError. Error positions are offsets in ``packet``.
+    """
+    data = packet.rstrip(b"\r\n")
+    if not data.startswith(b"##"):
+        raise FrameError("packet does not start with '##'", 0)
+    digits = data[2:6]
+    if len(digits) != 4 or not (digits.isascii() and digits.isdigit()):
+        raise FrameError(f"length field {digits[:4]!r} is not 4 decimal digits", 2)
+    declared = int(digits)
+    end = 6 + declared
+    size = len(data)
+    if size == end + 4 and _HEX4.fullmatch(data, end):
+        segment, length_ok = data[6:end], True
+    elif size > end + 4 and data[end - 2 : end] == b"&&" and _HEX4.fullmatch(data, end, end + 4):
+        raise FrameError(f"{size - end - 4} bytes after the CRC (glued packets?)", end + 4)
+    elif size >= 12 and _TAIL.search(data, 6):
+        # hj212.md §8.1: the declared length does not land on "&&" + CRC; resync on that.
+        segment, length_ok = data[6:-4], False
+    elif size == end + 4:
+        raise FrameError(f"CRC field {data[end:]!r} is not 4 hex digits", end)
+    else:
+        raise LengthError(
+            f"declared length {declared} but {max(size - 10, 0)} bytes available"
+            " and no '&&' + CRC ends the packet",
+            2,
+        )
+    received = data[6 + len(segment) :].decode("ascii")
+    crc = check_crc(segment, received, crc_policy, position=6 + len(segment))
+    return _build(data, segment, declared, length_ok, crc, base=6)
+
+
+def parse_segment(segment: bytes) -> Frame:
+    """Parse a bare data segment (``QN=…;CP=&&…&&``) that came without ``##``, length or CRC."""
+    data = segment.rstrip(b"\r\n")
+    crc = CRCResult(None, f"{crc16(data):04X}", None, False)
+    return _build(data, data, None, True, crc, base=0)
+
+
+# Table 3 "数据段结构组成表": QN ST CN PW MN Flag PNUM PNO CP. Real packets reorder them, change
+# case ("FLAG=0"), drop QN/Flag/PW, add ",", empty tokens or miss the ";" before CP (C.19
+# "Flag=5CP=&&"; C.22 "QN=…,ST=32"), so the header is a bag of K=V tokens (hj212.md §8.5).
+_KNOWN = {key.upper(): key for key in ("QN", "ST", "CN", "PW", "MN", "Flag", "PNUM", "PNO")}
+_CP_OPEN = re.compile(r"CP=&&", re.IGNORECASE)
+
+
+def _decode(segment: bytes, base: int) -> tuple[str, str]:
+    # §6.3: "所有的通讯包都是由 ASCII 码（汉字除外，采用 UTF-8 码，8 位，1 字节）字符组成";
+    # some devices send GB2312/GBK, so GB18030 is the fallback.
+    try:
+        return segment.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError as utf8_error:
+        try:
+            return segment.decode("gb18030"), "gb18030"
+        except UnicodeDecodeError:
+            raise FrameError(
+                "data segment is neither UTF-8 nor GB18030", base + utf8_error.start
+            ) from None
+
+
+def _build(
+    packet: bytes,
+    segment: bytes,
+    declared: int | None,
+    length_ok: bool,
+    crc: CRCResult,
+    *,
+    base: int,
+) -> Frame:
+    text, encoding = _decode(segment, base)
+
+    def where(index: int) -> int:
+        return base + len(text[:index].encode(encoding))
+
+    # §6.3.3: "CP=&&数据区&&" - the segment ends with the "&&" that closes CP.
+    opening = _CP_OPEN.search(text)
+    if opening is None:
+        raise FrameError("no 'CP=&&' in the data segment", where(len(text)))
+    if len(text) < opening.end() + 2 or not text.endswith("&&"):
+        raise FrameError("CP is not closed by '&&' at the end of the segment", where(len(text)))
+    cp_text = text[opening.end() : -2]
+
+    header: dict[str, str] = {}
+    for token in text[: opening.start()].replace(",", ";").split(";"):
+        key, eq, value = token.partition("=")
+        key = key.strip()
+        if eq and key:  # else an empty or garbage token, e.g. the "," of "PW=123456;,MN=…"
+            header[_KNOWN.get(key.upper(), key)] = value.strip()
+
+    def number(name: str, limit: int) -> int | None:
+        raw = header.get(name)
+        if raw is None or raw == "":
+            return None
+        if not (raw.isascii() and raw.isdigit()) or int(raw) > limit:
+            pattern = rf"(?i)(?:^|[;,])\s*({name})\s*="
+            found = list(re.finditer(pattern, text[: opening.start()]))
+            index = found[-1].start(1) if found else 0  # the last one is the one kept
+            raise FrameError(f"{name}={raw!r} is not an integer 0..{limit}", where(index))
+        return int(raw)
+
+    # Table 3: "Flag 标志位 ... 整数（0-255）"; "PNUM 总包数 ... PNO 包号 ... 4 字符".
+    flag = FlagBits.from_raw(number("Flag", 255))
+    pnum = number("PNUM", 9999)
+    pno = number("PNO", 9999)
+    attributes, values = parse_cp(cp_text)
+    data_time = attributes.get("DataTime")
+    return Frame(
+        packet=packet,
+        segment=segment,
+        declared_length=declared,
+        length_ok=length_ok,
+        crc=crc,
+        header=header,
+        qn=header.get("QN"),
+        st=header.get("ST"),
+        cn=header.get("CN"),
+        pw=header.get("PW"),
+        mn=header.get("MN"),
+        flag=flag,
+        pnum=pnum,
+        pno=pno,
+        attributes=attributes,
+        values=values,
+        data_time=None if data_time is None else parse_data_time(data_time),
+        cp=cp_text,
+        encoding=encoding,
+    )
