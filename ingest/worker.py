@@ -35,6 +35,7 @@ class WorkerOptions:
     database_url: str
     batch_max_messages: int = 500
     batch_max_delay_s: float = 0.2
+    batch_min_messages: int = 1
     registry_refresh_s: float = 30.0
     retry_max_delay_s: float = 10.0
 
@@ -87,21 +88,30 @@ class IngestWorker:
             self._close()
 
     def _collect(self, stop: threading.Event) -> list[Inbound]:
+        """Wait for a first message, then take what else is already there (up to the batch
+        size), waiting at most ``batch_max_delay_s`` for stragglers only while the batch is
+        still small. While a batch is being written the next one accumulates, so batches grow
+        with the load and a lone message is written at once."""
         inbox = self.transport.inbox
         try:
-            first = inbox.get(timeout=0.2)
+            batch = [inbox.get(timeout=0.2)]
         except queue.Empty:
             return []
-        batch = [first]
+        limit = self.options.batch_max_messages
         deadline = time.monotonic() + self.options.batch_max_delay_s
-        while len(batch) < self.options.batch_max_messages and not stop.is_set():
+        while len(batch) < limit and not stop.is_set():
+            try:
+                batch.append(inbox.get_nowait())
+                continue
+            except queue.Empty:
+                pass
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if remaining <= 0 or len(batch) >= self.options.batch_min_messages:
                 break
             try:
-                batch.append(inbox.get(timeout=remaining))
+                batch.append(inbox.get(timeout=min(remaining, 0.005)))
             except queue.Empty:
-                break
+                continue
         return batch
 
     def _process(self, batch: list[Inbound], stop: threading.Event) -> None:
@@ -160,7 +170,10 @@ class IngestWorker:
                     )
                 ]
             for item in items:
-                (accepted if isinstance(item, Accepted) else rejected).append(item)
+                if isinstance(item, Accepted):
+                    accepted.append(item)
+                else:
+                    rejected.append(item)
         return accepted, rejected
 
     def _write(

@@ -30,7 +30,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    result: int = args.run(args)
+    try:
+        result: int = args.run(args)
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return 0
     return result
 
 
@@ -120,10 +124,14 @@ def _registry_import(args: argparse.Namespace) -> int:
             print(f"error: {e}", file=sys.stderr)  # noqa: T201
         print(f"{len(parsed.errors)} error(s); nothing imported", file=sys.stderr)  # noqa: T201
         return 1
-    with connect(get_settings().database_url, application_name="sourcewatch.registry") as conn:
-        report = import_registry(conn, parsed.enterprises)
-        conn.commit()
-    print(report)  # noqa: T201
+    try:
+        with connect(get_settings().database_url, application_name="sourcewatch.registry") as conn:
+            report = import_registry(conn, parsed.enterprises)
+            conn.commit()
+    except RegistryError as exc:
+        print(f"error: {exc}", file=sys.stderr)  # noqa: T201
+        return 1
+    print(report.summary())  # noqa: T201
     return 0
 
 
@@ -168,7 +176,7 @@ def _simulate(args: argparse.Namespace) -> int:
         corrupt_rate=args.corrupt_rate,
         write_registry=args.write_registry,
     )
-    return run_simulator(options, get_settings().mqtt_url)
+    return run_simulator(options, get_settings().mqtt_url, stop=_stop_on_signals())
 
 
 if __name__ == "__main__":

@@ -151,11 +151,14 @@ def test_ack_requested_gets_a_9014_reply_after_commit(
 ) -> None:
     add_outlet(db, MN)
     frame = packet({"a21026": {"Rtd": "1.5", "Flag": "N"}}, flag=5, qn="20261128080000123")
-    with collector(mqtt_url, f"hj212/{MN}/down") as replies:
-        with running_worker(mqtt_url, database_url), publisher(mqtt_url) as publish:
-            publish(f"hj212/{MN}/up", frame)
-            wait_until(lambda: len(replies) == 1, what="9014 reply")
-            assert scalar(db, "SELECT count(*) FROM measurements") == 1
+    with (
+        collector(mqtt_url, f"hj212/{MN}/down") as replies,
+        running_worker(mqtt_url, database_url),
+        publisher(mqtt_url) as publish,
+    ):
+        publish(f"hj212/{MN}/up", frame)
+        wait_until(lambda: len(replies) == 1, what="9014 reply")
+        assert scalar(db, "SELECT count(*) FROM measurements") == 1
     reply = parse_packet(replies[0][1].rstrip(b"\r\n"))
     assert (reply.cn, reply.st, reply.qn, reply.mn, reply.pw) == (
         "9014",
@@ -179,7 +182,7 @@ def test_json_uplink(db: psycopg.Connection, database_url: str, mqtt_url: str) -
         "SELECT pollutant, kind, value, cou, flag FROM measurements ORDER BY pollutant"
     ).fetchall()
     assert rows == [
-        ("w00000", "hour", Decimal("12"), Decimal("43.2"), None),
+        ("w00000", "hour", Decimal(12), Decimal("43.2"), None),
         ("w01018", "hour", Decimal("23.5"), Decimal("1.25"), "N"),
     ]
     assert scalar(db, "SELECT transport FROM frames") == "mqtt-json"

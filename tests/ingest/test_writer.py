@@ -76,7 +76,7 @@ def test_the_last_value_in_a_batch_wins_and_counts_once(db: psycopg.Connection) 
     result = write_batch(db, [frame(oid, b"a", [so2("1")]), frame(oid, b"b", [so2("2")])], [])
     assert (result.values_inserted, result.values_revised) == (1, 0)
     row = db.execute("SELECT value FROM measurements").fetchone()
-    assert row == (Decimal("2"),)
+    assert row == (Decimal(2),)
 
 
 def test_the_same_bytes_twice_in_one_batch_archive_once(db: psycopg.Connection) -> None:

@@ -1,0 +1,214 @@
+"""Ingest benchmark: frames through the real broker into the real database, end to end,
+beside the ceiling (a plain COPY of the same rows into the same table), the writer alone, and
+the decode rate of the codec alone.
+
+    make bench                      # defaults: 20,000 frames × 9 values, local servers
+    python -m bench.ingest --frames 50000
+
+Settings: SOURCEWATCH_BENCH_DSN (an admin DSN; a fresh database is created and dropped) and
+SOURCEWATCH_MQTT_URL (default: a private Mosquitto with the shipped limits).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit, urlunsplit
+
+import paho.mqtt.client as mqtt
+import psycopg
+
+from ingest.hj212 import CRCPolicy, build_packet, build_segment, encode_cp, parse_packet
+from ingest.mqtt import MqttOptions, MqttTransport, broker_address
+from ingest.outlets import load_outlets
+from ingest.records import Accepted
+from ingest.uplink import RAW_TOPIC, decode_message
+from ingest.worker import IngestWorker, WorkerOptions
+from ingest.writer import write_batch
+from schemas.migrate import migrate
+from schemas.reference import load_reference_data
+from sourcewatch.embedded import embedded_mosquitto
+
+GAS = {
+    "a21026": "35.2", "a21002": "48.7", "a34013": "8.1", "a19001": "9.6", "a00000": "152.3",
+    "a01012": "85.4", "a01011": "12.2", "a01013": "-0.12", "a01014": "8.8",
+}  # fmt: skip
+OUTLETS = 20
+
+
+def make_frames(n: int) -> list[tuple[str, bytes]]:
+    """n real-time frames (9 values each) spread over OUTLETS outlets, 30 s apart."""
+    t0 = datetime(2026, 11, 1)
+    out = []
+    for i in range(n):
+        mn = f"BENCH{i % OUTLETS:019d}"
+        when = t0 + timedelta(seconds=30 * (i // OUTLETS))
+        items = {c: {"Rtd": v, "ZsRtd": v, "Flag": "N"} for c, v in GAS.items()}
+        items["a21026"]["Rtd"] = f"{(i * 7) % 100}.{i % 10}"
+        cp = encode_cp({"DataTime": when.strftime("%Y%m%d%H%M%S")}, items)
+        seg = build_segment(qn=when.strftime("%Y%m%d%H%M%S000"), st="31", cn="2011",
+                            pw="123456", mn=mn, flag=4, cp=cp)  # fmt: skip
+        out.append((f"hj212/{mn}/up", build_packet(seg)))
+    return out
+
+
+@contextmanager
+def fresh_database(admin_dsn: str) -> Iterator[str]:
+    name = f"sourcewatch_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = urlunsplit(urlsplit(admin_dsn)._replace(path="/" + name))
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            migrate(conn)
+            load_reference_data(conn)
+            conn.execute(
+                "INSERT INTO enterprises (uscc, name_zh) VALUES ('91330000BENCH00000', '基准')"
+            )
+            for k in range(OUTLETS):
+                conn.execute(
+                    "INSERT INTO outlets (enterprise_id, mn, name_zh, kind, password) "
+                    "SELECT id, %s, %s, 'gas', '123456' FROM enterprises",
+                    (f"BENCH{k:019d}", f"排口{k}"),
+                )
+        yield url
+    finally:
+        with psycopg.connect(admin_dsn, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def truncate(url: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("TRUNCATE frames, measurements, measurement_revisions, dead_letters")
+
+
+def timed(fn: Callable[[], int]) -> tuple[float, int]:
+    start = time.perf_counter()
+    n = fn()
+    return time.perf_counter() - start, n
+
+
+def bench_decode(frames: list[tuple[str, bytes]]) -> tuple[float, int]:
+    def run() -> int:
+        for _, raw in frames:
+            parse_packet(raw.rstrip(b"\r\n"), crc_policy=CRCPolicy.STRICT)
+        return len(frames)
+
+    return timed(run)
+
+
+def decoded(url: str, frames: list[tuple[str, bytes]]) -> list[Accepted]:
+    with psycopg.connect(url) as conn:
+        outlets = load_outlets(conn)
+    now = datetime.now(UTC)
+    out = []
+    for topic, raw in frames:
+        for item in decode_message(topic, raw, now, outlets.get):
+            assert isinstance(item, Accepted), item
+            out.append(item)
+    return out
+
+
+def bench_copy(url: str, accepted: list[Accepted]) -> tuple[float, int]:
+    """The ceiling: one plain COPY of the same rows into the same table."""
+    truncate(url)
+
+    def run() -> int:
+        n = 0
+        with psycopg.connect(url) as conn, conn.cursor() as cur:
+            cols = "outlet_id, pollutant, kind, ts, value, zs_value, flag, received_at"
+            with cur.copy(f"COPY measurements ({cols}) FROM STDIN") as copy:
+                for a in accepted:
+                    for r in a.rows:
+                        copy.write_row((a.outlet_id, r.pollutant, r.kind, r.ts, r.value,
+                                        r.zs_value, r.flag, a.received_at))  # fmt: skip
+                        n += 1
+        return n
+
+    return timed(run)
+
+
+def bench_writer(url: str, accepted: list[Accepted], batch: int) -> tuple[float, int]:
+    truncate(url)
+
+    def run() -> int:
+        n = 0
+        with psycopg.connect(url, autocommit=True) as conn:
+            for i in range(0, len(accepted), batch):
+                n += write_batch(conn, accepted[i : i + batch], []).values_inserted
+        return n
+
+    return timed(run)
+
+
+def bench_end_to_end(url: str, mqtt_url: str, frames: list[tuple[str, bytes]]) -> tuple[float, int]:
+    truncate(url)
+    transport = MqttTransport(
+        MqttOptions(url=mqtt_url, client_id=f"bench-{uuid.uuid4().hex[:6]}", topics=(RAW_TOPIC,))
+    )
+    worker = IngestWorker(WorkerOptions(database_url=url, batch_max_messages=1000), transport)
+    stop = threading.Event()
+    transport.start()
+    assert transport.connected.wait(10)
+    thread = threading.Thread(target=worker.run, args=(stop,))
+    thread.start()
+    host, port, _, _, _ = broker_address(mqtt_url)
+    pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    pub.max_inflight_messages_set(1000)
+    pub.max_queued_messages_set(0)
+    pub.connect(host, port)
+    pub.loop_start()
+    time.sleep(0.5)  # let the subscription settle
+    start = time.perf_counter()
+    infos = [pub.publish(topic, raw, qos=1) for topic, raw in frames]
+    for info in infos:
+        info.wait_for_publish(timeout=60)
+    while worker.stats.messages < len(frames):
+        time.sleep(0.01)
+    elapsed = time.perf_counter() - start
+    stop.set()
+    thread.join()
+    transport.stop()
+    pub.disconnect()
+    pub.loop_stop()
+    return elapsed, worker.stats.values_inserted
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--frames", type=int, default=20_000)
+    parser.add_argument("--batch", type=int, default=500)
+    args = parser.parse_args()
+    admin = os.environ.get("SOURCEWATCH_BENCH_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+    frames = make_frames(args.frames)
+    values = args.frames * len(GAS)
+    rows: list[tuple[str, float, int, str]] = []
+    t, n = bench_decode(frames)
+    rows.append(("codec alone (parse_packet, strict CRC)", t, n, "frames"))
+    broker = os.environ.get("SOURCEWATCH_MQTT_URL")
+    with (
+        fresh_database(admin) as url,
+        nullcontext(broker) if broker else embedded_mosquitto() as mqtt_url,
+    ):
+        accepted = decoded(url, frames)
+        t, n = bench_copy(url, accepted)
+        rows.append(("ceiling: plain COPY of the same rows", t, n, "values"))
+        t, n = bench_writer(url, accepted, args.batch)
+        rows.append((f"writer alone (batches of {args.batch}: COPY + merge)", t, n, "values"))
+        t, n = bench_end_to_end(url, mqtt_url, frames)
+        rows.append(("end to end: broker → worker → database", t, n, "values"))
+    print(f"{args.frames:,} frames, {values:,} values, {OUTLETS} outlets")  # noqa: T201
+    print(f"{'what':<52} {'seconds':>8} {'per second':>14}")  # noqa: T201
+    for what, t, n, unit in rows:
+        extra = f"  ({args.frames / t:,.0f} frames/s)" if unit == "values" else ""
+        print(f"{what:<52} {t:8.2f} {n / t:>10,.0f} {unit}/s{extra}")  # noqa: T201
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""Nothing is lost: a killed consumer, a database outage. Real broker, real database."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+
+from ingest.hj212 import build_packet, build_segment, encode_cp
+from tests.fixtures.mqtt import publisher, running_worker, wait_until
+from tests.fixtures.proxy import tcp_proxy
+from tests.fixtures.registry import add_outlet
+
+pytestmark = pytest.mark.integration
+
+MN = "010000A8900016F000169DC1"
+T0 = datetime(2026, 11, 28, 0, 0, 0)
+
+
+def frames(n: int, start: int = 0) -> list[bytes]:
+    out = []
+    for i in range(start, start + n):
+        when = T0 + timedelta(seconds=30 * i)
+        cp = encode_cp(
+            {"DataTime": when.strftime("%Y%m%d%H%M%S")},
+            {"a21026": {"Rtd": f"{i % 97}.5", "Flag": "N"}, "a21002": {"Rtd": "40.1", "Flag": "N"}},
+        )
+        seg = build_segment(qn=when.strftime("%Y%m%d%H%M%S000"), st="31", cn="2011",
+                            pw="123456", mn=MN, flag=4, cp=cp)  # fmt: skip
+        out.append(build_packet(seg))
+    return out
+
+
+def counts(conn: psycopg.Connection) -> tuple[int, int, int]:
+    row = conn.execute(
+        "SELECT (SELECT count(*) FROM frames), (SELECT count(DISTINCT digest) FROM frames), "
+        "(SELECT count(*) FROM measurements)"
+    ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1]), int(row[2])
+
+
+def ingest_process(database_url: str, mqtt_url: str, client_id: str) -> subprocess.Popen[bytes]:
+    env = os.environ | {
+        "SOURCEWATCH_DATABASE_URL": database_url,
+        "SOURCEWATCH_MQTT_URL": mqtt_url,
+        "SOURCEWATCH_MQTT_CLIENT_ID": client_id,
+        "SOURCEWATCH_BATCH_MAX_MESSAGES": "50",
+        "SOURCEWATCH_BATCH_MAX_DELAY_S": "0.05",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "sourcewatch.cli", "ingest"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def test_consumer_killed_mid_stream_loses_nothing_and_duplicates_nothing(
+    db: psycopg.Connection, database_url: str, mqtt_url: str
+) -> None:
+    add_outlet(db, MN)
+    client_id = f"ingest-kill-{uuid.uuid4().hex[:6]}"
+    total = 1500
+    proc = ingest_process(database_url, mqtt_url, client_id)
+    try:
+        # The session (and its subscription) exists once the worker archived a first frame.
+        with publisher(mqtt_url) as publish:
+            first, rest = frames(1), frames(total - 1, start=1)
+
+            def first_stored() -> bool:
+                publish(f"hj212/{MN}/up", first[0])  # idempotent: repeat until subscribed
+                return counts(db)[0] == 1
+
+            wait_until(first_stored, timeout=30, what="worker up")
+            for i, raw in enumerate(rest):
+                publish(f"hj212/{MN}/up", raw)
+                if i == total // 3:
+                    wait_until(lambda: counts(db)[0] > 50, what="some frames stored")
+                    proc.send_signal(signal.SIGKILL)
+                    proc.wait(timeout=10)
+        stored_at_kill = counts(db)[0]
+        assert 1 < stored_at_kill < total
+        proc = ingest_process(database_url, mqtt_url, client_id)
+        wait_until(lambda: counts(db)[0] == total, timeout=60, what="all frames after restart")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    assert counts(db) == (total, total, 2 * total)
+    assert proc.returncode == 0  # SIGTERM: clean shutdown
+
+
+def db_behind(proxy_port: int, database_url: str) -> str:
+    parts = urlsplit(database_url)
+    netloc = parts.netloc.rsplit("@", 1)
+    host = f"127.0.0.1:{proxy_port}"
+    return urlunsplit(parts._replace(netloc=f"{netloc[0]}@{host}" if len(netloc) == 2 else host))
+
+
+def test_database_outage_delays_data_and_never_drops_it(
+    db: psycopg.Connection, database_url: str, mqtt_url: str
+) -> None:
+    add_outlet(db, MN)
+    target = urlsplit(database_url)
+    batch = frames(60)
+    client_id = f"ingest-outage-{uuid.uuid4().hex[:6]}"
+    with tcp_proxy(target.hostname or "127.0.0.1", target.port or 5432) as proxy:
+        url = db_behind(proxy.port, database_url)
+        with publisher(mqtt_url) as publish:
+            with running_worker(mqtt_url, url, client_id=client_id, retry_max_delay_s=0.5) as w:
+                for raw in batch[:10]:
+                    publish(f"hj212/{MN}/up", raw)
+                wait_until(lambda: counts(db)[0] == 10, what="first 10 frames")
+                proxy.cut()
+                for raw in batch[10:30]:
+                    publish(f"hj212/{MN}/up", raw)
+                wait_until(lambda: w.worker.stats.write_retries >= 3, what="write retries")
+                assert counts(db)[0] == 10
+                assert w.worker.stats.acked == 10  # nothing acknowledged while the DB is down
+                proxy.restore()  # the same worker recovers on its own
+                wait_until(lambda: counts(db)[0] == 30, what="frames after the outage")
+                proxy.cut()
+                for raw in batch[30:]:
+                    publish(f"hj212/{MN}/up", raw)
+                wait_until(lambda: w.worker.stats.write_retries >= 6, what="more retries")
+            # The worker stopped while the database was down: the broker keeps the messages.
+            proxy.restore()
+            assert counts(db)[0] == 30
+            with running_worker(mqtt_url, url, client_id=client_id):
+                wait_until(lambda: counts(db)[0] == 60, what="all frames after a restart")
+    assert counts(db) == (60, 60, 120)
