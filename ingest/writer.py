@@ -6,7 +6,8 @@
   inserted, an identical value is a no-op, a changed value updates the row, bumps its
   ``revision`` and keeps the old and new values in ``measurement_revisions``.
 - Rejections go to ``dead_letters`` (idempotent on the raw bytes).
-- One ``NOTIFY sourcewatch_measurements`` per outlet whose data changed, delivered on commit.
+- The hours whose values changed are queued in ``evaluation_queue`` for the evaluator, and one
+  ``NOTIFY sourcewatch_measurements`` per outlet whose data changed wakes it, on commit.
 
 Database errors are translated once, here, into :class:`WriteError`.
 """
@@ -119,6 +120,10 @@ WITH s AS (
            count(*) FILTER (WHERE revision = 0) AS inserted,
            count(*) FILTER (WHERE revision > 0) AS revised
     FROM up GROUP BY outlet_id
+), queued AS (
+    INSERT INTO evaluation_queue (outlet_id, hour_start)
+    SELECT DISTINCT outlet_id, date_trunc('hour', ts, 'UTC') FROM up
+    ON CONFLICT DO NOTHING
 ), notified AS (
     SELECT pg_notify(%(channel)s, json_build_object(
                'outlet_id', outlet_id, 'kinds', kinds, 'start', first_ts, 'end', last_ts,

@@ -60,6 +60,11 @@ def _parser() -> argparse.ArgumentParser:
     ing = sub.add_parser("ingest", help="run an MQTT ingest worker")
     ing.set_defaults(run=_ingest)
 
+    up = sub.add_parser("up", help="migrate, register simulated enterprises, ingest their data")
+    up.add_argument("--enterprises", type=int, default=5)
+    up.add_argument("--seed", type=int, default=1)
+    up.set_defaults(run=_up)
+
     sim = sub.add_parser("simulate", help="publish simulated HJ 212 traffic to the broker")
     _simulator_arguments(sim)
     sim.set_defaults(run=_simulate)
@@ -159,6 +164,13 @@ def _ingest(args: argparse.Namespace) -> int:
     from schemas.settings import get_settings
 
     return run_ingest(get_settings(), _stop_on_signals())
+
+
+def _up(args: argparse.Namespace) -> int:
+    from schemas.settings import get_settings
+    from sourcewatch.up import run_up
+
+    return run_up(get_settings(), _stop_on_signals(), enterprises=args.enterprises, seed=args.seed)
 
 
 def _simulate(args: argparse.Namespace) -> int:

@@ -120,3 +120,14 @@ def test_nothing_is_written_when_the_batch_fails(db: psycopg.Connection) -> None
         write_batch(db, [frame(oid, b"ok", [so2("1")]), frame(oid, b"bad", [huge])], [])
     assert count(db, "frames") == 0
     assert count(db, "measurements") == 0
+
+
+def test_changed_hours_are_queued_for_evaluation(db: psycopg.Connection) -> None:
+    oid = add_outlet(db, "MN1")
+    rows = [so2("1"), so2("2", ts=T0 + timedelta(minutes=59)), so2("3", ts=T0 + timedelta(hours=2))]
+    write_batch(db, [frame(oid, b"f1", rows)], [])
+    queued = db.execute("SELECT outlet_id, hour_start FROM evaluation_queue ORDER BY 2").fetchall()
+    assert queued == [(oid, T0), (oid, T0 + timedelta(hours=2))]
+    db.execute("DELETE FROM evaluation_queue")
+    write_batch(db, [frame(oid, b"f1", rows)], [])  # unchanged: nothing to re-evaluate
+    assert count(db, "evaluation_queue") == 0
