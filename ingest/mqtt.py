@@ -72,6 +72,7 @@ class MqttTransport:
         self.options = options
         self.inbox: queue.Queue[Inbound] = queue.Queue(maxsize=options.receive_maximum + 100)
         self.connected = threading.Event()
+        self.subscribed = threading.Event()  # set once the broker granted the subscriptions
         self._generation = 0
         self._lock = threading.Lock()
         self._client = mqtt.Client(
@@ -91,6 +92,7 @@ class MqttTransport:
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
+        self._client.on_subscribe = self._on_subscribe
 
     @property
     def generation(self) -> int:
@@ -155,6 +157,20 @@ class MqttTransport:
         client.subscribe([(t, 1) for t in self.subscriptions()])
         self.connected.set()
 
+    def _on_subscribe(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        mid: int,
+        reasons: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        refused = [r for r in reasons if r.is_failure]
+        if refused:
+            log.error("MQTT subscription refused: %s", ", ".join(str(r) for r in refused))
+        else:
+            self.subscribed.set()
+
     def _on_disconnect(
         self,
         client: mqtt.Client,
@@ -164,6 +180,7 @@ class MqttTransport:
         properties: Properties | None,
     ) -> None:
         self.connected.clear()
+        self.subscribed.clear()
         with self._lock:
             self._generation += 1  # un-acked messages of the old connection will be re-sent
         if reason.is_failure:

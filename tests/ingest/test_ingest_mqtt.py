@@ -202,3 +202,21 @@ def test_legacy_2005_codes_are_mapped_for_2005_outlets(
         wait_until(lambda: scalar(db, "SELECT count(*) FROM measurements") == 2, what="legacy rows")
     codes = [r[0] for r in db.execute("SELECT pollutant FROM measurements ORDER BY 1")]
     assert codes == ["w00000", "w01018"]
+
+
+def test_workers_in_a_shared_group_split_the_load(
+    db: psycopg.Connection, database_url: str, mqtt_url: str
+) -> None:
+    add_outlet(db, MN)
+    frames = [rtd(str(i), when=T0 + timedelta(seconds=30 * i)) for i in range(200)]
+    with (
+        running_worker(mqtt_url, database_url, shared_group="ingest") as one,
+        running_worker(mqtt_url, database_url, shared_group="ingest") as two,
+        publisher(mqtt_url) as publish,
+    ):
+        for raw in frames:
+            publish(f"hj212/{MN}/up", raw)
+        wait_until(lambda: scalar(db, "SELECT count(*) FROM frames") == 200, what="200 frames")
+        assert one.worker.stats.messages + two.worker.stats.messages == 200
+        assert one.worker.stats.messages > 0 and two.worker.stats.messages > 0
+    assert scalar(db, "SELECT count(*) FROM measurements") == 400
