@@ -55,6 +55,15 @@ WHERE NOT EXISTS (SELECT 1 FROM frames f
 ORDER BY s.digest, s.id
 """
 
+_ACTIVITY = """
+INSERT INTO outlet_activity (outlet_id, last_frame_at, last_data_at)
+SELECT outlet_id, max(received_at), max(data_time) FILTER (WHERE values_count > 0)
+FROM stage_frames GROUP BY outlet_id
+ON CONFLICT (outlet_id) DO UPDATE SET
+    last_frame_at = greatest(outlet_activity.last_frame_at, EXCLUDED.last_frame_at),
+    last_data_at = greatest(outlet_activity.last_data_at, EXCLUDED.last_data_at)
+"""
+
 # The merge. The value "as sent" is the tuple (value, min, max, cou, …, extra): a re-send
 # that changes none of it is a no-op; a change bumps `revision` and is kept in
 # measurement_revisions with the old and new value. All CTEs see one snapshot, so `old` holds
@@ -206,6 +215,7 @@ def _write(
         cur.execute(_INSERT_FRAMES)
         result.frames_new = cur.rowcount
         result.frames_duplicate = len(accepted) - cur.rowcount
+        cur.execute(_ACTIVITY)
         seq = 0
         with cur.copy("COPY stage_measurements FROM STDIN") as copy:
             for fid, a in zip(ids, accepted, strict=True):

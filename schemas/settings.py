@@ -62,6 +62,50 @@ class Settings(BaseSettings):
     registry_refresh_s: float = Field(
         30.0, gt=0, description="How often the ingest worker reloads outlets (MN, PW, CRC policy)."
     )
+    evaluation_sweep_s: float = Field(
+        60.0,
+        gt=0,
+        description="Evaluator: how often it sweeps for outages, ended days and "
+        "unacknowledged cases (new data wakes it at once).",
+    )
+    case_close_after: int = Field(
+        3,
+        ge=1,
+        description="An exceedance case closes after this many consecutive compliant valid means.",
+    )
+    case_major_multiple: float = Field(
+        0.5,
+        gt=0,
+        description="An exceedance case becomes major at this exceedance multiple "
+        "((value − limit) / limit).",
+    )
+    case_critical_multiple: float = Field(
+        1.0, gt=0, description="An exceedance case becomes critical at this exceedance multiple."
+    )
+    case_major_periods: int = Field(
+        4, ge=1, description="An exceedance case becomes major after this many exceeding means."
+    )
+    case_critical_periods: int = Field(
+        12, ge=1, description="An exceedance case becomes critical after this many exceeding means."
+    )
+    outage_after_minutes: int = Field(
+        30, ge=1, description="An outlet silent this long opens an outage case."
+    )
+    fault_after_hours: int = Field(
+        2,
+        ge=1,
+        description="Fault/calibration/maintenance flags (D, C, M) filling this many "
+        "consecutive hours open an instrument-fault case.",
+    )
+    unacknowledged_escalation_minutes: int = Field(
+        120, ge=1, description="An open case nobody acknowledged is escalated after this long."
+    )
+    day_grace_minutes: int = Field(
+        60,
+        ge=0,
+        description="Daily means are judged this long after the local day ends "
+        "(late data is re-judged whenever it arrives).",
+    )
     log_level: str = Field("INFO", description="Python logging level.")
 
 

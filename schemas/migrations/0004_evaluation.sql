@@ -12,6 +12,14 @@ CREATE TABLE evaluation_queue (
     PRIMARY KEY (outlet_id, hour_start)
 );
 
+-- Written by ingest with every batch: when each outlet last sent a frame (outage detection
+-- without scanning the frames archive).
+CREATE TABLE outlet_activity (
+    outlet_id       bigint PRIMARY KEY,
+    last_frame_at   timestamptz NOT NULL,        -- received_at of the latest frame
+    last_data_at    timestamptz                  -- latest DataTime carrying values
+);
+
 CREATE TABLE hourly_means (
     outlet_id       bigint NOT NULL REFERENCES outlets (id),
     pollutant       text NOT NULL,

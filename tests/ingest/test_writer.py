@@ -131,3 +131,13 @@ def test_changed_hours_are_queued_for_evaluation(db: psycopg.Connection) -> None
     db.execute("DELETE FROM evaluation_queue")
     write_batch(db, [frame(oid, b"f1", rows)], [])  # unchanged: nothing to re-evaluate
     assert count(db, "evaluation_queue") == 0
+
+
+def test_each_batch_records_when_the_outlet_was_last_heard(db: psycopg.Connection) -> None:
+    oid = add_outlet(db, "MN1")
+    write_batch(db, [frame(oid, b"f1", [so2("1")])], [])
+    first = db.execute("SELECT last_frame_at, last_data_at FROM outlet_activity").fetchone()
+    assert first is not None and first[1] == T0
+    write_batch(db, [frame(oid, b"f2", [])], [])  # a frame without values: heard, no data
+    second = db.execute("SELECT last_frame_at, last_data_at FROM outlet_activity").fetchone()
+    assert second is not None and second[0] > first[0] and second[1] == T0

@@ -1,0 +1,276 @@
+"""Cases: what the evaluator concluded, kept per key and changed only by transitions.
+
+An exceedance case is keyed by (outlet, pollutant, averaging period, limit version): the first
+valid exceeding mean opens it, more exceeding means and higher multiples escalate it, a run of
+consecutive compliant valid means closes it. Re-judging a period (late or revised data) updates
+that period in place, so replays change nothing and produce no new events. Other kinds
+(outage, fault, pattern) are keyed by (kind, outlet, pollutant, subject) and opened and closed
+by their detectors.
+
+Every transition appends one ``case_events`` row; its id is what notifications are sent for.
+Callers hold ``pg_advisory_xact_lock(outlet_id)`` (see :func:`lock_outlet`), so one outlet's
+cases are only ever changed by one transaction at a time; the partial unique index on open
+cases is the last line of defence.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+__all__ = [
+    "SEVERITIES",
+    "CasePolicy",
+    "Transition",
+    "close_case",
+    "judge_period",
+    "lock_outlet",
+    "open_case",
+    "severity_for",
+]
+
+SEVERITIES = ("info", "warning", "major", "critical")
+
+
+@dataclass(frozen=True, slots=True)
+class CasePolicy:
+    close_after: int = 3
+    major_multiple: Decimal = Decimal("0.5")
+    critical_multiple: Decimal = Decimal(1)
+    major_periods: int = 4
+    critical_periods: int = 12
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    case_id: int
+    event_id: int
+    action: str  # opened | escalated | closed | reopened
+    severity: str
+
+
+def severity_for(exceeding_periods: int, max_multiple: Decimal, policy: CasePolicy) -> str:
+    if max_multiple >= policy.critical_multiple or exceeding_periods >= policy.critical_periods:
+        return "critical"
+    if max_multiple >= policy.major_multiple or exceeding_periods >= policy.major_periods:
+        return "major"
+    return "warning"
+
+
+def lock_outlet(conn: psycopg.Connection, outlet_id: int) -> None:
+    """Serialise case changes per outlet until the transaction ends."""
+    conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (0x5357, outlet_id))
+
+
+def _event(
+    conn: psycopg.Connection, case_id: int, action: str, severity: str, detail: dict[str, Any]
+) -> Transition:
+    row = conn.execute(
+        "INSERT INTO case_events (case_id, actor, action, severity, detail) "
+        "VALUES (%s, 'evaluator', %s, %s, %s) RETURNING id",
+        (case_id, action, severity, json.dumps(detail, default=str)),
+    ).fetchone()
+    assert row is not None
+    return Transition(case_id, int(row[0]), action, severity)
+
+
+def judge_period(
+    conn: psycopg.Connection,
+    *,
+    outlet_id: int,
+    pollutant: str,
+    period: str,
+    limit_id: int,
+    limit_value: Decimal,
+    period_start: datetime,
+    value: Decimal,
+    multiple: Decimal,
+    exceeding: bool,
+    policy: CasePolicy,
+    details: dict[str, Any],
+) -> list[Transition]:
+    """Record one valid mean against one limit; returns the transitions it caused."""
+    key = (outlet_id, pollutant, period, limit_id)
+    cur = conn.cursor(row_factory=dict_row)
+    case = cur.execute(
+        "SELECT c.* FROM cases c JOIN case_periods p ON p.case_id = c.id "
+        "WHERE c.kind = 'exceedance' AND c.outlet_id = %s AND c.pollutant = %s "
+        "AND c.period = %s AND c.limit_id = %s AND p.period_start = %s FOR UPDATE OF c",
+        (*key, period_start),
+    ).fetchone()
+    if case is None:
+        case = cur.execute(
+            "SELECT * FROM cases WHERE kind = 'exceedance' AND outlet_id = %s AND pollutant = %s "
+            "AND period = %s AND limit_id = %s AND state = 'open' FOR UPDATE",
+            key,
+        ).fetchone()
+        if case is not None and not exceeding and period_start < case["last_at"]:
+            case = None  # a late compliant mean from before the case's latest exceedance
+    transitions: list[Transition] = []
+    if case is None:
+        if not exceeding:
+            return []
+        case = _closed_case_spanning(cur, key, period_start)
+        if case is not None:
+            cur.execute("UPDATE cases SET state = 'open', closed_at = NULL, close_reason = NULL "
+                        "WHERE id = %s", (case["id"],))  # fmt: skip
+            transitions.append(_event(conn, case["id"], "reopened", case["severity"], details))
+        else:
+            case = _insert_case(cur, key, period_start, details)
+            transitions.append(_event(conn, case["id"], "opened", "warning", details))
+    row = (case["id"], period_start, value, limit_value, multiple, not exceeding,
+           json.dumps(details, default=str))  # fmt: skip
+    cur.execute(
+        "INSERT INTO case_periods (case_id, period_start, value, limit_value, multiple, "
+        "compliant, details) VALUES (%s, %s, %s, %s, %s, %s, %s) "
+        "ON CONFLICT (case_id, period_start) DO UPDATE SET value = EXCLUDED.value, "
+        "limit_value = EXCLUDED.limit_value, multiple = EXCLUDED.multiple, "
+        "compliant = EXCLUDED.compliant, details = EXCLUDED.details",
+        row,
+    )
+    transitions += _settle(conn, case, policy)
+    return transitions
+
+
+def _closed_case_spanning(
+    cur: psycopg.Cursor[dict[str, Any]], key: tuple[int, str, str, int], at: datetime
+) -> dict[str, Any] | None:
+    return cur.execute(
+        "SELECT * FROM cases WHERE kind = 'exceedance' AND outlet_id = %s AND pollutant = %s "
+        "AND period = %s AND limit_id = %s AND state = 'closed' "
+        "AND first_at <= %s AND %s <= last_at ORDER BY id DESC LIMIT 1 FOR UPDATE",
+        (*key, at, at),
+    ).fetchone()
+
+
+def _insert_case(
+    cur: psycopg.Cursor[dict[str, Any]],
+    key: tuple[int, str, str, int],
+    at: datetime,
+    details: dict[str, Any],
+) -> dict[str, Any]:
+    created = cur.execute(
+        "INSERT INTO cases (kind, outlet_id, pollutant, period, limit_id, severity, first_at, "
+        "last_at, details) VALUES ('exceedance', %s, %s, %s, %s, 'warning', %s, %s, %s) "
+        "ON CONFLICT (kind, outlet_id, pollutant, period, limit_id, subject) "
+        "WHERE state = 'open' DO NOTHING RETURNING *",
+        (*key, at, at, json.dumps(details, default=str)),
+    ).fetchone()
+    if created is None:  # another transaction opened it first
+        created = cur.execute(
+            "SELECT * FROM cases WHERE kind = 'exceedance' AND outlet_id = %s AND pollutant = %s "
+            "AND period = %s AND limit_id = %s AND state = 'open' FOR UPDATE",
+            key,
+        ).fetchone()
+    assert created is not None
+    return created
+
+
+def _settle(conn: psycopg.Connection, case: dict[str, Any], policy: CasePolicy) -> list[Transition]:
+    """Recompute a case's aggregates from its periods; escalate or close as they say."""
+    stats = conn.execute(
+        """SELECT count(*) FILTER (WHERE NOT compliant),
+                  max(multiple) FILTER (WHERE NOT compliant),
+                  min(period_start) FILTER (WHERE NOT compliant),
+                  max(period_start) FILTER (WHERE NOT compliant)
+           FROM case_periods WHERE case_id = %s""",
+        (case["id"],),
+    ).fetchone()
+    assert stats is not None
+    bad, max_multiple, first_at, last_at = stats
+    if not bad:
+        return close_case(conn, case["id"], "the exceeding means were revised to compliant")
+    run = conn.execute(
+        "SELECT count(*) FROM case_periods WHERE case_id = %s AND compliant AND period_start > %s",
+        (case["id"], last_at),
+    ).fetchone()
+    compliant_run = int(run[0]) if run else 0
+    severity = severity_for(int(bad), Decimal(max_multiple), policy)
+    conn.execute(
+        "UPDATE cases SET first_at = %s, last_at = %s, max_multiple = %s, compliant_run = %s, "
+        "severity = %s WHERE id = %s",
+        (first_at, last_at, max_multiple, compliant_run, _higher(case["severity"], severity),
+         case["id"]),
+    )  # fmt: skip
+    out = []
+    if (
+        case["state"] == "closed"
+        and compliant_run < policy.close_after
+        and _closed_by_evaluator(conn, case["id"])
+    ):  # revised or late data undid the run of compliant means that closed it
+        conn.execute(
+            "UPDATE cases SET state = 'open', closed_at = NULL, close_reason = NULL WHERE id = %s",
+            (case["id"],),
+        )
+        out.append(_event(conn, case["id"], "reopened", severity, {"compliant_run": compliant_run}))
+        case = {**case, "state": "open"}
+    if SEVERITIES.index(severity) > SEVERITIES.index(case["severity"]):
+        detail = {"exceeding_periods": int(bad), "max_multiple": str(max_multiple)}
+        out.append(_event(conn, case["id"], "escalated", severity, detail))
+    if case["state"] == "open" and compliant_run >= policy.close_after:
+        out += close_case(conn, case["id"], f"{compliant_run} consecutive compliant means")
+    return out
+
+
+def _closed_by_evaluator(conn: psycopg.Connection, case_id: int) -> bool:
+    row = conn.execute(
+        "SELECT actor FROM case_events WHERE case_id = %s AND action = 'closed' "
+        "ORDER BY id DESC LIMIT 1",
+        (case_id,),
+    ).fetchone()
+    return row is not None and row[0] == "evaluator"
+
+
+def _higher(a: str, b: str) -> str:
+    return a if SEVERITIES.index(a) >= SEVERITIES.index(b) else b
+
+
+def close_case(conn: psycopg.Connection, case_id: int, reason: str) -> list[Transition]:
+    row = conn.execute(
+        "UPDATE cases SET state = 'closed', closed_at = now(), close_reason = %s "
+        "WHERE id = %s AND state = 'open' RETURNING severity",
+        (reason, case_id),
+    ).fetchone()
+    if row is None:
+        return []
+    return [_event(conn, case_id, "closed", row[0], {"reason": reason})]
+
+
+def open_case(
+    conn: psycopg.Connection,
+    *,
+    kind: str,
+    outlet_id: int,
+    subject: str,
+    severity: str,
+    first_at: datetime,
+    last_at: datetime,
+    details: dict[str, Any],
+    pollutant: str = "",
+) -> tuple[int, list[Transition]]:
+    """Open a case of another kind (outage, fault, pattern), or update the open one."""
+    detail_json = json.dumps(details, default=str)
+    created = conn.execute(
+        "INSERT INTO cases (kind, outlet_id, pollutant, subject, severity, first_at, last_at, "
+        "details) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+        "ON CONFLICT (kind, outlet_id, pollutant, period, limit_id, subject) "
+        "WHERE state = 'open' DO NOTHING RETURNING id",
+        (kind, outlet_id, pollutant, subject, severity, first_at, last_at, detail_json),
+    ).fetchone()
+    if created is not None:
+        case_id = int(created[0])
+        return case_id, [_event(conn, case_id, "opened", severity, details)]
+    row = conn.execute(
+        "UPDATE cases SET last_at = greatest(last_at, %s), details = %s "
+        "WHERE kind = %s AND outlet_id = %s AND pollutant = %s AND subject = %s "
+        "AND state = 'open' RETURNING id",
+        (last_at, detail_json, kind, outlet_id, pollutant, subject),
+    ).fetchone()
+    assert row is not None
+    return int(row[0]), []
