@@ -13,6 +13,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from schemas.limits import load_limit_tables
 from schemas.pollutants import load_flags, load_pollutants
 
 __all__ = ["load_reference_data"]
@@ -43,4 +44,5 @@ def load_reference_data(conn: psycopg.Connection) -> dict[str, int]:
     with conn.transaction(), conn.cursor() as cur:
         _upsert(cur, "pollutants", ["code"], pollutants)
         _upsert(cur, "data_flags", ["standard", "code"], flags)
+    load_limit_tables(conn)
     return {"pollutants": len(pollutants), "data_flags": len(flags)}

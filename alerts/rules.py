@@ -1,0 +1,264 @@
+"""The regulator's arithmetic: valid data, hourly and daily means, 折算, exceedance. No I/O.
+
+What it implements (regulations.md §A.8–A.9, hj212.md §3.3):
+
+* Only valid data count: a sample counts when its HJ 212 flag is in ``valid_flags`` (``{"N"}``
+  by default, as in the ``data_flags`` table) and it has a value. F, M, S, D, C, T, B and
+  samples without a flag do not count; every sample is counted per flag in ``flags``.
+* An hourly mean is valid with at least ``rules.hour_min_valid_minutes`` valid minutes
+  (HJ 75-2017, HJ 212-2017 Appendix D). From minute data (CN 2051) each record is one minute
+  (or ``interval_minutes`` minutes). From real-time data (CN 2011), used when there is no
+  minute data, samples are bucketed into clock minutes and **a minute is valid when it holds
+  at least one valid sample**; its value is the mean of its valid samples. (HJ 212 uploads
+  real-time data at most every 30 s, so the analyser-level "12 valid samples per minute" rule
+  cannot be checked here.)
+* 折算: ``C × (21 − O₂ref) / (21 − O₂)``, minute by minute with that minute's O₂ (HJ 75-2017
+  appendix formulas). At or above ``rules.o2_max_for_conversion`` no conversion is made. The
+  hourly converted mean needs as many converted minutes as the hour needs valid minutes.
+* A daily mean is the mean of the valid hourly means, valid with at least
+  ``rules.day_min_valid_hours`` valid hours.
+* Exceedance multiple = (value − limit) / limit; a value equal to the limit does not exceed.
+
+Every threshold comes from :class:`schemas.limits.ValidityRules` or :class:`schemas.limits.Limit`
+(versioned tables with their sources), never from a constant here. Means are returned even when
+the period is not valid (for display, then over whatever data there is); judge exceedance only
+when ``valid`` is true.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Literal
+
+from schemas.limits import Limit, ValidityRules
+
+__all__ = [
+    "DEFAULT_VALID_FLAGS",
+    "DayResult",
+    "MeanResult",
+    "Sample",
+    "convert_o2",
+    "daily_mean",
+    "exceedance_multiple",
+    "exceeds",
+    "hourly_mean",
+    "zs_mismatch",
+]
+
+# The flags marked valid in data_flags (HJ 212-2017 Table 8); pass the table's set if it differs.
+DEFAULT_VALID_FLAGS = frozenset({"N"})
+NO_FLAG = "none"  # key in ``flags`` for samples sent without a flag
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One measurement: ``value`` is Rtd (real-time) or Avg (minute), ``zs_value`` the logger's
+    折算 value (ZsRtd / ZsAvg), ``flag`` the HJ 212 data flag as sent."""
+
+    ts: datetime
+    value: Decimal | None
+    zs_value: Decimal | None = None
+    flag: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MeanResult:
+    """An hourly mean; the fields are the columns of ``hourly_means`` (without outlet_id,
+    pollutant and computed_at, which the caller adds)."""
+
+    hour_start: datetime
+    source: Literal["min", "rtd", "hour"]
+    mean: Decimal | None  # measured concentration, valid minutes only
+    zs_reported: Decimal | None  # mean of the logger's Zs values over the valid minutes
+    converted: Decimal | None  # recomputed at the reference O₂ (None for water)
+    o2_mean: Decimal | None  # O₂ over the valid minutes that have a valid O₂
+    valid_count: int  # valid minutes
+    expected_count: int
+    valid: bool  # enough valid data for a regulatory mean
+    reason: str | None
+    flags: Mapping[str, int]  # samples per flag
+
+
+@dataclass(frozen=True, slots=True)
+class DayResult:
+    """A daily mean; the fields are the columns of ``daily_means`` (without outlet_id,
+    pollutant and computed_at)."""
+
+    day: date
+    source: Literal["hour", "day"]
+    mean: Decimal | None
+    zs_reported: Decimal | None
+    converted: Decimal | None
+    o2_mean: Decimal | None
+    valid_count: int  # valid hours
+    expected_count: int
+    valid: bool
+    reason: str | None
+
+
+def _mean(values: Iterable[Decimal]) -> Decimal | None:
+    items = list(values)
+    return sum(items, Decimal(0)) / len(items) if items else None
+
+
+def convert_o2(c: Decimal, o2: Decimal | None, o2_ref: Decimal, o2_max: Decimal) -> Decimal | None:
+    """折算浓度 C × (21 − O₂ref) / (21 − O₂); None when O₂ is missing or ≥ ``o2_max``."""
+    if o2 is None or o2 >= o2_max or o2 >= 21:
+        return None
+    return c * (21 - o2_ref) / (21 - o2)
+
+
+_Minute = tuple[Decimal, Decimal | None]  # mean of the valid values, mean of their Zs values
+
+
+def _minutes(
+    samples: Iterable[Sample],
+    hour_start: datetime,
+    width: int,
+    valid_flags: frozenset[str],
+    flags: Counter[str],
+) -> dict[int, _Minute]:
+    """Minute (offset in the hour, a multiple of ``width``) → its valid value; samples outside
+    the hour are ignored."""
+    buckets: dict[int, list[tuple[Decimal, Decimal | None]]] = {}
+    for s in samples:
+        offset = s.ts - hour_start
+        if not timedelta(0) <= offset < timedelta(hours=1):
+            continue
+        flags[s.flag or NO_FLAG] += 1
+        if s.flag in valid_flags and s.value is not None:
+            minute = int(offset.total_seconds()) // 60 // width * width
+            buckets.setdefault(minute, []).append((s.value, s.zs_value))
+    return {
+        m: (
+            sum((v for v, _ in pairs), Decimal(0)) / len(pairs),
+            _mean(z for _, z in pairs if z is not None),
+        )
+        for m, pairs in sorted(buckets.items())
+    }
+
+
+def _flag_summary(flags: Mapping[str, int]) -> str:
+    return ", ".join(f"{flag} {n}" for flag, n in sorted(flags.items()))
+
+
+def hourly_mean(
+    pollutant_samples: Sequence[Sample],
+    o2_samples: Sequence[Sample],
+    *,
+    hour_start: datetime,
+    source: Literal["min", "rtd"],
+    o2_ref: Decimal | None,
+    rules: ValidityRules,
+    valid_flags: frozenset[str] = DEFAULT_VALID_FLAGS,
+    interval_minutes: int = 1,
+) -> MeanResult:
+    """The hourly mean of one pollutant from minute (``"min"``) or real-time (``"rtd"``) data.
+
+    ``o2_samples`` are the O₂ (a19001) samples of the same source, and ``o2_ref`` the limit's
+    reference O₂ (None for water: no conversion). ``interval_minutes`` is the logger's minute
+    data interval (HJ 212 MinInterval: 1–30); real-time data always use 1-minute buckets."""
+    width = interval_minutes if source == "min" else 1
+    expected = rules.expected_minutes_per_hour
+    if width < 1 or expected % width:
+        raise ValueError(f"interval_minutes must divide {expected}, got {interval_minutes}")
+    flags: Counter[str] = Counter()
+    minutes = _minutes(pollutant_samples, hour_start, width, valid_flags, flags)
+    o2 = _minutes(o2_samples, hour_start, width, valid_flags, Counter())
+    required = rules.hour_min_valid_minutes
+    valid_count = min(len(minutes) * width, expected)
+    valid = valid_count >= required
+    o2_here = {m: o2[m][0] for m in minutes if m in o2}
+    converted, note = None, None
+    if o2_ref is not None:
+        o2_max = rules.o2_max_for_conversion
+        if o2_max is None:
+            raise ValueError(f"{rules.medium} rules have no o2_max_for_conversion")
+        values = [convert_o2(v, o2_here.get(m), o2_ref, o2_max) for m, (v, _) in minutes.items()]
+        done = [c for c in values if c is not None]
+        if len(done) * width >= required or not valid:
+            converted = _mean(done)
+        else:
+            note = (
+                f"no converted value: {len(done) * width} valid minutes with a valid O₂"
+                f" below {o2_max} % (≥{required} required)"
+            )
+    if not valid:
+        where = " from real-time data" if source == "rtd" else ""
+        note = f"{valid_count} valid minutes of {expected}{where} (≥{required} required)"
+        if flags:
+            note += f"; samples by flag: {_flag_summary(flags)}"
+    return MeanResult(
+        hour_start=hour_start,
+        source=source,
+        mean=_mean(v for v, _ in minutes.values()),
+        zs_reported=_mean(z for _, z in minutes.values() if z is not None),
+        converted=converted,
+        o2_mean=_mean(o2_here.values()),
+        valid_count=valid_count,
+        expected_count=expected,
+        valid=valid,
+        reason=note,
+        flags=dict(sorted(flags.items())),
+    )
+
+
+def daily_mean(hours: Sequence[MeanResult], *, day: date, rules: ValidityRules) -> DayResult:
+    """The daily mean from the hourly means of one local calendar day.
+
+    Arithmetic mean of the valid hourly means (HJ 212-2017 Appendix D weights wastewater by
+    volume: not done here). In a valid day the converted mean needs as many converted hours as
+    the day needs valid hours."""
+    starts = [h.hour_start for h in hours]
+    if len(set(starts)) != len(starts):
+        raise ValueError(f"{day}: the same hour is given twice")
+    good = [h for h in hours if h.valid and h.mean is not None]
+    required, expected = rules.day_min_valid_hours, rules.expected_hours_per_day
+    valid = len(good) >= required
+    done = [h.converted for h in good if h.converted is not None]
+    converted = _mean(done) if len(done) >= required or not valid else None
+    reason = None
+    if not valid:
+        reason = f"{len(good)} valid hours of {expected} (≥{required} required)"
+    elif done and converted is None:
+        reason = f"no converted value: {len(done)} valid hours converted (≥{required} required)"
+    return DayResult(
+        day=day,
+        source="hour",
+        mean=_mean(h.mean for h in good if h.mean is not None),
+        zs_reported=_mean(h.zs_reported for h in good if h.zs_reported is not None),
+        converted=converted,
+        o2_mean=_mean(h.o2_mean for h in good if h.o2_mean is not None),
+        valid_count=len(good),
+        expected_count=expected,
+        valid=valid,
+        reason=reason,
+    )
+
+
+def zs_mismatch(
+    reported: Decimal | None, recomputed: Decimal | None, tolerance_pct: Decimal
+) -> bool:
+    """True when the logger's Zs value differs from ours by more than ``tolerance_pct`` % of
+    ours (ECO-Audit R068 screening indicator); False when either is missing."""
+    if reported is None or recomputed is None:
+        return False
+    return abs(reported - recomputed) > abs(recomputed) * tolerance_pct / 100
+
+
+def exceedance_multiple(value: Decimal, limit: Decimal) -> Decimal:
+    """超标倍数 (value − limit) / limit, e.g. 150 against 100 → 0.5."""
+    if limit <= 0:
+        raise ValueError(f"limit must be positive, got {limit}")
+    return (value - limit) / limit
+
+
+def exceeds(value: Decimal, limit: Limit) -> bool:
+    """Above the limit, or outside [value_min, value] for a range such as pH 6–9."""
+    if limit.value_min is not None and value < limit.value_min:
+        return True
+    return value > limit.value

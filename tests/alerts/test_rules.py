@@ -1,0 +1,351 @@
+"""The regulator's arithmetic, against hand-computed tables."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from alerts.rules import (
+    DEFAULT_VALID_FLAGS,
+    MeanResult,
+    Sample,
+    convert_o2,
+    daily_mean,
+    exceedance_multiple,
+    exceeds,
+    hourly_mean,
+    zs_mismatch,
+)
+from schemas.limits import Limit, ValidityRules
+
+D = Decimal
+HOUR = datetime(2024, 5, 1, 8, tzinfo=ZoneInfo("Asia/Shanghai"))
+GAS = ValidityRules(
+    medium="gas",
+    hour_min_valid_minutes=45,
+    day_min_valid_hours=20,
+    minute_min_valid_samples=12,
+    zs_mismatch_tolerance_pct=D(2),
+    o2_max_for_conversion=D("19.5"),
+)
+WATER = ValidityRules(medium="water", hour_min_valid_minutes=1, day_min_valid_hours=18)
+
+
+def at(minute: int, second: int = 0) -> datetime:
+    return HOUR + timedelta(minutes=minute, seconds=second)
+
+
+def minute_data(*runs: tuple[int, str | None, str | None]) -> list[Sample]:
+    """Consecutive minutes from :00: (how many, value, flag) per run."""
+    out: list[Sample] = []
+    for count, value, flag in runs:
+        for _ in range(count):
+            out.append(Sample(at(len(out)), None if value is None else D(value), None, flag))
+    return out
+
+
+def gas_hour(
+    samples: list[Sample],
+    o2: Sequence[Sample] = (),
+    *,
+    source: Literal["min", "rtd"] = "min",
+    o2_ref: Decimal | None = None,
+    valid_flags: frozenset[str] = DEFAULT_VALID_FLAGS,
+    interval_minutes: int = 1,
+) -> MeanResult:
+    return hourly_mean(
+        samples,
+        o2,
+        hour_start=HOUR,
+        source=source,
+        o2_ref=o2_ref,
+        rules=GAS,
+        valid_flags=valid_flags,
+        interval_minutes=interval_minutes,
+    )
+
+
+# --- Validity of the hour --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("valid_minutes", "valid", "reason"),
+    [
+        (44, False, "44 valid minutes of 60 (≥45 required); samples by flag: D 16, N 44"),
+        (45, True, None),
+        (60, True, None),
+    ],
+)
+def test_hour_needs_45_valid_minutes(valid_minutes: int, valid: bool, reason: str | None) -> None:
+    result = gas_hour(minute_data((valid_minutes, "10", "N"), (60 - valid_minutes, "999", "D")))
+    assert (result.valid, result.valid_count, result.expected_count) == (valid, valid_minutes, 60)
+    assert result.mean == D(10)  # the D minutes never count
+    assert result.reason == reason
+    assert result.flags == {
+        k: v for k, v in {"D": 60 - valid_minutes, "N": valid_minutes}.items() if v
+    }
+
+
+def test_mean_over_mixed_flags() -> None:
+    samples = minute_data(
+        (24, "10", "N"),
+        (24, "20", "N"),
+        (1, None, "N"),  # no value: not valid
+        (5, "500", "M"),
+        (3, "400", "C"),
+        (1, "300", "T"),
+        (2, "1", None),  # no flag: not valid
+    )
+    result = gas_hour(samples)
+    assert (result.valid, result.valid_count, result.mean) == (True, 48, D(15))
+    assert result.flags == {"C": 3, "M": 5, "N": 49, "T": 1, "none": 2}
+    assert (
+        gas_hour(samples, valid_flags=frozenset({"N", "M"})).mean
+        == D(10 * 24 + 20 * 24 + 500 * 5) / 53
+    )
+
+
+def test_samples_outside_the_hour_are_ignored() -> None:
+    samples = minute_data((45, "10", "N"))
+    samples += [Sample(at(-1), D(999), None, "N"), Sample(at(60), D(999), None, "N")]
+    result = gas_hour(samples)
+    assert (result.valid_count, result.mean, result.flags) == (45, D(10), {"N": 45})
+
+
+def test_minute_data_with_a_ten_minute_interval() -> None:
+    def records(valid: int) -> list[Sample]:
+        return [Sample(at(10 * i), D(10 + i), None, "N" if i < valid else "D") for i in range(6)]
+
+    assert (
+        gas_hour(records(5), interval_minutes=10).valid_count,
+        gas_hour(records(5), interval_minutes=10).valid,
+    ) == (50, True)
+    assert gas_hour(records(5), interval_minutes=10).mean == D(12)  # (10+11+12+13+14) / 5
+    assert gas_hour(records(4), interval_minutes=10).valid is False
+    with pytest.raises(ValueError, match="divide 60"):
+        gas_hour(records(6), interval_minutes=7)
+
+
+# --- From real-time data ---------------------------------------------------------------------
+
+
+def test_rtd_minute_is_valid_with_any_valid_sample() -> None:
+    rtd: list[Sample] = []
+    for minute in range(60):
+        if minute < 40:  # two valid samples: minute value 15
+            pair = [(D(10), "N"), (D(20), "N")]
+        elif minute < 50:  # one valid, one fault: minute value 40
+            pair = [(D(40), "N"), (D(999), "D")]
+        else:  # no valid sample: invalid minute
+            pair = [(D(999), "D"), (D(999), "D")]
+        rtd += [Sample(at(minute, 30 * i), v, None, f) for i, (v, f) in enumerate(pair)]
+    result = gas_hour(rtd, source="rtd")
+    # The mean is over minutes: (40 × 15 + 10 × 40) / 50, not over samples (1600 / 90).
+    assert (result.valid, result.valid_count, result.mean) == (True, 50, D(20))
+    assert result.flags == {"D": 30, "N": 90}
+    assert result.source == "rtd"
+
+
+def test_rtd_reason_says_where_the_data_came_from() -> None:
+    rtd = [Sample(at(m, 15), D(5), None, "N" if m < 44 else "B") for m in range(60)]
+    result = gas_hour(rtd, source="rtd", interval_minutes=10)  # ignored for rtd
+    assert result.valid is False
+    assert result.reason == (
+        "44 valid minutes of 60 from real-time data (≥45 required); samples by flag: B 16, N 44"
+    )
+
+
+# --- 折算 (O₂ conversion) --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("c", "o2", "o2_ref", "expected"),
+    [
+        ("100", "9", "6", "125"),  # coal boiler: (21 − 6) / (21 − 9) = 1.25
+        ("100", "6", "6", "100"),
+        ("80", "3", "6", "66.66666666666666666666666667"),  # O₂ below reference: lower
+        ("30", "18", "15", "60"),  # gas turbine: 6 / 3
+        ("100", "11", "11", "100"),  # incinerator
+        ("100", "19.4", "6", "937.5"),  # just below the maximum: 15 / 1.6
+        ("100", "19.5", "6", None),  # at the maximum: not meaningful
+        ("100", "20.9", "6", None),
+        ("100", None, "6", None),  # O₂ missing
+    ],
+)
+def test_convert_o2(c: str, o2: str | None, o2_ref: str, expected: str | None) -> None:
+    result = convert_o2(D(c), None if o2 is None else D(o2), D(o2_ref), D("19.5"))
+    assert result == (None if expected is None else D(expected))
+
+
+def test_hour_converted_minute_by_minute() -> None:
+    samples = [Sample(at(m), D(100), D(125), "N") for m in range(60)]
+    o2 = [Sample(at(m), D(9) if m < 30 else D(6), None, "N") for m in range(60)]
+    result = gas_hour(samples, o2, o2_ref=D(6))
+    # 30 minutes × 125 + 30 minutes × 100
+    assert (result.mean, result.converted, result.o2_mean) == (D(100), D("112.5"), D("7.5"))
+    assert result.zs_reported == D(125)
+
+
+def test_hour_without_enough_convertible_minutes_has_no_converted_value() -> None:
+    samples = [Sample(at(m), D(100), None, "N") for m in range(60)]
+    o2 = [Sample(at(m), D("19.5") if m < 16 else D(9), None, "N") for m in range(60)]
+    result = gas_hour(samples, o2, o2_ref=D(6))
+    assert (result.valid, result.converted) == (True, None)
+    assert result.reason == (
+        "no converted value: 44 valid minutes with a valid O₂ below 19.5 % (≥45 required)"
+    )
+    o2[15] = Sample(at(15), D(9), None, "N")  # 45 convertible minutes
+    assert gas_hour(samples, o2, o2_ref=D(6)).converted == D(125)
+
+
+def test_invalid_o2_minutes_do_not_convert() -> None:
+    samples = [Sample(at(m), D(100), None, "N") for m in range(60)]
+    o2 = [Sample(at(m), D(9), None, "C" if m < 20 else "N") for m in range(60)]
+    result = gas_hour(samples, o2, o2_ref=D(6))
+    assert (result.converted, result.o2_mean) == (None, D(9))
+
+
+def test_water_hour_has_no_conversion() -> None:
+    result = hourly_mean(
+        [Sample(at(0), D("42.5"), None, "N")],
+        [],
+        hour_start=HOUR,
+        source="min",
+        o2_ref=None,
+        rules=WATER,
+    )
+    assert (result.valid, result.mean, result.converted, result.o2_mean) == (
+        True,
+        D("42.5"),
+        None,
+        None,
+    )
+    with pytest.raises(ValueError, match="o2_max_for_conversion"):
+        hourly_mean([], [], hour_start=HOUR, source="min", o2_ref=D(6), rules=WATER)
+
+
+# --- Daily means -----------------------------------------------------------------------------
+
+
+def hour(i: int, valid: bool, mean: str, converted: str | None = None) -> MeanResult:
+    return MeanResult(
+        hour_start=HOUR.replace(hour=0) + timedelta(hours=i),
+        source="min",
+        mean=D(mean),
+        zs_reported=None if converted is None else D(converted),
+        converted=None if converted is None else D(converted),
+        o2_mean=D(9),
+        valid_count=60 if valid else 10,
+        expected_count=60,
+        valid=valid,
+        reason=None,
+        flags={},
+    )
+
+
+@pytest.mark.parametrize(("valid_hours", "valid"), [(19, False), (20, True), (24, True)])
+def test_day_needs_20_valid_hours(valid_hours: int, valid: bool) -> None:
+    hours = [hour(i, i < valid_hours, "10" if i < valid_hours else "99", "12.5") for i in range(24)]
+    result = daily_mean(hours, day=date(2024, 5, 1), rules=GAS)
+    assert (result.valid, result.valid_count, result.expected_count) == (valid, valid_hours, 24)
+    assert (result.mean, result.converted, result.zs_reported) == (D(10), D("12.5"), D("12.5"))
+    assert result.reason == (None if valid else "19 valid hours of 24 (≥20 required)")
+    assert (result.day, result.source) == (date(2024, 5, 1), "hour")
+
+
+def test_day_mean_of_valid_hours_only() -> None:
+    hours = [hour(i, True, "10" if i % 2 else "20") for i in range(20)] + [hour(20, False, "500")]
+    result = daily_mean(hours, day=date(2024, 5, 1), rules=GAS)
+    assert (result.valid, result.mean, result.converted, result.o2_mean) == (
+        True,
+        D(15),
+        None,
+        D(9),
+    )
+
+
+def test_day_converted_needs_enough_converted_hours() -> None:
+    hours = [hour(i, True, "10", "12.5" if i < 19 else None) for i in range(24)]
+    result = daily_mean(hours, day=date(2024, 5, 1), rules=GAS)
+    assert (result.valid, result.converted) == (True, None)
+    assert result.reason == "no converted value: 19 valid hours converted (≥20 required)"
+
+
+def test_day_rejects_the_same_hour_twice() -> None:
+    with pytest.raises(ValueError, match="twice"):
+        daily_mean([hour(0, True, "1"), hour(0, True, "1")], day=date(2024, 5, 1), rules=GAS)
+
+
+# --- Zs mismatch and exceedance --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("reported", "recomputed", "mismatch"),
+    [
+        ("102", "100", False),  # exactly at the tolerance
+        ("102.01", "100", True),
+        ("98", "100", False),
+        ("97.99", "100", True),
+        ("0", "0", False),
+        ("0.1", "0", True),
+        (None, "100", False),
+        ("100", None, False),
+    ],
+)
+def test_zs_mismatch_at_the_tolerance_edge(
+    reported: str | None, recomputed: str | None, mismatch: bool
+) -> None:
+    def dec(text: str | None) -> Decimal | None:
+        return None if text is None else D(text)
+
+    assert zs_mismatch(dec(reported), dec(recomputed), D(2)) is mismatch
+
+
+def limit(value: str, value_min: str | None = None, pollutant: str = "w01001") -> Limit:
+    return Limit(
+        id=1,
+        source="standard",
+        standard="GB 18918-2002",
+        category="class-1A",
+        pollutant=pollutant,
+        value=D(value),
+        value_min=None if value_min is None else D(value_min),
+        unit="dimensionless" if value_min else "mg/L",
+        period="day",
+        reference_o2=None,
+        source_document="GB 18918-2002",
+        clause="Table 1",
+        confirmed=False,
+        version=1,
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "exceeded"),
+    [("5.99", True), ("6", False), ("7.5", False), ("9", False), ("9.01", True)],
+)
+def test_ph_range(value: str, exceeded: bool) -> None:
+    assert exceeds(D(value), limit("9", "6")) is exceeded
+
+
+@pytest.mark.parametrize(("value", "exceeded"), [("49.99", False), ("50", False), ("50.01", True)])
+def test_upper_limit(value: str, exceeded: bool) -> None:
+    assert exceeds(D(value), limit("50", pollutant="w01018")) is exceeded
+
+
+@pytest.mark.parametrize(
+    ("value", "limit_value", "multiple"),
+    [("150", "100", "0.5"), ("100", "100", "0"), ("75", "50", "0.5"), ("1600", "100", "15")],
+)
+def test_exceedance_multiple(value: str, limit_value: str, multiple: str) -> None:
+    assert exceedance_multiple(D(value), D(limit_value)) == D(multiple)
+
+
+def test_exceedance_multiple_needs_a_positive_limit() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        exceedance_multiple(D(1), D(0))
