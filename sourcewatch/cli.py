@@ -68,6 +68,11 @@ def _parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("simulate", help="publish simulated HJ 212 traffic to the broker")
     _simulator_arguments(sim)
     sim.set_defaults(run=_simulate)
+
+    ev = sub.add_parser("evidence", help="write the evidence bundle (ZIP) of a case")
+    ev.add_argument("case_id", type=int, metavar="CASE_ID")
+    ev.add_argument("-o", "--output", type=Path, required=True, metavar="FILE")
+    ev.set_defaults(run=_evidence)
     return p
 
 
@@ -189,6 +194,22 @@ def _simulate(args: argparse.Namespace) -> int:
         write_registry=args.write_registry,
     )
     return run_simulator(options, get_settings().mqtt_url, stop=_stop_on_signals())
+
+
+def _evidence(args: argparse.Namespace) -> int:
+    from alerts.errors import AlertsError
+    from alerts.evidence import build_evidence
+    from schemas.db import connect
+    from schemas.settings import get_settings
+
+    try:
+        with connect(get_settings().database_url, application_name="sourcewatch.evidence") as conn:
+            manifest = build_evidence(conn, args.case_id, args.output)
+    except AlertsError as exc:
+        print(f"error: {exc}", file=sys.stderr)  # noqa: T201
+        return 1
+    print(f"{args.output}\n{manifest.summary()}")  # noqa: T201
+    return 0
 
 
 if __name__ == "__main__":
