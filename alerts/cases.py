@@ -87,6 +87,7 @@ def judge_period(
     pollutant: str,
     period: str,
     limit_id: int,
+    limit_source: str,
     limit_value: Decimal,
     period_start: datetime,
     value: Decimal,
@@ -95,19 +96,23 @@ def judge_period(
     policy: CasePolicy,
     details: dict[str, Any],
 ) -> list[Transition]:
-    """Record one valid mean against one limit; returns the transitions it caused."""
-    key = (outlet_id, pollutant, period, limit_id)
+    """Record one valid mean against one limit; returns the transitions it caused.
+
+    ``limit_source`` ('standard' or 'outlet') says which table ``limit_id`` is from; it is part
+    of the case key (stored as the case's subject)."""
+    key = (outlet_id, pollutant, period, limit_id, limit_source)
     cur = conn.cursor(row_factory=dict_row)
     case = cur.execute(
         "SELECT c.* FROM cases c JOIN case_periods p ON p.case_id = c.id "
         "WHERE c.kind = 'exceedance' AND c.outlet_id = %s AND c.pollutant = %s "
-        "AND c.period = %s AND c.limit_id = %s AND p.period_start = %s FOR UPDATE OF c",
+        "AND c.period = %s AND c.limit_id = %s AND c.subject = %s AND p.period_start = %s "
+        "FOR UPDATE OF c",
         (*key, period_start),
     ).fetchone()
     if case is None:
         case = cur.execute(
             "SELECT * FROM cases WHERE kind = 'exceedance' AND outlet_id = %s AND pollutant = %s "
-            "AND period = %s AND limit_id = %s AND state = 'open' FOR UPDATE",
+            "AND period = %s AND limit_id = %s AND subject = %s AND state = 'open' FOR UPDATE",
             key,
         ).fetchone()
         if case is not None and not exceeding and period_start < case["last_at"]:
@@ -117,13 +122,16 @@ def judge_period(
         if not exceeding:
             return []
         case = _closed_case_spanning(cur, key, period_start)
+        if case is not None and not _closed_by_evaluator(conn, case["id"]):
+            case = None  # staff closed it: late data starts a new case instead
         if case is not None:
             cur.execute("UPDATE cases SET state = 'open', closed_at = NULL, close_reason = NULL "
                         "WHERE id = %s", (case["id"],))  # fmt: skip
             transitions.append(_event(conn, case["id"], "reopened", case["severity"], details))
         else:
-            case = _insert_case(cur, key, period_start, details)
-            transitions.append(_event(conn, case["id"], "opened", "warning", details))
+            severity = severity_for(1, multiple, policy)
+            case = _insert_case(cur, key, period_start, severity, details)
+            transitions.append(_event(conn, case["id"], "opened", severity, details))
     row = (case["id"], period_start, value, limit_value, multiple, not exceeding,
            json.dumps(details, default=str))  # fmt: skip
     cur.execute(
@@ -138,12 +146,15 @@ def judge_period(
     return transitions
 
 
+Key = tuple[int, str, str, int, str]  # outlet, pollutant, period, limit id, limit source
+
+
 def _closed_case_spanning(
-    cur: psycopg.Cursor[dict[str, Any]], key: tuple[int, str, str, int], at: datetime
+    cur: psycopg.Cursor[dict[str, Any]], key: Key, at: datetime
 ) -> dict[str, Any] | None:
     return cur.execute(
         "SELECT * FROM cases WHERE kind = 'exceedance' AND outlet_id = %s AND pollutant = %s "
-        "AND period = %s AND limit_id = %s AND state = 'closed' "
+        "AND period = %s AND limit_id = %s AND subject = %s AND state = 'closed' "
         "AND first_at <= %s AND %s <= last_at ORDER BY id DESC LIMIT 1 FOR UPDATE",
         (*key, at, at),
     ).fetchone()
@@ -151,21 +162,23 @@ def _closed_case_spanning(
 
 def _insert_case(
     cur: psycopg.Cursor[dict[str, Any]],
-    key: tuple[int, str, str, int],
+    key: Key,
     at: datetime,
+    severity: str,
     details: dict[str, Any],
 ) -> dict[str, Any]:
     created = cur.execute(
-        "INSERT INTO cases (kind, outlet_id, pollutant, period, limit_id, severity, first_at, "
-        "last_at, details) VALUES ('exceedance', %s, %s, %s, %s, 'warning', %s, %s, %s) "
+        "INSERT INTO cases (kind, outlet_id, pollutant, period, limit_id, subject, severity, "
+        "first_at, last_at, details) "
+        "VALUES ('exceedance', %s, %s, %s, %s, %s, %s, %s, %s, %s) "
         "ON CONFLICT (kind, outlet_id, pollutant, period, limit_id, subject) "
         "WHERE state = 'open' DO NOTHING RETURNING *",
-        (*key, at, at, json.dumps(details, default=str)),
+        (*key, severity, at, at, json.dumps(details, default=str)),
     ).fetchone()
     if created is None:  # another transaction opened it first
         created = cur.execute(
             "SELECT * FROM cases WHERE kind = 'exceedance' AND outlet_id = %s AND pollutant = %s "
-            "AND period = %s AND limit_id = %s AND state = 'open' FOR UPDATE",
+            "AND period = %s AND limit_id = %s AND subject = %s AND state = 'open' FOR UPDATE",
             key,
         ).fetchone()
     assert created is not None
@@ -267,7 +280,7 @@ def open_case(
         case_id = int(created[0])
         return case_id, [_event(conn, case_id, "opened", severity, details)]
     row = conn.execute(
-        "UPDATE cases SET last_at = greatest(last_at, %s), details = %s "
+        "UPDATE cases SET last_at = greatest(last_at, %s), details = details || %s "
         "WHERE kind = %s AND outlet_id = %s AND pollutant = %s AND subject = %s "
         "AND state = 'open' RETURNING id",
         (last_at, detail_json, kind, outlet_id, pollutant, subject),

@@ -4,6 +4,7 @@ with every batch, so detection never scans the frames archive."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 import psycopg
@@ -13,7 +14,7 @@ from alerts.cases import Transition, close_case, lock_outlet, open_case
 __all__ = ["detect_outages"]
 
 _CANDIDATES = """
-SELECT o.id, coalesce(a.last_frame_at, o.created_at) AS last_heard, c.id AS case_id, c.first_at
+SELECT o.id, coalesce(a.last_frame_at, o.created_at) AS last_heard, c.id AS case_id
 FROM outlets o
 LEFT JOIN outlet_activity a ON a.outlet_id = o.id
 LEFT JOIN cases c ON c.kind = 'outage' AND c.outlet_id = o.id AND c.state = 'open'
@@ -23,15 +24,23 @@ WHERE o.active
 """
 
 
+Announce = Callable[[psycopg.Connection, Sequence[Transition]], object]
+
+
 def detect_outages(
-    conn: psycopg.Connection, *, now: datetime, after_minutes: int
+    conn: psycopg.Connection,
+    *,
+    now: datetime,
+    after_minutes: int,
+    announce: Announce | None = None,
 ) -> list[Transition]:
     """Open and close outage cases as of ``now``. ``conn`` must be in autocommit mode; each
-    outlet is handled in its own short transaction under the outlet's case lock."""
+    outlet is handled in its own short transaction under the outlet's case lock, and
+    ``announce`` is called with that outlet's transitions inside it."""
     silent_since = now - timedelta(minutes=after_minutes)
     candidates = conn.execute(_CANDIDATES, {"silent_since": silent_since}).fetchall()
     out: list[Transition] = []
-    for outlet_id, last_heard, case_id, first_at in candidates:
+    for outlet_id, last_heard, case_id in candidates:
         with conn.transaction():
             lock_outlet(conn, outlet_id)
             if case_id is None:
@@ -41,7 +50,9 @@ def detect_outages(
                     severity="major", first_at=last_heard, last_at=now,
                     details={"last_heard": last_heard.isoformat(), "silent_minutes": minutes},
                 )  # fmt: skip
-                out += events
-            elif last_heard > first_at:
-                out += close_case(conn, case_id, f"back online at {last_heard.isoformat()}")
+            else:
+                events = close_case(conn, case_id, f"back online at {last_heard.isoformat()}")
+            if announce is not None and events:
+                announce(conn, events)
+            out += events
     return out

@@ -23,7 +23,7 @@ def judge(conn: psycopg.Connection, oid: int, hour: int, value: str) -> list[Tra
     v = Decimal(value)
     with conn.transaction():
         return judge_period(
-            conn, outlet_id=oid, pollutant="a21026", period="hour", limit_id=7,
+            conn, outlet_id=oid, pollutant="a21026", period="hour", limit_id=7, limit_source="standard",
             limit_value=LIMIT, period_start=H0 + timedelta(hours=hour), value=v,
             multiple=(v - LIMIT) / LIMIT, exceeding=v > LIMIT, policy=POLICY, details={"v": value},
         )  # fmt: skip
