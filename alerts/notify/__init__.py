@@ -1,0 +1,79 @@
+"""Notifications of case transitions to enforcement staff.
+
+The evaluator calls :func:`enqueue` with a :class:`Notification` in the transaction that
+records the transition; a :class:`Dispatcher` delivers the outbox over the channels
+(webhook, e-mail, MQTT, WeCom and DingTalk robots). One case transition (one ``case_events``
+row) is one notification per subscription, however often it is replayed.
+"""
+
+from __future__ import annotations
+
+from alerts.notify.channels import (
+    Channel,
+    DeliveryResult,
+    DingTalkChannel,
+    EmailChannel,
+    MqttChannel,
+    SmtpSettings,
+    WebhookChannel,
+    WeComChannel,
+    dingtalk_sign,
+    webhook_signature,
+)
+from alerts.notify.dispatcher import DeliveryReport, Dispatcher, RetryPolicy
+from alerts.notify.errors import (
+    InvalidNotification,
+    NotifyError,
+    SubscriptionError,
+    TransportError,
+    UnknownEvent,
+    UnknownSubscription,
+)
+from alerts.notify.message import Message, render, render_digest
+from alerts.notify.notification import ACTIONS, KINDS, SEVERITIES, Notification
+from alerts.notify.outbox import NOTIFY_CHANNEL, enqueue
+from alerts.notify.subscriptions import (
+    CHANNELS,
+    Subscription,
+    add_subscription,
+    deactivate_subscription,
+    get_subscription,
+    list_subscriptions,
+)
+
+__all__ = [
+    "ACTIONS",
+    "CHANNELS",
+    "KINDS",
+    "NOTIFY_CHANNEL",
+    "SEVERITIES",
+    "Channel",
+    "DeliveryReport",
+    "DeliveryResult",
+    "DingTalkChannel",
+    "Dispatcher",
+    "EmailChannel",
+    "InvalidNotification",
+    "Message",
+    "MqttChannel",
+    "Notification",
+    "NotifyError",
+    "RetryPolicy",
+    "SmtpSettings",
+    "Subscription",
+    "SubscriptionError",
+    "TransportError",
+    "UnknownEvent",
+    "UnknownSubscription",
+    "WeComChannel",
+    "WebhookChannel",
+    "add_subscription",
+    "deactivate_subscription",
+    "dingtalk_sign",
+    "enqueue",
+    "get_subscription",
+    "list_subscriptions",
+    "render",
+    "render_digest",
+    "webhook_signature",
+]

@@ -1,0 +1,215 @@
+"""The notification outbox: every SQL statement on ``notification_outbox`` and ``delivery_log``.
+
+:func:`enqueue` runs in the caller's transaction, so a case transition and its notifications
+commit (or roll back) together; ``NOTIFY sourcewatch_notifications`` wakes the dispatchers
+when that transaction commits. The other functions are the dispatcher's steps, each meant to
+run inside the transaction that holds the claimed rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from alerts.notify._db import atomic
+from alerts.notify.errors import UnknownEvent
+from alerts.notify.notification import SEVERITIES, Notification
+
+__all__ = ["NOTIFY_CHANNEL", "Claimed", "Target", "enqueue"]
+
+NOTIFY_CHANNEL = "sourcewatch_notifications"
+
+# Matches active subscriptions against the notification; an empty filter matches everything.
+_ENQUEUE = """
+INSERT INTO notification_outbox (event_id, subscription_id, payload)
+SELECT %(event_id)s, s.id, %(payload)s
+FROM subscriptions s
+WHERE s.active
+  AND (cardinality(s.enterprise_ids) = 0 OR %(enterprise_id)s::bigint = ANY (s.enterprise_ids))
+  AND (cardinality(s.districts) = 0 OR %(district)s::text = ANY (s.districts))
+  AND (cardinality(s.pollutants) = 0 OR %(pollutant)s::text IS NULL
+       OR %(pollutant)s::text = ANY (s.pollutants))
+  AND (cardinality(s.kinds) = 0 OR %(kind)s::text = ANY (s.kinds))
+  AND array_position(%(levels)s::text[], s.min_severity)
+      <= array_position(%(levels)s::text[], %(severity)s::text)
+ORDER BY s.id
+ON CONFLICT (event_id, subscription_id) DO NOTHING
+"""
+
+
+def enqueue(conn: psycopg.Connection[Any], n: Notification) -> int:
+    """Queue ``n`` for every matching active subscription; returns the rows inserted.
+
+    Runs in the caller's transaction and never commits it (inside a transaction block it uses
+    a savepoint, so a bad ``event_id`` leaves the caller's transaction usable; in autocommit
+    it is its own transaction). Idempotent: replaying an event inserts nothing new.
+    """
+    params = {
+        "event_id": n.event_id,
+        "payload": Jsonb(n.to_json()),
+        "enterprise_id": n.enterprise_id,
+        "district": n.district,
+        "pollutant": n.pollutant,
+        "kind": n.kind,
+        "severity": n.severity,
+        "levels": list(SEVERITIES),
+    }
+    try:
+        with atomic(conn):
+            inserted = conn.execute(_ENQUEUE, params).rowcount
+            if inserted:
+                conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, str(n.event_id)))
+    except psycopg.errors.ForeignKeyViolation as exc:
+        raise UnknownEvent(f"no case event {n.event_id}") from exc
+    return inserted
+
+
+# The dispatcher's side ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A subscription as the dispatcher needs it, locked for this transaction."""
+
+    id: int
+    channel: str
+    target: str
+    secret: str | None
+    max_per_hour: int
+    digest_after: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """An outbox row taken by this dispatcher (locked until its transaction ends)."""
+
+    id: int
+    event_id: int
+    payload: dict[str, Any]
+    attempts: int
+
+
+def due_subscriptions(
+    conn: psycopg.Connection[Any], now: datetime, channels: Sequence[str], limit: int
+) -> list[int]:
+    """Active subscriptions on these channels with rows due, oldest waiting first."""
+    rows = conn.execute(
+        "SELECT o.subscription_id FROM notification_outbox o "
+        "JOIN subscriptions s ON s.id = o.subscription_id "
+        "WHERE o.status = 'pending' AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= %s) "
+        "AND s.active AND s.channel = ANY (%s) "
+        "GROUP BY o.subscription_id ORDER BY min(o.id) LIMIT %s",
+        (now, list(channels), limit),
+    ).fetchall()
+    return [int(r[0]) for r in rows]
+
+
+def lock_subscription(conn: psycopg.Connection[Any], subscription_id: int) -> Target | None:
+    """Lock the subscription for this transaction, or None when another dispatcher holds it
+    (or it was deactivated). NO KEY UPDATE: enqueue's foreign-key checks don't wait on it."""
+    row = conn.execute(
+        "SELECT id, channel, target, secret, max_per_hour, digest_after FROM subscriptions "
+        "WHERE id = %s AND active FOR NO KEY UPDATE SKIP LOCKED",
+        (subscription_id,),
+    ).fetchone()
+    return None if row is None else Target(*row)
+
+
+def claim(
+    conn: psycopg.Connection[Any], subscription_id: int, now: datetime, limit: int
+) -> list[Claimed]:
+    """Take the due rows of one subscription, oldest first; rows another transaction holds
+    are skipped."""
+    rows = conn.execute(
+        "SELECT id, event_id, payload, attempts FROM notification_outbox "
+        "WHERE subscription_id = %s AND status = 'pending' "
+        "AND (next_attempt_at IS NULL OR next_attempt_at <= %s) "
+        "ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
+        (subscription_id, now, limit),
+    ).fetchall()
+    return [Claimed(*r) for r in rows]
+
+
+def sent_since(
+    conn: psycopg.Connection[Any], subscription_id: int, since: datetime
+) -> list[datetime]:
+    """When the subscription's messages of the rate-limit window were delivered, in order."""
+    rows = conn.execute(
+        "SELECT at FROM delivery_log WHERE subscription_id = %s AND ok AND at > %s ORDER BY at",
+        (subscription_id, since),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def log_attempt(
+    conn: psycopg.Connection[Any],
+    *,
+    rows: Sequence[Claimed],
+    digest: bool,
+    target: Target,
+    shown_target: str,
+    at: datetime,
+    ok: bool,
+    status_code: int | None,
+    response: str | None,
+    error: str | None,
+    duration_ms: int,
+) -> None:
+    conn.execute(
+        "INSERT INTO delivery_log (outbox_id, digest_of, subscription_id, at, channel, target, "
+        "ok, status_code, response, error, duration_ms) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        (
+            rows[0].id,
+            [r.id for r in rows] if digest else None,
+            target.id,
+            at,
+            target.channel,
+            shown_target,
+            ok,
+            status_code,
+            response,
+            error,
+            duration_ms,
+        ),
+    )
+
+
+def mark_delivered(
+    conn: psycopg.Connection[Any], rows: Sequence[Claimed], *, digest: bool, at: datetime
+) -> None:
+    conn.execute(
+        "UPDATE notification_outbox SET status = %s, sent_at = %s, attempts = attempts + 1, "
+        "last_error = NULL, next_attempt_at = NULL WHERE id = ANY (%s)",
+        ("digested" if digest else "sent", at, [r.id for r in rows]),
+    )
+
+
+def mark_attempt_failed(
+    conn: psycopg.Connection[Any],
+    row: Claimed,
+    *,
+    error: str,
+    retry_at: datetime | None,
+) -> None:
+    """Count a failed attempt; ``retry_at`` None gives the row up ('failed')."""
+    conn.execute(
+        "UPDATE notification_outbox SET attempts = attempts + 1, last_error = %s, "
+        "next_attempt_at = %s, status = CASE WHEN %s THEN 'failed' ELSE 'pending' END "
+        "WHERE id = %s",
+        (error, retry_at, retry_at is None, row.id),
+    )
+
+
+def defer(conn: psycopg.Connection[Any], rows: Sequence[Claimed], until: datetime) -> None:
+    """Postpone rows without counting an attempt (rate limit, endpoint backing off)."""
+    conn.execute(
+        "UPDATE notification_outbox SET next_attempt_at = greatest(next_attempt_at, %s) "
+        "WHERE id = ANY (%s)",
+        (until, [r.id for r in rows]),
+    )

@@ -1,0 +1,229 @@
+"""Subscriptions: who is told about which case transitions, over which channel.
+
+Filters are arrays; an empty array matches everything. A case without a pollutant (an outage,
+a fault of the outlet) matches any pollutant filter: it concerns every pollutant of the outlet.
+Everything is validated here, before it reaches the database, and reported as a
+:class:`SubscriptionError` that names the field.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import psycopg
+from psycopg.rows import dict_row
+
+from alerts.notify._db import atomic
+from alerts.notify.errors import SubscriptionError, UnknownSubscription
+from alerts.notify.notification import KINDS, SEVERITIES
+
+__all__ = [
+    "CHANNELS",
+    "Subscription",
+    "add_subscription",
+    "deactivate_subscription",
+    "get_subscription",
+    "list_subscriptions",
+    "validate_target",
+]
+
+CHANNELS = ("webhook", "email", "mqtt", "wecom", "dingtalk")
+
+_EMAIL = re.compile(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+")
+_COLUMNS = (
+    "id, subscriber, channel, target, secret, enterprise_ids, districts, pollutants, kinds, "
+    "min_severity, max_per_hour, digest_after, active, created_at"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    id: int
+    subscriber: str
+    channel: str
+    target: str
+    secret: str | None = field(repr=False)
+    enterprise_ids: tuple[int, ...]
+    districts: tuple[str, ...]
+    pollutants: tuple[str, ...]
+    kinds: tuple[str, ...]
+    min_severity: str
+    max_per_hour: int
+    digest_after: int | None
+    active: bool
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Subscription:
+        return cls(
+            id=row["id"],
+            subscriber=row["subscriber"],
+            channel=row["channel"],
+            target=row["target"],
+            secret=row["secret"],
+            enterprise_ids=tuple(row["enterprise_ids"]),
+            districts=tuple(row["districts"]),
+            pollutants=tuple(row["pollutants"]),
+            kinds=tuple(row["kinds"]),
+            min_severity=row["min_severity"],
+            max_per_hour=row["max_per_hour"],
+            digest_after=row["digest_after"],
+            active=row["active"],
+            created_at=row["created_at"],
+        )
+
+
+def validate_target(channel: str, target: str, secret: str | None) -> None:
+    """Raise :class:`SubscriptionError` unless ``target`` and ``secret`` suit ``channel``."""
+    if channel not in CHANNELS:
+        raise SubscriptionError(f"channel must be one of {', '.join(CHANNELS)}, got {channel!r}")
+    if not target or target != target.strip():
+        raise SubscriptionError("target must be a non-empty string without surrounding spaces")
+    if channel in ("webhook", "wecom", "dingtalk"):
+        parts = urlsplit(target)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise SubscriptionError(f"{channel} target must be an http(s) URL, got {target!r}")
+        query = parse_qs(parts.query)
+        if channel == "wecom" and not query.get("key"):
+            raise SubscriptionError("wecom target must be the robot URL with its ?key=…")
+        if channel == "dingtalk" and not query.get("access_token"):
+            raise SubscriptionError("dingtalk target must be the robot URL with ?access_token=…")
+    elif channel == "email":
+        if not _EMAIL.fullmatch(target):
+            raise SubscriptionError(f"email target must be one e-mail address, got {target!r}")
+    elif channel == "mqtt":
+        if "+" in target or "#" in target or "\x00" in target:
+            raise SubscriptionError("mqtt target must be a topic without wildcards (+, #)")
+        if target.startswith("$") or len(target.encode()) > 65535:
+            raise SubscriptionError("mqtt target must be a topic of at most 65535 bytes, not $…")
+    if channel == "webhook" and not secret:
+        raise SubscriptionError("webhook subscriptions need a secret to sign their requests")
+    if channel in ("email", "mqtt", "wecom") and secret is not None:
+        raise SubscriptionError(f"{channel} subscriptions take no secret")
+
+
+def add_subscription(
+    conn: psycopg.Connection[Any],
+    *,
+    subscriber: str,
+    channel: str,
+    target: str,
+    secret: str | None = None,
+    enterprise_ids: Iterable[int] = (),
+    districts: Iterable[str] = (),
+    pollutants: Iterable[str] = (),
+    kinds: Iterable[str] = (),
+    min_severity: str = "info",
+    max_per_hour: int = 30,
+    digest_after: int | None = None,
+) -> int:
+    """Store a subscription; returns its id."""
+    if not subscriber.strip():
+        raise SubscriptionError("subscriber must not be empty")
+    validate_target(channel, target, secret)
+    kinds_ = _unique(kinds)
+    if bad := [k for k in kinds_ if k not in KINDS]:
+        raise SubscriptionError(f"kinds must be among {', '.join(KINDS)}, got {bad}")
+    if min_severity not in SEVERITIES:
+        raise SubscriptionError(f"min_severity must be one of {', '.join(SEVERITIES)}")
+    if isinstance(max_per_hour, bool) or max_per_hour < 1:
+        raise SubscriptionError("max_per_hour must be at least 1")
+    if digest_after is not None and digest_after < 1:
+        raise SubscriptionError("digest_after must be at least 1 (or None: never digest)")
+    enterprise_ids_ = sorted({int(e) for e in enterprise_ids})
+    districts_ = _unique(districts)
+    pollutants_ = _unique(pollutants)
+    if pollutants_:
+        known = {
+            code
+            for (code,) in conn.execute(
+                "SELECT code FROM pollutants WHERE code = ANY(%s)", (pollutants_,)
+            )
+        }
+        if unknown := [p for p in pollutants_ if p not in known]:
+            raise SubscriptionError(f"unknown pollutant codes: {', '.join(unknown)}")
+    row = conn.execute(
+        "INSERT INTO subscriptions (subscriber, channel, target, secret, enterprise_ids, "
+        "districts, pollutants, kinds, min_severity, max_per_hour, digest_after) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+        (
+            subscriber.strip(),
+            channel,
+            target,
+            secret,
+            enterprise_ids_,
+            districts_,
+            pollutants_,
+            kinds_,
+            min_severity,
+            max_per_hour,
+            digest_after,
+        ),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def get_subscription(conn: psycopg.Connection[Any], subscription_id: int) -> Subscription:
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(
+            f"SELECT {_COLUMNS} FROM subscriptions WHERE id = %s",  # noqa: S608
+            (subscription_id,),
+        ).fetchone()
+    if row is None:
+        raise UnknownSubscription(f"no subscription {subscription_id}")
+    return Subscription.from_row(row)
+
+
+def list_subscriptions(
+    conn: psycopg.Connection[Any],
+    *,
+    subscriber: str | None = None,
+    include_inactive: bool = False,
+) -> list[Subscription]:
+    """Subscriptions in id order, of one subscriber or all; active ones unless asked."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            f"SELECT {_COLUMNS} FROM subscriptions "  # noqa: S608
+            "WHERE (%(subscriber)s::text IS NULL OR subscriber = %(subscriber)s) "
+            "AND (active OR %(all)s) ORDER BY id",
+            {"subscriber": subscriber, "all": include_inactive},
+        ).fetchall()
+    return [Subscription.from_row(r) for r in rows]
+
+
+def deactivate_subscription(conn: psycopg.Connection[Any], subscription_id: int) -> int:
+    """Stop a subscription; its pending notifications are cancelled ('failed'). Returns how
+    many were cancelled. Deactivating twice is a no-op."""
+    with atomic(conn):
+        row = conn.execute(
+            "UPDATE subscriptions SET active = false, "
+            "deactivated_at = coalesce(deactivated_at, now()) WHERE id = %s RETURNING id",
+            (subscription_id,),
+        ).fetchone()
+        if row is None:
+            raise UnknownSubscription(f"no subscription {subscription_id}")
+        cur = conn.execute(
+            "UPDATE notification_outbox SET status = 'failed', "
+            "last_error = 'subscription deactivated' "
+            "WHERE subscription_id = %s AND status = 'pending'",
+            (subscription_id,),
+        )
+        return cur.rowcount
+
+
+def _unique(values: Iterable[str]) -> list[str]:
+    if isinstance(values, str):
+        raise SubscriptionError(f"expected a list of strings, got the string {values!r}")
+    out: list[str] = []
+    for v in values:
+        if not isinstance(v, str) or not v.strip():
+            raise SubscriptionError(f"filter values must be non-empty strings, got {v!r}")
+        if v.strip() not in out:
+            out.append(v.strip())
+    return out
