@@ -1,0 +1,191 @@
+"""The evaluator against the real database: values written by ingest's writer become hourly
+and daily means, cases and notifications — exactly once, whoever evaluates and how often."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import psycopg
+import pytest
+
+from alerts.service import Evaluator, EvaluatorOptions
+from ingest.records import Accepted, MeasurementRow
+from ingest.writer import write_batch
+from schemas.limits import bind_outlet
+from tests.fixtures.registry import add_outlet
+
+pytestmark = pytest.mark.integration
+
+MN = "0100000000000000000000E1"
+ULTRA_LOW = "煤电节能减排升级与改造行动计划(2014—2020年)"
+DAY = date(2026, 11, 27)
+H0 = datetime(2026, 11, 27, 0, tzinfo=UTC)  # 08:00 in Shanghai
+O2 = Decimal(9)  # (21 − 6) / (21 − 9) = 1.25: converted = measured × 1.25
+
+
+def minute_rows(hour: int, so2: str, *, flagged: int = 0, flag: str = "M") -> list[MeasurementRow]:
+    """60 minute values of SO₂ and O₂ in hour ``hour``; the last ``flagged`` minutes of SO₂
+    carry ``flag`` and a high value."""
+    rows = []
+    for m in range(60):
+        ts = H0 + timedelta(hours=hour, minutes=m)
+        bad = m >= 60 - flagged
+        value = Decimal(400) if bad else Decimal(so2)
+        rows.append(MeasurementRow("a21026", "min", ts, value=value, flag=flag if bad else "N"))
+        rows.append(MeasurementRow("a19001", "min", ts, value=O2, flag="N"))
+    return rows
+
+
+def store(conn: psycopg.Connection, outlet_id: int, hours: dict[int, list[MeasurementRow]]) -> None:
+    batch = [
+        Accepted(
+            transport="mqtt",
+            topic=None,
+            received_at=datetime.now(UTC),
+            raw=f"frame-{h}-{rows[0].value}".encode(),
+            outlet_id=outlet_id,
+            mn=MN,
+            st="31",
+            cn="2051",
+            qn=None,
+            data_time=rows[0].ts,
+            rows=tuple(rows),
+        )
+        for h, rows in hours.items()
+    ]
+    write_batch(conn, batch, [])
+
+
+def evaluator(database_url: str, now: datetime) -> Evaluator:
+    return Evaluator(EvaluatorOptions(database_url=database_url), clock=lambda: now)
+
+
+@pytest.fixture
+def outlet(db: psycopg.Connection) -> int:
+    oid = add_outlet(db, MN)
+    bind_outlet(db, MN, ULTRA_LOW, "ultra-low-coal", date(2020, 1, 1), "permit 91330000-001")
+    return oid
+
+
+def events(conn: psycopg.Connection) -> list[tuple[str, str, str]]:
+    return [
+        (r[0], r[1], r[2])
+        for r in conn.execute(
+            "SELECT c.pollutant, e.action, e.severity FROM case_events e JOIN cases c "
+            "ON c.id = e.case_id ORDER BY e.id"
+        )
+    ]
+
+
+SERIES = {0: "24", 1: "40", 2: "40", 3: "56", 4: "20", 5: "20", 6: "20"}
+# converted:  30      50      (invalid)  70     25      25      25   against 35 mg/m³ at 6 % O₂
+
+
+def test_hourly_means_judged_on_converted_concentration(
+    db: psycopg.Connection, outlet: int, database_url: str
+) -> None:
+    hours = {h: minute_rows(h, v, flagged=16 if h == 2 else 0) for h, v in SERIES.items()}
+    store(db, outlet, hours)
+    ev = evaluator(database_url, H0 + timedelta(hours=8))
+    assert ev.drain(db) == 1
+    means = db.execute(
+        "SELECT hour_start, mean, converted, valid, valid_count FROM hourly_means "
+        "WHERE pollutant = 'a21026' ORDER BY hour_start"
+    ).fetchall()
+    assert [(m[2], m[3], m[4]) for m in means] == [
+        (Decimal(30), True, 60), (Decimal(50), True, 60), (Decimal(50), False, 44),
+        (Decimal(70), True, 60), (Decimal(25), True, 60), (Decimal(25), True, 60),
+        (Decimal(25), True, 60),
+    ]  # fmt: skip
+    reason = db.execute(
+        "SELECT reason, flags FROM hourly_means WHERE hour_start = %s AND pollutant = 'a21026'",
+        (H0 + timedelta(hours=2),),
+    ).fetchone()
+    assert reason is not None and "44" in reason[0] and reason[1] == {"N": 44, "M": 16}
+    assert events(db) == [
+        ("a21026", "opened", "warning"),
+        ("a21026", "escalated", "critical"),  # 70 against 35: multiple 1.0
+        ("a21026", "closed", "critical"),
+    ]
+    case = db.execute("SELECT first_at, last_at, max_multiple, subject FROM cases").fetchone()
+    assert case == (H0 + timedelta(hours=1), H0 + timedelta(hours=3), Decimal(1), "standard")
+    assert db.execute("SELECT count(*) FROM evaluation_queue").fetchone() == (0,)
+
+
+def test_replays_and_revisions_do_not_duplicate(
+    db: psycopg.Connection, outlet: int, database_url: str
+) -> None:
+    hours = {h: minute_rows(h, v) for h, v in SERIES.items() if h < 2}
+    store(db, outlet, hours)
+    ev = evaluator(database_url, H0 + timedelta(hours=8))
+    ev.drain(db)
+    store(db, outlet, hours)  # the same data again: nothing queued, nothing new
+    assert ev.drain(db) == 0
+    db.execute(
+        "INSERT INTO evaluation_queue (outlet_id, hour_start) VALUES (%s, %s)",
+        (outlet, H0 + timedelta(hours=1)),
+    )
+    ev.drain(db)  # re-evaluating the same hour changes nothing
+    assert events(db) == [("a21026", "opened", "warning")]
+    store(db, outlet, {1: minute_rows(1, "20")})  # hour 1 revised below the limit
+    ev.drain(db)
+    assert events(db)[-1] == ("a21026", "closed", "warning")
+
+
+def test_two_evaluators_at_once_judge_each_hour_once(
+    db: psycopg.Connection, outlet: int, database_url: str
+) -> None:
+    for extra in range(5):  # more outlets, so both evaluators find work
+        oid = add_outlet(db, f"{MN[:-2]}F{extra}", uscc="91330000000000000X")
+        bind_outlet(db, f"{MN[:-2]}F{extra}", ULTRA_LOW, "ultra-low-coal", date(2020, 1, 1), "p")
+        store(db, oid, {h: minute_rows(h, v) for h, v in SERIES.items() if h != 2})
+    store(db, outlet, {h: minute_rows(h, v) for h, v in SERIES.items() if h != 2})
+    barrier = threading.Barrier(2)
+
+    def run() -> None:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            barrier.wait()
+            evaluator(database_url, H0 + timedelta(hours=8)).drain(conn)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    per_case = db.execute(
+        "SELECT case_id, array_agg(action ORDER BY id) FROM case_events GROUP BY 1"
+    ).fetchall()
+    assert len(per_case) == 6
+    assert all(actions == ["opened", "escalated", "closed"] for _, actions in per_case)
+    assert db.execute("SELECT count(*) FROM cases").fetchone() == (6,)
+
+
+def test_daily_limits_are_judged_once_the_day_is_over(
+    db: psycopg.Connection, database_url: str
+) -> None:
+    oid = add_outlet(db, MN, kind="water")
+    bind_outlet(db, MN, "GB 18918-2002", "class-1A", date(2020, 1, 1), "permit")
+    rows = [
+        MeasurementRow(
+            "w01018",
+            "rtd",
+            H0 - timedelta(hours=8) + timedelta(minutes=m),
+            value=Decimal(80),
+            flag="N",
+        )
+        for m in range(24 * 60)
+    ]  # a whole Shanghai day of COD at 80 mg/L against 50
+    store(db, oid, {0: rows})
+    during = evaluator(database_url, H0 + timedelta(hours=12))
+    during.drain(db)
+    assert db.execute("SELECT count(*) FROM cases").fetchone() == (0,)  # day not over yet
+    row = db.execute(
+        "SELECT day, mean, valid, valid_count FROM daily_means WHERE pollutant = 'w01018'"
+    ).fetchone()
+    assert row == (DAY, Decimal(80), True, 24)
+    after = evaluator(database_url, H0 + timedelta(hours=17, minutes=1))  # 01:01 next day + grace
+    assert after.finish_days(db, H0 + timedelta(hours=17, minutes=1)) >= 1
+    assert events(db) == [("w01018", "opened", "major")]  # 80 against 50: multiple 0.6
+    assert after.finish_days(db, H0 + timedelta(hours=18)) == 0  # judged once
