@@ -64,6 +64,10 @@ ON CONFLICT (outlet_id) DO UPDATE SET
     last_data_at = greatest(outlet_activity.last_data_at, EXCLUDED.last_data_at)
 """
 
+# The evaluation queue: DO UPDATE (not DO NOTHING) so that an hour already queued is row-locked
+# until these values commit; an evaluator draining the queue (FOR UPDATE SKIP LOCKED) then
+# skips it rather than judging the hour without them.
+#
 # The merge. The value "as sent" is the tuple (value, min, max, cou, …, extra): a re-send
 # that changes none of it is a no-op; a change bumps `revision` and is kept in
 # measurement_revisions with the old and new value. All CTEs see one snapshot, so `old` holds
@@ -132,7 +136,7 @@ WITH s AS (
 ), queued AS (
     INSERT INTO evaluation_queue (outlet_id, hour_start)
     SELECT DISTINCT outlet_id, date_trunc('hour', ts, 'UTC') FROM up
-    ON CONFLICT DO NOTHING
+    ON CONFLICT (outlet_id, hour_start) DO UPDATE SET queued_at = EXCLUDED.queued_at
 ), notified AS (
     SELECT pg_notify(%(channel)s, json_build_object(
                'outlet_id', outlet_id, 'kinds', kinds, 'start', first_ts, 'end', last_ts,

@@ -106,6 +106,16 @@ class Settings(BaseSettings):
         description="Daily means are judged this long after the local day ends "
         "(late data is re-judged whenever it arrives).",
     )
+    smtp_host: str = Field(
+        "", description="SMTP server for e-mail notifications; empty: e-mail subscriptions wait."
+    )
+    smtp_port: int = Field(25, ge=1, le=65535, description="SMTP port (587 with STARTTLS).")
+    smtp_sender: str = Field(
+        "sourcewatch@localhost", description="From: address of e-mail notifications."
+    )
+    smtp_starttls: bool = Field(False, description="Use STARTTLS after connecting to SMTP.")
+    smtp_username: str = Field("", description="SMTP login; empty: no login.")
+    smtp_password: str = Field("", description="SMTP password (a secret: set it, never commit it).")
     log_level: str = Field("INFO", description="Python logging level.")
 
 

@@ -60,6 +60,35 @@ def _parser() -> argparse.ArgumentParser:
     ing = sub.add_parser("ingest", help="run an MQTT ingest worker")
     ing.set_defaults(run=_ingest)
 
+    al = sub.add_parser("alerts", help="run the evaluator and the notification dispatcher")
+    al.set_defaults(run=_alerts)
+
+    subs = sub.add_parser("subscriptions", help="who is notified of what").add_subparsers(
+        metavar="ACTION"
+    )
+    add = subs.add_parser("add", help="subscribe someone to alerts")
+    add.add_argument("--subscriber", required=True, help="staff user name or e-mail")
+    add.add_argument("--channel", required=True,
+                     choices=["webhook", "email", "mqtt", "wecom", "dingtalk"])  # fmt: skip
+    add.add_argument("--target", required=True, help="URL, e-mail address or MQTT topic")
+    add.add_argument("--secret", default=None, help="webhook HMAC key or robot sign secret")
+    add.add_argument("--kind", dest="kinds", action="append", default=[],
+                     choices=["exceedance", "outage", "fault", "pattern"])  # fmt: skip
+    add.add_argument("--pollutant", dest="pollutants", action="append", default=[])
+    add.add_argument("--district", dest="districts", action="append", default=[])
+    add.add_argument("--enterprise-id", dest="enterprise_ids", action="append", type=int,
+                     default=[])  # fmt: skip
+    add.add_argument("--min-severity", default="info",
+                     choices=["info", "warning", "major", "critical"])  # fmt: skip
+    add.add_argument("--max-per-hour", type=int, default=30)
+    add.add_argument("--digest-after", type=int, default=None)
+    add.set_defaults(run=_subscriptions_add)
+    ls = subs.add_parser("list", help="list active subscriptions")
+    ls.set_defaults(run=_subscriptions_list)
+    rm = subs.add_parser("remove", help="deactivate a subscription")
+    rm.add_argument("subscription_id", type=int)
+    rm.set_defaults(run=_subscriptions_remove)
+
     up = sub.add_parser("up", help="migrate, register simulated enterprises, ingest their data")
     up.add_argument("--enterprises", type=int, default=5)
     up.add_argument("--seed", type=int, default=1)
@@ -169,6 +198,61 @@ def _ingest(args: argparse.Namespace) -> int:
     from schemas.settings import get_settings
 
     return run_ingest(get_settings(), _stop_on_signals())
+
+
+def _alerts(args: argparse.Namespace) -> int:
+    from alerts.process import run_alerts
+    from schemas.settings import get_settings
+
+    return run_alerts(get_settings(), _stop_on_signals())
+
+
+def _subscriptions_add(args: argparse.Namespace) -> int:
+    from alerts.notify import NotifyError, add_subscription
+    from schemas.db import connect
+    from schemas.settings import get_settings
+
+    try:
+        with connect(get_settings().database_url, application_name="sourcewatch.cli",
+                     autocommit=True) as conn:  # fmt: skip
+            sid = add_subscription(
+                conn, subscriber=args.subscriber, channel=args.channel, target=args.target,
+                secret=args.secret, enterprise_ids=args.enterprise_ids, districts=args.districts,
+                pollutants=args.pollutants, kinds=args.kinds, min_severity=args.min_severity,
+                max_per_hour=args.max_per_hour, digest_after=args.digest_after,
+            )  # fmt: skip
+    except NotifyError as exc:
+        print(f"error: {exc}", file=sys.stderr)  # noqa: T201
+        return 1
+    print(f"subscription {sid}")  # noqa: T201
+    return 0
+
+
+def _subscriptions_list(args: argparse.Namespace) -> int:
+    from alerts.notify import list_subscriptions
+    from schemas.db import connect
+    from schemas.settings import get_settings
+
+    with connect(get_settings().database_url, application_name="sourcewatch.cli") as conn:
+        for s in list_subscriptions(conn):
+            print(f"{s.id}\t{s.subscriber}\t{s.channel}\t{s.min_severity}\t{s.target}")  # noqa: T201
+    return 0
+
+
+def _subscriptions_remove(args: argparse.Namespace) -> int:
+    from alerts.notify import NotifyError, deactivate_subscription
+    from schemas.db import connect
+    from schemas.settings import get_settings
+
+    try:
+        with connect(get_settings().database_url, application_name="sourcewatch.cli",
+                     autocommit=True) as conn:  # fmt: skip
+            cancelled = deactivate_subscription(conn, args.subscription_id)
+    except NotifyError as exc:
+        print(f"error: {exc}", file=sys.stderr)  # noqa: T201
+        return 1
+    print(f"deactivated; {cancelled} pending notification(s) cancelled")  # noqa: T201
+    return 0
 
 
 def _up(args: argparse.Namespace) -> int:

@@ -21,8 +21,8 @@ from alerts.notify import (
     add_subscription,
     enqueue,
 )
-from tests.alerts.test_notify_support import T0, Clock, RecordingChannel, case_event, outbox
 from tests.fixtures.mqtt import wait_until
+from tests.fixtures.notify import T0, Clock, RecordingChannel, case_event, outbox
 
 pytestmark = pytest.mark.integration
 

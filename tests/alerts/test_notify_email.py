@@ -18,7 +18,7 @@ from alerts.notify import (
     render,
 )
 from tests.alerts.test_notify_notification import SO2
-from tests.alerts.test_notify_support import T0, Clock, case_event, outbox, smtp_server
+from tests.fixtures.notify import T0, Clock, case_event, outbox, smtp_server
 
 
 def channel(port: int) -> EmailChannel:

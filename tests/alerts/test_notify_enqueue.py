@@ -20,7 +20,7 @@ from alerts.notify import (
     get_subscription,
     list_subscriptions,
 )
-from tests.alerts.test_notify_support import case_event, outbox
+from tests.fixtures.notify import case_event, outbox
 
 pytestmark = pytest.mark.integration
 

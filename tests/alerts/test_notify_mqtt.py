@@ -12,8 +12,8 @@ import pytest
 
 from alerts.notify import Dispatcher, MqttChannel, add_subscription, enqueue, render
 from tests.alerts.test_notify_notification import OUTAGE, SO2
-from tests.alerts.test_notify_support import Clock, case_event, outbox
 from tests.fixtures.mqtt import collector, wait_until
+from tests.fixtures.notify import Clock, case_event, outbox
 
 pytestmark = pytest.mark.integration
 

@@ -23,7 +23,7 @@ from alerts.notify import (
 )
 from alerts.notify.channels.wecom import WECOM_MAX_BYTES
 from tests.alerts.test_notify_notification import OUTAGE, SO2
-from tests.alerts.test_notify_support import T0, Clock, case_event, http_endpoint, outbox
+from tests.fixtures.notify import T0, Clock, case_event, http_endpoint, outbox
 
 OK = (200, b'{"errcode":0,"errmsg":"ok"}')
 T0_MS = int(T0.timestamp() * 1000)

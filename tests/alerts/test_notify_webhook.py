@@ -23,7 +23,7 @@ from alerts.notify import (
     webhook_signature,
 )
 from tests.alerts.test_notify_notification import OUTAGE, SO2
-from tests.alerts.test_notify_support import T0, Clock, case_event, http_endpoint, outbox
+from tests.fixtures.notify import T0, Clock, case_event, http_endpoint, outbox
 
 
 def test_the_request_is_signed_with_the_subscription_secret() -> None:

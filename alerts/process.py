@@ -1,0 +1,61 @@
+"""Wires the alerts process from settings: the evaluator and the notification dispatcher, each
+on its own thread, until stopped."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from alerts.notify import (
+    Channel,
+    DingTalkChannel,
+    Dispatcher,
+    EmailChannel,
+    MqttChannel,
+    SmtpSettings,
+    WebhookChannel,
+    WeComChannel,
+)
+from alerts.service import Evaluator, EvaluatorOptions
+from schemas.settings import Settings
+
+__all__ = ["build_channels", "run_alerts"]
+
+log = logging.getLogger(__name__)
+
+
+def build_channels(settings: Settings) -> dict[str, Channel]:
+    """The delivery channels the settings allow (e-mail only with an SMTP server)."""
+    channels: dict[str, Channel] = {
+        "webhook": WebhookChannel(),
+        "wecom": WeComChannel(),
+        "dingtalk": DingTalkChannel(),
+        "mqtt": MqttChannel(settings.mqtt_url, client_id=f"{settings.mqtt_client_id}-alerts"),
+    }
+    if settings.smtp_host:
+        channels["email"] = EmailChannel(
+            SmtpSettings(
+                host=settings.smtp_host,
+                port=settings.smtp_port,
+                sender=settings.smtp_sender,
+                starttls=settings.smtp_starttls,
+                username=settings.smtp_username or None,
+                password=settings.smtp_password or None,
+            )
+        )
+    return channels
+
+
+def run_alerts(settings: Settings, stop: threading.Event) -> int:
+    evaluator = Evaluator(EvaluatorOptions.from_settings(settings))
+    with Dispatcher(settings.database_url, build_channels(settings)) as dispatcher:
+        threads = [
+            threading.Thread(target=evaluator.run, args=(stop,), name="evaluator"),
+            threading.Thread(target=dispatcher.run, args=(stop,), name="dispatcher"),
+        ]
+        for t in threads:
+            t.start()
+        log.info("alerts running: evaluator and dispatcher (%s)", ", ".join(dispatcher.channels))
+        for t in threads:
+            t.join()
+    return 0
