@@ -1,8 +1,9 @@
 """``sourcewatch up``: everything in one process, for trying sourcewatch out.
 
 Creates the configured database if it does not exist, migrates it, registers simulated
-enterprises, and runs the ingest worker beside simulated data loggers until stopped. With no
-broker configured (``SOURCEWATCH_MQTT_URL`` unset) it starts a private Mosquitto.
+enterprises (bound to the emission standards their outlets name), and runs the ingest worker,
+the evaluator and the notification dispatcher beside simulated data loggers until stopped.
+With no broker configured (``SOURCEWATCH_MQTT_URL`` unset) it starts a private Mosquitto.
 """
 
 from __future__ import annotations
@@ -11,14 +12,17 @@ import logging
 import os
 import threading
 from contextlib import ExitStack
+from datetime import date
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
 
+from alerts.process import run_alerts
 from ingest.service import build_worker
 from ingest.simulation import SimulatorOptions, make_enterprises, run_simulator
 from schemas.db import connect
+from schemas.limits import LimitsError, bind_outlet
 from schemas.migrate import migrate
 from schemas.reference import load_reference_data
 from schemas.registry import EnterpriseIn, import_registry
@@ -55,6 +59,8 @@ def run_up(
         load_reference_data(conn)
         simulated = [EnterpriseIn.model_validate(e) for e in make_enterprises(enterprises, seed)]
         report = import_registry(conn, simulated)
+        bound = bind_simulated_outlets(conn, simulated)
+    log.info("bound %d simulated outlets to their emission standards", bound)
     log.info("registry: %s", report.summary().replace("\n", "; "))
     with ExitStack() as stack:
         if "SOURCEWATCH_MQTT_URL" not in os.environ:
@@ -72,6 +78,8 @@ def run_up(
             name="simulator", daemon=True,
         )  # fmt: skip
         simulator.start()
+        alerts = threading.Thread(target=run_alerts, args=(settings, stop), name="alerts")
+        alerts.start()
         log.info(
             "sourcewatch is up: %d simulated enterprises publishing to %s, stored in %s "
             "(Ctrl-C stops)", enterprises, settings.mqtt_url, _safe(settings.database_url),
@@ -81,7 +89,36 @@ def run_up(
             log.info("ingest: %d messages, %d values, %d dead letters", s.messages,
                      s.values_inserted, s.dead_letters)  # fmt: skip
         ingest.join()
+        alerts.join()
     return 0
+
+
+# The standard's category each simulated outlet is judged under (demo data, not a permit).
+_DEMO_CATEGORIES = {
+    "GB 13223-2011": "ultra-low-coal",
+    "GB 16297-1996": "new-source",
+    "GB 18918-2002": "class-1A",
+    "GB 8978-1996": "grade-1",
+}
+_ULTRA_LOW = "煤电节能减排升级与改造行动计划(2014—2020年)"
+
+
+def bind_simulated_outlets(conn: psycopg.Connection, enterprises: list[EnterpriseIn]) -> int:
+    bound = 0
+    for e in enterprises:
+        for o in e.outlets:
+            category = _DEMO_CATEGORIES.get(o.emission_standard or "")
+            if category is None:
+                continue
+            standard = _ULTRA_LOW if category == "ultra-low-coal" else o.emission_standard
+            assert standard is not None
+            try:
+                bind_outlet(conn, o.mn, standard, category, date(2020, 1, 1), "demo")
+            except LimitsError as exc:
+                log.warning("outlet %s not bound: %s", o.mn, exc)
+                continue
+            bound += 1
+    return bound
 
 
 def _safe(url: str) -> str:
