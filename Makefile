@@ -28,6 +28,7 @@ lint: install
 
 bench: install services
 	$(PY) -m bench.ingest
+	$(PY) -m bench.alerts
 
 run: install services
 	$(VENV)/bin/sourcewatch up

@@ -59,7 +59,8 @@ def make_frames(n: int) -> list[tuple[str, bytes]]:
 
 
 @contextmanager
-def fresh_database(admin_dsn: str) -> Iterator[str]:
+def fresh_database(admin_dsn: str, outlets: int = OUTLETS) -> Iterator[str]:
+    """A new migrated database with ``outlets`` registered gas outlets; dropped afterwards."""
     name = f"sourcewatch_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -71,7 +72,7 @@ def fresh_database(admin_dsn: str) -> Iterator[str]:
             conn.execute(
                 "INSERT INTO enterprises (uscc, name_zh) VALUES ('91330000BENCH00000', '基准')"
             )
-            for k in range(OUTLETS):
+            for k in range(outlets):
                 conn.execute(
                     "INSERT INTO outlets (enterprise_id, mn, name_zh, kind, password) "
                     "SELECT id, %s, %s, 'gas', '123456' FROM enterprises",

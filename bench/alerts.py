@@ -1,0 +1,223 @@
+"""Alerts benchmark.
+
+1. Latency: publish the minute frame that makes an exceeding hour valid (the 45th valid minute)
+   and time until the signed webhook reaches a local HTTP server — p50 and p99 over many cases,
+   through the real broker, ingest worker, evaluator and dispatcher.
+2. Evaluation throughput: outlet-hours of minute data judged per second by the evaluator,
+   beside the baseline of a plain SQL GROUP BY computing the same hourly averages.
+
+    make bench            # runs bench/ingest.py and this
+    python -m bench.alerts --cases 40 --outlets 50 --hours 24
+
+Settings: SOURCEWATCH_BENCH_DSN (admin DSN; a fresh database is created and dropped),
+SOURCEWATCH_MQTT_URL (default: a private Mosquitto).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import paho.mqtt.client as mqtt
+import psycopg
+from paho.mqtt.enums import CallbackAPIVersion
+
+from alerts.notify import Dispatcher, WebhookChannel, add_subscription
+from alerts.service import Evaluator, EvaluatorOptions
+from bench.ingest import fresh_database
+from ingest.hj212 import build_packet, build_segment, encode_cp
+from ingest.mqtt import MqttOptions, MqttTransport, broker_address
+from ingest.records import Accepted, MeasurementRow
+from ingest.uplink import RAW_TOPIC
+from ingest.worker import IngestWorker, WorkerOptions
+from ingest.writer import write_batch
+from schemas.limits import bind_outlet
+from sourcewatch.embedded import embedded_mosquitto
+
+ULTRA_LOW = "煤电节能减排升级与改造行动计划(2014—2020年)"
+DAY = datetime(2026, 11, 20, 0, tzinfo=UTC)
+
+
+def mn(k: int) -> str:
+    return f"BENCH{k:019d}"
+
+
+def minute_frame(outlet: int, hour: datetime, minute: int, so2: str) -> bytes:
+    local = (hour + timedelta(hours=8, minutes=minute)).replace(tzinfo=None)  # Asia/Shanghai
+    stamp = local.strftime("%Y%m%d%H%M%S")
+    cp = encode_cp({"DataTime": stamp}, {
+        "a21026": {"Avg": so2, "Flag": "N"}, "a19001": {"Avg": "9", "Flag": "N"},
+    })  # fmt: skip
+    return build_packet(build_segment(qn=stamp + "000", st="31", cn="2051", pw="123456",
+                                      mn=mn(outlet), flag=4, cp=cp))  # fmt: skip
+
+
+@contextmanager
+def webhook_receiver() -> Iterator[tuple[str, dict[int, float]]]:
+    received: dict[int, float] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            at = time.perf_counter()
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+            received.setdefault(int(body["case_id"]), at)
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def bench_latency(url: str, mqtt_url: str, cases: int) -> list[float]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        for k in range(cases):
+            bind_outlet(conn, mn(k), ULTRA_LOW, "ultra-low-coal", date(2020, 1, 1), "bench")
+    stop = threading.Event()
+    transport = MqttTransport(MqttOptions(url=mqtt_url, client_id="bench-alerts",
+                                          topics=(RAW_TOPIC,)))  # fmt: skip
+    worker = IngestWorker(WorkerOptions(database_url=url, batch_max_delay_s=0.01), transport)
+    evaluator = Evaluator(EvaluatorOptions(database_url=url, sweep_s=3600))
+    latencies: list[float] = []
+    with webhook_receiver() as (hook, received):
+        with psycopg.connect(url, autocommit=True) as conn:
+            add_subscription(conn, subscriber="bench", channel="webhook", target=hook,
+                             secret="k", kinds=["exceedance"], max_per_hour=100000)  # fmt: skip
+        dispatcher = Dispatcher(url, {"webhook": WebhookChannel()}, poll_interval_s=1.0)
+        transport.start()
+        assert transport.subscribed.wait(10)
+        threads = [threading.Thread(target=f, args=(stop,)) for f in
+                   (worker.run, evaluator.run, dispatcher.run)]  # fmt: skip
+        for t in threads:
+            t.start()
+        host, port, _, _, _ = broker_address(mqtt_url)
+        pub = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        pub.connect(host, port)
+        pub.loop_start()
+        try:
+            for k in range(cases):
+                hour = DAY + timedelta(hours=k)
+                for m in range(44):  # 44 valid minutes: not yet a valid hour
+                    pub.publish(f"hj212/{mn(k)}/up", minute_frame(k, hour, m, "80"), qos=1)
+                _wait(lambda k=k: _queue_empty(url) and worker.stats.messages >= 45 * k + 44)
+                start = time.perf_counter()
+                pub.publish(f"hj212/{mn(k)}/up", minute_frame(k, hour, 44, "80"), qos=1)
+                _wait(lambda k=k: len(received) > k, timeout=30)
+                latencies.append(max(received.values()) - start)
+        finally:
+            pub.disconnect()
+            pub.loop_stop()
+            stop.set()
+            for t in threads:
+                t.join(10)
+            transport.stop()
+            dispatcher.close()
+    return latencies
+
+
+def _queue_empty(url: str) -> bool:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT count(*) FROM evaluation_queue").fetchone()
+    return row is not None and row[0] == 0
+
+
+def _wait(check, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError("benchmark step timed out")
+        time.sleep(0.005)
+
+
+def load_minutes(url: str, outlets: int, hours: int) -> int:
+    rows = 0
+    with psycopg.connect(url, autocommit=True) as conn:
+        for k in range(outlets):
+            bind_outlet(conn, mn(k), ULTRA_LOW, "ultra-low-coal", date(2020, 1, 1), "bench")
+        oids = dict(conn.execute("SELECT mn, id FROM outlets").fetchall())
+        for k in range(outlets):
+            batch = []
+            for h in range(hours):
+                hour = DAY + timedelta(days=2, hours=h)
+                values = []
+                for m in range(60):
+                    ts = hour + timedelta(minutes=m)
+                    so2 = Decimal(20 + (k * 7 + h * 3 + m) % 25)
+                    values += [MeasurementRow("a21026", "min", ts, value=so2, flag="N"),
+                               MeasurementRow("a19001", "min", ts, value=Decimal(9), flag="N")]  # fmt: skip
+                batch.append(Accepted(transport="bench", topic=None, received_at=datetime.now(UTC),
+                                      raw=f"{k}-{h}".encode(), outlet_id=oids[mn(k)], mn=mn(k),
+                                      st="31", cn="2051", qn=None, data_time=hour,
+                                      rows=tuple(values)))  # fmt: skip
+                rows += len(values)
+            write_batch(conn, batch, [])
+    return rows
+
+
+def bench_evaluation(url: str, outlets: int, hours: int) -> tuple[float, float, int]:
+    load_minutes(url, outlets, hours)
+    with psycopg.connect(url, autocommit=True) as conn:
+        queued = conn.execute("SELECT count(*) FROM evaluation_queue").fetchone()
+        assert queued is not None
+        start = time.perf_counter()
+        conn.execute(
+            "SELECT outlet_id, pollutant, date_trunc('hour', ts), avg(value), count(*) "
+            "FROM measurements WHERE kind = 'min' GROUP BY 1, 2, 3"
+        ).fetchall()
+        baseline = time.perf_counter() - start
+        evaluator = Evaluator(EvaluatorOptions(database_url=url))
+        start = time.perf_counter()
+        while evaluator.drain(conn):
+            pass
+        ours = time.perf_counter() - start
+    return baseline, ours, int(queued[0])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--cases", type=int, default=40)
+    parser.add_argument("--outlets", type=int, default=50)
+    parser.add_argument("--hours", type=int, default=24)
+    args = parser.parse_args()
+    admin = os.environ.get("SOURCEWATCH_BENCH_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+    broker = os.environ.get("SOURCEWATCH_MQTT_URL")
+    n = max(args.cases, args.outlets)
+    with (
+        fresh_database(admin, outlets=n) as url,
+        nullcontext(broker) if broker else embedded_mosquitto() as mqtt_url,
+    ):
+        latencies = bench_latency(url, mqtt_url, args.cases)
+    with fresh_database(admin, outlets=n) as url:
+        baseline, ours, outlet_hours = bench_evaluation(url, args.outlets, args.hours)
+    lat = sorted(latencies)
+    p99 = lat[min(len(lat) - 1, round(0.99 * (len(lat) - 1)))]
+    print(f"latency, 45th valid minute published → signed webhook received ({len(lat)} cases):")  # noqa: T201
+    print(f"  p50 {statistics.median(lat) * 1000:7.1f} ms   p99 {p99 * 1000:7.1f} ms   "  # noqa: T201
+          f"max {lat[-1] * 1000:7.1f} ms")  # fmt: skip
+    print(f"evaluation of {outlet_hours:,} outlet-hours of minute data (SO₂ + O₂):")  # noqa: T201
+    print(f"  {'baseline: SQL GROUP BY of the same hours':<44} {baseline:7.2f} s "  # noqa: T201
+          f"{outlet_hours / baseline:10,.0f} outlet-hours/s")  # fmt: skip
+    print(f"  {'evaluator: means, coverage, limits, cases':<44} {ours:7.2f} s "  # noqa: T201
+          f"{outlet_hours / ours:10,.0f} outlet-hours/s")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
