@@ -24,6 +24,8 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from alerts.cases import CasePolicy, Transition, judge_period
+from alerts.faults import check_faults
+from alerts.patterns import check_patterns
 from alerts.rules import (
     DayResult,
     MeanResult,
@@ -34,6 +36,7 @@ from alerts.rules import (
     hourly_mean,
 )
 from schemas.limits import Limit, ValidityRules, limits_for_outlet, load_validity_rules
+from schemas.pattern_rules import PatternRules, load_pattern_rules
 
 __all__ = ["OXYGEN", "Evaluation", "OutletContext", "load_outlet"]
 
@@ -68,10 +71,12 @@ class Evaluation:
 
     def __init__(
         self, conn: psycopg.Connection, outlet: OutletContext, policy: CasePolicy, now: datetime,
-        day_grace: timedelta,
+        day_grace: timedelta, fault_after_hours: int = 2,
     ) -> None:  # fmt: skip
         self.conn, self.outlet, self.policy, self.now = conn, outlet, policy, now
         self.day_grace = day_grace
+        self.fault_after_hours = fault_after_hours
+        self._pattern_rules: dict[date, PatternRules] = {}
         self._limits: dict[date, list[Limit]] = {}
         self._rules: dict[date, ValidityRules] = {}
         self._valid_flags: frozenset[str] | None = None
@@ -88,6 +93,11 @@ class Evaluation:
         if day not in self._rules:
             self._rules[day] = load_validity_rules(self.conn, self.outlet.kind, day)
         return self._rules[day]
+
+    def pattern_rules(self, day: date) -> PatternRules:
+        if day not in self._pattern_rules:
+            self._pattern_rules[day] = load_pattern_rules(self.conn, day)
+        return self._pattern_rules[day]
 
     def valid_flags(self) -> frozenset[str]:
         if self._valid_flags is None:
@@ -122,6 +132,11 @@ class Evaluation:
             if result is None:
                 continue
             self._store_hour(pollutant, result)
+            self.transitions += check_faults(
+                self.conn, outlet_id=self.outlet.id, pollutant=pollutant, hour_start=start,
+                flags=result.flags, valid=result.valid, after_hours=self.fault_after_hours,
+                rules=self.pattern_rules(day),
+            )  # fmt: skip
             if result.valid:
                 for lim in self.limits(day):
                     if lim.pollutant == pollutant and lim.period == "hour":
@@ -203,6 +218,13 @@ class Evaluation:
                 for lim in self.limits(day):
                     if lim.pollutant == pollutant and lim.period == "day":
                         self._judge(lim, start, result.mean, result.converted, result)
+        if final:
+            self.transitions += check_patterns(
+                self.conn, outlet_id=self.outlet.id, day_start=start, day_end=end,
+                limits=self.limits(day), rules=self.pattern_rules(day),
+                zs_tolerance_pct=rules.zs_mismatch_tolerance_pct,
+                o2_max=rules.o2_max_for_conversion,
+            )  # fmt: skip
 
     def _store_day(self, pollutant: str, r: DayResult) -> None:
         self.conn.execute(

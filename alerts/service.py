@@ -38,6 +38,7 @@ class EvaluatorOptions:
     sweep_s: float = 60.0
     day_grace: timedelta = timedelta(hours=1)
     outage_after_minutes: int = 30
+    fault_after_hours: int = 2
     unacknowledged_after: timedelta = timedelta(hours=2)
 
     @classmethod
@@ -54,6 +55,7 @@ class EvaluatorOptions:
             sweep_s=s.evaluation_sweep_s,
             day_grace=timedelta(minutes=s.day_grace_minutes),
             outage_after_minutes=s.outage_after_minutes,
+            fault_after_hours=s.fault_after_hours,
             unacknowledged_after=timedelta(minutes=s.unacknowledged_escalation_minutes),
         )
 
@@ -112,8 +114,9 @@ class Evaluator:
         outlet = load_outlet(conn, outlet_id)
         assert outlet is not None
         return Evaluation(
-            conn, outlet, self.options.policy, now or self.clock(), self.options.day_grace
-        )
+            conn, outlet, self.options.policy, now or self.clock(), self.options.day_grace,
+            fault_after_hours=self.options.fault_after_hours,
+        )  # fmt: skip
 
     def _announce(self, conn: psycopg.Connection, transitions: list[Transition]) -> None:
         if transitions:

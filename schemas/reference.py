@@ -14,6 +14,7 @@ import psycopg
 from psycopg import sql
 
 from schemas.limits import load_limit_tables
+from schemas.pattern_rules import load_pattern_rule_table
 from schemas.pollutants import load_flags, load_pollutants
 
 __all__ = ["load_reference_data"]
@@ -45,4 +46,5 @@ def load_reference_data(conn: psycopg.Connection) -> dict[str, int]:
         _upsert(cur, "pollutants", ["code"], pollutants)
         _upsert(cur, "data_flags", ["standard", "code"], flags)
     load_limit_tables(conn)
+    load_pattern_rule_table(conn)
     return {"pollutants": len(pollutants), "data_flags": len(flags)}

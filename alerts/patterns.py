@@ -1,0 +1,329 @@
+"""Data patterns that can point to falsification (regulations.md §A.11), screened per complete
+local day. They are indicators for enforcement staff to review, never findings:
+
+- ``flat-line`` (恒值输出, ECO-Audit R005/R083): the valid minute (else real-time) values of a
+  pollutant with a limit, or of O₂, stay flat for ``flat_min_hours`` consecutive hours or more:
+  standard deviation ≤ max(``flat_max_absolute_std``, ``flat_max_relative_std`` × |mean|).
+- ``bunching`` (平顶, R070): of at least ``bunching_min_hours`` valid hourly means judged against
+  an hourly limit L, a share of at least ``bunching_min_share`` lies in [band × L, L].
+- ``zs-mismatch`` (R068): at least ``zs_mismatch_min_hours`` hours whose reported 折算 value
+  differs from the one recomputed from measured value and O₂ beyond the tolerance.
+- ``flag-abuse`` (R098): at least ``flag_abuse_min_hours`` invalid hours whose invalid-flagged
+  values (mean, converted with the hour's O₂ when the limit has a reference O₂) exceed the hourly
+  limit.
+
+One ``pattern`` case (severity info) per (pattern, pollutant): a day showing the pattern opens it
+or extends the open one; a later complete day on which the pattern could be checked and was not
+seen closes it. Thresholds come from :class:`schemas.pattern_rules.PatternRules`. Limitation: a
+flat stretch across midnight is judged as two parts, one per day.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+
+from alerts.cases import Transition, close_case, open_case
+from alerts.rules import convert_o2, exceeds, zs_mismatch
+from schemas.limits import Limit
+from schemas.pattern_rules import PatternRules
+
+__all__ = ["PATTERNS", "check_patterns"]
+
+OXYGEN = "a19001"
+HOUR = timedelta(hours=1)
+PATTERNS = {  # name → (reference, what it means zh, en)
+    "flat-line": ("ECO-Audit V3.0 R005, R083", "数值长时间几乎不变（恒值输出）",
+                  "values barely change for hours (constant output)"),
+    "bunching": ("ECO-Audit V3.0 R070", "小时均值集中在限值以下附近（平顶）",
+                 "hourly means bunched just under the limit"),
+    "zs-mismatch": ("ECO-Audit V3.0 R068", "上报折算浓度与按实测浓度和氧含量复算的值不符",
+                    "reported 折算 values differ from those recomputed from measured value and O₂"),
+    "flag-abuse": ("ECO-Audit V3.0 R098", "被标记为无效的数据超过限值（无效标记可能掩盖超标）",
+                   "values flagged invalid exceed the limit (flags may hide exceedances)"),
+}  # fmt: skip
+INDICATOR_ZH = "数据特征提示，非违法认定，需人工核查"
+INDICATOR_EN = "indicator for review, not a finding"
+_VALID = "(SELECT code FROM data_flags WHERE valid)"
+
+
+@dataclass(frozen=True, slots=True)
+class _Finding:
+    subject: str
+    pollutant: str
+    details: dict[str, Any]
+
+
+@dataclass(slots=True)
+class _Day:
+    """One outlet-day being screened, and the (pattern, pollutant) pairs it could check."""
+
+    conn: psycopg.Connection
+    outlet_id: int
+    start: datetime
+    end: datetime
+    rules: PatternRules
+    checked: set[tuple[str, str]] = field(default_factory=set)
+
+    def iso(self, ts: datetime) -> str:
+        """``ts`` in the outlet's local time."""
+        return ts.astimezone(self.start.tzinfo).isoformat()
+
+
+def check_patterns(
+    conn: psycopg.Connection,
+    *,
+    outlet_id: int,
+    day_start: datetime,
+    day_end: datetime,
+    limits: Sequence[Limit],
+    rules: PatternRules,
+    zs_tolerance_pct: Decimal | None,
+    o2_max: Decimal | None = None,
+) -> list[Transition]:
+    """Screen one complete local day [day_start, day_end) of an outlet whose hourly means are
+    stored; returns the transitions. ``limits`` are the limits in force that day, ``o2_max`` the
+    O₂ at or above which no 折算 is made (validity rules; None: only below 21 %)."""
+    d = _Day(conn, outlet_id, day_start, day_end, rules)
+    hourly = {lim.pollutant: lim for lim in limits if lim.period == "hour"}
+    means: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+    for row in conn.execute(
+        "SELECT pollutant, hour_start, mean, converted, zs_reported, valid FROM hourly_means "
+        "WHERE outlet_id = %s AND hour_start >= %s AND hour_start < %s ORDER BY hour_start",
+        (outlet_id, day_start, day_end),
+    ):
+        means[row[0]].append(row[1:])
+    found: list[_Finding] = []
+    for f in (
+        *_flat_lines(d, limits),
+        *_bunching(d, means, hourly),
+        *_zs_mismatches(d, means, zs_tolerance_pct),
+        *_flag_abuse(d, means, hourly, o2_max),
+    ):
+        reference, zh, en = PATTERNS[f.subject]
+        found.append(_Finding(f.subject, f.pollutant, {
+            "pattern": f.subject, "pattern_zh": zh, "pattern_en": en, "reference": reference,
+            "day": day_start.date().isoformat(), **f.details,
+            "indicator_zh": INDICATOR_ZH, "indicator_en": INDICATOR_EN,
+        }))  # fmt: skip
+    return _settle(d, found)
+
+
+def _settle(d: _Day, found: list[_Finding]) -> list[Transition]:
+    out: list[Transition] = []
+    for f in found:
+        covering = d.conn.execute(
+            "SELECT state FROM cases WHERE kind = 'pattern' AND outlet_id = %s AND pollutant = %s "
+            "AND subject = %s AND first_at <= %s AND last_at >= %s "
+            "ORDER BY state = 'open' DESC, id DESC LIMIT 1",
+            (d.outlet_id, f.pollutant, f.subject, d.start, d.start),
+        ).fetchone()
+        if covering is not None and covering[0] == "closed":
+            continue  # this day is already in a case that was closed since
+        out += open_case(
+            d.conn, kind="pattern", outlet_id=d.outlet_id, pollutant=f.pollutant,
+            subject=f.subject, severity="info", first_at=d.start, last_at=d.start,
+            details=f.details,
+        )[1]  # fmt: skip
+    unseen = d.checked - {(f.subject, f.pollutant) for f in found}
+    for case_id, subject, pollutant in d.conn.execute(
+        "SELECT id, subject, pollutant FROM cases WHERE kind = 'pattern' AND outlet_id = %s "
+        "AND state = 'open' AND last_at < %s ORDER BY id",
+        (d.outlet_id, d.start),
+    ).fetchall():
+        if (subject, pollutant) in unseen:
+            day = d.start.date().isoformat()
+            out += close_case(d.conn, case_id, f"not seen on {day} (a complete day checked)")
+    return out
+
+
+def _num(value: Decimal) -> str:
+    return f"{value:.4f}".rstrip("0").rstrip(".") or "0"
+
+
+def _limit(lim: Limit) -> dict[str, Any]:
+    return {
+        "limit": str(lim.value), "unit": lim.unit, "period": lim.period,
+        "limit_min": None if lim.value_min is None else str(lim.value_min),
+        "reference_o2": None if lim.reference_o2 is None else str(lim.reference_o2),
+        "limit_source": lim.source, "standard": lim.standard, "category": lim.category,
+        "source_document": lim.source_document, "clause": lim.clause,
+        "limit_confirmed": lim.confirmed, "limit_version": lim.version,
+    }  # fmt: skip
+
+
+# --- flat lines ----------------------------------------------------------------------------
+
+_HOURLY_SPREAD = f"""
+WITH v AS (
+    SELECT pollutant, date_bin('1 hour', ts, %(start)s) AS hour, kind, value
+    FROM measurements
+    WHERE outlet_id = %(outlet)s AND ts >= %(start)s AND ts < %(end)s AND kind IN ('min', 'rtd')
+      AND pollutant = ANY(%(pollutants)s) AND value IS NOT NULL AND flag IN {_VALID}
+), src AS (
+    SELECT pollutant, hour, CASE WHEN bool_or(kind = 'min') THEN 'min' ELSE 'rtd' END AS kind
+    FROM v GROUP BY pollutant, hour
+)
+SELECT pollutant, hour, kind, count(*), sum(value), sum(value * value)
+FROM v JOIN src USING (pollutant, hour, kind)
+GROUP BY pollutant, hour, kind ORDER BY pollutant, hour
+"""  # noqa: S608 - _VALID is a constant
+_Hour = tuple[datetime, str, int, Decimal, Decimal]  # start, kind, values, sum, sum of squares
+
+
+def _flat_lines(d: _Day, limits: Sequence[Limit]) -> list[_Finding]:
+    by_pollutant = {lim.pollutant: lim for lim in sorted(limits, key=lambda x: x.period == "hour")}
+    params = {"outlet": d.outlet_id, "start": d.start, "end": d.end,
+              "pollutants": sorted({*by_pollutant, OXYGEN})}  # fmt: skip
+    hours: dict[str, list[_Hour]] = defaultdict(list)
+    for pollutant, *stats in d.conn.execute(_HOURLY_SPREAD, params):
+        hours[pollutant].append((stats[0], stats[1], stats[2], stats[3], stats[4]))
+    out = []
+    for pollutant, series in sorted(hours.items()):
+        if len(series) < d.rules.flat_min_hours:
+            continue
+        d.checked.add(("flat-line", pollutant))
+        if stretches := _flat_stretches(d, series):
+            lim = by_pollutant.get(pollutant)
+            rules = d.rules.describe(
+                "flat_min_hours", "flat_max_relative_std", "flat_max_absolute_std"
+            )
+            details = {
+                "stretches": stretches, "longest_hours": max(s["hours"] for s in stretches),
+                "data": sorted({kind for _, kind, *_ in series}), **(_limit(lim) if lim else {}),
+                "rules": rules,
+            }  # fmt: skip
+            out.append(_Finding("flat-line", pollutant, details))
+    return out
+
+
+def _flat_stretches(d: _Day, series: list[_Hour]) -> list[dict[str, Any]]:
+    """Consecutive hours, at least ``flat_min_hours`` long, whose pooled values are flat."""
+    rules, out, i = d.rules, [], 0
+    while i < len(series):
+        best: tuple[int, int, Decimal, Decimal, Decimal] | None = None
+        n, total, squares = 0, Decimal(0), Decimal(0)
+        for j in range(i, len(series)):
+            if j > i and series[j][0] - series[j - 1][0] != HOUR:
+                break
+            n, total, squares = n + series[j][2], total + series[j][3], squares + series[j][4]
+            mean = total / n
+            std = max(squares / n - mean * mean, Decimal(0)).sqrt()
+            bound = max(rules.flat_max_absolute_std, rules.flat_max_relative_std * abs(mean))
+            if std > bound:
+                break
+            best = (j, n, mean, std, bound)
+        if best is not None and best[0] - i + 1 >= rules.flat_min_hours:
+            j, n, mean, std, bound = best
+            out.append({
+                "from": d.iso(series[i][0]), "to": d.iso(series[j][0] + HOUR),
+                "hours": j - i + 1, "values": n, "mean": _num(mean), "std": _num(std),
+                "max_std": _num(bound),
+            })  # fmt: skip
+            i = j + 1
+        else:
+            i += 1
+    return out
+
+
+# --- hourly means: bunching and 折算 mismatch -----------------------------------------------
+
+_Means = dict[str, list[tuple[Any, ...]]]  # pollutant → (hour, mean, converted, zs, valid)
+
+
+def _bunching(d: _Day, means: _Means, hourly: dict[str, Limit]) -> list[_Finding]:
+    out = []
+    for pollutant, lim in sorted(hourly.items()):
+        if lim.value_min is not None:
+            continue  # a range (pH 6–9): "just under the limit" has no meaning
+        pick = 2 if lim.reference_o2 is not None else 1  # converted, else measured
+        values = [m[pick] for m in means.get(pollutant, []) if m[4] and m[pick] is not None]
+        if len(values) < d.rules.bunching_min_hours:
+            continue
+        d.checked.add(("bunching", pollutant))
+        low = d.rules.bunching_band * lim.value
+        near = sum(1 for v in values if low <= v <= lim.value)
+        share = Decimal(near) / len(values)
+        if share >= d.rules.bunching_min_share:
+            rules = d.rules.describe("bunching_band", "bunching_min_share", "bunching_min_hours")
+            details = {
+                "valid_hours": len(values), "hours_in_band": near, "share": _num(share),
+                "band_from": _num(low), "band_to": str(lim.value), **_limit(lim), "rules": rules,
+            }  # fmt: skip
+            out.append(_Finding("bunching", pollutant, details))
+    return out
+
+
+def _zs_mismatches(d: _Day, means: _Means, tolerance: Decimal | None) -> list[_Finding]:
+    if tolerance is None:
+        return []  # no 折算 for this medium
+    out = []
+    for pollutant, rows in sorted(means.items()):
+        both = [(h, zs, conv) for h, _, conv, zs, _ in rows if zs is not None and conv is not None]
+        if len(both) < d.rules.zs_mismatch_min_hours:
+            continue
+        d.checked.add(("zs-mismatch", pollutant))
+        bad = [(h, zs, conv) for h, zs, conv in both if zs_mismatch(zs, conv, tolerance)]
+        if len(bad) >= d.rules.zs_mismatch_min_hours:
+            h, zs, conv = max(bad, key=lambda b: abs(b[1] - b[2]) / max(abs(b[2]), Decimal("1E-9")))
+            details = {
+                "hours_compared": len(both), "hours_mismatched": len(bad),
+                "tolerance_pct": str(tolerance), "mismatched": [d.iso(b[0]) for b in bad],
+                "worst": {"hour": d.iso(h), "reported": _num(zs), "recomputed": _num(conv)},
+                "rules": d.rules.describe("zs_mismatch_min_hours"),
+            }  # fmt: skip
+            out.append(_Finding("zs-mismatch", pollutant, details))
+    return out
+
+
+# --- invalid hours whose flagged values exceed ---------------------------------------------
+
+_FLAGGED = f"""
+SELECT h.pollutant, h.hour_start, h.flags,
+    (SELECT avg(m.value) FROM measurements m
+      WHERE m.outlet_id = h.outlet_id AND m.pollutant = h.pollutant AND m.kind = h.source
+        AND m.ts >= h.hour_start AND m.ts < h.hour_start + interval '1 hour'
+        AND m.flag NOT IN {_VALID}),
+    (SELECT coalesce(avg(m.value) FILTER (WHERE m.flag IN {_VALID}), avg(m.value))
+       FROM measurements m
+      WHERE m.outlet_id = h.outlet_id AND m.pollutant = %(oxygen)s AND m.kind = h.source
+        AND m.ts >= h.hour_start AND m.ts < h.hour_start + interval '1 hour')
+FROM hourly_means h
+WHERE h.outlet_id = %(outlet)s AND h.hour_start >= %(start)s AND h.hour_start < %(end)s
+  AND h.pollutant = ANY(%(pollutants)s) AND NOT h.valid
+ORDER BY h.pollutant, h.hour_start
+"""  # noqa: S608 - _VALID is a constant
+
+
+def _flag_abuse(
+    d: _Day, means: _Means, hourly: dict[str, Limit], o2_max: Decimal | None
+) -> list[_Finding]:
+    d.checked.update(("flag-abuse", p) for p in hourly if p in means)
+    params = {"outlet": d.outlet_id, "start": d.start, "end": d.end, "oxygen": OXYGEN,
+              "pollutants": sorted(hourly)}  # fmt: skip
+    hits: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for pollutant, hour, flags, measured, o2 in d.conn.execute(_FLAGGED, params):
+        lim = hourly[pollutant]
+        value = measured
+        if measured is not None and lim.reference_o2 is not None:
+            value = convert_o2(measured, o2, lim.reference_o2, o2_max or Decimal(21))
+        if value is not None and exceeds(value, lim):
+            hits[pollutant].append({
+                "hour": d.iso(hour), "flags": flags, "value": _num(value),
+                "measured": _num(measured), "o2": None if o2 is None else _num(o2),
+            })  # fmt: skip
+    out = []
+    for pollutant, hours in sorted(hits.items()):
+        if len(hours) >= d.rules.flag_abuse_min_hours:
+            details = {
+                "invalid_hours_exceeding": len(hours), "hours": hours,
+                **_limit(hourly[pollutant]), "rules": d.rules.describe("flag_abuse_min_hours"),
+            }  # fmt: skip
+            out.append(_Finding("flag-abuse", pollutant, details))
+    return out

@@ -1,0 +1,205 @@
+"""Fault cases end to end: hours the logger flags as fault (D), calibration (C) or maintenance (M),
+written by ingest's writer and judged by the evaluator on the real database."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import psycopg
+import pytest
+
+from alerts.faults import fault_flag
+from alerts.service import Evaluator, EvaluatorOptions
+from ingest.records import Accepted, MeasurementRow
+from ingest.writer import write_batch
+from schemas.limits import bind_outlet
+from schemas.pattern_rules import PatternRules, load_pattern_rules
+from schemas.settings import get_settings
+from tests.fixtures.registry import add_outlet
+
+pytestmark = pytest.mark.integration
+
+MN = "0100000000000000000000F1"
+ULTRA_LOW = "煤电节能减排升级与改造行动计划(2014—2020年)"
+H0 = datetime(2026, 11, 27, 0, tzinfo=UTC)  # 08:00 in Shanghai: days stay open all test long
+NOW = H0 + timedelta(hours=7, minutes=30)
+
+
+def hour_rows(hour: int, flag: str = "N", flagged: int = 60) -> list[MeasurementRow]:
+    """60 minute values of SO₂ (and valid O₂) in hour ``hour``; the first ``flagged`` minutes
+    of SO₂ carry ``flag``, the others N."""
+    rows = []
+    for m in range(60):
+        ts = H0 + timedelta(hours=hour, minutes=m)
+        f = flag if m < flagged else "N"
+        so2 = Decimal(20) + Decimal(m % 7) / 10
+        rows.append(MeasurementRow("a21026", "min", ts, value=so2, flag=f))
+        rows.append(MeasurementRow("a19001", "min", ts, value=Decimal("9.1"), flag="N"))
+    return rows
+
+
+def store(conn: psycopg.Connection, outlet_id: int, hours: dict[int, list[MeasurementRow]]) -> None:
+    write_batch(conn, [
+        Accepted(
+            transport="mqtt", topic=None, received_at=datetime.now(UTC),
+            raw=f"frame-{h}-{rows[0].flag}-{rows[-2].flag}-{len(rows)}".encode(),
+            outlet_id=outlet_id, mn=MN, st="31", cn="2051", qn=None, data_time=rows[0].ts,
+            rows=tuple(rows),
+        )
+        for h, rows in hours.items()
+    ], [])  # fmt: skip
+
+
+def requeue(conn: psycopg.Connection, outlet_id: int, hours: range) -> None:
+    for h in hours:
+        conn.execute(
+            "INSERT INTO evaluation_queue (outlet_id, hour_start) VALUES (%s, %s) "
+            "ON CONFLICT DO NOTHING",
+            (outlet_id, H0 + timedelta(hours=h)),
+        )
+
+
+def evaluator(database_url: str, *, fault_after_hours: int = 2) -> Evaluator:
+    options = EvaluatorOptions(database_url=database_url, fault_after_hours=fault_after_hours)
+    return Evaluator(options, clock=lambda: NOW)
+
+
+def fault_events(conn: psycopg.Connection) -> list[tuple[str, str, str, str]]:
+    return [
+        (r[0], r[1], r[2], r[3])
+        for r in conn.execute(
+            "SELECT c.pollutant, c.subject, e.action, e.severity FROM case_events e "
+            "JOIN cases c ON c.id = e.case_id WHERE c.kind = 'fault' ORDER BY e.id"
+        )
+    ]
+
+
+@pytest.fixture
+def outlet(db: psycopg.Connection) -> int:
+    oid = add_outlet(db, MN)
+    bind_outlet(db, MN, ULTRA_LOW, "ultra-low-coal", date(2020, 1, 1), "permit 91330000-001")
+    return oid
+
+
+@pytest.fixture
+def rules(db: psycopg.Connection) -> PatternRules:
+    return load_pattern_rules(db, date(2026, 11, 27))
+
+
+def test_fault_hour_needs_the_share_of_one_fault_flag(rules: PatternRules) -> None:
+    assert rules.fault_flags == ("D", "C", "M") and rules.fault_hour_share == Decimal("0.75")
+    assert fault_flag({"D": 45, "N": 15}, rules) == "D"  # exactly 75 %
+    assert fault_flag({"D": 44, "N": 16}, rules) is None
+    assert fault_flag({"C": 50, "D": 10}, rules) == "C"
+    assert fault_flag({"D": 30, "C": 30}, rules) is None  # mixed: no single flag
+    assert fault_flag({"F": 60}, rules) is None  # source stopped: not an instrument fault
+    assert fault_flag({"M": 1}, rules) == "M"  # the logger's own hourly value
+    assert fault_flag({}, rules) is None
+
+
+def test_two_fault_hours_open_one_case_and_a_valid_hour_closes_it(
+    db: psycopg.Connection, outlet: int, database_url: str
+) -> None:
+    ev = evaluator(database_url)
+    store(db, outlet, {0: hour_rows(0, "D")})
+    ev.drain(db)
+    assert fault_events(db) == []  # one hour is not a run
+    store(db, outlet, {1: hour_rows(1, "D", flagged=50)})
+    ev.drain(db)
+    assert fault_events(db) == [("a21026", "flag-D", "opened", "major")]
+    case = db.execute(
+        "SELECT state, first_at, last_at, details FROM cases WHERE kind = 'fault'"
+    ).fetchone()
+    assert case is not None
+    state, first_at, last_at, details = case
+    assert (state, first_at, last_at) == ("open", H0, H0 + timedelta(hours=1))
+    assert details["flag"] == "D" and details["hours"] == 2
+    assert details["meaning_en"] == "instrument fault" and "故障" in details["meaning_zh"]
+    assert "not a finding" in details["note_en"] and "非违法认定" in details["note_zh"]
+    assert details["rules"]["fault_hour_share"]["source"].startswith("HJ 212-2017")
+    store(db, outlet, {2: hour_rows(2, "D")})  # the fault goes on: same case, no event
+    ev.drain(db)
+    assert len(fault_events(db)) == 1
+    assert db.execute("SELECT last_at, details->'hours' FROM cases").fetchone() == (
+        H0 + timedelta(hours=2),
+        3,
+    )
+    store(db, outlet, {3: hour_rows(3)})
+    ev.drain(db)
+    assert fault_events(db) == [
+        ("a21026", "flag-D", "opened", "major"),
+        ("a21026", "flag-D", "closed", "major"),
+    ]
+    reason = db.execute("SELECT close_reason FROM cases").fetchone()
+    assert reason is not None and reason[0].startswith("normal data again at 2026-11-27T03:00")
+    requeue(db, outlet, range(4))  # re-evaluating every hour adds nothing
+    ev.drain(db)
+    assert len(fault_events(db)) == 2
+    assert db.execute("SELECT count(*) FROM cases").fetchone() == (1,)
+
+
+def test_runs_must_be_consecutive_hours_of_one_flag(
+    db: psycopg.Connection, outlet: int, database_url: str
+) -> None:
+    store(db, outlet, {
+        0: hour_rows(0, "D"), 1: hour_rows(1), 2: hour_rows(2, "D"),  # a valid hour between
+        4: hour_rows(4, "D"),  # hour 3 missing: a gap
+        5: hour_rows(5, "M"),  # another flag
+        6: hour_rows(6, "D", flagged=30), 7: hour_rows(7, "D", flagged=30),  # below 75 %
+    })  # fmt: skip
+    evaluator(database_url).drain(db)
+    assert fault_events(db) == []
+    flags = db.execute(
+        "SELECT flags FROM hourly_means WHERE pollutant = 'a21026' AND hour_start = %s",
+        (H0 + timedelta(hours=6),),
+    ).fetchone()
+    assert flags == ({"D": 30, "N": 30},)
+
+
+def test_calibration_and_maintenance_are_warnings_after_the_configured_hours(
+    db: psycopg.Connection, outlet: int, database_url: str
+) -> None:
+    store(db, outlet, {0: hour_rows(0, "C"), 1: hour_rows(1, "C")})
+    ev = evaluator(database_url, fault_after_hours=3)
+    ev.drain(db)
+    assert fault_events(db) == []
+    store(db, outlet, {2: hour_rows(2, "C"), 4: hour_rows(4, "M"), 5: hour_rows(5, "M")})
+    store(db, outlet, {6: hour_rows(6, "M")})
+    ev.drain(db)
+    assert fault_events(db) == [
+        ("a21026", "flag-C", "opened", "warning"),
+        ("a21026", "flag-M", "opened", "warning"),
+    ]
+    firsts = db.execute("SELECT subject, first_at FROM cases ORDER BY id").fetchall()
+    assert firsts == [("flag-C", H0), ("flag-M", H0 + timedelta(hours=4))]
+
+
+def test_a_late_valid_hour_before_the_run_does_not_close_it(
+    db: psycopg.Connection, outlet: int, database_url: str
+) -> None:
+    ev = evaluator(database_url)
+    store(db, outlet, {3: hour_rows(3, "D"), 4: hour_rows(4, "D")})
+    ev.drain(db)
+    store(db, outlet, {1: hour_rows(1)})  # hour 1 arrives late, valid
+    ev.drain(db)
+    assert fault_events(db) == [("a21026", "flag-D", "opened", "major")]
+    assert db.execute("SELECT state FROM cases").fetchone() == ("open",)
+
+
+def test_a_new_run_after_the_case_closed_opens_a_new_case(
+    db: psycopg.Connection, outlet: int, database_url: str
+) -> None:
+    ev = evaluator(database_url)
+    store(db, outlet, {0: hour_rows(0, "D"), 1: hour_rows(1, "D"), 2: hour_rows(2)})
+    store(db, outlet, {3: hour_rows(3, "D"), 4: hour_rows(4, "D")})
+    ev.drain(db)
+    assert [a for _, _, a, _ in fault_events(db)] == ["opened", "closed", "opened"]
+    cases = db.execute("SELECT state, first_at FROM cases ORDER BY id").fetchall()
+    assert cases == [("closed", H0), ("open", H0 + timedelta(hours=3))]
+
+
+def test_fault_after_hours_comes_from_the_settings() -> None:
+    settings = get_settings({"SOURCEWATCH_FAULT_AFTER_HOURS": "4"})
+    assert EvaluatorOptions.from_settings(settings).fault_after_hours == 4
+    assert EvaluatorOptions(database_url="x").fault_after_hours == 2

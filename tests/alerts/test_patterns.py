@@ -1,0 +1,279 @@
+"""Pattern indicators end to end: crafted days show each pattern, normal noisy days (our own
+noise and the simulator's) show none, and a later clean day closes the case."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import psycopg
+import pytest
+
+from alerts.service import Evaluator, EvaluatorOptions
+from ingest.outlets import load_outlets
+from ingest.records import Accepted, MeasurementRow
+from ingest.simulation import EpisodeRates, TrafficConfig, generate_traffic
+from ingest.uplink import decode_message
+from ingest.writer import write_batch
+from schemas.limits import bind_outlet
+from schemas.pattern_rules import PatternRulesError, load_pattern_rule_table, load_pattern_rules
+from tests.fixtures.registry import add_outlet
+
+pytestmark = pytest.mark.integration
+
+MN = "0100000000000000000000P1"
+ULTRA_LOW = "煤电节能减排升级与改造行动计划(2014—2020年)"
+SH = ZoneInfo("Asia/Shanghai")
+D0 = datetime(2026, 11, 27, tzinfo=SH)  # local midnight of day 0
+Minute = dict[str, tuple[Decimal, Decimal | None, str]]  # factor → (value, Zs value, flag)
+
+
+def gas(converted: float, o2: float, *, flag: str = "N", zs_factor: str = "1") -> Minute:
+    """One minute as a logger sends it: measured SO₂ from the converted value at 6 % O₂."""
+    o2d = Decimal(f"{o2:.2f}")
+    so2 = Decimal(f"{converted * (21 - float(o2d)) / 15:.2f}")
+    zs = (so2 * 15 / (21 - o2d) * Decimal(zs_factor)).quantize(Decimal("0.01"))
+    return {"a21026": (so2, zs, flag), "a19001": (o2d, None, "N")}
+
+
+def normal_day(seed: int) -> list[Minute]:
+    """A realistic day: diurnal load, autocorrelated drift and white noise, far below 35."""
+    rng = random.Random(seed)
+    drift, out = 0.0, []
+    for m in range(1440):
+        drift = 0.98 * drift + rng.gauss(0, 0.4)
+        o2 = 9 + 0.6 * math.sin(2 * math.pi * m / 1440) + rng.gauss(0, 0.08)
+        level = 18 + 5 * math.sin(2 * math.pi * (m - 360) / 1440) + drift + rng.gauss(0, 0.5)
+        out.append(gas(level, o2))
+    return out
+
+
+def calibrate(day: list[Minute], hour: int) -> None:
+    """A daily zero/span check in ``hour``: 25 minutes flagged C, span gas above the limit."""
+    for m in range(hour * 60 + 20, hour * 60 + 45):
+        span = Decimal(80) if m >= hour * 60 + 32 else Decimal("0.3")
+        day[m]["a21026"] = (span, None, "C")
+
+
+def store(conn: psycopg.Connection, outlet_id: int, k: int, day: list[Minute]) -> None:
+    start = D0 + timedelta(days=k)
+    batch = []
+    for h in range(24):
+        rows = [
+            MeasurementRow(code, "min", start + timedelta(minutes=m), value=v, zs_value=zs, flag=f)
+            for m in range(h * 60, h * 60 + 60)
+            for code, (v, zs, f) in day[m].items()
+        ]
+        raw = f"{outlet_id}-{k}-{h}".encode()
+        batch.append(Accepted(
+            transport="mqtt", topic=None, received_at=start, raw=raw, outlet_id=outlet_id,
+            mn=MN, st="31", cn="2051", qn=None, data_time=rows[0].ts, rows=tuple(rows),
+        ))  # fmt: skip
+    write_batch(conn, batch, [])
+
+
+def judge(conn: psycopg.Connection, database_url: str, k: int) -> Evaluator:
+    """Evaluate everything queued once day ``k`` is over (plus the grace period)."""
+    now = D0 + timedelta(days=k + 1, hours=2)
+    ev = Evaluator(EvaluatorOptions(database_url=database_url), clock=lambda: now)
+    ev.drain(conn)
+    ev.finish_days(conn, now)
+    return ev
+
+
+def pattern_events(conn: psycopg.Connection) -> list[tuple[str, str, str, str]]:
+    return [
+        (r[0], r[1], r[2], r[3])
+        for r in conn.execute(
+            "SELECT c.subject, c.pollutant, e.action, e.severity FROM case_events e "
+            "JOIN cases c ON c.id = e.case_id WHERE c.kind = 'pattern' ORDER BY e.id"
+        )
+    ]
+
+
+def details(conn: psycopg.Connection, subject: str) -> dict[str, object]:
+    row = conn.execute("SELECT details FROM cases WHERE subject = %s", (subject,)).fetchone()
+    assert row is not None
+    d: dict[str, object] = row[0]
+    assert d["indicator_en"] == "indicator for review, not a finding"
+    assert d["indicator_zh"] == "数据特征提示，非违法认定，需人工核查"
+    return d
+
+
+def assert_found_then_closed(
+    db: psycopg.Connection, database_url: str, outlet: int, subject: str, crafted: list[Minute]
+) -> dict[str, object]:
+    store(db, outlet, 0, crafted)
+    judge(db, database_url, 0)
+    assert pattern_events(db) == [(subject, "a21026", "opened", "info")]
+    found = details(db, subject)
+    assert found["day"] == "2026-11-27" and found["pattern"] == subject
+    store(db, outlet, 1, normal_day(11))
+    judge(db, database_url, 1)
+    assert pattern_events(db)[1:] == [(subject, "a21026", "closed", "info")]
+    reason = db.execute("SELECT close_reason FROM cases WHERE subject = %s", (subject,)).fetchone()
+    assert reason == ("not seen on 2026-11-28 (a complete day checked)",)
+    db.execute(  # late data for day 0: re-judged, but the closed case is not opened again
+        "INSERT INTO evaluation_queue (outlet_id, hour_start) VALUES (%s, %s)",
+        (outlet, D0 + timedelta(hours=5)),
+    )
+    judge(db, database_url, 1)
+    assert len(pattern_events(db)) == 2
+    return found
+
+
+@pytest.fixture
+def outlet(db: psycopg.Connection) -> int:
+    oid = add_outlet(db, MN)
+    bind_outlet(db, MN, ULTRA_LOW, "ultra-low-coal", date(2020, 1, 1), "permit 91330000-001")
+    return oid
+
+
+# --- the rules --------------------------------------------------------------------------------
+
+
+def test_rules_load_with_their_sources(db: psycopg.Connection) -> None:
+    assert load_pattern_rule_table(db) == load_pattern_rule_table(db) == {"pattern_rules": 10}
+    assert db.execute("SELECT count(*) FROM pattern_rules").fetchone() == (10,)
+    rules = load_pattern_rules(db, date(2026, 11, 27))
+    assert (rules.flat_min_hours, rules.bunching_min_hours) == (6, 12)
+    assert (rules.flat_max_relative_std, rules.bunching_band) == (Decimal("0.001"), Decimal("0.9"))
+    assert rules.sources["bunching_band"].startswith("ECO-Audit V3.0 rule R070")
+    assert "fault_flags" not in rules.unconfirmed and "bunching_band" in rules.unconfirmed
+    assert rules.describe("fault_flags")["fault_flags"]["value"] == "D,C,M"
+    with pytest.raises(PatternRulesError, match="no pattern rule"):
+        load_pattern_rules(db, date(1999, 12, 31))
+
+
+def test_a_newer_rule_version_wins_from_its_date(db: psycopg.Connection) -> None:
+    db.execute(
+        "INSERT INTO pattern_rules (name, value, unit, description_zh, description_en, "
+        "source_document, confirmed, note, valid_from) VALUES ('flat_min_hours', '4', 'h', "
+        "'z', 'e', 'test', false, 'test', '2027-01-01')"
+    )
+    try:
+        assert load_pattern_rules(db, date(2026, 12, 31)).flat_min_hours == 6
+        assert load_pattern_rules(db, date(2027, 1, 1)).flat_min_hours == 4
+    finally:
+        db.execute("DELETE FROM pattern_rules WHERE valid_from = '2027-01-01'")
+
+
+# --- no false positives -----------------------------------------------------------------------
+
+
+def test_normal_noisy_days_show_no_pattern(
+    db: psycopg.Connection, outlet: int, database_url: str
+) -> None:
+    for k, seed in enumerate((1, 2, 3)):
+        day = normal_day(seed)
+        calibrate(day, 10)  # one invalid hour with span gas above the limit: not flag abuse
+        store(db, outlet, k, day)
+    judge(db, database_url, 2)
+    assert db.execute("SELECT count(*) FROM daily_means WHERE valid").fetchone() == (6,)
+    assert db.execute("SELECT count(*) FROM cases").fetchone() == (0,)
+
+
+def sim_batches(conn: psycopg.Connection, start: datetime, end: datetime) -> Iterable[Accepted]:
+    registry = [{"outlets": [{"mn": MN, "kind": "gas", "password": "123456",
+                              "emission_standard": "GB 13223-2011"}]}]  # fmt: skip
+    quiet = EpisodeRates(exceedance=0, outage=0, maintenance=0, calibration=1, fault=0)
+    outlets = load_outlets(conn)
+    for message in generate_traffic(
+        registry, seed=7, start=start, end=end, config=TrafficConfig(episodes=quiet)
+    ):
+        if message.cn == "2051":
+            for item in decode_message(message.topic, message.payload, message.send_time,
+                                       outlets.get):  # fmt: skip
+                assert isinstance(item, Accepted), item
+                yield item
+
+
+def test_a_simulated_day_shows_no_pattern(
+    db: psycopg.Connection, outlet: int, database_url: str
+) -> None:
+    batch = list(sim_batches(db, D0, D0 + timedelta(days=1)))
+    for i in range(0, len(batch), 500):
+        write_batch(db, batch[i : i + 500], [])
+    judge(db, database_url, 0)
+    valid = db.execute("SELECT pollutant FROM daily_means WHERE valid ORDER BY 1").fetchall()
+    assert {"a21026", "a21002", "a34013", "a19001"} <= {p for (p,) in valid}
+    assert db.execute("SELECT kind, subject FROM cases").fetchall() == []
+
+
+# --- each pattern -------------------------------------------------------------------------------
+
+
+def test_flat_line(db: psycopg.Connection, outlet: int, database_url: str) -> None:
+    day = normal_day(4)
+    for m in range(8 * 60, 16 * 60):  # the SO₂ reading stuck at 16.00 from 08:00 to 16:00
+        o2 = day[m]["a19001"][0]
+        day[m]["a21026"] = (Decimal("16.00"), Decimal(16 * 15) / (21 - o2), "N")
+    found = assert_found_then_closed(db, database_url, outlet, "flat-line", day)
+    assert found["stretches"] == [{
+        "from": (D0 + timedelta(hours=8)).isoformat(), "to": (D0 + timedelta(hours=16)).isoformat(),
+        "hours": 8, "values": 480, "mean": "16", "std": "0", "max_std": "0.016",
+    }]  # fmt: skip
+    assert found["data"] == ["min"] and found["limit"] == "35" and found["standard"] == ULTRA_LOW
+
+
+def test_bunching(db: psycopg.Connection, outlet: int, database_url: str) -> None:
+    rng, day = random.Random(5), normal_day(5)
+    for m in range(4 * 60, 22 * 60):  # 18 hours held just under 35 mg/m³
+        o2 = float(day[m]["a19001"][0])
+        day[m] = gas(min(33.2 + rng.gauss(0, 0.6), 34.6), o2)
+    found = assert_found_then_closed(db, database_url, outlet, "bunching", day)
+    assert (found["valid_hours"], found["hours_in_band"], found["share"]) == (24, 18, "0.75")
+    assert (found["band_from"], found["band_to"], found["reference_o2"]) == ("31.5", "35", "6")
+    assert db.execute("SELECT count(*) FROM cases WHERE kind = 'exceedance'").fetchone() == (0,)
+
+
+def test_zs_mismatch(db: psycopg.Connection, outlet: int, database_url: str) -> None:
+    day = normal_day(6)
+    for hour, factor in ((2, "0.9"), (5, "0.88"), (9, "0.9"), (13, "0.9"), (20, "1.01")):
+        for m in range(hour * 60, hour * 60 + 60):  # the logger's Zs value, not ours
+            so2, o2 = day[m]["a21026"][0], day[m]["a19001"][0]
+            zs = (so2 * 15 / (21 - o2) * Decimal(factor)).quantize(Decimal("0.01"))
+            day[m]["a21026"] = (so2, zs, "N")
+    found = assert_found_then_closed(db, database_url, outlet, "zs-mismatch", day)
+    assert (found["hours_compared"], found["hours_mismatched"]) == (24, 4)  # 1 % is tolerated
+    assert found["tolerance_pct"] == "2"
+    worst = found["worst"]
+    assert isinstance(worst, dict) and worst["hour"] == (D0 + timedelta(hours=5)).isoformat()
+
+
+def test_flag_abuse(db: psycopg.Connection, outlet: int, database_url: str) -> None:
+    day = normal_day(7)
+    for hour in (3, 9, 15):  # 50 minutes of each hour marked maintenance while at ~60 mg/m³
+        for m in range(hour * 60 + 10, hour * 60 + 60):
+            day[m] = gas(60, float(day[m]["a19001"][0]), flag="M")
+    found = assert_found_then_closed(db, database_url, outlet, "flag-abuse", day)
+    hours = found["hours"]
+    assert found["invalid_hours_exceeding"] == 3 and isinstance(hours, list)
+    assert [h["hour"] for h in hours] == [(D0 + timedelta(hours=h)).isoformat() for h in (3, 9, 15)]
+    assert hours[0]["flags"] == {"M": 50, "N": 10}
+    assert 59 < float(hours[0]["value"]) < 61
+    assert db.execute("SELECT count(*) FROM cases WHERE kind <> 'pattern'").fetchone() == (0,)
+
+
+def test_constant_ph_of_a_wastewater_outlet_is_a_flat_line(
+    db: psycopg.Connection, database_url: str
+) -> None:
+    oid = add_outlet(db, MN, kind="water")
+    bind_outlet(db, MN, "GB 18918-2002", "class-1A", date(2020, 1, 1), "permit")
+    rng = random.Random(8)
+    day: list[Minute] = [
+        {"w01018": (Decimal(f"{24 + 3 * math.sin(m / 200) + rng.gauss(0, 0.8):.1f}"), None, "N"),
+         "w01001": (Decimal("7.20"), None, "N")}
+        for m in range(1440)
+    ]  # fmt: skip
+    store(db, oid, 0, day)
+    judge(db, database_url, 0)
+    assert pattern_events(db) == [("flat-line", "w01001", "opened", "info")]
+    found = details(db, "flat-line")
+    assert (found["limit"], found["limit_min"], found["unit"]) == ("9", "6", "dimensionless")
+    stretches = found["stretches"]
+    assert isinstance(stretches, list) and stretches[0]["hours"] == 24
