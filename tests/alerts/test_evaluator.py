@@ -189,3 +189,33 @@ def test_daily_limits_are_judged_once_the_day_is_over(
     assert after.finish_days(db, H0 + timedelta(hours=17, minutes=1)) >= 1
     assert events(db) == [("w01018", "opened", "major")]  # 80 against 50: multiple 0.6
     assert after.finish_days(db, H0 + timedelta(hours=18)) == 0  # judged once
+
+
+def test_unacknowledged_cases_escalate_once_and_acknowledged_ones_do_not(
+    db: psycopg.Connection, outlet: int, database_url: str
+) -> None:
+    store(db, outlet, {1: minute_rows(1, "40")})  # converted 50 against 35: a warning case
+    ev = evaluator(database_url, H0 + timedelta(hours=3))
+    ev.drain(db)
+    opened_at = db.execute("SELECT opened_at FROM cases").fetchone()
+    assert opened_at is not None
+    later = opened_at[0] + timedelta(hours=3)
+    assert ev.escalate_unacknowledged(db, later) == 1
+    assert ev.escalate_unacknowledged(db, later + timedelta(hours=3)) == 0
+    assert events(db)[-1] == ("a21026", "unack-escalated", "major")
+    queued = db.execute("SELECT count(*) FROM notification_outbox").fetchone()
+    assert queued == (0,)  # nobody subscribed: nothing queued, nothing lost either
+
+
+def test_acknowledged_cases_are_not_escalated(
+    db: psycopg.Connection, outlet: int, database_url: str
+) -> None:
+    from alerts.workflow import acknowledge
+
+    store(db, outlet, {1: minute_rows(1, "40")})
+    ev = evaluator(database_url, H0 + timedelta(hours=3))
+    ev.drain(db)
+    case_id = db.execute("SELECT id FROM cases").fetchone()
+    assert case_id is not None
+    acknowledge(db, case_id[0], "inspector.li")
+    assert ev.escalate_unacknowledged(db, datetime.now(UTC) + timedelta(days=1)) == 0
