@@ -116,6 +116,18 @@ class Settings(BaseSettings):
     smtp_starttls: bool = Field(False, description="Use STARTTLS after connecting to SMTP.")
     smtp_username: str = Field("", description="SMTP login; empty: no login.")
     smtp_password: str = Field("", description="SMTP password (a secret: set it, never commit it).")
+    api_host: str = Field(
+        "127.0.0.1",
+        description="Address the HTTP API listens on (0.0.0.0 to listen on every interface, "
+        "e.g. in a container).",
+    )
+    api_port: int = Field(8000, ge=1, le=65535, description="TCP port the HTTP API listens on.")
+    api_rate_limit_per_minute: int = Field(
+        120,
+        ge=0,
+        description="HTTP API: most /v1 requests one client IP may make in any 60 s "
+        "(sliding window, counted per API process); 0 turns the limit off.",
+    )
     log_level: str = Field("INFO", description="Python logging level.")
 
 

@@ -1,0 +1,100 @@
+"""The API application: :func:`create_app` wires settings, the pool, middleware and routers.
+
+Nothing is built at import time; the pool is opened in the lifespan (psycopg's
+``open=False`` + lifespan pattern) unless the caller passes one it owns.
+
+Middleware, outermost first: CORS (public reads from any portal: any origin, no credentials)
+→ rate limit (``/v1`` only) → gzip → unhandled errors → FastAPI (exception handlers, routes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.middleware.gzip import GZipMiddleware
+from psycopg_pool import ConnectionPool
+from starlette.concurrency import run_in_threadpool
+
+from api import errors
+from api.db import QUERY_TIMEOUT_S, Database
+from api.ratelimit import RateLimiter, RateLimitMiddleware
+from api.routes import enterprises, health, measurements, outlets, pollutants, staff
+from schemas.db import open_pool
+from schemas.settings import Settings
+
+__all__ = ["create_app"]
+
+POOL_MAX_SIZE = 8
+
+_DESCRIPTION = """\
+Public API of sourcewatch: key-monitored enterprises, their outlets, online monitoring data
+(HJ 212) with per-value flags and validity, valid hourly/daily/monthly means with coverage, and
+the limits they are judged by with their source documents.
+
+* **Formats**: JSON; CSV from the same endpoints with `Accept: text/csv` or `format=csv`
+  (streamed, no row cap unless `limit` is given).
+* **Paging**: `limit` 1–1000 (default 100) and `page`, `meta {{page, limit, found, next}}`;
+  series page with `cursor` (`meta.next`, `Link: rel="next"`).
+* **Times**: ISO 8601, returned as `{{utc, local}}` (Asia/Shanghai); means are period-ending.
+* **Rate limit**: {rate} requests per client IP in any 60 s (sliding window); responses carry
+  `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`; beyond it 429 with
+  `Retry-After`.
+* **Caching**: `ETag` (answer `If-None-Match` with 304) and `Cache-Control` on public reads.
+* **Errors**: always `{{"error": {{"status", "code", "message", "parameter"?}}}}`. Queries are
+  cut off after {timeout:g} s (503).
+"""
+
+
+def create_app(settings: Settings, *, pool: ConnectionPool | None = None) -> FastAPI:
+    """The application. With ``pool`` the caller owns it (opened and closed by the caller);
+    otherwise one is opened in the lifespan from ``settings.database_url``."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own = pool is None
+        used = pool or open_pool(
+            settings.database_url, application_name="sourcewatch.api", max_size=POOL_MAX_SIZE
+        )
+        if own:
+            used.open(wait=False)  # start even when the database is down: /readyz tells
+        app.state.pool = used  # for code that runs its own SQL (staff endpoints)
+        app.state.database = Database(used)
+        try:
+            yield
+        finally:
+            if own:
+                await run_in_threadpool(used.close)
+
+    rate = settings.api_rate_limit_per_minute
+    app = FastAPI(
+        title="sourcewatch",
+        version="1",
+        description=_DESCRIPTION.format(
+            rate=rate if rate > 0 else "unlimited", timeout=QUERY_TIMEOUT_S
+        ),
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    errors.install(app)
+    app.add_middleware(errors.UnhandledErrors)
+    app.add_middleware(GZipMiddleware, minimum_size=1000)
+    app.add_middleware(RateLimitMiddleware, limiter=RateLimiter(rate))
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=["*"],
+        allow_credentials=False,
+        allow_methods=["GET", "OPTIONS"],
+        allow_headers=["Accept", "If-None-Match"],
+        expose_headers=[
+            *("ETag", "Link", "Retry-After", "Content-Disposition"),
+            *("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"),
+        ],
+        max_age=3600,
+    )
+    # staff: authenticated, each route declares the role it needs (api/auth.py)
+    for module in (health, enterprises, outlets, measurements, pollutants, staff):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,160 @@
+"""The API's one door to PostgreSQL, and the one place where psycopg errors become the API's own.
+
+Routes never touch psycopg: they get a :class:`Database` (the pool opened in the app's
+lifespan) with :func:`get_database` and run :class:`Statement` objects built by
+:mod:`api.queries`. Every transaction carries a statement time limit, so no public query runs
+away; a query can still stream any number of rows (a server-side cursor fetches in batches,
+and the limit applies to each fetch).
+
+Errors (mapped to HTTP statuses by :mod:`api.errors`, the only module that knows them)::
+
+    DatabaseError            a query failed: a bug or a schema mismatch (500)
+    ├── DatabaseUnavailable  no connection within the wait, or the server went away (503)
+    └── QueryTimeout         a statement ran past the time limit (503)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row, tuple_row
+from psycopg_pool import ConnectionPool, PoolTimeout
+from starlette.requests import Request
+
+__all__ = [
+    "CONNECTION_WAIT_S",
+    "QUERY_TIMEOUT_S",
+    "Database",
+    "DatabaseError",
+    "DatabaseUnavailable",
+    "QueryTimeout",
+    "Row",
+    "Statement",
+    "fetch_rows",
+    "get_database",
+]
+
+QUERY_TIMEOUT_S = 10.0  # statement_timeout of every API transaction
+CONNECTION_WAIT_S = 5.0  # longest wait for a free pooled connection
+
+Row = dict[str, Any]
+T = TypeVar("T")
+
+
+class DatabaseError(Exception):
+    """A query failed for a reason the client cannot fix."""
+
+
+class DatabaseUnavailable(DatabaseError):
+    """No connection could be had, or the server went away."""
+
+
+class QueryTimeout(DatabaseError):
+    """A statement was cancelled by the time limit."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"statement cancelled after {seconds:g} s")
+        self.seconds = seconds
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """One parameterised query: values as placeholders, identifiers through ``psycopg.sql``."""
+
+    query: sql.Composed | sql.SQL
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Database:
+    """The pool behind the queries the API runs; psycopg errors leave it as :class:`DatabaseError`."""
+
+    def __init__(
+        self,
+        pool: ConnectionPool,
+        *,
+        query_timeout_s: float = QUERY_TIMEOUT_S,
+        wait_s: float = CONNECTION_WAIT_S,
+    ) -> None:
+        self.pool = pool
+        self.query_timeout_s = query_timeout_s
+        self.wait_s = wait_s
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        try:
+            yield
+        except PoolTimeout as exc:
+            raise DatabaseUnavailable(f"no connection within {self.wait_s:g} s") from exc
+        except psycopg.errors.QueryCanceled as exc:
+            raise QueryTimeout(self.query_timeout_s) from exc
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            raise DatabaseUnavailable(str(exc)) from exc
+        except psycopg.Error as exc:
+            raise DatabaseError(f"{type(exc).__name__}: {exc}") from exc
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection in one transaction (committed at the end, rolled back on an
+        error) with the time limit set; rows are tuples (for :mod:`schemas` functions)."""
+        with self._translated(), self.pool.connection(timeout=self.wait_s) as conn:
+            previous = conn.row_factory
+            conn.row_factory = tuple_row
+            try:
+                conn.execute(
+                    "SELECT set_config('statement_timeout', %s, true)",
+                    (f"{int(self.query_timeout_s * 1000)}",),
+                )
+                yield conn
+            finally:
+                conn.row_factory = previous
+
+    def call(self, function: Callable[[psycopg.Connection[Any]], T]) -> T:
+        """Run ``function(conn)`` in one transaction (e.g. a :mod:`schemas` helper)."""
+        with self.connection() as conn:
+            return function(conn)
+
+    def run(self, *statements: Statement) -> list[list[Row]]:
+        """All rows of each statement, in one transaction (one snapshot for counts and pages)."""
+        with self.connection() as conn:
+            return [fetch_rows(conn, s) for s in statements]
+
+    def fetch_all(self, statement: Statement) -> list[Row]:
+        return self.run(statement)[0]
+
+    def fetch_one(self, statement: Statement) -> Row | None:
+        rows = self.fetch_all(statement)
+        return rows[0] if rows else None
+
+    def stream(self, statement: Statement, *, batch: int = 1000) -> Iterator[Row]:
+        """Every row, fetched ``batch`` at a time through a server-side cursor."""
+        with (
+            self.connection() as conn,
+            conn.cursor(name="sourcewatch_api_stream", row_factory=dict_row) as cur,
+        ):
+            cur.itersize = batch
+            cur.execute(statement.query, statement.params)
+            yield from cur
+
+    def ping(self, timeout_s: float = 2.0) -> None:
+        """Raise :class:`DatabaseUnavailable` unless the server answers within ``timeout_s``."""
+        with self._translated(), self.pool.connection(timeout=timeout_s) as conn:
+            conn.execute("SELECT 1")
+
+
+def fetch_rows(conn: psycopg.Connection[Any], statement: Statement) -> list[Row]:
+    """Rows as dicts, on a connection from :meth:`Database.connection`."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(statement.query, statement.params)
+        return cur.fetchall()
+
+
+def get_database(request: Request) -> Database:
+    """FastAPI dependency: the app's :class:`Database` (set in the lifespan)."""
+    database = request.app.state.database
+    assert isinstance(database, Database), "the app's lifespan has not run"
+    return database

@@ -1,0 +1,253 @@
+"""One error shape for every 4xx and 5xx the API sends, and the only module that knows statuses.
+
+Every error body is::
+
+    {"error": {"status": 422, "code": "invalid_parameter",
+               "message": "limit: Input should be less than or equal to 1000 (got '1001')",
+               "parameter": "limit"}}
+
+``parameter`` is there only when one request parameter is to blame. The hierarchy::
+
+    ApiError(status, code, message, *, parameter=None)
+    ├── InvalidParameter      422  invalid_parameter   a query or path parameter is wrong
+    ├── Unauthorized          401  unauthorized        no or bad credentials (staff endpoints)
+    ├── Forbidden             403  forbidden           credentials without the right (staff)
+    ├── NotFound              404  not_found           no such resource, or no such route
+    ├── RateLimited           429  rate_limited        with Retry-After
+    ├── InternalError         500  internal_error      a bug: logged here, never explained
+    └── ServiceUnavailable    503  unavailable         the database does not answer in time
+
+:func:`install` maps everything else onto it: FastAPI's ``RequestValidationError`` (naming the
+parameter), Starlette's ``HTTPException`` (unknown routes, 405), the database errors of
+:mod:`api.db`, and — through :class:`UnhandledErrors` — any other exception, as a 500 that
+never leaks SQL or a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.db import DatabaseError, DatabaseUnavailable, QueryTimeout
+from api.responses import ErrorBody, ErrorDetail
+
+__all__ = [
+    "ERROR_RESPONSES",
+    "NOT_FOUND_RESPONSE",
+    "ApiError",
+    "Forbidden",
+    "InternalError",
+    "InvalidParameter",
+    "NotFound",
+    "RateLimited",
+    "ServiceUnavailable",
+    "Unauthorized",
+    "UnhandledErrors",
+    "error_response",
+    "install",
+]
+
+log = logging.getLogger("sourcewatch.api")
+
+
+class ApiError(Exception):
+    """Root of the API's errors: an HTTP status, a stable machine code and a message for people."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        parameter: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.parameter = parameter
+        self.headers = dict(headers or {})
+
+
+class InvalidParameter(ApiError):
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__(422, "invalid_parameter", f"{parameter}: {message}", parameter=parameter)
+
+
+class Unauthorized(ApiError):
+    def __init__(self, message: str = "credentials are missing or not valid") -> None:
+        super().__init__(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
+
+
+class Forbidden(ApiError):
+    def __init__(self, message: str = "these credentials do not allow this") -> None:
+        super().__init__(403, "forbidden", message)
+
+
+class NotFound(ApiError):
+    def __init__(self, message: str, *, parameter: str | None = None) -> None:
+        super().__init__(404, "not_found", message, parameter=parameter)
+
+
+class RateLimited(ApiError):
+    def __init__(self, limit: int, retry_after: int) -> None:
+        super().__init__(
+            429,
+            "rate_limited",
+            f"more than {limit} requests in 60 s from this address; retry in {retry_after} s",
+            headers={"Retry-After": str(retry_after)},
+        )
+
+
+class InternalError(ApiError):
+    def __init__(self, reference: str) -> None:
+        super().__init__(
+            500, "internal_error", f"internal error (reference {reference}); it has been logged"
+        )
+
+
+class ServiceUnavailable(ApiError):
+    def __init__(self, message: str) -> None:
+        super().__init__(503, "unavailable", message, headers={"Retry-After": "5"})
+
+
+def error_response(exc: ApiError) -> JSONResponse:
+    """The one rendering of an error, whatever raised it."""
+    detail = ErrorDetail(
+        status=exc.status, code=exc.code, message=exc.message, parameter=exc.parameter
+    )
+    content = ErrorBody(error=detail).model_dump(mode="json", exclude_none=True)
+    return JSONResponse(content, status_code=exc.status, headers=exc.headers)
+
+
+# --- Translation of other exceptions ------------------------------------------------------------
+
+
+def _from_validation(exc: RequestValidationError) -> ApiError:
+    problems: list[str] = []
+    parameters: list[str] = []
+    for error in exc.errors():
+        loc = [str(part) for part in error.get("loc", ())]
+        if loc and loc[0] in ("query", "path", "header", "cookie", "body"):
+            loc = loc[1:]
+        name = ".".join(loc) or "request"
+        parameters.append(name)
+        given = error.get("input")
+        got = "" if given is None or isinstance(given, dict) else f" (got {str(given)[:40]!r})"
+        problems.append(f"{name}: {error.get('msg', 'is not valid')}{got}")
+    parameter = parameters[0] if parameters else "request"
+    return ApiError(422, "invalid_parameter", "; ".join(problems), parameter=parameter)
+
+
+def _from_http(request: Request, exc: StarletteHTTPException) -> ApiError:
+    status = exc.status_code
+    headers = dict(exc.headers or {})
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = f"HTTP {status}"
+    code = {404: "not_found", 405: "method_not_allowed", 422: "invalid_parameter"}.get(
+        status, phrase.lower().replace(" ", "_").replace("-", "_")
+    )
+    detail = exc.detail if isinstance(exc.detail, str) and exc.detail else phrase
+    if detail == phrase and status == 404:  # routing found nothing
+        detail = f"no such resource: {request.url.path} (the routes are listed in /openapi.json)"
+    elif detail == phrase and status == 405:
+        allowed = headers.get("Allow") or headers.get("allow") or "GET"
+        detail = f"{request.method} is not allowed on {request.url.path} (allowed: {allowed})"
+    return ApiError(status, code, detail, headers=headers)
+
+
+def _from_database(exc: DatabaseError) -> ApiError:
+    if isinstance(exc, QueryTimeout):
+        return ServiceUnavailable(
+            f"the query ran past {exc.seconds:g} s; ask for a shorter period or filter more"
+        )
+    if isinstance(exc, DatabaseUnavailable):
+        return ServiceUnavailable("the database does not answer; try again shortly")
+    return _internal(exc)
+
+
+def _internal(exc: BaseException) -> InternalError:
+    reference = uuid.uuid4().hex[:12]
+    log.error("internal error %s", reference, exc_info=exc)
+    return InternalError(reference)
+
+
+def install(app: FastAPI) -> None:
+    """Register the translations on ``app`` (add :class:`UnhandledErrors` as middleware too)."""
+
+    async def on_api_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ApiError)
+        return error_response(exc)
+
+    async def on_validation(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return error_response(_from_validation(exc))
+
+    async def on_http(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        return error_response(_from_http(request, exc))
+
+    async def on_database(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, DatabaseError)
+        return error_response(_from_database(exc))
+
+    app.add_exception_handler(ApiError, on_api_error)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(DatabaseError, on_database)
+
+
+class UnhandledErrors:
+    """ASGI middleware: any exception that escaped the handlers becomes a logged 500 in the one
+    error shape (inside CORS and rate limiting, so those headers are still set)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as exc:
+            error = _internal(exc)
+            if started:  # a streamed body broke half-way: nothing more can be said
+                raise
+            await error_response(error)(scope, receive, send)
+
+
+# --- OpenAPI ------------------------------------------------------------------------------------
+
+
+def _doc(description: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": description}
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    422: _doc("A parameter is not valid; `error.parameter` names it."),
+    429: _doc("Rate limit exceeded; see the `Retry-After` and `RateLimit-*` headers."),
+    500: _doc("Internal error; it has been logged, the message carries a reference."),
+    503: _doc("The database did not answer in time; retry after `Retry-After` seconds."),
+}
+NOT_FOUND_RESPONSE: dict[int | str, dict[str, Any]] = {404: _doc("No such resource.")}

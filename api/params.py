@@ -1,0 +1,285 @@
+"""Request parameters shared by the routes: pagination, output format, periods, cursors, places.
+
+Hard limits (documented in the OpenAPI description of each parameter):
+
+* ``limit`` 1–1000 results per page (default 100), ``page`` from 1;
+* series periods at most :data:`MAX_SPAN` long per resolution (raw 7 days, hourly 366 days,
+  daily and monthly 3,660 days); without ``start``/``end`` the last :data:`DEFAULT_SPAN`;
+* CSV without an explicit ``limit`` streams every row of the filtered result.
+
+Every problem is an :class:`api.errors.InvalidParameter` naming the parameter.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal
+
+from fastapi import Query, Request
+
+from api.errors import InvalidParameter
+from api.responses import LOCAL_TZ
+
+__all__ = [
+    "DEFAULT_LIMIT",
+    "DEFAULT_SPAN",
+    "MAX_LIMIT",
+    "MAX_SPAN",
+    "BBox",
+    "Cursor",
+    "Format",
+    "Pagination",
+    "Period",
+    "Resolution",
+    "decode_cursor",
+    "encode_cursor",
+    "output_format",
+    "pagination",
+    "parse_bbox",
+    "parse_instant",
+    "parse_point",
+    "prefers_csv",
+    "reject_nul",
+    "series_period",
+]
+
+MAX_LIMIT = 1000
+DEFAULT_LIMIT = 100
+MAX_PAGE = 1_000_000
+FIRST_YEAR, LAST_YEAR = 1900, 2200  # dates outside are typos, and overflow date arithmetic
+
+Format = Literal["json", "csv"]
+Resolution = Literal["raw", "hour", "day", "month"]
+
+MAX_SPAN: dict[str, timedelta] = {
+    "raw": timedelta(days=7),
+    "hour": timedelta(days=366),
+    "day": timedelta(days=3660),
+    "month": timedelta(days=3660),
+}
+DEFAULT_SPAN: dict[str, timedelta] = {
+    "raw": timedelta(days=1),
+    "hour": timedelta(days=7),
+    "day": timedelta(days=90),
+    "month": timedelta(days=366),
+}
+
+
+# --- Pagination and format ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Pagination:
+    """``limit`` is None when the client gave none (JSON pages hold 100; CSV streams all)."""
+
+    limit: int | None
+    page: int
+
+    @property
+    def size(self) -> int:
+        return self.limit or DEFAULT_LIMIT
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.size
+
+    def window(self, fmt: Format) -> tuple[int | None, int]:
+        """(LIMIT, OFFSET) to query: no LIMIT for a CSV download without an explicit ``limit``."""
+        if fmt == "csv" and self.limit is None:
+            return None, 0
+        return self.size, self.offset
+
+
+def pagination(
+    limit: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            le=MAX_LIMIT,
+            description="Results per page, 1–1000 (default 100). A CSV download without "
+            "`limit` streams every result.",
+        ),
+    ] = None,
+    page: Annotated[
+        int, Query(ge=1, le=MAX_PAGE, description="Page number, from 1; past the end: no results.")
+    ] = 1,
+) -> Pagination:
+    return Pagination(limit, page)
+
+
+def prefers_csv(accept: str) -> bool:
+    """Whether an Accept header asks for text/csv at least as much as for application/json."""
+    q_csv = q_json = 0.0
+    for part in accept.split(","):
+        media, *options = (p.strip() for p in part.split(";"))
+        q = 1.0
+        for option in options:
+            name, _, value = option.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if media.lower() == "text/csv":
+            q_csv = max(q_csv, q)
+        elif media.lower() == "application/json":
+            q_json = max(q_json, q)
+    return q_csv > 0 and q_csv >= q_json
+
+
+def output_format(
+    request: Request,
+    fmt: Annotated[
+        Format | None,
+        Query(
+            alias="format",
+            description="`csv` or `json`; overrides the Accept header (`Accept: text/csv` "
+            "also selects CSV).",
+        ),
+    ] = None,
+) -> Format:
+    if fmt is not None:
+        return fmt
+    return "csv" if prefers_csv(request.headers.get("accept", "")) else "json"
+
+
+def reject_nul(request: Request) -> None:
+    """Router dependency: PostgreSQL text cannot hold NUL characters, so a parameter with one
+    is refused as invalid (instead of failing in the database)."""
+    items = [*request.query_params.multi_items(), *request.path_params.items()]
+    for name, value in items:
+        if "\x00" in name or (isinstance(value, str) and "\x00" in value):
+            raise InvalidParameter(name.replace("\x00", ""), "must not contain NUL characters")
+
+
+# --- Periods ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """A half-open period [start, end) in UTC."""
+
+    start: datetime
+    end: datetime
+
+
+def parse_instant(text: str, parameter: str) -> datetime:
+    """An ISO 8601 date or date-time; without an offset it is Asia/Shanghai local time."""
+    text = text.strip()
+    try:
+        value = datetime.fromisoformat(text)
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=LOCAL_TZ)
+        value = value.astimezone(UTC)
+        if not FIRST_YEAR <= value.year < LAST_YEAR:
+            raise InvalidParameter(parameter, f"must be between {FIRST_YEAR} and {LAST_YEAR}")
+    except (ValueError, OverflowError):
+        raise InvalidParameter(
+            parameter,
+            f"must be an ISO 8601 date or date-time such as 2026-11-28T08:00:00+08:00 "
+            f"(no offset: Asia/Shanghai), got {text[:40]!r}",
+        ) from None
+    return value
+
+
+def series_period(resolution: str, start: str | None, end: str | None, now: datetime) -> Period:
+    """The requested period, checked against :data:`MAX_SPAN`; defaults end at ``now``."""
+    last = parse_instant(end, "end") if end is not None else now
+    try:
+        first = (
+            parse_instant(start, "start") if start is not None else last - DEFAULT_SPAN[resolution]
+        )
+    except OverflowError:
+        raise InvalidParameter("end", "is too early") from None
+    if first >= last:
+        raise InvalidParameter("end", "must be after start")
+    span = MAX_SPAN[resolution]
+    if last - first > span:
+        raise InvalidParameter(
+            "start",
+            f"the period may be at most {span.days} days long at resolution {resolution}; "
+            "ask for a coarser resolution or page through shorter periods",
+        )
+    return Period(first, last)
+
+
+# --- Cursors ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """Where the next page of a series starts: the sort key of the last point sent, and the
+    number of the page it opens."""
+
+    key: tuple[str, ...]
+    page: int
+
+
+def encode_cursor(cursor: Cursor) -> str:
+    raw = json.dumps({"k": list(cursor.key), "p": cursor.page}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(text: str) -> Cursor:
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        data = json.loads(raw)
+        key, page = data["k"], data["p"]
+        if (
+            isinstance(key, list)
+            and all(isinstance(k, str) for k in key)
+            and isinstance(page, int)
+            and 1 < page <= MAX_PAGE
+        ):
+            return Cursor(tuple(key), page)
+    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError, KeyError):
+        pass
+    raise InvalidParameter("cursor", "is not a cursor from a `next` link of this endpoint")
+
+
+# --- Places -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BBox:
+    min_lon: float
+    min_lat: float
+    max_lon: float
+    max_lat: float
+
+
+def _numbers(text: str, count: int, parameter: str, shape: str) -> list[float]:
+    try:
+        values = [float(part) for part in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) != count or not all(math.isfinite(v) for v in values):
+        raise InvalidParameter(parameter, f"must be {shape} (decimal degrees), got {text[:60]!r}")
+    return values
+
+
+def _check(lon: float, lat: float, parameter: str) -> None:
+    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+        raise InvalidParameter(parameter, "longitude must be in [-180, 180], latitude in [-90, 90]")
+
+
+def parse_bbox(text: str) -> BBox:
+    """``minLon,minLat,maxLon,maxLat``."""
+    box = BBox(*_numbers(text, 4, "bbox", "minLon,minLat,maxLon,maxLat"))
+    _check(box.min_lon, box.min_lat, "bbox")
+    _check(box.max_lon, box.max_lat, "bbox")
+    if box.min_lon > box.max_lon or box.min_lat > box.max_lat:
+        raise InvalidParameter("bbox", "the minimum must not be above the maximum")
+    return box
+
+
+def parse_point(text: str, parameter: str) -> tuple[float, float]:
+    """``lon,lat``."""
+    lon, lat = _numbers(text, 2, parameter, "lon,lat")
+    _check(lon, lat, parameter)
+    return lon, lat

@@ -1,0 +1,156 @@
+"""An outlet's series at four resolutions, keyset-paged.
+
+* raw — ``measurements`` rows as sent, each with its flag's names and validity
+  (``data_flags.valid`` for the logger's protocol, and a value present);
+* hour — ``hourly_means``; day — ``daily_means``;
+* month — the mean of the valid daily means of each local calendar month, with the count of
+  valid days against the days of the month.
+
+A point belongs to the request when its period *starts* in [start, end). Points are sorted by
+time then pollutant (then data kind for raw); :data:`KEYS` are the sort keys a cursor carries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from psycopg import sql
+
+from api.db import Statement
+from api.queries.common import limit_offset
+
+__all__ = ["KEYS", "SeriesFilter", "count", "points"]
+
+KEYS: dict[str, tuple[str, ...]] = {
+    "raw": ("ts", "pollutant", "kind"),
+    "hour": ("period_start", "pollutant"),
+    "day": ("day", "pollutant"),
+    "month": ("month", "pollutant"),
+}
+
+_POLLUTANT = sql.SQL(
+    "p.name_zh AS p_name_zh, p.name_en AS p_name_en, p.unit_zh AS p_unit_zh, p.unit_en AS p_unit_en"
+)
+
+_RAW = sql.SQL(
+    """SELECT m.pollutant, {pollutant}, m.kind, m.ts, m.value, m.min, m.max, m.cou, m.zs_value,
+       m.flag, f.name_zh AS flag_name_zh, f.name_en AS flag_name_en,
+       (coalesce(f.valid, false) AND m.value IS NOT NULL) AS valid, m.revision
+FROM measurements m
+LEFT JOIN pollutants p ON p.code = m.pollutant
+LEFT JOIN data_flags f ON f.standard = %(flag_standard)s AND f.code = m.flag
+WHERE m.outlet_id = %(outlet)s AND m.ts >= %(start)s AND m.ts < %(end)s {pollutant_is} {kind_is}"""
+)
+
+_HOUR = sql.SQL(
+    """SELECT h.pollutant, {pollutant}, h.hour_start AS period_start,
+       h.hour_start + interval '1 hour' AS period_end, h.source, h.mean, h.converted,
+       h.zs_reported, h.o2_mean, h.valid_count, h.expected_count, h.valid, h.reason, h.flags
+FROM hourly_means h
+LEFT JOIN pollutants p ON p.code = h.pollutant
+WHERE h.outlet_id = %(outlet)s AND h.hour_start >= %(start)s AND h.hour_start < %(end)s
+      {pollutant_is}"""
+)
+
+_DAY = sql.SQL(
+    """SELECT d.pollutant, {pollutant}, d.day,
+       d.day::timestamp AT TIME ZONE %(tz)s AS period_start,
+       (d.day + 1)::timestamp AT TIME ZONE %(tz)s AS period_end,
+       d.source, d.mean, d.converted, d.zs_reported, d.o2_mean, d.valid_count,
+       d.expected_count, d.valid, d.reason
+FROM daily_means d
+LEFT JOIN pollutants p ON p.code = d.pollutant
+WHERE d.outlet_id = %(outlet)s AND d.day >= %(first_day)s AND d.day < %(end_day)s
+      {pollutant_is}"""
+)
+
+_MONTH = sql.SQL(
+    """SELECT mm.pollutant, {pollutant}, mm.month,
+       mm.month::timestamp AT TIME ZONE %(tz)s AS period_start,
+       (mm.month + interval '1 month') AT TIME ZONE %(tz)s AS period_end,
+       mm.mean, mm.converted, mm.zs_reported, mm.valid_count,
+       ((mm.month + interval '1 month')::date - mm.month) AS expected_count, mm.days_with_data
+FROM (
+    SELECT d.pollutant, date_trunc('month', d.day::timestamp)::date AS month,
+           avg(d.mean) FILTER (WHERE d.valid) AS mean,
+           avg(d.converted) FILTER (WHERE d.valid) AS converted,
+           avg(d.zs_reported) FILTER (WHERE d.valid) AS zs_reported,
+           count(*) FILTER (WHERE d.valid) AS valid_count,
+           count(*) AS days_with_data
+    FROM daily_means d
+    WHERE d.outlet_id = %(outlet)s AND d.day >= %(first_day)s AND d.day < %(end_day)s
+          {pollutant_is}
+    GROUP BY d.pollutant, month
+) mm
+LEFT JOIN pollutants p ON p.code = mm.pollutant"""
+)
+
+_SOURCES = {"raw": (_RAW, "m"), "hour": (_HOUR, "h"), "day": (_DAY, "d"), "month": (_MONTH, "d")}
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesFilter:
+    """What to select. ``first_day``/``end_day`` are the local days (month starts for monthly)
+    whose period starts in [start, end), end exclusive."""
+
+    outlet_id: int
+    start: datetime
+    end: datetime
+    first_day: date
+    end_day: date
+    timezone: str
+    flag_standard: str
+    pollutant: str | None = None
+    kind: str | None = None  # raw only: rtd | min | hour | day
+
+
+def _inner(resolution: str, f: SeriesFilter) -> Statement:
+    template, alias = _SOURCES[resolution]
+    a = sql.Identifier(alias)
+    pollutant_is: sql.Composable = sql.SQL("")
+    kind_is: sql.Composable = sql.SQL("")
+    if f.pollutant is not None:
+        pollutant_is = sql.SQL("AND {a}.pollutant = %(pollutant)s").format(a=a)
+    if f.kind is not None and resolution == "raw":
+        kind_is = sql.SQL("AND {a}.kind = %(kind)s").format(a=a)
+    query = template.format(pollutant=_POLLUTANT, pollutant_is=pollutant_is, kind_is=kind_is)
+    params = {
+        "outlet": f.outlet_id,
+        "start": f.start,
+        "end": f.end,
+        "first_day": f.first_day,
+        "end_day": f.end_day,
+        "tz": f.timezone,
+        "flag_standard": f.flag_standard,
+        "pollutant": f.pollutant,
+        "kind": f.kind,
+    }
+    return Statement(query, params)
+
+
+def points(
+    resolution: str, f: SeriesFilter, *, after: tuple[Any, ...] | None, limit: int | None
+) -> Statement:
+    """The points after the key ``after`` (exclusive) in key order, at most ``limit``."""
+    inner = _inner(resolution, f)
+    keys = sql.SQL(", ").join(sql.Identifier("s", k) for k in KEYS[resolution])
+    params = dict(inner.params)
+    condition: sql.Composable = sql.SQL("")
+    if after is not None:
+        names = [f"after_{i}" for i in range(len(after))]
+        condition = sql.SQL("WHERE ({keys}) > ({values})").format(
+            keys=keys, values=sql.SQL(", ").join(map(sql.Placeholder, names))
+        )
+        params |= dict(zip(names, after, strict=True))
+    query = sql.SQL("SELECT * FROM ({inner}) s {condition} ORDER BY {keys} {limit}").format(
+        inner=inner.query, condition=condition, keys=keys, limit=limit_offset(limit)
+    )
+    return Statement(query, params)
+
+
+def count(resolution: str, f: SeriesFilter) -> Statement:
+    inner = _inner(resolution, f)
+    query = sql.SQL("SELECT count(*) AS found FROM ({inner}) s").format(inner=inner.query)
+    return Statement(query, inner.params)

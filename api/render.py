@@ -1,0 +1,141 @@
+"""JSON or CSV from the same rows (datasette's renderer, CAMPD's content negotiation).
+
+* JSON: the response model, with a weak ``ETag`` (a digest of the body, weak because gzip may
+  re-encode it) and ``Cache-Control``; a matching ``If-None-Match`` gets 304 with no body.
+* CSV: one line per result, the columns derived from the result model (nested objects flatten
+  to ``name_zh``, ``datetime_utc``, ``limit_value`` …; lists and maps are JSON in one cell),
+  streamed as the rows arrive, so a download has no row cap.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import types
+from collections.abc import Iterable, Iterator
+from typing import Any, Union, get_args, get_origin
+
+from fastapi import Request, Response
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
+
+__all__ = [
+    "CSV_RESPONSE",
+    "MAX_AGE_DATA",
+    "MAX_AGE_REFERENCE",
+    "csv_columns",
+    "csv_response",
+    "json_response",
+]
+
+MAX_AGE_DATA = 60  # s: series, lists, latest values
+MAX_AGE_REFERENCE = 3600  # s: code tables
+
+# OpenAPI: endpoints that can answer in CSV.
+CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "JSON (default) or CSV (`format=csv` or `Accept: text/csv`).",
+        "content": {"text/csv": {"schema": {"type": "string"}}},
+    },
+    304: {"description": "Not modified (the `If-None-Match` ETag still matches)."},
+}
+
+
+def _etag_matches(header: str | None, etag: str) -> bool:
+    if not header:
+        return False
+    wanted = etag.removeprefix("W/")
+    for candidate in header.split(","):
+        candidate = candidate.strip()
+        if candidate == "*" or candidate.removeprefix("W/") == wanted:
+            return True
+    return False
+
+
+def json_response(request: Request, model: BaseModel, *, max_age: int = MAX_AGE_DATA) -> Response:
+    """The model as JSON, with ETag and Cache-Control; 304 when the client's copy is current."""
+    body = model.model_dump_json().encode()
+    etag = f'W/"{hashlib.sha256(body).hexdigest()[:32]}"'
+    headers = {"ETag": etag, "Cache-Control": f"public, max-age={max_age}", "Vary": "Accept"}
+    if next_url := getattr(getattr(model, "meta", None), "next", None):
+        headers["Link"] = f'<{next_url}>; rel="next"'
+    if _etag_matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
+
+
+# --- CSV ----------------------------------------------------------------------------------------
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model an annotation holds (``X``, ``X | None``), if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if get_origin(annotation) in (Union, types.UnionType):
+        for arg in get_args(annotation):
+            if (model := _model_in(arg)) is not None:
+                return model
+    return None
+
+
+def csv_columns(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """The field paths of a model, nested models flattened, in declaration order."""
+    paths: list[tuple[str, ...]] = []
+    for name, info in model.model_fields.items():
+        nested = _model_in(info.annotation)
+        if nested is not None:
+            paths += csv_columns(nested, (*prefix, name))
+        else:
+            paths.append((*prefix, name))
+    return paths
+
+
+def _cell(data: Any, path: tuple[str, ...]) -> str:
+    for part in path:
+        if not isinstance(data, dict):
+            return ""
+        data = data.get(part)
+    if data is None:
+        return ""
+    if isinstance(data, bool):
+        return "true" if data else "false"
+    if isinstance(data, dict | list):
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return str(data)
+
+
+def _lines(model: type[BaseModel], items: Iterable[BaseModel], batch: int) -> Iterator[bytes]:
+    columns = csv_columns(model)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow("_".join(path) for path in columns)
+    for count, item in enumerate(items, 1):
+        data = item.model_dump(mode="json")
+        writer.writerow(_cell(data, path) for path in columns)
+        if count % batch == 0:
+            yield buffer.getvalue().encode()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue().encode()
+
+
+def csv_response(
+    model: type[BaseModel],
+    items: Iterable[BaseModel],
+    *,
+    filename: str,
+    max_age: int = MAX_AGE_DATA,
+    batch: int = 500,
+) -> StreamingResponse:
+    """Stream ``items`` (instances of ``model``) as CSV, UTF-8, header line first."""
+    return StreamingResponse(
+        _lines(model, items, batch),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": f"public, max-age={max_age}",
+            "Vary": "Accept",
+        },
+    )

@@ -1,0 +1,175 @@
+"""``/v1/outlets/{id}/measurements``: an outlet's series, raw or as hourly/daily/monthly means."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from api.db import Database, get_database
+from api.errors import ERROR_RESPONSES, NOT_FOUND_RESPONSE, InvalidParameter
+from api.params import (
+    Cursor,
+    Format,
+    Resolution,
+    decode_cursor,
+    encode_cursor,
+    output_format,
+    reject_nul,
+    series_period,
+)
+from api.queries import measurements as queries
+from api.queries import pollutants as pollutant_queries
+from api.queries.limits import LimitCalendar, limit_calendar
+from api.queries.outlets import flag_standard
+from api.render import CSV_RESPONSE, csv_response, json_response
+from api.responses import (
+    LOCAL_TZ,
+    DayPoint,
+    HourPoint,
+    MonthPoint,
+    Period,
+    RawPoint,
+    Series,
+    SeriesMeta,
+    instant,
+)
+from api.routes.outlets import OutletId, find_outlet
+from api.series import MODELS, converter, day_bounds, key_of, parse_key
+
+__all__ = ["router"]
+
+router = APIRouter(
+    tags=["measurements"], responses=ERROR_RESPONSES, dependencies=[Depends(reject_nul)]
+)
+
+SeriesResponse = Series[RawPoint] | Series[HourPoint] | Series[DayPoint] | Series[MonthPoint]
+
+
+@router.get(
+    "/v1/outlets/{outlet_id}/measurements",
+    response_model=SeriesResponse,
+    responses={**NOT_FOUND_RESPONSE, **CSV_RESPONSE},
+    summary="An outlet's series: raw values, or hourly, daily or monthly means",
+)
+def get_measurements(
+    request: Request,
+    db: Annotated[Database, Depends(get_database)],
+    fmt: Annotated[Format, Depends(output_format)],
+    outlet_id: OutletId,
+    pollutant: Annotated[
+        str | None,
+        Query(min_length=1, max_length=20, description="HJ 212-2017 code; default: all."),
+    ] = None,
+    resolution: Annotated[
+        Resolution,
+        Query(
+            description="raw (values as sent, ≤ 7 days), hour (≤ 366 days), day or month "
+            "(≤ 3,660 days)."
+        ),
+    ] = "hour",
+    start: Annotated[
+        str | None,
+        Query(
+            description="ISO 8601 date or date-time (no offset: Asia/Shanghai). Points whose "
+            "period starts at or after it. Default: end minus 1 day (raw), 7 days (hour), "
+            "90 days (day), 366 days (month).",
+            examples=["2026-11-01T00:00:00+08:00"],
+        ),
+    ] = None,
+    end: Annotated[
+        str | None,
+        Query(
+            description="ISO 8601; points whose period starts before it. Default: now.",
+            examples=["2026-11-08"],
+        ),
+    ] = None,
+    kind: Annotated[
+        Literal["rtd", "min", "hour", "day"] | None,
+        Query(description="raw only: one data kind as sent (real-time, minute, hour, day)."),
+    ] = None,
+    limit: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            le=1000,
+            description="Points per page, 1–1000 (default 100). A CSV "
+            "download without `limit` streams every point of the period.",
+        ),
+    ] = None,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=500, description="Opaque; from the `next` link of the previous page."),
+    ] = None,
+) -> Response:
+    """Points sorted by time then pollutant. Means are period-ending (`datetime` = end of
+    `period`) with their coverage; each point carries the limit in force on its day (hourly
+    limits for raw and hourly points, daily limits for daily points) and valid means the
+    exceedance judgement. Long series are paged with `cursor` (`meta.next`, `Link` header)."""
+    outlet = find_outlet(db, outlet_id)
+    if pollutant is not None and db.fetch_one(pollutant_queries.one(pollutant)) is None:
+        raise InvalidParameter("pollutant", f"unknown HJ 212 code {pollutant!r}")
+    if kind is not None and resolution != "raw":
+        raise InvalidParameter("kind", "applies to resolution=raw only")
+    period = series_period(resolution, start, end, datetime.now(UTC))
+    position = decode_cursor(cursor) if cursor is not None else None
+    after = parse_key(resolution, position.key) if position is not None else None
+    try:
+        tz = ZoneInfo(outlet["timezone"])
+    except (ZoneInfoNotFoundError, ValueError):
+        tz = LOCAL_TZ
+    first_day, end_day = day_bounds(resolution, period.start, period.end, tz)
+    f = queries.SeriesFilter(
+        outlet_id=outlet_id,
+        start=period.start,
+        end=period.end,
+        first_day=first_day,
+        end_day=end_day,
+        timezone=str(tz),
+        flag_standard=flag_standard(outlet["protocol_profile"]),
+        pollutant=pollutant,
+        kind=kind,
+    )
+    if resolution == "month":
+        calendar = LimitCalendar([], [])
+    else:
+        first = period.start.astimezone(tz).date()
+        last = (period.end - timedelta(microseconds=1)).astimezone(tz).date()
+        calendar = db.call(lambda conn: limit_calendar(conn, outlet_id, first, last))
+    to_point = converter(resolution, calendar, tz)
+    model = MODELS[resolution]
+    filename = f"outlet-{outlet_id}-{resolution}.csv"
+
+    if fmt == "csv" and limit is None:
+        stream = db.stream(queries.points(resolution, f, after=after, limit=None))
+        return csv_response(model, map(to_point, stream), filename=filename)
+
+    size = limit or 100
+    counted, rows = db.run(
+        queries.count(resolution, f), queries.points(resolution, f, after=after, limit=size + 1)
+    )
+    more = len(rows) > size
+    rows = rows[:size]
+    page = position.page if position is not None else 1
+    next_url = None
+    if more:
+        token = encode_cursor(Cursor(key_of(resolution, rows[-1]), page + 1))
+        next_url = str(request.url.include_query_params(cursor=token))
+    points = [to_point(row) for row in rows]
+    if fmt == "csv":
+        response = csv_response(model, points, filename=filename)
+        if next_url:
+            response.headers["Link"] = f'<{next_url}>; rel="next"'
+        return response
+    meta = SeriesMeta(
+        page=page,
+        limit=size,
+        found=int(counted[0]["found"]),
+        next=next_url,
+        resolution=resolution,
+        period=Period(start=instant(period.start), end=instant(period.end)),
+    )
+    series = Series[model](meta=meta, results=points)  # type: ignore[valid-type]
+    return json_response(request, series)
