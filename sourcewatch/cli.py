@@ -60,6 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     ing = sub.add_parser("ingest", help="run an MQTT ingest worker")
     ing.set_defaults(run=_ingest)
 
+    api = sub.add_parser("api", help="serve the HTTP API (public, portals, staff)")
+    api.set_defaults(run=_api)
+
     al = sub.add_parser("alerts", help="run the evaluator and the notification dispatcher")
     al.set_defaults(run=_alerts)
 
@@ -88,6 +91,17 @@ def _parser() -> argparse.ArgumentParser:
     rm = subs.add_parser("remove", help="deactivate a subscription")
     rm.add_argument("subscription_id", type=int)
     rm.set_defaults(run=_subscriptions_remove)
+
+    staff = sub.add_parser("staff", help="staff accounts and API tokens").add_subparsers(
+        metavar="ACTION"
+    )
+    sa = staff.add_parser("add", help="create or update a staff user and print a new token")
+    sa.add_argument("username")
+    sa.add_argument("--role", dest="roles", action="append", required=True,
+                    choices=["viewer", "inspector", "admin"])  # fmt: skip
+    sa.add_argument("--name", default=None, help="display name")
+    sa.add_argument("--label", default=None, help="what the token is for")
+    sa.set_defaults(run=_staff_add)
 
     up = sub.add_parser("up", help="migrate, register simulated enterprises, ingest their data")
     up.add_argument("--enterprises", type=int, default=5)
@@ -200,6 +214,14 @@ def _ingest(args: argparse.Namespace) -> int:
     return run_ingest(get_settings(), _stop_on_signals())
 
 
+def _api(args: argparse.Namespace) -> int:
+    from api.server import serve
+    from schemas.settings import get_settings
+
+    serve(get_settings())
+    return 0
+
+
 def _alerts(args: argparse.Namespace) -> int:
     from alerts.process import run_alerts
     from schemas.settings import get_settings
@@ -252,6 +274,19 @@ def _subscriptions_remove(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201
         return 1
     print(f"deactivated; {cancelled} pending notification(s) cancelled")  # noqa: T201
+    return 0
+
+
+def _staff_add(args: argparse.Namespace) -> int:
+    from api.auth import add_staff_user, issue_token
+    from schemas.db import connect
+    from schemas.settings import get_settings
+
+    with connect(get_settings().database_url, application_name="sourcewatch.cli",
+                 autocommit=True) as conn:  # fmt: skip
+        add_staff_user(conn, args.username, args.roles, args.name)
+        token = issue_token(conn, args.username, label=args.label)
+    print(token)  # noqa: T201  (shown once; only its digest is stored)
     return 0
 
 

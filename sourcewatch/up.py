@@ -19,6 +19,7 @@ import psycopg
 from psycopg import sql
 
 from alerts.process import run_alerts
+from api.server import build_server
 from ingest.service import build_worker
 from ingest.simulation import SimulatorOptions, make_enterprises, run_simulator
 from schemas.db import connect
@@ -80,9 +81,16 @@ def run_up(
         simulator.start()
         alerts = threading.Thread(target=run_alerts, args=(settings, stop), name="alerts")
         alerts.start()
+        server = build_server(settings)
+        web = threading.Thread(target=server.run, name="api")
+        web.start()
+        stack.callback(web.join)
+        stack.callback(setattr, server, "should_exit", True)
+        base = f"http://{settings.api_host}:{settings.api_port}"
         log.info(
-            "sourcewatch is up: %d simulated enterprises publishing to %s, stored in %s "
-            "(Ctrl-C stops)", enterprises, settings.mqtt_url, _safe(settings.database_url),
+            "sourcewatch is up: %d simulated enterprises publishing to %s, stored in %s; "
+            "API %s/v1/enterprises, docs %s/docs (Ctrl-C stops)", enterprises, settings.mqtt_url,
+            _safe(settings.database_url), base, base,
         )  # fmt: skip
         while not stop.wait(60):
             s = worker.stats
