@@ -11,6 +11,7 @@ from psycopg.rows import dict_row
 
 from alerts.cases import Transition
 from alerts.notify import Notification, enqueue
+from alerts.notify.notification import action_label, kind_label
 
 __all__ = ["announce", "titles"]
 
@@ -26,25 +27,13 @@ LEFT JOIN pollutants p ON p.code = c.pollutant
 WHERE c.id = %s
 """
 
-_KIND = {
-    "exceedance": ("超标", "Exceedance"),
-    "outage": ("数据中断", "Outage"),
-    "fault": ("仪器故障", "Instrument fault"),
-    "pattern": ("异常数据特征", "Suspicious pattern"),
-}
-_ACTION = {
-    "opened": ("", ""),
-    "escalated": ("（升级）", " (escalated)"),
-    "closed": ("（已解除）", " (closed)"),
-    "reopened": ("（重新打开）", " (reopened)"),
-    "unack-escalated": ("（未确认，升级）", " (unacknowledged, escalated)"),
-}
 _PERIOD = {"hour": ("小时均值", "hourly mean"), "day": ("日均值", "daily mean")}
 
 
 def titles(ctx: dict[str, Any], action: str) -> tuple[str, str]:
-    kind_zh, kind_en = _KIND[ctx["kind"]]
-    act_zh, act_en = _ACTION.get(action, ("", f" ({action})"))
+    kind_zh, kind_en = kind_label(ctx["kind"])
+    act_zh, act_en = ("", "") if action == "opened" else action_label(action)
+    act_zh, act_en = (f"（{act_zh}）", f" ({act_en})") if act_zh else ("", "")
     where_zh = f"{ctx['enterprise_name_zh']} {ctx['outlet_name_zh']}"
     where_en = f"{ctx['enterprise_name_en'] or ctx['enterprise_name_zh']} outlet {ctx['mn']}"
     what_zh = what_en = ""

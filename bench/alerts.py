@@ -35,11 +35,12 @@ from alerts.notify import Dispatcher, WebhookChannel, add_subscription
 from alerts.service import Evaluator, EvaluatorOptions
 from bench.ingest import fresh_database
 from ingest.hj212 import build_packet, build_segment, encode_cp
-from ingest.mqtt import MqttOptions, MqttTransport, broker_address
+from ingest.mqtt import MqttOptions, MqttTransport
 from ingest.records import Accepted, MeasurementRow
 from ingest.uplink import RAW_TOPIC
 from ingest.worker import IngestWorker, WorkerOptions
 from ingest.writer import write_batch
+from schemas.brokers import broker_address
 from schemas.limits import bind_outlet
 from sourcewatch.embedded import embedded_mosquitto
 

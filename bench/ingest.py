@@ -25,12 +25,13 @@ import paho.mqtt.client as mqtt
 import psycopg
 
 from ingest.hj212 import CRCPolicy, build_packet, build_segment, encode_cp, parse_packet
-from ingest.mqtt import MqttOptions, MqttTransport, broker_address
+from ingest.mqtt import MqttOptions, MqttTransport
 from ingest.outlets import load_outlets
 from ingest.records import Accepted
 from ingest.uplink import RAW_TOPIC, decode_message
 from ingest.worker import IngestWorker, WorkerOptions
 from ingest.writer import write_batch
+from schemas.brokers import broker_address
 from schemas.migrate import migrate
 from schemas.reference import load_reference_data
 from sourcewatch.embedded import embedded_mosquitto

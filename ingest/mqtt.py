@@ -19,7 +19,6 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -27,7 +26,9 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-__all__ = ["Inbound", "MqttOptions", "MqttTransport", "broker_address"]
+from schemas.brokers import broker_address
+
+__all__ = ["Inbound", "MqttOptions", "MqttTransport"]
 
 log = logging.getLogger(__name__)
 
@@ -51,18 +52,6 @@ class MqttOptions:
     receive_maximum: int = 1000
     session_expiry_s: int = 7 * 24 * 3600
     keepalive_s: int = 30
-
-
-def broker_address(url: str) -> tuple[str, int, bool, str | None, str | None]:
-    """host, port, tls, username, password from ``mqtt[s]://[user:pass@]host[:port]``."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
-        raise ValueError(f"MQTT URL must start with mqtt:// or mqtts://, got {url!r}")
-    tls = parts.scheme in ("mqtts", "ssl")
-    port = parts.port or (8883 if tls else 1883)
-    user = unquote(parts.username) if parts.username else None
-    password = unquote(parts.password) if parts.password else None
-    return parts.hostname or "127.0.0.1", port, tls, user, password
 
 
 class MqttTransport:

@@ -21,7 +21,7 @@ from typing import Any
 from paho.mqtt.client import Client
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
-from ingest.mqtt import broker_address
+from schemas.brokers import broker_address
 
 from .enterprises import make_enterprises, write_registry
 from .frames import SimMessage

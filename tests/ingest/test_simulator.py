@@ -19,7 +19,6 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from ingest.hj212 import Frame, HJ212Error, parse_packet
-from ingest.mqtt import broker_address
 from ingest.simulation import (
     LIMITS,
     EpisodeKind,
@@ -33,6 +32,7 @@ from ingest.simulation import (
     run_simulator,
     write_registry,
 )
+from schemas.brokers import broker_address
 from schemas.registry import EnterpriseIn, parse_registry_file
 from schemas.uplink import JsonUpload
 from tests.fixtures.mqtt import collector, wait_until

@@ -12,7 +12,6 @@ import logging
 import threading
 import uuid
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -21,22 +20,11 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from alerts.notify.channels.base import DeliveryResult
 from alerts.notify.message import Message
+from schemas.brokers import broker_address
 
-__all__ = ["MqttChannel", "mqtt_address"]
+__all__ = ["MqttChannel"]
 
 log = logging.getLogger(__name__)
-
-
-def mqtt_address(url: str) -> tuple[str, int, bool, str | None, str | None]:
-    """host, port, tls, username, password from ``mqtt[s]://[user:pass@]host[:port]``."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
-        raise ValueError(f"MQTT URL must start with mqtt:// or mqtts://, got {url!r}")
-    tls = parts.scheme in ("mqtts", "ssl")
-    port = parts.port or (8883 if tls else 1883)
-    user = unquote(parts.username) if parts.username else None
-    password = unquote(parts.password) if parts.password else None
-    return parts.hostname or "127.0.0.1", port, tls, user, password
 
 
 class MqttChannel:
@@ -48,7 +36,7 @@ class MqttChannel:
         self.connected = threading.Event()
         self._lock = threading.Lock()
         self._started = False
-        self._host, self._port, tls, user, password = mqtt_address(url)
+        self._host, self._port, tls, user, password = broker_address(url)
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id or f"sourcewatch-notify-{uuid.uuid4().hex[:8]}",
