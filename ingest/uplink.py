@@ -31,7 +31,7 @@ from ingest.records import Accepted, MeasurementRow, Rejected
 from schemas.pollutants import legacy_codes
 from schemas.uplink import JsonUpload
 
-__all__ = ["DATA_KINDS", "JSON_TOPIC", "RAW_TOPIC", "decode_message", "topic_mn"]
+__all__ = ["DATA_KINDS", "JSON_TOPIC", "RAW_TOPIC", "accept_frame", "decode_message", "topic_mn"]
 
 RAW_TOPIC = "hj212/+/up"
 JSON_TOPIC = "sourcewatch/v1/+/data"
@@ -95,7 +95,7 @@ def decode_message(
         except HJ212Error as exc:
             out.append(_reject_error(transport, topic, received_at, packet, exc, mn))
             continue
-        out.append(_accept_frame(transport, topic, received_at, frame, outlet))
+        out.append(accept_frame(transport, topic, received_at, frame, outlet))
     return out
 
 
@@ -105,30 +105,12 @@ def _reject_error(
     return Rejected(transport, topic, at, raw, exc.kind, str(exc), mn)
 
 
-def _accept_frame(
+def accept_frame(
     transport: str, topic: str, at: datetime, frame: Frame, outlet: Outlet
 ) -> Accepted | Rejected:
     raw = frame.packet
-    if frame.mn != outlet.mn:
-        return Rejected(
-            transport,
-            topic,
-            at,
-            raw,
-            "mn-mismatch",
-            f"frame MN {frame.mn!r} differs from topic MN {outlet.mn!r}",
-            outlet.mn,
-        )
-    if outlet.password is not None and frame.pw != outlet.password:
-        return Rejected(
-            transport,
-            topic,
-            at,
-            raw,
-            "wrong-pw",
-            "PW does not match the registered password",
-            outlet.mn,
-        )
+    if refused := _identity(transport, topic, at, raw, frame.mn, frame.pw, outlet, "frame"):
+        return refused
     local = frame.data_time
     items = {code: {f: v.raw for f, v in fields.items()} for code, fields in frame.items().items()}
     rows = _rows(frame.cn, items, local, outlet)
@@ -158,6 +140,27 @@ def _accept_frame(
     )
 
 
+def _identity(
+    transport: str,
+    topic: str,
+    at: datetime,
+    raw: bytes,
+    mn: str | None,
+    pw: str | None,
+    outlet: Outlet,
+    what: str,
+) -> Rejected | None:
+    """The MN must be the topic's (a logger publishes only for itself) and the PW the one
+    registered for the outlet."""
+    if mn != outlet.mn:
+        detail = f"{what} MN {mn!r} differs from topic MN {outlet.mn!r}"
+        return Rejected(transport, topic, at, raw, "mn-mismatch", detail, outlet.mn)
+    if outlet.password is not None and pw != outlet.password:
+        detail = "PW does not match the registered password"
+        return Rejected(transport, topic, at, raw, "wrong-pw", detail, outlet.mn)
+    return None
+
+
 def _decode_json(topic: str, payload: bytes, at: datetime, outlet: Outlet) -> Accepted | Rejected:
     transport = "mqtt-json"
     try:
@@ -167,26 +170,8 @@ def _decode_json(topic: str, payload: bytes, at: datetime, outlet: Outlet) -> Ac
             f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()[:5]
         )
         return Rejected(transport, topic, at, payload, "json", problems, outlet.mn)
-    if body.mn != outlet.mn:
-        return Rejected(
-            transport,
-            topic,
-            at,
-            payload,
-            "mn-mismatch",
-            f"body MN {body.mn!r} differs from topic MN {outlet.mn!r}",
-            outlet.mn,
-        )
-    if outlet.password is not None and body.pw != outlet.password:
-        return Rejected(
-            transport,
-            topic,
-            at,
-            payload,
-            "wrong-pw",
-            "pw does not match the registered password",
-            outlet.mn,
-        )
+    if refused := _identity(transport, topic, at, payload, body.mn, body.pw, outlet, "body"):
+        return refused
     when = (
         body.data_time if body.data_time.tzinfo else body.data_time.replace(tzinfo=outlet.timezone)
     )
