@@ -128,6 +128,25 @@ class Settings(BaseSettings):
         description="HTTP API: most /v1 requests one client IP may make in any 60 s "
         "(sliding window, counted per API process); 0 turns the limit off.",
     )
+    gateway_host: str = Field(
+        "127.0.0.1",
+        description="Address the HJ 212 TCP gateway for legacy data loggers listens on "
+        "(0.0.0.0 to listen on every interface).",
+    )
+    gateway_port: int = Field(
+        9212,
+        ge=1,
+        le=65535,
+        description="TCP port of the HJ 212 gateway (HJ 212 defines no well-known port).",
+    )
+    gateway_idle_timeout_s: float = Field(
+        300.0,
+        gt=0,
+        description="TCP gateway: a logger connection silent this long is closed.",
+    )
+    gateway_max_connections: int = Field(
+        1000, ge=1, description="TCP gateway: most logger connections open at once."
+    )
     log_level: str = Field("INFO", description="Python logging level.")
 
 

@@ -60,6 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     ing = sub.add_parser("ingest", help="run an MQTT ingest worker")
     ing.set_defaults(run=_ingest)
 
+    gw = sub.add_parser("gateway", help="run the HJ 212 TCP gateway for legacy data loggers")
+    gw.set_defaults(run=_gateway)
+
     api = sub.add_parser("api", help="serve the HTTP API (public, portals, staff)")
     api.set_defaults(run=_api)
 
@@ -212,6 +215,13 @@ def _ingest(args: argparse.Namespace) -> int:
     from schemas.settings import get_settings
 
     return run_ingest(get_settings(), _stop_on_signals())
+
+
+def _gateway(args: argparse.Namespace) -> int:
+    from ingest.tcp import run_gateway
+    from schemas.settings import get_settings
+
+    return run_gateway(get_settings(), _stop_on_signals())
 
 
 def _api(args: argparse.Namespace) -> int:

@@ -1,0 +1,384 @@
+"""TCP gateway for legacy data loggers that speak HJ 212 over a plain socket (hj212.md §6.2).
+
+Per connection a :class:`~ingest.hj212.StreamReader` cuts the stream into packets (glued and
+cut frames alike). Each packet is decoded for the outlet its own MN names (PW and CRC policy of
+that outlet), written with :func:`~ingest.writer.write_batch`, and ONLY after the commit the
+9014 (or 9013 for a 1013) goes back on the same socket, when the Flag's A bit asks for one.
+
+- Unknown MN, wrong PW, bad CRC, garbage: dead letters (transport ``tcp``, topic NULL); the
+  connection stays open.
+- Database down: the frames are kept and the write retried with backoff; meanwhile nothing is
+  acknowledged and the socket is not read (the logger resends; a re-send is a no-op).
+- Limits: most buffered bytes per connection, idle time-out, most connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import psycopg
+
+from ingest.hj212 import CRCPolicy, FrameError, HJ212Error, StreamReader, parse_packet
+from ingest.outlets import Outlet, OutletDirectory
+from ingest.records import Accepted, Rejected
+from ingest.uplink import accept_frame
+from ingest.writer import BatchResult, WriteError, write_batch
+from schemas.settings import Settings
+
+__all__ = ["Gateway", "GatewayOptions", "GatewayStats", "decode_tcp_packet", "run_gateway"]
+
+log = logging.getLogger(__name__)
+
+TRANSPORT = "tcp"
+FindOutlet = Callable[[str], Outlet | None]
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayOptions:
+    database_url: str
+    idle_timeout_s: float = 300.0
+    max_connections: int = 1000
+    max_buffered_bytes: int = 1 << 20
+    batch_max_frames: int = 500
+    batch_max_delay_s: float = 0.05
+    registry_refresh_s: float = 30.0
+    retry_max_delay_s: float = 10.0
+    db_threads: int = 4
+
+
+@dataclass(slots=True)
+class GatewayStats:
+    connections: int = 0
+    refused: int = 0
+    packets: int = 0
+    frames_new: int = 0
+    frames_duplicate: int = 0
+    values_inserted: int = 0
+    dead_letters: int = 0
+    replies: int = 0
+    write_retries: int = 0
+    last_error: str | None = None
+    by_reason: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _Garbage:
+    """Bytes outside any packet, with the framing error that describes them."""
+
+    raw: bytes
+    error: FrameError
+
+
+_Item = tuple[bytes | _Garbage, datetime]
+
+
+def decode_tcp_packet(
+    packet: bytes | _Garbage, received_at: datetime, find_outlet: FindOutlet
+) -> Accepted | Rejected:
+    """One packet from a TCP stream, for the outlet named by the frame's own MN."""
+    if isinstance(packet, _Garbage):
+        err = packet.error
+        return Rejected(TRANSPORT, None, received_at, packet.raw, err.kind, str(err))
+    try:  # lenient first: only to read the MN; the outlet's own policy decides below
+        probe = parse_packet(packet, crc_policy=CRCPolicy.LENIENT)
+    except HJ212Error as exc:
+        return Rejected(TRANSPORT, None, received_at, packet, exc.kind, str(exc))
+    mn = probe.mn
+    outlet = find_outlet(mn) if mn else None
+    if outlet is None:
+        return Rejected(
+            TRANSPORT, None, received_at, packet, "unknown-mn", f"MN {mn!r} is not registered", mn
+        )
+    try:
+        frame = parse_packet(packet, crc_policy=outlet.crc_policy)
+    except HJ212Error as exc:
+        return Rejected(TRANSPORT, None, received_at, packet, exc.kind, str(exc), outlet.mn)
+    return dataclasses.replace(accept_frame(TRANSPORT, "", received_at, frame, outlet), topic=None)
+
+
+class _Store:
+    """The blocking side: one psycopg connection per executor thread, one shared directory."""
+
+    def __init__(self, options: GatewayOptions) -> None:
+        self.options = options
+        self.directory = OutletDirectory(refresh_s=options.registry_refresh_s)
+        self._local = threading.local()
+        self._all: list[psycopg.Connection] = []
+        self._lock = threading.Lock()
+
+    def store(self, items: Sequence[_Item]) -> tuple[list[Accepted], list[Rejected], BatchResult]:
+        """Decode and write ``items`` in one transaction. Raises WriteError/OperationalError
+        (retryable) with nothing written; afterwards everything returned is durable."""
+        try:
+            conn = self._connection()
+            self.directory.refresh_if_due(conn)
+            accepted: list[Accepted] = []
+            rejected: list[Rejected] = []
+            for packet, at in items:
+                try:
+                    item = decode_tcp_packet(packet, at, lambda mn: self.directory.lookup(conn, mn))
+                except psycopg.Error:
+                    raise
+                except Exception as exc:  # a decoder bug must not stop ingest: keep the bytes
+                    log.exception("decoder failed on a TCP packet")
+                    raw = packet.raw if isinstance(packet, _Garbage) else packet
+                    item = Rejected(TRANSPORT, None, at, raw, "format", f"decoder error: {exc!r}")
+                if isinstance(item, Accepted):
+                    accepted.append(item)
+                else:
+                    rejected.append(item)
+            result = self._write(conn, accepted, rejected)
+        except (WriteError, psycopg.OperationalError):
+            self._drop()
+            raise
+        return accepted, rejected, result
+
+    def _write(
+        self, conn: psycopg.Connection, accepted: list[Accepted], rejected: list[Rejected]
+    ) -> BatchResult:
+        try:
+            return write_batch(conn, accepted, rejected)
+        except WriteError as exc:
+            if exc.retryable:
+                raise
+            log.error("TCP batch refused (%s); writing its frames one by one", exc)
+        total = BatchResult()
+        kept: list[Accepted] = []
+        for a in accepted:
+            try:
+                part = write_batch(conn, [a], [])
+            except WriteError as exc:
+                if exc.retryable:
+                    raise
+                rejected.append(
+                    Rejected(a.transport, None, a.received_at, a.raw, "store", str(exc), a.mn)
+                )
+                continue
+            kept.append(a)
+            total.frames_new += part.frames_new
+            total.frames_duplicate += part.frames_duplicate
+            total.values_inserted += part.values_inserted
+        accepted[:] = kept
+        total.dead_letters = write_batch(conn, [], rejected).dead_letters
+        return total
+
+    def _connection(self) -> psycopg.Connection:
+        conn: psycopg.Connection | None = getattr(self._local, "conn", None)
+        if conn is None or conn.closed:
+            conn = psycopg.connect(
+                self.options.database_url,
+                application_name="sourcewatch.gateway",
+                connect_timeout=5,
+                autocommit=True,
+            )
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    def _drop(self) -> None:
+        conn: psycopg.Connection | None = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                conn.close()
+
+    def close(self) -> None:
+        with self._lock:
+            conns, self._all = self._all, []
+        for conn in conns:
+            with contextlib.suppress(psycopg.Error):
+                conn.close()
+
+
+class Gateway:
+    """The asyncio TCP server. ``await start(host, port)`` returns the bound address."""
+
+    def __init__(self, options: GatewayOptions) -> None:
+        self.options = options
+        self.stats = GatewayStats()
+        self._store = _Store(options)
+        self._executor = ThreadPoolExecutor(options.db_threads, thread_name_prefix="gateway-db")
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self, host: str, port: int) -> tuple[str, int]:
+        self._server = await asyncio.start_server(self._accept, host, port)
+        bound = self._server.sockets[0].getsockname()
+        log.info("TCP gateway listening on %s:%d", bound[0], bound[1])
+        return str(bound[0]), int(bound[1])
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
+        await asyncio.get_running_loop().run_in_executor(None, self._shutdown_executor)
+
+    def _shutdown_executor(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        self._store.close()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        if len(self._tasks) >= self.options.max_connections:
+            self.stats.refused += 1
+            log.warning("refusing %s: %d connections open", peer, len(self._tasks))
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+            return
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        self.stats.connections += 1
+        try:
+            await self._serve(reader, writer, peer)
+        except asyncio.CancelledError:
+            pass
+        except (ConnectionError, OSError) as exc:
+            log.info("connection %s lost: %s", peer, exc)
+        finally:
+            self._tasks.discard(task)
+            writer.close()
+            with contextlib.suppress(OSError, asyncio.CancelledError):
+                await writer.wait_closed()
+
+    async def _serve(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: object
+    ) -> None:
+        framer = StreamReader()
+        window = b""  # the bytes the framer holds plus the last read: to cut out garbage
+        fed = 0  # stream offset after the last read
+        pending: list[_Item] = []
+        pending_bytes = 0
+        first_at = 0.0
+        opts = self.options
+        while True:
+            if pending:
+                timeout = max(0.0, first_at + opts.batch_max_delay_s - time.monotonic())
+            else:
+                timeout = opts.idle_timeout_s
+            try:
+                data = await asyncio.wait_for(reader.read(65536), timeout)
+            except TimeoutError:
+                if pending:
+                    await self._flush(pending, writer)
+                    pending, pending_bytes = [], 0
+                    continue
+                log.info("closing idle connection %s (%.0f s)", peer, opts.idle_timeout_s)
+                return
+            now = datetime.now(UTC)
+            if data:
+                start = fed - framer.pending
+                window = (window[len(window) - framer.pending :] if framer.pending else b"") + data
+                fed += len(data)
+                found = framer.feed(data)
+            else:
+                window = window[len(window) - framer.pending :] if framer.pending else b""
+                start = fed - framer.pending
+                found = framer.finish()
+            for item in found:
+                packet: bytes | _Garbage
+                if isinstance(item, FrameError):
+                    packet = _Garbage(_cut(window, start, item), item)
+                else:
+                    packet = item
+                if not pending:
+                    first_at = time.monotonic()
+                pending.append((packet, now))
+                pending_bytes += len(packet.raw if isinstance(packet, _Garbage) else packet)
+            if pending_bytes + framer.pending > opts.max_buffered_bytes:
+                log.warning(
+                    "closing %s: %d bytes buffered (limit %d); nothing of it acknowledged",
+                    peer, pending_bytes + framer.pending, opts.max_buffered_bytes,
+                )  # fmt: skip
+                return
+            if not data:
+                if pending:
+                    await self._flush(pending, writer)
+                return
+            if len(pending) >= opts.batch_max_frames:
+                await self._flush(pending, writer)
+                pending, pending_bytes = [], 0
+
+    async def _flush(self, items: list[_Item], writer: asyncio.StreamWriter) -> None:
+        """Write ``items`` until committed (retrying while the database is down), then send
+        the replies they call for, in order."""
+        loop = asyncio.get_running_loop()
+        delay = 0.2
+        while True:
+            try:
+                accepted, rejected, result = await loop.run_in_executor(
+                    self._executor, self._store.store, items
+                )
+                break
+            except (WriteError, psycopg.OperationalError) as exc:
+                self.stats.write_retries += 1
+                self.stats.last_error = str(exc)
+                log.warning(
+                    "%d TCP frames not written (%s); retrying in %.1fs", len(items), exc, delay
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.options.retry_max_delay_s)
+        s = self.stats
+        s.packets += len(items)
+        s.frames_new += result.frames_new
+        s.frames_duplicate += result.frames_duplicate
+        s.values_inserted += result.values_inserted
+        s.dead_letters += result.dead_letters
+        for r in rejected:
+            s.by_reason[r.reason] = s.by_reason.get(r.reason, 0) + 1
+        replies = [a.reply for a in accepted if a.reply is not None]
+        if replies and not writer.is_closing():
+            writer.write(b"".join(replies))
+            await writer.drain()
+            s.replies += len(replies)
+
+
+def _cut(window: bytes, start: int, error: FrameError) -> bytes:
+    """The garbage bytes ``error`` describes: from its position to the next "##"."""
+    if error.position is None or not start <= error.position < start + len(window):
+        return str(error).encode()
+    rel = error.position - start
+    end = window.find(b"##", rel + 1)
+    chunk = window[rel : end if end != -1 else len(window)].rstrip(b" \t\r\n\x00")
+    return chunk or str(error).encode()
+
+
+def run_gateway(settings: Settings, stop: threading.Event) -> int:
+    """Serve ``settings.gateway_host:gateway_port`` until ``stop`` is set."""
+    options = GatewayOptions(
+        database_url=settings.database_url,
+        idle_timeout_s=settings.gateway_idle_timeout_s,
+        max_connections=settings.gateway_max_connections,
+        batch_max_frames=settings.batch_max_messages,
+        registry_refresh_s=settings.registry_refresh_s,
+    )
+
+    async def main() -> None:
+        gateway = Gateway(options)
+        await gateway.start(settings.gateway_host, settings.gateway_port)
+        try:
+            while not stop.is_set():
+                await asyncio.sleep(0.2)
+        finally:
+            await gateway.close()
+            log.info("gateway stopped: %s", gateway.stats)
+
+    asyncio.run(main())
+    return 0

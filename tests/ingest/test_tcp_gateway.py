@@ -1,0 +1,235 @@
+"""The HJ 212 TCP gateway: a real socket client, the real database."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+
+from ingest.hj212 import build_packet, build_segment, encode_cp
+from ingest.tcp import Gateway, GatewayOptions
+from tests.fixtures.proxy import tcp_proxy
+from tests.fixtures.registry import add_outlet
+
+pytestmark = pytest.mark.integration
+
+MN = "010000A8900016F000169DC1"
+T0 = datetime(2026, 11, 28, 0, 0, 0)
+
+
+def frame(i: int, *, mn: str = MN, flag: int = 5, pw: str = "123456", cn: str = "2011") -> bytes:
+    when = T0 + timedelta(seconds=30 * i)
+    cp = encode_cp(
+        {"DataTime": when.strftime("%Y%m%d%H%M%S")},
+        {"a21026": {"Rtd": f"{i}.5", "Flag": "N"}, "a21002": {"Rtd": "40.1", "Flag": "N"}},
+    )
+    seg = build_segment(qn=when.strftime("%Y%m%d%H%M%S000"), st="31", cn=cn, pw=pw, mn=mn,
+                        flag=flag, cp=cp)  # fmt: skip
+    return build_packet(seg)
+
+
+def qn(i: int) -> str:
+    return (T0 + timedelta(seconds=30 * i)).strftime("%Y%m%d%H%M%S000")
+
+
+def reply_of(i: int) -> bytes:
+    seg = f"QN={qn(i)};ST=91;CN=9014;PW=123456;MN={MN};Flag=4;CP=&&&&"
+    return build_packet(seg)
+
+
+@contextmanager
+def gateway(database_url: str, **options: float) -> Iterator[tuple[str, int]]:
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    gw = Gateway(GatewayOptions(database_url=database_url, batch_max_delay_s=0.02, **options))  # type: ignore[arg-type]
+    try:
+        yield asyncio.run_coroutine_threadsafe(gw.start("127.0.0.1", 0), loop).result(5)
+    finally:
+        asyncio.run_coroutine_threadsafe(gw.close(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()
+
+
+@contextmanager
+def client(address: tuple[str, int]) -> Iterator[socket.socket]:
+    with socket.create_connection(address, timeout=5) as s:
+        yield s
+
+
+def receive(s: socket.socket, n: int, timeout: float = 5.0) -> bytes:
+    """Exactly the replies of ``n`` frames (each ends in CR LF)."""
+    s.settimeout(timeout)
+    data = b""
+    while data.count(b"\r\n") < n:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def silent(s: socket.socket, wait: float = 0.5) -> bool:
+    s.settimeout(wait)
+    try:
+        return s.recv(4096) == b""  # closed is not silent, but also no reply
+    except TimeoutError:
+        return True
+
+
+def counts(conn: psycopg.Connection) -> tuple[int, int, int]:
+    row = conn.execute(
+        "SELECT (SELECT count(*) FROM frames), (SELECT count(*) FROM measurements), "
+        "(SELECT count(*) FROM dead_letters)"
+    ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1]), int(row[2])
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return check()
+
+
+def test_one_frame_is_stored_then_answered_with_9014(
+    database_url: str, db: psycopg.Connection
+) -> None:
+    add_outlet(db, MN)
+    with gateway(database_url) as addr, client(addr) as s:
+        s.sendall(frame(1))
+        assert receive(s, 1) == reply_of(1)
+        assert counts(db) == (1, 2, 0)  # the reply came after the commit
+    row = db.execute("SELECT transport, topic, qn, crc_ok FROM frames").fetchone()
+    assert row == ("tcp", None, qn(1), True)
+
+
+def test_glued_frames_in_one_send(database_url: str, db: psycopg.Connection) -> None:
+    add_outlet(db, MN)
+    with gateway(database_url) as addr, client(addr) as s:
+        s.sendall(frame(1) + frame(2).rstrip(b"\r\n") + frame(3))  # [70]: no CR LF between
+        assert receive(s, 3) == reply_of(1) + reply_of(2) + reply_of(3)
+    assert counts(db) == (3, 6, 0)
+
+
+def test_one_frame_cut_across_three_sends(database_url: str, db: psycopg.Connection) -> None:
+    add_outlet(db, MN)
+    data = frame(1)
+    with gateway(database_url) as addr, client(addr) as s:
+        for part in (data[:5], data[5:60], data[60:]):
+            s.sendall(part)
+            time.sleep(0.15)
+        assert receive(s, 1) == reply_of(1)
+    assert counts(db) == (1, 2, 0)
+
+
+def test_corrupt_frame_between_good_ones_is_a_dead_letter(
+    database_url: str, db: psycopg.Connection
+) -> None:
+    add_outlet(db, MN)
+    bad = bytearray(frame(2))
+    bad[40] = ord("X") if bad[40] != ord("X") else ord("Y")  # CRC no longer matches
+    with gateway(database_url) as addr, client(addr) as s:
+        s.sendall(frame(1) + bytes(bad) + b"garbage\r\n" + frame(3))
+        assert receive(s, 2) == reply_of(1) + reply_of(3)
+        s.sendall(frame(4))  # the connection is still alive
+        assert receive(s, 1) == reply_of(4)
+    assert counts(db)[:2] == (3, 6)
+    letters = db.execute(
+        "SELECT reason, transport, topic, raw FROM dead_letters ORDER BY id"
+    ).fetchall()
+    assert [(r, t, p) for r, t, p, _ in letters] == [("crc", "tcp", None), ("format", "tcp", None)]
+    assert bytes(letters[0][3]) == bytes(bad).rstrip(b"\r\n")
+    assert bytes(letters[1][3]) == b"garbage"
+
+
+def test_unknown_mn_and_wrong_pw_are_dead_letters(
+    database_url: str, db: psycopg.Connection
+) -> None:
+    add_outlet(db, MN)
+    with gateway(database_url) as addr, client(addr) as s:
+        s.sendall(frame(1, mn="99999999999999") + frame(2, pw="000000"))
+        assert silent(s)
+        assert wait_until(lambda: counts(db)[2] == 2)
+        s.sendall(frame(3))
+        assert receive(s, 1) == reply_of(3)
+    reasons = db.execute("SELECT reason, mn FROM dead_letters ORDER BY id").fetchall()
+    assert reasons == [("unknown-mn", "99999999999999"), ("wrong-pw", MN)]
+    assert counts(db)[:2] == (1, 2)
+
+
+def test_no_reply_without_the_a_bit_and_9013_for_1013(
+    database_url: str, db: psycopg.Connection
+) -> None:
+    add_outlet(db, MN)
+    with gateway(database_url) as addr, client(addr) as s:
+        s.sendall(frame(1, flag=4) + frame(2, flag=0))
+        assert silent(s)
+        assert wait_until(lambda: counts(db)[0] == 2)
+        s.sendall(frame(3, cn="1013"))
+        answer = receive(s, 1)
+    assert f"QN={qn(3)};ST=91;CN=9013;PW=123456;MN={MN};Flag=4".encode() in answer
+
+
+def test_a_resent_frame_is_a_no_op_but_answered_again(
+    database_url: str, db: psycopg.Connection
+) -> None:
+    add_outlet(db, MN)
+    with gateway(database_url) as addr, client(addr) as s:
+        s.sendall(frame(1))
+        assert receive(s, 1) == reply_of(1)
+        before = db.execute("SELECT count(*), max(revision) FROM measurements").fetchone()
+        s.sendall(frame(1))
+        assert receive(s, 1) == reply_of(1)
+    assert counts(db) == (1, 2, 0)
+    assert db.execute("SELECT count(*), max(revision) FROM measurements").fetchone() == before
+
+
+def test_an_idle_connection_is_closed(database_url: str, db: psycopg.Connection) -> None:
+    with gateway(database_url, idle_timeout_s=0.3) as addr, client(addr) as s:
+        s.settimeout(3)
+        started = time.monotonic()
+        assert s.recv(10) == b""
+        assert 0.2 < time.monotonic() - started < 2.5
+
+
+def test_too_many_buffered_bytes_close_the_connection(
+    database_url: str, db: psycopg.Connection
+) -> None:
+    with gateway(database_url, max_buffered_bytes=4096) as addr, client(addr) as s:
+        s.sendall(b"##9999QN=" + b"1" * 6000)  # a frame that never ends
+        s.settimeout(3)
+        assert s.recv(10) == b""
+
+
+def test_no_9014_until_the_data_is_committed(database_url: str, db: psycopg.Connection) -> None:
+    add_outlet(db, MN)
+    target = urlsplit(database_url)
+    with tcp_proxy(target.hostname or "127.0.0.1", target.port or 5432) as proxy:
+        netloc = target.netloc.rsplit("@", 1)
+        host = f"127.0.0.1:{proxy.port}"
+        url = urlunsplit(
+            target._replace(netloc=f"{netloc[0]}@{host}" if len(netloc) == 2 else host)
+        )
+        with gateway(url, retry_max_delay_s=0.3) as addr, client(addr) as s:
+            s.sendall(frame(1))
+            assert receive(s, 1) == reply_of(1)  # the connection to the database is open
+            proxy.cut()
+            s.sendall(frame(2) + frame(3))
+            assert silent(s, 1.5)  # database down: nothing acknowledged
+            assert counts(db) == (1, 2, 0)
+            proxy.restore()
+            assert receive(s, 2, timeout=10) == reply_of(2) + reply_of(3)
+            assert counts(db) == (3, 6, 0)  # answered only once durable
