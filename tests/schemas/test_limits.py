@@ -11,12 +11,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from schemas.limit_import import import_outlet_limits
 from schemas.limits import (
     Limit,
     LimitsError,
     ValidityRules,
     bind_outlet,
-    import_outlet_limits,
     limits_for_outlet,
     load_limit_tables,
     load_validity_rules,
