@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
-import threading
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
+from sourcewatch import commands
+
 __all__ = ["main"]
+
 
 log = logging.getLogger("sourcewatch")
 
@@ -43,31 +44,31 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(metavar="COMMAND")
 
     m = sub.add_parser("migrate", help="apply database migrations and load the code tables")
-    m.set_defaults(run=_migrate)
+    m.set_defaults(run=commands.migrate)
 
     reg = sub.add_parser("registry", help="enterprise and outlet registry").add_subparsers(
         metavar="ACTION"
     )
     imp = reg.add_parser("import", help="load enterprises and outlets from a CSV or JSON file")
     imp.add_argument("file", type=Path)
-    imp.set_defaults(run=_registry_import)
+    imp.set_defaults(run=commands.registry_import)
 
     hj = sub.add_parser("hj212", help="HJ 212 tools").add_subparsers(metavar="ACTION")
     dec = hj.add_parser("decode", help="decode frames from stdin, one JSON object per frame")
     dec.add_argument("--crc", choices=["strict", "lenient", "alt"], default="strict")
-    dec.set_defaults(run=_decode)
+    dec.set_defaults(run=commands.decode)
 
     ing = sub.add_parser("ingest", help="run an MQTT ingest worker")
-    ing.set_defaults(run=_ingest)
+    ing.set_defaults(run=commands.ingest)
 
     gw = sub.add_parser("gateway", help="run the HJ 212 TCP gateway for legacy data loggers")
-    gw.set_defaults(run=_gateway)
+    gw.set_defaults(run=commands.gateway)
 
     api = sub.add_parser("api", help="serve the HTTP API (public, portals, staff)")
-    api.set_defaults(run=_api)
+    api.set_defaults(run=commands.api)
 
     al = sub.add_parser("alerts", help="run the evaluator and the notification dispatcher")
-    al.set_defaults(run=_alerts)
+    al.set_defaults(run=commands.alerts)
 
     subs = sub.add_parser("subscriptions", help="who is notified of what").add_subparsers(
         metavar="ACTION"
@@ -88,12 +89,12 @@ def _parser() -> argparse.ArgumentParser:
                      choices=["info", "warning", "major", "critical"])  # fmt: skip
     add.add_argument("--max-per-hour", type=int, default=30)
     add.add_argument("--digest-after", type=int, default=None)
-    add.set_defaults(run=_subscriptions_add)
+    add.set_defaults(run=commands.subscriptions_add)
     ls = subs.add_parser("list", help="list active subscriptions")
-    ls.set_defaults(run=_subscriptions_list)
+    ls.set_defaults(run=commands.subscriptions_list)
     rm = subs.add_parser("remove", help="deactivate a subscription")
     rm.add_argument("subscription_id", type=int)
-    rm.set_defaults(run=_subscriptions_remove)
+    rm.set_defaults(run=commands.subscriptions_remove)
 
     staff = sub.add_parser("staff", help="staff accounts and API tokens").add_subparsers(
         metavar="ACTION"
@@ -104,21 +105,21 @@ def _parser() -> argparse.ArgumentParser:
                     choices=["viewer", "inspector", "admin"])  # fmt: skip
     sa.add_argument("--name", default=None, help="display name")
     sa.add_argument("--label", default=None, help="what the token is for")
-    sa.set_defaults(run=_staff_add)
+    sa.set_defaults(run=commands.staff_add)
 
     up = sub.add_parser("up", help="migrate, register simulated enterprises, ingest their data")
     up.add_argument("--enterprises", type=int, default=5)
     up.add_argument("--seed", type=int, default=1)
-    up.set_defaults(run=_up)
+    up.set_defaults(run=commands.up)
 
     sim = sub.add_parser("simulate", help="publish simulated HJ 212 traffic to the broker")
     _simulator_arguments(sim)
-    sim.set_defaults(run=_simulate)
+    sim.set_defaults(run=commands.simulate)
 
     ev = sub.add_parser("evidence", help="write the evidence bundle (ZIP) of a case")
     ev.add_argument("case_id", type=int, metavar="CASE_ID")
     ev.add_argument("-o", "--output", type=Path, required=True, metavar="FILE")
-    ev.set_defaults(run=_evidence)
+    ev.set_defaults(run=commands.evidence)
     return p
 
 
@@ -144,201 +145,6 @@ def _duration(text: str) -> float:
         return float(text)
     except (ValueError, IndexError):
         raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 90s, 15m, 2h)") from None
-
-
-def _migrate(args: argparse.Namespace) -> int:
-    from schemas.db import connect
-    from schemas.migrate import MigrationError, migrate
-    from schemas.reference import load_reference_data
-    from schemas.settings import get_settings
-
-    settings = get_settings()
-    try:
-        with connect(settings.database_url, application_name="sourcewatch.migrate",
-                     autocommit=True) as conn:  # fmt: skip
-            done = migrate(conn)
-            counts = load_reference_data(conn)
-    except MigrationError as exc:
-        log.error("%s", exc)
-        return 1
-    log.info("applied %d migration(s); code tables: %s", len(done), counts)
-    return 0
-
-
-def _registry_import(args: argparse.Namespace) -> int:
-    from schemas.db import connect
-    from schemas.registry import RegistryError, import_registry, parse_registry_file
-    from schemas.settings import get_settings
-
-    try:
-        parsed = parse_registry_file(args.file)
-    except RegistryError as exc:
-        print(f"error: {exc}", file=sys.stderr)  # noqa: T201
-        return 1
-    if parsed.errors:
-        for e in parsed.errors:
-            print(f"error: {e}", file=sys.stderr)  # noqa: T201
-        print(f"{len(parsed.errors)} error(s); nothing imported", file=sys.stderr)  # noqa: T201
-        return 1
-    try:
-        with connect(get_settings().database_url, application_name="sourcewatch.registry") as conn:
-            report = import_registry(conn, parsed.enterprises)
-            conn.commit()
-    except RegistryError as exc:
-        print(f"error: {exc}", file=sys.stderr)  # noqa: T201
-        return 1
-    print(report.summary())  # noqa: T201
-    return 0
-
-
-def _decode(args: argparse.Namespace) -> int:
-    from ingest.decode import run_decode
-    from ingest.hj212 import CRCPolicy
-
-    return run_decode(sys.stdin.buffer, sys.stdout, CRCPolicy(args.crc))
-
-
-def _stop_on_signals() -> threading.Event:
-    stop = threading.Event()
-
-    def handler(signum: int, frame: object) -> None:
-        log.info("signal %d: stopping", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
-    return stop
-
-
-def _ingest(args: argparse.Namespace) -> int:
-    from ingest.service import run_ingest
-    from schemas.settings import get_settings
-
-    return run_ingest(get_settings(), _stop_on_signals())
-
-
-def _gateway(args: argparse.Namespace) -> int:
-    from ingest.tcp import run_gateway
-    from schemas.settings import get_settings
-
-    return run_gateway(get_settings(), _stop_on_signals())
-
-
-def _api(args: argparse.Namespace) -> int:
-    from api.server import serve
-    from schemas.settings import get_settings
-
-    serve(get_settings())
-    return 0
-
-
-def _alerts(args: argparse.Namespace) -> int:
-    from alerts.process import run_alerts
-    from schemas.settings import get_settings
-
-    return run_alerts(get_settings(), _stop_on_signals())
-
-
-def _subscriptions_add(args: argparse.Namespace) -> int:
-    from alerts.notify import NotifyError, add_subscription
-    from schemas.db import connect
-    from schemas.settings import get_settings
-
-    try:
-        with connect(get_settings().database_url, application_name="sourcewatch.cli",
-                     autocommit=True) as conn:  # fmt: skip
-            sid = add_subscription(
-                conn, subscriber=args.subscriber, channel=args.channel, target=args.target,
-                secret=args.secret, enterprise_ids=args.enterprise_ids, districts=args.districts,
-                pollutants=args.pollutants, kinds=args.kinds, min_severity=args.min_severity,
-                max_per_hour=args.max_per_hour, digest_after=args.digest_after,
-            )  # fmt: skip
-    except NotifyError as exc:
-        print(f"error: {exc}", file=sys.stderr)  # noqa: T201
-        return 1
-    print(f"subscription {sid}")  # noqa: T201
-    return 0
-
-
-def _subscriptions_list(args: argparse.Namespace) -> int:
-    from alerts.notify import list_subscriptions
-    from schemas.db import connect
-    from schemas.settings import get_settings
-
-    with connect(get_settings().database_url, application_name="sourcewatch.cli") as conn:
-        for s in list_subscriptions(conn):
-            print(f"{s.id}\t{s.subscriber}\t{s.channel}\t{s.min_severity}\t{s.target}")  # noqa: T201
-    return 0
-
-
-def _subscriptions_remove(args: argparse.Namespace) -> int:
-    from alerts.notify import NotifyError, deactivate_subscription
-    from schemas.db import connect
-    from schemas.settings import get_settings
-
-    try:
-        with connect(get_settings().database_url, application_name="sourcewatch.cli",
-                     autocommit=True) as conn:  # fmt: skip
-            cancelled = deactivate_subscription(conn, args.subscription_id)
-    except NotifyError as exc:
-        print(f"error: {exc}", file=sys.stderr)  # noqa: T201
-        return 1
-    print(f"deactivated; {cancelled} pending notification(s) cancelled")  # noqa: T201
-    return 0
-
-
-def _staff_add(args: argparse.Namespace) -> int:
-    from api.auth import add_staff_user, issue_token
-    from schemas.db import connect
-    from schemas.settings import get_settings
-
-    with connect(get_settings().database_url, application_name="sourcewatch.cli",
-                 autocommit=True) as conn:  # fmt: skip
-        add_staff_user(conn, args.username, args.roles, args.name)
-        token = issue_token(conn, args.username, label=args.label)
-    print(token)  # noqa: T201  (shown once; only its digest is stored)
-    return 0
-
-
-def _up(args: argparse.Namespace) -> int:
-    from schemas.settings import get_settings
-    from sourcewatch.up import run_up
-
-    return run_up(get_settings(), _stop_on_signals(), enterprises=args.enterprises, seed=args.seed)
-
-
-def _simulate(args: argparse.Namespace) -> int:
-    from ingest.simulator import SimulatorOptions, run_simulator
-    from schemas.settings import get_settings
-
-    options = SimulatorOptions(
-        enterprises=args.enterprises,
-        interval_s=args.interval,
-        seed=args.seed,
-        start=args.start,
-        duration_s=args.duration,
-        realtime=not args.fast,
-        json_fraction=args.json_fraction,
-        corrupt_rate=args.corrupt_rate,
-        write_registry=args.write_registry,
-    )
-    return run_simulator(options, get_settings().mqtt_url, stop=_stop_on_signals())
-
-
-def _evidence(args: argparse.Namespace) -> int:
-    from alerts.errors import AlertsError
-    from alerts.evidence import build_evidence
-    from schemas.db import connect
-    from schemas.settings import get_settings
-
-    try:
-        with connect(get_settings().database_url, application_name="sourcewatch.evidence") as conn:
-            manifest = build_evidence(conn, args.case_id, args.output)
-    except AlertsError as exc:
-        print(f"error: {exc}", file=sys.stderr)  # noqa: T201
-        return 1
-    print(f"{args.output}\n{manifest.summary()}")  # noqa: T201
-    return 0
 
 
 if __name__ == "__main__":

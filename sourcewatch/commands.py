@@ -1,0 +1,227 @@
+"""What each ``sourcewatch`` sub-command does (the parser is in :mod:`sourcewatch.cli`).
+
+Every command imports what it needs when it runs, so ``sourcewatch --help`` stays fast and
+one process loads only its own app.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+
+__all__ = [
+    "alerts",
+    "api",
+    "decode",
+    "evidence",
+    "gateway",
+    "ingest",
+    "migrate",
+    "registry_import",
+    "simulate",
+    "staff_add",
+    "subscriptions_add",
+    "subscriptions_list",
+    "subscriptions_remove",
+    "up",
+]
+
+log = logging.getLogger("sourcewatch")
+
+
+def migrate(args: argparse.Namespace) -> int:
+    from schemas.db import connect
+    from schemas.migrate import MigrationError, migrate
+    from schemas.reference import load_reference_data
+    from schemas.settings import get_settings
+
+    settings = get_settings()
+    try:
+        with connect(settings.database_url, application_name="sourcewatch.migrate",
+                     autocommit=True) as conn:  # fmt: skip
+            done = migrate(conn)
+            counts = load_reference_data(conn)
+    except MigrationError as exc:
+        log.error("%s", exc)
+        return 1
+    log.info("applied %d migration(s); code tables: %s", len(done), counts)
+    return 0
+
+
+def registry_import(args: argparse.Namespace) -> int:
+    from schemas.db import connect
+    from schemas.registry import RegistryError, import_registry, parse_registry_file
+    from schemas.settings import get_settings
+
+    try:
+        parsed = parse_registry_file(args.file)
+    except RegistryError as exc:
+        print(f"error: {exc}", file=sys.stderr)  # noqa: T201
+        return 1
+    if parsed.errors:
+        for e in parsed.errors:
+            print(f"error: {e}", file=sys.stderr)  # noqa: T201
+        print(f"{len(parsed.errors)} error(s); nothing imported", file=sys.stderr)  # noqa: T201
+        return 1
+    try:
+        with connect(get_settings().database_url, application_name="sourcewatch.registry") as conn:
+            report = import_registry(conn, parsed.enterprises)
+            conn.commit()
+    except RegistryError as exc:
+        print(f"error: {exc}", file=sys.stderr)  # noqa: T201
+        return 1
+    print(report.summary())  # noqa: T201
+    return 0
+
+
+def decode(args: argparse.Namespace) -> int:
+    from ingest.decode import run_decode
+    from ingest.hj212 import CRCPolicy
+
+    return run_decode(sys.stdin.buffer, sys.stdout, CRCPolicy(args.crc))
+
+
+def stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+
+    def handler(signum: int, frame: object) -> None:
+        log.info("signal %d: stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return stop
+
+
+def ingest(args: argparse.Namespace) -> int:
+    from ingest.service import run_ingest
+    from schemas.settings import get_settings
+
+    return run_ingest(get_settings(), stop_on_signals())
+
+
+def gateway(args: argparse.Namespace) -> int:
+    from ingest.tcp import run_gateway
+    from schemas.settings import get_settings
+
+    return run_gateway(get_settings(), stop_on_signals())
+
+
+def api(args: argparse.Namespace) -> int:
+    from api.server import serve
+    from schemas.settings import get_settings
+
+    serve(get_settings())
+    return 0
+
+
+def alerts(args: argparse.Namespace) -> int:
+    from alerts.process import run_alerts
+    from schemas.settings import get_settings
+
+    return run_alerts(get_settings(), stop_on_signals())
+
+
+def subscriptions_add(args: argparse.Namespace) -> int:
+    from alerts.notify import NotifyError, add_subscription
+    from schemas.db import connect
+    from schemas.settings import get_settings
+
+    try:
+        with connect(get_settings().database_url, application_name="sourcewatch.cli",
+                     autocommit=True) as conn:  # fmt: skip
+            sid = add_subscription(
+                conn, subscriber=args.subscriber, channel=args.channel, target=args.target,
+                secret=args.secret, enterprise_ids=args.enterprise_ids, districts=args.districts,
+                pollutants=args.pollutants, kinds=args.kinds, min_severity=args.min_severity,
+                max_per_hour=args.max_per_hour, digest_after=args.digest_after,
+            )  # fmt: skip
+    except NotifyError as exc:
+        print(f"error: {exc}", file=sys.stderr)  # noqa: T201
+        return 1
+    print(f"subscription {sid}")  # noqa: T201
+    return 0
+
+
+def subscriptions_list(args: argparse.Namespace) -> int:
+    from alerts.notify import list_subscriptions
+    from schemas.db import connect
+    from schemas.settings import get_settings
+
+    with connect(get_settings().database_url, application_name="sourcewatch.cli") as conn:
+        for s in list_subscriptions(conn):
+            print(f"{s.id}\t{s.subscriber}\t{s.channel}\t{s.min_severity}\t{s.target}")  # noqa: T201
+    return 0
+
+
+def subscriptions_remove(args: argparse.Namespace) -> int:
+    from alerts.notify import NotifyError, deactivate_subscription
+    from schemas.db import connect
+    from schemas.settings import get_settings
+
+    try:
+        with connect(get_settings().database_url, application_name="sourcewatch.cli",
+                     autocommit=True) as conn:  # fmt: skip
+            cancelled = deactivate_subscription(conn, args.subscription_id)
+    except NotifyError as exc:
+        print(f"error: {exc}", file=sys.stderr)  # noqa: T201
+        return 1
+    print(f"deactivated; {cancelled} pending notification(s) cancelled")  # noqa: T201
+    return 0
+
+
+def staff_add(args: argparse.Namespace) -> int:
+    from api.auth import add_staff_user, issue_token
+    from schemas.db import connect
+    from schemas.settings import get_settings
+
+    with connect(get_settings().database_url, application_name="sourcewatch.cli",
+                 autocommit=True) as conn:  # fmt: skip
+        add_staff_user(conn, args.username, args.roles, args.name)
+        token = issue_token(conn, args.username, label=args.label)
+    print(token)  # noqa: T201  (shown once; only its digest is stored)
+    return 0
+
+
+def up(args: argparse.Namespace) -> int:
+    from schemas.settings import get_settings
+    from sourcewatch.up import run_up
+
+    return run_up(get_settings(), stop_on_signals(), enterprises=args.enterprises, seed=args.seed)
+
+
+def simulate(args: argparse.Namespace) -> int:
+    from ingest.simulator import SimulatorOptions, run_simulator
+    from schemas.settings import get_settings
+
+    options = SimulatorOptions(
+        enterprises=args.enterprises,
+        interval_s=args.interval,
+        seed=args.seed,
+        start=args.start,
+        duration_s=args.duration,
+        realtime=not args.fast,
+        json_fraction=args.json_fraction,
+        corrupt_rate=args.corrupt_rate,
+        write_registry=args.write_registry,
+    )
+    return run_simulator(options, get_settings().mqtt_url, stop=stop_on_signals())
+
+
+def evidence(args: argparse.Namespace) -> int:
+    from alerts.errors import AlertsError
+    from alerts.evidence import build_evidence
+    from schemas.db import connect
+    from schemas.settings import get_settings
+
+    try:
+        with connect(get_settings().database_url, application_name="sourcewatch.evidence") as conn:
+            manifest = build_evidence(conn, args.case_id, args.output)
+    except AlertsError as exc:
+        print(f"error: {exc}", file=sys.stderr)  # noqa: T201
+        return 1
+    print(f"{args.output}\n{manifest.summary()}")  # noqa: T201
+    return 0
