@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import psycopg
 
@@ -97,15 +98,46 @@ class Evaluator:
                     (outlet_id,),
                 )
             ]
-            outlet = load_outlet(conn, outlet_id)
-            if outlet is not None:
+            if load_outlet(conn, outlet_id) is not None:
                 ev = self._evaluation(conn, outlet_id)
-                ev.hours(hours)
+                judged = [
+                    h for h in sorted(hours) if self._guarded(conn, ev, outlet_id, [h], ev.hour, h)
+                ]
+                days = {ev.outlet.local_day(h) for h in judged}
+                self._guarded(conn, ev, outlet_id, judged, ev.days, days)
                 self._announce(conn, ev.transitions)
             conn.execute(
                 "DELETE FROM evaluation_queue WHERE outlet_id = %s AND hour_start = ANY(%s)",
                 (outlet_id, hours),
             )
+        return True
+
+    def _guarded(
+        self,
+        conn: psycopg.Connection,
+        ev: Evaluation,
+        outlet_id: int,
+        hours: list[datetime],
+        step: Callable[[Any], None],
+        arg: Any,
+    ) -> bool:
+        """Run one evaluation step in a savepoint. Bad data or a bug is recorded in
+        evaluation_errors (its transitions dropped with it) and the loop goes on; a lost
+        database connection propagates, so the whole transaction is retried later."""
+        mark = len(ev.transitions)
+        try:
+            with conn.transaction():
+                step(arg)
+        except psycopg.OperationalError:
+            raise
+        except Exception as exc:
+            del ev.transitions[mark:]
+            log.exception("evaluation of outlet %s failed", outlet_id)
+            conn.execute(
+                "INSERT INTO evaluation_errors (outlet_id, hours, error) VALUES (%s, %s, %s)",
+                (outlet_id, hours, f"{type(exc).__name__}: {exc}"),
+            )
+            return False
         return True
 
     def _evaluation(

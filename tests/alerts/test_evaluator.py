@@ -219,3 +219,19 @@ def test_acknowledged_cases_are_not_escalated(
     assert case_id is not None
     acknowledge(db, case_id[0], "inspector.li")
     assert ev.escalate_unacknowledged(db, datetime.now(UTC) + timedelta(days=1)) == 0
+
+
+def test_an_hour_that_cannot_be_judged_is_recorded_and_the_evaluator_goes_on(
+    db: psycopg.Connection, outlet: int, database_url: str
+) -> None:
+    old = datetime(2015, 6, 1, tzinfo=UTC)  # before any validity rule was in force
+    rows = [MeasurementRow("a21026", "min", old + timedelta(minutes=m), value=Decimal(1), flag="N")
+            for m in range(60)]  # fmt: skip
+    store(db, outlet, {0: rows, 1: minute_rows(1, "40")})
+    ev = evaluator(database_url, H0 + timedelta(hours=8))
+    ev.drain(db)
+    error = db.execute("SELECT outlet_id, hours, error FROM evaluation_errors").fetchone()
+    assert error is not None and error[0] == outlet and "validity rule" in error[2]
+    assert error[1] == [old]
+    assert db.execute("SELECT count(*) FROM evaluation_queue").fetchone() == (0,)
+    assert events(db) == [("a21026", "opened", "warning")]  # the good hour was judged
