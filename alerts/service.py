@@ -248,3 +248,6 @@ class Evaluator:
             except psycopg.OperationalError as exc:
                 log.warning("evaluator: database unavailable (%s); retrying", exc)
                 stop.wait(2.0)
+            except Exception:  # never let one bad sweep stop the evaluator
+                log.exception("evaluator failed; starting over")
+                stop.wait(2.0)

@@ -281,7 +281,7 @@ class Dispatcher:
             except psycopg.OperationalError as exc:
                 log.warning("notification dispatcher lost the database (%s); reconnecting", exc)
                 stop.wait(self.reconnect_delay_s)
-            except psycopg.Error:
+            except Exception:  # a database error or a bug: never stop delivering for good
                 log.exception("notification dispatcher failed; starting over")
                 stop.wait(self.reconnect_delay_s)
 
