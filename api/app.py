@@ -21,7 +21,17 @@ from starlette.concurrency import run_in_threadpool
 from api import errors
 from api.db import QUERY_TIMEOUT_S, Database
 from api.ratelimit import RateLimiter, RateLimitMiddleware
-from api.routes import enterprises, health, measurements, outlets, pollutants, staff
+from api.routes import (
+    cases,
+    enterprises,
+    feeds,
+    health,
+    measurements,
+    outlets,
+    pollutants,
+    staff,
+    stats,
+)
 from schemas.db import open_pool
 from schemas.settings import Settings
 
@@ -95,6 +105,9 @@ def create_app(settings: Settings, *, pool: ConnectionPool | None = None) -> Fas
         max_age=3600,
     )
     # staff: authenticated, each route declares the role it needs (api/auth.py)
-    for module in (health, enterprises, outlets, measurements, pollutants, staff):
+    for module in (
+        *(health, enterprises, outlets, measurements, pollutants, staff),
+        *(cases, stats, feeds),
+    ):
         app.include_router(module.router)
     return app

@@ -43,7 +43,8 @@ CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _etag_matches(header: str | None, etag: str) -> bool:
+def etag_matches(header: str | None, etag: str) -> bool:
+    """Whether an ``If-None-Match`` header names ``etag`` (weak comparison, or ``*``)."""
     if not header:
         return False
     wanted = etag.removeprefix("W/")
@@ -61,7 +62,7 @@ def json_response(request: Request, model: BaseModel, *, max_age: int = MAX_AGE_
     headers = {"ETag": etag, "Cache-Control": f"public, max-age={max_age}", "Vary": "Accept"}
     if next_url := getattr(getattr(model, "meta", None), "next", None):
         headers["Link"] = f'<{next_url}>; rel="next"'
-    if _etag_matches(request.headers.get("if-none-match"), etag):
+    if etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
     return Response(body, media_type="application/json", headers=headers)
 

@@ -1,0 +1,181 @@
+"""Exceedance cases, public view only: the notices, their periods and their public transitions.
+
+Nothing here selects what staff do with a case (``assigned_to``, ``acknowledged_*``, comments,
+replies, actors): the columns are listed one by one, and ``case_events`` is read only for the
+transitions in :data:`PUBLIC_ACTIONS`, without actor or detail.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from psycopg import sql
+
+from api.db import Statement
+from api.queries.common import limit_offset, where
+
+__all__ = [
+    "FEED_SIZE",
+    "PUBLIC_ACTIONS",
+    "CaseFilter",
+    "count",
+    "events",
+    "feed_events",
+    "one",
+    "periods",
+    "select",
+]
+
+PUBLIC_ACTIONS = ("opened", "escalated", "closed", "reopened")
+FEED_ACTIONS = ("opened", "closed")
+FEED_SIZE = 50
+
+# The public columns of a case, its outlet, enterprise and pollutant, and the limit details of
+# its latest period (the evaluator writes the limit it judged by into case_periods.details).
+_COLUMNS = sql.SQL(
+    "c.id, c.outlet_id, c.pollutant, c.period, c.state, c.severity, c.opened_at, c.first_at,"
+    " c.last_at, c.closed_at, c.max_multiple, c.escalated_at,"
+    # Only the evaluator's close reasons are public; staff write theirs for the file.
+    " CASE WHEN (SELECT x.actor FROM case_events x WHERE x.case_id = c.id"
+    " AND x.action = 'closed' ORDER BY x.id DESC LIMIT 1) = 'evaluator'"
+    " THEN c.close_reason END AS close_reason,"
+    " c.details ->> 'limit_source' AS case_limit_source,"
+    " o.code AS outlet_code, o.name_zh AS outlet_name_zh, o.name_en AS outlet_name_en,"
+    " e.id AS enterprise_id, e.name_zh AS enterprise_name_zh, e.name_en AS enterprise_name_en,"
+    " e.district,"
+    " p.name_zh AS p_name_zh, p.name_en AS p_name_en, p.unit_zh AS p_unit_zh,"
+    " p.unit_en AS p_unit_en,"
+    " lp.limit_value AS latest_limit_value, lp.details AS limit_details"
+)
+
+_FROM = sql.SQL(
+    "FROM cases c"
+    " JOIN outlets o ON o.id = c.outlet_id"
+    " JOIN enterprises e ON e.id = o.enterprise_id"
+    " LEFT JOIN pollutants p ON p.code = c.pollutant"
+    " LEFT JOIN LATERAL (SELECT cp.limit_value, cp.details FROM case_periods cp"
+    " WHERE cp.case_id = c.id ORDER BY cp.period_start DESC LIMIT 1) lp ON true"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CaseFilter:
+    enterprise_id: int | None = None
+    outlet_id: int | None = None
+    district: str | None = None
+    pollutant: str | None = None
+    state: str | None = None
+    period: str | None = None
+    since: datetime | None = None  # cases whose latest period starts at or after
+    until: datetime | None = None  # cases whose first period starts before
+
+
+def _where(f: CaseFilter) -> tuple[sql.Composable, dict[str, Any]]:
+    conditions: list[sql.Composable] = [sql.SQL("c.kind = 'exceedance'")]
+    params: dict[str, Any] = {}
+    columns = {
+        "enterprise_id": "e.id",
+        "outlet_id": "c.outlet_id",
+        "district": "e.district",
+        "pollutant": "c.pollutant",
+        "state": "c.state",
+        "period": "c.period",
+    }
+    for name, column in columns.items():
+        if (value := getattr(f, name)) is not None:
+            table, _, col = column.partition(".")
+            conditions.append(
+                sql.SQL("{c} = {p}").format(c=sql.Identifier(table, col), p=sql.Placeholder(name))
+            )
+            params[name] = value
+    if f.since is not None:
+        conditions.append(sql.SQL("c.last_at >= %(since)s"))
+        params["since"] = f.since
+    if f.until is not None:
+        conditions.append(sql.SQL("c.first_at < %(until)s"))
+        params["until"] = f.until
+    return where(conditions), params
+
+
+def select(f: CaseFilter, limit: int | None, offset: int) -> Statement:
+    """Newest first (by latest period, then id)."""
+    condition, params = _where(f)
+    query = sql.SQL(
+        "SELECT {columns} {from_} {where} ORDER BY c.last_at DESC, c.id DESC {page}"
+    ).format(columns=_COLUMNS, from_=_FROM, where=condition, page=limit_offset(limit, offset))
+    return Statement(query, params)
+
+
+def count(f: CaseFilter) -> Statement:
+    condition, params = _where(f)
+    query = sql.SQL(
+        "SELECT count(*) AS found FROM cases c JOIN outlets o ON o.id = c.outlet_id"
+        " JOIN enterprises e ON e.id = o.enterprise_id {where}"
+    ).format(where=condition)
+    return Statement(query, params)
+
+
+def one(case_id: int) -> Statement:
+    query = sql.SQL(
+        "SELECT {columns} {from_} WHERE c.kind = 'exceedance' AND c.id = %(id)s"
+    ).format(columns=_COLUMNS, from_=_FROM)
+    return Statement(query, {"id": case_id})
+
+
+def periods(case_id: int) -> Statement:
+    """The periods of a case, with the current validity of the mean each was judged on (a mean
+    invalidated after the judgement shows here as not valid, with the reason)."""
+    query = sql.SQL(
+        "SELECT cp.period_start, cp.value, cp.limit_value, cp.multiple, cp.compliant,"
+        " cp.details ->> 'coverage' AS coverage,"
+        " coalesce(h.valid, d.valid) AS mean_valid, coalesce(h.reason, d.reason) AS mean_reason"
+        " FROM case_periods cp JOIN cases c ON c.id = cp.case_id"
+        " JOIN outlets o ON o.id = c.outlet_id"
+        " LEFT JOIN hourly_means h ON c.period = 'hour' AND h.outlet_id = c.outlet_id"
+        " AND h.pollutant = c.pollutant AND h.hour_start = cp.period_start"
+        " LEFT JOIN daily_means d ON c.period = 'day' AND d.outlet_id = c.outlet_id"
+        " AND d.pollutant = c.pollutant AND d.day = (cp.period_start AT TIME ZONE o.timezone)::date"
+        " WHERE cp.case_id = %(id)s AND c.kind = 'exceedance'"
+        " ORDER BY cp.period_start"
+    )
+    return Statement(query, {"id": case_id})
+
+
+def events(case_id: int) -> Statement:
+    """The public transitions only: what happened and when, never who or why (staff)."""
+    query = sql.SQL(
+        "SELECT ce.action, ce.at, ce.severity FROM case_events ce"
+        " WHERE ce.case_id = %(id)s AND ce.action = ANY(%(actions)s)"
+        " ORDER BY ce.at, ce.id"
+    )
+    return Statement(query, {"id": case_id, "actions": list(PUBLIC_ACTIONS)})
+
+
+def feed_events(
+    enterprise_id: int | None, district: str | None, size: int = FEED_SIZE
+) -> Statement:
+    """The latest opened/closed transitions of exceedance cases, newest first, with the case."""
+    conditions: list[sql.Composable] = [
+        sql.SQL("c.kind = 'exceedance'"),
+        sql.SQL("ce.action = ANY(%(actions)s)"),
+    ]
+    params: dict[str, Any] = {"actions": list(FEED_ACTIONS)}
+    if enterprise_id is not None:
+        conditions.append(sql.SQL("e.id = %(enterprise_id)s"))
+        params["enterprise_id"] = enterprise_id
+    if district is not None:
+        conditions.append(sql.SQL("e.district = %(district)s"))
+        params["district"] = district
+    query = sql.SQL(
+        "SELECT ce.id AS event_id, ce.action, ce.at, {columns} FROM case_events ce"
+        " JOIN cases c ON c.id = ce.case_id"
+        " JOIN outlets o ON o.id = c.outlet_id"
+        " JOIN enterprises e ON e.id = o.enterprise_id"
+        " LEFT JOIN pollutants p ON p.code = c.pollutant"
+        " LEFT JOIN LATERAL (SELECT cp.limit_value, cp.details FROM case_periods cp"
+        " WHERE cp.case_id = c.id ORDER BY cp.period_start DESC LIMIT 1) lp ON true"
+        " {where} ORDER BY ce.at DESC, ce.id DESC {page}"
+    ).format(columns=_COLUMNS, where=where(conditions), page=limit_offset(size))
+    return Statement(query, params)
