@@ -29,8 +29,10 @@ lint: install
 bench: install services
 	$(PY) -m bench.ingest
 	$(PY) -m bench.alerts
+	$(PY) -m bench.api
 
-run: install services
+run: install  ## private PostgreSQL and Mosquitto under ./var (server binaries installed if missing)
+	@bash deploy/local/services.sh --install-only
 	$(VENV)/bin/sourcewatch up
 
 clean:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -79,11 +80,20 @@ class Feed:
         return max((e.updated for e in self.entries), default=EPOCH)
 
 
+# Characters XML 1.0 cannot carry (control characters, surrogates, U+FFFE/U+FFFF): dropped from
+# the text of Atom and RSS (a `district` filter or a stored name may hold them).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _text(value: str) -> str:
+    return _NOT_XML.sub("", value)
+
+
 def _generator(feed: Feed, fmt: FeedFormat) -> Any:
     fg = FeedGenerator()
     fg.id(feed.id)
-    fg.title(feed.title)
-    fg.subtitle(feed.subtitle)  # RSS: the required channel <description>
+    fg.title(_text(feed.title))
+    fg.subtitle(_text(feed.subtitle))  # RSS: the required channel <description>
     fg.author({"name": feed.author})
     fg.language(feed.language)
     fg.generator(GENERATOR)
@@ -94,13 +104,13 @@ def _generator(feed: Feed, fmt: FeedFormat) -> Any:
     for entry in reversed(feed.entries):  # feedgen prepends: keep newest first
         fe = fg.add_entry()
         fe.guid(entry.id, permalink=False)  # also the Atom <id>
-        fe.title(entry.title)
+        fe.title(_text(entry.title))
         fe.link(href=entry.url, rel="alternate")
         fe.published(entry.published)
         fe.updated(entry.updated)
-        fe.summary(entry.summary)  # Atom <summary>, RSS <description>
+        fe.summary(_text(entry.summary))  # Atom <summary>, RSS <description>
         for category in entry.categories:
-            fe.category(term=category)
+            fe.category(term=_text(category))
     return fg
 
 

@@ -123,9 +123,9 @@ DistrictParam = Annotated[
 ]
 
 
-def _doc(media: str) -> dict[int | str, dict[str, object]]:
+def _doc(media: str, schema: str = "string") -> dict[int | str, dict[str, object]]:
     return {
-        200: {"description": "The feed.", "content": {media: {"schema": {"type": "string"}}}},
+        200: {"description": "The feed.", "content": {media: {"schema": {"type": schema}}}},
         304: {"description": "Not modified (the `If-None-Match` ETag still matches)."},
     }
 
@@ -166,7 +166,7 @@ def rss_feed(
     "/exceedances.json",
     name="exceedance_feed_json",
     response_class=Response,
-    responses=_doc("application/feed+json"),
+    responses=_doc("application/feed+json", "object"),
     summary="Exceedance notices as JSON Feed 1.1",
 )
 def json_feed(
