@@ -107,6 +107,17 @@ def _parser() -> argparse.ArgumentParser:
     sa.add_argument("--label", default=None, help="what the token is for")
     sa.set_defaults(run=commands.staff_add)
 
+    dev = sub.add_parser("devices", help="data logger broker credentials").add_subparsers(
+        metavar="ACTION"
+    )
+    acl = dev.add_parser("acl", help="write the broker passwd/acl files and device credentials")
+    acl.add_argument("--out", type=Path, required=True, metavar="DIR")
+    acl.add_argument("--from-file", type=Path, default=None, metavar="CSV",
+                     help="mn,password rows to use instead of generated passwords")  # fmt: skip
+    acl.add_argument("--broker-host", default="mosquitto", help="host in services.env URLs")
+    acl.add_argument("--broker-port", type=int, default=1883)
+    acl.set_defaults(run=commands.devices_acl)
+
     up = sub.add_parser("up", help="migrate, register simulated enterprises, ingest their data")
     up.add_argument("--enterprises", type=int, default=5)
     up.add_argument("--seed", type=int, default=1)

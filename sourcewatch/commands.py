@@ -16,6 +16,7 @@ __all__ = [
     "alerts",
     "api",
     "decode",
+    "devices_acl",
     "evidence",
     "gateway",
     "ingest",
@@ -225,4 +226,32 @@ def evidence(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201
         return 1
     print(f"{args.output}\n{manifest.summary()}")  # noqa: T201
+    return 0
+
+
+def devices_acl(args: argparse.Namespace) -> int:
+    from schemas.db import connect
+    from schemas.settings import get_settings
+    from sourcewatch.devices import active_mns, read_credentials, write_broker_files
+
+    try:
+        given = read_credentials(args.from_file) if args.from_file else {}
+    except (OSError, ValueError) as exc:
+        log.error("%s", exc)
+        return 1
+    with connect(get_settings().database_url, application_name="sourcewatch.devices") as conn:
+        mns = active_mns(conn)
+    try:
+        done = write_broker_files(args.out, mns, given, broker_host=args.broker_host,
+                                  broker_port=args.broker_port)  # fmt: skip
+    except ValueError as exc:
+        log.error("%s", exc)
+        return 1
+    for mn in done.unknown_in_file:
+        log.warning("%s is in %s but is not an active outlet: left out", mn, args.from_file)
+    print(f"{done.devices} data logger(s): {done.from_file} password(s) from file, "  # noqa: T201
+          f"{done.generated} generated; service users: {', '.join(done.service_passwords)}")  # fmt: skip
+    print(f"wrote {args.out}/passwd, acl (mount in the broker's config folder),"  # noqa: T201
+          " credentials.csv (0600, hand to the enterprises), services.env,"
+          " ingest.env, alerts.env (0600)")  # fmt: skip
     return 0

@@ -1,0 +1,298 @@
+"""The shipped deployment files (compose, Kubernetes) and ``sourcewatch devices acl``."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import stat
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import psycopg
+import pytest
+import yaml
+from paho.mqtt.enums import CallbackAPIVersion
+
+from schemas.settings import Settings
+from sourcewatch.cli import main
+from sourcewatch.devices import ACL, hash_password, verify_password
+from sourcewatch.embedded import free_port, wait_for_port
+from tests.fixtures.registry import add_outlet
+
+ROOT = Path(__file__).resolve().parents[1]
+DEPLOY = ROOT / "deploy"
+K8S = DEPLOY / "k8s"
+SETTINGS = {f"SOURCEWATCH_{name.upper()}" for name in Settings.model_fields}
+APP_SERVICES = {"migrate", "ingest", "gateway", "alerts", "api"}
+
+
+def load_all(path: Path) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d is not None]
+
+
+def env_keys(service: dict[str, Any]) -> set[str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        return {item.split("=", 1)[0] for item in env}
+    return set(env)
+
+
+# --- compose ---------------------------------------------------------------------------------
+
+
+def test_env_example_lists_exactly_the_settings() -> None:
+    text = (DEPLOY / ".env.example").read_text(encoding="utf-8")
+    keys = {line.split("=", 1)[0] for line in text.splitlines() if line.startswith("SOURCEWATCH_")}
+    assert keys == SETTINGS
+
+
+def test_compose_services_and_settings() -> None:
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text(encoding="utf-8"))
+    services = compose["services"]
+    assert set(services) == APP_SERVICES | {"timescaledb", "mosquitto"}
+    for name in APP_SERVICES:
+        keys = env_keys(services[name])
+        assert keys <= SETTINGS, (name, keys - SETTINGS)
+        assert {e["path"] for e in services[name]["env_file"]} >= {".env"}
+    assert services["timescaledb"]["image"] == "timescale/timescaledb:latest-pg16"
+    assert "pg_isready" in " ".join(services["timescaledb"]["healthcheck"]["test"])
+    mounts = " ".join(services["mosquitto"]["volumes"])
+    for target in ("mosquitto.conf", "/mosquitto/config/passwd", "/mosquitto/config/acl"):
+        assert target in mounts
+    assert services["migrate"]["depends_on"]["timescaledb"]["condition"] == "service_healthy"
+    ingest = services["ingest"]
+    assert ingest["deploy"]["replicas"] == 2
+    assert ingest["environment"]["SOURCEWATCH_MQTT_SHARED_GROUP"] == "ingest"
+    assert "SOURCEWATCH_MQTT_CLIENT_ID=ingest-$$HOSTNAME" in " ".join(ingest["entrypoint"])
+    for name in APP_SERVICES - {"migrate"}:
+        cond = services[name]["depends_on"]["migrate"]["condition"]
+        assert cond == "service_completed_successfully"
+    assert services["api"]["environment"]["SOURCEWATCH_API_HOST"] == "0.0.0.0"
+    assert "8000:8000" in services["api"]["ports"]
+    assert "9212:9212" in services["gateway"]["ports"]
+
+
+def test_compose_emqx_override() -> None:
+    override = yaml.safe_load((DEPLOY / "compose.emqx.yaml").read_text(encoding="utf-8"))
+    assert override["services"]["mosquitto"]["image"].startswith("emqx/emqx:")
+    assert "Business Source License" in (DEPLOY / "compose.emqx.yaml").read_text()
+
+
+def test_dockerfile() -> None:
+    text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    assert text.startswith("#") and "FROM python:3.11-slim" in text
+    assert "USER 10001" in text and "/healthz" in text
+    assert 'ENTRYPOINT ["sourcewatch"]' in text and 'CMD ["api"]' in text
+    ignored = (ROOT / ".dockerignore").read_text(encoding="utf-8").split()
+    assert {".git", ".venv", "var"} <= set(ignored)
+
+
+# --- Kubernetes ------------------------------------------------------------------------------
+
+
+def k8s_documents() -> list[dict[str, Any]]:
+    return [doc for path in sorted(K8S.glob("*.yaml")) for doc in load_all(path)]
+
+
+def test_kustomization_lists_every_manifest() -> None:
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text(encoding="utf-8"))
+    files = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
+    assert set(kustomization["resources"]) == files
+
+
+def test_k8s_workloads() -> None:
+    docs = k8s_documents()
+    deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
+    assert set(deployments) == {f"sourcewatch-{n}" for n in ("ingest", "alerts", "api", "gateway")}
+    assert [d["kind"] for d in docs].count("Job") == 1
+    for name, deployment in deployments.items():
+        spec = deployment["spec"]
+        assert (
+            spec["selector"]["matchLabels"].items()
+            <= spec["template"]["metadata"]["labels"].items()
+        )
+        for container in spec["template"]["spec"]["containers"]:
+            assert container["resources"]["requests"] and container["resources"]["limits"], name
+            for var in container.get("env", []):
+                assert var["name"] in SETTINGS, (name, var["name"])
+    replicas = {
+        n.removeprefix("sourcewatch-"): d["spec"]["replicas"] for n, d in deployments.items()
+    }
+    assert replicas == {"ingest": 2, "alerts": 1, "api": 2, "gateway": 1}
+
+    api = deployments["sourcewatch-api"]["spec"]["template"]["spec"]["containers"][0]
+    assert api["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert api["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    ingest = deployments["sourcewatch-ingest"]["spec"]["template"]["spec"]["containers"][0]
+    env = {v["name"]: v for v in ingest["env"]}
+    assert (
+        env["SOURCEWATCH_MQTT_CLIENT_ID"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    )
+    assert env["SOURCEWATCH_MQTT_SHARED_GROUP"]["value"] == "ingest"
+
+    services = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Service"}
+    gateway = services["sourcewatch-gateway"]["spec"]
+    assert gateway["type"] in {"LoadBalancer", "NodePort"}
+    assert gateway["ports"][0]["port"] == 9212
+    config = next(d for d in docs if d["kind"] == "ConfigMap")
+    assert set(config["data"]) <= SETTINGS
+
+
+# --- devices acl -----------------------------------------------------------------------------
+
+
+def test_shipped_acl_is_the_generated_one() -> None:
+    assert (DEPLOY / "mosquitto" / "acl").read_text(encoding="utf-8") == ACL
+
+
+def test_hash_matches_mosquitto_passwd() -> None:
+    if not shutil.which("mosquitto_passwd"):
+        pytest.skip("mosquitto_passwd is not installed")
+    with tempfile.TemporaryDirectory() as tmp:
+        passwd = Path(tmp) / "passwd"
+        subprocess.run(["mosquitto_passwd", "-c", "-b", str(passwd), "u", "s3cr:et"], check=True)
+        user, hashed = passwd.read_text().strip().split(":", 1)
+    assert user == "u" and hashed.startswith("$7$101$")
+    assert verify_password(hashed, "s3cr:et")
+    assert not verify_password(hashed, "s3cr:eT")
+    assert verify_password(hash_password("x"), "x")
+
+
+MN_A, MN_B = "0100000000000000000000AA", "0100000000000000000000BB"
+MN_OFF = "0100000000000000000000CC"
+
+
+@pytest.fixture
+def broker_files(db: psycopg.Connection, database_url: str,
+                 monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:  # fmt: skip
+    add_outlet(db, MN_A)
+    add_outlet(db, MN_B)
+    add_outlet(db, MN_OFF)
+    db.execute("UPDATE outlets SET active = false WHERE mn = %s", (MN_OFF,))
+    monkeypatch.setenv("SOURCEWATCH_DATABASE_URL", database_url)
+    with tempfile.TemporaryDirectory() as tmp:
+        given = Path(tmp) / "given.csv"
+        given.write_text(f"mn,password\n{MN_A},from-the-file\n")
+        out = Path(tmp) / "broker"
+        argv = ["devices", "acl", "--out", str(out), "--from-file", str(given)]
+        assert main([*argv, "--broker-host", "127.0.0.1"]) == 0
+        yield out
+
+
+@pytest.fixture
+def generated_broker(broker_files: Path) -> Iterator[int]:
+    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    if not Path(binary).exists():
+        pytest.skip("Mosquitto is not installed here")
+    port = free_port()
+    conf = (
+        (DEPLOY / "mosquitto" / "mosquitto.conf")
+        .read_text()
+        .replace("/mosquitto/config/", f"{broker_files}/")
+        .replace("listener 1883", f"listener {port} 127.0.0.1")
+        .replace("persistence true", "persistence false")
+    )
+    (broker_files / "mosquitto.conf").write_text(conf)
+    for f in broker_files.iterdir():  # the broker drops root before reading its files
+        f.chmod(0o644)
+    for folder in (broker_files, broker_files.parent):
+        folder.chmod(0o755)
+    proc = subprocess.Popen([binary, "-c", str(broker_files / "mosquitto.conf")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        wait_for_port("127.0.0.1", port)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_devices_acl_writes_the_files(broker_files: Path) -> None:
+    with (broker_files / "credentials.csv").open(newline="") as f:
+        credentials = dict(csv.reader(f))
+    assert credentials.pop("mn") == "password"
+    assert set(credentials) == {MN_A, MN_B}  # inactive outlets get no login
+    assert credentials[MN_A] == "from-the-file" and len(credentials[MN_B]) >= 20
+    for name in ("credentials.csv", "services.env", "ingest.env", "alerts.env"):
+        assert stat.S_IMODE((broker_files / name).stat().st_mode) == 0o600, name
+    users = dict(line.split(":", 1) for line in (broker_files / "passwd").read_text().splitlines())
+    assert set(users) == {MN_A, MN_B, "sourcewatch-ingest", "sourcewatch-alerts"}
+    assert verify_password(users[MN_A], "from-the-file")
+    assert (broker_files / "acl").read_text() == ACL
+    env = (broker_files / "services.env").read_text()
+    assert env.count("SOURCEWATCH_MQTT_URL=mqtt://sourcewatch-") == 2
+
+
+def service_url(folder: Path, process: str) -> tuple[str, str]:
+    line = (folder / f"{process}.env").read_text().strip()
+    userinfo = line.split("mqtt://", 1)[1].split("@", 1)[0]
+    user, password = userinfo.split(":", 1)
+    return user, password
+
+
+class Session:
+    def __init__(self, port: int, user: str, password: str) -> None:
+        self.connected: list[bool] = []
+        self.received: list[str] = []
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2,
+                                  client_id=f"t-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv5)  # fmt: skip
+        self.client.username_pw_set(user, password)
+        self.client.on_connect = lambda _c, _u, _f, rc, _p: self.connected.append(not rc.is_failure)
+        self.client.on_message = lambda _c, _u, msg: self.received.append(msg.topic)
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+        wait(lambda: bool(self.connected))
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def wait(condition: Any, timeout: float = 5.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_generated_passwords_authenticate_and_acl_holds(
+    generated_broker: int, broker_files: Path
+) -> None:
+    with (broker_files / "credentials.csv").open(newline="") as f:
+        credentials = dict(list(csv.reader(f))[1:])
+    ingest_user, ingest_password = service_url(broker_files, "ingest")
+    assert ingest_user == "sourcewatch-ingest"
+
+    wrong = Session(generated_broker, MN_A, "not-the-password")
+    assert wrong.connected == [False]
+    wrong.close()
+
+    worker = Session(generated_broker, ingest_user, ingest_password)
+    a = Session(generated_broker, MN_A, credentials[MN_A])
+    b = Session(generated_broker, MN_B, credentials[MN_B])
+    alerts = Session(generated_broker, *service_url(broker_files, "alerts"))
+    try:
+        assert worker.connected == a.connected == b.connected == alerts.connected == [True]
+        worker.client.subscribe("hj212/+/up", qos=1)
+        assert wait(lambda: worker.client.want_write() is False)
+        import time
+
+        time.sleep(0.3)  # the subscription is in place
+        a.client.publish(f"hj212/{MN_B}/up", b"forged", qos=1).wait_for_publish(5)  # refused
+        a.client.publish(f"hj212/{MN_A}/up", b"own", qos=1).wait_for_publish(5)
+        b.client.publish(f"hj212/{MN_B}/up", b"own", qos=1).wait_for_publish(5)
+        assert wait(lambda: len(worker.received) >= 2)
+        time.sleep(0.3)
+        assert sorted(worker.received) == sorted([f"hj212/{MN_A}/up", f"hj212/{MN_B}/up"])
+    finally:
+        for s in (worker, a, b, alerts):
+            s.close()
