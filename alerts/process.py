@@ -17,6 +17,7 @@ from alerts.notify import (
     WeComChannel,
 )
 from alerts.service import Evaluator, EvaluatorOptions
+from schemas.health import serve_health
 from schemas.settings import Settings
 
 __all__ = ["build_channels", "run_alerts"]
@@ -48,6 +49,9 @@ def build_channels(settings: Settings) -> dict[str, Channel]:
 
 def run_alerts(settings: Settings, stop: threading.Event) -> int:
     evaluator = Evaluator(EvaluatorOptions.from_settings(settings))
+    stop_health = serve_health(
+        settings.metrics_port, ready=lambda: evaluator.connected, host=settings.metrics_host
+    )
     with Dispatcher(settings.database_url, build_channels(settings)) as dispatcher:
         threads = [
             threading.Thread(target=evaluator.run, args=(stop,), name="evaluator"),
@@ -56,6 +60,9 @@ def run_alerts(settings: Settings, stop: threading.Event) -> int:
         for t in threads:
             t.start()
         log.info("alerts running: evaluator and dispatcher (%s)", ", ".join(dispatcher.channels))
-        for t in threads:
-            t.join()
+        try:
+            for t in threads:
+                t.join()
+        finally:
+            stop_health()
     return 0

@@ -19,6 +19,7 @@ from typing import Any
 
 import psycopg
 
+from alerts import metrics
 from alerts.announce import announce
 from alerts.cases import SEVERITIES, CasePolicy, Transition, lock_outlet
 from alerts.evaluate import Evaluation, load_outlet
@@ -69,6 +70,7 @@ class Evaluator:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.outlets_evaluated = 0
         self.transitions = 0
+        self.connected = False  # the loop holds a database connection (readiness)
 
     # --- the queue -----------------------------------------------------------------------
 
@@ -78,6 +80,7 @@ class Evaluator:
         while done < max_outlets and self._evaluate_next(conn):
             done += 1
         self.outlets_evaluated += done
+        metrics.OUTLETS.inc(done)
         return done
 
     def _evaluate_next(self, conn: psycopg.Connection) -> bool:
@@ -132,6 +135,7 @@ class Evaluator:
             raise
         except Exception as exc:
             del ev.transitions[mark:]
+            metrics.EVALUATION_ERRORS.inc()
             log.exception("evaluation of outlet %s failed", outlet_id)
             conn.execute(
                 "INSERT INTO evaluation_errors (outlet_id, hours, error) VALUES (%s, %s, %s)",
@@ -154,6 +158,8 @@ class Evaluator:
         if transitions:
             announce(conn, transitions)
             self.transitions += len(transitions)
+            for t in transitions:
+                metrics.TRANSITIONS.labels(t.action).inc()
 
     # --- the sweep -------------------------------------------------------------------------
 
@@ -164,6 +170,8 @@ class Evaluator:
         )
         self.finish_days(conn, now)
         self.escalate_unacknowledged(conn, now)
+        depth = conn.execute("SELECT count(*) FROM evaluation_queue").fetchone()
+        metrics.QUEUE_DEPTH.set(depth[0] if depth else 0)
 
     def finish_days(self, conn: psycopg.Connection, now: datetime) -> int:
         """Judge the daily means of local days that ended (plus the grace) and were not judged
@@ -236,6 +244,7 @@ class Evaluator:
                     psycopg.connect(url, autocommit=True, application_name="sourcewatch.alerts.listen") as listen,
                 ):  # fmt: skip
                     listen.execute(f"LISTEN {CHANNEL}")
+                    self.connected = True
                     while not stop.is_set():
                         self.drain(conn)
                         if time.monotonic() >= next_sweep:
@@ -246,8 +255,10 @@ class Evaluator:
                         ):
                             pass
             except psycopg.OperationalError as exc:
+                self.connected = False
                 log.warning("evaluator: database unavailable (%s); retrying", exc)
                 stop.wait(2.0)
             except Exception:  # never let one bad sweep stop the evaluator
+                self.connected = False
                 log.exception("evaluator failed; starting over")
                 stop.wait(2.0)

@@ -18,7 +18,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 from psycopg_pool import ConnectionPool
 from starlette.concurrency import run_in_threadpool
 
-from api import errors
+from api import errors, metrics
 from api.db import QUERY_TIMEOUT_S, Database
 from api.ratelimit import RateLimiter, RateLimitMiddleware
 from api.routes import (
@@ -110,4 +110,5 @@ def create_app(settings: Settings, *, pool: ConnectionPool | None = None) -> Fas
         *(cases, stats, feeds),
     ):
         app.include_router(module.router)
+    metrics.install(app)  # outermost middleware: counts every request; GET /metrics
     return app

@@ -8,6 +8,7 @@ import threading
 from ingest.mqtt import MqttOptions, MqttTransport
 from ingest.uplink import JSON_TOPIC, RAW_TOPIC
 from ingest.worker import IngestWorker, WorkerOptions
+from schemas.health import serve_health
 from schemas.settings import Settings
 
 __all__ = ["build_worker", "run_ingest"]
@@ -37,6 +38,9 @@ def build_worker(settings: Settings) -> IngestWorker:
 
 def run_ingest(settings: Settings, stop: threading.Event) -> int:
     worker = build_worker(settings)
+    stop_health = serve_health(
+        settings.metrics_port, ready=lambda: _ready(worker), host=settings.metrics_host
+    )
     worker.transport.start()
     reporter = threading.Thread(target=_report, args=(worker, stop), daemon=True)
     reporter.start()
@@ -44,8 +48,14 @@ def run_ingest(settings: Settings, stop: threading.Event) -> int:
         worker.run(stop)
     finally:
         worker.transport.stop()
+        stop_health()
     log.info("ingest stopped: %s", worker.stats)
     return 0
+
+
+def _ready(worker: IngestWorker) -> bool:
+    """Ready: subscribed at the broker, and the last write (if any) succeeded."""
+    return worker.transport.subscribed.is_set() and worker.metrics.last_write_ok
 
 
 def _report(worker: IngestWorker, stop: threading.Event, every_s: float = 60.0) -> None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import psycopg
 
+from ingest.metrics import IngestMetrics
 from ingest.mqtt import Inbound, MqttTransport
 from ingest.outlets import OutletDirectory
 from ingest.records import Accepted, Rejected
@@ -73,6 +74,7 @@ class IngestWorker:
         self.options = options
         self.transport = transport
         self.stats = WorkerStats()
+        self.metrics = IngestMetrics()
         self.directory = OutletDirectory(refresh_s=options.registry_refresh_s)
         self._conn: psycopg.Connection | None = None
 
@@ -116,6 +118,7 @@ class IngestWorker:
 
     def _process(self, batch: list[Inbound], stop: threading.Event) -> None:
         delay = 0.2
+        started = time.monotonic()
         while True:
             try:
                 conn = self._connection()
@@ -125,6 +128,7 @@ class IngestWorker:
             except (WriteError, psycopg.OperationalError) as exc:
                 self._close()
                 self.stats.write_retries += 1
+                self.metrics.write_failed()
                 self.stats.last_error = str(exc)
                 log.warning(
                     "batch of %d not written (%s); retrying in %.1fs", len(batch), exc, delay
@@ -137,6 +141,9 @@ class IngestWorker:
                     return
                 delay = min(delay * 2, self.options.retry_max_delay_s)
         self.stats.add(result, rejected)
+        self.metrics.batch_written(
+            len(batch), result, accepted, rejected, time.monotonic() - started
+        )
         self.stats.messages += len(batch)
         self.stats.batches += 1
         self.stats.acked += self.transport.ack(batch)

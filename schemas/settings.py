@@ -147,6 +147,19 @@ class Settings(BaseSettings):
     gateway_max_connections: int = Field(
         1000, ge=1, description="TCP gateway: most logger connections open at once."
     )
+    metrics_host: str = Field(
+        "127.0.0.1",
+        description="Address the /metrics, /healthz and /readyz server of the ingest and alerts "
+        "processes listens on (0.0.0.0 to listen on every interface, e.g. in a container).",
+    )
+    metrics_port: int = Field(
+        9464,
+        ge=0,
+        le=65535,
+        description="TCP port of the /metrics, /healthz and /readyz server of the ingest and "
+        "alerts processes (each process needs its own); 0 turns it off. The API serves them "
+        "on its own port.",
+    )
     log_level: str = Field("INFO", description="Python logging level.")
 
 

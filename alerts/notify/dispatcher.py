@@ -33,6 +33,7 @@ from typing import Any, Self
 import psycopg
 from psycopg import sql
 
+from alerts.metrics import NOTIFICATIONS
 from alerts.notify import outbox
 from alerts.notify.channels._http import redact
 from alerts.notify.channels.base import Channel, DeliveryResult
@@ -226,6 +227,7 @@ class Dispatcher:
         if result.ok:
             outbox.mark_delivered(conn, rows, digest=digest, at=at)
             report.messages_sent += 1
+            NOTIFICATIONS.labels(target.channel, "digested" if digest else "sent").inc(len(rows))
             if digest:
                 report.digests_sent += 1
                 report.notifications_digested += len(rows)
@@ -233,6 +235,7 @@ class Dispatcher:
                 report.notifications_sent += len(rows)
         else:
             report.attempts_failed += 1
+            NOTIFICATIONS.labels(target.channel, "failed").inc(len(rows))
             error = result.error or "delivery failed"
             self._failed(conn, target, rows, error, at if result.retryable else None, report)
         return result, at
@@ -256,6 +259,7 @@ class Dispatcher:
             outbox.mark_attempt_failed(conn, row, error=error, retry_at=retry_at)
             if retry_at is None:
                 report.notifications_given_up += 1
+                NOTIFICATIONS.labels(target.channel, "given_up").inc()
                 log.warning(
                     "giving up notification %s (event %s, subscription %s) after %s attempts: %s",
                     row.id, row.event_id, target.id, attempts, error,
