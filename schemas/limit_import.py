@@ -15,7 +15,7 @@ from psycopg import sql
 
 from schemas.limits import LimitsError, parse_row
 from schemas.pollutants import load_pollutants
-from schemas.registry import RowError
+from schemas.registry_file import RowError
 
 __all__ = ["LimitImport", "import_outlet_limits"]
 

@@ -54,7 +54,8 @@ def migrate(args: argparse.Namespace) -> int:
 
 def registry_import(args: argparse.Namespace) -> int:
     from schemas.db import connect
-    from schemas.registry import RegistryError, import_registry, parse_registry_file
+    from schemas.registry import RegistryError, import_registry
+    from schemas.registry_file import parse_registry_file
     from schemas.settings import get_settings
 
     try:

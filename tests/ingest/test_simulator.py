@@ -33,7 +33,8 @@ from ingest.simulation import (
     write_registry,
 )
 from schemas.brokers import broker_address
-from schemas.registry import EnterpriseIn, parse_registry_file
+from schemas.registry import EnterpriseIn
+from schemas.registry_file import parse_registry_file
 from schemas.uplink import JsonUpload
 from tests.fixtures.mqtt import collector, wait_until
 from tests.fixtures.proxy import TcpProxy

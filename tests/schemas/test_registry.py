@@ -15,11 +15,10 @@ from schemas.registry import (
     MovedOutlet,
     OutletIn,
     RegistryError,
-    RowError,
     import_registry,
-    parse_registry_file,
     uscc_check_character,
 )
+from schemas.registry_file import RowError, parse_registry_file
 
 DEMO = Path(__file__).resolve().parents[2] / "deploy" / "demo" / "registry.json"
 
