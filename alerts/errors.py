@@ -1,44 +1,18 @@
-"""The one exception hierarchy of the alerts package.
+"""The root of the alerts package's own exceptions.
 
 ::
 
-    AlertsError             root; database failures are translated into it (SQL text stays in
-     |                      ``__cause__`` for the logs, never in the message)
-     +-- CaseNotFound       no case with that id
-     +-- InvalidTransition  the action is not allowed on the case as it is now (closing a
-     |                      closed case, acknowledging an acknowledged one) or lacks what it
-     |                      needs (a close reason, a comment text, an actor)
-     +-- EvidenceError      an evidence bundle could not be built or written
+    AlertsError             root of everything the alerts package raises on purpose
+     +-- NotifyError …      notification delivery (``alerts.notify.errors``)
 
-Messages are written for the staff member who triggered the action.
+The case workflow and evidence errors (``CaseError``, ``CaseNotFound``, ``InvalidTransition``,
+``EvidenceError``) live with that code in :mod:`schemas.case_errors`.
 """
 
 from __future__ import annotations
 
-__all__ = ["AlertsError", "CaseNotFound", "EvidenceError", "InvalidTransition"]
+__all__ = ["AlertsError"]
 
 
 class AlertsError(Exception):
     """Root of everything the alerts package raises on purpose."""
-
-
-class CaseNotFound(AlertsError):
-    """There is no case with this id."""
-
-    def __init__(self, case_id: int) -> None:
-        super().__init__(f"case {case_id} does not exist")
-        self.case_id = case_id
-
-
-class InvalidTransition(AlertsError):
-    """The action cannot be applied to the case in its current state, or is incomplete."""
-
-    def __init__(self, case_id: int, action: str, reason: str) -> None:
-        super().__init__(f"cannot {action} case {case_id}: {reason}")
-        self.case_id = case_id
-        self.action = action
-        self.reason = reason
-
-
-class EvidenceError(AlertsError):
-    """The evidence bundle of a case could not be built or written."""

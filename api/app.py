@@ -30,6 +30,7 @@ from api.routes import (
     outlets,
     pollutants,
     staff,
+    staff_cases,
     stats,
 )
 from schemas.db import open_pool
@@ -106,7 +107,7 @@ def create_app(settings: Settings, *, pool: ConnectionPool | None = None) -> Fas
     )
     # staff: authenticated, each route declares the role it needs (api/auth.py)
     for module in (
-        *(health, enterprises, outlets, measurements, pollutants, staff),
+        *(health, enterprises, outlets, measurements, pollutants, staff, staff_cases),
         *(cases, stats, feeds),
     ):
         app.include_router(module.router)

@@ -98,13 +98,17 @@ class Database:
             raise DatabaseError(f"{type(exc).__name__}: {exc}") from exc
 
     @contextmanager
-    def connection(self) -> Iterator[psycopg.Connection[Any]]:
+    def connection(self, *, snapshot: bool = False) -> Iterator[psycopg.Connection[Any]]:
         """A pooled connection in one transaction (committed at the end, rolled back on an
-        error) with the time limit set; rows are tuples (for :mod:`schemas` functions)."""
+        error) with the time limit set; rows are tuples (for :mod:`schemas` functions).
+        With ``snapshot`` the transaction is REPEATABLE READ, READ ONLY: every query sees the
+        same data (e.g. an evidence bundle whose files must agree)."""
         with self._translated(), self.pool.connection(timeout=self.wait_s) as conn:
             previous = conn.row_factory
             conn.row_factory = tuple_row
             try:
+                if snapshot:
+                    conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 conn.execute(
                     "SELECT set_config('statement_timeout', %s, true)",
                     (f"{int(self.query_timeout_s * 1000)}",),

@@ -13,13 +13,15 @@ Every error body is::
     ├── Unauthorized          401  unauthorized        no or bad credentials (staff endpoints)
     ├── Forbidden             403  forbidden           credentials without the right (staff)
     ├── NotFound              404  not_found           no such resource, or no such route
+    ├── Conflict              409  conflict            not allowed in the resource's current state
     ├── RateLimited           429  rate_limited        with Retry-After
     ├── InternalError         500  internal_error      a bug: logged here, never explained
     └── ServiceUnavailable    503  unavailable         the database does not answer in time
 
 :func:`install` maps everything else onto it: FastAPI's ``RequestValidationError`` (naming the
 parameter), Starlette's ``HTTPException`` (unknown routes, 405), the database errors of
-:mod:`api.db`, and — through :class:`UnhandledErrors` — any other exception, as a 500 that
+:mod:`api.db`, the case errors of :mod:`schemas.case_errors` (unknown case 404, invalid
+transition 409), and — through :class:`UnhandledErrors` — any other exception, as a 500 that
 never leaks SQL or a stack trace.
 """
 
@@ -39,11 +41,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.db import DatabaseError, DatabaseUnavailable, QueryTimeout
 from api.responses import ErrorBody, ErrorDetail
+from schemas.case_errors import CaseError, CaseNotFound, InvalidTransition
 
 __all__ = [
+    "CONFLICT_RESPONSE",
     "ERROR_RESPONSES",
     "NOT_FOUND_RESPONSE",
+    "STAFF_RESPONSES",
     "ApiError",
+    "Conflict",
     "Forbidden",
     "InternalError",
     "InvalidParameter",
@@ -97,6 +103,11 @@ class Forbidden(ApiError):
 class NotFound(ApiError):
     def __init__(self, message: str, *, parameter: str | None = None) -> None:
         super().__init__(404, "not_found", message, parameter=parameter)
+
+
+class Conflict(ApiError):
+    def __init__(self, message: str) -> None:
+        super().__init__(409, "conflict", message)
 
 
 class RateLimited(ApiError):
@@ -178,6 +189,14 @@ def _from_database(exc: DatabaseError) -> ApiError:
     return _internal(exc)
 
 
+def _from_case(exc: CaseError) -> ApiError:
+    if isinstance(exc, CaseNotFound):
+        return NotFound(str(exc), parameter="case_id")
+    if isinstance(exc, InvalidTransition):
+        return Conflict(str(exc))
+    return _internal(exc)  # a database failure behind the case code (the cause is logged)
+
+
 def _internal(exc: BaseException) -> InternalError:
     reference = uuid.uuid4().hex[:12]
     log.error("internal error %s", reference, exc_info=exc)
@@ -203,10 +222,15 @@ def install(app: FastAPI) -> None:
         assert isinstance(exc, DatabaseError)
         return error_response(_from_database(exc))
 
+    async def on_case(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, CaseError)
+        return error_response(_from_case(exc))
+
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(DatabaseError, on_database)
+    app.add_exception_handler(CaseError, on_case)
 
 
 class UnhandledErrors:
@@ -251,3 +275,10 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     503: _doc("The database did not answer in time; retry after `Retry-After` seconds."),
 }
 NOT_FOUND_RESPONSE: dict[int | str, dict[str, Any]] = {404: _doc("No such resource.")}
+STAFF_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: _doc("No token, or an unknown, revoked or expired one."),
+    403: _doc("The token's user lacks the role this endpoint needs."),
+}
+CONFLICT_RESPONSE: dict[int | str, dict[str, Any]] = {
+    409: _doc("Not allowed in the case's current state (closing a closed case …)."),
+}

@@ -215,15 +215,15 @@ def simulate(args: argparse.Namespace) -> int:
 
 
 def evidence(args: argparse.Namespace) -> int:
-    from alerts.errors import AlertsError
-    from alerts.evidence import build_evidence
+    from schemas.case_errors import CaseError
     from schemas.db import connect
+    from schemas.evidence import build_evidence
     from schemas.settings import get_settings
 
     try:
         with connect(get_settings().database_url, application_name="sourcewatch.evidence") as conn:
             manifest = build_evidence(conn, args.case_id, args.output)
-    except AlertsError as exc:
+    except CaseError as exc:
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201
         return 1
     print(f"{args.output}\n{manifest.summary()}")  # noqa: T201

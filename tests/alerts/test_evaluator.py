@@ -210,7 +210,7 @@ def test_unacknowledged_cases_escalate_once_and_acknowledged_ones_do_not(
 def test_acknowledged_cases_are_not_escalated(
     db: psycopg.Connection, outlet: int, database_url: str
 ) -> None:
-    from alerts.workflow import acknowledge
+    from schemas.case_workflow import acknowledge
 
     store(db, outlet, {1: minute_rows(1, "40")})
     ev = evaluator(database_url, H0 + timedelta(hours=3))

@@ -19,10 +19,10 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from alerts.errors import CaseNotFound
-from alerts.evidence import build_evidence
-from alerts.workflow import acknowledge, record_reply
 from ingest.hj212.build import build_packet
+from schemas.case_errors import CaseNotFound
+from schemas.case_workflow import acknowledge, record_reply
+from schemas.evidence import build_evidence
 from tests.fixtures.registry import add_outlet
 
 MN = "88888880000001"

@@ -15,8 +15,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from alerts.errors import AlertsError, CaseNotFound, InvalidTransition
-from alerts.workflow import (
+from schemas.case_errors import CaseError, CaseNotFound, InvalidTransition
+from schemas.case_workflow import (
     Case,
     CaseEvent,
     acknowledge,
@@ -219,7 +219,7 @@ def test_database_errors_are_translated(db: psycopg.Connection, database_url: st
     case_id = open_case(db)
     conn = psycopg.connect(database_url)
     conn.close()
-    with pytest.raises(AlertsError) as info:
+    with pytest.raises(CaseError) as info:
         acknowledge(conn, case_id, "zhang.wei")
     assert (
         str(info.value)

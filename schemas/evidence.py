@@ -44,7 +44,7 @@ from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 from psycopg.types.json import set_json_loads
 
-from alerts.errors import CaseNotFound, EvidenceError
+from schemas.case_errors import CaseNotFound, EvidenceError
 
 __all__ = ["MARGIN_DAYS", "MARGIN_HOURS", "EvidenceFile", "EvidenceManifest", "build_evidence"]
 

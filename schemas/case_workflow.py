@@ -39,7 +39,7 @@ from psycopg import sql
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
-from alerts.errors import AlertsError, CaseNotFound, InvalidTransition
+from schemas.case_errors import CaseError, CaseNotFound, InvalidTransition
 
 __all__ = [
     "MAX_TEXT",
@@ -241,7 +241,7 @@ def _database_errors(verb: str, case_id: int) -> Iterator[None]:
     try:
         yield
     except psycopg.Error as exc:
-        raise AlertsError(
+        raise CaseError(
             f"could not {verb} case {case_id}: database error ({type(exc).__name__})"
         ) from exc
 
