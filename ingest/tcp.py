@@ -31,7 +31,7 @@ from ingest.hj212 import CRCPolicy, FrameError, HJ212Error, StreamReader, parse_
 from ingest.outlets import Outlet, OutletDirectory
 from ingest.records import Accepted, Rejected
 from ingest.uplink import accept_frame
-from ingest.writer import BatchResult, WriteError, write_batch
+from ingest.writer import BatchResult, WriteError, write_isolating
 from schemas.settings import Settings
 
 __all__ = ["Gateway", "GatewayOptions", "GatewayStats", "decode_tcp_packet", "run_gateway"]
@@ -136,40 +136,11 @@ class _Store:
                     accepted.append(item)
                 else:
                     rejected.append(item)
-            result = self._write(conn, accepted, rejected)
+            result = write_isolating(conn, accepted, rejected)
         except (WriteError, psycopg.OperationalError):
             self._drop()
             raise
         return accepted, rejected, result
-
-    def _write(
-        self, conn: psycopg.Connection, accepted: list[Accepted], rejected: list[Rejected]
-    ) -> BatchResult:
-        try:
-            return write_batch(conn, accepted, rejected)
-        except WriteError as exc:
-            if exc.retryable:
-                raise
-            log.error("TCP batch refused (%s); writing its frames one by one", exc)
-        total = BatchResult()
-        kept: list[Accepted] = []
-        for a in accepted:
-            try:
-                part = write_batch(conn, [a], [])
-            except WriteError as exc:
-                if exc.retryable:
-                    raise
-                rejected.append(
-                    Rejected(a.transport, None, a.received_at, a.raw, "store", str(exc), a.mn)
-                )
-                continue
-            kept.append(a)
-            total.frames_new += part.frames_new
-            total.frames_duplicate += part.frames_duplicate
-            total.values_inserted += part.values_inserted
-        accepted[:] = kept
-        total.dead_letters = write_batch(conn, [], rejected).dead_letters
-        return total
 
     def _connection(self) -> psycopg.Connection:
         conn: psycopg.Connection | None = getattr(self._local, "conn", None)

@@ -24,7 +24,7 @@ from ingest.mqtt import Inbound, MqttTransport
 from ingest.outlets import OutletDirectory
 from ingest.records import Accepted, Rejected
 from ingest.uplink import decode_message
-from ingest.writer import BatchResult, WriteError, write_batch
+from ingest.writer import BatchResult, WriteError, write_isolating
 
 __all__ = ["IngestWorker", "WorkerOptions", "WorkerStats"]
 
@@ -123,7 +123,7 @@ class IngestWorker:
             try:
                 conn = self._connection()
                 accepted, rejected = self._decode(conn, batch)
-                result = self._write(conn, accepted, rejected)
+                result = write_isolating(conn, accepted, rejected)
                 break
             except (WriteError, psycopg.OperationalError) as exc:
                 self._close()
@@ -182,33 +182,6 @@ class IngestWorker:
                 else:
                     rejected.append(item)
         return accepted, rejected
-
-    def _write(
-        self, conn: psycopg.Connection, accepted: list[Accepted], rejected: list[Rejected]
-    ) -> BatchResult:
-        try:
-            return write_batch(conn, accepted, rejected)
-        except WriteError as exc:
-            if exc.retryable:
-                raise
-            log.error("batch refused (%s); writing its messages one by one", exc)
-        total = BatchResult()
-        for a in accepted:
-            try:
-                part = write_batch(conn, [a], [])
-            except WriteError as exc:
-                if exc.retryable:
-                    raise
-                bad = Rejected(a.transport, a.topic, a.received_at, a.raw, "store", str(exc), a.mn)
-                rejected.append(bad)
-                continue
-            total.frames_new += part.frames_new
-            total.frames_duplicate += part.frames_duplicate
-            total.values_inserted += part.values_inserted
-            total.values_revised += part.values_revised
-        accepted[:] = [a for a in accepted if all(a.raw != r.raw for r in rejected)]
-        total.dead_letters = write_batch(conn, [], rejected).dead_letters
-        return total
 
     def _connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed:

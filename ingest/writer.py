@@ -23,7 +23,7 @@ import psycopg
 
 from ingest.records import Accepted, Rejected
 
-__all__ = ["NOTIFY_CHANNEL", "BatchResult", "WriteError", "write_batch"]
+__all__ = ["NOTIFY_CHANNEL", "BatchResult", "WriteError", "write_batch", "write_isolating"]
 
 log = logging.getLogger(__name__)
 
@@ -250,3 +250,38 @@ def _write(
         )
         result.dead_letters = len(rejected)
     return result
+
+
+def write_isolating(
+    conn: psycopg.Connection, accepted: list[Accepted], rejected: list[Rejected]
+) -> BatchResult:
+    """:func:`write_batch`, and when the database refuses the batch for a non-transient reason,
+    write its frames one by one: a frame that still fails becomes a dead letter (reason
+    'store') and is taken out of ``accepted`` (so it is never answered as stored). Retryable
+    errors propagate with nothing written."""
+    try:
+        return write_batch(conn, accepted, rejected)
+    except WriteError as exc:
+        if exc.retryable:
+            raise
+        log.error("batch refused (%s); writing its frames one by one", exc)
+    total = BatchResult()
+    kept: list[Accepted] = []
+    for a in accepted:
+        try:
+            part = write_batch(conn, [a], [])
+        except WriteError as exc:
+            if exc.retryable:
+                raise
+            rejected.append(
+                Rejected(a.transport, a.topic, a.received_at, a.raw, "store", str(exc), a.mn)
+            )
+            continue
+        kept.append(a)
+        total.frames_new += part.frames_new
+        total.frames_duplicate += part.frames_duplicate
+        total.values_inserted += part.values_inserted
+        total.values_revised += part.values_revised
+    accepted[:] = kept
+    total.dead_letters = write_batch(conn, [], rejected).dead_letters
+    return total

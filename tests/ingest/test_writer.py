@@ -141,3 +141,20 @@ def test_each_batch_records_when_the_outlet_was_last_heard(db: psycopg.Connectio
     write_batch(db, [frame(oid, b"f2", [])], [])  # a frame without values: heard, no data
     second = db.execute("SELECT last_frame_at, last_data_at FROM outlet_activity").fetchone()
     assert second is not None and second[0] > first[0] and second[1] == T0
+
+
+def test_a_refused_batch_is_written_frame_by_frame_and_the_bad_one_is_a_dead_letter(
+    db: psycopg.Connection,
+) -> None:
+    from ingest.writer import write_isolating
+
+    oid = add_outlet(db, "MN1")
+    huge = MeasurementRow("a21026", "rtd", T0 + timedelta(hours=1), value=Decimal("1e200000"))
+    good, bad = frame(oid, b"ok", [so2("1")]), frame(oid, b"bad", [huge])
+    accepted, rejected = [good, bad], []
+    result = write_isolating(db, accepted, rejected)
+    assert accepted == [good]  # only what is stored may be answered as stored
+    assert [r.reason for r in rejected] == ["store"]
+    assert (result.frames_new, result.values_inserted, result.dead_letters) == (1, 1, 1)
+    assert db.execute("SELECT reason, raw FROM dead_letters").fetchall() == [("store", b"bad")]
+    assert count(db, "measurements") == 1
