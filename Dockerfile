@@ -1,6 +1,14 @@
 # sourcewatch: one image, one process per container (the command picks it: api, ingest, ...).
 #   docker build -t sourcewatch .
 #   docker run --env-file deploy/.env sourcewatch api
+
+# The portal's charting library (uPlot), pinned by api/portal/package-lock.json: bundled into the
+# image, never fetched from a CDN at run time.
+FROM node:22-slim AS portal-assets
+WORKDIR /build
+COPY api/portal/package.json api/portal/package-lock.json ./
+RUN npm ci --no-audit --no-fund --loglevel=error
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -19,6 +27,8 @@ COPY pyproject.toml README.md ./
 COPY schemas ./schemas
 COPY ingest ./ingest
 COPY api ./api
+COPY --from=portal-assets /build/node_modules/uplot/dist/uPlot.iife.min.js \
+     /build/node_modules/uplot/dist/uPlot.min.css ./api/portal/node_modules/uplot/dist/
 COPY alerts ./alerts
 COPY sourcewatch ./sourcewatch
 # No extras: the runtime dependencies only (no test or lint tools).

@@ -13,6 +13,12 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+	@# the portal's charting library (uPlot), pinned by api/portal/package-lock.json
+	@if ! command -v npm >/dev/null 2>&1; then \
+	    echo "npm not found: portal charts fall back to tables (install Node.js/npm, then make install)"; \
+	elif [ ! api/portal/node_modules/.package-lock.json -nt api/portal/package-lock.json ]; then \
+	    npm ci --prefix api/portal --no-audit --no-fund --loglevel=error; \
+	fi
 
 services: ## PostgreSQL and Mosquitto installed and answering (starts them if down)
 	@bash deploy/local/services.sh

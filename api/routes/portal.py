@@ -1,0 +1,118 @@
+"""``/portal/``: the public portal pages, in Chinese (default) or English (``?lang=en``).
+
+* ``/portal/`` — enterprises (search by name) on a map drawn from their coordinates (no tile
+  server) and in a list;
+* ``/portal/enterprises/{id}`` — the enterprise, its outlets' live status, hourly charts against
+  the limit (invalid hours shaded), the latest exceedances and links to the eight categories;
+* ``/portal/static/…`` — our CSS and JavaScript, and the locally bundled uPlot.
+
+The lists are rendered here; the status, charts and exceedances are the web components of
+``/widgets/sourcewatch-widgets.js`` reading the ``/v1`` API. Not part of the OpenAPI schema.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi.responses import HTMLResponse
+
+from api import convert
+from api.db import Database, get_database
+from api.errors import NotFound
+from api.params import reject_nul
+from api.portal import Lang, asset_response, categories, page_response, svgmap
+from api.queries import enterprises as queries
+from api.queries import outlets as outlet_queries
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/portal", include_in_schema=False, dependencies=[Depends(reject_nul)])
+
+PAGE_SIZE = 50
+LangParam = Annotated[Lang, Query(description="zh (default) or en.")]
+
+
+def _url(path: str, params: dict[str, str | int | None]) -> str:
+    query = urlencode({k: v for k, v in params.items() if v is not None and v != ""})
+    return f"{path}?{query}" if query else path
+
+
+def _other(lang: Lang) -> Lang:
+    return "en" if lang == "zh" else "zh"
+
+
+@router.get("/", response_class=HTMLResponse)
+def index(
+    db: Annotated[Database, Depends(get_database)],
+    lang: LangParam = "zh",
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+) -> Response:
+    """Enterprise list with a map and a name search."""
+    q = (q or "").strip() or None
+    f = queries.EnterpriseFilter(q=q)
+    counted, rows = db.run(
+        queries.count(f), queries.select(f, "id", PAGE_SIZE, (page - 1) * PAGE_SIZE)
+    )
+    found = int(counted[0]["found"])
+    enterprises = [convert.enterprise(row) for row in rows]
+    places = [
+        (e.id, e.name.model_dump()[lang] or e.name.zh or e.name.en or str(e.id), lon, lat)
+        for e in enterprises
+        if e.location is not None
+        for lon, lat in [(e.location.longitude, e.location.latitude)]
+    ]
+    base: dict[str, str | int | None] = {"lang": lang, "q": q}
+    return page_response(
+        "portal_index.html",
+        lang,
+        enterprises=enterprises,
+        found=found,
+        q=q,
+        map=svgmap.draw(places),
+        switch_url=_url(
+            "/portal/", {**base, "lang": _other(lang), "page": page if page > 1 else None}
+        ),
+        previous_url=_url("/portal/", {**base, "page": page - 1}) if page > 1 else None,
+        next_url=_url("/portal/", {**base, "page": page + 1}) if page * PAGE_SIZE < found else None,
+    )
+
+
+@router.get("/enterprises/{enterprise_id}", response_class=HTMLResponse)
+def enterprise_page(
+    db: Annotated[Database, Depends(get_database)],
+    enterprise_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    lang: LangParam = "zh",
+) -> Response:
+    """One enterprise: facts, live status, hourly charts per outlet, exceedances, categories."""
+    found, outlet_rows = db.run(
+        queries.one(enterprise_id),
+        outlet_queries.select(outlet_queries.OutletFilter(enterprise_id=enterprise_id), None, 0),
+    )
+    if not found:
+        raise NotFound(f"no enterprise {enterprise_id}", parameter="enterprise_id")
+    enterprise = convert.enterprise(found[0])
+    name = enterprise.name.model_dump()[lang] or enterprise.name.zh or str(enterprise_id)
+    return page_response(
+        "portal_enterprise.html",
+        lang,
+        enterprise=enterprise,
+        name=name,
+        outlets=[convert.outlet(row) for row in outlet_rows],
+        categories=categories(),
+        switch_url=_url(f"/portal/enterprises/{enterprise_id}", {"lang": _other(lang)}),
+    )
+
+
+@router.get("/static/vendor/{name}")
+def vendor_asset(name: Annotated[str, Path(max_length=100)]) -> Response:
+    """The bundled charting library (uPlot), served from ``api/portal/node_modules``."""
+    return asset_response(name, vendor=True)
+
+
+@router.get("/static/{name}")
+def static_asset(name: Annotated[str, Path(max_length=100)]) -> Response:
+    """Our own CSS and JavaScript."""
+    return asset_response(name)
