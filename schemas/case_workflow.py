@@ -2,7 +2,8 @@
 
 Every action takes the case row with ``SELECT … FOR UPDATE``, checks that the action is allowed,
 changes the row and appends exactly one ``case_events`` row (actor = the staff user name) in the
-same transaction. The work runs in ``conn.transaction()``: it commits by itself, unless the
+same transaction, and one ``staff_audit`` row (:mod:`schemas.audit`). The work runs in
+``conn.transaction()``: it commits by itself, unless the
 caller already has a transaction open, in which case it is a savepoint and the caller commits.
 
 The rules (``InvalidTransition`` otherwise):
@@ -39,6 +40,7 @@ from psycopg import sql
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
+from schemas.audit import audit
 from schemas.case_errors import CaseError, CaseNotFound, InvalidTransition
 
 __all__ = [
@@ -281,6 +283,8 @@ def _event(
     with conn.cursor(row_factory=class_row(CaseEvent)) as cur:
         event = cur.execute(_EVENT, (case_id, actor, action, Jsonb(detail))).fetchone()
     assert event is not None
+    if actor != _MACHINE:  # a person's action: also in the staff audit log
+        audit(conn, actor, f"case.{action}", "case", case_id, after=detail)
     return event
 
 

@@ -4,10 +4,10 @@
   ``severity``, ``enterprise_id``, paged like the public lists (JSON or CSV);
 * ``GET /v1/staff/cases/{id}`` (viewer): the case with its full history (actors and details),
   comments and replies;
-* ``POST /v1/staff/cases/{id}/acknowledge|assign|comment|close|reply`` (inspector): the actions
+* ``POST /v1/staff/cases/{id}/acknowledge|assign|comment|close|reply`` (enforcement): the actions
   of :mod:`schemas.case_workflow`, each appending one audited ``case_events`` row whose actor is
   the token's user; the answer is the case as it is afterwards;
-* ``GET /v1/staff/cases/{id}/evidence.zip`` (inspector): the evidence bundle
+* ``GET /v1/staff/cases/{id}/evidence.zip`` (enforcement): the evidence bundle
   (:mod:`schemas.evidence`), read in one snapshot.
 
 An unknown case is 404, an action the case does not allow now 409 (:mod:`api.errors` maps the
@@ -72,7 +72,7 @@ Text = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=workflow.MAX_TEXT)
 ]
 Viewer = Annotated[StaffUser, Depends(require_role("viewer"))]
-Inspector = Annotated[StaffUser, Depends(require_role("inspector"))]
+Enforcement = Annotated[StaffUser, Depends(require_role("enforcement"))]
 CaseId = Annotated[int, CASE_ID]
 
 
@@ -341,7 +341,7 @@ def get_case(
     summary="Acknowledge a case",
 )
 def acknowledge(
-    user: Inspector,
+    user: Enforcement,
     db: Annotated[Database, Depends(get_database)],
     case_id: CaseId,
     body: Annotated[AcknowledgeBody | None, Body()] = None,
@@ -358,7 +358,7 @@ def acknowledge(
     summary="Assign a case to a staff user",
 )
 def assign(
-    user: Inspector,
+    user: Enforcement,
     db: Annotated[Database, Depends(get_database)],
     case_id: CaseId,
     body: AssignBody,
@@ -380,7 +380,7 @@ def assign(
     summary="Comment on a case",
 )
 def comment(
-    user: Inspector,
+    user: Enforcement,
     db: Annotated[Database, Depends(get_database)],
     case_id: CaseId,
     body: CommentBody,
@@ -396,7 +396,7 @@ def comment(
     summary="Close a case",
 )
 def close(
-    user: Inspector,
+    user: Enforcement,
     db: Annotated[Database, Depends(get_database)],
     case_id: CaseId,
     body: CloseBody,
@@ -412,7 +412,7 @@ def close(
     summary="Record a reply on a case",
 )
 def reply(
-    user: Inspector,
+    user: Enforcement,
     db: Annotated[Database, Depends(get_database)],
     case_id: CaseId,
     body: ReplyBody,
@@ -442,7 +442,7 @@ def reply(
     summary="The evidence bundle of a case (ZIP)",
 )
 def evidence(
-    user: Inspector,
+    user: Enforcement,
     db: Annotated[Database, Depends(get_database)],
     case_id: CaseId,
 ) -> Response:

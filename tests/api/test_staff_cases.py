@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from api.auth import add_staff_user, issue_token
+from schemas.staff import add_staff_user, issue_token
 from tests.api.conftest import error_of
 from tests.fixtures.registry import add_outlet
 
@@ -52,13 +52,14 @@ def open_case(
 
 
 def auth(db: psycopg.Connection, username: str, role: str) -> dict[str, str]:
-    add_staff_user(db, username, [role])
-    return {"Authorization": f"Bearer {issue_token(db, username)}"}
+    add_staff_user(db, username, [role], actor="test")
+    token = issue_token(db, username, actor="test")
+    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture
 def inspector(db: psycopg.Connection) -> dict[str, str]:
-    return auth(db, "zhang.wei", "inspector")
+    return auth(db, "zhang.wei", "enforcement")
 
 
 @pytest.fixture
@@ -140,7 +141,7 @@ def test_acknowledge(client: TestClient, db: psycopg.Connection, inspector: dict
 
 def test_assign(client: TestClient, db: psycopg.Connection, inspector: dict[str, str]) -> None:
     case_id = open_case(db)
-    add_staff_user(db, "wang.fang", ["inspector"])
+    add_staff_user(db, "wang.fang", ["enforcement"], actor="test")
     response = client.post(
         f"{BASE}/{case_id}/assign", json={"assignee": "wang.fang"}, headers=inspector
     )

@@ -13,8 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.auth import add_staff_user, issue_token, revoke_token
 from schemas.settings import Settings
+from schemas.staff import add_staff_user, issue_token, revoke_token
 from tests.fixtures.registry import add_outlet
 
 pytestmark = pytest.mark.integration
@@ -30,8 +30,8 @@ def client(database_url: str) -> Iterator[TestClient]:
 
 @pytest.fixture
 def token(db: psycopg.Connection) -> str:
-    add_staff_user(db, "inspector.li", ["inspector"], "李检查")
-    return issue_token(db, "inspector.li", label="dashboard")
+    add_staff_user(db, "inspector.li", ["enforcement"], "李检查", actor="test")
+    return issue_token(db, "inspector.li", actor="test", label="dashboard")
 
 
 def case_event(conn: psycopg.Connection, action: str = "opened", severity: str = "major") -> int:
@@ -73,9 +73,9 @@ def test_staff_endpoints_refuse_missing_and_bad_tokens(
     assert missing.json()["error"]["status"] == 401
     bad = client.get(STREAM, headers={"Authorization": "Bearer sw_nope"})
     assert bad.status_code == 401
-    add_staff_user(db, "gone", ["viewer"])
-    token = issue_token(db, "gone")
-    assert revoke_token(db, token)
+    add_staff_user(db, "gone", ["viewer"], actor="test")
+    token = issue_token(db, "gone", actor="test")
+    assert revoke_token(db, token, actor="test")
     assert client.get(STREAM, headers={"Authorization": f"Bearer {token}"}).status_code == 401
 
 
