@@ -36,6 +36,7 @@ import psycopg
 from psycopg import sql
 
 __all__ = [
+    "REFERENCE_PARSERS",
     "UNITS",
     "Limit",
     "LimitsError",
@@ -45,6 +46,8 @@ __all__ = [
     "load_limit_tables",
     "load_validity_rules",
     "parse_row",
+    "read_reference_csv",
+    "upsert_reference_rows",
 ]
 
 UNITS = ("mg/m³", "mg/L", "dimensionless")
@@ -147,7 +150,7 @@ def _choice(*allowed: str) -> Callable[[str], str]:
     return check
 
 
-_PARSERS: dict[str, Callable[[str], Any]] = {
+REFERENCE_PARSERS: dict[str, Callable[[str], Any]] = {
     "value": _decimal,
     "value_min": _decimal,
     "reference_o2": _decimal,
@@ -165,7 +168,7 @@ def parse_row(
     cells: dict[str, str],
     required: Sequence[str],
     errors: list[tuple[str, str]],
-    parsers: Mapping[str, Callable[[str], Any]] = _PARSERS,
+    parsers: Mapping[str, Callable[[str], Any]] = REFERENCE_PARSERS,
 ) -> dict[str, Any]:
     """Typed values of one CSV row (blank → None); problems are appended as (field, message)."""
     out: dict[str, Any] = {}
@@ -197,11 +200,11 @@ def parse_row(
 _OPTIONAL = frozenset({"value_min", "reference_o2", "clause", "note", "valid_to"})
 _LIMIT_KEY = ("standard", "category", "pollutant", "period", "version")
 _RULE_KEY = ("name", "medium", "valid_from")
-_RULE_PARSERS = {k: v for k, v in _PARSERS.items() if k != "unit"}  # min, h, % …
+_RULE_PARSERS = {k: v for k, v in REFERENCE_PARSERS.items() if k != "unit"}  # min, h, % …
 
 
 def read_reference_csv(
-    name: str, key: Sequence[str], parsers: Mapping[str, Callable[[str], Any]] = _PARSERS
+    name: str, key: Sequence[str], parsers: Mapping[str, Callable[[str], Any]] = REFERENCE_PARSERS
 ) -> list[dict[str, Any]]:
     """The typed rows of ``schemas/data/<name>``; :class:`LimitsError` on the first bad cell."""
     text = (resources.files("schemas") / "data" / name).read_text("utf-8")
@@ -223,7 +226,9 @@ def read_reference_csv(
     return rows
 
 
-def _upsert(cur: psycopg.Cursor[Any], table: str, key: Sequence[str], rows: list[Any]) -> None:
+def upsert_reference_rows(
+    cur: psycopg.Cursor[Any], table: str, key: Sequence[str], rows: list[Any]
+) -> None:
     columns = list(rows[0])
     query = sql.SQL(
         "INSERT INTO {t} ({c}) VALUES ({v}) ON CONFLICT ({k}) DO UPDATE SET {u}"
@@ -246,8 +251,8 @@ def load_limit_tables(conn: psycopg.Connection[Any]) -> dict[str, int]:
     limits = read_reference_csv("limits.csv", _LIMIT_KEY)
     rules = read_reference_csv("validity_rules.csv", _RULE_KEY, _RULE_PARSERS)
     with conn.transaction(), conn.cursor() as cur:
-        _upsert(cur, "limits", _LIMIT_KEY, limits)
-        _upsert(cur, "validity_rules", _RULE_KEY, rules)
+        upsert_reference_rows(cur, "limits", _LIMIT_KEY, limits)
+        upsert_reference_rows(cur, "validity_rules", _RULE_KEY, rules)
     return {"limits": len(limits), "validity_rules": len(rules)}
 
 

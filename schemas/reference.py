@@ -13,6 +13,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from schemas.disclosure.categories import load_category_tables
+from schemas.disclosure.tax_tables import load_tax_tables
 from schemas.limits import load_limit_tables
 from schemas.pattern_rules import load_pattern_rule_table
 from schemas.pollutants import load_flags, load_pollutants
@@ -47,4 +49,6 @@ def load_reference_data(conn: psycopg.Connection) -> dict[str, int]:
         _upsert(cur, "data_flags", ["standard", "code"], flags)
     load_limit_tables(conn)
     load_pattern_rule_table(conn)
+    load_category_tables(conn)
+    load_tax_tables(conn)
     return {"pollutants": len(pollutants), "data_flags": len(flags)}
