@@ -16,6 +16,7 @@ from alerts.notify import (
     WebhookChannel,
     WeComChannel,
 )
+from alerts.publish import Publisher, PublisherOptions
 from alerts.service import Evaluator, EvaluatorOptions
 from schemas.health import serve_health
 from schemas.settings import Settings
@@ -49,6 +50,7 @@ def build_channels(settings: Settings) -> dict[str, Channel]:
 
 def run_alerts(settings: Settings, stop: threading.Event) -> int:
     evaluator = Evaluator(EvaluatorOptions.from_settings(settings))
+    publisher = Publisher(PublisherOptions.from_settings(settings))
     stop_health = serve_health(
         settings.metrics_port, ready=lambda: evaluator.connected, host=settings.metrics_host
     )
@@ -56,6 +58,7 @@ def run_alerts(settings: Settings, stop: threading.Event) -> int:
         threads = [
             threading.Thread(target=evaluator.run, args=(stop,), name="evaluator"),
             threading.Thread(target=dispatcher.run, args=(stop,), name="dispatcher"),
+            threading.Thread(target=publisher.run, args=(stop,), name="publisher"),
         ]
         for t in threads:
             t.start()

@@ -26,6 +26,7 @@ from api.server import build_server
 from ingest.service import build_worker
 from ingest.simulation import SimulatorOptions, make_enterprises, run_simulator
 from schemas.db import connect
+from schemas.disclosure.keys import default_key_path, generate_key
 from schemas.limits import LimitsError, bind_outlet
 from schemas.migrate import migrate
 from schemas.reference import load_reference_data
@@ -83,6 +84,9 @@ def run_up(
             bound = bind_simulated_outlets(conn, simulated)
         log.info("bound %d simulated outlets to their emission standards", bound)
         log.info("registry: %s", report.summary().replace("\n", "; "))
+        key_file = default_key_path(settings.signing_key_file)
+        if not key_file.exists():
+            log.info("new publication signing key %s (id %s)", key_file, generate_key(key_file))
         if "SOURCEWATCH_MQTT_URL" not in os.environ:
             url = stack.enter_context(embedded_mosquitto())
             settings = settings.model_copy(update={"mqtt_url": url})
