@@ -23,15 +23,23 @@ from api.db import QUERY_TIMEOUT_S, Database
 from api.ratelimit import RateLimiter, RateLimitMiddleware
 from api.routes import (
     cases,
+    disclosure_feeds,
+    disclosures,
+    dumps,
     enterprises,
     feeds,
     health,
     measurements,
     outlets,
     pollutants,
+    portal,
+    publication,
     staff,
     staff_cases,
+    staff_disclosures,
     stats,
+    timeliness,
+    widgets,
 )
 from schemas.db import open_pool
 from schemas.settings import Settings
@@ -111,5 +119,14 @@ def create_app(settings: Settings, *, pool: ConnectionPool | None = None) -> Fas
         *(cases, stats, feeds),
     ):
         app.include_router(module.router)
+    app.include_router(disclosures.router)  # the eight categories
+    app.include_router(disclosure_feeds.router)
+    app.include_router(staff_disclosures.router)  # authoring, review, publication
+    app.include_router(staff_disclosures.audit_router)  # the audit log (admin)
+    app.include_router(dumps.router)  # bulk downloads: files written by `sourcewatch dump`
+    app.include_router(portal.router)  # HTML pages, not in the OpenAPI schema
+    app.include_router(widgets.router)  # embeddable widgets, not in the OpenAPI schema
+    app.include_router(timeliness.router)  # disclosure timeliness, annual report
+    app.include_router(publication.router)  # hash-chained log, signed roots, keys, verify
     metrics.install(app)  # outermost middleware: counts every request; GET /metrics
     return app

@@ -42,6 +42,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.db import DatabaseError, DatabaseUnavailable, QueryTimeout
 from api.responses import ErrorBody, ErrorDetail
 from schemas.case_errors import CaseError, CaseNotFound, InvalidTransition
+from schemas.disclosure.errors import ContentError, DisclosureError, InvalidAction, RecordNotFound
 
 __all__ = [
     "CONFLICT_RESPONSE",
@@ -197,6 +198,22 @@ def _from_case(exc: CaseError) -> ApiError:
     return _internal(exc)  # a database failure behind the case code (the cause is logged)
 
 
+def _from_disclosure(exc: DisclosureError) -> ApiError:
+    if isinstance(exc, RecordNotFound):
+        return NotFound(str(exc), parameter="record_id")
+    if isinstance(exc, InvalidAction):
+        return Conflict(str(exc))
+    if isinstance(exc, ContentError):
+        field = exc.errors[0]["field"] if exc.errors else None
+        where = (
+            f"content.{field}"
+            if field and field not in ("record_type", "enterprise_id", "outlet_id", "formed_at")
+            else field
+        )
+        return InvalidParameter(where or "content", str(exc))
+    return _internal(exc)
+
+
 def _internal(exc: BaseException) -> InternalError:
     reference = uuid.uuid4().hex[:12]
     log.error("internal error %s", reference, exc_info=exc)
@@ -231,6 +248,12 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(DatabaseError, on_database)
     app.add_exception_handler(CaseError, on_case)
+
+    async def on_disclosure(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, DisclosureError)
+        return error_response(_from_disclosure(exc))
+
+    app.add_exception_handler(DisclosureError, on_disclosure)
 
 
 class UnhandledErrors:

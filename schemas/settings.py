@@ -8,8 +8,9 @@ documents them all (a test checks it).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "get_settings"]
@@ -161,6 +162,21 @@ class Settings(BaseSettings):
         "on its own port.",
     )
     log_level: str = Field("INFO", description="Python logging level.")
+    dump_dir: Path = Field(
+        Path("var/dumps"),
+        description="Folder of the daily bulk dumps (`sourcewatch dump` writes them, the API "
+        "serves them at /v1/dumps).",
+    )
+    signing_key_file: Path | None = Field(
+        None,
+        description="Ed25519 private key (PEM) that signs the publication log's daily roots "
+        "(`sourcewatch keys generate`, `sourcewatch ledger sign`); unset: var/signing-key.pem.",
+    )
+
+    @field_validator("signing_key_file", mode="before")
+    @classmethod
+    def _unset_path(cls, value: object) -> object:
+        return None if value in ("", "None") else value
 
 
 def get_settings(environ: Mapping[str, str] | None = None) -> Settings:

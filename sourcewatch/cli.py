@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 from sourcewatch import commands
@@ -99,13 +99,28 @@ def _parser() -> argparse.ArgumentParser:
     staff = sub.add_parser("staff", help="staff accounts and API tokens").add_subparsers(
         metavar="ACTION"
     )
-    sa = staff.add_parser("add", help="create or update a staff user and print a new token")
+    sa = staff.add_parser("add", help="create or update a staff user and print a new token",
+                          epilog="example: sourcewatch staff add li.na --role editor "
+                                 "--name 李娜 --expires 90")  # fmt: skip
     sa.add_argument("username")
     sa.add_argument("--role", dest="roles", action="append", required=True,
-                    choices=["viewer", "inspector", "admin"])  # fmt: skip
+                    choices=["viewer", "editor", "enforcement", "admin"])  # fmt: skip
     sa.add_argument("--name", default=None, help="display name")
     sa.add_argument("--label", default=None, help="what the token is for")
+    sa.add_argument("--expires", type=int, default=None, metavar="DAYS",
+                    help="the token expires after this many days (default: never)")  # fmt: skip
     sa.set_defaults(run=commands.staff_add)
+    st = staff.add_parser("token", help="print a new token for an existing staff user")
+    st.add_argument("username")
+    st.add_argument("--label", default=None, help="what the token is for")
+    st.add_argument("--expires", type=int, default=None, metavar="DAYS",
+                    help="the token expires after this many days (default: never)")  # fmt: skip
+    st.set_defaults(run=commands.staff_token)
+    sr = staff.add_parser("revoke", help="revoke a token, or every token of a user")
+    who = sr.add_mutually_exclusive_group(required=True)
+    who.add_argument("--token", default=None, help="the token to revoke (read from stdin if '-')")
+    who.add_argument("--user", default=None, help="revoke every live token of this user")
+    sr.set_defaults(run=commands.staff_revoke)
 
     dev = sub.add_parser("devices", help="data logger broker credentials").add_subparsers(
         metavar="ACTION"
@@ -133,6 +148,32 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("case_id", type=int, metavar="CASE_ID")
     ev.add_argument("-o", "--output", type=Path, required=True, metavar="FILE")
     ev.set_defaults(run=commands.evidence)
+
+    keys = sub.add_parser("keys", help="signing keys of the publication log").add_subparsers(
+        metavar="ACTION"
+    )
+    kg = keys.add_parser("generate", help="write a new Ed25519 signing key (PEM, 0600)")
+    kg.add_argument("--out", type=Path, default=None, metavar="PATH",
+                    help="default: SOURCEWATCH_SIGNING_KEY_FILE or var/signing-key.pem")  # fmt: skip
+    kg.set_defaults(run=commands.keys_generate)
+    ledger = sub.add_parser("ledger", help="the publication log").add_subparsers(metavar="ACTION")
+    lsg = ledger.add_parser("sign", help="sign the daily roots of the publication log")
+    lsg.add_argument("--through", type=date.fromisoformat, default=None, metavar="YYYY-MM-DD",
+                     help="last day to sign (Asia/Shanghai; default yesterday)")  # fmt: skip
+    lsg.set_defaults(run=commands.ledger_sign)
+    vf = sub.add_parser("verify", help="recompute the publication log, its roots and signatures")
+    vf.add_argument("--public-key", dest="public_keys", type=Path, action="append", default=[],
+                    metavar="FILE", help="trust only these public keys (PEM); repeatable")  # fmt: skip
+    vf.set_defaults(run=commands.verify)
+
+    du = sub.add_parser("dump", help="write the daily bulk dump (CSV, Parquet, manifest)")
+    du.add_argument("--day", type=date.fromisoformat, default=None, metavar="YYYY-MM-DD",
+                    help="local (Asia/Shanghai) day; default yesterday")  # fmt: skip
+    du.add_argument("--days", type=int, default=1, metavar="N",
+                    help="dump N days: --day and the N-1 days before it")  # fmt: skip
+    du.add_argument("--out", type=Path, default=None, metavar="DIR",
+                    help="default: SOURCEWATCH_DUMP_DIR (var/dumps)")  # fmt: skip
+    du.set_defaults(run=commands.dump)
     return p
 
 

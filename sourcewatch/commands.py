@@ -11,23 +11,31 @@ import logging
 import signal
 import sys
 import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 __all__ = [
     "alerts",
     "api",
     "decode",
     "devices_acl",
+    "dump",
     "evidence",
     "gateway",
     "ingest",
+    "keys_generate",
+    "ledger_sign",
     "migrate",
     "registry_import",
     "simulate",
     "staff_add",
+    "staff_revoke",
+    "staff_token",
     "subscriptions_add",
     "subscriptions_list",
     "subscriptions_remove",
     "up",
+    "verify",
 ]
 
 log = logging.getLogger("sourcewatch")
@@ -175,17 +183,66 @@ def subscriptions_remove(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cli_actor() -> str:
+    import getpass
+
+    return f"cli:{getpass.getuser()}"
+
+
+def _expiry(days: int | None) -> datetime | None:
+    if days is None:
+        return None
+    if days < 1:
+        raise SystemExit("error: --expires must be at least 1 day")
+    return datetime.now(UTC) + timedelta(days=days)
+
+
 def staff_add(args: argparse.Namespace) -> int:
-    from api.auth import add_staff_user, issue_token
+    from schemas.staff import add_staff_user, issue_token
+
+    with _cli_connection() as conn:
+        add_staff_user(conn, args.username, args.roles, args.name, actor=_cli_actor())
+        token = issue_token(conn, args.username, actor=_cli_actor(), label=args.label,
+                            expires_at=_expiry(args.expires))  # fmt: skip
+    print(token)  # noqa: T201  (shown once; only its digest is stored)
+    return 0
+
+
+def staff_token(args: argparse.Namespace) -> int:
+    from schemas.staff import issue_token
+
+    with _cli_connection() as conn:
+        try:
+            token = issue_token(conn, args.username, actor=_cli_actor(), label=args.label,
+                                expires_at=_expiry(args.expires))  # fmt: skip
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)  # noqa: T201
+            return 1
+    print(token)  # noqa: T201  (shown once; only its digest is stored)
+    return 0
+
+
+def staff_revoke(args: argparse.Namespace) -> int:
+    from schemas.staff import revoke_token, revoke_user_tokens
+
+    with _cli_connection() as conn:
+        if args.user is not None:
+            count = revoke_user_tokens(conn, args.user, actor=_cli_actor())
+            print(f"revoked {count} token(s) of {args.user}")  # noqa: T201
+            return 0
+        token = sys.stdin.readline().strip() if args.token == "-" else args.token
+        if not revoke_token(conn, token, actor=_cli_actor()):
+            print("error: no live token matches", file=sys.stderr)  # noqa: T201
+            return 1
+    print("revoked")  # noqa: T201
+    return 0
+
+
+def _cli_connection() -> Any:
     from schemas.db import connect
     from schemas.settings import get_settings
 
-    with connect(get_settings().database_url, application_name="sourcewatch.cli",
-                 autocommit=True) as conn:  # fmt: skip
-        add_staff_user(conn, args.username, args.roles, args.name)
-        token = issue_token(conn, args.username, label=args.label)
-    print(token)  # noqa: T201  (shown once; only its digest is stored)
-    return 0
+    return connect(get_settings().database_url, application_name="sourcewatch.cli", autocommit=True)
 
 
 def up(args: argparse.Namespace) -> int:
@@ -230,6 +287,30 @@ def evidence(args: argparse.Namespace) -> int:
     return 0
 
 
+def dump(args: argparse.Namespace) -> int:
+    from datetime import datetime, timedelta
+
+    from api.bulk import LOCAL_TZ, DumpError, dump_day
+    from schemas.db import connect
+    from schemas.settings import get_settings
+
+    if args.days < 1:
+        print("error: --days must be at least 1", file=sys.stderr)  # noqa: T201
+        return 2
+    settings = get_settings()
+    last = args.day or datetime.now(LOCAL_TZ).date() - timedelta(days=1)
+    out = args.out or settings.dump_dir
+    with connect(settings.database_url, application_name="sourcewatch.dump") as conn:
+        for back in range(args.days - 1, -1, -1):
+            try:
+                manifest = dump_day(conn, last - timedelta(days=back), out)
+            except (DumpError, OSError) as exc:
+                print(f"error: {exc}", file=sys.stderr)  # noqa: T201
+                return 1
+            print(manifest.summary())  # noqa: T201
+    return 0
+
+
 def devices_acl(args: argparse.Namespace) -> int:
     from schemas.db import connect
     from schemas.settings import get_settings
@@ -256,3 +337,70 @@ def devices_acl(args: argparse.Namespace) -> int:
           " credentials.csv (0600, hand to the enterprises), services.env,"
           " ingest.env, alerts.env (0600)")  # fmt: skip
     return 0
+
+
+def keys_generate(args: argparse.Namespace) -> int:
+    from schemas.disclosure.keys import (
+        SigningKeyError,
+        default_key_path,
+        generate_key,
+        load_private_key,
+        public_key_pem,
+    )
+    from schemas.settings import get_settings
+
+    path = args.out or default_key_path(get_settings().signing_key_file)
+    try:
+        kid = generate_key(path)
+        pem = public_key_pem(load_private_key(path))
+    except SigningKeyError as exc:
+        print(f"error: {exc}", file=sys.stderr)  # noqa: T201
+        return 1
+    print(f"key id {kid}\nprivate key {path} (0600: keep it secret, back it up)")  # noqa: T201
+    print(pem, end="")  # noqa: T201
+    return 0
+
+
+def ledger_sign(args: argparse.Namespace) -> int:
+    from schemas.db import connect
+    from schemas.disclosure.keys import SigningKeyError, default_key_path, load_private_key
+    from schemas.disclosure.ledger import LedgerError, sign_roots, yesterday
+    from schemas.settings import get_settings
+
+    settings = get_settings()
+    through = args.through or yesterday()
+    try:
+        key = load_private_key(default_key_path(settings.signing_key_file))
+        with connect(settings.database_url, application_name="sourcewatch.ledger") as conn:
+            made = sign_roots(conn, key, through=through)
+            conn.commit()
+    except (SigningKeyError, LedgerError) as exc:
+        print(f"error: {exc}", file=sys.stderr)  # noqa: T201
+        return 1
+    for root in made:
+        print(f"{root.day}\t{root.entry_count} entries\tlast {root.last_seq}\t"  # noqa: T201
+              f"{root.root_hash.hex()}\tkey {root.key_id}")  # fmt: skip
+    print(f"{len(made)} root(s) signed through {through}")  # noqa: T201
+    return 0
+
+
+def verify(args: argparse.Namespace) -> int:
+    from psycopg import IsolationLevel
+
+    from schemas.db import connect
+    from schemas.disclosure.keys import SigningKeyError, load_public_keys
+    from schemas.disclosure.ledger import verify as verify_log
+    from schemas.settings import get_settings
+
+    try:
+        trusted = load_public_keys(args.public_keys) if args.public_keys else None
+    except SigningKeyError as exc:
+        print(f"error: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
+    with connect(get_settings().database_url, application_name="sourcewatch.verify") as conn:
+        conn.isolation_level = IsolationLevel.REPEATABLE_READ  # one snapshot for every check
+        conn.read_only = True
+        report = verify_log(conn, trusted)
+        conn.rollback()
+    print(report.summary())  # noqa: T201
+    return 0 if report.ok else 1

@@ -1,0 +1,255 @@
+"""Disclosure records: the public view (published versions, or what was published at a past
+time, from the publication log) and the staff view (every version, drafts included).
+
+The public view never shows drafts, approvals or who reviewed what; it shows each version's
+formed and published times, its deadline, corrections with their reasons and withdrawals with
+theirs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from psycopg import sql
+
+from api.db import Statement
+from api.queries.common import limit_offset, where
+
+__all__ = [
+    "FEED_SIZE",
+    "PUBLIC_STATUSES",
+    "DisclosureFilter",
+    "attachment",
+    "attachments",
+    "audit_count",
+    "audit_select",
+    "categories",
+    "count",
+    "feed_entries",
+    "one",
+    "record_types",
+    "select",
+    "versions",
+]
+
+PUBLIC_STATUSES = ("published", "superseded", "withdrawn")
+
+_COLUMNS = sql.SQL(
+    "r.id, r.record_key, r.version, r.record_type, r.category, r.enterprise_id, r.outlet_id,"
+    " r.title_zh, r.title_en, r.content, r.origin, r.status, r.formed_at, r.due_on,"
+    " r.published_at, r.supersedes, r.correction_reason, r.withdrawn_at, r.withdrawn_reason,"
+    " c.name_zh AS category_name_zh, c.name_en AS category_name_en,"
+    " t.name_zh AS type_name_zh, t.name_en AS type_name_en,"
+    " e.name_zh AS enterprise_name_zh, e.name_en AS enterprise_name_en,"
+    " (SELECT coalesce(jsonb_agg(jsonb_build_object('filename', a.filename, 'media_type',"
+    " a.media_type, 'size_bytes', a.size_bytes, 'sha256', encode(a.sha256, 'hex'))"
+    " ORDER BY a.sha256), '[]') FROM disclosure_attachments a WHERE a.record_id = r.id)"
+    " AS attachments,"
+    " (SELECT jsonb_build_object('seq', l.seq, 'entry_hash', encode(l.entry_hash, 'hex'))"
+    " FROM publication_log l WHERE l.record_id = r.id AND l.action = 'publish'"
+    " ORDER BY l.seq LIMIT 1) AS log"
+)
+_STAFF_COLUMNS = sql.SQL(
+    ", r.created_at, r.created_by, r.updated_at, r.updated_by, r.approved_at, r.approved_by,"
+    " r.published_by, r.withdrawn_by"
+)
+_FROM = sql.SQL(
+    "FROM disclosure_records r"
+    " JOIN disclosure_categories c ON c.code = r.category"
+    " JOIN disclosure_record_types t ON t.code = r.record_type"
+    " LEFT JOIN enterprises e ON e.id = r.enterprise_id"
+)
+# What was public at %(as_of)s: per record, the version of its latest log entry up to then,
+# if that entry published it (a withdrawal takes the record off the list).
+_AS_OF = sql.SQL(
+    "r.id IN (SELECT record_id FROM (SELECT DISTINCT ON (record_key) record_id, action"
+    " FROM publication_log WHERE logged_at <= %(as_of)s ORDER BY record_key, seq DESC) x"
+    " WHERE x.action = 'publish')"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DisclosureFilter:
+    category: str | None = None
+    record_type: str | None = None
+    enterprise_id: int | None = None
+    published_since: datetime | None = None
+    published_until: datetime | None = None
+    as_of: datetime | None = None
+    status: str | None = None  # staff view: one status; public view: ignored
+    staff: bool = False
+
+
+def _where(f: DisclosureFilter) -> tuple[sql.Composable, dict[str, Any]]:
+    conditions: list[sql.Composable] = []
+    params: dict[str, Any] = {}
+    for name, column in (
+        ("category", "r.category"),
+        ("record_type", "r.record_type"),
+        ("enterprise_id", "r.enterprise_id"),
+    ):
+        value = getattr(f, name)
+        if value is not None:
+            conditions.append(sql.SQL("{} = {}").format(sql.SQL(column), sql.Placeholder(name)))
+            params[name] = value
+    if f.published_since is not None:
+        conditions.append(sql.SQL("r.published_at >= %(since)s"))
+        params["since"] = f.published_since
+    if f.published_until is not None:
+        conditions.append(sql.SQL("r.published_at < %(until)s"))
+        params["until"] = f.published_until
+    if f.staff:
+        if f.status is not None:
+            conditions.append(sql.SQL("r.status = %(status)s"))
+            params["status"] = f.status
+    elif f.as_of is not None:
+        conditions.append(_AS_OF)
+        params["as_of"] = f.as_of
+    else:
+        conditions.append(sql.SQL("r.status = 'published'"))
+    return where(conditions), params
+
+
+def count(f: DisclosureFilter) -> Statement:
+    condition, params = _where(f)
+    return Statement(sql.SQL("SELECT count(*) AS found {} {}").format(_FROM, condition), params)
+
+
+def select(f: DisclosureFilter, limit: int | None, offset: int) -> Statement:
+    condition, params = _where(f)
+    columns = _COLUMNS + _STAFF_COLUMNS if f.staff else _COLUMNS
+    order = "r.updated_at DESC, r.id DESC" if f.staff else "r.published_at DESC, r.id DESC"
+    query = sql.SQL("SELECT {} {} {} ORDER BY {} {}").format(
+        columns, _FROM, condition, sql.SQL(order), limit_offset(limit, offset)
+    )
+    return Statement(query, params)
+
+
+def one(record_id: int, *, staff: bool = False) -> Statement:
+    """One version; the public view only sees versions that were published."""
+    columns = _COLUMNS + _STAFF_COLUMNS if staff else _COLUMNS
+    visible = (
+        sql.SQL("")
+        if staff
+        else sql.SQL(" AND r.status IN ('published', 'superseded', 'withdrawn')")
+    )
+    query = sql.SQL("SELECT {} {} WHERE r.id = %(id)s{}").format(columns, _FROM, visible)
+    return Statement(query, {"id": record_id})
+
+
+def versions(record_key: str, *, staff: bool = False) -> Statement:
+    """Every version of a record, oldest first (public: only the published ones)."""
+    columns = _COLUMNS + _STAFF_COLUMNS if staff else _COLUMNS
+    visible = (
+        sql.SQL("")
+        if staff
+        else sql.SQL(" AND r.status IN ('published', 'superseded', 'withdrawn')")
+    )
+    query = sql.SQL("SELECT {} {} WHERE r.record_key = %(key)s{} ORDER BY r.version").format(
+        columns, _FROM, visible
+    )
+    return Statement(query, {"key": record_key})
+
+
+def attachments(record_id: int) -> Statement:
+    return Statement(
+        sql.SQL(
+            "SELECT filename, media_type, size_bytes, encode(sha256, 'hex') AS sha256"
+            " FROM disclosure_attachments WHERE record_id = %(id)s ORDER BY sha256"
+        ),
+        {"id": record_id},
+    )
+
+
+def attachment(record_id: int, sha256: bytes, *, staff: bool = False) -> Statement:
+    visible = (
+        sql.SQL("")
+        if staff
+        else sql.SQL(" AND r.status IN ('published', 'superseded', 'withdrawn')")
+    )
+    query = sql.SQL(
+        "SELECT a.filename, a.media_type, a.content FROM disclosure_attachments a"
+        " JOIN disclosure_records r ON r.id = a.record_id"
+        " WHERE a.record_id = %(id)s AND a.sha256 = %(sha)s{}"
+    ).format(visible)
+    return Statement(query, {"id": record_id, "sha": sha256})
+
+
+def categories() -> Statement:
+    return Statement(
+        sql.SQL(
+            "SELECT code, ordinal, name_zh, name_en, deadline_days, source_document"
+            " FROM disclosure_categories ORDER BY ordinal"
+        )
+    )
+
+
+def record_types() -> Statement:
+    return Statement(
+        sql.SQL(
+            "SELECT code, category, name_zh, name_en, origin, deadline_days, source_document,"
+            " confirmed, note FROM disclosure_record_types ORDER BY category, code"
+        )
+    )
+
+
+def _audit_where(
+    object_type: str | None, object_id: str | None, actor: str | None
+) -> tuple[sql.Composable, dict[str, Any]]:
+    conditions: list[sql.Composable] = []
+    params: dict[str, Any] = {}
+    for name, value in (("object_type", object_type), ("object_id", object_id), ("actor", actor)):
+        if value is not None:
+            conditions.append(
+                sql.SQL("{} = {}").format(sql.Identifier(name), sql.Placeholder(name))
+            )
+            params[name] = value
+    return where(conditions), params
+
+
+def audit_count(object_type: str | None, object_id: str | None, actor: str | None) -> Statement:
+    condition, params = _audit_where(object_type, object_id, actor)
+    return Statement(
+        sql.SQL("SELECT count(*) AS found FROM staff_audit {}").format(condition), params
+    )
+
+
+def audit_select(
+    object_type: str | None,
+    object_id: str | None,
+    actor: str | None,
+    limit: int | None,
+    offset: int,
+) -> Statement:
+    condition, params = _audit_where(object_type, object_id, actor)
+    query = sql.SQL(
+        "SELECT id, at, actor, action, object_type, object_id, before, after FROM staff_audit"
+        " {} ORDER BY id DESC {}"
+    ).format(condition, limit_offset(limit, offset))
+    return Statement(query, params)
+
+
+FEED_SIZE = 50
+
+
+def feed_entries(
+    category: str | None, enterprise_id: int | None, district: str | None
+) -> Statement:
+    """The latest publications and withdrawals (publication log order), newest first."""
+    conditions: list[sql.Composable] = []
+    params: dict[str, Any] = {}
+    for name, column, value in (
+        ("category", "r.category", category),
+        ("enterprise_id", "r.enterprise_id", enterprise_id),
+        ("district", "e.district", district),
+    ):
+        if value is not None:
+            conditions.append(sql.SQL("{} = {}").format(sql.SQL(column), sql.Placeholder(name)))
+            params[name] = value
+    query = sql.SQL(
+        "SELECT l.seq, l.action, l.logged_at, {} {} JOIN publication_log l ON l.record_id = r.id"
+        " {} ORDER BY l.seq DESC LIMIT {}"
+    ).format(_COLUMNS, _FROM, where(conditions), sql.Literal(FEED_SIZE))
+    return Statement(query, params)

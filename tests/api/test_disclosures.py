@@ -1,0 +1,144 @@
+"""The public side of disclosure records: categories, lists and filters, feeds — against the
+real database, with records published through the workflow."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from schemas.disclosure import workflow as wf
+from tests.api.conftest import World, error_of
+
+ATOM = "{http://www.w3.org/2005/Atom}"
+NOTICE = {
+    "inspected_on": "2026-11-02",
+    "inspection_type": "double_random",
+    "inspecting_body": "宁波市生态环境执法支队",
+    "findings": "污水处理设施运行正常",
+    "violations_found": False,
+}
+
+
+@pytest.fixture
+def records(db: psycopg.Connection, world: World) -> dict[str, int]:
+    """An inspection result of Ningbo (published, then corrected) and one of Hangzhou
+    (published, then withdrawn)."""
+    ids = {}
+    for name, enterprise in (("ningbo", world.ningbo), ("hangzhou", world.hangzhou)):
+        draft = wf.create_draft(
+            db,
+            record_type="inspection_result",
+            content=NOTICE,
+            actor="li.na",
+            enterprise_id=enterprise,
+        )
+        wf.approve(db, draft.id, actor="wang.qiang")
+        ids[name] = wf.publish(db, draft.id, actor="li.na").id
+    fix = wf.correct(
+        db, ids["ningbo"], actor="li.na", reason="检查日期有误",
+        content={**NOTICE, "inspected_on": "2026-11-03"},
+    )  # fmt: skip
+    wf.approve(db, fix.id, actor="wang.qiang")
+    ids["ningbo_v2"] = wf.publish(db, fix.id, actor="li.na").id
+    wf.withdraw(db, ids["hangzhou"], actor="li.na", reason="重复公开")
+    return ids
+
+
+def test_categories_are_the_eight_with_fields_and_clocks(client: TestClient) -> None:
+    answer = client.get("/v1/disclosure-categories")
+    assert answer.status_code == 200 and "max-age" in answer.headers["cache-control"]
+    body = answer.json()
+    assert [c["ordinal"] for c in body] == list(range(1, 9))
+    assert body[6]["code"] == "penalty" and body[6]["name"]["zh"] == "行政处罚"
+    types = {t["code"]: t for c in body for t in c["record_types"]}
+    assert len(types) == 14
+    penalty = types["penalty_decision"]
+    assert penalty["deadline_working_days"] == 7 and penalty["deadline_confirmed"] is False
+    labels = {f["name"]: f["label"] for f in penalty["fields"]}
+    assert labels["decision_number"]["zh"] and labels["decision_number"]["en"]
+    assert all(f["label"]["zh"] and f["label"]["en"] for t in types.values() for f in t["fields"])
+
+
+def test_public_list_current_versions_and_filters(
+    client: TestClient, world: World, records: dict[str, int]
+) -> None:
+    body = client.get("/v1/disclosures").json()
+    assert [r["id"] for r in body["results"]] == [records["ningbo_v2"]]
+    assert body["results"][0]["content"]["inspected_on"] == "2026-11-03"
+    assert (
+        client.get("/v1/disclosures", params={"enterprise_id": world.hangzhou}).json()["meta"][
+            "found"
+        ]
+        == 0
+    )
+    assert (
+        client.get("/v1/disclosures", params={"category": "penalty"}).json()["meta"]["found"] == 0
+    )
+    csv = client.get("/v1/disclosures", params={"format": "csv"})
+    assert csv.status_code == 200 and "检查日期有误" in csv.text
+    assert client.get(f"/v1/disclosures/{records['hangzhou']}").json()["status"] == "withdrawn"
+    future = datetime.now(UTC).isoformat()
+    assert (
+        client.get("/v1/disclosures", params={"published_since": future}).json()["meta"]["found"]
+        == 0
+    )
+
+
+@pytest.mark.parametrize(
+    ("params", "parameter"),
+    [
+        ({"category": "weather"}, "category"),
+        ({"record_type": "gossip"}, "record_type"),
+        ({"as_of": "yesterday"}, "as_of"),
+        ({"enterprise_id": "0"}, "enterprise_id"),
+        ({"limit": "1001"}, "limit"),
+    ],
+)
+def test_bad_parameters(client: TestClient, params: dict[str, str], parameter: str) -> None:
+    error_of(client.get("/v1/disclosures", params=params), 422, parameter)
+
+
+def test_unknown_and_unpublished_versions_are_404(
+    client: TestClient, db: psycopg.Connection, world: World
+) -> None:
+    draft = wf.create_draft(
+        db,
+        record_type="inspection_result",
+        content=NOTICE,
+        actor="li.na",
+        enterprise_id=world.ningbo,
+    )
+    error_of(client.get(f"/v1/disclosures/{draft.id}"), 404, "record_id")
+    error_of(client.get("/v1/disclosures/999999/versions"), 404, "record_id")
+    error_of(client.get(f"/v1/disclosures/{draft.id}/attachments/{'0' * 64}"), 404, "sha256")
+
+
+def test_feeds_of_publications_and_withdrawals(client: TestClient, records: dict[str, int]) -> None:
+    response = client.get("/v1/feeds/disclosures.atom")
+    assert response.status_code == 200 and response.headers["content-type"].startswith(
+        "application/atom+xml"
+    )
+    root = ET.fromstring(response.content)
+    entries = root.findall(f"{ATOM}entry")
+    titles = [e.findtext(f"{ATOM}title") or "" for e in entries]
+    assert len(entries) == 4  # publish, publish, publish (correction), withdraw
+    assert titles[0].startswith("撤回：") and "Withdrawn: " in titles[0]
+    assert "（更正）" in titles[1] and "(correction)" in titles[1]
+    assert all(
+        e.findtext(f"{ATOM}id", "").startswith("tag:sourcewatch,2026:disclosure/") for e in entries
+    )
+    rss = ET.fromstring(
+        client.get("/v1/feeds/disclosures.rss", params={"category": "inspection"}).content
+    )
+    assert len(rss.findall("channel/item")) == 4
+    feed = client.get("/v1/feeds/disclosures.json", params={"category": "penalty"}).json()
+    assert feed["version"] == "https://jsonfeed.org/version/1.1" and feed["items"] == []
+    error_of(
+        client.get("/v1/feeds/disclosures.atom", params={"enterprise_id": 1, "district": "x"}),
+        422,
+        "district",
+    )
