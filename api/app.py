@@ -23,6 +23,7 @@ from api.db import QUERY_TIMEOUT_S, Database
 from api.ratelimit import RateLimiter, RateLimitMiddleware
 from api.routes import (
     cases,
+    comparisons,
     disclosure_feeds,
     disclosures,
     dumps,
@@ -121,6 +122,7 @@ def create_app(settings: Settings, *, pool: ConnectionPool | None = None) -> Fas
         app.include_router(module.router)
     app.include_router(disclosures.router)  # the eight categories
     app.include_router(disclosure_feeds.router)
+    app.include_router(comparisons.router)  # supervisory results beside online data
     app.include_router(staff_disclosures.router)  # authoring, review, publication
     app.include_router(staff_disclosures.audit_router)  # the audit log (admin)
     app.include_router(dumps.router)  # bulk downloads: files written by `sourcewatch dump`

@@ -26,6 +26,7 @@ __all__ = [
     "audit_count",
     "audit_select",
     "categories",
+    "comparisons",
     "count",
     "feed_entries",
     "one",
@@ -253,3 +254,21 @@ def feed_entries(
         " {} ORDER BY l.seq DESC LIMIT {}"
     ).format(_COLUMNS, _FROM, where(conditions), sql.Literal(FEED_SIZE))
     return Statement(query, params)
+
+
+def comparisons(outlet_id: int) -> Statement:
+    """Published supervisory-monitoring results of an outlet (by outlet, or by the outlet code
+    of the enterprise's record) beside the online daily mean of the same pollutant and day."""
+    query = sql.SQL(
+        "SELECT r.id, r.title_zh, r.title_en, r.content, r.published_at,"
+        " d.mean AS online_mean, d.converted AS online_converted, d.valid AS online_valid,"
+        " d.valid_count AS online_valid_hours, d.expected_count AS online_expected_hours,"
+        " d.reason AS online_reason"
+        " FROM outlets o JOIN disclosure_records r ON r.record_type = 'supervisory_monitoring'"
+        " AND r.status = 'published' AND (r.outlet_id = o.id OR (r.outlet_id IS NULL"
+        " AND r.enterprise_id = o.enterprise_id AND r.content ->> 'outlet_code' = o.code))"
+        " LEFT JOIN daily_means d ON d.outlet_id = o.id AND d.pollutant = r.content ->> 'pollutant'"
+        " AND d.day = (r.content ->> 'monitored_on')::date"
+        " WHERE o.id = %(outlet)s ORDER BY r.content ->> 'monitored_on' DESC, r.id DESC"
+    )
+    return Statement(query, {"outlet": outlet_id})

@@ -179,6 +179,7 @@ ROUTES = {
     "/v1/disclosures/{record_id}/versions": {"record_id"},
     "/v1/disclosures/{record_id}/attachments/{sha256}": {"record_id", "sha256"},
     "/v1/disclosure-categories": set(),
+    "/v1/outlets/{outlet_id}/comparisons": {"outlet_id"},
     "/v1/feeds/disclosures.atom": {"category", "enterprise_id", "district"},
     "/v1/feeds/disclosures.rss": {"category", "enterprise_id", "district"},
     "/v1/feeds/disclosures.json": {"category", "enterprise_id", "district"},

@@ -142,3 +142,39 @@ def test_feeds_of_publications_and_withdrawals(client: TestClient, records: dict
         422,
         "district",
     )
+
+
+def test_supervisory_results_beside_online_daily_means(
+    client: TestClient, db: psycopg.Connection, world: World
+) -> None:
+    def supervisory(day: str, value: str, **where: object) -> int:
+        content = {
+            "monitored_on": day, "point": "1号烟囱", "outlet_code": "DA001",
+            "pollutant": "a21026", "pollutant_name": "二氧化硫", "value": value, "unit": "mg/m³",
+            "limit_value": "100", "standard": "GB 13223-2011", "monitoring_body": "杭州市环境监测中心站",
+        }  # fmt: skip
+        draft = wf.create_draft(
+            db, record_type="supervisory_monitoring", content=content, actor="li.na",
+            enterprise_id=world.hangzhou, **where,  # type: ignore[arg-type]
+        )  # fmt: skip
+        wf.approve(db, draft.id, actor="wang.qiang")
+        return wf.publish(db, draft.id, actor="li.na").id
+
+    by_outlet = supervisory("2026-11-02", "75", outlet_id=world.gas)  # online converted: 90
+    by_code = supervisory("2026-11-03", "120")  # online mean that day is not valid
+    unmatched = supervisory("2026-11-20", "50")  # no online mean that day
+    answer = client.get(f"/v1/outlets/{world.gas}/comparisons")
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert "现场监测数据为准" in body["preference"]["zh"]
+    rows = {r["record_id"]: r for r in body["results"]}
+    assert [r["record_id"] for r in body["results"]] == [unmatched, by_code, by_outlet]
+    assert rows[by_outlet]["online"]["converted"] == 90.0
+    assert rows[by_outlet]["relative_difference"] == 0.2  # (90 − 75) / 75
+    assert rows[by_code]["evaluation"] == "exceeding"
+    assert (
+        rows[by_code]["online"]["valid"] is False and rows[by_code]["relative_difference"] is None
+    )
+    assert rows[unmatched]["online"] is None
+    assert client.get(f"/v1/outlets/{world.water}/comparisons").json()["results"] == []
+    error_of(client.get("/v1/outlets/999/comparisons"), 404, "outlet_id")
