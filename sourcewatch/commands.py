@@ -364,7 +364,8 @@ def keys_generate(args: argparse.Namespace) -> int:
 def ledger_sign(args: argparse.Namespace) -> int:
     from schemas.db import connect
     from schemas.disclosure.keys import SigningKeyError, default_key_path, load_private_key
-    from schemas.disclosure.ledger import LedgerError, sign_roots, yesterday
+    from schemas.disclosure.ledger import LedgerError, yesterday
+    from schemas.disclosure.verification import sign_roots
     from schemas.settings import get_settings
 
     settings = get_settings()
@@ -389,7 +390,7 @@ def verify(args: argparse.Namespace) -> int:
 
     from schemas.db import connect
     from schemas.disclosure.keys import SigningKeyError, load_public_keys
-    from schemas.disclosure.ledger import verify as verify_log
+    from schemas.disclosure.verification import verify as verify_log
     from schemas.settings import get_settings
 
     try:

@@ -35,7 +35,7 @@ from alerts.publish.profiles import enterprise_fingerprints, publish_profile
 from alerts.publish.tax import publish_tax
 from alerts.publish.totals import month_period, publish_totals
 from schemas.disclosure.keys import default_key_path, load_private_key
-from schemas.disclosure.ledger import sign_roots
+from schemas.disclosure.verification import sign_roots
 from schemas.disclosure.workflow import AutoResult
 from schemas.settings import Settings
 

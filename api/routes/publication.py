@@ -30,7 +30,7 @@ from api.queries.common import limit_offset
 from api.render import CSV_RESPONSE, MAX_AGE_DATA, MAX_AGE_REFERENCE, json_response
 from api.responses import Instant, Page, instant
 from api.routes.common import list_response
-from schemas.disclosure import ledger
+from schemas.disclosure import ledger, verification
 from schemas.disclosure.keys import public_key_from_raw, public_key_pem
 
 __all__ = ["VERIFY_CACHE_S", "router"]
@@ -300,7 +300,7 @@ class _Cached:
 _cache_lock = threading.Lock()  # one verification at a time, per process
 
 
-def _verification(report: ledger.VerifyReport) -> Verification:
+def _verification(report: verification.VerifyReport) -> Verification:
     f = report.first_failure
     failure = None
     if f is not None:
@@ -338,7 +338,7 @@ def publication_verify(
         cached: _Cached | None = getattr(state, "publication_verification", None)
         if cached is None or time.monotonic() - cached.at >= VERIFY_CACHE_S:
             with db.connection(snapshot=True) as conn:
-                report = ledger.verify(conn)
+                report = verification.verify(conn)
             cached = _Cached(time.monotonic(), _verification(report))
             state.publication_verification = cached
     age = int(time.monotonic() - cached.at)

@@ -14,7 +14,7 @@ import psycopg
 
 from alerts.publish import Publisher, PublisherOptions
 from schemas.disclosure.keys import generate_key, load_public_keys
-from schemas.disclosure.ledger import verify
+from schemas.disclosure.verification import verify
 from schemas.disclosure.workflow import approve, create_draft, publish
 from schemas.limits import bind_outlet
 from tests.fixtures.registry import add_outlet

@@ -14,7 +14,8 @@ from fastapi.testclient import TestClient
 from psycopg.types.json import Jsonb
 
 from schemas.disclosure.keys import key_id
-from schemas.disclosure.ledger import append, sign_roots
+from schemas.disclosure.ledger import append
+from schemas.disclosure.verification import sign_roots
 from tests.api.conftest import csv_rows, error_of
 
 DAY1 = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)  # 2026-11-26 local

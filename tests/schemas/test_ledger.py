@@ -30,7 +30,8 @@ from schemas.disclosure.keys import (
     public_key_pem,
     raw_public_key,
 )
-from schemas.disclosure.ledger import LedgerError, append, canonical_record, sign_roots, verify
+from schemas.disclosure.ledger import LedgerError, append, canonical_record
+from schemas.disclosure.verification import sign_roots, verify
 from schemas.settings import get_settings
 from sourcewatch.cli import main
 

@@ -1,0 +1,331 @@
+"""Signing the publication log's daily roots and verifying the whole log.
+
+:func:`sign_roots` signs each completed Asia/Shanghai day's root with Ed25519 (after checking
+the entries since the last signed root: a broken chain is never signed). :func:`verify`
+recomputes the chain, every entry's hash, every entry's content from the current record and
+attachment rows, every root and signature (against the given trusted keys, else the keys in
+``signing_keys``), and that every published or withdrawn version is in the log, and names the
+first thing that does not match. The byte layouts are in :mod:`schemas.disclosure.ledger`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Literal
+
+import psycopg
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from psycopg.rows import dict_row
+
+from schemas.disclosure.keys import SigningKeyError, key_id, public_key_from_raw, raw_public_key
+from schemas.disclosure.ledger import (
+    ZERO_HASH,
+    LedgerEntry,
+    LedgerError,
+    Root,
+    compute_entry_hash,
+    iter_entries,
+    lock_log,
+    record_states,
+    root_message,
+    root_of,
+    roots,
+    scalar,
+    signing_keys,
+)
+
+__all__ = ["VerifyFailure", "VerifyReport", "sign_roots", "verify"]
+
+_BATCH = 1000  # entries checked per query
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyFailure:
+    """The first thing that does not match: an entry (``seq``), a root (``day``), or a record
+    version published or withdrawn without its log entry (``record``)."""
+
+    kind: Literal["entry", "root", "record"]
+    reason: str
+    seq: int | None = None
+    day: date | None = None
+    record_id: int | None = None
+    record_key: str | None = None
+
+    def describe(self) -> str:
+        where = {
+            "entry": f"entry {self.seq}",
+            "root": f"root of {self.day}",
+            "record": f"record version {self.record_id}",
+        }[self.kind]
+        if self.record_key is not None:
+            where += f" (record {self.record_key}"
+            where += f", id {self.record_id})" if self.kind != "record" else ")"
+        return f"{where}: {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    ok: bool
+    entries_checked: int
+    roots_checked: int
+    first_failure: VerifyFailure | None
+    last_seq: int | None = None
+    unsigned_entries: int = 0
+    trusted_key_ids: tuple[str, ...] = field(default_factory=tuple)
+
+    def summary(self) -> str:
+        counts = (
+            f"{self.entries_checked} entr{'y' if self.entries_checked == 1 else 'ies'}, "
+            f"{self.roots_checked} root{'' if self.roots_checked == 1 else 's'} checked"
+        )
+        if self.first_failure is not None:
+            return f"FAILED ({counts}): {self.first_failure.describe()}"
+        tail = f"; {self.unsigned_entries} entries not yet under a signed root"
+        return f"ok: {counts}{tail if self.unsigned_entries else ''}"
+
+
+# --- Signing --------------------------------------------------------------------------------
+
+
+def _register(conn: psycopg.Connection[Any], private_key: Ed25519PrivateKey) -> str:
+    kid, raw = key_id(private_key), raw_public_key(private_key)
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute("SELECT public_key, retired_at FROM signing_keys WHERE key_id = %s", (kid,))
+        row = cur.fetchone()
+        if row is None:
+            cur.execute(
+                "INSERT INTO signing_keys (key_id, public_key, algorithm) "
+                "VALUES (%s, %s, 'ed25519')",
+                (kid, raw),
+            )
+        elif bytes(row["public_key"]) != raw:
+            raise LedgerError(f"signing_keys holds another public key under key id {kid}")
+        elif row["retired_at"] is not None:
+            raise LedgerError(f"key {kid} was retired at {row['retired_at']}: it signs no more")
+    return kid
+
+
+def sign_roots(
+    conn: psycopg.Connection[Any], private_key: Ed25519PrivateKey, *, through: date
+) -> list[Root]:
+    """Sign the root of every Asia/Shanghai day up to ``through`` that has entries and no root
+    yet; return the new roots (none on a second run). The entries since the last signed root
+    are verified first: a broken chain is never signed. Registers the key's public half in
+    ``signing_keys`` when it is new."""
+    made: list[Root] = []
+    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        lock_log(conn)
+        kid = _register(conn, private_key)
+        cur.execute("SELECT max(last_seq) AS seq FROM publication_roots")
+        row = cur.fetchone()
+        signed_through = int(row["seq"]) if row and row["seq"] is not None else 0
+        failure, _, _ = _check_entries(conn, after_seq=signed_through)
+        if failure is not None:
+            raise LedgerError(f"refusing to sign a log that does not verify: {failure.describe()}")
+        cur.execute(
+            "SELECT d.day, max(d.seq) AS last_seq, count(*) AS entry_count FROM "
+            "(SELECT seq, (logged_at AT TIME ZONE 'Asia/Shanghai')::date AS day "
+            "FROM publication_log) d WHERE d.day <= %s AND NOT EXISTS "
+            "(SELECT 1 FROM publication_roots r WHERE r.day = d.day) GROUP BY d.day ORDER BY d.day",
+            (through,),
+        )
+        for day_row in cur.fetchall():
+            day, last_seq = day_row["day"], int(day_row["last_seq"])
+            root_hash = bytes(
+                scalar(conn, "SELECT entry_hash FROM publication_log WHERE seq = %s", (last_seq,))
+            )
+            signature = private_key.sign(root_message(day, last_seq, root_hash))
+            with conn.cursor(row_factory=dict_row) as ins:
+                ins.execute(
+                    "INSERT INTO publication_roots (day, last_seq, root_hash, entry_count, "
+                    "key_id, signature) VALUES (%s, %s, %s, %s, %s, %s) RETURNING day, "
+                    "last_seq, root_hash, entry_count, key_id, signature, signed_at",
+                    (day, last_seq, root_hash, int(day_row["entry_count"]), kid, signature),
+                )
+                inserted = ins.fetchone()
+            assert inserted is not None
+            made.append(root_of(inserted))
+    return made
+
+
+# --- Verification ---------------------------------------------------------------------------
+
+
+def _differences(logged: bytes, now: bytes) -> str:
+    try:
+        a, b = json.loads(logged), json.loads(now)
+    except ValueError:
+        return "the logged content is not JSON"
+    if isinstance(a, dict) and isinstance(b, dict):
+        changed = sorted(k for k in a.keys() | b.keys() if a.get(k, ...) != b.get(k, ...))
+        if changed:
+            return "changed since it was logged: " + ", ".join(changed)
+    return "changed since it was logged"
+
+
+def _check_entries(
+    conn: psycopg.Connection[Any], *, after_seq: int = 0
+) -> tuple[VerifyFailure | None, int, dict[int, tuple[bytes, date]]]:
+    """Check the entries after ``after_seq`` (whose predecessor is trusted as it is):
+    (first failure, entries checked, seq → (entry_hash, day) of those checked)."""
+    expected_seq, expected_prev = after_seq + 1, ZERO_HASH
+    if after_seq > 0:
+        found = scalar(conn, "SELECT entry_hash FROM publication_log WHERE seq = %s", (after_seq,))
+        if found is None:
+            return VerifyFailure("entry", "the entry is missing", seq=after_seq), 0, {}
+        expected_prev = bytes(found)
+    checked: dict[int, tuple[bytes, date]] = {}
+    batch: list[LedgerEntry] = []
+
+    def check(batch: list[LedgerEntry]) -> VerifyFailure | None:
+        nonlocal expected_seq, expected_prev
+        states = record_states(conn, [(e.record_id, e.action) for e in batch])
+        for e in batch:
+
+            def fail(reason: str, e: LedgerEntry = e) -> VerifyFailure:
+                return VerifyFailure("entry", reason, seq=e.seq, record_id=e.record_id,
+                                     record_key=e.record_key)  # fmt: skip
+
+            if e.seq != expected_seq:
+                return VerifyFailure(
+                    "entry",
+                    f"the entry is missing: the log goes from {expected_seq - 1} to {e.seq}",
+                    seq=expected_seq,
+                )
+            if e.prev_hash != expected_prev:
+                return fail(f"prev_hash does not match the entry_hash of entry {e.seq - 1}")
+            if hashlib.sha256(e.canonical).digest() != e.content_sha256:
+                return fail("content_sha256 is not the SHA-256 of the logged canonical content")
+            recomputed = compute_entry_hash(
+                e.seq, e.logged_at, e.action, e.prev_hash, e.content_sha256
+            )
+            if recomputed != e.entry_hash:
+                return fail("entry_hash does not match the entry's fields")
+            state = states[(e.record_id, e.action)]
+            if state.canonical is None:
+                return fail(state.problem or "the record cannot be read")
+            if state.canonical != e.canonical:
+                changes = _differences(e.canonical, state.canonical)
+                return fail(f"the record in disclosure_records {changes}")
+            if (state.record_key, state.version) != (e.record_key, e.version):
+                return fail("record_key or version of the entry is not the record's")
+            if state.logged_at != e.logged_at:
+                return fail(f"logged_at is not the record's {e.action} time")
+            checked[e.seq] = (e.entry_hash, e.day)
+            expected_seq, expected_prev = e.seq + 1, e.entry_hash
+        return None
+
+    for e in iter_entries(conn, after_seq):
+        batch.append(e)
+        if len(batch) >= _BATCH:
+            if (failure := check(batch)) is not None:
+                return failure, len(checked), checked
+            batch = []
+    if batch and (failure := check(batch)) is not None:
+        return failure, len(checked), checked
+    return None, len(checked), checked
+
+
+def _trusted(
+    conn: psycopg.Connection[Any], trusted_keys: Mapping[str, Ed25519PublicKey] | None
+) -> dict[str, Ed25519PublicKey]:
+    if trusted_keys is not None:
+        return dict(trusted_keys)
+    keys: dict[str, Ed25519PublicKey] = {}
+    for k in signing_keys(conn):
+        try:
+            public = public_key_from_raw(k.public_key)
+        except SigningKeyError:
+            continue
+        if key_id(public) == k.key_id:  # a key stored under another's id is no key
+            keys[k.key_id] = public
+    return keys
+
+
+def _check_roots(
+    conn: psycopg.Connection[Any],
+    checked: Mapping[int, tuple[bytes, date]],
+    keys: Mapping[str, Ed25519PublicKey],
+) -> tuple[VerifyFailure | None, int, int]:
+    """(first failure, roots checked, highest seq under a root)."""
+    per_day: dict[date, list[int]] = {}
+    for seq, (_, day) in checked.items():
+        per_day.setdefault(day, []).append(seq)
+    count, covered = 0, 0
+    for root in roots(conn):
+
+        def fail(reason: str, root: Root = root) -> VerifyFailure:
+            return VerifyFailure("root", reason, day=root.day, seq=root.last_seq)
+
+        logged = checked.get(root.last_seq)
+        if logged is None:
+            return fail(f"entry {root.last_seq} is not in the log"), count, covered
+        entry_hash, day = logged
+        if day != root.day:
+            return fail(f"entry {root.last_seq} was logged on {day}, not that day"), count, covered
+        if root.root_hash != entry_hash:
+            return fail(f"root_hash is not the entry_hash of entry {root.last_seq}"), count, covered
+        same_day = [s for s in per_day.get(day, []) if s <= root.last_seq]
+        if max(same_day) != root.last_seq or len(same_day) != root.entry_count:
+            return fail(f"the day has {len(same_day)} entries up to entry {root.last_seq}, "
+                        f"the root says {root.entry_count}"), count, covered  # fmt: skip
+        key = keys.get(root.key_id)
+        if key is None:
+            return (
+                fail(f"signed with key {root.key_id}, which is not a trusted key"),
+                count,
+                covered,
+            )
+        try:
+            key.verify(root.signature, root.message)
+        except InvalidSignature:
+            return fail(f"the signature does not verify with key {root.key_id}"), count, covered
+        count += 1
+        covered = max(covered, root.last_seq)
+    return None, count, covered
+
+
+def _check_records(conn: psycopg.Connection[Any]) -> VerifyFailure | None:
+    """The first record version published or withdrawn without its log entry."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            "SELECT r.id, r.record_key, a.action FROM disclosure_records r "
+            "CROSS JOIN LATERAL (VALUES ('publish', r.published_at IS NOT NULL), "
+            "('withdraw', r.status = 'withdrawn' OR r.withdrawn_at IS NOT NULL)) a (action, due) "
+            "WHERE a.due AND NOT EXISTS (SELECT 1 FROM publication_log l "
+            "WHERE l.record_id = r.id AND l.action = a.action) ORDER BY r.id, a.action LIMIT 1"
+        )
+        row = cur.fetchone()
+    if row is None:
+        return None
+    verb = "published" if row["action"] == "publish" else "withdrawn"
+    return VerifyFailure("record", f"{verb} but not in the publication log",
+                         record_id=int(row["id"]), record_key=row["record_key"])  # fmt: skip
+
+
+def verify(
+    conn: psycopg.Connection[Any], trusted_keys: Mapping[str, Ed25519PublicKey] | None = None
+) -> VerifyReport:
+    """Recompute the whole log and every root; report the first thing that does not match.
+
+    Roots must be signed by one of ``trusted_keys`` (key id → public key, e.g. from
+    ``--public-key`` files); by default by one of the keys in ``signing_keys`` — which only
+    proves the roots were not changed by someone without database access, so independent
+    verifiers should pass the published keys they saved. Run it in one snapshot (REPEATABLE
+    READ) for a consistent answer while publication goes on."""
+    keys = _trusted(conn, trusted_keys)
+    key_ids = tuple(sorted(keys))
+    failure, n_entries, checked = _check_entries(conn)
+    last_seq = max(checked, default=None)
+    if failure is not None:
+        return VerifyReport(False, n_entries, 0, failure, last_seq, trusted_key_ids=key_ids)
+    failure, n_roots, covered = _check_roots(conn, checked, keys)
+    unsigned = sum(1 for seq in checked if seq > covered)
+    if failure is None:
+        failure = _check_records(conn)
+    return VerifyReport(failure is None, n_entries, n_roots, failure, last_seq, unsigned, key_ids)
