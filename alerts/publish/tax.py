@@ -29,8 +29,8 @@ from alerts.publish._util import q
 from alerts.publish.totals import MonthPeriod, OutletMass, month_masses
 from alerts.rules import exceeds
 from schemas.disclosure.auto_types import TaxEstimate, TaxItem
+from schemas.disclosure.automatic import AutoResult, publish_automatic
 from schemas.disclosure.tax_tables import Equivalent, pollution_equivalents, region_of, tax_rate
-from schemas.disclosure.workflow import AutoResult, publish_automatic
 from schemas.limits import Limit, limits_for_outlet
 
 __all__ = ["TOP_N", "publish_tax", "reduction_factor", "tax_content"]

@@ -27,7 +27,7 @@ import psycopg
 
 from alerts.publish._util import local_midnight, month_bounds, pollutant_names, q
 from schemas.disclosure.auto_types import EmissionTotals, TotalsPollutant
-from schemas.disclosure.workflow import AutoResult, publish_automatic
+from schemas.disclosure.automatic import AutoResult, publish_automatic
 
 __all__ = [
     "FLOW",

@@ -16,8 +16,8 @@ Staff records (origin ``staff``) pass a review step::
   (:mod:`schemas.disclosure.ledger`) in the same transaction;
 * every staff action is written to the audit log (:mod:`schemas.audit`), before and after.
 
-Automatic records (origin ``auto``) are published by :func:`publish_automatic` at once, by the
-actor ``system``; a new version only when their content changed.
+Automatic records (origin ``auto``) are published by
+:func:`schemas.disclosure.automatic.publish_automatic`.
 
 Every function runs in ``conn.transaction()``: it commits by itself, unless the caller already
 has a transaction open, in which case it is a savepoint and the caller commits.
@@ -33,20 +33,27 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
-from psycopg.rows import class_row
-from psycopg.types.json import Jsonb
 
 from schemas.audit import audit
-from schemas.disclosure import ledger
-from schemas.disclosure.errors import ContentError, InvalidAction, RecordNotFound
-from schemas.disclosure.record_types import formed_at_of, parse_content
+from schemas.disclosure.errors import ContentError, InvalidAction
+from schemas.disclosure.ledger import append
+from schemas.disclosure.records import (
+    SYSTEM,
+    Record,
+    check_outlet,
+    get_record,
+    insert_version,
+    prepare_content,
+    publish_version,
+    record_type_of,
+    update_version,
+)
 from schemas.disclosure.workdays import due_on
 
 __all__ = [
     "MAX_ATTACHMENT_BYTES",
     "SYSTEM",
     "Attachment",
-    "AutoResult",
     "ImportResult",
     "Record",
     "approve",
@@ -57,50 +64,12 @@ __all__ = [
     "get_record",
     "import_rows",
     "publish",
-    "publish_automatic",
     "withdraw",
 ]
-
-SYSTEM = "system"
-"""The actor of automatic publications; no staff user may have this name."""
 
 MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024
 MAX_REASON = 2_000
 _MEDIA_TYPES = {"application/pdf": b"%PDF-", "image/png": b"\x89PNG", "image/jpeg": b"\xff\xd8"}
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One version (a row of ``disclosure_records``)."""
-
-    id: int
-    record_key: str
-    version: int
-    record_type: str
-    category: str
-    enterprise_id: int | None
-    outlet_id: int | None
-    title_zh: str
-    title_en: str | None
-    content: dict[str, Any]
-    origin: str
-    source_ref: str | None
-    status: str
-    formed_at: datetime
-    due_on: Any
-    created_at: datetime
-    created_by: str
-    updated_at: datetime
-    updated_by: str
-    approved_at: datetime | None
-    approved_by: str | None
-    published_at: datetime | None
-    published_by: str | None
-    supersedes: int | None
-    correction_reason: str | None
-    withdrawn_at: datetime | None
-    withdrawn_by: str | None
-    withdrawn_reason: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,59 +83,9 @@ class Attachment:
 
 
 @dataclass(frozen=True, slots=True)
-class AutoResult:
-    record_id: int
-    version: int
-    changed: bool
-
-
-@dataclass(frozen=True, slots=True)
 class ImportResult:
     created: list[int]
     errors: list[dict[str, Any]]  # {line, field, message}
-
-
-_COLUMNS = ", ".join(Record.__slots__)
-
-
-def get_record(conn: psycopg.Connection[Any], record_id: int, *, lock: bool = False) -> Record:
-    query = f"SELECT {_COLUMNS} FROM disclosure_records WHERE id = %s"  # noqa: S608 (fixed names)
-    with conn.cursor(row_factory=class_row(Record)) as cur:
-        found = cur.execute(query + (" FOR UPDATE" if lock else ""), (record_id,)).fetchone()
-    if found is None:
-        raise RecordNotFound(record_id)
-    return found
-
-
-def _record_type(conn: psycopg.Connection[Any], code: str) -> tuple[str, str, int]:
-    row = conn.execute(
-        "SELECT category, origin, deadline_days FROM disclosure_record_types WHERE code = %s",
-        (code,),
-    ).fetchone()
-    if row is None:
-        raise ContentError(code, [{"field": "record_type", "message": "unknown record type"}])
-    return str(row[0]), str(row[1]), int(row[2])
-
-
-def _enterprise_name(conn: psycopg.Connection[Any], enterprise_id: int | None) -> str | None:
-    if enterprise_id is None:
-        return None
-    row = conn.execute("SELECT name_zh FROM enterprises WHERE id = %s", (enterprise_id,)).fetchone()
-    if row is None:
-        raise ContentError("", [{"field": "enterprise_id", "message": "no such enterprise"}])
-    return str(row[0])
-
-
-def _check_outlet(
-    conn: psycopg.Connection[Any], outlet_id: int | None, enterprise_id: int | None
-) -> None:
-    if outlet_id is None:
-        return
-    row = conn.execute("SELECT enterprise_id FROM outlets WHERE id = %s", (outlet_id,)).fetchone()
-    if row is None or (enterprise_id is not None and row[0] != enterprise_id):
-        raise ContentError(
-            "", [{"field": "outlet_id", "message": "no such outlet of the enterprise"}]
-        )
 
 
 def _text(value: str | None, record_id: int | None, action: str, what: str) -> str:
@@ -191,48 +110,6 @@ def _snapshot(record: Record) -> dict[str, Any]:
     return {k: data[k] for k in (*keep, "enterprise_id", "formed_at", "due_on")}
 
 
-def _insert(conn: psycopg.Connection[Any], values: Mapping[str, Any]) -> Record:
-    names = list(values)
-    placeholders = ", ".join(["%s"] * len(names))
-    query = (
-        f"INSERT INTO disclosure_records ({', '.join(names)}) VALUES ({placeholders})"  # noqa: S608
-        f" RETURNING {_COLUMNS}"
-    )
-    params = [Jsonb(v) if isinstance(v, dict) else v for v in values.values()]
-    with conn.cursor(row_factory=class_row(Record)) as cur:
-        row = cur.execute(query, params).fetchone()
-    assert row is not None
-    return row
-
-
-def _update(conn: psycopg.Connection[Any], record_id: int, values: Mapping[str, Any]) -> Record:
-    sets = ", ".join(f"{name} = %s" for name in values)
-    query = f"UPDATE disclosure_records SET {sets} WHERE id = %s RETURNING {_COLUMNS}"  # noqa: S608
-    params = [Jsonb(v) if isinstance(v, dict) else v for v in values.values()]
-    with conn.cursor(row_factory=class_row(Record)) as cur:
-        row = cur.execute(query, [*params, record_id]).fetchone()
-    assert row is not None
-    return row
-
-
-def _prepare(
-    conn: psycopg.Connection[Any],
-    record_type: str,
-    content: Mapping[str, Any],
-    enterprise_id: int | None,
-    formed_at: datetime | None,
-) -> tuple[dict[str, Any], datetime, tuple[str, str]]:
-    """Validated content, the formed time, and the default titles."""
-    parsed = parse_content(record_type, content)
-    formed = formed_at or formed_at_of(parsed)
-    if formed is None:
-        raise ContentError(record_type, [{"field": "formed_at", "message": "is required"}])
-    if formed.tzinfo is None:
-        raise ContentError(record_type, [{"field": "formed_at", "message": "needs a time zone"}])
-    titles = parsed.titles(_enterprise_name(conn, enterprise_id))
-    return parsed.model_dump(mode="json"), formed, titles
-
-
 # --- Staff records ------------------------------------------------------------------------------
 
 
@@ -252,14 +129,16 @@ def create_draft(
     (a decision date …); the legal deadline is computed from it."""
     _actor(actor, "create")
     with conn.transaction():
-        category, origin, deadline = _record_type(conn, record_type)
+        category, origin, deadline = record_type_of(conn, record_type)
         if origin != "staff":
             raise InvalidAction(
                 None, "create", f"{record_type} records are published automatically"
             )
-        stored, formed, titles = _prepare(conn, record_type, content, enterprise_id, formed_at)
-        _check_outlet(conn, outlet_id, enterprise_id)
-        record = _insert(
+        stored, formed, titles = prepare_content(
+            conn, record_type, content, enterprise_id, formed_at
+        )
+        check_outlet(conn, outlet_id, enterprise_id)
+        record = insert_version(
             conn,
             {
                 "record_key": f"{record_type}-{secrets.token_hex(8)}",
@@ -305,15 +184,15 @@ def edit_draft(
         before = get_record(conn, record_id, lock=True)
         if before.status not in ("draft", "approved"):
             raise InvalidAction(record_id, "edit", f"it is {before.status}; correct it instead")
-        stored, formed, titles = _prepare(
+        stored, formed, titles = prepare_content(
             conn,
             before.record_type,
             before.content if content is None else content,
             before.enterprise_id,
             formed_at or (before.formed_at if content is None else None),
         )
-        _, _, deadline = _record_type(conn, before.record_type)
-        after = _update(
+        _, _, deadline = record_type_of(conn, before.record_type)
+        after = update_version(
             conn,
             record_id,
             {
@@ -347,7 +226,7 @@ def approve(conn: psycopg.Connection[Any], record_id: int, *, actor: str) -> Rec
             raise InvalidAction(
                 record_id, "approve", "the reviewer must not be the last editor (four eyes)"
             )
-        after = _update(
+        after = update_version(
             conn,
             record_id,
             {"status": "approved", "approved_at": datetime.now(UTC), "approved_by": actor},
@@ -366,26 +245,11 @@ def publish(conn: psycopg.Connection[Any], record_id: int, *, actor: str) -> Rec
         before = get_record(conn, record_id, lock=True)
         if before.status != "approved":
             raise InvalidAction(record_id, "publish", f"it is {before.status}, not approved")
-        after = _publish(conn, before, actor)
+        after = publish_version(conn, before, actor)
         audit(
             conn, actor, "disclosure.publish", "disclosure_record", record_id,
             before={"status": before.status}, after=_snapshot(after),
         )  # fmt: skip
-    return after
-
-
-def _publish(conn: psycopg.Connection[Any], record: Record, actor: str) -> Record:
-    if record.supersedes is not None:
-        old = get_record(conn, record.supersedes, lock=True)
-        if old.status == "published":
-            _update(conn, old.id, {"status": "superseded"})
-    # Whole microseconds: the log's canonical form carries them exactly.
-    after = _update(
-        conn,
-        record.id,
-        {"status": "published", "published_at": datetime.now(UTC), "published_by": actor},
-    )
-    ledger.append(conn, record.id, "publish")
     return after
 
 
@@ -397,7 +261,7 @@ def withdraw(conn: psycopg.Connection[Any], record_id: int, *, actor: str, reaso
         if before.status != "published":
             raise InvalidAction(record_id, "withdraw", f"it is {before.status}, not published")
         text = _text(reason, record_id, "withdraw", "reason")
-        after = _update(
+        after = update_version(
             conn,
             record_id,
             {
@@ -407,7 +271,7 @@ def withdraw(conn: psycopg.Connection[Any], record_id: int, *, actor: str, reaso
                 "withdrawn_reason": text,
             },
         )
-        ledger.append(conn, record_id, "withdraw")
+        append(conn, record_id, "withdraw")
         audit(
             conn, actor, "disclosure.withdraw", "disclosure_record", record_id,
             before={"status": before.status}, after={"status": after.status, "reason": text},
@@ -443,15 +307,15 @@ def correct(
         if pending is not None:
             raise InvalidAction(record_id, "correct", f"version {pending[0]} is already in review")
         formed = formed_at or datetime.now(UTC)
-        stored, _, titles = _prepare(
+        stored, _, titles = prepare_content(
             conn,
             old.record_type,
             old.content if content is None else content,
             old.enterprise_id,
             formed,
         )
-        _, _, deadline = _record_type(conn, old.record_type)
-        record = _insert(
+        _, _, deadline = record_type_of(conn, old.record_type)
+        record = insert_version(
             conn,
             {
                 "record_key": old.record_key,
@@ -556,62 +420,3 @@ def import_rows(
             continue
         created.append(record.id)
     return ImportResult(created, errors)
-
-
-# --- Automatic records --------------------------------------------------------------------------
-
-
-def publish_automatic(
-    conn: psycopg.Connection[Any],
-    *,
-    record_type: str,
-    record_key: str,
-    content: Mapping[str, Any],
-    formed_at: datetime,
-    enterprise_id: int | None,
-    outlet_id: int | None = None,
-    source_ref: str | None = None,
-    reason: str = "recomputed from revised data",
-) -> AutoResult:
-    """Publish ``content`` as the current version of ``record_key`` unless it already is."""
-    with conn.transaction():
-        category, origin, deadline = _record_type(conn, record_type)
-        if origin != "auto":
-            raise InvalidAction(
-                None, "publish automatically", f"{record_type} is authored by staff"
-            )
-        stored, formed, titles = _prepare(conn, record_type, content, enterprise_id, formed_at)
-        # Serialise publishers of the same key (two alerts processes at once).
-        conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (record_key,))
-        current = conn.execute(
-            "SELECT id, version, content FROM disclosure_records WHERE record_key = %s"
-            " ORDER BY version DESC LIMIT 1",
-            (record_key,),
-        ).fetchone()
-        if current is not None and current[2] == stored:
-            return AutoResult(int(current[0]), int(current[1]), changed=False)
-        record = _insert(
-            conn,
-            {
-                "record_key": record_key,
-                "version": 1 if current is None else int(current[1]) + 1,
-                "record_type": record_type,
-                "category": category,
-                "enterprise_id": enterprise_id,
-                "outlet_id": outlet_id,
-                "title_zh": titles[0],
-                "title_en": titles[1],
-                "content": stored,
-                "origin": "auto",
-                "source_ref": source_ref,
-                "status": "approved",
-                "formed_at": formed,
-                "due_on": due_on(formed, deadline),
-                "created_by": SYSTEM,
-                "updated_by": SYSTEM,
-                "supersedes": None if current is None else int(current[0]),
-                "correction_reason": None if current is None else reason,
-            },
-        )
-        published = _publish(conn, record, SYSTEM)
-    return AutoResult(published.id, published.version, changed=True)
