@@ -66,6 +66,14 @@ def _enable_timescaledb(conn: psycopg.Connection) -> None:
     if offered is None:
         log.info("timescaledb is not installed on the server: using plain PostgreSQL tables")
         return
+    # Installed but not preloaded: CREATE EXTENSION would end the session (FATAL), not fail.
+    preload = conn.execute("SELECT current_setting('shared_preload_libraries')").fetchone()
+    if preload is None or "timescaledb" not in str(preload[0]):
+        log.warning(
+            "timescaledb is installed but not in shared_preload_libraries: plain tables "
+            "(add it there and restart the server to use hypertables)"
+        )
+        return
     try:
         with conn.transaction():
             conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
