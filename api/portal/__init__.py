@@ -3,7 +3,7 @@
 Files here, beside this module (shipped in the wheel):
 
 * ``texts.json`` — every user-facing label in Chinese and English, the attribution and the data
-  licence text, and the eight categories (环发〔2013〕74号);
+  and licence text;
 * ``templates/*.html`` — Jinja2 templates of the portal pages and the iframe widgets;
 * ``static/`` — our own CSS and JavaScript (the web components, ``sourcewatch-widgets.js``);
 * ``node_modules/uplot/dist/`` — uPlot, installed from ``package-lock.json`` by
@@ -29,7 +29,6 @@ __all__ = [
     "HERE",
     "Lang",
     "asset_response",
-    "categories",
     "label",
     "page_response",
     "texts",
@@ -63,11 +62,6 @@ def label(key: str, lang: Lang, **values: object) -> str:
     """The label ``key`` in ``lang`` (``{name}`` placeholders filled from ``values``)."""
     text: str = texts()["labels"][key][lang]
     return text.format(**values) if values else text
-
-
-def categories() -> list[dict[str, str]]:
-    """The eight categories in the order of the notice: ``code``, ``zh``, ``en``."""
-    return list(texts()["categories"])
 
 
 def vendor_available() -> bool:

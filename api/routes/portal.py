@@ -12,21 +12,25 @@ The lists are rendered here; the status, charts and exceedances are the web comp
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 from fastapi.responses import HTMLResponse
 
 from api import convert
-from api.db import Database, get_database
+from api.db import Database, Row, get_database
 from api.errors import NotFound
 from api.params import reject_nul
-from api.portal import Lang, asset_response, categories, page_response, svgmap
+from api.portal import Lang, asset_response, page_response, svgmap
+from api.queries import disclosures as disclosure_queries
 from api.queries import enterprises as queries
 from api.queries import outlets as outlet_queries
+from api.responses import LOCAL_TZ
 
 __all__ = ["router"]
+
+RECORDS_SHOWN = 200  # current records listed on an enterprise page
 
 router = APIRouter(prefix="/portal", include_in_schema=False, dependencies=[Depends(reject_nul)])
 
@@ -87,9 +91,13 @@ def enterprise_page(
     lang: LangParam = "zh",
 ) -> Response:
     """One enterprise: facts, live status, hourly charts per outlet, exceedances, categories."""
-    found, outlet_rows = db.run(
+    found, outlet_rows, category_rows, record_rows = db.run(
         queries.one(enterprise_id),
         outlet_queries.select(outlet_queries.OutletFilter(enterprise_id=enterprise_id), None, 0),
+        disclosure_queries.categories(),
+        disclosure_queries.select(
+            disclosure_queries.DisclosureFilter(enterprise_id=enterprise_id), RECORDS_SHOWN, 0
+        ),
     )
     if not found:
         raise NotFound(f"no enterprise {enterprise_id}", parameter="enterprise_id")
@@ -101,9 +109,33 @@ def enterprise_page(
         enterprise=enterprise,
         name=name,
         outlets=[convert.outlet(row) for row in outlet_rows],
-        categories=categories(),
+        categories=_categories(category_rows, record_rows),
         switch_url=_url(f"/portal/enterprises/{enterprise_id}", {"lang": _other(lang)}),
     )
+
+
+def _categories(category_rows: list[Row], record_rows: list[Row]) -> list[dict[str, Any]]:
+    """The eight categories with the enterprise's current records in each, newest first."""
+    records: dict[str, list[dict[str, Any]]] = {}
+    for row in record_rows:
+        records.setdefault(row["category"], []).append(
+            {
+                "id": row["id"],
+                "zh": row["title_zh"],
+                "en": row["title_en"] or row["title_zh"],
+                "published": row["published_at"].astimezone(LOCAL_TZ).date().isoformat(),
+                "version": row["version"],
+            }
+        )
+    return [
+        {
+            "code": c["code"],
+            "zh": c["name_zh"],
+            "en": c["name_en"],
+            "records": records.get(c["code"], []),
+        }
+        for c in category_rows
+    ]
 
 
 @router.get("/static/vendor/{name}")

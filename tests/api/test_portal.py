@@ -9,13 +9,15 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from markupsafe import escape
 
 from api.app import create_app
-from api.portal import categories, texts, vendor_available
+from api.portal import texts, vendor_available
 from api.routes import portal, widgets
+from schemas.disclosure import workflow as wf
 from schemas.settings import Settings
 from tests.api.conftest import World, error_of
 
@@ -68,7 +70,7 @@ def test_portal_search(client: TestClient, world: World) -> None:
     assert "没有符合条件的企业" in html
 
 
-def test_enterprise_page(client: TestClient, world: World) -> None:
+def test_enterprise_page(client: TestClient, db: psycopg.Connection, world: World) -> None:
     response = client.get(f"/portal/enterprises/{world.hangzhou}")
     html = _html(response)
     assert "<h1>杭州热电有限公司</h1>" in html and "西湖区" in html
@@ -78,9 +80,10 @@ def test_enterprise_page(client: TestClient, world: World) -> None:
     assert '<script src="/widgets/sourcewatch-widgets.js" defer>' in html
     assert ("uPlot.iife.min.js" in html) == vendor_available()
     assert "八大类污染源监管信息" in html
-    for category in categories():
-        link = f"/v1/disclosures?enterprise_id={world.hangzhou}&amp;category={category['code']}"
-        assert link in html and category["zh"] in html
+    for code, name in db.execute("SELECT code, name_zh FROM disclosure_categories"):
+        link = f"/v1/disclosures?enterprise_id={world.hangzhou}&amp;category={code}"
+        assert link in html and name in html
+    assert html.count("暂无公开信息") == 8
     assert f'href="/portal/enterprises/{world.hangzhou}?lang=en"' in html
 
     html = _html(client.get(f"/portal/enterprises/{world.hangzhou}", params={"lang": "en"}))
@@ -199,3 +202,23 @@ def test_pages_stay_out_of_the_openapi_schema() -> None:
     routes = [*portal.router.routes, *widgets.router.routes]
     assert len(routes) == 8
     assert all(getattr(route, "include_in_schema", True) is False for route in routes)
+
+
+def test_enterprise_page_lists_published_records(
+    client: TestClient, db: psycopg.Connection, world: World
+) -> None:
+    content = {
+        "inspected_on": "2026-11-02", "inspection_type": "double_random",
+        "inspecting_body": "杭州市生态环境执法支队", "findings": "<b>设施正常</b>",
+        "violations_found": False,
+    }  # fmt: skip
+    draft = wf.create_draft(
+        db, record_type="inspection_result", content=content, actor="li.na",
+        enterprise_id=world.hangzhou, title_zh="<script>现场检查</script>",
+    )  # fmt: skip
+    wf.approve(db, draft.id, actor="wang.qiang")
+    wf.publish(db, draft.id, actor="li.na")
+    html = _html(client.get(f"/portal/enterprises/{world.hangzhou}"))
+    assert f'<a href="/v1/disclosures/{draft.id}">&lt;script&gt;现场检查&lt;/script&gt;</a>' in html
+    assert "<script>现场检查" not in html
+    assert html.count("暂无公开信息") == 7
