@@ -84,6 +84,10 @@ def run_up(
             bound = bind_simulated_outlets(conn, simulated)
         log.info("bound %d simulated outlets to their emission standards", bound)
         log.info("registry: %s", report.summary().replace("\n", "; "))
+        if settings.signing_key_file is None:  # the demo's key lives with its data
+            settings = settings.model_copy(
+                update={"signing_key_file": data_dir / "signing-key.pem"}
+            )
         key_file = default_key_path(settings.signing_key_file)
         if not key_file.exists():
             log.info("new publication signing key %s (id %s)", key_file, generate_key(key_file))
@@ -112,8 +116,10 @@ def run_up(
         base = f"http://{settings.api_host}:{settings.api_port}"
         log.info(
             "sourcewatch is up: %d simulated enterprises publishing to %s, stored in %s; "
-            "API %s/v1/enterprises, docs %s/docs (Ctrl-C stops)", enterprises, settings.mqtt_url,
-            _safe(settings.database_url), base, base,
+            "portal %s/portal/, API %s/v1/enterprises, docs %s/docs, feeds "
+            "%s/v1/feeds/exceedances.atom and %s/v1/feeds/disclosures.atom, widgets script "
+            "%s/widgets/sourcewatch-widgets.js (Ctrl-C stops)", enterprises, settings.mqtt_url,
+            _safe(settings.database_url), *[base] * 6,
         )  # fmt: skip
         while not stop.wait(60):
             s = worker.stats

@@ -146,3 +146,4 @@ def test_up_with_nothing_configured(data_dir: Path) -> None:
                 raise
     assert code == 0, log.read_text()
     assert not _server_processes(data_dir), log.read_text()
+    assert (data_dir / "var" / "signing-key.pem").exists()  # the demo's key stays with its data
