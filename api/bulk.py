@@ -39,7 +39,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -435,7 +435,12 @@ def _digest(path: Path) -> str:
 
 
 def _write_day(
-    conn: psycopg.Connection[Any], folder: Path, start: datetime, end: datetime, batch: int
+    conn: psycopg.Connection[Any],
+    folder: Path,
+    start: datetime,
+    end: datetime,
+    batch: int,
+    progress: Callable[[int], None] | None = None,
 ) -> list[DumpedFile]:
     files: list[DumpedFile] = []
     with _snapshot(conn):
@@ -466,6 +471,8 @@ def _write_day(
                             sha256=_digest(path),
                         )
                     )
+                    if progress is not None:
+                        progress(1)
     return files
 
 
@@ -569,10 +576,13 @@ def dump_day(
     *,
     now: datetime | None = None,
     batch: int = BATCH_ROWS,
+    progress: Callable[[int], None] | None = None,
 ) -> DumpManifest:
     """Write (or rewrite) the dump of the local calendar ``day`` under ``out``.
 
-    ``conn`` must not be inside a transaction: the dump reads in its own snapshot."""
+    ``conn`` must not be inside a transaction: the dump reads in its own snapshot.
+    ``progress``, when given, is called with 1 after each data file is written (4 per
+    enterprise; the manifest and SHA256SUMS are not counted)."""
     out.mkdir(parents=True, exist_ok=True)
     name = day.isoformat()
     final = out / name
@@ -581,7 +591,7 @@ def dump_day(
     with _locked(out / f".{name}.lock"):
         work = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=out))
         try:
-            files = _write_day(conn, work, start, end, batch)
+            files = _write_day(conn, work, start, end, batch, progress)
             text = json.dumps(_manifest(day, start, end, generated, files), ensure_ascii=False,
                               indent=2)  # fmt: skip
             (work / MANIFEST).write_text(text + "\n", encoding="utf-8")

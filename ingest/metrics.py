@@ -12,7 +12,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from ingest.records import Accepted, Rejected
 from ingest.writer import BatchResult
 
-__all__ = ["IngestMetrics"]
+__all__ = ["GATEWAY_OUTCOMES", "IngestMetrics"]
 
 MESSAGES = Counter("sourcewatch_ingest_messages", "MQTT messages taken and acknowledged.")
 FRAMES = Counter(
@@ -45,6 +45,28 @@ LAST_WRITE_OK = Gauge(
     "sourcewatch_ingest_last_write_ok", "1 when the last batch write succeeded, 0 when it failed."
 )
 
+# The HJ 212 TCP gateway (ingest/tcp.py).
+GATEWAY_CONNECTIONS_OPEN = Gauge(
+    "sourcewatch_gateway_connections_open", "Data logger TCP connections open now."
+)
+GATEWAY_CONNECTIONS = Counter(
+    "sourcewatch_gateway_connections",
+    "Data logger TCP connections ended, by outcome: closed (by the logger or at shutdown), "
+    "idle_timeout, limit_exceeded (too many bytes buffered, or refused over the connection "
+    "limit), error (the socket failed).",
+    ["outcome"],
+)
+GATEWAY_FRAMES = Counter(
+    "sourcewatch_gateway_frames", "Packets (frames and garbage) cut from the TCP streams."
+)
+GATEWAY_BYTES = Counter("sourcewatch_gateway_received_bytes", "Bytes read from the TCP streams.")
+GATEWAY_REPLIES = Counter(
+    "sourcewatch_gateway_replies", "Replies (9014, 9013) sent back on the TCP streams."
+)
+GATEWAY_OUTCOMES = ("closed", "idle_timeout", "limit_exceeded", "error")
+
+for _o in GATEWAY_OUTCOMES:
+    GATEWAY_CONNECTIONS.labels(_o)
 for _v in ("new", "duplicate", "rejected"):
     FRAMES.labels(_v)
 for _r in ("inserted", "revised", "unchanged"):

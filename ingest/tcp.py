@@ -27,11 +27,13 @@ from datetime import UTC, datetime
 
 import psycopg
 
+from ingest import metrics
 from ingest.hj212 import CRCPolicy, FrameError, HJ212Error, StreamReader, parse_packet
 from ingest.outlets import Outlet, OutletDirectory
 from ingest.records import Accepted, Rejected
 from ingest.uplink import accept_frame
 from ingest.writer import BatchResult, WriteError, write_isolating
+from schemas.health import serve_health
 from schemas.settings import Settings
 
 __all__ = ["Gateway", "GatewayOptions", "GatewayStats", "decode_tcp_packet", "run_gateway"]
@@ -208,6 +210,7 @@ class Gateway:
         peer = writer.get_extra_info("peername")
         if len(self._tasks) >= self.options.max_connections:
             self.stats.refused += 1
+            metrics.GATEWAY_CONNECTIONS.labels("limit_exceeded").inc()
             log.warning("refusing %s: %d connections open", peer, len(self._tasks))
             writer.close()
             with contextlib.suppress(OSError):
@@ -217,13 +220,17 @@ class Gateway:
         assert task is not None
         self._tasks.add(task)
         self.stats.connections += 1
+        metrics.GATEWAY_CONNECTIONS_OPEN.inc()
+        outcome = "error"
         try:
-            await self._serve(reader, writer, peer)
+            outcome = await self._serve(reader, writer, peer)
         except asyncio.CancelledError:
-            pass
+            outcome = "closed"
         except (ConnectionError, OSError) as exc:
             log.info("connection %s lost: %s", peer, exc)
         finally:
+            metrics.GATEWAY_CONNECTIONS_OPEN.dec()
+            metrics.GATEWAY_CONNECTIONS.labels(outcome).inc()
             self._tasks.discard(task)
             writer.close()
             with contextlib.suppress(OSError, asyncio.CancelledError):
@@ -231,7 +238,8 @@ class Gateway:
 
     async def _serve(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: object
-    ) -> None:
+    ) -> str:
+        """Serve one connection; how it ended (a ``GATEWAY_CONNECTIONS`` outcome)."""
         framer = StreamReader()
         window = b""  # the bytes the framer holds plus the last read: to cut out garbage
         fed = 0  # stream offset after the last read
@@ -252,17 +260,19 @@ class Gateway:
                     pending, pending_bytes = [], 0
                     continue
                 log.info("closing idle connection %s (%.0f s)", peer, opts.idle_timeout_s)
-                return
+                return "idle_timeout"
             now = datetime.now(UTC)
             if data:
                 start = fed - framer.pending
                 window = (window[len(window) - framer.pending :] if framer.pending else b"") + data
                 fed += len(data)
                 found = framer.feed(data)
+                metrics.GATEWAY_BYTES.inc(len(data))
             else:
                 window = window[len(window) - framer.pending :] if framer.pending else b""
                 start = fed - framer.pending
                 found = framer.finish()
+            metrics.GATEWAY_FRAMES.inc(len(found))
             for item in found:
                 packet: bytes | _Garbage
                 if isinstance(item, FrameError):
@@ -278,11 +288,11 @@ class Gateway:
                     "closing %s: %d bytes buffered (limit %d); nothing of it acknowledged",
                     peer, pending_bytes + framer.pending, opts.max_buffered_bytes,
                 )  # fmt: skip
-                return
+                return "limit_exceeded"
             if not data:
                 if pending:
                     await self._flush(pending, writer)
-                return
+                return "closed"
             if len(pending) >= opts.batch_max_frames:
                 await self._flush(pending, writer)
                 pending, pending_bytes = [], 0
@@ -319,6 +329,7 @@ class Gateway:
             writer.write(b"".join(replies))
             await writer.drain()
             s.replies += len(replies)
+            metrics.GATEWAY_REPLIES.inc(len(replies))
 
 
 def _cut(window: bytes, start: int, error: FrameError) -> bytes:
@@ -344,10 +355,12 @@ def run_gateway(settings: Settings, stop: threading.Event) -> int:
     async def main() -> None:
         gateway = Gateway(options)
         await gateway.start(settings.gateway_host, settings.gateway_port)
+        stop_health = serve_health(settings.metrics_port, host=settings.metrics_host)
         try:
             while not stop.is_set():
                 await asyncio.sleep(0.2)
         finally:
+            stop_health()
             await gateway.close()
             log.info("gateway stopped: %s", gateway.stats)
 

@@ -24,7 +24,7 @@ Errors::
 from __future__ import annotations
 
 import zoneinfo
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Annotated, Any, Literal
@@ -217,9 +217,15 @@ def _duplicates(values: Sequence[str]) -> list[str]:
 
 
 def import_registry(
-    conn: psycopg.Connection[Any], enterprises: Sequence[EnterpriseIn]
+    conn: psycopg.Connection[Any],
+    enterprises: Sequence[EnterpriseIn],
+    *,
+    progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
-    """Upsert enterprises (by USCC) and their outlets (by MN) in one transaction."""
+    """Upsert enterprises (by USCC) and their outlets (by MN) in one transaction.
+
+    ``progress``, when given, is called after each enterprise with the number of rows just
+    upserted (1 + its outlets): the calls add up to ``len(enterprises)`` + the outlets."""
     usccs = [e.uscc for e in enterprises]
     mns = [o.mn for e in enterprises for o in e.outlets]
     if dup := _duplicates(usccs) + _duplicates(mns):
@@ -244,6 +250,8 @@ def import_registry(
                     )
                     if outlet.mn in owners and owners[outlet.mn] != enterprise.uscc:
                         moved.append(MovedOutlet(outlet.mn, owners[outlet.mn], enterprise.uscc))
+                if progress is not None:
+                    progress(1 + len(enterprise.outlets))
     except (psycopg.IntegrityError, psycopg.DataError) as exc:
         reason = exc.diag.message_primary or str(exc)
         raise RegistryError(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -150,18 +151,23 @@ class Settings(BaseSettings):
     )
     metrics_host: str = Field(
         "127.0.0.1",
-        description="Address the /metrics, /healthz and /readyz server of the ingest and alerts "
-        "processes listens on (0.0.0.0 to listen on every interface, e.g. in a container).",
+        description="Address the /metrics, /healthz and /readyz server of the ingest, gateway and "
+        "alerts processes listens on (0.0.0.0 to listen on every interface, e.g. in a container).",
     )
     metrics_port: int = Field(
         9464,
         ge=0,
         le=65535,
-        description="TCP port of the /metrics, /healthz and /readyz server of the ingest and "
-        "alerts processes (each process needs its own); 0 turns it off. The API serves them "
+        description="TCP port of the /metrics, /healthz and /readyz server of the ingest, gateway "
+        "and alerts processes (each process needs its own); 0 turns it off. The API serves them "
         "on its own port.",
     )
     log_level: str = Field("INFO", description="Python logging level.")
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="Log line format: text (one human-readable line) or json (one JSON object "
+        "per line: time, level, logger, message, exc_info and extra fields).",
+    )
     dump_dir: Path = Field(
         Path("var/dumps"),
         description="Folder of the daily bulk dumps (`sourcewatch dump` writes them, the API "

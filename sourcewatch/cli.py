@@ -24,13 +24,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     from schemas.settings import get_settings
+    from sourcewatch.logs import configure_logging
 
     settings = get_settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(settings.log_level, settings.log_format)
     try:
         result: int = args.run(args)
     except BrokenPipeError:  # output piped into `head` and the like
@@ -39,41 +36,111 @@ def main(argv: Sequence[str] | None = None) -> int:
     return result
 
 
+Example = tuple[str, str]  # (command line, what it does)
+_Sub = argparse._SubParsersAction
+
+
+def _epilog(examples: Sequence[Example]) -> str:
+    return "examples:\n" + "\n".join(f"  {line}\n      {what}" for line, what in examples)
+
+
+def _add(
+    sub: _Sub[argparse.ArgumentParser], name: str, help: str, *examples: Example
+) -> argparse.ArgumentParser:
+    """A sub-command whose ``--help`` says what it does and ends with examples, line by line."""
+    return sub.add_parser(
+        name,
+        help=help,
+        description=help,
+        epilog=_epilog(examples),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def _progress_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar on stderr (default: only when stderr is a terminal)")  # fmt: skip
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="sourcewatch", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog="sourcewatch",
+        description=__doc__,
+        epilog=_epilog([
+            ("sourcewatch up", "everything in one process, with simulated enterprises"),
+            ("sourcewatch COMMAND --help", "what a command does, its options and examples"),
+        ]),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
     sub = p.add_subparsers(metavar="COMMAND")
 
-    m = sub.add_parser("migrate", help="apply database migrations and load the code tables")
+    m = _add(sub, "migrate", "apply database migrations and load the code tables",
+             ("sourcewatch migrate", "apply pending migrations, reload pollutants, flags, limits"),
+             ("SOURCEWATCH_DATABASE_URL=postgresql://postgres@db/sourcewatch sourcewatch migrate",
+              "the same on another server"))  # fmt: skip
     m.set_defaults(run=commands.migrate)
 
-    reg = sub.add_parser("registry", help="enterprise and outlet registry").add_subparsers(
-        metavar="ACTION"
-    )
-    imp = reg.add_parser("import", help="load enterprises and outlets from a CSV or JSON file")
+    reg = _add(sub, "registry", "enterprise and outlet registry",
+               ("sourcewatch registry import deploy/demo/registry.json",
+                "load the demo enterprises and outlets"),
+               ).add_subparsers(metavar="ACTION")  # fmt: skip
+    imp = _add(reg, "import", "load enterprises and outlets from a CSV or JSON file",
+               ("sourcewatch registry import deploy/demo/registry.json",
+                "load a JSON registry (nothing is imported while any row is bad)"),
+               ("sourcewatch registry import enterprises.csv --no-progress",
+                "load a CSV registry without the progress bar"))  # fmt: skip
     imp.add_argument("file", type=Path)
+    _progress_argument(imp)
     imp.set_defaults(run=commands.registry_import)
 
-    hj = sub.add_parser("hj212", help="HJ 212 tools").add_subparsers(metavar="ACTION")
-    dec = hj.add_parser("decode", help="decode frames from stdin, one JSON object per frame")
+    hj = _add(sub, "hj212", "HJ 212 tools",
+              ("sourcewatch hj212 decode < frames.txt",
+               "decode frames, one JSON object per frame"),
+              ).add_subparsers(metavar="ACTION")  # fmt: skip
+    dec = _add(hj, "decode", "decode frames from stdin, one JSON object per frame",
+               ("sourcewatch hj212 decode < frames.txt", "one frame per line, CRC checked"),
+               ("sourcewatch hj212 decode --crc lenient < capture.bin",
+                "a raw TCP capture from a logger whose CRC is wrong"))  # fmt: skip
     dec.add_argument("--crc", choices=["strict", "lenient", "alt"], default="strict")
     dec.set_defaults(run=commands.decode)
 
-    ing = sub.add_parser("ingest", help="run an MQTT ingest worker")
+    ing = _add(sub, "ingest", "run an MQTT ingest worker",
+               ("sourcewatch ingest", "one worker on SOURCEWATCH_MQTT_URL, metrics on :9464"),
+               (("SOURCEWATCH_MQTT_CLIENT_ID=ingest-2 SOURCEWATCH_MQTT_SHARED_GROUP=ingest "
+                "SOURCEWATCH_METRICS_PORT=9465 sourcewatch ingest"),
+                "a second worker sharing the load"))  # fmt: skip
     ing.set_defaults(run=commands.ingest)
 
-    gw = sub.add_parser("gateway", help="run the HJ 212 TCP gateway for legacy data loggers")
+    gw = _add(sub, "gateway", "run the HJ 212 TCP gateway for legacy data loggers",
+              ("sourcewatch gateway", "listen on SOURCEWATCH_GATEWAY_HOST:PORT (127.0.0.1:9212)"),
+              ("SOURCEWATCH_GATEWAY_HOST=0.0.0.0 sourcewatch gateway",
+               "accept loggers on every interface"))  # fmt: skip
     gw.set_defaults(run=commands.gateway)
 
-    api = sub.add_parser("api", help="serve the HTTP API (public, portals, staff)")
+    api = _add(sub, "api", "serve the HTTP API (public, portals, staff)",
+               ("sourcewatch api", "serve on 127.0.0.1:8000 (docs at /docs, portal at /portal/)"),
+               ("SOURCEWATCH_API_HOST=0.0.0.0 SOURCEWATCH_API_PORT=8080 sourcewatch api",
+                "serve on every interface, port 8080"))  # fmt: skip
     api.set_defaults(run=commands.api)
 
-    al = sub.add_parser("alerts", help="run the evaluator and the notification dispatcher")
+    al = _add(sub, "alerts", "run the evaluator and the notification dispatcher",
+              ("sourcewatch alerts", "judge new data, open cases and send notifications"),
+              ("SOURCEWATCH_METRICS_PORT=9465 sourcewatch alerts",
+               "beside an ingest worker on the same host"))  # fmt: skip
     al.set_defaults(run=commands.alerts)
 
-    subs = sub.add_parser("subscriptions", help="who is notified of what").add_subparsers(
-        metavar="ACTION"
-    )
-    add = subs.add_parser("add", help="subscribe someone to alerts")
+    subs = _add(sub, "subscriptions", "who is notified of what",
+                ("sourcewatch subscriptions list", "the active subscriptions"),
+                (("sourcewatch subscriptions add --subscriber duty@example.gov.cn --channel email "
+                 "--target duty@example.gov.cn"), "e-mail every alert to the duty officer"),
+                ).add_subparsers(metavar="ACTION")  # fmt: skip
+    add = _add(subs, "add", "subscribe someone to alerts",
+               (("sourcewatch subscriptions add --subscriber duty@example.gov.cn --channel email "
+                "--target duty@example.gov.cn --min-severity major"),
+                "e-mail major and critical cases"),
+               (("sourcewatch subscriptions add --subscriber wang.wei --channel webhook "
+                "--target https://hooks.example.gov.cn/sw --secret K3y --kind exceedance "
+                "--district 320506"), "signed webhook for exceedances in one district"))  # fmt: skip
     add.add_argument("--subscriber", required=True, help="staff user name or e-mail")
     add.add_argument("--channel", required=True,
                      choices=["webhook", "email", "mqtt", "wecom", "dingtalk"])  # fmt: skip
@@ -90,18 +157,25 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--max-per-hour", type=int, default=30)
     add.add_argument("--digest-after", type=int, default=None)
     add.set_defaults(run=commands.subscriptions_add)
-    ls = subs.add_parser("list", help="list active subscriptions")
+    ls = _add(subs, "list", "list active subscriptions",
+              ("sourcewatch subscriptions list", "id, subscriber, channel, severity, target"),
+              )  # fmt: skip
     ls.set_defaults(run=commands.subscriptions_list)
-    rm = subs.add_parser("remove", help="deactivate a subscription")
+    rm = _add(subs, "remove", "deactivate a subscription",
+              ("sourcewatch subscriptions remove 12",
+               "stop subscription 12 and cancel its pending notifications"))  # fmt: skip
     rm.add_argument("subscription_id", type=int)
     rm.set_defaults(run=commands.subscriptions_remove)
 
-    staff = sub.add_parser("staff", help="staff accounts and API tokens").add_subparsers(
-        metavar="ACTION"
-    )
-    sa = staff.add_parser("add", help="create or update a staff user and print a new token",
-                          epilog="example: sourcewatch staff add li.na --role editor "
-                                 "--name 李娜 --expires 90")  # fmt: skip
+    staff = _add(sub, "staff", "staff accounts and API tokens",
+                 ("sourcewatch staff add li.na --role editor", "a new editor and her token"),
+                 ("sourcewatch staff revoke --user li.na", "revoke every token of a user"),
+                 ).add_subparsers(metavar="ACTION")  # fmt: skip
+    sa = _add(staff, "add", "create or update a staff user and print a new token",
+              ("sourcewatch staff add li.na --role editor --name 李娜 --expires 90",
+               "an editor whose token expires in 90 days"),
+              ("sourcewatch staff add zhao.lei --role enforcement --role viewer",
+               "a user with two roles and a token that never expires"))  # fmt: skip
     sa.add_argument("username")
     sa.add_argument("--role", dest="roles", action="append", required=True,
                     choices=["viewer", "editor", "enforcement", "admin"])  # fmt: skip
@@ -110,22 +184,33 @@ def _parser() -> argparse.ArgumentParser:
     sa.add_argument("--expires", type=int, default=None, metavar="DAYS",
                     help="the token expires after this many days (default: never)")  # fmt: skip
     sa.set_defaults(run=commands.staff_add)
-    st = staff.add_parser("token", help="print a new token for an existing staff user")
+    st = _add(staff, "token", "print a new token for an existing staff user",
+              ("sourcewatch staff token li.na --label laptop --expires 30",
+               "a second token, valid for 30 days"))  # fmt: skip
     st.add_argument("username")
     st.add_argument("--label", default=None, help="what the token is for")
     st.add_argument("--expires", type=int, default=None, metavar="DAYS",
                     help="the token expires after this many days (default: never)")  # fmt: skip
     st.set_defaults(run=commands.staff_token)
-    sr = staff.add_parser("revoke", help="revoke a token, or every token of a user")
+    sr = _add(staff, "revoke", "revoke a token, or every token of a user",
+              ("sourcewatch staff revoke --user li.na", "every live token of li.na"),
+              ('echo "$TOKEN" | sourcewatch staff revoke --token -',
+               "one token, read from stdin (kept out of the shell history)"))  # fmt: skip
     who = sr.add_mutually_exclusive_group(required=True)
     who.add_argument("--token", default=None, help="the token to revoke (read from stdin if '-')")
     who.add_argument("--user", default=None, help="revoke every live token of this user")
     sr.set_defaults(run=commands.staff_revoke)
 
-    dev = sub.add_parser("devices", help="data logger broker credentials").add_subparsers(
-        metavar="ACTION"
-    )
-    acl = dev.add_parser("acl", help="write the broker passwd/acl files and device credentials")
+    dev = _add(sub, "devices", "data logger broker credentials",
+               ("sourcewatch devices acl --out deploy/broker",
+                "broker passwd/acl files for every active outlet"),
+               ).add_subparsers(metavar="ACTION")  # fmt: skip
+    acl = _add(dev, "acl", "write the broker passwd/acl files and device credentials",
+               ("sourcewatch devices acl --out deploy/broker",
+                "generated passwords for every active outlet's data logger"),
+               (("sourcewatch devices acl --out deploy/broker --from-file passwords.csv "
+                "--broker-host mqtt.example.gov.cn --broker-port 8883"),
+                "keep the passwords the loggers already have"))  # fmt: skip
     acl.add_argument("--out", type=Path, required=True, metavar="DIR")
     acl.add_argument("--from-file", type=Path, default=None, metavar="CSV",
                      help="mn,password rows to use instead of generated passwords")  # fmt: skip
@@ -133,46 +218,74 @@ def _parser() -> argparse.ArgumentParser:
     acl.add_argument("--broker-port", type=int, default=1883)
     acl.set_defaults(run=commands.devices_acl)
 
-    up = sub.add_parser("up", help="migrate, register simulated enterprises, ingest their data")
+    up = _add(sub, "up", "migrate, register simulated enterprises, ingest their data",
+              ("sourcewatch up", "private PostgreSQL and Mosquitto, data in ./var"),
+              ("sourcewatch up --data /srv/sourcewatch --enterprises 20 --seed 7",
+               "20 simulated enterprises, data kept in /srv/sourcewatch"))  # fmt: skip
     up.add_argument("--enterprises", type=int, default=5)
     up.add_argument("--seed", type=int, default=1)
     up.add_argument("--data", type=Path, default=Path("var"), metavar="DIR",
                     help="where the private PostgreSQL cluster is kept (default: ./var)")  # fmt: skip
     up.set_defaults(run=commands.up)
 
-    sim = sub.add_parser("simulate", help="publish simulated HJ 212 traffic to the broker")
+    sim = _add(sub, "simulate", "publish simulated HJ 212 traffic to the broker",
+               ("sourcewatch simulate --enterprises 5 --interval 30",
+                "five enterprises in real time, until Ctrl-C"),
+               ("sourcewatch simulate --fast --from 2026-03-01T00:00 --duration 1d --seed 7",
+                "back-fill one day as fast as the broker takes it"),
+               ("sourcewatch simulate --enterprises 3 --write-registry sim.json --duration 2h",
+                "also write the simulated registry for `sourcewatch registry import`"))  # fmt: skip
     _simulator_arguments(sim)
+    _progress_argument(sim)
     sim.set_defaults(run=commands.simulate)
 
-    ev = sub.add_parser("evidence", help="write the evidence bundle (ZIP) of a case")
+    ev = _add(sub, "evidence", "write the evidence bundle (ZIP) of a case",
+              ("sourcewatch evidence 42 -o case-42.zip",
+               "raw frames, values, means, limits and history of case 42, with SHA-256 sums"))  # fmt: skip
     ev.add_argument("case_id", type=int, metavar="CASE_ID")
     ev.add_argument("-o", "--output", type=Path, required=True, metavar="FILE")
     ev.set_defaults(run=commands.evidence)
 
-    keys = sub.add_parser("keys", help="signing keys of the publication log").add_subparsers(
-        metavar="ACTION"
-    )
-    kg = keys.add_parser("generate", help="write a new Ed25519 signing key (PEM, 0600)")
+    keys = _add(sub, "keys", "signing keys of the publication log",
+                ("sourcewatch keys generate", "a new key in var/signing-key.pem"),
+                ).add_subparsers(metavar="ACTION")  # fmt: skip
+    kg = _add(keys, "generate", "write a new Ed25519 signing key (PEM, 0600)",
+              ("sourcewatch keys generate", ("into SOURCEWATCH_SIGNING_KEY_FILE or "
+               "var/signing-key.pem; prints its id and public key")),
+              ("sourcewatch keys generate --out /etc/sourcewatch/signing-key.pem",
+               "into a chosen file"))  # fmt: skip
     kg.add_argument("--out", type=Path, default=None, metavar="PATH",
                     help="default: SOURCEWATCH_SIGNING_KEY_FILE or var/signing-key.pem")  # fmt: skip
     kg.set_defaults(run=commands.keys_generate)
-    ledger = sub.add_parser("ledger", help="the publication log").add_subparsers(metavar="ACTION")
-    lsg = ledger.add_parser("sign", help="sign the daily roots of the publication log")
+    ledger = _add(sub, "ledger", "the publication log",
+                  ("sourcewatch ledger sign", "sign the roots of the completed days"),
+                  ).add_subparsers(metavar="ACTION")  # fmt: skip
+    lsg = _add(ledger, "sign", "sign the daily roots of the publication log",
+               ("sourcewatch ledger sign", "every unsigned day through yesterday"),
+               ("sourcewatch ledger sign --through 2026-03-31", ("every unsigned day through "
+                "31 March")))  # fmt: skip
     lsg.add_argument("--through", type=date.fromisoformat, default=None, metavar="YYYY-MM-DD",
                      help="last day to sign (Asia/Shanghai; default yesterday)")  # fmt: skip
     lsg.set_defaults(run=commands.ledger_sign)
-    vf = sub.add_parser("verify", help="recompute the publication log, its roots and signatures")
+    vf = _add(sub, "verify", "recompute the publication log, its roots and signatures",
+              ("sourcewatch verify", "check the chain, the records and the signed roots"),
+              ("sourcewatch verify --public-key ledger-2026.pub",
+               "trust only the published public key"))  # fmt: skip
     vf.add_argument("--public-key", dest="public_keys", type=Path, action="append", default=[],
                     metavar="FILE", help="trust only these public keys (PEM); repeatable")  # fmt: skip
     vf.set_defaults(run=commands.verify)
 
-    du = sub.add_parser("dump", help="write the daily bulk dump (CSV, Parquet, manifest)")
+    du = _add(sub, "dump", "write the daily bulk dump (CSV, Parquet, manifest)",
+              ("sourcewatch dump", "yesterday into SOURCEWATCH_DUMP_DIR (run it daily from cron)"),
+              ("sourcewatch dump --day 2026-03-31 --days 7 --out /srv/dumps",
+               "the week ending 31 March, with a progress bar on a terminal"))  # fmt: skip
     du.add_argument("--day", type=date.fromisoformat, default=None, metavar="YYYY-MM-DD",
                     help="local (Asia/Shanghai) day; default yesterday")  # fmt: skip
     du.add_argument("--days", type=int, default=1, metavar="N",
                     help="dump N days: --day and the N-1 days before it")  # fmt: skip
     du.add_argument("--out", type=Path, default=None, metavar="DIR",
                     help="default: SOURCEWATCH_DUMP_DIR (var/dumps)")  # fmt: skip
+    _progress_argument(du)
     du.set_defaults(run=commands.dump)
     return p
 

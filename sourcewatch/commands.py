@@ -11,6 +11,8 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -76,15 +78,39 @@ def registry_import(args: argparse.Namespace) -> int:
             print(f"error: {e}", file=sys.stderr)  # noqa: T201
         print(f"{len(parsed.errors)} error(s); nothing imported", file=sys.stderr)  # noqa: T201
         return 1
+    rows = len(parsed.enterprises) + sum(len(e.outlets) for e in parsed.enterprises)
     try:
-        with connect(get_settings().database_url, application_name="sourcewatch.registry") as conn:
-            report = import_registry(conn, parsed.enterprises)
+        with (
+            connect(get_settings().database_url, application_name="sourcewatch.registry") as conn,
+            _progress_bar(args, total=rows, unit="row", desc="import") as bar,
+        ):
+            report = import_registry(conn, parsed.enterprises, progress=bar.update)
             conn.commit()
     except RegistryError as exc:
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201
         return 1
     print(report.summary())  # noqa: T201
     return 0
+
+
+@contextmanager
+def _progress_bar(
+    args: argparse.Namespace, *, total: float | None, unit: str, desc: str, shown: bool = True
+) -> Iterator[Any]:
+    """A tqdm bar on stderr (log lines are written above it): with ``--progress``, or by default
+    when stderr is a terminal; otherwise (``--no-progress``, a pipe, a log file, or not
+    ``shown``) one that shows nothing."""
+    from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    wanted = args.progress if getattr(args, "progress", None) is not None else sys.stderr.isatty()
+    with tqdm(total=total, unit=unit, desc=desc, file=sys.stderr, disable=not (wanted and shown),
+              dynamic_ncols=True) as bar:  # fmt: skip
+        if bar.disable:
+            yield bar
+            return
+        with logging_redirect_tqdm():
+            yield bar
 
 
 def decode(args: argparse.Namespace) -> int:
@@ -254,6 +280,7 @@ def up(args: argparse.Namespace) -> int:
 
 
 def simulate(args: argparse.Namespace) -> int:
+    from ingest.simulation.publisher import fast_duration_s
     from ingest.simulator import SimulatorOptions, run_simulator
     from schemas.settings import get_settings
 
@@ -268,7 +295,11 @@ def simulate(args: argparse.Namespace) -> int:
         corrupt_rate=args.corrupt_rate,
         write_registry=args.write_registry,
     )
-    return run_simulator(options, get_settings().mqtt_url, stop=stop_on_signals())
+    span = fast_duration_s(options) if args.fast else args.duration  # None: runs forever
+    total = None if span is None else int(span)
+    with _progress_bar(args, total=total, unit="s", desc="simulate", shown=bool(total)) as bar:
+        return run_simulator(options, get_settings().mqtt_url, stop=stop_on_signals(),
+                             progress=bar.update)  # fmt: skip
 
 
 def evidence(args: argparse.Namespace) -> int:
@@ -300,14 +331,25 @@ def dump(args: argparse.Namespace) -> int:
     settings = get_settings()
     last = args.day or datetime.now(LOCAL_TZ).date() - timedelta(days=1)
     out = args.out or settings.dump_dir
-    with connect(settings.database_url, application_name="sourcewatch.dump") as conn:
+    files = 0
+
+    def file_written(n: int) -> None:
+        nonlocal files
+        files += n
+        bar.set_postfix(files=files)
+
+    with (
+        connect(settings.database_url, application_name="sourcewatch.dump") as conn,
+        _progress_bar(args, total=args.days, unit="day", desc="dump") as bar,
+    ):
         for back in range(args.days - 1, -1, -1):
             try:
-                manifest = dump_day(conn, last - timedelta(days=back), out)
+                manifest = dump_day(conn, last - timedelta(days=back), out, progress=file_written)
             except (DumpError, OSError) as exc:
                 print(f"error: {exc}", file=sys.stderr)  # noqa: T201
                 return 1
-            print(manifest.summary())  # noqa: T201
+            bar.update(1)
+            bar.write(manifest.summary(), file=sys.stdout)  # above the bar, not through it
     return 0
 
 

@@ -12,6 +12,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import chain
@@ -25,10 +26,10 @@ from schemas.brokers import broker_address
 
 from .enterprises import make_enterprises, write_registry
 from .frames import SimMessage
-from .timebase import SHANGHAI
+from .timebase import SHANGHAI, to_ms
 from .traffic import TrafficConfig, generate_traffic
 
-__all__ = ["SimulatorOptions", "run_simulator"]
+__all__ = ["SimulatorOptions", "fast_duration_s", "run_simulator"]
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +145,11 @@ class _Publisher:
         self._client.loop_stop()
 
 
+def fast_duration_s(args: SimulatorOptions) -> float:
+    """How much simulated time a fast (back-fill) run covers."""
+    return args.duration_s or DEFAULT_BACKFILL_S
+
+
 def _time_range(args: SimulatorOptions) -> tuple[datetime, datetime | None]:
     now = datetime.now(SHANGHAI)
     if args.realtime:
@@ -151,19 +157,25 @@ def _time_range(args: SimulatorOptions) -> tuple[datetime, datetime | None]:
         if args.duration_s is None:
             return start, None
         return start, start + timedelta(seconds=args.duration_s)
-    duration = timedelta(seconds=args.duration_s or DEFAULT_BACKFILL_S)
+    duration = timedelta(seconds=fast_duration_s(args))
     start = args.start or (now - duration).replace(second=0, microsecond=0)
     return start, start + duration
 
 
 def run_simulator(
-    args: SimulatorOptions, mqtt_url: str, *, stop: threading.Event | None = None
+    args: SimulatorOptions,
+    mqtt_url: str,
+    *,
+    stop: threading.Event | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> int:
     """Publish the simulated traffic; returns the process exit status.
 
     0 when everything was published and acknowledged (or ``stop`` was set), 1 when the broker
     could not be reached or did not acknowledge everything, 2 for invalid options (interval, rates,
-    duration, MQTT URL).
+    duration, MQTT URL). ``progress``, when given and the range has an end, is called with the
+    whole seconds of simulated time covered since its last call (they add up to the duration,
+    ``fast_duration_s(args)`` in fast mode, when everything was sent).
     """
     stop = stop or threading.Event()
     try:
@@ -194,6 +206,7 @@ def run_simulator(
         len(enterprises), outlets, start.isoformat(), end.isoformat() if end else "forever",
         "real time" if args.realtime else "as fast as possible",
     )  # fmt: skip
+    covered, span_ms = 0, None if end is None else to_ms(end) - to_ms(start)
     try:
         for message in messages if first is None else chain([first], messages):
             if stop.is_set():
@@ -203,6 +216,14 @@ def run_simulator(
                 if delay > 0 and stop.wait(delay):
                     break
             publisher.publish(message)
+            if progress is not None and span_ms is not None:
+                done = min(to_ms(message.send_time) - to_ms(start), span_ms) // 1000
+                if done > covered:
+                    progress(done - covered)
+                    covered = done
+        else:
+            if progress is not None and span_ms is not None and span_ms // 1000 > covered:
+                progress(span_ms // 1000 - covered)  # the quiet tail of the range
     except KeyboardInterrupt:
         log.info("interrupted")
     finally:

@@ -345,3 +345,28 @@ def test_cli_dumps_a_run_of_days(
     assert cli.main(["dump", "--day", "2026-11-27"]) == 0
     assert (out / "from-setting" / "2026-11-27" / "manifest.json").is_file()
     assert cli.main(["dump", "--day", "2026-11-27", "--days", "0"]) == 2
+
+
+def test_dump_reports_each_file_written(world: World, conn: psycopg.Connection, out: Path) -> None:
+    calls: list[int] = []
+    manifest = bulk.dump_day(conn, DAY, out, now=NOW, progress=calls.append)
+    assert calls == [1] * len(manifest.files) == [1, 1, 1, 1]  # one enterprise: 2 CSV, 2 Parquet
+    calls.clear()
+    bulk.dump_day(conn, date(2026, 11, 26), out, now=NOW, progress=calls.append)
+    assert calls == []  # a day without data has no enterprise partition
+
+
+def test_cli_progress_bar_goes_to_stderr_only_when_asked(
+    world: World, database_url: str, out: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    monkeypatch.setenv("SOURCEWATCH_DATABASE_URL", database_url)
+    argv = ["dump", "--day", "2026-11-27", "--days", "2", "--out", str(out)]
+    assert cli.main([*argv, "--progress"]) == 0
+    captured = capsys.readouterr()
+    assert "2/2" in captured.err and "files=4" in captured.err
+    assert "files=" not in captured.out and "2026-11-27: 1 enterprise(s)" in captured.out
+    assert cli.main(argv) == 0  # stderr is not a terminal here: no bar
+    assert cli.main([*argv, "--no-progress"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out.count("2026-11-26: 0 enterprise(s)") == 2

@@ -445,3 +445,16 @@ def test_publishing_survives_a_broker_outage(
         wait_until(lambda: len(ours()) >= len(expected), timeout=5, what="every message")
     assert ours() == expected  # QoS 1: at least once; a re-sent message may come twice
     assert "lost" in caplog.text
+
+
+@pytest.mark.integration
+def test_a_back_fill_reports_its_progress_in_simulated_seconds(mqtt_url: str) -> None:
+    from ingest.simulation.publisher import fast_duration_s
+
+    options = SimulatorOptions(enterprises=1, interval_s=30.0, seed=5, realtime=False,
+                               start=datetime(2026, 11, 28, 8, 0), duration_s=600.0)  # fmt: skip
+    calls: list[int] = []
+    assert run_simulator(options, mqtt_url, progress=calls.append) == 0
+    assert sum(calls) == fast_duration_s(options) == 600  # the whole range, once
+    assert len(calls) > 10 and all(step > 0 for step in calls)
+    assert fast_duration_s(replace(options, duration_s=None)) == 3600  # the default back-fill

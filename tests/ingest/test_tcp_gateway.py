@@ -13,6 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
+from prometheus_client import REGISTRY
 
 from ingest.hj212 import build_packet, build_segment, encode_cp
 from ingest.tcp import Gateway, GatewayOptions
@@ -233,3 +234,43 @@ def test_no_9014_until_the_data_is_committed(database_url: str, db: psycopg.Conn
             proxy.restore()
             assert receive(s, 2, timeout=10) == reply_of(2) + reply_of(3)
             assert counts(db) == (3, 6, 0)  # answered only once durable
+
+
+def metric(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_metrics_count_connections_frames_bytes_and_replies(
+    database_url: str, db: psycopg.Connection
+) -> None:
+    add_outlet(db, MN)
+    names = ("sourcewatch_gateway_frames_total", "sourcewatch_gateway_received_bytes_total",
+             "sourcewatch_gateway_replies_total")  # fmt: skip
+    outcomes = ("closed", "idle_timeout", "limit_exceeded", "error")
+    before = {n: metric(n) for n in names}
+    ended = {o: metric("sourcewatch_gateway_connections_total", outcome=o) for o in outcomes}
+    opened = metric("sourcewatch_gateway_connections_open")
+    sent = frame(1) + frame(2) + b"garbage\r\n"
+    with gateway(database_url, idle_timeout_s=0.5, max_buffered_bytes=4096) as addr:
+        with client(addr) as s:
+            s.sendall(sent)
+            assert receive(s, 2) == reply_of(1) + reply_of(2)
+            assert metric("sourcewatch_gateway_connections_open") == opened + 1
+        with client(addr) as idle:  # says nothing: closed after the idle time-out
+            idle.settimeout(3)
+            assert idle.recv(10) == b""
+        with client(addr) as greedy:  # a frame that never ends
+            greedy.sendall(b"##9999QN=" + b"1" * 6000)
+            greedy.settimeout(3)
+            assert greedy.recv(10) == b""
+        closed = ended["closed"] + 1
+        assert wait_until(lambda: metric("sourcewatch_gateway_connections_total",
+                                         outcome="closed") == closed)  # fmt: skip
+    assert metric("sourcewatch_gateway_connections_open") == opened
+    assert metric("sourcewatch_gateway_frames_total") - before[names[0]] == 3  # garbage too
+    received = metric("sourcewatch_gateway_received_bytes_total") - before[names[1]]
+    assert len(sent) + 4096 < received <= len(sent) + 6009  # the greedy one is cut off early
+    assert metric("sourcewatch_gateway_replies_total") - before[names[2]] == 2
+    for outcome, more in (("closed", 1), ("idle_timeout", 1), ("limit_exceeded", 1), ("error", 0)):
+        now = metric("sourcewatch_gateway_connections_total", outcome=outcome)
+        assert now - ended[outcome] == more, outcome

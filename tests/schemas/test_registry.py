@@ -323,3 +323,16 @@ def test_demo_registry_imports_cleanly(db: psycopg.Connection) -> None:
     assert {pw for *_, pw in kinds} == {"123456"}
     mns = db.execute("SELECT mn FROM outlets").fetchall()
     assert all(len(mn) == 24 and int(mn, 16) >= 0 for (mn,) in mns)
+
+
+def test_import_reports_progress_per_enterprise(db: psycopg.Connection) -> None:
+    parsed = parse_registry_file(DEMO)
+    calls: list[int] = []
+    report = import_registry(db, parsed.enterprises, progress=calls.append)
+    assert report == ImportReport(3, 0, 5, 0)
+    assert calls == [1 + len(e.outlets) for e in parsed.enterprises]  # the enterprise + outlets
+    assert sum(calls) == 3 + 5
+    calls.clear()
+    with pytest.raises(RegistryError):
+        import_registry(db, [parsed.enterprises[0]] * 2, progress=calls.append)
+    assert calls == []  # refused before anything was written
