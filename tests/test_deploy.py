@@ -6,12 +6,14 @@ import csv
 import shutil
 import stat
 import subprocess
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate
 import paho.mqtt.client as mqtt
 import psycopg
 import pytest
@@ -296,3 +298,41 @@ def test_generated_passwords_authenticate_and_acl_holds(
     finally:
         for s in (worker, a, b, alerts):
             s.close()
+
+
+# --- schema validation -----------------------------------------------------------------------
+
+K8S_VERSION = "1.30.0"  # the oldest Kubernetes minor the manifests are meant for
+
+
+def _check_compose(*files: Path) -> subprocess.CompletedProcess[str]:
+    """The compose files against the Compose Specification's JSON schema (vendored by
+    check-jsonschema: no network, no Docker engine)."""
+    cmd = [sys.executable, "-m", "check_jsonschema",
+           "--builtin-schema", "vendor.compose-spec", *map(str, files)]  # fmt: skip
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_compose_files_match_the_compose_specification(tmp_path: Path) -> None:
+    ok = _check_compose(DEPLOY / "compose.yaml", DEPLOY / "compose.emqx.yaml")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    broken = yaml.safe_load((DEPLOY / "compose.yaml").read_text(encoding="utf-8"))
+    broken["services"]["api"]["restart_policy"] = "always"  # not a compose key
+    (tmp_path / "compose.yaml").write_text(yaml.safe_dump(broken), encoding="utf-8")
+    refused = _check_compose(tmp_path / "compose.yaml")
+    assert refused.returncode != 0 and "restart_policy" in refused.stdout + refused.stderr
+
+
+@pytest.mark.parametrize(
+    "path", sorted(p for p in K8S.glob("*.yaml") if p.name != "kustomization.yaml"), ids=str
+)
+def test_k8s_manifests_match_the_kubernetes_schemas(path: Path) -> None:
+    for document in load_all(path):
+        kubernetes_validate.validate(document, K8S_VERSION, strict=True)
+
+
+def test_k8s_validation_rejects_a_bad_manifest() -> None:
+    (deployment,) = [d for d in load_all(K8S / "api-deployment.yaml") if d["kind"] == "Deployment"]
+    deployment["spec"]["replicas"] = "two"
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, K8S_VERSION, strict=True)
