@@ -197,7 +197,7 @@ def parse_row(
 # --- Reference tables ---------------------------------------------------------------------------
 
 # Columns that may be blank in schemas/data/*.csv; the upsert keys must be in the header.
-_OPTIONAL = frozenset({"value_min", "reference_o2", "clause", "note", "valid_to"})
+_OPTIONAL = frozenset({"value_min", "reference_o2", "clause", "note", "valid_to", "deadline_days"})
 _LIMIT_KEY = ("standard", "category", "pollutant", "period", "version")
 _RULE_KEY = ("name", "medium", "valid_from")
 _RULE_PARSERS = {k: v for k, v in REFERENCE_PARSERS.items() if k != "unit"}  # min, h, % …

@@ -190,8 +190,13 @@ def categories() -> Statement:
 def record_types() -> Statement:
     return Statement(
         sql.SQL(
-            "SELECT code, category, name_zh, name_en, origin, deadline_days, source_document,"
-            " confirmed, note FROM disclosure_record_types ORDER BY category, code"
+            "SELECT t.code, t.category, t.name_zh, t.name_en, t.origin,"
+            " coalesce(t.deadline_days, c.deadline_days) AS deadline_days,"
+            " CASE WHEN t.deadline_days IS NULL THEN c.source_document"
+            " ELSE t.source_document END AS source_document,"
+            " CASE WHEN t.deadline_days IS NULL THEN c.confirmed ELSE t.confirmed END AS confirmed,"
+            " t.note FROM disclosure_record_types t JOIN disclosure_categories c"
+            " ON c.code = t.category ORDER BY t.category, t.code"
         )
     )
 

@@ -88,7 +88,8 @@ def categories(conn: psycopg.Connection[Any]) -> list[Category]:
 
 def record_types(conn: psycopg.Connection[Any]) -> dict[str, RecordType]:
     rows = conn.execute(
-        "SELECT t.code, t.category, t.name_zh, t.name_en, t.origin, t.deadline_days,"
+        "SELECT t.code, t.category, t.name_zh, t.name_en, t.origin,"
+        " coalesce(t.deadline_days, c.deadline_days),"
         " t.source_document, t.confirmed FROM disclosure_record_types t"
         " JOIN disclosure_categories c ON c.code = t.category ORDER BY c.ordinal, t.code"
     ).fetchall()

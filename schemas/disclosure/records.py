@@ -85,7 +85,9 @@ def get_record(conn: psycopg.Connection[Any], record_id: int, *, lock: bool = Fa
 
 def record_type_of(conn: psycopg.Connection[Any], code: str) -> tuple[str, str, int]:
     row = conn.execute(
-        "SELECT category, origin, deadline_days FROM disclosure_record_types WHERE code = %s",
+        "SELECT t.category, t.origin, coalesce(t.deadline_days, c.deadline_days)"
+        " FROM disclosure_record_types t JOIN disclosure_categories c ON c.code = t.category"
+        " WHERE t.code = %s",
         (code,),
     ).fetchone()
     if row is None:

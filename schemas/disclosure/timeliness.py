@@ -179,7 +179,10 @@ _BY_CATEGORY = {
     "order": sql.SQL("c.ordinal"),
 }
 _BY_RECORD_TYPE = {
-    "columns": sql.SQL("c.ordinal, t.code, t.category, t.name_zh, t.name_en, t.deadline_days"),
+    "columns": sql.SQL(
+        "c.ordinal, t.code, t.category, t.name_zh, t.name_en,"
+        " coalesce(t.deadline_days, c.deadline_days)"
+    ),
     "source": sql.SQL(
         "disclosure_record_types t JOIN disclosure_categories c ON c.code = t.category"
         " LEFT JOIN v ON v.record_type = t.code"

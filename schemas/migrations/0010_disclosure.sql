@@ -46,7 +46,7 @@ CREATE TABLE disclosure_record_types (
     name_zh         text NOT NULL,
     name_en         text NOT NULL,
     origin          text NOT NULL CHECK (origin IN ('staff', 'auto')),
-    deadline_days   integer NOT NULL CHECK (deadline_days >= 0),  -- working days formed → published
+    deadline_days   integer CHECK (deadline_days >= 0),  -- own clock; NULL: the category's
     source_document text NOT NULL,
     confirmed       boolean NOT NULL,
     note            text

@@ -387,3 +387,27 @@ def test_staff_list_shows_drafts_public_list_does_not(
     csv = client.get(BASE, params={"format": "csv"}, headers=editor)
     assert csv.status_code == 200 and "li.na" in csv.text
     assert client.get(BASE, params={"record_type": "nope"}, headers=editor).status_code == 422
+
+
+def test_a_type_without_its_own_clock_follows_its_category(
+    client: TestClient, db: psycopg.Connection, world: World, editor: dict[str, str]
+) -> None:
+    content = {
+        "inspected_on": "2026-11-02", "inspection_type": "special",
+        "inspecting_body": "杭州市生态环境执法支队", "findings": "在线监测设施运行正常",
+        "violations_found": False,
+    }  # fmt: skip
+    body = {"record_type": "inspection_result", "content": content, "enterprise_id": world.hangzhou}
+    assert client.post(BASE, json=body, headers=editor).json()["due_on"] == "2026-11-30"  # 20
+    db.execute("UPDATE disclosure_categories SET deadline_days = 5 WHERE code = 'inspection'")
+    try:
+        assert client.post(BASE, json=body, headers=editor).json()["due_on"] == "2026-11-09"
+        types = {
+            t["code"]: t
+            for c in client.get("/v1/disclosure-categories").json()
+            for t in c["record_types"]
+        }
+        assert types["inspection_result"]["deadline_working_days"] == 5
+        assert types["penalty_decision"]["deadline_working_days"] == 7  # its own clock
+    finally:
+        db.execute("UPDATE disclosure_categories SET deadline_days = 20 WHERE code = 'inspection'")
