@@ -13,11 +13,12 @@ time then pollutant (then data kind for raw); :data:`KEYS` are the sort keys a c
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from psycopg import sql
 
+from api.aggregates import HourlyAggregate
 from api.db import Statement
 from api.queries.common import limit_offset
 
@@ -150,7 +151,85 @@ def points(
     return Statement(query, params)
 
 
-def count(resolution: str, f: SeriesFilter) -> Statement:
+# Raw rows counted from the continuous aggregate (TimescaleDB): the whole hours of the period
+# from ``measurements_hourly`` (materialized below its watermark, aggregated from
+# ``measurements`` at query time above it), the partial hours at its ends from
+# ``measurements``; but where TimescaleDB still logs a change not yet materialized below the
+# watermark in those hours (late data, a revision, a refresh not yet run), every row is counted
+# from ``measurements``, so the count is always the plain one. (The logs and the watermark hold
+# times as microseconds since 1970-01-01 UTC.)
+_RAW_COUNT_FROM_HOURS = sql.SQL(
+    """SELECT CASE WHEN EXISTS (
+    SELECT 1 FROM _timescaledb_catalog.continuous_aggs_hypertable_invalidation_log l
+    WHERE l.hypertable_id = %(raw_hypertable)s
+      AND l.lowest_modified_value
+          < least(%(whole_end_us)s, {watermark}(%(mat_hypertable)s))
+      AND l.greatest_modified_value >= %(whole_start_us)s
+    UNION ALL
+    SELECT 1 FROM _timescaledb_catalog.continuous_aggs_materialization_invalidation_log l
+    WHERE l.materialization_id = %(mat_hypertable)s
+      AND l.lowest_modified_value
+          < least(%(whole_end_us)s, {watermark}(%(mat_hypertable)s))
+      AND l.greatest_modified_value >= %(whole_start_us)s)
+THEN (SELECT count(*) FROM measurements m
+      WHERE m.outlet_id = %(outlet)s AND m.ts >= %(start)s AND m.ts < %(end)s
+            {pollutant_is} {kind_is})
+ELSE (SELECT coalesce(sum(a.n_rows), 0) FROM measurements_hourly a
+      WHERE a.outlet_id = %(outlet)s AND a.hour >= %(whole_start)s AND a.hour < %(whole_end)s
+            {hour_pollutant_is} {hour_kind_is})
+   + (SELECT count(*) FROM measurements m
+      WHERE m.outlet_id = %(outlet)s
+        AND ((m.ts >= %(start)s AND m.ts < %(whole_start)s)
+             OR (m.ts >= %(whole_end)s AND m.ts < %(end)s))
+        {pollutant_is} {kind_is})
+END AS found"""
+)
+
+_UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _whole_hours(start: datetime, end: datetime) -> tuple[datetime, datetime] | None:
+    """The UTC hours wholly inside [start, end), as [first, end); None when there are none."""
+    first = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    if first < start:
+        first += timedelta(hours=1)
+    last = end.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    return (first, last) if first < last else None
+
+
+def _microseconds(moment: datetime) -> int:
+    return (moment - _UNIX_EPOCH) // timedelta(microseconds=1)
+
+
+def count(
+    resolution: str, f: SeriesFilter, *, aggregate: HourlyAggregate | None = None
+) -> Statement:
+    """How many points :func:`points` finds in all. With ``aggregate`` (TimescaleDB), raw rows
+    are counted from the hourly continuous aggregate where it is up to date."""
     inner = _inner(resolution, f)
-    query = sql.SQL("SELECT count(*) AS found FROM ({inner}) s").format(inner=inner.query)
-    return Statement(query, inner.params)
+    hours = _whole_hours(f.start, f.end)
+    if resolution != "raw" or aggregate is None or hours is None:
+        query = sql.SQL("SELECT count(*) AS found FROM ({inner}) s").format(inner=inner.query)
+        return Statement(query, inner.params)
+    m, a = sql.Identifier("m"), sql.Identifier("a")
+    filters: dict[str, sql.Composable] = {}
+    for name, alias in (("", m), ("hour_", a)):
+        filters[f"{name}pollutant_is"] = sql.SQL("")
+        filters[f"{name}kind_is"] = sql.SQL("")
+        if f.pollutant is not None:
+            filters[f"{name}pollutant_is"] = sql.SQL("AND {a}.pollutant = %(pollutant)s").format(
+                a=alias
+            )
+        if f.kind is not None:
+            filters[f"{name}kind_is"] = sql.SQL("AND {a}.kind = %(kind)s").format(a=alias)
+    watermark = sql.Identifier(*aggregate.watermark_function.split("."))
+    query = _RAW_COUNT_FROM_HOURS.format(watermark=watermark, **filters)
+    params = dict(inner.params) | {
+        "raw_hypertable": aggregate.raw_hypertable_id,
+        "mat_hypertable": aggregate.mat_hypertable_id,
+        "whole_start": hours[0],
+        "whole_end": hours[1],
+        "whole_start_us": _microseconds(hours[0]),
+        "whole_end_us": _microseconds(hours[1]),
+    }
+    return Statement(query, params)

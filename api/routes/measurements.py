@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
+from api.aggregates import hourly_aggregate
 from api.db import Database, get_database
 from api.errors import ERROR_RESPONSES, NOT_FOUND_RESPONSE, InvalidParameter
 from api.params import (
@@ -148,7 +149,8 @@ def get_measurements(
 
     size = limit or 100
     counted, rows = db.run(
-        queries.count(resolution, f), queries.points(resolution, f, after=after, limit=size + 1)
+        queries.count(resolution, f, aggregate=hourly_aggregate(db)),
+        queries.points(resolution, f, after=after, limit=size + 1),
     )
     more = len(rows) > size
     rows = rows[:size]
