@@ -4,7 +4,7 @@ PYTHON ?= python3
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install services test lint bench run clean
+.PHONY: install services test test-timescaledb lint bench run clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ services: ## PostgreSQL and Mosquitto installed and answering (starts them if do
 	@bash deploy/local/services.sh
 
 test: install services
+	$(PY) -m pytest
+
+test-timescaledb: install  ## the suite against the TimescaleDB database in SOURCEWATCH_TEST_DSN
+	@test -n "$$SOURCEWATCH_TEST_DSN" || { echo "set SOURCEWATCH_TEST_DSN to a database of a server with timescaledb preloaded" >&2; exit 2; }
 	$(PY) -m pytest
 
 lint: install
