@@ -49,6 +49,8 @@ __all__ = [
     "MovedOutlet",
     "OutletIn",
     "RegistryError",
+    "Uscc",
+    "check_uscc",
     "import_registry",
     "uscc_check_character",
 ]
@@ -72,8 +74,11 @@ def uscc_check_character(first17: str) -> str:
     return _USCC_ALPHABET[(31 - total % 31) % 31]
 
 
-def _check_uscc(value: str) -> str:
-    value = value.upper()
+def check_uscc(value: str) -> str:
+    """``value`` upper-cased when it is a well-formed 统一社会信用代码 (GB 32100-2015: 18
+    characters of 0-9 and A-Y without I, O, S, V, Z, the last a check character), else
+    ``ValueError``."""
+    value = value.strip().upper()
     if len(value) != 18:
         raise ValueError(f"must be 18 characters (统一社会信用代码), got {len(value)}")
     if bad := sorted({c for c in value if c not in _USCC_ALPHABET}):
@@ -104,7 +109,7 @@ def _check_timezone(value: str) -> str:
     return value
 
 
-Uscc = Annotated[str, AfterValidator(_check_uscc)]
+Uscc = Annotated[str, AfterValidator(check_uscc)]
 MN = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_check_mn)]
 TimeZone = Annotated[str, AfterValidator(_check_timezone)]
 Name = Annotated[str, StringConstraints(min_length=1)]

@@ -61,7 +61,8 @@ from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
 from schemas.disclosure.content import RecordContent
-from schemas.disclosure.staff_types import STAFF_MODELS, check_uscc
+from schemas.disclosure.staff_types import STAFF_MODELS
+from schemas.registry import check_uscc
 
 __all__ = [
     "ENTERPRISE_COLUMN",

@@ -25,21 +25,32 @@ Cross-field rules raise on the field they concern, so an error names it (``evalu
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import (
-    AfterValidator,
     BeforeValidator,
-    Field,
-    StringConstraints,
     ValidationInfo,
     field_validator,
 )
 
 from schemas.disclosure.content import RecordContent, field
+from schemas.disclosure.fields import (
+    Money,
+    PollutantCode,
+    Short,
+    Text,
+    Tonnes,
+    Uscc,
+    YesNo,
+    after,
+    choice_input,
+    describe,
+    en_title,
+    zh_date,
+    zh_title,
+)
 
 __all__ = [
     "EXECUTION_STATUSES",
@@ -56,127 +67,12 @@ __all__ = [
     "EmissionQuota",
     "FeeRecord",
     "InspectionResult",
-    "Money",
     "PenaltyDecision",
-    "PollutantCode",
     "RemediationOrder",
     "StaffRecordType",
     "SupervisoryMonitoring",
-    "Text",
-    "Uscc",
-    "check_uscc",
     "exceedance_multiple",
 ]
-
-# --- Reusable field types ---------------------------------------------------------------------
-
-# GB 32100-2015 统一社会信用代码: 18 characters of this alphabet (digits and capitals without
-# I, O, S, V, Z); the 18th is a check character over the first 17.
-_USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-_USCC_WEIGHTS = [pow(3, i, 31) for i in range(17)]
-
-
-def check_uscc(value: str) -> str:
-    """``value`` (upper-cased) when it is a well-formed 统一社会信用代码, else ``ValueError``:
-    18 characters of ``[0-9A-HJ-NPQRTUWXY]`` whose last one is the GB 32100-2015 check
-    character (the rule :mod:`schemas.registry` applies to enterprises)."""
-    value = value.strip().upper()
-    if len(value) != 18:
-        raise ValueError(f"a USCC (统一社会信用代码) has 18 characters, got {len(value)}")
-    if bad := sorted({c for c in value if c not in _USCC_ALPHABET}):
-        raise ValueError(
-            f"a USCC has only 0-9 and A-Y without I, O, S, V, Z; got {', '.join(map(repr, bad))}"
-        )
-    total = sum(_USCC_ALPHABET.index(c) * w for c, w in zip(value, _USCC_WEIGHTS, strict=False))
-    expected = _USCC_ALPHABET[(31 - total % 31) % 31]
-    if value[17] != expected:
-        raise ValueError(f"USCC check character is {value[17]!r}, GB 32100-2015 gives {expected!r}")
-    return value
-
-
-#: A 统一社会信用代码 (unified social credit code), stored upper-case.
-Uscc = Annotated[str, AfterValidator(check_uscc)]
-
-#: A non-empty text.
-Text = Annotated[str, StringConstraints(min_length=1, max_length=20_000)]
-
-#: A short non-empty text (numbers, names).
-Short = Annotated[str, StringConstraints(min_length=1, max_length=500)]
-
-
-def _lower(value: Any) -> Any:
-    return value.strip().lower() if isinstance(value, str) else value
-
-
-#: An HJ 212 pollutant code: a letter and five digits (``a21026`` SO₂, ``w01018`` COD).
-PollutantCode = Annotated[
-    str, BeforeValidator(_lower), StringConstraints(pattern=r"^[a-z][0-9]{5}$")
-]
-
-
-def _cents(value: Decimal) -> Decimal:
-    return value.quantize(Decimal("0.01"))
-
-
-#: An amount of money in yuan, ≥ 0, at most 2 decimals (stored with exactly 2: ``"1500.00"``).
-Money = Annotated[Decimal, Field(ge=0, max_digits=20, decimal_places=2), AfterValidator(_cents)]
-
-#: A mass in tonnes, ≥ 0.
-Tonnes = Annotated[Decimal, Field(ge=0, max_digits=20, decimal_places=6)]
-
-_TRUE = {"是", "有", "已", "已完成", "y", "yes", "true", "1"}
-_FALSE = {"否", "无", "未", "未完成", "n", "no", "false", "0"}
-
-
-def _yes_no(value: Any) -> Any:
-    if isinstance(value, str):
-        text = value.strip().casefold()
-        if text in _TRUE:
-            return True
-        if text in _FALSE:
-            return False
-    return value
-
-
-#: A boolean that also reads 是/否.
-YesNo = Annotated[bool, BeforeValidator(_yes_no)]
-
-
-def _choice_input(choices: Mapping[str, tuple[str, str]]) -> Callable[[Any], Any]:
-    """A before-validator mapping a code's Chinese or English label (any case) to the code."""
-    lookup: dict[str, str] = {}
-    for code, (zh, en) in choices.items():
-        for alias in (code, zh, en):
-            lookup[alias.casefold()] = code
-
-    def to_code(value: Any) -> Any:
-        if isinstance(value, str):
-            return lookup.get(value.strip().casefold(), value.strip())
-        return value
-
-    return to_code
-
-
-def _describe(choices: Mapping[str, tuple[str, str]]) -> str:
-    return "; ".join(f"{code} = {zh} ({en})" for code, (zh, en) in choices.items())
-
-
-def _zh_date(d: date) -> str:
-    return f"{d.year}年{d.month}月{d.day}日"
-
-
-def _zh_title(enterprise_name: str | None, what: str, detail: str | None = None) -> str:
-    return f"{enterprise_name or ''}{what}" + (f"（{detail}）" if detail else "")
-
-
-def _en_title(what: str, enterprise_name: str | None) -> str:
-    return f"{what} — {enterprise_name}" if enterprise_name else what
-
-
-def _after(info: ValidationInfo, name: str) -> Any:
-    """The already validated value of an earlier field (None when absent or invalid)."""
-    return info.data.get(name)
-
 
 # --- 行政处罚 penalty ------------------------------------------------------------------------
 
@@ -189,7 +85,7 @@ EXECUTION_STATUSES: dict[str, tuple[str, str]] = {
 }
 ExecutionStatus = Annotated[
     Literal["pending", "executing", "executed", "reconsideration", "litigation"],
-    BeforeValidator(_choice_input(EXECUTION_STATUSES)),
+    BeforeValidator(choice_input(EXECUTION_STATUSES)),
 ]
 
 
@@ -208,14 +104,14 @@ class PenaltyDecision(RecordContent):
     decision_date: date = field("处罚决定日期", "Decision date")
     authority: Short = field("处罚机关", "Penalty authority")
     execution_status: ExecutionStatus = field(
-        "执行情况", "Execution status", description=_describe(EXECUTION_STATUSES)
+        "执行情况", "Execution status", description=describe(EXECUTION_STATUSES)
     )
 
     def titles(self, enterprise_name: str | None) -> tuple[str, str]:
         name = enterprise_name or self.party
         return (
-            _zh_title(name, "行政处罚决定", self.decision_number),
-            _en_title(f"Penalty decision {self.decision_number}", name),
+            zh_title(name, "行政处罚决定", self.decision_number),
+            en_title(f"Penalty decision {self.decision_number}", name),
         )
 
 
@@ -229,7 +125,7 @@ EVENT_LEVELS: dict[str, tuple[str, str]] = {
 }
 EventLevel = Annotated[
     Literal["especially_major", "major", "large", "general"],
-    BeforeValidator(_choice_input(EVENT_LEVELS)),
+    BeforeValidator(choice_input(EVENT_LEVELS)),
 ]
 
 
@@ -243,7 +139,7 @@ class EmergencyEvent(RecordContent):
     )
     place: Short = field("发生地点", "Place")
     event_level: EventLevel | None = field(
-        "事件级别", "Event level", None, description=_describe(EVENT_LEVELS)
+        "事件级别", "Event level", None, description=describe(EVENT_LEVELS)
     )
     description: Text = field("事件概况", "Description")
     casualties: Text = field("人员伤亡情况", "Casualties")
@@ -265,15 +161,15 @@ class EmergencyEvent(RecordContent):
     @field_validator("plan_level")
     @classmethod
     def _level_needs_activation(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if value is not None and _after(info, "plan_activated") is False:
+        if value is not None and after(info, "plan_activated") is False:
             raise ValueError("a response level is given only when the plan was activated")
         return value
 
     def titles(self, enterprise_name: str | None) -> tuple[str, str]:
         day = self.occurred_at.date()
         return (
-            _zh_title(enterprise_name, "突发环境事件", f"{_zh_date(day)}，{self.place}"),
-            _en_title(
+            zh_title(enterprise_name, "突发环境事件", f"{zh_date(day)}，{self.place}"),
+            en_title(
                 f"Environmental emergency on {day.isoformat()} at {self.place}", enterprise_name
             ),
         )
@@ -285,7 +181,7 @@ RISK_LEVELS: dict[str, tuple[str, str]] = {
     "major": ("重大环境风险", "major"),
 }
 RiskLevel = Annotated[
-    Literal["general", "larger", "major"], BeforeValidator(_choice_input(RISK_LEVELS))
+    Literal["general", "larger", "major"], BeforeValidator(choice_input(RISK_LEVELS))
 ]
 
 
@@ -300,14 +196,14 @@ class EmergencyPlan(RecordContent):
     filed_on: date = field("备案日期", "Filed on")
     filing_authority: Short | None = field("备案机关", "Filing authority", None)
     risk_level: RiskLevel | None = field(
-        "环境风险等级", "Environmental risk level", None, description=_describe(RISK_LEVELS)
+        "环境风险等级", "Environmental risk level", None, description=describe(RISK_LEVELS)
     )
 
     def titles(self, enterprise_name: str | None) -> tuple[str, str]:
         name = enterprise_name or self.enterprise_name
         return (
-            _zh_title(name, "突发环境事件应急预案备案", self.filing_number),
-            _en_title(f"Emergency plan filing {self.filing_number}", name),
+            zh_title(name, "突发环境事件应急预案备案", self.filing_number),
+            en_title(f"Emergency plan filing {self.filing_number}", name),
         )
 
 
@@ -318,7 +214,7 @@ MONITORING_EVALUATIONS: dict[str, tuple[str, str]] = {
     "exceeding": ("超标", "exceeding"),
 }
 Evaluation = Annotated[
-    Literal["compliant", "exceeding"], BeforeValidator(_choice_input(MONITORING_EVALUATIONS))
+    Literal["compliant", "exceeding"], BeforeValidator(choice_input(MONITORING_EVALUATIONS))
 ]
 _HUNDREDTH = Decimal("0.01")
 
@@ -367,7 +263,7 @@ class SupervisoryMonitoring(RecordContent):
         "评价结果",
         "Evaluation",
         None,
-        description=_describe(MONITORING_EVALUATIONS) + "; filled in from the value when empty",
+        description=describe(MONITORING_EVALUATIONS) + "; filled in from the value when empty",
         validate_default=True,
     )
     exceedance_multiple: Decimal | None = field(
@@ -386,7 +282,7 @@ class SupervisoryMonitoring(RecordContent):
     @field_validator("limit_lower")
     @classmethod
     def _lower_below_upper(cls, value: Decimal | None, info: ValidationInfo) -> Decimal | None:
-        upper = _after(info, "limit_value")
+        upper = after(info, "limit_value")
         if value is not None and upper is not None and value >= upper:
             raise ValueError(f"must be below the limit value {upper}")
         return value
@@ -449,12 +345,12 @@ class SupervisoryMonitoring(RecordContent):
     def titles(self, enterprise_name: str | None) -> tuple[str, str]:
         day = self.monitored_on
         return (
-            _zh_title(
+            zh_title(
                 enterprise_name,
                 "监督性监测结果",
-                f"{_zh_date(day)}，{self.point}，{self.pollutant_name}",
+                f"{zh_date(day)}，{self.point}，{self.pollutant_name}",
             ),
-            _en_title(
+            en_title(
                 f"Supervisory monitoring {day.isoformat()}, {self.point}, {self.pollutant_name}",
                 enterprise_name,
             ),
@@ -480,12 +376,12 @@ class EmissionQuota(RecordContent):
 
     def titles(self, enterprise_name: str | None) -> tuple[str, str]:
         return (
-            _zh_title(
+            zh_title(
                 enterprise_name,
                 f"{self.year}年{self.pollutant_name}总量控制指标",
                 self.permit_number,
             ),
-            _en_title(
+            en_title(
                 f"Permitted {self.pollutant_name} emissions {self.year} ({self.permit_number})",
                 enterprise_name,
             ),
@@ -506,11 +402,11 @@ REMEDIATION_STATUSES: dict[str, tuple[str, str]] = {
 }
 OrderType = Annotated[
     Literal["deadline_remediation", "suspension"],
-    BeforeValidator(_choice_input(REMEDIATION_ORDER_TYPES)),
+    BeforeValidator(choice_input(REMEDIATION_ORDER_TYPES)),
 ]
 RemediationStatus = Annotated[
     Literal["in_progress", "completed", "overdue", "lifted"],
-    BeforeValidator(_choice_input(REMEDIATION_STATUSES)),
+    BeforeValidator(choice_input(REMEDIATION_STATUSES)),
 ]
 
 
@@ -520,7 +416,7 @@ class RemediationOrder(RecordContent):
     formed_field: ClassVar[str | None] = "issued_on"
 
     order_type: OrderType = field(
-        "决定类型", "Order type", description=_describe(REMEDIATION_ORDER_TYPES)
+        "决定类型", "Order type", description=describe(REMEDIATION_ORDER_TYPES)
     )
     decision_number: Short = field("决定书文号", "Decision number")
     issued_on: date = field("决定日期", "Issued on")
@@ -529,13 +425,13 @@ class RemediationOrder(RecordContent):
     measures: Text = field("整治要求及措施", "Required measures")
     deadline: date = field("整治期限", "Deadline")
     status: RemediationStatus = field(
-        "整治进展", "Status", description=_describe(REMEDIATION_STATUSES)
+        "整治进展", "Status", description=describe(REMEDIATION_STATUSES)
     )
 
     @field_validator("deadline")
     @classmethod
     def _deadline_after_issue(cls, value: date, info: ValidationInfo) -> date:
-        issued = _after(info, "issued_on")
+        issued = after(info, "issued_on")
         if issued is not None and value < issued:
             raise ValueError(f"is before the decision date {issued.isoformat()}")
         return value
@@ -543,8 +439,8 @@ class RemediationOrder(RecordContent):
     def titles(self, enterprise_name: str | None) -> tuple[str, str]:
         zh, en = REMEDIATION_ORDER_TYPES[self.order_type]
         return (
-            _zh_title(enterprise_name, f"{zh}决定", self.decision_number),
-            _en_title(f"{en.capitalize()} order {self.decision_number}", enterprise_name),
+            zh_title(enterprise_name, f"{zh}决定", self.decision_number),
+            en_title(f"{en.capitalize()} order {self.decision_number}", enterprise_name),
         )
 
 
@@ -553,7 +449,7 @@ ACCEPTANCE_RESULTS: dict[str, tuple[str, str]] = {
     "failed": ("未通过", "failed"),
 }
 AcceptanceResult = Annotated[
-    Literal["passed", "failed"], BeforeValidator(_choice_input(ACCEPTANCE_RESULTS))
+    Literal["passed", "failed"], BeforeValidator(choice_input(ACCEPTANCE_RESULTS))
 ]
 
 
@@ -571,14 +467,14 @@ class EiaApproval(RecordContent):
         "验收结论",
         "Acceptance result",
         None,
-        description=_describe(ACCEPTANCE_RESULTS),
+        description=describe(ACCEPTANCE_RESULTS),
         validate_default=True,
     )
 
     @field_validator("acceptance_on")
     @classmethod
     def _accepted_after_approval(cls, value: date | None, info: ValidationInfo) -> date | None:
-        approved = _after(info, "approved_on")
+        approved = after(info, "approved_on")
         if value is not None and approved is not None and value < approved:
             raise ValueError(f"is before the approval date {approved.isoformat()}")
         return value
@@ -597,8 +493,8 @@ class EiaApproval(RecordContent):
 
     def titles(self, enterprise_name: str | None) -> tuple[str, str]:
         return (
-            _zh_title(enterprise_name, f"{self.project_name}环评批复", self.approval_number),
-            _en_title(f"EIA approval {self.approval_number}: {self.project_name}", enterprise_name),
+            zh_title(enterprise_name, f"{self.project_name}环评批复", self.approval_number),
+            en_title(f"EIA approval {self.approval_number}: {self.project_name}", enterprise_name),
         )
 
 
@@ -612,7 +508,7 @@ FEE_KINDS: dict[str, tuple[str, str]] = {
     "environmental_tax": ("环境保护税", "environmental protection tax"),
 }
 FeeKind = Annotated[
-    Literal["discharge_fee", "environmental_tax"], BeforeValidator(_choice_input(FEE_KINDS))
+    Literal["discharge_fee", "environmental_tax"], BeforeValidator(choice_input(FEE_KINDS))
 ]
 
 
@@ -628,7 +524,7 @@ class FeeRecord(RecordContent):
 
     period_start: date = field("征收期起", "Period start")
     period_end: date = field("征收期止", "Period end")
-    kind: FeeKind = field("费税种类", "Kind", description=_describe(FEE_KINDS))
+    kind: FeeKind = field("费税种类", "Kind", description=describe(FEE_KINDS))
     item: Short | None = field("征收项目", "Item", None, description="e.g. 大气污染物、水污染物")
     basis: Text = field("征收依据及标准", "Basis and rates")
     amount_yuan: Money = field("应缴金额（元）", "Amount due (yuan)")
@@ -644,7 +540,7 @@ class FeeRecord(RecordContent):
     @field_validator("period_end")
     @classmethod
     def _end_after_start(cls, value: date, info: ValidationInfo) -> date:
-        start = _after(info, "period_start")
+        start = after(info, "period_start")
         if start is not None and value < start:
             raise ValueError(f"is before the period start {start.isoformat()}")
         return value
@@ -652,7 +548,7 @@ class FeeRecord(RecordContent):
     @field_validator("kind")
     @classmethod
     def _fee_before_tax(cls, value: str, info: ValidationInfo) -> str:
-        start = _after(info, "period_start")
+        start = after(info, "period_start")
         if value == "discharge_fee" and start is not None and start >= TAX_START:
             raise ValueError(
                 "排污费 (discharge fee) ended on 2017-12-31: periods from 2018-01-01 are"
@@ -663,11 +559,11 @@ class FeeRecord(RecordContent):
     def titles(self, enterprise_name: str | None) -> tuple[str, str]:
         zh = FEE_KINDS[self.kind][0]
         en = "Discharge fee" if self.kind == "discharge_fee" else "Environmental protection tax"
-        span_zh = f"{_zh_date(self.period_start)}至{_zh_date(self.period_end)}"
+        span_zh = f"{zh_date(self.period_start)}至{zh_date(self.period_end)}"
         span_en = f"{self.period_start.isoformat()} to {self.period_end.isoformat()}"
         return (
-            _zh_title(enterprise_name, f"{zh}征收情况", span_zh),
-            _en_title(f"{en} {span_en}", enterprise_name),
+            zh_title(enterprise_name, f"{zh}征收情况", span_zh),
+            en_title(f"{en} {span_en}", enterprise_name),
         )
 
 
@@ -681,7 +577,7 @@ INSPECTION_TYPES: dict[str, tuple[str, str]] = {
 }
 InspectionType = Annotated[
     Literal["double_random", "special", "routine", "supervised_case"],
-    BeforeValidator(_choice_input(INSPECTION_TYPES)),
+    BeforeValidator(choice_input(INSPECTION_TYPES)),
 ]
 
 
@@ -692,7 +588,7 @@ class InspectionResult(RecordContent):
 
     inspected_on: date = field("检查日期", "Inspected on")
     inspection_type: InspectionType = field(
-        "检查类型", "Inspection type", description=_describe(INSPECTION_TYPES)
+        "检查类型", "Inspection type", description=describe(INSPECTION_TYPES)
     )
     inspecting_body: Short = field("检查机构", "Inspecting body")
     findings: Text = field("检查结果", "Findings")
@@ -706,7 +602,7 @@ class InspectionResult(RecordContent):
     def _deadline_after_inspection(cls, value: date | None, info: ValidationInfo) -> date | None:
         if value is None:
             return None
-        inspected = _after(info, "inspected_on")
+        inspected = after(info, "inspected_on")
         if inspected is not None and value < inspected:
             raise ValueError(f"is before the inspection date {inspected.isoformat()}")
         if "rectification_demands" in info.data and info.data["rectification_demands"] is None:
@@ -723,8 +619,8 @@ class InspectionResult(RecordContent):
     def titles(self, enterprise_name: str | None) -> tuple[str, str]:
         zh, en = INSPECTION_TYPES[self.inspection_type]
         return (
-            _zh_title(enterprise_name, "现场检查结果", f"{_zh_date(self.inspected_on)}，{zh}"),
-            _en_title(f"Inspection result {self.inspected_on.isoformat()} ({en})", enterprise_name),
+            zh_title(enterprise_name, "现场检查结果", f"{zh_date(self.inspected_on)}，{zh}"),
+            en_title(f"Inspection result {self.inspected_on.isoformat()} ({en})", enterprise_name),
         )
 
 

@@ -18,11 +18,9 @@ from schemas.disclosure.staff_types import (
     PenaltyDecision,
     StaffRecordType,
     SupervisoryMonitoring,
-    Uscc,
-    check_uscc,
     exceedance_multiple,
 )
-from schemas.registry import uscc_check_character
+from schemas.registry import Uscc, check_uscc, uscc_check_character
 
 USCC = "91320500MA1MXY7Q03"
 USCC_2 = "91410900172320183M"
