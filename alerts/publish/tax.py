@@ -26,10 +26,10 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from alerts.publish._util import q
-from alerts.publish.totals import MonthPeriod, OutletMass, month_masses
+from alerts.publish.totals import MonthPeriod, OutletMass, month_masses, publish_monthly
 from alerts.rules import exceeds
 from schemas.disclosure.auto_types import TaxEstimate, TaxItem
-from schemas.disclosure.automatic import AutoResult, publish_automatic
+from schemas.disclosure.automatic import AutoResult
 from schemas.disclosure.tax_tables import Equivalent, pollution_equivalents, region_of, tax_rate
 from schemas.limits import Limit, limits_for_outlet
 
@@ -193,15 +193,4 @@ def publish_tax(
     conn: psycopg.Connection[Any], enterprise_id: int, period: MonthPeriod, tz: ZoneInfo
 ) -> AutoResult | None:
     content = tax_content(conn, enterprise_id, period, tz)
-    if content is None:
-        return None
-    return publish_automatic(
-        conn,
-        record_type="tax_estimate",
-        record_key=f"tax_estimate:{enterprise_id}:{period.year}-{period.month:02d}",
-        content=content.model_dump(mode="json"),
-        formed_at=period.end if period.complete else period.cutoff,
-        enterprise_id=enterprise_id,
-        source_ref=f"hourly_means:enterprise {enterprise_id}:{period.year}-{period.month:02d}",
-        reason="recomputed from new or revised data",
-    )
+    return publish_monthly(conn, "tax_estimate", enterprise_id, period, content)

@@ -28,6 +28,7 @@ import psycopg
 from alerts.publish._util import local_midnight, month_bounds, pollutant_names, q
 from schemas.disclosure.auto_types import EmissionTotals, TotalsPollutant
 from schemas.disclosure.automatic import AutoResult, publish_automatic
+from schemas.disclosure.content import RecordContent
 
 __all__ = [
     "FLOW",
@@ -35,6 +36,7 @@ __all__ = [
     "OutletMass",
     "month_masses",
     "month_period",
+    "publish_monthly",
     "publish_totals",
     "totals_content",
 ]
@@ -200,19 +202,32 @@ def totals_content(
     )  # fmt: skip
 
 
+def publish_monthly(
+    conn: psycopg.Connection[Any],
+    record_type: str,
+    enterprise_id: int,
+    period: MonthPeriod,
+    content: RecordContent | None,
+) -> AutoResult | None:
+    """Publish a monthly record (``<type>:<enterprise>:<YYYY-MM>``); formed at the end of the
+    month once it is complete, else at the cut-off. Nothing when there is no content."""
+    if content is None:
+        return None
+    month = f"{period.year}-{period.month:02d}"
+    return publish_automatic(
+        conn,
+        record_type=record_type,
+        record_key=f"{record_type}:{enterprise_id}:{month}",
+        content=content.model_dump(mode="json"),
+        formed_at=period.end if period.complete else period.cutoff,
+        enterprise_id=enterprise_id,
+        source_ref=f"hourly_means:enterprise {enterprise_id}:{month}",
+        reason="recomputed from new or revised data",
+    )
+
+
 def publish_totals(
     conn: psycopg.Connection[Any], enterprise_id: int, period: MonthPeriod, tz: ZoneInfo
 ) -> AutoResult | None:
     content = totals_content(conn, enterprise_id, period, tz)
-    if content is None:
-        return None
-    return publish_automatic(
-        conn,
-        record_type="emission_totals",
-        record_key=f"emission_totals:{enterprise_id}:{period.year}-{period.month:02d}",
-        content=content.model_dump(mode="json"),
-        formed_at=period.end if period.complete else period.cutoff,
-        enterprise_id=enterprise_id,
-        source_ref=f"hourly_means:enterprise {enterprise_id}:{period.year}-{period.month:02d}",
-        reason="recomputed from new or revised data",
-    )
+    return publish_monthly(conn, "emission_totals", enterprise_id, period, content)
