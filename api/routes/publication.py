@@ -24,7 +24,7 @@ from psycopg import sql
 from pydantic import BaseModel, Field
 
 from api.db import Database, Row, Statement, get_database
-from api.errors import ERROR_RESPONSES
+from api.errors import ERROR_RESPONSES, ServiceUnavailable
 from api.params import MAX_LIMIT, Format, Pagination, output_format, pagination, reject_nul
 from api.queries.common import limit_offset
 from api.render import CSV_RESPONSE, MAX_AGE_DATA, MAX_AGE_REFERENCE, json_response
@@ -294,10 +294,12 @@ def publication_keys(
 @dataclass
 class _Cached:
     at: float
+    ttl: float
     result: Verification
 
 
-_cache_lock = threading.Lock()  # one verification at a time, per process
+_cache_lock = threading.Lock()  # guards the cached result
+_run_lock = threading.Lock()  # one verification at a time, per process
 
 
 def _verification(report: verification.VerifyReport) -> Verification:
@@ -331,15 +333,29 @@ def publication_verify(
     """Recomputes every entry (chain, hashes, and the content from the records as they are
     now), every root and its signature against the service's keys, and that every published
     record version is in the log; names the first thing that does not match. The result is
-    cached for 60 s. An independent check uses your own saved keys (`sourcewatch verify
+    cached for 60 s, or ten times as long as the verification took. An independent check uses your own saved keys (`sourcewatch verify
     --public-key`)."""
     state = request.app.state
     with _cache_lock:
         cached: _Cached | None = getattr(state, "publication_verification", None)
-        if cached is None or time.monotonic() - cached.at >= VERIFY_CACHE_S:
-            with db.connection(snapshot=True) as conn:
-                report = verification.verify(conn)
-            cached = _Cached(time.monotonic(), _verification(report))
-            state.publication_verification = cached
-    age = int(time.monotonic() - cached.at)
-    return json_response(request, cached.result, max_age=max(0, int(VERIFY_CACHE_S) - age))
+    if cached is None or time.monotonic() - cached.at >= cached.ttl:
+        # One run at a time; meanwhile others get the previous result (or a 503 to retry),
+        # so a long log never ties up the server's threads.
+        if _run_lock.acquire(blocking=False):
+            try:
+                started = time.monotonic()
+                with db.connection(snapshot=True) as conn:
+                    report = verification.verify(conn)
+                took = time.monotonic() - started
+                # A long verification is repeated less often: at most 10 % of the time.
+                cached = _Cached(
+                    time.monotonic(), max(VERIFY_CACHE_S, 10 * took), _verification(report)
+                )
+                with _cache_lock:
+                    state.publication_verification = cached
+            finally:
+                _run_lock.release()
+        elif cached is None:
+            raise ServiceUnavailable("the publication log is being verified; try again shortly")
+    age = time.monotonic() - cached.at
+    return json_response(request, cached.result, max_age=max(0, int(cached.ttl - age)))

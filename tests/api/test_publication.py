@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from fastapi.testclient import TestClient
 from psycopg.types.json import Jsonb
 
+from api.routes import publication
 from schemas.disclosure.keys import key_id
 from schemas.disclosure.ledger import append
 from schemas.disclosure.verification import sign_roots
@@ -113,6 +114,20 @@ def test_verify_reports_ok_and_is_cached(
     assert body["first_failure"] is None and body["summary"].startswith("ok")
     db.execute("UPDATE disclosure_records SET title_zh = '改' WHERE id = %s", (signed[1],))
     assert client.get("/v1/publication/verify").json()["ok"] is True  # cached for 60 s
+
+
+def test_verify_never_runs_twice_at_once(
+    client: TestClient, db: psycopg.Connection, signed: list[int]
+) -> None:
+    with publication._run_lock:  # another request is verifying
+        busy = client.get("/v1/publication/verify")
+        assert busy.status_code == 503 and busy.json()["error"]["code"] == "unavailable"
+        assert busy.headers["retry-after"] == "5"
+    first = client.get("/v1/publication/verify").json()
+    client.app.state.publication_verification.at -= 3600  # type: ignore[attr-defined]  # stale
+    with publication._run_lock:
+        stale = client.get("/v1/publication/verify")
+    assert stale.status_code == 200 and stale.json() == first  # the previous result meanwhile
 
 
 def test_verify_names_the_changed_record(
