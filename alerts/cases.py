@@ -95,20 +95,24 @@ def judge_period(
     exceeding: bool,
     policy: CasePolicy,
     details: dict[str, Any],
+    no_case_has_period: bool = False,
 ) -> list[Transition]:
     """Record one valid mean against one limit; returns the transitions it caused.
 
     ``limit_source`` ('standard' or 'outlet') says which table ``limit_id`` is from; it is part
-    of the case key (stored as the case's subject)."""
+    of the case key (stored as the case's subject). ``no_case_has_period``: the caller knows
+    that no case of this key has a period at ``period_start`` (the lookup is skipped)."""
     key = (outlet_id, pollutant, period, limit_id, limit_source)
     cur = conn.cursor(row_factory=dict_row)
-    case = cur.execute(
-        "SELECT c.* FROM cases c JOIN case_periods p ON p.case_id = c.id "
-        "WHERE c.kind = 'exceedance' AND c.outlet_id = %s AND c.pollutant = %s "
-        "AND c.period = %s AND c.limit_id = %s AND c.subject = %s AND p.period_start = %s "
-        "FOR UPDATE OF c",
-        (*key, period_start),
-    ).fetchone()
+    case = None
+    if not no_case_has_period:
+        case = cur.execute(
+            "SELECT c.* FROM cases c JOIN case_periods p ON p.case_id = c.id "
+            "WHERE c.kind = 'exceedance' AND c.outlet_id = %s AND c.pollutant = %s "
+            "AND c.period = %s AND c.limit_id = %s AND c.subject = %s AND p.period_start = %s "
+            "FOR UPDATE OF c",
+            (*key, period_start),
+        ).fetchone()
     if case is None:
         case = cur.execute(
             "SELECT * FROM cases WHERE kind = 'exceedance' AND outlet_id = %s AND pollutant = %s "
@@ -132,18 +136,44 @@ def judge_period(
             severity = severity_for(1, multiple, policy)
             case = _insert_case(cur, key, period_start, severity, details)
             transitions.append(_event(conn, case["id"], "opened", severity, details))
-    row = (case["id"], period_start, value, limit_value, multiple, not exceeding,
-           json.dumps(details, default=str))  # fmt: skip
-    cur.execute(
-        "INSERT INTO case_periods (case_id, period_start, value, limit_value, multiple, "
-        "compliant, details) VALUES (%s, %s, %s, %s, %s, %s, %s) "
-        "ON CONFLICT (case_id, period_start) DO UPDATE SET value = EXCLUDED.value, "
-        "limit_value = EXCLUDED.limit_value, multiple = EXCLUDED.multiple, "
-        "compliant = EXCLUDED.compliant, details = EXCLUDED.details",
-        row,
-    )
-    transitions += _settle(conn, case, policy)
+    row = {"case": case["id"], "start": period_start, "value": value, "limit": limit_value,
+           "multiple": multiple, "compliant": not exceeding,
+           "details": json.dumps(details, default=str)}  # fmt: skip
+    stats = conn.execute(_RECORD_PERIOD, row).fetchone()
+    assert stats is not None
+    transitions += _settle(conn, case, policy, stats)
     return transitions
+
+
+# Upsert the period and read the case's aggregates in one statement. The statement's snapshot
+# does not see its own upsert, so the aggregates are over the other periods plus the row the
+# upsert returns: the periods as they are after it. ``run`` is the number of compliant periods
+# after the latest exceeding one.
+_RECORD_PERIOD = """
+WITH up AS (
+    INSERT INTO case_periods (case_id, period_start, value, limit_value, multiple, compliant,
+                              details)
+    VALUES (%(case)s, %(start)s, %(value)s, %(limit)s, %(multiple)s, %(compliant)s, %(details)s)
+    ON CONFLICT (case_id, period_start) DO UPDATE SET value = EXCLUDED.value,
+        limit_value = EXCLUDED.limit_value, multiple = EXCLUDED.multiple,
+        compliant = EXCLUDED.compliant, details = EXCLUDED.details
+    RETURNING period_start, multiple, compliant
+), p AS (
+    SELECT period_start, multiple, compliant FROM case_periods
+    WHERE case_id = %(case)s AND period_start <> (SELECT period_start FROM up)
+    UNION ALL
+    SELECT period_start, multiple, compliant FROM up
+), s AS (
+    SELECT count(*) FILTER (WHERE NOT compliant) AS bad,
+           max(multiple) FILTER (WHERE NOT compliant) AS max_multiple,
+           min(period_start) FILTER (WHERE NOT compliant) AS first_at,
+           max(period_start) FILTER (WHERE NOT compliant) AS last_at
+    FROM p
+)
+SELECT s.bad, s.max_multiple, s.first_at, s.last_at,
+       (SELECT count(*) FROM p WHERE p.compliant AND p.period_start > s.last_at) AS run
+FROM s
+"""
 
 
 Key = tuple[int, str, str, int, str]  # outlet, pollutant, period, limit id, limit source
@@ -185,25 +215,14 @@ def _insert_case(
     return created
 
 
-def _settle(conn: psycopg.Connection, case: dict[str, Any], policy: CasePolicy) -> list[Transition]:
-    """Recompute a case's aggregates from its periods; escalate or close as they say."""
-    stats = conn.execute(
-        """SELECT count(*) FILTER (WHERE NOT compliant),
-                  max(multiple) FILTER (WHERE NOT compliant),
-                  min(period_start) FILTER (WHERE NOT compliant),
-                  max(period_start) FILTER (WHERE NOT compliant)
-           FROM case_periods WHERE case_id = %s""",
-        (case["id"],),
-    ).fetchone()
-    assert stats is not None
-    bad, max_multiple, first_at, last_at = stats
+def _settle(
+    conn: psycopg.Connection, case: dict[str, Any], policy: CasePolicy, stats: tuple[Any, ...]
+) -> list[Transition]:
+    """Escalate or close a case as its aggregates (see ``_RECORD_PERIOD``) say."""
+    bad, max_multiple, first_at, last_at, run = stats
     if not bad:
         return close_case(conn, case["id"], "the exceeding means were revised to compliant")
-    run = conn.execute(
-        "SELECT count(*) FROM case_periods WHERE case_id = %s AND compliant AND period_start > %s",
-        (case["id"], last_at),
-    ).fetchone()
-    compliant_run = int(run[0]) if run else 0
+    compliant_run = int(run)
     severity = severity_for(int(bad), Decimal(max_multiple), policy)
     conn.execute(
         "UPDATE cases SET first_at = %s, last_at = %s, max_multiple = %s, compliant_run = %s, "

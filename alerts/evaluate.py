@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from alerts.cases import CasePolicy, Transition, judge_period
-from alerts.faults import check_faults
+from alerts.faults import check_faults, fault_flag
 from alerts.patterns import check_patterns
 from alerts.rules import (
     DayResult,
@@ -38,7 +38,7 @@ from alerts.rules import (
 from schemas.limits import Limit, ValidityRules, limits_for_outlet, load_validity_rules
 from schemas.pattern_rules import PatternRules, load_pattern_rules
 
-__all__ = ["OXYGEN", "Evaluation", "OutletContext", "load_outlet"]
+__all__ = ["OXYGEN", "Evaluation", "OutletContext", "ReferenceCache", "load_outlet"]
 
 OXYGEN = "a19001"
 _MINUTE_INTERVALS = (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30)  # HJ 212-2017 Table 4, MinInterval
@@ -65,45 +65,67 @@ def load_outlet(conn: psycopg.Connection, outlet_id: int) -> OutletContext | Non
     return None if row is None else OutletContext(row[0], row[1], ZoneInfo(row[2]))
 
 
+class ReferenceCache:
+    """Code tables read once and kept while it lives: the valid flags, validity rules per
+    (medium, day), pattern rules per day and limits per (outlet, day). The evaluator keeps one
+    per drain (the tables do not change within one); only successful reads are kept, so a
+    missing rule raises again for every hour that needs it."""
+
+    def __init__(self) -> None:
+        self.pattern_rules: dict[date, PatternRules] = {}
+        self.limits: dict[tuple[int, date], list[Limit]] = {}
+        self.rules: dict[tuple[str, date], ValidityRules] = {}
+        self.valid_flags: frozenset[str] | None = None
+
+
 class Evaluation:
     """One pass over one outlet, inside the caller's transaction (which holds the outlet lock).
-    Caches the limits and validity rules per day."""
+    Caches the limits and validity rules per day (in ``cache``, which may outlive it)."""
 
     def __init__(
         self, conn: psycopg.Connection, outlet: OutletContext, policy: CasePolicy, now: datetime,
-        day_grace: timedelta, fault_after_hours: int = 2,
+        day_grace: timedelta, fault_after_hours: int = 2, cache: ReferenceCache | None = None,
     ) -> None:  # fmt: skip
         self.conn, self.outlet, self.policy, self.now = conn, outlet, policy, now
         self.day_grace = day_grace
         self.fault_after_hours = fault_after_hours
-        self._pattern_rules: dict[date, PatternRules] = {}
-        self._limits: dict[date, list[Limit]] = {}
-        self._rules: dict[date, ValidityRules] = {}
-        self._valid_flags: frozenset[str] | None = None
+        self.cache = cache if cache is not None else ReferenceCache()
         self.transitions: list[Transition] = []
+        # Samples of hours read ahead in one query (see prefetch); taken out when used.
+        self._prefetched: dict[datetime, dict[str, dict[str, list[Sample]]]] = {}
+        # Pollutants that may have an open fault case; None until read. Only check_faults opens
+        # fault cases, under the outlet lock we hold, so the set only grows when it does (a
+        # rolled-back savepoint leaves a superset, which is safe: those are just looked up).
+        self._open_faults: set[str] | None = None
+        # Period starts at which no exceedance case of the outlet had a period when read, and
+        # the (case key, start) judged since: only judge_period adds periods, under the lock.
+        self._no_periods: set[datetime] = set()
+        self._judged: set[tuple[str, str, int, str, datetime]] = set()
 
     # --- reference data ------------------------------------------------------------------
 
     def limits(self, day: date) -> list[Limit]:
-        if day not in self._limits:
-            self._limits[day] = limits_for_outlet(self.conn, self.outlet.id, day)
-        return self._limits[day]
+        key = (self.outlet.id, day)
+        if key not in self.cache.limits:
+            self.cache.limits[key] = limits_for_outlet(self.conn, self.outlet.id, day)
+        return self.cache.limits[key]
 
     def rules(self, day: date) -> ValidityRules:
-        if day not in self._rules:
-            self._rules[day] = load_validity_rules(self.conn, self.outlet.kind, day)
-        return self._rules[day]
+        key = (self.outlet.kind, day)
+        if key not in self.cache.rules:
+            self.cache.rules[key] = load_validity_rules(self.conn, self.outlet.kind, day)
+        return self.cache.rules[key]
 
     def pattern_rules(self, day: date) -> PatternRules:
-        if day not in self._pattern_rules:
-            self._pattern_rules[day] = load_pattern_rules(self.conn, day)
-        return self._pattern_rules[day]
+        if day not in self.cache.pattern_rules:
+            self.cache.pattern_rules[day] = load_pattern_rules(self.conn, day)
+        return self.cache.pattern_rules[day]
 
     def valid_flags(self) -> frozenset[str]:
-        if self._valid_flags is None:
+        if self.cache.valid_flags is None:
             rows = self.conn.execute("SELECT DISTINCT code FROM data_flags WHERE valid")
-            self._valid_flags = frozenset(code for (code,) in rows)
-        return self._valid_flags
+            self.cache.valid_flags = frozenset(code for (code,) in rows)
+        return self.cache.valid_flags
 
     def reference_o2(self, pollutant: str, day: date) -> Decimal | None:
         if self.outlet.kind != "gas":
@@ -127,29 +149,77 @@ class Evaluation:
         day = self.outlet.local_day(start)
         series = self._samples(start)
         oxygen = series.get(OXYGEN, {})
+        results: list[tuple[str, MeanResult]] = []
         for pollutant, kinds in series.items():
             result = self._hour_mean(pollutant, kinds, oxygen, start, day)
-            if result is None:
-                continue
-            self._store_hour(pollutant, result)
-            self.transitions += check_faults(
-                self.conn, outlet_id=self.outlet.id, pollutant=pollutant, hour_start=start,
-                flags=result.flags, valid=result.valid, after_hours=self.fault_after_hours,
-                rules=self.pattern_rules(day),
-            )  # fmt: skip
+            if result is not None:
+                results.append((pollutant, result))
+        # All of the hour's means in one statement: what follows reads only the same
+        # pollutant's means (faults) or none (judgement), so storing them first is the same.
+        self._store_hours(results)
+        for pollutant, result in results:
+            self._check_faults(pollutant, start, day, result)
             if result.valid:
                 for lim in self.limits(day):
                     if lim.pollutant == pollutant and lim.period == "hour":
                         self._judge(lim, start, result.mean, result.converted, result)
 
+    def _check_faults(self, pollutant: str, start: datetime, day: date, r: MeanResult) -> None:
+        rules = self.pattern_rules(day)
+        if self.fault_after_hours < 1:
+            pass  # check_faults refuses it
+        elif fault_flag(r.flags, rules) is None:
+            if not r.valid:
+                return  # check_faults does nothing for an invalid hour without a fault flag
+            if self._open_faults is None:
+                rows = self.conn.execute(
+                    "SELECT DISTINCT pollutant FROM cases WHERE kind = 'fault' "
+                    "AND outlet_id = %s AND state = 'open'",
+                    (self.outlet.id,),
+                )
+                self._open_faults = {p for (p,) in rows}
+            if pollutant not in self._open_faults:
+                return  # no open fault case to close
+        elif self._open_faults is not None:
+            self._open_faults.add(pollutant)  # check_faults may open one
+        self.transitions += check_faults(
+            self.conn, outlet_id=self.outlet.id, pollutant=pollutant, hour_start=start,
+            flags=r.flags, valid=r.valid, after_hours=self.fault_after_hours, rules=rules,
+        )  # fmt: skip
+
+    def prefetch(self, starts: Iterable[datetime]) -> None:
+        """Read the samples of these hours in one query; :meth:`hour` then uses them."""
+        hours = sorted(set(starts))
+        if not hours:
+            return
+        rows = self.conn.execute(
+            "SELECT h.start, m.pollutant, m.kind, m.ts, m.value, m.zs_value, m.flag "
+            "FROM unnest(%s::timestamptz[]) AS h(start) JOIN measurements m "
+            "ON m.outlet_id = %s AND m.ts >= h.start AND m.ts < h.start + interval '1 hour' "
+            "AND m.kind IN ('rtd', 'min', 'hour') ORDER BY h.start, m.ts",
+            (hours, self.outlet.id),
+        ).fetchall()
+        out = {h: _series() for h in hours}
+        for start, pollutant, kind, ts, value, zs, flag in rows:
+            out[start][pollutant][kind].append(Sample(ts, value, zs, flag))
+        taken = self.conn.execute(
+            "SELECT DISTINCT p.period_start FROM case_periods p JOIN cases c ON c.id = p.case_id "
+            "WHERE c.kind = 'exceedance' AND c.outlet_id = %s AND p.period_start = ANY(%s)",
+            (self.outlet.id, hours),
+        )
+        self._no_periods = set(hours) - {t for (t,) in taken}
+        self._prefetched = out
+
     def _samples(self, start: datetime) -> dict[str, dict[str, list[Sample]]]:
+        if start in self._prefetched:
+            return self._prefetched.pop(start)
         rows = self.conn.execute(
             "SELECT pollutant, kind, ts, value, zs_value, flag FROM measurements "
             "WHERE outlet_id = %s AND ts >= %s AND ts < %s AND kind IN ('rtd', 'min', 'hour') "
             "ORDER BY ts",
             (self.outlet.id, start, start + timedelta(hours=1)),
         )
-        out: dict[str, dict[str, list[Sample]]] = defaultdict(lambda: defaultdict(list))
+        out = _series()
         for pollutant, kind, ts, value, zs, flag in rows:
             out[pollutant][kind].append(Sample(ts, value, zs, flag))
         return out
@@ -175,8 +245,10 @@ class Evaluation:
         sent = kinds.get("hour")
         return _sent_hour(sent[-1], start, self.valid_flags()) if sent else None
 
-    def _store_hour(self, pollutant: str, r: MeanResult) -> None:
-        self.conn.execute(
+    def _store_hours(self, results: Sequence[tuple[str, MeanResult]]) -> None:
+        if not results:
+            return
+        self.conn.cursor().executemany(
             """INSERT INTO hourly_means (outlet_id, pollutant, hour_start, source, mean,
                    zs_reported, converted, o2_mean, valid_count, expected_count, valid, reason,
                    flags, computed_at)
@@ -188,9 +260,9 @@ class Evaluation:
                    expected_count = EXCLUDED.expected_count, valid = EXCLUDED.valid,
                    reason = EXCLUDED.reason, flags = EXCLUDED.flags,
                    computed_at = EXCLUDED.computed_at""",
-            (self.outlet.id, pollutant, r.hour_start, r.source, r.mean, r.zs_reported,
-             r.converted, r.o2_mean, r.valid_count, r.expected_count, r.valid, r.reason,
-             json.dumps(dict(r.flags)), self.now),
+            [(self.outlet.id, pollutant, r.hour_start, r.source, r.mean, r.zs_reported,
+              r.converted, r.o2_mean, r.valid_count, r.expected_count, r.valid, r.reason,
+              json.dumps(dict(r.flags)), self.now) for pollutant, r in results],
         )  # fmt: skip
 
     # --- days ------------------------------------------------------------------------------
@@ -266,12 +338,19 @@ class Evaluation:
             "limit_confirmed": lim.confirmed, "limit_version": lim.version,
             "coverage": f"{result.valid_count}/{result.expected_count}",
         }  # fmt: skip
+        key = (lim.pollutant, lim.period, lim.id, lim.source, period_start)
+        absent = period_start in self._no_periods and key not in self._judged
+        self._judged.add(key)
         self.transitions += judge_period(
             self.conn, outlet_id=self.outlet.id, pollutant=lim.pollutant, period=lim.period,
             limit_id=lim.id, limit_source=lim.source, limit_value=lim.value,
             period_start=period_start, value=value, multiple=multiple, exceeding=exceeding,
-            policy=self.policy, details=details,
+            policy=self.policy, details=details, no_case_has_period=absent,
         )  # fmt: skip
+
+
+def _series() -> dict[str, dict[str, list[Sample]]]:
+    return defaultdict(lambda: defaultdict(list))
 
 
 def _interval(samples: Sequence[Sample]) -> int:

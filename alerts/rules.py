@@ -127,19 +127,26 @@ def _minutes(
     buckets: dict[int, list[tuple[Decimal, Decimal | None]]] = {}
     for s in samples:
         offset = s.ts - hour_start
-        if not timedelta(0) <= offset < timedelta(hours=1):
+        if not _ZERO <= offset < _HOUR:
             continue
         flags[s.flag or NO_FLAG] += 1
         if s.flag in valid_flags and s.value is not None:
             minute = int(offset.total_seconds()) // 60 // width * width
             buckets.setdefault(minute, []).append((s.value, s.zs_value))
-    return {
-        m: (
-            sum((v for v, _ in pairs), Decimal(0)) / len(pairs),
-            _mean(z for _, z in pairs if z is not None),
-        )
-        for m, pairs in sorted(buckets.items())
-    }
+    out: dict[int, _Minute] = {}
+    for m, pairs in sorted(buckets.items()):
+        if len(pairs) == 1:  # the usual minute record: the same arithmetic as below
+            v, z = pairs[0]
+            out[m] = ((_ZERO_D + v) / 1, None if z is None else (_ZERO_D + z) / 1)
+        else:
+            out[m] = (
+                sum((v for v, _ in pairs), Decimal(0)) / len(pairs),
+                _mean(z for _, z in pairs if z is not None),
+            )
+    return out
+
+
+_ZERO, _HOUR, _ZERO_D = timedelta(0), timedelta(hours=1), Decimal(0)
 
 
 def _flag_summary(flags: Mapping[str, int]) -> str:

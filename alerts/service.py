@@ -22,7 +22,7 @@ import psycopg
 from alerts import metrics
 from alerts.announce import announce
 from alerts.cases import SEVERITIES, CasePolicy, Transition, lock_outlet
-from alerts.evaluate import Evaluation, load_outlet
+from alerts.evaluate import Evaluation, OutletContext, ReferenceCache, load_outlet
 from alerts.outages import detect_outages
 from schemas.settings import Settings
 
@@ -71,14 +71,21 @@ class Evaluator:
         self.outlets_evaluated = 0
         self.transitions = 0
         self.connected = False  # the loop holds a database connection (readiness)
+        self._cache: ReferenceCache | None = None  # code tables, kept for one drain
 
     # --- the queue -----------------------------------------------------------------------
 
     def drain(self, conn: psycopg.Connection, max_outlets: int = 1000) -> int:
-        """Evaluate queued hours, one outlet per transaction; returns outlets evaluated."""
+        """Evaluate queued hours, one outlet per transaction; returns outlets evaluated.
+        Code tables (valid flags, validity and pattern rules, limits per outlet and day) are
+        read once per drain."""
         done = 0
-        while done < max_outlets and self._evaluate_next(conn):
-            done += 1
+        self._cache = ReferenceCache()
+        try:
+            while done < max_outlets and self._evaluate_next(conn):
+                done += 1
+        finally:
+            self._cache = None
         self.outlets_evaluated += done
         metrics.OUTLETS.inc(done)
         return done
@@ -101,8 +108,11 @@ class Evaluator:
                     (outlet_id,),
                 )
             ]
-            if load_outlet(conn, outlet_id) is not None:
-                ev = self._evaluation(conn, outlet_id)
+            outlet = load_outlet(conn, outlet_id)
+            if outlet is not None:
+                ev = self._evaluation(conn, outlet_id, outlet=outlet, cache=self._cache)
+                if len(hours) > 2:  # else reading ahead saves no round trip
+                    self._prefetch(conn, ev, hours)
                 judged = [
                     h for h in sorted(hours) if self._guarded(conn, ev, outlet_id, [h], ev.hour, h)
                 ]
@@ -114,6 +124,18 @@ class Evaluator:
                 (outlet_id, hours),
             )
         return True
+
+    @staticmethod
+    def _prefetch(conn: psycopg.Connection, ev: Evaluation, hours: list[datetime]) -> None:
+        """Read the samples of all the queued hours at once; if that fails, each hour reads
+        its own (in its savepoint, as it always could)."""
+        try:
+            with conn.transaction():
+                ev.prefetch(hours)
+        except psycopg.OperationalError:
+            raise
+        except Exception:
+            log.warning("reading ahead the hours of outlet %s failed", ev.outlet.id, exc_info=True)
 
     def _guarded(
         self,
@@ -145,13 +167,15 @@ class Evaluator:
         return True
 
     def _evaluation(
-        self, conn: psycopg.Connection, outlet_id: int, now: datetime | None = None
-    ) -> Evaluation:
-        outlet = load_outlet(conn, outlet_id)
+        self, conn: psycopg.Connection, outlet_id: int, now: datetime | None = None, *,
+        outlet: OutletContext | None = None, cache: ReferenceCache | None = None,
+    ) -> Evaluation:  # fmt: skip
+        if outlet is None:
+            outlet = load_outlet(conn, outlet_id)
         assert outlet is not None
         return Evaluation(
             conn, outlet, self.options.policy, now or self.clock(), self.options.day_grace,
-            fault_after_hours=self.options.fault_after_hours,
+            fault_after_hours=self.options.fault_after_hours, cache=cache,
         )  # fmt: skip
 
     def _announce(self, conn: psycopg.Connection, transitions: list[Transition]) -> None:
