@@ -40,6 +40,7 @@ bench: install services
 	$(PY) -m bench.ingest
 	$(PY) -m bench.alerts
 	$(PY) -m bench.api
+	$(PY) -m bench.disclosure
 
 run: install  ## private PostgreSQL and Mosquitto under ./var (server binaries installed if missing)
 	@bash deploy/local/services.sh --install-only
