@@ -336,11 +336,14 @@ def scalar(conn: psycopg.Connection[Any], query: str, params: Sequence[Any] = ()
 
 
 def lock_log(conn: psycopg.Connection[Any]) -> None:
-    level = scalar(conn, "SELECT current_setting('transaction_isolation')")
+    row = conn.execute(
+        "SELECT current_setting('transaction_isolation'), pg_advisory_xact_lock(%s)",
+        (_LOCK_KEY,),
+    ).fetchone()
+    level = None if row is None else row[0]
     if level != "read committed":
         # Under a snapshot taken before the lock, the newest entry could be invisible.
         raise LedgerError(f"the publication log needs READ COMMITTED transactions, not {level}")
-    scalar(conn, "SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
 
 
 def append(conn: psycopg.Connection[Any], record_id: int, action: Action) -> LedgerEntry:
@@ -358,17 +361,20 @@ def append(conn: psycopg.Connection[Any], record_id: int, action: Action) -> Led
         assert state.logged_at is not None and state.record_key is not None
         assert state.version is not None
         cur.execute(
-            "SELECT seq FROM publication_log WHERE record_id = %s AND action = %s",
+            "SELECT (SELECT seq FROM publication_log WHERE record_id = %s AND action = %s)"
+            " AS done, last.seq, last.entry_hash FROM (SELECT 1) one LEFT JOIN"
+            " (SELECT seq, entry_hash FROM publication_log ORDER BY seq DESC LIMIT 1) last"
+            " ON true",
             (record_id, action),
         )
-        if (done := cur.fetchone()) is not None:
-            raise LedgerError(
-                f"record version {record_id}: {action} is already entry {done['seq']}"
-            )
-        cur.execute("SELECT seq, entry_hash FROM publication_log ORDER BY seq DESC LIMIT 1")
         last = cur.fetchone()
-        seq = 1 if last is None else int(last["seq"]) + 1
-        prev = ZERO_HASH if last is None else bytes(last["entry_hash"])
+        assert last is not None
+        if last["done"] is not None:
+            raise LedgerError(
+                f"record version {record_id}: {action} is already entry {last['done']}"
+            )
+        seq = 1 if last["seq"] is None else int(last["seq"]) + 1
+        prev = ZERO_HASH if last["seq"] is None else bytes(last["entry_hash"])
         content_sha256 = hashlib.sha256(state.canonical).digest()
         entry_hash = compute_entry_hash(seq, state.logged_at, action, prev, content_sha256)
         cur.execute(

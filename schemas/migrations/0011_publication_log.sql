@@ -17,7 +17,8 @@ CREATE TABLE publication_log (
     UNIQUE (record_id, action)
 );
 CREATE INDEX publication_log_logged_at_idx ON publication_log (logged_at);
-CREATE INDEX publication_log_record_key_idx ON publication_log (record_key, version);
+-- (record_key, seq DESC): a record's latest entry up to a time (`?as_of=`), in index order.
+CREATE INDEX publication_log_record_key_idx ON publication_log (record_key, seq DESC);
 
 -- One root per Asia/Shanghai calendar day with entries: the entry_hash of the day's last
 -- entry (which commits to every earlier entry through the chain), signed.
