@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,6 +25,7 @@ from fastapi import Response
 from fastapi.responses import FileResponse, HTMLResponse
 
 from api.errors import NotFound
+from api.responses import LOCAL_TZ
 
 __all__ = [
     "HERE",
@@ -98,6 +100,7 @@ def page_response(
             t=t,
             texts=texts(),
             vendor=vendor_available(),
+            report_year=datetime.now(LOCAL_TZ).year,
             **context,
         )
     )

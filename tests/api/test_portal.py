@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -222,3 +224,18 @@ def test_enterprise_page_lists_published_records(
     assert f'<a href="/v1/disclosures/{draft.id}">&lt;script&gt;现场检查&lt;/script&gt;</a>' in html
     assert "<script>现场检查" not in html
     assert html.count("暂无公开信息") == 7
+
+
+def test_pages_link_the_disclosure_services(client: TestClient, world: World) -> None:
+    html = _html(client.get("/portal/"))
+    year = datetime.now(ZoneInfo("Asia/Shanghai")).year
+    for href in (
+        f"/v1/reports/annual/{year}?format=html",
+        f"/v1/timeliness?year={year}",
+        "/v1/publication/verify",
+        "/v1/feeds/disclosures.atom",
+    ):
+        assert f'href="{href}"' in html, href
+        assert client.get(href).status_code == 200, href
+    assert "信息公开年度报告" in html
+    assert "Annual disclosure report" in _html(client.get("/portal/", params={"lang": "en"}))
