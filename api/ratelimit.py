@@ -1,7 +1,8 @@
 """Per-client rate limit: a sliding 60-second window per client IP, kept in this process.
 
 The documented limit (``SOURCEWATCH_API_RATE_LIMIT_PER_MINUTE``, default 120) applies to every
-``/v1`` request; health probes and the OpenAPI document are not counted. Each counted
+``/v1`` request and every portal and widget page (their static files are not counted); health
+probes and the OpenAPI document are not counted. Each counted
 response carries (IETF draft "RateLimit header fields for HTTP")::
 
     RateLimit-Limit: 120        requests allowed in any 60 s
@@ -87,19 +88,36 @@ class RateLimiter:
             del self._hits[key]
 
 
-class RateLimitMiddleware:
-    """ASGI middleware applying a :class:`RateLimiter` to paths under ``prefix``."""
+# Counted: the API and the pages that read the database; not their static files.
+COUNTED = ("/v1/", "/portal/", "/widgets/")
+EXEMPT = ("/portal/static/", "/widgets/sourcewatch-widgets.js")
 
-    def __init__(self, app: ASGIApp, *, limiter: RateLimiter, prefix: str = "/v1/") -> None:
+
+class RateLimitMiddleware:
+    """ASGI middleware applying a :class:`RateLimiter` to paths under ``prefixes`` (except
+    those under ``exempt``)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        limiter: RateLimiter,
+        prefixes: tuple[str, ...] = COUNTED,
+        exempt: tuple[str, ...] = EXEMPT,
+    ) -> None:
         self.app = app
         self.limiter = limiter
-        self.prefix = prefix
+        self.prefixes = prefixes
+        self.exempt = exempt
+
+    def counts(self, path: str) -> bool:
+        return path.startswith(self.prefixes) and not path.startswith(self.exempt)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
             scope["type"] != "http"
             or self.limiter.limit <= 0
-            or not str(scope.get("path", "")).startswith(self.prefix)
+            or not self.counts(str(scope.get("path", "")))
             or scope.get("method") == "OPTIONS"
         ):
             await self.app(scope, receive, send)

@@ -127,8 +127,8 @@ class Settings(BaseSettings):
     api_rate_limit_per_minute: int = Field(
         120,
         ge=0,
-        description="HTTP API: most /v1 requests one client IP may make in any 60 s "
-        "(sliding window, counted per API process); 0 turns the limit off.",
+        description="HTTP API: most /v1 requests and portal/widget pages one client IP may make "
+        "in any 60 s (sliding window, counted per API process); 0 turns the limit off.",
     )
     gateway_host: str = Field(
         "127.0.0.1",

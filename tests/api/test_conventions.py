@@ -56,6 +56,20 @@ def test_rate_limit_headers_and_429(database_url: str) -> None:
         assert "ratelimit-limit" not in c.get("/healthz").headers
 
 
+def test_portal_and_widget_pages_count_but_not_their_static_files(
+    database_url: str, world: World
+) -> None:
+    settings = Settings(database_url=database_url, api_rate_limit_per_minute=2)
+    with TestClient(create_app(settings)) as c:
+        assert c.get("/portal/").headers["ratelimit-remaining"] == "1"
+        page = c.get(f"/widgets/enterprise-status?enterprise_id={world.hangzhou}")
+        assert page.headers["ratelimit-remaining"] == "0"
+        for static in ("/portal/static/portal.css", "/widgets/sourcewatch-widgets.js"):
+            answer = c.get(static)
+            assert answer.status_code == 200 and "ratelimit-limit" not in answer.headers
+        error_of(c.get("/portal/"), 429)
+
+
 def test_rate_limit_zero_turns_it_off(database_url: str) -> None:
     settings = Settings(database_url=database_url, api_rate_limit_per_minute=0)
     with TestClient(create_app(settings)) as c:
