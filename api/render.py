@@ -25,13 +25,17 @@ __all__ = [
     "CSV_RESPONSE",
     "MAX_AGE_DATA",
     "MAX_AGE_REFERENCE",
+    "PRIVATE",
     "csv_columns",
     "csv_response",
     "json_response",
+    "private",
 ]
 
 MAX_AGE_DATA = 60  # s: series, lists, latest values
 MAX_AGE_REFERENCE = 3600  # s: code tables
+# Staff answers: never cached by proxies, and they depend on who asks.
+PRIVATE = {"Cache-Control": "private, no-store", "Vary": "Accept, Authorization"}
 
 # OpenAPI: endpoints that can answer in CSV.
 CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
@@ -140,3 +144,9 @@ def csv_response(
             "Vary": "Accept",
         },
     )
+
+
+def private(response: Response) -> Response:
+    """``response`` marked as a staff answer (:data:`PRIVATE`)."""
+    response.headers.update(PRIVATE)
+    return response

@@ -37,7 +37,7 @@ from api.errors import (
 )
 from api.params import Format, Pagination, output_format, pagination, reject_nul
 from api.queries import staff_cases as queries
-from api.render import CSV_RESPONSE, json_response
+from api.render import CSV_RESPONSE, PRIVATE, json_response, private
 from api.responses import Instant, Names, Page, instant
 from api.routes.common import list_response
 from schemas import case_workflow as workflow
@@ -61,7 +61,6 @@ router = APIRouter(
     dependencies=[Depends(reject_nul)],
 )
 
-PRIVATE = {"Cache-Control": "private, no-store", "Vary": "Accept, Authorization"}
 CASE_ID = Path(ge=1, le=2**63 - 1, description="Case id.")
 ACTION_RESPONSES: dict[int | str, dict[str, Any]] = {**NOT_FOUND_RESPONSE, **CONFLICT_RESPONSE}
 
@@ -253,11 +252,6 @@ def detail(row: Row, events: list[Row]) -> StaffCaseDetail:
     )
 
 
-def _private(response: Response) -> Response:
-    response.headers.update(PRIVATE)
-    return response
-
-
 def _read(conn: psycopg.Connection[Any], case_id: int) -> StaffCaseDetail:
     found = fetch_rows(conn, queries.one(case_id))
     if not found:
@@ -315,7 +309,7 @@ def list_cases(
         model=StaffCase,
         filename="cases.csv",
     )
-    return _private(response)
+    return private(response)
 
 
 @router.get(
@@ -331,7 +325,7 @@ def get_case(
     case_id: CaseId,
 ) -> Response:
     """The case, every event (who, what, when, with the detail), comments and replies."""
-    return _private(json_response(request, db.call(lambda conn: _read(conn, case_id))))
+    return private(json_response(request, db.call(lambda conn: _read(conn, case_id))))
 
 
 @router.post(

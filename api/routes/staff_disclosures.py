@@ -21,13 +21,15 @@ the field. Answers are never cached by proxies.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
+import psycopg
 from fastapi import APIRouter, Depends, File, Path, Query, Request, Response, UploadFile
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from api.auth import StaffUser, require_role
-from api.db import Database, Row, get_database
+from api.db import Database, Row, fetch_rows, get_database
 from api.errors import (
     CONFLICT_RESPONSE,
     ERROR_RESPONSES,
@@ -38,7 +40,7 @@ from api.errors import (
 )
 from api.params import Format, Pagination, output_format, pagination, reject_nul
 from api.queries import disclosures as queries
-from api.render import CSV_RESPONSE, json_response
+from api.render import CSV_RESPONSE, PRIVATE, private
 from api.responses import Instant, Page, instant
 from api.routes.common import list_response
 from api.routes.disclosures import Category, Disclosure, file_response, to_disclosure
@@ -62,7 +64,6 @@ audit_router = APIRouter(
     dependencies=[Depends(reject_nul)],
 )
 
-PRIVATE = {"Cache-Control": "private, no-store", "Vary": "Accept, Authorization"}
 RECORD_ID = Path(ge=1, le=2**63 - 1, description="Id of one version of a record.")
 ACTION_RESPONSES: dict[int | str, dict[str, Any]] = {**NOT_FOUND_RESPONSE, **CONFLICT_RESPONSE}
 MAX_UPLOAD = wf.MAX_ATTACHMENT_BYTES
@@ -156,11 +157,6 @@ class AuditEntry(BaseModel):
     after: Any
 
 
-class AuditPage(BaseModel):
-    meta: dict[str, Any]
-    results: list[AuditEntry]
-
-
 def to_staff(row: Row) -> StaffDisclosure:
     approved = row["approved_at"]
     return StaffDisclosure(
@@ -176,16 +172,25 @@ def to_staff(row: Row) -> StaffDisclosure:
     )
 
 
-def _private(response: Response) -> Response:
-    response.headers.update(PRIVATE)
-    return response
-
-
-def _answer(db: Database, record_id: int) -> Response:
-    row = db.fetch_one(queries.one(record_id, staff=True))
-    if row is None:
+def _read(conn: psycopg.Connection[Any], record_id: int) -> StaffDisclosure:
+    found = fetch_rows(conn, queries.one(record_id, staff=True))
+    if not found:
         raise NotFound(f"disclosure record {record_id} does not exist", parameter="record_id")
-    return Response(to_staff(row).model_dump_json(), media_type="application/json", headers=PRIVATE)
+    return to_staff(found[0])
+
+
+def _act(
+    db: Database, action: Callable[[psycopg.Connection[Any]], wf.Record], *, status: int = 200
+) -> Response:
+    """Run the workflow action and read the version it returns back, in one transaction."""
+
+    def run(conn: psycopg.Connection[Any]) -> StaffDisclosure:
+        return _read(conn, action(conn).id)
+
+    record = db.call(run)
+    return Response(
+        record.model_dump_json(), status_code=status, media_type="application/json", headers=PRIVATE
+    )
 
 
 # --- Reading ------------------------------------------------------------------------------------
@@ -223,7 +228,7 @@ def list_records(
         select=lambda limit, offset: queries.select(f, limit, offset),
         convert=to_staff, model=StaffDisclosure, filename="disclosures.csv",
     )  # fmt: skip
-    return _private(response)
+    return private(response)
 
 
 @router.get(
@@ -266,7 +271,8 @@ def import_template(
 def get_record(
     user: Viewer, db: Annotated[Database, Depends(get_database)], record_id: RecordId
 ) -> Response:
-    return _answer(db, record_id)
+    record = db.call(lambda conn: _read(conn, record_id))
+    return Response(record.model_dump_json(), media_type="application/json", headers=PRIVATE)
 
 
 @router.get(
@@ -287,7 +293,7 @@ def get_attachment(
     row = db.fetch_one(queries.attachment(record_id, bytes.fromhex(sha256), staff=True))
     if row is None:
         raise NotFound("no such attachment", parameter="sha256")
-    return _private(file_response(row))
+    return private(file_response(row))
 
 
 # --- Acting -------------------------------------------------------------------------------------
@@ -298,7 +304,8 @@ def create(
     user: Editor, db: Annotated[Database, Depends(get_database)], body: CreateBody
 ) -> Response:
     """A new record as a draft; its deadline is computed from when it was formed."""
-    record = db.call(
+    return _act(
+        db,
         lambda conn: wf.create_draft(
             conn,
             record_type=body.record_type,
@@ -309,11 +316,9 @@ def create(
             formed_at=body.formed_at,
             title_zh=body.title_zh,
             title_en=body.title_en,
-        )
+        ),
+        status=201,
     )
-    response = _answer(db, record.id)
-    response.status_code = 201
-    return response
 
 
 @router.patch(
@@ -329,7 +334,8 @@ def edit(
     body: EditBody,
 ) -> Response:
     """Change a draft; an approved version goes back to draft for a new review."""
-    db.call(
+    return _act(
+        db,
         lambda conn: wf.edit_draft(
             conn,
             record_id,
@@ -338,9 +344,8 @@ def edit(
             formed_at=body.formed_at,
             title_zh=body.title_zh,
             title_en=body.title_en,
-        )
+        ),
     )
-    return _answer(db, record_id)
 
 
 @router.post(
@@ -353,8 +358,7 @@ def approve(
     user: Editor, db: Annotated[Database, Depends(get_database)], record_id: RecordId
 ) -> Response:
     """Review passed. The reviewer must not be the draft's last editor."""
-    db.call(lambda conn: wf.approve(conn, record_id, actor=user.username))
-    return _answer(db, record_id)
+    return _act(db, lambda conn: wf.approve(conn, record_id, actor=user.username))
 
 
 @router.post(
@@ -367,8 +371,7 @@ def publish(
     user: Editor, db: Annotated[Database, Depends(get_database)], record_id: RecordId
 ) -> Response:
     """Publish; the entry is appended to the publication log in the same transaction."""
-    db.call(lambda conn: wf.publish(conn, record_id, actor=user.username))
-    return _answer(db, record_id)
+    return _act(db, lambda conn: wf.publish(conn, record_id, actor=user.username))
 
 
 @router.post(
@@ -384,8 +387,9 @@ def withdraw(
     body: ReasonBody,
 ) -> Response:
     """Take the version off the public list; the reason is public and logged."""
-    db.call(lambda conn: wf.withdraw(conn, record_id, actor=user.username, reason=body.reason))
-    return _answer(db, record_id)
+    return _act(
+        db, lambda conn: wf.withdraw(conn, record_id, actor=user.username, reason=body.reason)
+    )
 
 
 @router.post(
@@ -399,7 +403,8 @@ def correct(
     body: CorrectBody,
 ) -> Response:
     """The answer is the new draft version; it supersedes the published one when published."""
-    record = db.call(
+    return _act(
+        db,
         lambda conn: wf.correct(
             conn,
             record_id,
@@ -407,11 +412,9 @@ def correct(
             reason=body.reason,
             content=body.content,
             formed_at=body.formed_at,
-        )
+        ),
+        status=201,
     )
-    response = _answer(db, record.id)
-    response.status_code = 201
-    return response
 
 
 @router.post(
@@ -468,27 +471,40 @@ def import_file(
 # --- Audit log ----------------------------------------------------------------------------------
 
 
-@audit_router.get("", response_model=AuditPage, summary="The audit log of staff actions (admin)")
+def _audit_entry(row: Row) -> AuditEntry:
+    return AuditEntry(**{**row, "at": instant(row["at"])})
+
+
+@audit_router.get(
+    "",
+    response_model=Page[AuditEntry],
+    responses=CSV_RESPONSE,
+    summary="The audit log of staff actions (admin)",
+)
 def list_audit(
     request: Request,
     user: Admin,
     db: Annotated[Database, Depends(get_database)],
     page: Annotated[Pagination, Depends(pagination)],
+    fmt: Annotated[Format, Depends(output_format)],
     object_type: Annotated[
         str | None, Query(max_length=64, description="e.g. disclosure_record, case, staff_token.")
     ] = None,
     object_id: Annotated[str | None, Query(max_length=64)] = None,
     actor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
-    """Newest first: who did what, when, with the object before and after."""
-    limit, offset = page.window("json")
-    assert limit is not None
-    counted, rows = db.run(
-        queries.audit_count(object_type, object_id, actor),
-        queries.audit_select(object_type, object_id, actor, limit, offset),
+    """Newest first: who did what, when, with the object before and after. JSON or CSV."""
+    response = list_response(
+        request,
+        db,
+        fmt=fmt,
+        pagination=page,
+        count=queries.audit_count(object_type, object_id, actor),
+        select=lambda limit, offset: queries.audit_select(
+            object_type, object_id, actor, limit, offset
+        ),
+        convert=_audit_entry,
+        model=AuditEntry,
+        filename="audit.csv",
     )
-    results = [AuditEntry(**{**r, "at": instant(r["at"])}) for r in rows]
-    body = AuditPage(
-        meta={"page": page.page, "limit": limit, "found": counted[0]["found"]}, results=results
-    )
-    return _private(json_response(request, body))
+    return private(response)
