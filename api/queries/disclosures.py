@@ -22,7 +22,6 @@ __all__ = [
     "PUBLIC_STATUSES",
     "DisclosureFilter",
     "attachment",
-    "attachments",
     "audit_count",
     "audit_select",
     "categories",
@@ -128,53 +127,39 @@ def select(f: DisclosureFilter, limit: int | None, offset: int) -> Statement:
     return Statement(query, params)
 
 
-def one(record_id: int, *, staff: bool = False) -> Statement:
-    """One version; the public view only sees versions that were published."""
-    columns = _COLUMNS + _STAFF_COLUMNS if staff else _COLUMNS
-    visible = (
-        sql.SQL("")
-        if staff
-        else sql.SQL(" AND r.status IN ('published', 'superseded', 'withdrawn')")
+def _visible(staff: bool, alias: str = "r") -> sql.Composable:
+    """The public view sees only versions that were published (staff see every version)."""
+    if staff:
+        return sql.SQL("")
+    return sql.SQL(" AND {}.status = ANY({})").format(
+        sql.Identifier(alias), sql.Literal(list(PUBLIC_STATUSES))
     )
-    query = sql.SQL("SELECT {} {} WHERE r.id = %(id)s{}").format(columns, _FROM, visible)
+
+
+def one(record_id: int, *, staff: bool = False) -> Statement:
+    """One version."""
+    columns = _COLUMNS + _STAFF_COLUMNS if staff else _COLUMNS
+    query = sql.SQL("SELECT {} {} WHERE r.id = %(id)s{}").format(columns, _FROM, _visible(staff))
     return Statement(query, {"id": record_id})
 
 
-def versions(record_key: str, *, staff: bool = False) -> Statement:
-    """Every version of a record, oldest first (public: only the published ones)."""
+def versions(record_id: int, *, staff: bool = False) -> Statement:
+    """Every version of the record that version ``record_id`` belongs to, oldest first; no
+    rows when that version is unknown (or, publicly, was never published)."""
     columns = _COLUMNS + _STAFF_COLUMNS if staff else _COLUMNS
-    visible = (
-        sql.SQL("")
-        if staff
-        else sql.SQL(" AND r.status IN ('published', 'superseded', 'withdrawn')")
-    )
-    query = sql.SQL("SELECT {} {} WHERE r.record_key = %(key)s{} ORDER BY r.version").format(
-        columns, _FROM, visible
-    )
-    return Statement(query, {"key": record_key})
-
-
-def attachments(record_id: int) -> Statement:
-    return Statement(
-        sql.SQL(
-            "SELECT filename, media_type, size_bytes, encode(sha256, 'hex') AS sha256"
-            " FROM disclosure_attachments WHERE record_id = %(id)s ORDER BY sha256"
-        ),
-        {"id": record_id},
-    )
+    query = sql.SQL(
+        "SELECT {} {} WHERE r.record_key = (SELECT v.record_key FROM disclosure_records v"
+        " WHERE v.id = %(id)s{}){} ORDER BY r.version"
+    ).format(columns, _FROM, _visible(staff, "v"), _visible(staff))
+    return Statement(query, {"id": record_id})
 
 
 def attachment(record_id: int, sha256: bytes, *, staff: bool = False) -> Statement:
-    visible = (
-        sql.SQL("")
-        if staff
-        else sql.SQL(" AND r.status IN ('published', 'superseded', 'withdrawn')")
-    )
     query = sql.SQL(
         "SELECT a.filename, a.media_type, a.content FROM disclosure_attachments a"
         " JOIN disclosure_records r ON r.id = a.record_id"
         " WHERE a.record_id = %(id)s AND a.sha256 = %(sha)s{}"
-    ).format(visible)
+    ).format(_visible(staff))
     return Statement(query, {"id": record_id, "sha": sha256})
 
 

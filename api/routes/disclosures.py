@@ -127,11 +127,11 @@ class CategoryInfo(BaseModel):
 
 
 class Versions(RootModel[list[Disclosure]]):
-    pass
+    """Every published version of a record, oldest first (a JSON array)."""
 
 
 class Categories(RootModel[list[CategoryInfo]]):
-    pass
+    """The eight categories in the order of the notice (a JSON array)."""
 
 
 def to_disclosure(row: Row) -> Disclosure:
@@ -261,10 +261,9 @@ def get_versions(
     db: Annotated[Database, Depends(get_database)],
     record_id: Annotated[int, RECORD_ID],
 ) -> Response:
-    row = db.fetch_one(queries.one(record_id))
-    if row is None:
+    rows = db.fetch_all(queries.versions(record_id))
+    if not rows:
         raise NotFound(f"no published record version {record_id}", parameter="record_id")
-    rows = db.fetch_all(queries.versions(row["record_key"]))
     return json_response(request, Versions([to_disclosure(r) for r in rows]))
 
 
