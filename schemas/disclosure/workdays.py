@@ -70,10 +70,7 @@ def is_working_day(d: date) -> bool:
     """A working day on the Chinese calendar (make-up working days included, public holidays
     excluded); Monday–Friday for a year :func:`calendar_known` does not know."""
     if calendar_known(d.year):
-        try:
-            return bool(chinese_calendar.is_workday(d))
-        except NotImplementedError:  # pragma: no cover - the year check above covers it
-            pass
+        return bool(chinese_calendar.is_workday(d))
     return d.weekday() < 5
 
 
