@@ -12,13 +12,17 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[test,lint]"
 	touch $(STAMP)
 
+# npm packages, each pinned by its package-lock.json: the portal's charting library (uPlot) and
+# the embedded default's MQTT broker where Mosquitto is not installed (Aedes).
+NPM_FOLDERS := api/portal sourcewatch/broker
+
 install: $(STAMP)
-	@# the portal's charting library (uPlot), pinned by api/portal/package-lock.json
 	@if ! command -v npm >/dev/null 2>&1; then \
-	    echo "npm not found: portal charts fall back to tables (install Node.js/npm, then make install)"; \
-	elif [ ! api/portal/node_modules/.package-lock.json -nt api/portal/package-lock.json ]; then \
-	    npm ci --prefix api/portal --no-audit --no-fund --loglevel=error; \
-	fi
+	    echo "npm not found: portal charts fall back to tables, and sourcewatch up needs Mosquitto (install Node.js/npm, then make install)"; \
+	else for d in $(NPM_FOLDERS); do \
+	    [ $$d/node_modules/.package-lock.json -nt $$d/package-lock.json ] \
+	        || npm ci --prefix $$d --no-audit --no-fund --loglevel=error || exit 1; \
+	done; fi
 
 services: ## PostgreSQL and Mosquitto installed and answering (starts them if down)
 	@bash deploy/local/services.sh
@@ -42,7 +46,7 @@ bench: install services
 	$(PY) -m bench.api
 	$(PY) -m bench.disclosure
 
-run: install  ## private PostgreSQL and Mosquitto under ./var (server binaries installed if missing)
+run: install  ## private PostgreSQL and MQTT broker under ./var (server binaries installed if missing)
 	@bash deploy/local/services.sh --install-only
 	$(VENV)/bin/sourcewatch up
 

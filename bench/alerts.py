@@ -42,7 +42,7 @@ from ingest.worker import IngestWorker, WorkerOptions
 from ingest.writer import write_batch
 from schemas.brokers import broker_address
 from schemas.limits import bind_outlet
-from sourcewatch.embedded import embedded_mosquitto
+from sourcewatch.embedded_mqtt import embedded_mosquitto
 
 ULTRA_LOW = "煤电节能减排升级与改造行动计划(2014—2020年)"
 DAY = datetime(2026, 11, 20, 0, tzinfo=UTC)

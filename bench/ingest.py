@@ -34,7 +34,7 @@ from ingest.writer import write_batch
 from schemas.brokers import broker_address
 from schemas.migrate import migrate
 from schemas.reference import load_reference_data
-from sourcewatch.embedded import embedded_mosquitto
+from sourcewatch.embedded_mqtt import embedded_mosquitto
 
 GAS = {
     "a21026": "35.2", "a21002": "48.7", "a34013": "8.1", "a19001": "9.6", "a00000": "152.3",

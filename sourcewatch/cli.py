@@ -219,13 +219,17 @@ def _parser() -> argparse.ArgumentParser:
     acl.set_defaults(run=commands.devices_acl)
 
     up = _add(sub, "up", "migrate, register simulated enterprises, ingest their data",
-              ("sourcewatch up", "private PostgreSQL and Mosquitto, data in ./var"),
+              ("sourcewatch up", "private PostgreSQL and MQTT broker, data in ./var"),
               ("sourcewatch up --data /srv/sourcewatch --enterprises 20 --seed 7",
-               "20 simulated enterprises, data kept in /srv/sourcewatch"))  # fmt: skip
+               "20 simulated enterprises, data kept in /srv/sourcewatch"),
+              ("sourcewatch up --broker aedes", "the Node.js broker even where Mosquitto is"))  # fmt: skip
     up.add_argument("--enterprises", type=int, default=5)
     up.add_argument("--seed", type=int, default=1)
     up.add_argument("--data", type=Path, default=Path("var"), metavar="DIR",
                     help="where the private PostgreSQL cluster is kept (default: ./var)")  # fmt: skip
+    up.add_argument("--broker", choices=("auto", "mosquitto", "aedes"), default="auto",
+                    help="private MQTT broker when SOURCEWATCH_MQTT_URL is unset (default auto: "
+                    "Mosquitto where installed, else Aedes on Node.js)")  # fmt: skip
     up.set_defaults(run=commands.up)
 
     sim = _add(sub, "simulate", "publish simulated HJ 212 traffic to the broker",

@@ -5,7 +5,8 @@ enterprises (bound to the emission standards their outlets name), and runs the i
 the evaluator and the notification dispatcher beside simulated data loggers until stopped.
 With no database configured (``SOURCEWATCH_DATABASE_URL`` unset) it starts a private PostgreSQL
 cluster kept in the data folder (``--data``, default ``./var``); with no broker configured
-(``SOURCEWATCH_MQTT_URL`` unset) it starts a private Mosquitto.
+(``SOURCEWATCH_MQTT_URL`` unset) it starts a private broker: Mosquitto where installed, else
+Aedes on Node.js (``--broker`` chooses).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from schemas.migrate import migrate
 from schemas.reference import load_reference_data
 from schemas.registry import EnterpriseIn, import_registry
 from schemas.settings import Settings
-from sourcewatch.embedded import embedded_mosquitto
+from sourcewatch.embedded_mqtt import BrokerChoice, embedded_broker
 from sourcewatch.embedded_postgres import embedded_postgres
 
 __all__ = ["DEFAULT_DATA_DIR", "run_up"]
@@ -65,6 +66,7 @@ def run_up(
     enterprises: int = 5,
     seed: int = 1,
     data_dir: Path = DEFAULT_DATA_DIR,
+    broker: BrokerChoice = "auto",
 ) -> int:
     with ExitStack() as stack:
         if "SOURCEWATCH_DATABASE_URL" not in os.environ:
@@ -92,9 +94,9 @@ def run_up(
         if not key_file.exists():
             log.info("new publication signing key %s (id %s)", key_file, generate_key(key_file))
         if "SOURCEWATCH_MQTT_URL" not in os.environ:
-            url = stack.enter_context(embedded_mosquitto())
-            settings = settings.model_copy(update={"mqtt_url": url})
-            log.info("started a private Mosquitto at %s", url)
+            url = stack.enter_context(embedded_broker(broker))
+            # One in-process worker: no shared group (Aedes offers none).
+            settings = settings.model_copy(update={"mqtt_url": url, "mqtt_shared_group": ""})
         worker = build_worker(settings)
         worker.transport.start()
         stack.callback(worker.transport.stop)

@@ -6,6 +6,7 @@ import psycopg
 import pytest
 
 from schemas.migrate import migrate
+from sourcewatch.embedded_mqtt import aedes_command, embedded_aedes
 from tests.fixtures import services
 
 pytest_plugins = ["tests.fixtures.db"]
@@ -33,3 +34,18 @@ def database_url(pg_admin_dsn: str) -> Iterator[str]:
 def mqtt_url() -> Iterator[str]:
     with services.mqtt_broker() as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def aedes_url() -> Iterator[str]:
+    """The embedded default's broker where Mosquitto is not installed (Aedes on Node.js)."""
+    if aedes_command() is None:
+        pytest.skip("Aedes is not installed (Node.js >= 20 and npm, then make install)")
+    with embedded_aedes() as url:
+        yield url
+
+
+@pytest.fixture(params=["mqtt_url", "aedes_url"], ids=["broker", "aedes"])
+def any_broker(request: pytest.FixtureRequest) -> str:
+    """The session's broker, then the embedded fallback: for behaviour both must keep."""
+    return str(request.getfixturevalue(request.param))

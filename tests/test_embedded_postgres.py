@@ -21,6 +21,7 @@ import pytest
 
 from schemas.migrate import migrate
 from sourcewatch.embedded import free_port
+from sourcewatch.embedded_mqtt import aedes_command, mosquitto_binary
 from sourcewatch.embedded_postgres import (
     ServerUser,
     as_user,
@@ -109,18 +110,23 @@ def _get(url: str) -> tuple[int, bytes]:
 
 
 @needs_server
-@pytest.mark.skipif(
-    not (shutil.which("mosquitto") or Path("/usr/sbin/mosquitto").exists()),
-    reason="Mosquitto is not installed",
-)
-def test_up_with_nothing_configured(data_dir: Path) -> None:
+@pytest.mark.parametrize(
+    "broker",
+    [
+        pytest.param("mosquitto", marks=pytest.mark.skipif(
+            mosquitto_binary() is None, reason="Mosquitto is not installed")),
+        pytest.param("aedes", marks=pytest.mark.skipif(
+            aedes_command() is None, reason="Aedes is not installed (Node.js, make install)")),
+    ],
+)  # fmt: skip
+def test_up_with_nothing_configured(data_dir: Path, broker: str) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items()
            if k not in ("SOURCEWATCH_DATABASE_URL", "SOURCEWATCH_MQTT_URL")}  # fmt: skip
     # TMPDIR under the data folder: the private Mosquitto's command line names it too.
     env |= {"SOURCEWATCH_API_PORT": str(port), "TMPDIR": str(data_dir)}
     cmd = [sys.executable, "-m", "sourcewatch.cli", "up", "--data", str(data_dir / "var"),
-           "--enterprises", "1"]  # fmt: skip
+           "--enterprises", "1", "--broker", broker]  # fmt: skip
     log = data_dir / "up.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -135,7 +141,12 @@ def test_up_with_nothing_configured(data_dir: Path) -> None:
             assert status == 200, body
             assert len(json.loads(body)["results"]) == 1
             running = "\n".join(_server_processes(data_dir))
-            assert "postgres -D" in running and "mosquitto -c" in running, running
+            assert "postgres -D" in running, running
+            children = subprocess.run(["pgrep", "-P", str(proc.pid), "-a"], capture_output=True,
+                                      text=True, check=False).stdout  # fmt: skip
+            brokers = [line.split()[0] for line in children.splitlines()
+                       if ("mosquitto -c" if broker == "mosquitto" else "broker.mjs") in line]  # fmt: skip
+            assert len(brokers) == 1, children
         finally:
             proc.send_signal(signal.SIGINT)
             try:
@@ -146,4 +157,5 @@ def test_up_with_nothing_configured(data_dir: Path) -> None:
                 raise
     assert code == 0, log.read_text()
     assert not _server_processes(data_dir), log.read_text()
+    assert not Path(f"/proc/{brokers[0]}").exists(), log.read_text()
     assert (data_dir / "var" / "signing-key.pem").exists()  # the demo's key stays with its data

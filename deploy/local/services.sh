@@ -5,8 +5,9 @@
 #
 # --install-only (`make run`): only installs what `sourcewatch up` needs and is missing (the
 # PostgreSQL server binaries unless SOURCEWATCH_DATABASE_URL is set, Mosquitto unless
-# SOURCEWATCH_MQTT_URL is set) and starts nothing: `sourcewatch up` runs its own private servers.
+# SOURCEWATCH_MQTT_URL is set or the Aedes fallback is installed) and starts nothing: `sourcewatch up` runs its own private servers.
 set -euo pipefail
+cd "$(dirname "$0")/../.."
 
 install_only=false
 case "${1:-}" in
@@ -29,6 +30,10 @@ install_packages() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
 
+aedes_installed() {
+    command -v node >/dev/null && [ -f sourcewatch/broker/node_modules/aedes/package.json ]
+}
+
 pg_binaries() {
     command -v pg_ctl >/dev/null && command -v initdb >/dev/null && return 0
     ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1
@@ -39,8 +44,10 @@ if $install_only; then
     if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then can_install=true; fi
     missing=()
     [ -n "${SOURCEWATCH_DATABASE_URL:-}" ] || pg_binaries || missing+=(postgresql)
+    # Mosquitto where we can install it; else `sourcewatch up` runs Aedes (make install put it
+    # in sourcewatch/broker).
     [ -n "${SOURCEWATCH_MQTT_URL:-}" ] || command -v mosquitto >/dev/null \
-        || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
+        || [ -x /usr/sbin/mosquitto ] || { ! $can_install && aedes_installed; } || missing+=(mosquitto)
     if [ ${#missing[@]} -eq 0 ]; then
         echo "services: server binaries installed (sourcewatch up starts its own)" >&2
     elif $can_install; then

@@ -64,8 +64,9 @@ def ingest_process(database_url: str, mqtt_url: str, client_id: str) -> subproce
 
 
 def test_consumer_killed_mid_stream_loses_nothing_and_duplicates_nothing(
-    db: psycopg.Connection, database_url: str, mqtt_url: str
+    db: psycopg.Connection, database_url: str, any_broker: str
 ) -> None:
+    mqtt_url = any_broker
     add_outlet(db, MN)
     client_id = f"ingest-kill-{uuid.uuid4().hex[:6]}"
     total = 1500
