@@ -227,6 +227,9 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--seed", type=int, default=1)
     up.add_argument("--data", type=Path, default=Path("var"), metavar="DIR",
                     help="where the private PostgreSQL cluster is kept (default: ./var)")  # fmt: skip
+    up.add_argument("--history", type=_duration, default=24 * 3600, metavar="DURATION",
+                    help="simulated past uploaded first, e.g. 6h, 2d, 0 for none (default 1d; "
+                    "after an earlier run only what is missing)")  # fmt: skip
     up.add_argument("--broker", choices=("auto", "mosquitto", "aedes"), default="auto",
                     help="private MQTT broker when SOURCEWATCH_MQTT_URL is unset (default auto: "
                     "Mosquitto where installed, else Aedes on Node.js)")  # fmt: skip

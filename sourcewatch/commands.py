@@ -276,7 +276,8 @@ def up(args: argparse.Namespace) -> int:
     from sourcewatch.up import run_up
 
     return run_up(get_settings(), stop_on_signals(), enterprises=args.enterprises, seed=args.seed,
-                  data_dir=args.data, broker=args.broker)  # fmt: skip
+                  data_dir=args.data, broker=args.broker,
+                  history=timedelta(seconds=args.history))  # fmt: skip
 
 
 def simulate(args: argparse.Namespace) -> int:

@@ -3,6 +3,9 @@
 Creates the configured database if it does not exist, migrates it, registers simulated
 enterprises (bound to the emission standards their outlets name), and runs the ingest worker,
 the evaluator and the notification dispatcher beside simulated data loggers until stopped.
+The loggers first upload the recent past (``--history``, 24 h by default; after a previous run,
+only what is missing since its newest data), so the portal, the hourly judgement and the cases
+have something to show at once, then publish in real time.
 With no database configured (``SOURCEWATCH_DATABASE_URL`` unset) it starts a private PostgreSQL
 cluster kept in the data folder (``--data``, default ``./var``); with no broker configured
 (``SOURCEWATCH_MQTT_URL`` unset) it starts a private broker: Mosquitto where installed, else
@@ -15,7 +18,8 @@ import logging
 import os
 import threading
 from contextlib import ExitStack
-from datetime import date
+from dataclasses import replace
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -26,6 +30,7 @@ from alerts.process import run_alerts
 from api.server import build_server
 from ingest.service import build_worker
 from ingest.simulation import SimulatorOptions, make_enterprises, run_simulator
+from ingest.simulation.timebase import SHANGHAI
 from schemas.db import connect
 from schemas.disclosure.keys import default_key_path, generate_key
 from schemas.limits import LimitsError, bind_outlet
@@ -36,11 +41,12 @@ from schemas.settings import Settings
 from sourcewatch.embedded_mqtt import BrokerChoice, embedded_broker
 from sourcewatch.embedded_postgres import embedded_postgres
 
-__all__ = ["DEFAULT_DATA_DIR", "run_up"]
+__all__ = ["DEFAULT_DATA_DIR", "DEFAULT_HISTORY", "history_start", "run_up", "simulate"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_DATA_DIR = Path("var")
+DEFAULT_HISTORY = timedelta(hours=24)
 
 
 def ensure_database(url: str) -> None:
@@ -67,6 +73,7 @@ def run_up(
     seed: int = 1,
     data_dir: Path = DEFAULT_DATA_DIR,
     broker: BrokerChoice = "auto",
+    history: timedelta = DEFAULT_HISTORY,
 ) -> int:
     with ExitStack() as stack:
         if "SOURCEWATCH_DATABASE_URL" not in os.environ:
@@ -84,6 +91,7 @@ def run_up(
             ]
             report = import_registry(conn, simulated)
             bound = bind_simulated_outlets(conn, simulated)
+            since = history_start(conn, datetime.now(SHANGHAI), history)
         log.info("bound %d simulated outlets to their emission standards", bound)
         log.info("registry: %s", report.summary().replace("\n", "; "))
         if settings.signing_key_file is None:  # the demo's key lives with its data
@@ -104,7 +112,7 @@ def run_up(
         ingest.start()
         options = SimulatorOptions(enterprises=enterprises, seed=seed, interval_s=30.0)
         simulator = threading.Thread(
-            target=run_simulator, args=(options, settings.mqtt_url), kwargs={"stop": stop},
+            target=simulate, args=(options, settings.mqtt_url, stop, since),
             name="simulator", daemon=True,
         )  # fmt: skip
         simulator.start()
@@ -130,6 +138,33 @@ def run_up(
         ingest.join()
         alerts.join()
     return 0
+
+
+def history_start(conn: psycopg.Connection, now: datetime, history: timedelta) -> datetime | None:
+    """Where the simulated past starts: ``history`` before ``now``, or at the minute of the
+    newest stored value when that is later (an earlier run); None when there is nothing to add."""
+    row = conn.execute("SELECT max(ts) FROM measurements").fetchone()
+    start = now - history
+    if row is not None and row[0] is not None:
+        start = max(start, row[0])
+    start = start.astimezone(SHANGHAI).replace(second=0, microsecond=0)
+    return start if history > timedelta(0) and start < now - timedelta(minutes=1) else None
+
+
+def simulate(
+    options: SimulatorOptions, mqtt_url: str, stop: threading.Event, since: datetime | None
+) -> None:
+    """The simulated loggers: the past from ``since`` as fast as the broker takes it, then
+    real time from the minute the past ended."""
+    now = datetime.now(SHANGHAI).replace(second=0, microsecond=0)
+    if since is not None and since < now:
+        log.info("simulated loggers upload their data since %s", since.isoformat())
+        past = replace(options, realtime=False, start=since,
+                       duration_s=(now - since).total_seconds())  # fmt: skip
+        if run_simulator(past, mqtt_url, stop=stop) != 0:
+            log.warning("simulated history incomplete; real time goes on")
+    if not stop.is_set():
+        run_simulator(replace(options, start=now), mqtt_url, stop=stop)
 
 
 # The standard's category each simulated outlet is judged under (demo data, not a permit).

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -49,3 +52,14 @@ def aedes_url() -> Iterator[str]:
 def any_broker(request: pytest.FixtureRequest) -> str:
     """The session's broker, then the embedded fallback: for behaviour both must keep."""
     return str(request.getfixturevalue(request.param))
+
+
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    """A folder an unprivileged server user can reach (pytest's own tmp is root-only)."""
+    folder = Path(tempfile.mkdtemp(prefix="sourcewatch-data-"))
+    folder.chmod(0o755)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

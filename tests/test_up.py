@@ -1,0 +1,172 @@
+"""``sourcewatch up`` with nothing configured: private PostgreSQL and MQTT broker, simulated
+loggers whose recent past shows at once on the public endpoints, with an exceedance case opened
+by the evaluator; Ctrl-C stops every process it started. Run with each private broker."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from ingest.simulation import EpisodeKind, EpisodeRates, episodes_between, make_enterprises
+from ingest.simulation.timebase import SHANGHAI
+from sourcewatch.embedded import free_port
+from sourcewatch.embedded_mqtt import aedes_command, mosquitto_binary
+from sourcewatch.embedded_postgres import find_server_binaries
+from sourcewatch.up import history_start
+from tests.fixtures.registry import add_outlet
+
+ROOT = Path(__file__).resolve().parents[1]
+HISTORY = timedelta(hours=4)
+MARGIN = timedelta(minutes=10)  # `up` reads the clock a little after the test does
+
+needs_server = pytest.mark.skipif(
+    find_server_binaries() is None,
+    reason="no PostgreSQL server binaries (apt-get install postgresql, or sourcewatch[embedded])",
+)
+
+
+def seed_with_an_exceeded_hour(now: datetime) -> tuple[int, str, str]:
+    """A seed whose one simulated enterprise has a gas outlet (hourly limits) exceeding for a
+    whole clock hour inside the simulated past: (seed, outlet code, pollutant)."""
+    first, last = now - HISTORY + MARGIN, now - MARGIN
+    for seed in range(1, 5000):
+        for outlet in make_enterprises(1, seed)[0]["outlets"]:
+            if outlet.get("emission_standard") != "GB 13223-2011":
+                continue
+            for ep in episodes_between(seed, outlet["mn"], "gas", first, last, EpisodeRates()):
+                hour = ep.start.astimezone(SHANGHAI).replace(minute=0, second=0, microsecond=0)
+                hour += timedelta(hours=1)
+                if (
+                    ep.kind is EpisodeKind.EXCEEDANCE
+                    and first <= hour
+                    and hour + timedelta(hours=1) <= min(ep.end, last)
+                ):
+                    return seed, outlet["code"], ep.factors[0]
+    raise AssertionError("no seed with an exceedance in the window")
+
+
+def _get(url: str) -> tuple[int, Any]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return int(response.status), json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return exc.code, None
+    except OSError:
+        return 0, None
+
+
+def _processes(folder: Path) -> str:
+    """Command lines of the processes that name ``folder`` (the private PostgreSQL's -D)."""
+    return subprocess.run(["pgrep", "-af", str(folder)], capture_output=True, text=True,
+                          check=False).stdout  # fmt: skip
+
+
+def _children(pid: int) -> list[tuple[int, str]]:
+    out = subprocess.run(["pgrep", "-P", str(pid), "-a"], capture_output=True, text=True,
+                         check=False).stdout  # fmt: skip
+    return [(int(line.split()[0]), line) for line in out.splitlines()]
+
+
+@needs_server
+@pytest.mark.parametrize(
+    "broker",
+    [
+        pytest.param("mosquitto", marks=pytest.mark.skipif(
+            mosquitto_binary() is None, reason="Mosquitto is not installed")),
+        pytest.param("aedes", marks=pytest.mark.skipif(
+            aedes_command() is None, reason="Aedes is not installed (Node.js, make install)")),
+    ],
+)  # fmt: skip
+def test_up_with_nothing_configured(data_dir: Path, broker: str) -> None:
+    seed, code, pollutant = seed_with_an_exceeded_hour(datetime.now(SHANGHAI))
+    port = free_port()
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("SOURCEWATCH_DATABASE_URL", "SOURCEWATCH_MQTT_URL")}  # fmt: skip
+    env |= {"SOURCEWATCH_API_PORT": str(port), "TMPDIR": str(data_dir)}
+    cmd = [sys.executable, "-m", "sourcewatch.cli", "up", "--data", str(data_dir / "var"),
+           "--enterprises", "1", "--seed", str(seed), "--history", "4h", "--broker", broker]  # fmt: skip
+    log = data_dir / "up.log"
+    base = f"http://127.0.0.1:{port}"
+
+    def wait_for(what: str, check: Any, timeout: float = 120) -> Any:
+        deadline = time.monotonic() + timeout
+        while not (found := check()):
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, f"no {what}:\n{log.read_text()}"
+            time.sleep(0.5)
+        return found
+
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            wait_for("readiness", lambda: _get(f"{base}/readyz")[0] == 200)
+            status, enterprises = _get(f"{base}/v1/enterprises")
+            assert status == 200 and len(enterprises["results"]) == 1, enterprises
+            outlet = next(o for o in _get(f"{base}/v1/outlets")[1]["results"] if o["code"] == code)
+
+            def hourly_values() -> list[dict[str, Any]]:
+                _, got = _get(f"{base}/v1/outlets/{outlet['id']}/measurements"
+                              f"?pollutant={pollutant}&resolution=hour")  # fmt: skip
+                return got["results"] if got else []
+
+            # Four hours of past: at least three whole hours, each a mean with its coverage.
+            wait_for("hourly values of the simulated past", lambda: len(hourly_values()) >= 3)
+
+            def case() -> list[dict[str, Any]]:
+                _, got = _get(f"{base}/v1/exceedances?outlet_id={outlet['id']}")
+                return [
+                    c for c in (got or {}).get("results", []) if c["pollutant"]["code"] == pollutant
+                ]
+
+            assert wait_for("exceedance case", case)
+            brokers = [pid for pid, line in _children(proc.pid)
+                       if ("mosquitto -c" if broker == "mosquitto" else "broker.mjs") in line]  # fmt: skip
+            assert len(brokers) == 1, _children(proc.pid)
+            assert "postgres -D" in _processes(data_dir)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            try:
+                code = proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                raise
+    assert code == 0, log.read_text()
+    gone = [pid for pid in brokers if Path(f"/proc/{pid}").exists()]
+    assert not gone, log.read_text()
+    assert "postgres" not in _processes(data_dir), log.read_text()
+    assert (data_dir / "var" / "signing-key.pem").exists()  # the demo's key stays with its data
+
+
+def test_history_starts_where_the_last_run_stopped(db: psycopg.Connection) -> None:
+    now = datetime(2026, 11, 28, 20, 30, 15, tzinfo=SHANGHAI)
+    day = timedelta(days=1)
+    assert history_start(db, now, day) == datetime(2026, 11, 27, 20, 30, tzinfo=SHANGHAI)
+    assert history_start(db, now, timedelta(0)) is None
+
+    outlet = add_outlet(db, "010000A8900016F000169DC1")
+    newest = datetime(2026, 11, 28, 18, 7, 45, tzinfo=SHANGHAI)
+    db.execute(
+        "INSERT INTO measurements (outlet_id, pollutant, kind, ts, value, flag, received_at) "
+        "VALUES (%s, 'a21026', 'rtd', %s, 1.5, 'N', now())",
+        (outlet, newest),
+    )
+    # After an earlier run only the missing part, from the minute of the newest value...
+    assert history_start(db, now, day) == datetime(2026, 11, 28, 18, 7, tzinfo=SHANGHAI)
+    # ...unless that is older than the history asked for, or nothing is missing.
+    assert history_start(db, now, timedelta(hours=1)) == datetime(2026, 11, 28, 19, 30,
+                                                                 tzinfo=SHANGHAI)  # fmt: skip
+    assert history_start(db, newest + timedelta(seconds=5), day) is None
