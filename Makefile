@@ -30,9 +30,14 @@ services: ## PostgreSQL and Mosquitto installed and answering (starts them if do
 test: install services
 	$(PY) -m pytest
 
-test-timescaledb: install  ## the suite against the TimescaleDB database in SOURCEWATCH_TEST_DSN
-	@test -n "$$SOURCEWATCH_TEST_DSN" || { echo "set SOURCEWATCH_TEST_DSN to a database of a server with timescaledb preloaded" >&2; exit 2; }
-	$(PY) -m pytest
+# The suite against TimescaleDB: the server in SOURCEWATCH_TEST_DSN (timescaledb preloaded), else
+# a private cluster preloading the extension installed on this machine; skipped, saying so, when
+# there is neither.
+test-timescaledb: install services
+	@if [ -n "$$SOURCEWATCH_TEST_DSN" ]; then $(PY) -m pytest; \
+	elif $(PY) -c "import sys; from tests.fixtures.services import timescaledb_installed as t; sys.exit(0 if t() else 1)"; then \
+	    SOURCEWATCH_TEST_TIMESCALEDB=private $(PY) -m pytest; \
+	else echo "test-timescaledb: skipped: no TimescaleDB installed beside the PostgreSQL server (set SOURCEWATCH_TEST_DSN to a TimescaleDB database)" >&2; fi
 
 lint: install
 	$(VENV)/bin/ruff format --check .
