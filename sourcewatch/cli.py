@@ -307,6 +307,8 @@ def _simulator_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fast", action="store_true", help="publish as fast as possible")
     p.add_argument("--json-fraction", type=float, default=0.0)
     p.add_argument("--corrupt-rate", type=float, default=0.002)
+    p.add_argument("--exceedance-rate", type=float, default=0.25, metavar="PER_DAY",
+                   help="exceedance episodes per outlet per day (default 0.25)")  # fmt: skip
     p.add_argument("--write-registry", type=Path, default=None,
                    help="write the simulated enterprises as a registry JSON file")  # fmt: skip
 

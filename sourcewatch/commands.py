@@ -294,6 +294,7 @@ def simulate(args: argparse.Namespace) -> int:
         realtime=not args.fast,
         json_fraction=args.json_fraction,
         corrupt_rate=args.corrupt_rate,
+        exceedance_rate=args.exceedance_rate,
         write_registry=args.write_registry,
     )
     span = fast_duration_s(options) if args.fast else args.duration  # None: runs forever

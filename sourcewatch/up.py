@@ -41,12 +41,22 @@ from schemas.settings import Settings
 from sourcewatch.embedded_mqtt import BrokerChoice, embedded_broker
 from sourcewatch.embedded_postgres import embedded_postgres
 
-__all__ = ["DEFAULT_DATA_DIR", "DEFAULT_HISTORY", "history_start", "run_up", "simulate"]
+__all__ = [
+    "DEFAULT_DATA_DIR",
+    "DEFAULT_HISTORY",
+    "DEMO_EXCEEDANCE_RATE",
+    "history_start",
+    "run_up",
+    "simulate",
+]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_DATA_DIR = Path("var")
 DEFAULT_HISTORY = timedelta(hours=24)
+# Demo traffic exceeds more often than real plants (0.25 per outlet-day), so that a day of
+# simulated past shows exceedance cases.
+DEMO_EXCEEDANCE_RATE = 1.0
 
 
 def ensure_database(url: str) -> None:
@@ -110,7 +120,10 @@ def run_up(
         stack.callback(worker.transport.stop)
         ingest = threading.Thread(target=worker.run, args=(stop,), name="ingest")
         ingest.start()
-        options = SimulatorOptions(enterprises=enterprises, seed=seed, interval_s=30.0)
+        options = SimulatorOptions(
+            enterprises=enterprises, seed=seed, interval_s=30.0,
+            exceedance_rate=DEMO_EXCEEDANCE_RATE,
+        )  # fmt: skip
         simulator = threading.Thread(
             target=simulate, args=(options, settings.mqtt_url, stop, since),
             name="simulator", daemon=True,

@@ -24,12 +24,15 @@ from ingest.simulation.timebase import SHANGHAI
 from sourcewatch.embedded import free_port
 from sourcewatch.embedded_mqtt import aedes_command, mosquitto_binary
 from sourcewatch.embedded_postgres import find_server_binaries
-from sourcewatch.up import history_start
+from sourcewatch.up import DEMO_EXCEEDANCE_RATE, history_start
 from tests.fixtures.registry import add_outlet
 
 ROOT = Path(__file__).resolve().parents[1]
 HISTORY = timedelta(hours=4)
-MARGIN = timedelta(minutes=10)  # `up` reads the clock a little after the test does
+MARGIN = timedelta(minutes=10)
+RATES = EpisodeRates(
+    exceedance=DEMO_EXCEEDANCE_RATE
+)  # `up` reads the clock a little after the test does
 
 needs_server = pytest.mark.skipif(
     find_server_binaries() is None,
@@ -45,7 +48,7 @@ def seed_with_an_exceeded_hour(now: datetime) -> tuple[int, str, str]:
         for outlet in make_enterprises(1, seed)[0]["outlets"]:
             if outlet.get("emission_standard") != "GB 13223-2011":
                 continue
-            for ep in episodes_between(seed, outlet["mn"], "gas", first, last, EpisodeRates()):
+            for ep in episodes_between(seed, outlet["mn"], "gas", first, last, RATES):
                 hour = ep.start.astimezone(SHANGHAI).replace(minute=0, second=0, microsecond=0)
                 hour += timedelta(hours=1)
                 if (

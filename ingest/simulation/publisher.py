@@ -25,6 +25,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from schemas.brokers import broker_address
 
 from .enterprises import make_enterprises, write_registry
+from .episodes import EpisodeRates
 from .frames import SimMessage
 from .timebase import SHANGHAI, to_ms
 from .traffic import TrafficConfig, generate_traffic
@@ -52,6 +53,7 @@ class SimulatorOptions:
     realtime: bool = True  # False: publish the whole range as fast as the broker takes it
     json_fraction: float = 0.0  # share of uploads sent as JSON instead of raw HJ 212
     corrupt_rate: float = 0.0  # share of messages broken on purpose
+    exceedance_rate: float = EpisodeRates().exceedance  # exceedance episodes per outlet per day
     write_registry: Path | None = None  # also write the enterprises as registry JSON here
 
 
@@ -179,7 +181,11 @@ def run_simulator(
     """
     stop = stop or threading.Event()
     try:
-        config = TrafficConfig(json_fraction=args.json_fraction, corrupt_rate=args.corrupt_rate)
+        config = TrafficConfig(
+            json_fraction=args.json_fraction,
+            corrupt_rate=args.corrupt_rate,
+            episodes=EpisodeRates(exceedance=args.exceedance_rate),
+        )
         if args.enterprises < 0 or (args.duration_s is not None and args.duration_s <= 0):
             raise ValueError("--enterprises must be >= 0 and --duration > 0")
         enterprises = make_enterprises(args.enterprises, args.seed)

@@ -361,6 +361,7 @@ def test_invalid_settings_are_refused() -> None:
     fast = SimulatorOptions(realtime=False, duration_s=60.0)
     assert run_simulator(fast, "ftp://127.0.0.1") == 2  # refused before anything is sent
     assert run_simulator(replace(fast, interval_s=120.0), "mqtt://127.0.0.1:1") == 2
+    assert run_simulator(replace(fast, exceedance_rate=-1.0), "mqtt://127.0.0.1:1") == 2
 
 
 # --- Publishing -------------------------------------------------------------------------------
