@@ -28,12 +28,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from api.portal import vendor_available
 from api.server import build_server
 from schemas.settings import Settings
-from tests.api.conftest import World
+from tests.api.conftest import World, utc
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -208,7 +209,12 @@ def test_widgets_render_on_another_origin(
     assert len(status["rows"]) == 1 and "Stack 1 (DA001)" in status["rows"][0]
     assert "Exceeding" in status["rows"][0]  # an open exceedance case on the gas outlet
     chart = components["sourcewatch-chart"]
-    assert chart["detail"] == {"widget": "chart", "rows": 3, "chart": expected_chart}
+    assert chart["detail"] == {
+        "widget": "chart",
+        "rows": 3,
+        "chart": expected_chart,
+        "pollutants": ["a21026"],
+    }
     if vendor_available():
         assert chart["canvases"] >= 1 and chart["fallback"] == 0
     else:
@@ -222,8 +228,14 @@ def test_widgets_render_on_another_origin(
 
 
 def test_portal_page_renders_charts_and_exceedances(
-    api_url: str, world: World, tmp_path: Path
+    api_url: str, db: psycopg.Connection, world: World, tmp_path: Path
 ) -> None:
+    # An O2 hourly mean (no limit): its chart comes after SO2's, which has one.
+    db.execute(
+        "INSERT INTO hourly_means (outlet_id, pollutant, hour_start, source, mean, valid_count,"
+        " expected_count, valid) VALUES (%s, 'a19001', %s, 'min', 10.1, 60, 60, true)",
+        (world.gas, utc(1)),
+    )
     shot = tmp_path / "portal-enterprise.png"
     url = f"{api_url}/portal/enterprises/{world.hangzhou}?lang=en"
     dom = _chromium(url, shot, tmp_path / "profile-portal")
@@ -233,7 +245,8 @@ def test_portal_page_renders_charts_and_exceedances(
     chart = re.search(rf'<sourcewatch-chart [^>]*outlet-id="{world.gas}"[^>]*>', dom)
     assert chart, dom[-3000:]
     assert f'data-rendered="{expected_chart}"' in chart.group(0)
-    assert 'data-rows="3"' in chart.group(0)
+    assert 'data-rows="4"' in chart.group(0)
+    assert 'data-pollutants="a21026 a19001"' in chart.group(0)
     exceedances = re.search(r"<sourcewatch-exceedances [^>]*>", dom)
     assert exceedances and 'data-rows="2"' in exceedances.group(0)
     status = re.search(r"<sourcewatch-status [^>]*>", dom)

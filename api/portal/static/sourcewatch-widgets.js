@@ -135,6 +135,7 @@
       );
       this.setAttribute("data-rendered", info.chart || "none");
       this.setAttribute("data-rows", String(info.rows || 0));
+      if (info.pollutants) this.setAttribute("data-pollutants", info.pollutants.join(" "));
       this.dispatchEvent(new CustomEvent("sourcewatch:rendered", { bubbles: true, composed: true, detail: info }));
     }
 
@@ -266,7 +267,13 @@
           got[1].forEach(function (p) {
             (groups[p.pollutant.code] = groups[p.pollutant.code] || []).push(p);
           });
-          var codes = Object.keys(groups).sort();
+          // Pollutants judged against a limit first, then O2, flow and the other parameters.
+          var limited = function (code) {
+            return groups[code].some(function (p) { return p.limit; }) ? 0 : 1;
+          };
+          var codes = Object.keys(groups).sort(function (a, b) {
+            return limited(a) - limited(b) || (a < b ? -1 : a > b ? 1 : 0);
+          });
           if (!codes.length) {
             self.body.appendChild(h("p", { class: "sw-note sw-empty" }, t(lang, "no_data")));
             return { widget: "chart", rows: 0, chart: "empty" };
@@ -276,7 +283,7 @@
             rows += self.figure(groups[code], uPlot);
           });
           if (uPlot) self.body.appendChild(h("p", { class: "sw-note" }, t(lang, "chart_note")));
-          return { widget: "chart", rows: rows, chart: uPlot ? "uplot" : "table" };
+          return { widget: "chart", rows: rows, chart: uPlot ? "uplot" : "table", pollutants: codes };
         });
     }
 
