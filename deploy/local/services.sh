@@ -94,15 +94,21 @@ if [ -z "${SOURCEWATCH_TEST_MQTT_URL:-}" ]; then
         mqtt_up || { echo "Mosquitto did not start" >&2; exit 1; }
     fi
 fi
-# Headless Chromium for the portal/widget browser test: installed when we can, else that one
-# test is skipped with its reason (SOURCEWATCH_NO_BROWSER=1 skips the install).
-if [ -z "${SOURCEWATCH_NO_BROWSER:-}" ] && ! [ -x /usr/bin/chromium ]; then
+# Headless Chromium for the portal/widget browser test, with a Chinese font so that its
+# screenshots are legible: installed when we can, else that test is skipped with its reason
+# (SOURCEWATCH_NO_BROWSER=1 skips the install).
+cjk_font() { command -v fc-list >/dev/null && [ -n "$(fc-list :lang=zh family 2>/dev/null)" ]; }
+if [ -z "${SOURCEWATCH_NO_BROWSER:-}" ] && ! { [ -x /usr/bin/chromium ] && cjk_font; }; then
     if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
-        echo "installing chromium from Debian's packages (browser test)" >&2
-        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+        echo "installing chromium and a Chinese font from Debian's packages (browser test)" >&2
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null; } \
             || echo "chromium could not be installed: the browser test will be skipped" >&2
     else
-        echo "no /usr/bin/chromium: the browser test will be skipped (apt-get install chromium)" >&2
+        if [ -x /usr/bin/chromium ]; then
+            echo "no Chinese font: browser test screenshots show boxes (apt-get install fonts-wqy-microhei)" >&2
+        else
+            echo "no /usr/bin/chromium: the browser test will be skipped (apt-get install chromium)" >&2
+        fi
     fi
 fi
 echo "services: PostgreSQL and Mosquitto answer" >&2
