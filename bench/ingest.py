@@ -6,7 +6,8 @@ the decode rate of the codec alone.
     python -m bench.ingest --frames 50000
 
 Settings: SOURCEWATCH_BENCH_DSN (an admin DSN; a fresh database is created and dropped) and
-SOURCEWATCH_MQTT_URL (default: a private Mosquitto with the shipped limits).
+SOURCEWATCH_MQTT_URL (default: each private broker this machine has, side by side: Mosquitto
+with the shipped limits, and Aedes, the embedded default's fallback).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
 
@@ -34,7 +35,12 @@ from ingest.writer import write_batch
 from schemas.brokers import broker_address
 from schemas.migrate import migrate
 from schemas.reference import load_reference_data
-from sourcewatch.embedded_mqtt import embedded_mosquitto
+from sourcewatch.embedded_mqtt import (
+    aedes_command,
+    embedded_aedes,
+    embedded_mosquitto,
+    mosquitto_binary,
+)
 
 GAS = {
     "a21026": "35.2", "a21002": "48.7", "a34013": "8.1", "a19001": "9.6", "a00000": "152.3",
@@ -182,6 +188,18 @@ def bench_end_to_end(url: str, mqtt_url: str, frames: list[tuple[str, bytes]]) -
     return elapsed, worker.stats.values_inserted
 
 
+def brokers() -> list[tuple[str, AbstractContextManager[str]]]:
+    """SOURCEWATCH_MQTT_URL's broker; else each private broker this machine can start."""
+    if url := os.environ.get("SOURCEWATCH_MQTT_URL"):
+        return [("broker", nullcontext(url))]
+    found: list[tuple[str, AbstractContextManager[str]]] = []
+    if mosquitto_binary() is not None:
+        found.append(("Mosquitto", embedded_mosquitto()))
+    if aedes_command() is not None:
+        found.append(("Aedes", embedded_aedes()))
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--frames", type=int, default=20_000)
@@ -193,18 +211,16 @@ def main() -> None:
     rows: list[tuple[str, float, int, str]] = []
     t, n = bench_decode(frames)
     rows.append(("codec alone (parse_packet, strict CRC)", t, n, "frames"))
-    broker = os.environ.get("SOURCEWATCH_MQTT_URL")
-    with (
-        fresh_database(admin) as url,
-        nullcontext(broker) if broker else embedded_mosquitto() as mqtt_url,
-    ):
+    with fresh_database(admin) as url:
         accepted = decoded(url, frames)
         t, n = bench_copy(url, accepted)
         rows.append(("ceiling: plain COPY of the same rows", t, n, "values"))
         t, n = bench_writer(url, accepted, args.batch)
         rows.append((f"writer alone (batches of {args.batch}: COPY + merge)", t, n, "values"))
-        t, n = bench_end_to_end(url, mqtt_url, frames)
-        rows.append(("end to end: broker → worker → database", t, n, "values"))
+        for name, broker in brokers():
+            with broker as mqtt_url:
+                t, n = bench_end_to_end(url, mqtt_url, frames)
+            rows.append((f"end to end: {name} → worker → database", t, n, "values"))
     print(f"{args.frames:,} frames, {values:,} values, {OUTLETS} outlets")  # noqa: T201
     print(f"{'what':<52} {'seconds':>8} {'per second':>14}")  # noqa: T201
     for what, t, n, unit in rows:
