@@ -38,9 +38,10 @@ from alerts.rules import (
 from schemas.limits import Limit, ValidityRules, limits_for_outlet, load_validity_rules
 from schemas.pattern_rules import PatternRules, load_pattern_rules
 
-__all__ = ["OXYGEN", "Evaluation", "OutletContext", "ReferenceCache", "load_outlet"]
+__all__ = ["FLOW", "OXYGEN", "Evaluation", "OutletContext", "ReferenceCache", "load_outlet"]
 
 OXYGEN = "a19001"
+FLOW = "w00000"  # wastewater flow: weights the means of pollutants with an emission amount
 _MINUTE_INTERVALS = (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30)  # HJ 212-2017 Table 4, MinInterval
 
 
@@ -76,6 +77,7 @@ class ReferenceCache:
         self.limits: dict[tuple[int, date], list[Limit]] = {}
         self.rules: dict[tuple[str, date], ValidityRules] = {}
         self.valid_flags: frozenset[str] | None = None
+        self.flow_weighted: frozenset[str] | None = None
 
 
 class Evaluation:
@@ -127,6 +129,20 @@ class Evaluation:
             self.cache.valid_flags = frozenset(code for (code,) in rows)
         return self.cache.valid_flags
 
+    def flow_weighted(self, pollutant: str) -> bool:
+        """Whether this outlet's means of ``pollutant`` are volume-weighted: wastewater
+        pollutants that have an emission amount (a mass), HJ 212-2017 Appendix D."""
+        if self.outlet.kind != "water":
+            return False
+        if self.cache.flow_weighted is None:
+            rows = self.conn.execute(
+                "SELECT code FROM pollutants WHERE medium = 'water' AND cou_unit_en IS NOT NULL "
+                "AND code <> %s",
+                (FLOW,),
+            )
+            self.cache.flow_weighted = frozenset(code for (code,) in rows)
+        return pollutant in self.cache.flow_weighted
+
     def reference_o2(self, pollutant: str, day: date) -> Decimal | None:
         if self.outlet.kind != "gas":
             return None
@@ -148,10 +164,11 @@ class Evaluation:
     def hour(self, start: datetime) -> None:
         day = self.outlet.local_day(start)
         series = self._samples(start)
-        oxygen = series.get(OXYGEN, {})
+        oxygen, flow = series.get(OXYGEN, {}), series.get(FLOW, {})
         results: list[tuple[str, MeanResult]] = []
         for pollutant, kinds in series.items():
-            result = self._hour_mean(pollutant, kinds, oxygen, start, day)
+            weights = flow if self.flow_weighted(pollutant) else None
+            result = self._hour_mean(pollutant, kinds, oxygen, weights, start, day)
             if result is not None:
                 results.append((pollutant, result))
         # All of the hour's means in one statement: what follows reads only the same
@@ -229,6 +246,7 @@ class Evaluation:
         pollutant: str,
         kinds: dict[str, list[Sample]],
         oxygen: dict[str, list[Sample]],
+        flow: dict[str, list[Sample]] | None,
         start: datetime,
         day: date,
     ) -> MeanResult | None:
@@ -241,6 +259,7 @@ class Evaluation:
                     samples, oxygen.get(source, []), hour_start=start, source=source,
                     o2_ref=o2_ref, rules=rules, valid_flags=self.valid_flags(),
                     interval_minutes=_interval(samples) if source == "min" else 1,
+                    flow_samples=None if flow is None else flow.get(source, []),
                 )  # fmt: skip
         sent = kinds.get("hour")
         return _sent_hour(sent[-1], start, self.valid_flags()) if sent else None
@@ -284,7 +303,8 @@ class Evaluation:
         ):
             by_pollutant[row[0]].append(MeanResult(*row[1:]))
         for pollutant, hours in by_pollutant.items():
-            result = daily_mean(hours, day=day, rules=rules)
+            flow = by_pollutant.get(FLOW, []) if self.flow_weighted(pollutant) else None
+            result = daily_mean(hours, day=day, rules=rules, flow_hours=flow)
             self._store_day(pollutant, result)
             if final and result.valid:
                 for lim in self.limits(day):

@@ -17,6 +17,10 @@ What it implements (regulations.md §A.8–A.9, hj212.md §3.3):
   hourly converted mean needs as many converted minutes as the hour needs valid minutes.
 * A daily mean is the mean of the valid hourly means, valid with at least
   ``rules.day_min_valid_hours`` valid hours.
+* Wastewater means are volume-weighted (HJ 212-2017 Appendix D): given the outlet's flow
+  (w00000), the hourly mean is Σ(Cᵢ·Qᵢ)/ΣQᵢ over its valid minutes and the daily mean weights each
+  valid hour by its mean flow. When a valid minute (hour) has no valid flow, or no water flowed,
+  the mean is arithmetic and ``reason`` says why.
 * Exceedance multiple = (value − limit) / limit; a value equal to the limit does not exceed.
 
 Every threshold comes from :class:`schemas.limits.ValidityRules` or :class:`schemas.limits.Limit`
@@ -32,7 +36,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from schemas.limits import Limit, ValidityRules
 
@@ -100,6 +104,22 @@ class DayResult:
     reason: str | None
 
 
+def _weighted(
+    values: Mapping[Any, Decimal], flows: Mapping[Any, Decimal], unit: str
+) -> tuple[Decimal | None, str | None]:
+    """Σ(v·q)/Σq over the keys of ``values``, or None and why the mean stays arithmetic."""
+    if any(flows[k] < 0 for k in values if k in flows):
+        return None, "arithmetic mean: negative flow"
+    missing = [k for k in values if k not in flows]
+    if missing:
+        return None, (f"arithmetic mean: no valid flow in {len(missing)} of {len(values)} "
+                      f"valid {unit}")  # fmt: skip
+    total = sum((flows[k] for k in values), Decimal(0))
+    if total <= 0:
+        return None, "arithmetic mean: no flow (volume weighting needs some)"
+    return sum((v * flows[k] for k, v in values.items()), Decimal(0)) / total, None
+
+
 def _mean(values: Iterable[Decimal]) -> Decimal | None:
     items = list(values)
     return sum(items, Decimal(0)) / len(items) if items else None
@@ -163,12 +183,15 @@ def hourly_mean(
     rules: ValidityRules,
     valid_flags: frozenset[str] = DEFAULT_VALID_FLAGS,
     interval_minutes: int = 1,
+    flow_samples: Sequence[Sample] | None = None,
 ) -> MeanResult:
     """The hourly mean of one pollutant from minute (``"min"``) or real-time (``"rtd"``) data.
 
     ``o2_samples`` are the O₂ (a19001) samples of the same source, and ``o2_ref`` the limit's
     reference O₂ (None for water: no conversion). ``interval_minutes`` is the logger's minute
-    data interval (HJ 212 MinInterval: 1–30); real-time data always use 1-minute buckets."""
+    data interval (HJ 212 MinInterval: 1–30); real-time data always use 1-minute buckets.
+    ``flow_samples`` (wastewater: the w00000 samples of the same source) weight the mean by
+    volume."""
     width = interval_minutes if source == "min" else 1
     expected = rules.expected_minutes_per_hour
     if width < 1 or expected % width:
@@ -199,10 +222,17 @@ def hourly_mean(
         note = f"{valid_count} valid minutes of {expected}{where} (≥{required} required)"
         if flags:
             note += f"; samples by flag: {_flag_summary(flags)}"
+    mean = _mean(v for v, _ in minutes.values())
+    if flow_samples is not None and minutes:
+        flows = _minutes(flow_samples, hour_start, width, valid_flags, Counter())
+        weighted, why = _weighted({m: v for m, (v, _) in minutes.items()},
+                                  {m: q for m, (q, _) in flows.items()}, "minutes")  # fmt: skip
+        mean = weighted if weighted is not None else mean
+        note = note or why
     return MeanResult(
         hour_start=hour_start,
         source=source,
-        mean=_mean(v for v, _ in minutes.values()),
+        mean=mean,
         zs_reported=_mean(z for _, z in minutes.values() if z is not None),
         converted=converted,
         o2_mean=_mean(o2_here.values()),
@@ -214,12 +244,18 @@ def hourly_mean(
     )
 
 
-def daily_mean(hours: Sequence[MeanResult], *, day: date, rules: ValidityRules) -> DayResult:
+def daily_mean(
+    hours: Sequence[MeanResult],
+    *,
+    day: date,
+    rules: ValidityRules,
+    flow_hours: Sequence[MeanResult] | None = None,
+) -> DayResult:
     """The daily mean from the hourly means of one local calendar day.
 
-    Arithmetic mean of the valid hourly means (HJ 212-2017 Appendix D weights wastewater by
-    volume: not done here). In a valid day the converted mean needs as many converted hours as
-    the day needs valid hours."""
+    Mean of the valid hourly means; with ``flow_hours`` (wastewater: the day's hourly means of
+    w00000) weighted by each hour's mean flow, i.e. its volume (HJ 212-2017 Appendix D). In a
+    valid day the converted mean needs as many converted hours as the day needs valid hours."""
     starts = [h.hour_start for h in hours]
     if len(set(starts)) != len(starts):
         raise ValueError(f"{day}: the same hour is given twice")
@@ -233,10 +269,17 @@ def daily_mean(hours: Sequence[MeanResult], *, day: date, rules: ValidityRules) 
         reason = f"{len(good)} valid hours of {expected} (≥{required} required)"
     elif done and converted is None:
         reason = f"no converted value: {len(done)} valid hours converted (≥{required} required)"
+    mean = _mean(h.mean for h in good if h.mean is not None)
+    if flow_hours is not None and good:
+        flows = {h.hour_start: h.mean for h in flow_hours if h.valid and h.mean is not None}
+        weighted, why = _weighted({h.hour_start: h.mean for h in good if h.mean is not None},
+                                  flows, "hours")  # fmt: skip
+        mean = weighted if weighted is not None else mean
+        reason = reason or why
     return DayResult(
         day=day,
         source="hour",
-        mean=_mean(h.mean for h in good if h.mean is not None),
+        mean=mean,
         zs_reported=_mean(h.zs_reported for h in good if h.zs_reported is not None),
         converted=converted,
         o2_mean=_mean(h.o2_mean for h in good if h.o2_mean is not None),

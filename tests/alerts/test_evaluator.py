@@ -191,6 +191,33 @@ def test_daily_limits_are_judged_once_the_day_is_over(
     assert after.finish_days(db, H0 + timedelta(hours=18)) == 0  # judged once
 
 
+def test_wastewater_day_is_volume_weighted(db: psycopg.Connection, database_url: str) -> None:
+    oid = add_outlet(db, MN, kind="water")
+    bind_outlet(db, MN, "GB 18918-2002", "class-1A", date(2020, 1, 1), "permit")
+    start = H0 - timedelta(hours=8)  # Shanghai midnight
+    rows = []
+    for m in range(24 * 60):
+        ts = start + timedelta(minutes=m)
+        cod, flow = (Decimal(40), Decimal(1)) if m < 12 * 60 else (Decimal(60), Decimal(3))
+        rows += [
+            MeasurementRow("w01018", "rtd", ts, value=cod, flag="N"),
+            MeasurementRow("w00000", "rtd", ts, value=flow, flag="N"),
+        ]
+    store(db, oid, {0: rows})
+    evaluator(database_url, H0 + timedelta(hours=12)).drain(db)
+    # Arithmetic: (40 + 60) / 2 = 50, at the limit of 50 mg/L. By volume, three times as much
+    # water carried 60 mg/L: (12·40·1 + 12·60·3) / (12·1 + 12·3) = 55, which exceeds.
+    row = db.execute(
+        "SELECT mean, valid, reason FROM daily_means WHERE pollutant = 'w01018'"
+    ).fetchone()
+    assert row == (Decimal(55), True, None)
+    flow_day = db.execute("SELECT mean FROM daily_means WHERE pollutant = 'w00000'").fetchone()
+    assert flow_day == (Decimal(2),)  # the flow itself is not weighted by itself
+    after = evaluator(database_url, H0 + timedelta(hours=17, minutes=1))
+    assert after.finish_days(db, H0 + timedelta(hours=17, minutes=1)) >= 1
+    assert events(db) == [("w01018", "opened", "warning")]  # multiple 0.1
+
+
 def test_unacknowledged_cases_escalate_once_and_acknowledged_ones_do_not(
     db: psycopg.Connection, outlet: int, database_url: str
 ) -> None:

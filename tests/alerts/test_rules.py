@@ -229,6 +229,42 @@ def test_water_hour_has_no_conversion() -> None:
         hourly_mean([], [], hour_start=HOUR, source="min", o2_ref=D(6), rules=WATER)
 
 
+def water_hour(values: list[str], flows: list[str | None]) -> MeanResult:
+    """Minute COD values with the outlet's flow (L/s) in the same minutes (None: no flow)."""
+    cod = [Sample(at(i), D(v), None, "N") for i, v in enumerate(values)]
+    flow = [Sample(at(i), D(q), None, "N") for i, q in enumerate(flows) if q is not None]
+    return hourly_mean(cod, [], hour_start=HOUR, source="min", o2_ref=None, rules=WATER,
+                       flow_samples=flow)  # fmt: skip
+
+
+def test_wastewater_hour_is_volume_weighted() -> None:
+    # 10 mg/L at 1 L/s and 30 mg/L at 3 L/s: (10·1 + 30·3) / 4 = 25, not the arithmetic 20.
+    result = water_hour(["10", "30"], ["1", "3"])
+    assert (result.valid, result.mean, result.reason) == (True, D(25), None)
+    # A flow flagged invalid does not weigh: that minute has no valid flow.
+    cod = [Sample(at(0), D(10), None, "N"), Sample(at(1), D(30), None, "N")]
+    flow = [Sample(at(0), D(1), None, "N"), Sample(at(1), D(3), None, "D")]
+    result = hourly_mean(cod, [], hour_start=HOUR, source="min", o2_ref=None, rules=WATER,
+                         flow_samples=flow)  # fmt: skip
+    assert result.mean == D(20)
+    assert result.reason == "arithmetic mean: no valid flow in 1 of 2 valid minutes"
+
+
+@pytest.mark.parametrize(
+    ("flows", "reason"),
+    [
+        (["1", None], "arithmetic mean: no valid flow in 1 of 2 valid minutes"),
+        (["0", "0"], "arithmetic mean: no flow (volume weighting needs some)"),
+        (["-1", "3"], "arithmetic mean: negative flow"),
+    ],
+)
+def test_wastewater_hour_without_usable_flow_is_arithmetic_and_says_why(
+    flows: list[str | None], reason: str
+) -> None:
+    result = water_hour(["10", "30"], flows)
+    assert (result.valid, result.mean, result.reason) == (True, D(20), reason)
+
+
 # --- Daily means -----------------------------------------------------------------------------
 
 
@@ -274,6 +310,22 @@ def test_day_converted_needs_enough_converted_hours() -> None:
     result = daily_mean(hours, day=date(2024, 5, 1), rules=GAS)
     assert (result.valid, result.converted) == (True, None)
     assert result.reason == "no converted value: 19 valid hours converted (≥20 required)"
+
+
+def test_wastewater_day_weighs_each_hour_by_its_flow() -> None:
+    cod = [hour(i, True, "10" if i < 12 else "40") for i in range(24)]
+    # twice the flow in the afternoon: (12·10·1 + 12·40·2) / 36 = 30, not the arithmetic 25
+    flow = [hour(i, True, "1" if i < 12 else "2") for i in range(24)]
+    result = daily_mean(cod, day=date(2024, 5, 1), rules=WATER, flow_hours=flow)
+    assert (result.valid, result.mean, result.reason) == (True, D(30), None)
+    # an hour whose flow mean is invalid leaves the day arithmetic, and the reason says so
+    flow[3] = hour(3, False, "1")
+    result = daily_mean(cod, day=date(2024, 5, 1), rules=WATER, flow_hours=flow)
+    assert result.mean == D(25)
+    assert result.reason == "arithmetic mean: no valid flow in 1 of 24 valid hours"
+    # an invalid day keeps its own reason
+    short = daily_mean(cod[:10], day=date(2024, 5, 1), rules=WATER, flow_hours=flow)
+    assert (short.valid, short.reason) == (False, "10 valid hours of 24 (≥18 required)")
 
 
 def test_day_rejects_the_same_hour_twice() -> None:
