@@ -305,7 +305,9 @@ class HourPoint(_Mean):
     source: str = Field(description="Computed from minute (min), real-time (rtd) or hour data.")
     o2: float | None
     valid: bool
-    reason: str | None = Field(description="Why the mean is not valid.")
+    reason: str | None = Field(
+        description="Why the mean is not valid, or a note on how a valid one was computed (e.g. arithmetic where the flow needed for volume weighting is missing)."
+    )
     flags: dict[str, int] = Field(description="Samples per HJ 212 flag.")
     exceedance: Exceedance | None
 
