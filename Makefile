@@ -35,7 +35,7 @@ test: install services
 # there is neither.
 test-timescaledb: install services
 	@if [ -n "$$SOURCEWATCH_TEST_DSN" ]; then $(PY) -m pytest; \
-	elif $(PY) -c "import sys; from tests.fixtures.services import timescaledb_installed as t; sys.exit(0 if t() else 1)"; then \
+	elif $(PY) -c "import sys; from sourcewatch.embedded_postgres import timescaledb_installed as t; sys.exit(0 if t() else 1)"; then \
 	    SOURCEWATCH_TEST_TIMESCALEDB=private $(PY) -m pytest; \
 	else echo "test-timescaledb: skipped: no TimescaleDB installed beside the PostgreSQL server (set SOURCEWATCH_TEST_DSN to a TimescaleDB database)" >&2; fi
 

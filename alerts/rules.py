@@ -269,11 +269,11 @@ def daily_mean(
         reason = f"{len(good)} valid hours of {expected} (≥{required} required)"
     elif done and converted is None:
         reason = f"no converted value: {len(done)} valid hours converted (≥{required} required)"
-    mean = _mean(h.mean for h in good if h.mean is not None)
-    if flow_hours is not None and good:
+    means = {h.hour_start: h.mean for h in good if h.mean is not None}
+    mean = _mean(means.values())
+    if flow_hours is not None and means:
         flows = {h.hour_start: h.mean for h in flow_hours if h.valid and h.mean is not None}
-        weighted, why = _weighted({h.hour_start: h.mean for h in good if h.mean is not None},
-                                  flows, "hours")  # fmt: skip
+        weighted, why = _weighted(means, flows, "hours")
         mean = weighted if weighted is not None else mean
         reason = reason or why
     return DayResult(

@@ -38,6 +38,7 @@ __all__ = [
     "library_folder",
     "preload_libraries",
     "server_user",
+    "timescaledb_installed",
 ]
 
 log = logging.getLogger(__name__)
@@ -257,6 +258,12 @@ def preload_libraries(bindir: Path) -> list[str]:
     """Libraries the private cluster preloads: TimescaleDB where it is installed, so that
     migrations make hypertables, compression and continuous aggregates as in production."""
     return ["timescaledb"] if (library_folder(bindir) / "timescaledb.so").is_file() else []
+
+
+def timescaledb_installed() -> bool:
+    """Whether this machine's PostgreSQL server binaries have TimescaleDB beside them."""
+    bindir = find_server_binaries()
+    return bindir is not None and "timescaledb" in preload_libraries(bindir)
 
 
 def _write_conf(pgdata: Path, port: int, user: ServerUser, preload: Sequence[str]) -> None:

@@ -20,6 +20,7 @@ from sourcewatch.embedded_postgres import (
     library_folder,
     preload_libraries,
     server_user,
+    timescaledb_installed,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,7 +92,7 @@ def test_timescaledb_is_preloaded_only_where_installed(tmp_path: Path) -> None:
 
 @needs_server
 @pytest.mark.skipif(
-    not preload_libraries(find_server_binaries() or Path("/nonexistent")),
+    not timescaledb_installed(),
     reason="the TimescaleDB extension is not installed beside the PostgreSQL server",
 )
 def test_cluster_uses_timescaledb_where_installed(data_dir: Path) -> None:
