@@ -129,16 +129,25 @@ def judge_period(
         if case is not None and not _closed_by_evaluator(conn, case["id"]):
             case = None  # staff closed it: late data starts a new case instead
         if case is not None:
-            cur.execute("UPDATE cases SET state = 'open', closed_at = NULL, close_reason = NULL "
-                        "WHERE id = %s", (case["id"],))  # fmt: skip
+            cur.execute(
+                "UPDATE cases SET state = 'open', closed_at = NULL, close_reason = NULL "
+                "WHERE id = %s",
+                (case["id"],),
+            )
             transitions.append(_event(conn, case["id"], "reopened", case["severity"], details))
         else:
             severity = severity_for(1, multiple, policy)
             case = _insert_case(cur, key, period_start, severity, details)
             transitions.append(_event(conn, case["id"], "opened", severity, details))
-    row = {"case": case["id"], "start": period_start, "value": value, "limit": limit_value,
-           "multiple": multiple, "compliant": not exceeding,
-           "details": json.dumps(details, default=str)}  # fmt: skip
+    row = {
+        "case": case["id"],
+        "start": period_start,
+        "value": value,
+        "limit": limit_value,
+        "multiple": multiple,
+        "compliant": not exceeding,
+        "details": json.dumps(details, default=str),
+    }
     stats = conn.execute(_RECORD_PERIOD, row).fetchone()
     assert stats is not None
     transitions += _settle(conn, case, policy, stats)
@@ -227,9 +236,15 @@ def _settle(
     conn.execute(
         "UPDATE cases SET first_at = %s, last_at = %s, max_multiple = %s, compliant_run = %s, "
         "severity = %s WHERE id = %s",
-        (first_at, last_at, max_multiple, compliant_run, _higher(case["severity"], severity),
-         case["id"]),
-    )  # fmt: skip
+        (
+            first_at,
+            last_at,
+            max_multiple,
+            compliant_run,
+            _higher(case["severity"], severity),
+            case["id"],
+        ),
+    )
     out = []
     if (
         case["state"] == "closed"

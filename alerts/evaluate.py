@@ -85,9 +85,15 @@ class Evaluation:
     Caches the limits and validity rules per day (in ``cache``, which may outlive it)."""
 
     def __init__(
-        self, conn: psycopg.Connection, outlet: OutletContext, policy: CasePolicy, now: datetime,
-        day_grace: timedelta, fault_after_hours: int = 2, cache: ReferenceCache | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        conn: psycopg.Connection,
+        outlet: OutletContext,
+        policy: CasePolicy,
+        now: datetime,
+        day_grace: timedelta,
+        fault_after_hours: int = 2,
+        cache: ReferenceCache | None = None,
+    ) -> None:
         self.conn, self.outlet, self.policy, self.now = conn, outlet, policy, now
         self.day_grace = day_grace
         self.fault_after_hours = fault_after_hours
@@ -200,9 +206,15 @@ class Evaluation:
         elif self._open_faults is not None:
             self._open_faults.add(pollutant)  # check_faults may open one
         self.transitions += check_faults(
-            self.conn, outlet_id=self.outlet.id, pollutant=pollutant, hour_start=start,
-            flags=r.flags, valid=r.valid, after_hours=self.fault_after_hours, rules=rules,
-        )  # fmt: skip
+            self.conn,
+            outlet_id=self.outlet.id,
+            pollutant=pollutant,
+            hour_start=start,
+            flags=r.flags,
+            valid=r.valid,
+            after_hours=self.fault_after_hours,
+            rules=rules,
+        )
 
     def prefetch(self, starts: Iterable[datetime]) -> None:
         """Read the samples of these hours in one query; :meth:`hour` then uses them."""
@@ -256,11 +268,16 @@ class Evaluation:
             if kinds.get(source):
                 samples = kinds[source]
                 return hourly_mean(
-                    samples, oxygen.get(source, []), hour_start=start, source=source,
-                    o2_ref=o2_ref, rules=rules, valid_flags=self.valid_flags(),
+                    samples,
+                    oxygen.get(source, []),
+                    hour_start=start,
+                    source=source,
+                    o2_ref=o2_ref,
+                    rules=rules,
+                    valid_flags=self.valid_flags(),
                     interval_minutes=_interval(samples) if source == "min" else 1,
                     flow_samples=None if flow is None else flow.get(source, []),
-                )  # fmt: skip
+                )
         sent = kinds.get("hour")
         return _sent_hour(sent[-1], start, self.valid_flags()) if sent else None
 
@@ -279,10 +296,26 @@ class Evaluation:
                    expected_count = EXCLUDED.expected_count, valid = EXCLUDED.valid,
                    reason = EXCLUDED.reason, flags = EXCLUDED.flags,
                    computed_at = EXCLUDED.computed_at""",
-            [(self.outlet.id, pollutant, r.hour_start, r.source, r.mean, r.zs_reported,
-              r.converted, r.o2_mean, r.valid_count, r.expected_count, r.valid, r.reason,
-              json.dumps(dict(r.flags)), self.now) for pollutant, r in results],
-        )  # fmt: skip
+            [
+                (
+                    self.outlet.id,
+                    pollutant,
+                    r.hour_start,
+                    r.source,
+                    r.mean,
+                    r.zs_reported,
+                    r.converted,
+                    r.o2_mean,
+                    r.valid_count,
+                    r.expected_count,
+                    r.valid,
+                    r.reason,
+                    json.dumps(dict(r.flags)),
+                    self.now,
+                )
+                for pollutant, r in results
+            ],
+        )
 
     # --- days ------------------------------------------------------------------------------
 
@@ -312,11 +345,15 @@ class Evaluation:
                         self._judge(lim, start, result.mean, result.converted, result)
         if final:
             self.transitions += check_patterns(
-                self.conn, outlet_id=self.outlet.id, day_start=start, day_end=end,
-                limits=self.limits(day), rules=self.pattern_rules(day),
+                self.conn,
+                outlet_id=self.outlet.id,
+                day_start=start,
+                day_end=end,
+                limits=self.limits(day),
+                rules=self.pattern_rules(day),
                 zs_tolerance_pct=rules.zs_mismatch_tolerance_pct,
                 o2_max=rules.o2_max_for_conversion,
-            )  # fmt: skip
+            )
 
     def _store_day(self, pollutant: str, r: DayResult) -> None:
         self.conn.execute(
@@ -329,9 +366,22 @@ class Evaluation:
                    o2_mean = EXCLUDED.o2_mean, valid_count = EXCLUDED.valid_count,
                    expected_count = EXCLUDED.expected_count, valid = EXCLUDED.valid,
                    reason = EXCLUDED.reason, computed_at = EXCLUDED.computed_at""",
-            (self.outlet.id, pollutant, r.day, r.source, r.mean, r.zs_reported, r.converted,
-             r.o2_mean, r.valid_count, r.expected_count, r.valid, r.reason, self.now),
-        )  # fmt: skip
+            (
+                self.outlet.id,
+                pollutant,
+                r.day,
+                r.source,
+                r.mean,
+                r.zs_reported,
+                r.converted,
+                r.o2_mean,
+                r.valid_count,
+                r.expected_count,
+                r.valid,
+                r.reason,
+                self.now,
+            ),
+        )
 
     # --- judgement -------------------------------------------------------------------------
 
@@ -349,24 +399,41 @@ class Evaluation:
         exceeding = exceeds(value, lim)
         multiple = exceedance_multiple(value, lim.value) if exceeding else Decimal(0)
         details: dict[str, Any] = {
-            "value": str(value), "measured": None if measured is None else str(measured),
+            "value": str(value),
+            "measured": None if measured is None else str(measured),
             "converted": None if converted is None else str(converted),
-            "limit": str(lim.value), "limit_min": None if lim.value_min is None else str(lim.value_min),
-            "unit": lim.unit, "reference_o2": None if lim.reference_o2 is None else str(lim.reference_o2),
-            "limit_source": lim.source, "standard": lim.standard, "category": lim.category,
-            "source_document": lim.source_document, "clause": lim.clause,
-            "limit_confirmed": lim.confirmed, "limit_version": lim.version,
+            "limit": str(lim.value),
+            "limit_min": None if lim.value_min is None else str(lim.value_min),
+            "unit": lim.unit,
+            "reference_o2": None if lim.reference_o2 is None else str(lim.reference_o2),
+            "limit_source": lim.source,
+            "standard": lim.standard,
+            "category": lim.category,
+            "source_document": lim.source_document,
+            "clause": lim.clause,
+            "limit_confirmed": lim.confirmed,
+            "limit_version": lim.version,
             "coverage": f"{result.valid_count}/{result.expected_count}",
-        }  # fmt: skip
+        }
         key = (lim.pollutant, lim.period, lim.id, lim.source, period_start)
         absent = period_start in self._no_periods and key not in self._judged
         self._judged.add(key)
         self.transitions += judge_period(
-            self.conn, outlet_id=self.outlet.id, pollutant=lim.pollutant, period=lim.period,
-            limit_id=lim.id, limit_source=lim.source, limit_value=lim.value,
-            period_start=period_start, value=value, multiple=multiple, exceeding=exceeding,
-            policy=self.policy, details=details, no_case_has_period=absent,
-        )  # fmt: skip
+            self.conn,
+            outlet_id=self.outlet.id,
+            pollutant=lim.pollutant,
+            period=lim.period,
+            limit_id=lim.id,
+            limit_source=lim.source,
+            limit_value=lim.value,
+            period_start=period_start,
+            value=value,
+            multiple=multiple,
+            exceeding=exceeding,
+            policy=self.policy,
+            details=details,
+            no_case_has_period=absent,
+        )
 
 
 def _series() -> dict[str, dict[str, list[Sample]]]:
@@ -384,8 +451,15 @@ def _sent_hour(sample: Sample, start: datetime, valid_flags: frozenset[str]) -> 
     """The logger's own hourly value, when neither minute nor real-time data came."""
     valid = sample.flag in valid_flags and sample.value is not None
     return MeanResult(
-        hour_start=start, source="hour", mean=sample.value, zs_reported=sample.zs_value,
-        converted=sample.zs_value, o2_mean=None, valid_count=1 if valid else 0, expected_count=1,
-        valid=valid, reason=None if valid else f"hourly value sent with flag {sample.flag}",
+        hour_start=start,
+        source="hour",
+        mean=sample.value,
+        zs_reported=sample.zs_value,
+        converted=sample.zs_value,
+        o2_mean=None,
+        valid_count=1 if valid else 0,
+        expected_count=1,
+        valid=valid,
+        reason=None if valid else f"hourly value sent with flag {sample.flag}",
         flags={sample.flag or "none": 1},
-    )  # fmt: skip
+    )

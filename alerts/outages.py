@@ -46,10 +46,15 @@ def detect_outages(
             if case_id is None:
                 minutes = int((now - last_heard).total_seconds() // 60)
                 _, events = open_case(
-                    conn, kind="outage", outlet_id=outlet_id, subject="silent",
-                    severity="major", first_at=last_heard, last_at=now,
+                    conn,
+                    kind="outage",
+                    outlet_id=outlet_id,
+                    subject="silent",
+                    severity="major",
+                    first_at=last_heard,
+                    last_at=now,
                     details={"last_heard": last_heard.isoformat(), "silent_minutes": minutes},
-                )  # fmt: skip
+                )
             else:
                 events = close_case(conn, case_id, f"back online at {last_heard.isoformat()}")
             if announce is not None and events:

@@ -39,15 +39,27 @@ __all__ = ["PATTERNS", "check_patterns"]
 OXYGEN = "a19001"
 HOUR = timedelta(hours=1)
 PATTERNS = {  # name → (reference, what it means zh, en)
-    "flat-line": ("ECO-Audit V3.0 R005, R083", "数值长时间几乎不变（恒值输出）",
-                  "values barely change for hours (constant output)"),
-    "bunching": ("ECO-Audit V3.0 R070", "小时均值集中在限值以下附近（平顶）",
-                 "hourly means bunched just under the limit"),
-    "zs-mismatch": ("ECO-Audit V3.0 R068", "上报折算浓度与按实测浓度和氧含量复算的值不符",
-                    "reported 折算 values differ from those recomputed from measured value and O₂"),
-    "flag-abuse": ("ECO-Audit V3.0 R098", "被标记为无效的数据超过限值（无效标记可能掩盖超标）",
-                   "values flagged invalid exceed the limit (flags may hide exceedances)"),
-}  # fmt: skip
+    "flat-line": (
+        "ECO-Audit V3.0 R005, R083",
+        "数值长时间几乎不变（恒值输出）",
+        "values barely change for hours (constant output)",
+    ),
+    "bunching": (
+        "ECO-Audit V3.0 R070",
+        "小时均值集中在限值以下附近（平顶）",
+        "hourly means bunched just under the limit",
+    ),
+    "zs-mismatch": (
+        "ECO-Audit V3.0 R068",
+        "上报折算浓度与按实测浓度和氧含量复算的值不符",
+        "reported 折算 values differ from those recomputed from measured value and O₂",
+    ),
+    "flag-abuse": (
+        "ECO-Audit V3.0 R098",
+        "被标记为无效的数据超过限值（无效标记可能掩盖超标）",
+        "values flagged invalid exceed the limit (flags may hide exceedances)",
+    ),
+}
 INDICATOR_ZH = "数据特征提示，非违法认定，需人工核查"
 INDICATOR_EN = "indicator for review, not a finding"
 _VALID = "(SELECT code FROM data_flags WHERE valid)"
@@ -107,11 +119,22 @@ def check_patterns(
         *_flag_abuse(d, means, hourly, o2_max),
     ):
         reference, zh, en = PATTERNS[f.subject]
-        found.append(_Finding(f.subject, f.pollutant, {
-            "pattern": f.subject, "pattern_zh": zh, "pattern_en": en, "reference": reference,
-            "day": day_start.date().isoformat(), **f.details,
-            "indicator_zh": INDICATOR_ZH, "indicator_en": INDICATOR_EN,
-        }))  # fmt: skip
+        found.append(
+            _Finding(
+                f.subject,
+                f.pollutant,
+                {
+                    "pattern": f.subject,
+                    "pattern_zh": zh,
+                    "pattern_en": en,
+                    "reference": reference,
+                    "day": day_start.date().isoformat(),
+                    **f.details,
+                    "indicator_zh": INDICATOR_ZH,
+                    "indicator_en": INDICATOR_EN,
+                },
+            )
+        )
     return _settle(d, found)
 
 
@@ -127,10 +150,16 @@ def _settle(d: _Day, found: list[_Finding]) -> list[Transition]:
         if covering is not None and covering[0] == "closed":
             continue  # this day is already in a case that was closed since
         out += open_case(
-            d.conn, kind="pattern", outlet_id=d.outlet_id, pollutant=f.pollutant,
-            subject=f.subject, severity="info", first_at=d.start, last_at=d.start,
+            d.conn,
+            kind="pattern",
+            outlet_id=d.outlet_id,
+            pollutant=f.pollutant,
+            subject=f.subject,
+            severity="info",
+            first_at=d.start,
+            last_at=d.start,
             details=f.details,
-        )[1]  # fmt: skip
+        )[1]
     unseen = d.checked - {(f.subject, f.pollutant) for f in found}
     for case_id, subject, pollutant in d.conn.execute(
         "SELECT id, subject, pollutant FROM cases WHERE kind = 'pattern' AND outlet_id = %s "
@@ -149,13 +178,19 @@ def _num(value: Decimal) -> str:
 
 def _limit(lim: Limit) -> dict[str, Any]:
     return {
-        "limit": str(lim.value), "unit": lim.unit, "period": lim.period,
+        "limit": str(lim.value),
+        "unit": lim.unit,
+        "period": lim.period,
         "limit_min": None if lim.value_min is None else str(lim.value_min),
         "reference_o2": None if lim.reference_o2 is None else str(lim.reference_o2),
-        "limit_source": lim.source, "standard": lim.standard, "category": lim.category,
-        "source_document": lim.source_document, "clause": lim.clause,
-        "limit_confirmed": lim.confirmed, "limit_version": lim.version,
-    }  # fmt: skip
+        "limit_source": lim.source,
+        "standard": lim.standard,
+        "category": lim.category,
+        "source_document": lim.source_document,
+        "clause": lim.clause,
+        "limit_confirmed": lim.confirmed,
+        "limit_version": lim.version,
+    }
 
 
 # --- flat lines ----------------------------------------------------------------------------
@@ -179,8 +214,12 @@ _Hour = tuple[datetime, str, int, Decimal, Decimal]  # start, kind, values, sum,
 
 def _flat_lines(d: _Day, limits: Sequence[Limit]) -> list[_Finding]:
     by_pollutant = {lim.pollutant: lim for lim in sorted(limits, key=lambda x: x.period == "hour")}
-    params = {"outlet": d.outlet_id, "start": d.start, "end": d.end,
-              "pollutants": sorted({*by_pollutant, OXYGEN})}  # fmt: skip
+    params = {
+        "outlet": d.outlet_id,
+        "start": d.start,
+        "end": d.end,
+        "pollutants": sorted({*by_pollutant, OXYGEN}),
+    }
     hours: dict[str, list[_Hour]] = defaultdict(list)
     for pollutant, *stats in d.conn.execute(_HOURLY_SPREAD, params):
         hours[pollutant].append((stats[0], stats[1], stats[2], stats[3], stats[4]))
@@ -195,10 +234,12 @@ def _flat_lines(d: _Day, limits: Sequence[Limit]) -> list[_Finding]:
                 "flat_min_hours", "flat_max_relative_std", "flat_max_absolute_std"
             )
             details = {
-                "stretches": stretches, "longest_hours": max(s["hours"] for s in stretches),
-                "data": sorted({kind for _, kind, *_ in series}), **(_limit(lim) if lim else {}),
+                "stretches": stretches,
+                "longest_hours": max(s["hours"] for s in stretches),
+                "data": sorted({kind for _, kind, *_ in series}),
+                **(_limit(lim) if lim else {}),
                 "rules": rules,
-            }  # fmt: skip
+            }
             out.append(_Finding("flat-line", pollutant, details))
     return out
 
@@ -221,11 +262,17 @@ def _flat_stretches(d: _Day, series: list[_Hour]) -> list[dict[str, Any]]:
             best = (j, n, mean, std, bound)
         if best is not None and best[0] - i + 1 >= rules.flat_min_hours:
             j, n, mean, std, bound = best
-            out.append({
-                "from": d.iso(series[i][0]), "to": d.iso(series[j][0] + HOUR),
-                "hours": j - i + 1, "values": n, "mean": _num(mean), "std": _num(std),
-                "max_std": _num(bound),
-            })  # fmt: skip
+            out.append(
+                {
+                    "from": d.iso(series[i][0]),
+                    "to": d.iso(series[j][0] + HOUR),
+                    "hours": j - i + 1,
+                    "values": n,
+                    "mean": _num(mean),
+                    "std": _num(std),
+                    "max_std": _num(bound),
+                }
+            )
             i = j + 1
         else:
             i += 1
@@ -253,9 +300,14 @@ def _bunching(d: _Day, means: _Means, hourly: dict[str, Limit]) -> list[_Finding
         if share >= d.rules.bunching_min_share:
             rules = d.rules.describe("bunching_band", "bunching_min_share", "bunching_min_hours")
             details = {
-                "valid_hours": len(values), "hours_in_band": near, "share": _num(share),
-                "band_from": _num(low), "band_to": str(lim.value), **_limit(lim), "rules": rules,
-            }  # fmt: skip
+                "valid_hours": len(values),
+                "hours_in_band": near,
+                "share": _num(share),
+                "band_from": _num(low),
+                "band_to": str(lim.value),
+                **_limit(lim),
+                "rules": rules,
+            }
             out.append(_Finding("bunching", pollutant, details))
     return out
 
@@ -273,11 +325,13 @@ def _zs_mismatches(d: _Day, means: _Means, tolerance: Decimal | None) -> list[_F
         if len(bad) >= d.rules.zs_mismatch_min_hours:
             h, zs, conv = max(bad, key=lambda b: abs(b[1] - b[2]) / max(abs(b[2]), Decimal("1E-9")))
             details = {
-                "hours_compared": len(both), "hours_mismatched": len(bad),
-                "tolerance_pct": str(tolerance), "mismatched": [d.iso(b[0]) for b in bad],
+                "hours_compared": len(both),
+                "hours_mismatched": len(bad),
+                "tolerance_pct": str(tolerance),
+                "mismatched": [d.iso(b[0]) for b in bad],
                 "worst": {"hour": d.iso(h), "reported": _num(zs), "recomputed": _num(conv)},
                 "rules": d.rules.describe("zs_mismatch_min_hours"),
-            }  # fmt: skip
+            }
             out.append(_Finding("zs-mismatch", pollutant, details))
     return out
 
@@ -305,8 +359,13 @@ def _flag_abuse(
     d: _Day, means: _Means, hourly: dict[str, Limit], o2_max: Decimal | None
 ) -> list[_Finding]:
     d.checked.update(("flag-abuse", p) for p in hourly if p in means)
-    params = {"outlet": d.outlet_id, "start": d.start, "end": d.end, "oxygen": OXYGEN,
-              "pollutants": sorted(hourly)}  # fmt: skip
+    params = {
+        "outlet": d.outlet_id,
+        "start": d.start,
+        "end": d.end,
+        "oxygen": OXYGEN,
+        "pollutants": sorted(hourly),
+    }
     hits: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for pollutant, hour, flags, measured, o2 in d.conn.execute(_FLAGGED, params):
         lim = hourly[pollutant]
@@ -314,16 +373,23 @@ def _flag_abuse(
         if measured is not None and lim.reference_o2 is not None:
             value = convert_o2(measured, o2, lim.reference_o2, o2_max or Decimal(21))
         if value is not None and exceeds(value, lim):
-            hits[pollutant].append({
-                "hour": d.iso(hour), "flags": flags, "value": _num(value),
-                "measured": _num(measured), "o2": None if o2 is None else _num(o2),
-            })  # fmt: skip
+            hits[pollutant].append(
+                {
+                    "hour": d.iso(hour),
+                    "flags": flags,
+                    "value": _num(value),
+                    "measured": _num(measured),
+                    "o2": None if o2 is None else _num(o2),
+                }
+            )
     out = []
     for pollutant, hours in sorted(hits.items()):
         if len(hours) >= d.rules.flag_abuse_min_hours:
             details = {
-                "invalid_hours_exceeding": len(hours), "hours": hours,
-                **_limit(hourly[pollutant]), "rules": d.rules.describe("flag_abuse_min_hours"),
-            }  # fmt: skip
+                "invalid_hours_exceeding": len(hours),
+                "hours": hours,
+                **_limit(hourly[pollutant]),
+                "rules": d.rules.describe("flag_abuse_min_hours"),
+            }
             out.append(_Finding("flag-abuse", pollutant, details))
     return out

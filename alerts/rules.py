@@ -112,8 +112,9 @@ def _weighted(
         return None, "arithmetic mean: negative flow"
     missing = [k for k in values if k not in flows]
     if missing:
-        return None, (f"arithmetic mean: no valid flow in {len(missing)} of {len(values)} "
-                      f"valid {unit}")  # fmt: skip
+        return None, (
+            f"arithmetic mean: no valid flow in {len(missing)} of {len(values)} valid {unit}"
+        )
     total = sum((flows[k] for k in values), Decimal(0))
     if total <= 0:
         return None, "arithmetic mean: no flow (volume weighting needs some)"
@@ -225,8 +226,11 @@ def hourly_mean(
     mean = _mean(v for v, _ in minutes.values())
     if flow_samples is not None and minutes:
         flows = _minutes(flow_samples, hour_start, width, valid_flags, Counter())
-        weighted, why = _weighted({m: v for m, (v, _) in minutes.items()},
-                                  {m: q for m, (q, _) in flows.items()}, "minutes")  # fmt: skip
+        weighted, why = _weighted(
+            {m: v for m, (v, _) in minutes.items()},
+            {m: q for m, (q, _) in flows.items()},
+            "minutes",
+        )
         mean = weighted if weighted is not None else mean
         note = note or why
     return MeanResult(

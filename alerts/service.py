@@ -167,16 +167,26 @@ class Evaluator:
         return True
 
     def _evaluation(
-        self, conn: psycopg.Connection, outlet_id: int, now: datetime | None = None, *,
-        outlet: OutletContext | None = None, cache: ReferenceCache | None = None,
-    ) -> Evaluation:  # fmt: skip
+        self,
+        conn: psycopg.Connection,
+        outlet_id: int,
+        now: datetime | None = None,
+        *,
+        outlet: OutletContext | None = None,
+        cache: ReferenceCache | None = None,
+    ) -> Evaluation:
         if outlet is None:
             outlet = load_outlet(conn, outlet_id)
         assert outlet is not None
         return Evaluation(
-            conn, outlet, self.options.policy, now or self.clock(), self.options.day_grace,
-            fault_after_hours=self.options.fault_after_hours, cache=cache,
-        )  # fmt: skip
+            conn,
+            outlet,
+            self.options.policy,
+            now or self.clock(),
+            self.options.day_grace,
+            fault_after_hours=self.options.fault_after_hours,
+            cache=cache,
+        )
 
     def _announce(self, conn: psycopg.Connection, transitions: list[Transition]) -> None:
         if transitions:
@@ -264,9 +274,13 @@ class Evaluator:
         while not stop.is_set():
             try:
                 with (
-                    psycopg.connect(url, autocommit=True, application_name="sourcewatch.alerts") as conn,
-                    psycopg.connect(url, autocommit=True, application_name="sourcewatch.alerts.listen") as listen,
-                ):  # fmt: skip
+                    psycopg.connect(
+                        url, autocommit=True, application_name="sourcewatch.alerts"
+                    ) as conn,
+                    psycopg.connect(
+                        url, autocommit=True, application_name="sourcewatch.alerts.listen"
+                    ) as listen,
+                ):
                     listen.execute(f"LISTEN {CHANNEL}")
                     self.connected = True
                     while not stop.is_set():

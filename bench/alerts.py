@@ -55,11 +55,18 @@ def mn(k: int) -> str:
 def minute_frame(outlet: int, hour: datetime, minute: int, so2: str) -> bytes:
     local = (hour + timedelta(hours=8, minutes=minute)).replace(tzinfo=None)  # Asia/Shanghai
     stamp = local.strftime("%Y%m%d%H%M%S")
-    cp = encode_cp({"DataTime": stamp}, {
-        "a21026": {"Avg": so2, "Flag": "N"}, "a19001": {"Avg": "9", "Flag": "N"},
-    })  # fmt: skip
-    return build_packet(build_segment(qn=stamp + "000", st="31", cn="2051", pw="123456",
-                                      mn=mn(outlet), flag=4, cp=cp))  # fmt: skip
+    cp = encode_cp(
+        {"DataTime": stamp},
+        {
+            "a21026": {"Avg": so2, "Flag": "N"},
+            "a19001": {"Avg": "9", "Flag": "N"},
+        },
+    )
+    return build_packet(
+        build_segment(
+            qn=stamp + "000", st="31", cn="2051", pw="123456", mn=mn(outlet), flag=4, cp=cp
+        )
+    )
 
 
 @contextmanager
@@ -93,20 +100,30 @@ def bench_latency(url: str, mqtt_url: str, cases: int) -> list[float]:
         for k in range(cases):
             bind_outlet(conn, mn(k), ULTRA_LOW, "ultra-low-coal", date(2020, 1, 1), "bench")
     stop = threading.Event()
-    transport = MqttTransport(MqttOptions(url=mqtt_url, client_id="bench-alerts",
-                                          topics=(RAW_TOPIC,)))  # fmt: skip
+    transport = MqttTransport(
+        MqttOptions(url=mqtt_url, client_id="bench-alerts", topics=(RAW_TOPIC,))
+    )
     worker = IngestWorker(WorkerOptions(database_url=url, batch_max_delay_s=0.01), transport)
     evaluator = Evaluator(EvaluatorOptions(database_url=url, sweep_s=3600))
     latencies: list[float] = []
     with webhook_receiver() as (hook, received):
         with psycopg.connect(url, autocommit=True) as conn:
-            add_subscription(conn, subscriber="bench", channel="webhook", target=hook,
-                             secret="k", kinds=["exceedance"], max_per_hour=100000)  # fmt: skip
+            add_subscription(
+                conn,
+                subscriber="bench",
+                channel="webhook",
+                target=hook,
+                secret="k",
+                kinds=["exceedance"],
+                max_per_hour=100000,
+            )
         dispatcher = Dispatcher(url, {"webhook": WebhookChannel()}, poll_interval_s=1.0)
         transport.start()
         assert transport.subscribed.wait(10)
-        threads = [threading.Thread(target=f, args=(stop,)) for f in
-                   (worker.run, evaluator.run, dispatcher.run)]  # fmt: skip
+        threads = [
+            threading.Thread(target=f, args=(stop,))
+            for f in (worker.run, evaluator.run, dispatcher.run)
+        ]
         for t in threads:
             t.start()
         host, port, _, _, _ = broker_address(mqtt_url)
@@ -162,12 +179,25 @@ def load_minutes(url: str, outlets: int, hours: int) -> int:
                 for m in range(60):
                     ts = hour + timedelta(minutes=m)
                     so2 = Decimal(20 + (k * 7 + h * 3 + m) % 25)
-                    values += [MeasurementRow("a21026", "min", ts, value=so2, flag="N"),
-                               MeasurementRow("a19001", "min", ts, value=Decimal(9), flag="N")]  # fmt: skip
-                batch.append(Accepted(transport="bench", topic=None, received_at=datetime.now(UTC),
-                                      raw=f"{k}-{h}".encode(), outlet_id=oids[mn(k)], mn=mn(k),
-                                      st="31", cn="2051", qn=None, data_time=hour,
-                                      rows=tuple(values)))  # fmt: skip
+                    values += [
+                        MeasurementRow("a21026", "min", ts, value=so2, flag="N"),
+                        MeasurementRow("a19001", "min", ts, value=Decimal(9), flag="N"),
+                    ]
+                batch.append(
+                    Accepted(
+                        transport="bench",
+                        topic=None,
+                        received_at=datetime.now(UTC),
+                        raw=f"{k}-{h}".encode(),
+                        outlet_id=oids[mn(k)],
+                        mn=mn(k),
+                        st="31",
+                        cn="2051",
+                        qn=None,
+                        data_time=hour,
+                        rows=tuple(values),
+                    )
+                )
                 rows += len(values)
             write_batch(conn, batch, [])
     return rows
@@ -211,13 +241,19 @@ def main() -> None:
     lat = sorted(latencies)
     p99 = lat[min(len(lat) - 1, round(0.99 * (len(lat) - 1)))]
     print(f"latency, 45th valid minute published → signed webhook received ({len(lat)} cases):")  # noqa: T201
-    print(f"  p50 {statistics.median(lat) * 1000:7.1f} ms   p99 {p99 * 1000:7.1f} ms   "  # noqa: T201
-          f"max {lat[-1] * 1000:7.1f} ms")  # fmt: skip
+    print(  # noqa: T201
+        f"  p50 {statistics.median(lat) * 1000:7.1f} ms   p99 {p99 * 1000:7.1f} ms   "
+        f"max {lat[-1] * 1000:7.1f} ms"
+    )
     print(f"evaluation of {outlet_hours:,} outlet-hours of minute data (SO₂ + O₂):")  # noqa: T201
-    print(f"  {'baseline: SQL GROUP BY of the same hours':<44} {baseline:7.2f} s "  # noqa: T201
-          f"{outlet_hours / baseline:10,.0f} outlet-hours/s")  # fmt: skip
-    print(f"  {'evaluator: means, coverage, limits, cases':<44} {ours:7.2f} s "  # noqa: T201
-          f"{outlet_hours / ours:10,.0f} outlet-hours/s")  # fmt: skip
+    print(  # noqa: T201
+        f"  {'baseline: SQL GROUP BY of the same hours':<44} {baseline:7.2f} s "
+        f"{outlet_hours / baseline:10,.0f} outlet-hours/s"
+    )
+    print(  # noqa: T201
+        f"  {'evaluator: means, coverage, limits, cases':<44} {ours:7.2f} s "
+        f"{outlet_hours / ours:10,.0f} outlet-hours/s"
+    )
 
 
 if __name__ == "__main__":

@@ -44,9 +44,15 @@ YEAR_START = datetime(2025, 1, 1, tzinfo=UTC)
 POLLUTANT = "a21026"
 SEARCH = "热电"  # in the name of one enterprise in 8 (INDUSTRIES)
 INDUSTRIES = [
-    ("热电", "Thermal Power"), ("水泥", "Cement"), ("钢铁", "Steel"), ("化工", "Chemical"),
-    ("造纸", "Paper"), ("污水处理", "Wastewater"), ("玻璃", "Glass"), ("制药", "Pharma"),
-]  # fmt: skip
+    ("热电", "Thermal Power"),
+    ("水泥", "Cement"),
+    ("钢铁", "Steel"),
+    ("化工", "Chemical"),
+    ("造纸", "Paper"),
+    ("污水处理", "Wastewater"),
+    ("玻璃", "Glass"),
+    ("制药", "Pharma"),
+]
 CITIES = [("杭州", "Hangzhou"), ("宁波", "Ningbo"), ("温州", "Wenzhou"), ("嘉兴", "Jiaxing")]
 
 
@@ -63,11 +69,16 @@ def load(url: str, outlets: int, days: int) -> tuple[int, float]:
             ) as copy:
                 for i in range(outlets):
                     (ind_zh, ind_en), (city_zh, city_en) = INDUSTRIES[i % 8], CITIES[i % 4]
-                    copy.write_row((
-                        f"9144{i:014d}", f"{city_zh}{ind_zh}有限公司第{i}厂",
-                        f"{city_en} {ind_en} Co. Plant {i}", f"{city_zh}市", ind_en.lower(),
-                        "provincial",
-                    ))  # fmt: skip
+                    copy.write_row(
+                        (
+                            f"9144{i:014d}",
+                            f"{city_zh}{ind_zh}有限公司第{i}厂",
+                            f"{city_en} {ind_en} Co. Plant {i}",
+                            f"{city_zh}市",
+                            ind_en.lower(),
+                            "provincial",
+                        )
+                    )
             cur.execute(
                 "INSERT INTO outlets (enterprise_id, mn, name_zh, kind, password) "
                 "SELECT id, 'API' || lpad(id::text, 21, '0'), '1号排口', 'gas', '123456' "
@@ -124,9 +135,12 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 def timing(what: str, times: Sequence[float], total: float, concurrent: float | None) -> Timing:
     return Timing(
-        what, 1000 * percentile(times, 0.5), 1000 * percentile(times, 0.99), len(times) / total,
+        what,
+        1000 * percentile(times, 0.5),
+        1000 * percentile(times, 0.99),
+        len(times) / total,
         concurrent,
-    )  # fmt: skip
+    )
 
 
 def measure(call: Callable[[int], Any], n: int) -> tuple[list[float], float]:
@@ -181,10 +195,15 @@ def bench_sql(url: str, what: str, statements: Callable[[int], list[Any]], n: in
 def series_filter(outlet: int, days: int) -> series_queries.SeriesFilter:
     end = YEAR_START + timedelta(days=days)
     return series_queries.SeriesFilter(
-        outlet_id=outlet, start=YEAR_START, end=end, first_day=date(2024, 12, 31),
-        end_day=end.date() + timedelta(days=1), timezone="Asia/Shanghai",
-        flag_standard="hj212-2017", pollutant=None,
-    )  # fmt: skip
+        outlet_id=outlet,
+        start=YEAR_START,
+        end=end,
+        first_day=date(2024, 12, 31),
+        end_day=end.date() + timedelta(days=1),
+        timezone="Asia/Shanghai",
+        flag_standard="hj212-2017",
+        pollutant=None,
+    )
 
 
 # --- Server -------------------------------------------------------------------------------------
@@ -224,8 +243,11 @@ def main() -> None:
             ]
 
         def year(i: int) -> list[Any]:
-            return [series_queries.points("hour", series_filter(outlet(i), days), after=None,
-                                          limit=None)]  # fmt: skip
+            return [
+                series_queries.points(
+                    "hour", series_filter(outlet(i), days), after=None, limit=None
+                )
+            ]
 
         def search(_: int) -> list[Any]:
             f = enterprise_queries.EnterpriseFilter(q=SEARCH)
@@ -240,29 +262,42 @@ def main() -> None:
         base = f"http://127.0.0.1:{settings.api_port}"
         results: list[tuple[Timing, Timing]] = []
         try:
-            results.append((
-                bench_http(
-                    base, "hourly series, JSON page of 1,000",
-                    lambda i: f"/v1/outlets/{outlet(i)}/measurements?{window}&limit=1000",
-                    n, args.concurrency,
-                ),
-                bench_sql(url, "", page, n),
-            ))  # fmt: skip
-            results.append((
-                bench_http(
-                    base, f"hourly series, CSV of {days * 24:,} points",
-                    lambda i: f"/v1/outlets/{outlet(i)}/measurements?{window}&format=csv",
-                    args.csv_requests, args.concurrency,
-                ),
-                bench_sql(url, "", year, args.csv_requests),
-            ))  # fmt: skip
-            results.append((
-                bench_http(
-                    base, f"enterprise search q={SEARCH}", lambda _: f"/v1/enterprises?q={SEARCH}",
-                    n, args.concurrency,
-                ),
-                bench_sql(url, "", search, n),
-            ))  # fmt: skip
+            results.append(
+                (
+                    bench_http(
+                        base,
+                        "hourly series, JSON page of 1,000",
+                        lambda i: f"/v1/outlets/{outlet(i)}/measurements?{window}&limit=1000",
+                        n,
+                        args.concurrency,
+                    ),
+                    bench_sql(url, "", page, n),
+                )
+            )
+            results.append(
+                (
+                    bench_http(
+                        base,
+                        f"hourly series, CSV of {days * 24:,} points",
+                        lambda i: f"/v1/outlets/{outlet(i)}/measurements?{window}&format=csv",
+                        args.csv_requests,
+                        args.concurrency,
+                    ),
+                    bench_sql(url, "", year, args.csv_requests),
+                )
+            )
+            results.append(
+                (
+                    bench_http(
+                        base,
+                        f"enterprise search q={SEARCH}",
+                        lambda _: f"/v1/enterprises?q={SEARCH}",
+                        n,
+                        args.concurrency,
+                    ),
+                    bench_sql(url, "", search, n),
+                )
+            )
         finally:
             server.should_exit = True
             thread.join(timeout=10)

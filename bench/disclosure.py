@@ -91,18 +91,35 @@ def summary_content(
     items = []
     for j, (code, zh, en, unit, limit, o2) in enumerate(POLLUTANTS):
         mean = f"{(k * 7 + j * 13) % 30 + 3}.{k % 100:02d}"
-        items.append({
-            "pollutant": code, "name_zh": zh, "name_en": en, "unit": unit, "mean": mean,
-            "converted": f"{float(mean) * 1.08:.2f}", "reference_o2": o2, "valid": k % 50 != 0,
-            "valid_hours": 24 - k % 3, "expected_hours": 24, "limit": limit,
-            "limit_period": "hour", "limit_source": "GB 13223-2011; 环发〔2015〕164号",
-            "compliant": True, "exceeding_hours": 0, "exceedance_multiple": "0",
-        })  # fmt: skip
+        items.append(
+            {
+                "pollutant": code,
+                "name_zh": zh,
+                "name_en": en,
+                "unit": unit,
+                "mean": mean,
+                "converted": f"{float(mean) * 1.08:.2f}",
+                "reference_o2": o2,
+                "valid": k % 50 != 0,
+                "valid_hours": 24 - k % 3,
+                "expected_hours": 24,
+                "limit": limit,
+                "limit_period": "hour",
+                "limit_source": "GB 13223-2011; 环发〔2015〕164号",
+                "compliant": True,
+                "exceeding_hours": 0,
+                "exceedance_multiple": "0",
+            }
+        )
     return {
-        "enterprise_id": enterprise_id, "outlet_id": outlet_id, "outlet_code": f"DA{outlet_id:03d}",
-        "outlet_name_zh": name, "outlet_kind": "gas", "day": day.isoformat(),
+        "enterprise_id": enterprise_id,
+        "outlet_id": outlet_id,
+        "outlet_code": f"DA{outlet_id:03d}",
+        "outlet_name_zh": name,
+        "outlet_kind": "gas",
+        "day": day.isoformat(),
         "pollutants": items,
-    }  # fmt: skip
+    }
 
 
 def make_items(conn: psycopg.Connection[Any], n: int) -> list[Item]:
@@ -143,14 +160,27 @@ def baseline_rows(conn: psycopg.Connection[Any], items: list[Item]) -> list[dict
         stored, formed, titles = prepare_content(
             conn, "daily_summary", it.content, it.enterprise_id, it.formed_at
         )
-        rows.append({
-            "record_key": it.record_key, "version": 1, "record_type": "daily_summary",
-            "category": category, "enterprise_id": it.enterprise_id, "outlet_id": it.outlet_id,
-            "title_zh": titles[0], "title_en": titles[1], "content": Jsonb(stored),
-            "origin": "auto", "source_ref": it.record_key, "status": "published",
-            "formed_at": formed, "due_on": due_on(formed, deadline), "created_by": SYSTEM,
-            "updated_by": SYSTEM, "published_by": SYSTEM,
-        })  # fmt: skip
+        rows.append(
+            {
+                "record_key": it.record_key,
+                "version": 1,
+                "record_type": "daily_summary",
+                "category": category,
+                "enterprise_id": it.enterprise_id,
+                "outlet_id": it.outlet_id,
+                "title_zh": titles[0],
+                "title_en": titles[1],
+                "content": Jsonb(stored),
+                "origin": "auto",
+                "source_ref": it.record_key,
+                "status": "published",
+                "formed_at": formed,
+                "due_on": due_on(formed, deadline),
+                "created_by": SYSTEM,
+                "updated_by": SYSTEM,
+                "published_by": SYSTEM,
+            }
+        )
     return rows
 
 
@@ -225,10 +255,15 @@ def bench_automatic(url: str, what: str, items: list[Item]) -> Run:
         def publish_one(i: int) -> None:
             it = items[i]
             result = publish_automatic(
-                conn, record_type="daily_summary", record_key=it.record_key, content=it.content,
-                formed_at=it.formed_at, enterprise_id=it.enterprise_id, outlet_id=it.outlet_id,
+                conn,
+                record_type="daily_summary",
+                record_key=it.record_key,
+                content=it.content,
+                formed_at=it.formed_at,
+                enterprise_id=it.enterprise_id,
+                outlet_id=it.outlet_id,
                 source_ref=it.record_key,
-            )  # fmt: skip
+            )
             assert result.changed
 
         return timed_each(what, len(items), publish_one, url)
@@ -241,9 +276,12 @@ def bench_staff(url: str, what: str, n: int, enterprise_id: int) -> tuple[Run, R
 
         def workflow(i: int) -> None:
             draft = create_draft(
-                conn, record_type="inspection_result", content=staff_content(i), actor=EDITOR,
+                conn,
+                record_type="inspection_result",
+                content=staff_content(i),
+                actor=EDITOR,
                 enterprise_id=enterprise_id,
-            )  # fmt: skip
+            )
             approve(conn, draft.id, actor=REVIEWER)
             t = time.perf_counter()
             publish(conn, draft.id, actor=REVIEWER)
@@ -251,9 +289,12 @@ def bench_staff(url: str, what: str, n: int, enterprise_id: int) -> tuple[Run, R
 
         run = timed_each(what, n, workflow, url)
     alone = Run(
-        "  of which publish", n, sum(publish_times), 1000 * percentile(publish_times, 0.5),
+        "  of which publish",
+        n,
+        sum(publish_times),
+        1000 * percentile(publish_times, 0.5),
         1000 * percentile(publish_times, 0.99),
-    )  # fmt: skip
+    )
     return run, alone
 
 
@@ -353,10 +394,12 @@ def main() -> None:
                 ("as_of = the middle entry", middle),
             ):
                 path = "/v1/disclosures" + ("" if as_of is None else f"?as_of={iso_utc(as_of)}")
-                api.append((
-                    bench_http(base, what, constant(path), args.requests, args.concurrency),
-                    bench_sql(url, "", list_statements(as_of), args.requests),
-                ))  # fmt: skip
+                api.append(
+                    (
+                        bench_http(base, what, constant(path), args.requests, args.concurrency),
+                        bench_sql(url, "", list_statements(as_of), args.requests),
+                    )
+                )
         finally:
             server.should_exit = True
             thread.join(timeout=10)

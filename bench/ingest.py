@@ -43,9 +43,16 @@ from sourcewatch.embedded_mqtt import (
 )
 
 GAS = {
-    "a21026": "35.2", "a21002": "48.7", "a34013": "8.1", "a19001": "9.6", "a00000": "152.3",
-    "a01012": "85.4", "a01011": "12.2", "a01013": "-0.12", "a01014": "8.8",
-}  # fmt: skip
+    "a21026": "35.2",
+    "a21002": "48.7",
+    "a34013": "8.1",
+    "a19001": "9.6",
+    "a00000": "152.3",
+    "a01012": "85.4",
+    "a01011": "12.2",
+    "a01013": "-0.12",
+    "a01014": "8.8",
+}
 OUTLETS = 20
 
 
@@ -59,8 +66,15 @@ def make_frames(n: int) -> list[tuple[str, bytes]]:
         items = {c: {"Rtd": v, "ZsRtd": v, "Flag": "N"} for c, v in GAS.items()}
         items["a21026"]["Rtd"] = f"{(i * 7) % 100}.{i % 10}"
         cp = encode_cp({"DataTime": when.strftime("%Y%m%d%H%M%S")}, items)
-        seg = build_segment(qn=when.strftime("%Y%m%d%H%M%S000"), st="31", cn="2011",
-                            pw="123456", mn=mn, flag=4, cp=cp)  # fmt: skip
+        seg = build_segment(
+            qn=when.strftime("%Y%m%d%H%M%S000"),
+            st="31",
+            cn="2011",
+            pw="123456",
+            mn=mn,
+            flag=4,
+            cp=cp,
+        )
         out.append((f"hj212/{mn}/up", build_packet(seg)))
     return out
 
@@ -134,8 +148,18 @@ def bench_copy(url: str, accepted: list[Accepted]) -> tuple[float, int]:
             with cur.copy(f"COPY measurements ({cols}) FROM STDIN") as copy:
                 for a in accepted:
                     for r in a.rows:
-                        copy.write_row((a.outlet_id, r.pollutant, r.kind, r.ts, r.value,
-                                        r.zs_value, r.flag, a.received_at))  # fmt: skip
+                        copy.write_row(
+                            (
+                                a.outlet_id,
+                                r.pollutant,
+                                r.kind,
+                                r.ts,
+                                r.value,
+                                r.zs_value,
+                                r.flag,
+                                a.received_at,
+                            )
+                        )
                         n += 1
         return n
 

@@ -65,7 +65,11 @@ def _report(worker: IngestWorker, stop: threading.Event, every_s: float = 60.0) 
         log.info(
             "ingest: %d messages (+%d), %d values new, %d revised, %d dead letters, "
             "%d write retries",
-            s.messages, s.messages - last, s.values_inserted, s.values_revised,
-            s.dead_letters, s.write_retries,
-        )  # fmt: skip
+            s.messages,
+            s.messages - last,
+            s.values_inserted,
+            s.values_revised,
+            s.dead_letters,
+            s.write_retries,
+        )
         last = s.messages

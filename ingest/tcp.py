@@ -286,8 +286,10 @@ class Gateway:
             if pending_bytes + framer.pending > opts.max_buffered_bytes:
                 log.warning(
                     "closing %s: %d bytes buffered (limit %d); nothing of it acknowledged",
-                    peer, pending_bytes + framer.pending, opts.max_buffered_bytes,
-                )  # fmt: skip
+                    peer,
+                    pending_bytes + framer.pending,
+                    opts.max_buffered_bytes,
+                )
                 return "limit_exceeded"
             if not data:
                 if pending:

@@ -210,12 +210,29 @@ def _write(
         ]
         with cur.copy("COPY stage_frames FROM STDIN") as copy:
             for fid, a in zip(ids, accepted, strict=True):
-                copy.write_row((
-                    fid, a.received_at, a.transport, a.topic, a.outlet_id, a.mn, a.st, a.cn,
-                    a.qn, a.data_time, a.digest, a.raw, a.crc_received, a.crc_computed,
-                    a.crc_algorithm, a.crc_ok, a.length_ok,
-                    "stored" if a.rows else "no-data", len(a.rows),
-                ))  # fmt: skip
+                copy.write_row(
+                    (
+                        fid,
+                        a.received_at,
+                        a.transport,
+                        a.topic,
+                        a.outlet_id,
+                        a.mn,
+                        a.st,
+                        a.cn,
+                        a.qn,
+                        a.data_time,
+                        a.digest,
+                        a.raw,
+                        a.crc_received,
+                        a.crc_computed,
+                        a.crc_algorithm,
+                        a.crc_ok,
+                        a.length_ok,
+                        "stored" if a.rows else "no-data",
+                        len(a.rows),
+                    )
+                )
         cur.execute(_INSERT_FRAMES)
         result.frames_new = cur.rowcount
         result.frames_duplicate = len(accepted) - cur.rowcount
@@ -225,12 +242,28 @@ def _write(
             for fid, a in zip(ids, accepted, strict=True):
                 for r in a.rows:
                     seq += 1
-                    copy.write_row((
-                        seq, a.outlet_id, r.pollutant, r.kind, r.ts, r.value, r.min, r.max,
-                        r.cou, r.zs_value, r.zs_min, r.zs_max, r.flag, r.eflag, r.sample_time,
-                        json.dumps(r.extra, ensure_ascii=False) if r.extra else None,
-                        fid, a.received_at,
-                    ))  # fmt: skip
+                    copy.write_row(
+                        (
+                            seq,
+                            a.outlet_id,
+                            r.pollutant,
+                            r.kind,
+                            r.ts,
+                            r.value,
+                            r.min,
+                            r.max,
+                            r.cou,
+                            r.zs_value,
+                            r.zs_min,
+                            r.zs_max,
+                            r.flag,
+                            r.eflag,
+                            r.sample_time,
+                            json.dumps(r.extra, ensure_ascii=False) if r.extra else None,
+                            fid,
+                            a.received_at,
+                        )
+                    )
         if seq:
             inserted, revised, notified, distinct = cur.execute(
                 _MERGE, {"channel": NOTIFY_CHANNEL}

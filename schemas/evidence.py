@@ -137,23 +137,39 @@ class _Builder:
             span = _span(case, ZoneInfo(outlet["timezone"] if outlet else str(LOCAL_TZ)))
             counts = {"periods": len(periods), "events": len(events), **self._series(span)}
             entries = tuple(self.files)
-            manifest = self._json("manifest.json", {
-                "format": FORMAT, "case_id": cid, "sourcewatch_version": version,
-                "generated_at": self.generated_at, "generated_at_local": _local(self.generated_at),
-                "decision_time": case["opened_at"], "local_time_zone": str(LOCAL_TZ),
-                "span": {"means": span[0], "start": span[1], "end": span[2]}, "counts": counts,
-                "warnings": self.warnings, "files": [asdict(f) for f in entries],
-            })  # fmt: skip
+            manifest = self._json(
+                "manifest.json",
+                {
+                    "format": FORMAT,
+                    "case_id": cid,
+                    "sourcewatch_version": version,
+                    "generated_at": self.generated_at,
+                    "generated_at_local": _local(self.generated_at),
+                    "decision_time": case["opened_at"],
+                    "local_time_zone": str(LOCAL_TZ),
+                    "span": {"means": span[0], "start": span[1], "end": span[2]},
+                    "counts": counts,
+                    "warnings": self.warnings,
+                    "files": [asdict(f) for f in entries],
+                },
+            )
             self._add("SHA256SUMS", "".join(f"{f.sha256}  {f.name}\n" for f in self.files).encode())
-        return EvidenceManifest(cid, self.generated_at, version, entries, manifest.sha256,
-                                counts, tuple(self.warnings))  # fmt: skip
+        return EvidenceManifest(
+            cid, self.generated_at, version, entries, manifest.sha256, counts, tuple(self.warnings)
+        )
 
     def _series(self, span: tuple[str, datetime, datetime, Any, Any]) -> dict[str, int]:
         """means.csv, values.csv, revisions.csv, frames.csv and frames/: the data of the span."""
         table, start, end, first, last = span
-        q = {"outlet": self.case["outlet_id"], "all": self.case["pollutant"] == "",
-             "pollutants": [self.case["pollutant"], OXYGEN], "start": start, "end": end,
-             "first": first, "last": last}  # fmt: skip
+        q = {
+            "outlet": self.case["outlet_id"],
+            "all": self.case["pollutant"] == "",
+            "pollutants": [self.case["pollutant"], OXYGEN],
+            "start": start,
+            "end": end,
+            "first": first,
+            "last": last,
+        }
         columns, means = _all(self.conn, _MEANS[table], q)
         for m in means:
             m["coverage"] = _coverage(m["valid_count"], m["expected_count"])
@@ -171,8 +187,12 @@ class _Builder:
         self._frames(frames)
         if missing := sorted(frame_ids - {f["id"] for f in frames}):
             self.warnings.append(f"{len(missing)} referenced frame(s) not found: {missing}")
-        return {"means": len(means), "values": len(values), "revisions": len(revisions),
-                "frames": len(frames)}  # fmt: skip
+        return {
+            "means": len(means),
+            "values": len(values),
+            "revisions": len(revisions),
+            "frames": len(frames),
+        }
 
     def _limit(self) -> dict[str, Any]:
         source = str(self.case["details"].get("limit_source", "standard"))
@@ -191,8 +211,14 @@ class _Builder:
             note = "" if row else f"{table} has no row {limit_id}"
         if note and self.case["kind"] == "exceedance":
             self.warnings.append(f"limit: {note}")
-        return {"limit_source": source, "limit_id": limit_id, "table": table,
-                "found": row is not None, "limit": row, "note": note}  # fmt: skip
+        return {
+            "limit_source": source,
+            "limit_id": limit_id,
+            "table": table,
+            "found": row is not None,
+            "limit": row,
+            "note": note,
+        }
 
     def _frames(self, frames: Sequence[dict[str, Any]]) -> None:
         with self.conn.cursor(name="sourcewatch_evidence_frames") as cur:
@@ -325,8 +351,15 @@ def _cells(column: str, value: object) -> Iterator[str]:
         yield "" if value is None else str(value)
 
 
-_TIMES = {"hour_start", "computed_at", "ts", "sample_time", "received_at", "revised_at",
-          "data_time"}  # fmt: skip
+_TIMES = {
+    "hour_start",
+    "computed_at",
+    "ts",
+    "sample_time",
+    "received_at",
+    "revised_at",
+    "data_time",
+}
 _DECISION_FIELDS = ("revision", "value", "zs_value", "flag", "eflag", "frame_id")
 _DECISION = ("at_decision", *(f"at_decision_{c}" for c in _DECISION_FIELDS))
 _MARKS = tuple(f"{side}_{c}" for c in ("value", "flag", "eflag") for side in ("old", "new"))

@@ -58,240 +58,489 @@ def _add(
 
 
 def _progress_argument(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="progress bar on stderr (default: only when stderr is a terminal)")  # fmt: skip
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar on stderr (default: only when stderr is a terminal)",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="sourcewatch",
         description=__doc__,
-        epilog=_epilog([
-            ("sourcewatch up", "everything in one process, with simulated enterprises"),
-            ("sourcewatch COMMAND --help", "what a command does, its options and examples"),
-        ]),
+        epilog=_epilog(
+            [
+                ("sourcewatch up", "everything in one process, with simulated enterprises"),
+                ("sourcewatch COMMAND --help", "what a command does, its options and examples"),
+            ]
+        ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
-    )  # fmt: skip
+    )
     sub = p.add_subparsers(metavar="COMMAND")
 
-    m = _add(sub, "migrate", "apply database migrations and load the code tables",
-             ("sourcewatch migrate", "apply pending migrations, reload pollutants, flags, limits"),
-             ("SOURCEWATCH_DATABASE_URL=postgresql://postgres@db/sourcewatch sourcewatch migrate",
-              "the same on another server"))  # fmt: skip
+    m = _add(
+        sub,
+        "migrate",
+        "apply database migrations and load the code tables",
+        ("sourcewatch migrate", "apply pending migrations, reload pollutants, flags, limits"),
+        (
+            "SOURCEWATCH_DATABASE_URL=postgresql://postgres@db/sourcewatch sourcewatch migrate",
+            "the same on another server",
+        ),
+    )
     m.set_defaults(run=commands.migrate)
 
-    reg = _add(sub, "registry", "enterprise and outlet registry",
-               ("sourcewatch registry import deploy/demo/registry.json",
-                "load the demo enterprises and outlets"),
-               ).add_subparsers(metavar="ACTION")  # fmt: skip
-    imp = _add(reg, "import", "load enterprises and outlets from a CSV or JSON file",
-               ("sourcewatch registry import deploy/demo/registry.json",
-                "load a JSON registry (nothing is imported while any row is bad)"),
-               ("sourcewatch registry import enterprises.csv --no-progress",
-                "load a CSV registry without the progress bar"))  # fmt: skip
+    reg = _add(
+        sub,
+        "registry",
+        "enterprise and outlet registry",
+        (
+            "sourcewatch registry import deploy/demo/registry.json",
+            "load the demo enterprises and outlets",
+        ),
+    ).add_subparsers(metavar="ACTION")
+    imp = _add(
+        reg,
+        "import",
+        "load enterprises and outlets from a CSV or JSON file",
+        (
+            "sourcewatch registry import deploy/demo/registry.json",
+            "load a JSON registry (nothing is imported while any row is bad)",
+        ),
+        (
+            "sourcewatch registry import enterprises.csv --no-progress",
+            "load a CSV registry without the progress bar",
+        ),
+    )
     imp.add_argument("file", type=Path)
     _progress_argument(imp)
     imp.set_defaults(run=commands.registry_import)
 
-    hj = _add(sub, "hj212", "HJ 212 tools",
-              ("sourcewatch hj212 decode < frames.txt",
-               "decode frames, one JSON object per frame"),
-              ).add_subparsers(metavar="ACTION")  # fmt: skip
-    dec = _add(hj, "decode", "decode frames from stdin, one JSON object per frame",
-               ("sourcewatch hj212 decode < frames.txt", "one frame per line, CRC checked"),
-               ("sourcewatch hj212 decode --crc lenient < capture.bin",
-                "a raw TCP capture from a logger whose CRC is wrong"))  # fmt: skip
+    hj = _add(
+        sub,
+        "hj212",
+        "HJ 212 tools",
+        ("sourcewatch hj212 decode < frames.txt", "decode frames, one JSON object per frame"),
+    ).add_subparsers(metavar="ACTION")
+    dec = _add(
+        hj,
+        "decode",
+        "decode frames from stdin, one JSON object per frame",
+        ("sourcewatch hj212 decode < frames.txt", "one frame per line, CRC checked"),
+        (
+            "sourcewatch hj212 decode --crc lenient < capture.bin",
+            "a raw TCP capture from a logger whose CRC is wrong",
+        ),
+    )
     dec.add_argument("--crc", choices=["strict", "lenient", "alt"], default="strict")
     dec.set_defaults(run=commands.decode)
 
-    ing = _add(sub, "ingest", "run an MQTT ingest worker",
-               ("sourcewatch ingest", "one worker on SOURCEWATCH_MQTT_URL, metrics on :9464"),
-               (("SOURCEWATCH_MQTT_CLIENT_ID=ingest-2 SOURCEWATCH_MQTT_SHARED_GROUP=ingest "
-                "SOURCEWATCH_METRICS_PORT=9465 sourcewatch ingest"),
-                "a second worker sharing the load"))  # fmt: skip
+    ing = _add(
+        sub,
+        "ingest",
+        "run an MQTT ingest worker",
+        ("sourcewatch ingest", "one worker on SOURCEWATCH_MQTT_URL, metrics on :9464"),
+        (
+            (
+                "SOURCEWATCH_MQTT_CLIENT_ID=ingest-2 SOURCEWATCH_MQTT_SHARED_GROUP=ingest "
+                "SOURCEWATCH_METRICS_PORT=9465 sourcewatch ingest"
+            ),
+            "a second worker sharing the load",
+        ),
+    )
     ing.set_defaults(run=commands.ingest)
 
-    gw = _add(sub, "gateway", "run the HJ 212 TCP gateway for legacy data loggers",
-              ("sourcewatch gateway", "listen on SOURCEWATCH_GATEWAY_HOST:PORT (127.0.0.1:9212)"),
-              ("SOURCEWATCH_GATEWAY_HOST=0.0.0.0 sourcewatch gateway",
-               "accept loggers on every interface"))  # fmt: skip
+    gw = _add(
+        sub,
+        "gateway",
+        "run the HJ 212 TCP gateway for legacy data loggers",
+        ("sourcewatch gateway", "listen on SOURCEWATCH_GATEWAY_HOST:PORT (127.0.0.1:9212)"),
+        (
+            "SOURCEWATCH_GATEWAY_HOST=0.0.0.0 sourcewatch gateway",
+            "accept loggers on every interface",
+        ),
+    )
     gw.set_defaults(run=commands.gateway)
 
-    api = _add(sub, "api", "serve the HTTP API (public, portals, staff)",
-               ("sourcewatch api", "serve on 127.0.0.1:8000 (docs at /docs, portal at /portal/)"),
-               ("SOURCEWATCH_API_HOST=0.0.0.0 SOURCEWATCH_API_PORT=8080 sourcewatch api",
-                "serve on every interface, port 8080"))  # fmt: skip
+    api = _add(
+        sub,
+        "api",
+        "serve the HTTP API (public, portals, staff)",
+        ("sourcewatch api", "serve on 127.0.0.1:8000 (docs at /docs, portal at /portal/)"),
+        (
+            "SOURCEWATCH_API_HOST=0.0.0.0 SOURCEWATCH_API_PORT=8080 sourcewatch api",
+            "serve on every interface, port 8080",
+        ),
+    )
     api.set_defaults(run=commands.api)
 
-    al = _add(sub, "alerts", "run the evaluator and the notification dispatcher",
-              ("sourcewatch alerts", "judge new data, open cases and send notifications"),
-              ("SOURCEWATCH_METRICS_PORT=9465 sourcewatch alerts",
-               "beside an ingest worker on the same host"))  # fmt: skip
+    al = _add(
+        sub,
+        "alerts",
+        "run the evaluator and the notification dispatcher",
+        ("sourcewatch alerts", "judge new data, open cases and send notifications"),
+        (
+            "SOURCEWATCH_METRICS_PORT=9465 sourcewatch alerts",
+            "beside an ingest worker on the same host",
+        ),
+    )
     al.set_defaults(run=commands.alerts)
 
-    subs = _add(sub, "subscriptions", "who is notified of what",
-                ("sourcewatch subscriptions list", "the active subscriptions"),
-                (("sourcewatch subscriptions add --subscriber duty@example.gov.cn --channel email "
-                 "--target duty@example.gov.cn"), "e-mail every alert to the duty officer"),
-                ).add_subparsers(metavar="ACTION")  # fmt: skip
-    add = _add(subs, "add", "subscribe someone to alerts",
-               (("sourcewatch subscriptions add --subscriber duty@example.gov.cn --channel email "
-                "--target duty@example.gov.cn --min-severity major"),
-                "e-mail major and critical cases"),
-               (("sourcewatch subscriptions add --subscriber wang.wei --channel webhook "
+    subs = _add(
+        sub,
+        "subscriptions",
+        "who is notified of what",
+        ("sourcewatch subscriptions list", "the active subscriptions"),
+        (
+            (
+                "sourcewatch subscriptions add --subscriber duty@example.gov.cn --channel email "
+                "--target duty@example.gov.cn"
+            ),
+            "e-mail every alert to the duty officer",
+        ),
+    ).add_subparsers(metavar="ACTION")
+    add = _add(
+        subs,
+        "add",
+        "subscribe someone to alerts",
+        (
+            (
+                "sourcewatch subscriptions add --subscriber duty@example.gov.cn --channel email "
+                "--target duty@example.gov.cn --min-severity major"
+            ),
+            "e-mail major and critical cases",
+        ),
+        (
+            (
+                "sourcewatch subscriptions add --subscriber wang.wei --channel webhook "
                 "--target https://hooks.example.gov.cn/sw --secret K3y --kind exceedance "
-                "--district 320506"), "signed webhook for exceedances in one district"))  # fmt: skip
+                "--district 320506"
+            ),
+            "signed webhook for exceedances in one district",
+        ),
+    )
     add.add_argument("--subscriber", required=True, help="staff user name or e-mail")
-    add.add_argument("--channel", required=True,
-                     choices=["webhook", "email", "mqtt", "wecom", "dingtalk"])  # fmt: skip
+    add.add_argument(
+        "--channel", required=True, choices=["webhook", "email", "mqtt", "wecom", "dingtalk"]
+    )
     add.add_argument("--target", required=True, help="URL, e-mail address or MQTT topic")
     add.add_argument("--secret", default=None, help="webhook HMAC key or robot sign secret")
-    add.add_argument("--kind", dest="kinds", action="append", default=[],
-                     choices=["exceedance", "outage", "fault", "pattern"])  # fmt: skip
+    add.add_argument(
+        "--kind",
+        dest="kinds",
+        action="append",
+        default=[],
+        choices=["exceedance", "outage", "fault", "pattern"],
+    )
     add.add_argument("--pollutant", dest="pollutants", action="append", default=[])
     add.add_argument("--district", dest="districts", action="append", default=[])
-    add.add_argument("--enterprise-id", dest="enterprise_ids", action="append", type=int,
-                     default=[])  # fmt: skip
-    add.add_argument("--min-severity", default="info",
-                     choices=["info", "warning", "major", "critical"])  # fmt: skip
+    add.add_argument(
+        "--enterprise-id", dest="enterprise_ids", action="append", type=int, default=[]
+    )
+    add.add_argument(
+        "--min-severity", default="info", choices=["info", "warning", "major", "critical"]
+    )
     add.add_argument("--max-per-hour", type=int, default=30)
     add.add_argument("--digest-after", type=int, default=None)
     add.set_defaults(run=commands.subscriptions_add)
-    ls = _add(subs, "list", "list active subscriptions",
-              ("sourcewatch subscriptions list", "id, subscriber, channel, severity, target"),
-              )  # fmt: skip
+    ls = _add(
+        subs,
+        "list",
+        "list active subscriptions",
+        ("sourcewatch subscriptions list", "id, subscriber, channel, severity, target"),
+    )
     ls.set_defaults(run=commands.subscriptions_list)
-    rm = _add(subs, "remove", "deactivate a subscription",
-              ("sourcewatch subscriptions remove 12",
-               "stop subscription 12 and cancel its pending notifications"))  # fmt: skip
+    rm = _add(
+        subs,
+        "remove",
+        "deactivate a subscription",
+        (
+            "sourcewatch subscriptions remove 12",
+            "stop subscription 12 and cancel its pending notifications",
+        ),
+    )
     rm.add_argument("subscription_id", type=int)
     rm.set_defaults(run=commands.subscriptions_remove)
 
-    staff = _add(sub, "staff", "staff accounts and API tokens",
-                 ("sourcewatch staff add li.na --role editor", "a new editor and her token"),
-                 ("sourcewatch staff revoke --user li.na", "revoke every token of a user"),
-                 ).add_subparsers(metavar="ACTION")  # fmt: skip
-    sa = _add(staff, "add", "create or update a staff user and print a new token",
-              ("sourcewatch staff add li.na --role editor --name 李娜 --expires 90",
-               "an editor whose token expires in 90 days"),
-              ("sourcewatch staff add zhao.lei --role enforcement --role viewer",
-               "a user with two roles and a token that never expires"))  # fmt: skip
+    staff = _add(
+        sub,
+        "staff",
+        "staff accounts and API tokens",
+        ("sourcewatch staff add li.na --role editor", "a new editor and her token"),
+        ("sourcewatch staff revoke --user li.na", "revoke every token of a user"),
+    ).add_subparsers(metavar="ACTION")
+    sa = _add(
+        staff,
+        "add",
+        "create or update a staff user and print a new token",
+        (
+            "sourcewatch staff add li.na --role editor --name 李娜 --expires 90",
+            "an editor whose token expires in 90 days",
+        ),
+        (
+            "sourcewatch staff add zhao.lei --role enforcement --role viewer",
+            "a user with two roles and a token that never expires",
+        ),
+    )
     sa.add_argument("username")
-    sa.add_argument("--role", dest="roles", action="append", required=True,
-                    choices=["viewer", "editor", "enforcement", "admin"])  # fmt: skip
+    sa.add_argument(
+        "--role",
+        dest="roles",
+        action="append",
+        required=True,
+        choices=["viewer", "editor", "enforcement", "admin"],
+    )
     sa.add_argument("--name", default=None, help="display name")
     sa.add_argument("--label", default=None, help="what the token is for")
-    sa.add_argument("--expires", type=int, default=None, metavar="DAYS",
-                    help="the token expires after this many days (default: never)")  # fmt: skip
+    sa.add_argument(
+        "--expires",
+        type=int,
+        default=None,
+        metavar="DAYS",
+        help="the token expires after this many days (default: never)",
+    )
     sa.set_defaults(run=commands.staff_add)
-    st = _add(staff, "token", "print a new token for an existing staff user",
-              ("sourcewatch staff token li.na --label laptop --expires 30",
-               "a second token, valid for 30 days"))  # fmt: skip
+    st = _add(
+        staff,
+        "token",
+        "print a new token for an existing staff user",
+        (
+            "sourcewatch staff token li.na --label laptop --expires 30",
+            "a second token, valid for 30 days",
+        ),
+    )
     st.add_argument("username")
     st.add_argument("--label", default=None, help="what the token is for")
-    st.add_argument("--expires", type=int, default=None, metavar="DAYS",
-                    help="the token expires after this many days (default: never)")  # fmt: skip
+    st.add_argument(
+        "--expires",
+        type=int,
+        default=None,
+        metavar="DAYS",
+        help="the token expires after this many days (default: never)",
+    )
     st.set_defaults(run=commands.staff_token)
-    sr = _add(staff, "revoke", "revoke a token, or every token of a user",
-              ("sourcewatch staff revoke --user li.na", "every live token of li.na"),
-              ('echo "$TOKEN" | sourcewatch staff revoke --token -',
-               "one token, read from stdin (kept out of the shell history)"))  # fmt: skip
+    sr = _add(
+        staff,
+        "revoke",
+        "revoke a token, or every token of a user",
+        ("sourcewatch staff revoke --user li.na", "every live token of li.na"),
+        (
+            'echo "$TOKEN" | sourcewatch staff revoke --token -',
+            "one token, read from stdin (kept out of the shell history)",
+        ),
+    )
     who = sr.add_mutually_exclusive_group(required=True)
     who.add_argument("--token", default=None, help="the token to revoke (read from stdin if '-')")
     who.add_argument("--user", default=None, help="revoke every live token of this user")
     sr.set_defaults(run=commands.staff_revoke)
 
-    dev = _add(sub, "devices", "data logger broker credentials",
-               ("sourcewatch devices acl --out deploy/broker",
-                "broker passwd/acl files for every active outlet"),
-               ).add_subparsers(metavar="ACTION")  # fmt: skip
-    acl = _add(dev, "acl", "write the broker passwd/acl files and device credentials",
-               ("sourcewatch devices acl --out deploy/broker",
-                "generated passwords for every active outlet's data logger"),
-               (("sourcewatch devices acl --out deploy/broker --from-file passwords.csv "
-                "--broker-host mqtt.example.gov.cn --broker-port 8883"),
-                "keep the passwords the loggers already have"))  # fmt: skip
+    dev = _add(
+        sub,
+        "devices",
+        "data logger broker credentials",
+        (
+            "sourcewatch devices acl --out deploy/broker",
+            "broker passwd/acl files for every active outlet",
+        ),
+    ).add_subparsers(metavar="ACTION")
+    acl = _add(
+        dev,
+        "acl",
+        "write the broker passwd/acl files and device credentials",
+        (
+            "sourcewatch devices acl --out deploy/broker",
+            "generated passwords for every active outlet's data logger",
+        ),
+        (
+            (
+                "sourcewatch devices acl --out deploy/broker --from-file passwords.csv "
+                "--broker-host mqtt.example.gov.cn --broker-port 8883"
+            ),
+            "keep the passwords the loggers already have",
+        ),
+    )
     acl.add_argument("--out", type=Path, required=True, metavar="DIR")
-    acl.add_argument("--from-file", type=Path, default=None, metavar="CSV",
-                     help="mn,password rows to use instead of generated passwords")  # fmt: skip
+    acl.add_argument(
+        "--from-file",
+        type=Path,
+        default=None,
+        metavar="CSV",
+        help="mn,password rows to use instead of generated passwords",
+    )
     acl.add_argument("--broker-host", default="mosquitto", help="host in services.env URLs")
     acl.add_argument("--broker-port", type=int, default=1883)
     acl.set_defaults(run=commands.devices_acl)
 
-    up = _add(sub, "up", "migrate, register simulated enterprises, ingest their data",
-              ("sourcewatch up", "private PostgreSQL and MQTT broker, data in ./var"),
-              ("sourcewatch up --data /srv/sourcewatch --enterprises 20 --seed 7",
-               "20 simulated enterprises, data kept in /srv/sourcewatch"),
-              ("sourcewatch up --broker aedes", "the Node.js broker even where Mosquitto is"))  # fmt: skip
+    up = _add(
+        sub,
+        "up",
+        "migrate, register simulated enterprises, ingest their data",
+        ("sourcewatch up", "private PostgreSQL and MQTT broker, data in ./var"),
+        (
+            "sourcewatch up --data /srv/sourcewatch --enterprises 20 --seed 7",
+            "20 simulated enterprises, data kept in /srv/sourcewatch",
+        ),
+        ("sourcewatch up --broker aedes", "the Node.js broker even where Mosquitto is"),
+    )
     up.add_argument("--enterprises", type=int, default=5)
     up.add_argument("--seed", type=int, default=1)
-    up.add_argument("--data", type=Path, default=Path("var"), metavar="DIR",
-                    help="where the private PostgreSQL cluster is kept (default: ./var)")  # fmt: skip
-    up.add_argument("--history", type=_duration, default=24 * 3600, metavar="DURATION",
-                    help="simulated past uploaded first, e.g. 6h, 2d, 0 for none (default 1d; "
-                    "after an earlier run only what is missing)")  # fmt: skip
-    up.add_argument("--broker", choices=("auto", "mosquitto", "aedes"), default="auto",
-                    help="private MQTT broker when SOURCEWATCH_MQTT_URL is unset (default auto: "
-                    "Mosquitto where installed, else Aedes on Node.js)")  # fmt: skip
+    up.add_argument(
+        "--data",
+        type=Path,
+        default=Path("var"),
+        metavar="DIR",
+        help="where the private PostgreSQL cluster is kept (default: ./var)",
+    )
+    up.add_argument(
+        "--history",
+        type=_duration,
+        default=24 * 3600,
+        metavar="DURATION",
+        help="simulated past uploaded first, e.g. 6h, 2d, 0 for none (default 1d; "
+        "after an earlier run only what is missing)",
+    )
+    up.add_argument(
+        "--broker",
+        choices=("auto", "mosquitto", "aedes"),
+        default="auto",
+        help="private MQTT broker when SOURCEWATCH_MQTT_URL is unset (default auto: "
+        "Mosquitto where installed, else Aedes on Node.js)",
+    )
     up.set_defaults(run=commands.up)
 
-    sim = _add(sub, "simulate", "publish simulated HJ 212 traffic to the broker",
-               ("sourcewatch simulate --enterprises 5 --interval 30",
-                "five enterprises in real time, until Ctrl-C"),
-               ("sourcewatch simulate --fast --from 2026-03-01T00:00 --duration 1d --seed 7",
-                "back-fill one day as fast as the broker takes it"),
-               ("sourcewatch simulate --enterprises 3 --write-registry sim.json --duration 2h",
-                "also write the simulated registry for `sourcewatch registry import`"))  # fmt: skip
+    sim = _add(
+        sub,
+        "simulate",
+        "publish simulated HJ 212 traffic to the broker",
+        (
+            "sourcewatch simulate --enterprises 5 --interval 30",
+            "five enterprises in real time, until Ctrl-C",
+        ),
+        (
+            "sourcewatch simulate --fast --from 2026-03-01T00:00 --duration 1d --seed 7",
+            "back-fill one day as fast as the broker takes it",
+        ),
+        (
+            "sourcewatch simulate --enterprises 3 --write-registry sim.json --duration 2h",
+            "also write the simulated registry for `sourcewatch registry import`",
+        ),
+    )
     _simulator_arguments(sim)
     _progress_argument(sim)
     sim.set_defaults(run=commands.simulate)
 
-    ev = _add(sub, "evidence", "write the evidence bundle (ZIP) of a case",
-              ("sourcewatch evidence 42 -o case-42.zip",
-               "raw frames, values, means, limits and history of case 42, with SHA-256 sums"))  # fmt: skip
+    ev = _add(
+        sub,
+        "evidence",
+        "write the evidence bundle (ZIP) of a case",
+        (
+            "sourcewatch evidence 42 -o case-42.zip",
+            "raw frames, values, means, limits and history of case 42, with SHA-256 sums",
+        ),
+    )
     ev.add_argument("case_id", type=int, metavar="CASE_ID")
     ev.add_argument("-o", "--output", type=Path, required=True, metavar="FILE")
     ev.set_defaults(run=commands.evidence)
 
-    keys = _add(sub, "keys", "signing keys of the publication log",
-                ("sourcewatch keys generate", "a new key in var/signing-key.pem"),
-                ).add_subparsers(metavar="ACTION")  # fmt: skip
-    kg = _add(keys, "generate", "write a new Ed25519 signing key (PEM, 0600)",
-              ("sourcewatch keys generate", ("into SOURCEWATCH_SIGNING_KEY_FILE or "
-               "var/signing-key.pem; prints its id and public key")),
-              ("sourcewatch keys generate --out /etc/sourcewatch/signing-key.pem",
-               "into a chosen file"))  # fmt: skip
-    kg.add_argument("--out", type=Path, default=None, metavar="PATH",
-                    help="default: SOURCEWATCH_SIGNING_KEY_FILE or var/signing-key.pem")  # fmt: skip
+    keys = _add(
+        sub,
+        "keys",
+        "signing keys of the publication log",
+        ("sourcewatch keys generate", "a new key in var/signing-key.pem"),
+    ).add_subparsers(metavar="ACTION")
+    kg = _add(
+        keys,
+        "generate",
+        "write a new Ed25519 signing key (PEM, 0600)",
+        (
+            "sourcewatch keys generate",
+            (
+                "into SOURCEWATCH_SIGNING_KEY_FILE or "
+                "var/signing-key.pem; prints its id and public key"
+            ),
+        ),
+        ("sourcewatch keys generate --out /etc/sourcewatch/signing-key.pem", "into a chosen file"),
+    )
+    kg.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="default: SOURCEWATCH_SIGNING_KEY_FILE or var/signing-key.pem",
+    )
     kg.set_defaults(run=commands.keys_generate)
-    ledger = _add(sub, "ledger", "the publication log",
-                  ("sourcewatch ledger sign", "sign the roots of the completed days"),
-                  ).add_subparsers(metavar="ACTION")  # fmt: skip
-    lsg = _add(ledger, "sign", "sign the daily roots of the publication log",
-               ("sourcewatch ledger sign", "every unsigned day through yesterday"),
-               ("sourcewatch ledger sign --through 2026-03-31", ("every unsigned day through "
-                "31 March")))  # fmt: skip
-    lsg.add_argument("--through", type=date.fromisoformat, default=None, metavar="YYYY-MM-DD",
-                     help="last day to sign (Asia/Shanghai; default yesterday)")  # fmt: skip
+    ledger = _add(
+        sub,
+        "ledger",
+        "the publication log",
+        ("sourcewatch ledger sign", "sign the roots of the completed days"),
+    ).add_subparsers(metavar="ACTION")
+    lsg = _add(
+        ledger,
+        "sign",
+        "sign the daily roots of the publication log",
+        ("sourcewatch ledger sign", "every unsigned day through yesterday"),
+        ("sourcewatch ledger sign --through 2026-03-31", ("every unsigned day through 31 March")),
+    )
+    lsg.add_argument(
+        "--through",
+        type=date.fromisoformat,
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="last day to sign (Asia/Shanghai; default yesterday)",
+    )
     lsg.set_defaults(run=commands.ledger_sign)
-    vf = _add(sub, "verify", "recompute the publication log, its roots and signatures",
-              ("sourcewatch verify", "check the chain, the records and the signed roots"),
-              ("sourcewatch verify --public-key ledger-2026.pub",
-               "trust only the published public key"))  # fmt: skip
-    vf.add_argument("--public-key", dest="public_keys", type=Path, action="append", default=[],
-                    metavar="FILE", help="trust only these public keys (PEM); repeatable")  # fmt: skip
+    vf = _add(
+        sub,
+        "verify",
+        "recompute the publication log, its roots and signatures",
+        ("sourcewatch verify", "check the chain, the records and the signed roots"),
+        ("sourcewatch verify --public-key ledger-2026.pub", "trust only the published public key"),
+    )
+    vf.add_argument(
+        "--public-key",
+        dest="public_keys",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="trust only these public keys (PEM); repeatable",
+    )
     vf.set_defaults(run=commands.verify)
 
-    du = _add(sub, "dump", "write the daily bulk dump (CSV, Parquet, manifest)",
-              ("sourcewatch dump", "yesterday into SOURCEWATCH_DUMP_DIR (run it daily from cron)"),
-              ("sourcewatch dump --day 2026-03-31 --days 7 --out /srv/dumps",
-               "the week ending 31 March, with a progress bar on a terminal"))  # fmt: skip
-    du.add_argument("--day", type=date.fromisoformat, default=None, metavar="YYYY-MM-DD",
-                    help="local (Asia/Shanghai) day; default yesterday")  # fmt: skip
-    du.add_argument("--days", type=int, default=1, metavar="N",
-                    help="dump N days: --day and the N-1 days before it")  # fmt: skip
-    du.add_argument("--out", type=Path, default=None, metavar="DIR",
-                    help="default: SOURCEWATCH_DUMP_DIR (var/dumps)")  # fmt: skip
+    du = _add(
+        sub,
+        "dump",
+        "write the daily bulk dump (CSV, Parquet, manifest)",
+        ("sourcewatch dump", "yesterday into SOURCEWATCH_DUMP_DIR (run it daily from cron)"),
+        (
+            "sourcewatch dump --day 2026-03-31 --days 7 --out /srv/dumps",
+            "the week ending 31 March, with a progress bar on a terminal",
+        ),
+    )
+    du.add_argument(
+        "--day",
+        type=date.fromisoformat,
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="local (Asia/Shanghai) day; default yesterday",
+    )
+    du.add_argument(
+        "--days",
+        type=int,
+        default=1,
+        metavar="N",
+        help="dump N days: --day and the N-1 days before it",
+    )
+    du.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="default: SOURCEWATCH_DUMP_DIR (var/dumps)",
+    )
     _progress_argument(du)
     du.set_defaults(run=commands.dump)
     return p
@@ -301,16 +550,30 @@ def _simulator_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--enterprises", type=int, default=3, help="number of enterprises")
     p.add_argument("--interval", type=float, default=30.0, help="seconds between real-time frames")
     p.add_argument("--seed", type=int, default=1, help="random seed (same seed, same traffic)")
-    p.add_argument("--from", dest="start", type=datetime.fromisoformat, default=None,
-                   help="start time (ISO 8601); default now")  # fmt: skip
+    p.add_argument(
+        "--from",
+        dest="start",
+        type=datetime.fromisoformat,
+        default=None,
+        help="start time (ISO 8601); default now",
+    )
     p.add_argument("--duration", type=_duration, default=None, help="e.g. 90s, 15m, 2h, 1d")
     p.add_argument("--fast", action="store_true", help="publish as fast as possible")
     p.add_argument("--json-fraction", type=float, default=0.0)
     p.add_argument("--corrupt-rate", type=float, default=0.002)
-    p.add_argument("--exceedance-rate", type=float, default=0.25, metavar="PER_DAY",
-                   help="exceedance episodes per outlet per day (default 0.25)")  # fmt: skip
-    p.add_argument("--write-registry", type=Path, default=None,
-                   help="write the simulated enterprises as a registry JSON file")  # fmt: skip
+    p.add_argument(
+        "--exceedance-rate",
+        type=float,
+        default=0.25,
+        metavar="PER_DAY",
+        help="exceedance episodes per outlet per day (default 0.25)",
+    )
+    p.add_argument(
+        "--write-registry",
+        type=Path,
+        default=None,
+        help="write the simulated enterprises as a registry JSON file",
+    )
 
 
 def _duration(text: str) -> float:

@@ -51,8 +51,9 @@ def migrate(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     try:
-        with connect(settings.database_url, application_name="sourcewatch.migrate",
-                     autocommit=True) as conn:  # fmt: skip
+        with connect(
+            settings.database_url, application_name="sourcewatch.migrate", autocommit=True
+        ) as conn:
             done = migrate(conn)
             counts = load_reference_data(conn)
     except MigrationError as exc:
@@ -104,8 +105,14 @@ def _progress_bar(
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     wanted = args.progress if getattr(args, "progress", None) is not None else sys.stderr.isatty()
-    with tqdm(total=total, unit=unit, desc=desc, file=sys.stderr, disable=not (wanted and shown),
-              dynamic_ncols=True) as bar:  # fmt: skip
+    with tqdm(
+        total=total,
+        unit=unit,
+        desc=desc,
+        file=sys.stderr,
+        disable=not (wanted and shown),
+        dynamic_ncols=True,
+    ) as bar:
         if bar.disable:
             yield bar
             return
@@ -167,14 +174,23 @@ def subscriptions_add(args: argparse.Namespace) -> int:
     from schemas.settings import get_settings
 
     try:
-        with connect(get_settings().database_url, application_name="sourcewatch.cli",
-                     autocommit=True) as conn:  # fmt: skip
+        with connect(
+            get_settings().database_url, application_name="sourcewatch.cli", autocommit=True
+        ) as conn:
             sid = add_subscription(
-                conn, subscriber=args.subscriber, channel=args.channel, target=args.target,
-                secret=args.secret, enterprise_ids=args.enterprise_ids, districts=args.districts,
-                pollutants=args.pollutants, kinds=args.kinds, min_severity=args.min_severity,
-                max_per_hour=args.max_per_hour, digest_after=args.digest_after,
-            )  # fmt: skip
+                conn,
+                subscriber=args.subscriber,
+                channel=args.channel,
+                target=args.target,
+                secret=args.secret,
+                enterprise_ids=args.enterprise_ids,
+                districts=args.districts,
+                pollutants=args.pollutants,
+                kinds=args.kinds,
+                min_severity=args.min_severity,
+                max_per_hour=args.max_per_hour,
+                digest_after=args.digest_after,
+            )
     except NotifyError as exc:
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201
         return 1
@@ -199,8 +215,9 @@ def subscriptions_remove(args: argparse.Namespace) -> int:
     from schemas.settings import get_settings
 
     try:
-        with connect(get_settings().database_url, application_name="sourcewatch.cli",
-                     autocommit=True) as conn:  # fmt: skip
+        with connect(
+            get_settings().database_url, application_name="sourcewatch.cli", autocommit=True
+        ) as conn:
             cancelled = deactivate_subscription(conn, args.subscription_id)
     except NotifyError as exc:
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201
@@ -228,8 +245,13 @@ def staff_add(args: argparse.Namespace) -> int:
 
     with _cli_connection() as conn:
         add_staff_user(conn, args.username, args.roles, args.name, actor=_cli_actor())
-        token = issue_token(conn, args.username, actor=_cli_actor(), label=args.label,
-                            expires_at=_expiry(args.expires))  # fmt: skip
+        token = issue_token(
+            conn,
+            args.username,
+            actor=_cli_actor(),
+            label=args.label,
+            expires_at=_expiry(args.expires),
+        )
     print(token)  # noqa: T201  (shown once; only its digest is stored)
     return 0
 
@@ -239,8 +261,13 @@ def staff_token(args: argparse.Namespace) -> int:
 
     with _cli_connection() as conn:
         try:
-            token = issue_token(conn, args.username, actor=_cli_actor(), label=args.label,
-                                expires_at=_expiry(args.expires))  # fmt: skip
+            token = issue_token(
+                conn,
+                args.username,
+                actor=_cli_actor(),
+                label=args.label,
+                expires_at=_expiry(args.expires),
+            )
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)  # noqa: T201
             return 1
@@ -275,9 +302,15 @@ def up(args: argparse.Namespace) -> int:
     from schemas.settings import get_settings
     from sourcewatch.up import run_up
 
-    return run_up(get_settings(), stop_on_signals(), enterprises=args.enterprises, seed=args.seed,
-                  data_dir=args.data, broker=args.broker,
-                  history=timedelta(seconds=args.history))  # fmt: skip
+    return run_up(
+        get_settings(),
+        stop_on_signals(),
+        enterprises=args.enterprises,
+        seed=args.seed,
+        data_dir=args.data,
+        broker=args.broker,
+        history=timedelta(seconds=args.history),
+    )
 
 
 def simulate(args: argparse.Namespace) -> int:
@@ -300,8 +333,9 @@ def simulate(args: argparse.Namespace) -> int:
     span = fast_duration_s(options) if args.fast else args.duration  # None: runs forever
     total = None if span is None else int(span)
     with _progress_bar(args, total=total, unit="s", desc="simulate", shown=bool(total)) as bar:
-        return run_simulator(options, get_settings().mqtt_url, stop=stop_on_signals(),
-                             progress=bar.update)  # fmt: skip
+        return run_simulator(
+            options, get_settings().mqtt_url, stop=stop_on_signals(), progress=bar.update
+        )
 
 
 def evidence(args: argparse.Namespace) -> int:
@@ -368,18 +402,23 @@ def devices_acl(args: argparse.Namespace) -> int:
     with connect(get_settings().database_url, application_name="sourcewatch.devices") as conn:
         mns = active_mns(conn)
     try:
-        done = write_broker_files(args.out, mns, given, broker_host=args.broker_host,
-                                  broker_port=args.broker_port)  # fmt: skip
+        done = write_broker_files(
+            args.out, mns, given, broker_host=args.broker_host, broker_port=args.broker_port
+        )
     except ValueError as exc:
         log.error("%s", exc)
         return 1
     for mn in done.unknown_in_file:
         log.warning("%s is in %s but is not an active outlet: left out", mn, args.from_file)
-    print(f"{done.devices} data logger(s): {done.from_file} password(s) from file, "  # noqa: T201
-          f"{done.generated} generated; service users: {', '.join(done.service_passwords)}")  # fmt: skip
-    print(f"wrote {args.out}/passwd, acl (mount in the broker's config folder),"  # noqa: T201
-          " credentials.csv (0600, hand to the enterprises), services.env,"
-          " ingest.env, alerts.env (0600)")  # fmt: skip
+    print(  # noqa: T201
+        f"{done.devices} data logger(s): {done.from_file} password(s) from file, "
+        f"{done.generated} generated; service users: {', '.join(done.service_passwords)}"
+    )
+    print(  # noqa: T201
+        f"wrote {args.out}/passwd, acl (mount in the broker's config folder),"
+        " credentials.csv (0600, hand to the enterprises), services.env,"
+        " ingest.env, alerts.env (0600)"
+    )
     return 0
 
 
@@ -423,8 +462,10 @@ def ledger_sign(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201
         return 1
     for root in made:
-        print(f"{root.day}\t{root.entry_count} entries\tlast {root.last_seq}\t"  # noqa: T201
-              f"{root.root_hash.hex()}\tkey {root.key_id}")  # fmt: skip
+        print(  # noqa: T201
+            f"{root.day}\t{root.entry_count} entries\tlast {root.last_seq}\t"
+            f"{root.root_hash.hex()}\tkey {root.key_id}"
+        )
     print(f"{len(made)} root(s) signed through {through}")  # noqa: T201
     return 0
 

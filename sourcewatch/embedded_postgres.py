@@ -146,8 +146,7 @@ def as_user(argv: Sequence[str], user: ServerUser) -> list[str]:
     if not user.is_other:
         return list(argv)
     if setpriv := shutil.which("setpriv"):
-        return [setpriv, f"--reuid={user.uid}", f"--regid={user.gid}", "--init-groups",
-                "--", *argv]  # fmt: skip
+        return [setpriv, f"--reuid={user.uid}", f"--regid={user.gid}", "--init-groups", "--", *argv]
     if runuser := shutil.which("runuser"):
         return [runuser, "-u", user.name, "--", *argv]
     if su := shutil.which("su"):
@@ -159,9 +158,14 @@ def as_user(argv: Sequence[str], user: ServerUser) -> list[str]:
 
 def _run(argv: Sequence[str], user: ServerUser, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        as_user(argv, user), check=False, cwd=cwd, capture_output=True, text=True,
-        stdin=subprocess.DEVNULL, env={**os.environ, "LC_ALL": "C", "LANG": "C"},
-    )  # fmt: skip
+        as_user(argv, user),
+        check=False,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "LC_ALL": "C", "LANG": "C"},
+    )
 
 
 def _reachable(path: Path, user: ServerUser) -> Path | None:
@@ -189,8 +193,11 @@ def _chown_tree(folder: Path, user: ServerUser) -> None:
     if not user.is_other:
         return
     for root, dirs, files in os.walk(folder):
-        for name in [root, *(os.path.join(root, d) for d in dirs),
-                     *(os.path.join(root, f) for f in files)]:  # fmt: skip
+        for name in [
+            root,
+            *(os.path.join(root, d) for d in dirs),
+            *(os.path.join(root, f) for f in files),
+        ]:
             if os.lstat(name).st_uid != user.uid:
                 os.lchown(name, user.uid, user.gid)
 
@@ -222,8 +229,23 @@ def _previous_port(pgdata: Path) -> int | None:
 def _initdb(bindir: Path, pgdata: Path, user: ServerUser) -> None:
     pgdata.mkdir(mode=0o700)
     _chown_tree(pgdata, user)
-    done = _run([str(bindir / "initdb"), "-D", str(pgdata), "-U", "postgres", "-A", "trust",
-                 "-E", "UTF8", "--no-locale", "--no-instructions"], user, pgdata.parent)  # fmt: skip
+    done = _run(
+        [
+            str(bindir / "initdb"),
+            "-D",
+            str(pgdata),
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--no-locale",
+            "--no-instructions",
+        ],
+        user,
+        pgdata.parent,
+    )
     if done.returncode != 0:
         shutil.rmtree(pgdata, ignore_errors=True)
         raise RuntimeError(f"initdb failed:\n{done.stdout}{done.stderr}")
@@ -234,8 +256,10 @@ def _initdb(bindir: Path, pgdata: Path, user: ServerUser) -> None:
         "host  all all 127.0.0.1/32 trust\n"
     )
     with open(pgdata / "postgresql.conf", "a") as conf:
-        conf.write(f"\n# sourcewatch: port, addresses and socket folder\ninclude_if_exists = "
-                   f"{_quote(_CONF)}\n")  # fmt: skip
+        conf.write(
+            f"\n# sourcewatch: port, addresses and socket folder\ninclude_if_exists = "
+            f"{_quote(_CONF)}\n"
+        )
     _chown_tree(pgdata, user)
 
 
@@ -244,8 +268,13 @@ def library_folder(bindir: Path) -> Path:
     pg_config = bindir / "pg_config"
     if pg_config.is_file():
         try:
-            out = subprocess.run([str(pg_config), "--pkglibdir"], check=False,
-                                 capture_output=True, text=True, timeout=10).stdout.strip()  # fmt: skip
+            out = subprocess.run(
+                [str(pg_config), "--pkglibdir"],
+                check=False,
+                capture_output=True,
+                text=True,
+                timeout=10,
+            ).stdout.strip()
         except (OSError, subprocess.TimeoutExpired):
             out = ""
         if out and Path(out).is_dir():

@@ -92,8 +92,9 @@ def run_up(
             settings = settings.model_copy(update={"database_url": url})
             log.info("started a private PostgreSQL at %s", url)
         ensure_database(settings.database_url)
-        with connect(settings.database_url, application_name="sourcewatch.up",
-                     autocommit=True) as conn:  # fmt: skip
+        with connect(
+            settings.database_url, application_name="sourcewatch.up", autocommit=True
+        ) as conn:
             migrate(conn)
             load_reference_data(conn)
             simulated = [
@@ -121,13 +122,17 @@ def run_up(
         ingest = threading.Thread(target=worker.run, args=(stop,), name="ingest")
         ingest.start()
         options = SimulatorOptions(
-            enterprises=enterprises, seed=seed, interval_s=30.0,
+            enterprises=enterprises,
+            seed=seed,
+            interval_s=30.0,
             exceedance_rate=DEMO_EXCEEDANCE_RATE,
-        )  # fmt: skip
+        )
         simulator = threading.Thread(
-            target=simulate, args=(options, settings.mqtt_url, stop, since),
-            name="simulator", daemon=True,
-        )  # fmt: skip
+            target=simulate,
+            args=(options, settings.mqtt_url, stop, since),
+            name="simulator",
+            daemon=True,
+        )
         simulator.start()
         alerts = threading.Thread(target=run_alerts, args=(settings, stop), name="alerts")
         alerts.start()
@@ -141,13 +146,20 @@ def run_up(
             "sourcewatch is up: %d simulated enterprises publishing to %s, stored in %s; "
             "portal %s/portal/, API %s/v1/enterprises, docs %s/docs, feeds "
             "%s/v1/feeds/exceedances.atom and %s/v1/feeds/disclosures.atom, widgets script "
-            "%s/widgets/sourcewatch-widgets.js (Ctrl-C stops)", enterprises, settings.mqtt_url,
-            _safe(settings.database_url), *[base] * 6,
-        )  # fmt: skip
+            "%s/widgets/sourcewatch-widgets.js (Ctrl-C stops)",
+            enterprises,
+            settings.mqtt_url,
+            _safe(settings.database_url),
+            *[base] * 6,
+        )
         while not stop.wait(60):
             s = worker.stats
-            log.info("ingest: %d messages, %d values, %d dead letters", s.messages,
-                     s.values_inserted, s.dead_letters)  # fmt: skip
+            log.info(
+                "ingest: %d messages, %d values, %d dead letters",
+                s.messages,
+                s.values_inserted,
+                s.dead_letters,
+            )
         ingest.join()
         alerts.join()
     return 0
@@ -172,8 +184,9 @@ def simulate(
     now = datetime.now(SHANGHAI).replace(second=0, microsecond=0)
     if since is not None and since < now:
         log.info("simulated loggers upload their data since %s", since.isoformat())
-        past = replace(options, realtime=False, start=since,
-                       duration_s=(now - since).total_seconds())  # fmt: skip
+        past = replace(
+            options, realtime=False, start=since, duration_s=(now - since).total_seconds()
+        )
         if run_simulator(past, mqtt_url, stop=stop) != 0:
             log.warning("simulated history incomplete; real time goes on")
     if not stop.is_set():

@@ -170,8 +170,9 @@ MN_OFF = "0100000000000000000000CC"
 
 
 @pytest.fixture
-def broker_files(db: psycopg.Connection, database_url: str,
-                 monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:  # fmt: skip
+def broker_files(
+    db: psycopg.Connection, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
     add_outlet(db, MN_A)
     add_outlet(db, MN_B)
     add_outlet(db, MN_OFF)
@@ -204,8 +205,11 @@ def generated_broker(broker_files: Path) -> Iterator[int]:
         f.chmod(0o644)
     for folder in (broker_files, broker_files.parent):
         folder.chmod(0o755)
-    proc = subprocess.Popen([binary, "-c", str(broker_files / "mosquitto.conf")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        [binary, "-c", str(broker_files / "mosquitto.conf")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_for_port("127.0.0.1", port)
         yield port
@@ -241,8 +245,9 @@ class Session:
     def __init__(self, port: int, user: str, password: str) -> None:
         self.connected: list[bool] = []
         self.received: list[str] = []
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2,
-                                  client_id=f"t-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv5)  # fmt: skip
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"t-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv5
+        )
         self.client.username_pw_set(user, password)
         self.client.on_connect = lambda _c, _u, _f, rc, _p: self.connected.append(not rc.is_failure)
         self.client.on_message = lambda _c, _u, msg: self.received.append(msg.topic)
@@ -308,8 +313,14 @@ K8S_VERSION = "1.30.0"  # the oldest Kubernetes minor the manifests are meant fo
 def _check_compose(*files: Path) -> subprocess.CompletedProcess[str]:
     """The compose files against the Compose Specification's JSON schema (vendored by
     check-jsonschema: no network, no Docker engine)."""
-    cmd = [sys.executable, "-m", "check_jsonschema",
-           "--builtin-schema", "vendor.compose-spec", *map(str, files)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "check_jsonschema",
+        "--builtin-schema",
+        "vendor.compose-spec",
+        *map(str, files),
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
 
 

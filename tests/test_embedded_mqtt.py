@@ -40,8 +40,9 @@ def _wait(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> No
 
 def _listener(port: int) -> str:
     """Name of the process listening on the loopback ``port`` (ss, from iproute2)."""
-    out = subprocess.run(["ss", "-ltnpH", f"sport = :{port}"], check=True, capture_output=True,
-                         text=True).stdout  # fmt: skip
+    out = subprocess.run(
+        ["ss", "-ltnpH", f"sport = :{port}"], check=True, capture_output=True, text=True
+    ).stdout
     names = re.findall(r'users:\(\("([^"]+)"', out)
     return names[0] if names else ""
 

@@ -73,13 +73,15 @@ def _get(url: str) -> tuple[int, Any]:
 
 def _processes(folder: Path) -> str:
     """Command lines of the processes that name ``folder`` (the private PostgreSQL's -D)."""
-    return subprocess.run(["pgrep", "-af", str(folder)], capture_output=True, text=True,
-                          check=False).stdout  # fmt: skip
+    return subprocess.run(
+        ["pgrep", "-af", str(folder)], capture_output=True, text=True, check=False
+    ).stdout
 
 
 def _children(pid: int) -> list[tuple[int, str]]:
-    out = subprocess.run(["pgrep", "-P", str(pid), "-a"], capture_output=True, text=True,
-                         check=False).stdout  # fmt: skip
+    out = subprocess.run(
+        ["pgrep", "-P", str(pid), "-a"], capture_output=True, text=True, check=False
+    ).stdout
     return [(int(line.split()[0]), line) for line in out.splitlines()]
 
 
@@ -87,20 +89,45 @@ def _children(pid: int) -> list[tuple[int, str]]:
 @pytest.mark.parametrize(
     "broker",
     [
-        pytest.param("mosquitto", marks=pytest.mark.skipif(
-            mosquitto_binary() is None, reason="Mosquitto is not installed")),
-        pytest.param("aedes", marks=pytest.mark.skipif(
-            aedes_command() is None, reason="Aedes is not installed (Node.js, make install)")),
+        pytest.param(
+            "mosquitto",
+            marks=pytest.mark.skipif(
+                mosquitto_binary() is None, reason="Mosquitto is not installed"
+            ),
+        ),
+        pytest.param(
+            "aedes",
+            marks=pytest.mark.skipif(
+                aedes_command() is None, reason="Aedes is not installed (Node.js, make install)"
+            ),
+        ),
     ],
-)  # fmt: skip
+)
 def test_up_with_nothing_configured(data_dir: Path, broker: str) -> None:
     seed, code, pollutant = seed_with_an_exceeded_hour(datetime.now(SHANGHAI))
     port = free_port()
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("SOURCEWATCH_DATABASE_URL", "SOURCEWATCH_MQTT_URL")}  # fmt: skip
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("SOURCEWATCH_DATABASE_URL", "SOURCEWATCH_MQTT_URL")
+    }
     env |= {"SOURCEWATCH_API_PORT": str(port), "TMPDIR": str(data_dir)}
-    cmd = [sys.executable, "-m", "sourcewatch.cli", "up", "--data", str(data_dir / "var"),
-           "--enterprises", "1", "--seed", str(seed), "--history", "4h", "--broker", broker]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "sourcewatch.cli",
+        "up",
+        "--data",
+        str(data_dir / "var"),
+        "--enterprises",
+        "1",
+        "--seed",
+        str(seed),
+        "--history",
+        "4h",
+        "--broker",
+        broker,
+    ]
     log = data_dir / "up.log"
     base = f"http://127.0.0.1:{port}"
 
@@ -121,8 +148,10 @@ def test_up_with_nothing_configured(data_dir: Path, broker: str) -> None:
             outlet = next(o for o in _get(f"{base}/v1/outlets")[1]["results"] if o["code"] == code)
 
             def hourly_values() -> list[dict[str, Any]]:
-                _, got = _get(f"{base}/v1/outlets/{outlet['id']}/measurements"
-                              f"?pollutant={pollutant}&resolution=hour")  # fmt: skip
+                _, got = _get(
+                    f"{base}/v1/outlets/{outlet['id']}/measurements"
+                    f"?pollutant={pollutant}&resolution=hour"
+                )
                 return got["results"] if got else []
 
             # Four hours of past: at least three whole hours, each a mean with its coverage.
@@ -135,8 +164,11 @@ def test_up_with_nothing_configured(data_dir: Path, broker: str) -> None:
                 ]
 
             assert wait_for("exceedance case", case)
-            brokers = [pid for pid, line in _children(proc.pid)
-                       if ("mosquitto -c" if broker == "mosquitto" else "broker.mjs") in line]  # fmt: skip
+            brokers = [
+                pid
+                for pid, line in _children(proc.pid)
+                if ("mosquitto -c" if broker == "mosquitto" else "broker.mjs") in line
+            ]
             assert len(brokers) == 1, _children(proc.pid)
             assert "postgres -D" in _processes(data_dir)
         finally:
@@ -170,6 +202,7 @@ def test_history_starts_where_the_last_run_stopped(db: psycopg.Connection) -> No
     # After an earlier run only the missing part, from the minute of the newest value...
     assert history_start(db, now, day) == datetime(2026, 11, 28, 18, 7, tzinfo=SHANGHAI)
     # ...unless that is older than the history asked for, or nothing is missing.
-    assert history_start(db, now, timedelta(hours=1)) == datetime(2026, 11, 28, 19, 30,
-                                                                 tzinfo=SHANGHAI)  # fmt: skip
+    assert history_start(db, now, timedelta(hours=1)) == datetime(
+        2026, 11, 28, 19, 30, tzinfo=SHANGHAI
+    )
     assert history_start(db, newest + timedelta(seconds=5), day) is None

@@ -262,8 +262,12 @@ class Dispatcher:
                 NOTIFICATIONS.labels(target.channel, "given_up").inc()
                 log.warning(
                     "giving up notification %s (event %s, subscription %s) after %s attempts: %s",
-                    row.id, row.event_id, target.id, attempts, error,
-                )  # fmt: skip
+                    row.id,
+                    row.event_id,
+                    target.id,
+                    attempts,
+                    error,
+                )
 
     # the loop ------------------------------------------------------------------------------
 

@@ -41,9 +41,13 @@ def daily_candidates(
            WHERE (d.computed_at > %(since)s OR d.day >= %(ended)s)
              AND d.day < ((%(now)s::timestamptz - %(grace)s) AT TIME ZONE o.timezone)::date
            GROUP BY d.outlet_id, d.day ORDER BY d.day, d.outlet_id""",
-        {"since": computed_since or datetime.max.replace(tzinfo=now.tzinfo), "ended": ended_since,
-         "now": now, "grace": grace},
-    ).fetchall()  # fmt: skip
+        {
+            "since": computed_since or datetime.max.replace(tzinfo=now.tzinfo),
+            "ended": ended_since,
+            "now": now,
+            "grace": grace,
+        },
+    ).fetchall()
     return [(int(o), d, f"{m}|{n}") for o, d, m, n in rows]
 
 
@@ -127,10 +131,15 @@ def daily_content(
             )
         )
     summary = DailySummary(
-        enterprise_id=enterprise_id, outlet_id=outlet_id, outlet_code=code,
-        outlet_name_zh=name_zh, outlet_name_en=name_en, outlet_kind=kind, day=day,
+        enterprise_id=enterprise_id,
+        outlet_id=outlet_id,
+        outlet_code=code,
+        outlet_name_zh=name_zh,
+        outlet_name_en=name_en,
+        outlet_kind=kind,
+        day=day,
         pollutants=tuple(items),
-    )  # fmt: skip
+    )
     return summary, end, int(enterprise_id)
 
 

@@ -95,23 +95,35 @@ def notice_content(
         note_zh += f"；最高值时段有效数据 {coverage}"
         note_en += f"; valid data in the highest period: {coverage}"
     notice = ExceedanceNotice(
-        case_id=case_id, enterprise_id=case["enterprise_id"], outlet_id=case["outlet_id"],
-        outlet_code=case["outlet_code"], outlet_name_zh=case["outlet_name_zh"],
-        outlet_name_en=case["outlet_name_en"], pollutant=case["pollutant"],
-        pollutant_name_zh=zh, pollutant_name_en=en, period=case["period"],
-        first_at=_utc(case["first_at"]), last_at=_utc(case["last_at"]),
-        exceeding_periods=len(exceeding), value=q(value),
+        case_id=case_id,
+        enterprise_id=case["enterprise_id"],
+        outlet_id=case["outlet_id"],
+        outlet_code=case["outlet_code"],
+        outlet_name_zh=case["outlet_name_zh"],
+        outlet_name_en=case["outlet_name_en"],
+        pollutant=case["pollutant"],
+        pollutant_name_zh=zh,
+        pollutant_name_en=en,
+        period=case["period"],
+        first_at=_utc(case["first_at"]),
+        last_at=_utc(case["last_at"]),
+        exceeding_periods=len(exceeding),
+        value=q(value),
         value_at=_utc(peak["period_start"] if peak is not None else case["first_at"]),
-        unit=details.get("unit") or unit or "", limit=limit,
-        limit_min=details.get("limit_min"), reference_o2=ref_o2,
+        unit=details.get("unit") or unit or "",
+        limit=limit,
+        limit_min=details.get("limit_min"),
+        reference_o2=ref_o2,
         limit_standard=details.get("standard"),
         limit_source=details.get("source_document") or details.get("limit_source") or "",
         limit_clause=details.get("clause"),
         limit_confirmed=bool(details.get("limit_confirmed", True)),
-        multiple=q(case["max_multiple"] if exceeding else Decimal(0)), state=case["state"],
-        closed_at=_utc(case["closed_at"]), validity_note_zh=note_zh + "。",
+        multiple=q(case["max_multiple"] if exceeding else Decimal(0)),
+        state=case["state"],
+        closed_at=_utc(case["closed_at"]),
+        validity_note_zh=note_zh + "。",
         validity_note_en=note_en + ".",
-    )  # fmt: skip
+    )
     return notice, case["opened_at"]
 
 

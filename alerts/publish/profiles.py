@@ -80,11 +80,19 @@ def profile_content(
             )
         )
     profile = EnterpriseProfile(
-        enterprise_id=enterprise_id, name_zh=name_zh, name_en=name_en, uscc=uscc,
-        address=address, district=district, industry=industry, control_level=level,
-        control_level_zh=_LEVELS_ZH.get(level) if level else None, longitude=lon, latitude=lat,
+        enterprise_id=enterprise_id,
+        name_zh=name_zh,
+        name_en=name_en,
+        uscc=uscc,
+        address=address,
+        district=district,
+        industry=industry,
+        control_level=level,
+        control_level_zh=_LEVELS_ZH.get(level) if level else None,
+        longitude=lon,
+        latitude=lat,
         outlets=tuple(outlets),
-    )  # fmt: skip
+    )
     return profile, formed
 
 

@@ -44,8 +44,13 @@ __all__ = ["CASE_CHANNEL", "Publisher", "PublisherOptions"]
 log = logging.getLogger(__name__)
 
 CASE_CHANNEL = "sourcewatch_cases"  # NOTIFY of every case event (0007_case_event_notify.sql)
-TYPES = ("enterprise_profile", "daily_summary", "exceedance_notice", "emission_totals",
-         "tax_estimate")  # fmt: skip
+TYPES = (
+    "enterprise_profile",
+    "daily_summary",
+    "exceedance_notice",
+    "emission_totals",
+    "tax_estimate",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,9 +121,12 @@ class Publisher:
         )
         daily_mark = self._mark(conn, "daily_means", self._daily_mark)
         for outlet_id, day, fp in daily_candidates(
-            conn, now=now, grace=self.options.day_grace,
-            computed_since=self._daily_mark, ended_since=ended_since,
-        ):  # fmt: skip
+            conn,
+            now=now,
+            grace=self.options.day_grace,
+            computed_since=self._daily_mark,
+            ended_since=ended_since,
+        ):
             key = f"daily_summary:{outlet_id}:{day.isoformat()}"
             publish = partial(publish_daily, conn, outlet_id, day)
             self._step(conn, counts, "daily_summary", key, fp, publish)
@@ -168,8 +176,10 @@ class Publisher:
         self, conn: psycopg.Connection[Any], table: str, since: datetime | None
     ) -> datetime | None:
         """The new watermark: the latest computed_at, less the margin for late commits."""
-        query = {"hourly_means": "SELECT max(computed_at) FROM hourly_means",
-                 "daily_means": "SELECT max(computed_at) FROM daily_means"}[table]  # fmt: skip
+        query = {
+            "hourly_means": "SELECT max(computed_at) FROM hourly_means",
+            "daily_means": "SELECT max(computed_at) FROM daily_means",
+        }[table]
         row = conn.execute(query).fetchone()
         latest = row[0] if row else None
         if latest is None:

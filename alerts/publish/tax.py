@@ -182,11 +182,18 @@ def tax_content(
             )
         )
     return TaxEstimate(
-        enterprise_id=enterprise_id, year=period.year, month=period.month,
-        through=period.through, complete=period.complete, region=region,
-        region_name_zh=region_name, items=tuple(items), total_yuan=q(total, "0.01"),
-        method_note_zh=METHOD_ZH, method_note_en=METHOD_EN,
-    )  # fmt: skip
+        enterprise_id=enterprise_id,
+        year=period.year,
+        month=period.month,
+        through=period.through,
+        complete=period.complete,
+        region=region,
+        region_name_zh=region_name,
+        items=tuple(items),
+        total_yuan=q(total, "0.01"),
+        method_note_zh=METHOD_ZH,
+        method_note_en=METHOD_EN,
+    )
 
 
 def publish_tax(

@@ -42,7 +42,12 @@ __all__ = [
 ]
 
 FLOW = {"gas": "a00000", "water": "w00000"}
-_MASS_KG = {"g": Decimal("1e-3"), "mg": Decimal("1e-6"), "µg": Decimal("1e-9"), "ng": Decimal("1e-12")}  # fmt: skip
+_MASS_KG = {
+    "g": Decimal("1e-3"),
+    "mg": Decimal("1e-6"),
+    "µg": Decimal("1e-9"),
+    "ng": Decimal("1e-12"),
+}
 _VOLUME_M3 = {"m³": Decimal(1), "L": Decimal("1e-3")}
 _TIME_S = {"s": Decimal(1), "min": Decimal(60), "h": Decimal(3600)}
 METHOD_ZH = (
@@ -122,9 +127,14 @@ def month_masses(
              AND c.hour_start < %(cutoff)s AND c.pollutant NOT IN (%(gas)s, %(water)s)
            GROUP BY o.id, o.code, o.name_zh, o.kind, c.pollutant
            ORDER BY o.id, c.pollutant""",
-        {"gas": FLOW["gas"], "water": FLOW["water"], "e": enterprise_id, "start": start,
-         "cutoff": cutoff},
-    ).fetchall()  # fmt: skip
+        {
+            "gas": FLOW["gas"],
+            "water": FLOW["water"],
+            "e": enterprise_id,
+            "start": start,
+            "cutoff": cutoff,
+        },
+    ).fetchall()
     out = []
     for outlet_id, code, name, kind, pollutant, product, valid_hours, present in rows:
         factor = _factor(units.get(pollutant), units.get(FLOW[kind]))
@@ -196,10 +206,15 @@ def totals_content(
             )
         )
     return EmissionTotals(
-        enterprise_id=enterprise_id, year=period.year, month=period.month,
-        through=period.through, complete=period.complete, pollutants=tuple(items),
-        method_note_zh=METHOD_ZH, method_note_en=METHOD_EN,
-    )  # fmt: skip
+        enterprise_id=enterprise_id,
+        year=period.year,
+        month=period.month,
+        through=period.through,
+        complete=period.complete,
+        pollutants=tuple(items),
+        method_note_zh=METHOD_ZH,
+        method_note_en=METHOD_EN,
+    )
 
 
 def publish_monthly(

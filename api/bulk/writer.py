@@ -78,8 +78,10 @@ class DumpManifest:
     files: tuple[DumpedFile, ...]
 
     def summary(self) -> str:
-        rows = {t: sum(f.rows for f in self.files if f.table == t and f.format != "parquet")
-                for t in TABLES}  # fmt: skip
+        rows = {
+            t: sum(f.rows for f in self.files if f.table == t and f.format != "parquet")
+            for t in TABLES
+        }
         enterprises = len({f.enterprise_id for f in self.files})
         return (
             f"{self.day}: {enterprises} enterprise(s), {rows['hourly']} hourly mean(s), "
@@ -334,8 +336,9 @@ def dump_day(
         work = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=out))
         try:
             files = _write_day(conn, work, start, end, batch, progress)
-            text = json.dumps(_manifest(day, start, end, generated, files), ensure_ascii=False,
-                              indent=2)  # fmt: skip
+            text = json.dumps(
+                _manifest(day, start, end, generated, files), ensure_ascii=False, indent=2
+            )
             (work / MANIFEST).write_text(text + "\n", encoding="utf-8")
             sums = [(f.sha256, f.path) for f in files] + [(_digest(work / MANIFEST), MANIFEST)]
             (work / CHECKSUMS).write_text("".join(f"{h}  {p}\n" for h, p in sums), "utf-8")

@@ -22,9 +22,11 @@ from api.routes.disclosures import Category, to_disclosure
 __all__ = ["router"]
 
 router = APIRouter(
-    prefix="/v1/feeds", tags=["feeds"], responses=ERROR_RESPONSES,
+    prefix="/v1/feeds",
+    tags=["feeds"],
+    responses=ERROR_RESPONSES,
     dependencies=[Depends(reject_nul)],
-)  # fmt: skip
+)
 
 
 def _entry(request: Request, row: Row) -> feeds.Entry:
@@ -55,9 +57,13 @@ def _entry(request: Request, row: Row) -> feeds.Entry:
 
 
 def _feed(
-    request: Request, db: Database, fmt: feeds.FeedFormat, category: str | None,
-    enterprise_id: int | None, district: str | None,
-) -> Response:  # fmt: skip
+    request: Request,
+    db: Database,
+    fmt: feeds.FeedFormat,
+    category: str | None,
+    enterprise_id: int | None,
+    district: str | None,
+) -> Response:
     if enterprise_id is not None and district is not None:
         raise InvalidParameter("district", "give either enterprise_id or district, not both")
     filters = {
@@ -102,37 +108,51 @@ def _doc(media: str, schema: str = "string") -> dict[int | str, dict[str, object
 
 
 @router.get(
-    "/disclosures.atom", name="disclosure_feed_atom", response_class=Response,
-    responses=_doc("application/atom+xml"), summary="New disclosure records as Atom 1.0",
-)  # fmt: skip
+    "/disclosures.atom",
+    name="disclosure_feed_atom",
+    response_class=Response,
+    responses=_doc("application/atom+xml"),
+    summary="New disclosure records as Atom 1.0",
+)
 def atom_feed(
-    request: Request, db: Annotated[Database, Depends(get_database)],
-    category: CategoryParam = None, enterprise_id: EnterpriseParam = None,
+    request: Request,
+    db: Annotated[Database, Depends(get_database)],
+    category: CategoryParam = None,
+    enterprise_id: EnterpriseParam = None,
     district: DistrictParam = None,
-) -> Response:  # fmt: skip
+) -> Response:
     return _feed(request, db, "atom", category, enterprise_id, district)
 
 
 @router.get(
-    "/disclosures.rss", name="disclosure_feed_rss", response_class=Response,
-    responses=_doc("application/rss+xml"), summary="New disclosure records as RSS 2.0",
-)  # fmt: skip
+    "/disclosures.rss",
+    name="disclosure_feed_rss",
+    response_class=Response,
+    responses=_doc("application/rss+xml"),
+    summary="New disclosure records as RSS 2.0",
+)
 def rss_feed(
-    request: Request, db: Annotated[Database, Depends(get_database)],
-    category: CategoryParam = None, enterprise_id: EnterpriseParam = None,
+    request: Request,
+    db: Annotated[Database, Depends(get_database)],
+    category: CategoryParam = None,
+    enterprise_id: EnterpriseParam = None,
     district: DistrictParam = None,
-) -> Response:  # fmt: skip
+) -> Response:
     return _feed(request, db, "rss", category, enterprise_id, district)
 
 
 @router.get(
-    "/disclosures.json", name="disclosure_feed_json", response_class=Response,
+    "/disclosures.json",
+    name="disclosure_feed_json",
+    response_class=Response,
     responses=_doc("application/feed+json", "object"),
     summary="New disclosure records as JSON Feed 1.1",
-)  # fmt: skip
+)
 def json_feed(
-    request: Request, db: Annotated[Database, Depends(get_database)],
-    category: CategoryParam = None, enterprise_id: EnterpriseParam = None,
+    request: Request,
+    db: Annotated[Database, Depends(get_database)],
+    category: CategoryParam = None,
+    enterprise_id: EnterpriseParam = None,
     district: DistrictParam = None,
-) -> Response:  # fmt: skip
+) -> Response:
     return _feed(request, db, "json", category, enterprise_id, district)

@@ -38,9 +38,15 @@ router = APIRouter(
 )
 
 Category = Literal[
-    "basic_info", "monitoring", "total_control", "pollution_prevention",
-    "fees", "inspection", "penalty", "emergency",
-]  # fmt: skip
+    "basic_info",
+    "monitoring",
+    "total_control",
+    "pollution_prevention",
+    "fees",
+    "inspection",
+    "penalty",
+    "emergency",
+]
 assert tuple(Category.__args__) == CATEGORIES  # type: ignore[attr-defined]
 RECORD_ID = Path(ge=1, le=2**63 - 1, description="Id of one version of a record.")
 
@@ -227,10 +233,16 @@ def list_disclosures(
         as_of=_instant_param(as_of, "as_of"),
     )
     return list_response(
-        request, db, fmt=fmt, pagination=page, count=queries.count(f),
+        request,
+        db,
+        fmt=fmt,
+        pagination=page,
+        count=queries.count(f),
         select=lambda limit, offset: queries.select(f, limit, offset),
-        convert=to_disclosure, model=Disclosure, filename="disclosures.csv",
-    )  # fmt: skip
+        convert=to_disclosure,
+        model=Disclosure,
+        filename="disclosures.csv",
+    )
 
 
 @router.get(
@@ -313,10 +325,19 @@ def list_categories(request: Request, db: Annotated[Database, Depends(get_databa
     by_category: dict[str, list[RecordTypeInfo]] = {}
     for t in types:
         model = MODELS.get(t["code"])
-        fields = [] if model is None else [
-            FieldLabel(name=f["name"], label=Names(zh=f["label_zh"], en=f["label_en"]), type=f["type"], required=f["required"])
-            for f in labels_of(model)
-        ]  # fmt: skip
+        fields = (
+            []
+            if model is None
+            else [
+                FieldLabel(
+                    name=f["name"],
+                    label=Names(zh=f["label_zh"], en=f["label_en"]),
+                    type=f["type"],
+                    required=f["required"],
+                )
+                for f in labels_of(model)
+            ]
+        )
         by_category.setdefault(t["category"], []).append(
             RecordTypeInfo(
                 code=t["code"],

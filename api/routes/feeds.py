@@ -22,9 +22,11 @@ from api.routes.cases import QUALITY_NOTICE, ExceedanceNotice, notice
 __all__ = ["router"]
 
 router = APIRouter(
-    prefix="/v1/feeds", tags=["feeds"], responses=ERROR_RESPONSES,
+    prefix="/v1/feeds",
+    tags=["feeds"],
+    responses=ERROR_RESPONSES,
     dependencies=[Depends(reject_nul)],
-)  # fmt: skip
+)
 
 _PERIOD = {"hour": ("小时均值", "hourly mean"), "day": ("日均值", "daily mean")}
 
@@ -85,9 +87,12 @@ def _entry(request: Request, row: Row) -> feeds.Entry:
 
 
 def _feed(
-    request: Request, db: Database, fmt: feeds.FeedFormat, enterprise_id: int | None,
+    request: Request,
+    db: Database,
+    fmt: feeds.FeedFormat,
+    enterprise_id: int | None,
     district: str | None,
-) -> Response:  # fmt: skip
+) -> Response:
     if enterprise_id is not None and district is not None:
         raise InvalidParameter("district", "give either enterprise_id or district, not both")
     filters = {

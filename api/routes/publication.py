@@ -36,9 +36,11 @@ from schemas.disclosure.keys import public_key_from_raw, public_key_pem
 __all__ = ["VERIFY_CACHE_S", "router"]
 
 router = APIRouter(
-    prefix="/v1/publication", tags=["publication"], responses=ERROR_RESPONSES,
+    prefix="/v1/publication",
+    tags=["publication"],
+    responses=ERROR_RESPONSES,
     dependencies=[Depends(reject_nul)],
-)  # fmt: skip
+)
 
 VERIFY_CACHE_S = 60.0  # a verification recomputes the whole log: at most one a minute
 MAX_SEQ = 2**63 - 1
@@ -306,8 +308,14 @@ def _verification(report: verification.VerifyReport) -> Verification:
     f = report.first_failure
     failure = None
     if f is not None:
-        failure = Failure(kind=f.kind, reason=f.reason, seq=f.seq, day=f.day,
-                          record_id=f.record_id, record_key=f.record_key)  # fmt: skip
+        failure = Failure(
+            kind=f.kind,
+            reason=f.reason,
+            seq=f.seq,
+            day=f.day,
+            record_id=f.record_id,
+            record_key=f.record_key,
+        )
     return Verification(
         ok=report.ok,
         summary=report.summary(),

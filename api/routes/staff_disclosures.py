@@ -224,10 +224,16 @@ def list_records(
         staff=True,
     )
     response = list_response(
-        request, db, fmt=fmt, pagination=page, count=queries.count(f),
+        request,
+        db,
+        fmt=fmt,
+        pagination=page,
+        count=queries.count(f),
         select=lambda limit, offset: queries.select(f, limit, offset),
-        convert=to_staff, model=StaffDisclosure, filename="disclosures.csv",
-    )  # fmt: skip
+        convert=to_staff,
+        model=StaffDisclosure,
+        filename="disclosures.csv",
+    )
     return private(response)
 
 
@@ -257,9 +263,13 @@ def import_template(
         else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     )
     return Response(
-        data, media_type=media,
-        headers={**PRIVATE, "Content-Disposition": f'attachment; filename="{record_type}.{format}"'},
-    )  # fmt: skip
+        data,
+        media_type=media,
+        headers={
+            **PRIVATE,
+            "Content-Disposition": f'attachment; filename="{record_type}.{format}"',
+        },
+    )
 
 
 @router.get(
@@ -393,9 +403,12 @@ def withdraw(
 
 
 @router.post(
-    "/{record_id}/correct", response_model=StaffDisclosure, status_code=201, responses=ACTION_RESPONSES,
+    "/{record_id}/correct",
+    response_model=StaffDisclosure,
+    status_code=201,
+    responses=ACTION_RESPONSES,
     summary="Start a correction: a new draft version of a published record",
-)  # fmt: skip
+)
 def correct(
     user: Editor,
     db: Annotated[Database, Depends(get_database)],
@@ -418,9 +431,12 @@ def correct(
 
 
 @router.post(
-    "/{record_id}/attachments", response_model=AttachmentOut, status_code=201, responses=ACTION_RESPONSES,
+    "/{record_id}/attachments",
+    response_model=AttachmentOut,
+    status_code=201,
+    responses=ACTION_RESPONSES,
     summary="Attach a file (PDF, PNG, JPEG) to a draft",
-)  # fmt: skip
+)
 def attach(
     user: Editor,
     db: Annotated[Database, Depends(get_database)],

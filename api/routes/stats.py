@@ -21,9 +21,11 @@ from api.routes.common import list_response
 __all__ = ["DEFAULT_SPAN", "MAX_SPAN", "router", "stats_period"]
 
 router = APIRouter(
-    prefix="/v1/stats", tags=["statistics"], responses=ERROR_RESPONSES,
+    prefix="/v1/stats",
+    tags=["statistics"],
+    responses=ERROR_RESPONSES,
     dependencies=[Depends(reject_nul)],
-)  # fmt: skip
+)
 
 DEFAULT_SPAN = timedelta(days=30)
 MAX_SPAN = timedelta(days=366)

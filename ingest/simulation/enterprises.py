@@ -48,18 +48,42 @@ _DISTRICTS = (
 )
 
 _BRANDS = (
-    ("恒达", "Hengda"), ("宏盛", "Hongsheng"), ("永兴", "Yongxing"), ("金鑫", "Jinxin"),
-    ("瑞丰", "Ruifeng"), ("天成", "Tiancheng"), ("新安", "Xin'an"), ("振华", "Zhenhua"),
-    ("明辉", "Minghui"), ("嘉禾", "Jiahe"), ("众诚", "Zhongcheng"), ("联盛", "Liansheng"),
-    ("鑫源", "Xinyuan"), ("荣昌", "Rongchang"), ("隆泰", "Longtai"), ("华瑞", "Huarui"),
-    ("德润", "Derun"), ("广泰", "Guangtai"), ("信诚", "Xincheng"), ("东升", "Dongsheng"),
-    ("丰源", "Fengyuan"), ("海纳", "Haina"), ("同创", "Tongchuang"), ("益鑫", "Yixin"),
-)  # fmt: skip
+    ("恒达", "Hengda"),
+    ("宏盛", "Hongsheng"),
+    ("永兴", "Yongxing"),
+    ("金鑫", "Jinxin"),
+    ("瑞丰", "Ruifeng"),
+    ("天成", "Tiancheng"),
+    ("新安", "Xin'an"),
+    ("振华", "Zhenhua"),
+    ("明辉", "Minghui"),
+    ("嘉禾", "Jiahe"),
+    ("众诚", "Zhongcheng"),
+    ("联盛", "Liansheng"),
+    ("鑫源", "Xinyuan"),
+    ("荣昌", "Rongchang"),
+    ("隆泰", "Longtai"),
+    ("华瑞", "Huarui"),
+    ("德润", "Derun"),
+    ("广泰", "Guangtai"),
+    ("信诚", "Xincheng"),
+    ("东升", "Dongsheng"),
+    ("丰源", "Fengyuan"),
+    ("海纳", "Haina"),
+    ("同创", "Tongchuang"),
+    ("益鑫", "Yixin"),
+)
 
 _STREETS = (
-    "经济技术开发区建设一路", "临江工业园区纬五路", "工业大道", "滨海大道",
-    "化工园区东港路", "江东大道", "环城北路", "开发区兴业路",
-)  # fmt: skip
+    "经济技术开发区建设一路",
+    "临江工业园区纬五路",
+    "工业大道",
+    "滨海大道",
+    "化工园区东港路",
+    "江东大道",
+    "环城北路",
+    "开发区兴业路",
+)
 
 # (outlet kind, emission standard, name_zh, name_en); "{n}" numbers outlets of one kind.
 _Plan = tuple[tuple[str, str, str, str], ...]
@@ -83,36 +107,48 @@ class _Industry:
 
 _INDUSTRIES = (
     _Industry(
-        "火力发电 (D4411)", "热电有限公司", "Thermal Power Co., Ltd.",
+        "火力发电 (D4411)",
+        "热电有限公司",
+        "Thermal Power Co., Ltd.",
         ("national", "national", "provincial"),
         ((_UNIT,), (_UNIT, _UNIT), (_UNIT, _UNIT, _UNIT)),
     ),
     _Industry(
-        "污水处理及其再生利用 (D4620)", "水务有限公司", "Water Co., Ltd.",
+        "污水处理及其再生利用 (D4620)",
+        "水务有限公司",
+        "Water Co., Ltd.",
         ("national", "provincial", "municipal"),
         ((_WWTP,), (_WWTP, _WWTP)),
     ),
     _Industry(
-        "棉印染精加工 (C1713)", "印染有限公司", "Printing & Dyeing Co., Ltd.",
+        "棉印染精加工 (C1713)",
+        "印染有限公司",
+        "Printing & Dyeing Co., Ltd.",
         ("provincial", "municipal", "municipal", "other"),
         ((_EFFLUENT,), (_EFFLUENT, _STENTER), (_EFFLUENT, _STENTER, _BOILER)),
     ),
     _Industry(
-        "化学原料和化学制品制造业 (C26)", "化工有限公司", "Chemical Co., Ltd.",
+        "化学原料和化学制品制造业 (C26)",
+        "化工有限公司",
+        "Chemical Co., Ltd.",
         ("national", "provincial", "municipal"),
         ((_PROCESS, _EFFLUENT), (_PROCESS, _EFFLUENT, _BOILER), (_PROCESS, _PROCESS, _EFFLUENT)),
     ),
     _Industry(
-        "机制纸及纸板制造 (C2221)", "纸业有限公司", "Paper Co., Ltd.",
+        "机制纸及纸板制造 (C2221)",
+        "纸业有限公司",
+        "Paper Co., Ltd.",
         ("provincial", "municipal"),
         ((_BOILER, _EFFLUENT), (_EFFLUENT,), (_BOILER, _BOILER, _EFFLUENT)),
     ),
     _Industry(
-        "水泥制造 (C3011)", "水泥有限公司", "Cement Co., Ltd.",
+        "水泥制造 (C3011)",
+        "水泥有限公司",
+        "Cement Co., Ltd.",
         ("provincial", "municipal", "other"),
         ((_KILN,), (_KILN, _KILN)),
     ),
-)  # fmt: skip
+)
 
 _USCC_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _ORG_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)

@@ -191,9 +191,13 @@ def run_simulator(
         enterprises = make_enterprises(args.enterprises, args.seed)
         start, end = _time_range(args)
         messages = generate_traffic(
-            enterprises, seed=args.seed, start=start, end=end, interval_s=args.interval_s,
+            enterprises,
+            seed=args.seed,
+            start=start,
+            end=end,
+            interval_s=args.interval_s,
             config=config,
-        )  # fmt: skip
+        )
         first = next(messages, None)  # validates the interval before we connect
         publisher = _Publisher(mqtt_url, f"sourcewatch-sim-{args.seed}-{os.getpid()}")
     except ValueError as exc:
@@ -209,9 +213,12 @@ def run_simulator(
         return 1
     log.info(
         "simulating %d enterprises / %d outlets from %s to %s (%s)",
-        len(enterprises), outlets, start.isoformat(), end.isoformat() if end else "forever",
+        len(enterprises),
+        outlets,
+        start.isoformat(),
+        end.isoformat() if end else "forever",
         "real time" if args.realtime else "as fast as possible",
-    )  # fmt: skip
+    )
     covered, span_ms = 0, None if end is None else to_ms(end) - to_ms(start)
     try:
         for message in messages if first is None else chain([first], messages):

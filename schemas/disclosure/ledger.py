@@ -249,11 +249,17 @@ def _state(record: dict[str, Any] | None, attachments: list[dict[str, Any]], act
     for a in sorted(attachments, key=lambda a: bytes(a["sha256"]).hex()):
         digest = bytes(a["sha256"]).hex()
         if bytes(a["actual_sha256"]) != bytes(a["sha256"]):
-            return _State(None, f"attachment {a['filename']!r}: its content no longer has "
-                                f"the SHA-256 {digest} on record")  # fmt: skip
+            return _State(
+                None,
+                f"attachment {a['filename']!r}: its content no longer has "
+                f"the SHA-256 {digest} on record",
+            )
         if int(a["actual_size"]) != int(a["size_bytes"]):
-            return _State(None, f"attachment {a['filename']!r}: its content is "
-                                f"{a['actual_size']} bytes, not {a['size_bytes']}")  # fmt: skip
+            return _State(
+                None,
+                f"attachment {a['filename']!r}: its content is "
+                f"{a['actual_size']} bytes, not {a['size_bytes']}",
+            )
         files.append(
             {
                 "filename": a["filename"],
@@ -381,9 +387,19 @@ def append(conn: psycopg.Connection[Any], record_id: int, action: Action) -> Led
             f"INSERT INTO publication_log ({_ENTRY_FIELDS}) "  # noqa: S608
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
             f"RETURNING {_ENTRY_FIELDS}",
-            (seq, state.logged_at, record_id, state.record_key, state.version, action,
-             state.canonical.decode(), content_sha256, prev, entry_hash),
-        )  # fmt: skip
+            (
+                seq,
+                state.logged_at,
+                record_id,
+                state.record_key,
+                state.version,
+                action,
+                state.canonical.decode(),
+                content_sha256,
+                prev,
+                entry_hash,
+            ),
+        )
         row = cur.fetchone()
     assert row is not None
     return _entry(row)

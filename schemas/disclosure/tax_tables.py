@@ -119,9 +119,14 @@ def tax_rate(
         " AND pollutant IN (%(pollutant)s, '*')"
         " AND valid_from <= %(on)s AND (valid_to IS NULL OR %(on)s <= valid_to)"
         " ORDER BY region = %(default)s, pollutant = '*', valid_from DESC LIMIT 1",
-        {"region": region, "default": DEFAULT_REGION, "medium": medium,
-         "pollutant": pollutant, "on": on},
-    ).fetchone()  # fmt: skip
+        {
+            "region": region,
+            "default": DEFAULT_REGION,
+            "medium": medium,
+            "pollutant": pollutant,
+            "on": on,
+        },
+    ).fetchone()
     if row is None:
         raise LookupError(f"no {medium} tax rate for {region} on {on}")
     return TaxRate(*row)

@@ -293,8 +293,23 @@ _EXCEPTIONS = (
 
 
 def _exception(row: tuple[Any, ...], today: date) -> ReportItem:
-    (id_, key, version, category, record_type, title_zh, title_en, enterprise_id, enterprise,
-     formed_at, due, published_at, status, published_on, reason) = row  # fmt: skip
+    (
+        id_,
+        key,
+        version,
+        category,
+        record_type,
+        title_zh,
+        title_en,
+        enterprise_id,
+        enterprise,
+        formed_at,
+        due,
+        published_at,
+        status,
+        published_on,
+        reason,
+    ) = row
     kind: Literal["late", "overdue", "withdrawn"]
     if status == "withdrawn":
         kind = "withdrawn"

@@ -188,8 +188,9 @@ def _check_entries(
         for e in batch:
 
             def fail(reason: str, e: LedgerEntry = e) -> VerifyFailure:
-                return VerifyFailure("entry", reason, seq=e.seq, record_id=e.record_id,
-                                     record_key=e.record_key)  # fmt: skip
+                return VerifyFailure(
+                    "entry", reason, seq=e.seq, record_id=e.record_id, record_key=e.record_key
+                )
 
             if e.seq != expected_seq:
                 return VerifyFailure(
@@ -272,8 +273,14 @@ def _check_roots(
             return fail(f"root_hash is not the entry_hash of entry {root.last_seq}"), count, covered
         same_day = [s for s in per_day.get(day, []) if s <= root.last_seq]
         if max(same_day) != root.last_seq or len(same_day) != root.entry_count:
-            return fail(f"the day has {len(same_day)} entries up to entry {root.last_seq}, "
-                        f"the root says {root.entry_count}"), count, covered  # fmt: skip
+            return (
+                fail(
+                    f"the day has {len(same_day)} entries up to entry {root.last_seq}, "
+                    f"the root says {root.entry_count}"
+                ),
+                count,
+                covered,
+            )
         key = keys.get(root.key_id)
         if key is None:
             return (
@@ -304,8 +311,12 @@ def _check_records(conn: psycopg.Connection[Any]) -> VerifyFailure | None:
     if row is None:
         return None
     verb = "published" if row["action"] == "publish" else "withdrawn"
-    return VerifyFailure("record", f"{verb} but not in the publication log",
-                         record_id=int(row["id"]), record_key=row["record_key"])  # fmt: skip
+    return VerifyFailure(
+        "record",
+        f"{verb} but not in the publication log",
+        record_id=int(row["id"]),
+        record_key=row["record_key"],
+    )
 
 
 def verify(

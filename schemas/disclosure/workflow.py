@@ -209,9 +209,14 @@ def edit_draft(
             },
         )
         audit(
-            conn, actor, "disclosure.edit", "disclosure_record", record_id,
-            before=_snapshot(before), after=_snapshot(after),
-        )  # fmt: skip
+            conn,
+            actor,
+            "disclosure.edit",
+            "disclosure_record",
+            record_id,
+            before=_snapshot(before),
+            after=_snapshot(after),
+        )
     return after
 
 
@@ -232,9 +237,14 @@ def approve(conn: psycopg.Connection[Any], record_id: int, *, actor: str) -> Rec
             {"status": "approved", "approved_at": datetime.now(UTC), "approved_by": actor},
         )
         audit(
-            conn, actor, "disclosure.approve", "disclosure_record", record_id,
-            before={"status": before.status}, after={"status": after.status},
-        )  # fmt: skip
+            conn,
+            actor,
+            "disclosure.approve",
+            "disclosure_record",
+            record_id,
+            before={"status": before.status},
+            after={"status": after.status},
+        )
     return after
 
 
@@ -247,9 +257,14 @@ def publish(conn: psycopg.Connection[Any], record_id: int, *, actor: str) -> Rec
             raise InvalidAction(record_id, "publish", f"it is {before.status}, not approved")
         after = publish_version(conn, before, actor)
         audit(
-            conn, actor, "disclosure.publish", "disclosure_record", record_id,
-            before={"status": before.status}, after=_snapshot(after),
-        )  # fmt: skip
+            conn,
+            actor,
+            "disclosure.publish",
+            "disclosure_record",
+            record_id,
+            before={"status": before.status},
+            after=_snapshot(after),
+        )
     return after
 
 
@@ -273,9 +288,14 @@ def withdraw(conn: psycopg.Connection[Any], record_id: int, *, actor: str, reaso
         )
         append(conn, record_id, "withdraw")
         audit(
-            conn, actor, "disclosure.withdraw", "disclosure_record", record_id,
-            before={"status": before.status}, after={"status": after.status, "reason": text},
-        )  # fmt: skip
+            conn,
+            actor,
+            "disclosure.withdraw",
+            "disclosure_record",
+            record_id,
+            before={"status": before.status},
+            after={"status": after.status, "reason": text},
+        )
     return after
 
 
@@ -337,9 +357,14 @@ def correct(
             },
         )
         audit(
-            conn, actor, "disclosure.correct", "disclosure_record", record.id,
-            before=_snapshot(old), after=_snapshot(record),
-        )  # fmt: skip
+            conn,
+            actor,
+            "disclosure.correct",
+            "disclosure_record",
+            record.id,
+            before=_snapshot(old),
+            after=_snapshot(record),
+        )
     return record
 
 
@@ -406,15 +431,23 @@ def import_rows(
                 "SELECT id FROM enterprises WHERE uscc = %s", (row.enterprise_uscc,)
             ).fetchone()
             if found is None:
-                errors.append({"line": row.line, "field": "enterprise_uscc",
-                               "message": f"no enterprise with USCC {row.enterprise_uscc}"})  # fmt: skip
+                errors.append(
+                    {
+                        "line": row.line,
+                        "field": "enterprise_uscc",
+                        "message": f"no enterprise with USCC {row.enterprise_uscc}",
+                    }
+                )
                 continue
             enterprise_id = int(found[0])
         try:
             record = create_draft(
-                conn, record_type=record_type, content=row.content, actor=actor,
+                conn,
+                record_type=record_type,
+                content=row.content,
+                actor=actor,
                 enterprise_id=enterprise_id,
-            )  # fmt: skip
+            )
         except ContentError as exc:
             errors.extend({"line": row.line, **e} for e in exc.errors)
             continue

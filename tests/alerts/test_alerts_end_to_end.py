@@ -45,12 +45,16 @@ def minute_frames() -> list[bytes]:
         for minute in range(60):
             when = T0 + timedelta(hours=hour, minutes=minute)
             stamp = when.strftime("%Y%m%d%H%M%S")
-            cp = encode_cp({"DataTime": stamp}, {
-                "a21026": {"Min": so2, "Avg": so2, "Max": so2, "Flag": "N"},
-                "a19001": {"Min": "9", "Avg": "9", "Max": "9", "Flag": "N"},
-            })  # fmt: skip
-            seg = build_segment(qn=stamp + "000", st="31", cn="2051", pw="123456", mn=MN,
-                                flag=4, cp=cp)  # fmt: skip
+            cp = encode_cp(
+                {"DataTime": stamp},
+                {
+                    "a21026": {"Min": so2, "Avg": so2, "Max": so2, "Flag": "N"},
+                    "a19001": {"Min": "9", "Avg": "9", "Max": "9", "Flag": "N"},
+                },
+            )
+            seg = build_segment(
+                qn=stamp + "000", st="31", cn="2051", pw="123456", mn=MN, flag=4, cp=cp
+            )
             frames.append(build_packet(seg))
     return frames
 
@@ -60,8 +64,10 @@ def alerts_running(database_url: str, channels: dict[str, object]) -> Iterator[E
     stop = threading.Event()
     evaluator = Evaluator(EvaluatorOptions(database_url=database_url, sweep_s=0.5))
     dispatcher = Dispatcher(database_url, channels, poll_interval_s=0.2)  # type: ignore[arg-type]
-    threads = [threading.Thread(target=evaluator.run, args=(stop,)),
-               threading.Thread(target=dispatcher.run, args=(stop,))]  # fmt: skip
+    threads = [
+        threading.Thread(target=evaluator.run, args=(stop,)),
+        threading.Thread(target=dispatcher.run, args=(stop,)),
+    ]
     for t in threads:
         t.start()
     try:
@@ -84,12 +90,24 @@ def test_an_exceeding_hour_reaches_staff_on_every_channel_exactly_once(
         smtp_server() as smtp,
         collector(mqtt_url, "sourcewatch/v1/alerts/#") as mqtt_got,
     ):
-        add_subscription(db, subscriber="inspector@eb.gov.cn", channel="webhook",
-                         target=hook.url + "/hook", secret=SECRET, kinds=["exceedance"])  # fmt: skip
-        add_subscription(db, subscriber="inspector@eb.gov.cn", channel="email",
-                         target="inspector@eb.gov.cn", pollutants=["a21026"])  # fmt: skip
-        add_subscription(db, subscriber="dashboard", channel="mqtt",
-                         target="sourcewatch/v1/alerts/zhejiang")  # fmt: skip
+        add_subscription(
+            db,
+            subscriber="inspector@eb.gov.cn",
+            channel="webhook",
+            target=hook.url + "/hook",
+            secret=SECRET,
+            kinds=["exceedance"],
+        )
+        add_subscription(
+            db,
+            subscriber="inspector@eb.gov.cn",
+            channel="email",
+            target="inspector@eb.gov.cn",
+            pollutants=["a21026"],
+        )
+        add_subscription(
+            db, subscriber="dashboard", channel="mqtt", target="sourcewatch/v1/alerts/zhejiang"
+        )
         channels = {
             "webhook": WebhookChannel(),
             "email": EmailChannel(SmtpSettings(host="127.0.0.1", port=smtp.port)),
@@ -120,8 +138,10 @@ def test_an_exceeding_hour_reaches_staff_on_every_channel_exactly_once(
     assert [b["action"] for b in bodies] == ["opened", "closed"]
     opened = bodies[0]
     assert (opened["kind"], opened["pollutant"]["code"], opened["outlet"]["mn"]) == (
-        "exceedance", "a21026", MN,
-    )  # fmt: skip
+        "exceedance",
+        "a21026",
+        MN,
+    )
     details = opened["details"]
     assert (details["value"], details["converted"], details["limit"]) == ("50", "50", "35")
     assert details["reference_o2"] == "6" and details["unit"] == "mg/m³"

@@ -23,10 +23,20 @@ def judge(conn: psycopg.Connection, oid: int, hour: int, value: str) -> list[Tra
     v = Decimal(value)
     with conn.transaction():
         return judge_period(
-            conn, outlet_id=oid, pollutant="a21026", period="hour", limit_id=7, limit_source="standard",
-            limit_value=LIMIT, period_start=H0 + timedelta(hours=hour), value=v,
-            multiple=(v - LIMIT) / LIMIT, exceeding=v > LIMIT, policy=POLICY, details={"v": value},
-        )  # fmt: skip
+            conn,
+            outlet_id=oid,
+            pollutant="a21026",
+            period="hour",
+            limit_id=7,
+            limit_source="standard",
+            limit_value=LIMIT,
+            period_start=H0 + timedelta(hours=hour),
+            value=v,
+            multiple=(v - LIMIT) / LIMIT,
+            exceeding=v > LIMIT,
+            policy=POLICY,
+            details={"v": value},
+        )
 
 
 def actions(ts: list[Transition]) -> list[str]:
@@ -42,9 +52,15 @@ def case(conn: psycopg.Connection) -> dict[str, Any]:
 
 @pytest.mark.parametrize(
     ("periods", "multiple", "expected"),
-    [(1, "0.1", "warning"), (4, "0.1", "major"), (1, "0.5", "major"), (12, "0", "critical"),
-     (1, "1.0", "critical"), (3, "0.49", "warning")],
-)  # fmt: skip
+    [
+        (1, "0.1", "warning"),
+        (4, "0.1", "major"),
+        (1, "0.5", "major"),
+        (12, "0", "critical"),
+        (1, "1.0", "critical"),
+        (3, "0.49", "warning"),
+    ],
+)
 def test_severity_by_duration_and_multiple(periods: int, multiple: str, expected: str) -> None:
     assert severity_for(periods, Decimal(multiple), POLICY) == expected
 
@@ -114,9 +130,25 @@ def test_late_data_that_breaks_the_closing_run_reopens_the_case(db: psycopg.Conn
 
 def test_other_kinds_open_once_per_key(db: psycopg.Connection) -> None:
     oid = add_outlet(db, "MN1")
-    first, events = open_case(db, kind="outage", outlet_id=oid, subject="silent", severity="major",
-                              first_at=H0, last_at=H0, details={})  # fmt: skip
-    again, more = open_case(db, kind="outage", outlet_id=oid, subject="silent", severity="major",
-                            first_at=H0, last_at=H0 + timedelta(hours=1), details={})  # fmt: skip
+    first, events = open_case(
+        db,
+        kind="outage",
+        outlet_id=oid,
+        subject="silent",
+        severity="major",
+        first_at=H0,
+        last_at=H0,
+        details={},
+    )
+    again, more = open_case(
+        db,
+        kind="outage",
+        outlet_id=oid,
+        subject="silent",
+        severity="major",
+        first_at=H0,
+        last_at=H0 + timedelta(hours=1),
+        details={},
+    )
     assert first == again
     assert actions(events) == ["opened"] and more == []

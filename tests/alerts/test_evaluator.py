@@ -95,10 +95,14 @@ def test_hourly_means_judged_on_converted_concentration(
         "WHERE pollutant = 'a21026' ORDER BY hour_start"
     ).fetchall()
     assert [(m[2], m[3], m[4]) for m in means] == [
-        (Decimal(30), True, 60), (Decimal(50), True, 60), (Decimal(50), False, 44),
-        (Decimal(70), True, 60), (Decimal(25), True, 60), (Decimal(25), True, 60),
+        (Decimal(30), True, 60),
+        (Decimal(50), True, 60),
+        (Decimal(50), False, 44),
+        (Decimal(70), True, 60),
         (Decimal(25), True, 60),
-    ]  # fmt: skip
+        (Decimal(25), True, 60),
+        (Decimal(25), True, 60),
+    ]
     reason = db.execute(
         "SELECT reason, flags FROM hourly_means WHERE hour_start = %s AND pollutant = 'a21026'",
         (H0 + timedelta(hours=2),),
@@ -252,8 +256,10 @@ def test_an_hour_that_cannot_be_judged_is_recorded_and_the_evaluator_goes_on(
     db: psycopg.Connection, outlet: int, database_url: str
 ) -> None:
     old = datetime(2015, 6, 1, tzinfo=UTC)  # before any validity rule was in force
-    rows = [MeasurementRow("a21026", "min", old + timedelta(minutes=m), value=Decimal(1), flag="N")
-            for m in range(60)]  # fmt: skip
+    rows = [
+        MeasurementRow("a21026", "min", old + timedelta(minutes=m), value=Decimal(1), flag="N")
+        for m in range(60)
+    ]
     store(db, outlet, {0: rows, 1: minute_rows(1, "40")})
     ev = evaluator(database_url, H0 + timedelta(hours=8))
     ev.drain(db)

@@ -40,15 +40,26 @@ def hour_rows(hour: int, flag: str = "N", flagged: int = 60) -> list[Measurement
 
 
 def store(conn: psycopg.Connection, outlet_id: int, hours: dict[int, list[MeasurementRow]]) -> None:
-    write_batch(conn, [
-        Accepted(
-            transport="mqtt", topic=None, received_at=datetime.now(UTC),
-            raw=f"frame-{h}-{rows[0].flag}-{rows[-2].flag}-{len(rows)}".encode(),
-            outlet_id=outlet_id, mn=MN, st="31", cn="2051", qn=None, data_time=rows[0].ts,
-            rows=tuple(rows),
-        )
-        for h, rows in hours.items()
-    ], [])  # fmt: skip
+    write_batch(
+        conn,
+        [
+            Accepted(
+                transport="mqtt",
+                topic=None,
+                received_at=datetime.now(UTC),
+                raw=f"frame-{h}-{rows[0].flag}-{rows[-2].flag}-{len(rows)}".encode(),
+                outlet_id=outlet_id,
+                mn=MN,
+                st="31",
+                cn="2051",
+                qn=None,
+                data_time=rows[0].ts,
+                rows=tuple(rows),
+            )
+            for h, rows in hours.items()
+        ],
+        [],
+    )
 
 
 def requeue(conn: psycopg.Connection, outlet_id: int, hours: range) -> None:
@@ -142,12 +153,19 @@ def test_two_fault_hours_open_one_case_and_a_valid_hour_closes_it(
 def test_runs_must_be_consecutive_hours_of_one_flag(
     db: psycopg.Connection, outlet: int, database_url: str
 ) -> None:
-    store(db, outlet, {
-        0: hour_rows(0, "D"), 1: hour_rows(1), 2: hour_rows(2, "D"),  # a valid hour between
-        4: hour_rows(4, "D"),  # hour 3 missing: a gap
-        5: hour_rows(5, "M"),  # another flag
-        6: hour_rows(6, "D", flagged=30), 7: hour_rows(7, "D", flagged=30),  # below 75 %
-    })  # fmt: skip
+    store(
+        db,
+        outlet,
+        {
+            0: hour_rows(0, "D"),
+            1: hour_rows(1),
+            2: hour_rows(2, "D"),  # a valid hour between
+            4: hour_rows(4, "D"),  # hour 3 missing: a gap
+            5: hour_rows(5, "M"),  # another flag
+            6: hour_rows(6, "D", flagged=30),
+            7: hour_rows(7, "D", flagged=30),  # below 75 %
+        },
+    )
     evaluator(database_url).drain(db)
     assert fault_events(db) == []
     flags = db.execute(

@@ -240,8 +240,9 @@ def test_two_dispatchers_at_once_deliver_every_row_exactly_once(
 
     def work(i: int) -> None:
         with psycopg.connect(database_url, autocommit=True) as conn:
-            d = Dispatcher(lambda: conn, {"webhook": channel}, clock=Clock(), batch_size=7,
-                           max_subscriptions=2)  # fmt: skip
+            d = Dispatcher(
+                lambda: conn, {"webhook": channel}, clock=Clock(), batch_size=7, max_subscriptions=2
+            )
             start.wait()
             while report := d.deliver_due(conn):
                 reports[i].add(report)

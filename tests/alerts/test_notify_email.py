@@ -22,8 +22,9 @@ from tests.fixtures.notify import T0, Clock, case_event, outbox, smtp_server
 
 
 def channel(port: int) -> EmailChannel:
-    settings = SmtpSettings(host="127.0.0.1", port=port, sender="sourcewatch@example.org",
-                            timeout_s=5)  # fmt: skip
+    settings = SmtpSettings(
+        host="127.0.0.1", port=port, sender="sourcewatch@example.org", timeout_s=5
+    )
     return EmailChannel(settings, clock=Clock())
 
 
@@ -69,8 +70,9 @@ def test_no_server_is_a_failure_to_retry() -> None:
 @pytest.mark.integration
 def test_subscribed_staff_get_the_mail(db: psycopg.Connection) -> None:
     n = case_event(db, district="西湖区")
-    add_subscription(db, subscriber="li", channel="email", target="li@example.org",
-                     districts=["西湖区"])  # fmt: skip
+    add_subscription(
+        db, subscriber="li", channel="email", target="li@example.org", districts=["西湖区"]
+    )
     enqueue(db, n)
     with smtp_server() as server:
         d = Dispatcher(lambda: db, {"email": channel(server.port)}, clock=Clock())

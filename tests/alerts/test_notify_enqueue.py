@@ -157,14 +157,24 @@ def test_an_unknown_event_is_a_clear_error_and_the_callers_transaction_survives(
 
 def test_add_list_deactivate(db: psycopg.Connection) -> None:
     a = add_subscription(
-        db, subscriber="li@example.org", channel="email", target="li@example.org",
-        districts=["西湖区", "西湖区"], kinds=["exceedance"], pollutants=["a21026"],
-        min_severity="warning", max_per_hour=5, digest_after=3,
-    )  # fmt: skip
+        db,
+        subscriber="li@example.org",
+        channel="email",
+        target="li@example.org",
+        districts=["西湖区", "西湖区"],
+        kinds=["exceedance"],
+        pollutants=["a21026"],
+        min_severity="warning",
+        max_per_hour=5,
+        digest_after=3,
+    )
     b = add_subscription(
-        db, subscriber="ops", channel="dingtalk",
-        target="https://oapi.dingtalk.com/robot/send?access_token=abc", secret="SECxyz",
-    )  # fmt: skip
+        db,
+        subscriber="ops",
+        channel="dingtalk",
+        target="https://oapi.dingtalk.com/robot/send?access_token=abc",
+        secret="SECxyz",
+    )
     sub = get_subscription(db, a)
     assert (sub.channel, sub.districts, sub.kinds, sub.pollutants) == (
         "email",

@@ -16,31 +16,60 @@ from alerts.notify.message import DIGEST_MAX_LINES
 T0 = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
 
 SO2 = Notification(
-    event_id=7, case_id=3, kind="exceedance", action="opened", severity="major",
-    occurred_at=T0, enterprise_id=1, enterprise_name_zh="杭州某热电有限公司",
-    enterprise_name_en="Hangzhou Power Co.", district="西湖区", outlet_id=2,
-    outlet_name_zh="1号排口", mn="33010000000001", pollutant="a21026",
-    pollutant_name_zh="二氧化硫", pollutant_name_en="sulfur dioxide (SO2)",
+    event_id=7,
+    case_id=3,
+    kind="exceedance",
+    action="opened",
+    severity="major",
+    occurred_at=T0,
+    enterprise_id=1,
+    enterprise_name_zh="杭州某热电有限公司",
+    enterprise_name_en="Hangzhou Power Co.",
+    district="西湖区",
+    outlet_id=2,
+    outlet_name_zh="1号排口",
+    mn="33010000000001",
+    pollutant="a21026",
+    pollutant_name_zh="二氧化硫",
+    pollutant_name_en="sulfur dioxide (SO2)",
     title_zh="超标：杭州某热电有限公司 1号排口 二氧化硫小时均值",
     title_en="Exceedance: Hangzhou Power Co. outlet 33010000000001 sulfur dioxide (SO2) hourly mean",
-    details={"mean": Decimal("123.40"), "limit": Decimal(100), "unit": "mg/m³",
-             "multiple": Decimal("0.234"), "period": "hour", "limit_source": "GB 13223-2011"},
-)  # fmt: skip
+    details={
+        "mean": Decimal("123.40"),
+        "limit": Decimal(100),
+        "unit": "mg/m³",
+        "multiple": Decimal("0.234"),
+        "period": "hour",
+        "limit_source": "GB 13223-2011",
+    },
+)
 
 OUTAGE = replace(
-    SO2, event_id=8, kind="outage", severity="warning", pollutant=None, pollutant_name_zh=None,
-    pollutant_name_en=None, enterprise_name_en=None, district=None,
-    title_zh="数据中断：杭州某热电有限公司 1号排口", title_en="Outage: outlet 33010000000001",
+    SO2,
+    event_id=8,
+    kind="outage",
+    severity="warning",
+    pollutant=None,
+    pollutant_name_zh=None,
+    pollutant_name_en=None,
+    enterprise_name_en=None,
+    district=None,
+    title_zh="数据中断：杭州某热电有限公司 1号排口",
+    title_en="Outage: outlet 33010000000001",
     details={"silent_since": datetime(2026, 11, 28, 6, 0, tzinfo=UTC)},
-)  # fmt: skip
+)
 
 
 def test_to_json_is_bilingual_with_utc_and_beijing_times() -> None:
     doc = SO2.to_json()
     assert doc["type"] == "case_event"
     assert (doc["event_id"], doc["case_id"], doc["kind"], doc["action"], doc["severity"]) == (
-        7, 3, "exceedance", "opened", "major"
-    )  # fmt: skip
+        7,
+        3,
+        "exceedance",
+        "opened",
+        "major",
+    )
     assert doc["occurred_at"] == {
         "utc": "2026-11-28T08:00:00Z",
         "local": "2026-11-28T16:00:00+08:00",
@@ -52,13 +81,17 @@ def test_to_json_is_bilingual_with_utc_and_beijing_times() -> None:
     }
     assert doc["title"]["zh"].startswith("超标") and doc["title"]["en"].startswith("Exceedance")
     assert doc["enterprise"] == {
-        "id": 1, "name_zh": "杭州某热电有限公司", "name_en": "Hangzhou Power Co.",
+        "id": 1,
+        "name_zh": "杭州某热电有限公司",
+        "name_en": "Hangzhou Power Co.",
         "district": "西湖区",
-    }  # fmt: skip
+    }
     assert doc["outlet"] == {"id": 2, "name_zh": "1号排口", "mn": "33010000000001"}
     assert doc["pollutant"] == {
-        "code": "a21026", "name_zh": "二氧化硫", "name_en": "sulfur dioxide (SO2)"
-    }  # fmt: skip
+        "code": "a21026",
+        "name_zh": "二氧化硫",
+        "name_en": "sulfur dioxide (SO2)",
+    }
     assert doc["details"]["mean"] == 123.4 and doc["details"]["limit"] == 100
     json.dumps(doc)  # JSON-able as it is
     assert OUTAGE.to_json()["pollutant"] is None

@@ -109,8 +109,13 @@ def test_dingtalk_signature() -> None:
 def test_a_dingtalk_subscription_is_signed_with_its_secret(db: psycopg.Connection) -> None:
     n = case_event(db)
     with http_endpoint(OK) as endpoint:
-        add_subscription(db, subscriber="duty-room", channel="dingtalk", secret="SECabc",
-                         target=f"{endpoint.url}/robot/send?access_token=tok")  # fmt: skip
+        add_subscription(
+            db,
+            subscriber="duty-room",
+            channel="dingtalk",
+            secret="SECabc",
+            target=f"{endpoint.url}/robot/send?access_token=tok",
+        )
         enqueue(db, n)
         clock = Clock()
         d = Dispatcher(lambda: db, {"dingtalk": DingTalkChannel(clock=clock)}, clock=clock)

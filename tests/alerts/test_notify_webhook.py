@@ -35,8 +35,9 @@ def test_the_request_is_signed_with_the_subscription_secret() -> None:
     # what a receiver does: HMAC-SHA256 over the raw body with the shared secret
     expected = hmac.new(b"s3cret", request.body, hashlib.sha256).hexdigest()
     assert request.headers["X-Sourcewatch-Signature"] == f"sha256={expected}"
-    assert hmac.compare_digest(request.headers["X-Sourcewatch-Signature"],
-                               webhook_signature("s3cret", request.body))  # fmt: skip
+    assert hmac.compare_digest(
+        request.headers["X-Sourcewatch-Signature"], webhook_signature("s3cret", request.body)
+    )
     assert request.headers["X-Sourcewatch-Timestamp"] == str(int(T0.timestamp()))
     assert request.headers["X-Sourcewatch-Event"] == "7"
     assert request.headers["Content-Type"] == "application/json; charset=utf-8"
@@ -56,8 +57,11 @@ def test_non_2xx_answers_are_failures_with_the_response() -> None:
     with http_endpoint((500, b"internal error")) as endpoint:
         result = WebhookChannel().send(endpoint.url, "k", render(SO2))
     assert (result.ok, result.status_code, result.response, result.error) == (
-        False, 500, "internal error", "HTTP 500"
-    )  # fmt: skip
+        False,
+        500,
+        "internal error",
+        "HTTP 500",
+    )
     assert result.retryable
 
 
@@ -65,8 +69,9 @@ def test_no_answer_is_a_failure() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    result = WebhookChannel(timeout_s=2).send(f"http://127.0.0.1:{port}/x?token=t0ps3cret",
-                                              "k", render(SO2))  # fmt: skip
+    result = WebhookChannel(timeout_s=2).send(
+        f"http://127.0.0.1:{port}/x?token=t0ps3cret", "k", render(SO2)
+    )
     assert not result.ok and result.status_code is None
     assert result.error and "refused" in result.error.lower()
     assert "t0ps3cret" not in result.error
@@ -81,12 +86,21 @@ def test_a_failing_endpoint_is_retried_with_backoff_until_it_answers(
 ) -> None:
     n = case_event(db)
     with http_endpoint((500, b"boom"), (502, b"bad gateway"), (200, b"thanks")) as endpoint:
-        add_subscription(db, subscriber="ops", channel="webhook",
-                         target=f"{endpoint.url}/hook?token=abc", secret="s3cret")  # fmt: skip
+        add_subscription(
+            db,
+            subscriber="ops",
+            channel="webhook",
+            target=f"{endpoint.url}/hook?token=abc",
+            secret="s3cret",
+        )
         enqueue(db, n)
         clock = Clock()
-        d = Dispatcher(lambda: db, {"webhook": WebhookChannel(clock=clock)}, clock=clock,
-                       retry=RetryPolicy(base_delay_s=60))  # fmt: skip
+        d = Dispatcher(
+            lambda: db,
+            {"webhook": WebhookChannel(clock=clock)},
+            clock=clock,
+            retry=RetryPolicy(base_delay_s=60),
+        )
         assert d.deliver_due(db).attempts_failed == 1
         clock.advance(seconds=59)
         assert not d.deliver_due(db)

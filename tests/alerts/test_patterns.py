@@ -69,10 +69,21 @@ def store(conn: psycopg.Connection, outlet_id: int, k: int, day: list[Minute]) -
             for code, (v, zs, f) in day[m].items()
         ]
         raw = f"{outlet_id}-{k}-{h}".encode()
-        batch.append(Accepted(
-            transport="mqtt", topic=None, received_at=start, raw=raw, outlet_id=outlet_id,
-            mn=MN, st="31", cn="2051", qn=None, data_time=rows[0].ts, rows=tuple(rows),
-        ))  # fmt: skip
+        batch.append(
+            Accepted(
+                transport="mqtt",
+                topic=None,
+                received_at=start,
+                raw=raw,
+                outlet_id=outlet_id,
+                mn=MN,
+                st="31",
+                cn="2051",
+                qn=None,
+                data_time=rows[0].ts,
+                rows=tuple(rows),
+            )
+        )
     write_batch(conn, batch, [])
 
 
@@ -178,16 +189,27 @@ def test_normal_noisy_days_show_no_pattern(
 
 
 def sim_batches(conn: psycopg.Connection, start: datetime, end: datetime) -> Iterable[Accepted]:
-    registry = [{"outlets": [{"mn": MN, "kind": "gas", "password": "123456",
-                              "emission_standard": "GB 13223-2011"}]}]  # fmt: skip
+    registry = [
+        {
+            "outlets": [
+                {
+                    "mn": MN,
+                    "kind": "gas",
+                    "password": "123456",
+                    "emission_standard": "GB 13223-2011",
+                }
+            ]
+        }
+    ]
     quiet = EpisodeRates(exceedance=0, outage=0, maintenance=0, calibration=1, fault=0)
     outlets = load_outlets(conn)
     for message in generate_traffic(
         registry, seed=7, start=start, end=end, config=TrafficConfig(episodes=quiet)
     ):
         if message.cn == "2051":
-            for item in decode_message(message.topic, message.payload, message.send_time,
-                                       outlets.get):  # fmt: skip
+            for item in decode_message(
+                message.topic, message.payload, message.send_time, outlets.get
+            ):
                 assert isinstance(item, Accepted), item
                 yield item
 
@@ -213,10 +235,17 @@ def test_flat_line(db: psycopg.Connection, outlet: int, database_url: str) -> No
         o2 = day[m]["a19001"][0]
         day[m]["a21026"] = (Decimal("16.00"), Decimal(16 * 15) / (21 - o2), "N")
     found = assert_found_then_closed(db, database_url, outlet, "flat-line", day)
-    assert found["stretches"] == [{
-        "from": (D0 + timedelta(hours=8)).isoformat(), "to": (D0 + timedelta(hours=16)).isoformat(),
-        "hours": 8, "values": 480, "mean": "16", "std": "0", "max_std": "0.016",
-    }]  # fmt: skip
+    assert found["stretches"] == [
+        {
+            "from": (D0 + timedelta(hours=8)).isoformat(),
+            "to": (D0 + timedelta(hours=16)).isoformat(),
+            "hours": 8,
+            "values": 480,
+            "mean": "16",
+            "std": "0",
+            "max_std": "0.016",
+        }
+    ]
     assert found["data"] == ["min"] and found["limit"] == "35" and found["standard"] == ULTRA_LOW
 
 
@@ -266,10 +295,12 @@ def test_constant_ph_of_a_wastewater_outlet_is_a_flat_line(
     bind_outlet(db, MN, "GB 18918-2002", "class-1A", date(2020, 1, 1), "permit")
     rng = random.Random(8)
     day: list[Minute] = [
-        {"w01018": (Decimal(f"{24 + 3 * math.sin(m / 200) + rng.gauss(0, 0.8):.1f}"), None, "N"),
-         "w01001": (Decimal("7.20"), None, "N")}
+        {
+            "w01018": (Decimal(f"{24 + 3 * math.sin(m / 200) + rng.gauss(0, 0.8):.1f}"), None, "N"),
+            "w01001": (Decimal("7.20"), None, "N"),
+        }
         for m in range(1440)
-    ]  # fmt: skip
+    ]
     store(db, oid, 0, day)
     judge(db, database_url, 0)
     assert pattern_events(db) == [("flat-line", "w01001", "opened", "info")]

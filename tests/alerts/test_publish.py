@@ -37,20 +37,40 @@ def _records(db: psycopg.Connection, record_type: str) -> list[dict[str, Any]]:
     return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
-def _hour(db: psycopg.Connection, outlet: int, pollutant: str, at: datetime,
-          mean: str, converted: str | None = None, valid: bool = True) -> None:  # fmt: skip
+def _hour(
+    db: psycopg.Connection,
+    outlet: int,
+    pollutant: str,
+    at: datetime,
+    mean: str,
+    converted: str | None = None,
+    valid: bool = True,
+) -> None:
     db.execute(
         "INSERT INTO hourly_means (outlet_id, pollutant, hour_start, source, mean, converted,"
         " valid_count, expected_count, valid) VALUES (%s, %s, %s, 'min', %s, %s, %s, 60, %s)"
         " ON CONFLICT (outlet_id, pollutant, hour_start) DO UPDATE SET mean = EXCLUDED.mean,"
         " converted = EXCLUDED.converted, valid = EXCLUDED.valid, computed_at = now()",
-        (outlet, pollutant, at, Decimal(mean), converted and Decimal(converted),
-         60 if valid else 10, valid),
-    )  # fmt: skip
+        (
+            outlet,
+            pollutant,
+            at,
+            Decimal(mean),
+            converted and Decimal(converted),
+            60 if valid else 10,
+            valid,
+        ),
+    )
 
 
-def _day(db: psycopg.Connection, outlet: int, pollutant: str, day: date, mean: str,
-         converted: str | None = None) -> None:  # fmt: skip
+def _day(
+    db: psycopg.Connection,
+    outlet: int,
+    pollutant: str,
+    day: date,
+    mean: str,
+    converted: str | None = None,
+) -> None:
     db.execute(
         "INSERT INTO daily_means (outlet_id, pollutant, day, source, mean, converted,"
         " valid_count, expected_count, valid) VALUES (%s, %s, %s, 'hour', %s, %s, 24, 24, true)"
@@ -140,9 +160,16 @@ def test_daily_summary_after_the_day_ends_and_on_revision(db: psycopg.Connection
 def test_exceedance_notice_on_open_and_on_close(db: psycopg.Connection) -> None:
     outlet = add_outlet(db, "MN-CASE-1")
     first = datetime(2026, 3, 10, 8, tzinfo=LOCAL)
-    details = {"limit": "100", "unit": "mg/m³", "reference_o2": "6", "standard": "GB 13223-2011",
-               "source_document": "GB 13223-2011 火电厂大气污染物排放标准", "clause": "Table 1",
-               "limit_confirmed": True, "coverage": "60/60"}  # fmt: skip
+    details = {
+        "limit": "100",
+        "unit": "mg/m³",
+        "reference_o2": "6",
+        "standard": "GB 13223-2011",
+        "source_document": "GB 13223-2011 火电厂大气污染物排放标准",
+        "clause": "Table 1",
+        "limit_confirmed": True,
+        "coverage": "60/60",
+    }
     row = db.execute(
         "INSERT INTO cases (kind, outlet_id, pollutant, period, limit_id, subject, severity,"
         " opened_at, first_at, last_at, max_multiple, details) VALUES ('exceedance', %s,"
@@ -207,8 +234,12 @@ def test_totals_and_tax_from_flow_and_concentration(db: psycopg.Connection) -> N
     enterprise = _enterprise(db, outlet)
     start = datetime(2026, 2, 3, tzinfo=LOCAL)
     # mg/m³ measured, mg/m³ converted to 6 % O₂; flow a00000 in m³/s (HJ 212-2017 Table B.2)
-    means = {"a21026": ("100", "40"), "a21002": ("200", "60"), "a21005": ("50", "50"),
-             "a34013": ("10", "25")}  # fmt: skip
+    means = {
+        "a21026": ("100", "40"),
+        "a21002": ("200", "60"),
+        "a21005": ("50", "50"),
+        "a34013": ("10", "25"),
+    }
     for h in range(10):
         at = start + timedelta(hours=h)
         _hour(db, outlet, "a00000", at, "50")
@@ -217,10 +248,19 @@ def test_totals_and_tax_from_flow_and_concentration(db: psycopg.Connection) -> N
     _hour(db, outlet, "a21026", start + timedelta(hours=10), "999", "999", valid=False)
     _hour(db, outlet, "a00000", start + timedelta(hours=10), "50")
     quota = create_draft(
-        db, record_type="emission_quota", actor="alice", enterprise_id=enterprise,
-        content={"year": 2026, "pollutant": "a21026", "pollutant_name": "二氧化硫",
-                 "permitted_tonnes": "1.8", "permit_number": "P-1", "issued_on": "2026-01-05"},
-    )  # fmt: skip
+        db,
+        record_type="emission_quota",
+        actor="alice",
+        enterprise_id=enterprise,
+        content={
+            "year": 2026,
+            "pollutant": "a21026",
+            "pollutant_name": "二氧化硫",
+            "permitted_tonnes": "1.8",
+            "permit_number": "P-1",
+            "issued_on": "2026-01-05",
+        },
+    )
     approve(db, quota.id, actor="bob")
     publish(db, quota.id, actor="bob")
 

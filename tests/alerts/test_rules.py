@@ -233,8 +233,9 @@ def water_hour(values: list[str], flows: list[str | None]) -> MeanResult:
     """Minute COD values with the outlet's flow (L/s) in the same minutes (None: no flow)."""
     cod = [Sample(at(i), D(v), None, "N") for i, v in enumerate(values)]
     flow = [Sample(at(i), D(q), None, "N") for i, q in enumerate(flows) if q is not None]
-    return hourly_mean(cod, [], hour_start=HOUR, source="min", o2_ref=None, rules=WATER,
-                       flow_samples=flow)  # fmt: skip
+    return hourly_mean(
+        cod, [], hour_start=HOUR, source="min", o2_ref=None, rules=WATER, flow_samples=flow
+    )
 
 
 def test_wastewater_hour_is_volume_weighted() -> None:
@@ -244,8 +245,9 @@ def test_wastewater_hour_is_volume_weighted() -> None:
     # A flow flagged invalid does not weigh: that minute has no valid flow.
     cod = [Sample(at(0), D(10), None, "N"), Sample(at(1), D(30), None, "N")]
     flow = [Sample(at(0), D(1), None, "N"), Sample(at(1), D(3), None, "D")]
-    result = hourly_mean(cod, [], hour_start=HOUR, source="min", o2_ref=None, rules=WATER,
-                         flow_samples=flow)  # fmt: skip
+    result = hourly_mean(
+        cod, [], hour_start=HOUR, source="min", o2_ref=None, rules=WATER, flow_samples=flow
+    )
     assert result.mean == D(20)
     assert result.reason == "arithmetic mean: no valid flow in 1 of 2 valid minutes"
 

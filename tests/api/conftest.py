@@ -76,15 +76,28 @@ def world(db: psycopg.Connection) -> World:
     gas = add_outlet(db, "GAS0001", kind="gas", uscc="91330100000000001A")
     water = add_outlet(db, "WAT0001", kind="water", uscc="91330200000000002B")
     hangzhou = _enterprise(
-        db, "91330100000000001A", name_zh="杭州热电有限公司",
-        name_en="Hangzhou Thermal Power Co.", address="杭州市西湖区", district="西湖区",
-        industry="thermal power", control_level="national", longitude=120.15, latitude=30.28,
-    )  # fmt: skip
+        db,
+        "91330100000000001A",
+        name_zh="杭州热电有限公司",
+        name_en="Hangzhou Thermal Power Co.",
+        address="杭州市西湖区",
+        district="西湖区",
+        industry="thermal power",
+        control_level="national",
+        longitude=120.15,
+        latitude=30.28,
+    )
     ningbo = _enterprise(
-        db, "91330200000000002B", name_zh="宁波污水处理厂",
-        name_en="Ningbo Wastewater Treatment Plant", district="鄞州区", industry="wastewater",
-        control_level="provincial", longitude=121.55, latitude=29.87,
-    )  # fmt: skip
+        db,
+        "91330200000000002B",
+        name_zh="宁波污水处理厂",
+        name_en="Ningbo Wastewater Treatment Plant",
+        district="鄞州区",
+        industry="wastewater",
+        control_level="provincial",
+        longitude=121.55,
+        latitude=29.87,
+    )
     nowhere = _enterprise(
         db, "91330300000000003C", name_zh="无坐标化工厂", control_level="municipal"
     )

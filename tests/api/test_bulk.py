@@ -99,11 +99,16 @@ def test_a_day_is_dumped_per_enterprise_with_the_rows_of_the_local_day(
     assert manifest.path == folder
     part = folder / f"enterprise={world.hangzhou}"
     assert sorted(p.name for p in folder.iterdir()) == [
-        "SHA256SUMS", f"enterprise={world.hangzhou}", "manifest.json"
-    ]  # fmt: skip
+        "SHA256SUMS",
+        f"enterprise={world.hangzhou}",
+        "manifest.json",
+    ]
     assert sorted(p.name for p in part.iterdir()) == [
-        "hourly.csv", "hourly.parquet", "raw.csv.gz", "raw.parquet"
-    ]  # fmt: skip
+        "hourly.csv",
+        "hourly.parquet",
+        "raw.csv.gz",
+        "raw.parquet",
+    ]
     hourly, raw = _csv(part / "hourly.csv"), _csv(part / "raw.csv.gz")
     # 3 fixture hours + 16:00 UTC on the 26th (local midnight); not 15:00 (the day before)
     # nor 16:00 UTC on the 27th (the next local day)
@@ -114,19 +119,37 @@ def test_a_day_is_dumped_per_enterprise_with_the_rows_of_the_local_day(
 
     invalid = next(r for r in hourly if r["hour_start_utc"] == "2026-11-27T02:00:00Z")
     assert invalid | {"computed_at_utc": "", "computed_at_local": ""} == {
-        "enterprise_id": str(world.hangzhou), "enterprise_uscc": "91330100000000001A",
-        "enterprise_name_zh": "杭州热电有限公司", "enterprise_name_en": "Hangzhou Thermal Power Co.",
-        "outlet_id": str(world.gas), "outlet_code": "DA001", "outlet_name_zh": "1号排口",
-        "outlet_name_en": "Stack 1", "outlet_kind": "gas", "pollutant": "a21026",
-        "pollutant_name_zh": "二氧化硫", "pollutant_name_en": "sulfur dioxide (SO2)",
-        "unit": "mg/m³", "hour_start_utc": "2026-11-27T02:00:00Z",
-        "hour_start_local": "2026-11-27T10:00:00+08:00", "hour_end_utc": "2026-11-27T03:00:00Z",
-        "hour_end_local": "2026-11-27T11:00:00+08:00", "source": "min", "mean": "90",
-        "converted": "", "zs_reported": "", "o2_mean": "", "valid_count": "20",
-        "expected_count": "60", "coverage": "0.3333", "valid": "false",
-        "reason": "20 valid minutes < 45", "flags": '{"D":40,"N":20}',
-        "computed_at_utc": "", "computed_at_local": "",
-    }  # fmt: skip
+        "enterprise_id": str(world.hangzhou),
+        "enterprise_uscc": "91330100000000001A",
+        "enterprise_name_zh": "杭州热电有限公司",
+        "enterprise_name_en": "Hangzhou Thermal Power Co.",
+        "outlet_id": str(world.gas),
+        "outlet_code": "DA001",
+        "outlet_name_zh": "1号排口",
+        "outlet_name_en": "Stack 1",
+        "outlet_kind": "gas",
+        "pollutant": "a21026",
+        "pollutant_name_zh": "二氧化硫",
+        "pollutant_name_en": "sulfur dioxide (SO2)",
+        "unit": "mg/m³",
+        "hour_start_utc": "2026-11-27T02:00:00Z",
+        "hour_start_local": "2026-11-27T10:00:00+08:00",
+        "hour_end_utc": "2026-11-27T03:00:00Z",
+        "hour_end_local": "2026-11-27T11:00:00+08:00",
+        "source": "min",
+        "mean": "90",
+        "converted": "",
+        "zs_reported": "",
+        "o2_mean": "",
+        "valid_count": "20",
+        "expected_count": "60",
+        "coverage": "0.3333",
+        "valid": "false",
+        "reason": "20 valid minutes < 45",
+        "flags": '{"D":40,"N":20}',
+        "computed_at_utc": "",
+        "computed_at_local": "",
+    }
     flagged = [(r["pollutant"], r["kind"], r["ts_utc"], r["flag"], r["flag_valid"]) for r in raw]
     assert ("a21026", "rtd", "2026-11-27T01:01:00Z", "D", "false") in flagged
     assert ("a21026", "rtd", "2026-11-27T01:00:00Z", "N", "true") in flagged
@@ -178,8 +201,13 @@ def test_manifest_sizes_and_checksums_recompute_and_sha256sum_accepts_them(
     assert checked.stdout.count(": OK") == len(sums)
 
     (folder / f"enterprise={world.hangzhou}" / "hourly.csv").write_text("tampered\r\n")
-    tampered = subprocess.run(["sha256sum", "-c", "--quiet", "SHA256SUMS"], cwd=folder,
-                              capture_output=True, text=True, check=False)  # fmt: skip
+    tampered = subprocess.run(
+        ["sha256sum", "-c", "--quiet", "SHA256SUMS"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert tampered.returncode != 0 and "hourly.csv: FAILED" in tampered.stdout
 
 
@@ -226,8 +254,9 @@ def test_rerun_replaces_the_day_whole_and_a_failed_run_leaves_it_untouched(
     assert (out / "2026-11-27" / "SHA256SUMS").read_bytes() == sums  # same data, same bytes
     assert again.files == first.files
 
-    db.execute("DELETE FROM hourly_means WHERE outlet_id = %s AND hour_start = %s",
-               (world.gas, utc(2)))  # fmt: skip
+    db.execute(
+        "DELETE FROM hourly_means WHERE outlet_id = %s AND hour_start = %s", (world.gas, utc(2))
+    )
     db.execute("DELETE FROM measurements WHERE outlet_id = %s", (world.gas,))
     later = datetime(2026, 11, 29, tzinfo=UTC)
     bulk.dump_day(conn, DAY, out, now=later)
@@ -235,8 +264,11 @@ def test_rerun_replaces_the_day_whole_and_a_failed_run_leaves_it_untouched(
     manifest = _manifest(folder)
     assert manifest["generated_at"] == "2026-11-29T00:00:00Z"
     assert {f["path"].rsplit("/", 1)[1]: f["rows"] for f in manifest["files"]} == {
-        "hourly.csv": 2, "hourly.parquet": 2, "raw.csv.gz": 0, "raw.parquet": 0
-    }  # fmt: skip
+        "hourly.csv": 2,
+        "hourly.parquet": 2,
+        "raw.csv.gz": 0,
+        "raw.parquet": 0,
+    }
     assert len(_csv(folder / f"enterprise={world.hangzhou}" / "hourly.csv")) == 2
     assert pq.read_table(folder / f"enterprise={world.hangzhou}" / "raw.parquet").num_rows == 0
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["2026-11-27"]  # no leftovers
@@ -266,8 +298,11 @@ def test_api_lists_days_and_serves_exactly_the_files_of_the_manifest(
     assert newest["manifest"] == "http://testserver/v1/dumps/2026-11-27/manifest.json"
     assert newest["checksums"] == "http://testserver/v1/dumps/2026-11-27/SHA256SUMS"
     assert (newest["enterprises"], newest["files"], newest["hourly_rows"], newest["raw_rows"]) == (
-        1, 4, 3, 6
-    )  # fmt: skip
+        1,
+        4,
+        3,
+        6,
+    )
     assert body["results"][1]["files"] == 0  # a day without data: manifest and checksums only
     paged = dump_client.get("/v1/dumps", params={"limit": 1})
     assert paged.json()["meta"]["next"] is not None and len(paged.json()["results"]) == 1
@@ -284,8 +319,11 @@ def test_api_lists_days_and_serves_exactly_the_files_of_the_manifest(
         assert hashlib.sha256(got.content).hexdigest() == entry["sha256"]
         assert got.headers["etag"] == f'"{entry["sha256"]}"'
         kind = got.headers["content-type"].split(";")[0]
-        expected = {"csv": "text/csv", "csv.gz": "application/gzip",
-                    "parquet": "application/vnd.apache.parquet"}  # fmt: skip
+        expected = {
+            "csv": "text/csv",
+            "csv.gz": "application/gzip",
+            "parquet": "application/vnd.apache.parquet",
+        }
         assert kind == expected[entry["format"]]
         cached = dump_client.get(
             f"/v1/dumps/2026-11-27/{entry['path']}", headers={"If-None-Match": got.headers["etag"]}
@@ -327,9 +365,12 @@ def test_api_unknown_and_malformed_days(dump_client: TestClient, out: Path) -> N
 
 
 def test_cli_dumps_a_run_of_days(
-    world: World, database_url: str, out: Path, monkeypatch: pytest.MonkeyPatch,
+    world: World,
+    database_url: str,
+    out: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-) -> None:  # fmt: skip
+) -> None:
     monkeypatch.setenv("SOURCEWATCH_DATABASE_URL", database_url)
     argv = ["dump", "--day", "2026-11-27", "--days", "2", "--out", str(out)]
     assert cli.main(argv) == 0
@@ -337,8 +378,13 @@ def test_cli_dumps_a_run_of_days(
     assert "2026-11-26: 0 enterprise(s)" in printed
     assert "2026-11-27: 1 enterprise(s), 3 hourly mean(s), 6 measurement(s)" in printed
     assert bulk.available_days(out) == [date(2026, 11, 27), date(2026, 11, 26)]
-    checked = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=out / "2026-11-27",
-                             capture_output=True, text=True, check=False)  # fmt: skip
+    checked = subprocess.run(
+        ["sha256sum", "-c", "SHA256SUMS"],
+        cwd=out / "2026-11-27",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert checked.returncode == 0, checked.stdout
 
     monkeypatch.setenv("SOURCEWATCH_DUMP_DIR", str(out / "from-setting"))
@@ -357,9 +403,12 @@ def test_dump_reports_each_file_written(world: World, conn: psycopg.Connection, 
 
 
 def test_cli_progress_bar_goes_to_stderr_only_when_asked(
-    world: World, database_url: str, out: Path, monkeypatch: pytest.MonkeyPatch,
+    world: World,
+    database_url: str,
+    out: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-) -> None:  # fmt: skip
+) -> None:
     monkeypatch.setenv("SOURCEWATCH_DATABASE_URL", database_url)
     argv = ["dump", "--day", "2026-11-27", "--days", "2", "--out", str(out)]
     assert cli.main([*argv, "--progress"]) == 0

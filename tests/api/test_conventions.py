@@ -168,27 +168,36 @@ PAGE = {"limit", "page", "format"}
 ROUTES = {
     "/healthz": set(),
     "/readyz": set(),
-    "/v1/enterprises": PAGE | {"q", "uscc", "district", "industry", "control_level", "bbox",
-                               "near", "radius_m", "sort"},
+    "/v1/enterprises": PAGE
+    | {"q", "uscc", "district", "industry", "control_level", "bbox", "near", "radius_m", "sort"},
     "/v1/enterprises/{enterprise_id}": {"enterprise_id"},
     "/v1/outlets": PAGE | {"enterprise_id", "kind", "active", "q"},
     "/v1/outlets/{outlet_id}": {"outlet_id", "on"},
     "/v1/outlets/{outlet_id}/latest": {"outlet_id", "format"},
-    "/v1/outlets/{outlet_id}/measurements": {"outlet_id", "pollutant", "resolution", "start",
-                                             "end", "kind", "limit", "cursor", "format"},
+    "/v1/outlets/{outlet_id}/measurements": {
+        "outlet_id",
+        "pollutant",
+        "resolution",
+        "start",
+        "end",
+        "kind",
+        "limit",
+        "cursor",
+        "format",
+    },
     "/v1/pollutants": PAGE | {"medium", "q"},
     "/v1/pollutants/{code}": {"code"},
     "/v1/flags": PAGE | {"standard"},
-    "/v1/exceedances": PAGE | {"enterprise_id", "outlet_id", "district", "pollutant", "state",
-                               "period", "since", "until"},
+    "/v1/exceedances": PAGE
+    | {"enterprise_id", "outlet_id", "district", "pollutant", "state", "period", "since", "until"},
     "/v1/exceedances/{case_id}": {"case_id"},
     "/v1/stats/districts": PAGE | {"start", "end"},
     "/v1/stats/pollutants": PAGE | {"start", "end"},
     "/v1/feeds/exceedances.atom": {"enterprise_id", "district"},
     "/v1/feeds/exceedances.rss": {"enterprise_id", "district"},
     "/v1/feeds/exceedances.json": {"enterprise_id", "district"},
-    "/v1/disclosures": PAGE | {"category", "record_type", "enterprise_id", "published_since",
-                               "published_until", "as_of"},
+    "/v1/disclosures": PAGE
+    | {"category", "record_type", "enterprise_id", "published_since", "published_until", "as_of"},
     "/v1/disclosures/{record_id}": {"record_id"},
     "/v1/disclosures/{record_id}/versions": {"record_id"},
     "/v1/disclosures/{record_id}/attachments/{sha256}": {"record_id", "sha256"},
@@ -205,7 +214,7 @@ ROUTES = {
     "/v1/publication/roots": PAGE,
     "/v1/publication/keys": PAGE,
     "/v1/publication/verify": set(),
-}  # fmt: skip
+}
 # Path parameters that do not name a stored resource (any year has a report).
 NOT_RESOURCES = {"/v1/reports/annual/{year}"}
 # Files, not JSON: what their 200 answer is.
@@ -245,7 +254,8 @@ def test_openapi_lists_every_route_with_parameters_and_errors(settings: Settings
     error = spec["components"]["schemas"]["ErrorDetail"]
     assert set(error["properties"]) == {"status", "code", "message", "parameter"}
     resolution = next(
-        p for p in paths["/v1/outlets/{outlet_id}/measurements"]["get"]["parameters"]
+        p
+        for p in paths["/v1/outlets/{outlet_id}/measurements"]["get"]["parameters"]
         if p["name"] == "resolution"
-    )  # fmt: skip
+    )
     assert resolution["schema"]["enum"] == ["raw", "hour", "day", "month"]

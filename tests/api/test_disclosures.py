@@ -39,9 +39,12 @@ def records(db: psycopg.Connection, world: World) -> dict[str, int]:
         wf.approve(db, draft.id, actor="wang.qiang")
         ids[name] = wf.publish(db, draft.id, actor="li.na").id
     fix = wf.correct(
-        db, ids["ningbo"], actor="li.na", reason="检查日期有误",
+        db,
+        ids["ningbo"],
+        actor="li.na",
+        reason="检查日期有误",
         content={**NOTICE, "inspected_on": "2026-11-03"},
-    )  # fmt: skip
+    )
     wf.approve(db, fix.id, actor="wang.qiang")
     ids["ningbo_v2"] = wf.publish(db, fix.id, actor="li.na").id
     wf.withdraw(db, ids["hangzhou"], actor="li.na", reason="重复公开")
@@ -149,14 +152,25 @@ def test_supervisory_results_beside_online_daily_means(
 ) -> None:
     def supervisory(day: str, value: str, **where: object) -> int:
         content = {
-            "monitored_on": day, "point": "1号烟囱", "outlet_code": "DA001",
-            "pollutant": "a21026", "pollutant_name": "二氧化硫", "value": value, "unit": "mg/m³",
-            "limit_value": "100", "standard": "GB 13223-2011", "monitoring_body": "杭州市环境监测中心站",
-        }  # fmt: skip
+            "monitored_on": day,
+            "point": "1号烟囱",
+            "outlet_code": "DA001",
+            "pollutant": "a21026",
+            "pollutant_name": "二氧化硫",
+            "value": value,
+            "unit": "mg/m³",
+            "limit_value": "100",
+            "standard": "GB 13223-2011",
+            "monitoring_body": "杭州市环境监测中心站",
+        }
         draft = wf.create_draft(
-            db, record_type="supervisory_monitoring", content=content, actor="li.na",
-            enterprise_id=world.hangzhou, **where,  # type: ignore[arg-type]
-        )  # fmt: skip
+            db,
+            record_type="supervisory_monitoring",
+            content=content,
+            actor="li.na",
+            enterprise_id=world.hangzhou,
+            **where,  # type: ignore[arg-type]
+        )
         wf.approve(db, draft.id, actor="wang.qiang")
         return wf.publish(db, draft.id, actor="li.na").id
 

@@ -52,27 +52,52 @@ def _case(db: psycopg.Connection, **values: Any) -> int:
         "%(close_reason)s, %(max_multiple)s, %(ack_at)s, %(ack_by)s, %(assigned)s, "
         "%(escalated_at)s, %(details)s) RETURNING id",
         {
-            "kind": "exceedance", "pollutant": "a21026", "period": "hour", "limit_id": 1,
-            "subject": "standard", "state": "open", "severity": "warning", "closed_at": None,
-            "close_reason": None, "max_multiple": None, "ack_at": None, "ack_by": None,
-            "assigned": None, "escalated_at": None, "details": Jsonb({}), **values,
+            "kind": "exceedance",
+            "pollutant": "a21026",
+            "period": "hour",
+            "limit_id": 1,
+            "subject": "standard",
+            "state": "open",
+            "severity": "warning",
+            "closed_at": None,
+            "close_reason": None,
+            "max_multiple": None,
+            "ack_at": None,
+            "ack_by": None,
+            "assigned": None,
+            "escalated_at": None,
+            "details": Jsonb({}),
+            **values,
         },
-    ).fetchone()  # fmt: skip
+    ).fetchone()
     assert row is not None
     return int(row[0])
 
 
 def _limit_details(limit: str, unit: str, o2: str | None, document: str) -> dict[str, Any]:
     return {
-        "limit": limit, "limit_min": None, "unit": unit, "reference_o2": o2,
-        "limit_source": "standard", "standard": " ".join(document.split(" ")[:2]),
-        "category": "x", "source_document": document, "clause": "表 1",
-        "limit_confirmed": True, "limit_version": 1,
-    }  # fmt: skip
+        "limit": limit,
+        "limit_min": None,
+        "unit": unit,
+        "reference_o2": o2,
+        "limit_source": "standard",
+        "standard": " ".join(document.split(" ")[:2]),
+        "category": "x",
+        "source_document": document,
+        "clause": "表 1",
+        "limit_confirmed": True,
+        "limit_version": 1,
+    }
 
 
-def _event(db: psycopg.Connection, case: int, at: datetime, actor: str, action: str,
-           detail: dict[str, Any] | None = None) -> None:  # fmt: skip
+def _event(
+    db: psycopg.Connection,
+    case: int,
+    at: datetime,
+    actor: str,
+    action: str,
+    detail: dict[str, Any] | None = None,
+) -> None:
     db.execute(
         "INSERT INTO case_events (case_id, at, actor, action, severity, detail) "
         "VALUES (%s, %s, %s, %s, 'warning', %s)",
@@ -95,27 +120,50 @@ def make_cases(db: psycopg.Connection) -> Cases:
     ids = [r[0] for r in db.execute("SELECT id FROM enterprises ORDER BY uscc")]
     gas_limit = _limit_details("100", "mg/m³", "6", "GB 13223-2011 火电厂大气污染物排放标准")
     hourly = _case(
-        db, outlet=gas, opened_at=utc(2, 5), first_at=utc(1), last_at=utc(2), max_multiple=0.5,
-        severity="major", escalated_at=utc(3), ack_at=utc(4), ack_by="chief-li",
-        assigned="inspector-wang", details=Jsonb({"limit_source": "standard"}),
-    )  # fmt: skip
+        db,
+        outlet=gas,
+        opened_at=utc(2, 5),
+        first_at=utc(1),
+        last_at=utc(2),
+        max_multiple=0.5,
+        severity="major",
+        escalated_at=utc(3),
+        ack_at=utc(4),
+        ack_by="chief-li",
+        assigned="inspector-wang",
+        details=Jsonb({"limit_source": "standard"}),
+    )
     for start, value, multiple, compliant in [(utc(1), 150, 0.5, False), (utc(2), 90, 0, True)]:
         db.execute(
             "INSERT INTO case_periods (case_id, period_start, value, limit_value, multiple, "
             "compliant, details) VALUES (%s, %s, %s, 100, %s, %s, %s)",
-            (hourly, start, value, multiple, compliant,
-             Jsonb({**gas_limit, "value": str(value), "coverage": "50/60"})),
-        )  # fmt: skip
+            (
+                hourly,
+                start,
+                value,
+                multiple,
+                compliant,
+                Jsonb({**gas_limit, "value": str(value), "coverage": "50/60"}),
+            ),
+        )
     _event(db, hourly, utc(2, 5), "evaluator", "opened", gas_limit)
     _event(db, hourly, utc(3), "evaluator", "escalated")
     _event(db, hourly, utc(4), "inspector-wang", "commented", {"text": "SECRET-COMMENT-7731"})
     _event(db, hourly, utc(4, 1), "chief-li", "assigned", {"to": "inspector-wang"})
     day_start = datetime(2026, 11, 26, 16, tzinfo=UTC)  # 2026-11-27 00:00 Asia/Shanghai
     daily = _case(
-        db, outlet=water, pollutant="w01018", period="day", state="closed", opened_at=utc(1),
-        first_at=day_start, last_at=day_start, closed_at=utc(5), max_multiple=0.2,
+        db,
+        outlet=water,
+        pollutant="w01018",
+        period="day",
+        state="closed",
+        opened_at=utc(1),
+        first_at=day_start,
+        last_at=day_start,
+        closed_at=utc(5),
+        max_multiple=0.2,
         close_reason="3 consecutive compliant means",
-    )  # fmt: skip
+    )
     db.execute(
         "INSERT INTO case_periods (case_id, period_start, value, limit_value, multiple, "
         "compliant, details) VALUES (%s, %s, 120, 100, 0.2, false, %s)",
@@ -124,9 +172,17 @@ def make_cases(db: psycopg.Connection) -> Cases:
     _event(db, daily, utc(1), "evaluator", "opened")
     _event(db, daily, utc(5), "evaluator", "closed", {"reason": "3 consecutive compliant means"})
     outage = _case(
-        db, kind="outage", outlet=gas, pollutant="", period="", limit_id=0, subject="",
-        first_at=utc(0), last_at=utc(0), opened_at=utc(0),
-    )  # fmt: skip
+        db,
+        kind="outage",
+        outlet=gas,
+        pollutant="",
+        period="",
+        limit_id=0,
+        subject="",
+        first_at=utc(0),
+        last_at=utc(0),
+        opened_at=utc(0),
+    )
     _event(db, outage, utc(0), "evaluator", "opened")
     for hour, valid in [(0, True), (1, True), (2, False)]:
         db.execute(
@@ -180,11 +236,16 @@ def test_list_is_public_view_of_exceedances_only(client: TestClient, cases: Case
     assert first["max_multiple"] == 0.5
     assert first["escalated"]["utc"] == "2026-11-27T03:00:00Z"
     assert first["limit"] == {
-        "value": 100.0, "value_min": None, "unit": "mg/m³", "reference_o2": 6.0,
-        "source": "standard", "standard": "GB 13223-2011",
-        "source_document": "GB 13223-2011 火电厂大气污染物排放标准", "clause": "表 1",
+        "value": 100.0,
+        "value_min": None,
+        "unit": "mg/m³",
+        "reference_o2": 6.0,
+        "source": "standard",
+        "standard": "GB 13223-2011",
+        "source_document": "GB 13223-2011 火电厂大气污染物排放标准",
+        "clause": "表 1",
         "confirmed": True,
-    }  # fmt: skip
+    }
     assert first["quality"]["reviewed_by_authority"] is False
     assert first["quality"]["notice"]["zh"] == (
         "实时公布数据属于企业自行监测数据，未经环境保护主管部门审核"
@@ -207,9 +268,13 @@ def test_detail_has_periods_and_public_transitions_only(client: TestClient, case
             "start": {"utc": "2026-11-27T01:00:00Z", "local": "2026-11-27T09:00:00+08:00"},
             "end": {"utc": "2026-11-27T02:00:00Z", "local": "2026-11-27T10:00:00+08:00"},
         },
-        "value": 150.0, "limit": 100.0, "multiple": 0.5, "compliant": False,
-        "coverage": "50/60", "validity": {"valid": True, "reason": None},
-    }  # fmt: skip
+        "value": 150.0,
+        "limit": 100.0,
+        "multiple": 0.5,
+        "compliant": False,
+        "coverage": "50/60",
+        "validity": {"valid": True, "reason": None},
+    }
     assert body["periods"][1]["compliant"] is True
     # the mean of 02:00 was invalidated: shown as such
     assert body["periods"][1]["validity"] == {"valid": False, "reason": "20 valid < 45"}

@@ -78,9 +78,16 @@ PERIODS = [
 
 def _filter(world: World, start: datetime, end: datetime, p: str | None, k: str | None):  # type: ignore[no-untyped-def]
     return queries.SeriesFilter(
-        outlet_id=world.gas, start=start, end=end, first_day=start.date(), end_day=end.date(),
-        timezone="Asia/Shanghai", flag_standard="HJ 212-2017", pollutant=p, kind=k,
-    )  # fmt: skip
+        outlet_id=world.gas,
+        start=start,
+        end=end,
+        first_day=start.date(),
+        end_day=end.date(),
+        timezone="Asia/Shanghai",
+        flag_standard="HJ 212-2017",
+        pollutant=p,
+        kind=k,
+    )
 
 
 def _counts(db: psycopg.Connection, world: World, agg: HourlyAggregate) -> list[tuple[int, int]]:

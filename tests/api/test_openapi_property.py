@@ -52,11 +52,18 @@ def _case_history(db: psycopg.Connection, world: World) -> None:
     assert row is not None
     case = row[0]
     details = {
-        "limit": "100", "limit_min": None, "unit": "mg/m³", "reference_o2": "6",
-        "limit_source": "standard", "standard": "GB 13223-2011", "category": "coal-boiler-new",
-        "source_document": "GB 13223-2011 火电厂大气污染物排放标准", "clause": "表 1",
-        "limit_confirmed": True, "limit_version": 1,
-    }  # fmt: skip
+        "limit": "100",
+        "limit_min": None,
+        "unit": "mg/m³",
+        "reference_o2": "6",
+        "limit_source": "standard",
+        "standard": "GB 13223-2011",
+        "category": "coal-boiler-new",
+        "source_document": "GB 13223-2011 火电厂大气污染物排放标准",
+        "clause": "表 1",
+        "limit_confirmed": True,
+        "limit_version": 1,
+    }
     db.execute(
         "UPDATE cases SET max_multiple = 0.5, details = %s WHERE id = %s", (Jsonb(details), case)
     )

@@ -210,14 +210,20 @@ def test_enterprise_page_lists_published_records(
     client: TestClient, db: psycopg.Connection, world: World
 ) -> None:
     content = {
-        "inspected_on": "2026-11-02", "inspection_type": "double_random",
-        "inspecting_body": "杭州市生态环境执法支队", "findings": "<b>设施正常</b>",
+        "inspected_on": "2026-11-02",
+        "inspection_type": "double_random",
+        "inspecting_body": "杭州市生态环境执法支队",
+        "findings": "<b>设施正常</b>",
         "violations_found": False,
-    }  # fmt: skip
+    }
     draft = wf.create_draft(
-        db, record_type="inspection_result", content=content, actor="li.na",
-        enterprise_id=world.hangzhou, title_zh="<script>现场检查</script>",
-    )  # fmt: skip
+        db,
+        record_type="inspection_result",
+        content=content,
+        actor="li.na",
+        enterprise_id=world.hangzhou,
+        title_zh="<script>现场检查</script>",
+    )
     wf.approve(db, draft.id, actor="wang.qiang")
     wf.publish(db, draft.id, actor="li.na")
     html = _html(client.get(f"/portal/enterprises/{world.hangzhou}"))

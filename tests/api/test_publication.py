@@ -95,8 +95,9 @@ def test_roots_and_keys_verify_the_chain(
         )
         public.verify(bytes.fromhex(root["signature"]), root["signed_message"].encode())  # type: ignore[union-attr]
     assert [(r["day"], r["entry_count"]) for r in roots["results"]] == [
-        ("2026-11-26", 2), ("2026-11-27", 1),
-    ]  # fmt: skip
+        ("2026-11-26", 2),
+        ("2026-11-27", 1),
+    ]
     csv = client.get("/v1/publication/roots", params={"format": "csv"})
     assert csv.headers["content-type"].startswith("text/csv")
     assert [row["root_hash"] for row in csv_rows(csv.text)] == [
@@ -138,8 +139,11 @@ def test_verify_names_the_changed_record(
     assert body["ok"] is False
     failure = body["first_failure"]
     assert (failure["kind"], failure["seq"], failure["record_id"], failure["record_key"]) == (
-        "entry", 2, signed[1], "K-2",
-    )  # fmt: skip
+        "entry",
+        2,
+        signed[1],
+        "K-2",
+    )
     assert "content" in failure["reason"]
 
 

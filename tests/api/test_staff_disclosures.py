@@ -318,8 +318,18 @@ def test_bulk_import_reports_rows(
     )
     assert template.status_code == 200
     header = [c for c in template.content.decode("utf-8-sig").splitlines()[0].split(",")]
-    names = ["party", "uscc", "decision_number", "facts", "legal_basis", "penalty", "fine_yuan",
-             "decision_date", "authority", "execution_status"]  # fmt: skip
+    names = [
+        "party",
+        "uscc",
+        "decision_number",
+        "facts",
+        "legal_basis",
+        "penalty",
+        "fine_yuan",
+        "decision_date",
+        "authority",
+        "execution_status",
+    ]
     assert len(header) >= len(names)
     lines = [",".join(names)]
     for number, uscc in (("1", USCC), ("2", NINGBO_USCC), ("3", "bad")):
@@ -340,9 +350,11 @@ def test_bulk_import_reports_rows(
     ).fetchall()
     assert drafts == [(world.hangzhou,), (world.ningbo,)]
     empty = client.post(
-        f"{BASE}/import", params={"record_type": "penalty_decision"},
-        files={"file": ("x.txt", b"", "text/plain")}, headers=editor,
-    )  # fmt: skip
+        f"{BASE}/import",
+        params={"record_type": "penalty_decision"},
+        files={"file": ("x.txt", b"", "text/plain")},
+        headers=editor,
+    )
     assert empty.status_code == 422 and empty.json()["error"]["parameter"] == "file"
 
 
@@ -393,10 +405,12 @@ def test_a_type_without_its_own_clock_follows_its_category(
     client: TestClient, db: psycopg.Connection, world: World, editor: dict[str, str]
 ) -> None:
     content = {
-        "inspected_on": "2026-11-02", "inspection_type": "special",
-        "inspecting_body": "杭州市生态环境执法支队", "findings": "在线监测设施运行正常",
+        "inspected_on": "2026-11-02",
+        "inspection_type": "special",
+        "inspecting_body": "杭州市生态环境执法支队",
+        "findings": "在线监测设施运行正常",
         "violations_found": False,
-    }  # fmt: skip
+    }
     body = {"record_type": "inspection_result", "content": content, "enterprise_id": world.hangzhou}
     assert client.post(BASE, json=body, headers=editor).json()["due_on"] == "2026-11-30"  # 20
     db.execute("UPDATE disclosure_categories SET deadline_days = 5 WHERE code = 'inspection'")

@@ -27,8 +27,10 @@ def test_districts(client: TestClient, cases: Cases) -> None:
     assert xihu["period"]["start"]["utc"] == "2026-11-27T00:00:00Z"
     assert xihu["period"]["end"]["local"] == "2026-11-28T08:00:00+08:00"
     assert {k: xihu[k] for k in ("enterprises", "outlets", "outlets_exceeding")} == {
-        "enterprises": 1, "outlets": 1, "outlets_exceeding": 1,
-    }  # fmt: skip
+        "enterprises": 1,
+        "outlets": 1,
+        "outlets_exceeding": 1,
+    }
     assert (xihu["exceedances"], xihu["open"]) == (1, 1)  # the outage case is not counted
     assert xihu["data_capture"] == {"valid_hours": 2, "expected_hours": 24, "rate": 0.0833}
     assert yinzhou["district"] == "鄞州区"

@@ -42,11 +42,22 @@ def _record(
         "created_by, updated_by, published_at, correction_reason, withdrawn_reason) VALUES "
         "(%s, %s, %s, %s, %s, %s, %s, %s, 'staff', %s, %s, %s, 't', 't', %s, %s, %s)",
         (
-            key, version, record_type, category, enterprise_id, title, f"EN {title}",
-            Jsonb({}), status, formed, due, published,
-            "fix" if version > 1 else None, "error" if status == "withdrawn" else None,
+            key,
+            version,
+            record_type,
+            category,
+            enterprise_id,
+            title,
+            f"EN {title}",
+            Jsonb({}),
+            status,
+            formed,
+            due,
+            published,
+            "fix" if version > 1 else None,
+            "error" if status == "withdrawn" else None,
         ),
-    )  # fmt: skip
+    )
 
 
 @pytest.fixture
@@ -58,15 +69,51 @@ def records(db: psycopg.Connection) -> int:
     ent = int(row[0])
     pen = ("penalty_decision", "penalty")
     _record(db, "a", *pen, "published", local(2025, 3, 2), date(2025, 3, 11), local(2025, 3, 10))
-    _record(db, "b", *pen, "published", local(2025, 3, 2), date(2025, 3, 11), local(2025, 3, 12),
-            enterprise_id=ent, title=TITLE)  # fmt: skip
+    _record(
+        db,
+        "b",
+        *pen,
+        "published",
+        local(2025, 3, 2),
+        date(2025, 3, 11),
+        local(2025, 3, 12),
+        enterprise_id=ent,
+        title=TITLE,
+    )
     _record(db, "c", *pen, "draft", local(2025, 3, 2), date(2025, 3, 11))
-    _record(db, "d", "exceedance_notice", "monitoring", "superseded", local(2025, 5, 1),
-            date(2025, 5, 6), local(2025, 5, 1, 11), enterprise_id=ent)  # fmt: skip
-    _record(db, "d", "exceedance_notice", "monitoring", "published", local(2025, 5, 2),
-            date(2025, 5, 8), local(2025, 5, 2, 11), enterprise_id=ent, version=2)  # fmt: skip
-    _record(db, "e", "emergency_event", "emergency", "withdrawn", local(2025, 6, 1),
-            date(2025, 6, 30), local(2025, 6, 2))  # fmt: skip
+    _record(
+        db,
+        "d",
+        "exceedance_notice",
+        "monitoring",
+        "superseded",
+        local(2025, 5, 1),
+        date(2025, 5, 6),
+        local(2025, 5, 1, 11),
+        enterprise_id=ent,
+    )
+    _record(
+        db,
+        "d",
+        "exceedance_notice",
+        "monitoring",
+        "published",
+        local(2025, 5, 2),
+        date(2025, 5, 8),
+        local(2025, 5, 2, 11),
+        enterprise_id=ent,
+        version=2,
+    )
+    _record(
+        db,
+        "e",
+        "emergency_event",
+        "emergency",
+        "withdrawn",
+        local(2025, 6, 1),
+        date(2025, 6, 30),
+        local(2025, 6, 2),
+    )
     return ent
 
 
@@ -84,8 +131,10 @@ def test_scoreboard_json(client: TestClient, records: int) -> None:
     penalty = by["penalty"]
     assert penalty["name"] == {"zh": "行政处罚", "en": "Administrative penalties"}
     assert (penalty["published_on_time"], penalty["published_late"], penalty["overdue"]) == (
-        1, 1, 1,
-    )  # fmt: skip
+        1,
+        1,
+        1,
+    )
     assert penalty["on_time_rate"] == 0.5
     assert by["monitoring"]["published_on_time"] == 2
     assert by["emergency"]["published_on_time"] == 1  # withdrawn counts as published

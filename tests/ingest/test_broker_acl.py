@@ -37,8 +37,17 @@ def secured_broker() -> Iterator[int]:
         folder = Path(tmp)
         passwd = folder / "passwd"
         for user, password in ((MN_A, "pa"), (MN_B, "pb"), ("sourcewatch-ingest", "pi")):
-            subprocess.run(["mosquitto_passwd", "-b", *(["-c"] if not passwd.exists() else []),
-                            str(passwd), user, password], check=True)  # fmt: skip
+            subprocess.run(
+                [
+                    "mosquitto_passwd",
+                    "-b",
+                    *(["-c"] if not passwd.exists() else []),
+                    str(passwd),
+                    user,
+                    password,
+                ],
+                check=True,
+            )
         shutil.copy(ROOT / "deploy" / "mosquitto" / "acl", folder / "acl")
         conf = (ROOT / "deploy" / "mosquitto" / "mosquitto.conf").read_text()
         conf = (
@@ -50,8 +59,11 @@ def secured_broker() -> Iterator[int]:
         for f in folder.iterdir():
             f.chmod(0o644)
         folder.chmod(0o755)
-        proc = subprocess.Popen([binary, "-c", str(folder / "mosquitto.conf")],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        proc = subprocess.Popen(
+            [binary, "-c", str(folder / "mosquitto.conf")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             wait_for_port("127.0.0.1", port)
             yield port
@@ -61,14 +73,17 @@ def secured_broker() -> Iterator[int]:
 
 
 def frame(mn: str) -> bytes:
-    cp = encode_cp({"DataTime": datetime(2026, 11, 28, 8).strftime("%Y%m%d%H%M%S")},
-                   {"a21026": {"Rtd": "10", "Flag": "N"}})  # fmt: skip
+    cp = encode_cp(
+        {"DataTime": datetime(2026, 11, 28, 8).strftime("%Y%m%d%H%M%S")},
+        {"a21026": {"Rtd": "10", "Flag": "N"}},
+    )
     return build_packet(build_segment(st="31", cn="2011", pw="123456", mn=mn, flag=4, cp=cp))
 
 
 def device(port: int, user: str, password: str) -> mqtt.Client:
-    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"dev-{uuid.uuid4().hex[:6]}",
-                    protocol=mqtt.MQTTv5)  # fmt: skip
+    c = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=f"dev-{uuid.uuid4().hex[:6]}", protocol=mqtt.MQTTv5
+    )
     c.username_pw_set(user, password)
     c.connect("127.0.0.1", port)
     c.loop_start()

@@ -172,9 +172,16 @@ def test_ack_requested_gets_a_9014_reply_after_commit(
 def test_json_uplink(db: psycopg.Connection, database_url: str, mqtt_url: str) -> None:
     add_outlet(db, MN, kind="water")
     body = {
-        "mn": MN, "pw": "123456", "st": "32", "cn": "2061", "data_time": "2026-11-28T08:00:00+08:00",
-        "values": {"w01018": {"Avg": "23.5", "Cou": 1.25, "Flag": "N"}, "w00000": {"Avg": 12, "Cou": "43.2"}},
-    }  # fmt: skip
+        "mn": MN,
+        "pw": "123456",
+        "st": "32",
+        "cn": "2061",
+        "data_time": "2026-11-28T08:00:00+08:00",
+        "values": {
+            "w01018": {"Avg": "23.5", "Cou": 1.25, "Flag": "N"},
+            "w00000": {"Avg": 12, "Cou": "43.2"},
+        },
+    }
     with running_worker(mqtt_url, database_url), publisher(mqtt_url) as publish:
         publish(f"sourcewatch/v1/{MN}/data", json.dumps(body).encode())
         wait_until(lambda: scalar(db, "SELECT count(*) FROM measurements") == 2, what="json rows")

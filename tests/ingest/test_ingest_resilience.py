@@ -32,8 +32,15 @@ def frames(n: int, start: int = 0) -> list[bytes]:
             {"DataTime": when.strftime("%Y%m%d%H%M%S")},
             {"a21026": {"Rtd": f"{i % 97}.5", "Flag": "N"}, "a21002": {"Rtd": "40.1", "Flag": "N"}},
         )
-        seg = build_segment(qn=when.strftime("%Y%m%d%H%M%S000"), st="31", cn="2011",
-                            pw="123456", mn=MN, flag=4, cp=cp)  # fmt: skip
+        seg = build_segment(
+            qn=when.strftime("%Y%m%d%H%M%S000"),
+            st="31",
+            cn="2011",
+            pw="123456",
+            mn=MN,
+            flag=4,
+            cp=cp,
+        )
         out.append(build_packet(seg))
     return out
 

@@ -370,10 +370,16 @@ def test_invalid_settings_are_refused() -> None:
 @pytest.mark.integration
 def test_a_back_filled_range_reaches_a_subscriber(mqtt_url: str, tmp_path: Path) -> None:
     options = SimulatorOptions(
-        enterprises=2, interval_s=10.0, seed=20261128, start=datetime(2026, 11, 28, 8, 0),
-        duration_s=300.0, realtime=False, json_fraction=0.2, corrupt_rate=0.05,
+        enterprises=2,
+        interval_s=10.0,
+        seed=20261128,
+        start=datetime(2026, 11, 28, 8, 0),
+        duration_s=300.0,
+        realtime=False,
+        json_fraction=0.2,
+        corrupt_rate=0.05,
         write_registry=tmp_path / "registry.json",
-    )  # fmt: skip
+    )
     enterprises = make_enterprises(options.enterprises, options.seed)
     config = TrafficConfig(json_fraction=0.2, corrupt_rate=0.05)
     start = options.start or T0
@@ -452,8 +458,14 @@ def test_publishing_survives_a_broker_outage(
 def test_a_back_fill_reports_its_progress_in_simulated_seconds(mqtt_url: str) -> None:
     from ingest.simulation.publisher import fast_duration_s
 
-    options = SimulatorOptions(enterprises=1, interval_s=30.0, seed=5, realtime=False,
-                               start=datetime(2026, 11, 28, 8, 0), duration_s=600.0)  # fmt: skip
+    options = SimulatorOptions(
+        enterprises=1,
+        interval_s=30.0,
+        seed=5,
+        realtime=False,
+        start=datetime(2026, 11, 28, 8, 0),
+        duration_s=600.0,
+    )
     calls: list[int] = []
     assert run_simulator(options, mqtt_url, progress=calls.append) == 0
     assert sum(calls) == fast_duration_s(options) == 600  # the whole range, once

@@ -32,8 +32,9 @@ def frame(i: int, *, mn: str = MN, flag: int = 5, pw: str = "123456", cn: str = 
         {"DataTime": when.strftime("%Y%m%d%H%M%S")},
         {"a21026": {"Rtd": f"{i}.5", "Flag": "N"}, "a21002": {"Rtd": "40.1", "Flag": "N"}},
     )
-    seg = build_segment(qn=when.strftime("%Y%m%d%H%M%S000"), st="31", cn=cn, pw=pw, mn=mn,
-                        flag=flag, cp=cp)  # fmt: skip
+    seg = build_segment(
+        qn=when.strftime("%Y%m%d%H%M%S000"), st="31", cn=cn, pw=pw, mn=mn, flag=flag, cp=cp
+    )
     return build_packet(seg)
 
 
@@ -244,8 +245,11 @@ def test_metrics_count_connections_frames_bytes_and_replies(
     database_url: str, db: psycopg.Connection
 ) -> None:
     add_outlet(db, MN)
-    names = ("sourcewatch_gateway_frames_total", "sourcewatch_gateway_received_bytes_total",
-             "sourcewatch_gateway_replies_total")  # fmt: skip
+    names = (
+        "sourcewatch_gateway_frames_total",
+        "sourcewatch_gateway_received_bytes_total",
+        "sourcewatch_gateway_replies_total",
+    )
     outcomes = ("closed", "idle_timeout", "limit_exceeded", "error")
     before = {n: metric(n) for n in names}
     ended = {o: metric("sourcewatch_gateway_connections_total", outcome=o) for o in outcomes}
@@ -264,8 +268,9 @@ def test_metrics_count_connections_frames_bytes_and_replies(
             greedy.settimeout(3)
             assert greedy.recv(10) == b""
         closed = ended["closed"] + 1
-        assert wait_until(lambda: metric("sourcewatch_gateway_connections_total",
-                                         outcome="closed") == closed)  # fmt: skip
+        assert wait_until(
+            lambda: metric("sourcewatch_gateway_connections_total", outcome="closed") == closed
+        )
     assert metric("sourcewatch_gateway_connections_open") == opened
     assert metric("sourcewatch_gateway_frames_total") - before[names[0]] == 3  # garbage too
     received = metric("sourcewatch_gateway_received_bytes_total") - before[names[1]]

@@ -21,10 +21,20 @@ T0 = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
 
 def frame(outlet_id: int, raw: bytes, rows: list[MeasurementRow]) -> Accepted:
     return Accepted(
-        transport="mqtt", topic="hj212/MN1/up", received_at=datetime.now(UTC), raw=raw,
-        outlet_id=outlet_id, mn="MN1", st="31", cn="2011", qn=None, data_time=T0,
-        crc_ok=True, length_ok=True, rows=tuple(rows),
-    )  # fmt: skip
+        transport="mqtt",
+        topic="hj212/MN1/up",
+        received_at=datetime.now(UTC),
+        raw=raw,
+        outlet_id=outlet_id,
+        mn="MN1",
+        st="31",
+        cn="2011",
+        qn=None,
+        data_time=T0,
+        crc_ok=True,
+        length_ok=True,
+        rows=tuple(rows),
+    )
 
 
 def so2(value: str, flag: str = "N", ts: datetime = T0) -> MeasurementRow:

@@ -304,10 +304,24 @@ def test_content_matches_validate_content() -> None:
     from schemas.disclosure.record_types import validate_content
 
     result = parse_bulk(csv_bytes([PENALTY_HEADER, PENALTY_ROW]), "p.csv", "penalty_decision")
-    content = dict(zip([
-        "party", "uscc", "decision_number", "facts", "legal_basis", "penalty", "fine_yuan",
-        "decision_date", "authority", "execution_status",
-    ], PENALTY_ROW, strict=True))  # fmt: skip
+    content = dict(
+        zip(
+            [
+                "party",
+                "uscc",
+                "decision_number",
+                "facts",
+                "legal_basis",
+                "penalty",
+                "fine_yuan",
+                "decision_date",
+                "authority",
+                "execution_status",
+            ],
+            PENALTY_ROW,
+            strict=True,
+        )
+    )
     content["decision_date"] = "2026-02-10"
     assert result.rows[0].content == validate_content("penalty_decision", content)
 

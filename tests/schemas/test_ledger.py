@@ -67,14 +67,18 @@ def record(
         "'Supervisory monitoring result', %s, 'staff', %s, %s, 'editor', 'editor', %s, %s, %s, %s) "
         "RETURNING id",
         (
-            key, version, enterprise(db),
+            key,
+            version,
+            enterprise(db),
             Jsonb(content or {"so2_mg_m3": 35.2, "note": "合格", "samples": [1, 2]}),
             "published" if published_at else "draft",
-            (published_at or DAY1) - timedelta(days=2), published_at,
-            "editor" if published_at else None, supersedes,
+            (published_at or DAY1) - timedelta(days=2),
+            published_at,
+            "editor" if published_at else None,
+            supersedes,
             "corrected value" if supersedes else None,
         ),
-    ).fetchone()  # fmt: skip
+    ).fetchone()
     assert row is not None
     return int(row[0])
 
@@ -136,8 +140,10 @@ def test_entries_chain_publications_and_withdrawals(db: psycopg.Connection) -> N
     entry = withdraw(db, first, DAY2 + timedelta(hours=1))
     log = ledger.entries(db)
     assert [(e.seq, e.record_id, e.action) for e in log] == [
-        (1, first, "publish"), (2, second, "publish"), (3, first, "withdraw"),
-    ]  # fmt: skip
+        (1, first, "publish"),
+        (2, second, "publish"),
+        (3, first, "withdraw"),
+    ]
     assert log[-1] == entry
     assert log[0].prev_hash == bytes(32)
     for prev, e in zip([None, *log], log, strict=False):
@@ -340,8 +346,11 @@ def test_a_published_row_changed_in_the_database_is_named(
     failure = report.first_failure
     assert failure is not None
     assert (failure.kind, failure.seq, failure.record_id, failure.record_key) == (
-        "entry", 2, ids[1], "K-2",
-    )  # fmt: skip
+        "entry",
+        2,
+        ids[1],
+        "K-2",
+    )
     assert "content" in failure.reason and report.entries_checked == 1
 
 
@@ -415,8 +424,10 @@ def test_a_deleted_entry_and_its_record_publication_are_caught(db: psycopg.Conne
 def test_a_modified_log_entry_is_named(db: psycopg.Connection, key: Ed25519PrivateKey) -> None:
     three_signed(db, key)
     with as_superuser_without_triggers(db):
-        db.execute("UPDATE publication_log SET canonical = replace(canonical, '35.2', '15.2') "
-                   "WHERE seq = 2")  # fmt: skip
+        db.execute(
+            "UPDATE publication_log SET canonical = replace(canonical, '35.2', '15.2') "
+            "WHERE seq = 2"
+        )
     failure = verify(db).first_failure
     assert failure is not None and (failure.seq, failure.record_key) == (2, "K-2")
     assert "content_sha256" in failure.reason
@@ -425,8 +436,9 @@ def test_a_modified_log_entry_is_named(db: psycopg.Connection, key: Ed25519Priva
 def test_a_modified_log_time_is_named(db: psycopg.Connection, key: Ed25519PrivateKey) -> None:
     three_signed(db, key)
     with as_superuser_without_triggers(db):
-        db.execute("UPDATE publication_log SET logged_at = logged_at - interval '1 day' "
-                   "WHERE seq = 3")  # fmt: skip
+        db.execute(
+            "UPDATE publication_log SET logged_at = logged_at - interval '1 day' WHERE seq = 3"
+        )
     failure = verify(db).first_failure
     assert failure is not None and failure.seq == 3 and "entry_hash" in failure.reason
 

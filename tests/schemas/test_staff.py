@@ -71,9 +71,11 @@ def test_changes_are_audited(db: psycopg.Connection) -> None:
 
 
 def test_cli_add_token_revoke(
-    db: psycopg.Connection, database_url: str, monkeypatch: pytest.MonkeyPatch,
+    db: psycopg.Connection,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-) -> None:  # fmt: skip
+) -> None:
     monkeypatch.setenv("SOURCEWATCH_DATABASE_URL", database_url)
     assert main(["staff", "add", "li.na", "--role", "editor", "--expires", "30"]) == 0
     first = capsys.readouterr().out.strip()

@@ -18,11 +18,18 @@ def test_the_published_json_schema_matches_the_model() -> None:
 
 def test_the_documented_example_validates() -> None:
     example = {
-        "mn": "010000A8900016F000169DC0", "pw": "123456", "st": "31", "cn": "2011",
-        "qn": "20261128080000123", "data_time": "2026-11-28T08:00:00+08:00", "ack": False,
-        "values": {"a21026": {"Rtd": "35.2", "ZsRtd": "40.1", "Flag": "N"},
-                   "a19001": {"Rtd": 9.8, "Flag": "N"}},
-    }  # fmt: skip
+        "mn": "010000A8900016F000169DC0",
+        "pw": "123456",
+        "st": "31",
+        "cn": "2011",
+        "qn": "20261128080000123",
+        "data_time": "2026-11-28T08:00:00+08:00",
+        "ack": False,
+        "values": {
+            "a21026": {"Rtd": "35.2", "ZsRtd": "40.1", "Flag": "N"},
+            "a19001": {"Rtd": 9.8, "Flag": "N"},
+        },
+    }
     body = JsonUpload.model_validate(example)
     assert body.values["a19001"]["Rtd"] == 9.8
 

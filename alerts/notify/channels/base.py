@@ -27,8 +27,14 @@ class DeliveryResult:
     retryable: bool = True
 
     @classmethod
-    def failure(cls, error: str, *, status_code: int | None = None, response: str | None = None,
-                retryable: bool = True) -> DeliveryResult:  # fmt: skip
+    def failure(
+        cls,
+        error: str,
+        *,
+        status_code: int | None = None,
+        response: str | None = None,
+        retryable: bool = True,
+    ) -> DeliveryResult:
         return cls(False, status_code, response, error, retryable)
 
 

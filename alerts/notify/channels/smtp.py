@@ -58,11 +58,12 @@ class EmailChannel:
         s = self.settings
         try:
             smtp = (
-                smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout_s,
-                                 context=ssl.create_default_context())
+                smtplib.SMTP_SSL(
+                    s.host, s.port, timeout=s.timeout_s, context=ssl.create_default_context()
+                )
                 if s.tls
                 else smtplib.SMTP(s.host, s.port, timeout=s.timeout_s)
-            )  # fmt: skip
+            )
             with smtp:
                 if s.starttls:
                     smtp.starttls(context=ssl.create_default_context())
@@ -77,8 +78,11 @@ class EmailChannel:
                 retryable=not all(500 <= c < 600 for c in codes),
             )
         except smtplib.SMTPResponseException as exc:
-            detail = exc.smtp_error.decode("utf-8", "replace") if isinstance(
-                exc.smtp_error, bytes) else str(exc.smtp_error)  # fmt: skip
+            detail = (
+                exc.smtp_error.decode("utf-8", "replace")
+                if isinstance(exc.smtp_error, bytes)
+                else str(exc.smtp_error)
+            )
             return DeliveryResult.failure(
                 f"SMTP {exc.smtp_code}: {detail}", status_code=exc.smtp_code, response=detail
             )
