@@ -6,7 +6,7 @@
      +-- NotifyError …      notification delivery (``alerts.notify.errors``)
 
 The case workflow and evidence errors (``CaseError``, ``CaseNotFound``, ``InvalidTransition``,
-``EvidenceError``) live with that code in :mod:`schemas.case_errors`.
+``EvidenceError``) live with that code in :mod:`schemas.cases.errors`.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from typing import Any
 import psycopg
 
 from alerts.cases import Transition, close_case, open_case
-from schemas.pattern_rules import PatternRules
+from schemas.codes.pattern_rules import PatternRules
 
 __all__ = ["check_faults", "fault_flag"]
 

@@ -1,5 +1,5 @@
 """Prometheus metrics of the alerts process (the default registry, served by
-:func:`schemas.health.serve_health`): the evaluator's work and the notifications' fate."""
+:func:`schemas.core.health.serve_health`): the evaluator's work and the notifications' fate."""
 
 from __future__ import annotations
 

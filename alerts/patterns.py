@@ -14,7 +14,7 @@ local day. They are indicators for enforcement staff to review, never findings:
 
 One ``pattern`` case (severity info) per (pattern, pollutant): a day showing the pattern opens it
 or extends the open one; a later complete day on which the pattern could be checked and was not
-seen closes it. Thresholds come from :class:`schemas.pattern_rules.PatternRules`. Limitation: a
+seen closes it. Thresholds come from :class:`schemas.codes.pattern_rules.PatternRules`. Limitation: a
 flat stretch across midnight is judged as two parts, one per day.
 """
 
@@ -31,8 +31,8 @@ import psycopg
 
 from alerts.cases import Transition, close_case, open_case
 from alerts.rules import convert_o2, exceeds, zs_mismatch
-from schemas.limits import Limit
-from schemas.pattern_rules import PatternRules
+from schemas.codes.pattern_rules import PatternRules
+from schemas.limits.rules import Limit
 
 __all__ = ["PATTERNS", "check_patterns"]
 

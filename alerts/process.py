@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from alerts.evaluator import Evaluator, EvaluatorOptions
 from alerts.notify import (
     Channel,
     DingTalkChannel,
@@ -17,9 +18,8 @@ from alerts.notify import (
     WeComChannel,
 )
 from alerts.publish import Publisher, PublisherOptions
-from alerts.service import Evaluator, EvaluatorOptions
-from schemas.health import serve_health
-from schemas.settings import Settings
+from schemas.core.health import serve_health
+from schemas.core.settings import Settings
 
 __all__ = ["build_channels", "run_alerts"]
 

@@ -23,7 +23,7 @@ What it implements (regulations.md §A.8–A.9, hj212.md §3.3):
   the mean is arithmetic and ``reason`` says why.
 * Exceedance multiple = (value − limit) / limit; a value equal to the limit does not exceed.
 
-Every threshold comes from :class:`schemas.limits.ValidityRules` or :class:`schemas.limits.Limit`
+Every threshold comes from :class:`schemas.limits.rules.ValidityRules` or :class:`schemas.limits.rules.Limit`
 (versioned tables with their sources), never from a constant here. Means are returned even when
 the period is not valid (for display, then over whatever data there is); judge exceedance only
 when ``valid`` is true.
@@ -38,7 +38,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
-from schemas.limits import Limit, ValidityRules
+from schemas.limits.rules import Limit, ValidityRules
 
 __all__ = [
     "DEFAULT_VALID_FLAGS",

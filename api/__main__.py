@@ -6,7 +6,7 @@ import logging
 import sys
 
 from api.server import serve
-from schemas.settings import get_settings
+from schemas.core.settings import get_settings
 
 __all__ = ["main"]
 

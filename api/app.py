@@ -35,15 +35,16 @@ from api.routes import (
     pollutants,
     portal,
     publication,
-    staff,
+    staff_audit,
     staff_cases,
     staff_disclosures,
+    staff_stream,
     stats,
     timeliness,
     widgets,
 )
-from schemas.db import open_pool
-from schemas.settings import Settings
+from schemas.core.db import open_pool
+from schemas.core.settings import Settings
 
 __all__ = ["create_app"]
 
@@ -116,7 +117,7 @@ def create_app(settings: Settings, *, pool: ConnectionPool | None = None) -> Fas
     )
     # staff: authenticated, each route declares the role it needs (api/auth.py)
     for module in (
-        *(health, enterprises, outlets, measurements, pollutants, staff, staff_cases),
+        *(health, enterprises, outlets, measurements, pollutants, staff_stream, staff_cases),
         *(cases, stats, feeds),
     ):
         app.include_router(module.router)
@@ -124,7 +125,7 @@ def create_app(settings: Settings, *, pool: ConnectionPool | None = None) -> Fas
     app.include_router(disclosure_feeds.router)
     app.include_router(comparisons.router)  # supervisory results beside online data
     app.include_router(staff_disclosures.router)  # authoring, review, publication
-    app.include_router(staff_disclosures.audit_router)  # the audit log (admin)
+    app.include_router(staff_audit.router)  # the audit log (admin)
     app.include_router(dumps.router)  # bulk downloads: files written by `sourcewatch dump`
     app.include_router(portal.router)  # HTML pages, not in the OpenAPI schema
     app.include_router(widgets.router)  # embeddable widgets, not in the OpenAPI schema

@@ -1,4 +1,4 @@
-"""Staff authentication: bearer tokens with roles (accounts and tokens: :mod:`schemas.staff`).
+"""Staff authentication: bearer tokens with roles (accounts and tokens: :mod:`schemas.staff.accounts`).
 
 Endpoints declare the role they need with ``Depends(require_role("enforcement"))``; a missing,
 unknown, expired or revoked token is 401 (:class:`api.errors.Unauthorized`), a token without
@@ -13,7 +13,7 @@ from fastapi import Request
 
 from api.db import get_database
 from api.errors import Forbidden, Unauthorized
-from schemas.staff import ROLES, StaffUser, authenticate_token
+from schemas.staff.accounts import ROLES, StaffUser, authenticate_token
 
 __all__ = ["StaffUser", "authenticate", "require_role"]
 

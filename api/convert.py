@@ -17,7 +17,7 @@ from api.responses import (
     PollutantRef,
     instant,
 )
-from schemas.limits import Limit
+from schemas.limits.rules import Limit
 
 __all__ = [
     "enterprise",

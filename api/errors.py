@@ -20,7 +20,7 @@ Every error body is::
 
 :func:`install` maps everything else onto it: FastAPI's ``RequestValidationError`` (naming the
 parameter), Starlette's ``HTTPException`` (unknown routes, 405), the database errors of
-:mod:`api.db`, the case errors of :mod:`schemas.case_errors` (unknown case 404, invalid
+:mod:`api.db`, the case errors of :mod:`schemas.cases.errors` (unknown case 404, invalid
 transition 409), and — through :class:`UnhandledErrors` — any other exception, as a 500 that
 never leaks SQL or a stack trace.
 """
@@ -41,7 +41,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.db import DatabaseError, DatabaseUnavailable, QueryTimeout
 from api.responses import ErrorBody, ErrorDetail
-from schemas.case_errors import CaseError, CaseNotFound, InvalidTransition
+from schemas.cases.errors import CaseError, CaseNotFound, InvalidTransition
 from schemas.disclosure.errors import ContentError, DisclosureError, InvalidAction, RecordNotFound
 
 __all__ = [

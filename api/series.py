@@ -32,7 +32,7 @@ from api.responses import (
     RawPoint,
     instant,
 )
-from schemas.limits import Limit
+from schemas.limits.rules import Limit
 
 __all__ = ["MODELS", "converter", "day_bounds", "judge", "key_of", "parse_key"]
 

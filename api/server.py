@@ -5,7 +5,7 @@ from __future__ import annotations
 import uvicorn
 
 from api.app import create_app
-from schemas.settings import Settings
+from schemas.core.settings import Settings
 
 __all__ = ["build_server", "serve"]
 

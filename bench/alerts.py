@@ -31,8 +31,8 @@ import paho.mqtt.client as mqtt
 import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 
+from alerts.evaluator import Evaluator, EvaluatorOptions
 from alerts.notify import Dispatcher, WebhookChannel, add_subscription
-from alerts.service import Evaluator, EvaluatorOptions
 from bench.ingest import fresh_database
 from ingest.hj212 import build_packet, build_segment, encode_cp
 from ingest.mqtt import MqttOptions, MqttTransport
@@ -40,8 +40,8 @@ from ingest.records import Accepted, MeasurementRow
 from ingest.uplink import RAW_TOPIC
 from ingest.worker import IngestWorker, WorkerOptions
 from ingest.writer import write_batch
-from schemas.brokers import broker_address
-from schemas.limits import bind_outlet
+from schemas.core.brokers import broker_address
+from schemas.limits.rules import bind_outlet
 from sourcewatch.embedded_mqtt import embedded_mosquitto
 
 ULTRA_LOW = "煤电节能减排升级与改造行动计划(2014—2020年)"

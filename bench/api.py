@@ -38,7 +38,7 @@ from api.queries import enterprises as enterprise_queries
 from api.queries import measurements as series_queries
 from api.server import build_server
 from bench.ingest import fresh_database
-from schemas.settings import Settings
+from schemas.core.settings import Settings
 
 YEAR_START = datetime(2025, 1, 1, tzinfo=UTC)
 POLLUTANT = "a21026"

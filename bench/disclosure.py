@@ -52,6 +52,7 @@ from api.queries import disclosures as queries
 from api.server import build_server
 from bench.api import Timing, bench_http, bench_sql, free_port, percentile
 from bench.ingest import fresh_database
+from schemas.core.settings import Settings
 from schemas.disclosure import ledger
 from schemas.disclosure.automatic import publish_automatic
 from schemas.disclosure.ledger import iso_utc, local_day
@@ -59,7 +60,6 @@ from schemas.disclosure.records import SYSTEM, prepare_content, record_type_of
 from schemas.disclosure.verification import sign_roots, verify
 from schemas.disclosure.workdays import due_on
 from schemas.disclosure.workflow import approve, create_draft, publish
-from schemas.settings import Settings
 
 DAY0 = date(2025, 1, 1)
 EDITOR, REVIEWER = "bench-editor", "bench-reviewer"

@@ -1,5 +1,5 @@
 """Prometheus metrics of the ingest worker (the default registry, served by
-:func:`schemas.health.serve_health`): what came in, what was stored, what was refused, and how
+:func:`schemas.core.health.serve_health`): what came in, what was stored, what was refused, and how
 far behind the data is when it is committed."""
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from schemas.brokers import broker_address
+from schemas.core.brokers import broker_address
 
 __all__ = ["Inbound", "MqttOptions", "MqttTransport"]
 

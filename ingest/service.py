@@ -8,8 +8,8 @@ import threading
 from ingest.mqtt import MqttOptions, MqttTransport
 from ingest.uplink import JSON_TOPIC, RAW_TOPIC
 from ingest.worker import IngestWorker, WorkerOptions
-from schemas.health import serve_health
-from schemas.settings import Settings
+from schemas.core.health import serve_health
+from schemas.core.settings import Settings
 
 __all__ = ["build_worker", "run_ingest"]
 

@@ -33,8 +33,8 @@ from ingest.outlets import Outlet, OutletDirectory
 from ingest.records import Accepted, Rejected
 from ingest.uplink import accept_frame
 from ingest.writer import BatchResult, WriteError, write_isolating
-from schemas.health import serve_health
-from schemas.settings import Settings
+from schemas.core.health import serve_health
+from schemas.core.settings import Settings
 
 __all__ = ["Gateway", "GatewayOptions", "GatewayStats", "decode_tcp_packet", "run_gateway"]
 

@@ -3,7 +3,7 @@ rejections for the dead-letter table. Pure: the outlet lookup is passed in.
 
 Topics (DESIGN.md §2):
 - ``hj212/{MN}/up``: one or more raw HJ 212 frames (CR LF optional);
-- ``sourcewatch/v1/{MN}/data``: the same content as JSON (``schemas/uplink.schema.json``).
+- ``sourcewatch/v1/{MN}/data``: the same content as JSON (``schemas/codes/uplink.schema.json``).
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from ingest.hj212 import (
 )
 from ingest.outlets import Outlet
 from ingest.records import Accepted, MeasurementRow, Rejected
-from schemas.pollutants import legacy_codes
-from schemas.uplink import JsonUpload
+from schemas.codes.pollutants import legacy_codes
+from schemas.codes.uplink import JsonUpload
 
 __all__ = ["DATA_KINDS", "JSON_TOPIC", "RAW_TOPIC", "accept_frame", "decode_message", "topic_mn"]
 

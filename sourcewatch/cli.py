@@ -23,7 +23,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "run"):
         parser.print_help()
         return 2
-    from schemas.settings import get_settings
+    from schemas.core.settings import get_settings
     from sourcewatch.logs import configure_logging
 
     settings = get_settings()

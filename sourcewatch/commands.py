@@ -44,10 +44,10 @@ log = logging.getLogger("sourcewatch")
 
 
 def migrate(args: argparse.Namespace) -> int:
-    from schemas.db import connect
-    from schemas.migrate import MigrationError, migrate
-    from schemas.reference import load_reference_data
-    from schemas.settings import get_settings
+    from schemas.codes.reference import load_reference_data
+    from schemas.core.db import connect
+    from schemas.core.migrate import MigrationError, migrate
+    from schemas.core.settings import get_settings
 
     settings = get_settings()
     try:
@@ -64,10 +64,10 @@ def migrate(args: argparse.Namespace) -> int:
 
 
 def registry_import(args: argparse.Namespace) -> int:
-    from schemas.db import connect
-    from schemas.registry import RegistryError, import_registry
-    from schemas.registry_file import parse_registry_file
-    from schemas.settings import get_settings
+    from schemas.core.db import connect
+    from schemas.core.settings import get_settings
+    from schemas.registry.entries import RegistryError, import_registry
+    from schemas.registry.files import parse_registry_file
 
     try:
         parsed = parse_registry_file(args.file)
@@ -141,21 +141,21 @@ def stop_on_signals() -> threading.Event:
 
 def ingest(args: argparse.Namespace) -> int:
     from ingest.service import run_ingest
-    from schemas.settings import get_settings
+    from schemas.core.settings import get_settings
 
     return run_ingest(get_settings(), stop_on_signals())
 
 
 def gateway(args: argparse.Namespace) -> int:
     from ingest.tcp import run_gateway
-    from schemas.settings import get_settings
+    from schemas.core.settings import get_settings
 
     return run_gateway(get_settings(), stop_on_signals())
 
 
 def api(args: argparse.Namespace) -> int:
     from api.server import serve
-    from schemas.settings import get_settings
+    from schemas.core.settings import get_settings
 
     serve(get_settings())
     return 0
@@ -163,15 +163,15 @@ def api(args: argparse.Namespace) -> int:
 
 def alerts(args: argparse.Namespace) -> int:
     from alerts.process import run_alerts
-    from schemas.settings import get_settings
+    from schemas.core.settings import get_settings
 
     return run_alerts(get_settings(), stop_on_signals())
 
 
 def subscriptions_add(args: argparse.Namespace) -> int:
     from alerts.notify import NotifyError, add_subscription
-    from schemas.db import connect
-    from schemas.settings import get_settings
+    from schemas.core.db import connect
+    from schemas.core.settings import get_settings
 
     try:
         with connect(
@@ -200,8 +200,8 @@ def subscriptions_add(args: argparse.Namespace) -> int:
 
 def subscriptions_list(args: argparse.Namespace) -> int:
     from alerts.notify import list_subscriptions
-    from schemas.db import connect
-    from schemas.settings import get_settings
+    from schemas.core.db import connect
+    from schemas.core.settings import get_settings
 
     with connect(get_settings().database_url, application_name="sourcewatch.cli") as conn:
         for s in list_subscriptions(conn):
@@ -211,8 +211,8 @@ def subscriptions_list(args: argparse.Namespace) -> int:
 
 def subscriptions_remove(args: argparse.Namespace) -> int:
     from alerts.notify import NotifyError, deactivate_subscription
-    from schemas.db import connect
-    from schemas.settings import get_settings
+    from schemas.core.db import connect
+    from schemas.core.settings import get_settings
 
     try:
         with connect(
@@ -241,7 +241,7 @@ def _expiry(days: int | None) -> datetime | None:
 
 
 def staff_add(args: argparse.Namespace) -> int:
-    from schemas.staff import add_staff_user, issue_token
+    from schemas.staff.accounts import add_staff_user, issue_token
 
     with _cli_connection() as conn:
         add_staff_user(conn, args.username, args.roles, args.name, actor=_cli_actor())
@@ -257,7 +257,7 @@ def staff_add(args: argparse.Namespace) -> int:
 
 
 def staff_token(args: argparse.Namespace) -> int:
-    from schemas.staff import issue_token
+    from schemas.staff.accounts import issue_token
 
     with _cli_connection() as conn:
         try:
@@ -276,7 +276,7 @@ def staff_token(args: argparse.Namespace) -> int:
 
 
 def staff_revoke(args: argparse.Namespace) -> int:
-    from schemas.staff import revoke_token, revoke_user_tokens
+    from schemas.staff.accounts import revoke_token, revoke_user_tokens
 
     with _cli_connection() as conn:
         if args.user is not None:
@@ -292,14 +292,14 @@ def staff_revoke(args: argparse.Namespace) -> int:
 
 
 def _cli_connection() -> Any:
-    from schemas.db import connect
-    from schemas.settings import get_settings
+    from schemas.core.db import connect
+    from schemas.core.settings import get_settings
 
     return connect(get_settings().database_url, application_name="sourcewatch.cli", autocommit=True)
 
 
 def up(args: argparse.Namespace) -> int:
-    from schemas.settings import get_settings
+    from schemas.core.settings import get_settings
     from sourcewatch.up import run_up
 
     return run_up(
@@ -314,9 +314,9 @@ def up(args: argparse.Namespace) -> int:
 
 
 def simulate(args: argparse.Namespace) -> int:
+    from ingest.simulation import SimulatorOptions, run_simulator
     from ingest.simulation.publisher import fast_duration_s
-    from ingest.simulator import SimulatorOptions, run_simulator
-    from schemas.settings import get_settings
+    from schemas.core.settings import get_settings
 
     options = SimulatorOptions(
         enterprises=args.enterprises,
@@ -339,10 +339,10 @@ def simulate(args: argparse.Namespace) -> int:
 
 
 def evidence(args: argparse.Namespace) -> int:
-    from schemas.case_errors import CaseError
-    from schemas.db import connect
-    from schemas.evidence import build_evidence
-    from schemas.settings import get_settings
+    from schemas.cases.errors import CaseError
+    from schemas.cases.evidence import build_evidence
+    from schemas.core.db import connect
+    from schemas.core.settings import get_settings
 
     try:
         with connect(get_settings().database_url, application_name="sourcewatch.evidence") as conn:
@@ -357,9 +357,9 @@ def evidence(args: argparse.Namespace) -> int:
 def dump(args: argparse.Namespace) -> int:
     from datetime import datetime, timedelta
 
-    from api.bulk import LOCAL_TZ, DumpError, dump_day
-    from schemas.db import connect
-    from schemas.settings import get_settings
+    from api.dumps import LOCAL_TZ, DumpError, dump_day
+    from schemas.core.db import connect
+    from schemas.core.settings import get_settings
 
     if args.days < 1:
         print("error: --days must be at least 1", file=sys.stderr)  # noqa: T201
@@ -390,8 +390,8 @@ def dump(args: argparse.Namespace) -> int:
 
 
 def devices_acl(args: argparse.Namespace) -> int:
-    from schemas.db import connect
-    from schemas.settings import get_settings
+    from schemas.core.db import connect
+    from schemas.core.settings import get_settings
     from sourcewatch.devices import active_mns, read_credentials, write_broker_files
 
     try:
@@ -423,6 +423,7 @@ def devices_acl(args: argparse.Namespace) -> int:
 
 
 def keys_generate(args: argparse.Namespace) -> int:
+    from schemas.core.settings import get_settings
     from schemas.disclosure.keys import (
         SigningKeyError,
         default_key_path,
@@ -430,7 +431,6 @@ def keys_generate(args: argparse.Namespace) -> int:
         load_private_key,
         public_key_pem,
     )
-    from schemas.settings import get_settings
 
     path = args.out or default_key_path(get_settings().signing_key_file)
     try:
@@ -445,11 +445,11 @@ def keys_generate(args: argparse.Namespace) -> int:
 
 
 def ledger_sign(args: argparse.Namespace) -> int:
-    from schemas.db import connect
+    from schemas.core.db import connect
+    from schemas.core.settings import get_settings
     from schemas.disclosure.keys import SigningKeyError, default_key_path, load_private_key
     from schemas.disclosure.ledger import LedgerError, yesterday
     from schemas.disclosure.verification import sign_roots
-    from schemas.settings import get_settings
 
     settings = get_settings()
     through = args.through or yesterday()
@@ -473,10 +473,10 @@ def ledger_sign(args: argparse.Namespace) -> int:
 def verify(args: argparse.Namespace) -> int:
     from psycopg import IsolationLevel
 
-    from schemas.db import connect
+    from schemas.core.db import connect
+    from schemas.core.settings import get_settings
     from schemas.disclosure.keys import SigningKeyError, load_public_keys
     from schemas.disclosure.verification import verify as verify_log
-    from schemas.settings import get_settings
 
     try:
         trusted = load_public_keys(args.public_keys) if args.public_keys else None

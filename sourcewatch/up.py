@@ -31,13 +31,13 @@ from api.server import build_server
 from ingest.service import build_worker
 from ingest.simulation import SimulatorOptions, make_enterprises, run_simulator
 from ingest.simulation.timebase import SHANGHAI
-from schemas.db import connect
+from schemas.codes.reference import load_reference_data
+from schemas.core.db import connect
+from schemas.core.migrate import migrate
+from schemas.core.settings import Settings
 from schemas.disclosure.keys import default_key_path, generate_key
-from schemas.limits import LimitsError, bind_outlet
-from schemas.migrate import migrate
-from schemas.reference import load_reference_data
-from schemas.registry import EnterpriseIn, import_registry
-from schemas.settings import Settings
+from schemas.limits.rules import LimitsError, bind_outlet
+from schemas.registry.entries import EnterpriseIn, import_registry
 from sourcewatch.embedded_mqtt import BrokerChoice, embedded_broker
 from sourcewatch.embedded_postgres import embedded_postgres
 

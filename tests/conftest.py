@@ -8,7 +8,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from schemas.migrate import migrate
+from schemas.core.migrate import migrate
 from sourcewatch.embedded_mqtt import aedes_command, embedded_aedes
 from tests.fixtures import services
 
@@ -27,7 +27,7 @@ def database_url(pg_admin_dsn: str) -> Iterator[str]:
     with services.fresh_database(pg_admin_dsn) as dsn:
         with psycopg.connect(dsn, autocommit=True) as conn:
             migrate(conn)
-            from schemas.reference import load_reference_data
+            from schemas.codes.reference import load_reference_data
 
             load_reference_data(conn)
         yield dsn

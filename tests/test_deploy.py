@@ -20,7 +20,7 @@ import pytest
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
-from schemas.settings import Settings
+from schemas.core.settings import Settings
 from sourcewatch.cli import main
 from sourcewatch.devices import ACL, hash_password, verify_password
 from sourcewatch.embedded import free_port, wait_for_port

@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from schemas.migrate import migrate
+from schemas.core.migrate import migrate
 from sourcewatch.embedded_postgres import (
     ServerUser,
     as_user,

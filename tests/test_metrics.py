@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY, CollectorRegistry, Counter
 
 from ingest.hj212 import build_packet, build_segment, encode_cp
-from schemas.health import serve_health
+from schemas.core.health import serve_health
 from tests.api.conftest import client, settings  # noqa: F401 - fixtures
 from tests.fixtures.mqtt import publisher, running_worker, wait_until
 from tests.fixtures.registry import add_outlet

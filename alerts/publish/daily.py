@@ -20,7 +20,7 @@ from alerts.publish._util import local_midnight, pollutant_names, q
 from alerts.rules import exceedance_multiple, exceeds
 from schemas.disclosure.auto_types import DailyPollutant, DailySummary
 from schemas.disclosure.automatic import AutoResult, publish_automatic
-from schemas.limits import Limit, limits_for_outlet
+from schemas.limits.rules import Limit, limits_for_outlet
 
 __all__ = ["daily_candidates", "daily_content", "publish_daily"]
 

@@ -18,7 +18,7 @@ from psycopg.rows import dict_row
 from alerts.publish._util import pollutant_names, q
 from schemas.disclosure.auto_types import ExceedanceNotice
 from schemas.disclosure.automatic import AutoResult, publish_automatic
-from schemas.limits import load_validity_rules
+from schemas.limits.rules import load_validity_rules
 
 __all__ = ["exceedance_candidates", "notice_content", "publish_notice"]
 

@@ -15,7 +15,7 @@ import psycopg
 from alerts.publish._util import pollutant_names
 from schemas.disclosure.auto_types import EnterpriseProfile, PollutantRef, ProfileOutlet
 from schemas.disclosure.automatic import AutoResult, publish_automatic
-from schemas.limits import limits_for_outlet
+from schemas.limits.rules import limits_for_outlet
 
 __all__ = ["enterprise_fingerprints", "profile_content", "publish_profile"]
 

@@ -34,10 +34,10 @@ from alerts.publish.exceedances import exceedance_candidates, publish_notice
 from alerts.publish.profiles import enterprise_fingerprints, publish_profile
 from alerts.publish.tax import publish_tax
 from alerts.publish.totals import month_period, publish_totals
+from schemas.core.settings import Settings
 from schemas.disclosure.automatic import AutoResult
 from schemas.disclosure.keys import default_key_path, load_private_key
 from schemas.disclosure.verification import sign_roots
-from schemas.settings import Settings
 
 __all__ = ["CASE_CHANNEL", "Publisher", "PublisherOptions"]
 

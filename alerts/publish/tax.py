@@ -31,7 +31,7 @@ from alerts.rules import exceeds
 from schemas.disclosure.auto_types import TaxEstimate, TaxItem
 from schemas.disclosure.automatic import AutoResult
 from schemas.disclosure.tax_tables import Equivalent, pollution_equivalents, region_of, tax_rate
-from schemas.limits import Limit, limits_for_outlet
+from schemas.limits.rules import Limit, limits_for_outlet
 
 __all__ = ["TOP_N", "publish_tax", "reduction_factor", "tax_content"]
 

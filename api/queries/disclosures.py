@@ -22,8 +22,6 @@ __all__ = [
     "PUBLIC_STATUSES",
     "DisclosureFilter",
     "attachment",
-    "audit_count",
-    "audit_select",
     "categories",
     "comparisons",
     "count",
@@ -184,42 +182,6 @@ def record_types() -> Statement:
             " ON c.code = t.category ORDER BY t.category, t.code"
         )
     )
-
-
-def _audit_where(
-    object_type: str | None, object_id: str | None, actor: str | None
-) -> tuple[sql.Composable, dict[str, Any]]:
-    conditions: list[sql.Composable] = []
-    params: dict[str, Any] = {}
-    for name, value in (("object_type", object_type), ("object_id", object_id), ("actor", actor)):
-        if value is not None:
-            conditions.append(
-                sql.SQL("{} = {}").format(sql.Identifier(name), sql.Placeholder(name))
-            )
-            params[name] = value
-    return where(conditions), params
-
-
-def audit_count(object_type: str | None, object_id: str | None, actor: str | None) -> Statement:
-    condition, params = _audit_where(object_type, object_id, actor)
-    return Statement(
-        sql.SQL("SELECT count(*) AS found FROM staff_audit {}").format(condition), params
-    )
-
-
-def audit_select(
-    object_type: str | None,
-    object_id: str | None,
-    actor: str | None,
-    limit: int | None,
-    offset: int,
-) -> Statement:
-    condition, params = _audit_where(object_type, object_id, actor)
-    query = sql.SQL(
-        "SELECT id, at, actor, action, object_type, object_id, before, after FROM staff_audit"
-        " {} ORDER BY id DESC {}"
-    ).format(condition, limit_offset(limit, offset))
-    return Statement(query, params)
 
 
 FEED_SIZE = 50

@@ -1,6 +1,6 @@
 """The limits in force for an outlet over a range of days, without a query per day.
 
-:func:`schemas.limits.limits_for_outlet` says which limits apply on one day. The answer can
+:func:`schemas.limits.rules.limits_for_outlet` says which limits apply on one day. The answer can
 only change on a day some outlet limit, binding or bound standard starts or ends, so a
 :class:`LimitCalendar` asks for those days in the range and calls it once per stretch.
 """
@@ -13,7 +13,7 @@ from typing import Any
 
 import psycopg
 
-from schemas.limits import Limit, limits_for_outlet
+from schemas.limits.rules import Limit, limits_for_outlet
 
 __all__ = ["LimitCalendar", "limit_calendar"]
 

@@ -1,4 +1,4 @@
-"""``/v1/dumps``: the daily bulk files (``sourcewatch dump`` writes them, :mod:`api.bulk`).
+"""``/v1/dumps``: the daily bulk files (``sourcewatch dump`` writes them, :mod:`api.dumps`).
 
 The list names each published day with the URLs of its manifest and checksums; a file is
 served only when the day's manifest lists it (or it is the manifest or ``SHA256SUMS``), so no
@@ -16,7 +16,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
-from api import bulk
+from api import dumps as daily_dumps
 from api.errors import ERROR_RESPONSES, NOT_FOUND_RESPONSE, NotFound
 from api.params import Format, Pagination, output_format, pagination, reject_nul
 from api.render import CSV_RESPONSE, csv_response, etag_matches, json_response
@@ -89,8 +89,12 @@ def _summary(request: Request, day: date, manifest: dict[str, Any]) -> DumpDay:
         bytes=sum(int(f.get("bytes", 0)) for f in files),
         hourly_rows=rows("hourly"),
         raw_rows=rows("raw"),
-        manifest=str(request.url_for("get_dump_file", day=day.isoformat(), path=bulk.MANIFEST)),
-        checksums=str(request.url_for("get_dump_file", day=day.isoformat(), path=bulk.CHECKSUMS)),
+        manifest=str(
+            request.url_for("get_dump_file", day=day.isoformat(), path=daily_dumps.MANIFEST)
+        ),
+        checksums=str(
+            request.url_for("get_dump_file", day=day.isoformat(), path=daily_dumps.CHECKSUMS)
+        ),
     )
 
 
@@ -108,12 +112,12 @@ def list_dumps(
     """Published days, newest first, each with the URLs of its manifest and checksums. Every
     day holds, per enterprise, its hourly means and raw measurements as CSV and Parquet."""
     folder = _dump_dir(request)
-    days = bulk.available_days(folder)
+    days = daily_dumps.available_days(folder)
     limit, offset = page.window(fmt)
     chosen = days[offset:] if limit is None else days[offset : offset + limit]
     items = []
     for day in chosen:
-        manifest = bulk.read_manifest(folder, day)
+        manifest = daily_dumps.read_manifest(folder, day)
         if manifest is not None:  # vanished since the listing: a re-dump is being swapped in
             items.append(_summary(request, day, manifest))
     if fmt == "csv":
@@ -146,9 +150,9 @@ def get_dump_file(
 ) -> Response:
     """The file, with its SHA-256 as a strong ETag. Anything the manifest does not list is 404."""
     folder = _dump_dir(request)
-    found = bulk.dump_file(folder, day, path)
+    found = daily_dumps.dump_file(folder, day, path)
     if found is None:
-        if bulk.read_manifest(folder, day) is None:
+        if daily_dumps.read_manifest(folder, day) is None:
             raise NotFound(f"no bulk download for {day.isoformat()}", parameter="day")
         raise NotFound(
             f"{path[:80]!r} is not a file of the {day.isoformat()} download (see its "
@@ -160,7 +164,7 @@ def get_dump_file(
     if etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
     name = f"sourcewatch-{day.isoformat()}-{path.replace('/', '-').replace('=', '-')}"
-    inline = path in (bulk.MANIFEST, bulk.CHECKSUMS)
+    inline = path in (daily_dumps.MANIFEST, daily_dumps.CHECKSUMS)
     return FileResponse(
         found.path,
         media_type=found.media_type,

@@ -28,7 +28,7 @@ from api.responses import (
     instant,
 )
 from api.routes.common import list_response
-from schemas.limits import limits_for_outlet
+from schemas.limits.rules import limits_for_outlet
 
 __all__ = ["OutletId", "find_outlet", "router"]
 

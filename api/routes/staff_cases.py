@@ -5,13 +5,13 @@
 * ``GET /v1/staff/cases/{id}`` (viewer): the case with its full history (actors and details),
   comments and replies;
 * ``POST /v1/staff/cases/{id}/acknowledge|assign|comment|close|reply`` (enforcement): the actions
-  of :mod:`schemas.case_workflow`, each appending one audited ``case_events`` row whose actor is
+  of :mod:`schemas.cases.workflow`, each appending one audited ``case_events`` row whose actor is
   the token's user; the answer is the case as it is afterwards;
 * ``GET /v1/staff/cases/{id}/evidence.zip`` (enforcement): the evidence bundle
-  (:mod:`schemas.evidence`), read in one snapshot.
+  (:mod:`schemas.cases.evidence`), read in one snapshot.
 
 An unknown case is 404, an action the case does not allow now 409 (:mod:`api.errors` maps the
-errors of :mod:`schemas.case_errors`), a bad body 422. Answers are never cached by proxies.
+errors of :mod:`schemas.cases.errors`), a bad body 422. Answers are never cached by proxies.
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ from api.queries import staff_cases as queries
 from api.render import CSV_RESPONSE, PRIVATE, json_response, private
 from api.responses import Instant, Names, Page, instant
 from api.routes.common import list_response
-from schemas import case_workflow as workflow
-from schemas.evidence import build_evidence
+from schemas.cases import workflow
+from schemas.cases.evidence import build_evidence
 
 __all__ = [
     "AcknowledgeBody",

@@ -12,7 +12,6 @@
 * ``POST /v1/staff/disclosures/{id}/attachments`` (editor): attach a PDF or image to a draft;
 * ``POST /v1/staff/disclosures/import?record_type=`` (editor): drafts from a CSV or XLSX file,
   with per-row errors; ``GET …/import-template`` the file to fill in;
-* ``GET /v1/staff/audit`` (admin): the audit log of every staff action.
 
 An unknown record is 404, an action the record does not allow now 409, bad content 422 naming
 the field. Answers are never cached by proxies.
@@ -44,12 +43,12 @@ from api.render import CSV_RESPONSE, PRIVATE, private
 from api.responses import Instant, Page, instant
 from api.routes.common import list_response
 from api.routes.disclosures import Category, Disclosure, file_response, to_disclosure
-from schemas.disclosure import bulk
+from schemas.disclosure import spreadsheet
 from schemas.disclosure import workflow as wf
 from schemas.disclosure.record_types import MODELS
 from schemas.disclosure.staff_types import StaffRecordType
 
-__all__ = ["StaffDisclosure", "audit_router", "router"]
+__all__ = ["StaffDisclosure", "router"]
 
 router = APIRouter(
     prefix="/v1/staff/disclosures",
@@ -57,20 +56,12 @@ router = APIRouter(
     responses={**ERROR_RESPONSES, **STAFF_RESPONSES},
     dependencies=[Depends(reject_nul)],
 )
-audit_router = APIRouter(
-    prefix="/v1/staff/audit",
-    tags=["staff"],
-    responses={**ERROR_RESPONSES, **STAFF_RESPONSES},
-    dependencies=[Depends(reject_nul)],
-)
-
 RECORD_ID = Path(ge=1, le=2**63 - 1, description="Id of one version of a record.")
 ACTION_RESPONSES: dict[int | str, dict[str, Any]] = {**NOT_FOUND_RESPONSE, **CONFLICT_RESPONSE}
 MAX_UPLOAD = wf.MAX_ATTACHMENT_BYTES
 
 Viewer = Annotated[StaffUser, Depends(require_role("viewer"))]
 Editor = Annotated[StaffUser, Depends(require_role("editor"))]
-Admin = Annotated[StaffUser, Depends(require_role("admin"))]
 RecordId = Annotated[int, RECORD_ID]
 Status = Literal["draft", "approved", "published", "superseded", "withdrawn"]
 Reason = Annotated[
@@ -144,17 +135,6 @@ class ImportError_(BaseModel):
 class ImportOut(BaseModel):
     created: list[int] = Field(description="Ids of the drafts created.")
     errors: list[ImportError_] = Field(description="Rows not imported, with the reason.")
-
-
-class AuditEntry(BaseModel):
-    id: int
-    at: Instant
-    actor: str
-    action: str
-    object_type: str
-    object_id: str | None
-    before: Any
-    after: Any
 
 
 def to_staff(row: Row) -> StaffDisclosure:
@@ -256,7 +236,7 @@ def import_template(
     record_type: Annotated[StaffType, Query(description="A staff-authored record type.")],
     format: Annotated[Literal["csv", "xlsx"], Query(description="File format.")] = "csv",
 ) -> Response:
-    data = bulk.template(record_type, format)
+    data = spreadsheet.template(record_type, format)
     media = (
         "text/csv; charset=utf-8"
         if format == "csv"
@@ -469,10 +449,10 @@ def import_file(
     file: Annotated[UploadFile, File(description="CSV (UTF-8 or GB18030) or XLSX.")],
 ) -> Response:
     """Each good row becomes a draft; each bad row is reported with its line and field."""
-    data = file.file.read(bulk.MAX_BYTES + 1)
+    data = file.file.read(spreadsheet.MAX_BYTES + 1)
     try:
-        parsed = bulk.parse_bulk(data, file.filename or "", record_type)
-    except bulk.BulkFileError as exc:
+        parsed = spreadsheet.parse_bulk(data, file.filename or "", record_type)
+    except spreadsheet.BulkFileError as exc:
         raise InvalidParameter("file", str(exc)) from None
     result = db.call(
         lambda conn: wf.import_rows(conn, record_type, parsed.rows, actor=user.username)
@@ -482,45 +462,3 @@ def import_file(
     ] + [ImportError_(**e) for e in result.errors]
     out = ImportOut(created=result.created, errors=sorted(errors, key=lambda e: e.line))
     return Response(out.model_dump_json(), media_type="application/json", headers=PRIVATE)
-
-
-# --- Audit log ----------------------------------------------------------------------------------
-
-
-def _audit_entry(row: Row) -> AuditEntry:
-    return AuditEntry(**{**row, "at": instant(row["at"])})
-
-
-@audit_router.get(
-    "",
-    response_model=Page[AuditEntry],
-    responses=CSV_RESPONSE,
-    summary="The audit log of staff actions (admin)",
-)
-def list_audit(
-    request: Request,
-    user: Admin,
-    db: Annotated[Database, Depends(get_database)],
-    page: Annotated[Pagination, Depends(pagination)],
-    fmt: Annotated[Format, Depends(output_format)],
-    object_type: Annotated[
-        str | None, Query(max_length=64, description="e.g. disclosure_record, case, staff_token.")
-    ] = None,
-    object_id: Annotated[str | None, Query(max_length=64)] = None,
-    actor: Annotated[str | None, Query(max_length=200)] = None,
-) -> Response:
-    """Newest first: who did what, when, with the object before and after. JSON or CSV."""
-    response = list_response(
-        request,
-        db,
-        fmt=fmt,
-        pagination=page,
-        count=queries.audit_count(object_type, object_id, actor),
-        select=lambda limit, offset: queries.audit_select(
-            object_type, object_id, actor, limit, offset
-        ),
-        convert=_audit_entry,
-        model=AuditEntry,
-        filename="audit.csv",
-    )
-    return private(response)

@@ -1,6 +1,6 @@
 """Simulated HJ 212 data loggers: plausible enterprises, their traffic, and a publisher.
 
-- :func:`make_enterprises` — registry JSON dicts (``schemas.registry`` shape);
+- :func:`make_enterprises` — registry JSON dicts (``schemas.registry.entries`` shape);
 - :func:`generate_traffic` — pure, deterministic uploads (:class:`SimMessage`) for a time range;
 - :func:`run_simulator` — publishes them over MQTT, in real time or back-filled.
 """

@@ -1,4 +1,4 @@
-"""Plausible Zhejiang enterprises and outlets, as registry JSON dicts (``schemas.registry``)."""
+"""Plausible Zhejiang enterprises and outlets, as registry JSON dicts (``schemas.registry.entries``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from schemas.registry import uscc_check_character
+from schemas.registry.entries import uscc_check_character
 
 from .noise import key
 

@@ -22,7 +22,7 @@ from typing import Any
 from paho.mqtt.client import Client
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
-from schemas.brokers import broker_address
+from schemas.core.brokers import broker_address
 
 from .enterprises import make_enterprises, write_registry
 from .episodes import EpisodeRates

@@ -1,6 +1,6 @@
 """The base of every record type's content model, and bilingual field labels.
 
-Each record type of ``schemas/data/disclosure_record_types.csv`` has one pydantic model (staff
+Each record type of ``schemas/codes/data/disclosure_record_types.csv`` has one pydantic model (staff
 types in :mod:`schemas.disclosure.staff_types`, automatic ones in
 :mod:`schemas.disclosure.auto_types`). A field carries its labels::
 

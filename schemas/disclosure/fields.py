@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints, ValidationInfo
 
-from schemas.registry import Uscc, check_uscc
+from schemas.registry.entries import Uscc, check_uscc
 
 __all__ = [
     "Money",

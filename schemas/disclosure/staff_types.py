@@ -1,5 +1,5 @@
 """Content models of the record types staff author (``origin=staff`` in
-``schemas/data/disclosure_record_types.csv``).
+``schemas/codes/data/disclosure_record_types.csv``).
 
 One model per type, keyed by its code in :data:`STAFF_MODELS`. The fields are what bureaus
 publish for each of the eight categories (regulations.md §A.2): a penalty decision has the

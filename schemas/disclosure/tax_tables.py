@@ -1,10 +1,10 @@
 """Environmental protection tax reference values: pollution equivalents and tax rates.
 
-Reference data ships as ``schemas/data/pollution_equivalents.csv`` (环境保护税法 附表二, keyed by
-HJ 212 pollutant code) and ``schemas/data/tax_rates.csv`` (yuan per equivalent: the legal
+Reference data ships as ``schemas/codes/data/pollution_equivalents.csv`` (环境保护税法 附表二, keyed by
+HJ 212 pollutant code) and ``schemas/codes/data/tax_rates.csv`` (yuan per equivalent: the legal
 minimum of 附表一 as the ``default`` region, provincial rates where known); every row names its
 source and unconfirmed values carry a note. :func:`load_tax_tables` upserts both (called by
-:func:`schemas.reference.load_reference_data`); :func:`pollution_equivalents` and
+:func:`schemas.codes.reference.load_reference_data`); :func:`pollution_equivalents` and
 :func:`tax_rate` read them back for the automatic tax estimates.
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 
 import psycopg
 
-from schemas.limits import REFERENCE_PARSERS, read_reference_csv, upsert_reference_rows
+from schemas.limits.rules import REFERENCE_PARSERS, read_reference_csv, upsert_reference_rows
 
 __all__ = [
     "DEFAULT_REGION",

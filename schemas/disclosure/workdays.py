@@ -7,7 +7,7 @@ https://static.solidwaste.com.cn/news/123965.html). As in the counting of period
 administrative law, the day of forming is **not** counted: the deadline is the 20th working day
 *after* the local (Asia/Shanghai) day the information was formed, and a record published on
 that day is on time. Each category and record type carries its own number of working days
-(``deadline_days`` in ``schemas/data/disclosure_*.csv``: 20 by default, 1 for automatic
+(``deadline_days`` in ``schemas/codes/data/disclosure_*.csv``: 20 by default, 1 for automatic
 monitoring, 7 for penalty decisions); 0 means "the day it is formed", or the next working day
 when that is not one.
 

@@ -14,7 +14,7 @@ Staff records (origin ``staff``) pass a review step::
   supersedes it when it is published; withdrawing needs a reason;
 * publishing and withdrawing append an entry to the hash-chained publication log
   (:mod:`schemas.disclosure.ledger`) in the same transaction;
-* every staff action is written to the audit log (:mod:`schemas.audit`), before and after.
+* every staff action is written to the audit log (:mod:`schemas.staff.audit`), before and after.
 
 Automatic records (origin ``auto``) are published by
 :func:`schemas.disclosure.automatic.publish_automatic`.
@@ -34,7 +34,6 @@ from typing import Any
 
 import psycopg
 
-from schemas.audit import audit
 from schemas.disclosure.errors import ContentError, InvalidAction
 from schemas.disclosure.ledger import append
 from schemas.disclosure.records import (
@@ -49,6 +48,7 @@ from schemas.disclosure.records import (
     update_version,
 )
 from schemas.disclosure.workdays import due_on
+from schemas.staff.audit import audit
 
 __all__ = [
     "MAX_ATTACHMENT_BYTES",
@@ -420,7 +420,7 @@ def attach(
 def import_rows(
     conn: psycopg.Connection[Any], record_type: str, rows: Sequence[Any], *, actor: str
 ) -> ImportResult:
-    """Drafts from parsed bulk rows (:func:`schemas.disclosure.bulk.parse_bulk`), each in its
+    """Drafts from parsed bulk rows (:func:`schemas.disclosure.spreadsheet.parse_bulk`), each in its
     own savepoint: a bad row is reported with its line and the others are still created."""
     created: list[int] = []
     errors: list[dict[str, Any]] = []

@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 import psycopg
 import pytest
 
+from alerts.evaluator import Evaluator, EvaluatorOptions
 from alerts.notify import (
     Dispatcher,
     EmailChannel,
@@ -23,9 +24,8 @@ from alerts.notify import (
     WebhookChannel,
     add_subscription,
 )
-from alerts.service import Evaluator, EvaluatorOptions
 from ingest.hj212 import build_packet, build_segment, encode_cp
-from schemas.limits import bind_outlet
+from schemas.limits.rules import bind_outlet
 from tests.fixtures.mqtt import collector, publisher, running_worker, wait_until
 from tests.fixtures.notify import http_endpoint, smtp_server
 from tests.fixtures.registry import add_outlet

@@ -10,10 +10,10 @@ from decimal import Decimal
 import psycopg
 import pytest
 
-from alerts.service import Evaluator, EvaluatorOptions
+from alerts.evaluator import Evaluator, EvaluatorOptions
 from ingest.records import Accepted, MeasurementRow
 from ingest.writer import write_batch
-from schemas.limits import bind_outlet
+from schemas.limits.rules import bind_outlet
 from tests.fixtures.registry import add_outlet
 
 pytestmark = pytest.mark.integration
@@ -241,7 +241,7 @@ def test_unacknowledged_cases_escalate_once_and_acknowledged_ones_do_not(
 def test_acknowledged_cases_are_not_escalated(
     db: psycopg.Connection, outlet: int, database_url: str
 ) -> None:
-    from schemas.case_workflow import acknowledge
+    from schemas.cases.workflow import acknowledge
 
     store(db, outlet, {1: minute_rows(1, "40")})
     ev = evaluator(database_url, H0 + timedelta(hours=3))

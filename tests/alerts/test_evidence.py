@@ -20,9 +20,9 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from ingest.hj212.build import build_packet
-from schemas.case_errors import CaseNotFound
-from schemas.case_workflow import acknowledge, record_reply
-from schemas.evidence import build_evidence
+from schemas.cases.errors import CaseNotFound
+from schemas.cases.evidence import build_evidence
+from schemas.cases.workflow import acknowledge, record_reply
 from tests.fixtures.registry import add_outlet
 
 MN = "88888880000001"

@@ -9,13 +9,13 @@ from decimal import Decimal
 import psycopg
 import pytest
 
+from alerts.evaluator import Evaluator, EvaluatorOptions
 from alerts.faults import fault_flag
-from alerts.service import Evaluator, EvaluatorOptions
 from ingest.records import Accepted, MeasurementRow
 from ingest.writer import write_batch
-from schemas.limits import bind_outlet
-from schemas.pattern_rules import PatternRules, load_pattern_rules
-from schemas.settings import get_settings
+from schemas.codes.pattern_rules import PatternRules, load_pattern_rules
+from schemas.core.settings import get_settings
+from schemas.limits.rules import bind_outlet
 from tests.fixtures.registry import add_outlet
 
 pytestmark = pytest.mark.integration

@@ -13,14 +13,18 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
-from alerts.service import Evaluator, EvaluatorOptions
+from alerts.evaluator import Evaluator, EvaluatorOptions
 from ingest.outlets import load_outlets
 from ingest.records import Accepted, MeasurementRow
 from ingest.simulation import EpisodeRates, TrafficConfig, generate_traffic
 from ingest.uplink import decode_message
 from ingest.writer import write_batch
-from schemas.limits import bind_outlet
-from schemas.pattern_rules import PatternRulesError, load_pattern_rule_table, load_pattern_rules
+from schemas.codes.pattern_rules import (
+    PatternRulesError,
+    load_pattern_rule_table,
+    load_pattern_rules,
+)
+from schemas.limits.rules import bind_outlet
 from tests.fixtures.registry import add_outlet
 
 pytestmark = pytest.mark.integration

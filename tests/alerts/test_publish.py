@@ -16,7 +16,7 @@ from alerts.publish import Publisher, PublisherOptions
 from schemas.disclosure.keys import generate_key, load_public_keys
 from schemas.disclosure.verification import verify
 from schemas.disclosure.workflow import approve, create_draft, publish
-from schemas.limits import bind_outlet
+from schemas.limits.rules import bind_outlet
 from tests.fixtures.registry import add_outlet
 
 LOCAL = ZoneInfo("Asia/Shanghai")

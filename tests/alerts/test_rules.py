@@ -21,7 +21,7 @@ from alerts.rules import (
     hourly_mean,
     zs_mismatch,
 )
-from schemas.limits import Limit, ValidityRules
+from schemas.limits.rules import Limit, ValidityRules
 
 D = Decimal
 HOUR = datetime(2024, 5, 1, 8, tzinfo=ZoneInfo("Asia/Shanghai"))

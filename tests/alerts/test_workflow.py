@@ -15,8 +15,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from schemas.case_errors import CaseError, CaseNotFound, InvalidTransition
-from schemas.case_workflow import (
+from schemas.cases.errors import CaseError, CaseNotFound, InvalidTransition
+from schemas.cases.workflow import (
     Case,
     CaseEvent,
     acknowledge,

@@ -25,8 +25,8 @@ from fastapi.testclient import TestClient
 from psycopg import sql
 
 from api.app import create_app
-from schemas.limits import bind_outlet
-from schemas.settings import Settings
+from schemas.core.settings import Settings
+from schemas.limits.rules import bind_outlet
 from tests.fixtures.registry import add_outlet
 
 

@@ -14,7 +14,7 @@ from psycopg import sql
 
 from api.app import create_app
 from api.db import Database, Statement, get_database
-from schemas.settings import Settings
+from schemas.core.settings import Settings
 from tests.api.conftest import World, error_of
 
 

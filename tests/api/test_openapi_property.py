@@ -31,7 +31,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from api.app import create_app
-from schemas.settings import Settings
+from schemas.core.settings import Settings
 from tests.api.conftest import World, utc
 
 MAX_EXAMPLES = 25

@@ -19,8 +19,8 @@ from markupsafe import escape
 from api.app import create_app
 from api.portal import texts, vendor_available
 from api.routes import portal, widgets
+from schemas.core.settings import Settings
 from schemas.disclosure import workflow as wf
-from schemas.settings import Settings
 from tests.api.conftest import World, error_of
 
 

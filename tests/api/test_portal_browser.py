@@ -33,7 +33,7 @@ import pytest
 
 from api.portal import vendor_available
 from api.server import build_server
-from schemas.settings import Settings
+from schemas.core.settings import Settings
 from tests.api.conftest import World, utc
 
 CHROMIUM = Path("/usr/bin/chromium")

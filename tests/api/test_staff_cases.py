@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from schemas.staff import add_staff_user, issue_token
+from schemas.staff.accounts import add_staff_user, issue_token
 from tests.api.conftest import error_of
 from tests.fixtures.registry import add_outlet
 

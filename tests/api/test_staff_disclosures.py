@@ -12,8 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from schemas.settings import Settings
-from schemas.staff import add_staff_user, issue_token, revoke_token
+from schemas.core.settings import Settings
+from schemas.staff.accounts import add_staff_user, issue_token, revoke_token
 from tests.api.conftest import World
 
 BASE = "/v1/staff/disclosures"

@@ -32,10 +32,10 @@ from ingest.simulation import (
     run_simulator,
     write_registry,
 )
-from schemas.brokers import broker_address
-from schemas.registry import EnterpriseIn
-from schemas.registry_file import parse_registry_file
-from schemas.uplink import JsonUpload
+from schemas.codes.uplink import JsonUpload
+from schemas.core.brokers import broker_address
+from schemas.registry.entries import EnterpriseIn
+from schemas.registry.files import parse_registry_file
 from tests.fixtures.mqtt import collector, wait_until
 from tests.fixtures.proxy import TcpProxy
 

@@ -20,7 +20,7 @@ from schemas.disclosure.staff_types import (
     SupervisoryMonitoring,
     exceedance_multiple,
 )
-from schemas.registry import Uscc, check_uscc, uscc_check_character
+from schemas.registry.entries import Uscc, check_uscc, uscc_check_character
 
 USCC = "91320500MA1MXY7Q03"
 USCC_2 = "91410900172320183M"
@@ -156,7 +156,13 @@ def test_staff_codes_match_the_reference_table() -> None:
     import csv
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[2] / "schemas" / "data" / "disclosure_record_types.csv"
+    path = (
+        Path(__file__).resolve().parents[2]
+        / "schemas"
+        / "codes"
+        / "data"
+        / "disclosure_record_types.csv"
+    )
     with path.open(encoding="utf-8") as f:
         staff = {row["code"] for row in csv.DictReader(f) if row["origin"] == "staff"}
     assert staff == STAFF_CODES

@@ -20,6 +20,7 @@ import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from psycopg.types.json import Jsonb
 
+from schemas.core.settings import get_settings
 from schemas.disclosure import ledger
 from schemas.disclosure.keys import (
     SigningKeyError,
@@ -32,7 +33,6 @@ from schemas.disclosure.keys import (
 )
 from schemas.disclosure.ledger import LedgerError, append, canonical_record
 from schemas.disclosure.verification import sign_roots, verify
-from schemas.settings import get_settings
 from sourcewatch.cli import main
 
 # 2026-11-27 in Asia/Shanghai runs from 2026-11-26T16:00Z to 2026-11-27T16:00Z.

@@ -11,8 +11,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from schemas.limit_import import import_outlet_limits
-from schemas.limits import (
+from schemas.limits.permits import import_outlet_limits
+from schemas.limits.rules import (
     Limit,
     LimitsError,
     ValidityRules,
@@ -29,7 +29,7 @@ HEADER = "mn,pollutant,value,unit,period,reference_o2,source_document,clause,val
 
 
 def csv_rows(name: str) -> int:
-    text = (resources.files("schemas") / "data" / name).read_text("utf-8")
+    text = (resources.files("schemas.codes") / "data" / name).read_text("utf-8")
     return len(list(csv.DictReader(text.splitlines())))
 
 

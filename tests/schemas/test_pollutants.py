@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from schemas.pollutants import (
+from schemas.codes.pollutants import (
     STANDARD_2005,
     STANDARD_2017,
     Pollutant,

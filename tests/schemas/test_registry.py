@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from pydantic import ValidationError
 
-from schemas.registry import (
+from schemas.registry.entries import (
     EnterpriseIn,
     ImportReport,
     MovedOutlet,
@@ -18,7 +18,7 @@ from schemas.registry import (
     import_registry,
     uscc_check_character,
 )
-from schemas.registry_file import RowError, parse_registry_file
+from schemas.registry.files import RowError, parse_registry_file
 
 DEMO = Path(__file__).resolve().parents[2] / "deploy" / "demo" / "registry.json"
 

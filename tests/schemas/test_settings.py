@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from schemas.settings import Settings, get_settings
+from schemas.core.settings import Settings, get_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 

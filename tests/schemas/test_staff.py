@@ -1,4 +1,4 @@
-"""Staff accounts and tokens (schemas/staff.py) and their CLI: roles, expiry, revocation, and
+"""Staff accounts and tokens (schemas/staff/accounts.py) and their CLI: roles, expiry, revocation, and
 the audit log of every change — against the real database."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from schemas.staff import (
+from schemas.staff.accounts import (
     add_staff_user,
     authenticate_token,
     issue_token,

@@ -6,13 +6,13 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from schemas.uplink import JsonUpload, json_schema
+from schemas.codes.uplink import JsonUpload, json_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_published_json_schema_matches_the_model() -> None:
-    published = (ROOT / "schemas" / "uplink.schema.json").read_text()
+    published = (ROOT / "schemas" / "codes" / "uplink.schema.json").read_text()
     assert json.loads(published) == json.loads(json_schema())
 
 

@@ -20,7 +20,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from alerts.notify.channels.base import DeliveryResult
 from alerts.notify.message import Message
-from schemas.brokers import broker_address
+from schemas.core.brokers import broker_address
 
 __all__ = ["MqttChannel"]
 

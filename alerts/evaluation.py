@@ -1,0 +1,465 @@
+"""Evaluating an outlet's hours and days: valid means with coverage, then the judgement of
+every limit in force, as the regulator does (regulations.md §A.8–A.9).
+
+- Hourly means come from minute data when the logger sent it, else from real-time data, else
+  from the logger's own hourly values; only valid data counts (data_flags.valid).
+- Flue gas is judged on the concentration converted to the limit's reference O₂; water on the
+  measured concentration.
+- Daily means are computed whenever an hour changes, and judged against daily limits once the
+  local day is over (plus a grace period for late data); late data re-judges them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from itertools import pairwise
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+import psycopg
+
+from alerts.cases import CasePolicy, Transition, judge_period
+from alerts.faults import check_faults, fault_flag
+from alerts.patterns import check_patterns
+from alerts.rules import (
+    DayResult,
+    MeanResult,
+    Sample,
+    daily_mean,
+    exceedance_multiple,
+    exceeds,
+    hourly_mean,
+)
+from schemas.codes.pattern_rules import PatternRules, load_pattern_rules
+from schemas.limits.rules import Limit, ValidityRules, limits_for_outlet, load_validity_rules
+
+__all__ = ["FLOW", "OXYGEN", "Evaluation", "OutletContext", "ReferenceCache", "load_outlet"]
+
+OXYGEN = "a19001"
+FLOW = "w00000"  # wastewater flow: weights the means of pollutants with an emission amount
+_MINUTE_INTERVALS = (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30)  # HJ 212-2017 Table 4, MinInterval
+
+
+@dataclass(frozen=True, slots=True)
+class OutletContext:
+    id: int
+    kind: str  # gas | water
+    timezone: ZoneInfo
+
+    def local_day(self, at: datetime) -> date:
+        return at.astimezone(self.timezone).date()
+
+    def day_bounds(self, day: date) -> tuple[datetime, datetime]:
+        start = datetime.combine(day, time(0), tzinfo=self.timezone)
+        return start, datetime.combine(day + timedelta(days=1), time(0), tzinfo=self.timezone)
+
+
+def load_outlet(conn: psycopg.Connection, outlet_id: int) -> OutletContext | None:
+    row = conn.execute(
+        "SELECT id, kind, timezone FROM outlets WHERE id = %s", (outlet_id,)
+    ).fetchone()
+    return None if row is None else OutletContext(row[0], row[1], ZoneInfo(row[2]))
+
+
+class ReferenceCache:
+    """Code tables read once and kept while it lives: the valid flags, validity rules per
+    (medium, day), pattern rules per day and limits per (outlet, day). The evaluator keeps one
+    per drain (the tables do not change within one); only successful reads are kept, so a
+    missing rule raises again for every hour that needs it."""
+
+    def __init__(self) -> None:
+        self.pattern_rules: dict[date, PatternRules] = {}
+        self.limits: dict[tuple[int, date], list[Limit]] = {}
+        self.rules: dict[tuple[str, date], ValidityRules] = {}
+        self.valid_flags: frozenset[str] | None = None
+        self.flow_weighted: frozenset[str] | None = None
+
+
+class Evaluation:
+    """One pass over one outlet, inside the caller's transaction (which holds the outlet lock).
+    Caches the limits and validity rules per day (in ``cache``, which may outlive it)."""
+
+    def __init__(
+        self,
+        conn: psycopg.Connection,
+        outlet: OutletContext,
+        policy: CasePolicy,
+        now: datetime,
+        day_grace: timedelta,
+        fault_after_hours: int = 2,
+        cache: ReferenceCache | None = None,
+    ) -> None:
+        self.conn, self.outlet, self.policy, self.now = conn, outlet, policy, now
+        self.day_grace = day_grace
+        self.fault_after_hours = fault_after_hours
+        self.cache = cache if cache is not None else ReferenceCache()
+        self.transitions: list[Transition] = []
+        # Samples of hours read ahead in one query (see prefetch); taken out when used.
+        self._prefetched: dict[datetime, dict[str, dict[str, list[Sample]]]] = {}
+        # Pollutants that may have an open fault case; None until read. Only check_faults opens
+        # fault cases, under the outlet lock we hold, so the set only grows when it does (a
+        # rolled-back savepoint leaves a superset, which is safe: those are just looked up).
+        self._open_faults: set[str] | None = None
+        # Period starts at which no exceedance case of the outlet had a period when read, and
+        # the (case key, start) judged since: only judge_period adds periods, under the lock.
+        self._no_periods: set[datetime] = set()
+        self._judged: set[tuple[str, str, int, str, datetime]] = set()
+
+    # --- reference data ------------------------------------------------------------------
+
+    def limits(self, day: date) -> list[Limit]:
+        key = (self.outlet.id, day)
+        if key not in self.cache.limits:
+            self.cache.limits[key] = limits_for_outlet(self.conn, self.outlet.id, day)
+        return self.cache.limits[key]
+
+    def rules(self, day: date) -> ValidityRules:
+        key = (self.outlet.kind, day)
+        if key not in self.cache.rules:
+            self.cache.rules[key] = load_validity_rules(self.conn, self.outlet.kind, day)
+        return self.cache.rules[key]
+
+    def pattern_rules(self, day: date) -> PatternRules:
+        if day not in self.cache.pattern_rules:
+            self.cache.pattern_rules[day] = load_pattern_rules(self.conn, day)
+        return self.cache.pattern_rules[day]
+
+    def valid_flags(self) -> frozenset[str]:
+        if self.cache.valid_flags is None:
+            rows = self.conn.execute("SELECT DISTINCT code FROM data_flags WHERE valid")
+            self.cache.valid_flags = frozenset(code for (code,) in rows)
+        return self.cache.valid_flags
+
+    def flow_weighted(self, pollutant: str) -> bool:
+        """Whether this outlet's means of ``pollutant`` are volume-weighted: wastewater
+        pollutants that have an emission amount (a mass), HJ 212-2017 Appendix D."""
+        if self.outlet.kind != "water":
+            return False
+        if self.cache.flow_weighted is None:
+            rows = self.conn.execute(
+                "SELECT code FROM pollutants WHERE medium = 'water' AND cou_unit_en IS NOT NULL "
+                "AND code <> %s",
+                (FLOW,),
+            )
+            self.cache.flow_weighted = frozenset(code for (code,) in rows)
+        return pollutant in self.cache.flow_weighted
+
+    def reference_o2(self, pollutant: str, day: date) -> Decimal | None:
+        if self.outlet.kind != "gas":
+            return None
+        for period in ("hour", "day"):
+            for lim in self.limits(day):
+                if lim.pollutant == pollutant and lim.period == period and lim.reference_o2:
+                    return lim.reference_o2
+        return None
+
+    # --- hours -----------------------------------------------------------------------------
+
+    def hours(self, starts: Iterable[datetime]) -> None:
+        days: set[date] = set()
+        for start in sorted(set(starts)):
+            self.hour(start)
+            days.add(self.outlet.local_day(start))
+        self.days(days)
+
+    def hour(self, start: datetime) -> None:
+        day = self.outlet.local_day(start)
+        series = self._samples(start)
+        oxygen, flow = series.get(OXYGEN, {}), series.get(FLOW, {})
+        results: list[tuple[str, MeanResult]] = []
+        for pollutant, kinds in series.items():
+            weights = flow if self.flow_weighted(pollutant) else None
+            result = self._hour_mean(pollutant, kinds, oxygen, weights, start, day)
+            if result is not None:
+                results.append((pollutant, result))
+        # All of the hour's means in one statement: what follows reads only the same
+        # pollutant's means (faults) or none (judgement), so storing them first is the same.
+        self._store_hours(results)
+        for pollutant, result in results:
+            self._check_faults(pollutant, start, day, result)
+            if result.valid:
+                for lim in self.limits(day):
+                    if lim.pollutant == pollutant and lim.period == "hour":
+                        self._judge(lim, start, result.mean, result.converted, result)
+
+    def _check_faults(self, pollutant: str, start: datetime, day: date, r: MeanResult) -> None:
+        rules = self.pattern_rules(day)
+        if self.fault_after_hours < 1:
+            pass  # check_faults refuses it
+        elif fault_flag(r.flags, rules) is None:
+            if not r.valid:
+                return  # check_faults does nothing for an invalid hour without a fault flag
+            if self._open_faults is None:
+                rows = self.conn.execute(
+                    "SELECT DISTINCT pollutant FROM cases WHERE kind = 'fault' "
+                    "AND outlet_id = %s AND state = 'open'",
+                    (self.outlet.id,),
+                )
+                self._open_faults = {p for (p,) in rows}
+            if pollutant not in self._open_faults:
+                return  # no open fault case to close
+        elif self._open_faults is not None:
+            self._open_faults.add(pollutant)  # check_faults may open one
+        self.transitions += check_faults(
+            self.conn,
+            outlet_id=self.outlet.id,
+            pollutant=pollutant,
+            hour_start=start,
+            flags=r.flags,
+            valid=r.valid,
+            after_hours=self.fault_after_hours,
+            rules=rules,
+        )
+
+    def prefetch(self, starts: Iterable[datetime]) -> None:
+        """Read the samples of these hours in one query; :meth:`hour` then uses them."""
+        hours = sorted(set(starts))
+        if not hours:
+            return
+        rows = self.conn.execute(
+            "SELECT h.start, m.pollutant, m.kind, m.ts, m.value, m.zs_value, m.flag "
+            "FROM unnest(%s::timestamptz[]) AS h(start) JOIN measurements m "
+            "ON m.outlet_id = %s AND m.ts >= h.start AND m.ts < h.start + interval '1 hour' "
+            "AND m.kind IN ('rtd', 'min', 'hour') ORDER BY h.start, m.ts",
+            (hours, self.outlet.id),
+        ).fetchall()
+        out = {h: _series() for h in hours}
+        for start, pollutant, kind, ts, value, zs, flag in rows:
+            out[start][pollutant][kind].append(Sample(ts, value, zs, flag))
+        taken = self.conn.execute(
+            "SELECT DISTINCT p.period_start FROM case_periods p JOIN cases c ON c.id = p.case_id "
+            "WHERE c.kind = 'exceedance' AND c.outlet_id = %s AND p.period_start = ANY(%s)",
+            (self.outlet.id, hours),
+        )
+        self._no_periods = set(hours) - {t for (t,) in taken}
+        self._prefetched = out
+
+    def _samples(self, start: datetime) -> dict[str, dict[str, list[Sample]]]:
+        if start in self._prefetched:
+            return self._prefetched.pop(start)
+        rows = self.conn.execute(
+            "SELECT pollutant, kind, ts, value, zs_value, flag FROM measurements "
+            "WHERE outlet_id = %s AND ts >= %s AND ts < %s AND kind IN ('rtd', 'min', 'hour') "
+            "ORDER BY ts",
+            (self.outlet.id, start, start + timedelta(hours=1)),
+        )
+        out = _series()
+        for pollutant, kind, ts, value, zs, flag in rows:
+            out[pollutant][kind].append(Sample(ts, value, zs, flag))
+        return out
+
+    def _hour_mean(
+        self,
+        pollutant: str,
+        kinds: dict[str, list[Sample]],
+        oxygen: dict[str, list[Sample]],
+        flow: dict[str, list[Sample]] | None,
+        start: datetime,
+        day: date,
+    ) -> MeanResult | None:
+        rules, o2_ref = self.rules(day), self.reference_o2(pollutant, day)
+        source: Literal["min", "rtd"]
+        for source in ("min", "rtd"):
+            if kinds.get(source):
+                samples = kinds[source]
+                return hourly_mean(
+                    samples,
+                    oxygen.get(source, []),
+                    hour_start=start,
+                    source=source,
+                    o2_ref=o2_ref,
+                    rules=rules,
+                    valid_flags=self.valid_flags(),
+                    interval_minutes=_interval(samples) if source == "min" else 1,
+                    flow_samples=None if flow is None else flow.get(source, []),
+                )
+        sent = kinds.get("hour")
+        return _sent_hour(sent[-1], start, self.valid_flags()) if sent else None
+
+    def _store_hours(self, results: Sequence[tuple[str, MeanResult]]) -> None:
+        if not results:
+            return
+        self.conn.cursor().executemany(
+            """INSERT INTO hourly_means (outlet_id, pollutant, hour_start, source, mean,
+                   zs_reported, converted, o2_mean, valid_count, expected_count, valid, reason,
+                   flags, computed_at)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+               ON CONFLICT (outlet_id, pollutant, hour_start) DO UPDATE SET
+                   source = EXCLUDED.source, mean = EXCLUDED.mean,
+                   zs_reported = EXCLUDED.zs_reported, converted = EXCLUDED.converted,
+                   o2_mean = EXCLUDED.o2_mean, valid_count = EXCLUDED.valid_count,
+                   expected_count = EXCLUDED.expected_count, valid = EXCLUDED.valid,
+                   reason = EXCLUDED.reason, flags = EXCLUDED.flags,
+                   computed_at = EXCLUDED.computed_at""",
+            [
+                (
+                    self.outlet.id,
+                    pollutant,
+                    r.hour_start,
+                    r.source,
+                    r.mean,
+                    r.zs_reported,
+                    r.converted,
+                    r.o2_mean,
+                    r.valid_count,
+                    r.expected_count,
+                    r.valid,
+                    r.reason,
+                    json.dumps(dict(r.flags)),
+                    self.now,
+                )
+                for pollutant, r in results
+            ],
+        )
+
+    # --- days ------------------------------------------------------------------------------
+
+    def days(self, days: Iterable[date]) -> None:
+        for day in sorted(days):
+            self.day(day)
+
+    def day(self, day: date) -> None:
+        start, end = self.outlet.day_bounds(day)
+        final = end + self.day_grace <= self.now
+        rules = self.rules(day)
+        by_pollutant: dict[str, list[MeanResult]] = defaultdict(list)
+        for row in self.conn.execute(
+            "SELECT pollutant, hour_start, source, mean, zs_reported, converted, o2_mean, "
+            "valid_count, expected_count, valid, reason, flags FROM hourly_means "
+            "WHERE outlet_id = %s AND hour_start >= %s AND hour_start < %s",
+            (self.outlet.id, start, end),
+        ):
+            by_pollutant[row[0]].append(MeanResult(*row[1:]))
+        for pollutant, hours in by_pollutant.items():
+            flow = by_pollutant.get(FLOW, []) if self.flow_weighted(pollutant) else None
+            result = daily_mean(hours, day=day, rules=rules, flow_hours=flow)
+            self._store_day(pollutant, result)
+            if final and result.valid:
+                for lim in self.limits(day):
+                    if lim.pollutant == pollutant and lim.period == "day":
+                        self._judge(lim, start, result.mean, result.converted, result)
+        if final:
+            self.transitions += check_patterns(
+                self.conn,
+                outlet_id=self.outlet.id,
+                day_start=start,
+                day_end=end,
+                limits=self.limits(day),
+                rules=self.pattern_rules(day),
+                zs_tolerance_pct=rules.zs_mismatch_tolerance_pct,
+                o2_max=rules.o2_max_for_conversion,
+            )
+
+    def _store_day(self, pollutant: str, r: DayResult) -> None:
+        self.conn.execute(
+            """INSERT INTO daily_means (outlet_id, pollutant, day, source, mean, zs_reported,
+                   converted, o2_mean, valid_count, expected_count, valid, reason, computed_at)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+               ON CONFLICT (outlet_id, pollutant, day) DO UPDATE SET
+                   source = EXCLUDED.source, mean = EXCLUDED.mean,
+                   zs_reported = EXCLUDED.zs_reported, converted = EXCLUDED.converted,
+                   o2_mean = EXCLUDED.o2_mean, valid_count = EXCLUDED.valid_count,
+                   expected_count = EXCLUDED.expected_count, valid = EXCLUDED.valid,
+                   reason = EXCLUDED.reason, computed_at = EXCLUDED.computed_at""",
+            (
+                self.outlet.id,
+                pollutant,
+                r.day,
+                r.source,
+                r.mean,
+                r.zs_reported,
+                r.converted,
+                r.o2_mean,
+                r.valid_count,
+                r.expected_count,
+                r.valid,
+                r.reason,
+                self.now,
+            ),
+        )
+
+    # --- judgement -------------------------------------------------------------------------
+
+    def _judge(
+        self,
+        lim: Limit,
+        period_start: datetime,
+        measured: Decimal | None,
+        converted: Decimal | None,
+        result: MeanResult | DayResult,
+    ) -> None:
+        value = converted if lim.reference_o2 is not None else measured
+        if value is None:
+            return  # a valid mean that cannot be converted (no O₂) is not judged
+        exceeding = exceeds(value, lim)
+        multiple = exceedance_multiple(value, lim.value) if exceeding else Decimal(0)
+        details: dict[str, Any] = {
+            "value": str(value),
+            "measured": None if measured is None else str(measured),
+            "converted": None if converted is None else str(converted),
+            "limit": str(lim.value),
+            "limit_min": None if lim.value_min is None else str(lim.value_min),
+            "unit": lim.unit,
+            "reference_o2": None if lim.reference_o2 is None else str(lim.reference_o2),
+            "limit_source": lim.source,
+            "standard": lim.standard,
+            "category": lim.category,
+            "source_document": lim.source_document,
+            "clause": lim.clause,
+            "limit_confirmed": lim.confirmed,
+            "limit_version": lim.version,
+            "coverage": f"{result.valid_count}/{result.expected_count}",
+        }
+        key = (lim.pollutant, lim.period, lim.id, lim.source, period_start)
+        absent = period_start in self._no_periods and key not in self._judged
+        self._judged.add(key)
+        self.transitions += judge_period(
+            self.conn,
+            outlet_id=self.outlet.id,
+            pollutant=lim.pollutant,
+            period=lim.period,
+            limit_id=lim.id,
+            limit_source=lim.source,
+            limit_value=lim.value,
+            period_start=period_start,
+            value=value,
+            multiple=multiple,
+            exceeding=exceeding,
+            policy=self.policy,
+            details=details,
+            no_case_has_period=absent,
+        )
+
+
+def _series() -> dict[str, dict[str, list[Sample]]]:
+    return defaultdict(lambda: defaultdict(list))
+
+
+def _interval(samples: Sequence[Sample]) -> int:
+    """The logger's minute-data interval, from the spacing of its samples."""
+    gaps = [int((b.ts - a.ts).total_seconds() // 60) for a, b in pairwise(samples)]
+    gap = min((g for g in gaps if g > 0), default=1)
+    return max((i for i in _MINUTE_INTERVALS if i <= gap), default=1)
+
+
+def _sent_hour(sample: Sample, start: datetime, valid_flags: frozenset[str]) -> MeanResult:
+    """The logger's own hourly value, when neither minute nor real-time data came."""
+    valid = sample.flag in valid_flags and sample.value is not None
+    return MeanResult(
+        hour_start=start,
+        source="hour",
+        mean=sample.value,
+        zs_reported=sample.zs_value,
+        converted=sample.zs_value,
+        o2_mean=None,
+        valid_count=1 if valid else 0,
+        expected_count=1,
+        valid=valid,
+        reason=None if valid else f"hourly value sent with flag {sample.flag}",
+        flags={sample.flag or "none": 1},
+    )

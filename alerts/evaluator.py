@@ -1,0 +1,302 @@
+"""The evaluator process: drains the evaluation queue as new data arrives (woken by ingest's
+NOTIFY), and sweeps periodically for outages, days that ended and unacknowledged cases.
+
+Safe to run twice at once and after a crash: queue rows are taken with ``SKIP LOCKED`` and
+deleted in the transaction that stores their results, and each outlet is evaluated under its
+case lock, so two evaluators never judge one outlet at the same time.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+
+from alerts import metrics
+from alerts.announce import announce
+from alerts.cases import SEVERITIES, CasePolicy, Transition, lock_outlet
+from alerts.evaluation import Evaluation, OutletContext, ReferenceCache, load_outlet
+from alerts.outages import detect_outages
+from schemas.core.settings import Settings
+
+__all__ = ["CHANNEL", "Evaluator", "EvaluatorOptions"]
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "sourcewatch_measurements"  # ingest's NOTIFY channel (ingest/writer.py)
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluatorOptions:
+    database_url: str
+    policy: CasePolicy = field(default_factory=CasePolicy)
+    sweep_s: float = 60.0
+    day_grace: timedelta = timedelta(hours=1)
+    outage_after_minutes: int = 30
+    fault_after_hours: int = 2
+    unacknowledged_after: timedelta = timedelta(hours=2)
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> EvaluatorOptions:
+        return cls(
+            database_url=s.database_url,
+            policy=CasePolicy(
+                close_after=s.case_close_after,
+                major_multiple=Decimal(str(s.case_major_multiple)),
+                critical_multiple=Decimal(str(s.case_critical_multiple)),
+                major_periods=s.case_major_periods,
+                critical_periods=s.case_critical_periods,
+            ),
+            sweep_s=s.evaluation_sweep_s,
+            day_grace=timedelta(minutes=s.day_grace_minutes),
+            outage_after_minutes=s.outage_after_minutes,
+            fault_after_hours=s.fault_after_hours,
+            unacknowledged_after=timedelta(minutes=s.unacknowledged_escalation_minutes),
+        )
+
+
+class Evaluator:
+    def __init__(
+        self, options: EvaluatorOptions, *, clock: Callable[[], datetime] | None = None
+    ) -> None:
+        self.options = options
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.outlets_evaluated = 0
+        self.transitions = 0
+        self.connected = False  # the loop holds a database connection (readiness)
+        self._cache: ReferenceCache | None = None  # code tables, kept for one drain
+
+    # --- the queue -----------------------------------------------------------------------
+
+    def drain(self, conn: psycopg.Connection, max_outlets: int = 1000) -> int:
+        """Evaluate queued hours, one outlet per transaction; returns outlets evaluated.
+        Code tables (valid flags, validity and pattern rules, limits per outlet and day) are
+        read once per drain."""
+        done = 0
+        self._cache = ReferenceCache()
+        try:
+            while done < max_outlets and self._evaluate_next(conn):
+                done += 1
+        finally:
+            self._cache = None
+        self.outlets_evaluated += done
+        metrics.OUTLETS.inc(done)
+        return done
+
+    def _evaluate_next(self, conn: psycopg.Connection) -> bool:
+        with conn.transaction():
+            row = conn.execute(
+                "SELECT outlet_id FROM evaluation_queue ORDER BY queued_at, outlet_id "
+                "LIMIT 1 FOR UPDATE SKIP LOCKED"
+            ).fetchone()
+            if row is None:
+                return False
+            outlet_id = int(row[0])
+            lock_outlet(conn, outlet_id)
+            hours = [
+                h
+                for (h,) in conn.execute(
+                    "SELECT hour_start FROM evaluation_queue WHERE outlet_id = %s "
+                    "FOR UPDATE SKIP LOCKED",
+                    (outlet_id,),
+                )
+            ]
+            outlet = load_outlet(conn, outlet_id)
+            if outlet is not None:
+                ev = self._evaluation(conn, outlet_id, outlet=outlet, cache=self._cache)
+                if len(hours) > 2:  # else reading ahead saves no round trip
+                    self._prefetch(conn, ev, hours)
+                judged = [
+                    h for h in sorted(hours) if self._guarded(conn, ev, outlet_id, [h], ev.hour, h)
+                ]
+                days = {ev.outlet.local_day(h) for h in judged}
+                self._guarded(conn, ev, outlet_id, judged, ev.days, days)
+                self._announce(conn, ev.transitions)
+            conn.execute(
+                "DELETE FROM evaluation_queue WHERE outlet_id = %s AND hour_start = ANY(%s)",
+                (outlet_id, hours),
+            )
+        return True
+
+    @staticmethod
+    def _prefetch(conn: psycopg.Connection, ev: Evaluation, hours: list[datetime]) -> None:
+        """Read the samples of all the queued hours at once; if that fails, each hour reads
+        its own (in its savepoint, as it always could)."""
+        try:
+            with conn.transaction():
+                ev.prefetch(hours)
+        except psycopg.OperationalError:
+            raise
+        except Exception:
+            log.warning("reading ahead the hours of outlet %s failed", ev.outlet.id, exc_info=True)
+
+    def _guarded(
+        self,
+        conn: psycopg.Connection,
+        ev: Evaluation,
+        outlet_id: int,
+        hours: list[datetime],
+        step: Callable[[Any], None],
+        arg: Any,
+    ) -> bool:
+        """Run one evaluation step in a savepoint. Bad data or a bug is recorded in
+        evaluation_errors (its transitions dropped with it) and the loop goes on; a lost
+        database connection propagates, so the whole transaction is retried later."""
+        mark = len(ev.transitions)
+        try:
+            with conn.transaction():
+                step(arg)
+        except psycopg.OperationalError:
+            raise
+        except Exception as exc:
+            del ev.transitions[mark:]
+            metrics.EVALUATION_ERRORS.inc()
+            log.exception("evaluation of outlet %s failed", outlet_id)
+            conn.execute(
+                "INSERT INTO evaluation_errors (outlet_id, hours, error) VALUES (%s, %s, %s)",
+                (outlet_id, hours, f"{type(exc).__name__}: {exc}"),
+            )
+            return False
+        return True
+
+    def _evaluation(
+        self,
+        conn: psycopg.Connection,
+        outlet_id: int,
+        now: datetime | None = None,
+        *,
+        outlet: OutletContext | None = None,
+        cache: ReferenceCache | None = None,
+    ) -> Evaluation:
+        if outlet is None:
+            outlet = load_outlet(conn, outlet_id)
+        assert outlet is not None
+        return Evaluation(
+            conn,
+            outlet,
+            self.options.policy,
+            now or self.clock(),
+            self.options.day_grace,
+            fault_after_hours=self.options.fault_after_hours,
+            cache=cache,
+        )
+
+    def _announce(self, conn: psycopg.Connection, transitions: list[Transition]) -> None:
+        if transitions:
+            announce(conn, transitions)
+            self.transitions += len(transitions)
+            for t in transitions:
+                metrics.TRANSITIONS.labels(t.action).inc()
+
+    # --- the sweep -------------------------------------------------------------------------
+
+    def sweep(self, conn: psycopg.Connection) -> None:
+        now = self.clock()
+        detect_outages(
+            conn, now=now, after_minutes=self.options.outage_after_minutes, announce=announce
+        )
+        self.finish_days(conn, now)
+        self.escalate_unacknowledged(conn, now)
+        depth = conn.execute("SELECT count(*) FROM evaluation_queue").fetchone()
+        metrics.QUEUE_DEPTH.set(depth[0] if depth else 0)
+
+    def finish_days(self, conn: psycopg.Connection, now: datetime) -> int:
+        """Judge the daily means of local days that ended (plus the grace) and were not judged
+        since: daily limits are only judged on complete days."""
+        grace = self.options.day_grace
+        candidates = conn.execute(
+            "SELECT DISTINCT h.outlet_id, (h.hour_start AT TIME ZONE o.timezone)::date "
+            "FROM hourly_means h JOIN outlets o ON o.id = h.outlet_id "
+            "WHERE h.hour_start >= %s AND h.hour_start < %s ORDER BY 1, 2",
+            (now - grace - timedelta(days=3), now - grace),
+        ).fetchall()
+        finished = 0
+        for outlet_id, day in candidates:
+            with conn.transaction():
+                lock_outlet(conn, outlet_id)
+                ev = self._evaluation(conn, outlet_id, now)
+                final_at = ev.outlet.day_bounds(day)[1] + grace
+                judged = conn.execute(
+                    "SELECT min(computed_at) FROM daily_means WHERE outlet_id = %s AND day = %s",
+                    (outlet_id, day),
+                ).fetchone()
+                if final_at > now or (judged and judged[0] and judged[0] >= final_at):
+                    continue
+                ev.day(day)
+                self._announce(conn, ev.transitions)
+                finished += 1
+        return finished
+
+    def escalate_unacknowledged(self, conn: psycopg.Connection, now: datetime) -> int:
+        cutoff = now - self.options.unacknowledged_after
+        rows = conn.execute(
+            "SELECT id, outlet_id FROM cases WHERE state = 'open' AND acknowledged_at IS NULL "
+            "AND escalated_at IS NULL AND opened_at <= %s",
+            (cutoff,),
+        ).fetchall()
+        for case_id, outlet_id in rows:
+            with conn.transaction():
+                lock_outlet(conn, outlet_id)
+                row = conn.execute(
+                    "UPDATE cases SET escalated_at = %s, severity = CASE severity "
+                    "WHEN 'info' THEN 'warning' WHEN 'warning' THEN 'major' ELSE 'critical' END "
+                    "WHERE id = %s AND acknowledged_at IS NULL AND escalated_at IS NULL "
+                    "RETURNING severity",
+                    (now, case_id),
+                ).fetchone()
+                if row is None:
+                    continue
+                severity = str(row[0])
+                assert severity in SEVERITIES
+                event = conn.execute(
+                    "INSERT INTO case_events (case_id, actor, action, severity, detail) "
+                    "VALUES (%s, 'evaluator', 'unack-escalated', %s, '{}') RETURNING id",
+                    (case_id, severity),
+                ).fetchone()
+                assert event is not None
+                self._announce(
+                    conn, [Transition(case_id, int(event[0]), "unack-escalated", severity)]
+                )
+        return len(rows)
+
+    # --- the loop --------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        url = self.options.database_url
+        next_sweep = 0.0
+        while not stop.is_set():
+            try:
+                with (
+                    psycopg.connect(
+                        url, autocommit=True, application_name="sourcewatch.alerts"
+                    ) as conn,
+                    psycopg.connect(
+                        url, autocommit=True, application_name="sourcewatch.alerts.listen"
+                    ) as listen,
+                ):
+                    listen.execute(f"LISTEN {CHANNEL}")
+                    self.connected = True
+                    while not stop.is_set():
+                        self.drain(conn)
+                        if time.monotonic() >= next_sweep:
+                            self.sweep(conn)
+                            next_sweep = time.monotonic() + self.options.sweep_s
+                        for _ in listen.notifies(
+                            timeout=min(self.options.sweep_s, 1.0), stop_after=1
+                        ):
+                            pass
+            except psycopg.OperationalError as exc:
+                self.connected = False
+                log.warning("evaluator: database unavailable (%s); retrying", exc)
+                stop.wait(2.0)
+            except Exception:  # never let one bad sweep stop the evaluator
+                self.connected = False
+                log.exception("evaluator failed; starting over")
+                stop.wait(2.0)

@@ -1,0 +1,308 @@
+"""What enforcement staff do with a case, each action audited in ``case_events``.
+
+Every action takes the case row with ``SELECT … FOR UPDATE``, checks that the action is allowed,
+changes the row and appends exactly one ``case_events`` row (actor = the staff user name) in the
+same transaction, and one ``staff_audit`` row (:mod:`schemas.staff.audit`). The work runs in
+``conn.transaction()``: it commits by itself, unless the
+caller already has a transaction open, in which case it is a savepoint and the caller commits.
+
+The rules (``InvalidTransition`` otherwise):
+
+======================  ===========  ===========  ===================================
+action                  open case    closed case  also refused
+======================  ===========  ===========  ===================================
+acknowledge             yes          yes          a case that is already acknowledged
+assign                  yes          no           the same assignee again
+comment                 yes          yes          a blank text
+close                   yes          no           a blank reason
+record_reply            yes          yes          a blank text
+======================  ===========  ===========  ===================================
+
+Acknowledging twice is an error, not a no-op: the second person is told who acknowledged the
+case first and when, and the history keeps one ``acknowledged`` event. Acknowledging a closed
+case is allowed because the evaluator may close a case before anyone has looked at it.
+The right of reply (the enterprise's explanation, or the regulator's answer to it) stays open
+after closing. The actor ``evaluator`` is reserved for the machine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import class_row
+from psycopg.types.json import Jsonb
+
+from schemas.cases.errors import CaseError, CaseNotFound, InvalidTransition
+from schemas.staff.audit import audit
+
+__all__ = [
+    "MAX_TEXT",
+    "Case",
+    "CaseEvent",
+    "acknowledge",
+    "assign",
+    "close",
+    "comment",
+    "get_case",
+    "history",
+    "record_reply",
+]
+
+MAX_TEXT = 10_000
+"""Longest note, comment, reason or reply accepted, in characters."""
+
+_MACHINE = "evaluator"
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    """One row of ``cases`` (see ``schemas/core/migrations/0004_evaluation.sql``)."""
+
+    id: int
+    kind: str
+    outlet_id: int
+    pollutant: str
+    period: str
+    limit_id: int
+    subject: str
+    state: str
+    severity: str
+    opened_at: datetime
+    first_at: datetime
+    last_at: datetime
+    closed_at: datetime | None
+    close_reason: str | None
+    compliant_run: int
+    max_multiple: Decimal | None
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    assigned_to: str | None
+    escalated_at: datetime | None
+    details: dict[str, Any]
+
+    @property
+    def limit_source(self) -> str:
+        """``standard`` (``limit_id`` is a ``limits`` row) or ``outlet`` (``outlet_limits``)."""
+        return str(self.details.get("limit_source", "standard"))
+
+    @property
+    def replies(self) -> list[dict[str, Any]]:
+        return list(self.details.get("replies", []))
+
+
+@dataclass(frozen=True, slots=True)
+class CaseEvent:
+    """One row of ``case_events``: a transition by the evaluator or an action by a person."""
+
+    id: int
+    case_id: int
+    at: datetime
+    actor: str
+    action: str
+    severity: str | None
+    detail: dict[str, Any]
+
+
+def _columns(cls: type[Any]) -> sql.Composed:
+    return sql.SQL(", ").join(sql.Identifier(f.name) for f in dataclasses.fields(cls))
+
+
+_GET = sql.SQL("SELECT {c} FROM cases WHERE id = %s").format(c=_columns(Case))
+_LOCK = sql.SQL("SELECT {c} FROM cases WHERE id = %s FOR UPDATE").format(c=_columns(Case))
+_HISTORY = sql.SQL("SELECT {c} FROM case_events WHERE case_id = %s ORDER BY id").format(
+    c=_columns(CaseEvent)
+)
+_EVENT = sql.SQL(
+    "INSERT INTO case_events (case_id, actor, action, detail) VALUES (%s, %s, %s, %s) RETURNING {c}"
+).format(c=_columns(CaseEvent))
+_NOW = sql.SQL("now()")
+
+
+def get_case(conn: psycopg.Connection[Any], case_id: int) -> Case:
+    """The case as it is now; :class:`CaseNotFound` if there is none."""
+    with _database_errors("read", case_id), conn.cursor(row_factory=class_row(Case)) as cur:
+        case = cur.execute(_GET, (case_id,)).fetchone()
+    if case is None:
+        raise CaseNotFound(case_id)
+    return case
+
+
+def history(conn: psycopg.Connection[Any], case_id: int) -> list[CaseEvent]:
+    """Every event of the case, oldest first."""
+    get_case(conn, case_id)
+    with _database_errors("read", case_id), conn.cursor(row_factory=class_row(CaseEvent)) as cur:
+        return cur.execute(_HISTORY, (case_id,)).fetchall()
+
+
+def acknowledge(
+    conn: psycopg.Connection[Any], case_id: int, actor: str, note: str | None = None
+) -> Case:
+    """Record that ``actor`` has seen the case. A second acknowledgement is refused."""
+    actor = _actor(case_id, "acknowledge", actor)
+    note = _text(case_id, "acknowledge", note, "a note") if note and note.strip() else None
+    with _locked(conn, case_id, "acknowledge") as case:
+        if case.acknowledged_at is not None:
+            raise InvalidTransition(
+                case_id,
+                "acknowledge",
+                f"it was already acknowledged by {case.acknowledged_by} "
+                f"at {_utc(case.acknowledged_at)}",
+            )
+        updated = _update(conn, case_id, acknowledged_at=_NOW, acknowledged_by=actor)
+        _event(conn, case_id, actor, "acknowledged", {"note": note} if note else {})
+    return updated
+
+
+def assign(conn: psycopg.Connection[Any], case_id: int, actor: str, assignee: str) -> Case:
+    """Give the case to ``assignee`` (a staff user name); reassigning is allowed."""
+    actor = _actor(case_id, "assign", actor)
+    assignee = _text(case_id, "assign", assignee, "an assignee")
+    with _locked(conn, case_id, "assign") as case:
+        if case.state == "closed":
+            raise InvalidTransition(case_id, "assign", "it is closed")
+        if case.assigned_to == assignee:
+            raise InvalidTransition(case_id, "assign", f"it is already assigned to {assignee}")
+        updated = _update(conn, case_id, assigned_to=assignee)
+        _event(
+            conn, case_id, actor, "assigned", {"assignee": assignee, "previous": case.assigned_to}
+        )
+    return updated
+
+
+def comment(conn: psycopg.Connection[Any], case_id: int, actor: str, text: str) -> Case:
+    """Add a staff comment to the history (the case row itself does not change)."""
+    actor = _actor(case_id, "comment on", actor)
+    text = _text(case_id, "comment on", text, "a comment")
+    with _locked(conn, case_id, "comment on") as case:
+        _event(conn, case_id, actor, "commented", {"text": text})
+    return case
+
+
+def close(conn: psycopg.Connection[Any], case_id: int, actor: str, reason: str) -> Case:
+    """Close the case; a reason is required and a closed case cannot be closed again."""
+    actor = _actor(case_id, "close", actor)
+    reason = _text(case_id, "close", reason, "a reason")
+    with _locked(conn, case_id, "close") as case:
+        if case.state == "closed":
+            raise InvalidTransition(
+                case_id,
+                "close",
+                f"it is already closed (at {_utc(case.closed_at)}: {case.close_reason})",
+            )
+        updated = _update(conn, case_id, state="closed", closed_at=_NOW, close_reason=reason)
+        _event(conn, case_id, actor, "closed", {"reason": reason})
+    return updated
+
+
+def record_reply(
+    conn: psycopg.Connection[Any],
+    case_id: int,
+    actor: str,
+    text: str,
+    *,
+    on_behalf_of_enterprise: bool = True,
+) -> Case:
+    """Record a reply on the case: the enterprise's explanation (right of reply) entered by
+    ``actor``, or, with ``on_behalf_of_enterprise=False``, the regulator's own answer.
+
+    Kept as a ``replied`` event and appended to ``cases.details->'replies'`` as
+    ``{event_id, at, actor, text, on_behalf_of_enterprise}``.
+    """
+    actor = _actor(case_id, "record a reply on", actor)
+    text = _text(case_id, "record a reply on", text, "a reply")
+    with _locked(conn, case_id, "record a reply on") as case:
+        event = _event(
+            conn,
+            case_id,
+            actor,
+            "replied",
+            {"text": text, "on_behalf_of_enterprise": on_behalf_of_enterprise},
+        )
+        reply = {
+            "event_id": event.id,
+            "at": _utc(event.at),
+            "actor": actor,
+            "text": text,
+            "on_behalf_of_enterprise": on_behalf_of_enterprise,
+        }
+        details = {**case.details, "replies": [*case.replies, reply]}
+        updated = _update(conn, case_id, details=Jsonb(details))
+    return updated
+
+
+@contextmanager
+def _database_errors(verb: str, case_id: int) -> Iterator[None]:
+    try:
+        yield
+    except psycopg.Error as exc:
+        raise CaseError(
+            f"could not {verb} case {case_id}: database error ({type(exc).__name__})"
+        ) from exc
+
+
+@contextmanager
+def _locked(conn: psycopg.Connection[Any], case_id: int, verb: str) -> Iterator[Case]:
+    """The case row, locked until the end of the transaction this opens."""
+    with _database_errors(verb, case_id), conn.transaction():
+        with conn.cursor(row_factory=class_row(Case)) as cur:
+            case = cur.execute(_LOCK, (case_id,)).fetchone()
+        if case is None:
+            raise CaseNotFound(case_id)
+        yield case
+
+
+def _update(conn: psycopg.Connection[Any], case_id: int, **changes: object) -> Case:
+    sets: list[sql.Composable] = []
+    params: list[object] = []
+    for column, value in changes.items():
+        if isinstance(value, sql.Composable):
+            sets.append(sql.SQL("{} = {}").format(sql.Identifier(column), value))
+        else:
+            sets.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
+            params.append(value)
+    query = sql.SQL("UPDATE cases SET {sets} WHERE id = %s RETURNING {c}").format(
+        sets=sql.SQL(", ").join(sets), c=_columns(Case)
+    )
+    with conn.cursor(row_factory=class_row(Case)) as cur:
+        row = cur.execute(query, [*params, case_id]).fetchone()
+    assert row is not None  # the row is locked by this transaction
+    return row
+
+
+def _event(
+    conn: psycopg.Connection[Any], case_id: int, actor: str, action: str, detail: dict[str, Any]
+) -> CaseEvent:
+    with conn.cursor(row_factory=class_row(CaseEvent)) as cur:
+        event = cur.execute(_EVENT, (case_id, actor, action, Jsonb(detail))).fetchone()
+    assert event is not None
+    if actor != _MACHINE:  # a person's action: also in the staff audit log
+        audit(conn, actor, f"case.{action}", "case", case_id, after=detail)
+    return event
+
+
+def _actor(case_id: int, verb: str, actor: str) -> str:
+    actor = _text(case_id, verb, actor, "an actor (the staff user name)")
+    if actor == _MACHINE:
+        raise InvalidTransition(case_id, verb, f"the actor name {_MACHINE!r} is reserved")
+    return actor
+
+
+def _text(case_id: int, verb: str, text: str | None, what: str) -> str:
+    text = (text or "").strip()
+    if not text:
+        raise InvalidTransition(case_id, verb, f"{what} is required")
+    if len(text) > MAX_TEXT:
+        raise InvalidTransition(case_id, verb, f"the text is longer than {MAX_TEXT} characters")
+    return text
+
+
+def _utc(at: datetime | None) -> str:
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z") if at else "an unknown time"

@@ -1,0 +1,175 @@
+"""Screening heuristics: the thresholds behind fault and pattern cases (regulations.md §A.11).
+
+Reference data ships as ``schemas/codes/data/pattern_rules.csv``: one row per rule and version, with
+its source. These are heuristics for indicators shown to enforcement staff (flat lines, values
+bunched under the limit, 折算 mismatches, invalid-flag abuse, runs of fault flags), not legal
+thresholds; a value that is our own choice has ``confirmed = false`` and a note.
+:func:`load_pattern_rule_table` upserts the CSV (called by
+:func:`schemas.codes.reference.load_reference_data`); :func:`load_pattern_rules` reads the rules in
+force on a day.
+
+Errors::
+
+    PatternRulesError    a bad CSV row, or a rule missing or malformed in the database
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from schemas.limits.rules import LimitsError, read_reference_csv
+
+__all__ = ["PatternRules", "PatternRulesError", "load_pattern_rule_table", "load_pattern_rules"]
+
+_KEY = ("name", "valid_from")
+_INT_RULES = (
+    *("flat_min_hours", "bunching_min_hours"),
+    *("zs_mismatch_min_hours", "flag_abuse_min_hours"),
+)
+_SHARES = ("fault_hour_share", "bunching_band", "bunching_min_share")  # in (0, 1]
+_STDS = ("flat_max_relative_std", "flat_max_absolute_std")  # >= 0
+_RULES = ("fault_flags", *_SHARES, *_STDS, *_INT_RULES)
+
+
+class PatternRulesError(Exception):
+    """Root of this module's errors."""
+
+
+@dataclass(frozen=True, slots=True)
+class PatternRules:
+    """The screening heuristics in force on one day (rows of ``pattern_rules``).
+
+    ``sources`` maps each rule to its source document; ``unconfirmed`` names the rules whose
+    value is our own choice (see the note in the table)."""
+
+    fault_flags: tuple[str, ...]  # D, C, M: instrument fault, calibration, maintenance
+    fault_hour_share: Decimal
+    flat_min_hours: int
+    flat_max_relative_std: Decimal
+    flat_max_absolute_std: Decimal
+    bunching_band: Decimal
+    bunching_min_share: Decimal
+    bunching_min_hours: int
+    zs_mismatch_min_hours: int
+    flag_abuse_min_hours: int
+    valid_from: date = date.min  # the latest valid_from among the rules in force
+    sources: Mapping[str, str] = field(default_factory=dict)
+    unconfirmed: frozenset[str] = frozenset()
+
+    def describe(self, *names: str) -> dict[str, Any]:
+        """The named rules with their values and sources, for a case's details."""
+        return {
+            name: {
+                "value": _text(getattr(self, name)),
+                "source": self.sources.get(name),
+                "confirmed": name not in self.unconfirmed,
+            }
+            for name in names
+        }
+
+
+def _text(value: object) -> str:
+    return ",".join(value) if isinstance(value, tuple) else str(value)
+
+
+def _bool(text: str) -> bool:
+    if text not in ("true", "false"):
+        raise ValueError(f"must be true or false, got {text!r}")
+    return text == "true"
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"must be a date YYYY-MM-DD, got {text!r}") from None
+
+
+_PARSERS: Mapping[str, Callable[[str], Any]] = {"confirmed": _bool, "valid_from": _date}
+
+
+def _value(name: str, text: str) -> Any:
+    """The typed value of one rule; ValueError says what is wrong."""
+    if name == "fault_flags":
+        flags = tuple(f.strip() for f in text.split(",") if f.strip())
+        if not flags:
+            raise ValueError("must list at least one flag")
+        return flags
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"must be a number, got {text!r}") from None
+    if not value.is_finite():
+        raise ValueError(f"must be a finite number, got {text!r}")
+    if name in _INT_RULES:
+        if value != value.to_integral_value() or value < 1:
+            raise ValueError(f"must be a whole number of at least 1, got {text!r}")
+        return int(value)
+    if name in _SHARES and not 0 < value <= 1:
+        raise ValueError(f"must be above 0 and at most 1, got {text!r}")
+    if name in _STDS and value < 0:
+        raise ValueError(f"must not be negative, got {text!r}")
+    return value
+
+
+def load_pattern_rule_table(conn: psycopg.Connection[Any]) -> dict[str, int]:
+    """Upsert pattern_rules.csv in one transaction; return the rows loaded."""
+    try:
+        rows = read_reference_csv("pattern_rules.csv", _KEY, _PARSERS)
+    except LimitsError as exc:
+        raise PatternRulesError(str(exc)) from exc
+    for row in rows:
+        if row["name"] not in _RULES:
+            raise PatternRulesError(f"pattern_rules.csv: unknown rule {row['name']!r}")
+        try:
+            _value(row["name"], row["value"])
+        except ValueError as exc:
+            raise PatternRulesError(f"pattern_rules.csv, {row['name']}: {exc}") from None
+    columns = list(rows[0])
+    query = sql.SQL(
+        "INSERT INTO pattern_rules ({c}) VALUES ({v}) ON CONFLICT ({k}) DO UPDATE SET {u}"
+    ).format(
+        c=sql.SQL(", ").join(map(sql.Identifier, columns)),
+        v=sql.SQL(", ").join(map(sql.Placeholder, columns)),
+        k=sql.SQL(", ").join(map(sql.Identifier, _KEY)),
+        u=sql.SQL(", ").join(
+            sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c))
+            for c in columns
+            if c not in _KEY
+        ),
+    )
+    with conn.transaction(), conn.cursor() as cur:
+        cur.executemany(query, rows)
+    return {"pattern_rules": len(rows)}
+
+
+def load_pattern_rules(conn: psycopg.Connection[Any], on: date) -> PatternRules:
+    """The rules in force on ``on``: per rule, the row with the latest ``valid_from`` not
+    after ``on``."""
+    rows = conn.execute(
+        "SELECT DISTINCT ON (name) name, value, confirmed, source_document, valid_from"
+        " FROM pattern_rules WHERE valid_from <= %s ORDER BY name, valid_from DESC",
+        (on,),
+    ).fetchall()
+    found = {name: (value, ok, source, since) for name, value, ok, source, since in rows}
+    if missing := [n for n in _RULES if n not in found]:
+        raise PatternRulesError(f"no pattern rule {', '.join(missing)} on {on}")
+    values: dict[str, Any] = {}
+    for name in _RULES:
+        try:
+            values[name] = _value(name, found[name][0])
+        except ValueError as exc:
+            raise PatternRulesError(f"pattern rule {name}: {exc}") from None
+    return PatternRules(
+        **values,
+        valid_from=max(found[n][3] for n in _RULES),
+        sources={n: found[n][2] for n in _RULES},
+        unconfirmed=frozenset(n for n in _RULES if not found[n][1]),
+    )

@@ -1,0 +1,364 @@
+"""Emission limits and data-validity rules: the regulation values the evaluator judges by.
+
+Reference data ships as ``schemas/codes/data/limits.csv`` and ``schemas/codes/data/validity_rules.csv``;
+every row names its source, and a value not checked against the official text carries
+``confirmed = false`` and a note saying what to verify. :func:`load_limit_tables` upserts both
+(called by :func:`schemas.codes.reference.load_reference_data`).
+
+Which limit applies to an outlet on a day (:func:`limits_for_outlet`), per (pollutant, period):
+
+1. its own limit (``outlet_limits``, from its permit or a local standard): the highest version
+   valid that day;
+2. otherwise the limit of a bound standard and category (``outlet_limit_bindings``): among the
+   bindings valid that day that define the pollutant, the latest ``valid_from`` wins.
+
+Date ranges are inclusive (``valid_to`` is the last day in force). Outlet limits are never
+edited: :func:`schemas.limits.permits.import_outlet_limits` adds a new version that supersedes the previous one.
+
+Errors::
+
+    LimitsError    a bad reference CSV, an unreadable import file, an unknown outlet or
+                   standard, missing validity rules, or a write the database refused
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from importlib import resources
+from typing import Any, Literal
+
+import psycopg
+from psycopg import sql
+
+__all__ = [
+    "REFERENCE_PARSERS",
+    "UNITS",
+    "Limit",
+    "LimitsError",
+    "ValidityRules",
+    "bind_outlet",
+    "limits_for_outlet",
+    "load_limit_tables",
+    "load_validity_rules",
+    "parse_row",
+    "read_reference_csv",
+    "upsert_reference_rows",
+]
+
+UNITS = ("mg/m³", "mg/L", "dimensionless")
+PERIODS = ("hour", "day")
+
+
+class LimitsError(Exception):
+    """Root of this module's errors."""
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """One effective limit. ``source`` says where it comes from: a bound standard or the outlet's
+    own limit (then ``standard`` and ``category`` are None, ``confirmed`` is True: the value is
+    transcribed from ``source_document``). pH-like ranges have ``value_min``."""
+
+    id: int
+    source: Literal["standard", "outlet"]
+    standard: str | None
+    category: str | None
+    pollutant: str
+    value: Decimal
+    value_min: Decimal | None
+    unit: str
+    period: Literal["hour", "day"]
+    reference_o2: Decimal | None
+    source_document: str
+    clause: str | None
+    confirmed: bool
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class ValidityRules:
+    """The validity thresholds of one medium on one day (rows of ``validity_rules``).
+
+    Gas-only rules are None for water. ``unconfirmed`` names the rules whose value is not yet
+    checked against the official text."""
+
+    medium: str
+    hour_min_valid_minutes: int
+    day_min_valid_hours: int
+    expected_minutes_per_hour: int = 60
+    expected_hours_per_day: int = 24
+    minute_min_valid_samples: int | None = None
+    zs_mismatch_tolerance_pct: Decimal | None = None
+    o2_max_for_conversion: Decimal | None = None
+    unconfirmed: frozenset[str] = frozenset()
+
+
+_INT_RULES = (
+    *("hour_min_valid_minutes", "day_min_valid_hours"),
+    *("expected_minutes_per_hour", "expected_hours_per_day", "minute_min_valid_samples"),
+)
+_REQUIRED_RULES = {
+    "gas": (*_INT_RULES, "zs_mismatch_tolerance_pct", "o2_max_for_conversion"),
+    "water": _INT_RULES[:4],
+}
+
+
+# --- Cell parsing (shared by the reference CSVs and the outlet-limit import) -------------------
+
+
+def _decimal(text: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"must be a number, got {text!r}") from None
+    if not value.is_finite():
+        raise ValueError(f"must be a finite number, got {text!r}")
+    return value
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"must be a date YYYY-MM-DD, got {text!r}") from None
+
+
+def _bool(text: str) -> bool:
+    if text not in ("true", "false"):
+        raise ValueError(f"must be true or false, got {text!r}")
+    return text == "true"
+
+
+def _unit(text: str) -> str:
+    text = {"mg/m3": "mg/m³", "mg/Nm3": "mg/m³", "mg/l": "mg/L"}.get(text, text)
+    if text not in UNITS:
+        raise ValueError(f"must be one of {', '.join(UNITS)}, got {text!r}")
+    return text
+
+
+def _choice(*allowed: str) -> Callable[[str], str]:
+    def check(text: str) -> str:
+        if text not in allowed:
+            raise ValueError(f"must be {' or '.join(allowed)}, got {text!r}")
+        return text
+
+    return check
+
+
+REFERENCE_PARSERS: dict[str, Callable[[str], Any]] = {
+    "value": _decimal,
+    "value_min": _decimal,
+    "reference_o2": _decimal,
+    "valid_from": _date,
+    "valid_to": _date,
+    "version": int,
+    "confirmed": _bool,
+    "unit": _unit,
+    "period": _choice(*PERIODS),
+    "medium": _choice("gas", "water"),
+}
+
+
+def parse_row(
+    cells: dict[str, str],
+    required: Sequence[str],
+    errors: list[tuple[str, str]],
+    parsers: Mapping[str, Callable[[str], Any]] = REFERENCE_PARSERS,
+) -> dict[str, Any]:
+    """Typed values of one CSV row (blank → None); problems are appended as (field, message)."""
+    out: dict[str, Any] = {}
+    for name, text in cells.items():
+        text = text.strip()
+        if not text:
+            out[name] = None
+            if name in required:
+                errors.append((name, "is required"))
+            continue
+        try:
+            out[name] = parsers.get(name, str)(text)
+        except ValueError as exc:
+            out[name] = None
+            errors.append((name, str(exc)))
+    low, high, start, end = (out.get(c) for c in ("value_min", "value", "valid_from", "valid_to"))
+    if low is not None and high is not None and low > high:
+        errors.append(("value_min", "must not be above value"))
+    if start is not None and end is not None and end < start:
+        errors.append(("valid_to", "must not be before valid_from"))
+    if (o2 := out.get("reference_o2")) is not None and not 0 <= o2 < 21:
+        errors.append(("reference_o2", f"must be a percentage from 0 to below 21, got {o2}"))
+    return out
+
+
+# --- Reference tables ---------------------------------------------------------------------------
+
+# Columns that may be blank in schemas/codes/data/*.csv; the upsert keys must be in the header.
+_OPTIONAL = frozenset({"value_min", "reference_o2", "clause", "note", "valid_to", "deadline_days"})
+_LIMIT_KEY = ("standard", "category", "pollutant", "period", "version")
+_RULE_KEY = ("name", "medium", "valid_from")
+_RULE_PARSERS = {k: v for k, v in REFERENCE_PARSERS.items() if k != "unit"}  # min, h, % …
+
+
+def read_reference_csv(
+    name: str, key: Sequence[str], parsers: Mapping[str, Callable[[str], Any]] = REFERENCE_PARSERS
+) -> list[dict[str, Any]]:
+    """The typed rows of ``schemas/codes/data/<name>``; :class:`LimitsError` on the first bad cell."""
+    text = (resources.files("schemas.codes") / "data" / name).read_text("utf-8")
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = list(reader.fieldnames or ())
+    if missing := [c for c in (*key, "source_document", "confirmed") if c not in header]:
+        raise LimitsError(f"schemas/codes/data/{name}: columns {missing} are missing")
+    required = [c for c in header if c not in _OPTIONAL]
+    rows = []
+    for record in reader:
+        errors: list[tuple[str, str]] = []
+        row = parse_row(record, required, errors, parsers)
+        if not row["confirmed"] and not row["note"]:
+            errors.append(("note", "must say what to verify when confirmed is false"))
+        if errors:
+            field, message = errors[0]
+            raise LimitsError(
+                f"schemas/codes/data/{name} row {reader.line_num}, {field}: {message}"
+            )
+        rows.append(row)
+    return rows
+
+
+def upsert_reference_rows(
+    cur: psycopg.Cursor[Any], table: str, key: Sequence[str], rows: list[Any]
+) -> None:
+    columns = list(rows[0])
+    query = sql.SQL(
+        "INSERT INTO {t} ({c}) VALUES ({v}) ON CONFLICT ({k}) DO UPDATE SET {u}"
+    ).format(
+        t=sql.Identifier(table),
+        c=sql.SQL(", ").join(map(sql.Identifier, columns)),
+        v=sql.SQL(", ").join(map(sql.Placeholder, columns)),
+        k=sql.SQL(", ").join(map(sql.Identifier, key)),
+        u=sql.SQL(", ").join(
+            sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c))
+            for c in columns
+            if c not in key
+        ),
+    )
+    cur.executemany(query, rows)
+
+
+def load_limit_tables(conn: psycopg.Connection[Any]) -> dict[str, int]:
+    """Upsert limits.csv and validity_rules.csv in one transaction; return rows per table."""
+    limits = read_reference_csv("limits.csv", _LIMIT_KEY)
+    rules = read_reference_csv("validity_rules.csv", _RULE_KEY, _RULE_PARSERS)
+    with conn.transaction(), conn.cursor() as cur:
+        upsert_reference_rows(cur, "limits", _LIMIT_KEY, limits)
+        upsert_reference_rows(cur, "validity_rules", _RULE_KEY, rules)
+    return {"limits": len(limits), "validity_rules": len(rules)}
+
+
+def load_validity_rules(conn: psycopg.Connection[Any], medium: str, on: date) -> ValidityRules:
+    """The rules of ``medium`` ('gas' or 'water') in force on ``on``: per rule, the row with
+    the latest ``valid_from`` not after ``on``."""
+    rows = conn.execute(
+        "SELECT DISTINCT ON (name) name, value, confirmed FROM validity_rules"
+        " WHERE medium = %s AND valid_from <= %s ORDER BY name, valid_from DESC",
+        (medium, on),
+    ).fetchall()
+    found: dict[str, Decimal] = {name: value for name, value, _ in rows}
+    if missing := [n for n in _REQUIRED_RULES.get(medium, ("medium",)) if n not in found]:
+        raise LimitsError(f"no validity rule {', '.join(missing)} for {medium!r} on {on}")
+    values: dict[str, Any] = {}
+    for name in _REQUIRED_RULES[medium]:
+        value = found[name]
+        if name in _INT_RULES:
+            if value != value.to_integral_value():
+                raise LimitsError(f"validity rule {name} ({medium}) must be whole, got {value}")
+            values[name] = int(value)
+        else:
+            values[name] = value
+    unconfirmed = frozenset(n for n, _, ok in rows if not ok and n in values)
+    return ValidityRules(medium=medium, unconfirmed=unconfirmed, **values)
+
+
+# --- Effective limits ----------------------------------------------------------------------------
+
+_EFFECTIVE = """
+WITH own AS (
+    SELECT DISTINCT ON (pollutant, period)
+           id, 'outlet' AS source, NULL::text AS standard, NULL::text AS category, pollutant,
+           value, value_min, unit, period, reference_o2, source_document, clause,
+           true AS confirmed, version
+    FROM outlet_limits
+    WHERE outlet_id = %(outlet)s AND valid_from <= %(on)s AND (valid_to IS NULL OR %(on)s <= valid_to)
+    ORDER BY pollutant, period, version DESC, id DESC
+), bound AS (
+    SELECT DISTINCT ON (l.pollutant, l.period)
+           l.id, 'standard' AS source, l.standard, l.category, l.pollutant, l.value, l.value_min,
+           l.unit, l.period, l.reference_o2, l.source_document, l.clause, l.confirmed, l.version
+    FROM outlet_limit_bindings b
+    JOIN limits l ON l.standard = b.standard AND l.category = b.category
+    WHERE b.outlet_id = %(outlet)s
+      AND b.valid_from <= %(on)s AND (b.valid_to IS NULL OR %(on)s <= b.valid_to)
+      AND l.valid_from <= %(on)s AND (l.valid_to IS NULL OR %(on)s <= l.valid_to)
+    ORDER BY l.pollutant, l.period, b.valid_from DESC, b.id DESC, l.version DESC
+)
+SELECT * FROM own
+UNION ALL
+SELECT * FROM bound
+WHERE NOT EXISTS (SELECT 1 FROM own WHERE own.pollutant = bound.pollutant
+                                      AND own.period = bound.period)
+ORDER BY pollutant, period
+"""
+
+
+def limits_for_outlet(conn: psycopg.Connection[Any], outlet_id: int, on: date) -> list[Limit]:
+    """The limits in force for an outlet on a day, one per (pollutant, period), sorted."""
+    rows = conn.execute(_EFFECTIVE, {"outlet": outlet_id, "on": on}).fetchall()
+    return [Limit(*row) for row in rows]
+
+
+def _outlet(conn: psycopg.Connection[Any], mn: str) -> tuple[int, str]:
+    row = conn.execute("SELECT id, kind FROM outlets WHERE mn = %s", (mn,)).fetchone()
+    if row is None:
+        raise LimitsError(f"unknown MN {mn!r}: register the outlet first")
+    return int(row[0]), str(row[1])
+
+
+def bind_outlet(
+    conn: psycopg.Connection[Any],
+    mn: str,
+    standard: str,
+    category: str,
+    valid_from: date,
+    source: str,
+    *,
+    valid_to: date | None = None,
+) -> int:
+    """Bind an outlet to a standard's category from ``valid_from``; return the binding id.
+
+    Binding the same (outlet, standard, category, valid_from) again updates it."""
+    outlet_id, kind = _outlet(conn, mn)
+    query = "SELECT DISTINCT unit FROM limits WHERE standard = %s AND category = %s"
+    units = {u for (u,) in conn.execute(query, (standard, category))}
+    if not units:
+        known = conn.execute(
+            "SELECT DISTINCT standard || ' / ' || category FROM limits ORDER BY 1"
+        ).fetchall()
+        raise LimitsError(
+            f"no limits for {standard!r} / {category!r}; known: {', '.join(k for (k,) in known)}"
+        )
+    if (kind == "gas") != (units == {"mg/m³"}):
+        raise LimitsError(f"{standard} / {category} is not a {kind} standard (units {units})")
+    if not source.strip():
+        raise LimitsError("source (permit number or document) is required")
+    row = conn.execute(
+        "INSERT INTO outlet_limit_bindings (outlet_id, standard, category, valid_from, valid_to,"
+        " source) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (outlet_id, standard, category,"
+        " valid_from) DO UPDATE SET valid_to = EXCLUDED.valid_to, source = EXCLUDED.source"
+        " RETURNING id",
+        (outlet_id, standard, category, valid_from, valid_to, source),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])

@@ -1,0 +1,1 @@
+"""The enterprise and outlet registry: validated entries, their import, and the file formats."""

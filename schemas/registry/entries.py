@@ -1,0 +1,272 @@
+"""The enterprise / outlet registry: the validated models and the import into PostgreSQL
+(the file formats are read by :mod:`schemas.registry.files`).
+
+Behind ``sourcewatch registry import FILE``. Two file formats:
+
+* JSON: ``{"enterprises": [{<enterprise fields>, "outlets": [{<outlet fields>}, ...]}, ...]}``;
+  errors are located by path, e.g. ``enterprises[1].outlets[0]``.
+* CSV (UTF-8, BOM tolerated), one row per outlet: enterprise columns prefixed ``enterprise_``
+  (``enterprise_uscc``, ``enterprise_name_zh``, …), outlet columns unprefixed (``mn``,
+  ``name_zh``, ``kind``, …). Rows with the same ``enterprise_uscc`` form one enterprise. Errors
+  are located by line number (the header is row 1, as in a spreadsheet). Empty cells are unset.
+
+:func:`parse_registry_file` does not stop at the first bad row: it returns every valid
+enterprise together with one :class:`RowError` per bad field. Import nothing while ``errors`` is
+non-empty. :func:`import_registry` upserts in one transaction: enterprises by USCC, outlets by
+MN. Every column takes the file's value (an omitted optional field becomes NULL or its
+default); outlets that are not in the file are left as they are.
+
+Errors::
+
+    RegistryError    unreadable file, bad JSON, wrong layout, or an import the database refused
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Annotated, Any, Literal
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import tuple_row
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+__all__ = [
+    "ENTERPRISE_COLUMNS",
+    "OUTLET_COLUMNS",
+    "EnterpriseIn",
+    "ImportReport",
+    "MovedOutlet",
+    "OutletIn",
+    "RegistryError",
+    "Uscc",
+    "check_uscc",
+    "import_registry",
+    "uscc_check_character",
+]
+
+
+class RegistryError(Exception):
+    """Root of this module's errors: the file or the import as a whole cannot proceed."""
+
+
+# --- Field types ------------------------------------------------------------------------------
+
+# GB 32100-2015 统一社会信用代码: 18 characters from this alphabet (no I, O, S, V, Z); the last
+# is a check character: C18 = 31 - (sum(value(Ci) * 3^(i-1) mod 31) mod 31), 31 → 0.
+_USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_USCC_WEIGHTS = [pow(3, i, 31) for i in range(17)]
+
+
+def uscc_check_character(first17: str) -> str:
+    """The GB 32100-2015 check character of the first 17 characters of a USCC."""
+    total = sum(_USCC_ALPHABET.index(c) * w for c, w in zip(first17, _USCC_WEIGHTS, strict=True))
+    return _USCC_ALPHABET[(31 - total % 31) % 31]
+
+
+def check_uscc(value: str) -> str:
+    """``value`` upper-cased when it is a well-formed 统一社会信用代码 (GB 32100-2015: 18
+    characters of 0-9 and A-Y without I, O, S, V, Z, the last a check character), else
+    ``ValueError``."""
+    value = value.strip().upper()
+    if len(value) != 18:
+        raise ValueError(f"must be 18 characters (统一社会信用代码), got {len(value)}")
+    if bad := sorted({c for c in value if c not in _USCC_ALPHABET}):
+        raise ValueError(
+            f"contains {', '.join(map(repr, bad))}: only 0-9 and A-Y without I, O, S, V, Z"
+        )
+    if value[17] != (expected := uscc_check_character(value[:17])):
+        raise ValueError(f"check character is {value[17]!r}, GB 32100-2015 gives {expected!r}")
+    return value
+
+
+def _check_mn(value: str) -> str:
+    if any(c in value for c in "/+#"):
+        raise ValueError("must not contain '/', '+' or '#' (the MN is part of MQTT topics)")
+    if any(c.isspace() or not c.isprintable() for c in value):
+        raise ValueError("must not contain spaces or control characters")
+    return value
+
+
+@cache
+def _time_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def _check_timezone(value: str) -> str:
+    if value not in _time_zones():
+        raise ValueError(f"must be an IANA time zone such as 'Asia/Shanghai', got {value!r}")
+    return value
+
+
+Uscc = Annotated[str, AfterValidator(check_uscc)]
+MN = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_check_mn)]
+TimeZone = Annotated[str, AfterValidator(_check_timezone)]
+Name = Annotated[str, StringConstraints(min_length=1)]
+Longitude = Annotated[float, Field(ge=-180, le=180)]
+Latitude = Annotated[float, Field(ge=-90, le=90)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_is_unset(cls, data: Any) -> Any:
+        """An empty string (an empty CSV cell) means the field is not given."""
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if not (isinstance(v, str) and not v.strip())}
+        return data
+
+
+class OutletIn(_Model):
+    """One monitored outlet (排放口) and the data logger reporting it."""
+
+    mn: MN
+    code: str | None = None
+    name_zh: Name
+    name_en: str | None = None
+    kind: Literal["gas", "water"]
+    password: str | None = None
+    crc_policy: Literal["strict", "lenient", "alt"] = "strict"
+    protocol_profile: Literal["hj212-2005", "hj212-2017", "hj212-2025"] = "hj212-2017"
+    timezone: TimeZone = "Asia/Shanghai"
+    emission_standard: str | None = None
+    permit_number: str | None = None
+    longitude: Longitude | None = None
+    latitude: Latitude | None = None
+    active: bool = True
+
+
+class EnterpriseIn(_Model):
+    """One enterprise (排污单位), identified by its USCC, with its outlets."""
+
+    uscc: Uscc
+    name_zh: Name
+    name_en: str | None = None
+    address: str | None = None
+    district: str | None = None
+    industry: str | None = None
+    control_level: Literal["national", "provincial", "municipal", "other"] | None = None
+    longitude: Longitude | None = None
+    latitude: Latitude | None = None
+    outlets: list[OutletIn] = Field(default_factory=list)
+
+
+ENTERPRISE_COLUMNS = tuple(n for n in EnterpriseIn.model_fields if n != "outlets")
+OUTLET_COLUMNS = tuple(OutletIn.model_fields)
+
+
+# --- Import -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MovedOutlet:
+    """An MN that was registered to another enterprise before the import."""
+
+    mn: str
+    from_uscc: str | None
+    to_uscc: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImportReport:
+    """What :func:`import_registry` did; a moved outlet also counts as updated."""
+
+    enterprises_inserted: int = 0
+    enterprises_updated: int = 0
+    outlets_inserted: int = 0
+    outlets_updated: int = 0
+    moved: tuple[MovedOutlet, ...] = ()
+
+    def summary(self) -> str:
+        lines = [
+            f"enterprises: {self.enterprises_inserted} inserted, {self.enterprises_updated} updated",
+            f"outlets: {self.outlets_inserted} inserted, {self.outlets_updated} updated",
+        ]
+        lines += [f"outlet {m.mn} moved from {m.from_uscc} to {m.to_uscc}" for m in self.moved]
+        return "\n".join(lines)
+
+
+def _upsert_sql(table: str, key: str, columns: Sequence[str]) -> sql.Composed:
+    return sql.SQL(
+        "INSERT INTO {table} ({columns}) VALUES ({values}) ON CONFLICT ({key}) "
+        "DO UPDATE SET {updates}, updated_at = now() RETURNING id"
+    ).format(
+        table=sql.Identifier(table),
+        columns=sql.SQL(", ").join(map(sql.Identifier, columns)),
+        values=sql.SQL(", ").join(map(sql.Placeholder, columns)),
+        key=sql.Identifier(key),
+        updates=sql.SQL(", ").join(
+            sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in columns if c != key
+        ),
+    )
+
+
+_UPSERT_ENTERPRISE = _upsert_sql("enterprises", "uscc", ENTERPRISE_COLUMNS)
+_UPSERT_OUTLET = _upsert_sql("outlets", "mn", ("enterprise_id", *OUTLET_COLUMNS))
+
+
+def _duplicates(values: Sequence[str]) -> list[str]:
+    return sorted({v for v in values if values.count(v) > 1})
+
+
+def import_registry(
+    conn: psycopg.Connection[Any],
+    enterprises: Sequence[EnterpriseIn],
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Upsert enterprises (by USCC) and their outlets (by MN) in one transaction.
+
+    ``progress``, when given, is called after each enterprise with the number of rows just
+    upserted (1 + its outlets): the calls add up to ``len(enterprises)`` + the outlets."""
+    usccs = [e.uscc for e in enterprises]
+    mns = [o.mn for e in enterprises for o in e.outlets]
+    if dup := _duplicates(usccs) + _duplicates(mns):
+        raise RegistryError(f"duplicate USCC or MN in the import: {', '.join(dup)}")
+    moved: list[MovedOutlet] = []
+    try:
+        with conn.transaction(), conn.cursor(row_factory=tuple_row) as cur:
+            cur.execute("SELECT uscc FROM enterprises WHERE uscc = ANY(%s) FOR UPDATE", (usccs,))
+            known = {uscc for (uscc,) in cur}
+            cur.execute(
+                "SELECT o.mn, e.uscc FROM outlets o JOIN enterprises e ON e.id = o.enterprise_id"
+                " WHERE o.mn = ANY(%s) FOR UPDATE OF o",
+                (mns,),
+            )
+            owners: dict[str, str | None] = dict(cur.fetchall())
+            for enterprise in enterprises:
+                cur.execute(_UPSERT_ENTERPRISE, enterprise.model_dump(exclude={"outlets"}))
+                (enterprise_id,) = cur.fetchall()[0]
+                for outlet in enterprise.outlets:
+                    cur.execute(
+                        _UPSERT_OUTLET, {**outlet.model_dump(), "enterprise_id": enterprise_id}
+                    )
+                    if outlet.mn in owners and owners[outlet.mn] != enterprise.uscc:
+                        moved.append(MovedOutlet(outlet.mn, owners[outlet.mn], enterprise.uscc))
+                if progress is not None:
+                    progress(1 + len(enterprise.outlets))
+    except (psycopg.IntegrityError, psycopg.DataError) as exc:
+        reason = exc.diag.message_primary or str(exc)
+        raise RegistryError(
+            f"the database refused the import, nothing was imported: {reason}"
+        ) from exc
+    outlets_updated = sum(mn in owners for mn in mns)
+    return ImportReport(
+        enterprises_inserted=len(usccs) - len(known),
+        enterprises_updated=len(known),
+        outlets_inserted=len(mns) - outlets_updated,
+        outlets_updated=outlets_updated,
+        moved=tuple(moved),
+    )

@@ -1,0 +1,1 @@
+"""Staff accounts, roles, tokens and the audit log of what staff do."""
