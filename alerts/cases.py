@@ -24,8 +24,9 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from schemas.cases.kinds import SEVERITIES, higher_severity
+
 __all__ = [
-    "SEVERITIES",
     "CasePolicy",
     "Transition",
     "close_case",
@@ -34,8 +35,6 @@ __all__ = [
     "open_case",
     "severity_for",
 ]
-
-SEVERITIES = ("info", "warning", "major", "critical")
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,7 +240,7 @@ def _settle(
             last_at,
             max_multiple,
             compliant_run,
-            _higher(case["severity"], severity),
+            higher_severity(case["severity"], severity),
             case["id"],
         ),
     )
@@ -272,10 +271,6 @@ def _closed_by_evaluator(conn: psycopg.Connection, case_id: int) -> bool:
         (case_id,),
     ).fetchone()
     return row is not None and row[0] == "evaluator"
-
-
-def _higher(a: str, b: str) -> str:
-    return a if SEVERITIES.index(a) >= SEVERITIES.index(b) else b
 
 
 def close_case(conn: psycopg.Connection, case_id: int, reason: str) -> list[Transition]:

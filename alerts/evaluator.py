@@ -21,16 +21,16 @@ import psycopg
 
 from alerts import metrics
 from alerts.announce import announce
-from alerts.cases import SEVERITIES, CasePolicy, Transition, lock_outlet
+from alerts.cases import CasePolicy, Transition, lock_outlet
 from alerts.evaluation import Evaluation, OutletContext, ReferenceCache, load_outlet
 from alerts.outages import detect_outages
+from schemas.cases.kinds import SEVERITIES
+from schemas.core import channels
 from schemas.core.settings import Settings
 
-__all__ = ["CHANNEL", "Evaluator", "EvaluatorOptions"]
+__all__ = ["Evaluator", "EvaluatorOptions"]
 
 log = logging.getLogger(__name__)
-
-CHANNEL = "sourcewatch_measurements"  # ingest's NOTIFY channel (ingest/writer.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,7 +281,7 @@ class Evaluator:
                         url, autocommit=True, application_name="sourcewatch.alerts.listen"
                     ) as listen,
                 ):
-                    listen.execute(f"LISTEN {CHANNEL}")
+                    listen.execute(f"LISTEN {channels.MEASUREMENTS}")
                     self.connected = True
                     while not stop.is_set():
                         self.drain(conn)

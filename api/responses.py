@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Generic, Literal, TypeVar
-from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
+
+from schemas.core.localtime import LOCAL_TZ
 
 __all__ = [
     "LOCAL_TZ",
@@ -58,7 +59,6 @@ __all__ = [
     "instant",
 ]
 
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 T = TypeVar("T", bound=BaseModel)
 
 

@@ -22,12 +22,12 @@ from dataclasses import dataclass, field
 import psycopg
 
 from ingest.records import Accepted, Rejected
+from schemas.core import channels
 
-__all__ = ["NOTIFY_CHANNEL", "BatchResult", "WriteError", "write_batch", "write_isolating"]
+__all__ = ["BatchResult", "WriteError", "write_batch", "write_isolating"]
 
 log = logging.getLogger(__name__)
 
-NOTIFY_CHANNEL = "sourcewatch_measurements"
 
 _STAGING = """
 CREATE TEMP TABLE IF NOT EXISTS stage_frames (
@@ -266,7 +266,7 @@ def _write(
                     )
         if seq:
             inserted, revised, notified, distinct = cur.execute(
-                _MERGE, {"channel": NOTIFY_CHANNEL}
+                _MERGE, {"channel": channels.MEASUREMENTS}
             ).fetchone() or (0, 0, 0, 0)
             result.values_inserted = inserted
             result.values_revised = revised

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
 
+from schemas.cases.kinds import CASE_KINDS, SEVERITIES
 from sourcewatch import commands
 
 __all__ = ["main"]
@@ -232,16 +233,14 @@ def _parser() -> argparse.ArgumentParser:
         dest="kinds",
         action="append",
         default=[],
-        choices=["exceedance", "outage", "fault", "pattern"],
+        choices=CASE_KINDS,
     )
     add.add_argument("--pollutant", dest="pollutants", action="append", default=[])
     add.add_argument("--district", dest="districts", action="append", default=[])
     add.add_argument(
         "--enterprise-id", dest="enterprise_ids", action="append", type=int, default=[]
     )
-    add.add_argument(
-        "--min-severity", default="info", choices=["info", "warning", "major", "critical"]
-    )
+    add.add_argument("--min-severity", default="info", choices=SEVERITIES)
     add.add_argument("--max-per-hour", type=int, default=30)
     add.add_argument("--digest-after", type=int, default=None)
     add.set_defaults(run=commands.subscriptions_add)

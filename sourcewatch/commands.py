@@ -357,8 +357,9 @@ def evidence(args: argparse.Namespace) -> int:
 def dump(args: argparse.Namespace) -> int:
     from datetime import datetime, timedelta
 
-    from api.dumps import LOCAL_TZ, DumpError, dump_day
+    from api.dumps import DumpError, dump_day
     from schemas.core.db import connect
+    from schemas.core.localtime import LOCAL_TZ
     from schemas.core.settings import get_settings
 
     if args.days < 1:

@@ -30,9 +30,9 @@ from alerts.process import run_alerts
 from api.server import build_server
 from ingest.service import build_worker
 from ingest.simulation import SimulatorOptions, make_enterprises, run_simulator
-from ingest.simulation.timebase import SHANGHAI
 from schemas.codes.reference import load_reference_data
 from schemas.core.db import connect
+from schemas.core.localtime import LOCAL_TZ
 from schemas.core.migrate import migrate
 from schemas.core.settings import Settings
 from schemas.disclosure.keys import default_key_path, generate_key
@@ -102,7 +102,7 @@ def run_up(
             ]
             report = import_registry(conn, simulated)
             bound = bind_simulated_outlets(conn, simulated)
-            since = history_start(conn, datetime.now(SHANGHAI), history)
+            since = history_start(conn, datetime.now(LOCAL_TZ), history)
         log.info("bound %d simulated outlets to their emission standards", bound)
         log.info("registry: %s", report.summary().replace("\n", "; "))
         if settings.signing_key_file is None:  # the demo's key lives with its data
@@ -172,7 +172,7 @@ def history_start(conn: psycopg.Connection, now: datetime, history: timedelta) -
     start = now - history
     if row is not None and row[0] is not None:
         start = max(start, row[0])
-    start = start.astimezone(SHANGHAI).replace(second=0, microsecond=0)
+    start = start.astimezone(LOCAL_TZ).replace(second=0, microsecond=0)
     return start if history > timedelta(0) and start < now - timedelta(minutes=1) else None
 
 
@@ -181,7 +181,7 @@ def simulate(
 ) -> None:
     """The simulated loggers: the past from ``since`` as fast as the broker takes it, then
     real time from the minute the past ended."""
-    now = datetime.now(SHANGHAI).replace(second=0, microsecond=0)
+    now = datetime.now(LOCAL_TZ).replace(second=0, microsecond=0)
     if since is not None and since < now:
         log.info("simulated loggers upload their data since %s", since.isoformat())
         past = replace(

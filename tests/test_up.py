@@ -20,7 +20,7 @@ import psycopg
 import pytest
 
 from ingest.simulation import EpisodeKind, EpisodeRates, episodes_between, make_enterprises
-from ingest.simulation.timebase import SHANGHAI
+from schemas.core.localtime import LOCAL_TZ as SHANGHAI
 from sourcewatch.embedded import free_port
 from sourcewatch.embedded_mqtt import aedes_command, mosquitto_binary
 from sourcewatch.embedded_postgres import find_server_binaries

@@ -30,8 +30,8 @@ from alerts.notify.errors import (
     UnknownSubscription,
 )
 from alerts.notify.message import Message, render, render_digest
-from alerts.notify.notification import ACTIONS, KINDS, SEVERITIES, Notification
-from alerts.notify.outbox import NOTIFY_CHANNEL, enqueue
+from alerts.notify.notification import ACTIONS, Notification
+from alerts.notify.outbox import enqueue
 from alerts.notify.subscriptions import (
     CHANNELS,
     Subscription,
@@ -44,9 +44,6 @@ from alerts.notify.subscriptions import (
 __all__ = [
     "ACTIONS",
     "CHANNELS",
-    "KINDS",
-    "NOTIFY_CHANNEL",
-    "SEVERITIES",
     "Channel",
     "DeliveryReport",
     "DeliveryResult",

@@ -41,6 +41,7 @@ from alerts.notify.errors import InvalidNotification
 from alerts.notify.message import render, render_digest
 from alerts.notify.notification import Notification
 from alerts.notify.outbox import Claimed, Target
+from schemas.core import channels
 
 __all__ = ["DeliveryReport", "Dispatcher", "RetryPolicy"]
 
@@ -280,7 +281,9 @@ class Dispatcher:
                 with self._connect() as conn:
                     if not conn.autocommit:
                         conn.autocommit = True
-                    conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(outbox.NOTIFY_CHANNEL)))
+                    conn.execute(
+                        sql.SQL("LISTEN {}").format(sql.Identifier(channels.NOTIFICATIONS))
+                    )
                     while not stop.is_set():
                         report = self.deliver_due(conn)
                         if report:

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from alerts.notify.notification import (
-    SEVERITIES,
     Notification,
     action_label,
     kind_label,
     severity_label,
 )
+from schemas.cases.kinds import SEVERITIES
 
 __all__ = ["DIGEST_MAX_LINES", "Message", "render", "render_digest"]
 

@@ -17,26 +17,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from alerts.notify.errors import InvalidNotification
+from schemas.cases.kinds import CASE_KINDS, SEVERITIES
+from schemas.core.localtime import LOCAL_TZ
 
 __all__ = [
     "ACTIONS",
-    "KINDS",
-    "LOCAL_TZ",
-    "SEVERITIES",
     "Notification",
     "action_label",
     "kind_label",
     "severity_label",
 ]
 
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
 # Ordered from least to most severe (cases.severity).
-SEVERITIES = ("info", "warning", "major", "critical")
-KINDS = ("exceedance", "outage", "fault", "pattern")
 # The transitions the evaluator notifies about; other actions are shown as they are.
 ACTIONS = ("opened", "escalated", "closed", "reopened", "unack-escalated")
 
@@ -102,8 +97,10 @@ class Notification:
     def __post_init__(self) -> None:
         if self.occurred_at.tzinfo is None or self.occurred_at.utcoffset() is None:
             raise InvalidNotification("occurred_at must be timezone-aware")
-        if self.kind not in KINDS:
-            raise InvalidNotification(f"kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
+        if self.kind not in CASE_KINDS:
+            raise InvalidNotification(
+                f"kind must be one of {', '.join(CASE_KINDS)}, got {self.kind!r}"
+            )
         if self.severity not in SEVERITIES:
             raise InvalidNotification(
                 f"severity must be one of {', '.join(SEVERITIES)}, got {self.severity!r}"

@@ -18,11 +18,12 @@ from psycopg.types.json import Jsonb
 
 from alerts.notify._db import atomic
 from alerts.notify.errors import UnknownEvent
-from alerts.notify.notification import SEVERITIES, Notification
+from alerts.notify.notification import Notification
+from schemas.cases.kinds import SEVERITIES
+from schemas.core import channels
 
-__all__ = ["NOTIFY_CHANNEL", "Claimed", "Target", "enqueue"]
+__all__ = ["Claimed", "Target", "enqueue"]
 
-NOTIFY_CHANNEL = "sourcewatch_notifications"
 
 # Matches active subscriptions against the notification; an empty filter matches everything.
 _ENQUEUE = """
@@ -63,7 +64,7 @@ def enqueue(conn: psycopg.Connection[Any], n: Notification) -> int:
         with atomic(conn):
             inserted = conn.execute(_ENQUEUE, params).rowcount
             if inserted:
-                conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, str(n.event_id)))
+                conn.execute("SELECT pg_notify(%s, %s)", (channels.NOTIFICATIONS, str(n.event_id)))
     except psycopg.errors.ForeignKeyViolation as exc:
         raise UnknownEvent(f"no case event {n.event_id}") from exc
     return inserted

@@ -20,7 +20,7 @@ from psycopg.rows import dict_row
 
 from alerts.notify._db import atomic
 from alerts.notify.errors import SubscriptionError, UnknownSubscription
-from alerts.notify.notification import KINDS, SEVERITIES
+from schemas.cases.kinds import CASE_KINDS, SEVERITIES
 
 __all__ = [
     "CHANNELS",
@@ -127,8 +127,8 @@ def add_subscription(
         raise SubscriptionError("subscriber must not be empty")
     validate_target(channel, target, secret)
     kinds_ = _unique(kinds)
-    if bad := [k for k in kinds_ if k not in KINDS]:
-        raise SubscriptionError(f"kinds must be among {', '.join(KINDS)}, got {bad}")
+    if bad := [k for k in kinds_ if k not in CASE_KINDS]:
+        raise SubscriptionError(f"kinds must be among {', '.join(CASE_KINDS)}, got {bad}")
     if min_severity not in SEVERITIES:
         raise SubscriptionError(f"min_severity must be one of {', '.join(SEVERITIES)}")
     if isinstance(max_per_hour, bool) or max_per_hour < 1:

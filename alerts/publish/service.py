@@ -34,16 +34,16 @@ from alerts.publish.exceedances import exceedance_candidates, publish_notice
 from alerts.publish.profiles import enterprise_fingerprints, publish_profile
 from alerts.publish.tax import publish_tax
 from alerts.publish.totals import month_period, publish_totals
+from schemas.core import channels
 from schemas.core.settings import Settings
 from schemas.disclosure.automatic import AutoResult
 from schemas.disclosure.keys import default_key_path, load_private_key
 from schemas.disclosure.verification import sign_roots
 
-__all__ = ["CASE_CHANNEL", "Publisher", "PublisherOptions"]
+__all__ = ["Publisher", "PublisherOptions"]
 
 log = logging.getLogger(__name__)
 
-CASE_CHANNEL = "sourcewatch_cases"  # NOTIFY of every case event (0007_case_event_notify.sql)
 TYPES = (
     "enterprise_profile",
     "daily_summary",
@@ -255,7 +255,7 @@ class Publisher:
                 with psycopg.connect(
                     url, autocommit=True, application_name="sourcewatch.publisher"
                 ) as conn:
-                    conn.execute(f"LISTEN {CASE_CHANNEL}")
+                    conn.execute(f"LISTEN {channels.CASE_EVENTS}")
                     while not stop.is_set():
                         counts = self.run_once(conn, self.clock())
                         self.sign_days(conn, self.clock())

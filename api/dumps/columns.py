@@ -9,16 +9,15 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 from psycopg import sql
 
 from api.db import Statement
 from api.queries.outlets import flag_standard
+from schemas.core.localtime import LOCAL_TZ
 
 FORMAT = "sourcewatch-dump/1"
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 BATCH_ROWS = 10_000  # rows per cursor fetch and per Parquet row group
 MANIFEST = "manifest.json"
 CHECKSUMS = "SHA256SUMS"

@@ -42,6 +42,7 @@ from api.responses import Instant, Names, Page, instant
 from api.routes.common import list_response
 from schemas.cases import workflow
 from schemas.cases.evidence import build_evidence
+from schemas.cases.kinds import CaseKind, Severity
 
 __all__ = [
     "AcknowledgeBody",
@@ -64,9 +65,7 @@ router = APIRouter(
 CASE_ID = Path(ge=1, le=2**63 - 1, description="Case id.")
 ACTION_RESPONSES: dict[int | str, dict[str, Any]] = {**NOT_FOUND_RESPONSE, **CONFLICT_RESPONSE}
 
-Kind = Literal["exceedance", "outage", "fault", "pattern"]
 State = Literal["open", "closed"]
-Severity = Literal["info", "warning", "major", "critical"]
 Text = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=workflow.MAX_TEXT)
 ]
@@ -98,7 +97,7 @@ class Acknowledgement(BaseModel):
 
 class StaffCase(BaseModel):
     id: int
-    kind: Kind
+    kind: CaseKind
     state: State
     severity: Severity
     subject: str = Field(description="Pattern or fault name; empty for exceedances and outages.")
@@ -288,7 +287,7 @@ def list_cases(
     page: Annotated[Pagination, Depends(pagination)],
     fmt: Annotated[Format, Depends(output_format)],
     state: Annotated[State | None, Query(description="open or closed.")] = None,
-    kind: Annotated[Kind | None, Query(description="Only cases of this kind.")] = None,
+    kind: Annotated[CaseKind | None, Query(description="Only cases of this kind.")] = None,
     severity: Annotated[Severity | None, Query(description="Only cases of this severity.")] = None,
     enterprise_id: Annotated[
         int | None, Query(ge=1, le=2**63 - 1, description="Only this enterprise's cases.")

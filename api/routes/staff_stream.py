@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import psycopg
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -18,13 +18,13 @@ from fastapi.responses import StreamingResponse
 from psycopg.rows import dict_row
 
 from api.auth import StaffUser, require_role
+from schemas.cases.kinds import SEVERITIES, CaseKind, Severity
+from schemas.core import channels
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1/staff", tags=["staff"])
 
-CHANNEL = "sourcewatch_cases"
-SEVERITIES = ("info", "warning", "major", "critical")
 KEEPALIVE_S = 15.0
 REPLAY_MAX = 1000
 
@@ -74,12 +74,10 @@ async def alert_stream(
     request: Request,
     user: Annotated[StaffUser, Depends(require_role("viewer"))],
     kind: Annotated[
-        Literal["exceedance", "outage", "fault", "pattern"] | None,
+        CaseKind | None,
         Query(description="only this kind"),
     ] = None,
-    min_severity: Annotated[
-        Literal["info", "warning", "major", "critical"], Query(description="lowest severity sent")
-    ] = "info",
+    min_severity: Annotated[Severity, Query(description="lowest severity sent")] = "info",
     enterprise_id: Annotated[int | None, Query(ge=1, description="only this enterprise")] = None,
     max_events: Annotated[
         int | None, Query(ge=1, le=100_000, description="close the stream after this many events")
@@ -96,7 +94,7 @@ async def alert_stream(
         async with await psycopg.AsyncConnection.connect(
             url, autocommit=True, application_name="sourcewatch.api.sse"
         ) as conn:
-            await conn.execute(f"LISTEN {CHANNEL}")
+            await conn.execute(f"LISTEN {channels.CASE_EVENTS}")
             cur = conn.cursor(row_factory=dict_row)
             yield f": sourcewatch case events for {user.username}\nretry: 3000\n\n"
             if last_event_id is not None:

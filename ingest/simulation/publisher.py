@@ -23,11 +23,12 @@ from paho.mqtt.client import Client
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from schemas.core.brokers import broker_address
+from schemas.core.localtime import LOCAL_TZ
 
 from .enterprises import make_enterprises, write_registry
 from .episodes import EpisodeRates
 from .frames import SimMessage
-from .timebase import SHANGHAI, to_ms
+from .timebase import to_ms
 from .traffic import TrafficConfig, generate_traffic
 
 __all__ = ["SimulatorOptions", "fast_duration_s", "run_simulator"]
@@ -153,7 +154,7 @@ def fast_duration_s(args: SimulatorOptions) -> float:
 
 
 def _time_range(args: SimulatorOptions) -> tuple[datetime, datetime | None]:
-    now = datetime.now(SHANGHAI)
+    now = datetime.now(LOCAL_TZ)
     if args.realtime:
         start = args.start or now
         if args.duration_s is None:
@@ -225,7 +226,7 @@ def run_simulator(
             if stop.is_set():
                 break
             if args.realtime:
-                delay = (message.send_time - datetime.now(SHANGHAI)).total_seconds()
+                delay = (message.send_time - datetime.now(LOCAL_TZ)).total_seconds()
                 if delay > 0 and stop.wait(delay):
                     break
             publisher.publish(message)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from zoneinfo import ZoneInfo
+
+from schemas.core.localtime import LOCAL_TZ
 
 __all__ = [
     "DAY_MS",
     "HOUR_MS",
     "MINUTE_MS",
-    "SHANGHAI",
     "data_time_text",
     "from_ms",
     "local_day",
@@ -17,7 +17,7 @@ __all__ = [
     "to_ms",
 ]
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
@@ -27,13 +27,13 @@ _OFFSET_MS = 8 * HOUR_MS  # China Standard Time; no daylight saving since 1991
 def to_ms(t: datetime) -> int:
     """Epoch milliseconds of ``t``; a naive ``t`` is taken as Asia/Shanghai local time."""
     if t.tzinfo is None:
-        t = t.replace(tzinfo=SHANGHAI)
+        t = t.replace(tzinfo=LOCAL_TZ)
     return round(t.timestamp() * 1000)
 
 
 def from_ms(ms: int) -> datetime:
     """The instant as an aware Asia/Shanghai datetime."""
-    return datetime.fromtimestamp(ms / 1000, tz=SHANGHAI)
+    return datetime.fromtimestamp(ms / 1000, tz=LOCAL_TZ)
 
 
 def local_day(ms: int) -> int:

@@ -45,13 +45,13 @@ from psycopg.rows import dict_row
 from psycopg.types.json import set_json_loads
 
 from schemas.cases.errors import CaseNotFound, EvidenceError
+from schemas.core.localtime import LOCAL_TZ
 
 __all__ = ["MARGIN_DAYS", "MARGIN_HOURS", "EvidenceFile", "EvidenceManifest", "build_evidence"]
 
 _Query = LiteralString | sql.SQL | sql.Composed
 MARGIN_HOURS = 3
 MARGIN_DAYS = 1
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 OXYGEN = "a19001"
 FORMAT = "sourcewatch-evidence/1"
 

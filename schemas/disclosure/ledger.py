@@ -44,11 +44,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal, cast
-from zoneinfo import ZoneInfo
 
 import psycopg
 import rfc8785
 from psycopg.rows import dict_row, tuple_row
+
+from schemas.core.localtime import LOCAL_TZ
 
 __all__ = [
     "ACTIONS",
@@ -83,7 +84,6 @@ ACTIONS: tuple[Action, ...] = ("publish", "withdraw")
 ENTRY_DOMAIN = b"sourcewatch-log-v1\n"
 ROOT_DOMAIN = b"sourcewatch-root-v1\n"
 ZERO_HASH = bytes(32)
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
 _LOCK_KEY = 0x5357_5055_424C  # "SWPUBL": serialises appends and signing
 _BATCH = 1000

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
+from schemas.core.localtime import LOCAL_TZ
 from schemas.disclosure.auto_types import AUTO_MODELS
 from schemas.disclosure.content import RecordContent
 from schemas.disclosure.errors import ContentError
@@ -22,7 +22,6 @@ from schemas.disclosure.staff_types import STAFF_MODELS
 __all__ = ["MODELS", "ContentError", "formed_at_of", "parse_content", "validate_content"]
 
 MODELS: dict[str, type[RecordContent]] = {**STAFF_MODELS, **AUTO_MODELS}
-_LOCAL = ZoneInfo("Asia/Shanghai")
 
 
 def parse_content(record_type: str, content: Mapping[str, Any]) -> RecordContent:
@@ -55,7 +54,7 @@ def formed_at_of(parsed: RecordContent) -> datetime | None:
         return None
     value = getattr(parsed, parsed.formed_field)
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=_LOCAL)
+        return value if value.tzinfo else value.replace(tzinfo=LOCAL_TZ)
     if isinstance(value, date):
-        return datetime.combine(value, time(), _LOCAL).astimezone(UTC)
+        return datetime.combine(value, time(), LOCAL_TZ).astimezone(UTC)
     return None

@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import functools
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import chinese_calendar  # type: ignore[import-untyped, unused-ignore]
+
+from schemas.core.localtime import LOCAL_TZ
 
 __all__ = [
     "LOCAL_TZ",
@@ -39,7 +40,6 @@ __all__ = [
     "working_days_between",
 ]
 
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 _DAY = timedelta(days=1)
 
 

@@ -10,7 +10,6 @@ import psycopg
 import pytest
 
 from alerts.notify import (
-    NOTIFY_CHANNEL,
     SubscriptionError,
     UnknownEvent,
     UnknownSubscription,
@@ -20,6 +19,7 @@ from alerts.notify import (
     get_subscription,
     list_subscriptions,
 )
+from schemas.core import channels
 from tests.fixtures.notify import case_event, outbox
 
 pytestmark = pytest.mark.integration
@@ -131,7 +131,7 @@ def test_enqueue_notifies_dispatchers_on_commit(database_url: str, db: psycopg.C
     subscribe(db)
     n = case_event(db)
     with psycopg.connect(database_url, autocommit=True) as listener:
-        listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        listener.execute(f"LISTEN {channels.NOTIFICATIONS}")
         enqueue(db, n)
         got = [x.payload for x in listener.notifies(timeout=5, stop_after=1)]
         assert got == [str(n.event_id)]

@@ -11,7 +11,8 @@ import psycopg
 import pytest
 
 from ingest.records import Accepted, MeasurementRow, Rejected
-from ingest.writer import NOTIFY_CHANNEL, write_batch
+from ingest.writer import write_batch
+from schemas.core import channels
 from tests.fixtures.registry import add_outlet
 
 pytestmark = pytest.mark.integration
@@ -110,7 +111,7 @@ def test_dead_letters_are_idempotent(db: psycopg.Connection) -> None:
 def test_commit_notifies_what_changed_per_outlet(db: psycopg.Connection, database_url: str) -> None:
     oid = add_outlet(db, "MN1")
     with psycopg.connect(database_url, autocommit=True) as listener:
-        listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        listener.execute(f"LISTEN {channels.MEASUREMENTS}")
         write_batch(db, [frame(oid, b"f1", [so2("1"), so2("2", ts=T0 + timedelta(minutes=1))])], [])
         write_batch(db, [frame(oid, b"f1", [so2("1")])], [])  # no change: no notification
         notes = list(listener.notifies(timeout=1.0, stop_after=2))
