@@ -262,7 +262,27 @@ def test_the_log_and_roots_are_append_only(db: psycopg.Connection, key: Ed25519P
     db.execute("UPDATE signing_keys SET retired_at = now()")  # retiring a key is allowed
     with pytest.raises(LedgerError, match="retired"):
         sign_roots(db, key, through=date(2026, 12, 31))
-    db.execute("TRUNCATE publication_roots, publication_log, signing_keys")  # tests may
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "TRUNCATE publication_roots, publication_log",
+        "TRUNCATE publication_log CASCADE",
+        "TRUNCATE publication_roots",
+        "TRUNCATE signing_keys",
+        "TRUNCATE disclosure_records CASCADE",  # reaches the log through its foreign key
+        "TRUNCATE staff_audit",
+    ],
+)
+def test_the_log_cannot_be_wiped(
+    db: psycopg.Connection, key: Ed25519PrivateKey, statement: str
+) -> None:
+    """The first step of "wipe and re-sign": even the tables' owner cannot empty them."""
+    three_signed(db, key)
+    with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
+        db.execute(statement)
+    assert len(ledger.entries(db)) == 3 and len(ledger.roots(db)) == 2
 
 
 # --- Signing --------------------------------------------------------------------------------
