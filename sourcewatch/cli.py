@@ -93,6 +93,55 @@ def _parser() -> argparse.ArgumentParser:
     )
     m.set_defaults(run=commands.migrate)
 
+    db = _add(
+        sub,
+        "db",
+        "database roles of the processes and their logins",
+        ("sourcewatch db roles", "create sourcewatch_api, _ingest, _alerts and grant them"),
+        ("sourcewatch db credentials --out deploy/db", "the compose files' database logins"),
+    ).add_subparsers(metavar="ACTION")
+    dbr = _add(
+        db,
+        "roles",
+        "create one login role per process (api, ingest, alerts) and (re)grant what each may "
+        "write; run it as the tables' owner after `sourcewatch migrate`",
+        ("sourcewatch db roles", "roles without passwords (local trust or peer authentication)"),
+        (
+            (
+                "sourcewatch db roles --password-env api=API_DB_PASSWORD "
+                "--password-env ingest=INGEST_DB_PASSWORD --password-env alerts=ALERTS_DB_PASSWORD"
+            ),
+            "and set each role's password from an environment variable",
+        ),
+    )
+    dbr.add_argument(
+        "--prefix",
+        default="sourcewatch",
+        help="role names are PREFIX_api, PREFIX_ingest, PREFIX_alerts (default sourcewatch)",
+    )
+    dbr.add_argument(
+        "--password-env",
+        dest="password_env",
+        action="append",
+        default=[],
+        metavar="PROCESS=VARIABLE",
+        help="set the role's password from this environment variable; repeatable",
+    )
+    dbr.set_defaults(run=commands.db_roles)
+    dbc = _add(
+        db,
+        "credentials",
+        "write the database logins of deploy/compose.yaml: one env file per process with its "
+        "own role's URL (0600; passwords already there are kept)",
+        ("sourcewatch db credentials --out deploy/db", "before the first docker compose up"),
+    )
+    dbc.add_argument("--out", type=Path, required=True, metavar="DIR")
+    dbc.add_argument("--host", default="timescaledb", help="database host (default timescaledb)")
+    dbc.add_argument("--port", type=int, default=5432, help="database port (default 5432)")
+    dbc.add_argument("--database", default="sourcewatch", help="database (default sourcewatch)")
+    dbc.add_argument("--prefix", default="sourcewatch", help="role name prefix (see db roles)")
+    dbc.set_defaults(run=commands.db_credentials)
+
     reg = _add(
         sub,
         "registry",

@@ -19,6 +19,8 @@ from typing import Any
 __all__ = [
     "alerts",
     "api",
+    "db_credentials",
+    "db_roles",
     "decode",
     "devices_acl",
     "dump",
@@ -60,6 +62,62 @@ def migrate(args: argparse.Namespace) -> int:
         log.error("%s", exc)
         return 1
     log.info("applied %d migration(s); code tables: %s", len(done), counts)
+    return 0
+
+
+def db_roles(args: argparse.Namespace) -> int:
+    import os
+
+    import psycopg
+
+    from schemas.core.db import connect
+    from schemas.core.roles import PROCESSES, RoleError, apply_roles
+    from schemas.core.settings import get_settings
+
+    passwords: dict[str, str] = {}
+    for item in args.password_env:
+        process, _, variable = str(item).partition("=")
+        if process not in PROCESSES or not variable:
+            log.error(
+                "--password-env %s: give PROCESS=VARIABLE, PROCESS one of %s", item, PROCESSES
+            )
+            return 2
+        if not os.environ.get(variable, "").strip():
+            log.error("%s (the password of %s) is not set", variable, process)
+            return 1
+        passwords[process] = os.environ[variable].strip()
+    url = get_settings().database_url
+    try:
+        with connect(url, application_name="sourcewatch.db", autocommit=True) as conn:
+            names = apply_roles(conn, args.prefix, passwords)
+    except RoleError as exc:
+        log.error("%s", exc)
+        return 1
+    except psycopg.Error as exc:  # e.g. not the owner, or no CREATEROLE
+        log.error("cannot set up the roles: %s", str(exc).strip())
+        return 1
+    print(  # noqa: T201
+        f"roles {', '.join(names)}: privileges granted"
+        + (f"; password set for {', '.join(sorted(passwords))}" if passwords else "")
+    )
+    return 0
+
+
+def db_credentials(args: argparse.Namespace) -> int:
+    from schemas.core.roles import RoleError
+    from sourcewatch.db_credentials import write_db_credentials
+
+    try:
+        done = write_db_credentials(
+            args.out, host=args.host, port=args.port, database=args.database, prefix=args.prefix
+        )
+    except (OSError, RoleError) as exc:
+        log.error("%s", exc)
+        return 1
+    print(  # noqa: T201
+        f"wrote {args.out}/postgres.env, migrate.env, api.env, ingest.env, alerts.env (0600); "
+        f"generated: {', '.join(done.generated) or 'none'}; kept: {', '.join(done.kept) or 'none'}"
+    )
     return 0
 
 

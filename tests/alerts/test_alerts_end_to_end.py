@@ -80,8 +80,9 @@ def alerts_running(database_url: str, channels: dict[str, object]) -> Iterator[E
 
 
 def test_an_exceeding_hour_reaches_staff_on_every_channel_exactly_once(
-    db: psycopg.Connection, database_url: str, mqtt_url: str
+    db: psycopg.Connection, role_urls: dict[str, str], mqtt_url: str
 ) -> None:
+    """Ingest and alerts connect with their own database roles, as deployed."""
     outlet = add_outlet(db, MN)
     bind_outlet(db, MN, ULTRA_LOW, "ultra-low-coal", date(2020, 1, 1), "permit 91330000-001")
     frames = minute_frames()
@@ -114,8 +115,8 @@ def test_an_exceeding_hour_reaches_staff_on_every_channel_exactly_once(
             "mqtt": MqttChannel(mqtt_url, client_id="alerts-e2e"),
         }
         with (
-            running_worker(mqtt_url, database_url) as ingest,
-            alerts_running(database_url, channels),
+            running_worker(mqtt_url, role_urls["ingest"]) as ingest,
+            alerts_running(role_urls["alerts"], channels),
             publisher(mqtt_url) as publish,
         ):
             for raw in frames:

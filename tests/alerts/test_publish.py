@@ -326,36 +326,45 @@ def test_totals_and_tax_from_flow_and_concentration(db: psycopg.Connection) -> N
     assert (counts["emission_totals"], counts["tax_estimate"]) == (2, 1)  # Feb, and Mar's YTD
 
 
-def test_rerun_without_changes_adds_nothing(db: psycopg.Connection) -> None:
+def test_rerun_without_changes_adds_nothing(
+    db: psycopg.Connection, role_urls: dict[str, str]
+) -> None:
     outlet = add_outlet(db, "MN-IDLE-1")
     _day(db, outlet, "a21026", date(2026, 3, 8), "50")
     _hour(db, outlet, "a00000", datetime(2026, 3, 8, 3, tzinfo=LOCAL), "10")
     _hour(db, outlet, "a21026", datetime(2026, 3, 8, 3, tzinfo=LOCAL), "50")
     publisher = _publisher()
-    first = publisher.run_once(db, NOW)
+    # the publisher as deployed: the alerts process's own database role
+    alerts = psycopg.connect(role_urls["alerts"], autocommit=True)
+    first = publisher.run_once(alerts, NOW)
     assert first["enterprise_profile"] == 1 and first["daily_summary"] == 1
     assert first["emission_totals"] == 1  # March through yesterday
     total = db.execute("SELECT count(*) FROM disclosure_records").fetchone()
-    assert not any(publisher.run_once(db, NOW).values())
-    assert not any(publisher.run_once(db, NOW + timedelta(minutes=5)).values())
+    assert not any(publisher.run_once(alerts, NOW).values())
+    assert not any(publisher.run_once(alerts, NOW + timedelta(minutes=5)).values())
     assert db.execute("SELECT count(*) FROM disclosure_records").fetchone() == total
     # the next day the current month's totals gain a day (new version), nothing else changes
-    counts = publisher.run_once(db, NOW + timedelta(days=1))
+    counts = publisher.run_once(alerts, NOW + timedelta(days=1))
+    alerts.close()
     assert counts["daily_summary"] == 0 and counts["enterprise_profile"] == 0
 
 
-def test_publisher_signs_completed_days_once(db: psycopg.Connection, tmp_path: Path) -> None:
+def test_publisher_signs_completed_days_once(
+    db: psycopg.Connection, role_urls: dict[str, str], tmp_path: Path
+) -> None:
     add_outlet(db, "MN-SIGN-1")
+    alerts = psycopg.connect(role_urls["alerts"], autocommit=True)  # the process's own role
     key_file = tmp_path / "signing-key.pem"
     unsigned = Publisher(PublisherOptions(day_grace=timedelta(0), signing_key=None))
     publisher = Publisher(PublisherOptions(day_grace=timedelta(0), signing_key=key_file))
-    assert publisher.run_once(db, datetime.now(LOCAL))["enterprise_profile"] == 1
+    assert publisher.run_once(alerts, datetime.now(LOCAL))["enterprise_profile"] == 1
     tomorrow = datetime.now(LOCAL) + timedelta(days=1)
-    assert unsigned.sign_days(db, tomorrow) == 0
-    assert publisher.sign_days(db, tomorrow) == 0  # no key file yet: nothing is signed
+    assert unsigned.sign_days(alerts, tomorrow) == 0
+    assert publisher.sign_days(alerts, tomorrow) == 0  # no key file yet: nothing is signed
     key_id = generate_key(key_file)
-    assert publisher.sign_days(db, tomorrow) == 1
-    assert publisher.sign_days(db, tomorrow) == 0  # once a day
+    assert publisher.sign_days(alerts, tomorrow) == 1
+    assert publisher.sign_days(alerts, tomorrow) == 0  # once a day
+    alerts.close()
     report = verify(db, load_public_keys([key_file]))
     assert report.ok and report.roots_checked == 1, report.summary()
     assert db.execute("SELECT key_id FROM publication_roots").fetchall() == [(key_id,)]

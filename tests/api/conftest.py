@@ -44,8 +44,9 @@ class World:
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, api_rate_limit_per_minute=10_000)
+def settings(role_urls: dict[str, str]) -> Settings:
+    """The API as deployed: connected with its own database role (schemas/core/roles.py)."""
+    return Settings(database_url=role_urls["api"], api_rate_limit_per_minute=10_000)
 
 
 @pytest.fixture

@@ -25,9 +25,9 @@ from tests.api.conftest import World, error_of
 
 
 @pytest.fixture(scope="module")
-def client(database_url: str) -> Iterator[TestClient]:
+def client(role_urls: dict[str, str]) -> Iterator[TestClient]:
     """One app for the whole module (it reads whatever ``world`` put in the database)."""
-    settings = Settings(database_url=database_url, api_rate_limit_per_minute=10_000)
+    settings = Settings(database_url=role_urls["api"], api_rate_limit_per_minute=10_000)
     with TestClient(create_app(settings)) as c:
         yield c
 

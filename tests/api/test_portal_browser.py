@@ -88,11 +88,11 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def api_url(database_url: str, world: World) -> Iterator[str]:
+def api_url(role_urls: dict[str, str], world: World) -> Iterator[str]:
     """The real API under uvicorn on a free port of 127.0.0.1."""
     port = _free_port()
     settings = Settings(
-        database_url=database_url,
+        database_url=role_urls["api"],
         api_host="127.0.0.1",
         api_port=port,
         api_rate_limit_per_minute=10_000,

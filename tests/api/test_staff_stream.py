@@ -23,8 +23,8 @@ STREAM = "/v1/staff/alerts/stream"
 
 
 @pytest.fixture
-def client(database_url: str) -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(database_url=database_url))) as c:
+def client(role_urls: dict[str, str]) -> Iterator[TestClient]:
+    with TestClient(create_app(Settings(database_url=role_urls["api"]))) as c:
         yield c
 
 

@@ -107,10 +107,11 @@ def wait_until(check: Callable[[], bool], timeout: float = 10.0) -> bool:
 
 
 def test_one_frame_is_stored_then_answered_with_9014(
-    database_url: str, db: psycopg.Connection
+    role_urls: dict[str, str], db: psycopg.Connection
 ) -> None:
+    """The gateway as deployed: connected with the ingest processes' own database role."""
     add_outlet(db, MN)
-    with gateway(database_url) as addr, client(addr) as s:
+    with gateway(role_urls["ingest"]) as addr, client(addr) as s:
         s.sendall(frame(1))
         assert receive(s, 1) == reply_of(1)
         assert counts(db) == (1, 2, 0)  # the reply came after the commit
