@@ -57,7 +57,8 @@ from schemas.disclosure import ledger
 from schemas.disclosure.automatic import publish_automatic
 from schemas.disclosure.ledger import iso_utc, local_day
 from schemas.disclosure.records import SYSTEM, prepare_content, record_type_of
-from schemas.disclosure.verification import sign_roots, verify
+from schemas.disclosure.signing import sign_roots
+from schemas.disclosure.verification import verify
 from schemas.disclosure.workdays import due_on
 from schemas.disclosure.workflow import approve, create_draft, publish
 

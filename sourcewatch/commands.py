@@ -508,16 +508,19 @@ def ledger_sign(args: argparse.Namespace) -> int:
     from schemas.core.settings import get_settings
     from schemas.disclosure.keys import SigningKeyError, default_key_path, load_private_key
     from schemas.disclosure.ledger import LedgerError, yesterday
-    from schemas.disclosure.verification import sign_roots
+    from schemas.disclosure.pins import PinError
+    from schemas.disclosure.signing import sign_with_key_file
 
     settings = get_settings()
     through = args.through or yesterday()
+    key_file = default_key_path(settings.signing_key_file)
     try:
-        key = load_private_key(default_key_path(settings.signing_key_file))
-        with connect(settings.database_url, application_name="sourcewatch.ledger") as conn:
-            made = sign_roots(conn, key, through=through)
-            conn.commit()
-    except (SigningKeyError, LedgerError) as exc:
+        load_private_key(key_file)  # a missing key is reported before connecting
+        with connect(
+            settings.database_url, application_name="sourcewatch.ledger", autocommit=True
+        ) as conn:
+            made = sign_with_key_file(conn, key_file, through=through)
+    except (SigningKeyError, LedgerError, PinError) as exc:
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201
         return 1
     for root in made:

@@ -37,8 +37,10 @@ from alerts.publish.totals import month_period, publish_totals
 from schemas.core import channels
 from schemas.core.settings import Settings
 from schemas.disclosure.automatic import AutoResult
-from schemas.disclosure.keys import default_key_path, load_private_key
-from schemas.disclosure.verification import sign_roots
+from schemas.disclosure.keys import SigningKeyError, default_key_path
+from schemas.disclosure.ledger import LedgerError
+from schemas.disclosure.pins import PinError
+from schemas.disclosure.signing import sign_with_key_file
 
 __all__ = ["Publisher", "PublisherOptions"]
 
@@ -234,13 +236,19 @@ class Publisher:
 
     def sign_days(self, conn: psycopg.Connection[Any], now: datetime) -> int:
         """Sign the roots of the publication log's completed days (once a day); how many.
-        Without a key file nothing is signed and the log stays verifiable as a chain."""
+        Without a key file nothing is signed (and verification fails once a day is complete).
+        A log the signer refuses (it does not extend the roots signed before …) is logged as
+        an error and tried again the next day or at the next start."""
         key_file = self.options.signing_key
         through = now.astimezone(self.tz).date() - timedelta(days=1)
         if key_file is None or self._signed_through == through or not key_file.exists():
             return 0
-        roots = sign_roots(conn, load_private_key(key_file), through=through)
         self._signed_through = through
+        try:
+            roots = sign_with_key_file(conn, key_file, through=through)
+        except (LedgerError, PinError, SigningKeyError) as exc:
+            log.error("publication log not signed: %s", exc)
+            return 0
         if roots:
             log.info("signed %d daily root(s) of the publication log", len(roots))
         return len(roots)

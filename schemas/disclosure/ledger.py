@@ -20,7 +20,7 @@ lock); ``prev_hash`` is the previous entry's ``entry_hash`` (32 zero bytes for e
 ``?as_of=`` snapshots and the log agree.
 
 **Roots** (``publication_roots``). For each Asia/Shanghai calendar day with entries,
-:func:`schemas.disclosure.verification.sign_roots` stores the ``entry_hash`` of the day's last entry (which commits to every
+:func:`schemas.disclosure.signing.sign_roots` stores the ``entry_hash`` of the day's last entry (which commits to every
 earlier entry through the chain), its ``seq`` and the day's entry count, signed with Ed25519
 over::
 

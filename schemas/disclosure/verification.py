@@ -1,11 +1,10 @@
-"""Signing the publication log's daily roots and verifying the whole log.
+"""Verifying the whole publication log (signing its roots: :mod:`schemas.disclosure.signing`).
 
-:func:`sign_roots` signs each completed Asia/Shanghai day's root with Ed25519 (after checking
-the entries since the last signed root: a broken chain is never signed). :func:`verify`
-recomputes the chain, every entry's hash, every entry's content from the current record and
-attachment rows, every root and signature (against the given trusted keys, else the keys in
-``signing_keys``), and that every published or withdrawn version is in the log, and names the
-first thing that does not match. The byte layouts are in :mod:`schemas.disclosure.ledger`.
+:func:`verify` recomputes the chain, every entry's hash, every entry's content from the current
+record and attachment rows, every root and signature (against the given trusted keys, else the
+keys in ``signing_keys``), and that every published or withdrawn version is in the log, and
+names the first thing that does not match. The byte layouts are in
+:mod:`schemas.disclosure.ledger`.
 """
 
 from __future__ import annotations
@@ -19,27 +18,23 @@ from typing import Any, Literal
 
 import psycopg
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from psycopg.rows import dict_row
 
-from schemas.disclosure.keys import SigningKeyError, key_id, public_key_from_raw, raw_public_key
+from schemas.disclosure.keys import SigningKeyError, key_id, public_key_from_raw
 from schemas.disclosure.ledger import (
     ZERO_HASH,
     LedgerEntry,
-    LedgerError,
     Root,
     compute_entry_hash,
     iter_entries,
-    lock_log,
     record_states,
-    root_message,
-    root_of,
     roots,
     scalar,
     signing_keys,
 )
 
-__all__ = ["VerifyFailure", "VerifyReport", "sign_roots", "verify"]
+__all__ = ["VerifyFailure", "VerifyReport", "check_entries", "known_keys", "verify"]
 
 _BATCH = 1000  # entries checked per query
 
@@ -89,70 +84,6 @@ class VerifyReport:
         return f"ok: {counts}{tail if self.unsigned_entries else ''}"
 
 
-# --- Signing --------------------------------------------------------------------------------
-
-
-def _register(conn: psycopg.Connection[Any], private_key: Ed25519PrivateKey) -> str:
-    kid, raw = key_id(private_key), raw_public_key(private_key)
-    with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute("SELECT public_key, retired_at FROM signing_keys WHERE key_id = %s", (kid,))
-        row = cur.fetchone()
-        if row is None:
-            cur.execute(
-                "INSERT INTO signing_keys (key_id, public_key, algorithm) "
-                "VALUES (%s, %s, 'ed25519')",
-                (kid, raw),
-            )
-        elif bytes(row["public_key"]) != raw:
-            raise LedgerError(f"signing_keys holds another public key under key id {kid}")
-        elif row["retired_at"] is not None:
-            raise LedgerError(f"key {kid} was retired at {row['retired_at']}: it signs no more")
-    return kid
-
-
-def sign_roots(
-    conn: psycopg.Connection[Any], private_key: Ed25519PrivateKey, *, through: date
-) -> list[Root]:
-    """Sign the root of every Asia/Shanghai day up to ``through`` that has entries and no root
-    yet; return the new roots (none on a second run). The entries since the last signed root
-    are verified first: a broken chain is never signed. Registers the key's public half in
-    ``signing_keys`` when it is new."""
-    made: list[Root] = []
-    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
-        lock_log(conn)
-        kid = _register(conn, private_key)
-        cur.execute("SELECT max(last_seq) AS seq FROM publication_roots")
-        row = cur.fetchone()
-        signed_through = int(row["seq"]) if row and row["seq"] is not None else 0
-        failure, _, _ = _check_entries(conn, after_seq=signed_through)
-        if failure is not None:
-            raise LedgerError(f"refusing to sign a log that does not verify: {failure.describe()}")
-        cur.execute(
-            "SELECT d.day, max(d.seq) AS last_seq, count(*) AS entry_count FROM "
-            "(SELECT seq, (logged_at AT TIME ZONE 'Asia/Shanghai')::date AS day "
-            "FROM publication_log) d WHERE d.day <= %s AND NOT EXISTS "
-            "(SELECT 1 FROM publication_roots r WHERE r.day = d.day) GROUP BY d.day ORDER BY d.day",
-            (through,),
-        )
-        for day_row in cur.fetchall():
-            day, last_seq = day_row["day"], int(day_row["last_seq"])
-            root_hash = bytes(
-                scalar(conn, "SELECT entry_hash FROM publication_log WHERE seq = %s", (last_seq,))
-            )
-            signature = private_key.sign(root_message(day, last_seq, root_hash))
-            with conn.cursor(row_factory=dict_row) as ins:
-                ins.execute(
-                    "INSERT INTO publication_roots (day, last_seq, root_hash, entry_count, "
-                    "key_id, signature) VALUES (%s, %s, %s, %s, %s, %s) RETURNING day, "
-                    "last_seq, root_hash, entry_count, key_id, signature, signed_at",
-                    (day, last_seq, root_hash, int(day_row["entry_count"]), kid, signature),
-                )
-                inserted = ins.fetchone()
-            assert inserted is not None
-            made.append(root_of(inserted))
-    return made
-
-
 # --- Verification ---------------------------------------------------------------------------
 
 
@@ -168,7 +99,7 @@ def _differences(logged: bytes, now: bytes) -> str:
     return "changed since it was logged"
 
 
-def _check_entries(
+def check_entries(
     conn: psycopg.Connection[Any], *, after_seq: int = 0
 ) -> tuple[VerifyFailure | None, int, dict[int, tuple[bytes, date]]]:
     """Check the entries after ``after_seq`` (whose predecessor is trusted as it is):
@@ -232,11 +163,13 @@ def _check_entries(
     return None, len(checked), checked
 
 
-def _trusted(
-    conn: psycopg.Connection[Any], trusted_keys: Mapping[str, Ed25519PublicKey] | None
+def known_keys(
+    conn: psycopg.Connection[Any], trusted: Mapping[str, Ed25519PublicKey] | None = None
 ) -> dict[str, Ed25519PublicKey]:
-    if trusted_keys is not None:
-        return dict(trusted_keys)
+    """``trusted`` when given, else the keys registered in ``signing_keys`` (each under its
+    own key id)."""
+    if trusted is not None:
+        return dict(trusted)
     keys: dict[str, Ed25519PublicKey] = {}
     for k in signing_keys(conn):
         try:
@@ -329,9 +262,9 @@ def verify(
     proves the roots were not changed by someone without database access, so independent
     verifiers should pass the published keys they saved. Run it in one snapshot (REPEATABLE
     READ) for a consistent answer while publication goes on."""
-    keys = _trusted(conn, trusted_keys)
+    keys = known_keys(conn, trusted_keys)
     key_ids = tuple(sorted(keys))
-    failure, n_entries, checked = _check_entries(conn)
+    failure, n_entries, checked = check_entries(conn)
     last_seq = max(checked, default=None)
     if failure is not None:
         return VerifyReport(False, n_entries, 0, failure, last_seq, trusted_key_ids=key_ids)

@@ -16,7 +16,7 @@ from psycopg.types.json import Jsonb
 from api.routes import publication
 from schemas.disclosure.keys import key_id
 from schemas.disclosure.ledger import append
-from schemas.disclosure.verification import sign_roots
+from schemas.disclosure.signing import sign_roots
 from tests.api.conftest import csv_rows, error_of
 
 DAY1 = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)  # 2026-11-26 local

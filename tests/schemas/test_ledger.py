@@ -32,7 +32,8 @@ from schemas.disclosure.keys import (
     raw_public_key,
 )
 from schemas.disclosure.ledger import LedgerError, append, canonical_record
-from schemas.disclosure.verification import sign_roots, verify
+from schemas.disclosure.signing import sign_roots
+from schemas.disclosure.verification import verify
 from sourcewatch.cli import main
 
 # 2026-11-27 in Asia/Shanghai runs from 2026-11-26T16:00Z to 2026-11-27T16:00Z.

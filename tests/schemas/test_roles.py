@@ -15,7 +15,7 @@ from psycopg import sql
 from schemas.core.roles import PROCESSES, WRITES, RoleError, apply_roles, role_name
 from schemas.disclosure import ledger
 from schemas.disclosure import workflow as wf
-from schemas.disclosure.verification import sign_roots
+from schemas.disclosure.signing import sign_roots
 from sourcewatch.cli import main
 from tests.schemas.test_ledger import DAY1, publish
 

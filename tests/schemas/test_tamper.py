@@ -1,0 +1,177 @@
+"""Attacks on the publication log by someone who can write the database (issue 15), each
+refused: wipe and re-sign, signing around the last signed root, hiding a record by its
+status, moving a deadline — and verification against roots saved outside the database."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from psycopg.types.json import Jsonb
+
+from schemas.disclosure import ledger
+from schemas.disclosure.keys import generate_key, load_private_key
+from schemas.disclosure.ledger import LedgerError
+from schemas.disclosure.pins import (
+    PinError,
+    PinnedRoot,
+    parse_pins,
+    pin_line,
+    read_pins,
+    signed_roots_file,
+)
+from schemas.disclosure.signing import sign_roots, sign_with_key_file
+from tests.schemas.test_ledger import (
+    DAY1,
+    DAY2,
+    as_superuser_without_triggers,
+    publish,
+    rechain,
+)
+
+DAY3 = DAY2 + timedelta(days=1)  # 2026-11-28 local
+
+
+@pytest.fixture
+def key_file(tmp_path: Path) -> Path:
+    path = tmp_path / "signing-key.pem"
+    generate_key(path)
+    return path
+
+
+def wipe(db: psycopg.Connection) -> None:
+    """What the database's superuser can still do: every trigger off, both tables emptied."""
+    with as_superuser_without_triggers(db):
+        db.execute("TRUNCATE publication_roots, publication_log")
+
+
+def signed_days(db: psycopg.Connection, key_file: Path) -> list[int]:
+    ids = [publish(db, "K-1", DAY1), publish(db, "K-2", DAY2)]
+    assert len(sign_with_key_file(db, key_file, through=date(2026, 11, 27))) == 2
+    return ids
+
+
+# --- The signer -----------------------------------------------------------------------------
+
+
+def test_the_signer_records_what_it_signs(db: psycopg.Connection, key_file: Path) -> None:
+    signed_days(db, key_file)
+    pins = read_pins([signed_roots_file(key_file)])
+    assert pins == [PinnedRoot(r.day, r.last_seq, r.root_hash) for r in ledger.roots(db)]
+    publish(db, "K-3", DAY3)
+    [third] = sign_with_key_file(db, key_file, through=date(2026, 11, 28))
+    assert read_pins([signed_roots_file(key_file)])[-1].root_hash == third.root_hash
+    assert sign_with_key_file(db, key_file, through=date(2026, 11, 28)) == []
+
+
+def test_wipe_and_resign_is_refused(db: psycopg.Connection, key_file: Path) -> None:
+    """The attack of issue 15: empty the log and its roots, publish edited records again,
+    and let the signer sign the new log with the real key."""
+    ids = signed_days(db, key_file)
+    saved = ledger.roots(db)
+    wipe(db)
+    db.execute(  # the result made smaller, then both records logged again
+        "UPDATE disclosure_records SET content = %s WHERE id = %s",
+        (Jsonb({"so2_mg_m3": 15.2}), ids[0]),
+    )
+    for record_id in ids:
+        ledger.append(db, record_id, "publish")
+    with pytest.raises(LedgerError, match="no root of 2026-11-26, which was signed before"):
+        sign_with_key_file(db, key_file, through=date(2026, 11, 27))
+    assert ledger.roots(db) == []
+    with as_superuser_without_triggers(db):  # the old roots (genuine signatures) put back
+        for r in saved:
+            db.execute(
+                "INSERT INTO publication_roots (day, last_seq, root_hash, entry_count, key_id, "
+                "signature, signed_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                (r.day, r.last_seq, r.root_hash, r.entry_count, r.key_id, r.signature, r.signed_at),
+            )
+    with pytest.raises(LedgerError, match="does not extend the root of 2026-11-26"):
+        sign_with_key_file(db, key_file, through=date(2026, 11, 28))
+
+
+def test_roots_deleted_from_the_database_are_refused(
+    db: psycopg.Connection, key_file: Path
+) -> None:
+    signed_days(db, key_file)
+    with as_superuser_without_triggers(db):
+        db.execute("DELETE FROM publication_roots WHERE day = '2026-11-27'")
+    publish(db, "K-3", DAY3)
+    with pytest.raises(LedgerError, match="publication_roots has no root of 2026-11-27"):
+        sign_with_key_file(db, key_file, through=date(2026, 11, 28))
+
+
+def test_a_log_rewritten_under_the_last_root_is_refused(
+    db: psycopg.Connection, key_file: Path
+) -> None:
+    """Entries rewritten up to the last signed root, the root left alone: the signer checked
+    only the entries after it, so it went on signing a chain that no longer leads there."""
+    ids = signed_days(db, key_file)
+    db.execute("UPDATE disclosure_records SET title_zh = '改' WHERE id = %s", (ids[0],))
+    rechain(db, 1)
+    publish(db, "K-3", DAY3)
+    key = load_private_key(key_file)
+    with pytest.raises(LedgerError, match="does not extend the root of 2026-11-26"):
+        sign_roots(db, key, through=date(2026, 11, 28))  # the database's own roots suffice
+
+
+def test_a_day_older_than_the_last_signed_day_is_never_signed(
+    db: psycopg.Connection, key_file: Path
+) -> None:
+    signed_days(db, key_file)
+    publish(db, "K-0", DAY1 - timedelta(days=2))  # logged on the 24th, after the 27th was signed
+    publish(db, "K-3", DAY3)
+    [root] = sign_with_key_file(db, key_file, through=date(2026, 11, 28))
+    assert root.day == date(2026, 11, 28) and root.last_seq == 4  # covers the late entry
+    assert [r.day for r in ledger.roots(db)] == [date(2026, 11, d) for d in (26, 27, 28)]
+
+
+def test_a_root_in_the_database_not_signed_by_the_key_is_refused(
+    db: psycopg.Connection, key_file: Path
+) -> None:
+    signed_days(db, key_file)
+    forged = Ed25519PrivateKey.generate()
+    with as_superuser_without_triggers(db):
+        db.execute(
+            "UPDATE publication_roots SET signature = %s WHERE day = '2026-11-27'",
+            (forged.sign(b"anything"),),
+        )
+    publish(db, "K-3", DAY3)
+    with pytest.raises(LedgerError, match="root of 2026-11-27 does not verify with key"):
+        sign_with_key_file(db, key_file, through=date(2026, 11, 28))
+
+
+# --- Pinned roots ---------------------------------------------------------------------------
+
+
+def test_pins_from_lines_and_from_the_public_json() -> None:
+    a = PinnedRoot(date(2026, 11, 26), 2, bytes(range(32)))
+    b = PinnedRoot(date(2026, 11, 27), 3, bytes(32))
+    text = f"# saved 2026-11-28\n{pin_line(a.day, a.last_seq, a.root_hash)}\n\n  {b.day} 3 {'00' * 32}\n"
+    assert parse_pins(text) == [a, b]
+    page = {
+        "meta": {"found": 2},
+        "results": [
+            {"day": "2026-11-27", "last_seq": 3, "root_hash": "00" * 32, "signature": "ab"},
+            {"day": "2026-11-26", "last_seq": 2, "root_hash": a.root_hash.hex()},
+        ],
+    }
+    assert parse_pins(json.dumps(page)) == [a, b]
+    assert parse_pins(json.dumps(page["results"])) == [a, b]
+    assert parse_pins(json.dumps({"roots": page["results"]})) == [a, b]
+    for bad, message in [
+        ("2026-11-26 2", "line 1"),
+        ("2026-11-26 0 " + "00" * 32, "last_seq"),
+        ("2026-11-26 2 xyz", "root_hash"),
+        ("2026-13-26 2 " + "00" * 32, "not a"),
+        ('{"results": 3}', "list of roots"),
+        ("[1]", "not an object"),
+        ("{oops", "not JSON"),
+        (f"{text}\n2026-11-27 4 {'00' * 32}", "two different roots of 2026-11-27"),
+    ]:
+        with pytest.raises(PinError, match=message):
+            parse_pins(bad)
