@@ -543,9 +543,14 @@ def _parser() -> argparse.ArgumentParser:
     vf = _add(
         sub,
         "verify",
-        "recompute the publication log, its roots and signatures",
+        "recompute the publication log, its roots and signatures; fails when a completed day "
+        "has no root or the log does not lead to a pinned root",
         ("sourcewatch verify", "check the chain, the records and the signed roots"),
         ("sourcewatch verify --public-key ledger-2026.pub", "trust only the published public key"),
+        (
+            "sourcewatch verify --public-key ledger-2026.pub --pinned roots-2026-11.json",
+            "and the log must still lead to the roots saved from /v1/publication/roots",
+        ),
     )
     vf.add_argument(
         "--public-key",
@@ -555,6 +560,15 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         metavar="FILE",
         help="trust only these public keys (PEM); repeatable",
+    )
+    vf.add_argument(
+        "--pinned",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="roots saved earlier: lines 'YYYY-MM-DD last_seq root_hash', or the JSON of "
+        "/v1/publication/roots or of a dump's publication-roots.json; repeatable",
     )
     vf.set_defaults(run=commands.verify)
 

@@ -538,17 +538,19 @@ def verify(args: argparse.Namespace) -> int:
     from schemas.core.db import connect
     from schemas.core.settings import get_settings
     from schemas.disclosure.keys import SigningKeyError, load_public_keys
+    from schemas.disclosure.pins import PinError, read_pins
     from schemas.disclosure.verification import verify as verify_log
 
     try:
         trusted = load_public_keys(args.public_keys) if args.public_keys else None
-    except SigningKeyError as exc:
+        pinned = read_pins(args.pinned)
+    except (SigningKeyError, PinError) as exc:
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201
         return 2
     with connect(get_settings().database_url, application_name="sourcewatch.verify") as conn:
         conn.isolation_level = IsolationLevel.REPEATABLE_READ  # one snapshot for every check
         conn.read_only = True
-        report = verify_log(conn, trusted)
+        report = verify_log(conn, trusted, pinned=pinned)
         conn.rollback()
     print(report.summary())  # noqa: T201
     return 0 if report.ok else 1

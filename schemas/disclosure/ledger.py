@@ -66,6 +66,7 @@ __all__ = [
     "canonical_record",
     "compute_entry_hash",
     "entries",
+    "entry_hashes",
     "iso_utc",
     "iter_entries",
     "local_day",
@@ -419,6 +420,20 @@ def entries(
             (after_seq, limit),
         )
         return [_entry(row) for row in cur.fetchall()]
+
+
+def entry_hashes(
+    conn: psycopg.Connection[Any], seqs: Sequence[int]
+) -> tuple[dict[int, tuple[bytes, date]], int]:
+    """(seq → (entry_hash, day) of those of ``seqs`` in the log, the log's last seq or 0)."""
+    with conn.cursor(row_factory=tuple_row) as cur:
+        cur.execute(
+            "SELECT seq, entry_hash, logged_at FROM publication_log WHERE seq = ANY(%s)",
+            (list(seqs),),
+        )
+        found = {int(seq): (bytes(h), local_day(at)) for seq, h, at in cur.fetchall()}
+    last = scalar(conn, "SELECT coalesce(max(seq), 0) FROM publication_log")
+    return found, int(last)
 
 
 def iter_entries(conn: psycopg.Connection[Any], after_seq: int = 0) -> Iterator[LedgerEntry]:

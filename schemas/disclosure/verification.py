@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
 import psycopg
@@ -21,6 +21,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from psycopg.rows import dict_row
 
+from schemas.core.localtime import LOCAL_TZ
 from schemas.disclosure.keys import SigningKeyError, key_id, public_key_from_raw
 from schemas.disclosure.ledger import (
     ZERO_HASH,
@@ -33,8 +34,20 @@ from schemas.disclosure.ledger import (
     scalar,
     signing_keys,
 )
+from schemas.disclosure.pins import PinnedRoot
 
-__all__ = ["VerifyFailure", "VerifyReport", "check_entries", "known_keys", "verify"]
+__all__ = [
+    "DEFAULT_SIGN_GRACE",
+    "VerifyFailure",
+    "VerifyReport",
+    "check_entries",
+    "known_keys",
+    "verify",
+]
+
+DEFAULT_SIGN_GRACE = timedelta(hours=6)
+"""How long after a day ends its root may still be missing (the publisher signs minutes after
+midnight; ``sourcewatch ledger sign`` may run from a nightly cron)."""
 
 _BATCH = 1000  # entries checked per query
 
@@ -72,11 +85,14 @@ class VerifyReport:
     last_seq: int | None = None
     unsigned_entries: int = 0
     trusted_key_ids: tuple[str, ...] = field(default_factory=tuple)
+    pins_checked: int = 0
 
     def summary(self) -> str:
         counts = (
             f"{self.entries_checked} entr{'y' if self.entries_checked == 1 else 'ies'}, "
-            f"{self.roots_checked} root{'' if self.roots_checked == 1 else 's'} checked"
+            f"{self.roots_checked} root{'' if self.roots_checked == 1 else 's'}"
+            + (f", {self.pins_checked} pinned" if self.pins_checked else "")
+            + " checked"
         )
         if self.first_failure is not None:
             return f"FAILED ({counts}): {self.first_failure.describe()}"
@@ -182,7 +198,7 @@ def known_keys(
 
 
 def _check_roots(
-    conn: psycopg.Connection[Any],
+    signed: Iterable[Root],
     checked: Mapping[int, tuple[bytes, date]],
     keys: Mapping[str, Ed25519PublicKey],
 ) -> tuple[VerifyFailure | None, int, int]:
@@ -191,7 +207,7 @@ def _check_roots(
     for seq, (_, day) in checked.items():
         per_day.setdefault(day, []).append(seq)
     count, covered = 0, 0
-    for root in roots(conn):
+    for root in signed:
 
         def fail(reason: str, root: Root = root) -> VerifyFailure:
             return VerifyFailure("root", reason, day=root.day, seq=root.last_seq)
@@ -230,6 +246,65 @@ def _check_roots(
     return None, count, covered
 
 
+def check_pins(
+    pinned: Sequence[PinnedRoot],
+    checked: Mapping[int, tuple[bytes, date]],
+    signed: Mapping[date, Root],
+    last: int,
+) -> VerifyFailure | None:
+    """The log must still lead to every pinned root, and its roots must be the pinned ones.
+    ``checked``: seq → (entry_hash, day) of the entries (at least those at the pinned seqs),
+    ``signed``: the roots by day, ``last``: the log's last seq."""
+    for pin in pinned:
+
+        def fail(reason: str, pin: PinnedRoot = pin) -> VerifyFailure:
+            return VerifyFailure("root", reason, day=pin.day, seq=pin.last_seq)
+
+        logged = checked.get(pin.last_seq)
+        if logged is None:
+            return fail(
+                f"the log ends at entry {last}: it does not lead to the pinned root "
+                f"(entry {pin.last_seq}); the log was cut or rebuilt"
+            )
+        if logged != (pin.root_hash, pin.day):
+            return fail(
+                f"entry {pin.last_seq} is not the one of the pinned root: the log was rewritten"
+            )
+        root = signed.get(pin.day)
+        if root is None:
+            return fail("publication_roots has no root of the day, which you pinned")
+        if (root.last_seq, root.root_hash) != (pin.last_seq, pin.root_hash):
+            return fail("publication_roots holds another root of the day than the pinned one")
+    return None
+
+
+def _check_complete(
+    checked: Mapping[int, tuple[bytes, date]],
+    signed: Mapping[date, Root],
+    now: datetime,
+    grace: timedelta,
+) -> VerifyFailure | None:
+    """Every day that ended ``grace`` ago has its root, or all its entries are under the root
+    of a later day (entries committed after their day was signed)."""
+    last_of_day: dict[date, int] = {}
+    for seq, (_, day) in checked.items():
+        last_of_day[day] = max(seq, last_of_day.get(day, 0))
+    for day in sorted(last_of_day):
+        ended = datetime.combine(day + timedelta(days=1), time(0), LOCAL_TZ)
+        if ended + grace > now or day in signed:
+            continue
+        later = max((r.last_seq for d, r in signed.items() if d > day), default=0)
+        if last_of_day[day] > later:
+            return VerifyFailure(
+                "root",
+                f"the day ended and has entries (up to entry {last_of_day[day]}) but no signed "
+                f"root; every completed day is signed within {grace} of its end",
+                day=day,
+                seq=last_of_day[day],
+            )
+    return None
+
+
 def _check_records(conn: psycopg.Connection[Any]) -> VerifyFailure | None:
     """The first record version published or withdrawn without its log entry."""
     with conn.cursor(row_factory=dict_row) as cur:
@@ -253,23 +328,45 @@ def _check_records(conn: psycopg.Connection[Any]) -> VerifyFailure | None:
 
 
 def verify(
-    conn: psycopg.Connection[Any], trusted_keys: Mapping[str, Ed25519PublicKey] | None = None
+    conn: psycopg.Connection[Any],
+    trusted_keys: Mapping[str, Ed25519PublicKey] | None = None,
+    *,
+    pinned: Sequence[PinnedRoot] = (),
+    now: datetime | None = None,
+    sign_grace: timedelta = DEFAULT_SIGN_GRACE,
 ) -> VerifyReport:
     """Recompute the whole log and every root; report the first thing that does not match.
 
     Roots must be signed by one of ``trusted_keys`` (key id → public key, e.g. from
     ``--public-key`` files); by default by one of the keys in ``signing_keys`` — which only
     proves the roots were not changed by someone without database access, so independent
-    verifiers should pass the published keys they saved. Run it in one snapshot (REPEATABLE
-    READ) for a consistent answer while publication goes on."""
+    verifiers should pass the published keys they saved, and the roots they saved
+    (``pinned``): the log must still lead to each. Every day that ended ``sign_grace`` before
+    ``now`` must have its signed root (a log without roots verifies only while its days are
+    recent). Run it in one snapshot (REPEATABLE READ) for a consistent answer while
+    publication goes on."""
     keys = known_keys(conn, trusted_keys)
     key_ids = tuple(sorted(keys))
     failure, n_entries, checked = check_entries(conn)
     last_seq = max(checked, default=None)
     if failure is not None:
         return VerifyReport(False, n_entries, 0, failure, last_seq, trusted_key_ids=key_ids)
-    failure, n_roots, covered = _check_roots(conn, checked, keys)
+    signed = {r.day: r for r in roots(conn)}
+    failure, n_roots, covered = _check_roots(signed.values(), checked, keys)
     unsigned = sum(1 for seq in checked if seq > covered)
     if failure is None:
+        failure = check_pins(pinned, checked, signed, max(checked, default=0))
+    if failure is None:
+        failure = _check_complete(checked, signed, now or datetime.now(UTC), sign_grace)
+    if failure is None:
         failure = _check_records(conn)
-    return VerifyReport(failure is None, n_entries, n_roots, failure, last_seq, unsigned, key_ids)
+    return VerifyReport(
+        failure is None,
+        n_entries,
+        n_roots,
+        failure,
+        last_seq,
+        unsigned,
+        key_ids,
+        pins_checked=len(pinned) if failure is None else 0,
+    )

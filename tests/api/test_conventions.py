@@ -213,7 +213,7 @@ ROUTES = {
     "/v1/publication/log": {"after_seq", "limit"},
     "/v1/publication/roots": PAGE,
     "/v1/publication/keys": PAGE,
-    "/v1/publication/verify": set(),
+    "/v1/publication/verify": {"pin"},
 }
 # Path parameters that do not name a stored resource (any year has a report).
 NOT_RESOURCES = {"/v1/reports/annual/{year}"}

@@ -25,6 +25,8 @@ from schemas.disclosure.pins import (
     signed_roots_file,
 )
 from schemas.disclosure.signing import sign_roots, sign_with_key_file
+from schemas.disclosure.verification import verify
+from sourcewatch.cli import main
 from tests.schemas.test_ledger import (
     DAY1,
     DAY2,
@@ -175,3 +177,131 @@ def test_pins_from_lines_and_from_the_public_json() -> None:
     ]:
         with pytest.raises(PinError, match=message):
             parse_pins(bad)
+
+
+# --- Verification against saved roots -------------------------------------------------------
+
+LATER = DAY3 + timedelta(days=30)  # every day of these logs long complete
+
+
+def citizens_copy(db: psycopg.Connection) -> list[PinnedRoot]:
+    """The public roots as a citizen saved them (the JSON of GET /v1/publication/roots)."""
+    page = {
+        "results": [
+            {"day": r.day.isoformat(), "last_seq": r.last_seq, "root_hash": r.root_hash.hex()}
+            for r in ledger.roots(db)
+        ]
+    }
+    return parse_pins(json.dumps(page))
+
+
+def test_a_wiped_and_resigned_log_fails_against_saved_roots(
+    db: psycopg.Connection, key_file: Path
+) -> None:
+    """Even when the log is rebuilt and signed again with the real key (a signer that lost
+    its record), the roots a citizen saved earlier expose it."""
+    ids = signed_days(db, key_file)
+    saved = citizens_copy(db)
+    assert verify(db, pinned=saved, now=LATER).ok
+    wipe(db)
+    db.execute(
+        "UPDATE disclosure_records SET content = %s WHERE id = %s",
+        (Jsonb({"so2_mg_m3": 15.2}), ids[0]),
+    )
+    for record_id in ids:
+        ledger.append(db, record_id, "publish")
+    sign_roots(db, load_private_key(key_file), through=date(2026, 11, 27))  # no record kept
+    assert verify(db, now=LATER).ok  # the database agrees with itself …
+    report = verify(db, pinned=saved, now=LATER)  # … not with what was public before
+    assert not report.ok and report.first_failure is not None
+    failure = report.first_failure
+    assert (failure.kind, failure.day) == ("root", date(2026, 11, 26))
+    assert "not the one of the pinned root" in failure.reason
+
+
+def test_a_suppressed_record_fails_against_saved_roots(
+    db: psycopg.Connection, key_file: Path
+) -> None:
+    ids = signed_days(db, key_file)
+    saved = citizens_copy(db)
+    with as_superuser_without_triggers(db):  # the newest record and every trace of it gone
+        db.execute("DELETE FROM publication_roots WHERE day = '2026-11-27'")
+        db.execute("DELETE FROM publication_log WHERE seq = 2")
+        db.execute("DELETE FROM disclosure_records WHERE id = %s", (ids[1],))
+    assert verify(db, now=LATER).ok
+    failure = verify(db, pinned=saved, now=LATER).first_failure
+    assert failure is not None and failure.day == date(2026, 11, 27)
+    assert "the log ends at entry 1" in failure.reason
+
+
+def test_a_pinned_root_missing_or_changed_in_the_database_fails(
+    db: psycopg.Connection, key_file: Path
+) -> None:
+    signed_days(db, key_file)
+    saved = citizens_copy(db)
+    with as_superuser_without_triggers(db):
+        db.execute("DELETE FROM publication_roots WHERE day = '2026-11-26'")
+    failure = verify(db, pinned=saved, now=DAY2).first_failure
+    assert failure is not None and failure.day == date(2026, 11, 26)
+    assert "no root of the day, which you pinned" in failure.reason
+
+
+def test_completed_days_need_their_roots(db: psycopg.Connection, key_file: Path) -> None:
+    """No roots at all used to verify as ok: a log emptied and rebuilt needs no key then."""
+    publish(db, "K-1", DAY1)
+    publish(db, "K-2", DAY2)
+    assert verify(db, now=DAY2 + timedelta(hours=1)).ok  # the 26th ended an hour ago
+    assert verify(db, now=DAY2 + timedelta(hours=5, minutes=59)).ok  # within the grace
+    failure = verify(db, now=DAY2 + timedelta(hours=6)).first_failure
+    assert failure is not None and (failure.kind, failure.day) == ("root", date(2026, 11, 26))
+    assert "no signed root" in failure.reason
+    sign_with_key_file(db, key_file, through=date(2026, 11, 26))
+    assert verify(db, now=DAY3).ok
+    failure = verify(db, now=LATER).first_failure
+    assert failure is not None and failure.day == date(2026, 11, 27)
+
+
+def test_a_late_entry_on_an_unsigned_day_waits_for_the_next_root(
+    db: psycopg.Connection, key_file: Path
+) -> None:
+    signed_days(db, key_file)
+    publish(db, "K-0", DAY1 - timedelta(days=2))  # logged on the 24th, after the 27th was signed
+    failure = verify(db, now=LATER).first_failure
+    assert failure is not None and failure.day == date(2026, 11, 24)
+    publish(db, "K-3", DAY3)
+    sign_with_key_file(db, key_file, through=date(2026, 11, 28))
+    report = verify(db, now=LATER)
+    assert report.ok and report.unsigned_entries == 0, report.summary()
+
+
+def test_cli_verify_with_pinned_roots(
+    db: psycopg.Connection,
+    database_url: str,
+    key_file: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("SOURCEWATCH_DATABASE_URL", database_url)
+    ids = signed_days(db, key_file)
+    saved = tmp_path / "roots.json"
+    saved.write_text(
+        json.dumps(
+            [
+                {"day": p.day.isoformat(), "last_seq": p.last_seq, "root_hash": p.root_hash.hex()}
+                for p in citizens_copy(db)
+            ]
+        )
+    )
+    signer_record = signed_roots_file(key_file)  # the signer's own record is a pins file too
+    assert main(["verify", "--pinned", str(saved), "--pinned", str(signer_record)]) == 0
+    assert "2 pinned checked" in capsys.readouterr().out
+    with as_superuser_without_triggers(db):
+        db.execute("DELETE FROM publication_roots WHERE day = '2026-11-27'")
+        db.execute("DELETE FROM publication_log WHERE seq = 2")
+        db.execute("DELETE FROM disclosure_records WHERE id = %s", (ids[1],))
+    assert main(["verify", "--pinned", str(saved)]) == 1
+    assert "the log ends at entry 1" in capsys.readouterr().out
+    (tmp_path / "bad.txt").write_text("2026-11-27 2\n")
+    assert main(["verify", "--pinned", str(tmp_path / "bad.txt")]) == 2
+    assert "line 1" in capsys.readouterr().err
