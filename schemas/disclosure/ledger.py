@@ -53,7 +53,9 @@ from schemas.core.localtime import LOCAL_TZ
 
 __all__ = [
     "ACTIONS",
+    "CURRENT_FORM",
     "ENTRY_DOMAIN",
+    "FORMS",
     "LOCAL_TZ",
     "ROOT_DOMAIN",
     "ZERO_HASH",
@@ -89,10 +91,14 @@ ZERO_HASH = bytes(32)
 _LOCK_KEY = 0x5357_5055_424C  # "SWPUBL": serialises appends and signing
 _BATCH = 1000
 
+CURRENT_FORM = 2
+"""The canonical form new entries are logged in (see :func:`canonical_record`)."""
+FORMS = (1, 2)
+
 _RECORD_FIELDS = (
-    "id, record_key, version, record_type, category, enterprise_id, outlet_id, title_zh, "
-    "title_en, content::text AS content, formed_at, published_at, published_by, supersedes, "
-    "correction_reason, withdrawn_at, withdrawn_by, withdrawn_reason"
+    "id, record_key, version, record_type, category, origin, enterprise_id, outlet_id, "
+    "title_zh, title_en, content::text AS content, formed_at, due_on, published_at, "
+    "published_by, supersedes, correction_reason, withdrawn_at, withdrawn_by, withdrawn_reason"
 )
 _ENTRY_FIELDS = (
     "seq, logged_at, record_id, record_key, version, action, canonical, content_sha256, "
@@ -127,6 +133,16 @@ class LedgerEntry:
 
     def content(self) -> dict[str, Any]:
         return cast(dict[str, Any], json.loads(self.canonical))
+
+    @property
+    def form(self) -> int:
+        """The canonical form the entry was logged in: its ``form`` field, 1 without one."""
+        try:
+            data = json.loads(self.canonical)
+        except ValueError:
+            return 0
+        form = data.get("form", 1) if isinstance(data, dict) else 0
+        return form if isinstance(form, int) and form in FORMS else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,9 +232,10 @@ def _ts(value: datetime | None) -> str | None:
 
 
 def record_states(
-    conn: psycopg.Connection[Any], wanted: Sequence[tuple[int, str]], *, lock: bool = False
-) -> dict[tuple[int, str], _State]:
-    ids = sorted({record_id for record_id, _ in wanted})
+    conn: psycopg.Connection[Any], wanted: Sequence[tuple[int, str, int]], *, lock: bool = False
+) -> dict[tuple[int, str, int], _State]:
+    """What the tables say now about each (record version, action, canonical form)."""
+    ids = sorted({record_id for record_id, _, _ in wanted})
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(
             f"SELECT {_RECORD_FIELDS} FROM disclosure_records WHERE id = ANY(%s)"  # noqa: S608
@@ -236,16 +253,22 @@ def record_states(
         for a in cur.fetchall():
             attachments.setdefault(int(a["record_id"]), []).append(a)
     return {
-        (record_id, action): _state(records.get(record_id), attachments.get(record_id, []), action)
-        for record_id, action in wanted
+        (record_id, action, form): _state(
+            records.get(record_id), attachments.get(record_id, []), action, form
+        )
+        for record_id, action, form in wanted
     }
 
 
-def _state(record: dict[str, Any] | None, attachments: list[dict[str, Any]], action: str) -> _State:
+def _state(
+    record: dict[str, Any] | None, attachments: list[dict[str, Any]], action: str, form: int
+) -> _State:
     if record is None:
         return _State(None, "the record version does not exist")
     if action not in ACTIONS:
         return _State(None, f"unknown action {action!r}")
+    if form not in FORMS:
+        return _State(None, f"unknown canonical form {form!r}")
     files = []
     for a in sorted(attachments, key=lambda a: bytes(a["sha256"]).hex()):
         digest = bytes(a["sha256"]).hex()
@@ -282,11 +305,19 @@ def _state(record: dict[str, Any] | None, attachments: list[dict[str, Any]], act
         "content": json.loads(record["content"]),
         "formed_at": _ts(record["formed_at"]),
         "published_at": _ts(record["published_at"]),
-        "published_by": record["published_by"],
         "supersedes": record["supersedes"],
         "correction_reason": record["correction_reason"],
         "attachments": files,
     }
+    if form == 1:  # named the staff user: the names are kept in the staff audit log since
+        data["published_by"] = record["published_by"]
+    else:
+        due = record["due_on"]
+        data |= {
+            "form": form,
+            "origin": record["origin"],
+            "due_on": None if due is None else due.isoformat(),
+        }
     logged_at: datetime | None = record["published_at"]
     if record["published_at"] is None:
         return _State(None, "the record version has no published_at: it was never published")
@@ -296,9 +327,10 @@ def _state(record: dict[str, Any] | None, attachments: list[dict[str, Any]], act
         logged_at = record["withdrawn_at"]
         data |= {
             "withdrawn_at": _ts(record["withdrawn_at"]),
-            "withdrawn_by": record["withdrawn_by"],
             "withdrawn_reason": record["withdrawn_reason"],
         }
+        if form == 1:
+            data["withdrawn_by"] = record["withdrawn_by"]
     try:
         canonical = rfc8785.dumps(data)
     except rfc8785.CanonicalizationError as exc:
@@ -306,12 +338,20 @@ def _state(record: dict[str, Any] | None, attachments: list[dict[str, Any]], act
     return _State(canonical, None, record["record_key"], int(record["version"]), logged_at)
 
 
-def canonical_record(conn: psycopg.Connection[Any], record_id: int, action: Action) -> bytes:
+def canonical_record(
+    conn: psycopg.Connection[Any], record_id: int, action: Action, *, form: int = CURRENT_FORM
+) -> bytes:
     """The RFC 8785 canonical JSON of a record version as published (``publish``: the fields
     that never change after publication, attachments sorted by SHA-256) or withdrawn
-    (``withdraw``: those and ``withdrawn_at``, ``withdrawn_by``, ``withdrawn_reason``).
-    Times are ISO 8601 UTC with microseconds."""
-    state = record_states(conn, [(record_id, action)])[(record_id, action)]
+    (``withdraw``: those and ``withdrawn_at``, ``withdrawn_reason``). Times are ISO 8601 UTC
+    with microseconds.
+
+    Form 2 (``"form": 2``, every entry since issue 15) adds ``due_on`` (the legal deadline,
+    so that timeliness cannot be faked) and ``origin``, and leaves out who published or
+    withdrew (``published_by``, ``withdrawn_by``: the public log names no staff; the staff
+    audit log keeps them). Form 1 (no ``form`` field) has the names and no ``due_on``;
+    entries logged in it are verified in it."""
+    state = record_states(conn, [(record_id, action, form)])[(record_id, action, form)]
     if state.canonical is None:
         raise LedgerError(f"record version {record_id}: {state.problem}")
     return state.canonical
@@ -362,7 +402,8 @@ def append(conn: psycopg.Connection[Any], record_id: int, action: Action) -> Led
         raise LedgerError(f"unknown action {action!r} (publish or withdraw)")
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         lock_log(conn)
-        state = record_states(conn, [(record_id, action)], lock=True)[(record_id, action)]
+        wanted = (record_id, action, CURRENT_FORM)
+        state = record_states(conn, [wanted], lock=True)[wanted]
         if state.canonical is None:
             raise LedgerError(f"record version {record_id}: {state.problem}")
         assert state.logged_at is not None and state.record_key is not None

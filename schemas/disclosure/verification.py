@@ -2,8 +2,9 @@
 
 :func:`verify` recomputes the chain, every entry's hash, every entry's content from the current
 record and attachment rows, every root and signature (against the given trusted keys, else the
-keys in ``signing_keys``), and that every published or withdrawn version is in the log, and
-names the first thing that does not match. The byte layouts are in
+keys in ``signing_keys``), the pinned roots, that every completed day is signed, that every
+published or withdrawn version is in the log and that every version's status is the one its
+last log entry gives it, and names the first thing that does not match. The byte layouts are in
 :mod:`schemas.disclosure.ledger`.
 """
 
@@ -131,7 +132,8 @@ def check_entries(
 
     def check(batch: list[LedgerEntry]) -> VerifyFailure | None:
         nonlocal expected_seq, expected_prev
-        states = record_states(conn, [(e.record_id, e.action) for e in batch])
+        forms = {e.seq: e.form for e in batch}
+        states = record_states(conn, [(e.record_id, e.action, forms[e.seq]) for e in batch])
         for e in batch:
 
             def fail(reason: str, e: LedgerEntry = e) -> VerifyFailure:
@@ -154,7 +156,9 @@ def check_entries(
             )
             if recomputed != e.entry_hash:
                 return fail("entry_hash does not match the entry's fields")
-            state = states[(e.record_id, e.action)]
+            if forms[e.seq] == 0:
+                return fail("the logged content is not in a known canonical form")
+            state = states[(e.record_id, e.action, forms[e.seq])]
             if state.canonical is None:
                 return fail(state.problem or "the record cannot be read")
             if state.canonical != e.canonical:
@@ -327,6 +331,47 @@ def _check_records(conn: psycopg.Connection[Any]) -> VerifyFailure | None:
     )
 
 
+_STATUS = """
+SELECT * FROM (
+    SELECT r.id, r.record_key, r.status, last.seq, last.action, EXISTS (
+        SELECT 1 FROM disclosure_records n JOIN publication_log nl
+        ON nl.record_id = n.id AND nl.action = 'publish' WHERE n.supersedes = r.id) AS successor
+    FROM disclosure_records r LEFT JOIN LATERAL (
+        SELECT l.seq, l.action FROM publication_log l WHERE l.record_id = r.id
+        ORDER BY l.seq DESC LIMIT 1) last ON true
+) v
+WHERE NOT CASE v.action
+    WHEN 'withdraw' THEN v.status = 'withdrawn'
+    WHEN 'publish' THEN v.status = CASE WHEN v.successor THEN 'superseded' ELSE 'published' END
+    ELSE v.status IN ('draft', 'approved') END
+ORDER BY v.id LIMIT 1
+"""
+
+
+def _check_statuses(conn: psycopg.Connection[Any]) -> VerifyFailure | None:
+    """The first record version whose status is not what the log says: published (or
+    superseded, once a correction of it was published), withdrawn, or not yet public."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(_STATUS).fetchone()
+    if row is None:
+        return None
+    status, seq = row["status"], row["seq"]
+    if row["action"] == "withdraw":
+        says = f"entry {seq} withdrew it"
+    elif row["action"] == "publish":
+        says = f"entry {seq} published it" + (
+            ", a published correction superseded it" if row["successor"] else " and it is current"
+        )
+    else:
+        says = "the log never published it"
+    return VerifyFailure(
+        "record",
+        f"its status is {status!r} but {says}",
+        record_id=int(row["id"]),
+        record_key=row["record_key"],
+    )
+
+
 def verify(
     conn: psycopg.Connection[Any],
     trusted_keys: Mapping[str, Ed25519PublicKey] | None = None,
@@ -360,6 +405,8 @@ def verify(
         failure = _check_complete(checked, signed, now or datetime.now(UTC), sign_grace)
     if failure is None:
         failure = _check_records(conn)
+    if failure is None:
+        failure = _check_statuses(conn)
     return VerifyReport(
         failure is None,
         n_entries,

@@ -4,6 +4,7 @@ status, moving a deadline — and verification against roots saved outside the d
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import date, timedelta
 from pathlib import Path
@@ -30,9 +31,12 @@ from sourcewatch.cli import main
 from tests.schemas.test_ledger import (
     DAY1,
     DAY2,
+    RECENT,
     as_superuser_without_triggers,
     publish,
     rechain,
+    record,
+    withdraw,
 )
 
 DAY3 = DAY2 + timedelta(days=1)  # 2026-11-28 local
@@ -305,3 +309,61 @@ def test_cli_verify_with_pinned_roots(
     (tmp_path / "bad.txt").write_text("2026-11-27 2\n")
     assert main(["verify", "--pinned", str(tmp_path / "bad.txt")]) == 2
     assert "line 1" in capsys.readouterr().err
+
+
+# --- Status and deadlines -------------------------------------------------------------------
+
+
+def test_a_published_record_hidden_by_its_status_is_named(
+    db: psycopg.Connection, key_file: Path
+) -> None:
+    """`UPDATE … SET status = 'draft'` took a published record off the public list, and the
+    log still verified: the status was not checked."""
+    ids = signed_days(db, key_file)
+    assert verify(db, now=LATER).ok
+    for status in ("draft", "approved", "superseded"):
+        db.execute("UPDATE disclosure_records SET status = %s WHERE id = %s", (status, ids[0]))
+        failure = verify(db, now=LATER).first_failure
+        assert failure is not None and (failure.kind, failure.record_id) == ("record", ids[0])
+        assert f"status is {status!r}" in failure.reason and "entry 1" in failure.reason
+    db.execute("UPDATE disclosure_records SET status = 'published' WHERE id = %s", (ids[0],))
+    withdraw(db, ids[1], DAY2 + timedelta(hours=1))
+    assert verify(db, now=DAY2 + timedelta(hours=2)).ok
+    db.execute(  # withdrawn, then quietly put back
+        "UPDATE disclosure_records SET status = 'published' WHERE id = %s", (ids[1],)
+    )
+    failure = verify(db, now=DAY2 + timedelta(hours=2)).first_failure
+    assert failure is not None and failure.record_id == ids[1]
+    assert "status is 'published'" in failure.reason and "withdrew it" in failure.reason
+
+
+def test_a_moved_deadline_is_named(db: psycopg.Connection, key_file: Path) -> None:
+    """`due_on` was outside the hash: moving it faked timeliness."""
+    ids = signed_days(db, key_file)
+    db.execute("UPDATE disclosure_records SET due_on = '2026-12-31' WHERE id = %s", (ids[0],))
+    failure = verify(db, now=LATER).first_failure
+    assert failure is not None and (failure.kind, failure.seq) == ("entry", 1)
+    assert "due_on" in failure.reason
+
+
+def test_entries_of_the_first_form_still_verify(db: psycopg.Connection) -> None:
+    """Entries logged before due_on was hashed (form 1, no "form" field) are rebuilt in
+    their own form; new entries are form 2, without staff names."""
+    first = record(db, "K-1", DAY1)
+    canonical = ledger.canonical_record(db, first, "publish", form=1)
+    digest = hashlib.sha256(canonical).digest()
+    entry_hash = ledger.compute_entry_hash(1, DAY1, "publish", bytes(32), digest)
+    db.execute(
+        "INSERT INTO publication_log (seq, logged_at, record_id, record_key, version, action, "
+        "canonical, content_sha256, prev_hash, entry_hash) "
+        "VALUES (1, %s, %s, 'K-1', 1, 'publish', %s, %s, %s, %s)",
+        (DAY1, first, canonical.decode(), digest, bytes(32), entry_hash),
+    )
+    second = publish(db, "K-2", DAY2)
+    old, new = (e.content() for e in ledger.entries(db))
+    assert "form" not in old and old["published_by"] == "editor" and "due_on" not in old
+    assert new["form"] == 2 and "published_by" not in new and "due_on" in new
+    assert verify(db, now=RECENT).ok
+    db.execute("UPDATE disclosure_records SET due_on = '2026-12-31'")  # form 1: not covered
+    failure = verify(db, now=RECENT).first_failure
+    assert failure is not None and (failure.seq, failure.record_id) == (2, second)
