@@ -310,6 +310,31 @@ def test_attachment_is_hashed_and_published(
     assert late.status_code == 409  # published content is what was reviewed
 
 
+def test_an_attachment_makes_its_uploader_the_last_editor(
+    client: TestClient,
+    db: psycopg.Connection,
+    world: World,
+    editor: dict[str, str],
+    reviewer: dict[str, str],
+) -> None:
+    """Issue 15: the reviewer attached a file to the editor's draft, then approved it alone —
+    the file was reviewed by nobody else."""
+    body = {"record_type": "penalty_decision", "content": PENALTY, "enterprise_id": world.hangzhou}
+    record_id = client.post(BASE, json=body, headers=editor).json()["id"]
+    upload = client.post(
+        f"{BASE}/{record_id}/attachments",
+        files={"file": ("决定书.pdf", b"%PDF-1.4\n% not the real decision\n", "application/pdf")},
+        headers=reviewer,
+    )
+    assert upload.status_code == 201, upload.text
+    own = client.post(f"{BASE}/{record_id}/approve", headers=reviewer)
+    assert own.status_code == 409 and "four eyes" in own.json()["error"]["message"]
+    staff = client.get(f"{BASE}/{record_id}", headers=editor).json()
+    assert staff["updated_by"] == "wang.qiang"
+    approved = client.post(f"{BASE}/{record_id}/approve", headers=editor)  # the other editor
+    assert approved.status_code == 200 and approved.json()["status"] == "approved"
+
+
 def test_bulk_import_reports_rows(
     client: TestClient, db: psycopg.Connection, world: World, editor: dict[str, str]
 ) -> None:
