@@ -3,7 +3,7 @@ time, from the publication log) and the staff view (every version, drafts includ
 
 The public view never shows drafts, approvals or who reviewed what; it shows each version's
 formed and published times, its deadline, corrections with their reasons and withdrawals with
-theirs.
+theirs — but not the content or the files of a withdrawn version.
 """
 
 from __future__ import annotations
@@ -153,11 +153,14 @@ def versions(record_id: int, *, staff: bool = False) -> Statement:
 
 
 def attachment(record_id: int, sha256: bytes, *, staff: bool = False) -> Statement:
+    """A file of a version; publicly, only of a version that is (or was) public and was not
+    withdrawn."""
+    hidden = sql.SQL("") if staff else sql.SQL(" AND r.status <> 'withdrawn'")
     query = sql.SQL(
         "SELECT a.filename, a.media_type, a.content FROM disclosure_attachments a"
         " JOIN disclosure_records r ON r.id = a.record_id"
-        " WHERE a.record_id = %(id)s AND a.sha256 = %(sha)s{}"
-    ).format(_visible(staff))
+        " WHERE a.record_id = %(id)s AND a.sha256 = %(sha)s{}{}"
+    ).format(_visible(staff), hidden)
     return Statement(query, {"id": record_id, "sha": sha256})
 
 

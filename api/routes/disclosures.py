@@ -6,7 +6,8 @@
 * ``GET /v1/disclosures/{id}``: one version, with its deadline and whether it was on time;
 * ``GET /v1/disclosures/{id}/versions``: every published version of that record, with the
   reasons for corrections and withdrawals;
-* ``GET /v1/disclosures/{id}/attachments/{sha256}``: an attached file;
+* ``GET /v1/disclosures/{id}/attachments/{sha256}``: an attached file (not of a withdrawn
+  version: a withdrawn version keeps its title and the reason, not its content or files);
 * ``GET /v1/disclosure-categories``: the eight categories and their record types, with their
   legal clocks, the source of each, and the fields of each type with Chinese/English labels.
 """
@@ -92,8 +93,10 @@ class Disclosure(BaseModel):
     enterprise: EnterpriseName | None
     outlet_id: int | None
     title: Names
-    content: dict[str, Any] = Field(
-        description="The fields of the record type (see /v1/disclosure-categories)."
+    content: dict[str, Any] | None = Field(
+        description="The fields of the record type (see /v1/disclosure-categories); null for "
+        "a withdrawn version, whose content and files are no longer served (the publication "
+        "log keeps their hash)."
     )
     formed: Instant = Field(description="When the information was formed or changed.")
     due_on: dt.date | None = Field(description="Legal deadline (working days, Asia/Shanghai).")
@@ -140,10 +143,13 @@ class Categories(RootModel[list[CategoryInfo]]):
     """The eight categories in the order of the notice (a JSON array)."""
 
 
-def to_disclosure(row: Row) -> Disclosure:
+def to_disclosure(row: Row, *, staff: bool = False) -> Disclosure:
+    """One version; publicly (``staff`` false) a withdrawn version without its content and
+    attachments."""
     published = row["published_at"]
     due = row["due_on"]
     withdrawn = row["withdrawn_at"]
+    withheld = not staff and row["status"] == "withdrawn"
     return Disclosure(
         id=row["id"],
         record_key=row["record_key"],
@@ -164,7 +170,7 @@ def to_disclosure(row: Row) -> Disclosure:
         ),
         outlet_id=row["outlet_id"],
         title=Names(zh=row["title_zh"], en=row["title_en"]),
-        content=row["content"],
+        content=None if withheld else row["content"],
         formed=instant(row["formed_at"]),
         due_on=due,
         published=None if published is None else instant(published),
@@ -176,7 +182,9 @@ def to_disclosure(row: Row) -> Disclosure:
         withdrawn=None
         if withdrawn is None
         else Withdrawal(at=instant(withdrawn), reason=row["withdrawn_reason"]),
-        attachments=[
+        attachments=[]
+        if withheld
+        else [
             AttachmentRef(**a, url=f"/v1/disclosures/{row['id']}/attachments/{a['sha256']}")
             for a in row["attachments"]
         ],

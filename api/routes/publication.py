@@ -65,11 +65,23 @@ class LogEntry(BaseModel):
     record_key: str
     version: int
     action: Literal["publish", "withdraw"]
-    canonical: str = Field(
-        description="The exact RFC 8785 canonical JSON that was hashed (hash its UTF-8 bytes)."
+    form: int = Field(description="Canonical form: 2 hashes due_on and names no staff; 1 before.")
+    withheld: Literal["withdrawn", "staff_names"] | None = Field(
+        description="Why `canonical` is not shown: `withdrawn` — the version was withdrawn, "
+        "only its hash stays public (`content` is null too); `staff_names` — a form-1 entry, "
+        "whose canonical text named staff users (`content` is shown without the names). "
+        "Null: shown in full."
     )
-    content: dict[str, Any] = Field(description="The same canonical content, as JSON.")
-    content_sha256: str = Field(description="SHA-256 of `canonical`, hex.")
+    canonical: str | None = Field(
+        description="The exact RFC 8785 canonical JSON that was hashed (hash its UTF-8 bytes); "
+        "null when withheld."
+    )
+    content: dict[str, Any] | None = Field(
+        description="The same canonical content, as JSON; null for a withdrawn version."
+    )
+    content_sha256: str = Field(
+        description="SHA-256 of `canonical`, hex: what entry_hash covers, shown in any case."
+    )
     prev_hash: str = Field(description="entry_hash of the previous entry (zeros for entry 1).")
     entry_hash: str = Field(description="SHA-256 over the documented entry layout, hex.")
 
@@ -139,7 +151,19 @@ class Verification(BaseModel):
 # --- Log ------------------------------------------------------------------------------------
 
 
-def _log_entry(e: ledger.LedgerEntry) -> LogEntry:
+_STAFF_NAMES = ("published_by", "withdrawn_by")
+
+
+def _log_entry(e: ledger.LedgerEntry, withdrawn: bool) -> LogEntry:
+    form = e.form
+    withheld: Literal["withdrawn", "staff_names"] | None = None
+    canonical: str | None = e.canonical.decode()
+    content: dict[str, Any] | None = e.content()
+    if withdrawn:
+        withheld, canonical, content = "withdrawn", None, None
+    elif form == 1 and content is not None:
+        withheld, canonical = "staff_names", None
+        content = {k: v for k, v in content.items() if k not in _STAFF_NAMES}
     return LogEntry(
         seq=e.seq,
         logged_at=instant(e.logged_at),
@@ -148,8 +172,10 @@ def _log_entry(e: ledger.LedgerEntry) -> LogEntry:
         record_key=e.record_key,
         version=e.version,
         action=e.action,
-        canonical=e.canonical.decode(),
-        content=e.content(),
+        form=form,
+        withheld=withheld,
+        canonical=canonical,
+        content=content,
         content_sha256=e.content_sha256.hex(),
         prev_hash=e.prev_hash.hex(),
         entry_hash=e.entry_hash.hex(),
@@ -174,19 +200,21 @@ def publication_log(
     ] = DEFAULT_LOG_LIMIT,
 ) -> Response:
     """Every publication and withdrawal of a record version in seq order, with the canonical
-    content that was hashed and the hashes; page on with `meta.next` (`after_seq`)."""
+    content that was hashed and the hashes; page on with `meta.next` (`after_seq`). The
+    content of a withdrawn version is withheld (its hash stays), and no entry names staff."""
 
-    def read(conn: Any) -> tuple[list[ledger.LedgerEntry], int | None]:
+    def read(conn: Any) -> tuple[list[ledger.LedgerEntry], int | None, set[int]]:
         found = ledger.entries(conn, after_seq=after_seq, limit=limit)
         last = conn.execute("SELECT max(seq) AS last FROM publication_log").fetchone()
-        return found, None if last is None or last[0] is None else int(last[0])
+        withdrawn = ledger.withdrawn_versions(conn, [e.record_id for e in found])
+        return found, None if last is None or last[0] is None else int(last[0]), withdrawn
 
-    found, last_seq = db.call(read)
+    found, last_seq, withdrawn = db.call(read)
     next_url = None
     if found and last_seq is not None and found[-1].seq < last_seq:
         next_url = str(request.url.include_query_params(after_seq=found[-1].seq, limit=limit))
     meta = LogMeta(after_seq=after_seq, limit=limit, last_seq=last_seq, next=next_url)
-    page = LogPage(meta=meta, results=[_log_entry(e) for e in found])
+    page = LogPage(meta=meta, results=[_log_entry(e, e.record_id in withdrawn) for e in found])
     return json_response(request, page, max_age=MAX_AGE_DATA)
 
 

@@ -79,6 +79,7 @@ __all__ = [
     "roots",
     "scalar",
     "signing_keys",
+    "withdrawn_versions",
     "yesterday",
 ]
 
@@ -475,6 +476,17 @@ def entry_hashes(
         found = {int(seq): (bytes(h), local_day(at)) for seq, h, at in cur.fetchall()}
     last = scalar(conn, "SELECT coalesce(max(seq), 0) FROM publication_log")
     return found, int(last)
+
+
+def withdrawn_versions(conn: psycopg.Connection[Any], record_ids: Sequence[int]) -> set[int]:
+    """Those of the record versions that the log withdrew."""
+    with conn.cursor(row_factory=tuple_row) as cur:
+        cur.execute(
+            "SELECT record_id FROM publication_log WHERE action = 'withdraw' "
+            "AND record_id = ANY(%s)",
+            (list(record_ids),),
+        )
+        return {int(r[0]) for r in cur.fetchall()}
 
 
 def iter_entries(conn: psycopg.Connection[Any], after_seq: int = 0) -> Iterator[LedgerEntry]:
