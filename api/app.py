@@ -35,6 +35,7 @@ from api.routes import (
     pollutants,
     portal,
     publication,
+    publication_feeds,
     staff_audit,
     staff_cases,
     staff_disclosures,
@@ -131,5 +132,6 @@ def create_app(settings: Settings, *, pool: ConnectionPool | None = None) -> Fas
     app.include_router(widgets.router)  # embeddable widgets, not in the OpenAPI schema
     app.include_router(timeliness.router)  # disclosure timeliness, annual report
     app.include_router(publication.router)  # hash-chained log, signed roots, keys, verify
+    app.include_router(publication_feeds.router)  # the signed roots as feeds, to mirror
     metrics.install(app)  # outermost middleware: counts every request; GET /metrics
     return app

@@ -214,6 +214,9 @@ ROUTES = {
     "/v1/publication/roots": PAGE,
     "/v1/publication/keys": PAGE,
     "/v1/publication/verify": {"pin"},
+    "/v1/feeds/publication-roots.atom": set(),
+    "/v1/feeds/publication-roots.rss": set(),
+    "/v1/feeds/publication-roots.json": set(),
 }
 # Path parameters that do not name a stored resource (any year has a report).
 NOT_RESOURCES = {"/v1/reports/annual/{year}"}

@@ -196,3 +196,29 @@ def test_verify_fails_for_completed_days_without_roots(
     assert body["ok"] is False
     assert (body["first_failure"]["kind"], body["first_failure"]["day"]) == ("root", "2026-11-26")
     assert "no signed root" in body["first_failure"]["reason"]
+
+
+def test_roots_feed_to_mirror(
+    client: TestClient, signed: list[int], key: Ed25519PrivateKey
+) -> None:
+    body = client.get("/v1/feeds/publication-roots.json")
+    assert body.status_code == 200
+    assert body.headers["content-type"].startswith("application/feed+json")
+    items = body.json()["items"]
+    assert [i["id"] for i in items] == [
+        "tag:sourcewatch,2026:publication-root/2026-11-27",
+        "tag:sourcewatch,2026:publication-root/2026-11-26",
+    ]
+    roots = {r["day"]: r for r in client.get("/v1/publication/roots").json()["results"]}
+    newest = roots["2026-11-27"]
+    assert newest["signature"] in items[0]["content_text"]
+    assert repr(newest["signed_message"]) in items[0]["content_text"]
+    checked = client.get(items[0]["url"]).json()  # the link verifies against that root
+    assert checked["ok"] is True and checked["pins_checked"] == 1
+    atom = client.get("/v1/feeds/publication-roots.atom")
+    assert atom.status_code == 200 and b"publication-root/2026-11-26" in atom.content
+    assert client.get("/v1/feeds/publication-roots.rss").status_code == 200
+    again = client.get(
+        "/v1/feeds/publication-roots.atom", headers={"If-None-Match": atom.headers["etag"]}
+    )
+    assert again.status_code == 304
