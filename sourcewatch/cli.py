@@ -329,7 +329,7 @@ def _parser() -> argparse.ArgumentParser:
         ),
         (
             "sourcewatch staff add zhao.lei --role enforcement --role viewer",
-            "a user with two roles and a token that never expires",
+            "a user with two roles and a token valid for SOURCEWATCH_STAFF_TOKEN_DAYS (90)",
         ),
     )
     sa.add_argument("username")
@@ -347,7 +347,7 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         metavar="DAYS",
-        help="the token expires after this many days (default: never)",
+        help="the token expires after this many days (default: SOURCEWATCH_STAFF_TOKEN_DAYS)",
     )
     sa.set_defaults(run=commands.staff_add)
     st = _add(
@@ -366,7 +366,7 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         metavar="DAYS",
-        help="the token expires after this many days (default: never)",
+        help="the token expires after this many days (default: SOURCEWATCH_STAFF_TOKEN_DAYS)",
     )
     st.set_defaults(run=commands.staff_token)
     sr = _add(

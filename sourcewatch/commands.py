@@ -13,7 +13,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 __all__ = [
@@ -290,12 +290,15 @@ def _cli_actor() -> str:
     return f"cli:{getpass.getuser()}"
 
 
-def _expiry(days: int | None) -> datetime | None:
+def _expiry(days: int | None) -> timedelta:
+    """How long a new token lives: ``--expires``, else SOURCEWATCH_STAFF_TOKEN_DAYS."""
+    from schemas.core.settings import get_settings
+
     if days is None:
-        return None
+        days = get_settings().staff_token_days
     if days < 1:
         raise SystemExit("error: --expires must be at least 1 day")
-    return datetime.now(UTC) + timedelta(days=days)
+    return timedelta(days=days)
 
 
 def staff_add(args: argparse.Namespace) -> int:
@@ -413,7 +416,7 @@ def evidence(args: argparse.Namespace) -> int:
 
 
 def dump(args: argparse.Namespace) -> int:
-    from datetime import datetime, timedelta
+    from datetime import timedelta
 
     from api.dumps import DumpError, dump_day
     from schemas.core.db import connect

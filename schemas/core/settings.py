@@ -173,6 +173,13 @@ class Settings(BaseSettings):
         description="Folder of the daily bulk dumps (`sourcewatch dump` writes them, the API "
         "serves them at /v1/dumps).",
     )
+    staff_token_days: int = Field(
+        90,
+        ge=1,
+        le=3650,
+        description="Staff API tokens expire after this many days, unless `sourcewatch staff "
+        "add/token --expires DAYS` says otherwise; no token lives for ever.",
+    )
     signing_key_file: Path | None = Field(
         None,
         description="Ed25519 private key (PEM) that signs the publication log's daily roots "

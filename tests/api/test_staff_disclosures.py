@@ -16,6 +16,8 @@ from schemas.core.settings import Settings
 from schemas.staff.accounts import add_staff_user, issue_token, revoke_token
 from tests.api.conftest import World
 
+DAY = timedelta(days=1)  # how long the tests' tokens live
+
 BASE = "/v1/staff/disclosures"
 USCC = "91330100000000001C"  # valid GB 32100-2015 codes, given to the world's enterprises
 NINGBO_USCC = "91330200000000002L"
@@ -36,7 +38,9 @@ PENALTY = {
 
 def headers(db: psycopg.Connection, username: str, *roles: str, **token: Any) -> dict[str, str]:
     add_staff_user(db, username, list(roles), actor="test")
-    return {"Authorization": f"Bearer {issue_token(db, username, actor='test', **token)}"}
+    return {
+        "Authorization": f"Bearer {issue_token(db, username, actor='test', **{'expires_at': DAY, **token})}"
+    }
 
 
 @pytest.fixture
@@ -135,7 +139,7 @@ def test_every_staff_endpoint_rejects_bad_tokens(
         "revoked": None,
     }[credential]
     if credential == "revoked":
-        raw = issue_token(db, "admin.zhao", actor="test")
+        raw = issue_token(db, "admin.zhao", actor="test", expires_at=DAY)
         assert revoke_token(db, raw, actor="test")
         token = f"Bearer {raw}"
     sent = {} if token is None else {"Authorization": token}

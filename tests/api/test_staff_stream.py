@@ -6,7 +6,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
@@ -16,6 +16,8 @@ from api.app import create_app
 from schemas.core.settings import Settings
 from schemas.staff.accounts import add_staff_user, issue_token, revoke_token
 from tests.fixtures.registry import add_outlet
+
+DAY = timedelta(days=1)  # how long the tests' tokens live
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +33,7 @@ def client(role_urls: dict[str, str]) -> Iterator[TestClient]:
 @pytest.fixture
 def token(db: psycopg.Connection) -> str:
     add_staff_user(db, "inspector.li", ["enforcement"], "李检查", actor="test")
-    return issue_token(db, "inspector.li", actor="test", label="dashboard")
+    return issue_token(db, "inspector.li", actor="test", label="dashboard", expires_at=DAY)
 
 
 def case_event(conn: psycopg.Connection, action: str = "opened", severity: str = "major") -> int:
@@ -74,7 +76,7 @@ def test_staff_endpoints_refuse_missing_and_bad_tokens(
     bad = client.get(STREAM, headers={"Authorization": "Bearer sw_nope"})
     assert bad.status_code == 401
     add_staff_user(db, "gone", ["viewer"], actor="test")
-    token = issue_token(db, "gone", actor="test")
+    token = issue_token(db, "gone", actor="test", expires_at=DAY)
     assert revoke_token(db, token, actor="test")
     assert client.get(STREAM, headers={"Authorization": f"Bearer {token}"}).status_code == 401
 
