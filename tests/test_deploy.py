@@ -436,3 +436,27 @@ def test_k8s_validation_rejects_a_bad_manifest() -> None:
     deployment["spec"]["replicas"] = "two"
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(deployment, K8S_VERSION, strict=True)
+
+
+def test_the_publisher_keeps_its_key_and_signed_roots_on_a_volume() -> None:
+    """Without a key no day is signed, and a completed day without its root fails
+    verification; the record of signed roots must outlive the container."""
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text(encoding="utf-8"))
+    alerts = compose["services"]["alerts"]
+    key = alerts["environment"]["SOURCEWATCH_SIGNING_KEY_FILE"]
+    assert key == "/var/lib/sourcewatch/signing-key.pem"
+    assert "signing:/var/lib/sourcewatch" in alerts["volumes"] and "signing" in compose["volumes"]
+    [deployment] = [
+        d for d in load_all(K8S / "alerts-deployment.yaml") if d["kind"] == "Deployment"
+    ]
+    pod = deployment["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    env = {v["name"]: v.get("value") for v in container["env"]}
+    assert env["SOURCEWATCH_SIGNING_KEY_FILE"] == key
+    assert container["volumeMounts"] == [{"name": "signing", "mountPath": "/var/lib/sourcewatch"}]
+    claim = pod["volumes"][0]["persistentVolumeClaim"]["claimName"]
+    assert any(
+        d["kind"] == "PersistentVolumeClaim" and d["metadata"]["name"] == claim
+        for d in k8s_documents()
+    )
+    assert "chown 10001:10001 /var/lib/sourcewatch" in (ROOT / "Dockerfile").read_text()
