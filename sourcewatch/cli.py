@@ -551,6 +551,21 @@ def _parser() -> argparse.ArgumentParser:
             "sourcewatch verify --public-key ledger-2026.pub --pinned roots-2026-11.json",
             "and the log must still lead to the roots saved from /v1/publication/roots",
         ),
+        (
+            (
+                "sourcewatch verify --from https://sourcewatch.example.gov.cn "
+                "--public-key ledger-2026.pub --pinned roots-2026-11.json"
+            ),
+            "the same from the public API alone, without the database (anyone can)",
+        ),
+    )
+    vf.add_argument(
+        "--from",
+        dest="source",
+        default=None,
+        metavar="URL",
+        help="read the log from the service's public API instead of the database (needs "
+        "--public-key); the records themselves are then not compared",
     )
     vf.add_argument(
         "--public-key",

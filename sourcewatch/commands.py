@@ -550,10 +550,31 @@ def verify(args: argparse.Namespace) -> int:
     except (SigningKeyError, PinError) as exc:
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201
         return 2
+    if args.source is not None:
+        return _verify_remote(args.source, trusted, pinned)
     with connect(get_settings().database_url, application_name="sourcewatch.verify") as conn:
         conn.isolation_level = IsolationLevel.REPEATABLE_READ  # one snapshot for every check
         conn.read_only = True
         report = verify_log(conn, trusted, pinned=pinned)
         conn.rollback()
+    print(report.summary())  # noqa: T201
+    return 0 if report.ok else 1
+
+
+def _verify_remote(source: str, trusted: Any, pinned: Any) -> int:
+    from sourcewatch.remote_verify import RemoteError, http_fetch, verify_remote
+
+    if not trusted:
+        print(  # noqa: T201
+            "error: --from needs --public-key: the key you saved (the service's own list of "
+            "keys proves nothing about the service)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        report = verify_remote(http_fetch(source), trusted, pinned=pinned)
+    except RemoteError as exc:
+        print(f"error: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
     print(report.summary())  # noqa: T201
     return 0 if report.ok else 1

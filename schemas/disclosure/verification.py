@@ -41,7 +41,11 @@ __all__ = [
     "DEFAULT_SIGN_GRACE",
     "VerifyFailure",
     "VerifyReport",
+    "chain_failure",
+    "check_complete",
     "check_entries",
+    "check_pins",
+    "check_roots",
     "known_keys",
     "verify",
 ]
@@ -116,6 +120,34 @@ def _differences(logged: bytes, now: bytes) -> str:
     return "changed since it was logged"
 
 
+def chain_failure(
+    e: LedgerEntry, expected_seq: int, expected_prev: bytes, *, content: bool = True
+) -> VerifyFailure | None:
+    """What breaks the chain at entry ``e``, which should be ``expected_seq`` after an entry
+    whose hash is ``expected_prev``: a gap, a wrong link, a hash that does not recompute (and,
+    with ``content``, a canonical text whose SHA-256 is not ``content_sha256``)."""
+
+    def fail(reason: str) -> VerifyFailure:
+        return VerifyFailure(
+            "entry", reason, seq=e.seq, record_id=e.record_id, record_key=e.record_key
+        )
+
+    if e.seq != expected_seq:
+        return VerifyFailure(
+            "entry",
+            f"the entry is missing: the log goes from {expected_seq - 1} to {e.seq}",
+            seq=expected_seq,
+        )
+    if e.prev_hash != expected_prev:
+        return fail(f"prev_hash does not match the entry_hash of entry {e.seq - 1}")
+    if content and hashlib.sha256(e.canonical).digest() != e.content_sha256:
+        return fail("content_sha256 is not the SHA-256 of the logged canonical content")
+    recomputed = compute_entry_hash(e.seq, e.logged_at, e.action, e.prev_hash, e.content_sha256)
+    if recomputed != e.entry_hash:
+        return fail("entry_hash does not match the entry's fields")
+    return None
+
+
 def check_entries(
     conn: psycopg.Connection[Any], *, after_seq: int = 0
 ) -> tuple[VerifyFailure | None, int, dict[int, tuple[bytes, date]]]:
@@ -141,21 +173,8 @@ def check_entries(
                     "entry", reason, seq=e.seq, record_id=e.record_id, record_key=e.record_key
                 )
 
-            if e.seq != expected_seq:
-                return VerifyFailure(
-                    "entry",
-                    f"the entry is missing: the log goes from {expected_seq - 1} to {e.seq}",
-                    seq=expected_seq,
-                )
-            if e.prev_hash != expected_prev:
-                return fail(f"prev_hash does not match the entry_hash of entry {e.seq - 1}")
-            if hashlib.sha256(e.canonical).digest() != e.content_sha256:
-                return fail("content_sha256 is not the SHA-256 of the logged canonical content")
-            recomputed = compute_entry_hash(
-                e.seq, e.logged_at, e.action, e.prev_hash, e.content_sha256
-            )
-            if recomputed != e.entry_hash:
-                return fail("entry_hash does not match the entry's fields")
+            if (broken := chain_failure(e, expected_seq, expected_prev)) is not None:
+                return broken
             if forms[e.seq] == 0:
                 return fail("the logged content is not in a known canonical form")
             state = states[(e.record_id, e.action, forms[e.seq])]
@@ -201,7 +220,7 @@ def known_keys(
     return keys
 
 
-def _check_roots(
+def check_roots(
     signed: Iterable[Root],
     checked: Mapping[int, tuple[bytes, date]],
     keys: Mapping[str, Ed25519PublicKey],
@@ -282,7 +301,7 @@ def check_pins(
     return None
 
 
-def _check_complete(
+def check_complete(
     checked: Mapping[int, tuple[bytes, date]],
     signed: Mapping[date, Root],
     now: datetime,
@@ -397,12 +416,12 @@ def verify(
     if failure is not None:
         return VerifyReport(False, n_entries, 0, failure, last_seq, trusted_key_ids=key_ids)
     signed = {r.day: r for r in roots(conn)}
-    failure, n_roots, covered = _check_roots(signed.values(), checked, keys)
+    failure, n_roots, covered = check_roots(signed.values(), checked, keys)
     unsigned = sum(1 for seq in checked if seq > covered)
     if failure is None:
         failure = check_pins(pinned, checked, signed, max(checked, default=0))
     if failure is None:
-        failure = _check_complete(checked, signed, now or datetime.now(UTC), sign_grace)
+        failure = check_complete(checked, signed, now or datetime.now(UTC), sign_grace)
     if failure is None:
         failure = _check_records(conn)
     if failure is None:
