@@ -300,17 +300,22 @@ def _cli_connection() -> Any:
 
 def up(args: argparse.Namespace) -> int:
     from schemas.core.settings import get_settings
+    from sourcewatch.embedded import EmbeddedServerError
     from sourcewatch.up import run_up
 
-    return run_up(
-        get_settings(),
-        stop_on_signals(),
-        enterprises=args.enterprises,
-        seed=args.seed,
-        data_dir=args.data,
-        broker=args.broker,
-        history=timedelta(seconds=args.history),
-    )
+    try:
+        return run_up(
+            get_settings(),
+            stop_on_signals(),
+            enterprises=args.enterprises,
+            seed=args.seed,
+            data_dir=args.data,
+            broker=args.broker,
+            history=timedelta(seconds=args.history),
+        )
+    except EmbeddedServerError as exc:
+        log.error("%s", exc)
+        return 1
 
 
 def simulate(args: argparse.Namespace) -> int:
