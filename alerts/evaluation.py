@@ -1,5 +1,6 @@
 """Evaluating an outlet's hours and days: valid means with coverage, then the judgement of
-every limit in force, as the regulator does (regulations.md §A.8–A.9).
+every limit in force, as the regulator does (docs/regulations.md#validity,
+docs/regulations.md#exceedance).
 
 - Hourly means come from minute data when the logger sent it, else from real-time data, else
   from the logger's own hourly values; only valid data counts (data_flags.valid).

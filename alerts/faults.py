@@ -2,12 +2,12 @@
 or maintenance (M) — HJ 212-2017 Table 8.
 
 An hour is a *fault hour* for flag X (one of ``rules.fault_flags``) when at least
-``rules.fault_hour_share`` of its samples carry X, as an interval is flagged abnormal under the
-75 % roll-up rule of HJ 212-2017 Appendix C (hj212.md §3.3). When the last ``after_hours``
-consecutive hours of a pollutant (hourly means, no gap) are all fault hours of the same flag, a
-``fault`` case with subject ``flag-X`` opens (or the open one is extended); the next valid hour
-of that pollutant closes it. Re-evaluating hours changes nothing: a run already recorded in a
-closed case is not opened again.
+``rules.fault_hour_share`` of its samples carry X, as an interval is flagged abnormal under the 75 %
+roll-up rule of HJ 212-2017 Appendix C (docs/regulations.md#fault-intervals). When the last
+``after_hours`` consecutive hours of a pollutant (hourly means, no gap) are all fault hours of the
+same flag, a ``fault`` case with subject ``flag-X`` opens (or the open one is extended); the next
+valid hour of that pollutant closes it. Re-evaluating hours changes nothing: a run already recorded
+in a closed case is not opened again.
 
 The flags are the logger's own statement; the case asks staff to check the instrument and the
 marking, it is not a finding.

@@ -1,4 +1,5 @@
-"""TCP gateway for legacy data loggers that speak HJ 212 over a plain socket (hj212.md §6.2).
+"""TCP gateway for legacy data loggers that speak HJ 212 over a plain socket
+(docs/protocol.md#transports).
 
 Per connection a :class:`~ingest.hj212.StreamReader` cuts the stream into packets (glued and
 cut frames alike). Each packet is decoded for the outlet its own MN names (PW and CRC policy of

@@ -1,7 +1,7 @@
 """Turns one MQTT message into what ingest stores: accepted frames with their rows, or
 rejections for the dead-letter table. Pure: the outlet lookup is passed in.
 
-Topics (DESIGN.md §2):
+Topics (docs/architecture.md#mqtt-topics):
 - ``hj212/{MN}/up``: one or more raw HJ 212 frames (CR LF optional);
 - ``sourcewatch/v1/{MN}/data``: the same content as JSON (``schemas/codes/uplink.schema.json``).
 """
