@@ -31,10 +31,10 @@ from ingest import metrics
 from ingest.hj212 import CRCPolicy, FrameError, HJ212Error, StreamReader, parse_packet
 from ingest.outlets import Outlet, OutletDirectory
 from ingest.records import Accepted, Rejected
+from ingest.settings import IngestSettings
 from ingest.uplink import accept_frame
 from ingest.writer import BatchResult, WriteError, write_isolating
 from schemas.core.health import serve_health
-from schemas.core.settings import Settings
 
 __all__ = ["Gateway", "GatewayOptions", "GatewayStats", "decode_tcp_packet", "run_gateway"]
 
@@ -47,14 +47,24 @@ FindOutlet = Callable[[str], Outlet | None]
 @dataclass(frozen=True, slots=True)
 class GatewayOptions:
     database_url: str
-    idle_timeout_s: float = 300.0
-    max_connections: int = 1000
+    idle_timeout_s: float
+    max_connections: int
+    batch_max_frames: int
+    registry_refresh_s: float
     max_buffered_bytes: int = 1 << 20
-    batch_max_frames: int = 500
     batch_max_delay_s: float = 0.05
-    registry_refresh_s: float = 30.0
     retry_max_delay_s: float = 10.0
     db_threads: int = 4
+
+    @classmethod
+    def from_settings(cls, s: IngestSettings) -> GatewayOptions:
+        return cls(
+            database_url=s.database,
+            idle_timeout_s=s.gateway_idle_timeout_s,
+            max_connections=s.gateway_max_connections,
+            batch_max_frames=s.batch_max_messages,
+            registry_refresh_s=s.registry_refresh_s,
+        )
 
 
 @dataclass(slots=True)
@@ -344,15 +354,9 @@ def _cut(window: bytes, start: int, error: FrameError) -> bytes:
     return chunk or str(error).encode()
 
 
-def run_gateway(settings: Settings, stop: threading.Event) -> int:
+def run_gateway(settings: IngestSettings, stop: threading.Event) -> int:
     """Serve ``settings.gateway_host:gateway_port`` until ``stop`` is set."""
-    options = GatewayOptions(
-        database_url=settings.database_url,
-        idle_timeout_s=settings.gateway_idle_timeout_s,
-        max_connections=settings.gateway_max_connections,
-        batch_max_frames=settings.batch_max_messages,
-        registry_refresh_s=settings.registry_refresh_s,
-    )
+    options = GatewayOptions.from_settings(settings)
 
     async def main() -> None:
         gateway = Gateway(options)

@@ -23,6 +23,7 @@ from ingest.metrics import IngestMetrics
 from ingest.mqtt import Inbound, MqttTransport
 from ingest.outlets import OutletDirectory
 from ingest.records import Accepted, Rejected
+from ingest.settings import IngestSettings
 from ingest.uplink import decode_message
 from ingest.writer import BatchResult, WriteError, write_isolating
 
@@ -34,11 +35,20 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True)
 class WorkerOptions:
     database_url: str
-    batch_max_messages: int = 500
-    batch_max_delay_s: float = 0.2
+    batch_max_messages: int
+    batch_max_delay_s: float
+    registry_refresh_s: float
     batch_min_messages: int = 1
-    registry_refresh_s: float = 30.0
     retry_max_delay_s: float = 10.0
+
+    @classmethod
+    def from_settings(cls, s: IngestSettings) -> WorkerOptions:
+        return cls(
+            database_url=s.database,
+            batch_max_messages=s.batch_max_messages,
+            batch_max_delay_s=s.batch_max_delay_s,
+            registry_refresh_s=s.registry_refresh_s,
+        )
 
 
 @dataclass(slots=True)

@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
 
@@ -16,6 +17,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from ingest.hj212 import build_packet, build_segment, encode_cp
+from ingest.settings import IngestSettings
 from ingest.tcp import Gateway, GatewayOptions
 from tests.fixtures.proxy import tcp_proxy
 from tests.fixtures.registry import add_outlet
@@ -52,7 +54,8 @@ def gateway(database_url: str, **options: float) -> Iterator[tuple[str, int]]:
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
-    gw = Gateway(GatewayOptions(database_url=database_url, batch_max_delay_s=0.02, **options))  # type: ignore[arg-type]
+    base = GatewayOptions.from_settings(IngestSettings(database_url=database_url))
+    gw = Gateway(replace(base, batch_max_delay_s=0.02, **options))  # type: ignore[arg-type]
     try:
         yield asyncio.run_coroutine_threadsafe(gw.start("127.0.0.1", 0), loop).result(5)
     finally:
