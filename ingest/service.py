@@ -40,7 +40,7 @@ def run_ingest(settings: IngestSettings, stop: threading.Event) -> int:
 
 def _ready(worker: IngestWorker) -> bool:
     """Ready: subscribed at the broker, and the last write (if any) succeeded."""
-    return worker.transport.subscribed.is_set() and worker.metrics.last_write_ok
+    return worker.transport.subscribed.is_set() and worker.stats.last_write_ok
 
 
 def _report(worker: IngestWorker, stop: threading.Event, every_s: float = 60.0) -> None:
@@ -52,9 +52,9 @@ def _report(worker: IngestWorker, stop: threading.Event, every_s: float = 60.0) 
             "%d write retries",
             s.messages,
             s.messages - last,
-            s.values_inserted,
-            s.values_revised,
-            s.dead_letters,
+            s.written.values_inserted,
+            s.written.values_revised,
+            s.written.dead_letters,
             s.write_retries,
         )
         last = s.messages

@@ -155,8 +155,8 @@ def run_up(
             log.info(
                 "ingest: %d messages, %d values, %d dead letters",
                 s.messages,
-                s.values_inserted,
-                s.dead_letters,
+                s.written.values_inserted,
+                s.written.dead_letters,
             )
         ingest.join()
         alerts.join()
