@@ -92,7 +92,7 @@ class Evaluation:
         policy: CasePolicy,
         now: datetime,
         day_grace: timedelta,
-        fault_after_hours: int = 2,
+        fault_after_hours: int,
         cache: ReferenceCache | None = None,
     ) -> None:
         self.conn, self.outlet, self.policy, self.now = conn, outlet, policy, now
