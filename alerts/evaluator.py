@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import psycopg
+from psycopg import Notify
 
 from alerts import metrics
 from alerts.announce import announce
@@ -27,6 +28,7 @@ from alerts.outages import detect_outages
 from alerts.settings import AlertsSettings
 from schemas.cases.kinds import SEVERITIES
 from schemas.core import channels
+from schemas.core.listen import Listener
 
 __all__ = ["Evaluator", "EvaluatorOptions"]
 
@@ -72,8 +74,19 @@ class Evaluator:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.outlets_evaluated = 0
         self.transitions = 0
-        self.connected = False  # the loop holds a database connection (readiness)
+        self._listener = Listener.for_database(
+            options.database_url,
+            [channels.MEASUREMENTS],
+            application_name="sourcewatch.alerts",
+            wait_s=min(options.sweep_s, 1.0),
+            name="evaluator",
+        )
         self._cache: ReferenceCache | None = None  # code tables, kept for one drain
+
+    @property
+    def connected(self) -> bool:
+        """The loop holds its database connections (readiness)."""
+        return self._listener.connected
 
     # --- the queue -----------------------------------------------------------------------
 
@@ -271,34 +284,15 @@ class Evaluator:
     # --- the loop --------------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
-        url = self.options.database_url
+        """Drain on every NOTIFY from ingest (and at least every second), sweep every
+        ``sweep_s``, until ``stop`` is set; a lost database connection is reopened."""
         next_sweep = 0.0
-        while not stop.is_set():
-            try:
-                with (
-                    psycopg.connect(
-                        url, autocommit=True, application_name="sourcewatch.alerts"
-                    ) as conn,
-                    psycopg.connect(
-                        url, autocommit=True, application_name="sourcewatch.alerts.listen"
-                    ) as listen,
-                ):
-                    listen.execute(f"LISTEN {channels.MEASUREMENTS}")
-                    self.connected = True
-                    while not stop.is_set():
-                        self.drain(conn)
-                        if time.monotonic() >= next_sweep:
-                            self.sweep(conn)
-                            next_sweep = time.monotonic() + self.options.sweep_s
-                        for _ in listen.notifies(
-                            timeout=min(self.options.sweep_s, 1.0), stop_after=1
-                        ):
-                            pass
-            except psycopg.OperationalError as exc:
-                self.connected = False
-                log.warning("evaluator: database unavailable (%s); retrying", exc)
-                stop.wait(2.0)
-            except Exception:  # never let one bad sweep stop the evaluator
-                self.connected = False
-                log.exception("evaluator failed; starting over")
-                stop.wait(2.0)
+
+        def wake(conn: psycopg.Connection, _: Sequence[Notify]) -> None:
+            nonlocal next_sweep
+            self.drain(conn)
+            if time.monotonic() >= next_sweep:
+                self.sweep(conn)
+                next_sweep = time.monotonic() + self.options.sweep_s
+
+        self._listener.run(stop, wake)

@@ -51,10 +51,12 @@ def build_channels(settings: AlertsSettings) -> dict[str, Channel]:
 def run_alerts(settings: AlertsSettings, stop: threading.Event) -> int:
     evaluator = Evaluator(EvaluatorOptions.from_settings(settings))
     publisher = Publisher(PublisherOptions.from_settings(settings))
-    stop_health = serve_health(
-        settings.metrics_port, ready=lambda: evaluator.connected, host=settings.metrics_host
-    )
     with Dispatcher(settings.database, build_channels(settings)) as dispatcher:
+        stop_health = serve_health(
+            settings.metrics_port,
+            ready=lambda: evaluator.connected and dispatcher.connected and publisher.connected,
+            host=settings.metrics_host,
+        )
         threads = [
             threading.Thread(target=evaluator.run, args=(stop,), name="evaluator"),
             threading.Thread(target=dispatcher.run, args=(stop,), name="dispatcher"),
