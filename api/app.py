@@ -19,6 +19,7 @@ from psycopg_pool import ConnectionPool
 from starlette.concurrency import run_in_threadpool
 
 from api import errors, metrics
+from api.broadcast import Broadcast
 from api.db import QUERY_TIMEOUT_S, Database
 from api.ratelimit import RateLimiter, RateLimitMiddleware
 from api.routes import (
@@ -44,6 +45,7 @@ from api.routes import (
     widgets,
 )
 from api.settings import ApiSettings
+from schemas.core import channels
 from schemas.core.db import open_pool
 
 __all__ = ["create_app"]
@@ -86,6 +88,7 @@ def create_app(settings: ApiSettings, *, pool: ConnectionPool | None = None) -> 
         try:
             yield
         finally:
+            await app.state.case_events.close()
             if own:
                 await run_in_threadpool(used.close)
 
@@ -99,6 +102,10 @@ def create_app(settings: ApiSettings, *, pool: ConnectionPool | None = None) -> 
         lifespan=lifespan,
     )
     app.state.settings = settings
+    # one LISTEN connection for every live stream of this process, opened on first use
+    app.state.case_events = Broadcast(
+        settings.database, channels.CASE_EVENTS, application_name="sourcewatch.api.listen"
+    )
     errors.install(app)
     app.add_middleware(errors.UnhandledErrors)
     app.add_middleware(GZipMiddleware, minimum_size=1000)

@@ -141,11 +141,14 @@ class Listener:
                             c.autocommit = True
                     listening.execute(listen_statement(self.channels))  # before the first wake
                     self._connected.set()
-                    notes: Sequence[Notify] = ()
-                    while not stop.is_set():
-                        wake(conn, notes)
-                        failures = 0
-                        notes = self._wait(listening, stop)
+                    try:
+                        notes: Sequence[Notify] = ()
+                        while not stop.is_set():
+                            wake(conn, notes)
+                            failures = 0
+                            notes = self._wait(listening, stop)
+                    finally:
+                        self._connected.clear()
             except psycopg.OperationalError as exc:
                 failures += 1
                 delay = self.backoff.delay(failures)
@@ -158,8 +161,6 @@ class Listener:
                 delay = self.backoff.delay(failures)
                 log.exception("%s failed; starting over in %g s", self.name, delay)
                 stop.wait(delay)
-            finally:
-                self._connected.clear()
 
     def _wait(self, conn: psycopg.Connection[Any], stop: threading.Event) -> list[Notify]:
         """The notifications that end the wait (all that are already there), or none after

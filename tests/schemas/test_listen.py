@@ -16,6 +16,7 @@ import pytest
 from psycopg import Notify
 
 from schemas.core.listen import Backoff, Listener, listen_statement
+from tests.fixtures.mqtt import wait_until
 
 CHANNEL = "sourcewatch_test_listen"
 FAST = Backoff(first_s=0.01, max_s=0.05)
@@ -38,7 +39,11 @@ class Running:
     """A listener on its own thread; ``wakes`` gets the payloads of each wake."""
 
     def __init__(
-        self, database_url: str, wake: Callable[[psycopg.Connection[Any]], None], wait_s: float
+        self,
+        database_url: str,
+        wake: Callable[[psycopg.Connection[Any]], None],
+        wait_s: float,
+        backoff: Backoff,
     ) -> None:
         self.application_name = f"sourcewatch.test.{uuid.uuid4().hex[:8]}"
         self.listener = Listener.for_database(
@@ -47,7 +52,7 @@ class Running:
             application_name=self.application_name,
             wait_s=wait_s,
             name="test listener",
-            backoff=FAST,
+            backoff=backoff,
         )
         self.wakes: queue.Queue[list[str]] = queue.Queue()
         self.stop = threading.Event()
@@ -69,9 +74,10 @@ def running(
     database_url: str,
     wake: Callable[[psycopg.Connection[Any]], None] = lambda conn: None,
     wait_s: float = 60.0,
+    backoff: Backoff = FAST,
 ) -> Iterator[Running]:
     """Without ``wait_s`` it only wakes on notifications (and after connecting)."""
-    r = Running(database_url, wake, wait_s)
+    r = Running(database_url, wake, wait_s, backoff)
     r.thread.start()
     try:
         yield r
@@ -152,6 +158,18 @@ def test_it_reconnects_when_a_connection_is_killed(
         assert backend(db, name) not in (None, killed)
         assert r.listener.connected
     assert "test listener: database unavailable" in caplog.text
+
+
+def test_it_is_not_ready_while_it_waits_to_reconnect(
+    database_url: str, db: psycopg.Connection
+) -> None:
+    with running(database_url, backoff=Backoff(first_s=600.0)) as r:
+        r.wakes.get(timeout=10)
+        assert r.listener.connected
+        killed = backend(db, r.application_name + ".listen")
+        db.execute("SELECT pg_terminate_backend(%s)", (killed,))
+        wait_until(lambda: not r.listener.connected, what="readiness to drop")
+        assert backend(db, r.application_name + ".listen") is None  # waiting out the back-off
 
 
 def test_a_bug_in_wake_is_logged_and_the_loop_starts_over(
