@@ -33,6 +33,7 @@ from typing import Any
 
 import httpx2
 import psycopg
+from psycopg import sql
 
 from api.queries import enterprises as enterprise_queries
 from api.queries import measurements as series_queries
@@ -102,11 +103,11 @@ def load(url: str, outlets: int, days: int) -> tuple[int, float]:
         block = "".join(lines)
         started = time.perf_counter()
         with conn.cursor() as cur:
-            cols = (
+            cols = sql.SQL(
                 "outlet_id, pollutant, hour_start, source, mean, zs_reported, converted, "
                 "o2_mean, valid_count, expected_count, valid, reason, flags"
             )
-            with cur.copy(f"COPY hourly_means ({cols}) FROM STDIN") as copy:
+            with cur.copy(sql.SQL("COPY hourly_means ({}) FROM STDIN").format(cols)) as copy:
                 for outlet in ids:
                     prefix = str(outlet)
                     copy.write(prefix + block.replace("\n", "\n" + prefix)[: -len(prefix)])

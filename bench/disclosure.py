@@ -45,7 +45,7 @@ from unittest import mock
 import psycopg
 import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from psycopg import IsolationLevel
+from psycopg import IsolationLevel, sql
 from psycopg.types.json import Jsonb
 
 from api.queries import disclosures as queries
@@ -236,9 +236,11 @@ def no_log() -> Iterator[None]:
 
 def bench_baseline(url: str, rows: list[dict[str, Any]]) -> Run:
     names = list(rows[0])
-    query = (
-        f"INSERT INTO disclosure_records ({', '.join(names)}, published_at) "  # noqa: S608
-        f"VALUES ({', '.join(['%s'] * len(names))}, now())"
+    query = sql.SQL(
+        "INSERT INTO disclosure_records ({names}, published_at) VALUES ({placeholders}, now())"
+    ).format(
+        names=sql.SQL(", ").join(map(sql.Identifier, names)),
+        placeholders=sql.SQL(", ").join([sql.Placeholder()] * len(names)),
     )
     with psycopg.connect(url, autocommit=True) as conn:
 

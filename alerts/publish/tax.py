@@ -24,6 +24,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
+from psycopg import sql
 
 from alerts.publish._util import q
 from alerts.publish.totals import MonthPeriod, OutletMass, month_masses, publish_monthly
@@ -74,10 +75,14 @@ def _concentration(
 ) -> tuple[Decimal | None, bool]:
     """The month's mean concentration on the limit's basis, and whether a valid mean of the
     limit's period exceeded the limit during the month."""
-    column = "converted" if lim is not None and lim.reference_o2 is not None else "mean"
+    column = sql.Identifier(
+        "converted" if lim is not None and lim.reference_o2 is not None else "mean"
+    )
     row = conn.execute(
-        f"SELECT avg({column}) FROM hourly_means WHERE outlet_id = %s AND pollutant = %s"  # noqa: S608
-        " AND hour_start >= %s AND hour_start < %s AND valid",
+        sql.SQL(
+            "SELECT avg({}) FROM hourly_means WHERE outlet_id = %s AND pollutant = %s"
+            " AND hour_start >= %s AND hour_start < %s AND valid"
+        ).format(column),
         (mass.outlet_id, mass.pollutant, period.start, period.cutoff),
     ).fetchone()
     mean = row[0] if row else None
@@ -85,14 +90,18 @@ def _concentration(
         return mean, False
     if lim.period == "hour":
         values = conn.execute(
-            f"SELECT {column} FROM hourly_means WHERE outlet_id = %s AND pollutant = %s"  # noqa: S608
-            " AND hour_start >= %s AND hour_start < %s AND valid",
+            sql.SQL(
+                "SELECT {} FROM hourly_means WHERE outlet_id = %s AND pollutant = %s"
+                " AND hour_start >= %s AND hour_start < %s AND valid"
+            ).format(column),
             (mass.outlet_id, mass.pollutant, period.start, period.cutoff),
         ).fetchall()
     else:
         values = conn.execute(
-            f"SELECT {column} FROM daily_means WHERE outlet_id = %s AND pollutant = %s"  # noqa: S608
-            " AND day >= %s AND day <= %s AND valid",
+            sql.SQL(
+                "SELECT {} FROM daily_means WHERE outlet_id = %s AND pollutant = %s"
+                " AND day >= %s AND day <= %s AND valid"
+            ).format(column),
             (mass.outlet_id, mass.pollutant, date(period.year, period.month, 1), period.through),
         ).fetchall()
     exceeded = any(v is not None and exceeds(v, lim) for (v,) in values)

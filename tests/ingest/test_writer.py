@@ -9,10 +9,12 @@ from decimal import Decimal
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from ingest.records import Accepted, MeasurementRow, Rejected
 from ingest.writer import write_batch
 from schemas.core import channels
+from schemas.core.listen import listen_statement
 from tests.fixtures.registry import add_outlet
 
 pytestmark = pytest.mark.integration
@@ -43,7 +45,7 @@ def so2(value: str, flag: str = "N", ts: datetime = T0) -> MeasurementRow:
 
 
 def count(conn: psycopg.Connection, table: str) -> int:
-    row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()  # noqa: S608
+    row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))).fetchone()
     assert row is not None
     return int(row[0])
 
@@ -111,7 +113,7 @@ def test_dead_letters_are_idempotent(db: psycopg.Connection) -> None:
 def test_commit_notifies_what_changed_per_outlet(db: psycopg.Connection, database_url: str) -> None:
     oid = add_outlet(db, "MN1")
     with psycopg.connect(database_url, autocommit=True) as listener:
-        listener.execute(f"LISTEN {channels.MEASUREMENTS}")
+        listener.execute(listen_statement([channels.MEASUREMENTS]))
         write_batch(db, [frame(oid, b"f1", [so2("1"), so2("2", ts=T0 + timedelta(minutes=1))])], [])
         write_batch(db, [frame(oid, b"f1", [so2("1")])], [])  # no change: no notification
         notes = list(listener.notifies(timeout=1.0, stop_after=2))

@@ -18,6 +18,7 @@ import psycopg
 import pytest
 import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from alerts.settings import AlertsSettings
@@ -366,7 +367,12 @@ def test_any_published_field_changed_is_named(
             "SELECT id, 'MN1', '1号', 'gas' FROM enterprises LIMIT 1"
         )
         value = db.execute("SELECT id FROM outlets").fetchone()[0]  # type: ignore[index]
-    db.execute(f"UPDATE disclosure_records SET {column} = %s WHERE id = %s", (value, ids[0]))  # noqa: S608
+    db.execute(
+        sql.SQL("UPDATE disclosure_records SET {} = %s WHERE id = %s").format(
+            sql.Identifier(column)
+        ),
+        (value, ids[0]),
+    )
     failure = verify(db).first_failure
     assert failure is not None and (failure.seq, failure.record_key) == (1, "K-1")
     assert column in failure.reason

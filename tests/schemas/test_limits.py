@@ -10,6 +10,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from schemas.limits.permits import import_outlet_limits
 from schemas.limits.rules import (
@@ -82,8 +83,10 @@ def test_every_row_has_a_source_and_unconfirmed_rows_say_what_to_verify(
 ) -> None:
     for table in ("limits", "validity_rules"):
         bad = db.execute(
-            f"SELECT count(*) FROM {table} WHERE source_document = ''"  # noqa: S608
-            " OR confirmed IS NULL OR (NOT confirmed AND coalesce(note, '') = '')"
+            sql.SQL(
+                "SELECT count(*) FROM {} WHERE source_document = ''"
+                " OR confirmed IS NULL OR (NOT confirmed AND coalesce(note, '') = '')"
+            ).format(sql.Identifier(table))
         ).fetchone()
         assert bad == (0,), table
     per_standard = db.execute(
