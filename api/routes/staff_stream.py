@@ -59,7 +59,7 @@ def _event_ids(payloads: Iterable[str]) -> list[int]:
     return ids
 
 
-class _Stream:
+class EventStream:
     """One client's stream: replays and catches up from ``after`` (the newest event id sent),
     then sends what its subscription is notified of."""
 
@@ -78,7 +78,8 @@ class _Stream:
         self.after = after
         self.max_events = max_events
         self.sent = 0
-        self._recent: deque[int] = deque(maxlen=RECENT)
+        self._recent: set[int] = set()
+        self._recent_order: deque[int] = deque()
 
     @property
     def done(self) -> bool:
@@ -87,20 +88,19 @@ class _Stream:
     async def lines(self, greeting: str, *, replay: bool) -> AsyncIterator[str]:
         try:
             yield greeting
-            catch_up = replay
+            if replay:
+                async for line in self._catch_up():
+                    yield line
             while not self.done:
-                if catch_up:
-                    async for line in self._catch_up():
-                        yield line
-                    if self.done:
-                        return
                 delivery = await self.subscription.next(KEEPALIVE_S)
                 if delivery is None:
                     yield ": keep-alive\n\n"
                     continue
-                catch_up = delivery.resync
+                if delivery.resync:  # what committed while the listener was away
+                    async for line in self._catch_up():
+                        yield line
                 ids = [i for i in _event_ids(delivery.payloads) if i not in self._recent]
-                if ids:
+                if ids and not self.done:
                     for line in self._send(await self._rows(case_events.by_ids(self.events, ids))):
                         yield line
         except Overflow as exc:
@@ -119,6 +119,12 @@ class _Stream:
             if len(page) < PAGE:
                 return
 
+    def _remember(self, event_id: int) -> None:
+        self._recent.add(event_id)
+        self._recent_order.append(event_id)
+        if len(self._recent_order) > RECENT:
+            self._recent.discard(self._recent_order.popleft())
+
     async def _rows(self, statement: Statement) -> list[Row]:
         return await run_in_threadpool(self.database.fetch_all, statement)
 
@@ -130,7 +136,7 @@ class _Stream:
             self.after = max(self.after, event_id)
             if event_id in self._recent:
                 continue
-            self._recent.append(event_id)
+            self._remember(event_id)
             self.sent += 1
             yield _sse(row)
 
@@ -172,7 +178,7 @@ async def alert_stream(
     except BaseException:
         subscription.close()
         raise
-    stream = _Stream(
+    stream = EventStream(
         database,
         subscription,
         EventFilter(kind, min_severity, enterprise_id),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from collections.abc import Iterator
@@ -13,9 +14,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import POOL_MAX_SIZE, create_app
-from api.broadcast import Broadcast
+from api.broadcast import Broadcast, Subscription
+from api.db import Database
+from api.queries.case_events import EventFilter
+from api.routes.staff_stream import EventStream
 from api.settings import ApiSettings
 from schemas.core import channels
+from schemas.core.db import open_pool
 from schemas.staff.accounts import add_staff_user, issue_token, revoke_token
 from tests.fixtures.mqtt import wait_until
 from tests.fixtures.registry import add_outlet
@@ -227,3 +232,35 @@ def test_a_slow_client_is_dropped_without_holding_up_the_others(
             assert [e["event_id"] for e in read_events(resumed.iter_lines(), None)] == sent[
                 len(got) :
             ]
+
+
+def test_an_event_both_caught_up_and_notified_is_sent_once(
+    database_url: str, db: psycopg.Connection
+) -> None:
+    """After the listener reconnects, a stream catches up from the database while the
+    notifications of the same events may be queued too: each event goes out once, in order."""
+    first = case_event(db)
+    case_id = db.execute("SELECT case_id FROM case_events WHERE id = %s", (first,)).fetchone()
+    assert case_id is not None
+    pool = open_pool(database_url, application_name="sourcewatch.test")
+    pool.open()
+
+    async def stream() -> tuple[list[str], int]:
+        subscription = Subscription(Broadcast(database_url, "unused", application_name="x"), 10)
+        subscription.resync()  # the listener reconnected
+        subscription.push(json.dumps({"event_id": first}))  # and was notified of it too
+        subscription.push(json.dumps({"event_id": first}))  # twice, even
+        s = EventStream(Database(pool), subscription, EventFilter(), after=0, max_events=2)
+        lines = s.lines("greeting", replay=False)
+        out = [await anext(lines), await anext(lines)]
+        second = event(db, case_id[0], "closed", "major")
+        subscription.push(json.dumps({"event_id": second}))
+        out += [line async for line in lines]
+        return out, second
+
+    try:
+        lines, second = asyncio.run(stream())
+    finally:
+        pool.close()
+    assert lines[0] == "greeting"
+    assert [line.split("\n")[0] for line in lines[1:]] == [f"id: {first}", f"id: {second}"]
