@@ -3,10 +3,11 @@
 Reference data ships as ``schemas/codes/data/pattern_rules.csv``: one row per rule and version, with
 its source. These are heuristics for indicators shown to enforcement staff (flat lines, values
 bunched under the limit, 折算 mismatches, invalid-flag abuse, runs of fault flags), not legal
-thresholds; a value that is our own choice has ``confirmed = false`` and a note.
-:func:`load_pattern_rule_table` upserts the CSV (called by
-:func:`schemas.codes.reference.load_reference_data`); :func:`load_pattern_rules` reads the rules in
-force on a day.
+thresholds; a value that is our own choice has ``confirmed = false`` and a note. The fault-hour
+rules follow the interval marking of HJ 212-2017 (docs/regulation-values.md#pattern-rules).
+:func:`load_pattern_rule_table` upserts the CSV and removes rules the code no longer knows (called
+by :func:`schemas.codes.reference.load_reference_data`); :func:`load_pattern_rules` reads the rules
+in force on a day.
 
 Errors::
 
@@ -22,18 +23,17 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
-from schemas.limits.rules import LimitsError, read_reference_csv
+from schemas.limits.rules import LimitsError, read_reference_csv, upsert_reference_rows
 
 __all__ = ["PatternRules", "PatternRulesError", "load_pattern_rule_table", "load_pattern_rules"]
 
 _KEY = ("name", "valid_from")
 _INT_RULES = (
-    *("flat_min_hours", "bunching_min_hours"),
+    *("fault_hour_values_water", "flat_min_hours", "bunching_min_hours"),
     *("zs_mismatch_min_hours", "flag_abuse_min_hours"),
 )
-_SHARES = ("fault_hour_share", "bunching_band", "bunching_min_share")  # in (0, 1]
+_SHARES = ("fault_hour_share_gas", "bunching_band", "bunching_min_share")  # in (0, 1]
 _STDS = ("flat_max_relative_std", "flat_max_absolute_std")  # >= 0
 _RULES = ("fault_flags", *_SHARES, *_STDS, *_INT_RULES)
 
@@ -50,7 +50,8 @@ class PatternRules:
     value is our own choice (see the note in the table)."""
 
     fault_flags: tuple[str, ...]  # D, C, M: instrument fault, calibration, maintenance
-    fault_hour_share: Decimal
+    fault_hour_share_gas: Decimal  # flue gas: more than this share of samples flagged
+    fault_hour_values_water: int  # wastewater: at least this many values flagged
     flat_min_hours: int
     flat_max_relative_std: Decimal
     flat_max_absolute_std: Decimal
@@ -120,7 +121,8 @@ def _value(name: str, text: str) -> Any:
 
 
 def load_pattern_rule_table(conn: psycopg.Connection[Any]) -> dict[str, int]:
-    """Upsert pattern_rules.csv in one transaction; return the rows loaded."""
+    """Upsert pattern_rules.csv in one transaction, removing rows of rules the code no longer
+    knows; return the rows loaded."""
     try:
         rows = read_reference_csv("pattern_rules.csv", _KEY, _PARSERS)
     except LimitsError as exc:
@@ -132,21 +134,11 @@ def load_pattern_rule_table(conn: psycopg.Connection[Any]) -> dict[str, int]:
             _value(row["name"], row["value"])
         except ValueError as exc:
             raise PatternRulesError(f"pattern_rules.csv, {row['name']}: {exc}") from None
-    columns = list(rows[0])
-    query = sql.SQL(
-        "INSERT INTO pattern_rules ({c}) VALUES ({v}) ON CONFLICT ({k}) DO UPDATE SET {u}"
-    ).format(
-        c=sql.SQL(", ").join(map(sql.Identifier, columns)),
-        v=sql.SQL(", ").join(map(sql.Placeholder, columns)),
-        k=sql.SQL(", ").join(map(sql.Identifier, _KEY)),
-        u=sql.SQL(", ").join(
-            sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c))
-            for c in columns
-            if c not in _KEY
-        ),
-    )
     with conn.transaction(), conn.cursor() as cur:
-        cur.executemany(query, rows)
+        upsert_reference_rows(cur, "pattern_rules", _KEY, rows)
+        # A rule the code no longer reads (renamed or retired) would only mislead a reader of
+        # the table: nothing refers to these rows (cases keep a copy of the rules they used).
+        cur.execute("DELETE FROM pattern_rules WHERE NOT (name = ANY(%s))", (list(_RULES),))
     return {"pattern_rules": len(rows)}
 
 
