@@ -41,15 +41,8 @@ def fault_flag(flags: Mapping[str, int], rules: PatternRules, medium: str) -> st
     or None; ``flags`` = samples per flag."""
     total = sum(flags.values())
     faulty = {f: flags.get(f, 0) for f in rules.fault_flags if flags.get(f, 0) > 0}
-    count = sum(faulty.values())
-    if medium == "gas":
-        if total <= 0 or count <= rules.fault_hour_share_gas * total:
-            return None
-    elif medium == "water":
-        if count < rules.fault_hour_values_water:
-            return None
-    else:
-        raise ValueError(f"medium must be 'gas' or 'water', got {medium!r}")
+    if not rules.interval.abnormal(sum(faulty.values()), total, medium):
+        return None
     return max(faulty, key=lambda f: (faulty[f], -rules.fault_flags.index(f)))
 
 

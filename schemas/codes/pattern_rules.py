@@ -20,13 +20,21 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from functools import cache
 from typing import Any
 
 import psycopg
 
 from schemas.limits.rules import LimitsError, read_reference_csv, upsert_reference_rows
 
-__all__ = ["PatternRules", "PatternRulesError", "load_pattern_rule_table", "load_pattern_rules"]
+__all__ = [
+    "IntervalRule",
+    "PatternRules",
+    "PatternRulesError",
+    "interval_rule",
+    "load_pattern_rule_table",
+    "load_pattern_rules",
+]
 
 _KEY = ("name", "valid_from")
 _INT_RULES = (
@@ -40,6 +48,24 @@ _RULES = ("fault_flags", *_SHARES, *_STDS, *_INT_RULES)
 
 class PatternRulesError(Exception):
     """Root of this module's errors."""
+
+
+@dataclass(frozen=True, slots=True)
+class IntervalRule:
+    """When HJ 212-2017 marks an interval abnormal (notes to Tables C.16–C.18): flue gas when
+    more than ``gas_share`` of its values are abnormal, wastewater with ``water_values``
+    abnormal values (rules ``fault_hour_share_gas`` and ``fault_hour_values_water``)."""
+
+    gas_share: Decimal
+    water_values: int
+
+    def abnormal(self, flagged: int, total: int, medium: str) -> bool:
+        """Whether an interval of ``total`` values, ``flagged`` of them abnormal, is abnormal."""
+        if medium == "gas":
+            return total > 0 and flagged > self.gas_share * total
+        if medium == "water":
+            return flagged >= self.water_values
+        raise ValueError(f"medium must be 'gas' or 'water', got {medium!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +89,10 @@ class PatternRules:
     valid_from: date = date.min  # the latest valid_from among the rules in force
     sources: Mapping[str, str] = field(default_factory=dict)
     unconfirmed: frozenset[str] = frozenset()
+
+    @property
+    def interval(self) -> IntervalRule:
+        return IntervalRule(self.fault_hour_share_gas, self.fault_hour_values_water)
 
     def describe(self, *names: str) -> dict[str, Any]:
         """The named rules with their values and sources, for a case's details."""
@@ -118,6 +148,18 @@ def _value(name: str, text: str) -> Any:
     if name in _STDS and value < 0:
         raise ValueError(f"must not be negative, got {text!r}")
     return value
+
+
+@cache
+def interval_rule() -> IntervalRule:
+    """The interval rule as ``pattern_rules.csv`` has it (its latest rows), for code without a
+    database: the simulator marks the intervals it sends by it."""
+    rows = read_reference_csv("pattern_rules.csv", _KEY, _PARSERS)
+    latest = {r["name"]: r["value"] for r in sorted(rows, key=lambda r: r["valid_from"])}
+    return IntervalRule(
+        _value("fault_hour_share_gas", latest["fault_hour_share_gas"]),
+        _value("fault_hour_values_water", latest["fault_hour_values_water"]),
+    )
 
 
 def load_pattern_rule_table(conn: psycopg.Connection[Any]) -> dict[str, int]:
