@@ -39,11 +39,13 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class CasePolicy:
-    close_after: int = 3
-    major_multiple: Decimal = Decimal("0.5")
-    critical_multiple: Decimal = Decimal(1)
-    major_periods: int = 4
-    critical_periods: int = 12
+    """When exceedance cases close and escalate (the ``case_*`` settings)."""
+
+    close_after: int
+    major_multiple: Decimal
+    critical_multiple: Decimal
+    major_periods: int
+    critical_periods: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,6 @@
 """Evaluating an outlet's hours and days: valid means with coverage, then the judgement of
-every limit in force, as the regulator does (regulations.md §A.8–A.9).
+every limit in force, as the regulator does (docs/regulations.md#validity,
+docs/regulations.md#exceedance).
 
 - Hourly means come from minute data when the logger sent it, else from real-time data, else
   from the logger's own hourly values; only valid data counts (data_flags.valid).
@@ -91,7 +92,7 @@ class Evaluation:
         policy: CasePolicy,
         now: datetime,
         day_grace: timedelta,
-        fault_after_hours: int = 2,
+        fault_after_hours: int,
         cache: ReferenceCache | None = None,
     ) -> None:
         self.conn, self.outlet, self.policy, self.now = conn, outlet, policy, now

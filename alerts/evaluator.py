@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -24,9 +24,9 @@ from alerts.announce import announce
 from alerts.cases import CasePolicy, Transition, lock_outlet
 from alerts.evaluation import Evaluation, OutletContext, ReferenceCache, load_outlet
 from alerts.outages import detect_outages
+from alerts.settings import AlertsSettings
 from schemas.cases.kinds import SEVERITIES
 from schemas.core import channels
-from schemas.core.settings import Settings
 
 __all__ = ["Evaluator", "EvaluatorOptions"]
 
@@ -35,18 +35,20 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class EvaluatorOptions:
+    """The evaluator's view of :class:`~alerts.settings.AlertsSettings`."""
+
     database_url: str
-    policy: CasePolicy = field(default_factory=CasePolicy)
-    sweep_s: float = 60.0
-    day_grace: timedelta = timedelta(hours=1)
-    outage_after_minutes: int = 30
-    fault_after_hours: int = 2
-    unacknowledged_after: timedelta = timedelta(hours=2)
+    policy: CasePolicy
+    sweep_s: float
+    day_grace: timedelta
+    outage_after_minutes: int
+    fault_after_hours: int
+    unacknowledged_after: timedelta
 
     @classmethod
-    def from_settings(cls, s: Settings) -> EvaluatorOptions:
+    def from_settings(cls, s: AlertsSettings) -> EvaluatorOptions:
         return cls(
-            database_url=s.database_url,
+            database_url=s.database,
             policy=CasePolicy(
                 close_after=s.case_close_after,
                 major_multiple=Decimal(str(s.case_major_multiple)),

@@ -2,9 +2,9 @@
 or maintenance (M) — HJ 212-2017 Table 8.
 
 An hour is a *fault hour* as HJ 212-2017 marks an interval abnormal (notes to Tables C.16–C.18;
-docs/regulation-values.md#pattern-rules): flue gas when more than ``rules.fault_hour_share_gas``
-(25 %) of its samples carry one of ``rules.fault_flags``, wastewater when at least
-``rules.fault_hour_values_water`` (one) of its values does. It is a fault hour *for* the fault flag
+docs/regulations.md#fault-intervals, docs/regulation-values.md#pattern-rules): flue gas when more
+than ``rules.fault_hour_share_gas`` (25 %) of its samples carry one of ``rules.fault_flags``,
+wastewater when at least ``rules.fault_hour_values_water`` (one) of its values does. It is a fault hour *for* the fault flag
 most of those samples carry (on a tie, the first of ``rules.fault_flags``). When the last
 ``after_hours`` consecutive hours of a pollutant (hourly means, no gap) are all fault hours of the
 same flag, a ``fault`` case with subject ``flag-X`` opens (or the open one is extended); the next

@@ -1,5 +1,6 @@
-"""Data patterns that can point to falsification (regulations.md §A.11), screened per complete
-local day. They are indicators for enforcement staff to review, never findings:
+"""Data patterns that can point to falsification (docs/regulations.md#falsification-patterns),
+screened per complete local day. They are indicators for enforcement staff to review, never
+findings:
 
 - ``flat-line`` (恒值输出, ECO-Audit R005/R083): the valid minute (else real-time) values of a
   pollutant with a limit, or of O₂, stay flat for ``flat_min_hours`` consecutive hours or more:

@@ -43,8 +43,8 @@ from api.routes import (
     timeliness,
     widgets,
 )
+from api.settings import ApiSettings
 from schemas.core.db import open_pool
-from schemas.core.settings import Settings
 
 __all__ = ["create_app"]
 
@@ -69,15 +69,15 @@ the limits they are judged by with their source documents.
 """
 
 
-def create_app(settings: Settings, *, pool: ConnectionPool | None = None) -> FastAPI:
+def create_app(settings: ApiSettings, *, pool: ConnectionPool | None = None) -> FastAPI:
     """The application. With ``pool`` the caller owns it (opened and closed by the caller);
-    otherwise one is opened in the lifespan from ``settings.database_url``."""
+    otherwise one is opened in the lifespan from ``settings.database``."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = pool is None
         used = pool or open_pool(
-            settings.database_url, application_name="sourcewatch.api", max_size=POOL_MAX_SIZE
+            settings.database, application_name="sourcewatch.api", max_size=POOL_MAX_SIZE
         )
         if own:
             used.open(wait=False)  # start even when the database is down: /readyz tells

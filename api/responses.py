@@ -1,6 +1,6 @@
 """Response models of the public API (OpenAPI is generated from them).
 
-Conventions (DESIGN.md §6, regulations.md §C.5):
+Conventions (docs/architecture.md#api-conventions):
 
 * names are bilingual ``{zh, en}``; units too;
 * every time is ``{utc, local}``, local being Asia/Shanghai;

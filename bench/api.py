@@ -37,8 +37,8 @@ import psycopg
 from api.queries import enterprises as enterprise_queries
 from api.queries import measurements as series_queries
 from api.server import build_server
+from api.settings import ApiSettings
 from bench.ingest import fresh_database
-from schemas.core.settings import Settings
 
 YEAR_START = datetime(2025, 1, 1, tzinfo=UTC)
 POLLUTANT = "a21026"
@@ -253,7 +253,7 @@ def main() -> None:
             f = enterprise_queries.EnterpriseFilter(q=SEARCH)
             return [enterprise_queries.count(f), enterprise_queries.select(f, "id", 100, 0)]
 
-        settings = Settings(database_url=url, api_port=free_port(), api_rate_limit_per_minute=0)
+        settings = ApiSettings(database_url=url, api_port=free_port(), api_rate_limit_per_minute=0)
         server = build_server(settings)
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()

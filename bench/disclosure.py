@@ -50,9 +50,9 @@ from psycopg.types.json import Jsonb
 
 from api.queries import disclosures as queries
 from api.server import build_server
+from api.settings import ApiSettings
 from bench.api import Timing, bench_http, bench_sql, free_port, percentile
 from bench.ingest import fresh_database
-from schemas.core.settings import Settings
 from schemas.disclosure import ledger
 from schemas.disclosure.automatic import publish_automatic
 from schemas.disclosure.ledger import iso_utc, local_day
@@ -379,7 +379,7 @@ def main() -> None:
         assert report.ok and report.entries_checked == entries, report.summary()
 
         # 3. The public list, now and as of a past time.
-        settings = Settings(database_url=url, api_port=free_port(), api_rate_limit_per_minute=0)
+        settings = ApiSettings(database_url=url, api_port=free_port(), api_rate_limit_per_minute=0)
         server = build_server(settings)
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()

@@ -29,6 +29,7 @@ from ingest.hj212 import CRCPolicy, build_packet, build_segment, encode_cp, pars
 from ingest.mqtt import MqttOptions, MqttTransport
 from ingest.outlets import load_outlets
 from ingest.records import Accepted
+from ingest.settings import IngestSettings
 from ingest.uplink import RAW_TOPIC, decode_message
 from ingest.worker import IngestWorker, WorkerOptions
 from ingest.writer import write_batch
@@ -181,10 +182,14 @@ def bench_writer(url: str, accepted: list[Accepted], batch: int) -> tuple[float,
 
 def bench_end_to_end(url: str, mqtt_url: str, frames: list[tuple[str, bytes]]) -> tuple[float, int]:
     truncate(url)
-    transport = MqttTransport(
-        MqttOptions(url=mqtt_url, client_id=f"bench-{uuid.uuid4().hex[:6]}", topics=(RAW_TOPIC,))
+    settings = IngestSettings(
+        database_url=url,
+        mqtt_url=mqtt_url,
+        mqtt_client_id=f"bench-{uuid.uuid4().hex[:6]}",
+        batch_max_messages=1000,
     )
-    worker = IngestWorker(WorkerOptions(database_url=url, batch_max_messages=1000), transport)
+    transport = MqttTransport(MqttOptions.from_settings(settings, (RAW_TOPIC,)))
+    worker = IngestWorker(WorkerOptions.from_settings(settings), transport)
     stop = threading.Event()
     transport.start()
     assert transport.connected.wait(10)

@@ -34,8 +34,8 @@ from alerts.publish.exceedances import exceedance_candidates, publish_notice
 from alerts.publish.profiles import enterprise_fingerprints, publish_profile
 from alerts.publish.tax import publish_tax
 from alerts.publish.totals import month_period, publish_totals
+from alerts.settings import AlertsSettings
 from schemas.core import channels
-from schemas.core.settings import Settings
 from schemas.disclosure.automatic import AutoResult
 from schemas.disclosure.keys import default_key_path, load_private_key
 from schemas.disclosure.verification import sign_roots
@@ -55,19 +55,19 @@ TYPES = (
 
 @dataclass(frozen=True, slots=True)
 class PublisherOptions:
-    database_url: str = ""
-    interval_s: float = 60.0
-    day_grace: timedelta = timedelta(hours=1)  # daily summaries wait this long after the day
-    timezone: str = "Asia/Shanghai"  # months of totals and tax estimates
+    database_url: str
+    interval_s: float
+    day_grace: timedelta  # daily summaries wait this long after the day
+    timezone: str  # months of totals and tax estimates
     first_run_days: int = 35  # daily summaries re-checked when the process starts
     first_run_months: int = 1  # months before the current one re-checked at start
     margin: timedelta = timedelta(minutes=2)  # watermark overlap for late commits
     signing_key: Path | None = None  # signs the publication log's daily roots when it exists
 
     @classmethod
-    def from_settings(cls, s: Settings) -> PublisherOptions:
+    def from_settings(cls, s: AlertsSettings) -> PublisherOptions:
         return cls(
-            database_url=s.database_url,
+            database_url=s.database,
             interval_s=s.evaluation_sweep_s,
             day_grace=timedelta(minutes=s.day_grace_minutes),
             timezone=s.timezone,
@@ -78,11 +78,11 @@ class PublisherOptions:
 class Publisher:
     def __init__(
         self,
-        options: PublisherOptions | None = None,
+        options: PublisherOptions,
         *,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
-        self.options = options or PublisherOptions()
+        self.options = options
         self.tz = ZoneInfo(self.options.timezone)
         self.clock = clock or (lambda: datetime.now(UTC))
         self._seen: dict[str, str] = {}  # record key → fingerprint of what was published

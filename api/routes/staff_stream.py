@@ -87,7 +87,7 @@ async def alert_stream(
     ] = None,
 ) -> StreamingResponse:
     where, params = _filters(kind, min_severity, enterprise_id)
-    url = request.app.state.settings.database_url
+    url = request.app.state.settings.database
 
     async def events() -> AsyncIterator[str]:
         sent = 0

@@ -1,4 +1,5 @@
-"""Screening heuristics: the thresholds behind fault and pattern cases (regulations.md §A.11).
+"""Screening heuristics: the thresholds behind fault and pattern cases
+(docs/regulations.md#falsification-patterns, docs/regulations.md#fault-intervals).
 
 Reference data ships as ``schemas/codes/data/pattern_rules.csv``: one row per rule and version, with
 its source. These are heuristics for indicators shown to enforcement staff (flat lines, values

@@ -34,7 +34,8 @@ __all__ = [
     "TaxEstimate",
 ]
 
-# Shanxi platform rule (regulations.md §A.3): shown prominently with self-monitoring data.
+# Shanxi platform rule (docs/regulations.md#self-monitoring): shown prominently with
+# self-monitoring data.
 SELF_MONITORING_NOTE_ZH = "实时公布数据属于企业自行监测数据，未经环境保护主管部门审核"
 SELF_MONITORING_NOTE_EN = (
     "Automatically published data are the enterprise's self-monitoring data and have not been"

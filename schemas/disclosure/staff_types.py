@@ -1,8 +1,8 @@
 """Content models of the record types staff author (``origin=staff`` in
 ``schemas/codes/data/disclosure_record_types.csv``).
 
-One model per type, keyed by its code in :data:`STAFF_MODELS`. The fields are what bureaus
-publish for each of the eight categories (regulations.md §A.2): a penalty decision has the
+One model per type, keyed by its code in :data:`STAFF_MODELS`. The fields are what bureaus publish
+for each of the eight categories (docs/regulations.md#eight-categories): a penalty decision has the
 party, its USCC, the facts, the legal basis, the penalty and the execution status; an emergency
 event its time, place, effects, plan activation and handling progress; and so on.
 

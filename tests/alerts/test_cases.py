@@ -16,7 +16,13 @@ pytestmark = pytest.mark.integration
 
 H0 = datetime(2026, 11, 28, 0, tzinfo=UTC)
 LIMIT = Decimal(35)
-POLICY = CasePolicy(close_after=3, major_periods=4, critical_periods=12)
+POLICY = CasePolicy(
+    close_after=3,
+    major_multiple=Decimal("0.5"),
+    critical_multiple=Decimal(1),
+    major_periods=4,
+    critical_periods=12,
+)
 
 
 def judge(conn: psycopg.Connection, oid: int, hour: int, value: str) -> list[Transition]:

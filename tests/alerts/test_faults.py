@@ -11,10 +11,10 @@ import pytest
 
 from alerts.evaluator import Evaluator, EvaluatorOptions
 from alerts.faults import fault_flag
+from alerts.settings import AlertsSettings
 from ingest.records import Accepted, MeasurementRow
 from ingest.writer import write_batch
 from schemas.codes.pattern_rules import PatternRules, load_pattern_rules
-from schemas.core.settings import get_settings
 from schemas.limits.rules import bind_outlet
 from tests.fixtures.registry import add_outlet
 
@@ -91,7 +91,8 @@ def requeue(conn: psycopg.Connection, outlet_id: int, hours: range) -> None:
 
 
 def evaluator(database_url: str, *, fault_after_hours: int = 2) -> Evaluator:
-    options = EvaluatorOptions(database_url=database_url, fault_after_hours=fault_after_hours)
+    settings = AlertsSettings(database_url=database_url, fault_after_hours=fault_after_hours)
+    options = EvaluatorOptions.from_settings(settings)
     return Evaluator(options, clock=lambda: NOW)
 
 
@@ -300,6 +301,7 @@ def test_a_new_run_after_the_case_closed_opens_a_new_case(
 
 
 def test_fault_after_hours_comes_from_the_settings() -> None:
-    settings = get_settings({"SOURCEWATCH_FAULT_AFTER_HOURS": "4"})
+    settings = AlertsSettings.from_environ({"SOURCEWATCH_FAULT_AFTER_HOURS": "4"})
     assert EvaluatorOptions.from_settings(settings).fault_after_hours == 4
-    assert EvaluatorOptions(database_url="x").fault_after_hours == 2
+    default = AlertsSettings.from_environ({"SOURCEWATCH_DATABASE_URL": "x"})
+    assert EvaluatorOptions.from_settings(default).fault_after_hours == 2

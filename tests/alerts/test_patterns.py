@@ -14,6 +14,7 @@ import psycopg
 import pytest
 
 from alerts.evaluator import Evaluator, EvaluatorOptions
+from alerts.settings import AlertsSettings
 from ingest.outlets import load_outlets
 from ingest.records import Accepted, MeasurementRow
 from ingest.simulation import EpisodeRates, TrafficConfig, generate_traffic
@@ -94,7 +95,9 @@ def store(conn: psycopg.Connection, outlet_id: int, k: int, day: list[Minute]) -
 def judge(conn: psycopg.Connection, database_url: str, k: int) -> Evaluator:
     """Evaluate everything queued once day ``k`` is over (plus the grace period)."""
     now = D0 + timedelta(days=k + 1, hours=2)
-    ev = Evaluator(EvaluatorOptions(database_url=database_url), clock=lambda: now)
+    ev = Evaluator(
+        EvaluatorOptions.from_settings(AlertsSettings(database_url=database_url)), clock=lambda: now
+    )
     ev.drain(conn)
     ev.finish_days(conn, now)
     return ev

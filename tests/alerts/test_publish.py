@@ -4,6 +4,7 @@ the cases change, and re-running without changes adds nothing."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -13,6 +14,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from alerts.publish import Publisher, PublisherOptions
+from alerts.settings import AlertsSettings
 from schemas.disclosure.keys import generate_key, load_public_keys
 from schemas.disclosure.verification import verify
 from schemas.disclosure.workflow import approve, create_draft, publish
@@ -23,8 +25,14 @@ LOCAL = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=LOCAL)
 
 
+def _options(**changes: Any) -> PublisherOptions:
+    """The default options, but daily summaries due at once and no signing key."""
+    defaults = PublisherOptions.from_settings(AlertsSettings.from_environ({}))
+    return replace(defaults, **{"day_grace": timedelta(0), "signing_key": None} | changes)
+
+
 def _publisher() -> Publisher:
-    return Publisher(PublisherOptions(day_grace=timedelta(0)))
+    return Publisher(_options())
 
 
 def _records(db: psycopg.Connection, record_type: str) -> list[dict[str, Any]]:
@@ -382,8 +390,8 @@ def test_rerun_without_changes_adds_nothing(db: psycopg.Connection) -> None:
 def test_publisher_signs_completed_days_once(db: psycopg.Connection, tmp_path: Path) -> None:
     add_outlet(db, "MN-SIGN-1")
     key_file = tmp_path / "signing-key.pem"
-    unsigned = Publisher(PublisherOptions(day_grace=timedelta(0), signing_key=None))
-    publisher = Publisher(PublisherOptions(day_grace=timedelta(0), signing_key=key_file))
+    unsigned = Publisher(_options(signing_key=None))
+    publisher = Publisher(_options(signing_key=key_file))
     assert publisher.run_once(db, datetime.now(LOCAL))["enterprise_profile"] == 1
     tomorrow = datetime.now(LOCAL) + timedelta(days=1)
     assert unsigned.sign_days(db, tomorrow) == 0

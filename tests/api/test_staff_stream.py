@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from schemas.core.settings import Settings
+from api.settings import ApiSettings
 from schemas.staff.accounts import add_staff_user, issue_token, revoke_token
 from tests.fixtures.registry import add_outlet
 
@@ -24,7 +24,7 @@ STREAM = "/v1/staff/alerts/stream"
 
 @pytest.fixture
 def client(database_url: str) -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(database_url=database_url))) as c:
+    with TestClient(create_app(ApiSettings(database_url=database_url))) as c:
         yield c
 
 

@@ -162,10 +162,27 @@ def test_a_refused_batch_is_written_frame_by_frame_and_the_bad_one_is_a_dead_let
     oid = add_outlet(db, "MN1")
     huge = MeasurementRow("a21026", "rtd", T0 + timedelta(hours=1), value=Decimal("1e200000"))
     good, bad = frame(oid, b"ok", [so2("1")]), frame(oid, b"bad", [huge])
-    accepted, rejected = [good, bad], []
-    result = write_isolating(db, accepted, rejected)
-    assert accepted == [good]  # only what is stored may be answered as stored
-    assert [r.reason for r in rejected] == ["store"]
+    accepted: list[Accepted] = [good, bad]
+    rejected: list[Rejected] = []
+    written = write_isolating(db, accepted, rejected)
+    assert written.accepted == [good]  # only what is stored may be answered as stored
+    assert [r.reason for r in written.rejected] == ["store"]
+    result = written.result
     assert (result.frames_new, result.values_inserted, result.dead_letters) == (1, 1, 1)
     assert db.execute("SELECT reason, raw FROM dead_letters").fetchall() == [("store", b"bad")]
     assert count(db, "measurements") == 1
+    assert (accepted, rejected) == ([good, bad], [])  # what was given is left as it was
+
+
+def test_an_accepted_batch_is_returned_whole_with_its_dead_letters(db: psycopg.Connection) -> None:
+    from ingest.writer import write_isolating
+
+    oid = add_outlet(db, "MN1")
+    good = frame(oid, b"ok", [so2("1")])
+    junk = Rejected("mqtt", "hj212/MN1/up", datetime.now(UTC), b"junk", "format", "no header")
+    written = write_isolating(db, (good,), (junk,))
+    assert (written.accepted, written.rejected) == ([good], [junk])
+    result = written.result
+    assert (result.frames_new, result.values_inserted, result.dead_letters) == (1, 1, 1)
+    again = write_isolating(db, [good], [junk]).result  # a re-send: nothing new
+    assert (again.frames_new, again.frames_duplicate, again.values_unchanged) == (0, 1, 1)

@@ -20,7 +20,7 @@ import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from psycopg.types.json import Jsonb
 
-from schemas.core.settings import get_settings
+from alerts.settings import AlertsSettings
 from schemas.disclosure import ledger
 from schemas.disclosure.keys import (
     SigningKeyError,
@@ -588,10 +588,15 @@ def test_key_files(tmp_path: Path) -> None:
 
 
 def test_the_signing_key_setting_may_be_unset() -> None:
-    assert get_settings({}).signing_key_file is None
-    assert get_settings({"SOURCEWATCH_SIGNING_KEY_FILE": "None"}).signing_key_file is None
-    assert get_settings({"SOURCEWATCH_SIGNING_KEY_FILE": ""}).signing_key_file is None
-    setting = get_settings({"SOURCEWATCH_SIGNING_KEY_FILE": "/etc/sw/key.pem"})
+    assert AlertsSettings.from_environ({}).signing_key_file is None
+    assert (
+        AlertsSettings.from_environ({"SOURCEWATCH_SIGNING_KEY_FILE": "None"}).signing_key_file
+        is None
+    )
+    assert (
+        AlertsSettings.from_environ({"SOURCEWATCH_SIGNING_KEY_FILE": ""}).signing_key_file is None
+    )
+    setting = AlertsSettings.from_environ({"SOURCEWATCH_SIGNING_KEY_FILE": "/etc/sw/key.pem"})
     assert setting.signing_key_file == Path("/etc/sw/key.pem")
 
 
