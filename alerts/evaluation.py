@@ -192,7 +192,7 @@ class Evaluation:
         rules = self.pattern_rules(day)
         if self.fault_after_hours < 1:
             pass  # check_faults refuses it
-        elif fault_flag(r.flags, rules) is None:
+        elif fault_flag(r.flags, rules, self.outlet.kind) is None:
             if not r.valid:
                 return  # check_faults does nothing for an invalid hour without a fault flag
             if self._open_faults is None:
@@ -210,6 +210,7 @@ class Evaluation:
             self.conn,
             outlet_id=self.outlet.id,
             pollutant=pollutant,
+            medium=self.outlet.kind,
             hour_start=start,
             flags=r.flags,
             valid=r.valid,
