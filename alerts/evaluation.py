@@ -24,19 +24,13 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
-from alerts.cases import CasePolicy, Transition, judge_period
 from alerts.faults import check_faults, fault_flag
 from alerts.patterns import check_patterns
-from alerts.rules import (
-    DayResult,
-    MeanResult,
-    Sample,
-    daily_mean,
-    exceedance_multiple,
-    exceeds,
-    hourly_mean,
-)
+from alerts.rules import DayResult, MeanResult, Sample, daily_mean, hourly_mean
+from schemas.cases.policy import CasePolicy
+from schemas.cases.transitions import Transition, judge_period
 from schemas.codes.pattern_rules import PatternRules, load_pattern_rules
+from schemas.limits.judgement import judge, value_to_judge
 from schemas.limits.rules import Limit, ValidityRules, limits_for_outlet, load_validity_rules
 
 __all__ = ["FLOW", "OXYGEN", "Evaluation", "OutletContext", "ReferenceCache", "load_outlet"]
@@ -394,11 +388,10 @@ class Evaluation:
         converted: Decimal | None,
         result: MeanResult | DayResult,
     ) -> None:
-        value = converted if lim.reference_o2 is not None else measured
+        value = value_to_judge(lim, measured, converted)
         if value is None:
             return  # a valid mean that cannot be converted (no O₂) is not judged
-        exceeding = exceeds(value, lim)
-        multiple = exceedance_multiple(value, lim.value) if exceeding else Decimal(0)
+        verdict = judge(value, lim)
         details: dict[str, Any] = {
             "value": str(value),
             "measured": None if measured is None else str(measured),
@@ -428,9 +421,7 @@ class Evaluation:
             limit_source=lim.source,
             limit_value=lim.value,
             period_start=period_start,
-            value=value,
-            multiple=multiple,
-            exceeding=exceeding,
+            verdict=verdict,
             policy=self.policy,
             details=details,
             no_case_has_period=absent,

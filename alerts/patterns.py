@@ -30,9 +30,10 @@ from typing import Any
 
 import psycopg
 
-from alerts.cases import Transition, close_case, open_case
-from alerts.rules import convert_o2, exceeds, zs_mismatch
+from alerts.rules import convert_o2, zs_mismatch
+from schemas.cases.transitions import Transition, close_case, open_case
 from schemas.codes.pattern_rules import PatternRules
+from schemas.limits.judgement import judge
 from schemas.limits.rules import Limit
 
 __all__ = ["PATTERNS", "check_patterns"]
@@ -373,7 +374,7 @@ def _flag_abuse(
         value = measured
         if measured is not None and lim.reference_o2 is not None:
             value = convert_o2(measured, o2, lim.reference_o2, o2_max or Decimal(21))
-        if value is not None and exceeds(value, lim):
+        if value is not None and judge(value, lim).exceeds:
             hits[pollutant].append(
                 {
                     "hour": d.iso(hour),

@@ -10,7 +10,7 @@ Conventions (docs/architecture.md#api-conventions):
   ``coverage`` (valid vs expected minutes, hours or days);
 * a point with a limit in force carries that ``limit`` (value, unit, averaging period, the
   source document and its version) and, for a valid mean, the ``exceedance`` judgement with
-  the multiple (value − limit) / limit;
+  the multiple (value − limit) / limit (:mod:`schemas.limits.judgement`);
 * lists are ``{meta: {page, limit, found, next}, results: [...]}``; errors ``{error: {...}}``.
 """
 
@@ -272,7 +272,10 @@ class Exceedance(BaseModel):
 
     value: float
     exceeds: bool
-    multiple: float | None = Field(description="(value − limit) / limit when exceeding.")
+    multiple: float | None = Field(
+        description="(value − limit) / limit when exceeding an upper limit; null when compliant,"
+        " and for a range limit such as pH 6–9, for which no multiple is defined."
+    )
 
 
 class RawPoint(BaseModel):

@@ -27,10 +27,10 @@ import psycopg
 
 from alerts.publish._util import q
 from alerts.publish.totals import MonthPeriod, OutletMass, month_masses, publish_monthly
-from alerts.rules import exceeds
 from schemas.disclosure.auto_types import TaxEstimate, TaxItem
 from schemas.disclosure.automatic import AutoResult
 from schemas.disclosure.tax_tables import Equivalent, pollution_equivalents, region_of, tax_rate
+from schemas.limits.judgement import judge
 from schemas.limits.rules import Limit, limits_for_outlet
 
 __all__ = ["TOP_N", "publish_tax", "reduction_factor", "tax_content"]
@@ -95,7 +95,7 @@ def _concentration(
             " AND day >= %s AND day <= %s AND valid",
             (mass.outlet_id, mass.pollutant, date(period.year, period.month, 1), period.through),
         ).fetchall()
-    exceeded = any(v is not None and exceeds(v, lim) for (v,) in values)
+    exceeded = any(v is not None and judge(v, lim).exceeds for (v,) in values)
     return mean, exceeded
 
 
