@@ -28,7 +28,7 @@ from alerts.faults import check_faults, fault_flag
 from alerts.patterns import check_patterns
 from alerts.rules import DayResult, MeanResult, Sample, daily_mean, hourly_mean
 from schemas.cases.policy import CasePolicy
-from schemas.cases.transitions import Transition, judge_period
+from schemas.cases.transitions import Transition, judge_period, limit_details
 from schemas.codes.pattern_rules import PatternRules, load_pattern_rules
 from schemas.limits.judgement import judge, value_to_judge
 from schemas.limits.rules import Limit, ValidityRules, limits_for_outlet, load_validity_rules
@@ -396,17 +396,7 @@ class Evaluation:
             "value": str(value),
             "measured": None if measured is None else str(measured),
             "converted": None if converted is None else str(converted),
-            "limit": str(lim.value),
-            "limit_min": None if lim.value_min is None else str(lim.value_min),
-            "unit": lim.unit,
-            "reference_o2": None if lim.reference_o2 is None else str(lim.reference_o2),
-            "limit_source": lim.source,
-            "standard": lim.standard,
-            "category": lim.category,
-            "source_document": lim.source_document,
-            "clause": lim.clause,
-            "limit_confirmed": lim.confirmed,
-            "limit_version": lim.version,
+            **limit_details(lim),
             "coverage": f"{result.valid_count}/{result.expected_count}",
         }
         key = (lim.pollutant, lim.period, lim.id, lim.source, period_start)

@@ -33,12 +33,14 @@ from schemas.cases.kinds import SEVERITIES, higher_severity
 from schemas.cases.model import MACHINE, append_event
 from schemas.cases.policy import CasePolicy, severity_for
 from schemas.limits.judgement import Judgement
+from schemas.limits.rules import Limit
 
 __all__ = [
     "Transition",
     "close_case",
     "escalate_unacknowledged",
     "judge_period",
+    "limit_details",
     "lock_outlet",
     "open_case",
     "unacknowledged",
@@ -51,6 +53,25 @@ class Transition:
     event_id: int
     action: str  # opened | escalated | closed | reopened | unack-escalated
     severity: str
+
+
+def limit_details(lim: Limit) -> dict[str, Any]:
+    """What a case records of the limit it was judged by, in its (or its period's) details:
+    the API, the published notices and the evidence bundle read it back from there."""
+    return {
+        "limit": str(lim.value),
+        "unit": lim.unit,
+        "period": lim.period,
+        "limit_min": None if lim.value_min is None else str(lim.value_min),
+        "reference_o2": None if lim.reference_o2 is None else str(lim.reference_o2),
+        "limit_source": lim.source,
+        "standard": lim.standard,
+        "category": lim.category,
+        "source_document": lim.source_document,
+        "clause": lim.clause,
+        "limit_confirmed": lim.confirmed,
+        "limit_version": lim.version,
+    }
 
 
 def lock_outlet(conn: psycopg.Connection, outlet_id: int) -> None:
