@@ -18,6 +18,7 @@ from psycopg import sql
 
 from api.db import Statement
 from api.queries.common import limit_offset, where
+from schemas.cases.model import MACHINE
 
 __all__ = [
     "FEED_SIZE",
@@ -49,13 +50,13 @@ _COLUMNS = sql.SQL(
 # (staff write theirs for the file).
 _PUBLIC_COLUMNS = sql.SQL(
     ", CASE WHEN (SELECT x.actor FROM case_events x WHERE x.case_id = c.id"
-    " AND x.action = 'closed' ORDER BY x.id DESC LIMIT 1) = 'evaluator'"
+    " AND x.action = 'closed' ORDER BY x.id DESC LIMIT 1) = {machine}"
     " THEN c.close_reason END AS close_reason,"
     " c.details ->> 'limit_source' AS case_limit_source,"
     " p.name_zh AS p_name_zh, p.name_en AS p_name_en, p.unit_zh AS p_unit_zh,"
     " p.unit_en AS p_unit_en,"
     " lp.limit_value AS latest_limit_value, lp.details AS limit_details"
-)
+).format(machine=sql.Literal(MACHINE))
 _STAFF_COLUMNS = sql.SQL(
     ", c.limit_id, c.subject, c.close_reason, c.acknowledged_at, c.acknowledged_by,"
     " c.assigned_to, c.details, o.mn AS outlet_mn"

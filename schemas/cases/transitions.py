@@ -280,7 +280,7 @@ def _closed_by_evaluator(conn: psycopg.Connection, case_id: int) -> bool:
         "ORDER BY id DESC LIMIT 1",
         (case_id,),
     ).fetchone()
-    return row is not None and row[0] == "evaluator"
+    return row is not None and row[0] == MACHINE
 
 
 def close_case(conn: psycopg.Connection, case_id: int, reason: str) -> list[Transition]:
