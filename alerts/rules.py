@@ -1,7 +1,7 @@
 """The regulator's arithmetic: valid data, hourly and daily means, 折算. No I/O.
 
 What it implements (docs/regulations.md#validity, docs/regulations.md#volume-weighted-means,
-docs/regulations.md#o2-conversion, docs/regulations.md#exceedance):
+docs/regulations.md#o2-conversion):
 
 * Only valid data count: a sample counts when its HJ 212 flag is in ``valid_flags`` (``{"N"}``
   by default, as in the ``data_flags`` table) and it has a value. F, M, S, D, C, T, B and

@@ -1,4 +1,5 @@
-"""Judging one value against one limit: does it exceed, which bound it crossed, and by how much.
+"""Judging one value against one limit: does it exceed, which bound it crossed, and by how much
+(docs/regulations.md#exceedance).
 
 The one rule behind every verdict the service gives: the evaluator's cases, the API's series
 points, the published daily summaries and exceedance notices, and the supervisory monitoring
@@ -8,10 +9,9 @@ records staff enter. Pure arithmetic on decimals; rounding is the caller's (disp
   not. The exceedance multiple (超标倍数) is (value − limit) / limit: 150 against 100 → 0.5.
 * **Range** ``value_min``–``value`` (pH 6–9): a value below the lower or above the upper bound
   exceeds; both bounds comply. A range has **no multiple**: pH is a logarithmic, dimensionless
-  index, and Chinese assessment practice computes no 超标倍数 for it (《地表水环境质量评价办法
-  （试行）》, 环办〔2011〕22号: "水温、pH 值和溶解氧等项目不计算超标倍数"). The judgement says
-  which bound was crossed instead; a case without multiples is graded by how many periods
-  exceeded (:func:`schemas.cases.policy.severity_for`).
+  index, and Chinese assessment practice computes no 超标倍数 for it (环办〔2011〕22号). The
+  judgement says which bound was crossed instead; a case without multiples is graded by how
+  many periods exceeded (:func:`schemas.cases.policy.severity_for`).
 * **Zero limit** (不得检出, "not detectable"; or a non-positive value in a table): any value
   above it exceeds, and there is no multiple, since a ratio to zero is not defined.
 * A compliant value has no multiple.
