@@ -22,11 +22,16 @@ from psycopg import Notify
 
 from alerts import metrics
 from alerts.announce import announce
-from alerts.cases import CasePolicy, Transition, lock_outlet
 from alerts.evaluation import Evaluation, OutletContext, ReferenceCache, load_outlet
 from alerts.outages import detect_outages
 from alerts.settings import AlertsSettings
-from schemas.cases.kinds import SEVERITIES
+from schemas.cases.policy import CasePolicy
+from schemas.cases.transitions import (
+    Transition,
+    escalate_unacknowledged,
+    lock_outlet,
+    unacknowledged,
+)
 from schemas.core import channels
 from schemas.core.listen import Listener
 
@@ -250,36 +255,12 @@ class Evaluator:
         return finished
 
     def escalate_unacknowledged(self, conn: psycopg.Connection, now: datetime) -> int:
-        cutoff = now - self.options.unacknowledged_after
-        rows = conn.execute(
-            "SELECT id, outlet_id FROM cases WHERE state = 'open' AND acknowledged_at IS NULL "
-            "AND escalated_at IS NULL AND opened_at <= %s",
-            (cutoff,),
-        ).fetchall()
-        for case_id, outlet_id in rows:
+        cases = unacknowledged(conn, now - self.options.unacknowledged_after)
+        for case_id, outlet_id in cases:
             with conn.transaction():
                 lock_outlet(conn, outlet_id)
-                row = conn.execute(
-                    "UPDATE cases SET escalated_at = %s, severity = CASE severity "
-                    "WHEN 'info' THEN 'warning' WHEN 'warning' THEN 'major' ELSE 'critical' END "
-                    "WHERE id = %s AND acknowledged_at IS NULL AND escalated_at IS NULL "
-                    "RETURNING severity",
-                    (now, case_id),
-                ).fetchone()
-                if row is None:
-                    continue
-                severity = str(row[0])
-                assert severity in SEVERITIES
-                event = conn.execute(
-                    "INSERT INTO case_events (case_id, actor, action, severity, detail) "
-                    "VALUES (%s, 'evaluator', 'unack-escalated', %s, '{}') RETURNING id",
-                    (case_id, severity),
-                ).fetchone()
-                assert event is not None
-                self._announce(
-                    conn, [Transition(case_id, int(event[0]), "unack-escalated", severity)]
-                )
-        return len(rows)
+                self._announce(conn, escalate_unacknowledged(conn, case_id, now))
+        return len(cases)
 
     # --- the loop --------------------------------------------------------------------------
 

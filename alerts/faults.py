@@ -23,7 +23,7 @@ from typing import Any
 
 import psycopg
 
-from alerts.cases import Transition, close_case, open_case
+from schemas.cases.transitions import Transition, close_case, open_case
 from schemas.codes.pattern_rules import PatternRules
 
 __all__ = ["check_faults", "fault_flag", "fault_rule"]

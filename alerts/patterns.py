@@ -31,9 +31,10 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from alerts.cases import Transition, close_case, open_case
-from alerts.rules import convert_o2, exceeds, zs_mismatch
+from alerts.rules import convert_o2, zs_mismatch
+from schemas.cases.transitions import Transition, close_case, limit_details, open_case
 from schemas.codes.pattern_rules import PatternRules
+from schemas.limits.judgement import judge
 from schemas.limits.rules import Limit
 
 __all__ = ["PATTERNS", "check_patterns"]
@@ -178,23 +179,6 @@ def _num(value: Decimal) -> str:
     return f"{value:.4f}".rstrip("0").rstrip(".") or "0"
 
 
-def _limit(lim: Limit) -> dict[str, Any]:
-    return {
-        "limit": str(lim.value),
-        "unit": lim.unit,
-        "period": lim.period,
-        "limit_min": None if lim.value_min is None else str(lim.value_min),
-        "reference_o2": None if lim.reference_o2 is None else str(lim.reference_o2),
-        "limit_source": lim.source,
-        "standard": lim.standard,
-        "category": lim.category,
-        "source_document": lim.source_document,
-        "clause": lim.clause,
-        "limit_confirmed": lim.confirmed,
-        "limit_version": lim.version,
-    }
-
-
 # --- flat lines ----------------------------------------------------------------------------
 
 _HOURLY_SPREAD = sql.SQL("""
@@ -239,7 +223,7 @@ def _flat_lines(d: _Day, limits: Sequence[Limit]) -> list[_Finding]:
                 "stretches": stretches,
                 "longest_hours": max(s["hours"] for s in stretches),
                 "data": sorted({kind for _, kind, *_ in series}),
-                **(_limit(lim) if lim else {}),
+                **(limit_details(lim) if lim else {}),
                 "rules": rules,
             }
             out.append(_Finding("flat-line", pollutant, details))
@@ -307,7 +291,7 @@ def _bunching(d: _Day, means: _Means, hourly: dict[str, Limit]) -> list[_Finding
                 "share": _num(share),
                 "band_from": _num(low),
                 "band_to": str(lim.value),
-                **_limit(lim),
+                **limit_details(lim),
                 "rules": rules,
             }
             out.append(_Finding("bunching", pollutant, details))
@@ -374,7 +358,7 @@ def _flag_abuse(
         value = measured
         if measured is not None and lim.reference_o2 is not None:
             value = convert_o2(measured, o2, lim.reference_o2, o2_max or Decimal(21))
-        if value is not None and exceeds(value, lim):
+        if value is not None and judge(value, lim).exceeds:
             hits[pollutant].append(
                 {
                     "hour": d.iso(hour),
@@ -390,7 +374,7 @@ def _flag_abuse(
             details = {
                 "invalid_hours_exceeding": len(hours),
                 "hours": hours,
-                **_limit(hourly[pollutant]),
+                **limit_details(hourly[pollutant]),
                 "rules": d.rules.describe("flag_abuse_min_hours"),
             }
             out.append(_Finding("flag-abuse", pollutant, details))

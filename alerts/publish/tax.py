@@ -28,10 +28,10 @@ from psycopg import sql
 
 from alerts.publish._util import q
 from alerts.publish.totals import MonthPeriod, OutletMass, month_masses, publish_monthly
-from alerts.rules import exceeds
 from schemas.disclosure.auto_types import TaxEstimate, TaxItem
 from schemas.disclosure.automatic import AutoResult
 from schemas.disclosure.tax_tables import Equivalent, pollution_equivalents, region_of, tax_rate
+from schemas.limits.judgement import judge
 from schemas.limits.rules import Limit, limits_for_outlet
 
 __all__ = ["TOP_N", "publish_tax", "reduction_factor", "tax_content"]
@@ -104,7 +104,7 @@ def _concentration(
             ).format(column),
             (mass.outlet_id, mass.pollutant, date(period.year, period.month, 1), period.through),
         ).fetchall()
-    exceeded = any(v is not None and exceeds(v, lim) for (v,) in values)
+    exceeded = any(v is not None and judge(v, lim).exceeds for (v,) in values)
     return mean, exceeded
 
 

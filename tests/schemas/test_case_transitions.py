@@ -9,7 +9,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from alerts.cases import CasePolicy, Transition, judge_period, open_case, severity_for
+from schemas.cases.policy import CasePolicy, severity_for
+from schemas.cases.transitions import Transition, judge_period, open_case
+from schemas.limits import judgement
 from tests.fixtures.registry import add_outlet
 
 pytestmark = pytest.mark.integration
@@ -26,7 +28,6 @@ POLICY = CasePolicy(
 
 
 def judge(conn: psycopg.Connection, oid: int, hour: int, value: str) -> list[Transition]:
-    v = Decimal(value)
     with conn.transaction():
         return judge_period(
             conn,
@@ -37,9 +38,7 @@ def judge(conn: psycopg.Connection, oid: int, hour: int, value: str) -> list[Tra
             limit_source="standard",
             limit_value=LIMIT,
             period_start=H0 + timedelta(hours=hour),
-            value=v,
-            multiple=(v - LIMIT) / LIMIT,
-            exceeding=v > LIMIT,
+            verdict=judgement.judge(Decimal(value), judgement.LimitBounds(LIMIT)),
             policy=POLICY,
             details={"v": value},
         )
