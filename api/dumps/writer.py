@@ -45,6 +45,7 @@ from api.dumps.columns import (
     table_query,
 )
 from api.dumps.roots import ROOTS, write_roots
+from schemas.core.localtime import LOCAL_TZ_NAME
 
 # --- Writing ------------------------------------------------------------------------------------
 
@@ -245,7 +246,7 @@ def _manifest(
     return {
         "format": FORMAT,
         "day": day.isoformat(),
-        "timezone": "Asia/Shanghai",
+        "timezone": LOCAL_TZ_NAME,
         "period": {"start": _utc_text(start), "end": _utc_text(end)},
         "generated_at": _utc_text(generated),
         "generator": _generator(),

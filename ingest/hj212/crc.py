@@ -22,7 +22,7 @@ def _arc_table() -> tuple[int, ...]:
 
 # The usual 256-entry table of CRC-16/ARC (= MODBUS), reflected polynomial 0xA001.
 _T: tuple[int, ...] = _arc_table()
-# Its high bytes: the only state HJ 212's per-byte step carries over (hj212.md §1.4).
+# Its high bytes: the only state HJ 212's per-byte step carries over (docs/protocol.md#crc).
 _H: bytes = bytes(t >> 8 for t in _T)
 
 
@@ -53,7 +53,7 @@ def modbus_crc16(data: bytes) -> int:
 
 
 class CRCPolicy(StrEnum):
-    """How a received check value is judged (hj212.md §8.3)."""
+    """How a received check value is judged (docs/protocol.md#crc)."""
 
     STRICT = "strict"  # Appendix A only; a mismatch raises CRCError
     LENIENT = "lenient"  # Appendix A; a mismatch is recorded (ok=False), not raised

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from schemas.staff.audit import audit
 
@@ -122,8 +123,10 @@ def issue_token(
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         at = "%s::timestamptz" if isinstance(expires_at, datetime) else "now() + %s::interval"
         row = conn.execute(
-            "INSERT INTO staff_tokens (user_id, token_sha256, label, expires_at)"  # noqa: S608
-            f" VALUES (%s, %s, %s, {at}) RETURNING id, expires_at",
+            sql.SQL(
+                "INSERT INTO staff_tokens (user_id, token_sha256, label, expires_at)"
+                " VALUES (%s, %s, %s, {at}) RETURNING id, expires_at"
+            ).format(at=sql.SQL(at)),
             (user[0], digest(token), label, expires_at),
         ).fetchone()
         assert row is not None

@@ -29,7 +29,7 @@ from psycopg import sql
 
 from api.app import create_app
 from api.server import build_server
-from schemas.core.settings import Settings
+from api.settings import ApiSettings
 from schemas.limits.rules import bind_outlet
 from tests.fixtures.registry import add_outlet
 
@@ -48,13 +48,13 @@ class World:
 
 
 @pytest.fixture
-def settings(role_urls: dict[str, str]) -> Settings:
+def settings(role_urls: dict[str, str]) -> ApiSettings:
     """The API as deployed: connected with its own database role (schemas/core/roles.py)."""
-    return Settings(database_url=role_urls["api"], api_rate_limit_per_minute=10_000)
+    return ApiSettings(database_url=role_urls["api"], api_rate_limit_per_minute=10_000)
 
 
 @pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
+def client(settings: ApiSettings) -> Iterator[TestClient]:
     with TestClient(create_app(settings)) as c:
         yield c
 
@@ -245,7 +245,7 @@ def _free_port() -> int:
 def api_url(role_urls: dict[str, str], world: World) -> Iterator[str]:
     """The real API under uvicorn on a free port of 127.0.0.1, with the ``world`` data."""
     port = _free_port()
-    settings = Settings(
+    settings = ApiSettings(
         database_url=role_urls["api"],
         api_host="127.0.0.1",
         api_port=port,
