@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 
+from schemas.core.localtime import LOCAL_TZ_NAME
 from schemas.disclosure.keys import key_id, load_private_key, raw_public_key
 from schemas.disclosure.ledger import (
     ZERO_HASH,
@@ -173,10 +174,10 @@ def sign_roots(
             raise LedgerError(f"refusing to sign a log that does not verify: {failure.describe()}")
         cur.execute(
             "SELECT d.day, max(d.seq) AS last_seq, count(*) AS entry_count FROM "
-            "(SELECT seq, (logged_at AT TIME ZONE 'Asia/Shanghai')::date AS day "
+            "(SELECT seq, (logged_at AT TIME ZONE %s)::date AS day "
             "FROM publication_log) d WHERE d.day > %s AND d.day <= %s "
             "GROUP BY d.day ORDER BY d.day",
-            (last_day, through),
+            (LOCAL_TZ_NAME, last_day, through),
         )
         for day_row in cur.fetchall():
             day, last_seq = day_row["day"], int(day_row["last_seq"])
