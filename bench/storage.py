@@ -22,13 +22,8 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import shutil
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -41,7 +36,7 @@ from ingest.simulation import generate_traffic, make_enterprises
 from ingest.uplink import decode_message
 from ingest.writer import write_batch
 from schemas.registry.entries import EnterpriseIn, import_registry
-from sourcewatch.embedded_postgres import embedded_postgres, timescaledb_installed
+from sourcewatch.embedded_postgres import throwaway_postgres, timescaledb_installed
 
 START = datetime(2026, 10, 5)  # a Monday, Asia/Shanghai local time (the simulator's)
 COPIED = ("frames", "measurements")
@@ -216,18 +211,6 @@ def timescaledb_sizes(url: str, rows: int) -> Sizes:
     return Sizes(int(row[0]), int(row[1] or 0), int(row[2]), columns)
 
 
-@contextmanager
-def private_timescaledb() -> Iterator[str]:
-    """An admin DSN of a private cluster preloading TimescaleDB; removed afterwards."""
-    folder = Path(tempfile.mkdtemp(prefix="sourcewatch-bench-tsdb-"))
-    folder.chmod(0o755)  # reachable by the unprivileged server user
-    try:
-        with embedded_postgres(folder, database="postgres") as dsn:
-            yield dsn
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
 # --- Running -----------------------------------------------------------------------------------
 
 
@@ -241,7 +224,10 @@ def measure(enterprises: int = 2, days: int = 2, seed: int = 16) -> StorageFigur
         plain_result = plain_sizes(plain)
         timescale: Sizes | None = None
         if timescaledb_installed():
-            with private_timescaledb() as tsdb_admin, fresh_database(tsdb_admin, outlets=0) as url:
+            with (
+                throwaway_postgres("sourcewatch-bench-tsdb-") as tsdb_admin,
+                fresh_database(tsdb_admin, outlets=0) as url,
+            ):
                 copy_rows(plain, url)
                 compress_everything(url)
                 timescale = timescaledb_sizes(url, rows)

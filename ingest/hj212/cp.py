@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from itertools import repeat
+from typing import Any
 
 __all__ = ["Value", "parse_cp", "parse_data_time", "parse_number"]
 
@@ -97,10 +98,6 @@ class _Draft:
     so CPython allows the ``__class__`` switch. ``number`` is left to Value.__getattr__."""
 
     __slots__ = Value.__slots__
-    code: str
-    field: str
-    raw: str
-    number: Decimal | None
 
 
 _SET_NUMBER = vars(Value)["number"].__set__
@@ -146,17 +143,17 @@ def parse_cp(text: str) -> tuple[dict[str, str], tuple[Value, ...]]:
     else:
         pairs = _pairs(text)
     attributes: dict[str, str] = {}
-    values: list[Value] = []
+    values: list[Any] = []  # Values, filled as _Draft
     append, new = values.append, object.__new__
     for key, raw in pairs:
         code, dash, field = key.partition("-")
         if dash:
-            value = new(_Draft)
+            value: Any = new(_Draft)
             value.code = code
             value.field = field
             value.raw = raw
-            value.__class__ = Value  # type: ignore[assignment]
-            append(value)  # type: ignore[arg-type]
+            value.__class__ = Value
+            append(value)
         else:
             attributes[key] = raw
     return attributes, tuple(values)

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import repeat
+from typing import Any, cast
 
 from .cp import Value, has_space, parse_cp, parse_data_time
 from .crc import CRCPolicy, CRCResult, check_crc, crc16
@@ -63,25 +64,6 @@ class _FrameDraft:
     one with plain attribute stores, then makes it a Frame, as parse_cp does with Values."""
 
     __slots__ = Frame.__slots__
-    packet: bytes
-    segment: bytes
-    declared_length: int | None
-    length_ok: bool
-    crc: CRCResult
-    header: Mapping[str, str]
-    qn: str | None
-    st: str | None
-    cn: str | None
-    pw: str | None
-    mn: str | None
-    flag: FlagBits
-    pnum: int | None
-    pno: int | None
-    attributes: Mapping[str, str]
-    values: tuple[Value, ...]
-    data_time: datetime | None
-    cp: str
-    encoding: str
 
 
 # HJ 212-2017 §6.3.2 Table 2 "通讯包结构组成表":
@@ -209,7 +191,7 @@ def _build(
     pno = number("PNO", 9999) if "PNO" in header else None
     attributes, values = parse_cp(cp_text)
     data_time = attributes.get("DataTime")
-    frame = _FrameDraft()
+    frame: Any = _FrameDraft()  # typed by Frame's fields, checked when it becomes a Frame
     frame.packet = packet
     frame.segment = segment
     frame.declared_length = declared
@@ -229,5 +211,5 @@ def _build(
     frame.data_time = None if data_time is None else parse_data_time(data_time)
     frame.cp = cp_text
     frame.encoding = encoding
-    frame.__class__ = Frame  # type: ignore[assignment]
-    return frame  # type: ignore[return-value]
+    frame.__class__ = Frame
+    return cast(Frame, frame)

@@ -10,20 +10,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 
 import pytest
 
 from ingest.hj212 import CRCPolicy, HJ212Error, parse_packet, parse_segment
+from tests.ingest.test_hj212_corpus import CORPUS
 
-CORPUS = (
-    Path(__file__).resolve().parents[2]
-    / ".."
-    / "shared"
-    / "data"
-    / "hj212-public-traffic"
-    / "frames.txt"
-)
 # sha256 of every line's outcome under strict, lenient and alt, and of its bare segment.
 DIGEST = "626e4d7c679fdd8b85b517591aafc0895519ab17b2079347587d8605ca3a6b99"
 
