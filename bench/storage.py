@@ -133,15 +133,21 @@ def plain_sizes(url: str) -> Sizes:
 
 
 def compress_everything(url: str) -> None:
-    """Refresh the aggregate, then compress every chunk of the raw data and of the aggregate."""
+    """Refresh the aggregate, then compress every chunk of the raw data and of the aggregate
+    (those whose compression the migrations enabled)."""
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("CALL refresh_continuous_aggregate('measurements_hourly', NULL, NULL)")
-        for hypertable in ("measurements", "frames", materialization(conn)):
-            if compression_enabled(conn, hypertable):
-                conn.execute(
-                    "SELECT compress_chunk(c, if_not_compressed => true) FROM show_chunks(%s) c",
-                    (hypertable,),
-                )
+        enabled = conn.execute(
+            "SELECT hypertable_name FROM timescaledb_information.hypertables"
+            " WHERE compression_enabled"
+            " UNION ALL SELECT view_name FROM timescaledb_information.continuous_aggregates"
+            " WHERE compression_enabled"
+        ).fetchall()
+        for (name,) in enabled:
+            conn.execute(
+                "SELECT compress_chunk(c, if_not_compressed => true) FROM show_chunks(%s) c",
+                (name,),
+            )
         conn.execute("VACUUM ANALYZE")
 
 
@@ -153,16 +159,6 @@ def materialization(conn: psycopg.Connection[Any]) -> str:
     ).fetchone()
     assert row is not None
     return str(row[0])
-
-
-def compression_enabled(conn: psycopg.Connection[Any], hypertable: str) -> bool:
-    row = conn.execute(
-        "SELECT compression_enabled FROM timescaledb_information.hypertables"
-        " WHERE format('%%I.%%I', hypertable_schema, hypertable_name) = %s"
-        "    OR hypertable_name = %s",
-        (hypertable, hypertable),
-    ).fetchone()
-    return bool(row and row[0])
 
 
 def column_bytes(conn: psycopg.Connection[Any], hypertable: str, rows: int) -> dict[str, float]:
