@@ -19,6 +19,7 @@ from psycopg_pool import ConnectionPool
 from starlette.concurrency import run_in_threadpool
 
 from api import errors, metrics
+from api.broadcast import Broadcast
 from api.db import QUERY_TIMEOUT_S, Database
 from api.ratelimit import RateLimiter, RateLimitMiddleware
 from api.routes import (
@@ -43,8 +44,9 @@ from api.routes import (
     timeliness,
     widgets,
 )
+from api.settings import ApiSettings
+from schemas.core import channels
 from schemas.core.db import open_pool
-from schemas.core.settings import Settings
 
 __all__ = ["create_app"]
 
@@ -69,15 +71,15 @@ the limits they are judged by with their source documents.
 """
 
 
-def create_app(settings: Settings, *, pool: ConnectionPool | None = None) -> FastAPI:
+def create_app(settings: ApiSettings, *, pool: ConnectionPool | None = None) -> FastAPI:
     """The application. With ``pool`` the caller owns it (opened and closed by the caller);
-    otherwise one is opened in the lifespan from ``settings.database_url``."""
+    otherwise one is opened in the lifespan from ``settings.database``."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = pool is None
         used = pool or open_pool(
-            settings.database_url, application_name="sourcewatch.api", max_size=POOL_MAX_SIZE
+            settings.database, application_name="sourcewatch.api", max_size=POOL_MAX_SIZE
         )
         if own:
             used.open(wait=False)  # start even when the database is down: /readyz tells
@@ -86,6 +88,7 @@ def create_app(settings: Settings, *, pool: ConnectionPool | None = None) -> Fas
         try:
             yield
         finally:
+            await app.state.case_events.close()
             if own:
                 await run_in_threadpool(used.close)
 
@@ -99,6 +102,10 @@ def create_app(settings: Settings, *, pool: ConnectionPool | None = None) -> Fas
         lifespan=lifespan,
     )
     app.state.settings = settings
+    # one LISTEN connection for every live stream of this process, opened on first use
+    app.state.case_events = Broadcast(
+        settings.database, channels.CASE_EVENTS, application_name="sourcewatch.api.listen"
+    )
     errors.install(app)
     app.add_middleware(errors.UnhandledErrors)
     app.add_middleware(GZipMiddleware, minimum_size=1000)

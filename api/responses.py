@@ -1,6 +1,6 @@
 """Response models of the public API (OpenAPI is generated from them).
 
-Conventions (DESIGN.md §6, regulations.md §C.5):
+Conventions (docs/architecture.md#api-conventions):
 
 * names are bilingual ``{zh, en}``; units too;
 * every time is ``{utc, local}``, local being Asia/Shanghai;
@@ -10,7 +10,7 @@ Conventions (DESIGN.md §6, regulations.md §C.5):
   ``coverage`` (valid vs expected minutes, hours or days);
 * a point with a limit in force carries that ``limit`` (value, unit, averaging period, the
   source document and its version) and, for a valid mean, the ``exceedance`` judgement with
-  the multiple (value − limit) / limit;
+  the multiple (value − limit) / limit (:mod:`schemas.limits.judgement`);
 * lists are ``{meta: {page, limit, found, next}, results: [...]}``; errors ``{error: {...}}``.
 """
 
@@ -47,6 +47,7 @@ __all__ = [
     "OpenCases",
     "Outlet",
     "OutletDetail",
+    "OutletRef",
     "OutletStatus",
     "Page",
     "Period",
@@ -55,8 +56,10 @@ __all__ = [
     "RawPoint",
     "Series",
     "SeriesMeta",
+    "StaffOutletRef",
     "Status",
     "instant",
+    "optional_instant",
 ]
 
 T = TypeVar("T", bound=BaseModel)
@@ -81,6 +84,10 @@ class Instant(BaseModel):
 
 def instant(value: dt.datetime) -> Instant:
     return Instant(utc=value.astimezone(dt.UTC), local=value.astimezone(LOCAL_TZ))
+
+
+def optional_instant(value: dt.datetime | None) -> Instant | None:
+    return None if value is None else instant(value)
 
 
 class Period(BaseModel):
@@ -165,6 +172,28 @@ class FlagRef(BaseModel):
 # --- Enterprises and outlets --------------------------------------------------------------------
 
 
+class EnterpriseRef(BaseModel):
+    """The enterprise a resource belongs to, wherever one is named (outlets, cases)."""
+
+    id: int
+    name: Names
+    district: str | None = Field(description="Administrative division.")
+
+
+class OutletRef(BaseModel):
+    """The outlet a resource belongs to, wherever one is named (cases)."""
+
+    id: int
+    name: Names
+    code: str | None = Field(description="Outlet number in the permit, e.g. DA001.")
+
+
+class StaffOutletRef(OutletRef):
+    """The outlet as staff see it: with the data logger's MN, which is not published."""
+
+    mn: str = Field(description="The data logger's MN (HJ 212 device identity).")
+
+
 class OpenCases(BaseModel):
     """Open cases by kind (counts only: the public view)."""
 
@@ -208,11 +237,6 @@ class EnterpriseSummary(BaseModel):
 class EnterpriseDetail(EnterpriseSummary):
     open_cases: OpenCases
     outlets: list[Outlet]
-
-
-class EnterpriseRef(BaseModel):
-    id: int
-    name: Names
 
 
 class LimitRef(BaseModel):
@@ -272,7 +296,10 @@ class Exceedance(BaseModel):
 
     value: float
     exceeds: bool
-    multiple: float | None = Field(description="(value − limit) / limit when exceeding.")
+    multiple: float | None = Field(
+        description="(value − limit) / limit when exceeding an upper limit; null when compliant,"
+        " and for a range limit such as pH 6–9, for which no multiple is defined."
+    )
 
 
 class RawPoint(BaseModel):

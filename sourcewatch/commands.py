@@ -52,7 +52,7 @@ def migrate(args: argparse.Namespace) -> int:
     settings = get_settings()
     try:
         with connect(
-            settings.database_url, application_name="sourcewatch.migrate", autocommit=True
+            settings.database, application_name="sourcewatch.migrate", autocommit=True
         ) as conn:
             done = migrate(conn)
             counts = load_reference_data(conn)
@@ -82,7 +82,7 @@ def registry_import(args: argparse.Namespace) -> int:
     rows = len(parsed.enterprises) + sum(len(e.outlets) for e in parsed.enterprises)
     try:
         with (
-            connect(get_settings().database_url, application_name="sourcewatch.registry") as conn,
+            connect(get_settings().database, application_name="sourcewatch.registry") as conn,
             _progress_bar(args, total=rows, unit="row", desc="import") as bar,
         ):
             report = import_registry(conn, parsed.enterprises, progress=bar.update)
@@ -141,31 +141,31 @@ def stop_on_signals() -> threading.Event:
 
 def ingest(args: argparse.Namespace) -> int:
     from ingest.service import run_ingest
-    from schemas.core.settings import get_settings
+    from ingest.settings import IngestSettings
 
-    return run_ingest(get_settings(), stop_on_signals())
+    return run_ingest(IngestSettings.from_environ(), stop_on_signals())
 
 
 def gateway(args: argparse.Namespace) -> int:
+    from ingest.settings import IngestSettings
     from ingest.tcp import run_gateway
-    from schemas.core.settings import get_settings
 
-    return run_gateway(get_settings(), stop_on_signals())
+    return run_gateway(IngestSettings.from_environ(), stop_on_signals())
 
 
 def api(args: argparse.Namespace) -> int:
     from api.server import serve
-    from schemas.core.settings import get_settings
+    from api.settings import ApiSettings
 
-    serve(get_settings())
+    serve(ApiSettings.from_environ())
     return 0
 
 
 def alerts(args: argparse.Namespace) -> int:
     from alerts.process import run_alerts
-    from schemas.core.settings import get_settings
+    from alerts.settings import AlertsSettings
 
-    return run_alerts(get_settings(), stop_on_signals())
+    return run_alerts(AlertsSettings.from_environ(), stop_on_signals())
 
 
 def subscriptions_add(args: argparse.Namespace) -> int:
@@ -175,7 +175,7 @@ def subscriptions_add(args: argparse.Namespace) -> int:
 
     try:
         with connect(
-            get_settings().database_url, application_name="sourcewatch.cli", autocommit=True
+            get_settings().database, application_name="sourcewatch.cli", autocommit=True
         ) as conn:
             sid = add_subscription(
                 conn,
@@ -203,7 +203,7 @@ def subscriptions_list(args: argparse.Namespace) -> int:
     from schemas.core.db import connect
     from schemas.core.settings import get_settings
 
-    with connect(get_settings().database_url, application_name="sourcewatch.cli") as conn:
+    with connect(get_settings().database, application_name="sourcewatch.cli") as conn:
         for s in list_subscriptions(conn):
             print(f"{s.id}\t{s.subscriber}\t{s.channel}\t{s.min_severity}\t{s.target}")  # noqa: T201
     return 0
@@ -216,7 +216,7 @@ def subscriptions_remove(args: argparse.Namespace) -> int:
 
     try:
         with connect(
-            get_settings().database_url, application_name="sourcewatch.cli", autocommit=True
+            get_settings().database, application_name="sourcewatch.cli", autocommit=True
         ) as conn:
             cancelled = deactivate_subscription(conn, args.subscription_id)
     except NotifyError as exc:
@@ -295,22 +295,27 @@ def _cli_connection() -> Any:
     from schemas.core.db import connect
     from schemas.core.settings import get_settings
 
-    return connect(get_settings().database_url, application_name="sourcewatch.cli", autocommit=True)
+    return connect(get_settings().database, application_name="sourcewatch.cli", autocommit=True)
 
 
 def up(args: argparse.Namespace) -> int:
-    from schemas.core.settings import get_settings
+    from sourcewatch.embedded import EmbeddedServerError
+    from sourcewatch.settings import AllSettings
     from sourcewatch.up import run_up
 
-    return run_up(
-        get_settings(),
-        stop_on_signals(),
-        enterprises=args.enterprises,
-        seed=args.seed,
-        data_dir=args.data,
-        broker=args.broker,
-        history=timedelta(seconds=args.history),
-    )
+    try:
+        return run_up(
+            AllSettings.from_environ(),
+            stop_on_signals(),
+            enterprises=args.enterprises,
+            seed=args.seed,
+            data_dir=args.data,
+            broker=args.broker,
+            history=timedelta(seconds=args.history),
+        )
+    except EmbeddedServerError as exc:
+        log.error("%s", exc)
+        return 1
 
 
 def simulate(args: argparse.Namespace) -> int:
@@ -334,7 +339,7 @@ def simulate(args: argparse.Namespace) -> int:
     total = None if span is None else int(span)
     with _progress_bar(args, total=total, unit="s", desc="simulate", shown=bool(total)) as bar:
         return run_simulator(
-            options, get_settings().mqtt_url, stop=stop_on_signals(), progress=bar.update
+            options, get_settings().broker, stop=stop_on_signals(), progress=bar.update
         )
 
 
@@ -345,7 +350,7 @@ def evidence(args: argparse.Namespace) -> int:
     from schemas.core.settings import get_settings
 
     try:
-        with connect(get_settings().database_url, application_name="sourcewatch.evidence") as conn:
+        with connect(get_settings().database, application_name="sourcewatch.evidence") as conn:
             manifest = build_evidence(conn, args.case_id, args.output)
     except CaseError as exc:
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201
@@ -358,14 +363,14 @@ def dump(args: argparse.Namespace) -> int:
     from datetime import datetime, timedelta
 
     from api.dumps import DumpError, dump_day
+    from api.settings import ApiSettings
     from schemas.core.db import connect
     from schemas.core.localtime import LOCAL_TZ
-    from schemas.core.settings import get_settings
 
     if args.days < 1:
         print("error: --days must be at least 1", file=sys.stderr)  # noqa: T201
         return 2
-    settings = get_settings()
+    settings = ApiSettings.from_environ()
     last = args.day or datetime.now(LOCAL_TZ).date() - timedelta(days=1)
     out = args.out or settings.dump_dir
     files = 0
@@ -376,7 +381,7 @@ def dump(args: argparse.Namespace) -> int:
         bar.set_postfix(files=files)
 
     with (
-        connect(settings.database_url, application_name="sourcewatch.dump") as conn,
+        connect(settings.database, application_name="sourcewatch.dump") as conn,
         _progress_bar(args, total=args.days, unit="day", desc="dump") as bar,
     ):
         for back in range(args.days - 1, -1, -1):
@@ -400,7 +405,7 @@ def devices_acl(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         log.error("%s", exc)
         return 1
-    with connect(get_settings().database_url, application_name="sourcewatch.devices") as conn:
+    with connect(get_settings().database, application_name="sourcewatch.devices") as conn:
         mns = active_mns(conn)
     try:
         done = write_broker_files(
@@ -424,7 +429,7 @@ def devices_acl(args: argparse.Namespace) -> int:
 
 
 def keys_generate(args: argparse.Namespace) -> int:
-    from schemas.core.settings import get_settings
+    from alerts.settings import AlertsSettings
     from schemas.disclosure.keys import (
         SigningKeyError,
         default_key_path,
@@ -433,7 +438,7 @@ def keys_generate(args: argparse.Namespace) -> int:
         public_key_pem,
     )
 
-    path = args.out or default_key_path(get_settings().signing_key_file)
+    path = args.out or default_key_path(AlertsSettings.from_environ().signing_key_file)
     try:
         kid = generate_key(path)
         pem = public_key_pem(load_private_key(path))
@@ -446,17 +451,17 @@ def keys_generate(args: argparse.Namespace) -> int:
 
 
 def ledger_sign(args: argparse.Namespace) -> int:
+    from alerts.settings import AlertsSettings
     from schemas.core.db import connect
-    from schemas.core.settings import get_settings
     from schemas.disclosure.keys import SigningKeyError, default_key_path, load_private_key
     from schemas.disclosure.ledger import LedgerError, yesterday
     from schemas.disclosure.verification import sign_roots
 
-    settings = get_settings()
+    settings = AlertsSettings.from_environ()
     through = args.through or yesterday()
     try:
         key = load_private_key(default_key_path(settings.signing_key_file))
-        with connect(settings.database_url, application_name="sourcewatch.ledger") as conn:
+        with connect(settings.database, application_name="sourcewatch.ledger") as conn:
             made = sign_roots(conn, key, through=through)
             conn.commit()
     except (SigningKeyError, LedgerError) as exc:
@@ -484,7 +489,7 @@ def verify(args: argparse.Namespace) -> int:
     except SigningKeyError as exc:
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201
         return 2
-    with connect(get_settings().database_url, application_name="sourcewatch.verify") as conn:
+    with connect(get_settings().database, application_name="sourcewatch.verify") as conn:
         conn.isolation_level = IsolationLevel.REPEATABLE_READ  # one snapshot for every check
         conn.read_only = True
         report = verify_log(conn, trusted)

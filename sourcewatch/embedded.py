@@ -1,5 +1,6 @@
 """Ports for the private servers of the embedded default (``sourcewatch up``), the tests and
-benchmarks: a free loopback port, and waiting until a server accepts connections on it."""
+benchmarks: a free loopback port, and waiting until a server accepts connections on it; and the
+error a private server that cannot start raises (its message says why and what to do)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,12 @@ import socket
 import time
 from collections.abc import Callable
 
-__all__ = ["free_port", "wait_for_port"]
+__all__ = ["EmbeddedServerError", "free_port", "wait_for_port"]
+
+
+class EmbeddedServerError(RuntimeError):
+    """A private server (PostgreSQL, the MQTT broker) cannot start; the message says why and
+    what to install or change. ``sourcewatch up`` prints it without a traceback."""
 
 
 def free_port() -> int:

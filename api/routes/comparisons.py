@@ -3,7 +3,8 @@
 The authority's supervisory (on-site, manual) results published as disclosure records of type
 ``supervisory_monitoring``, each next to the outlet's online daily mean of the same pollutant
 and day, with the relative difference. When the two disagree, on-site data taken by legal
-methods are the preferred evidence (MEP reply to Tianjin, 2016-05-13; regulations.md §A.4).
+methods are the preferred evidence (MEP reply to Tianjin, 2016-05-13;
+docs/regulations.md#supervisory-monitoring).
 """
 
 from __future__ import annotations

@@ -20,12 +20,13 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, Field, RootModel
 
+from api import convert
 from api.db import Database, Row, get_database
 from api.errors import ERROR_RESPONSES, NOT_FOUND_RESPONSE, InvalidParameter, NotFound
 from api.params import Format, Pagination, output_format, pagination, parse_instant, reject_nul
 from api.queries import disclosures as queries
 from api.render import CSV_RESPONSE, MAX_AGE_REFERENCE, json_response
-from api.responses import LOCAL_TZ, Instant, Names, Page, instant
+from api.responses import LOCAL_TZ, EnterpriseRef, Instant, Names, Page, instant
 from api.routes.common import list_response
 from schemas.disclosure.categories import CATEGORIES
 from schemas.disclosure.content import labels_of
@@ -53,11 +54,6 @@ RECORD_ID = Path(ge=1, le=2**63 - 1, description="Id of one version of a record.
 
 class CodeName(BaseModel):
     code: str
-    name: Names
-
-
-class EnterpriseName(BaseModel):
-    id: int
     name: Names
 
 
@@ -89,7 +85,7 @@ class Disclosure(BaseModel):
     origin: Literal["staff", "auto"] = Field(
         description="Authored by staff or published from data."
     )
-    enterprise: EnterpriseName | None
+    enterprise: EnterpriseRef | None
     outlet_id: int | None
     title: Names
     content: dict[str, Any] = Field(
@@ -156,12 +152,7 @@ def to_disclosure(row: Row) -> Disclosure:
             code=row["record_type"], name=Names(zh=row["type_name_zh"], en=row["type_name_en"])
         ),
         origin=row["origin"],
-        enterprise=None
-        if row["enterprise_id"] is None
-        else EnterpriseName(
-            id=row["enterprise_id"],
-            name=Names(zh=row["enterprise_name_zh"], en=row["enterprise_name_en"]),
-        ),
+        enterprise=None if row["enterprise_id"] is None else convert.enterprise_ref(row),
         outlet_id=row["outlet_id"],
         title=Names(zh=row["title_zh"], en=row["title_en"]),
         content=row["content"],

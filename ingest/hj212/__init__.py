@@ -1,7 +1,7 @@
 """HJ 212 (HJ 212-2017, with HJ/T 212-2005 and HJ 212-2025 variants): a sans-I/O codec.
 
 Bytes in, frozen dataclasses out, and back; no sockets, no MQTT, no database. See
-``/work/shared/reference/hj212.md`` for the protocol notes each rule quotes.
+``docs/protocol.md`` for the protocol notes behind the rules each module quotes.
 """
 
 from .build import build_packet, build_segment, encode_cp, reply_9013, reply_9014

@@ -48,7 +48,7 @@ def encode_cp(attributes: Mapping[str, str], items: Mapping[str, Mapping[str, st
 
     ``encode_cp({"DataTime": "20160801085857"}, {"a21026": {"Rtd": "1.2", "Flag": "N"}})``
     gives ``"DataTime=20160801085857;a21026-Rtd=1.2,a21026-Flag=N"``. Values are written
-    verbatim (never re-format numbers: "1.230" must stay "1.230", hj212.md §3.1 rule 5).
+    verbatim (never re-format numbers: "1.230" stays "1.230", docs/protocol.md#frame-grammar).
     """
     groups = [f"{key}={value}" for key, value in attributes.items()]
     for code, fields in items.items():
@@ -65,7 +65,7 @@ def build_packet(segment: str | bytes) -> bytes:
     return b"##%04d%b%04X\r\n" % (len(data), data, crc16(data))
 
 
-# §5.3 of our notes, Appendix C.13/C.15: replies use ST=91, Flag=4, CP=&&&& and echo the QN,
+# Appendix C.13/C.15 (docs/protocol.md#replies): replies use ST=91, Flag=4, CP=&&&&, echo the QN,
 # PW and MN of the packet they answer ("应答... QN 与请求相同").
 def _reply(frame: Frame, cn: str) -> bytes:
     fields = [] if frame.qn is None else [f"QN={frame.qn}"]

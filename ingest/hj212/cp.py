@@ -44,7 +44,8 @@ class Value:
 
 
 # §6.3.3.2.2: "N14.2 ... 带小数点，带符号，最大长度为 18" - sign and decimal point allowed;
-# zero padding ("00.58", "024.0") and long decimals occur in real data (hj212.md §3.1 rule 5).
+# zero padding ("00.58", "024.0") and long decimals occur in real data
+# (docs/protocol.md#real-device-pitfalls).
 # The grammar is  [+-]? ( digits ( "." digits? )? | "." digits ),  digits being Unicode decimal
 # digits (what a regex's \d and str.isdecimal both mean); checked with str methods, no regex.
 def parse_number(raw: str) -> Decimal | None:
@@ -128,14 +129,14 @@ def _plain(text: str) -> bool:
 
 # §6.3.3.2.1 Table 4 names "xxxxxx-Rtd", "xxxxxx-Flag", "SBxxx-RS", "xxxxxx-Info" ...:
 # the pollutant code, "-", the field. Keys without "-" (DataTime, PolId, QnRtn, a 2005-style
-# QN, a stray Flag) are packet attributes (hj212.md §3.1 rules 1-3).
+# QN, a stray Flag) are packet attributes (docs/protocol.md#frame-grammar).
 def parse_cp(text: str) -> tuple[dict[str, str], tuple[Value, ...]]:
     """Parse the text between ``CP=&&`` and ``&&`` into (attributes, values).
 
-    Tolerant by design (hj212.md §3.1, §8.6): each pair is split on its first "=" and the key
-    on its first "-"; spaces around keys and values are stripped; empty groups, empty values,
-    duplicates and any order are kept as sent; tokens with no "=" or an empty key are skipped.
-    Attributes keep the last duplicate; values keep all of them, in order.
+    Tolerant by design (docs/protocol.md#real-device-pitfalls): each pair is split on its first "="
+    and the key on its first "-"; spaces around keys and values are stripped; empty groups, empty
+    values, duplicates and any order are kept as sent; tokens with no "=" or an empty key are
+    skipped. Attributes keep the last duplicate; values keep all of them, in order.
     """
     if _plain(text):
         pieces = iter(text.replace(",", ";").replace("=", ";").split(";"))
@@ -172,7 +173,7 @@ def _pairs(text: str) -> Iterator[tuple[str, str]]:
 
 
 # Table 4: "DataTime 数据时间信息 N14 ... YYYYMMDDhhmmss"; several real packets send 17 digits
-# with milliseconds (hj212.md §1.3).
+# with milliseconds (docs/protocol.md#real-device-pitfalls).
 def parse_data_time(text: str) -> datetime | None:
     """A naive datetime from ``YYYYMMDDhhmmss`` (or ``…zzz`` with ms); None if unparseable."""
     text = text.strip()

@@ -22,7 +22,7 @@ def _arc_table() -> tuple[int, ...]:
 
 # The usual 256-entry table of CRC-16/ARC (= MODBUS), reflected polynomial 0xA001.
 _T: tuple[int, ...] = _arc_table()
-# Its high bytes: the only state HJ 212's per-byte step carries over (hj212.md §1.4).
+# Its high bytes: the only state HJ 212's per-byte step carries over (docs/protocol.md#crc).
 _H: tuple[int, ...] = tuple(t >> 8 for t in _T)
 
 
@@ -83,7 +83,7 @@ def modbus_crc16(data: bytes) -> int:
 
 
 class CRCPolicy(StrEnum):
-    """How a received check value is judged (hj212.md §8.3)."""
+    """How a received check value is judged (docs/protocol.md#crc)."""
 
     STRICT = "strict"  # Appendix A only; a mismatch raises CRCError
     LENIENT = "lenient"  # Appendix A; a mismatch is recorded (ok=False), not raised
@@ -100,7 +100,7 @@ class CRCResult:
     ok: bool
 
 
-# An Appendix A value is always one of the 256 entries of T (hj212.md §1.4): the verdict for
+# An Appendix A value is always one of the 256 entries of T (docs/protocol.md#crc): the verdict for
 # each, printed in upper case as the standard does, made once (CRCResult is immutable).
 _VERIFIED = {crc: CRCResult(f"{crc:04X}", f"{crc:04X}", "hj212", True) for crc in _T}
 

@@ -69,7 +69,7 @@ class _FrameDraft:
 # HJ 212-2017 §6.3.2 Table 2 "通讯包结构组成表":
 #   包头 "固定为##" | 数据段长度 "数据段的 ASCII 字符数，例如：长 255，则写为'0255'" (4) |
 #   数据段 "变长的数据" | CRC 校验 "数据段的校验结果" (4) | 包尾 "固定为<CR><LF>"
-# The length counts bytes of the segment (hj212.md §1.1, §8.4). Lengths over 1024 occur and are
+# The length counts segment bytes (docs/protocol.md#frame-grammar). Lengths over 1024 occur and are
 # accepted. A wrong length is recorded (length_ok), not fatal, when "&&" + 4 hex still ends it.
 _HEX4 = re.compile(rb"[0-9A-Fa-f]{4}")
 _TAIL = re.compile(rb"&&[0-9A-Fa-f]{4}\Z")
@@ -95,7 +95,8 @@ def parse_packet(packet: bytes, *, crc_policy: CRCPolicy = CRCPolicy.STRICT) -> 
     elif size > end + 4 and data[end - 2 : end] == b"&&" and _HEX4.fullmatch(data, end, end + 4):
         raise FrameError(f"{size - end - 4} bytes after the CRC (glued packets?)", end + 4)
     elif size >= 12 and _TAIL.search(data, 6):
-        # hj212.md §8.1: the declared length does not land on "&&" + CRC; resync on that.
+        # The declared length does not land on "&&" + CRC; resync on that
+        # (docs/protocol.md#real-device-pitfalls).
         segment, length_ok = data[6:-4], False
     elif size == end + 4:
         raise FrameError(f"CRC field {data[end:]!r} is not 4 hex digits", end)
@@ -119,7 +120,8 @@ def parse_segment(segment: bytes) -> Frame:
 
 # Table 3 "数据段结构组成表": QN ST CN PW MN Flag PNUM PNO CP. Real packets reorder them, change
 # case ("FLAG=0"), drop QN/Flag/PW, add ",", empty tokens or miss the ";" before CP (C.19
-# "Flag=5CP=&&"; C.22 "QN=…,ST=32"), so the header is a bag of K=V tokens (hj212.md §8.5).
+# "Flag=5CP=&&"; C.22 "QN=…,ST=32"), so the header is a bag of K=V tokens
+# (docs/protocol.md#real-device-pitfalls).
 _KNOWN = {key.upper(): key for key in ("QN", "ST", "CN", "PW", "MN", "Flag", "PNUM", "PNO")}
 _KNOWN["Flag"] = "Flag"  # the usual spelling, found without upper()
 # The decoded Flag of each usual spelling of the field ("4", "5", ...; absent or empty: no Flag).

@@ -13,7 +13,7 @@ __all__ = ["Reassembler"]
 # Table 3: "PNUM 指示本次通讯总共包含的包数 ... PNO 指示当前数据包的包号";
 # Flag D: "1-数据包中包含包号和总包数两部分". Tables C.49/C.50: each part is a complete CP that
 # repeats DataTime and carries other factors, with its own QN (so answer each part's 9014 before
-# reassembly). The key is therefore (MN, CN, DataTime), never QN (hj212.md §5.2, §8.9).
+# reassembly). So the key is (MN, CN, DataTime), never QN (docs/protocol.md#split-packets).
 # Some libraries cut the CP *text* instead (IceCoffee.HJ212, HJ212Interpreter): a part whose CP
 # does not start with "DataTime=" is such a continuation, and the parts are concatenated as text.
 _Key = tuple[str | None, str | None, int]

@@ -12,7 +12,8 @@ __all__ = ["StreamReader", "iter_packets"]
 Item = bytes | FrameError
 
 # Table 2: "##" + 4 digits + segment + 4 hex + CR LF. Real senders glue packets without CR LF,
-# use a bare LF, get the length wrong or write it with 2 digits (hj212.md §1.1, §8.1):
+# use a bare LF, get the length wrong or write it with 2 digits
+# (docs/protocol.md#real-device-pitfalls):
 #  1. at "##", trust the length if it lands on "&&" + 4 hex;
 #  2. otherwise resync on "&&" + 4 hex followed by CR, LF, the next "##" or (at EOF) the end;
 #  3. a "##" chunk that still cannot be delimited is handed on as far as the next "##", so that

@@ -1,6 +1,6 @@
 """The frozen evidence bundle of a case: one ZIP that stands on its own before a reviewer.
 
-Files, always in this order (regulations.md §A.10, §D.2 item 9):
+Files, always in this order (docs/regulations.md#evidence):
 
 ``case.json``          the case row, its periods, the outlet and enterprise (never the PW)
 ``history.json``       every ``case_events`` row: who opened, acknowledged, closed, replied

@@ -47,6 +47,7 @@ from typing import Any, Literal, cast
 
 import psycopg
 import rfc8785
+from psycopg import sql
 from psycopg.rows import dict_row, tuple_row
 
 from schemas.core.localtime import LOCAL_TZ
@@ -88,12 +89,12 @@ ZERO_HASH = bytes(32)
 _LOCK_KEY = 0x5357_5055_424C  # "SWPUBL": serialises appends and signing
 _BATCH = 1000
 
-_RECORD_FIELDS = (
+_RECORD_FIELDS = sql.SQL(
     "id, record_key, version, record_type, category, enterprise_id, outlet_id, title_zh, "
     "title_en, content::text AS content, formed_at, published_at, published_by, supersedes, "
     "correction_reason, withdrawn_at, withdrawn_by, withdrawn_reason"
 )
-_ENTRY_FIELDS = (
+_ENTRY_FIELDS = sql.SQL(
     "seq, logged_at, record_id, record_key, version, action, canonical, content_sha256, "
     "prev_hash, entry_hash"
 )
@@ -220,8 +221,9 @@ def record_states(
     ids = sorted({record_id for record_id, _ in wanted})
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(
-            f"SELECT {_RECORD_FIELDS} FROM disclosure_records WHERE id = ANY(%s)"  # noqa: S608
-            + (" FOR SHARE" if lock else ""),
+            sql.SQL("SELECT {fields} FROM disclosure_records WHERE id = ANY(%s) {lock}").format(
+                fields=_RECORD_FIELDS, lock=sql.SQL("FOR SHARE" if lock else "")
+            ),
             (ids,),
         )
         records = {int(r["id"]): r for r in cur.fetchall()}
@@ -384,9 +386,10 @@ def append(conn: psycopg.Connection[Any], record_id: int, action: Action) -> Led
         content_sha256 = hashlib.sha256(state.canonical).digest()
         entry_hash = compute_entry_hash(seq, state.logged_at, action, prev, content_sha256)
         cur.execute(
-            f"INSERT INTO publication_log ({_ENTRY_FIELDS}) "  # noqa: S608
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-            f"RETURNING {_ENTRY_FIELDS}",
+            sql.SQL(
+                "INSERT INTO publication_log ({fields}) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING {fields}"
+            ).format(fields=_ENTRY_FIELDS),
             (
                 seq,
                 state.logged_at,
@@ -414,8 +417,9 @@ def entries(
     """Entries with ``seq > after_seq`` in order (at most ``limit``)."""
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(
-            f"SELECT {_ENTRY_FIELDS} FROM publication_log WHERE seq > %s "  # noqa: S608
-            "ORDER BY seq LIMIT %s",
+            sql.SQL(
+                "SELECT {fields} FROM publication_log WHERE seq > %s ORDER BY seq LIMIT %s"
+            ).format(fields=_ENTRY_FIELDS),
             (after_seq, limit),
         )
         return [_entry(row) for row in cur.fetchall()]

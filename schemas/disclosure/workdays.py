@@ -2,7 +2,7 @@
 
 **The rule.** Information in the active-disclosure scope of 环发〔2013〕74号 is published
 "自该信息形成或者变更之日起20个工作日内" — within 20 working days from the day it is formed or
-changed (regulations.md §A.2; Hanzhong implementation,
+changed (docs/regulations.md#disclosure-clocks; Hanzhong implementation,
 https://static.solidwaste.com.cn/news/123965.html). As in the counting of periods in Chinese
 administrative law, the day of forming is **not** counted: the deadline is the 20th working day
 *after* the local (Asia/Shanghai) day the information was formed, and a record published on

@@ -24,6 +24,7 @@ from alerts.notify import (
     WebhookChannel,
     add_subscription,
 )
+from alerts.settings import AlertsSettings
 from ingest.hj212 import build_packet, build_segment, encode_cp
 from schemas.limits.rules import bind_outlet
 from tests.fixtures.mqtt import collector, publisher, running_worker, wait_until
@@ -62,7 +63,11 @@ def minute_frames() -> list[bytes]:
 @contextmanager
 def alerts_running(database_url: str, channels: dict[str, object]) -> Iterator[Evaluator]:
     stop = threading.Event()
-    evaluator = Evaluator(EvaluatorOptions(database_url=database_url, sweep_s=0.5))
+    evaluator = Evaluator(
+        EvaluatorOptions.from_settings(
+            AlertsSettings(database_url=database_url, evaluation_sweep_s=0.5)
+        )
+    )
     dispatcher = Dispatcher(database_url, channels, poll_interval_s=0.2)  # type: ignore[arg-type]
     threads = [
         threading.Thread(target=evaluator.run, args=(stop,)),

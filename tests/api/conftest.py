@@ -25,7 +25,7 @@ from fastapi.testclient import TestClient
 from psycopg import sql
 
 from api.app import create_app
-from schemas.core.settings import Settings
+from api.settings import ApiSettings
 from schemas.limits.rules import bind_outlet
 from tests.fixtures.registry import add_outlet
 
@@ -44,12 +44,12 @@ class World:
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, api_rate_limit_per_minute=10_000)
+def settings(database_url: str) -> ApiSettings:
+    return ApiSettings(database_url=database_url, api_rate_limit_per_minute=10_000)
 
 
 @pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
+def client(settings: ApiSettings) -> Iterator[TestClient]:
     with TestClient(create_app(settings)) as c:
         yield c
 

@@ -60,7 +60,8 @@ def test_categories_are_the_eight_with_fields_and_clocks(client: TestClient) -> 
     types = {t["code"]: t for c in body for t in c["record_types"]}
     assert len(types) == 14
     penalty = types["penalty_decision"]
-    assert penalty["deadline_working_days"] == 7 and penalty["deadline_confirmed"] is False
+    assert penalty["deadline_working_days"] == 7 and penalty["deadline_confirmed"] is True
+    assert penalty["deadline_source"].startswith("国办发〔2018〕118号")
     labels = {f["name"]: f["label"] for f in penalty["fields"]}
     assert labels["decision_number"]["zh"] and labels["decision_number"]["en"]
     assert all(f["label"]["zh"] and f["label"]["en"] for t in types.values() for f in t["fields"])

@@ -27,7 +27,7 @@ from psycopg.types.json import Jsonb
 
 from api import dumps as daily_dumps
 from api.app import create_app
-from schemas.core.settings import Settings
+from api.settings import ApiSettings
 from sourcewatch import cli
 from tests.api.conftest import World, error_of, utc
 
@@ -49,7 +49,9 @@ def conn(database_url: str) -> Iterator[psycopg.Connection]:
 
 @pytest.fixture
 def dump_client(database_url: str, out: Path) -> Iterator[TestClient]:
-    settings = Settings(database_url=database_url, api_rate_limit_per_minute=10_000, dump_dir=out)
+    settings = ApiSettings(
+        database_url=database_url, api_rate_limit_per_minute=10_000, dump_dir=out
+    )
     with TestClient(create_app(settings)) as c:
         yield c
 

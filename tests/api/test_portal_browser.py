@@ -33,7 +33,7 @@ import pytest
 
 from api.portal import vendor_available
 from api.server import build_server
-from schemas.core.settings import Settings
+from api.settings import ApiSettings
 from tests.api.conftest import World, utc
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -91,7 +91,7 @@ def _free_port() -> int:
 def api_url(database_url: str, world: World) -> Iterator[str]:
     """The real API under uvicorn on a free port of 127.0.0.1."""
     port = _free_port()
-    settings = Settings(
+    settings = ApiSettings(
         database_url=database_url,
         api_host="127.0.0.1",
         api_port=port,

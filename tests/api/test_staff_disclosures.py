@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from schemas.core.settings import Settings
+from api.settings import ApiSettings
 from schemas.staff.accounts import add_staff_user, issue_token, revoke_token
 from tests.api.conftest import World
 
@@ -102,7 +102,7 @@ UNDER = {"editor": "enforcement", "enforcement": "editor", "admin": "editor"}
 
 def staff_endpoints(client: TestClient) -> list[tuple[str, str]]:
     """From the OpenAPI document, which lists every route of the API."""
-    paths = create_app(Settings()).openapi()["paths"]
+    paths = create_app(ApiSettings()).openapi()["paths"]
     return sorted(
         (method.upper(), path)
         for path, operations in paths.items()

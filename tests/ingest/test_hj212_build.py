@@ -178,7 +178,7 @@ def test_build_of_parse_gives_the_packet_back(packet: bytes) -> None:
     assert build_packet(segment) == packet
 
 
-# §5.3: replies echo QN/PW/MN byte for byte, with ST=91, Flag=4 and CP=&&&&.
+# docs/protocol.md#replies: replies echo QN/PW/MN byte for byte, with ST=91, Flag=4, CP=&&&&.
 REPLIES = [
     (
         OFFICIAL_PACKET,

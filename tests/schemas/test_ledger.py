@@ -18,9 +18,10 @@ import psycopg
 import pytest
 import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from schemas.core.settings import get_settings
+from alerts.settings import AlertsSettings
 from schemas.disclosure import ledger
 from schemas.disclosure.keys import (
     SigningKeyError,
@@ -366,7 +367,12 @@ def test_any_published_field_changed_is_named(
             "SELECT id, 'MN1', '1号', 'gas' FROM enterprises LIMIT 1"
         )
         value = db.execute("SELECT id FROM outlets").fetchone()[0]  # type: ignore[index]
-    db.execute(f"UPDATE disclosure_records SET {column} = %s WHERE id = %s", (value, ids[0]))  # noqa: S608
+    db.execute(
+        sql.SQL("UPDATE disclosure_records SET {} = %s WHERE id = %s").format(
+            sql.Identifier(column)
+        ),
+        (value, ids[0]),
+    )
     failure = verify(db).first_failure
     assert failure is not None and (failure.seq, failure.record_key) == (1, "K-1")
     assert column in failure.reason
@@ -588,10 +594,15 @@ def test_key_files(tmp_path: Path) -> None:
 
 
 def test_the_signing_key_setting_may_be_unset() -> None:
-    assert get_settings({}).signing_key_file is None
-    assert get_settings({"SOURCEWATCH_SIGNING_KEY_FILE": "None"}).signing_key_file is None
-    assert get_settings({"SOURCEWATCH_SIGNING_KEY_FILE": ""}).signing_key_file is None
-    setting = get_settings({"SOURCEWATCH_SIGNING_KEY_FILE": "/etc/sw/key.pem"})
+    assert AlertsSettings.from_environ({}).signing_key_file is None
+    assert (
+        AlertsSettings.from_environ({"SOURCEWATCH_SIGNING_KEY_FILE": "None"}).signing_key_file
+        is None
+    )
+    assert (
+        AlertsSettings.from_environ({"SOURCEWATCH_SIGNING_KEY_FILE": ""}).signing_key_file is None
+    )
+    setting = AlertsSettings.from_environ({"SOURCEWATCH_SIGNING_KEY_FILE": "/etc/sw/key.pem"})
     assert setting.signing_key_file == Path("/etc/sw/key.pem")
 
 

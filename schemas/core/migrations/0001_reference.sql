@@ -1,5 +1,5 @@
 -- Reference data: enterprises, outlets, the HJ 212 code tables.
--- Code tables are filled from schemas/codes/data/*.csv by `sourcewatch migrate` (schemas/codes/reference.py).
+-- Code tables are filled from schemas/data/*.csv by `sourcewatch migrate` (schemas/reference.py).
 
 CREATE TABLE enterprises (
     id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

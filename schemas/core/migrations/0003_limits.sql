@@ -1,6 +1,6 @@
 -- Emission limits and data-validity rules: the regulation values the evaluator judges by.
--- `limits` and `validity_rules` are reference tables, filled from schemas/codes/data/limits.csv and
--- schemas/codes/data/validity_rules.csv by `sourcewatch migrate` (schemas/limits/rules.py). Every row names
+-- `limits` and `validity_rules` are reference tables, filled from schemas/data/limits.csv and
+-- schemas/data/validity_rules.csv by `sourcewatch migrate` (schemas/limits.py). Every row names
 -- its source; a value not yet checked against the official text has confirmed = false and a
 -- note saying what to verify. Outlet bindings and outlet-specific limits are data.
 --

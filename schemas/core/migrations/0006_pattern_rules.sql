@@ -1,6 +1,6 @@
 -- Screening heuristics for instrument faults and data patterns (regulations.md §A.11): the
 -- thresholds behind fault and pattern cases. A reference table, filled from
--- schemas/codes/data/pattern_rules.csv by `sourcewatch migrate` (schemas/codes/pattern_rules.py). These are
+-- schemas/data/pattern_rules.csv by `sourcewatch migrate` (schemas/pattern_rules.py). These are
 -- indicators for enforcement staff, never legal thresholds: every row names where the idea
 -- comes from, and a value that is our own choice has confirmed = false and a note.
 --

@@ -28,7 +28,7 @@ END $$;
 CREATE TRIGGER staff_audit_append_only BEFORE UPDATE OR DELETE ON staff_audit
     FOR EACH ROW EXECUTE FUNCTION staff_audit_append_only();
 
--- Code tables, filled from schemas/codes/data/disclosure_*.csv by `sourcewatch migrate`.
+-- Code tables, filled from schemas/data/disclosure_*.csv by `sourcewatch migrate`.
 CREATE TABLE disclosure_categories (
     code            text PRIMARY KEY,
     ordinal         integer NOT NULL UNIQUE,     -- 1..8 in the order of the notice

@@ -1,6 +1,6 @@
 -- Environmental protection tax (环境保护税法, in force 2018-01-01): the pollution equivalent
 -- values of 附表二 and the tax per equivalent (附表一 range; provinces choose within it).
--- Reference tables, filled from schemas/codes/data/pollution_equivalents.csv and tax_rates.csv by
+-- Reference tables, filled from schemas/data/pollution_equivalents.csv and tax_rates.csv by
 -- `sourcewatch migrate` (schemas/disclosure/tax_tables.py). Every row names its source; a
 -- value not checked against the official text has confirmed = false and a note.
 -- Used by the automatic tax_estimate records; official amounts are staff's fee_record records.
