@@ -2,7 +2,8 @@
 the goal, and whether it is met. ``python -m bench`` (and ``make bench``) runs every benchmark
 at its defaults, prints each one's own report as it finishes, then this table.
 
-    python -m bench                          # everything (several minutes)
+    python -m bench                          # everything, at each benchmark's defaults
+    python -m bench --quick                  # everything, smaller (about a quarter of the time)
     python -m bench --only codec,storage     # some of: codec ingest alerts backfill api storage
 """
 
@@ -215,13 +216,31 @@ def storage_rows(f: storage.StorageFigures) -> list[Figure]:
     ]
 
 
-RUNS: dict[str, tuple[Callable[[], Any], Callable[[Any], None], Callable[[Any], list[Figure]]]] = {
-    "codec": (codec.measure, codec.report, codec_rows),
-    "ingest": (ingest.measure, ingest.report, ingest_rows),
-    "alerts": (alerts.measure, alerts.report, alerts_rows),
-    "backfill": (backfill.measure, backfill.report, backfill_rows),
-    "api": (lambda: api.measure(api.parser().parse_args([])), api.report, api_rows),
-    "storage": (storage.measure, storage.report, storage_rows),
+Runner = tuple[Callable[[bool], Any], Callable[[Any], None], Callable[[Any], list[Figure]]]
+QUICK_API = ["--outlets", "100", "--requests", "50", "--csv-requests", "5"]
+RUNS: dict[str, Runner] = {
+    "codec": (lambda q: codec.measure(5_000 if q else 20_000), codec.report, codec_rows),
+    "ingest": (lambda q: ingest.measure(5_000 if q else 20_000), ingest.report, ingest_rows),
+    "alerts": (
+        lambda q: alerts.measure(*((10, 20, 12) if q else (40, 50, 24))),
+        alerts.report,
+        alerts_rows,
+    ),
+    "backfill": (
+        lambda q: backfill.measure(*((5, 2) if q else (10, 3))),
+        backfill.report,
+        backfill_rows,
+    ),
+    "api": (
+        lambda q: api.measure(api.parser().parse_args(QUICK_API if q else [])),
+        api.report,
+        api_rows,
+    ),
+    "storage": (
+        lambda q: storage.measure(*((1, 1) if q else (2, 2))),
+        storage.report,
+        storage_rows,
+    ),
 }
 
 
@@ -271,7 +290,9 @@ def table(figures: list[Figure]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--only", default=",".join(STEPS), help="comma-separated steps")
-    steps = [s.strip() for s in parser.parse_args().only.split(",") if s.strip()]
+    parser.add_argument("--quick", action="store_true", help="smaller sizes throughout")
+    args = parser.parse_args()
+    steps = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = sorted(set(steps) - set(STEPS))
     if unknown:
         parser.error(f"unknown step(s) {', '.join(unknown)}; choose from {', '.join(STEPS)}")
@@ -280,8 +301,9 @@ def main() -> None:
     for step in steps:
         measure, report, rows = RUNS[step]
         print(f"\n== {step}", flush=True)  # noqa: T201
-        result = measure()
+        result = measure(args.quick)
         report(result)
         figures += rows(result)
-    print(f"\n== summary, {started:%Y-%m-%d %H:%M} UTC, {machine()}")  # noqa: T201
+    size = "quick sizes" if args.quick else "default sizes"
+    print(f"\n== summary, {started:%Y-%m-%d %H:%M} UTC, {size}, {machine()}")  # noqa: T201
     print(table(figures))  # noqa: T201
