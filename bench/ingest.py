@@ -221,7 +221,7 @@ def bench_end_to_end(url: str, mqtt_url: str, frames: list[tuple[str, bytes]]) -
     transport.stop()
     pub.disconnect()
     pub.loop_stop()
-    return elapsed, worker.stats.values_inserted
+    return elapsed, worker.stats.written.values_inserted
 
 
 def brokers() -> list[tuple[str, AbstractContextManager[str]]]:
