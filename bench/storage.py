@@ -132,6 +132,16 @@ def plain_sizes(url: str) -> Sizes:
     return Sizes(int(row[0]), 0, int(row[1]), {})
 
 
+def pause_jobs(url: str) -> None:
+    """Stop the background jobs (the compression policies would race compress_everything: the
+    simulated days are older than their 30 days)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "SELECT alter_job(job_id, scheduled => false) FROM timescaledb_information.jobs"
+            " WHERE job_id >= 1000"
+        )
+
+
 def compress_everything(url: str) -> None:
     """Refresh the aggregate, then compress every chunk of the raw data and of the aggregate
     (those whose compression the migrations enabled)."""
@@ -224,6 +234,7 @@ def measure(enterprises: int = 2, days: int = 2, seed: int = 16) -> StorageFigur
                 throwaway_postgres("sourcewatch-bench-tsdb-") as tsdb_admin,
                 fresh_database(tsdb_admin, outlets=0) as url,
             ):
+                pause_jobs(url)
                 copy_rows(plain, url)
                 compress_everything(url)
                 timescale = timescaledb_sizes(url, rows)
