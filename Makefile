@@ -45,10 +45,9 @@ lint: install
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
+# Every benchmark, then one table of issue 16's figures beside their ceilings (bench/README.md).
 bench: install services
-	$(PY) -m bench.ingest
-	$(PY) -m bench.alerts
-	$(PY) -m bench.api
+	$(PY) -m bench
 	$(PY) -m bench.disclosure
 
 run: install  ## private PostgreSQL and MQTT broker under ./var (server binaries installed if missing)

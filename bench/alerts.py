@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -227,24 +228,32 @@ def bench_evaluation(url: str, outlets: int, hours: int) -> tuple[float, float, 
     return baseline, ours, int(queued[0])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--cases", type=int, default=40)
-    parser.add_argument("--outlets", type=int, default=50)
-    parser.add_argument("--hours", type=int, default=24)
-    args = parser.parse_args()
+@dataclass(frozen=True)
+class AlertsFigures:
+    latencies: list[float]  # seconds, one per case
+    outlet_hours: int
+    baseline_s: float  # SQL GROUP BY of the same minutes
+    evaluator_s: float
+
+
+def measure(cases: int = 40, outlets: int = 50, hours: int = 24) -> AlertsFigures:
     admin = os.environ.get("SOURCEWATCH_BENCH_DSN", "postgresql://postgres@127.0.0.1:5432/test")
     broker = os.environ.get("SOURCEWATCH_MQTT_URL")
-    n = max(args.cases, args.outlets)
+    n = max(cases, outlets)
     with (
         fresh_database(admin, outlets=n) as url,
         nullcontext(broker) if broker else embedded_mosquitto() as mqtt_url,
     ):
-        latencies = bench_latency(url, mqtt_url, args.cases)
+        latencies = bench_latency(url, mqtt_url, cases)
     with fresh_database(admin, outlets=n) as url:
-        baseline, ours, outlet_hours = bench_evaluation(url, args.outlets, args.hours)
-    lat = sorted(latencies)
+        baseline, ours, outlet_hours = bench_evaluation(url, outlets, hours)
+    return AlertsFigures(latencies, outlet_hours, baseline, ours)
+
+
+def report(figures: AlertsFigures) -> None:
+    lat = sorted(figures.latencies)
     p99 = lat[min(len(lat) - 1, round(0.99 * (len(lat) - 1)))]
+    outlet_hours, baseline, ours = figures.outlet_hours, figures.baseline_s, figures.evaluator_s
     print(f"latency, 45th valid minute published → signed webhook received ({len(lat)} cases):")  # noqa: T201
     print(  # noqa: T201
         f"  p50 {statistics.median(lat) * 1000:7.1f} ms   p99 {p99 * 1000:7.1f} ms   "
@@ -259,6 +268,19 @@ def main() -> None:
         f"  {'evaluator: means, coverage, limits, cases':<44} {ours:7.2f} s "
         f"{outlet_hours / ours:10,.0f} outlet-hours/s"
     )
+
+
+def parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--cases", type=int, default=40)
+    parser.add_argument("--outlets", type=int, default=50)
+    parser.add_argument("--hours", type=int, default=24)
+    return parser
+
+
+def main() -> None:
+    args = parser().parse_args()
+    report(measure(args.cases, args.outlets, args.hours))
 
 
 if __name__ == "__main__":

@@ -144,7 +144,7 @@ def timing(what: str, times: Sequence[float], total: float, concurrent: float | 
     )
 
 
-def measure(call: Callable[[int], Any], n: int) -> tuple[list[float], float]:
+def time_calls(call: Callable[[int], Any], n: int) -> tuple[list[float], float]:
     """n sequential calls (argument: the call's number); their latencies and the total time."""
     call(0)  # warm up
     times = []
@@ -166,7 +166,7 @@ def bench_http(
     base: str, what: str, paths: Callable[[int], str], n: int, concurrency: int
 ) -> Timing:
     with httpx2.Client(base_url=base, timeout=60) as client:
-        times, total = measure(lambda i: http_get(client, paths(i)), n)
+        times, total = time_calls(lambda i: http_get(client, paths(i)), n)
     clients = [httpx2.Client(base_url=base, timeout=60) for _ in range(concurrency)]
     try:
         with ThreadPoolExecutor(concurrency) as pool:
@@ -189,7 +189,7 @@ def bench_sql(url: str, what: str, statements: Callable[[int], list[Any]], n: in
                     cur.execute(s.query, s.params)
                     cur.fetchall()
 
-        times, total = measure(run, n)
+        times, total = time_calls(run, n)
     return timing(what, times, total, None)
 
 
@@ -216,14 +216,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--outlets", type=int, default=1000)
-    parser.add_argument("--days", type=int, default=365, help="at most 366 (one request)")
-    parser.add_argument("--requests", type=int, default=200, help="per JSON endpoint")
-    parser.add_argument("--csv-requests", type=int, default=20)
-    parser.add_argument("--concurrency", type=int, default=4)
-    args = parser.parse_args()
+@dataclass(frozen=True)
+class ApiFigures:
+    args: argparse.Namespace
+    rows: int  # hourly means loaded
+    load_s: float
+    results: list[tuple[Timing, Timing]]  # (HTTP, the same SQL): JSON page, CSV year, search
+
+
+def measure(args: argparse.Namespace) -> ApiFigures:
     admin = os.environ.get("SOURCEWATCH_BENCH_DSN", "postgresql://postgres@127.0.0.1:5432/test")
     n, days = args.requests, min(args.days, 366)
     end = (YEAR_START + timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -302,6 +303,12 @@ def main() -> None:
         finally:
             server.should_exit = True
             thread.join(timeout=10)
+    return ApiFigures(args, rows, load_s, results)
+
+
+def report(figures: ApiFigures) -> None:
+    args, rows, load_s, results = figures.args, figures.rows, figures.load_s, figures.results
+    n, days = args.requests, min(args.days, 366)
     print(  # noqa: T201
         f"{args.outlets:,} outlets × {days} days: {rows:,} hourly means loaded by COPY in "
         f"{load_s:.1f} s ({rows / load_s:,.0f} rows/s); {n} requests per JSON endpoint, "
@@ -318,6 +325,20 @@ def main() -> None:
             f"{http.concurrent_per_s or 0:9.1f} │ {db.p50_ms:6.1f}ms {db.p99_ms:6.1f}ms "
             f"{db.per_s:7.1f}"
         )
+
+
+def parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--outlets", type=int, default=1000)
+    parser.add_argument("--days", type=int, default=365, help="at most 366 (one request)")
+    parser.add_argument("--requests", type=int, default=200, help="per JSON endpoint")
+    parser.add_argument("--csv-requests", type=int, default=20)
+    parser.add_argument("--concurrency", type=int, default=4)
+    return parser
+
+
+def main() -> None:
+    report(measure(parser().parse_args()))
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
 
@@ -220,7 +221,7 @@ def bench_end_to_end(url: str, mqtt_url: str, frames: list[tuple[str, bytes]]) -
     transport.stop()
     pub.disconnect()
     pub.loop_stop()
-    return elapsed, worker.stats.values_inserted
+    return elapsed, worker.stats.written.values_inserted
 
 
 def brokers() -> list[tuple[str, AbstractContextManager[str]]]:
@@ -235,14 +236,23 @@ def brokers() -> list[tuple[str, AbstractContextManager[str]]]:
     return found
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--frames", type=int, default=20_000)
-    parser.add_argument("--batch", type=int, default=500)
-    args = parser.parse_args()
+@dataclass(frozen=True)
+class IngestFigures:
+    frames: int
+    values: int
+    rows: list[tuple[str, float, int, str]]  # (what, seconds, count, unit) in run order
+
+    def per_s(self, prefix: str) -> float | None:
+        """Count per second of the first row whose name starts with ``prefix``."""
+        for what, t, n, _ in self.rows:
+            if what.startswith(prefix):
+                return n / t
+        return None
+
+
+def measure(frames_n: int = 20_000, batch: int = 500) -> IngestFigures:
     admin = os.environ.get("SOURCEWATCH_BENCH_DSN", "postgresql://postgres@127.0.0.1:5432/test")
-    frames = make_frames(args.frames)
-    values = args.frames * len(GAS)
+    frames = make_frames(frames_n)
     rows: list[tuple[str, float, int, str]] = []
     t, n = bench_decode(frames)
     rows.append(("codec alone (parse_packet, strict CRC)", t, n, "frames"))
@@ -250,17 +260,33 @@ def main() -> None:
         accepted = decoded(url, frames)
         t, n = bench_copy(url, accepted)
         rows.append(("ceiling: plain COPY of the same rows", t, n, "values"))
-        t, n = bench_writer(url, accepted, args.batch)
-        rows.append((f"writer alone (batches of {args.batch}: COPY + merge)", t, n, "values"))
+        t, n = bench_writer(url, accepted, batch)
+        rows.append((f"writer alone (batches of {batch}: COPY + merge)", t, n, "values"))
         for name, broker in brokers():
             with broker as mqtt_url:
                 t, n = bench_end_to_end(url, mqtt_url, frames)
             rows.append((f"end to end: {name} → worker → database", t, n, "values"))
-    print(f"{args.frames:,} frames, {values:,} values, {OUTLETS} outlets")  # noqa: T201
+    return IngestFigures(frames_n, frames_n * len(GAS), rows)
+
+
+def report(figures: IngestFigures) -> None:
+    print(f"{figures.frames:,} frames, {figures.values:,} values, {OUTLETS} outlets")  # noqa: T201
     print(f"{'what':<52} {'seconds':>8} {'per second':>14}")  # noqa: T201
-    for what, t, n, unit in rows:
-        extra = f"  ({args.frames / t:,.0f} frames/s)" if unit == "values" else ""
+    for what, t, n, unit in figures.rows:
+        extra = f"  ({figures.frames / t:,.0f} frames/s)" if unit == "values" else ""
         print(f"{what:<52} {t:8.2f} {n / t:>10,.0f} {unit}/s{extra}")  # noqa: T201
+
+
+def parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--frames", type=int, default=20_000)
+    parser.add_argument("--batch", type=int, default=500)
+    return parser
+
+
+def main() -> None:
+    args = parser().parse_args()
+    report(measure(args.frames, args.batch))
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import re
 import shutil
 import socket
 import subprocess
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,6 +44,7 @@ __all__ = [
     "library_folder",
     "preload_libraries",
     "server_user",
+    "throwaway_postgres",
     "timescaledb_installed",
 ]
 
@@ -430,3 +432,17 @@ def embedded_postgres(
         yield f"postgresql://postgres@127.0.0.1:{port}/{database}"
     finally:
         _pg_ctl(bindir, pgdata, user, "stop", "-m", "fast", "-w", "-t", "60", "-s")
+
+
+@contextmanager
+def throwaway_postgres(prefix: str = "sourcewatch-pg-") -> Iterator[str]:
+    """A private cluster in a new temporary folder (preloading TimescaleDB where it is
+    installed), removed with its data on exit; yields the admin DSN (database ``postgres``).
+    For test sessions and benchmarks."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    folder.chmod(0o755)  # reachable by the unprivileged server user
+    try:
+        with embedded_postgres(folder, database="postgres") as dsn:
+            yield dsn
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from itertools import repeat
+from typing import Any
 
 __all__ = ["Value", "parse_cp", "parse_data_time", "parse_number"]
 
@@ -20,6 +22,18 @@ class Value:
     raw: str  # the value string as sent (Info keeps its "//" delimiters)
     number: Decimal | None  # the raw string as a Decimal, None when it is not a plain number
 
+    # parse_cp leaves ``number`` unset and it is computed here on first use: ingest reads only
+    # ``raw``, so a frame's 20-30 Decimals would otherwise be built for nothing. Python calls
+    # __getattr__ only when the normal look-up fails, i.e. for that unset slot; equality, hash
+    # and repr read ``number`` like any caller, so a parsed Value is indistinguishable from
+    # ``Value(code, field, raw, parse_number(raw))``.
+    def __getattr__(self, name: str) -> Decimal | None:
+        if name != "number":
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        number = parse_number(self.raw)
+        _SET_NUMBER(self, number)
+        return number
+
     @property
     def text(self) -> str:
         """The value without the ``//…//`` delimiters of an Info log, else ``raw``."""
@@ -32,12 +46,15 @@ class Value:
 # §6.3.3.2.2: "N14.2 ... 带小数点，带符号，最大长度为 18" - sign and decimal point allowed;
 # zero padding ("00.58", "024.0") and long decimals occur in real data
 # (docs/protocol.md#real-device-pitfalls).
-_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
-
-
+# The grammar is  [+-]? ( digits ( "." digits? )? | "." digits ),  digits being Unicode decimal
+# digits (what a regex's \d and str.isdecimal both mean); checked with str methods, no regex.
 def parse_number(raw: str) -> Decimal | None:
     """``raw`` as a Decimal when it is a plain signed decimal number, else None."""
-    if _NUMBER.fullmatch(raw) is None:
+    whole, dot, fraction = (raw[1:] if raw[:1] in ("+", "-") else raw).partition(".")
+    if whole:
+        if not whole.isdecimal() or (fraction and not fraction.isdecimal()):
+            return None
+    elif not (dot and fraction.isdecimal()):
         return None
     return Decimal(raw)
 
@@ -76,6 +93,40 @@ def _tokens(text: str) -> Iterator[str]:
         i = end + 1
 
 
+class _Draft:
+    """Value's slots without its frozen __setattr__ (which costs a call per field). parse_cp
+    fills one with plain attribute stores, then makes it a Value: the two layouts are the same,
+    so CPython allows the ``__class__`` switch. ``number`` is left to Value.__getattr__."""
+
+    __slots__ = Value.__slots__
+
+
+_SET_NUMBER = vars(Value)["number"].__set__
+
+
+def has_space(text: str) -> bool:
+    """Whether ``text`` holds whitespace, in the sense of str.strip() and str.split(): the
+    no-argument split returns ``[text]`` itself only when there is none (one pass in C)."""
+    parts = text.split(None, 1)
+    return bool(text) and (len(parts) != 1 or parts[0] != text)
+
+
+# The usual CP is plain: ASCII, no whitespace, no Info "//", and every ';'/','-separated token
+# one KEY=RAW with a non-empty key and a single "=". Then its delimiters alone read "=;=;…;="
+# (',' read as ';'), and splitting on all of them at once gives key, raw, key, raw, ... Seen
+# from the bytes: keep ';' ',' '=' and ASCII whitespace (so that whitespace spoils the pattern).
+_COMMA_AS_SEMICOLON = bytes.maketrans(b",", b";")
+_NOT_DELIMITER = bytes(c for c in range(128) if chr(c) not in ";,=" and not chr(c).isspace())
+_ALTERNATING = b"=;" * 5000  # 9999 bytes of segment hold fewer than 5,000 pairs
+
+
+def _plain(text: str) -> bool:
+    if not text.isascii() or "//" in text or text[:1] == "=" or ";=" in text or ",=" in text:
+        return False
+    delimiters = text.encode("ascii").translate(_COMMA_AS_SEMICOLON, _NOT_DELIMITER)
+    return len(delimiters) % 2 == 1 and _ALTERNATING.startswith(delimiters)
+
+
 # §6.3.3.2.1 Table 4 names "xxxxxx-Rtd", "xxxxxx-Flag", "SBxxx-RS", "xxxxxx-Info" ...:
 # the pollutant code, "-", the field. Keys without "-" (DataTime, PolId, QnRtn, a 2005-style
 # QN, a stray Flag) are packet attributes (docs/protocol.md#frame-grammar).
@@ -87,21 +138,38 @@ def parse_cp(text: str) -> tuple[dict[str, str], tuple[Value, ...]]:
     values, duplicates and any order are kept as sent; tokens with no "=" or an empty key are
     skipped. Attributes keep the last duplicate; values keep all of them, in order.
     """
+    if _plain(text):
+        pieces = iter(text.replace(",", ";").replace("=", ";").split(";"))
+        pairs: Iterable[tuple[str, str]] = zip(pieces, pieces, strict=False)  # pairs: see _plain
+    else:
+        pairs = _pairs(text)
     attributes: dict[str, str] = {}
-    values: list[Value] = []
-    tokens = text.replace(",", ";").split(";") if "//" not in text else _tokens(text)
-    for token in tokens:
-        key, eq, raw = token.partition("=")
-        key = key.strip()
-        if not eq or not key:
-            continue
-        raw = raw.strip()
+    values: list[Any] = []  # Values, filled as _Draft
+    append, new = values.append, object.__new__
+    for key, raw in pairs:
         code, dash, field = key.partition("-")
         if dash:
-            values.append(Value(code, field, raw, parse_number(raw)))
+            value: Any = new(_Draft)
+            value.code = code
+            value.field = field
+            value.raw = raw
+            value.__class__ = Value
+            append(value)
         else:
             attributes[key] = raw
     return attributes, tuple(values)
+
+
+def _pairs(text: str) -> Iterator[tuple[str, str]]:
+    """(key, raw) of each token with an "=" and a key, both stripped: any CP text."""
+    tokens = text.replace(",", ";").split(";") if "//" not in text else _tokens(text)
+    strip = has_space(text)  # else strip() has nothing to remove
+    for key, eq, raw in map(str.partition, tokens, repeat("=")):
+        if strip:
+            key = key.strip()
+            raw = raw.strip()
+        if eq and key:
+            yield key, raw
 
 
 # Table 4: "DataTime 数据时间信息 N14 ... YYYYMMDDhhmmss"; several real packets send 17 digits
@@ -111,17 +179,13 @@ def parse_data_time(text: str) -> datetime | None:
     text = text.strip()
     if not text.isascii() or not text.isdigit() or len(text) not in (14, 17):
         return None
+    rest, second = divmod(int(text[:14]), 100)  # one int() for the 14 ASCII digits
+    rest, minute = divmod(rest, 100)
+    rest, hour = divmod(rest, 100)
+    rest, day = divmod(rest, 100)
+    year, month = divmod(rest, 100)
+    milliseconds = int(text[14:]) if len(text) == 17 else 0
     try:
-        moment = datetime(
-            int(text[0:4]),
-            int(text[4:6]),
-            int(text[6:8]),
-            int(text[8:10]),
-            int(text[10:12]),
-            int(text[12:14]),
-        )
+        return datetime(year, month, day, hour, minute, second, milliseconds * 1000)
     except ValueError:
         return None
-    if len(text) == 17:
-        moment = moment.replace(microsecond=int(text[14:17]) * 1000)
-    return moment

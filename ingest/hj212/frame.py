@@ -6,8 +6,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import repeat
+from typing import Any, cast
 
-from .cp import Value, parse_cp, parse_data_time
+from .cp import Value, has_space, parse_cp, parse_data_time
 from .crc import CRCPolicy, CRCResult, check_crc, crc16
 from .errors import FrameError, LengthError
 from .flags import FlagBits
@@ -55,6 +57,13 @@ class Frame:
             if value.code == code and value.field.lower() == "flag":
                 return value.raw
         return None
+
+
+class _FrameDraft:
+    """Frame's slots without its frozen __setattr__ (a call per field, 19 fields): _build fills
+    one with plain attribute stores, then makes it a Frame, as parse_cp does with Values."""
+
+    __slots__ = Frame.__slots__
 
 
 # HJ 212-2017 §6.3.2 Table 2 "通讯包结构组成表":
@@ -114,6 +123,10 @@ def parse_segment(segment: bytes) -> Frame:
 # "Flag=5CP=&&"; C.22 "QN=…,ST=32"), so the header is a bag of K=V tokens
 # (docs/protocol.md#real-device-pitfalls).
 _KNOWN = {key.upper(): key for key in ("QN", "ST", "CN", "PW", "MN", "Flag", "PNUM", "PNO")}
+_KNOWN["Flag"] = "Flag"  # the usual spelling, found without upper()
+# The decoded Flag of each usual spelling of the field ("4", "5", ...; absent or empty: no Flag).
+_FLAGS: dict[str | None, FlagBits] = {str(raw): FlagBits.from_raw(raw) for raw in range(256)}
+_FLAGS[""] = _FLAGS[None] = FlagBits()
 _CP_OPEN = re.compile(r"CP=&&", re.IGNORECASE)
 
 
@@ -153,12 +166,15 @@ def _build(
         raise FrameError("CP is not closed by '&&' at the end of the segment", where(len(text)))
     cp_text = text[opening.end() : -2]
 
+    head = text[: opening.start()]
+    strip = has_space(head)  # else strip() has nothing to remove
     header: dict[str, str] = {}
-    for token in text[: opening.start()].replace(",", ";").split(";"):
-        key, eq, value = token.partition("=")
-        key = key.strip()
+    for key, eq, value in map(str.partition, head.replace(",", ";").split(";"), repeat("=")):
+        if strip:
+            key = key.strip()
+            value = value.strip()
         if eq and key:  # else an empty or garbage token, e.g. the "," of "PW=123456;,MN=…"
-            header[_KNOWN.get(key.upper(), key)] = value.strip()
+            header[_KNOWN.get(key) or _KNOWN.get(key.upper(), key)] = value
 
     def number(name: str, limit: int) -> int | None:
         raw = header.get(name)
@@ -166,35 +182,36 @@ def _build(
             return None
         if not (raw.isascii() and raw.isdigit()) or int(raw) > limit:
             pattern = rf"(?i)(?:^|[;,])\s*({name})\s*="
-            found = list(re.finditer(pattern, text[: opening.start()]))
+            found = list(re.finditer(pattern, head))
             index = found[-1].start(1) if found else 0  # the last one is the one kept
             raise FrameError(f"{name}={raw!r} is not an integer 0..{limit}", where(index))
         return int(raw)
 
     # Table 3: "Flag 标志位 ... 整数（0-255）"; "PNUM 总包数 ... PNO 包号 ... 4 字符".
-    flag = FlagBits.from_raw(number("Flag", 255))
-    pnum = number("PNUM", 9999)
-    pno = number("PNO", 9999)
+    flag = _FLAGS.get(header.get("Flag")) or FlagBits.from_raw(number("Flag", 255))
+    pnum = number("PNUM", 9999) if "PNUM" in header else None
+    pno = number("PNO", 9999) if "PNO" in header else None
     attributes, values = parse_cp(cp_text)
     data_time = attributes.get("DataTime")
-    return Frame(
-        packet=packet,
-        segment=segment,
-        declared_length=declared,
-        length_ok=length_ok,
-        crc=crc,
-        header=header,
-        qn=header.get("QN"),
-        st=header.get("ST"),
-        cn=header.get("CN"),
-        pw=header.get("PW"),
-        mn=header.get("MN"),
-        flag=flag,
-        pnum=pnum,
-        pno=pno,
-        attributes=attributes,
-        values=values,
-        data_time=None if data_time is None else parse_data_time(data_time),
-        cp=cp_text,
-        encoding=encoding,
-    )
+    frame: Any = _FrameDraft()  # typed by Frame's fields, checked when it becomes a Frame
+    frame.packet = packet
+    frame.segment = segment
+    frame.declared_length = declared
+    frame.length_ok = length_ok
+    frame.crc = crc
+    frame.header = header
+    frame.qn = header.get("QN")
+    frame.st = header.get("ST")
+    frame.cn = header.get("CN")
+    frame.pw = header.get("PW")
+    frame.mn = header.get("MN")
+    frame.flag = flag
+    frame.pnum = pnum
+    frame.pno = pno
+    frame.attributes = attributes
+    frame.values = values
+    frame.data_time = None if data_time is None else parse_data_time(data_time)
+    frame.cp = cp_text
+    frame.encoding = encoding
+    frame.__class__ = Frame
+    return cast(Frame, frame)

@@ -68,6 +68,17 @@ def test_crc16_equals_the_appendix_a_routine_on_random_input() -> None:
         assert crc16(data) == appendix_a(data), data
 
 
+def test_crc16_equals_the_appendix_a_routine_at_every_length_modulo_8() -> None:
+    # the fast form folds the segment 8 bytes wide: every length and alignment, short and long
+    rng = random.Random(16)
+    for size in [*range(70), 1023, 1024, 1025, 9999, 20_000]:
+        for _ in range(3):
+            data = rng.randbytes(size)
+            assert crc16(data) == appendix_a(data), data
+    assert crc16(bytes(64)) == appendix_a(bytes(64))  # zeros: only the initial 0xFF remains
+    assert crc16(b"\xff" * 33) == appendix_a(b"\xff" * 33)
+
+
 def test_crc16_low_byte_is_always_one_of_eight_values() -> None:
     rng = random.Random(2017)
     lows = {crc16(rng.randbytes(rng.randrange(1, 64))) & 0xFF for _ in range(2000)}

@@ -1,0 +1,309 @@
+"""The figures of issue 16 in one table: ours, the ceiling measured in the same run, the ratio,
+the goal, and whether it is met. ``python -m bench`` (and ``make bench``) runs every benchmark
+at its defaults, prints each one's own report as it finishes, then this table.
+
+    python -m bench                          # everything, at each benchmark's defaults
+    python -m bench --quick                  # everything, smaller (about a quarter of the time)
+    python -m bench --only codec,storage     # some of: codec ingest alerts backfill api storage
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+
+from bench import alerts, api, backfill, codec, ingest, storage
+
+STEPS = ("codec", "ingest", "alerts", "backfill", "api", "storage")
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One row: ``ours`` beside ``ceiling``; the goal is on the ratio, or on ``ours`` alone."""
+
+    path: str
+    ours: float | None
+    ceiling: float | None
+    unit: str
+    ratio: str  # "percent" (ours / ceiling as %), "times" (ours / ceiling), "" (none)
+    goal: str  # as the issue words it
+    met: Callable[[float, float | None], bool]  # (ours, ratio) -> goal reached
+
+    def ratio_value(self) -> float | None:
+        if self.ours is None or not self.ceiling or not self.ratio:
+            return None
+        return self.ours / self.ceiling
+
+    def cells(self) -> list[str]:
+        ratio = self.ratio_value()
+        shown = ""
+        if ratio is not None:
+            shown = f"{ratio * 100:.1f} %" if self.ratio == "percent" else f"{ratio:.2f}×"
+        met = "" if self.ours is None else ("yes" if self.met(self.ours, ratio) else "no")
+        return [
+            self.path,
+            number(self.ours),
+            number(self.ceiling),
+            self.unit,
+            shown,
+            self.goal,
+            met,
+        ]
+
+
+def number(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.1f}"
+
+
+def at_least(goal: float) -> Callable[[float, float | None], bool]:
+    return lambda _ours, ratio: ratio is not None and ratio >= goal
+
+
+def at_most(goal: float) -> Callable[[float, float | None], bool]:
+    return lambda _ours, ratio: ratio is not None and ratio <= goal
+
+
+def ours_at_least(goal: float) -> Callable[[float, float | None], bool]:
+    return lambda ours, _ratio: ours >= goal
+
+
+def ours_at_most(goal: float) -> Callable[[float, float | None], bool]:
+    return lambda ours, _ratio: ours <= goal
+
+
+# --- Each benchmark's rows ---------------------------------------------------------------------
+
+
+def codec_rows(f: codec.CodecFigures) -> list[Figure]:
+    return [
+        Figure(
+            "codec, typical 9-value frames, one core",
+            f.typical_per_s,
+            None,
+            "frames/s",
+            "",
+            "≥ 30,000",
+            ours_at_least(30_000),
+        )
+    ]
+
+
+def ingest_rows(f: ingest.IngestFigures) -> list[Figure]:
+    copy = f.per_s("ceiling")
+    writer = f.per_s("writer alone")
+    rows = [
+        Figure(
+            "writer alone (COPY + merge)",
+            writer,
+            copy,
+            "values/s",
+            "percent",
+            "≥ 50 % of COPY",
+            at_least(0.5),
+        )
+    ]
+    for what, t, n, _ in f.rows:
+        if what.startswith("end to end"):
+            broker = what.removeprefix("end to end: ").split(" ")[0]
+            rows.append(
+                Figure(
+                    f"ingest end to end ({broker})",
+                    n / t,
+                    copy,
+                    "values/s",
+                    "percent",
+                    "≥ 25 % of COPY",
+                    at_least(0.25),
+                )
+            )
+            rows.append(
+                Figure(
+                    f"  … beside the writer alone ({broker})",
+                    n / t,
+                    writer,
+                    "values/s",
+                    "percent",
+                    "≥ 50 % of writer",
+                    at_least(0.5),
+                )
+            )
+    return rows
+
+
+def alerts_rows(f: alerts.AlertsFigures) -> list[Figure]:
+    return [
+        Figure(
+            f"evaluator ({f.outlet_hours:,} outlet-hours)",
+            f.outlet_hours / f.evaluator_s,
+            f.outlet_hours / f.baseline_s,
+            "outlet-hours/s",
+            "percent",
+            "≥ 20 % of GROUP BY",
+            at_least(0.2),
+        )
+    ]
+
+
+def backfill_rows(f: backfill.BackfillFigures) -> list[Figure]:
+    return [
+        Figure(
+            f"evaluator backfill ({f.outlets} outlets × {f.days} d)",
+            f.evaluator_per_s,
+            f.baseline_per_s,
+            "outlet-hours/s",
+            "percent",
+            "≥ 20 % of GROUP BY",
+            at_least(0.2),
+        )
+    ]
+
+
+def api_rows(f: api.ApiFigures) -> list[Figure]:
+    (page, page_sql), (csv, csv_sql), _search = f.results
+    return [
+        Figure(
+            "hourly series, JSON page of 1,000, p50",
+            page.p50_ms,
+            page_sql.p50_ms,
+            "ms",
+            "times",
+            "≤ 1.5× the SQL",
+            at_most(1.5),
+        ),
+        Figure(
+            f"hourly series, CSV of {min(f.args.days, 366) * 24:,} points, p50",
+            csv.p50_ms,
+            csv_sql.p50_ms,
+            "ms",
+            "times",
+            "≤ 1.5× the SQL",
+            at_most(1.5),
+        ),
+        Figure(
+            f"JSON page, {f.args.concurrency} concurrent clients vs 1",
+            page.concurrent_per_s,
+            page.per_s,
+            "req/s",
+            "times",
+            "≥ 1.6× on 2 cores",
+            at_least(1.6),
+        ),
+    ]
+
+
+def storage_rows(f: storage.StorageFigures) -> list[Figure]:
+    plain = f.per_row(f.plain)
+    ours = None if f.timescaledb is None else f.per_row(f.timescaledb)
+    return [
+        Figure(
+            "storage, TimescaleDB compressed, all-in",
+            ours,
+            plain,
+            "bytes/row",
+            "percent",
+            "≤ 8 bytes per row",
+            ours_at_most(8),
+        )
+    ]
+
+
+Runner = tuple[Callable[[bool], Any], Callable[[Any], None], Callable[[Any], list[Figure]]]
+QUICK_API = ["--outlets", "100", "--requests", "50", "--csv-requests", "5"]
+RUNS: dict[str, Runner] = {
+    "codec": (lambda q: codec.measure(5_000 if q else 20_000), codec.report, codec_rows),
+    "ingest": (lambda q: ingest.measure(5_000 if q else 20_000), ingest.report, ingest_rows),
+    "alerts": (
+        lambda q: alerts.measure(*((10, 20, 12) if q else (40, 50, 24))),
+        alerts.report,
+        alerts_rows,
+    ),
+    "backfill": (
+        lambda q: backfill.measure(*((5, 2) if q else (10, 3))),
+        backfill.report,
+        backfill_rows,
+    ),
+    "api": (
+        lambda q: api.measure(api.parser().parse_args(QUICK_API if q else [])),
+        api.report,
+        api_rows,
+    ),
+    "storage": (
+        lambda q: storage.measure(*((1, 1) if q else (2, 2))),
+        storage.report,
+        storage_rows,
+    ),
+}
+
+
+# --- The table ---------------------------------------------------------------------------------
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            names = [
+                line.split(":", 1)[1].strip() for line in info if line.startswith("model name")
+            ]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    admin = os.environ.get("SOURCEWATCH_BENCH_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+    try:
+        with psycopg.connect(admin) as conn:
+            row = conn.execute("SHOW server_version").fetchone()
+        server = f"PostgreSQL {row[0] if row else '?'}"
+    except psycopg.Error:
+        server = "PostgreSQL unreachable"
+    return (
+        f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, {server}, "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
+
+
+def table(figures: list[Figure]) -> str:
+    head = ["path", "sourcewatch", "ceiling, same run", "unit", "ratio", "goal", "met"]
+    rows = [head, *(f.cells() for f in figures)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    right = {1, 2, 4}
+    lines = []
+    for k, row in enumerate(rows):
+        cells = [
+            c.rjust(w) if i in right else c.ljust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        lines.append(" │ ".join(cells).rstrip())
+        if k == 0:
+            lines.append("─┼─".join("─" * w for w in widths))
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--only", default=",".join(STEPS), help="comma-separated steps")
+    parser.add_argument("--quick", action="store_true", help="smaller sizes throughout")
+    args = parser.parse_args()
+    steps = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = sorted(set(steps) - set(STEPS))
+    if unknown:
+        parser.error(f"unknown step(s) {', '.join(unknown)}; choose from {', '.join(STEPS)}")
+    started = datetime.now(UTC)
+    figures: list[Figure] = []
+    for step in steps:
+        measure, report, rows = RUNS[step]
+        print(f"\n== {step}", flush=True)  # noqa: T201
+        result = measure(args.quick)
+        report(result)
+        figures += rows(result)
+    size = "quick sizes" if args.quick else "default sizes"
+    print(f"\n== summary, {started:%Y-%m-%d %H:%M} UTC, {size}, {machine()}")  # noqa: T201
+    print(table(figures))  # noqa: T201
