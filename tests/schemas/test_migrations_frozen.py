@@ -25,6 +25,7 @@ RELEASED = {
     "0013_timescaledb_aggregates.sql": "6683c45f6aa8531f3866e66ea0e28e37489e5d7c4944a44676d06c2fc4c873f5",
     "0014_publication_guards.sql": "e6383b38792e626fba8d4f8cea51ce114bf3cc83f07419c0036113721105d0a1",
     "0015_staff_token_expiry.sql": "f16b9e4e5502fe6608b7cc6f4261eb22526c16b23550d0da97eb89fd12ce9e64",
+    "0016_compress_hourly_aggregate.sql": "ab9e1d4ef1d590ced4abe97f16caf18b9c63a301b136a5f06fc0d42c9751e512",
 }
 
 
