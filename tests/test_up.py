@@ -46,7 +46,7 @@ def seed_with_an_exceeded_hour(now: datetime) -> tuple[int, str, str]:
     first, last = now - HISTORY + MARGIN, now - MARGIN
     for seed in range(1, 5000):
         for outlet in make_enterprises(1, seed)[0]["outlets"]:
-            if outlet.get("emission_standard") != "GB 13223-2011":
+            if outlet.get("limit_category") != "ultra-low-coal":
                 continue
             for ep in episodes_between(seed, outlet["mn"], "gas", first, last, RATES):
                 hour = ep.start.astimezone(SHANGHAI).replace(minute=0, second=0, microsecond=0)

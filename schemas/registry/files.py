@@ -126,6 +126,9 @@ def _build(raws: Sequence[_Raw], prefix: str, errors: list[RowError]) -> Registr
             outlet = _validate(OutletIn, data, where, "", errors)
             if outlet is None:
                 continue
+            if problem := outlet.binding_problem():
+                errors.append(RowError(where, *problem))
+                continue
             if outlet.mn in mns:
                 message = f"MN {outlet.mn!r} is already used in {_label(mns[outlet.mn])}"
                 errors.append(RowError(where, "mn", message))
