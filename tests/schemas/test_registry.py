@@ -433,7 +433,8 @@ def test_json_binding_errors_name_the_path(tmp_path: Path) -> None:
     }
     enterprise = {"uscc": USCC_B, "name_zh": "清源水务", "outlets": [outlet]}
     parsed = parse_registry_file(write(tmp_path, "r.json", registry_json(enterprise)))
-    assert [str(e) for e in parsed.errors] == [
+    expected = (
         "enterprises[0].outlets[0], field limit_category: 'class-1C' is not a category of"
         " GB 18918-2002; its categories: class-1A, class-1B"
-    ]
+    )
+    assert [str(e) for e in parsed.errors] == [expected]
