@@ -66,6 +66,7 @@ __all__ = [
     "OutletIn",
     "RegistryError",
     "Uscc",
+    "bind_named",
     "check_uscc",
     "import_registry",
     "uscc_check_character",
@@ -288,7 +289,7 @@ def import_registry(
                     values = outlet.model_dump(exclude=set(BINDING_COLUMNS))
                     cur.execute(_UPSERT_OUTLET, {**values, "enterprise_id": enterprise_id})
                     if outlet.limit_category is not None:
-                        bound += _bind(conn, outlet)
+                        bound += bind_named(conn, outlet)
                     if outlet.mn in owners and owners[outlet.mn] != enterprise.uscc:
                         moved.append(MovedOutlet(outlet.mn, owners[outlet.mn], enterprise.uscc))
                 if progress is not None:
@@ -311,8 +312,10 @@ def import_registry(
     )
 
 
-def _bind(conn: psycopg.Connection[Any], outlet: OutletIn) -> int:
-    """Bind the outlet as the registry names it; 1 for a new binding, 0 when it was there."""
+def bind_named(conn: psycopg.Connection[Any], outlet: OutletIn) -> int:
+    """Bind the outlet as it names itself (``emission_standard``, ``limit_category``,
+    ``limits_from``); 1 for a new binding, 0 when it was there. :class:`LimitsError` when the
+    binding cannot be made."""
     assert outlet.emission_standard is not None and outlet.limit_category is not None
     standard, category = outlet.emission_standard, outlet.limit_category
     start = outlet.limits_from
