@@ -38,6 +38,8 @@ from api.routes import (
     staff_audit,
     staff_cases,
     staff_disclosures,
+    staff_limits,
+    staff_registry,
     staff_stream,
     stats,
     timeliness,
@@ -126,6 +128,10 @@ def create_app(settings: Settings, *, pool: ConnectionPool | None = None) -> Fas
     app.include_router(comparisons.router)  # supervisory results beside online data
     app.include_router(staff_disclosures.router)  # authoring, review, publication
     app.include_router(staff_audit.router)  # the audit log (admin)
+    # staff management (audited): limits before the registry, so /v1/staff/outlets/unjudged
+    # is not read as an outlet id
+    app.include_router(staff_limits.router)
+    app.include_router(staff_registry.router)
     app.include_router(dumps.router)  # bulk downloads: files written by `sourcewatch dump`
     app.include_router(portal.router)  # HTML pages, not in the OpenAPI schema
     app.include_router(widgets.router)  # embeddable widgets, not in the OpenAPI schema

@@ -43,8 +43,13 @@ def limits_import(args: argparse.Namespace) -> int:
     from schemas.limits.rules import LimitsError
 
     try:
+        data = args.file.read_bytes()
+    except OSError as exc:
+        _error(f"cannot read {args.file}: {exc.strerror or exc}")
+        return 1
+    try:
         with _connect("limits") as conn:
-            result = import_limits(conn, args.file, actor=_actor(), filename=str(args.file))
+            result = import_limits(conn, data, actor=_actor(), filename=str(args.file))
             conn.commit()
     except LimitsError as exc:
         _error(str(exc))

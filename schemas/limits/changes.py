@@ -5,13 +5,12 @@ functions of :mod:`schemas.limits.rules` and :mod:`schemas.limits.permits`)."""
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import psycopg
 
 from schemas.limits.overview import bindings, find_outlet
-from schemas.limits.permits import LimitImport, import_outlet_limits
+from schemas.limits.permits import LimitImport, import_outlet_limits_data
 from schemas.limits.rules import bind_outlet
 from schemas.staff.audit import audit
 
@@ -63,12 +62,13 @@ def bind(
 
 
 def import_limits(
-    conn: psycopg.Connection[Any], path: Path, *, actor: str, filename: str | None = None
+    conn: psycopg.Connection[Any], data: bytes, *, actor: str, filename: str
 ) -> LimitImport:
-    """Import outlet (permit) limits from a CSV file
-    (:func:`schemas.limits.permits.import_outlet_limits`), audited when anything is imported."""
+    """Import outlet (permit) limits from CSV content
+    (:func:`schemas.limits.permits.import_outlet_limits_data`), audited when anything is
+    imported."""
     with conn.transaction():
-        result = import_outlet_limits(conn, path, created_by=actor)
+        result = import_outlet_limits_data(conn, data, filename, created_by=actor)
         if result.ok and (result.inserted or result.superseded):
             audit(
                 conn,
@@ -77,7 +77,7 @@ def import_limits(
                 "outlet_limits",
                 None,
                 after={
-                    "file": filename or path.name,
+                    "file": filename,
                     "inserted": result.inserted,
                     "superseded": result.superseded,
                     "unchanged": result.unchanged,

@@ -10,7 +10,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
@@ -155,7 +155,7 @@ def _build(raws: Sequence[_Raw], prefix: str, errors: list[RowError]) -> Registr
     return RegistryFile(enterprises, sorted(errors, key=lambda e: _order(e.row)))
 
 
-def _parse_json(text: str, path: Path) -> RegistryFile:
+def _parse_json(text: str, path: PurePath) -> RegistryFile:
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -198,7 +198,7 @@ def _check_header(header: list[str]) -> list[RowError]:
     return errors
 
 
-def _parse_csv(text: str, path: Path) -> RegistryFile:
+def _parse_csv(text: str, path: PurePath) -> RegistryFile:
     reader = csv.reader(io.StringIO(text, newline=""))
     header = [cell.strip() for cell in next(reader, [])]
     if not any(header):
@@ -246,7 +246,7 @@ def parse_registry_file(path: Path) -> RegistryFile:
     return parse_registry_bytes(data, path)
 
 
-def parse_registry_bytes(data: bytes, name: Path) -> RegistryFile:
+def parse_registry_bytes(data: bytes, name: PurePath) -> RegistryFile:
     """Validate the content of a registry file (an upload) named ``name`` (.json or .csv)."""
     suffix = name.suffix.lower()
     if suffix not in (".json", ".csv"):
