@@ -40,6 +40,7 @@ from api.render import PRIVATE, private_json
 from api.responses import LOCAL_TZ, EnterpriseRef, Instant, Meta, Names, NotJudged, Page, instant
 from schemas.limits import changes, overview
 from schemas.limits.coverage import unjudged_outlets
+from schemas.limits.rules import LimitsError
 from schemas.limits.standards import loaded_categories
 
 __all__ = ["MAX_LIMITS_BYTES", "router"]
@@ -373,9 +374,12 @@ def import_limits(
     if len(data) > MAX_LIMITS_BYTES:
         raise TooLarge("file", MAX_LIMITS_BYTES)
     name = PurePath(file.filename or "limits.csv").name
-    result = db.call(
-        lambda conn: changes.import_limits(conn, data, actor=user.username, filename=name)
-    )
+    try:
+        result = db.call(
+            lambda conn: changes.import_limits(conn, data, actor=user.username, filename=name)
+        )
+    except LimitsError as exc:  # the file as a whole: not UTF-8, not CSV
+        raise InvalidParameter("file", str(exc)) from None
     if not result.ok:
         rows = "; ".join(map(str, result.errors))
         raise InvalidParameter("file", f"{len(result.errors)} error(s), nothing imported: {rows}")
