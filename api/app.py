@@ -41,6 +41,8 @@ from api.routes import (
     staff_limits,
     staff_registry,
     staff_stream,
+    staff_subscriptions,
+    staff_users,
     stats,
     timeliness,
     widgets,
@@ -132,6 +134,8 @@ def create_app(settings: Settings, *, pool: ConnectionPool | None = None) -> Fas
     # is not read as an outlet id
     app.include_router(staff_limits.router)
     app.include_router(staff_registry.router)
+    app.include_router(staff_subscriptions.router)
+    app.include_router(staff_users.router)
     app.include_router(dumps.router)  # bulk downloads: files written by `sourcewatch dump`
     app.include_router(portal.router)  # HTML pages, not in the OpenAPI schema
     app.include_router(widgets.router)  # embeddable widgets, not in the OpenAPI schema

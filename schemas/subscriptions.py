@@ -242,7 +242,7 @@ def update_subscription(
             "subscription.update",
             "subscription",
             subscription_id,
-            before={k: old.get(k) for k in changed},
+            before={k: old[k] for k in changed if k in old},
             after={k: new[k] for k in changed},
         )
     return after

@@ -35,6 +35,7 @@ __all__ = [
     "revoke_token",
     "revoke_token_id",
     "revoke_user_tokens",
+    "token_info",
 ]
 
 ROLES = ("viewer", "editor", "enforcement", "admin")
@@ -266,3 +267,14 @@ def revoke_token_id(conn: psycopg.Connection[Any], token_id: int, *, actor: str)
             conn.execute("UPDATE staff_tokens SET revoked_at = now() WHERE id = %s", (token_id,))
             audit(conn, actor, "token.revoke", "staff_token", token_id, after={"revoked": True})
     return bool(row[0])
+
+
+def token_info(conn: psycopg.Connection[Any], token_id: int) -> TokenInfo | None:
+    """The record of one token (never the token), or None."""
+    row = conn.execute(
+        "SELECT t.id, u.username, t.label, t.created_at, t.expires_at, t.revoked_at,"
+        " t.last_used_at FROM staff_tokens t JOIN staff_users u ON u.id = t.user_id"
+        " WHERE t.id = %s",
+        (token_id,),
+    ).fetchone()
+    return None if row is None else TokenInfo(*row)
