@@ -224,10 +224,15 @@ def list_unjudged(
     return private_json(Page[UnjudgedOutlet](meta=meta, results=results))
 
 
-def _limits(db: Database, outlet_id: int, on: date) -> OutletLimits:
+def _outlet_row(db: Database, outlet_id: int) -> dict[str, Any]:
     row = db.fetch_one(outlet_queries.outlet(outlet_id))
     if row is None:
         raise NotFound(f"no outlet {outlet_id}", parameter="outlet_id")
+    return row
+
+
+def _limits(db: Database, outlet_id: int, on: date) -> OutletLimits:
+    row = _outlet_row(db, outlet_id)
 
     def read(conn: psycopg.Connection[Any]) -> tuple[Any, Any, Any]:
         return (
@@ -331,9 +336,7 @@ def bind(user: Admin, db: Db, outlet_id: OutletId, body: BindBody) -> Response:
     """From ``valid_from`` the outlet is judged by the category (binding the same standard,
     category and day again updates ``valid_to`` and ``source``). A category of the other
     medium, or an unknown one, is 422."""
-    row = db.fetch_one(outlet_queries.outlet(outlet_id))
-    if row is None:
-        raise NotFound(f"no outlet {outlet_id}", parameter="outlet_id")
+    row = _outlet_row(db, outlet_id)
     if body.valid_to is not None and body.valid_to < body.valid_from:
         raise InvalidParameter("valid_to", "must not be before valid_from")
     db.call(

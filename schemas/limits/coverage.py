@@ -1,4 +1,4 @@
-"""Whether an outlet is judged: no silent "not judged".
+"""Whether an outlet is judged: no silent "not judged" (docs/regulations.md#judged-outlets).
 
 An outlet is **judged** on a day when it has a limit in force that day (a binding to a
 standard's category, or a permit limit) and every *regulated* pollutant it reported in the

@@ -1,0 +1,79 @@
+"""The staff management routes against their own OpenAPI document (schemathesis over ASGI, as
+``test_openapi_property`` does for the public routes), called with an admin token: every
+answer to valid and invalid requests is a status the operation documents, in the documented
+content type and shape, and never a 5xx."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from schemathesis import APIOperation, BaseSchema, Case, GenerationMode
+from schemathesis.core.result import Ok
+
+from api.app import create_app
+from schemas.core.settings import Settings
+from schemas.staff.accounts import add_staff_user, issue_token
+from tests.api.conftest import World
+from tests.api.test_openapi_property import CHECKS
+
+MAX_EXAMPLES = 15
+# The routes of issue 13: registry, limits, subscriptions, users and tokens.
+PATHS = (
+    r"^/v1/staff/(enterprises|outlets|registry|limits|standards|subscriptions|users|tokens)"
+)
+
+
+@pytest.fixture
+def admin_headers(db: psycopg.Connection) -> dict[str, str]:
+    add_staff_user(db, "wang.admin", ["admin"], actor="test")
+    return {"Authorization": f"Bearer {issue_token(db, 'wang.admin', actor='test')}"}
+
+
+@pytest.fixture
+def staff_schema(settings: Settings, world: World) -> BaseSchema:
+    app = create_app(settings)
+    return schemathesis.openapi.from_asgi("/openapi.json", app).include(path_regex=PATHS)
+
+
+def _check(operation: APIOperation[Any, Any, Any, Any], headers: dict[str, str]) -> None:
+    strategy = st.one_of(
+        operation.as_strategy(GenerationMode.POSITIVE),
+        operation.as_strategy(GenerationMode.NEGATIVE),
+    )
+
+    @given(case=strategy)
+    @settings(
+        max_examples=MAX_EXAMPLES,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    def run(case: Case[Any]) -> None:
+        case.call_and_validate(headers=headers, checks=CHECKS)
+
+    run()
+
+
+@pytest.mark.integration
+@pytest.mark.filterwarnings("default")  # schemathesis' and hypothesis' own deprecations
+def test_staff_management_conforms_to_its_openapi(
+    staff_schema: BaseSchema, admin_headers: dict[str, str]
+) -> None:
+    failures: dict[str, str] = {}
+    operations = [
+        result.ok() for result in staff_schema.get_all_operations() if isinstance(result, Ok)
+    ]
+    assert len(operations) >= 20, [op.label for op in operations]
+    for operation in operations:
+        try:
+            _check(operation, admin_headers)
+        except (AssertionError, BaseExceptionGroup) as exc:
+            failures[operation.label] = str(exc)[:3000]
+    assert not failures, "\n\n".join(f"{label}:\n{text}" for label, text in failures.items())
