@@ -183,6 +183,9 @@ def _from_validation(exc: RequestValidationError) -> ApiError:
 
 def _from_http(request: Request, exc: StarletteHTTPException) -> ApiError:
     status = exc.status_code
+    if status == 400 and exc.detail == "There was an error parsing the body":
+        # FastAPI's answer to a body that is not JSON: a bad parameter like any other (422)
+        return ApiError(422, "invalid_parameter", "body: not valid JSON", parameter="body")
     headers = dict(exc.headers or {})
     try:
         phrase = HTTPStatus(status).phrase

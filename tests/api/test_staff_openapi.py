@@ -23,9 +23,7 @@ from tests.api.test_openapi_property import CHECKS
 
 MAX_EXAMPLES = 15
 # The routes of issue 13: registry, limits, subscriptions, users and tokens.
-PATHS = (
-    r"^/v1/staff/(enterprises|outlets|registry|limits|standards|subscriptions|users|tokens)"
-)
+PATHS = r"^/v1/staff/(enterprises|outlets|registry|limits|standards|subscriptions|users|tokens)"
 
 
 @pytest.fixture

@@ -213,3 +213,14 @@ def test_registry_upload(client: TestClient, db: psycopg.Connection, admin: dict
         headers=admin,
     )
     assert "unsupported file type" in error_of(wrong_type, 422, "file")["message"]
+
+
+def test_a_body_that_is_not_json_is_a_bad_parameter(
+    client: TestClient, admin: dict[str, str]
+) -> None:
+    answer = client.post(
+        "/v1/staff/enterprises",
+        content=b"\xff{not json",
+        headers={**admin, "Content-Type": "application/json"},
+    )
+    assert error_of(answer, 422, "body")["message"] == "body: not valid JSON"
