@@ -35,6 +35,10 @@ COPY sourcewatch ./sourcewatch
 RUN pip install --no-compile . \
  && rm -rf /root/.cache
 
+# The publication log's signing key and the record of the roots it signed (the alerts
+# process): a volume mounted here keeps them (compose: `signing`, Kubernetes: a PVC).
+RUN mkdir -p /var/lib/sourcewatch && chown 10001:10001 /var/lib/sourcewatch && chmod 0700 /var/lib/sourcewatch
+
 USER 10001:10001
 EXPOSE 8000 9212
 

@@ -9,9 +9,9 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from alerts.cases import Transition
 from alerts.notify import Notification, enqueue
 from alerts.notify.notification import action_label, kind_label
+from schemas.cases.transitions import Transition
 
 __all__ = ["announce", "titles"]
 

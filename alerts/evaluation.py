@@ -24,19 +24,13 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
-from alerts.cases import CasePolicy, Transition, judge_period
 from alerts.faults import check_faults, fault_flag
 from alerts.patterns import check_patterns
-from alerts.rules import (
-    DayResult,
-    MeanResult,
-    Sample,
-    daily_mean,
-    exceedance_multiple,
-    exceeds,
-    hourly_mean,
-)
+from alerts.rules import DayResult, MeanResult, Sample, daily_mean, hourly_mean
+from schemas.cases.policy import CasePolicy
+from schemas.cases.transitions import Transition, judge_period, limit_details
 from schemas.codes.pattern_rules import PatternRules, load_pattern_rules
+from schemas.limits.judgement import judge, value_to_judge
 from schemas.limits.rules import Limit, ValidityRules, limits_for_outlet, load_validity_rules
 
 __all__ = ["FLOW", "OXYGEN", "Evaluation", "OutletContext", "ReferenceCache", "load_outlet"]
@@ -92,7 +86,7 @@ class Evaluation:
         policy: CasePolicy,
         now: datetime,
         day_grace: timedelta,
-        fault_after_hours: int = 2,
+        fault_after_hours: int,
         cache: ReferenceCache | None = None,
     ) -> None:
         self.conn, self.outlet, self.policy, self.now = conn, outlet, policy, now
@@ -192,7 +186,7 @@ class Evaluation:
         rules = self.pattern_rules(day)
         if self.fault_after_hours < 1:
             pass  # check_faults refuses it
-        elif fault_flag(r.flags, rules) is None:
+        elif fault_flag(r.flags, rules, self.outlet.kind) is None:
             if not r.valid:
                 return  # check_faults does nothing for an invalid hour without a fault flag
             if self._open_faults is None:
@@ -210,6 +204,7 @@ class Evaluation:
             self.conn,
             outlet_id=self.outlet.id,
             pollutant=pollutant,
+            medium=self.outlet.kind,
             hour_start=start,
             flags=r.flags,
             valid=r.valid,
@@ -394,26 +389,15 @@ class Evaluation:
         converted: Decimal | None,
         result: MeanResult | DayResult,
     ) -> None:
-        value = converted if lim.reference_o2 is not None else measured
+        value = value_to_judge(lim, measured, converted)
         if value is None:
             return  # a valid mean that cannot be converted (no O₂) is not judged
-        exceeding = exceeds(value, lim)
-        multiple = exceedance_multiple(value, lim.value) if exceeding else Decimal(0)
+        verdict = judge(value, lim)
         details: dict[str, Any] = {
             "value": str(value),
             "measured": None if measured is None else str(measured),
             "converted": None if converted is None else str(converted),
-            "limit": str(lim.value),
-            "limit_min": None if lim.value_min is None else str(lim.value_min),
-            "unit": lim.unit,
-            "reference_o2": None if lim.reference_o2 is None else str(lim.reference_o2),
-            "limit_source": lim.source,
-            "standard": lim.standard,
-            "category": lim.category,
-            "source_document": lim.source_document,
-            "clause": lim.clause,
-            "limit_confirmed": lim.confirmed,
-            "limit_version": lim.version,
+            **limit_details(lim),
             "coverage": f"{result.valid_count}/{result.expected_count}",
         }
         key = (lim.pollutant, lim.period, lim.id, lim.source, period_start)
@@ -428,9 +412,7 @@ class Evaluation:
             limit_source=lim.source,
             limit_value=lim.value,
             period_start=period_start,
-            value=value,
-            multiple=multiple,
-            exceeding=exceeding,
+            verdict=verdict,
             policy=self.policy,
             details=details,
             no_case_has_period=absent,

@@ -11,22 +11,29 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import psycopg
+from psycopg import Notify
 
 from alerts import metrics
 from alerts.announce import announce
-from alerts.cases import CasePolicy, Transition, lock_outlet
 from alerts.evaluation import Evaluation, OutletContext, ReferenceCache, load_outlet
 from alerts.outages import detect_outages
-from schemas.cases.kinds import SEVERITIES
+from alerts.settings import AlertsSettings
+from schemas.cases.policy import CasePolicy
+from schemas.cases.transitions import (
+    Transition,
+    escalate_unacknowledged,
+    lock_outlet,
+    unacknowledged,
+)
 from schemas.core import channels
-from schemas.core.settings import Settings
+from schemas.core.listen import Listener
 
 __all__ = ["Evaluator", "EvaluatorOptions"]
 
@@ -35,18 +42,20 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class EvaluatorOptions:
+    """The evaluator's view of :class:`~alerts.settings.AlertsSettings`."""
+
     database_url: str
-    policy: CasePolicy = field(default_factory=CasePolicy)
-    sweep_s: float = 60.0
-    day_grace: timedelta = timedelta(hours=1)
-    outage_after_minutes: int = 30
-    fault_after_hours: int = 2
-    unacknowledged_after: timedelta = timedelta(hours=2)
+    policy: CasePolicy
+    sweep_s: float
+    day_grace: timedelta
+    outage_after_minutes: int
+    fault_after_hours: int
+    unacknowledged_after: timedelta
 
     @classmethod
-    def from_settings(cls, s: Settings) -> EvaluatorOptions:
+    def from_settings(cls, s: AlertsSettings) -> EvaluatorOptions:
         return cls(
-            database_url=s.database_url,
+            database_url=s.database,
             policy=CasePolicy(
                 close_after=s.case_close_after,
                 major_multiple=Decimal(str(s.case_major_multiple)),
@@ -70,8 +79,19 @@ class Evaluator:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.outlets_evaluated = 0
         self.transitions = 0
-        self.connected = False  # the loop holds a database connection (readiness)
+        self._listener = Listener.for_database(
+            options.database_url,
+            [channels.MEASUREMENTS],
+            application_name="sourcewatch.alerts",
+            wait_s=min(options.sweep_s, 1.0),
+            name="evaluator",
+        )
         self._cache: ReferenceCache | None = None  # code tables, kept for one drain
+
+    @property
+    def connected(self) -> bool:
+        """The loop holds its database connections (readiness)."""
+        return self._listener.connected
 
     # --- the queue -----------------------------------------------------------------------
 
@@ -235,68 +255,25 @@ class Evaluator:
         return finished
 
     def escalate_unacknowledged(self, conn: psycopg.Connection, now: datetime) -> int:
-        cutoff = now - self.options.unacknowledged_after
-        rows = conn.execute(
-            "SELECT id, outlet_id FROM cases WHERE state = 'open' AND acknowledged_at IS NULL "
-            "AND escalated_at IS NULL AND opened_at <= %s",
-            (cutoff,),
-        ).fetchall()
-        for case_id, outlet_id in rows:
+        cases = unacknowledged(conn, now - self.options.unacknowledged_after)
+        for case_id, outlet_id in cases:
             with conn.transaction():
                 lock_outlet(conn, outlet_id)
-                row = conn.execute(
-                    "UPDATE cases SET escalated_at = %s, severity = CASE severity "
-                    "WHEN 'info' THEN 'warning' WHEN 'warning' THEN 'major' ELSE 'critical' END "
-                    "WHERE id = %s AND acknowledged_at IS NULL AND escalated_at IS NULL "
-                    "RETURNING severity",
-                    (now, case_id),
-                ).fetchone()
-                if row is None:
-                    continue
-                severity = str(row[0])
-                assert severity in SEVERITIES
-                event = conn.execute(
-                    "INSERT INTO case_events (case_id, actor, action, severity, detail) "
-                    "VALUES (%s, 'evaluator', 'unack-escalated', %s, '{}') RETURNING id",
-                    (case_id, severity),
-                ).fetchone()
-                assert event is not None
-                self._announce(
-                    conn, [Transition(case_id, int(event[0]), "unack-escalated", severity)]
-                )
-        return len(rows)
+                self._announce(conn, escalate_unacknowledged(conn, case_id, now))
+        return len(cases)
 
     # --- the loop --------------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
-        url = self.options.database_url
+        """Drain on every NOTIFY from ingest (and at least every second), sweep every
+        ``sweep_s``, until ``stop`` is set; a lost database connection is reopened."""
         next_sweep = 0.0
-        while not stop.is_set():
-            try:
-                with (
-                    psycopg.connect(
-                        url, autocommit=True, application_name="sourcewatch.alerts"
-                    ) as conn,
-                    psycopg.connect(
-                        url, autocommit=True, application_name="sourcewatch.alerts.listen"
-                    ) as listen,
-                ):
-                    listen.execute(f"LISTEN {channels.MEASUREMENTS}")
-                    self.connected = True
-                    while not stop.is_set():
-                        self.drain(conn)
-                        if time.monotonic() >= next_sweep:
-                            self.sweep(conn)
-                            next_sweep = time.monotonic() + self.options.sweep_s
-                        for _ in listen.notifies(
-                            timeout=min(self.options.sweep_s, 1.0), stop_after=1
-                        ):
-                            pass
-            except psycopg.OperationalError as exc:
-                self.connected = False
-                log.warning("evaluator: database unavailable (%s); retrying", exc)
-                stop.wait(2.0)
-            except Exception:  # never let one bad sweep stop the evaluator
-                self.connected = False
-                log.exception("evaluator failed; starting over")
-                stop.wait(2.0)
+
+        def wake(conn: psycopg.Connection, _: Sequence[Notify]) -> None:
+            nonlocal next_sweep
+            self.drain(conn)
+            if time.monotonic() >= next_sweep:
+                self.sweep(conn)
+                next_sweep = time.monotonic() + self.options.sweep_s
+
+        self._listener.run(stop, wake)

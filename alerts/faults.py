@@ -1,13 +1,15 @@
 """Instrument faults: runs of hours the data logger itself flagged as fault (D), calibration (C)
 or maintenance (M) — HJ 212-2017 Table 8.
 
-An hour is a *fault hour* for flag X (one of ``rules.fault_flags``) when at least
-``rules.fault_hour_share`` of its samples carry X, as an interval is flagged abnormal under the 75 %
-roll-up rule of HJ 212-2017 Appendix C (docs/regulations.md#fault-intervals). When the last
+An hour is a *fault hour* as HJ 212-2017 marks an interval abnormal (notes to Tables C.16–C.18;
+docs/regulations.md#fault-intervals, docs/regulation-values.md#pattern-rules): flue gas when more
+than ``rules.fault_hour_share_gas`` (25 %) of its samples carry one of ``rules.fault_flags``,
+wastewater when at least ``rules.fault_hour_values_water`` (one) of its values does. It is a fault hour *for* the fault flag
+most of those samples carry (on a tie, the first of ``rules.fault_flags``). When the last
 ``after_hours`` consecutive hours of a pollutant (hourly means, no gap) are all fault hours of the
 same flag, a ``fault`` case with subject ``flag-X`` opens (or the open one is extended); the next
-valid hour of that pollutant closes it. Re-evaluating hours changes nothing: a run already recorded
-in a closed case is not opened again.
+valid hour of that pollutant that is not a fault hour closes it. Re-evaluating hours changes
+nothing: a run already recorded in a closed case is not opened again.
 
 The flags are the logger's own statement; the case asks staff to check the instrument and the
 marking, it is not a finding.
@@ -21,10 +23,10 @@ from typing import Any
 
 import psycopg
 
-from alerts.cases import Transition, close_case, open_case
+from schemas.cases.transitions import Transition, close_case, open_case
 from schemas.codes.pattern_rules import PatternRules
 
-__all__ = ["check_faults", "fault_flag"]
+__all__ = ["check_faults", "fault_flag", "fault_rule"]
 
 _MAJOR = frozenset({"D"})  # instrument fault; calibration and maintenance are warnings
 NOTE_ZH = "数采仪上报的数据标记，提示仪器故障、校准或维护，供核查；非违法认定"
@@ -34,15 +36,19 @@ NOTE_EN = (
 )
 
 
-def fault_flag(flags: Mapping[str, int], rules: PatternRules) -> str | None:
-    """The fault flag this hour is a fault hour for, or None; ``flags`` = samples per flag."""
+def fault_flag(flags: Mapping[str, int], rules: PatternRules, medium: str) -> str | None:
+    """The fault flag this hour of a ``medium`` ('gas' or 'water') outlet is a fault hour for,
+    or None; ``flags`` = samples per flag."""
     total = sum(flags.values())
-    if total <= 0:
+    faulty = {f: flags.get(f, 0) for f in rules.fault_flags if flags.get(f, 0) > 0}
+    if not rules.interval.abnormal(sum(faulty.values()), total, medium):
         return None
-    for flag in rules.fault_flags:
-        if flags.get(flag, 0) >= rules.fault_hour_share * total:
-            return flag
-    return None
+    return max(faulty, key=lambda f: (faulty[f], -rules.fault_flags.index(f)))
+
+
+def fault_rule(medium: str) -> str:
+    """The name of the pattern rule that makes an hour of ``medium`` a fault hour."""
+    return "fault_hour_share_gas" if medium == "gas" else "fault_hour_values_water"
 
 
 def check_faults(
@@ -50,6 +56,7 @@ def check_faults(
     *,
     outlet_id: int,
     pollutant: str,
+    medium: str,
     hour_start: datetime,
     flags: Mapping[str, int],
     valid: bool,
@@ -62,7 +69,7 @@ def check_faults(
     read from there), inside the transaction that holds the outlet lock."""
     if after_hours < 1:
         raise ValueError(f"after_hours must be at least 1, got {after_hours}")
-    flag = fault_flag(flags, rules)
+    flag = fault_flag(flags, rules, medium)
     if flag is None:
         return _close(conn, outlet_id, pollutant, hour_start) if valid else []
     first = hour_start - timedelta(hours=after_hours - 1)
@@ -72,7 +79,9 @@ def check_faults(
         (outlet_id, pollutant, first, hour_start),
     ).fetchall()
     expected = [first + timedelta(hours=i) for i in range(after_hours - 1)]
-    if [h for h, _ in before] != expected or any(fault_flag(f, rules) != flag for _, f in before):
+    if [h for h, _ in before] != expected or any(
+        fault_flag(f, rules, medium) != flag for _, f in before
+    ):
         return []
     subject = f"flag-{flag}"
     case = conn.execute(
@@ -90,12 +99,12 @@ def check_faults(
     details: dict[str, Any] = {
         "flag": flag,
         **_meaning(conn, flag),
-        "hours": _fault_hours(conn, outlet_id, pollutant, flag, since, until, rules),
+        "hours": _fault_hours(conn, outlet_id, pollutant, medium, flag, since, until, rules),
         "after_hours": after_hours,
         "latest_hour": hour_start.isoformat(),
-        "latest_share": f"{flags.get(flag, 0) / total:.3f}",
+        "latest_share": f"{sum(flags.get(f, 0) for f in rules.fault_flags) / total:.3f}",
         "latest_samples": dict(flags),
-        "rules": rules.describe("fault_flags", "fault_hour_share"),
+        "rules": rules.describe("fault_flags", fault_rule(medium)),
         "note_zh": NOTE_ZH,
         "note_en": NOTE_EN,
     }
@@ -126,6 +135,7 @@ def _fault_hours(
     conn: psycopg.Connection,
     outlet_id: int,
     pollutant: str,
+    medium: str,
     flag: str,
     since: datetime,
     until: datetime,
@@ -136,7 +146,7 @@ def _fault_hours(
         "AND hour_start >= %s AND hour_start <= %s",
         (outlet_id, pollutant, since, until),
     )
-    return sum(1 for (f,) in rows if fault_flag(f, rules) == flag)
+    return sum(1 for (f,) in rows if fault_flag(f, rules, medium) == flag)
 
 
 def _close(

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 import psycopg
 
-from alerts.cases import Transition, close_case, lock_outlet, open_case
+from schemas.cases.transitions import Transition, close_case, lock_outlet, open_case
 
 __all__ = ["detect_outages"]
 

@@ -29,10 +29,12 @@ from decimal import Decimal
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
-from alerts.cases import Transition, close_case, open_case
-from alerts.rules import convert_o2, exceeds, zs_mismatch
+from alerts.rules import convert_o2, zs_mismatch
+from schemas.cases.transitions import Transition, close_case, limit_details, open_case
 from schemas.codes.pattern_rules import PatternRules
+from schemas.limits.judgement import judge
 from schemas.limits.rules import Limit
 
 __all__ = ["PATTERNS", "check_patterns"]
@@ -63,7 +65,7 @@ PATTERNS = {  # name → (reference, what it means zh, en)
 }
 INDICATOR_ZH = "数据特征提示，非违法认定，需人工核查"
 INDICATOR_EN = "indicator for review, not a finding"
-_VALID = "(SELECT code FROM data_flags WHERE valid)"
+_VALID = sql.SQL("(SELECT code FROM data_flags WHERE valid)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,31 +179,14 @@ def _num(value: Decimal) -> str:
     return f"{value:.4f}".rstrip("0").rstrip(".") or "0"
 
 
-def _limit(lim: Limit) -> dict[str, Any]:
-    return {
-        "limit": str(lim.value),
-        "unit": lim.unit,
-        "period": lim.period,
-        "limit_min": None if lim.value_min is None else str(lim.value_min),
-        "reference_o2": None if lim.reference_o2 is None else str(lim.reference_o2),
-        "limit_source": lim.source,
-        "standard": lim.standard,
-        "category": lim.category,
-        "source_document": lim.source_document,
-        "clause": lim.clause,
-        "limit_confirmed": lim.confirmed,
-        "limit_version": lim.version,
-    }
-
-
 # --- flat lines ----------------------------------------------------------------------------
 
-_HOURLY_SPREAD = f"""
+_HOURLY_SPREAD = sql.SQL("""
 WITH v AS (
     SELECT pollutant, date_bin('1 hour', ts, %(start)s) AS hour, kind, value
     FROM measurements
     WHERE outlet_id = %(outlet)s AND ts >= %(start)s AND ts < %(end)s AND kind IN ('min', 'rtd')
-      AND pollutant = ANY(%(pollutants)s) AND value IS NOT NULL AND flag IN {_VALID}
+      AND pollutant = ANY(%(pollutants)s) AND value IS NOT NULL AND flag IN {valid}
 ), src AS (
     SELECT pollutant, hour, CASE WHEN bool_or(kind = 'min') THEN 'min' ELSE 'rtd' END AS kind
     FROM v GROUP BY pollutant, hour
@@ -209,7 +194,7 @@ WITH v AS (
 SELECT pollutant, hour, kind, count(*), sum(value), sum(value * value)
 FROM v JOIN src USING (pollutant, hour, kind)
 GROUP BY pollutant, hour, kind ORDER BY pollutant, hour
-"""  # noqa: S608 - _VALID is a constant
+""").format(valid=_VALID)
 _Hour = tuple[datetime, str, int, Decimal, Decimal]  # start, kind, values, sum, sum of squares
 
 
@@ -238,7 +223,7 @@ def _flat_lines(d: _Day, limits: Sequence[Limit]) -> list[_Finding]:
                 "stretches": stretches,
                 "longest_hours": max(s["hours"] for s in stretches),
                 "data": sorted({kind for _, kind, *_ in series}),
-                **(_limit(lim) if lim else {}),
+                **(limit_details(lim) if lim else {}),
                 "rules": rules,
             }
             out.append(_Finding("flat-line", pollutant, details))
@@ -306,7 +291,7 @@ def _bunching(d: _Day, means: _Means, hourly: dict[str, Limit]) -> list[_Finding
                 "share": _num(share),
                 "band_from": _num(low),
                 "band_to": str(lim.value),
-                **_limit(lim),
+                **limit_details(lim),
                 "rules": rules,
             }
             out.append(_Finding("bunching", pollutant, details))
@@ -339,13 +324,13 @@ def _zs_mismatches(d: _Day, means: _Means, tolerance: Decimal | None) -> list[_F
 
 # --- invalid hours whose flagged values exceed ---------------------------------------------
 
-_FLAGGED = f"""
+_FLAGGED = sql.SQL("""
 SELECT h.pollutant, h.hour_start, h.flags,
     (SELECT avg(m.value) FROM measurements m
       WHERE m.outlet_id = h.outlet_id AND m.pollutant = h.pollutant AND m.kind = h.source
         AND m.ts >= h.hour_start AND m.ts < h.hour_start + interval '1 hour'
-        AND m.flag NOT IN {_VALID}),
-    (SELECT coalesce(avg(m.value) FILTER (WHERE m.flag IN {_VALID}), avg(m.value))
+        AND m.flag NOT IN {valid}),
+    (SELECT coalesce(avg(m.value) FILTER (WHERE m.flag IN {valid}), avg(m.value))
        FROM measurements m
       WHERE m.outlet_id = h.outlet_id AND m.pollutant = %(oxygen)s AND m.kind = h.source
         AND m.ts >= h.hour_start AND m.ts < h.hour_start + interval '1 hour')
@@ -353,7 +338,7 @@ FROM hourly_means h
 WHERE h.outlet_id = %(outlet)s AND h.hour_start >= %(start)s AND h.hour_start < %(end)s
   AND h.pollutant = ANY(%(pollutants)s) AND NOT h.valid
 ORDER BY h.pollutant, h.hour_start
-"""  # noqa: S608 - _VALID is a constant
+""").format(valid=_VALID)
 
 
 def _flag_abuse(
@@ -373,7 +358,7 @@ def _flag_abuse(
         value = measured
         if measured is not None and lim.reference_o2 is not None:
             value = convert_o2(measured, o2, lim.reference_o2, o2_max or Decimal(21))
-        if value is not None and exceeds(value, lim):
+        if value is not None and judge(value, lim).exceeds:
             hits[pollutant].append(
                 {
                     "hour": d.iso(hour),
@@ -389,7 +374,7 @@ def _flag_abuse(
             details = {
                 "invalid_hours_exceeding": len(hours),
                 "hours": hours,
-                **_limit(hourly[pollutant]),
+                **limit_details(hourly[pollutant]),
                 "rules": d.rules.describe("flag_abuse_min_hours"),
             }
             out.append(_Finding("flag-abuse", pollutant, details))

@@ -18,21 +18,21 @@ from alerts.notify import (
     WeComChannel,
 )
 from alerts.publish import Publisher, PublisherOptions
+from alerts.settings import AlertsSettings
 from schemas.core.health import serve_health
-from schemas.core.settings import Settings
 
 __all__ = ["build_channels", "run_alerts"]
 
 log = logging.getLogger(__name__)
 
 
-def build_channels(settings: Settings) -> dict[str, Channel]:
+def build_channels(settings: AlertsSettings) -> dict[str, Channel]:
     """The delivery channels the settings allow (e-mail only with an SMTP server)."""
     channels: dict[str, Channel] = {
         "webhook": WebhookChannel(),
         "wecom": WeComChannel(),
         "dingtalk": DingTalkChannel(),
-        "mqtt": MqttChannel(settings.mqtt_url, client_id=f"{settings.mqtt_client_id}-alerts"),
+        "mqtt": MqttChannel(settings.broker, client_id=f"{settings.mqtt_client_id}-alerts"),
     }
     if settings.smtp_host:
         channels["email"] = EmailChannel(
@@ -48,13 +48,15 @@ def build_channels(settings: Settings) -> dict[str, Channel]:
     return channels
 
 
-def run_alerts(settings: Settings, stop: threading.Event) -> int:
+def run_alerts(settings: AlertsSettings, stop: threading.Event) -> int:
     evaluator = Evaluator(EvaluatorOptions.from_settings(settings))
     publisher = Publisher(PublisherOptions.from_settings(settings))
-    stop_health = serve_health(
-        settings.metrics_port, ready=lambda: evaluator.connected, host=settings.metrics_host
-    )
-    with Dispatcher(settings.database_url, build_channels(settings)) as dispatcher:
+    with Dispatcher(settings.database, build_channels(settings)) as dispatcher:
+        stop_health = serve_health(
+            settings.metrics_port,
+            ready=lambda: evaluator.connected and dispatcher.connected and publisher.connected,
+            host=settings.metrics_host,
+        )
         threads = [
             threading.Thread(target=evaluator.run, args=(stop,), name="evaluator"),
             threading.Thread(target=dispatcher.run, args=(stop,), name="dispatcher"),

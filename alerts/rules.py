@@ -1,7 +1,7 @@
-"""The regulator's arithmetic: valid data, hourly and daily means, 折算, exceedance. No I/O.
+"""The regulator's arithmetic: valid data, hourly and daily means, 折算. No I/O.
 
 What it implements (docs/regulations.md#validity, docs/regulations.md#volume-weighted-means,
-docs/regulations.md#o2-conversion, docs/regulations.md#exceedance):
+docs/regulations.md#o2-conversion):
 
 * Only valid data count: a sample counts when its HJ 212 flag is in ``valid_flags`` (``{"N"}``
   by default, as in the ``data_flags`` table) and it has a value. F, M, S, D, C, T, B and
@@ -22,10 +22,10 @@ docs/regulations.md#o2-conversion, docs/regulations.md#exceedance):
   (w00000), the hourly mean is Σ(Cᵢ·Qᵢ)/ΣQᵢ over its valid minutes and the daily mean weights each
   valid hour by its mean flow. When a valid minute (hour) has no valid flow, or no water flowed,
   the mean is arithmetic and ``reason`` says why.
-* Exceedance multiple = (value − limit) / limit; a value equal to the limit does not exceed.
+* Whether a mean exceeds its limit, and by how much, is :func:`schemas.limits.judgement.judge`.
 
-Every threshold comes from :class:`schemas.limits.rules.ValidityRules` or :class:`schemas.limits.rules.Limit`
-(versioned tables with their sources), never from a constant here. Means are returned even when
+Every threshold comes from :class:`schemas.limits.rules.ValidityRules` (versioned tables with
+their sources), never from a constant here. Means are returned even when
 the period is not valid (for display, then over whatever data there is); judge exceedance only
 when ``valid`` is true.
 """
@@ -39,7 +39,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
-from schemas.limits.rules import Limit, ValidityRules
+from schemas.limits.rules import ValidityRules
 
 __all__ = [
     "DEFAULT_VALID_FLAGS",
@@ -48,8 +48,6 @@ __all__ = [
     "Sample",
     "convert_o2",
     "daily_mean",
-    "exceedance_multiple",
-    "exceeds",
     "hourly_mean",
     "zs_mismatch",
 ]
@@ -303,17 +301,3 @@ def zs_mismatch(
     if reported is None or recomputed is None:
         return False
     return abs(reported - recomputed) > abs(recomputed) * tolerance_pct / 100
-
-
-def exceedance_multiple(value: Decimal, limit: Decimal) -> Decimal:
-    """超标倍数 (value − limit) / limit, e.g. 150 against 100 → 0.5."""
-    if limit <= 0:
-        raise ValueError(f"limit must be positive, got {limit}")
-    return (value - limit) / limit
-
-
-def exceeds(value: Decimal, limit: Limit) -> bool:
-    """Above the limit, or outside [value_min, value] for a range such as pH 6–9."""
-    if limit.value_min is not None and value < limit.value_min:
-        return True
-    return value > limit.value

@@ -6,13 +6,13 @@ import logging
 import sys
 
 from api.server import serve
-from schemas.core.settings import get_settings
+from api.settings import ApiSettings
 
 __all__ = ["main"]
 
 
 def main() -> int:
-    settings = get_settings()
+    settings = ApiSettings.from_environ()
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

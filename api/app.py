@@ -19,6 +19,7 @@ from psycopg_pool import ConnectionPool
 from starlette.concurrency import run_in_threadpool
 
 from api import errors, metrics
+from api.broadcast import Broadcast
 from api.db import QUERY_TIMEOUT_S, Database
 from api.ratelimit import RateLimiter, RateLimitMiddleware
 from api.routes import (
@@ -35,6 +36,7 @@ from api.routes import (
     pollutants,
     portal,
     publication,
+    publication_feeds,
     staff_audit,
     staff_cases,
     staff_disclosures,
@@ -47,8 +49,9 @@ from api.routes import (
     timeliness,
     widgets,
 )
+from api.settings import ApiSettings
+from schemas.core import channels
 from schemas.core.db import open_pool
-from schemas.core.settings import Settings
 
 __all__ = ["create_app"]
 
@@ -73,15 +76,15 @@ the limits they are judged by with their source documents.
 """
 
 
-def create_app(settings: Settings, *, pool: ConnectionPool | None = None) -> FastAPI:
+def create_app(settings: ApiSettings, *, pool: ConnectionPool | None = None) -> FastAPI:
     """The application. With ``pool`` the caller owns it (opened and closed by the caller);
-    otherwise one is opened in the lifespan from ``settings.database_url``."""
+    otherwise one is opened in the lifespan from ``settings.database``."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = pool is None
         used = pool or open_pool(
-            settings.database_url, application_name="sourcewatch.api", max_size=POOL_MAX_SIZE
+            settings.database, application_name="sourcewatch.api", max_size=POOL_MAX_SIZE
         )
         if own:
             used.open(wait=False)  # start even when the database is down: /readyz tells
@@ -90,6 +93,7 @@ def create_app(settings: Settings, *, pool: ConnectionPool | None = None) -> Fas
         try:
             yield
         finally:
+            await app.state.case_events.close()
             if own:
                 await run_in_threadpool(used.close)
 
@@ -103,6 +107,10 @@ def create_app(settings: Settings, *, pool: ConnectionPool | None = None) -> Fas
         lifespan=lifespan,
     )
     app.state.settings = settings
+    # one LISTEN connection for every live stream of this process, opened on first use
+    app.state.case_events = Broadcast(
+        settings.database, channels.CASE_EVENTS, application_name="sourcewatch.api.listen"
+    )
     errors.install(app)
     app.add_middleware(errors.UnhandledErrors)
     app.add_middleware(GZipMiddleware, minimum_size=1000)
@@ -141,5 +149,6 @@ def create_app(settings: Settings, *, pool: ConnectionPool | None = None) -> Fas
     app.include_router(widgets.router)  # embeddable widgets, not in the OpenAPI schema
     app.include_router(timeliness.router)  # disclosure timeliness, annual report
     app.include_router(publication.router)  # hash-chained log, signed roots, keys, verify
+    app.include_router(publication_feeds.router)  # the signed roots as feeds, to mirror
     metrics.install(app)  # outermost middleware: counts every request; GET /metrics
     return app

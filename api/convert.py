@@ -6,6 +6,7 @@ from typing import Any
 
 from api.db import Row
 from api.responses import (
+    EnterpriseRef,
     EnterpriseSummary,
     FlagRef,
     LimitRef,
@@ -14,15 +15,18 @@ from api.responses import (
     NotJudged,
     OpenCases,
     Outlet,
+    OutletRef,
     OutletStatus,
     PollutantRef,
-    instant,
+    StaffOutletRef,
+    optional_instant,
 )
 from schemas.limits.coverage import gaps
 from schemas.limits.rules import Limit
 
 __all__ = [
     "enterprise",
+    "enterprise_ref",
     "flag_ref",
     "limit_ref",
     "location",
@@ -31,7 +35,9 @@ __all__ = [
     "number",
     "open_cases",
     "outlet",
+    "outlet_ref",
     "pollutant_ref",
+    "staff_outlet_ref",
 ]
 
 
@@ -111,8 +117,8 @@ def outlet(row: Row) -> Outlet:
         location=location(row),
         active=row["active"],
         status=OutletStatus(
-            last_data=None if row["last_data_at"] is None else instant(row["last_data_at"]),
-            last_frame=None if row["last_frame_at"] is None else instant(row["last_frame_at"]),
+            last_data=optional_instant(row["last_data_at"]),
+            last_frame=optional_instant(row["last_frame_at"]),
             open_cases=open_cases([row]),
         ),
         judged=not reasons,
@@ -138,3 +144,20 @@ def open_cases(rows: list[Row]) -> OpenCases:
         fault=sum(r["fault"] for r in rows),
         pattern=sum(r["pattern"] for r in rows),
     )
+
+
+def enterprise_ref(row: Row) -> EnterpriseRef:
+    """From ``enterprise_id``, ``enterprise_name_zh|en`` and ``district``."""
+    return EnterpriseRef(
+        id=row["enterprise_id"], name=names(row, "enterprise_name_"), district=row["district"]
+    )
+
+
+def outlet_ref(row: Row) -> OutletRef:
+    """From ``outlet_id``, ``outlet_code`` and ``outlet_name_zh|en``."""
+    return OutletRef(id=row["outlet_id"], name=names(row, "outlet_name_"), code=row["outlet_code"])
+
+
+def staff_outlet_ref(row: Row) -> StaffOutletRef:
+    """:func:`outlet_ref` and ``outlet_mn``."""
+    return StaffOutletRef(**outlet_ref(row).model_dump(), mn=row["outlet_mn"])

@@ -10,7 +10,7 @@ Conventions (docs/architecture.md#api-conventions):
   ``coverage`` (valid vs expected minutes, hours or days);
 * a point with a limit in force carries that ``limit`` (value, unit, averaging period, the
   source document and its version) and, for a valid mean, the ``exceedance`` judgement with
-  the multiple (value − limit) / limit;
+  the multiple (value − limit) / limit (:mod:`schemas.limits.judgement`);
 * lists are ``{meta: {page, limit, found, next}, results: [...]}``; errors ``{error: {...}}``.
 """
 
@@ -48,6 +48,7 @@ __all__ = [
     "OpenCases",
     "Outlet",
     "OutletDetail",
+    "OutletRef",
     "OutletStatus",
     "Page",
     "Period",
@@ -56,8 +57,10 @@ __all__ = [
     "RawPoint",
     "Series",
     "SeriesMeta",
+    "StaffOutletRef",
     "Status",
     "instant",
+    "optional_instant",
 ]
 
 T = TypeVar("T", bound=BaseModel)
@@ -82,6 +85,10 @@ class Instant(BaseModel):
 
 def instant(value: dt.datetime) -> Instant:
     return Instant(utc=value.astimezone(dt.UTC), local=value.astimezone(LOCAL_TZ))
+
+
+def optional_instant(value: dt.datetime | None) -> Instant | None:
+    return None if value is None else instant(value)
 
 
 class Period(BaseModel):
@@ -166,6 +173,28 @@ class FlagRef(BaseModel):
 # --- Enterprises and outlets --------------------------------------------------------------------
 
 
+class EnterpriseRef(BaseModel):
+    """The enterprise a resource belongs to, wherever one is named (outlets, cases)."""
+
+    id: int
+    name: Names
+    district: str | None = Field(description="Administrative division.")
+
+
+class OutletRef(BaseModel):
+    """The outlet a resource belongs to, wherever one is named (cases)."""
+
+    id: int
+    name: Names
+    code: str | None = Field(description="Outlet number in the permit, e.g. DA001.")
+
+
+class StaffOutletRef(OutletRef):
+    """The outlet as staff see it: with the data logger's MN, which is not published."""
+
+    mn: str = Field(description="The data logger's MN (HJ 212 device identity).")
+
+
 class OpenCases(BaseModel):
     """Open cases by kind (counts only: the public view)."""
 
@@ -229,11 +258,6 @@ class EnterpriseDetail(EnterpriseSummary):
     outlets: list[Outlet]
 
 
-class EnterpriseRef(BaseModel):
-    id: int
-    name: Names
-
-
 class LimitRef(BaseModel):
     """A limit in force and where it comes from: a bound standard or the outlet's own limit."""
 
@@ -291,7 +315,10 @@ class Exceedance(BaseModel):
 
     value: float
     exceeds: bool
-    multiple: float | None = Field(description="(value − limit) / limit when exceeding.")
+    multiple: float | None = Field(
+        description="(value − limit) / limit when exceeding an upper limit; null when compliant,"
+        " and for a range limit such as pH 6–9, for which no multiple is defined."
+    )
 
 
 class RawPoint(BaseModel):

@@ -1,10 +1,6 @@
 """Series points: rows of :mod:`api.queries.measurements` → response models, with the limit in
-force on each point's local day and, for valid means, the exceedance judgement.
-
-The judgement mirrors the evaluator (alerts/rules.py): a valid mean is judged on its
-converted value when the limit has a reference O₂, otherwise on the measured mean; it exceeds
-above ``value`` or below ``value_min`` (pH-like ranges); the multiple is
-(value − limit) / limit above the limit, (limit_min − value) / limit_min below a range.
+force on each point's local day and, for valid means, the exceedance judgement
+(:func:`schemas.limits.judgement.judge`, the one the evaluator opens cases by).
 Raw values and monthly means carry no judgement (no averaging period of a limit applies).
 """
 
@@ -32,9 +28,10 @@ from api.responses import (
     RawPoint,
     instant,
 )
+from schemas.limits.judgement import judge, value_to_judge
 from schemas.limits.rules import Limit
 
-__all__ = ["MODELS", "converter", "day_bounds", "judge", "key_of", "parse_key"]
+__all__ = ["MODELS", "converter", "day_bounds", "exceedance", "key_of", "parse_key"]
 
 MODELS: dict[str, type[BaseModel]] = {
     "raw": RawPoint,
@@ -64,22 +61,20 @@ def day_bounds(resolution: str, start: datetime, end: datetime, tz: tzinfo) -> t
     return ceil(start, tz), ceil(end, tz)
 
 
-def judge(limit: Limit | None, valid: bool, mean: Any, converted: Any) -> Exceedance | None:
+def exceedance(
+    limit: Limit | None, valid: bool, mean: Decimal | None, converted: Decimal | None
+) -> Exceedance | None:
+    """The judgement of a mean, for a valid mean with a limit in force and a value to judge."""
     if limit is None or not valid:
         return None
-    value: Decimal | None = converted if limit.reference_o2 is not None else mean
+    value = value_to_judge(limit, mean, converted)
     if value is None:
         return None  # a valid mean that cannot be converted is not judged
-    multiple: Decimal | None = None
-    if value > limit.value:
-        multiple = (value - limit.value) / limit.value if limit.value > 0 else None
-    elif limit.value_min is not None and value < limit.value_min:
-        multiple = (limit.value_min - value) / limit.value_min if limit.value_min > 0 else None
-    exceeds = value > limit.value or (limit.value_min is not None and value < limit.value_min)
+    verdict = judge(value, limit)
     return Exceedance(
         value=float(value),
-        exceeds=exceeds,
-        multiple=None if multiple is None else round(float(multiple), 4),
+        exceeds=verdict.exceeds,
+        multiple=None if verdict.multiple is None else round(float(verdict.multiple), 4),
     )
 
 
@@ -159,7 +154,7 @@ def converter(resolution: str, calendar: LimitCalendar, tz: tzinfo) -> Callable[
             coverage=_coverage(row),
             flags=row["flags"] or {},
             limit=None if lim is None else limit_ref(lim),
-            exceedance=judge(lim, row["valid"], row["mean"], row["converted"]),
+            exceedance=exceedance(lim, row["valid"], row["mean"], row["converted"]),
         )
 
     def day(row: Row) -> DayPoint:
@@ -178,7 +173,7 @@ def converter(resolution: str, calendar: LimitCalendar, tz: tzinfo) -> Callable[
             reason=row["reason"],
             coverage=_coverage(row),
             limit=None if lim is None else limit_ref(lim),
-            exceedance=judge(lim, row["valid"], row["mean"], row["converted"]),
+            exceedance=exceedance(lim, row["valid"], row["mean"], row["converted"]),
         )
 
     def month(row: Row) -> MonthPoint:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import uvicorn
 
 from api.app import create_app
-from schemas.core.settings import Settings
+from api.settings import ApiSettings
 
 __all__ = ["build_server", "serve"]
 
 
-def build_server(settings: Settings) -> uvicorn.Server:
+def build_server(settings: ApiSettings) -> uvicorn.Server:
     """A uvicorn server for the app; ``server.should_exit = True`` stops it. Behind a reverse
     proxy set ``FORWARDED_ALLOW_IPS`` to its address, so rate limits count the real clients
     (uvicorn reads ``X-Forwarded-For``)."""
@@ -25,6 +25,6 @@ def build_server(settings: Settings) -> uvicorn.Server:
     return uvicorn.Server(config)
 
 
-def serve(settings: Settings) -> None:
+def serve(settings: ApiSettings) -> None:
     """Serve until interrupted."""
     build_server(settings).run()

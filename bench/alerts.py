@@ -33,10 +33,12 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from alerts.evaluator import Evaluator, EvaluatorOptions
 from alerts.notify import Dispatcher, WebhookChannel, add_subscription
+from alerts.settings import AlertsSettings
 from bench.ingest import fresh_database
 from ingest.hj212 import build_packet, build_segment, encode_cp
 from ingest.mqtt import MqttOptions, MqttTransport
 from ingest.records import Accepted, MeasurementRow
+from ingest.settings import IngestSettings
 from ingest.uplink import RAW_TOPIC
 from ingest.worker import IngestWorker, WorkerOptions
 from ingest.writer import write_batch
@@ -100,11 +102,13 @@ def bench_latency(url: str, mqtt_url: str, cases: int) -> list[float]:
         for k in range(cases):
             bind_outlet(conn, mn(k), ULTRA_LOW, "ultra-low-coal", date(2020, 1, 1), "bench")
     stop = threading.Event()
-    transport = MqttTransport(
-        MqttOptions(url=mqtt_url, client_id="bench-alerts", topics=(RAW_TOPIC,))
+    ingest = IngestSettings(
+        database_url=url, mqtt_url=mqtt_url, mqtt_client_id="bench-alerts", batch_max_delay_s=0.01
     )
-    worker = IngestWorker(WorkerOptions(database_url=url, batch_max_delay_s=0.01), transport)
-    evaluator = Evaluator(EvaluatorOptions(database_url=url, sweep_s=3600))
+    transport = MqttTransport(MqttOptions.from_settings(ingest, (RAW_TOPIC,)))
+    worker = IngestWorker(WorkerOptions.from_settings(ingest), transport)
+    alerts = AlertsSettings(database_url=url, evaluation_sweep_s=3600)
+    evaluator = Evaluator(EvaluatorOptions.from_settings(alerts))
     latencies: list[float] = []
     with webhook_receiver() as (hook, received):
         with psycopg.connect(url, autocommit=True) as conn:
@@ -214,7 +218,8 @@ def bench_evaluation(url: str, outlets: int, hours: int) -> tuple[float, float, 
             "FROM measurements WHERE kind = 'min' GROUP BY 1, 2, 3"
         ).fetchall()
         baseline = time.perf_counter() - start
-        evaluator = Evaluator(EvaluatorOptions(database_url=url))
+        alerts = AlertsSettings(database_url=url)
+        evaluator = Evaluator(EvaluatorOptions.from_settings(alerts))
         start = time.perf_counter()
         while evaluator.drain(conn):
             pass

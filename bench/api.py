@@ -33,12 +33,13 @@ from typing import Any
 
 import httpx2
 import psycopg
+from psycopg import sql
 
 from api.queries import enterprises as enterprise_queries
 from api.queries import measurements as series_queries
 from api.server import build_server
+from api.settings import ApiSettings
 from bench.ingest import fresh_database
-from schemas.core.settings import Settings
 
 YEAR_START = datetime(2025, 1, 1, tzinfo=UTC)
 POLLUTANT = "a21026"
@@ -102,11 +103,11 @@ def load(url: str, outlets: int, days: int) -> tuple[int, float]:
         block = "".join(lines)
         started = time.perf_counter()
         with conn.cursor() as cur:
-            cols = (
+            cols = sql.SQL(
                 "outlet_id, pollutant, hour_start, source, mean, zs_reported, converted, "
                 "o2_mean, valid_count, expected_count, valid, reason, flags"
             )
-            with cur.copy(f"COPY hourly_means ({cols}) FROM STDIN") as copy:
+            with cur.copy(sql.SQL("COPY hourly_means ({}) FROM STDIN").format(cols)) as copy:
                 for outlet in ids:
                     prefix = str(outlet)
                     copy.write(prefix + block.replace("\n", "\n" + prefix)[: -len(prefix)])
@@ -253,7 +254,7 @@ def main() -> None:
             f = enterprise_queries.EnterpriseFilter(q=SEARCH)
             return [enterprise_queries.count(f), enterprise_queries.select(f, "id", 100, 0)]
 
-        settings = Settings(database_url=url, api_port=free_port(), api_rate_limit_per_minute=0)
+        settings = ApiSettings(database_url=url, api_port=free_port(), api_rate_limit_per_minute=0)
         server = build_server(settings)
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()

@@ -24,11 +24,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 import paho.mqtt.client as mqtt
 import psycopg
+from psycopg import sql
 
 from ingest.hj212 import CRCPolicy, build_packet, build_segment, encode_cp, parse_packet
 from ingest.mqtt import MqttOptions, MqttTransport
 from ingest.outlets import load_outlets
 from ingest.records import Accepted
+from ingest.settings import IngestSettings
 from ingest.uplink import RAW_TOPIC, decode_message
 from ingest.worker import IngestWorker, WorkerOptions
 from ingest.writer import write_batch
@@ -84,7 +86,7 @@ def fresh_database(admin_dsn: str, outlets: int = OUTLETS) -> Iterator[str]:
     """A new migrated database with ``outlets`` registered gas outlets; dropped afterwards."""
     name = f"sourcewatch_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = urlunsplit(urlsplit(admin_dsn)._replace(path="/" + name))
     try:
         with psycopg.connect(url, autocommit=True) as conn:
@@ -102,7 +104,9 @@ def fresh_database(admin_dsn: str, outlets: int = OUTLETS) -> Iterator[str]:
         yield url
     finally:
         with psycopg.connect(admin_dsn, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
 
 
 def truncate(url: str) -> None:
@@ -144,8 +148,11 @@ def bench_copy(url: str, accepted: list[Accepted]) -> tuple[float, int]:
     def run() -> int:
         n = 0
         with psycopg.connect(url) as conn, conn.cursor() as cur:
-            cols = "outlet_id, pollutant, kind, ts, value, zs_value, flag, received_at"
-            with cur.copy(f"COPY measurements ({cols}) FROM STDIN") as copy:
+            cols = ("outlet_id", "pollutant", "kind", "ts", "value", "zs_value", "flag")
+            copy_sql = sql.SQL("COPY measurements ({}) FROM STDIN").format(
+                sql.SQL(", ").join(map(sql.Identifier, (*cols, "received_at")))
+            )
+            with cur.copy(copy_sql) as copy:
                 for a in accepted:
                     for r in a.rows:
                         copy.write_row(
@@ -181,10 +188,14 @@ def bench_writer(url: str, accepted: list[Accepted], batch: int) -> tuple[float,
 
 def bench_end_to_end(url: str, mqtt_url: str, frames: list[tuple[str, bytes]]) -> tuple[float, int]:
     truncate(url)
-    transport = MqttTransport(
-        MqttOptions(url=mqtt_url, client_id=f"bench-{uuid.uuid4().hex[:6]}", topics=(RAW_TOPIC,))
+    settings = IngestSettings(
+        database_url=url,
+        mqtt_url=mqtt_url,
+        mqtt_client_id=f"bench-{uuid.uuid4().hex[:6]}",
+        batch_max_messages=1000,
     )
-    worker = IngestWorker(WorkerOptions(database_url=url, batch_max_messages=1000), transport)
+    transport = MqttTransport(MqttOptions.from_settings(settings, (RAW_TOPIC,)))
+    worker = IngestWorker(WorkerOptions.from_settings(settings), transport)
     stop = threading.Event()
     transport.start()
     assert transport.connected.wait(10)

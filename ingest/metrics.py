@@ -1,20 +1,24 @@
-"""Prometheus metrics of the ingest worker (the default registry, served by
+"""What ingest counts: the running totals of one store (:class:`IngestStats`) and the Prometheus
+metrics of the ingest processes (the default registry, served by
 :func:`schemas.core.health.serve_health`): what came in, what was stored, what was refused, and how
-far behind the data is when it is committed."""
+far behind the data is when it is committed. :class:`IngestStats` updates both in one call, so
+each count is made once."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from ingest.records import Accepted, Rejected
-from ingest.writer import BatchResult
+from ingest.writer import BatchResult, Written
 
-__all__ = ["GATEWAY_OUTCOMES", "IngestMetrics"]
+__all__ = ["GATEWAY_OUTCOMES", "IngestStats"]
 
-MESSAGES = Counter("sourcewatch_ingest_messages", "MQTT messages taken and acknowledged.")
+MESSAGES = Counter(
+    "sourcewatch_ingest_messages",
+    "Messages (MQTT) and packets (TCP gateway) committed, before their acknowledgement.",
+)
 FRAMES = Counter(
     "sourcewatch_ingest_frames",
     "Frames by verdict: new (stored), duplicate (already stored), rejected (dead letter).",
@@ -74,41 +78,50 @@ for _r in ("inserted", "revised", "unchanged"):
 LAST_WRITE_OK.set(1)
 
 
-class IngestMetrics:
-    """Updates the metrics for one worker and remembers whether its last write succeeded
-    (part of its readiness)."""
+@dataclass(slots=True)
+class IngestStats:
+    """One store's totals since it started. :meth:`committed` and :meth:`write_failed` also
+    update the process's Prometheus metrics."""
 
-    def __init__(self) -> None:
-        self.last_write_ok = True  # nothing failed yet
+    messages: int = 0  # items committed: MQTT messages, TCP packets
+    batches: int = 0
+    written: BatchResult = field(default_factory=BatchResult)  # frames, values, dead letters
+    by_reason: dict[str, int] = field(default_factory=dict)  # dead letters by reason
+    write_retries: int = 0
+    last_error: str | None = None
+    last_write_ok: bool = True  # part of readiness: no write failed since the last commit
+    acked: int = 0  # MQTT messages acknowledged to the broker after their commit
+    replies: int = 0  # 9014/9013 replies sent after the commit
 
-    def write_failed(self) -> None:
+    def write_failed(self, error: str) -> None:
+        self.write_retries += 1
+        self.last_error = error
         self.last_write_ok = False
         LAST_WRITE_OK.set(0)
         WRITE_RETRIES.inc()
 
-    def batch_written(
-        self,
-        messages: int,
-        result: BatchResult,
-        accepted: Sequence[Accepted],
-        rejected: Sequence[Rejected],
-        seconds: float,
-        *,
-        now: datetime | None = None,
+    def committed(
+        self, items: int, written: Written, seconds: float, *, now: datetime | None = None
     ) -> None:
-        self.last_write_ok = True
+        """``items`` were committed as ``written`` after ``seconds`` (retries included)."""
+        result = written.result
         LAST_WRITE_OK.set(1)
-        MESSAGES.inc(messages)
+        MESSAGES.inc(items)
         FRAMES.labels("new").inc(result.frames_new)
         FRAMES.labels("duplicate").inc(result.frames_duplicate)
-        FRAMES.labels("rejected").inc(len(rejected))
+        FRAMES.labels("rejected").inc(result.dead_letters)
         VALUES.labels("inserted").inc(result.values_inserted)
         VALUES.labels("revised").inc(result.values_revised)
         VALUES.labels("unchanged").inc(result.values_unchanged)
-        for r in rejected:
+        for r in written.rejected:
             DEAD_LETTERS.labels(r.reason).inc()
+            self.by_reason[r.reason] = self.by_reason.get(r.reason, 0) + 1
         BATCH.observe(seconds)
-        committed = now or datetime.now(UTC)
-        for a in accepted:
+        at = now or datetime.now(UTC)
+        for a in written.accepted:
             if a.data_time is not None:
-                LAG.observe(max((committed - a.data_time).total_seconds(), 0.0))
+                LAG.observe(max((at - a.data_time).total_seconds(), 0.0))
+        self.written.add(result)
+        self.batches += 1
+        self.last_write_ok = True
+        self.messages += items

@@ -26,6 +26,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from ingest.settings import IngestSettings
 from schemas.core.brokers import broker_address
 
 __all__ = ["Inbound", "MqttOptions", "MqttTransport"]
@@ -48,10 +49,21 @@ class MqttOptions:
     url: str
     client_id: str
     topics: tuple[str, ...]
-    shared_group: str = ""
-    receive_maximum: int = 1000
-    session_expiry_s: int = 7 * 24 * 3600
+    shared_group: str
+    receive_maximum: int
+    session_expiry_s: int
     keepalive_s: int = 30
+
+    @classmethod
+    def from_settings(cls, s: IngestSettings, topics: tuple[str, ...]) -> MqttOptions:
+        return cls(
+            url=s.broker,
+            client_id=s.mqtt_client_id,
+            topics=topics,
+            shared_group=s.mqtt_shared_group,
+            receive_maximum=s.mqtt_receive_maximum,
+            session_expiry_s=s.mqtt_session_expiry_s,
+        )
 
 
 class MqttTransport:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -12,7 +12,7 @@ import psycopg
 
 from ingest.hj212 import CRCPolicy
 
-__all__ = ["Outlet", "OutletDirectory", "load_outlets"]
+__all__ = ["FindOutlet", "Outlet", "OutletDirectory", "load_outlets"]
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,9 @@ class Outlet:
     crc_policy: CRCPolicy
     protocol_profile: str  # hj212-2005 | hj212-2017 | hj212-2025
     timezone: ZoneInfo
+
+
+FindOutlet = Callable[[str], Outlet | None]  # the outlet an MN names, None when unknown
 
 
 def load_outlets(conn: psycopg.Connection) -> dict[str, Outlet]:

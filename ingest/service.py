@@ -6,37 +6,22 @@ import logging
 import threading
 
 from ingest.mqtt import MqttOptions, MqttTransport
+from ingest.settings import IngestSettings
 from ingest.uplink import JSON_TOPIC, RAW_TOPIC
 from ingest.worker import IngestWorker, WorkerOptions
 from schemas.core.health import serve_health
-from schemas.core.settings import Settings
 
 __all__ = ["build_worker", "run_ingest"]
 
 log = logging.getLogger(__name__)
 
 
-def build_worker(settings: Settings) -> IngestWorker:
-    transport = MqttTransport(
-        MqttOptions(
-            url=settings.mqtt_url,
-            client_id=settings.mqtt_client_id,
-            topics=(RAW_TOPIC, JSON_TOPIC),
-            shared_group=settings.mqtt_shared_group,
-            receive_maximum=settings.mqtt_receive_maximum,
-            session_expiry_s=settings.mqtt_session_expiry_s,
-        )
-    )
-    options = WorkerOptions(
-        database_url=settings.database_url,
-        batch_max_messages=settings.batch_max_messages,
-        batch_max_delay_s=settings.batch_max_delay_s,
-        registry_refresh_s=settings.registry_refresh_s,
-    )
-    return IngestWorker(options, transport)
+def build_worker(settings: IngestSettings) -> IngestWorker:
+    transport = MqttTransport(MqttOptions.from_settings(settings, (RAW_TOPIC, JSON_TOPIC)))
+    return IngestWorker(WorkerOptions.from_settings(settings), transport)
 
 
-def run_ingest(settings: Settings, stop: threading.Event) -> int:
+def run_ingest(settings: IngestSettings, stop: threading.Event) -> int:
     worker = build_worker(settings)
     stop_health = serve_health(
         settings.metrics_port, ready=lambda: _ready(worker), host=settings.metrics_host
@@ -55,7 +40,7 @@ def run_ingest(settings: Settings, stop: threading.Event) -> int:
 
 def _ready(worker: IngestWorker) -> bool:
     """Ready: subscribed at the broker, and the last write (if any) succeeded."""
-    return worker.transport.subscribed.is_set() and worker.metrics.last_write_ok
+    return worker.transport.subscribed.is_set() and worker.stats.last_write_ok
 
 
 def _report(worker: IngestWorker, stop: threading.Event, every_s: float = 60.0) -> None:
@@ -67,9 +52,9 @@ def _report(worker: IngestWorker, stop: threading.Event, every_s: float = 60.0) 
             "%d write retries",
             s.messages,
             s.messages - last,
-            s.values_inserted,
-            s.values_revised,
-            s.dead_letters,
+            s.written.values_inserted,
+            s.written.values_revised,
+            s.written.dead_letters,
             s.write_retries,
         )
         last = s.messages

@@ -3,8 +3,9 @@
 
 Per connection a :class:`~ingest.hj212.StreamReader` cuts the stream into packets (glued and
 cut frames alike). Each packet is decoded for the outlet its own MN names (PW and CRC policy of
-that outlet), written with :func:`~ingest.writer.write_batch`, and ONLY after the commit the
-9014 (or 9013 for a 1013) goes back on the same socket, when the Flag's A bit asks for one.
+that outlet), stored by the :class:`~ingest.store.IngestStore` (on a small thread pool), and
+ONLY after the commit the 9014 (or 9013 for a 1013) goes back on the same socket, when the
+Flag's A bit asks for one.
 
 - Unknown MN, wrong PW, bad CRC, garbage: dead letters (transport ``tcp``, topic NULL); the
   connection stays open.
@@ -21,56 +22,49 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-
-import psycopg
 
 from ingest import metrics
 from ingest.hj212 import CRCPolicy, FrameError, HJ212Error, StreamReader, parse_packet
-from ingest.outlets import Outlet, OutletDirectory
+from ingest.metrics import IngestStats
+from ingest.outlets import FindOutlet
 from ingest.records import Accepted, Rejected
+from ingest.settings import IngestSettings
+from ingest.store import RETRY_MAX_DELAY_S, IngestStore
 from ingest.uplink import accept_frame
-from ingest.writer import BatchResult, WriteError, write_isolating
 from schemas.core.health import serve_health
-from schemas.core.settings import Settings
 
-__all__ = ["Gateway", "GatewayOptions", "GatewayStats", "decode_tcp_packet", "run_gateway"]
+__all__ = ["Gateway", "GatewayOptions", "TcpDecoder", "decode_tcp_packet", "run_gateway"]
 
 log = logging.getLogger(__name__)
 
 TRANSPORT = "tcp"
-FindOutlet = Callable[[str], Outlet | None]
 
 
 @dataclass(frozen=True, slots=True)
 class GatewayOptions:
     database_url: str
-    idle_timeout_s: float = 300.0
-    max_connections: int = 1000
+    idle_timeout_s: float
+    max_connections: int
+    batch_max_frames: int
+    registry_refresh_s: float
     max_buffered_bytes: int = 1 << 20
-    batch_max_frames: int = 500
     batch_max_delay_s: float = 0.05
-    registry_refresh_s: float = 30.0
-    retry_max_delay_s: float = 10.0
+    retry_max_delay_s: float = RETRY_MAX_DELAY_S
     db_threads: int = 4
 
-
-@dataclass(slots=True)
-class GatewayStats:
-    connections: int = 0
-    refused: int = 0
-    packets: int = 0
-    frames_new: int = 0
-    frames_duplicate: int = 0
-    values_inserted: int = 0
-    dead_letters: int = 0
-    replies: int = 0
-    write_retries: int = 0
-    last_error: str | None = None
-    by_reason: dict[str, int] = field(default_factory=dict)
+    @classmethod
+    def from_settings(cls, s: IngestSettings) -> GatewayOptions:
+        return cls(
+            database_url=s.database,
+            idle_timeout_s=s.gateway_idle_timeout_s,
+            max_connections=s.gateway_max_connections,
+            batch_max_frames=s.batch_max_messages,
+            registry_refresh_s=s.registry_refresh_s,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,70 +102,17 @@ def decode_tcp_packet(
     return dataclasses.replace(accept_frame(TRANSPORT, "", received_at, frame, outlet), topic=None)
 
 
-class _Store:
-    """The blocking side: one psycopg connection per executor thread, one shared directory."""
+class TcpDecoder:
+    """TCP packets: each names its own outlet; garbage between them is kept as it came."""
 
-    def __init__(self, options: GatewayOptions) -> None:
-        self.options = options
-        self.directory = OutletDirectory(refresh_s=options.registry_refresh_s)
-        self._local = threading.local()
-        self._all: list[psycopg.Connection] = []
-        self._lock = threading.Lock()
+    def decode(self, item: _Item, find_outlet: FindOutlet) -> Sequence[Accepted | Rejected]:
+        packet, received_at = item
+        return [decode_tcp_packet(packet, received_at, find_outlet)]
 
-    def store(self, items: Sequence[_Item]) -> tuple[list[Accepted], list[Rejected], BatchResult]:
-        """Decode and write ``items`` in one transaction. Raises WriteError/OperationalError
-        (retryable) with nothing written; afterwards everything returned is durable."""
-        try:
-            conn = self._connection()
-            self.directory.refresh_if_due(conn)
-            accepted: list[Accepted] = []
-            rejected: list[Rejected] = []
-            for packet, at in items:
-                try:
-                    item = decode_tcp_packet(packet, at, lambda mn: self.directory.lookup(conn, mn))
-                except psycopg.Error:
-                    raise
-                except Exception as exc:  # a decoder bug must not stop ingest: keep the bytes
-                    log.exception("decoder failed on a TCP packet")
-                    raw = packet.raw if isinstance(packet, _Garbage) else packet
-                    item = Rejected(TRANSPORT, None, at, raw, "format", f"decoder error: {exc!r}")
-                if isinstance(item, Accepted):
-                    accepted.append(item)
-                else:
-                    rejected.append(item)
-            result = write_isolating(conn, accepted, rejected)
-        except (WriteError, psycopg.OperationalError):
-            self._drop()
-            raise
-        return accepted, rejected, result
-
-    def _connection(self) -> psycopg.Connection:
-        conn: psycopg.Connection | None = getattr(self._local, "conn", None)
-        if conn is None or conn.closed:
-            conn = psycopg.connect(
-                self.options.database_url,
-                application_name="sourcewatch.gateway",
-                connect_timeout=5,
-                autocommit=True,
-            )
-            self._local.conn = conn
-            with self._lock:
-                self._all.append(conn)
-        return conn
-
-    def _drop(self) -> None:
-        conn: psycopg.Connection | None = getattr(self._local, "conn", None)
-        self._local.conn = None
-        if conn is not None:
-            with contextlib.suppress(psycopg.Error):
-                conn.close()
-
-    def close(self) -> None:
-        with self._lock:
-            conns, self._all = self._all, []
-        for conn in conns:
-            with contextlib.suppress(psycopg.Error):
-                conn.close()
+    def unreadable(self, item: _Item, detail: str) -> Rejected:
+        packet, received_at = item
+        raw = packet.raw if isinstance(packet, _Garbage) else packet
+        return Rejected(TRANSPORT, None, received_at, raw, "format", detail)
 
 
 class Gateway:
@@ -179,8 +120,14 @@ class Gateway:
 
     def __init__(self, options: GatewayOptions) -> None:
         self.options = options
-        self.stats = GatewayStats()
-        self._store = _Store(options)
+        self.store = IngestStore(
+            options.database_url,
+            TcpDecoder(),
+            application_name="sourcewatch.gateway",
+            registry_refresh_s=options.registry_refresh_s,
+            retry_max_delay_s=options.retry_max_delay_s,
+        )
+        self._stopping = threading.Event()  # ends the store's retries when the gateway closes
         self._executor = ThreadPoolExecutor(options.db_threads, thread_name_prefix="gateway-db")
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -191,7 +138,12 @@ class Gateway:
         log.info("TCP gateway listening on %s:%d", bound[0], bound[1])
         return str(bound[0]), int(bound[1])
 
+    @property
+    def stats(self) -> IngestStats:
+        return self.store.stats
+
     async def close(self) -> None:
+        self._stopping.set()
         if self._server is not None:
             self._server.close()
         for task in list(self._tasks):
@@ -205,12 +157,11 @@ class Gateway:
 
     def _shutdown_executor(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
-        self._store.close()
+        self.store.close()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
         if len(self._tasks) >= self.options.max_connections:
-            self.stats.refused += 1
             metrics.GATEWAY_CONNECTIONS.labels("limit_exceeded").inc()
             log.warning("refusing %s: %d connections open", peer, len(self._tasks))
             writer.close()
@@ -220,7 +171,6 @@ class Gateway:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
-        self.stats.connections += 1
         metrics.GATEWAY_CONNECTIONS_OPEN.inc()
         outcome = "error"
         try:
@@ -301,37 +251,19 @@ class Gateway:
                 pending, pending_bytes = [], 0
 
     async def _flush(self, items: list[_Item], writer: asyncio.StreamWriter) -> None:
-        """Write ``items`` until committed (retrying while the database is down), then send
-        the replies they call for, in order."""
+        """Store ``items`` (retrying while the database is down), then send the replies they
+        call for, in order."""
         loop = asyncio.get_running_loop()
-        delay = 0.2
-        while True:
-            try:
-                accepted, rejected, result = await loop.run_in_executor(
-                    self._executor, self._store.store, items
-                )
-                break
-            except (WriteError, psycopg.OperationalError) as exc:
-                self.stats.write_retries += 1
-                self.stats.last_error = str(exc)
-                log.warning(
-                    "%d TCP frames not written (%s); retrying in %.1fs", len(items), exc, delay
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.options.retry_max_delay_s)
-        s = self.stats
-        s.packets += len(items)
-        s.frames_new += result.frames_new
-        s.frames_duplicate += result.frames_duplicate
-        s.values_inserted += result.values_inserted
-        s.dead_letters += result.dead_letters
-        for r in rejected:
-            s.by_reason[r.reason] = s.by_reason.get(r.reason, 0) + 1
-        replies = [a.reply for a in accepted if a.reply is not None]
+        written = await loop.run_in_executor(
+            self._executor, self.store.store, items, self._stopping
+        )
+        if written is None:  # the gateway is closing: nothing committed, nothing answered
+            return
+        replies = [a.reply for a in written.accepted if a.reply is not None]
         if replies and not writer.is_closing():
             writer.write(b"".join(replies))
             await writer.drain()
-            s.replies += len(replies)
+            self.stats.replies += len(replies)
             metrics.GATEWAY_REPLIES.inc(len(replies))
 
 
@@ -345,15 +277,9 @@ def _cut(window: bytes, start: int, error: FrameError) -> bytes:
     return chunk or str(error).encode()
 
 
-def run_gateway(settings: Settings, stop: threading.Event) -> int:
+def run_gateway(settings: IngestSettings, stop: threading.Event) -> int:
     """Serve ``settings.gateway_host:gateway_port`` until ``stop`` is set."""
-    options = GatewayOptions(
-        database_url=settings.database_url,
-        idle_timeout_s=settings.gateway_idle_timeout_s,
-        max_connections=settings.gateway_max_connections,
-        batch_max_frames=settings.batch_max_messages,
-        registry_refresh_s=settings.registry_refresh_s,
-    )
+    options = GatewayOptions.from_settings(settings)
 
     async def main() -> None:
         gateway = Gateway(options)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 
@@ -26,7 +26,7 @@ from ingest.hj212 import (
     reply_9013,
     reply_9014,
 )
-from ingest.outlets import Outlet
+from ingest.outlets import FindOutlet, Outlet
 from ingest.records import Accepted, MeasurementRow, Rejected
 from schemas.codes.pollutants import legacy_codes
 from schemas.codes.uplink import JsonUpload
@@ -38,8 +38,6 @@ JSON_TOPIC = "sourcewatch/v1/+/data"
 
 # HJ 212-2017 Table 9: the upload commands that carry pollutant values, and what they hold.
 DATA_KINDS: Mapping[str, str] = {"2011": "rtd", "2051": "min", "2061": "hour", "2031": "day"}
-
-FindOutlet = Callable[[str], Outlet | None]
 
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 _COLUMNS = {

@@ -1,11 +1,10 @@
-"""The ingest loop: take a batch from the MQTT inbox, decode it, write it in one transaction,
-and only then acknowledge it to the broker and send the 9014 replies.
+"""The ingest loop: take a batch from the MQTT inbox, store it (:class:`~ingest.store.IngestStore`:
+decoded, written in one transaction, retried while the database is down), and only then
+acknowledge it to the broker and send the 9014 replies.
 
-- A database outage delays data, never drops it: the batch is retried with backoff and stays
-  unacknowledged (the broker keeps it, and re-sends it to whoever reconnects the session).
-- A batch the database refuses for a non-transient reason is split and retried message by
-  message; a message that still fails goes to the dead letters with the reason.
-- A bad message never stops the loop.
+- A database outage delays data, never drops it: the batch stays unacknowledged while the store
+  retries (the broker keeps it, and re-sends it to whoever reconnects the session).
+- A bad message never stops the loop: it becomes a dead letter with the reason.
 """
 
 from __future__ import annotations
@@ -15,18 +14,17 @@ import queue
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import psycopg
-
-from ingest.metrics import IngestMetrics
+from ingest.metrics import IngestStats
 from ingest.mqtt import Inbound, MqttTransport
-from ingest.outlets import OutletDirectory
+from ingest.outlets import FindOutlet
 from ingest.records import Accepted, Rejected
+from ingest.settings import IngestSettings
+from ingest.store import RETRY_MAX_DELAY_S, IngestStore
 from ingest.uplink import decode_message
-from ingest.writer import BatchResult, WriteError, write_isolating
 
-__all__ = ["IngestWorker", "WorkerOptions", "WorkerStats"]
+__all__ = ["IngestWorker", "MqttDecoder", "WorkerOptions"]
 
 log = logging.getLogger(__name__)
 
@@ -34,49 +32,47 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True)
 class WorkerOptions:
     database_url: str
-    batch_max_messages: int = 500
-    batch_max_delay_s: float = 0.2
+    batch_max_messages: int
+    batch_max_delay_s: float
+    registry_refresh_s: float
     batch_min_messages: int = 1
-    registry_refresh_s: float = 30.0
-    retry_max_delay_s: float = 10.0
+    retry_max_delay_s: float = RETRY_MAX_DELAY_S
+
+    @classmethod
+    def from_settings(cls, s: IngestSettings) -> WorkerOptions:
+        return cls(
+            database_url=s.database,
+            batch_max_messages=s.batch_max_messages,
+            batch_max_delay_s=s.batch_max_delay_s,
+            registry_refresh_s=s.registry_refresh_s,
+        )
 
 
-@dataclass(slots=True)
-class WorkerStats:
-    messages: int = 0
-    batches: int = 0
-    frames_new: int = 0
-    frames_duplicate: int = 0
-    values_inserted: int = 0
-    values_revised: int = 0
-    dead_letters: int = 0
-    acked: int = 0
-    write_retries: int = 0
-    last_error: str | None = None
-    by_reason: dict[str, int] = field(default_factory=dict)
+class MqttDecoder:
+    """MQTT messages: the topic names the outlet; one message may hold several frames."""
 
-    def add(self, result: BatchResult, rejected: Sequence[Rejected]) -> None:
-        self.frames_new += result.frames_new
-        self.frames_duplicate += result.frames_duplicate
-        self.values_inserted += result.values_inserted
-        self.values_revised += result.values_revised
-        self.dead_letters += result.dead_letters
-        for r in rejected:
-            self.by_reason[r.reason] = self.by_reason.get(r.reason, 0) + 1
+    def decode(self, item: Inbound, find_outlet: FindOutlet) -> Sequence[Accepted | Rejected]:
+        return decode_message(item.topic, item.payload, item.received_at, find_outlet)
+
+    def unreadable(self, item: Inbound, detail: str) -> Rejected:
+        return Rejected("mqtt", item.topic, item.received_at, item.payload, "format", detail)
 
 
 class IngestWorker:
-    def __init__(
-        self,
-        options: WorkerOptions,
-        transport: MqttTransport,
-    ) -> None:
+    def __init__(self, options: WorkerOptions, transport: MqttTransport) -> None:
         self.options = options
         self.transport = transport
-        self.stats = WorkerStats()
-        self.metrics = IngestMetrics()
-        self.directory = OutletDirectory(refresh_s=options.registry_refresh_s)
-        self._conn: psycopg.Connection | None = None
+        self.store = IngestStore(
+            options.database_url,
+            MqttDecoder(),
+            application_name="sourcewatch.ingest",
+            registry_refresh_s=options.registry_refresh_s,
+            retry_max_delay_s=options.retry_max_delay_s,
+        )
+
+    @property
+    def stats(self) -> IngestStats:
+        return self.store.stats
 
     def run(self, stop: threading.Event) -> None:
         """Process batches until ``stop`` is set; the batch in hand is finished or abandoned
@@ -87,7 +83,7 @@ class IngestWorker:
                 if batch:
                     self._process(batch, stop)
         finally:
-            self._close()
+            self.store.close()
 
     def _collect(self, stop: threading.Event) -> list[Inbound]:
         """Wait for a first message, then take what else is already there (up to the batch
@@ -117,86 +113,12 @@ class IngestWorker:
         return batch
 
     def _process(self, batch: list[Inbound], stop: threading.Event) -> None:
-        delay = 0.2
-        started = time.monotonic()
-        while True:
-            try:
-                conn = self._connection()
-                accepted, rejected = self._decode(conn, batch)
-                result = write_isolating(conn, accepted, rejected)
-                break
-            except (WriteError, psycopg.OperationalError) as exc:
-                self._close()
-                self.stats.write_retries += 1
-                self.metrics.write_failed()
-                self.stats.last_error = str(exc)
-                log.warning(
-                    "batch of %d not written (%s); retrying in %.1fs", len(batch), exc, delay
-                )
-                if stop.wait(delay):
-                    log.info(
-                        "stopping with %d unacknowledged messages; the broker keeps them",
-                        len(batch),
-                    )
-                    return
-                delay = min(delay * 2, self.options.retry_max_delay_s)
-        self.stats.add(result, rejected)
-        self.metrics.batch_written(
-            len(batch), result, accepted, rejected, time.monotonic() - started
-        )
-        self.stats.messages += len(batch)
-        self.stats.batches += 1
+        written = self.store.store(batch, stop)
+        if written is None:
+            log.info("stopping with %d unacknowledged messages; the broker keeps them", len(batch))
+            return
         self.stats.acked += self.transport.ack(batch)
-        for a in accepted:
+        for a in written.accepted:
             if a.reply is not None:
                 self.transport.publish(f"hj212/{a.mn}/down", a.reply)
-
-    def _decode(
-        self, conn: psycopg.Connection, batch: Sequence[Inbound]
-    ) -> tuple[list[Accepted], list[Rejected]]:
-        self.directory.refresh_if_due(conn)
-        accepted: list[Accepted] = []
-        rejected: list[Rejected] = []
-        for m in batch:
-            try:
-                items = decode_message(
-                    m.topic, m.payload, m.received_at, lambda mn: self.directory.lookup(conn, mn)
-                )
-            except psycopg.Error:
-                raise
-            except Exception as exc:  # a decoder bug must not stop ingest: keep the message
-                log.exception("decoder failed on a message from %s", m.topic)
-                items = [
-                    Rejected(
-                        "mqtt",
-                        m.topic,
-                        m.received_at,
-                        m.payload,
-                        "format",
-                        f"decoder error: {exc!r}",
-                    )
-                ]
-            for item in items:
-                if isinstance(item, Accepted):
-                    accepted.append(item)
-                else:
-                    rejected.append(item)
-        return accepted, rejected
-
-    def _connection(self) -> psycopg.Connection:
-        if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(
-                self.options.database_url,
-                application_name="sourcewatch.ingest",
-                connect_timeout=5,
-                autocommit=True,
-            )
-        return self._conn
-
-    def _close(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            except psycopg.Error:
-                pass
-            self._conn = None
+                self.stats.replies += 1

@@ -17,14 +17,14 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 
 import psycopg
 
 from ingest.records import Accepted, Rejected
 from schemas.core import channels
 
-__all__ = ["BatchResult", "WriteError", "write_batch", "write_isolating"]
+__all__ = ["BatchResult", "WriteError", "Written", "write_batch", "write_isolating"]
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +161,8 @@ class WriteError(Exception):
 
 @dataclass(slots=True)
 class BatchResult:
+    """What committed writes changed: of one batch, or the running totals of a store."""
+
     frames_new: int = 0
     frames_duplicate: int = 0
     values_inserted: int = 0
@@ -168,7 +170,20 @@ class BatchResult:
     values_unchanged: int = 0
     dead_letters: int = 0
     outlets_notified: int = 0
-    errors: list[str] = field(default_factory=list)
+
+    def add(self, other: BatchResult) -> None:
+        """Count ``other`` in too."""
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """What :func:`write_isolating` committed."""
+
+    accepted: list[Accepted]  # stored: only these may be answered as stored (9014)
+    rejected: list[Rejected]  # dead letters: those given, then the frames the database refused
+    result: BatchResult
 
 
 def write_batch(
@@ -286,35 +301,32 @@ def _write(
 
 
 def write_isolating(
-    conn: psycopg.Connection, accepted: list[Accepted], rejected: list[Rejected]
-) -> BatchResult:
+    conn: psycopg.Connection, accepted: Sequence[Accepted], rejected: Sequence[Rejected]
+) -> Written:
     """:func:`write_batch`, and when the database refuses the batch for a non-transient reason,
     write its frames one by one: a frame that still fails becomes a dead letter (reason
-    'store') and is taken out of ``accepted`` (so it is never answered as stored). Retryable
-    errors propagate with nothing written."""
+    'store') instead of being kept (so it is never answered as stored). Returns what was kept
+    and rejected; the arguments are left as they are. Retryable errors propagate with nothing
+    written (except the frames already committed one by one, which a retry finds stored)."""
     try:
-        return write_batch(conn, accepted, rejected)
+        return Written(list(accepted), list(rejected), write_batch(conn, accepted, rejected))
     except WriteError as exc:
         if exc.retryable:
             raise
         log.error("batch refused (%s); writing its frames one by one", exc)
     total = BatchResult()
     kept: list[Accepted] = []
+    refused = list(rejected)
     for a in accepted:
         try:
-            part = write_batch(conn, [a], [])
+            total.add(write_batch(conn, [a], []))
         except WriteError as exc:
             if exc.retryable:
                 raise
-            rejected.append(
+            refused.append(
                 Rejected(a.transport, a.topic, a.received_at, a.raw, "store", str(exc), a.mn)
             )
             continue
         kept.append(a)
-        total.frames_new += part.frames_new
-        total.frames_duplicate += part.frames_duplicate
-        total.values_inserted += part.values_inserted
-        total.values_revised += part.values_revised
-    accepted[:] = kept
-    total.dead_letters = write_batch(conn, [], rejected).dead_letters
-    return total
+    total.add(write_batch(conn, [], refused))
+    return Written(kept, refused, total)

@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import dict_row
 
 from schemas.cases.kinds import CASE_KINDS, SEVERITIES
@@ -58,7 +59,7 @@ class UnknownSubscription(SubscriptionError, LookupError):
 CHANNELS = ("webhook", "email", "mqtt", "wecom", "dingtalk")
 
 _EMAIL = re.compile(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+")
-_COLUMNS = (
+_COLUMNS = sql.SQL(
     "id, subscriber, channel, target, secret, enterprise_ids, districts, pollutants, kinds, "
     "min_severity, max_per_hour, digest_after, active, created_at"
 )
@@ -306,7 +307,7 @@ def _checked(
 def get_subscription(conn: psycopg.Connection[Any], subscription_id: int) -> Subscription:
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(
-            f"SELECT {_COLUMNS} FROM subscriptions WHERE id = %s",  # noqa: S608
+            sql.SQL("SELECT {} FROM subscriptions WHERE id = %s").format(_COLUMNS),
             (subscription_id,),
         ).fetchone()
     if row is None:
@@ -323,9 +324,11 @@ def list_subscriptions(
     """Subscriptions in id order, of one subscriber or all; active ones unless asked."""
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
-            f"SELECT {_COLUMNS} FROM subscriptions "  # noqa: S608
-            "WHERE (%(subscriber)s::text IS NULL OR subscriber = %(subscriber)s) "
-            "AND (active OR %(all)s) ORDER BY id",
+            sql.SQL(
+                "SELECT {} FROM subscriptions"
+                " WHERE (%(subscriber)s::text IS NULL OR subscriber = %(subscriber)s)"
+                " AND (active OR %(all)s) ORDER BY id"
+            ).format(_COLUMNS),
             {"subscriber": subscriber, "all": include_inactive},
         ).fetchall()
     return [Subscription.from_row(r) for r in rows]

@@ -93,6 +93,55 @@ def _parser() -> argparse.ArgumentParser:
     )
     m.set_defaults(run=commands.migrate)
 
+    db = _add(
+        sub,
+        "db",
+        "database roles of the processes and their logins",
+        ("sourcewatch db roles", "create sourcewatch_api, _ingest, _alerts and grant them"),
+        ("sourcewatch db credentials --out deploy/db", "the compose files' database logins"),
+    ).add_subparsers(metavar="ACTION")
+    dbr = _add(
+        db,
+        "roles",
+        "create one login role per process (api, ingest, alerts) and (re)grant what each may "
+        "write; run it as the tables' owner after `sourcewatch migrate`",
+        ("sourcewatch db roles", "roles without passwords (local trust or peer authentication)"),
+        (
+            (
+                "sourcewatch db roles --password-env api=API_DB_PASSWORD "
+                "--password-env ingest=INGEST_DB_PASSWORD --password-env alerts=ALERTS_DB_PASSWORD"
+            ),
+            "and set each role's password from an environment variable",
+        ),
+    )
+    dbr.add_argument(
+        "--prefix",
+        default="sourcewatch",
+        help="role names are PREFIX_api, PREFIX_ingest, PREFIX_alerts (default sourcewatch)",
+    )
+    dbr.add_argument(
+        "--password-env",
+        dest="password_env",
+        action="append",
+        default=[],
+        metavar="PROCESS=VARIABLE",
+        help="set the role's password from this environment variable; repeatable",
+    )
+    dbr.set_defaults(run=commands.db_roles)
+    dbc = _add(
+        db,
+        "credentials",
+        "write the database logins of deploy/compose.yaml: one env file per process with its "
+        "own role's URL (0600; passwords already there are kept)",
+        ("sourcewatch db credentials --out deploy/db", "before the first docker compose up"),
+    )
+    dbc.add_argument("--out", type=Path, required=True, metavar="DIR")
+    dbc.add_argument("--host", default="timescaledb", help="database host (default timescaledb)")
+    dbc.add_argument("--port", type=int, default=5432, help="database port (default 5432)")
+    dbc.add_argument("--database", default="sourcewatch", help="database (default sourcewatch)")
+    dbc.add_argument("--prefix", default="sourcewatch", help="role name prefix (see db roles)")
+    dbc.set_defaults(run=commands.db_credentials)
+
     reg = _add(
         sub,
         "registry",
@@ -300,7 +349,7 @@ def _parser() -> argparse.ArgumentParser:
         ),
         (
             "sourcewatch staff add zhao.lei --role enforcement --role viewer",
-            "a user with two roles and a token that never expires",
+            "a user with two roles and a token valid for SOURCEWATCH_STAFF_TOKEN_DAYS (90)",
         ),
     )
     sa.add_argument("username")
@@ -318,7 +367,7 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         metavar="DAYS",
-        help="the token expires after this many days (default: never)",
+        help="the token expires after this many days (default: SOURCEWATCH_STAFF_TOKEN_DAYS)",
     )
     sa.set_defaults(run=commands.staff_add)
     st = _add(
@@ -337,7 +386,7 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         metavar="DAYS",
-        help="the token expires after this many days (default: never)",
+        help="the token expires after this many days (default: SOURCEWATCH_STAFF_TOKEN_DAYS)",
     )
     st.set_defaults(run=commands.staff_token)
     sr = _add(
@@ -514,9 +563,29 @@ def _parser() -> argparse.ArgumentParser:
     vf = _add(
         sub,
         "verify",
-        "recompute the publication log, its roots and signatures",
+        "recompute the publication log, its roots and signatures; fails when a completed day "
+        "has no root or the log does not lead to a pinned root",
         ("sourcewatch verify", "check the chain, the records and the signed roots"),
         ("sourcewatch verify --public-key ledger-2026.pub", "trust only the published public key"),
+        (
+            "sourcewatch verify --public-key ledger-2026.pub --pinned roots-2026-11.json",
+            "and the log must still lead to the roots saved from /v1/publication/roots",
+        ),
+        (
+            (
+                "sourcewatch verify --from https://sourcewatch.example.gov.cn "
+                "--public-key ledger-2026.pub --pinned roots-2026-11.json"
+            ),
+            "the same from the public API alone, without the database (anyone can)",
+        ),
+    )
+    vf.add_argument(
+        "--from",
+        dest="source",
+        default=None,
+        metavar="URL",
+        help="read the log from the service's public API instead of the database (needs "
+        "--public-key); the records themselves are then not compared",
     )
     vf.add_argument(
         "--public-key",
@@ -526,6 +595,15 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         metavar="FILE",
         help="trust only these public keys (PEM); repeatable",
+    )
+    vf.add_argument(
+        "--pinned",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="roots saved earlier: lines 'YYYY-MM-DD last_seq root_hash', or the JSON of "
+        "/v1/publication/roots or of a dump's publication-roots.json; repeatable",
     )
     vf.set_defaults(run=commands.verify)
 

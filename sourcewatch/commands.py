@@ -13,12 +13,14 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 __all__ = [
     "alerts",
     "api",
+    "db_credentials",
+    "db_roles",
     "decode",
     "devices_acl",
     "dump",
@@ -52,7 +54,7 @@ def migrate(args: argparse.Namespace) -> int:
     settings = get_settings()
     try:
         with connect(
-            settings.database_url, application_name="sourcewatch.migrate", autocommit=True
+            settings.database, application_name="sourcewatch.migrate", autocommit=True
         ) as conn:
             done = migrate(conn)
             counts = load_reference_data(conn)
@@ -60,6 +62,62 @@ def migrate(args: argparse.Namespace) -> int:
         log.error("%s", exc)
         return 1
     log.info("applied %d migration(s); code tables: %s", len(done), counts)
+    return 0
+
+
+def db_roles(args: argparse.Namespace) -> int:
+    import os
+
+    import psycopg
+
+    from schemas.core.db import connect
+    from schemas.core.roles import PROCESSES, RoleError, apply_roles
+    from schemas.core.settings import get_settings
+
+    passwords: dict[str, str] = {}
+    for item in args.password_env:
+        process, _, variable = str(item).partition("=")
+        if process not in PROCESSES or not variable:
+            log.error(
+                "--password-env %s: give PROCESS=VARIABLE, PROCESS one of %s", item, PROCESSES
+            )
+            return 2
+        if not os.environ.get(variable, "").strip():
+            log.error("%s (the password of %s) is not set", variable, process)
+            return 1
+        passwords[process] = os.environ[variable].strip()
+    url = get_settings().database
+    try:
+        with connect(url, application_name="sourcewatch.db", autocommit=True) as conn:
+            names = apply_roles(conn, args.prefix, passwords)
+    except RoleError as exc:
+        log.error("%s", exc)
+        return 1
+    except psycopg.Error as exc:  # e.g. not the owner, or no CREATEROLE
+        log.error("cannot set up the roles: %s", str(exc).strip())
+        return 1
+    print(  # noqa: T201
+        f"roles {', '.join(names)}: privileges granted"
+        + (f"; password set for {', '.join(sorted(passwords))}" if passwords else "")
+    )
+    return 0
+
+
+def db_credentials(args: argparse.Namespace) -> int:
+    from schemas.core.roles import RoleError
+    from sourcewatch.db_credentials import write_db_credentials
+
+    try:
+        done = write_db_credentials(
+            args.out, host=args.host, port=args.port, database=args.database, prefix=args.prefix
+        )
+    except (OSError, RoleError) as exc:
+        log.error("%s", exc)
+        return 1
+    print(  # noqa: T201
+        f"wrote {args.out}/postgres.env, migrate.env, api.env, ingest.env, alerts.env (0600); "
+        f"generated: {', '.join(done.generated) or 'none'}; kept: {', '.join(done.kept) or 'none'}"
+    )
     return 0
 
 
@@ -82,7 +140,7 @@ def registry_import(args: argparse.Namespace) -> int:
     rows = len(parsed.enterprises) + sum(len(e.outlets) for e in parsed.enterprises)
     try:
         with (
-            connect(get_settings().database_url, application_name="sourcewatch.registry") as conn,
+            connect(get_settings().database, application_name="sourcewatch.registry") as conn,
             _progress_bar(args, total=rows, unit="row", desc="import") as bar,
         ):
             report = import_registry(conn, parsed.enterprises, progress=bar.update)
@@ -141,31 +199,31 @@ def stop_on_signals() -> threading.Event:
 
 def ingest(args: argparse.Namespace) -> int:
     from ingest.service import run_ingest
-    from schemas.core.settings import get_settings
+    from ingest.settings import IngestSettings
 
-    return run_ingest(get_settings(), stop_on_signals())
+    return run_ingest(IngestSettings.from_environ(), stop_on_signals())
 
 
 def gateway(args: argparse.Namespace) -> int:
+    from ingest.settings import IngestSettings
     from ingest.tcp import run_gateway
-    from schemas.core.settings import get_settings
 
-    return run_gateway(get_settings(), stop_on_signals())
+    return run_gateway(IngestSettings.from_environ(), stop_on_signals())
 
 
 def api(args: argparse.Namespace) -> int:
     from api.server import serve
-    from schemas.core.settings import get_settings
+    from api.settings import ApiSettings
 
-    serve(get_settings())
+    serve(ApiSettings.from_environ())
     return 0
 
 
 def alerts(args: argparse.Namespace) -> int:
     from alerts.process import run_alerts
-    from schemas.core.settings import get_settings
+    from alerts.settings import AlertsSettings
 
-    return run_alerts(get_settings(), stop_on_signals())
+    return run_alerts(AlertsSettings.from_environ(), stop_on_signals())
 
 
 def subscriptions_add(args: argparse.Namespace) -> int:
@@ -175,7 +233,7 @@ def subscriptions_add(args: argparse.Namespace) -> int:
 
     try:
         with connect(
-            get_settings().database_url, application_name="sourcewatch.cli", autocommit=True
+            get_settings().database, application_name="sourcewatch.cli", autocommit=True
         ) as conn:
             sid = add_subscription(
                 conn,
@@ -204,7 +262,7 @@ def subscriptions_list(args: argparse.Namespace) -> int:
     from schemas.core.settings import get_settings
     from schemas.subscriptions import list_subscriptions
 
-    with connect(get_settings().database_url, application_name="sourcewatch.cli") as conn:
+    with connect(get_settings().database, application_name="sourcewatch.cli") as conn:
         for s in list_subscriptions(conn):
             print(f"{s.id}\t{s.subscriber}\t{s.channel}\t{s.min_severity}\t{s.target}")  # noqa: T201
     return 0
@@ -217,7 +275,7 @@ def subscriptions_remove(args: argparse.Namespace) -> int:
 
     try:
         with connect(
-            get_settings().database_url, application_name="sourcewatch.cli", autocommit=True
+            get_settings().database, application_name="sourcewatch.cli", autocommit=True
         ) as conn:
             cancelled = deactivate_subscription(conn, args.subscription_id, actor=_cli_actor())
     except SubscriptionError as exc:
@@ -233,12 +291,15 @@ def _cli_actor() -> str:
     return f"cli:{getpass.getuser()}"
 
 
-def _expiry(days: int | None) -> datetime | None:
+def _expiry(days: int | None) -> timedelta:
+    """How long a new token lives: ``--expires``, else SOURCEWATCH_STAFF_TOKEN_DAYS."""
+    from schemas.core.settings import get_settings
+
     if days is None:
-        return None
+        days = get_settings().staff_token_days
     if days < 1:
         raise SystemExit("error: --expires must be at least 1 day")
-    return datetime.now(UTC) + timedelta(days=days)
+    return timedelta(days=days)
 
 
 def staff_add(args: argparse.Namespace) -> int:
@@ -296,17 +357,17 @@ def _cli_connection() -> Any:
     from schemas.core.db import connect
     from schemas.core.settings import get_settings
 
-    return connect(get_settings().database_url, application_name="sourcewatch.cli", autocommit=True)
+    return connect(get_settings().database, application_name="sourcewatch.cli", autocommit=True)
 
 
 def up(args: argparse.Namespace) -> int:
-    from schemas.core.settings import get_settings
     from sourcewatch.embedded import EmbeddedServerError
+    from sourcewatch.settings import AllSettings
     from sourcewatch.up import run_up
 
     try:
         return run_up(
-            get_settings(),
+            AllSettings.from_environ(),
             stop_on_signals(),
             enterprises=args.enterprises,
             seed=args.seed,
@@ -340,7 +401,7 @@ def simulate(args: argparse.Namespace) -> int:
     total = None if span is None else int(span)
     with _progress_bar(args, total=total, unit="s", desc="simulate", shown=bool(total)) as bar:
         return run_simulator(
-            options, get_settings().mqtt_url, stop=stop_on_signals(), progress=bar.update
+            options, get_settings().broker, stop=stop_on_signals(), progress=bar.update
         )
 
 
@@ -351,7 +412,7 @@ def evidence(args: argparse.Namespace) -> int:
     from schemas.core.settings import get_settings
 
     try:
-        with connect(get_settings().database_url, application_name="sourcewatch.evidence") as conn:
+        with connect(get_settings().database, application_name="sourcewatch.evidence") as conn:
             manifest = build_evidence(conn, args.case_id, args.output)
     except CaseError as exc:
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201
@@ -361,17 +422,17 @@ def evidence(args: argparse.Namespace) -> int:
 
 
 def dump(args: argparse.Namespace) -> int:
-    from datetime import datetime, timedelta
+    from datetime import timedelta
 
     from api.dumps import DumpError, dump_day
+    from api.settings import ApiSettings
     from schemas.core.db import connect
     from schemas.core.localtime import LOCAL_TZ
-    from schemas.core.settings import get_settings
 
     if args.days < 1:
         print("error: --days must be at least 1", file=sys.stderr)  # noqa: T201
         return 2
-    settings = get_settings()
+    settings = ApiSettings.from_environ()
     last = args.day or datetime.now(LOCAL_TZ).date() - timedelta(days=1)
     out = args.out or settings.dump_dir
     files = 0
@@ -382,7 +443,7 @@ def dump(args: argparse.Namespace) -> int:
         bar.set_postfix(files=files)
 
     with (
-        connect(settings.database_url, application_name="sourcewatch.dump") as conn,
+        connect(settings.database, application_name="sourcewatch.dump") as conn,
         _progress_bar(args, total=args.days, unit="day", desc="dump") as bar,
     ):
         for back in range(args.days - 1, -1, -1):
@@ -406,7 +467,7 @@ def devices_acl(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         log.error("%s", exc)
         return 1
-    with connect(get_settings().database_url, application_name="sourcewatch.devices") as conn:
+    with connect(get_settings().database, application_name="sourcewatch.devices") as conn:
         mns = active_mns(conn)
     try:
         done = write_broker_files(
@@ -430,7 +491,7 @@ def devices_acl(args: argparse.Namespace) -> int:
 
 
 def keys_generate(args: argparse.Namespace) -> int:
-    from schemas.core.settings import get_settings
+    from alerts.settings import AlertsSettings
     from schemas.disclosure.keys import (
         SigningKeyError,
         default_key_path,
@@ -439,7 +500,7 @@ def keys_generate(args: argparse.Namespace) -> int:
         public_key_pem,
     )
 
-    path = args.out or default_key_path(get_settings().signing_key_file)
+    path = args.out or default_key_path(AlertsSettings.from_environ().signing_key_file)
     try:
         kid = generate_key(path)
         pem = public_key_pem(load_private_key(path))
@@ -452,20 +513,23 @@ def keys_generate(args: argparse.Namespace) -> int:
 
 
 def ledger_sign(args: argparse.Namespace) -> int:
+    from alerts.settings import AlertsSettings
     from schemas.core.db import connect
-    from schemas.core.settings import get_settings
     from schemas.disclosure.keys import SigningKeyError, default_key_path, load_private_key
     from schemas.disclosure.ledger import LedgerError, yesterday
-    from schemas.disclosure.verification import sign_roots
+    from schemas.disclosure.pins import PinError
+    from schemas.disclosure.signing import sign_with_key_file
 
-    settings = get_settings()
+    settings = AlertsSettings.from_environ()
     through = args.through or yesterday()
+    key_file = default_key_path(settings.signing_key_file)
     try:
-        key = load_private_key(default_key_path(settings.signing_key_file))
-        with connect(settings.database_url, application_name="sourcewatch.ledger") as conn:
-            made = sign_roots(conn, key, through=through)
-            conn.commit()
-    except (SigningKeyError, LedgerError) as exc:
+        load_private_key(key_file)  # a missing key is reported before connecting
+        with connect(
+            settings.database, application_name="sourcewatch.ledger", autocommit=True
+        ) as conn:
+            made = sign_with_key_file(conn, key_file, through=through)
+    except (SigningKeyError, LedgerError, PinError) as exc:
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201
         return 1
     for root in made:
@@ -483,17 +547,40 @@ def verify(args: argparse.Namespace) -> int:
     from schemas.core.db import connect
     from schemas.core.settings import get_settings
     from schemas.disclosure.keys import SigningKeyError, load_public_keys
+    from schemas.disclosure.pins import PinError, read_pins
     from schemas.disclosure.verification import verify as verify_log
 
     try:
         trusted = load_public_keys(args.public_keys) if args.public_keys else None
-    except SigningKeyError as exc:
+        pinned = read_pins(args.pinned)
+    except (SigningKeyError, PinError) as exc:
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201
         return 2
-    with connect(get_settings().database_url, application_name="sourcewatch.verify") as conn:
+    if args.source is not None:
+        return _verify_remote(args.source, trusted, pinned)
+    with connect(get_settings().database, application_name="sourcewatch.verify") as conn:
         conn.isolation_level = IsolationLevel.REPEATABLE_READ  # one snapshot for every check
         conn.read_only = True
-        report = verify_log(conn, trusted)
+        report = verify_log(conn, trusted, pinned=pinned)
         conn.rollback()
+    print(report.summary())  # noqa: T201
+    return 0 if report.ok else 1
+
+
+def _verify_remote(source: str, trusted: Any, pinned: Any) -> int:
+    from sourcewatch.remote_verify import RemoteError, http_fetch, verify_remote
+
+    if not trusted:
+        print(  # noqa: T201
+            "error: --from needs --public-key: the key you saved (the service's own list of "
+            "keys proves nothing about the service)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        report = verify_remote(http_fetch(source), trusted, pinned=pinned)
+    except RemoteError as exc:
+        print(f"error: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
     print(report.summary())  # noqa: T201
     return 0 if report.ok else 1

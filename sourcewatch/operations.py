@@ -25,7 +25,7 @@ def _connect(name: str) -> Any:
     from schemas.core.db import connect
     from schemas.core.settings import get_settings
 
-    return connect(get_settings().database_url, application_name=f"sourcewatch.{name}")
+    return connect(get_settings().database, application_name=f"sourcewatch.{name}")
 
 
 def _actor() -> str:
@@ -150,12 +150,12 @@ def limits_standards(args: argparse.Namespace) -> int:
 
 
 def check(args: argparse.Namespace) -> int:
+    from alerts.settings import AlertsSettings
     from schemas.core.localtime import LOCAL_TZ
-    from schemas.core.settings import get_settings
     from schemas.disclosure.keys import default_key_path
     from sourcewatch import checks
 
-    settings = get_settings()
+    settings = AlertsSettings.from_environ()  # the broker and the key the alerts process uses
     now = datetime.now(UTC)
     today = now.astimezone(LOCAL_TZ).date()
     with _connect("check") as conn:
@@ -163,7 +163,7 @@ def check(args: argparse.Namespace) -> int:
             *checks.unjudged(conn, now, today),
             *checks.silent(conn, now, timedelta(seconds=args.silent_after)),
         ]
-    findings += checks.broker_drops(settings.mqtt_url)
+    findings += checks.broker_drops(settings.broker)
     findings += checks.signing_key(default_key_path(settings.signing_key_file))
     findings += checks.calendar(today)
     for f in findings:

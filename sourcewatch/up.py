@@ -10,13 +10,13 @@ have something to show at once, then publish in real time.
 With no database configured (``SOURCEWATCH_DATABASE_URL`` unset) it starts a private PostgreSQL
 cluster kept in the data folder (``--data``, default ``./var``); with no broker configured
 (``SOURCEWATCH_MQTT_URL`` unset) it starts a private broker: Mosquitto where installed, else
-Aedes on Node.js (``--broker`` chooses).
+Aedes on Node.js (``--broker`` chooses). The settings say what is set; the environment is not
+read here.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from contextlib import ExitStack
 from dataclasses import replace
@@ -35,11 +35,11 @@ from schemas.codes.reference import load_reference_data
 from schemas.core.db import connect
 from schemas.core.localtime import LOCAL_TZ
 from schemas.core.migrate import migrate
-from schemas.core.settings import Settings
 from schemas.disclosure.keys import default_key_path, generate_key
 from schemas.registry.entries import EnterpriseIn, import_registry
 from sourcewatch.embedded_mqtt import BrokerChoice, embedded_broker
 from sourcewatch.embedded_postgres import embedded_postgres
+from sourcewatch.settings import AllSettings
 
 __all__ = [
     "DEFAULT_DATA_DIR",
@@ -76,7 +76,7 @@ def ensure_database(url: str) -> None:
 
 
 def run_up(
-    settings: Settings,
+    settings: AllSettings,
     stop: threading.Event,
     *,
     enterprises: int = 5,
@@ -86,15 +86,13 @@ def run_up(
     history: timedelta = DEFAULT_HISTORY,
 ) -> int:
     with ExitStack() as stack:
-        if "SOURCEWATCH_DATABASE_URL" not in os.environ:
+        if settings.database_url is None:
             log.info("data folder: %s", data_dir.resolve())
             url = stack.enter_context(embedded_postgres(data_dir))
             settings = settings.model_copy(update={"database_url": url})
             log.info("started a private PostgreSQL at %s", url)
-        ensure_database(settings.database_url)
-        with connect(
-            settings.database_url, application_name="sourcewatch.up", autocommit=True
-        ) as conn:
+        ensure_database(settings.database)
+        with connect(settings.database, application_name="sourcewatch.up", autocommit=True) as conn:
             migrate(conn)
             load_reference_data(conn)
             simulated = [
@@ -110,7 +108,7 @@ def run_up(
         key_file = default_key_path(settings.signing_key_file)
         if not key_file.exists():
             log.info("new publication signing key %s (id %s)", key_file, generate_key(key_file))
-        if "SOURCEWATCH_MQTT_URL" not in os.environ:
+        if settings.mqtt_url is None:
             url = stack.enter_context(embedded_broker(broker))
             # One in-process worker: no shared group (Aedes offers none).
             settings = settings.model_copy(update={"mqtt_url": url, "mqtt_shared_group": ""})
@@ -127,7 +125,7 @@ def run_up(
         )
         simulator = threading.Thread(
             target=simulate,
-            args=(options, settings.mqtt_url, stop, since),
+            args=(options, settings.broker, stop, since),
             name="simulator",
             daemon=True,
         )
@@ -146,8 +144,8 @@ def run_up(
             "%s/v1/feeds/exceedances.atom and %s/v1/feeds/disclosures.atom, widgets script "
             "%s/widgets/sourcewatch-widgets.js (Ctrl-C stops)",
             enterprises,
-            settings.mqtt_url,
-            _safe(settings.database_url),
+            settings.broker,
+            _safe(settings.database),
             *[base] * 6,
         )
         while not stop.wait(60):
@@ -155,8 +153,8 @@ def run_up(
             log.info(
                 "ingest: %d messages, %d values, %d dead letters",
                 s.messages,
-                s.values_inserted,
-                s.dead_letters,
+                s.written.values_inserted,
+                s.written.dead_letters,
             )
         ingest.join()
         alerts.join()

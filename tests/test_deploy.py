@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import kubernetes_validate
 import paho.mqtt.client as mqtt
@@ -20,16 +21,18 @@ import pytest
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
-from schemas.core.settings import Settings
+from schemas.core.roles import PROCESSES
 from sourcewatch.cli import main
+from sourcewatch.db_credentials import PASSWORD_VARIABLES
 from sourcewatch.devices import ACL, hash_password, verify_password
 from sourcewatch.embedded import free_port, wait_for_port
+from sourcewatch.settings import AllSettings
 from tests.fixtures.registry import add_outlet
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
 K8S = DEPLOY / "k8s"
-SETTINGS = {f"SOURCEWATCH_{name.upper()}" for name in Settings.model_fields}
+SETTINGS = {f"SOURCEWATCH_{name.upper()}" for name in AllSettings.model_fields}
 APP_SERVICES = {"migrate", "ingest", "gateway", "alerts", "api"}
 
 
@@ -77,6 +80,69 @@ def test_compose_services_and_settings() -> None:
     assert services["api"]["environment"]["SOURCEWATCH_API_HOST"] == "0.0.0.0"
     assert "8000:8000" in services["api"]["ports"]
     assert "9212:9212" in services["gateway"]["ports"]
+
+
+# Which database role each app service connects with (schemas/core/roles.py).
+DB_ROLE = {"ingest": "ingest", "gateway": "ingest", "alerts": "alerts", "api": "api"}
+
+
+def test_each_compose_service_connects_with_its_own_database_role() -> None:
+    """Before issue 15 every service got the superuser's URL (and the superuser's password
+    through .env): one SQL injection away from TRUNCATE publication_log."""
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text(encoding="utf-8"))
+    services = compose["services"]
+    for name, process in DB_ROLE.items():
+        service = services[name]
+        assert "SOURCEWATCH_DATABASE_URL" not in env_keys(service), name
+        files = [e["path"] for e in service["env_file"]]
+        assert f"db/{process}.env" in files and "db/migrate.env" not in files, name
+    migrate = services["migrate"]
+    assert "db/migrate.env" in [e["path"] for e in migrate["env_file"]]
+    script = " ".join(migrate["entrypoint"])
+    assert "sourcewatch migrate && exec sourcewatch db roles" in script
+    for process, variable in PASSWORD_VARIABLES.items():
+        assert f"--password-env {process}={variable}" in script
+    database = services["timescaledb"]
+    assert [e["path"] for e in database["env_file"]] == ["db/postgres.env"]
+    assert "POSTGRES_PASSWORD" not in (database.get("environment") or {})
+
+
+def test_db_credentials_give_each_process_its_own_login(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "db"
+    assert main(["db", "credentials", "--out", str(out)]) == 0
+    assert "generated: POSTGRES_PASSWORD, API_DB_PASSWORD" in capsys.readouterr().out
+    env = {
+        f.stem: dict(
+            line.split("=", 1)
+            for line in f.read_text().splitlines()
+            if "=" in line and not line.startswith("#")
+        )
+        for f in out.glob("*.env")
+    }
+    assert set(env) == {"postgres", "migrate", *PROCESSES}
+    for f in out.iterdir():
+        assert stat.S_IMODE(f.stat().st_mode) == 0o600, f.name
+    superuser = env["postgres"]["POSTGRES_PASSWORD"]
+    owner = urlsplit(env["migrate"]["SOURCEWATCH_DATABASE_URL"])
+    assert (owner.username, owner.password, owner.hostname) == (
+        "postgres",
+        superuser,
+        "timescaledb",
+    )
+    passwords = set()
+    for process, variable in PASSWORD_VARIABLES.items():
+        url = urlsplit(env[process]["SOURCEWATCH_DATABASE_URL"])
+        assert url.username == f"sourcewatch_{process}" and url.path == "/sourcewatch"
+        assert url.password == env["migrate"][variable] and len(url.password) >= 24
+        assert superuser not in env[process]["SOURCEWATCH_DATABASE_URL"]
+        passwords.add(url.password)
+    assert len(passwords) == 3
+    before = {f.name: f.read_text() for f in out.iterdir()}
+    assert main(["db", "credentials", "--out", str(out)]) == 0  # again: every password kept
+    assert "generated: none" in capsys.readouterr().out
+    assert {f.name: f.read_text() for f in out.iterdir()} == before
 
 
 def test_compose_emqx_override() -> None:
@@ -143,6 +209,29 @@ def test_k8s_workloads() -> None:
     assert gateway["ports"][0]["port"] == 9212
     config = next(d for d in docs if d["kind"] == "ConfigMap")
     assert set(config["data"]) <= SETTINGS
+
+
+def test_each_k8s_workload_connects_with_its_own_database_role() -> None:
+    docs = k8s_documents()
+
+    def database_key(container: dict[str, Any]) -> str:
+        env = {v["name"]: v for v in container["env"]}
+        return str(env["SOURCEWATCH_DATABASE_URL"]["valueFrom"]["secretKeyRef"]["key"])
+
+    for d in docs:
+        if d["kind"] == "Deployment":
+            process = DB_ROLE[d["metadata"]["name"].removeprefix("sourcewatch-")]
+            [container] = d["spec"]["template"]["spec"]["containers"]
+            assert database_key(container) == f"{process.upper()}_DATABASE_URL"
+    [job] = [d for d in docs if d["kind"] == "Job"]
+    [migrate] = job["spec"]["template"]["spec"]["containers"]
+    assert database_key(migrate) == "OWNER_DATABASE_URL"
+    assert "exec sourcewatch db roles" in " ".join(migrate["args"])
+    [secret] = [d for d in docs if d["kind"] == "Secret"]
+    for process, variable in PASSWORD_VARIABLES.items():
+        url = urlsplit(secret["stringData"][f"{process.upper()}_DATABASE_URL"])
+        assert url.username == f"sourcewatch_{process}"
+        assert url.password == secret["stringData"][variable]
 
 
 # --- devices acl -----------------------------------------------------------------------------
@@ -347,3 +436,27 @@ def test_k8s_validation_rejects_a_bad_manifest() -> None:
     deployment["spec"]["replicas"] = "two"
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(deployment, K8S_VERSION, strict=True)
+
+
+def test_the_publisher_keeps_its_key_and_signed_roots_on_a_volume() -> None:
+    """Without a key no day is signed, and a completed day without its root fails
+    verification; the record of signed roots must outlive the container."""
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text(encoding="utf-8"))
+    alerts = compose["services"]["alerts"]
+    key = alerts["environment"]["SOURCEWATCH_SIGNING_KEY_FILE"]
+    assert key == "/var/lib/sourcewatch/signing-key.pem"
+    assert "signing:/var/lib/sourcewatch" in alerts["volumes"] and "signing" in compose["volumes"]
+    [deployment] = [
+        d for d in load_all(K8S / "alerts-deployment.yaml") if d["kind"] == "Deployment"
+    ]
+    pod = deployment["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    env = {v["name"]: v.get("value") for v in container["env"]}
+    assert env["SOURCEWATCH_SIGNING_KEY_FILE"] == key
+    assert container["volumeMounts"] == [{"name": "signing", "mountPath": "/var/lib/sourcewatch"}]
+    claim = pod["volumes"][0]["persistentVolumeClaim"]["claimName"]
+    assert any(
+        d["kind"] == "PersistentVolumeClaim" and d["metadata"]["name"] == claim
+        for d in k8s_documents()
+    )
+    assert "chown 10001:10001 /var/lib/sourcewatch" in (ROOT / "Dockerfile").read_text()

@@ -93,7 +93,7 @@ def test_ingest_counters_after_a_stored_frame(
     with running_worker(mqtt_url, database_url) as running, publisher(mqtt_url) as publish:
         publish(f"hj212/{MN}/up", frame)
         wait_until(lambda: running.worker.stats.messages >= 1, what="the frame stored")
-        assert running.worker.metrics.last_write_ok
+        assert running.worker.stats.last_write_ok
     assert _value("sourcewatch_ingest_messages_total") == before["messages"] + 1
     assert _value("sourcewatch_ingest_frames_total", verdict="new") == before["new"] + 1
     assert _value("sourcewatch_ingest_values_total", result="inserted") == before["inserted"] + 1

@@ -31,7 +31,7 @@ from types import TracebackType
 from typing import Any, Self
 
 import psycopg
-from psycopg import sql
+from psycopg import Notify
 
 from alerts.metrics import NOTIFICATIONS
 from alerts.notify import outbox
@@ -41,7 +41,8 @@ from alerts.notify.errors import InvalidNotification
 from alerts.notify.message import render, render_digest
 from alerts.notify.notification import Notification
 from alerts.notify.outbox import Claimed, Target
-from schemas.core import channels
+from schemas.core.channels import NOTIFICATIONS as OUTBOX_CHANNEL
+from schemas.core.listen import Backoff, ConnectionFactory, Listener
 
 __all__ = ["DeliveryReport", "Dispatcher", "RetryPolicy"]
 
@@ -85,16 +86,15 @@ class DeliveryReport:
         return any(getattr(self, f.name) for f in fields(self))
 
 
-ConnectionFactory = Callable[[], psycopg.Connection[Any]]
 _Item = tuple[Claimed, Notification]
 
 
 class Dispatcher:
     """Sends due notifications over ``channels`` (channel name → :class:`Channel`).
 
-    ``connect`` is a database URL or a factory of connections; :meth:`run` uses it, while
-    :meth:`deliver_due` works on any idle connection it is given (autocommit recommended:
-    it commits once per subscription). Subscriptions on channels missing from ``channels``
+    ``connect`` is a database URL or a factory of new connections; :meth:`run` opens two with
+    it (one listens, one delivers), while :meth:`deliver_due` works on any idle connection it
+    is given (autocommit recommended: it commits once per subscription). Subscriptions on channels missing from ``channels``
     are left alone, for a dispatcher that has them.
     """
 
@@ -110,7 +110,6 @@ class Dispatcher:
         poll_interval_s: float = 5.0,
         reconnect_delay_s: float = 5.0,
     ) -> None:
-        self._connect = _factory(connect) if isinstance(connect, str) else connect
         self.channels = dict(channels)
         self.clock = clock
         self.retry = retry
@@ -118,6 +117,26 @@ class Dispatcher:
         self.max_subscriptions = max_subscriptions
         self.poll_interval_s = poll_interval_s
         self.reconnect_delay_s = reconnect_delay_s
+        notify = [OUTBOX_CHANNEL]
+        backoff = Backoff(first_s=reconnect_delay_s)
+        if isinstance(connect, str):
+            self._listener = Listener.for_database(
+                connect,
+                notify,
+                application_name="sourcewatch.alerts.notify",
+                wait_s=poll_interval_s,
+                name="notification dispatcher",
+                backoff=backoff,
+            )
+        else:
+            self._listener = Listener(
+                notify,
+                listen=connect,
+                work=connect,
+                wait_s=poll_interval_s,
+                name="notification dispatcher",
+                backoff=backoff,
+            )
 
     # one pass ------------------------------------------------------------------------------
 
@@ -272,38 +291,21 @@ class Dispatcher:
 
     # the loop ------------------------------------------------------------------------------
 
+    @property
+    def connected(self) -> bool:
+        """The loop holds its database connections (readiness)."""
+        return self._listener.connected
+
     def run(self, stop: threading.Event) -> None:
         """Deliver until ``stop`` is set: on every NOTIFY from :func:`enqueue`, and at least
         every ``poll_interval_s`` (retries and rate-limited rows come due without a NOTIFY).
         A lost database connection is reopened."""
-        while not stop.is_set():
-            try:
-                with self._connect() as conn:
-                    if not conn.autocommit:
-                        conn.autocommit = True
-                    conn.execute(
-                        sql.SQL("LISTEN {}").format(sql.Identifier(channels.NOTIFICATIONS))
-                    )
-                    while not stop.is_set():
-                        report = self.deliver_due(conn)
-                        if report:
-                            log.info("notifications: %s", report)
-                        self._wait(conn, stop)
-            except psycopg.OperationalError as exc:
-                log.warning("notification dispatcher lost the database (%s); reconnecting", exc)
-                stop.wait(self.reconnect_delay_s)
-            except Exception:  # a database error or a bug: never stop delivering for good
-                log.exception("notification dispatcher failed; starting over")
-                stop.wait(self.reconnect_delay_s)
 
-    def _wait(self, conn: psycopg.Connection[Any], stop: threading.Event) -> None:
-        deadline = time.monotonic() + self.poll_interval_s
-        while not stop.is_set():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return
-            for _ in conn.notifies(timeout=min(remaining, 0.5), stop_after=1):
-                return
+        def wake(conn: psycopg.Connection[Any], _: Sequence[Notify]) -> None:
+            if report := self.deliver_due(conn):
+                log.info("notifications: %s", report)
+
+        self._listener.run(stop, wake)
 
     def close(self) -> None:
         for channel in self.channels.values():
@@ -325,10 +327,3 @@ def _window_opens(sent: Sequence[datetime], limit: int) -> datetime:
     """When the oldest message that keeps the window full leaves it."""
     ordered = sorted(sent)
     return ordered[len(ordered) - limit] + RATE_WINDOW
-
-
-def _factory(url: str) -> ConnectionFactory:
-    def connect() -> psycopg.Connection[Any]:
-        return psycopg.connect(url, autocommit=True, application_name="sourcewatch.alerts.notify")
-
-    return connect

@@ -4,7 +4,8 @@ Record key ``daily_summary:<outlet id>:<day>``; formed at the end of the local d
 daily means give different content, hence a new version. Per pollutant: the daily mean
 (measured and converted), its coverage, and the judgement against the limit in force — a
 daily limit judges the daily mean; an hourly limit (flue gas) is reported with the number of
-valid hourly means of the day above it and their highest multiple.
+valid hourly means of the day above it and their highest multiple
+(:func:`schemas.limits.judgement.judge`: none for a range such as pH; 0 when compliant).
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from alerts.publish._util import local_midnight, pollutant_names, q
-from alerts.rules import exceedance_multiple, exceeds
 from schemas.disclosure.auto_types import DailyPollutant, DailySummary
 from schemas.disclosure.automatic import AutoResult, publish_automatic
+from schemas.limits.judgement import judge, value_to_judge
 from schemas.limits.rules import Limit, limits_for_outlet
 
 __all__ = ["daily_candidates", "daily_content", "publish_daily"]
@@ -56,10 +57,6 @@ def _limit_for(limits: list[Limit], pollutant: str) -> Limit | None:
     return by_period.get("day") or by_period.get("hour")
 
 
-def _value(lim: Limit, mean: Decimal | None, converted: Decimal | None) -> Decimal | None:
-    return converted if lim.reference_o2 is not None else mean
-
-
 def daily_content(
     conn: psycopg.Connection[Any], outlet_id: int, day: date
 ) -> tuple[DailySummary, datetime, int] | None:
@@ -90,25 +87,24 @@ def daily_content(
         multiple: Decimal | None = None
         exceeding_hours: int | None = None
         if lim is not None and lim.period == "day":
-            value = _value(lim, mean, converted)
+            value = value_to_judge(lim, mean, converted)
             if valid and value is not None:
-                compliant = not exceeds(value, lim)
-                multiple = Decimal(0) if compliant else exceedance_multiple(value, lim.value)
+                verdict = judge(value, lim)
+                compliant = not verdict.exceeds
+                multiple = Decimal(0) if compliant else verdict.multiple
         elif lim is not None:
             hours = conn.execute(
                 "SELECT mean, converted FROM hourly_means WHERE outlet_id = %s AND pollutant = %s"
                 " AND hour_start >= %s AND hour_start < %s AND valid",
                 (outlet_id, pollutant, start, end),
             ).fetchall()
-            values = [v for v in (_value(lim, m, c) for m, c in hours) if v is not None]
+            values = [v for v in (value_to_judge(lim, m, c) for m, c in hours) if v is not None]
             if values:
-                over = [v for v in values if exceeds(v, lim)]
+                over = [j for j in (judge(v, lim) for v in values) if j.exceeds]
                 exceeding_hours = len(over)
                 compliant = not over
-                multiple = max(
-                    (exceedance_multiple(v, lim.value) for v in over if v > lim.value),
-                    default=Decimal(0),
-                )
+                multiples = [j.multiple for j in over if j.multiple is not None]
+                multiple = max(multiples) if multiples else None if over else Decimal(0)
         items.append(
             DailyPollutant(
                 pollutant=pollutant,

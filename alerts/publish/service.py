@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
@@ -27,6 +26,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
+from psycopg import Notify
 
 from alerts.publish._util import local_midnight
 from alerts.publish.daily import daily_candidates, publish_daily
@@ -34,11 +34,14 @@ from alerts.publish.exceedances import exceedance_candidates, publish_notice
 from alerts.publish.profiles import enterprise_fingerprints, publish_profile
 from alerts.publish.tax import publish_tax
 from alerts.publish.totals import month_period, publish_totals
+from alerts.settings import AlertsSettings
 from schemas.core import channels
-from schemas.core.settings import Settings
+from schemas.core.listen import Listener
 from schemas.disclosure.automatic import AutoResult
-from schemas.disclosure.keys import default_key_path, load_private_key
-from schemas.disclosure.verification import sign_roots
+from schemas.disclosure.keys import SigningKeyError, default_key_path
+from schemas.disclosure.ledger import LedgerError
+from schemas.disclosure.pins import PinError
+from schemas.disclosure.signing import sign_with_key_file
 
 __all__ = ["Publisher", "PublisherOptions"]
 
@@ -55,19 +58,19 @@ TYPES = (
 
 @dataclass(frozen=True, slots=True)
 class PublisherOptions:
-    database_url: str = ""
-    interval_s: float = 60.0
-    day_grace: timedelta = timedelta(hours=1)  # daily summaries wait this long after the day
-    timezone: str = "Asia/Shanghai"  # months of totals and tax estimates
+    database_url: str
+    interval_s: float
+    day_grace: timedelta  # daily summaries wait this long after the day
+    timezone: str  # months of totals and tax estimates
     first_run_days: int = 35  # daily summaries re-checked when the process starts
     first_run_months: int = 1  # months before the current one re-checked at start
     margin: timedelta = timedelta(minutes=2)  # watermark overlap for late commits
     signing_key: Path | None = None  # signs the publication log's daily roots when it exists
 
     @classmethod
-    def from_settings(cls, s: Settings) -> PublisherOptions:
+    def from_settings(cls, s: AlertsSettings) -> PublisherOptions:
         return cls(
-            database_url=s.database_url,
+            database_url=s.database,
             interval_s=s.evaluation_sweep_s,
             day_grace=timedelta(minutes=s.day_grace_minutes),
             timezone=s.timezone,
@@ -78,11 +81,11 @@ class PublisherOptions:
 class Publisher:
     def __init__(
         self,
-        options: PublisherOptions | None = None,
+        options: PublisherOptions,
         *,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
-        self.options = options or PublisherOptions()
+        self.options = options
         self.tz = ZoneInfo(self.options.timezone)
         self.clock = clock or (lambda: datetime.now(UTC))
         self._seen: dict[str, str] = {}  # record key → fingerprint of what was published
@@ -93,6 +96,13 @@ class Publisher:
         self._last_day: date | None = None
         self._signed_through: date | None = None
         self.failures = 0
+        self._listener = Listener.for_database(
+            self.options.database_url,
+            [channels.CASE_EVENTS],
+            application_name="sourcewatch.publisher",
+            wait_s=self.options.interval_s,
+            name="publisher",
+        )
 
     # --- one pass --------------------------------------------------------------------------
 
@@ -234,41 +244,38 @@ class Publisher:
 
     def sign_days(self, conn: psycopg.Connection[Any], now: datetime) -> int:
         """Sign the roots of the publication log's completed days (once a day); how many.
-        Without a key file nothing is signed and the log stays verifiable as a chain."""
+        Without a key file nothing is signed (and verification fails once a day is complete).
+        A log the signer refuses (it does not extend the roots signed before …) is logged as
+        an error and tried again the next day or at the next start."""
         key_file = self.options.signing_key
         through = now.astimezone(self.tz).date() - timedelta(days=1)
         if key_file is None or self._signed_through == through or not key_file.exists():
             return 0
-        roots = sign_roots(conn, load_private_key(key_file), through=through)
         self._signed_through = through
+        try:
+            roots = sign_with_key_file(conn, key_file, through=through)
+        except (LedgerError, PinError, SigningKeyError) as exc:
+            log.error("publication log not signed: %s", exc)
+            return 0
         if roots:
             log.info("signed %d daily root(s) of the publication log", len(roots))
         return len(roots)
 
     # --- the loop --------------------------------------------------------------------------
 
+    @property
+    def connected(self) -> bool:
+        """The loop holds its database connections (readiness)."""
+        return self._listener.connected
+
     def run(self, stop: threading.Event) -> None:
-        """Run every ``interval_s`` and whenever a case event is announced, until stopped."""
-        url = self.options.database_url
-        while not stop.is_set():
-            try:
-                with psycopg.connect(
-                    url, autocommit=True, application_name="sourcewatch.publisher"
-                ) as conn:
-                    conn.execute(f"LISTEN {channels.CASE_EVENTS}")
-                    while not stop.is_set():
-                        counts = self.run_once(conn, self.clock())
-                        self.sign_days(conn, self.clock())
-                        if any(counts.values()):
-                            log.info("published: %s", {k: v for k, v in counts.items() if v})
-                        deadline = time.monotonic() + self.options.interval_s
-                        woken = False
-                        while not stop.is_set() and not woken and time.monotonic() < deadline:
-                            for _ in conn.notifies(timeout=1.0, stop_after=1):
-                                woken = True
-            except psycopg.OperationalError as exc:
-                log.warning("publisher: database unavailable (%s); retrying", exc)
-                stop.wait(2.0)
-            except Exception:
-                log.exception("publisher failed; starting over")
-                stop.wait(2.0)
+        """Run every ``interval_s`` and whenever a case event is announced, until stopped;
+        a lost database connection is reopened."""
+
+        def wake(conn: psycopg.Connection[Any], _: Sequence[Notify]) -> None:
+            counts = self.run_once(conn, self.clock())
+            self.sign_days(conn, self.clock())
+            if any(counts.values()):
+                log.info("published: %s", {k: v for k, v in counts.items() if v})
+
+        self._listener.run(stop, wake)

@@ -24,13 +24,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
+from psycopg import sql
 
 from alerts.publish._util import q
 from alerts.publish.totals import MonthPeriod, OutletMass, month_masses, publish_monthly
-from alerts.rules import exceeds
 from schemas.disclosure.auto_types import TaxEstimate, TaxItem
 from schemas.disclosure.automatic import AutoResult
 from schemas.disclosure.tax_tables import Equivalent, pollution_equivalents, region_of, tax_rate
+from schemas.limits.judgement import judge
 from schemas.limits.rules import Limit, limits_for_outlet
 
 __all__ = ["TOP_N", "publish_tax", "reduction_factor", "tax_content"]
@@ -74,10 +75,14 @@ def _concentration(
 ) -> tuple[Decimal | None, bool]:
     """The month's mean concentration on the limit's basis, and whether a valid mean of the
     limit's period exceeded the limit during the month."""
-    column = "converted" if lim is not None and lim.reference_o2 is not None else "mean"
+    column = sql.Identifier(
+        "converted" if lim is not None and lim.reference_o2 is not None else "mean"
+    )
     row = conn.execute(
-        f"SELECT avg({column}) FROM hourly_means WHERE outlet_id = %s AND pollutant = %s"  # noqa: S608
-        " AND hour_start >= %s AND hour_start < %s AND valid",
+        sql.SQL(
+            "SELECT avg({}) FROM hourly_means WHERE outlet_id = %s AND pollutant = %s"
+            " AND hour_start >= %s AND hour_start < %s AND valid"
+        ).format(column),
         (mass.outlet_id, mass.pollutant, period.start, period.cutoff),
     ).fetchone()
     mean = row[0] if row else None
@@ -85,17 +90,21 @@ def _concentration(
         return mean, False
     if lim.period == "hour":
         values = conn.execute(
-            f"SELECT {column} FROM hourly_means WHERE outlet_id = %s AND pollutant = %s"  # noqa: S608
-            " AND hour_start >= %s AND hour_start < %s AND valid",
+            sql.SQL(
+                "SELECT {} FROM hourly_means WHERE outlet_id = %s AND pollutant = %s"
+                " AND hour_start >= %s AND hour_start < %s AND valid"
+            ).format(column),
             (mass.outlet_id, mass.pollutant, period.start, period.cutoff),
         ).fetchall()
     else:
         values = conn.execute(
-            f"SELECT {column} FROM daily_means WHERE outlet_id = %s AND pollutant = %s"  # noqa: S608
-            " AND day >= %s AND day <= %s AND valid",
+            sql.SQL(
+                "SELECT {} FROM daily_means WHERE outlet_id = %s AND pollutant = %s"
+                " AND day >= %s AND day <= %s AND valid"
+            ).format(column),
             (mass.outlet_id, mass.pollutant, date(period.year, period.month, 1), period.through),
         ).fetchall()
-    exceeded = any(v is not None and exceeds(v, lim) for (v,) in values)
+    exceeded = any(v is not None and judge(v, lim).exceeds for (v,) in values)
     return mean, exceeded
 
 

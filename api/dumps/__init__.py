@@ -6,6 +6,7 @@ For a day (Asia/Shanghai) :func:`dump_day` writes::
     <out>/<YYYY-MM-DD>/enterprise=<id>/hourly.parquet   the same rows
     <out>/<YYYY-MM-DD>/enterprise=<id>/raw.csv.gz       the measurements as sent, with flags
     <out>/<YYYY-MM-DD>/enterprise=<id>/raw.parquet      the same rows
+    <out>/<YYYY-MM-DD>/publication-roots.json           the publication log's signed roots
     <out>/<YYYY-MM-DD>/manifest.json                    files, sizes, rows, SHA-256, schemas
     <out>/<YYYY-MM-DD>/SHA256SUMS                       ``sha256sum -c`` format, every file
 
@@ -36,6 +37,7 @@ from api.dumps.columns import (
     day_bounds,
 )
 from api.dumps.reader import ServedFile, available_days, dump_file, read_manifest
+from api.dumps.roots import ROOTS
 from api.dumps.writer import DumpedFile, DumpError, DumpManifest, dump_day
 
 __all__ = [
@@ -43,6 +45,7 @@ __all__ = [
     "FORMAT",
     "LICENCE",
     "MANIFEST",
+    "ROOTS",
     "TABLES",
     "Column",
     "DumpError",

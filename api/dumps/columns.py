@@ -15,7 +15,7 @@ from psycopg import sql
 
 from api.db import Statement
 from api.queries.outlets import flag_standard
-from schemas.core.localtime import LOCAL_TZ
+from schemas.core.localtime import LOCAL_TZ, LOCAL_TZ_NAME
 
 FORMAT = "sourcewatch-dump/1"
 BATCH_ROWS = 10_000  # rows per cursor fetch and per Parquet row group
@@ -42,7 +42,7 @@ _TYPES: dict[str, tuple[pa.DataType, str]] = {
     "decimal": (pa.float64(), "decimal as stored (exact in CSV, float64 in Parquet)"),
     "boolean": (pa.bool_(), "true or false"),
     "timestamp_utc": (pa.timestamp("us", tz="UTC"), "ISO 8601, UTC (Z)"),
-    "timestamp_local": (pa.timestamp("us", tz="Asia/Shanghai"), "ISO 8601, +08:00"),
+    "timestamp_local": (pa.timestamp("us", tz=LOCAL_TZ_NAME), "ISO 8601, +08:00"),
     "json": (pa.string(), "compact JSON"),
 }
 

@@ -60,13 +60,15 @@ class ServedFile:
 
 
 def dump_file(out: Path, day: date, relative: str) -> ServedFile | None:
-    """The file of the day's dump named ``relative``, when the manifest lists it (or it is the
-    manifest or SHA256SUMS); None for anything else, so no request reaches another file."""
+    """The file of the day's dump named ``relative``, when the manifest lists it (a data file,
+    publication-roots.json) or it is the manifest or SHA256SUMS; None for anything else, so no
+    request reaches another file."""
     manifest = read_manifest(out, day)
     if manifest is None:
         return None
     listed: dict[str, str | None] = {MANIFEST: None, CHECKSUMS: None}
-    for entry in manifest.get("files", ()):
+    roots = manifest.get("publication_roots")
+    for entry in [*manifest.get("files", ()), roots]:
         if isinstance(entry, dict) and isinstance(entry.get("path"), str):
             listed[entry["path"]] = str(entry.get("sha256", ""))
     if relative not in listed:

@@ -44,6 +44,8 @@ from api.dumps.columns import (
     day_bounds,
     table_query,
 )
+from api.dumps.roots import ROOTS, write_roots
+from schemas.core.localtime import LOCAL_TZ_NAME
 
 # --- Writing ------------------------------------------------------------------------------------
 
@@ -181,13 +183,15 @@ def _digest(path: Path) -> str:
 def _write_day(
     conn: psycopg.Connection[Any],
     folder: Path,
-    start: datetime,
-    end: datetime,
+    day: date,
     batch: int,
     progress: Callable[[int], None] | None = None,
-) -> list[DumpedFile]:
+) -> tuple[list[DumpedFile], int]:
+    """The data files, and the number of roots in publication-roots.json."""
     files: list[DumpedFile] = []
+    start, end = day_bounds(day)
     with _snapshot(conn):
+        roots = write_roots(conn, folder / ROOTS, day)
         with conn.cursor(row_factory=psycopg.rows.tuple_row) as cur:
             cur.execute(ENTERPRISES, {"start": start, "end": end})
             enterprises = [int(row[0]) for row in cur.fetchall()]
@@ -217,7 +221,7 @@ def _write_day(
                     )
                     if progress is not None:
                         progress(1)
-    return files
+    return files, roots
 
 
 def _generator() -> str:
@@ -232,12 +236,17 @@ def _utc_text(value: datetime) -> str:
 
 
 def _manifest(
-    day: date, start: datetime, end: datetime, generated: datetime, files: Sequence[DumpedFile]
+    day: date,
+    generated: datetime,
+    files: Sequence[DumpedFile],
+    roots: tuple[int, int, str],
 ) -> dict[str, Any]:
+    start, end = day_bounds(day)
+    count, size, sha256 = roots
     return {
         "format": FORMAT,
         "day": day.isoformat(),
-        "timezone": "Asia/Shanghai",
+        "timezone": LOCAL_TZ_NAME,
         "period": {"start": _utc_text(start), "end": _utc_text(end)},
         "generated_at": _utc_text(generated),
         "generator": _generator(),
@@ -256,6 +265,14 @@ def _manifest(
             },
         },
         "files": [f.describe() for f in files],
+        "publication_roots": {
+            "path": ROOTS,
+            "description": "every signed root of the publication log up to the day, and the "
+            "public keys (the same bytes until a day is signed)",
+            "roots": count,
+            "bytes": size,
+            "sha256": sha256,
+        },
     }
 
 
@@ -330,17 +347,16 @@ def dump_day(
     out.mkdir(parents=True, exist_ok=True)
     name = day.isoformat()
     final = out / name
-    start, end = day_bounds(day)
     generated = now or datetime.now(UTC)
     with _locked(out / f".{name}.lock"):
         work = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=out))
         try:
-            files = _write_day(conn, work, start, end, batch, progress)
-            text = json.dumps(
-                _manifest(day, start, end, generated, files), ensure_ascii=False, indent=2
-            )
+            files, count = _write_day(conn, work, day, batch, progress)
+            roots = (count, (work / ROOTS).stat().st_size, _digest(work / ROOTS))
+            text = json.dumps(_manifest(day, generated, files, roots), ensure_ascii=False, indent=2)
             (work / MANIFEST).write_text(text + "\n", encoding="utf-8")
-            sums = [(f.sha256, f.path) for f in files] + [(_digest(work / MANIFEST), MANIFEST)]
+            sums = [(f.sha256, f.path) for f in files] + [(roots[2], ROOTS)]
+            sums.append((_digest(work / MANIFEST), MANIFEST))
             (work / CHECKSUMS).write_text("".join(f"{h}  {p}\n" for h, p in sums), "utf-8")
             _digest(work / CHECKSUMS)  # flushed to disk
             for folder in [*work.iterdir(), work]:

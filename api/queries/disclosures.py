@@ -3,7 +3,7 @@ time, from the publication log) and the staff view (every version, drafts includ
 
 The public view never shows drafts, approvals or who reviewed what; it shows each version's
 formed and published times, its deadline, corrections with their reasons and withdrawals with
-theirs.
+theirs — but not the content or the files of a withdrawn version.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ _COLUMNS = sql.SQL(
     " r.published_at, r.supersedes, r.correction_reason, r.withdrawn_at, r.withdrawn_reason,"
     " c.name_zh AS category_name_zh, c.name_en AS category_name_en,"
     " t.name_zh AS type_name_zh, t.name_en AS type_name_en,"
-    " e.name_zh AS enterprise_name_zh, e.name_en AS enterprise_name_en,"
+    " e.name_zh AS enterprise_name_zh, e.name_en AS enterprise_name_en, e.district,"
     " (SELECT coalesce(jsonb_agg(jsonb_build_object('filename', a.filename, 'media_type',"
     " a.media_type, 'size_bytes', a.size_bytes, 'sha256', encode(a.sha256, 'hex'))"
     " ORDER BY a.sha256), '[]') FROM disclosure_attachments a WHERE a.record_id = r.id)"
@@ -153,11 +153,14 @@ def versions(record_id: int, *, staff: bool = False) -> Statement:
 
 
 def attachment(record_id: int, sha256: bytes, *, staff: bool = False) -> Statement:
+    """A file of a version; publicly, only of a version that is (or was) public and was not
+    withdrawn."""
+    hidden = sql.SQL("") if staff else sql.SQL(" AND r.status <> 'withdrawn'")
     query = sql.SQL(
         "SELECT a.filename, a.media_type, a.content FROM disclosure_attachments a"
         " JOIN disclosure_records r ON r.id = a.record_id"
-        " WHERE a.record_id = %(id)s AND a.sha256 = %(sha)s{}"
-    ).format(_visible(staff))
+        " WHERE a.record_id = %(id)s AND a.sha256 = %(sha)s{}{}"
+    ).format(_visible(staff), hidden)
     return Statement(query, {"id": record_id, "sha": sha256})
 
 

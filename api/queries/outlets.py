@@ -20,7 +20,7 @@ __all__ = ["OutletFilter", "count", "flag_standard", "latest", "one", "select"]
 _SELECT = sql.SQL(
     """SELECT o.id, o.enterprise_id, o.code, o.name_zh, o.name_en, o.kind, o.emission_standard,
        o.permit_number, o.longitude, o.latitude, o.active, o.timezone, o.protocol_profile,
-       e.name_zh AS enterprise_name_zh, e.name_en AS enterprise_name_en,
+       e.name_zh AS enterprise_name_zh, e.name_en AS enterprise_name_en, e.district,
        a.last_data_at, a.last_frame_at,
        c.exceedance, c.outage, c.fault, c.pattern,
        %(judged_on)s::date AS judged_on, j.has_limits, j.unlimited

@@ -24,7 +24,17 @@ from api.errors import ERROR_RESPONSES, NOT_FOUND_RESPONSE, NotFound
 from api.params import Format, Pagination, output_format, pagination, parse_instant, reject_nul
 from api.queries import cases as queries
 from api.render import CSV_RESPONSE, json_response
-from api.responses import Instant, Names, Page, Period, PollutantRef, instant
+from api.responses import (
+    EnterpriseRef,
+    Instant,
+    Names,
+    OutletRef,
+    Page,
+    Period,
+    PollutantRef,
+    instant,
+    optional_instant,
+)
 from api.routes.common import list_response
 
 __all__ = [
@@ -52,19 +62,6 @@ PERIOD_LENGTH = {"hour": dt.timedelta(hours=1), "day": dt.timedelta(days=1)}
 
 State = Literal["open", "closed"]
 AveragingPeriod = Literal["hour", "day"]
-
-
-class NamedRef(BaseModel):
-    id: int
-    name: Names
-
-
-class OutletRef(NamedRef):
-    code: str | None = Field(description="Outlet number in the permit, e.g. DA001.")
-
-
-class EnterpriseRef(NamedRef):
-    district: str | None
 
 
 class CaseLimit(BaseModel):
@@ -160,29 +157,19 @@ def _limit(row: Row) -> CaseLimit:
     )
 
 
-def _optional(value: dt.datetime | None) -> Instant | None:
-    return None if value is None else instant(value)
-
-
 def notice(row: Row) -> ExceedanceNotice:
     """A row of :mod:`api.queries.cases` as a public notice."""
     return ExceedanceNotice(
         id=row["id"],
-        enterprise=EnterpriseRef(
-            id=row["enterprise_id"],
-            name=convert.names(row, "enterprise_name_"),
-            district=row["district"],
-        ),
-        outlet=OutletRef(
-            id=row["outlet_id"], code=row["outlet_code"], name=convert.names(row, "outlet_name_")
-        ),
+        enterprise=convert.enterprise_ref(row),
+        outlet=convert.outlet_ref(row),
         pollutant=convert.pollutant_ref(row),
         period=row["period"] if row["period"] in PERIOD_LENGTH else "hour",
         state=row["state"],
         severity=row["severity"],
         opened=instant(row["opened_at"]),
-        escalated=_optional(row["escalated_at"]),
-        closed=_optional(row["closed_at"]),
+        escalated=optional_instant(row["escalated_at"]),
+        closed=optional_instant(row["closed_at"]),
         close_reason=row["close_reason"],
         first_period=_period(row["first_at"], row["period"]),
         last_period=_period(row["last_at"], row["period"]),

@@ -6,7 +6,8 @@
 * ``GET /v1/disclosures/{id}``: one version, with its deadline and whether it was on time;
 * ``GET /v1/disclosures/{id}/versions``: every published version of that record, with the
   reasons for corrections and withdrawals;
-* ``GET /v1/disclosures/{id}/attachments/{sha256}``: an attached file;
+* ``GET /v1/disclosures/{id}/attachments/{sha256}``: an attached file (not of a withdrawn
+  version: a withdrawn version keeps its title and the reason, not its content or files);
 * ``GET /v1/disclosure-categories``: the eight categories and their record types, with their
   legal clocks, the source of each, and the fields of each type with Chinese/English labels.
 """
@@ -20,12 +21,13 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, Field, RootModel
 
+from api import convert
 from api.db import Database, Row, get_database
 from api.errors import ERROR_RESPONSES, NOT_FOUND_RESPONSE, InvalidParameter, NotFound
 from api.params import Format, Pagination, output_format, pagination, parse_instant, reject_nul
 from api.queries import disclosures as queries
 from api.render import CSV_RESPONSE, MAX_AGE_REFERENCE, json_response
-from api.responses import LOCAL_TZ, Instant, Names, Page, instant
+from api.responses import LOCAL_TZ, EnterpriseRef, Instant, Names, Page, instant
 from api.routes.common import list_response
 from schemas.disclosure.categories import CATEGORIES
 from schemas.disclosure.content import labels_of
@@ -53,11 +55,6 @@ RECORD_ID = Path(ge=1, le=2**63 - 1, description="Id of one version of a record.
 
 class CodeName(BaseModel):
     code: str
-    name: Names
-
-
-class EnterpriseName(BaseModel):
-    id: int
     name: Names
 
 
@@ -89,11 +86,13 @@ class Disclosure(BaseModel):
     origin: Literal["staff", "auto"] = Field(
         description="Authored by staff or published from data."
     )
-    enterprise: EnterpriseName | None
+    enterprise: EnterpriseRef | None
     outlet_id: int | None
     title: Names
-    content: dict[str, Any] = Field(
-        description="The fields of the record type (see /v1/disclosure-categories)."
+    content: dict[str, Any] | None = Field(
+        description="The fields of the record type (see /v1/disclosure-categories); null for "
+        "a withdrawn version, whose content and files are no longer served (the publication "
+        "log keeps their hash)."
     )
     formed: Instant = Field(description="When the information was formed or changed.")
     due_on: dt.date | None = Field(description="Legal deadline (working days, Asia/Shanghai).")
@@ -140,10 +139,13 @@ class Categories(RootModel[list[CategoryInfo]]):
     """The eight categories in the order of the notice (a JSON array)."""
 
 
-def to_disclosure(row: Row) -> Disclosure:
+def to_disclosure(row: Row, *, staff: bool = False) -> Disclosure:
+    """One version; publicly (``staff`` false) a withdrawn version without its content and
+    attachments."""
     published = row["published_at"]
     due = row["due_on"]
     withdrawn = row["withdrawn_at"]
+    withheld = not staff and row["status"] == "withdrawn"
     return Disclosure(
         id=row["id"],
         record_key=row["record_key"],
@@ -156,15 +158,10 @@ def to_disclosure(row: Row) -> Disclosure:
             code=row["record_type"], name=Names(zh=row["type_name_zh"], en=row["type_name_en"])
         ),
         origin=row["origin"],
-        enterprise=None
-        if row["enterprise_id"] is None
-        else EnterpriseName(
-            id=row["enterprise_id"],
-            name=Names(zh=row["enterprise_name_zh"], en=row["enterprise_name_en"]),
-        ),
+        enterprise=None if row["enterprise_id"] is None else convert.enterprise_ref(row),
         outlet_id=row["outlet_id"],
         title=Names(zh=row["title_zh"], en=row["title_en"]),
-        content=row["content"],
+        content=None if withheld else row["content"],
         formed=instant(row["formed_at"]),
         due_on=due,
         published=None if published is None else instant(published),
@@ -176,7 +173,9 @@ def to_disclosure(row: Row) -> Disclosure:
         withdrawn=None
         if withdrawn is None
         else Withdrawal(at=instant(withdrawn), reason=row["withdrawn_reason"]),
-        attachments=[
+        attachments=[]
+        if withheld
+        else [
             AttachmentRef(**a, url=f"/v1/disclosures/{row['id']}/attachments/{a['sha256']}")
             for a in row["attachments"]
         ],

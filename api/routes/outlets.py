@@ -16,7 +16,6 @@ from api.queries import pollutants as pollutant_queries
 from api.render import CSV_RESPONSE, csv_response, json_response
 from api.responses import (
     LOCAL_TZ,
-    EnterpriseRef,
     Latest,
     LatestValue,
     Names,
@@ -112,9 +111,7 @@ def get_outlet(
     refs = {r["code"]: r for r in db.fetch_all(pollutant_queries.refs(codes))}
     detail = OutletDetail(
         **convert.outlet(row).model_dump(),
-        enterprise=EnterpriseRef(
-            id=row["enterprise_id"], name=convert.names(row, "enterprise_name_")
-        ),
+        enterprise=convert.enterprise_ref(row),
         limits_on=day,
         limits=[
             OutletLimit(

@@ -13,6 +13,7 @@ and roots, and recompute (the byte layouts are documented in
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from psycopg import sql
 from pydantic import BaseModel, Field
 
 from api.db import Database, Row, Statement, get_database
-from api.errors import ERROR_RESPONSES, ServiceUnavailable
+from api.errors import ERROR_RESPONSES, InvalidParameter, ServiceUnavailable
 from api.params import MAX_LIMIT, Format, Pagination, output_format, pagination, reject_nul
 from api.queries.common import limit_offset
 from api.render import CSV_RESPONSE, MAX_AGE_DATA, MAX_AGE_REFERENCE, json_response
@@ -32,6 +33,7 @@ from api.responses import Instant, Page, instant
 from api.routes.common import list_response
 from schemas.disclosure import ledger, verification
 from schemas.disclosure.keys import public_key_from_raw, public_key_pem
+from schemas.disclosure.pins import PinError, PinnedRoot, parse_pins
 
 __all__ = ["VERIFY_CACHE_S", "router"]
 
@@ -63,11 +65,23 @@ class LogEntry(BaseModel):
     record_key: str
     version: int
     action: Literal["publish", "withdraw"]
-    canonical: str = Field(
-        description="The exact RFC 8785 canonical JSON that was hashed (hash its UTF-8 bytes)."
+    form: int = Field(description="Canonical form: 2 hashes due_on and names no staff; 1 before.")
+    withheld: Literal["withdrawn", "staff_names"] | None = Field(
+        description="Why `canonical` is not shown: `withdrawn` — the version was withdrawn, "
+        "only its hash stays public (`content` is null too); `staff_names` — a form-1 entry, "
+        "whose canonical text named staff users (`content` is shown without the names). "
+        "Null: shown in full."
     )
-    content: dict[str, Any] = Field(description="The same canonical content, as JSON.")
-    content_sha256: str = Field(description="SHA-256 of `canonical`, hex.")
+    canonical: str | None = Field(
+        description="The exact RFC 8785 canonical JSON that was hashed (hash its UTF-8 bytes); "
+        "null when withheld."
+    )
+    content: dict[str, Any] | None = Field(
+        description="The same canonical content, as JSON; null for a withdrawn version."
+    )
+    content_sha256: str = Field(
+        description="SHA-256 of `canonical`, hex: what entry_hash covers, shown in any case."
+    )
     prev_hash: str = Field(description="entry_hash of the previous entry (zeros for entry 1).")
     entry_hash: str = Field(description="SHA-256 over the documented entry layout, hex.")
 
@@ -120,12 +134,13 @@ class Failure(BaseModel):
 
 
 class Verification(BaseModel):
-    """The service's own recomputation of the log (cached for 60 s)."""
+    """The service's own recomputation of the log (cached for 60 s), and the roots you pinned."""
 
     ok: bool
     summary: str
     entries_checked: int
     roots_checked: int
+    pins_checked: int = Field(0, description="Your pinned roots (`pin=`) the log leads to.")
     unsigned_entries: int = Field(description="Entries after the newest signed root.")
     last_seq: int | None
     first_failure: Failure | None = Field(description="The first thing that does not match.")
@@ -136,7 +151,19 @@ class Verification(BaseModel):
 # --- Log ------------------------------------------------------------------------------------
 
 
-def _log_entry(e: ledger.LedgerEntry) -> LogEntry:
+_STAFF_NAMES = ("published_by", "withdrawn_by")
+
+
+def _log_entry(e: ledger.LedgerEntry, withdrawn: bool) -> LogEntry:
+    form = e.form
+    withheld: Literal["withdrawn", "staff_names"] | None = None
+    canonical: str | None = e.canonical.decode()
+    content: dict[str, Any] | None = e.content()
+    if withdrawn:
+        withheld, canonical, content = "withdrawn", None, None
+    elif form == 1 and content is not None:
+        withheld, canonical = "staff_names", None
+        content = {k: v for k, v in content.items() if k not in _STAFF_NAMES}
     return LogEntry(
         seq=e.seq,
         logged_at=instant(e.logged_at),
@@ -145,8 +172,10 @@ def _log_entry(e: ledger.LedgerEntry) -> LogEntry:
         record_key=e.record_key,
         version=e.version,
         action=e.action,
-        canonical=e.canonical.decode(),
-        content=e.content(),
+        form=form,
+        withheld=withheld,
+        canonical=canonical,
+        content=content,
         content_sha256=e.content_sha256.hex(),
         prev_hash=e.prev_hash.hex(),
         entry_hash=e.entry_hash.hex(),
@@ -171,19 +200,21 @@ def publication_log(
     ] = DEFAULT_LOG_LIMIT,
 ) -> Response:
     """Every publication and withdrawal of a record version in seq order, with the canonical
-    content that was hashed and the hashes; page on with `meta.next` (`after_seq`)."""
+    content that was hashed and the hashes; page on with `meta.next` (`after_seq`). The
+    content of a withdrawn version is withheld (its hash stays), and no entry names staff."""
 
-    def read(conn: Any) -> tuple[list[ledger.LedgerEntry], int | None]:
+    def read(conn: Any) -> tuple[list[ledger.LedgerEntry], int | None, set[int]]:
         found = ledger.entries(conn, after_seq=after_seq, limit=limit)
         last = conn.execute("SELECT max(seq) AS last FROM publication_log").fetchone()
-        return found, None if last is None or last[0] is None else int(last[0])
+        withdrawn = ledger.withdrawn_versions(conn, [e.record_id for e in found])
+        return found, None if last is None or last[0] is None else int(last[0]), withdrawn
 
-    found, last_seq = db.call(read)
+    found, last_seq, withdrawn = db.call(read)
     next_url = None
     if found and last_seq is not None and found[-1].seq < last_seq:
         next_url = str(request.url.include_query_params(after_seq=found[-1].seq, limit=limit))
     meta = LogMeta(after_seq=after_seq, limit=limit, last_seq=last_seq, next=next_url)
-    page = LogPage(meta=meta, results=[_log_entry(e) for e in found])
+    page = LogPage(meta=meta, results=[_log_entry(e, e.record_id in withdrawn) for e in found])
     return json_response(request, page, max_age=MAX_AGE_DATA)
 
 
@@ -304,18 +335,19 @@ _cache_lock = threading.Lock()  # guards the cached result
 _run_lock = threading.Lock()  # one verification at a time, per process
 
 
+def _failure(f: verification.VerifyFailure) -> Failure:
+    return Failure(
+        kind=f.kind,
+        reason=f.reason,
+        seq=f.seq,
+        day=f.day,
+        record_id=f.record_id,
+        record_key=f.record_key,
+    )
+
+
 def _verification(report: verification.VerifyReport) -> Verification:
-    f = report.first_failure
-    failure = None
-    if f is not None:
-        failure = Failure(
-            kind=f.kind,
-            reason=f.reason,
-            seq=f.seq,
-            day=f.day,
-            record_id=f.record_id,
-            record_key=f.record_key,
-        )
+    failure = None if report.first_failure is None else _failure(report.first_failure)
     return Verification(
         ok=report.ok,
         summary=report.summary(),
@@ -329,6 +361,39 @@ def _verification(report: verification.VerifyReport) -> Verification:
     )
 
 
+MAX_PINS = 100
+PIN_PATTERN = r"^\d{4}-\d{2}-\d{2}:[1-9]\d{0,18}:[0-9a-f]{64}$"
+
+
+def _pins(values: list[str]) -> list[PinnedRoot]:
+    if len(values) > MAX_PINS:
+        raise InvalidParameter("pin", f"at most {MAX_PINS} pinned roots per request")
+    try:
+        return parse_pins("\n".join(v.replace(":", " ") for v in values), "pin")
+    except PinError as exc:
+        raise InvalidParameter("pin", str(exc).removeprefix("pin: ")) from None
+
+
+def _with_pins(db: Database, result: Verification, pinned: list[PinnedRoot]) -> Verification:
+    """The cached verification and, now, whether the log leads to each pinned root."""
+
+    def check(conn: Any) -> verification.VerifyFailure | None:
+        found, last = ledger.entry_hashes(conn, [p.last_seq for p in pinned])
+        signed = {r.day: r for r in ledger.roots(conn)}
+        return verification.check_pins(pinned, found, signed, last)
+
+    failure = db.call(check)
+    if failure is None:
+        return result.model_copy(update={"pins_checked": len(pinned)})
+    return result.model_copy(
+        update={
+            "ok": False,
+            "summary": f"FAILED: {failure.describe()}",
+            "first_failure": result.first_failure or _failure(failure),
+        }
+    )
+
+
 @router.get(
     "/verify",
     response_model=Verification,
@@ -336,13 +401,27 @@ def _verification(report: verification.VerifyReport) -> Verification:
     summary="Verify the whole publication log",
 )
 def publication_verify(
-    request: Request, db: Annotated[Database, Depends(get_database)]
+    request: Request,
+    db: Annotated[Database, Depends(get_database)],
+    pin: Annotated[
+        list[str],
+        Query(
+            description="A root you saved earlier, `YYYY-MM-DD:last_seq:root_hash` (from "
+            "/v1/publication/roots); repeatable, at most 100. The log must still lead to it.",
+        ),
+    ] = [],  # noqa: B006 (FastAPI copies the default)
 ) -> Response:
     """Recomputes every entry (chain, hashes, and the content from the records as they are
-    now), every root and its signature against the service's keys, and that every published
-    record version is in the log; names the first thing that does not match. The result is
-    cached for 60 s, or ten times as long as the verification took. An independent check uses your own saved keys (`sourcewatch verify
-    --public-key`)."""
+    now), every root and its signature against the service's keys, that every completed day
+    has its signed root, and that every published record version is in the log; names the
+    first thing that does not match. The result is cached for 60 s, or ten times as long as
+    the verification took; your `pin=` roots are compared with the log on every request. An
+    independent check uses your own saved keys and roots (`sourcewatch verify --public-key
+    … --pinned …`)."""
+    for value in pin:
+        if not re.fullmatch(PIN_PATTERN, value):
+            raise InvalidParameter("pin", f"{value[:80]!r} is not YYYY-MM-DD:last_seq:root_hash")
+    pinned = _pins(pin)
     state = request.app.state
     with _cache_lock:
         cached: _Cached | None = getattr(state, "publication_verification", None)
@@ -366,4 +445,5 @@ def publication_verify(
         elif cached is None:
             raise ServiceUnavailable("the publication log is being verified; try again shortly")
     age = time.monotonic() - cached.at
-    return json_response(request, cached.result, max_age=max(0, int(cached.ttl - age)))
+    result = _with_pins(db, cached.result, pinned) if pinned else cached.result
+    return json_response(request, result, max_age=max(0, int(cached.ttl - age)))

@@ -36,9 +36,16 @@ from api.errors import (
     NotFound,
 )
 from api.params import Format, Pagination, output_format, pagination, reject_nul
-from api.queries import staff_cases as queries
+from api.queries import cases as queries
 from api.render import CSV_RESPONSE, PRIVATE, json_response, private
-from api.responses import Instant, Names, Page, instant
+from api.responses import (
+    EnterpriseRef,
+    Instant,
+    Page,
+    StaffOutletRef,
+    instant,
+    optional_instant,
+)
 from api.routes.common import list_response
 from schemas.cases import workflow
 from schemas.cases.evidence import build_evidence
@@ -77,19 +84,6 @@ CaseId = Annotated[int, CASE_ID]
 # --- Models -------------------------------------------------------------------------------------
 
 
-class OutletRef(BaseModel):
-    id: int
-    mn: str
-    code: str | None
-    name: Names
-
-
-class EnterpriseRef(BaseModel):
-    id: int
-    name: Names
-    district: str | None
-
-
 class Acknowledgement(BaseModel):
     at: Instant
     by: str | None = Field(description="The staff user who acknowledged the case.")
@@ -104,7 +98,7 @@ class StaffCase(BaseModel):
     pollutant: str = Field(description="HJ 212 code; empty when the case is about the outlet.")
     period: str = Field(description="hour or day for exceedances, else empty.")
     limit_id: int
-    outlet: OutletRef
+    outlet: StaffOutletRef
     enterprise: EnterpriseRef
     opened: Instant
     first_at: Instant = Field(description="Start of the first period in the case.")
@@ -185,22 +179,13 @@ def _fields(row: Row) -> dict[str, Any]:
         "pollutant": row["pollutant"],
         "period": row["period"],
         "limit_id": row["limit_id"],
-        "outlet": OutletRef(
-            id=row["outlet_id"],
-            mn=row["outlet_mn"],
-            code=row["outlet_code"],
-            name=convert.names(row, "outlet_name_"),
-        ),
-        "enterprise": EnterpriseRef(
-            id=row["enterprise_id"],
-            name=convert.names(row, "enterprise_name_"),
-            district=row["district"],
-        ),
+        "outlet": convert.staff_outlet_ref(row),
+        "enterprise": convert.enterprise_ref(row),
         "opened": instant(row["opened_at"]),
         "first_at": instant(row["first_at"]),
         "last_at": instant(row["last_at"]),
-        "escalated": None if row["escalated_at"] is None else instant(row["escalated_at"]),
-        "closed": None if row["closed_at"] is None else instant(row["closed_at"]),
+        "escalated": optional_instant(row["escalated_at"]),
+        "closed": optional_instant(row["closed_at"]),
         "close_reason": row["close_reason"],
         "max_multiple": convert.number(row["max_multiple"]),
         "acknowledged": None
@@ -252,10 +237,10 @@ def detail(row: Row, events: list[Row]) -> StaffCaseDetail:
 
 
 def _read(conn: psycopg.Connection[Any], case_id: int) -> StaffCaseDetail:
-    found = fetch_rows(conn, queries.one(case_id))
+    found = fetch_rows(conn, queries.one(case_id, staff=True))
     if not found:
         raise NotFound(f"case {case_id} does not exist", parameter="case_id")
-    return detail(found[0], fetch_rows(conn, queries.events(case_id)))
+    return detail(found[0], fetch_rows(conn, queries.events(case_id, staff=True)))
 
 
 def _act(
@@ -294,8 +279,8 @@ def list_cases(
     ] = None,
 ) -> Response:
     """Cases of every kind, newest first, with acknowledgement and assignee. JSON or CSV."""
-    f = queries.StaffCaseFilter(
-        state=state, kind=kind, severity=severity, enterprise_id=enterprise_id
+    f = queries.CaseFilter(
+        state=state, kind=kind, severity=severity, enterprise_id=enterprise_id, staff=True
     )
     response = list_response(
         request,

@@ -140,7 +140,7 @@ class ImportOut(BaseModel):
 def to_staff(row: Row) -> StaffDisclosure:
     approved = row["approved_at"]
     return StaffDisclosure(
-        **to_disclosure(row).model_dump(),
+        **to_disclosure(row, staff=True).model_dump(),
         created=instant(row["created_at"]),
         created_by=row["created_by"],
         updated=instant(row["updated_at"]),

@@ -207,7 +207,9 @@ def list_unjudged(
             name=Names(zh=o.name_zh, en=o.name_en),
             kind=o.kind,
             enterprise=EnterpriseRef(
-                id=o.enterprise_id, name=Names(zh=o.enterprise_name_zh, en=o.enterprise_name_en)
+                id=o.enterprise_id,
+                name=Names(zh=o.enterprise_name_zh, en=o.enterprise_name_en),
+                district=o.enterprise_district,
             ),
             emission_standard=o.emission_standard,
             last_data=None if o.last_data_at is None else instant(o.last_data_at),

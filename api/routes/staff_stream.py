@@ -1,63 +1,144 @@
-"""Staff endpoints (authenticated): the live alert stream for dashboards and the case list.
+"""Staff endpoints (authenticated): the live alert stream for dashboards.
 
 ``GET /v1/staff/alerts/stream`` is a server-sent-events stream of case events (the evaluator's
 transitions and staff actions) as they commit: ``id`` is the event id, so a client that
 reconnects with ``Last-Event-ID`` first receives what it missed. Comments keep the connection
 alive every 15 s.
+
+All the streams of one API process share one LISTEN connection (``app.state.case_events``, an
+:class:`api.broadcast.Broadcast`); a stream reads its events through the API's pool, one short
+query at a time, and holds no connection in between. A client too slow to keep up is dropped
+and resumes with ``Last-Event-ID``; so is a stream whose query fails.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from typing import Annotated, Any
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Iterable, Iterator
+from typing import Annotated
 
-import psycopg
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
-from psycopg.rows import dict_row
+from starlette.concurrency import run_in_threadpool
 
 from api.auth import StaffUser, require_role
-from schemas.cases.kinds import SEVERITIES, CaseKind, Severity
-from schemas.core import channels
+from api.broadcast import Broadcast, Overflow, Subscription
+from api.db import Database, DatabaseError, Row, Statement, get_database
+from api.queries import case_events
+from api.queries.case_events import EventFilter
+from schemas.cases.kinds import CaseKind, Severity
 
 __all__ = ["router"]
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/v1/staff", tags=["staff"])
 
 KEEPALIVE_S = 15.0
-REPLAY_MAX = 1000
-
-_EVENT = """
-SELECT e.id AS event_id, e.case_id, e.action, e.severity, e.actor, e.at,
-       c.kind, c.state, c.pollutant, c.period, c.subject, c.first_at, c.last_at, c.max_multiple,
-       o.id AS outlet_id, o.mn, o.name_zh AS outlet_name_zh,
-       en.id AS enterprise_id, en.name_zh AS enterprise_name_zh,
-       en.name_en AS enterprise_name_en, en.district
-FROM case_events e JOIN cases c ON c.id = e.case_id JOIN outlets o ON o.id = c.outlet_id
-JOIN enterprises en ON en.id = o.enterprise_id
-"""
+PAGE = 1000  # events per replay query
+RECENT = 4 * PAGE  # event ids remembered, so that one sent by a replay is not sent again live
 
 
-def _filters(
-    kind: str | None, min_severity: str, enterprise_id: int | None
-) -> tuple[str, list[Any]]:
-    clauses = ["array_position(%s::text[], coalesce(e.severity, c.severity)) >= %s"]
-    params: list[Any] = [list(SEVERITIES), SEVERITIES.index(min_severity) + 1]
-    if kind:
-        clauses.append("c.kind = %s")
-        params.append(kind)
-    if enterprise_id is not None:
-        clauses.append("en.id = %s")
-        params.append(enterprise_id)
-    return " AND ".join(clauses), params
-
-
-def _sse(row: dict[str, Any]) -> str:
+def _sse(row: Row) -> str:
     body = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()}
     if body.get("max_multiple") is not None:
         body["max_multiple"] = str(body["max_multiple"])
     return f"id: {row['event_id']}\nevent: case\ndata: {json.dumps(body, ensure_ascii=False)}\n\n"
+
+
+def _event_ids(payloads: Iterable[str]) -> list[int]:
+    """The event ids of ``case_events`` notifications (``{"event_id": …, "case_id": …}``)."""
+    ids = []
+    for payload in payloads:
+        try:
+            ids.append(int(json.loads(payload)["event_id"]))
+        except (ValueError, KeyError, TypeError):
+            log.warning("case event notification without an event id: %r", payload)
+    return ids
+
+
+class EventStream:
+    """One client's stream: replays and catches up from ``after`` (the newest event id sent),
+    then sends what its subscription is notified of."""
+
+    def __init__(
+        self,
+        database: Database,
+        subscription: Subscription,
+        events: EventFilter,
+        *,
+        after: int,
+        max_events: int | None,
+    ) -> None:
+        self.database = database
+        self.subscription = subscription
+        self.events = events
+        self.after = after
+        self.max_events = max_events
+        self.sent = 0
+        self._recent: set[int] = set()
+        self._recent_order: deque[int] = deque()
+
+    @property
+    def done(self) -> bool:
+        return self.max_events is not None and self.sent >= self.max_events
+
+    async def lines(self, greeting: str, *, replay: bool) -> AsyncIterator[str]:
+        try:
+            yield greeting
+            if replay:
+                async for line in self._catch_up():
+                    yield line
+            while not self.done:
+                delivery = await self.subscription.next(KEEPALIVE_S)
+                if delivery is None:
+                    yield ": keep-alive\n\n"
+                    continue
+                if delivery.resync:  # what committed while the listener was away
+                    async for line in self._catch_up():
+                        yield line
+                ids = [i for i in _event_ids(delivery.payloads) if i not in self._recent]
+                if ids and not self.done:
+                    for line in self._send(await self._rows(case_events.by_ids(self.events, ids))):
+                        yield line
+        except Overflow as exc:
+            log.warning("staff alert stream dropped a slow client (%s)", exc)
+        except DatabaseError as exc:
+            log.warning("staff alert stream ended: %s", exc)
+        finally:
+            self.subscription.close()
+
+    async def _catch_up(self) -> AsyncIterator[str]:
+        """Everything after ``after``, a page at a time."""
+        while not self.done:
+            page = await self._rows(case_events.after(self.events, self.after, PAGE))
+            for line in self._send(page):
+                yield line
+            if len(page) < PAGE:
+                return
+
+    def _remember(self, event_id: int) -> None:
+        self._recent.add(event_id)
+        self._recent_order.append(event_id)
+        if len(self._recent_order) > RECENT:
+            self._recent.discard(self._recent_order.popleft())
+
+    async def _rows(self, statement: Statement) -> list[Row]:
+        return await run_in_threadpool(self.database.fetch_all, statement)
+
+    def _send(self, rows: list[Row]) -> Iterator[str]:
+        for row in rows:
+            if self.done:
+                return
+            event_id = int(row["event_id"])
+            self.after = max(self.after, event_id)
+            if event_id in self._recent:
+                continue
+            self._remember(event_id)
+            self.sent += 1
+            yield _sse(row)
 
 
 @router.get(
@@ -86,46 +167,27 @@ async def alert_stream(
         int | None, Header(ge=0, description="resume after this event (SSE reconnection)")
     ] = None,
 ) -> StreamingResponse:
-    where, params = _filters(kind, min_severity, enterprise_id)
-    url = request.app.state.settings.database_url
-
-    async def events() -> AsyncIterator[str]:
-        sent = 0
-        async with await psycopg.AsyncConnection.connect(
-            url, autocommit=True, application_name="sourcewatch.api.sse"
-        ) as conn:
-            await conn.execute(f"LISTEN {channels.CASE_EVENTS}")
-            cur = conn.cursor(row_factory=dict_row)
-            yield f": sourcewatch case events for {user.username}\nretry: 3000\n\n"
-            if last_event_id is not None:
-                await cur.execute(
-                    _EVENT + f"WHERE e.id > %s AND {where} ORDER BY e.id LIMIT {REPLAY_MAX}",
-                    [last_event_id, *params],
-                )
-                for row in await cur.fetchall():
-                    yield _sse(row)
-                    sent += 1
-                    if max_events is not None and sent >= max_events:
-                        return
-            while True:  # Starlette cancels this generator when the client goes away
-                # Take the notification first: the connection is busy while notifies() runs.
-                ids = [
-                    json.loads(note.payload)["event_id"]
-                    async for note in conn.notifies(timeout=KEEPALIVE_S, stop_after=1)
-                ]
-                if not ids:
-                    yield ": keep-alive\n\n"
-                for event_id in ids:
-                    await cur.execute(_EVENT + f"WHERE e.id = %s AND {where}", [event_id, *params])
-                    found = await cur.fetchone()
-                    if found is not None:
-                        yield _sse(found)
-                        sent += 1
-                        if max_events is not None and sent >= max_events:
-                            return
-
+    database = get_database(request)
+    broadcast: Broadcast = request.app.state.case_events
+    subscription = broadcast.subscribe()  # first: nothing that commits from now on is missed
+    try:
+        after = last_event_id
+        if after is None:  # a new stream starts now
+            row = await run_in_threadpool(database.fetch_one, case_events.latest())
+            after = int(row["event_id"]) if row else 0
+    except BaseException:
+        subscription.close()
+        raise
+    stream = EventStream(
+        database,
+        subscription,
+        EventFilter(kind, min_severity, enterprise_id),
+        after=after,
+        max_events=max_events,
+    )
+    greeting = f": sourcewatch case events for {user.username}\nretry: 3000\n\n"
     return StreamingResponse(
-        events(),
+        stream.lines(greeting, replay=last_event_id is not None),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

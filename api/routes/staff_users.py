@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import psycopg
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -77,7 +77,11 @@ class TokenBody(BaseModel):
         None, description="What the token is for (a laptop, a script)."
     )
     expires_in_days: int | None = Field(
-        None, ge=1, le=3650, description="Days until it expires; null: never."
+        None,
+        ge=1,
+        le=3650,
+        description="Days until it expires; null: the service's default"
+        " (SOURCEWATCH_STAFF_TOKEN_DAYS). Every token expires.",
     )
 
 
@@ -209,13 +213,10 @@ def list_user_tokens(user: Admin, db: Db, username: Username) -> Response:
     responses={**NOT_FOUND_RESPONSE, **CONFLICT_RESPONSE},
     summary="Issue a token for a staff user (admin)",
 )
-def issue(user: Admin, db: Db, username: Username, body: TokenBody) -> Response:
+def issue(user: Admin, db: Db, request: Request, username: Username, body: TokenBody) -> Response:
     """The answer carries the token; it is not shown again. An inactive user gets none (409)."""
-    expires = (
-        None
-        if body.expires_in_days is None
-        else datetime.now(UTC) + timedelta(days=body.expires_in_days)
-    )
+    days = body.expires_in_days or request.app.state.settings.staff_token_days
+    expires = datetime.now(UTC) + timedelta(days=days)
 
     def run(conn: psycopg.Connection[Any]) -> tuple[str, TokenInfo]:
         account = _find(conn, username)

@@ -4,9 +4,9 @@ Min/Avg/Max are over every real-time value of the minute as published (so a rece
 Avg against the 2011 frames it got); the hour is over the minute values (:func:`hour_values`).
 Cou is the amount over the interval: flow Avg × covered seconds (m³; L/s ÷ 1000 for water), and
 for pollutants the concentration Avg × that volume (kg: mg/m³ × m³ × 10⁻⁶ for gas, mg/L × m³ × 10⁻³ for water;
-HJ 212-2017 Appendix D.1, D.2.5). Flags follow the notes to Tables C.16-C.18: flue gas is normal
-when at least 75 % of the values are; wastewater is abnormal as soon as one value is. An
-abnormal interval takes the most frequent abnormal flag.
+HJ 212-2017 Appendix D.1, D.2.5). Flags follow the notes to Tables C.16-C.18 (the interval rule of
+``pattern_rules.csv``): flue gas is abnormal when more than 25 % of the values are; wastewater as
+soon as one value is. An abnormal interval takes the most frequent abnormal flag.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+
+from schemas.codes.pattern_rules import interval_rule
 
 from .signals import Factor, Reading, quantize
 
@@ -49,9 +51,7 @@ class Interval:
 
 def combine_flags(flags: Sequence[str], kind: str) -> str:
     abnormal = Counter(f for f in flags if f != "N")
-    if not abnormal:
-        return "N"
-    if kind == "gas" and (len(flags) - abnormal.total()) >= 0.75 * len(flags):
+    if not interval_rule().abnormal(abnormal.total(), len(flags), kind):
         return "N"
     return abnormal.most_common(1)[0][0]
 

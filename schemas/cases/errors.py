@@ -15,7 +15,12 @@ Messages are written for the staff member who triggered the action.
 
 from __future__ import annotations
 
-__all__ = ["CaseError", "CaseNotFound", "EvidenceError", "InvalidTransition"]
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+
+__all__ = ["CaseError", "CaseNotFound", "EvidenceError", "InvalidTransition", "database_errors"]
 
 
 class CaseError(Exception):
@@ -42,3 +47,14 @@ class InvalidTransition(CaseError):
 
 class EvidenceError(CaseError):
     """The evidence bundle of a case could not be built or written."""
+
+
+@contextmanager
+def database_errors(verb: str, case_id: int) -> Iterator[None]:
+    """Translate a database failure while reading or changing a case into :class:`CaseError`."""
+    try:
+        yield
+    except psycopg.Error as exc:
+        raise CaseError(
+            f"could not {verb} case {case_id}: database error ({type(exc).__name__})"
+        ) from exc

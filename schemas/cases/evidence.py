@@ -10,7 +10,10 @@ Files, always in this order (docs/regulations.md#evidence):
                        and marks they had when the case was opened (the decision)
 ``revisions.csv``      every revision of those measurements: values and marks before and after
 ``frames.csv``         the frames behind those values and revisions: CRC verdict, SHA-256
-``frames/<id>.hj212``  each raw frame, byte for byte as received, by ascending id
+``frames/<id>.hj212``  each raw frame as received, by ascending id, but for its password: the
+                       value of ``PW=`` (HJ 212) or ``"pw"`` (JSON uplink) is replaced by as
+                       many ``*`` (:func:`mask_pw`); ``frames.csv`` gives the SHA-256 of the
+                       frame as received, which the password put back reproduces
 ``manifest.json``      generation time, case id, version, SHA-256 and size of the files above
 ``SHA256SUMS``         ``sha256sum -c`` format, for every other file including the manifest
 
@@ -28,6 +31,7 @@ import hashlib
 import importlib.metadata
 import io
 import json
+import re
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -47,13 +51,45 @@ from psycopg.types.json import set_json_loads
 from schemas.cases.errors import CaseNotFound, EvidenceError
 from schemas.core.localtime import LOCAL_TZ
 
-__all__ = ["MARGIN_DAYS", "MARGIN_HOURS", "EvidenceFile", "EvidenceManifest", "build_evidence"]
+__all__ = [
+    "MARGIN_DAYS",
+    "MARGIN_HOURS",
+    "PW_NOTE",
+    "EvidenceFile",
+    "EvidenceManifest",
+    "build_evidence",
+    "mask_pw",
+]
 
 _Query = LiteralString | sql.SQL | sql.Composed
 MARGIN_HOURS = 3
 MARGIN_DAYS = 1
 OXYGEN = "a19001"
 FORMAT = "sourcewatch-evidence/1"
+
+
+# HJ 212: "PW=<password>;" in the data segment's header (a field name starts after ";" or the
+# "##dddd" length); the JSON uplink: the "pw" member's string.
+_HJ212_PW = re.compile(rb"(?<![A-Za-z0-9_-])PW=([^;&\r\n]*)")
+_JSON_PW = re.compile(rb'"pw"\s*:\s*"((?:[^"\\]|\\.)*)"')
+PW_NOTE = (
+    "In frames/<id>.hj212 the logger's password is masked: the value of PW= (HJ 212) or of "
+    '"pw" (JSON uplink) is replaced by as many "*"; every other byte is as received. The '
+    "sha256 column of frames.csv is the SHA-256 of the frame as received (the database keeps "
+    "the same digest): put the outlet's password back in place of the stars to reproduce it."
+)
+
+
+def mask_pw(raw: bytes) -> bytes:
+    """``raw`` with every password value replaced by as many ``*`` (the length kept)."""
+
+    def stars(match: re.Match[bytes]) -> bytes:
+        start, end = match.span(1)
+        whole = match.group(0)
+        offset = start - match.start()
+        return whole[:offset] + b"*" * (end - start) + whole[offset + end - start :]
+
+    return _JSON_PW.sub(stars, _HJ212_PW.sub(stars, raw))
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +185,7 @@ class _Builder:
                     "local_time_zone": str(LOCAL_TZ),
                     "span": {"means": span[0], "start": span[1], "end": span[2]},
                     "counts": counts,
+                    "raw_frames": {"pw_masked": True, "note": PW_NOTE},
                     "warnings": self.warnings,
                     "files": [asdict(f) for f in entries],
                 },
@@ -225,7 +262,7 @@ class _Builder:
             cur.itersize = 200
             cur.execute(_RAW, ([f["id"] for f in frames],))
             for frame_id, raw in cur:  # same snapshot as frames.csv: same bytes, same order
-                self._add(f"frames/{frame_id}.hj212", bytes(raw))
+                self._add(f"frames/{frame_id}.hj212", mask_pw(bytes(raw)))
 
     def _add(self, name: str, data: bytes) -> EvidenceFile:
         self.zip.writestr(self._info(name), data)

@@ -27,12 +27,9 @@ after closing. The actor ``evaluator`` is reserved for the machine.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 import psycopg
@@ -40,106 +37,16 @@ from psycopg import sql
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
-from schemas.cases.errors import CaseError, CaseNotFound, InvalidTransition
-from schemas.staff.audit import audit
+from schemas.cases.errors import CaseNotFound, InvalidTransition, database_errors
+from schemas.cases.model import MACHINE, Case, append_event, columns
 
-__all__ = [
-    "MAX_TEXT",
-    "Case",
-    "CaseEvent",
-    "acknowledge",
-    "assign",
-    "close",
-    "comment",
-    "get_case",
-    "history",
-    "record_reply",
-]
+__all__ = ["MAX_TEXT", "acknowledge", "assign", "close", "comment", "record_reply"]
 
 MAX_TEXT = 10_000
 """Longest note, comment, reason or reply accepted, in characters."""
 
-_MACHINE = "evaluator"
-
-
-@dataclass(frozen=True, slots=True)
-class Case:
-    """One row of ``cases`` (see ``schemas/core/migrations/0004_evaluation.sql``)."""
-
-    id: int
-    kind: str
-    outlet_id: int
-    pollutant: str
-    period: str
-    limit_id: int
-    subject: str
-    state: str
-    severity: str
-    opened_at: datetime
-    first_at: datetime
-    last_at: datetime
-    closed_at: datetime | None
-    close_reason: str | None
-    compliant_run: int
-    max_multiple: Decimal | None
-    acknowledged_at: datetime | None
-    acknowledged_by: str | None
-    assigned_to: str | None
-    escalated_at: datetime | None
-    details: dict[str, Any]
-
-    @property
-    def limit_source(self) -> str:
-        """``standard`` (``limit_id`` is a ``limits`` row) or ``outlet`` (``outlet_limits``)."""
-        return str(self.details.get("limit_source", "standard"))
-
-    @property
-    def replies(self) -> list[dict[str, Any]]:
-        return list(self.details.get("replies", []))
-
-
-@dataclass(frozen=True, slots=True)
-class CaseEvent:
-    """One row of ``case_events``: a transition by the evaluator or an action by a person."""
-
-    id: int
-    case_id: int
-    at: datetime
-    actor: str
-    action: str
-    severity: str | None
-    detail: dict[str, Any]
-
-
-def _columns(cls: type[Any]) -> sql.Composed:
-    return sql.SQL(", ").join(sql.Identifier(f.name) for f in dataclasses.fields(cls))
-
-
-_GET = sql.SQL("SELECT {c} FROM cases WHERE id = %s").format(c=_columns(Case))
-_LOCK = sql.SQL("SELECT {c} FROM cases WHERE id = %s FOR UPDATE").format(c=_columns(Case))
-_HISTORY = sql.SQL("SELECT {c} FROM case_events WHERE case_id = %s ORDER BY id").format(
-    c=_columns(CaseEvent)
-)
-_EVENT = sql.SQL(
-    "INSERT INTO case_events (case_id, actor, action, detail) VALUES (%s, %s, %s, %s) RETURNING {c}"
-).format(c=_columns(CaseEvent))
+_LOCK = sql.SQL("SELECT {c} FROM cases WHERE id = %s FOR UPDATE").format(c=columns(Case))
 _NOW = sql.SQL("now()")
-
-
-def get_case(conn: psycopg.Connection[Any], case_id: int) -> Case:
-    """The case as it is now; :class:`CaseNotFound` if there is none."""
-    with _database_errors("read", case_id), conn.cursor(row_factory=class_row(Case)) as cur:
-        case = cur.execute(_GET, (case_id,)).fetchone()
-    if case is None:
-        raise CaseNotFound(case_id)
-    return case
-
-
-def history(conn: psycopg.Connection[Any], case_id: int) -> list[CaseEvent]:
-    """Every event of the case, oldest first."""
-    get_case(conn, case_id)
-    with _database_errors("read", case_id), conn.cursor(row_factory=class_row(CaseEvent)) as cur:
-        return cur.execute(_HISTORY, (case_id,)).fetchall()
 
 
 def acknowledge(
@@ -157,7 +64,7 @@ def acknowledge(
                 f"at {_utc(case.acknowledged_at)}",
             )
         updated = _update(conn, case_id, acknowledged_at=_NOW, acknowledged_by=actor)
-        _event(conn, case_id, actor, "acknowledged", {"note": note} if note else {})
+        append_event(conn, case_id, actor, "acknowledged", {"note": note} if note else {})
     return updated
 
 
@@ -171,7 +78,7 @@ def assign(conn: psycopg.Connection[Any], case_id: int, actor: str, assignee: st
         if case.assigned_to == assignee:
             raise InvalidTransition(case_id, "assign", f"it is already assigned to {assignee}")
         updated = _update(conn, case_id, assigned_to=assignee)
-        _event(
+        append_event(
             conn, case_id, actor, "assigned", {"assignee": assignee, "previous": case.assigned_to}
         )
     return updated
@@ -182,7 +89,7 @@ def comment(conn: psycopg.Connection[Any], case_id: int, actor: str, text: str) 
     actor = _actor(case_id, "comment on", actor)
     text = _text(case_id, "comment on", text, "a comment")
     with _locked(conn, case_id, "comment on") as case:
-        _event(conn, case_id, actor, "commented", {"text": text})
+        append_event(conn, case_id, actor, "commented", {"text": text})
     return case
 
 
@@ -198,7 +105,7 @@ def close(conn: psycopg.Connection[Any], case_id: int, actor: str, reason: str) 
                 f"it is already closed (at {_utc(case.closed_at)}: {case.close_reason})",
             )
         updated = _update(conn, case_id, state="closed", closed_at=_NOW, close_reason=reason)
-        _event(conn, case_id, actor, "closed", {"reason": reason})
+        append_event(conn, case_id, actor, "closed", {"reason": reason})
     return updated
 
 
@@ -219,7 +126,7 @@ def record_reply(
     actor = _actor(case_id, "record a reply on", actor)
     text = _text(case_id, "record a reply on", text, "a reply")
     with _locked(conn, case_id, "record a reply on") as case:
-        event = _event(
+        event = append_event(
             conn,
             case_id,
             actor,
@@ -239,19 +146,9 @@ def record_reply(
 
 
 @contextmanager
-def _database_errors(verb: str, case_id: int) -> Iterator[None]:
-    try:
-        yield
-    except psycopg.Error as exc:
-        raise CaseError(
-            f"could not {verb} case {case_id}: database error ({type(exc).__name__})"
-        ) from exc
-
-
-@contextmanager
 def _locked(conn: psycopg.Connection[Any], case_id: int, verb: str) -> Iterator[Case]:
     """The case row, locked until the end of the transaction this opens."""
-    with _database_errors(verb, case_id), conn.transaction():
+    with database_errors(verb, case_id), conn.transaction():
         with conn.cursor(row_factory=class_row(Case)) as cur:
             case = cur.execute(_LOCK, (case_id,)).fetchone()
         if case is None:
@@ -269,7 +166,7 @@ def _update(conn: psycopg.Connection[Any], case_id: int, **changes: object) -> C
             sets.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
             params.append(value)
     query = sql.SQL("UPDATE cases SET {sets} WHERE id = %s RETURNING {c}").format(
-        sets=sql.SQL(", ").join(sets), c=_columns(Case)
+        sets=sql.SQL(", ").join(sets), c=columns(Case)
     )
     with conn.cursor(row_factory=class_row(Case)) as cur:
         row = cur.execute(query, [*params, case_id]).fetchone()
@@ -277,21 +174,10 @@ def _update(conn: psycopg.Connection[Any], case_id: int, **changes: object) -> C
     return row
 
 
-def _event(
-    conn: psycopg.Connection[Any], case_id: int, actor: str, action: str, detail: dict[str, Any]
-) -> CaseEvent:
-    with conn.cursor(row_factory=class_row(CaseEvent)) as cur:
-        event = cur.execute(_EVENT, (case_id, actor, action, Jsonb(detail))).fetchone()
-    assert event is not None
-    if actor != _MACHINE:  # a person's action: also in the staff audit log
-        audit(conn, actor, f"case.{action}", "case", case_id, after=detail)
-    return event
-
-
 def _actor(case_id: int, verb: str, actor: str) -> str:
     actor = _text(case_id, verb, actor, "an actor (the staff user name)")
-    if actor == _MACHINE:
-        raise InvalidTransition(case_id, verb, f"the actor name {_MACHINE!r} is reserved")
+    if actor == MACHINE:
+        raise InvalidTransition(case_id, verb, f"the actor name {MACHINE!r} is reserved")
     return actor
 
 

@@ -4,10 +4,11 @@
 Reference data ships as ``schemas/codes/data/pattern_rules.csv``: one row per rule and version, with
 its source. These are heuristics for indicators shown to enforcement staff (flat lines, values
 bunched under the limit, 折算 mismatches, invalid-flag abuse, runs of fault flags), not legal
-thresholds; a value that is our own choice has ``confirmed = false`` and a note.
-:func:`load_pattern_rule_table` upserts the CSV (called by
-:func:`schemas.codes.reference.load_reference_data`); :func:`load_pattern_rules` reads the rules in
-force on a day.
+thresholds; a value that is our own choice has ``confirmed = false`` and a note. The fault-hour
+rules follow the interval marking of HJ 212-2017 (docs/regulation-values.md#pattern-rules).
+:func:`load_pattern_rule_table` upserts the CSV and removes rules the code no longer knows (called
+by :func:`schemas.codes.reference.load_reference_data`); :func:`load_pattern_rules` reads the rules
+in force on a day.
 
 Errors::
 
@@ -20,27 +21,52 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from functools import cache
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
-from schemas.limits.rules import LimitsError, read_reference_csv
+from schemas.limits.rules import LimitsError, read_reference_csv, upsert_reference_rows
 
-__all__ = ["PatternRules", "PatternRulesError", "load_pattern_rule_table", "load_pattern_rules"]
+__all__ = [
+    "IntervalRule",
+    "PatternRules",
+    "PatternRulesError",
+    "interval_rule",
+    "load_pattern_rule_table",
+    "load_pattern_rules",
+]
 
 _KEY = ("name", "valid_from")
 _INT_RULES = (
-    *("flat_min_hours", "bunching_min_hours"),
+    *("fault_hour_values_water", "flat_min_hours", "bunching_min_hours"),
     *("zs_mismatch_min_hours", "flag_abuse_min_hours"),
 )
-_SHARES = ("fault_hour_share", "bunching_band", "bunching_min_share")  # in (0, 1]
+_SHARES = ("fault_hour_share_gas", "bunching_band", "bunching_min_share")  # in (0, 1]
 _STDS = ("flat_max_relative_std", "flat_max_absolute_std")  # >= 0
 _RULES = ("fault_flags", *_SHARES, *_STDS, *_INT_RULES)
 
 
 class PatternRulesError(Exception):
     """Root of this module's errors."""
+
+
+@dataclass(frozen=True, slots=True)
+class IntervalRule:
+    """When HJ 212-2017 marks an interval abnormal (notes to Tables C.16–C.18): flue gas when
+    more than ``gas_share`` of its values are abnormal, wastewater with ``water_values``
+    abnormal values (rules ``fault_hour_share_gas`` and ``fault_hour_values_water``)."""
+
+    gas_share: Decimal
+    water_values: int
+
+    def abnormal(self, flagged: int, total: int, medium: str) -> bool:
+        """Whether an interval of ``total`` values, ``flagged`` of them abnormal, is abnormal."""
+        if medium == "gas":
+            return total > 0 and flagged > self.gas_share * total
+        if medium == "water":
+            return flagged >= self.water_values
+        raise ValueError(f"medium must be 'gas' or 'water', got {medium!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +77,8 @@ class PatternRules:
     value is our own choice (see the note in the table)."""
 
     fault_flags: tuple[str, ...]  # D, C, M: instrument fault, calibration, maintenance
-    fault_hour_share: Decimal
+    fault_hour_share_gas: Decimal  # flue gas: more than this share of samples flagged
+    fault_hour_values_water: int  # wastewater: at least this many values flagged
     flat_min_hours: int
     flat_max_relative_std: Decimal
     flat_max_absolute_std: Decimal
@@ -63,6 +90,10 @@ class PatternRules:
     valid_from: date = date.min  # the latest valid_from among the rules in force
     sources: Mapping[str, str] = field(default_factory=dict)
     unconfirmed: frozenset[str] = frozenset()
+
+    @property
+    def interval(self) -> IntervalRule:
+        return IntervalRule(self.fault_hour_share_gas, self.fault_hour_values_water)
 
     def describe(self, *names: str) -> dict[str, Any]:
         """The named rules with their values and sources, for a case's details."""
@@ -120,8 +151,21 @@ def _value(name: str, text: str) -> Any:
     return value
 
 
+@cache
+def interval_rule() -> IntervalRule:
+    """The interval rule as ``pattern_rules.csv`` has it (its latest rows), for code without a
+    database: the simulator marks the intervals it sends by it."""
+    rows = read_reference_csv("pattern_rules.csv", _KEY, _PARSERS)
+    latest = {r["name"]: r["value"] for r in sorted(rows, key=lambda r: r["valid_from"])}
+    return IntervalRule(
+        _value("fault_hour_share_gas", latest["fault_hour_share_gas"]),
+        _value("fault_hour_values_water", latest["fault_hour_values_water"]),
+    )
+
+
 def load_pattern_rule_table(conn: psycopg.Connection[Any]) -> dict[str, int]:
-    """Upsert pattern_rules.csv in one transaction; return the rows loaded."""
+    """Upsert pattern_rules.csv in one transaction, removing rows of rules the code no longer
+    knows; return the rows loaded."""
     try:
         rows = read_reference_csv("pattern_rules.csv", _KEY, _PARSERS)
     except LimitsError as exc:
@@ -133,21 +177,11 @@ def load_pattern_rule_table(conn: psycopg.Connection[Any]) -> dict[str, int]:
             _value(row["name"], row["value"])
         except ValueError as exc:
             raise PatternRulesError(f"pattern_rules.csv, {row['name']}: {exc}") from None
-    columns = list(rows[0])
-    query = sql.SQL(
-        "INSERT INTO pattern_rules ({c}) VALUES ({v}) ON CONFLICT ({k}) DO UPDATE SET {u}"
-    ).format(
-        c=sql.SQL(", ").join(map(sql.Identifier, columns)),
-        v=sql.SQL(", ").join(map(sql.Placeholder, columns)),
-        k=sql.SQL(", ").join(map(sql.Identifier, _KEY)),
-        u=sql.SQL(", ").join(
-            sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c))
-            for c in columns
-            if c not in _KEY
-        ),
-    )
     with conn.transaction(), conn.cursor() as cur:
-        cur.executemany(query, rows)
+        upsert_reference_rows(cur, "pattern_rules", _KEY, rows)
+        # A rule the code no longer reads (renamed or retired) would only mislead a reader of
+        # the table: nothing refers to these rows (cases keep a copy of the rules they used).
+        cur.execute("DELETE FROM pattern_rules WHERE NOT (name = ANY(%s))", (list(_RULES),))
     return {"pattern_rules": len(rows)}
 
 

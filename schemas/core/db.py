@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
@@ -10,11 +12,16 @@ __all__ = ["connect", "open_pool"]
 
 
 def connect(
-    conninfo: str, *, application_name: str, autocommit: bool = False
+    conninfo: str, *, application_name: str, autocommit: bool = False, **params: Any
 ) -> psycopg.Connection:
-    """One connection, for CLI tools and the LISTEN side of long-running workers."""
+    """One connection, for CLI tools and long-running workers; ``params`` are more libpq
+    connection parameters (e.g. keepalives)."""
     return psycopg.connect(
-        conninfo, application_name=application_name, autocommit=autocommit, connect_timeout=10
+        conninfo,
+        application_name=application_name,
+        autocommit=autocommit,
+        connect_timeout=10,
+        **params,
     )
 
 

@@ -1,153 +1,54 @@
 """Settings every sourcewatch process shares, read once at start-up from the environment.
 
-Nothing here is read at import time: call :func:`get_settings` from ``main()`` (or build
-``Settings(**values)`` in tests). Every field has a description; ``deploy/.env.example``
-documents them all (a test checks it).
+Each process reads the settings it needs: the shared ones here, and its own in a subclass in
+its package (``ingest/settings.py``, ``alerts/settings.py``, ``api/settings.py``); every field,
+with its default, is declared once. Nothing is read at import time: call
+:meth:`Settings.from_environ` from ``main()`` (or build ``Settings(**values)`` in tests). Every
+field has a description; ``deploy/.env.example`` and the README document them all (a test
+checks it).
+
+A setting whose default is ``None`` is *unset* until given; an empty value or ``None`` in the
+environment leaves it unset.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "get_settings"]
+__all__ = ["ENV_PREFIX", "LOCAL_DATABASE_URL", "LOCAL_MQTT_URL", "Settings", "get_settings"]
+
+ENV_PREFIX = "SOURCEWATCH_"
+# What a process connects to when its URL is unset (`sourcewatch up` starts private servers).
+LOCAL_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/sourcewatch"
+LOCAL_MQTT_URL = "mqtt://127.0.0.1:1883"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SOURCEWATCH_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
 
-    database_url: str = Field(
-        "postgresql://postgres@127.0.0.1:5432/sourcewatch",
-        description="PostgreSQL connection URL (libpq form).",
+    database_url: str | None = Field(
+        None,
+        description="PostgreSQL connection URL (libpq form); unset: `sourcewatch up` starts a "
+        f"private cluster, every other command connects to {LOCAL_DATABASE_URL}.",
     )
-    mqtt_url: str = Field(
-        "mqtt://127.0.0.1:1883",
-        description="MQTT broker URL: mqtt://[user:password@]host:port (mqtts:// for TLS).",
+    mqtt_url: str | None = Field(
+        None,
+        description="MQTT broker URL: mqtt://[user:password@]host:port (mqtts:// for TLS); "
+        f"unset: `sourcewatch up` starts a private broker, every other command uses "
+        f"{LOCAL_MQTT_URL}.",
     )
     mqtt_client_id: str = Field(
         "sourcewatch-ingest",
         description="MQTT client id of the ingest worker; the persistent session is keyed by it, "
-        "so every worker needs its own.",
-    )
-    mqtt_shared_group: str = Field(
-        "",
-        description="MQTT 5 shared-subscription group; when set, workers subscribe to "
-        "$share/<group>/… and split the load.",
-    )
-    mqtt_receive_maximum: int = Field(
-        1000,
-        ge=1,
-        le=65535,
-        description="Most unacknowledged QoS 1 messages the broker may push to one worker "
-        "(MQTT 5 Receive Maximum); bounds the worker's in-flight work.",
-    )
-    mqtt_session_expiry_s: int = Field(
-        7 * 24 * 3600,
-        ge=0,
-        description="How long the broker keeps the worker's session and queued messages "
-        "while it is away.",
-    )
-    batch_max_messages: int = Field(
-        500, ge=1, description="Writer: commit after this many MQTT messages."
-    )
-    batch_max_delay_s: float = Field(
-        0.2, gt=0, description="Writer: commit at the latest this long after the first message."
+        "so every worker needs its own. The alerts process connects as <id>-alerts.",
     )
     timezone: str = Field(
         "Asia/Shanghai",
         description="Time zone of HJ 212 DataTime values when an outlet does not set its own.",
-    )
-    registry_refresh_s: float = Field(
-        30.0, gt=0, description="How often the ingest worker reloads outlets (MN, PW, CRC policy)."
-    )
-    evaluation_sweep_s: float = Field(
-        60.0,
-        gt=0,
-        description="Evaluator: how often it sweeps for outages, ended days and "
-        "unacknowledged cases (new data wakes it at once).",
-    )
-    case_close_after: int = Field(
-        3,
-        ge=1,
-        description="An exceedance case closes after this many consecutive compliant valid means.",
-    )
-    case_major_multiple: float = Field(
-        0.5,
-        gt=0,
-        description="An exceedance case becomes major at this exceedance multiple "
-        "((value − limit) / limit).",
-    )
-    case_critical_multiple: float = Field(
-        1.0, gt=0, description="An exceedance case becomes critical at this exceedance multiple."
-    )
-    case_major_periods: int = Field(
-        4, ge=1, description="An exceedance case becomes major after this many exceeding means."
-    )
-    case_critical_periods: int = Field(
-        12, ge=1, description="An exceedance case becomes critical after this many exceeding means."
-    )
-    outage_after_minutes: int = Field(
-        30, ge=1, description="An outlet silent this long opens an outage case."
-    )
-    fault_after_hours: int = Field(
-        2,
-        ge=1,
-        description="Fault/calibration/maintenance flags (D, C, M) filling this many "
-        "consecutive hours open an instrument-fault case.",
-    )
-    unacknowledged_escalation_minutes: int = Field(
-        120, ge=1, description="An open case nobody acknowledged is escalated after this long."
-    )
-    day_grace_minutes: int = Field(
-        60,
-        ge=0,
-        description="Daily means are judged this long after the local day ends "
-        "(late data is re-judged whenever it arrives).",
-    )
-    smtp_host: str = Field(
-        "", description="SMTP server for e-mail notifications; empty: e-mail subscriptions wait."
-    )
-    smtp_port: int = Field(25, ge=1, le=65535, description="SMTP port (587 with STARTTLS).")
-    smtp_sender: str = Field(
-        "sourcewatch@localhost", description="From: address of e-mail notifications."
-    )
-    smtp_starttls: bool = Field(False, description="Use STARTTLS after connecting to SMTP.")
-    smtp_username: str = Field("", description="SMTP login; empty: no login.")
-    smtp_password: str = Field("", description="SMTP password (a secret: set it, never commit it).")
-    api_host: str = Field(
-        "127.0.0.1",
-        description="Address the HTTP API listens on (0.0.0.0 to listen on every interface, "
-        "e.g. in a container).",
-    )
-    api_port: int = Field(8000, ge=1, le=65535, description="TCP port the HTTP API listens on.")
-    api_rate_limit_per_minute: int = Field(
-        120,
-        ge=0,
-        description="HTTP API: most /v1 requests and portal/widget pages one client IP may make "
-        "in any 60 s (sliding window, counted per API process); 0 turns the limit off.",
-    )
-    gateway_host: str = Field(
-        "127.0.0.1",
-        description="Address the HJ 212 TCP gateway for legacy data loggers listens on "
-        "(0.0.0.0 to listen on every interface).",
-    )
-    gateway_port: int = Field(
-        9212,
-        ge=1,
-        le=65535,
-        description="TCP port of the HJ 212 gateway (HJ 212 defines no well-known port).",
-    )
-    gateway_idle_timeout_s: float = Field(
-        300.0,
-        gt=0,
-        description="TCP gateway: a logger connection silent this long is closed.",
-    )
-    gateway_max_connections: int = Field(
-        1000, ge=1, description="TCP gateway: most logger connections open at once."
     )
     metrics_host: str = Field(
         "127.0.0.1",
@@ -168,27 +69,44 @@ class Settings(BaseSettings):
         description="Log line format: text (one human-readable line) or json (one JSON object "
         "per line: time, level, logger, message, exc_info and extra fields).",
     )
-    dump_dir: Path = Field(
-        Path("var/dumps"),
-        description="Folder of the daily bulk dumps (`sourcewatch dump` writes them, the API "
-        "serves them at /v1/dumps).",
-    )
-    signing_key_file: Path | None = Field(
-        None,
-        description="Ed25519 private key (PEM) that signs the publication log's daily roots "
-        "(`sourcewatch keys generate`, `sourcewatch ledger sign`); unset: var/signing-key.pem.",
+    staff_token_days: int = Field(
+        90,
+        ge=1,
+        le=3650,
+        description="Staff API tokens expire after this many days, unless `sourcewatch staff "
+        "add/token --expires DAYS` says otherwise; no token lives for ever.",
     )
 
-    @field_validator("signing_key_file", mode="before")
+    @field_validator("*", mode="before")
     @classmethod
-    def _unset_path(cls, value: object) -> object:
-        return None if value in ("", "None") else value
+    def _unset(cls, value: object, info: ValidationInfo) -> object:
+        """An empty value (or ``None``) leaves a setting without a default unset."""
+        name = info.field_name
+        if name is not None and cls.model_fields[name].default is None and value in ("", "None"):
+            return None
+        return value
+
+    @property
+    def database(self) -> str:
+        """The database to connect to: ``database_url``, or the local server when unset."""
+        return self.database_url or LOCAL_DATABASE_URL
+
+    @property
+    def broker(self) -> str:
+        """The MQTT broker to connect to: ``mqtt_url``, or the local broker when unset."""
+        return self.mqtt_url or LOCAL_MQTT_URL
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> Self:
+        """Read the settings from ``environ`` (default: the process environment)."""
+        if environ is None:
+            return cls()
+        values = {
+            k[len(ENV_PREFIX) :].lower(): v for k, v in environ.items() if k.startswith(ENV_PREFIX)
+        }
+        return cls.model_validate(values)
 
 
 def get_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Read settings from ``environ`` (default: the process environment)."""
-    if environ is None:
-        return Settings()
-    prefix = "SOURCEWATCH_"
-    values = {k[len(prefix) :].lower(): v for k, v in environ.items() if k.startswith(prefix)}
-    return Settings.model_validate(values)
+    """The shared settings, from ``environ`` (default: the process environment)."""
+    return Settings.from_environ(environ)

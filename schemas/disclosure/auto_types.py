@@ -185,7 +185,12 @@ class ExceedanceNotice(RecordContent):
     limit_source: str = field("限值依据", "Source of the limit")
     limit_clause: str | None = field("条款", "Clause", default=None)
     limit_confirmed: bool = field("限值已核对", "Limit checked against its source", default=True)
-    multiple: Decimal = field("超标倍数", "Exceedance multiple")
+    multiple: Decimal | None = field(
+        "超标倍数",
+        "Exceedance multiple",
+        default=None,
+        description="(value − limit) / limit; empty for a range limit such as pH 6–9",
+    )
     state: Literal["open", "closed"] = field("状态", "State")
     closed_at: datetime | None = field("结束时间", "Closed at", default=None)
     validity_note_zh: str = field("有效性说明", "Validity note (Chinese)")

@@ -20,7 +20,7 @@ lock); ``prev_hash`` is the previous entry's ``entry_hash`` (32 zero bytes for e
 ``?as_of=`` snapshots and the log agree.
 
 **Roots** (``publication_roots``). For each Asia/Shanghai calendar day with entries,
-:func:`schemas.disclosure.verification.sign_roots` stores the ``entry_hash`` of the day's last entry (which commits to every
+:func:`schemas.disclosure.signing.sign_roots` stores the ``entry_hash`` of the day's last entry (which commits to every
 earlier entry through the chain), its ``seq`` and the day's entry count, signed with Ed25519
 over::
 
@@ -47,13 +47,16 @@ from typing import Any, Literal, cast
 
 import psycopg
 import rfc8785
+from psycopg import sql
 from psycopg.rows import dict_row, tuple_row
 
 from schemas.core.localtime import LOCAL_TZ
 
 __all__ = [
     "ACTIONS",
+    "CURRENT_FORM",
     "ENTRY_DOMAIN",
+    "FORMS",
     "LOCAL_TZ",
     "ROOT_DOMAIN",
     "ZERO_HASH",
@@ -66,6 +69,7 @@ __all__ = [
     "canonical_record",
     "compute_entry_hash",
     "entries",
+    "entry_hashes",
     "iso_utc",
     "iter_entries",
     "local_day",
@@ -76,6 +80,7 @@ __all__ = [
     "roots",
     "scalar",
     "signing_keys",
+    "withdrawn_versions",
     "yesterday",
 ]
 
@@ -88,12 +93,16 @@ ZERO_HASH = bytes(32)
 _LOCK_KEY = 0x5357_5055_424C  # "SWPUBL": serialises appends and signing
 _BATCH = 1000
 
-_RECORD_FIELDS = (
-    "id, record_key, version, record_type, category, enterprise_id, outlet_id, title_zh, "
-    "title_en, content::text AS content, formed_at, published_at, published_by, supersedes, "
-    "correction_reason, withdrawn_at, withdrawn_by, withdrawn_reason"
+CURRENT_FORM = 2
+"""The canonical form new entries are logged in (see :func:`canonical_record`)."""
+FORMS = (1, 2)
+
+_RECORD_FIELDS = sql.SQL(
+    "id, record_key, version, record_type, category, origin, enterprise_id, outlet_id, "
+    "title_zh, title_en, content::text AS content, formed_at, due_on, published_at, "
+    "published_by, supersedes, correction_reason, withdrawn_at, withdrawn_by, withdrawn_reason"
 )
-_ENTRY_FIELDS = (
+_ENTRY_FIELDS = sql.SQL(
     "seq, logged_at, record_id, record_key, version, action, canonical, content_sha256, "
     "prev_hash, entry_hash"
 )
@@ -126,6 +135,16 @@ class LedgerEntry:
 
     def content(self) -> dict[str, Any]:
         return cast(dict[str, Any], json.loads(self.canonical))
+
+    @property
+    def form(self) -> int:
+        """The canonical form the entry was logged in: its ``form`` field, 1 without one."""
+        try:
+            data = json.loads(self.canonical)
+        except ValueError:
+            return 0
+        form = data.get("form", 1) if isinstance(data, dict) else 0
+        return form if isinstance(form, int) and form in FORMS else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,13 +234,15 @@ def _ts(value: datetime | None) -> str | None:
 
 
 def record_states(
-    conn: psycopg.Connection[Any], wanted: Sequence[tuple[int, str]], *, lock: bool = False
-) -> dict[tuple[int, str], _State]:
-    ids = sorted({record_id for record_id, _ in wanted})
+    conn: psycopg.Connection[Any], wanted: Sequence[tuple[int, str, int]], *, lock: bool = False
+) -> dict[tuple[int, str, int], _State]:
+    """What the tables say now about each (record version, action, canonical form)."""
+    ids = sorted({record_id for record_id, _, _ in wanted})
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(
-            f"SELECT {_RECORD_FIELDS} FROM disclosure_records WHERE id = ANY(%s)"  # noqa: S608
-            + (" FOR SHARE" if lock else ""),
+            sql.SQL("SELECT {fields} FROM disclosure_records WHERE id = ANY(%s) {lock}").format(
+                fields=_RECORD_FIELDS, lock=sql.SQL("FOR SHARE" if lock else "")
+            ),
             (ids,),
         )
         records = {int(r["id"]): r for r in cur.fetchall()}
@@ -235,16 +256,22 @@ def record_states(
         for a in cur.fetchall():
             attachments.setdefault(int(a["record_id"]), []).append(a)
     return {
-        (record_id, action): _state(records.get(record_id), attachments.get(record_id, []), action)
-        for record_id, action in wanted
+        (record_id, action, form): _state(
+            records.get(record_id), attachments.get(record_id, []), action, form
+        )
+        for record_id, action, form in wanted
     }
 
 
-def _state(record: dict[str, Any] | None, attachments: list[dict[str, Any]], action: str) -> _State:
+def _state(
+    record: dict[str, Any] | None, attachments: list[dict[str, Any]], action: str, form: int
+) -> _State:
     if record is None:
         return _State(None, "the record version does not exist")
     if action not in ACTIONS:
         return _State(None, f"unknown action {action!r}")
+    if form not in FORMS:
+        return _State(None, f"unknown canonical form {form!r}")
     files = []
     for a in sorted(attachments, key=lambda a: bytes(a["sha256"]).hex()):
         digest = bytes(a["sha256"]).hex()
@@ -281,11 +308,19 @@ def _state(record: dict[str, Any] | None, attachments: list[dict[str, Any]], act
         "content": json.loads(record["content"]),
         "formed_at": _ts(record["formed_at"]),
         "published_at": _ts(record["published_at"]),
-        "published_by": record["published_by"],
         "supersedes": record["supersedes"],
         "correction_reason": record["correction_reason"],
         "attachments": files,
     }
+    if form == 1:  # named the staff user: the names are kept in the staff audit log since
+        data["published_by"] = record["published_by"]
+    else:
+        due = record["due_on"]
+        data |= {
+            "form": form,
+            "origin": record["origin"],
+            "due_on": None if due is None else due.isoformat(),
+        }
     logged_at: datetime | None = record["published_at"]
     if record["published_at"] is None:
         return _State(None, "the record version has no published_at: it was never published")
@@ -295,9 +330,10 @@ def _state(record: dict[str, Any] | None, attachments: list[dict[str, Any]], act
         logged_at = record["withdrawn_at"]
         data |= {
             "withdrawn_at": _ts(record["withdrawn_at"]),
-            "withdrawn_by": record["withdrawn_by"],
             "withdrawn_reason": record["withdrawn_reason"],
         }
+        if form == 1:
+            data["withdrawn_by"] = record["withdrawn_by"]
     try:
         canonical = rfc8785.dumps(data)
     except rfc8785.CanonicalizationError as exc:
@@ -305,12 +341,20 @@ def _state(record: dict[str, Any] | None, attachments: list[dict[str, Any]], act
     return _State(canonical, None, record["record_key"], int(record["version"]), logged_at)
 
 
-def canonical_record(conn: psycopg.Connection[Any], record_id: int, action: Action) -> bytes:
+def canonical_record(
+    conn: psycopg.Connection[Any], record_id: int, action: Action, *, form: int = CURRENT_FORM
+) -> bytes:
     """The RFC 8785 canonical JSON of a record version as published (``publish``: the fields
     that never change after publication, attachments sorted by SHA-256) or withdrawn
-    (``withdraw``: those and ``withdrawn_at``, ``withdrawn_by``, ``withdrawn_reason``).
-    Times are ISO 8601 UTC with microseconds."""
-    state = record_states(conn, [(record_id, action)])[(record_id, action)]
+    (``withdraw``: those and ``withdrawn_at``, ``withdrawn_reason``). Times are ISO 8601 UTC
+    with microseconds.
+
+    Form 2 (``"form": 2``, every entry since issue 15) adds ``due_on`` (the legal deadline,
+    so that timeliness cannot be faked) and ``origin``, and leaves out who published or
+    withdrew (``published_by``, ``withdrawn_by``: the public log names no staff; the staff
+    audit log keeps them). Form 1 (no ``form`` field) has the names and no ``due_on``;
+    entries logged in it are verified in it."""
+    state = record_states(conn, [(record_id, action, form)])[(record_id, action, form)]
     if state.canonical is None:
         raise LedgerError(f"record version {record_id}: {state.problem}")
     return state.canonical
@@ -361,7 +405,8 @@ def append(conn: psycopg.Connection[Any], record_id: int, action: Action) -> Led
         raise LedgerError(f"unknown action {action!r} (publish or withdraw)")
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         lock_log(conn)
-        state = record_states(conn, [(record_id, action)], lock=True)[(record_id, action)]
+        wanted = (record_id, action, CURRENT_FORM)
+        state = record_states(conn, [wanted], lock=True)[wanted]
         if state.canonical is None:
             raise LedgerError(f"record version {record_id}: {state.problem}")
         assert state.logged_at is not None and state.record_key is not None
@@ -384,9 +429,10 @@ def append(conn: psycopg.Connection[Any], record_id: int, action: Action) -> Led
         content_sha256 = hashlib.sha256(state.canonical).digest()
         entry_hash = compute_entry_hash(seq, state.logged_at, action, prev, content_sha256)
         cur.execute(
-            f"INSERT INTO publication_log ({_ENTRY_FIELDS}) "  # noqa: S608
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-            f"RETURNING {_ENTRY_FIELDS}",
+            sql.SQL(
+                "INSERT INTO publication_log ({fields}) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING {fields}"
+            ).format(fields=_ENTRY_FIELDS),
             (
                 seq,
                 state.logged_at,
@@ -414,11 +460,37 @@ def entries(
     """Entries with ``seq > after_seq`` in order (at most ``limit``)."""
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(
-            f"SELECT {_ENTRY_FIELDS} FROM publication_log WHERE seq > %s "  # noqa: S608
-            "ORDER BY seq LIMIT %s",
+            sql.SQL(
+                "SELECT {fields} FROM publication_log WHERE seq > %s ORDER BY seq LIMIT %s"
+            ).format(fields=_ENTRY_FIELDS),
             (after_seq, limit),
         )
         return [_entry(row) for row in cur.fetchall()]
+
+
+def entry_hashes(
+    conn: psycopg.Connection[Any], seqs: Sequence[int]
+) -> tuple[dict[int, tuple[bytes, date]], int]:
+    """(seq → (entry_hash, day) of those of ``seqs`` in the log, the log's last seq or 0)."""
+    with conn.cursor(row_factory=tuple_row) as cur:
+        cur.execute(
+            "SELECT seq, entry_hash, logged_at FROM publication_log WHERE seq = ANY(%s)",
+            (list(seqs),),
+        )
+        found = {int(seq): (bytes(h), local_day(at)) for seq, h, at in cur.fetchall()}
+    last = scalar(conn, "SELECT coalesce(max(seq), 0) FROM publication_log")
+    return found, int(last)
+
+
+def withdrawn_versions(conn: psycopg.Connection[Any], record_ids: Sequence[int]) -> set[int]:
+    """Those of the record versions that the log withdrew."""
+    with conn.cursor(row_factory=tuple_row) as cur:
+        cur.execute(
+            "SELECT record_id FROM publication_log WHERE action = 'withdraw' "
+            "AND record_id = ANY(%s)",
+            (list(record_ids),),
+        )
+        return {int(r[0]) for r in cur.fetchall()}
 
 
 def iter_entries(conn: psycopg.Connection[Any], after_seq: int = 0) -> Iterator[LedgerEntry]:

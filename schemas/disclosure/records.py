@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
@@ -71,13 +72,15 @@ class Record:
     withdrawn_reason: str | None
 
 
-COLUMNS = ", ".join(Record.__slots__)
+COLUMNS = sql.SQL(", ").join(map(sql.Identifier, Record.__slots__))
 
 
 def get_record(conn: psycopg.Connection[Any], record_id: int, *, lock: bool = False) -> Record:
-    query = f"SELECT {COLUMNS} FROM disclosure_records WHERE id = %s"  # noqa: S608 (fixed names)
+    query = sql.SQL("SELECT {columns} FROM disclosure_records WHERE id = %s {lock}").format(
+        columns=COLUMNS, lock=sql.SQL("FOR UPDATE" if lock else "")
+    )
     with conn.cursor(row_factory=class_row(Record)) as cur:
-        found = cur.execute(query + (" FOR UPDATE" if lock else ""), (record_id,)).fetchone()
+        found = cur.execute(query, (record_id,)).fetchone()
     if found is None:
         raise RecordNotFound(record_id)
     return found
@@ -117,11 +120,12 @@ def check_outlet(
 
 
 def insert_version(conn: psycopg.Connection[Any], values: Mapping[str, Any]) -> Record:
-    names = list(values)
-    placeholders = ", ".join(["%s"] * len(names))
-    query = (
-        f"INSERT INTO disclosure_records ({', '.join(names)}) VALUES ({placeholders})"  # noqa: S608
-        f" RETURNING {COLUMNS}"
+    query = sql.SQL(
+        "INSERT INTO disclosure_records ({names}) VALUES ({placeholders}) RETURNING {columns}"
+    ).format(
+        names=sql.SQL(", ").join(map(sql.Identifier, values)),
+        placeholders=sql.SQL(", ").join([sql.Placeholder()] * len(values)),
+        columns=COLUMNS,
     )
     params = [Jsonb(v) if isinstance(v, dict) else v for v in values.values()]
     with conn.cursor(row_factory=class_row(Record)) as cur:
@@ -133,8 +137,12 @@ def insert_version(conn: psycopg.Connection[Any], values: Mapping[str, Any]) -> 
 def update_version(
     conn: psycopg.Connection[Any], record_id: int, values: Mapping[str, Any]
 ) -> Record:
-    sets = ", ".join(f"{name} = %s" for name in values)
-    query = f"UPDATE disclosure_records SET {sets} WHERE id = %s RETURNING {COLUMNS}"  # noqa: S608
+    sets = sql.SQL(", ").join(
+        sql.SQL("{} = {}").format(sql.Identifier(name), sql.Placeholder()) for name in values
+    )
+    query = sql.SQL(
+        "UPDATE disclosure_records SET {sets} WHERE id = %s RETURNING {columns}"
+    ).format(sets=sets, columns=COLUMNS)
     params = [Jsonb(v) if isinstance(v, dict) else v for v in values.values()]
     with conn.cursor(row_factory=class_row(Record)) as cur:
         row = cur.execute(query, [*params, record_id]).fetchone()

@@ -51,6 +51,7 @@ from schemas.disclosure.fields import (
     zh_date,
     zh_title,
 )
+from schemas.limits.judgement import LimitBounds, judge
 
 __all__ = [
     "EXECUTION_STATUSES",
@@ -71,7 +72,6 @@ __all__ = [
     "RemediationOrder",
     "StaffRecordType",
     "SupervisoryMonitoring",
-    "exceedance_multiple",
 ]
 
 # --- 行政处罚 penalty ------------------------------------------------------------------------
@@ -219,9 +219,9 @@ Evaluation = Annotated[
 _HUNDREDTH = Decimal("0.01")
 
 
-def exceedance_multiple(value: Decimal, limit: Decimal) -> Decimal:
-    """超标倍数 = (value − limit) / limit, rounded half up to 2 decimals."""
-    return ((value - limit) / limit).quantize(_HUNDREDTH, rounding=ROUND_HALF_UP)
+def _hundredths(multiple: Decimal) -> Decimal:
+    """超标倍数 as published: rounded half up to 2 decimals."""
+    return multiple.quantize(_HUNDREDTH, rounding=ROUND_HALF_UP)
 
 
 class SupervisoryMonitoring(RecordContent):
@@ -230,11 +230,12 @@ class SupervisoryMonitoring(RecordContent):
     Fields as Shanxi publishes them: point, date, indicator, concentration, standard limit,
     evaluation (达标/超标), exceedance multiple (超标倍数), reason if not monitored.
 
-    * With a ``value``: ``evaluation`` is ``exceeding`` when the value is above ``limit_value``
-      (or below ``limit_lower``, for range limits such as pH 6–9), else ``compliant``; left
-      out, it is filled in, given, it must agree. Above the limit, ``exceedance_multiple`` is
-      (value − limit) / limit to 2 decimals (filled in when left out, checked when given); it
-      is empty otherwise. ``not_monitored_reason`` must be empty.
+    * With a ``value``, judged by :func:`schemas.limits.judgement.judge`: ``evaluation`` is
+      ``exceeding`` when the value is above ``limit_value`` (or below ``limit_lower``, for
+      range limits such as pH 6–9), else ``compliant``; left out, it is filled in, given, it
+      must agree. Above an upper limit, ``exceedance_multiple`` is (value − limit) / limit to 2
+      decimals (filled in when left out, checked when given); it is empty otherwise, and for a
+      range limit, which has no multiple. ``not_monitored_reason`` must be empty.
     * Without a ``value`` (not monitored: the plant stopped …): ``not_monitored_reason`` is
       required and ``evaluation`` / ``exceedance_multiple`` are empty.
     """
@@ -271,7 +272,8 @@ class SupervisoryMonitoring(RecordContent):
         "Exceedance multiple",
         None,
         ge=0,
-        description="(value − limit) / limit, 2 decimals; filled in when empty",
+        description="(value − limit) / limit, 2 decimals; filled in when empty; empty for a"
+        " range limit such as pH 6–9",
         validate_default=True,
     )
     monitoring_body: Short = field("监测单位", "Monitoring body")
@@ -299,8 +301,7 @@ class SupervisoryMonitoring(RecordContent):
             return None
         upper: Decimal = info.data["limit_value"]
         lower: Decimal | None = info.data["limit_lower"]
-        exceeding = value > upper or (lower is not None and value < lower)
-        expected = "exceeding" if exceeding else "compliant"
+        expected = "exceeding" if judge(value, LimitBounds(upper, lower)).exceeds else "compliant"
         if given is not None and given != expected:
             bounds = f"{lower}–{upper}" if lower is not None else f"{upper}"
             raise ValueError(
@@ -312,20 +313,26 @@ class SupervisoryMonitoring(RecordContent):
     @field_validator("exceedance_multiple")
     @classmethod
     def _multiple_agrees(cls, given: Decimal | None, info: ValidationInfo) -> Decimal | None:
-        if "value" not in info.data or "limit_value" not in info.data:
+        if any(n not in info.data for n in ("value", "limit_value", "limit_lower")):
             return given  # an earlier field is bad and already reported
         value: Decimal | None = info.data["value"]
         upper: Decimal = info.data["limit_value"]
+        lower: Decimal | None = info.data["limit_lower"]
         if value is None:
             if given is not None:
                 raise ValueError("no exceedance multiple without a measured value")
             return None
-        if value <= upper:
+        verdict = judge(value, LimitBounds(upper, lower))
+        if verdict.multiple is None:
             if given is not None and given != 0:
+                if lower is not None:
+                    raise ValueError(
+                        f"a range limit ({lower}–{upper}) has no exceedance multiple: leave it empty"
+                    )
                 raise ValueError(f"value {value} is not above the limit {upper}: leave it empty")
             return None
-        expected = exceedance_multiple(value, upper)
-        if given is not None and given.quantize(_HUNDREDTH, rounding=ROUND_HALF_UP) != expected:
+        expected = _hundredths(verdict.multiple)
+        if given is not None and _hundredths(given) != expected:
             raise ValueError(
                 f"(value − limit) / limit = ({value} − {upper}) / {upper} = {expected}"
             )

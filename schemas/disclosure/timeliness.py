@@ -33,6 +33,7 @@ from typing import Any, Literal
 import psycopg
 from psycopg import sql
 
+from schemas.core.localtime import LOCAL_TZ_NAME
 from schemas.disclosure.workdays import (
     LOCAL_TZ,
     calendar_caveat,
@@ -142,7 +143,7 @@ def _bounds(year: int) -> dict[str, Any]:
         "next": date(year + 1, 1, 1),
         "start": datetime(year, 1, 1, tzinfo=LOCAL_TZ),
         "end": datetime(year + 1, 1, 1, tzinfo=LOCAL_TZ),
-        "tz": "Asia/Shanghai",
+        "tz": LOCAL_TZ_NAME,
         "published": list(_PUBLISHED),
         "pending": list(_PENDING),
     }

@@ -8,6 +8,7 @@ Staff records (origin ``staff``) pass a review step::
                                   draft                                 (supersedes it)
 
 * the reviewer who approves must not be the last person who edited the draft (four eyes);
+  attaching a file is an edit, so its uploader is the last editor;
 * content is validated against the record type's model (:mod:`schemas.disclosure.record_types`);
 * attachments can be added to drafts only, so what is published is what was reviewed;
 * a published version is never edited: a correction is a new version with a reason that
@@ -377,7 +378,8 @@ def attach(
     media_type: str,
     data: bytes,
 ) -> Attachment:
-    """Store a file with a draft (a PDF decision …), with its SHA-256."""
+    """Store a file with a draft (a PDF decision …), with its SHA-256. The uploader becomes
+    the draft's last editor, who may not approve it."""
     _actor(actor, "attach")
     name = filename.replace("\\", "/").rsplit("/", 1)[-1].strip()
     if not name:
@@ -405,6 +407,8 @@ def attach(
         ).fetchone()
         if row is None:
             raise InvalidAction(record_id, "attach", "this file is already attached")
+        # A file is an edit: its uploader may not approve the draft alone (four eyes).
+        update_version(conn, record_id, {"updated_at": datetime.now(UTC), "updated_by": actor})
         attachment = Attachment(int(row[0]), record_id, name, media_type, len(data), digest.hex())
         audit(
             conn,

@@ -1,2 +1,2 @@
 """Emission limits and validity rules: the versioned tables, which limit binds an outlet on a
-day, and outlet-specific permit limits."""
+day, outlet-specific permit limits, and the one judgement of a value against a limit."""

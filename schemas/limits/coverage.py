@@ -135,6 +135,7 @@ class UnjudgedOutlet:
     enterprise_id: int
     enterprise_name_zh: str
     enterprise_name_en: str | None
+    enterprise_district: str | None
     emission_standard: str | None
     last_data_at: datetime | None
     measured: tuple[str, ...]
@@ -150,6 +151,7 @@ def unjudged_outlets(
     query = sql.SQL(
         "SELECT o.id, o.mn, o.code, o.name_zh, o.name_en, o.kind, o.enterprise_id,"
         " e.name_zh AS enterprise_name_zh, e.name_en AS enterprise_name_en,"
+        " e.district AS enterprise_district,"
         " o.emission_standard, a.last_data_at, j.has_limits, j.measured, j.unlimited"
         " FROM outlets o JOIN enterprises e ON e.id = o.enterprise_id"
         " LEFT JOIN outlet_activity a ON a.outlet_id = o.id"

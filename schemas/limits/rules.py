@@ -9,8 +9,15 @@ Which limit applies to an outlet on a day (:func:`limits_for_outlet`), per (poll
 
 1. its own limit (``outlet_limits``, from its permit or a local standard): the highest version
    valid that day;
-2. otherwise the limit of a bound standard and category (``outlet_limit_bindings``): among the
-   bindings valid that day that define the pollutant, the latest ``valid_from`` wins.
+2. otherwise the limit of a bound standard and category (``outlet_limit_bindings``): per binding
+   valid that day, the highest version of the category's limit valid that day; among those
+   bindings, the latest ``valid_from`` wins, and on the same ``valid_from`` the lower value (an
+   outlet bound to two categories at once must meet both, e.g. Table 1 and the special
+   particulate limit of GB 13223-2011: docs/regulation-values.md#binding-the-special-limits).
+
+A corrected regulation value is edited in place in ``limits.csv`` (same version: the old value was
+never right); a value the law changes from a date gets a new version with that ``valid_from``
+(the highest version valid on a day applies, so the old one still answers for earlier days).
 
 Date ranges are inclusive (``valid_to`` is the last day in force). Outlet limits are never
 edited: :func:`schemas.limits.permits.import_outlet_limits` adds a new version that supersedes the previous one.
@@ -293,16 +300,23 @@ WITH own AS (
     FROM outlet_limits
     WHERE outlet_id = %(outlet)s AND valid_from <= %(on)s AND (valid_to IS NULL OR %(on)s <= valid_to)
     ORDER BY pollutant, period, version DESC, id DESC
-), bound AS (
-    SELECT DISTINCT ON (l.pollutant, l.period)
+), per_binding AS (
+    SELECT DISTINCT ON (b.id, l.pollutant, l.period)
            l.id, 'standard' AS source, l.standard, l.category, l.pollutant, l.value, l.value_min,
-           l.unit, l.period, l.reference_o2, l.source_document, l.clause, l.confirmed, l.version
+           l.unit, l.period, l.reference_o2, l.source_document, l.clause, l.confirmed, l.version,
+           b.valid_from AS bound_from, b.id AS binding_id
     FROM outlet_limit_bindings b
     JOIN limits l ON l.standard = b.standard AND l.category = b.category
     WHERE b.outlet_id = %(outlet)s
       AND b.valid_from <= %(on)s AND (b.valid_to IS NULL OR %(on)s <= b.valid_to)
       AND l.valid_from <= %(on)s AND (l.valid_to IS NULL OR %(on)s <= l.valid_to)
-    ORDER BY l.pollutant, l.period, b.valid_from DESC, b.id DESC, l.version DESC
+    ORDER BY b.id, l.pollutant, l.period, l.version DESC
+), bound AS (
+    SELECT DISTINCT ON (pollutant, period)
+           id, source, standard, category, pollutant, value, value_min, unit, period,
+           reference_o2, source_document, clause, confirmed, version
+    FROM per_binding
+    ORDER BY pollutant, period, bound_from DESC, value, binding_id DESC
 )
 SELECT * FROM own
 UNION ALL

@@ -4,8 +4,9 @@ Roles: ``viewer`` reads staff data; ``enforcement`` works exceedance and other c
 ``editor`` authors, reviews and publishes disclosure records; ``admin`` may do everything,
 including managing accounts. Any role includes ``viewer``.
 
-Tokens are random (256 bits), shown once when issued and stored only as SHA-256 digests, with
-an optional expiry; revoked or expired tokens stop working at once. Every change to accounts
+Tokens are random (256 bits), shown once when issued and stored only as SHA-256 digests; every
+token expires (``sourcewatch staff add/token``: after ``SOURCEWATCH_STAFF_TOKEN_DAYS`` unless
+``--expires`` says otherwise); revoked or expired tokens stop working at once. Every change to accounts
 and tokens is written to the audit log (:mod:`schemas.staff.audit`) by the caller's actor.
 """
 
@@ -14,10 +15,11 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from schemas.staff.audit import audit
 
@@ -110,12 +112,15 @@ def issue_token(
     username: str,
     *,
     actor: str,
+    expires_at: datetime | timedelta,
     label: str | None = None,
-    expires_at: datetime | None = None,
 ) -> str:
-    """A new token for ``username``; the only time the token itself is known."""
-    if expires_at is not None and expires_at.tzinfo is None:
+    """A new token for ``username``; the only time the token itself is known. Every token
+    expires: at ``expires_at``, or that long after it is issued (a ``timedelta``)."""
+    if isinstance(expires_at, datetime) and expires_at.tzinfo is None:
         raise ValueError("expires_at needs a time zone")
+    if isinstance(expires_at, timedelta) and expires_at <= timedelta(0):
+        raise ValueError("a token must be valid for some time")
     with conn.transaction():
         user = conn.execute(
             "SELECT id FROM staff_users WHERE username = %s AND active", (username,)
@@ -123,9 +128,12 @@ def issue_token(
         if user is None:
             raise ValueError(f"no active staff user {username!r}")
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        at = "%s::timestamptz" if isinstance(expires_at, datetime) else "now() + %s::interval"
         row = conn.execute(
-            "INSERT INTO staff_tokens (user_id, token_sha256, label, expires_at)"
-            " VALUES (%s, %s, %s, %s) RETURNING id",
+            sql.SQL(
+                "INSERT INTO staff_tokens (user_id, token_sha256, label, expires_at)"
+                " VALUES (%s, %s, %s, {at}) RETURNING id, expires_at"
+            ).format(at=sql.SQL(at)),
             (user[0], digest(token), label, expires_at),
         ).fetchone()
         assert row is not None
@@ -135,7 +143,7 @@ def issue_token(
             "token.issue",
             "staff_token",
             row[0],
-            after={"user": username, "label": label, "expires_at": expires_at},
+            after={"user": username, "label": label, "expires_at": row[1]},
         )
     return token
 

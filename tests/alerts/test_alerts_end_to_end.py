@@ -24,6 +24,7 @@ from alerts.notify import (
     WebhookChannel,
     add_subscription,
 )
+from alerts.settings import AlertsSettings
 from ingest.hj212 import build_packet, build_segment, encode_cp
 from schemas.limits.rules import bind_outlet
 from tests.fixtures.mqtt import collector, publisher, running_worker, wait_until
@@ -62,7 +63,11 @@ def minute_frames() -> list[bytes]:
 @contextmanager
 def alerts_running(database_url: str, channels: dict[str, object]) -> Iterator[Evaluator]:
     stop = threading.Event()
-    evaluator = Evaluator(EvaluatorOptions(database_url=database_url, sweep_s=0.5))
+    evaluator = Evaluator(
+        EvaluatorOptions.from_settings(
+            AlertsSettings(database_url=database_url, evaluation_sweep_s=0.5)
+        )
+    )
     dispatcher = Dispatcher(database_url, channels, poll_interval_s=0.2)  # type: ignore[arg-type]
     threads = [
         threading.Thread(target=evaluator.run, args=(stop,)),
@@ -80,8 +85,9 @@ def alerts_running(database_url: str, channels: dict[str, object]) -> Iterator[E
 
 
 def test_an_exceeding_hour_reaches_staff_on_every_channel_exactly_once(
-    db: psycopg.Connection, database_url: str, mqtt_url: str
+    db: psycopg.Connection, role_urls: dict[str, str], mqtt_url: str
 ) -> None:
+    """Ingest and alerts connect with their own database roles, as deployed."""
     outlet = add_outlet(db, MN)
     bind_outlet(db, MN, ULTRA_LOW, "ultra-low-coal", date(2020, 1, 1), "permit 91330000-001")
     frames = minute_frames()
@@ -114,8 +120,8 @@ def test_an_exceeding_hour_reaches_staff_on_every_channel_exactly_once(
             "mqtt": MqttChannel(mqtt_url, client_id="alerts-e2e"),
         }
         with (
-            running_worker(mqtt_url, database_url) as ingest,
-            alerts_running(database_url, channels),
+            running_worker(mqtt_url, role_urls["ingest"]) as ingest,
+            alerts_running(role_urls["alerts"], channels),
             publisher(mqtt_url) as publish,
         ):
             for raw in frames:

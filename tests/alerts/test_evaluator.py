@@ -11,6 +11,7 @@ import psycopg
 import pytest
 
 from alerts.evaluator import Evaluator, EvaluatorOptions
+from alerts.settings import AlertsSettings
 from ingest.records import Accepted, MeasurementRow
 from ingest.writer import write_batch
 from schemas.limits.rules import bind_outlet
@@ -59,7 +60,9 @@ def store(conn: psycopg.Connection, outlet_id: int, hours: dict[int, list[Measur
 
 
 def evaluator(database_url: str, now: datetime) -> Evaluator:
-    return Evaluator(EvaluatorOptions(database_url=database_url), clock=lambda: now)
+    return Evaluator(
+        EvaluatorOptions.from_settings(AlertsSettings(database_url=database_url)), clock=lambda: now
+    )
 
 
 @pytest.fixture

@@ -11,10 +11,10 @@ import pytest
 
 from alerts.evaluator import Evaluator, EvaluatorOptions
 from alerts.faults import fault_flag
+from alerts.settings import AlertsSettings
 from ingest.records import Accepted, MeasurementRow
 from ingest.writer import write_batch
 from schemas.codes.pattern_rules import PatternRules, load_pattern_rules
-from schemas.core.settings import get_settings
 from schemas.limits.rules import bind_outlet
 from tests.fixtures.registry import add_outlet
 
@@ -39,7 +39,26 @@ def hour_rows(hour: int, flag: str = "N", flagged: int = 60) -> list[Measurement
     return rows
 
 
-def store(conn: psycopg.Connection, outlet_id: int, hours: dict[int, list[MeasurementRow]]) -> None:
+def water_rows(hour: int, flag: str = "N", flagged: int = 0) -> list[MeasurementRow]:
+    """60 minute values of COD in hour ``hour``; the first ``flagged`` carry ``flag``."""
+    return [
+        MeasurementRow(
+            "w01018",
+            "min",
+            H0 + timedelta(hours=hour, minutes=m),
+            value=Decimal(40),
+            flag=flag if m < flagged else "N",
+        )
+        for m in range(60)
+    ]
+
+
+def store(
+    conn: psycopg.Connection,
+    outlet_id: int,
+    hours: dict[int, list[MeasurementRow]],
+    mn: str = MN,
+) -> None:
     write_batch(
         conn,
         [
@@ -49,7 +68,7 @@ def store(conn: psycopg.Connection, outlet_id: int, hours: dict[int, list[Measur
                 received_at=datetime.now(UTC),
                 raw=f"frame-{h}-{rows[0].flag}-{rows[-2].flag}-{len(rows)}".encode(),
                 outlet_id=outlet_id,
-                mn=MN,
+                mn=mn,
                 st="31",
                 cn="2051",
                 qn=None,
@@ -72,7 +91,8 @@ def requeue(conn: psycopg.Connection, outlet_id: int, hours: range) -> None:
 
 
 def evaluator(database_url: str, *, fault_after_hours: int = 2) -> Evaluator:
-    options = EvaluatorOptions(database_url=database_url, fault_after_hours=fault_after_hours)
+    settings = AlertsSettings(database_url=database_url, fault_after_hours=fault_after_hours)
+    options = EvaluatorOptions.from_settings(settings)
     return Evaluator(options, clock=lambda: NOW)
 
 
@@ -98,15 +118,36 @@ def rules(db: psycopg.Connection) -> PatternRules:
     return load_pattern_rules(db, date(2026, 11, 27))
 
 
-def test_fault_hour_needs_the_share_of_one_fault_flag(rules: PatternRules) -> None:
-    assert rules.fault_flags == ("D", "C", "M") and rules.fault_hour_share == Decimal("0.75")
-    assert fault_flag({"D": 45, "N": 15}, rules) == "D"  # exactly 75 %
-    assert fault_flag({"D": 44, "N": 16}, rules) is None
-    assert fault_flag({"C": 50, "D": 10}, rules) == "C"
-    assert fault_flag({"D": 30, "C": 30}, rules) is None  # mixed: no single flag
-    assert fault_flag({"F": 60}, rules) is None  # source stopped: not an instrument fault
-    assert fault_flag({"M": 1}, rules) == "M"  # the logger's own hourly value
-    assert fault_flag({}, rules) is None
+def test_gas_fault_hour_needs_more_than_a_quarter_of_fault_flags(rules: PatternRules) -> None:
+    # HJ 212-2017, notes to Tables C.16–C.18: a flue-gas interval is abnormal once more than
+    # 25 % of its values are abnormal.
+    assert rules.fault_flags == ("D", "C", "M")
+    assert rules.fault_hour_share_gas == Decimal("0.25") and "fault_hour_share_gas" not in (
+        rules.unconfirmed
+    )
+    assert fault_flag({"D": 16, "N": 44}, rules, "gas") == "D"  # 16 of 60 minutes
+    assert fault_flag({"D": 15, "N": 45}, rules, "gas") is None  # 15 of 60: exactly 25 %
+    assert fault_flag({"D": 6, "C": 5, "M": 5, "N": 44}, rules, "gas") == "D"  # 16 flagged
+    assert fault_flag({"C": 10, "D": 6, "N": 44}, rules, "gas") == "C"  # the most frequent
+    assert fault_flag({"M": 8, "D": 8, "N": 44}, rules, "gas") == "D"  # tie: D first
+    assert fault_flag({"F": 60}, rules, "gas") is None  # source stopped: not an instrument fault
+    assert fault_flag({"T": 30, "D": 15, "N": 15}, rules, "gas") is None  # 15 of 60 fault flags
+    assert fault_flag({"M": 1}, rules, "gas") == "M"  # the logger's own hourly value
+    assert fault_flag({}, rules, "gas") is None
+
+
+def test_water_fault_hour_needs_one_fault_flag(rules: PatternRules) -> None:
+    # HJ 212-2017, notes to Tables C.16–C.18: a wastewater interval is abnormal with one
+    # abnormal value.
+    assert rules.fault_hour_values_water == 1
+    assert "fault_hour_values_water" not in rules.unconfirmed
+    assert fault_flag({"D": 1, "N": 59}, rules, "water") == "D"
+    assert fault_flag({"C": 1}, rules, "water") == "C"
+    assert fault_flag({"N": 60}, rules, "water") is None
+    assert fault_flag({"F": 1, "N": 5}, rules, "water") is None
+    assert fault_flag({}, rules, "water") is None
+    with pytest.raises(ValueError, match="medium"):
+        fault_flag({"D": 1}, rules, "noise")
 
 
 def test_two_fault_hours_open_one_case_and_a_valid_hour_closes_it(
@@ -128,7 +169,9 @@ def test_two_fault_hours_open_one_case_and_a_valid_hour_closes_it(
     assert details["flag"] == "D" and details["hours"] == 2
     assert details["meaning_en"] == "instrument fault" and "故障" in details["meaning_zh"]
     assert "not a finding" in details["note_en"] and "非违法认定" in details["note_zh"]
-    assert details["rules"]["fault_hour_share"]["source"].startswith("HJ 212-2017")
+    share = details["rules"]["fault_hour_share_gas"]
+    assert share["source"].startswith("HJ 212-2017") and share["confirmed"] is True
+    assert (details["latest_share"], details["latest_samples"]) == ("0.833", {"D": 50, "N": 10})
     store(db, outlet, {2: hour_rows(2, "D")})  # the fault goes on: same case, no event
     ev.drain(db)
     assert len(fault_events(db)) == 1
@@ -162,8 +205,8 @@ def test_runs_must_be_consecutive_hours_of_one_flag(
             2: hour_rows(2, "D"),  # a valid hour between
             4: hour_rows(4, "D"),  # hour 3 missing: a gap
             5: hour_rows(5, "M"),  # another flag
-            6: hour_rows(6, "D", flagged=30),
-            7: hour_rows(7, "D", flagged=30),  # below 75 %
+            6: hour_rows(6, "D", flagged=15),
+            7: hour_rows(7, "D", flagged=15),  # 25 %: not more than a quarter
         },
     )
     evaluator(database_url).drain(db)
@@ -172,7 +215,47 @@ def test_runs_must_be_consecutive_hours_of_one_flag(
         "SELECT flags FROM hourly_means WHERE pollutant = 'a21026' AND hour_start = %s",
         (H0 + timedelta(hours=6),),
     ).fetchone()
-    assert flags == ({"D": 30, "N": 30},)
+    assert flags == ({"D": 15, "N": 45},)
+
+
+def test_sixteen_flagged_minutes_make_fault_hours_fifteen_do_not(
+    db: psycopg.Connection, outlet: int, database_url: str
+) -> None:
+    store(db, outlet, {0: hour_rows(0, "D", flagged=15), 1: hour_rows(1, "D", flagged=15)})
+    ev = evaluator(database_url)
+    ev.drain(db)
+    assert fault_events(db) == []
+    store(db, outlet, {2: hour_rows(2, "D", flagged=16), 3: hour_rows(3, "D", flagged=16)})
+    ev.drain(db)
+    assert fault_events(db) == [("a21026", "flag-D", "opened", "major")]
+    case = db.execute("SELECT first_at, details FROM cases WHERE kind = 'fault'").fetchone()
+    assert case is not None and case[0] == H0 + timedelta(hours=2)
+    assert (case[1]["hours"], case[1]["latest_share"]) == (2, "0.267")
+    # 44 valid minutes: the fault hour is not a valid hour either (HJ 212-2017 Appendix D)
+    valid = db.execute(
+        "SELECT array_agg(valid ORDER BY hour_start) FROM hourly_means WHERE pollutant = 'a21026'"
+    ).fetchone()
+    assert valid == ([True, True, False, False],)
+
+
+def test_one_flagged_wastewater_value_makes_a_fault_hour(
+    db: psycopg.Connection, database_url: str
+) -> None:
+    mn = "0100000000000000000000W1"
+    water = add_outlet(db, mn, kind="water")
+    ev = evaluator(database_url)
+    store(db, water, {0: water_rows(0, "C", flagged=1), 1: water_rows(1, "C", flagged=1)}, mn)
+    store(db, water, {2: water_rows(2)}, mn)
+    ev.drain(db)
+    assert fault_events(db) == [
+        ("w01018", "flag-C", "opened", "warning"),
+        ("w01018", "flag-C", "closed", "warning"),
+    ]
+    details = db.execute("SELECT details FROM cases WHERE kind = 'fault'").fetchone()
+    assert details is not None
+    rule = details[0]["rules"]["fault_hour_values_water"]
+    assert (rule["value"], rule["confirmed"]) == ("1", True)
+    assert details[0]["latest_samples"] == {"C": 1, "N": 59}
 
 
 def test_calibration_and_maintenance_are_warnings_after_the_configured_hours(
@@ -218,6 +301,7 @@ def test_a_new_run_after_the_case_closed_opens_a_new_case(
 
 
 def test_fault_after_hours_comes_from_the_settings() -> None:
-    settings = get_settings({"SOURCEWATCH_FAULT_AFTER_HOURS": "4"})
+    settings = AlertsSettings.from_environ({"SOURCEWATCH_FAULT_AFTER_HOURS": "4"})
     assert EvaluatorOptions.from_settings(settings).fault_after_hours == 4
-    assert EvaluatorOptions(database_url="x").fault_after_hours == 2
+    default = AlertsSettings.from_environ({"SOURCEWATCH_DATABASE_URL": "x"})
+    assert EvaluatorOptions.from_settings(default).fault_after_hours == 2

@@ -20,6 +20,7 @@ from alerts.notify import (
     list_subscriptions,
 )
 from schemas.core import channels
+from schemas.core.listen import listen_statement
 from tests.fixtures.notify import case_event, outbox
 
 pytestmark = pytest.mark.integration
@@ -131,7 +132,7 @@ def test_enqueue_notifies_dispatchers_on_commit(database_url: str, db: psycopg.C
     subscribe(db)
     n = case_event(db)
     with psycopg.connect(database_url, autocommit=True) as listener:
-        listener.execute(f"LISTEN {channels.NOTIFICATIONS}")
+        listener.execute(listen_statement([channels.NOTIFICATIONS]))
         enqueue(db, n)
         got = [x.payload for x in listener.notifies(timeout=5, stop_after=1)]
         assert got == [str(n.event_id)]

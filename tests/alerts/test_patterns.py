@@ -14,6 +14,7 @@ import psycopg
 import pytest
 
 from alerts.evaluator import Evaluator, EvaluatorOptions
+from alerts.settings import AlertsSettings
 from ingest.outlets import load_outlets
 from ingest.records import Accepted, MeasurementRow
 from ingest.simulation import EpisodeRates, TrafficConfig, generate_traffic
@@ -94,7 +95,9 @@ def store(conn: psycopg.Connection, outlet_id: int, k: int, day: list[Minute]) -
 def judge(conn: psycopg.Connection, database_url: str, k: int) -> Evaluator:
     """Evaluate everything queued once day ``k`` is over (plus the grace period)."""
     now = D0 + timedelta(days=k + 1, hours=2)
-    ev = Evaluator(EvaluatorOptions(database_url=database_url), clock=lambda: now)
+    ev = Evaluator(
+        EvaluatorOptions.from_settings(AlertsSettings(database_url=database_url)), clock=lambda: now
+    )
     ev.drain(conn)
     ev.finish_days(conn, now)
     return ev
@@ -152,8 +155,8 @@ def outlet(db: psycopg.Connection) -> int:
 
 
 def test_rules_load_with_their_sources(db: psycopg.Connection) -> None:
-    assert load_pattern_rule_table(db) == load_pattern_rule_table(db) == {"pattern_rules": 10}
-    assert db.execute("SELECT count(*) FROM pattern_rules").fetchone() == (10,)
+    assert load_pattern_rule_table(db) == load_pattern_rule_table(db) == {"pattern_rules": 11}
+    assert db.execute("SELECT count(*) FROM pattern_rules").fetchone() == (11,)
     rules = load_pattern_rules(db, date(2026, 11, 27))
     assert (rules.flat_min_hours, rules.bunching_min_hours) == (6, 12)
     assert (rules.flat_max_relative_std, rules.bunching_band) == (Decimal("0.001"), Decimal("0.9"))
@@ -162,6 +165,20 @@ def test_rules_load_with_their_sources(db: psycopg.Connection) -> None:
     assert rules.describe("fault_flags")["fault_flags"]["value"] == "D,C,M"
     with pytest.raises(PatternRulesError, match="no pattern rule"):
         load_pattern_rules(db, date(1999, 12, 31))
+
+
+def test_reload_removes_a_retired_rule(db: psycopg.Connection) -> None:
+    # Databases loaded before issue #11 hold fault_hour_share (0.75 of one flag), since replaced
+    # by a rule per medium; the next load removes it and keeps the rules in force.
+    db.execute(
+        "INSERT INTO pattern_rules (name, value, unit, description_zh, description_en, "
+        "source_document, confirmed, note, valid_from) VALUES ('fault_hour_share', '0.75', "
+        "'fraction', 'z', 'e', 'test', false, 'test', '2000-01-01')"
+    )
+    load_pattern_rule_table(db)
+    names = db.execute("SELECT array_agg(name ORDER BY name) FROM pattern_rules").fetchone()
+    assert names is not None and "fault_hour_share" not in names[0] and len(names[0]) == 11
+    assert {"fault_hour_share_gas", "fault_hour_values_water"} <= set(names[0])
 
 
 def test_a_newer_rule_version_wins_from_its_date(db: psycopg.Connection) -> None:

@@ -4,6 +4,7 @@ the cases change, and re-running without changes adds nothing."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -13,6 +14,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from alerts.publish import Publisher, PublisherOptions
+from alerts.settings import AlertsSettings
 from schemas.disclosure.keys import generate_key, load_public_keys
 from schemas.disclosure.verification import verify
 from schemas.disclosure.workflow import approve, create_draft, publish
@@ -23,8 +25,14 @@ LOCAL = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=LOCAL)
 
 
+def _options(**changes: Any) -> PublisherOptions:
+    """The default options, but daily summaries due at once and no signing key."""
+    defaults = PublisherOptions.from_settings(AlertsSettings.from_environ({}))
+    return replace(defaults, **{"day_grace": timedelta(0), "signing_key": None} | changes)
+
+
 def _publisher() -> Publisher:
-    return Publisher(PublisherOptions(day_grace=timedelta(0)))
+    return Publisher(_options())
 
 
 def _records(db: psycopg.Connection, record_type: str) -> list[dict[str, Any]]:
@@ -326,36 +334,80 @@ def test_totals_and_tax_from_flow_and_concentration(db: psycopg.Connection) -> N
     assert (counts["emission_totals"], counts["tax_estimate"]) == (2, 1)  # Feb, and Mar's YTD
 
 
-def test_rerun_without_changes_adds_nothing(db: psycopg.Connection) -> None:
+def test_tax_estimate_of_a_shandong_cod_discharge(db: psycopg.Connection) -> None:
+    # Shandong's adopted decision (2017-12-01): COD 3.0 yuan per pollution equivalent, other
+    # water pollutants such as suspended solids 1.4 (the October 2017 draft had 1.4 for all).
+    outlet = add_outlet(db, "MN-SD-COD-1", kind="water")
+    enterprise = _enterprise(db, outlet)
+    db.execute(
+        "UPDATE enterprises SET district = '山东省济南市历下区' WHERE id = %s", (enterprise,)
+    )
+    start = datetime(2026, 2, 3, tzinfo=LOCAL)
+    for h in range(10):
+        at = start + timedelta(hours=h)
+        _hour(db, outlet, "w00000", at, "10")  # L/s
+        _hour(db, outlet, "w01018", at, "50")  # COD mg/L
+        _hour(db, outlet, "w01012", at, "40")  # SS mg/L
+    _publisher().run_once(db, NOW)
+    (tax,) = _records(db, "tax_estimate")
+    t = tax["content"]
+    assert (t["region"], t["region_name_zh"]) == ("37", "山东省")
+    items = {i["pollutant"]: i for i in t["items"]}
+    # by hand: COD 50 mg/L × 10 L/s × 3600 s = 1.8 kg an hour, 18 kg in 10 hours; one
+    # equivalent is 1 kg of COD, so 18 equivalents × 3.0 yuan (no limit bound: no reduction)
+    cod = items["w01018"]
+    assert (Decimal(cod["emission_kg"]), Decimal(cod["equivalents"])) == (18, 18)
+    assert (Decimal(cod["rate_yuan"]), Decimal(cod["tax_yuan"])) == (3, Decimal("54.00"))
+    # SS: 40 × 10 × 3600 / 10⁶ × 10 = 14.4 kg; 4 kg an equivalent → 3.6 × 1.4 yuan
+    ss = items["w01012"]
+    assert (Decimal(ss["equivalents"]), Decimal(ss["rate_yuan"])) == (
+        Decimal("3.6"),
+        Decimal("1.4"),
+    )
+    assert Decimal(ss["tax_yuan"]) == Decimal("5.04")
+    assert cod["taxed"] and ss["taxed"]
+    assert Decimal(t["total_yuan"]) == Decimal("59.04")
+
+
+def test_rerun_without_changes_adds_nothing(
+    db: psycopg.Connection, role_urls: dict[str, str]
+) -> None:
     outlet = add_outlet(db, "MN-IDLE-1")
     _day(db, outlet, "a21026", date(2026, 3, 8), "50")
     _hour(db, outlet, "a00000", datetime(2026, 3, 8, 3, tzinfo=LOCAL), "10")
     _hour(db, outlet, "a21026", datetime(2026, 3, 8, 3, tzinfo=LOCAL), "50")
     publisher = _publisher()
-    first = publisher.run_once(db, NOW)
+    # the publisher as deployed: the alerts process's own database role
+    alerts = psycopg.connect(role_urls["alerts"], autocommit=True)
+    first = publisher.run_once(alerts, NOW)
     assert first["enterprise_profile"] == 1 and first["daily_summary"] == 1
     assert first["emission_totals"] == 1  # March through yesterday
     total = db.execute("SELECT count(*) FROM disclosure_records").fetchone()
-    assert not any(publisher.run_once(db, NOW).values())
-    assert not any(publisher.run_once(db, NOW + timedelta(minutes=5)).values())
+    assert not any(publisher.run_once(alerts, NOW).values())
+    assert not any(publisher.run_once(alerts, NOW + timedelta(minutes=5)).values())
     assert db.execute("SELECT count(*) FROM disclosure_records").fetchone() == total
     # the next day the current month's totals gain a day (new version), nothing else changes
-    counts = publisher.run_once(db, NOW + timedelta(days=1))
+    counts = publisher.run_once(alerts, NOW + timedelta(days=1))
+    alerts.close()
     assert counts["daily_summary"] == 0 and counts["enterprise_profile"] == 0
 
 
-def test_publisher_signs_completed_days_once(db: psycopg.Connection, tmp_path: Path) -> None:
+def test_publisher_signs_completed_days_once(
+    db: psycopg.Connection, role_urls: dict[str, str], tmp_path: Path
+) -> None:
     add_outlet(db, "MN-SIGN-1")
+    alerts = psycopg.connect(role_urls["alerts"], autocommit=True)  # the process's own role
     key_file = tmp_path / "signing-key.pem"
-    unsigned = Publisher(PublisherOptions(day_grace=timedelta(0), signing_key=None))
-    publisher = Publisher(PublisherOptions(day_grace=timedelta(0), signing_key=key_file))
-    assert publisher.run_once(db, datetime.now(LOCAL))["enterprise_profile"] == 1
+    unsigned = Publisher(_options(signing_key=None))
+    publisher = Publisher(_options(signing_key=key_file))
+    assert publisher.run_once(alerts, datetime.now(LOCAL))["enterprise_profile"] == 1
     tomorrow = datetime.now(LOCAL) + timedelta(days=1)
-    assert unsigned.sign_days(db, tomorrow) == 0
-    assert publisher.sign_days(db, tomorrow) == 0  # no key file yet: nothing is signed
+    assert unsigned.sign_days(alerts, tomorrow) == 0
+    assert publisher.sign_days(alerts, tomorrow) == 0  # no key file yet: nothing is signed
     key_id = generate_key(key_file)
-    assert publisher.sign_days(db, tomorrow) == 1
-    assert publisher.sign_days(db, tomorrow) == 0  # once a day
+    assert publisher.sign_days(alerts, tomorrow) == 1
+    assert publisher.sign_days(alerts, tomorrow) == 0  # once a day
+    alerts.close()
     report = verify(db, load_public_keys([key_file]))
     assert report.ok and report.roots_checked == 1, report.summary()
     assert db.execute("SELECT key_id FROM publication_roots").fetchall() == [(key_id,)]

@@ -1,7 +1,7 @@
 """The proof that a bureau's registry judges its outlets: a registry file naming each outlet's
 standard and category is imported with ``sourcewatch registry import``, a logger publishes
 through the real broker, ingest stores it, the evaluator judges it by the bound limit and opens
-a case. The same file with a misspelled category is refused, naming the row and the field,
+a case (ingest and the evaluator connect with their own database roles). The same file with a misspelled category is refused, naming the row and the field,
 and nothing is imported."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import psycopg
 import pytest
 
 from alerts.evaluator import Evaluator, EvaluatorOptions
+from alerts.settings import AlertsSettings
 from ingest.hj212 import build_packet, build_segment, encode_cp
 from schemas.limits.rules import limits_for_outlet
 from sourcewatch.cli import main
@@ -57,6 +58,7 @@ def frames(so2_by_hour: dict[int, Decimal], o2: Decimal) -> list[bytes]:
 def test_a_registry_naming_standards_judges_data_from_the_broker(
     db: psycopg.Connection,
     database_url: str,
+    role_urls: dict[str, str],
     mqtt_url: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -89,11 +91,15 @@ def test_a_registry_naming_standards_judges_data_from_the_broker(
     high, low = so2_limit.value * Decimal("1.5"), so2_limit.value / 2
     sent = frames({0: high, 1: low, 2: low}, so2_limit.reference_o2)
     stop = threading.Event()
-    evaluator = Evaluator(EvaluatorOptions(database_url=database_url, sweep_s=0.5))
+    evaluator = Evaluator(
+        EvaluatorOptions.from_settings(
+            AlertsSettings(database_url=role_urls["alerts"], evaluation_sweep_s=0.5)
+        )
+    )
     judge = threading.Thread(target=evaluator.run, args=(stop,))
     judge.start()
     try:
-        with running_worker(mqtt_url, database_url), publisher(mqtt_url) as publish:
+        with running_worker(mqtt_url, role_urls["ingest"]), publisher(mqtt_url) as publish:
             for raw in sent:
                 publish(f"hj212/{MN}/up", raw)
 

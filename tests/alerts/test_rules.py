@@ -16,12 +16,10 @@ from alerts.rules import (
     Sample,
     convert_o2,
     daily_mean,
-    exceedance_multiple,
-    exceeds,
     hourly_mean,
     zs_mismatch,
 )
-from schemas.limits.rules import Limit, ValidityRules
+from schemas.limits.rules import ValidityRules
 
 D = Decimal
 HOUR = datetime(2024, 5, 1, 8, tzinfo=ZoneInfo("Asia/Shanghai"))
@@ -358,48 +356,3 @@ def test_zs_mismatch_at_the_tolerance_edge(
         return None if text is None else D(text)
 
     assert zs_mismatch(dec(reported), dec(recomputed), D(2)) is mismatch
-
-
-def limit(value: str, value_min: str | None = None, pollutant: str = "w01001") -> Limit:
-    return Limit(
-        id=1,
-        source="standard",
-        standard="GB 18918-2002",
-        category="class-1A",
-        pollutant=pollutant,
-        value=D(value),
-        value_min=None if value_min is None else D(value_min),
-        unit="dimensionless" if value_min else "mg/L",
-        period="day",
-        reference_o2=None,
-        source_document="GB 18918-2002",
-        clause="Table 1",
-        confirmed=False,
-        version=1,
-    )
-
-
-@pytest.mark.parametrize(
-    ("value", "exceeded"),
-    [("5.99", True), ("6", False), ("7.5", False), ("9", False), ("9.01", True)],
-)
-def test_ph_range(value: str, exceeded: bool) -> None:
-    assert exceeds(D(value), limit("9", "6")) is exceeded
-
-
-@pytest.mark.parametrize(("value", "exceeded"), [("49.99", False), ("50", False), ("50.01", True)])
-def test_upper_limit(value: str, exceeded: bool) -> None:
-    assert exceeds(D(value), limit("50", pollutant="w01018")) is exceeded
-
-
-@pytest.mark.parametrize(
-    ("value", "limit_value", "multiple"),
-    [("150", "100", "0.5"), ("100", "100", "0"), ("75", "50", "0.5"), ("1600", "100", "15")],
-)
-def test_exceedance_multiple(value: str, limit_value: str, multiple: str) -> None:
-    assert exceedance_multiple(D(value), D(limit_value)) == D(multiple)
-
-
-def test_exceedance_multiple_needs_a_positive_limit() -> None:
-    with pytest.raises(ValueError, match="positive"):
-        exceedance_multiple(D(1), D(0))

@@ -14,6 +14,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -25,7 +28,8 @@ from fastapi.testclient import TestClient
 from psycopg import sql
 
 from api.app import create_app
-from schemas.core.settings import Settings
+from api.server import build_server
+from api.settings import ApiSettings
 from schemas.limits.rules import bind_outlet
 from tests.fixtures.registry import add_outlet
 
@@ -44,12 +48,13 @@ class World:
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, api_rate_limit_per_minute=10_000)
+def settings(role_urls: dict[str, str]) -> ApiSettings:
+    """The API as deployed: connected with its own database role (schemas/core/roles.py)."""
+    return ApiSettings(database_url=role_urls["api"], api_rate_limit_per_minute=10_000)
 
 
 @pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
+def client(settings: ApiSettings) -> Iterator[TestClient]:
     with TestClient(create_app(settings)) as c:
         yield c
 
@@ -228,3 +233,33 @@ def error_of(response: Any, status: int, parameter: str | None = None) -> dict[s
     if parameter is not None:
         assert error.get("parameter") == parameter, error
     return dict(error)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def api_url(role_urls: dict[str, str], world: World) -> Iterator[str]:
+    """The real API under uvicorn on a free port of 127.0.0.1, with the ``world`` data."""
+    port = _free_port()
+    settings = ApiSettings(
+        database_url=role_urls["api"],
+        api_host="127.0.0.1",
+        api_port=port,
+        api_rate_limit_per_minute=10_000,
+    )
+    server = build_server(settings)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the API did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -14,7 +14,7 @@ from psycopg import sql
 
 from api.app import create_app
 from api.db import Database, Statement, get_database
-from schemas.core.settings import Settings
+from api.settings import ApiSettings
 from tests.api.conftest import World, error_of
 
 
@@ -37,7 +37,7 @@ def test_etag_and_304(client: TestClient, world: World) -> None:
 
 
 def test_rate_limit_headers_and_429(database_url: str) -> None:
-    settings = Settings(database_url=database_url, api_rate_limit_per_minute=3)
+    settings = ApiSettings(database_url=database_url, api_rate_limit_per_minute=3)
     with TestClient(create_app(settings)) as c:
         remaining = []
         for _ in range(3):
@@ -59,7 +59,7 @@ def test_rate_limit_headers_and_429(database_url: str) -> None:
 def test_portal_and_widget_pages_count_but_not_their_static_files(
     database_url: str, world: World
 ) -> None:
-    settings = Settings(database_url=database_url, api_rate_limit_per_minute=2)
+    settings = ApiSettings(database_url=database_url, api_rate_limit_per_minute=2)
     with TestClient(create_app(settings)) as c:
         assert c.get("/portal/").headers["ratelimit-remaining"] == "1"
         page = c.get(f"/widgets/enterprise-status?enterprise_id={world.hangzhou}")
@@ -71,7 +71,7 @@ def test_portal_and_widget_pages_count_but_not_their_static_files(
 
 
 def test_rate_limit_zero_turns_it_off(database_url: str) -> None:
-    settings = Settings(database_url=database_url, api_rate_limit_per_minute=0)
+    settings = ApiSettings(database_url=database_url, api_rate_limit_per_minute=0)
     with TestClient(create_app(settings)) as c:
         response = c.get("/v1/flags?limit=1")
         assert response.status_code == 200 and "ratelimit-limit" not in response.headers
@@ -116,7 +116,7 @@ def _closed_port() -> int:
 
 def test_readyz_is_503_when_the_database_is_down() -> None:
     url = f"postgresql://nobody@127.0.0.1:{_closed_port()}/none?connect_timeout=1"
-    with TestClient(create_app(Settings(database_url=url))) as c:
+    with TestClient(create_app(ApiSettings(database_url=url))) as c:
         assert c.get("/healthz").status_code == 200
         error = error_of(c.get("/readyz"), 503)
         assert error["code"] == "unavailable"
@@ -132,7 +132,7 @@ def test_unknown_route_and_method(client: TestClient) -> None:
 
 
 @pytest.fixture
-def broken_client(settings: Settings) -> Iterator[TestClient]:
+def broken_client(settings: ApiSettings) -> Iterator[TestClient]:
     """An app with two extra routes that fail: a bug, and SQL the database refuses."""
     app = create_app(settings)
     router = APIRouter()
@@ -213,7 +213,10 @@ ROUTES = {
     "/v1/publication/log": {"after_seq", "limit"},
     "/v1/publication/roots": PAGE,
     "/v1/publication/keys": PAGE,
-    "/v1/publication/verify": set(),
+    "/v1/publication/verify": {"pin"},
+    "/v1/feeds/publication-roots.atom": set(),
+    "/v1/feeds/publication-roots.rss": set(),
+    "/v1/feeds/publication-roots.json": set(),
 }
 # Path parameters that do not name a stored resource (any year has a report).
 NOT_RESOURCES = {"/v1/reports/annual/{year}"}
@@ -226,7 +229,7 @@ FILES = {
 FEEDS = {"application/atom+xml", "application/rss+xml", "application/feed+json"}
 
 
-def test_openapi_lists_every_route_with_parameters_and_errors(settings: Settings) -> None:
+def test_openapi_lists_every_route_with_parameters_and_errors(settings: ApiSettings) -> None:
     spec = create_app(settings).openapi()
     paths = {p: ops for p, ops in spec["paths"].items() if not p.startswith("/v1/staff")}
     assert set(paths) == set(ROUTES)

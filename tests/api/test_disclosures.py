@@ -60,7 +60,8 @@ def test_categories_are_the_eight_with_fields_and_clocks(client: TestClient) -> 
     types = {t["code"]: t for c in body for t in c["record_types"]}
     assert len(types) == 14
     penalty = types["penalty_decision"]
-    assert penalty["deadline_working_days"] == 7 and penalty["deadline_confirmed"] is False
+    assert penalty["deadline_working_days"] == 7 and penalty["deadline_confirmed"] is True
+    assert penalty["deadline_source"].startswith("国办发〔2018〕118号")
     labels = {f["name"]: f["label"] for f in penalty["fields"]}
     assert labels["decision_number"]["zh"] and labels["decision_number"]["en"]
     assert all(f["label"]["zh"] and f["label"]["en"] for t in types.values() for f in t["fields"])
@@ -192,3 +193,62 @@ def test_supervisory_results_beside_online_daily_means(
     assert rows[unmatched]["online"] is None
     assert client.get(f"/v1/outlets/{world.water}/comparisons").json()["results"] == []
     error_of(client.get("/v1/outlets/999/comparisons"), 404, "outlet_id")
+
+
+def test_withdrawn_content_is_no_longer_served(
+    client: TestClient, db: psycopg.Connection, world: World
+) -> None:
+    """Issue 15: a withdrawn version (say, a penalty published against the wrong enterprise)
+    and its file stayed downloadable, from the record and from the public log."""
+    draft = wf.create_draft(
+        db,
+        record_type="inspection_result",
+        content={**NOTICE, "findings": "发现偷排（误记）"},
+        actor="li.na",
+        enterprise_id=world.hangzhou,
+    )
+    pdf = b"%PDF-1.4\n% the wrong report\n"
+    attachment = wf.attach(
+        db, draft.id, actor="li.na", filename="报告.pdf", media_type="application/pdf", data=pdf
+    )
+    wf.approve(db, draft.id, actor="wang.qiang")
+    wf.publish(db, draft.id, actor="li.na")
+    file_url = f"/v1/disclosures/{draft.id}/attachments/{attachment.sha256}"
+    assert client.get(file_url).status_code == 200
+    wf.withdraw(db, draft.id, actor="li.na", reason="误发")
+
+    error_of(client.get(file_url), 404, "sha256")
+    shown = client.get(f"/v1/disclosures/{draft.id}").json()
+    assert shown["status"] == "withdrawn" and shown["withdrawn"]["reason"] == "误发"
+    assert shown["content"] is None and shown["attachments"] == []
+    assert shown["title"]["zh"]  # what was withdrawn stays named
+    [version] = client.get(f"/v1/disclosures/{draft.id}/versions").json()
+    assert version["content"] is None and version["attachments"] == []
+    then = client.get("/v1/disclosures", params={"as_of": shown["published"]["utc"]}).json()
+    assert [(r["id"], r["content"]) for r in then["results"]] == [(draft.id, None)]
+    csv = client.get(
+        "/v1/disclosures", params={"as_of": shown["published"]["utc"], "format": "csv"}
+    )
+    assert "偷排" not in csv.text
+
+    log = client.get("/v1/publication/log").json()["results"]
+    assert [(e["action"], e["withheld"]) for e in log] == [
+        ("publish", "withdrawn"),
+        ("withdraw", "withdrawn"),
+    ]
+    assert all(e["canonical"] is None and e["content"] is None for e in log)
+    assert all(len(e["content_sha256"]) == 64 for e in log)  # the chain still checks out
+    assert "偷排" not in str(log) and attachment.sha256 not in str(log)
+    staff = client.get("/v1/publication/log").text
+    assert "li.na" not in staff and "wang.qiang" not in staff  # no staff names in public
+
+
+def test_the_public_log_names_no_staff(
+    client: TestClient, records: dict[str, int], db: psycopg.Connection
+) -> None:
+    log = client.get("/v1/publication/log")
+    assert "li.na" not in log.text and "wang.qiang" not in log.text
+    audit = db.execute(
+        "SELECT actor FROM staff_audit WHERE action = 'disclosure.publish' ORDER BY id"
+    ).fetchall()
+    assert {a for (a,) in audit} == {"li.na"}  # who published stays with the auditors

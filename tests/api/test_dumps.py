@@ -22,14 +22,22 @@ from typing import Any
 import psycopg
 import pyarrow.parquet as pq
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
 from fastapi.testclient import TestClient
 from psycopg.types.json import Jsonb
 
 from api import dumps as daily_dumps
 from api.app import create_app
-from schemas.core.settings import Settings
+from api.settings import ApiSettings
+from schemas.disclosure import ledger
+from schemas.disclosure.pins import PinnedRoot, parse_pins
+from schemas.disclosure.signing import sign_roots
 from sourcewatch import cli
 from tests.api.conftest import World, error_of, utc
+from tests.api.test_publication import publish
 
 DAY = date(2026, 11, 27)
 NOW = datetime(2026, 11, 28, 1, 0, tzinfo=UTC)
@@ -49,7 +57,9 @@ def conn(database_url: str) -> Iterator[psycopg.Connection]:
 
 @pytest.fixture
 def dump_client(database_url: str, out: Path) -> Iterator[TestClient]:
-    settings = Settings(database_url=database_url, api_rate_limit_per_minute=10_000, dump_dir=out)
+    settings = ApiSettings(
+        database_url=database_url, api_rate_limit_per_minute=10_000, dump_dir=out
+    )
     with TestClient(create_app(settings)) as c:
         yield c
 
@@ -102,6 +112,7 @@ def test_a_day_is_dumped_per_enterprise_with_the_rows_of_the_local_day(
         "SHA256SUMS",
         f"enterprise={world.hangzhou}",
         "manifest.json",
+        "publication-roots.json",
     ]
     assert sorted(p.name for p in part.iterdir()) == [
         "hourly.csv",
@@ -193,7 +204,12 @@ def test_manifest_sizes_and_checksums_recompute_and_sha256sum_accepts_them(
 
     sums = (folder / "SHA256SUMS").read_text().splitlines()
     listed = sorted(line.split("  ", 1)[1] for line in sums)
-    assert listed == sorted([*(f["path"] for f in manifest["files"]), "manifest.json"])
+    roots = manifest["publication_roots"]
+    assert listed == sorted(
+        [*(f["path"] for f in manifest["files"]), roots["path"], "manifest.json"]
+    )
+    data = (folder / roots["path"]).read_bytes()
+    assert (roots["bytes"], roots["sha256"]) == (len(data), hashlib.sha256(data).hexdigest())
     checked = subprocess.run(
         ["sha256sum", "-c", "SHA256SUMS"], cwd=folder, capture_output=True, text=True, check=False
     )
@@ -419,3 +435,36 @@ def test_cli_progress_bar_goes_to_stderr_only_when_asked(
     assert cli.main([*argv, "--no-progress"]) == 0
     captured = capsys.readouterr()
     assert captured.err == "" and captured.out.count("2026-11-26: 0 enterprise(s)") == 2
+
+
+def test_the_signed_roots_are_in_every_dump_to_mirror(
+    db: psycopg.Connection,
+    world: World,
+    conn: psycopg.Connection,
+    out: Path,
+    dump_client: TestClient,
+) -> None:
+    """Issue 15: the public roots were only on one paged endpoint; a mirror keeps this file
+    and verifies against it (sourcewatch verify --pinned)."""
+    key = Ed25519PrivateKey.generate()
+    ids = [publish(db, "K-1", datetime(2026, 11, 26, 3, tzinfo=UTC))]
+    ids.append(publish(db, "K-2", datetime(2026, 11, 27, 3, tzinfo=UTC)))
+    ids.append(publish(db, "K-3", datetime(2026, 11, 28, 3, tzinfo=UTC)))
+    sign_roots(db, key, through=date(2026, 11, 28))
+    daily_dumps.dump_day(conn, DAY, out, now=NOW)
+    served = dump_client.get("/v1/dumps/2026-11-27/publication-roots.json")
+    assert served.status_code == 200
+    document = served.json()
+    assert document["format"] == "sourcewatch-publication-roots/1"
+    assert document["through"] == "2026-11-27"
+    assert [r["day"] for r in document["roots"]] == ["2026-11-26", "2026-11-27"]  # not the 28th
+    [public] = document["keys"]
+    verifier = Ed25519PublicKey.from_public_bytes(bytes.fromhex(public["public_key"]))
+    for r in document["roots"]:
+        verifier.verify(bytes.fromhex(r["signature"]), r["signed_message"].encode())
+    assert parse_pins(served.text) == [
+        PinnedRoot(r.day, r.last_seq, r.root_hash) for r in ledger.roots(db)[:2]
+    ]
+    before = (out / "2026-11-27" / "publication-roots.json").read_bytes()
+    daily_dumps.dump_day(conn, DAY, out, now=NOW.replace(hour=5))
+    assert (out / "2026-11-27" / "publication-roots.json").read_bytes() == before  # stable

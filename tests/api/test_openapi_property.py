@@ -31,7 +31,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from api.app import create_app
-from schemas.core.settings import Settings
+from api.settings import ApiSettings
 from tests.api.conftest import World, utc
 
 MAX_EXAMPLES = 25
@@ -81,7 +81,7 @@ def _case_history(db: psycopg.Connection, world: World) -> None:
 
 
 @pytest.fixture
-def api_schema(settings: Settings, db: psycopg.Connection, world: World) -> BaseSchema:
+def api_schema(settings: ApiSettings, db: psycopg.Connection, world: World) -> BaseSchema:
     _case_history(db, world)
     app = create_app(settings)
     return schemathesis.openapi.from_asgi("/openapi.json", app).exclude(path_regex="^/v1/staff/")

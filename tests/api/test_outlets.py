@@ -41,9 +41,10 @@ def test_outlets_csv_equals_json(client: TestClient, world: World) -> None:
 
 def test_detail_lists_limits_in_force_with_their_sources(client: TestClient, world: World) -> None:
     body = client.get(f"/v1/outlets/{world.gas}?on=2026-11-27").json()
-    assert body["enterprise"] == {
+    assert body["enterprise"] == {  # the one EnterpriseRef: with the district, as on cases
         "id": world.hangzhou,
         "name": {"zh": "杭州热电有限公司", "en": "Hangzhou Thermal Power Co."},
+        "district": "西湖区",
     }
     assert body["limits_on"] == "2026-11-27"
     limits = {(lim["pollutant"]["code"], lim["period"]): lim for lim in body["limits"]}

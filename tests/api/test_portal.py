@@ -19,15 +19,15 @@ from markupsafe import escape
 from api.app import create_app
 from api.portal import texts, vendor_available
 from api.routes import portal, widgets
-from schemas.core.settings import Settings
+from api.settings import ApiSettings
 from schemas.disclosure import workflow as wf
 from tests.api.conftest import World, error_of
 
 
 @pytest.fixture(scope="module")
-def client(database_url: str) -> Iterator[TestClient]:
+def client(role_urls: dict[str, str]) -> Iterator[TestClient]:
     """One app for the whole module (it reads whatever ``world`` put in the database)."""
-    settings = Settings(database_url=database_url, api_rate_limit_per_minute=10_000)
+    settings = ApiSettings(database_url=role_urls["api"], api_rate_limit_per_minute=10_000)
     with TestClient(create_app(settings)) as c:
         yield c
 

@@ -17,10 +17,8 @@ from __future__ import annotations
 import html
 import json
 import re
-import socket
 import subprocess
 import threading
-import time
 import urllib.request
 from collections.abc import Iterator
 from functools import partial
@@ -32,8 +30,6 @@ import psycopg
 import pytest
 
 from api.portal import vendor_available
-from api.server import build_server
-from schemas.core.settings import Settings
 from tests.api.conftest import World, utc
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -79,36 +75,6 @@ HOST_PAGE = """<!doctype html>
 <script src="{api}/widgets/sourcewatch-widgets.js"></script>
 </body></html>
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def api_url(database_url: str, world: World) -> Iterator[str]:
-    """The real API under uvicorn on a free port of 127.0.0.1."""
-    port = _free_port()
-    settings = Settings(
-        database_url=database_url,
-        api_host="127.0.0.1",
-        api_port=port,
-        api_rate_limit_per_minute=10_000,
-    )
-    server = build_server(settings)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the API did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 class _HostPage(BaseHTTPRequestHandler):

@@ -16,7 +16,7 @@ from psycopg.types.json import Jsonb
 from api.routes import publication
 from schemas.disclosure.keys import key_id
 from schemas.disclosure.ledger import append
-from schemas.disclosure.verification import sign_roots
+from schemas.disclosure.signing import sign_roots
 from tests.api.conftest import csv_rows, error_of
 
 DAY1 = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)  # 2026-11-26 local
@@ -163,3 +163,62 @@ def test_bad_parameters_get_the_one_error_shape(client: TestClient, db: psycopg.
     error_of(client.get("/v1/publication/log", params={"after_seq": -1}), 422, "after_seq")
     error_of(client.get("/v1/publication/log", params={"limit": 1001}), 422, "limit")
     error_of(client.get("/v1/publication/roots", params={"page": 0}), 422, "page")
+
+
+def test_verify_checks_the_roots_you_pinned(
+    client: TestClient, db: psycopg.Connection, signed: list[int]
+) -> None:
+    saved = client.get("/v1/publication/roots").json()["results"]
+    pins = [f"{r['day']}:{r['last_seq']}:{r['root_hash']}" for r in saved]
+    body = client.get("/v1/publication/verify", params={"pin": pins}).json()
+    assert (body["ok"], body["pins_checked"]) == (True, 2)
+    forged = f"2026-11-27:3:{'ab' * 32}"  # what a rebuilt log would have to lead to
+    body = client.get("/v1/publication/verify", params={"pin": [pins[0], forged]}).json()
+    assert body["ok"] is False and body["pins_checked"] == 0
+    failure = body["first_failure"]
+    assert (failure["kind"], failure["day"]) == ("root", "2026-11-27")
+    assert "not the one of the pinned root" in failure["reason"]
+    assert body["summary"].startswith("FAILED")
+    beyond = client.get("/v1/publication/verify", params={"pin": f"2026-11-28:9:{'00' * 32}"})
+    assert "the log ends at entry 3" in beyond.json()["first_failure"]["reason"]
+    error_of(client.get("/v1/publication/verify", params={"pin": "2026-11-27:3"}), 422, "pin")
+    error_of(client.get("/v1/publication/verify", params={"pin": [pins[0]] * 101}), 422, "pin")
+    error_of(
+        client.get("/v1/publication/verify", params={"pin": [pins[1], forged]}), 422, "pin"
+    )  # two different roots of one day
+
+
+def test_verify_fails_for_completed_days_without_roots(
+    client: TestClient, db: psycopg.Connection
+) -> None:
+    publish(db, "K-1", DAY1)  # the 26th is long over (verify uses the real time)
+    body = client.get("/v1/publication/verify").json()
+    assert body["ok"] is False
+    assert (body["first_failure"]["kind"], body["first_failure"]["day"]) == ("root", "2026-11-26")
+    assert "no signed root" in body["first_failure"]["reason"]
+
+
+def test_roots_feed_to_mirror(
+    client: TestClient, signed: list[int], key: Ed25519PrivateKey
+) -> None:
+    body = client.get("/v1/feeds/publication-roots.json")
+    assert body.status_code == 200
+    assert body.headers["content-type"].startswith("application/feed+json")
+    items = body.json()["items"]
+    assert [i["id"] for i in items] == [
+        "tag:sourcewatch,2026:publication-root/2026-11-27",
+        "tag:sourcewatch,2026:publication-root/2026-11-26",
+    ]
+    roots = {r["day"]: r for r in client.get("/v1/publication/roots").json()["results"]}
+    newest = roots["2026-11-27"]
+    assert newest["signature"] in items[0]["content_text"]
+    assert repr(newest["signed_message"]) in items[0]["content_text"]
+    checked = client.get(items[0]["url"]).json()  # the link verifies against that root
+    assert checked["ok"] is True and checked["pins_checked"] == 1
+    atom = client.get("/v1/feeds/publication-roots.atom")
+    assert atom.status_code == 200 and b"publication-root/2026-11-26" in atom.content
+    assert client.get("/v1/feeds/publication-roots.rss").status_code == 200
+    again = client.get(
+        "/v1/feeds/publication-roots.atom", headers={"If-None-Match": atom.headers["etag"]}
+    )
+    assert again.status_code == 304

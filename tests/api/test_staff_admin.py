@@ -10,15 +10,14 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from schemas.staff.accounts import add_staff_user, issue_token
 from tests.api.conftest import World, error_of
+from tests.fixtures.staff import staff_headers
 
 SECRET = "K3y-never-shown"
 
 
 def auth(db: psycopg.Connection, username: str, role: str) -> dict[str, str]:
-    add_staff_user(db, username, [role], actor="test")
-    return {"Authorization": f"Bearer {issue_token(db, username, actor='test')}"}
+    return staff_headers(db, username, role)
 
 
 @pytest.fixture

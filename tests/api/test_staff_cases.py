@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import zipfile
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -15,6 +15,8 @@ from fastapi.testclient import TestClient
 from schemas.staff.accounts import add_staff_user, issue_token
 from tests.api.conftest import error_of
 from tests.fixtures.registry import add_outlet
+
+DAY = timedelta(days=1)  # how long the tests' tokens live
 
 pytestmark = pytest.mark.integration
 
@@ -53,7 +55,7 @@ def open_case(
 
 def auth(db: psycopg.Connection, username: str, role: str) -> dict[str, str]:
     add_staff_user(db, username, [role], actor="test")
-    token = issue_token(db, username, actor="test")
+    token = issue_token(db, username, actor="test", expires_at=DAY)
     return {"Authorization": f"Bearer {token}"}
 
 

@@ -12,9 +12,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from schemas.core.settings import Settings
+from api.settings import ApiSettings
 from schemas.staff.accounts import add_staff_user, issue_token, revoke_token
 from tests.api.conftest import World
+
+DAY = timedelta(days=1)  # how long the tests' tokens live
 
 BASE = "/v1/staff/disclosures"
 USCC = "91330100000000001C"  # valid GB 32100-2015 codes, given to the world's enterprises
@@ -36,7 +38,9 @@ PENALTY = {
 
 def headers(db: psycopg.Connection, username: str, *roles: str, **token: Any) -> dict[str, str]:
     add_staff_user(db, username, list(roles), actor="test")
-    return {"Authorization": f"Bearer {issue_token(db, username, actor='test', **token)}"}
+    return {
+        "Authorization": f"Bearer {issue_token(db, username, actor='test', **{'expires_at': DAY, **token})}"
+    }
 
 
 @pytest.fixture
@@ -127,7 +131,7 @@ UNDER = {"editor": "enforcement", "enforcement": "editor", "admin": "editor"}
 
 def staff_endpoints(client: TestClient) -> list[tuple[str, str]]:
     """From the OpenAPI document, which lists every route of the API."""
-    paths = create_app(Settings()).openapi()["paths"]
+    paths = create_app(ApiSettings()).openapi()["paths"]
     return sorted(
         (method.upper(), path)
         for path, operations in paths.items()
@@ -163,7 +167,7 @@ def test_every_staff_endpoint_rejects_bad_tokens(
         "revoked": None,
     }[credential]
     if credential == "revoked":
-        raw = issue_token(db, "admin.zhao", actor="test")
+        raw = issue_token(db, "admin.zhao", actor="test", expires_at=DAY)
         assert revoke_token(db, raw, actor="test")
         token = f"Bearer {raw}"
     sent = {} if token is None else {"Authorization": token}
@@ -336,6 +340,31 @@ def test_attachment_is_hashed_and_published(
         headers=editor,
     )
     assert late.status_code == 409  # published content is what was reviewed
+
+
+def test_an_attachment_makes_its_uploader_the_last_editor(
+    client: TestClient,
+    db: psycopg.Connection,
+    world: World,
+    editor: dict[str, str],
+    reviewer: dict[str, str],
+) -> None:
+    """Issue 15: the reviewer attached a file to the editor's draft, then approved it alone —
+    the file was reviewed by nobody else."""
+    body = {"record_type": "penalty_decision", "content": PENALTY, "enterprise_id": world.hangzhou}
+    record_id = client.post(BASE, json=body, headers=editor).json()["id"]
+    upload = client.post(
+        f"{BASE}/{record_id}/attachments",
+        files={"file": ("决定书.pdf", b"%PDF-1.4\n% not the real decision\n", "application/pdf")},
+        headers=reviewer,
+    )
+    assert upload.status_code == 201, upload.text
+    own = client.post(f"{BASE}/{record_id}/approve", headers=reviewer)
+    assert own.status_code == 409 and "four eyes" in own.json()["error"]["message"]
+    staff = client.get(f"{BASE}/{record_id}", headers=editor).json()
+    assert staff["updated_by"] == "wang.qiang"
+    approved = client.post(f"{BASE}/{record_id}/approve", headers=editor)  # the other editor
+    assert approved.status_code == 200 and approved.json()["status"] == "approved"
 
 
 def test_bulk_import_reports_rows(

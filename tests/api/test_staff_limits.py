@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.routes.staff_limits import MAX_LIMITS_BYTES
-from schemas.staff.accounts import add_staff_user, issue_token
 from tests.api.conftest import World, error_of
+from tests.fixtures.staff import staff_headers
 
 PERMIT = (
     "mn,pollutant,value,unit,period,reference_o2,source_document,clause,valid_from\n"
@@ -21,8 +21,7 @@ PERMIT = (
 
 
 def auth(db: psycopg.Connection, username: str, role: str) -> dict[str, str]:
-    add_staff_user(db, username, [role], actor="test")
-    return {"Authorization": f"Bearer {issue_token(db, username, actor='test')}"}
+    return staff_headers(db, username, role)
 
 
 @pytest.fixture

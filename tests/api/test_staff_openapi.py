@@ -16,10 +16,10 @@ from schemathesis import APIOperation, BaseSchema, Case, GenerationMode
 from schemathesis.core.result import Ok
 
 from api.app import create_app
-from schemas.core.settings import Settings
-from schemas.staff.accounts import add_staff_user, issue_token
+from api.settings import ApiSettings
 from tests.api.conftest import World
 from tests.api.test_openapi_property import CHECKS
+from tests.fixtures.staff import staff_headers
 
 MAX_EXAMPLES = 15
 # The routes of issue 13: registry, limits, subscriptions, users and tokens.
@@ -28,12 +28,11 @@ PATHS = r"^/v1/staff/(enterprises|outlets|registry|limits|standards|subscription
 
 @pytest.fixture
 def admin_headers(db: psycopg.Connection) -> dict[str, str]:
-    add_staff_user(db, "wang.admin", ["admin"], actor="test")
-    return {"Authorization": f"Bearer {issue_token(db, 'wang.admin', actor='test')}"}
+    return staff_headers(db, "wang.admin", "admin")
 
 
 @pytest.fixture
-def staff_schema(settings: Settings, world: World) -> BaseSchema:
+def staff_schema(settings: ApiSettings, world: World) -> BaseSchema:
     app = create_app(settings)
     return schemathesis.openapi.from_asgi("/openapi.json", app).include(path_regex=PATHS)
 

@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.routes.staff_registry import MAX_REGISTRY_BYTES
-from schemas.staff.accounts import add_staff_user, issue_token
 from tests.api.conftest import error_of
+from tests.fixtures.staff import staff_headers
 
 USCC_A = "91330206MA2H7K3P0Q"
 USCC_B = "91330402MA29GQ8L31"
@@ -21,8 +21,7 @@ MN_2 = "111BFB4FACACDD6239837036"
 
 
 def auth(db: psycopg.Connection, username: str, role: str) -> dict[str, str]:
-    add_staff_user(db, username, [role], actor="test")
-    return {"Authorization": f"Bearer {issue_token(db, username, actor='test')}"}
+    return staff_headers(db, username, role)
 
 
 @pytest.fixture

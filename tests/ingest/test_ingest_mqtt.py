@@ -113,14 +113,15 @@ def test_duplicates_are_no_ops_and_changes_are_revisions(
 
 
 def test_bad_frames_go_to_dead_letters_while_good_ones_flow(
-    db: psycopg.Connection, database_url: str, mqtt_url: str
+    db: psycopg.Connection, role_urls: dict[str, str], mqtt_url: str
 ) -> None:
+    """The worker as deployed: connected with the ingest processes' own database role."""
     add_outlet(db, MN)
     good = [rtd(str(i), when=T0 + timedelta(seconds=30 * i)) for i in range(5)]
     bad_crc = good[0][:-6] + b"FFFF\r\n"  # low byte FF is never an Appendix A CRC
     wrong_pw = rtd("1", pw="000000", when=T0 + timedelta(hours=1))
     other_mn = rtd("1", mn="FFFFFFFFFFFFFFFFFFFFFFFF", when=T0 + timedelta(hours=2))
-    with running_worker(mqtt_url, database_url), publisher(mqtt_url) as publish:
+    with running_worker(mqtt_url, role_urls["ingest"]), publisher(mqtt_url) as publish:
         publish(f"hj212/{MN}/up", good[0])
         publish(f"hj212/{MN}/up", b"##0042 this is not a frame at all\r\n")
         publish(f"hj212/{MN}/up", good[1])

@@ -8,14 +8,13 @@ import subprocess
 import sys
 import uuid
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
 
 from ingest.hj212 import build_packet, build_segment, encode_cp
 from tests.fixtures.mqtt import publisher, running_worker, wait_until
-from tests.fixtures.proxy import tcp_proxy
+from tests.fixtures.proxy import database_proxy
 from tests.fixtures.registry import add_outlet
 
 pytestmark = pytest.mark.integration
@@ -105,42 +104,32 @@ def test_consumer_killed_mid_stream_loses_nothing_and_duplicates_nothing(
     assert proc.returncode == 0  # SIGTERM: clean shutdown
 
 
-def db_behind(proxy_port: int, database_url: str) -> str:
-    parts = urlsplit(database_url)
-    netloc = parts.netloc.rsplit("@", 1)
-    host = f"127.0.0.1:{proxy_port}"
-    return urlunsplit(parts._replace(netloc=f"{netloc[0]}@{host}" if len(netloc) == 2 else host))
-
-
 def test_database_outage_delays_data_and_never_drops_it(
     db: psycopg.Connection, database_url: str, mqtt_url: str
 ) -> None:
     add_outlet(db, MN)
-    target = urlsplit(database_url)
     batch = frames(60)
     client_id = f"ingest-outage-{uuid.uuid4().hex[:6]}"
-    with tcp_proxy(target.hostname or "127.0.0.1", target.port or 5432) as proxy:
-        url = db_behind(proxy.port, database_url)
-        with publisher(mqtt_url) as publish:
-            with running_worker(mqtt_url, url, client_id=client_id, retry_max_delay_s=0.5) as w:
-                for raw in batch[:10]:
-                    publish(f"hj212/{MN}/up", raw)
-                wait_until(lambda: counts(db)[0] == 10, what="first 10 frames")
-                proxy.cut()
-                for raw in batch[10:30]:
-                    publish(f"hj212/{MN}/up", raw)
-                wait_until(lambda: w.worker.stats.write_retries >= 3, what="write retries")
-                assert counts(db)[0] == 10
-                assert w.worker.stats.acked == 10  # nothing acknowledged while the DB is down
-                proxy.restore()  # the same worker recovers on its own
-                wait_until(lambda: counts(db)[0] == 30, what="frames after the outage")
-                proxy.cut()
-                for raw in batch[30:]:
-                    publish(f"hj212/{MN}/up", raw)
-                wait_until(lambda: w.worker.stats.write_retries >= 6, what="more retries")
-            # The worker stopped while the database was down: the broker keeps the messages.
-            proxy.restore()
-            assert counts(db)[0] == 30
-            with running_worker(mqtt_url, url, client_id=client_id):
-                wait_until(lambda: counts(db)[0] == 60, what="all frames after a restart")
+    with database_proxy(database_url) as (proxy, url), publisher(mqtt_url) as publish:
+        with running_worker(mqtt_url, url, client_id=client_id, retry_max_delay_s=0.5) as w:
+            for raw in batch[:10]:
+                publish(f"hj212/{MN}/up", raw)
+            wait_until(lambda: counts(db)[0] == 10, what="first 10 frames")
+            proxy.cut()
+            for raw in batch[10:30]:
+                publish(f"hj212/{MN}/up", raw)
+            wait_until(lambda: w.worker.stats.write_retries >= 3, what="write retries")
+            assert counts(db)[0] == 10
+            assert w.worker.stats.acked == 10  # nothing acknowledged while the DB is down
+            proxy.restore()  # the same worker recovers on its own
+            wait_until(lambda: counts(db)[0] == 30, what="frames after the outage")
+            proxy.cut()
+            for raw in batch[30:]:
+                publish(f"hj212/{MN}/up", raw)
+            wait_until(lambda: w.worker.stats.write_retries >= 6, what="more retries")
+        # The worker stopped while the database was down: the broker keeps the messages.
+        proxy.restore()
+        assert counts(db)[0] == 30
+        with running_worker(mqtt_url, url, client_id=client_id):
+            wait_until(lambda: counts(db)[0] == 60, what="all frames after a restart")
     assert counts(db) == (60, 60, 120)

@@ -32,6 +32,7 @@ from ingest.simulation import (
     run_simulator,
     write_registry,
 )
+from ingest.simulation.aggregate import combine_flags
 from schemas.codes.uplink import JsonUpload
 from schemas.core.brokers import broker_address
 from schemas.registry.entries import EnterpriseIn
@@ -473,3 +474,13 @@ def test_a_back_fill_reports_its_progress_in_simulated_seconds(mqtt_url: str) ->
     assert sum(calls) == fast_duration_s(options) == 600  # the whole range, once
     assert len(calls) > 10 and all(step > 0 for step in calls)
     assert fast_duration_s(replace(options, duration_s=None)) == 3600  # the default back-fill
+
+
+def test_interval_flags_follow_the_rule_the_evaluator_judges_by() -> None:
+    # HJ 212-2017 notes to Tables C.16–C.18, read from pattern_rules.csv as the evaluator does:
+    # a flue-gas interval is abnormal once more than 25 % of its values are, wastewater with one.
+    assert combine_flags(["D"] * 16 + ["N"] * 44, "gas") == "D"
+    assert combine_flags(["D"] * 15 + ["N"] * 45, "gas") == "N"
+    assert combine_flags(["C"] * 10 + ["D"] * 6 + ["N"] * 44, "gas") == "C"
+    assert combine_flags(["N"] * 59 + ["M"], "water") == "M"
+    assert combine_flags(["N"] * 60, "water") == "N"

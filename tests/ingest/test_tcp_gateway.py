@@ -8,16 +8,17 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
 from prometheus_client import REGISTRY
 
 from ingest.hj212 import build_packet, build_segment, encode_cp
+from ingest.settings import IngestSettings
 from ingest.tcp import Gateway, GatewayOptions
-from tests.fixtures.proxy import tcp_proxy
+from tests.fixtures.proxy import database_proxy
 from tests.fixtures.registry import add_outlet
 
 pytestmark = pytest.mark.integration
@@ -52,7 +53,8 @@ def gateway(database_url: str, **options: float) -> Iterator[tuple[str, int]]:
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
-    gw = Gateway(GatewayOptions(database_url=database_url, batch_max_delay_s=0.02, **options))  # type: ignore[arg-type]
+    base = GatewayOptions.from_settings(IngestSettings(database_url=database_url))
+    gw = Gateway(replace(base, batch_max_delay_s=0.02, **options))  # type: ignore[arg-type]
     try:
         yield asyncio.run_coroutine_threadsafe(gw.start("127.0.0.1", 0), loop).result(5)
     finally:
@@ -107,10 +109,11 @@ def wait_until(check: Callable[[], bool], timeout: float = 10.0) -> bool:
 
 
 def test_one_frame_is_stored_then_answered_with_9014(
-    database_url: str, db: psycopg.Connection
+    role_urls: dict[str, str], db: psycopg.Connection
 ) -> None:
+    """The gateway as deployed: connected with the ingest processes' own database role."""
     add_outlet(db, MN)
-    with gateway(database_url) as addr, client(addr) as s:
+    with gateway(role_urls["ingest"]) as addr, client(addr) as s:
         s.sendall(frame(1))
         assert receive(s, 1) == reply_of(1)
         assert counts(db) == (1, 2, 0)  # the reply came after the commit
@@ -218,23 +221,20 @@ def test_too_many_buffered_bytes_close_the_connection(
 
 def test_no_9014_until_the_data_is_committed(database_url: str, db: psycopg.Connection) -> None:
     add_outlet(db, MN)
-    target = urlsplit(database_url)
-    with tcp_proxy(target.hostname or "127.0.0.1", target.port or 5432) as proxy:
-        netloc = target.netloc.rsplit("@", 1)
-        host = f"127.0.0.1:{proxy.port}"
-        url = urlunsplit(
-            target._replace(netloc=f"{netloc[0]}@{host}" if len(netloc) == 2 else host)
-        )
-        with gateway(url, retry_max_delay_s=0.3) as addr, client(addr) as s:
-            s.sendall(frame(1))
-            assert receive(s, 1) == reply_of(1)  # the connection to the database is open
-            proxy.cut()
-            s.sendall(frame(2) + frame(3))
-            assert silent(s, 1.5)  # database down: nothing acknowledged
-            assert counts(db) == (1, 2, 0)
-            proxy.restore()
-            assert receive(s, 2, timeout=10) == reply_of(2) + reply_of(3)
-            assert counts(db) == (3, 6, 0)  # answered only once durable
+    with (
+        database_proxy(database_url) as (proxy, url),
+        gateway(url, retry_max_delay_s=0.3) as addr,
+        client(addr) as s,
+    ):
+        s.sendall(frame(1))
+        assert receive(s, 1) == reply_of(1)  # the connection to the database is open
+        proxy.cut()
+        s.sendall(frame(2) + frame(3))
+        assert silent(s, 1.5)  # database down: nothing acknowledged
+        assert counts(db) == (1, 2, 0)
+        proxy.restore()
+        assert receive(s, 2, timeout=10) == reply_of(2) + reply_of(3)
+        assert counts(db) == (3, 6, 0)  # answered only once durable
 
 
 def metric(name: str, **labels: str) -> float:

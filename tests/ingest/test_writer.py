@@ -9,10 +9,12 @@ from decimal import Decimal
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from ingest.records import Accepted, MeasurementRow, Rejected
 from ingest.writer import write_batch
 from schemas.core import channels
+from schemas.core.listen import listen_statement
 from tests.fixtures.registry import add_outlet
 
 pytestmark = pytest.mark.integration
@@ -43,7 +45,7 @@ def so2(value: str, flag: str = "N", ts: datetime = T0) -> MeasurementRow:
 
 
 def count(conn: psycopg.Connection, table: str) -> int:
-    row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()  # noqa: S608
+    row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))).fetchone()
     assert row is not None
     return int(row[0])
 
@@ -111,7 +113,7 @@ def test_dead_letters_are_idempotent(db: psycopg.Connection) -> None:
 def test_commit_notifies_what_changed_per_outlet(db: psycopg.Connection, database_url: str) -> None:
     oid = add_outlet(db, "MN1")
     with psycopg.connect(database_url, autocommit=True) as listener:
-        listener.execute(f"LISTEN {channels.MEASUREMENTS}")
+        listener.execute(listen_statement([channels.MEASUREMENTS]))
         write_batch(db, [frame(oid, b"f1", [so2("1"), so2("2", ts=T0 + timedelta(minutes=1))])], [])
         write_batch(db, [frame(oid, b"f1", [so2("1")])], [])  # no change: no notification
         notes = list(listener.notifies(timeout=1.0, stop_after=2))
@@ -162,10 +164,27 @@ def test_a_refused_batch_is_written_frame_by_frame_and_the_bad_one_is_a_dead_let
     oid = add_outlet(db, "MN1")
     huge = MeasurementRow("a21026", "rtd", T0 + timedelta(hours=1), value=Decimal("1e200000"))
     good, bad = frame(oid, b"ok", [so2("1")]), frame(oid, b"bad", [huge])
-    accepted, rejected = [good, bad], []
-    result = write_isolating(db, accepted, rejected)
-    assert accepted == [good]  # only what is stored may be answered as stored
-    assert [r.reason for r in rejected] == ["store"]
+    accepted: list[Accepted] = [good, bad]
+    rejected: list[Rejected] = []
+    written = write_isolating(db, accepted, rejected)
+    assert written.accepted == [good]  # only what is stored may be answered as stored
+    assert [r.reason for r in written.rejected] == ["store"]
+    result = written.result
     assert (result.frames_new, result.values_inserted, result.dead_letters) == (1, 1, 1)
     assert db.execute("SELECT reason, raw FROM dead_letters").fetchall() == [("store", b"bad")]
     assert count(db, "measurements") == 1
+    assert (accepted, rejected) == ([good, bad], [])  # what was given is left as it was
+
+
+def test_an_accepted_batch_is_returned_whole_with_its_dead_letters(db: psycopg.Connection) -> None:
+    from ingest.writer import write_isolating
+
+    oid = add_outlet(db, "MN1")
+    good = frame(oid, b"ok", [so2("1")])
+    junk = Rejected("mqtt", "hj212/MN1/up", datetime.now(UTC), b"junk", "format", "no header")
+    written = write_isolating(db, (good,), (junk,))
+    assert (written.accepted, written.rejected) == ([good], [junk])
+    result = written.result
+    assert (result.frames_new, result.values_inserted, result.dead_letters) == (1, 1, 1)
+    again = write_isolating(db, [good], [junk]).result  # a re-send: nothing new
+    assert (again.frames_new, again.frames_duplicate, again.values_unchanged) == (0, 1, 1)

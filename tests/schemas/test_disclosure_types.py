@@ -18,7 +18,6 @@ from schemas.disclosure.staff_types import (
     PenaltyDecision,
     StaffRecordType,
     SupervisoryMonitoring,
-    exceedance_multiple,
 )
 from schemas.registry.entries import Uscc, check_uscc, uscc_check_character
 
@@ -444,9 +443,12 @@ def test_exceedance_multiple_is_checked() -> None:
 
 
 def test_exceedance_multiple_rounds_half_up() -> None:
-    assert exceedance_multiple(Decimal("100.5"), Decimal(100)) == Decimal("0.01")  # 0.005
-    assert exceedance_multiple(Decimal(1), Decimal(3)) == Decimal("-0.67")
-    assert exceedance_multiple(Decimal(150), Decimal(100)) == Decimal("0.50")
+    def multiple(value: str, limit: str) -> Decimal | None:
+        return monitoring(value=value, limit_value=limit, evaluation=...).exceedance_multiple
+
+    assert multiple("100.5", "100") == Decimal("0.01")  # 0.005
+    assert multiple("100.4", "100") == Decimal("0.00")  # 0.004
+    assert multiple("150", "100") == Decimal("0.50")
 
 
 def test_range_limit_such_as_ph() -> None:
@@ -461,8 +463,13 @@ def test_range_limit_such_as_ph() -> None:
     assert monitoring(**ph, value="7.2").evaluation == "compliant"
     low = monitoring(**ph, value="5.1")
     assert low.evaluation == "exceeding"
-    assert low.exceedance_multiple is None  # below a lower bound: no multiple
-    assert monitoring(**ph, value="10").exceedance_multiple == Decimal("0.11")
+    assert low.exceedance_multiple is None  # a range limit has no multiple, on either side
+    high = monitoring(**ph, value="10")
+    assert (high.evaluation, high.exceedance_multiple) == ("exceeding", None)
+    with pytest.raises(ValidationError) as exc:
+        monitoring(**ph, value="10", exceedance_multiple="0.11")
+    assert fields_in_error(exc) == {"exceedance_multiple"}
+    assert "range limit" in str(exc.value)
 
 
 def test_not_monitored() -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from schemas.limits.permits import import_outlet_limits
 from schemas.limits.rules import (
@@ -82,8 +83,10 @@ def test_every_row_has_a_source_and_unconfirmed_rows_say_what_to_verify(
 ) -> None:
     for table in ("limits", "validity_rules"):
         bad = db.execute(
-            f"SELECT count(*) FROM {table} WHERE source_document = ''"  # noqa: S608
-            " OR confirmed IS NULL OR (NOT confirmed AND coalesce(note, '') = '')"
+            sql.SQL(
+                "SELECT count(*) FROM {} WHERE source_document = ''"
+                " OR confirmed IS NULL OR (NOT confirmed AND coalesce(note, '') = '')"
+            ).format(sql.Identifier(table))
         ).fetchone()
         assert bad == (0,), table
     per_standard = db.execute(
@@ -91,13 +94,30 @@ def test_every_row_has_a_source_and_unconfirmed_rows_say_what_to_verify(
         " GROUP BY standard ORDER BY standard"
     ).fetchall()
     assert per_standard == [
-        ("GB 13223-2011", True, False),  # only SO₂ 100 for new coal boilers is cited
-        ("GB 16297-1996", False, False),
-        ("GB 18485-2014", False, False),
-        ("GB 18918-2002", True, False),  # 1A COD 50, NH₃-N 5, TP 0.5 are cited
-        ("GB 8978-1996", False, False),
+        ("GB 13223-2011", True, False),  # gas-unit PM 5 and gas-turbine SO₂ 35 not located
+        ("GB 16297-1996", True, True),
+        ("GB 18485-2014", False, False),  # no primary text; hourly NOx 300 or 350
+        ("GB 18918-2002", True, True),
+        ("GB 8978-1996", True, True),
         (ULE, True, True),
     ]
+    unconfirmed = db.execute(
+        "SELECT category, pollutant FROM limits WHERE standard = 'GB 13223-2011' AND NOT confirmed"
+        " ORDER BY category, pollutant"
+    ).fetchall()
+    assert unconfirmed == [
+        ("gas-boiler", "a34013"),
+        ("gas-boiler-existing", "a34013"),
+        ("gas-turbine", "a21026"),
+        ("gas-turbine", "a34013"),
+        ("gas-turbine-existing", "a21026"),
+        ("gas-turbine-existing", "a34013"),
+    ]
+    nox = db.execute(
+        "SELECT note FROM limits WHERE category = 'incinerator' AND pollutant = 'a21002'"
+        " AND period = 'hour'"
+    ).fetchone()
+    assert nox is not None and "350" in nox[0] and "300" in nox[0]
 
 
 def test_ultra_low_emission_limits(db: psycopg.Connection) -> None:
@@ -122,8 +142,11 @@ def test_reference_o2_per_sector_and_ph_range(db: psycopg.Connection) -> None:
         "coal-boiler-existing": [D(6)],
         "coal-boiler-new": [D(6)],
         "coal-boiler-special": [D(6)],
+        "coal-boiler-special-existing": [D(6)],
         "gas-boiler": [D(3)],
+        "gas-boiler-existing": [D(3)],
         "gas-turbine": [D(15)],
+        "gas-turbine-existing": [D(15)],
         "incinerator": [D(11)],
         "new-source": [None],  # GB 16297-1996: measured concentration
         "ultra-low-coal": [D(6)],
@@ -143,6 +166,34 @@ def test_reference_o2_per_sector_and_ph_range(db: psycopg.Connection) -> None:
     assert incinerator == [("day", D(50)), ("hour", D(60))]
 
 
+def test_reload_corrects_a_database_loaded_with_the_old_values(db: psycopg.Connection) -> None:
+    # Before issue #11 the special limits were in force from 2012-01-01 and the existing-unit
+    # gas rows did not exist; loading the tables again corrects the rows in place (same ids).
+    ids = db.execute(
+        "SELECT array_agg(id ORDER BY id) FROM limits WHERE category = 'coal-boiler-special'"
+    ).fetchone()
+    db.execute(
+        "UPDATE limits SET valid_from = '2012-01-01', confirmed = false"
+        " WHERE category = 'coal-boiler-special'"
+    )
+    db.execute("DELETE FROM limits WHERE category = 'gas-boiler-existing'")
+    load_limit_tables(db)
+    rows = db.execute(
+        "SELECT array_agg(id ORDER BY id), array_agg(DISTINCT valid_from), bool_and(confirmed)"
+        " FROM limits WHERE category = 'coal-boiler-special'"
+    ).fetchone()
+    assert rows == (ids[0] if ids else None, [date(2013, 4, 1)], True)
+    existing = db.execute(
+        "SELECT pollutant, value, valid_from FROM limits WHERE category = 'gas-boiler-existing'"
+        " ORDER BY pollutant"
+    ).fetchall()
+    assert existing == [
+        ("a21002", D(100), date(2014, 7, 1)),
+        ("a21026", D(35), date(2014, 7, 1)),
+        ("a34013", D(5), date(2014, 7, 1)),
+    ]
+
+
 # --- Validity rules --------------------------------------------------------------------------
 
 
@@ -157,9 +208,7 @@ def test_validity_rules_load(db: psycopg.Connection) -> None:
         minute_min_valid_samples=12,
         zs_mismatch_tolerance_pct=D(2),
         o2_max_for_conversion=D("19.5"),
-        unconfirmed=frozenset(
-            {"day_min_valid_hours", "minute_min_valid_samples", "o2_max_for_conversion"}
-        ),
+        unconfirmed=frozenset({"o2_max_for_conversion"}),
     )
     water = load_validity_rules(db, "water", date(2024, 5, 1))
     assert (water.hour_min_valid_minutes, water.day_min_valid_hours) == (1, 18)
@@ -220,6 +269,88 @@ def test_latest_binding_wins(db: psycopg.Connection) -> None:
         "a21026/hour": D(35),
         "a34013/hour": D(10),
     }
+
+
+def test_special_limits_of_a_new_project_apply_from_2013_04_01(db: psycopg.Connection) -> None:
+    # MEP announcement 2013 No. 14: new thermal-power projects in the 47 cities whose EIA was
+    # accepted from 2013-04-01 meet Table 2 for all three pollutants.
+    outlet = add_outlet(db, "MN-GAS-1")
+    bind_outlet(db, "MN-GAS-1", "GB 13223-2011", "coal-boiler-new", date(2012, 6, 1), "EIA 1")
+    bind_outlet(db, "MN-GAS-1", "GB 13223-2011", "coal-boiler-special", date(2012, 6, 1), "EIA 1")
+    assert {k: v[:3] for k, v in effective(db, outlet, date(2013, 3, 31)).items()} == {
+        "a21002/hour": (D(100), "standard", "coal-boiler-new"),
+        "a21026/hour": (D(100), "standard", "coal-boiler-new"),
+        "a34013/hour": (D(30), "standard", "coal-boiler-new"),
+    }
+    assert {k: v[:3] for k, v in effective(db, outlet, date(2013, 4, 1)).items()} == {
+        "a21002/hour": (D(100), "standard", "coal-boiler-special"),
+        "a21026/hour": (D(50), "standard", "coal-boiler-special"),
+        "a34013/hour": (D(20), "standard", "coal-boiler-special"),
+    }
+
+
+def test_special_particulate_limit_of_an_existing_unit_from_2014_07_01(
+    db: psycopg.Connection,
+) -> None:
+    # Existing coal units in the 47 cities: the special particulate limit from 2014-07-01;
+    # SO₂ and NOx stay those of Table 1. Bound from the same day as Table 1, whichever binding
+    # came first: the stricter value of two bindings from one day applies.
+    for mn, first in (("MN-GAS-1", "coal-boiler-special-existing"), ("MN-GAS-2", None)):
+        outlet = add_outlet(db, mn)
+        categories = ["coal-boiler-existing", "coal-boiler-special-existing"]
+        if first:
+            categories.reverse()
+        for category in categories:
+            bind_outlet(db, mn, "GB 13223-2011", category, date(2014, 7, 1), "permit")
+        assert limits_for_outlet(db, outlet, date(2014, 6, 30)) == []
+        assert {k: v[:3] for k, v in effective(db, outlet, date(2014, 7, 1)).items()} == {
+            "a21002/hour": (D(100), "standard", "coal-boiler-existing"),
+            "a21026/hour": (D(200), "standard", "coal-boiler-existing"),
+            "a34013/hour": (D(20), "standard", "coal-boiler-special-existing"),
+        }
+
+
+def test_existing_gas_units_follow_table_1_from_2014_07_01(db: psycopg.Connection) -> None:
+    boiler, turbine = add_outlet(db, "MN-GAS-1"), add_outlet(db, "MN-GAS-2")
+    bind_outlet(db, "MN-GAS-1", "GB 13223-2011", "gas-boiler-existing", date(2010, 1, 1), "p")
+    bind_outlet(db, "MN-GAS-2", "GB 13223-2011", "gas-turbine-existing", date(2010, 1, 1), "p")
+    assert limits_for_outlet(db, boiler, date(2014, 6, 30)) == []
+    assert effective(db, boiler, date(2014, 7, 1))["a21026/hour"][0] == D(35)
+    assert effective(db, turbine, date(2014, 7, 1))["a21002/hour"][0] == D(50)
+    new = add_outlet(db, "MN-GAS-3")
+    bind_outlet(db, "MN-GAS-3", "GB 13223-2011", "gas-boiler", date(2010, 1, 1), "p")
+    assert effective(db, new, date(2012, 1, 1))["a21002/hour"][0] == D(100)
+
+
+def test_a_new_version_of_a_standard_limit_supersedes_from_its_date(
+    db: psycopg.Connection,
+) -> None:
+    outlet = add_outlet(db, "MN-GAS-1")
+    bind_outlet(db, "MN-GAS-1", "GB 13223-2011", "coal-boiler-new", date(2020, 1, 1), "permit")
+    db.execute(
+        "INSERT INTO limits (standard, category, pollutant, value, unit, period, reference_o2,"
+        " name_zh, name_en, source_document, clause, confirmed, note, valid_from, version)"
+        " SELECT standard, category, pollutant, 80, unit, period, reference_o2, name_zh, name_en,"
+        " 'test amendment', clause, false, 'test', '2030-01-01', 2 FROM limits"
+        " WHERE category = 'coal-boiler-new' AND pollutant = 'a21026'"
+    )
+    try:
+        assert effective(db, outlet, date(2029, 12, 31))["a21026/hour"] == (
+            D(100),
+            "standard",
+            "coal-boiler-new",
+            1,
+        )
+        assert effective(db, outlet, date(2030, 1, 1))["a21026/hour"] == (
+            D(80),
+            "standard",
+            "coal-boiler-new",
+            2,
+        )
+        # the other pollutants of the binding keep their version 1
+        assert effective(db, outlet, date(2030, 1, 1))["a34013/hour"][0] == D(30)
+    finally:
+        db.execute("DELETE FROM limits WHERE version = 2")
 
 
 def test_binding_and_limit_date_ranges_are_inclusive(db: psycopg.Connection) -> None:

@@ -23,6 +23,8 @@ RELEASED = {
     "0011_publication_log.sql": "c55ea77cdf421b16b5ad3e52af546f21db5fbf9337378d0a27458e14bdb3af4a",
     "0012_emission_tax.sql": "a5d7c18360d690244f02174a4db9f385aeb4c4556e41a5c35638972333bbb9b1",
     "0013_timescaledb_aggregates.sql": "6683c45f6aa8531f3866e66ea0e28e37489e5d7c4944a44676d06c2fc4c873f5",
+    "0014_publication_guards.sql": "e6383b38792e626fba8d4f8cea51ce114bf3cc83f07419c0036113721105d0a1",
+    "0015_staff_token_expiry.sql": "f16b9e4e5502fe6608b7cc6f4261eb22526c16b23550d0da97eb89fd12ce9e64",
 }
 
 
@@ -32,3 +34,15 @@ def test_a_released_migration_is_never_edited(name: str) -> None:
     assert hashlib.sha256(text.encode()).hexdigest() == RELEASED[name], (
         f"{name} was released: put the change in a new migration"
     )
+
+
+def test_every_migration_has_a_number_of_its_own() -> None:
+    """``schema_migrations`` is keyed by the number: two files with one number would leave one
+    of them unapplied on databases that already have the other."""
+    names = [
+        entry.name
+        for entry in (resources.files("schemas.core") / "migrations").iterdir()
+        if entry.name.endswith(".sql")
+    ]
+    numbers = [name.partition("_")[0] for name in names]
+    assert len(set(numbers)) == len(numbers), sorted(names)

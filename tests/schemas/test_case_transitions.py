@@ -9,18 +9,25 @@ from typing import Any
 import psycopg
 import pytest
 
-from alerts.cases import CasePolicy, Transition, judge_period, open_case, severity_for
+from schemas.cases.policy import CasePolicy, severity_for
+from schemas.cases.transitions import Transition, judge_period, open_case
+from schemas.limits import judgement
 from tests.fixtures.registry import add_outlet
 
 pytestmark = pytest.mark.integration
 
 H0 = datetime(2026, 11, 28, 0, tzinfo=UTC)
 LIMIT = Decimal(35)
-POLICY = CasePolicy(close_after=3, major_periods=4, critical_periods=12)
+POLICY = CasePolicy(
+    close_after=3,
+    major_multiple=Decimal("0.5"),
+    critical_multiple=Decimal(1),
+    major_periods=4,
+    critical_periods=12,
+)
 
 
 def judge(conn: psycopg.Connection, oid: int, hour: int, value: str) -> list[Transition]:
-    v = Decimal(value)
     with conn.transaction():
         return judge_period(
             conn,
@@ -31,9 +38,7 @@ def judge(conn: psycopg.Connection, oid: int, hour: int, value: str) -> list[Tra
             limit_source="standard",
             limit_value=LIMIT,
             period_start=H0 + timedelta(hours=hour),
-            value=v,
-            multiple=(v - LIMIT) / LIMIT,
-            exceeding=v > LIMIT,
+            verdict=judgement.judge(Decimal(value), judgement.LimitBounds(LIMIT)),
             policy=POLICY,
             details={"v": value},
         )

@@ -1,4 +1,4 @@
-"""Cases: what the evaluator concluded, kept per key and changed only by transitions.
+"""The evaluator's transitions of a case: what it concluded, kept per key and changed only here.
 
 An exceedance case is keyed by (outlet, pollutant, averaging period, limit version): the first
 valid exceeding mean opens it, more exceeding means and higher multiples escalate it, a run of
@@ -7,10 +7,15 @@ that period in place, so replays change nothing and produce no new events. Other
 (outage, fault, pattern) are keyed by (kind, outlet, pollutant, subject) and opened and closed
 by their detectors.
 
-Every transition appends one ``case_events`` row; its id is what notifications are sent for.
-Callers hold ``pg_advisory_xact_lock(outlet_id)`` (see :func:`lock_outlet`), so one outlet's
-cases are only ever changed by one transaction at a time; the partial unique index on open
-cases is the last line of defence.
+An open case nobody has acknowledged for a while is escalated one severity up, once
+(:func:`escalate_unacknowledged`). Whether a mean exceeds and by how much is the one judgement
+of :func:`schemas.limits.judgement.judge`; how serious the case is, :mod:`schemas.cases.policy`.
+
+Every transition appends one ``case_events`` row (actor ``evaluator``); its id is what
+notifications are sent for (the alerts process announces them). Callers hold
+``pg_advisory_xact_lock(outlet_id)`` (see :func:`lock_outlet`), so one outlet's cases are only
+ever changed by one transaction at a time; the partial unique index on open cases is the last
+line of defence. What staff do with a case is :mod:`schemas.cases.workflow`.
 """
 
 from __future__ import annotations
@@ -25,41 +30,48 @@ import psycopg
 from psycopg.rows import dict_row
 
 from schemas.cases.kinds import SEVERITIES, higher_severity
+from schemas.cases.model import MACHINE, append_event
+from schemas.cases.policy import CasePolicy, severity_for
+from schemas.limits.judgement import Judgement
+from schemas.limits.rules import Limit
 
 __all__ = [
-    "CasePolicy",
     "Transition",
     "close_case",
+    "escalate_unacknowledged",
     "judge_period",
+    "limit_details",
     "lock_outlet",
     "open_case",
-    "severity_for",
+    "unacknowledged",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class CasePolicy:
-    close_after: int = 3
-    major_multiple: Decimal = Decimal("0.5")
-    critical_multiple: Decimal = Decimal(1)
-    major_periods: int = 4
-    critical_periods: int = 12
 
 
 @dataclass(frozen=True, slots=True)
 class Transition:
     case_id: int
     event_id: int
-    action: str  # opened | escalated | closed | reopened
+    action: str  # opened | escalated | closed | reopened | unack-escalated
     severity: str
 
 
-def severity_for(exceeding_periods: int, max_multiple: Decimal, policy: CasePolicy) -> str:
-    if max_multiple >= policy.critical_multiple or exceeding_periods >= policy.critical_periods:
-        return "critical"
-    if max_multiple >= policy.major_multiple or exceeding_periods >= policy.major_periods:
-        return "major"
-    return "warning"
+def limit_details(lim: Limit) -> dict[str, Any]:
+    """What a case records of the limit it was judged by, in its (or its period's) details:
+    the API, the published notices and the evidence bundle read it back from there."""
+    return {
+        "limit": str(lim.value),
+        "unit": lim.unit,
+        "period": lim.period,
+        "limit_min": None if lim.value_min is None else str(lim.value_min),
+        "reference_o2": None if lim.reference_o2 is None else str(lim.reference_o2),
+        "limit_source": lim.source,
+        "standard": lim.standard,
+        "category": lim.category,
+        "source_document": lim.source_document,
+        "clause": lim.clause,
+        "limit_confirmed": lim.confirmed,
+        "limit_version": lim.version,
+    }
 
 
 def lock_outlet(conn: psycopg.Connection, outlet_id: int) -> None:
@@ -70,13 +82,8 @@ def lock_outlet(conn: psycopg.Connection, outlet_id: int) -> None:
 def _event(
     conn: psycopg.Connection, case_id: int, action: str, severity: str, detail: dict[str, Any]
 ) -> Transition:
-    row = conn.execute(
-        "INSERT INTO case_events (case_id, actor, action, severity, detail) "
-        "VALUES (%s, 'evaluator', %s, %s, %s) RETURNING id",
-        (case_id, action, severity, json.dumps(detail, default=str)),
-    ).fetchone()
-    assert row is not None
-    return Transition(case_id, int(row[0]), action, severity)
+    event = append_event(conn, case_id, MACHINE, action, detail, severity)
+    return Transition(case_id, event.id, action, severity)
 
 
 def judge_period(
@@ -89,19 +96,19 @@ def judge_period(
     limit_source: str,
     limit_value: Decimal,
     period_start: datetime,
-    value: Decimal,
-    multiple: Decimal,
-    exceeding: bool,
+    verdict: Judgement,
     policy: CasePolicy,
     details: dict[str, Any],
     no_case_has_period: bool = False,
 ) -> list[Transition]:
-    """Record one valid mean against one limit; returns the transitions it caused.
+    """Record the verdict on one valid mean against one limit; returns the transitions it caused.
 
-    ``limit_source`` ('standard' or 'outlet') says which table ``limit_id`` is from; it is part
+    A compliant period is stored with multiple 0, an exceeding one with the verdict's multiple
+    (None where none is defined: a range limit such as pH, a zero limit). ``limit_source`` ('standard' or 'outlet') says which table ``limit_id`` is from; it is part
     of the case key (stored as the case's subject). ``no_case_has_period``: the caller knows
     that no case of this key has a period at ``period_start`` (the lookup is skipped)."""
     key = (outlet_id, pollutant, period, limit_id, limit_source)
+    exceeding = verdict.exceeds
     cur = conn.cursor(row_factory=dict_row)
     case = None
     if not no_case_has_period:
@@ -135,15 +142,15 @@ def judge_period(
             )
             transitions.append(_event(conn, case["id"], "reopened", case["severity"], details))
         else:
-            severity = severity_for(1, multiple, policy)
+            severity = severity_for(1, verdict.multiple, policy)
             case = _insert_case(cur, key, period_start, severity, details)
             transitions.append(_event(conn, case["id"], "opened", severity, details))
     row = {
         "case": case["id"],
         "start": period_start,
-        "value": value,
+        "value": verdict.value,
         "limit": limit_value,
-        "multiple": multiple,
+        "multiple": verdict.multiple if exceeding else Decimal(0),
         "compliant": not exceeding,
         "details": json.dumps(details, default=str),
     }
@@ -231,7 +238,7 @@ def _settle(
     if not bad:
         return close_case(conn, case["id"], "the exceeding means were revised to compliant")
     compliant_run = int(run)
-    severity = severity_for(int(bad), Decimal(max_multiple), policy)
+    severity = severity_for(int(bad), max_multiple, policy)
     conn.execute(
         "UPDATE cases SET first_at = %s, last_at = %s, max_multiple = %s, compliant_run = %s, "
         "severity = %s WHERE id = %s",
@@ -257,7 +264,10 @@ def _settle(
         out.append(_event(conn, case["id"], "reopened", severity, {"compliant_run": compliant_run}))
         case = {**case, "state": "open"}
     if SEVERITIES.index(severity) > SEVERITIES.index(case["severity"]):
-        detail = {"exceeding_periods": int(bad), "max_multiple": str(max_multiple)}
+        detail = {
+            "exceeding_periods": int(bad),
+            "max_multiple": None if max_multiple is None else str(max_multiple),
+        }
         out.append(_event(conn, case["id"], "escalated", severity, detail))
     if case["state"] == "open" and compliant_run >= policy.close_after:
         out += close_case(conn, case["id"], f"{compliant_run} consecutive compliant means")
@@ -270,7 +280,7 @@ def _closed_by_evaluator(conn: psycopg.Connection, case_id: int) -> bool:
         "ORDER BY id DESC LIMIT 1",
         (case_id,),
     ).fetchone()
-    return row is not None and row[0] == "evaluator"
+    return row is not None and row[0] == MACHINE
 
 
 def close_case(conn: psycopg.Connection, case_id: int, reason: str) -> list[Transition]:
@@ -316,3 +326,33 @@ def open_case(
     ).fetchone()
     assert row is not None
     return int(row[0]), []
+
+
+def unacknowledged(conn: psycopg.Connection, opened_before: datetime) -> list[tuple[int, int]]:
+    """(case id, outlet id) of the open cases opened before ``opened_before`` that nobody has
+    acknowledged and that were not escalated for it yet."""
+    rows = conn.execute(
+        "SELECT id, outlet_id FROM cases WHERE state = 'open' AND acknowledged_at IS NULL "
+        "AND escalated_at IS NULL AND opened_at <= %s",
+        (opened_before,),
+    ).fetchall()
+    return [(int(case_id), int(outlet_id)) for case_id, outlet_id in rows]
+
+
+def escalate_unacknowledged(
+    conn: psycopg.Connection, case_id: int, at: datetime
+) -> list[Transition]:
+    """Raise an unacknowledged open case one severity (critical stays critical), once: nothing
+    when it was acknowledged or escalated meanwhile."""
+    row = conn.execute(
+        "UPDATE cases SET escalated_at = %s, severity = CASE severity "
+        "WHEN 'info' THEN 'warning' WHEN 'warning' THEN 'major' ELSE 'critical' END "
+        "WHERE id = %s AND acknowledged_at IS NULL AND escalated_at IS NULL "
+        "RETURNING severity",
+        (at, case_id),
+    ).fetchone()
+    if row is None:
+        return []
+    severity = str(row[0])
+    assert severity in SEVERITIES
+    return [_event(conn, case_id, "unack-escalated", severity, {})]

@@ -16,17 +16,8 @@ import psycopg
 import pytest
 
 from schemas.cases.errors import CaseError, CaseNotFound, InvalidTransition
-from schemas.cases.workflow import (
-    Case,
-    CaseEvent,
-    acknowledge,
-    assign,
-    close,
-    comment,
-    get_case,
-    history,
-    record_reply,
-)
+from schemas.cases.model import Case, CaseEvent, get_case, history
+from schemas.cases.workflow import acknowledge, assign, close, comment, record_reply
 from tests.fixtures.registry import add_outlet
 
 HOUR = datetime(2024, 5, 1, 2, 0, tzinfo=UTC)

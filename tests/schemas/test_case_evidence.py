@@ -21,7 +21,7 @@ from psycopg.types.json import Jsonb
 
 from ingest.hj212.build import build_packet
 from schemas.cases.errors import CaseNotFound
-from schemas.cases.evidence import build_evidence
+from schemas.cases.evidence import build_evidence, mask_pw
 from schemas.cases.workflow import acknowledge, record_reply
 from tests.fixtures.registry import add_outlet
 
@@ -216,13 +216,19 @@ def test_every_file_in_order(db: psycopg.Connection, scenario: Scenario, tmp_pat
     assert not list(tmp_path.glob(".*partial"))
 
 
-def test_raw_frames_are_byte_identical(db: psycopg.Connection, scenario: Scenario) -> None:
+def test_raw_frames_are_as_received_but_the_pw(db: psycopg.Connection, scenario: Scenario) -> None:
+    """Issue 15: the bundle, handed to reviewers and enterprises, carried each logger's PW in
+    clear. The PW is masked; put back, it gives the SHA-256 of the frame as received."""
     out = io.BytesIO()
     build_evidence(db, scenario.case_id, out)
     files = read_bundle(out.getvalue())
+    assert not any(b"123456" in data for data in files.values())
     for fid, raw in scenario.frames.items():
-        assert files[f"frames/{fid}.hj212"] == raw
-        assert raw.endswith(b"\r\n")
+        masked = files[f"frames/{fid}.hj212"]
+        assert masked == raw.replace(b"PW=123456;", b"PW=******;") and masked != raw
+        assert masked.endswith(b"\r\n")
+    note = json.loads(files["manifest.json"])["raw_frames"]
+    assert note["pw_masked"] is True and "SHA-256" in note["note"]
     listed = {int(r["id"]): r for r in rows(files, "frames.csv")}
     assert set(listed) == set(scenario.frames)
     for fid, r in listed.items():
@@ -439,7 +445,9 @@ def test_cli_writes_the_zip(
     done = _cli(database_url, str(scenario.case_id), "-o", str(target))
     assert done.returncode == 0, done.stderr
     files = read_bundle(target.read_bytes())
-    assert files[f"frames/{max(scenario.frames)}.hj212"] == scenario.frames[max(scenario.frames)]
+    assert files[f"frames/{max(scenario.frames)}.hj212"] == mask_pw(
+        scenario.frames[max(scenario.frames)]
+    )
     sha = hashlib.sha256(files["manifest.json"]).hexdigest()
     assert f"evidence bundle of case {scenario.case_id}" in done.stdout
     assert f"manifest.json sha256 {sha}" in done.stdout
@@ -450,3 +458,22 @@ def test_cli_unknown_case(database_url: str, db: psycopg.Connection, tmp_path: P
     assert done.returncode == 1
     assert done.stderr.strip().endswith("error: case 31337 does not exist")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("raw", "masked"),
+    [
+        (
+            b"##0101QN=1;ST=31;CN=2051;PW=123456;MN=88;Flag=4;CP=&&&&ABCD\r\n",
+            b"##0101QN=1;ST=31;CN=2051;PW=******;MN=88;Flag=4;CP=&&&&ABCD\r\n",
+        ),
+        (b"QN=1;PW=;MN=88", b"QN=1;PW=;MN=88"),  # an empty PW stays empty
+        (b"QN=1;ST=31;CP=&&XPW=5;a01-Rtd=1&&", b"QN=1;ST=31;CP=&&XPW=5;a01-Rtd=1&&"),
+        (
+            b'{"mn": "88", "pw": "s3\\"cret", "cn": "2011"}',
+            b'{"mn": "88", "pw": "********", "cn": "2011"}',
+        ),
+    ],
+)
+def test_mask_pw(raw: bytes, masked: bytes) -> None:
+    assert mask_pw(raw) == masked and len(masked) == len(raw)

@@ -1,0 +1,32 @@
+"""Settings of the HTTP API process (``sourcewatch api``), beside the shared ones
+(:mod:`schemas.core.settings`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from schemas.core.settings import Settings
+
+__all__ = ["ApiSettings"]
+
+
+class ApiSettings(Settings):
+    api_host: str = Field(
+        "127.0.0.1",
+        description="Address the HTTP API listens on (0.0.0.0 to listen on every interface, "
+        "e.g. in a container).",
+    )
+    api_port: int = Field(8000, ge=1, le=65535, description="TCP port the HTTP API listens on.")
+    api_rate_limit_per_minute: int = Field(
+        120,
+        ge=0,
+        description="HTTP API: most /v1 requests and portal/widget pages one client IP may make "
+        "in any 60 s (sliding window, counted per API process); 0 turns the limit off.",
+    )
+    dump_dir: Path = Field(
+        Path("var/dumps"),
+        description="Folder of the daily bulk dumps (`sourcewatch dump` writes them, the API "
+        "serves them at /v1/dumps).",
+    )

@@ -1,0 +1,59 @@
+"""Settings of the ingest processes: the MQTT worker (``sourcewatch ingest``) and the HJ 212 TCP
+gateway (``sourcewatch gateway``), beside the shared ones (:mod:`schemas.core.settings`)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from schemas.core.settings import Settings
+
+__all__ = ["IngestSettings"]
+
+
+class IngestSettings(Settings):
+    mqtt_shared_group: str = Field(
+        "",
+        description="MQTT 5 shared-subscription group; when set, workers subscribe to "
+        "$share/<group>/… and split the load.",
+    )
+    mqtt_receive_maximum: int = Field(
+        1000,
+        ge=1,
+        le=65535,
+        description="Most unacknowledged QoS 1 messages the broker may push to one worker "
+        "(MQTT 5 Receive Maximum); bounds the worker's in-flight work.",
+    )
+    mqtt_session_expiry_s: int = Field(
+        7 * 24 * 3600,
+        ge=0,
+        description="How long the broker keeps the worker's session and queued messages "
+        "while it is away.",
+    )
+    batch_max_messages: int = Field(
+        500, ge=1, description="Writer: commit after this many MQTT messages."
+    )
+    batch_max_delay_s: float = Field(
+        0.2, gt=0, description="Writer: commit at the latest this long after the first message."
+    )
+    registry_refresh_s: float = Field(
+        30.0, gt=0, description="How often the ingest worker reloads outlets (MN, PW, CRC policy)."
+    )
+    gateway_host: str = Field(
+        "127.0.0.1",
+        description="Address the HJ 212 TCP gateway for legacy data loggers listens on "
+        "(0.0.0.0 to listen on every interface).",
+    )
+    gateway_port: int = Field(
+        9212,
+        ge=1,
+        le=65535,
+        description="TCP port of the HJ 212 gateway (HJ 212 defines no well-known port).",
+    )
+    gateway_idle_timeout_s: float = Field(
+        300.0,
+        gt=0,
+        description="TCP gateway: a logger connection silent this long is closed.",
+    )
+    gateway_max_connections: int = Field(
+        1000, ge=1, description="TCP gateway: most logger connections open at once."
+    )

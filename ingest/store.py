@@ -1,0 +1,171 @@
+"""The ingest store: what the MQTT worker and the TCP gateway share between receiving data and
+answering it. :meth:`IngestStore.store` decodes a batch for the outlets its frames name, writes
+it in one transaction, and returns only once it is committed:
+
+- A database outage delays data, never drops it: the connection is dropped, and the same batch
+  is decoded and written again after a back-off (:func:`backoff`), until it commits or the
+  caller stops; then nothing of the batch is answered, and its sender sends it again.
+- A batch the database refuses for a non-transient reason is written frame by frame; a frame
+  that still fails becomes a dead letter (:func:`~ingest.writer.write_isolating`).
+- A decoder bug makes the item a dead letter; it never stops ingest.
+- Each count is made once: :class:`~ingest.metrics.IngestStats` keeps this store's totals and
+  updates the process's Prometheus metrics in the same call.
+
+Connections: one per thread that calls :meth:`IngestStore.store` (the worker has one thread,
+the gateway a small pool), opened on first use and again after a failure. The outlet directory
+is shared.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from functools import partial
+from typing import Generic, Protocol, TypeVar
+
+import psycopg
+
+from ingest.metrics import IngestStats
+from ingest.outlets import FindOutlet, OutletDirectory
+from ingest.records import Accepted, Rejected
+from ingest.writer import WriteError, Written, write_isolating
+
+__all__ = [
+    "FIRST_RETRY_DELAY_S",
+    "RETRY_MAX_DELAY_S",
+    "Decoder",
+    "IngestStore",
+    "backoff",
+]
+
+log = logging.getLogger(__name__)
+
+FIRST_RETRY_DELAY_S = 0.2
+RETRY_MAX_DELAY_S = 10.0  # the longest wait between two attempts while the database is down
+
+T = TypeVar("T")
+T_contra = TypeVar("T_contra", contravariant=True)
+
+
+class Decoder(Protocol[T_contra]):
+    """How the items of one transport become records."""
+
+    def decode(self, item: T_contra, find_outlet: FindOutlet) -> Sequence[Accepted | Rejected]:
+        """The frames of ``item`` (accepted or rejected) for the outlets their MN names."""
+        ...
+
+    def unreadable(self, item: T_contra, detail: str) -> Rejected:
+        """The whole of ``item`` as a dead letter, when decoding it failed."""
+        ...
+
+
+def backoff(first: float, most: float) -> Iterator[float]:
+    """The waits between attempts: ``first``, doubling each time, at most ``most``."""
+    delay = first
+    while True:
+        yield min(delay, most)
+        delay = min(delay * 2, most)
+
+
+class IngestStore(Generic[T]):
+    def __init__(
+        self,
+        database_url: str,
+        decoder: Decoder[T],
+        *,
+        application_name: str,
+        registry_refresh_s: float,
+        retry_max_delay_s: float = RETRY_MAX_DELAY_S,
+    ) -> None:
+        self.database_url = database_url
+        self.decoder = decoder
+        self.application_name = application_name
+        self.retry_max_delay_s = retry_max_delay_s
+        self.directory = OutletDirectory(refresh_s=registry_refresh_s)
+        self.stats = IngestStats()
+        self._local = threading.local()  # this thread's connection
+        self._connections: list[psycopg.Connection] = []
+        self._lock = threading.Lock()  # the list above and the stats
+
+    def store(self, items: Sequence[T], stop: threading.Event) -> Written | None:
+        """Decode and commit ``items`` in one transaction, retrying while the database is
+        unavailable. What is returned is durable; None when ``stop`` was set before the
+        commit (nothing was committed then: answer nothing)."""
+        started = time.monotonic()
+        delays = backoff(FIRST_RETRY_DELAY_S, self.retry_max_delay_s)
+        while True:
+            try:
+                written = self._write(items)
+            except (WriteError, psycopg.OperationalError) as exc:
+                self._drop()
+                with self._lock:
+                    self.stats.write_failed(str(exc))
+                delay = next(delays)
+                log.warning(
+                    "batch of %d not written (%s); retrying in %.1fs", len(items), exc, delay
+                )
+                if stop.wait(delay):
+                    return None
+                continue
+            with self._lock:
+                self.stats.committed(len(items), written, time.monotonic() - started)
+            return written
+
+    def close(self) -> None:
+        """Close every connection (call once no thread stores any more)."""
+        with self._lock:
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            with contextlib.suppress(psycopg.Error):
+                conn.close()
+
+    def _write(self, items: Sequence[T]) -> Written:
+        conn = self._connection()
+        self.directory.refresh_if_due(conn)
+        find_outlet: FindOutlet = partial(self.directory.lookup, conn)
+        accepted: list[Accepted] = []
+        rejected: list[Rejected] = []
+        for item in items:
+            for record in self._decode(item, find_outlet):
+                if isinstance(record, Accepted):
+                    accepted.append(record)
+                else:
+                    rejected.append(record)
+        return write_isolating(conn, accepted, rejected)
+
+    def _decode(self, item: T, find_outlet: FindOutlet) -> Sequence[Accepted | Rejected]:
+        try:
+            return self.decoder.decode(item, find_outlet)
+        except psycopg.Error:
+            raise
+        except Exception as exc:  # a decoder bug must not stop ingest: keep the item
+            log.exception("decoder failed; the item is kept as a dead letter")
+            return [self.decoder.unreadable(item, f"decoder error: {exc!r}")]
+
+    def _connection(self) -> psycopg.Connection:
+        conn: psycopg.Connection | None = getattr(self._local, "conn", None)
+        if conn is None or conn.closed:
+            conn = psycopg.connect(
+                self.database_url,
+                application_name=self.application_name,
+                connect_timeout=5,
+                autocommit=True,
+            )
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    def _drop(self) -> None:
+        """Close this thread's connection (after a failure: the next attempt opens one)."""
+        conn: psycopg.Connection | None = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            with self._lock:
+                if conn in self._connections:
+                    self._connections.remove(conn)
+            with contextlib.suppress(psycopg.Error):
+                conn.close()
