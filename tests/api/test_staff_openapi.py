@@ -5,20 +5,16 @@ content type and shape, and never a 5xx."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import psycopg
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis import strategies as st
-from schemathesis import APIOperation, BaseSchema, Case, GenerationMode
+from schemathesis import BaseSchema
 from schemathesis.core.result import Ok
 
 from api.app import create_app
 from api.settings import ApiSettings
 from tests.api.conftest import World
-from tests.api.test_openapi_property import CHECKS
+from tests.api.test_openapi_property import _check
 from tests.fixtures.staff import staff_headers
 
 MAX_EXAMPLES = 15
@@ -37,27 +33,6 @@ def staff_schema(settings: ApiSettings, world: World) -> BaseSchema:
     return schemathesis.openapi.from_asgi("/openapi.json", app).include(path_regex=PATHS)
 
 
-def _check(operation: APIOperation[Any, Any, Any, Any], headers: dict[str, str]) -> None:
-    strategy = st.one_of(
-        operation.as_strategy(GenerationMode.POSITIVE),
-        operation.as_strategy(GenerationMode.NEGATIVE),
-    )
-
-    @given(case=strategy)
-    @settings(
-        max_examples=MAX_EXAMPLES,
-        derandomize=True,
-        database=None,
-        deadline=None,
-        phases=[Phase.explicit, Phase.generate],
-        suppress_health_check=list(HealthCheck),
-    )
-    def run(case: Case[Any]) -> None:
-        case.call_and_validate(headers=headers, checks=CHECKS)
-
-    run()
-
-
 @pytest.mark.integration
 @pytest.mark.filterwarnings("default")  # schemathesis' and hypothesis' own deprecations
 def test_staff_management_conforms_to_its_openapi(
@@ -70,7 +45,7 @@ def test_staff_management_conforms_to_its_openapi(
     assert len(operations) >= 20, [op.label for op in operations]
     for operation in operations:
         try:
-            _check(operation, admin_headers)
+            _check(operation, admin_headers, MAX_EXAMPLES)
         except (AssertionError, BaseExceptionGroup) as exc:
             failures[operation.label] = str(exc)[:3000]
     assert not failures, "\n\n".join(f"{label}:\n{text}" for label, text in failures.items())
