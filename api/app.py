@@ -40,7 +40,11 @@ from api.routes import (
     staff_audit,
     staff_cases,
     staff_disclosures,
+    staff_limits,
+    staff_registry,
     staff_stream,
+    staff_subscriptions,
+    staff_users,
     stats,
     timeliness,
     widgets,
@@ -134,6 +138,12 @@ def create_app(settings: ApiSettings, *, pool: ConnectionPool | None = None) -> 
     app.include_router(comparisons.router)  # supervisory results beside online data
     app.include_router(staff_disclosures.router)  # authoring, review, publication
     app.include_router(staff_audit.router)  # the audit log (admin)
+    # staff management (audited): limits before the registry, so /v1/staff/outlets/unjudged
+    # is not read as an outlet id
+    app.include_router(staff_limits.router)
+    app.include_router(staff_registry.router)
+    app.include_router(staff_subscriptions.router)
+    app.include_router(staff_users.router)
     app.include_router(dumps.router)  # bulk downloads: files written by `sourcewatch dump`
     app.include_router(portal.router)  # HTML pages, not in the OpenAPI schema
     app.include_router(widgets.router)  # embeddable widgets, not in the OpenAPI schema

@@ -12,6 +12,7 @@ from api.responses import (
     LimitRef,
     Location,
     Names,
+    NotJudged,
     OpenCases,
     Outlet,
     OutletRef,
@@ -20,6 +21,7 @@ from api.responses import (
     StaffOutletRef,
     optional_instant,
 )
+from schemas.limits.coverage import gaps
 from schemas.limits.rules import Limit
 
 __all__ = [
@@ -29,6 +31,7 @@ __all__ = [
     "limit_ref",
     "location",
     "names",
+    "not_judged",
     "number",
     "open_cases",
     "outlet",
@@ -102,6 +105,7 @@ def enterprise(row: Row) -> EnterpriseSummary:
 
 def outlet(row: Row) -> Outlet:
     """An outlet row of :mod:`api.queries.outlets` (with its status columns)."""
+    reasons = not_judged(row)
     return Outlet(
         id=row["id"],
         enterprise_id=row["enterprise_id"],
@@ -117,7 +121,19 @@ def outlet(row: Row) -> Outlet:
             last_frame=optional_instant(row["last_frame_at"]),
             open_cases=open_cases([row]),
         ),
+        judged=not reasons,
+        not_judged=reasons,
     )
+
+
+def not_judged(row: Row) -> list[NotJudged]:
+    """Why the outlet of a :mod:`api.queries.outlets` row is not judged (empty: it is)."""
+    return [
+        NotJudged.model_validate(
+            {"code": g.code, "pollutant": g.pollutant, "reason": {"zh": g.zh, "en": g.en}}
+        )
+        for g in gaps(row["has_limits"], row["unlimited"], row["judged_on"])
+    ]
 
 
 def open_cases(rows: list[Row]) -> OpenCases:

@@ -14,6 +14,7 @@ Every error body is::
     ├── Forbidden             403  forbidden           credentials without the right (staff)
     ├── NotFound              404  not_found           no such resource, or no such route
     ├── Conflict              409  conflict            not allowed in the resource's current state
+    ├── TooLarge              413  too_large           an upload over its size limit
     ├── RateLimited           429  rate_limited        with Retry-After
     ├── InternalError         500  internal_error      a bug: logged here, never explained
     └── ServiceUnavailable    503  unavailable         the database does not answer in time
@@ -21,7 +22,9 @@ Every error body is::
 :func:`install` maps everything else onto it: FastAPI's ``RequestValidationError`` (naming the
 parameter), Starlette's ``HTTPException`` (unknown routes, 405), the database errors of
 :mod:`api.db`, the case errors of :mod:`schemas.cases.errors` (unknown case 404, invalid
-transition 409), and — through :class:`UnhandledErrors` — any other exception, as a 500 that
+transition 409), the registry's (unknown record 404, duplicate USCC or MN 409, an invalid
+change 422 naming the field), the limits' and the subscriptions' (422, unknown
+subscription 404), and — through :class:`UnhandledErrors` — any other exception, as a 500 that
 never leaks SQL or a stack trace.
 """
 
@@ -43,12 +46,18 @@ from api.db import DatabaseError, DatabaseUnavailable, QueryTimeout
 from api.responses import ErrorBody, ErrorDetail
 from schemas.cases.errors import CaseError, CaseNotFound, InvalidTransition
 from schemas.disclosure.errors import ContentError, DisclosureError, InvalidAction, RecordNotFound
+from schemas.limits.rules import LimitsError
+from schemas.registry.changes import DuplicateRecord, InvalidChange, UnknownRecord
+from schemas.registry.entries import RegistryError
+from schemas.subscriptions import SubscriptionError, UnknownSubscription
 
 __all__ = [
     "CONFLICT_RESPONSE",
+    "DUPLICATE_RESPONSE",
     "ERROR_RESPONSES",
     "NOT_FOUND_RESPONSE",
     "STAFF_RESPONSES",
+    "TOO_LARGE_RESPONSE",
     "ApiError",
     "Conflict",
     "Forbidden",
@@ -57,6 +66,7 @@ __all__ = [
     "NotFound",
     "RateLimited",
     "ServiceUnavailable",
+    "TooLarge",
     "Unauthorized",
     "UnhandledErrors",
     "error_response",
@@ -111,6 +121,16 @@ class Conflict(ApiError):
         super().__init__(409, "conflict", message)
 
 
+class TooLarge(ApiError):
+    def __init__(self, parameter: str, limit: int) -> None:
+        super().__init__(
+            413,
+            "too_large",
+            f"{parameter}: larger than the {limit // 1024} KiB this endpoint takes",
+            parameter=parameter,
+        )
+
+
 class RateLimited(ApiError):
     def __init__(self, limit: int, retry_after: int) -> None:
         super().__init__(
@@ -163,6 +183,9 @@ def _from_validation(exc: RequestValidationError) -> ApiError:
 
 def _from_http(request: Request, exc: StarletteHTTPException) -> ApiError:
     status = exc.status_code
+    if status == 400 and exc.detail == "There was an error parsing the body":
+        # FastAPI's answer to a body that is not JSON: a bad parameter like any other (422)
+        return ApiError(422, "invalid_parameter", "body: not valid JSON", parameter="body")
     headers = dict(exc.headers or {})
     try:
         phrase = HTTPStatus(status).phrase
@@ -214,6 +237,22 @@ def _from_disclosure(exc: DisclosureError) -> ApiError:
     return _internal(exc)
 
 
+def _from_registry(exc: RegistryError) -> ApiError:
+    if isinstance(exc, UnknownRecord):
+        return NotFound(str(exc))
+    if isinstance(exc, DuplicateRecord):
+        return Conflict(str(exc))
+    if isinstance(exc, InvalidChange):
+        return InvalidParameter(exc.field, exc.message)
+    return ApiError(422, "invalid_parameter", str(exc), parameter="body")
+
+
+def _from_subscription(exc: SubscriptionError) -> ApiError:
+    if isinstance(exc, UnknownSubscription):
+        return NotFound(str(exc), parameter="subscription_id")
+    return ApiError(422, "invalid_parameter", str(exc), parameter="body")
+
+
 def _internal(exc: BaseException) -> InternalError:
     reference = uuid.uuid4().hex[:12]
     log.error("internal error %s", reference, exc_info=exc)
@@ -254,6 +293,21 @@ def install(app: FastAPI) -> None:
         return error_response(_from_disclosure(exc))
 
     app.add_exception_handler(DisclosureError, on_disclosure)
+
+    async def on_registry(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RegistryError)
+        return error_response(_from_registry(exc))
+
+    async def on_limits(request: Request, exc: Exception) -> JSONResponse:
+        return error_response(ApiError(422, "invalid_parameter", str(exc), parameter="body"))
+
+    async def on_subscription(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, SubscriptionError)
+        return error_response(_from_subscription(exc))
+
+    app.add_exception_handler(RegistryError, on_registry)
+    app.add_exception_handler(LimitsError, on_limits)
+    app.add_exception_handler(SubscriptionError, on_subscription)
 
 
 class UnhandledErrors:
@@ -304,4 +358,10 @@ STAFF_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 CONFLICT_RESPONSE: dict[int | str, dict[str, Any]] = {
     409: _doc("Not allowed in the case's current state (closing a closed case …)."),
+}
+DUPLICATE_RESPONSE: dict[int | str, dict[str, Any]] = {
+    409: _doc("The USCC or MN is already registered to another record."),
+}
+TOO_LARGE_RESPONSE: dict[int | str, dict[str, Any]] = {
+    413: _doc("The upload is larger than the endpoint takes."),
 }

@@ -30,6 +30,7 @@ __all__ = [
     "csv_response",
     "json_response",
     "private",
+    "private_json",
 ]
 
 MAX_AGE_DATA = 60  # s: series, lists, latest values
@@ -143,6 +144,16 @@ def csv_response(
             "Cache-Control": f"public, max-age={max_age}",
             "Vary": "Accept",
         },
+    )
+
+
+def private_json(model: BaseModel, *, status_code: int = 200) -> Response:
+    """``model`` as a staff answer: JSON, never cached (:data:`PRIVATE`)."""
+    return Response(
+        model.model_dump_json(),
+        status_code=status_code,
+        media_type="application/json",
+        headers=PRIVATE,
     )
 
 

@@ -44,6 +44,7 @@ __all__ = [
     "Meta",
     "MonthPoint",
     "Names",
+    "NotJudged",
     "OpenCases",
     "Outlet",
     "OutletDetail",
@@ -209,6 +210,17 @@ class OutletStatus(BaseModel):
     open_cases: OpenCases
 
 
+class NotJudged(BaseModel):
+    """Why an outlet is not (fully) judged."""
+
+    code: Literal["no_limits", "pollutant_without_limit"] = Field(
+        description="no_limits: no limit in force at all; pollutant_without_limit: one"
+        " measured pollutant has none."
+    )
+    pollutant: str | None = Field(description="HJ 212 code, for pollutant_without_limit.")
+    reason: Names
+
+
 class Outlet(BaseModel):
     id: int
     enterprise_id: int
@@ -220,6 +232,13 @@ class Outlet(BaseModel):
     location: Location | None
     active: bool
     status: OutletStatus
+    judged: bool = Field(
+        description="Whether the outlet has a limit in force today (Asia/Shanghai) and one for"
+        " every regulated pollutant it reported in the last 30 days; when false, `not_judged`"
+        " says why. Data of an outlet that is not judged are stored and published, but no"
+        " exceedance is found in them."
+    )
+    not_judged: list[NotJudged] = Field(description="Empty when `judged` is true.")
 
 
 class EnterpriseSummary(BaseModel):

@@ -10,7 +10,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from schemas.cases.kinds import CASE_KINDS, SEVERITIES
-from sourcewatch import commands
+from sourcewatch import commands, operations
 
 __all__ = ["main"]
 
@@ -167,6 +167,26 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("file", type=Path)
     _progress_argument(imp)
     imp.set_defaults(run=commands.registry_import)
+
+    _limits_commands(sub)
+    chk = _add(
+        sub,
+        "check",
+        "report the operating problems sourcewatch can see (exit 1 when there is any)",
+        ("sourcewatch check", "unjudged or silent outlets, broker drops, signing key, calendar"),
+        (
+            "sourcewatch check --silent-after 6h",
+            "also name outlets that have sent nothing for six hours",
+        ),
+    )
+    chk.add_argument(
+        "--silent-after",
+        type=_duration,
+        default=24 * 3600,
+        metavar="DURATION",
+        help="an active outlet without data for this long is a problem (default 1d)",
+    )
+    chk.set_defaults(run=operations.check)
 
     hj = _add(
         sub,
@@ -621,6 +641,80 @@ def _parser() -> argparse.ArgumentParser:
     _progress_argument(du)
     du.set_defaults(run=commands.dump)
     return p
+
+
+def _limits_commands(sub: _Sub[argparse.ArgumentParser]) -> None:
+    lim = _add(
+        sub,
+        "limits",
+        "what judges each outlet: standards, bindings and permit limits",
+        ("sourcewatch limits show 0CA065A6F43A75F68D981728", "the limits in force and from where"),
+        ("sourcewatch limits import permit-limits.csv", "load outlet limits from permits"),
+    ).add_subparsers(metavar="ACTION")
+    imp = _add(
+        lim,
+        "import",
+        "load outlet-specific (permit) limits from a CSV file, versioned and superseding",
+        (
+            "sourcewatch limits import permit-limits.csv",
+            (
+                "columns mn, pollutant, value, unit, period, source_document, valid_from (and"
+                " value_min, reference_o2, clause, valid_to); nothing is imported while any row"
+                " is bad; a changed value becomes a new version"
+            ),
+        ),
+    )
+    imp.add_argument("file", type=Path)
+    imp.set_defaults(run=operations.limits_import)
+    show = _add(
+        lim,
+        "show",
+        "the limits in force for an outlet, where each comes from, its bindings and versions",
+        ("sourcewatch limits show 0CA065A6F43A75F68D981728", "today (Asia/Shanghai)"),
+        (
+            "sourcewatch limits show 0CA065A6F43A75F68D981728 --on 2025-06-30",
+            "the limits that judged a past day",
+        ),
+    )
+    show.add_argument("mn", metavar="MN")
+    show.add_argument(
+        "--on", type=date.fromisoformat, default=None, metavar="YYYY-MM-DD", help="default today"
+    )
+    show.set_defaults(run=operations.limits_show)
+    std = _add(
+        lim,
+        "standards",
+        "the known standards and categories, with medium, validity and pollutants",
+        (
+            "sourcewatch limits standards",
+            "what a registry's emission_standard/limit_category may name",
+        ),
+    )
+    std.set_defaults(run=operations.limits_standards)
+    bind = _add(
+        lim,
+        "bind",
+        "bind an outlet to a standard's category from a day",
+        (
+            (
+                "sourcewatch limits bind 0CA065A6F43A75F68D981728 --standard 'GB 13223-2011'"
+                " --category coal-boiler-existing --from 2024-01-01"
+                " --source 91330206MA2H7K3P0Q001P"
+            ),
+            "judge the outlet by that category from 2024 on (the permit number is the source)",
+        ),
+    )
+    bind.add_argument("mn", metavar="MN")
+    bind.add_argument("--standard", required=True)
+    bind.add_argument("--category", required=True)
+    bind.add_argument(
+        "--from", dest="valid_from", type=date.fromisoformat, required=True, metavar="YYYY-MM-DD"
+    )
+    bind.add_argument(
+        "--to", dest="valid_to", type=date.fromisoformat, default=None, metavar="YYYY-MM-DD"
+    )
+    bind.add_argument("--source", required=True, help="permit number or document that binds it")
+    bind.set_defaults(run=operations.limits_bind)
 
 
 def _simulator_arguments(p: argparse.ArgumentParser) -> None:

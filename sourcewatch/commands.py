@@ -227,9 +227,9 @@ def alerts(args: argparse.Namespace) -> int:
 
 
 def subscriptions_add(args: argparse.Namespace) -> int:
-    from alerts.notify import NotifyError, add_subscription
     from schemas.core.db import connect
     from schemas.core.settings import get_settings
+    from schemas.subscriptions import SubscriptionError, add_subscription
 
     try:
         with connect(
@@ -248,8 +248,9 @@ def subscriptions_add(args: argparse.Namespace) -> int:
                 min_severity=args.min_severity,
                 max_per_hour=args.max_per_hour,
                 digest_after=args.digest_after,
+                actor=_cli_actor(),
             )
-    except NotifyError as exc:
+    except SubscriptionError as exc:
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201
         return 1
     print(f"subscription {sid}")  # noqa: T201
@@ -257,9 +258,9 @@ def subscriptions_add(args: argparse.Namespace) -> int:
 
 
 def subscriptions_list(args: argparse.Namespace) -> int:
-    from alerts.notify import list_subscriptions
     from schemas.core.db import connect
     from schemas.core.settings import get_settings
+    from schemas.subscriptions import list_subscriptions
 
     with connect(get_settings().database, application_name="sourcewatch.cli") as conn:
         for s in list_subscriptions(conn):
@@ -268,16 +269,16 @@ def subscriptions_list(args: argparse.Namespace) -> int:
 
 
 def subscriptions_remove(args: argparse.Namespace) -> int:
-    from alerts.notify import NotifyError, deactivate_subscription
     from schemas.core.db import connect
     from schemas.core.settings import get_settings
+    from schemas.subscriptions import SubscriptionError, deactivate_subscription
 
     try:
         with connect(
             get_settings().database, application_name="sourcewatch.cli", autocommit=True
         ) as conn:
-            cancelled = deactivate_subscription(conn, args.subscription_id)
-    except NotifyError as exc:
+            cancelled = deactivate_subscription(conn, args.subscription_id, actor=_cli_actor())
+    except SubscriptionError as exc:
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201
         return 1
     print(f"deactivated; {cancelled} pending notification(s) cancelled")  # noqa: T201

@@ -1,7 +1,8 @@
 """``sourcewatch up``: everything in one process, for trying sourcewatch out.
 
-Creates the configured database if it does not exist, migrates it, registers simulated
-enterprises (bound to the emission standards their outlets name), and runs the ingest worker,
+Creates the configured database if it does not exist, migrates it, imports simulated
+enterprises as a registry (each outlet bound to the standard and category it names, as
+``sourcewatch registry import`` binds them), and runs the ingest worker,
 the evaluator and the notification dispatcher beside simulated data loggers until stopped.
 The loggers first upload the recent past (``--history``, 24 h by default; after a previous run,
 only what is missing since its newest data), so the portal, the hourly judgement and the cases
@@ -19,7 +20,7 @@ import logging
 import threading
 from contextlib import ExitStack
 from dataclasses import replace
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -35,7 +36,6 @@ from schemas.core.db import connect
 from schemas.core.localtime import LOCAL_TZ
 from schemas.core.migrate import migrate
 from schemas.disclosure.keys import default_key_path, generate_key
-from schemas.limits.rules import LimitsError, bind_outlet
 from schemas.registry.entries import EnterpriseIn, import_registry
 from sourcewatch.embedded_mqtt import BrokerChoice, embedded_broker
 from sourcewatch.embedded_postgres import embedded_postgres
@@ -98,10 +98,8 @@ def run_up(
             simulated = [
                 EnterpriseIn.model_validate(e) for e in make_enterprises(enterprises, seed)
             ]
-            report = import_registry(conn, simulated)
-            bound = bind_simulated_outlets(conn, simulated)
+            report = import_registry(conn, simulated)  # binds each outlet as it names it
             since = history_start(conn, datetime.now(LOCAL_TZ), history)
-        log.info("bound %d simulated outlets to their emission standards", bound)
         log.info("registry: %s", report.summary().replace("\n", "; "))
         if settings.signing_key_file is None:  # the demo's key lives with its data
             settings = settings.model_copy(
@@ -189,34 +187,6 @@ def simulate(
             log.warning("simulated history incomplete; real time goes on")
     if not stop.is_set():
         run_simulator(replace(options, start=now), mqtt_url, stop=stop)
-
-
-# The standard's category each simulated outlet is judged under (demo data, not a permit).
-_DEMO_CATEGORIES = {
-    "GB 13223-2011": "ultra-low-coal",
-    "GB 16297-1996": "new-source",
-    "GB 18918-2002": "class-1A",
-    "GB 8978-1996": "grade-1",
-}
-_ULTRA_LOW = "煤电节能减排升级与改造行动计划(2014—2020年)"
-
-
-def bind_simulated_outlets(conn: psycopg.Connection, enterprises: list[EnterpriseIn]) -> int:
-    bound = 0
-    for e in enterprises:
-        for o in e.outlets:
-            category = _DEMO_CATEGORIES.get(o.emission_standard or "")
-            if category is None:
-                continue
-            standard = _ULTRA_LOW if category == "ultra-low-coal" else o.emission_standard
-            assert standard is not None
-            try:
-                bind_outlet(conn, o.mn, standard, category, date(2020, 1, 1), "demo")
-            except LimitsError as exc:
-                log.warning("outlet %s not bound: %s", o.mn, exc)
-                continue
-            bound += 1
-    return bound
 
 
 def _safe(url: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -21,6 +22,7 @@ import pytest
 
 from ingest.simulation import EpisodeKind, EpisodeRates, episodes_between, make_enterprises
 from schemas.core.localtime import LOCAL_TZ as SHANGHAI
+from sourcewatch import checks
 from sourcewatch.embedded import free_port
 from sourcewatch.embedded_mqtt import aedes_command, mosquitto_binary
 from sourcewatch.embedded_postgres import find_server_binaries
@@ -46,7 +48,7 @@ def seed_with_an_exceeded_hour(now: datetime) -> tuple[int, str, str]:
     first, last = now - HISTORY + MARGIN, now - MARGIN
     for seed in range(1, 5000):
         for outlet in make_enterprises(1, seed)[0]["outlets"]:
-            if outlet.get("emission_standard") != "GB 13223-2011":
+            if outlet.get("limit_category") != "ultra-low-coal":
                 continue
             for ep in episodes_between(seed, outlet["mn"], "gas", first, last, RATES):
                 hour = ep.start.astimezone(SHANGHAI).replace(minute=0, second=0, microsecond=0)
@@ -164,6 +166,7 @@ def test_up_with_nothing_configured(data_dir: Path, broker: str) -> None:
                 ]
 
             assert wait_for("exceedance case", case)
+            check_the_demo(log.read_text(), data_dir / "var" / "signing-key.pem")
             brokers = [
                 pid
                 for pid, line in _children(proc.pid)
@@ -184,6 +187,38 @@ def test_up_with_nothing_configured(data_dir: Path, broker: str) -> None:
     assert not gone, log.read_text()
     assert "postgres" not in _processes(data_dir), log.read_text()
     assert (data_dir / "var" / "signing-key.pem").exists()  # the demo's key stays with its data
+
+
+def check_the_demo(log: str, key: Path) -> None:
+    """``sourcewatch check`` on the running demo: every outlet judged and reporting, the
+    broker dropping nothing, the key in place; only a calendar that chinesecalendar does not
+    know yet (next year, from 1 December) may be reported, as it is true."""
+    database = re.search(r"started a private PostgreSQL at (\S+)", log)
+    broker = re.search(r"publishing to (\S+), stored in", log)
+    assert database and broker, log
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("SOURCEWATCH_DATABASE_URL", "SOURCEWATCH_MQTT_URL")
+    }
+    env |= {
+        "SOURCEWATCH_DATABASE_URL": database[1],
+        "SOURCEWATCH_MQTT_URL": broker[1],
+        "SOURCEWATCH_SIGNING_KEY_FILE": str(key),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "sourcewatch.cli", "check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    problems = {line for line in done.stdout.splitlines() if line.startswith("problem:")}
+    expected = {str(f) for f in checks.calendar(datetime.now(SHANGHAI).date())}
+    assert problems == expected, done.stdout + done.stderr
+    assert done.returncode == (1 if expected else 0), done.stdout + done.stderr
 
 
 def test_history_starts_where_the_last_run_stopped(db: psycopg.Connection) -> None:

@@ -32,7 +32,7 @@ from alerts.notify.errors import (
 from alerts.notify.message import Message, render, render_digest
 from alerts.notify.notification import ACTIONS, Notification
 from alerts.notify.outbox import enqueue
-from alerts.notify.subscriptions import (
+from schemas.subscriptions import (
     CHANNELS,
     Subscription,
     add_subscription,

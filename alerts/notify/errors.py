@@ -3,11 +3,12 @@
     AlertsError (alerts.errors)
      └── NotifyError
           ├── InvalidNotification  breaks the contract with the evaluator (naive time, bad kind)
-          ├── SubscriptionError    cannot be stored: bad channel, target or filter
-          │    └── UnknownSubscription
           ├── UnknownEvent         enqueue() for a case_events id that does not exist
           └── TransportError       a channel could not reach its endpoint (caught inside
                                    the channels, reported as a failed DeliveryResult)
+
+Subscriptions are shared with the staff API: their errors (``SubscriptionError`` →
+``UnknownSubscription``) live in :mod:`schemas.subscriptions` and are re-exported here.
 
 A failed delivery is not an exception: channels return a :class:`DeliveryResult` and the
 dispatcher retries it. Third-party errors (psycopg, urllib, smtplib, paho) are translated here
@@ -17,6 +18,7 @@ into these, at the module that calls the library.
 from __future__ import annotations
 
 from alerts.errors import AlertsError
+from schemas.subscriptions import SubscriptionError, UnknownSubscription
 
 __all__ = [
     "InvalidNotification",
@@ -34,14 +36,6 @@ class NotifyError(AlertsError):
 
 class InvalidNotification(NotifyError, ValueError):
     """A Notification that breaks the contract with the evaluator."""
-
-
-class SubscriptionError(NotifyError, ValueError):
-    """A subscription that cannot be stored; the message says which field is wrong."""
-
-
-class UnknownSubscription(SubscriptionError, LookupError):
-    """No subscription has this id."""
 
 
 class UnknownEvent(NotifyError, LookupError):

@@ -16,11 +16,11 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from alerts.notify._db import atomic
 from alerts.notify.errors import UnknownEvent
 from alerts.notify.notification import Notification
 from schemas.cases.kinds import SEVERITIES
 from schemas.core import channels
+from schemas.core.transactions import atomic
 
 __all__ = ["Claimed", "Target", "enqueue"]
 

@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from psycopg import sql
 
 from api.db import Statement
 from api.queries.common import limit_offset, where
+from schemas.core.localtime import LOCAL_TZ
+from schemas.limits.coverage import MEASURED_WITHIN, judgement_columns
 
 __all__ = ["OutletFilter", "count", "flag_standard", "latest", "one", "select"]
 
-# Outlet, its enterprise's names, activity and open-case counts (counts only: public view).
+# Outlet, its enterprise's names, activity, open-case counts (counts only: public view) and
+# whether it is judged today (schemas/limits/coverage.py).
 _SELECT = sql.SQL(
     """SELECT o.id, o.enterprise_id, o.code, o.name_zh, o.name_en, o.kind, o.emission_standard,
        o.permit_number, o.longitude, o.latitude, o.active, o.timezone, o.protocol_profile,
        e.name_zh AS enterprise_name_zh, e.name_en AS enterprise_name_en, e.district,
        a.last_data_at, a.last_frame_at,
-       c.exceedance, c.outage, c.fault, c.pattern
+       c.exceedance, c.outage, c.fault, c.pattern,
+       %(judged_on)s::date AS judged_on, j.has_limits, j.unlimited
 FROM outlets o
 JOIN enterprises e ON e.id = o.enterprise_id
 LEFT JOIN outlet_activity a ON a.outlet_id = o.id
@@ -28,8 +33,19 @@ CROSS JOIN LATERAL (
            count(*) FILTER (WHERE k.kind = 'fault') AS fault,
            count(*) FILTER (WHERE k.kind = 'pattern') AS pattern
     FROM cases k WHERE k.outlet_id = o.id AND k.state = 'open'
-) c"""
+) c
+CROSS JOIN LATERAL ({judgement}) j"""
+).format(
+    judgement=judgement_columns(
+        sql.SQL("o.id"), sql.Placeholder("judged_on"), sql.Placeholder("measured_since")
+    )
 )
+
+
+def _judgement_params() -> dict[str, Any]:
+    """Judged today (Asia/Shanghai) on what was reported within the coverage window."""
+    now = datetime.now(UTC)
+    return {"judged_on": now.astimezone(LOCAL_TZ).date(), "measured_since": now - MEASURED_WITHIN}
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +82,7 @@ def select(f: OutletFilter, limit: int | None, offset: int) -> Statement:
     query = sql.SQL("{select} {where} ORDER BY o.id {page}").format(
         select=_SELECT, where=condition, page=limit_offset(limit, offset)
     )
-    return Statement(query, params)
+    return Statement(query, params | _judgement_params())
 
 
 def count(f: OutletFilter) -> Statement:
@@ -77,7 +93,8 @@ def count(f: OutletFilter) -> Statement:
 
 def one(outlet_id: int) -> Statement:
     return Statement(
-        sql.SQL("{select} WHERE o.id = %(id)s").format(select=_SELECT), {"id": outlet_id}
+        sql.SQL("{select} WHERE o.id = %(id)s").format(select=_SELECT),
+        {"id": outlet_id} | _judgement_params(),
     )
 
 

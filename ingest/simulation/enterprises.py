@@ -12,9 +12,18 @@ from schemas.registry.entries import uscc_check_character
 
 from .noise import key
 
-__all__ = ["GAS_STANDARDS", "WATER_STANDARDS", "make_enterprises", "write_registry"]
+__all__ = [
+    "GAS_STANDARDS",
+    "LIMITS_FROM",
+    "ULTRA_LOW",
+    "WATER_STANDARDS",
+    "make_enterprises",
+    "write_registry",
+]
 
-GAS_STANDARDS = ("GB 13223-2011", "GB 16297-1996")
+# Coal-fired units judged by the ultra-low emission limits (the standard's name in limits.csv).
+ULTRA_LOW = "煤电节能减排升级与改造行动计划(2014—2020年)"
+GAS_STANDARDS = (ULTRA_LOW, "GB 16297-1996")
 WATER_STANDARDS = ("GB 18918-2002", "GB 8978-1996")
 
 
@@ -85,15 +94,33 @@ _STREETS = (
     "开发区兴业路",
 )
 
-# (outlet kind, emission standard, name_zh, name_en); "{n}" numbers outlets of one kind.
-_Plan = tuple[tuple[str, str, str, str], ...]
-_BOILER = ("gas", "GB 13223-2011", "{n}号锅炉烟气排放口", "No. {n} boiler flue-gas stack")
-_UNIT = ("gas", "GB 13223-2011", "{n}号机组烟囱", "No. {n} generating unit stack")
-_PROCESS = ("gas", "GB 16297-1996", "{n}号工艺废气排放口", "No. {n} process exhaust stack")
-_STENTER = ("gas", "GB 16297-1996", "{n}号定型机废气排放口", "No. {n} stenter exhaust stack")
-_KILN = ("gas", "GB 16297-1996", "{n}号窑尾排放口", "No. {n} kiln tail stack")
-_WWTP = ("water", "GB 18918-2002", "{n}号总排放口", "No. {n} effluent outlet")
-_EFFLUENT = ("water", "GB 8978-1996", "{n}号废水总排放口", "No. {n} wastewater outlet")
+# (outlet kind, emission standard, limit category, name_zh, name_en); "{n}" numbers outlets of
+# one kind. The registry binds each outlet to its standard's category (a demo, not a permit).
+_Plan = tuple[tuple[str, str, str, str, str], ...]
+_BOILER = (
+    "gas",
+    ULTRA_LOW,
+    "ultra-low-coal",
+    "{n}号锅炉烟气排放口",
+    "No. {n} boiler flue-gas stack",
+)
+_UNIT = ("gas", ULTRA_LOW, "ultra-low-coal", "{n}号机组烟囱", "No. {n} generating unit stack")
+_PROCESS = (
+    *("gas", "GB 16297-1996", "new-source"),
+    *("{n}号工艺废气排放口", "No. {n} process exhaust stack"),
+)
+_STENTER = (
+    *("gas", "GB 16297-1996", "new-source"),
+    *("{n}号定型机废气排放口", "No. {n} stenter exhaust stack"),
+)
+_KILN = ("gas", "GB 16297-1996", "new-source", "{n}号窑尾排放口", "No. {n} kiln tail stack")
+_WWTP = ("water", "GB 18918-2002", "class-1A", "{n}号总排放口", "No. {n} effluent outlet")
+_EFFLUENT = (
+    *("water", "GB 8978-1996", "grade-1"),
+    *("{n}号废水总排放口", "No. {n} wastewater outlet"),
+)
+# The day the demo's bindings start (before any simulated data).
+LIMITS_FROM = "2020-01-01"
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +210,7 @@ def _outlets(
 ) -> list[dict[str, Any]]:
     outlets: list[dict[str, Any]] = []
     counts = {"gas": 0, "water": 0}
-    for kind, standard, name_zh, name_en in plan:
+    for kind, standard, category, name_zh, name_en in plan:
         counts[kind] += 1
         n = counts[kind]
         outlets.append(
@@ -198,6 +225,8 @@ def _outlets(
                 "protocol_profile": "hj212-2017",
                 "timezone": "Asia/Shanghai",
                 "emission_standard": standard,
+                "limit_category": category,
+                "limits_from": LIMITS_FROM,
                 "permit_number": f"{uscc}001P",
                 "longitude": round(lon + rng.uniform(-0.002, 0.002), 6),
                 "latitude": round(lat + rng.uniform(-0.002, 0.002), 6),

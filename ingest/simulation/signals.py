@@ -75,6 +75,11 @@ FACTORS: Mapping[str, tuple[Factor, ...]] = {
         Factor("w00000", 2, "volume"),  # flow, L/s
     ),
 }
+# An industrial effluent logger under GB 8978-1996 reports COD, NH3-N and flow: the factors its
+# standard limits in the code tables, so that every simulated pollutant is judged.
+_MEASURED = {"GB 8978-1996": frozenset({"w01018", "w21003", "w00000"})}
+# Power plants and municipal wastewater plants: big flows, low excess O2.
+_LARGE = ("煤电节能减排升级与改造行动计划(2014—2020年)", "GB 13223-2011", "GB 18918-2002")
 _QUANTUM = {d: Decimal(1).scaleb(-d) for d in range(7)}
 
 
@@ -124,12 +129,15 @@ class OutletModel:
         if self.kind not in FACTORS:
             raise ValueError(f"outlet {self.mn}: kind must be 'gas' or 'water', got {self.kind!r}")
         self.st = "31" if self.kind == "gas" else "32"
-        self.factors = FACTORS[self.kind]
+        measured = _MEASURED.get(outlet.get("emission_standard") or "")
+        self.factors = tuple(
+            f for f in FACTORS[self.kind] if measured is None or f.code in measured
+        )
         self.key = outlet_key(seed, self.mn)
-        self._k = {f.code: key(self.key, f.code) for f in self.factors} | {
+        self._k = {f.code: key(self.key, f.code) for f in FACTORS[self.kind]} | {
             "load": key(self.key, "load")
         }
-        large = outlet.get("emission_standard") in ("GB 13223-2011", "GB 18918-2002")
+        large = outlet.get("emission_standard") in _LARGE
         rng = random.Random(self.key)
         self._phase_h = rng.uniform(-2.0, 2.0)
         if self.kind == "gas":

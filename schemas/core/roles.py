@@ -9,7 +9,9 @@ process connects with its own role (``sourcewatch db roles`` creates them, idemp
   means, cases, notifications, automatic disclosure records, and it alone signs the
   publication log's daily roots (``publication_roots``, ``signing_keys``);
 * ``<prefix>_api`` — the HTTP API: it reads, and its staff routes write what staff do
-  (disclosure drafts and attachments, case actions, the audit log, a token's last use).
+  (disclosure drafts and attachments, case actions, the audit log, a token's last use, and
+  what admins manage: the registry, limit bindings and permit limits, subscriptions — with
+  cancelling their pending notifications — and staff accounts and tokens).
 
 Every role reads every table. The publication log is appended to by the two processes that
 publish — the publisher (automatic records) and the API (staff publish and withdraw in the
@@ -70,7 +72,15 @@ WRITES: Mapping[str, Mapping[str, tuple[str, ...]]] = {
         "cases": ("UPDATE",),
         "case_events": ("INSERT",),
         "staff_audit": ("INSERT",),
-        "staff_tokens": ("UPDATE",),
+        "staff_tokens": _IW,
+        # staff management (issue 13): the registry, limits, subscriptions and accounts
+        "enterprises": _IW,
+        "outlets": _IW,
+        "outlet_limit_bindings": _IW,
+        "outlet_limits": _IW,
+        "subscriptions": _IW,
+        "notification_outbox": ("UPDATE",),
+        "staff_users": _IW,
     },
 }
 

@@ -17,7 +17,7 @@ from schemas.codes.pollutants import load_pollutants
 from schemas.limits.rules import LimitsError, parse_row
 from schemas.registry.files import RowError
 
-__all__ = ["LimitImport", "import_outlet_limits"]
+__all__ = ["LimitImport", "import_outlet_limits", "import_outlet_limits_data"]
 
 
 _IMPORT_REQUIRED = ("mn", "pollutant", "value", "unit", "period", "source_document", "valid_from")
@@ -68,14 +68,12 @@ class LimitImport:
         )
 
 
-def _read_import(path: Path) -> tuple[list[tuple[int, dict[str, Any]]], list[RowError]]:
+def _read_import(data: bytes, name: str) -> tuple[list[tuple[int, dict[str, Any]]], list[RowError]]:
     """The parsed data rows (with their line numbers) and every problem found in them."""
     try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except OSError as exc:
-        raise LimitsError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise LimitsError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
+        raise LimitsError(f"{name}: not UTF-8 text (byte {exc.start})") from exc
     reader = csv.reader(io.StringIO(text, newline=""))
     header = [cell.strip() for cell in next(reader, [])]
     errors = [RowError(1, c, "is not a known column") for c in header if c not in _IMPORT_COLUMNS]
@@ -143,7 +141,19 @@ def _check_against_registry(
 def import_outlet_limits(
     conn: psycopg.Connection[Any], path: Path, *, created_by: str = "import"
 ) -> LimitImport:
-    """Import outlet limits from a CSV file (UTF-8, BOM tolerated; header row 1).
+    """Import outlet limits from a CSV file: :func:`import_outlet_limits_data` of its bytes."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise LimitsError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    return import_outlet_limits_data(conn, data, str(path), created_by=created_by)
+
+
+def import_outlet_limits_data(
+    conn: psycopg.Connection[Any], data: bytes, name: str, *, created_by: str = "import"
+) -> LimitImport:
+    """Import outlet limits from CSV content named ``name`` (UTF-8, BOM tolerated; header
+    row 1).
 
     Columns: mn, pollutant, value, unit, period, source_document, valid_from (required) and
     value_min, reference_o2, clause, valid_to. One row per (mn, pollutant, period). A row that
@@ -151,9 +161,9 @@ def import_outlet_limits(
     ``supersedes`` = the current id; an identical row changes nothing. All rows are checked
     first: with any error nothing is written and the report lists every error."""
     try:
-        rows, errors = _read_import(path)
+        rows, errors = _read_import(data, name)
     except csv.Error as exc:
-        raise LimitsError(f"{path}: not valid CSV: {exc}") from exc
+        raise LimitsError(f"{name}: not valid CSV: {exc}") from exc
     targets = _check_against_registry(conn, rows, errors)
     if errors:
         return LimitImport(errors=tuple(sorted(errors, key=_line)))

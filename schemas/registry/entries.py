@@ -10,6 +10,17 @@ Behind ``sourcewatch registry import FILE``. Two file formats:
   ``name_zh``, ``kind``, …). Rows with the same ``enterprise_uscc`` form one enterprise. Errors
   are located by line number (the header is row 1, as in a spreadsheet). Empty cells are unset.
 
+**Limits from the registry.** An outlet that names ``limit_category`` beside its
+``emission_standard`` is bound to that category of that standard (``outlet_limit_bindings``,
+:func:`schemas.limits.rules.bind_outlet`) from ``limits_from`` (default: the first day the
+category has limits), with its ``permit_number`` (else "registry") as the source. An unknown
+standard or category, or a category of the other medium, is a row error
+(:func:`schemas.limits.standards.check_binding`). Without ``limit_category`` the standard is
+only a label and the outlet is not judged until it is bound or has permit limits
+(``sourcewatch limits import``); ``sourcewatch check`` lists such outlets. Re-importing the
+same binding changes nothing; a different category needs a later ``limits_from`` (the earlier
+binding keeps answering for the days before it).
+
 :func:`parse_registry_file` does not stop at the first bad row: it returns every valid
 enterprise together with one :class:`RowError` per bad field. Import nothing while ``errors`` is
 non-empty. :func:`import_registry` upserts in one transaction: enterprises by USCC, outlets by
@@ -26,6 +37,7 @@ from __future__ import annotations
 import zoneinfo
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from functools import cache
 from typing import Annotated, Any, Literal
 
@@ -41,7 +53,11 @@ from pydantic import (
     model_validator,
 )
 
+from schemas.limits.rules import LimitsError, bind_outlet
+from schemas.limits.standards import check_binding, code_table_categories
+
 __all__ = [
+    "BINDING_COLUMNS",
     "ENTERPRISE_COLUMNS",
     "OUTLET_COLUMNS",
     "EnterpriseIn",
@@ -50,6 +66,7 @@ __all__ = [
     "OutletIn",
     "RegistryError",
     "Uscc",
+    "bind_named",
     "check_uscc",
     "import_registry",
     "uscc_check_character",
@@ -142,10 +159,24 @@ class OutletIn(_Model):
     protocol_profile: Literal["hj212-2005", "hj212-2017", "hj212-2025"] = "hj212-2017"
     timezone: TimeZone = "Asia/Shanghai"
     emission_standard: str | None = None
+    limit_category: str | None = None
+    limits_from: date | None = None
     permit_number: str | None = None
     longitude: Longitude | None = None
     latitude: Latitude | None = None
     active: bool = True
+
+    def binding_problem(self) -> tuple[str, str] | None:
+        """``(field, message)`` when the binding this outlet names cannot be made (checked
+        against the code tables), else None."""
+        if self.limits_from is not None and self.limit_category is None:
+            return "limits_from", "needs limit_category (the category it starts)"
+        if self.limit_category is None:
+            return None
+        if self.emission_standard is None:
+            return "emission_standard", "is required with limit_category (the standard it is of)"
+        categories = code_table_categories()
+        return check_binding(categories, self.emission_standard, self.limit_category, self.kind)
 
 
 class EnterpriseIn(_Model):
@@ -165,6 +196,8 @@ class EnterpriseIn(_Model):
 
 ENTERPRISE_COLUMNS = tuple(n for n in EnterpriseIn.model_fields if n != "outlets")
 OUTLET_COLUMNS = tuple(OutletIn.model_fields)
+BINDING_COLUMNS = ("limit_category", "limits_from")  # bind the outlet; not columns of outlets
+_OUTLET_TABLE_COLUMNS = tuple(c for c in OUTLET_COLUMNS if c not in BINDING_COLUMNS)
 
 
 # --- Import -----------------------------------------------------------------------------------
@@ -188,11 +221,13 @@ class ImportReport:
     outlets_inserted: int = 0
     outlets_updated: int = 0
     moved: tuple[MovedOutlet, ...] = ()
+    bindings_added: int = 0  # outlets newly bound to the standard and category they name
 
     def summary(self) -> str:
         lines = [
             f"enterprises: {self.enterprises_inserted} inserted, {self.enterprises_updated} updated",
             f"outlets: {self.outlets_inserted} inserted, {self.outlets_updated} updated",
+            f"limit bindings: {self.bindings_added} added",
         ]
         lines += [f"outlet {m.mn} moved from {m.from_uscc} to {m.to_uscc}" for m in self.moved]
         return "\n".join(lines)
@@ -214,7 +249,7 @@ def _upsert_sql(table: str, key: str, columns: Sequence[str]) -> sql.Composed:
 
 
 _UPSERT_ENTERPRISE = _upsert_sql("enterprises", "uscc", ENTERPRISE_COLUMNS)
-_UPSERT_OUTLET = _upsert_sql("outlets", "mn", ("enterprise_id", *OUTLET_COLUMNS))
+_UPSERT_OUTLET = _upsert_sql("outlets", "mn", ("enterprise_id", *_OUTLET_TABLE_COLUMNS))
 
 
 def _duplicates(values: Sequence[str]) -> list[str]:
@@ -236,6 +271,7 @@ def import_registry(
     if dup := _duplicates(usccs) + _duplicates(mns):
         raise RegistryError(f"duplicate USCC or MN in the import: {', '.join(dup)}")
     moved: list[MovedOutlet] = []
+    bound = 0
     try:
         with conn.transaction(), conn.cursor(row_factory=tuple_row) as cur:
             cur.execute("SELECT uscc FROM enterprises WHERE uscc = ANY(%s) FOR UPDATE", (usccs,))
@@ -250,9 +286,10 @@ def import_registry(
                 cur.execute(_UPSERT_ENTERPRISE, enterprise.model_dump(exclude={"outlets"}))
                 (enterprise_id,) = cur.fetchall()[0]
                 for outlet in enterprise.outlets:
-                    cur.execute(
-                        _UPSERT_OUTLET, {**outlet.model_dump(), "enterprise_id": enterprise_id}
-                    )
+                    values = outlet.model_dump(exclude=set(BINDING_COLUMNS))
+                    cur.execute(_UPSERT_OUTLET, {**values, "enterprise_id": enterprise_id})
+                    if outlet.limit_category is not None:
+                        bound += bind_named(conn, outlet)
                     if outlet.mn in owners and owners[outlet.mn] != enterprise.uscc:
                         moved.append(MovedOutlet(outlet.mn, owners[outlet.mn], enterprise.uscc))
                 if progress is not None:
@@ -262,6 +299,8 @@ def import_registry(
         raise RegistryError(
             f"the database refused the import, nothing was imported: {reason}"
         ) from exc
+    except LimitsError as exc:
+        raise RegistryError(f"nothing was imported: {exc}") from exc
     outlets_updated = sum(mn in owners for mn in mns)
     return ImportReport(
         enterprises_inserted=len(usccs) - len(known),
@@ -269,4 +308,37 @@ def import_registry(
         outlets_inserted=len(mns) - outlets_updated,
         outlets_updated=outlets_updated,
         moved=tuple(moved),
+        bindings_added=bound,
     )
+
+
+def bind_named(conn: psycopg.Connection[Any], outlet: OutletIn) -> int:
+    """Bind the outlet as it names itself (``emission_standard``, ``limit_category``,
+    ``limits_from``); 1 for a new binding, 0 when it was there. :class:`LimitsError` when the
+    binding cannot be made."""
+    assert outlet.emission_standard is not None and outlet.limit_category is not None
+    standard, category = outlet.emission_standard, outlet.limit_category
+    start = outlet.limits_from
+    if start is None:
+        row = conn.execute(
+            "SELECT min(valid_from) FROM limits WHERE standard = %s AND category = %s",
+            (standard, category),
+        ).fetchone()
+        start = row[0] if row is not None and row[0] is not None else None
+        if start is None:
+            raise LimitsError(f"outlet {outlet.mn}: no limits for {standard!r} / {category!r}")
+    same_day = conn.execute(
+        "SELECT b.standard, b.category FROM outlet_limit_bindings b"
+        " JOIN outlets o ON o.id = b.outlet_id WHERE o.mn = %s AND b.valid_from = %s",
+        (outlet.mn, start),
+    ).fetchall()
+    if (standard, category) in same_day:
+        return 0
+    if same_day:
+        other = ", ".join(f"{s} / {c}" for s, c in same_day)
+        raise LimitsError(
+            f"outlet {outlet.mn} is bound to {other} from {start}: give limits_from after"
+            f" {start} to bind it to {standard} / {category} instead"
+        )
+    bind_outlet(conn, outlet.mn, standard, category, start, outlet.permit_number or "registry")
+    return 1

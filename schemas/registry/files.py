@@ -10,7 +10,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
@@ -24,7 +24,13 @@ from schemas.registry.entries import (
     RegistryError,
 )
 
-__all__ = ["RegistryFile", "RowError", "parse_registry_file"]
+__all__ = [
+    "RegistryFile",
+    "RowError",
+    "field_message",
+    "parse_registry_bytes",
+    "parse_registry_file",
+]
 
 _PREFIX = "enterprise_"
 _REQUIRED_CSV_COLUMNS = ("enterprise_uscc", "enterprise_name_zh", "mn", "name_zh", "kind")
@@ -78,7 +84,7 @@ class _Raw:
     outlets: list[tuple[Where, dict[str, Any]]] = dataclasses.field(default_factory=list)
 
 
-def _message(error: ErrorDetails) -> str:
+def field_message(error: ErrorDetails) -> str:
     """A pydantic error in words a registry clerk can act on."""
     kind, ctx, got = error["type"], error.get("ctx", {}), error.get("input")
     if kind == "missing":
@@ -112,7 +118,7 @@ def _validate(
     except ValidationError as exc:
         for e in exc.errors(include_url=False):
             name = ".".join(str(part) for part in e["loc"])
-            errors.append(RowError(where, prefix + name if name else None, _message(e)))
+            errors.append(RowError(where, prefix + name if name else None, field_message(e)))
         return None
 
 
@@ -125,6 +131,9 @@ def _build(raws: Sequence[_Raw], prefix: str, errors: list[RowError]) -> Registr
         for where, data in raw.outlets:
             outlet = _validate(OutletIn, data, where, "", errors)
             if outlet is None:
+                continue
+            if problem := outlet.binding_problem():
+                errors.append(RowError(where, *problem))
                 continue
             if outlet.mn in mns:
                 message = f"MN {outlet.mn!r} is already used in {_label(mns[outlet.mn])}"
@@ -146,7 +155,7 @@ def _build(raws: Sequence[_Raw], prefix: str, errors: list[RowError]) -> Registr
     return RegistryFile(enterprises, sorted(errors, key=lambda e: _order(e.row)))
 
 
-def _parse_json(text: str, path: Path) -> RegistryFile:
+def _parse_json(text: str, path: PurePath) -> RegistryFile:
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -189,7 +198,7 @@ def _check_header(header: list[str]) -> list[RowError]:
     return errors
 
 
-def _parse_csv(text: str, path: Path) -> RegistryFile:
+def _parse_csv(text: str, path: PurePath) -> RegistryFile:
     reader = csv.reader(io.StringIO(text, newline=""))
     header = [cell.strip() for cell in next(reader, [])]
     if not any(header):
@@ -228,18 +237,27 @@ def _parse_csv(text: str, path: Path) -> RegistryFile:
 
 def parse_registry_file(path: Path) -> RegistryFile:
     """Read and validate a registry file (``.json`` or ``.csv``)."""
-    suffix = path.suffix.lower()
-    if suffix not in (".json", ".csv"):
-        raise RegistryError(f"{path}: unsupported file type {suffix!r}; use .json or .csv")
+    if path.suffix.lower() not in (".json", ".csv"):
+        raise RegistryError(f"{path}: unsupported file type {path.suffix!r}; use .json or .csv")
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        data = path.read_bytes()
     except OSError as exc:
         raise RegistryError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise RegistryError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
-    if suffix == ".json":
-        return _parse_json(text, path)
+    return parse_registry_bytes(data, path)
+
+
+def parse_registry_bytes(data: bytes, name: PurePath) -> RegistryFile:
+    """Validate the content of a registry file (an upload) named ``name`` (.json or .csv)."""
+    suffix = name.suffix.lower()
+    if suffix not in (".json", ".csv"):
+        raise RegistryError(f"{name}: unsupported file type {suffix!r}; use .json or .csv")
     try:
-        return _parse_csv(text, path)
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise RegistryError(f"{name}: not UTF-8 text (byte {exc.start})") from exc
+    if suffix == ".json":
+        return _parse_json(text, name)
+    try:
+        return _parse_csv(text, name)
     except csv.Error as exc:
-        raise RegistryError(f"{path}: not valid CSV: {exc}") from exc
+        raise RegistryError(f"{name}: not valid CSV: {exc}") from exc

@@ -25,12 +25,19 @@ from schemas.staff.audit import audit
 
 __all__ = [
     "ROLES",
+    "StaffAccount",
     "StaffUser",
+    "TokenInfo",
     "add_staff_user",
     "authenticate_token",
+    "deactivate_staff_user",
     "issue_token",
+    "list_staff_users",
+    "list_tokens",
     "revoke_token",
+    "revoke_token_id",
     "revoke_user_tokens",
+    "token_info",
 ]
 
 ROLES = ("viewer", "editor", "enforcement", "admin")
@@ -177,3 +184,105 @@ def authenticate_token(conn: psycopg.Connection[Any], token: str) -> StaffUser |
         (digest(token),),
     ).fetchone()
     return None if row is None else StaffUser(int(row[0]), str(row[1]), frozenset(row[2]))
+
+
+# --- Administration (the staff API's users and tokens) ------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StaffAccount:
+    """A staff user as an administrator sees it (no secrets)."""
+
+    id: int
+    username: str
+    display_name: str | None
+    roles: tuple[str, ...]
+    active: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    """A token's record: never the token itself (only its digest is stored)."""
+
+    id: int
+    username: str
+    label: str | None
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+def list_staff_users(conn: psycopg.Connection[Any]) -> list[StaffAccount]:
+    rows = conn.execute(
+        "SELECT id, username, display_name, roles, active, created_at FROM staff_users"
+        " ORDER BY username"
+    ).fetchall()
+    return [StaffAccount(r[0], r[1], r[2], tuple(r[3]), r[4], r[5]) for r in rows]
+
+
+def deactivate_staff_user(conn: psycopg.Connection[Any], username: str, *, actor: str) -> int:
+    """Deactivate the user and revoke every live token; how many tokens were revoked.
+    ``LookupError`` for an unknown user."""
+    with conn.transaction():
+        row = conn.execute(
+            "SELECT active FROM staff_users WHERE username = %s FOR UPDATE", (username,)
+        ).fetchone()
+        if row is None:
+            raise LookupError(f"no staff user {username!r}")
+        conn.execute("UPDATE staff_users SET active = false WHERE username = %s", (username,))
+        revoked = revoke_user_tokens(conn, username, actor=actor)
+        if row[0]:
+            audit(
+                conn,
+                actor,
+                "user.deactivate",
+                "staff_user",
+                username,
+                before={"active": True},
+                after={"active": False, "tokens_revoked": revoked},
+            )
+    return revoked
+
+
+def list_tokens(conn: psycopg.Connection[Any], username: str) -> list[TokenInfo]:
+    """Every token of ``username``, newest first (``LookupError`` for an unknown user)."""
+    if (
+        conn.execute("SELECT 1 FROM staff_users WHERE username = %s", (username,)).fetchone()
+        is None
+    ):
+        raise LookupError(f"no staff user {username!r}")
+    rows = conn.execute(
+        "SELECT t.id, u.username, t.label, t.created_at, t.expires_at, t.revoked_at,"
+        " t.last_used_at FROM staff_tokens t JOIN staff_users u ON u.id = t.user_id"
+        " WHERE u.username = %s ORDER BY t.id DESC",
+        (username,),
+    ).fetchall()
+    return [TokenInfo(*r) for r in rows]
+
+
+def revoke_token_id(conn: psycopg.Connection[Any], token_id: int, *, actor: str) -> bool:
+    """Revoke a token by its id; False when it was revoked already (``LookupError`` when
+    there is no such token)."""
+    with conn.transaction():
+        row = conn.execute(
+            "SELECT revoked_at IS NULL FROM staff_tokens WHERE id = %s FOR UPDATE", (token_id,)
+        ).fetchone()
+        if row is None:
+            raise LookupError(f"no token {token_id}")
+        if row[0]:
+            conn.execute("UPDATE staff_tokens SET revoked_at = now() WHERE id = %s", (token_id,))
+            audit(conn, actor, "token.revoke", "staff_token", token_id, after={"revoked": True})
+    return bool(row[0])
+
+
+def token_info(conn: psycopg.Connection[Any], token_id: int) -> TokenInfo | None:
+    """The record of one token (never the token), or None."""
+    row = conn.execute(
+        "SELECT t.id, u.username, t.label, t.created_at, t.expires_at, t.revoked_at,"
+        " t.last_used_at FROM staff_tokens t JOIN staff_users u ON u.id = t.user_id"
+        " WHERE t.id = %s",
+        (token_id,),
+    ).fetchone()
+    return None if row is None else TokenInfo(*row)

@@ -87,8 +87,13 @@ def api_schema(settings: ApiSettings, db: psycopg.Connection, world: World) -> B
     return schemathesis.openapi.from_asgi("/openapi.json", app).exclude(path_regex="^/v1/staff/")
 
 
-def _check(operation: APIOperation[Any, Any, Any, Any]) -> None:
-    """Up to MAX_EXAMPLES requests, valid and invalid, each answer validated."""
+def _check(
+    operation: APIOperation[Any, Any, Any, Any],
+    headers: dict[str, str] | None = None,
+    max_examples: int = MAX_EXAMPLES,
+) -> None:
+    """Up to ``max_examples`` requests, valid and invalid (with ``headers``, e.g. a staff
+    token), each answer validated."""
     strategy = st.one_of(
         operation.as_strategy(GenerationMode.POSITIVE),
         operation.as_strategy(GenerationMode.NEGATIVE),
@@ -96,7 +101,7 @@ def _check(operation: APIOperation[Any, Any, Any, Any]) -> None:
 
     @given(case=strategy)
     @settings(
-        max_examples=MAX_EXAMPLES,
+        max_examples=max_examples,
         derandomize=True,
         database=None,
         deadline=None,
@@ -104,7 +109,7 @@ def _check(operation: APIOperation[Any, Any, Any, Any]) -> None:
         suppress_health_check=list(HealthCheck),
     )
     def run(case: Case[Any]) -> None:
-        case.call_and_validate(checks=CHECKS)
+        case.call_and_validate(headers=headers, checks=CHECKS)
 
     run()
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import World, assert_csv_equals_json, error_of
+from tests.api.conftest import World, assert_csv_equals_json, csv_rows, error_of
 
 
 def by(client: TestClient, query: str) -> list[int]:
@@ -107,3 +108,40 @@ def test_latest_csv_equals_json(client: TestClient, world: World) -> None:
     results = client.get(f"/v1/outlets/{world.gas}/latest").json()["results"]
     response = client.get(f"/v1/outlets/{world.gas}/latest", headers={"Accept": "text/csv"})
     assert_csv_equals_json(response.text, results)
+
+
+def test_an_outlet_says_whether_it_is_judged_and_why_not(
+    client: TestClient, db: psycopg.Connection, world: World
+) -> None:
+    recent = datetime.now(UTC) - timedelta(hours=1)
+    for code in ("a21026", "a21024"):  # SO2 is limited for this outlet, HCl is not
+        db.execute(
+            "INSERT INTO measurements (outlet_id, pollutant, kind, ts, value, flag, received_at)"
+            " VALUES (%s, %s, 'min', %s, 3.5, 'N', %s)",
+            (world.gas, code, recent, recent),
+        )
+    gas = client.get(f"/v1/outlets/{world.gas}").json()
+    assert gas["judged"] is False
+    assert gas["not_judged"] == [
+        {
+            "code": "pollutant_without_limit",
+            "pollutant": "a21024",
+            "reason": {
+                "zh": f"a21024（氯化氢）有监测数据，但{gas['limits_on']}没有现行限值",
+                "en": f"a21024 (hydrogen chloride) is measured but has no limit in force on"
+                f" {gas['limits_on']}",
+            },
+        }
+    ]
+    listed = {o["id"]: o for o in client.get("/v1/outlets").json()["results"]}
+    assert listed[world.gas]["not_judged"] == gas["not_judged"]
+    water = listed[world.water]
+    assert (water["judged"], [r["code"] for r in water["not_judged"]]) == (False, ["no_limits"])
+    assert water["not_judged"][0]["reason"]["en"].startswith("no limit in force on")
+    db.execute("DELETE FROM measurements WHERE pollutant = 'a21024'")
+    assert client.get(f"/v1/outlets/{world.gas}").json()["judged"] is True
+    rows = csv_rows(client.get("/v1/outlets?format=csv").text)
+    assert {r["id"]: r["judged"] for r in rows} == {
+        str(world.gas): "true",
+        str(world.water): "false",
+    }

@@ -99,6 +99,31 @@ NEEDS = {
     ("POST", BASE + "/{record_id}/attachments"): "editor",
     ("POST", BASE + "/import"): "editor",
     ("GET", "/v1/staff/audit"): "admin",
+    # registry, limits, subscriptions, users and tokens (issue 13)
+    ("POST", "/v1/staff/enterprises"): "admin",
+    ("PATCH", "/v1/staff/enterprises/{enterprise_id}"): "admin",
+    ("POST", "/v1/staff/enterprises/{enterprise_id}/deactivate"): "admin",
+    ("POST", "/v1/staff/enterprises/{enterprise_id}/outlets"): "admin",
+    ("GET", "/v1/staff/outlets/unjudged"): "viewer",
+    ("GET", "/v1/staff/outlets/{outlet_id}"): "viewer",
+    ("PATCH", "/v1/staff/outlets/{outlet_id}"): "admin",
+    ("POST", "/v1/staff/outlets/{outlet_id}/deactivate"): "admin",
+    ("GET", "/v1/staff/outlets/{outlet_id}/limits"): "viewer",
+    ("POST", "/v1/staff/outlets/{outlet_id}/bindings"): "admin",
+    ("POST", "/v1/staff/registry/import"): "admin",
+    ("POST", "/v1/staff/limits/import"): "admin",
+    ("GET", "/v1/staff/standards"): "viewer",
+    ("GET", "/v1/staff/subscriptions"): "admin",
+    ("POST", "/v1/staff/subscriptions"): "admin",
+    ("GET", "/v1/staff/subscriptions/{subscription_id}"): "admin",
+    ("PATCH", "/v1/staff/subscriptions/{subscription_id}"): "admin",
+    ("POST", "/v1/staff/subscriptions/{subscription_id}/deactivate"): "admin",
+    ("GET", "/v1/staff/users"): "admin",
+    ("PUT", "/v1/staff/users/{username}"): "admin",
+    ("POST", "/v1/staff/users/{username}/deactivate"): "admin",
+    ("GET", "/v1/staff/users/{username}/tokens"): "admin",
+    ("POST", "/v1/staff/users/{username}/tokens"): "admin",
+    ("POST", "/v1/staff/tokens/{token_id}/revoke"): "admin",
 }
 # A role that is not enough for each needed role.
 UNDER = {"editor": "enforcement", "enforcement": "editor", "admin": "editor"}
@@ -116,7 +141,10 @@ def staff_endpoints(client: TestClient) -> list[tuple[str, str]]:
 
 
 def concrete(path: str) -> str:
-    return path.replace("{case_id}", "1").replace("{record_id}", "1").replace("{sha256}", "0" * 64)
+    for name in ("case_id", "record_id", "enterprise_id", "outlet_id", "subscription_id"):
+        path = path.replace(f"{{{name}}}", "1")
+    path = path.replace("{token_id}", "1").replace("{username}", "li.na")
+    return path.replace("{sha256}", "0" * 64)
 
 
 def test_every_staff_endpoint_is_listed(client: TestClient) -> None:

@@ -58,7 +58,8 @@ ZHEJIANG_CITIES = (
     "台州",
     "丽水",
 )
-STANDARDS = {"gas": ("GB 13223-2011", "GB 16297-1996"), "water": ("GB 18918-2002", "GB 8978-1996")}
+ULTRA_LOW = "煤电节能减排升级与改造行动计划(2014—2020年)"
+STANDARDS = {"gas": (ULTRA_LOW, "GB 16297-1996"), "water": ("GB 18918-2002", "GB 8978-1996")}
 TROUBLE = EpisodeRates(exceedance=1.0, outage=0.5, maintenance=0.5, calibration=1.0, fault=0.5)
 
 
@@ -123,6 +124,7 @@ def test_enterprises_are_deterministic_plausible_and_valid_registry_entries(
             assert MN.fullmatch(o.mn)
             assert o.password is not None and re.fullmatch(r"\d{6}", o.password)
             assert o.emission_standard in STANDARDS[o.kind]
+            assert o.limit_category is not None and o.binding_problem() is None  # binds
     path = tmp_path / "registry.json"
     write_registry(path, make_enterprises(3, 7))
     parsed = parse_registry_file(path)

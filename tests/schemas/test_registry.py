@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -308,7 +309,7 @@ def test_import_refuses_duplicates(db: psycopg.Connection) -> None:
 def test_demo_registry_imports_cleanly(db: psycopg.Connection) -> None:
     parsed = parse_registry_file(DEMO)
     assert parsed.errors == []
-    assert import_registry(db, parsed.enterprises) == ImportReport(3, 0, 5, 0)
+    assert import_registry(db, parsed.enterprises) == ImportReport(3, 0, 5, 0, bindings_added=3)
     kinds = db.execute(
         "SELECT e.name_en, o.kind, o.emission_standard, o.password FROM outlets o"
         " JOIN enterprises e ON e.id = o.enterprise_id ORDER BY o.id"
@@ -329,10 +330,111 @@ def test_import_reports_progress_per_enterprise(db: psycopg.Connection) -> None:
     parsed = parse_registry_file(DEMO)
     calls: list[int] = []
     report = import_registry(db, parsed.enterprises, progress=calls.append)
-    assert report == ImportReport(3, 0, 5, 0)
+    assert report == ImportReport(3, 0, 5, 0, bindings_added=3)
     assert calls == [1 + len(e.outlets) for e in parsed.enterprises]  # the enterprise + outlets
     assert sum(calls) == 3 + 5
     calls.clear()
     with pytest.raises(RegistryError):
         import_registry(db, [parsed.enterprises[0]] * 2, progress=calls.append)
     assert calls == []  # refused before anything was written
+
+
+# --- Limits named by the registry ---------------------------------------------------------------
+
+BOUND_HEADER = (
+    "enterprise_uscc,enterprise_name_zh,mn,name_zh,kind,emission_standard,limit_category,"
+    "limits_from,permit_number\n"
+)
+
+
+def bindings(db: psycopg.Connection) -> list[tuple[Any, ...]]:
+    return db.execute(
+        "SELECT o.mn, b.standard, b.category, b.valid_from, b.source FROM outlet_limit_bindings b"
+        " JOIN outlets o ON o.id = b.outlet_id ORDER BY o.mn, b.valid_from"
+    ).fetchall()
+
+
+def test_registry_binds_the_standard_and_category_it_names(
+    db: psycopg.Connection, tmp_path: Path
+) -> None:
+    text = (
+        BOUND_HEADER + f"{USCC_A},甬澄发电,{MN_1},1号烟囱,gas,GB 13223-2011,coal-boiler-existing,"
+        "2021-03-01,91330206MA2H7K3P0Q001P\n"
+        + f"{USCC_A},甬澄发电,{MN_2},2号烟囱,gas,GB 13271-2014,,,\n"  # a label only
+        + f"{USCC_B},清源水务,{MN_3},总排口,water,GB 18918-2002,class-1A,,\n"
+    )
+    parsed = parse_registry_file(write(tmp_path, "r.csv", text))
+    assert parsed.errors == []
+    report = import_registry(db, parsed.enterprises)
+    assert report.bindings_added == 2 and "limit bindings: 2 added" in report.summary()
+    first_day = db.execute(
+        "SELECT min(valid_from) FROM limits WHERE standard = 'GB 18918-2002'"
+        " AND category = 'class-1A'"
+    ).fetchone()
+    assert first_day is not None
+    assert bindings(db) == [
+        (MN_1, "GB 13223-2011", "coal-boiler-existing", date(2021, 3, 1), "91330206MA2H7K3P0Q001P"),
+        (MN_3, "GB 18918-2002", "class-1A", first_day[0], "registry"),
+    ]
+    # The same file again changes nothing; a new category from a later day adds a binding.
+    assert import_registry(db, parsed.enterprises).bindings_added == 0
+    later = text.replace("coal-boiler-existing,2021-03-01", "coal-boiler-special,2024-01-01")
+    import_registry(db, parse_registry_file(write(tmp_path, "r.csv", later)).enterprises)
+    assert [row[2] for row in bindings(db)] == [
+        "coal-boiler-existing",
+        "coal-boiler-special",
+        "class-1A",
+    ]
+    # A different category from the same day would make two bindings answer at once: refused.
+    same_day = text.replace("coal-boiler-existing,2021-03-01", "coal-boiler-new,2021-03-01")
+    with pytest.raises(RegistryError, match="give limits_from after 2021-03-01"):
+        import_registry(db, parse_registry_file(write(tmp_path, "r.csv", same_day)).enterprises)
+    assert len(bindings(db)) == 3
+
+
+def test_a_bad_binding_is_a_row_error_and_nothing_is_imported(tmp_path: Path) -> None:
+    text = (
+        BOUND_HEADER
+        + f"{USCC_A},甬澄发电,{MN_1},1号烟囱,gas,GB 13223-2011,coal-boiler-exisitng,,\n"
+        + f"{USCC_A},甬澄发电,{MN_2},2号烟囱,gas,GB 13223-2012,coal-boiler-existing,,\n"
+        + f"{USCC_B},清源水务,{MN_3},总排口,water,GB 13223-2011,coal-boiler-existing,,\n"
+        + f"{USCC_B},清源水务,AB01,排口,water,,class-1A,,\n"
+        + f"{USCC_B},清源水务,AB02,排口,water,GB 18918-2002,,2024-01-01,\n"
+        + f"{USCC_B},清源水务,AB03,排口,water,GB 18918-2002,class-1A,2024-13-01,\n"
+    )
+    parsed = parse_registry_file(write(tmp_path, "r.csv", text))
+    assert [(e.row, e.field) for e in parsed.errors] == [
+        (2, "limit_category"),
+        (3, "emission_standard"),
+        (4, "limit_category"),
+        (5, "emission_standard"),
+        (6, "limits_from"),
+        (7, "limits_from"),
+    ]
+    first, second, third = (str(e) for e in parsed.errors[:3])
+    assert first.startswith(
+        "row 2, field limit_category: 'coal-boiler-exisitng' is not a category of GB 13223-2011;"
+        " its categories: coal-boiler-existing, coal-boiler-new"
+    )
+    assert second.startswith("row 3, field emission_standard: 'GB 13223-2012' is not a standard")
+    assert third == (
+        "row 4, field limit_category: GB 13223-2011 / coal-boiler-existing is a gas category,"
+        " the outlet is water"
+    )
+
+
+def test_json_binding_errors_name_the_path(tmp_path: Path) -> None:
+    outlet = {
+        "mn": MN_3,
+        "name_zh": "总排口",
+        "kind": "water",
+        "emission_standard": "GB 18918-2002",
+        "limit_category": "class-1C",
+    }
+    enterprise = {"uscc": USCC_B, "name_zh": "清源水务", "outlets": [outlet]}
+    parsed = parse_registry_file(write(tmp_path, "r.json", registry_json(enterprise)))
+    expected = (
+        "enterprises[0].outlets[0], field limit_category: 'class-1C' is not a category of"
+        " GB 18918-2002; its categories: class-1A, class-1B"
+    )
+    assert [str(e) for e in parsed.errors] == [expected]

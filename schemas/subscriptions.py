@@ -4,6 +4,17 @@ Filters are arrays; an empty array matches everything. A case without a pollutan
 a fault of the outlet) matches any pollutant filter: it concerns every pollutant of the outlet.
 Everything is validated here, before it reaches the database, and reported as a
 :class:`SubscriptionError` that names the field.
+
+The alerts process reads subscriptions (:mod:`alerts.notify`); staff manage them through the
+``sourcewatch subscriptions`` commands and the staff API. A change made with an ``actor`` is
+written to the audit log with before and after. The secret (webhook HMAC key, robot sign
+secret) is write-only: it is stored for the dispatcher, never returned by :meth:`Subscription.public`
+and never written to the audit log or a log line (only whether one is set).
+
+Errors::
+
+    SubscriptionError     a subscription that cannot be stored; the message names the field
+    └── UnknownSubscription   no subscription has this id
 """
 
 from __future__ import annotations
@@ -19,19 +30,31 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from alerts.notify._db import atomic
-from alerts.notify.errors import SubscriptionError, UnknownSubscription
 from schemas.cases.kinds import CASE_KINDS, SEVERITIES
+from schemas.core.transactions import atomic
+from schemas.staff.audit import audit
 
 __all__ = [
     "CHANNELS",
     "Subscription",
+    "SubscriptionError",
+    "UnknownSubscription",
     "add_subscription",
     "deactivate_subscription",
     "get_subscription",
     "list_subscriptions",
+    "update_subscription",
     "validate_target",
 ]
+
+
+class SubscriptionError(ValueError):
+    """A subscription that cannot be stored; the message says which field is wrong."""
+
+
+class UnknownSubscription(SubscriptionError, LookupError):
+    """No subscription has this id."""
+
 
 CHANNELS = ("webhook", "email", "mqtt", "wecom", "dingtalk")
 
@@ -78,6 +101,25 @@ class Subscription:
             created_at=row["created_at"],
         )
 
+    def public(self) -> dict[str, Any]:
+        """Every field but the secret, and whether one is set (for staff and the audit log)."""
+        return {
+            "id": self.id,
+            "subscriber": self.subscriber,
+            "channel": self.channel,
+            "target": self.target,
+            "secret_set": self.secret is not None,
+            "enterprise_ids": list(self.enterprise_ids),
+            "districts": list(self.districts),
+            "pollutants": list(self.pollutants),
+            "kinds": list(self.kinds),
+            "min_severity": self.min_severity,
+            "max_per_hour": self.max_per_hour,
+            "digest_after": self.digest_after,
+            "active": self.active,
+            "created_at": self.created_at,
+        }
+
 
 def validate_target(channel: str, target: str, secret: str | None) -> None:
     """Raise :class:`SubscriptionError` unless ``target`` and ``secret`` suit ``channel``."""
@@ -122,8 +164,107 @@ def add_subscription(
     min_severity: str = "info",
     max_per_hour: int = 30,
     digest_after: int | None = None,
+    actor: str | None = None,
 ) -> int:
-    """Store a subscription; returns its id."""
+    """Store a subscription; returns its id. With ``actor`` the creation is audited."""
+    values = _checked(
+        conn,
+        subscriber=subscriber,
+        channel=channel,
+        target=target,
+        secret=secret,
+        enterprise_ids=enterprise_ids,
+        districts=districts,
+        pollutants=pollutants,
+        kinds=kinds,
+        min_severity=min_severity,
+        max_per_hour=max_per_hour,
+        digest_after=digest_after,
+    )
+    with atomic(conn):
+        row = conn.execute(
+            "INSERT INTO subscriptions (subscriber, channel, target, secret, enterprise_ids, "
+            "districts, pollutants, kinds, min_severity, max_per_hour, digest_after) "
+            "VALUES (%(subscriber)s, %(channel)s, %(target)s, %(secret)s, %(enterprise_ids)s, "
+            "%(districts)s, %(pollutants)s, %(kinds)s, %(min_severity)s, %(max_per_hour)s, "
+            "%(digest_after)s) RETURNING id",
+            values,
+        ).fetchone()
+        assert row is not None
+        if actor is not None:
+            after = get_subscription(conn, int(row[0])).public()
+            audit(conn, actor, "subscription.create", "subscription", row[0], after=after)
+    return int(row[0])
+
+
+_FIELDS = (
+    "subscriber",
+    "channel",
+    "target",
+    "secret",
+    "enterprise_ids",
+    "districts",
+    "pollutants",
+    "kinds",
+    "min_severity",
+    "max_per_hour",
+    "digest_after",
+)
+
+
+def update_subscription(
+    conn: psycopg.Connection[Any], subscription_id: int, changes: dict[str, Any], *, actor: str
+) -> Subscription:
+    """Change some fields (names of :data:`_FIELDS`); the whole subscription is validated
+    again. Omit ``secret`` to keep it; set it to None to remove it. Audited; the result."""
+    if unknown := sorted(set(changes) - set(_FIELDS)):
+        raise SubscriptionError(f"unknown fields: {', '.join(unknown)}")
+    with atomic(conn):
+        conn.execute("SELECT 1 FROM subscriptions WHERE id = %s FOR UPDATE", (subscription_id,))
+        before = get_subscription(conn, subscription_id)
+        current = {name: getattr(before, name) for name in _FIELDS}
+        values = _checked(conn, **(current | changes))
+        conn.execute(
+            "UPDATE subscriptions SET subscriber = %(subscriber)s, channel = %(channel)s, "
+            "target = %(target)s, secret = %(secret)s, enterprise_ids = %(enterprise_ids)s, "
+            "districts = %(districts)s, pollutants = %(pollutants)s, kinds = %(kinds)s, "
+            "min_severity = %(min_severity)s, max_per_hour = %(max_per_hour)s, "
+            "digest_after = %(digest_after)s WHERE id = %(id)s",
+            values | {"id": subscription_id},
+        )
+        after = get_subscription(conn, subscription_id)
+        old, new = before.public(), after.public()
+        if "secret" in changes and changes["secret"] is not None:
+            new["secret_changed"] = True  # the value itself is never recorded
+        changed = sorted(k for k in new if new[k] != old.get(k))
+        audit(
+            conn,
+            actor,
+            "subscription.update",
+            "subscription",
+            subscription_id,
+            before={k: old[k] for k in changed if k in old},
+            after={k: new[k] for k in changed},
+        )
+    return after
+
+
+def _checked(
+    conn: psycopg.Connection[Any],
+    *,
+    subscriber: str,
+    channel: str,
+    target: str,
+    secret: str | None,
+    enterprise_ids: Iterable[int],
+    districts: Iterable[str],
+    pollutants: Iterable[str],
+    kinds: Iterable[str],
+    min_severity: str,
+    max_per_hour: int,
+    digest_after: int | None,
+) -> dict[str, Any]:
+    """The validated column values of a subscription."""
     if not subscriber.strip():
         raise SubscriptionError("subscriber must not be empty")
     validate_target(channel, target, secret)
@@ -148,26 +289,19 @@ def add_subscription(
         }
         if unknown := [p for p in pollutants_ if p not in known]:
             raise SubscriptionError(f"unknown pollutant codes: {', '.join(unknown)}")
-    row = conn.execute(
-        "INSERT INTO subscriptions (subscriber, channel, target, secret, enterprise_ids, "
-        "districts, pollutants, kinds, min_severity, max_per_hour, digest_after) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
-        (
-            subscriber.strip(),
-            channel,
-            target,
-            secret,
-            enterprise_ids_,
-            districts_,
-            pollutants_,
-            kinds_,
-            min_severity,
-            max_per_hour,
-            digest_after,
-        ),
-    ).fetchone()
-    assert row is not None
-    return int(row[0])
+    return {
+        "subscriber": subscriber.strip(),
+        "channel": channel,
+        "target": target,
+        "secret": secret,
+        "enterprise_ids": enterprise_ids_,
+        "districts": districts_,
+        "pollutants": pollutants_,
+        "kinds": kinds_,
+        "min_severity": min_severity,
+        "max_per_hour": max_per_hour,
+        "digest_after": digest_after,
+    }
 
 
 def get_subscription(conn: psycopg.Connection[Any], subscription_id: int) -> Subscription:
@@ -200,13 +334,17 @@ def list_subscriptions(
     return [Subscription.from_row(r) for r in rows]
 
 
-def deactivate_subscription(conn: psycopg.Connection[Any], subscription_id: int) -> int:
+def deactivate_subscription(
+    conn: psycopg.Connection[Any], subscription_id: int, *, actor: str | None = None
+) -> int:
     """Stop a subscription; its pending notifications are cancelled ('failed'). Returns how
-    many were cancelled. Deactivating twice is a no-op."""
+    many were cancelled. Deactivating twice is a no-op. With ``actor`` it is audited."""
     with atomic(conn):
         row = conn.execute(
-            "UPDATE subscriptions SET active = false, "
-            "deactivated_at = coalesce(deactivated_at, now()) WHERE id = %s RETURNING id",
+            "UPDATE subscriptions s SET active = false, "
+            "deactivated_at = coalesce(s.deactivated_at, now()) "
+            "FROM (SELECT id, active FROM subscriptions WHERE id = %s FOR UPDATE) was "
+            "WHERE s.id = was.id RETURNING was.active",
             (subscription_id,),
         ).fetchone()
         if row is None:
@@ -217,6 +355,16 @@ def deactivate_subscription(conn: psycopg.Connection[Any], subscription_id: int)
             "WHERE subscription_id = %s AND status = 'pending'",
             (subscription_id,),
         )
+        if actor is not None and row[0]:
+            audit(
+                conn,
+                actor,
+                "subscription.deactivate",
+                "subscription",
+                subscription_id,
+                before={"active": True},
+                after={"active": False, "pending_cancelled": cur.rowcount},
+            )
         return cur.rowcount
 
 

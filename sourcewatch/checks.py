@@ -1,0 +1,189 @@
+"""``sourcewatch check``: the operating problems the service can see by itself.
+
+Each check is a small function returning :class:`Finding` objects; a finding is a *problem*
+(``sourcewatch check`` exits 1 when there is any) or a *note* (said, not counted):
+
+* :func:`unjudged` — active outlets that reported data but have no limit in force, or none for
+  a pollutant they measure (:mod:`schemas.limits.coverage`);
+* :func:`silent` — active outlets that never reported data, or not for ``silent_after``;
+* :func:`broker_drops` — the broker's count of dropped messages (Mosquitto's
+  ``$SYS/broker/publish/messages/dropped``, read with a short subscription); a broker that
+  does not publish it is a note, one that cannot be reached a problem. The reading is one
+  function (:func:`read_sys_dropped`) so that a recorded figure can replace it later;
+* :func:`signing_key` — the publication log's signing key file is missing or unreadable;
+* :func:`calendar` — ``chinesecalendar`` does not know this year's holidays, or, from
+  1 December, next year's (working-day clocks then count Monday to Friday).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import psycopg
+
+from schemas.core.brokers import broker_address
+from schemas.disclosure.keys import SigningKeyError, load_private_key
+from schemas.disclosure.workdays import calendar_known
+from schemas.limits.coverage import unjudged_outlets
+
+__all__ = [
+    "DROPPED_TOPIC",
+    "Finding",
+    "broker_drops",
+    "calendar",
+    "read_sys_dropped",
+    "signing_key",
+    "silent",
+    "unjudged",
+]
+
+DROPPED_TOPIC = "$SYS/broker/publish/messages/dropped"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    check: str
+    level: Literal["problem", "note"]
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.level}: [{self.check}] {self.message}"
+
+
+def unjudged(conn: psycopg.Connection[Any], now: datetime, today: date) -> list[Finding]:
+    """Active outlets with data in the last 30 days that are not (fully) judged today."""
+    out = []
+    for o in unjudged_outlets(conn, now, today, with_data_only=True):
+        reasons = "; ".join(g.en for g in o.gaps)
+        name = o.name_en or o.name_zh
+        enterprise = o.enterprise_name_en or o.enterprise_name_zh
+        out.append(
+            Finding(
+                "unjudged",
+                "problem",
+                f"outlet {o.mn} ({name}, {enterprise}) is not judged: {reasons}"
+                f" — bind it (registry limit_category, sourcewatch limits bind) or import its"
+                f" permit limits (sourcewatch limits import)",
+            )
+        )
+    return out
+
+
+def silent(conn: psycopg.Connection[Any], now: datetime, silent_after: timedelta) -> list[Finding]:
+    """Active outlets without data, or silent for longer than ``silent_after``."""
+    rows = conn.execute(
+        "SELECT o.mn, coalesce(o.name_en, o.name_zh), a.last_data_at FROM outlets o"
+        " LEFT JOIN outlet_activity a ON a.outlet_id = o.id"
+        " WHERE o.active AND (a.last_data_at IS NULL OR a.last_data_at < %s) ORDER BY o.id",
+        (now - silent_after,),
+    ).fetchall()
+    out = []
+    for mn, name, last in rows:
+        when = "has never reported data" if last is None else f"has reported no data since {last}"
+        out.append(Finding("silent", "problem", f"active outlet {mn} ({name}) {when}"))
+    return out
+
+
+def read_sys_dropped(mqtt_url: str, timeout_s: float = 3.0) -> int | None:
+    """The broker's dropped-message count from its retained ``$SYS`` topic; None when it does
+    not publish one within ``timeout_s``; :class:`OSError` when the broker cannot be reached."""
+    from paho.mqtt.client import Client
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    host, port, tls, user, password = broker_address(mqtt_url)
+    got: list[int] = []
+    done = threading.Event()
+    client = Client(CallbackAPIVersion.VERSION2, client_id="", clean_session=True)
+    if user is not None:
+        client.username_pw_set(user, password)
+    if tls:
+        client.tls_set()
+
+    def on_connect(c: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+        if reason.is_failure:
+            done.set()
+        else:
+            c.subscribe(DROPPED_TOPIC, qos=0)
+
+    def on_message(c: Any, userdata: Any, message: Any) -> None:
+        try:
+            got.append(int(message.payload.decode().strip()))
+        except ValueError:
+            pass
+        done.set()
+
+    client.on_connect = on_connect
+    client.on_message = on_message
+    client.connect(host, port, keepalive=10)
+    client.loop_start()
+    try:
+        done.wait(timeout_s)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return got[0] if got else None
+
+
+def broker_drops(
+    mqtt_url: str, read: Callable[[str], int | None] = read_sys_dropped
+) -> list[Finding]:
+    """A problem when the broker reports dropped messages or cannot be reached."""
+    try:
+        dropped = read(mqtt_url)
+    except (OSError, ValueError) as exc:
+        return [Finding("broker", "problem", f"the MQTT broker cannot be reached: {exc}")]
+    if dropped is None:
+        return [
+            Finding(
+                "broker",
+                "note",
+                f"the broker does not publish {DROPPED_TOPIC} (not Mosquitto, $SYS off, or"
+                " not readable by this user): dropped messages cannot be checked",
+            )
+        ]
+    if dropped > 0:
+        return [
+            Finding(
+                "broker",
+                "problem",
+                f"the broker has dropped {dropped} message(s) since it started (queue or"
+                " in-flight limits: max_queued_messages, max_inflight_messages)",
+            )
+        ]
+    return []
+
+
+def signing_key(path: Path) -> list[Finding]:
+    """A problem when the publication log's signing key is missing or unreadable."""
+    try:
+        load_private_key(path)
+    except SigningKeyError as exc:
+        return [
+            Finding(
+                "signing-key",
+                "problem",
+                f"the publication log cannot be signed: {exc} (sourcewatch keys generate, or"
+                " set SOURCEWATCH_SIGNING_KEY_FILE)",
+            )
+        ]
+    return []
+
+
+def calendar(today: date, known: Callable[[int], bool] = calendar_known) -> list[Finding]:
+    """A problem for this year, and from 1 December next year, without a holiday calendar."""
+    years: Iterable[int] = (today.year, today.year + 1) if today.month == 12 else (today.year,)
+    return [
+        Finding(
+            "calendar",
+            "problem",
+            f"chinesecalendar does not know the holidays of {year}: working-day clocks count"
+            " Monday to Friday (upgrade chinesecalendar once the State Council's notice is in it)",
+        )
+        for year in years
+        if not known(year)
+    ]

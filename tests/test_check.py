@@ -1,0 +1,180 @@
+"""``sourcewatch check`` and ``sourcewatch limits``: what a bureau runs to see that every outlet
+is judged and the service is sound."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from schemas.core.localtime import LOCAL_TZ
+from schemas.disclosure.keys import generate_key
+from sourcewatch import checks
+from sourcewatch.cli import main
+from tests.fixtures.registry import add_outlet
+
+MN = "0CA065A6F43A75F68D981728"
+WATER = "FF61A0C6A0B6136241A18FA2"
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, database_url: str, mqtt_url: str, tmp_path: Path) -> Path:
+    """The CLI's settings: the test database and broker, a signing key file (not created)."""
+    key = tmp_path / "signing-key.pem"
+    monkeypatch.setenv("SOURCEWATCH_DATABASE_URL", database_url)
+    monkeypatch.setenv("SOURCEWATCH_MQTT_URL", mqtt_url)
+    monkeypatch.setenv("SOURCEWATCH_SIGNING_KEY_FILE", str(key))
+    return key
+
+
+def report(db: psycopg.Connection, outlet: int, *codes: str) -> None:
+    at = datetime.now(UTC) - timedelta(minutes=5)
+    for code in codes:
+        db.execute(
+            "INSERT INTO measurements (outlet_id, pollutant, kind, ts, value, flag, received_at)"
+            " VALUES (%s, %s, 'min', %s, 1.5, 'N', %s)",
+            (outlet, code, at, at),
+        )
+    db.execute(
+        "INSERT INTO outlet_activity (outlet_id, last_frame_at, last_data_at) VALUES (%s, %s, %s)",
+        (outlet, at, at),
+    )
+
+
+def calendar_lines() -> set[str]:
+    """The calendar problems that are true today (chinesecalendar may not know next year)."""
+    return {str(f) for f in checks.calendar(datetime.now(LOCAL_TZ).date())}
+
+
+def test_check_names_an_unbound_outlet_and_passes_once_it_is_bound(
+    db: psycopg.Connection, env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    outlet = add_outlet(db, MN)
+    report(db, outlet, "a21026", "a21002", "a34013", "a00000")
+    generate_key(env)
+    assert main(["check"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    unjudged = [line for line in out if "[unjudged]" in line]
+    assert len(unjudged) == 1 and unjudged[0].startswith(f"problem: [unjudged] outlet {MN}")
+    assert "no limit in force on" in unjudged[0] and "a21026 (sulfur dioxide" in unjudged[0]
+    assert not [line for line in out if "[silent]" in line or "[signing-key]" in line]
+
+    args = ["limits", "bind", MN, "--standard", "GB 13223-2011", "--category"]
+    args += ["coal-boiler-existing", "--from", "2020-01-01", "--source", "permit 001P"]
+    assert main(args) == 0
+    assert main(["check"]) == (1 if calendar_lines() else 0)
+    out = capsys.readouterr().out.splitlines()
+    problems = {line for line in out if line.startswith("problem:")}
+    assert problems == calendar_lines()
+    assert out[-1] == (f"{len(problems)} problem(s)" if problems else "no problems found")
+    audit = db.execute("SELECT actor, action, after->>'category' FROM staff_audit").fetchall()
+    assert [(a[1], a[2]) for a in audit] == [("limits.bind", "coal-boiler-existing")]
+    assert audit[0][0].startswith("cli:")
+
+
+def test_check_names_silent_outlets_and_a_missing_key(
+    db: psycopg.Connection, env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    add_outlet(db, MN)
+    quiet = add_outlet(db, WATER, kind="water")
+    db.execute(
+        "INSERT INTO outlet_activity (outlet_id, last_frame_at, last_data_at) VALUES (%s, %s, %s)",
+        (quiet, datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC)),
+    )
+    assert main(["check", "--silent-after", "2h"]) == 1
+    out = capsys.readouterr().out
+    assert f"problem: [silent] active outlet {MN} (1号排口) has never reported data" in out
+    assert f"problem: [silent] active outlet {WATER} (1号排口) has reported no data since" in out
+    assert "problem: [signing-key] the publication log cannot be signed" in out
+    assert "[unjudged]" not in out  # no data in the window: silent, not unjudged
+
+
+def test_broker_drops_read_from_the_broker(mqtt_url: str) -> None:
+    found = checks.broker_drops(mqtt_url)
+    # Mosquitto publishes its $SYS tree every sys_interval: a young broker may not have yet.
+    assert found == [] or [f.level for f in found] == ["note"], found
+
+
+@pytest.mark.parametrize(("dropped", "level"), [(0, None), (None, "note"), (17, "problem")])
+def test_broker_drops_decision(dropped: int | None, level: str | None) -> None:
+    found = checks.broker_drops("mqtt://broker", read=lambda url: dropped)
+    assert [f.level for f in found] == ([level] if level else [])
+    if level == "problem":
+        assert "dropped 17 message(s)" in found[0].message
+
+
+def test_an_unreachable_broker_is_a_problem() -> None:
+    def refuse(url: str) -> int | None:
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    (found,) = checks.broker_drops("mqtt://127.0.0.1:1", read=refuse)
+    assert found.level == "problem" and "cannot be reached" in found.message
+
+
+def test_calendar_covers_this_year_and_next_from_december() -> None:
+    known = {2026}.__contains__
+    assert checks.calendar(date(2026, 11, 30), known) == []
+    (found,) = checks.calendar(date(2026, 12, 1), known)
+    assert "holidays of 2027" in found.message
+    assert len(checks.calendar(date(2027, 3, 1), known)) == 1
+
+
+def test_signing_key(tmp_path: Path) -> None:
+    path = tmp_path / "key.pem"
+    assert [f.check for f in checks.signing_key(path)] == ["signing-key"]
+    path.write_text("not a key")
+    assert [f.check for f in checks.signing_key(path)] == ["signing-key"]
+    path.unlink()
+    generate_key(path)
+    assert checks.signing_key(path) == []
+
+
+# --- sourcewatch limits ---------------------------------------------------------------------------
+
+
+def test_limits_import_show_and_standards(
+    db: psycopg.Connection, env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    add_outlet(db, MN)
+    permit = tmp_path / "permit.csv"
+    permit.write_text(
+        "mn,pollutant,value,unit,period,reference_o2,source_document,valid_from\n"
+        f"{MN},a21026,25,mg/m3,hour,6,排污许可证 91330206MA2H7K3P0Q001P,2025-01-01\n",
+        encoding="utf-8",
+    )
+    assert main(["limits", "import", str(permit)]) == 0
+    assert "1 new, 0 new versions" in capsys.readouterr().out
+    permit.write_text(permit.read_text().replace(",25,", ",20,"), encoding="utf-8")
+    assert main(["limits", "import", str(permit)]) == 0
+    assert "0 new, 1 new versions" in capsys.readouterr().out
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text(permit.read_text().replace("a21026", "a2102X"), encoding="utf-8")
+    assert main(["limits", "import", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert "row 2, field pollutant: unknown factor code 'a2102X'" in err
+    assert "nothing imported" in err
+
+    args = ["limits", "bind", MN, "--standard", "GB 13223-2011", "--category"]
+    assert main([*args, "coal-boiler-existing", "--from", "2020-01-01", "--source", "p"]) == 0
+    capsys.readouterr()
+    assert main(["limits", "show", MN, "--on", "2026-06-01"]) == 0
+    out = capsys.readouterr().out
+    assert f"{MN} (gas): limits in force on 2026-06-01" in out
+    assert "a21026 二氧化硫 / sulfur dioxide (SO2): 20 mg/m³ per hour, at 6 % O₂" in out
+    assert "from permit limit v2: 排污许可证 91330206MA2H7K3P0Q001P" in out
+    assert "from GB 13223-2011 / coal-boiler-existing v1 (bound by p)" in out  # NOx, dust
+    assert "a21026 hour v1: 25 mg/m³, 2025-01-01 – …" in out
+    assert "GB 13223-2011 / coal-boiler-existing, 2020-01-01 – …, p" in out
+
+    assert main(["limits", "show", "NOSUCHMN"]) == 1
+    assert "unknown MN 'NOSUCHMN'" in capsys.readouterr().err
+
+    assert main(["limits", "standards"]) == 0
+    out = capsys.readouterr().out
+    assert "GB 18918-2002 / class-1A — water — 一级标准 A 标准 / class 1, grade A —" in out
+    assert "GB 13223-2011 / coal-boiler-existing — gas —" in out
+    actions = [a for (a,) in db.execute("SELECT action FROM staff_audit ORDER BY id")]
+    assert actions == ["limits.import", "limits.import", "limits.bind"]
