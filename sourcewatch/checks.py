@@ -11,14 +11,14 @@ Each check is a small function returning :class:`Finding` objects; a finding is 
   does not publish it is a note, one that cannot be reached a problem. The reading is one
   function (:func:`read_sys_dropped`) so that a recorded figure can replace it later;
 * :func:`signing_key` — the publication log's signing key file is missing or unreadable;
-* :func:`calendar` — ``chinesecalendar`` does not know this year's holidays, or, from
-  1 December, next year's (working-day clocks then count Monday to Friday).
+* :func:`calendar` — ``chinesecalendar`` does not know this year's holidays (working-day clocks
+  then count Monday to Friday); from 1 December, a note when it does not know next year's yet.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -175,15 +175,21 @@ def signing_key(path: Path) -> list[Finding]:
 
 
 def calendar(today: date, known: Callable[[int], bool] = calendar_known) -> list[Finding]:
-    """A problem for this year, and from 1 December next year, without a holiday calendar."""
-    years: Iterable[int] = (today.year, today.year + 1) if today.month == 12 else (today.year,)
+    """A problem when ``chinesecalendar`` does not know this year's holidays (working-day clocks
+    count Monday to Friday now); from 1 December a note when it does not know next year's yet
+    (the State Council publishes them late in the year, and a release follows)."""
+    years: list[tuple[int, Literal["problem", "note"]]] = [(today.year, "problem")]
+    if today.month == 12:
+        years.append((today.year + 1, "note"))
     return [
         Finding(
             "calendar",
-            "problem",
-            f"chinesecalendar does not know the holidays of {year}: working-day clocks count"
-            " Monday to Friday (upgrade chinesecalendar once the State Council's notice is in it)",
+            level,
+            f"chinesecalendar does not know the holidays of {year}: working-day clocks "
+            + ("count" if level == "problem" else "will count")
+            + " Monday to Friday (upgrade chinesecalendar once the State Council's notice is"
+            " in it)",
         )
-        for year in years
+        for year, level in years
         if not known(year)
     ]

@@ -44,8 +44,9 @@ def report(db: psycopg.Connection, outlet: int, *codes: str) -> None:
 
 
 def calendar_lines() -> set[str]:
-    """The calendar problems that are true today (chinesecalendar may not know next year)."""
-    return {str(f) for f in checks.calendar(datetime.now(LOCAL_TZ).date())}
+    """The calendar problems that are true today (chinesecalendar may not know this year)."""
+    today = datetime.now(LOCAL_TZ).date()
+    return {str(f) for f in checks.calendar(today) if f.level == "problem"}
 
 
 def test_check_names_an_unbound_outlet_and_passes_once_it_is_bound(
@@ -113,12 +114,13 @@ def test_an_unreachable_broker_is_a_problem() -> None:
     assert found.level == "problem" and "cannot be reached" in found.message
 
 
-def test_calendar_covers_this_year_and_next_from_december() -> None:
+def test_calendar_this_year_is_a_problem_and_next_year_from_december_a_note() -> None:
     known = {2026}.__contains__
     assert checks.calendar(date(2026, 11, 30), known) == []
     (found,) = checks.calendar(date(2026, 12, 1), known)
-    assert "holidays of 2027" in found.message
-    assert len(checks.calendar(date(2027, 3, 1), known)) == 1
+    assert found.level == "note" and "holidays of 2027" in found.message
+    (found,) = checks.calendar(date(2027, 3, 1), known)
+    assert found.level == "problem" and "holidays of 2027" in found.message
 
 
 def test_signing_key(tmp_path: Path) -> None:
