@@ -60,6 +60,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
+from schemas.core import csvcells
 from schemas.disclosure.content import RecordContent
 from schemas.disclosure.staff_types import STAFF_MODELS
 from schemas.registry.entries import check_uscc
@@ -479,7 +480,7 @@ def template(record_type: str, fmt: Literal["csv", "xlsx"]) -> bytes:
     zh, en = _header_rows(columns)
     if fmt == "csv":
         out = io.StringIO(newline="")
-        writer = csv.writer(out, lineterminator="\r\n")
+        writer = csvcells.writer(out)
         writer.writerow(zh)
         writer.writerow(en)
         return out.getvalue().encode("utf-8-sig")  # the BOM makes Excel read it as UTF-8
