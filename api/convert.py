@@ -137,12 +137,9 @@ def not_judged(row: Row) -> list[NotJudged]:
 
 
 def open_cases(rows: list[Row]) -> OpenCases:
-    """Open cases by kind, summed over outlet rows."""
+    """Open cases by public kind, summed over outlet rows."""
     return OpenCases(
-        exceedance=sum(r["exceedance"] for r in rows),
-        outage=sum(r["outage"] for r in rows),
-        fault=sum(r["fault"] for r in rows),
-        pattern=sum(r["pattern"] for r in rows),
+        exceedance=sum(r["exceedance"] for r in rows), outage=sum(r["outage"] for r in rows)
     )
 
 

@@ -165,6 +165,10 @@ def error_response(exc: ApiError) -> JSONResponse:
 # --- Translation of other exceptions ------------------------------------------------------------
 
 
+# Fields whose value an error message never echoes (issue 15: secrets are never printed back).
+WRITE_ONLY_FIELDS = frozenset({"secret", "password", "pw", "token"})
+
+
 def _from_validation(exc: RequestValidationError) -> ApiError:
     problems: list[str] = []
     parameters: list[str] = []
@@ -175,7 +179,9 @@ def _from_validation(exc: RequestValidationError) -> ApiError:
         name = ".".join(loc) or "request"
         parameters.append(name)
         given = error.get("input")
-        got = "" if given is None or isinstance(given, dict) else f" (got {str(given)[:40]!r})"
+        secret = any(part.lower() in WRITE_ONLY_FIELDS for part in loc)
+        shown = given is not None and not isinstance(given, dict) and not secret
+        got = f" (got {str(given)[:40]!r})" if shown else ""
         problems.append(f"{name}: {error.get('msg', 'is not valid')}{got}")
     parameter = parameters[0] if parameters else "request"
     return ApiError(422, "invalid_parameter", "; ".join(problems), parameter=parameter)

@@ -3,7 +3,9 @@ counted by a small ASGI middleware, and ``GET /metrics`` serving the default reg
 
 The route template (``/v1/outlets/{outlet_id}``), never the raw path, labels a request, so the
 label set stays bounded; a request no route matched (or answered before routing, e.g. a 429
-from the rate limit on a path with parameters) is labelled ``unmatched``.
+from the rate limit on a path with parameters) is labelled ``unmatched``. The method label is
+bounded too: a method outside :data:`METHODS` (any token is a valid HTTP method) counts as
+``other``.
 """
 
 from __future__ import annotations
@@ -16,7 +18,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram,
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["MetricsMiddleware", "install", "router"]
+__all__ = ["METHODS", "MetricsMiddleware", "install", "router"]
+
+# The methods of RFC 9110 and PATCH (RFC 5789): each its own label, anything else ``other``.
+METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
+)
 
 REQUESTS = Counter(
     "sourcewatch_api_requests",
@@ -65,7 +72,8 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_status)
         finally:
             route = _template(scope)
-            REQUESTS.labels(scope["method"], route, str(status)).inc()
+            method = scope["method"] if scope["method"] in METHODS else "other"
+            REQUESTS.labels(method, route, str(status)).inc()
             LATENCY.labels(route, str(status)).observe(time.perf_counter() - started)
 
 

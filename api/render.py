@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import json
@@ -20,6 +19,8 @@ from typing import Any, Union, get_args, get_origin
 from fastapi import Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
+
+from schemas.core import csvcells
 
 __all__ = [
     "CSV_RESPONSE",
@@ -115,7 +116,7 @@ def _cell(data: Any, path: tuple[str, ...]) -> str:
 def _lines(model: type[BaseModel], items: Iterable[BaseModel], batch: int) -> Iterator[bytes]:
     columns = csv_columns(model)
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer = csvcells.writer(buffer)
     writer.writerow("_".join(path) for path in columns)
     for count, item in enumerate(items, 1):
         data = item.model_dump(mode="json")

@@ -57,6 +57,7 @@ __all__ = [
     "RawPoint",
     "Series",
     "SeriesMeta",
+    "StaffOpenCases",
     "StaffOutletRef",
     "Status",
     "instant",
@@ -196,10 +197,17 @@ class StaffOutletRef(OutletRef):
 
 
 class OpenCases(BaseModel):
-    """Open cases by kind (counts only: the public view)."""
+    """Open cases by kind (counts only: the public view). Open fault and pattern cases are not
+    counted here: they would tip off an enterprise under screening (issue 15); staff see them
+    in ``GET /v1/staff/outlets/{id}``."""
 
     exceedance: int = 0
     outage: int = 0
+
+
+class StaffOpenCases(OpenCases):
+    """Open cases by kind, every kind (staff)."""
+
     fault: int = 0
     pattern: int = 0
 

@@ -70,7 +70,8 @@ class Rejected:
     topic: str | None
     received_at: datetime
     raw: bytes
-    reason: str  # crc | length | format | json | unknown-mn | wrong-pw | mn-mismatch | no-time
+    # crc | length | format | json | unknown-mn | wrong-pw | mn-mismatch | no-time | future
+    reason: str
     detail: str
     mn: str | None = None
     digest: bytes = field(default=b"", compare=False)

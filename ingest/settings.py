@@ -35,6 +35,12 @@ class IngestSettings(Settings):
     batch_max_delay_s: float = Field(
         0.2, gt=0, description="Writer: commit at the latest this long after the first message."
     )
+    future_tolerance_s: float = Field(
+        900.0,
+        ge=0,
+        description="A frame whose DataTime is more than this ahead of its arrival is a dead "
+        "letter (reason future), so that a wrong clock cannot become an outlet's latest data.",
+    )
     registry_refresh_s: float = Field(
         30.0, gt=0, description="How often the ingest worker reloads outlets (MN, PW, CRC policy)."
     )

@@ -4,6 +4,16 @@ rejections for the dead-letter table. Pure: the outlet lookup is passed in.
 Topics (docs/architecture.md#mqtt-topics):
 - ``hj212/{MN}/up``: one or more raw HJ 212 frames (CR LF optional);
 - ``sourcewatch/v1/{MN}/data``: the same content as JSON (``schemas/codes/uplink.schema.json``).
+
+What is refused or set aside (issue 15, docs/protocol.md#real-device-pitfalls):
+
+- a frame whose ``DataTime`` is more than ``future_tolerance`` ahead of its arrival is a dead
+  letter with reason ``future``: one frame dated 9999 would otherwise stay the outlet's latest
+  data for good;
+- a value flag that is not a code of ``data_flags`` (``schemas/codes/data/flags.csv``, any
+  standard, any case) and an ``EFlag`` that is not 1–8 letters or digits are not stored as
+  flags: the value is stored without a flag (never valid), the text as sent kept in ``extra``
+  under ``Flag``/``EFlag``.
 """
 
 from __future__ import annotations
@@ -11,8 +21,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import cache
 
 from pydantic import ValidationError
 
@@ -28,10 +39,18 @@ from ingest.hj212 import (
 )
 from ingest.outlets import FindOutlet, Outlet
 from ingest.records import Accepted, MeasurementRow, Rejected
-from schemas.codes.pollutants import legacy_codes
+from schemas.codes.pollutants import legacy_codes, load_flags
 from schemas.codes.uplink import JsonUpload
 
-__all__ = ["DATA_KINDS", "JSON_TOPIC", "RAW_TOPIC", "accept_frame", "decode_message", "topic_mn"]
+__all__ = [
+    "DATA_KINDS",
+    "FUTURE_TOLERANCE",
+    "JSON_TOPIC",
+    "RAW_TOPIC",
+    "accept_frame",
+    "decode_message",
+    "topic_mn",
+]
 
 RAW_TOPIC = "hj212/+/up"
 JSON_TOPIC = "sourcewatch/v1/+/data"
@@ -39,6 +58,11 @@ JSON_TOPIC = "sourcewatch/v1/+/data"
 # HJ 212-2017 Table 9: the upload commands that carry pollutant values, and what they hold.
 DATA_KINDS: Mapping[str, str] = {"2011": "rtd", "2051": "min", "2061": "hour", "2031": "day"}
 
+# How far a DataTime may be ahead of the arrival (logger clocks drift); the default of
+# SOURCEWATCH_FUTURE_TOLERANCE_S.
+FUTURE_TOLERANCE = timedelta(minutes=15)
+
+_EFLAG = re.compile(r"[A-Za-z0-9]{1,8}")
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 _COLUMNS = {
     "min": "min",
@@ -61,8 +85,19 @@ def topic_mn(topic: str) -> tuple[str, str] | None:
     return None
 
 
+@cache
+def _flag_codes() -> frozenset[str]:
+    """Every data flag code of ``data_flags`` (any standard), upper case."""
+    return frozenset(code.upper() for _, code in load_flags())
+
+
 def decode_message(
-    topic: str, payload: bytes, received_at: datetime, find_outlet: FindOutlet
+    topic: str,
+    payload: bytes,
+    received_at: datetime,
+    find_outlet: FindOutlet,
+    *,
+    future_tolerance: timedelta = FUTURE_TOLERANCE,
 ) -> list[Accepted | Rejected]:
     found = topic_mn(topic)
     if found is None:
@@ -82,7 +117,7 @@ def decode_message(
             )
         ]
     if transport == "mqtt-json":
-        return [_decode_json(topic, payload, received_at, outlet)]
+        return [_decode_json(topic, payload, received_at, outlet, future_tolerance)]
     out: list[Accepted | Rejected] = []
     for packet in iter_packets(payload):
         if isinstance(packet, FrameError):
@@ -93,7 +128,11 @@ def decode_message(
         except HJ212Error as exc:
             out.append(_reject_error(transport, topic, received_at, packet, exc, mn))
             continue
-        out.append(accept_frame(transport, topic, received_at, frame, outlet))
+        out.append(
+            accept_frame(
+                transport, topic, received_at, frame, outlet, future_tolerance=future_tolerance
+            )
+        )
     return out
 
 
@@ -104,12 +143,20 @@ def _reject_error(
 
 
 def accept_frame(
-    transport: str, topic: str, at: datetime, frame: Frame, outlet: Outlet
+    transport: str,
+    topic: str,
+    at: datetime,
+    frame: Frame,
+    outlet: Outlet,
+    *,
+    future_tolerance: timedelta = FUTURE_TOLERANCE,
 ) -> Accepted | Rejected:
     raw = frame.packet
     if refused := _identity(transport, topic, at, raw, frame.mn, frame.pw, outlet, "frame"):
         return refused
     local = frame.data_time
+    if local and (late := _future(local.replace(tzinfo=outlet.timezone), at, future_tolerance)):
+        return Rejected(transport, topic, at, raw, "future", late, outlet.mn)
     items = {code: {f: v.raw for f, v in fields.items()} for code, fields in frame.items().items()}
     rows = _rows(frame.cn, items, local, outlet)
     if isinstance(rows, str):
@@ -159,7 +206,19 @@ def _identity(
     return None
 
 
-def _decode_json(topic: str, payload: bytes, at: datetime, outlet: Outlet) -> Accepted | Rejected:
+def _future(data_time: datetime, arrival: datetime, tolerance: timedelta) -> str | None:
+    """Why ``data_time`` cannot be trusted (too far ahead of ``arrival``), or None."""
+    ahead = data_time - arrival
+    if ahead <= tolerance:
+        return None
+    return (
+        f"DataTime {data_time.isoformat()} is {ahead} ahead of its arrival (tolerance {tolerance})"
+    )
+
+
+def _decode_json(
+    topic: str, payload: bytes, at: datetime, outlet: Outlet, future_tolerance: timedelta
+) -> Accepted | Rejected:
     transport = "mqtt-json"
     try:
         body = JsonUpload.model_validate_json(payload)
@@ -173,6 +232,8 @@ def _decode_json(topic: str, payload: bytes, at: datetime, outlet: Outlet) -> Ac
     when = (
         body.data_time if body.data_time.tzinfo else body.data_time.replace(tzinfo=outlet.timezone)
     )
+    if late := _future(when, at, future_tolerance):
+        return Rejected(transport, topic, at, payload, "future", late, outlet.mn)
     local = when.astimezone(outlet.timezone).replace(tzinfo=None)
     items = {
         code: {f: _text(v) for f, v in fields.items() if v is not None}
@@ -243,6 +304,11 @@ def _row(
     if value_raw is not None and _number(value_raw) is None:
         extra["value"] = value_raw
     sample = parse_data_time(by_name["sampletime"]) if "sampletime" in by_name else None
+    flag, eflag = cols.get("flag"), cols.get("eflag")
+    if flag is not None and flag.upper() not in _flag_codes():
+        extra["Flag"], flag = flag, None  # not a code: kept as sent, not as the flag
+    if eflag is not None and not _EFLAG.fullmatch(eflag):
+        extra["EFlag"], eflag = eflag, None
     return MeasurementRow(
         pollutant=code,
         kind=kind,
@@ -254,8 +320,8 @@ def _row(
         zs_value=_number(zs_raw),
         zs_min=_number(cols.get("zs_min")),
         zs_max=_number(cols.get("zs_max")),
-        flag=cols.get("flag"),
-        eflag=cols.get("eflag"),
+        flag=flag,
+        eflag=eflag,
         sample_time=sample.replace(tzinfo=outlet.timezone) if sample else None,
         extra=extra or None,
     )

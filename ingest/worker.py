@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from ingest.metrics import IngestStats
 from ingest.mqtt import Inbound, MqttTransport
@@ -22,7 +23,7 @@ from ingest.outlets import FindOutlet
 from ingest.records import Accepted, Rejected
 from ingest.settings import IngestSettings
 from ingest.store import RETRY_MAX_DELAY_S, IngestStore
-from ingest.uplink import decode_message
+from ingest.uplink import FUTURE_TOLERANCE, decode_message
 
 __all__ = ["IngestWorker", "MqttDecoder", "WorkerOptions"]
 
@@ -35,6 +36,7 @@ class WorkerOptions:
     batch_max_messages: int
     batch_max_delay_s: float
     registry_refresh_s: float
+    future_tolerance: timedelta = FUTURE_TOLERANCE
     batch_min_messages: int = 1
     retry_max_delay_s: float = RETRY_MAX_DELAY_S
 
@@ -45,14 +47,24 @@ class WorkerOptions:
             batch_max_messages=s.batch_max_messages,
             batch_max_delay_s=s.batch_max_delay_s,
             registry_refresh_s=s.registry_refresh_s,
+            future_tolerance=timedelta(seconds=s.future_tolerance_s),
         )
 
 
 class MqttDecoder:
     """MQTT messages: the topic names the outlet; one message may hold several frames."""
 
+    def __init__(self, future_tolerance: timedelta = FUTURE_TOLERANCE) -> None:
+        self.future_tolerance = future_tolerance
+
     def decode(self, item: Inbound, find_outlet: FindOutlet) -> Sequence[Accepted | Rejected]:
-        return decode_message(item.topic, item.payload, item.received_at, find_outlet)
+        return decode_message(
+            item.topic,
+            item.payload,
+            item.received_at,
+            find_outlet,
+            future_tolerance=self.future_tolerance,
+        )
 
     def unreadable(self, item: Inbound, detail: str) -> Rejected:
         return Rejected("mqtt", item.topic, item.received_at, item.payload, "format", detail)
@@ -64,7 +76,7 @@ class IngestWorker:
         self.transport = transport
         self.store = IngestStore(
             options.database_url,
-            MqttDecoder(),
+            MqttDecoder(options.future_tolerance),
             application_name="sourcewatch.ingest",
             registry_refresh_s=options.registry_refresh_s,
             retry_max_delay_s=options.retry_max_delay_s,

@@ -9,7 +9,9 @@ The alerts process reads subscriptions (:mod:`alerts.notify`); staff manage them
 ``sourcewatch subscriptions`` commands and the staff API. A change made with an ``actor`` is
 written to the audit log with before and after. The secret (webhook HMAC key, robot sign
 secret) is write-only: it is stored for the dispatcher, never returned by :meth:`Subscription.public`
-and never written to the audit log or a log line (only whether one is set).
+and never written to the audit log or a log line (only whether one is set). A robot URL's own
+credential (WeCom ``key``, DingTalk ``access_token``) is a secret too: :func:`shown_target`
+masks it wherever a target is shown, and error messages never echo a URL target.
 
 Errors::
 
@@ -24,7 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
@@ -43,6 +45,7 @@ __all__ = [
     "deactivate_subscription",
     "get_subscription",
     "list_subscriptions",
+    "shown_target",
     "update_subscription",
     "validate_target",
 ]
@@ -57,6 +60,29 @@ class UnknownSubscription(SubscriptionError, LookupError):
 
 
 CHANNELS = ("webhook", "email", "mqtt", "wecom", "dingtalk")
+
+# The query parameters of a robot URL that are its credential (masked when shown).
+_URL_CREDENTIALS = frozenset({"key", "access_token", "token", "secret", "sign"})
+MASK = "***"
+
+
+def shown_target(channel: str, target: str) -> str:
+    """``target`` as it may be shown (API answers, the CLI, the audit log): a URL's credential
+    query parameters and any user:password replaced by ``***``."""
+    if channel not in ("webhook", "wecom", "dingtalk"):
+        return target
+    parts = urlsplit(target)
+    query = [
+        (name, MASK if name.lower() in _URL_CREDENTIALS else value)
+        for name, value in parse_qsl(parts.query, keep_blank_values=True)
+    ]
+    netloc = parts.netloc.rpartition("@")[2]
+    if parts.username is not None or parts.password is not None:
+        netloc = f"{MASK}@{netloc}"
+    return urlunsplit(
+        (parts.scheme, netloc, parts.path, urlencode(query, safe="*"), parts.fragment)
+    )
+
 
 _EMAIL = re.compile(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+")
 _COLUMNS = sql.SQL(
@@ -107,7 +133,7 @@ class Subscription:
             "id": self.id,
             "subscriber": self.subscriber,
             "channel": self.channel,
-            "target": self.target,
+            "target": shown_target(self.channel, self.target),
             "secret_set": self.secret is not None,
             "enterprise_ids": list(self.enterprise_ids),
             "districts": list(self.districts),
@@ -130,8 +156,8 @@ def validate_target(channel: str, target: str, secret: str | None) -> None:
     if channel in ("webhook", "wecom", "dingtalk"):
         parts = urlsplit(target)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise SubscriptionError(f"{channel} target must be an http(s) URL, got {target!r}")
-        query = parse_qs(parts.query)
+            raise SubscriptionError(f"{channel} target must be an http(s) URL")
+        query = dict(parse_qsl(parts.query))
         if channel == "wecom" and not query.get("key"):
             raise SubscriptionError("wecom target must be the robot URL with its ?key=…")
         if channel == "dingtalk" and not query.get("access_token"):

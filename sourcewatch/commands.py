@@ -260,11 +260,12 @@ def subscriptions_add(args: argparse.Namespace) -> int:
 def subscriptions_list(args: argparse.Namespace) -> int:
     from schemas.core.db import connect
     from schemas.core.settings import get_settings
-    from schemas.subscriptions import list_subscriptions
+    from schemas.subscriptions import list_subscriptions, shown_target
 
     with connect(get_settings().database, application_name="sourcewatch.cli") as conn:
         for s in list_subscriptions(conn):
-            print(f"{s.id}\t{s.subscriber}\t{s.channel}\t{s.min_severity}\t{s.target}")  # noqa: T201
+            target = shown_target(s.channel, s.target)  # a robot URL's key is a secret
+            print(f"{s.id}\t{s.subscriber}\t{s.channel}\t{s.min_severity}\t{target}")  # noqa: T201
     return 0
 
 

@@ -125,3 +125,18 @@ def test_api_metrics_counts_requests(client: TestClient) -> None:  # noqa: F811
     assert _value("sourcewatch_api_requests_total", method="GET", route="unmatched", status="404")
     client.get("/v1/outlets/12345")
     assert 'route="/v1/outlets/{outlet_id}"' in client.get("/metrics").text
+
+
+def test_invented_methods_share_one_label(client: TestClient) -> None:  # noqa: F811
+    """Issue 15: any token is an HTTP method; 50 invented ones must not make 50 series."""
+    before = _value(
+        "sourcewatch_api_requests_total", method="other", route="/healthz", status="405"
+    )
+    for n in range(50):
+        client.request(f"INVENTED{n}", "/healthz")
+    client.request("BREW", "/v1/no-such-thing")
+    text = client.get("/metrics").text
+    assert "INVENTED" not in text and "BREW" not in text
+    after = _value("sourcewatch_api_requests_total", method="other", route="/healthz", status="405")
+    assert after == before + 50
+    assert _value("sourcewatch_api_requests_total", method="other", route="unmatched", status="404")

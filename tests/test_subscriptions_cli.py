@@ -35,3 +35,21 @@ def test_add_list_remove(
     audit = db.execute("SELECT actor, action, after::text FROM staff_audit ORDER BY id").fetchall()
     assert [a[1] for a in audit] == ["subscription.create", "subscription.deactivate"]
     assert all(a[0].startswith("cli:") and SECRET not in a[2] for a in audit)
+
+
+def test_a_robot_key_is_not_listed(
+    db: psycopg.Connection,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Issue 15: a WeCom robot URL's key is its credential; ``list`` masks it."""
+    monkeypatch.setenv("SOURCEWATCH_DATABASE_URL", database_url)
+    url = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=R0bot-key-9"
+    add = ["subscriptions", "add", "--subscriber", "duty", "--channel", "wecom", "--target", url]
+    assert main(add) == 0
+    capsys.readouterr()
+    assert main(["subscriptions", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert "R0bot-key-9" not in listed and listed.rstrip().endswith("send?key=***")
+    assert db.execute("SELECT target FROM subscriptions").fetchone() == (url,)

@@ -3,7 +3,6 @@ atomic swap that publishes the day."""
 
 from __future__ import annotations
 
-import csv
 import ctypes
 import errno
 import fcntl
@@ -45,6 +44,7 @@ from api.dumps.columns import (
     table_query,
 )
 from api.dumps.roots import ROOTS, write_roots
+from schemas.core import csvcells
 from schemas.core.localtime import LOCAL_TZ_NAME
 
 # --- Writing ------------------------------------------------------------------------------------
@@ -133,7 +133,7 @@ def _write_table(
         _open_text(csv_path, compressed=csv_path.name.endswith(".gz")) as text,
         pq.ParquetWriter(parquet_path, schema, compression="zstd") as parquet,
     ):
-        writer = csv.writer(text, lineterminator="\r\n")
+        writer = csvcells.writer(text)
         writer.writerow(c.name for c in columns)
         for names, rows in _stream(conn, statement, batch):
             pairs = [(c, names.index(c.source or c.name)) for c in columns]

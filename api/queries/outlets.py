@@ -15,23 +15,22 @@ from schemas.limits.coverage import MEASURED_WITHIN, judgement_columns
 
 __all__ = ["OutletFilter", "count", "flag_standard", "latest", "one", "select"]
 
-# Outlet, its enterprise's names, activity, open-case counts (counts only: public view) and
+# Outlet, its enterprise's names, activity, open-case counts of the public kinds (counts only;
+# open fault and pattern cases are not counted: they would tip off the enterprise) and
 # whether it is judged today (schemas/limits/coverage.py).
 _SELECT = sql.SQL(
     """SELECT o.id, o.enterprise_id, o.code, o.name_zh, o.name_en, o.kind, o.emission_standard,
        o.permit_number, o.longitude, o.latitude, o.active, o.timezone, o.protocol_profile,
        e.name_zh AS enterprise_name_zh, e.name_en AS enterprise_name_en, e.district,
        a.last_data_at, a.last_frame_at,
-       c.exceedance, c.outage, c.fault, c.pattern,
+       c.exceedance, c.outage,
        %(judged_on)s::date AS judged_on, j.has_limits, j.unlimited
 FROM outlets o
 JOIN enterprises e ON e.id = o.enterprise_id
 LEFT JOIN outlet_activity a ON a.outlet_id = o.id
 CROSS JOIN LATERAL (
     SELECT count(*) FILTER (WHERE k.kind = 'exceedance') AS exceedance,
-           count(*) FILTER (WHERE k.kind = 'outage') AS outage,
-           count(*) FILTER (WHERE k.kind = 'fault') AS fault,
-           count(*) FILTER (WHERE k.kind = 'pattern') AS pattern
+           count(*) FILTER (WHERE k.kind = 'outage') AS outage
     FROM cases k WHERE k.outlet_id = o.id AND k.state = 'open'
 ) c
 CROSS JOIN LATERAL ({judgement}) j"""

@@ -1,5 +1,5 @@
 """Enterprises and outlets as staff see them: the MN, whether a password is set, timestamps,
-and whether the outlet is judged (public reads are in :mod:`api.queries.outlets`)."""
+open cases of every kind, and whether the outlet is judged (public reads are in :mod:`api.queries.outlets`)."""
 
 from __future__ import annotations
 
@@ -17,10 +17,18 @@ _OUTLET = sql.SQL(
     """SELECT o.id, o.enterprise_id, o.mn, o.code, o.name_zh, o.name_en, o.kind, o.crc_policy,
        o.protocol_profile, o.timezone, o.emission_standard, o.permit_number, o.longitude,
        o.latitude, o.active, o.password IS NOT NULL AS password_set, o.created_at, o.updated_at,
-       a.last_data_at, %(judged_on)s::date AS judged_on, j.has_limits, j.unlimited
+       a.last_data_at, %(judged_on)s::date AS judged_on, j.has_limits, j.unlimited,
+       c.exceedance, c.outage, c.fault, c.pattern
 FROM outlets o
 LEFT JOIN outlet_activity a ON a.outlet_id = o.id
 CROSS JOIN LATERAL ({judgement}) j
+CROSS JOIN LATERAL (
+    SELECT count(*) FILTER (WHERE k.kind = 'exceedance') AS exceedance,
+           count(*) FILTER (WHERE k.kind = 'outage') AS outage,
+           count(*) FILTER (WHERE k.kind = 'fault') AS fault,
+           count(*) FILTER (WHERE k.kind = 'pattern') AS pattern
+    FROM cases k WHERE k.outlet_id = o.id AND k.state = 'open'
+) c
 WHERE o.id = %(id)s"""
 ).format(
     judgement=judgement_columns(

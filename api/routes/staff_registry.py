@@ -41,7 +41,7 @@ from api.errors import (
 from api.params import reject_nul
 from api.queries import staff_registry as queries
 from api.render import private_json
-from api.responses import Instant, Location, Names, NotJudged, instant
+from api.responses import Instant, Location, Names, NotJudged, StaffOpenCases, instant
 from schemas.registry import changes
 from schemas.registry.entries import RegistryError
 from schemas.registry.files import parse_registry_bytes
@@ -154,6 +154,9 @@ class StaffOutlet(BaseModel):
     active: bool
     password_set: bool = Field(description="Whether an HJ 212 PW is checked (never returned).")
     last_data: Instant | None
+    open_cases: StaffOpenCases = Field(
+        description="Open cases by kind, fault and pattern included (not in the public view)."
+    )
     judged: bool
     not_judged: list[NotJudged]
     created: Instant
@@ -197,6 +200,9 @@ def _outlet(row: Row) -> StaffOutlet:
         name=convert.names(row),
         location=convert.location(row),
         last_data=None if row["last_data_at"] is None else instant(row["last_data_at"]),
+        open_cases=StaffOpenCases(
+            **{k: row[k] for k in ("exceedance", "outage", "fault", "pattern")}
+        ),
         judged=not reasons,
         not_judged=reasons,
         created=instant(row["created_at"]),

@@ -26,7 +26,6 @@ oxygen (``a19001``) is included because converted concentrations depend on it.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import importlib.metadata
 import io
@@ -49,6 +48,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import set_json_loads
 
 from schemas.cases.errors import CaseNotFound, EvidenceError
+from schemas.core import csvcells
 from schemas.core.localtime import LOCAL_TZ
 
 __all__ = [
@@ -281,7 +281,7 @@ class _Builder:
 
     def _csv(self, name: str, columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> None:
         text = io.StringIO()
-        w = csv.writer(text)
+        w = csvcells.writer(text)
         w.writerow([h for c in columns for h in _headers(c)])
         w.writerows([cell for c in columns for cell in _cells(c, row.get(c))] for row in rows)
         self._add(name, text.getvalue().encode())

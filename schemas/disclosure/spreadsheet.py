@@ -29,8 +29,12 @@ missing columns) are reported once, on line 1; the rows are still checked agains
 that are known, so one pass shows every problem, but no row is returned (its data would be
 misread). Otherwise good rows are returned beside the errors of bad ones.
 
-Limits: 10 MB and 10,000 data rows; beyond them, and for a file that cannot be read at all,
-:class:`BulkFileError`.
+Limits: 10 MB and 10,000 data rows; every row counts, blank and label rows too (at most
+:data:`MAX_LINES` lines). An XLSX sheet may declare at most :data:`MAX_LINES` rows and
+:data:`MAX_COLUMNS` columns (its ``<dimension>``), only that many columns are read, and its
+parts may unzip to at most :data:`MAX_UNZIPPED_BYTES`: a small workbook declaring ``A1:XFD2000``
+would otherwise have 32 million cells read. Beyond any limit, and for a file that cannot be
+read at all, :class:`BulkFileError`.
 
 :func:`template` produces an empty import file for a record type: the Chinese labels are the
 header (required columns marked ``*``), the English labels the second row (skipped on import);
@@ -60,6 +64,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
+from schemas.core import csvcells
 from schemas.disclosure.content import RecordContent
 from schemas.disclosure.staff_types import STAFF_MODELS
 from schemas.registry.entries import check_uscc
@@ -67,7 +72,10 @@ from schemas.registry.entries import check_uscc
 __all__ = [
     "ENTERPRISE_COLUMN",
     "MAX_BYTES",
+    "MAX_COLUMNS",
+    "MAX_LINES",
     "MAX_ROWS",
+    "MAX_UNZIPPED_BYTES",
     "BulkFileError",
     "BulkParse",
     "BulkRow",
@@ -78,6 +86,9 @@ __all__ = [
 
 MAX_BYTES = 10 * 1024 * 1024
 MAX_ROWS = 10_000
+MAX_LINES = MAX_ROWS + 1_000  # every row: the header, label and blank rows count too
+MAX_COLUMNS = 256  # far more than any record type has fields
+MAX_UNZIPPED_BYTES = 200 * 1024 * 1024  # an XLSX's parts, unzipped
 
 #: The column naming a row's enterprise, and its labels.
 ENTERPRISE_COLUMN = "enterprise_uscc"
@@ -220,7 +231,12 @@ def _csv_rows(data: bytes) -> Iterator[list[Any]]:
     if "\x00" in text:
         raise BulkFileError("the file is not a CSV text file (save it as .csv or .xlsx)")
     try:
-        yield from csv.reader(io.StringIO(text, newline=""), strict=True)
+        for row in csv.reader(io.StringIO(text, newline=""), strict=True):
+            if len(row) > MAX_COLUMNS:
+                if not all(_blank(c) for c in row[MAX_COLUMNS:]):
+                    raise BulkFileError(f"a row has more than {MAX_COLUMNS} columns")
+                row = row[:MAX_COLUMNS]
+            yield row
     except csv.Error as exc:
         raise BulkFileError(f"the CSV file cannot be read: {exc}") from None
 
@@ -239,7 +255,19 @@ _XLSX_ERRORS = (
 )
 
 
+def _unzipped_size(data: bytes) -> int:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return sum(info.file_size for info in archive.infolist())
+    except _XLSX_ERRORS as exc:
+        raise BulkFileError(f"the XLSX file cannot be read: {exc}") from None
+
+
 def _xlsx_rows(data: bytes) -> Iterator[list[Any]]:
+    if (unzipped := _unzipped_size(data)) > MAX_UNZIPPED_BYTES:
+        raise BulkFileError(
+            f"the XLSX file unzips to {unzipped:,} bytes; at most {MAX_UNZIPPED_BYTES:,}"
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # styles openpyxl does not know
@@ -250,13 +278,31 @@ def _xlsx_rows(data: bytes) -> Iterator[list[Any]]:
         if not book.worksheets:
             raise BulkFileError("the XLSX file has no sheet")
         sheet = book.worksheets[0]
+        _check_dimension(sheet)
         try:
-            for row in sheet.iter_rows(values_only=True):
+            # bounded whatever the sheet declares: one row more than allowed shows the excess
+            rows = sheet.iter_rows(max_row=MAX_LINES + 1, max_col=MAX_COLUMNS, values_only=True)
+            for row in rows:
                 yield list(row)
         except _XLSX_ERRORS as exc:
             raise BulkFileError(f"the XLSX file cannot be read: {exc}") from None
     finally:
         book.close()
+
+
+def _check_dimension(sheet: Any) -> None:
+    """Refuse a sheet whose ``<dimension>`` declares more rows or columns than can be read."""
+    rows, columns = sheet.max_row, sheet.max_column  # None when the sheet declares none
+    if rows is not None and rows > MAX_LINES:
+        raise BulkFileError(
+            f"the sheet declares {rows:,} rows; at most {MAX_LINES:,} can be read (delete the"
+            " empty rows below the data, or save the file as CSV)"
+        )
+    if columns is not None and columns > MAX_COLUMNS:
+        raise BulkFileError(
+            f"the sheet declares {columns:,} columns; at most {MAX_COLUMNS} can be read (delete"
+            " the empty columns right of the data, or save the file as CSV)"
+        )
 
 
 def _rows_of(data: bytes, filename: str) -> Iterator[list[Any]]:
@@ -392,6 +438,11 @@ def parse_bulk(data: bytes, filename: str, record_type: str) -> BulkParse:
     count = 0
     labels_allowed = True
     for line, row in rows:
+        if line > MAX_LINES:
+            raise BulkFileError(
+                f"more than {MAX_LINES:,} rows (blank rows included); at most {MAX_ROWS:,} data"
+                " rows can be imported at once: split the file"
+            )
         if all(_blank(c) for c in row):
             continue
         if labels_allowed and _is_label_row(row, found):
@@ -479,7 +530,7 @@ def template(record_type: str, fmt: Literal["csv", "xlsx"]) -> bytes:
     zh, en = _header_rows(columns)
     if fmt == "csv":
         out = io.StringIO(newline="")
-        writer = csv.writer(out, lineterminator="\r\n")
+        writer = csvcells.writer(out)
         writer.writerow(zh)
         writer.writerow(en)
         return out.getvalue().encode("utf-8-sig")  # the BOM makes Excel read it as UTF-8

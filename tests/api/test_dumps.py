@@ -468,3 +468,19 @@ def test_the_signed_roots_are_in_every_dump_to_mirror(
     before = (out / "2026-11-27" / "publication-roots.json").read_bytes()
     daily_dumps.dump_day(conn, DAY, out, now=NOW.replace(hour=5))
     assert (out / "2026-11-27" / "publication-roots.json").read_bytes() == before  # stable
+
+
+def test_dumped_csv_never_carries_a_formula_but_parquet_keeps_the_value(
+    db: psycopg.Connection, world: World, conn: psycopg.Connection, out: Path
+) -> None:
+    """Issue 15: a stored flag like ``=HYPERLINK(…)`` is neutralised in the CSV of the dump."""
+    evil = '=HYPERLINK("http://evil.example","x")'
+    db.execute(
+        "UPDATE measurements SET flag = %s WHERE outlet_id = %s AND ts = %s",
+        (evil, world.gas, utc(1, 1)),
+    )
+    daily_dumps.dump_day(conn, DAY, out, now=NOW)
+    part = out / "2026-11-27" / f"enterprise={world.hangzhou}"
+    flags = [r["flag"] for r in _csv(part / "raw.csv.gz")]
+    assert "'" + evil in flags and evil not in flags
+    assert evil in pq.read_table(part / "raw.parquet").column("flag").to_pylist()

@@ -120,18 +120,18 @@ def test_csv_equals_json(client: TestClient, world: World) -> None:
 def test_detail_has_outlets_with_status_and_open_cases(client: TestClient, world: World) -> None:
     body = client.get(f"/v1/enterprises/{world.hangzhou}").json()
     assert body["name"]["zh"] == "杭州热电有限公司"
-    assert body["open_cases"] == {"exceedance": 1, "outage": 1, "fault": 0, "pattern": 0}
+    assert body["open_cases"] == {"exceedance": 1, "outage": 1}
     [outlet] = body["outlets"]
     assert outlet["id"] == world.gas and outlet["code"] == "DA001"
     assert outlet["status"] == {
         "last_data": {"utc": "2026-11-27T03:00:00Z", "local": "2026-11-27T11:00:00+08:00"},
         "last_frame": {"utc": "2026-11-27T03:01:00Z", "local": "2026-11-27T11:01:00+08:00"},
-        "open_cases": {"exceedance": 1, "outage": 1, "fault": 0, "pattern": 0},
+        "open_cases": {"exceedance": 1, "outage": 1},
     }
     assert "password" not in outlet and "mn" not in outlet  # public view
     water = client.get(f"/v1/enterprises/{world.ningbo}").json()
     assert water["outlets"][0]["status"]["last_data"] is None
-    assert water["open_cases"] == {"exceedance": 0, "outage": 0, "fault": 0, "pattern": 0}
+    assert water["open_cases"] == {"exceedance": 0, "outage": 0}
     assert client.get(f"/v1/enterprises/{world.nowhere}").json()["outlets"] == []
 
 

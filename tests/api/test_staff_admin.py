@@ -161,3 +161,50 @@ def test_users_and_tokens(
     ]
     users = {u["username"] for u in client.get("/v1/staff/users", headers=admin).json()["results"]}
     assert users == {"wang.admin", "li.na", "zhao.lei"}
+
+
+ROBOT_KEY = "693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa"
+
+
+def test_subscription_secrets_are_never_printed_back(
+    client: TestClient, db: psycopg.Connection, admin: dict[str, str]
+) -> None:
+    """Issue 15: no answer (created, read, listed, error, audit) carries a secret, and a robot's
+    key or access token in its URL counts as one."""
+    wecom = {
+        "subscriber": "duty@example.gov.cn",
+        "channel": "wecom",
+        "target": f"https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key={ROBOT_KEY}",
+    }
+    created = client.post("/v1/staff/subscriptions", json=wecom, headers=admin)
+    assert created.status_code == 201, created.text
+    sid = created.json()["id"]
+    assert created.json()["target"].endswith("?key=***")
+    answers = [
+        created,
+        client.get(f"/v1/staff/subscriptions/{sid}", headers=admin),
+        client.get("/v1/staff/subscriptions", headers=admin),
+        client.get("/v1/staff/audit", headers=admin),
+        # malformed writes carrying a secret: the error names the problem, not the value
+        client.post("/v1/staff/subscriptions", json={**wecom, "secret": SECRET}, headers=admin),
+        client.post(
+            "/v1/staff/subscriptions",
+            json={**wecom, "channel": "webhook", "target": f"ftp://x/{SECRET}", "secret": SECRET},
+            headers=admin,
+        ),
+        client.post("/v1/staff/subscriptions", json={**wecom, "secret": [SECRET]}, headers=admin),
+        client.patch(
+            f"/v1/staff/subscriptions/{sid}", json={"secret": {"k": SECRET}}, headers=admin
+        ),
+        client.patch(
+            f"/v1/staff/subscriptions/{sid}",
+            json={"target": "https://qyapi.weixin.qq.com/x?nokey=1", "secret": SECRET},
+            headers=admin,
+        ),
+    ]
+    for answer in answers:
+        assert ROBOT_KEY not in answer.text and SECRET not in answer.text, answer.text
+    stored = db.execute("SELECT target FROM subscriptions WHERE id = %s", (sid,)).fetchone()
+    assert stored == (wecom["target"],)  # the dispatcher still has the whole URL
+    audit = db.execute("SELECT before::text, after::text FROM staff_audit").fetchall()
+    assert all(ROBOT_KEY not in str(a) for a in audit)

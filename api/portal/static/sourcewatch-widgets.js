@@ -150,7 +150,6 @@
     var c = o.status.open_cases;
     if (c.exceedance > 0) return "exceeding";
     if (c.outage > 0) return "offline";
-    if (c.fault > 0) return "fault";
     return "normal";
   }
 

@@ -1,0 +1,61 @@
+"""Issue 15, CSV formula injection: one writer for every CSV the service writes, which keeps a
+spreadsheet from running a cell as a formula."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from pathlib import Path
+
+import pytest
+
+from schemas.core import csvcells
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    ("cell", "written"),
+    [
+        ('=HYPERLINK("http://evil.example","x")', '\'=HYPERLINK("http://evil.example","x")'),
+        ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"),
+        ("-2+3+cmd|' /C calc'!A0", "'-2+3+cmd|' /C calc'!A0"),
+        ("@SUM(1+1)", "'@SUM(1+1)"),
+        ("\t=1+1", "'\t=1+1"),
+        ("\r=1+1", "'\r=1+1"),
+        ("-", "'-"),
+        ("-1.5", "-1.5"),  # numbers stay numbers
+        ("+3e2", "+3e2"),
+        ("N", "N"),
+        ("a=b", "a=b"),
+        ("", ""),
+        (-2, -2),
+        (None, None),
+    ],
+)
+def test_safe_cell(cell: object, written: object) -> None:
+    assert csvcells.safe_cell(cell) == written
+
+
+def test_the_writer_neutralises_every_cell_and_reads_back() -> None:
+    out = io.StringIO(newline="")
+    w = csvcells.writer(out)
+    w.writerow(["flag", "value"])
+    w.writerows([["=1+1", "-1.5"], ["@x", 3]])
+    assert out.getvalue() == "flag,value\r\n'=1+1,-1.5\r\n'@x,3\r\n"
+    assert list(csv.reader(io.StringIO(out.getvalue(), newline="")))[1] == ["'=1+1", "-1.5"]
+
+
+def test_no_csv_is_written_but_through_csvcells() -> None:
+    """One home: a new ``csv.writer`` anywhere in the service would skip the neutralising."""
+    pattern = re.compile(r"csv\.(writer|DictWriter)\(|COPY\b.*\bCSV\b", re.IGNORECASE)
+    found = [
+        f"{path.relative_to(ROOT)}:{n}"
+        for folder in ("api", "alerts", "ingest", "schemas", "sourcewatch")
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        if path.name != "csvcells.py"
+        for n, line in enumerate(path.read_text("utf-8").splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert found == []
