@@ -1,5 +1,6 @@
 """The evaluator process: drains the evaluation queue as new data arrives (woken by ingest's
-NOTIFY), and sweeps periodically for outages, days that ended and unacknowledged cases.
+NOTIFY), and sweeps periodically for outages, days that ended and unacknowledged cases, and
+expires old dead letters (:mod:`alerts.retention`).
 
 Safe to run twice at once and after a crash: an evaluator first takes an outlet's case lock
 without waiting (skipping outlets someone else holds), then all of that outlet's queued hours,
@@ -25,6 +26,7 @@ from alerts import metrics
 from alerts.announce import announce
 from alerts.evaluation import Evaluation, OutletContext, ReferenceCache, load_outlet
 from alerts.outages import detect_outages
+from alerts.retention import expire_dead_letters
 from alerts.settings import AlertsSettings
 from schemas.cases.policy import CasePolicy
 from schemas.cases.transitions import (
@@ -53,6 +55,7 @@ class EvaluatorOptions:
     outage_after_minutes: int
     fault_after_hours: int
     unacknowledged_after: timedelta
+    dead_letter_retention: timedelta = timedelta(days=90)
 
     @classmethod
     def from_settings(cls, s: AlertsSettings) -> EvaluatorOptions:
@@ -70,6 +73,7 @@ class EvaluatorOptions:
             outage_after_minutes=s.outage_after_minutes,
             fault_after_hours=s.fault_after_hours,
             unacknowledged_after=timedelta(minutes=s.unacknowledged_escalation_minutes),
+            dead_letter_retention=timedelta(days=s.dead_letter_retention_days),
         )
 
 
@@ -240,6 +244,9 @@ class Evaluator:
         )
         self.finish_days(conn, now)
         self.escalate_unacknowledged(conn, now)
+        expired = expire_dead_letters(conn, now, self.options.dead_letter_retention)
+        if expired:
+            log.info("expired %d dead letters", expired)
         depth = conn.execute("SELECT count(*) FROM evaluation_queue").fetchone()
         metrics.QUEUE_DEPTH.set(depth[0] if depth else 0)
 

@@ -28,10 +28,11 @@ log = logging.getLogger(__name__)
 
 def build_channels(settings: AlertsSettings) -> dict[str, Channel]:
     """The delivery channels the settings allow (e-mail only with an SMTP server)."""
+    allow = settings.notify_allow_private_targets
     channels: dict[str, Channel] = {
-        "webhook": WebhookChannel(),
-        "wecom": WeComChannel(),
-        "dingtalk": DingTalkChannel(),
+        "webhook": WebhookChannel(allow_private_targets=allow),
+        "wecom": WeComChannel(allow_private_targets=allow),
+        "dingtalk": DingTalkChannel(allow_private_targets=allow),
         "mqtt": MqttChannel(settings.broker, client_id=f"{settings.mqtt_client_id}-alerts"),
     }
     if settings.smtp_host:

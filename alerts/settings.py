@@ -19,6 +19,12 @@ class AlertsSettings(Settings):
         description="Evaluator: how often it sweeps for outages, ended days and "
         "unacknowledged cases (new data wakes it at once).",
     )
+    dead_letter_retention_days: int = Field(
+        90,
+        ge=1,
+        description="Dead letters (rejected messages) older than this many days are deleted by "
+        "the evaluator's sweep.",
+    )
     case_close_after: int = Field(
         3,
         ge=1,

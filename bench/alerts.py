@@ -122,7 +122,9 @@ def bench_latency(url: str, mqtt_url: str, cases: int) -> list[float]:
                 kinds=["exceedance"],
                 max_per_hour=100000,
             )
-        dispatcher = Dispatcher(url, {"webhook": WebhookChannel()}, poll_interval_s=1.0)
+        dispatcher = Dispatcher(
+            url, {"webhook": WebhookChannel(allow_private_targets=True)}, poll_interval_s=1.0
+        )
         transport.start()
         assert transport.subscribed.wait(10)
         threads = [

@@ -56,8 +56,10 @@ GATEWAY_CONNECTIONS_OPEN = Gauge(
 GATEWAY_CONNECTIONS = Counter(
     "sourcewatch_gateway_connections",
     "Data logger TCP connections ended, by outcome: closed (by the logger or at shutdown), "
-    "idle_timeout, limit_exceeded (too many bytes buffered, or refused over the connection "
-    "limit), error (the socket failed).",
+    "idle_timeout, first_frame_timeout (no valid frame in time), limit_exceeded (too many bytes "
+    "buffered, or refused over the connection limit), ip_limit (refused over the limit per IP), "
+    "evicted (closed, not yet identified, to make room for a new connection), throttled (too "
+    "many rejected frames from its IP), error (the socket failed).",
     ["outcome"],
 )
 GATEWAY_FRAMES = Counter(
@@ -67,7 +69,20 @@ GATEWAY_BYTES = Counter("sourcewatch_gateway_received_bytes", "Bytes read from t
 GATEWAY_REPLIES = Counter(
     "sourcewatch_gateway_replies", "Replies (9014, 9013) sent back on the TCP streams."
 )
-GATEWAY_OUTCOMES = ("closed", "idle_timeout", "limit_exceeded", "error")
+GATEWAY_DEAD_LETTERS_DROPPED = Counter(
+    "sourcewatch_gateway_dead_letters_dropped",
+    "Rejected TCP packets not kept as dead letters: over the dead-letter rate of their IP.",
+)
+GATEWAY_OUTCOMES = (
+    "closed",
+    "idle_timeout",
+    "first_frame_timeout",
+    "limit_exceeded",
+    "ip_limit",
+    "evicted",
+    "throttled",
+    "error",
+)
 
 for _o in GATEWAY_OUTCOMES:
     GATEWAY_CONNECTIONS.labels(_o)

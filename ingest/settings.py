@@ -63,3 +63,37 @@ class IngestSettings(Settings):
     gateway_max_connections: int = Field(
         1000, ge=1, description="TCP gateway: most logger connections open at once."
     )
+    gateway_first_frame_timeout_s: float = Field(
+        60.0,
+        gt=0,
+        description="TCP gateway: a connection that has not sent a valid frame (registered MN, "
+        "right PW) this long after it opened is closed.",
+    )
+    gateway_max_connections_per_ip: int = Field(
+        20,
+        ge=1,
+        description="TCP gateway: most connections open at once from one IP address; when all "
+        "connections are taken, the oldest one without a valid frame yet makes room.",
+    )
+    gateway_max_rejections: int = Field(
+        10,
+        ge=1,
+        description="TCP gateway: rejected frames (wrong PW, unknown MN, bad CRC, garbage) one IP "
+        "may send within SOURCEWATCH_GATEWAY_REJECTION_WINDOW_S; past them it is answered "
+        "nothing and its connections are closed after SOURCEWATCH_GATEWAY_THROTTLE_DELAY_S.",
+    )
+    gateway_rejection_window_s: float = Field(
+        600.0, gt=0, description="TCP gateway: the window rejected frames are counted over."
+    )
+    gateway_throttle_delay_s: float = Field(
+        5.0,
+        ge=0,
+        description="TCP gateway: how long a throttled connection is held, answered nothing, "
+        "before it is closed.",
+    )
+    gateway_dead_letters_per_minute: float = Field(
+        60.0,
+        gt=0,
+        description="TCP gateway: dead letters one IP may leave per minute (bursts of as many); "
+        "the rest are only counted (sourcewatch_gateway_dead_letters_dropped_total).",
+    )

@@ -1,5 +1,5 @@
 """TCP gateway for legacy data loggers that speak HJ 212 over a plain socket
-(docs/protocol.md#transports).
+(docs/protocol.md#transports, docs/security.md#the-tcp-gateway).
 
 Per connection a :class:`~ingest.hj212.StreamReader` cuts the stream into packets (glued and
 cut frames alike). Each packet is decoded for the outlet its own MN names (PW and CRC policy of
@@ -7,11 +7,15 @@ that outlet), stored by the :class:`~ingest.store.IngestStore` (on a small threa
 ONLY after the commit the 9014 (or 9013 for a 1013) goes back on the same socket, when the
 Flag's A bit asks for one.
 
-- Unknown MN, wrong PW, bad CRC, garbage: dead letters (transport ``tcp``, topic NULL); the
-  connection stays open.
+- Unknown MN, wrong PW, an outlet with no PW (TCP needs one), bad CRC, garbage: dead letters
+  (transport ``tcp``, topic NULL), and all answered alike: with nothing. The connection stays
+  open, until its IP has had too many rejected frames lately: then nothing more is answered
+  for it, and its connections are closed after a delay (:mod:`ingest.tcp_peers`).
 - Database down: the frames are kept and the write retried with backoff; meanwhile nothing is
   acknowledged and the socket is not read (the logger resends; a re-send is a no-op).
-- Limits: most buffered bytes per connection, idle time-out, most connections.
+- Limits: most buffered bytes per connection, idle time-out, a deadline for the first valid
+  frame, most connections per IP and in all (when full, the oldest connection that has not
+  sent a valid frame yet makes room), most dead letters per IP and minute.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from ingest.outlets import FindOutlet
 from ingest.records import Accepted, Rejected
 from ingest.settings import IngestSettings
 from ingest.store import RETRY_MAX_DELAY_S, IngestStore
+from ingest.tcp_peers import PeerLimits, Peers
 from ingest.uplink import accept_frame
 from schemas.core.health import serve_health
 
@@ -55,6 +60,12 @@ class GatewayOptions:
     batch_max_delay_s: float = 0.05
     retry_max_delay_s: float = RETRY_MAX_DELAY_S
     db_threads: int = 4
+    first_frame_timeout_s: float = 60.0
+    max_connections_per_ip: int = 20
+    max_rejections: int = 10
+    rejection_window_s: float = 600.0
+    throttle_delay_s: float = 5.0
+    dead_letters_per_minute: float = 60.0
 
     @classmethod
     def from_settings(cls, s: IngestSettings) -> GatewayOptions:
@@ -64,6 +75,22 @@ class GatewayOptions:
             max_connections=s.gateway_max_connections,
             batch_max_frames=s.batch_max_messages,
             registry_refresh_s=s.registry_refresh_s,
+            first_frame_timeout_s=s.gateway_first_frame_timeout_s,
+            max_connections_per_ip=s.gateway_max_connections_per_ip,
+            max_rejections=s.gateway_max_rejections,
+            rejection_window_s=s.gateway_rejection_window_s,
+            throttle_delay_s=s.gateway_throttle_delay_s,
+            dead_letters_per_minute=s.gateway_dead_letters_per_minute,
+        )
+
+    @property
+    def peer_limits(self) -> PeerLimits:
+        return PeerLimits(
+            max_per_ip=self.max_connections_per_ip,
+            max_rejections=self.max_rejections,
+            window_s=self.rejection_window_s,
+            throttle_delay_s=self.throttle_delay_s,
+            dead_letters_per_minute=self.dead_letters_per_minute,
         )
 
 
@@ -75,7 +102,14 @@ class _Garbage:
     error: FrameError
 
 
-_Item = tuple[bytes | _Garbage, datetime]
+_Item = tuple[bytes | _Garbage, datetime, str]  # packet, received at, the sender's IP
+
+
+@dataclass(slots=True)
+class _Connection:
+    ip: str
+    opened_at: float  # time.monotonic()
+    identified: bool = False  # has sent a frame that was accepted
 
 
 def decode_tcp_packet(
@@ -95,6 +129,9 @@ def decode_tcp_packet(
         return Rejected(
             TRANSPORT, None, received_at, packet, "unknown-mn", f"MN {mn!r} is not registered", mn
         )
+    if not outlet.password:
+        detail = "the outlet has no PW registered; the TCP gateway accepts only outlets with one"
+        return Rejected(TRANSPORT, None, received_at, packet, "no-pw", detail, outlet.mn)
     try:
         frame = parse_packet(packet, crc_policy=outlet.crc_policy)
     except HJ212Error as exc:
@@ -103,14 +140,26 @@ def decode_tcp_packet(
 
 
 class TcpDecoder:
-    """TCP packets: each names its own outlet; garbage between them is kept as it came."""
+    """TCP packets: each names its own outlet; garbage between them is kept as it came, within
+    the dead-letter rate of the sender's IP (``peers``)."""
+
+    def __init__(self, peers: Peers | None = None) -> None:
+        self.peers = peers
 
     def decode(self, item: _Item, find_outlet: FindOutlet) -> Sequence[Accepted | Rejected]:
-        packet, received_at = item
-        return [decode_tcp_packet(packet, received_at, find_outlet)]
+        packet, received_at, ip = item
+        record = decode_tcp_packet(packet, received_at, find_outlet)
+        if (
+            isinstance(record, Rejected)
+            and self.peers is not None
+            and not self.peers.take_dead_letter(ip, time.monotonic())
+        ):
+            metrics.GATEWAY_DEAD_LETTERS_DROPPED.inc()
+            return []
+        return [record]
 
     def unreadable(self, item: _Item, detail: str) -> Rejected:
-        packet, received_at = item
+        packet, received_at, _ = item
         raw = packet.raw if isinstance(packet, _Garbage) else packet
         return Rejected(TRANSPORT, None, received_at, raw, "format", detail)
 
@@ -120,9 +169,10 @@ class Gateway:
 
     def __init__(self, options: GatewayOptions) -> None:
         self.options = options
+        self.peers = Peers(options.peer_limits)
         self.store = IngestStore(
             options.database_url,
-            TcpDecoder(),
+            TcpDecoder(self.peers),
             application_name="sourcewatch.gateway",
             registry_refresh_s=options.registry_refresh_s,
             retry_max_delay_s=options.retry_max_delay_s,
@@ -131,6 +181,8 @@ class Gateway:
         self._executor = ThreadPoolExecutor(options.db_threads, thread_name_prefix="gateway-db")
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._connections: dict[asyncio.Task[None], _Connection] = {}  # those counted as open
+        self._accepted = 0
 
     async def start(self, host: str, port: int) -> tuple[str, int]:
         self._server = await asyncio.start_server(self._accept, host, port)
@@ -161,34 +213,67 @@ class Gateway:
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
-        if len(self._tasks) >= self.options.max_connections:
-            metrics.GATEWAY_CONNECTIONS.labels("limit_exceeded").inc()
-            log.warning("refusing %s: %d connections open", peer, len(self._tasks))
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
+        ip = str(peer[0]) if isinstance(peer, tuple) and peer else "?"
+        opts = self.options
+        self._accepted += 1
+        if self._accepted % 256 == 0:
+            self.peers.prune(time.monotonic())
+        if not self.peers.open(ip):
+            metrics.GATEWAY_CONNECTIONS.labels("ip_limit").inc()
+            log.warning(
+                "refusing %s: %d connections open from %s", peer, opts.max_connections_per_ip, ip
+            )
+            await _close(writer)
             return
         task = asyncio.current_task()
         assert task is not None
-        self._tasks.add(task)
-        metrics.GATEWAY_CONNECTIONS_OPEN.inc()
-        outcome = "error"
         try:
-            outcome = await self._serve(reader, writer, peer)
-        except asyncio.CancelledError:
-            outcome = "closed"
-        except (ConnectionError, OSError) as exc:
-            log.info("connection %s lost: %s", peer, exc)
+            if self.peers.throttled(ip, time.monotonic()):
+                metrics.GATEWAY_CONNECTIONS.labels("throttled").inc()
+                await asyncio.sleep(opts.throttle_delay_s)  # answer nothing, slowly
+                await _close(writer)
+                return
+            if len(self._connections) >= opts.max_connections and not self._evict():
+                metrics.GATEWAY_CONNECTIONS.labels("limit_exceeded").inc()
+                log.warning("refusing %s: %d connections open", peer, len(self._connections))
+                await _close(writer)
+                return
+            connection = _Connection(ip, time.monotonic())
+            self._tasks.add(task)
+            self._connections[task] = connection
+            metrics.GATEWAY_CONNECTIONS_OPEN.inc()
+            outcome = "error"
+            try:
+                outcome = await self._serve(reader, writer, peer, connection)
+            except asyncio.CancelledError:
+                outcome = "evicted" if task not in self._connections else "closed"
+            except (ConnectionError, OSError) as exc:
+                log.info("connection %s lost: %s", peer, exc)
+            finally:
+                metrics.GATEWAY_CONNECTIONS_OPEN.dec()
+                metrics.GATEWAY_CONNECTIONS.labels(outcome).inc()
+                self._tasks.discard(task)
+                self._connections.pop(task, None)
+                await _close(writer)
         finally:
-            metrics.GATEWAY_CONNECTIONS_OPEN.dec()
-            metrics.GATEWAY_CONNECTIONS.labels(outcome).inc()
-            self._tasks.discard(task)
-            writer.close()
-            with contextlib.suppress(OSError, asyncio.CancelledError):
-                await writer.wait_closed()
+            self.peers.closed(ip)
+
+    def _evict(self) -> bool:
+        """Close the oldest connection that has not sent a valid frame yet (False: none)."""
+        waiting = [(c.opened_at, t) for t, c in self._connections.items() if not c.identified]
+        if not waiting:
+            return False
+        _, task = min(waiting, key=lambda w: w[0])
+        del self._connections[task]  # no longer counted: the new connection takes its place
+        task.cancel()
+        return True
 
     async def _serve(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: object
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        peer: object,
+        connection: _Connection,
     ) -> str:
         """Serve one connection; how it ended (a ``GATEWAY_CONNECTIONS`` outcome)."""
         framer = StreamReader()
@@ -199,19 +284,25 @@ class Gateway:
         first_at = 0.0
         opts = self.options
         while True:
+            expired = "idle_timeout"
             if pending:
                 timeout = max(0.0, first_at + opts.batch_max_delay_s - time.monotonic())
             else:
                 timeout = opts.idle_timeout_s
+                if not connection.identified:
+                    left = connection.opened_at + opts.first_frame_timeout_s - time.monotonic()
+                    if left < timeout:
+                        timeout, expired = max(0.0, left), "first_frame_timeout"
             try:
                 data = await asyncio.wait_for(reader.read(65536), timeout)
             except TimeoutError:
                 if pending:
-                    await self._flush(pending, writer)
+                    if not await self._flush(pending, writer, connection):
+                        return await self._throttle(peer, connection)
                     pending, pending_bytes = [], 0
                     continue
-                log.info("closing idle connection %s (%.0f s)", peer, opts.idle_timeout_s)
-                return "idle_timeout"
+                log.info("closing %s: %s", peer, expired)
+                return expired
             now = datetime.now(UTC)
             if data:
                 start = fed - framer.pending
@@ -232,7 +323,7 @@ class Gateway:
                     packet = item
                 if not pending:
                     first_at = time.monotonic()
-                pending.append((packet, now))
+                pending.append((packet, now, connection.ip))
                 pending_bytes += len(packet.raw if isinstance(packet, _Garbage) else packet)
             if pending_bytes + framer.pending > opts.max_buffered_bytes:
                 log.warning(
@@ -244,27 +335,49 @@ class Gateway:
                 return "limit_exceeded"
             if not data:
                 if pending:
-                    await self._flush(pending, writer)
+                    await self._flush(pending, writer, connection)
                 return "closed"
             if len(pending) >= opts.batch_max_frames:
-                await self._flush(pending, writer)
+                if not await self._flush(pending, writer, connection):
+                    return await self._throttle(peer, connection)
                 pending, pending_bytes = [], 0
 
-    async def _flush(self, items: list[_Item], writer: asyncio.StreamWriter) -> None:
+    async def _throttle(self, peer: object, connection: _Connection) -> str:
+        log.warning("closing %s: too many rejected frames from %s", peer, connection.ip)
+        await asyncio.sleep(self.options.throttle_delay_s)
+        return "throttled"
+
+    async def _flush(
+        self, items: list[_Item], writer: asyncio.StreamWriter, connection: _Connection
+    ) -> bool:
         """Store ``items`` (retrying while the database is down), then send the replies they
-        call for, in order."""
+        call for, in order. False when the connection's IP is throttled: then nothing is
+        answered (what was stored is a no-op when sent again)."""
         loop = asyncio.get_running_loop()
         written = await loop.run_in_executor(
             self._executor, self.store.store, items, self._stopping
         )
         if written is None:  # the gateway is closing: nothing committed, nothing answered
-            return
+            return True
+        now = time.monotonic()
+        self.peers.reject(connection.ip, len(items) - len(written.accepted), now)
+        if self.peers.throttled(connection.ip, now):
+            return False
+        if written.accepted:
+            connection.identified = True
         replies = [a.reply for a in written.accepted if a.reply is not None]
         if replies and not writer.is_closing():
             writer.write(b"".join(replies))
             await writer.drain()
             self.stats.replies += len(replies)
             metrics.GATEWAY_REPLIES.inc(len(replies))
+        return True
+
+
+async def _close(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    with contextlib.suppress(OSError, asyncio.CancelledError):
+        await writer.wait_closed()
 
 
 def _cut(window: bytes, start: int, error: FrameError) -> bytes:

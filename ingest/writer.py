@@ -24,10 +24,22 @@ import psycopg
 from ingest.records import Accepted, Rejected
 from schemas.core import channels
 
-__all__ = ["BatchResult", "WriteError", "Written", "write_batch", "write_isolating"]
+__all__ = [
+    "DEAD_LETTER_MAX_BYTES",
+    "BatchResult",
+    "WriteError",
+    "Written",
+    "write_batch",
+    "write_isolating",
+]
 
 log = logging.getLogger(__name__)
 
+# A dead letter keeps this much of what was rejected, and the whole length (raw_length): enough
+# to see what a logger sent (the header — QN, ST, CN, PW, MN — and the start of CP of any packet;
+# a packet's length field allows up to 9999 bytes), not a store for whatever a stream of garbage
+# carries (issue 15). The digest is still that of the whole message.
+DEAD_LETTER_MAX_BYTES = 4096
 
 _STAGING = """
 CREATE TEMP TABLE IF NOT EXISTS stage_frames (
@@ -290,9 +302,20 @@ def _write(
     if rejected:
         cur.executemany(
             "INSERT INTO dead_letters (received_at, transport, topic, mn, reason, detail, raw, "
-            "digest) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (digest) DO NOTHING",
+            "raw_length, digest) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (digest) DO NOTHING",
             [
-                (r.received_at, r.transport, r.topic, r.mn, r.reason, r.detail, r.raw, r.digest)
+                (
+                    r.received_at,
+                    r.transport,
+                    r.topic,
+                    r.mn,
+                    r.reason,
+                    r.detail[:DEAD_LETTER_MAX_BYTES],
+                    r.raw[:DEAD_LETTER_MAX_BYTES],
+                    len(r.raw),
+                    r.digest,
+                )
                 for r in rejected
             ],
         )

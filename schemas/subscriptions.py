@@ -33,6 +33,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from schemas.cases.kinds import CASE_KINDS, SEVERITIES
+from schemas.core.addresses import TargetRefused, resolve_checked
 from schemas.core.transactions import atomic
 from schemas.staff.audit import audit
 
@@ -147,8 +148,13 @@ class Subscription:
         }
 
 
-def validate_target(channel: str, target: str, secret: str | None) -> None:
-    """Raise :class:`SubscriptionError` unless ``target`` and ``secret`` suit ``channel``."""
+def validate_target(
+    channel: str, target: str, secret: str | None, *, allow_private_targets: bool = False
+) -> None:
+    """Raise :class:`SubscriptionError` unless ``target`` and ``secret`` suit ``channel``.
+    An http(s) target must resolve to global addresses only, unless
+    ``allow_private_targets`` (docs/security.md#webhooks); a host that does not resolve now
+    is accepted, and checked again before each request."""
     if channel not in CHANNELS:
         raise SubscriptionError(f"channel must be one of {', '.join(CHANNELS)}, got {channel!r}")
     if not target or target != target.strip():
@@ -162,6 +168,13 @@ def validate_target(channel: str, target: str, secret: str | None) -> None:
             raise SubscriptionError("wecom target must be the robot URL with its ?key=…")
         if channel == "dingtalk" and not query.get("access_token"):
             raise SubscriptionError("dingtalk target must be the robot URL with ?access_token=…")
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            resolve_checked(parts.hostname, port, allow_private=allow_private_targets)
+        except TargetRefused as exc:
+            raise SubscriptionError(f"{channel} target {parts.hostname}: {exc}") from exc
+        except (OSError, ValueError, UnicodeError):
+            pass  # not resolvable now (or a bad port, refused when sent): checked when sent
     elif channel == "email":
         if not _EMAIL.fullmatch(target):
             raise SubscriptionError(f"email target must be one e-mail address, got {target!r}")
@@ -191,10 +204,12 @@ def add_subscription(
     max_per_hour: int = 30,
     digest_after: int | None = None,
     actor: str | None = None,
+    allow_private_targets: bool = False,
 ) -> int:
     """Store a subscription; returns its id. With ``actor`` the creation is audited."""
     values = _checked(
         conn,
+        allow_private_targets=allow_private_targets,
         subscriber=subscriber,
         channel=channel,
         target=target,
@@ -239,7 +254,12 @@ _FIELDS = (
 
 
 def update_subscription(
-    conn: psycopg.Connection[Any], subscription_id: int, changes: dict[str, Any], *, actor: str
+    conn: psycopg.Connection[Any],
+    subscription_id: int,
+    changes: dict[str, Any],
+    *,
+    actor: str,
+    allow_private_targets: bool = False,
 ) -> Subscription:
     """Change some fields (names of :data:`_FIELDS`); the whole subscription is validated
     again. Omit ``secret`` to keep it; set it to None to remove it. Audited; the result."""
@@ -249,7 +269,7 @@ def update_subscription(
         conn.execute("SELECT 1 FROM subscriptions WHERE id = %s FOR UPDATE", (subscription_id,))
         before = get_subscription(conn, subscription_id)
         current = {name: getattr(before, name) for name in _FIELDS}
-        values = _checked(conn, **(current | changes))
+        values = _checked(conn, allow_private_targets=allow_private_targets, **(current | changes))
         conn.execute(
             "UPDATE subscriptions SET subscriber = %(subscriber)s, channel = %(channel)s, "
             "target = %(target)s, secret = %(secret)s, enterprise_ids = %(enterprise_ids)s, "
@@ -289,11 +309,12 @@ def _checked(
     min_severity: str,
     max_per_hour: int,
     digest_after: int | None,
+    allow_private_targets: bool = False,
 ) -> dict[str, Any]:
     """The validated column values of a subscription."""
     if not subscriber.strip():
         raise SubscriptionError("subscriber must not be empty")
-    validate_target(channel, target, secret)
+    validate_target(channel, target, secret, allow_private_targets=allow_private_targets)
     kinds_ = _unique(kinds)
     if bad := [k for k in kinds_ if k not in CASE_KINDS]:
         raise SubscriptionError(f"kinds must be among {', '.join(CASE_KINDS)}, got {bad}")

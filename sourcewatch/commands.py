@@ -231,9 +231,10 @@ def subscriptions_add(args: argparse.Namespace) -> int:
     from schemas.core.settings import get_settings
     from schemas.subscriptions import SubscriptionError, add_subscription
 
+    settings = get_settings()
     try:
         with connect(
-            get_settings().database, application_name="sourcewatch.cli", autocommit=True
+            settings.database, application_name="sourcewatch.cli", autocommit=True
         ) as conn:
             sid = add_subscription(
                 conn,
@@ -249,6 +250,7 @@ def subscriptions_add(args: argparse.Namespace) -> int:
                 max_per_hour=args.max_per_hour,
                 digest_after=args.digest_after,
                 actor=_cli_actor(),
+                allow_private_targets=settings.notify_allow_private_targets,
             )
     except SubscriptionError as exc:
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201

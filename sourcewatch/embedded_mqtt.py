@@ -38,12 +38,15 @@ log = logging.getLogger(__name__)
 
 BrokerChoice = Literal["auto", "mosquitto", "aedes"]
 
-# Ack-after-commit needs many unacknowledged QoS 1 messages in flight per worker, and a
-# worker that is away (restarting, or the database down) must not have its queue cut short.
+# The limits of every Mosquitto configuration of the project (deploy/mosquitto/*.conf say why;
+# tests/test_deploy.py checks that they agree): packets of at most 256 KiB; ack-after-commit
+# needs many unacknowledged QoS 1 messages in flight per worker, and a worker that is away
+# (restarting, or the database down) must not have its queue cut short — bounded in bytes too.
 BROKER_LIMITS = """\
+max_packet_size 262144
 max_inflight_messages 1000
 max_queued_messages 1000000
-max_queued_bytes 0
+max_queued_bytes 1073741824
 """
 
 AEDES_FOLDER = Path(__file__).resolve().parent / "broker"

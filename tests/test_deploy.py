@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import csv
+import ipaddress
 import shutil
+import socket
+import ssl
 import stat
 import subprocess
 import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 import kubernetes_validate
@@ -19,6 +23,10 @@ import paho.mqtt.client as mqtt
 import psycopg
 import pytest
 import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from paho.mqtt.enums import CallbackAPIVersion
 
 from schemas.core.roles import PROCESSES
@@ -26,6 +34,7 @@ from sourcewatch.cli import main
 from sourcewatch.db_credentials import PASSWORD_VARIABLES
 from sourcewatch.devices import ACL, hash_password, verify_password
 from sourcewatch.embedded import free_port, wait_for_port
+from sourcewatch.embedded_mqtt import BROKER_LIMITS
 from sourcewatch.settings import AllSettings
 from tests.fixtures.registry import add_outlet
 
@@ -276,19 +285,65 @@ def broker_files(
         yield out
 
 
+def self_signed_certificate(folder: Path) -> Path:
+    """server.crt and server.key in ``folder``: a self-signed certificate for 127.0.0.1 and
+    localhost (what deploy/README.md shows with openssl); the certificate's path."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    (folder / "server.crt").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    (folder / "server.key").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return folder / "server.crt"
+
+
+class Broker(NamedTuple):
+    port: int  # plain MQTT (the internal listener)
+    tls_port: int  # MQTT over TLS (the devices' listener)
+    ca: Path  # the certificate a client trusts
+
+
 @pytest.fixture
-def generated_broker(broker_files: Path) -> Iterator[int]:
+def generated_broker(broker_files: Path) -> Iterator[Broker]:
+    """The project's production mosquitto.conf, with the generated passwd and acl and a
+    self-signed certificate, on two private loopback ports."""
     binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     if not Path(binary).exists():
         pytest.skip("Mosquitto is not installed here")
-    port = free_port()
+    port, tls_port = free_port(), free_port()
+    ca = self_signed_certificate(broker_files)
     conf = (
         (DEPLOY / "mosquitto" / "mosquitto.conf")
         .read_text()
         .replace("/mosquitto/config/", f"{broker_files}/")
+        .replace("/mosquitto/certs/", f"{broker_files}/")
         .replace("listener 1883", f"listener {port} 127.0.0.1")
+        .replace("listener 8883", f"listener {tls_port} 127.0.0.1")
         .replace("persistence true", "persistence false")
     )
+    assert f"listener {tls_port} 127.0.0.1\ncertfile {broker_files}/server.crt" in conf
     (broker_files / "mosquitto.conf").write_text(conf)
     for f in broker_files.iterdir():  # the broker drops root before reading its files
         f.chmod(0o644)
@@ -301,7 +356,8 @@ def generated_broker(broker_files: Path) -> Iterator[int]:
     )
     try:
         wait_for_port("127.0.0.1", port)
-        yield port
+        wait_for_port("127.0.0.1", tls_port)
+        yield Broker(port, tls_port, ca)
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -331,14 +387,18 @@ def service_url(folder: Path, process: str) -> tuple[str, str]:
 
 
 class Session:
-    def __init__(self, port: int, user: str, password: str) -> None:
+    def __init__(self, port: int, user: str, password: str, *, ca: Path | None = None) -> None:
         self.connected: list[bool] = []
+        self.disconnected: list[str] = []
         self.received: list[str] = []
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=f"t-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv5
         )
         self.client.username_pw_set(user, password)
+        if ca is not None:
+            self.client.tls_set(ca_certs=str(ca))
         self.client.on_connect = lambda _c, _u, _f, rc, _p: self.connected.append(not rc.is_failure)
+        self.client.on_disconnect = lambda _c, _u, _f, rc, _p: self.disconnected.append(str(rc))
         self.client.on_message = lambda _c, _u, msg: self.received.append(msg.topic)
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
@@ -361,21 +421,21 @@ def wait(condition: Any, timeout: float = 5.0) -> bool:
 
 
 def test_generated_passwords_authenticate_and_acl_holds(
-    generated_broker: int, broker_files: Path
+    generated_broker: Broker, broker_files: Path
 ) -> None:
     with (broker_files / "credentials.csv").open(newline="") as f:
         credentials = dict(list(csv.reader(f))[1:])
     ingest_user, ingest_password = service_url(broker_files, "ingest")
     assert ingest_user == "sourcewatch-ingest"
 
-    wrong = Session(generated_broker, MN_A, "not-the-password")
+    wrong = Session(generated_broker.port, MN_A, "not-the-password")
     assert wrong.connected == [False]
     wrong.close()
 
-    worker = Session(generated_broker, ingest_user, ingest_password)
-    a = Session(generated_broker, MN_A, credentials[MN_A])
-    b = Session(generated_broker, MN_B, credentials[MN_B])
-    alerts = Session(generated_broker, *service_url(broker_files, "alerts"))
+    worker = Session(generated_broker.port, ingest_user, ingest_password)
+    a = Session(generated_broker.port, MN_A, credentials[MN_A])
+    b = Session(generated_broker.port, MN_B, credentials[MN_B])
+    alerts = Session(generated_broker.port, *service_url(broker_files, "alerts"))
     try:
         assert worker.connected == a.connected == b.connected == alerts.connected == [True]
         worker.client.subscribe("hj212/+/up", qos=1)
@@ -392,6 +452,106 @@ def test_generated_passwords_authenticate_and_acl_holds(
     finally:
         for s in (worker, a, b, alerts):
             s.close()
+
+
+def test_devices_connect_over_tls_and_oversized_packets_are_refused(
+    generated_broker: Broker, broker_files: Path
+) -> None:
+    """The production configuration: a logger publishes over TLS (its certificate checked), a
+    packet over max_packet_size disconnects its sender and reaches nobody, and the TLS port
+    speaks no plain MQTT."""
+    with (broker_files / "credentials.csv").open(newline="") as f:
+        credentials = dict(list(csv.reader(f))[1:])
+    worker = Session(generated_broker.port, *service_url(broker_files, "ingest"))
+    logger = Session(generated_broker.tls_port, MN_A, credentials[MN_A], ca=generated_broker.ca)
+    try:
+        assert worker.connected == logger.connected == [True]
+        assert isinstance(logger.client.socket(), ssl.SSLSocket)
+        worker.client.subscribe("hj212/+/up", qos=1)
+        assert wait(lambda: worker.client.want_write() is False)
+        import time
+
+        time.sleep(0.3)  # the subscription is in place
+        logger.client.publish(f"hj212/{MN_A}/up", b"x" * 300_000, qos=1)
+        assert wait(lambda: bool(logger.disconnected))
+        assert not logger.connected[1:]  # refused, not answered
+        small = Session(generated_broker.tls_port, MN_B, credentials[MN_B], ca=generated_broker.ca)
+        small.client.publish(f"hj212/{MN_B}/up", b"y" * 200_000, qos=1).wait_for_publish(5)
+        assert wait(lambda: len(worker.received) >= 1)
+        time.sleep(0.3)
+        assert worker.received == [f"hj212/{MN_B}/up"]  # the 300 kB packet reached nobody
+        small.close()
+    finally:
+        for s in (worker, logger):
+            s.close()
+    address = ("127.0.0.1", generated_broker.tls_port)
+    with tempfile.TemporaryDirectory() as other:  # a client that trusts another certificate
+        stranger = ssl.create_default_context(cafile=self_signed_certificate(Path(other)))
+        with (
+            socket.create_connection(address, timeout=5) as raw,
+            pytest.raises(ssl.SSLCertVerificationError),
+        ):
+            stranger.wrap_socket(raw, server_hostname="127.0.0.1")
+    with socket.create_connection(address, timeout=5) as raw:  # plain MQTT on the TLS port
+        raw.sendall(b"\x10\x0c\x00\x04MQTT\x04\x02\x00\x3c\x00\x00")  # CONNECT, 3.1.1
+        try:
+            answer = raw.recv(16)
+        except (ConnectionResetError, TimeoutError):
+            answer = b""
+        assert not answer.startswith(b"\x20")  # no CONNACK
+
+
+# --- the broker's files ------------------------------------------------------------------------
+
+
+def _directives(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def test_every_mosquitto_configuration_has_the_limits() -> None:
+    limits = _directives(BROKER_LIMITS)
+    assert "max_packet_size 262144" in limits
+    assert any(d.startswith("max_queued_bytes ") and d != "max_queued_bytes 0" for d in limits)
+    [k8s_config] = [d for d in load_all(K8S / "mosquitto.yaml") if d["kind"] == "ConfigMap"]
+    production = (DEPLOY / "mosquitto" / "mosquitto.conf").read_text(encoding="utf-8")
+    assert k8s_config["data"]["mosquitto.conf"] == production
+    for text in (production, (DEPLOY / "mosquitto" / "mosquitto-test.conf").read_text()):
+        directives = _directives(text)
+        for limit in limits:
+            assert limit in directives, limit
+
+
+def test_the_production_broker_has_a_tls_listener_for_devices() -> None:
+    directives = _directives((DEPLOY / "mosquitto" / "mosquitto.conf").read_text())
+    tls = directives.index("listener 8883")
+    assert directives[tls + 1 : tls + 3] == [
+        "certfile /mosquitto/certs/server.crt",
+        "keyfile /mosquitto/certs/server.key",
+    ]
+    plain = directives.index("listener 1883")
+    assert not any(d.startswith(("certfile", "keyfile")) for d in directives[plain + 1 : tls])
+    assert "allow_anonymous false" in directives
+
+
+def test_plain_mqtt_is_not_published() -> None:
+    """Compose published 1883 (plain MQTT, passwords in clear) to every network; now only the
+    TLS listener is, and plain MQTT stays on the internal network."""
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text(encoding="utf-8"))
+    emqx = yaml.safe_load((DEPLOY / "compose.emqx.yaml").read_text(encoding="utf-8"))
+    for broker in (compose["services"]["mosquitto"], emqx["services"]["mosquitto"]):
+        published = [str(p).rsplit(":", 1)[-1] for p in broker["ports"]]
+        assert "8883" in published and "1883" not in published, broker["ports"]
+    mounts = compose["services"]["mosquitto"]["volumes"]
+    assert "./certs:/mosquitto/certs:ro" in mounts
+    for name, service in compose["services"].items():
+        assert not any("1883" in str(p) for p in service.get("ports", [])), name
+    services = [d for d in k8s_documents() if d["kind"] == "Service"]
+    for service in services:
+        ports = {p["port"] for p in service["spec"]["ports"]}
+        if 1883 in ports:
+            assert service["spec"].get("type", "ClusterIP") == "ClusterIP", service["metadata"]
+    devices = [s for s in services if {p["port"] for p in s["spec"]["ports"]} == {8883}]
+    assert [s["spec"]["type"] for s in devices] == ["LoadBalancer"]
 
 
 # --- schema validation -----------------------------------------------------------------------

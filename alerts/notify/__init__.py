@@ -18,6 +18,7 @@ from alerts.notify.channels import (
     WebhookChannel,
     WeComChannel,
     dingtalk_sign,
+    verify_webhook,
     webhook_signature,
 )
 from alerts.notify.dispatcher import DeliveryReport, Dispatcher, RetryPolicy
@@ -72,5 +73,6 @@ __all__ = [
     "list_subscriptions",
     "render",
     "render_digest",
+    "verify_webhook",
     "webhook_signature",
 ]

@@ -141,13 +141,15 @@ def get_one(user: Admin, db: Db, subscription_id: SubscriptionId) -> Response:
     status_code=201,
     summary="Subscribe someone to cases (admin)",
 )
-def create(user: Admin, db: Db, body: NewSubscription) -> Response:
+def create(user: Admin, db: Db, request: Request, body: NewSubscription) -> Response:
     """Filters are lists (empty: everything); a webhook needs a secret, e-mail, MQTT and WeCom
-    take none; a bad field is 422 naming it."""
+    take none; an http(s) target must resolve to global addresses (unless the server allows
+    private ones); a bad field is 422 naming it."""
     values = _defaults(body)
+    allow = request.app.state.settings.notify_allow_private_targets
 
     def run(conn: psycopg.Connection[Any]) -> Subscription:
-        new_id = add_subscription(conn, **values, actor=user.username)
+        new_id = add_subscription(conn, **values, actor=user.username, allow_private_targets=allow)
         return get_subscription(conn, new_id)
 
     return private_json(_out(db.call(run)), status_code=201)
@@ -160,12 +162,19 @@ def create(user: Admin, db: Db, body: NewSubscription) -> Response:
     summary="Change a subscription (admin)",
 )
 def update(
-    user: Admin, db: Db, subscription_id: SubscriptionId, body: SubscriptionChanges
+    user: Admin,
+    db: Db,
+    request: Request,
+    subscription_id: SubscriptionId,
+    body: SubscriptionChanges,
 ) -> Response:
     """Change the fields given; omit ``secret`` to keep it, ``null`` removes it."""
     values = body.model_dump(exclude_unset=True)
+    allow = request.app.state.settings.notify_allow_private_targets
     changed = db.call(
-        lambda conn: update_subscription(conn, subscription_id, values, actor=user.username)
+        lambda conn: update_subscription(
+            conn, subscription_id, values, actor=user.username, allow_private_targets=allow
+        )
     )
     return private_json(_out(changed))
 

@@ -7,7 +7,8 @@ process connects with its own role (``sourcewatch db roles`` creates them, idemp
   their revisions, outlet activity, the evaluation queue and dead letters;
 * ``<prefix>_alerts`` — the evaluator, the notification dispatcher and the publisher:
   means, cases, notifications, automatic disclosure records, and it alone signs the
-  publication log's daily roots (``publication_roots``, ``signing_keys``);
+  publication log's daily roots (``publication_roots``, ``signing_keys``); its sweep deletes
+  expired dead letters;
 * ``<prefix>_api`` — the HTTP API: it reads, and its staff routes write what staff do
   (disclosure drafts and attachments, case actions, the audit log, a token's last use, and
   what admins manage: the registry, limit bindings and permit limits, subscriptions — with
@@ -51,6 +52,7 @@ WRITES: Mapping[str, Mapping[str, tuple[str, ...]]] = {
     },
     "alerts": {
         "evaluation_queue": ("UPDATE", "DELETE"),
+        "dead_letters": ("DELETE",),  # the evaluator's sweep expires them (alerts/retention.py)
         "evaluation_errors": ("INSERT",),
         "hourly_means": _IW,
         "daily_means": _IW,

@@ -69,6 +69,12 @@ class Settings(BaseSettings):
         description="Log line format: text (one human-readable line) or json (one JSON object "
         "per line: time, level, logger, message, exc_info and extra fields).",
     )
+    notify_allow_private_targets: bool = Field(
+        False,
+        description="Allow webhook and robot subscriptions to loopback, link-local, private and "
+        "other non-global addresses (checked after DNS resolution, when a subscription is stored "
+        "and before each request); off: only global addresses are reached.",
+    )
     staff_token_days: int = Field(
         90,
         ge=1,

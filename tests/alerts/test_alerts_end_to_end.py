@@ -103,6 +103,7 @@ def test_an_exceeding_hour_reaches_staff_on_every_channel_exactly_once(
             target=hook.url + "/hook",
             secret=SECRET,
             kinds=["exceedance"],
+            allow_private_targets=True,
         )
         add_subscription(
             db,
@@ -115,7 +116,7 @@ def test_an_exceeding_hour_reaches_staff_on_every_channel_exactly_once(
             db, subscriber="dashboard", channel="mqtt", target="sourcewatch/v1/alerts/zhejiang"
         )
         channels = {
-            "webhook": WebhookChannel(),
+            "webhook": WebhookChannel(allow_private_targets=True),
             "email": EmailChannel(SmtpSettings(host="127.0.0.1", port=smtp.port)),
             "mqtt": MqttChannel(mqtt_url, client_id="alerts-e2e"),
         }
@@ -137,7 +138,9 @@ def test_an_exceeding_hour_reaches_staff_on_every_channel_exactly_once(
             )
     bodies = []
     for request in hook.requests:
-        expected = hmac.new(SECRET.encode(), request.body, hashlib.sha256).hexdigest()
+        timestamp = request.headers["X-Sourcewatch-Timestamp"]
+        signed = timestamp.encode() + b"." + request.body
+        expected = hmac.new(SECRET.encode(), signed, hashlib.sha256).hexdigest()
         assert request.headers["X-Sourcewatch-Signature"] == f"sha256={expected}"
         bodies.append(json.loads(request.body))
     assert len(hook.requests) == 2 and len(smtp.mails) == 2 and len(mqtt_got) == 2

@@ -29,7 +29,9 @@ HOOK = {"channel": "webhook", "target": "http://127.0.0.1:9/hook", "secret": "s3
 
 
 def subscribe(db: psycopg.Connection, **filters: Any) -> int:
-    return add_subscription(db, subscriber="inspector@example.org", **HOOK, **filters)
+    return add_subscription(
+        db, subscriber="inspector@example.org", **HOOK, **filters, allow_private_targets=True
+    )
 
 
 def test_an_unfiltered_subscription_gets_every_event(db: psycopg.Connection) -> None:

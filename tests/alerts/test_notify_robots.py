@@ -32,7 +32,9 @@ T0_MS = int(T0.timestamp() * 1000)
 def test_wecom_markdown_message() -> None:
     message = render(SO2)
     with http_endpoint(OK) as endpoint:
-        result = WeComChannel().send(f"{endpoint.url}/cgi-bin/webhook/send?key=K-1", None, message)
+        result = WeComChannel(allow_private_targets=True).send(
+            f"{endpoint.url}/cgi-bin/webhook/send?key=K-1", None, message
+        )
     assert (result.ok, result.status_code) == (True, 200)
     [request] = endpoint.requests
     assert request.path == "/cgi-bin/webhook/send?key=K-1"
@@ -45,7 +47,9 @@ def test_wecom_content_is_cut_to_4096_bytes_at_a_character_boundary() -> None:
     digest = render_digest([SO2] * 60)
     assert len(digest.markdown.encode()) > WECOM_MAX_BYTES
     with http_endpoint(OK) as endpoint:
-        assert WeComChannel().send(f"{endpoint.url}/?key=k", None, digest).ok
+        assert (
+            WeComChannel(allow_private_targets=True).send(f"{endpoint.url}/?key=k", None, digest).ok
+        )
     content = endpoint.requests[0].json()["markdown"]["content"]
     assert len(content.encode()) <= WECOM_MAX_BYTES and content.endswith("…")
     assert digest.markdown.startswith(content[:-1])
@@ -62,8 +66,12 @@ def test_wecom_content_is_cut_to_4096_bytes_at_a_character_boundary() -> None:
 )
 def test_robot_errors_are_failures(answer: tuple[int, bytes], error: str) -> None:
     with http_endpoint(answer) as endpoint:
-        wecom = WeComChannel().send(f"{endpoint.url}/?key=k", None, render(SO2))
-        ding = DingTalkChannel().send(f"{endpoint.url}/?access_token=t", None, render(SO2))
+        wecom = WeComChannel(allow_private_targets=True).send(
+            f"{endpoint.url}/?key=k", None, render(SO2)
+        )
+        ding = DingTalkChannel(allow_private_targets=True).send(
+            f"{endpoint.url}/?access_token=t", None, render(SO2)
+        )
     for result in (wecom, ding):
         assert not result.ok and result.error is not None and result.error.startswith(error)
         assert result.response == answer[1].decode()
@@ -72,7 +80,7 @@ def test_robot_errors_are_failures(answer: tuple[int, bytes], error: str) -> Non
 def test_dingtalk_markdown_message_without_a_secret() -> None:
     message = render(OUTAGE)
     with http_endpoint(OK) as endpoint:
-        result = DingTalkChannel(clock=Clock()).send(
+        result = DingTalkChannel(allow_private_targets=True, clock=Clock()).send(
             f"{endpoint.url}/robot/send?access_token=tok", None, message
         )
     assert result.ok
@@ -88,7 +96,7 @@ def test_dingtalk_signature() -> None:
     secret = "SEC0123456789abcdef+/="
     with http_endpoint(OK) as endpoint:
         assert (
-            DingTalkChannel(clock=Clock())
+            DingTalkChannel(allow_private_targets=True, clock=Clock())
             .send(f"{endpoint.url}/robot/send?access_token=tok", secret, render(SO2))
             .ok
         )
@@ -115,10 +123,15 @@ def test_a_dingtalk_subscription_is_signed_with_its_secret(db: psycopg.Connectio
             channel="dingtalk",
             secret="SECabc",
             target=f"{endpoint.url}/robot/send?access_token=tok",
+            allow_private_targets=True,
         )
         enqueue(db, n)
         clock = Clock()
-        d = Dispatcher(lambda: db, {"dingtalk": DingTalkChannel(clock=clock)}, clock=clock)
+        d = Dispatcher(
+            lambda: db,
+            {"dingtalk": DingTalkChannel(allow_private_targets=True, clock=clock)},
+            clock=clock,
+        )
         assert d.deliver_due(db).notifications_sent == 1
     query = parse_qs(urlsplit(endpoint.requests[0].path).query)
     assert query["sign"] == [dingtalk_sign("SECabc", T0_MS)]

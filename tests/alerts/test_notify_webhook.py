@@ -28,17 +28,22 @@ from tests.fixtures.notify import T0, Clock, case_event, http_endpoint, outbox
 
 def test_the_request_is_signed_with_the_subscription_secret() -> None:
     with http_endpoint((204, b"")) as endpoint:
-        result = WebhookChannel(clock=Clock()).send(f"{endpoint.url}/hook", "s3cret", render(SO2))
+        result = WebhookChannel(allow_private_targets=True, clock=Clock()).send(
+            f"{endpoint.url}/hook", "s3cret", render(SO2)
+        )
     assert (result.ok, result.status_code) == (True, 204)
     [request] = endpoint.requests
     assert request.path == "/hook"
-    # what a receiver does: HMAC-SHA256 over the raw body with the shared secret
-    expected = hmac.new(b"s3cret", request.body, hashlib.sha256).hexdigest()
+    # what a receiver does: HMAC-SHA256 over "<timestamp>." + the raw body with the secret
+    timestamp = request.headers["X-Sourcewatch-Timestamp"]
+    assert timestamp == str(int(T0.timestamp()))
+    signed = timestamp.encode() + b"." + request.body
+    expected = hmac.new(b"s3cret", signed, hashlib.sha256).hexdigest()
     assert request.headers["X-Sourcewatch-Signature"] == f"sha256={expected}"
     assert hmac.compare_digest(
-        request.headers["X-Sourcewatch-Signature"], webhook_signature("s3cret", request.body)
+        request.headers["X-Sourcewatch-Signature"],
+        webhook_signature("s3cret", timestamp, request.body),
     )
-    assert request.headers["X-Sourcewatch-Timestamp"] == str(int(T0.timestamp()))
     assert request.headers["X-Sourcewatch-Event"] == "7"
     assert request.headers["Content-Type"] == "application/json; charset=utf-8"
     assert request.json() == SO2.to_json()
@@ -47,7 +52,11 @@ def test_the_request_is_signed_with_the_subscription_secret() -> None:
 
 def test_a_digest_names_all_its_events() -> None:
     with http_endpoint() as endpoint:
-        assert WebhookChannel().send(endpoint.url, "k", render_digest([SO2, OUTAGE])).ok
+        assert (
+            WebhookChannel(allow_private_targets=True)
+            .send(endpoint.url, "k", render_digest([SO2, OUTAGE]))
+            .ok
+        )
     [request] = endpoint.requests
     assert request.headers["X-Sourcewatch-Event"] == "7,8"
     assert [n["event_id"] for n in request.json()["notifications"]] == [7, 8]
@@ -55,7 +64,7 @@ def test_a_digest_names_all_its_events() -> None:
 
 def test_non_2xx_answers_are_failures_with_the_response() -> None:
     with http_endpoint((500, b"internal error")) as endpoint:
-        result = WebhookChannel().send(endpoint.url, "k", render(SO2))
+        result = WebhookChannel(allow_private_targets=True).send(endpoint.url, "k", render(SO2))
     assert (result.ok, result.status_code, result.response, result.error) == (
         False,
         500,
@@ -69,14 +78,16 @@ def test_no_answer_is_a_failure() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    result = WebhookChannel(timeout_s=2).send(
+    result = WebhookChannel(allow_private_targets=True, timeout_s=2).send(
         f"http://127.0.0.1:{port}/x?token=t0ps3cret", "k", render(SO2)
     )
     assert not result.ok and result.status_code is None
     assert result.error and "refused" in result.error.lower()
     assert "t0ps3cret" not in result.error
     with http_endpoint(delay_s=0.5) as endpoint:
-        result = WebhookChannel(timeout_s=0.1).send(endpoint.url, "k", render(SO2))
+        result = WebhookChannel(allow_private_targets=True, timeout_s=0.1).send(
+            endpoint.url, "k", render(SO2)
+        )
     assert not result.ok and "timed out" in (result.error or "")
 
 
@@ -92,12 +103,13 @@ def test_a_failing_endpoint_is_retried_with_backoff_until_it_answers(
             channel="webhook",
             target=f"{endpoint.url}/hook?token=abc",
             secret="s3cret",
+            allow_private_targets=True,
         )
         enqueue(db, n)
         clock = Clock()
         d = Dispatcher(
             lambda: db,
-            {"webhook": WebhookChannel(clock=clock)},
+            {"webhook": WebhookChannel(allow_private_targets=True, clock=clock)},
             clock=clock,
             retry=RetryPolicy(base_delay_s=60),
         )
@@ -115,7 +127,8 @@ def test_a_failing_endpoint_is_retried_with_backoff_until_it_answers(
     assert len(endpoint.requests) == 3
     assert {r.headers["X-Sourcewatch-Event"] for r in endpoint.requests} == {str(n.event_id)}
     assert all(
-        r.headers["X-Sourcewatch-Signature"] == webhook_signature("s3cret", r.body)
+        r.headers["X-Sourcewatch-Signature"]
+        == webhook_signature("s3cret", r.headers["X-Sourcewatch-Timestamp"], r.body)
         for r in endpoint.requests
     )
     assert outbox(db)[0][2:] == ("sent", 3)

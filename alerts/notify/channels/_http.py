@@ -3,20 +3,29 @@
 Redirects are not followed (a webhook that moved is a configuration error, and following a
 POST redirect would resend the body elsewhere). HTTP error statuses are answers, not
 exceptions; only a failure to get an answer raises :class:`TransportError`.
+
+The host is resolved once per request, every address it resolves to is checked
+(:mod:`schemas.core.addresses`: global addresses only, unless allowed), and the connection goes
+to a checked address — never to what a second lookup might return (DNS rebinding). Proxies
+from the environment are not used: the check is about the receiver, not a proxy.
 """
 
 from __future__ import annotations
 
+import http.client
+import socket
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.message import Message as HeaderMessage
+from functools import partial
 from typing import IO, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from alerts.notify.channels.base import RESPONSE_CHARS
 from alerts.notify.errors import TransportError
+from schemas.core.addresses import TargetRefused, resolve_checked
 
 __all__ = ["HttpResponse", "post", "redact"]
 
@@ -49,16 +58,92 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-_opener = urllib.request.build_opener(_NoRedirect)
+def _checked_connect(allow_private: bool) -> Callable[..., socket.socket]:
+    """``socket.create_connection`` for http.client, to checked addresses only."""
+
+    def connect(
+        address: tuple[str, int],
+        timeout: float | None = None,
+        source_address: tuple[str, int] | None = None,
+    ) -> socket.socket:
+        host, port = address
+        failure: OSError | None = None
+        for _, ip in resolve_checked(host, port, allow_private=allow_private):
+            try:
+                return socket.create_connection((ip, port), timeout, source_address)
+            except OSError as exc:
+                failure = exc
+        assert failure is not None
+        raise failure
+
+    return connect
 
 
-def post(url: str, body: bytes, headers: Mapping[str, str], timeout_s: float) -> HttpResponse:
+class _CheckedHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, *args: Any, allow_private: bool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = _checked_connect(allow_private)
+
+
+class _CheckedHTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, *args: Any, allow_private: bool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # TLS still verifies the certificate of the host name
+        self._create_connection = _checked_connect(allow_private)
+
+
+class _CheckedHTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, allow_private: bool) -> None:
+        super().__init__()
+        self.allow_private = allow_private
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(
+            partial(_CheckedHTTPConnection, allow_private=self.allow_private),
+            req,
+        )
+
+
+class _CheckedHTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, allow_private: bool) -> None:
+        super().__init__()
+        self.allow_private = allow_private
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(
+            partial(_CheckedHTTPSConnection, allow_private=self.allow_private),
+            req,
+        )
+
+
+_openers = {
+    allow: urllib.request.build_opener(
+        urllib.request.ProxyHandler({}),
+        _NoRedirect,
+        _CheckedHTTPHandler(allow),
+        _CheckedHTTPSHandler(allow),
+    )
+    for allow in (False, True)
+}
+
+
+def post(
+    url: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    timeout_s: float,
+    *,
+    allow_private: bool = False,
+) -> HttpResponse:
+    """POST ``body`` to ``url``; to a host that resolves to a global address only, unless
+    ``allow_private``."""
     request = urllib.request.Request(
         url, data=body, method="POST", headers={"User-Agent": USER_AGENT, **headers}
     )
     try:
-        with _opener.open(request, timeout=timeout_s) as response:
+        with _openers[allow_private].open(request, timeout=timeout_s) as response:
             return HttpResponse(response.status, _read(response))
+    except TargetRefused as exc:
+        raise TransportError(f"{redact(url)}: refused: {exc}") from exc
     except urllib.error.HTTPError as exc:
         with exc:
             return HttpResponse(exc.code, _read(exc))

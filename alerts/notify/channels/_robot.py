@@ -15,10 +15,18 @@ from alerts.notify.errors import TransportError
 __all__ = ["post_robot"]
 
 
-def post_robot(url: str, payload: Mapping[str, Any], timeout_s: float) -> DeliveryResult:
+def post_robot(
+    url: str, payload: Mapping[str, Any], timeout_s: float, *, allow_private: bool = False
+) -> DeliveryResult:
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
     try:
-        response = post(url, body, {"Content-Type": "application/json; charset=utf-8"}, timeout_s)
+        response = post(
+            url,
+            body,
+            {"Content-Type": "application/json; charset=utf-8"},
+            timeout_s,
+            allow_private=allow_private,
+        )
     except TransportError as exc:
         return DeliveryResult.failure(str(exc))
     summary = response.summary()

@@ -54,14 +54,23 @@ def _utcnow() -> datetime:
 
 
 class DingTalkChannel:
-    def __init__(self, *, timeout_s: float = 10.0, clock: Callable[[], datetime] = _utcnow) -> None:
+    def __init__(
+        self,
+        *,
+        timeout_s: float = 10.0,
+        clock: Callable[[], datetime] = _utcnow,
+        allow_private_targets: bool = False,
+    ) -> None:
+        self.allow_private_targets = allow_private_targets
         self.timeout_s = timeout_s
         self.clock = clock
 
     def send(self, target: str, secret: str | None, message: Message) -> DeliveryResult:
         timestamp_ms = int(self.clock().timestamp() * 1000)
         url = dingtalk_url(target, secret, timestamp_ms)
-        return post_robot(url, dingtalk_payload(message), self.timeout_s)
+        return post_robot(
+            url, dingtalk_payload(message), self.timeout_s, allow_private=self.allow_private_targets
+        )
 
     def close(self) -> None:
         pass

@@ -32,11 +32,17 @@ def wecom_payload(message: Message) -> dict[str, Any]:
 
 
 class WeComChannel:
-    def __init__(self, *, timeout_s: float = 10.0) -> None:
+    def __init__(self, *, timeout_s: float = 10.0, allow_private_targets: bool = False) -> None:
+        self.allow_private_targets = allow_private_targets
         self.timeout_s = timeout_s
 
     def send(self, target: str, secret: str | None, message: Message) -> DeliveryResult:
-        return post_robot(target, wecom_payload(message), self.timeout_s)
+        return post_robot(
+            target,
+            wecom_payload(message),
+            self.timeout_s,
+            allow_private=self.allow_private_targets,
+        )
 
     def close(self) -> None:
         pass
