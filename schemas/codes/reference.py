@@ -15,6 +15,7 @@ from psycopg import sql
 
 from schemas.codes.pattern_rules import load_pattern_rule_table
 from schemas.codes.pollutants import load_flags, load_pollutants
+from schemas.completeness.rules import load_rules_table
 from schemas.disclosure.categories import load_category_tables
 from schemas.disclosure.tax_tables import load_tax_tables
 from schemas.limits.rules import load_limit_tables
@@ -51,4 +52,5 @@ def load_reference_data(conn: psycopg.Connection) -> dict[str, int]:
     load_pattern_rule_table(conn)
     load_category_tables(conn)
     load_tax_tables(conn)
+    load_rules_table(conn)
     return {"pollutants": len(pollutants), "data_flags": len(flags)}
