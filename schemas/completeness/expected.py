@@ -25,9 +25,16 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-__all__ = ["EXPECTED_CTES", "KINDS", "completed_until", "per_hour"]
+__all__ = ["EXPECTED_CTES", "KINDS", "KIND_NAMES", "completed_until", "per_hour"]
 
 KINDS = ("rtd", "min", "hour", "day")
+# The data kinds by their HJ 212 names (CN 2011, 2051, 2061, 2031): (zh, en)
+KIND_NAMES = {
+    "rtd": ("实时数据", "real-time data"),
+    "min": ("分钟数据", "minute data"),
+    "hour": ("小时数据", "hourly data"),
+    "day": ("日数据", "daily data"),
+}
 
 EXPECTED_CTES = """o AS (
     SELECT id, timezone, rtd_interval_s, expects_minute, minute_interval_min, expects_hour,
