@@ -17,14 +17,14 @@ from tests.api.conftest import World, assert_csv_equals_json, error_of
 START = datetime(2026, 11, 28, tzinfo=ZoneInfo("Asia/Shanghai")).astimezone(UTC)
 
 
-def upload(db: psycopg.Connection, outlet: int) -> None:
-    """2026-11-28 (local): minute and hour data of SO2 and NOx, nothing in hour 3, the minute
-    data of hour 5 flagged M."""
+def upload(db: psycopg.Connection, outlet: int, start: datetime = START) -> None:
+    """A local day (2026-11-28 unless ``start`` says otherwise): minute and hour data of SO2
+    and NOx, nothing in hour 3, the minute data of hour 5 flagged M."""
     rows = []
     for h in range(24):
         if h == 3:
             continue
-        at = START + timedelta(hours=h)
+        at = start + timedelta(hours=h)
         for p in ("a21026", "a21002"):
             flag = "M" if h == 5 else "N"
             rows += [
