@@ -25,6 +25,7 @@ from api.ratelimit import RateLimiter, RateLimitMiddleware
 from api.routes import (
     cases,
     comparisons,
+    completeness,
     disclosure_feeds,
     disclosures,
     dumps,
@@ -130,7 +131,7 @@ def create_app(settings: ApiSettings, *, pool: ConnectionPool | None = None) -> 
     # staff: authenticated, each route declares the role it needs (api/auth.py)
     for module in (
         *(health, enterprises, outlets, measurements, pollutants, staff_stream, staff_cases),
-        *(cases, stats, feeds),
+        *(cases, stats, feeds, completeness),
     ):
         app.include_router(module.router)
     app.include_router(disclosures.router)  # the eight categories

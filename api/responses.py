@@ -388,3 +388,41 @@ class SeriesMeta(Meta):
 class Series(BaseModel, Generic[T]):
     meta: SeriesMeta
     results: list[T]
+
+
+class CompletenessRate(BaseModel):
+    """The transmission and validity rates of one period, for one data kind, of the whole
+    outlet (``pollutant`` null) or of one pollutant (docs/completeness.md#rates)."""
+
+    period: Period
+    period_name: str = Field(
+        description="The local period: YYYY-MM-DD, YYYY-MM or YYYY-Qn.", examples=["2026-11-28"]
+    )
+    pollutant: PollutantRef | None = Field(description="Null: all of the outlet's pollutants.")
+    kind: Literal["rtd", "min", "hour", "day"] = Field(
+        description="The records counted: real-time (2011), minute (2051), hour (2061) or "
+        "day (2031) data."
+    )
+    kind_name: Names
+    headline: bool = Field(
+        description="The outlet's rate as the regulator states it (hourly data, else minute)."
+    )
+    expected: int = Field(description="Records the registry expects in the period.")
+    received: int = Field(description="Of those, received (at most the expected per hour).")
+    valid: int = Field(description="Of those received, valid (flag valid, value present).")
+    transmission_rate: float | None = Field(
+        description="传输率: received / expected; null when nothing was expected.",
+        examples=[0.9375],
+    )
+    validity_rate: float | None = Field(
+        description="有效率: valid / received; null when nothing was received.", examples=[0.9111]
+    )
+    transmission_validity_rate: float | None = Field(
+        description="传输有效率: 传输率 × 有效率 (= valid / expected).", examples=[0.8542]
+    )
+    target: float = Field(description="The target of 传输有效率 (fraction).", examples=[0.9])
+    meets_target: bool | None
+    rules_confirmed: bool = Field(
+        description="Whether the target and the counting rule are confirmed against the "
+        "official text (docs/regulation-values.md#completeness-rules)."
+    )

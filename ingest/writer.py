@@ -8,6 +8,9 @@
 - Rejections go to ``dead_letters`` (idempotent on the raw bytes).
 - The hours whose values changed are queued in ``evaluation_queue`` for the evaluator, and one
   ``NOTIFY sourcewatch_measurements`` per outlet whose data changed wakes it, on commit.
+- In the same merge statement, the completeness record counts what was received and valid per
+  outlet, pollutant, kind and hour (:mod:`schemas.completeness.record`): new keys and changes
+  of validity only, so duplicates and revisions never count twice.
 
 Database errors are translated once, here, into :class:`WriteError`.
 """
@@ -22,6 +25,7 @@ from dataclasses import dataclass, fields
 import psycopg
 
 from ingest.records import Accepted, Rejected
+from schemas.completeness import record
 from schemas.core import channels
 
 __all__ = [
@@ -108,7 +112,7 @@ WITH s AS (
         WHERE (measurements.value, measurements.min, measurements.max, measurements.cou, measurements.zs_value, measurements.zs_min, measurements.zs_max, measurements.flag, measurements.eflag, measurements.sample_time, measurements.extra)
               IS DISTINCT FROM
               (EXCLUDED.value, EXCLUDED.min, EXCLUDED.max, EXCLUDED.cou, EXCLUDED.zs_value, EXCLUDED.zs_min, EXCLUDED.zs_max, EXCLUDED.flag, EXCLUDED.eflag, EXCLUDED.sample_time, EXCLUDED.extra)
-    RETURNING outlet_id, pollutant, kind, ts, revision, frame_id
+    RETURNING outlet_id, pollutant, kind, ts, revision, frame_id, flag, value
 ), rev AS (
     INSERT INTO measurement_revisions
         (outlet_id, pollutant, kind, ts, revision, old, new, old_frame_id, new_frame_id)
@@ -154,12 +158,20 @@ WITH s AS (
                'outlet_id', outlet_id, 'kinds', kinds, 'start', first_ts, 'end', last_ts,
                'inserted', inserted, 'revised', revised)::text)
     FROM changed
-)
+){completeness}
 SELECT (SELECT count(*) FROM up WHERE revision = 0) AS inserted,
        (SELECT count(*) FROM rev) AS revised,
        (SELECT count(*) FROM notified) AS notified,
-       (SELECT count(*) FROM s) AS distinct_keys
+       (SELECT count(*) FROM s) AS distinct_keys,
+       {stale} AS stale
 """
+
+# The merge with the completeness record kept in the same statement (schemas/completeness/
+# record.py), and without it (only to measure what the record costs: bench/ingest.py).
+_MERGE_COUNTED = _MERGE.replace("{completeness}", record.MERGE_CTES).replace(
+    "{stale}", record.STALE_SQL
+)
+_MERGE_UNCOUNTED = _MERGE.replace("{completeness}", "").replace("{stale}", "0")
 
 
 class WriteError(Exception):
@@ -199,17 +211,23 @@ class Written:
 
 
 def write_batch(
-    conn: psycopg.Connection, accepted: Sequence[Accepted], rejected: Sequence[Rejected]
+    conn: psycopg.Connection,
+    accepted: Sequence[Accepted],
+    rejected: Sequence[Rejected],
+    *,
+    completeness: bool = True,
 ) -> BatchResult:
     """Write everything in one transaction and commit it. Raises :class:`WriteError`.
 
     ``conn`` must be in autocommit mode, so that the transaction here is the outermost one.
+    ``completeness=False`` leaves the completeness record alone: only for the benchmark that
+    measures what keeping it costs (bench/ingest.py); ingest always keeps it.
     """
     if not conn.autocommit:
         raise ValueError("write_batch() needs an autocommit connection")
     try:
         with conn.transaction():
-            return _write(conn, accepted, rejected)
+            return _write(conn, accepted, rejected, completeness)
     except psycopg.OperationalError as exc:
         raise WriteError(f"database unavailable: {exc}", retryable=True) from exc
     except psycopg.errors.SerializationFailure as exc:
@@ -221,7 +239,10 @@ def write_batch(
 
 
 def _write(
-    conn: psycopg.Connection, accepted: Sequence[Accepted], rejected: Sequence[Rejected]
+    conn: psycopg.Connection,
+    accepted: Sequence[Accepted],
+    rejected: Sequence[Rejected],
+    completeness: bool,
 ) -> BatchResult:
     result = BatchResult()
     cur = conn.cursor()
@@ -292,9 +313,12 @@ def _write(
                         )
                     )
         if seq:
-            inserted, revised, notified, distinct = cur.execute(
-                _MERGE, {"channel": channels.MEASUREMENTS}
-            ).fetchone() or (0, 0, 0, 0)
+            merge = _MERGE_COUNTED if completeness else _MERGE_UNCOUNTED
+            inserted, revised, notified, distinct, stale = cur.execute(
+                merge, {"channel": channels.MEASUREMENTS}
+            ).fetchone() or (0, 0, 0, 0, 0)
+            if stale:  # a revision raced another worker's: recount the batch's hours
+                record.recount_staged(cur, "stage_measurements")
             result.values_inserted = inserted
             result.values_revised = revised
             result.values_unchanged = distinct - inserted - revised

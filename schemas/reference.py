@@ -4,7 +4,8 @@ The HJ 212 code tables (``pollutants``, ``data_flags``) and the regulation value
 packages: limits and validity rules (:mod:`schemas.limits.rules`), pattern rules
 (:mod:`schemas.codes.pattern_rules`), disclosure categories and deadlines
 (:mod:`schemas.disclosure.categories`), pollution equivalents and tax rates
-(:mod:`schemas.disclosure.tax_tables`). This module sits above the code tables and the domain
+(:mod:`schemas.disclosure.tax_tables`), the transmission-rate rules
+(:mod:`schemas.completeness.rules`). This module sits above the code tables and the domain
 packages, which is why it is neither.
 
 Upserts, so it is idempotent and picks up corrected names, units or values on the next run. Rows
@@ -21,6 +22,7 @@ import psycopg
 from schemas.codes.pattern_rules import load_pattern_rule_table
 from schemas.codes.pollutants import load_flags, load_pollutants
 from schemas.codes.tables import upsert_reference_rows
+from schemas.completeness.rules import load_rules_table
 from schemas.disclosure.categories import load_category_tables
 from schemas.disclosure.tax_tables import load_tax_tables
 from schemas.limits.rules import load_limit_tables
@@ -39,4 +41,5 @@ def load_reference_data(conn: psycopg.Connection) -> dict[str, int]:
     load_pattern_rule_table(conn)
     load_category_tables(conn)
     load_tax_tables(conn)
+    load_rules_table(conn)
     return {"pollutants": len(pollutants), "data_flags": len(flags)}

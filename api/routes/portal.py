@@ -3,7 +3,9 @@
 * ``/portal/`` — enterprises (search by name) on a map drawn from their coordinates (no tile
   server) and in a list;
 * ``/portal/enterprises/{id}`` — the enterprise, its outlets' live status, hourly charts against
-  the limit (invalid hours shaded), the latest exceedances and links to the eight categories;
+  the limit (invalid hours shaded), each outlet's transmission and validity rates of last month
+  and this month (docs/completeness.md), the latest exceedances and links to the eight
+  categories;
 * ``/portal/static/…`` — our CSS and JavaScript, and the locally bundled uPlot.
 
 The lists are rendered here; the status, charts and exceedances are the web components of
@@ -12,6 +14,8 @@ The lists are rendered here; the status, charts and exceedances are the web comp
 
 from __future__ import annotations
 
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -26,7 +30,8 @@ from api.portal import Lang, asset_response, page_response, svgmap
 from api.queries import disclosures as disclosure_queries
 from api.queries import enterprises as queries
 from api.queries import outlets as outlet_queries
-from api.responses import LOCAL_TZ
+from api.responses import LOCAL_TZ, Outlet
+from schemas.completeness.rates import rates
 
 __all__ = ["router"]
 
@@ -103,15 +108,59 @@ def enterprise_page(
         raise NotFound(f"no enterprise {enterprise_id}", parameter="enterprise_id")
     enterprise = convert.enterprise(found[0])
     name = enterprise.name.model_dump()[lang] or enterprise.name.zh or str(enterprise_id)
+    outlets = [convert.outlet(row) for row in outlet_rows]
     return page_response(
         "portal_enterprise.html",
         lang,
         enterprise=enterprise,
         name=name,
-        outlets=[convert.outlet(row) for row in outlet_rows],
+        outlets=outlets,
+        completeness=_completeness(db, outlets),
         categories=_categories(category_rows, record_rows),
         switch_url=_url(f"/portal/enterprises/{enterprise_id}", {"lang": _other(lang)}),
     )
+
+
+def _percent(value: Decimal | None) -> str:
+    return "—" if value is None else f"{value * 100:.1f} %"
+
+
+def _completeness(db: Database, outlets: list[Outlet]) -> list[dict[str, Any]]:
+    """Per outlet, the headline rates of last month and this month (local) so far."""
+    today = datetime.now(LOCAL_TZ).date()
+    this_month = today.replace(day=1)
+    last_month = (this_month - timedelta(days=1)).replace(day=1)
+    out: list[dict[str, Any]] = []
+    for outlet in outlets:
+        found = db.call(
+            lambda conn, oid=outlet.id: rates(conn, oid, "month", last_month, today)  # type: ignore[misc]
+        )
+        headline = {r.period_start.astimezone(LOCAL_TZ).date(): r for r in found if r.headline}
+        for month in (last_month, this_month):
+            rate = headline.get(month)
+            last = min(_next_month(month) - timedelta(days=1), today)
+            out.append(
+                {
+                    "outlet_id": outlet.id,
+                    "outlet": outlet.name.model_dump(),
+                    "month": f"{month.year}-{month.month:02d}",
+                    "first": month.isoformat(),
+                    "last": last.isoformat(),
+                    "rate": None
+                    if rate is None
+                    else {
+                        "transmission": _percent(rate.transmission_rate),
+                        "validity": _percent(rate.validity_rate),
+                        "product": _percent(rate.transmission_validity_rate),
+                        "met": rate.meets_target,
+                    },
+                }
+            )
+    return out
+
+
+def _next_month(first: date) -> date:
+    return (first + timedelta(days=31)).replace(day=1)
 
 
 def _categories(category_rows: list[Row], record_rows: list[Row]) -> list[dict[str, Any]]:

@@ -4,7 +4,8 @@ The tables belong to the role that runs ``sourcewatch migrate`` (the owner). Eve
 process connects with its own role (``sourcewatch db roles`` creates them, idempotently):
 
 * ``<prefix>_ingest`` — the MQTT ingest workers and the TCP gateway: frames, measurements,
-  their revisions, outlet activity, the evaluation queue and dead letters;
+  their revisions, outlet activity, the evaluation queue, dead letters and the completeness
+  record;
 * ``<prefix>_alerts`` — the evaluator, the notification dispatcher and the publisher:
   means, cases, notifications, automatic disclosure records, and it alone signs the
   publication log's daily roots (``publication_roots``, ``signing_keys``); its sweep deletes
@@ -49,6 +50,7 @@ WRITES: Mapping[str, Mapping[str, tuple[str, ...]]] = {
         "outlet_activity": _IW,
         "evaluation_queue": _IW,
         "dead_letters": ("INSERT",),
+        "completeness": _IW,
     },
     "alerts": {
         "evaluation_queue": ("UPDATE", "DELETE"),

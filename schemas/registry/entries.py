@@ -130,6 +130,17 @@ Uscc = Annotated[str, AfterValidator(check_uscc)]
 MN = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_check_mn)]
 TimeZone = Annotated[str, AfterValidator(_check_timezone)]
 Name = Annotated[str, StringConstraints(min_length=1)]
+
+
+def _check_minute_interval(value: int) -> int:
+    if not 1 <= value <= 60 or 60 % value:
+        raise ValueError(
+            f"must divide the hour (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30 or 60), got {value}"
+        )
+    return value
+
+
+MinuteInterval = Annotated[int, AfterValidator(_check_minute_interval)]
 Longitude = Annotated[float, Field(ge=-180, le=180)]
 Latitude = Annotated[float, Field(ge=-90, le=90)]
 
@@ -165,6 +176,12 @@ class OutletIn(_Model):
     longitude: Longitude | None = None
     latitude: Latitude | None = None
     active: bool = True
+    # What the logger is expected to upload (docs/completeness.md#expected-data)
+    rtd_interval_s: Annotated[int, Field(ge=1, le=3600)] | None = None
+    expects_minute: bool = True
+    minute_interval_min: MinuteInterval = 1
+    expects_hour: bool = True
+    expects_day: bool = False
 
     def binding_problem(self) -> tuple[str, str] | None:
         """``(field, message)`` when the binding this outlet names cannot be made (checked

@@ -174,6 +174,8 @@ ROUTES = {
     "/v1/outlets": PAGE | {"enterprise_id", "kind", "active", "q"},
     "/v1/outlets/{outlet_id}": {"outlet_id", "on"},
     "/v1/outlets/{outlet_id}/latest": {"outlet_id", "format"},
+    "/v1/outlets/{outlet_id}/completeness": PAGE
+    | {"outlet_id", "period", "from", "to", "headline"},
     "/v1/outlets/{outlet_id}/measurements": {
         "outlet_id",
         "pollutant",

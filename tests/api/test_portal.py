@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,6 +22,9 @@ from api.routes import portal, widgets
 from api.settings import ApiSettings
 from schemas.disclosure import workflow as wf
 from tests.api.conftest import World, error_of
+from tests.api.test_completeness import upload
+
+LOCAL = ZoneInfo("Asia/Shanghai")
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +95,35 @@ def test_enterprise_page(client: TestClient, db: psycopg.Connection, world: Worl
     assert "<h1>Hangzhou Thermal Power Co.</h1>" in html
     assert "The eight categories of supervision information" in html
     assert "Hourly means against the limit" in html and "Latest exceedances" in html
+
+
+def test_enterprise_page_shows_the_outlets_transmission_rates(
+    client: TestClient, db: psycopg.Connection, world: World
+) -> None:
+    """Last month's headline rates of an outlet, as the completeness API gives them."""
+    today = datetime.now(LOCAL).date()
+    last_month = (today.replace(day=1) - timedelta(days=1)).replace(day=1)
+    upload(db, world.gas, datetime.combine(last_month, time(), LOCAL).astimezone(UTC))
+    month = f"{last_month:%Y-%m}"
+    api = client.get(
+        f"/v1/outlets/{world.gas}/completeness",
+        params={"period": "month", "from": last_month.isoformat(), "to": last_month.isoformat()},
+    ).json()["results"]
+    (rate,) = [r for r in api if r["headline"]]
+    html = _html(client.get(f"/portal/enterprises/{world.hangzhou}"))
+    (row,) = re.findall(
+        rf'<tr data-outlet="{world.gas}" data-month="{month}">(.*?)</tr>', html, re.DOTALL
+    )
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.DOTALL)
+    shown = [f"{rate[k] * 100:.1f} %" for k in ("transmission_rate", "validity_rate")]
+    shown.append(f"{rate['transmission_validity_rate'] * 100:.1f} %")
+    assert cells[2:5] == shown
+    assert cells[5] == ("是" if rate["meets_target"] else "否")
+    assert "数据传输有效率" in html
+    this_month = rf'<tr data-outlet="{world.gas}" data-month="{today:%Y-%m}">'
+    assert len(re.findall(this_month, html)) == 1
+    english = _html(client.get(f"/portal/enterprises/{world.hangzhou}", params={"lang": "en"}))
+    assert "Transmission-validity rate" in english
 
 
 @pytest.mark.parametrize(

@@ -438,3 +438,33 @@ def test_json_binding_errors_name_the_path(tmp_path: Path) -> None:
         " GB 18918-2002; its categories: class-1A, class-1B"
     )
     assert [str(e) for e in parsed.errors] == [expected]
+
+
+def test_what_an_outlet_is_expected_to_send_is_imported_and_checked(
+    db: psycopg.Connection, tmp_path: Path
+) -> None:
+    header = (
+        "enterprise_uscc,enterprise_name_zh,mn,name_zh,kind,"
+        "rtd_interval_s,expects_minute,minute_interval_min,expects_hour,expects_day\n"
+    )
+    text = (
+        header
+        + f"{USCC_A},甬澄发电,{MN_1},1号烟囱,gas,30,,,,true\n"
+        + f"{USCC_B},清源水务,{MN_3},总排口,water,,true,10,true,false\n"
+        + f"{USCC_B},清源水务,{MN_2},雨排口,water,0,maybe,7,,\n"
+    )
+    parsed = parse_registry_file(write(tmp_path, "r.csv", text))
+    assert [str(e) for e in parsed.errors] == [
+        "row 4, field rtd_interval_s: must be at least 1, got '0'",
+        "row 4, field expects_minute: must be true or false, got 'maybe'",
+        (
+            "row 4, field minute_interval_min: must divide the hour "
+            "(1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30 or 60), got 7"
+        ),
+    ]
+    import_registry(db, parsed.enterprises)
+    rows = db.execute(
+        "SELECT mn, rtd_interval_s, expects_minute, minute_interval_min, expects_hour,"
+        " expects_day FROM outlets ORDER BY mn"
+    ).fetchall()
+    assert rows == [(MN_1, 30, True, 1, True, True), (MN_3, None, True, 10, True, False)]

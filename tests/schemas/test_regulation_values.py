@@ -23,6 +23,7 @@ TABLES = {
     "pollution_equivalents.csv": (("pollutant", "variant"), "value", "Pollution equivalents"),
     "disclosure_categories.csv": (("code",), "deadline_days", "Disclosure clocks"),
     "disclosure_record_types.csv": (("code",), "deadline_days", "Disclosure clocks"),
+    "completeness_rules.csv": (("name", "medium"), "value", "Completeness rules"),
 }
 # The key naming a row in the page's "Still unconfirmed" list, as `table:key/key…`.
 NAMES = {name: keys for name, (keys, _, _) in TABLES.items()} | {
