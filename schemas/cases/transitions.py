@@ -100,13 +100,17 @@ def judge_period(
     policy: CasePolicy,
     details: dict[str, Any],
     no_case_has_period: bool = False,
+    open_cases: dict[tuple[Any, ...], dict[str, Any]] | None = None,
 ) -> list[Transition]:
     """Record the verdict on one valid mean against one limit; returns the transitions it caused.
 
     A compliant period is stored with multiple 0, an exceeding one with the verdict's multiple
     (None where none is defined: a range limit such as pH, a zero limit). ``limit_source`` ('standard' or 'outlet') says which table ``limit_id`` is from; it is part
     of the case key (stored as the case's subject). ``no_case_has_period``: the caller knows
-    that no case of this key has a period at ``period_start`` (the lookup is skipped)."""
+    that no case of this key has a period at ``period_start`` (the lookup is skipped).
+    ``open_cases``: the caller's cache of open case rows by key, read and locked earlier in
+    this transaction (the outlet lock held since); used instead of reading the open case
+    again, and kept current (a key missing from it is read)."""
     key = (outlet_id, pollutant, period, limit_id, limit_source)
     exceeding = verdict.exceeds
     cur = conn.cursor(row_factory=dict_row)
@@ -120,11 +124,14 @@ def judge_period(
             (*key, period_start),
         ).fetchone()
     if case is None:
-        case = cur.execute(
-            "SELECT * FROM cases WHERE kind = 'exceedance' AND outlet_id = %s AND pollutant = %s "
-            "AND period = %s AND limit_id = %s AND subject = %s AND state = 'open' FOR UPDATE",
-            key,
-        ).fetchone()
+        case = None if open_cases is None else open_cases.get(key)
+        if case is None:
+            case = cur.execute(
+                "SELECT * FROM cases WHERE kind = 'exceedance' AND outlet_id = %s "
+                "AND pollutant = %s AND period = %s AND limit_id = %s AND subject = %s "
+                "AND state = 'open' FOR UPDATE",
+                key,
+            ).fetchone()
         if case is not None and not exceeding and period_start < case["last_at"]:
             case = None  # a late compliant mean from before the case's latest exceedance
     transitions: list[Transition] = []
@@ -156,8 +163,13 @@ def judge_period(
     }
     stats = conn.execute(_RECORD_PERIOD, row).fetchone()
     assert stats is not None
-    transitions += _settle(conn, case, policy, stats)
-    return transitions
+    settled, still_open = _settle(conn, case, policy, stats)
+    if open_cases is not None:
+        if still_open is None:
+            open_cases.pop(key, None)
+        else:
+            open_cases[key] = still_open
+    return transitions + settled
 
 
 # Upsert the period and read the case's aggregates in one statement. The statement's snapshot
@@ -232,25 +244,31 @@ def _insert_case(
 
 def _settle(
     conn: psycopg.Connection, case: dict[str, Any], policy: CasePolicy, stats: tuple[Any, ...]
-) -> list[Transition]:
-    """Escalate or close a case as its aggregates (see ``_RECORD_PERIOD``) say."""
+) -> tuple[list[Transition], dict[str, Any] | None]:
+    """Escalate or close a case as its aggregates (see ``_RECORD_PERIOD``) say; returns the
+    transitions and the case's row as it now is if it is open (else None)."""
     bad, max_multiple, first_at, last_at, run = stats
     if not bad:
-        return close_case(conn, case["id"], "the exceeding means were revised to compliant")
+        return close_case(conn, case["id"], "the exceeding means were revised to compliant"), None
     compliant_run = int(run)
     severity = severity_for(int(bad), max_multiple, policy)
-    conn.execute(
-        "UPDATE cases SET first_at = %s, last_at = %s, max_multiple = %s, compliant_run = %s, "
-        "severity = %s WHERE id = %s",
-        (
-            first_at,
-            last_at,
-            max_multiple,
-            compliant_run,
-            higher_severity(case["severity"], severity),
-            case["id"],
-        ),
+    updated = (
+        conn.cursor(row_factory=dict_row)
+        .execute(
+            "UPDATE cases SET first_at = %s, last_at = %s, max_multiple = %s, compliant_run = %s, "
+            "severity = %s WHERE id = %s RETURNING *",
+            (
+                first_at,
+                last_at,
+                max_multiple,
+                compliant_run,
+                higher_severity(case["severity"], severity),
+                case["id"],
+            ),
+        )
+        .fetchone()
     )
+    assert updated is not None
     out = []
     if (
         case["state"] == "closed"
@@ -263,6 +281,7 @@ def _settle(
         )
         out.append(_event(conn, case["id"], "reopened", severity, {"compliant_run": compliant_run}))
         case = {**case, "state": "open"}
+        updated |= {"state": "open", "closed_at": None, "close_reason": None}
     if SEVERITIES.index(severity) > SEVERITIES.index(case["severity"]):
         detail = {
             "exceeding_periods": int(bad),
@@ -271,7 +290,8 @@ def _settle(
         out.append(_event(conn, case["id"], "escalated", severity, detail))
     if case["state"] == "open" and compliant_run >= policy.close_after:
         out += close_case(conn, case["id"], f"{compliant_run} consecutive compliant means")
-    return out
+        return out, None
+    return out, updated if case["state"] == "open" else None
 
 
 def _closed_by_evaluator(conn: psycopg.Connection, case_id: int) -> bool:
