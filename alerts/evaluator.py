@@ -165,8 +165,8 @@ class Evaluator:
         fails, nothing of it stays and the caller judges hour by hour, each in its own
         savepoint, so that only the bad hour is recorded as an error."""
         mark = len(ev.transitions)
-        try:
-            with conn.transaction():
+        try:  # pipelined: a statement whose result is not read does not wait for it
+            with conn.pipeline(), conn.transaction():
                 ev.hours_together(hours)
         except psycopg.OperationalError:
             raise
