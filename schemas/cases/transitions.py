@@ -161,15 +161,43 @@ def judge_period(
         "compliant": not exceeding,
         "details": json.dumps(details, default=str),
     }
-    stats = conn.execute(_RECORD_PERIOD, row).fetchone()
+    known = case.get(_PERIODS)  # only rows kept in open_cases carry the aggregates
+    stats: tuple[Any, ...] | None
+    if known is not None and period_start > known[5]:
+        # A period after all of the case's: insert it without waiting (in a pipeline) and
+        # update the aggregates we read with it, as _RECORD_PERIOD would have computed them.
+        conn.execute(_APPEND_PERIOD, row)
+        stats = _appended(known, period_start, verdict.multiple if exceeding else None, exceeding)
+    else:
+        stats = conn.execute(_RECORD_PERIOD, row).fetchone()
     assert stats is not None
     settled, still_open = _settle(conn, case, policy, stats)
     if open_cases is not None:
         if still_open is None:
             open_cases.pop(key, None)
         else:
-            open_cases[key] = still_open
+            open_cases[key] = {**still_open, _PERIODS: tuple(stats)}
     return transitions + settled
+
+
+_PERIODS = "_periods"  # key of the aggregates kept with an open case row (see judge_period)
+
+_APPEND_PERIOD = """
+INSERT INTO case_periods (case_id, period_start, value, limit_value, multiple, compliant, details)
+VALUES (%(case)s, %(start)s, %(value)s, %(limit)s, %(multiple)s, %(compliant)s, %(details)s)
+"""
+
+
+def _appended(
+    stats: tuple[Any, ...], start: datetime, multiple: Decimal | None, exceeding: bool
+) -> tuple[Any, ...]:
+    """The aggregates of ``_RECORD_PERIOD`` after a period later than all the others."""
+    bad, max_multiple, first_at, last_at, run, _ = stats
+    if not exceeding:
+        return bad, max_multiple, first_at, last_at, run + 1, start
+    if multiple is not None and (max_multiple is None or multiple > max_multiple):
+        max_multiple = multiple
+    return bad + 1, max_multiple, first_at or start, start, 0, start
 
 
 # Upsert the period and read the case's aggregates in one statement. The statement's snapshot
@@ -198,7 +226,8 @@ WITH up AS (
     FROM p
 )
 SELECT s.bad, s.max_multiple, s.first_at, s.last_at,
-       (SELECT count(*) FROM p WHERE p.compliant AND p.period_start > s.last_at) AS run
+       (SELECT count(*) FROM p WHERE p.compliant AND p.period_start > s.last_at) AS run,
+       (SELECT max(period_start) FROM p) AS latest
 FROM s
 """
 
@@ -247,7 +276,7 @@ def _settle(
 ) -> tuple[list[Transition], dict[str, Any] | None]:
     """Escalate or close a case as its aggregates (see ``_RECORD_PERIOD``) say; returns the
     transitions and the case's row as it now is if it is open (else None)."""
-    bad, max_multiple, first_at, last_at, run = stats
+    bad, max_multiple, first_at, last_at, run = stats[:5]
     if not bad:
         return close_case(conn, case["id"], "the exceeding means were revised to compliant"), None
     compliant_run = int(run)
