@@ -104,6 +104,12 @@ class Evaluation:
         # the (case key, start) judged since: only judge_period adds periods, under the lock.
         self._no_periods: set[datetime] = set()
         self._judged: set[tuple[str, str, int, str, datetime]] = set()
+        # Keys (pollutant, period, limit id, limit source) of the outlet's open exceedance
+        # cases; None until read. Only judge_period opens and closes them, under the lock we
+        # hold, and it says so in its transitions: a compliant mean with no case to update
+        # (no open case, no period at its start) is then known to change nothing.
+        self._open_keys: set[tuple[str, str, int, str]] | None = None
+        self._open_cases: dict[tuple[Any, ...], dict[str, Any]] = {}  # judge_period's cache
 
     # --- reference data ------------------------------------------------------------------
 
@@ -163,6 +169,31 @@ class Evaluation:
         self.days(days)
 
     def hour(self, start: datetime) -> None:
+        results = self._means(start)
+        # All of the hour's means in one statement: what follows reads only the same
+        # pollutant's means (faults) or none (judgement), so storing them first is the same.
+        self._store_hours(results)
+        self._judge_hour(start, results)
+
+    def hours_together(self, starts: Iterable[datetime]) -> None:
+        """What :meth:`hour` does for each of ``starts`` in order, with the means of all of
+        them written in one statement first, unless a fault flag is among them: only fault
+        checks read stored means back (the run of earlier hours), so then hour by hour."""
+        planned = [(start, self._means(start)) for start in sorted(set(starts))]
+        if any(
+            fault_flag(r.flags, self.pattern_rules(self.outlet.local_day(s)), self.outlet.kind)
+            for s, results in planned
+            for _, r in results
+        ):
+            for start, results in planned:
+                self._store_hours(results)
+                self._judge_hour(start, results)
+            return
+        self._store_hours([pr for _, results in planned for pr in results])
+        for start, results in planned:
+            self._judge_hour(start, results)
+
+    def _means(self, start: datetime) -> list[tuple[str, MeanResult]]:
         day = self.outlet.local_day(start)
         series = self._samples(start)
         oxygen, flow = series.get(OXYGEN, {}), series.get(FLOW, {})
@@ -172,9 +203,10 @@ class Evaluation:
             result = self._hour_mean(pollutant, kinds, oxygen, weights, start, day)
             if result is not None:
                 results.append((pollutant, result))
-        # All of the hour's means in one statement: what follows reads only the same
-        # pollutant's means (faults) or none (judgement), so storing them first is the same.
-        self._store_hours(results)
+        return results
+
+    def _judge_hour(self, start: datetime, results: Sequence[tuple[str, MeanResult]]) -> None:
+        day = self.outlet.local_day(start)
         for pollutant, result in results:
             self._check_faults(pollutant, start, day, result)
             if result.valid:
@@ -278,40 +310,11 @@ class Evaluation:
         return _sent_hour(sent[-1], start, self.valid_flags()) if sent else None
 
     def _store_hours(self, results: Sequence[tuple[str, MeanResult]]) -> None:
+        """Upsert these means in one statement (one array per column)."""
         if not results:
             return
-        self.conn.cursor().executemany(
-            """INSERT INTO hourly_means (outlet_id, pollutant, hour_start, source, mean,
-                   zs_reported, converted, o2_mean, valid_count, expected_count, valid, reason,
-                   flags, computed_at)
-               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-               ON CONFLICT (outlet_id, pollutant, hour_start) DO UPDATE SET
-                   source = EXCLUDED.source, mean = EXCLUDED.mean,
-                   zs_reported = EXCLUDED.zs_reported, converted = EXCLUDED.converted,
-                   o2_mean = EXCLUDED.o2_mean, valid_count = EXCLUDED.valid_count,
-                   expected_count = EXCLUDED.expected_count, valid = EXCLUDED.valid,
-                   reason = EXCLUDED.reason, flags = EXCLUDED.flags,
-                   computed_at = EXCLUDED.computed_at""",
-            [
-                (
-                    self.outlet.id,
-                    pollutant,
-                    r.hour_start,
-                    r.source,
-                    r.mean,
-                    r.zs_reported,
-                    r.converted,
-                    r.o2_mean,
-                    r.valid_count,
-                    r.expected_count,
-                    r.valid,
-                    r.reason,
-                    json.dumps(dict(r.flags)),
-                    self.now,
-                )
-                for pollutant, r in results
-            ],
-        )
+        columns = list(zip(*((p, *_mean_row(r)) for p, r in results), strict=True))
+        self.conn.execute(_STORE_HOURS, (self.outlet.id, self.now, *map(list, columns)))
 
     # --- days ------------------------------------------------------------------------------
 
@@ -403,7 +406,11 @@ class Evaluation:
         key = (lim.pollutant, lim.period, lim.id, lim.source, period_start)
         absent = period_start in self._no_periods and key not in self._judged
         self._judged.add(key)
-        self.transitions += judge_period(
+        case_key = key[:4]
+        open_keys = self._open_exceedances()
+        if absent and not verdict.exceeds and case_key not in open_keys:
+            return  # judge_period would find no case to record it in
+        transitions = judge_period(
             self.conn,
             outlet_id=self.outlet.id,
             pollutant=lim.pollutant,
@@ -416,7 +423,61 @@ class Evaluation:
             policy=self.policy,
             details=details,
             no_case_has_period=absent,
+            open_cases=self._open_cases,
         )
+        for t in transitions:
+            if t.action in ("opened", "reopened"):
+                open_keys.add(case_key)
+            elif t.action == "closed":
+                open_keys.discard(case_key)
+        self.transitions += transitions
+
+    def forget_cases(self) -> None:
+        """Read the open cases again when next needed (after a rolled-back savepoint, whose
+        transitions did not happen)."""
+        self._open_keys = None
+        self._open_cases.clear()
+
+    def _open_exceedances(self) -> set[tuple[str, str, int, str]]:
+        if self._open_keys is None:
+            rows = self.conn.execute(
+                "SELECT pollutant, period, limit_id, subject FROM cases "
+                "WHERE kind = 'exceedance' AND outlet_id = %s AND state = 'open'",
+                (self.outlet.id,),
+            )
+            self._open_keys = {(p, period, int(lid), subject) for p, period, lid, subject in rows}
+        return self._open_keys
+
+
+_STORE_HOURS = """
+INSERT INTO hourly_means (outlet_id, computed_at, pollutant, hour_start, source, mean,
+    zs_reported, converted, o2_mean, valid_count, expected_count, valid, reason, flags)
+SELECT %s, %s, u.* FROM unnest(%s::text[], %s::timestamptz[], %s::text[], %s::numeric[],
+    %s::numeric[], %s::numeric[], %s::numeric[], %s::int[], %s::int[], %s::bool[], %s::text[],
+    %s::jsonb[]) AS u
+ON CONFLICT (outlet_id, pollutant, hour_start) DO UPDATE SET
+    source = EXCLUDED.source, mean = EXCLUDED.mean, zs_reported = EXCLUDED.zs_reported,
+    converted = EXCLUDED.converted, o2_mean = EXCLUDED.o2_mean,
+    valid_count = EXCLUDED.valid_count, expected_count = EXCLUDED.expected_count,
+    valid = EXCLUDED.valid, reason = EXCLUDED.reason, flags = EXCLUDED.flags,
+    computed_at = EXCLUDED.computed_at
+"""
+
+
+def _mean_row(r: MeanResult) -> tuple[Any, ...]:
+    return (
+        r.hour_start,
+        r.source,
+        r.mean,
+        r.zs_reported,
+        r.converted,
+        r.o2_mean,
+        r.valid_count,
+        r.expected_count,
+        r.valid,
+        r.reason,
+        json.dumps(dict(r.flags)),
+    )
 
 
 def _series() -> dict[str, dict[str, list[Sample]]]:

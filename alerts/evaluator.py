@@ -139,9 +139,11 @@ class Evaluator:
                 ev = self._evaluation(conn, outlet_id, outlet=outlet, cache=self._cache)
                 if len(hours) > 2:  # else reading ahead saves no round trip
                     self._prefetch(conn, ev, hours)
-                judged = [
-                    h for h in sorted(hours) if self._guarded(conn, ev, outlet_id, [h], ev.hour, h)
-                ]
+                judged = sorted(hours)
+                if len(hours) == 1 or not self._together(conn, ev, judged):
+                    judged = [
+                        h for h in judged if self._guarded(conn, ev, outlet_id, [h], ev.hour, h)
+                    ]
                 days = {ev.outlet.local_day(h) for h in judged}
                 self._guarded(conn, ev, outlet_id, judged, ev.days, days)
                 self._announce(conn, ev.transitions)
@@ -177,6 +179,24 @@ class Evaluator:
         except Exception:
             log.warning("reading ahead the hours of outlet %s failed", ev.outlet.id, exc_info=True)
 
+    @staticmethod
+    def _together(conn: psycopg.Connection, ev: Evaluation, hours: list[datetime]) -> bool:
+        """Judge all the hours in one savepoint (their means written at once); if anything
+        fails, nothing of it stays and the caller judges hour by hour, each in its own
+        savepoint, so that only the bad hour is recorded as an error."""
+        mark = len(ev.transitions)
+        try:  # pipelined: a statement whose result is not read does not wait for it
+            with conn.pipeline(), conn.transaction():
+                ev.hours_together(hours)
+        except psycopg.OperationalError:
+            raise
+        except Exception:
+            log.info("outlet %s: judged hour by hour", ev.outlet.id, exc_info=True)
+            del ev.transitions[mark:]
+            ev.forget_cases()
+            return False
+        return True
+
     def _guarded(
         self,
         conn: psycopg.Connection,
@@ -197,6 +217,7 @@ class Evaluator:
             raise
         except Exception as exc:
             del ev.transitions[mark:]
+            ev.forget_cases()
             metrics.EVALUATION_ERRORS.inc()
             log.exception("evaluation of outlet %s failed", outlet_id)
             conn.execute(

@@ -7,7 +7,7 @@ Raw values and monthly means carry no judgement (no averaging period of a limit 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +19,7 @@ from api.errors import InvalidParameter
 from api.queries.limits import LimitCalendar
 from api.queries.measurements import KEYS
 from api.responses import (
+    LOCAL_TZ,
     Coverage,
     DayPoint,
     Exceedance,
@@ -31,7 +32,15 @@ from api.responses import (
 from schemas.limits.judgement import judge, value_to_judge
 from schemas.limits.rules import Limit
 
-__all__ = ["MODELS", "converter", "day_bounds", "exceedance", "key_of", "parse_key"]
+__all__ = [
+    "MODELS",
+    "converter",
+    "day_bounds",
+    "exceedance",
+    "hour_documents",
+    "key_of",
+    "parse_key",
+]
 
 MODELS: dict[str, type[BaseModel]] = {
     "raw": RawPoint,
@@ -65,17 +74,24 @@ def exceedance(
     limit: Limit | None, valid: bool, mean: Decimal | None, converted: Decimal | None
 ) -> Exceedance | None:
     """The judgement of a mean, for a valid mean with a limit in force and a value to judge."""
+    fields = _exceedance_fields(limit, valid, mean, converted)
+    return None if fields is None else Exceedance(**fields)
+
+
+def _exceedance_fields(
+    limit: Limit | None, valid: bool, mean: Decimal | None, converted: Decimal | None
+) -> dict[str, Any] | None:
     if limit is None or not valid:
         return None
     value = value_to_judge(limit, mean, converted)
     if value is None:
         return None  # a valid mean that cannot be converted is not judged
     verdict = judge(value, limit)
-    return Exceedance(
-        value=float(value),
-        exceeds=verdict.exceeds,
-        multiple=None if verdict.multiple is None else round(float(verdict.multiple), 4),
-    )
+    return {
+        "value": float(value),
+        "exceeds": verdict.exceeds,
+        "multiple": None if verdict.multiple is None else round(float(verdict.multiple), 4),
+    }
 
 
 # --- Cursor keys ------------------------------------------------------------------------------
@@ -197,3 +213,61 @@ def converter(resolution: str, calendar: LimitCalendar, tz: tzinfo) -> Callable[
         "month": month,
     }
     return functions[resolution]
+
+
+# --- Hourly points as plain documents ---------------------------------------------------------
+# A year of hourly means is 8,760 points: building and dumping a pydantic model per point was
+# most of the time of such a response (bench/README.md). These build the same documents
+# (``HourPoint(...).model_dump(mode="json")``, key for key in the model's field order) from the
+# rows directly; tests/api/test_series_documents.py compares the two.
+
+
+def _utc_text(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _instant_doc(moment: datetime) -> dict[str, str]:
+    return {"utc": _utc_text(moment), "local": moment.astimezone(LOCAL_TZ).isoformat()}
+
+
+def hour_documents(calendar: LimitCalendar, tz: tzinfo) -> Callable[[Row], dict[str, Any]]:
+    """The row → document function of hourly points, bound to the outlet's limits and zone."""
+    pollutants: dict[str, dict[str, Any]] = {}
+    limits: dict[int, dict[str, Any]] = {}  # by id() of the calendar's Limit objects
+
+    def pollutant_doc(row: Row) -> dict[str, Any]:
+        code = row["pollutant"]
+        doc = pollutants.get(code)
+        if doc is None:
+            doc = pollutants[code] = pollutant_ref(row).model_dump(mode="json")
+        return doc
+
+    def limit_doc(lim: Limit) -> dict[str, Any]:
+        doc = limits.get(id(lim))
+        if doc is None:
+            doc = limits[id(lim)] = limit_ref(lim).model_dump(mode="json")
+        return doc
+
+    def hour(row: Row) -> dict[str, Any]:
+        start, end = row["period_start"], row["period_end"]
+        lim = calendar.find(row["pollutant"], "hour", start.astimezone(tz).date())
+        mean, converted = row["mean"], row["converted"]
+        end_doc = _instant_doc(end)
+        return {
+            "pollutant": pollutant_doc(row),
+            "datetime": end_doc,
+            "period": {"start": _instant_doc(start), "end": end_doc},
+            "mean": None if mean is None else float(mean),
+            "converted": None if converted is None else float(converted),
+            "zs_reported": number(row["zs_reported"]),
+            "coverage": {"valid": row["valid_count"], "expected": row["expected_count"]},
+            "limit": None if lim is None else limit_doc(lim),
+            "source": row["source"],
+            "o2": number(row["o2_mean"]),
+            "valid": row["valid"],
+            "reason": row["reason"],
+            "flags": row["flags"] or {},
+            "exceedance": _exceedance_fields(lim, row["valid"], mean, converted),
+        }
+
+    return hour

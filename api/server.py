@@ -1,13 +1,18 @@
-"""Run the API under uvicorn on ``settings.api_host``:``settings.api_port``."""
+"""Run the API under uvicorn on ``settings.api_host``:``settings.api_port``: one process, or
+``settings.api_workers`` worker processes (one per core by default) sharing the socket."""
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
 import uvicorn
+from fastapi import FastAPI
 
 from api.app import create_app
 from api.settings import ApiSettings
 
-__all__ = ["build_server", "serve"]
+__all__ = ["app_from_environ", "build_server", "serve", "worker_count"]
 
 
 def build_server(settings: ApiSettings) -> uvicorn.Server:
@@ -25,6 +30,35 @@ def build_server(settings: ApiSettings) -> uvicorn.Server:
     return uvicorn.Server(config)
 
 
-def serve(settings: ApiSettings) -> None:
-    """Serve until interrupted."""
-    build_server(settings).run()
+def worker_count(settings: ApiSettings) -> int:
+    """``api_workers``, or with 0 the CPU cores this process may run on."""
+    if settings.api_workers:
+        return settings.api_workers
+    if hasattr(os, "sched_getaffinity"):
+        return max(len(os.sched_getaffinity(0)), 1)
+    return os.cpu_count() or 1
+
+
+def app_from_environ() -> FastAPI:
+    """The app of one worker process (uvicorn's factory): settings from the environment."""
+    return create_app(ApiSettings.from_environ())
+
+
+def serve(settings: ApiSettings, *, log_config: dict[str, Any] | None = None) -> None:
+    """Serve until interrupted. With more than one worker, uvicorn starts the workers (each
+    builds its app from the environment, so ``settings`` must be the environment's) and
+    configures their logging with ``log_config`` (a :func:`logging.config.dictConfig` dict)."""
+    workers = worker_count(settings)
+    if workers == 1:
+        build_server(settings).run()
+        return
+    uvicorn.run(
+        "api.server:app_from_environ",
+        factory=True,
+        workers=workers,
+        host=settings.api_host,
+        port=settings.api_port,
+        proxy_headers=True,
+        log_config=log_config,
+        server_header=False,
+    )

@@ -19,6 +19,13 @@ class ApiSettings(Settings):
         "e.g. in a container).",
     )
     api_port: int = Field(8000, ge=1, le=65535, description="TCP port the HTTP API listens on.")
+    api_workers: int = Field(
+        0,
+        ge=0,
+        description="HTTP API worker processes of `sourcewatch api`; 0: one per CPU core the "
+        "process may use. Each worker reads the settings from the environment and has its own "
+        "database pool, rate-limit counts and /metrics.",
+    )
     api_rate_limit_per_minute: int = Field(
         120,
         ge=0,

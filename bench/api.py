@@ -1,5 +1,6 @@
 """API benchmark: a real uvicorn server on 127.0.0.1 over a year of hourly means, beside the
-ceiling (the same SQL run directly with psycopg).
+ceiling (the same SQL run directly with psycopg). The server runs as ``sourcewatch api`` does,
+one worker process per core (``--workers`` sets how many; with 1 it runs in a thread).
 
     make bench                       # defaults: 1,000 outlets × 365 days of hourly means
     python -m bench.api --outlets 200 --days 90 --requests 100
@@ -22,11 +23,15 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -37,7 +42,7 @@ from psycopg import sql
 
 from api.queries import enterprises as enterprise_queries
 from api.queries import measurements as series_queries
-from api.server import build_server
+from api.server import build_server, worker_count
 from api.settings import ApiSettings
 from bench.ingest import fresh_database
 
@@ -255,15 +260,14 @@ def measure(args: argparse.Namespace) -> ApiFigures:
             f = enterprise_queries.EnterpriseFilter(q=SEARCH)
             return [enterprise_queries.count(f), enterprise_queries.select(f, "id", 100, 0)]
 
-        settings = ApiSettings(database_url=url, api_port=free_port(), api_rate_limit_per_minute=0)
-        server = build_server(settings)
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        while not server.started:
-            time.sleep(0.05)
-        base = f"http://127.0.0.1:{settings.api_port}"
+        settings = ApiSettings(
+            database_url=url,
+            api_port=free_port(),
+            api_rate_limit_per_minute=0,
+            api_workers=args.workers,
+        )
         results: list[tuple[Timing, Timing]] = []
-        try:
+        with api_server(settings) as base:
             results.append(
                 (
                     bench_http(
@@ -300,10 +304,49 @@ def measure(args: argparse.Namespace) -> ApiFigures:
                     bench_sql(url, "", search, n),
                 )
             )
+    return ApiFigures(args, rows, load_s, results)
+
+
+@contextmanager
+def api_server(settings: ApiSettings) -> Iterator[str]:
+    """The API on ``settings.api_port``: in a thread with one worker, else as ``sourcewatch
+    api`` runs it (``python -m api``, its worker processes); yields its base URL."""
+    base = f"http://127.0.0.1:{settings.api_port}"
+    if worker_count(settings) == 1:
+        server = build_server(settings)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        while not server.started:
+            time.sleep(0.05)
+        try:
+            yield base
         finally:
             server.should_exit = True
             thread.join(timeout=10)
-    return ApiFigures(args, rows, load_s, results)
+        return
+    env = {
+        **os.environ,
+        "SOURCEWATCH_DATABASE_URL": settings.database_url,
+        "SOURCEWATCH_API_PORT": str(settings.api_port),
+        "SOURCEWATCH_API_WORKERS": str(settings.api_workers),
+        "SOURCEWATCH_API_RATE_LIMIT_PER_MINUTE": str(settings.api_rate_limit_per_minute),
+        "SOURCEWATCH_LOG_LEVEL": "WARNING",
+    }
+    proc = subprocess.Popen([sys.executable, "-m", "api"], env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the API did not start")
+            try:
+                if httpx2.get(f"{base}/healthz").status_code == 200:
+                    break
+            except httpx2.TransportError:
+                time.sleep(0.2)
+        yield base
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
 
 
 def report(figures: ApiFigures) -> None:
@@ -312,7 +355,8 @@ def report(figures: ApiFigures) -> None:
     print(  # noqa: T201
         f"{args.outlets:,} outlets × {days} days: {rows:,} hourly means loaded by COPY in "
         f"{load_s:.1f} s ({rows / load_s:,.0f} rows/s); {n} requests per JSON endpoint, "
-        f"{args.csv_requests} per CSV, {args.concurrency} concurrent clients"
+        f"{args.csv_requests} per CSV, {args.concurrency} concurrent clients, "
+        f"{worker_count(ApiSettings(api_workers=args.workers))} API worker process(es)"
     )
     head = (
         f"{'what':<36} {'HTTP p50':>9} {'p99':>8} {'req/s':>7} {'req/s ×' + str(args.concurrency):>9}"
@@ -334,6 +378,12 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--requests", type=int, default=200, help="per JSON endpoint")
     parser.add_argument("--csv-requests", type=int, default=20)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="API worker processes, as SOURCEWATCH_API_WORKERS (default 0: one per core)",
+    )
     return parser
 
 

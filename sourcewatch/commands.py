@@ -214,8 +214,10 @@ def gateway(args: argparse.Namespace) -> int:
 def api(args: argparse.Namespace) -> int:
     from api.server import serve
     from api.settings import ApiSettings
+    from sourcewatch.logs import logging_config
 
-    serve(ApiSettings.from_environ())
+    settings = ApiSettings.from_environ()
+    serve(settings, log_config=logging_config(settings.log_level, settings.log_format))
     return 0
 
 

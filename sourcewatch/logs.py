@@ -6,11 +6,11 @@ from __future__ import annotations
 import logging
 import sys
 from datetime import UTC, datetime
-from typing import IO, Literal
+from typing import IO, Any, Literal
 
 from pythonjsonlogger.json import JsonFormatter
 
-__all__ = ["TEXT_FORMAT", "JsonLineFormatter", "configure_logging"]
+__all__ = ["TEXT_FORMAT", "JsonLineFormatter", "configure_logging", "logging_config"]
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -40,3 +40,24 @@ def configure_logging(
     else:
         handler.setFormatter(logging.Formatter(TEXT_FORMAT))
     logging.basicConfig(level=level.upper(), handlers=[handler])
+
+
+def logging_config(level: str, log_format: Literal["text", "json"] = "text") -> dict[str, Any]:
+    """:func:`configure_logging` as a :func:`logging.config.dictConfig` dict, for processes
+    started by a library (the API's uvicorn workers)."""
+    formatter: dict[str, Any] = (
+        {"()": f"{__name__}.JsonLineFormatter"} if log_format == "json" else {"format": TEXT_FORMAT}
+    )
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"line": formatter},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "line",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "root": {"level": level.upper(), "handlers": ["stderr"]},
+    }

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel
 
 from api.aggregates import hourly_aggregate
-from api.db import Database, get_database
+from api.db import Database, Row, get_database
 from api.errors import ERROR_RESPONSES, NOT_FOUND_RESPONSE, InvalidParameter
 from api.params import (
     Cursor,
@@ -25,7 +27,7 @@ from api.queries import measurements as queries
 from api.queries import pollutants as pollutant_queries
 from api.queries.limits import LimitCalendar, limit_calendar
 from api.queries.outlets import flag_standard
-from api.render import CSV_RESPONSE, csv_response, json_response
+from api.render import CSV_RESPONSE, csv_response, document_response, json_response
 from api.responses import (
     LOCAL_TZ,
     DayPoint,
@@ -38,7 +40,7 @@ from api.responses import (
     instant,
 )
 from api.routes.outlets import OutletId, find_outlet
-from api.series import MODELS, converter, day_bounds, key_of, parse_key
+from api.series import MODELS, converter, day_bounds, hour_documents, key_of, parse_key
 
 __all__ = ["router"]
 
@@ -139,7 +141,12 @@ def get_measurements(
         first = period.start.astimezone(tz).date()
         last = (period.end - timedelta(microseconds=1)).astimezone(tz).date()
         calendar = db.call(lambda conn: limit_calendar(conn, outlet_id, first, last))
-    to_point = converter(resolution, calendar, tz)
+    # Hourly points, the longest series, as plain documents (no model per point).
+    to_point: Callable[[Row], BaseModel | dict[str, Any]] = (
+        hour_documents(calendar, tz)
+        if resolution == "hour"
+        else converter(resolution, calendar, tz)
+    )
     model = MODELS[resolution]
     filename = f"outlet-{outlet_id}-{resolution}.csv"
 
@@ -173,5 +180,8 @@ def get_measurements(
         resolution=resolution,
         period=Period(start=instant(period.start), end=instant(period.end)),
     )
+    if resolution == "hour":
+        document = {"meta": meta.model_dump(mode="json"), "results": points}
+        return document_response(request, document, next_url=next_url)
     series = Series[model](meta=meta, results=points)  # type: ignore[valid-type]
     return json_response(request, series)

@@ -112,13 +112,17 @@ def judge_period(
     policy: CasePolicy,
     details: dict[str, Any],
     no_case_has_period: bool = False,
+    open_cases: dict[tuple[Any, ...], dict[str, Any]] | None = None,
 ) -> list[Transition]:
     """Record the verdict on one valid mean against one limit; returns the transitions it caused.
 
     A compliant period is stored with multiple 0, an exceeding one with the verdict's multiple
     (None where none is defined: a range limit such as pH, a zero limit). ``limit_source`` ('standard' or 'outlet') says which table ``limit_id`` is from; it is part
     of the case key (stored as the case's subject). ``no_case_has_period``: the caller knows
-    that no case of this key has a period at ``period_start`` (the lookup is skipped)."""
+    that no case of this key has a period at ``period_start`` (the lookup is skipped).
+    ``open_cases``: the caller's cache of open case rows by key, read and locked earlier in
+    this transaction (the outlet lock held since); used instead of reading the open case
+    again, and kept current (a key missing from it is read)."""
     key = (outlet_id, pollutant, period, limit_id, limit_source)
     exceeding = verdict.exceeds
     cur = conn.cursor(row_factory=dict_row)
@@ -132,11 +136,14 @@ def judge_period(
             (*key, period_start),
         ).fetchone()
     if case is None:
-        case = cur.execute(
-            "SELECT * FROM cases WHERE kind = 'exceedance' AND outlet_id = %s AND pollutant = %s "
-            "AND period = %s AND limit_id = %s AND subject = %s AND state = 'open' FOR UPDATE",
-            key,
-        ).fetchone()
+        case = None if open_cases is None else open_cases.get(key)
+        if case is None:
+            case = cur.execute(
+                "SELECT * FROM cases WHERE kind = 'exceedance' AND outlet_id = %s "
+                "AND pollutant = %s AND period = %s AND limit_id = %s AND subject = %s "
+                "AND state = 'open' FOR UPDATE",
+                key,
+            ).fetchone()
         if case is not None and not exceeding and period_start < case["last_at"]:
             case = None  # a late compliant mean from before the case's latest exceedance
     transitions: list[Transition] = []
@@ -166,10 +173,43 @@ def judge_period(
         "compliant": not exceeding,
         "details": json.dumps(details, default=str),
     }
-    stats = conn.execute(_RECORD_PERIOD, row).fetchone()
+    known = case.get(_PERIODS)  # only rows kept in open_cases carry the aggregates
+    stats: tuple[Any, ...] | None
+    if known is not None and period_start > known[5]:
+        # A period after all of the case's: insert it without waiting (in a pipeline) and
+        # update the aggregates we read with it, as _RECORD_PERIOD would have computed them.
+        conn.execute(_APPEND_PERIOD, row)
+        stats = _appended(known, period_start, verdict.multiple if exceeding else None, exceeding)
+    else:
+        stats = conn.execute(_RECORD_PERIOD, row).fetchone()
     assert stats is not None
-    transitions += _settle(conn, case, policy, stats)
-    return transitions
+    settled, still_open = _settle(conn, case, policy, stats)
+    if open_cases is not None:
+        if still_open is None:
+            open_cases.pop(key, None)
+        else:
+            open_cases[key] = {**still_open, _PERIODS: tuple(stats)}
+    return transitions + settled
+
+
+_PERIODS = "_periods"  # key of the aggregates kept with an open case row (see judge_period)
+
+_APPEND_PERIOD = """
+INSERT INTO case_periods (case_id, period_start, value, limit_value, multiple, compliant, details)
+VALUES (%(case)s, %(start)s, %(value)s, %(limit)s, %(multiple)s, %(compliant)s, %(details)s)
+"""
+
+
+def _appended(
+    stats: tuple[Any, ...], start: datetime, multiple: Decimal | None, exceeding: bool
+) -> tuple[Any, ...]:
+    """The aggregates of ``_RECORD_PERIOD`` after a period later than all the others."""
+    bad, max_multiple, first_at, last_at, run, _ = stats
+    if not exceeding:
+        return bad, max_multiple, first_at, last_at, run + 1, start
+    if multiple is not None and (max_multiple is None or multiple > max_multiple):
+        max_multiple = multiple
+    return bad + 1, max_multiple, first_at or start, start, 0, start
 
 
 # Upsert the period and read the case's aggregates in one statement. The statement's snapshot
@@ -198,7 +238,8 @@ WITH up AS (
     FROM p
 )
 SELECT s.bad, s.max_multiple, s.first_at, s.last_at,
-       (SELECT count(*) FROM p WHERE p.compliant AND p.period_start > s.last_at) AS run
+       (SELECT count(*) FROM p WHERE p.compliant AND p.period_start > s.last_at) AS run,
+       (SELECT max(period_start) FROM p) AS latest
 FROM s
 """
 
@@ -244,25 +285,31 @@ def _insert_case(
 
 def _settle(
     conn: psycopg.Connection, case: dict[str, Any], policy: CasePolicy, stats: tuple[Any, ...]
-) -> list[Transition]:
-    """Escalate or close a case as its aggregates (see ``_RECORD_PERIOD``) say."""
-    bad, max_multiple, first_at, last_at, run = stats
+) -> tuple[list[Transition], dict[str, Any] | None]:
+    """Escalate or close a case as its aggregates (see ``_RECORD_PERIOD``) say; returns the
+    transitions and the case's row as it now is if it is open (else None)."""
+    bad, max_multiple, first_at, last_at, run = stats[:5]
     if not bad:
-        return close_case(conn, case["id"], "the exceeding means were revised to compliant")
+        return close_case(conn, case["id"], "the exceeding means were revised to compliant"), None
     compliant_run = int(run)
     severity = severity_for(int(bad), max_multiple, policy)
-    conn.execute(
-        "UPDATE cases SET first_at = %s, last_at = %s, max_multiple = %s, compliant_run = %s, "
-        "severity = %s WHERE id = %s",
-        (
-            first_at,
-            last_at,
-            max_multiple,
-            compliant_run,
-            higher_severity(case["severity"], severity),
-            case["id"],
-        ),
+    updated = (
+        conn.cursor(row_factory=dict_row)
+        .execute(
+            "UPDATE cases SET first_at = %s, last_at = %s, max_multiple = %s, compliant_run = %s, "
+            "severity = %s WHERE id = %s RETURNING *",
+            (
+                first_at,
+                last_at,
+                max_multiple,
+                compliant_run,
+                higher_severity(case["severity"], severity),
+                case["id"],
+            ),
+        )
+        .fetchone()
     )
+    assert updated is not None
     out = []
     if (
         case["state"] == "closed"
@@ -275,6 +322,7 @@ def _settle(
         )
         out.append(_event(conn, case["id"], "reopened", severity, {"compliant_run": compliant_run}))
         case = {**case, "state": "open"}
+        updated |= {"state": "open", "closed_at": None, "close_reason": None}
     if SEVERITIES.index(severity) > SEVERITIES.index(case["severity"]):
         detail = {
             "exceeding_periods": int(bad),
@@ -283,7 +331,8 @@ def _settle(
         out.append(_event(conn, case["id"], "escalated", severity, detail))
     if case["state"] == "open" and compliant_run >= policy.close_after:
         out += close_case(conn, case["id"], f"{compliant_run} consecutive compliant means")
-    return out
+        return out, None
+    return out, updated if case["state"] == "open" else None
 
 
 def _closed_by_evaluator(conn: psycopg.Connection, case_id: int) -> bool:
