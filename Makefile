@@ -4,7 +4,7 @@ PYTHON ?= python3
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install services test test-timescaledb lint bench run clean
+.PHONY: install services test test-timescaledb lint bench fuzz run clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,12 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
+
+# The fuzzing of the HJ 212 codec and the uplink decoder at length, with fresh random examples
+# (`make test` runs it at a small fixed budget); FUZZ_EXAMPLES per property.
+FUZZ_EXAMPLES ?= 20000
+fuzz: install
+	SOURCEWATCH_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/ingest/test_fuzz.py -q
 
 # Every benchmark, then one table of issue 16's figures beside their ceilings (bench/README.md).
 bench: install services

@@ -230,8 +230,12 @@ class Gateway:
         try:
             if self.peers.throttled(ip, time.monotonic()):
                 metrics.GATEWAY_CONNECTIONS.labels("throttled").inc()
-                await asyncio.sleep(opts.throttle_delay_s)  # answer nothing, slowly
-                await _close(writer)
+                self._tasks.add(task)  # held, not served: close() ends the wait
+                try:
+                    await asyncio.sleep(opts.throttle_delay_s)  # answer nothing, slowly
+                finally:
+                    self._tasks.discard(task)
+                    await _close(writer)
                 return
             if len(self._connections) >= opts.max_connections and not self._evict():
                 metrics.GATEWAY_CONNECTIONS.labels("limit_exceeded").inc()

@@ -119,9 +119,12 @@ def decode_message(
     if transport == "mqtt-json":
         return [_decode_json(topic, payload, received_at, outlet, future_tolerance)]
     out: list[Accepted | Rejected] = []
+    unframed: FrameError | None = None  # the first bytes outside any packet
+    unframed_count = 0
     for packet in iter_packets(payload):
         if isinstance(packet, FrameError):
-            out.append(_reject_error(transport, topic, received_at, payload, packet, mn))
+            unframed = unframed or packet
+            unframed_count += 1
             continue
         try:
             frame = parse_packet(packet, crc_policy=outlet.crc_policy)
@@ -133,6 +136,13 @@ def decode_message(
                 transport, topic, received_at, frame, outlet, future_tolerance=future_tolerance
             )
         )
+    if unframed is not None:
+        # The bytes outside any packet make ONE dead letter that keeps the whole message: one
+        # per chunk would hash the whole message once per chunk (a message of many short
+        # garbage runs cost seconds of CPU, issue 15's fuzzing found).
+        more = f" (and {unframed_count - 1} more unframed chunks)" if unframed_count > 1 else ""
+        detail = f"{unframed}{more}"
+        out.append(Rejected(transport, topic, received_at, payload, unframed.kind, detail, mn))
     return out
 
 

@@ -6,6 +6,9 @@ Each check is a small function returning :class:`Finding` objects; a finding is 
 * :func:`unjudged` — active outlets that reported data but have no limit in force, or none for
   a pollutant they measure (:mod:`schemas.limits.coverage`);
 * :func:`silent` — active outlets that never reported data, or not for ``silent_after``;
+* :func:`without_pw` — active outlets without an HJ 212 PW: a note, since the TCP gateway
+  refuses their frames (docs/security.md#the-tcp-gateway) while MQTT loggers log in at the
+  broker instead;
 * :func:`broker_drops` — the broker's count of dropped messages (Mosquitto's
   ``$SYS/broker/publish/messages/dropped``, read with a short subscription); a broker that
   does not publish it is a note, one that cannot be reached a problem. The reading is one
@@ -40,6 +43,7 @@ __all__ = [
     "signing_key",
     "silent",
     "unjudged",
+    "without_pw",
 ]
 
 DROPPED_TOPIC = "$SYS/broker/publish/messages/dropped"
@@ -87,6 +91,23 @@ def silent(conn: psycopg.Connection[Any], now: datetime, silent_after: timedelta
         when = "has never reported data" if last is None else f"has reported no data since {last}"
         out.append(Finding("silent", "problem", f"active outlet {mn} ({name}) {when}"))
     return out
+
+
+def without_pw(conn: psycopg.Connection[Any]) -> list[Finding]:
+    """Active outlets without a PW: notes (they can report over MQTT, never over TCP)."""
+    rows = conn.execute(
+        "SELECT mn, coalesce(name_en, name_zh) FROM outlets"
+        " WHERE active AND coalesce(password, '') = '' ORDER BY id"
+    ).fetchall()
+    return [
+        Finding(
+            "without-pw",
+            "note",
+            f"active outlet {mn} ({name}) has no HJ 212 PW: the TCP gateway refuses its frames"
+            " (set one in the registry if its logger uses TCP)",
+        )
+        for mn, name in rows
+    ]
 
 
 def read_sys_dropped(mqtt_url: str, timeout_s: float = 3.0) -> int | None:

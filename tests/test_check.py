@@ -180,3 +180,15 @@ def test_limits_import_show_and_standards(
     assert "GB 13223-2011 / coal-boiler-existing — gas —" in out
     actions = [a for (a,) in db.execute("SELECT action FROM staff_audit ORDER BY id")]
     assert actions == ["limits.import", "limits.import", "limits.bind"]
+
+
+def test_check_notes_outlets_without_a_pw(
+    db: psycopg.Connection, env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 15: the TCP gateway refuses outlets without a PW; check says which ones."""
+    add_outlet(db, MN, password=None)
+    add_outlet(db, WATER, kind="water")
+    main(["check"])
+    out = capsys.readouterr().out
+    assert f"note: [without-pw] active outlet {MN} (1号排口) has no HJ 212 PW" in out
+    assert WATER not in "".join(line for line in out.splitlines() if "[without-pw]" in line)

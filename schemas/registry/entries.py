@@ -115,6 +115,16 @@ def _check_mn(value: str) -> str:
     return value
 
 
+def _check_pw(value: str) -> str:
+    """An HJ 212 PW a logger can send: the data segment separates its fields with ';', ','
+    and '=', and CP opens with '&&' (docs/protocol.md#frame-grammar), so a PW holding one of
+    them, a space or a control character could never match (and without a PW the TCP gateway
+    refuses the outlet: docs/security.md#the-tcp-gateway)."""
+    if any(c in value for c in ";,=&") or any(c.isspace() or not c.isprintable() for c in value):
+        raise ValueError("must not contain ';', ',', '=', '&', spaces or control characters")
+    return value
+
+
 @cache
 def _time_zones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
@@ -129,6 +139,7 @@ def _check_timezone(value: str) -> str:
 Uscc = Annotated[str, AfterValidator(check_uscc)]
 MN = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_check_mn)]
 TimeZone = Annotated[str, AfterValidator(_check_timezone)]
+Password = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_check_pw)]
 Name = Annotated[str, StringConstraints(min_length=1)]
 
 
@@ -165,7 +176,7 @@ class OutletIn(_Model):
     name_zh: Name
     name_en: str | None = None
     kind: Literal["gas", "water"]
-    password: str | None = None
+    password: Password | None = None
     crc_policy: Literal["strict", "lenient", "alt"] = "strict"
     protocol_profile: Literal["hj212-2005", "hj212-2017", "hj212-2025"] = "hj212-2017"
     timezone: TimeZone = "Asia/Shanghai"

@@ -18,6 +18,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from ingest.hj212 import build_packet, build_segment, encode_cp
 from sourcewatch.embedded import free_port, wait_for_port
+from tests.fixtures.broker import private_production_conf
 from tests.fixtures.mqtt import running_worker, wait_until
 from tests.fixtures.registry import add_outlet
 
@@ -49,12 +50,7 @@ def secured_broker() -> Iterator[int]:
                 check=True,
             )
         shutil.copy(ROOT / "deploy" / "mosquitto" / "acl", folder / "acl")
-        conf = (ROOT / "deploy" / "mosquitto" / "mosquitto.conf").read_text()
-        conf = (
-            conf.replace("/mosquitto/config/", f"{folder}/")
-            .replace("listener 1883", f"listener {port} 127.0.0.1")
-            .replace("persistence true", "persistence false")
-        )
+        conf, _ = private_production_conf(folder, port, free_port())
         (folder / "mosquitto.conf").write_text(conf)
         for f in folder.iterdir():
             f.chmod(0o644)
