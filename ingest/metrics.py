@@ -67,6 +67,16 @@ GATEWAY_BYTES = Counter("sourcewatch_gateway_received_bytes", "Bytes read from t
 GATEWAY_REPLIES = Counter(
     "sourcewatch_gateway_replies", "Replies (9014, 9013) sent back on the TCP streams."
 )
+# The broker's own statistics (ingest/broker_watch.py).
+BROKER_DROPPED = Gauge(
+    "sourcewatch_broker_dropped_messages",
+    "The broker's count of messages it dropped (its $SYS counter, by topic), as last read.",
+    ["topic"],
+)
+BROKER_DROPS_SEEN = Counter(
+    "sourcewatch_broker_drops_seen",
+    "Increases of the broker's dropped-message counters seen by this process.",
+)
 GATEWAY_OUTCOMES = ("closed", "idle_timeout", "limit_exceeded", "error")
 
 for _o in GATEWAY_OUTCOMES:

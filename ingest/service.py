@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from ingest.broker_watch import BrokerWatch
 from ingest.mqtt import MqttOptions, MqttTransport
 from ingest.settings import IngestSettings
 from ingest.uplink import JSON_TOPIC, RAW_TOPIC
@@ -27,11 +28,19 @@ def run_ingest(settings: IngestSettings, stop: threading.Event) -> int:
         settings.metrics_port, ready=lambda: _ready(worker), host=settings.metrics_host
     )
     worker.transport.start()
+    watch = None
+    if settings.mqtt_watch_drops:
+        watch = BrokerWatch(
+            settings.broker, settings.database, client_id=f"{settings.mqtt_client_id}-watch"
+        )
+        watch.start()
     reporter = threading.Thread(target=_report, args=(worker, stop), daemon=True)
     reporter.start()
     try:
         worker.run(stop)
     finally:
+        if watch is not None:
+            watch.stop()
         worker.transport.stop()
         stop_health()
     log.info("ingest stopped: %s", worker.stats)

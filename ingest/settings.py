@@ -29,6 +29,23 @@ class IngestSettings(Settings):
         description="How long the broker keeps the worker's session and queued messages "
         "while it is away.",
     )
+    mqtt_watch_drops: bool = Field(
+        True,
+        description="Ingest watches the broker's dropped-message counters ($SYS: Mosquitto "
+        "publish/messages/dropped, EMQX metrics/messages/dropped) and raises a system alert "
+        "when they grow.",
+    )
+    mqtt_broker_config: str | None = Field(
+        None,
+        description="Path of the broker's mosquitto.conf: `sourcewatch check` reads its "
+        "max_queued_messages (unset: only SOURCEWATCH_MQTT_MAX_QUEUED_MESSAGES says it).",
+    )
+    mqtt_max_queued_messages: int | None = Field(
+        None,
+        ge=0,
+        description="The broker's per-session queue limit (Mosquitto max_queued_messages, EMQX "
+        "mqtt.max_mqueue_len; 0: none), when its configuration file is not readable here.",
+    )
     batch_max_messages: int = Field(
         500, ge=1, description="Writer: commit after this many MQTT messages."
     )

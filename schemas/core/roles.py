@@ -48,6 +48,11 @@ WRITES: Mapping[str, Mapping[str, tuple[str, ...]]] = {
         "outlet_activity": _IW,
         "evaluation_queue": _IW,
         "dead_letters": ("INSERT",),
+        # issue 14: the broker's drop counters, system alerts, history recall
+        "broker_counters": _IW,
+        "system_alerts": _IW,
+        "recall_requests": _IW,
+        "recall_attempts": _IW,
     },
     "alerts": {
         "evaluation_queue": ("UPDATE", "DELETE"),
