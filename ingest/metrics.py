@@ -77,6 +77,15 @@ BROKER_DROPS_SEEN = Counter(
     "sourcewatch_broker_drops_seen",
     "Increases of the broker's dropped-message counters seen by this process.",
 )
+# History recall (ingest/recall.py).
+RECALL_QUERIES = Counter(
+    "sourcewatch_recall_queries", "HJ 212 history queries sent to data loggers.", ["transport"]
+)
+RECALL_OUTCOMES = Counter(
+    "sourcewatch_recall_tries",
+    "Recall tries settled, by outcome: healed, refused, no-answer, partial.",
+    ["outcome"],
+)
 GATEWAY_OUTCOMES = ("closed", "idle_timeout", "limit_exceeded", "error")
 
 for _o in GATEWAY_OUTCOMES:

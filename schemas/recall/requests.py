@@ -52,6 +52,7 @@ class Request:
     end_at: datetime
     tries: int
     missing: int
+    expected_per_hour: int
     qn: str | None  # of the latest try
     sent_at: datetime | None
     transport: str | None
@@ -59,7 +60,7 @@ class Request:
 
 _DUE = """
 SELECT r.id, r.outlet_id, o.mn, r.cn, r.begin_at, r.end_at, r.tries, r.missing,
-       a.qn, a.sent_at, a.transport
+       r.expected_per_hour, a.qn, a.sent_at, a.transport
 FROM recall_requests r JOIN outlets o ON o.id = r.outlet_id
 LEFT JOIN recall_attempts a ON a.request_id = r.id AND a.try = r.tries
 WHERE r.state = 'waiting' AND r.next_at <= %s
@@ -69,7 +70,7 @@ ORDER BY r.next_at, r.id LIMIT %s FOR UPDATE OF r SKIP LOCKED
 """
 _SENT = """
 SELECT r.id, r.outlet_id, o.mn, r.cn, r.begin_at, r.end_at, r.tries, r.missing,
-       a.qn, a.sent_at, a.transport
+       r.expected_per_hour, a.qn, a.sent_at, a.transport
 FROM recall_requests r JOIN outlets o ON o.id = r.outlet_id
 LEFT JOIN recall_attempts a ON a.request_id = r.id AND a.try = r.tries
 WHERE r.state = 'sent' AND a.transport = %s
@@ -82,13 +83,21 @@ def open_requests(conn: psycopg.Connection[Any], gaps: Sequence[Gap], now: datet
     opened = 0
     for g in gaps:
         cur = conn.execute(
-            "INSERT INTO recall_requests (outlet_id, cn, begin_at, end_at, missing, next_at,"
-            " created_at, updated_at)"
-            " SELECT %(o)s, %(cn)s, %(b)s, %(e)s, %(m)s, %(now)s, %(now)s, %(now)s"
+            "INSERT INTO recall_requests (outlet_id, cn, begin_at, end_at, missing,"
+            " expected_per_hour, next_at, created_at, updated_at)"
+            " SELECT %(o)s, %(cn)s, %(b)s, %(e)s, %(m)s, %(x)s, %(now)s, %(now)s, %(now)s"
             " WHERE NOT EXISTS (SELECT 1 FROM recall_requests WHERE outlet_id = %(o)s"
             "  AND cn = %(cn)s AND begin_at < %(e)s AND end_at > %(b)s)"
             " ON CONFLICT DO NOTHING",
-            {"o": g.outlet_id, "cn": g.cn, "b": g.begin, "e": g.end, "m": g.missing, "now": now},
+            {
+                "o": g.outlet_id,
+                "cn": g.cn,
+                "b": g.begin,
+                "e": g.end,
+                "m": g.missing,
+                "x": g.expected_per_hour,
+                "now": now,
+            },
         )
         opened += cur.rowcount
     return opened

@@ -46,6 +46,7 @@ CREATE TABLE recall_requests (
     tries           integer NOT NULL DEFAULT 0,
     next_at         timestamptz NOT NULL DEFAULT now(),
     missing         integer NOT NULL,            -- missing records when the gap was found
+    expected_per_hour integer NOT NULL,          -- records an hour the outlet sends
     created_at      timestamptz NOT NULL DEFAULT now(),
     updated_at      timestamptz NOT NULL DEFAULT now()
 );
