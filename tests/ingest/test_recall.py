@@ -13,7 +13,10 @@ from decimal import Decimal
 
 import psycopg
 import pytest
+from fastapi.testclient import TestClient
 
+from api.app import create_app
+from api.settings import ApiSettings
 from ingest.recall import Recaller, RecallOptions
 from ingest.service import mqtt_recaller
 from ingest.settings import IngestSettings
@@ -24,6 +27,7 @@ from ingest.tcp import Gateway, GatewayOptions, tcp_recaller
 from schemas.recall.gaps import find_gaps
 from tests.fixtures.mqtt import publisher, running_worker, wait_until
 from tests.fixtures.registry import add_outlet
+from tests.fixtures.staff import staff_headers
 
 pytestmark = pytest.mark.integration
 
@@ -99,7 +103,9 @@ def attempts(db: psycopg.Connection) -> list[tuple[int | None, int | None, int, 
     ]
 
 
-def test_gaps_are_the_hours_with_too_few_minutes(db: psycopg.Connection) -> None:
+def test_gaps_are_the_hours_with_too_few_minutes(
+    db: psycopg.Connection, role_urls: dict[str, str]
+) -> None:
     oid = add_outlet(db, MN)
     rows = [
         (oid, H0 + timedelta(minutes=m))
@@ -133,6 +139,18 @@ def test_gaps_are_the_hours_with_too_few_minutes(db: psycopg.Connection) -> None
         (timedelta(hours=2), 60),
         (timedelta(hours=3), 59),
     ]
+    with staff_api(role_urls) as http:
+        headers = staff_headers(db, "ops.li", "viewer")
+        body = http.get("/v1/staff/recall/gaps?hours=12", headers=headers).json()
+        assert [(g["mn"], g["missing"]) for g in body["results"]] == [(MN, 159)]  # one interval
+        assert http.get("/v1/staff/recall/gaps").status_code == 401
+
+
+@contextmanager
+def staff_api(role_urls: dict[str, str]) -> Iterator[TestClient]:
+    settings = ApiSettings(database_url=role_urls["api"], api_rate_limit_per_minute=10_000)
+    with TestClient(create_app(settings)) as http:
+        yield http
 
 
 def test_a_gap_is_recalled_over_mqtt_and_the_data_heals(
@@ -220,7 +238,7 @@ def test_a_gap_is_recalled_through_the_tcp_gateway(
 
 
 def test_a_refusing_logger_ends_as_a_failed_recall_after_the_bounded_tries(
-    db: psycopg.Connection, database_url: str, mqtt_url: str
+    db: psycopg.Connection, database_url: str, mqtt_url: str, role_urls: dict[str, str]
 ) -> None:
     add_outlet(db, MN)
     sent = minutes()
@@ -251,6 +269,22 @@ def test_a_refusing_logger_ends_as_a_failed_recall_after_the_bounded_tries(
     alert = db.execute("SELECT kind, subject, count, message_en FROM system_alerts").fetchone()
     assert alert is not None and alert[:3] == ("recall-failed", MN, 1)
     assert "refused" in alert[3] and "40 minute record(s)" in alert[3]
+    with staff_api(role_urls) as http:
+        headers = staff_headers(db, "ops.li", "viewer")
+        page = http.get("/v1/staff/recall/requests?state=failed", headers=headers).json()
+        (req,) = page["results"]
+        assert (req["mn"], req["outcome"], req["tries"]) == (MN, "refused", 3)
+        detail = http.get(f"/v1/staff/recall/requests/{req['id']}", headers=headers).json()
+        assert [(a["try_number"], a["qn_rtn"], a["outcome"]) for a in detail["attempts"]] == [
+            (1, 2, "refused"),
+            (2, 2, "refused"),
+            (3, 2, "refused"),
+        ]
+        assert http.get("/v1/staff/recall/requests/999", headers=headers).status_code == 404
+        csv = http.get("/v1/staff/recall/requests?format=csv", headers=headers)
+        assert csv.status_code == 200 and MN in csv.text
+        alerts = http.get("/v1/staff/system-alerts?kind=recall-failed", headers=headers).json()
+        assert [a["subject"] for a in alerts["results"]] == [MN]
 
 
 def test_a_silent_logger_ends_as_no_answer(db: psycopg.Connection, database_url: str) -> None:
