@@ -761,6 +761,15 @@ def _simulator_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="write the simulated enterprises as a registry JSON file",
     )
+    for how, default in (("refuse", 0.05), ("partial", 0.1), ("silent", 0.05)):
+        p.add_argument(
+            f"--recall-{how}-rate",
+            type=float,
+            default=default,
+            metavar="SHARE",
+            help=f"share of history queries the loggers {how.replace('silent', 'ignore')}"
+            f"{' (answer in part)' if how == 'partial' else ''} (default {default})",
+        )
 
 
 def _duration(text: str) -> float:

@@ -16,11 +16,12 @@ How each logger behaves is :class:`Behaviour`: ``answer`` (all), ``partial``, ``
 from __future__ import annotations
 
 import logging
+import random
 import socket
 import threading
 import time
-from collections import defaultdict
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import count
@@ -55,21 +56,42 @@ _REPLY_FLAG = 4  # Appendix C: every reply uses Flag=4 (2017 version bits, no an
 
 @dataclass
 class History:
-    """Every logger's sent uploads (raw packets) by MN and CN, and how each one answers."""
+    """Every logger's sent uploads (raw packets) by MN and CN, and how each one answers: as
+    ``per_mn`` says, else drawn per query from ``rates`` (refuse, partial, silent; the rest
+    answer in full; deterministic with ``seed``), else ``behaviour``. Keeps the latest
+    ``keep`` uploads per logger and CN (a week of minute data by default)."""
 
     behaviour: Behaviour = "answer"
     per_mn: dict[str, Behaviour] = field(default_factory=dict)
-    _sent: dict[tuple[str, str], list[tuple[datetime, bytes]]] = field(
-        default_factory=lambda: defaultdict(list)
-    )
-    _qn = count()
+    rates: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    seed: int = 1
+    keep: int = 7 * 24 * 60
     queries: list[tuple[str, str]] = field(default_factory=list)  # (MN, QN) of each query
+    _sent: dict[tuple[str, str], deque[tuple[datetime, bytes]]] = field(default_factory=dict)
+    _qn: Iterator[int] = field(default_factory=count)
+    _rng: random.Random = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+
+    def _how(self, mn: str) -> Behaviour:
+        if mn in self.per_mn:
+            return self.per_mn[mn]
+        if any(self.rates):
+            draw, edge = self._rng.random(), 0.0
+            for how, rate in zip(("refuse", "partial", "silent"), self.rates, strict=True):
+                edge += rate
+                if draw < edge:
+                    return how  # type: ignore[return-value]
+            return "answer"
+        return self.behaviour
 
     def remember(self, messages: Iterable[SimMessage]) -> None:
         """Keep these uploads (raw HJ 212 ones: the JSON uplink has no history query)."""
         for m in messages:
             if m.topic.startswith("hj212/") and m.cn in HISTORY_CNS and not m.corrupt:
-                self._sent[(m.mn, m.cn)].append((m.data_time.replace(tzinfo=None), m.payload))
+                kept = self._sent.setdefault((m.mn, m.cn), deque(maxlen=self.keep))
+                kept.append((m.data_time.replace(tzinfo=None), m.payload))
 
     def answer(self, packet: bytes) -> list[bytes]:
         """The packets a logger sends back for ``packet`` (none unless it is a history query
@@ -82,7 +104,7 @@ class History:
             return []
         begin = parse_data_time(frame.attributes.get("BeginTime", ""))
         end = parse_data_time(frame.attributes.get("EndTime", ""))
-        how = self.per_mn.get(frame.mn, self.behaviour)
+        how = self._how(frame.mn)
         self.queries.append((frame.mn, frame.qn or ""))
         if how == "silent":
             return []
