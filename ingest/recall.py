@@ -4,20 +4,21 @@ Every ``recall_every_s`` the process that holds the loggers' connections — the
 worker (``hj212/{MN}/down``) or the TCP gateway (the logger's open socket) — does one
 :meth:`Recaller.cycle`:
 
-1. **gaps** (:func:`schemas.recall.gaps.find_gaps`) older than ``recall_after_s`` (time for
-   late uploads to heal them by themselves) become waiting requests, one per interval, never
-   twice (:func:`schemas.recall.requests.open_requests`);
+1. **gaps** (:func:`schemas.recall.gaps.find_gaps`: minute and hour records over
+   ``recall_window_h``, day records over :data:`DAY_WINDOW`) older than ``recall_after_s``
+   (time for late uploads to heal them by themselves) become waiting requests, one per
+   interval and record kind, never twice (:func:`schemas.recall.requests.open_requests`);
 2. **answers**: a sent request whose 9012 (ExeRtn) came, or whose time to answer ran out, is
    settled: its 9011 (QnRtn) and 9012 are read from the frames ingest stored (the replies
-   carry the request's QN), the data packets for the interval are counted, and the minutes
+   carry the request's QN), the data packets for the interval are counted, and the records
    still missing are counted again. None missing: healed. Else refused (QnRtn ≠ 1, or no data
    and ExeRtn ≠ 1), no answer, or partial; retried after a backoff that doubles, and failed
    after ``recall_max_tries`` with a ``recall-failed`` system alert;
 3. **sending**: due requests, one in flight per outlet and ``recall_max_in_flight`` in all,
    for outlets this process can reach (MQTT: the outlet's latest frame came over MQTT; TCP:
    its logger is connected to this gateway), go out as the HJ 212 history query
-   ``QN=…;ST=…;CN=2051;PW=…;MN=…;Flag=5;CP=&&BeginTime=…;EndTime=…&&`` (local times,
-   EndTime inclusive; Flag's A bit asks for the answers).
+   ``QN=…;ST=…;CN=2051;PW=…;MN=…;Flag=5;CP=&&BeginTime=…;EndTime=…&&`` (CN 2061 for hour,
+   2031 for day records; local times, EndTime inclusive; Flag's A bit asks for the answers).
 
 The recalled data packets are ordinary uploads: ingest stores them through the normal path
 (a re-sent record is a no-op, a changed one a revision), queues their hours, and the
@@ -40,7 +41,7 @@ from ingest import metrics
 from ingest.hj212 import CRCPolicy, HJ212Error, build_packet, build_segment, parse_packet
 from ingest.settings import IngestSettings
 from schemas.core.db import connect
-from schemas.recall.gaps import find_gaps, missing_minutes
+from schemas.recall.gaps import find_gaps, missing_records
 from schemas.recall.requests import (
     Outcome,
     Request,
@@ -58,6 +59,7 @@ log = logging.getLogger(__name__)
 Transport = Literal["mqtt", "tcp"]
 Send = Callable[[str, bytes], bool]  # (MN, packet) → sent?
 
+DAY_WINDOW = timedelta(days=32)  # day records (CN 2031) are looked for this far back
 _FLAG = {"hj212-2005": 1, "hj212-2017": 5, "hj212-2025": 9}  # version bits + A (answer)
 _QN_RTN = {
     2: "refused (QnRtn=2)",
@@ -140,7 +142,16 @@ class Recaller:
         now = self.clock()
         o = self.options
         with conn.transaction():
-            gaps = find_gaps(conn, since=now - o.window, until=now - o.after, max_hours=o.max_hours)
+            gaps = find_gaps(
+                conn,
+                since=now - o.window,
+                until=now - o.after,
+                max_hours=o.max_hours,
+                kinds=("min", "hour"),
+            )
+            gaps += find_gaps(
+                conn, since=now - max(o.window, DAY_WINDOW), until=now - o.after, kinds=("day",)
+            )
             if open_requests(conn, gaps, now):
                 log.info("recall: %d gap(s) found", len(gaps))
         with conn.transaction():
@@ -245,8 +256,13 @@ class Recaller:
             (request.outlet_id, request.cn, request.sent_at, request.begin_at, request.end_at),
         ).fetchone()
         packets = int(packets_row[0]) if packets_row else 0
-        left = missing_minutes(
-            conn, request.outlet_id, request.begin_at, request.end_at, request.expected_per_hour
+        left = missing_records(
+            conn,
+            request.outlet_id,
+            request.cn,
+            request.begin_at,
+            request.end_at,
+            request.expected_per_hour,
         )
         outcome: Outcome
         reason: str | None = None
@@ -261,7 +277,7 @@ class Recaller:
             reason = f"no answer within {self.options.answer_within.total_seconds():g} s"
         else:
             outcome = "partial"
-            reason = f"{left} of {request.missing} minute record(s) still missing"
+            reason = f"{left} of {request.missing} record(s) still missing"
         state = finish_try(
             conn,
             request,

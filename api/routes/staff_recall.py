@@ -1,7 +1,7 @@
 """History recall (反控补数) for staff (viewer), see ``ingest/recall.py``:
 
-* ``GET /v1/staff/recall/gaps``: the gaps in minute data now (``schemas/recall/gaps.py``),
-  whether or not a request asks for them yet;
+* ``GET /v1/staff/recall/gaps``: the gaps in minute, hour and day records now
+  (``schemas/recall/gaps.py``), whether or not a request asks for them yet;
 * ``GET /v1/staff/recall/requests``: the history queries, newest first, by ``state``
   (waiting, sent, done, failed) and ``mn`` (JSON or CSV);
 * ``GET /v1/staff/recall/requests/{id}``: one request with each try: its QN, the 9011
@@ -44,10 +44,12 @@ Outcome = Literal["healed", "refused", "no-answer", "partial"]
 class RecallGap(BaseModel):
     outlet_id: int
     mn: str
-    cn: str = Field(description="The history query that recalls it: 2051 minute data.")
+    cn: str = Field(
+        description="The history query that recalls it: 2051 minute, 2061 hour, 2031 day data."
+    )
     begin_at: Instant
     end_at: Instant
-    missing: int = Field(description="Minute records missing in the interval.")
+    missing: int = Field(description="Records missing in the interval.")
     expected_per_hour: int
 
 
@@ -69,7 +71,7 @@ class RecallRequest(BaseModel):
     reason: str | None
     tries: int
     next_at: Instant
-    missing: int = Field(description="Minute records missing when the gap was found.")
+    missing: int = Field(description="Records missing when the gap was found.")
     expected_per_hour: int
     created_at: Instant
     updated_at: Instant
@@ -102,7 +104,7 @@ def _request(row: Row) -> RecallRequest:
 @router.get(
     "/gaps",
     response_model=RecallGaps,
-    summary="Gaps in minute data now (viewer)",
+    summary="Gaps in minute, hour and day records now (viewer)",
 )
 def list_gaps(
     request: Request,
@@ -112,8 +114,8 @@ def list_gaps(
         int, Query(ge=1, le=24 * 31, description="How far back to look (hours).")
     ] = 48,
 ) -> Response:
-    """Outlet-hours between an outlet's first and last minute record of the window with fewer
-    minutes than it usually sends."""
+    """Outlet-hours (days for day records) between an outlet's first and last record of the
+    window with fewer records than it usually sends."""
     until = datetime.now(UTC)
     since = until - timedelta(hours=hours)
 
@@ -128,7 +130,7 @@ def list_gaps(
                 missing=g.missing,
                 expected_per_hour=g.expected_per_hour,
             )
-            for g in find_gaps(conn, since=since, until=until)
+            for g in find_gaps(conn, since=since, until=until, kinds=("min", "hour", "day"))
         ]
 
     body = RecallGaps(since=instant(since), until=instant(until), results=db.call(read))

@@ -201,11 +201,11 @@ def finish_try(
             "recall-failed",
             request.mn,
             1,
-            message_zh=f"排口 {request.mn} 补数失败（{_ZH[outcome]}）：{request.begin_at:%Y-%m-%d %H:%M}"
-            f" 起 {missing_after} 条分钟数据仍缺失",
+            message_zh=f"排口 {request.mn} 补数失败（{_ZH[outcome]}）："
+            f"{request.begin_at:%Y-%m-%d %H:%M} 起 {missing_after} 条{_KIND_ZH[request.cn]}仍缺失",
             message_en=f"history recall from outlet {request.mn} failed ({outcome}):"
-            f" {missing_after} minute record(s) from {request.begin_at:%Y-%m-%d %H:%M} UTC still"
-            " missing",
+            f" {missing_after} {_KIND_EN[request.cn]} record(s) from"
+            f" {request.begin_at:%Y-%m-%d %H:%M} UTC still missing",
             details={
                 "request_id": request.id,
                 "cn": request.cn,
@@ -227,4 +227,6 @@ def finish_try(
     return state
 
 
+_KIND_ZH = {"2051": "分钟数据", "2061": "小时数据", "2031": "日数据"}
+_KIND_EN = {"2051": "minute", "2061": "hour", "2031": "day"}
 _ZH = {"refused": "被拒绝", "no-answer": "无应答", "partial": "仅部分补回", "healed": "已补齐"}

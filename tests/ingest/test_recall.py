@@ -24,7 +24,7 @@ from ingest.simulation.frames import SimMessage, upload
 from ingest.simulation.history import History, MqttLoggers, TcpLogger
 from ingest.simulation.timebase import to_ms
 from ingest.tcp import Gateway, GatewayOptions, tcp_recaller
-from schemas.recall.gaps import find_gaps
+from schemas.recall.gaps import find_gaps, missing_records
 from tests.fixtures.mqtt import publisher, running_worker, wait_until
 from tests.fixtures.registry import add_outlet
 from tests.fixtures.staff import staff_headers
@@ -144,6 +144,34 @@ def test_gaps_are_the_hours_with_too_few_minutes(
         body = http.get("/v1/staff/recall/gaps?hours=12", headers=headers).json()
         assert [(g["mn"], g["missing"]) for g in body["results"]] == [(MN, 159)]  # one interval
         assert http.get("/v1/staff/recall/gaps").status_code == 401
+
+
+def test_hour_and_day_records_have_gaps_of_their_own(db: psycopg.Connection) -> None:
+    oid = add_outlet(db, MN)
+    day0 = datetime(2026, 11, 20, 16, tzinfo=UTC)  # Shanghai midnight
+    rows = [("hour", H0 + timedelta(hours=h)) for h in (0, 1, 4)]
+    rows += [("day", day0 + timedelta(days=d)) for d in (0, 3)]
+    for kind, ts in rows:
+        db.execute(
+            "INSERT INTO measurements (outlet_id, pollutant, kind, ts, value, flag, received_at)"
+            " VALUES (%s, 'a21026', %s, %s, 1, 'N', now())",
+            (oid, kind, ts),
+        )
+    gaps = find_gaps(db, since=day0 - timedelta(days=1), until=NOW, kinds=("hour", "day"))
+    assert [(g.cn, g.begin, g.end, g.missing) for g in gaps] == [
+        ("2031", day0 + timedelta(days=1), day0 + timedelta(days=3), 2),
+        ("2061", H0 + timedelta(hours=2), H0 + timedelta(hours=4), 2),
+    ]
+    assert find_gaps(db, since=day0, until=NOW) == []  # no minute data: no minute gaps
+    hour_gap = gaps[1]
+    assert missing_records(db, oid, "2061", hour_gap.begin, hour_gap.end, 1) == 2
+    db.execute(
+        "INSERT INTO measurements (outlet_id, pollutant, kind, ts, value, flag, received_at)"
+        " VALUES (%s, 'a21026', 'hour', %s, 1, 'N', now())",
+        (oid, H0 + timedelta(hours=2)),
+    )
+    assert missing_records(db, oid, "2061", hour_gap.begin, hour_gap.end, 1) == 1
+    assert missing_records(db, oid, "2031", gaps[0].begin, gaps[0].end, 1) == 2
 
 
 @contextmanager
