@@ -2,7 +2,8 @@
 service losing data (a broker dropping messages, a history recall that failed).
 
 One open alert per (kind, subject): a new occurrence adds to its ``count`` and moves
-``last_at``; staff read them at ``GET /v1/staff/system-alerts``. Broker counters
+``last_at``; staff read them at ``GET /v1/staff/system-alerts`` and close one once dealt with
+(:func:`close_alert`, audited); the next occurrence then opens a new one. Broker counters
 (:func:`counter_increase`) remember the last reading of a cumulative counter so that an
 increase is counted once, by whichever ingest worker reads it, across restarts.
 """
@@ -15,7 +16,9 @@ from typing import Any, Literal
 
 import psycopg
 
-__all__ = ["AlertKind", "counter_increase", "raise_alert"]
+from schemas.staff.audit import audit
+
+__all__ = ["AlertKind", "close_alert", "counter_increase", "raise_alert"]
 
 AlertKind = Literal["broker-drops", "recall-failed"]
 
@@ -63,3 +66,31 @@ def raise_alert(
     ).fetchone()
     assert row is not None
     return int(row[0])
+
+
+def close_alert(
+    conn: psycopg.Connection[Any], alert_id: int, *, actor: str, at: datetime
+) -> bool | None:
+    """Close an open alert (audited); True when it was open, False when already closed,
+    None when there is no such alert."""
+    row = conn.execute(
+        "SELECT state, count, last_at FROM system_alerts WHERE id = %s FOR UPDATE", (alert_id,)
+    ).fetchone()
+    if row is None:
+        return None
+    if row[0] == "closed":
+        return False
+    conn.execute(
+        "UPDATE system_alerts SET state = 'closed', closed_at = %s, closed_by = %s WHERE id = %s",
+        (at, actor, alert_id),
+    )
+    audit(
+        conn,
+        actor,
+        "system_alert.close",
+        "system_alert",
+        alert_id,
+        before={"state": "open", "count": row[1], "last_at": row[2]},
+        after={"state": "closed"},
+    )
+    return True

@@ -9,7 +9,7 @@ from psycopg import sql
 from api.db import Statement
 from api.queries.common import limit_offset, where
 
-__all__ = ["system_alerts_count", "system_alerts_select"]
+__all__ = ["system_alert", "system_alerts_count", "system_alerts_select"]
 
 
 def _where(state: str | None, kind: str | None) -> tuple[sql.Composable, dict[str, Any]]:
@@ -37,6 +37,16 @@ def system_alerts_select(
     condition, params = _where(state, kind)
     query = sql.SQL(
         "SELECT id, kind, subject, state, first_at, last_at, count, message_zh, message_en,"
-        " details FROM system_alerts {} ORDER BY last_at DESC, id DESC {}"
+        " details, closed_at, closed_by FROM system_alerts {} ORDER BY last_at DESC, id DESC {}"
     ).format(condition, limit_offset(limit, offset))
     return Statement(query, params)
+
+
+def system_alert(alert_id: int) -> Statement:
+    return Statement(
+        sql.SQL(
+            "SELECT id, kind, subject, state, first_at, last_at, count, message_zh, message_en,"
+            " details, closed_at, closed_by FROM system_alerts WHERE id = %(id)s"
+        ),
+        {"id": alert_id},
+    )

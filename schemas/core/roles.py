@@ -86,6 +86,7 @@ WRITES: Mapping[str, Mapping[str, tuple[str, ...]]] = {
         "subscriptions": _IW,
         "notification_outbox": ("UPDATE",),
         "staff_users": _IW,
+        "system_alerts": ("UPDATE",),  # staff close them (issue 14)
     },
 }
 

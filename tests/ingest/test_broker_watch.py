@@ -101,3 +101,19 @@ def test_a_broker_that_drops_raises_a_system_alert_staff_see(
         assert alert["subject"] == f"127.0.0.1:{port}" and "丢弃" in alert["message_zh"]
         assert http.get("/v1/staff/system-alerts").status_code == 401
         assert http.get("/v1/staff/system-alerts?kind=x", headers=headers).status_code == 422
+
+        close = f"/v1/staff/system-alerts/{alert['id']}/close"
+        assert http.post(close, headers=headers).status_code == 403  # a viewer may not
+        admin = staff_headers(db, "ops.zhao", "admin")
+        closed = http.post(close, headers=admin)
+        assert closed.status_code == 200, closed.text
+        assert (closed.json()["state"], closed.json()["closed_by"]) == ("closed", "ops.zhao")
+        assert http.post(close, headers=admin).json()["state"] == "closed"  # again: unchanged
+        assert http.post("/v1/staff/system-alerts/999/close", headers=admin).status_code == 404
+    audit = db.execute(
+        "SELECT actor, action, object_id FROM staff_audit WHERE object_type = %s", ("system_alert",)
+    ).fetchall()
+    assert audit == [("ops.zhao", "system_alert.close", str(alert["id"]))]
+    with db.transaction():  # the next drop opens a new alert
+        record_drops(db, f"127.0.0.1:{port}", MOSQUITTO, 45, AT)
+    assert [a[2:] for a in alerts(db)] == [("closed", 40), ("open", 5)]

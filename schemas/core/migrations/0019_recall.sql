@@ -13,7 +13,7 @@ CREATE TABLE broker_counters (
 
 -- What staff must see that is not about one outlet's emissions: the service itself losing
 -- data. One open alert per (kind, subject); a new occurrence adds to it (count, last_at).
--- Written by ingest (broker-drops) and by the recall (recall-failed).
+-- Written by ingest (broker-drops) and by the recall (recall-failed); staff close them (API).
 CREATE TABLE system_alerts (
     id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     kind            text NOT NULL CHECK (kind IN ('broker-drops', 'recall-failed')),
@@ -24,7 +24,9 @@ CREATE TABLE system_alerts (
     count           bigint NOT NULL DEFAULT 0,   -- messages dropped, recalls failed, … since first_at
     message_zh      text NOT NULL,
     message_en      text NOT NULL,
-    details         jsonb NOT NULL DEFAULT '{}'
+    details         jsonb NOT NULL DEFAULT '{}',
+    closed_at       timestamptz,                 -- when staff closed it (audited)
+    closed_by       text
 );
 CREATE UNIQUE INDEX system_alerts_open_idx ON system_alerts (kind, subject) WHERE state = 'open';
 CREATE INDEX system_alerts_last_idx ON system_alerts (last_at);
