@@ -158,7 +158,8 @@ class Recaller:
             for request in take_answered(conn, now, transport=self.transport):
                 self._settle(conn, request, now)
         with conn.transaction():
-            for request in take_due(conn, now, max_in_flight=o.max_in_flight):
+            links = ("mqtt", "mqtt-json") if self.transport == "mqtt" else ("tcp",)
+            for request in take_due(conn, now, max_in_flight=o.max_in_flight, transports=links):
                 try:
                     self._send(conn, request, now)
                 except _NotSent:
@@ -177,6 +178,8 @@ class Recaller:
                 if conn is not None:
                     conn.close()
                 conn = None
+            except Exception:  # a bug must not end the recall for good: logged, tried again
+                log.exception("recall cycle failed")
             stop.wait(self.options.every_s)
         if conn is not None:
             conn.close()
@@ -317,11 +320,13 @@ class Recaller:
     def _answers(conn: psycopg.Connection[Any], request: Request) -> tuple[int | None, int | None]:
         """QnRtn of the 9011 and ExeRtn of the 9012 that answer the latest try (their header
         QN is the request's)."""
+        assert request.sent_at is not None
         qn_rtn = exe_rtn = None
         for cn, raw in conn.execute(
             "SELECT cn, raw FROM frames WHERE outlet_id = %s AND received_at >= %s"
             " AND cn IN ('9011', '9012') AND qn = %s ORDER BY received_at",
-            (request.outlet_id, request.sent_at, request.qn),
+            # the QN tells the try; the margin allows for another ingest host's clock
+            (request.outlet_id, request.sent_at - timedelta(minutes=1), request.qn),
         ):
             try:
                 frame = parse_packet(bytes(raw), crc_policy=CRCPolicy.LENIENT)

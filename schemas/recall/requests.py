@@ -63,10 +63,12 @@ SELECT r.id, r.outlet_id, o.mn, r.cn, r.begin_at, r.end_at, r.tries, r.missing,
        r.expected_per_hour, a.qn, a.sent_at, a.transport
 FROM recall_requests r JOIN outlets o ON o.id = r.outlet_id
 LEFT JOIN recall_attempts a ON a.request_id = r.id AND a.try = r.tries
-WHERE r.state = 'waiting' AND r.next_at <= %s
+WHERE r.state = 'waiting' AND r.next_at <= %(now)s
   AND NOT EXISTS (SELECT 1 FROM recall_requests f WHERE f.outlet_id = r.outlet_id
                   AND f.state = 'sent')
-ORDER BY r.next_at, r.id LIMIT %s FOR UPDATE OF r SKIP LOCKED
+  AND (SELECT l.transport FROM frames l WHERE l.outlet_id = r.outlet_id
+       AND l.st IS DISTINCT FROM '91' ORDER BY l.received_at DESC LIMIT 1) = ANY(%(links)s)
+ORDER BY r.next_at, r.id LIMIT %(limit)s FOR UPDATE OF r SKIP LOCKED
 """
 _SENT = """
 SELECT r.id, r.outlet_id, o.mn, r.cn, r.begin_at, r.end_at, r.tries, r.missing,
@@ -104,18 +106,24 @@ def open_requests(conn: psycopg.Connection[Any], gaps: Sequence[Gap], now: datet
 
 
 def take_due(
-    conn: psycopg.Connection[Any], now: datetime, *, max_in_flight: int, limit: int = 100
+    conn: psycopg.Connection[Any],
+    now: datetime,
+    *,
+    max_in_flight: int,
+    transports: Sequence[str],
+    limit: int = 100,
 ) -> list[Request]:
-    """Waiting requests whose time came, locked for this transaction: oldest first, none for
-    an outlet that has one in flight, and no more than ``max_in_flight`` sent in all."""
+    """Waiting requests whose time came, locked for this transaction: oldest first, only for
+    outlets whose latest upload came over one of ``transports`` (the links the caller holds:
+    ``mqtt``/``mqtt-json``, or ``tcp``), none for an outlet that has one in flight, and no
+    more than ``max_in_flight`` sent in all."""
     row = conn.execute("SELECT count(*) FROM recall_requests WHERE state = 'sent'").fetchone()
     room = max_in_flight - (int(row[0]) if row else 0)
     if room <= 0:
         return []
     cur = conn.cursor(row_factory=class_row(Request))
     due = cur.execute(
-        _DUE,
-        (now, min(room, limit) * 4),
+        _DUE, {"now": now, "links": list(transports), "limit": min(room, limit) * 4}
     ).fetchall()
     out: list[Request] = []
     seen: set[int] = set()
