@@ -4,11 +4,12 @@ messages loses data before ingest ever sees it, so ingest reads the broker's cou
 - Mosquitto publishes ``$SYS/broker/publish/messages/dropped`` (retained, every
   ``sys_interval``, 10 s by default): messages it dropped because a client's queue or in-flight
   window was full (``max_queued_messages``, ``max_queued_bytes``).
-- EMQX publishes per node ``$SYS/brokers/{node}/metrics/messages/dropped`` and
-  ``…/metrics/delivery/dropped`` (every ``sys_msg_interval``, 1 min by default; by default
-  only clients on the broker's own host may subscribe to ``$SYS``, see its ACL file). Its
-  Prometheus endpoint (``emqx_messages_dropped``, ``emqx_delivery_dropped_queue_full``) is
-  the other way to watch it, outside sourcewatch.
+- EMQX (4.x documents it) publishes per node metrics under ``$SYS/brokers/{node}/metrics/``;
+  ingest subscribes to ``…/metrics/messages/dropped`` and ``…/metrics/delivery/dropped``. Not
+  verified against a running EMQX 5 here (none was available): the documented way to watch
+  EMQX 5 is its Prometheus endpoint (``/api/v5/prometheus/stats``: ``emqx_messages_dropped``,
+  ``emqx_delivery_dropped_queue_full``), outside sourcewatch. EMQX lets only local clients read
+  ``$SYS`` unless its authorization allows the ingest user (``deploy/compose.emqx.yaml``).
 
 Every reading is exported as ``sourcewatch_broker_dropped_messages`` (labelled by topic);
 every increase is logged as an error and counted into the open ``broker-drops`` system alert
