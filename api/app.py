@@ -42,9 +42,11 @@ from api.routes import (
     staff_cases,
     staff_disclosures,
     staff_limits,
+    staff_recall,
     staff_registry,
     staff_stream,
     staff_subscriptions,
+    staff_system_alerts,
     staff_users,
     stats,
     timeliness,
@@ -145,6 +147,8 @@ def create_app(settings: ApiSettings, *, pool: ConnectionPool | None = None) -> 
     app.include_router(staff_registry.router)
     app.include_router(staff_subscriptions.router)
     app.include_router(staff_users.router)
+    app.include_router(staff_system_alerts.router)  # the service losing data (issue 14)
+    app.include_router(staff_recall.router)  # history recall: gaps, requests, tries
     app.include_router(dumps.router)  # bulk downloads: files written by `sourcewatch dump`
     app.include_router(portal.router)  # HTML pages, not in the OpenAPI schema
     app.include_router(widgets.router)  # embeddable widgets, not in the OpenAPI schema

@@ -83,6 +83,25 @@ GATEWAY_OUTCOMES = (
     "throttled",
     "error",
 )
+# The broker's own statistics (ingest/broker_watch.py).
+BROKER_DROPPED = Gauge(
+    "sourcewatch_broker_dropped_messages",
+    "The broker's count of messages it dropped (its $SYS counter, by topic), as last read.",
+    ["topic"],
+)
+BROKER_DROPS_SEEN = Counter(
+    "sourcewatch_broker_drops_seen",
+    "Increases of the broker's dropped-message counters seen by this process.",
+)
+# History recall (ingest/recall.py).
+RECALL_QUERIES = Counter(
+    "sourcewatch_recall_queries", "HJ 212 history queries sent to data loggers.", ["transport"]
+)
+RECALL_OUTCOMES = Counter(
+    "sourcewatch_recall_tries",
+    "Recall tries settled, by outcome: healed, refused, no-answer, partial.",
+    ["outcome"],
+)
 
 for _o in GATEWAY_OUTCOMES:
     GATEWAY_CONNECTIONS.labels(_o)

@@ -29,6 +29,23 @@ class IngestSettings(Settings):
         description="How long the broker keeps the worker's session and queued messages "
         "while it is away.",
     )
+    mqtt_watch_drops: bool = Field(
+        True,
+        description="Ingest watches the broker's dropped-message counters ($SYS: Mosquitto "
+        "publish/messages/dropped, EMQX metrics/messages/dropped) and raises a system alert "
+        "when they grow.",
+    )
+    mqtt_broker_config: str | None = Field(
+        None,
+        description="Path of the broker's mosquitto.conf: `sourcewatch check` reads its "
+        "max_queued_messages (unset: only SOURCEWATCH_MQTT_MAX_QUEUED_MESSAGES says it).",
+    )
+    mqtt_max_queued_messages: int | None = Field(
+        None,
+        ge=0,
+        description="The broker's per-session queue limit (Mosquitto max_queued_messages, EMQX "
+        "mqtt.max_mqueue_len; 0: none), when its configuration file is not readable here.",
+    )
     batch_max_messages: int = Field(
         500, ge=1, description="Writer: commit after this many MQTT messages."
     )
@@ -43,6 +60,37 @@ class IngestSettings(Settings):
     )
     registry_refresh_s: float = Field(
         30.0, gt=0, description="How often the ingest worker reloads outlets (MN, PW, CRC policy)."
+    )
+    recall_enabled: bool = Field(
+        True,
+        description="History recall (反控补数): ask data loggers again, with the HJ 212 history "
+        "query, for minute data that did not arrive.",
+    )
+    recall_after_s: float = Field(
+        900.0, ge=0, description="Recall: a gap is asked for once it is this old (seconds)."
+    )
+    recall_window_h: float = Field(
+        48.0, gt=0, description="Recall: how far back gaps are looked for (hours)."
+    )
+    recall_every_s: float = Field(
+        60.0, gt=0, description="Recall: how often gaps are looked for and answers settled."
+    )
+    recall_answer_timeout_s: float = Field(
+        120.0, gt=0, description="Recall: how long a logger has to answer one query (seconds)."
+    )
+    recall_max_tries: int = Field(
+        3, ge=1, description="Recall: queries per gap before it is recorded as failed."
+    )
+    recall_backoff_s: float = Field(
+        300.0,
+        ge=0,
+        description="Recall: wait before the second try (seconds), doubled for each further one.",
+    )
+    recall_max_in_flight: int = Field(
+        10, ge=1, description="Recall: most queries awaiting answers at once (one per outlet)."
+    )
+    recall_max_hours: int = Field(
+        24, ge=1, description="Recall: the longest interval one query asks for (hours)."
     )
     gateway_host: str = Field(
         "127.0.0.1",

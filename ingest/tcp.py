@@ -35,6 +35,7 @@ from ingest import metrics
 from ingest.hj212 import CRCPolicy, FrameError, HJ212Error, StreamReader, parse_packet
 from ingest.metrics import IngestStats
 from ingest.outlets import FindOutlet
+from ingest.recall import Recaller, RecallOptions
 from ingest.records import Accepted, Rejected
 from ingest.settings import IngestSettings
 from ingest.store import RETRY_MAX_DELAY_S, IngestStore
@@ -42,7 +43,14 @@ from ingest.tcp_peers import PeerLimits, Peers
 from ingest.uplink import accept_frame
 from schemas.core.health import serve_health
 
-__all__ = ["Gateway", "GatewayOptions", "TcpDecoder", "decode_tcp_packet", "run_gateway"]
+__all__ = [
+    "Gateway",
+    "GatewayOptions",
+    "TcpDecoder",
+    "decode_tcp_packet",
+    "run_gateway",
+    "tcp_recaller",
+]
 
 log = logging.getLogger(__name__)
 
@@ -183,8 +191,13 @@ class Gateway:
         self._tasks: set[asyncio.Task[None]] = set()
         self._connections: dict[asyncio.Task[None], _Connection] = {}  # those counted as open
         self._accepted = 0
+        # The open connection of each logger (by the MN of its latest stored frame): where
+        # the history recall's queries go (send_to, from another thread).
+        self._links: dict[str, asyncio.StreamWriter] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self, host: str, port: int) -> tuple[str, int]:
+        self._loop = asyncio.get_running_loop()
         self._server = await asyncio.start_server(self._accept, host, port)
         bound = self._server.sockets[0].getsockname()
         log.info("TCP gateway listening on %s:%d", bound[0], bound[1])
@@ -193,6 +206,20 @@ class Gateway:
     @property
     def stats(self) -> IngestStats:
         return self.store.stats
+
+    def connected(self, mn: str) -> bool:
+        """Whether the logger ``mn`` has a connection open to this gateway."""
+        writer = self._links.get(mn)
+        return writer is not None and not writer.is_closing()
+
+    def send_to(self, mn: str, packet: bytes) -> bool:
+        """Write ``packet`` on the logger's open connection (from any thread); False when
+        it has none."""
+        writer, loop = self._links.get(mn), self._loop
+        if writer is None or writer.is_closing() or loop is None or loop.is_closed():
+            return False
+        loop.call_soon_threadsafe(writer.write, packet)
+        return True
 
     async def close(self) -> None:
         self._stopping.set()
@@ -254,6 +281,8 @@ class Gateway:
             except (ConnectionError, OSError) as exc:
                 log.info("connection %s lost: %s", peer, exc)
             finally:
+                for mn in [mn for mn, w in self._links.items() if w is writer]:
+                    del self._links[mn]
                 metrics.GATEWAY_CONNECTIONS_OPEN.dec()
                 metrics.GATEWAY_CONNECTIONS.labels(outcome).inc()
                 self._tasks.discard(task)
@@ -369,6 +398,8 @@ class Gateway:
             return False
         if written.accepted:
             connection.identified = True
+        for a in written.accepted:
+            self._links[a.mn] = writer
         replies = [a.reply for a in written.accepted if a.reply is not None]
         if replies and not writer.is_closing():
             writer.write(b"".join(replies))
@@ -394,6 +425,16 @@ def _cut(window: bytes, start: int, error: FrameError) -> bytes:
     return chunk or str(error).encode()
 
 
+def tcp_recaller(settings: IngestSettings, gateway: Gateway) -> Recaller:
+    """The history recall of loggers connected to ``gateway``: queries go on their socket."""
+    return Recaller(
+        RecallOptions.from_settings(settings),
+        transport="tcp",
+        send=gateway.send_to,
+        reachable=gateway.connected,
+    )
+
+
 def run_gateway(settings: IngestSettings, stop: threading.Event) -> int:
     """Serve ``settings.gateway_host:gateway_port`` until ``stop`` is set."""
     options = GatewayOptions.from_settings(settings)
@@ -402,6 +443,14 @@ def run_gateway(settings: IngestSettings, stop: threading.Event) -> int:
         gateway = Gateway(options)
         await gateway.start(settings.gateway_host, settings.gateway_port)
         stop_health = serve_health(settings.metrics_port, host=settings.metrics_host)
+        if settings.recall_enabled:
+            recaller = tcp_recaller(settings, gateway)
+            threading.Thread(
+                target=recaller.run,
+                args=(settings.database, stop, "sourcewatch.gateway.recall"),
+                name="recall",
+                daemon=True,
+            ).start()
         try:
             while not stop.is_set():
                 await asyncio.sleep(0.2)

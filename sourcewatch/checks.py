@@ -13,6 +13,10 @@ Each check is a small function returning :class:`Finding` objects; a finding is 
   ``$SYS/broker/publish/messages/dropped``, read with a short subscription); a broker that
   does not publish it is a note, one that cannot be reached a problem. The reading is one
   function (:func:`read_sys_dropped`) so that a recorded figure can replace it later;
+* :func:`broker_queue` — the broker's per-session queue limit (``max_queued_messages``, from
+  the broker's configuration file or stated in the settings) is below what the registry's
+  active outlets send during an outage of the stated length (their frames of the last day,
+  or an assumed rate for outlets not heard in it): a worker away that long loses data;
 * :func:`signing_key` — the publication log's signing key file is missing or unreadable;
 * :func:`calendar` — ``chinesecalendar`` does not know this year's holidays (working-day clocks
   then count Monday to Friday); from 1 December, a note when it does not know next year's yet.
@@ -38,7 +42,9 @@ __all__ = [
     "DROPPED_TOPIC",
     "Finding",
     "broker_drops",
+    "broker_queue",
     "calendar",
+    "queue_limit",
     "read_sys_dropped",
     "signing_key",
     "silent",
@@ -177,6 +183,80 @@ def broker_drops(
             )
         ]
     return []
+
+
+MOSQUITTO_DEFAULT_QUEUE = 1000  # Mosquitto 2.x: max_queued_messages when not set (0: no limit)
+
+
+def queue_limit(config_file: Path | None, stated: int | None) -> tuple[int | None, str]:
+    """The broker's per-session queue limit and where it comes from: ``stated`` (the
+    settings) wins, else the last ``max_queued_messages`` of the Mosquitto configuration
+    file (Mosquitto's default 1000 when the file does not set it); None: no limit (0) or
+    nothing known. :class:`OSError` when the file cannot be read."""
+    if stated is not None:
+        return (stated or None), "SOURCEWATCH_MQTT_MAX_QUEUED_MESSAGES"
+    if config_file is None:
+        return None, "unknown"
+    found = MOSQUITTO_DEFAULT_QUEUE
+    for line in config_file.read_text(encoding="utf-8").splitlines():
+        words = line.split("#", 1)[0].split()
+        if len(words) == 2 and words[0] == "max_queued_messages" and words[1].isdigit():
+            found = int(words[1])
+    return (found or None), str(config_file)
+
+
+def broker_queue(
+    conn: psycopg.Connection[Any],
+    now: datetime,
+    *,
+    limit: int | None,
+    source: str,
+    outage: timedelta,
+    assumed_per_hour: int,
+) -> list[Finding]:
+    """A problem when ``limit`` messages cannot hold what the active outlets send in
+    ``outage``: each outlet's frames of the last day (or ``assumed_per_hour`` for an outlet
+    not heard in it), scaled to the outage. A note when the limit is unknown."""
+    if source == "unknown":
+        return [
+            Finding(
+                "broker-queue",
+                "note",
+                "the broker's queue limit is not known: set SOURCEWATCH_MQTT_BROKER_CONFIG "
+                "(its mosquitto.conf) or SOURCEWATCH_MQTT_MAX_QUEUED_MESSAGES",
+            )
+        ]
+    if limit is None:
+        return []  # no limit
+    rows = conn.execute(
+        "SELECT count(*) FILTER (WHERE f.n IS NULL), coalesce(sum(f.n), 0) FROM outlets o"
+        " LEFT JOIN LATERAL (SELECT count(*) AS n FROM frames"
+        "  WHERE outlet_id = o.id AND received_at >= %s AND received_at < %s HAVING count(*) > 0"
+        " ) f ON true WHERE o.active",
+        (now - timedelta(days=1), now),
+    ).fetchone()
+    assert rows is not None
+    unheard, per_day = int(rows[0]), int(rows[1])
+    hours = outage.total_seconds() / 3600
+    need = round(per_day * hours / 24 + unheard * assumed_per_hour * hours)
+    if need <= limit:
+        return []
+    return [
+        Finding(
+            "broker-queue",
+            "problem",
+            f"the broker queues at most {limit} message(s) per session ({source}), but the"
+            f" active outlets send about {need} in {_hours(outage)} (their frames of the last"
+            f" day; {unheard} outlet(s) not heard in it counted at {assumed_per_hour}/h): an"
+            " ingest worker away that long loses data (raise max_queued_messages, 0 for no"
+            " limit)",
+        )
+    ]
+
+
+def _hours(d: timedelta) -> str:
+    h = d.total_seconds() / 3600
+    return f"{h:g} h"
 
 
 def signing_key(path: Path) -> list[Finding]:

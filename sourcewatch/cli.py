@@ -186,6 +186,22 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DURATION",
         help="an active outlet without data for this long is a problem (default 1d)",
     )
+    chk.add_argument(
+        "--outage",
+        type=_duration,
+        default=24 * 3600,
+        metavar="DURATION",
+        help="the broker's queue must hold what the outlets send in this long (default 1d)",
+    )
+    chk.add_argument(
+        "--assumed-rate",
+        type=int,
+        default=127,
+        metavar="FRAMES_PER_HOUR",
+        help="frames an hour of an outlet not heard in the last day (default 127: real-time "
+        "data every 30 s, minute data every 10 min and the hourly record, the HJ 212 "
+        "examples' RtdInterval and MinInterval)",
+    )
     chk.set_defaults(run=operations.check)
 
     hj = _add(
@@ -745,6 +761,15 @@ def _simulator_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="write the simulated enterprises as a registry JSON file",
     )
+    for how, default in (("refuse", 0.05), ("partial", 0.1), ("silent", 0.05)):
+        p.add_argument(
+            f"--recall-{how}-rate",
+            type=float,
+            default=default,
+            metavar="SHARE",
+            help=f"share of history queries the loggers {how.replace('silent', 'ignore')}"
+            f"{' (answer in part)' if how == 'partial' else ''} (default {default})",
+        )
 
 
 def _duration(text: str) -> float:

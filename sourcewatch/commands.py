@@ -401,6 +401,9 @@ def simulate(args: argparse.Namespace) -> int:
         corrupt_rate=args.corrupt_rate,
         exceedance_rate=args.exceedance_rate,
         write_registry=args.write_registry,
+        recall_refuse_rate=args.recall_refuse_rate,
+        recall_partial_rate=args.recall_partial_rate,
+        recall_silent_rate=args.recall_silent_rate,
     )
     span = fast_duration_s(options) if args.fast else args.duration  # None: runs forever
     total = None if span is None else int(span)

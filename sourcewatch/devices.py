@@ -33,13 +33,15 @@ pattern write hj212/%u/up
 pattern write sourcewatch/v1/%u/data
 pattern read hj212/%u/down
 
-# Ingest workers (one user, many client ids): read every uplink, answer on the downlinks.
+# Ingest workers (one user, many client ids): read every uplink, answer on the downlinks
+# (9014, and the history queries of the recall), read the broker's count of dropped messages.
 user sourcewatch-ingest
 topic read hj212/+/up
 topic read sourcewatch/v1/+/data
 topic read $share/+/hj212/+/up
 topic read $share/+/sourcewatch/v1/+/data
 topic write hj212/+/down
+topic read $SYS/broker/publish/messages/dropped
 
 # Alert notifications published to MQTT subscribers.
 user sourcewatch-alerts

@@ -120,16 +120,20 @@ def embedded_aedes(port: int | None = None) -> Iterator[str]:
 
 
 @contextmanager
-def embedded_mosquitto(port: int | None = None, data_dir: Path | None = None) -> Iterator[str]:
+def embedded_mosquitto(
+    port: int | None = None, data_dir: Path | None = None, *, limits: str = BROKER_LIMITS
+) -> Iterator[str]:
     """Start Mosquitto on 127.0.0.1 (a free port unless given); yields its ``mqtt://`` URL.
-    With ``data_dir`` the broker persists sessions there; otherwise it keeps them in memory."""
+    With ``data_dir`` the broker persists sessions there; otherwise it keeps them in memory.
+    ``limits``: configuration lines in place of :data:`BROKER_LIMITS` (tests start a broker
+    with a small queue, as a distribution's default configuration has)."""
     binary = mosquitto_binary()
     if binary is None:
         raise EmbeddedServerError(_NO_BROKER)
     port = port or free_port()
     with tempfile.TemporaryDirectory(prefix="sourcewatch-mosquitto-") as tmp:
         conf = Path(tmp) / "mosquitto.conf"
-        lines = [f"listener {port} 127.0.0.1", "allow_anonymous true", BROKER_LIMITS]
+        lines = [f"listener {port} 127.0.0.1", "allow_anonymous true", limits]
         if data_dir is not None:
             data_dir.mkdir(parents=True, exist_ok=True)
             _give_to_broker_user(data_dir)

@@ -150,20 +150,45 @@ def limits_standards(args: argparse.Namespace) -> int:
 
 
 def check(args: argparse.Namespace) -> int:
-    from alerts.settings import AlertsSettings
+    from pathlib import Path
+
     from schemas.core.localtime import LOCAL_TZ
     from schemas.disclosure.keys import default_key_path
     from sourcewatch import checks
+    from sourcewatch.settings import AllSettings
 
-    settings = AlertsSettings.from_environ()  # the broker and the key the alerts process uses
+    settings = AllSettings.from_environ()  # the broker, its limits, the signing key
     now = datetime.now(UTC)
     today = now.astimezone(LOCAL_TZ).date()
+    config = settings.mqtt_broker_config
+    try:
+        limit, source = checks.queue_limit(
+            Path(config) if config else None, settings.mqtt_max_queued_messages
+        )
+        queue_error = None
+    except OSError as exc:
+        limit, source, queue_error = None, "unknown", exc
     with _connect("check") as conn:
         findings = [
             *checks.unjudged(conn, now, today),
             *checks.silent(conn, now, timedelta(seconds=args.silent_after)),
             *checks.without_pw(conn),
         ]
+        if queue_error is not None:
+            findings.append(
+                checks.Finding(
+                    "broker-queue", "problem", f"the broker configuration: {queue_error}"
+                )
+            )
+        else:
+            findings += checks.broker_queue(
+                conn,
+                now,
+                limit=limit,
+                source=source,
+                outage=timedelta(seconds=args.outage),
+                assumed_per_hour=args.assumed_rate,
+            )
     findings += checks.broker_drops(settings.broker)
     findings += checks.signing_key(default_key_path(settings.signing_key_file))
     findings += checks.calendar(today)

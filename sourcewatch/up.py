@@ -29,8 +29,11 @@ from psycopg import sql
 
 from alerts.process import run_alerts
 from api.server import build_server
-from ingest.service import build_worker
+from ingest.broker_watch import BrokerWatch
+from ingest.service import build_worker, mqtt_recaller
 from ingest.simulation import SimulatorOptions, make_enterprises, run_simulator
+from ingest.simulation.history import History
+from ingest.simulation.publisher import recall_rates
 from schemas.core.db import connect
 from schemas.core.localtime import LOCAL_TZ
 from schemas.core.migrate import migrate
@@ -117,6 +120,20 @@ def run_up(
         stack.callback(worker.transport.stop)
         ingest = threading.Thread(target=worker.run, args=(stop,), name="ingest")
         ingest.start()
+        if settings.mqtt_watch_drops:  # the broker's $SYS drop counters (issue 14)
+            watch = BrokerWatch(
+                settings.broker, settings.database, client_id=f"{settings.mqtt_client_id}-watch"
+            )
+            watch.start()
+            stack.callback(watch.stop)
+        if settings.recall_enabled:  # history recall of gaps from the simulated loggers
+            recaller = mqtt_recaller(settings, worker.transport)
+            threading.Thread(
+                target=recaller.run,
+                args=(settings.database, stop, "sourcewatch.up.recall"),
+                name="recall",
+                daemon=True,
+            ).start()
         options = SimulatorOptions(
             enterprises=enterprises,
             seed=seed,
@@ -178,15 +195,16 @@ def simulate(
     """The simulated loggers: the past from ``since`` as fast as the broker takes it, then
     real time from the minute the past ended."""
     now = datetime.now(LOCAL_TZ).replace(second=0, microsecond=0)
+    history = History(rates=recall_rates(options), seed=options.seed)  # kept across both runs
     if since is not None and since < now:
         log.info("simulated loggers upload their data since %s", since.isoformat())
         past = replace(
             options, realtime=False, start=since, duration_s=(now - since).total_seconds()
         )
-        if run_simulator(past, mqtt_url, stop=stop) != 0:
+        if run_simulator(past, mqtt_url, stop=stop, history=history) != 0:
             log.warning("simulated history incomplete; real time goes on")
     if not stop.is_set():
-        run_simulator(replace(options, start=now), mqtt_url, stop=stop)
+        run_simulator(replace(options, start=now), mqtt_url, stop=stop, history=history)
 
 
 def _safe(url: str) -> str:

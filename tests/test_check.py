@@ -192,3 +192,60 @@ def test_check_notes_outlets_without_a_pw(
     out = capsys.readouterr().out
     assert f"note: [without-pw] active outlet {MN} (1号排口) has no HJ 212 PW" in out
     assert WATER not in "".join(line for line in out.splitlines() if "[without-pw]" in line)
+
+
+def test_queue_limit_from_the_mosquitto_file_or_the_settings(tmp_path: Path) -> None:
+    conf = tmp_path / "mosquitto.conf"
+    conf.write_text("listener 1883\n# max_queued_messages 5\n")
+    assert checks.queue_limit(conf, None) == (1000, str(conf))  # Mosquitto's default
+    conf.write_text("max_queued_messages 100  # small\nmax_queued_messages 2000\n")
+    assert checks.queue_limit(conf, None) == (2000, str(conf))  # the last line wins
+    conf.write_text("max_queued_messages 0\n")
+    assert checks.queue_limit(conf, None) == (None, str(conf))  # 0: no limit
+    assert checks.queue_limit(conf, 50) == (50, "SOURCEWATCH_MQTT_MAX_QUEUED_MESSAGES")
+    assert checks.queue_limit(None, None) == (None, "unknown")
+    with pytest.raises(OSError):
+        checks.queue_limit(tmp_path / "missing.conf", None)
+
+
+def test_a_broker_queue_too_small_for_an_outage_is_a_problem(
+    db: psycopg.Connection,
+    env: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    heard = add_outlet(db, MN)
+    add_outlet(db, WATER, kind="water")  # never heard: counted at the assumed rate
+    now = datetime.now(UTC)
+    for i in range(240):  # 240 frames in the last day: 10 an hour
+        at = now - timedelta(minutes=6 * i + 1)
+        db.execute(
+            "INSERT INTO frames (received_at, transport, outlet_id, mn, cn, digest, raw, verdict)"
+            " VALUES (%s, 'mqtt', %s, %s, '2051', %s, %s, 'stored')",
+            (at, heard, MN, i.to_bytes(4, "big"), b"raw"),
+        )
+    found = checks.broker_queue(
+        db, now, limit=1000, source="f", outage=timedelta(hours=24), assumed_per_hour=127
+    )
+    (problem,) = found  # 240 + 24 × 127 = 3288 in a day
+    assert problem.level == "problem" and "about 3288 in 24 h" in problem.message
+    assert "1 outlet(s) not heard" in problem.message
+    assert not checks.broker_queue(
+        db, now, limit=1000, source="f", outage=timedelta(hours=7), assumed_per_hour=127
+    )  # 70 + 889 = 959 fit
+    assert not checks.broker_queue(
+        db, now, limit=None, source="f", outage=timedelta(days=9), assumed_per_hour=127
+    )
+    (note,) = checks.broker_queue(
+        db, now, limit=None, source="unknown", outage=timedelta(1), assumed_per_hour=1
+    )
+    assert note.level == "note"
+
+    conf = tmp_path / "mosquitto.conf"
+    conf.write_text("max_queued_messages 1000\n")  # a distribution's default
+    monkeypatch.setenv("SOURCEWATCH_MQTT_BROKER_CONFIG", str(conf))
+    assert main(["check", "--outage", "1d"]) == 1
+    out = capsys.readouterr().out
+    said = f"problem: [broker-queue] the broker queues at most 1000 message(s) per session ({conf})"
+    assert said in out

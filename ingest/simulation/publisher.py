@@ -28,10 +28,11 @@ from schemas.core.localtime import LOCAL_TZ
 from .enterprises import make_enterprises, write_registry
 from .episodes import EpisodeRates
 from .frames import SimMessage
+from .history import History, MqttLoggers
 from .timebase import to_ms
 from .traffic import TrafficConfig, generate_traffic
 
-__all__ = ["SimulatorOptions", "fast_duration_s", "run_simulator"]
+__all__ = ["SimulatorOptions", "fast_duration_s", "recall_rates", "run_simulator"]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,12 @@ class SimulatorOptions:
     corrupt_rate: float = 0.0  # share of messages broken on purpose
     exceedance_rate: float = EpisodeRates().exceedance  # exceedance episodes per outlet per day
     write_registry: Path | None = None  # also write the enterprises as registry JSON here
+    # The loggers keep what they sent and answer history queries on hj212/{MN}/down (issue
+    # 14): these shares of the queries are refused, answered in part, or never answered.
+    answer_history: bool = True
+    recall_refuse_rate: float = 0.05
+    recall_partial_rate: float = 0.1
+    recall_silent_rate: float = 0.05
 
 
 class _Publisher:
@@ -148,6 +155,14 @@ class _Publisher:
         self._client.loop_stop()
 
 
+def recall_rates(args: SimulatorOptions) -> tuple[float, float, float]:
+    """How the loggers answer history queries: the shares refused, partial, silent."""
+    rates = (args.recall_refuse_rate, args.recall_partial_rate, args.recall_silent_rate)
+    if min(rates) < 0 or sum(rates) > 1:
+        raise ValueError("recall rates must be >= 0 and add up to at most 1")
+    return rates
+
+
 def fast_duration_s(args: SimulatorOptions) -> float:
     """How much simulated time a fast (back-fill) run covers."""
     return args.duration_s or DEFAULT_BACKFILL_S
@@ -171,6 +186,7 @@ def run_simulator(
     *,
     stop: threading.Event | None = None,
     progress: Callable[[int], None] | None = None,
+    history: History | None = None,
 ) -> int:
     """Publish the simulated traffic; returns the process exit status.
 
@@ -178,7 +194,9 @@ def run_simulator(
     could not be reached or did not acknowledge everything, 2 for invalid options (interval, rates,
     duration, MQTT URL). ``progress``, when given and the range has an end, is called with the
     whole seconds of simulated time covered since its last call (they add up to the duration,
-    ``fast_duration_s(args)`` in fast mode, when everything was sent).
+    ``fast_duration_s(args)`` in fast mode, when everything was sent). With
+    ``args.answer_history`` the loggers keep their uploads (in ``history``, which a caller may
+    share between runs) and answer history queries meanwhile (:mod:`.history`).
     """
     stop = stop or threading.Event()
     try:
@@ -187,6 +205,7 @@ def run_simulator(
             corrupt_rate=args.corrupt_rate,
             episodes=EpisodeRates(exceedance=args.exceedance_rate),
         )
+        rates = recall_rates(args)
         if args.enterprises < 0 or (args.duration_s is not None and args.duration_s <= 0):
             raise ValueError("--enterprises must be >= 0 and --duration > 0")
         enterprises = make_enterprises(args.enterprises, args.seed)
@@ -208,9 +227,18 @@ def run_simulator(
         write_registry(args.write_registry, enterprises)
         log.info("wrote %d enterprises to %s", len(enterprises), args.write_registry)
     outlets = sum(len(e["outlets"]) for e in enterprises)
+    loggers = None
+    if args.answer_history:
+        if history is None:
+            history = History(rates=rates, seed=args.seed)
+        loggers = MqttLoggers(
+            mqtt_url, history, client_id=f"sourcewatch-sim-loggers-{args.seed}-{os.getpid()}"
+        ).start()
     if not publisher.start(CONNECT_TIMEOUT_S):
         log.error("no MQTT broker at %s after %.0f s", publisher.address, CONNECT_TIMEOUT_S)
         publisher.close()
+        if loggers is not None:
+            loggers.stop()
         return 1
     log.info(
         "simulating %d enterprises / %d outlets from %s to %s (%s)",
@@ -230,6 +258,8 @@ def run_simulator(
                 if delay > 0 and stop.wait(delay):
                     break
             publisher.publish(message)
+            if history is not None:
+                history.remember((message,))
             if progress is not None and span_ms is not None:
                 done = min(to_ms(message.send_time) - to_ms(start), span_ms) // 1000
                 if done > covered:
@@ -244,5 +274,7 @@ def run_simulator(
         acked = publisher.flush(FLUSH_TIMEOUT_S)
         awaiting = publisher.awaiting
         publisher.close()
+        if loggers is not None:
+            loggers.stop()
     log.info("published %d messages (%d not acknowledged)", publisher.published, awaiting)
     return 0 if acked else 1

@@ -51,6 +51,11 @@ WRITES: Mapping[str, Mapping[str, tuple[str, ...]]] = {
         "evaluation_queue": _IW,
         "dead_letters": ("INSERT",),
         "completeness": _IW,
+        # issue 14: the broker's drop counters, system alerts, history recall
+        "broker_counters": _IW,
+        "system_alerts": _IW,
+        "recall_requests": _IW,
+        "recall_attempts": _IW,
     },
     "alerts": {
         "evaluation_queue": ("UPDATE", "DELETE"),
@@ -85,6 +90,7 @@ WRITES: Mapping[str, Mapping[str, tuple[str, ...]]] = {
         "subscriptions": _IW,
         "notification_outbox": ("UPDATE",),
         "staff_users": _IW,
+        "system_alerts": ("UPDATE",),  # staff close them (issue 14)
     },
 }
 

@@ -124,6 +124,12 @@ NEEDS = {
     ("GET", "/v1/staff/users/{username}/tokens"): "admin",
     ("POST", "/v1/staff/users/{username}/tokens"): "admin",
     ("POST", "/v1/staff/tokens/{token_id}/revoke"): "admin",
+    # nothing silently missing (issue 14): system alerts and the history recall
+    ("GET", "/v1/staff/system-alerts"): "viewer",
+    ("POST", "/v1/staff/system-alerts/{alert_id}/close"): "admin",
+    ("GET", "/v1/staff/recall/gaps"): "viewer",
+    ("GET", "/v1/staff/recall/requests"): "viewer",
+    ("GET", "/v1/staff/recall/requests/{request_id}"): "viewer",
 }
 # A role that is not enough for each needed role.
 UNDER = {"editor": "enforcement", "enforcement": "editor", "admin": "editor"}

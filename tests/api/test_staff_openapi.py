@@ -19,7 +19,7 @@ from tests.fixtures.staff import staff_headers
 
 MAX_EXAMPLES = 15
 # The routes of issue 13: registry, limits, subscriptions, users and tokens.
-PATHS = r"^/v1/staff/(enterprises|outlets|registry|limits|standards|subscriptions|users|tokens)"
+PATHS = r"^/v1/staff/(enterprises|outlets|registry|limits|standards|subscriptions|users|tokens|recall|system-alerts)"
 
 
 @pytest.fixture

@@ -119,3 +119,15 @@ def test_anonymous_clients_are_refused(secured_broker: int) -> None:
     c.disconnect()
     assert outcome and outcome[0].is_failure
     assert outcome[0].getName() == "Not authorized"
+
+
+def test_ingest_may_read_the_brokers_drop_counter_and_a_logger_may_not(
+    secured_broker: int,
+) -> None:
+    """Mosquitto applies the ACL to $SYS too: without this grant the drop watch sees nothing."""
+    from sourcewatch.checks import read_sys_dropped
+
+    ingest = f"mqtt://sourcewatch-ingest:pi@127.0.0.1:{secured_broker}"
+    # the broker publishes $SYS every sys_interval (10 s): a young broker may not have yet
+    assert read_sys_dropped(ingest, timeout_s=15) == 0
+    assert read_sys_dropped(f"mqtt://{MN_A}:pa@127.0.0.1:{secured_broker}", timeout_s=2) is None
