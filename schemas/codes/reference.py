@@ -16,6 +16,7 @@ from psycopg import sql
 from schemas.codes.pattern_rules import load_pattern_rule_table
 from schemas.codes.pollutants import load_flags, load_pollutants
 from schemas.disclosure.categories import load_category_tables
+from schemas.disclosure.request_codes import load_request_tables
 from schemas.disclosure.tax_tables import load_tax_tables
 from schemas.limits.rules import load_limit_tables
 
@@ -50,5 +51,6 @@ def load_reference_data(conn: psycopg.Connection) -> dict[str, int]:
     load_limit_tables(conn)
     load_pattern_rule_table(conn)
     load_category_tables(conn)
+    load_request_tables(conn)
     load_tax_tables(conn)
     return {"pollutants": len(pollutants), "data_flags": len(flags)}

@@ -81,6 +81,10 @@ WRITES: Mapping[str, Mapping[str, tuple[str, ...]]] = {
         "subscriptions": _IW,
         "notification_outbox": ("UPDATE",),
         "staff_users": _IW,
+        # disclosure on request (issue 17): the public form and the staff actions
+        "disclosure_requests": _IW,
+        "disclosure_request_attachments": ("INSERT",),
+        "disclosure_request_challenges": _IW,
     },
 }
 
