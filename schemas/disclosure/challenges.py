@@ -22,7 +22,7 @@ from schemas.disclosure.request_codes import outcomes
 from schemas.disclosure.requests import get_request
 from schemas.staff.audit import audit
 
-__all__ = ["KINDS", "Challenge", "decide", "record_challenge"]
+__all__ = ["KINDS", "Challenge", "challenges_of", "decide", "record_challenge"]
 
 KINDS: dict[str, tuple[str, str]] = {
     "reconsideration": ("行政复议", "Administrative reconsideration"),
@@ -157,3 +157,13 @@ def decide(
             after=asdict(after),
         )
     return after
+
+
+def challenges_of(conn: psycopg.Connection[Any], request_id: int) -> list[Challenge]:
+    with conn.cursor(row_factory=class_row(Challenge)) as cur:
+        return cur.execute(
+            sql.SQL(
+                "SELECT {} FROM disclosure_request_challenges WHERE request_id = %s ORDER BY id"
+            ).format(_COLUMNS),
+            (request_id,),
+        ).fetchall()

@@ -63,9 +63,12 @@ __all__ = [
     "answer",
     "assign",
     "attach",
+    "attachment_file",
+    "attachments",
     "due",
     "extend",
     "get_request",
+    "list_requests",
     "local_today",
     "open_requests",
     "overdue",
@@ -595,3 +598,43 @@ def working_days_late(request: Request, today: date) -> int:
     """Working days past the deadline (answered: at the answer; open: today); 0 when not late."""
     until = request.answered_on or today
     return max(working_days_between(request.due_on, until), 0)
+
+
+def attachments(conn: psycopg.Connection[Any], request_id: int) -> list[RequestAttachment]:
+    rows = conn.execute(
+        "SELECT id, request_id, filename, media_type, size_bytes, encode(sha256, 'hex')"
+        " FROM disclosure_request_attachments WHERE request_id = %s ORDER BY id",
+        (request_id,),
+    ).fetchall()
+    return [RequestAttachment(*row) for row in rows]
+
+
+def attachment_file(
+    conn: psycopg.Connection[Any], request_id: int, sha256: bytes
+) -> tuple[str, str, bytes] | None:
+    """File name, media type and bytes of one attachment of the request."""
+    row = conn.execute(
+        "SELECT filename, media_type, content FROM disclosure_request_attachments"
+        " WHERE request_id = %s AND sha256 = %s",
+        (request_id, sha256),
+    ).fetchone()
+    return None if row is None else (str(row[0]), str(row[1]), bytes(row[2]))
+
+
+def list_requests(
+    conn: psycopg.Connection[Any], *, status: str | None, limit: int, offset: int
+) -> tuple[int, list[Request]]:
+    """How many requests (in ``status``, or all) and one page of them, newest first."""
+    row = conn.execute(
+        "SELECT count(*) FROM disclosure_requests WHERE %(s)s::text IS NULL OR status = %(s)s",
+        {"s": status},
+    ).fetchone()
+    page = _select(
+        conn,
+        sql.SQL(
+            "%(s)s::text IS NULL OR status = %(s)s ORDER BY received_on DESC, id DESC"
+            " LIMIT %(limit)s OFFSET %(offset)s"
+        ),
+        {"s": status, "limit": limit, "offset": offset},
+    )
+    return (int(row[0]) if row else 0), page
