@@ -27,6 +27,7 @@ from api.queries import disclosures as disclosure_queries
 from api.queries import enterprises as queries
 from api.queries import outlets as outlet_queries
 from api.responses import LOCAL_TZ
+from schemas.disclosure.categories import EIGHT_CATEGORIES
 
 __all__ = ["router"]
 
@@ -115,7 +116,8 @@ def enterprise_page(
 
 
 def _categories(category_rows: list[Row], record_rows: list[Row]) -> list[dict[str, Any]]:
-    """The eight categories with the enterprise's current records in each, newest first."""
+    """The eight categories with the enterprise's current records in each, newest first; the
+    water disclosures only when the enterprise has some."""
     records: dict[str, list[dict[str, Any]]] = {}
     for row in record_rows:
         records.setdefault(row["category"], []).append(
@@ -135,6 +137,7 @@ def _categories(category_rows: list[Row], record_rows: list[Row]) -> list[dict[s
             "records": records.get(c["code"], []),
         }
         for c in category_rows
+        if c["code"] in EIGHT_CATEGORIES or c["code"] in records
     ]
 
 

@@ -5,7 +5,7 @@ make-up working days) and the counting rules are those of :mod:`schemas.disclosu
 and :mod:`schemas.disclosure.timeliness`. ``today`` is the current Asia/Shanghai date.
 
 * ``GET /v1/timeliness?year=&by=category|record_type`` — the scoreboard: published on time,
-  late, overdue and pending per category (all eight) or per record type; JSON or CSV.
+  late, overdue and pending per category (the eight and water) or per record type; JSON or CSV.
 * ``GET /v1/reports/annual/{year}`` — the annual disclosure report of the kind bureaus file:
   items published per category, corrections, withdrawals, on-time rate, exceedance notices,
   enterprises covered, and the late, overdue and withdrawn items; JSON, CSV (one line per
@@ -130,7 +130,9 @@ class AnnualReport(BaseModel):
     generated_at: Instant
     calendar_known: bool
     calendar_caveat: str | None
-    categories: list[ReportRow] = Field(description="The eight categories, in notice order.")
+    categories: list[ReportRow] = Field(
+        description="The eight categories in notice order, then water."
+    )
     total: ReportRow
     exceptions: list[ReportItem] = Field(
         description=f"Late, overdue and withdrawn items (at most {timeliness.EXCEPTIONS_LIMIT})."
@@ -285,7 +287,8 @@ def get_timeliness(
     fmt: Annotated[Format, Depends(output_format)],
     year: YearQuery = None,
     by: Annotated[
-        Grouping, Query(description="One line per `category` (all eight) or `record_type`.")
+        Grouping,
+        Query(description="One line per `category` (the eight and water) or `record_type`."),
     ] = "category",
 ) -> Response:
     """Versions of disclosure records due in `year` or published in it (local time): published
