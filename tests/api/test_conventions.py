@@ -209,7 +209,7 @@ ROUTES = {
     "/v1/dumps": PAGE,
     "/v1/dumps/{day}/{path}": {"day", "path"},
     "/v1/timeliness": {"year", "by", "format"},
-    "/v1/reports/annual/{year}": {"year", "format"},
+    "/v1/reports/annual/{year}": {"year", "format", "table"},
     "/v1/publication/log": {"after_seq", "limit"},
     "/v1/publication/roots": PAGE,
     "/v1/publication/keys": PAGE,
