@@ -173,7 +173,10 @@ def _parser() -> argparse.ArgumentParser:
         sub,
         "check",
         "report the operating problems sourcewatch can see (exit 1 when there is any)",
-        ("sourcewatch check", "unjudged or silent outlets, broker drops, signing key, calendar"),
+        (
+            "sourcewatch check",
+            "unjudged or silent outlets, broker drops, signing key, calendar, overdue requests",
+        ),
         (
             "sourcewatch check --silent-after 6h",
             "also name outlets that have sent nothing for six hours",
@@ -185,6 +188,14 @@ def _parser() -> argparse.ArgumentParser:
         default=24 * 3600,
         metavar="DURATION",
         help="an active outlet without data for this long is a problem (default 1d)",
+    )
+    chk.add_argument(
+        "--remind-within",
+        type=int,
+        default=3,
+        metavar="DAYS",
+        help="requests for information due within this many working days are noted (default 3); "
+        "overdue ones are problems",
     )
     chk.set_defaults(run=operations.check)
 

@@ -162,6 +162,7 @@ def check(args: argparse.Namespace) -> int:
         findings = [
             *checks.unjudged(conn, now, today),
             *checks.silent(conn, now, timedelta(seconds=args.silent_after)),
+            *checks.requests(conn, today, args.remind_within),
         ]
     findings += checks.broker_drops(settings.broker)
     findings += checks.signing_key(default_key_path(settings.signing_key_file))
