@@ -4,8 +4,9 @@ the page where a requester follows their own request (:mod:`schemas.disclosure.r
 * ``GET /portal/requests`` — the form; ``POST`` submits it (the same rules and per-address
   limit as ``POST /v1/requests``) and shows the reference number and the tracking token once;
 * ``GET /portal/requests/track`` — the look-up form; ``POST`` with the reference and token shows
-  the request's status, deadline, extension, supplement and answer. The token travels in the
-  form body, never in a URL.
+  the request's status, deadline, extension, supplement and answer, with a button per file of
+  the answer (``POST /portal/requests/track/file``: reference, token and the file's SHA-256).
+  The token travels in the form body, never in a URL.
 
 Pages showing a token or a request are never cached. Not part of the OpenAPI schema.
 """
@@ -22,6 +23,7 @@ from api.errors import RateLimited
 from api.params import reject_nul
 from api.portal import Lang, page_response, texts
 from api.render import PRIVATE
+from api.routes.disclosures import file_response
 from api.routes.requests import request_out, submit_allowed
 from schemas.disclosure import requests as rq
 from schemas.disclosure.errors import ContentError
@@ -120,7 +122,7 @@ def _track_page(lang: Lang, *, status: int = 200, **context: Any) -> Response:
         "portal_request_track.html",
         lang,
         switch_url=_switch("/portal/requests/track", lang),
-        **{"reference": "", "found": None, "not_found": False, **context},
+        **{"reference": "", "found": None, "not_found": False, "token": "", **context},
     )
     response.status_code = status
     response.headers.update(PRIVATE)
@@ -146,4 +148,29 @@ def track_request(
     found = db.call(read)
     if found is None:
         return _track_page(lang, status=404, reference=reference, not_found=True)
-    return _track_page(lang, reference=reference, found=found)
+    # the token goes back only into the hidden fields of the file buttons (a private page)
+    shown = token if found["attachments"] else ""
+    return _track_page(lang, reference=reference, found=found, token=shown)
+
+
+@router.post("/track/file")
+def track_file(
+    db: Annotated[Database, Depends(get_database)],
+    reference: Annotated[str, Form(max_length=20)] = "",
+    token: Annotated[str, Form(max_length=100)] = "",
+    sha256: Annotated[str, Form(pattern="^[0-9a-f]{64}$")] = "0" * 64,
+    lang: LangParam = "zh",
+) -> Response:
+    """A file of the answer, for the requester who gives the reference and token."""
+
+    def read(conn: psycopg.Connection[Any]) -> tuple[str, str, bytes] | None:
+        found = rq.track(conn, reference, token) if reference and token else None
+        return None if found is None else rq.attachment_file(conn, found.id, bytes.fromhex(sha256))
+
+    found = db.call(read)
+    if found is None:
+        return _track_page(lang, status=404, reference=reference, not_found=True)
+    name, media_type, content = found
+    response = file_response({"filename": name, "media_type": media_type, "content": content})
+    response.headers.update(PRIVATE)
+    return response

@@ -89,3 +89,26 @@ def test_the_form_shares_the_submit_limit(
         assert int(limited.headers["retry-after"]) >= 1
         assert c.post("/v1/requests", json=FORM).status_code == 429  # the same limit
     assert db.execute("SELECT count(*) FROM disclosure_requests").fetchone() == (1,)
+
+
+def test_requester_downloads_the_answers_file(client: TestClient, db: psycopg.Connection) -> None:
+    from schemas.disclosure import requests as rq
+
+    reference, token = _submitted(client.post("/portal/requests", data=FORM).text)
+    (request_id,) = db.execute(
+        "SELECT id FROM disclosure_requests WHERE reference = %s", (reference,)
+    ).fetchone() or (None,)
+    pdf = b"%PDF-1.7 answer"
+    attached = rq.attach(
+        db, request_id, actor="li.na", filename="答复书.pdf", media_type="application/pdf", data=pdf
+    )
+    page = client.post("/portal/requests/track", data={"reference": reference, "token": token})
+    assert f'name="sha256" value="{attached.sha256}"' in page.text and "答复书.pdf" in page.text
+    form = {"reference": reference, "token": token, "sha256": attached.sha256}
+    file = client.post("/portal/requests/track/file", data=form)
+    assert file.status_code == 200 and file.content == pdf
+    assert file.headers["cache-control"] == "private, no-store"
+    refused = client.post("/portal/requests/track/file", data={**form, "token": "wrong"})
+    assert refused.status_code == 404 and refused.content != pdf
+    bad = client.post("/portal/requests/track/file", data={**form, "sha256": "zz"})
+    assert bad.status_code == 422
