@@ -10,7 +10,7 @@ Both ship as CSV in ``schemas/codes/data/`` with the clause and source of each v
   annual-report format counts them (kind ``challenge``).
 
 :func:`load_request_tables` upserts them (called by
-:func:`schemas.codes.reference.load_reference_data`); :func:`clocks` and :func:`outcomes` read
+:func:`schemas.reference.load_reference_data`); :func:`clocks` and :func:`outcomes` read
 them back.
 """
 
@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import psycopg
 
-from schemas.limits.rules import REFERENCE_PARSERS, read_reference_csv, upsert_reference_rows
+from schemas.codes.tables import REFERENCE_PARSERS, read_reference_csv, upsert_reference_rows
 
 __all__ = [
     "CLOCKS",
