@@ -36,14 +36,17 @@ from api.routes import (
     outlets,
     pollutants,
     portal,
+    portal_requests,
     publication,
     publication_feeds,
+    requests,
     staff_audit,
     staff_cases,
     staff_disclosures,
     staff_limits,
     staff_recall,
     staff_registry,
+    staff_requests,
     staff_stream,
     staff_subscriptions,
     staff_system_alerts,
@@ -110,6 +113,8 @@ def create_app(settings: ApiSettings, *, pool: ConnectionPool | None = None) -> 
         lifespan=lifespan,
     )
     app.state.settings = settings
+    # requests for information: a second, hourly limit per address on submitting them
+    app.state.submit_limiter = RateLimiter(settings.api_request_submits_per_hour, window_s=3600)
     # one LISTEN connection for every live stream of this process, opened on first use
     app.state.case_events = Broadcast(
         settings.database, channels.CASE_EVENTS, application_name="sourcewatch.api.listen"
@@ -141,6 +146,8 @@ def create_app(settings: ApiSettings, *, pool: ConnectionPool | None = None) -> 
     app.include_router(comparisons.router)  # supervisory results beside online data
     app.include_router(staff_disclosures.router)  # authoring, review, publication
     app.include_router(staff_audit.router)  # the audit log (admin)
+    app.include_router(requests.router)  # requests for information (依申请公开)
+    app.include_router(staff_requests.router)  # registering, answering, overdue list
     # staff management (audited): limits before the registry, so /v1/staff/outlets/unjudged
     # is not read as an outlet id
     app.include_router(staff_limits.router)
@@ -151,6 +158,7 @@ def create_app(settings: ApiSettings, *, pool: ConnectionPool | None = None) -> 
     app.include_router(staff_recall.router)  # history recall: gaps, requests, tries
     app.include_router(dumps.router)  # bulk downloads: files written by `sourcewatch dump`
     app.include_router(portal.router)  # HTML pages, not in the OpenAPI schema
+    app.include_router(portal_requests.router)  # the request form and tracking page
     app.include_router(widgets.router)  # embeddable widgets, not in the OpenAPI schema
     app.include_router(timeliness.router)  # disclosure timeliness, annual report
     app.include_router(publication.router)  # hash-chained log, signed roots, keys, verify

@@ -45,7 +45,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.db import DatabaseError, DatabaseUnavailable, QueryTimeout
 from api.responses import ErrorBody, ErrorDetail
 from schemas.cases.errors import CaseError, CaseNotFound, InvalidTransition
-from schemas.disclosure.errors import ContentError, DisclosureError, InvalidAction, RecordNotFound
+from schemas.disclosure.errors import (
+    ContentError,
+    DisclosureError,
+    InvalidAction,
+    RecordNotFound,
+    RequestNotFound,
+)
 from schemas.limits.rules import LimitsError
 from schemas.registry.changes import DuplicateRecord, InvalidChange, UnknownRecord
 from schemas.registry.entries import RegistryError
@@ -132,11 +138,11 @@ class TooLarge(ApiError):
 
 
 class RateLimited(ApiError):
-    def __init__(self, limit: int, retry_after: int) -> None:
+    def __init__(self, limit: int, retry_after: int, *, window: str = "60 s") -> None:
         super().__init__(
             429,
             "rate_limited",
-            f"more than {limit} requests in 60 s from this address; retry in {retry_after} s",
+            f"more than {limit} requests in {window} from this address; retry in {retry_after} s",
             headers={"Retry-After": str(retry_after)},
         )
 
@@ -230,10 +236,16 @@ def _from_case(exc: CaseError) -> ApiError:
 def _from_disclosure(exc: DisclosureError) -> ApiError:
     if isinstance(exc, RecordNotFound):
         return NotFound(str(exc), parameter="record_id")
+    if isinstance(exc, RequestNotFound):
+        return NotFound(str(exc), parameter="request_id")
     if isinstance(exc, InvalidAction):
         return Conflict(str(exc))
     if isinstance(exc, ContentError):
         field = exc.errors[0]["field"] if exc.errors else None
+        if exc.record_type in ("request", "challenge"):  # fields of the body itself
+            return InvalidParameter(
+                field or "body", exc.errors[0]["message"] if exc.errors else str(exc)
+            )
         where = (
             f"content.{field}"
             if field and field not in ("record_type", "enterprise_id", "outlet_id", "formed_at")

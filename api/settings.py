@@ -32,6 +32,13 @@ class ApiSettings(Settings):
         description="HTTP API: most /v1 requests and portal/widget pages one client IP may make "
         "in any 60 s (sliding window, counted per API process); 0 turns the limit off.",
     )
+    api_request_submits_per_hour: int = Field(
+        10,
+        ge=0,
+        description="HTTP API and portal: most requests for information (POST /v1/requests and "
+        "the portal form) one client IP may submit in any hour (per API process); 0 turns the "
+        "limit off.",
+    )
     dump_dir: Path = Field(
         Path("var/dumps"),
         description="Folder of the daily bulk dumps (`sourcewatch dump` writes them, the API "

@@ -3,7 +3,8 @@
 The HJ 212 code tables (``pollutants``, ``data_flags``) and the regulation values of the domain
 packages: limits and validity rules (:mod:`schemas.limits.rules`), pattern rules
 (:mod:`schemas.codes.pattern_rules`), disclosure categories and deadlines
-(:mod:`schemas.disclosure.categories`), pollution equivalents and tax rates
+(:mod:`schemas.disclosure.categories`), the clocks and outcomes of requests for information
+(:mod:`schemas.disclosure.request_codes`), pollution equivalents and tax rates
 (:mod:`schemas.disclosure.tax_tables`), the transmission-rate rules
 (:mod:`schemas.completeness.rules`). This module sits above the code tables and the domain
 packages, which is why it is neither.
@@ -24,6 +25,7 @@ from schemas.codes.pollutants import load_flags, load_pollutants
 from schemas.codes.tables import upsert_reference_rows
 from schemas.completeness.rules import load_rules_table
 from schemas.disclosure.categories import load_category_tables
+from schemas.disclosure.request_codes import load_request_tables
 from schemas.disclosure.tax_tables import load_tax_tables
 from schemas.limits.rules import load_limit_tables
 
@@ -40,6 +42,7 @@ def load_reference_data(conn: psycopg.Connection) -> dict[str, int]:
     load_limit_tables(conn)
     load_pattern_rule_table(conn)
     load_category_tables(conn)
+    load_request_tables(conn)
     load_tax_tables(conn)
     load_rules_table(conn)
     return {"pollutants": len(pollutants), "data_flags": len(flags)}

@@ -19,7 +19,9 @@ Each check is a small function returning :class:`Finding` objects; a finding is 
   or an assumed rate for outlets not heard in it): a worker away that long loses data;
 * :func:`signing_key` — the publication log's signing key file is missing or unreadable;
 * :func:`calendar` — ``chinesecalendar`` does not know this year's holidays (working-day clocks
-  then count Monday to Friday); from 1 December, a note when it does not know next year's yet.
+  then count Monday to Friday); from 1 December, a note when it does not know next year's yet;
+* :func:`requests` — requests for information past their deadline (a problem, one finding
+  each) and those due within ``remind_within`` working days (a note each: the reminder).
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ import psycopg
 
 from schemas.core.brokers import broker_address
 from schemas.disclosure.keys import SigningKeyError, load_private_key
-from schemas.disclosure.workdays import calendar_known
+from schemas.disclosure.requests import open_requests
+from schemas.disclosure.workdays import add_working_days, calendar_known
 from schemas.limits.coverage import unjudged_outlets
 
 __all__ = [
@@ -46,6 +49,7 @@ __all__ = [
     "calendar",
     "queue_limit",
     "read_sys_dropped",
+    "requests",
     "signing_key",
     "silent",
     "unjudged",
@@ -294,3 +298,15 @@ def calendar(today: date, known: Callable[[int], bool] = calendar_known) -> list
         for year, level in years
         if not known(year)
     ]
+
+
+def requests(conn: psycopg.Connection[Any], today: date, remind_within: int = 3) -> list[Finding]:
+    """Open requests for information past their due day, and those due soon."""
+    out = []
+    for r in open_requests(conn, due_by=add_working_days(today, remind_within)):
+        who = f"request {r.reference} (id {r.id}, {r.assigned_to or 'not assigned'})"
+        if r.due_on < today:
+            out.append(Finding("requests", "problem", f"{who} was due on {r.due_on}"))
+        else:
+            out.append(Finding("requests", "note", f"{who} is due on {r.due_on}"))
+    return out

@@ -173,7 +173,10 @@ def _parser() -> argparse.ArgumentParser:
         sub,
         "check",
         "report the operating problems sourcewatch can see (exit 1 when there is any)",
-        ("sourcewatch check", "unjudged or silent outlets, broker drops, signing key, calendar"),
+        (
+            "sourcewatch check",
+            "unjudged or silent outlets, broker drops, signing key, calendar, overdue requests",
+        ),
         (
             "sourcewatch check --silent-after 6h",
             "also name outlets that have sent nothing for six hours",
@@ -201,6 +204,14 @@ def _parser() -> argparse.ArgumentParser:
         help="frames an hour of an outlet not heard in the last day (default 127: real-time "
         "data every 30 s, minute data every 10 min and the hourly record, the HJ 212 "
         "examples' RtdInterval and MinInterval)",
+    )
+    chk.add_argument(
+        "--remind-within",
+        type=int,
+        default=3,
+        metavar="DAYS",
+        help="requests for information due within this many working days are noted (default 3); "
+        "overdue ones are problems",
     )
     chk.set_defaults(run=operations.check)
 

@@ -173,6 +173,7 @@ def check(args: argparse.Namespace) -> int:
             *checks.unjudged(conn, now, today),
             *checks.silent(conn, now, timedelta(seconds=args.silent_after)),
             *checks.without_pw(conn),
+            *checks.requests(conn, today, args.remind_within),
         ]
         if queue_error is not None:
             findings.append(

@@ -249,3 +249,34 @@ def test_a_broker_queue_too_small_for_an_outage_is_a_problem(
     out = capsys.readouterr().out
     said = f"problem: [broker-queue] the broker queues at most 1000 message(s) per session ({conf})"
     assert said in out
+
+
+def test_overdue_requests_are_problems_and_those_due_soon_notes(db: psycopg.Connection) -> None:
+    from schemas.disclosure import requests as rq
+
+    def register(received: date) -> rq.Request:
+        return rq.submit(
+            db,
+            requester_name="张三",
+            contact="x",
+            description="y",
+            preferred_form="paper",
+            channel="post",
+            received_on=received,
+            actor="li.na",
+        ).request
+
+    late = register(date(2026, 10, 28))  # due 25 November 2026
+    soon = register(date(2026, 11, 2))  # due 30 November 2026
+    register(date(2026, 11, 20))  # due in December
+    done = register(date(2026, 10, 28))
+    rq.answer(db, done.id, actor="li.na", outcome="disclosed", text="a", on=date(2026, 11, 2))
+    found = checks.requests(db, date(2026, 11, 26), remind_within=3)
+    assert [(f.level, late.reference in f.message) for f in found] == [
+        ("problem", True),
+        ("note", False),
+    ]
+    assert soon.reference in found[1].message and "2026-11-30" in found[1].message
+    assert [f.level for f in checks.requests(db, date(2026, 11, 26), remind_within=0)] == [
+        "problem"
+    ]

@@ -48,6 +48,7 @@ Category = Literal[
     "inspection",
     "penalty",
     "emergency",
+    "water",
 ]
 assert tuple(Category.__args__) == CATEGORIES  # type: ignore[attr-defined]
 RECORD_ID = Path(ge=1, le=2**63 - 1, description="Id of one version of a record.")
@@ -191,14 +192,16 @@ def _instant_param(text: str | None, name: str) -> dt.datetime | None:
     "/v1/disclosures",
     response_model=Page[Disclosure],
     responses=CSV_RESPONSE,
-    summary="Published records of the eight categories",
+    summary="Published records of the eight categories and the water disclosures",
 )
 def list_disclosures(
     request: Request,
     db: Annotated[Database, Depends(get_database)],
     page: Annotated[Pagination, Depends(pagination)],
     fmt: Annotated[Format, Depends(output_format)],
-    category: Annotated[Category | None, Query(description="One of the eight categories.")] = None,
+    category: Annotated[
+        Category | None, Query(description="One of the eight categories, or `water`.")
+    ] = None,
     record_type: Annotated[
         str | None,
         Query(max_length=64, description="A record type code (see /v1/disclosure-categories)."),
@@ -317,7 +320,7 @@ def file_response(row: Row) -> Response:
 @router.get(
     "/v1/disclosure-categories",
     response_model=Categories,
-    summary="The eight categories, their record types, fields and legal clocks",
+    summary="The categories (the eight, then water), their record types, fields and clocks",
 )
 def list_categories(request: Request, db: Annotated[Database, Depends(get_database)]) -> Response:
     cats, types = db.run(queries.categories(), queries.record_types())

@@ -32,6 +32,7 @@ from api.queries import enterprises as queries
 from api.queries import outlets as outlet_queries
 from api.responses import LOCAL_TZ, Outlet
 from schemas.completeness.rates import rates
+from schemas.disclosure.categories import EIGHT_CATEGORIES
 
 __all__ = ["router"]
 
@@ -164,7 +165,8 @@ def _next_month(first: date) -> date:
 
 
 def _categories(category_rows: list[Row], record_rows: list[Row]) -> list[dict[str, Any]]:
-    """The eight categories with the enterprise's current records in each, newest first."""
+    """The eight categories with the enterprise's current records in each, newest first; the
+    water disclosures only when the enterprise has some."""
     records: dict[str, list[dict[str, Any]]] = {}
     for row in record_rows:
         records.setdefault(row["category"], []).append(
@@ -184,6 +186,7 @@ def _categories(category_rows: list[Row], record_rows: list[Row]) -> list[dict[s
             "records": records.get(c["code"], []),
         }
         for c in category_rows
+        if c["code"] in EIGHT_CATEGORIES or c["code"] in records
     ]
 
 

@@ -189,7 +189,9 @@ def list_records(
     page: Annotated[Pagination, Depends(pagination)],
     fmt: Annotated[Format, Depends(output_format)],
     status: Annotated[Status | None, Query(description="Only versions in this state.")] = None,
-    category: Annotated[Category | None, Query(description="One of the eight categories.")] = None,
+    category: Annotated[
+        Category | None, Query(description="One of the eight categories, or `water`.")
+    ] = None,
     record_type: Annotated[str | None, Query(max_length=64)] = None,
     enterprise_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
 ) -> Response:

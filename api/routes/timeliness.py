@@ -5,11 +5,14 @@ make-up working days) and the counting rules are those of :mod:`schemas.disclosu
 and :mod:`schemas.disclosure.timeliness`. ``today`` is the current Asia/Shanghai date.
 
 * ``GET /v1/timeliness?year=&by=category|record_type`` — the scoreboard: published on time,
-  late, overdue and pending per category (all eight) or per record type; JSON or CSV.
-* ``GET /v1/reports/annual/{year}`` — the annual disclosure report of the kind bureaus file:
-  items published per category, corrections, withdrawals, on-time rate, exceedance notices,
-  enterprises covered, and the late, overdue and withdrawn items; JSON, CSV (one line per
-  category and a total line) or a printable bilingual HTML page.
+  late, overdue and pending per category (the eight and water) or per record type; JSON or CSV.
+* ``GET /v1/reports/annual/{year}`` — the annual information-disclosure report of the kind
+  bureaus file (:mod:`schemas.disclosure.annual`): items published per category, corrections,
+  withdrawals, on-time rate, exceedance notices, enterprises covered, the late, overdue and
+  withdrawn items; channels and origins; requests received, answered by outcome, on time or
+  late; reconsiderations and lawsuits by outcome; penalties published; year on year. JSON, CSV
+  (``table=categories``: one line per category and a total line; or ``channels``,
+  ``requests``, ``challenges``, ``year_on_year``) or a printable bilingual HTML page.
 """
 
 from __future__ import annotations
@@ -24,12 +27,14 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
+from api.annual_sections import CsvLine as SectionCsvLine
+from api.annual_sections import Sections, Table, csv_lines, sections
 from api.db import Database, get_database
 from api.errors import ERROR_RESPONSES
 from api.params import Format, output_format, reject_nul
 from api.render import CSV_RESPONSE, csv_response, etag_matches, json_response
 from api.responses import LOCAL_TZ, Instant, Names, Period, instant
-from schemas.disclosure import timeliness
+from schemas.disclosure import annual, timeliness
 from schemas.disclosure.workdays import calendar_caveat, calendar_known
 
 __all__ = ["FIRST_YEAR", "LAST_YEAR", "router"]
@@ -122,7 +127,7 @@ class ReportItem(BaseModel):
     withdrawn_reason: str | None
 
 
-class AnnualReport(BaseModel):
+class AnnualReport(Sections):
     year: int
     period: Period
     today: dt.date
@@ -130,7 +135,9 @@ class AnnualReport(BaseModel):
     generated_at: Instant
     calendar_known: bool
     calendar_caveat: str | None
-    categories: list[ReportRow] = Field(description="The eight categories, in notice order.")
+    categories: list[ReportRow] = Field(
+        description="The eight categories in notice order, then water."
+    )
     total: ReportRow
     exceptions: list[ReportItem] = Field(
         description=f"Late, overdue and withdrawn items (at most {timeliness.EXCEPTIONS_LIMIT})."
@@ -204,8 +211,10 @@ def _item(item: timeliness.ReportItem) -> ReportItem:
     )
 
 
-def _report(report: timeliness.AnnualReport) -> AnnualReport:
+def _report(info: annual.InformationReport) -> AnnualReport:
+    report = info.proactive
     return AnnualReport(
+        **sections(info).model_dump(),
         year=report.year,
         period=Period(start=instant(report.start), end=instant(report.end)),
         today=report.today,
@@ -285,7 +294,8 @@ def get_timeliness(
     fmt: Annotated[Format, Depends(output_format)],
     year: YearQuery = None,
     by: Annotated[
-        Grouping, Query(description="One line per `category` (all eight) or `record_type`.")
+        Grouping,
+        Query(description="One line per `category` (the eight and water) or `record_type`."),
     ] = "category",
 ) -> Response:
     """Versions of disclosure records due in `year` or published in it (local time): published
@@ -340,6 +350,14 @@ def get_annual_report(
             description="`json`, `csv` or `html`; overrides the Accept header.",
         ),
     ] = None,
+    table: Annotated[
+        Table,
+        Query(
+            description="CSV only: `categories` (default), `channels` (and origins), `requests` "
+            "(received by channel, answered by outcome, totals), `challenges` (reconsiderations "
+            "and lawsuits by outcome) or `year_on_year`."
+        ),
+    ] = "categories",
 ) -> Response:
     """Items published in the year per category, of which corrections and withdrawals, the
     on-time rate, exceedance notices published, enterprises covered, overdue items, and the
@@ -347,7 +365,14 @@ def get_annual_report(
     holidays are not known."""
     chosen = fmt or _negotiate(request.headers.get("accept", ""))
     today = _today()
-    report = _report(db.call(lambda conn: timeliness.annual_report(conn, year, today)))
+    report = _report(db.call(lambda conn: annual.information_report(conn, year, today)))
+    if chosen == "csv" and table != "categories":
+        return csv_response(
+            SectionCsvLine,
+            csv_lines(year, table, report),
+            filename=f"annual-report-{year}-{table}.csv",
+            max_age=MAX_AGE,
+        )
     if chosen == "csv":
         rows = [
             ReportCsvRow(**row.model_dump(), year=year)

@@ -91,6 +91,10 @@ WRITES: Mapping[str, Mapping[str, tuple[str, ...]]] = {
         "notification_outbox": ("UPDATE",),
         "staff_users": _IW,
         "system_alerts": ("UPDATE",),  # staff close them (issue 14)
+        # disclosure on request (issue 17): the public form and the staff actions
+        "disclosure_requests": _IW,
+        "disclosure_request_attachments": ("INSERT",),
+        "disclosure_request_challenges": _IW,
     },
 }
 

@@ -1,4 +1,5 @@
-"""The eight categories (环发〔2013〕74号) and the record types published in each.
+"""The catalogue's categories — the eight of 环发〔2013〕74号, then the bureau's water
+disclosures (``water``, issue 17) — and the record types published in each.
 
 Reference data ships as ``schemas/codes/data/disclosure_categories.csv`` and
 ``disclosure_record_types.csv`` with the source of each deadline; :func:`load_category_tables`
@@ -18,6 +19,7 @@ from schemas.codes.tables import REFERENCE_PARSERS, read_reference_csv, upsert_r
 
 __all__ = [
     "CATEGORIES",
+    "EIGHT_CATEGORIES",
     "Category",
     "RecordType",
     "categories",
@@ -25,8 +27,9 @@ __all__ = [
     "record_types",
 ]
 
-# The codes, in the order of the notice; names, clocks and sources are in the CSV.
-CATEGORIES = (
+# The codes, in the order of the notice (then the water disclosures); names, clocks and sources
+# are in the CSV.
+EIGHT_CATEGORIES = (
     "basic_info",
     "monitoring",
     "total_control",
@@ -36,6 +39,7 @@ CATEGORIES = (
     "penalty",
     "emergency",
 )
+CATEGORIES = (*EIGHT_CATEGORIES, "water")
 
 _PARSERS: dict[str, Callable[[str], Any]] = {
     **REFERENCE_PARSERS,
@@ -71,7 +75,7 @@ def load_category_tables(conn: psycopg.Connection[Any]) -> dict[str, int]:
     cats = read_reference_csv("disclosure_categories.csv", ("code",), _PARSERS)
     types = read_reference_csv("disclosure_record_types.csv", ("code",), _PARSERS)
     if sorted(c["code"] for c in cats) != sorted(CATEGORIES):
-        raise ValueError("disclosure_categories.csv must hold exactly the eight categories")
+        raise ValueError(f"disclosure_categories.csv must hold exactly {', '.join(CATEGORIES)}")
     with conn.transaction(), conn.cursor() as cur:
         upsert_reference_rows(cur, "disclosure_categories", ("code",), cats)
         upsert_reference_rows(cur, "disclosure_record_types", ("code",), types)

@@ -4,6 +4,7 @@
 
     DisclosureError         root
      +-- RecordNotFound     no record version with that id
+     +-- RequestNotFound    no request for information with that id
      +-- InvalidAction      the action is not allowed on the record as it is now (publishing a
      |                      draft that was not approved, approving one's own edit, withdrawing
      |                      without a reason …)
@@ -15,7 +16,7 @@ Messages are written for the staff member who triggered the action.
 
 from __future__ import annotations
 
-__all__ = ["ContentError", "DisclosureError", "InvalidAction", "RecordNotFound"]
+__all__ = ["ContentError", "DisclosureError", "InvalidAction", "RecordNotFound", "RequestNotFound"]
 
 
 class DisclosureError(Exception):
@@ -28,9 +29,17 @@ class RecordNotFound(DisclosureError):
         self.record_id = record_id
 
 
+class RequestNotFound(DisclosureError):
+    def __init__(self, request_id: int | str) -> None:
+        super().__init__(f"request {request_id} does not exist")
+        self.request_id = request_id
+
+
 class InvalidAction(DisclosureError):
-    def __init__(self, record_id: int | None, action: str, reason: str) -> None:
-        what = "record" if record_id is None else f"record {record_id}"
+    def __init__(
+        self, record_id: int | None, action: str, reason: str, *, subject: str = "record"
+    ) -> None:
+        what = subject if record_id is None else f"{subject} {record_id}"
         super().__init__(f"cannot {action} {what}: {reason}")
         self.record_id = record_id
         self.action = action

@@ -51,6 +51,7 @@ from schemas.disclosure.fields import (
     zh_date,
     zh_title,
 )
+from schemas.disclosure.water_types import WATER_MODELS
 from schemas.limits.judgement import LimitBounds, judge
 
 __all__ = [
@@ -642,6 +643,12 @@ StaffRecordType = Literal[
     "penalty_decision",
     "emergency_event",
     "emergency_plan",
+    # water disclosures (schemas/disclosure/water_types.py)
+    "river_chief",
+    "river_remediation",
+    "river_lake_protection",
+    "water_resources",
+    "drinking_water",
 ]
 
 STAFF_MODELS: dict[str, type[RecordContent]] = {
@@ -654,4 +661,5 @@ STAFF_MODELS: dict[str, type[RecordContent]] = {
     "penalty_decision": PenaltyDecision,
     "emergency_event": EmergencyEvent,
     "emergency_plan": EmergencyPlan,
+    **WATER_MODELS,
 }

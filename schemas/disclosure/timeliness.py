@@ -17,7 +17,7 @@ Versions that were published and later superseded or withdrawn count as publishe
 is that sum), None when nothing was.
 
 :func:`scoreboard` covers the versions due in a calendar year or published in it (local time),
-per category (all eight, in the order of the notice) or per record type. :func:`annual_report`
+per category (the eight in the order of the notice, then water) or per record type. :func:`annual_report`
 is the yearly report bureaus file: per category the items (versions) published in the year, of
 which corrections (version > 1) and withdrawals (since withdrawn), the on-time rate, the
 exceedance notices published, the enterprises covered, the overdue items, and the exceptions
@@ -199,7 +199,7 @@ def scoreboard(
     *,
     by: Literal["category", "record_type"] = "category",
 ) -> list[ScoreRow]:
-    """On time / late / overdue / pending per category (all eight, by ordinal) or per record
+    """On time / late / overdue / pending per category (the eight and water, by ordinal) or per record
     type (by category ordinal, then code) for the versions due in ``year`` or published in it."""
     if by == "category":
         parts = _BY_CATEGORY

@@ -59,6 +59,7 @@ __all__ = [
     "Record",
     "approve",
     "attach",
+    "checked_file",
     "correct",
     "create_draft",
     "edit_draft",
@@ -369,6 +370,33 @@ def correct(
     return record
 
 
+def checked_file(
+    object_id: int | None, filename: str, media_type: str, data: bytes, *, subject: str = "record"
+) -> tuple[str, bytes]:
+    """The bare file name and SHA-256 of an attachment (a PDF, PNG or JPEG whose first bytes
+    match its type, at most :data:`MAX_ATTACHMENT_BYTES`); :class:`InvalidAction` otherwise."""
+    name = filename.replace("\\", "/").rsplit("/", 1)[-1].strip()
+    if not name:
+        raise InvalidAction(object_id, "attach", "the file needs a name", subject=subject)
+    magic = _MEDIA_TYPES.get(media_type)
+    if magic is None:
+        raise InvalidAction(
+            object_id, "attach", f"accepted types are {', '.join(_MEDIA_TYPES)}", subject=subject
+        )
+    if not data.startswith(magic):
+        raise InvalidAction(
+            object_id, "attach", f"the file is not a {media_type} file", subject=subject
+        )
+    if len(data) > MAX_ATTACHMENT_BYTES:
+        raise InvalidAction(
+            object_id,
+            "attach",
+            f"files are limited to {MAX_ATTACHMENT_BYTES} bytes",
+            subject=subject,
+        )
+    return name, hashlib.sha256(data).digest()
+
+
 def attach(
     conn: psycopg.Connection[Any],
     record_id: int,
@@ -381,19 +409,7 @@ def attach(
     """Store a file with a draft (a PDF decision …), with its SHA-256. The uploader becomes
     the draft's last editor, who may not approve it."""
     _actor(actor, "attach")
-    name = filename.replace("\\", "/").rsplit("/", 1)[-1].strip()
-    if not name:
-        raise InvalidAction(record_id, "attach", "the file needs a name")
-    magic = _MEDIA_TYPES.get(media_type)
-    if magic is None:
-        raise InvalidAction(record_id, "attach", f"accepted types are {', '.join(_MEDIA_TYPES)}")
-    if not data.startswith(magic):
-        raise InvalidAction(record_id, "attach", f"the file is not a {media_type} file")
-    if len(data) > MAX_ATTACHMENT_BYTES:
-        raise InvalidAction(
-            record_id, "attach", f"files are limited to {MAX_ATTACHMENT_BYTES} bytes"
-        )
-    digest = hashlib.sha256(data).digest()
+    name, digest = checked_file(record_id, filename, media_type, data)
     with conn.transaction():
         record = get_record(conn, record_id, lock=True)
         if record.status != "draft":

@@ -211,11 +211,15 @@ ROUTES = {
     "/v1/dumps": PAGE,
     "/v1/dumps/{day}/{path}": {"day", "path"},
     "/v1/timeliness": {"year", "by", "format"},
-    "/v1/reports/annual/{year}": {"year", "format"},
+    "/v1/reports/annual/{year}": {"year", "format", "table"},
     "/v1/publication/log": {"after_seq", "limit"},
     "/v1/publication/roots": PAGE,
     "/v1/publication/keys": PAGE,
     "/v1/publication/verify": {"pin"},
+    # requests for information (issue 17): tracking needs the requester's token
+    "/v1/requests/{reference}": {"reference", "X-Tracking-Token"},
+    "/v1/requests/{reference}/attachments/{sha256}": {"reference", "sha256", "X-Tracking-Token"},
+    "/v1/request-outcomes": set(),
     "/v1/feeds/publication-roots.atom": set(),
     "/v1/feeds/publication-roots.rss": set(),
     "/v1/feeds/publication-roots.json": set(),
@@ -225,6 +229,7 @@ NOT_RESOURCES = {"/v1/reports/annual/{year}"}
 # Files, not JSON: what their 200 answer is.
 FILES = {
     "/v1/disclosures/{record_id}/attachments/{sha256}",
+    "/v1/requests/{reference}/attachments/{sha256}",
     "/v1/dumps/{day}/{path}",
     "/v1/reports/annual/{year}",
 }
@@ -234,6 +239,9 @@ FEEDS = {"application/atom+xml", "application/rss+xml", "application/feed+json"}
 def test_openapi_lists_every_route_with_parameters_and_errors(settings: ApiSettings) -> None:
     spec = create_app(settings).openapi()
     paths = {p: ops for p, ops in spec["paths"].items() if not p.startswith("/v1/staff")}
+    # The one public route that writes: submitting a request for information.
+    submit = paths.pop("/v1/requests")
+    assert set(submit) == {"post"} and {"422", "429"} <= set(submit["post"]["responses"])
     assert set(paths) == set(ROUTES)
     error_ref = "#/components/schemas/ErrorBody"
     for path, parameters in ROUTES.items():

@@ -51,14 +51,17 @@ def records(db: psycopg.Connection, world: World) -> dict[str, int]:
     return ids
 
 
-def test_categories_are_the_eight_with_fields_and_clocks(client: TestClient) -> None:
+def test_categories_are_the_eight_and_water_with_fields_and_clocks(client: TestClient) -> None:
     answer = client.get("/v1/disclosure-categories")
     assert answer.status_code == 200 and "max-age" in answer.headers["cache-control"]
     body = answer.json()
-    assert [c["ordinal"] for c in body] == list(range(1, 9))
+    assert [c["ordinal"] for c in body] == list(range(1, 10))
     assert body[6]["code"] == "penalty" and body[6]["name"]["zh"] == "行政处罚"
+    assert body[8]["code"] == "water" and body[8]["name"]["zh"] == "水环境信息"
     types = {t["code"]: t for c in body for t in c["record_types"]}
-    assert len(types) == 14
+    assert len(types) == 19
+    water = ["drinking_water", "river_chief", "river_lake_protection", "river_remediation"]
+    assert [t["code"] for t in body[8]["record_types"]] == [*water, "water_resources"]
     penalty = types["penalty_decision"]
     assert penalty["deadline_working_days"] == 7 and penalty["deadline_confirmed"] is True
     assert penalty["deadline_source"].startswith("国办发〔2018〕118号")

@@ -130,6 +130,21 @@ NEEDS = {
     ("GET", "/v1/staff/recall/gaps"): "viewer",
     ("GET", "/v1/staff/recall/requests"): "viewer",
     ("GET", "/v1/staff/recall/requests/{request_id}"): "viewer",
+    # requests for information (issue 17): the roles of the disclosure records; extending the
+    # time to answer is the head's approval (admin)
+    ("GET", "/v1/staff/requests"): "viewer",
+    ("POST", "/v1/staff/requests"): "editor",
+    ("GET", "/v1/staff/requests/overdue"): "viewer",
+    ("GET", "/v1/staff/requests/{request_id}"): "viewer",
+    ("GET", "/v1/staff/requests/{request_id}/attachments/{sha256}"): "viewer",
+    ("POST", "/v1/staff/requests/{request_id}/assign"): "editor",
+    ("POST", "/v1/staff/requests/{request_id}/supplement"): "editor",
+    ("POST", "/v1/staff/requests/{request_id}/supplement-received"): "editor",
+    ("POST", "/v1/staff/requests/{request_id}/extend"): "admin",
+    ("POST", "/v1/staff/requests/{request_id}/answer"): "editor",
+    ("POST", "/v1/staff/requests/{request_id}/attachments"): "editor",
+    ("POST", "/v1/staff/requests/{request_id}/challenges"): "editor",
+    ("POST", "/v1/staff/request-challenges/{challenge_id}/decide"): "editor",
 }
 # A role that is not enough for each needed role.
 UNDER = {"editor": "enforcement", "enforcement": "editor", "admin": "editor"}
@@ -147,7 +162,15 @@ def staff_endpoints(client: TestClient) -> list[tuple[str, str]]:
 
 
 def concrete(path: str) -> str:
-    for name in ("case_id", "record_id", "enterprise_id", "outlet_id", "subscription_id"):
+    for name in (
+        "case_id",
+        "record_id",
+        "enterprise_id",
+        "outlet_id",
+        "subscription_id",
+        "request_id",
+        "challenge_id",
+    ):
         path = path.replace(f"{{{name}}}", "1")
     path = path.replace("{token_id}", "1").replace("{username}", "li.na")
     return path.replace("{sha256}", "0" * 64)

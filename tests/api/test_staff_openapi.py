@@ -18,8 +18,12 @@ from tests.api.test_openapi_property import _check
 from tests.fixtures.staff import staff_headers
 
 MAX_EXAMPLES = 15
-# The routes of issue 13: registry, limits, subscriptions, users and tokens.
-PATHS = r"^/v1/staff/(enterprises|outlets|registry|limits|standards|subscriptions|users|tokens|recall|system-alerts)"
+# The routes of issue 13 (registry, limits, subscriptions, users and tokens), of issue 14 (recall,
+# system alerts) and of issue 17 (requests for information and their challenges).
+PATHS = (
+    r"^/v1/staff/(enterprises|outlets|registry|limits|standards|subscriptions|users|tokens"
+    r"|recall|system-alerts|requests|request-challenges)"
+)
 
 
 @pytest.fixture
@@ -30,7 +34,13 @@ def admin_headers(db: psycopg.Connection) -> dict[str, str]:
 @pytest.fixture
 def staff_schema(settings: ApiSettings, world: World) -> BaseSchema:
     app = create_app(settings)
-    return schemathesis.openapi.from_asgi("/openapi.json", app).include(path_regex=PATHS)
+    # File uploads are left out: Starlette answers a broken multipart body with its own 400
+    # before the route runs (as for the disclosure records' attachments, not fuzzed either).
+    return (
+        schemathesis.openapi.from_asgi("/openapi.json", app)
+        .include(path_regex=PATHS)
+        .exclude(path_regex=r"/attachments$")
+    )
 
 
 @pytest.mark.integration

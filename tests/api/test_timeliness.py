@@ -123,7 +123,7 @@ def test_scoreboard_json(client: TestClient, records: int) -> None:
     assert "etag" in response.headers
     body = response.json()
     meta = body["meta"]
-    assert meta["year"] == 2025 and meta["by"] == "category" and meta["found"] == 8
+    assert meta["year"] == 2025 and meta["by"] == "category" and meta["found"] == 9
     assert meta["calendar_known"] is True and meta["calendar_caveat"] is None
     assert meta["period"]["start"]["local"] == "2025-01-01T00:00:00+08:00"
     assert [r["code"] for r in body["results"]] == list(CATEGORIES)

@@ -24,6 +24,7 @@ from schemas.disclosure.spreadsheet import (
     template,
 )
 from schemas.disclosure.staff_types import STAFF_MODELS
+from tests.schemas.test_water_types import WATER_EXAMPLES
 
 USCC = "91320500MA1MXY7Q03"
 USCC_2 = "91410900172320183M"
@@ -583,6 +584,14 @@ FILLED: dict[str, dict[str, Any]] = {
         "plan_name": "突发环境事件应急预案",
         "filing_number": "320500-2026-015-M",
         "filed_on": "2026-01-20",
+    },
+    # the water disclosures, as text in cells (是/否 for yes and no)
+    **{
+        code: {
+            k: "" if v is None else "是" if v is True else "否" if v is False else str(v)
+            for k, v in example.items()
+        }
+        for code, example in WATER_EXAMPLES.items()
     },
 }
 

@@ -20,6 +20,7 @@ from schemas.disclosure.staff_types import (
     SupervisoryMonitoring,
 )
 from schemas.registry.entries import Uscc, check_uscc, uscc_check_character
+from tests.schemas.test_water_types import WATER_EXAMPLES
 
 USCC = "91320500MA1MXY7Q03"
 USCC_2 = "91410900172320183M"
@@ -34,10 +35,13 @@ STAFF_CODES = {
     "penalty_decision",
     "emergency_event",
     "emergency_plan",
+    *("river_chief", "river_remediation", "river_lake_protection"),
+    *("water_resources", "drinking_water"),
 }
 
 # A realistic example of each staff type, as staff would submit it.
 EXAMPLES: dict[str, dict[str, Any]] = {
+    **WATER_EXAMPLES,
     "penalty_decision": {
         "party": "苏州某某化工有限公司",
         "uscc": USCC,

@@ -24,6 +24,8 @@ TABLES = {
     "disclosure_categories.csv": (("code",), "deadline_days", "Disclosure clocks"),
     "disclosure_record_types.csv": (("code",), "deadline_days", "Disclosure clocks"),
     "completeness_rules.csv": (("name", "medium"), "value", "Completeness rules"),
+    "disclosure_request_clocks.csv": (("code",), "working_days", "Disclosure on request"),
+    "disclosure_request_outcomes.csv": (("code",), "kind", "Disclosure on request"),
 }
 # The key naming a row in the page's "Still unconfirmed" list, as `table:key/key…`.
 NAMES = {name: keys for name, (keys, _, _) in TABLES.items()} | {
