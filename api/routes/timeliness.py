@@ -8,14 +8,16 @@ and :mod:`schemas.disclosure.timeliness`. ``today`` is the current Asia/Shanghai
   late, overdue and pending per category (all eight) or per record type; JSON or CSV.
 * ``GET /v1/reports/annual/{year}`` — the annual disclosure report of the kind bureaus file:
   items published per category, corrections, withdrawals, on-time rate, exceedance notices,
-  enterprises covered, and the late, overdue and withdrawn items; JSON, CSV (one line per
-  category and a total line) or a printable bilingual HTML page.
+  enterprises covered, the late, overdue and withdrawn items, and each outlet's transmission
+  and validity rates over the year (docs/completeness.md); JSON, CSV (one line per category and
+  a total line) or a printable bilingual HTML page.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -29,6 +31,7 @@ from api.errors import ERROR_RESPONSES
 from api.params import Format, output_format, reject_nul
 from api.render import CSV_RESPONSE, csv_response, etag_matches, json_response
 from api.responses import LOCAL_TZ, Instant, Names, Period, instant
+from schemas.completeness.report import OutletYear, year_rates
 from schemas.disclosure import timeliness
 from schemas.disclosure.workdays import calendar_caveat, calendar_known
 
@@ -122,6 +125,30 @@ class ReportItem(BaseModel):
     withdrawn_reason: str | None
 
 
+class OutletTransmission(BaseModel):
+    """One outlet's transmission and validity rates over the year (docs/completeness.md#rates)."""
+
+    outlet_id: int
+    outlet_code: str | None
+    outlet_name: Names
+    enterprise_id: int
+    enterprise_name: Names
+    kind: Literal["rtd", "min", "hour", "day"] = Field(
+        description="The records counted (hourly data, else minute data)."
+    )
+    expected: int
+    received: int
+    valid: int
+    transmission_rate: float | None = Field(description="传输率: received / expected.")
+    validity_rate: float | None = Field(description="有效率: valid / received.")
+    transmission_validity_rate: float | None = Field(description="传输有效率: their product.")
+    target: float
+    meets_target: bool | None
+    rules_confirmed: bool = Field(
+        description="Whether the target and counting rule are confirmed against the official text."
+    )
+
+
 class AnnualReport(BaseModel):
     year: int
     period: Period
@@ -136,6 +163,13 @@ class AnnualReport(BaseModel):
         description=f"Late, overdue and withdrawn items (at most {timeliness.EXCEPTIONS_LIMIT})."
     )
     exceptions_found: int
+    transmission: list[OutletTransmission] = Field(
+        description="Each outlet that reported by the end of the year: its transmission and "
+        "validity rates over the year (so far)."
+    )
+    transmission_meeting_target: int = Field(
+        description="Outlets whose 传输有效率 meets the target."
+    )
 
 
 # --- Conversion ---------------------------------------------------------------------------------
@@ -204,8 +238,35 @@ def _item(item: timeliness.ReportItem) -> ReportItem:
     )
 
 
-def _report(report: timeliness.AnnualReport) -> AnnualReport:
+def _float(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def _transmission(row: OutletYear) -> OutletTransmission:
+    return OutletTransmission(
+        outlet_id=row.outlet_id,
+        outlet_code=row.outlet_code,
+        outlet_name=Names(zh=row.outlet_name_zh, en=row.outlet_name_en),
+        enterprise_id=row.enterprise_id,
+        enterprise_name=Names(zh=row.enterprise_name_zh, en=row.enterprise_name_en),
+        kind=row.kind,
+        expected=row.expected,
+        received=row.received,
+        valid=row.valid,
+        transmission_rate=_float(row.transmission_rate),
+        validity_rate=_float(row.validity_rate),
+        transmission_validity_rate=_float(row.transmission_validity_rate),
+        target=float(row.target),
+        meets_target=row.meets_target,
+        rules_confirmed=row.rules_confirmed,
+    )
+
+
+def _report(report: timeliness.AnnualReport, transmission: list[OutletYear]) -> AnnualReport:
+    rows = [_transmission(row) for row in transmission]
     return AnnualReport(
+        transmission=rows,
+        transmission_meeting_target=sum(1 for r in rows if r.meets_target),
         year=report.year,
         period=Period(start=instant(report.start), end=instant(report.end)),
         today=report.today,
@@ -347,7 +408,11 @@ def get_annual_report(
     holidays are not known."""
     chosen = fmt or _negotiate(request.headers.get("accept", ""))
     today = _today()
-    report = _report(db.call(lambda conn: timeliness.annual_report(conn, year, today)))
+    now = dt.datetime.now(dt.UTC)
+    report = _report(
+        db.call(lambda conn: timeliness.annual_report(conn, year, today)),
+        db.call(lambda conn: year_rates(conn, year, now)),
+    )
     if chosen == "csv":
         rows = [
             ReportCsvRow(**row.model_dump(), year=year)
