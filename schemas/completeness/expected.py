@@ -16,10 +16,11 @@ to report until its last data (the registry does not say when it was deactivated
 counted while they are in the past: the caller cuts the period at the current hour
 (:func:`completed_until`).
 
-:data:`EXPECTED_CTES` is the SQL of this rule (CTEs ``o``, ``kinds``, ``pollutants``, ``until``, ``hours``
-and ``expected (pollutant, kind, hour_start, expected)``, parameters ``outlet``, ``start`` and
-``end``: UTC hours, ``start`` included, ``end`` excluded); :func:`per_hour` is the same rule in
-Python, for one hour.
+:data:`BASE_CTES` is the SQL of the registry's side (CTEs ``o``, ``kinds`` with the records
+per hour, ``pollutants`` with the first hour of each, ``until``: the end of expectations);
+:data:`HOURLY_CTES` adds this rule hour by hour (CTEs ``hours`` and ``expected (pollutant,
+kind, hour_start, expected)``). Parameters ``outlet``, ``start`` and ``end``: UTC hours,
+``start`` included, ``end`` excluded. :func:`per_hour` is the same rule in Python, for one hour.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-__all__ = ["EXPECTED_CTES", "KINDS", "KIND_NAMES", "completed_until", "per_hour"]
+__all__ = ["BASE_CTES", "HOURLY_CTES", "KINDS", "KIND_NAMES", "completed_until", "per_hour"]
 
 KINDS = ("rtd", "min", "hour", "day")
 # The data kinds by their HJ 212 names (CN 2011, 2051, 2061, 2031): (zh, en)
@@ -38,7 +39,7 @@ KIND_NAMES = {
     "day": ("日数据", "daily data"),
 }
 
-EXPECTED_CTES = """o AS (
+BASE_CTES = """o AS (
     SELECT id, timezone, rtd_interval_s, expects_minute, minute_interval_min, expects_hour,
            expects_day, active
     FROM outlets WHERE id = %(outlet)s
@@ -61,7 +62,10 @@ EXPECTED_CTES = """o AS (
                 ELSE (SELECT max(c.hour_start) + interval '1 hour' FROM completeness c
                       WHERE c.outlet_id = %(outlet)s) END AS hour_end
     FROM o
-), hours AS (
+)"""
+
+# Appended to BASE_CTES: one row per hour of [start, end), pollutant and kind with the records due.
+HOURLY_CTES = """, hours AS (
     SELECT h AS hour_start
     FROM generate_series(%(start)s::timestamptz, %(end)s::timestamptz - interval '1 hour',
                          interval '1 hour') AS h
