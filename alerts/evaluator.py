@@ -1,9 +1,10 @@
 """The evaluator process: drains the evaluation queue as new data arrives (woken by ingest's
 NOTIFY), and sweeps periodically for outages, days that ended and unacknowledged cases.
 
-Safe to run twice at once and after a crash: queue rows are taken with ``SKIP LOCKED`` and
-deleted in the transaction that stores their results, and each outlet is evaluated under its
-case lock, so two evaluators never judge one outlet at the same time.
+Safe to run twice at once and after a crash: an evaluator first takes an outlet's case lock
+without waiting (skipping outlets someone else holds), then all of that outlet's queued hours,
+and deletes them in the transaction that stores their results; so two evaluators never judge
+one outlet at the same time, nor split one outlet's queued hours between them.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from schemas.cases.transitions import (
     Transition,
     escalate_unacknowledged,
     lock_outlet,
+    try_lock_outlet,
     unacknowledged,
 )
 from schemas.core import channels
@@ -111,20 +113,20 @@ class Evaluator:
         return done
 
     def _evaluate_next(self, conn: psycopg.Connection) -> bool:
+        """Take ONE outlet whose lock is free and ALL of its queued hours, in one transaction.
+
+        The outlet lock comes first and the queue rows after it: an evaluator that took a
+        queue row first and then waited for the outlet lock (as this once did) held back that
+        hour from the evaluator holding the outlet, which judged the later hours without it
+        (and closed the case), so the held-back exceeding hour opened a second case."""
         with conn.transaction():
-            row = conn.execute(
-                "SELECT outlet_id FROM evaluation_queue ORDER BY queued_at, outlet_id "
-                "LIMIT 1 FOR UPDATE SKIP LOCKED"
-            ).fetchone()
-            if row is None:
+            outlet_id = self._lock_next_outlet(conn)
+            if outlet_id is None:
                 return False
-            outlet_id = int(row[0])
-            lock_outlet(conn, outlet_id)
             hours = [
                 h
                 for (h,) in conn.execute(
-                    "SELECT hour_start FROM evaluation_queue WHERE outlet_id = %s "
-                    "FOR UPDATE SKIP LOCKED",
+                    "SELECT hour_start FROM evaluation_queue WHERE outlet_id = %s FOR UPDATE",
                     (outlet_id,),
                 )
             ]
@@ -144,6 +146,20 @@ class Evaluator:
                 (outlet_id, hours),
             )
         return True
+
+    def _lock_next_outlet(self, conn: psycopg.Connection, candidates: int = 32) -> int | None:
+        """The outlet queued longest whose lock this transaction got without waiting; None
+        when the queue is empty or every queued outlet is being evaluated (or swept) by
+        someone else, who will see what was queued meanwhile or leave it queued."""
+        rows = conn.execute(
+            "SELECT outlet_id FROM evaluation_queue GROUP BY outlet_id "
+            "ORDER BY min(queued_at), outlet_id LIMIT %s",
+            (candidates,),
+        ).fetchall()
+        for (outlet_id,) in rows:
+            if try_lock_outlet(conn, int(outlet_id)):
+                return int(outlet_id)
+        return None
 
     @staticmethod
     def _prefetch(conn: psycopg.Connection, ev: Evaluation, hours: list[datetime]) -> None:

@@ -10,11 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from fastapi import Request, Response
+from fastapi import APIRouter, Request, Response
 from feedgen.feed import FeedGenerator  # type: ignore[import-untyped]
 
 from api.render import etag_matches
@@ -28,11 +29,13 @@ __all__ = [
     "Entry",
     "Feed",
     "FeedFormat",
+    "add_routes",
     "atom",
     "feed_response",
     "json_feed",
     "render",
     "rss",
+    "self_urls",
     "tag_uri",
 ]
 
@@ -160,3 +163,44 @@ def feed_response(request: Request, feed: Feed, fmt: FeedFormat) -> Response:
     if etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
     return Response(body, media_type=MEDIA_TYPES[fmt], headers=headers)
+
+
+# Each feed is served in the three formats: (format, media type in the OpenAPI document, JSON
+# schema type of the body, name in the route's summary).
+_FORMATS: tuple[tuple[FeedFormat, str, str, str], ...] = (
+    ("atom", "application/atom+xml", "string", "Atom 1.0"),
+    ("rss", "application/rss+xml", "string", "RSS 2.0"),
+    ("json", "application/feed+json", "object", "JSON Feed 1.1"),
+)
+
+
+def self_urls(request: Request, name: str, query: str = "") -> dict[str, str]:
+    """Format → URL of the feed routed by :func:`add_routes` under ``name``, with ``query``."""
+    return {fmt: str(request.url_for(f"{name}_{fmt}")) + query for fmt, *_ in _FORMATS}
+
+
+def add_routes(
+    router: APIRouter,
+    path: str,
+    name: str,
+    summary: str,
+    endpoint_for: Callable[[FeedFormat], Callable[..., Response]],
+) -> None:
+    """Route ``{path}.atom``, ``.rss`` and ``.json``, named ``{name}_{format}``.
+
+    ``endpoint_for(format)`` gives the endpoint of one format; its parameters are the feed's
+    query parameters, as in any FastAPI route.
+    """
+    for fmt, media, schema, label in _FORMATS:
+        router.add_api_route(
+            f"{path}.{fmt}",
+            endpoint_for(fmt),
+            methods=["GET"],
+            name=f"{name}_{fmt}",
+            response_class=Response,
+            responses={
+                200: {"description": "The feed.", "content": {media: {"schema": {"type": schema}}}},
+                304: {"description": "Not modified (the `If-None-Match` ETag still matches)."},
+            },
+            summary=f"{summary} as {label}",
+        )

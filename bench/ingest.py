@@ -35,9 +35,9 @@ from ingest.settings import IngestSettings
 from ingest.uplink import RAW_TOPIC, decode_message
 from ingest.worker import IngestWorker, WorkerOptions
 from ingest.writer import write_batch
-from schemas.codes.reference import load_reference_data
 from schemas.core.brokers import broker_address
 from schemas.core.migrate import migrate
+from schemas.reference import load_reference_data
 from sourcewatch.embedded_mqtt import (
     aedes_command,
     embedded_aedes,

@@ -47,10 +47,10 @@ log = logging.getLogger("sourcewatch")
 
 
 def migrate(args: argparse.Namespace) -> int:
-    from schemas.codes.reference import load_reference_data
     from schemas.core.db import connect
     from schemas.core.migrate import MigrationError, migrate
     from schemas.core.settings import get_settings
+    from schemas.reference import load_reference_data
 
     settings = get_settings()
     try:

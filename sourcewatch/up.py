@@ -31,11 +31,11 @@ from alerts.process import run_alerts
 from api.server import build_server
 from ingest.service import build_worker
 from ingest.simulation import SimulatorOptions, make_enterprises, run_simulator
-from schemas.codes.reference import load_reference_data
 from schemas.core.db import connect
 from schemas.core.localtime import LOCAL_TZ
 from schemas.core.migrate import migrate
 from schemas.disclosure.keys import default_key_path, generate_key
+from schemas.reference import load_reference_data
 from schemas.registry.entries import EnterpriseIn, import_registry
 from sourcewatch.embedded_mqtt import BrokerChoice, embedded_broker
 from sourcewatch.embedded_postgres import embedded_postgres

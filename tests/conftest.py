@@ -27,7 +27,7 @@ def database_url(pg_admin_dsn: str) -> Iterator[str]:
     with services.fresh_database(pg_admin_dsn) as dsn:
         with psycopg.connect(dsn, autocommit=True) as conn:
             migrate(conn)
-            from schemas.codes.reference import load_reference_data
+            from schemas.reference import load_reference_data
 
             load_reference_data(conn)
         yield dsn

@@ -7,6 +7,7 @@ district. Titles are bilingual; each entry links to ``/v1/disclosures/{id}``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -83,9 +84,7 @@ def _feed(
         title=f"污染源监管信息公开 / Pollution-source supervision information{' · ' + scope if scope else ''}",
         subtitle="sourcewatch — 八大类污染源监管信息 / the eight categories of supervision information",
         home_url=str(request.url_for("list_disclosures")) + query,
-        self_urls={
-            f: str(request.url_for(f"disclosure_feed_{f}")) + query for f in ("atom", "rss", "json")
-        },
+        self_urls=feeds.self_urls(request, "disclosure_feed", query),
         entries=[_entry(request, row) for row in rows],
     )
     return feeds.feed_response(request, feed, fmt)
@@ -100,59 +99,17 @@ DistrictParam = Annotated[
 ]
 
 
-def _doc(media: str, schema: str = "string") -> dict[int | str, dict[str, object]]:
-    return {
-        200: {"description": "The feed.", "content": {media: {"schema": {"type": schema}}}},
-        304: {"description": "Not modified (the `If-None-Match` ETag still matches)."},
-    }
+def _endpoint(fmt: feeds.FeedFormat) -> Callable[..., Response]:
+    def disclosure_feed(
+        request: Request,
+        db: Annotated[Database, Depends(get_database)],
+        category: CategoryParam = None,
+        enterprise_id: EnterpriseParam = None,
+        district: DistrictParam = None,
+    ) -> Response:
+        return _feed(request, db, fmt, category, enterprise_id, district)
+
+    return disclosure_feed
 
 
-@router.get(
-    "/disclosures.atom",
-    name="disclosure_feed_atom",
-    response_class=Response,
-    responses=_doc("application/atom+xml"),
-    summary="New disclosure records as Atom 1.0",
-)
-def atom_feed(
-    request: Request,
-    db: Annotated[Database, Depends(get_database)],
-    category: CategoryParam = None,
-    enterprise_id: EnterpriseParam = None,
-    district: DistrictParam = None,
-) -> Response:
-    return _feed(request, db, "atom", category, enterprise_id, district)
-
-
-@router.get(
-    "/disclosures.rss",
-    name="disclosure_feed_rss",
-    response_class=Response,
-    responses=_doc("application/rss+xml"),
-    summary="New disclosure records as RSS 2.0",
-)
-def rss_feed(
-    request: Request,
-    db: Annotated[Database, Depends(get_database)],
-    category: CategoryParam = None,
-    enterprise_id: EnterpriseParam = None,
-    district: DistrictParam = None,
-) -> Response:
-    return _feed(request, db, "rss", category, enterprise_id, district)
-
-
-@router.get(
-    "/disclosures.json",
-    name="disclosure_feed_json",
-    response_class=Response,
-    responses=_doc("application/feed+json", "object"),
-    summary="New disclosure records as JSON Feed 1.1",
-)
-def json_feed(
-    request: Request,
-    db: Annotated[Database, Depends(get_database)],
-    category: CategoryParam = None,
-    enterprise_id: EnterpriseParam = None,
-    district: DistrictParam = None,
-) -> Response:
-    return _feed(request, db, "json", category, enterprise_id, district)
+feeds.add_routes(router, "/disclosures", "disclosure_feed", "New disclosure records", _endpoint)

@@ -7,6 +7,7 @@ bilingual; each entry links to ``/v1/exceedances/{id}`` and carries the quality 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -112,9 +113,7 @@ def _feed(
         title=f"超标公告{scope_zh} / Exceedance notices{scope_en}",
         subtitle=f"sourcewatch — {QUALITY_NOTICE.zh}。{QUALITY_NOTICE.en}.",
         home_url=home,
-        self_urls={
-            f: str(request.url_for(f"exceedance_feed_{f}")) + query for f in ("atom", "rss", "json")
-        },
+        self_urls=feeds.self_urls(request, "exceedance_feed", query),
         entries=[_entry(request, row) for row in rows],
     )
     return feeds.feed_response(request, feed, fmt)
@@ -128,56 +127,16 @@ DistrictParam = Annotated[
 ]
 
 
-def _doc(media: str, schema: str = "string") -> dict[int | str, dict[str, object]]:
-    return {
-        200: {"description": "The feed.", "content": {media: {"schema": {"type": schema}}}},
-        304: {"description": "Not modified (the `If-None-Match` ETag still matches)."},
-    }
+def _endpoint(fmt: feeds.FeedFormat) -> Callable[..., Response]:
+    def exceedance_feed(
+        request: Request,
+        db: Annotated[Database, Depends(get_database)],
+        enterprise_id: EnterpriseParam = None,
+        district: DistrictParam = None,
+    ) -> Response:
+        return _feed(request, db, fmt, enterprise_id, district)
+
+    return exceedance_feed
 
 
-@router.get(
-    "/exceedances.atom",
-    name="exceedance_feed_atom",
-    response_class=Response,
-    responses=_doc("application/atom+xml"),
-    summary="Exceedance notices as Atom 1.0",
-)
-def atom_feed(
-    request: Request,
-    db: Annotated[Database, Depends(get_database)],
-    enterprise_id: EnterpriseParam = None,
-    district: DistrictParam = None,
-) -> Response:
-    return _feed(request, db, "atom", enterprise_id, district)
-
-
-@router.get(
-    "/exceedances.rss",
-    name="exceedance_feed_rss",
-    response_class=Response,
-    responses=_doc("application/rss+xml"),
-    summary="Exceedance notices as RSS 2.0",
-)
-def rss_feed(
-    request: Request,
-    db: Annotated[Database, Depends(get_database)],
-    enterprise_id: EnterpriseParam = None,
-    district: DistrictParam = None,
-) -> Response:
-    return _feed(request, db, "rss", enterprise_id, district)
-
-
-@router.get(
-    "/exceedances.json",
-    name="exceedance_feed_json",
-    response_class=Response,
-    responses=_doc("application/feed+json", "object"),
-    summary="Exceedance notices as JSON Feed 1.1",
-)
-def json_feed(
-    request: Request,
-    db: Annotated[Database, Depends(get_database)],
-    enterprise_id: EnterpriseParam = None,
-    district: DistrictParam = None,
-) -> Response:
-    return _feed(request, db, "json", enterprise_id, district)
+feeds.add_routes(router, "/exceedances", "exceedance_feed", "Exceedance notices", _endpoint)

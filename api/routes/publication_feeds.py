@@ -10,6 +10,7 @@ and the key id. Every root and the keys are also in each daily dump
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -66,49 +67,25 @@ def _feed(request: Request, db: Database, fmt: feeds.FeedFormat) -> Response:
         title="发布日志签名日根 / Signed roots of the publication log",
         subtitle="sourcewatch — 每日签名，供镜像与核验 / signed daily, to mirror and verify against",
         home_url=str(request.url_for("publication_roots")),
-        self_urls={
-            f: str(request.url_for(f"publication_roots_feed_{f}")) for f in ("atom", "rss", "json")
-        },
+        self_urls=feeds.self_urls(request, "publication_roots_feed"),
         entries=[_entry(request, root) for root in db.call(newest)],
     )
     return feeds.feed_response(request, feed, fmt)
 
 
-def _doc(media: str, schema: str = "string") -> dict[int | str, dict[str, object]]:
-    return {
-        200: {"description": "The feed.", "content": {media: {"schema": {"type": schema}}}},
-        304: {"description": "Not modified (the `If-None-Match` ETag still matches)."},
-    }
+def _endpoint(fmt: feeds.FeedFormat) -> Callable[..., Response]:
+    def publication_roots_feed(
+        request: Request, db: Annotated[Database, Depends(get_database)]
+    ) -> Response:
+        return _feed(request, db, fmt)
+
+    return publication_roots_feed
 
 
-@router.get(
-    "/publication-roots.atom",
-    name="publication_roots_feed_atom",
-    response_class=Response,
-    responses=_doc("application/atom+xml"),
-    summary="Signed roots of the publication log as Atom 1.0",
+feeds.add_routes(
+    router,
+    "/publication-roots",
+    "publication_roots_feed",
+    "Signed roots of the publication log",
+    _endpoint,
 )
-def atom_feed(request: Request, db: Annotated[Database, Depends(get_database)]) -> Response:
-    return _feed(request, db, "atom")
-
-
-@router.get(
-    "/publication-roots.rss",
-    name="publication_roots_feed_rss",
-    response_class=Response,
-    responses=_doc("application/rss+xml"),
-    summary="Signed roots of the publication log as RSS 2.0",
-)
-def rss_feed(request: Request, db: Annotated[Database, Depends(get_database)]) -> Response:
-    return _feed(request, db, "rss")
-
-
-@router.get(
-    "/publication-roots.json",
-    name="publication_roots_feed_json",
-    response_class=Response,
-    responses=_doc("application/feed+json", "object"),
-    summary="Signed roots of the publication log as JSON Feed 1.1",
-)
-def json_feed(request: Request, db: Annotated[Database, Depends(get_database)]) -> Response:
-    return _feed(request, db, "json")

@@ -43,6 +43,7 @@ __all__ = [
     "limit_details",
     "lock_outlet",
     "open_case",
+    "try_lock_outlet",
     "unacknowledged",
 ]
 
@@ -74,9 +75,20 @@ def limit_details(lim: Limit) -> dict[str, Any]:
     }
 
 
+_OUTLET_LOCK = 0x5357  # the advisory lock class of outlets' cases
+
+
 def lock_outlet(conn: psycopg.Connection, outlet_id: int) -> None:
     """Serialise case changes per outlet until the transaction ends."""
-    conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (0x5357, outlet_id))
+    conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_OUTLET_LOCK, outlet_id))
+
+
+def try_lock_outlet(conn: psycopg.Connection, outlet_id: int) -> bool:
+    """:func:`lock_outlet` without waiting: whether this transaction now holds the lock."""
+    row = conn.execute(
+        "SELECT pg_try_advisory_xact_lock(%s, %s)", (_OUTLET_LOCK, outlet_id)
+    ).fetchone()
+    return bool(row and row[0])
 
 
 def _event(

@@ -7,7 +7,7 @@ bunched under the limit, 折算 mismatches, invalid-flag abuse, runs of fault fl
 thresholds; a value that is our own choice has ``confirmed = false`` and a note. The fault-hour
 rules follow the interval marking of HJ 212-2017 (docs/regulation-values.md#pattern-rules).
 :func:`load_pattern_rule_table` upserts the CSV and removes rules the code no longer knows (called
-by :func:`schemas.codes.reference.load_reference_data`); :func:`load_pattern_rules` reads the rules
+by :func:`schemas.reference.load_reference_data`); :func:`load_pattern_rules` reads the rules
 in force on a day.
 
 Errors::
@@ -20,13 +20,20 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from functools import cache
 from typing import Any
 
 import psycopg
 
-from schemas.limits.rules import LimitsError, read_reference_csv, upsert_reference_rows
+from schemas.codes.tables import (
+    ReferenceTableError,
+    parse_bool,
+    parse_date,
+    parse_decimal,
+    read_reference_csv,
+    upsert_reference_rows,
+)
 
 __all__ = [
     "IntervalRule",
@@ -111,20 +118,7 @@ def _text(value: object) -> str:
     return ",".join(value) if isinstance(value, tuple) else str(value)
 
 
-def _bool(text: str) -> bool:
-    if text not in ("true", "false"):
-        raise ValueError(f"must be true or false, got {text!r}")
-    return text == "true"
-
-
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"must be a date YYYY-MM-DD, got {text!r}") from None
-
-
-_PARSERS: Mapping[str, Callable[[str], Any]] = {"confirmed": _bool, "valid_from": _date}
+_PARSERS: Mapping[str, Callable[[str], Any]] = {"confirmed": parse_bool, "valid_from": parse_date}
 
 
 def _value(name: str, text: str) -> Any:
@@ -134,12 +128,7 @@ def _value(name: str, text: str) -> Any:
         if not flags:
             raise ValueError("must list at least one flag")
         return flags
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise ValueError(f"must be a number, got {text!r}") from None
-    if not value.is_finite():
-        raise ValueError(f"must be a finite number, got {text!r}")
+    value = parse_decimal(text)
     if name in _INT_RULES:
         if value != value.to_integral_value() or value < 1:
             raise ValueError(f"must be a whole number of at least 1, got {text!r}")
@@ -168,7 +157,7 @@ def load_pattern_rule_table(conn: psycopg.Connection[Any]) -> dict[str, int]:
     knows; return the rows loaded."""
     try:
         rows = read_reference_csv("pattern_rules.csv", _KEY, _PARSERS)
-    except LimitsError as exc:
+    except ReferenceTableError as exc:
         raise PatternRulesError(str(exc)) from exc
     for row in rows:
         if row["name"] not in _RULES:

@@ -11,7 +11,7 @@ from typing import Any
 
 import psycopg
 
-from schemas.limits.rules import REFERENCE_PARSERS, read_reference_csv, upsert_reference_rows
+from schemas.codes.tables import REFERENCE_PARSERS, read_reference_csv, upsert_reference_rows
 
 __all__ = ["BASIS_KINDS", "CompletenessError", "RateRules", "load_rate_rules", "load_rules_table"]
 

@@ -2,7 +2,7 @@
 
 Reference data ships as ``schemas/codes/data/disclosure_categories.csv`` and
 ``disclosure_record_types.csv`` with the source of each deadline; :func:`load_category_tables`
-upserts them (called by :func:`schemas.codes.reference.load_reference_data`) and
+upserts them (called by :func:`schemas.reference.load_reference_data`) and
 :func:`record_types` reads them back.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 
 import psycopg
 
-from schemas.limits.rules import REFERENCE_PARSERS, read_reference_csv, upsert_reference_rows
+from schemas.codes.tables import REFERENCE_PARSERS, read_reference_csv, upsert_reference_rows
 
 __all__ = [
     "CATEGORIES",

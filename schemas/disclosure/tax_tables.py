@@ -4,7 +4,7 @@ Reference data ships as ``schemas/codes/data/pollution_equivalents.csv`` (环境
 HJ 212 pollutant code) and ``schemas/codes/data/tax_rates.csv`` (yuan per equivalent: the legal
 minimum of 附表一 as the ``default`` region, provincial rates where known); every row names its
 source and unconfirmed values carry a note. :func:`load_tax_tables` upserts both (called by
-:func:`schemas.codes.reference.load_reference_data`); :func:`pollution_equivalents` and
+:func:`schemas.reference.load_reference_data`); :func:`pollution_equivalents` and
 :func:`tax_rate` read them back for the automatic tax estimates.
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 
 import psycopg
 
-from schemas.limits.rules import REFERENCE_PARSERS, read_reference_csv, upsert_reference_rows
+from schemas.codes.tables import REFERENCE_PARSERS, read_reference_csv, upsert_reference_rows
 
 __all__ = [
     "DEFAULT_REGION",

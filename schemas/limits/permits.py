@@ -14,7 +14,8 @@ import psycopg
 from psycopg import sql
 
 from schemas.codes.pollutants import load_pollutants
-from schemas.limits.rules import LimitsError, parse_row
+from schemas.codes.tables import parse_row
+from schemas.limits.rules import LimitsError
 from schemas.registry.files import RowError
 
 __all__ = ["LimitImport", "import_outlet_limits", "import_outlet_limits_data"]

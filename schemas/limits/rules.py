@@ -3,7 +3,7 @@
 Reference data ships as ``schemas/codes/data/limits.csv`` and ``schemas/codes/data/validity_rules.csv``;
 every row names its source, and a value not checked against the official text carries
 ``confirmed = false`` and a note saying what to verify. :func:`load_limit_tables` upserts both
-(called by :func:`schemas.codes.reference.load_reference_data`).
+(called by :func:`schemas.reference.load_reference_data`).
 
 Which limit applies to an outlet on a day (:func:`limits_for_outlet`), per (pollutant, period):
 
@@ -30,21 +30,16 @@ Errors::
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal, InvalidOperation
-from importlib import resources
+from decimal import Decimal
 from typing import Any, Literal
 
 import psycopg
-from psycopg import sql
+
+from schemas.codes.tables import REFERENCE_PARSERS, read_reference_csv, upsert_reference_rows
 
 __all__ = [
-    "REFERENCE_PARSERS",
-    "UNITS",
     "Limit",
     "LimitsError",
     "ValidityRules",
@@ -52,13 +47,7 @@ __all__ = [
     "limits_for_outlet",
     "load_limit_tables",
     "load_validity_rules",
-    "parse_row",
-    "read_reference_csv",
-    "upsert_reference_rows",
 ]
-
-UNITS = ("mg/m³", "mg/L", "dimensionless")
-PERIODS = ("hour", "day")
 
 
 class LimitsError(Exception):
@@ -115,144 +104,11 @@ _REQUIRED_RULES = {
 }
 
 
-# --- Cell parsing (shared by the reference CSVs and the outlet-limit import) -------------------
-
-
-def _decimal(text: str) -> Decimal:
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise ValueError(f"must be a number, got {text!r}") from None
-    if not value.is_finite():
-        raise ValueError(f"must be a finite number, got {text!r}")
-    return value
-
-
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"must be a date YYYY-MM-DD, got {text!r}") from None
-
-
-def _bool(text: str) -> bool:
-    if text not in ("true", "false"):
-        raise ValueError(f"must be true or false, got {text!r}")
-    return text == "true"
-
-
-def _unit(text: str) -> str:
-    text = {"mg/m3": "mg/m³", "mg/Nm3": "mg/m³", "mg/l": "mg/L"}.get(text, text)
-    if text not in UNITS:
-        raise ValueError(f"must be one of {', '.join(UNITS)}, got {text!r}")
-    return text
-
-
-def _choice(*allowed: str) -> Callable[[str], str]:
-    def check(text: str) -> str:
-        if text not in allowed:
-            raise ValueError(f"must be {' or '.join(allowed)}, got {text!r}")
-        return text
-
-    return check
-
-
-REFERENCE_PARSERS: dict[str, Callable[[str], Any]] = {
-    "value": _decimal,
-    "value_min": _decimal,
-    "reference_o2": _decimal,
-    "valid_from": _date,
-    "valid_to": _date,
-    "version": int,
-    "confirmed": _bool,
-    "unit": _unit,
-    "period": _choice(*PERIODS),
-    "medium": _choice("gas", "water"),
-}
-
-
-def parse_row(
-    cells: dict[str, str],
-    required: Sequence[str],
-    errors: list[tuple[str, str]],
-    parsers: Mapping[str, Callable[[str], Any]] = REFERENCE_PARSERS,
-) -> dict[str, Any]:
-    """Typed values of one CSV row (blank → None); problems are appended as (field, message)."""
-    out: dict[str, Any] = {}
-    for name, text in cells.items():
-        text = text.strip()
-        if not text:
-            out[name] = None
-            if name in required:
-                errors.append((name, "is required"))
-            continue
-        try:
-            out[name] = parsers.get(name, str)(text)
-        except ValueError as exc:
-            out[name] = None
-            errors.append((name, str(exc)))
-    low, high, start, end = (out.get(c) for c in ("value_min", "value", "valid_from", "valid_to"))
-    if low is not None and high is not None and low > high:
-        errors.append(("value_min", "must not be above value"))
-    if start is not None and end is not None and end < start:
-        errors.append(("valid_to", "must not be before valid_from"))
-    if (o2 := out.get("reference_o2")) is not None and not 0 <= o2 < 21:
-        errors.append(("reference_o2", f"must be a percentage from 0 to below 21, got {o2}"))
-    return out
-
-
 # --- Reference tables ---------------------------------------------------------------------------
 
-# Columns that may be blank in schemas/codes/data/*.csv; the upsert keys must be in the header.
-_OPTIONAL = frozenset({"value_min", "reference_o2", "clause", "note", "valid_to", "deadline_days"})
 _LIMIT_KEY = ("standard", "category", "pollutant", "period", "version")
 _RULE_KEY = ("name", "medium", "valid_from")
 _RULE_PARSERS = {k: v for k, v in REFERENCE_PARSERS.items() if k != "unit"}  # min, h, % …
-
-
-def read_reference_csv(
-    name: str, key: Sequence[str], parsers: Mapping[str, Callable[[str], Any]] = REFERENCE_PARSERS
-) -> list[dict[str, Any]]:
-    """The typed rows of ``schemas/codes/data/<name>``; :class:`LimitsError` on the first bad cell."""
-    text = (resources.files("schemas.codes") / "data" / name).read_text("utf-8")
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = list(reader.fieldnames or ())
-    if missing := [c for c in (*key, "source_document", "confirmed") if c not in header]:
-        raise LimitsError(f"schemas/codes/data/{name}: columns {missing} are missing")
-    required = [c for c in header if c not in _OPTIONAL]
-    rows = []
-    for record in reader:
-        errors: list[tuple[str, str]] = []
-        row = parse_row(record, required, errors, parsers)
-        if not row["confirmed"] and not row["note"]:
-            errors.append(("note", "must say what to verify when confirmed is false"))
-        if errors:
-            field, message = errors[0]
-            raise LimitsError(
-                f"schemas/codes/data/{name} row {reader.line_num}, {field}: {message}"
-            )
-        rows.append(row)
-    return rows
-
-
-def upsert_reference_rows(
-    cur: psycopg.Cursor[Any], table: str, key: Sequence[str], rows: list[Any]
-) -> None:
-    columns = list(rows[0])
-    query = sql.SQL(
-        "INSERT INTO {t} ({c}) VALUES ({v}) ON CONFLICT ({k}) DO UPDATE SET {u}"
-    ).format(
-        t=sql.Identifier(table),
-        c=sql.SQL(", ").join(map(sql.Identifier, columns)),
-        v=sql.SQL(", ").join(map(sql.Placeholder, columns)),
-        k=sql.SQL(", ").join(map(sql.Identifier, key)),
-        u=sql.SQL(", ").join(
-            sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c))
-            for c in columns
-            if c not in key
-        ),
-    )
-    cur.executemany(query, rows)
 
 
 def load_limit_tables(conn: psycopg.Connection[Any]) -> dict[str, int]:

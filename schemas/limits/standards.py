@@ -21,7 +21,7 @@ from typing import Any
 
 import psycopg
 
-from schemas.limits.rules import read_reference_csv
+from schemas.codes.tables import read_reference_csv
 
 __all__ = [
     "Category",

@@ -169,6 +169,67 @@ def test_two_evaluators_at_once_judge_each_hour_once(
     assert db.execute("SELECT count(*) FROM cases").fetchone() == (6,)
 
 
+def test_an_outlet_being_evaluated_is_skipped_not_split(
+    db: psycopg.Connection, outlet: int, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The interleaving behind a duplicate case, forced: evaluator A holds an outlet's lock
+    but has not yet taken its queued hours when evaluator B drains. B once took one of those
+    hours (queue row first, then waiting for the outlet lock), A judged the others without
+    it and closed the case, and B's exceeding hour 1 then opened a second case. B must skip
+    the outlet and leave all of its hours to A."""
+    other_mn = f"{MN[:-2]}F0"
+    other = add_outlet(db, other_mn, uscc="91330000000000000X")
+    bind_outlet(db, other_mn, ULTRA_LOW, "ultra-low-coal", date(2020, 1, 1), "p")
+    series = {h: minute_rows(h, v) for h, v in SERIES.items() if h != 2}
+    store(db, outlet, series)
+    store(db, other, series)
+    import alerts.evaluator as module
+
+    holding, resume = threading.Event(), threading.Event()
+    real_try_lock = module.try_lock_outlet
+
+    def try_lock(conn: psycopg.Connection, outlet_id: int) -> bool:
+        got = real_try_lock(conn, outlet_id)
+        if got and outlet_id == outlet and threading.current_thread().name == "A":
+            holding.set()  # A holds the outlet, its hours not yet taken: B runs now
+            resume.wait()
+        return got
+
+    monkeypatch.setattr(module, "try_lock_outlet", try_lock)
+    now = H0 + timedelta(hours=8)
+    done_a: list[int] = []
+
+    def run_a() -> None:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            done_a.append(evaluator(database_url, now).drain(conn))
+
+    a = threading.Thread(target=run_a, name="A")
+    a.start()
+    try:
+        holding.wait()
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            # B never waits for A; were it to (the old order), it fails here instead of hanging
+            conn.execute("SET lock_timeout = '30s'")
+            assert evaluator(database_url, now).drain(conn) == 1  # the other outlet only
+        queued = db.execute(
+            "SELECT count(*) FROM evaluation_queue WHERE outlet_id = %s", (outlet,)
+        ).fetchone()
+        assert queued == (len(series),)  # B took none of A's outlet's hours
+    finally:
+        resume.set()
+        a.join()
+    assert done_a == [1]
+    per_case = db.execute(
+        "SELECT c.outlet_id, array_agg(e.action ORDER BY e.id) FROM case_events e "
+        "JOIN cases c ON c.id = e.case_id GROUP BY c.id ORDER BY c.outlet_id"
+    ).fetchall()
+    assert per_case == [
+        (outlet, ["opened", "escalated", "closed"]),
+        (other, ["opened", "escalated", "closed"]),
+    ]
+    assert db.execute("SELECT count(*) FROM evaluation_queue").fetchone() == (0,)
+
+
 def test_daily_limits_are_judged_once_the_day_is_over(
     db: psycopg.Connection, database_url: str
 ) -> None:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import psycopg
 
-from schemas.codes.reference import load_reference_data
+from schemas.reference import load_reference_data
 
 
 def test_load_is_idempotent(db: psycopg.Connection) -> None:
