@@ -111,6 +111,19 @@ def ingest_rows(f: ingest.IngestFigures) -> list[Figure]:
             at_least(0.5),
         )
     ]
+    off, on = f.per_s("writer, completeness record off"), f.per_s("writer, completeness record on")
+    if off is not None:
+        rows.append(
+            Figure(
+                "writer with the completeness record",
+                on,
+                off,
+                "values/s",
+                "percent",
+                "≥ 90 % of it off",
+                at_least(0.9),
+            )
+        )
     for what, t, n, _ in f.rows:
         if what.startswith("end to end"):
             broker = what.removeprefix("end to end: ").split(" ")[0]

@@ -526,6 +526,49 @@ def _parser() -> argparse.ArgumentParser:
     _progress_argument(sim)
     sim.set_defaults(run=commands.simulate)
 
+    comp = _add(
+        sub,
+        "completeness",
+        "an outlet's transmission and validity rates, and its open gaps",
+        (
+            "sourcewatch completeness 0CA065A6F43A75F68D981728",
+            "传输率, 有效率 and 传输有效率 of each of the last 7 days (hourly data)",
+        ),
+        (
+            (
+                "sourcewatch completeness 0CA065A6F43A75F68D981728 --period month"
+                " --from 2026-01-01 --to 2026-11-30 --all"
+            ),
+            "per month, every data kind and pollutant",
+        ),
+        (
+            (
+                "sourcewatch completeness 0CA065A6F43A75F68D981728 --from 2026-11-28"
+                " --to 2026-11-28 --gaps"
+            ),
+            "also the hours of that day with records missing, per data kind",
+        ),
+    )
+    comp.add_argument("mn", metavar="MN", help="the outlet's HJ 212 MN")
+    comp.add_argument("--period", choices=("day", "month", "quarter"), default="day")
+    comp.add_argument(
+        "--from",
+        dest="first",
+        type=date.fromisoformat,
+        metavar="DAY",
+        help="first local day (default: 6 days before --to)",
+    )
+    comp.add_argument(
+        "--to",
+        dest="last",
+        type=date.fromisoformat,
+        metavar="DAY",
+        help="last local day, included (default: today, Asia/Shanghai)",
+    )
+    comp.add_argument("--all", action="store_true", help="every data kind and pollutant")
+    comp.add_argument("--gaps", action="store_true", help="list the open gaps of the days")
+    comp.set_defaults(run=commands.completeness)
+
     ev = _add(
         sub,
         "evidence",

@@ -19,6 +19,7 @@ from typing import Any
 __all__ = [
     "alerts",
     "api",
+    "completeness",
     "db_credentials",
     "db_roles",
     "decode",
@@ -411,6 +412,60 @@ def simulate(args: argparse.Namespace) -> int:
         return run_simulator(
             options, get_settings().broker, stop=stop_on_signals(), progress=bar.update
         )
+
+
+def completeness(args: argparse.Namespace) -> int:
+    from datetime import datetime, time, timedelta
+
+    from schemas.completeness.gaps import gaps
+    from schemas.completeness.rates import rates
+    from schemas.core.db import connect
+    from schemas.core.localtime import LOCAL_TZ
+    from schemas.core.settings import get_settings
+
+    last = args.last or datetime.now(LOCAL_TZ).date()
+    first = args.first or last - timedelta(days=6)
+    if first > last:
+        print("error: --from is after --to", file=sys.stderr)  # noqa: T201
+        return 2
+    with connect(get_settings().database, application_name="sourcewatch.completeness") as conn:
+        row = conn.execute("SELECT id FROM outlets WHERE mn = %s", (args.mn,)).fetchone()
+        if row is None:
+            print(f"error: no outlet with MN {args.mn}", file=sys.stderr)  # noqa: T201
+            return 1
+        found = [r for r in rates(conn, row[0], args.period, first, last) if args.all or r.headline]
+        holes = []
+        if args.gaps:
+            since = datetime.combine(first, time(), LOCAL_TZ)
+            holes = gaps(conn, row[0], since, since + timedelta(days=(last - first).days + 1))
+
+    def pct(value: object) -> str:
+        return "–" if value is None else f"{float(value) * 100:.1f} %"  # type: ignore[arg-type]
+
+    print(  # noqa: T201
+        f"{'period':<10} {'pollutant':<9} {'kind':<4} {'expected':>8} {'received':>8} "
+        f"{'valid':>8} {'传输率':>7} {'有效率':>7} {'传输有效率':>7}  target"
+    )
+    for r in found:
+        start = r.period_start.astimezone(LOCAL_TZ).date()
+        period = {"day": start.isoformat(), "month": f"{start:%Y-%m}"}.get(
+            args.period, f"{start.year}-Q{(start.month - 1) // 3 + 1}"
+        )
+        met = "–" if r.meets_target is None else ("met" if r.meets_target else "NOT met")
+        print(  # noqa: T201
+            f"{period:<10} {r.pollutant or 'all':<9} {r.kind:<4} {r.expected:>8} {r.received:>8} "
+            f"{r.valid:>8} {pct(r.transmission_rate):>9} {pct(r.validity_rate):>9} "
+            f"{pct(r.transmission_validity_rate):>9}  {met} ({pct(r.target)}"
+            f"{'' if r.rules_confirmed else ', unconfirmed'})"
+        )
+    if not found:
+        print("nothing expected in these days (no data from this outlet yet)")  # noqa: T201
+    for g in holes:
+        print(  # noqa: T201
+            f"gap {g.hour_start.astimezone(LOCAL_TZ):%Y-%m-%d %H:00} {g.kind:<4} "
+            f"{g.received}/{g.expected} received, short: {', '.join(g.pollutants)}"
+        )
+    return 0
 
 
 def evidence(args: argparse.Namespace) -> int:

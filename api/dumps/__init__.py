@@ -6,6 +6,8 @@ For a day (Asia/Shanghai) :func:`dump_day` writes::
     <out>/<YYYY-MM-DD>/enterprise=<id>/hourly.parquet   the same rows
     <out>/<YYYY-MM-DD>/enterprise=<id>/raw.csv.gz       the measurements as sent, with flags
     <out>/<YYYY-MM-DD>/enterprise=<id>/raw.parquet      the same rows
+    <out>/<YYYY-MM-DD>/enterprise=<id>/completeness.csv      the day's transmission and
+    <out>/<YYYY-MM-DD>/enterprise=<id>/completeness.parquet  validity rates per outlet
     <out>/<YYYY-MM-DD>/publication-roots.json           the publication log's signed roots
     <out>/<YYYY-MM-DD>/manifest.json                    files, sizes, rows, SHA-256, schemas
     <out>/<YYYY-MM-DD>/SHA256SUMS                       ``sha256sum -c`` format, every file
@@ -13,7 +15,8 @@ For a day (Asia/Shanghai) :func:`dump_day` writes::
 An enterprise gets a partition when one of its outlets has an hourly mean or a measurement that
 starts in the day. Everything is read in one REPEATABLE READ snapshot, so the files agree with
 each other and with the manifest. Rows stream from a server-side cursor: the CSV is written as
-they arrive, the Parquet file one row group per batch, so a big day never sits in memory.
+they arrive, the Parquet file one row group per batch, so a big day never sits in memory (the
+completeness rows come from :func:`schemas.completeness.rates.rates`, one batch per outlet).
 
 Cells: times in UTC (``…Z``) and local (``…+08:00``) side by side; decimals as stored in the
 CSV (exact) and as float64 in Parquet; booleans ``true``/``false``; jsonb cells as compact

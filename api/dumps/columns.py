@@ -142,7 +142,36 @@ RAW: tuple[Column, ...] = (
     *_times("received_at", "when sourcewatch received the value"),
 )
 
-TABLES: dict[str, tuple[Column, ...]] = {"hourly": HOURLY, "raw": RAW}
+COMPLETENESS: tuple[Column, ...] = (
+    *_ENTERPRISE[:9],
+    _c("pollutant", "text", "HJ 212-2017 factor code; empty: all of the outlet's pollutants"),
+    _c("pollutant_name_zh", "text", "pollutant name, Chinese"),
+    _c("pollutant_name_en", "text", "pollutant name, English"),
+    _c("data_kind", "text", "records counted: rtd (real time), min, hour or day data"),
+    _c("headline", "boolean", "the outlet's rate as the regulator states it (hourly data)"),
+    _c("expected", "integer", "records the registry expects in the day", "count"),
+    _c("received", "integer", "of those, received (at most the expected per hour)", "count"),
+    _c("valid", "integer", "of those received, valid", "count"),
+    _c("transmission_rate", "decimal", "传输率: received / expected, 4 decimals", "ratio"),
+    _c("validity_rate", "decimal", "有效率: valid / received, 4 decimals", "ratio"),
+    _c(
+        "transmission_validity_rate",
+        "decimal",
+        "传输有效率: transmission rate × validity rate, 4 decimals",
+        "ratio",
+    ),
+    _c("target", "decimal", "target of the transmission-validity rate", "ratio"),
+    _c("meets_target", "boolean", "transmission_validity_rate ≥ target"),
+    _c(
+        "rules_confirmed", "boolean", "target and counting rule confirmed against the official text"
+    ),
+)
+
+TABLES: dict[str, tuple[Column, ...]] = {
+    "hourly": HOURLY,
+    "raw": RAW,
+    "completeness": COMPLETENESS,
+}
 
 # --- Queries ------------------------------------------------------------------------------------
 
@@ -181,6 +210,16 @@ LEFT JOIN data_flags f ON f.code = m.flag AND f.standard =
 WHERE o.enterprise_id = %(enterprise)s AND m.ts >= %(start)s AND m.ts < %(end)s
 ORDER BY o.id, m.ts, m.pollutant, m.kind"""
 )
+
+# The outlets of an enterprise, for the completeness table (one rates query per outlet).
+OUTLETS = sql.SQL(
+    """SELECT e.id AS enterprise_id, e.uscc AS enterprise_uscc, e.name_zh AS enterprise_name_zh,
+       e.name_en AS enterprise_name_en, o.id AS outlet_id, o.code AS outlet_code,
+       o.name_zh AS outlet_name_zh, o.name_en AS outlet_name_en, o.kind AS outlet_kind
+FROM outlets o JOIN enterprises e ON e.id = o.enterprise_id
+WHERE o.enterprise_id = %(enterprise)s ORDER BY o.id"""
+)
+POLLUTANT_NAMES = sql.SQL("SELECT code, name_zh, name_en FROM pollutants")
 
 ENTERPRISES = sql.SQL(
     """SELECT o.enterprise_id FROM outlets o

@@ -14,7 +14,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -30,11 +30,14 @@ from api.db import Statement
 from api.dumps.columns import (
     BATCH_ROWS,
     CHECKSUMS,
+    COMPLETENESS,
     ENTERPRISES,
     FORMAT,
     HOURLY,
     LICENCE,
     MANIFEST,
+    OUTLETS,
+    POLLUTANT_NAMES,
     RAW,
     TABLES,
     Column,
@@ -44,6 +47,7 @@ from api.dumps.columns import (
     table_query,
 )
 from api.dumps.roots import ROOTS, write_roots
+from schemas.completeness.rates import rates
 from schemas.core import csvcells
 from schemas.core.localtime import LOCAL_TZ_NAME
 
@@ -117,16 +121,49 @@ def _stream(
             yield names, rows
 
 
-def _write_table(
-    conn: psycopg.Connection[Any],
-    statement: Statement,
+def _completeness_rows(
+    conn: psycopg.Connection[Any], enterprise_id: int, day: date, now: datetime
+) -> Iterator[tuple[list[str], list[tuple[Any, ...]]]]:
+    """The day's transmission and validity rates of each outlet of the enterprise
+    (schemas/completeness/rates.py), one batch per outlet."""
+    with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        names = {r["code"]: r for r in cur.execute(POLLUTANT_NAMES).fetchall()}
+        outlets = cur.execute(OUTLETS, {"enterprise": enterprise_id}).fetchall()
+    columns = [c.name for c in COMPLETENESS]
+    for outlet in outlets:
+        rows = []
+        for rate in rates(conn, outlet["outlet_id"], "day", day, day, now=now):
+            name = names.get(rate.pollutant or "", {})
+            values = {
+                **outlet,
+                "pollutant": rate.pollutant,
+                "pollutant_name_zh": name.get("name_zh"),
+                "pollutant_name_en": name.get("name_en"),
+                "data_kind": rate.kind,
+                "headline": rate.headline,
+                "expected": rate.expected,
+                "received": rate.received,
+                "valid": rate.valid,
+                "transmission_rate": rate.transmission_rate,
+                "validity_rate": rate.validity_rate,
+                "transmission_validity_rate": rate.transmission_validity_rate,
+                "target": rate.target,
+                "meets_target": rate.meets_target,
+                "rules_confirmed": rate.rules_confirmed,
+            }
+            rows.append(tuple(values[c] for c in columns))
+        if rows:
+            yield columns, rows
+
+
+def _write_batches(
+    batches: Iterable[tuple[list[str], list[tuple[Any, ...]]]],
     columns: Sequence[Column],
     csv_path: Path,
     parquet_path: Path,
-    *,
-    batch: int,
 ) -> int:
-    """Stream the statement's rows into a CSV file and a Parquet file; the row count."""
+    """Write (column names, rows) batches into a CSV file and a Parquet file (one row group per
+    batch); the row count."""
     schema = pa.schema([pa.field(c.name, c.arrow_type) for c in columns])
     count = 0
     with (
@@ -135,7 +172,7 @@ def _write_table(
     ):
         writer = csvcells.writer(text)
         writer.writerow(c.name for c in columns)
-        for names, rows in _stream(conn, statement, batch):
+        for names, rows in batches:
             pairs = [(c, names.index(c.source or c.name)) for c in columns]
             writer.writerows([csv_cell(c, row[i]) for c, i in pairs] for row in rows)
             arrays = [
@@ -185,6 +222,7 @@ def _write_day(
     folder: Path,
     day: date,
     batch: int,
+    now: datetime,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[list[DumpedFile], int]:
     """The data files, and the number of roots in publication-roots.json."""
@@ -201,12 +239,14 @@ def _write_day(
             for table, csv_name, csv_format in (
                 ("hourly", "hourly.csv", "csv"),
                 ("raw", "raw.csv.gz", "csv.gz"),
+                ("completeness", "completeness.csv", "csv"),
             ):
                 csv_path, parquet_path = part / csv_name, part / f"{table}.parquet"
-                statement = table_query(table, enterprise_id, start, end)
-                rows = _write_table(
-                    conn, statement, TABLES[table], csv_path, parquet_path, batch=batch
-                )
+                if table == "completeness":
+                    batches = _completeness_rows(conn, enterprise_id, day, now)
+                else:
+                    batches = _stream(conn, table_query(table, enterprise_id, start, end), batch)
+                rows = _write_batches(batches, TABLES[table], csv_path, parquet_path)
                 for path, fmt in ((csv_path, csv_format), (parquet_path, "parquet")):
                     files.append(
                         DumpedFile(
@@ -262,6 +302,12 @@ def _manifest(
                 "description": "measurements as sent (every data kind) timed in the day",
                 "files": ["raw.csv.gz", "raw.parquet"],
                 "columns": [c.describe() for c in RAW],
+            },
+            "completeness": {
+                "description": "the day's transmission and validity rates per outlet, data kind "
+                "and pollutant (empty pollutant: the whole outlet)",
+                "files": ["completeness.csv", "completeness.parquet"],
+                "columns": [c.describe() for c in COMPLETENESS],
             },
         },
         "files": [f.describe() for f in files],
@@ -342,7 +388,7 @@ def dump_day(
     """Write (or rewrite) the dump of the local calendar ``day`` under ``out``.
 
     ``conn`` must not be inside a transaction: the dump reads in its own snapshot.
-    ``progress``, when given, is called with 1 after each data file is written (4 per
+    ``progress``, when given, is called with 1 after each data file is written (6 per
     enterprise; the manifest and SHA256SUMS are not counted)."""
     out.mkdir(parents=True, exist_ok=True)
     name = day.isoformat()
@@ -351,7 +397,7 @@ def dump_day(
     with _locked(out / f".{name}.lock"):
         work = Path(tempfile.mkdtemp(prefix=f".tmp-{name}-", dir=out))
         try:
-            files, count = _write_day(conn, work, day, batch, progress)
+            files, count = _write_day(conn, work, day, batch, generated, progress)
             roots = (count, (work / ROOTS).stat().st_size, _digest(work / ROOTS))
             text = json.dumps(_manifest(day, generated, files, roots), ensure_ascii=False, indent=2)
             (work / MANIFEST).write_text(text + "\n", encoding="utf-8")

@@ -45,7 +45,7 @@ router = APIRouter(
 
 # Longest request per period, in days (from `from` to `to`), and the default when `from` is
 # not given.
-MAX_DAYS: dict[str, int] = {"day": 366, "month": 3660, "quarter": 3660}
+MAX_DAYS: dict[str, int] = {"day": 366, "month": 1830, "quarter": 1830}
 DEFAULT_DAYS: dict[str, int] = {"day": 30, "month": 365, "quarter": 365}
 
 
@@ -137,7 +137,7 @@ def get_completeness(
         Query(
             alias="to",
             description="Last local day (YYYY-MM-DD), included; default today. At most 366 "
-            "days after `from` for days, 3,660 for months and quarters.",
+            "days after `from` for days, 1,830 for months and quarters.",
             examples=["2026-11-30"],
         ),
     ] = None,

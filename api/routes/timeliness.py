@@ -10,7 +10,8 @@ and :mod:`schemas.disclosure.timeliness`. ``today`` is the current Asia/Shanghai
   bureaus file (:mod:`schemas.disclosure.annual`): items published per category, corrections,
   withdrawals, on-time rate, exceedance notices, enterprises covered, the late, overdue and
   withdrawn items; channels and origins; requests received, answered by outcome, on time or
-  late; reconsiderations and lawsuits by outcome; penalties published; year on year. JSON, CSV
+  late; reconsiderations and lawsuits by outcome; penalties published; year on year; each outlet's transmission and validity rates over
+  the year (docs/completeness.md). JSON, CSV
   (``table=categories``: one line per category and a total line; or ``channels``,
   ``requests``, ``challenges``, ``year_on_year``) or a printable bilingual HTML page.
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -34,6 +36,7 @@ from api.errors import ERROR_RESPONSES
 from api.params import Format, output_format, reject_nul
 from api.render import CSV_RESPONSE, csv_response, etag_matches, json_response
 from api.responses import LOCAL_TZ, Instant, Names, Period, instant
+from schemas.completeness.report import OutletYear, year_rates
 from schemas.disclosure import annual, timeliness
 from schemas.disclosure.workdays import calendar_caveat, calendar_known
 
@@ -127,6 +130,30 @@ class ReportItem(BaseModel):
     withdrawn_reason: str | None
 
 
+class OutletTransmission(BaseModel):
+    """One outlet's transmission and validity rates over the year (docs/completeness.md#rates)."""
+
+    outlet_id: int
+    outlet_code: str | None
+    outlet_name: Names
+    enterprise_id: int
+    enterprise_name: Names
+    kind: Literal["rtd", "min", "hour", "day"] = Field(
+        description="The records counted (hourly data, else minute data)."
+    )
+    expected: int
+    received: int
+    valid: int
+    transmission_rate: float | None = Field(description="传输率: received / expected.")
+    validity_rate: float | None = Field(description="有效率: valid / received.")
+    transmission_validity_rate: float | None = Field(description="传输有效率: their product.")
+    target: float
+    meets_target: bool | None
+    rules_confirmed: bool = Field(
+        description="Whether the target and counting rule are confirmed against the official text."
+    )
+
+
 class AnnualReport(Sections):
     year: int
     period: Period
@@ -143,6 +170,13 @@ class AnnualReport(Sections):
         description=f"Late, overdue and withdrawn items (at most {timeliness.EXCEPTIONS_LIMIT})."
     )
     exceptions_found: int
+    transmission: list[OutletTransmission] = Field(
+        description="Each outlet that reported by the end of the year: its transmission and "
+        "validity rates over the year (so far)."
+    )
+    transmission_meeting_target: int = Field(
+        description="Outlets whose 传输有效率 meets the target."
+    )
 
 
 # --- Conversion ---------------------------------------------------------------------------------
@@ -211,10 +245,37 @@ def _item(item: timeliness.ReportItem) -> ReportItem:
     )
 
 
-def _report(info: annual.InformationReport) -> AnnualReport:
+def _float(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def _transmission(row: OutletYear) -> OutletTransmission:
+    return OutletTransmission(
+        outlet_id=row.outlet_id,
+        outlet_code=row.outlet_code,
+        outlet_name=Names(zh=row.outlet_name_zh, en=row.outlet_name_en),
+        enterprise_id=row.enterprise_id,
+        enterprise_name=Names(zh=row.enterprise_name_zh, en=row.enterprise_name_en),
+        kind=row.kind,
+        expected=row.expected,
+        received=row.received,
+        valid=row.valid,
+        transmission_rate=_float(row.transmission_rate),
+        validity_rate=_float(row.validity_rate),
+        transmission_validity_rate=_float(row.transmission_validity_rate),
+        target=float(row.target),
+        meets_target=row.meets_target,
+        rules_confirmed=row.rules_confirmed,
+    )
+
+
+def _report(info: annual.InformationReport, transmission: list[OutletYear]) -> AnnualReport:
     report = info.proactive
+    rows = [_transmission(row) for row in transmission]
     return AnnualReport(
         **sections(info).model_dump(),
+        transmission=rows,
+        transmission_meeting_target=sum(1 for r in rows if r.meets_target),
         year=report.year,
         period=Period(start=instant(report.start), end=instant(report.end)),
         today=report.today,
@@ -365,7 +426,11 @@ def get_annual_report(
     holidays are not known."""
     chosen = fmt or _negotiate(request.headers.get("accept", ""))
     today = _today()
-    report = _report(db.call(lambda conn: annual.information_report(conn, year, today)))
+    now = dt.datetime.now(dt.UTC)
+    report = _report(
+        db.call(lambda conn: annual.information_report(conn, year, today)),
+        db.call(lambda conn: year_rates(conn, year, now)),
+    )
     if chosen == "csv" and table != "categories":
         return csv_response(
             SectionCsvLine,

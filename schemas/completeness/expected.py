@@ -11,13 +11,16 @@ Per pollutant, data kind and UTC hour:
 Which pollutants: those the outlet has reported in an expected kind (in the completeness
 record), each from the first hour it was received; the registry does not list them. So an outlet
 is expected to report from its first data on, and a silent outlet that never reported expects
-nothing here (``sourcewatch check`` reports it as never heard). Hours are counted while they are
-in the past: the caller cuts the period at the current hour (:func:`completed_until`).
+nothing here (``sourcewatch check`` reports it as never heard). A deactivated outlet is expected
+to report until its last data (the registry does not say when it was deactivated). Hours are
+counted while they are in the past: the caller cuts the period at the current hour
+(:func:`completed_until`).
 
-:data:`EXPECTED_CTES` is the SQL of this rule (CTEs ``o``, ``kinds``, ``pollutants``, ``hours``
-and ``expected (pollutant, kind, hour_start, expected)``, parameters ``outlet``, ``start`` and
-``end``: UTC hours, ``start`` included, ``end`` excluded); :func:`per_hour` is the same rule in
-Python, for one hour.
+:data:`BASE_CTES` is the SQL of the registry's side (CTEs ``o``, ``kinds`` with the records
+per hour, ``pollutants`` with the first hour of each, ``until``: the end of expectations);
+:data:`HOURLY_CTES` adds this rule hour by hour (CTEs ``hours`` and ``expected (pollutant,
+kind, hour_start, expected)``). Parameters ``outlet``, ``start`` and ``end``: UTC hours,
+``start`` included, ``end`` excluded. :func:`per_hour` is the same rule in Python, for one hour.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-__all__ = ["EXPECTED_CTES", "KINDS", "KIND_NAMES", "completed_until", "per_hour"]
+__all__ = ["BASE_CTES", "HOURLY_CTES", "KINDS", "KIND_NAMES", "completed_until", "per_hour"]
 
 KINDS = ("rtd", "min", "hour", "day")
 # The data kinds by their HJ 212 names (CN 2011, 2051, 2061, 2031): (zh, en)
@@ -36,9 +39,9 @@ KIND_NAMES = {
     "day": ("日数据", "daily data"),
 }
 
-EXPECTED_CTES = """o AS (
+BASE_CTES = """o AS (
     SELECT id, timezone, rtd_interval_s, expects_minute, minute_interval_min, expects_hour,
-           expects_day
+           expects_day, active
     FROM outlets WHERE id = %(outlet)s
 ), kinds AS (
     SELECT k.kind, k.per_hour
@@ -54,10 +57,19 @@ EXPECTED_CTES = """o AS (
     FROM completeness c JOIN kinds k ON k.kind = c.kind
     WHERE c.outlet_id = %(outlet)s AND c.hour_start < %(end)s
     GROUP BY c.pollutant
-), hours AS (
+), until AS (
+    SELECT CASE WHEN o.active THEN 'infinity'::timestamptz
+                ELSE (SELECT max(c.hour_start) + interval '1 hour' FROM completeness c
+                      WHERE c.outlet_id = %(outlet)s) END AS hour_end
+    FROM o
+)"""
+
+# Appended to BASE_CTES: one row per hour of [start, end), pollutant and kind with the records due.
+HOURLY_CTES = """, hours AS (
     SELECT h AS hour_start
     FROM generate_series(%(start)s::timestamptz, %(end)s::timestamptz - interval '1 hour',
                          interval '1 hour') AS h
+    CROSS JOIN until WHERE h < until.hour_end
 ), expected AS (
     SELECT p.pollutant, k.kind, h.hour_start,
            CASE WHEN k.kind <> 'day' THEN k.per_hour

@@ -32,11 +32,13 @@ from psycopg.types.json import Jsonb
 from api import dumps as daily_dumps
 from api.app import create_app
 from api.settings import ApiSettings
+from schemas.completeness.rates import rates
 from schemas.disclosure import ledger
 from schemas.disclosure.pins import PinnedRoot, parse_pins
 from schemas.disclosure.signing import sign_roots
 from sourcewatch import cli
 from tests.api.conftest import World, error_of, utc
+from tests.api.test_completeness import upload
 from tests.api.test_publication import publish
 
 DAY = date(2026, 11, 27)
@@ -88,6 +90,11 @@ def _count(db: psycopg.Connection, table: str, column: str, enterprise: int) -> 
     return int(row[0])
 
 
+def _header(path: Path) -> list[str]:
+    data = gzip.decompress(path.read_bytes()) if path.name.endswith(".gz") else path.read_bytes()
+    return data.decode("utf-8").split("\r\n", 1)[0].split(",")
+
+
 def _csv(path: Path) -> list[dict[str, str]]:
     data = gzip.decompress(path.read_bytes()) if path.name.endswith(".gz") else path.read_bytes()
     return list(csv.DictReader(io.StringIO(data.decode("utf-8"), newline="")))
@@ -115,6 +122,8 @@ def test_a_day_is_dumped_per_enterprise_with_the_rows_of_the_local_day(
         "publication-roots.json",
     ]
     assert sorted(p.name for p in part.iterdir()) == [
+        "completeness.csv",
+        "completeness.parquet",
         "hourly.csv",
         "hourly.parquet",
         "raw.csv.gz",
@@ -172,6 +181,9 @@ def test_a_day_is_dumped_per_enterprise_with_the_rows_of_the_local_day(
         (f"enterprise={world.hangzhou}/hourly.parquet", 4),
         (f"enterprise={world.hangzhou}/raw.csv.gz", 6),
         (f"enterprise={world.hangzhou}/raw.parquet", 6),
+        # the fixture's values were inserted around ingest: no completeness record, nothing due
+        (f"enterprise={world.hangzhou}/completeness.csv", 0),
+        (f"enterprise={world.hangzhou}/completeness.parquet", 0),
     }
     assert "1 enterprise(s), 4 hourly mean(s), 6 measurement(s)" in manifest.summary()
 
@@ -196,7 +208,7 @@ def test_manifest_sizes_and_checksums_recompute_and_sha256sum_accepts_them(
         if entry["format"] == "parquet":
             assert pq.read_schema(folder / entry["path"]).names == columns
         else:
-            assert list(_csv(folder / entry["path"])[0]) == columns
+            assert _header(folder / entry["path"]) == columns
     units = {c["name"]: c["unit"] for c in manifest["tables"]["hourly"]["columns"]}
     assert units["o2_mean"] == "%" and "unit" in units["mean"]
     types = {c["name"]: c["parquet_type"] for c in manifest["tables"]["raw"]["columns"]}
@@ -284,6 +296,8 @@ def test_rerun_replaces_the_day_whole_and_a_failed_run_leaves_it_untouched(
         "hourly.parquet": 2,
         "raw.csv.gz": 0,
         "raw.parquet": 0,
+        "completeness.csv": 0,
+        "completeness.parquet": 0,
     }
     assert len(_csv(folder / f"enterprise={world.hangzhou}" / "hourly.csv")) == 2
     assert pq.read_table(folder / f"enterprise={world.hangzhou}" / "raw.parquet").num_rows == 0
@@ -315,7 +329,7 @@ def test_api_lists_days_and_serves_exactly_the_files_of_the_manifest(
     assert newest["checksums"] == "http://testserver/v1/dumps/2026-11-27/SHA256SUMS"
     assert (newest["enterprises"], newest["files"], newest["hourly_rows"], newest["raw_rows"]) == (
         1,
-        4,
+        6,
         3,
         6,
     )
@@ -409,10 +423,37 @@ def test_cli_dumps_a_run_of_days(
     assert cli.main(["dump", "--day", "2026-11-27", "--days", "0"]) == 2
 
 
+def test_the_days_completeness_is_the_rates_of_each_outlet(
+    world: World, db: psycopg.Connection, conn: psycopg.Connection, out: Path
+) -> None:
+    upload(db, world.gas, daily_dumps.day_bounds(DAY)[0])
+    daily_dumps.dump_day(conn, DAY, out, now=NOW)
+    part = out / "2026-11-27" / f"enterprise={world.hangzhou}"
+    table = _csv(part / "completeness.csv")
+    assert pq.read_table(part / "completeness.parquet").num_rows == len(table) == 6
+    expected = rates(db, world.gas, "day", DAY, DAY, now=NOW)
+    assert [
+        (r["pollutant"] or None, r["data_kind"], int(r["expected"]), int(r["received"]))
+        for r in table
+    ] == [(r.pollutant, r.kind, r.expected, r.received) for r in expected]
+    (headline,) = [r for r in table if r["headline"] == "true"]
+    assert headline["outlet_id"] == str(world.gas) and headline["pollutant"] == ""
+    assert (headline["data_kind"], headline["expected"], headline["received"]) == (
+        "hour",
+        "48",
+        "46",
+    )
+    assert headline["transmission_validity_rate"] == "0.9583"
+    assert (headline["target"], headline["meets_target"]) == ("0.9000", "true")
+    assert headline["rules_confirmed"] == "false"
+    so2 = next(r for r in table if r["pollutant"] == "a21026" and r["data_kind"] == "min")
+    assert so2["pollutant_name_zh"] == "二氧化硫"
+
+
 def test_dump_reports_each_file_written(world: World, conn: psycopg.Connection, out: Path) -> None:
     calls: list[int] = []
     manifest = daily_dumps.dump_day(conn, DAY, out, now=NOW, progress=calls.append)
-    assert calls == [1] * len(manifest.files) == [1, 1, 1, 1]  # one enterprise: 2 CSV, 2 Parquet
+    assert calls == [1] * len(manifest.files) == [1] * 6  # one enterprise: 3 CSV, 3 Parquet
     calls.clear()
     daily_dumps.dump_day(conn, date(2026, 11, 26), out, now=NOW, progress=calls.append)
     assert calls == []  # a day without data has no enterprise partition

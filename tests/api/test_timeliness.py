@@ -10,8 +10,10 @@ import pytest
 from fastapi.testclient import TestClient
 from psycopg.types.json import Jsonb
 
+from schemas.completeness.rates import rates
 from schemas.disclosure.categories import CATEGORIES
-from tests.api.conftest import csv_rows, error_of
+from tests.api.conftest import World, csv_rows, error_of
+from tests.api.test_completeness import upload
 
 pytestmark = pytest.mark.integration
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -287,3 +289,31 @@ def test_openapi_documents_the_formats(client: TestClient) -> None:
     assert "422" in annual
     scoreboard = paths["/v1/timeliness"]["get"]["responses"]
     assert set(scoreboard["200"]["content"]) == {"application/json", "text/csv"}
+
+
+def test_annual_report_gives_each_outlets_transmission_rates(
+    client: TestClient, world: World, db: psycopg.Connection
+) -> None:
+    """The year's headline rates per outlet: the quarters' rates of schemas/completeness added
+    up, in JSON and on the printable page."""
+    upload(db, world.gas)  # 2026-11-28, hourly data 46 of 48
+    report = client.get("/v1/reports/annual/2026").json()
+    (row,) = report["transmission"]
+    now = datetime.now(ZoneInfo("UTC"))
+    quarters = [
+        r
+        for r in rates(db, world.gas, "quarter", date(2026, 1, 1), date(2026, 12, 31), now=now)
+        if r.headline
+    ]
+    assert (row["outlet_id"], row["kind"]) == (world.gas, "hour")
+    assert row["outlet_name"]["zh"] == "1号排口"
+    assert row["enterprise_name"]["zh"] == "杭州热电有限公司"
+    assert row["received"] == sum(r.received for r in quarters) == 46
+    assert row["valid"] == sum(r.valid for r in quarters) == 46
+    assert row["expected"] == sum(r.expected for r in quarters) > 48  # due every hour since
+    assert row["transmission_validity_rate"] == round(46 / row["expected"], 4)
+    assert row["meets_target"] is False and report["transmission_meeting_target"] == 0
+    assert row["rules_confirmed"] is False
+    html = client.get("/v1/reports/annual/2026", params={"format": "html"}).text
+    assert "自动监控数据传输有效率" in html and "Transmission-validity rate" in html
+    assert client.get("/v1/reports/annual/2025").json()["transmission"] == []

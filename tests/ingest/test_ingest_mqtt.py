@@ -232,6 +232,15 @@ def test_workers_in_a_shared_group_split_the_load(
     assert one.worker.stats.messages + two.worker.stats.messages == 200
     assert one.worker.stats.messages > 0 and two.worker.stats.messages > 0
     assert scalar(db, "SELECT count(*) FROM measurements") == 400
+    # the completeness record both workers kept agrees with the rows (issue 14)
+    record = db.execute(
+        "SELECT pollutant, kind, hour_start, received, valid FROM completeness ORDER BY 1, 2, 3"
+    ).fetchall()
+    direct = db.execute(
+        "SELECT pollutant, kind, date_trunc('hour', ts, 'UTC'), count(*),"
+        " count(*) FILTER (WHERE flag = 'N') FROM measurements GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+    ).fetchall()
+    assert record == direct and sum(r[3] for r in record) == 400
 
 
 def test_data_from_the_future_is_a_dead_letter_and_does_not_blank_the_chart(

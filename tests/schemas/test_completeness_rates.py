@@ -179,6 +179,20 @@ def test_the_current_hour_and_the_future_are_not_expected(
     assert rates(db, outlet, "day", DAY, DAY, now=START) == []
 
 
+def test_a_deactivated_outlet_is_expected_until_its_last_data(
+    db: psycopg.Connection, outlet: int
+) -> None:
+    later = DAY + timedelta(days=2)
+    now = AFTER + timedelta(days=3)
+    active = rates(db, outlet, "day", DAY, later, now=now)
+    hourly = [r.expected for r in active if r.pollutant is None and r.kind == "hour"]
+    assert hourly == [48, 48, 48]  # the silent days after count
+    db.execute("UPDATE outlets SET active = false WHERE id = %s", (outlet,))
+    inactive = rates(db, outlet, "day", DAY, later, now=now)
+    assert {r.period_start for r in inactive} == {START}  # nothing due after its last data
+    assert [r.expected for r in inactive if r.pollutant is None and r.kind == "hour"] == [48]
+
+
 def test_open_gaps_are_the_expected_records_that_never_came(
     db: psycopg.Connection, outlet: int
 ) -> None:
