@@ -25,6 +25,7 @@ from api.ratelimit import RateLimiter, RateLimitMiddleware
 from api.routes import (
     cases,
     comparisons,
+    console,
     disclosure_feeds,
     disclosures,
     dumps,
@@ -146,6 +147,8 @@ def create_app(settings: ApiSettings, *, pool: ConnectionPool | None = None) -> 
     app.include_router(staff_users.router)
     app.include_router(dumps.router)  # bulk downloads: files written by `sourcewatch dump`
     app.include_router(portal.router)  # HTML pages, not in the OpenAPI schema
+    app.include_router(console.router)  # the staff console's pages (session login)
+    app.add_exception_handler(console.ConsoleResponse, console.send_response)
     app.include_router(widgets.router)  # embeddable widgets, not in the OpenAPI schema
     app.include_router(timeliness.router)  # disclosure timeliness, annual report
     app.include_router(publication.router)  # hash-chained log, signed roots, keys, verify
