@@ -64,9 +64,10 @@ def test_actions_through_the_workflow_and_csrf(
     csrf = hidden(client.get("/staff/cases/1").text)
     refused = client.post("/staff/cases/1/acknowledge", data={"note": "x"})
     assert refused.status_code == 403 and "CSRF" in refused.text
-    assert client.post(
-        "/staff/cases/1/acknowledge", data={"note": "x", "csrf": "forged"}
-    ).status_code == 403
+    assert (
+        client.post("/staff/cases/1/acknowledge", data={"note": "x", "csrf": "forged"}).status_code
+        == 403
+    )
     assert db.execute("SELECT acknowledged_at FROM cases WHERE id = 1").fetchone() == (None,)
     steps = [
         ("acknowledge", {"note": "seen"}),
