@@ -25,23 +25,34 @@ import secrets
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 import psycopg
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.datastructures import FormData
 
-from api.auth import SESSION_COOKIE, csrf_matches, session_of
+from api.auth import SESSION_COOKIE, session_of
 from api.console import chart as charts
 from api.console import label, lang_of, page
+from api.console.access import (
+    ConsoleResponse,
+    Form,
+    checked_form,
+    client_ip,
+    console_session,
+    form_text,
+    message,
+    secure_cookies,
+    send_response,
+    settings_of,
+)
 from api.db import Database, fetch_rows, get_database
 from api.params import reject_nul
 from api.queries import case_data
 from api.queries import cases as case_queries
 from api.queries import enterprises as enterprise_queries
 from api.queries import pollutants as pollutant_queries
-from api.settings import ApiSettings
 from schemas.cases import workflow
 from schemas.cases.errors import CaseNotFound, InvalidTransition
 from schemas.cases.kinds import CASE_KINDS, SEVERITIES
@@ -64,103 +75,6 @@ router = APIRouter(prefix="/staff", include_in_schema=False, dependencies=[Depen
 LOGIN_CSRF_COOKIE = "sw_login_csrf"
 PAGE_SIZE = 50
 MARGIN = timedelta(hours=12)  # the case page shows data this long before and after the case
-
-
-class ConsoleResponse(Exception):
-    """Raised where a console page cannot go on (login needed, forbidden, refused form): the
-    response to send. :func:`send_response` is its exception handler."""
-
-    def __init__(self, response: Response) -> None:
-        super().__init__("console response")
-        self.response = response
-
-
-async def send_response(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ConsoleResponse)
-    return exc.response
-
-
-def _settings(request: Request) -> ApiSettings:
-    settings = request.app.state.settings
-    assert isinstance(settings, ApiSettings)
-    return settings
-
-
-def _secure(request: Request) -> bool:
-    return request.url.scheme == "https" or _settings(request).staff_cookie_secure
-
-
-def _client_ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
-
-
-def _login_redirect(request: Request) -> RedirectResponse:
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse(f"/staff/login?next={quote(target, safe='')}", status_code=303)
-
-
-def _message(
-    request: Request, session: Session | None, status: int, title: str, message: str
-) -> Response:
-    return page(
-        request,
-        "message.html",
-        status_code=status,
-        title=title,
-        message=message,
-        user=session.user if session else None,
-        csrf=session.csrf_token if session else "",
-    )
-
-
-def _session(request: Request, role: str = "viewer") -> Session:
-    """The request's console session, whose user has ``role``; else the login page or 403."""
-    session = session_of(request)
-    if session is None:
-        raise ConsoleResponse(_login_redirect(request))
-    if not session.user.has(role):
-        lang = lang_of(request)
-        raise ConsoleResponse(
-            _message(
-                request,
-                session,
-                403,
-                label("forbidden", lang),
-                label("forbidden_role", lang, role=role),
-            )
-        )
-    return session
-
-
-def console_session(role: str) -> Callable[[Request], Session]:
-    def dependency(request: Request) -> Session:
-        return _session(request, role)
-
-    return dependency
-
-
-async def _form(request: Request) -> FormData:
-    return await request.form()
-
-
-Form = Annotated[FormData, Depends(_form)]
-
-
-def _checked(request: Request, form: FormData, role: str) -> Session:
-    """The session of a POSTed console form: it must carry the session's CSRF token (403)."""
-    session = session_of(request)
-    given = form.get("csrf")
-    if session is not None and not csrf_matches(session, given if isinstance(given, str) else None):
-        lang = lang_of(request)
-        raise ConsoleResponse(
-            _message(request, session, 403, label("forbidden", lang), label("csrf_refused", lang))
-        )
-    return _session(request, role)
-
-
-def _text(form: FormData, name: str) -> str:
-    value = form.get(name)
-    return value if isinstance(value, str) else ""
 
 
 # --- Login and logout ----------------------------------------------------------------------------
@@ -205,7 +119,7 @@ def _login_page(
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_form(
+def loginread_form(
     request: Request, next: Annotated[str | None, Query(max_length=500)] = None
 ) -> Response:
     if session_of(request) is not None:
@@ -217,19 +131,19 @@ def login_form(
 def login(request: Request, form: Form, db: Annotated[Database, Depends(get_database)]) -> Response:
     lang = lang_of(request)
     expected = request.cookies.get(LOGIN_CSRF_COOKIE)
-    given = _text(form, "csrf")
+    given = form_text(form, "csrf")
     if not expected or not given or not csrf_matches_plain(expected, given):
-        return _message(request, None, 403, label("forbidden", lang), label("csrf_refused", lang))
-    username = _text(form, "username").strip()[:200]
-    password = _text(form, "password")
-    next_url = _safe_next(_text(form, "next"))
-    settings = _settings(request)
+        return message(request, None, 403, label("forbidden", lang), label("csrf_refused", lang))
+    username = form_text(form, "username").strip()[:200]
+    password = form_text(form, "password")
+    next_url = _safe_next(form_text(form, "next"))
+    settings = settings_of(request)
     throttle = Throttle(
         per_user=settings.staff_login_failures_per_user,
         per_ip=settings.staff_login_failures_per_ip,
         window=timedelta(minutes=settings.staff_login_window_minutes),
     )
-    ip = _client_ip(request)
+    ip = client_ip(request)
 
     def attempt(conn: psycopg.Connection[Any]) -> tuple[str, str | Session]:
         if throttled(conn, username, ip, throttle):
@@ -271,7 +185,7 @@ def login(request: Request, form: Form, db: Annotated[Database, Depends(get_data
         outcome,
         httponly=True,
         samesite="lax",
-        secure=_secure(request),
+        secure=secure_cookies(request),
         path="/",
         max_age=settings.staff_session_hours * 3600,
     )
@@ -287,7 +201,7 @@ def csrf_matches_plain(expected: str, given: str) -> bool:
 def logout(
     request: Request, form: Form, db: Annotated[Database, Depends(get_database)]
 ) -> Response:
-    _checked(request, form, "viewer")
+    checked_form(request, form, "viewer")
     value = request.cookies.get(SESSION_COOKIE, "")
     db.call(lambda conn: end_session(conn, value))
     response = RedirectResponse("/staff/login", status_code=303)
@@ -375,7 +289,7 @@ def _case_page(
         found = fetch_rows(conn, case_queries.one(case_id, staff=True))
         if not found:
             lang = lang_of(request)
-            return _message(request, session, 404, label("not_found", lang), f"#{case_id}")
+            return message(request, session, 404, label("not_found", lang), f"#{case_id}")
         case = found[0]
         events = fetch_rows(conn, case_queries.events(case_id, staff=True))
         periods = fetch_rows(conn, case_queries.periods(case_id))
@@ -439,22 +353,22 @@ def case_page(
 
 
 def _acknowledge(conn: psycopg.Connection[Any], case_id: int, actor: str, form: FormData) -> object:
-    return workflow.acknowledge(conn, case_id, actor, _text(form, "note") or None)
+    return workflow.acknowledge(conn, case_id, actor, form_text(form, "note") or None)
 
 
 def _assign(conn: psycopg.Connection[Any], case_id: int, actor: str, form: FormData) -> object:
-    assignee = _text(form, "assignee").strip()
+    assignee = form_text(form, "assignee").strip()
     if not fetch_rows(conn, case_queries.active_staff_user(assignee)):
         raise InvalidTransition(case_id, "assign", f"no active staff user {assignee!r}")
     return workflow.assign(conn, case_id, actor, assignee)
 
 
 def _comment(conn: psycopg.Connection[Any], case_id: int, actor: str, form: FormData) -> object:
-    return workflow.comment(conn, case_id, actor, _text(form, "text"))
+    return workflow.comment(conn, case_id, actor, form_text(form, "text"))
 
 
 def _close(conn: psycopg.Connection[Any], case_id: int, actor: str, form: FormData) -> object:
-    return workflow.close(conn, case_id, actor, _text(form, "reason"))
+    return workflow.close(conn, case_id, actor, form_text(form, "reason"))
 
 
 def _reply(conn: psycopg.Connection[Any], case_id: int, actor: str, form: FormData) -> object:
@@ -462,8 +376,8 @@ def _reply(conn: psycopg.Connection[Any], case_id: int, actor: str, form: FormDa
         conn,
         case_id,
         actor,
-        _text(form, "text"),
-        on_behalf_of_enterprise=not _text(form, "regulator"),
+        form_text(form, "text"),
+        on_behalf_of_enterprise=not form_text(form, "regulator"),
     )
 
 
@@ -486,16 +400,16 @@ def case_action(
 ) -> Response:
     """One action of :mod:`schemas.cases.workflow` (enforcement), then back to the case page;
     a refused action shows the case again with the reason (409), having changed nothing."""
-    session = _checked(request, form, "enforcement")
+    session = checked_form(request, form, "enforcement")
     act = _ACTIONS.get(action)
     if act is None:
         lang = lang_of(request)
-        return _message(request, session, 404, label("not_found", lang), action)
+        return message(request, session, 404, label("not_found", lang), action)
     try:
         db.call(lambda conn: act(conn, case_id, session.user.username, form))
     except CaseNotFound:
         lang = lang_of(request)
-        return _message(request, session, 404, label("not_found", lang), f"#{case_id}")
+        return message(request, session, 404, label("not_found", lang), f"#{case_id}")
     except InvalidTransition as exc:
         return _case_page(request, session, db, case_id, status=409, error=exc.reason)
     return RedirectResponse(f"/staff/cases/{case_id}?done={action}", status_code=303)
