@@ -469,8 +469,12 @@ def attach(
     except RecordNotFound:
         return message(request, session, 404, label("not_found", lang_of(request)), f"#{record_id}")
     except InvalidAction as exc:
-        status = 413 if len(data) > wf.MAX_ATTACHMENT_BYTES else 409
-        return _record_page(request, session, db, record_id, status=status, error=exc.reason)
+        if len(data) > wf.MAX_ATTACHMENT_BYTES:  # refused by wf.attach: too large
+            lang = lang_of(request)
+            mb = wf.MAX_ATTACHMENT_BYTES // 2**20
+            title, text = label("too_large_title", lang), label("too_large", lang, mb=mb)
+            return message(request, session, 413, title, text)
+        return _record_page(request, session, db, record_id, status=409, error=exc.reason)
     return RedirectResponse(f"/staff/disclosures/{record_id}?done=attach", status_code=303)
 
 
