@@ -20,6 +20,7 @@ import jinja2
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
+from api.portal import vendor_available
 from schemas.core.localtime import LOCAL_TZ
 
 __all__ = ["LANG_COOKIE", "Lang", "label", "lang_of", "local", "number", "page"]
@@ -114,6 +115,7 @@ def page(
             t=t,
             path=request.url.path,
             switch_query=urlencode(query),
+            vendor=vendor_available(),  # uPlot, bundled with the portal
             **context,
         )
     )

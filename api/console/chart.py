@@ -28,6 +28,7 @@ class Chart:
     x_ticks: list[dict[str, Any]] = field(default_factory=list)
     y_ticks: list[dict[str, Any]] = field(default_factory=list)
     points: int = 0
+    data: dict[str, Any] = field(default_factory=dict)  # the same means for uPlot (console.js)
 
 
 def _nice_top(value: float) -> float:
@@ -64,6 +65,21 @@ def draw(
         for r in rows
         if not r["valid"]
     ]
+    hour = timedelta(hours=1)
+    chart.data = {
+        "start": start.timestamp(),
+        "end": end.timestamp(),
+        "limit": None if limit is None else float(limit),
+        "points": [
+            {  # period-ending, as the API and the portal's charts give means
+                "t": (r["hour_start"] + hour).timestamp(),
+                "mean": None if r["mean"] is None else float(r["mean"]),
+                "converted": None if r["converted"] is None else float(r["converted"]),
+                "valid": bool(r["valid"]),
+            }
+            for r in rows
+        ],
+    }
     if limit is not None:
         chart.limit_y = y(float(limit))
     chart.y_ticks = [{"y": y(top * i / 4), "label": f"{top * i / 4:g}"} for i in range(5)]

@@ -4,6 +4,7 @@
    updated or removed according to the inbox's filters. No reload, no polling. */
 (function () {
   "use strict";
+  means();
   var table = document.getElementById("cases");
   if (!table || !window.EventSource) return;
   var labels = JSON.parse(document.getElementById("labels").textContent);
@@ -75,4 +76,53 @@
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (c) { if (c) show(c); });
   });
+
+  /* The case page: where uPlot is bundled, the hourly means against the limit are drawn with it
+     (as the portal's charts are: period-ending, Asia/Shanghai axis, invalid hours shaded), in
+     place of the server-drawn SVG, which stays for browsers without script. */
+  function means() {
+    var box = document.getElementById("means");
+    var source = document.getElementById("means-data");
+    if (!box || !source || !window.uPlot) return;
+    var data = JSON.parse(source.textContent);
+    var labels = JSON.parse(document.getElementById("means-labels").textContent);
+    var pts = data.points;
+    var xs = pts.map(function (p) { return p.t; });
+    var invalid = pts.filter(function (p) { return !p.valid; });
+    var shade = {
+      hooks: {
+        drawClear: [function (u) {
+          var ctx = u.ctx;
+          ctx.save();
+          ctx.fillStyle = "rgba(208,215,222,0.5)";
+          invalid.forEach(function (p) {
+            var x0 = u.valToPos(p.t - 3600, "x", true), x1 = u.valToPos(p.t, "x", true);
+            ctx.fillRect(x0, u.bbox.top, x1 - x0, u.bbox.height);
+          });
+          ctx.restore();
+        }]
+      }
+    };
+    var unit = labels.unit ? " (" + labels.unit + ")" : "";
+    var target = document.createElement("div");
+    target.id = "means-uplot";
+    box.appendChild(target);
+    new window.uPlot({
+      width: Math.max(Math.min(box.clientWidth || 900, 1100), 300),
+      height: 300,
+      tzDate: function (ts) { return window.uPlot.tzDate(new Date(ts * 1e3), "Asia/Shanghai"); },
+      plugins: [shade],
+      scales: { x: { time: true, range: [data.start, data.end] } },
+      series: [
+        { label: labels.time, value: "{YYYY}-{MM}-{DD} {HH}:{mm} +08:00" },
+        { label: labels.measured + unit, stroke: "#0969da", width: 2, points: { show: true, size: 5 }, spanGaps: false },
+        { label: labels.converted + unit, stroke: "#8250df", width: 2, points: { show: true, size: 5 }, spanGaps: false },
+        { label: labels.limit + unit, stroke: "#cf222e", width: 1.5, dash: [6, 4], points: { show: false } }
+      ],
+      axes: [{}, { size: 60 }]
+    }, [xs, pts.map(function (p) { return p.mean; }), pts.map(function (p) { return p.converted; }),
+        pts.map(function () { return data.limit; })], target);
+    box.querySelector("svg.means").style.display = "none";
+    box.dataset.rendered = "uplot";
+  }
 })();
