@@ -128,7 +128,11 @@ def record_failure(conn: psycopg.Connection[Any], username: str, client_ip: str 
 def throttled(
     conn: psycopg.Connection[Any], username: str, client_ip: str | None, throttle: Throttle
 ) -> bool:
-    """Whether the user name or the client address has reached its failures in the window."""
+    """Whether the user name or the client address has reached its failures in the window
+    (failures older than the window, which no longer count, are deleted first)."""
+    conn.execute(
+        "DELETE FROM staff_login_failures WHERE at <= now() - %s::interval", (throttle.window,)
+    )
     row = conn.execute(
         "SELECT count(*) FILTER (WHERE scope = 'user' AND key = %(user)s),"
         " count(*) FILTER (WHERE scope = 'ip' AND key = %(ip)s)"

@@ -191,3 +191,17 @@ def test_tokens_still_work_and_cookie_writes_need_the_csrf_header(
     assert done.status_code == 200, done.text
     actors = db.execute("SELECT actor FROM case_events WHERE action = 'commented'").fetchall()
     assert actors == [("zhao.lei",)]
+
+
+def test_failures_older_than_the_window_no_longer_count(db: psycopg.Connection) -> None:
+    from datetime import timedelta as td
+
+    from schemas.staff.sessions import Throttle, record_failure, throttled
+
+    throttle = Throttle(per_user=2, per_ip=10, window=td(minutes=15))
+    record_failure(db, "zhao.lei", "10.0.0.1")
+    record_failure(db, "Zhao.Lei ", "10.0.0.2")  # the same user name, however typed
+    assert throttled(db, "zhao.lei", "10.0.0.3", throttle)
+    db.execute("UPDATE staff_login_failures SET at = now() - interval '16 minutes'")
+    assert not throttled(db, "zhao.lei", "10.0.0.3", throttle)
+    assert db.execute("SELECT count(*) FROM staff_login_failures").fetchone() == (0,)

@@ -23,7 +23,8 @@ CREATE TABLE staff_sessions (
 CREATE INDEX staff_sessions_user ON staff_sessions (user_id) WHERE ended_at IS NULL;
 
 -- One row per failed login, under the user name tried and under the client address; counted
--- over a sliding window. A successful login clears its user name's rows.
+-- over a sliding window; rows older than the window are pruned at each login attempt. A
+-- successful login clears its user name's rows.
 CREATE TABLE staff_login_failures (
     id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     scope           text NOT NULL CHECK (scope IN ('user', 'ip')),
@@ -31,3 +32,4 @@ CREATE TABLE staff_login_failures (
     at              timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX staff_login_failures_key ON staff_login_failures (scope, key, at);
+CREATE INDEX staff_login_failures_at ON staff_login_failures (at);  -- pruning past the window
