@@ -104,6 +104,13 @@
       }
     };
     var unit = labels.unit ? " (" + labels.unit + ")" : "";
+    function two(n) { return (n < 10 ? "0" : "") + n; }
+    function hours(u, splits) {  // "11-27 09:00", Asia/Shanghai, 24 h
+      return splits.map(function (ts) {
+        var d = window.uPlot.tzDate(new Date(ts * 1e3), "Asia/Shanghai");
+        return two(d.getMonth() + 1) + "-" + two(d.getDate()) + " " + two(d.getHours()) + ":" + two(d.getMinutes());
+      });
+    }
     var target = document.createElement("div");
     target.id = "means-uplot";
     box.appendChild(target);
@@ -119,7 +126,7 @@
         { label: labels.converted + unit, stroke: "#8250df", width: 2, points: { show: true, size: 5 }, spanGaps: false },
         { label: labels.limit + unit, stroke: "#cf222e", width: 1.5, dash: [6, 4], points: { show: false } }
       ],
-      axes: [{}, { size: 60 }]
+      axes: [{ values: hours, space: 70 }, { size: 60 }]
     }, [xs, pts.map(function (p) { return p.mean; }), pts.map(function (p) { return p.converted; }),
         pts.map(function () { return data.limit; })], target);
     box.querySelector("svg.means").style.display = "none";
