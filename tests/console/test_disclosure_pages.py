@@ -201,3 +201,36 @@ def test_viewers_and_officers_cannot_reach_authoring(
     )
     assert posted.status_code == 403
     assert db.execute("SELECT count(*) FROM disclosure_records").fetchone() == (0,)
+
+
+def test_a_draft_is_edited_from_its_prefilled_form(
+    client: TestClient, db: psycopg.Connection, world: World
+) -> None:
+    staff_user(db, "li.na", "editor")
+    login(client, "li.na")
+    csrf = _csrf(client, "/staff/disclosures/new?record_type=penalty_decision")
+    made = client.post(
+        "/staff/disclosures/new",
+        data={**PENALTY, "record_type": "penalty_decision", "csrf": csrf},
+        follow_redirects=False,
+    )
+    record_id = int(re.findall(r"/staff/disclosures/(\d+)", made.headers["location"])[0])
+    form = client.get(f"/staff/disclosures/{record_id}/edit").text
+    assert 'name="c.decision_number" value="杭环罚〔2026〕12号"' in form
+    assert '<option value="pending" selected>' in form
+    edited = client.post(
+        f"/staff/disclosures/{record_id}/edit",
+        data={**PENALTY, "c.execution_status": "executed", "csrf": csrf},
+        follow_redirects=False,
+    )
+    assert edited.status_code == 303
+    (content,) = (
+        db.execute("SELECT content FROM disclosure_records WHERE id = %s", (record_id,)).fetchone()
+        or ()
+    )
+    assert content["execution_status"] == "executed"
+    bad = client.post(
+        f"/staff/disclosures/{record_id}/edit",
+        data={**PENALTY, "c.decision_date": "not a day", "csrf": csrf},
+    )
+    assert bad.status_code == 422 and 'data-field="decision_date"' in bad.text
