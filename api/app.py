@@ -26,6 +26,9 @@ from api.routes import (
     cases,
     comparisons,
     completeness,
+    console,
+    console_admin,
+    console_disclosures,
     disclosure_feeds,
     disclosures,
     dumps,
@@ -159,6 +162,10 @@ def create_app(settings: ApiSettings, *, pool: ConnectionPool | None = None) -> 
     app.include_router(dumps.router)  # bulk downloads: files written by `sourcewatch dump`
     app.include_router(portal.router)  # HTML pages, not in the OpenAPI schema
     app.include_router(portal_requests.router)  # the request form and tracking page
+    app.include_router(console.router)  # the staff console's pages (session login)
+    app.include_router(console_disclosures.router)  # the console's disclosure authoring
+    app.include_router(console_admin.router)  # the console's administration pages
+    app.add_exception_handler(console.ConsoleResponse, console.send_response)
     app.include_router(widgets.router)  # embeddable widgets, not in the OpenAPI schema
     app.include_router(timeliness.router)  # disclosure timeliness, annual report
     app.include_router(publication.router)  # hash-chained log, signed roots, keys, verify

@@ -44,3 +44,33 @@ class ApiSettings(Settings):
         description="Folder of the daily bulk dumps (`sourcewatch dump` writes them, the API "
         "serves them at /v1/dumps).",
     )
+    staff_session_hours: int = Field(
+        12,
+        ge=1,
+        le=24 * 30,
+        description="Staff console: a login session ends this many hours after it began "
+        "(sessions are kept in PostgreSQL; logout ends one at once).",
+    )
+    staff_cookie_secure: bool = Field(
+        False,
+        description="Staff console: always mark the session cookie Secure (set it behind a "
+        "TLS-terminating proxy that does not send X-Forwarded-Proto); it is Secure anyway "
+        "when the request came over https.",
+    )
+    staff_login_failures_per_user: int = Field(
+        5,
+        ge=1,
+        description="Staff console: failed logins for one user name within "
+        "SOURCEWATCH_STAFF_LOGIN_WINDOW_MINUTES after which further attempts are refused (429).",
+    )
+    staff_login_failures_per_ip: int = Field(
+        30,
+        ge=1,
+        description="Staff console: failed logins from one client address within "
+        "SOURCEWATCH_STAFF_LOGIN_WINDOW_MINUTES after which further attempts are refused (429).",
+    )
+    staff_login_window_minutes: int = Field(
+        15,
+        ge=1,
+        description="Staff console: the sliding window over which failed logins are counted.",
+    )

@@ -430,6 +430,21 @@ def _parser() -> argparse.ArgumentParser:
     who.add_argument("--token", default=None, help="the token to revoke (read from stdin if '-')")
     who.add_argument("--user", default=None, help="revoke every live token of this user")
     sr.set_defaults(run=commands.staff_revoke)
+    sp = _add(
+        staff,
+        "password",
+        "set a staff user's console password (argon2id hash; read from the terminal or stdin)",
+        ("sourcewatch staff password li.na", "asks twice on the terminal"),
+        (
+            "printf '%s\\n' \"$PASSWORD\" | sourcewatch staff password li.na --stdin",
+            "from a script (kept out of the shell history and the process list)",
+        ),
+    )
+    sp.add_argument("username")
+    sp.add_argument(
+        "--stdin", action="store_true", help="read the password from stdin's first line"
+    )
+    sp.set_defaults(run=commands.staff_password)
 
     dev = _add(
         sub,

@@ -359,6 +359,28 @@ def staff_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def staff_password(args: argparse.Namespace) -> int:
+    from schemas.staff.passwords import set_password
+
+    if args.stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        import getpass
+
+        password = getpass.getpass(f"new console password for {args.username}: ")
+        if getpass.getpass("again: ") != password:
+            print("error: the two passwords differ", file=sys.stderr)  # noqa: T201
+            return 1
+    with _cli_connection() as conn:
+        try:
+            set_password(conn, args.username, password, actor=_cli_actor())
+        except (LookupError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)  # noqa: T201
+            return 1
+    print(f"password set for {args.username}")  # noqa: T201
+    return 0
+
+
 def _cli_connection() -> Any:
     from schemas.core.db import connect
     from schemas.core.settings import get_settings

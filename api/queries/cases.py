@@ -84,6 +84,7 @@ class CaseFilter:
     period: str | None = None
     kind: str | None = None  # staff view
     severity: str | None = None
+    assigned_to: str | None = None  # staff view
     since: datetime | None = None  # cases whose latest period starts at or after
     until: datetime | None = None  # cases whose first period starts before
     staff: bool = False
@@ -98,14 +99,16 @@ _FILTER_COLUMNS = {
     "period": ("c", "period"),
     "kind": ("c", "kind"),
     "severity": ("c", "severity"),
+    "assigned_to": ("c", "assigned_to"),
 }
+_STAFF_ONLY = frozenset({"kind", "assigned_to"})
 
 
 def _where(f: CaseFilter) -> tuple[sql.Composable, dict[str, Any]]:
     conditions: list[sql.Composable] = [] if f.staff else [_EXCEEDANCES]
     params: dict[str, Any] = {}
     for name, column in _FILTER_COLUMNS.items():
-        if (value := getattr(f, name)) is not None and (f.staff or name != "kind"):
+        if (value := getattr(f, name)) is not None and (f.staff or name not in _STAFF_ONLY):
             conditions.append(
                 sql.SQL("{c} = {p}").format(c=sql.Identifier(*column), p=sql.Placeholder(name))
             )

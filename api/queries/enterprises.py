@@ -11,7 +11,7 @@ from api.db import Statement
 from api.params import BBox
 from api.queries.common import limit_offset, where
 
-__all__ = ["SORTS", "EnterpriseFilter", "count", "one", "select"]
+__all__ = ["SORTS", "EnterpriseFilter", "count", "districts", "one", "select"]
 
 EARTH_RADIUS_M = 6_371_008.8  # mean Earth radius (IUGG)
 
@@ -120,3 +120,13 @@ def one(enterprise_id: int) -> Statement:
         " WHERE e.id = %(id)s"
     ).format(columns=_COLUMNS)
     return Statement(query, {"id": enterprise_id})
+
+
+def districts() -> Statement:
+    """The districts that have an enterprise, in order (the staff console's filter)."""
+    return Statement(
+        sql.SQL(
+            "SELECT DISTINCT district FROM enterprises WHERE district IS NOT NULL"
+            " AND district <> '' ORDER BY district"
+        )
+    )

@@ -94,9 +94,10 @@ if [ -z "${SOURCEWATCH_TEST_MQTT_URL:-}" ]; then
         mqtt_up || { echo "Mosquitto did not start" >&2; exit 1; }
     fi
 fi
-# Headless Chromium for the portal/widget browser test, with a Chinese font so that its
-# screenshots are legible: installed when we can, else that test is skipped with its reason
-# (SOURCEWATCH_NO_BROWSER=1 skips the install).
+# Headless Chromium for the browser tests (portal/widgets, and the staff console driven by
+# Playwright for Python through this binary: no browser download), with a Chinese font so that
+# screenshots are legible: installed when we can, else those tests are skipped with their
+# reason (SOURCEWATCH_NO_BROWSER=1 skips the install).
 cjk_font() { command -v fc-list >/dev/null && [ -n "$(fc-list :lang=zh family 2>/dev/null)" ]; }
 if [ -z "${SOURCEWATCH_NO_BROWSER:-}" ] && ! { [ -x /usr/bin/chromium ] && cjk_font; }; then
     if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
@@ -107,7 +108,7 @@ if [ -z "${SOURCEWATCH_NO_BROWSER:-}" ] && ! { [ -x /usr/bin/chromium ] && cjk_f
         if [ -x /usr/bin/chromium ]; then
             echo "no Chinese font: browser test screenshots show boxes (apt-get install fonts-wqy-microhei)" >&2
         else
-            echo "no /usr/bin/chromium: the browser test will be skipped (apt-get install chromium)" >&2
+            echo "no /usr/bin/chromium: the browser tests will be skipped (apt-get install chromium)" >&2
         fi
     fi
 fi

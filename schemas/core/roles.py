@@ -13,7 +13,8 @@ process connects with its own role (``sourcewatch db roles`` creates them, idemp
 * ``<prefix>_api`` — the HTTP API: it reads, and its staff routes write what staff do
   (disclosure drafts and attachments, case actions, the audit log, a token's last use, and
   what admins manage: the registry, limit bindings and permit limits, subscriptions — with
-  cancelling their pending notifications — and staff accounts and tokens).
+  cancelling their pending notifications — staff accounts and tokens, and the console's
+  sessions and failed logins).
 
 Every role reads every table. The publication log is appended to by the two processes that
 publish — the publisher (automatic records) and the API (staff publish and withdraw in the
@@ -95,6 +96,9 @@ WRITES: Mapping[str, Mapping[str, tuple[str, ...]]] = {
         "disclosure_requests": _IW,
         "disclosure_request_attachments": ("INSERT",),
         "disclosure_request_challenges": _IW,
+        # the staff console (issue 13): password logins, sessions, throttled failures
+        "staff_sessions": _IW,
+        "staff_login_failures": ("INSERT", "DELETE"),
     },
 }
 

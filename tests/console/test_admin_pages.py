@@ -1,0 +1,190 @@
+"""The console's administration pages (admins only): registry upload with every bad row listed
+and nothing imported, limits (in force, bind, permit import), subscriptions with a write-only
+secret, staff users with passwords and tokens shown once."""
+
+from __future__ import annotations
+
+import re
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from schemas.staff.passwords import check_password
+from tests.alerts.test_registry_to_case import HEADER, MN, ROW
+from tests.console.conftest import hidden, login, staff_user
+
+BAD_ROWS = ROW.format(category="coal-boiler-exisiting") + ROW.format(
+    category="coal-boiler-existing"
+).replace(MN, "0CA065A6F43A75F68D981729").replace(",gas,", ",smoke,")
+
+
+@pytest.fixture
+def admin(client: TestClient, db: psycopg.Connection) -> str:
+    staff_user(db, "li.na", "admin")
+    login(client, "li.na")
+    return hidden(client.get("/staff/admin/registry").text)
+
+
+def test_registry_upload_lists_every_bad_row_and_imports_nothing(
+    client: TestClient, db: psycopg.Connection, admin: str
+) -> None:
+    bad = client.post(
+        "/staff/admin/registry",
+        data={"csrf": admin},
+        files={"file": ("registry.csv", (HEADER + BAD_ROWS).encode(), "text/csv")},
+    )
+    assert bad.status_code == 422
+    rows = re.findall(r"<tr><td>(\d+)</td><td>([a-z_]+)</td>", bad.text)
+    assert rows == [("2", "limit_category"), ("3", "kind")]
+    assert db.execute("SELECT count(*) FROM outlets").fetchone() == (0,)
+    good = client.post(
+        "/staff/admin/registry",
+        data={"csrf": admin},
+        files={
+            "file": (
+                "registry.csv",
+                (HEADER + ROW.format(category="coal-boiler-existing")).encode(),
+                "text/csv",
+            )
+        },
+    )
+    assert good.status_code == 200 and 'id="imported"' in good.text
+    assert db.execute("SELECT count(*) FROM outlet_limit_bindings").fetchone() == (1,)
+    shown = client.get(f"/staff/admin/limits?mn={MN}&lang=en").text
+    assert "GB 13223-2011" in shown and "coal-boiler-existing" in shown
+    assert "a21026" in shown and "mg/m" in shown  # the unit beside each limit
+
+
+def test_limits_bind_and_import_with_row_errors(
+    client: TestClient, db: psycopg.Connection, admin: str
+) -> None:
+    client.post(
+        "/staff/admin/registry",
+        data={"csrf": admin},
+        files={
+            "file": (
+                "r.csv",
+                (HEADER + ROW.format(category="coal-boiler-existing")).encode(),
+                "text/csv",
+            )
+        },
+    )
+    refused = client.post(
+        "/staff/admin/limits/bind",
+        data={
+            "csrf": admin,
+            "mn": MN,
+            "standard": "GB 13223-2011",
+            "category": "nope",
+            "valid_from": "2026-01-01",
+            "source": "permit 7",
+        },
+    )
+    assert refused.status_code == 422
+    bound = client.post(
+        "/staff/admin/limits/bind",
+        data={
+            "csrf": admin,
+            "mn": MN,
+            "standard": "GB 13223-2011",
+            "category": "coal-boiler-new",
+            "valid_from": "2026-06-01",
+            "source": "permit 7",
+        },
+    )
+    assert bound.status_code == 200 and 'id="bound"' in bound.text
+    assert db.execute("SELECT count(*) FROM outlet_limit_bindings").fetchone() == (2,)
+    csv = (
+        "mn,pollutant,value,unit,period,source_document,valid_from\n"
+        f"{MN},a21026,35,mg/m³,hour,permit 7,2026-01-01\n"
+        "UNKNOWNMN,a21026,35,mg/m³,hour,permit 7,2026-01-01\n"
+    )
+    bad = client.post(
+        "/staff/admin/limits/import",
+        data={"csrf": admin},
+        files={"file": ("limits.csv", csv.encode(), "text/csv")},
+    )
+    assert bad.status_code == 422 and 'id="row-errors"' in bad.text
+    assert db.execute("SELECT count(*) FROM outlet_limits").fetchone() == (0,)
+    good = client.post(
+        "/staff/admin/limits/import",
+        data={"csrf": admin},
+        files={"file": ("limits.csv", csv.rsplit("UNKNOWN", 1)[0].encode(), "text/csv")},
+    )
+    assert good.status_code == 200 and 'id="imported"' in good.text
+    assert db.execute("SELECT count(*) FROM outlet_limits").fetchone() == (1,)
+
+
+def test_subscription_secret_is_write_only(
+    client: TestClient, db: psycopg.Connection, admin: str
+) -> None:
+    secret = "very-secret-hmac-key"
+    made = client.post(
+        "/staff/admin/subscriptions",
+        data={
+            "csrf": admin,
+            "subscriber": "duty",
+            "channel": "webhook",
+            "target": "https://hooks.example.gov.cn/sw",
+            "secret": secret,
+            "kinds": "exceedance",
+            "min_severity": "major",
+        },
+    )
+    assert made.status_code == 200, made.text[-800:]
+    assert secret not in made.text and secret not in client.get("/staff/admin/subscriptions").text
+    (sid,) = db.execute("SELECT id FROM subscriptions").fetchone() or ()
+    stopped = client.post(f"/staff/admin/subscriptions/{sid}/deactivate", data={"csrf": admin})
+    assert stopped.status_code == 200
+    assert db.execute("SELECT active FROM subscriptions").fetchone() == (False,)
+    audit = db.execute(
+        "SELECT after::text FROM staff_audit WHERE object_type = 'subscription'"
+    ).fetchall()
+    assert audit and all(secret not in a[0] for a in audit)
+
+
+def test_users_password_token_and_deactivation(
+    client: TestClient, db: psycopg.Connection, admin: str
+) -> None:
+    saved = client.post(
+        "/staff/admin/users",
+        data={
+            "csrf": admin,
+            "username": "wang.wei",
+            "roles": ["enforcement"],
+            "password": "a long enough password",
+        },
+    )
+    assert saved.status_code == 200, saved.text[-800:]
+    assert check_password(db, "wang.wei", "a long enough password") is not None
+    token = client.post(
+        "/staff/admin/users/wang.wei/token", data={"csrf": admin, "label": "laptop"}
+    )
+    found = re.search(r'<code id="new-token">(sw_[^<]+)</code>', token.text)
+    assert found
+    assert (
+        client.get(
+            "/v1/staff/cases", headers={"Authorization": f"Bearer {found.group(1)}"}
+        ).status_code
+        == 200
+    )
+    assert found.group(1) not in client.get("/staff/admin/users").text  # shown once
+    gone = client.post("/staff/admin/users/wang.wei/deactivate", data={"csrf": admin})
+    assert gone.status_code == 200
+    assert check_password(db, "wang.wei", "a long enough password") is None
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/staff/admin/registry",
+        "/staff/admin/limits",
+        "/staff/admin/subscriptions",
+        "/staff/admin/users",
+    ],
+)
+def test_only_admins(client: TestClient, db: psycopg.Connection, path: str) -> None:
+    staff_user(db, "chen.jie", "editor", "enforcement")
+    login(client, "chen.jie")
+    assert client.get(path).status_code == 403
