@@ -3,8 +3,10 @@
 Nothing is built at import time; the pool is opened in the lifespan (psycopg's
 ``open=False`` + lifespan pattern) unless the caller passes one it owns.
 
-Middleware, outermost first: CORS (public reads from any portal: any origin, no credentials)
-→ rate limit (``/v1`` only) → gzip → unhandled errors → FastAPI (exception handlers, routes).
+Middleware, outermost first: metrics → CORS (public reads from any portal: any origin, no
+credentials) → rate limit (``/v1`` only) → body limit (413 before a body is spooled) → staff
+gate (401 before a ``/v1/staff/`` body is read) → gzip → unhandled errors → FastAPI (exception
+handlers, routes).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from psycopg_pool import ConnectionPool
 from starlette.concurrency import run_in_threadpool
 
 from api import errors, metrics
+from api.auth import StaffGate
+from api.bodylimit import BodyLimitMiddleware
 from api.broadcast import Broadcast
 from api.db import QUERY_TIMEOUT_S, Database
 from api.ratelimit import RateLimiter, RateLimitMiddleware
@@ -114,6 +118,8 @@ def create_app(settings: ApiSettings, *, pool: ConnectionPool | None = None) -> 
     errors.install(app)
     app.add_middleware(errors.UnhandledErrors)
     app.add_middleware(GZipMiddleware, minimum_size=1000)
+    app.add_middleware(StaffGate)
+    app.add_middleware(BodyLimitMiddleware, settings=settings)
     app.add_middleware(RateLimitMiddleware, limiter=RateLimiter(rate))
     app.add_middleware(
         CORSMiddleware,

@@ -25,6 +25,24 @@ class ApiSettings(Settings):
         description="HTTP API: most /v1 requests and portal/widget pages one client IP may make "
         "in any 60 s (sliding window, counted per API process); 0 turns the limit off.",
     )
+    api_max_body_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        description="HTTP API: most bytes of any request body (413 beyond; api/bodylimit.py); "
+        "uploads have their own limits below.",
+    )
+    api_max_attachment_bytes: int = Field(
+        21 * 1024 * 1024,
+        ge=1024,
+        description="HTTP API: most bytes of a disclosure attachment upload's request body "
+        "(multipart framing included; the file itself may have at most 20 MiB).",
+    )
+    api_max_import_bytes: int = Field(
+        11 * 1024 * 1024,
+        ge=1024,
+        description="HTTP API: most bytes of an import upload's request body (disclosure "
+        "drafts, registry, permit limits; the file itself: 10 MB, 5 MiB and 1 MiB).",
+    )
     dump_dir: Path = Field(
         Path("var/dumps"),
         description="Folder of the daily bulk dumps (`sourcewatch dump` writes them, the API "
