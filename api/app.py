@@ -25,6 +25,7 @@ from api.auth import StaffGate
 from api.bodylimit import BodyLimitMiddleware
 from api.broadcast import Broadcast
 from api.db import QUERY_TIMEOUT_S, Database
+from api.exports import IDLE_IN_TRANSACTION_S, ExportSlots
 from api.ratelimit import RateLimiter, RateLimitMiddleware
 from api.routes import (
     cases,
@@ -88,7 +89,10 @@ def create_app(settings: ApiSettings, *, pool: ConnectionPool | None = None) -> 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = pool is None
         used = pool or open_pool(
-            settings.database, application_name="sourcewatch.api", max_size=POOL_MAX_SIZE
+            settings.database,
+            application_name="sourcewatch.api",
+            max_size=POOL_MAX_SIZE,
+            idle_in_transaction_s=IDLE_IN_TRANSACTION_S,
         )
         if own:
             used.open(wait=False)  # start even when the database is down: /readyz tells
@@ -111,6 +115,7 @@ def create_app(settings: ApiSettings, *, pool: ConnectionPool | None = None) -> 
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.export_slots = ExportSlots(settings.api_streams_per_client)
     # one LISTEN connection for every live stream of this process, opened on first use
     app.state.case_events = Broadcast(
         settings.database, channels.CASE_EVENTS, application_name="sourcewatch.api.listen"
