@@ -193,6 +193,11 @@ def _from_http(request: Request, exc: StarletteHTTPException) -> ApiError:
     if status == 400 and exc.detail == "There was an error parsing the body":
         # FastAPI's answer to a body that is not JSON: a bad parameter like any other (422)
         return ApiError(422, "invalid_parameter", "body: not valid JSON", parameter="body")
+    if status == 400:
+        # Starlette's answer to a malformed multipart body ("Missing boundary …"): the API
+        # documents a bad body as 422, never 400 (issue 15, schemathesis)
+        detail = exc.detail if isinstance(exc.detail, str) else "malformed"
+        return ApiError(422, "invalid_parameter", f"body: {detail}", parameter="body")
     headers = dict(exc.headers or {})
     try:
         phrase = HTTPStatus(status).phrase
