@@ -3,8 +3,10 @@
 Nothing is built at import time; the pool is opened in the lifespan (psycopg's
 ``open=False`` + lifespan pattern) unless the caller passes one it owns.
 
-Middleware, outermost first: CORS (public reads from any portal: any origin, no credentials)
-→ rate limit (``/v1`` only) → gzip → unhandled errors → FastAPI (exception handlers, routes).
+Middleware, outermost first: metrics → CORS (public reads from any portal: any origin, no
+credentials) → rate limit (``/v1`` only) → body limit (413 before a body is spooled) → staff
+gate (401 before a ``/v1/staff/`` body is read) → gzip → unhandled errors → FastAPI (exception
+handlers, routes).
 """
 
 from __future__ import annotations
@@ -19,8 +21,11 @@ from psycopg_pool import ConnectionPool
 from starlette.concurrency import run_in_threadpool
 
 from api import errors, metrics
+from api.auth import StaffGate
+from api.bodylimit import BodyLimitMiddleware
 from api.broadcast import Broadcast
 from api.db import QUERY_TIMEOUT_S, Database
+from api.exports import IDLE_IN_TRANSACTION_S, ExportSlots
 from api.ratelimit import RateLimiter, RateLimitMiddleware
 from api.routes import (
     cases,
@@ -93,7 +98,10 @@ def create_app(settings: ApiSettings, *, pool: ConnectionPool | None = None) -> 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = pool is None
         used = pool or open_pool(
-            settings.database, application_name="sourcewatch.api", max_size=POOL_MAX_SIZE
+            settings.database,
+            application_name="sourcewatch.api",
+            max_size=POOL_MAX_SIZE,
+            idle_in_transaction_s=IDLE_IN_TRANSACTION_S,
         )
         if own:
             used.open(wait=False)  # start even when the database is down: /readyz tells
@@ -118,6 +126,7 @@ def create_app(settings: ApiSettings, *, pool: ConnectionPool | None = None) -> 
     app.state.settings = settings
     # requests for information: a second, hourly limit per address on submitting them
     app.state.submit_limiter = RateLimiter(settings.api_request_submits_per_hour, window_s=3600)
+    app.state.export_slots = ExportSlots(settings.api_streams_per_client)
     # one LISTEN connection for every live stream of this process, opened on first use
     app.state.case_events = Broadcast(
         settings.database, channels.CASE_EVENTS, application_name="sourcewatch.api.listen"
@@ -125,6 +134,8 @@ def create_app(settings: ApiSettings, *, pool: ConnectionPool | None = None) -> 
     errors.install(app)
     app.add_middleware(errors.UnhandledErrors)
     app.add_middleware(GZipMiddleware, minimum_size=1000)
+    app.add_middleware(StaffGate)
+    app.add_middleware(BodyLimitMiddleware, settings=settings)
     app.add_middleware(RateLimitMiddleware, limiter=RateLimiter(rate))
     app.add_middleware(
         CORSMiddleware,

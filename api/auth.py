@@ -8,23 +8,31 @@ OPTIONS) must then also carry the session's CSRF token in ``X-CSRF-Token``, so t
 site cannot make a logged-in browser act. A missing, unknown, expired or revoked credential is
 401 (:class:`api.errors.Unauthorized`), a user without the role or a cookie request without
 its CSRF token is 403 (:class:`api.errors.Forbidden`), both in the one JSON error shape.
+
+:class:`StaffGate` checks the token of every ``/v1/staff/`` request before anything reads its
+body (issue 15: an anonymous 30 MB upload was spooled before its 401), so a 401 always comes
+before any answer about the body (400, 413, 422); the dependency then reuses the user it found.
 """
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.db import get_database
-from api.errors import Forbidden, Unauthorized
+from api.db import Database, DatabaseError, get_database
+from api.errors import ApiError, Forbidden, Unauthorized, database_error, error_response
 from schemas.staff.accounts import ROLES, StaffUser, authenticate_token
 from schemas.staff.sessions import Session, find_session
 
 __all__ = [
     "CSRF_HEADER",
     "SESSION_COOKIE",
+    "STAFF_PREFIX",
+    "StaffGate",
     "StaffUser",
     "authenticate",
     "csrf_matches",
@@ -32,9 +40,18 @@ __all__ = [
     "session_of",
 ]
 
+STAFF_PREFIX = "/v1/staff/"
 SESSION_COOKIE = "sw_session"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_USER = "staff_user"  # where the gate leaves the user, in the request's state
+
+
+def _session(database: Database, value: str | None) -> Session | None:
+    if not value or len(value) > 200:
+        return None
+    with database.connection() as conn:
+        return find_session(conn, value)
 
 
 def session_of(request: Request) -> Session | None:
@@ -42,11 +59,7 @@ def session_of(request: Request) -> Session | None:
     if hasattr(request.state, "staff_session"):
         found: Session | None = request.state.staff_session
         return found
-    value = request.cookies.get(SESSION_COOKIE)
-    found = None
-    if value and len(value) <= 200:
-        with get_database(request).connection() as conn:
-            found = find_session(conn, value)
+    found = _session(get_database(request), request.cookies.get(SESSION_COOKIE))
     request.state.staff_session = found
     return found
 
@@ -56,28 +69,36 @@ def csrf_matches(session: Session, given: str | None) -> bool:
     return bool(given) and hmac.compare_digest(session.csrf_token.encode(), str(given).encode())
 
 
-def authenticate(request: Request) -> StaffUser:
-    authorization = request.headers.get("authorization")
+def _user(
+    database: Database, method: str, headers: Mapping[str, str], cookies: Mapping[str, str]
+) -> StaffUser:
+    """The staff user of a request's bearer token, else of its console session (whose CSRF
+    token a request that changes something must carry)."""
+    authorization = headers.get("authorization")
     if authorization is None:
-        session = session_of(request)
+        session = _session(database, cookies.get(SESSION_COOKIE))
         if session is None:
             raise Unauthorized(
                 "staff endpoints need an 'Authorization: Bearer <token>' header"
                 " (or a staff console session)"
             )
-        if request.method not in SAFE_METHODS and not csrf_matches(
-            session, request.headers.get(CSRF_HEADER)
-        ):
+        if method not in SAFE_METHODS and not csrf_matches(session, headers.get(CSRF_HEADER)):
             raise Forbidden(f"a console session's request needs its CSRF token ({CSRF_HEADER})")
         return session.user
     if not authorization.startswith("Bearer "):
         raise Unauthorized("staff endpoints need an 'Authorization: Bearer <token>' header")
-    token = authorization.removeprefix("Bearer ").strip()
-    with get_database(request).connection() as conn:
-        user = authenticate_token(conn, token)
+    with database.connection() as conn:
+        user = authenticate_token(conn, authorization.removeprefix("Bearer ").strip())
     if user is None:
         raise Unauthorized("the token is unknown, revoked or expired")
     return user
+
+
+def authenticate(request: Request) -> StaffUser:
+    found = getattr(request.state, _USER, None)
+    if isinstance(found, StaffUser):
+        return found  # checked by the gate, before the body was read
+    return _user(get_database(request), request.method, request.headers, request.cookies)
 
 
 def require_role(role: str) -> Callable[[Request], StaffUser]:
@@ -92,3 +113,36 @@ def require_role(role: str) -> Callable[[Request], StaffUser]:
         return user
 
     return dependency
+
+
+class StaffGate:
+    """ASGI middleware: a ``/v1/staff/`` request without a valid token or console session is
+    answered 401 (403 without its CSRF token) before its body is read (CORS preflights pass:
+    they carry no credentials)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = str(scope.get("path", ""))
+        if (
+            scope["type"] != "http"
+            or not path.startswith(STAFF_PREFIX)
+            or scope["method"] == "OPTIONS"
+        ):
+            await self.app(scope, receive, send)
+            return
+        try:
+            request = Request(scope)
+            database: Database = scope["app"].state.database
+            user = await run_in_threadpool(
+                _user, database, str(scope["method"]), request.headers, request.cookies
+            )
+        except ApiError as exc:
+            await error_response(exc)(scope, receive, send)
+            return
+        except DatabaseError as exc:  # 503 when the database does not answer
+            await error_response(database_error(exc))(scope, receive, send)
+            return
+        scope.setdefault("state", {})[_USER] = user
+        await self.app(scope, receive, send)

@@ -15,7 +15,7 @@ Errors (mapped to HTTP statuses by :mod:`api.errors`, the only module that knows
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -134,7 +134,7 @@ class Database:
         rows = self.fetch_all(statement)
         return rows[0] if rows else None
 
-    def stream(self, statement: Statement, *, batch: int = 1000) -> Iterator[Row]:
+    def stream(self, statement: Statement, *, batch: int = 1000) -> Generator[Row, None, None]:
         """Every row, fetched ``batch`` at a time through a server-side cursor."""
         with (
             self.connection() as conn,

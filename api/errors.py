@@ -75,6 +75,7 @@ __all__ = [
     "TooLarge",
     "Unauthorized",
     "UnhandledErrors",
+    "database_error",
     "error_response",
     "install",
 ]
@@ -198,6 +199,11 @@ def _from_http(request: Request, exc: StarletteHTTPException) -> ApiError:
     if status == 400 and exc.detail == "There was an error parsing the body":
         # FastAPI's answer to a body that is not JSON: a bad parameter like any other (422)
         return ApiError(422, "invalid_parameter", "body: not valid JSON", parameter="body")
+    if status == 400:
+        # Starlette's answer to a malformed multipart body ("Missing boundary …"): the API
+        # documents a bad body as 422, never 400 (issue 15, schemathesis)
+        detail = exc.detail if isinstance(exc.detail, str) else "malformed"
+        return ApiError(422, "invalid_parameter", f"body: {detail}", parameter="body")
     headers = dict(exc.headers or {})
     try:
         phrase = HTTPStatus(status).phrase
@@ -213,6 +219,11 @@ def _from_http(request: Request, exc: StarletteHTTPException) -> ApiError:
         allowed = headers.get("Allow") or headers.get("allow") or "GET"
         detail = f"{request.method} is not allowed on {request.url.path} (allowed: {allowed})"
     return ApiError(status, code, detail, headers=headers)
+
+
+def database_error(exc: DatabaseError) -> ApiError:
+    """What a database failure is answered with (503, or a logged 500)."""
+    return _from_database(exc)
 
 
 def _from_database(exc: DatabaseError) -> ApiError:
@@ -364,6 +375,7 @@ def _doc(description: str) -> dict[str, Any]:
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    413: _doc("The request body is larger than this endpoint takes (api/bodylimit.py)."),
     422: _doc("A parameter is not valid; `error.parameter` names it."),
     429: _doc("Rate limit exceeded; see the `Retry-After` and `RateLimit-*` headers."),
     500: _doc("Internal error; it has been logged, the message carries a reference."),

@@ -4,7 +4,8 @@
   re-encode it) and ``Cache-Control``; a matching ``If-None-Match`` gets 304 with no body.
 * CSV: one line per result, the columns derived from the result model (nested objects flatten
   to ``name_zh``, ``datetime_utc``, ``limit_value`` …; lists and maps are JSON in one cell),
-  streamed as the rows arrive, so a download has no row cap.
+  streamed. A download of every row (no ``limit``) is spooled first and streamed from the
+  spool, so that the database pool is never held by a slow client (:mod:`api.exports`).
 """
 
 from __future__ import annotations
@@ -24,11 +25,14 @@ from pydantic import BaseModel
 from schemas.core import csvcells
 
 __all__ = [
+    "CSV_MEDIA_TYPE",
     "CSV_RESPONSE",
     "MAX_AGE_DATA",
     "MAX_AGE_REFERENCE",
     "PRIVATE",
     "csv_columns",
+    "csv_headers",
+    "csv_lines",
     "csv_response",
     "document_response",
     "json_response",
@@ -36,6 +40,7 @@ __all__ = [
     "private_json",
 ]
 
+CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 MAX_AGE_DATA = 60  # s: series, lists, latest values
 MAX_AGE_REFERENCE = 3600  # s: code tables
 # Staff answers: never cached by proxies, and they depend on who asks.
@@ -131,9 +136,11 @@ def _cell(data: Any, path: tuple[str, ...]) -> str:
     return str(data)
 
 
-def _lines(
-    model: type[BaseModel], items: Iterable[BaseModel | Mapping[str, Any]], batch: int
+def csv_lines(
+    model: type[BaseModel], items: Iterable[BaseModel | Mapping[str, Any]], batch: int = 500
 ) -> Iterator[bytes]:
+    """The CSV of ``items`` (instances of ``model``, or documents in the shape of their
+    ``model_dump(mode="json")``): the header line, then ``batch`` lines at a time, UTF-8."""
     columns = csv_columns(model)
     buffer = io.StringIO()
     writer = csvcells.writer(buffer)
@@ -159,14 +166,19 @@ def csv_response(
     """Stream ``items`` (instances of ``model``, or documents in the shape of their
     ``model_dump(mode="json")``) as CSV, UTF-8, header line first."""
     return StreamingResponse(
-        _lines(model, items, batch),
-        media_type="text/csv; charset=utf-8",
-        headers={
-            "Content-Disposition": f'attachment; filename="{filename}"',
-            "Cache-Control": f"public, max-age={max_age}",
-            "Vary": "Accept",
-        },
+        csv_lines(model, items, batch),
+        media_type=CSV_MEDIA_TYPE,
+        headers=csv_headers(filename, max_age),
     )
+
+
+def csv_headers(filename: str, max_age: int = MAX_AGE_DATA) -> dict[str, str]:
+    """The headers of a CSV download."""
+    return {
+        "Content-Disposition": f'attachment; filename="{filename}"',
+        "Cache-Control": f"public, max-age={max_age}",
+        "Vary": "Accept",
+    }
 
 
 def private_json(model: BaseModel, *, status_code: int = 200) -> Response:

@@ -39,6 +39,42 @@ class ApiSettings(Settings):
         "the portal form) one client IP may submit in any hour (per API process); 0 turns the "
         "limit off.",
     )
+    api_max_body_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        description="HTTP API: most bytes of any request body (413 beyond; api/bodylimit.py); "
+        "uploads have their own limits below.",
+    )
+    api_max_attachment_bytes: int = Field(
+        21 * 1024 * 1024,
+        ge=1024,
+        description="HTTP API: most bytes of a disclosure attachment upload's request body "
+        "(multipart framing included; the file itself may have at most 20 MiB).",
+    )
+    api_max_import_bytes: int = Field(
+        11 * 1024 * 1024,
+        ge=1024,
+        description="HTTP API: most bytes of an import upload's request body (disclosure "
+        "drafts, registry, permit limits; the file itself: 10 MB, 5 MiB and 1 MiB).",
+    )
+    api_streams_per_client: int = Field(
+        2,
+        ge=1,
+        description="HTTP API: most downloads of every row (CSV without limit) one client IP "
+        "may have open at once (429 beyond; api/exports.py).",
+    )
+    api_stream_max_seconds: float = Field(
+        600.0,
+        gt=0,
+        description="HTTP API: a download of every row is cut off after this long, however "
+        "slowly the client reads (it never holds a database connection meanwhile).",
+    )
+    api_export_max_bytes: int = Field(
+        1024 * 1024 * 1024,
+        ge=1024,
+        description="HTTP API: most bytes of one download of every row (spooled before it is "
+        "sent); larger ones are refused with 422 (ask for less, or use the dumps).",
+    )
     dump_dir: Path = Field(
         Path("var/dumps"),
         description="Folder of the daily bulk dumps (`sourcewatch dump` writes them, the API "

@@ -29,7 +29,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from ingest import metrics
 from ingest.hj212 import CRCPolicy, FrameError, HJ212Error, StreamReader, parse_packet
@@ -40,7 +40,7 @@ from ingest.records import Accepted, Rejected
 from ingest.settings import IngestSettings
 from ingest.store import RETRY_MAX_DELAY_S, IngestStore
 from ingest.tcp_peers import PeerLimits, Peers
-from ingest.uplink import accept_frame
+from ingest.uplink import FUTURE_TOLERANCE, accept_frame
 from schemas.core.health import serve_health
 
 __all__ = [
@@ -74,6 +74,7 @@ class GatewayOptions:
     rejection_window_s: float = 600.0
     throttle_delay_s: float = 5.0
     dead_letters_per_minute: float = 60.0
+    future_tolerance: timedelta = FUTURE_TOLERANCE
 
     @classmethod
     def from_settings(cls, s: IngestSettings) -> GatewayOptions:
@@ -89,6 +90,7 @@ class GatewayOptions:
             rejection_window_s=s.gateway_rejection_window_s,
             throttle_delay_s=s.gateway_throttle_delay_s,
             dead_letters_per_minute=s.gateway_dead_letters_per_minute,
+            future_tolerance=timedelta(seconds=s.future_tolerance_s),
         )
 
     @property
@@ -121,7 +123,10 @@ class _Connection:
 
 
 def decode_tcp_packet(
-    packet: bytes | _Garbage, received_at: datetime, find_outlet: FindOutlet
+    packet: bytes | _Garbage,
+    received_at: datetime,
+    find_outlet: FindOutlet,
+    future_tolerance: timedelta = FUTURE_TOLERANCE,
 ) -> Accepted | Rejected:
     """One packet from a TCP stream, for the outlet named by the frame's own MN."""
     if isinstance(packet, _Garbage):
@@ -144,19 +149,25 @@ def decode_tcp_packet(
         frame = parse_packet(packet, crc_policy=outlet.crc_policy)
     except HJ212Error as exc:
         return Rejected(TRANSPORT, None, received_at, packet, exc.kind, str(exc), outlet.mn)
-    return dataclasses.replace(accept_frame(TRANSPORT, "", received_at, frame, outlet), topic=None)
+    accepted = accept_frame(
+        TRANSPORT, "", received_at, frame, outlet, future_tolerance=future_tolerance
+    )
+    return dataclasses.replace(accepted, topic=None)
 
 
 class TcpDecoder:
     """TCP packets: each names its own outlet; garbage between them is kept as it came, within
     the dead-letter rate of the sender's IP (``peers``)."""
 
-    def __init__(self, peers: Peers | None = None) -> None:
+    def __init__(
+        self, peers: Peers | None = None, future_tolerance: timedelta = FUTURE_TOLERANCE
+    ) -> None:
         self.peers = peers
+        self.future_tolerance = future_tolerance
 
     def decode(self, item: _Item, find_outlet: FindOutlet) -> Sequence[Accepted | Rejected]:
         packet, received_at, ip = item
-        record = decode_tcp_packet(packet, received_at, find_outlet)
+        record = decode_tcp_packet(packet, received_at, find_outlet, self.future_tolerance)
         if (
             isinstance(record, Rejected)
             and self.peers is not None
@@ -180,7 +191,7 @@ class Gateway:
         self.peers = Peers(options.peer_limits)
         self.store = IngestStore(
             options.database_url,
-            TcpDecoder(self.peers),
+            TcpDecoder(self.peers, options.future_tolerance),
             application_name="sourcewatch.gateway",
             registry_refresh_s=options.registry_refresh_s,
             retry_max_delay_s=options.retry_max_delay_s,

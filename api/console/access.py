@@ -99,6 +99,13 @@ def require_session(request: Request, role: str = "viewer") -> Session:
     return session
 
 
+def session_before_body(request: Request) -> None:
+    """A router dependency (resolved before any form is read): a POST without a console session
+    is sent to the login page before its body, an upload perhaps, is read (issue 15)."""
+    if request.method not in ("GET", "HEAD", "OPTIONS") and session_of(request) is None:
+        raise ConsoleResponse(login_redirect(request))
+
+
 def console_session(role: str) -> Callable[[Request], Session]:
     def dependency(request: Request) -> Session:
         return require_session(request, role)

@@ -8,6 +8,7 @@ from fastapi import Request, Response
 from pydantic import BaseModel
 
 from api.db import Database, Row, Statement
+from api.exports import spooled_csv
 from api.params import Format, Pagination
 from api.render import MAX_AGE_DATA, csv_response, json_response
 from api.responses import Meta, Page
@@ -28,11 +29,14 @@ def list_response(
     filename: str,
     max_age: int = MAX_AGE_DATA,
 ) -> Response:
-    """``select(limit, offset)`` builds the page query; CSV without ``limit`` streams all rows."""
+    """``select(limit, offset)`` builds the page query; CSV without ``limit`` has every row
+    (spooled, then streamed: :mod:`api.exports`)."""
     limit, offset = pagination.window(fmt)
     if limit is None:
-        rows = db.stream(select(None, 0))
-        return csv_response(model, map(convert, rows), filename=filename, max_age=max_age)
+        statement = select(None, 0)
+        return spooled_csv(
+            request, db, statement, convert, model, filename=filename, max_age=max_age
+        )
     counted, page_rows = db.run(count, select(limit, offset))
     items = [convert(row) for row in page_rows]
     if fmt == "csv":

@@ -28,7 +28,13 @@ from fastapi.responses import HTMLResponse
 from starlette.datastructures import FormData, UploadFile
 
 from api.console import page
-from api.console.access import Form, checked_form, console_session, form_text
+from api.console.access import (
+    Form,
+    checked_form,
+    console_session,
+    form_text,
+    session_before_body,
+)
 from api.db import Database, get_database
 from api.params import reject_nul
 from api.routes.console_disclosures import at_most
@@ -57,7 +63,9 @@ from schemas.subscriptions import (
 __all__ = ["router"]
 
 router = APIRouter(
-    prefix="/staff/admin", include_in_schema=False, dependencies=[Depends(reject_nul)]
+    prefix="/staff/admin",
+    include_in_schema=False,
+    dependencies=[Depends(reject_nul), Depends(session_before_body)],
 )
 Admin = Annotated[Session, Depends(console_session("admin"))]
 Db = Annotated[Database, Depends(get_database)]

@@ -35,6 +35,7 @@ from api.console.access import (
     console_session,
     form_text,
     message,
+    session_before_body,
 )
 from api.console.forms import content_from, fields_of, values_of
 from api.db import Database, get_database
@@ -50,7 +51,9 @@ from schemas.staff.sessions import Session
 __all__ = ["router"]
 
 router = APIRouter(
-    prefix="/staff/disclosures", include_in_schema=False, dependencies=[Depends(reject_nul)]
+    prefix="/staff/disclosures",
+    include_in_schema=False,
+    dependencies=[Depends(reject_nul), Depends(session_before_body)],
 )
 
 Editor = Annotated[Session, Depends(console_session("editor"))]

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from api.aggregates import hourly_aggregate
 from api.db import Database, Row, get_database
 from api.errors import ERROR_RESPONSES, NOT_FOUND_RESPONSE, InvalidParameter
+from api.exports import spooled_csv
 from api.params import (
     Cursor,
     Format,
@@ -151,8 +152,8 @@ def get_measurements(
     filename = f"outlet-{outlet_id}-{resolution}.csv"
 
     if fmt == "csv" and limit is None:
-        stream = db.stream(queries.points(resolution, f, after=after, limit=None))
-        return csv_response(model, map(to_point, stream), filename=filename)
+        statement = queries.points(resolution, f, after=after, limit=None)
+        return spooled_csv(request, db, statement, to_point, model, filename=filename)
 
     size = limit or 100
     counted, rows = db.run(

@@ -26,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from api.auth import StaffUser, require_role
 from api.broadcast import Broadcast, Overflow, Subscription
 from api.db import Database, DatabaseError, Row, Statement, get_database
+from api.errors import ERROR_RESPONSES, STAFF_RESPONSES
 from api.queries import case_events
 from api.queries.case_events import EventFilter
 from schemas.cases.kinds import CaseKind, Severity
@@ -147,8 +148,8 @@ class EventStream:
     response_class=StreamingResponse,
     responses={
         200: {"content": {"text/event-stream": {}}, "description": "an SSE stream"},
-        401: {"description": "no or bad token"},
-        403: {"description": "the token's user lacks the viewer role"},
+        **ERROR_RESPONSES,  # 429 from the rate limit (issue 15: it was undocumented), 413, 503 …
+        **STAFF_RESPONSES,
     },
 )
 async def alert_stream(

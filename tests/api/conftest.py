@@ -18,6 +18,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -241,16 +242,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def api_url(role_urls: dict[str, str], world: World) -> Iterator[str]:
-    """The real API under uvicorn on a free port of 127.0.0.1, with the ``world`` data."""
-    port = _free_port()
-    settings = ApiSettings(
-        database_url=role_urls["api"],
-        api_host="127.0.0.1",
-        api_port=port,
-        api_rate_limit_per_minute=10_000,
-    )
+@contextmanager
+def running_api(settings: ApiSettings) -> Iterator[str]:
+    """The real API under uvicorn on ``settings.api_port`` of 127.0.0.1; its base URL."""
     server = build_server(settings)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -259,7 +253,20 @@ def api_url(role_urls: dict[str, str], world: World) -> Iterator[str]:
         assert thread.is_alive() and time.monotonic() < deadline, "the API did not start"
         time.sleep(0.02)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{settings.api_port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@pytest.fixture
+def api_url(role_urls: dict[str, str], world: World) -> Iterator[str]:
+    """The real API under uvicorn on a free port of 127.0.0.1, with the ``world`` data."""
+    settings = ApiSettings(
+        database_url=role_urls["api"],
+        api_host="127.0.0.1",
+        api_port=_free_port(),
+        api_rate_limit_per_minute=10_000,
+    )
+    with running_api(settings) as url:
+        yield url

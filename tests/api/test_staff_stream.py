@@ -266,3 +266,15 @@ def test_an_event_both_caught_up_and_notified_is_sent_once(
         pool.close()
     assert lines[0] == "greeting"
     assert [line.split("\n")[0] for line in lines[1:]] == [f"id: {first}", f"id: {second}"]
+
+
+def test_the_stream_documents_the_429_it_answers(role_urls: dict[str, str]) -> None:
+    """Issue 15 (schemathesis): the rate limit's 429 on the stream was not in the schema."""
+    settings = ApiSettings(database_url=role_urls["api"], api_rate_limit_per_minute=1)
+    with TestClient(create_app(settings)) as client:
+        documented = client.get("/openapi.json").json()["paths"]["/v1/staff/alerts/stream"]
+        assert {"401", "403", "429"} <= set(documented["get"]["responses"])
+        client.get("/v1/staff/alerts/stream")  # the one request of the minute (401)
+        refused = client.get("/v1/staff/alerts/stream")
+    assert refused.status_code == 429
+    assert refused.json()["error"]["code"] == "rate_limited"

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -49,7 +50,7 @@ def reply_of(i: int) -> bytes:
 
 
 @contextmanager
-def gateway(database_url: str, **options: float) -> Iterator[tuple[str, int]]:
+def gateway(database_url: str, **options: float | timedelta) -> Iterator[tuple[str, int]]:
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
@@ -279,3 +280,33 @@ def test_metrics_count_connections_frames_bytes_and_replies(
     for outcome, more in (("closed", 1), ("idle_timeout", 1), ("limit_exceeded", 1), ("error", 0)):
         now = metric("sourcewatch_gateway_connections_total", outcome=outcome)
         assert now - ended[outcome] == more, outcome
+
+
+def test_the_gateway_takes_the_future_tolerance_from_the_settings(
+    database_url: str, db: psycopg.Connection
+) -> None:
+    """Issue 15: DataTime more than SOURCEWATCH_FUTURE_TOLERANCE_S ahead of arrival is a dead
+    letter on TCP as on MQTT; the gateway reads the setting (it once kept the default)."""
+    add_outlet(db, MN)
+    ahead = datetime.now(ZoneInfo("Asia/Shanghai")).replace(tzinfo=None) + timedelta(hours=1)
+
+    def dated(when: datetime) -> bytes:
+        cp = encode_cp({"DataTime": when.strftime("%Y%m%d%H%M%S")}, {"a21026": {"Rtd": "1"}})
+        seg = build_segment(
+            qn=when.strftime("%Y%m%d%H%M%S000"), st="31", cn="2011", pw="123456", mn=MN, cp=cp
+        )
+        return build_packet(seg)
+
+    with gateway(database_url) as addr, client(addr) as s:  # the default: 15 minutes
+        s.sendall(dated(ahead))
+        assert wait_until(lambda: counts(db)[2] == 1)
+    assert db.execute("SELECT reason FROM dead_letters").fetchone() == ("future",)
+    lenient = GatewayOptions.from_settings(
+        IngestSettings(database_url=database_url, future_tolerance_s=2 * 3600)
+    )
+    assert lenient.future_tolerance == timedelta(hours=2)
+    tolerance = lenient.future_tolerance
+    with gateway(database_url, future_tolerance=tolerance) as addr, client(addr) as s:
+        s.sendall(dated(ahead + timedelta(seconds=1)))
+        assert wait_until(lambda: counts(db)[0] == 1)
+    assert counts(db)[2] == 1
