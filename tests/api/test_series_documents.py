@@ -17,7 +17,7 @@ from psycopg.types.json import Jsonb
 
 from api.queries import measurements as queries
 from api.queries.limits import limit_calendar
-from api.render import _lines
+from api.render import csv_lines
 from api.responses import HourPoint, Series, SeriesMeta
 from api.series import converter, hour_documents
 from tests.api.conftest import World
@@ -123,6 +123,6 @@ def test_hourly_json_pages_and_csv_are_those_of_the_models(
 
     csv = client.get(f"/v1/outlets/{world.gas}/measurements?{period}&format=csv")
     assert csv.status_code == 200
-    assert csv.content == b"".join(_lines(HourPoint, models, 500))
+    assert csv.content == b"".join(csv_lines(HourPoint, models, 500))
     page = client.get(f"/v1/outlets/{world.gas}/measurements?{period}&format=csv&limit=7")
-    assert page.content == b"".join(_lines(HourPoint, models[:7], 500))
+    assert page.content == b"".join(csv_lines(HourPoint, models[:7], 500))
