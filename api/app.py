@@ -35,6 +35,7 @@ from api.routes import (
     console_admin,
     console_disclosures,
     console_requests,
+    console_system,
     disclosure_feeds,
     disclosures,
     dumps,
@@ -178,6 +179,7 @@ def create_app(settings: ApiSettings, *, pool: ConnectionPool | None = None) -> 
     app.include_router(console_disclosures.router)  # the console's disclosure authoring
     app.include_router(console_admin.router)  # the console's administration pages
     app.include_router(console_requests.router)  # the console's requests for information
+    app.include_router(console_system.router)  # the console's system alerts, gaps, recall
     app.add_exception_handler(console.ConsoleResponse, console.send_response)
     app.include_router(widgets.router)  # embeddable widgets, not in the OpenAPI schema
     app.include_router(timeliness.router)  # disclosure timeliness, annual report
