@@ -5,7 +5,7 @@ the database); viewers read, editors act; a form without its CSRF token is refus
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import psycopg
 from fastapi.testclient import TestClient
@@ -21,8 +21,17 @@ FORM = {
 }
 
 
-def _register(db: psycopg.Connection, received_on: object) -> rq.Request:
-    return rq.submit(db, **FORM, channel="post", received_on=received_on, actor="li.na").request
+def _register(db: psycopg.Connection, received_on: date) -> rq.Request:
+    return rq.submit(
+        db,
+        requester_name=FORM["requester_name"],
+        contact=FORM["contact"],
+        description=FORM["description"],
+        preferred_form=FORM["preferred_form"],
+        channel="post",
+        received_on=received_on,
+        actor="li.na",
+    ).request
 
 
 def _row(db: psycopg.Connection, rid: int) -> tuple[object, ...]:
