@@ -63,12 +63,25 @@ def _recall(db: psycopg.Connection, outlet_id: int) -> int:
     return int(rid[0])
 
 
+def _minutes_with_a_gap(db: psycopg.Connection, outlet_id: int) -> None:
+    """Three hours of minute records but for 40 minutes of the second hour."""
+    h0 = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=5)
+    for m in range(3 * 60):
+        if not 70 <= m < 110:
+            db.execute(
+                "INSERT INTO measurements (outlet_id, pollutant, kind, ts, value, flag,"
+                " received_at) VALUES (%s, 'a21026', 'min', %s, 1, 'N', now())",
+                (outlet_id, h0 + timedelta(minutes=m)),
+            )
+
+
 def test_viewer_sees_alerts_and_recalls_but_cannot_close(
     client: TestClient, db: psycopg.Connection, world: World
 ) -> None:
     staff_user(db, "zhou.min", "viewer")
     alert = _alert(db)
     rid = _recall(db, world.gas)
+    _minutes_with_a_gap(db, world.gas)
     assert client.get("/staff/system", follow_redirects=False).status_code == 303  # login
     login(client, "zhou.min")
     page = client.get("/staff/system?lang=en")
@@ -76,6 +89,8 @@ def test_viewer_sees_alerts_and_recalls_but_cannot_close(
     assert f'data-alert="{alert}"' in page.text and "The broker dropped 7 messages" in page.text
     assert "Broker dropped messages" in page.text
     assert f"/staff/system/alerts/{alert}/close" not in page.text  # no form for a viewer
+    gaps = page.text.split('id="gaps"')[1].split("</table>")[0]
+    assert "GAS0001" in gaps and "<td>2051</td>" in gaps and "<td>40</td>" in gaps
     recalls = page.text.split('id="recalls"')[1]
     assert f'data-recall="{rid}"' in recalls
     assert "20261203100000001" in recalls and "QnRtn 2" in recalls and "refused" in recalls
