@@ -123,6 +123,7 @@ def test_editor_assigns_asks_for_a_supplement_and_answers(
     )
     assert answered.status_code == 200
     assert _row(db, r.id) == ("answered", "li.na", 0, "not_held", "li.na")
+    assert "Information not held" in answered.text  # the outcome's name, from its code table
     history = answered.text.split('id="history"')[1]
     for action in ("request.assign", "request.supplement", "request.answer"):
         assert action in history

@@ -97,6 +97,7 @@ def test_viewer_sees_alerts_and_recalls_but_cannot_close(
     assert "failed" in recalls and "History recall failed" in page.text  # its system alert
     zh = client.get("/staff/system?lang=zh").text
     assert "未关闭的系统告警" in zh and "消息服务器丢弃了 7 条消息" in zh and "补数请求" in zh
+    assert "被拒绝" in zh and "失败" in zh  # the try's outcome and the request's state
     refused = client.post(f"/staff/system/alerts/{alert}/close", data={"csrf": hidden(zh)})
     assert refused.status_code == 403
     state = db.execute("SELECT state FROM system_alerts WHERE id = %s", (alert,)).fetchone()
