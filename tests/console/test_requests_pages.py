@@ -11,6 +11,7 @@ import psycopg
 from fastapi.testclient import TestClient
 
 from schemas.disclosure import requests as rq
+from schemas.disclosure.workdays import add_working_days
 from tests.console.conftest import hidden, login, staff_user
 
 FORM = {
@@ -34,6 +35,22 @@ def _register(db: psycopg.Connection, received_on: date) -> rq.Request:
     ).request
 
 
+def _register_dry(db: psycopg.Connection, received_on: date) -> rq.Request:
+    """What registering on ``received_on`` would give (rolled back)."""
+    try:
+        with db.transaction():
+            found = _register(db, received_on)
+            raise _Rollback(found)
+    except _Rollback as done:
+        return done.request
+
+
+class _Rollback(Exception):
+    def __init__(self, request: rq.Request) -> None:
+        super().__init__("rollback")
+        self.request = request
+
+
 def _row(db: psycopg.Connection, rid: int) -> tuple[object, ...]:
     row = db.execute(
         "SELECT status, assigned_to, extension_days, outcome, answered_by"
@@ -52,6 +69,12 @@ def test_list_and_due_list_for_a_viewer_who_cannot_act(
     today = rq.local_today()
     late = _register(db, today - timedelta(days=60))
     recent = _register(db, today)
+    soon = next(  # received so long ago that it is due within the next 3 working days
+        r
+        for r in (_register_dry(db, today - timedelta(days=n)) for n in range(20, 40))
+        if today <= r.due_on <= add_working_days(today, 3)
+    )
+    soon = _register(db, soon.received_on)
     assert client.get("/staff/requests", follow_redirects=False).status_code == 303  # login
     login(client, "zhou.min")
     listed = client.get("/staff/requests?lang=en")
@@ -60,6 +83,8 @@ def test_list_and_due_list_for_a_viewer_who_cannot_act(
     due, everything = listed.text.split('id="requests"')
     # overdue in the reminder list; received today, due in 20 working days: only in the list
     assert f'data-request="{late.id}"' in due and f'data-request="{recent.id}"' not in due
+    assert f'data-request="{soon.id}"' in due
+    assert due.index(f'data-request="{late.id}"') < due.index(f'data-request="{soon.id}"')
     assert f'data-request="{late.id}"' in everything and f'data-request="{recent.id}"' in everything
     rq.answer(db, recent.id, actor="li.na", outcome="not_held", text="经检索，该信息不存在。")
     answered = client.get("/staff/requests?status=answered&lang=zh").text
