@@ -26,6 +26,11 @@ RELEASED = {
     "0014_publication_guards.sql": "e6383b38792e626fba8d4f8cea51ce114bf3cc83f07419c0036113721105d0a1",
     "0015_staff_token_expiry.sql": "f16b9e4e5502fe6608b7cc6f4261eb22526c16b23550d0da97eb89fd12ce9e64",
     "0016_compress_hourly_aggregate.sql": "ab9e1d4ef1d590ced4abe97f16caf18b9c63a301b136a5f06fc0d42c9751e512",
+    "0017_staff_console.sql": "682b8951135619fc708a63b1ad2e5ed4c4ea96e572723cc716ba5a0643c781ce",
+    "0018_completeness.sql": "c2298ea1f6954cfa4d634063a090ba5a01b16f7d55a41945786e77a9d6d885b6",
+    "0019_recall.sql": "970effb5a677a63ada08ccad8875f918e96e7f51eef1a19804e45d5b04a6b05b",
+    "0020_gateway_abuse.sql": "b6de63ffe2a9cd4e80e271dceba1849bef5e3c41be7026d91d2ebeaf110915f2",
+    "0021_disclosure_requests.sql": "70879b3da0b168dcaf7ef873dcae1a9e8a55b12548b92ee4844e659c7c01d7c1",
 }
 
 
