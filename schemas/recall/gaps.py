@@ -13,7 +13,10 @@ record kind — minute (CN 2051), hour (CN 2061) and day (CN 2031) records:
   bucket of the window (for minute data its own MinInterval: 60 an hour for every minute, 6
   for every ten; 1 for hour and day records); a bucket with fewer (any pollutant) is a gap;
 - consecutive gap buckets make one :class:`Gap`, at most ``max_hours`` long (31 days for day
-  records).
+  records);
+- only whole UTC hours inside the window count for minute and hour records: the hour the
+  window starts in and the hour it ends in (the hour still being reported) are left out, since
+  they hold only part of what was sent.
 
 It scans the window's records of each kind (an index range scan on ``ts``): call it every few
 minutes over a window of a day or two (a month for day records), not on every batch.
@@ -23,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import psycopg
@@ -73,6 +76,10 @@ ORDER BY o.id, g.b
 """
 
 
+def _hour_floor(at: datetime) -> datetime:
+    return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
 def find_gaps(
     conn: psycopg.Connection[Any],
     *,
@@ -88,9 +95,15 @@ def find_gaps(
     for kind in kinds:
         step = _STEP[kind]
         span = _DAY_SPAN if kind == "day" else timedelta(hours=max_hours)
+        lo, hi = since, until
+        if kind != "day":  # whole UTC hours only: an hour cut by the window is no gap
+            lo = _hour_floor(since) + (step if since != _hour_floor(since) else timedelta(0))
+            hi = _hour_floor(until)
+            if lo >= hi:
+                continue
         rows = conn.execute(
             _BUCKETS,
-            {"kind": kind, "since": since, "until": until, "outlet": outlet_id, "step": step},
+            {"kind": kind, "since": lo, "until": hi, "outlet": outlet_id, "step": step},
         ).fetchall()
         start = len(gaps)
         for oid, mn, bucket, expected, got in rows:

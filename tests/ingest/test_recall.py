@@ -343,3 +343,27 @@ def test_a_silent_logger_ends_as_no_answer(db: psycopg.Connection, database_url:
     assert asked == [MN] * 3
     assert requests(db) == [("failed", "no-answer", 3, 40)]
     assert attempts(db) == [(None, None, 0, "no-answer")] * 3
+
+
+def test_hours_cut_by_the_window_are_no_gaps(db: psycopg.Connection) -> None:
+    """The hour being reported now, and the hour the window starts in, hold only part of what
+    was sent: they are not gaps (``sourcewatch up`` once asked every logger for both)."""
+    oid = add_outlet(db, MN)
+    start = H0 + timedelta(minutes=20)  # the outlet reports every minute from here to now
+    end = H0 + timedelta(hours=4, minutes=35)
+    minute = start
+    while minute < end:
+        db.execute(
+            "INSERT INTO measurements (outlet_id, pollutant, kind, ts, value, flag, received_at)"
+            " VALUES (%s, 'a21026', 'min', %s, 1, 'N', now())",
+            (oid, minute),
+        )
+        minute += timedelta(minutes=1)
+    assert find_gaps(db, since=start, until=end) == []
+    assert find_gaps(db, since=H0 + timedelta(minutes=50), until=H0 + timedelta(hours=1)) == []
+    db.execute(  # a real gap in a whole hour is still found
+        "DELETE FROM measurements WHERE ts >= %s AND ts < %s",
+        (H0 + timedelta(hours=2, minutes=5), H0 + timedelta(hours=2, minutes=15)),
+    )
+    (gap,) = find_gaps(db, since=start, until=end)
+    assert (gap.begin - H0, gap.missing) == (timedelta(hours=2), 10)
