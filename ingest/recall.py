@@ -265,7 +265,6 @@ class Recaller:
             request.cn,
             request.begin_at,
             request.end_at,
-            request.expected_per_hour,
         )
         outcome: Outcome
         reason: str | None = None

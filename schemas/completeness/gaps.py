@@ -25,7 +25,9 @@ _GAPS = sql.SQL(
 SELECT e.hour_start, e.kind, sum(e.expected)::bigint AS expected,
        sum(least(coalesce(c.received, 0), e.expected))::bigint AS received,
        array_agg(e.pollutant ORDER BY e.pollutant)
-           FILTER (WHERE coalesce(c.received, 0) < e.expected) AS short
+           FILTER (WHERE coalesce(c.received, 0) < e.expected) AS short,
+       max(e.expected)::int AS due_each,
+       max(e.expected - least(coalesce(c.received, 0), e.expected))::int AS short_most
 FROM expected e
 LEFT JOIN completeness c ON c.outlet_id = %(outlet)s AND c.pollutant = e.pollutant
      AND c.kind = e.kind AND c.hour_start = e.hour_start
@@ -45,6 +47,10 @@ class Gap:
     expected: int  # records due in the hour, all pollutants
     received: int  # of those, received (at most the expected per pollutant)
     pollutants: tuple[str, ...]  # the pollutants short of what was due
+    # The same hour counted in data packets (DataTimes, each carrying every pollutant), as a
+    # history recall asks for them: due per pollutant, and the most any one pollutant lacks.
+    packets_due: int
+    packets_missing: int
 
     @property
     def hour_end(self) -> datetime:
@@ -78,4 +84,4 @@ def gaps(
     with conn.transaction():
         conn.execute("SET LOCAL jit = off")  # as in rates(): JIT costs more than the query
         rows = conn.execute(_GAPS, {"outlet": outlet_id, "start": start, "end": end}).fetchall()
-    return [Gap(h, k, int(e), int(r), tuple(p or ())) for h, k, e, r, p in rows]
+    return [Gap(h, k, int(e), int(r), tuple(p or ()), d, m) for h, k, e, r, p, d, m in rows]

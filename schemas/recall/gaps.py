@@ -1,25 +1,23 @@
-"""Which outlet-hours (or days) that should have data have none or too few records.
+"""Which outlet-hours (or days) a history recall should ask a logger for: the gaps of the
+completeness record (:func:`schemas.completeness.gaps.gaps`, the one rule of what an outlet is
+expected to send), in the record kinds a logger can be asked for again — minute (CN 2051), hour
+(CN 2061) and day (CN 2031) records. On top of that rule, for recall:
 
-:func:`find_gaps` is the one place that decides it, so that it can later read the
-completeness record (expected and received records per outlet and hour, being built in
-``schemas/completeness``) instead of counting here. Until then it counts the measurements, per
-record kind — minute (CN 2051), hour (CN 2061) and day (CN 2031) records:
-
-- an outlet *should report* a kind in the buckets (hours; days for day records) between its
-  first and its last record of that kind in the window ``[since, until)``; a logger silent
-  until now is an outage (``alerts/outages.py``), and its gap becomes recallable once it
-  reports again;
-- a bucket's *expected* count is the most distinct timestamps the outlet reported in any
-  bucket of the window (for minute data its own MinInterval: 60 an hour for every minute, 6
-  for every ten; 1 for hour and day records); a bucket with fewer (any pollutant) is a gap;
-- consecutive gap buckets make one :class:`Gap`, at most ``max_hours`` long (31 days for day
-  records);
+- a kind is recalled only between the outlet's first and last hour with records of that kind
+  in the window ``[since, until)``: a logger silent until now is an outage
+  (``alerts/outages.py``), and its gap becomes recallable once it reports again; a kind the
+  outlet never sent is not asked for, whatever the registry says (``sourcewatch check`` and the
+  completeness rates show that);
+- consecutive gap buckets (hours; days for day records) make one :class:`Gap`, at most
+  ``max_hours`` long (31 days for day records);
 - only whole UTC hours inside the window count for minute and hour records: the hour the
   window starts in and the hour it ends in (the hour still being reported) are left out, since
   they hold only part of what was sent.
 
-It scans the window's records of each kind (an index range scan on ``ts``): call it every few
-minutes over a window of a day or two (a month for day records), not on every batch.
+*Records* are counted as a history query returns them: data packets, one per DataTime with
+every pollutant in it; an hour's missing records are the most that any one pollutant lacks
+(:attr:`schemas.completeness.gaps.Gap.packets_missing`). Nothing here scans ``measurements``;
+call it every few minutes over a window of a day or two (a month for day records).
 """
 
 from __future__ import annotations
@@ -30,6 +28,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import psycopg
+
+from schemas.completeness.gaps import gaps as completeness_gaps
 
 __all__ = ["CN_KIND", "KIND_CN", "Gap", "Kind", "find_gaps", "missing_records"]
 
@@ -48,36 +48,29 @@ class Gap:
     begin: datetime  # first missing bucket's start
     end: datetime  # the end of the last missing bucket (exclusive)
     missing: int  # records missing in it
-    expected_per_hour: int  # records a bucket (an hour; a day for day records)
+    expected_per_hour: int  # records due in its first bucket (an hour; a day for day records)
 
 
-# Buckets: the UTC hour for minute and hour records, the record itself for day records (its
-# DataTime is the outlet's local midnight, so consecutive days are 1 day apart).
-_BUCKETS = """
-WITH per_bucket AS (
-    SELECT outlet_id,
-           CASE WHEN %(kind)s = 'day' THEN ts ELSE date_trunc('hour', ts, 'UTC') END AS b,
-           count(DISTINCT ts) AS n
-    FROM measurements
-    WHERE kind = %(kind)s AND ts >= %(since)s AND ts < %(until)s
-      AND (%(outlet)s::bigint IS NULL OR outlet_id = %(outlet)s)
-    GROUP BY 1, 2
-), bounds AS (
-    SELECT outlet_id, min(b) AS first_b, max(b) AS last_b, max(n) AS expected
-    FROM per_bucket GROUP BY 1
-)
-SELECT o.id, o.mn, g.b, b.expected, coalesce(p.n, 0)
-FROM bounds b
-JOIN outlets o ON o.id = b.outlet_id AND o.active
-CROSS JOIN LATERAL generate_series(b.first_b, b.last_b, %(step)s::interval) AS g(b)
-LEFT JOIN per_bucket p ON p.outlet_id = b.outlet_id AND p.b = g.b
-WHERE coalesce(p.n, 0) < b.expected
-ORDER BY o.id, g.b
+# Per active outlet and kind: the first and the last hour with records in the window.
+_REPORTED = """
+SELECT o.id, o.mn, c.kind, min(c.hour_start), max(c.hour_start)
+FROM completeness c JOIN outlets o ON o.id = c.outlet_id AND o.active
+WHERE c.kind = ANY(%(kinds)s) AND c.hour_start >= %(since)s AND c.hour_start < %(until)s
+  AND (%(outlet)s::bigint IS NULL OR c.outlet_id = %(outlet)s)
+GROUP BY o.id, o.mn, c.kind
+ORDER BY o.id, c.kind
 """
 
 
 def _hour_floor(at: datetime) -> datetime:
     return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _window(kind: str, since: datetime, until: datetime) -> tuple[datetime, datetime]:
+    if kind == "day":
+        return since, until
+    floor = _hour_floor(since)
+    return (floor + _STEP[kind] if since != floor else floor), _hour_floor(until)
 
 
 def find_gaps(
@@ -91,65 +84,63 @@ def find_gaps(
 ) -> list[Gap]:
     """The gaps of active outlets in ``[since, until)`` in records of ``kinds`` (see the
     module), by outlet, kind and time."""
-    gaps: list[Gap] = []
-    for kind in kinds:
+    found: list[Gap] = []
+    windows = {kind: _window(kind, since, until) for kind in kinds}
+    lo = min(w[0] for w in windows.values()) if windows else since
+    hi = max(w[1] for w in windows.values()) if windows else since
+    if lo >= hi:
+        return []
+    reported = conn.execute(
+        _REPORTED, {"kinds": list(kinds), "since": lo, "until": hi, "outlet": outlet_id}
+    ).fetchall()
+    for oid, mn, kind, first, last in reported:
+        k_lo, k_hi = windows[kind]
+        # a day's record counts in the hour its local day starts, as its DataTime
+        begin, end = max(first, k_lo), min(last + timedelta(hours=1), k_hi)
+        if begin >= end:
+            continue
         step = _STEP[kind]
         span = _DAY_SPAN if kind == "day" else timedelta(hours=max_hours)
-        lo, hi = since, until
-        if kind != "day":  # whole UTC hours only: an hour cut by the window is no gap
-            lo = _hour_floor(since) + (step if since != _hour_floor(since) else timedelta(0))
-            hi = _hour_floor(until)
-            if lo >= hi:
+        start = len(found)
+        for hole in completeness_gaps(conn, oid, begin, end, now=_hour_floor(until)):
+            if hole.kind != kind:
                 continue
-        rows = conn.execute(
-            _BUCKETS,
-            {"kind": kind, "since": lo, "until": hi, "outlet": outlet_id, "step": step},
-        ).fetchall()
-        start = len(gaps)
-        for oid, mn, bucket, expected, got in rows:
-            missing = int(expected) - int(got)
-            last = gaps[-1] if len(gaps) > start else None
+            last_gap = found[-1] if len(found) > start else None
             if (
-                last is not None
-                and last.outlet_id == oid
-                and last.end == bucket
-                and last.end - last.begin < span
+                last_gap is not None
+                and last_gap.end == hole.hour_start
+                and last_gap.end - last_gap.begin < span
             ):
-                gaps[-1] = Gap(
+                found[-1] = Gap(
                     oid,
                     mn,
-                    last.cn,
-                    last.begin,
-                    bucket + step,
-                    last.missing + missing,
-                    last.expected_per_hour,
+                    last_gap.cn,
+                    last_gap.begin,
+                    hole.hour_start + step,
+                    last_gap.missing + hole.packets_missing,
+                    last_gap.expected_per_hour,
                 )
             else:
-                gaps.append(
-                    Gap(oid, mn, KIND_CN[kind], bucket, bucket + step, missing, int(expected))
+                found.append(
+                    Gap(
+                        oid,
+                        mn,
+                        KIND_CN[kind],
+                        hole.hour_start,
+                        hole.hour_start + step,
+                        hole.packets_missing,
+                        hole.packets_due,
+                    )
                 )
-    gaps.sort(key=lambda g: (g.outlet_id, g.begin, g.cn))
-    return gaps
+    found.sort(key=lambda g: (g.outlet_id, g.begin, g.cn))
+    return found
 
 
 def missing_records(
-    conn: psycopg.Connection[Any],
-    outlet_id: int,
-    cn: str,
-    begin: datetime,
-    end: datetime,
-    expected: int,
+    conn: psycopg.Connection[Any], outlet_id: int, cn: str, begin: datetime, end: datetime
 ) -> int:
     """Records of the history query ``cn`` still missing from ``[begin, end)`` (whole
-    buckets) at ``expected`` a bucket: what a recall has left to heal."""
+    buckets), by the completeness record: what a recall has left to heal."""
     kind = CN_KIND[cn]
-    buckets = int((end - begin) / _STEP[kind])
-    row = conn.execute(
-        "SELECT coalesce(sum(greatest(%(x)s - n, 0)), 0) + %(x)s * (%(buckets)s - count(*))"
-        " FROM (SELECT CASE WHEN %(kind)s = 'day' THEN ts ELSE date_trunc('hour', ts, 'UTC')"
-        "  END AS b, count(DISTINCT ts) AS n FROM measurements"
-        "  WHERE outlet_id = %(o)s AND kind = %(kind)s AND ts >= %(b)s AND ts < %(e)s"
-        "  GROUP BY 1) AS per_bucket",
-        {"x": expected, "buckets": buckets, "kind": kind, "o": outlet_id, "b": begin, "e": end},
-    ).fetchone()
-    return int(row[0]) if row else 0
+    holes = completeness_gaps(conn, outlet_id, begin, end, now=end + timedelta(hours=1))
+    return sum(h.packets_missing for h in holes if h.kind == kind)

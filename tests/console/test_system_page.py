@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 from fastapi.testclient import TestClient
 
+from schemas.completeness.record import recount
 from schemas.recall import requests as recall
 from schemas.recall.gaps import Gap
 from schemas.system_alerts import raise_alert
@@ -73,6 +74,7 @@ def _minutes_with_a_gap(db: psycopg.Connection, outlet_id: int) -> None:
                 " received_at) VALUES (%s, 'a21026', 'min', %s, 1, 'N', now())",
                 (outlet_id, h0 + timedelta(minutes=m)),
             )
+    recount(db, outlet_id, h0, h0 + timedelta(hours=3))  # the completeness record, as ingest keeps
 
 
 def test_viewer_sees_alerts_and_recalls_but_cannot_close(

@@ -24,6 +24,7 @@ from ingest.simulation.frames import SimMessage, upload
 from ingest.simulation.history import History, MqttLoggers, TcpLogger
 from ingest.simulation.timebase import to_ms
 from ingest.tcp import Gateway, GatewayOptions, tcp_recaller
+from schemas.completeness.record import recount
 from schemas.recall.gaps import find_gaps, missing_records
 from tests.fixtures.mqtt import publisher, running_worker, wait_until
 from tests.fixtures.registry import add_outlet
@@ -60,6 +61,11 @@ def minutes(mn: str = MN, hours: int = 3, so2: str = "20") -> list[SimMessage]:
             )
         )
     return out
+
+
+def recorded(db: psycopg.Connection, outlet_id: int) -> None:
+    """The completeness record of rows written into measurements by hand, as ingest keeps it."""
+    recount(db, outlet_id, datetime(2000, 1, 1, tzinfo=UTC), NOW + timedelta(days=1))
 
 
 def lost(m: SimMessage) -> bool:
@@ -118,6 +124,7 @@ def test_gaps_are_the_hours_with_too_few_minutes(
             " VALUES (%s, 'a21026', 'min', %s, 1, 'N', now())",
             (outlet, ts),
         )
+    recorded(db, oid)
     (gap,) = find_gaps(db, since=H0 - timedelta(hours=1), until=NOW)
     assert (gap.outlet_id, gap.mn, gap.cn) == (oid, MN, "2051")
     assert (gap.begin, gap.end, gap.missing, gap.expected_per_hour) == (
@@ -133,6 +140,7 @@ def test_gaps_are_the_hours_with_too_few_minutes(
         " VALUES (%s, 'a21026', 'min', %s, 1, 'N', now())",
         (oid, H0 + timedelta(hours=3)),
     )
+    recorded(db, oid)
     gaps = find_gaps(db, since=H0, until=NOW, max_hours=1)
     assert [(g.begin - H0, g.missing) for g in gaps] == [
         (timedelta(hours=1), 40),
@@ -148,6 +156,7 @@ def test_gaps_are_the_hours_with_too_few_minutes(
 
 def test_hour_and_day_records_have_gaps_of_their_own(db: psycopg.Connection) -> None:
     oid = add_outlet(db, MN)
+    db.execute("UPDATE outlets SET expects_day = true WHERE id = %s", (oid,))
     day0 = datetime(2026, 11, 20, 16, tzinfo=UTC)  # Shanghai midnight
     rows = [("hour", H0 + timedelta(hours=h)) for h in (0, 1, 4)]
     rows += [("day", day0 + timedelta(days=d)) for d in (0, 3)]
@@ -157,6 +166,7 @@ def test_hour_and_day_records_have_gaps_of_their_own(db: psycopg.Connection) -> 
             " VALUES (%s, 'a21026', %s, %s, 1, 'N', now())",
             (oid, kind, ts),
         )
+    recorded(db, oid)
     gaps = find_gaps(db, since=day0 - timedelta(days=1), until=NOW, kinds=("hour", "day"))
     assert [(g.cn, g.begin, g.end, g.missing) for g in gaps] == [
         ("2031", day0 + timedelta(days=1), day0 + timedelta(days=3), 2),
@@ -164,14 +174,15 @@ def test_hour_and_day_records_have_gaps_of_their_own(db: psycopg.Connection) -> 
     ]
     assert find_gaps(db, since=day0, until=NOW) == []  # no minute data: no minute gaps
     hour_gap = gaps[1]
-    assert missing_records(db, oid, "2061", hour_gap.begin, hour_gap.end, 1) == 2
+    assert missing_records(db, oid, "2061", hour_gap.begin, hour_gap.end) == 2
     db.execute(
         "INSERT INTO measurements (outlet_id, pollutant, kind, ts, value, flag, received_at)"
         " VALUES (%s, 'a21026', 'hour', %s, 1, 'N', now())",
         (oid, H0 + timedelta(hours=2)),
     )
-    assert missing_records(db, oid, "2061", hour_gap.begin, hour_gap.end, 1) == 1
-    assert missing_records(db, oid, "2031", gaps[0].begin, gaps[0].end, 1) == 2
+    recorded(db, oid)
+    assert missing_records(db, oid, "2061", hour_gap.begin, hour_gap.end) == 1
+    assert missing_records(db, oid, "2031", gaps[0].begin, gaps[0].end) == 2
 
 
 @contextmanager
@@ -316,7 +327,7 @@ def test_a_refusing_logger_ends_as_a_failed_recall_after_the_bounded_tries(
 
 
 def test_a_silent_logger_ends_as_no_answer(db: psycopg.Connection, database_url: str) -> None:
-    add_outlet(db, MN)
+    oid = add_outlet(db, MN)
     for m in minutes():
         if not lost(m):
             db.execute(
@@ -324,6 +335,7 @@ def test_a_silent_logger_ends_as_no_answer(db: psycopg.Connection, database_url:
                 " received_at) SELECT id, 'a21026', 'min', %s, %s, 'N', now() FROM outlets",
                 (m.data_time, Decimal(1)),
             )
+    recorded(db, oid)
     db.execute(
         "INSERT INTO frames (received_at, transport, outlet_id, mn, cn, digest, raw, verdict)"
         " SELECT now(), 'mqtt', id, mn, '2051', '\\x00', '\\x00', 'stored' FROM outlets"
@@ -359,11 +371,36 @@ def test_hours_cut_by_the_window_are_no_gaps(db: psycopg.Connection) -> None:
             (oid, minute),
         )
         minute += timedelta(minutes=1)
+    recorded(db, oid)
     assert find_gaps(db, since=start, until=end) == []
     assert find_gaps(db, since=H0 + timedelta(minutes=50), until=H0 + timedelta(hours=1)) == []
     db.execute(  # a real gap in a whole hour is still found
         "DELETE FROM measurements WHERE ts >= %s AND ts < %s",
         (H0 + timedelta(hours=2, minutes=5), H0 + timedelta(hours=2, minutes=15)),
     )
+    recorded(db, oid)
     (gap,) = find_gaps(db, since=start, until=end)
     assert (gap.begin - H0, gap.missing) == (timedelta(hours=2), 10)
+
+
+@pytest.mark.parametrize(("interval", "gaps"), [(10, [(2, 1, 6)]), (1, [(0, 163, 60)])])
+def test_the_registry_says_how_many_minute_records_an_hour_holds(
+    db: psycopg.Connection, interval: int, gaps: list[tuple[int, int, int]]
+) -> None:
+    """A logger that sends every 10 minutes lacks nothing when registered so, and 54 records an
+    hour when registered to send every minute: the completeness record's rule, not a guess from
+    what it sent."""
+    oid = add_outlet(db, MN)
+    db.execute("UPDATE outlets SET minute_interval_min = %s WHERE id = %s", (interval, oid))
+    for m in range(0, 3 * 60, 10):
+        if m != 130:  # one record lost in the third hour
+            db.execute(
+                "INSERT INTO measurements (outlet_id, pollutant, kind, ts, value, flag,"
+                " received_at) VALUES (%s, 'a21026', 'min', %s, 1, 'N', now())",
+                (oid, H0 + timedelta(minutes=m)),
+            )
+    recorded(db, oid)
+    found = find_gaps(db, since=H0, until=NOW)
+    assert [
+        ((g.begin - H0) // timedelta(hours=1), g.missing, g.expected_per_hour) for g in found
+    ] == gaps

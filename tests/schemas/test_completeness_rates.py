@@ -198,10 +198,10 @@ def test_open_gaps_are_the_expected_records_that_never_came(
 ) -> None:
     found = gaps(db, outlet, START, END, now=AFTER)
     assert found == [
-        Gap(hour(SILENT_HOUR), "hour", 2, 0, (NOX, SO2)),
-        Gap(hour(SILENT_HOUR), "min", 120, 0, (NOX, SO2)),
-        Gap(hour(SO2_PARTIAL_HOUR), "min", 120, 100, (SO2,)),
-        Gap(hour(NOX_NO_HOUR_RECORD), "hour", 2, 1, (NOX,)),
+        Gap(hour(SILENT_HOUR), "hour", 2, 0, (NOX, SO2), 1, 1),
+        Gap(hour(SILENT_HOUR), "min", 120, 0, (NOX, SO2), 60, 60),
+        Gap(hour(SO2_PARTIAL_HOUR), "min", 120, 100, (SO2,), 60, 20),
+        Gap(hour(NOX_NO_HOUR_RECORD), "hour", 2, 1, (NOX,), 1, 1),
     ]
     assert found[1].missing == 120 and found[1].hour_end == hour(SILENT_HOUR + 1)
     # a gap heals when its records arrive (a recall): the silent hour's SO2 hour record
@@ -210,8 +210,8 @@ def test_open_gaps_are_the_expected_records_that_never_came(
         db, outlet, hour(SILENT_HOUR), hour(SILENT_HOUR) + timedelta(minutes=1), now=AFTER
     )
     assert healed == [
-        Gap(hour(SILENT_HOUR), "hour", 2, 1, (NOX,)),
-        Gap(hour(SILENT_HOUR), "min", 120, 0, (NOX, SO2)),
+        Gap(hour(SILENT_HOUR), "hour", 2, 1, (NOX,), 1, 1),
+        Gap(hour(SILENT_HOUR), "min", 120, 0, (NOX, SO2), 60, 60),
     ]
 
 
