@@ -6,9 +6,11 @@
   permit-limit versions (``?mn=``), binding an outlet to a category, importing permit limits
   (every bad row listed, nothing imported);
 * ``subscriptions`` — who is told what; created with a secret that is never shown again
-  (the list says only whether one is set); deactivated;
-* ``users`` — staff users and roles, a console password, deactivation, and a new API token
-  shown once.
+  (the list says only whether one is set, and a robot URL's credential is masked); changed on
+  its own page (an empty target or secret keeps the stored one); deactivated;
+* ``users`` — staff users and roles, a console password, deactivation, a new API token
+  shown once, and each user's usable tokens (label, dates, never the token) with a revoke
+  button each.
 
 Each page calls the same audited functions as the CLI and the staff API
 (:mod:`schemas.registry.changes`, :mod:`schemas.limits.changes`, :mod:`schemas.subscriptions`,
@@ -55,9 +57,12 @@ from schemas.staff.sessions import Session
 from schemas.subscriptions import (
     CHANNELS,
     SubscriptionError,
+    UnknownSubscription,
     add_subscription,
     deactivate_subscription,
+    get_subscription,
     list_subscriptions,
+    update_subscription,
 )
 
 __all__ = ["router"]
@@ -265,7 +270,10 @@ def _subscriptions_page(
         status_code=status,
         user=session.user,
         csrf=session.csrf_token,
-        subscriptions=db.call(lambda conn: list_subscriptions(conn, include_inactive=True)),
+        subscriptions=[
+            s.public()
+            for s in db.call(lambda conn: list_subscriptions(conn, include_inactive=True))
+        ],
         channels=CHANNELS,
         kinds=CASE_KINDS,
         severities=SEVERITIES,
@@ -303,11 +311,107 @@ def subscribe(request: Request, form: Form, db: Db) -> Response:
                 kinds=_list(form, "kinds"),
                 min_severity=form_text(form, "min_severity") or "info",
                 actor=session.user.username,
+                allow_private_targets=_allow_private(request),
             )
         )
     except SubscriptionError as exc:
         return _subscriptions_page(request, session, db, status=422, problem=str(exc))
     return _subscriptions_page(request, session, db, done="subscription_added")
+
+
+def _allow_private(request: Request) -> bool:
+    allow: bool = request.app.state.settings.notify_allow_private_targets
+    return allow
+
+
+SubscriptionId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
+def _subscription_page(
+    request: Request,
+    session: Session,
+    db: Database,
+    subscription_id: int,
+    *,
+    status: int = 200,
+    problem: str | None = None,
+    done: str | None = None,
+) -> Response:
+    try:
+        shown = db.call(lambda conn: get_subscription(conn, subscription_id)).public()
+    except SubscriptionError as exc:
+        return _subscriptions_page(request, session, db, status=404, problem=str(exc))
+    return page(
+        request,
+        "admin_subscription.html",
+        status_code=status,
+        user=session.user,
+        csrf=session.csrf_token,
+        s=shown,
+        channels=CHANNELS,
+        kinds=CASE_KINDS,
+        severities=SEVERITIES,
+        problem=problem,
+        done=done,
+    )
+
+
+@router.get("/subscriptions/{subscription_id}", response_class=HTMLResponse)
+def subscription(
+    request: Request, session: Admin, db: Db, subscription_id: SubscriptionId
+) -> Response:
+    return _subscription_page(request, session, db, subscription_id)
+
+
+def _optional_int(form: FormData, name: str) -> int | None:
+    text = form_text(form, name).strip()
+    if not text:
+        return None
+    if not text.isdigit() or len(text) > 9:
+        raise SubscriptionError(f"{name}: a whole number, got {text[:20]!r}")
+    return int(text)
+
+
+@router.post("/subscriptions/{subscription_id}", response_class=HTMLResponse)
+def change_subscription(
+    request: Request, form: Form, db: Db, subscription_id: SubscriptionId
+) -> Response:
+    """Change a subscription. The target and the secret are never shown back: an empty target
+    or secret keeps the stored one; ``remove_secret`` removes the secret."""
+    session = checked_form(request, form, "admin")
+    try:
+        changes: dict[str, Any] = {
+            "subscriber": form_text(form, "subscriber").strip(),
+            "channel": form_text(form, "channel"),
+            "districts": _csv(form_text(form, "districts")),
+            "pollutants": _csv(form_text(form, "pollutants")),
+            "kinds": _list(form, "kinds"),
+            "min_severity": form_text(form, "min_severity") or "info",
+            "max_per_hour": _optional_int(form, "max_per_hour") or 30,
+            "digest_after": _optional_int(form, "digest_after"),
+        }
+        if target := form_text(form, "target").strip():
+            changes["target"] = target
+        if form_text(form, "remove_secret"):
+            changes["secret"] = None
+        elif secret := form_text(form, "secret"):
+            changes["secret"] = secret
+        db.call(
+            lambda conn: update_subscription(
+                conn,
+                subscription_id,
+                changes,
+                actor=session.user.username,
+                allow_private_targets=_allow_private(request),
+            )
+        )
+    except UnknownSubscription as exc:
+        return _subscriptions_page(request, session, db, status=404, problem=str(exc))
+    except SubscriptionError as exc:
+        return _subscription_page(
+            request, session, db, subscription_id, status=422, problem=str(exc)
+        )
+    return _subscription_page(request, session, db, subscription_id, done="subscription_changed")
 
 
 @router.post("/subscriptions/{subscription_id}/deactivate", response_class=HTMLResponse)
@@ -344,12 +448,27 @@ def _users_page(
         user=session.user,
         csrf=session.csrf_token,
         users=db.call(accounts.list_staff_users),
+        tokens=db.call(_tokens),
         roles=accounts.ROLES,
         problem=problem,
         done=done,
         token=token,
         token_days=db_settings_days(request),
     )
+
+
+def _tokens(conn: psycopg.Connection[Any]) -> dict[str, list[accounts.TokenInfo]]:
+    """Each active user's tokens that are still usable (not revoked, not expired)."""
+    now = datetime.now(LOCAL_TZ)
+    return {
+        u.username: [
+            t
+            for t in accounts.list_tokens(conn, u.username)
+            if t.revoked_at is None and (t.expires_at is None or t.expires_at > now)
+        ]
+        for u in accounts.list_staff_users(conn)
+        if u.active
+    }
 
 
 def db_settings_days(request: Request) -> int:
@@ -431,3 +550,13 @@ def user_deactivate(
         accounts.deactivate_staff_user(conn, username, actor=session.user.username)
 
     return _user_action(request, form, db, "user_deactivated", action)
+
+
+@router.post("/tokens/{token_id}/revoke", response_class=HTMLResponse)
+def token_revoke(
+    request: Request, form: Form, db: Db, token_id: Annotated[int, Path(ge=1, le=2**63 - 1)]
+) -> Response:
+    def action(conn: psycopg.Connection[Any], session: Session) -> None:
+        accounts.revoke_token_id(conn, token_id, actor=session.user.username)
+
+    return _user_action(request, form, db, "token_revoked", action)

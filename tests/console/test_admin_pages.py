@@ -182,9 +182,130 @@ def test_users_password_token_and_deactivation(
         "/staff/admin/limits",
         "/staff/admin/subscriptions",
         "/staff/admin/users",
+        "/staff/admin/subscriptions/1",
     ],
 )
 def test_only_admins(client: TestClient, db: psycopg.Connection, path: str) -> None:
     staff_user(db, "chen.jie", "editor", "enforcement")
     login(client, "chen.jie")
     assert client.get(path).status_code == 403
+
+
+def test_a_robot_credential_is_masked_and_a_subscription_is_changed_on_its_page(
+    client: TestClient, db: psycopg.Connection, admin: str
+) -> None:
+    key = "0f1e2d3c-robot-key"
+    made = client.post(
+        "/staff/admin/subscriptions",
+        data={
+            "csrf": admin,
+            "subscriber": "duty",
+            "channel": "dingtalk",
+            "target": f"https://oapi.dingtalk.com/robot/send?access_token={key}",
+            "secret": "sign-secret",
+            "kinds": "exceedance",
+        },
+    )
+    assert made.status_code == 200, made.text.split('id="problem"')[-1][:300]
+    assert key not in made.text and "access_token=***" in made.text
+    (sid,) = db.execute("SELECT id FROM subscriptions").fetchone() or ()
+    form = client.get(f"/staff/admin/subscriptions/{sid}?lang=en")
+    assert form.status_code == 200 and key not in form.text and "sign-secret" not in form.text
+    changed = client.post(
+        f"/staff/admin/subscriptions/{sid}",
+        data={
+            "csrf": admin,
+            "subscriber": "duty desk",
+            "channel": "dingtalk",
+            "target": "",  # kept
+            "secret": "",  # kept
+            "kinds": ["outage", "fault"],
+            "min_severity": "major",
+            "districts": "西湖区, 上城区",
+            "max_per_hour": "12",
+        },
+    )
+    assert changed.status_code == 200 and 'id="done"' in changed.text, changed.text[-800:]
+    row = db.execute(
+        "SELECT subscriber, target, secret, kinds, min_severity, districts, max_per_hour"
+        " FROM subscriptions WHERE id = %s",
+        (sid,),
+    ).fetchone()
+    assert row == (
+        "duty desk",
+        f"https://oapi.dingtalk.com/robot/send?access_token={key}",
+        "sign-secret",
+        ["outage", "fault"],
+        "major",
+        ["西湖区", "上城区"],
+        12,
+    )
+    removed = client.post(
+        f"/staff/admin/subscriptions/{sid}",
+        data={
+            "csrf": admin,
+            "subscriber": "duty desk",
+            "channel": "dingtalk",
+            "remove_secret": "1",
+        },
+    )
+    assert removed.status_code == 200
+    assert db.execute("SELECT secret FROM subscriptions").fetchone() == (None,)
+    refused = client.post(
+        f"/staff/admin/subscriptions/{sid}",
+        data={"csrf": admin, "subscriber": "x", "channel": "dingtalk", "min_severity": "loud"},
+    )
+    assert refused.status_code == 422 and 'id="problem"' in refused.text
+    assert (
+        client.post(
+            "/staff/admin/subscriptions/999999", data={"csrf": admin, "subscriber": "x"}
+        ).status_code
+        == 404
+    )
+    assert (
+        client.post(f"/staff/admin/subscriptions/{sid}", data={"subscriber": "no csrf"}).status_code
+        == 403
+    )
+    audit = db.execute(
+        "SELECT action, after::text FROM staff_audit WHERE object_type = 'subscription' ORDER BY id"
+    ).fetchall()
+    assert [a[0] for a in audit] == [
+        "subscription.create",
+        "subscription.update",
+        "subscription.update",
+    ]
+    assert all(key not in a[1] and "sign-secret" not in a[1] for a in audit)
+
+
+def test_a_single_token_is_revoked_from_the_users_page(
+    client: TestClient, db: psycopg.Connection, admin: str
+) -> None:
+    staff_user(db, "wang.wei", "enforcement")
+    tokens = []
+    for label in ("laptop", "phone"):
+        issued = client.post(
+            "/staff/admin/users/wang.wei/token", data={"csrf": admin, "label": label}
+        )
+        found = re.search(r'<code id="new-token">(sw_[^<]+)</code>', issued.text)
+        assert found
+        tokens.append(found.group(1))
+    listed = client.get("/staff/admin/users?lang=en").text
+    ids = [int(i) for i in re.findall(r'<tr class="token" data-token="(\d+)">', listed)]
+    assert len(ids) == 2 and "laptop" in listed and "phone" in listed
+    assert all(t not in listed for t in tokens)  # never shown again
+    (laptop,) = db.execute("SELECT id FROM staff_tokens WHERE label = 'laptop'").fetchone() or ()
+    revoked = client.post(f"/staff/admin/tokens/{laptop}/revoke", data={"csrf": admin})
+    assert revoked.status_code == 200 and 'id="done"' in revoked.text
+    assert f'data-token="{laptop}"' not in revoked.text  # no longer usable, no longer listed
+
+    def status(token: str) -> int:
+        return client.get(
+            "/v1/staff/cases", headers={"Authorization": f"Bearer {token}"}
+        ).status_code
+
+    assert (status(tokens[0]), status(tokens[1])) == (401, 200)
+    assert client.post("/staff/admin/tokens/999999/revoke", data={"csrf": admin}).status_code == 422
+    audit = db.execute(
+        "SELECT actor, action FROM staff_audit WHERE action = 'token.revoke'"
+    ).fetchall()
+    assert audit == [("li.na", "token.revoke")]
