@@ -9,11 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel
 from starlette.datastructures import FormData
 
 from schemas.disclosure.staff_types import STAFF_MODELS
 
-__all__ = ["FieldSpec", "content_from", "fields_of", "values_of"]
+__all__ = ["FieldSpec", "content_from", "fields_of", "form_content", "model_fields", "values_of"]
 
 LONG_TEXT = 2000  # a string field longer than this gets a text area
 PREFIX = "c."  # form input names of content fields: "c.<field>"
@@ -70,10 +71,17 @@ def _widget(prop: dict[str, Any]) -> str:
 
 def fields_of(record_type: str) -> list[FieldSpec]:
     """The form's fields for a staff record type (``KeyError`` for another type)."""
-    schema = STAFF_MODELS[record_type].model_json_schema()
+    return model_fields(STAFF_MODELS[record_type])
+
+
+def model_fields(model: type[BaseModel], *, exclude: tuple[str, ...] = ()) -> list[FieldSpec]:
+    """The form's fields of a pydantic model's scalar fields (but ``exclude``)."""
+    schema = model.model_json_schema()
     required = set(schema.get("required", ()))
     out = []
     for name, raw in schema["properties"].items():
+        if name in exclude or raw.get("type") == "array":
+            continue
         prop = _merged(raw)
         out.append(
             FieldSpec(
@@ -93,8 +101,13 @@ def fields_of(record_type: str) -> list[FieldSpec]:
 def content_from(form: FormData, record_type: str) -> dict[str, Any]:
     """The content fields of a submitted form; an empty input is left out (the model then
     uses its default, or says the field is required)."""
+    return form_content(form, fields_of(record_type))
+
+
+def form_content(form: FormData, specs: list[FieldSpec]) -> dict[str, Any]:
+    """The fields ``specs`` of a submitted form, as :func:`content_from`."""
     content: dict[str, Any] = {}
-    for spec in fields_of(record_type):
+    for spec in specs:
         value = form.get(spec.input_name)
         if not isinstance(value, str) or not value.strip():
             continue

@@ -1,7 +1,9 @@
 """``/staff/admin/…``: the console's administration pages (admins only; 403 for anyone else).
 
 * ``registry`` — upload a registry file (CSV or JSON, as ``sourcewatch registry import``): with
-  any bad row every row error is listed and nothing is imported (422);
+  any bad row every row error is listed and nothing is imported (422); ``outlet?mn=`` changes
+  one outlet and its enterprise in forms generated from the registry's models (the MN, the
+  limit binding and the password excepted: the password has its own input, never shown back);
 * ``limits`` — the known standards and categories, an outlet's limits in force, bindings and
   permit-limit versions (``?mn=``), binding an outlet to a category, importing permit limits
   (every bad row listed, nothing imported);
@@ -19,6 +21,7 @@ Each page calls the same audited functions as the CLI and the staff API
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import PurePath
@@ -29,7 +32,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse
 from starlette.datastructures import FormData, UploadFile
 
-from api.console import page
+from api.console import label, page
 from api.console.access import (
     Form,
     checked_form,
@@ -37,6 +40,7 @@ from api.console.access import (
     form_text,
     session_before_body,
 )
+from api.console.forms import FieldSpec, form_content, model_fields, values_of
 from api.db import Database, get_database
 from api.params import reject_nul
 from api.routes.console_disclosures import at_most
@@ -49,7 +53,7 @@ from schemas.limits import overview
 from schemas.limits.rules import LimitsError
 from schemas.limits.standards import loaded_categories
 from schemas.registry import changes as registry_changes
-from schemas.registry.entries import RegistryError
+from schemas.registry.entries import BINDING_COLUMNS, EnterpriseIn, OutletIn, RegistryError
 from schemas.registry.files import parse_registry_bytes
 from schemas.staff import accounts
 from schemas.staff.passwords import set_password
@@ -137,6 +141,119 @@ def registry_upload(request: Request, form: Form, db: Db) -> Response:
     except RegistryError as exc:
         return _registry_page(request, session, status=422, problem=str(exc))
     return _registry_page(request, session, report=report)
+
+
+# --- One enterprise and outlet -----------------------------------------------------------------
+
+# Not edited here: the MN (the page's key), the password (its own input, never shown back) and
+# the binding to a limit category (the limits page).
+_OUTLET_FIXED = ("mn", "password", *BINDING_COLUMNS)
+
+
+def _labelled(specs: list[FieldSpec]) -> list[FieldSpec]:
+    return [
+        dataclasses.replace(
+            f,
+            label_zh=label(f"registry_field_{f.name}", "zh"),
+            label_en=label(f"registry_field_{f.name}", "en"),
+        )
+        for f in specs
+    ]
+
+
+def _enterprise_fields() -> list[FieldSpec]:
+    return _labelled(model_fields(EnterpriseIn, exclude=("outlets",)))
+
+
+def _outlet_fields() -> list[FieldSpec]:
+    return _labelled(model_fields(OutletIn, exclude=_OUTLET_FIXED))
+
+
+def _outlet_page(
+    request: Request,
+    session: Session,
+    db: Database,
+    mn: str,
+    *,
+    status: int = 200,
+    problem: str | None = None,
+    done: str | None = None,
+) -> Response:
+    entry = db.call(lambda conn: registry_changes.registry_entry(conn, mn))
+    if entry is None:
+        return _registry_page(request, session, status=404, problem=f"no outlet with MN {mn}")
+    enterprise, outlet = entry
+    return page(
+        request,
+        "admin_outlet.html",
+        status_code=status,
+        user=session.user,
+        csrf=session.csrf_token,
+        mn=mn,
+        enterprise_fields=_enterprise_fields(),
+        outlet_fields=_outlet_fields(),
+        enterprise=values_of(enterprise),
+        outlet=values_of(outlet),
+        password_set=outlet["password_set"],
+        problem=problem,
+        done=done,
+    )
+
+
+OutletMn = Annotated[str, Query(min_length=1, max_length=64)]
+
+
+@router.get("/outlet", response_class=HTMLResponse)
+def outlet_form(request: Request, session: Admin, db: Db, mn: OutletMn) -> Response:
+    return _outlet_page(request, session, db, mn.strip())
+
+
+def _registry_change(
+    request: Request,
+    form: FormData,
+    db: Database,
+    mn: str,
+    done: str,
+    change: Callable[[psycopg.Connection[Any], dict[str, Any], dict[str, Any], str], None],
+) -> Response:
+    session = checked_form(request, form, "admin")
+    entry = db.call(lambda conn: registry_changes.registry_entry(conn, mn))
+    if entry is None:
+        return _registry_page(request, session, status=404, problem=f"no outlet with MN {mn}")
+    try:
+        db.call(lambda conn: change(conn, *entry, session.user.username))
+    except RegistryError as exc:
+        return _outlet_page(request, session, db, mn, status=422, problem=str(exc))
+    return _outlet_page(request, session, db, mn, done=done)
+
+
+@router.post("/outlet/enterprise", response_class=HTMLResponse)
+def enterprise_change(request: Request, form: Form, db: Db, mn: OutletMn) -> Response:
+    """Change the fields given of the outlet's enterprise (an empty field keeps its value)."""
+
+    def change(
+        conn: psycopg.Connection[Any], enterprise: dict[str, Any], _: dict[str, Any], actor: str
+    ) -> None:
+        values = form_content(form, _enterprise_fields())
+        registry_changes.update_enterprise(conn, enterprise["id"], values, actor=actor)
+
+    return _registry_change(request, form, db, mn.strip(), "enterprise_changed", change)
+
+
+@router.post("/outlet", response_class=HTMLResponse)
+def outlet_change(request: Request, form: Form, db: Db, mn: OutletMn) -> Response:
+    """Change the fields given of the outlet (an empty field keeps its value; the password
+    only when one is typed)."""
+
+    def change(
+        conn: psycopg.Connection[Any], _: dict[str, Any], outlet: dict[str, Any], actor: str
+    ) -> None:
+        values = form_content(form, _outlet_fields())
+        if password := form_text(form, "pw"):
+            values["password"] = password
+        registry_changes.update_outlet(conn, outlet["id"], values, actor=actor)
+
+    return _registry_change(request, form, db, mn.strip(), "outlet_changed", change)
 
 
 # --- Limits -------------------------------------------------------------------------------------

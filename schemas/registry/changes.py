@@ -47,6 +47,7 @@ __all__ = [
     "deactivate_enterprise",
     "deactivate_outlet",
     "import_registry_audited",
+    "registry_entry",
     "update_enterprise",
     "update_outlet",
 ]
@@ -90,6 +91,30 @@ def _row(
         noun = "enterprise" if table == "enterprises" else "outlet"
         raise UnknownRecord(f"no {noun} {id_}")
     return dict(row)
+
+
+def registry_entry(
+    conn: psycopg.Connection[Any], mn: str
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The enterprise and the outlet of ``mn`` as they are registered (each with its ``id``;
+    the outlet's password only as ``password_set``), or None."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        outlet = cur.execute(
+            sql.SQL("SELECT id, enterprise_id, {c} FROM outlets WHERE mn = %s").format(
+                c=sql.SQL(", ").join(map(sql.Identifier, _OUTLET_TABLE_COLUMNS))
+            ),
+            (mn,),
+        ).fetchone()
+        if outlet is None:
+            return None
+        enterprise = cur.execute(
+            sql.SQL("SELECT id, {c} FROM enterprises WHERE id = %s").format(
+                c=sql.SQL(", ").join(map(sql.Identifier, ENTERPRISE_COLUMNS))
+            ),
+            (outlet["enterprise_id"],),
+        ).fetchone()
+    assert enterprise is not None
+    return dict(enterprise), _public(dict(outlet))
 
 
 def _validate_enterprise(values: Mapping[str, Any]) -> EnterpriseIn:

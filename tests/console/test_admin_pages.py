@@ -183,6 +183,7 @@ def test_users_password_token_and_deactivation(
         "/staff/admin/subscriptions",
         "/staff/admin/users",
         "/staff/admin/subscriptions/1",
+        "/staff/admin/outlet?mn=X",
     ],
 )
 def test_only_admins(client: TestClient, db: psycopg.Connection, path: str) -> None:
@@ -309,3 +310,58 @@ def test_a_single_token_is_revoked_from_the_users_page(
         "SELECT actor, action FROM staff_audit WHERE action = 'token.revoke'"
     ).fetchall()
     assert audit == [("li.na", "token.revoke")]
+
+
+def test_one_outlet_and_its_enterprise_are_changed_in_their_forms(
+    client: TestClient, db: psycopg.Connection, admin: str
+) -> None:
+    client.post(
+        "/staff/admin/registry",
+        data={"csrf": admin},
+        files={
+            "file": (
+                "r.csv",
+                (HEADER + ROW.format(category="coal-boiler-existing")).encode(),
+                "text/csv",
+            )
+        },
+    )
+    db.execute("UPDATE outlets SET password = 'old-pw-123' WHERE mn = %s", (MN,))
+    form = client.get(f"/staff/admin/outlet?mn={MN}&lang=en")
+    assert form.status_code == 200, form.text[-500:]
+    assert 'name="c.minute_interval_min"' in form.text and "Minute data interval" in form.text
+    assert 'name="c.mn"' not in form.text and "old-pw-123" not in form.text
+    assert "统一社会信用代码" in client.get(f"/staff/admin/outlet?mn={MN}&lang=zh").text
+    changed = client.post(
+        f"/staff/admin/outlet?mn={MN}",
+        data={"csrf": admin, "c.minute_interval_min": "10", "c.expects_day": "true"},
+    )
+    assert changed.status_code == 200 and 'id="done"' in changed.text, changed.text[-800:]
+    row = db.execute(
+        "SELECT minute_interval_min, expects_day, password FROM outlets WHERE mn = %s", (MN,)
+    ).fetchone()
+    assert row == (10, True, "old-pw-123")  # the password kept: none typed
+    client.post(f"/staff/admin/outlet?mn={MN}", data={"csrf": admin, "pw": "new-pw-456"})
+    assert db.execute("SELECT password FROM outlets").fetchone() == ("new-pw-456",)
+    refused = client.post(
+        f"/staff/admin/outlet?mn={MN}", data={"csrf": admin, "c.minute_interval_min": "7"}
+    )
+    assert refused.status_code == 422 and 'id="problem"' in refused.text
+    assert db.execute("SELECT minute_interval_min FROM outlets").fetchone() == (10,)
+    district = client.post(
+        f"/staff/admin/outlet/enterprise?mn={MN}",
+        data={"csrf": admin, "c.district": "西湖区", "c.name_en": "Test Power Plant"},
+    )
+    assert district.status_code == 200 and 'id="done"' in district.text, district.text[-800:]
+    assert db.execute("SELECT district, name_en FROM enterprises").fetchone() == (
+        "西湖区",
+        "Test Power Plant",
+    )
+    audit = db.execute(
+        "SELECT action, before::text || after::text FROM staff_audit"
+        " WHERE action IN ('outlet.update', 'enterprise.update') ORDER BY id"
+    ).fetchall()
+    assert [a[0] for a in audit] == ["outlet.update", "outlet.update", "enterprise.update"]
+    assert all("pw-" not in a[1] for a in audit)  # passwords never in the audit log
+    assert client.get("/staff/admin/outlet?mn=NOPE").status_code == 404
+    assert client.post(f"/staff/admin/outlet?mn={MN}", data={"c.code": "x"}).status_code == 403
