@@ -155,6 +155,33 @@ def test_compose_emqx_override() -> None:
     assert "Business Source License" in (DEPLOY / "compose.emqx.yaml").read_text()
 
 
+def _emqx_bytes(value: str) -> int:
+    """An EMQX byte size ("256KB", "1MB"; KB = 1024 bytes)."""
+    units = {"KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30}
+    for unit, size in units.items():
+        if value.endswith(unit):
+            return int(value.removesuffix(unit)) * size
+    return int(value.removesuffix("B"))
+
+
+def test_the_emqx_override_has_the_broker_limits() -> None:
+    """EMQX 5 names for Mosquitto's limits (BROKER_LIMITS): the same packet size, in-flight
+    window and queue length; for max_queued_bytes, which EMQX lacks, a per-client byte and
+    message rate on the devices' listener that still lets a packet of the largest size in."""
+    env = yaml.safe_load((DEPLOY / "compose.emqx.yaml").read_text(encoding="utf-8"))["services"][
+        "mosquitto"
+    ]["environment"]
+    limits = dict(line.split() for line in _directives(BROKER_LIMITS))
+    assert _emqx_bytes(env["EMQX_MQTT__MAX_PACKET_SIZE"]) == int(limits["max_packet_size"])
+    assert env["EMQX_MQTT__MAX_INFLIGHT"] == limits["max_inflight_messages"]
+    assert env["EMQX_MQTT__MAX_MQUEUE_LEN"] == limits["max_queued_messages"]
+    bytes_rate, per = env["EMQX_LISTENERS__SSL__DEFAULT__BYTES_RATE"].split("/")
+    assert per == "s"
+    assert int(limits["max_packet_size"]) <= _emqx_bytes(bytes_rate) < 10 * (1 << 20)
+    messages, per = env["EMQX_LISTENERS__SSL__DEFAULT__MESSAGES_RATE"].split("/")
+    assert per == "s" and 0 < int(messages) <= 1000
+
+
 def test_dockerfile() -> None:
     text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
     assert text.startswith("#") and "FROM python:3.11-slim" in text
