@@ -159,3 +159,9 @@ class IngestSettings(Settings):
         description="TCP gateway: dead letters one IP may leave per minute (bursts of as many); "
         "the rest are only counted (sourcewatch_gateway_dead_letters_dropped_total).",
     )
+    gateway_dead_letters_per_minute_total: float = Field(
+        600.0,
+        ge=0,
+        description="TCP gateway: dead letters all IPs together may leave per minute (bursts of "
+        "as many), so that many addresses do not multiply the rate; 0: no total limit.",
+    )

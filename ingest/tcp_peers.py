@@ -5,8 +5,9 @@
   alike): past ``max_rejections`` within ``window_s`` the IP is *throttled* — its connections
   are answered nothing more, held for ``throttle_delay_s`` and closed, until the window has
   passed without more rejections;
-- how many dead letters it may still leave (``dead_letters_per_minute``, the rule of
-  :mod:`ingest.dead_letter_cap`): the rest are counted, not stored.
+- how many dead letters it may still leave (``dead_letters_per_minute``, and all IPs together
+  ``dead_letters_per_minute_total``, so that many addresses do not multiply the rate; the rule
+  of :mod:`ingest.dead_letter_cap`): the rest are counted, not stored.
 
 In memory, per gateway process; times are ``time.monotonic()`` seconds, passed in so that the
 rules can be tested without waiting. Thread-safe: the event loop counts connections, the
@@ -31,6 +32,7 @@ class PeerLimits:
     window_s: float = 600.0
     throttle_delay_s: float = 5.0
     dead_letters_per_minute: float = 60.0
+    dead_letters_per_minute_total: float = 0.0  # 0: no total limit
 
 
 @dataclass(slots=True)
@@ -45,7 +47,10 @@ class Peers:
         self._peers: defaultdict[str, _Peer] = defaultdict(_Peer)
         self._lock = threading.Lock()
         self.dead_letters = DeadLetterCap(
-            DeadLetterLimits(per_source_per_minute=limits.dead_letters_per_minute),
+            DeadLetterLimits(
+                per_source_per_minute=limits.dead_letters_per_minute,
+                total_per_minute=limits.dead_letters_per_minute_total,
+            ),
             source_kind="IP",
         )
 
