@@ -15,6 +15,12 @@
 The size of each stored dead letter is capped where it is written
 (:data:`ingest.writer.DEAD_LETTER_MAX_BYTES`), for every transport.
 
+Decided once per item: when the caller names what the records were decoded from (``item`` of
+:meth:`DeadLetterCap.keep`, a small key, never the payload: it is remembered), decoding the
+same item again — its batch's write retried after a database failure — keeps and drops the same
+records, taking no token and reporting no drop a second time (the decisions of the last
+:data:`MEMO_SIZE` items with rejections are remembered).
+
 In memory, per process; times are ``time.monotonic()`` seconds, passed in so that the rule can be
 tested without waiting. Thread-safe. Sources with a full bucket and nothing left to log are
 forgotten (:meth:`DeadLetterCap.prune`, also run by :meth:`~DeadLetterCap.take` once per
@@ -25,7 +31,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+from collections import OrderedDict
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -37,6 +44,7 @@ log = logging.getLogger(__name__)
 
 ALL_SOURCES = "*"  # the name of the total bucket in logs and in dropped counts
 PRUNE_EVERY_S = 60.0
+MEMO_SIZE = 4096  # items whose decisions are remembered (a batch or more of them)
 
 R = TypeVar("R")
 
@@ -64,6 +72,7 @@ class DeadLetterCap:
         self._total: _Bucket | None = None
         self._lock = threading.Lock()
         self._pruned_at: float | None = None
+        self._decided: OrderedDict[Hashable, list[bool]] = OrderedDict()  # item -> kept or not
 
     def take(self, source: str, now: float) -> str | None:
         """Count one dead letter of ``source`` at ``now``: None when it may be stored, else the
@@ -84,18 +93,57 @@ class DeadLetterCap:
                 total.tokens -= 1.0
             return None
 
-    def keep(self, records: Iterable[R], source: str, now: float) -> tuple[list[R], list[str]]:
+    def keep(
+        self, records: Iterable[R], source: str, now: float, *, item: Hashable | None = None
+    ) -> tuple[list[R], list[str]]:
         """``records`` without the :class:`~ingest.records.Rejected` ones over the cap, and for
-        each one dropped the bucket that refused it (``source`` or :data:`ALL_SOURCES`)."""
+        each one newly dropped the bucket that refused it (``source`` or :data:`ALL_SOURCES`).
+        With ``item`` (a small key naming what ``records`` were decoded from), the decisions
+        made for it before are kept, and their drops not reported again."""
+        records = list(records)
+        count = sum(isinstance(r, Rejected) for r in records)
+        earlier = self._recall(item, count)
         kept: list[R] = []
         refused: list[str] = []
+        decisions: list[bool] = []
         for r in records:
-            by = self.take(source, now) if isinstance(r, Rejected) else None
-            if by is None:
+            if not isinstance(r, Rejected):
                 kept.append(r)
+                continue
+            if earlier is not None:
+                keep = earlier[len(decisions)]
             else:
-                refused.append(by)
+                by = self.take(source, now)
+                keep = by is None
+                if by is not None:
+                    refused.append(by)
+            decisions.append(keep)
+            if keep:
+                kept.append(r)
+        if earlier is None and count:
+            self._remember(item, decisions)
         return kept, refused
+
+    def _recall(self, item: Hashable | None, count: int) -> list[bool] | None:
+        if item is None or count == 0:
+            return None
+        with self._lock:
+            try:
+                earlier = self._decided.get(item)
+            except TypeError:  # not hashable after all: decided afresh
+                return None
+        return earlier if earlier is not None and len(earlier) == count else None
+
+    def _remember(self, item: Hashable | None, decisions: list[bool]) -> None:
+        if item is None:
+            return
+        with self._lock:
+            try:
+                self._decided[item] = decisions
+            except TypeError:
+                return
+            while len(self._decided) > MEMO_SIZE:
+                self._decided.popitem(last=False)
 
     def prune(self, now: float) -> None:
         """Forget the sources with a full bucket and no drop left to log."""

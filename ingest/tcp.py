@@ -171,14 +171,13 @@ class TcpDecoder:
     def decode(self, item: _Item, find_outlet: FindOutlet) -> Sequence[Accepted | Rejected]:
         packet, received_at, ip = item
         record = decode_tcp_packet(packet, received_at, find_outlet, self.future_tolerance)
-        if (
-            isinstance(record, Rejected)
-            and self.peers is not None
-            and not self.peers.take_dead_letter(ip, time.monotonic())
-        ):
-            metrics.GATEWAY_DEAD_LETTERS_DROPPED.inc()
-            return []
-        return [record]
+        if self.peers is None or not isinstance(record, Rejected):
+            return [record]
+        raw = packet.raw if isinstance(packet, _Garbage) else packet
+        key = (received_at, ip, len(raw), hash(raw))  # decided once per packet
+        kept, refused = self.peers.dead_letters.keep([record], ip, time.monotonic(), item=key)
+        metrics.GATEWAY_DEAD_LETTERS_DROPPED.inc(len(refused))
+        return kept
 
     def unreadable(self, item: _Item, detail: str) -> Rejected:
         packet, received_at, _ = item

@@ -84,7 +84,8 @@ class MqttDecoder:
         )
         if self.cap is None:
             return records
-        kept, refused = self.cap.keep(records, item.topic, time.monotonic())
+        key = (item.generation, item.mid, item.received_at, item.topic)  # decided once per item
+        kept, refused = self.cap.keep(records, item.topic, time.monotonic(), item=key)
         for by in refused:
             metrics.MQTT_DEAD_LETTERS_DROPPED.labels(
                 "total" if by == ALL_SOURCES else "topic"

@@ -50,6 +50,20 @@ def test_keep_drops_only_rejections() -> None:
     assert refused == ["s"]
 
 
+def test_an_item_decoded_again_gets_the_same_decisions() -> None:
+    """A batch whose write is retried (the database was down) is decoded again: its rejections
+    must not take tokens again, nor count their drops twice."""
+    cap = DeadLetterCap(DeadLetterLimits(per_source_per_minute=3))
+    two = [rejected(0), "accepted", rejected(1)]
+    assert cap.keep(two, "s", 0.0, item="message 1") == (two, [])
+    assert cap.keep(two, "s", 0.1, item="message 1") == (two, [])  # the retry: no token taken
+    three = [rejected(2), rejected(3), rejected(4)]
+    assert cap.keep(three, "s", 0.2, item="message 2") == ([three[0]], ["s", "s"])
+    assert cap.keep(three, "s", 0.3, item="message 2") == ([three[0]], [])  # not reported again
+    assert cap.take("s", 0.3) == "s"
+    assert cap.keep(three, "s", 0.4) == ([], ["s", "s", "s"])  # without a key: decided afresh
+
+
 def test_drops_are_logged_once_per_interval_with_their_count(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
