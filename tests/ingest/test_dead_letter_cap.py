@@ -4,6 +4,7 @@ clock it is given, then a flood of garbage over a real Mosquitto into a real dat
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -121,6 +122,7 @@ def test_a_garbage_flood_over_mqtt_leaves_a_bounded_number_of_dead_letters(
     add_outlet(db, MN)
     flood, good = 150, 10
     before = dropped("topic")
+    started = time.monotonic()
     with running_worker(mqtt_url, database_url) as worker, publisher(mqtt_url) as publish:
         publish(f"hj212/{MN}/up", b"G" * 100_000)  # one large: stored, its first 4 KiB
         for i in range(flood):
@@ -132,9 +134,10 @@ def test_a_garbage_flood_over_mqtt_leaves_a_bounded_number_of_dead_letters(
         # the consumer keeps going: a frame after the flood is stored too
         publish(f"hj212/{MN}/up", rtd("1.0", when=T0 + timedelta(hours=5)))
         wait_until(lambda: worker.worker.stats.acked == total + 1, what="the last one")
+    refilled = (time.monotonic() - started) * 60 / 60  # tokens come back at 60 per minute
     assert scalar(db, "SELECT count(*) FROM frames") == good + 1
     stored = dead_letters(db)
-    assert 60 <= stored <= 62  # the burst, and what the rate refilled meanwhile
+    assert 60 <= stored <= 60 + refilled + 1  # the burst, and what the rate refilled meanwhile
     assert dropped("topic") - before == 1 + flood - stored
     [raw] = db.execute("SELECT raw FROM dead_letters WHERE raw_length = 100000").fetchone() or [b""]
     assert bytes(raw) == b"G" * DEAD_LETTER_MAX_BYTES
@@ -146,6 +149,7 @@ def test_garbage_on_ever_new_topics_is_bounded_in_all(
 ) -> None:
     add_outlet(db, MN)
     before = dropped("total")
+    started = time.monotonic()
     with (
         running_worker(mqtt_url, database_url, dead_letters_per_minute_total=20) as worker,
         publisher(mqtt_url) as publish,
@@ -154,6 +158,7 @@ def test_garbage_on_ever_new_topics_is_bounded_in_all(
             publish(f"hj212/NOSUCHMN{i:04d}/up", b"garbage %d" % i)
         publish(f"hj212/{MN}/up", rtd("2.0"))
         wait_until(lambda: worker.worker.stats.acked == 81, what="every message acknowledged")
+    refilled = (time.monotonic() - started) * 20 / 60
     assert scalar(db, "SELECT count(*) FROM frames") == 1
-    assert 20 <= dead_letters(db) <= 21
+    assert 20 <= dead_letters(db) <= 20 + refilled + 1
     assert dropped("total") - before == 80 - dead_letters(db)
