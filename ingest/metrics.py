@@ -73,6 +73,13 @@ GATEWAY_DEAD_LETTERS_DROPPED = Counter(
     "sourcewatch_gateway_dead_letters_dropped",
     "Rejected TCP packets not kept as dead letters: over the dead-letter rate of their IP.",
 )
+MQTT_DEAD_LETTERS_DROPPED = Counter(
+    "sourcewatch_ingest_dead_letters_dropped",
+    "Rejected MQTT messages and frames not kept as dead letters (counted and logged, still "
+    "acknowledged), by the limit they were over: topic (SOURCEWATCH_MQTT_DEAD_LETTERS_PER_MINUTE) "
+    "or total (SOURCEWATCH_MQTT_DEAD_LETTERS_PER_MINUTE_TOTAL).",
+    ["limit"],
+)
 GATEWAY_OUTCOMES = (
     "closed",
     "idle_timeout",
@@ -107,6 +114,8 @@ for _o in GATEWAY_OUTCOMES:
     GATEWAY_CONNECTIONS.labels(_o)
 for _v in ("new", "duplicate", "rejected"):
     FRAMES.labels(_v)
+for _l in ("topic", "total"):
+    MQTT_DEAD_LETTERS_DROPPED.labels(_l)
 for _r in ("inserted", "revised", "unchanged"):
     VALUES.labels(_r)
 LAST_WRITE_OK.set(1)

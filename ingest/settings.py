@@ -46,6 +46,20 @@ class IngestSettings(Settings):
         description="The broker's per-session queue limit (Mosquitto max_queued_messages, EMQX "
         "mqtt.max_mqueue_len; 0: none), when its configuration file is not readable here.",
     )
+    mqtt_dead_letters_per_minute: float = Field(
+        60.0,
+        gt=0,
+        description="MQTT ingest: dead letters one topic (one MN's uplink) may leave per minute "
+        "(bursts of as many); the rest are acknowledged, counted "
+        "(sourcewatch_ingest_dead_letters_dropped_total) and logged, not stored.",
+    )
+    mqtt_dead_letters_per_minute_total: float = Field(
+        600.0,
+        ge=0,
+        description="MQTT ingest: dead letters all topics together may leave per minute (per "
+        "worker; bursts of as many), so that new topic names do not multiply the rate; 0: no "
+        "total limit.",
+    )
     batch_max_messages: int = Field(
         500, ge=1, description="Writer: commit after this many MQTT messages."
     )
@@ -144,4 +158,10 @@ class IngestSettings(Settings):
         gt=0,
         description="TCP gateway: dead letters one IP may leave per minute (bursts of as many); "
         "the rest are only counted (sourcewatch_gateway_dead_letters_dropped_total).",
+    )
+    gateway_dead_letters_per_minute_total: float = Field(
+        600.0,
+        ge=0,
+        description="TCP gateway: dead letters all IPs together may leave per minute (bursts of "
+        "as many), so that many addresses do not multiply the rate; 0: no total limit.",
     )

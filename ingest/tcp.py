@@ -15,7 +15,7 @@ Flag's A bit asks for one.
   acknowledged and the socket is not read (the logger resends; a re-send is a no-op).
 - Limits: most buffered bytes per connection, idle time-out, a deadline for the first valid
   frame, most connections per IP and in all (when full, the oldest connection that has not
-  sent a valid frame yet makes room), most dead letters per IP and minute.
+  sent a valid frame yet makes room), most dead letters per IP and minute, and in all.
 """
 
 from __future__ import annotations
@@ -74,6 +74,7 @@ class GatewayOptions:
     rejection_window_s: float = 600.0
     throttle_delay_s: float = 5.0
     dead_letters_per_minute: float = 60.0
+    dead_letters_per_minute_total: float = 600.0
     future_tolerance: timedelta = FUTURE_TOLERANCE
 
     @classmethod
@@ -90,6 +91,7 @@ class GatewayOptions:
             rejection_window_s=s.gateway_rejection_window_s,
             throttle_delay_s=s.gateway_throttle_delay_s,
             dead_letters_per_minute=s.gateway_dead_letters_per_minute,
+            dead_letters_per_minute_total=s.gateway_dead_letters_per_minute_total,
             future_tolerance=timedelta(seconds=s.future_tolerance_s),
         )
 
@@ -101,6 +103,7 @@ class GatewayOptions:
             window_s=self.rejection_window_s,
             throttle_delay_s=self.throttle_delay_s,
             dead_letters_per_minute=self.dead_letters_per_minute,
+            dead_letters_per_minute_total=self.dead_letters_per_minute_total,
         )
 
 
@@ -168,14 +171,13 @@ class TcpDecoder:
     def decode(self, item: _Item, find_outlet: FindOutlet) -> Sequence[Accepted | Rejected]:
         packet, received_at, ip = item
         record = decode_tcp_packet(packet, received_at, find_outlet, self.future_tolerance)
-        if (
-            isinstance(record, Rejected)
-            and self.peers is not None
-            and not self.peers.take_dead_letter(ip, time.monotonic())
-        ):
-            metrics.GATEWAY_DEAD_LETTERS_DROPPED.inc()
-            return []
-        return [record]
+        if self.peers is None or not isinstance(record, Rejected):
+            return [record]
+        raw = packet.raw if isinstance(packet, _Garbage) else packet
+        key = (received_at, ip, len(raw), hash(raw))  # decided once per packet
+        kept, refused = self.peers.dead_letters.keep([record], ip, time.monotonic(), item=key)
+        metrics.GATEWAY_DEAD_LETTERS_DROPPED.inc(len(refused))
+        return kept
 
     def unreadable(self, item: _Item, detail: str) -> Rejected:
         packet, received_at, _ = item

@@ -5,8 +5,9 @@
   alike): past ``max_rejections`` within ``window_s`` the IP is *throttled* — its connections
   are answered nothing more, held for ``throttle_delay_s`` and closed, until the window has
   passed without more rejections;
-- how many dead letters it may still leave (a token bucket of ``dead_letters_per_minute``):
-  the rest are counted, not stored.
+- how many dead letters it may still leave (``dead_letters_per_minute``, and all IPs together
+  ``dead_letters_per_minute_total``, so that many addresses do not multiply the rate; the rule
+  of :mod:`ingest.dead_letter_cap`): the rest are counted, not stored.
 
 In memory, per gateway process; times are ``time.monotonic()`` seconds, passed in so that the
 rules can be tested without waiting. Thread-safe: the event loop counts connections, the
@@ -19,6 +20,8 @@ import threading
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 
+from ingest.dead_letter_cap import DeadLetterCap, DeadLetterLimits
+
 __all__ = ["PeerLimits", "Peers"]
 
 
@@ -29,14 +32,13 @@ class PeerLimits:
     window_s: float = 600.0
     throttle_delay_s: float = 5.0
     dead_letters_per_minute: float = 60.0
+    dead_letters_per_minute_total: float = 0.0  # 0: no total limit
 
 
 @dataclass(slots=True)
 class _Peer:
     open: int = 0
     rejections: deque[float] = field(default_factory=deque)
-    tokens: float = -1.0  # dead letters it may still leave; < 0: not started yet
-    tokens_at: float = 0.0
 
 
 class Peers:
@@ -44,6 +46,13 @@ class Peers:
         self.limits = limits
         self._peers: defaultdict[str, _Peer] = defaultdict(_Peer)
         self._lock = threading.Lock()
+        self.dead_letters = DeadLetterCap(
+            DeadLetterLimits(
+                per_source_per_minute=limits.dead_letters_per_minute,
+                total_per_minute=limits.dead_letters_per_minute_total,
+            ),
+            source_kind="IP",
+        )
 
     def open(self, ip: str) -> bool:
         """Count a new connection from ``ip``; False (nothing counted) when it has too many."""
@@ -81,37 +90,23 @@ class Peers:
 
     def take_dead_letter(self, ip: str, now: float) -> bool:
         """True when ``ip`` may leave one more dead letter now (and counts it)."""
-        with self._lock:
-            peer = self._peers[ip]
-            self._refill(peer, now)
-            if peer.tokens < 1.0:
-                return False
-            peer.tokens -= 1.0
-            return True
+        return self.dead_letters.take(ip, now) is None
 
     def prune(self, now: float) -> None:
-        """Forget the IPs with nothing open, no rejection within the window and a full bucket,
-        so that the table does not grow with every address ever seen."""
+        """Forget the IPs with nothing open, no rejection within the window and a full
+        dead-letter bucket, so that the tables do not grow with every address ever seen."""
         with self._lock:
             for ip, peer in list(self._peers.items()):
                 self._expire(peer, now)
-                self._refill(peer, now)
-                if peer.open == 0 and not peer.rejections and peer.tokens >= self._burst:
+                if peer.open == 0 and not peer.rejections:
                     del self._peers[ip]
+        self.dead_letters.prune(now)
 
     def __len__(self) -> int:
-        return len(self._peers)
-
-    @property
-    def _burst(self) -> float:
-        return max(1.0, self.limits.dead_letters_per_minute)
-
-    def _refill(self, peer: _Peer, now: float) -> None:
-        if peer.tokens < 0:
-            peer.tokens, peer.tokens_at = self._burst, now
-        rate = self.limits.dead_letters_per_minute / 60.0
-        peer.tokens = min(self._burst, peer.tokens + (now - peer.tokens_at) * rate)
-        peer.tokens_at = now
+        """The IPs remembered: with connections or rejections, or a dead-letter bucket."""
+        with self._lock:
+            ips = set(self._peers)
+        return len(ips | self.dead_letters.sources())
 
     def _expire(self, peer: _Peer, now: float) -> None:
         while peer.rejections and peer.rejections[0] <= now - self.limits.window_s:

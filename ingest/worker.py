@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
+from ingest import metrics
+from ingest.dead_letter_cap import ALL_SOURCES, DeadLetterCap, DeadLetterLimits
 from ingest.metrics import IngestStats
 from ingest.mqtt import Inbound, MqttTransport
 from ingest.outlets import FindOutlet
@@ -39,6 +41,8 @@ class WorkerOptions:
     future_tolerance: timedelta = FUTURE_TOLERANCE
     batch_min_messages: int = 1
     retry_max_delay_s: float = RETRY_MAX_DELAY_S
+    dead_letters_per_minute: float = 60.0
+    dead_letters_per_minute_total: float = 600.0
 
     @classmethod
     def from_settings(cls, s: IngestSettings) -> WorkerOptions:
@@ -48,23 +52,45 @@ class WorkerOptions:
             batch_max_delay_s=s.batch_max_delay_s,
             registry_refresh_s=s.registry_refresh_s,
             future_tolerance=timedelta(seconds=s.future_tolerance_s),
+            dead_letters_per_minute=s.mqtt_dead_letters_per_minute,
+            dead_letters_per_minute_total=s.mqtt_dead_letters_per_minute_total,
+        )
+
+    @property
+    def dead_letter_limits(self) -> DeadLetterLimits:
+        return DeadLetterLimits(
+            per_source_per_minute=self.dead_letters_per_minute,
+            total_per_minute=self.dead_letters_per_minute_total,
         )
 
 
 class MqttDecoder:
-    """MQTT messages: the topic names the outlet; one message may hold several frames."""
+    """MQTT messages: the topic names the outlet; one message may hold several frames. Its
+    dead letters are kept within ``cap``, per topic (:mod:`ingest.dead_letter_cap`)."""
 
-    def __init__(self, future_tolerance: timedelta = FUTURE_TOLERANCE) -> None:
+    def __init__(
+        self, future_tolerance: timedelta = FUTURE_TOLERANCE, cap: DeadLetterCap | None = None
+    ) -> None:
         self.future_tolerance = future_tolerance
+        self.cap = cap
 
     def decode(self, item: Inbound, find_outlet: FindOutlet) -> Sequence[Accepted | Rejected]:
-        return decode_message(
+        records = decode_message(
             item.topic,
             item.payload,
             item.received_at,
             find_outlet,
             future_tolerance=self.future_tolerance,
         )
+        if self.cap is None:
+            return records
+        key = (item.generation, item.mid, item.received_at, item.topic)  # decided once per item
+        kept, refused = self.cap.keep(records, item.topic, time.monotonic(), item=key)
+        for by in refused:
+            metrics.MQTT_DEAD_LETTERS_DROPPED.labels(
+                "total" if by == ALL_SOURCES else "topic"
+            ).inc()
+        return kept
 
     def unreadable(self, item: Inbound, detail: str) -> Rejected:
         return Rejected("mqtt", item.topic, item.received_at, item.payload, "format", detail)
@@ -76,7 +102,10 @@ class IngestWorker:
         self.transport = transport
         self.store = IngestStore(
             options.database_url,
-            MqttDecoder(options.future_tolerance),
+            MqttDecoder(
+                options.future_tolerance,
+                DeadLetterCap(options.dead_letter_limits, source_kind="topic"),
+            ),
             application_name="sourcewatch.ingest",
             registry_refresh_s=options.registry_refresh_s,
             retry_max_delay_s=options.retry_max_delay_s,

@@ -4,7 +4,9 @@ Mosquitto, started from the installed binary with the limits ingest relies on, w
 installed; otherwise Aedes (an MQTT 5 broker for Node.js, pinned by
 ``sourcewatch/broker/package-lock.json`` and installed by ``make install``). Aedes keeps sessions
 and queued messages in memory and offers no shared subscriptions, so it serves one ingest worker:
-enough for trying sourcewatch out, not for production (deploy/ runs Mosquitto or EMQX).
+enough for trying sourcewatch out, not for production (deploy/ runs Mosquitto or EMQX). It gets
+Mosquitto's packet size limit (:data:`MAX_PACKET_SIZE`); it has no bound on what it queues for a
+session that is away (``sourcewatch/broker/broker.mjs`` says which limits it has).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from sourcewatch.embedded import EmbeddedServerError, free_port, wait_for_port
 __all__ = [
     "AEDES_FOLDER",
     "BROKER_LIMITS",
+    "MAX_PACKET_SIZE",
     "BrokerChoice",
     "aedes_command",
     "embedded_aedes",
@@ -48,6 +51,11 @@ max_inflight_messages 1000
 max_queued_messages 1000000
 max_queued_bytes 1073741824
 """
+
+# Mosquitto's max_packet_size above, which Aedes is given too.
+MAX_PACKET_SIZE = int(
+    next(line.split()[1] for line in BROKER_LIMITS.splitlines() if line.startswith("max_packet_"))
+)
 
 AEDES_FOLDER = Path(__file__).resolve().parent / "broker"
 _NODE_MAJOR = 20  # aedes' "engines"
@@ -106,7 +114,7 @@ def embedded_aedes(port: int | None = None) -> Iterator[str]:
     with tempfile.TemporaryFile(prefix="sourcewatch-aedes-") as log:
         # stdin is a pipe only we hold: if this process dies, the broker sees it close and stops.
         proc = subprocess.Popen(
-            [*command, str(port)],
+            [*command, f"--max-packet-size={MAX_PACKET_SIZE}", str(port)],
             stdin=subprocess.PIPE,
             stdout=log,
             stderr=subprocess.STDOUT,

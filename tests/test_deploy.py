@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import shutil
 import socket
 import ssl
@@ -155,6 +156,33 @@ def test_compose_emqx_override() -> None:
     assert "Business Source License" in (DEPLOY / "compose.emqx.yaml").read_text()
 
 
+def _emqx_bytes(value: str) -> int:
+    """An EMQX byte size ("256KB", "1MB"; KB = 1024 bytes)."""
+    units = {"KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30}
+    for unit, size in units.items():
+        if value.endswith(unit):
+            return int(value.removesuffix(unit)) * size
+    return int(value.removesuffix("B"))
+
+
+def test_the_emqx_override_has_the_broker_limits() -> None:
+    """EMQX 5 names for Mosquitto's limits (BROKER_LIMITS): the same packet size, in-flight
+    window and queue length; for max_queued_bytes, which EMQX lacks, a per-client byte and
+    message rate on the devices' listener that still lets a packet of the largest size in."""
+    env = yaml.safe_load((DEPLOY / "compose.emqx.yaml").read_text(encoding="utf-8"))["services"][
+        "mosquitto"
+    ]["environment"]
+    limits = dict(line.split() for line in _directives(BROKER_LIMITS))
+    assert _emqx_bytes(env["EMQX_MQTT__MAX_PACKET_SIZE"]) == int(limits["max_packet_size"])
+    assert env["EMQX_MQTT__MAX_INFLIGHT"] == limits["max_inflight_messages"]
+    assert env["EMQX_MQTT__MAX_MQUEUE_LEN"] == limits["max_queued_messages"]
+    bytes_rate, per = env["EMQX_LISTENERS__SSL__DEFAULT__BYTES_RATE"].split("/")
+    assert per == "s"
+    assert int(limits["max_packet_size"]) <= _emqx_bytes(bytes_rate) < 10 * (1 << 20)
+    messages, per = env["EMQX_LISTENERS__SSL__DEFAULT__MESSAGES_RATE"].split("/")
+    assert per == "s" and 0 < int(messages) <= 1000
+
+
 def test_dockerfile() -> None:
     text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
     assert text.startswith("#") and "FROM python:3.11-slim" in text
@@ -213,6 +241,69 @@ def test_k8s_workloads() -> None:
     assert gateway["ports"][0]["port"] == 9212
     config = next(d for d in docs if d["kind"] == "ConfigMap")
     assert set(config["data"]) <= SETTINGS
+
+
+# Set in a workload's own manifest, not in the ConfigMap: logins from the secret, and what
+# differs between workloads.
+K8S_PER_WORKLOAD = {
+    f"SOURCEWATCH_{name}"
+    for name in (
+        "DATABASE_URL",
+        "MQTT_URL",
+        "MQTT_CLIENT_ID",
+        "MQTT_SHARED_GROUP",
+        "SMTP_USERNAME",
+        "SMTP_PASSWORD",
+        "SIGNING_KEY_FILE",
+        "API_WORKERS",
+    )
+}
+# Where the ConfigMap departs from the default (deploy/.env.example): listening in a pod, logs
+# for a collector, and the broker's queue limit that ingest cannot read from its file there.
+K8S_CHOICES = {
+    "SOURCEWATCH_API_HOST": "0.0.0.0",
+    "SOURCEWATCH_GATEWAY_HOST": "0.0.0.0",
+    "SOURCEWATCH_METRICS_HOST": "0.0.0.0",
+    "SOURCEWATCH_LOG_FORMAT": "json",
+    "SOURCEWATCH_MQTT_MAX_QUEUED_MESSAGES": dict(
+        line.split() for line in BROKER_LIMITS.splitlines() if line
+    )["max_queued_messages"],
+}
+
+
+def _env_example_defaults() -> dict[str, str]:
+    text = (DEPLOY / ".env.example").read_text(encoding="utf-8")
+    pairs = [line.split("=", 1) for line in text.splitlines() if line.startswith("SOURCEWATCH_")]
+    return {k: "" if v == "None" else v for k, v in pairs}
+
+
+def test_every_documented_setting_is_in_the_k8s_files() -> None:
+    """The ConfigMap listed a third of the settings: the recall, API limit, gateway, case and
+    staff settings were missing, so an operator of the Kubernetes deployment did not see them.
+    Now every setting of the README and .env.example is in the ConfigMap, with its default
+    unless K8S_CHOICES says otherwise, or set in a workload's manifest (compose loads
+    .env.example, copied to .env, into every service: test_compose_services_and_settings)."""
+    docs = k8s_documents()
+    [config] = [
+        d["data"] for d in docs if d.get("metadata", {}).get("name") == "sourcewatch-config"
+    ]
+    workload_env = {
+        var["name"]
+        for d in docs
+        if d["kind"] in {"Deployment", "Job"}
+        for container in d["spec"]["template"]["spec"]["containers"]
+        for var in container.get("env", [])
+        if var["name"].startswith("SOURCEWATCH_")
+    }
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"^\| `(SOURCEWATCH_\w+)` \|", readme, flags=re.MULTILINE))
+    assert documented == SETTINGS
+    assert sorted(SETTINGS - set(config) - workload_env) == []
+    assert workload_env >= K8S_PER_WORKLOAD
+    assert sorted(set(config) & K8S_PER_WORKLOAD) == []
+    defaults = _env_example_defaults()
+    for name, value in config.items():
+        assert value == K8S_CHOICES.get(name, defaults[name]), name
 
 
 def test_each_k8s_workload_connects_with_its_own_database_role() -> None:

@@ -4,6 +4,7 @@ is tested with the other brokers in tests/ingest/test_ingest_resilience.py.)"""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import signal
 import socket
@@ -15,7 +16,13 @@ from collections.abc import Callable
 import pytest
 
 from sourcewatch import embedded_mqtt
-from sourcewatch.embedded_mqtt import aedes_command, embedded_aedes, embedded_broker
+from sourcewatch.embedded_mqtt import (
+    BROKER_LIMITS,
+    MAX_PACKET_SIZE,
+    aedes_command,
+    embedded_aedes,
+    embedded_broker,
+)
 from tests.fixtures.mqtt import collector, publisher
 
 needs_aedes = pytest.mark.skipif(
@@ -29,6 +36,11 @@ needs_mosquitto = pytest.mark.skipif(
 def _processes(pattern: str) -> list[str]:
     found = subprocess.run(["pgrep", "-af", pattern], check=False, capture_output=True, text=True)
     return [line for line in found.stdout.splitlines() if "pgrep" not in line]
+
+
+def _aedes_on(port: int) -> list[str]:
+    """The Aedes processes started for ``port`` (``node broker.mjs [OPTIONS] PORT``)."""
+    return _processes(f"broker.mjs .* {port}$")
 
 
 def _wait(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
@@ -71,8 +83,8 @@ def test_auto_falls_back_to_aedes_without_mosquitto(monkeypatch: pytest.MonkeyPa
     with embedded_broker("auto") as url:
         _round_trip(url)
         assert _listener(_port(url)) == "node"
-        assert _processes(f"broker.mjs {_port(url)}$")
-    assert not _processes(f"broker.mjs {_port(url)}$")
+        assert _aedes_on(_port(url))
+    assert not _aedes_on(_port(url))
 
 
 def test_no_broker_at_all_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -93,7 +105,7 @@ def test_a_broker_that_cannot_start_says_why() -> None:
         port = taken.getsockname()[1]
         with pytest.raises(RuntimeError, match="EADDRINUSE"), embedded_aedes(port):
             pass
-    assert not _processes(f"broker.mjs {port}$")
+    assert not _aedes_on(port)
 
 
 @needs_aedes
@@ -108,7 +120,71 @@ def test_aedes_stops_when_its_parent_is_killed() -> None:
         assert parent.stdout is not None
         url = parent.stdout.readline().strip()
         assert url.startswith("mqtt://127.0.0.1:"), url
-        assert _processes(f"broker.mjs {_port(url)}$")
+        assert _aedes_on(_port(url))
         parent.send_signal(signal.SIGKILL)
         parent.wait(timeout=10)
-    _wait(lambda: not _processes(f"broker.mjs {_port(url)}$"), "the orphaned broker to stop")
+    _wait(lambda: not _aedes_on(_port(url)), "the orphaned broker to stop")
+
+
+# --- Aedes' packet size limit (issue 15) ------------------------------------------------------
+
+
+def _remaining_length(n: int) -> bytes:
+    out = b""
+    while True:
+        n, digit = n >> 7, n & 0x7F
+        out += bytes([digit | (0x80 if n else 0)])
+        if not n:
+            return out
+
+
+def _connect_311(port: int, client_id: bytes) -> socket.socket:
+    """A raw MQTT 3.1.1 client, connected (a client library might refuse to send a packet over
+    the size the broker advertises; the broker must refuse it itself)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    body = b"\x00\x04MQTT\x04\x02\x00\x3c" + len(client_id).to_bytes(2, "big") + client_id
+    s.sendall(b"\x10" + _remaining_length(len(body)) + body)
+    assert s.recv(4) == b"\x20\x02\x00\x00"  # CONNACK, accepted
+    return s
+
+
+def _publish_header(topic: bytes, payload_length: int) -> bytes:
+    """A QoS 0 PUBLISH's fixed header and topic, for a payload of ``payload_length`` bytes."""
+    variable = len(topic).to_bytes(2, "big") + topic
+    return b"\x30" + _remaining_length(len(variable) + payload_length) + variable
+
+
+def _closed(s: socket.socket) -> bool:
+    try:
+        return s.recv(1) == b""
+    except ConnectionResetError:
+        return True
+
+
+def test_aedes_gets_the_packet_size_limit_of_mosquitto() -> None:
+    assert f"max_packet_size {MAX_PACKET_SIZE}" in BROKER_LIMITS.splitlines()
+
+
+@needs_aedes
+def test_aedes_refuses_a_packet_over_the_size_limit_and_keeps_serving() -> None:
+    """Aedes (the fallback of `sourcewatch up`) took packets of any size (up to MQTT's 256 MiB):
+    a publisher could fill its memory. Now a packet over Mosquitto's max_packet_size disconnects
+    its sender as soon as its length is read, reaches nobody, and the broker serves the others."""
+    with embedded_aedes() as url, collector(url, "probe/#") as got, publisher(url) as publish:
+        port = _port(url)
+        big = _connect_311(port, b"big")
+        payload = 300_000
+        big.sendall(_publish_header(b"probe/big", payload) + b"x" * 1000)  # the length says it
+        assert _closed(big)
+        big.close()
+        declared_only = _connect_311(port, b"big2")  # the whole packet, sent at once
+        with contextlib.suppress(OSError):  # the broker may close while it is still being sent
+            declared_only.sendall(_publish_header(b"probe/big2", payload) + b"y" * payload)
+        assert _closed(declared_only)
+        declared_only.close()
+        under = MAX_PACKET_SIZE - 1000
+        publish("probe/under", b"z" * under)
+        _wait(lambda: any(t == "probe/under" for t, _ in got), "the packet under the limit")
+        _round_trip(url)  # and a new client is served
+    assert not [t for t, _ in got if t.startswith("probe/big")]  # reached nobody
+    assert ("probe/under", b"z" * under) in got

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -215,6 +216,37 @@ def test_dead_letters_are_capped_in_rate_per_ip(database_url: str, db: psycopg.C
     # a burst of 2, then 1 per 30 s (a slow run may see one more)
     assert 2 <= counts(db)[2] <= 3
     assert metric("sourcewatch_gateway_dead_letters_dropped_total") - dropped >= 27
+
+
+def test_dead_letters_are_capped_in_all_whatever_the_number_of_ips(
+    database_url: str, db: psycopg.Connection
+) -> None:
+    """Each IP had its own dead-letter budget: from an address block (an IPv6 /64 is 2^64
+    addresses) garbage left a burst per address. Now all IPs together leave at most
+    dead_letters_per_minute_total."""
+    dropped = metric("sourcewatch_gateway_dead_letters_dropped_total")
+    ips = [f"127.0.0.{i}" for i in range(2, 8)]
+    started = time.monotonic()
+    with gateway(
+        database_url,
+        max_rejections=1000,
+        dead_letters_per_minute=5,
+        dead_letters_per_minute_total=8,
+    ) as addr:
+        for n, ip in enumerate(ips):
+            with connect(addr, source=ip) as s:
+                s.sendall(b"".join(b"##%02d%02dgarbage\r\n" % (n, i) for i in range(5)))
+                s.shutdown(socket.SHUT_WR)
+                assert closed_without_answer(s)
+        assert wait_until(
+            lambda: (
+                counts(db)[2] + metric("sourcewatch_gateway_dead_letters_dropped_total")
+                >= 30 + dropped
+            )
+        )
+    refilled = (time.monotonic() - started) * 8 / 60
+    assert 8 <= counts(db)[2] <= 8 + refilled + 1  # a burst of 8 in all, then 8 per minute
+    assert metric("sourcewatch_gateway_dead_letters_dropped_total") - dropped >= 21
 
 
 # --- the rules, by the clock they are given --------------------------------------------------
