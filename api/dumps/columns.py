@@ -196,12 +196,16 @@ WHERE o.enterprise_id = %(enterprise)s AND h.hour_start >= %(start)s AND h.hour_
 ORDER BY o.id, h.pollutant, h.hour_start"""
 )
 
+# A value's arrival time is its frame's (measurements.received_at only on rows written before
+# migration 0022).
 _RAW = sql.SQL(
     """SELECT {party}, m.kind, m.ts, m.value, m.min, m.max, m.cou, p.cou_unit_en AS cou_unit,
        m.zs_value, m.zs_min, m.zs_max, m.flag,
        (coalesce(f.valid, false) AND m.value IS NOT NULL) AS flag_valid, m.eflag,
-       m.sample_time, m.extra, m.revision, m.frame_id, m.received_at
+       m.sample_time, m.extra, m.revision, m.frame_id,
+       coalesce(m.received_at, fr.received_at) AS received_at
 FROM measurements m
+LEFT JOIN frames fr ON fr.id = m.frame_id
 JOIN outlets o ON o.id = m.outlet_id
 JOIN enterprises e ON e.id = o.enterprise_id
 LEFT JOIN pollutants p ON p.code = m.pollutant

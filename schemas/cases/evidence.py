@@ -418,13 +418,16 @@ WHERE outlet_id = %(outlet)s AND (%(all)s OR pollutant = ANY(%(pollutants)s))
   AND day BETWEEN %(first)s AND %(last)s
 ORDER BY pollutant, day""",
 }
+# A value's arrival time is its frame's (measurements.received_at only on rows written before
+# migration 0022).
 _VALUES = """
-SELECT outlet_id, pollutant, kind, ts, value, min, max, cou, zs_value, zs_min, zs_max, flag,
-       eflag, sample_time, extra::text AS extra, revision, frame_id, received_at
-FROM measurements
-WHERE outlet_id = %(outlet)s AND (%(all)s OR pollutant = ANY(%(pollutants)s))
-  AND ts >= %(start)s AND ts < %(end)s
-ORDER BY pollutant, kind, ts"""
+SELECT m.outlet_id, m.pollutant, m.kind, m.ts, m.value, m.min, m.max, m.cou, m.zs_value,
+       m.zs_min, m.zs_max, m.flag, m.eflag, m.sample_time, m.extra::text AS extra, m.revision,
+       m.frame_id, coalesce(m.received_at, f.received_at) AS received_at
+FROM measurements m LEFT JOIN frames f ON f.id = m.frame_id
+WHERE m.outlet_id = %(outlet)s AND (%(all)s OR m.pollutant = ANY(%(pollutants)s))
+  AND m.ts >= %(start)s AND m.ts < %(end)s
+ORDER BY m.pollutant, m.kind, m.ts"""
 _REVISIONS = """
 SELECT id, outlet_id, pollutant, kind, ts, revision, revised_at, old_frame_id, new_frame_id,
        old::text AS old, new::text AS new
