@@ -19,6 +19,7 @@ from api.dumps.columns import table_query
 from ingest.records import Accepted, MeasurementRow
 from ingest.writer import write_batch
 from schemas.cases import evidence
+from schemas.core import arrival
 from tests.fixtures.registry import add_outlet
 
 pytestmark = pytest.mark.integration
@@ -26,7 +27,7 @@ pytestmark = pytest.mark.integration
 T0 = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
 ARRIVED = T0 + timedelta(seconds=1, microseconds=234_567)
 REVISED = T0 + timedelta(hours=2, microseconds=71)
-LATE = T0 + timedelta(days=3, microseconds=999_999)
+LATE = T0 + timedelta(days=3, microseconds=999_999)  # beyond the readers' join window
 COPY_1 = T0 + timedelta(minutes=5, microseconds=111_111)
 COPY_2 = T0 + timedelta(minutes=5, seconds=2, microseconds=222_222)
 LEGACY = T0 + timedelta(minutes=9, microseconds=5)  # a row written before 0022
@@ -99,13 +100,9 @@ def dumped(db: psycopg.Connection, oid: int) -> dict[tuple[str, int], Any]:
 
 
 def in_evidence(db: psycopg.Connection, oid: int) -> dict[tuple[str, int], Any]:
-    q = {
-        "outlet": oid,
-        "all": True,
-        "pollutants": [],
-        "start": T0 - timedelta(days=1),
-        "end": T0 + timedelta(days=1),
-    }
+    start, end = T0 - timedelta(days=1), T0 + timedelta(days=1)
+    q = {"outlet": oid, "all": True, "pollutants": [], "start": start, "end": end}
+    q |= arrival.window(start, end)
     with db.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(evidence._VALUES, q).fetchall()
     return {
