@@ -261,7 +261,11 @@ def report(figures: StorageFigures) -> None:
         f"   (frames: {t.frames / f.rows:.1f} more); {f.per_row(f.plain) / f.per_row(t):.1f}×"
     )
     columns = ", ".join(f"{c} {b:.2f}" for c, b in t.columns.items() if b >= 0.05)
-    print(f"  compressed raw chunks, bytes per row by column: {columns}")  # noqa: T201
+    rest = t.measurements / f.rows - sum(t.columns.values())
+    print(  # noqa: T201
+        f"  compressed raw chunks, bytes per row by column: {columns};"
+        f" the rest (row headers, batch metadata, TOAST, indexes, empty chunk heaps) {rest:.2f}"
+    )
 
 
 def parser() -> argparse.ArgumentParser:

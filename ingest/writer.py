@@ -55,8 +55,7 @@ CREATE TEMP TABLE IF NOT EXISTS stage_frames (
 CREATE TEMP TABLE IF NOT EXISTS stage_measurements (
     seq integer, outlet_id bigint, pollutant text, kind text, ts timestamptz, value numeric,
     min numeric, max numeric, cou numeric, zs_value numeric, zs_min numeric, zs_max numeric,
-    flag text, eflag text, sample_time timestamptz, extra jsonb, frame_id bigint,
-    received_at timestamptz
+    flag text, eflag text, sample_time timestamptz, extra jsonb, frame_id bigint
 ) ON COMMIT DELETE ROWS;
 """
 
@@ -69,6 +68,15 @@ FROM stage_frames s
 WHERE NOT EXISTS (SELECT 1 FROM frames f
                   WHERE f.digest = s.digest AND f.received_at >= s.received_at - interval '30 days')
 ORDER BY s.digest, s.id
+"""
+
+# A re-delivered frame is not stored again (its digest is known): its values cite the stored
+# copy instead, whose received_at is their arrival time (measurements keep no copy of it).
+_CITE_STORED = """
+UPDATE stage_measurements m SET frame_id = f.id
+FROM stage_frames s
+JOIN frames f ON f.digest = s.digest AND f.received_at >= s.received_at - interval '30 days'
+WHERE m.frame_id = s.id AND f.id <> s.id
 """
 
 _ACTIVITY = """
@@ -100,14 +108,14 @@ WITH s AS (
           (s.value, s.min, s.max, s.cou, s.zs_value, s.zs_min, s.zs_max, s.flag, s.eflag, s.sample_time, s.extra)
 ), up AS (
     INSERT INTO measurements (outlet_id, pollutant, kind, ts, value, min, max, cou, zs_value, zs_min, zs_max, flag, eflag, sample_time, extra,
-                              frame_id, received_at)
+                              frame_id)
     SELECT outlet_id, pollutant, kind, ts, value, min, max, cou, zs_value, zs_min, zs_max, flag, eflag, sample_time, extra,
-           frame_id, received_at
+           frame_id
     FROM s
     ON CONFLICT (outlet_id, pollutant, kind, ts) DO UPDATE
         SET value = EXCLUDED.value, min = EXCLUDED.min, max = EXCLUDED.max, cou = EXCLUDED.cou, zs_value = EXCLUDED.zs_value, zs_min = EXCLUDED.zs_min,
             zs_max = EXCLUDED.zs_max, flag = EXCLUDED.flag, eflag = EXCLUDED.eflag, sample_time = EXCLUDED.sample_time, extra = EXCLUDED.extra,
-            frame_id = EXCLUDED.frame_id, received_at = EXCLUDED.received_at,
+            frame_id = EXCLUDED.frame_id, received_at = NULL,
             revision = measurements.revision + 1
         WHERE (measurements.value, measurements.min, measurements.max, measurements.cou, measurements.zs_value, measurements.zs_min, measurements.zs_max, measurements.flag, measurements.eflag, measurements.sample_time, measurements.extra)
               IS DISTINCT FROM
@@ -309,9 +317,10 @@ def _write(
                             r.sample_time,
                             json.dumps(r.extra, ensure_ascii=False) if r.extra else None,
                             fid,
-                            a.received_at,
                         )
                     )
+        if seq and result.frames_duplicate:
+            cur.execute(_CITE_STORED)
         if seq:
             merge = _MERGE_COUNTED if completeness else _MERGE_UNCOUNTED
             inserted, revised, notified, distinct, stale = cur.execute(

@@ -15,6 +15,7 @@ from psycopg import sql
 
 from api.db import Statement
 from api.queries.outlets import flag_standard
+from schemas.core import arrival
 from schemas.core.localtime import LOCAL_TZ, LOCAL_TZ_NAME
 
 FORMAT = "sourcewatch-dump/1"
@@ -196,12 +197,18 @@ WHERE o.enterprise_id = %(enterprise)s AND h.hour_start >= %(start)s AND h.hour_
 ORDER BY o.id, h.pollutant, h.hour_start"""
 )
 
+# A value's arrival time is its frame's (schemas/core/arrival.py).
 _RAW = sql.SQL(
     """SELECT {party}, m.kind, m.ts, m.value, m.min, m.max, m.cou, p.cou_unit_en AS cou_unit,
        m.zs_value, m.zs_min, m.zs_max, m.flag,
        (coalesce(f.valid, false) AND m.value IS NOT NULL) AS flag_valid, m.eflag,
-       m.sample_time, m.extra, m.revision, m.frame_id, m.received_at
+       m.sample_time, m.extra, m.revision, m.frame_id, """
+    + arrival.ARRIVAL
+    + """ AS received_at
 FROM measurements m
+"""
+    + arrival.JOIN
+    + """
 JOIN outlets o ON o.id = m.outlet_id
 JOIN enterprises e ON e.id = o.enterprise_id
 LEFT JOIN pollutants p ON p.code = m.pollutant
@@ -240,6 +247,7 @@ def table_query(table: str, enterprise_id: int, start: datetime, end: datetime) 
         "end": end,
         "standard": flag_standard("hj212-2017"),
         "standard_2005": flag_standard("hj212-2005"),
+        **arrival.window(start, end),
     }
     return Statement(query, params)
 

@@ -48,7 +48,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import set_json_loads
 
 from schemas.cases.errors import CaseNotFound, EvidenceError
-from schemas.core import csvcells
+from schemas.core import arrival, csvcells
 from schemas.core.localtime import LOCAL_TZ
 
 __all__ = [
@@ -206,6 +206,7 @@ class _Builder:
             "end": end,
             "first": first,
             "last": last,
+            **arrival.window(start, end),
         }
         columns, means = _all(self.conn, _MEANS[table], q)
         for m in means:
@@ -418,13 +419,21 @@ WHERE outlet_id = %(outlet)s AND (%(all)s OR pollutant = ANY(%(pollutants)s))
   AND day BETWEEN %(first)s AND %(last)s
 ORDER BY pollutant, day""",
 }
-_VALUES = """
-SELECT outlet_id, pollutant, kind, ts, value, min, max, cou, zs_value, zs_min, zs_max, flag,
-       eflag, sample_time, extra::text AS extra, revision, frame_id, received_at
-FROM measurements
-WHERE outlet_id = %(outlet)s AND (%(all)s OR pollutant = ANY(%(pollutants)s))
-  AND ts >= %(start)s AND ts < %(end)s
-ORDER BY pollutant, kind, ts"""
+# A value's arrival time is its frame's (schemas/core/arrival.py).
+_VALUES = (
+    """
+SELECT m.outlet_id, m.pollutant, m.kind, m.ts, m.value, m.min, m.max, m.cou, m.zs_value,
+       m.zs_min, m.zs_max, m.flag, m.eflag, m.sample_time, m.extra::text AS extra, m.revision,
+       m.frame_id, """
+    + arrival.ARRIVAL
+    + """ AS received_at
+FROM measurements m """
+    + arrival.JOIN
+    + """
+WHERE m.outlet_id = %(outlet)s AND (%(all)s OR m.pollutant = ANY(%(pollutants)s))
+  AND m.ts >= %(start)s AND m.ts < %(end)s
+ORDER BY m.pollutant, m.kind, m.ts"""
+)
 _REVISIONS = """
 SELECT id, outlet_id, pollutant, kind, ts, revision, revised_at, old_frame_id, new_frame_id,
        old::text AS old, new::text AS new
