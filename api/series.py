@@ -362,19 +362,11 @@ def hour_csv_lines(
     the header line, then ``batch`` lines at a time, UTF-8."""
     pollutants: dict[str, tuple[str, ...]] = {}
     limits: dict[int, tuple[str, ...]] = {}
-    instants: dict[datetime, tuple[str, str]] = {}
+    instant_doc = _Instants()
     limit_at = _HourLimits(calendar, tz)
     buffer = io.StringIO()
     csvcells.writer(buffer).writerow("_".join(path) for path in _HOUR_COLUMNS)
     write = csv.writer(buffer, lineterminator="\r\n").writerow  # cells checked below
-
-    def instant_cells(moment: datetime) -> tuple[str, str]:
-        texts = instants.get(moment)
-        if texts is None:
-            if len(instants) >= 64:
-                instants.clear()
-            texts = instants[moment] = (_utc_text(moment), moment.astimezone(LOCAL_TZ).isoformat())
-        return texts
 
     for count, row in enumerate(rows, 1):
         code = row["pollutant"]
@@ -403,13 +395,16 @@ def hour_csv_lines(
                 "" if multiple is None else _number_cell(multiple),
             )
         source, reason = row["source"], row["reason"]
-        end_cells = instant_cells(row["period_end"])
+        end, begin = instant_doc(row["period_end"]), instant_doc(start)
         write(
             (
                 *pollutant,
-                *end_cells,
-                *instant_cells(start),
-                *end_cells,
+                end["utc"],
+                end["local"],
+                begin["utc"],
+                begin["local"],
+                end["utc"],
+                end["local"],
                 _number_cell(mean),
                 _number_cell(converted),
                 _number_cell(row["zs_reported"]),
