@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import IO, Any
 
 import anyio
@@ -34,7 +34,13 @@ from api.errors import ApiError
 from api.render import CSV_MEDIA_TYPE, MAX_AGE_DATA, csv_headers, csv_lines
 from api.settings import ApiSettings
 
-__all__ = ["IDLE_IN_TRANSACTION_S", "ExportSlots", "TooManyStreams", "spooled_csv"]
+__all__ = [
+    "IDLE_IN_TRANSACTION_S",
+    "ExportSlots",
+    "TooManyStreams",
+    "spooled_csv",
+    "spooled_lines",
+]
 
 IDLE_IN_TRANSACTION_S = 30  # the API's connections: no transaction idles longer
 SPOOL_IN_MEMORY = 8 * 1024 * 1024  # then a temporary file
@@ -132,6 +138,27 @@ def spooled_csv(
     max_age: int = MAX_AGE_DATA,
 ) -> StreamingResponse:
     """Every row of ``statement`` as CSV, spooled, then streamed without a connection."""
+    return spooled_lines(
+        request,
+        db,
+        statement,
+        lambda rows: csv_lines(model, map(convert, rows)),
+        filename=filename,
+        max_age=max_age,
+    )
+
+
+def spooled_lines(
+    request: Request,
+    db: Database,
+    statement: Statement,
+    lines: Callable[[Iterator[Row]], Iterable[bytes]],
+    *,
+    filename: str,
+    max_age: int = MAX_AGE_DATA,
+) -> StreamingResponse:
+    """:func:`spooled_csv` with the CSV written by ``lines`` from the rows (a writer
+    specialised to one kind of row, e.g. :func:`api.series.hour_csv_lines`)."""
     settings: ApiSettings = request.app.state.settings
     slots: ExportSlots = request.app.state.export_slots
     client = request.client.host if request.client else "unknown"
@@ -145,7 +172,7 @@ def spooled_csv(
 
     try:
         with contextlib.closing(db.stream(statement)) as rows:
-            for chunk in csv_lines(model, map(convert, rows)):
+            for chunk in lines(rows):
                 spool.write(chunk)
                 if spool.tell() > settings.api_export_max_bytes:
                     raise ExportTooLarge(settings.api_export_max_bytes)

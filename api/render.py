@@ -30,10 +30,12 @@ __all__ = [
     "MAX_AGE_DATA",
     "MAX_AGE_REFERENCE",
     "PRIVATE",
+    "csv_cell",
     "csv_columns",
     "csv_headers",
     "csv_lines",
     "csv_response",
+    "csv_stream",
     "document_response",
     "json_response",
     "private",
@@ -122,7 +124,12 @@ def csv_columns(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> list[tu
     return paths
 
 
-def _cell(data: Any, path: tuple[str, ...]) -> str:
+# json.dumps(data, ensure_ascii=False, separators=(",", ":")) without building an encoder per call
+_JSON_CELL = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+def csv_cell(data: Any, path: tuple[str, ...]) -> str:
+    """The cell of the column ``path`` of a document (a leaf's text; maps and lists as JSON)."""
     for part in path:
         if not isinstance(data, dict):
             return ""
@@ -132,7 +139,7 @@ def _cell(data: Any, path: tuple[str, ...]) -> str:
     if isinstance(data, bool):
         return "true" if data else "false"
     if isinstance(data, dict | list):
-        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        return _JSON_CELL.encode(data)
     return str(data)
 
 
@@ -147,7 +154,7 @@ def csv_lines(
     writer.writerow("_".join(path) for path in columns)
     for count, item in enumerate(items, 1):
         data = item.model_dump(mode="json") if isinstance(item, BaseModel) else item
-        writer.writerow([_cell(data, path) for path in columns])
+        writer.writerow([csv_cell(data, path) for path in columns])
         if count % batch == 0:
             yield buffer.getvalue().encode()
             buffer.seek(0)
@@ -165,10 +172,15 @@ def csv_response(
 ) -> StreamingResponse:
     """Stream ``items`` (instances of ``model``, or documents in the shape of their
     ``model_dump(mode="json")``) as CSV, UTF-8, header line first."""
+    return csv_stream(csv_lines(model, items, batch), filename=filename, max_age=max_age)
+
+
+def csv_stream(
+    lines: Iterable[bytes], *, filename: str, max_age: int = MAX_AGE_DATA
+) -> StreamingResponse:
+    """A CSV download of ``lines`` already written (e.g. by a writer specialised to one model)."""
     return StreamingResponse(
-        csv_lines(model, items, batch),
-        media_type=CSV_MEDIA_TYPE,
-        headers=csv_headers(filename, max_age),
+        lines, media_type=CSV_MEDIA_TYPE, headers=csv_headers(filename, max_age)
     )
 
 

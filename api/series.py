@@ -6,7 +6,9 @@ Raw values and monthly means carry no judgement (no averaging period of a limit 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import csv
+import io
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any
@@ -18,6 +20,7 @@ from api.db import Row
 from api.errors import InvalidParameter
 from api.queries.limits import LimitCalendar
 from api.queries.measurements import KEYS
+from api.render import csv_cell, csv_columns
 from api.responses import (
     LOCAL_TZ,
     Coverage,
@@ -29,6 +32,8 @@ from api.responses import (
     RawPoint,
     instant,
 )
+from schemas.core import csvcells
+from schemas.core.csvcells import TRIGGERS, safe_cell
 from schemas.limits.judgement import judge, value_to_judge
 from schemas.limits.rules import Limit
 
@@ -37,6 +42,7 @@ __all__ = [
     "converter",
     "day_bounds",
     "exceedance",
+    "hour_csv_lines",
     "hour_documents",
     "key_of",
     "parse_key",
@@ -226,14 +232,51 @@ def _utc_text(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def _instant_doc(moment: datetime) -> dict[str, str]:
-    return {"utc": _utc_text(moment), "local": moment.astimezone(LOCAL_TZ).isoformat()}
+class _Instants:
+    """An instant's two texts (UTC, local), computed once: an hour's end is the next hour's
+    start, and every pollutant of an hour has the same period. Keeps the last few only."""
+
+    def __init__(self) -> None:
+        self._known: dict[datetime, dict[str, str]] = {}
+
+    def __call__(self, moment: datetime) -> dict[str, str]:
+        doc = self._known.get(moment)
+        if doc is None:
+            if len(self._known) >= 64:
+                self._known.clear()
+            doc = self._known[moment] = {
+                "utc": _utc_text(moment),
+                "local": moment.astimezone(LOCAL_TZ).isoformat(),
+            }
+        return doc
+
+
+class _HourLimits:
+    """The hourly limit in force at a point's start (:meth:`LimitCalendar.find` on its local
+    day), looked up once per pollutant and day."""
+
+    def __init__(self, calendar: LimitCalendar, tz: tzinfo) -> None:
+        self._calendar = calendar
+        self._tz = tz
+        self._known: dict[tuple[str, date], Limit | None] = {}
+
+    def __call__(self, pollutant: str, start: datetime) -> Limit | None:
+        key = (pollutant, start.astimezone(self._tz).date())
+        try:
+            return self._known[key]
+        except KeyError:
+            if len(self._known) >= 256:
+                self._known.clear()
+            lim = self._known[key] = self._calendar.find(pollutant, "hour", key[1])
+            return lim
 
 
 def hour_documents(calendar: LimitCalendar, tz: tzinfo) -> Callable[[Row], dict[str, Any]]:
     """The row → document function of hourly points, bound to the outlet's limits and zone."""
     pollutants: dict[str, dict[str, Any]] = {}
     limits: dict[int, dict[str, Any]] = {}  # by id() of the calendar's Limit objects
+    instant_doc = _Instants()
+    limit_at = _HourLimits(calendar, tz)
 
     def pollutant_doc(row: Row) -> dict[str, Any]:
         code = row["pollutant"]
@@ -249,21 +292,26 @@ def hour_documents(calendar: LimitCalendar, tz: tzinfo) -> Callable[[Row], dict[
         return doc
 
     def hour(row: Row) -> dict[str, Any]:
-        start, end = row["period_start"], row["period_end"]
-        lim = calendar.find(row["pollutant"], "hour", start.astimezone(tz).date())
-        mean, converted = row["mean"], row["converted"]
-        end_doc = _instant_doc(end)
+        start = row["period_start"]
+        lim = limit_at(row["pollutant"], start)
+        mean, converted, zs_reported, o2 = (
+            row["mean"],
+            row["converted"],
+            row["zs_reported"],
+            row["o2_mean"],
+        )
+        end_doc = instant_doc(row["period_end"])
         return {
             "pollutant": pollutant_doc(row),
             "datetime": end_doc,
-            "period": {"start": _instant_doc(start), "end": end_doc},
+            "period": {"start": instant_doc(start), "end": end_doc},
             "mean": None if mean is None else float(mean),
             "converted": None if converted is None else float(converted),
-            "zs_reported": number(row["zs_reported"]),
+            "zs_reported": None if zs_reported is None else float(zs_reported),
             "coverage": {"valid": row["valid_count"], "expected": row["expected_count"]},
             "limit": None if lim is None else limit_doc(lim),
             "source": row["source"],
-            "o2": number(row["o2_mean"]),
+            "o2": None if o2 is None else float(o2),
             "valid": row["valid"],
             "reason": row["reason"],
             "flags": row["flags"] or {},
@@ -271,3 +319,108 @@ def hour_documents(calendar: LimitCalendar, tz: tzinfo) -> Callable[[Row], dict[
         }
 
     return hour
+
+
+# --- Hourly points as CSV ---------------------------------------------------------------------
+# The generic writer (api.render.csv_lines) walks every column path of every document and checks
+# every cell for a formula. This one writes the same CSV, byte for byte, from the rows: the
+# pollutant's and the limit's cells formatted once, the instants' texts once, and only cells
+# that can hold text checked (schemas.core.csvcells.safe_cell). tests/api/test_series_documents.py
+# compares the two.
+
+_HOUR_COLUMNS = csv_columns(HourPoint)
+_POLLUTANT_COLUMNS = [c for c in _HOUR_COLUMNS if c[0] == "pollutant"]
+_LIMIT_COLUMNS = [c for c in _HOUR_COLUMNS if c[0] == "limit"]
+_NO_LIMIT = ("",) * len(_LIMIT_COLUMNS)
+# The order the rows below are written in; an import error if the model's columns change.
+assert [c[0] for c in _HOUR_COLUMNS] == (
+    ["pollutant"] * len(_POLLUTANT_COLUMNS)
+    + ["datetime"] * 2
+    + ["period"] * 4
+    + ["mean", "converted", "zs_reported", "coverage", "coverage"]
+    + ["limit"] * len(_LIMIT_COLUMNS)
+    + ["source", "o2", "valid", "reason", "flags"]
+    + ["exceedance"] * 3
+), _HOUR_COLUMNS
+
+
+def _cells(document: dict[str, Any], columns: list[tuple[str, ...]]) -> tuple[str, ...]:
+    return tuple(safe_cell(csv_cell(document, path)) for path in columns)
+
+
+def _number_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    text = str(float(value))
+    return safe_cell(text) if text.startswith(TRIGGERS) else text
+
+
+def hour_csv_lines(
+    calendar: LimitCalendar, tz: tzinfo, rows: Iterable[Row], batch: int = 500
+) -> Iterator[bytes]:
+    """The CSV of hourly points (:func:`api.render.csv_lines` of ``HourPoint``) from their rows:
+    the header line, then ``batch`` lines at a time, UTF-8."""
+    pollutants: dict[str, tuple[str, ...]] = {}
+    limits: dict[int, tuple[str, ...]] = {}
+    instant_doc = _Instants()
+    limit_at = _HourLimits(calendar, tz)
+    buffer = io.StringIO()
+    csvcells.writer(buffer).writerow("_".join(path) for path in _HOUR_COLUMNS)
+    write = csv.writer(buffer, lineterminator="\r\n").writerow  # cells checked below
+
+    for count, row in enumerate(rows, 1):
+        code = row["pollutant"]
+        pollutant = pollutants.get(code)
+        if pollutant is None:
+            document = {"pollutant": pollutant_ref(row).model_dump(mode="json")}
+            pollutant = pollutants[code] = _cells(document, _POLLUTANT_COLUMNS)
+        start = row["period_start"]
+        lim = limit_at(code, start)
+        if lim is None:
+            limit = _NO_LIMIT
+        else:
+            limit = limits.get(id(lim))  # type: ignore[assignment]
+            if limit is None:
+                document = {"limit": limit_ref(lim).model_dump(mode="json")}
+                limit = limits[id(lim)] = _cells(document, _LIMIT_COLUMNS)
+        valid, mean, converted = row["valid"], row["mean"], row["converted"]
+        judged = _exceedance_fields(lim, valid, mean, converted)
+        if judged is None:
+            exceedance: tuple[str, ...] = ("", "", "")
+        else:
+            multiple = judged["multiple"]
+            exceedance = (
+                _number_cell(judged["value"]),
+                "true" if judged["exceeds"] else "false",
+                "" if multiple is None else _number_cell(multiple),
+            )
+        source, reason = row["source"], row["reason"]
+        end, begin = instant_doc(row["period_end"]), instant_doc(start)
+        write(
+            (
+                *pollutant,
+                end["utc"],
+                end["local"],
+                begin["utc"],
+                begin["local"],
+                end["utc"],
+                end["local"],
+                _number_cell(mean),
+                _number_cell(converted),
+                _number_cell(row["zs_reported"]),
+                "" if row["valid_count"] is None else str(row["valid_count"]),
+                "" if row["expected_count"] is None else str(row["expected_count"]),
+                *limit,
+                "" if source is None else safe_cell(source),
+                _number_cell(row["o2_mean"]),
+                "" if valid is None else ("true" if valid else "false"),
+                "" if reason is None else safe_cell(reason),
+                safe_cell(csv_cell(row["flags"] or {}, ())),
+                *exceedance,
+            )
+        )
+        if count % batch == 0:
+            yield buffer.getvalue().encode()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue().encode()

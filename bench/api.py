@@ -9,11 +9,16 @@ Loads ``outlets`` enterprises (bilingual names, for search), one gas outlet each
 pollutant (SO₂, a21026) per outlet: ``outlets × days × 24`` rows into ``hourly_means`` by COPY,
 into a fresh database (:func:`bench.ingest.fresh_database`). Then, for each endpoint, N
 sequential requests from one keep-alive client (p50/p99 latency, requests/s) and the same N
-spread over ``--concurrency`` clients (requests/s), beside the query the endpoint runs, timed
-directly on one psycopg connection:
+spread over ``--concurrency`` clients, each in its own process (:mod:`bench.http_client`)
+(requests/s), beside the statements the endpoint runs, timed directly on one psycopg connection:
 
-* an outlet-year of hourly means, one JSON page of 1,000 points, and the CSV of the whole year;
-* the enterprise search ``/v1/enterprises?q=…`` (a name substring, one JSON page).
+* an outlet-year of hourly means (each outlet with an hourly SO₂ limit, so that means are
+  judged), one JSON page of 1,000 points, and the CSV of the whole year; the SQL beside them is
+  everything the endpoint asks (the outlet, the limit calendar, the count and page or every
+  point through a server-side cursor), and the point queries alone are printed too;
+* the enterprise search ``/v1/enterprises?q=…`` (a name substring, one JSON page);
+* memory (``--raw-days``): one API process's peak RSS after streaming one day of raw minute
+  values as CSV, one week (the most one raw request may ask for), then every week of a year.
 
 Settings: SOURCEWATCH_BENCH_DSN (an admin DSN; a fresh database is created and dropped).
 """
@@ -30,7 +35,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -42,12 +46,16 @@ from psycopg import sql
 
 from api.queries import enterprises as enterprise_queries
 from api.queries import measurements as series_queries
+from api.queries import outlets as outlet_queries
+from api.queries.limits import limit_calendar
+from api.responses import LOCAL_TZ
 from api.server import build_server, worker_count
 from api.settings import ApiSettings
 from bench.ingest import fresh_database
 
 YEAR_START = datetime(2025, 1, 1, tzinfo=UTC)
 POLLUTANT = "a21026"
+LIMIT = 50  # mg/m³ at 6 % O₂: some converted means (38–63) exceed it
 SEARCH = "热电"  # in the name of one enterprise in 8 (INDUSTRIES)
 INDUSTRIES = [
     ("热电", "Thermal Power"),
@@ -91,6 +99,14 @@ def load(url: str, outlets: int, days: int) -> tuple[int, float]:
                 "FROM enterprises WHERE uscc LIKE '9144%%' ORDER BY id"
             )
             ids = [r[0] for r in cur.execute("SELECT id FROM outlets ORDER BY id")]
+            # an hourly SO₂ limit of each outlet's permit, so that the API judges the means
+            cur.execute(
+                "INSERT INTO outlet_limits (outlet_id, pollutant, value, unit, period, "
+                "reference_o2, source_document, clause, valid_from) "
+                "SELECT id, %s, %s, 'mg/m³', 'hour', 6, '排污许可证 bench', '表 1', '2024-01-01' "
+                "FROM outlets",
+                (POLLUTANT, LIMIT),
+            )
         hours = days * 24
         rng = random.Random(212)
         # One year of one outlet as COPY text, the outlet id left as the first column.
@@ -167,25 +183,55 @@ def http_get(client: httpx2.Client, path: str) -> int:
     return len(response.content)
 
 
+def concurrent_rate(base: str, paths: list[str], concurrency: int) -> float:
+    """Requests/s of ``paths`` spread over ``concurrency`` client processes
+    (:mod:`bench.http_client`), timed from when all are warmed up to when the last is done."""
+    concurrency = min(concurrency, len(paths))
+    clients = [
+        subprocess.Popen(
+            [sys.executable, "-m", "bench.http_client", base],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(concurrency)
+    ]
+    try:
+        for k, client in enumerate(clients):
+            assert client.stdin is not None
+            client.stdin.write("".join(p + "\n" for p in paths[k::concurrency]) + "\n")
+            client.stdin.flush()
+        for client in clients:
+            assert client.stdout is not None
+            if client.stdout.readline().strip() != "ready":
+                raise RuntimeError("a client process did not start")
+        started = time.monotonic()
+        for client in clients:
+            assert client.stdin is not None
+            client.stdin.write("go\n")
+            client.stdin.flush()
+        ended = max(float(c.stdout.readline()) for c in clients if c.stdout is not None)
+    except BaseException:
+        for client in clients:
+            client.kill()
+        raise
+    finally:
+        for client in clients:
+            client.wait(timeout=60)
+    return len(paths) / (ended - started)
+
+
 def bench_http(
     base: str, what: str, paths: Callable[[int], str], n: int, concurrency: int
 ) -> Timing:
     with httpx2.Client(base_url=base, timeout=60) as client:
         times, total = time_calls(lambda i: http_get(client, paths(i)), n)
-    clients = [httpx2.Client(base_url=base, timeout=60) for _ in range(concurrency)]
-    try:
-        with ThreadPoolExecutor(concurrency) as pool:
-            started = time.perf_counter()
-            list(pool.map(lambda i: http_get(clients[i % concurrency], paths(i)), range(n)))
-            concurrent = n / (time.perf_counter() - started)
-    finally:
-        for c in clients:
-            c.close()
+    concurrent = concurrent_rate(base, [paths(i) for i in range(n)], concurrency)
     return timing(what, times, total, concurrent)
 
 
 def bench_sql(url: str, what: str, statements: Callable[[int], list[Any]], n: int) -> Timing:
-    """The endpoint's statements on one connection, in one transaction each, rows fetched."""
+    """Statements on one connection, in one transaction, rows fetched as dicts."""
     with psycopg.connect(url) as conn:
 
         def run(i: int) -> None:
@@ -196,6 +242,46 @@ def bench_sql(url: str, what: str, statements: Callable[[int], list[Any]], n: in
 
         times, total = time_calls(run, n)
     return timing(what, times, total, None)
+
+
+def bench_endpoint_sql(
+    url: str, days: int, outlet: Callable[[int], int], n: int, *, page: bool
+) -> Timing:
+    """What the series endpoint asks the database, on one connection, rows fetched as dicts,
+    in the endpoint's transactions: the outlet; the limit calendar of the period (its change
+    days, then the limits of each stretch); then the count and a page of 1,001 points, or
+    (``page`` false, the CSV) every point through a server-side cursor, 1,000 at a time."""
+    first = YEAR_START.astimezone(LOCAL_TZ).date()
+    last = (YEAR_START + timedelta(days=days, microseconds=-1)).astimezone(LOCAL_TZ).date()
+    with psycopg.connect(url) as conn:
+
+        def run(i: int) -> None:
+            o, f = outlet(i), series_filter(outlet(i), days)
+            with conn.transaction(), conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+                one = outlet_queries.one(o)
+                cur.execute(one.query, one.params).fetchall()
+            with conn.transaction():
+                limit_calendar(conn, o, first, last)
+            if page:
+                with conn.transaction(), conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+                    for s in (
+                        series_queries.count("hour", f),
+                        series_queries.points("hour", f, after=None, limit=1001),
+                    ):
+                        cur.execute(s.query, s.params).fetchall()
+                return
+            points = series_queries.points("hour", f, after=None, limit=None)
+            with (
+                conn.transaction(),
+                conn.cursor(name="bench_stream", row_factory=psycopg.rows.dict_row) as cur,
+            ):
+                cur.itersize = 1000
+                cur.execute(points.query, points.params)
+                for _ in cur:
+                    pass
+
+        times, total = time_calls(run, n)
+    return timing("", times, total, None)
 
 
 def series_filter(outlet: int, days: int) -> series_queries.SeriesFilter:
@@ -227,6 +313,8 @@ class ApiFigures:
     rows: int  # hourly means loaded
     load_s: float
     results: list[tuple[Timing, Timing]]  # (HTTP, the same SQL): JSON page, CSV year, search
+    queries_only: list[Timing]  # the page's and the year's point queries alone (earlier ceiling)
+    memory: Memory | None  # the server's RSS streaming raw values
 
 
 def measure(args: argparse.Namespace) -> ApiFigures:
@@ -277,7 +365,7 @@ def measure(args: argparse.Namespace) -> ApiFigures:
                         n,
                         args.concurrency,
                     ),
-                    bench_sql(url, "", page, n),
+                    bench_endpoint_sql(url, days, outlet, n, page=True),
                 )
             )
             results.append(
@@ -289,7 +377,7 @@ def measure(args: argparse.Namespace) -> ApiFigures:
                         args.csv_requests,
                         args.concurrency,
                     ),
-                    bench_sql(url, "", year, args.csv_requests),
+                    bench_endpoint_sql(url, days, outlet, args.csv_requests, page=False),
                 )
             )
             results.append(
@@ -304,22 +392,127 @@ def measure(args: argparse.Namespace) -> ApiFigures:
                     bench_sql(url, "", search, n),
                 )
             )
-    return ApiFigures(args, rows, load_s, results)
+        queries_only = [bench_sql(url, "", page, n), bench_sql(url, "", year, args.csv_requests)]
+        memory = measure_memory(url, outlets[0], args.raw_days) if args.raw_days else None
+    return ApiFigures(args, rows, load_s, results, queries_only, memory)
+
+
+# --- Memory: the server streaming a year of raw values ------------------------------------------
+
+
+@dataclass(frozen=True)
+class Memory:
+    raw_days: int
+    values: int  # raw values loaded (minute values of one pollutant)
+    bytes_day: int  # CSV bytes of the one-day download
+    bytes_all: int  # CSV bytes of every download of the period
+    started_kib: int  # the server process's RSS before any download
+    peak_day_kib: int  # its peak RSS (VmHWM) after one day's download
+    peak_week_kib: int  # … after a week's (the longest period one raw request may ask for)
+    peak_all_kib: int  # … after the whole period, a week per request
+    rss_all_kib: int  # its RSS at the end
+
+
+def load_raw(url: str, outlet: int, days: int) -> int:
+    """Minute values of one pollutant for ``days`` days from YEAR_START, by COPY."""
+    rng = random.Random(16)
+    minutes = days * 24 * 60
+    with psycopg.connect(url, autocommit=True) as conn, conn.cursor() as cur:
+        copy_sql = (
+            "COPY measurements (outlet_id, pollutant, kind, ts, value, zs_value, flag, "
+            "received_at) FROM STDIN"
+        )
+        with cur.copy(copy_sql) as copy:
+            for m in range(minutes):
+                ts = YEAR_START + timedelta(minutes=m)
+                value = round(30 + 25 * rng.random(), 3)
+                copy.write_row((outlet, POLLUTANT, "min", ts, value, value + 8, "N", ts))
+        conn.execute("ANALYZE measurements")
+    return minutes
+
+
+def _memory_kib(pid: int) -> dict[str, int]:
+    """VmRSS and VmHWM (peak RSS) of a process, in KiB (Linux)."""
+    figures = {}
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        for line in status:
+            name, _, value = line.partition(":")
+            if name in ("VmRSS", "VmHWM"):
+                figures[name] = int(value.split()[0])
+    return figures
+
+
+def _download(client: httpx2.Client, outlet: int, start: datetime, days: int) -> int:
+    end = start + timedelta(days=days)
+    params = {
+        "resolution": "raw",
+        "format": "csv",
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+    }
+    size = 0
+    with client.stream("GET", f"/v1/outlets/{outlet}/measurements", params=params) as response:
+        assert response.status_code == 200, response.status_code
+        for chunk in response.iter_raw():
+            size += len(chunk)
+    return size
+
+
+def measure_memory(url: str, outlet: int, days: int) -> Memory:
+    """The peak RSS of one API process (its own, no bench code in it) after streaming one
+    day of raw values as CSV, then a week (the most one request may ask for), then every week
+    of ``days`` one after the other, as a client fetching a year must."""
+    values = load_raw(url, outlet, days)
+    settings = ApiSettings(
+        database_url=url, api_port=free_port(), api_rate_limit_per_minute=0, api_workers=1
+    )
+    with (
+        api_server_process(settings, own_process=True) as (base, pid),
+        httpx2.Client(base_url=base, timeout=120, headers={"Accept-Encoding": "identity"}) as c,
+    ):
+        started = _memory_kib(pid)["VmRSS"]
+        bytes_day = _download(c, outlet, YEAR_START, 1)
+        peak_day = _memory_kib(pid)["VmHWM"]
+        bytes_all = _download(c, outlet, YEAR_START, 7)
+        peak_week = _memory_kib(pid)["VmHWM"]
+        for week in range(1, (days + 6) // 7):
+            start = YEAR_START + timedelta(days=7 * week)
+            bytes_all += _download(c, outlet, start, min(7, days - 7 * week))
+        end = _memory_kib(pid)
+    return Memory(
+        days,
+        values,
+        bytes_day,
+        bytes_all,
+        started,
+        peak_day,
+        peak_week,
+        end["VmHWM"],
+        end["VmRSS"],
+    )
 
 
 @contextmanager
 def api_server(settings: ApiSettings) -> Iterator[str]:
     """The API on ``settings.api_port``: in a thread with one worker, else as ``sourcewatch
     api`` runs it (``python -m api``, its worker processes); yields its base URL."""
+    with api_server_process(settings, own_process=worker_count(settings) > 1) as (base, _):
+        yield base
+
+
+@contextmanager
+def api_server_process(settings: ApiSettings, *, own_process: bool) -> Iterator[tuple[str, int]]:
+    """:func:`api_server`, in this process (a thread) or as ``python -m api``; yields its base
+    URL and the id of the process that serves (with one worker, the one that answers)."""
     base = f"http://127.0.0.1:{settings.api_port}"
-    if worker_count(settings) == 1:
+    if not own_process:
         server = build_server(settings)
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         while not server.started:
             time.sleep(0.05)
         try:
-            yield base
+            yield base, os.getpid()
         finally:
             server.should_exit = True
             thread.join(timeout=10)
@@ -343,9 +536,9 @@ def api_server(settings: ApiSettings) -> Iterator[str]:
                     break
             except httpx2.TransportError:
                 time.sleep(0.2)
-        yield base
+        yield base, proc.pid
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
 
 
@@ -369,6 +562,21 @@ def report(figures: ApiFigures) -> None:
             f"{http.concurrent_per_s or 0:9.1f} │ {db.p50_ms:6.1f}ms {db.p99_ms:6.1f}ms "
             f"{db.per_s:7.1f}"
         )
+    print(  # noqa: T201
+        "SQL: the series rows are the endpoint's every statement (outlet, limit calendar, "
+        "count and page, or every point by a server-side cursor); the point queries alone: "
+        + ", ".join(f"p50 {t.p50_ms:.1f} ms" for t in figures.queries_only)
+    )
+    m = figures.memory
+    if m is not None:
+        print(  # noqa: T201
+            f"memory, one API process streaming raw values as CSV ({m.values:,} minute values, "
+            f"{m.raw_days} days): RSS {m.started_kib / 1024:.1f} MiB at start; peak "
+            f"{m.peak_day_kib / 1024:.1f} MiB after a day ({m.bytes_day / 1e6:.2f} MB), "
+            f"{m.peak_week_kib / 1024:.1f} MiB after a week, {m.peak_all_kib / 1024:.1f} MiB "
+            f"after all {m.raw_days} days a week per request ({m.bytes_all / 1e6:.1f} MB); "
+            f"RSS at the end {m.rss_all_kib / 1024:.1f} MiB"
+        )
 
 
 def parser() -> argparse.ArgumentParser:
@@ -378,6 +586,12 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--requests", type=int, default=200, help="per JSON endpoint")
     parser.add_argument("--csv-requests", type=int, default=20)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument(
+        "--raw-days",
+        type=int,
+        default=365,
+        help="memory: days of raw minute values streamed, a week per request (0: skip)",
+    )
     parser.add_argument(
         "--workers",
         type=int,

@@ -210,6 +210,21 @@ def api_rows(f: api.ApiFigures) -> list[Figure]:
             "≥ 1.6× on 2 cores",
             at_least(1.6),
         ),
+        *(
+            []
+            if f.memory is None
+            else [
+                Figure(
+                    f"API peak RSS, {f.memory.raw_days} days of raw values vs 1",
+                    f.memory.peak_all_kib / 1024,
+                    f.memory.peak_day_kib / 1024,
+                    "MiB",
+                    "times",
+                    "flat (≤ 1.1× a day's)",
+                    at_most(1.1),
+                )
+            ]
+        ),
     ]
 
 

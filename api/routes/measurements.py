@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from api.aggregates import hourly_aggregate
 from api.db import Database, Row, get_database
 from api.errors import ERROR_RESPONSES, NOT_FOUND_RESPONSE, InvalidParameter
-from api.exports import spooled_csv
+from api.exports import spooled_csv, spooled_lines
 from api.params import (
     Cursor,
     Format,
@@ -28,7 +28,13 @@ from api.queries import measurements as queries
 from api.queries import pollutants as pollutant_queries
 from api.queries.limits import LimitCalendar, limit_calendar
 from api.queries.outlets import flag_standard
-from api.render import CSV_RESPONSE, csv_response, document_response, json_response
+from api.render import (
+    CSV_RESPONSE,
+    csv_response,
+    csv_stream,
+    document_response,
+    json_response,
+)
 from api.responses import (
     LOCAL_TZ,
     DayPoint,
@@ -41,7 +47,15 @@ from api.responses import (
     instant,
 )
 from api.routes.outlets import OutletId, find_outlet
-from api.series import MODELS, converter, day_bounds, hour_documents, key_of, parse_key
+from api.series import (
+    MODELS,
+    converter,
+    day_bounds,
+    hour_csv_lines,
+    hour_documents,
+    key_of,
+    parse_key,
+)
 
 __all__ = ["router"]
 
@@ -153,6 +167,14 @@ def get_measurements(
 
     if fmt == "csv" and limit is None:
         statement = queries.points(resolution, f, after=after, limit=None)
+        if resolution == "hour":
+            return spooled_lines(
+                request,
+                db,
+                statement,
+                lambda rows: hour_csv_lines(calendar, tz, rows),
+                filename=filename,
+            )
         return spooled_csv(request, db, statement, to_point, model, filename=filename)
 
     size = limit or 100
@@ -167,12 +189,16 @@ def get_measurements(
     if more:
         token = encode_cursor(Cursor(key_of(resolution, rows[-1]), page + 1))
         next_url = str(request.url.include_query_params(cursor=token))
-    points = [to_point(row) for row in rows]
     if fmt == "csv":
-        response = csv_response(model, points, filename=filename)
+        response = (
+            csv_stream(hour_csv_lines(calendar, tz, rows), filename=filename)
+            if resolution == "hour"
+            else csv_response(model, [to_point(row) for row in rows], filename=filename)
+        )
         if next_url:
             response.headers["Link"] = f'<{next_url}>; rel="next"'
         return response
+    points = [to_point(row) for row in rows]
     meta = SeriesMeta(
         page=page,
         limit=size,

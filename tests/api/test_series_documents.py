@@ -19,7 +19,7 @@ from api.queries import measurements as queries
 from api.queries.limits import limit_calendar
 from api.render import csv_lines
 from api.responses import HourPoint, Series, SeriesMeta
-from api.series import converter, hour_documents
+from api.series import converter, hour_csv_lines, hour_documents
 from tests.api.conftest import World
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -41,6 +41,9 @@ def _series(db: psycopg.Connection, outlet: int) -> None:
             reason = None
             if not valid:
                 reason = f'{h % 45} valid minutes < 45; "flagged", 注意\nsecond line'
+            if h % 17 == 5:  # text a spreadsheet would run as a formula, and negative means
+                reason = '=HYPERLINK("http://example.org")' if h % 2 else "-5 minutes missing"
+                mean = -mean if mean is not None else None
             flags = {} if h % 13 == 0 else {"N": 60 - h % 9, "D": h % 9}
             rows.append(
                 (
@@ -92,6 +95,10 @@ def _models(db: psycopg.Connection, outlet: int, end: datetime) -> list[HourPoin
     to_doc = hour_documents(calendar, SH)
     points = [to_model(r) for r in rows]
     assert [to_doc(r) for r in rows] == [p.model_dump(mode="json") for p in points]
+    # the CSV writer specialised to hourly rows, in batches of another size than the models'
+    written = b"".join(hour_csv_lines(calendar, SH, rows, batch=7))
+    assert written == b"".join(csv_lines(HourPoint, points, 500))
+    assert b"'=HYPERLINK" in written and b"'-5 minutes" in written
     return points  # type: ignore[return-value]
 
 

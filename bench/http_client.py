@@ -1,0 +1,39 @@
+"""One concurrent client of :mod:`bench.api`, in its own process (no GIL shared with the other
+clients or with the bench), importing nothing but httpx2 so that it starts fast.
+
+    python -m bench.http_client BASE_URL < paths   # one path a line
+
+It warms up with the first path, prints ``ready``, waits for a line on standard input, GETs
+every path in turn on one keep-alive connection, then prints the ``time.monotonic()`` at which
+it finished (the same clock in every process of the machine).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import httpx2
+
+
+def main() -> None:
+    base = sys.argv[1]
+    paths = [line.strip() for line in iter(sys.stdin.readline, "\n") if line.strip()]
+    with httpx2.Client(base_url=base, timeout=120) as client:
+
+        def get(path: str) -> None:
+            response = client.get(path)
+            if response.status_code != 200:
+                raise SystemExit(f"{path}: {response.status_code} {response.text[:200]}")
+            response.read()
+
+        get(paths[0])
+        print("ready", flush=True)  # noqa: T201
+        sys.stdin.readline()
+        for path in paths:
+            get(path)
+        print(time.monotonic(), flush=True)  # noqa: T201
+
+
+if __name__ == "__main__":
+    main()
