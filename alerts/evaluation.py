@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from itertools import pairwise
+from operator import sub
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -33,7 +33,16 @@ from schemas.codes.pattern_rules import PatternRules, load_pattern_rules
 from schemas.limits.judgement import judge, value_to_judge
 from schemas.limits.rules import Limit, ValidityRules, limits_for_outlet, load_validity_rules
 
-__all__ = ["FLOW", "OXYGEN", "Evaluation", "OutletContext", "ReferenceCache", "load_outlet"]
+__all__ = [
+    "FLOW",
+    "OXYGEN",
+    "Evaluation",
+    "OutletContext",
+    "ReferenceCache",
+    "load_outlet",
+    "load_outlets",
+    "read_hours",
+]
 
 OXYGEN = "a19001"
 FLOW = "w00000"  # wastewater flow: weights the means of pollutants with an emission amount
@@ -59,6 +68,14 @@ def load_outlet(conn: psycopg.Connection, outlet_id: int) -> OutletContext | Non
         "SELECT id, kind, timezone FROM outlets WHERE id = %s", (outlet_id,)
     ).fetchone()
     return None if row is None else OutletContext(row[0], row[1], ZoneInfo(row[2]))
+
+
+def load_outlets(conn: psycopg.Connection, outlet_ids: list[int]) -> dict[int, OutletContext]:
+    """:func:`load_outlet` of many outlets in one query (those that exist)."""
+    rows = conn.execute(
+        "SELECT id, kind, timezone FROM outlets WHERE id = ANY(%s)", (outlet_ids,)
+    ).fetchall()
+    return {row[0]: OutletContext(row[0], row[1], ZoneInfo(row[2])) for row in rows}
 
 
 class ReferenceCache:
@@ -95,7 +112,7 @@ class Evaluation:
         self.cache = cache if cache is not None else ReferenceCache()
         self.transitions: list[Transition] = []
         # Samples of hours read ahead in one query (see prefetch); taken out when used.
-        self._prefetched: dict[datetime, dict[str, dict[str, list[Sample]]]] = {}
+        self._prefetched: dict[datetime, _Series] = {}
         # Pollutants that may have an open fault case; None until read. Only check_faults opens
         # fault cases, under the outlet lock we hold, so the set only grows when it does (a
         # rolled-back savepoint leaves a superset, which is safe: those are just looked up).
@@ -247,25 +264,14 @@ class Evaluation:
     def prefetch(self, starts: Iterable[datetime]) -> None:
         """Read the samples of these hours in one query; :meth:`hour` then uses them."""
         hours = sorted(set(starts))
-        if not hours:
-            return
-        rows = self.conn.execute(
-            "SELECT h.start, m.pollutant, m.kind, m.ts, m.value, m.zs_value, m.flag "
-            "FROM unnest(%s::timestamptz[]) AS h(start) JOIN measurements m "
-            "ON m.outlet_id = %s AND m.ts >= h.start AND m.ts < h.start + interval '1 hour' "
-            "AND m.kind IN ('rtd', 'min', 'hour') ORDER BY h.start, m.ts",
-            (hours, self.outlet.id),
-        ).fetchall()
-        out = {h: _series() for h in hours}
-        for start, pollutant, kind, ts, value, zs, flag in rows:
-            out[start][pollutant][kind].append(Sample(ts, value, zs, flag))
-        taken = self.conn.execute(
-            "SELECT DISTINCT p.period_start FROM case_periods p JOIN cases c ON c.id = p.case_id "
-            "WHERE c.kind = 'exceedance' AND c.outlet_id = %s AND p.period_start = ANY(%s)",
-            (self.outlet.id, hours),
-        )
-        self._no_periods = set(hours) - {t for (t,) in taken}
-        self._prefetched = out
+        series, no_periods = read_hours(self.conn, {self.outlet.id: hours})
+        self.use_prefetched(series.get(self.outlet.id, {}), no_periods.get(self.outlet.id, set()))
+
+    def use_prefetched(self, series: dict[datetime, _Series], no_periods: set[datetime]) -> None:
+        """Take the samples of hours read ahead (see :func:`read_hours`), and the hours at which
+        no exceedance case of the outlet had a period when read."""
+        self._no_periods = no_periods
+        self._prefetched = series
 
     def _samples(self, start: datetime) -> dict[str, dict[str, list[Sample]]]:
         if start in self._prefetched:
@@ -480,14 +486,96 @@ def _mean_row(r: MeanResult) -> tuple[Any, ...]:
     )
 
 
-def _series() -> dict[str, dict[str, list[Sample]]]:
+_Series = dict[str, dict[str, list[Sample]]]  # pollutant → kind → samples in time order
+
+
+def _series() -> _Series:
     return defaultdict(lambda: defaultdict(list))
+
+
+_ONE_HOUR = 3600.0
+
+
+def read_hours(
+    conn: psycopg.Connection, hours: dict[int, list[datetime]]
+) -> tuple[dict[int, dict[datetime, _Series]], dict[int, set[datetime]]]:
+    """The samples of many outlets' hours, read in one statement: outlet → hour → series; and
+    per outlet the hours at which none of its exceedance cases has a period.
+
+    The minutes are read by ranges of each outlet's hours (hours less than a day apart share
+    one range, read along the primary key) and given to their hour in the database. Hours not
+    on a whole UTC hour (the queue's are; one queued by hand might not be) are left out, and
+    are read on their own when judged."""
+    outlets: list[int] = []
+    starts: list[datetime] = []
+    lows: list[datetime] = []
+    highs: list[datetime] = []
+    ranges: list[int] = []
+    out: dict[int, dict[datetime, _Series]] = {}
+    for outlet_id, outlet_hours in hours.items():
+        aligned = sorted({h for h in outlet_hours if h.timestamp() % _ONE_HOUR == 0})
+        if not aligned:
+            continue
+        out[outlet_id] = {h: _series() for h in aligned}
+        low = prev = aligned[0]
+        for h in aligned[1:]:
+            if h - prev > _RANGE_GAP:
+                lows.append(low)
+                highs.append(prev + _HOUR)
+                ranges.append(outlet_id)
+                low = h
+            prev = h
+        lows.append(low)
+        highs.append(prev + _HOUR)
+        ranges.append(outlet_id)
+        outlets += [outlet_id] * len(aligned)
+        starts += aligned
+    no_periods: dict[int, set[datetime]] = {}
+    if not starts:
+        return out, no_periods
+    rows = conn.execute(_READ_HOURS, (ranges, lows, highs, outlets, starts))
+    for outlet_id, start, pollutant, kind, *sample in rows:
+        out[outlet_id][start][pollutant][kind].append(Sample._make(sample))
+    for by_hour in out.values():
+        for series in by_hour.values():
+            for kinds in series.values():
+                for samples in kinds.values():
+                    samples.sort()  # in time order (one sample per time: the primary key)
+    for outlet_id, by_hour in out.items():
+        no_periods[outlet_id] = set(by_hour)
+    for outlet_id, start in conn.execute(
+        "SELECT DISTINCT c.outlet_id, p.period_start FROM unnest(%s::int[], %s::timestamptz[]) "
+        "AS q(outlet_id, start) JOIN cases c ON c.outlet_id = q.outlet_id "
+        "AND c.kind = 'exceedance' JOIN case_periods p ON p.case_id = c.id "
+        "AND p.period_start = q.start",
+        (outlets, starts),
+    ):
+        no_periods[outlet_id].discard(start)
+    return out, no_periods
+
+
+_HOUR, _MINUTE = timedelta(hours=1), timedelta(minutes=1)
+_RANGE_GAP = timedelta(hours=24)  # queued hours further apart are read as separate ranges
+_READ_HOURS = """
+WITH r AS (
+    SELECT * FROM unnest(%s::int[], %s::timestamptz[], %s::timestamptz[]) AS r(outlet_id, lo, hi)
+), m AS MATERIALIZED (
+    SELECT m.outlet_id, m.pollutant, m.kind, m.ts, m.value, m.zs_value, m.flag
+    FROM r JOIN measurements m ON m.outlet_id = r.outlet_id AND m.ts >= r.lo AND m.ts < r.hi
+        AND m.kind IN ('rtd', 'min', 'hour')
+)
+SELECT q.outlet_id, q.start, m.pollutant, m.kind, m.ts, m.value, m.zs_value, m.flag
+FROM m JOIN unnest(%s::int[], %s::timestamptz[]) AS q(outlet_id, start)
+    ON q.outlet_id = m.outlet_id
+    AND q.start = date_bin('1 hour', m.ts, TIMESTAMPTZ '2000-01-01 00:00:00+00')
+"""
 
 
 def _interval(samples: Sequence[Sample]) -> int:
     """The logger's minute-data interval, from the spacing of its samples."""
-    gaps = [int((b.ts - a.ts).total_seconds() // 60) for a, b in pairwise(samples)]
-    gap = min((g for g in gaps if g > 0), default=1)
+    times = [s[0] for s in samples]
+    shortest = min((d for d in map(sub, times[1:], times) if d >= _MINUTE), default=None)
+    gap = 1 if shortest is None else shortest // _MINUTE  # whole minutes, as a logger counts
     return max((i for i in _MINUTE_INTERVALS if i <= gap), default=1)
 
 

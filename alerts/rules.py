@@ -37,7 +37,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from schemas.limits.rules import ValidityRules
 
@@ -57,10 +57,10 @@ DEFAULT_VALID_FLAGS = frozenset({"N"})
 NO_FLAG = "none"  # key in ``flags`` for samples sent without a flag
 
 
-@dataclass(frozen=True, slots=True)
-class Sample:
+class Sample(NamedTuple):
     """One measurement: ``value`` is Rtd (real-time) or Avg (minute), ``zs_value`` the logger's
-    折算 value (ZsRtd / ZsAvg), ``flag`` the HJ 212 data flag as sent."""
+    折算 value (ZsRtd / ZsAvg), ``flag`` the HJ 212 data flag as sent. A named tuple: the
+    evaluator builds one per minute read, so it must be cheap to make and to unpack."""
 
     ts: datetime
     value: Decimal | None
@@ -145,16 +145,25 @@ def _minutes(
     """Minute (offset in the hour, a multiple of ``width``) → its valid value; samples outside
     the hour are ignored."""
     buckets: dict[int, list[tuple[Decimal, Decimal | None]]] = {}
-    for s in samples:
-        offset = s.ts - hour_start
-        if not _ZERO <= offset < _HOUR:
+    seen: list[str | None] = []  # the flags of the samples in the hour, counted at the end
+    step = 60 * width
+    for ts, value, zs, flag in samples:
+        offset = ts - hour_start
+        if offset.days or offset >= _HOUR:  # days is -1 before the hour
             continue
-        flags[s.flag or NO_FLAG] += 1
-        if s.flag in valid_flags and s.value is not None:
-            minute = int(offset.total_seconds()) // 60 // width * width
-            buckets.setdefault(minute, []).append((s.value, s.zs_value))
+        seen.append(flag)
+        if value is not None and flag in valid_flags:
+            minute = offset.seconds // step * width
+            pairs = buckets.get(minute)
+            if pairs is None:
+                buckets[minute] = [(value, zs)]
+            else:
+                pairs.append((value, zs))
+    for flag, n in Counter(seen).items():
+        flags[flag or NO_FLAG] += n
     out: dict[int, _Minute] = {}
-    for m, pairs in sorted(buckets.items()):
+    for m in sorted(buckets):
+        pairs = buckets[m]
         if len(pairs) == 1:  # the usual minute record: the same arithmetic as below
             v, z = pairs[0]
             out[m] = ((_ZERO_D + v) / 1, None if z is None else (_ZERO_D + z) / 1)
