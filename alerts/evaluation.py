@@ -26,7 +26,7 @@ import psycopg
 
 from alerts.faults import check_faults, fault_flag
 from alerts.patterns import check_patterns
-from alerts.rules import DayResult, MeanResult, Sample, daily_mean, hourly_mean
+from alerts.rules import DayResult, MeanResult, MinuteMemo, Sample, daily_mean, hourly_mean
 from schemas.cases.policy import CasePolicy
 from schemas.cases.transitions import Transition, judge_period, limit_details
 from schemas.codes.pattern_rules import PatternRules, load_pattern_rules
@@ -215,9 +215,10 @@ class Evaluation:
         series = self._samples(start)
         oxygen, flow = series.get(OXYGEN, {}), series.get(FLOW, {})
         results: list[tuple[str, MeanResult]] = []
+        memo: MinuteMemo = {}  # O₂ and flow are put into minutes once for all pollutants
         for pollutant, kinds in series.items():
             weights = flow if self.flow_weighted(pollutant) else None
-            result = self._hour_mean(pollutant, kinds, oxygen, weights, start, day)
+            result = self._hour_mean(pollutant, kinds, oxygen, weights, start, day, memo)
             if result is not None:
                 results.append((pollutant, result))
         return results
@@ -295,6 +296,7 @@ class Evaluation:
         flow: dict[str, list[Sample]] | None,
         start: datetime,
         day: date,
+        memo: MinuteMemo | None = None,
     ) -> MeanResult | None:
         rules, o2_ref = self.rules(day), self.reference_o2(pollutant, day)
         source: Literal["min", "rtd"]
@@ -311,6 +313,7 @@ class Evaluation:
                     valid_flags=self.valid_flags(),
                     interval_minutes=_interval(samples) if source == "min" else 1,
                     flow_samples=None if flow is None else flow.get(source, []),
+                    memo=memo,
                 )
         sent = kinds.get("hour")
         return _sent_hour(sent[-1], start, self.valid_flags()) if sent else None

@@ -45,6 +45,7 @@ __all__ = [
     "DEFAULT_VALID_FLAGS",
     "DayResult",
     "MeanResult",
+    "MinuteMemo",
     "Sample",
     "convert_o2",
     "daily_mean",
@@ -177,6 +178,30 @@ def _minutes(
 
 _ZERO, _HOUR, _ZERO_D = timedelta(0), timedelta(hours=1), Decimal(0)
 
+# (id of a samples list, width) → the list, its minutes and its samples per flag
+MinuteMemo = dict[tuple[int, int], tuple[Sequence[Sample], dict[int, _Minute], Counter[str]]]
+
+
+def _bucketed(
+    samples: Sequence[Sample],
+    hour_start: datetime,
+    width: int,
+    valid_flags: frozenset[str],
+    flags: Counter[str],
+    memo: MinuteMemo | None,
+) -> dict[int, _Minute]:
+    """:func:`_minutes`, remembered in ``memo`` (when given) for the same list and width."""
+    if memo is None:
+        return _minutes(samples, hour_start, width, valid_flags, flags)
+    key = (id(samples), width)
+    hit = memo.get(key)
+    if hit is None or hit[0] is not samples:
+        counted: Counter[str] = Counter()
+        hit = samples, _minutes(samples, hour_start, width, valid_flags, counted), counted
+        memo[key] = hit
+    flags.update(hit[2])
+    return hit[1]
+
 
 def _flag_summary(flags: Mapping[str, int]) -> str:
     return ", ".join(f"{flag} {n}" for flag, n in sorted(flags.items()))
@@ -193,6 +218,7 @@ def hourly_mean(
     valid_flags: frozenset[str] = DEFAULT_VALID_FLAGS,
     interval_minutes: int = 1,
     flow_samples: Sequence[Sample] | None = None,
+    memo: MinuteMemo | None = None,
 ) -> MeanResult:
     """The hourly mean of one pollutant from minute (``"min"``) or real-time (``"rtd"``) data.
 
@@ -200,14 +226,16 @@ def hourly_mean(
     reference O₂ (None for water: no conversion). ``interval_minutes`` is the logger's minute
     data interval (HJ 212 MinInterval: 1–30); real-time data always use 1-minute buckets.
     ``flow_samples`` (wastewater: the w00000 samples of the same source) weight the mean by
-    volume."""
+    volume. ``memo``: a dict the caller keeps for the calls of one hour (same ``hour_start``
+    and ``valid_flags``), so that a series given again (O₂ for every pollutant, the flow) is
+    put into minutes once."""
     width = interval_minutes if source == "min" else 1
     expected = rules.expected_minutes_per_hour
     if width < 1 or expected % width:
         raise ValueError(f"interval_minutes must divide {expected}, got {interval_minutes}")
     flags: Counter[str] = Counter()
-    minutes = _minutes(pollutant_samples, hour_start, width, valid_flags, flags)
-    o2 = _minutes(o2_samples, hour_start, width, valid_flags, Counter())
+    minutes = _bucketed(pollutant_samples, hour_start, width, valid_flags, flags, memo)
+    o2 = _bucketed(o2_samples, hour_start, width, valid_flags, Counter(), memo)
     required = rules.hour_min_valid_minutes
     valid_count = min(len(minutes) * width, expected)
     valid = valid_count >= required
@@ -233,7 +261,7 @@ def hourly_mean(
             note += f"; samples by flag: {_flag_summary(flags)}"
     mean = _mean(v for v, _ in minutes.values())
     if flow_samples is not None and minutes:
-        flows = _minutes(flow_samples, hour_start, width, valid_flags, Counter())
+        flows = _bucketed(flow_samples, hour_start, width, valid_flags, Counter(), memo)
         weighted, why = _weighted(
             {m: v for m, (v, _) in minutes.items()},
             {m: q for m, (q, _) in flows.items()},
