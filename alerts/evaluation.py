@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from itertools import repeat
 from operator import sub
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -537,13 +538,10 @@ def read_hours(
     if not starts:
         return out, no_periods
     rows = conn.execute(_READ_HOURS, (ranges, lows, highs, outlets, starts))
-    for outlet_id, start, pollutant, kind, *sample in rows:
-        out[outlet_id][start][pollutant][kind].append(Sample._make(sample))
-    for by_hour in out.values():
-        for series in by_hour.values():
-            for kinds in series.values():
-                for samples in kinds.values():
-                    samples.sort()  # in time order (one sample per time: the primary key)
+    for outlet_id, start, pollutant, kind, *columns in rows:  # one row per series, in time order
+        out[outlet_id][start][pollutant][kind] = list(
+            map(_new_tuple, repeat(Sample), zip(*columns, strict=True))
+        )
     for outlet_id, by_hour in out.items():
         no_periods[outlet_id] = set(by_hour)
     for outlet_id, start in conn.execute(
@@ -558,6 +556,7 @@ def read_hours(
 
 
 _HOUR, _MINUTE = timedelta(hours=1), timedelta(minutes=1)
+_new_tuple = tuple.__new__  # Sample(ts, value, zs_value, flag) from one tuple, in C
 _RANGE_GAP = timedelta(hours=24)  # queued hours further apart are read as separate ranges
 _READ_HOURS = """
 WITH r AS (
@@ -567,10 +566,13 @@ WITH r AS (
     FROM r JOIN measurements m ON m.outlet_id = r.outlet_id AND m.ts >= r.lo AND m.ts < r.hi
         AND m.kind IN ('rtd', 'min', 'hour')
 )
-SELECT q.outlet_id, q.start, m.pollutant, m.kind, m.ts, m.value, m.zs_value, m.flag
+SELECT q.outlet_id, q.start, m.pollutant, m.kind, array_agg(m.ts ORDER BY m.ts),
+       array_agg(m.value ORDER BY m.ts), array_agg(m.zs_value ORDER BY m.ts),
+       array_agg(m.flag ORDER BY m.ts)
 FROM m JOIN unnest(%s::int[], %s::timestamptz[]) AS q(outlet_id, start)
     ON q.outlet_id = m.outlet_id
     AND q.start = date_bin('1 hour', m.ts, TIMESTAMPTZ '2000-01-01 00:00:00+00')
+GROUP BY 1, 2, 3, 4
 """
 
 
