@@ -43,6 +43,7 @@ __all__ = [
     "load_outlet",
     "load_outlets",
     "read_hours",
+    "read_open_cases",
 ]
 
 OXYGEN = "a19001"
@@ -442,6 +443,11 @@ class Evaluation:
                 open_keys.discard(case_key)
         self.transitions += transitions
 
+    def use_open_cases(self, exceedances: set[tuple[str, str, int, str]], faults: set[str]) -> None:
+        """The keys of the outlet's open exceedance cases and the pollutants of its open fault
+        cases, read for a batch of outlets (see :func:`read_open_cases`) under its lock."""
+        self._open_keys, self._open_faults = exceedances, faults
+
     def forget_cases(self) -> None:
         """Read the open cases again when next needed (after a rolled-back savepoint, whose
         transitions did not happen)."""
@@ -553,6 +559,26 @@ def read_hours(
     ):
         no_periods[outlet_id].discard(start)
     return out, no_periods
+
+
+def read_open_cases(
+    conn: psycopg.Connection, outlet_ids: list[int]
+) -> dict[int, tuple[set[tuple[str, str, int, str]], set[str]]]:
+    """Per outlet, the keys (pollutant, period, limit id, limit source) of its open exceedance
+    cases and the pollutants of its open fault cases, in one query."""
+    out: dict[int, tuple[set[tuple[str, str, int, str]], set[str]]] = {
+        o: (set(), set()) for o in outlet_ids
+    }
+    for outlet_id, kind, pollutant, period, limit_id, subject in conn.execute(
+        "SELECT outlet_id, kind, pollutant, period, limit_id, subject FROM cases "
+        "WHERE outlet_id = ANY(%s) AND state = 'open' AND kind IN ('exceedance', 'fault')",
+        (outlet_ids,),
+    ):
+        if kind == "exceedance":
+            out[outlet_id][0].add((pollutant, period, int(limit_id), subject))
+        else:
+            out[outlet_id][1].add(pollutant)
+    return out
 
 
 _HOUR, _MINUTE = timedelta(hours=1), timedelta(minutes=1)

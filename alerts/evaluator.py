@@ -2,10 +2,12 @@
 NOTIFY), and sweeps periodically for outages, days that ended and unacknowledged cases, and
 expires old dead letters (:mod:`alerts.retention`).
 
-Safe to run twice at once and after a crash: an evaluator first takes an outlet's case lock
-without waiting (skipping outlets someone else holds), then all of that outlet's queued hours,
-and deletes them in the transaction that stores their results; so two evaluators never judge
-one outlet at the same time, nor split one outlet's queued hours between them.
+Safe to run twice at once and after a crash: an evaluator first takes the case locks of a
+batch of outlets without waiting (skipping outlets someone else holds), then all of those
+outlets' queued hours, and deletes them in the transaction that stores their results; so two
+evaluators never judge one outlet at the same time, nor split one outlet's queued hours
+between them. The batch's minutes are read in one statement; each outlet is judged in its own
+savepoint, so a failure in one does not undo the others.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from alerts.evaluation import (
     load_outlet,
     load_outlets,
     read_hours,
+    read_open_cases,
 )
 from alerts.outages import detect_outages
 from alerts.retention import expire_dead_letters
@@ -163,8 +166,15 @@ class Evaluator:
             }
             if sum(len(hours[o]) for o in evaluations) > 2:  # else reading ahead saves nothing
                 self._prefetch(conn, evaluations, {o: hours[o] for o in evaluations})
+            if len(evaluations) > 1:  # else each is read when first needed, as often
+                for outlet_id, (exceedances, faults) in read_open_cases(
+                    conn, list(evaluations)
+                ).items():
+                    evaluations[outlet_id].use_open_cases(exceedances, faults)
+            transitions: list[Transition] = []
             for outlet_id, ev in evaluations.items():
-                self._evaluate_outlet(conn, ev, hours[outlet_id])
+                transitions += self._evaluate_outlet(conn, ev, hours[outlet_id])
+            self._announce(conn, transitions)  # the cases' contexts read once for the batch
             if taken:
                 queued = [(o, h) for o in taken for h in hours[o]]
                 conn.execute(
@@ -177,16 +187,17 @@ class Evaluator:
 
     def _evaluate_outlet(
         self, conn: psycopg.Connection, ev: Evaluation, hours: list[datetime]
-    ) -> None:
+    ) -> list[Transition]:
         """Judge one outlet's queued hours and the days they are in: all hours in one savepoint
-        if they can be, else hour by hour, each in its own."""
+        if they can be, else hour by hour, each in its own; returns the transitions to
+        announce."""
         outlet_id = ev.outlet.id
         judged = sorted(hours)
         if len(hours) == 1 or not self._together(conn, ev, judged):
             judged = [h for h in judged if self._guarded(conn, ev, outlet_id, [h], ev.hour, h)]
         days = {ev.outlet.local_day(h) for h in judged}
         self._guarded(conn, ev, outlet_id, judged, ev.days, days)
-        self._announce(conn, ev.transitions)
+        return ev.transitions
 
     def _lock_next_outlets(
         self, conn: psycopg.Connection, limit: int, candidates: int = 32
