@@ -124,19 +124,22 @@ class Evaluator:
         self._cache = ReferenceCache()
         try:
             while done < max_outlets:
-                taken = self._evaluate_batch(conn, min(self.batch_outlets, max_outlets - done))
-                if not taken:
+                locked, judged = self._evaluate_batch(
+                    conn, min(self.batch_outlets, max_outlets - done)
+                )
+                if not locked:
                     break
-                done += taken
+                done += judged
         finally:
             self._cache = None
         self.outlets_evaluated += done
         metrics.OUTLETS.inc(done)
         return done
 
-    def _evaluate_batch(self, conn: psycopg.Connection, limit: int) -> int:
+    def _evaluate_batch(self, conn: psycopg.Connection, limit: int) -> tuple[int, int]:
         """Take up to ``limit`` outlets whose locks are free and ALL of their queued hours, in
-        one transaction; returns how many outlets had hours to judge (0: none was free).
+        one transaction; returns how many outlets it locked (0: none was free) and how many of
+        them still had hours to judge.
 
         The outlet locks come first and the queue rows after them: an evaluator that took a
         queue row first and then waited for the outlet lock (as this once did) held back that
@@ -147,7 +150,7 @@ class Evaluator:
         with conn.transaction():
             outlet_ids = self._lock_next_outlets(conn, limit)
             if not outlet_ids:
-                return 0
+                return 0, 0
             hours: dict[int, list[datetime]] = {}
             for outlet_id, hour in conn.execute(
                 "SELECT outlet_id, hour_start FROM evaluation_queue WHERE outlet_id = ANY(%s) "
@@ -183,7 +186,7 @@ class Evaluator:
                     "WHERE q.outlet_id = d.outlet_id AND q.hour_start = d.hour_start",
                     ([o for o, _ in queued], [h for _, h in queued]),
                 )
-        return len(taken)
+        return len(outlet_ids), len(taken)
 
     def _evaluate_outlet(
         self, conn: psycopg.Connection, ev: Evaluation, hours: list[datetime]
