@@ -24,7 +24,7 @@ SELECT c.id, c.kind, c.pollutant, c.period, c.subject, c.severity, c.first_at, c
        p.unit_en AS unit
 FROM cases c JOIN outlets o ON o.id = c.outlet_id JOIN enterprises e ON e.id = o.enterprise_id
 LEFT JOIN pollutants p ON p.code = c.pollutant
-WHERE c.id = %s
+WHERE c.id = ANY(%s)
 """
 
 _PERIOD = {"hour": ("小时均值", "hourly mean"), "day": ("日均值", "daily mean")}
@@ -53,9 +53,15 @@ def titles(ctx: dict[str, Any], action: str) -> tuple[str, str]:
 def announce(conn: psycopg.Connection, transitions: Sequence[Transition]) -> int:
     """Enqueue one notification per transition; returns the outbox rows created."""
     created = 0
+    if not transitions:
+        return created
     cur = conn.cursor(row_factory=dict_row)
+    # Every case's context at once, as it is after all of the transitions.
+    contexts = {
+        row["id"]: row for row in cur.execute(_CONTEXT, (sorted({t.case_id for t in transitions}),))
+    }
     for t in transitions:
-        ctx = cur.execute(_CONTEXT, (t.case_id,)).fetchone()
+        ctx = contexts.get(t.case_id)
         if ctx is None:
             continue
         title_zh, title_en = titles(ctx, t.action)

@@ -18,7 +18,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from itertools import pairwise
+from itertools import repeat
+from operator import sub
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -26,14 +27,24 @@ import psycopg
 
 from alerts.faults import check_faults, fault_flag
 from alerts.patterns import check_patterns
-from alerts.rules import DayResult, MeanResult, Sample, daily_mean, hourly_mean
+from alerts.rules import DayResult, MeanResult, MinuteMemo, Sample, daily_mean, hourly_mean
 from schemas.cases.policy import CasePolicy
 from schemas.cases.transitions import Transition, judge_period, limit_details
 from schemas.codes.pattern_rules import PatternRules, load_pattern_rules
 from schemas.limits.judgement import judge, value_to_judge
 from schemas.limits.rules import Limit, ValidityRules, limits_for_outlet, load_validity_rules
 
-__all__ = ["FLOW", "OXYGEN", "Evaluation", "OutletContext", "ReferenceCache", "load_outlet"]
+__all__ = [
+    "FLOW",
+    "OXYGEN",
+    "Evaluation",
+    "OutletContext",
+    "ReferenceCache",
+    "load_outlet",
+    "load_outlets",
+    "read_hours",
+    "read_open_cases",
+]
 
 OXYGEN = "a19001"
 FLOW = "w00000"  # wastewater flow: weights the means of pollutants with an emission amount
@@ -59,6 +70,14 @@ def load_outlet(conn: psycopg.Connection, outlet_id: int) -> OutletContext | Non
         "SELECT id, kind, timezone FROM outlets WHERE id = %s", (outlet_id,)
     ).fetchone()
     return None if row is None else OutletContext(row[0], row[1], ZoneInfo(row[2]))
+
+
+def load_outlets(conn: psycopg.Connection, outlet_ids: list[int]) -> dict[int, OutletContext]:
+    """:func:`load_outlet` of many outlets in one query (those that exist)."""
+    rows = conn.execute(
+        "SELECT id, kind, timezone FROM outlets WHERE id = ANY(%s)", (outlet_ids,)
+    ).fetchall()
+    return {row[0]: OutletContext(row[0], row[1], ZoneInfo(row[2])) for row in rows}
 
 
 class ReferenceCache:
@@ -95,7 +114,7 @@ class Evaluation:
         self.cache = cache if cache is not None else ReferenceCache()
         self.transitions: list[Transition] = []
         # Samples of hours read ahead in one query (see prefetch); taken out when used.
-        self._prefetched: dict[datetime, dict[str, dict[str, list[Sample]]]] = {}
+        self._prefetched: dict[datetime, _Series] = {}
         # Pollutants that may have an open fault case; None until read. Only check_faults opens
         # fault cases, under the outlet lock we hold, so the set only grows when it does (a
         # rolled-back savepoint leaves a superset, which is safe: those are just looked up).
@@ -198,9 +217,10 @@ class Evaluation:
         series = self._samples(start)
         oxygen, flow = series.get(OXYGEN, {}), series.get(FLOW, {})
         results: list[tuple[str, MeanResult]] = []
+        memo: MinuteMemo = {}  # O₂ and flow are put into minutes once for all pollutants
         for pollutant, kinds in series.items():
             weights = flow if self.flow_weighted(pollutant) else None
-            result = self._hour_mean(pollutant, kinds, oxygen, weights, start, day)
+            result = self._hour_mean(pollutant, kinds, oxygen, weights, start, day, memo)
             if result is not None:
                 results.append((pollutant, result))
         return results
@@ -247,25 +267,14 @@ class Evaluation:
     def prefetch(self, starts: Iterable[datetime]) -> None:
         """Read the samples of these hours in one query; :meth:`hour` then uses them."""
         hours = sorted(set(starts))
-        if not hours:
-            return
-        rows = self.conn.execute(
-            "SELECT h.start, m.pollutant, m.kind, m.ts, m.value, m.zs_value, m.flag "
-            "FROM unnest(%s::timestamptz[]) AS h(start) JOIN measurements m "
-            "ON m.outlet_id = %s AND m.ts >= h.start AND m.ts < h.start + interval '1 hour' "
-            "AND m.kind IN ('rtd', 'min', 'hour') ORDER BY h.start, m.ts",
-            (hours, self.outlet.id),
-        ).fetchall()
-        out = {h: _series() for h in hours}
-        for start, pollutant, kind, ts, value, zs, flag in rows:
-            out[start][pollutant][kind].append(Sample(ts, value, zs, flag))
-        taken = self.conn.execute(
-            "SELECT DISTINCT p.period_start FROM case_periods p JOIN cases c ON c.id = p.case_id "
-            "WHERE c.kind = 'exceedance' AND c.outlet_id = %s AND p.period_start = ANY(%s)",
-            (self.outlet.id, hours),
-        )
-        self._no_periods = set(hours) - {t for (t,) in taken}
-        self._prefetched = out
+        series, no_periods = read_hours(self.conn, {self.outlet.id: hours})
+        self.use_prefetched(series.get(self.outlet.id, {}), no_periods.get(self.outlet.id, set()))
+
+    def use_prefetched(self, series: dict[datetime, _Series], no_periods: set[datetime]) -> None:
+        """Take the samples of hours read ahead (see :func:`read_hours`), and the hours at which
+        no exceedance case of the outlet had a period when read."""
+        self._no_periods = no_periods
+        self._prefetched = series
 
     def _samples(self, start: datetime) -> dict[str, dict[str, list[Sample]]]:
         if start in self._prefetched:
@@ -289,6 +298,7 @@ class Evaluation:
         flow: dict[str, list[Sample]] | None,
         start: datetime,
         day: date,
+        memo: MinuteMemo | None = None,
     ) -> MeanResult | None:
         rules, o2_ref = self.rules(day), self.reference_o2(pollutant, day)
         source: Literal["min", "rtd"]
@@ -305,6 +315,7 @@ class Evaluation:
                     valid_flags=self.valid_flags(),
                     interval_minutes=_interval(samples) if source == "min" else 1,
                     flow_samples=None if flow is None else flow.get(source, []),
+                    memo=memo,
                 )
         sent = kinds.get("hour")
         return _sent_hour(sent[-1], start, self.valid_flags()) if sent else None
@@ -432,6 +443,11 @@ class Evaluation:
                 open_keys.discard(case_key)
         self.transitions += transitions
 
+    def use_open_cases(self, exceedances: set[tuple[str, str, int, str]], faults: set[str]) -> None:
+        """The keys of the outlet's open exceedance cases and the pollutants of its open fault
+        cases, read for a batch of outlets (see :func:`read_open_cases`) under its lock."""
+        self._open_keys, self._open_faults = exceedances, faults
+
     def forget_cases(self) -> None:
         """Read the open cases again when next needed (after a rolled-back savepoint, whose
         transitions did not happen)."""
@@ -480,14 +496,117 @@ def _mean_row(r: MeanResult) -> tuple[Any, ...]:
     )
 
 
-def _series() -> dict[str, dict[str, list[Sample]]]:
+_Series = dict[str, dict[str, list[Sample]]]  # pollutant → kind → samples in time order
+
+
+def _series() -> _Series:
     return defaultdict(lambda: defaultdict(list))
+
+
+_ONE_HOUR = 3600.0
+
+
+def read_hours(
+    conn: psycopg.Connection, hours: dict[int, list[datetime]]
+) -> tuple[dict[int, dict[datetime, _Series]], dict[int, set[datetime]]]:
+    """The samples of many outlets' hours, read in one statement: outlet → hour → series; and
+    per outlet the hours at which none of its exceedance cases has a period.
+
+    The minutes are read by ranges of each outlet's hours (hours less than a day apart share
+    one range, read along the primary key) and given to their hour in the database. Hours not
+    on a whole UTC hour (the queue's are; one queued by hand might not be) are left out, and
+    are read on their own when judged."""
+    outlets: list[int] = []
+    starts: list[datetime] = []
+    lows: list[datetime] = []
+    highs: list[datetime] = []
+    ranges: list[int] = []
+    out: dict[int, dict[datetime, _Series]] = {}
+    for outlet_id, outlet_hours in hours.items():
+        aligned = sorted({h for h in outlet_hours if h.timestamp() % _ONE_HOUR == 0})
+        if not aligned:
+            continue
+        out[outlet_id] = {h: _series() for h in aligned}
+        low = prev = aligned[0]
+        for h in aligned[1:]:
+            if h - prev > _RANGE_GAP:
+                lows.append(low)
+                highs.append(prev + _HOUR)
+                ranges.append(outlet_id)
+                low = h
+            prev = h
+        lows.append(low)
+        highs.append(prev + _HOUR)
+        ranges.append(outlet_id)
+        outlets += [outlet_id] * len(aligned)
+        starts += aligned
+    no_periods: dict[int, set[datetime]] = {}
+    if not starts:
+        return out, no_periods
+    rows = conn.execute(_READ_HOURS, (ranges, lows, highs, outlets, starts))
+    for outlet_id, start, pollutant, kind, *columns in rows:  # one row per series, in time order
+        out[outlet_id][start][pollutant][kind] = list(
+            map(_new_tuple, repeat(Sample), zip(*columns, strict=True))
+        )
+    for outlet_id, by_hour in out.items():
+        no_periods[outlet_id] = set(by_hour)
+    for outlet_id, start in conn.execute(
+        "SELECT DISTINCT c.outlet_id, p.period_start FROM unnest(%s::int[], %s::timestamptz[]) "
+        "AS q(outlet_id, start) JOIN cases c ON c.outlet_id = q.outlet_id "
+        "AND c.kind = 'exceedance' JOIN case_periods p ON p.case_id = c.id "
+        "AND p.period_start = q.start",
+        (outlets, starts),
+    ):
+        no_periods[outlet_id].discard(start)
+    return out, no_periods
+
+
+def read_open_cases(
+    conn: psycopg.Connection, outlet_ids: list[int]
+) -> dict[int, tuple[set[tuple[str, str, int, str]], set[str]]]:
+    """Per outlet, the keys (pollutant, period, limit id, limit source) of its open exceedance
+    cases and the pollutants of its open fault cases, in one query."""
+    out: dict[int, tuple[set[tuple[str, str, int, str]], set[str]]] = {
+        o: (set(), set()) for o in outlet_ids
+    }
+    for outlet_id, kind, pollutant, period, limit_id, subject in conn.execute(
+        "SELECT outlet_id, kind, pollutant, period, limit_id, subject FROM cases "
+        "WHERE outlet_id = ANY(%s) AND state = 'open' AND kind IN ('exceedance', 'fault')",
+        (outlet_ids,),
+    ):
+        if kind == "exceedance":
+            out[outlet_id][0].add((pollutant, period, int(limit_id), subject))
+        else:
+            out[outlet_id][1].add(pollutant)
+    return out
+
+
+_HOUR, _MINUTE = timedelta(hours=1), timedelta(minutes=1)
+_new_tuple = tuple.__new__  # Sample(ts, value, zs_value, flag) from one tuple, in C
+_RANGE_GAP = timedelta(hours=24)  # queued hours further apart are read as separate ranges
+_READ_HOURS = """
+WITH r AS (
+    SELECT * FROM unnest(%s::int[], %s::timestamptz[], %s::timestamptz[]) AS r(outlet_id, lo, hi)
+), m AS MATERIALIZED (
+    SELECT m.outlet_id, m.pollutant, m.kind, m.ts, m.value, m.zs_value, m.flag
+    FROM r JOIN measurements m ON m.outlet_id = r.outlet_id AND m.ts >= r.lo AND m.ts < r.hi
+        AND m.kind IN ('rtd', 'min', 'hour')
+)
+SELECT q.outlet_id, q.start, m.pollutant, m.kind, array_agg(m.ts ORDER BY m.ts),
+       array_agg(m.value ORDER BY m.ts), array_agg(m.zs_value ORDER BY m.ts),
+       array_agg(m.flag ORDER BY m.ts)
+FROM m JOIN unnest(%s::int[], %s::timestamptz[]) AS q(outlet_id, start)
+    ON q.outlet_id = m.outlet_id
+    AND q.start = date_bin('1 hour', m.ts, TIMESTAMPTZ '2000-01-01 00:00:00+00')
+GROUP BY 1, 2, 3, 4
+"""
 
 
 def _interval(samples: Sequence[Sample]) -> int:
     """The logger's minute-data interval, from the spacing of its samples."""
-    gaps = [int((b.ts - a.ts).total_seconds() // 60) for a, b in pairwise(samples)]
-    gap = min((g for g in gaps if g > 0), default=1)
+    times = [s[0] for s in samples]
+    shortest = min((d for d in map(sub, times[1:], times) if d >= _MINUTE), default=None)
+    gap = 1 if shortest is None else shortest // _MINUTE  # whole minutes, as a logger counts
     return max((i for i in _MINUTE_INTERVALS if i <= gap), default=1)
 
 

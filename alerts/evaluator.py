@@ -2,10 +2,12 @@
 NOTIFY), and sweeps periodically for outages, days that ended and unacknowledged cases, and
 expires old dead letters (:mod:`alerts.retention`).
 
-Safe to run twice at once and after a crash: an evaluator first takes an outlet's case lock
-without waiting (skipping outlets someone else holds), then all of that outlet's queued hours,
-and deletes them in the transaction that stores their results; so two evaluators never judge
-one outlet at the same time, nor split one outlet's queued hours between them.
+Safe to run twice at once and after a crash: an evaluator first takes the case locks of a
+batch of outlets without waiting (skipping outlets someone else holds), then all of those
+outlets' queued hours, and deletes them in the transaction that stores their results; so two
+evaluators never judge one outlet at the same time, nor split one outlet's queued hours
+between them. The batch's minutes are read in one statement; each outlet is judged in its own
+savepoint, so a failure in one does not undo the others.
 """
 
 from __future__ import annotations
@@ -24,7 +26,15 @@ from psycopg import Notify
 
 from alerts import metrics
 from alerts.announce import announce
-from alerts.evaluation import Evaluation, OutletContext, ReferenceCache, load_outlet
+from alerts.evaluation import (
+    Evaluation,
+    OutletContext,
+    ReferenceCache,
+    load_outlet,
+    load_outlets,
+    read_hours,
+    read_open_cases,
+)
 from alerts.outages import detect_outages
 from alerts.retention import expire_dead_letters
 from alerts.settings import AlertsSettings
@@ -79,7 +89,11 @@ class EvaluatorOptions:
 
 class Evaluator:
     def __init__(
-        self, options: EvaluatorOptions, *, clock: Callable[[], datetime] | None = None
+        self,
+        options: EvaluatorOptions,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        batch_outlets: int = 16,
     ) -> None:
         self.options = options
         self.clock = clock or (lambda: datetime.now(UTC))
@@ -93,6 +107,7 @@ class Evaluator:
             name="evaluator",
         )
         self._cache: ReferenceCache | None = None  # code tables, kept for one drain
+        self.batch_outlets = batch_outlets
 
     @property
     def connected(self) -> bool:
@@ -102,82 +117,131 @@ class Evaluator:
     # --- the queue -----------------------------------------------------------------------
 
     def drain(self, conn: psycopg.Connection, max_outlets: int = 1000) -> int:
-        """Evaluate queued hours, one outlet per transaction; returns outlets evaluated.
-        Code tables (valid flags, validity and pattern rules, limits per outlet and day) are
-        read once per drain."""
+        """Evaluate queued hours, up to ``batch_outlets`` outlets per transaction; returns
+        outlets evaluated. Code tables (valid flags, validity and pattern rules, limits per
+        outlet and day) are read once per drain."""
         done = 0
         self._cache = ReferenceCache()
         try:
-            while done < max_outlets and self._evaluate_next(conn):
-                done += 1
+            while done < max_outlets:
+                locked, judged = self._evaluate_batch(
+                    conn, min(self.batch_outlets, max_outlets - done)
+                )
+                if not locked:
+                    break
+                done += judged
         finally:
             self._cache = None
         self.outlets_evaluated += done
         metrics.OUTLETS.inc(done)
         return done
 
-    def _evaluate_next(self, conn: psycopg.Connection) -> bool:
-        """Take ONE outlet whose lock is free and ALL of its queued hours, in one transaction.
+    def _evaluate_batch(self, conn: psycopg.Connection, limit: int) -> tuple[int, int]:
+        """Take up to ``limit`` outlets whose locks are free and ALL of their queued hours, in
+        one transaction; returns how many outlets it locked (0: none was free) and how many of
+        them still had hours to judge.
 
-        The outlet lock comes first and the queue rows after it: an evaluator that took a
+        The outlet locks come first and the queue rows after them: an evaluator that took a
         queue row first and then waited for the outlet lock (as this once did) held back that
         hour from the evaluator holding the outlet, which judged the later hours without it
-        (and closed the case), so the held-back exceeding hour opened a second case."""
+        (and closed the case), so the held-back exceeding hour opened a second case. Each
+        outlet is judged in its own savepoint (see :meth:`_evaluate_outlet`), so a failure in
+        one leaves the others' results."""
         with conn.transaction():
-            outlet_id = self._lock_next_outlet(conn)
-            if outlet_id is None:
-                return False
-            hours = [
-                h
-                for (h,) in conn.execute(
-                    "SELECT hour_start FROM evaluation_queue WHERE outlet_id = %s FOR UPDATE",
-                    (outlet_id,),
+            outlet_ids = self._lock_next_outlets(conn, limit)
+            if not outlet_ids:
+                return 0, 0
+            hours: dict[int, list[datetime]] = {}
+            for outlet_id, hour in conn.execute(
+                "SELECT outlet_id, hour_start FROM evaluation_queue WHERE outlet_id = ANY(%s) "
+                "FOR UPDATE",
+                (outlet_ids,),
+            ):
+                hours.setdefault(outlet_id, []).append(hour)
+            # Outlets whose hours someone else judged since the candidates were read: nothing
+            # left to do under their lock.
+            taken = [o for o in outlet_ids if o in hours]
+            outlets = load_outlets(conn, taken) if taken else {}
+            evaluations = {
+                o: self._evaluation(conn, o, outlet=outlets[o], cache=self._cache)
+                for o in taken
+                if o in outlets
+            }
+            if sum(len(hours[o]) for o in evaluations) > 2:  # else reading ahead saves nothing
+                self._prefetch(conn, evaluations, {o: hours[o] for o in evaluations})
+            if len(evaluations) > 1:  # else each is read when first needed, as often
+                for outlet_id, (exceedances, faults) in read_open_cases(
+                    conn, list(evaluations)
+                ).items():
+                    evaluations[outlet_id].use_open_cases(exceedances, faults)
+            transitions: list[Transition] = []
+            for outlet_id, ev in evaluations.items():
+                transitions += self._evaluate_outlet(conn, ev, hours[outlet_id])
+            self._announce(conn, transitions)  # the cases' contexts read once for the batch
+            if taken:
+                queued = [(o, h) for o in taken for h in hours[o]]
+                conn.execute(
+                    "DELETE FROM evaluation_queue q USING unnest(%s::int[], %s::timestamptz[]) "
+                    "AS d(outlet_id, hour_start) "
+                    "WHERE q.outlet_id = d.outlet_id AND q.hour_start = d.hour_start",
+                    ([o for o, _ in queued], [h for _, h in queued]),
                 )
-            ]
-            outlet = load_outlet(conn, outlet_id)
-            if outlet is not None:
-                ev = self._evaluation(conn, outlet_id, outlet=outlet, cache=self._cache)
-                if len(hours) > 2:  # else reading ahead saves no round trip
-                    self._prefetch(conn, ev, hours)
-                judged = sorted(hours)
-                if len(hours) == 1 or not self._together(conn, ev, judged):
-                    judged = [
-                        h for h in judged if self._guarded(conn, ev, outlet_id, [h], ev.hour, h)
-                    ]
-                days = {ev.outlet.local_day(h) for h in judged}
-                self._guarded(conn, ev, outlet_id, judged, ev.days, days)
-                self._announce(conn, ev.transitions)
-            conn.execute(
-                "DELETE FROM evaluation_queue WHERE outlet_id = %s AND hour_start = ANY(%s)",
-                (outlet_id, hours),
-            )
-        return True
+        return len(outlet_ids), len(taken)
 
-    def _lock_next_outlet(self, conn: psycopg.Connection, candidates: int = 32) -> int | None:
-        """The outlet queued longest whose lock this transaction got without waiting; None
-        when the queue is empty or every queued outlet is being evaluated (or swept) by
-        someone else, who will see what was queued meanwhile or leave it queued."""
+    def _evaluate_outlet(
+        self, conn: psycopg.Connection, ev: Evaluation, hours: list[datetime]
+    ) -> list[Transition]:
+        """Judge one outlet's queued hours and the days they are in: all hours in one savepoint
+        if they can be, else hour by hour, each in its own; returns the transitions to
+        announce."""
+        outlet_id = ev.outlet.id
+        judged = sorted(hours)
+        if len(hours) == 1 or not self._together(conn, ev, judged):
+            judged = [h for h in judged if self._guarded(conn, ev, outlet_id, [h], ev.hour, h)]
+        days = {ev.outlet.local_day(h) for h in judged}
+        self._guarded(conn, ev, outlet_id, judged, ev.days, days)
+        return ev.transitions
+
+    def _lock_next_outlets(
+        self, conn: psycopg.Connection, limit: int, candidates: int = 32
+    ) -> list[int]:
+        """Up to ``limit`` outlets, queued longest first, whose locks this transaction got
+        without waiting; none when the queue is empty or every queued outlet is being evaluated
+        (or swept) by someone else, who will see what was queued meanwhile or leave it
+        queued."""
         rows = conn.execute(
             "SELECT outlet_id FROM evaluation_queue GROUP BY outlet_id "
             "ORDER BY min(queued_at), outlet_id LIMIT %s",
-            (candidates,),
+            (max(candidates, limit),),
         ).fetchall()
+        locked: list[int] = []
         for (outlet_id,) in rows:
             if try_lock_outlet(conn, int(outlet_id)):
-                return int(outlet_id)
-        return None
+                locked.append(int(outlet_id))
+                if len(locked) == limit:
+                    break
+        return locked
 
     @staticmethod
-    def _prefetch(conn: psycopg.Connection, ev: Evaluation, hours: list[datetime]) -> None:
-        """Read the samples of all the queued hours at once; if that fails, each hour reads
-        its own (in its savepoint, as it always could)."""
+    def _prefetch(
+        conn: psycopg.Connection,
+        evaluations: dict[int, Evaluation],
+        hours: dict[int, list[datetime]],
+    ) -> None:
+        """Read the samples of the outlets' queued hours at once; if that fails, each hour
+        reads its own (in its savepoint, as it always could)."""
         try:
             with conn.transaction():
-                ev.prefetch(hours)
+                series, no_periods = read_hours(conn, hours)
         except psycopg.OperationalError:
             raise
         except Exception:
-            log.warning("reading ahead the hours of outlet %s failed", ev.outlet.id, exc_info=True)
+            log.warning(
+                "reading ahead the hours of outlets %s failed", sorted(hours), exc_info=True
+            )
+            return
+        for outlet_id, by_hour in series.items():
+            evaluations[outlet_id].use_prefetched(by_hour, no_periods[outlet_id])
 
     @staticmethod
     def _together(conn: psycopg.Connection, ev: Evaluation, hours: list[datetime]) -> bool:

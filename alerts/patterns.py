@@ -181,19 +181,18 @@ def _num(value: Decimal) -> str:
 
 # --- flat lines ----------------------------------------------------------------------------
 
+# One pass over the day's valid values: per pollutant and hour, the spread of its minute values
+# and of its real-time values; the minute values count when there are any (as for the means).
 _HOURLY_SPREAD = sql.SQL("""
-WITH v AS (
-    SELECT pollutant, date_bin('1 hour', ts, %(start)s) AS hour, kind, value
-    FROM measurements
-    WHERE outlet_id = %(outlet)s AND ts >= %(start)s AND ts < %(end)s AND kind IN ('min', 'rtd')
-      AND pollutant = ANY(%(pollutants)s) AND value IS NOT NULL AND flag IN {valid}
-), src AS (
-    SELECT pollutant, hour, CASE WHEN bool_or(kind = 'min') THEN 'min' ELSE 'rtd' END AS kind
-    FROM v GROUP BY pollutant, hour
-)
-SELECT pollutant, hour, kind, count(*), sum(value), sum(value * value)
-FROM v JOIN src USING (pollutant, hour, kind)
-GROUP BY pollutant, hour, kind ORDER BY pollutant, hour
+SELECT pollutant, date_bin('1 hour', ts, %(start)s) AS hour,
+       count(*) FILTER (WHERE kind = 'min'), sum(value) FILTER (WHERE kind = 'min'),
+       sum(value * value) FILTER (WHERE kind = 'min'),
+       count(*) FILTER (WHERE kind = 'rtd'), sum(value) FILTER (WHERE kind = 'rtd'),
+       sum(value * value) FILTER (WHERE kind = 'rtd')
+FROM measurements
+WHERE outlet_id = %(outlet)s AND ts >= %(start)s AND ts < %(end)s AND kind IN ('min', 'rtd')
+  AND pollutant = ANY(%(pollutants)s) AND value IS NOT NULL AND flag IN {valid}
+GROUP BY 1, 2 ORDER BY 1, 2
 """).format(valid=_VALID)
 _Hour = tuple[datetime, str, int, Decimal, Decimal]  # start, kind, values, sum, sum of squares
 
@@ -207,8 +206,13 @@ def _flat_lines(d: _Day, limits: Sequence[Limit]) -> list[_Finding]:
         "pollutants": sorted({*by_pollutant, OXYGEN}),
     }
     hours: dict[str, list[_Hour]] = defaultdict(list)
-    for pollutant, *stats in d.conn.execute(_HOURLY_SPREAD, params):
-        hours[pollutant].append((stats[0], stats[1], stats[2], stats[3], stats[4]))
+    for pollutant, hour, n_min, s_min, q_min, n_rtd, s_rtd, q_rtd in d.conn.execute(
+        _HOURLY_SPREAD, params
+    ):
+        if n_min:
+            hours[pollutant].append((hour, "min", n_min, s_min, q_min))
+        else:
+            hours[pollutant].append((hour, "rtd", n_rtd, s_rtd, q_rtd))
     out = []
     for pollutant, series in sorted(hours.items()):
         if len(series) < d.rules.flat_min_hours:

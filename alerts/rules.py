@@ -37,7 +37,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from schemas.limits.rules import ValidityRules
 
@@ -45,6 +45,7 @@ __all__ = [
     "DEFAULT_VALID_FLAGS",
     "DayResult",
     "MeanResult",
+    "MinuteMemo",
     "Sample",
     "convert_o2",
     "daily_mean",
@@ -57,10 +58,10 @@ DEFAULT_VALID_FLAGS = frozenset({"N"})
 NO_FLAG = "none"  # key in ``flags`` for samples sent without a flag
 
 
-@dataclass(frozen=True, slots=True)
-class Sample:
+class Sample(NamedTuple):
     """One measurement: ``value`` is Rtd (real-time) or Avg (minute), ``zs_value`` the logger's
-    折算 value (ZsRtd / ZsAvg), ``flag`` the HJ 212 data flag as sent."""
+    折算 value (ZsRtd / ZsAvg), ``flag`` the HJ 212 data flag as sent. A named tuple: the
+    evaluator builds one per minute read, so it must be cheap to make and to unpack."""
 
     ts: datetime
     value: Decimal | None
@@ -145,16 +146,25 @@ def _minutes(
     """Minute (offset in the hour, a multiple of ``width``) → its valid value; samples outside
     the hour are ignored."""
     buckets: dict[int, list[tuple[Decimal, Decimal | None]]] = {}
-    for s in samples:
-        offset = s.ts - hour_start
-        if not _ZERO <= offset < _HOUR:
+    seen: list[str | None] = []  # the flags of the samples in the hour, counted at the end
+    step = 60 * width
+    for ts, value, zs, flag in samples:
+        offset = ts - hour_start
+        if offset.days or offset >= _HOUR:  # days is -1 before the hour
             continue
-        flags[s.flag or NO_FLAG] += 1
-        if s.flag in valid_flags and s.value is not None:
-            minute = int(offset.total_seconds()) // 60 // width * width
-            buckets.setdefault(minute, []).append((s.value, s.zs_value))
+        seen.append(flag)
+        if value is not None and flag in valid_flags:
+            minute = offset.seconds // step * width
+            pairs = buckets.get(minute)
+            if pairs is None:
+                buckets[minute] = [(value, zs)]
+            else:
+                pairs.append((value, zs))
+    for flag, n in Counter(seen).items():
+        flags[flag or NO_FLAG] += n
     out: dict[int, _Minute] = {}
-    for m, pairs in sorted(buckets.items()):
+    for m in sorted(buckets):
+        pairs = buckets[m]
         if len(pairs) == 1:  # the usual minute record: the same arithmetic as below
             v, z = pairs[0]
             out[m] = ((_ZERO_D + v) / 1, None if z is None else (_ZERO_D + z) / 1)
@@ -167,6 +177,30 @@ def _minutes(
 
 
 _ZERO, _HOUR, _ZERO_D = timedelta(0), timedelta(hours=1), Decimal(0)
+
+# (id of a samples list, width) → the list, its minutes and its samples per flag
+MinuteMemo = dict[tuple[int, int], tuple[Sequence[Sample], dict[int, _Minute], Counter[str]]]
+
+
+def _bucketed(
+    samples: Sequence[Sample],
+    hour_start: datetime,
+    width: int,
+    valid_flags: frozenset[str],
+    flags: Counter[str],
+    memo: MinuteMemo | None,
+) -> dict[int, _Minute]:
+    """:func:`_minutes`, remembered in ``memo`` (when given) for the same list and width."""
+    if memo is None:
+        return _minutes(samples, hour_start, width, valid_flags, flags)
+    key = (id(samples), width)
+    hit = memo.get(key)
+    if hit is None or hit[0] is not samples:
+        counted: Counter[str] = Counter()
+        hit = samples, _minutes(samples, hour_start, width, valid_flags, counted), counted
+        memo[key] = hit
+    flags.update(hit[2])
+    return hit[1]
 
 
 def _flag_summary(flags: Mapping[str, int]) -> str:
@@ -184,6 +218,7 @@ def hourly_mean(
     valid_flags: frozenset[str] = DEFAULT_VALID_FLAGS,
     interval_minutes: int = 1,
     flow_samples: Sequence[Sample] | None = None,
+    memo: MinuteMemo | None = None,
 ) -> MeanResult:
     """The hourly mean of one pollutant from minute (``"min"``) or real-time (``"rtd"``) data.
 
@@ -191,14 +226,16 @@ def hourly_mean(
     reference O₂ (None for water: no conversion). ``interval_minutes`` is the logger's minute
     data interval (HJ 212 MinInterval: 1–30); real-time data always use 1-minute buckets.
     ``flow_samples`` (wastewater: the w00000 samples of the same source) weight the mean by
-    volume."""
+    volume. ``memo``: a dict the caller keeps for the calls of one hour (same ``hour_start``
+    and ``valid_flags``), so that a series given again (O₂ for every pollutant, the flow) is
+    put into minutes once."""
     width = interval_minutes if source == "min" else 1
     expected = rules.expected_minutes_per_hour
     if width < 1 or expected % width:
         raise ValueError(f"interval_minutes must divide {expected}, got {interval_minutes}")
     flags: Counter[str] = Counter()
-    minutes = _minutes(pollutant_samples, hour_start, width, valid_flags, flags)
-    o2 = _minutes(o2_samples, hour_start, width, valid_flags, Counter())
+    minutes = _bucketed(pollutant_samples, hour_start, width, valid_flags, flags, memo)
+    o2 = _bucketed(o2_samples, hour_start, width, valid_flags, Counter(), memo)
     required = rules.hour_min_valid_minutes
     valid_count = min(len(minutes) * width, expected)
     valid = valid_count >= required
@@ -224,7 +261,7 @@ def hourly_mean(
             note += f"; samples by flag: {_flag_summary(flags)}"
     mean = _mean(v for v, _ in minutes.values())
     if flow_samples is not None and minutes:
-        flows = _minutes(flow_samples, hour_start, width, valid_flags, Counter())
+        flows = _bucketed(flow_samples, hour_start, width, valid_flags, Counter(), memo)
         weighted, why = _weighted(
             {m: v for m, (v, _) in minutes.items()},
             {m: q for m, (q, _) in flows.items()},

@@ -173,9 +173,9 @@ def judge_period(
         "compliant": not exceeding,
         "details": json.dumps(details, default=str),
     }
-    known = case.get(_PERIODS)  # only rows kept in open_cases carry the aggregates
+    known = case.get(_PERIODS)  # rows kept in open_cases and new cases carry the aggregates
     stats: tuple[Any, ...] | None
-    if known is not None and period_start > known[5]:
+    if known is not None and (known[5] is None or period_start > known[5]):
         # A period after all of the case's: insert it without waiting (in a pipeline) and
         # update the aggregates we read with it, as _RECORD_PERIOD would have computed them.
         conn.execute(_APPEND_PERIOD, row)
@@ -193,6 +193,7 @@ def judge_period(
 
 
 _PERIODS = "_periods"  # key of the aggregates kept with an open case row (see judge_period)
+_NO_PERIODS = (0, None, None, None, 0, None)  # _RECORD_PERIOD's aggregates of no period
 
 _APPEND_PERIOD = """
 INSERT INTO case_periods (case_id, period_start, value, limit_value, multiple, compliant, details)
@@ -273,12 +274,13 @@ def _insert_case(
         "WHERE state = 'open' DO NOTHING RETURNING *",
         (*key, severity, at, at, json.dumps(details, default=str)),
     ).fetchone()
-    if created is None:  # another transaction opened it first
-        created = cur.execute(
-            "SELECT * FROM cases WHERE kind = 'exceedance' AND outlet_id = %s AND pollutant = %s "
-            "AND period = %s AND limit_id = %s AND subject = %s AND state = 'open' FOR UPDATE",
-            key,
-        ).fetchone()
+    if created is not None:  # a new case has no periods: their aggregates are empty
+        return {**created, _PERIODS: _NO_PERIODS}
+    created = cur.execute(  # another transaction opened it first
+        "SELECT * FROM cases WHERE kind = 'exceedance' AND outlet_id = %s AND pollutant = %s "
+        "AND period = %s AND limit_id = %s AND subject = %s AND state = 'open' FOR UPDATE",
+        key,
+    ).fetchone()
     assert created is not None
     return created
 
@@ -293,22 +295,29 @@ def _settle(
         return close_case(conn, case["id"], "the exceeding means were revised to compliant"), None
     compliant_run = int(run)
     severity = severity_for(int(bad), max_multiple, policy)
-    updated = (
-        conn.cursor(row_factory=dict_row)
-        .execute(
-            "UPDATE cases SET first_at = %s, last_at = %s, max_multiple = %s, compliant_run = %s, "
-            "severity = %s WHERE id = %s RETURNING *",
-            (
-                first_at,
-                last_at,
-                max_multiple,
-                compliant_run,
-                higher_severity(case["severity"], severity),
-                case["id"],
-            ),
-        )
-        .fetchone()
+    changes = {
+        "first_at": first_at,
+        "last_at": last_at,
+        "max_multiple": max_multiple,
+        "compliant_run": compliant_run,
+        "severity": higher_severity(case["severity"], severity),
+    }
+    update = (
+        "UPDATE cases SET first_at = %(first_at)s, last_at = %(last_at)s, "
+        "max_multiple = %(max_multiple)s, compliant_run = %(compliant_run)s, "
+        "severity = %(severity)s WHERE id = %(id)s"
     )
+    if case["state"] == "open":
+        # The row as it will be, without reading it back: in a pipeline, nothing waits for
+        # this update (the row is the caller's, locked since it was read).
+        conn.execute(update, {**changes, "id": case["id"]})
+        updated: dict[str, Any] | None = {**case, **changes}
+    else:
+        updated = (
+            conn.cursor(row_factory=dict_row)
+            .execute(update + " RETURNING *", {**changes, "id": case["id"]})
+            .fetchone()
+        )
     assert updated is not None
     out = []
     if (

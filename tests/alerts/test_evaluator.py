@@ -230,6 +230,69 @@ def test_an_outlet_being_evaluated_is_skipped_not_split(
     assert db.execute("SELECT count(*) FROM evaluation_queue").fetchone() == (0,)
 
 
+def test_outlets_of_another_evaluators_batch_are_skipped_not_split(
+    db: psycopg.Connection, outlet: int, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same interleaving with several outlets per transaction: evaluator A has locked the
+    first two queued outlets of its batch and stops before taking their hours; B drains
+    meanwhile. B must skip both, judge the third alone, and leave every hour of A's outlets to
+    A, which then finds the third done and judges its two."""
+    others = []
+    for extra in range(2):
+        other_mn = f"{MN[:-2]}F{extra}"
+        others.append(add_outlet(db, other_mn, uscc="91330000000000000X"))
+        bind_outlet(db, other_mn, ULTRA_LOW, "ultra-low-coal", date(2020, 1, 1), "p")
+    series = {h: minute_rows(h, v) for h, v in SERIES.items() if h != 2}
+    for oid in (outlet, *others):  # queued in this order: A's batch starts with outlet
+        store(db, oid, series)
+    second = others[0]
+    import alerts.evaluator as module
+
+    holding, resume = threading.Event(), threading.Event()
+    real_try_lock = module.try_lock_outlet
+    locked_by_a: list[int] = []
+
+    def try_lock(conn: psycopg.Connection, outlet_id: int) -> bool:
+        got = real_try_lock(conn, outlet_id)
+        if got and threading.current_thread().name == "A":
+            locked_by_a.append(outlet_id)
+            if outlet_id == second:
+                holding.set()  # A holds outlet and second, their hours not yet taken
+                resume.wait()
+        return got
+
+    monkeypatch.setattr(module, "try_lock_outlet", try_lock)
+    now = H0 + timedelta(hours=8)
+    done_a: list[int] = []
+
+    def run_a() -> None:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            done_a.append(evaluator(database_url, now).drain(conn))
+
+    a = threading.Thread(target=run_a, name="A")
+    a.start()
+    try:
+        assert holding.wait(60)
+        assert locked_by_a == [outlet, second]
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute("SET lock_timeout = '30s'")  # B never waits for A
+            assert evaluator(database_url, now).drain(conn) == 1  # the third outlet only
+        queued = db.execute(
+            "SELECT outlet_id, count(*) FROM evaluation_queue GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+        assert queued == sorted([(outlet, len(series)), (second, len(series))])
+    finally:
+        resume.set()
+        a.join()
+    assert done_a == [2]  # A's two; the third had no hours left when A got its lock
+    per_case = db.execute(
+        "SELECT c.outlet_id, array_agg(e.action ORDER BY e.id) FROM case_events e "
+        "JOIN cases c ON c.id = e.case_id GROUP BY c.id ORDER BY c.outlet_id"
+    ).fetchall()
+    assert per_case == [(o, ["opened", "escalated", "closed"]) for o in sorted([outlet, *others])]
+    assert db.execute("SELECT count(*) FROM evaluation_queue").fetchone() == (0,)
+
+
 def test_daily_limits_are_judged_once_the_day_is_over(
     db: psycopg.Connection, database_url: str
 ) -> None:
