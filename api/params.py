@@ -16,11 +16,13 @@ import base64
 import binascii
 import json
 import math
+import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import Query, Request
+from pydantic import BeforeValidator, Strict
 
 from api.errors import InvalidParameter
 from api.responses import LOCAL_TZ
@@ -32,6 +34,7 @@ __all__ = [
     "MAX_SPAN",
     "BBox",
     "Cursor",
+    "Day",
     "Format",
     "Pagination",
     "Period",
@@ -155,6 +158,25 @@ def reject_nul(request: Request) -> None:
     for name, value in items:
         if "\x00" in name or (isinstance(value, str) and "\x00" in value):
             raise InvalidParameter(name.replace("\x00", ""), "must not contain NUL characters")
+
+
+# --- Days -------------------------------------------------------------------------------------
+
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _iso_day(value: object) -> object:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _DAY.fullmatch(value):
+        return value  # pydantic checks that the day exists
+    raise ValueError("must be a day as YYYY-MM-DD")
+
+
+# A calendar day, as its OpenAPI schema says (`string`, `format: date`): only YYYY-MM-DD, not
+# pydantic's lax forms (a number of seconds since 1970 such as 0, or a date-time), in a query
+# and in a body alike; strict models still take it from the JSON string.
+Day = Annotated[date, BeforeValidator(_iso_day), Strict(False)]
 
 
 # --- Periods ----------------------------------------------------------------------------------

@@ -255,7 +255,7 @@ def import_template(
 
 
 @router.get(
-    "/{record_id}",
+    "/{record_id:int}",
     response_model=StaffDisclosure,
     responses=NOT_FOUND_RESPONSE,
     summary="One version (staff)",
@@ -314,7 +314,7 @@ def create(
 
 
 @router.patch(
-    "/{record_id}",
+    "/{record_id:int}",
     response_model=StaffDisclosure,
     responses=ACTION_RESPONSES,
     summary="Change a draft",
