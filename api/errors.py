@@ -186,10 +186,12 @@ def _from_validation(exc: RequestValidationError) -> ApiError:
     parameters: list[str] = []
     for error in exc.errors():
         loc = [str(part) for part in error.get("loc", ())]
-        if loc and loc[0] in ("query", "path", "header", "cookie", "body"):
+        where = loc[0] if loc else ""
+        if where in ("query", "path", "header", "cookie", "body"):
             loc = loc[1:]
         name = ".".join(loc) or "request"
-        parameters.append(name)
+        # a repeated query parameter (pin=…&pin=…) is named, not its item (pin.1)
+        parameters.append(loc[0] if loc and where in ("query", "header", "cookie") else name)
         given = error.get("input")
         secret = any(part.lower() in WRITE_ONLY_FIELDS for part in loc)
         shown = given is not None and not isinstance(given, dict) and not secret

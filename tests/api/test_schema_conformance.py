@@ -104,3 +104,51 @@ def test_an_undeclared_method_on_a_staff_path_is_401_before_405(client: TestClie
     # operations declare it, so an anonymous TRACE is answered 401, not 405
     response = client.request("TRACE", "/v1/staff/audit")
     assert error_of(response, 401)["code"] == "unauthorized"
+
+
+def test_instant_filters_take_any_rfc_3339_date_time(client: TestClient, world: World) -> None:
+    # documented as `format: date-time`: a filter's bound of any year is a bound, not a 422
+    for path, name in [
+        ("/v1/exceedances", "since"),
+        ("/v1/exceedances", "until"),
+        ("/v1/disclosures", "published_since"),
+        ("/v1/disclosures", "as_of"),
+    ]:
+        for value in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-05:00", "2026-11-27"):
+            response = client.get(path, params={name: value})
+            assert response.status_code == 200, (path, name, value, response.text)
+        error = error_of(client.get(path, params={name: "2024-01-01T12:99:00Z"}), 422, name)
+        assert "ISO 8601" in error["message"]
+        error_of(client.get(path, params={name: ""}), 422, name)
+
+
+def test_parameters_document_what_the_code_accepts(settings: ApiSettings) -> None:
+    paths = create_app(settings).openapi()["paths"]
+
+    def schema(path: str, name: str) -> dict[str, object]:
+        parameters = paths[path]["get"]["parameters"]
+        found: dict[str, object] = next(p["schema"] for p in parameters if p["name"] == name)
+        return found
+
+    for path, name in [
+        ("/v1/exceedances", "since"),
+        ("/v1/disclosures", "published_since"),
+        ("/v1/stats/districts", "start"),
+        ("/v1/outlets/{outlet_id}/measurements", "end"),
+    ]:
+        assert schema(path, name)["type"] == "string", (path, name)
+        assert schema(path, name)["format"] == "date-time", (path, name)
+    for path in ("/v1/disclosures", "/v1/staff/disclosures"):
+        assert "fee_record" in schema(path, "record_type")["enum"]  # type: ignore[operator]
+    assert "pattern" in schema("/v1/enterprises", "near")
+    assert "pattern" in schema("/v1/publication/verify", "pin")["items"]  # type: ignore[operator]
+
+
+def test_patterned_parameters_are_refused_by_name(client: TestClient, world: World) -> None:
+    for near in ("181,0", "0,91", "east"):
+        error_of(client.get("/v1/enterprises", params={"near": near}), 422, "near")
+    assert client.get("/v1/enterprises", params={"near": "120.15,30.28"}).status_code == 200
+    pins = ["2026-11-27:3", "2026-13-01:1:" + "00" * 32]
+    error_of(client.get("/v1/publication/verify", params={"pin": pins}), 422, "pin")
+    response = client.get("/v1/staff/disclosures", params={"record_type": "no_such_type"})
+    assert response.status_code == 401  # the staff gate answers before the parameters
