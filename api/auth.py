@@ -19,7 +19,8 @@ from __future__ import annotations
 import hmac
 from collections.abc import Callable, Mapping
 
-from fastapi import Request
+from fastapi import Request, Security
+from fastapi.security import APIKeyCookie, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -45,6 +46,21 @@ SESSION_COOKIE = "sw_session"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _USER = "staff_user"  # where the gate leaves the user, in the request's state
+
+# How the OpenAPI document says a staff operation is authenticated (either scheme will do).
+# Neither is read through these objects: :class:`StaffGate` has judged the request already.
+BEARER = HTTPBearer(
+    scheme_name="bearer",
+    description="A staff API token (`sourcewatch staff add` or `staff token`, or POST /v1/staff/users/{username}/tokens).",
+    auto_error=False,
+)
+SESSION = APIKeyCookie(
+    name=SESSION_COOKIE,
+    scheme_name="session",
+    description="The staff console's session cookie; a request that changes something also "
+    f"needs the session's CSRF token in `{CSRF_HEADER}`.",
+    auto_error=False,
+)
 
 
 def _session(database: Database, value: str | None) -> Session | None:
@@ -106,7 +122,11 @@ def require_role(role: str) -> Callable[[Request], StaffUser]:
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}")
 
-    def dependency(request: Request) -> StaffUser:
+    def dependency(
+        request: Request,
+        _bearer: object = Security(BEARER),
+        _session: object = Security(SESSION),
+    ) -> StaffUser:
         user = authenticate(request)
         if not user.has(role):
             raise Forbidden(f"this endpoint needs the {role!r} role")

@@ -31,15 +31,19 @@ never leaks SQL or a stack trace.
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Mapping
+from functools import lru_cache
 from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.db import DatabaseError, DatabaseUnavailable, QueryTimeout
@@ -75,6 +79,7 @@ __all__ = [
     "TooLarge",
     "Unauthorized",
     "UnhandledErrors",
+    "allowed_methods",
     "database_error",
     "error_response",
     "install",
@@ -181,10 +186,12 @@ def _from_validation(exc: RequestValidationError) -> ApiError:
     parameters: list[str] = []
     for error in exc.errors():
         loc = [str(part) for part in error.get("loc", ())]
-        if loc and loc[0] in ("query", "path", "header", "cookie", "body"):
+        where = loc[0] if loc else ""
+        if where in ("query", "path", "header", "cookie", "body"):
             loc = loc[1:]
         name = ".".join(loc) or "request"
-        parameters.append(name)
+        # a repeated query parameter (pin=…&pin=…) is named, not its item (pin.1)
+        parameters.append(loc[0] if loc and where in ("query", "header", "cookie") else name)
         given = error.get("input")
         secret = any(part.lower() in WRITE_ONLY_FIELDS for part in loc)
         shown = given is not None and not isinstance(given, dict) and not secret
@@ -215,10 +222,29 @@ def _from_http(request: Request, exc: StarletteHTTPException) -> ApiError:
     detail = exc.detail if isinstance(exc.detail, str) and exc.detail else phrase
     if detail == phrase and status == 404:  # routing found nothing
         detail = f"no such resource: {request.url.path} (the routes are listed in /openapi.json)"
-    elif detail == phrase and status == 405:
-        allowed = headers.get("Allow") or headers.get("allow") or "GET"
-        detail = f"{request.method} is not allowed on {request.url.path} (allowed: {allowed})"
+    elif status == 405:
+        # Starlette names the methods of the first route on the path only; RFC 9110 wants all
+        given = {k.lower(): v for k, v in headers.items()}.pop("allow", "GET")
+        allowed = allowed_methods(request) or given
+        headers = {k: v for k, v in headers.items() if k.lower() != "allow"} | {"Allow": allowed}
+        if detail == phrase:
+            detail = f"{request.method} is not allowed on {request.url.path} (allowed: {allowed})"
     return ApiError(status, code, detail, headers=headers)
+
+
+@lru_cache(maxsize=1024)
+def _path_pattern(path: str) -> re.Pattern[str]:
+    return compile_path(path)[0]
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route answers on the request's path, for a 405's ``Allow`` header
+    (empty when no route has the path)."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        if route.path and route.methods and _path_pattern(route.path).match(request.url.path):
+            methods |= route.methods
+    return ", ".join(sorted(methods))
 
 
 def database_error(exc: DatabaseError) -> ApiError:

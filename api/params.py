@@ -16,22 +16,27 @@ import base64
 import binascii
 import json
 import math
+import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import Query, Request
+from pydantic import BeforeValidator, Strict
 
 from api.errors import InvalidParameter
 from api.responses import LOCAL_TZ
 
 __all__ = [
+    "DATE_TIME",
     "DEFAULT_LIMIT",
     "DEFAULT_SPAN",
     "MAX_LIMIT",
     "MAX_SPAN",
+    "POINT_PATTERN",
     "BBox",
     "Cursor",
+    "Day",
     "Format",
     "Pagination",
     "Period",
@@ -157,6 +162,25 @@ def reject_nul(request: Request) -> None:
             raise InvalidParameter(name.replace("\x00", ""), "must not contain NUL characters")
 
 
+# --- Days -------------------------------------------------------------------------------------
+
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _iso_day(value: object) -> object:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _DAY.fullmatch(value):
+        return value  # pydantic checks that the day exists
+    raise ValueError("must be a day as YYYY-MM-DD")
+
+
+# A calendar day, as its OpenAPI schema says (`string`, `format: date`): only YYYY-MM-DD, not
+# pydantic's lax forms (a number of seconds since 1970 such as 0, or a date-time), in a query
+# and in a body alike; strict models still take it from the JSON string.
+Day = Annotated[date, BeforeValidator(_iso_day), Strict(False)]
+
+
 # --- Periods ----------------------------------------------------------------------------------
 
 
@@ -168,22 +192,37 @@ class Period:
     end: datetime
 
 
-def parse_instant(text: str, parameter: str) -> datetime:
-    """An ISO 8601 date or date-time; without an offset it is Asia/Shanghai local time."""
+# The OpenAPI schema of an instant parameter: an RFC 3339 date-time (with an offset). A date, or a
+# date-time without an offset (Asia/Shanghai), is taken too, as each description says.
+DATE_TIME: dict[str, str] = {"format": "date-time"}
+
+
+def parse_instant(text: str, parameter: str, *, bounded: bool = True) -> datetime:
+    """An ISO 8601 date or date-time; without an offset it is Asia/Shanghai local time.
+
+    ``bounded``: between :data:`FIRST_YEAR` and :data:`LAST_YEAR` (a period's ends); else any
+    date-time (a filter's bound: one before year 1 or after 9999 in UTC is the first or last)."""
     text = text.strip()
     try:
         value = datetime.fromisoformat(text)
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=LOCAL_TZ)
-        value = value.astimezone(UTC)
-        if not FIRST_YEAR <= value.year < LAST_YEAR:
-            raise InvalidParameter(parameter, f"must be between {FIRST_YEAR} and {LAST_YEAR}")
-    except (ValueError, OverflowError):
+    except ValueError:
         raise InvalidParameter(
             parameter,
             f"must be an ISO 8601 date or date-time such as 2026-11-28T08:00:00+08:00 "
             f"(no offset: Asia/Shanghai), got {text[:40]!r}",
         ) from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=LOCAL_TZ)
+    try:
+        value = value.astimezone(UTC)
+    except OverflowError:
+        if bounded:
+            raise InvalidParameter(
+                parameter, f"must be between {FIRST_YEAR} and {LAST_YEAR}"
+            ) from None
+        return (datetime.min if value.year == 1 else datetime.max).replace(tzinfo=UTC)
+    if bounded and not FIRST_YEAR <= value.year < LAST_YEAR:
+        raise InvalidParameter(parameter, f"must be between {FIRST_YEAR} and {LAST_YEAR}")
     return value
 
 
@@ -276,6 +315,12 @@ def parse_bbox(text: str) -> BBox:
     if box.min_lon > box.max_lon or box.min_lat > box.max_lat:
         raise InvalidParameter("bbox", "the minimum must not be above the maximum")
     return box
+
+
+_LON = r"-?(180(\.0+)?|(1[0-7][0-9]|[0-9]{1,2})(\.[0-9]+)?)"
+_LAT = r"-?(90(\.0+)?|[0-8]?[0-9](\.[0-9]+)?)"
+# ``lon,lat`` in range, as the OpenAPI schema of a point parameter says it (parse_point checks)
+POINT_PATTERN = rf"^{_LON},{_LAT}$"
 
 
 def parse_point(text: str, parameter: str) -> tuple[float, float]:

@@ -17,11 +17,20 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, Field
+from pydantic.json_schema import SkipJsonSchema
 
 from api import convert
 from api.db import Database, Row, get_database
 from api.errors import ERROR_RESPONSES, NOT_FOUND_RESPONSE, NotFound
-from api.params import Format, Pagination, output_format, pagination, parse_instant, reject_nul
+from api.params import (
+    DATE_TIME,
+    Format,
+    Pagination,
+    output_format,
+    pagination,
+    parse_instant,
+    reject_nul,
+)
 from api.queries import cases as queries
 from api.render import CSV_RESPONSE, json_response
 from api.responses import (
@@ -219,12 +228,18 @@ def list_exceedances(
         AveragingPeriod | None, Query(description="Averaging period: hour or day.")
     ] = None,
     since: Annotated[
-        str | None,
-        Query(description="Cases whose latest period starts at or after this (ISO 8601)."),
+        str | SkipJsonSchema[None],
+        Query(
+            description="Cases whose latest period starts at or after this (ISO 8601).",
+            json_schema_extra=DATE_TIME,
+        ),
     ] = None,
     until: Annotated[
-        str | None,
-        Query(description="Cases whose first period starts before this (ISO 8601)."),
+        str | SkipJsonSchema[None],
+        Query(
+            description="Cases whose first period starts before this (ISO 8601).",
+            json_schema_extra=DATE_TIME,
+        ),
     ] = None,
 ) -> Response:
     """Exceedance notices, newest first, with the limit and its source, the highest multiple
@@ -236,8 +251,8 @@ def list_exceedances(
         pollutant=pollutant,
         state=state,
         period=period,
-        since=parse_instant(since, "since") if since is not None else None,
-        until=parse_instant(until, "until") if until is not None else None,
+        since=parse_instant(since, "since", bounded=False) if since is not None else None,
+        until=parse_instant(until, "until", bounded=False) if until is not None else None,
     )
     return list_response(
         request,

@@ -20,11 +20,20 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, Field, RootModel
+from pydantic.json_schema import SkipJsonSchema
 
 from api import convert
 from api.db import Database, Row, get_database
 from api.errors import ERROR_RESPONSES, NOT_FOUND_RESPONSE, InvalidParameter, NotFound
-from api.params import Format, Pagination, output_format, pagination, parse_instant, reject_nul
+from api.params import (
+    DATE_TIME,
+    Format,
+    Pagination,
+    output_format,
+    pagination,
+    parse_instant,
+    reject_nul,
+)
 from api.queries import disclosures as queries
 from api.render import CSV_RESPONSE, MAX_AGE_REFERENCE, json_response
 from api.responses import LOCAL_TZ, EnterpriseRef, Instant, Names, Page, instant
@@ -185,7 +194,7 @@ def to_disclosure(row: Row, *, staff: bool = False) -> Disclosure:
 
 
 def _instant_param(text: str | None, name: str) -> dt.datetime | None:
-    return None if text is None else parse_instant(text, name)
+    return None if text is None else parse_instant(text, name, bounded=False)
 
 
 @router.get(
@@ -203,23 +212,38 @@ def list_disclosures(
         Category | None, Query(description="One of the eight categories, or `water`.")
     ] = None,
     record_type: Annotated[
-        str | None,
-        Query(max_length=64, description="A record type code (see /v1/disclosure-categories)."),
+        str | SkipJsonSchema[None],
+        Query(
+            max_length=64,
+            description="A record type code (see /v1/disclosure-categories).",
+            json_schema_extra={"enum": sorted(MODELS)},
+        ),
     ] = None,
     enterprise_id: Annotated[
         int | None, Query(ge=1, le=2**63 - 1, description="Only this enterprise's records.")
     ] = None,
     published_since: Annotated[
-        str | None, Query(max_length=40, description="Published at or after this time (ISO 8601).")
+        str | SkipJsonSchema[None],
+        Query(
+            max_length=40,
+            description="Published at or after this time (ISO 8601).",
+            json_schema_extra=DATE_TIME,
+        ),
     ] = None,
     published_until: Annotated[
-        str | None, Query(max_length=40, description="Published before this time (ISO 8601).")
+        str | SkipJsonSchema[None],
+        Query(
+            max_length=40,
+            description="Published before this time (ISO 8601).",
+            json_schema_extra=DATE_TIME,
+        ),
     ] = None,
     as_of: Annotated[
-        str | None,
+        str | SkipJsonSchema[None],
         Query(
             max_length=40,
             description="What was published at this time (ISO 8601), from the publication log.",
+            json_schema_extra=DATE_TIME,
         ),
     ] = None,
 ) -> Response:

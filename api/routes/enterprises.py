@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from pydantic.json_schema import SkipJsonSchema
 
 from api import convert
 from api.db import Database, get_database
 from api.errors import ERROR_RESPONSES, NOT_FOUND_RESPONSE, InvalidParameter, NotFound
 from api.params import (
+    POINT_PATTERN,
     Format,
     Pagination,
     output_format,
@@ -73,11 +75,12 @@ def list_enterprises(
         ),
     ] = None,
     near: Annotated[
-        str | None,
+        str | SkipJsonSchema[None],
         Query(
             description="lon,lat: only enterprises within `radius_m` of this point, with "
             "their `distance_m` (great-circle).",
             examples=["120.15,30.28"],
+            json_schema_extra={"pattern": POINT_PATTERN},  # parse_point checks it
         ),
     ] = None,
     radius_m: Annotated[

@@ -9,12 +9,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel
+from pydantic.json_schema import SkipJsonSchema
 
 from api.aggregates import hourly_aggregate
 from api.db import Database, Row, get_database
 from api.errors import ERROR_RESPONSES, NOT_FOUND_RESPONSE, InvalidParameter
 from api.exports import spooled_csv, spooled_lines
 from api.params import (
+    DATE_TIME,
     Cursor,
     Format,
     Resolution,
@@ -89,19 +91,21 @@ def get_measurements(
         ),
     ] = "hour",
     start: Annotated[
-        str | None,
+        str | SkipJsonSchema[None],
         Query(
             description="ISO 8601 date or date-time (no offset: Asia/Shanghai). Points whose "
             "period starts at or after it. Default: end minus 1 day (raw), 7 days (hour), "
             "90 days (day), 366 days (month).",
             examples=["2026-11-01T00:00:00+08:00"],
+            json_schema_extra=DATE_TIME,
         ),
     ] = None,
     end: Annotated[
-        str | None,
+        str | SkipJsonSchema[None],
         Query(
             description="ISO 8601; points whose period starts before it. Default: now.",
-            examples=["2026-11-08"],
+            examples=["2026-11-08T00:00:00+08:00"],
+            json_schema_extra=DATE_TIME,
         ),
     ] = None,
     kind: Annotated[

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from api import convert
 from api.db import Database, Row, get_database
 from api.errors import ERROR_RESPONSES, NOT_FOUND_RESPONSE, NotFound
-from api.params import Format, Pagination, output_format, pagination, reject_nul
+from api.params import Day, Format, Pagination, output_format, pagination, reject_nul
 from api.queries import outlets as queries
 from api.queries import pollutants as pollutant_queries
 from api.render import CSV_RESPONSE, csv_response, json_response
@@ -97,7 +97,7 @@ def get_outlet(
     db: Annotated[Database, Depends(get_database)],
     outlet_id: OutletId,
     on: Annotated[
-        date | None,
+        Day | None,
         Query(description="Day whose limits to show (YYYY-MM-DD); default today, Asia/Shanghai."),
     ] = None,
 ) -> Response:

@@ -22,7 +22,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from psycopg import sql
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 
 from api.db import Database, Row, Statement, get_database
 from api.errors import ERROR_RESPONSES, InvalidParameter, ServiceUnavailable
@@ -362,7 +362,9 @@ def _verification(report: verification.VerifyReport) -> Verification:
 
 
 MAX_PINS = 100
-PIN_PATTERN = r"^\d{4}-\d{2}-\d{2}:[1-9]\d{0,18}:[0-9a-f]{64}$"
+PIN_PATTERN = (
+    r"^(19|2[01])[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01]):[1-9][0-9]{0,17}:[0-9a-f]{64}$"
+)
 
 
 def _pins(values: list[str]) -> list[PinnedRoot]:
@@ -404,7 +406,7 @@ def publication_verify(
     request: Request,
     db: Annotated[Database, Depends(get_database)],
     pin: Annotated[
-        list[str],
+        list[Annotated[str, StringConstraints(pattern=PIN_PATTERN)]],
         Query(
             description="A root you saved earlier, `YYYY-MM-DD:last_seq:root_hash` (from "
             "/v1/publication/roots); repeatable, at most 100. The log must still lead to it.",

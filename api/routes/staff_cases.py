@@ -22,7 +22,7 @@ from typing import Annotated, Any, Literal
 
 import psycopg
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from api import convert
 from api.auth import StaffUser, require_role
@@ -162,7 +162,7 @@ class CloseBody(_Body):
 
 class ReplyBody(_Body):
     text: Text
-    on_behalf_of_enterprise: bool = True
+    on_behalf_of_enterprise: StrictBool = True
 
 
 # --- Conversion ---------------------------------------------------------------------------------

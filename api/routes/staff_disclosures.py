@@ -26,6 +26,7 @@ from typing import Annotated, Any, Literal
 import psycopg
 from fastapi import APIRouter, Depends, File, Path, Query, Request, Response, UploadFile
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.json_schema import SkipJsonSchema
 
 from api.auth import StaffUser, require_role
 from api.db import Database, Row, fetch_rows, get_database
@@ -192,7 +193,10 @@ def list_records(
     category: Annotated[
         Category | None, Query(description="One of the eight categories, or `water`.")
     ] = None,
-    record_type: Annotated[str | None, Query(max_length=64)] = None,
+    record_type: Annotated[
+        str | SkipJsonSchema[None],
+        Query(max_length=64, json_schema_extra={"enum": sorted(MODELS)}),
+    ] = None,
     enterprise_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
 ) -> Response:
     """Every version, drafts included, most recently changed first. JSON or CSV."""
@@ -255,7 +259,7 @@ def import_template(
 
 
 @router.get(
-    "/{record_id}",
+    "/{record_id:int}",
     response_model=StaffDisclosure,
     responses=NOT_FOUND_RESPONSE,
     summary="One version (staff)",
@@ -314,7 +318,7 @@ def create(
 
 
 @router.patch(
-    "/{record_id}",
+    "/{record_id:int}",
     response_model=StaffDisclosure,
     responses=ACTION_RESPONSES,
     summary="Change a draft",

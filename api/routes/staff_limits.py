@@ -34,7 +34,7 @@ from api.errors import (
     NotFound,
     TooLarge,
 )
-from api.params import reject_nul
+from api.params import Day, reject_nul
 from api.queries import staff_registry as outlet_queries
 from api.render import PRIVATE, private_json
 from api.responses import LOCAL_TZ, EnterpriseRef, Instant, Meta, Names, NotJudged, Page, instant
@@ -155,8 +155,8 @@ class BindBody(BaseModel):
 
     standard: Text = Field(description="e.g. GB 13223-2011 (GET /v1/staff/standards).")
     category: Text = Field(description="e.g. coal-boiler-existing.")
-    valid_from: date = Field(description="First day the outlet is judged by it.")
-    valid_to: date | None = Field(None, description="Last day; null: open-ended.")
+    valid_from: Day = Field(description="First day the outlet is judged by it.")
+    valid_to: Day | None = Field(None, description="Last day; null: open-ended.")
     source: Text = Field(description="Permit number or document that binds it.")
 
 
@@ -319,7 +319,7 @@ def get_limits(
     db: Db,
     outlet_id: OutletId,
     on: Annotated[
-        date | None, Query(description="Day (YYYY-MM-DD, Asia/Shanghai); default today.")
+        Day | None, Query(description="Day (YYYY-MM-DD, Asia/Shanghai); default today.")
     ] = None,
 ) -> Response:
     """In force on the day (one per pollutant and period, each with its origin, version and

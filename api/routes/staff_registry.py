@@ -17,13 +17,12 @@ change must be valid as a registry entry. Times are ``{utc, local}`` (Asia/Shang
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import PurePath
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Path, UploadFile
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from api import convert
 from api.auth import StaffUser, require_role
@@ -38,7 +37,7 @@ from api.errors import (
     NotFound,
     TooLarge,
 )
-from api.params import reject_nul
+from api.params import Day, reject_nul
 from api.queries import staff_registry as queries
 from api.render import private_json
 from api.responses import Instant, Location, Names, NotJudged, StaffOpenCases, instant
@@ -107,11 +106,11 @@ class OutletChanges(_Body):
     limit_category: str | None = Field(
         None, description="Binds the outlet to this category of its emission_standard."
     )
-    limits_from: date | None = Field(None, description="First day of that binding.")
+    limits_from: Day | None = Field(None, description="First day of that binding.")
     permit_number: str | None = None
     longitude: float | None = None
     latitude: float | None = None
-    active: bool | None = None
+    active: StrictBool | None = None
 
 
 class NewOutlet(OutletChanges):
@@ -300,7 +299,7 @@ def create_outlet(user: Admin, db: Db, enterprise_id: EnterpriseId, body: NewOut
 
 
 @router.get(
-    "/outlets/{outlet_id}",
+    "/outlets/{outlet_id:int}",
     response_model=StaffOutlet,
     responses=NOT_FOUND_RESPONSE,
     summary="One outlet as staff see it",
@@ -312,7 +311,7 @@ def get_outlet(user: Viewer, db: Db, outlet_id: OutletId) -> Response:
 
 
 @router.patch(
-    "/outlets/{outlet_id}",
+    "/outlets/{outlet_id:int}",
     response_model=StaffOutlet,
     responses=WRITE_RESPONSES,
     summary="Change an outlet (admin)",

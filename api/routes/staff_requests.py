@@ -39,7 +39,7 @@ from api.errors import (
     STAFF_RESPONSES,
     NotFound,
 )
-from api.params import reject_nul
+from api.params import Day, reject_nul
 from api.render import private, private_json
 from api.responses import Instant, instant
 from api.routes.disclosures import file_response
@@ -111,7 +111,7 @@ class _Body(BaseModel):
 
 class RegisterBody(_Body):
     channel: Literal["post", "in_person", "email", "fax"]
-    received_on: dt.date = Field(description="Day of receipt (signed for, handed in).")
+    received_on: Day = Field(description="Day of receipt (signed for, handed in).")
     requester_kind: Literal["person", "organisation"] = "person"
     requester_name: Short
     contact: Short
@@ -127,37 +127,37 @@ class AssignBody(_Body):
 
 class SupplementBody(_Body):
     note: Text = Field(description="What the requester is asked to make clear (art. 30).")
-    on: dt.date | None = Field(None, description="Day of the notice; default today.")
+    on: Day | None = Field(None, description="Day of the notice; default today.")
 
 
 class ReceivedBody(_Body):
-    on: dt.date | None = Field(None, description="Day the supplement arrived; default today.")
+    on: Day | None = Field(None, description="Day the supplement arrived; default today.")
 
 
 class ExtendBody(_Body):
     days: int = Field(ge=1, le=366, description="Working days (at most the extension clock).")
     reason: Text = Field(description="Told to the requester.")
-    on: dt.date | None = None
+    on: Day | None = None
 
 
 class AnswerBody(_Body):
     outcome: str = Field(max_length=64, description="An `answer` code of /v1/request-outcomes.")
     text: Text = Field(description="The answer (for `not_disclosed`, the reason).")
     referred_to: Short | None = Field(None, description="For `not_responsible`: who is.")
-    on: dt.date | None = Field(None, description="Day of the answer; default today.")
+    on: Day | None = Field(None, description="Day of the answer; default today.")
 
 
 class ChallengeBody(_Body):
     kind: Literal["reconsideration", "lawsuit"]
-    filed_on: dt.date
+    filed_on: Day
     outcome: str = Field("pending", max_length=64, description="A `challenge` code.")
-    decided_on: dt.date | None = None
+    decided_on: Day | None = None
     note: Annotated[str, StringConstraints(max_length=ch.MAX_NOTE)] | None = None
 
 
 class DecideBody(_Body):
     outcome: str = Field(max_length=64)
-    decided_on: dt.date
+    decided_on: Day
     note: Annotated[str, StringConstraints(max_length=ch.MAX_NOTE)] | None = None
 
 
@@ -250,7 +250,7 @@ def overdue_requests(
 
 
 @router.get(
-    f"{BASE}/{{request_id}}",
+    f"{BASE}/{{request_id:int}}",
     response_model=StaffRequest,
     responses=NOT_FOUND_RESPONSE,
     summary="One request (staff)",

@@ -8,11 +8,20 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
+from pydantic.json_schema import SkipJsonSchema
 
 from api import convert
 from api.db import Database, Row, get_database
 from api.errors import ERROR_RESPONSES, InvalidParameter
-from api.params import Format, Pagination, output_format, pagination, parse_instant, reject_nul
+from api.params import (
+    DATE_TIME,
+    Format,
+    Pagination,
+    output_format,
+    pagination,
+    parse_instant,
+    reject_nul,
+)
 from api.queries import stats as queries
 from api.render import CSV_RESPONSE
 from api.responses import Page, Period, PollutantRef, instant
@@ -95,10 +104,16 @@ def _common(row: Row, start: datetime, end: datetime) -> dict[str, object]:
 
 
 StartParam = Annotated[
-    str | None,
-    Query(description="Start of the period, ISO 8601 (default: 30 days before `end`)."),
+    str | SkipJsonSchema[None],
+    Query(
+        description="Start of the period, ISO 8601 (default: 30 days before `end`).",
+        json_schema_extra=DATE_TIME,
+    ),
 ]
-EndParam = Annotated[str | None, Query(description="End of the period (default: now).")]
+EndParam = Annotated[
+    str | SkipJsonSchema[None],
+    Query(description="End of the period, ISO 8601 (default: now).", json_schema_extra=DATE_TIME),
+]
 
 
 @router.get(
