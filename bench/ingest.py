@@ -200,6 +200,9 @@ def bench_writer(
 COMPLETENESS_ROUNDS = 3  # writer runs with and without the record, alternating
 
 
+_PUBLISH_WINDOW = 1000
+
+
 def _publish(mqtt_url: str, n: int, ready: Event, go: Event, done: Event) -> None:
     """The publisher, in its own process so that the benchmark measures the consumer: builds
     the frames, connects, says ready, publishes them all at QoS 1 once told to."""
@@ -212,9 +215,10 @@ def _publish(mqtt_url: str, n: int, ready: Event, go: Event, done: Event) -> Non
     pub.loop_start()
     ready.set()
     go.wait()
-    infos = [pub.publish(topic, raw, qos=1) for topic, raw in frames]
-    for info in infos:
-        info.wait_for_publish(timeout=600)
+    for i in range(0, len(frames), _PUBLISH_WINDOW):  # a window at a time: paho's queue
+        infos = [pub.publish(topic, raw, qos=1) for topic, raw in frames[i : i + _PUBLISH_WINDOW]]
+        for info in infos:
+            info.wait_for_publish(timeout=600)
     pub.disconnect()
     pub.loop_stop()
     done.set()
@@ -459,7 +463,9 @@ def measure(
                 if scale_out:
                     t, n = bench_end_to_end(url, mqtt_url, frames_n, worker_count=2)
                     rows.append((f"scale-out: {name} → 2 workers → database", t, n, "values"))
-                backlogs += [(name, bench_backlog(url, mqtt_url, b)) for b in backlog]
+                for b in backlog:
+                    backlogs.append((name, bench_backlog(url, mqtt_url, b)))
+                    print(f"backlog {b:,}: {backlogs[-1][1]}", flush=True)  # noqa: T201
     return IngestFigures(frames_n, frames_n * len(GAS), rows, backlogs)
 
 
