@@ -273,7 +273,7 @@ def _status_kib(pid: int | None, key: str) -> int:
 @contextmanager
 def workers(
     url: str, mqtt_url: str, count: int, *, client_ids: list[str] | None = None,
-    group: str | None = None, receive_maximum: int = 1000, batch: int = 1000,
+    group: str | None = None, receive_maximum: int = 1000, batch: int = 500,
 ) -> Iterator[Workers]:  # fmt: skip
     """``count`` worker processes on one shared subscription, subscribed when this yields."""
     ctx = multiprocessing.get_context("spawn")
