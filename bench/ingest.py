@@ -13,18 +13,23 @@ with the shipped limits, and Aedes, the embedded default's fallback).
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from multiprocessing.process import BaseProcess
+from multiprocessing.synchronize import Event
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import paho.mqtt.client as mqtt
 import psycopg
+from paho.mqtt.enums import CallbackAPIVersion
 from psycopg import sql
 
 from ingest.hj212 import CRCPolicy, build_packet, build_segment, encode_cp, parse_packet
@@ -195,41 +200,201 @@ def bench_writer(
 COMPLETENESS_ROUNDS = 3  # writer runs with and without the record, alternating
 
 
-def bench_end_to_end(url: str, mqtt_url: str, frames: list[tuple[str, bytes]]) -> tuple[float, int]:
-    truncate(url)
-    settings = IngestSettings(
-        database_url=url,
-        mqtt_url=mqtt_url,
-        mqtt_client_id=f"bench-{uuid.uuid4().hex[:6]}",
-        batch_max_messages=1000,
-    )
-    transport = MqttTransport(MqttOptions.from_settings(settings, (RAW_TOPIC,)))
-    worker = IngestWorker(WorkerOptions.from_settings(settings), transport)
-    stop = threading.Event()
-    transport.start()
-    assert transport.connected.wait(10)
-    thread = threading.Thread(target=worker.run, args=(stop,))
-    thread.start()
+_PUBLISH_WINDOW = 1000
+
+
+def _publish(mqtt_url: str, n: int, ready: Event, go: Event, done: Event) -> None:
+    """The publisher, in its own process so that the benchmark measures the consumer: builds
+    the frames, connects, says ready, publishes them all at QoS 1 once told to."""
+    frames = make_frames(n)
     host, port, _, _, _ = broker_address(mqtt_url)
-    pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    pub = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     pub.max_inflight_messages_set(1000)
     pub.max_queued_messages_set(0)
     pub.connect(host, port)
     pub.loop_start()
-    time.sleep(0.5)  # let the subscription settle
-    start = time.perf_counter()
-    infos = [pub.publish(topic, raw, qos=1) for topic, raw in frames]
-    for info in infos:
-        info.wait_for_publish(timeout=60)
-    while worker.stats.messages < len(frames):
-        time.sleep(0.01)
-    elapsed = time.perf_counter() - start
-    stop.set()
-    thread.join()
-    transport.stop()
+    ready.set()
+    go.wait()
+    for i in range(0, len(frames), _PUBLISH_WINDOW):  # a window at a time: paho's queue
+        infos = [pub.publish(topic, raw, qos=1) for topic, raw in frames[i : i + _PUBLISH_WINDOW]]
+        for info in infos:
+            info.wait_for_publish(timeout=600)
     pub.disconnect()
     pub.loop_stop()
-    return elapsed, worker.stats.written.values_inserted
+    done.set()
+
+
+def _work(
+    url: str, mqtt_url: str, client_id: str, group: str, receive_maximum: int, batch: int,
+    ready: Event, stop: Event,
+) -> None:  # fmt: skip
+    """One ingest worker, in its own process, as ``sourcewatch ingest`` runs it."""
+    settings = IngestSettings(
+        database_url=url,
+        mqtt_url=mqtt_url,
+        mqtt_client_id=client_id,
+        mqtt_shared_group=group,
+        mqtt_receive_maximum=receive_maximum,
+        batch_max_messages=batch,
+    )
+    transport = MqttTransport(MqttOptions.from_settings(settings, (RAW_TOPIC,)))
+    worker = IngestWorker(WorkerOptions.from_settings(settings), transport)
+    transport.start()
+    if not transport.subscribed.wait(30):
+        raise SystemExit("the worker's subscription was not granted")
+    ready.set()
+    halt = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(halt,))
+    thread.start()
+    stop.wait()
+    halt.set()
+    thread.join()
+    transport.stop()
+
+
+@dataclass
+class Workers:
+    """Worker processes started by :func:`workers`."""
+
+    processes: list[BaseProcess]
+
+    def peak_rss_mib(self) -> list[float]:
+        """Each worker's peak resident set so far (VmHWM), MiB."""
+        return [_status_kib(p.pid, "VmHWM") / 1024 for p in self.processes]
+
+
+def _status_kib(pid: int | None, key: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+@contextmanager
+def workers(
+    url: str, mqtt_url: str, count: int, *, client_ids: list[str] | None = None,
+    group: str | None = None, receive_maximum: int = 1000, batch: int = 500,
+) -> Iterator[Workers]:  # fmt: skip
+    """``count`` worker processes on one shared subscription, subscribed when this yields."""
+    ctx = multiprocessing.get_context("spawn")
+    stop = ctx.Event()
+    # A group of its own: the sessions of earlier runs persist, still subscribed, and a shared
+    # subscription would queue their share of these messages for them.
+    group = group or f"bench-{uuid.uuid4().hex[:6]}"
+    ids = client_ids or [f"bench-{uuid.uuid4().hex[:6]}" for _ in range(count)]
+    started = []
+    for cid in ids:
+        ready = ctx.Event()
+        proc = ctx.Process(
+            target=_work,
+            args=(url, mqtt_url, cid, group, receive_maximum, batch, ready, stop),
+        )
+        proc.start()
+        started.append((proc, ready))
+    try:
+        for proc, ready in started:
+            if not ready.wait(60):
+                raise RuntimeError(f"worker {proc.pid} did not subscribe")
+        yield Workers([p for p, _ in started])
+    finally:
+        stop.set()
+        for proc, _ in started:
+            proc.join(30)
+            if proc.is_alive():
+                proc.kill()
+
+
+@contextmanager
+def publisher(mqtt_url: str, n: int) -> Iterator[tuple[Event, Event]]:
+    """A publisher process with ``n`` frames ready; yields (go, done)."""
+    ctx = multiprocessing.get_context("spawn")
+    ready, go, done = ctx.Event(), ctx.Event(), ctx.Event()
+    proc = ctx.Process(target=_publish, args=(mqtt_url, n, ready, go, done))
+    proc.start()
+    try:
+        if not ready.wait(300):
+            raise RuntimeError("the publisher did not connect")
+        yield go, done
+    finally:
+        proc.join(900)
+        if proc.is_alive():
+            proc.kill()
+
+
+def wait_stored(url: str, frames: int, timeout_s: float = 1800) -> None:
+    """Until ``frames`` frames are committed."""
+    deadline = time.monotonic() + timeout_s
+    with psycopg.connect(url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            row = conn.execute("SELECT count(*) FROM frames").fetchone()
+            if row and row[0] >= frames:
+                return
+            time.sleep(0.1)
+    raise TimeoutError(f"{frames} frames not stored within {timeout_s} s")
+
+
+def stored_values(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT count(*) FROM measurements").fetchone()
+    return row[0] if row else 0
+
+
+def bench_end_to_end(
+    url: str, mqtt_url: str, frames_n: int, worker_count: int = 1
+) -> tuple[float, int]:
+    """Publisher process → broker → ``worker_count`` worker processes (one shared
+    subscription) → database: from the first publish to the last frame committed."""
+    truncate(url)
+    with (
+        workers(url, mqtt_url, worker_count),
+        publisher(mqtt_url, frames_n) as (go, _),
+    ):
+        time.sleep(0.5)  # let the subscriptions settle
+        start = time.perf_counter()
+        go.set()
+        wait_stored(url, frames_n)
+        elapsed = time.perf_counter() - start
+    return elapsed, stored_values(url)
+
+
+@dataclass(frozen=True)
+class Backlog:
+    messages: int
+    drain_s: float
+    peak_rss_mib: float
+    receive_maximum: int
+    batch: int
+
+
+def bench_backlog(
+    url: str, mqtt_url: str, messages: int, receive_maximum: int = 1000, batch: int = 1000
+) -> Backlog:
+    """A worker facing ``messages`` queued for its persistent session while it was away: the
+    time to drain them and the worker's peak resident set."""
+    truncate(url)
+    client_id = f"bench-backlog-{uuid.uuid4().hex[:6]}"
+    group = f"bench-{uuid.uuid4().hex[:6]}"
+    # Subscribe once (the session and its subscription persist), go away, let data queue up.
+    with workers(url, mqtt_url, 1, client_ids=[client_id], group=group):
+        pass
+    truncate(url)
+    with publisher(mqtt_url, messages) as (go, done):
+        go.set()
+        done.wait()
+    with workers(
+        url,
+        mqtt_url,
+        1,
+        client_ids=[client_id],
+        group=group,
+        receive_maximum=receive_maximum,
+        batch=batch,
+    ) as w:
+        start = time.perf_counter()
+        wait_stored(url, messages)
+        elapsed = time.perf_counter() - start
+        peak = w.peak_rss_mib()[0]
+    return Backlog(messages, elapsed, peak, receive_maximum, batch)
 
 
 def brokers() -> list[tuple[str, AbstractContextManager[str]]]:
@@ -249,6 +414,7 @@ class IngestFigures:
     frames: int
     values: int
     rows: list[tuple[str, float, int, str]]  # (what, seconds, count, unit) in run order
+    backlogs: list[tuple[str, Backlog]] = field(default_factory=list)  # (broker, figures)
 
     def per_s(self, prefix: str) -> float | None:
         """Count per second of the first row whose name starts with ``prefix``."""
@@ -258,10 +424,18 @@ class IngestFigures:
         return None
 
 
-def measure(frames_n: int = 20_000, batch: int = 500) -> IngestFigures:
+def measure(
+    frames_n: int = 20_000,
+    batch: int = 500,
+    *,
+    scale_out: bool = True,
+    backlog: tuple[int, ...] = (),
+    only_broker: str | None = None,
+) -> IngestFigures:
     admin = os.environ.get("SOURCEWATCH_BENCH_DSN", "postgresql://postgres@127.0.0.1:5432/test")
     frames = make_frames(frames_n)
     rows: list[tuple[str, float, int, str]] = []
+    backlogs: list[tuple[str, Backlog]] = []
     t, n = bench_decode(frames)
     rows.append(("codec alone (parse_packet, strict CRC)", t, n, "frames"))
     with fresh_database(admin) as url:
@@ -281,10 +455,18 @@ def measure(frames_n: int = 20_000, batch: int = 500) -> IngestFigures:
         rows.append(("writer, completeness record off", *best[False], "values"))
         rows.append(("writer, completeness record on", *best[True], "values"))
         for name, broker in brokers():
+            if only_broker and name.lower() != only_broker.lower():
+                continue
             with broker as mqtt_url:
-                t, n = bench_end_to_end(url, mqtt_url, frames)
-            rows.append((f"end to end: {name} → worker → database", t, n, "values"))
-    return IngestFigures(frames_n, frames_n * len(GAS), rows)
+                t, n = bench_end_to_end(url, mqtt_url, frames_n)
+                rows.append((f"end to end: {name} → worker → database", t, n, "values"))
+                if scale_out:
+                    t, n = bench_end_to_end(url, mqtt_url, frames_n, worker_count=2)
+                    rows.append((f"scale-out: {name} → 2 workers → database", t, n, "values"))
+                for b in backlog:
+                    backlogs.append((name, bench_backlog(url, mqtt_url, b)))
+                    print(f"backlog {b:,}: {backlogs[-1][1]}", flush=True)  # noqa: T201
+    return IngestFigures(frames_n, frames_n * len(GAS), rows, backlogs)
 
 
 def report(figures: IngestFigures) -> None:
@@ -293,18 +475,43 @@ def report(figures: IngestFigures) -> None:
     for what, t, n, unit in figures.rows:
         extra = f"  ({figures.frames / t:,.0f} frames/s)" if unit == "values" else ""
         print(f"{what:<52} {t:8.2f} {n / t:>10,.0f} {unit}/s{extra}")  # noqa: T201
+    for name, b in figures.backlogs:
+        print(  # noqa: T201
+            f"backlog of {b.messages:,} queued messages ({name}, Receive Maximum "
+            f"{b.receive_maximum}, batch {b.batch}): drained in {b.drain_s:.1f} s, "
+            f"worker peak RSS {b.peak_rss_mib:.1f} MiB"
+        )
 
 
 def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--frames", type=int, default=20_000)
     parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--broker", help="only this broker (Mosquitto, Aedes)")
+    parser.add_argument(
+        "--no-scale-out", action="store_true", help="skip two workers on a shared subscription"
+    )
+    parser.add_argument(
+        "--backlog",
+        type=int,
+        action="append",
+        default=[],
+        help="also drain a backlog of this many queued messages (repeatable), with RSS",
+    )
     return parser
 
 
 def main() -> None:
     args = parser().parse_args()
-    report(measure(args.frames, args.batch))
+    report(
+        measure(
+            args.frames,
+            args.batch,
+            scale_out=not args.no_scale_out,
+            backlog=tuple(args.backlog),
+            only_broker=args.broker,
+        )
+    )
 
 
 if __name__ == "__main__":

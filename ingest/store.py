@@ -11,9 +11,9 @@ it in one transaction, and returns only once it is committed:
 - Each count is made once: :class:`~ingest.metrics.IngestStats` keeps this store's totals and
   updates the process's Prometheus metrics in the same call.
 
-Connections: one per thread that calls :meth:`IngestStore.store` (the worker has one thread,
-the gateway a small pool), opened on first use and again after a failure. The outlet directory
-is shared.
+Connections: one per thread that calls :meth:`IngestStore.store` or :meth:`IngestStore.decode`
+(the worker has two threads, one decoding the next batch while the other writes, the gateway a
+small pool), opened on first use and again after a failure. The outlet directory is shared.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Generic, Protocol, TypeVar
 
@@ -36,6 +37,7 @@ from ingest.writer import WriteError, Written, write_isolating
 __all__ = [
     "FIRST_RETRY_DELAY_S",
     "RETRY_MAX_DELAY_S",
+    "Decoded",
     "Decoder",
     "IngestStore",
     "backoff",
@@ -70,6 +72,14 @@ def backoff(first: float, most: float) -> Iterator[float]:
         delay = min(delay * 2, most)
 
 
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """The records of a batch, before they are written."""
+
+    accepted: list[Accepted]
+    rejected: list[Rejected]
+
+
 class IngestStore(Generic[T]):
     def __init__(
         self,
@@ -90,15 +100,45 @@ class IngestStore(Generic[T]):
         self._connections: list[psycopg.Connection] = []
         self._lock = threading.Lock()  # the list above and the stats
 
-    def store(self, items: Sequence[T], stop: threading.Event) -> Written | None:
+    def decode(self, items: Sequence[T]) -> Decoded:
+        """The records of ``items`` for the outlets their MNs name, on this thread's connection
+        (the outlet directory may need it). Raises psycopg.Error when the database is down."""
+        conn = self._connection()
+        self.directory.refresh_if_due(conn)
+        find_outlet: FindOutlet = partial(self.directory.lookup, conn)
+        decoded = Decoded([], [])
+        for item in items:
+            for record in self._decode(item, find_outlet):
+                if isinstance(record, Accepted):
+                    decoded.accepted.append(record)
+                else:
+                    decoded.rejected.append(record)
+        return decoded
+
+    def predecode(self, items: Sequence[T]) -> Decoded | None:
+        """:meth:`decode`, or None when the database is unavailable (this thread's connection
+        is dropped; :meth:`store` then decodes the items itself, retrying)."""
+        try:
+            return self.decode(items)
+        except psycopg.Error as exc:
+            log.warning("batch of %d not decoded ahead (%s)", len(items), exc)
+            self._drop()
+            return None
+
+    def store(
+        self, items: Sequence[T], stop: threading.Event, decoded: Decoded | None = None
+    ) -> Written | None:
         """Decode and commit ``items`` in one transaction, retrying while the database is
         unavailable. What is returned is durable; None when ``stop`` was set before the
-        commit (nothing was committed then: answer nothing)."""
+        commit (nothing was committed then: answer nothing). ``decoded``: what
+        :meth:`decode` made of the same ``items`` (on another thread, while the previous batch
+        was being written); the first attempt writes it, a retry decodes again."""
         started = time.monotonic()
         delays = backoff(FIRST_RETRY_DELAY_S, self.retry_max_delay_s)
         while True:
             try:
-                written = self._write(items)
+                given, decoded = decoded, None  # a retry decodes again
+                written = self._write(items, given)
             except (WriteError, psycopg.OperationalError) as exc:
                 self._drop()
                 with self._lock:
@@ -122,19 +162,10 @@ class IngestStore(Generic[T]):
             with contextlib.suppress(psycopg.Error):
                 conn.close()
 
-    def _write(self, items: Sequence[T]) -> Written:
-        conn = self._connection()
-        self.directory.refresh_if_due(conn)
-        find_outlet: FindOutlet = partial(self.directory.lookup, conn)
-        accepted: list[Accepted] = []
-        rejected: list[Rejected] = []
-        for item in items:
-            for record in self._decode(item, find_outlet):
-                if isinstance(record, Accepted):
-                    accepted.append(record)
-                else:
-                    rejected.append(record)
-        return write_isolating(conn, accepted, rejected)
+    def _write(self, items: Sequence[T], decoded: Decoded | None) -> Written:
+        if decoded is None:
+            decoded = self.decode(items)
+        return write_isolating(self._connection(), decoded.accepted, decoded.rejected)
 
     def _decode(self, item: T, find_outlet: FindOutlet) -> Sequence[Accepted | Rejected]:
         try:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import cache
@@ -33,6 +34,7 @@ from ingest.hj212 import (
     HJ212Error,
     iter_packets,
     parse_data_time,
+    parse_number,
     parse_packet,
     reply_9013,
     reply_9014,
@@ -167,7 +169,9 @@ def accept_frame(
     local = frame.data_time
     if local and (late := _future(local.replace(tzinfo=outlet.timezone), at, future_tolerance)):
         return Rejected(transport, topic, at, raw, "future", late, outlet.mn)
-    items = {code: {f: v.raw for f, v in fields.items()} for code, fields in frame.items().items()}
+    items: dict[str, dict[str, str]] = {}
+    for v in frame.values:  # as Frame.items(): first-seen code order, the last duplicate wins
+        items.setdefault(v.code, {})[v.field] = v.raw
     rows = _rows(frame.cn, items, local, outlet)
     if isinstance(rows, str):
         return Rejected(transport, topic, at, raw, "no-time", rows, outlet.mn)
@@ -274,6 +278,11 @@ def _text(v: str | float) -> str:
 def _number(raw: str | None) -> Decimal | None:
     if raw is None:
         return None
+    # The usual value is a plain decimal number: the codec's parse_number (str methods, no
+    # regex) takes exactly the strings _NUMBER takes without an exponent or whitespace.
+    number = parse_number(raw)
+    if number is not None:
+        return number
     raw = raw.strip()
     return Decimal(raw) if _NUMBER.fullmatch(raw) else None
 
@@ -298,23 +307,58 @@ def _rows(
     return tuple(rows)
 
 
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """Which of a code's fields (by their names as sent) fill which column: computed once per
+    data kind and tuple of field names (a logger sends the same fields in every frame)."""
+
+    value: str | None  # the field read as the value (Rtd or Avg, by the kind), else None
+    zs: str | None  # the field read as the converted value (ZsRtd or ZsAvg)
+    numbers: tuple[tuple[str, str], ...]  # (column, field) for min, max, cou, zs_min, zs_max
+    flag: str | None
+    eflag: str | None
+    sample_time: str | None  # the SampleTime field
+    extra: tuple[str, ...]  # the fields kept in ``extra`` as sent
+    empty: bool  # no value, no converted value, no column: not a measurement (Info, SN, RS …)
+
+
+@cache
+def _plan(kind: str, names: tuple[str, ...]) -> _Plan:
+    by_name = {f.lower(): f for f in names}  # the last of the same name in any case wins
+    main = ("rtd", "avg") if kind == "rtd" else ("avg", "rtd")
+    zs = ("zsrtd", "zsavg") if kind == "rtd" else ("zsavg", "zsrtd")
+    value = next((by_name[k] for k in main if k in by_name), None)
+    zs_field = next((by_name[k] for k in zs if k in by_name), None)
+    columns = [(c, by_name[k]) for k, c in _COLUMNS.items() if k in by_name]
+    used = {*main, *zs, *_COLUMNS, "sampletime"}
+    return _Plan(
+        value=value,
+        zs=zs_field,
+        numbers=tuple((c, f) for c, f in columns if c not in ("flag", "eflag")),
+        flag=by_name.get("flag"),
+        eflag=by_name.get("eflag"),
+        sample_time=by_name.get("sampletime"),
+        extra=tuple(f for f in names if f.lower() not in used),
+        empty=value is None and zs_field is None and not columns,
+    )
+
+
 def _row(
     code: str, kind: str, ts: datetime, fields: Mapping[str, str], outlet: Outlet
 ) -> MeasurementRow | None:
-    by_name = {f.lower(): v for f, v in fields.items()}
-    main = ("rtd", "avg") if kind == "rtd" else ("avg", "rtd")
-    zs = ("zsrtd", "zsavg") if kind == "rtd" else ("zsavg", "zsrtd")
-    value_raw = next((by_name[k] for k in main if k in by_name), None)
-    zs_raw = next((by_name[k] for k in zs if k in by_name), None)
-    cols: dict[str, str] = {c: by_name[k] for k, c in _COLUMNS.items() if k in by_name}
-    if value_raw is None and zs_raw is None and not cols:
-        return None  # Info, SN, RS … : not a measurement
-    used = {*main, *zs, *_COLUMNS, "sampletime"}
-    extra = {f: v for f, v in fields.items() if f.lower() not in used}
-    if value_raw is not None and _number(value_raw) is None:
-        extra["value"] = value_raw
-    sample = parse_data_time(by_name["sampletime"]) if "sampletime" in by_name else None
-    flag, eflag = cols.get("flag"), cols.get("eflag")
+    plan = _plan(kind, tuple(fields))
+    if plan.empty:
+        return None
+    extra = {f: fields[f] for f in plan.extra} if plan.extra else {}
+    value = None
+    if plan.value is not None:
+        value = _number(fields[plan.value])
+        if value is None:
+            extra["value"] = fields[plan.value]
+    numbers = {c: _number(fields[f]) for c, f in plan.numbers}
+    sample = None if plan.sample_time is None else parse_data_time(fields[plan.sample_time])
+    flag = None if plan.flag is None else fields[plan.flag]
+    eflag = None if plan.eflag is None else fields[plan.eflag]
     if flag is not None and flag.upper() not in _flag_codes():
         extra["Flag"], flag = flag, None  # not a code: kept as sent, not as the flag
     if eflag is not None and not _EFLAG.fullmatch(eflag):
@@ -323,15 +367,11 @@ def _row(
         pollutant=code,
         kind=kind,
         ts=ts,
-        value=_number(value_raw),
-        min=_number(cols.get("min")),
-        max=_number(cols.get("max")),
-        cou=_number(cols.get("cou")),
-        zs_value=_number(zs_raw),
-        zs_min=_number(cols.get("zs_min")),
-        zs_max=_number(cols.get("zs_max")),
+        value=value,
+        zs_value=None if plan.zs is None else _number(fields[plan.zs]),
         flag=flag,
         eflag=eflag,
         sample_time=sample.replace(tzinfo=outlet.timezone) if sample else None,
         extra=extra or None,
+        **numbers,
     )

@@ -24,7 +24,7 @@ from ingest.mqtt import Inbound, MqttTransport
 from ingest.outlets import FindOutlet
 from ingest.records import Accepted, Rejected
 from ingest.settings import IngestSettings
-from ingest.store import RETRY_MAX_DELAY_S, IngestStore
+from ingest.store import RETRY_MAX_DELAY_S, Decoded, IngestStore
 from ingest.uplink import FUTURE_TOLERANCE, decode_message
 
 __all__ = ["IngestWorker", "MqttDecoder", "WorkerOptions"]
@@ -117,14 +117,51 @@ class IngestWorker:
 
     def run(self, stop: threading.Event) -> None:
         """Process batches until ``stop`` is set; the batch in hand is finished or abandoned
-        unacknowledged (never half-acknowledged)."""
+        unacknowledged (never half-acknowledged).
+
+        Two threads: this one writes a batch, acknowledges it once committed and sends its
+        replies, while a decoding thread collects and decodes the next one (the write mostly
+        waits on the database, so the two overlap). At most one decoded batch waits, so what
+        the worker holds stays within the broker's Receive Maximum of unacknowledged
+        messages; batches are written and acknowledged in the order they were received."""
+        ready: queue.Queue[tuple[list[Inbound], Decoded | None]] = queue.Queue(maxsize=1)
+        done = threading.Event()  # this loop ended (stopped, or failed)
+        decoding = threading.Thread(
+            target=self._decode_ahead, args=(ready, stop, done), name="ingest-decode", daemon=True
+        )
+        decoding.start()
         try:
             while not stop.is_set():
-                batch = self._collect(stop)
-                if batch:
-                    self._process(batch, stop)
+                try:
+                    batch, decoded = ready.get(timeout=0.2)
+                except queue.Empty:
+                    if not decoding.is_alive() and not stop.is_set():
+                        raise RuntimeError("the decoding thread stopped") from None
+                    continue
+                self._process(batch, stop, decoded)
         finally:
+            done.set()
+            decoding.join()
             self.store.close()
+
+    def _decode_ahead(
+        self,
+        ready: queue.Queue[tuple[list[Inbound], Decoded | None]],
+        stop: threading.Event,
+        done: threading.Event,
+    ) -> None:
+        """Collect and decode batches, handing each to the writing thread."""
+        while not (stop.is_set() or done.is_set()):
+            batch = self._collect(stop)
+            if not batch:
+                continue
+            item = (batch, self.store.predecode(batch))
+            while not (stop.is_set() or done.is_set()):
+                try:
+                    ready.put(item, timeout=0.2)
+                    break
+                except queue.Full:
+                    continue
 
     def _collect(self, stop: threading.Event) -> list[Inbound]:
         """Wait for a first message, then take what else is already there (up to the batch
@@ -153,8 +190,10 @@ class IngestWorker:
                 continue
         return batch
 
-    def _process(self, batch: list[Inbound], stop: threading.Event) -> None:
-        written = self.store.store(batch, stop)
+    def _process(
+        self, batch: list[Inbound], stop: threading.Event, decoded: Decoded | None = None
+    ) -> None:
+        written = self.store.store(batch, stop, decoded)
         if written is None:
             log.info("stopping with %d unacknowledged messages; the broker keeps them", len(batch))
             return

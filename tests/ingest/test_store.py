@@ -158,3 +158,43 @@ def test_a_decoder_bug_makes_a_dead_letter_and_the_rest_is_stored(
     assert s.stats.by_reason == {"format": 1}
     row = db.execute("SELECT reason, topic FROM dead_letters").fetchone()
     assert row == ("format", "hj212/BUGGY/up")
+
+
+def test_decoding_ahead_while_the_database_is_down_leaves_it_to_the_write() -> None:
+    url = f"postgresql://nobody@127.0.0.1:{closed_port()}/none"
+    s = store(url)
+    try:
+        assert s.predecode([message(1)]) is None  # the outlet directory needs the database
+    finally:
+        s.close()
+
+
+@pytest.mark.integration
+def test_a_batch_decoded_ahead_commits_once_the_database_is_back(
+    db: psycopg.Connection, database_url: str
+) -> None:
+    add_outlet(db, MN)
+    with database_proxy(database_url) as (proxy, url):
+        s = store(url)
+        try:
+            batch = [message(1), message(2)]
+            decoded = s.predecode(batch)  # as the worker's decoding thread does
+            assert decoded is not None
+            assert [a.qn for a in decoded.accepted] == [qn(1), qn(2)]
+            assert frames(db) == 0  # decoding writes nothing
+            proxy.cut()  # the database goes away before the write
+
+            def back_at_the_second_wait(n: int) -> bool:
+                if n == 2:
+                    proxy.restore()
+                return False
+
+            stop = RecordedStop(then=back_at_the_second_wait)
+            written = s.store(batch, stop, decoded)
+        finally:
+            s.close()
+    assert stop.delays == [0.2, 0.4]
+    assert written is not None
+    assert [a.qn for a in written.accepted] == [qn(1), qn(2)]
+    assert frames(db) == 2
+    assert (s.stats.messages, s.stats.batches, s.stats.write_retries) == (2, 1, 2)
