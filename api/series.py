@@ -6,7 +6,6 @@ Raw values and monthly means carry no judgement (no averaging period of a limit 
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -366,7 +365,7 @@ def hour_csv_lines(
     limit_at = _HourLimits(calendar, tz)
     buffer = io.StringIO()
     csvcells.writer(buffer).writerow("_".join(path) for path in _HOUR_COLUMNS)
-    write = csv.writer(buffer, lineterminator="\r\n").writerow  # cells checked below
+    write = csvcells.checked_writer(buffer).writerow  # text cells checked below
 
     for count, row in enumerate(rows, 1):
         code = row["pollutant"]

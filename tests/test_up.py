@@ -50,13 +50,21 @@ def seed_with_an_exceeded_hour(now: datetime) -> tuple[int, str, str]:
         for outlet in make_enterprises(1, seed)[0]["outlets"]:
             if outlet.get("limit_category") != "ultra-low-coal":
                 continue
-            for ep in episodes_between(seed, outlet["mn"], "gas", first, last, RATES):
+            episodes = episodes_between(seed, outlet["mn"], "gas", first, last, RATES)
+            for ep in episodes:
                 hour = ep.start.astimezone(SHANGHAI).replace(minute=0, second=0, microsecond=0)
                 hour += timedelta(hours=1)
+                # an hour that another episode (a calibration, an outage …) cuts into may have
+                # fewer than 45 valid minutes: no mean, no case (seen at 03:44 Shanghai)
+                overlapped = any(
+                    other is not ep and other.start < hour + timedelta(hours=1) and other.end > hour
+                    for other in episodes
+                )
                 if (
                     ep.kind is EpisodeKind.EXCEEDANCE
                     and first <= hour
                     and hour + timedelta(hours=1) <= min(ep.end, last)
+                    and not overlapped
                 ):
                     return seed, outlet["code"], ep.factors[0]
     raise AssertionError("no seed with an exceedance in the window")

@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-__all__ = ["TRIGGERS", "CsvWriter", "safe_cell", "writer"]
+__all__ = ["TRIGGERS", "CsvWriter", "checked_writer", "safe_cell", "writer"]
 
 TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
@@ -50,3 +50,10 @@ class CsvWriter:
 def writer(out: _Text, *, lineterminator: str = "\r\n") -> CsvWriter:
     """A CSV writer on ``out`` (RFC 4180 line ends by default) that neutralises formulas."""
     return CsvWriter(out, lineterminator=lineterminator)
+
+
+def checked_writer(out: _Text, *, lineterminator: str = "\r\n") -> Any:
+    """A plain CSV writer for a specialised writer that knows its columns and passes every text
+    cell through :func:`safe_cell` itself, leaving the cells it formats as numbers alone
+    (``api.series.hour_csv_lines``). Anything else uses :func:`writer`."""
+    return csv.writer(out, lineterminator=lineterminator)
