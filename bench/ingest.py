@@ -274,13 +274,16 @@ def _status_kib(pid: int | None, key: str) -> int:
 def workers(
     url: str, mqtt_url: str, count: int, *, client_ids: list[str] | None = None,
     group: str | None = None, receive_maximum: int = 1000, batch: int = 500,
+    shared: bool = True,
 ) -> Iterator[Workers]:  # fmt: skip
-    """``count`` worker processes on one shared subscription, subscribed when this yields."""
+    """``count`` worker processes on one shared subscription (``shared=False``: a plain
+    subscription, for a broker without shared subscriptions such as Aedes), subscribed when
+    this yields."""
     ctx = multiprocessing.get_context("spawn")
     stop = ctx.Event()
     # A group of its own: the sessions of earlier runs persist, still subscribed, and a shared
     # subscription would queue their share of these messages for them.
-    group = group or f"bench-{uuid.uuid4().hex[:6]}"
+    group = (group or f"bench-{uuid.uuid4().hex[:6]}") if shared else ""
     ids = client_ids or [f"bench-{uuid.uuid4().hex[:6]}" for _ in range(count)]
     started = []
     for cid in ids:
@@ -340,13 +343,14 @@ def stored_values(url: str) -> int:
 
 
 def bench_end_to_end(
-    url: str, mqtt_url: str, frames_n: int, worker_count: int = 1
+    url: str, mqtt_url: str, frames_n: int, worker_count: int = 1, *, shared: bool = True
 ) -> tuple[float, int]:
     """Publisher process → broker → ``worker_count`` worker processes (one shared
-    subscription) → database: from the first publish to the last frame committed."""
+    subscription unless ``shared`` is false) → database: from the first publish to the last
+    frame committed."""
     truncate(url)
     with (
-        workers(url, mqtt_url, worker_count),
+        workers(url, mqtt_url, worker_count, shared=shared),
         publisher(mqtt_url, frames_n) as (go, _),
     ):
         time.sleep(0.5)  # let the subscriptions settle
@@ -457,13 +461,14 @@ def measure(
         for name, broker in brokers():
             if only_broker and name.lower() != only_broker.lower():
                 continue
+            shared = name != "Aedes"  # Aedes has no shared subscriptions (README)
             with broker as mqtt_url:
-                t, n = bench_end_to_end(url, mqtt_url, frames_n)
+                t, n = bench_end_to_end(url, mqtt_url, frames_n, shared=shared)
                 rows.append((f"end to end: {name} → worker → database", t, n, "values"))
-                if scale_out:
+                if scale_out and shared:
                     t, n = bench_end_to_end(url, mqtt_url, frames_n, worker_count=2)
                     rows.append((f"scale-out: {name} → 2 workers → database", t, n, "values"))
-                for b in backlog:
+                for b in backlog if shared else ():  # a persistent shared session
                     backlogs.append((name, bench_backlog(url, mqtt_url, b)))
                     print(f"backlog {b:,}: {backlogs[-1][1]}", flush=True)  # noqa: T201
     return IngestFigures(frames_n, frames_n * len(GAS), rows, backlogs)
