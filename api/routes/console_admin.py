@@ -558,14 +558,15 @@ def _users_page(
     done: str | None = None,
     token: str | None = None,
 ) -> Response:
+    users, tokens = db.call(_users_and_tokens)
     return page(
         request,
         "admin_users.html",
         status_code=status,
         user=session.user,
         csrf=session.csrf_token,
-        users=db.call(accounts.list_staff_users),
-        tokens=db.call(_tokens),
+        users=users,
+        tokens=tokens,
         roles=accounts.ROLES,
         problem=problem,
         done=done,
@@ -574,18 +575,23 @@ def _users_page(
     )
 
 
-def _tokens(conn: psycopg.Connection[Any]) -> dict[str, list[accounts.TokenInfo]]:
-    """Each active user's tokens that are still usable (not revoked, not expired)."""
+def _users_and_tokens(
+    conn: psycopg.Connection[Any],
+) -> tuple[list[accounts.StaffAccount], dict[str, list[accounts.TokenInfo]]]:
+    """The staff users, and each active user's tokens that are still usable (not revoked, not
+    expired), read on one connection."""
     now = datetime.now(LOCAL_TZ)
-    return {
+    users = accounts.list_staff_users(conn)
+    tokens = {
         u.username: [
             t
             for t in accounts.list_tokens(conn, u.username)
             if t.revoked_at is None and (t.expires_at is None or t.expires_at > now)
         ]
-        for u in accounts.list_staff_users(conn)
+        for u in users
         if u.active
     }
+    return users, tokens
 
 
 def db_settings_days(request: Request) -> int:

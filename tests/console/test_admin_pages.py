@@ -19,6 +19,21 @@ BAD_ROWS = ROW.format(category="coal-boiler-exisiting") + ROW.format(
 ).replace(MN, "0CA065A6F43A75F68D981729").replace(",gas,", ",smoke,")
 
 
+def _register(client: TestClient, csrf: str) -> None:
+    """The registry row ROW, bound to coal-boiler-existing, uploaded on the console."""
+    client.post(
+        "/staff/admin/registry",
+        data={"csrf": csrf},
+        files={
+            "file": (
+                "r.csv",
+                (HEADER + ROW.format(category="coal-boiler-existing")).encode(),
+                "text/csv",
+            )
+        },
+    )
+
+
 @pytest.fixture
 def admin(client: TestClient, db: psycopg.Connection) -> str:
     staff_user(db, "li.na", "admin")
@@ -59,17 +74,7 @@ def test_registry_upload_lists_every_bad_row_and_imports_nothing(
 def test_limits_bind_and_import_with_row_errors(
     client: TestClient, db: psycopg.Connection, admin: str
 ) -> None:
-    client.post(
-        "/staff/admin/registry",
-        data={"csrf": admin},
-        files={
-            "file": (
-                "r.csv",
-                (HEADER + ROW.format(category="coal-boiler-existing")).encode(),
-                "text/csv",
-            )
-        },
-    )
+    _register(client, admin)
     refused = client.post(
         "/staff/admin/limits/bind",
         data={
@@ -315,17 +320,7 @@ def test_a_single_token_is_revoked_from_the_users_page(
 def test_one_outlet_and_its_enterprise_are_changed_in_their_forms(
     client: TestClient, db: psycopg.Connection, admin: str
 ) -> None:
-    client.post(
-        "/staff/admin/registry",
-        data={"csrf": admin},
-        files={
-            "file": (
-                "r.csv",
-                (HEADER + ROW.format(category="coal-boiler-existing")).encode(),
-                "text/csv",
-            )
-        },
-    )
+    _register(client, admin)
     db.execute("UPDATE outlets SET password = 'old-pw-123' WHERE mn = %s", (MN,))
     form = client.get(f"/staff/admin/outlet?mn={MN}&lang=en")
     assert form.status_code == 200, form.text[-500:]
