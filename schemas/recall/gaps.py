@@ -12,7 +12,12 @@ expected to send), in the record kinds a logger can be asked for again — minut
   ``max_hours`` long (31 days for day records);
 - only whole UTC hours inside the window count for minute and hour records: the hour the
   window starts in and the hour it ends in (the hour still being reported) are left out, since
-  they hold only part of what was sent.
+  they hold only part of what was sent;
+- in the first and the last hour with minute records, only what was due between the records
+  counts: a logger that started (or came back) at 10:10 was silent before, and one whose last
+  record is of 16:01 is still uploading (a backlog) or has fallen silent — neither is a gap yet
+  (``sourcewatch up`` once asked every simulated logger for the minutes before its start, and
+  for the hour its history upload had reached).
 
 *Records* are counted as a history query returns them: data packets, one per DataTime with
 every pollutant in it; an hour's missing records are the most that any one pollutant lacks
@@ -62,6 +67,42 @@ ORDER BY o.id, c.kind
 """
 
 
+# The first and last minute record of an outlet's hour, by the primary key (one probe per
+# pollutant of the hour's completeness record): the only read of ``measurements`` here, one hour
+# of one outlet.
+_RECORDS_SPAN = """
+SELECT min(m.ts), max(m.ts) FROM measurements m
+WHERE m.outlet_id = %(outlet)s AND m.kind = %(kind)s
+  AND m.ts >= %(hour)s AND m.ts < %(hour)s + interval '1 hour'
+  AND m.pollutant = ANY(ARRAY(SELECT c.pollutant FROM completeness c WHERE c.outlet_id = %(outlet)s
+                              AND c.kind = %(kind)s AND c.hour_start = %(hour)s))
+"""
+
+
+def _missing_between_records(
+    conn: psycopg.Connection[Any],
+    outlet_id: int,
+    kind: str,
+    hour: datetime,
+    hole: tuple[int, int],
+    *,
+    first: bool,
+    last: bool,
+) -> int:
+    """What the first or last hour with records (``hole``: records due, most missing) lacks
+    between its records: from the first record on in the first hour, up to the last in the
+    last hour; records due in those slots less the most any pollutant received."""
+    due, missing = hole
+    row = conn.execute(_RECORDS_SPAN, {"outlet": outlet_id, "kind": kind, "hour": hour}).fetchone()
+    if row is None or row[0] is None or due <= 1:
+        return missing
+    slot = timedelta(hours=1) / due
+    lo = row[0] if first else hour
+    hi = row[1] + slot if last else hour + timedelta(hours=1)
+    due_between: int = -(-(hi - lo) // slot)  # slots from ``lo`` to ``hi``, rounded up
+    return max(0, due_between - (due - missing))
+
+
 def _hour_floor(at: datetime) -> datetime:
     return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
@@ -105,6 +146,19 @@ def find_gaps(
         for hole in completeness_gaps(conn, oid, begin, end, now=_hour_floor(until)):
             if hole.kind != kind:
                 continue
+            missing = hole.packets_missing
+            if kind == "min" and hole.hour_start in (first, last):
+                missing = _missing_between_records(
+                    conn,
+                    oid,
+                    kind,
+                    hole.hour_start,
+                    (hole.packets_due, missing),
+                    first=hole.hour_start == first,
+                    last=hole.hour_start == last,
+                )
+                if missing == 0:
+                    continue
             last_gap = found[-1] if len(found) > start else None
             if (
                 last_gap is not None
@@ -117,7 +171,7 @@ def find_gaps(
                     last_gap.cn,
                     last_gap.begin,
                     hole.hour_start + step,
-                    last_gap.missing + hole.packets_missing,
+                    last_gap.missing + missing,
                     last_gap.expected_per_hour,
                 )
             else:
@@ -128,7 +182,7 @@ def find_gaps(
                         KIND_CN[kind],
                         hole.hour_start,
                         hole.hour_start + step,
-                        hole.packets_missing,
+                        missing,
                         hole.packets_due,
                     )
                 )

@@ -142,15 +142,15 @@ def test_gaps_are_the_hours_with_too_few_minutes(
     )
     recorded(db, oid)
     gaps = find_gaps(db, since=H0, until=NOW, max_hours=1)
+    # the newest record (03:00) ends what is due so far: the rest of its hour is not a gap yet
     assert [(g.begin - H0, g.missing) for g in gaps] == [
         (timedelta(hours=1), 40),
         (timedelta(hours=2), 60),
-        (timedelta(hours=3), 59),
     ]
     with staff_api(role_urls) as http:
         headers = staff_headers(db, "ops.li", "viewer")
         body = http.get("/v1/staff/recall/gaps?hours=12", headers=headers).json()
-        assert [(g["mn"], g["missing"]) for g in body["results"]] == [(MN, 159)]  # one interval
+        assert [(g["mn"], g["missing"]) for g in body["results"]] == [(MN, 100)]  # one interval
         assert http.get("/v1/staff/recall/gaps").status_code == 401
 
 
@@ -383,7 +383,57 @@ def test_hours_cut_by_the_window_are_no_gaps(db: psycopg.Connection) -> None:
     assert (gap.begin - H0, gap.missing) == (timedelta(hours=2), 10)
 
 
-@pytest.mark.parametrize(("interval", "gaps"), [(10, [(2, 1, 6)]), (1, [(0, 163, 60)])])
+def test_minutes_before_the_first_and_after_the_last_record_are_no_gap(
+    db: psycopg.Connection,
+) -> None:
+    """A logger that starts reporting at 00:20 of an hour inside the window was silent before,
+    and one whose newest record is of 02:29 is still uploading or has fallen silent: neither
+    hour lacks anything yet (``sourcewatch up`` once asked every simulated logger for the
+    minutes before its start and for the hour its history upload had reached). What the first
+    hour lacks after its first record still counts."""
+    oid = add_outlet(db, MN)
+    start, end = H0 + timedelta(minutes=20), H0 + timedelta(hours=2, minutes=30)
+    lost = (H0 + timedelta(minutes=40), H0 + timedelta(minutes=45))
+    minute = start
+    while minute < end:
+        if not lost[0] <= minute < lost[1]:
+            for pollutant in ("a21026", "a19001"):
+                db.execute(
+                    "INSERT INTO measurements (outlet_id, pollutant, kind, ts, value, flag)"
+                    " VALUES (%s, %s, 'min', %s, 1, 'N')",
+                    (oid, pollutant, minute),
+                )
+        minute += timedelta(minutes=1)
+    recorded(db, oid)
+    since, until = H0 - timedelta(hours=2), NOW  # the window starts before the logger did
+    (gap,) = find_gaps(db, since=since, until=until)
+    assert (gap.begin - H0, gap.missing, gap.expected_per_hour) == (timedelta(0), 5, 60)
+    db.execute(  # the lost minutes come back: the first hour is whole from 00:20 on
+        "INSERT INTO measurements (outlet_id, pollutant, kind, ts, value, flag)"
+        " SELECT %s, 'a21026', 'min', t, 1, 'N'"
+        " FROM generate_series(%s::timestamptz, %s::timestamptz - interval '1 minute',"
+        " interval '1 minute') t",
+        (oid, *lost),
+    )
+    db.execute(
+        "INSERT INTO measurements (outlet_id, pollutant, kind, ts, value, flag)"
+        " SELECT outlet_id, 'a19001', kind, ts, value, flag FROM measurements"
+        " WHERE outlet_id = %s AND pollutant = 'a21026' AND ts >= %s AND ts < %s",
+        (oid, *lost),
+    )
+    recorded(db, oid)
+    assert find_gaps(db, since=since, until=until) == []
+    db.execute(  # a record lost in the middle of the last hour is a gap
+        "DELETE FROM measurements WHERE outlet_id = %s AND ts = %s",
+        (oid, H0 + timedelta(hours=2, minutes=10)),
+    )
+    recorded(db, oid)
+    (gap,) = find_gaps(db, since=since, until=until)
+    assert (gap.begin - H0, gap.missing) == (timedelta(hours=2), 1)
+
+
+# every minute: 54 a whole hour, 55 in the last hour up to its newest record (02:50)
+@pytest.mark.parametrize(("interval", "gaps"), [(10, [(2, 1, 6)]), (1, [(0, 154, 60)])])
 def test_the_registry_says_how_many_minute_records_an_hour_holds(
     db: psycopg.Connection, interval: int, gaps: list[tuple[int, int, int]]
 ) -> None:
