@@ -285,3 +285,19 @@ def test_every_system_alert_kind_has_bilingual_labels() -> None:
 
 def _fields(notice: SystemNotice) -> dict[str, Any]:
     return {name: getattr(notice, name) for name in SystemNotice.__dataclass_fields__}
+
+
+def test_each_process_role_may_do_its_part(
+    db: psycopg.Connection, endpoint: Endpoint, role_urls: dict[str, str]
+) -> None:
+    """Ingest opens the alert, the API closes it, the alerts process queues and sends: each
+    with its own role's privileges (schemas/core/roles.py)."""
+    subscribe(db, endpoint, staff(db, "ops.li"), system_alerts=True)
+    with psycopg.connect(role_urls["ingest"], autocommit=True) as ingest:
+        alert = drops(ingest)
+    with psycopg.connect(role_urls["alerts"], autocommit=True) as alerts:
+        assert dispatcher(alerts, Clock()).deliver_due(alerts).notifications_sent == 1
+        with psycopg.connect(role_urls["api"], autocommit=True) as api:
+            assert close_alert(api, alert, actor="admin.chen", at=T0 + timedelta(hours=1))
+        assert dispatcher(alerts, Clock()).deliver_due(alerts).notifications_sent == 1
+    assert [a for _, _, a in received(endpoint)] == ["opened", "closed"]
