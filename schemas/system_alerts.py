@@ -88,7 +88,7 @@ def _event(conn: psycopg.Connection[Any], alert_id: int, action: str, at: dateti
     """Record a transition to tell subscribers about, and wake the dispatchers on commit."""
     conn.execute(
         "INSERT INTO system_alert_events (alert_id, action, at) VALUES (%s, %s, %s)"
-        " ON CONFLICT (alert_id, action) DO NOTHING",
+        " ON CONFLICT (alert_id, action) WHERE action <> 'reminder' DO NOTHING",
         (alert_id, action, at),
     )
     conn.execute("SELECT pg_notify(%s, %s)", (channels.NOTIFICATIONS, f"system:{alert_id}"))

@@ -1,7 +1,7 @@
 """Delivers the outbox: due rows → channels, with rate limits, digests, retries and a log.
 
-First, the system alert events not yet announced become outbox rows
-(:func:`alerts.notify.system.announce_pending`, one transaction). Then, for each subscription
+First, the system alert events not yet announced (and the reminders now due, with
+``system_alert_reminder``) become outbox rows (:mod:`alerts.notify.system`, one transaction). Then, for each subscription
 with due rows, in its own short transaction:
 
 1. lock the subscription (``FOR NO KEY UPDATE SKIP LOCKED``) and take its due rows
@@ -110,8 +110,10 @@ class Dispatcher:
         max_subscriptions: int = 100,
         poll_interval_s: float = 5.0,
         reconnect_delay_s: float = 5.0,
+        system_alert_reminder: timedelta | None = None,
     ) -> None:
         self.channels = dict(channels)
+        self.system_alert_reminder = system_alert_reminder
         self.clock = clock
         self.retry = retry
         self.batch_size = batch_size
@@ -146,6 +148,8 @@ class Dispatcher:
         report = DeliveryReport()
         now = self.clock()
         with conn.transaction():
+            if self.system_alert_reminder is not None:
+                system.remind_due(conn, now, self.system_alert_reminder)
             system.announce_pending(conn, now)
         with conn.transaction():
             due = outbox.due_subscriptions(conn, now, sorted(self.channels), self.max_subscriptions)

@@ -8,6 +8,11 @@ and marks them announced, in one transaction: the event row is the durable recor
 dispatcher runs it before each delivery pass, so the notifications then go out like case
 notifications (rate limit, digest, retries, delivery log).
 
+With a reminder interval, :func:`remind_due` adds a 'reminder' event for every alert still
+open that long after its last event (opened, reopened or the last reminder): at most one
+reminder per alert per interval, however many dispatchers run (they take turns on an
+advisory lock).
+
 A subscription matches when it is active, asks for ``system_alerts`` (of this kind, or of
 every kind) and belongs to an active staff user; the case filters do not apply.
 
@@ -20,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -34,11 +39,12 @@ __all__ = [
     "SYSTEM_ACTIONS",
     "SystemNotice",
     "announce_pending",
+    "remind_due",
     "system_action_label",
     "system_kind_label",
 ]
 
-SYSTEM_ACTIONS = ("opened", "reopened", "closed")
+SYSTEM_ACTIONS = ("opened", "reopened", "closed", "reminder")
 
 _KIND = {
     "broker-drops": ("消息服务器丢弃消息", "Broker dropped messages"),
@@ -48,6 +54,7 @@ _ACTION = {
     "opened": ("新告警", "opened"),
     "reopened": ("再次出现", "reopened"),
     "closed": ("已关闭", "closed"),
+    "reminder": ("提醒：仍未关闭", "reminder: still open"),
 }
 # A message longer than this is cut (the API and the console show it whole).
 MESSAGE_MAX_CHARS = 500
@@ -208,6 +215,27 @@ def announce_pending(conn: psycopg.Connection[Any], now: datetime, limit: int = 
             (now, [r["system_event_id"] for r in rows]),
         )
     return inserted
+
+
+# pg_advisory_xact_lock key: one dispatcher at a time decides which reminders are due.
+_REMINDER_LOCK = 0x5357_5245_4D44  # "SWREMD"
+
+_REMIND = """
+INSERT INTO system_alert_events (alert_id, action, at)
+SELECT a.id, 'reminder', %(now)s
+FROM system_alerts a
+WHERE a.state = 'open'
+  AND coalesce((SELECT max(e.at) FROM system_alert_events e WHERE e.alert_id = a.id), a.first_at)
+      <= %(now)s - %(every)s
+ORDER BY a.id
+"""
+
+
+def remind_due(conn: psycopg.Connection[Any], now: datetime, every: timedelta) -> int:
+    """Add a reminder event for each alert open ``every`` after its last event; returns how
+    many. Run it in a transaction (it holds an advisory lock until the transaction ends)."""
+    conn.execute("SELECT pg_advisory_xact_lock(%s)", (_REMINDER_LOCK,))
+    return conn.execute(_REMIND, {"now": now, "every": every}).rowcount
 
 
 def _cut(text: str) -> str:

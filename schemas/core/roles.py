@@ -71,7 +71,7 @@ WRITES: Mapping[str, Mapping[str, tuple[str, ...]]] = {
         "subscriptions": _IW,
         "notification_outbox": _IW,
         "delivery_log": ("INSERT",),
-        "system_alert_events": ("UPDATE",),  # announced: queued for the subscribers
+        "system_alert_events": _IW,  # reminders; announced: queued for the subscribers
         "disclosure_records": _IW,
         "publication_log": ("INSERT",),
         "publication_roots": ("INSERT",),

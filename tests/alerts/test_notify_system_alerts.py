@@ -301,3 +301,34 @@ def test_each_process_role_may_do_its_part(
             assert close_alert(api, alert, actor="admin.chen", at=T0 + timedelta(hours=1))
         assert dispatcher(alerts, Clock()).deliver_due(alerts).notifications_sent == 1
     assert [a for _, _, a in received(endpoint)] == ["opened", "closed"]
+
+
+def test_an_alert_left_open_is_reminded_once_per_interval(
+    db: psycopg.Connection, endpoint: Endpoint
+) -> None:
+    subscribe(db, endpoint, staff(db, "ops.li"), system_alerts=True)
+    clock = Clock()
+    d = dispatcher(db, clock, system_alert_reminder=timedelta(hours=24))
+    alert = drops(db)
+    assert d.deliver_due(db).notifications_sent == 1
+    clock.advance(hours=23, minutes=59)
+    drops(db)  # repeats do not move the reminder, nor send
+    assert not d.deliver_due(db)
+    clock.advance(minutes=1)
+    assert d.deliver_due(db).notifications_sent == 1
+    assert not d.deliver_due(db)  # one reminder per interval, not per pass
+    reminder = endpoint.requests[-1].json()
+    assert (reminder["action"], reminder["count"]) == ("reminder", 10)
+    assert "仍未关闭" in reminder["title"]["zh"] and "still open" in reminder["title"]["en"]
+    clock.advance(hours=24)
+    assert d.deliver_due(db).notifications_sent == 1
+    close_alert(db, alert, actor="admin.chen", at=clock.now)
+    assert d.deliver_due(db).notifications_sent == 1  # the close
+    clock.advance(hours=72)
+    assert not d.deliver_due(db)  # a closed alert is never reminded of
+    assert [a for _, _, a in received(endpoint)] == ["opened", "reminder", "reminder", "closed"]
+    # without a reminder interval (SOURCEWATCH_SYSTEM_ALERT_REMINDER_HOURS=0), none
+    drops(db)
+    assert dispatcher(db, clock).deliver_due(db).notifications_sent == 1
+    clock.advance(hours=100)
+    assert not dispatcher(db, clock).deliver_due(db)

@@ -16,16 +16,20 @@ ALTER TABLE subscriptions
 -- One row per transition of a system alert worth telling: opened (the first occurrence of
 -- (kind, subject)), reopened (a new occurrence after staff closed the last one), closed.
 -- Written in the transaction that opens or closes the alert; a repeated occurrence of an open
--- alert (its count rising) writes nothing. The alerts process queues one notification per
--- matching subscription and sets ``announced_at`` in one transaction.
+-- alert (its count rising) writes nothing. A reminder is written by the alerts process when
+-- an alert stayed open SOURCEWATCH_SYSTEM_ALERT_REMINDER_HOURS after its last event. The
+-- alerts process queues one notification per matching subscription and sets
+-- ``announced_at`` in one transaction.
 CREATE TABLE system_alert_events (
     id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     alert_id        bigint NOT NULL REFERENCES system_alerts (id),
-    action          text NOT NULL CHECK (action IN ('opened', 'reopened', 'closed')),
+    action          text NOT NULL CHECK (action IN ('opened', 'reopened', 'closed', 'reminder')),
     at              timestamptz NOT NULL,
-    announced_at    timestamptz,
-    UNIQUE (alert_id, action)
+    announced_at    timestamptz
 );
+CREATE UNIQUE INDEX system_alert_events_once_idx
+    ON system_alert_events (alert_id, action) WHERE action <> 'reminder';
+CREATE INDEX system_alert_events_alert_idx ON system_alert_events (alert_id, at);
 CREATE INDEX system_alert_events_unannounced_idx
     ON system_alert_events (id) WHERE announced_at IS NULL;
 
