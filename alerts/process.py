@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import timedelta
 
 from alerts.evaluator import Evaluator, EvaluatorOptions
 from alerts.notify import (
@@ -52,7 +53,12 @@ def build_channels(settings: AlertsSettings) -> dict[str, Channel]:
 def run_alerts(settings: AlertsSettings, stop: threading.Event) -> int:
     evaluator = Evaluator(EvaluatorOptions.from_settings(settings))
     publisher = Publisher(PublisherOptions.from_settings(settings))
-    with Dispatcher(settings.database, build_channels(settings)) as dispatcher:
+    reminder = settings.system_alert_reminder_hours
+    with Dispatcher(
+        settings.database,
+        build_channels(settings),
+        system_alert_reminder=timedelta(hours=reminder) if reminder > 0 else None,
+    ) as dispatcher:
         stop_health = serve_health(
             settings.metrics_port,
             ready=lambda: evaluator.connected and dispatcher.connected and publisher.connected,

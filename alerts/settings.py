@@ -63,6 +63,12 @@ class AlertsSettings(Settings):
         description="Daily means are judged this long after the local day ends "
         "(late data is re-judged whenever it arrives).",
     )
+    system_alert_reminder_hours: float = Field(
+        24.0,
+        ge=0,
+        description="A system alert still open this many hours after it was opened (or last "
+        "reminded of) is sent again to its subscribers as a reminder; 0: never.",
+    )
     smtp_host: str = Field(
         "", description="SMTP server for e-mail notifications; empty: e-mail subscriptions wait."
     )

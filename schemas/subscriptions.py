@@ -1,7 +1,12 @@
-"""Subscriptions: who is told about which case transitions, over which channel.
+"""Subscriptions: who is told about which case transitions and system alerts, over which channel.
 
 Filters are arrays; an empty array matches everything. A case without a pollutant (an outage,
 a fault of the outlet) matches any pollutant filter: it concerns every pollutant of the outlet.
+``cases`` (default on) asks for case notifications, ``system_alerts`` (default off) for the
+system alerts (:mod:`schemas.system_alerts`) of the kinds in ``system_alert_kinds`` (empty:
+every kind); the case filters (enterprises, districts, pollutants, kinds, severity) do not
+apply to system alerts. Only staff are told about the service itself: a subscription asking
+for system alerts must belong to an active staff user (its ``subscriber`` is the user name).
 Everything is validated here, before it reaches the database, and reported as a
 :class:`SubscriptionError` that names the field.
 
@@ -36,6 +41,7 @@ from schemas.cases.kinds import CASE_KINDS, SEVERITIES
 from schemas.core.addresses import TargetRefused, resolve_checked
 from schemas.core.transactions import atomic
 from schemas.staff.audit import audit
+from schemas.system_alerts import ALERT_KINDS
 
 __all__ = [
     "CHANNELS",
@@ -88,7 +94,8 @@ def shown_target(channel: str, target: str) -> str:
 _EMAIL = re.compile(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+")
 _COLUMNS = sql.SQL(
     "id, subscriber, channel, target, secret, enterprise_ids, districts, pollutants, kinds, "
-    "min_severity, max_per_hour, digest_after, active, created_at"
+    "min_severity, max_per_hour, digest_after, cases, system_alerts, system_alert_kinds, "
+    "active, created_at"
 )
 
 
@@ -108,6 +115,9 @@ class Subscription:
     digest_after: int | None
     active: bool
     created_at: datetime
+    cases: bool = True
+    system_alerts: bool = False
+    system_alert_kinds: tuple[str, ...] = ()
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Subscription:
@@ -126,6 +136,9 @@ class Subscription:
             digest_after=row["digest_after"],
             active=row["active"],
             created_at=row["created_at"],
+            cases=row["cases"],
+            system_alerts=row["system_alerts"],
+            system_alert_kinds=tuple(row["system_alert_kinds"]),
         )
 
     def public(self) -> dict[str, Any]:
@@ -143,6 +156,9 @@ class Subscription:
             "min_severity": self.min_severity,
             "max_per_hour": self.max_per_hour,
             "digest_after": self.digest_after,
+            "cases": self.cases,
+            "system_alerts": self.system_alerts,
+            "system_alert_kinds": list(self.system_alert_kinds),
             "active": self.active,
             "created_at": self.created_at,
         }
@@ -203,6 +219,9 @@ def add_subscription(
     min_severity: str = "info",
     max_per_hour: int = 30,
     digest_after: int | None = None,
+    cases: bool = True,
+    system_alerts: bool = False,
+    system_alert_kinds: Iterable[str] = (),
     actor: str | None = None,
     allow_private_targets: bool = False,
 ) -> int:
@@ -221,14 +240,19 @@ def add_subscription(
         min_severity=min_severity,
         max_per_hour=max_per_hour,
         digest_after=digest_after,
+        cases=cases,
+        system_alerts=system_alerts,
+        system_alert_kinds=system_alert_kinds,
     )
     with atomic(conn):
         row = conn.execute(
             "INSERT INTO subscriptions (subscriber, channel, target, secret, enterprise_ids, "
-            "districts, pollutants, kinds, min_severity, max_per_hour, digest_after) "
+            "districts, pollutants, kinds, min_severity, max_per_hour, digest_after, cases, "
+            "system_alerts, system_alert_kinds) "
             "VALUES (%(subscriber)s, %(channel)s, %(target)s, %(secret)s, %(enterprise_ids)s, "
             "%(districts)s, %(pollutants)s, %(kinds)s, %(min_severity)s, %(max_per_hour)s, "
-            "%(digest_after)s) RETURNING id",
+            "%(digest_after)s, %(cases)s, %(system_alerts)s, %(system_alert_kinds)s) "
+            "RETURNING id",
             values,
         ).fetchone()
         assert row is not None
@@ -250,6 +274,9 @@ _FIELDS = (
     "min_severity",
     "max_per_hour",
     "digest_after",
+    "cases",
+    "system_alerts",
+    "system_alert_kinds",
 )
 
 
@@ -269,13 +296,17 @@ def update_subscription(
         conn.execute("SELECT 1 FROM subscriptions WHERE id = %s FOR UPDATE", (subscription_id,))
         before = get_subscription(conn, subscription_id)
         current = {name: getattr(before, name) for name in _FIELDS}
+        if changes.get("system_alerts") is False and "system_alert_kinds" not in changes:
+            current["system_alert_kinds"] = ()  # switched off: its kinds go with it
         values = _checked(conn, allow_private_targets=allow_private_targets, **(current | changes))
         conn.execute(
             "UPDATE subscriptions SET subscriber = %(subscriber)s, channel = %(channel)s, "
             "target = %(target)s, secret = %(secret)s, enterprise_ids = %(enterprise_ids)s, "
             "districts = %(districts)s, pollutants = %(pollutants)s, kinds = %(kinds)s, "
             "min_severity = %(min_severity)s, max_per_hour = %(max_per_hour)s, "
-            "digest_after = %(digest_after)s WHERE id = %(id)s",
+            "digest_after = %(digest_after)s, cases = %(cases)s, "
+            "system_alerts = %(system_alerts)s, system_alert_kinds = %(system_alert_kinds)s "
+            "WHERE id = %(id)s",
             values | {"id": subscription_id},
         )
         after = get_subscription(conn, subscription_id)
@@ -309,6 +340,9 @@ def _checked(
     min_severity: str,
     max_per_hour: int,
     digest_after: int | None,
+    cases: bool = True,
+    system_alerts: bool = False,
+    system_alert_kinds: Iterable[str] = (),
     allow_private_targets: bool = False,
 ) -> dict[str, Any]:
     """The validated column values of a subscription."""
@@ -324,6 +358,22 @@ def _checked(
         raise SubscriptionError("max_per_hour must be at least 1")
     if digest_after is not None and digest_after < 1:
         raise SubscriptionError("digest_after must be at least 1 (or None: never digest)")
+    if not isinstance(cases, bool) or not isinstance(system_alerts, bool):
+        raise SubscriptionError("cases and system_alerts must be true or false")
+    if not cases and not system_alerts:
+        raise SubscriptionError("a subscription must ask for cases, system_alerts or both")
+    alert_kinds = _unique(system_alert_kinds)
+    if bad := [k for k in alert_kinds if k not in ALERT_KINDS]:
+        raise SubscriptionError(
+            f"system_alert_kinds must be among {', '.join(ALERT_KINDS)}, got {bad}"
+        )
+    if alert_kinds and not system_alerts:
+        raise SubscriptionError("system_alert_kinds needs system_alerts: true")
+    if system_alerts and not _is_staff(conn, subscriber.strip()):
+        raise SubscriptionError(
+            "system_alerts: only staff are told about the service itself; the subscriber "
+            "must be the user name of an active staff user"
+        )
     enterprise_ids_ = sorted({int(e) for e in enterprise_ids})
     districts_ = _unique(districts)
     pollutants_ = _unique(pollutants)
@@ -348,7 +398,17 @@ def _checked(
         "min_severity": min_severity,
         "max_per_hour": max_per_hour,
         "digest_after": digest_after,
+        "cases": cases,
+        "system_alerts": system_alerts,
+        "system_alert_kinds": alert_kinds,
     }
+
+
+def _is_staff(conn: psycopg.Connection[Any], username: str) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM staff_users WHERE username = %s AND active", (username,)
+    ).fetchone()
+    return row is not None
 
 
 def get_subscription(conn: psycopg.Connection[Any], subscription_id: int) -> Subscription:

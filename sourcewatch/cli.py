@@ -10,6 +10,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from schemas.cases.kinds import CASE_KINDS, SEVERITIES
+from schemas.system_alerts import ALERT_KINDS
 from sourcewatch import commands, operations
 
 __all__ = ["main"]
@@ -317,6 +318,13 @@ def _parser() -> argparse.ArgumentParser:
             ),
             "signed webhook for exceedances in one district",
         ),
+        (
+            (
+                "sourcewatch subscriptions add --subscriber ops.li --channel email "
+                "--target ops.li@example.gov.cn --system-alerts --no-cases"
+            ),
+            "tell staff user ops.li of system alerts only (broker drops, failed recalls)",
+        ),
     )
     add.add_argument("--subscriber", required=True, help="staff user name or e-mail")
     add.add_argument(
@@ -339,6 +347,20 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--min-severity", default="info", choices=SEVERITIES)
     add.add_argument("--max-per-hour", type=int, default=30)
     add.add_argument("--digest-after", type=int, default=None)
+    add.add_argument(
+        "--system-alerts",
+        action="store_true",
+        help="also tell of system alerts (the subscriber must be an active staff user's name)",
+    )
+    add.add_argument(
+        "--system-alert-kind",
+        dest="system_alert_kinds",
+        action="append",
+        default=[],
+        choices=ALERT_KINDS,
+        help="only these kinds of system alert (default: every kind)",
+    )
+    add.add_argument("--no-cases", dest="cases", action="store_false", help="no case notifications")
     add.set_defaults(run=commands.subscriptions_add)
     ls = _add(
         subs,

@@ -252,6 +252,9 @@ def subscriptions_add(args: argparse.Namespace) -> int:
                 min_severity=args.min_severity,
                 max_per_hour=args.max_per_hour,
                 digest_after=args.digest_after,
+                cases=args.cases,
+                system_alerts=args.system_alerts,
+                system_alert_kinds=args.system_alert_kinds,
                 actor=_cli_actor(),
                 allow_private_targets=settings.notify_allow_private_targets,
             )

@@ -53,3 +53,23 @@ def test_a_robot_key_is_not_listed(
     listed = capsys.readouterr().out
     assert "R0bot-key-9" not in listed and listed.rstrip().endswith("send?key=***")
     assert db.execute("SELECT target FROM subscriptions").fetchone() == (url,)
+
+
+def test_a_staff_user_is_subscribed_to_system_alerts_only(
+    db: psycopg.Connection,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from schemas.staff.accounts import add_staff_user
+
+    monkeypatch.setenv("SOURCEWATCH_DATABASE_URL", database_url)
+    add = ["subscriptions", "add", "--subscriber", "ops.li", "--channel", "email"]
+    add += ["--target", "ops.li@example.gov.cn", "--system-alerts", "--no-cases"]
+    add += ["--system-alert-kind", "broker-drops"]
+    assert main(add) == 1  # not a staff user (yet)
+    assert "staff" in capsys.readouterr().err
+    add_staff_user(db, "ops.li", ["viewer"], actor="test")
+    assert main(add) == 0
+    row = db.execute("SELECT cases, system_alerts, system_alert_kinds FROM subscriptions")
+    assert row.fetchone() == (False, True, ["broker-drops"])

@@ -1,4 +1,5 @@
-"""Notifications of case transitions to enforcement staff.
+"""Notifications of case transitions to enforcement staff, and of system alerts to the staff
+who subscribed to them (:mod:`alerts.notify.system`).
 
 The evaluator calls :func:`enqueue` with a :class:`Notification` in the transaction that
 records the transition; a :class:`Dispatcher` delivers the outbox over the channels
@@ -30,9 +31,10 @@ from alerts.notify.errors import (
     UnknownEvent,
     UnknownSubscription,
 )
-from alerts.notify.message import Message, render, render_digest
+from alerts.notify.message import Message, Notice, read_notice, render, render_digest
 from alerts.notify.notification import ACTIONS, Notification
 from alerts.notify.outbox import enqueue
+from alerts.notify.system import SystemNotice, announce_pending
 from schemas.subscriptions import (
     CHANNELS,
     Subscription,
@@ -54,23 +56,27 @@ __all__ = [
     "InvalidNotification",
     "Message",
     "MqttChannel",
+    "Notice",
     "Notification",
     "NotifyError",
     "RetryPolicy",
     "SmtpSettings",
     "Subscription",
     "SubscriptionError",
+    "SystemNotice",
     "TransportError",
     "UnknownEvent",
     "UnknownSubscription",
     "WeComChannel",
     "WebhookChannel",
     "add_subscription",
+    "announce_pending",
     "deactivate_subscription",
     "dingtalk_sign",
     "enqueue",
     "get_subscription",
     "list_subscriptions",
+    "read_notice",
     "render",
     "render_digest",
     "verify_webhook",

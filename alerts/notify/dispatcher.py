@@ -1,6 +1,8 @@
 """Delivers the outbox: due rows → channels, with rate limits, digests, retries and a log.
 
-For each subscription with due rows, in its own short transaction:
+First, the system alert events not yet announced (and the reminders now due, with
+``system_alert_reminder``) become outbox rows (:mod:`alerts.notify.system`, one transaction). Then, for each subscription
+with due rows, in its own short transaction:
 
 1. lock the subscription (``FOR NO KEY UPDATE SKIP LOCKED``) and take its due rows
    (``FOR UPDATE SKIP LOCKED``): two dispatchers never send the same row, and only one of them
@@ -34,12 +36,11 @@ import psycopg
 from psycopg import Notify
 
 from alerts.metrics import NOTIFICATIONS
-from alerts.notify import outbox
+from alerts.notify import outbox, system
 from alerts.notify.channels._http import redact
 from alerts.notify.channels.base import Channel, DeliveryResult
 from alerts.notify.errors import InvalidNotification
-from alerts.notify.message import render, render_digest
-from alerts.notify.notification import Notification
+from alerts.notify.message import Notice, read_notice, render, render_digest
 from alerts.notify.outbox import Claimed, Target
 from schemas.core.channels import NOTIFICATIONS as OUTBOX_CHANNEL
 from schemas.core.listen import Backoff, ConnectionFactory, Listener
@@ -86,7 +87,7 @@ class DeliveryReport:
         return any(getattr(self, f.name) for f in fields(self))
 
 
-_Item = tuple[Claimed, Notification]
+_Item = tuple[Claimed, Notice]
 
 
 class Dispatcher:
@@ -109,8 +110,10 @@ class Dispatcher:
         max_subscriptions: int = 100,
         poll_interval_s: float = 5.0,
         reconnect_delay_s: float = 5.0,
+        system_alert_reminder: timedelta | None = None,
     ) -> None:
         self.channels = dict(channels)
+        self.system_alert_reminder = system_alert_reminder
         self.clock = clock
         self.retry = retry
         self.batch_size = batch_size
@@ -145,6 +148,10 @@ class Dispatcher:
         report = DeliveryReport()
         now = self.clock()
         with conn.transaction():
+            if self.system_alert_reminder is not None:
+                system.remind_due(conn, now, self.system_alert_reminder)
+            system.announce_pending(conn, now)
+        with conn.transaction():
             due = outbox.due_subscriptions(conn, now, sorted(self.channels), self.max_subscriptions)
         for subscription_id in due:
             with conn.transaction():
@@ -168,7 +175,7 @@ class Dispatcher:
         items = []
         for row in rows:
             try:
-                items.append((row, Notification.from_json(row.payload)))
+                items.append((row, read_notice(row.payload)))
             except InvalidNotification as exc:
                 self._failed(conn, target, [row], f"bad outbox payload: {exc}", None, report)
         return items
@@ -283,7 +290,7 @@ class Dispatcher:
                 log.warning(
                     "giving up notification %s (event %s, subscription %s) after %s attempts: %s",
                     row.id,
-                    row.event_id,
+                    row.event_id if row.event_id is not None else f"system-{row.system_event_id}",
                     target.id,
                     attempts,
                     error,

@@ -1,5 +1,6 @@
-"""What a channel sends: one notification, or a digest of several, rendered once in every form
-a channel needs (bilingual subject, plain text, robot markdown, JSON document).
+"""What a channel sends: one notification (of a case transition or a system alert), or a digest
+of several, rendered once in every form a channel needs (bilingual subject, plain text, robot
+markdown, JSON document).
 
 Rendering has no I/O; channels pick the form they speak.
 """
@@ -9,17 +10,34 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any
 
+from alerts.notify.errors import InvalidNotification
 from alerts.notify.notification import (
     Notification,
     action_label,
     kind_label,
     severity_label,
 )
+from alerts.notify.system import SystemNotice, system_action_label, system_kind_label
 from schemas.cases.kinds import SEVERITIES
+from schemas.core.localtime import LOCAL_TZ
 
-__all__ = ["DIGEST_MAX_LINES", "Message", "render", "render_digest"]
+__all__ = ["DIGEST_MAX_LINES", "Message", "Notice", "read_notice", "render", "render_digest"]
+
+# What one outbox row carries.
+Notice = Notification | SystemNotice
+
+
+def read_notice(payload: Mapping[str, Any]) -> Notice:
+    """The notice an outbox payload holds (by its ``type``)."""
+    if not isinstance(payload, Mapping):
+        raise InvalidNotification(f"not a notification document: {payload!r}")
+    if payload.get("type") == "system_alert":
+        return SystemNotice.from_json(payload)
+    return Notification.from_json(payload)
+
 
 # A digest lists at most this many notifications in text and markdown (the JSON has them all).
 DIGEST_MAX_LINES = 50
@@ -47,6 +65,15 @@ class Message:
     markdown: str  # bilingual markdown, the subset WeCom and DingTalk robots render
     payload: Mapping[str, Any]  # JSON document (webhook body, MQTT payload)
     digest: bool = False
+    system_event_ids: tuple[int, ...] = ()  # the system alert events carried
+
+    @property
+    def references(self) -> str:
+        """The events carried, for a receiver to dedupe: ``12,13`` (case events) and
+        ``system-4`` (system alert events)."""
+        return ",".join(
+            [str(e) for e in self.event_ids] + [f"system-{e}" for e in self.system_event_ids]
+        )
 
     @property
     def subject(self) -> str:
@@ -56,8 +83,10 @@ class Message:
         return json.dumps(self.payload, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def render(n: Notification) -> Message:
-    """The message for one case transition."""
+def render(n: Notice) -> Message:
+    """The message for one case transition or one system alert transition."""
+    if isinstance(n, SystemNotice):
+        return _render_system(n)
     sev_zh, sev_en = severity_label(n.severity)
     lines_zh, lines_en = _facts(n)
     text = "\n".join([n.title_zh, *lines_zh, "", n.title_en, *lines_en, "", _reference(n)])
@@ -80,7 +109,58 @@ def render(n: Notification) -> Message:
     )
 
 
-def render_digest(notifications: Sequence[Notification]) -> Message:
+def _render_system(n: SystemNotice) -> Message:
+    sev_zh, sev_en = severity_label(n.severity)
+    lines_zh, lines_en = _system_facts(n)
+    reference = f"system alert {n.alert_id} · event system-{n.system_event_id}"
+    text = "\n".join([n.title_zh, *lines_zh, "", n.title_en, *lines_en, "", reference])
+    markdown = "\n\n".join(
+        [
+            f"### 【{sev_zh}】{n.title_zh}",
+            *(f"> {line}" for line in lines_zh),
+            f"**[{sev_en}] {n.title_en}**",
+            *(f"> {line}" for line in lines_en),
+            reference,
+        ]
+    )
+    return Message(
+        event_ids=(),
+        system_event_ids=(n.system_event_id,),
+        subject_zh=f"【{sev_zh}】{n.title_zh}",
+        subject_en=f"[{sev_en}] {n.title_en}",
+        text=text + "\n",
+        markdown=markdown,
+        payload=n.to_json(),
+    )
+
+
+def _system_facts(n: SystemNotice) -> tuple[list[str], list[str]]:
+    kind, action = system_kind_label(n.kind), system_action_label(n.action)
+    first_local = n.first_at.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
+    last_local = n.last_at.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
+    first_utc = n.first_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    last_utc = n.last_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    zh = [
+        f"类型：{kind[0]}　状态：{action[0]}",
+        f"对象：{n.subject}",
+        n.message_zh,
+        f"次数：{n.count}　首次：{first_local} 北京时间　最近：{last_local} 北京时间",
+        f"时间：{_local(n)}",
+    ]
+    en = [
+        f"Kind: {kind[1]}  Transition: {action[1]}",
+        f"Subject: {n.subject}",
+        n.message_en,
+        f"Count: {n.count}  First: {first_utc}  Latest: {last_utc}",
+        f"Time: {_utc(n)}",
+    ]
+    if n.closed_by:
+        zh.append(f"关闭人：{n.closed_by}")
+        en.append(f"Closed by: {n.closed_by}")
+    return zh, en
+
+
+def render_digest(notifications: Sequence[Notice]) -> Message:
     """One message listing several notifications (when too many are due at once)."""
     if not notifications:
         raise ValueError("a digest needs at least one notification")
@@ -94,8 +174,12 @@ def render_digest(notifications: Sequence[Notification]) -> Message:
     if more:
         items_zh.append(f"……另有 {more} 条")
         items_en.append(f"… and {more} more")
-    head_zh = f"共 {count} 条案件通知，最高级别：{sev_zh}"
-    head_en = f"{count} case notifications, highest severity: {sev_en}"
+    cases_only = all(isinstance(n, Notification) for n in notifications)
+    noun_zh, noun_en = (
+        ("案件通知", "case notifications") if cases_only else ("通知", "notifications")
+    )
+    head_zh = f"共 {count} 条{noun_zh}，最高级别：{sev_zh}"
+    head_en = f"{count} {noun_en}, highest severity: {sev_en}"
     text = "\n".join(
         [head_zh, *(f"- {i}" for i in items_zh), "", head_en, *(f"- {i}" for i in items_en)]
     )
@@ -108,9 +192,12 @@ def render_digest(notifications: Sequence[Notification]) -> Message:
         ]
     )
     return Message(
-        event_ids=tuple(n.event_id for n in notifications),
-        subject_zh=f"【汇总·{sev_zh}】{count} 条案件通知",
-        subject_en=f"[Digest, {sev_en}] {count} case notifications",
+        event_ids=tuple(n.event_id for n in notifications if isinstance(n, Notification)),
+        system_event_ids=tuple(
+            n.system_event_id for n in notifications if isinstance(n, SystemNotice)
+        ),
+        subject_zh=f"【汇总·{sev_zh}】{count} 条{noun_zh}",
+        subject_en=f"[Digest, {sev_en}] {count} {noun_en}",
         text=text + "\n",
         markdown=markdown,
         payload={
@@ -123,11 +210,11 @@ def render_digest(notifications: Sequence[Notification]) -> Message:
     )
 
 
-def _local(n: Notification) -> str:
+def _local(n: Notice) -> str:
     return n.occurred_local.strftime("%Y-%m-%d %H:%M") + " 北京时间"
 
 
-def _utc(n: Notification) -> str:
+def _utc(n: Notice) -> str:
     return n.occurred_utc.strftime("%Y-%m-%d %H:%M UTC")
 
 

@@ -22,7 +22,7 @@ from schemas.cases.kinds import SEVERITIES
 from schemas.core import channels
 from schemas.core.transactions import atomic
 
-__all__ = ["Claimed", "Target", "enqueue"]
+__all__ = ["Claimed", "Target", "enqueue", "enqueue_system"]
 
 
 # Matches active subscriptions against the notification; an empty filter matches everything.
@@ -30,7 +30,7 @@ _ENQUEUE = """
 INSERT INTO notification_outbox (event_id, subscription_id, payload)
 SELECT %(event_id)s, s.id, %(payload)s
 FROM subscriptions s
-WHERE s.active
+WHERE s.active AND s.cases
   AND (cardinality(s.enterprise_ids) = 0 OR %(enterprise_id)s::bigint = ANY (s.enterprise_ids))
   AND (cardinality(s.districts) = 0 OR %(district)s::text = ANY (s.districts))
   AND (cardinality(s.pollutants) = 0 OR %(pollutant)s::text IS NULL
@@ -70,6 +70,36 @@ def enqueue(conn: psycopg.Connection[Any], n: Notification) -> int:
     return inserted
 
 
+# A system alert event goes to the active subscriptions asking for system alerts (of its kind,
+# or every kind) whose subscriber is an active staff user; the case filters do not apply.
+_ENQUEUE_SYSTEM = """
+INSERT INTO notification_outbox (system_event_id, subscription_id, payload)
+SELECT %(system_event_id)s, s.id, %(payload)s
+FROM subscriptions s
+JOIN staff_users u ON u.username = s.subscriber AND u.active
+WHERE s.active AND s.system_alerts
+  AND (cardinality(s.system_alert_kinds) = 0 OR %(kind)s::text = ANY (s.system_alert_kinds))
+ORDER BY s.id
+ON CONFLICT (system_event_id, subscription_id) DO NOTHING
+"""
+
+
+def enqueue_system(
+    conn: psycopg.Connection[Any], system_event_id: int, kind: str, payload: dict[str, Any]
+) -> int:
+    """Queue a system alert event for every subscription that asks for it, in the caller's
+    transaction; returns the rows inserted (none when repeated)."""
+    inserted = conn.execute(
+        _ENQUEUE_SYSTEM,
+        {"system_event_id": system_event_id, "payload": Jsonb(payload), "kind": kind},
+    ).rowcount
+    if inserted:
+        conn.execute(
+            "SELECT pg_notify(%s, %s)", (channels.NOTIFICATIONS, f"system-event:{system_event_id}")
+        )
+    return inserted
+
+
 # The dispatcher's side ------------------------------------------------------------------
 
 
@@ -90,7 +120,8 @@ class Claimed:
     """An outbox row taken by this dispatcher (locked until its transaction ends)."""
 
     id: int
-    event_id: int
+    event_id: int | None  # a case event, or
+    system_event_id: int | None  # a system alert event
     payload: dict[str, Any]
     attempts: int
 
@@ -127,7 +158,7 @@ def claim(
     """Take the due rows of one subscription, oldest first; rows another transaction holds
     are skipped."""
     rows = conn.execute(
-        "SELECT id, event_id, payload, attempts FROM notification_outbox "
+        "SELECT id, event_id, system_event_id, payload, attempts FROM notification_outbox "
         "WHERE subscription_id = %s AND status = 'pending' "
         "AND (next_attempt_at IS NULL OR next_attempt_at <= %s) "
         "ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",

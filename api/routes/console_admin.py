@@ -68,6 +68,7 @@ from schemas.subscriptions import (
     list_subscriptions,
     update_subscription,
 )
+from schemas.system_alerts import ALERT_KINDS
 
 __all__ = ["router"]
 
@@ -393,6 +394,7 @@ def _subscriptions_page(
         ],
         channels=CHANNELS,
         kinds=CASE_KINDS,
+        alert_kinds=ALERT_KINDS,
         severities=SEVERITIES,
         problem=problem,
         done=done,
@@ -427,6 +429,9 @@ def subscribe(request: Request, form: Form, db: Db) -> Response:
                 pollutants=_csv(form_text(form, "pollutants")),
                 kinds=_list(form, "kinds"),
                 min_severity=form_text(form, "min_severity") or "info",
+                cases=bool(form_text(form, "cases")),
+                system_alerts=bool(form_text(form, "system_alerts")),
+                system_alert_kinds=_list(form, "system_alert_kinds"),
                 actor=session.user.username,
                 allow_private_targets=_allow_private(request),
             )
@@ -467,6 +472,7 @@ def _subscription_page(
         s=shown,
         channels=CHANNELS,
         kinds=CASE_KINDS,
+        alert_kinds=ALERT_KINDS,
         severities=SEVERITIES,
         problem=problem,
         done=done,
@@ -506,6 +512,9 @@ def change_subscription(
             "min_severity": form_text(form, "min_severity") or "info",
             "max_per_hour": _optional_int(form, "max_per_hour") or 30,
             "digest_after": _optional_int(form, "digest_after"),
+            "cases": bool(form_text(form, "cases")),
+            "system_alerts": bool(form_text(form, "system_alerts")),
+            "system_alert_kinds": _list(form, "system_alert_kinds"),
         }
         if target := form_text(form, "target").strip():
             changes["target"] = target

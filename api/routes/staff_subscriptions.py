@@ -1,5 +1,7 @@
-"""``/v1/staff/subscriptions`` (admin): who is notified of which cases, over which channel
-(:mod:`schemas.subscriptions`). Every change is audited with before and after.
+"""``/v1/staff/subscriptions`` (admin): who is notified of which cases and system alerts, over
+which channel (:mod:`schemas.subscriptions`). Every change is audited with before and after.
+System alerts go to staff only: ``system_alerts: true`` needs a ``subscriber`` that is the
+user name of an active staff user (422 otherwise).
 
 The secret (webhook HMAC key, robot sign secret) is write-only: it can be set, replaced or
 removed (``null``), and answers only say whether one is set (``secret_set``).
@@ -23,12 +25,14 @@ from api.responses import Instant, Meta, Page, instant
 from schemas.cases.kinds import CaseKind, Severity
 from schemas.subscriptions import (
     Subscription,
+    SubscriptionError,
     add_subscription,
     deactivate_subscription,
     get_subscription,
     list_subscriptions,
     update_subscription,
 )
+from schemas.system_alerts import AlertKind
 
 __all__ = ["router"]
 
@@ -63,6 +67,15 @@ class SubscriptionChanges(BaseModel):
     min_severity: Severity | None = None
     max_per_hour: int | None = Field(None, ge=1, le=10_000)
     digest_after: int | None = Field(None, ge=1, le=10_000)
+    cases: bool | None = Field(None, description="Case notifications (default true).")
+    system_alerts: bool | None = Field(
+        None,
+        description="System alerts (default false); staff only: the subscriber must be an "
+        "active staff user's name. The case filters do not apply to them.",
+    )
+    system_alert_kinds: list[AlertKind] | None = Field(
+        None, description="Only these kinds of system alert; empty: every kind."
+    )
 
 
 class NewSubscription(SubscriptionChanges):
@@ -84,6 +97,9 @@ class SubscriptionOut(BaseModel):
     min_severity: Severity
     max_per_hour: int
     digest_after: int | None
+    cases: bool
+    system_alerts: bool
+    system_alert_kinds: list[AlertKind]
     active: bool
     created: Instant
 
@@ -102,6 +118,15 @@ def _out(s: Subscription) -> SubscriptionOut:
 def _defaults(body: NewSubscription) -> dict[str, Any]:
     given = body.model_dump(exclude_unset=True)
     return {k: v for k, v in given.items() if v is not None or k in ("secret", "digest_after")}
+
+
+def _changes(body: SubscriptionChanges) -> dict[str, Any]:
+    """The fields given; null is "remove" for ``secret`` and ``digest_after`` only."""
+    given = body.model_dump(exclude_unset=True)
+    nullable = ("secret", "digest_after")
+    if bad := sorted(k for k, v in given.items() if v is None and k not in nullable):
+        raise SubscriptionError(f"{', '.join(bad)}: null is not a value here")
+    return given
 
 
 @router.get("", response_model=Page[SubscriptionOut], summary="List subscriptions (admin)")
@@ -139,7 +164,7 @@ def get_one(user: Admin, db: Db, subscription_id: SubscriptionId) -> Response:
     "",
     response_model=SubscriptionOut,
     status_code=201,
-    summary="Subscribe someone to cases (admin)",
+    summary="Subscribe someone to cases or system alerts (admin)",
 )
 def create(user: Admin, db: Db, request: Request, body: NewSubscription) -> Response:
     """Filters are lists (empty: everything); a webhook needs a secret, e-mail, MQTT and WeCom
@@ -169,7 +194,7 @@ def update(
     body: SubscriptionChanges,
 ) -> Response:
     """Change the fields given; omit ``secret`` to keep it, ``null`` removes it."""
-    values = body.model_dump(exclude_unset=True)
+    values = _changes(body)
     allow = request.app.state.settings.notify_allow_private_targets
     changed = db.call(
         lambda conn: update_subscription(

@@ -2,7 +2,8 @@
 
 * :data:`MEASUREMENTS` — ingest, on commit, once per outlet whose data changed
   (``{"outlet_id": …}``); the evaluator wakes on it.
-* :data:`NOTIFICATIONS` — a notification was enqueued (its event id); the dispatchers wake on it.
+* :data:`NOTIFICATIONS` — a notification was enqueued (its event id), or a system alert opened
+  or closed (``system:<alert id>``); the dispatchers wake on it.
 * :data:`CASE_EVENTS` — every ``case_events`` row, by trigger (migration 0007,
   ``{"event_id": …, "case_id": …}``); the publisher and the staff SSE stream wake on it.
 """

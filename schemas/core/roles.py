@@ -55,6 +55,7 @@ WRITES: Mapping[str, Mapping[str, tuple[str, ...]]] = {
         # issue 14: the broker's drop counters, system alerts, history recall
         "broker_counters": _IW,
         "system_alerts": _IW,
+        "system_alert_events": ("INSERT",),  # opened, reopened: told to subscribers
         "recall_requests": _IW,
         "recall_attempts": _IW,
     },
@@ -70,6 +71,7 @@ WRITES: Mapping[str, Mapping[str, tuple[str, ...]]] = {
         "subscriptions": _IW,
         "notification_outbox": _IW,
         "delivery_log": ("INSERT",),
+        "system_alert_events": _IW,  # reminders; announced: queued for the subscribers
         "disclosure_records": _IW,
         "publication_log": ("INSERT",),
         "publication_roots": ("INSERT",),
@@ -92,6 +94,7 @@ WRITES: Mapping[str, Mapping[str, tuple[str, ...]]] = {
         "notification_outbox": ("UPDATE",),
         "staff_users": _IW,
         "system_alerts": ("UPDATE",),  # staff close them (issue 14)
+        "system_alert_events": ("INSERT",),  # closed: told to subscribers
         # disclosure on request (issue 17): the public form and the staff actions
         "disclosure_requests": _IW,
         "disclosure_request_attachments": ("INSERT",),

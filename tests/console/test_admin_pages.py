@@ -135,6 +135,7 @@ def test_subscription_secret_is_write_only(
             "secret": secret,
             "kinds": "exceedance",
             "min_severity": "major",
+            "cases": "1",  # ticked on the form
         },
     )
     assert made.status_code == 200, made.text[-800:]
@@ -210,6 +211,7 @@ def test_a_robot_credential_is_masked_and_a_subscription_is_changed_on_its_page(
             "target": f"https://oapi.dingtalk.com/robot/send?access_token={key}",
             "secret": "sign-secret",
             "kinds": "exceedance",
+            "cases": "1",
         },
     )
     assert made.status_code == 200, made.text.split('id="problem"')[-1][:300]
@@ -229,6 +231,7 @@ def test_a_robot_credential_is_masked_and_a_subscription_is_changed_on_its_page(
             "min_severity": "major",
             "districts": "西湖区, 上城区",
             "max_per_hour": "12",
+            "cases": "1",
         },
     )
     assert changed.status_code == 200 and 'id="done"' in changed.text, changed.text[-800:]
@@ -253,6 +256,7 @@ def test_a_robot_credential_is_masked_and_a_subscription_is_changed_on_its_page(
             "subscriber": "duty desk",
             "channel": "dingtalk",
             "remove_secret": "1",
+            "cases": "1",
         },
     )
     assert removed.status_code == 200
@@ -360,3 +364,37 @@ def test_one_outlet_and_its_enterprise_are_changed_in_their_forms(
     assert all("pw-" not in a[1] for a in audit)  # passwords never in the audit log
     assert client.get("/staff/admin/outlet?mn=NOPE").status_code == 404
     assert client.post(f"/staff/admin/outlet?mn={MN}", data={"c.code": "x"}).status_code == 403
+
+
+def test_a_staff_user_is_subscribed_to_system_alerts_on_the_console(
+    client: TestClient, db: psycopg.Connection, admin: str
+) -> None:
+    form = client.get("/staff/admin/subscriptions?lang=en")
+    assert 'name="system_alerts"' in form.text and 'value="broker-drops"' in form.text
+    staff_user(db, "ops.li", "viewer")
+    base = {
+        "csrf": admin,
+        "channel": "email",
+        "target": "ops.li@example.gov.cn",
+        "system_alerts": "1",
+        "system_alert_kinds": "recall-failed",
+    }
+    refused = client.post("/staff/admin/subscriptions", data={**base, "subscriber": "someone"})
+    assert refused.status_code == 422 and "staff" in refused.text
+    assert db.execute("SELECT count(*) FROM subscriptions").fetchone() == (0,)
+    made = client.post("/staff/admin/subscriptions?lang=en", data={**base, "subscriber": "ops.li"})
+    assert made.status_code == 200, made.text.split('id="problem"')[-1][:300]
+    row = db.execute("SELECT id, cases, system_alerts, system_alert_kinds FROM subscriptions")
+    sid, *wants = row.fetchone() or ()
+    assert wants == [False, True, ["recall-failed"]]
+    page = client.get(f"/staff/admin/subscriptions/{sid}")
+    assert re.search(r'name="system_alerts" value="1" checked', page.text)
+    assert re.search(r'name="cases" value="1">', page.text)  # not ticked
+    # ticked off again on its page: every kind, and cases too
+    changed = client.post(
+        f"/staff/admin/subscriptions/{sid}",
+        data={**base, "subscriber": "ops.li", "system_alert_kinds": [], "cases": "1"},
+    )
+    assert changed.status_code == 200 and 'id="done"' in changed.text, changed.text[-800:]
+    row = db.execute("SELECT cases, system_alerts, system_alert_kinds FROM subscriptions")
+    assert row.fetchone() == (True, True, [])

@@ -49,7 +49,7 @@ class EmailChannel:
         mail["To"] = target
         mail["Date"] = format_datetime(self.clock())
         mail["Message-ID"] = make_msgid("sourcewatch")
-        mail["X-Sourcewatch-Event"] = ",".join(str(e) for e in message.event_ids)
+        mail["X-Sourcewatch-Event"] = message.references
         mail.set_content(message.text, charset="utf-8")
         return mail
 

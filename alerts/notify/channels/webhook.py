@@ -81,7 +81,7 @@ class WebhookChannel:
         timestamp = str(int(self.clock().timestamp()))
         headers = {
             "Content-Type": "application/json; charset=utf-8",
-            "X-Sourcewatch-Event": ",".join(str(e) for e in message.event_ids),
+            "X-Sourcewatch-Event": message.references,
             "X-Sourcewatch-Timestamp": timestamp,
         }
         if secret:
