@@ -222,7 +222,7 @@ def _publish(
     """The publisher, in its own process so that the benchmark measures the consumer: builds
     the frames, connects, says ready, publishes them all at QoS 1 once told to. ``lazy``: the
     frames are built while publishing, a window at a time (a backlog, whose publishing is not
-    timed: a million frames built first would take about 0.5 GB)."""
+    timed: a million frames built first would take about 0.7 GB)."""
     frames: Iterator[tuple[str, bytes]] = iter_frames(n) if lazy else iter(make_frames(n))
     host, port, _, _, _ = broker_address(mqtt_url)
     pub = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
