@@ -4,6 +4,13 @@ the decode rate of the codec alone.
 
     make bench                      # defaults: 20,000 frames × 9 values, local servers
     python -m bench.ingest --frames 50000
+    python -m bench.ingest --broker mosquitto --backlog 1000000 --backlog-only --sample-s 20
+
+``--backlog N``: a worker (the shipped Receive Maximum and batch size unless
+``--receive-maximum``/``--backlog-batch``) drains N messages queued for its session while it was
+away; its RSS and the private Mosquitto's are sampled every ``--sample-s`` seconds, and
+``--tracemalloc SECONDS`` prints what the worker's Python allocations grew from then to the end.
+The publisher builds a backlog's frames as it publishes them, a window at a time.
 
 Settings: SOURCEWATCH_BENCH_DSN (an admin DSN; a fresh database is created and dropped) and
 SOURCEWATCH_MQTT_URL (default: each private broker this machine has, side by side: Mosquitto
@@ -13,10 +20,13 @@ with the shipped limits, and Aedes, the embedded default's fallback).
 from __future__ import annotations
 
 import argparse
+import itertools
 import multiprocessing
 import os
+import sys
 import threading
 import time
+import tracemalloc
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -66,8 +76,12 @@ OUTLETS = 20
 
 def make_frames(n: int) -> list[tuple[str, bytes]]:
     """n real-time frames (9 values each) spread over OUTLETS outlets, 30 s apart."""
+    return list(iter_frames(n))
+
+
+def iter_frames(n: int) -> Iterator[tuple[str, bytes]]:
+    """The frames of :func:`make_frames`, one at a time (a large backlog is not held at once)."""
     t0 = datetime(2026, 11, 1)
-    out = []
     for i in range(n):
         mn = f"BENCH{i % OUTLETS:019d}"
         when = t0 + timedelta(seconds=30 * (i // OUTLETS))
@@ -83,8 +97,7 @@ def make_frames(n: int) -> list[tuple[str, bytes]]:
             flag=4,
             cp=cp,
         )
-        out.append((f"hj212/{mn}/up", build_packet(seg)))
-    return out
+        yield f"hj212/{mn}/up", build_packet(seg)
 
 
 @contextmanager
@@ -203,10 +216,14 @@ COMPLETENESS_ROUNDS = 3  # writer runs with and without the record, alternating
 _PUBLISH_WINDOW = 1000
 
 
-def _publish(mqtt_url: str, n: int, ready: Event, go: Event, done: Event) -> None:
+def _publish(
+    mqtt_url: str, n: int, ready: Event, go: Event, done: Event, lazy: bool = False
+) -> None:
     """The publisher, in its own process so that the benchmark measures the consumer: builds
-    the frames, connects, says ready, publishes them all at QoS 1 once told to."""
-    frames = make_frames(n)
+    the frames, connects, says ready, publishes them all at QoS 1 once told to. ``lazy``: the
+    frames are built while publishing, a window at a time (a backlog, whose publishing is not
+    timed: a million frames built first would take about 0.7 GB)."""
+    frames: Iterator[tuple[str, bytes]] = iter_frames(n) if lazy else iter(make_frames(n))
     host, port, _, _, _ = broker_address(mqtt_url)
     pub = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     pub.max_inflight_messages_set(1000)
@@ -215,8 +232,8 @@ def _publish(mqtt_url: str, n: int, ready: Event, go: Event, done: Event) -> Non
     pub.loop_start()
     ready.set()
     go.wait()
-    for i in range(0, len(frames), _PUBLISH_WINDOW):  # a window at a time: paho's queue
-        infos = [pub.publish(topic, raw, qos=1) for topic, raw in frames[i : i + _PUBLISH_WINDOW]]
+    while window := list(itertools.islice(frames, _PUBLISH_WINDOW)):  # paho's queue is unbounded
+        infos = [pub.publish(topic, raw, qos=1) for topic, raw in window]
         for info in infos:
             info.wait_for_publish(timeout=600)
     pub.disconnect()
@@ -226,9 +243,13 @@ def _publish(mqtt_url: str, n: int, ready: Event, go: Event, done: Event) -> Non
 
 def _work(
     url: str, mqtt_url: str, client_id: str, group: str, receive_maximum: int, batch: int,
-    ready: Event, stop: Event,
+    ready: Event, stop: Event, trace_after_s: float | None = None,
 ) -> None:  # fmt: skip
-    """One ingest worker, in its own process, as ``sourcewatch ingest`` runs it."""
+    """One ingest worker, in its own process, as ``sourcewatch ingest`` runs it.
+    ``trace_after_s``: trace Python allocations (tracemalloc), and print to stderr what grew
+    between that many seconds after start and the stop (where a slow rise of RSS comes from)."""
+    if trace_after_s is not None:
+        tracemalloc.start()
     settings = IngestSettings(
         database_url=url,
         mqtt_url=mqtt_url,
@@ -246,10 +267,35 @@ def _work(
     halt = threading.Event()
     thread = threading.Thread(target=worker.run, args=(halt,))
     thread.start()
+    first = None
+    if trace_after_s is not None and not stop.wait(trace_after_s):
+        first = tracemalloc.take_snapshot()
     stop.wait()
+    if first is not None:
+        _print_growth(first, tracemalloc.take_snapshot(), trace_after_s or 0.0)
     halt.set()
     thread.join()
     transport.stop()
+
+
+def _print_growth(
+    first: tracemalloc.Snapshot, last: tracemalloc.Snapshot, after_s: float, top: int = 15
+) -> None:
+    """The Python allocations that grew most between two snapshots of one worker (the
+    messages in flight at either come and go)."""
+    ignore = [tracemalloc.Filter(False, tracemalloc.__file__)]
+    first, last = first.filter_traces(ignore), last.filter_traces(ignore)
+    total = [sum(s.size for s in snap.statistics("filename")) for snap in (first, last)]
+    out = sys.stderr
+    print(
+        f"tracemalloc, worker {os.getpid()}: traced {total[0] / 1024:,.0f} KiB at {after_s:.0f} s,"
+        f" {total[1] / 1024:,.0f} KiB at the stop; grew most:",
+        file=out,
+    )
+    grew = [stat for stat in last.compare_to(first, "lineno") if stat.size_diff > 0]
+    for stat in grew[:top]:
+        print(f"  {stat}", file=out)
+    out.flush()
 
 
 @dataclass
@@ -264,7 +310,12 @@ class Workers:
 
 
 def _status_kib(pid: int | None, key: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+    """A ``kB`` field of a process's /proc status; 0 when the process is gone."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    for line in text.splitlines():
         if line.startswith(key + ":"):
             return int(line.split()[1])
     return 0
@@ -274,7 +325,7 @@ def _status_kib(pid: int | None, key: str) -> int:
 def workers(
     url: str, mqtt_url: str, count: int, *, client_ids: list[str] | None = None,
     group: str | None = None, receive_maximum: int = 1000, batch: int = 500,
-    shared: bool = True,
+    shared: bool = True, trace_after_s: float | None = None,
 ) -> Iterator[Workers]:  # fmt: skip
     """``count`` worker processes on one shared subscription (``shared=False``: a plain
     subscription, for a broker without shared subscriptions such as Aedes), subscribed when
@@ -290,7 +341,7 @@ def workers(
         ready = ctx.Event()
         proc = ctx.Process(
             target=_work,
-            args=(url, mqtt_url, cid, group, receive_maximum, batch, ready, stop),
+            args=(url, mqtt_url, cid, group, receive_maximum, batch, ready, stop, trace_after_s),
         )
         proc.start()
         started.append((proc, ready))
@@ -308,11 +359,12 @@ def workers(
 
 
 @contextmanager
-def publisher(mqtt_url: str, n: int) -> Iterator[tuple[Event, Event]]:
-    """A publisher process with ``n`` frames ready; yields (go, done)."""
+def publisher(mqtt_url: str, n: int, *, lazy: bool = False) -> Iterator[tuple[Event, Event]]:
+    """A publisher process with ``n`` frames ready (``lazy``: built as they are published);
+    yields (go, done)."""
     ctx = multiprocessing.get_context("spawn")
     ready, go, done = ctx.Event(), ctx.Event(), ctx.Event()
-    proc = ctx.Process(target=_publish, args=(mqtt_url, n, ready, go, done))
+    proc = ctx.Process(target=_publish, args=(mqtt_url, n, ready, go, done, lazy))
     proc.start()
     try:
         if not ready.wait(300):
@@ -362,19 +414,47 @@ def bench_end_to_end(
 
 
 @dataclass(frozen=True)
+class Sample:
+    """One look at a drain in progress."""
+
+    at_s: float  # since the worker came back
+    stored: int  # frames committed so far
+    worker_rss_kib: int  # the worker's resident set now (VmRSS)
+    broker_rss_kib: int | None  # the private Mosquitto's, when this benchmark started it
+
+
+@dataclass(frozen=True)
 class Backlog:
     messages: int
     drain_s: float
     peak_rss_mib: float
     receive_maximum: int
     batch: int
+    stored: int = 0  # frames committed at the end (fewer than ``messages``: the drain stalled)
+    publish_s: float = 0.0
+    samples: tuple[Sample, ...] = ()
+
+    @property
+    def rate(self) -> float:
+        return self.stored / self.drain_s if self.drain_s else 0.0
+
+
+BACKLOG_STALL_S = 300.0  # a drain that stores nothing for this long has stalled (lost messages)
 
 
 def bench_backlog(
-    url: str, mqtt_url: str, messages: int, receive_maximum: int = 1000, batch: int = 1000
+    url: str,
+    mqtt_url: str,
+    messages: int,
+    receive_maximum: int = 1000,
+    batch: int = 500,
+    *,
+    sample_s: float = 10.0,
+    trace_after_s: float | None = None,
 ) -> Backlog:
     """A worker facing ``messages`` queued for its persistent session while it was away: the
-    time to drain them and the worker's peak resident set."""
+    time to drain them, the worker's peak resident set, and every ``sample_s`` seconds its
+    resident set and the broker's (the broker's only for a Mosquitto this benchmark started)."""
     truncate(url)
     client_id = f"bench-backlog-{uuid.uuid4().hex[:6]}"
     group = f"bench-{uuid.uuid4().hex[:6]}"
@@ -382,23 +462,112 @@ def bench_backlog(
     with workers(url, mqtt_url, 1, client_ids=[client_id], group=group):
         pass
     truncate(url)
-    with publisher(mqtt_url, messages) as (go, done):
+    broker = _child_pid("mosquitto")
+    start = time.perf_counter()
+    with publisher(mqtt_url, messages, lazy=True) as (go, done):
         go.set()
         done.wait()
-    with workers(
-        url,
-        mqtt_url,
-        1,
-        client_ids=[client_id],
-        group=group,
-        receive_maximum=receive_maximum,
-        batch=batch,
-    ) as w:
+    publish_s = time.perf_counter() - start
+    queued = _status_kib(broker, "VmRSS") if broker else None
+    print(  # noqa: T201
+        f"backlog {messages:,}: published in {publish_s:.0f} s; broker RSS with it queued "
+        + (f"{queued / 1024:.1f} MiB" if queued is not None else "unknown"),
+        flush=True,
+    )
+    with (
+        psycopg.connect(url, autocommit=True) as conn,
+        workers(
+            url,
+            mqtt_url,
+            1,
+            client_ids=[client_id],
+            group=group,
+            receive_maximum=receive_maximum,
+            batch=batch,
+            trace_after_s=trace_after_s,
+        ) as w,
+    ):
+        worker = w.processes[0].pid
+        progress = _Progress(conn)  # counts from before the worker came back
         start = time.perf_counter()
-        wait_stored(url, messages)
-        elapsed = time.perf_counter() - start
+        samples: list[Sample] = []
+        stored, progress_at, next_sample = 0, start, start
+        while True:
+            now = time.perf_counter()
+            if (n := progress.stored(messages)) > stored:
+                stored, progress_at = n, now
+            if stored >= messages or now - progress_at > BACKLOG_STALL_S:
+                break
+            if now >= next_sample:
+                samples.append(_sample(now - start, stored, worker, broker))
+                print(f"  {samples[-1]}", flush=True)  # noqa: T201
+                next_sample += sample_s
+            time.sleep(1.0)
+        elapsed = (progress_at if stored < messages else time.perf_counter()) - start
+        samples.append(_sample(elapsed, stored, worker, broker))
         peak = w.peak_rss_mib()[0]
-    return Backlog(messages, elapsed, peak, receive_maximum, batch)
+    return Backlog(
+        messages, elapsed, peak, receive_maximum, batch, stored, publish_s, tuple(samples)
+    )
+
+
+class _Progress:
+    """Frames committed so far, without loading the server in proportion to the backlog: the
+    insert counter of ``frames`` (``pg_stat_user_tables``) once a second, an exact ``count(*)``
+    (a scan of all of ``frames``) only every :data:`EXACT_EVERY` polls and to confirm the end.
+    Where the server's autovacuum is off (some development servers), ``frames`` and
+    ``measurements`` are analysed as autovacuum would (once 10 % more rows came): without
+    statistics the writer's probe for frames already stored is a hash join over all of
+    ``frames``, in every batch, and a drain slows down as it goes."""
+
+    EXACT_EVERY = 15
+
+    def __init__(self, conn: psycopg.Connection) -> None:
+        self.conn = conn
+        row = conn.execute("SHOW autovacuum").fetchone()
+        self.autovacuum = bool(row and row[0] == "on")
+        self.base = self._inserted()
+        self.polls = 0
+        self.known = 0
+        self.analysed_at = 0
+
+    def _inserted(self) -> int:
+        row = self.conn.execute(
+            "SELECT n_tup_ins FROM pg_stat_user_tables WHERE relid = 'frames'::regclass"
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def stored(self, goal: int) -> int:
+        self.polls += 1
+        seen = self._inserted() - self.base  # inserts counted at commit, up to 1 s late
+        if seen >= goal or self.polls % self.EXACT_EVERY == 0:
+            row = self.conn.execute("SELECT count(*) FROM frames").fetchone()
+            seen = row[0] if row else 0
+        self.known = max(self.known, seen)
+        if not self.autovacuum and self.known >= 50 + 1.1 * self.analysed_at:
+            self.conn.execute("ANALYZE frames, measurements")
+            self.analysed_at = self.known
+        return self.known
+
+
+def _sample(at_s: float, stored: int, worker: int | None, broker: int | None) -> Sample:
+    rss = _status_kib(broker, "VmRSS") if broker else None
+    return Sample(round(at_s, 1), stored, _status_kib(worker, "VmRSS"), rss)
+
+
+def _child_pid(name: str) -> int | None:
+    """A child process of this one with this command name (the private broker), or None."""
+    me = str(os.getpid())
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)
+            comm = fields[0].split("(", 1)[1]
+            ppid = fields[1].split()[1]
+        except (OSError, IndexError):
+            continue
+        if comm == name and ppid == me:
+            return int(stat.parent.name)
+    return None
 
 
 def brokers() -> list[tuple[str, AbstractContextManager[str]]]:
@@ -428,64 +597,106 @@ class IngestFigures:
         return None
 
 
+@dataclass(frozen=True)
+class BacklogOptions:
+    """What ``--backlog`` drains and how (the worker's settings default to the shipped ones)."""
+
+    messages: tuple[int, ...] = ()
+    receive_maximum: int = IngestSettings.model_fields["mqtt_receive_maximum"].default
+    batch: int = IngestSettings.model_fields["batch_max_messages"].default
+    sample_s: float = 10.0
+    trace_after_s: float | None = None
+    only: bool = False  # the backlog alone: no codec, COPY, writer or end-to-end runs
+
+
 def measure(
     frames_n: int = 20_000,
     batch: int = 500,
     *,
     scale_out: bool = True,
-    backlog: tuple[int, ...] = (),
+    backlog: BacklogOptions = BacklogOptions(),
     only_broker: str | None = None,
 ) -> IngestFigures:
     admin = os.environ.get("SOURCEWATCH_BENCH_DSN", "postgresql://postgres@127.0.0.1:5432/test")
-    frames = make_frames(frames_n)
     rows: list[tuple[str, float, int, str]] = []
     backlogs: list[tuple[str, Backlog]] = []
-    t, n = bench_decode(frames)
-    rows.append(("codec alone (parse_packet, strict CRC)", t, n, "frames"))
     with fresh_database(admin) as url:
-        accepted = decoded(url, frames)
-        t, n = bench_copy(url, accepted)
-        rows.append(("ceiling: plain COPY of the same rows", t, n, "values"))
-        t, n = bench_writer(url, accepted, batch)
-        rows.append((f"writer alone (batches of {batch}: COPY + merge)", t, n, "values"))
-        # Side by side, alternating so that the machine's load falls on both alike; the best
-        # run of each counts.
-        best: dict[bool, tuple[float, int]] = {}
-        for _ in range(COMPLETENESS_ROUNDS):
-            for counted in (False, True):
-                t, n = bench_writer(url, accepted, batch, completeness=counted)
-                if counted not in best or t < best[counted][0]:
-                    best[counted] = (t, n)
-        rows.append(("writer, completeness record off", *best[False], "values"))
-        rows.append(("writer, completeness record on", *best[True], "values"))
+        if not backlog.only:
+            rows = _throughput(url, make_frames(frames_n), batch)
         for name, broker in brokers():
             if only_broker and name.lower() != only_broker.lower():
                 continue
             shared = name != "Aedes"  # Aedes has no shared subscriptions (README)
             with broker as mqtt_url:
-                t, n = bench_end_to_end(url, mqtt_url, frames_n, shared=shared)
-                rows.append((f"end to end: {name} → worker → database", t, n, "values"))
-                if scale_out and shared:
+                if not backlog.only:
+                    t, n = bench_end_to_end(url, mqtt_url, frames_n, shared=shared)
+                    rows.append((f"end to end: {name} → worker → database", t, n, "values"))
+                if scale_out and shared and not backlog.only:
                     t, n = bench_end_to_end(url, mqtt_url, frames_n, worker_count=2)
                     rows.append((f"scale-out: {name} → 2 workers → database", t, n, "values"))
-                for b in backlog if shared else ():  # a persistent shared session
-                    backlogs.append((name, bench_backlog(url, mqtt_url, b)))
-                    print(f"backlog {b:,}: {backlogs[-1][1]}", flush=True)  # noqa: T201
+                for b in backlog.messages if shared else ():  # a persistent shared session
+                    figures = bench_backlog(
+                        url,
+                        mqtt_url,
+                        b,
+                        backlog.receive_maximum,
+                        backlog.batch,
+                        sample_s=backlog.sample_s,
+                        trace_after_s=backlog.trace_after_s,
+                    )
+                    backlogs.append((name, figures))
     return IngestFigures(frames_n, frames_n * len(GAS), rows, backlogs)
 
 
+def _throughput(
+    url: str, frames: list[tuple[str, bytes]], batch: int
+) -> list[tuple[str, float, int, str]]:
+    """The codec alone, the ceiling (plain COPY), the writer alone, with and without the
+    completeness record."""
+    rows: list[tuple[str, float, int, str]] = []
+    t, n = bench_decode(frames)
+    rows.append(("codec alone (parse_packet, strict CRC)", t, n, "frames"))
+    accepted = decoded(url, frames)
+    t, n = bench_copy(url, accepted)
+    rows.append(("ceiling: plain COPY of the same rows", t, n, "values"))
+    t, n = bench_writer(url, accepted, batch)
+    rows.append((f"writer alone (batches of {batch}: COPY + merge)", t, n, "values"))
+    # Side by side, alternating so that the machine's load falls on both alike; the best
+    # run of each counts.
+    best: dict[bool, tuple[float, int]] = {}
+    for _ in range(COMPLETENESS_ROUNDS):
+        for counted in (False, True):
+            t, n = bench_writer(url, accepted, batch, completeness=counted)
+            if counted not in best or t < best[counted][0]:
+                best[counted] = (t, n)
+    rows.append(("writer, completeness record off", *best[False], "values"))
+    rows.append(("writer, completeness record on", *best[True], "values"))
+    return rows
+
+
 def report(figures: IngestFigures) -> None:
-    print(f"{figures.frames:,} frames, {figures.values:,} values, {OUTLETS} outlets")  # noqa: T201
-    print(f"{'what':<52} {'seconds':>8} {'per second':>14}")  # noqa: T201
+    if figures.rows:
+        print(f"{figures.frames:,} frames, {figures.values:,} values, {OUTLETS} outlets")  # noqa: T201
+        print(f"{'what':<52} {'seconds':>8} {'per second':>14}")  # noqa: T201
     for what, t, n, unit in figures.rows:
         extra = f"  ({figures.frames / t:,.0f} frames/s)" if unit == "values" else ""
         print(f"{what:<52} {t:8.2f} {n / t:>10,.0f} {unit}/s{extra}")  # noqa: T201
     for name, b in figures.backlogs:
+        short = "" if b.stored >= b.messages else f" (STALLED: {b.stored:,} stored)"
         print(  # noqa: T201
             f"backlog of {b.messages:,} queued messages ({name}, Receive Maximum "
-            f"{b.receive_maximum}, batch {b.batch}): drained in {b.drain_s:.1f} s, "
-            f"worker peak RSS {b.peak_rss_mib:.1f} MiB"
+            f"{b.receive_maximum}, batch {b.batch}): published in {b.publish_s:.0f} s, drained "
+            f"in {b.drain_s:.1f} s ({b.rate:,.0f} frames/s){short}, worker peak RSS "
+            f"{b.peak_rss_mib:.1f} MiB"
         )
+        rss = [s.worker_rss_kib / 1024 for s in b.samples if s.worker_rss_kib]
+        brk = [s.broker_rss_kib / 1024 for s in b.samples if s.broker_rss_kib]
+        if rss:
+            print(  # noqa: T201
+                f"  worker RSS over {len(rss)} samples: {min(rss):.1f}–{max(rss):.1f} MiB, "
+                f"first {rss[0]:.1f}, last {rss[-1]:.1f}"
+                + (f"; broker RSS {brk[0]:.1f} → {brk[-1]:.1f} MiB" if brk else "")
+            )
 
 
 def parser() -> argparse.ArgumentParser:
@@ -503,6 +714,34 @@ def parser() -> argparse.ArgumentParser:
         default=[],
         help="also drain a backlog of this many queued messages (repeatable), with RSS",
     )
+    parser.add_argument(
+        "--backlog-only", action="store_true", help="only the backlog (no throughput runs)"
+    )
+    defaults = BacklogOptions()
+    parser.add_argument(
+        "--receive-maximum",
+        type=int,
+        default=defaults.receive_maximum,
+        help="the draining worker's Receive Maximum (default: the shipped one)",
+    )
+    parser.add_argument(
+        "--backlog-batch",
+        type=int,
+        default=defaults.batch,
+        help="the draining worker's batch size (default: the shipped one)",
+    )
+    parser.add_argument(
+        "--sample-s",
+        type=float,
+        default=defaults.sample_s,
+        help="seconds between samples of the worker's and the broker's RSS during a drain",
+    )
+    parser.add_argument(
+        "--tracemalloc",
+        type=float,
+        metavar="SECONDS",
+        help="trace the draining worker's allocations; print what grew from SECONDS to the end",
+    )
     return parser
 
 
@@ -513,7 +752,14 @@ def main() -> None:
             args.frames,
             args.batch,
             scale_out=not args.no_scale_out,
-            backlog=tuple(args.backlog),
+            backlog=BacklogOptions(
+                tuple(args.backlog),
+                args.receive_maximum,
+                args.backlog_batch,
+                args.sample_s,
+                args.tracemalloc,
+                args.backlog_only,
+            ),
             only_broker=args.broker,
         )
     )

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 
 from pydantic import ValidationError
 
@@ -307,6 +307,12 @@ def _rows(
     return tuple(rows)
 
 
+# Plans remembered (the most recently used): a logger sends the same fields in every frame, so a
+# few dozen cover a deployment; the bound keeps frames with ever new field names (a faulty or
+# hostile sender) from growing a worker's memory without end.
+PLAN_CACHE_SIZE = 1024
+
+
 @dataclass(frozen=True, slots=True)
 class _Plan:
     """Which of a code's fields (by their names as sent) fill which column: computed once per
@@ -322,7 +328,7 @@ class _Plan:
     empty: bool  # no value, no converted value, no column: not a measurement (Info, SN, RS …)
 
 
-@cache
+@lru_cache(maxsize=PLAN_CACHE_SIZE)
 def _plan(kind: str, names: tuple[str, ...]) -> _Plan:
     by_name = {f.lower(): f for f in names}  # the last of the same name in any case wins
     main = ("rtd", "avg") if kind == "rtd" else ("avg", "rtd")
