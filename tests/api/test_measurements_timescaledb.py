@@ -150,9 +150,9 @@ def test_the_aggregate_equals_an_hourly_group_by(
 def test_the_compressed_aggregate_answers_as_plain_postgresql(
     db: psycopg.Connection, world: World, aggregate: HourlyAggregate
 ) -> None:
-    """Migration 0025's layout of the compressed aggregate (one segment per outlet and
-    pollutant, every data kind in it, ordered by kind, hour and flag) gives the same counts and
-    rows as plain PostgreSQL, for one kind or all of them."""
+    """The compressed aggregate (migration 0016: one segment per outlet, pollutant and data
+    kind, as the API reads it, ordered by hour and flag) gives the same counts and rows as plain
+    PostgreSQL, for one kind or several."""
     _add(db, world.gas, utc(22, 30, day=25), 60 * 30)
     _refresh(db)
     compressed = db.execute(
@@ -166,7 +166,7 @@ def test_the_compressed_aggregate_answers_as_plain_postgresql(
         " WHERE c.hypertable_id = %s AND c.compressed_chunk_id IS NOT NULL",
         (aggregate.mat_hypertable_id,),
     ).fetchall()
-    assert layouts == [(["outlet_id", "pollutant"], ["kind", "hour", "flag"])]
+    assert layouts == [(["outlet_id", "pollutant", "kind"], ["hour", "flag"])]
     counts = _counts(db, world, aggregate)
     assert all(plain == fast for plain, fast in counts) and counts[0][0] > 0
     direct = """SELECT outlet_id, pollutant, kind, flag, date_trunc('hour', ts, 'UTC') AS hour,
