@@ -145,3 +145,39 @@ def test_the_aggregate_equals_an_hourly_group_by(
     assert db.execute(view).fetchall() == expected  # real-time: nothing materialized yet
     _refresh(db)
     assert db.execute(view).fetchall() == expected  # materialized
+
+
+def test_the_compressed_aggregate_answers_as_plain_postgresql(
+    db: psycopg.Connection, world: World, aggregate: HourlyAggregate
+) -> None:
+    """The compressed aggregate (migration 0016: one segment per outlet, pollutant and data
+    kind, as the API reads it, ordered by hour and flag) gives the same counts and rows as plain
+    PostgreSQL, for one kind or several."""
+    _add(db, world.gas, utc(22, 30, day=25), 60 * 30)
+    _refresh(db)
+    compressed = db.execute(
+        "SELECT compress_chunk(c) FROM show_chunks('measurements_hourly') c"
+    ).fetchall()
+    assert compressed
+    layouts = db.execute(
+        "SELECT DISTINCT s.segmentby, s.orderby FROM _timescaledb_catalog.compression_settings s"
+        " JOIN _timescaledb_catalog.chunk c"
+        "   ON s.relid = format('%%I.%%I', c.schema_name, c.table_name)::regclass"
+        " WHERE c.hypertable_id = %s AND c.compressed_chunk_id IS NOT NULL",
+        (aggregate.mat_hypertable_id,),
+    ).fetchall()
+    assert layouts == [(["outlet_id", "pollutant", "kind"], ["hour", "flag"])]
+    counts = _counts(db, world, aggregate)
+    assert all(plain == fast for plain, fast in counts) and counts[0][0] > 0
+    direct = """SELECT outlet_id, pollutant, kind, flag, date_trunc('hour', ts, 'UTC') AS hour,
+                       count(*), count(value), sum(value), min(value), max(value)
+                FROM measurements WHERE ts < %(end)s GROUP BY 1, 2, 3, 4, 5
+                ORDER BY 1, 2, 3, 4, 5"""
+    view = """SELECT outlet_id, pollutant, kind, flag, hour, n_rows, n_values, sum, min, max
+              FROM measurements_hourly WHERE hour < %(end)s AND kind = ANY(%(kinds)s)
+              ORDER BY 1, 2, 3, 4, 5"""
+    end = utc(4, day=27)
+    for kinds in (["min"], ["rtd"], ["min", "rtd"]):
+        expected = [r for r in db.execute(direct, {"end": end}).fetchall() if r[2] in kinds]
+        assert db.execute(view, {"end": end, "kinds": kinds}).fetchall() == expected
+        assert expected

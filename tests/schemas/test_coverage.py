@@ -60,8 +60,14 @@ def test_an_outlet_without_limits_or_with_an_unlimited_pollutant_is_not_judged(
     assert first.measured == ("a21026",)
     # Inactive outlets are not reported; data older than the window does not count.
     db.execute("UPDATE outlets SET active = false WHERE id = %s", (silent,))
+    # Moved by a delete and an insert: on TimescaleDB an UPDATE of ts cannot move a row into
+    # another chunk.
     db.execute(
-        "UPDATE measurements SET ts = ts - %s WHERE outlet_id = %s", (MEASURED_WITHIN, bound)
+        "WITH moved AS (DELETE FROM measurements WHERE outlet_id = %s"
+        "               RETURNING outlet_id, pollutant, kind, ts, value, flag, received_at)"
+        " INSERT INTO measurements (outlet_id, pollutant, kind, ts, value, flag, received_at)"
+        " SELECT outlet_id, pollutant, kind, ts - %s, value, flag, received_at FROM moved",
+        (bound, MEASURED_WITHIN),
     )
     assert found(db) == {"UNBOUND1": [("no_limits", None), ("pollutant_without_limit", "a21026")]}
 
