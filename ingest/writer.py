@@ -17,12 +17,12 @@ Database errors are translated once, here, into :class:`WriteError`.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 from ingest.records import Accepted, Rejected
 from schemas.completeness import record
@@ -58,6 +58,20 @@ CREATE TEMP TABLE IF NOT EXISTS stage_measurements (
     flag text, eflag text, sample_time timestamptz, extra jsonb, frame_id bigint
 ) ON COMMIT DELETE ROWS;
 """
+
+# The staging tables' column types, in order: the batch is COPYed in binary (no text to format
+# here and parse there).
+_FRAME_TYPES = (
+    ["bigint", "timestamptz", "text", "text", "bigint"]
+    + ["text"] * 4
+    + ["timestamptz", "bytea", "bytea", "text", "text", "text", "boolean", "boolean", "text"]
+    + ["integer"]
+)
+_MEASUREMENT_TYPES = (
+    ["integer", "bigint", "text", "text", "timestamptz"]
+    + ["numeric"] * 7
+    + ["text", "text", "timestamptz", "jsonb", "bigint"]
+)
 
 _INSERT_FRAMES = """
 INSERT INTO frames (id, received_at, transport, topic, outlet_id, mn, st, cn, qn, data_time,
@@ -316,7 +330,8 @@ def _write(
                 (len(accepted),),
             )
         ]
-        with cur.copy("COPY stage_frames FROM STDIN") as copy:
+        with cur.copy("COPY stage_frames FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(_FRAME_TYPES)
             for fid, a in zip(ids, accepted, strict=True):
                 copy.write_row(
                     (
@@ -346,7 +361,8 @@ def _write(
         result.frames_duplicate = len(accepted) - cur.rowcount
         cur.execute(_ACTIVITY)
         seq = 0
-        with cur.copy("COPY stage_measurements FROM STDIN") as copy:
+        with cur.copy("COPY stage_measurements FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(_MEASUREMENT_TYPES)
             for fid, a in zip(ids, accepted, strict=True):
                 for r in a.rows:
                     seq += 1
@@ -367,7 +383,7 @@ def _write(
                             r.flag,
                             r.eflag,
                             r.sample_time,
-                            json.dumps(r.extra, ensure_ascii=False) if r.extra else None,
+                            Jsonb(r.extra) if r.extra else None,
                             fid,
                         )
                     )
