@@ -218,9 +218,13 @@ def _merge(*, fresh: bool, completeness: bool) -> str:
     return (
         _MERGE.replace("{old}", _NO_OLD if fresh else _OLD)
         .replace("{on_conflict}", "" if fresh else _ON_CONFLICT)
-        .replace("{completeness}", record.MERGE_CTES if completeness else "")
+        .replace("{completeness}", _completeness_ctes(fresh=fresh) if completeness else "")
         .replace("{stale}", record.STALE_SQL if completeness else "0")
     )
+
+
+def _completeness_ctes(*, fresh: bool) -> str:
+    return record.MERGE_CTES_NEW_KEYS if fresh else record.MERGE_CTES
 
 
 _MERGES = {
