@@ -172,7 +172,7 @@ WITH s AS (
     FROM up GROUP BY outlet_id
 ), queued AS (
     INSERT INTO evaluation_queue (outlet_id, hour_start)
-    SELECT DISTINCT outlet_id, date_trunc('hour', ts, 'UTC') FROM up
+    SELECT DISTINCT outlet_id, {utc_hour} FROM up
     ON CONFLICT (outlet_id, hour_start) DO UPDATE SET queued_at = EXCLUDED.queued_at
 ), notified AS (
     SELECT pg_notify(%(channel)s, json_build_object(
@@ -217,6 +217,7 @@ def _merge(*, fresh: bool, completeness: bool) -> str:
     measure what the record costs: bench/ingest.py)."""
     return (
         _MERGE.replace("{old}", _NO_OLD if fresh else _OLD)
+        .replace("{utc_hour}", record.UTC_HOUR_SQL.replace("{ts}", "ts"))
         .replace("{on_conflict}", "" if fresh else _ON_CONFLICT)
         .replace("{completeness}", _completeness_ctes(fresh=fresh) if completeness else "")
         .replace("{stale}", record.STALE_SQL if completeness else "0")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import psycopg
@@ -276,3 +276,22 @@ def test_a_fresh_key_stored_meanwhile_writes_the_batch_again(
     ]
     assert db.execute("SELECT count(*) FROM measurement_revisions").fetchone() == (1,)
     assert record(db) == direct(db) == {("a21026", "min", T0): (2, 1)}
+
+
+def test_values_count_in_their_utc_hour_at_the_edges(db: psycopg.Connection) -> None:
+    """The merge bins instants into UTC hours by arithmetic (record.UTC_HOUR_SQL); the hours
+    are those of date_trunc('hour', ts, 'UTC'), as the direct count takes them: before the
+    binning's origin, a microsecond before an hour, on the hour, and given in another zone."""
+    oid = add_outlet(db, "MN1")
+    shanghai = timezone(timedelta(hours=8))
+    instants = [
+        datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime(1970, 1, 1, 8, 30, tzinfo=shanghai),
+        T0 - timedelta(microseconds=1),
+        T0,
+        datetime(2026, 11, 28, 16, 59, 59, tzinfo=shanghai),
+    ]
+    rows = [MeasurementRow("a21026", "min", t, value=Decimal(1), flag="N") for t in instants]
+    write_batch(db, [frame(oid, b"edges", rows)], [])
+    assert record(db) == direct(db)
+    assert len(record(db)) == 4
