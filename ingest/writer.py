@@ -17,12 +17,12 @@ Database errors are translated once, here, into :class:`WriteError`.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 from ingest.records import Accepted, Rejected
 from schemas.completeness import record
@@ -58,6 +58,20 @@ CREATE TEMP TABLE IF NOT EXISTS stage_measurements (
     flag text, eflag text, sample_time timestamptz, extra jsonb, frame_id bigint
 ) ON COMMIT DELETE ROWS;
 """
+
+# The staging tables' column types, in order: the batch is COPYed in binary (no text to format
+# here and parse there).
+_FRAME_TYPES = (
+    ["bigint", "timestamptz", "text", "text", "bigint"]
+    + ["text"] * 4
+    + ["timestamptz", "bytea", "bytea", "text", "text", "text", "boolean", "boolean", "text"]
+    + ["integer"]
+)
+_MEASUREMENT_TYPES = (
+    ["integer", "bigint", "text", "text", "timestamptz"]
+    + ["numeric"] * 7
+    + ["text", "text", "timestamptz", "jsonb", "bigint"]
+)
 
 _INSERT_FRAMES = """
 INSERT INTO frames (id, received_at, transport, topic, outlet_id, mn, st, cn, qn, data_time,
@@ -97,29 +111,28 @@ ON CONFLICT (outlet_id) DO UPDATE SET
 # measurement_revisions with the old and new value. All CTEs see one snapshot, so `old` holds
 # the values from before the upsert (under a concurrent revision of the same key the upsert
 # itself waits for the row lock; `old` is then the value this transaction saw).
+#
+# Most batches hold only values newer than anything stored of their series (outlet, pollutant,
+# kind): a logger reporting, or one coming back after a while offline. _ALL_FRESH says so, by
+# one backward probe of the primary key per series of the batch; such a batch is merged with no
+# `old` to look up and a plain INSERT instead of the upsert's speculative insertion
+# (_merge(fresh=True): the same statement otherwise). Two ingest writers of one outlet queue on its
+# outlet_activity row before the probe (_ACTIVITY), so no other writer stores one of these keys
+# in between; should something else store one anyway, the INSERT meets a unique violation and
+# write_batch() writes the batch again (_FRESH_ATTEMPTS), the key then no longer fresh.
 _MERGE = """
 WITH s AS (
     SELECT DISTINCT ON (outlet_id, pollutant, kind, ts) *
     FROM stage_measurements ORDER BY outlet_id, pollutant, kind, ts, seq DESC
 ), old AS (
-    SELECT m.* FROM measurements m JOIN s USING (outlet_id, pollutant, kind, ts)
-    WHERE (m.value, m.min, m.max, m.cou, m.zs_value, m.zs_min, m.zs_max, m.flag, m.eflag, m.sample_time, m.extra)
-          IS DISTINCT FROM
-          (s.value, s.min, s.max, s.cou, s.zs_value, s.zs_min, s.zs_max, s.flag, s.eflag, s.sample_time, s.extra)
+    {old}
 ), up AS (
     INSERT INTO measurements (outlet_id, pollutant, kind, ts, value, min, max, cou, zs_value, zs_min, zs_max, flag, eflag, sample_time, extra,
                               frame_id)
     SELECT outlet_id, pollutant, kind, ts, value, min, max, cou, zs_value, zs_min, zs_max, flag, eflag, sample_time, extra,
            frame_id
     FROM s
-    ON CONFLICT (outlet_id, pollutant, kind, ts) DO UPDATE
-        SET value = EXCLUDED.value, min = EXCLUDED.min, max = EXCLUDED.max, cou = EXCLUDED.cou, zs_value = EXCLUDED.zs_value, zs_min = EXCLUDED.zs_min,
-            zs_max = EXCLUDED.zs_max, flag = EXCLUDED.flag, eflag = EXCLUDED.eflag, sample_time = EXCLUDED.sample_time, extra = EXCLUDED.extra,
-            frame_id = EXCLUDED.frame_id, received_at = NULL,
-            revision = measurements.revision + 1
-        WHERE (measurements.value, measurements.min, measurements.max, measurements.cou, measurements.zs_value, measurements.zs_min, measurements.zs_max, measurements.flag, measurements.eflag, measurements.sample_time, measurements.extra)
-              IS DISTINCT FROM
-              (EXCLUDED.value, EXCLUDED.min, EXCLUDED.max, EXCLUDED.cou, EXCLUDED.zs_value, EXCLUDED.zs_min, EXCLUDED.zs_max, EXCLUDED.flag, EXCLUDED.eflag, EXCLUDED.sample_time, EXCLUDED.extra)
+    {on_conflict}
     RETURNING outlet_id, pollutant, kind, ts, revision, frame_id, flag, value
 ), rev AS (
     INSERT INTO measurement_revisions
@@ -159,7 +172,7 @@ WITH s AS (
     FROM up GROUP BY outlet_id
 ), queued AS (
     INSERT INTO evaluation_queue (outlet_id, hour_start)
-    SELECT DISTINCT outlet_id, date_trunc('hour', ts, 'UTC') FROM up
+    SELECT DISTINCT outlet_id, {utc_hour} FROM up
     ON CONFLICT (outlet_id, hour_start) DO UPDATE SET queued_at = EXCLUDED.queued_at
 ), notified AS (
     SELECT pg_notify(%(channel)s, json_build_object(
@@ -174,12 +187,56 @@ SELECT (SELECT count(*) FROM up WHERE revision = 0) AS inserted,
        {stale} AS stale
 """
 
-# The merge with the completeness record kept in the same statement (schemas/completeness/
-# record.py), and without it (only to measure what the record costs: bench/ingest.py).
-_MERGE_COUNTED = _MERGE.replace("{completeness}", record.MERGE_CTES).replace(
-    "{stale}", record.STALE_SQL
-)
-_MERGE_UNCOUNTED = _MERGE.replace("{completeness}", "").replace("{stale}", "0")
+_OLD = """SELECT m.* FROM measurements m JOIN s USING (outlet_id, pollutant, kind, ts)
+    WHERE (m.value, m.min, m.max, m.cou, m.zs_value, m.zs_min, m.zs_max, m.flag, m.eflag, m.sample_time, m.extra)
+          IS DISTINCT FROM
+          (s.value, s.min, s.max, s.cou, s.zs_value, s.zs_min, s.zs_max, s.flag, s.eflag, s.sample_time, s.extra)"""
+_NO_OLD = "SELECT m.* FROM measurements m WHERE false"
+_ON_CONFLICT = """ON CONFLICT (outlet_id, pollutant, kind, ts) DO UPDATE
+        SET value = EXCLUDED.value, min = EXCLUDED.min, max = EXCLUDED.max, cou = EXCLUDED.cou, zs_value = EXCLUDED.zs_value, zs_min = EXCLUDED.zs_min,
+            zs_max = EXCLUDED.zs_max, flag = EXCLUDED.flag, eflag = EXCLUDED.eflag, sample_time = EXCLUDED.sample_time, extra = EXCLUDED.extra,
+            frame_id = EXCLUDED.frame_id, received_at = NULL,
+            revision = measurements.revision + 1
+        WHERE (measurements.value, measurements.min, measurements.max, measurements.cou, measurements.zs_value, measurements.zs_min, measurements.zs_max, measurements.flag, measurements.eflag, measurements.sample_time, measurements.extra)
+              IS DISTINCT FROM
+              (EXCLUDED.value, EXCLUDED.min, EXCLUDED.max, EXCLUDED.cou, EXCLUDED.zs_value, EXCLUDED.zs_min, EXCLUDED.zs_max, EXCLUDED.flag, EXCLUDED.eflag, EXCLUDED.sample_time, EXCLUDED.extra)"""
+
+_ALL_FRESH = """
+SELECT coalesce(bool_and(k.first_ts > (SELECT max(m.ts) FROM measurements m
+                                        WHERE m.outlet_id = k.outlet_id
+                                          AND m.pollutant = k.pollutant AND m.kind = k.kind)),
+                true)
+FROM (SELECT outlet_id, pollutant, kind, min(ts) AS first_ts
+      FROM stage_measurements GROUP BY outlet_id, pollutant, kind) k
+"""
+
+
+def _merge(*, fresh: bool, completeness: bool) -> str:
+    """The merge statement: for a batch of fresh keys only or any batch; with the completeness
+    record kept in the same statement (schemas/completeness/record.py), or without it (only to
+    measure what the record costs: bench/ingest.py)."""
+    return (
+        _MERGE.replace("{old}", _NO_OLD if fresh else _OLD)
+        .replace("{utc_hour}", record.UTC_HOUR_SQL.replace("{ts}", "ts"))
+        .replace("{on_conflict}", "" if fresh else _ON_CONFLICT)
+        .replace("{completeness}", _completeness_ctes(fresh=fresh) if completeness else "")
+        .replace("{stale}", record.STALE_SQL if completeness else "0")
+    )
+
+
+def _completeness_ctes(*, fresh: bool) -> str:
+    return record.MERGE_CTES_NEW_KEYS if fresh else record.MERGE_CTES
+
+
+_MERGES = {
+    (fresh, counted): _merge(fresh=fresh, completeness=counted)
+    for fresh in (False, True)
+    for counted in (False, True)
+}
+
+# How many times write_batch() tries a batch whose plain INSERT of fresh keys meets a key stored
+# meanwhile (see _MERGE); a unique violation on the last attempt is an error.
+_FRESH_ATTEMPTS = 2
 
 
 class WriteError(Exception):
@@ -234,8 +291,16 @@ def write_batch(
     if not conn.autocommit:
         raise ValueError("write_batch() needs an autocommit connection")
     try:
-        with conn.transaction():
-            return _write(conn, accepted, rejected, completeness)
+        attempts = _FRESH_ATTEMPTS
+        while True:
+            try:
+                with conn.transaction():
+                    return _write(conn, accepted, rejected, completeness)
+            except psycopg.errors.UniqueViolation as exc:
+                attempts -= 1
+                if not attempts or not _fresh_key_taken(exc):
+                    raise
+                log.warning("a key of the batch was stored meanwhile; writing the batch again")
     except psycopg.OperationalError as exc:
         raise WriteError(f"database unavailable: {exc}", retryable=True) from exc
     except psycopg.errors.SerializationFailure as exc:
@@ -244,6 +309,12 @@ def write_batch(
         raise WriteError(f"deadlock: {exc}", retryable=True) from exc
     except psycopg.Error as exc:
         raise WriteError(f"write failed: {exc}", retryable=False) from exc
+
+
+def _fresh_key_taken(exc: psycopg.errors.UniqueViolation) -> bool:
+    """Whether ``exc`` is the fresh merge's plain INSERT meeting a key of ``measurements``
+    stored after the probe (on TimescaleDB, a chunk's copy of the primary key)."""
+    return (exc.diag.constraint_name or "").endswith("measurements_pkey")
 
 
 def _write(
@@ -264,7 +335,8 @@ def _write(
                 (len(accepted),),
             )
         ]
-        with cur.copy("COPY stage_frames FROM STDIN") as copy:
+        with cur.copy("COPY stage_frames FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(_FRAME_TYPES)
             for fid, a in zip(ids, accepted, strict=True):
                 copy.write_row(
                     (
@@ -294,7 +366,8 @@ def _write(
         result.frames_duplicate = len(accepted) - cur.rowcount
         cur.execute(_ACTIVITY)
         seq = 0
-        with cur.copy("COPY stage_measurements FROM STDIN") as copy:
+        with cur.copy("COPY stage_measurements FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(_MEASUREMENT_TYPES)
             for fid, a in zip(ids, accepted, strict=True):
                 for r in a.rows:
                     seq += 1
@@ -315,16 +388,16 @@ def _write(
                             r.flag,
                             r.eflag,
                             r.sample_time,
-                            json.dumps(r.extra, ensure_ascii=False) if r.extra else None,
+                            Jsonb(r.extra) if r.extra else None,
                             fid,
                         )
                     )
         if seq and result.frames_duplicate:
             cur.execute(_CITE_STORED)
         if seq:
-            merge = _MERGE_COUNTED if completeness else _MERGE_UNCOUNTED
+            fresh = bool((cur.execute(_ALL_FRESH).fetchone() or (False,))[0])
             inserted, revised, notified, distinct, stale = cur.execute(
-                merge, {"channel": channels.MEASUREMENTS}
+                _MERGES[fresh, completeness], {"channel": channels.MEASUREMENTS}
             ).fetchone() or (0, 0, 0, 0, 0)
             if stale:  # a revision raced another worker's: recount the batch's hours
                 record.recount_staged(cur, "stage_measurements")

@@ -2,8 +2,9 @@
 received and how many of them are valid (table ``completeness``, migration 0018).
 
 Ingest keeps it in the same statement as the merge into ``measurements``
-(:data:`MERGE_CTES`, spliced into ``ingest/writer.py``'s merge), set-based, one upsert per
-batch, from what the merge itself changed (its ``up`` rows, and the ``old`` values they
+(:data:`MERGE_CTES`, or :data:`MERGE_CTES_NEW_KEYS` for a batch of new keys only, spliced into
+``ingest/writer.py``'s merge), set-based, one upsert per batch, from what the merge itself
+changed (its ``up`` rows, and the ``old`` values they
 replaced):
 
 - a new key (``revision = 0``) adds 1 to ``received``, and 1 to ``valid`` when it is valid;
@@ -35,7 +36,9 @@ from psycopg import sql
 
 __all__ = [
     "MERGE_CTES",
+    "MERGE_CTES_NEW_KEYS",
     "STALE_SQL",
+    "UTC_HOUR_SQL",
     "VALID_SQL",
     "recount",
     "recount_staged",
@@ -49,11 +52,16 @@ VALID_SQL = """(m.value IS NOT NULL AND EXISTS (
                             ELSE 'HJ 212-2017' END
       AND f.code = m.flag AND f.valid))"""
 
+# The UTC hour of the instant `ts`, as date_trunc('hour', ts, 'UTC') (equal for every
+# timestamptz: UTC has no offset changes); binning is arithmetic, cheaper per row than
+# converting to a zone and back, which the merge otherwise does for every value of a batch.
+UTC_HOUR_SQL = "date_bin('1 hour', {ts}, timestamptz '2000-01-01 00:00+00')"
+
 # CTEs appended to the merge: they read `up` (RETURNING outlet_id, pollutant, kind, ts,
 # revision, flag, value) and `old` (the snapshot's rows that the batch changes). The validity
 # of each is VALID_SQL, by a join with the logger's flags.
-MERGE_CTES = """, counted AS (
-    SELECT up.outlet_id, up.pollutant, up.kind, date_trunc('hour', up.ts, 'UTC') AS hour_start,
+_MERGE_CTES = """, counted AS (
+    SELECT up.outlet_id, up.pollutant, up.kind, {hour} AS hour_start,
            count(*) FILTER (WHERE up.revision = 0) AS received,
            coalesce(sum(CASE WHEN up.revision = 0 THEN nv.valid::int
                              WHEN old.revision + 1 = up.revision THEN nv.valid::int - ov.valid::int
@@ -75,13 +83,21 @@ MERGE_CTES = """, counted AS (
     ORDER BY outlet_id, pollutant, kind, hour_start
     ON CONFLICT (outlet_id, pollutant, kind, hour_start) DO UPDATE
         SET received = c.received + EXCLUDED.received,
-            valid = least(greatest(c.valid + (SELECT k.valid FROM counted k
-                                               WHERE (k.outlet_id, k.pollutant, k.kind, k.hour_start)
-                                                   = (c.outlet_id, c.pollutant, c.kind, c.hour_start)),
-                                   0),
-                          c.received + EXCLUDED.received)
+            valid = least(greatest(c.valid + {delta}, 0), c.received + EXCLUDED.received)
     RETURNING 1
 )"""
+# The unclamped valid delta of the counter row c: looked up in `counted`, since the row
+# inserted (EXCLUDED) holds it clamped to [0, received].
+_DELTA = """(SELECT k.valid FROM counted k
+                WHERE (k.outlet_id, k.pollutant, k.kind, k.hour_start)
+                    = (c.outlet_id, c.pollutant, c.kind, c.hour_start))"""
+_MERGE_CTES = _MERGE_CTES.replace("{hour}", UTC_HOUR_SQL.replace("{ts}", "up.ts"))
+MERGE_CTES = _MERGE_CTES.replace("{delta}", _DELTA)
+# The same for a merge whose `up` holds new keys only (revision 0, `old` empty: the writer's
+# merge of a batch newer than everything stored, ingest/writer.py). Each hour's valid delta is
+# then between 0 and its received delta, so clamping leaves it as it is and the counter row
+# takes EXCLUDED.valid, with no look-up in `counted` per row.
+MERGE_CTES_NEW_KEYS = _MERGE_CTES.replace("{delta}", "EXCLUDED.valid")
 
 # The statement the merge ends with reads this count: > 0 means call recount_staged().
 STALE_SQL = "(SELECT count(*) FROM counted WHERE stale)"

@@ -5,9 +5,10 @@ re-deliveries never, revisions move only the valid count, and two workers writin
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import psycopg
@@ -225,3 +226,72 @@ def test_a_revision_of_a_value_the_merge_did_not_see_is_recounted(
     # the second writer's snapshot still has (12.5, D), so D → C would move valid by 0
     _race(db, database_url, revise, [frame(oid, b"w2", [minute(0, value="30", flag="C")])])
     assert record(db) == direct(db) == {("a21026", "min", T0): (2, 1)}
+
+
+def test_late_values_beside_fresh_ones_are_merged(db: psycopg.Connection) -> None:
+    """A batch of values newer than everything stored of their series is merged by a plain
+    INSERT; one holding anything older (late data into a gap, a revision, a re-send) goes
+    through the upsert as a whole: both count alike."""
+    oid = add_outlet(db, "MN1")
+    first = write_batch(db, [frame(oid, b"f1", [minute(5), minute(6, flag="D")])], [])
+    assert (first.values_inserted, first.values_revised) == (2, 0)
+    late = [minute(2), minute(6, value="7", flag="N"), minute(5), minute(9, flag="D")]
+    second = write_batch(db, [frame(oid, b"f2", late)], [])
+    assert (second.values_inserted, second.values_revised, second.values_unchanged) == (2, 1, 1)
+    assert record(db) == direct(db) == {("a21026", "min", T0): (4, 3)}
+    fresh = write_batch(db, [frame(oid, b"f3", [minute(10), minute(11, flag="D")])], [])
+    assert (fresh.values_inserted, fresh.values_revised) == (2, 0)
+    assert record(db) == direct(db) == {("a21026", "min", T0): (6, 4)}
+
+
+def test_a_fresh_key_stored_meanwhile_writes_the_batch_again(
+    db: psycopg.Connection, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Fresh keys go in by a plain INSERT. Ingest writers of one outlet queue on its
+    outlet_activity row, so no other writer stores such a key in between; should something
+    else do so (here: a bare INSERT that takes no such lock, committed while the writer waits
+    on it), the INSERT meets a unique violation and the batch is written again, the key now
+    revised instead of lost or refused."""
+    oid = add_outlet(db, "MN1")
+
+    def store(conn: psycopg.Connection) -> None:  # one valid value, counted as a writer would
+        conn.execute(
+            "INSERT INTO measurements (outlet_id, pollutant, kind, ts, value, flag)"
+            " VALUES (%s, 'a21026', 'min', %s, 20, 'N')",
+            (oid, T0),
+        )
+        conn.execute(
+            "INSERT INTO completeness (outlet_id, pollutant, kind, hour_start, received, valid)"
+            " VALUES (%s, 'a21026', 'min', %s, 1, 1)",
+            (oid, T0),
+        )
+
+    with caplog.at_level(logging.WARNING, logger="ingest.writer"):
+        _race(db, database_url, store, [frame(oid, b"w2", [minute(0, flag="D"), minute(1)])])
+    assert "stored meanwhile" in caplog.text  # the plain INSERT met the key, then the retry
+    got = db.execute("SELECT ts, value, flag, revision FROM measurements ORDER BY ts").fetchall()
+    assert got == [
+        (T0, Decimal("12.5"), "D", 1),
+        (T0 + timedelta(minutes=1), Decimal("12.5"), "N", 0),
+    ]
+    assert db.execute("SELECT count(*) FROM measurement_revisions").fetchone() == (1,)
+    assert record(db) == direct(db) == {("a21026", "min", T0): (2, 1)}
+
+
+def test_values_count_in_their_utc_hour_at_the_edges(db: psycopg.Connection) -> None:
+    """The merge bins instants into UTC hours by arithmetic (record.UTC_HOUR_SQL); the hours
+    are those of date_trunc('hour', ts, 'UTC'), as the direct count takes them: before the
+    binning's origin, a microsecond before an hour, on the hour, and given in another zone."""
+    oid = add_outlet(db, "MN1")
+    shanghai = timezone(timedelta(hours=8))
+    instants = [
+        datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime(1970, 1, 1, 8, 30, tzinfo=shanghai),
+        T0 - timedelta(microseconds=1),
+        T0,
+        datetime(2026, 11, 28, 16, 59, 59, tzinfo=shanghai),
+    ]
+    rows = [MeasurementRow("a21026", "min", t, value=Decimal(1), flag="N") for t in instants]
+    write_batch(db, [frame(oid, b"edges", rows)], [])
+    assert record(db) == direct(db)
+    assert len(record(db)) == 4

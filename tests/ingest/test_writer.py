@@ -188,3 +188,89 @@ def test_an_accepted_batch_is_returned_whole_with_its_dead_letters(db: psycopg.C
     assert (result.frames_new, result.values_inserted, result.dead_letters) == (1, 1, 1)
     again = write_isolating(db, [good], [junk]).result  # a re-send: nothing new
     assert (again.frames_new, again.frames_duplicate, again.values_unchanged) == (0, 1, 1)
+
+
+def test_every_field_of_a_frame_and_its_values_is_stored_as_given(db: psycopg.Connection) -> None:
+    """The batch reaches the staging tables in binary COPY: each column keeps its value and
+    type (exponents, negatives, NULLs, non-ASCII text, bytes that are no UTF-8)."""
+    oid = add_outlet(db, "MN1")
+    sampled = T0 - timedelta(minutes=3)
+    row = MeasurementRow(
+        "w01018",
+        "hour",
+        T0,
+        value=Decimal("1.5E+3"),
+        min=Decimal("-0.001"),
+        max=Decimal("99999999.123456789"),
+        cou=Decimal(0),
+        zs_value=None,
+        zs_min=Decimal(7),
+        zs_max=Decimal("-7.50"),
+        flag="N",
+        eflag="E1",
+        sample_time=sampled,
+        extra={"Ssd": "流量", "Info": "a\tb\\c"},
+    )
+    received = datetime(2026, 11, 28, 8, 0, 1, 123456, tzinfo=UTC)
+    a = Accepted(
+        transport="tcp",
+        topic=None,
+        received_at=received,
+        raw=b"##\x00\xff\r\n",
+        outlet_id=oid,
+        mn="MN1",
+        st="32",
+        cn="2061",
+        qn="20261128080000000",
+        data_time=T0,
+        crc_received="1C80",
+        crc_computed="1C81",
+        crc_algorithm="crc16-hj212",
+        crc_ok=False,
+        length_ok=True,
+        rows=(row,),
+    )
+    assert write_batch(db, [a], []).values_inserted == 1
+    stored = db.execute(
+        "SELECT value, min, max, cou, zs_value, zs_min, zs_max, flag, eflag, sample_time, extra,"
+        " revision FROM measurements"
+    ).fetchone()
+    assert stored == (
+        Decimal("1.5E+3"),
+        Decimal("-0.001"),
+        Decimal("99999999.123456789"),
+        Decimal(0),
+        None,
+        Decimal(7),
+        Decimal("-7.50"),
+        "N",
+        "E1",
+        sampled,
+        {"Ssd": "流量", "Info": "a\tb\\c"},
+        0,
+    )
+    archived = db.execute(
+        "SELECT received_at, transport, topic, outlet_id, mn, st, cn, qn, data_time, digest, raw,"
+        " crc_received, crc_computed, crc_algorithm, crc_ok, length_ok, verdict, values_count"
+        " FROM frames"
+    ).fetchone()
+    assert archived == (
+        received,
+        "tcp",
+        None,
+        oid,
+        "MN1",
+        "32",
+        "2061",
+        "20261128080000000",
+        T0,
+        a.digest,
+        b"##\x00\xff\r\n",
+        "1C80",
+        "1C81",
+        "crc16-hj212",
+        False,
+        True,
+        "stored",
+        1,
+    )
