@@ -22,7 +22,15 @@ from api.aggregates import HourlyAggregate
 from api.db import Statement
 from api.queries.common import limit_offset
 
-__all__ = ["KEYS", "SeriesFilter", "count", "points"]
+__all__ = [
+    "HOUR_CSV_COLUMNS",
+    "KEYS",
+    "SeriesFilter",
+    "count",
+    "hour_csv_rows",
+    "instant_cells",
+    "points",
+]
 
 KEYS: dict[str, tuple[str, ...]] = {
     "raw": ("ts", "pollutant", "kind"),
@@ -147,6 +155,97 @@ def points(
         params |= dict(zip(names, after, strict=True))
     query = sql.SQL("SELECT * FROM ({inner}) s {condition} ORDER BY {keys} {limit}").format(
         inner=inner.query, condition=condition, keys=keys, limit=limit_offset(limit)
+    )
+    return Statement(query, params)
+
+
+# --- Hourly points as CSV text -------------------------------------------------------------------
+# A year of hourly means as CSV (api.series.hour_csv_lines): PostgreSQL writes the cells that are
+# numbers and instants, so that the client neither parses them (numeric → Decimal, timestamptz
+# → datetime, jsonb → dict) nor formats them again. Numbers are the stored numeric's own digits
+# (``numeric::text``); an instant is its two texts, UTC and Asia/Shanghai, as ISO 8601 with the
+# offset (``2025-01-01T08:00:00+08:00``), microseconds only where there are some, as Python's
+# ``isoformat`` writes them. Text cells (pollutant names, source, reason, flags) are left to
+# Python, which checks them for formulas (schemas.core.csvcells) and quotes them.
+
+
+def instant_cells(moment: sql.Composable) -> sql.Composable:
+    """``utc,local`` of a timestamptz, as two CSV cells."""
+    return sql.SQL(
+        """to_char({m} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS') || {frac} || 'Z,'
+    || to_char({m} AT TIME ZONE %(local_tz)s, 'YYYY-MM-DD"T"HH24:MI:SS') || {frac}
+    || CASE WHEN {offset} < interval '0' THEN '-' || to_char(-{offset}, 'HH24:MI')
+            ELSE '+' || to_char({offset}, 'HH24:MI') END"""
+    ).format(
+        m=moment,
+        frac=sql.SQL(
+            "CASE WHEN date_part('microseconds', {m})::int %% 1000000 = 0 THEN '' "
+            "ELSE to_char({m}, '.US') END"
+        ).format(m=moment),
+        offset=sql.SQL("(({m} AT TIME ZONE %(local_tz)s) - ({m} AT TIME ZONE 'UTC'))").format(
+            m=moment
+        ),
+    )
+
+
+def _text(column: str) -> sql.Composable:
+    return sql.SQL("coalesce(s.{}::text, '')").format(sql.Identifier(column))
+
+
+_HOUR_CSV = sql.SQL(
+    """SELECT s.pollutant, s.p_name_zh, s.p_name_en, s.p_unit_zh, s.p_unit_en,
+       (s.period_start AT TIME ZONE %(tz)s)::date::text AS local_day,
+       t.end_text || ',' || t.start_text || ',' || t.end_text || ',' || {numbers} AS head,
+       s.mean::text AS mean, s.converted::text AS converted, s.valid, s.source,
+       {o2} AS o2, s.reason, s.flags::text AS flags {key}
+FROM ({inner}) s
+CROSS JOIN LATERAL (SELECT {end_text} AS end_text, {start_text} AS start_text) t
+{condition} ORDER BY {keys} {limit}"""
+)
+
+# The columns of a row of :func:`hour_csv_rows`, in order.
+HOUR_CSV_COLUMNS = (
+    "pollutant", "p_name_zh", "p_name_en", "p_unit_zh", "p_unit_en", "local_day", "head",
+    "mean", "converted", "valid", "source", "o2", "reason", "flags", "period_start",
+)  # fmt: skip
+
+
+def hour_csv_rows(
+    f: SeriesFilter,
+    *,
+    local_tz: str,
+    after: tuple[Any, ...] | None,
+    limit: int | None,
+    keyed: bool = False,
+) -> Statement:
+    """The hourly points of :func:`points`, in its order, as rows of
+    :data:`HOUR_CSV_COLUMNS` (without ``period_start`` unless ``keyed``, for a page's cursor):
+    ``head`` is the CSV of the cells from ``datetime_utc`` to ``coverage_expected``;
+    ``local_day`` the point's start day in the outlet's zone (the day of its limit);
+    ``mean``, ``converted`` and ``o2`` the numerics' texts; ``flags`` the jsonb's text."""
+    inner = _inner("hour", f)
+    keys = sql.SQL(", ").join(sql.Identifier("s", k) for k in KEYS["hour"])
+    params = dict(inner.params) | {"local_tz": local_tz}
+    condition: sql.Composable = sql.SQL("")
+    if after is not None:
+        names = [f"after_{i}" for i in range(len(after))]
+        condition = sql.SQL("WHERE ({keys}) > ({values})").format(
+            keys=keys, values=sql.SQL(", ").join(map(sql.Placeholder, names))
+        )
+        params |= dict(zip(names, after, strict=True))
+    numbers = sql.SQL(" || ',' || ").join(
+        _text(c) for c in ("mean", "converted", "zs_reported", "valid_count", "expected_count")
+    )
+    query = _HOUR_CSV.format(
+        numbers=numbers,
+        o2=_text("o2_mean"),
+        key=sql.SQL(", s.period_start") if keyed else sql.SQL(""),
+        inner=inner.query,
+        end_text=instant_cells(sql.SQL("s.period_end")),
+        start_text=instant_cells(sql.SQL("s.period_start")),
+        condition=condition,
+        keys=keys,
+        limit=limit_offset(limit),
     )
     return Statement(query, params)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -58,6 +58,7 @@ from api.series import (
     key_of,
     parse_key,
 )
+from schemas.core.localtime import LOCAL_TZ_NAME
 
 __all__ = ["router"]
 
@@ -170,18 +171,21 @@ def get_measurements(
     filename = f"outlet-{outlet_id}-{resolution}.csv"
 
     if fmt == "csv" and limit is None:
-        statement = queries.points(resolution, f, after=after, limit=None)
         if resolution == "hour":
             return spooled_lines(
                 request,
                 db,
-                statement,
+                queries.hour_csv_rows(f, local_tz=LOCAL_TZ_NAME, after=after, limit=None),
                 lambda rows: hour_csv_lines(calendar, tz, rows),
                 filename=filename,
+                tuples=True,
             )
+        statement = queries.points(resolution, f, after=after, limit=None)
         return spooled_csv(request, db, statement, to_point, model, filename=filename)
 
     size = limit or 100
+    if fmt == "csv" and resolution == "hour":
+        return _hour_csv_page(request, db, f, calendar, tz, after, position, size, filename)
     counted, rows = db.run(
         queries.count(resolution, f, aggregate=hourly_aggregate(db)),
         queries.points(resolution, f, after=after, limit=size + 1),
@@ -194,11 +198,7 @@ def get_measurements(
         token = encode_cursor(Cursor(key_of(resolution, rows[-1]), page + 1))
         next_url = str(request.url.include_query_params(cursor=token))
     if fmt == "csv":
-        response = (
-            csv_stream(hour_csv_lines(calendar, tz, rows), filename=filename)
-            if resolution == "hour"
-            else csv_response(model, [to_point(row) for row in rows], filename=filename)
-        )
+        response = csv_response(model, [to_point(row) for row in rows], filename=filename)
         if next_url:
             response.headers["Link"] = f'<{next_url}>; rel="next"'
         return response
@@ -216,3 +216,32 @@ def get_measurements(
         return document_response(request, document, next_url=next_url)
     series = Series[model](meta=meta, results=points)  # type: ignore[valid-type]
     return json_response(request, series)
+
+
+def _hour_csv_page(
+    request: Request,
+    db: Database,
+    f: queries.SeriesFilter,
+    calendar: LimitCalendar,
+    tz: tzinfo,
+    after: tuple[Any, ...] | None,
+    position: Cursor | None,
+    size: int,
+    filename: str,
+) -> Response:
+    """One page of hourly points as CSV (:func:`api.series.hour_csv_lines`), with the next
+    page's link as a JSON page of the same points has it."""
+    statement = queries.hour_csv_rows(
+        f, local_tz=LOCAL_TZ_NAME, after=after, limit=size + 1, keyed=True
+    )
+    rows = db.call(lambda conn: conn.execute(statement.query, statement.params).fetchall())
+    more = len(rows) > size
+    rows = rows[:size]
+    response = csv_stream(hour_csv_lines(calendar, tz, rows), filename=filename)
+    if more:
+        key_row = dict(zip(queries.HOUR_CSV_COLUMNS, rows[-1], strict=True))
+        page = position.page if position is not None else 1
+        token = encode_cursor(Cursor(key_of("hour", key_row), page + 1))
+        next_url = str(request.url.include_query_params(cursor=token))
+        response.headers["Link"] = f'<{next_url}>; rel="next"'
+    return response
