@@ -10,7 +10,7 @@ import io
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from datetime import date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any
 
@@ -20,10 +20,9 @@ from api.convert import flag_ref, limit_ref, number, pollutant_ref
 from api.db import Row
 from api.errors import InvalidParameter
 from api.queries.limits import LimitCalendar
-from api.queries.measurements import HOUR_CSV_COLUMNS, KEYS
+from api.queries.measurements import HOUR_CSV_COLUMNS, HOUR_JSON_COLUMNS, KEYS
 from api.render import csv_cell, csv_columns
 from api.responses import (
-    LOCAL_TZ,
     Coverage,
     DayPoint,
     Exceedance,
@@ -44,7 +43,7 @@ __all__ = [
     "day_bounds",
     "exceedance",
     "hour_csv_lines",
-    "hour_documents",
+    "hour_json_points",
     "key_of",
     "parse_key",
 ]
@@ -238,34 +237,13 @@ def converter(resolution: str, calendar: LimitCalendar, tz: tzinfo) -> Callable[
     return functions[resolution]
 
 
-# --- Hourly points as plain documents ---------------------------------------------------------
+# --- Hourly points as JSON --------------------------------------------------------------------
 # A year of hourly means is 8,760 points: building and dumping a pydantic model per point was
-# most of the time of such a response (bench/README.md). These build the same documents
-# (``HourPoint(...).model_dump(mode="json")``, key for key in the model's field order) from the
-# rows directly; tests/api/test_series_documents.py compares the two.
-
-
-def _utc_text(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-class _Instants:
-    """An instant's two texts (UTC, local), computed once: an hour's end is the next hour's
-    start, and every pollutant of an hour has the same period. Keeps the last few only."""
-
-    def __init__(self) -> None:
-        self._known: dict[datetime, dict[str, str]] = {}
-
-    def __call__(self, moment: datetime) -> dict[str, str]:
-        doc = self._known.get(moment)
-        if doc is None:
-            if len(self._known) >= 64:
-                self._known.clear()
-            doc = self._known[moment] = {
-                "utc": _utc_text(moment),
-                "local": moment.astimezone(LOCAL_TZ).isoformat(),
-            }
-        return doc
+# most of the time of such a response (bench/README.md), and then building a dict per point.
+# PostgreSQL now writes each point's JSON (api.queries.measurements.hour_json_rows) but for the
+# members that need Python: the pollutant (once per pollutant), the limit in force (once per
+# limit) and the exceedance judgement (schemas.limits.judgement, through _judged).
+# tests/api/test_series_documents.py compares the result with the models' JSON.
 
 
 class _HourLimits:
@@ -275,82 +253,76 @@ class _HourLimits:
     def __init__(self, calendar: LimitCalendar, tz: tzinfo) -> None:
         self._calendar = calendar
         self._tz = tz
-        self._known: dict[tuple[str, date], Limit | None] = {}
-        self._by_text: dict[tuple[str, str], Limit | None] = {}
+        self._known: dict[tuple[str, str], Limit | None] = {}
 
-    def __call__(self, pollutant: str, start: datetime) -> Limit | None:
-        return self.on(pollutant, start.astimezone(self._tz).date())
-
-    def on(self, pollutant: str, day: date) -> Limit | None:
+    def on_text(self, pollutant: str, day: str) -> Limit | None:
+        """The limit on a local day given as ISO text (``2025-01-01``)."""
         key = (pollutant, day)
         try:
             return self._known[key]
         except KeyError:
             if len(self._known) >= 256:
                 self._known.clear()
-            lim = self._known[key] = self._calendar.find(pollutant, "hour", day)
-            return lim
-
-    def on_text(self, pollutant: str, day: str) -> Limit | None:
-        """:meth:`on` a local day given as ISO text (``2025-01-01``)."""
-        key = (pollutant, day)
-        try:
-            return self._by_text[key]
-        except KeyError:
-            if len(self._by_text) >= 256:
-                self._by_text.clear()
-            lim = self._by_text[key] = self.on(pollutant, date.fromisoformat(day))
+            lim = self._calendar.find(pollutant, "hour", date.fromisoformat(day))
+            self._known[key] = lim
             return lim
 
 
-def hour_documents(calendar: LimitCalendar, tz: tzinfo) -> Callable[[Row], dict[str, Any]]:
-    """The row → document function of hourly points, bound to the outlet's limits and zone."""
-    pollutants: dict[str, dict[str, Any]] = {}
-    limits: dict[int, dict[str, Any]] = {}  # by id() of the calendar's Limit objects
-    instant_doc = _Instants()
-    limit_at = _HourLimits(calendar, tz)
+def hour_json_points(
+    calendar: LimitCalendar, tz: tzinfo, rows: Iterable[tuple[Any, ...]]
+) -> Iterator[str]:
+    """Each point's JSON (an ``HourPoint``'s members, in its order) from rows of
+    :func:`api.queries.measurements.hour_json_rows`."""
+    pollutants: dict[str, str] = {}
+    limits: dict[int, str] = {}
+    limit_on = _HourLimits(calendar, tz).on_text
+    for row in rows:
+        code, day, head, mean, converted, valid, tail = (
+            row[0], row[5], row[6], row[7], row[8], row[9], row[10]
+        )  # fmt: skip
+        pollutant = pollutants.get(code)
+        if pollutant is None:
+            names = dict(zip(HOUR_JSON_COLUMNS[:5], row[:5], strict=True))
+            pollutant = pollutants[code] = pollutant_ref(names).model_dump_json()
+        lim = limit_on(code, day)
+        exceedance = "null"
+        if lim is None:
+            limit = "null"
+        else:
+            limit = limits.get(id(lim))  # type: ignore[assignment]
+            if limit is None:
+                limit = limits[id(lim)] = limit_ref(lim).model_dump_json()
+            verdict = _row_verdict(lim, valid, mean, converted)
+            if verdict is not None:
+                value, exceeds, multiple = verdict
+                exceedance = (
+                    f'{{"value":{value},"exceeds":{exceeds},'
+                    f'"multiple":{"null" if multiple is None else repr(multiple)}}}'
+                )
+        yield f'{{"pollutant":{pollutant},{head},"limit":{limit},{tail},"exceedance":{exceedance}}}'
 
-    def pollutant_doc(row: Row) -> dict[str, Any]:
-        code = row["pollutant"]
-        doc = pollutants.get(code)
-        if doc is None:
-            doc = pollutants[code] = pollutant_ref(row).model_dump(mode="json")
-        return doc
 
-    def limit_doc(lim: Limit) -> dict[str, Any]:
-        doc = limits.get(id(lim))
-        if doc is None:
-            doc = limits[id(lim)] = limit_ref(lim).model_dump(mode="json")
-        return doc
-
-    def hour(row: Row) -> dict[str, Any]:
-        start = row["period_start"]
-        lim = limit_at(row["pollutant"], start)
-        mean, converted, zs_reported, o2 = (
-            row["mean"],
-            row["converted"],
-            row["zs_reported"],
-            row["o2_mean"],
-        )
-        end_doc = instant_doc(row["period_end"])
-        return {
-            "pollutant": pollutant_doc(row),
-            "datetime": end_doc,
-            "period": {"start": instant_doc(start), "end": end_doc},
-            "mean": None if mean is None else float(mean),
-            "converted": None if converted is None else float(converted),
-            "zs_reported": None if zs_reported is None else float(zs_reported),
-            "coverage": {"valid": row["valid_count"], "expected": row["expected_count"]},
-            "limit": None if lim is None else limit_doc(lim),
-            "source": row["source"],
-            "o2": None if o2 is None else float(o2),
-            "valid": row["valid"],
-            "reason": row["reason"],
-            "flags": row["flags"] or {},
-            "exceedance": _exceedance_fields(lim, row["valid"], mean, converted),
-        }
-
-    return hour
+def _row_verdict(
+    lim: Limit, valid: bool | None, mean: str | None, converted: str | None
+) -> tuple[str, str, float | None] | None:
+    """The judgement of a point given by its numerics' texts: the judged value's text (the
+    stored digits), ``true``/``false``, and the multiple rounded to 4 places (as published)."""
+    if not valid:
+        return None
+    verdict = _judged(
+        lim,
+        valid,
+        None if mean is None else Decimal(mean),
+        None if converted is None else Decimal(converted),
+    )
+    if verdict is None:
+        return None
+    multiple = verdict.judgement.multiple
+    return (
+        (converted if verdict.value_is_converted else mean) or "",
+        _BOOL[verdict.judgement.exceeds],
+        None if multiple is None else round(float(multiple), 4),
+    )
 
 
 # --- Hourly points as CSV ---------------------------------------------------------------------
@@ -449,20 +421,12 @@ def hour_csv_lines(
             if limit is None:
                 document = {"limit": limit_ref(lim).model_dump(mode="json")}
                 limit = limits[id(lim)] = _cells(document, _LIMIT_COLUMNS)
-            if valid:
-                verdict = _judged(
-                    lim,
-                    valid,
-                    None if mean is None else Decimal(mean),
-                    None if converted is None else Decimal(converted),
+            verdict = _row_verdict(lim, valid, mean, converted)
+            if verdict is not None:
+                value, exceeds, multiple = verdict
+                exceedance = (
+                    f"{value},{exceeds},{'' if multiple is None else _number_cell(multiple)}"
                 )
-                if verdict is not None:
-                    value = converted if verdict.value_is_converted else mean
-                    multiple = verdict.judgement.multiple
-                    exceedance = (
-                        f"{value},{_BOOL[verdict.judgement.exceeds]},"
-                        f"{'' if multiple is None else _number_cell(round(float(multiple), 4))}"
-                    )
         lines.append(
             f"{pollutant},{head},{limit},{text(row[10])},{row[11]},{_BOOL[valid]},"
             f"{text(row[12])},{flags_cell(row[13] or '{}')},{exceedance}\r\n"

@@ -24,11 +24,14 @@ from api.queries.common import limit_offset
 
 __all__ = [
     "HOUR_CSV_COLUMNS",
+    "HOUR_JSON_COLUMNS",
     "KEYS",
     "SeriesFilter",
     "count",
     "hour_csv_rows",
+    "hour_json_rows",
     "instant_cells",
+    "instant_json",
     "points",
 ]
 
@@ -169,23 +172,36 @@ def points(
 # Python, which checks them for formulas (schemas.core.csvcells) and quotes them.
 
 
-def instant_cells(moment: sql.Composable) -> sql.Composable:
-    """``utc,local`` of a timestamptz, as two CSV cells."""
-    return sql.SQL(
-        """to_char({m} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS') || {frac} || 'Z,'
-    || to_char({m} AT TIME ZONE %(local_tz)s, 'YYYY-MM-DD"T"HH24:MI:SS') || {frac}
+def _instant_parts(moment: sql.Composable) -> tuple[sql.Composable, sql.Composable]:
+    """The UTC and the local text of a timestamptz."""
+    frac = sql.SQL(
+        "CASE WHEN date_part('microseconds', {m})::int %% 1000000 = 0 THEN '' "
+        "ELSE to_char({m}, '.US') END"
+    ).format(m=moment)
+    offset = sql.SQL("(({m} AT TIME ZONE %(local_tz)s) - ({m} AT TIME ZONE 'UTC'))").format(
+        m=moment
+    )
+    utc = sql.SQL(
+        """to_char({m} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS') || {frac} || 'Z'"""
+    ).format(m=moment, frac=frac)
+    local = sql.SQL(
+        """to_char({m} AT TIME ZONE %(local_tz)s, 'YYYY-MM-DD"T"HH24:MI:SS') || {frac}
     || CASE WHEN {offset} < interval '0' THEN '-' || to_char(-{offset}, 'HH24:MI')
             ELSE '+' || to_char({offset}, 'HH24:MI') END"""
-    ).format(
-        m=moment,
-        frac=sql.SQL(
-            "CASE WHEN date_part('microseconds', {m})::int %% 1000000 = 0 THEN '' "
-            "ELSE to_char({m}, '.US') END"
-        ).format(m=moment),
-        offset=sql.SQL("(({m} AT TIME ZONE %(local_tz)s) - ({m} AT TIME ZONE 'UTC'))").format(
-            m=moment
-        ),
-    )
+    ).format(m=moment, frac=frac, offset=offset)
+    return utc, local
+
+
+def instant_cells(moment: sql.Composable) -> sql.Composable:
+    """``utc,local`` of a timestamptz, as two CSV cells."""
+    utc, local = _instant_parts(moment)
+    return sql.SQL("{} || ',' || {}").format(utc, local)
+
+
+def instant_json(moment: sql.Composable) -> sql.Composable:
+    """``{"utc":…,"local":…}`` of a timestamptz (an Instant's JSON)."""
+    utc, local = _instant_parts(moment)
+    return sql.SQL("""'{{"utc":"' || {} || '","local":"' || {} || '"}}'""").format(utc, local)
 
 
 def _text(column: str) -> sql.Composable:
@@ -243,6 +259,78 @@ def hour_csv_rows(
         inner=inner.query,
         end_text=instant_cells(sql.SQL("s.period_end")),
         start_text=instant_cells(sql.SQL("s.period_start")),
+        condition=condition,
+        keys=keys,
+        limit=limit_offset(limit),
+    )
+    return Statement(query, params)
+
+
+# --- Hourly points as JSON text ------------------------------------------------------------------
+# A page of hourly means as JSON (api.series.hour_json_page), the same way: PostgreSQL writes
+# each point's JSON but its pollutant, limit and exceedance, which Python adds. Numbers are the
+# stored numeric's digits (a numeric that is not a JSON number, NaN or ±Infinity, is null, as
+# orjson writes such a float); texts by ``to_json``; flags as the jsonb's text.
+
+
+def _json_number(column: str) -> sql.Composable:
+    c = sql.Identifier("s", column)
+    return sql.SQL(
+        "CASE WHEN {c} IS NULL OR {c} IN ('NaN', 'Infinity', '-Infinity') THEN 'null' "
+        "ELSE {c}::text END"
+    ).format(c=c)
+
+
+_HOUR_JSON = sql.SQL(
+    """SELECT s.pollutant, s.p_name_zh, s.p_name_en, s.p_unit_zh, s.p_unit_en,
+       (s.period_start AT TIME ZONE %(tz)s)::date::text AS local_day,
+       '"datetime":' || t.end_json || ',"period":{{"start":' || t.start_json
+       || ',"end":' || t.end_json || '}},"mean":' || {mean} || ',"converted":' || {converted}
+       || ',"zs_reported":' || {zs_reported} || ',"coverage":{{"valid":'
+       || coalesce(s.valid_count::text, 'null') || ',"expected":'
+       || coalesce(s.expected_count::text, 'null') || '}}' AS head,
+       s.mean::text AS mean, s.converted::text AS converted, s.valid,
+       '"source":' || coalesce(to_json(s.source)::text, 'null') || ',"o2":' || {o2}
+       || ',"valid":' || coalesce(to_json(s.valid)::text, 'null')
+       || ',"reason":' || coalesce(to_json(s.reason)::text, 'null')
+       || ',"flags":' || coalesce(s.flags::text, '{{}}') AS tail,
+       s.period_start
+FROM ({inner}) s
+CROSS JOIN LATERAL (SELECT {end_json} AS end_json, {start_json} AS start_json) t
+{condition} ORDER BY {keys} {limit}"""
+)
+
+# The columns of a row of :func:`hour_json_rows`, in order.
+HOUR_JSON_COLUMNS = (
+    "pollutant", "p_name_zh", "p_name_en", "p_unit_zh", "p_unit_en", "local_day", "head",
+    "mean", "converted", "valid", "tail", "period_start",
+)  # fmt: skip
+
+
+def hour_json_rows(
+    f: SeriesFilter, *, local_tz: str, after: tuple[Any, ...] | None, limit: int | None
+) -> Statement:
+    """The hourly points of :func:`points`, in its order, as rows of
+    :data:`HOUR_JSON_COLUMNS`: ``head`` is the JSON of a point's members from ``datetime`` to
+    ``coverage``, ``tail`` from ``source`` to ``flags`` (without braces, comma-separated)."""
+    inner = _inner("hour", f)
+    keys = sql.SQL(", ").join(sql.Identifier("s", k) for k in KEYS["hour"])
+    params = dict(inner.params) | {"local_tz": local_tz}
+    condition: sql.Composable = sql.SQL("")
+    if after is not None:
+        names = [f"after_{i}" for i in range(len(after))]
+        condition = sql.SQL("WHERE ({keys}) > ({values})").format(
+            keys=keys, values=sql.SQL(", ").join(map(sql.Placeholder, names))
+        )
+        params |= dict(zip(names, after, strict=True))
+    query = _HOUR_JSON.format(
+        mean=_json_number("mean"),
+        converted=_json_number("converted"),
+        zs_reported=_json_number("zs_reported"),
+        o2=_json_number("o2_mean"),
+        inner=inner.query,
+        end_json=instant_json(sql.SQL("s.period_end")),
+        start_json=instant_json(sql.SQL("s.period_start")),
         condition=condition,
         keys=keys,
         limit=limit_offset(limit),

@@ -26,6 +26,7 @@ from api.params import (
     reject_nul,
     series_period,
 )
+from api.params import Period as RequestedPeriod
 from api.queries import measurements as queries
 from api.queries import pollutants as pollutant_queries
 from api.queries.limits import LimitCalendar, limit_calendar
@@ -34,7 +35,7 @@ from api.render import (
     CSV_RESPONSE,
     csv_response,
     csv_stream,
-    document_response,
+    json_body_response,
     json_response,
 )
 from api.responses import (
@@ -54,7 +55,7 @@ from api.series import (
     converter,
     day_bounds,
     hour_csv_lines,
-    hour_documents,
+    hour_json_points,
     key_of,
     parse_key,
 )
@@ -161,12 +162,8 @@ def get_measurements(
         first = period.start.astimezone(tz).date()
         last = (period.end - timedelta(microseconds=1)).astimezone(tz).date()
         calendar = db.call(lambda conn: limit_calendar(conn, outlet_id, first, last))
-    # Hourly points, the longest series, as plain documents (no model per point).
-    to_point: Callable[[Row], BaseModel | dict[str, Any]] = (
-        hour_documents(calendar, tz)
-        if resolution == "hour"
-        else converter(resolution, calendar, tz)
-    )
+    # Hourly points, the longest series, are written mostly by PostgreSQL (no model per point).
+    to_point: Callable[[Row], BaseModel] = converter(resolution, calendar, tz)
     model = MODELS[resolution]
     filename = f"outlet-{outlet_id}-{resolution}.csv"
 
@@ -186,6 +183,8 @@ def get_measurements(
     size = limit or 100
     if fmt == "csv" and resolution == "hour":
         return _hour_csv_page(request, db, f, calendar, tz, after, position, size, filename)
+    if resolution == "hour":
+        return _hour_json_page(request, db, f, calendar, tz, after, position, size, period)
     counted, rows = db.run(
         queries.count(resolution, f, aggregate=hourly_aggregate(db)),
         queries.points(resolution, f, after=after, limit=size + 1),
@@ -211,9 +210,6 @@ def get_measurements(
         resolution=resolution,
         period=Period(start=instant(period.start), end=instant(period.end)),
     )
-    if resolution == "hour":
-        document = {"meta": meta.model_dump(mode="json"), "results": points}
-        return document_response(request, document, next_url=next_url)
     series = Series[model](meta=meta, results=points)  # type: ignore[valid-type]
     return json_response(request, series)
 
@@ -245,3 +241,45 @@ def _hour_csv_page(
         next_url = str(request.url.include_query_params(cursor=token))
         response.headers["Link"] = f'<{next_url}>; rel="next"'
     return response
+
+
+def _hour_json_page(
+    request: Request,
+    db: Database,
+    f: queries.SeriesFilter,
+    calendar: LimitCalendar,
+    tz: tzinfo,
+    after: tuple[Any, ...] | None,
+    position: Cursor | None,
+    size: int,
+    period: RequestedPeriod,
+) -> Response:
+    """One page of hourly points as JSON (:func:`api.series.hour_json_points`): the count and
+    the page in one transaction, as for the other resolutions."""
+    count = queries.count("hour", f)
+    statement = queries.hour_json_rows(f, local_tz=LOCAL_TZ_NAME, after=after, limit=size + 1)
+
+    def read(conn: Any) -> tuple[int, list[tuple[Any, ...]]]:
+        found = conn.execute(count.query, count.params).fetchone()[0]
+        return int(found), conn.execute(statement.query, statement.params).fetchall()
+
+    found, rows = db.call(read)
+    more = len(rows) > size
+    rows = rows[:size]
+    page = position.page if position is not None else 1
+    next_url = None
+    if more:
+        key_row = dict(zip(queries.HOUR_JSON_COLUMNS, rows[-1], strict=True))
+        token = encode_cursor(Cursor(key_of("hour", key_row), page + 1))
+        next_url = str(request.url.include_query_params(cursor=token))
+    meta = SeriesMeta(
+        page=page,
+        limit=size,
+        found=found,
+        next=next_url,
+        resolution="hour",
+        period=Period(start=instant(period.start), end=instant(period.end)),
+    )
+    results = ",".join(hour_json_points(calendar, tz, rows))
+    body = f'{{"meta":{meta.model_dump_json()},"results":[{results}]}}'.encode()
+    return json_body_response(request, body, next_url=next_url)

@@ -1,14 +1,15 @@
-"""Hourly series built as plain documents (api.series.hour_documents, written by orjson) give
-the same responses as the pydantic models they replaced (issue 16): the same JSON bytes and
+"""Hourly series written mostly by PostgreSQL (api.series.hour_json_points and hour_csv_lines)
+give the same responses as the pydantic models they replaced (issue 16): the same JSON and
 the same CSV, over a series with every kind of point (valid, invalid, exceeding, unconvertible,
-no limit, a limit that changes in the period, text that CSV must quote). The CSV's numbers are
-the stored numeric's digits (written by PostgreSQL, api.queries.measurements.hour_csv_rows)
-where the models' CSV has the float's: the same number, and every other cell byte for byte."""
+no limit, a limit that changes in the period, text that CSV must quote). Numbers are the
+stored numeric's digits (written by PostgreSQL, api.queries.measurements) where the models
+have the float's: the same number; in the CSV every other cell is the same byte for byte."""
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import random
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -25,7 +26,7 @@ from api.queries import measurements as queries
 from api.queries.limits import limit_calendar
 from api.render import csv_cell, csv_lines
 from api.responses import HourPoint, Period, Series, SeriesMeta, instant
-from api.series import converter, hour_csv_lines, hour_documents
+from api.series import converter, hour_csv_lines, hour_json_points
 from tests.api.conftest import World
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -129,9 +130,18 @@ def _models(
         rows = cur.execute(statement.query, statement.params).fetchall()
     calendar = limit_calendar(db, outlet, date(2026, 9, 1), date(2026, 10, 31))
     to_model = converter("hour", calendar, SH)
-    to_doc = hour_documents(calendar, SH)
     points = [to_model(r) for r in rows]
-    assert [to_doc(r) for r in rows] == [p.model_dump(mode="json") for p in points]
+    # each point's JSON, written mostly by PostgreSQL: the models' JSON, its numbers with the
+    # stored numerics' digits (the same numbers: == compares 60 and 60.0 as equal)
+    json_rows = queries.hour_json_rows(f, local_tz="Asia/Shanghai", after=None, limit=None)
+    texts = list(hour_json_points(calendar, SH, db.execute(json_rows.query, json_rows.params)))
+    assert [json.loads(t) for t in texts] == [p.model_dump(mode="json") for p in points]
+    for text, row in zip(texts, rows, strict=True):
+        exact = json.loads(text, parse_float=Decimal)
+        for name, column in NUMBERS.items():
+            assert exact[name] == row[column], name  # the stored value, not a float's
+            assert type(exact[name]) is not float
+    assert any('"zs_reported":1.23456789012345678901,' in t for t in texts)
     # the CSV writer specialised to hourly rows, in batches of another size than the models'
     text = queries.hour_csv_rows(f, local_tz="Asia/Shanghai", after=None, limit=None)
     text_rows = db.execute(text.query, text.params).fetchall()
@@ -163,7 +173,7 @@ def test_hourly_json_pages_and_csv_are_those_of_the_models(
         first = sum(len(p) for p in pages)
         page_models = models[first : first + len(body["results"])]
         expected = Series[HourPoint](meta=SeriesMeta(**body["meta"]), results=page_models)
-        assert response.content == expected.model_dump_json().encode()
+        assert json.loads(response.content) == json.loads(expected.model_dump_json())
         pages.append(body["results"])
         url = body["meta"]["next"]
     assert [len(p) for p in pages] == [1000, 2 * HOURS - 1000]
