@@ -248,11 +248,10 @@ def converter(resolution: str, calendar: LimitCalendar, tz: tzinfo) -> Callable[
 
 class _HourLimits:
     """The hourly limit in force at a point's start (:meth:`LimitCalendar.find` on its local
-    day), looked up once per pollutant and day."""
+    day in the outlet's zone, which the query gives), looked up once per pollutant and day."""
 
-    def __init__(self, calendar: LimitCalendar, tz: tzinfo) -> None:
+    def __init__(self, calendar: LimitCalendar) -> None:
         self._calendar = calendar
-        self._tz = tz
         self._known: dict[tuple[str, str], Limit | None] = {}
 
     def on_text(self, pollutant: str, day: str) -> Limit | None:
@@ -268,14 +267,12 @@ class _HourLimits:
             return lim
 
 
-def hour_json_points(
-    calendar: LimitCalendar, tz: tzinfo, rows: Iterable[tuple[Any, ...]]
-) -> Iterator[str]:
+def hour_json_points(calendar: LimitCalendar, rows: Iterable[tuple[Any, ...]]) -> Iterator[str]:
     """Each point's JSON (an ``HourPoint``'s members, in its order) from rows of
     :func:`api.queries.measurements.hour_json_rows`."""
     pollutants: dict[str, str] = {}
     limits: dict[int, str] = {}
-    limit_on = _HourLimits(calendar, tz).on_text
+    limit_on = _HourLimits(calendar).on_text
     for row in rows:
         code, day, head, mean, converted, valid, tail = (
             row[0], row[5], row[6], row[7], row[8], row[9], row[10]
@@ -392,14 +389,14 @@ def _flags_cell(text: str) -> str:
 
 
 def hour_csv_lines(
-    calendar: LimitCalendar, tz: tzinfo, rows: Iterable[tuple[Any, ...]], batch: int = 1000
+    calendar: LimitCalendar, rows: Iterable[tuple[Any, ...]], batch: int = 1000
 ) -> Iterator[bytes]:
     """The CSV of hourly points (the columns of :func:`api.render.csv_lines` of ``HourPoint``)
     from rows of :func:`api.queries.measurements.hour_csv_rows`: the header line, then
     ``batch`` lines at a time, UTF-8."""
     pollutants: dict[str, str] = {}
     limits: dict[int, str] = {}
-    limit_on = _HourLimits(calendar, tz).on_text
+    limit_on = _HourLimits(calendar).on_text
     text = _Texts(csvcells.text_cell)
     flags_cell = _Texts(_flags_cell)
     buffer = io.StringIO()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -173,7 +173,7 @@ def get_measurements(
                 request,
                 db,
                 queries.hour_csv_rows(f, local_tz=LOCAL_TZ_NAME, after=after, limit=None),
-                lambda rows: hour_csv_lines(calendar, tz, rows),
+                lambda rows: hour_csv_lines(calendar, rows),
                 filename=filename,
                 tuples=True,
             )
@@ -182,9 +182,9 @@ def get_measurements(
 
     size = limit or 100
     if fmt == "csv" and resolution == "hour":
-        return _hour_csv_page(request, db, f, calendar, tz, after, position, size, filename)
+        return _hour_csv_page(request, db, f, calendar, after, position, size, filename)
     if resolution == "hour":
-        return _hour_json_page(request, db, f, calendar, tz, after, position, size, period)
+        return _hour_json_page(request, db, f, calendar, after, position, size, period)
     counted, rows = db.run(
         queries.count(resolution, f, aggregate=hourly_aggregate(db)),
         queries.points(resolution, f, after=after, limit=size + 1),
@@ -219,7 +219,6 @@ def _hour_csv_page(
     db: Database,
     f: queries.SeriesFilter,
     calendar: LimitCalendar,
-    tz: tzinfo,
     after: tuple[Any, ...] | None,
     position: Cursor | None,
     size: int,
@@ -233,7 +232,7 @@ def _hour_csv_page(
     rows = db.call(lambda conn: conn.execute(statement.query, statement.params).fetchall())
     more = len(rows) > size
     rows = rows[:size]
-    response = csv_stream(hour_csv_lines(calendar, tz, rows), filename=filename)
+    response = csv_stream(hour_csv_lines(calendar, rows), filename=filename)
     if more:
         key_row = dict(zip(queries.HOUR_CSV_COLUMNS, rows[-1], strict=True))
         page = position.page if position is not None else 1
@@ -248,7 +247,6 @@ def _hour_json_page(
     db: Database,
     f: queries.SeriesFilter,
     calendar: LimitCalendar,
-    tz: tzinfo,
     after: tuple[Any, ...] | None,
     position: Cursor | None,
     size: int,
@@ -280,6 +278,6 @@ def _hour_json_page(
         resolution="hour",
         period=Period(start=instant(period.start), end=instant(period.end)),
     )
-    results = ",".join(hour_json_points(calendar, tz, rows))
+    results = ",".join(hour_json_points(calendar, rows))
     body = f'{{"meta":{meta.model_dump_json()},"results":[{results}]}}'.encode()
     return json_body_response(request, body, next_url=next_url)

@@ -134,7 +134,7 @@ def _models(
     # each point's JSON, written mostly by PostgreSQL: the models' JSON, its numbers with the
     # stored numerics' digits (the same numbers: == compares 60 and 60.0 as equal)
     json_rows = queries.hour_json_rows(f, local_tz="Asia/Shanghai", after=None, limit=None)
-    texts = list(hour_json_points(calendar, SH, db.execute(json_rows.query, json_rows.params)))
+    texts = list(hour_json_points(calendar, db.execute(json_rows.query, json_rows.params)))
     assert [json.loads(t) for t in texts] == [p.model_dump(mode="json") for p in points]
     for text, row in zip(texts, rows, strict=True):
         exact = json.loads(text, parse_float=Decimal)
@@ -145,7 +145,7 @@ def _models(
     # the CSV writer specialised to hourly rows, in batches of another size than the models'
     text = queries.hour_csv_rows(f, local_tz="Asia/Shanghai", after=None, limit=None)
     text_rows = db.execute(text.query, text.params).fetchall()
-    written = b"".join(hour_csv_lines(calendar, SH, text_rows, batch=7))
+    written = b"".join(hour_csv_lines(calendar, text_rows, batch=7))
     assert_same_csv(written, b"".join(csv_lines(HourPoint, points, 500)), rows)
     assert b"'=HYPERLINK" in written and b"'-5 minutes" in written
     assert b",1.23456789012345678901," in written  # the numeric's digits, not the float's
