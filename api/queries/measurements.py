@@ -214,9 +214,9 @@ _HOUR_CSV = sql.SQL(
        t.end_text || ',' || t.start_text || ',' || t.end_text || ',' || {numbers} AS head,
        s.mean::text AS mean, s.converted::text AS converted, s.valid, s.source,
        {o2} AS o2, s.reason, s.flags::text AS flags {key}
-FROM ({inner}) s
+FROM ({points}) s
 CROSS JOIN LATERAL (SELECT {end_text} AS end_text, {start_text} AS start_text) t
-{condition} ORDER BY {keys} {limit}"""
+ORDER BY {keys}"""
 )
 
 # The columns of a row of :func:`hour_csv_rows`, in order.
@@ -239,16 +239,9 @@ def hour_csv_rows(
     ``head`` is the CSV of the cells from ``datetime_utc`` to ``coverage_expected``;
     ``local_day`` the point's start day in the outlet's zone (the day of its limit);
     ``mean``, ``converted`` and ``o2`` the numerics' texts; ``flags`` the jsonb's text."""
-    inner = _inner("hour", f)
+    page = points("hour", f, after=after, limit=limit)  # sorted and cut before formatting
     keys = sql.SQL(", ").join(sql.Identifier("s", k) for k in KEYS["hour"])
-    params = dict(inner.params) | {"local_tz": local_tz}
-    condition: sql.Composable = sql.SQL("")
-    if after is not None:
-        names = [f"after_{i}" for i in range(len(after))]
-        condition = sql.SQL("WHERE ({keys}) > ({values})").format(
-            keys=keys, values=sql.SQL(", ").join(map(sql.Placeholder, names))
-        )
-        params |= dict(zip(names, after, strict=True))
+    params = dict(page.params) | {"local_tz": local_tz}
     numbers = sql.SQL(" || ',' || ").join(
         _text(c) for c in ("mean", "converted", "zs_reported", "valid_count", "expected_count")
     )
@@ -256,18 +249,16 @@ def hour_csv_rows(
         numbers=numbers,
         o2=_text("o2_mean"),
         key=sql.SQL(", s.period_start") if keyed else sql.SQL(""),
-        inner=inner.query,
+        points=page.query,
         end_text=instant_cells(sql.SQL("s.period_end")),
         start_text=instant_cells(sql.SQL("s.period_start")),
-        condition=condition,
         keys=keys,
-        limit=limit_offset(limit),
     )
     return Statement(query, params)
 
 
 # --- Hourly points as JSON text ------------------------------------------------------------------
-# A page of hourly means as JSON (api.series.hour_json_page), the same way: PostgreSQL writes
+# A page of hourly means as JSON (api.series.hour_json_points), the same way: PostgreSQL writes
 # each point's JSON but its pollutant, limit and exceedance, which Python adds. Numbers are the
 # stored numeric's digits (a numeric that is not a JSON number, NaN or ±Infinity, is null, as
 # orjson writes such a float); texts by ``to_json``; flags as the jsonb's text.
@@ -295,9 +286,9 @@ _HOUR_JSON = sql.SQL(
        || ',"reason":' || coalesce(to_json(s.reason)::text, 'null')
        || ',"flags":' || coalesce(s.flags::text, '{{}}') AS tail,
        s.period_start
-FROM ({inner}) s
+FROM ({points}) s
 CROSS JOIN LATERAL (SELECT {end_json} AS end_json, {start_json} AS start_json) t
-{condition} ORDER BY {keys} {limit}"""
+ORDER BY {keys}"""
 )
 
 # The columns of a row of :func:`hour_json_rows`, in order.
@@ -313,27 +304,18 @@ def hour_json_rows(
     """The hourly points of :func:`points`, in its order, as rows of
     :data:`HOUR_JSON_COLUMNS`: ``head`` is the JSON of a point's members from ``datetime`` to
     ``coverage``, ``tail`` from ``source`` to ``flags`` (without braces, comma-separated)."""
-    inner = _inner("hour", f)
+    page = points("hour", f, after=after, limit=limit)  # sorted and cut before formatting
     keys = sql.SQL(", ").join(sql.Identifier("s", k) for k in KEYS["hour"])
-    params = dict(inner.params) | {"local_tz": local_tz}
-    condition: sql.Composable = sql.SQL("")
-    if after is not None:
-        names = [f"after_{i}" for i in range(len(after))]
-        condition = sql.SQL("WHERE ({keys}) > ({values})").format(
-            keys=keys, values=sql.SQL(", ").join(map(sql.Placeholder, names))
-        )
-        params |= dict(zip(names, after, strict=True))
+    params = dict(page.params) | {"local_tz": local_tz}
     query = _HOUR_JSON.format(
         mean=_json_number("mean"),
         converted=_json_number("converted"),
         zs_reported=_json_number("zs_reported"),
         o2=_json_number("o2_mean"),
-        inner=inner.query,
+        points=page.query,
         end_json=instant_json(sql.SQL("s.period_end")),
         start_json=instant_json(sql.SQL("s.period_start")),
-        condition=condition,
         keys=keys,
-        limit=limit_offset(limit),
     )
     return Statement(query, params)
 
