@@ -45,7 +45,7 @@ __all__ = [
 IDLE_IN_TRANSACTION_S = 30  # the API's connections: no transaction idles longer
 SPOOL_IN_MEMORY = 8 * 1024 * 1024  # then a temporary file
 CHUNK = 64 * 1024
-STREAM_BATCH = 2000  # rows per fetch of the server-side cursor
+TUPLE_BATCH = 2000  # rows of text per fetch of the server-side cursor (dict rows: 1,000)
 RETRY_AFTER_S = 10
 
 
@@ -174,8 +174,8 @@ def spooled_lines(
         slots.release(client)
 
     try:
-        rows_of = db.stream_tuples if tuples else db.stream
-        with contextlib.closing(rows_of(statement, batch=STREAM_BATCH)) as rows:
+        rows = db.stream_tuples(statement, batch=TUPLE_BATCH) if tuples else db.stream(statement)
+        with contextlib.closing(rows):
             for chunk in lines(rows):
                 spool.write(chunk)
                 if spool.tell() > settings.api_export_max_bytes:
