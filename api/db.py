@@ -136,9 +136,20 @@ class Database:
 
     def stream(self, statement: Statement, *, batch: int = 1000) -> Generator[Row, None, None]:
         """Every row, fetched ``batch`` at a time through a server-side cursor."""
+        yield from self._stream(statement, batch, dict_row)
+
+    def stream_tuples(
+        self, statement: Statement, *, batch: int = 1000
+    ) -> Generator[tuple[Any, ...], None, None]:
+        """:meth:`stream` with rows as tuples (a writer that knows the statement's columns)."""
+        yield from self._stream(statement, batch, tuple_row)
+
+    def _stream(
+        self, statement: Statement, batch: int, row_factory: Any
+    ) -> Generator[Any, None, None]:
         with (
             self.connection() as conn,
-            conn.cursor(name="sourcewatch_api_stream", row_factory=dict_row) as cur,
+            conn.cursor(name="sourcewatch_api_stream", row_factory=row_factory) as cur,
         ):
             cur.itersize = batch
             cur.execute(statement.query, statement.params)

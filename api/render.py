@@ -17,7 +17,6 @@ import types
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Union, get_args, get_origin
 
-import orjson
 from fastapi import Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
@@ -36,7 +35,7 @@ __all__ = [
     "csv_lines",
     "csv_response",
     "csv_stream",
-    "document_response",
+    "json_body_response",
     "json_response",
     "private",
     "private_json",
@@ -76,16 +75,12 @@ def json_response(request: Request, model: BaseModel, *, max_age: int = MAX_AGE_
     return _json_body(request, model.model_dump_json().encode(), max_age, next_url)
 
 
-def document_response(
-    request: Request,
-    document: Mapping[str, Any],
-    *,
-    next_url: str | None = None,
-    max_age: int = MAX_AGE_DATA,
+def json_body_response(
+    request: Request, body: bytes, *, next_url: str | None = None, max_age: int = MAX_AGE_DATA
 ) -> Response:
-    """:func:`json_response` for a document already in the shape of a model's
-    ``model_dump(mode="json")`` (long series: no model per point), written by orjson."""
-    return _json_body(request, orjson.dumps(document), max_age, next_url)
+    """:func:`json_response` for a body already written (a long series written mostly by
+    PostgreSQL: :func:`api.series.hour_json_points`)."""
+    return _json_body(request, body, max_age, next_url)
 
 
 def _json_body(request: Request, body: bytes, max_age: int, next_url: str | None) -> Response:

@@ -7,8 +7,10 @@ Raw values and monthly means carry no judgement (no averaging period of a limit 
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any
 
@@ -18,10 +20,9 @@ from api.convert import flag_ref, limit_ref, number, pollutant_ref
 from api.db import Row
 from api.errors import InvalidParameter
 from api.queries.limits import LimitCalendar
-from api.queries.measurements import KEYS
+from api.queries.measurements import HOUR_CSV_COLUMNS, HOUR_JSON_COLUMNS, KEYS
 from api.render import csv_cell, csv_columns
 from api.responses import (
-    LOCAL_TZ,
     Coverage,
     DayPoint,
     Exceedance,
@@ -33,7 +34,7 @@ from api.responses import (
 )
 from schemas.core import csvcells
 from schemas.core.csvcells import TRIGGERS, safe_cell
-from schemas.limits.judgement import judge, value_to_judge
+from schemas.limits.judgement import Judgement, judge, value_to_judge
 from schemas.limits.rules import Limit
 
 __all__ = [
@@ -42,7 +43,7 @@ __all__ = [
     "day_bounds",
     "exceedance",
     "hour_csv_lines",
-    "hour_documents",
+    "hour_json_points",
     "key_of",
     "parse_key",
 ]
@@ -83,19 +84,35 @@ def exceedance(
     return None if fields is None else Exceedance(**fields)
 
 
-def _exceedance_fields(
-    limit: Limit | None, valid: bool, mean: Decimal | None, converted: Decimal | None
-) -> dict[str, Any] | None:
+@dataclass(frozen=True, slots=True)
+class _Verdict:
+    judgement: Judgement
+    value_is_converted: bool  # else the measured mean (value_to_judge)
+
+
+def _judged(
+    limit: Limit | None, valid: bool | None, mean: Decimal | None, converted: Decimal | None
+) -> _Verdict | None:
+    """The judgement of a valid mean with a limit in force and a value to judge."""
     if limit is None or not valid:
         return None
     value = value_to_judge(limit, mean, converted)
     if value is None:
         return None  # a valid mean that cannot be converted is not judged
-    verdict = judge(value, limit)
+    return _Verdict(judge(value, limit), value is converted and value is not mean)
+
+
+def _exceedance_fields(
+    limit: Limit | None, valid: bool, mean: Decimal | None, converted: Decimal | None
+) -> dict[str, Any] | None:
+    verdict = _judged(limit, valid, mean, converted)
+    if verdict is None:
+        return None
+    judgement = verdict.judgement
     return {
-        "value": float(value),
-        "exceeds": verdict.exceeds,
-        "multiple": None if verdict.multiple is None else round(float(verdict.multiple), 4),
+        "value": float(judgement.value),
+        "exceeds": judgement.exceeds,
+        "multiple": None if judgement.multiple is None else round(float(judgement.multiple), 4),
     }
 
 
@@ -220,117 +237,105 @@ def converter(resolution: str, calendar: LimitCalendar, tz: tzinfo) -> Callable[
     return functions[resolution]
 
 
-# --- Hourly points as plain documents ---------------------------------------------------------
+# --- Hourly points as JSON --------------------------------------------------------------------
 # A year of hourly means is 8,760 points: building and dumping a pydantic model per point was
-# most of the time of such a response (bench/README.md). These build the same documents
-# (``HourPoint(...).model_dump(mode="json")``, key for key in the model's field order) from the
-# rows directly; tests/api/test_series_documents.py compares the two.
-
-
-def _utc_text(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-class _Instants:
-    """An instant's two texts (UTC, local), computed once: an hour's end is the next hour's
-    start, and every pollutant of an hour has the same period. Keeps the last few only."""
-
-    def __init__(self) -> None:
-        self._known: dict[datetime, dict[str, str]] = {}
-
-    def __call__(self, moment: datetime) -> dict[str, str]:
-        doc = self._known.get(moment)
-        if doc is None:
-            if len(self._known) >= 64:
-                self._known.clear()
-            doc = self._known[moment] = {
-                "utc": _utc_text(moment),
-                "local": moment.astimezone(LOCAL_TZ).isoformat(),
-            }
-        return doc
+# most of the time of such a response (bench/README.md), and then building a dict per point.
+# PostgreSQL now writes each point's JSON (api.queries.measurements.hour_json_rows) but for the
+# members that need Python: the pollutant (once per pollutant), the limit in force (once per
+# limit) and the exceedance judgement (schemas.limits.judgement, through _judged).
+# tests/api/test_series_documents.py compares the result with the models' JSON.
 
 
 class _HourLimits:
     """The hourly limit in force at a point's start (:meth:`LimitCalendar.find` on its local
-    day), looked up once per pollutant and day."""
+    day in the outlet's zone, which the query gives), looked up once per pollutant and day."""
 
-    def __init__(self, calendar: LimitCalendar, tz: tzinfo) -> None:
+    def __init__(self, calendar: LimitCalendar) -> None:
         self._calendar = calendar
-        self._tz = tz
-        self._known: dict[tuple[str, date], Limit | None] = {}
+        self._known: dict[tuple[str, str], Limit | None] = {}
 
-    def __call__(self, pollutant: str, start: datetime) -> Limit | None:
-        key = (pollutant, start.astimezone(self._tz).date())
+    def on_text(self, pollutant: str, day: str) -> Limit | None:
+        """The limit on a local day given as ISO text (``2025-01-01``)."""
+        key = (pollutant, day)
         try:
             return self._known[key]
         except KeyError:
             if len(self._known) >= 256:
                 self._known.clear()
-            lim = self._known[key] = self._calendar.find(pollutant, "hour", key[1])
+            lim = self._calendar.find(pollutant, "hour", date.fromisoformat(day))
+            self._known[key] = lim
             return lim
 
 
-def hour_documents(calendar: LimitCalendar, tz: tzinfo) -> Callable[[Row], dict[str, Any]]:
-    """The row → document function of hourly points, bound to the outlet's limits and zone."""
-    pollutants: dict[str, dict[str, Any]] = {}
-    limits: dict[int, dict[str, Any]] = {}  # by id() of the calendar's Limit objects
-    instant_doc = _Instants()
-    limit_at = _HourLimits(calendar, tz)
+def hour_json_points(calendar: LimitCalendar, rows: Iterable[tuple[Any, ...]]) -> Iterator[str]:
+    """Each point's JSON (an ``HourPoint``'s members, in its order) from rows of
+    :func:`api.queries.measurements.hour_json_rows`."""
+    pollutants: dict[str, str] = {}
+    limits: dict[int, str] = {}
+    limit_on = _HourLimits(calendar).on_text
+    for row in rows:
+        code, day, head, mean, converted, valid, tail = (
+            row[0], row[5], row[6], row[7], row[8], row[9], row[10]
+        )  # fmt: skip
+        pollutant = pollutants.get(code)
+        if pollutant is None:
+            names = dict(zip(HOUR_JSON_COLUMNS[:5], row[:5], strict=True))
+            pollutant = pollutants[code] = pollutant_ref(names).model_dump_json()
+        lim = limit_on(code, day)
+        exceedance = "null"
+        if lim is None:
+            limit = "null"
+        else:
+            limit = limits.get(id(lim))  # type: ignore[assignment]
+            if limit is None:
+                limit = limits[id(lim)] = limit_ref(lim).model_dump_json()
+            verdict = _row_verdict(lim, valid, mean, converted)
+            if verdict is not None:
+                value, exceeds, multiple = verdict
+                exceedance = (
+                    f'{{"value":{value},"exceeds":{exceeds},'
+                    f'"multiple":{"null" if multiple is None else repr(multiple)}}}'
+                )
+        yield f'{{"pollutant":{pollutant},{head},"limit":{limit},{tail},"exceedance":{exceedance}}}'
 
-    def pollutant_doc(row: Row) -> dict[str, Any]:
-        code = row["pollutant"]
-        doc = pollutants.get(code)
-        if doc is None:
-            doc = pollutants[code] = pollutant_ref(row).model_dump(mode="json")
-        return doc
 
-    def limit_doc(lim: Limit) -> dict[str, Any]:
-        doc = limits.get(id(lim))
-        if doc is None:
-            doc = limits[id(lim)] = limit_ref(lim).model_dump(mode="json")
-        return doc
-
-    def hour(row: Row) -> dict[str, Any]:
-        start = row["period_start"]
-        lim = limit_at(row["pollutant"], start)
-        mean, converted, zs_reported, o2 = (
-            row["mean"],
-            row["converted"],
-            row["zs_reported"],
-            row["o2_mean"],
-        )
-        end_doc = instant_doc(row["period_end"])
-        return {
-            "pollutant": pollutant_doc(row),
-            "datetime": end_doc,
-            "period": {"start": instant_doc(start), "end": end_doc},
-            "mean": None if mean is None else float(mean),
-            "converted": None if converted is None else float(converted),
-            "zs_reported": None if zs_reported is None else float(zs_reported),
-            "coverage": {"valid": row["valid_count"], "expected": row["expected_count"]},
-            "limit": None if lim is None else limit_doc(lim),
-            "source": row["source"],
-            "o2": None if o2 is None else float(o2),
-            "valid": row["valid"],
-            "reason": row["reason"],
-            "flags": row["flags"] or {},
-            "exceedance": _exceedance_fields(lim, row["valid"], mean, converted),
-        }
-
-    return hour
+def _row_verdict(
+    lim: Limit, valid: bool | None, mean: str | None, converted: str | None
+) -> tuple[str, str, float | None] | None:
+    """The judgement of a point given by its numerics' texts: the judged value's text (the
+    stored digits), ``true``/``false``, and the multiple rounded to 4 places (as published)."""
+    if not valid:
+        return None
+    verdict = _judged(
+        lim,
+        valid,
+        None if mean is None else Decimal(mean),
+        None if converted is None else Decimal(converted),
+    )
+    if verdict is None:
+        return None
+    multiple = verdict.judgement.multiple
+    return (
+        (converted if verdict.value_is_converted else mean) or "",
+        _BOOL[verdict.judgement.exceeds],
+        None if multiple is None else round(float(multiple), 4),
+    )
 
 
 # --- Hourly points as CSV ---------------------------------------------------------------------
 # The generic writer (api.render.csv_lines) walks every column path of every document and checks
-# every cell for a formula. This one writes the same CSV, byte for byte, from the rows: the
-# pollutant's and the limit's cells formatted once, the instants' texts once, and only cells
-# that can hold text checked (schemas.core.csvcells.safe_cell). tests/api/test_series_documents.py
-# compares the two.
+# every cell for a formula. This one writes the same columns from rows of
+# api.queries.measurements.hour_csv_rows, in which PostgreSQL has already written the numbers
+# and instants: Python only adds the pollutant's and the limit's cells (formatted once per
+# pollutant and limit), the text cells (checked and quoted once per distinct text by
+# schemas.core.csvcells.text_cell), the flags' JSON (once per distinct flags) and the
+# exceedance judgement. Numbers are the stored numeric's digits (``50.00``), where the generic
+# writer writes the float's (``50.0``); tests/api/test_series_documents.py compares the two.
 
 _HOUR_COLUMNS = csv_columns(HourPoint)
 _POLLUTANT_COLUMNS = [c for c in _HOUR_COLUMNS if c[0] == "pollutant"]
 _LIMIT_COLUMNS = [c for c in _HOUR_COLUMNS if c[0] == "limit"]
-_NO_LIMIT = ("",) * len(_LIMIT_COLUMNS)
+_NO_LIMIT = "," * (len(_LIMIT_COLUMNS) - 1)
 # The order the rows below are written in; an import error if the model's columns change.
 assert [c[0] for c in _HOUR_COLUMNS] == (
     ["pollutant"] * len(_POLLUTANT_COLUMNS)
@@ -341,10 +346,16 @@ assert [c[0] for c in _HOUR_COLUMNS] == (
     + ["source", "o2", "valid", "reason", "flags"]
     + ["exceedance"] * 3
 ), _HOUR_COLUMNS
+assert HOUR_CSV_COLUMNS[:15] == (
+    "pollutant", "p_name_zh", "p_name_en", "p_unit_zh", "p_unit_en", "local_day", "head",
+    "mean", "converted", "valid", "source", "o2", "reason", "flags", "period_start",
+)  # fmt: skip
+
+_BOOL = {None: "", True: "true", False: "false"}
 
 
-def _cells(document: dict[str, Any], columns: list[tuple[str, ...]]) -> tuple[str, ...]:
-    return tuple(safe_cell(csv_cell(document, path)) for path in columns)
+def _cells(document: dict[str, Any], columns: list[tuple[str, ...]]) -> str:
+    return ",".join(csvcells.text_cell(csv_cell(document, path)) for path in columns)
 
 
 def _number_cell(value: Any) -> str:
@@ -354,27 +365,52 @@ def _number_cell(value: Any) -> str:
     return safe_cell(text) if text.startswith(TRIGGERS) else text
 
 
+class _Texts:
+    """Text → its CSV cell, kept for the texts seen last (a series repeats its sources, reasons
+    and flags)."""
+
+    def __init__(self, cell: Callable[[str], str]) -> None:
+        self._cell = cell
+        self._known: dict[str | None, str] = {None: ""}
+
+    def __call__(self, text: str | None) -> str:
+        try:
+            return self._known[text]
+        except KeyError:
+            if len(self._known) >= 1024:
+                self._known = {None: ""}
+            cell = self._known[text] = self._cell(text)  # type: ignore[arg-type]
+            return cell
+
+
+def _flags_cell(text: str) -> str:
+    """The flags' jsonb text as the JSON cell of :func:`api.render.csv_cell` (compact)."""
+    return csvcells.text_cell(csv_cell(json.loads(text) or {}, ()))
+
+
 def hour_csv_lines(
-    calendar: LimitCalendar, tz: tzinfo, rows: Iterable[Row], batch: int = 500
+    calendar: LimitCalendar, rows: Iterable[tuple[Any, ...]], batch: int = 1000
 ) -> Iterator[bytes]:
-    """The CSV of hourly points (:func:`api.render.csv_lines` of ``HourPoint``) from their rows:
-    the header line, then ``batch`` lines at a time, UTF-8."""
-    pollutants: dict[str, tuple[str, ...]] = {}
-    limits: dict[int, tuple[str, ...]] = {}
-    instant_doc = _Instants()
-    limit_at = _HourLimits(calendar, tz)
+    """The CSV of hourly points (the columns of :func:`api.render.csv_lines` of ``HourPoint``)
+    from rows of :func:`api.queries.measurements.hour_csv_rows`: the header line, then
+    ``batch`` lines at a time, UTF-8."""
+    pollutants: dict[str, str] = {}
+    limits: dict[int, str] = {}
+    limit_on = _HourLimits(calendar).on_text
+    text = _Texts(csvcells.text_cell)
+    flags_cell = _Texts(_flags_cell)
     buffer = io.StringIO()
     csvcells.writer(buffer).writerow("_".join(path) for path in _HOUR_COLUMNS)
-    write = csvcells.checked_writer(buffer).writerow  # text cells checked below
-
-    for count, row in enumerate(rows, 1):
-        code = row["pollutant"]
+    lines: list[str] = []
+    for row in rows:
+        code, day, head, mean, converted, valid = row[0], row[5], row[6], row[7], row[8], row[9]
         pollutant = pollutants.get(code)
         if pollutant is None:
-            document = {"pollutant": pollutant_ref(row).model_dump(mode="json")}
+            names = dict(zip(HOUR_CSV_COLUMNS[:5], row[:5], strict=True))
+            document = {"pollutant": pollutant_ref(names).model_dump(mode="json")}
             pollutant = pollutants[code] = _cells(document, _POLLUTANT_COLUMNS)
-        start = row["period_start"]
-        lim = limit_at(code, start)
+        lim = limit_on(code, day)
+        exceedance = ",,"
         if lim is None:
             limit = _NO_LIMIT
         else:
@@ -382,44 +418,21 @@ def hour_csv_lines(
             if limit is None:
                 document = {"limit": limit_ref(lim).model_dump(mode="json")}
                 limit = limits[id(lim)] = _cells(document, _LIMIT_COLUMNS)
-        valid, mean, converted = row["valid"], row["mean"], row["converted"]
-        judged = _exceedance_fields(lim, valid, mean, converted)
-        if judged is None:
-            exceedance: tuple[str, ...] = ("", "", "")
-        else:
-            multiple = judged["multiple"]
-            exceedance = (
-                _number_cell(judged["value"]),
-                "true" if judged["exceeds"] else "false",
-                "" if multiple is None else _number_cell(multiple),
-            )
-        source, reason = row["source"], row["reason"]
-        end, begin = instant_doc(row["period_end"]), instant_doc(start)
-        write(
-            (
-                *pollutant,
-                end["utc"],
-                end["local"],
-                begin["utc"],
-                begin["local"],
-                end["utc"],
-                end["local"],
-                _number_cell(mean),
-                _number_cell(converted),
-                _number_cell(row["zs_reported"]),
-                "" if row["valid_count"] is None else str(row["valid_count"]),
-                "" if row["expected_count"] is None else str(row["expected_count"]),
-                *limit,
-                "" if source is None else safe_cell(source),
-                _number_cell(row["o2_mean"]),
-                "" if valid is None else ("true" if valid else "false"),
-                "" if reason is None else safe_cell(reason),
-                safe_cell(csv_cell(row["flags"] or {}, ())),
-                *exceedance,
-            )
+            verdict = _row_verdict(lim, valid, mean, converted)
+            if verdict is not None:
+                value, exceeds, multiple = verdict
+                exceedance = (
+                    f"{value},{exceeds},{'' if multiple is None else _number_cell(multiple)}"
+                )
+        lines.append(
+            f"{pollutant},{head},{limit},{text(row[10])},{row[11]},{_BOOL[valid]},"
+            f"{text(row[12])},{flags_cell(row[13] or '{}')},{exceedance}\r\n"
         )
-        if count % batch == 0:
+        if len(lines) >= batch:
+            buffer.write("".join(lines))
+            lines.clear()
             yield buffer.getvalue().encode()
             buffer.seek(0)
             buffer.truncate()
+    buffer.write("".join(lines))
     yield buffer.getvalue().encode()

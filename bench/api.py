@@ -353,6 +353,8 @@ def measure(args: argparse.Namespace) -> ApiFigures:
             api_port=free_port(),
             api_rate_limit_per_minute=0,
             api_workers=args.workers,
+            # the concurrent CSV clients all come from 127.0.0.1: one download each at once
+            api_streams_per_client=max(args.concurrency, 2),
         )
         results: list[tuple[Timing, Timing]] = []
         with api_server(settings) as base:
@@ -523,6 +525,7 @@ def api_server_process(settings: ApiSettings, *, own_process: bool) -> Iterator[
         "SOURCEWATCH_API_PORT": str(settings.api_port),
         "SOURCEWATCH_API_WORKERS": str(settings.api_workers),
         "SOURCEWATCH_API_RATE_LIMIT_PER_MINUTE": str(settings.api_rate_limit_per_minute),
+        "SOURCEWATCH_API_STREAMS_PER_CLIENT": str(settings.api_streams_per_client),
         "SOURCEWATCH_LOG_LEVEL": "WARNING",
     }
     proc = subprocess.Popen([sys.executable, "-m", "api"], env=env)

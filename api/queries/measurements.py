@@ -22,7 +22,18 @@ from api.aggregates import HourlyAggregate
 from api.db import Statement
 from api.queries.common import limit_offset
 
-__all__ = ["KEYS", "SeriesFilter", "count", "points"]
+__all__ = [
+    "HOUR_CSV_COLUMNS",
+    "HOUR_JSON_COLUMNS",
+    "KEYS",
+    "SeriesFilter",
+    "count",
+    "hour_csv_rows",
+    "hour_json_rows",
+    "instant_cells",
+    "instant_json",
+    "points",
+]
 
 KEYS: dict[str, tuple[str, ...]] = {
     "raw": ("ts", "pollutant", "kind"),
@@ -147,6 +158,164 @@ def points(
         params |= dict(zip(names, after, strict=True))
     query = sql.SQL("SELECT * FROM ({inner}) s {condition} ORDER BY {keys} {limit}").format(
         inner=inner.query, condition=condition, keys=keys, limit=limit_offset(limit)
+    )
+    return Statement(query, params)
+
+
+# --- Hourly points as CSV text -------------------------------------------------------------------
+# A year of hourly means as CSV (api.series.hour_csv_lines): PostgreSQL writes the cells that are
+# numbers and instants, so that the client neither parses them (numeric → Decimal, timestamptz
+# → datetime, jsonb → dict) nor formats them again. Numbers are the stored numeric's own digits
+# (``numeric::text``); an instant is its two texts, UTC and Asia/Shanghai, as ISO 8601 with the
+# offset (``2025-01-01T08:00:00+08:00``), microseconds only where there are some, as Python's
+# ``isoformat`` writes them. Text cells (pollutant names, source, reason, flags) are left to
+# Python, which checks them for formulas (schemas.core.csvcells) and quotes them.
+
+
+def _instant_parts(moment: sql.Composable) -> tuple[sql.Composable, sql.Composable]:
+    """The UTC and the local text of a timestamptz."""
+    frac = sql.SQL(
+        "CASE WHEN date_part('microseconds', {m})::int %% 1000000 = 0 THEN '' "
+        "ELSE to_char({m}, '.US') END"
+    ).format(m=moment)
+    offset = sql.SQL("(({m} AT TIME ZONE %(local_tz)s) - ({m} AT TIME ZONE 'UTC'))").format(
+        m=moment
+    )
+    utc = sql.SQL(
+        """to_char({m} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS') || {frac} || 'Z'"""
+    ).format(m=moment, frac=frac)
+    local = sql.SQL(
+        """to_char({m} AT TIME ZONE %(local_tz)s, 'YYYY-MM-DD"T"HH24:MI:SS') || {frac}
+    || CASE WHEN {offset} < interval '0' THEN '-' || to_char(-{offset}, 'HH24:MI')
+            ELSE '+' || to_char({offset}, 'HH24:MI') END"""
+    ).format(m=moment, frac=frac, offset=offset)
+    return utc, local
+
+
+def instant_cells(moment: sql.Composable) -> sql.Composable:
+    """``utc,local`` of a timestamptz, as two CSV cells."""
+    utc, local = _instant_parts(moment)
+    return sql.SQL("{} || ',' || {}").format(utc, local)
+
+
+def instant_json(moment: sql.Composable) -> sql.Composable:
+    """``{"utc":…,"local":…}`` of a timestamptz (an Instant's JSON)."""
+    utc, local = _instant_parts(moment)
+    return sql.SQL("""'{{"utc":"' || {} || '","local":"' || {} || '"}}'""").format(utc, local)
+
+
+def _text(column: str) -> sql.Composable:
+    return sql.SQL("coalesce(s.{}::text, '')").format(sql.Identifier(column))
+
+
+_HOUR_CSV = sql.SQL(
+    """SELECT s.pollutant, s.p_name_zh, s.p_name_en, s.p_unit_zh, s.p_unit_en,
+       (s.period_start AT TIME ZONE %(tz)s)::date::text AS local_day,
+       t.end_text || ',' || t.start_text || ',' || t.end_text || ',' || {numbers} AS head,
+       s.mean::text AS mean, s.converted::text AS converted, s.valid, s.source,
+       {o2} AS o2, s.reason, s.flags::text AS flags {key}
+FROM ({points}) s
+CROSS JOIN LATERAL (SELECT {end_text} AS end_text, {start_text} AS start_text) t
+ORDER BY {keys}"""
+)
+
+# The columns of a row of :func:`hour_csv_rows`, in order.
+HOUR_CSV_COLUMNS = (
+    "pollutant", "p_name_zh", "p_name_en", "p_unit_zh", "p_unit_en", "local_day", "head",
+    "mean", "converted", "valid", "source", "o2", "reason", "flags", "period_start",
+)  # fmt: skip
+
+
+def hour_csv_rows(
+    f: SeriesFilter,
+    *,
+    local_tz: str,
+    after: tuple[Any, ...] | None,
+    limit: int | None,
+    keyed: bool = False,
+) -> Statement:
+    """The hourly points of :func:`points`, in its order, as rows of
+    :data:`HOUR_CSV_COLUMNS` (without ``period_start`` unless ``keyed``, for a page's cursor):
+    ``head`` is the CSV of the cells from ``datetime_utc`` to ``coverage_expected``;
+    ``local_day`` the point's start day in the outlet's zone (the day of its limit);
+    ``mean``, ``converted`` and ``o2`` the numerics' texts; ``flags`` the jsonb's text."""
+    page = points("hour", f, after=after, limit=limit)  # sorted and cut before formatting
+    keys = sql.SQL(", ").join(sql.Identifier("s", k) for k in KEYS["hour"])
+    params = dict(page.params) | {"local_tz": local_tz}
+    numbers = sql.SQL(" || ',' || ").join(
+        _text(c) for c in ("mean", "converted", "zs_reported", "valid_count", "expected_count")
+    )
+    query = _HOUR_CSV.format(
+        numbers=numbers,
+        o2=_text("o2_mean"),
+        key=sql.SQL(", s.period_start") if keyed else sql.SQL(""),
+        points=page.query,
+        end_text=instant_cells(sql.SQL("s.period_end")),
+        start_text=instant_cells(sql.SQL("s.period_start")),
+        keys=keys,
+    )
+    return Statement(query, params)
+
+
+# --- Hourly points as JSON text ------------------------------------------------------------------
+# A page of hourly means as JSON (api.series.hour_json_points), the same way: PostgreSQL writes
+# each point's JSON but its pollutant, limit and exceedance, which Python adds. Numbers are the
+# stored numeric's digits (a numeric that is not a JSON number, NaN or ±Infinity, is null, as
+# orjson writes such a float); texts by ``to_json``; flags as the jsonb's text.
+
+
+def _json_number(column: str) -> sql.Composable:
+    c = sql.Identifier("s", column)
+    return sql.SQL(
+        "CASE WHEN {c} IS NULL OR {c} IN ('NaN', 'Infinity', '-Infinity') THEN 'null' "
+        "ELSE {c}::text END"
+    ).format(c=c)
+
+
+_HOUR_JSON = sql.SQL(
+    """SELECT s.pollutant, s.p_name_zh, s.p_name_en, s.p_unit_zh, s.p_unit_en,
+       (s.period_start AT TIME ZONE %(tz)s)::date::text AS local_day,
+       '"datetime":' || t.end_json || ',"period":{{"start":' || t.start_json
+       || ',"end":' || t.end_json || '}},"mean":' || {mean} || ',"converted":' || {converted}
+       || ',"zs_reported":' || {zs_reported} || ',"coverage":{{"valid":'
+       || coalesce(s.valid_count::text, 'null') || ',"expected":'
+       || coalesce(s.expected_count::text, 'null') || '}}' AS head,
+       s.mean::text AS mean, s.converted::text AS converted, s.valid,
+       '"source":' || coalesce(to_json(s.source)::text, 'null') || ',"o2":' || {o2}
+       || ',"valid":' || coalesce(to_json(s.valid)::text, 'null')
+       || ',"reason":' || coalesce(to_json(s.reason)::text, 'null')
+       || ',"flags":' || coalesce(s.flags::text, '{{}}') AS tail,
+       s.period_start
+FROM ({points}) s
+CROSS JOIN LATERAL (SELECT {end_json} AS end_json, {start_json} AS start_json) t
+ORDER BY {keys}"""
+)
+
+# The columns of a row of :func:`hour_json_rows`, in order.
+HOUR_JSON_COLUMNS = (
+    "pollutant", "p_name_zh", "p_name_en", "p_unit_zh", "p_unit_en", "local_day", "head",
+    "mean", "converted", "valid", "tail", "period_start",
+)  # fmt: skip
+
+
+def hour_json_rows(
+    f: SeriesFilter, *, local_tz: str, after: tuple[Any, ...] | None, limit: int | None
+) -> Statement:
+    """The hourly points of :func:`points`, in its order, as rows of
+    :data:`HOUR_JSON_COLUMNS`: ``head`` is the JSON of a point's members from ``datetime`` to
+    ``coverage``, ``tail`` from ``source`` to ``flags`` (without braces, comma-separated)."""
+    page = points("hour", f, after=after, limit=limit)  # sorted and cut before formatting
+    keys = sql.SQL(", ").join(sql.Identifier("s", k) for k in KEYS["hour"])
+    params = dict(page.params) | {"local_tz": local_tz}
+    query = _HOUR_JSON.format(
+        mean=_json_number("mean"),
+        converted=_json_number("converted"),
+        zs_reported=_json_number("zs_reported"),
+        o2=_json_number("o2_mean"),
+        points=page.query,
+        end_json=instant_json(sql.SQL("s.period_end")),
+        start_json=instant_json(sql.SQL("s.period_start")),
+        keys=keys,
     )
     return Statement(query, params)
 

@@ -26,6 +26,7 @@ from api.params import (
     reject_nul,
     series_period,
 )
+from api.params import Period as RequestedPeriod
 from api.queries import measurements as queries
 from api.queries import pollutants as pollutant_queries
 from api.queries.limits import LimitCalendar, limit_calendar
@@ -34,7 +35,7 @@ from api.render import (
     CSV_RESPONSE,
     csv_response,
     csv_stream,
-    document_response,
+    json_body_response,
     json_response,
 )
 from api.responses import (
@@ -54,10 +55,11 @@ from api.series import (
     converter,
     day_bounds,
     hour_csv_lines,
-    hour_documents,
+    hour_json_points,
     key_of,
     parse_key,
 )
+from schemas.core.localtime import LOCAL_TZ_NAME
 
 __all__ = ["router"]
 
@@ -160,28 +162,29 @@ def get_measurements(
         first = period.start.astimezone(tz).date()
         last = (period.end - timedelta(microseconds=1)).astimezone(tz).date()
         calendar = db.call(lambda conn: limit_calendar(conn, outlet_id, first, last))
-    # Hourly points, the longest series, as plain documents (no model per point).
-    to_point: Callable[[Row], BaseModel | dict[str, Any]] = (
-        hour_documents(calendar, tz)
-        if resolution == "hour"
-        else converter(resolution, calendar, tz)
-    )
+    # Hourly points, the longest series, are written mostly by PostgreSQL (no model per point).
+    to_point: Callable[[Row], BaseModel] = converter(resolution, calendar, tz)
     model = MODELS[resolution]
     filename = f"outlet-{outlet_id}-{resolution}.csv"
 
     if fmt == "csv" and limit is None:
-        statement = queries.points(resolution, f, after=after, limit=None)
         if resolution == "hour":
             return spooled_lines(
                 request,
                 db,
-                statement,
-                lambda rows: hour_csv_lines(calendar, tz, rows),
+                queries.hour_csv_rows(f, local_tz=LOCAL_TZ_NAME, after=after, limit=None),
+                lambda rows: hour_csv_lines(calendar, rows),
                 filename=filename,
+                tuples=True,
             )
+        statement = queries.points(resolution, f, after=after, limit=None)
         return spooled_csv(request, db, statement, to_point, model, filename=filename)
 
     size = limit or 100
+    if fmt == "csv" and resolution == "hour":
+        return _hour_csv_page(request, db, f, calendar, after, position, size, filename)
+    if resolution == "hour":
+        return _hour_json_page(request, db, f, calendar, after, position, size, period)
     counted, rows = db.run(
         queries.count(resolution, f, aggregate=hourly_aggregate(db)),
         queries.points(resolution, f, after=after, limit=size + 1),
@@ -194,11 +197,7 @@ def get_measurements(
         token = encode_cursor(Cursor(key_of(resolution, rows[-1]), page + 1))
         next_url = str(request.url.include_query_params(cursor=token))
     if fmt == "csv":
-        response = (
-            csv_stream(hour_csv_lines(calendar, tz, rows), filename=filename)
-            if resolution == "hour"
-            else csv_response(model, [to_point(row) for row in rows], filename=filename)
-        )
+        response = csv_response(model, [to_point(row) for row in rows], filename=filename)
         if next_url:
             response.headers["Link"] = f'<{next_url}>; rel="next"'
         return response
@@ -211,8 +210,74 @@ def get_measurements(
         resolution=resolution,
         period=Period(start=instant(period.start), end=instant(period.end)),
     )
-    if resolution == "hour":
-        document = {"meta": meta.model_dump(mode="json"), "results": points}
-        return document_response(request, document, next_url=next_url)
     series = Series[model](meta=meta, results=points)  # type: ignore[valid-type]
     return json_response(request, series)
+
+
+def _hour_csv_page(
+    request: Request,
+    db: Database,
+    f: queries.SeriesFilter,
+    calendar: LimitCalendar,
+    after: tuple[Any, ...] | None,
+    position: Cursor | None,
+    size: int,
+    filename: str,
+) -> Response:
+    """One page of hourly points as CSV (:func:`api.series.hour_csv_lines`), with the next
+    page's link as a JSON page of the same points has it."""
+    statement = queries.hour_csv_rows(
+        f, local_tz=LOCAL_TZ_NAME, after=after, limit=size + 1, keyed=True
+    )
+    rows = db.call(lambda conn: conn.execute(statement.query, statement.params).fetchall())
+    more = len(rows) > size
+    rows = rows[:size]
+    response = csv_stream(hour_csv_lines(calendar, rows), filename=filename)
+    if more:
+        key_row = dict(zip(queries.HOUR_CSV_COLUMNS, rows[-1], strict=True))
+        page = position.page if position is not None else 1
+        token = encode_cursor(Cursor(key_of("hour", key_row), page + 1))
+        next_url = str(request.url.include_query_params(cursor=token))
+        response.headers["Link"] = f'<{next_url}>; rel="next"'
+    return response
+
+
+def _hour_json_page(
+    request: Request,
+    db: Database,
+    f: queries.SeriesFilter,
+    calendar: LimitCalendar,
+    after: tuple[Any, ...] | None,
+    position: Cursor | None,
+    size: int,
+    period: RequestedPeriod,
+) -> Response:
+    """One page of hourly points as JSON (:func:`api.series.hour_json_points`): the count and
+    the page in one transaction, as for the other resolutions."""
+    count = queries.count("hour", f)
+    statement = queries.hour_json_rows(f, local_tz=LOCAL_TZ_NAME, after=after, limit=size + 1)
+
+    def read(conn: Any) -> tuple[int, list[tuple[Any, ...]]]:
+        found = conn.execute(count.query, count.params).fetchone()[0]
+        return int(found), conn.execute(statement.query, statement.params).fetchall()
+
+    found, rows = db.call(read)
+    more = len(rows) > size
+    rows = rows[:size]
+    page = position.page if position is not None else 1
+    next_url = None
+    if more:
+        key_row = dict(zip(queries.HOUR_JSON_COLUMNS, rows[-1], strict=True))
+        token = encode_cursor(Cursor(key_of("hour", key_row), page + 1))
+        next_url = str(request.url.include_query_params(cursor=token))
+    meta = SeriesMeta(
+        page=page,
+        limit=size,
+        found=found,
+        next=next_url,
+        resolution="hour",
+        period=Period(start=instant(period.start), end=instant(period.end)),
+    )
+    results = ",".join(hour_json_points(calendar, rows))
+    body = f'{{"meta":{meta.model_dump_json()},"results":[{results}]}}'.encode()
+    return json_body_response(request, body, next_url=next_url)

@@ -12,11 +12,12 @@ spreadsheet reads them as the numbers they are, and downstream parsers keep work
 from __future__ import annotations
 
 import csv
+import io
 import re
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-__all__ = ["TRIGGERS", "CsvWriter", "checked_writer", "safe_cell", "writer"]
+__all__ = ["TRIGGERS", "CsvWriter", "safe_cell", "text_cell", "writer"]
 
 TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
@@ -52,8 +53,12 @@ def writer(out: _Text, *, lineterminator: str = "\r\n") -> CsvWriter:
     return CsvWriter(out, lineterminator=lineterminator)
 
 
-def checked_writer(out: _Text, *, lineterminator: str = "\r\n") -> Any:
-    """A plain CSV writer for a specialised writer that knows its columns and passes every text
-    cell through :func:`safe_cell` itself, leaving the cells it formats as numbers alone
-    (``api.series.hour_csv_lines``). Anything else uses :func:`writer`."""
-    return csv.writer(out, lineterminator=lineterminator)
+def text_cell(value: str) -> str:
+    """One text cell as :func:`writer` writes it among others in a row: checked by
+    :func:`safe_cell`, then quoted where CSV needs it — for a specialised writer that joins
+    the cells of a row itself (``api.series.hour_csv_lines``, which keeps these per text)."""
+    if value == "":
+        return ""  # csv.writer quotes a row's only cell when it is empty; not one of several
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerow([safe_cell(value)])
+    return out.getvalue()[:-2]

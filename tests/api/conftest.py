@@ -182,14 +182,17 @@ def _means(db: psycopg.Connection, outlet: int) -> None:
         )
 
 
-def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, str]:
+def flatten(
+    data: dict[str, Any], prefix: str = "", floats: set[str] | None = None
+) -> dict[str, str]:
     """A JSON result as the CSV row it should be: nested keys joined by '_', maps and lists
-    (``flags``) as JSON, null as empty, booleans as true/false."""
+    (``flags``) as JSON, null as empty, booleans as true/false. The names of the columns that
+    hold a JSON float are added to ``floats``, if given."""
     out: dict[str, str] = {}
     for key, value in data.items():
         name = f"{prefix}{key}"
         if isinstance(value, dict) and key != "flags":
-            out |= flatten(value, f"{name}_")
+            out |= flatten(value, f"{name}_", floats)
         elif value is None:
             out[name] = ""
         elif isinstance(value, bool):
@@ -198,18 +201,28 @@ def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, str]:
             out[name] = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
         else:
             out[name] = str(value)
+            if floats is not None and isinstance(value, float):
+                floats.add(name)
     return out
 
 
-def assert_csv_equals_json(text: str, results: list[dict[str, Any]]) -> None:
-    """Every CSV row holds exactly its JSON result (a null object: all its columns empty)."""
+def assert_csv_equals_json(
+    text: str, results: list[dict[str, Any]], *, stored_digits: bool = False
+) -> None:
+    """Every CSV row holds exactly its JSON result (a null object: all its columns empty).
+    With ``stored_digits`` (hourly means, whose CSV has the stored numeric's digits: ``60``
+    where JSON has ``60.0``), a float's cell is the same number rather than the same text."""
     rows = csv_rows(text)
     assert len(rows) == len(results)
     for row, result in zip(rows, results, strict=True):
-        expected = flatten(result)
+        floats: set[str] = set()
+        expected = flatten(result, floats=floats)
         for key, value in expected.items():
             if key in row:
-                assert row[key] == value, (key, row[key], value)
+                if stored_digits and key in floats:
+                    assert float(row[key]) == float(value), (key, row[key], value)
+                else:
+                    assert row[key] == value, (key, row[key], value)
             else:  # a null nested object
                 assert value == "", key
                 columns = [c for c in row if c.startswith(f"{key}_")]

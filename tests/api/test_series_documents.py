@@ -1,25 +1,32 @@
-"""Hourly series built as plain documents (api.series.hour_documents, written by orjson) give
-the same responses as the pydantic models they replaced (issue 16): the same JSON bytes and
+"""Hourly series written mostly by PostgreSQL (api.series.hour_json_points and hour_csv_lines)
+give the same responses as the pydantic models they replaced (issue 16): the same JSON and
 the same CSV, over a series with every kind of point (valid, invalid, exceeding, unconvertible,
-no limit, a limit that changes in the period, text that CSV must quote)."""
+no limit, a limit that changes in the period, text that CSV must quote). Numbers are the
+stored numeric's digits (written by PostgreSQL, api.queries.measurements) where the models
+have the float's: the same number; in the CSV every other cell is the same byte for byte."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import random
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import psycopg
+import pytest
 from fastapi.testclient import TestClient
+from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from api.queries import measurements as queries
 from api.queries.limits import limit_calendar
-from api.render import csv_lines
-from api.responses import HourPoint, Series, SeriesMeta
-from api.series import converter, hour_csv_lines, hour_documents
+from api.render import csv_cell, csv_lines
+from api.responses import HourPoint, Period, Series, SeriesMeta, instant
+from api.series import converter, hour_csv_lines, hour_json_points
 from tests.api.conftest import World
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -76,8 +83,39 @@ def _series(db: psycopg.Connection, outlet: int) -> None:
     )
 
 
-def _models(db: psycopg.Connection, outlet: int, end: datetime) -> list[HourPoint]:
-    """The points as the pydantic path builds them (api.series.converter)."""
+NUMBERS = {"mean": "mean", "converted": "converted", "zs_reported": "zs_reported", "o2": "o2_mean"}
+
+
+def assert_same_csv(written: bytes, models_csv: bytes, rows: list[dict]) -> None:
+    """``written`` is ``models_csv`` but for its numbers, the stored numerics' own digits
+    (``rows``, dict rows of the points) where the models write the float's; the same number."""
+    got = list(csv.reader(io.StringIO(written.decode(), newline="")))
+    was = list(csv.reader(io.StringIO(models_csv.decode(), newline="")))
+    header = got[0]
+    assert header == was[0] and len(got) == len(was) == len(rows) + 1
+    value = header.index("exceedance_value")
+    numbers = [header.index(name) for name in NUMBERS] + [value]
+    expected = []
+    for new, old, row in zip(got[1:], was[1:], rows, strict=True):
+        for name, column in NUMBERS.items():
+            stored = row[column]
+            assert new[header.index(name)] == ("" if stored is None else str(stored)), name
+        if new[value]:  # the judged value: the converted or the measured mean, as stored
+            assert new[value] in (new[header.index("converted")], new[header.index("mean")])
+        for i in numbers:
+            assert (new[i] == "") == (old[i] == ""), header[i]
+            assert new[i] == "" or float(new[i]) == float(old[i]), header[i]
+        expected.append([new[i] if i in numbers else cell for i, cell in enumerate(old)])
+    # every other cell, quoting and line ends included, byte for byte
+    out = io.StringIO(newline="")
+    csv.writer(out, lineterminator="\r\n").writerows([header, *expected])
+    assert written == out.getvalue().encode()
+
+
+def _models(
+    db: psycopg.Connection, outlet: int, end: datetime
+) -> tuple[list[HourPoint], list[dict]]:
+    """The points as the pydantic path builds them (api.series.converter), and their rows."""
     f = queries.SeriesFilter(
         outlet_id=outlet,
         start=START,
@@ -92,14 +130,26 @@ def _models(db: psycopg.Connection, outlet: int, end: datetime) -> list[HourPoin
         rows = cur.execute(statement.query, statement.params).fetchall()
     calendar = limit_calendar(db, outlet, date(2026, 9, 1), date(2026, 10, 31))
     to_model = converter("hour", calendar, SH)
-    to_doc = hour_documents(calendar, SH)
     points = [to_model(r) for r in rows]
-    assert [to_doc(r) for r in rows] == [p.model_dump(mode="json") for p in points]
+    # each point's JSON, written mostly by PostgreSQL: the models' JSON, its numbers with the
+    # stored numerics' digits (the same numbers: == compares 60 and 60.0 as equal)
+    json_rows = queries.hour_json_rows(f, local_tz="Asia/Shanghai", after=None, limit=None)
+    texts = list(hour_json_points(calendar, db.execute(json_rows.query, json_rows.params)))
+    assert [json.loads(t) for t in texts] == [p.model_dump(mode="json") for p in points]
+    for text, row in zip(texts, rows, strict=True):
+        exact = json.loads(text, parse_float=Decimal)
+        for name, column in NUMBERS.items():
+            assert exact[name] == row[column], name  # the stored value, not a float's
+            assert type(exact[name]) is not float
+    assert any('"zs_reported":1.23456789012345678901,' in t for t in texts)
     # the CSV writer specialised to hourly rows, in batches of another size than the models'
-    written = b"".join(hour_csv_lines(calendar, SH, rows, batch=7))
-    assert written == b"".join(csv_lines(HourPoint, points, 500))
+    text = queries.hour_csv_rows(f, local_tz="Asia/Shanghai", after=None, limit=None)
+    text_rows = db.execute(text.query, text.params).fetchall()
+    written = b"".join(hour_csv_lines(calendar, text_rows, batch=7))
+    assert_same_csv(written, b"".join(csv_lines(HourPoint, points, 500)), rows)
     assert b"'=HYPERLINK" in written and b"'-5 minutes" in written
-    return points  # type: ignore[return-value]
+    assert b",1.23456789012345678901," in written  # the numeric's digits, not the float's
+    return points, rows  # type: ignore[return-value]
 
 
 def test_hourly_json_pages_and_csv_are_those_of_the_models(
@@ -109,7 +159,7 @@ def test_hourly_json_pages_and_csv_are_those_of_the_models(
     end = START + timedelta(hours=HOURS)
     period = f"resolution=hour&start={START.isoformat()}&end={end.isoformat()}"
     period = period.replace("+", "%2B")
-    models = _models(db, world.gas, end)
+    models, rows = _models(db, world.gas, end)
     assert len(models) == 2 * HOURS
     assert {p.exceedance.exceeds for p in models if p.exceedance} == {True, False}
     assert any(p.limit is None for p in models) and any(not p.valid for p in models)
@@ -123,13 +173,38 @@ def test_hourly_json_pages_and_csv_are_those_of_the_models(
         first = sum(len(p) for p in pages)
         page_models = models[first : first + len(body["results"])]
         expected = Series[HourPoint](meta=SeriesMeta(**body["meta"]), results=page_models)
-        assert response.content == expected.model_dump_json().encode()
+        assert json.loads(response.content) == json.loads(expected.model_dump_json())
         pages.append(body["results"])
         url = body["meta"]["next"]
     assert [len(p) for p in pages] == [1000, 2 * HOURS - 1000]
 
-    csv = client.get(f"/v1/outlets/{world.gas}/measurements?{period}&format=csv")
-    assert csv.status_code == 200
-    assert csv.content == b"".join(csv_lines(HourPoint, models, 500))
+    download = client.get(f"/v1/outlets/{world.gas}/measurements?{period}&format=csv")
+    assert download.status_code == 200
+    assert_same_csv(download.content, b"".join(csv_lines(HourPoint, models, 500)), rows)
     page = client.get(f"/v1/outlets/{world.gas}/measurements?{period}&format=csv&limit=7")
-    assert page.content == b"".join(csv_lines(HourPoint, models[:7], 500))
+    assert_same_csv(page.content, b"".join(csv_lines(HourPoint, models[:7], 500)), rows[:7])
+    link = page.headers["Link"]
+    assert link.startswith("<") and link.endswith('>; rel="next"')
+    second = client.get(link[1:].split(">;")[0])
+    assert_same_csv(second.content, b"".join(csv_lines(HourPoint, models[7:14], 500)), rows[7:14])
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2026, 9, 1, 16, tzinfo=UTC),  # a local midnight
+        datetime(2026, 12, 31, 23, 59, 59, 500, tzinfo=UTC),  # microseconds
+        datetime(1988, 7, 1, 3, tzinfo=UTC),  # Chinese daylight saving time: +09:00
+        datetime(1969, 12, 31, 20, tzinfo=UTC),
+    ],
+)
+def test_instant_cells_are_the_isoformat_of_the_models(
+    db: psycopg.Connection, moment: datetime
+) -> None:
+    """PostgreSQL writes an instant's CSV cells as the models' CSV has them."""
+    query = sql.SQL("SELECT {}").format(queries.instant_cells(sql.Placeholder("m")))
+    (written,) = db.execute(query, {"m": moment, "local_tz": "Asia/Shanghai"}).fetchone()
+    point = Period(start=instant(moment), end=instant(moment))
+    assert written == "{},{}".format(
+        *(csv_cell(point.model_dump(mode="json"), ("start", k)) for k in ("utc", "local"))
+    )

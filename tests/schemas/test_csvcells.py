@@ -47,6 +47,29 @@ def test_the_writer_neutralises_every_cell_and_reads_back() -> None:
     assert list(csv.reader(io.StringIO(out.getvalue(), newline="")))[1] == ["'=1+1", "-1.5"]
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "N",
+        "a,b",
+        'say "x"',
+        "two\nlines",
+        "cr\r",
+        "=1+1",
+        '=HYPERLINK("x")',
+        "-5 m",
+        " x",
+        "注意",
+    ],
+)
+def test_a_text_cell_is_the_writers_cell_among_others(text: str) -> None:
+    """``text_cell`` (a specialised writer joins the cells itself) writes what ``writer`` does."""
+    out = io.StringIO(newline="")
+    csvcells.writer(out).writerow(["a", text, "b"])
+    assert out.getvalue() == f"a,{csvcells.text_cell(text)},b\r\n"
+
+
 def test_no_csv_is_written_but_through_csvcells() -> None:
     """One home: a new ``csv.writer`` anywhere in the service would skip the neutralising."""
     pattern = re.compile(r"csv\.(writer|DictWriter)\(|COPY\b.*\bCSV\b", re.IGNORECASE)
