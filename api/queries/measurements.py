@@ -208,6 +208,16 @@ def _text(column: str) -> sql.Composable:
     return sql.SQL("coalesce(s.{}::text, '')").format(sql.Identifier(column))
 
 
+def _number_text(column: str) -> sql.Composable:
+    """A numeric column's digits; empty for NULL and for what is no number (NaN, ±Infinity: a
+    cell starting with ``-`` would otherwise reach a spreadsheet unneutralised)."""
+    c = sql.Identifier("s", column)
+    return sql.SQL(
+        "CASE WHEN {c} IS NULL OR {c} IN ('NaN', 'Infinity', '-Infinity') THEN '' "
+        "ELSE {c}::text END"
+    ).format(c=c)
+
+
 _HOUR_CSV = sql.SQL(
     """SELECT s.pollutant, s.p_name_zh, s.p_name_en, s.p_unit_zh, s.p_unit_en,
        (s.period_start AT TIME ZONE %(tz)s)::date::text AS local_day,
@@ -243,11 +253,12 @@ def hour_csv_rows(
     keys = sql.SQL(", ").join(sql.Identifier("s", k) for k in KEYS["hour"])
     params = dict(page.params) | {"local_tz": local_tz}
     numbers = sql.SQL(" || ',' || ").join(
-        _text(c) for c in ("mean", "converted", "zs_reported", "valid_count", "expected_count")
+        [_number_text(c) for c in ("mean", "converted", "zs_reported")]
+        + [_text(c) for c in ("valid_count", "expected_count")]
     )
     query = _HOUR_CSV.format(
         numbers=numbers,
-        o2=_text("o2_mean"),
+        o2=_number_text("o2_mean"),
         key=sql.SQL(", s.period_start") if keyed else sql.SQL(""),
         points=page.query,
         end_text=instant_cells(sql.SQL("s.period_end")),

@@ -208,3 +208,31 @@ def test_instant_cells_are_the_isoformat_of_the_models(
     assert written == "{},{}".format(
         *(csv_cell(point.model_dump(mode="json"), ("start", k)) for k in ("utc", "local"))
     )
+
+
+def test_a_numeric_that_is_no_number_is_an_empty_csv_cell(
+    client: TestClient, world: World, db: psycopg.Connection
+) -> None:
+    """``-Infinity`` or ``NaN`` in a stored mean (the evaluator writes none) is an empty cell, as
+    JSON's null: a cell starting with ``-`` must not reach a spreadsheet unneutralised."""
+    at = START + timedelta(hours=1)
+    db.execute(
+        "INSERT INTO hourly_means (outlet_id, pollutant, hour_start, source, mean, zs_reported,"
+        " o2_mean, valid_count, expected_count, valid, flags)"
+        " VALUES (%s, 'a19001', %s, 'min', 5, '-Infinity', 'NaN', 60, 60, true, '{}')",
+        (world.gas, at),
+    )
+    period = (
+        f"resolution=hour&start={START.isoformat()}&end={(at + timedelta(hours=1)).isoformat()}"
+    )
+    response = client.get(
+        f"/v1/outlets/{world.gas}/measurements?{period.replace('+', '%2B')}&format=csv"
+    )
+    assert response.status_code == 200, response.text
+    header, row = list(csv.reader(io.StringIO(response.text, newline="")))
+    assert (row[header.index("mean")], row[header.index("zs_reported")]) == ("5", "")
+    assert row[header.index("o2")] == ""
+    assert "Infinity" not in response.text and "NaN" not in response.text
+    page = client.get(f"/v1/outlets/{world.gas}/measurements?{period.replace('+', '%2B')}")
+    (point,) = page.json()["results"]
+    assert (point["zs_reported"], point["o2"]) == (None, None)
