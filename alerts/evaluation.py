@@ -696,6 +696,8 @@ GROUP BY 1, 2, 3, 4
 def _interval(samples: Sequence[Sample]) -> int:
     """The logger's minute-data interval, from the spacing of its samples."""
     times = [s[0] for s in samples]
+    if _MINUTE in map(sub, times[1:], times):  # stops at the first such step
+        return 1  # the shortest step of a minute or more is one minute (the usual logger)
     shortest = min((d for d in map(sub, times[1:], times) if d >= _MINUTE), default=None)
     gap = 1 if shortest is None else shortest // _MINUTE  # whole minutes, as a logger counts
     return max((i for i in _MINUTE_INTERVALS if i <= gap), default=1)
