@@ -163,19 +163,22 @@ SELECT NULL::bigint, f.subject, f.pollutant, (
     SELECT c.state FROM cases c WHERE c.kind = 'pattern' AND c.outlet_id = %(outlet)s
         AND c.pollutant = f.pollutant AND c.subject = f.subject AND c.first_at <= %(start)s
         AND c.last_at >= %(start)s
-    ORDER BY c.state = 'open' DESC, c.id DESC LIMIT 1)
+    ORDER BY c.state = 'open' DESC, c.id DESC LIMIT 1), EXISTS (
+    SELECT FROM cases c WHERE c.kind = 'pattern' AND c.outlet_id = %(outlet)s
+        AND c.pollutant = f.pollutant AND c.subject = f.subject AND c.state = 'open')
 FROM unnest(%(subjects)s::text[], %(pollutants)s::text[]) AS f(subject, pollutant)
 UNION ALL
-(SELECT id, subject, pollutant, state FROM cases WHERE kind = 'pattern' AND outlet_id = %(outlet)s
-    AND state = 'open' AND last_at < %(start)s ORDER BY id)
+(SELECT id, subject, pollutant, state, true FROM cases WHERE kind = 'pattern'
+    AND outlet_id = %(outlet)s AND state = 'open' AND last_at < %(start)s ORDER BY id)
 """
 
 
 def _settle(d: _Day, found: list[_Finding]) -> list[Transition]:
     out: list[Transition] = []
     covering: dict[tuple[str, str], str | None] = {}
+    is_open: set[tuple[str, str]] = set()  # findings whose (pattern, pollutant) has an open case
     ended: list[tuple[int, str, str]] = []
-    for case_id, subject, pollutant, state in d.conn.execute(
+    for case_id, subject, pollutant, state, open_now in d.conn.execute(
         _PATTERN_CASES,
         {
             "outlet": d.outlet_id,
@@ -186,6 +189,8 @@ def _settle(d: _Day, found: list[_Finding]) -> list[Transition]:
     ).fetchall():
         if case_id is None:
             covering[(subject, pollutant)] = state
+            if open_now:
+                is_open.add((subject, pollutant))
         else:
             ended.append((case_id, subject, pollutant))
     for f in found:
@@ -201,6 +206,7 @@ def _settle(d: _Day, found: list[_Finding]) -> list[Transition]:
             first_at=d.start,
             last_at=d.start,
             details=f.details,
+            likely_open=(f.subject, f.pollutant) in is_open,
         )[1]
     unseen = d.checked - {(f.subject, f.pollutant) for f in found}
     for case_id, subject, pollutant in ended:

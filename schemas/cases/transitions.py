@@ -481,9 +481,22 @@ def open_case(
     last_at: datetime,
     details: dict[str, Any],
     pollutant: str = "",
+    likely_open: bool = False,
 ) -> tuple[int, list[Transition]]:
-    """Open a case of another kind (outage, fault, pattern), or update the open one."""
+    """Open a case of another kind (outage, fault, pattern), or update the open one.
+    ``likely_open``: the caller read that one is open, so the update is tried first (one
+    statement instead of two when it still is)."""
     detail_json = json.dumps(details, default=str)
+    update = (
+        "UPDATE cases SET last_at = greatest(last_at, %s), details = details || %s "
+        "WHERE kind = %s AND outlet_id = %s AND pollutant = %s AND subject = %s "
+        "AND state = 'open' RETURNING id"
+    )
+    key = (kind, outlet_id, pollutant, subject)
+    if likely_open:
+        row = conn.execute(update, (last_at, detail_json, *key)).fetchone()
+        if row is not None:
+            return int(row[0]), []
     created = conn.execute(
         "INSERT INTO cases (kind, outlet_id, pollutant, subject, severity, first_at, last_at, "
         "details) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
@@ -494,12 +507,7 @@ def open_case(
     if created is not None:
         case_id = int(created[0])
         return case_id, [_event(conn, case_id, "opened", severity, details)]
-    row = conn.execute(
-        "UPDATE cases SET last_at = greatest(last_at, %s), details = details || %s "
-        "WHERE kind = %s AND outlet_id = %s AND pollutant = %s AND subject = %s "
-        "AND state = 'open' RETURNING id",
-        (last_at, detail_json, kind, outlet_id, pollutant, subject),
-    ).fetchone()
+    row = conn.execute(update, (last_at, detail_json, *key)).fetchone()
     assert row is not None
     return int(row[0]), []
 

@@ -159,6 +159,36 @@ def test_other_kinds_open_once_per_key(db: psycopg.Connection) -> None:
     assert actions(events) == ["opened"] and more == []
 
 
+def test_likely_open_updates_first_and_opens_when_none_is(db: psycopg.Connection) -> None:
+    """open_case(likely_open=True) gives what open_case gives: the open case extended, or (none
+    open: never opened, or closed since it was read) a new one opened."""
+    oid = add_outlet(db, "MN1")
+
+    def pattern(hour: int, likely_open: bool) -> tuple[int, list[Transition]]:
+        return open_case(
+            db,
+            kind="pattern",
+            outlet_id=oid,
+            pollutant="a19001",
+            subject="flat-line",
+            severity="info",
+            first_at=H0 + timedelta(hours=hour),
+            last_at=H0 + timedelta(hours=hour),
+            details={"hour": hour},
+            likely_open=likely_open,
+        )
+
+    first, events = pattern(0, likely_open=True)  # none open: opened
+    assert actions(events) == ["opened"]
+    again, more = pattern(2, likely_open=True)
+    assert (again, more) == (first, [])
+    row = db.execute("SELECT last_at, details FROM cases WHERE id = %s", (first,)).fetchone()
+    assert row == (H0 + timedelta(hours=2), {"hour": 2})
+    db.execute("UPDATE cases SET state = 'closed' WHERE id = %s", (first,))
+    second, events = pattern(3, likely_open=True)  # closed since: a new case
+    assert second != first and actions(events) == ["opened"]
+
+
 def test_periods_kept_pending_are_written_as_judged_one_by_one(db: psycopg.Connection) -> None:
     """The same verdicts judged with the evaluator's caches and PendingPeriods (flushed at the
     end, as a step ends) leave the same case, periods and events as judged one at a time."""
