@@ -16,7 +16,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from itertools import repeat
 from operator import sub
@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from alerts.faults import check_faults, fault_flag
-from alerts.patterns import check_patterns, flat_line_pollutants, read_spreads
+from alerts.patterns import check_patterns, flat_line_pollutants, hour_spreads, read_spreads
 from alerts.rules import DayResult, MeanResult, MinuteMemo, Sample, daily_mean, hourly_mean
 from schemas.cases.policy import CasePolicy
 from schemas.cases.transitions import PendingPeriods, Transition, judge_period, limit_details
@@ -150,6 +150,10 @@ class Evaluation:
         # What the day step reads, read ahead for the outlets of a batch (see read_days): per
         # local day the rows of hourly_means and the flat-line spreads; taken out when used.
         self._day_reads: dict[date, _DayRead] = {}
+        # Per hour read ahead, the flat-line spreads of its valid values (see hour_spreads),
+        # computed when its samples are used: a day all of whose hours are here is screened
+        # without reading its minutes again (see spreads_from_minutes).
+        self._hour_spreads: dict[datetime, dict[str, tuple[Any, ...]]] = {}
 
     # --- reference data ------------------------------------------------------------------
 
@@ -301,7 +305,15 @@ class Evaluation:
 
     def _samples(self, start: datetime) -> dict[str, dict[str, list[Sample]]]:
         if start in self._prefetched:
-            return self._prefetched.pop(start)
+            series = self._prefetched.pop(start)
+            spreads = hour_spreads(
+                series,
+                flat_line_pollutants(self.limits(self.outlet.local_day(start))),
+                self.valid_flags(),
+            )
+            if spreads is not None:
+                self._hour_spreads[start] = spreads
+            return series
         rows = self.conn.execute(
             "SELECT pollutant, kind, ts, value, zs_value, flag FROM measurements "
             "WHERE outlet_id = %s AND ts >= %s AND ts < %s AND kind IN ('rtd', 'min', 'hour') "
@@ -355,6 +367,28 @@ class Evaluation:
     def days(self, days: Iterable[date]) -> None:
         for day in sorted(days):
             self.day(day)
+
+    def spreads_from_minutes(
+        self, day: date, start: datetime, end: datetime
+    ) -> list[tuple[Any, ...]] | None:
+        """The rows :func:`read_spreads` gives for this local day, from the spreads of its hours
+        computed when they were judged; None unless every hour of the day was (and the day
+        starts on a whole UTC hour, so that its hours are those the minutes were read by)."""
+        if start.timestamp() % _ONE_HOUR:
+            return None
+        hours = []
+        hour, end_utc = start.astimezone(UTC), end.astimezone(UTC)
+        while hour < end_utc:
+            if hour not in self._hour_spreads:
+                return None
+            hours.append(hour)
+            hour += _HOUR
+        return [
+            (pollutant, hour, *self._hour_spreads[hour][pollutant])
+            for pollutant in flat_line_pollutants(self.limits(day))
+            for hour in hours
+            if pollutant in self._hour_spreads[hour]
+        ]
 
     def use_day_reads(self, reads: dict[date, _DayRead]) -> None:
         """Take what the day step reads, read ahead for these days (see :func:`read_days`)."""
@@ -546,10 +580,20 @@ def read_days(
     ):
         hours[(outlet_id, lo)].append(tuple(row))
     final = [w for w in wanted if w[3] + w[0].day_grace <= w[0].now]
-    spreads = read_spreads(
+    from_minutes: dict[tuple[int, datetime], list[tuple[Any, ...]]] = {}
+    for ev, day, lo, hi in final:
+        rows = ev.spreads_from_minutes(day, lo, hi)
+        if rows is not None:
+            from_minutes[(ev.outlet.id, lo)] = rows
+    spreads = read_spreads(  # the days not all of whose hours were read: in the database
         conn,
-        [(ev.outlet.id, lo, hi, flat_line_pollutants(ev.limits(day))) for ev, day, lo, hi in final],
+        [
+            (ev.outlet.id, lo, hi, flat_line_pollutants(ev.limits(day)))
+            for ev, day, lo, hi in final
+            if (ev.outlet.id, lo) not in from_minutes
+        ],
     )
+    spreads.update(from_minutes)
     for ev, day, lo, _ in wanted:
         key = (ev.outlet.id, lo)
         out[ev.outlet.id][day] = (hours[key], spreads.get(key))

@@ -22,22 +22,36 @@ flat stretch across midnight is judged as two parts, one per day.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import (
+    MAX_EMAX,
+    MAX_PREC,
+    MIN_EMIN,
+    Context,
+    Decimal,
+    DecimalException,
+    DivisionByZero,
+    Inexact,
+    InvalidOperation,
+    Overflow,
+    Rounded,
+    Underflow,
+    localcontext,
+)
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from alerts.rules import convert_o2, zs_mismatch
+from alerts.rules import Sample, convert_o2, zs_mismatch
 from schemas.cases.transitions import Transition, close_case, limit_details, open_case
 from schemas.codes.pattern_rules import PatternRules
 from schemas.limits.judgement import judge
 from schemas.limits.rules import Limit
 
-__all__ = ["PATTERNS", "check_patterns", "flat_line_pollutants", "read_spreads"]
+__all__ = ["PATTERNS", "check_patterns", "flat_line_pollutants", "hour_spreads", "read_spreads"]
 
 OXYGEN = "a19001"
 HOUR = timedelta(hours=1)
@@ -261,6 +275,50 @@ def read_spreads(
             _HOURLY_SPREADS, [list(column) for column in zip(*rows, strict=True)]
         ):
             out[(outlet_id, lo)].append(tuple(spread))
+    return out
+
+
+# Sums of numeric values as the database computes them: exact (every trap set; the precision is
+# the largest there is, so that an addition or a product of stored values is never rounded).
+_EXACT = Context(
+    prec=MAX_PREC,
+    Emax=MAX_EMAX,
+    Emin=MIN_EMIN,
+    traps=[InvalidOperation, DivisionByZero, Overflow, Underflow, Inexact, Rounded],
+)
+
+
+def hour_spreads(
+    series: Mapping[str, Mapping[str, Sequence[Sample]]],
+    pollutants: Iterable[str],
+    valid_flags: frozenset[str],
+) -> dict[str, tuple[Any, ...]] | None:
+    """One hour's row of :func:`read_spreads` for each of ``pollutants`` that has valid values,
+    computed from the hour's samples (pollutant → kind → samples) instead of in the database:
+    the count, sum and sum of squares of the valid minute values, then of the valid real-time
+    values (a sum of no values is None, as in SQL). The sums are exact, as numeric's are; None
+    when one could not be computed exactly (then the database computes them)."""
+    out: dict[str, tuple[Any, ...]] = {}
+    try:
+        with localcontext(_EXACT):
+            for pollutant in pollutants:
+                kinds = series.get(pollutant)
+                if not kinds:
+                    continue
+                row: list[Any] = []
+                for kind in ("min", "rtd"):
+                    n, total, squares = 0, None, None
+                    for _, value, _, flag in kinds.get(kind, ()):
+                        if value is not None and flag in valid_flags:
+                            n += 1
+                            total = value if total is None else total + value
+                            square = value * value
+                            squares = square if squares is None else squares + square
+                    row += (n, total, squares)
+                if row[0] or row[3]:
+                    out[pollutant] = tuple(row)
+    except DecimalException:
+        return None
     return out
 
 
