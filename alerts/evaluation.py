@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from itertools import repeat
 from operator import sub
@@ -26,13 +26,19 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from alerts.faults import check_faults, fault_flag
-from alerts.patterns import check_patterns
+from alerts.patterns import check_patterns, flat_line_pollutants, hour_spreads, read_spreads
 from alerts.rules import DayResult, MeanResult, MinuteMemo, Sample, daily_mean, hourly_mean
 from schemas.cases.policy import CasePolicy
-from schemas.cases.transitions import Transition, judge_period, limit_details
+from schemas.cases.transitions import PendingPeriods, Transition, judge_period, limit_details
 from schemas.codes.pattern_rules import PatternRules, load_pattern_rules
 from schemas.limits.judgement import judge, value_to_judge
-from schemas.limits.rules import Limit, ValidityRules, limits_for_outlet, load_validity_rules
+from schemas.limits.rules import (
+    Limit,
+    ValidityRules,
+    limits_for_outlet,
+    limits_for_outlets,
+    load_validity_rules,
+)
 
 __all__ = [
     "FLOW",
@@ -42,12 +48,15 @@ __all__ = [
     "ReferenceCache",
     "load_outlet",
     "load_outlets",
+    "read_days",
     "read_hours",
     "read_open_cases",
 ]
 
 OXYGEN = "a19001"
 FLOW = "w00000"  # wastewater flow: weights the means of pollutants with an emission amount
+# A day's rows of hourly_means, and its flat-line spreads (None: not read, the day is not over)
+_DayRead = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]] | None]
 _MINUTE_INTERVALS = (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30)  # HJ 212-2017 Table 4, MinInterval
 
 
@@ -93,6 +102,12 @@ class ReferenceCache:
         self.valid_flags: frozenset[str] | None = None
         self.flow_weighted: frozenset[str] | None = None
 
+    def read_limits(self, conn: psycopg.Connection, pairs: Iterable[tuple[int, date]]) -> None:
+        """Read the limits of these (outlet, day) pairs not kept yet, in one statement."""
+        missing = {pair for pair in pairs if pair not in self.limits}
+        if missing:
+            self.limits.update(limits_for_outlets(conn, missing))
+
 
 class Evaluation:
     """One pass over one outlet, inside the caller's transaction (which holds the outlet lock).
@@ -129,6 +144,16 @@ class Evaluation:
         # (no open case, no period at its start) is then known to change nothing.
         self._open_keys: set[tuple[str, str, int, str]] | None = None
         self._open_cases: dict[tuple[Any, ...], dict[str, Any]] = {}  # judge_period's cache
+        # Periods appended to open cases and their aggregates, written at the end of each step
+        # (hours, hour, day) in one statement each, inside its savepoint.
+        self._pending = PendingPeriods()
+        # What the day step reads, read ahead for the outlets of a batch (see read_days): per
+        # local day the rows of hourly_means and the flat-line spreads; taken out when used.
+        self._day_reads: dict[date, _DayRead] = {}
+        # Per hour read ahead, the flat-line spreads of its valid values (see hour_spreads),
+        # computed when its samples are used: a day all of whose hours are here is screened
+        # without reading its minutes again (see spreads_from_minutes).
+        self._hour_spreads: dict[datetime, dict[str, tuple[Any, ...]]] = {}
 
     # --- reference data ------------------------------------------------------------------
 
@@ -193,6 +218,7 @@ class Evaluation:
         # pollutant's means (faults) or none (judgement), so storing them first is the same.
         self._store_hours(results)
         self._judge_hour(start, results)
+        self._pending.flush(self.conn)
 
     def hours_together(self, starts: Iterable[datetime]) -> None:
         """What :meth:`hour` does for each of ``starts`` in order, with the means of all of
@@ -207,10 +233,11 @@ class Evaluation:
             for start, results in planned:
                 self._store_hours(results)
                 self._judge_hour(start, results)
-            return
-        self._store_hours([pr for _, results in planned for pr in results])
-        for start, results in planned:
-            self._judge_hour(start, results)
+        else:
+            self._store_hours([pr for _, results in planned for pr in results])
+            for start, results in planned:
+                self._judge_hour(start, results)
+        self._pending.flush(self.conn)
 
     def _means(self, start: datetime) -> list[tuple[str, MeanResult]]:
         day = self.outlet.local_day(start)
@@ -278,7 +305,15 @@ class Evaluation:
 
     def _samples(self, start: datetime) -> dict[str, dict[str, list[Sample]]]:
         if start in self._prefetched:
-            return self._prefetched.pop(start)
+            series = self._prefetched.pop(start)
+            spreads = hour_spreads(
+                series,
+                flat_line_pollutants(self.limits(self.outlet.local_day(start))),
+                self.valid_flags(),
+            )
+            if spreads is not None:
+                self._hour_spreads[start] = spreads
+            return series
         rows = self.conn.execute(
             "SELECT pollutant, kind, ts, value, zs_value, flag FROM measurements "
             "WHERE outlet_id = %s AND ts >= %s AND ts < %s AND kind IN ('rtd', 'min', 'hour') "
@@ -333,17 +368,44 @@ class Evaluation:
         for day in sorted(days):
             self.day(day)
 
+    def spreads_from_minutes(
+        self, day: date, start: datetime, end: datetime
+    ) -> list[tuple[Any, ...]] | None:
+        """The rows :func:`read_spreads` gives for this local day, from the spreads of its hours
+        computed when they were judged; None unless every hour of the day was (and the day
+        starts on a whole UTC hour, so that its hours are those the minutes were read by)."""
+        if start.timestamp() % _ONE_HOUR:
+            return None
+        hours = []
+        hour, end_utc = start.astimezone(UTC), end.astimezone(UTC)
+        while hour < end_utc:
+            if hour not in self._hour_spreads:
+                return None
+            hours.append(hour)
+            hour += _HOUR
+        return [
+            (pollutant, hour, *self._hour_spreads[hour][pollutant])
+            for pollutant in flat_line_pollutants(self.limits(day))
+            for hour in hours
+            if pollutant in self._hour_spreads[hour]
+        ]
+
+    def use_day_reads(self, reads: dict[date, _DayRead]) -> None:
+        """Take what the day step reads, read ahead for these days (see :func:`read_days`)."""
+        self._day_reads = reads
+
     def day(self, day: date) -> None:
         start, end = self.outlet.day_bounds(day)
         final = end + self.day_grace <= self.now
         rules = self.rules(day)
+        read = self._day_reads.pop(day, None)
+        if read is None:
+            rows = self.conn.execute(_DAY_HOURS, (self.outlet.id, start, end)).fetchall()
+            spreads = None
+        else:
+            rows, spreads = read
         by_pollutant: dict[str, list[MeanResult]] = defaultdict(list)
-        for row in self.conn.execute(
-            "SELECT pollutant, hour_start, source, mean, zs_reported, converted, o2_mean, "
-            "valid_count, expected_count, valid, reason, flags FROM hourly_means "
-            "WHERE outlet_id = %s AND hour_start >= %s AND hour_start < %s",
-            (self.outlet.id, start, end),
-        ):
+        for row in rows:
             by_pollutant[row[0]].append(MeanResult(*row[1:]))
         for pollutant, hours in by_pollutant.items():
             flow = by_pollutant.get(FLOW, []) if self.flow_weighted(pollutant) else None
@@ -363,7 +425,12 @@ class Evaluation:
                 rules=self.pattern_rules(day),
                 zs_tolerance_pct=rules.zs_mismatch_tolerance_pct,
                 o2_max=rules.o2_max_for_conversion,
+                hourly_means=sorted(
+                    ((r[0], r[1], r[3], r[5], r[4], r[9]) for r in rows), key=_by_hour
+                ),
+                spreads=spreads,
             )
+        self._pending.flush(self.conn)
 
     def _store_day(self, pollutant: str, r: DayResult) -> None:
         self.conn.execute(
@@ -435,6 +502,8 @@ class Evaluation:
             details=details,
             no_case_has_period=absent,
             open_cases=self._open_cases,
+            no_open_case=case_key not in open_keys,
+            pending=self._pending,
         )
         for t in transitions:
             if t.action in ("opened", "reopened"):
@@ -453,6 +522,7 @@ class Evaluation:
         transitions did not happen)."""
         self._open_keys = None
         self._open_cases.clear()
+        self._pending.clear()
 
     def _open_exceedances(self) -> set[tuple[str, str, int, str]]:
         if self._open_keys is None:
@@ -463,6 +533,71 @@ class Evaluation:
             )
             self._open_keys = {(p, period, int(lid), subject) for p, period, lid, subject in rows}
         return self._open_keys
+
+
+# The day's hourly means, as daily_mean takes them (by pollutant, in time order).
+_DAY_HOURS = """
+SELECT pollutant, hour_start, source, mean, zs_reported, converted, o2_mean, valid_count,
+    expected_count, valid, reason, flags FROM hourly_means
+WHERE outlet_id = %s AND hour_start >= %s AND hour_start < %s ORDER BY pollutant, hour_start
+"""
+_DAYS_HOURS = """
+SELECT q.outlet_id, q.lo, h.pollutant, h.hour_start, h.source, h.mean, h.zs_reported,
+    h.converted, h.o2_mean, h.valid_count, h.expected_count, h.valid, h.reason, h.flags
+FROM unnest(%s::int[], %s::timestamptz[], %s::timestamptz[]) AS q(outlet_id, lo, hi)
+JOIN hourly_means h ON h.outlet_id = q.outlet_id AND h.hour_start >= q.lo
+    AND h.hour_start < q.hi
+ORDER BY 1, 2, 3, 4
+"""
+
+
+def _by_hour(row: tuple[Any, ...]) -> Any:
+    return row[1]
+
+
+def read_days(
+    conn: psycopg.Connection, days: Mapping[int, tuple[Evaluation, Iterable[date]]]
+) -> dict[int, dict[date, _DayRead]]:
+    """What the day step of these outlets' days reads, in two statements for all of them:
+    outlet → local day → (its rows of hourly_means, its flat-line spreads: None for a day not
+    over, which is not screened)."""
+    wanted = [
+        (ev, day, *ev.outlet.day_bounds(day))
+        for ev, outlet_days in days.values()
+        for day in sorted(set(outlet_days))
+    ]
+    out: dict[int, dict[date, _DayRead]] = {outlet_id: {} for outlet_id in days}
+    if not wanted:
+        return out
+    hours: dict[tuple[int, datetime], list[tuple[Any, ...]]] = defaultdict(list)
+    for outlet_id, lo, *row in conn.execute(
+        _DAYS_HOURS,
+        (
+            [ev.outlet.id for ev, *_ in wanted],
+            [lo for *_, lo, _ in wanted],
+            [hi for *_, hi in wanted],
+        ),
+    ):
+        hours[(outlet_id, lo)].append(tuple(row))
+    final = [w for w in wanted if w[3] + w[0].day_grace <= w[0].now]
+    from_minutes: dict[tuple[int, datetime], list[tuple[Any, ...]]] = {}
+    for ev, day, lo, hi in final:
+        rows = ev.spreads_from_minutes(day, lo, hi)
+        if rows is not None:
+            from_minutes[(ev.outlet.id, lo)] = rows
+    spreads = read_spreads(  # the days not all of whose hours were read: in the database
+        conn,
+        [
+            (ev.outlet.id, lo, hi, flat_line_pollutants(ev.limits(day)))
+            for ev, day, lo, hi in final
+            if (ev.outlet.id, lo) not in from_minutes
+        ],
+    )
+    spreads.update(from_minutes)
+    for ev, day, lo, _ in wanted:
+        key = (ev.outlet.id, lo)
+        out[ev.outlet.id][day] = (hours[key], spreads.get(key))
+    return out
 
 
 _STORE_HOURS = """
@@ -605,6 +740,8 @@ GROUP BY 1, 2, 3, 4
 def _interval(samples: Sequence[Sample]) -> int:
     """The logger's minute-data interval, from the spacing of its samples."""
     times = [s[0] for s in samples]
+    if _MINUTE in map(sub, times[1:], times):  # stops at the first such step
+        return 1  # the shortest step of a minute or more is one minute (the usual logger)
     shortest = min((d for d in map(sub, times[1:], times) if d >= _MINUTE), default=None)
     gap = 1 if shortest is None else shortest // _MINUTE  # whole minutes, as a logger counts
     return max((i for i in _MINUTE_INTERVALS if i <= gap), default=1)

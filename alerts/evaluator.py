@@ -16,8 +16,9 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -32,6 +33,7 @@ from alerts.evaluation import (
     ReferenceCache,
     load_outlet,
     load_outlets,
+    read_days,
     read_hours,
     read_open_cases,
 )
@@ -145,7 +147,7 @@ class Evaluator:
         queue row first and then waited for the outlet lock (as this once did) held back that
         hour from the evaluator holding the outlet, which judged the later hours without it
         (and closed the case), so the held-back exceeding hour opened a second case. Each
-        outlet is judged in its own savepoint (see :meth:`_evaluate_outlet`), so a failure in
+        outlet is judged in its own savepoints (see :meth:`_judge_hours`), so a failure in
         one leaves the others' results."""
         with conn.transaction():
             outlet_ids = self._lock_next_outlets(conn, limit)
@@ -162,21 +164,34 @@ class Evaluator:
             # left to do under their lock.
             taken = [o for o in outlet_ids if o in hours]
             outlets = load_outlets(conn, taken) if taken else {}
+            cache = self._cache if self._cache is not None else ReferenceCache()
             evaluations = {
-                o: self._evaluation(conn, o, outlet=outlets[o], cache=self._cache)
+                o: self._evaluation(conn, o, outlet=outlets[o], cache=cache)
                 for o in taken
                 if o in outlets
             }
             if sum(len(hours[o]) for o in evaluations) > 2:  # else reading ahead saves nothing
-                self._prefetch(conn, evaluations, {o: hours[o] for o in evaluations})
+                self._prefetch(conn, evaluations, {o: hours[o] for o in evaluations}, cache)
             if len(evaluations) > 1:  # else each is read when first needed, as often
                 for outlet_id, (exceedances, faults) in read_open_cases(
                     conn, list(evaluations)
                 ).items():
                     evaluations[outlet_id].use_open_cases(exceedances, faults)
+            # Each outlet's hours, then what the days they are in read, for all at once (no
+            # outlet's hours step changes what another's day step reads), then each one's days.
+            judged = {o: self._judge_hours(conn, ev, hours[o]) for o, ev in evaluations.items()}
+            days = {
+                o: (ev, {ev.outlet.local_day(h) for h in judged[o]})
+                for o, ev in evaluations.items()
+            }
+            if len(evaluations) > 1:  # else each day reads its own, as often
+                self._read_days(conn, days)
             transitions: list[Transition] = []
-            for outlet_id, ev in evaluations.items():
-                transitions += self._evaluate_outlet(conn, ev, hours[outlet_id])
+            for outlet_id, (ev, outlet_days) in days.items():
+                self._guarded(
+                    conn, ev, outlet_id, judged[outlet_id], ev.days, outlet_days, pipelined=True
+                )
+                transitions += ev.transitions
             self._announce(conn, transitions)  # the cases' contexts read once for the batch
             if taken:
                 queued = [(o, h) for o in taken for h in hours[o]]
@@ -188,19 +203,31 @@ class Evaluator:
                 )
         return len(outlet_ids), len(taken)
 
-    def _evaluate_outlet(
+    def _judge_hours(
         self, conn: psycopg.Connection, ev: Evaluation, hours: list[datetime]
-    ) -> list[Transition]:
-        """Judge one outlet's queued hours and the days they are in: all hours in one savepoint
-        if they can be, else hour by hour, each in its own; returns the transitions to
-        announce."""
-        outlet_id = ev.outlet.id
+    ) -> list[datetime]:
+        """Judge one outlet's queued hours: all in one savepoint if they can be, else hour by
+        hour, each in its own; returns the hours judged (the days they are in are judged
+        next)."""
         judged = sorted(hours)
         if len(hours) == 1 or not self._together(conn, ev, judged):
-            judged = [h for h in judged if self._guarded(conn, ev, outlet_id, [h], ev.hour, h)]
-        days = {ev.outlet.local_day(h) for h in judged}
-        self._guarded(conn, ev, outlet_id, judged, ev.days, days)
-        return ev.transitions
+            judged = [h for h in judged if self._guarded(conn, ev, ev.outlet.id, [h], ev.hour, h)]
+        return judged
+
+    @staticmethod
+    def _read_days(conn: psycopg.Connection, days: dict[int, tuple[Evaluation, set[date]]]) -> None:
+        """Read what the outlets' day steps read at once; if that fails, each day reads its own
+        (in its savepoint, as it always could)."""
+        try:
+            with conn.transaction():
+                reads = read_days(conn, days)
+        except psycopg.OperationalError:
+            raise
+        except Exception:
+            log.warning("reading ahead the days of outlets %s failed", sorted(days), exc_info=True)
+            return
+        for outlet_id, (ev, _) in days.items():
+            ev.use_day_reads(reads[outlet_id])
 
     def _lock_next_outlets(
         self, conn: psycopg.Connection, limit: int, candidates: int = 32
@@ -227,12 +254,22 @@ class Evaluator:
         conn: psycopg.Connection,
         evaluations: dict[int, Evaluation],
         hours: dict[int, list[datetime]],
+        cache: ReferenceCache,
     ) -> None:
-        """Read the samples of the outlets' queued hours at once; if that fails, each hour
-        reads its own (in its savepoint, as it always could)."""
+        """Read the samples of the outlets' queued hours, and the limits of the days they are
+        in, at once; if that fails, each hour reads its own (in its savepoint, as it always
+        could)."""
         try:
             with conn.transaction():
                 series, no_periods = read_hours(conn, hours)
+                cache.read_limits(
+                    conn,
+                    {
+                        (o, ev.outlet.local_day(h))
+                        for o, ev in evaluations.items()
+                        for h in hours[o]
+                    },
+                )
         except psycopg.OperationalError:
             raise
         except Exception:
@@ -269,13 +306,16 @@ class Evaluator:
         hours: list[datetime],
         step: Callable[[Any], None],
         arg: Any,
+        *,
+        pipelined: bool = False,
     ) -> bool:
-        """Run one evaluation step in a savepoint. Bad data or a bug is recorded in
-        evaluation_errors (its transitions dropped with it) and the loop goes on; a lost
+        """Run one evaluation step in a savepoint (``pipelined``: in a pipeline, where a
+        statement whose result is not read does not wait for it). Bad data or a bug is recorded
+        in evaluation_errors (its transitions dropped with it) and the loop goes on; a lost
         database connection propagates, so the whole transaction is retried later."""
         mark = len(ev.transitions)
         try:
-            with conn.transaction():
+            with conn.pipeline() if pipelined else nullcontext(), conn.transaction():
                 step(arg)
         except psycopg.OperationalError:
             raise

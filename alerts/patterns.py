@@ -22,22 +22,36 @@ flat stretch across midnight is judged as two parts, one per day.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import (
+    MAX_EMAX,
+    MAX_PREC,
+    MIN_EMIN,
+    Context,
+    Decimal,
+    DecimalException,
+    DivisionByZero,
+    Inexact,
+    InvalidOperation,
+    Overflow,
+    Rounded,
+    Underflow,
+    localcontext,
+)
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from alerts.rules import convert_o2, zs_mismatch
+from alerts.rules import Sample, convert_o2, zs_mismatch
 from schemas.cases.transitions import Transition, close_case, limit_details, open_case
 from schemas.codes.pattern_rules import PatternRules
 from schemas.limits.judgement import judge
 from schemas.limits.rules import Limit
 
-__all__ = ["PATTERNS", "check_patterns"]
+__all__ = ["PATTERNS", "check_patterns", "flat_line_pollutants", "hour_spreads", "read_spreads"]
 
 OXYGEN = "a19001"
 HOUR = timedelta(hours=1)
@@ -101,22 +115,35 @@ def check_patterns(
     rules: PatternRules,
     zs_tolerance_pct: Decimal | None,
     o2_max: Decimal | None = None,
+    hourly_means: Sequence[tuple[Any, ...]] | None = None,
+    spreads: Sequence[tuple[Any, ...]] | None = None,
 ) -> list[Transition]:
     """Screen one complete local day [day_start, day_end) of an outlet whose hourly means are
     stored; returns the transitions. ``limits`` are the limits in force that day, ``o2_max`` the
-    O₂ at or above which no 折算 is made (validity rules; None: only below 21 %)."""
+    O₂ at or above which no 折算 is made (validity rules; None: only below 21 %).
+
+    The caller may give what it read already in this transaction: ``hourly_means``, the day's
+    rows of ``hourly_means`` as (pollutant, hour_start, mean, converted, zs_reported, valid) in
+    time order, and ``spreads``, the day's rows of :func:`read_spreads`."""
     d = _Day(conn, outlet_id, day_start, day_end, rules)
     hourly = {lim.pollutant: lim for lim in limits if lim.period == "hour"}
+    if hourly_means is None:
+        hourly_means = conn.execute(
+            "SELECT pollutant, hour_start, mean, converted, zs_reported, valid FROM hourly_means "
+            "WHERE outlet_id = %s AND hour_start >= %s AND hour_start < %s ORDER BY hour_start",
+            (outlet_id, day_start, day_end),
+        ).fetchall()
     means: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
-    for row in conn.execute(
-        "SELECT pollutant, hour_start, mean, converted, zs_reported, valid FROM hourly_means "
-        "WHERE outlet_id = %s AND hour_start >= %s AND hour_start < %s ORDER BY hour_start",
-        (outlet_id, day_start, day_end),
-    ):
+    for row in hourly_means:
         means[row[0]].append(row[1:])
+    if spreads is None:
+        key = (outlet_id, day_start)
+        spreads = read_spreads(
+            conn, [(outlet_id, day_start, day_end, flat_line_pollutants(limits))]
+        )[key]
     found: list[_Finding] = []
     for f in (
-        *_flat_lines(d, limits),
+        *_flat_lines(d, limits, spreads),
         *_bunching(d, means, hourly),
         *_zs_mismatches(d, means, zs_tolerance_pct),
         *_flag_abuse(d, means, hourly, o2_max),
@@ -141,16 +168,47 @@ def check_patterns(
     return _settle(d, found)
 
 
+# In one statement: per finding, the state of the case that covers the day if any (the open one
+# first); then the open cases that ended before the day. Opening or extending the findings'
+# cases changes neither answer for another finding (another pollutant or pattern, another case)
+# nor the second (a case opened or extended ends on the day; it is a finding's).
+_PATTERN_CASES = """
+SELECT NULL::bigint, f.subject, f.pollutant, (
+    SELECT c.state FROM cases c WHERE c.kind = 'pattern' AND c.outlet_id = %(outlet)s
+        AND c.pollutant = f.pollutant AND c.subject = f.subject AND c.first_at <= %(start)s
+        AND c.last_at >= %(start)s
+    ORDER BY c.state = 'open' DESC, c.id DESC LIMIT 1), EXISTS (
+    SELECT FROM cases c WHERE c.kind = 'pattern' AND c.outlet_id = %(outlet)s
+        AND c.pollutant = f.pollutant AND c.subject = f.subject AND c.state = 'open')
+FROM unnest(%(subjects)s::text[], %(pollutants)s::text[]) AS f(subject, pollutant)
+UNION ALL
+(SELECT id, subject, pollutant, state, true FROM cases WHERE kind = 'pattern'
+    AND outlet_id = %(outlet)s AND state = 'open' AND last_at < %(start)s ORDER BY id)
+"""
+
+
 def _settle(d: _Day, found: list[_Finding]) -> list[Transition]:
     out: list[Transition] = []
+    covering: dict[tuple[str, str], str | None] = {}
+    is_open: set[tuple[str, str]] = set()  # findings whose (pattern, pollutant) has an open case
+    ended: list[tuple[int, str, str]] = []
+    for case_id, subject, pollutant, state, open_now in d.conn.execute(
+        _PATTERN_CASES,
+        {
+            "outlet": d.outlet_id,
+            "start": d.start,
+            "subjects": [f.subject for f in found],
+            "pollutants": [f.pollutant for f in found],
+        },
+    ).fetchall():
+        if case_id is None:
+            covering[(subject, pollutant)] = state
+            if open_now:
+                is_open.add((subject, pollutant))
+        else:
+            ended.append((case_id, subject, pollutant))
     for f in found:
-        covering = d.conn.execute(
-            "SELECT state FROM cases WHERE kind = 'pattern' AND outlet_id = %s AND pollutant = %s "
-            "AND subject = %s AND first_at <= %s AND last_at >= %s "
-            "ORDER BY state = 'open' DESC, id DESC LIMIT 1",
-            (d.outlet_id, f.pollutant, f.subject, d.start, d.start),
-        ).fetchone()
-        if covering is not None and covering[0] == "closed":
+        if covering.get((f.subject, f.pollutant)) == "closed":
             continue  # this day is already in a case that was closed since
         out += open_case(
             d.conn,
@@ -162,13 +220,10 @@ def _settle(d: _Day, found: list[_Finding]) -> list[Transition]:
             first_at=d.start,
             last_at=d.start,
             details=f.details,
+            likely_open=(f.subject, f.pollutant) in is_open,
         )[1]
     unseen = d.checked - {(f.subject, f.pollutant) for f in found}
-    for case_id, subject, pollutant in d.conn.execute(
-        "SELECT id, subject, pollutant FROM cases WHERE kind = 'pattern' AND outlet_id = %s "
-        "AND state = 'open' AND last_at < %s ORDER BY id",
-        (d.outlet_id, d.start),
-    ).fetchall():
+    for case_id, subject, pollutant in ended:
         if (subject, pollutant) in unseen:
             day = d.start.date().isoformat()
             out += close_case(d.conn, case_id, f"not seen on {day} (a complete day checked)")
@@ -181,34 +236,98 @@ def _num(value: Decimal) -> str:
 
 # --- flat lines ----------------------------------------------------------------------------
 
-# One pass over the day's valid values: per pollutant and hour, the spread of its minute values
-# and of its real-time values; the minute values count when there are any (as for the means).
-_HOURLY_SPREAD = sql.SQL("""
-SELECT pollutant, date_bin('1 hour', ts, %(start)s) AS hour,
-       count(*) FILTER (WHERE kind = 'min'), sum(value) FILTER (WHERE kind = 'min'),
-       sum(value * value) FILTER (WHERE kind = 'min'),
-       count(*) FILTER (WHERE kind = 'rtd'), sum(value) FILTER (WHERE kind = 'rtd'),
-       sum(value * value) FILTER (WHERE kind = 'rtd')
-FROM measurements
-WHERE outlet_id = %(outlet)s AND ts >= %(start)s AND ts < %(end)s AND kind IN ('min', 'rtd')
-  AND pollutant = ANY(%(pollutants)s) AND value IS NOT NULL AND flag IN {valid}
-GROUP BY 1, 2 ORDER BY 1, 2
+# One pass over the valid values of many outlet-days: per (outlet, day, pollutant) and hour, the
+# spread of its minute values and of its real-time values; the minute values count when there
+# are any (as for the means). Each row of the arrays is one (outlet, day, pollutant).
+_HOURLY_SPREADS = sql.SQL("""
+SELECT q.outlet_id, q.lo, m.pollutant, date_bin('1 hour', m.ts, q.lo) AS hour,
+       count(*) FILTER (WHERE m.kind = 'min'), sum(m.value) FILTER (WHERE m.kind = 'min'),
+       sum(m.value * m.value) FILTER (WHERE m.kind = 'min'),
+       count(*) FILTER (WHERE m.kind = 'rtd'), sum(m.value) FILTER (WHERE m.kind = 'rtd'),
+       sum(m.value * m.value) FILTER (WHERE m.kind = 'rtd')
+FROM unnest(%s::int[], %s::timestamptz[], %s::timestamptz[], %s::text[])
+    AS q(outlet_id, lo, hi, pollutant)
+JOIN measurements m ON m.outlet_id = q.outlet_id AND m.pollutant = q.pollutant
+    AND m.ts >= q.lo AND m.ts < q.hi
+WHERE m.kind IN ('min', 'rtd') AND m.value IS NOT NULL AND m.flag IN {valid}
+GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
 """).format(valid=_VALID)
 _Hour = tuple[datetime, str, int, Decimal, Decimal]  # start, kind, values, sum, sum of squares
 
 
-def _flat_lines(d: _Day, limits: Sequence[Limit]) -> list[_Finding]:
+def flat_line_pollutants(limits: Sequence[Limit]) -> list[str]:
+    """The pollutants screened for flat lines on a day with these limits: those with a limit,
+    and O₂."""
+    return sorted({*(lim.pollutant for lim in limits), OXYGEN})
+
+
+def read_spreads(
+    conn: psycopg.Connection, days: Sequence[tuple[int, datetime, datetime, Sequence[str]]]
+) -> dict[tuple[int, datetime], list[tuple[Any, ...]]]:
+    """For each (outlet, day start, day end, pollutants) the hourly spreads of the pollutants'
+    valid values that the flat-line screening uses, in one statement: (outlet, day start) →
+    rows (pollutant, hour, then count, sum and sum of squares of the minute values and of the
+    real-time values), by pollutant and hour."""
+    out: dict[tuple[int, datetime], list[tuple[Any, ...]]] = {(o, lo): [] for o, lo, _, _ in days}
+    rows = [(o, lo, hi, p) for o, lo, hi, pollutants in days for p in pollutants]
+    if rows:
+        for outlet_id, lo, *spread in conn.execute(
+            _HOURLY_SPREADS, [list(column) for column in zip(*rows, strict=True)]
+        ):
+            out[(outlet_id, lo)].append(tuple(spread))
+    return out
+
+
+# Sums of numeric values as the database computes them: exact (every trap set; the precision is
+# the largest there is, so that an addition or a product of stored values is never rounded).
+_EXACT = Context(
+    prec=MAX_PREC,
+    Emax=MAX_EMAX,
+    Emin=MIN_EMIN,
+    traps=[InvalidOperation, DivisionByZero, Overflow, Underflow, Inexact, Rounded],
+)
+
+
+def hour_spreads(
+    series: Mapping[str, Mapping[str, Sequence[Sample]]],
+    pollutants: Iterable[str],
+    valid_flags: frozenset[str],
+) -> dict[str, tuple[Any, ...]] | None:
+    """One hour's row of :func:`read_spreads` for each of ``pollutants`` that has valid values,
+    computed from the hour's samples (pollutant → kind → samples) instead of in the database:
+    the count, sum and sum of squares of the valid minute values, then of the valid real-time
+    values (a sum of no values is None, as in SQL). The sums are exact, as numeric's are; None
+    when one could not be computed exactly (then the database computes them)."""
+    out: dict[str, tuple[Any, ...]] = {}
+    try:
+        with localcontext(_EXACT):
+            for pollutant in pollutants:
+                kinds = series.get(pollutant)
+                if not kinds:
+                    continue
+                row: list[Any] = []
+                for kind in ("min", "rtd"):
+                    n, total, squares = 0, None, None
+                    for _, value, _, flag in kinds.get(kind, ()):
+                        if value is not None and flag in valid_flags:
+                            n += 1
+                            total = value if total is None else total + value
+                            square = value * value
+                            squares = square if squares is None else squares + square
+                    row += (n, total, squares)
+                if row[0] or row[3]:
+                    out[pollutant] = tuple(row)
+    except DecimalException:
+        return None
+    return out
+
+
+def _flat_lines(
+    d: _Day, limits: Sequence[Limit], spreads: Sequence[tuple[Any, ...]]
+) -> list[_Finding]:
     by_pollutant = {lim.pollutant: lim for lim in sorted(limits, key=lambda x: x.period == "hour")}
-    params = {
-        "outlet": d.outlet_id,
-        "start": d.start,
-        "end": d.end,
-        "pollutants": sorted({*by_pollutant, OXYGEN}),
-    }
     hours: dict[str, list[_Hour]] = defaultdict(list)
-    for pollutant, hour, n_min, s_min, q_min, n_rtd, s_rtd, q_rtd in d.conn.execute(
-        _HOURLY_SPREAD, params
-    ):
+    for pollutant, hour, n_min, s_min, q_min, n_rtd, s_rtd, q_rtd in spreads:
         if n_min:
             hours[pollutant].append((hour, "min", n_min, s_min, q_min))
         else:
@@ -349,6 +468,8 @@ def _flag_abuse(
     d: _Day, means: _Means, hourly: dict[str, Limit], o2_max: Decimal | None
 ) -> list[_Finding]:
     d.checked.update(("flag-abuse", p) for p in hourly if p in means)
+    if not any(not m[4] for p in hourly for m in means.get(p, ())):
+        return []  # no invalid hour of a pollutant with an hourly limit: nothing to read
     params = {
         "outlet": d.outlet_id,
         "start": d.start,

@@ -21,7 +21,7 @@ line of defence. What staff do with a case is :mod:`schemas.cases.workflow`.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -36,6 +36,7 @@ from schemas.limits.judgement import Judgement
 from schemas.limits.rules import Limit
 
 __all__ = [
+    "PendingPeriods",
     "Transition",
     "close_case",
     "escalate_unacknowledged",
@@ -54,6 +55,51 @@ class Transition:
     event_id: int
     action: str  # opened | escalated | closed | reopened | unack-escalated
     severity: str
+
+
+@dataclass(slots=True)
+class PendingPeriods:
+    """Periods appended to open cases, and those cases' new aggregates, not written yet: the
+    caller of :func:`judge_period` writes them all in one statement each with :meth:`flush`,
+    before its savepoint ends. ``judge_period`` flushes them itself before it reads or writes
+    anything else, so the database is never read while they are pending; a caller whose
+    savepoint is rolled back drops them with :meth:`clear`."""
+
+    periods: list[dict[str, Any]] = field(default_factory=list)
+    cases: dict[int, dict[str, Any]] = field(default_factory=dict)  # id → its latest changes
+
+    def flush(self, conn: psycopg.Connection) -> None:
+        if self.periods:
+            conn.execute(
+                _APPEND_PERIODS,
+                [[p[k] for p in self.periods] for k in _PERIOD_COLUMNS],
+            )
+        if self.cases:
+            conn.execute(
+                _UPDATE_CASES,
+                [list(self.cases)] + [[c[k] for c in self.cases.values()] for k in _CASE_COLUMNS],
+            )
+        self.clear()
+
+    def clear(self) -> None:
+        self.periods.clear()
+        self.cases.clear()
+
+
+_PERIOD_COLUMNS = ("case", "start", "value", "limit", "multiple", "compliant", "details")
+_APPEND_PERIODS = """
+INSERT INTO case_periods (case_id, period_start, value, limit_value, multiple, compliant, details)
+SELECT * FROM unnest(%s::bigint[], %s::timestamptz[], %s::numeric[], %s::numeric[],
+    %s::numeric[], %s::bool[], %s::jsonb[])
+"""
+_CASE_COLUMNS = ("first_at", "last_at", "max_multiple", "compliant_run", "severity")
+_UPDATE_CASES = """
+UPDATE cases c SET first_at = u.first_at, last_at = u.last_at, max_multiple = u.max_multiple,
+    compliant_run = u.compliant_run, severity = u.severity
+FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[], %s::numeric[], %s::int[],
+    %s::text[]) AS u(id, first_at, last_at, max_multiple, compliant_run, severity)
+WHERE c.id = u.id
+"""
 
 
 def limit_details(lim: Limit) -> dict[str, Any]:
@@ -113,6 +159,8 @@ def judge_period(
     details: dict[str, Any],
     no_case_has_period: bool = False,
     open_cases: dict[tuple[Any, ...], dict[str, Any]] | None = None,
+    no_open_case: bool = False,
+    pending: PendingPeriods | None = None,
 ) -> list[Transition]:
     """Record the verdict on one valid mean against one limit; returns the transitions it caused.
 
@@ -122,9 +170,22 @@ def judge_period(
     that no case of this key has a period at ``period_start`` (the lookup is skipped).
     ``open_cases``: the caller's cache of open case rows by key, read and locked earlier in
     this transaction (the outlet lock held since); used instead of reading the open case
-    again, and kept current (a key missing from it is read)."""
+    again, and kept current (a key missing from it is read). ``no_open_case``: the caller
+    knows that no case of this key is open (under the same lock; the lookup is skipped).
+    ``pending``: where a period appended to an open case in ``open_cases`` that neither
+    escalates nor closes it is kept (with the case's new aggregates) instead of written; see
+    :class:`PendingPeriods`."""
     key = (outlet_id, pollutant, period, limit_id, limit_source)
     exceeding = verdict.exceeds
+    if pending is not None:
+        if no_case_has_period and open_cases is not None:
+            case = open_cases.get(key)
+            if case is not None and _append_pending(
+                pending, case, period_start, verdict, limit_value, policy, details
+            ):
+                open_cases[key] = case | pending.cases[case["id"]]
+                return []
+        pending.flush(conn)
     cur = conn.cursor(row_factory=dict_row)
     case = None
     if not no_case_has_period:
@@ -137,7 +198,7 @@ def judge_period(
         ).fetchone()
     if case is None:
         case = None if open_cases is None else open_cases.get(key)
-        if case is None:
+        if case is None and not no_open_case:
             case = cur.execute(
                 "SELECT * FROM cases WHERE kind = 'exceedance' AND outlet_id = %s "
                 "AND pollutant = %s AND period = %s AND limit_id = %s AND subject = %s "
@@ -199,6 +260,51 @@ _APPEND_PERIOD = """
 INSERT INTO case_periods (case_id, period_start, value, limit_value, multiple, compliant, details)
 VALUES (%(case)s, %(start)s, %(value)s, %(limit)s, %(multiple)s, %(compliant)s, %(details)s)
 """
+
+
+def _append_pending(
+    pending: PendingPeriods,
+    case: dict[str, Any],
+    start: datetime,
+    verdict: Judgement,
+    limit_value: Decimal,
+    policy: CasePolicy,
+    details: dict[str, Any],
+) -> bool:
+    """What :func:`judge_period` does for a period after all of an open case's, kept in
+    ``pending``, when it changes nothing but the period and the case's aggregates (no event):
+    whether it did. The changes are those ``_settle`` writes."""
+    known = case.get(_PERIODS)
+    if case["state"] != "open" or known is None or (known[5] is not None and start <= known[5]):
+        return False
+    exceeding = verdict.exceeds
+    stats = _appended(known, start, verdict.multiple if exceeding else None, exceeding)
+    bad, max_multiple, first_at, last_at, run = stats[:5]
+    if not bad or int(run) >= policy.close_after:
+        return False  # it closes
+    severity = severity_for(int(bad), max_multiple, policy)
+    if SEVERITIES.index(severity) > SEVERITIES.index(case["severity"]):
+        return False  # it escalates
+    pending.periods.append(
+        {
+            "case": case["id"],
+            "start": start,
+            "value": verdict.value,
+            "limit": limit_value,
+            "multiple": verdict.multiple if exceeding else Decimal(0),
+            "compliant": not exceeding,
+            "details": json.dumps(details, default=str),
+        }
+    )
+    pending.cases[case["id"]] = {
+        "first_at": first_at,
+        "last_at": last_at,
+        "max_multiple": max_multiple,
+        "compliant_run": int(run),
+        "severity": higher_severity(case["severity"], severity),
+        _PERIODS: tuple(stats),
+    }
+    return True
 
 
 def _appended(
@@ -375,9 +481,22 @@ def open_case(
     last_at: datetime,
     details: dict[str, Any],
     pollutant: str = "",
+    likely_open: bool = False,
 ) -> tuple[int, list[Transition]]:
-    """Open a case of another kind (outage, fault, pattern), or update the open one."""
+    """Open a case of another kind (outage, fault, pattern), or update the open one.
+    ``likely_open``: the caller read that one is open, so the update is tried first (one
+    statement instead of two when it still is)."""
     detail_json = json.dumps(details, default=str)
+    update = (
+        "UPDATE cases SET last_at = greatest(last_at, %s), details = details || %s "
+        "WHERE kind = %s AND outlet_id = %s AND pollutant = %s AND subject = %s "
+        "AND state = 'open' RETURNING id"
+    )
+    key = (kind, outlet_id, pollutant, subject)
+    if likely_open:
+        row = conn.execute(update, (last_at, detail_json, *key)).fetchone()
+        if row is not None:
+            return int(row[0]), []
     created = conn.execute(
         "INSERT INTO cases (kind, outlet_id, pollutant, subject, severity, first_at, last_at, "
         "details) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
@@ -388,12 +507,7 @@ def open_case(
     if created is not None:
         case_id = int(created[0])
         return case_id, [_event(conn, case_id, "opened", severity, details)]
-    row = conn.execute(
-        "UPDATE cases SET last_at = greatest(last_at, %s), details = details || %s "
-        "WHERE kind = %s AND outlet_id = %s AND pollutant = %s AND subject = %s "
-        "AND state = 'open' RETURNING id",
-        (last_at, detail_json, kind, outlet_id, pollutant, subject),
-    ).fetchone()
+    row = conn.execute(update, (last_at, detail_json, *key)).fetchone()
     assert row is not None
     return int(row[0]), []
 

@@ -30,12 +30,14 @@ Errors::
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any, Literal
 
 import psycopg
+from psycopg import sql
 
 from schemas.codes.tables import REFERENCE_PARSERS, read_reference_csv, upsert_reference_rows
 
@@ -45,6 +47,7 @@ __all__ = [
     "ValidityRules",
     "bind_outlet",
     "limits_for_outlet",
+    "limits_for_outlets",
     "load_limit_tables",
     "load_validity_rules",
 ]
@@ -187,6 +190,35 @@ def limits_for_outlet(conn: psycopg.Connection[Any], outlet_id: int, on: date) -
     """The limits in force for an outlet on a day, one per (pollutant, period), sorted."""
     rows = conn.execute(_EFFECTIVE, {"outlet": outlet_id, "on": on}).fetchall()
     return [Limit(*row) for row in rows]
+
+
+# The same query for many (outlet, day) pairs at once: each pair's parameters are columns.
+_EFFECTIVE_MANY = sql.SQL(
+    "SELECT q.outlet_id, q.on_day, e.* FROM unnest(%(outlets)s::int[], %(days)s::date[]) "
+    "AS q(outlet_id, on_day) CROSS JOIN LATERAL ({effective}) AS e "
+    "ORDER BY 1, 2, e.pollutant, e.period"
+).format(
+    effective=sql.SQL(  # the query's own text, its parameters replaced by q's columns
+        _EFFECTIVE.replace("%(outlet)s", "q.outlet_id").replace("%(on)s", "q.on_day")
+    )
+)
+
+
+def limits_for_outlets(
+    conn: psycopg.Connection[Any], pairs: Iterable[tuple[int, date]]
+) -> dict[tuple[int, date], list[Limit]]:
+    """:func:`limits_for_outlet` of many (outlet, day) pairs in one statement; every pair is
+    in the answer (with no limits: an empty list)."""
+    wanted = sorted(set(pairs))
+    out: dict[tuple[int, date], list[Limit]] = {pair: [] for pair in wanted}
+    if not wanted:
+        return out
+    rows = conn.execute(
+        _EFFECTIVE_MANY, {"outlets": [o for o, _ in wanted], "days": [d for _, d in wanted]}
+    )
+    for outlet_id, on, *limit in rows:
+        out[(outlet_id, on)].append(Limit(*limit))
+    return out
 
 
 def _outlet(conn: psycopg.Connection[Any], mn: str) -> tuple[int, str]:

@@ -395,3 +395,40 @@ def test_an_hour_that_cannot_be_judged_is_recorded_and_the_evaluator_goes_on(
     assert error[1] == [old]
     assert db.execute("SELECT count(*) FROM evaluation_queue").fetchone() == (0,)
     assert events(db) == [("a21026", "opened", "warning")]  # the good hour was judged
+
+
+def test_a_day_step_that_fails_in_its_pipeline_is_recorded_alone(
+    db: psycopg.Connection, outlet: int, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two outlets in one batch; the day step of the first fails on the server (its statements
+    pipelined): that failure is recorded for its hours alone, its hours' results stay, and the
+    other outlet's days are judged."""
+    other_mn = f"{MN[:-2]}F0"
+    other = add_outlet(db, other_mn, uscc="91330000000000000X")
+    bind_outlet(db, other_mn, ULTRA_LOW, "ultra-low-coal", date(2020, 1, 1), "p")
+    for oid in (outlet, other):
+        store(db, oid, {1: minute_rows(1, "40"), 2: minute_rows(2, "20")})
+    import alerts.evaluation as module
+
+    real_day = module.Evaluation.day
+
+    def day(self: module.Evaluation, on: date) -> None:
+        real_day(self, on)
+        if self.outlet.id == outlet:
+            self.conn.execute("SELECT 1 / 0")  # its result is not read: fails at the sync
+
+    monkeypatch.setattr(module.Evaluation, "day", day)
+    assert evaluator(database_url, H0 + timedelta(days=2)).drain(db) == 2
+    errors = db.execute("SELECT outlet_id, hours, error FROM evaluation_errors").fetchall()
+    assert [(o, h) for o, h, _ in errors] == [(outlet, [H0 + timedelta(hours=h) for h in (1, 2)])]
+    assert "division by zero" in errors[0][2]
+    days = db.execute(
+        "SELECT outlet_id, count(*) FROM daily_means GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    assert days == [(other, 2)]  # SO₂ and O₂ of the other outlet's day; none of the first's
+    hours = db.execute(
+        "SELECT outlet_id, count(*) FROM hourly_means GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    assert hours == sorted([(outlet, 4), (other, 4)])
+    assert events(db) == [("a21026", "opened", "warning")] * 2  # each outlet's hour 1
+    assert db.execute("SELECT count(*) FROM evaluation_queue").fetchone() == (0,)

@@ -329,3 +329,65 @@ def test_constant_ph_of_a_wastewater_outlet_is_a_flat_line(
     assert (found["limit"], found["limit_min"], found["unit"]) == ("9", "6", "dimensionless")
     stretches = found["stretches"]
     assert isinstance(stretches, list) and stretches[0]["hours"] == 24
+
+
+def test_spreads_from_the_minutes_read_are_those_of_the_database(db: psycopg.Connection) -> None:
+    """A day all of whose hours were read ahead is screened on spreads computed from those
+    minutes (hour_spreads); they equal read_spreads' numeric sums for every pollutant and
+    hour: values of many digits and of none, invalid flags, missing values, real-time hours,
+    hours of both kinds and a pollutant without a limit left out."""
+    from alerts.evaluation import Evaluation, OutletContext, read_hours
+    from alerts.patterns import flat_line_pollutants, read_spreads
+    from schemas.cases.policy import CasePolicy
+
+    oid = add_outlet(db, MN)
+    bind_outlet(db, MN, ULTRA_LOW, "ultra-low-coal", date(2020, 1, 1), "permit")
+    rng = random.Random(7)
+    rows = []
+    for h in range(24):
+        for m in range(60):
+            ts = D0 + timedelta(hours=h, minutes=m)
+            kind = "rtd" if h % 5 == 3 else "min"
+            for code in ("a21026", "a19001", "a34013", "a01012"):
+                value = Decimal(rng.randint(-5, 99_999)).scaleb(-rng.randint(0, 9))
+                flag = rng.choice("NNNNNNMD")
+                rows.append(
+                    MeasurementRow(code, kind, ts, value=None if m == 7 else value, flag=flag)
+                )
+                if h % 7 == 2 and m % 10 == 0:  # both kinds in this hour
+                    rows.append(MeasurementRow(code, "rtd", ts, value=value, flag="N"))
+    frame = Accepted(
+        transport="test",
+        topic=None,
+        received_at=D0 + timedelta(days=1),
+        raw=b"spreads",
+        outlet_id=oid,
+        mn=MN,
+        st="31",
+        cn="2051",
+        qn=None,
+        data_time=D0,
+        rows=tuple(rows),
+    )
+    write_batch(db, [frame], [])
+    start, end = D0, D0 + timedelta(days=1)
+    hours = [start + timedelta(hours=h) for h in range(24)]
+    ev = Evaluation(
+        db,
+        OutletContext(oid, "gas", SH),
+        CasePolicy(timedelta(hours=3), Decimal(1), Decimal(2), 4, 12),
+        end + timedelta(days=1),
+        timedelta(hours=1),
+        fault_after_hours=3,
+    )
+    series, _ = read_hours(db, {oid: hours})
+    ev.use_prefetched(series[oid], set())
+    assert ev.spreads_from_minutes(start.date(), start, end) is None  # no hour used yet
+    for hour in hours:
+        ev._samples(hour)
+    pollutants = flat_line_pollutants(ev.limits(start.date()))
+    assert "a34013" in pollutants and "a01012" not in pollutants
+    ours = ev.spreads_from_minutes(start.date(), start, end)
+    theirs = read_spreads(db, [(oid, start, end, pollutants)])[(oid, start)]
+    assert ours == theirs
+    assert len(theirs) == 24 * 3  # SO₂, O₂ and dust each hour; NOx has a limit but no data

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from schemas.cases.policy import CasePolicy, severity_for
-from schemas.cases.transitions import Transition, judge_period, open_case
+from schemas.cases.transitions import PendingPeriods, Transition, judge_period, open_case
 from schemas.limits import judgement
 from tests.fixtures.registry import add_outlet
 
@@ -157,3 +157,90 @@ def test_other_kinds_open_once_per_key(db: psycopg.Connection) -> None:
     )
     assert first == again
     assert actions(events) == ["opened"] and more == []
+
+
+def test_likely_open_updates_first_and_opens_when_none_is(db: psycopg.Connection) -> None:
+    """open_case(likely_open=True) gives what open_case gives: the open case extended, or (none
+    open: never opened, or closed since it was read) a new one opened."""
+    oid = add_outlet(db, "MN1")
+
+    def pattern(hour: int, likely_open: bool) -> tuple[int, list[Transition]]:
+        return open_case(
+            db,
+            kind="pattern",
+            outlet_id=oid,
+            pollutant="a19001",
+            subject="flat-line",
+            severity="info",
+            first_at=H0 + timedelta(hours=hour),
+            last_at=H0 + timedelta(hours=hour),
+            details={"hour": hour},
+            likely_open=likely_open,
+        )
+
+    first, events = pattern(0, likely_open=True)  # none open: opened
+    assert actions(events) == ["opened"]
+    again, more = pattern(2, likely_open=True)
+    assert (again, more) == (first, [])
+    row = db.execute("SELECT last_at, details FROM cases WHERE id = %s", (first,)).fetchone()
+    assert row == (H0 + timedelta(hours=2), {"hour": 2})
+    db.execute("UPDATE cases SET state = 'closed' WHERE id = %s", (first,))
+    second, events = pattern(3, likely_open=True)  # closed since: a new case
+    assert second != first and actions(events) == ["opened"]
+
+
+def test_periods_kept_pending_are_written_as_judged_one_by_one(db: psycopg.Connection) -> None:
+    """The same verdicts judged with the evaluator's caches and PendingPeriods (flushed at the
+    end, as a step ends) leave the same case, periods and events as judged one at a time."""
+    values = ["30", "40", "41", "38", "20", "39", "60", "20", "21", "22", "50", "36", "37"]
+    one, batched = add_outlet(db, "MN1"), add_outlet(db, "MN2")
+    for hour, value in enumerate(values):
+        judge(db, one, hour, value)
+    pending, open_cases, actions_seen = PendingPeriods(), {}, []
+    with db.transaction():
+        for hour, value in enumerate(values):
+            actions_seen += actions(
+                judge_period(
+                    db,
+                    outlet_id=batched,
+                    pollutant="a21026",
+                    period="hour",
+                    limit_id=7,
+                    limit_source="standard",
+                    limit_value=LIMIT,
+                    period_start=H0 + timedelta(hours=hour),
+                    verdict=judgement.judge(Decimal(value), judgement.LimitBounds(LIMIT)),
+                    policy=POLICY,
+                    details={"v": value},
+                    no_case_has_period=True,
+                    open_cases=open_cases,
+                    pending=pending,
+                )
+            )
+            assert len(pending.periods) < 4  # some were kept, and flushed before any read
+        kept = len(pending.periods)
+        pending.flush(db)
+    assert kept > 0 and not pending.periods and not pending.cases
+
+    def state(oid: int) -> tuple[Any, ...]:
+        cases = db.execute(
+            "SELECT state, severity, first_at, last_at, compliant_run, max_multiple, close_reason "
+            "FROM cases WHERE outlet_id = %s ORDER BY id",
+            (oid,),
+        ).fetchall()
+        periods = db.execute(
+            "SELECT p.period_start, p.value, p.limit_value, p.multiple, p.compliant, p.details "
+            "FROM case_periods p JOIN cases c ON c.id = p.case_id WHERE c.outlet_id = %s "
+            "ORDER BY c.id, p.period_start",
+            (oid,),
+        ).fetchall()
+        events = db.execute(
+            "SELECT e.action, e.severity FROM case_events e JOIN cases c ON c.id = e.case_id "
+            "WHERE c.outlet_id = %s ORDER BY e.id",
+            (oid,),
+        ).fetchall()
+        return cases, periods, events
+
+    assert state(batched) == state(one)
+    assert [a for a, _ in state(one)[2]] == actions_seen
+    assert len(state(one)[0]) == 2  # closed after a compliant run, then a second case

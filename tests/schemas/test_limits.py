@@ -19,6 +19,7 @@ from schemas.limits.rules import (
     ValidityRules,
     bind_outlet,
     limits_for_outlet,
+    limits_for_outlets,
     load_limit_tables,
     load_validity_rules,
 )
@@ -420,6 +421,44 @@ def test_outlet_limit_overrides_the_binding(db: psycopg.Connection, tmp_path: Pa
     (lim,) = limits_for_outlet(db, water, date(2020, 12, 31))
     assert (lim.value_min, lim.value, lim.reference_o2) == (D(6), D(9), None)
     assert limits_for_outlet(db, water, date(2021, 1, 1)) == []
+
+
+def test_limits_of_many_outlets_and_days_at_once(db: psycopg.Connection, tmp_path: Path) -> None:
+    """limits_for_outlets answers each (outlet, day) as limits_for_outlet does: own limits over
+    the binding, date ranges, outlets and days without limits (and asked twice)."""
+    gas = add_outlet(db, "MN-GAS-1")
+    other = add_outlet(db, "MN-GAS-2")
+    water = add_outlet(db, "MN-WATER-1", kind="water")
+    bind_outlet(db, "MN-GAS-1", "GB 13223-2011", "coal-boiler-new", date(2016, 1, 1), "permit 1")
+    bind_outlet(
+        db,
+        "MN-GAS-2",
+        "GB 13223-2011",
+        "coal-boiler-existing",
+        date(2014, 1, 1),
+        "permit 2",
+        valid_to=date(2020, 12, 31),
+    )
+    path = write(
+        tmp_path,
+        "MN-GAS-1,a21026,25,mg/m3,hour,6,DB 11/139-2015,Table 1,2018-01-01,2019-12-31\n"
+        "MN-WATER-1,w01018,40,mg/L,day,,permit 3,,2020-01-01,\n",
+    )
+    assert import_outlet_limits(db, path).ok
+    days = [
+        date(2014, 6, 30),
+        date(2016, 1, 1),
+        date(2019, 12, 31),
+        date(2020, 1, 1),
+        date(2021, 1, 1),
+    ]
+    pairs = [(o, d) for o in (gas, other, water, gas + other + water) for d in days]
+    many = limits_for_outlets(db, [*pairs, pairs[0]])
+    assert set(many) == set(pairs)
+    assert all(many[(o, d)] == limits_for_outlet(db, o, d) for o, d in pairs)
+    assert sum(map(len, many.values())) > 10  # not all empty
+    assert {lim.source for lims in many.values() for lim in lims} == {"outlet", "standard"}
+    assert limits_for_outlets(db, []) == {}
 
 
 def test_new_values_supersede_old_versions(db: psycopg.Connection, tmp_path: Path) -> None:
