@@ -24,7 +24,7 @@ from api.queries import system_alerts as queries
 from api.render import CSV_RESPONSE, private, private_json
 from api.responses import Instant, Page, instant, optional_instant
 from api.routes.common import list_response
-from schemas.system_alerts import close_alert
+from schemas.system_alerts import AlertKind, close_alert
 
 __all__ = ["SystemAlert", "router"]
 
@@ -37,7 +37,7 @@ router = APIRouter(
 
 Viewer = Annotated[StaffUser, Depends(require_role("viewer"))]
 Admin = Annotated[StaffUser, Depends(require_role("admin"))]
-Kind = Literal["broker-drops", "recall-failed"]
+Kind = AlertKind  # one home: schemas.system_alerts
 
 
 class SystemAlert(BaseModel):
