@@ -23,10 +23,22 @@ import psycopg
 from schemas.core import channels
 from schemas.staff.audit import audit
 
-__all__ = ["ALERT_KINDS", "AlertKind", "close_alert", "counter_increase", "raise_alert"]
+__all__ = [
+    "ALERT_KINDS",
+    "KIND_LABELS",
+    "AlertKind",
+    "close_alert",
+    "counter_increase",
+    "raise_alert",
+]
 
 AlertKind = Literal["broker-drops", "recall-failed"]
 ALERT_KINDS: tuple[str, ...] = get_args(AlertKind)
+# (zh, en) names, the one home of them for notifications and the staff console.
+KIND_LABELS: dict[str, tuple[str, str]] = {
+    "broker-drops": ("消息服务器丢弃消息", "Broker dropped messages"),
+    "recall-failed": ("补数失败", "History recall failed"),
+}
 
 
 def counter_increase(conn: psycopg.Connection[Any], subject: str, value: int, at: datetime) -> int:

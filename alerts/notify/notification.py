@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from alerts.notify.errors import InvalidNotification
-from schemas.cases.kinds import CASE_KINDS, SEVERITIES
+from schemas.cases.kinds import CASE_KINDS, KIND_LABELS, SEVERITIES, SEVERITY_LABELS
 from schemas.core.localtime import LOCAL_TZ
 
 __all__ = [
@@ -35,18 +35,8 @@ __all__ = [
 # The transitions the evaluator notifies about; other actions are shown as they are.
 ACTIONS = ("opened", "escalated", "closed", "reopened", "unack-escalated")
 
-_SEVERITY = {
-    "info": ("提示", "Info"),
-    "warning": ("警告", "Warning"),
-    "major": ("严重", "Major"),
-    "critical": ("紧急", "Critical"),
-}
-_KIND = {
-    "exceedance": ("超标", "Exceedance"),
-    "outage": ("数据中断", "Outage"),
-    "fault": ("仪器故障", "Instrument fault"),
-    "pattern": ("异常数据特征", "Suspicious pattern"),
-}
+_SEVERITY = SEVERITY_LABELS
+_KIND = KIND_LABELS
 _ACTION = {
     "opened": ("新立案", "opened"),
     "escalated": ("已升级", "escalated"),

@@ -34,6 +34,7 @@ from psycopg.rows import dict_row
 from alerts.notify import outbox
 from alerts.notify.errors import InvalidNotification
 from schemas.core.localtime import LOCAL_TZ
+from schemas.system_alerts import KIND_LABELS
 
 __all__ = [
     "SYSTEM_ACTIONS",
@@ -46,10 +47,7 @@ __all__ = [
 
 SYSTEM_ACTIONS = ("opened", "reopened", "closed", "reminder")
 
-_KIND = {
-    "broker-drops": ("消息服务器丢弃消息", "Broker dropped messages"),
-    "recall-failed": ("补数失败", "History recall failed"),
-}
+_KIND = KIND_LABELS
 _ACTION = {
     "opened": ("新告警", "opened"),
     "reopened": ("再次出现", "reopened"),

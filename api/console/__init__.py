@@ -21,7 +21,10 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 
 from api.portal import vendor_available
+from schemas.cases.kinds import KIND_LABELS as CASE_KIND_LABELS
+from schemas.cases.kinds import SEVERITY_LABELS
 from schemas.core.localtime import LOCAL_TZ
+from schemas.system_alerts import KIND_LABELS as ALERT_KIND_LABELS
 
 __all__ = ["LANG_COOKIE", "Lang", "label", "lang_of", "local", "number", "page"]
 
@@ -41,7 +44,17 @@ HEADERS = {
 
 @functools.cache
 def texts() -> dict[str, Any]:
+    """``texts.json``, with the names of case kinds, severities and system alert kinds from
+    their one home (``schemas.cases.kinds``, ``schemas.system_alerts``), as the notifications
+    name them."""
     data: dict[str, Any] = json.loads((HERE / "texts.json").read_text(encoding="utf-8"))
+    for prefix, names in (
+        ("kind_", CASE_KIND_LABELS),
+        ("severity_", SEVERITY_LABELS),
+        ("alert_kind_", ALERT_KIND_LABELS),
+    ):
+        for code, (zh, en) in names.items():
+            data["labels"][prefix + code] = {"zh": zh, "en": en}
     return data
 
 
