@@ -32,7 +32,7 @@ RELEASED = {
     "0020_gateway_abuse.sql": "b6de63ffe2a9cd4e80e271dceba1849bef5e3c41be7026d91d2ebeaf110915f2",
     "0021_disclosure_requests.sql": "70879b3da0b168dcaf7ef873dcae1a9e8a55b12548b92ee4844e659c7c01d7c1",
     "0022_measurements_arrival_from_frame.sql": "e32c58a7ce496baa9a34d49041a45ab07c82cfba4929046b3e53d56a118a8e6a",
-    "0026_system_alert_notifications.sql": "17354e5f2387bd454a8ce6500e76f840cfa7a8a22e7656cdbb1011347cc0ddea",
+    "0023_system_alert_notifications.sql": "17354e5f2387bd454a8ce6500e76f840cfa7a8a22e7656cdbb1011347cc0ddea",
 }
 
 
