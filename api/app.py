@@ -177,6 +177,7 @@ def create_app(settings: ApiSettings, *, pool: ConnectionPool | None = None) -> 
     app.include_router(staff_recall.router)  # history recall: gaps, requests, tries
     app.include_router(dumps.router)  # bulk downloads: files written by `sourcewatch dump`
     app.include_router(portal.router)  # HTML pages, not in the OpenAPI schema
+    app.include_router(portal.home)  # / redirects to the portal
     app.include_router(portal_requests.router)  # the request form and tracking page
     app.include_router(console.router)  # the staff console's pages (session login)
     app.include_router(console_disclosures.router)  # the console's disclosure authoring

@@ -6,7 +6,8 @@
   the limit (invalid hours shaded), each outlet's transmission and validity rates of last month
   and this month (docs/completeness.md), the latest exceedances and links to the eight
   categories;
-* ``/portal/static/…`` — our CSS and JavaScript, and the locally bundled uPlot.
+* ``/portal/static/…`` — our CSS and JavaScript, and the locally bundled uPlot;
+* ``/`` — redirects to ``/portal/`` (the address uvicorn prints is the service's root).
 
 The lists are rendered here; the status, charts and exceedances are the web components of
 ``/widgets/sourcewatch-widgets.js`` reading the ``/v1`` API. Not part of the OpenAPI schema.
@@ -20,7 +21,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Path, Query, Response
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 
 from api import convert
 from api.db import Database, Row, get_database
@@ -34,11 +35,13 @@ from api.responses import LOCAL_TZ, Outlet
 from schemas.completeness.rates import rates
 from schemas.disclosure.categories import EIGHT_CATEGORIES
 
-__all__ = ["router"]
+__all__ = ["home", "router"]
 
 RECORDS_SHOWN = 200  # current records listed on an enterprise page
 
 router = APIRouter(prefix="/portal", include_in_schema=False, dependencies=[Depends(reject_nul)])
+
+home = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 50
 LangParam = Annotated[Lang, Query(description="zh (default) or en.")]
@@ -51,6 +54,12 @@ def _url(path: str, params: dict[str, str | int | None]) -> str:
 
 def _other(lang: Lang) -> Lang:
     return "en" if lang == "zh" else "zh"
+
+
+@home.get("/")
+def root(lang: LangParam = "zh") -> RedirectResponse:
+    """The service's root is the portal (the language kept)."""
+    return RedirectResponse(_url("/portal/", {"lang": lang if lang != "zh" else None}), 307)
 
 
 @router.get("/", response_class=HTMLResponse)

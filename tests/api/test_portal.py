@@ -67,6 +67,16 @@ def test_portal_index_in_english(client: TestClient, world: World) -> None:
     assert str(escape(texts()["licence"]["en"])) in html
 
 
+def test_the_service_root_leads_to_the_portal(client: TestClient, world: World) -> None:
+    # uvicorn prints the root's address: it must not be a 404
+    root = client.get("/", follow_redirects=False)
+    assert (root.status_code, root.headers["location"]) == (307, "/portal/")
+    english = client.get("/?lang=en", follow_redirects=False)
+    assert english.headers["location"] == "/portal/?lang=en"
+    assert "Key-monitored enterprises" in client.get("/?lang=en").text
+    assert client.get("/?lang=fr").status_code == 422
+
+
 def test_portal_search(client: TestClient, world: World) -> None:
     html = _html(client.get("/portal/", params={"q": "ningbo", "lang": "en"}))
     assert "1 enterprises" in html
