@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
@@ -405,20 +406,50 @@ def test_a_back_filled_range_reaches_a_subscriber(mqtt_url: str, tmp_path: Path)
 
 
 @pytest.mark.integration
+def _a_seed_reporting_now() -> int:
+    """A seed whose enterprise's outlets all report in real time for the next minute: the
+    traffic has random outage episodes (seed 77's outlet was silent 11:53-13:33 on 2026-12-04,
+    and this test failed then), and this test is about pacing, not episodes."""
+    for seed in range(77, 177):
+        outlets = len(make_enterprises(1, seed)[0]["outlets"])
+        now = datetime.now(SHANGHAI)
+        coming = generate_traffic(
+            make_enterprises(1, seed),
+            seed=seed,
+            start=now,
+            end=now + timedelta(minutes=1),
+            interval_s=1.0,
+        )
+        if sum(m.cn == "2011" for m in coming) >= 55 * outlets:
+            return seed
+    raise AssertionError("no seed of 77-176 reports for the next minute")
+
+
 def test_real_time_publishing_paces_the_uploads_and_stops_on_request(mqtt_url: str) -> None:
-    options = SimulatorOptions(enterprises=1, interval_s=1.0, seed=77, realtime=True)
-    mns = {o["mn"] for o in make_enterprises(1, 77)[0]["outlets"]}
+    seed = _a_seed_reporting_now()
+    options = SimulatorOptions(enterprises=1, interval_s=1.0, seed=seed, realtime=True)
+    mns = {o["mn"] for o in make_enterprises(1, seed)[0]["outlets"]}
     stop = threading.Event()
     with collector(mqtt_url, "hj212/+/up") as raw:
-        threading.Timer(1.5, stop.set).start()
-        assert run_simulator(options, mqtt_url, stop=stop) == 0
 
         def realtime() -> list[bytes]:
             return [p for t, p in raw if t.split("/")[1] in mns and b"CN=2011" in p]
 
-        wait_until(lambda: len(realtime()) >= len(mns), timeout=5, what="real-time uploads")
-    # one 2011 per second per outlet
-    assert len(mns) <= len(realtime()) <= 4 * len(mns)
+        def stop_once_uploads_came() -> None:
+            # stopped on what was seen, not after a fixed time: a busy machine may take longer
+            # than that to start the simulator
+            deadline = time.monotonic() + 30
+            while len(realtime()) < len(mns) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            stop.set()
+
+        threading.Thread(target=stop_once_uploads_came, daemon=True).start()
+        started = time.monotonic()
+        assert run_simulator(options, mqtt_url, stop=stop) == 0
+        ran = time.monotonic() - started
+    # it stopped when asked, and sent one 2011 per second per outlet, not the range at once
+    assert stop.is_set() and len(realtime()) >= len(mns)
+    assert len(realtime()) <= (ran / options.interval_s + 2) * len(mns)
 
 
 @pytest.mark.integration
