@@ -208,7 +208,7 @@ _ON_CONFLICT = """ON CONFLICT (outlet_id, pollutant, kind, ts) DO UPDATE
               IS DISTINCT FROM
               (EXCLUDED.value, EXCLUDED.min, EXCLUDED.max, EXCLUDED.cou, EXCLUDED.zs_value, EXCLUDED.zs_min, EXCLUDED.zs_max, EXCLUDED.flag, EXCLUDED.eflag, EXCLUDED.sample_time, EXCLUDED.extra)"""
 
-# The probe, from the batch's series and the first instant of each (arrays sent by the writer):
+# The probe, from the batch's series and the first instant of each (JSON sent by the writer):
 # true when every series' first instant is after the latest stored of that series (or none is).
 _ALL_FRESH = """
 SELECT coalesce(bool_and(k.first_ts > (SELECT max(m.ts) FROM measurements m
@@ -219,12 +219,13 @@ FROM json_to_recordset(%s::json) AS k(outlet_id bigint, pollutant text, kind tex
 """
 
 # A fresh batch whose frames are all new (no value cites a frame stored before) skips staging:
-# its values, one row per key (the last one sent, as the merge's DISTINCT ON … seq DESC), are
-# COPYed straight into measurements, and this statement does the rest of the merge from what
-# the writer counted of them per outlet, pollutant, kind, UTC hour, flag (`g`: rows, rows with
-# a value, first and last instant): the evaluation queue, one NOTIFY per outlet and, with
-# record.GROUPED_CTES, the completeness record. Every key being new, `up` would hold every row
-# at revision 0: what follows is the merge's own result for it.
+# its values are COPYed straight into measurements (a key sent twice in the batch fails there on
+# the primary key, and write_batch() writes the batch again through the merge, which keeps the
+# last one sent), and this statement does the rest of the merge from what the writer counted of
+# them per outlet, pollutant, kind, UTC hour and flag (`g`: rows, rows with a value, first and
+# last instant): the evaluation queue, one NOTIFY per outlet and, with record.GROUPED_CTES, the
+# completeness record. Every key being new, the merge's `up` would hold every row at revision
+# 0: what follows is the merge's own result for it.
 _FRESH_REST = """
 WITH g AS (
     SELECT * FROM json_to_recordset(%(groups)s::json)
