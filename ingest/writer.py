@@ -4,7 +4,9 @@
   with the same bytes is already there (a re-delivery or a re-send is a no-op).
 - Their values are COPYed into staging and merged into ``measurements`` in SQL: a new key is
   inserted, an identical value is a no-op, a changed value updates the row, bumps its
-  ``revision`` and keeps the old and new values in ``measurement_revisions``.
+  ``revision`` and keeps the old and new values in ``measurement_revisions``. A batch of new
+  keys only (newer than anything stored of their series), from new frames only, is COPYed
+  straight into ``measurements`` instead (_FRESH_REST): the same rows, counts and notices.
 - Rejections go to ``dead_letters`` (idempotent on the raw bytes).
 - The hours whose values changed are queued in ``evaluation_queue`` for the evaluator, and one
   ``NOTIFY sourcewatch_measurements`` per outlet whose data changed wakes it, on commit.
@@ -17,9 +19,14 @@ Database errors are translated once, here, into :class:`WriteError`.
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -201,14 +208,53 @@ _ON_CONFLICT = """ON CONFLICT (outlet_id, pollutant, kind, ts) DO UPDATE
               IS DISTINCT FROM
               (EXCLUDED.value, EXCLUDED.min, EXCLUDED.max, EXCLUDED.cou, EXCLUDED.zs_value, EXCLUDED.zs_min, EXCLUDED.zs_max, EXCLUDED.flag, EXCLUDED.eflag, EXCLUDED.sample_time, EXCLUDED.extra)"""
 
+# The probe, from the batch's series and the first instant of each (JSON sent by the writer):
+# true when every series' first instant is after the latest stored of that series (or none is).
 _ALL_FRESH = """
 SELECT coalesce(bool_and(k.first_ts > (SELECT max(m.ts) FROM measurements m
                                         WHERE m.outlet_id = k.outlet_id
                                           AND m.pollutant = k.pollutant AND m.kind = k.kind)),
                 true)
-FROM (SELECT outlet_id, pollutant, kind, min(ts) AS first_ts
-      FROM stage_measurements GROUP BY outlet_id, pollutant, kind) k
+FROM json_to_recordset(%s::json) AS k(outlet_id bigint, pollutant text, kind text, first_ts timestamptz)
 """
+
+# A fresh batch whose frames are all new (no value cites a frame stored before) skips staging:
+# its values are COPYed straight into measurements (a key sent twice in the batch fails there on
+# the primary key, and write_batch() writes the batch again through the merge, which keeps the
+# last one sent), and this statement does the rest of the merge from what the writer counted of
+# them per outlet, pollutant, kind, UTC hour and flag (`g`: rows, rows with a value, first and
+# last instant): the evaluation queue, one NOTIFY per outlet and, with record.GROUPED_CTES, the
+# completeness record. Every key being new, the merge's `up` would hold every row at revision
+# 0: what follows is the merge's own result for it.
+_FRESH_REST = """
+WITH g AS (
+    SELECT * FROM json_to_recordset(%(groups)s::json)
+        AS g(outlet_id bigint, pollutant text, kind text, hour_start timestamptz, flag text,
+             received bigint, with_value bigint, first_ts timestamptz, last_ts timestamptz)
+), changed AS (
+    SELECT outlet_id, array_agg(DISTINCT kind ORDER BY kind) AS kinds,
+           min(first_ts) AS first_ts, max(last_ts) AS last_ts, sum(received)::bigint AS inserted
+    FROM g GROUP BY outlet_id
+), queued AS (
+    INSERT INTO evaluation_queue (outlet_id, hour_start)
+    SELECT DISTINCT outlet_id, hour_start FROM g
+    ON CONFLICT (outlet_id, hour_start) DO UPDATE SET queued_at = EXCLUDED.queued_at
+), notified AS (
+    SELECT pg_notify(%(channel)s, json_build_object(
+               'outlet_id', outlet_id, 'kinds', kinds, 'start', first_ts, 'end', last_ts,
+               'inserted', inserted, 'revised', 0::bigint)::text)
+    FROM changed
+){completeness}
+SELECT count(*) FROM notified
+"""
+_FRESH_RESTS = {
+    counted: _FRESH_REST.replace("{completeness}", record.GROUPED_CTES if counted else "")
+    for counted in (False, True)
+}
+_MEASUREMENT_COLUMNS = (
+    "outlet_id, pollutant, kind, ts, value, min, max, cou, zs_value, zs_min, zs_max, flag, eflag,"
+    " sample_time, extra, frame_id"
+)
 
 
 def _merge(*, fresh: bool, completeness: bool) -> str:
@@ -234,9 +280,10 @@ _MERGES = {
     for counted in (False, True)
 }
 
-# How many times write_batch() tries a batch whose plain INSERT of fresh keys meets a key stored
-# meanwhile (see _MERGE); a unique violation on the last attempt is an error.
-_FRESH_ATTEMPTS = 2
+# How many times write_batch() tries a batch whose COPY or plain INSERT of fresh keys meets a
+# key sent twice in the batch or stored meanwhile (see _MERGE, _FRESH_REST): the COPY first,
+# then staged (the merge), then staged again; a unique violation on the last attempt is an error.
+_FRESH_ATTEMPTS = 3
 
 
 class WriteError(Exception):
@@ -292,15 +339,29 @@ def write_batch(
         raise ValueError("write_batch() needs an autocommit connection")
     try:
         attempts = _FRESH_ATTEMPTS
+        direct = True
         while True:
+            staged = conn in _STAGED
             try:
                 with conn.transaction():
-                    return _write(conn, accepted, rejected, completeness)
+                    result = _write(
+                        conn, accepted, rejected, completeness, staged=staged, direct=direct
+                    )
+                _STAGED.add(conn)
+                return result
             except psycopg.errors.UniqueViolation as exc:
                 attempts -= 1
                 if not attempts or not _fresh_key_taken(exc):
                     raise
-                log.warning("a key of the batch was stored meanwhile; writing the batch again")
+                log.warning(
+                    "a key of the batch was %s; writing the batch again",
+                    "sent twice in it or stored meanwhile" if direct else "stored meanwhile",
+                )
+                direct = False
+            except psycopg.errors.UndefinedTable:
+                if not staged:
+                    raise
+                _STAGED.discard(conn)  # the staging tables went (DISCARD TEMP): create them again
     except psycopg.OperationalError as exc:
         raise WriteError(f"database unavailable: {exc}", retryable=True) from exc
     except psycopg.errors.SerializationFailure as exc:
@@ -311,9 +372,24 @@ def write_batch(
         raise WriteError(f"write failed: {exc}", retryable=False) from exc
 
 
+# The connections whose session has the staging tables (created by a committed transaction):
+# the CREATE … IF NOT EXISTS is sent once per session, not once per batch.
+_STAGED: weakref.WeakSet[psycopg.Connection] = weakref.WeakSet()
+
+# A batch's instants as microseconds since the epoch (an UTC hour boundary): the UTC hour of
+# one, as record.UTC_HOUR_SQL bins it, is `us - us % _HOUR` (floored, also before 1970).
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_HOUR = 3_600_000_000
+# The writer's count of a batch's values per (outlet_id, pollutant, kind, UTC hour, flag, has a
+# value): [rows, first and last instant in microseconds since the epoch].
+_Group = list[Any]
+
+
 def _fresh_key_taken(exc: psycopg.errors.UniqueViolation) -> bool:
-    """Whether ``exc`` is the fresh merge's plain INSERT meeting a key of ``measurements``
-    stored after the probe (on TimescaleDB, a chunk's copy of the primary key)."""
+    """Whether ``exc`` is the fresh merge's plain INSERT (or COPY) meeting a key of
+    ``measurements`` stored after the probe (on TimescaleDB, a chunk's copy of the primary
+    key)."""
     return (exc.diag.constraint_name or "").endswith("measurements_pkey")
 
 
@@ -322,10 +398,14 @@ def _write(
     accepted: Sequence[Accepted],
     rejected: Sequence[Rejected],
     completeness: bool,
+    *,
+    staged: bool = False,
+    direct: bool = True,
 ) -> BatchResult:
     result = BatchResult()
     cur = conn.cursor()
-    cur.execute(_STAGING)
+    if not staged:
+        cur.execute(_STAGING)
     if accepted:
         ids = [
             r[0]
@@ -361,50 +441,59 @@ def _write(
                         len(a.rows),
                     )
                 )
-        cur.execute(_INSERT_FRAMES)
-        result.frames_new = cur.rowcount
-        result.frames_duplicate = len(accepted) - cur.rowcount
-        cur.execute(_ACTIVITY)
-        seq = 0
-        with cur.copy("COPY stage_measurements FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(_MEASUREMENT_TYPES)
-            for fid, a in zip(ids, accepted, strict=True):
-                for r in a.rows:
-                    seq += 1
-                    copy.write_row(
-                        (
-                            seq,
-                            a.outlet_id,
-                            r.pollutant,
-                            r.kind,
-                            r.ts,
-                            r.value,
-                            r.min,
-                            r.max,
-                            r.cou,
-                            r.zs_value,
-                            r.zs_min,
-                            r.zs_max,
-                            r.flag,
-                            r.eflag,
-                            r.sample_time,
-                            Jsonb(r.extra) if r.extra else None,
-                            fid,
-                        )
-                    )
-        if seq and result.frames_duplicate:
-            cur.execute(_CITE_STORED)
-        if seq:
-            fresh = bool((cur.execute(_ALL_FRESH).fetchone() or (False,))[0])
-            inserted, revised, notified, distinct, stale = cur.execute(
-                _MERGES[fresh, completeness], {"channel": channels.MEASUREMENTS}
-            ).fetchone() or (0, 0, 0, 0, 0)
-            if stale:  # a revision raced another worker's: recount the batch's hours
-                record.recount_staged(cur, "stage_measurements")
-            result.values_inserted = inserted
-            result.values_revised = revised
-            result.values_unchanged = distinct - inserted - revised
-            result.outlets_notified = notified
+        # The batch's values counted per series, UTC hour and flag (instants as microseconds
+        # since the epoch, computed once per frame: its values share their instant).
+        groups: dict[tuple[Any, ...], _Group] = {}
+        ts: datetime | None = None
+        us = hour = 0
+        for a in accepted:
+            oid = a.outlet_id
+            for r in a.rows:
+                if r.ts is not ts:
+                    ts = r.ts
+                    us = (ts - _EPOCH) // _MICROSECOND
+                    hour = us - us % _HOUR
+                k = (oid, r.pollutant, r.kind, hour, r.flag, r.value is not None)
+                g = groups.get(k)
+                if g is None:
+                    groups[k] = [1, us, us]
+                    continue
+                g[0] += 1
+                if us < g[1]:
+                    g[1] = us
+                elif us > g[2]:
+                    g[2] = us
+        first: dict[tuple[int, str, str], int] = {}
+        for (oid, pollutant, kind, *_), g in groups.items():
+            series = (oid, pollutant, kind)
+            if series not in first or g[1] < first[series]:
+                first[series] = g[1]
+        # Three statements, one round trip: archive the frames, queue on the outlets' activity
+        # rows (so no other writer of these outlets stores a key until this commits), probe.
+        frames_cur, probe = conn.cursor(), conn.cursor()
+        with conn.pipeline():
+            frames_cur.execute(_INSERT_FRAMES)
+            cur.execute(_ACTIVITY)
+            if first:
+                probe.execute(
+                    _ALL_FRESH,
+                    (
+                        json.dumps(
+                            [
+                                {"outlet_id": o, "pollutant": p, "kind": k, "first_ts": _iso(t)}
+                                for (o, p, k), t in first.items()
+                            ]
+                        ),
+                    ),
+                )
+        result.frames_new = frames_cur.rowcount
+        result.frames_duplicate = len(accepted) - frames_cur.rowcount
+        if groups:
+            fresh = bool((probe.fetchone() or (False,))[0])
+            if fresh and direct and not result.frames_duplicate:
+                _write_fresh(cur, ids, accepted, groups, completeness, result)
+            else:
+                _write_staged(cur, ids, accepted, fresh, completeness, result)
     if rejected:
         cur.executemany(
             "INSERT INTO dead_letters (received_at, transport, topic, mn, reason, detail, raw, "
@@ -427,6 +516,118 @@ def _write(
         )
         result.dead_letters = len(rejected)
     return result
+
+
+@functools.lru_cache(maxsize=4096)
+def _iso(us: int) -> str:
+    """The instant ``us`` microseconds after the epoch, as PostgreSQL reads a timestamptz."""
+    return (_EPOCH + timedelta(microseconds=us)).isoformat()
+
+
+def _write_fresh(
+    cur: psycopg.Cursor[Any],
+    ids: list[int],
+    accepted: Sequence[Accepted],
+    groups: dict[tuple[Any, ...], _Group],
+    completeness: bool,
+    result: BatchResult,
+) -> None:
+    """A batch of new keys only, from new frames only: COPY its values into measurements and
+    do the rest of the merge from ``groups`` (_FRESH_REST). A key sent twice in the batch makes
+    the COPY fail on the primary key: write_batch() then writes the batch again, staged."""
+    with cur.copy(f"COPY measurements ({_MEASUREMENT_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types(_MEASUREMENT_TYPES[1:])
+        for fid, a in zip(ids, accepted, strict=True):
+            for r in a.rows:
+                copy.write_row(
+                    (
+                        a.outlet_id,
+                        r.pollutant,
+                        r.kind,
+                        r.ts,
+                        r.value,
+                        r.min,
+                        r.max,
+                        r.cou,
+                        r.zs_value,
+                        r.zs_min,
+                        r.zs_max,
+                        r.flag,
+                        r.eflag,
+                        r.sample_time,
+                        Jsonb(r.extra) if r.extra else None,
+                        fid,
+                    )
+                )
+    rows = [
+        {
+            "outlet_id": oid,
+            "pollutant": pollutant,
+            "kind": kind,
+            "hour_start": _iso(hour),
+            "flag": flag,
+            "received": n,
+            "with_value": n if with_value else 0,
+            "first_ts": _iso(first),
+            "last_ts": _iso(last),
+        }
+        for (oid, pollutant, kind, hour, flag, with_value), (n, first, last) in groups.items()
+    ]
+    row = cur.execute(
+        _FRESH_RESTS[completeness],
+        {"groups": json.dumps(rows), "channel": channels.MEASUREMENTS},
+    ).fetchone()
+    result.values_inserted = sum(g[0] for g in groups.values())
+    result.outlets_notified = row[0] if row else 0
+
+
+def _write_staged(
+    cur: psycopg.Cursor[Any],
+    ids: list[int],
+    accepted: Sequence[Accepted],
+    fresh: bool,
+    completeness: bool,
+    result: BatchResult,
+) -> None:
+    """Any batch: COPY its values into staging and merge them (_MERGE)."""
+    seq = 0
+    with cur.copy("COPY stage_measurements FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types(_MEASUREMENT_TYPES)
+        for fid, a in zip(ids, accepted, strict=True):
+            for r in a.rows:
+                seq += 1
+                copy.write_row(
+                    (
+                        seq,
+                        a.outlet_id,
+                        r.pollutant,
+                        r.kind,
+                        r.ts,
+                        r.value,
+                        r.min,
+                        r.max,
+                        r.cou,
+                        r.zs_value,
+                        r.zs_min,
+                        r.zs_max,
+                        r.flag,
+                        r.eflag,
+                        r.sample_time,
+                        Jsonb(r.extra) if r.extra else None,
+                        fid,
+                    )
+                )
+    if result.frames_duplicate:
+        cur.execute(_CITE_STORED)
+    inserted, revised, notified, distinct, stale = cur.execute(
+        _MERGES[fresh, completeness], {"channel": channels.MEASUREMENTS}
+    ).fetchone() or (0, 0, 0, 0, 0)
+    if stale:  # a revision raced another worker's: recount the batch's hours
+        record.recount_staged(cur, "stage_measurements")
+    result.values_inserted = inserted
+    result.values_revised = revised
+    result.values_unchanged = distinct - inserted - revised
+    result.outlets_notified = notified
 
 
 def write_isolating(

@@ -4,8 +4,9 @@ received and how many of them are valid (table ``completeness``, migration 0018)
 Ingest keeps it in the same statement as the merge into ``measurements``
 (:data:`MERGE_CTES`, or :data:`MERGE_CTES_NEW_KEYS` for a batch of new keys only, spliced into
 ``ingest/writer.py``'s merge), set-based, one upsert per batch, from what the merge itself
-changed (its ``up`` rows, and the ``old`` values they
-replaced):
+changed (its ``up`` rows, and the ``old`` values they replaced); or, for a batch of new keys
+that the writer COPYs straight into ``measurements``, from the writer's own count of them per
+hour and flag (:data:`GROUPED_CTES`, the same upsert):
 
 - a new key (``revision = 0``) adds 1 to ``received``, and 1 to ``valid`` when it is valid;
 - a revision adds nothing to ``received`` and moves ``valid`` by the change of its validity;
@@ -35,6 +36,7 @@ import psycopg
 from psycopg import sql
 
 __all__ = [
+    "GROUPED_CTES",
     "MERGE_CTES",
     "MERGE_CTES_NEW_KEYS",
     "STALE_SQL",
@@ -56,6 +58,7 @@ VALID_SQL = """(m.value IS NOT NULL AND EXISTS (
 # timestamptz: UTC has no offset changes); binning is arithmetic, cheaper per row than
 # converting to a zone and back, which the merge otherwise does for every value of a batch.
 UTC_HOUR_SQL = "date_bin('1 hour', {ts}, timestamptz '2000-01-01 00:00+00')"
+
 
 # CTEs appended to the merge: they read `up` (RETURNING outlet_id, pollutant, kind, ts,
 # revision, flag, value) and `old` (the snapshot's rows that the batch changes). The validity
@@ -98,6 +101,28 @@ MERGE_CTES = _MERGE_CTES.replace("{delta}", _DELTA)
 # then between 0 and its received delta, so clamping leaves it as it is and the counter row
 # takes EXCLUDED.valid, with no look-up in `counted` per row.
 MERGE_CTES_NEW_KEYS = _MERGE_CTES.replace("{delta}", "EXCLUDED.valid")
+
+# The same record from counts the writer made itself, for a batch of new keys only that it
+# COPYed straight into measurements (ingest/writer.py): CTEs reading `g` (outlet_id, pollutant,
+# kind, hour_start, flag, received: rows, with_value: rows with a value). A row is valid by
+# VALID_SQL: it has a value and its flag is marked valid for the logger's protocol.
+GROUPED_CTES = """, counted AS (
+    SELECT g.outlet_id, g.pollutant, g.kind, g.hour_start, sum(g.received) AS received,
+           coalesce(sum(g.with_value) FILTER (WHERE f.valid), 0) AS valid
+    FROM g
+    JOIN outlets o ON o.id = g.outlet_id
+    LEFT JOIN data_flags f ON f.code = g.flag AND f.standard =
+         CASE WHEN o.protocol_profile = 'hj212-2005' THEN 'HJ/T 212-2005' ELSE 'HJ 212-2017' END
+    GROUP BY 1, 2, 3, 4
+), recorded AS (
+    INSERT INTO completeness AS c (outlet_id, pollutant, kind, hour_start, received, valid)
+    SELECT outlet_id, pollutant, kind, hour_start, received, valid
+    FROM counted
+    ORDER BY outlet_id, pollutant, kind, hour_start
+    ON CONFLICT (outlet_id, pollutant, kind, hour_start) DO UPDATE
+        SET received = c.received + EXCLUDED.received,
+            valid = least(greatest(c.valid + EXCLUDED.valid, 0), c.received + EXCLUDED.received)
+)"""
 
 # The statement the merge ends with reads this count: > 0 means call recount_staged().
 STALE_SQL = "(SELECT count(*) FROM counted WHERE stale)"

@@ -4,13 +4,14 @@ NOTIFY."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import psycopg
 import pytest
 from psycopg import sql
 
+from ingest import writer
 from ingest.records import Accepted, MeasurementRow, Rejected
 from ingest.writer import write_batch
 from schemas.core import channels
@@ -274,3 +275,105 @@ def test_every_field_of_a_frame_and_its_values_is_stored_as_given(db: psycopg.Co
         "stored",
         1,
     )
+
+
+def _written(conn: psycopg.Connection, outlet_id: int) -> dict[str, object]:
+    """What a batch left for one outlet, the outlet's id left out."""
+    q = {
+        "measurements": "SELECT pollutant, kind, ts, value, min, max, cou, zs_value, zs_min,"
+        " zs_max, flag, eflag, sample_time, extra, revision, received_at,"
+        " (SELECT raw FROM frames f WHERE f.id = m.frame_id)"
+        " FROM measurements m WHERE outlet_id = %s ORDER BY pollutant, kind, ts",
+        "completeness": "SELECT pollutant, kind, hour_start, received, valid FROM completeness"
+        " WHERE outlet_id = %s ORDER BY 1, 2, 3",
+        "queue": "SELECT hour_start FROM evaluation_queue WHERE outlet_id = %s ORDER BY 1",
+        "frames": "SELECT raw, verdict, values_count FROM frames WHERE outlet_id = %s ORDER BY 1",
+    }
+    return {k: conn.execute(v, (outlet_id,)).fetchall() for k, v in q.items()}
+
+
+def test_a_fresh_batch_copied_straight_in_is_stored_as_the_merge_stores_it(
+    db: psycopg.Connection, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch of new keys from new frames is COPYed into measurements, the rest of the merge
+    done from the writer's own counts; the same batch through the staging merge leaves the
+    same rows, record, queue and notification: hours at the edges (before 1970, a microsecond
+    before an hour, another zone), values without a value, flags valid, invalid and none,
+    several kinds and pollutants."""
+    shanghai = timezone(timedelta(hours=8))
+    instants = [
+        datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime(1900, 1, 1, 0, 30, tzinfo=shanghai),
+        T0 - timedelta(microseconds=1),
+        T0,
+        datetime(2026, 11, 28, 16, 59, 59, tzinfo=shanghai),
+    ]
+
+    def batch(prefix: bytes, oid: int) -> list[Accepted]:
+        frames = []
+        for i, t in enumerate(instants):
+            rows = [
+                MeasurementRow("a21026", "rtd", t, value=Decimal(i), flag="N"),
+                MeasurementRow("a21026", "min", t, value=Decimal("1.5"), flag="D", min=Decimal(1)),
+                MeasurementRow("a34013", "rtd", t, value=None, flag="N", extra={"x": "y"}),
+                MeasurementRow("a01012", "rtd", t, value=Decimal(-3), flag=None),
+            ]
+            frames.append(frame(oid, prefix + bytes([i]), rows))
+        frames.append(frame(oid, prefix + b"empty", []))
+        return frames
+
+    direct_oid, staged_oid = add_outlet(db, "MN1"), add_outlet(db, "MN2")
+    copied_in: list[int] = []
+    copy_fresh = writer._write_fresh
+    monkeypatch.setattr(
+        writer, "_write_fresh", lambda cur, *a: copied_in.append(1) or copy_fresh(cur, *a)
+    )
+    with psycopg.connect(database_url, autocommit=True) as listener:
+        listener.execute(listen_statement([channels.MEASUREMENTS]))
+        via_copy = write_batch(db, batch(b"d", direct_oid), [])
+        with db.transaction():  # the same, through staging and the merge
+            via_merge = writer._write(db, batch(b"s", staged_oid), [], True, direct=False)
+        notes = [json.loads(n.payload) for n in listener.notifies(timeout=1.0, stop_after=2)]
+    assert copied_in == [1]  # the first batch went straight in, the second did not
+    assert via_copy == via_merge
+    assert (via_copy.values_inserted, via_copy.frames_new, via_copy.outlets_notified) == (20, 6, 1)
+    copied, merged = _written(db, direct_oid), _written(db, staged_oid)
+    merged["frames"] = [(b"d" + raw[1:], *rest) for raw, *rest in merged["frames"]]  # type: ignore[attr-defined]
+    merged["measurements"] = [(*r[:-1], b"d" + r[-1][1:]) for r in merged["measurements"]]  # type: ignore[attr-defined]
+    assert copied == merged
+    assert len(copied["completeness"]) == 16  # 4 series × 4 hours  # type: ignore[arg-type]
+    assert [n["outlet_id"] for n in notes] == [direct_oid, staged_oid]
+    assert {k: v for k, v in notes[0].items() if k != "outlet_id"} == {
+        k: v for k, v in notes[1].items() if k != "outlet_id"
+    }
+
+
+def test_a_key_sent_twice_in_a_fresh_batch_is_written_staged(db: psycopg.Connection) -> None:
+    """The COPY of a fresh batch meets a key sent twice on the primary key; the batch is
+    written again through the merge: the last value sent wins, counted once."""
+    oid = add_outlet(db, "MN1")
+    result = write_batch(
+        db,
+        [
+            frame(oid, b"a", [so2("1"), so2("3", ts=T0 + timedelta(minutes=1))]),
+            frame(oid, b"b", [so2("2", flag="D")]),
+        ],
+        [],
+    )
+    assert (result.values_inserted, result.values_revised, result.frames_new) == (2, 0, 2)
+    assert db.execute("SELECT value, flag FROM measurements ORDER BY ts").fetchall() == [
+        (Decimal(2), "D"),
+        (Decimal(3), "N"),
+    ]
+    assert db.execute("SELECT received, valid FROM completeness").fetchall() == [(2, 1)]
+
+
+def test_the_staging_tables_come_back_when_the_session_lost_them(db: psycopg.Connection) -> None:
+    """The staging tables are created once per session; should they go (DISCARD TEMP), the
+    next batch creates them again instead of failing."""
+    oid = add_outlet(db, "MN1")
+    write_batch(db, [frame(oid, b"f1", [so2("1")])], [])
+    db.execute("DISCARD TEMP")
+    late = frame(oid, b"f2", [so2("2", ts=T0 - timedelta(minutes=1))])  # through staging
+    assert write_batch(db, [late], []).values_inserted == 1
+    assert count(db, "measurements") == 2
