@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import cache, lru_cache
+from operator import attrgetter
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -32,6 +34,7 @@ from ingest.hj212 import (
     Frame,
     FrameError,
     HJ212Error,
+    Value,
     iter_packets,
     parse_data_time,
     parse_number,
@@ -40,8 +43,8 @@ from ingest.hj212 import (
     reply_9014,
 )
 from ingest.outlets import FindOutlet, Outlet
-from ingest.records import Accepted, MeasurementRow, Rejected
-from schemas.codes.pollutants import legacy_codes, load_flags
+from ingest.records import Accepted, MeasurementRow, MeasurementRowDraft, Rejected
+from schemas.codes.pollutants import Medium, legacy_codes, load_flags
 from schemas.codes.uplink import JsonUpload
 
 __all__ = [
@@ -169,10 +172,7 @@ def accept_frame(
     local = frame.data_time
     if local and (late := _future(local.replace(tzinfo=outlet.timezone), at, future_tolerance)):
         return Rejected(transport, topic, at, raw, "future", late, outlet.mn)
-    items: dict[str, dict[str, str]] = {}
-    for v in frame.values:  # as Frame.items(): first-seen code order, the last duplicate wins
-        items.setdefault(v.code, {})[v.field] = v.raw
-    rows = _rows(frame.cn, items, local, outlet)
+    rows = _frame_rows(frame.cn, frame.values, local, outlet)
     if isinstance(rows, str):
         return Rejected(transport, topic, at, raw, "no-time", rows, outlet.mn)
     reply = None
@@ -283,6 +283,11 @@ def _number(raw: str | None) -> Decimal | None:
     number = parse_number(raw)
     if number is not None:
         return number
+    return _unusual_number(raw)
+
+
+def _unusual_number(raw: str) -> Decimal | None:
+    """A number parse_number refuses: with an exponent or surrounding whitespace; else None."""
     raw = raw.strip()
     return Decimal(raw) if _NUMBER.fullmatch(raw) else None
 
@@ -381,3 +386,125 @@ def _row(
         extra=extra or None,
         **numbers,
     )
+
+
+# A frame's layout: for each code it carries (in first-seen order) the index in Frame.values of
+# the value that fills each column, from the plans above. A logger sends the same keys in the
+# same order in every frame, so the layout is remembered per (data kind, 2005 medium, the
+# frame's (code, field) keys), for frames of at most LAYOUT_MAX_VALUES values; the bound on
+# both keeps ever new keys (a faulty or hostile sender) from growing a worker without end: the
+# keys of one remembered layout are at most LAYOUT_MAX_VALUES pairs of a packet's text.
+LAYOUT_CACHE_SIZE = 256
+LAYOUT_MAX_VALUES = 128
+_NONE = -1  # no such field
+_KEY = attrgetter("code", "field")
+_RAW = attrgetter("raw")
+
+
+@dataclass(frozen=True, slots=True)
+class _Slot:
+    """One row of a frame's layout: the pollutant and the indices of its fields (-1: none)."""
+
+    pollutant: str  # the code, renamed to its HJ 212-2017 code for a 2005 profile
+    value: int
+    zs: int
+    numbers: tuple[tuple[str, int], ...]  # (column, index) for min, max, cou, zs_min, zs_max
+    flag: int
+    eflag: int
+    sample_time: int
+    extra: tuple[tuple[str, int], ...]  # (field, index) kept in ``extra`` as sent
+
+
+def _layout(
+    kind: str, medium: Medium | None, keys: tuple[tuple[str, str], ...]
+) -> tuple[_Slot, ...]:
+    items: dict[str, dict[str, int]] = {}
+    for i, (code, name) in enumerate(keys):  # as Frame.items(): first-seen code order, the
+        items.setdefault(code, {})[name] = i  # last duplicate wins
+    legacy = None if medium is None else legacy_codes(medium)
+    slots = []
+    for code, fields in items.items():
+        plan = _plan(kind, tuple(fields))
+        if plan.empty:
+            continue
+        slots.append(
+            _Slot(
+                pollutant=code if legacy is None else legacy.get(code, code),
+                value=_NONE if plan.value is None else fields[plan.value],
+                zs=_NONE if plan.zs is None else fields[plan.zs],
+                numbers=tuple((c, fields[f]) for c, f in plan.numbers),
+                flag=_NONE if plan.flag is None else fields[plan.flag],
+                eflag=_NONE if plan.eflag is None else fields[plan.eflag],
+                sample_time=_NONE if plan.sample_time is None else fields[plan.sample_time],
+                extra=tuple((f, fields[f]) for f in plan.extra),
+            )
+        )
+    return tuple(slots)
+
+
+_remembered_layout = lru_cache(maxsize=LAYOUT_CACHE_SIZE)(_layout)
+
+
+def _frame_rows(
+    cn: str | None, values: tuple[Value, ...], local: datetime | None, outlet: Outlet
+) -> tuple[MeasurementRow, ...] | str:
+    """:func:`_rows` of a parsed frame's values, by its layout: the same rows, with no dict
+    per code and no dataclass ``__init__`` per row."""
+    kind = DATA_KINDS.get(cn or "")
+    if kind is None:
+        return ()
+    if local is None:
+        return f"CN {cn} carries values but no valid DataTime"
+    tz = outlet.timezone
+    ts = local.replace(tzinfo=tz)
+    medium: Medium | None = None
+    if outlet.protocol_profile == "hj212-2005":
+        medium = "air" if outlet.kind == "gas" else "water"
+    keys = tuple(map(_KEY, values))
+    layout = (_remembered_layout if len(keys) <= LAYOUT_MAX_VALUES else _layout)(kind, medium, keys)
+    raws = tuple(map(_RAW, values))
+    flag_codes = _flag_codes()
+    new = object.__new__
+    rows = []
+    for slot in layout:
+        # In the order of _row: extra as sent, the value, the numbers, SampleTime, the flags.
+        extra = {f: raws[i] for f, i in slot.extra} if slot.extra else {}
+        value = None
+        if slot.value >= 0:
+            raw = raws[slot.value]
+            value = parse_number(raw)
+            if value is None:
+                value = _unusual_number(raw)
+                if value is None:
+                    extra["value"] = raw
+        row: Any = new(MeasurementRowDraft)
+        row.pollutant = slot.pollutant
+        row.kind = kind
+        row.ts = ts
+        row.value = value
+        row.min = row.max = row.cou = row.zs_min = row.zs_max = None
+        for column, i in slot.numbers:
+            raw = raws[i]
+            number = parse_number(raw)
+            setattr(row, column, _unusual_number(raw) if number is None else number)
+        sample = None if slot.sample_time < 0 else parse_data_time(raws[slot.sample_time])
+        flag = None if slot.flag < 0 else raws[slot.flag]
+        if flag is not None and flag not in flag_codes and flag.upper() not in flag_codes:
+            extra["Flag"], flag = flag, None  # not a code: kept as sent, not as the flag
+        eflag = None if slot.eflag < 0 else raws[slot.eflag]
+        if eflag is not None and not _EFLAG.fullmatch(eflag):
+            extra["EFlag"], eflag = eflag, None
+        zs = None
+        if slot.zs >= 0:
+            raw = raws[slot.zs]
+            zs = parse_number(raw)
+            if zs is None:
+                zs = _unusual_number(raw)
+        row.zs_value = zs
+        row.flag = flag
+        row.eflag = eflag
+        row.sample_time = sample.replace(tzinfo=tz) if sample else None
+        row.extra = extra or None
+        row.__class__ = MeasurementRow
+        rows.append(row)
+    return tuple(rows)

@@ -46,3 +46,24 @@ def test_a_plan_forgotten_is_made_again_alike() -> None:
     assert again == first
     (row,) = again
     assert (row.value, row.flag, row.extra) == (0.5, "N", {"Odd0": "x"})
+
+
+def test_frame_layouts_stay_within_their_bound_whatever_the_keys() -> None:
+    uplink._remembered_layout.cache_clear()
+    for i in range(uplink.LAYOUT_CACHE_SIZE * 2):
+        decoded(i)
+    assert uplink._remembered_layout.cache_info().currsize <= uplink.LAYOUT_CACHE_SIZE
+
+
+def test_a_frame_of_many_values_is_decoded_without_remembering_its_layout() -> None:
+    uplink._remembered_layout.cache_clear()
+    pairs = [f"a{k:05d}-Rtd={k}.5" for k in range(uplink.LAYOUT_MAX_VALUES + 1)]
+    cp = "DataTime=20240101120000;" + ";".join(pairs)
+    segment = build_segment(
+        qn="20240101120000000", st="22", cn="2011", pw="123456", mn=MN, flag=4, cp=cp
+    )
+    (out,) = decode_message(f"hj212/{MN}/up", build_packet(segment), AT, lambda mn: OUTLET)
+    assert isinstance(out, Accepted), out
+    assert [r.pollutant for r in out.rows] == [p.split("-")[0] for p in pairs]
+    assert out.rows[-1].value == uplink.LAYOUT_MAX_VALUES + 0.5
+    assert uplink._remembered_layout.cache_info().currsize == 0
