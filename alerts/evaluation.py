@@ -13,6 +13,7 @@ docs/regulations.md#exceedance).
 from __future__ import annotations
 
 import json
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -544,7 +545,7 @@ WHERE outlet_id = %s AND hour_start >= %s AND hour_start < %s ORDER BY pollutant
 _DAYS_HOURS = """
 SELECT q.outlet_id, q.lo, h.pollutant, h.hour_start, h.source, h.mean, h.zs_reported,
     h.converted, h.o2_mean, h.valid_count, h.expected_count, h.valid, h.reason, h.flags
-FROM unnest(%s::int[], %s::timestamptz[], %s::timestamptz[]) AS q(outlet_id, lo, hi)
+FROM unnest(%b::int[], %b::timestamptz[], %b::timestamptz[]) AS q(outlet_id, lo, hi)
 JOIN hourly_means h ON h.outlet_id = q.outlet_id AND h.hour_start >= q.lo
     AND h.hour_start < q.hi
 ORDER BY 1, 2, 3, 4
@@ -603,9 +604,9 @@ def read_days(
 _STORE_HOURS = """
 INSERT INTO hourly_means (outlet_id, computed_at, pollutant, hour_start, source, mean,
     zs_reported, converted, o2_mean, valid_count, expected_count, valid, reason, flags)
-SELECT %s, %s, u.* FROM unnest(%s::text[], %s::timestamptz[], %s::text[], %s::numeric[],
-    %s::numeric[], %s::numeric[], %s::numeric[], %s::int[], %s::int[], %s::bool[], %s::text[],
-    %s::jsonb[]) AS u
+SELECT %s, %s, u.* FROM unnest(%b::text[], %b::timestamptz[], %b::text[], %b::numeric[],
+    %b::numeric[], %b::numeric[], %b::numeric[], %b::int[], %b::int[], %b::bool[], %b::text[],
+    %b::jsonb[]) AS u
 ON CONFLICT (outlet_id, pollutant, hour_start) DO UPDATE SET
     source = EXCLUDED.source, mean = EXCLUDED.mean, zs_reported = EXCLUDED.zs_reported,
     converted = EXCLUDED.converted, o2_mean = EXCLUDED.o2_mean,
@@ -648,14 +649,17 @@ def read_hours(
     per outlet the hours at which none of its exceedance cases has a period.
 
     The minutes are read by ranges of each outlet's hours (hours less than a day apart share
-    one range, read along the primary key) and given to their hour in the database. Hours not
-    on a whole UTC hour (the queue's are; one queued by hand might not be) are left out, and
-    are read on their own when judged."""
+    one range, read along the primary key), one row per (range, pollutant, kind) with the
+    samples as arrays in time order, and cut into the queued hours here (by bisection: the
+    database neither sorts nor groups by hour). Hours not on a whole UTC hour (the queue's
+    are; one queued by hand might not be) are left out, and are read on their own when
+    judged."""
     outlets: list[int] = []
     starts: list[datetime] = []
     lows: list[datetime] = []
     highs: list[datetime] = []
     ranges: list[int] = []
+    in_range: dict[tuple[int, datetime], list[datetime]] = {}  # (outlet, low) → its hours
     out: dict[int, dict[datetime, _Series]] = {}
     for outlet_id, outlet_hours in hours.items():
         aligned = sorted({h for h in outlet_hours if h.timestamp() % _ONE_HOUR == 0})
@@ -663,30 +667,44 @@ def read_hours(
             continue
         out[outlet_id] = {h: _series() for h in aligned}
         low = prev = aligned[0]
+        group = [low]
         for h in aligned[1:]:
             if h - prev > _RANGE_GAP:
                 lows.append(low)
                 highs.append(prev + _HOUR)
                 ranges.append(outlet_id)
-                low = h
+                in_range[(outlet_id, low)] = group
+                low, group = h, []
+            group.append(h)
             prev = h
         lows.append(low)
         highs.append(prev + _HOUR)
         ranges.append(outlet_id)
+        in_range[(outlet_id, low)] = group
         outlets += [outlet_id] * len(aligned)
         starts += aligned
     no_periods: dict[int, set[datetime]] = {}
     if not starts:
         return out, no_periods
-    rows = conn.execute(_READ_HOURS, (ranges, lows, highs, outlets, starts))
-    for outlet_id, start, pollutant, kind, *columns in rows:  # one row per series, in time order
-        out[outlet_id][start][pollutant][kind] = list(
-            map(_new_tuple, repeat(Sample), zip(*columns, strict=True))
-        )
+    rows = conn.execute(_READ_HOURS, (ranges, lows, highs))
+    for outlet_id, low, pollutant, kind, times, *columns in rows:  # arrays in time order
+        by_hour = out[outlet_id]
+        j = 0
+        for start in in_range[(outlet_id, low)]:
+            i = bisect_left(times, start, j)
+            j = bisect_left(times, start + _HOUR, i)
+            if j > i:
+                by_hour[start][pollutant][kind] = list(
+                    map(
+                        _new_tuple,
+                        repeat(Sample),
+                        zip(times[i:j], *(column[i:j] for column in columns), strict=True),
+                    )
+                )
     for outlet_id, by_hour in out.items():
         no_periods[outlet_id] = set(by_hour)
     for outlet_id, start in conn.execute(
-        "SELECT DISTINCT c.outlet_id, p.period_start FROM unnest(%s::int[], %s::timestamptz[]) "
+        "SELECT DISTINCT c.outlet_id, p.period_start FROM unnest(%b::int[], %b::timestamptz[]) "
         "AS q(outlet_id, start) JOIN cases c ON c.outlet_id = q.outlet_id "
         "AND c.kind = 'exceedance' JOIN case_periods p ON p.case_id = c.id "
         "AND p.period_start = q.start",
@@ -721,18 +739,13 @@ _new_tuple = tuple.__new__  # Sample(ts, value, zs_value, flag) from one tuple, 
 _RANGE_GAP = timedelta(hours=24)  # queued hours further apart are read as separate ranges
 _READ_HOURS = """
 WITH r AS (
-    SELECT * FROM unnest(%s::int[], %s::timestamptz[], %s::timestamptz[]) AS r(outlet_id, lo, hi)
-), m AS MATERIALIZED (
-    SELECT m.outlet_id, m.pollutant, m.kind, m.ts, m.value, m.zs_value, m.flag
-    FROM r JOIN measurements m ON m.outlet_id = r.outlet_id AND m.ts >= r.lo AND m.ts < r.hi
-        AND m.kind IN ('rtd', 'min', 'hour')
+    SELECT * FROM unnest(%b::int[], %b::timestamptz[], %b::timestamptz[]) AS r(outlet_id, lo, hi)
 )
-SELECT q.outlet_id, q.start, m.pollutant, m.kind, array_agg(m.ts ORDER BY m.ts),
+SELECT r.outlet_id, r.lo, m.pollutant, m.kind, array_agg(m.ts ORDER BY m.ts),
        array_agg(m.value ORDER BY m.ts), array_agg(m.zs_value ORDER BY m.ts),
        array_agg(m.flag ORDER BY m.ts)
-FROM m JOIN unnest(%s::int[], %s::timestamptz[]) AS q(outlet_id, start)
-    ON q.outlet_id = m.outlet_id
-    AND q.start = date_bin('1 hour', m.ts, TIMESTAMPTZ '2000-01-01 00:00:00+00')
+FROM r JOIN measurements m ON m.outlet_id = r.outlet_id AND m.ts >= r.lo AND m.ts < r.hi
+    AND m.kind IN ('rtd', 'min', 'hour')
 GROUP BY 1, 2, 3, 4
 """
 

@@ -245,7 +245,7 @@ SELECT q.outlet_id, q.lo, m.pollutant, date_bin('1 hour', m.ts, q.lo) AS hour,
        sum(m.value * m.value) FILTER (WHERE m.kind = 'min'),
        count(*) FILTER (WHERE m.kind = 'rtd'), sum(m.value) FILTER (WHERE m.kind = 'rtd'),
        sum(m.value * m.value) FILTER (WHERE m.kind = 'rtd')
-FROM unnest(%s::int[], %s::timestamptz[], %s::timestamptz[], %s::text[])
+FROM unnest(%b::int[], %b::timestamptz[], %b::timestamptz[], %b::text[])
     AS q(outlet_id, lo, hi, pollutant)
 JOIN measurements m ON m.outlet_id = q.outlet_id AND m.pollutant = q.pollutant
     AND m.ts >= q.lo AND m.ts < q.hi
