@@ -19,16 +19,23 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from itertools import repeat
 from operator import sub
-from typing import Any, Literal
+from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo
 
 import psycopg
 
 from alerts.faults import check_faults, fault_flag
 from alerts.patterns import check_patterns, flat_line_pollutants, hour_spreads, read_spreads
-from alerts.rules import DayResult, MeanResult, MinuteMemo, Sample, daily_mean, hourly_mean
+from alerts.rules import (
+    DayResult,
+    MeanResult,
+    MinuteMemo,
+    Sample,
+    SampleColumns,
+    daily_mean,
+    hourly_mean,
+)
 from schemas.cases.policy import CasePolicy
 from schemas.cases.transitions import PendingPeriods, Transition, judge_period, limit_details
 from schemas.codes.pattern_rules import PatternRules, load_pattern_rules
@@ -304,7 +311,7 @@ class Evaluation:
         self._no_periods = no_periods
         self._prefetched = series
 
-    def _samples(self, start: datetime) -> dict[str, dict[str, list[Sample]]]:
+    def _samples(self, start: datetime) -> _Series:
         if start in self._prefetched:
             series = self._prefetched.pop(start)
             spreads = hour_spreads(
@@ -321,17 +328,17 @@ class Evaluation:
             "ORDER BY ts",
             (self.outlet.id, start, start + timedelta(hours=1)),
         )
-        out = _series()
+        out: dict[str, dict[str, list[Sample]]] = defaultdict(lambda: defaultdict(list))
         for pollutant, kind, ts, value, zs, flag in rows:
             out[pollutant][kind].append(Sample(ts, value, zs, flag))
-        return out
+        return cast(_Series, out)
 
     def _hour_mean(
         self,
         pollutant: str,
-        kinds: dict[str, list[Sample]],
-        oxygen: dict[str, list[Sample]],
-        flow: dict[str, list[Sample]] | None,
+        kinds: dict[str, Sequence[Sample]],
+        oxygen: dict[str, Sequence[Sample]],
+        flow: dict[str, Sequence[Sample]] | None,
         start: datetime,
         day: date,
         memo: MinuteMemo | None = None,
@@ -632,7 +639,7 @@ def _mean_row(r: MeanResult) -> tuple[Any, ...]:
     )
 
 
-_Series = dict[str, dict[str, list[Sample]]]  # pollutant → kind → samples in time order
+_Series = dict[str, dict[str, Sequence[Sample]]]  # pollutant → kind → samples in time order
 
 
 def _series() -> _Series:
@@ -694,12 +701,8 @@ def read_hours(
             i = bisect_left(times, start, j)
             j = bisect_left(times, start + _HOUR, i)
             if j > i:
-                by_hour[start][pollutant][kind] = list(
-                    map(
-                        _new_tuple,
-                        repeat(Sample),
-                        zip(times[i:j], *(column[i:j] for column in columns), strict=True),
-                    )
+                by_hour[start][pollutant][kind] = SampleColumns(
+                    times[i:j], *(column[i:j] for column in columns)
                 )
     for outlet_id, by_hour in out.items():
         no_periods[outlet_id] = set(by_hour)
@@ -735,7 +738,6 @@ def read_open_cases(
 
 
 _HOUR, _MINUTE = timedelta(hours=1), timedelta(minutes=1)
-_new_tuple = tuple.__new__  # Sample(ts, value, zs_value, flag) from one tuple, in C
 _RANGE_GAP = timedelta(hours=24)  # queued hours further apart are read as separate ranges
 _READ_HOURS = """
 WITH r AS (
@@ -752,7 +754,7 @@ GROUP BY 1, 2, 3, 4
 
 def _interval(samples: Sequence[Sample]) -> int:
     """The logger's minute-data interval, from the spacing of its samples."""
-    times = [s[0] for s in samples]
+    times = samples.ts if isinstance(samples, SampleColumns) else [s[0] for s in samples]
     if _MINUTE in map(sub, times[1:], times):  # stops at the first such step
         return 1  # the shortest step of a minute or more is one minute (the usual logger)
     shortest = min((d for d in map(sub, times[1:], times) if d >= _MINUTE), default=None)
