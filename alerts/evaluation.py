@@ -382,21 +382,36 @@ class Evaluation:
         """The rows :func:`read_spreads` gives for this local day, from the spreads of its hours
         computed when they were judged; None unless every hour of the day was (and the day
         starts on a whole UTC hour, so that its hours are those the minutes were read by)."""
+        part = self.spreads_in_part(day, start, end)
+        return part[0] if part is not None and not part[1] else None
+
+    def spreads_in_part(
+        self, day: date, start: datetime, end: datetime
+    ) -> tuple[list[tuple[Any, ...]], list[tuple[datetime, datetime]]] | None:
+        """The rows :func:`read_spreads` gives for this local day's hours whose spreads were
+        computed when they were judged, by pollutant and hour, and the runs [from, to) of its
+        other hours (whose rows the database gives); None unless the day starts on a whole UTC
+        hour (then its hours are those the minutes were read by)."""
         if start.timestamp() % _ONE_HOUR:
             return None
-        hours = []
+        hours: list[datetime] = []
+        missing: list[tuple[datetime, datetime]] = []
         hour, end_utc = start.astimezone(UTC), end.astimezone(UTC)
         while hour < end_utc:
-            if hour not in self._hour_spreads:
-                return None
-            hours.append(hour)
+            if hour in self._hour_spreads:
+                hours.append(hour)
+            elif missing and missing[-1][1] == hour:
+                missing[-1] = (missing[-1][0], hour + _HOUR)
+            else:
+                missing.append((hour, hour + _HOUR))
             hour += _HOUR
-        return [
+        rows = [
             (pollutant, hour, *self._hour_spreads[hour][pollutant])
             for pollutant in flat_line_pollutants(self.limits(day))
             for hour in hours
             if pollutant in self._hour_spreads[hour]
         ]
+        return rows, missing
 
     def use_day_reads(self, reads: dict[date, _DayRead]) -> None:
         """Take what the day step reads, read ahead for these days (see :func:`read_days`)."""
@@ -563,6 +578,10 @@ def _by_hour(row: tuple[Any, ...]) -> Any:
     return row[1]
 
 
+def _pollutant_hour(row: tuple[Any, ...]) -> Any:
+    return row[0], row[1]
+
+
 def read_days(
     conn: psycopg.Connection, days: Mapping[int, tuple[Evaluation, Iterable[date]]]
 ) -> dict[int, dict[date, _DayRead]]:
@@ -588,20 +607,27 @@ def read_days(
     ):
         hours[(outlet_id, lo)].append(tuple(row))
     final = [w for w in wanted if w[3] + w[0].day_grace <= w[0].now]
-    from_minutes: dict[tuple[int, datetime], list[tuple[Any, ...]]] = {}
+    # Per day the rows of the hours whose minutes were read (see hour_spreads), and the runs
+    # of its other hours, whose rows the database gives (the whole day if it does not start on
+    # a whole UTC hour); a run starts a whole number of hours into the day, so its hours are
+    # the day's. Rows by pollutant and hour, as read_spreads gives them.
+    parts: dict[tuple[int, datetime], tuple[list[tuple[Any, ...]], list[datetime]]] = {}
+    in_database: list[tuple[int, datetime, datetime, Sequence[str]]] = []
     for ev, day, lo, hi in final:
-        rows = ev.spreads_from_minutes(day, lo, hi)
-        if rows is not None:
-            from_minutes[(ev.outlet.id, lo)] = rows
-    spreads = read_spreads(  # the days not all of whose hours were read: in the database
-        conn,
-        [
-            (ev.outlet.id, lo, hi, flat_line_pollutants(ev.limits(day)))
-            for ev, day, lo, hi in final
-            if (ev.outlet.id, lo) not in from_minutes
-        ],
-    )
-    spreads.update(from_minutes)
+        part = ev.spreads_in_part(day, lo, hi)
+        rows, runs = ([], [(lo, hi)]) if part is None else part
+        parts[(ev.outlet.id, lo)] = rows, [run_lo for run_lo, _ in runs]
+        pollutants = flat_line_pollutants(ev.limits(day))
+        in_database += [(ev.outlet.id, run_lo, run_hi, pollutants) for run_lo, run_hi in runs]
+    read = read_spreads(conn, in_database)
+    spreads: dict[tuple[int, datetime], list[tuple[Any, ...]]] = {}
+    for (outlet_id, lo), (rows, run_starts) in parts.items():
+        if run_starts:
+            rows = sorted(
+                [*rows, *(row for run_lo in run_starts for row in read[(outlet_id, run_lo)])],
+                key=_pollutant_hour,
+            )
+        spreads[(outlet_id, lo)] = rows
     for ev, day, lo, _ in wanted:
         key = (ev.outlet.id, lo)
         out[ev.outlet.id][day] = (hours[key], spreads.get(key))
