@@ -19,7 +19,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from operator import sub
+from itertools import islice
+from operator import lt, sub
 from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo
 
@@ -720,7 +721,8 @@ def read_hours(
     if not starts:
         return out, no_periods
     rows = conn.execute(_READ_HOURS, (ranges, lows, highs))
-    for outlet_id, low, pollutant, kind, times, *columns in rows:  # arrays in time order
+    for outlet_id, low, pollutant, kind, *arrays in rows:
+        times, *columns = _in_time_order(arrays[0], arrays[1:])
         by_hour = out[outlet_id]
         j = 0
         for start in in_range[(outlet_id, low)]:
@@ -765,17 +767,33 @@ def read_open_cases(
 
 _HOUR, _MINUTE = timedelta(hours=1), timedelta(minutes=1)
 _RANGE_GAP = timedelta(hours=24)  # queued hours further apart are read as separate ranges
+# One row per (range, pollutant, kind): each range's minutes along the primary key, aggregated in
+# that order (no sort: the index gives (pollutant, kind, ts) for one outlet), so the arrays are in
+# time order; read_hours checks that they are (and sorts them if a plan ever did not keep it).
 _READ_HOURS = """
 WITH r AS (
     SELECT * FROM unnest(%b::int[], %b::timestamptz[], %b::timestamptz[]) AS r(outlet_id, lo, hi)
 )
-SELECT r.outlet_id, r.lo, m.pollutant, m.kind, array_agg(m.ts ORDER BY m.ts),
-       array_agg(m.value ORDER BY m.ts), array_agg(m.zs_value ORDER BY m.ts),
-       array_agg(m.flag ORDER BY m.ts)
-FROM r JOIN measurements m ON m.outlet_id = r.outlet_id AND m.ts >= r.lo AND m.ts < r.hi
-    AND m.kind IN ('rtd', 'min', 'hour')
-GROUP BY 1, 2, 3, 4
+SELECT r.outlet_id, r.lo, s.* FROM r CROSS JOIN LATERAL (
+    SELECT m.pollutant, m.kind, array_agg(m.ts), array_agg(m.value), array_agg(m.zs_value),
+        array_agg(m.flag)
+    FROM (
+        SELECT m.pollutant, m.kind, m.ts, m.value, m.zs_value, m.flag FROM measurements m
+        WHERE m.outlet_id = r.outlet_id AND m.ts >= r.lo AND m.ts < r.hi
+            AND m.kind IN ('rtd', 'min', 'hour')
+        ORDER BY m.pollutant, m.kind, m.ts
+    ) m
+    GROUP BY m.pollutant, m.kind
+) s
 """
+
+
+def _in_time_order(times: list[datetime], columns: list[list[Any]]) -> tuple[list[Any], ...]:
+    """The arrays of one series, in time order (as read, unless they were not)."""
+    if all(map(lt, times, islice(times, 1, None))):
+        return (times, *columns)
+    order = sorted(range(len(times)), key=times.__getitem__)
+    return tuple([column[k] for k in order] for column in (times, *columns))
 
 
 def _interval(samples: Sequence[Sample]) -> int:

@@ -414,3 +414,16 @@ def test_interval_of_sample_columns_is_that_of_the_samples() -> None:
     for step in (1, 5, 10, 15):
         samples = [Sample(at(m), D(1), None, "N") for m in range(0, 60, step)]
         assert _interval(columns_of(samples)) == _interval(samples) == step
+
+
+def test_arrays_read_out_of_time_order_are_put_in_it() -> None:
+    """read_hours' arrays come in time order (the plan reads them along the primary key); if
+    a plan ever gave them otherwise, they are sorted by time, every column alike."""
+    from alerts.evaluation import _in_time_order
+
+    times = [at(m) for m in (0, 1, 2, 3)]
+    columns = [[D(1), D(2), None, D(4)], [None, D("0.5"), None, None], ["N", "F", "N", None]]
+    assert _in_time_order(times, columns) == (times, *columns)
+    shuffled = [3, 0, 2, 1]
+    got = _in_time_order([times[k] for k in shuffled], [[c[k] for k in shuffled] for c in columns])
+    assert got == (times, *columns)
