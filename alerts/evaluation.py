@@ -13,21 +13,30 @@ docs/regulations.md#exceedance).
 from __future__ import annotations
 
 import json
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from itertools import repeat
-from operator import sub
-from typing import Any, Literal
+from itertools import islice
+from operator import lt, sub
+from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo
 
 import psycopg
 
 from alerts.faults import check_faults, fault_flag
 from alerts.patterns import check_patterns, flat_line_pollutants, hour_spreads, read_spreads
-from alerts.rules import DayResult, MeanResult, MinuteMemo, Sample, daily_mean, hourly_mean
+from alerts.rules import (
+    DayResult,
+    MeanResult,
+    MinuteMemo,
+    Sample,
+    SampleColumns,
+    daily_mean,
+    hourly_mean,
+)
 from schemas.cases.policy import CasePolicy
 from schemas.cases.transitions import PendingPeriods, Transition, judge_period, limit_details
 from schemas.codes.pattern_rules import PatternRules, load_pattern_rules
@@ -303,7 +312,7 @@ class Evaluation:
         self._no_periods = no_periods
         self._prefetched = series
 
-    def _samples(self, start: datetime) -> dict[str, dict[str, list[Sample]]]:
+    def _samples(self, start: datetime) -> _Series:
         if start in self._prefetched:
             series = self._prefetched.pop(start)
             spreads = hour_spreads(
@@ -320,17 +329,17 @@ class Evaluation:
             "ORDER BY ts",
             (self.outlet.id, start, start + timedelta(hours=1)),
         )
-        out = _series()
+        out: dict[str, dict[str, list[Sample]]] = defaultdict(lambda: defaultdict(list))
         for pollutant, kind, ts, value, zs, flag in rows:
             out[pollutant][kind].append(Sample(ts, value, zs, flag))
-        return out
+        return cast(_Series, out)
 
     def _hour_mean(
         self,
         pollutant: str,
-        kinds: dict[str, list[Sample]],
-        oxygen: dict[str, list[Sample]],
-        flow: dict[str, list[Sample]] | None,
+        kinds: dict[str, Sequence[Sample]],
+        oxygen: dict[str, Sequence[Sample]],
+        flow: dict[str, Sequence[Sample]] | None,
         start: datetime,
         day: date,
         memo: MinuteMemo | None = None,
@@ -374,21 +383,36 @@ class Evaluation:
         """The rows :func:`read_spreads` gives for this local day, from the spreads of its hours
         computed when they were judged; None unless every hour of the day was (and the day
         starts on a whole UTC hour, so that its hours are those the minutes were read by)."""
+        part = self.spreads_in_part(day, start, end)
+        return part[0] if part is not None and not part[1] else None
+
+    def spreads_in_part(
+        self, day: date, start: datetime, end: datetime
+    ) -> tuple[list[tuple[Any, ...]], list[tuple[datetime, datetime]]] | None:
+        """The rows :func:`read_spreads` gives for this local day's hours whose spreads were
+        computed when they were judged, by pollutant and hour, and the runs [from, to) of its
+        other hours (whose rows the database gives); None unless the day starts on a whole UTC
+        hour (then its hours are those the minutes were read by)."""
         if start.timestamp() % _ONE_HOUR:
             return None
-        hours = []
+        hours: list[datetime] = []
+        missing: list[tuple[datetime, datetime]] = []
         hour, end_utc = start.astimezone(UTC), end.astimezone(UTC)
         while hour < end_utc:
-            if hour not in self._hour_spreads:
-                return None
-            hours.append(hour)
+            if hour in self._hour_spreads:
+                hours.append(hour)
+            elif missing and missing[-1][1] == hour:
+                missing[-1] = (missing[-1][0], hour + _HOUR)
+            else:
+                missing.append((hour, hour + _HOUR))
             hour += _HOUR
-        return [
+        rows = [
             (pollutant, hour, *self._hour_spreads[hour][pollutant])
             for pollutant in flat_line_pollutants(self.limits(day))
             for hour in hours
             if pollutant in self._hour_spreads[hour]
         ]
+        return rows, missing
 
     def use_day_reads(self, reads: dict[date, _DayRead]) -> None:
         """Take what the day step reads, read ahead for these days (see :func:`read_days`)."""
@@ -544,7 +568,7 @@ WHERE outlet_id = %s AND hour_start >= %s AND hour_start < %s ORDER BY pollutant
 _DAYS_HOURS = """
 SELECT q.outlet_id, q.lo, h.pollutant, h.hour_start, h.source, h.mean, h.zs_reported,
     h.converted, h.o2_mean, h.valid_count, h.expected_count, h.valid, h.reason, h.flags
-FROM unnest(%s::int[], %s::timestamptz[], %s::timestamptz[]) AS q(outlet_id, lo, hi)
+FROM unnest(%b::int[], %b::timestamptz[], %b::timestamptz[]) AS q(outlet_id, lo, hi)
 JOIN hourly_means h ON h.outlet_id = q.outlet_id AND h.hour_start >= q.lo
     AND h.hour_start < q.hi
 ORDER BY 1, 2, 3, 4
@@ -553,6 +577,10 @@ ORDER BY 1, 2, 3, 4
 
 def _by_hour(row: tuple[Any, ...]) -> Any:
     return row[1]
+
+
+def _pollutant_hour(row: tuple[Any, ...]) -> Any:
+    return row[0], row[1]
 
 
 def read_days(
@@ -580,20 +608,27 @@ def read_days(
     ):
         hours[(outlet_id, lo)].append(tuple(row))
     final = [w for w in wanted if w[3] + w[0].day_grace <= w[0].now]
-    from_minutes: dict[tuple[int, datetime], list[tuple[Any, ...]]] = {}
+    # Per day the rows of the hours whose minutes were read (see hour_spreads), and the runs
+    # of its other hours, whose rows the database gives (the whole day if it does not start on
+    # a whole UTC hour); a run starts a whole number of hours into the day, so its hours are
+    # the day's. Rows by pollutant and hour, as read_spreads gives them.
+    parts: dict[tuple[int, datetime], tuple[list[tuple[Any, ...]], list[datetime]]] = {}
+    in_database: list[tuple[int, datetime, datetime, Sequence[str]]] = []
     for ev, day, lo, hi in final:
-        rows = ev.spreads_from_minutes(day, lo, hi)
-        if rows is not None:
-            from_minutes[(ev.outlet.id, lo)] = rows
-    spreads = read_spreads(  # the days not all of whose hours were read: in the database
-        conn,
-        [
-            (ev.outlet.id, lo, hi, flat_line_pollutants(ev.limits(day)))
-            for ev, day, lo, hi in final
-            if (ev.outlet.id, lo) not in from_minutes
-        ],
-    )
-    spreads.update(from_minutes)
+        part = ev.spreads_in_part(day, lo, hi)
+        rows, runs = ([], [(lo, hi)]) if part is None else part
+        parts[(ev.outlet.id, lo)] = rows, [run_lo for run_lo, _ in runs]
+        pollutants = flat_line_pollutants(ev.limits(day))
+        in_database += [(ev.outlet.id, run_lo, run_hi, pollutants) for run_lo, run_hi in runs]
+    read = read_spreads(conn, in_database)
+    spreads: dict[tuple[int, datetime], list[tuple[Any, ...]]] = {}
+    for (outlet_id, lo), (rows, run_starts) in parts.items():
+        if run_starts:
+            rows = sorted(
+                [*rows, *(row for run_lo in run_starts for row in read[(outlet_id, run_lo)])],
+                key=_pollutant_hour,
+            )
+        spreads[(outlet_id, lo)] = rows
     for ev, day, lo, _ in wanted:
         key = (ev.outlet.id, lo)
         out[ev.outlet.id][day] = (hours[key], spreads.get(key))
@@ -603,9 +638,9 @@ def read_days(
 _STORE_HOURS = """
 INSERT INTO hourly_means (outlet_id, computed_at, pollutant, hour_start, source, mean,
     zs_reported, converted, o2_mean, valid_count, expected_count, valid, reason, flags)
-SELECT %s, %s, u.* FROM unnest(%s::text[], %s::timestamptz[], %s::text[], %s::numeric[],
-    %s::numeric[], %s::numeric[], %s::numeric[], %s::int[], %s::int[], %s::bool[], %s::text[],
-    %s::jsonb[]) AS u
+SELECT %s, %s, u.* FROM unnest(%b::text[], %b::timestamptz[], %b::text[], %b::numeric[],
+    %b::numeric[], %b::numeric[], %b::numeric[], %b::int[], %b::int[], %b::bool[], %b::text[],
+    %b::jsonb[]) AS u
 ON CONFLICT (outlet_id, pollutant, hour_start) DO UPDATE SET
     source = EXCLUDED.source, mean = EXCLUDED.mean, zs_reported = EXCLUDED.zs_reported,
     converted = EXCLUDED.converted, o2_mean = EXCLUDED.o2_mean,
@@ -631,7 +666,7 @@ def _mean_row(r: MeanResult) -> tuple[Any, ...]:
     )
 
 
-_Series = dict[str, dict[str, list[Sample]]]  # pollutant → kind → samples in time order
+_Series = dict[str, dict[str, Sequence[Sample]]]  # pollutant → kind → samples in time order
 
 
 def _series() -> _Series:
@@ -648,14 +683,17 @@ def read_hours(
     per outlet the hours at which none of its exceedance cases has a period.
 
     The minutes are read by ranges of each outlet's hours (hours less than a day apart share
-    one range, read along the primary key) and given to their hour in the database. Hours not
-    on a whole UTC hour (the queue's are; one queued by hand might not be) are left out, and
-    are read on their own when judged."""
+    one range, read along the primary key), one row per (range, pollutant, kind) with the
+    samples as arrays in time order, and cut into the queued hours here (by bisection: the
+    database neither sorts nor groups by hour). Hours not on a whole UTC hour (the queue's
+    are; one queued by hand might not be) are left out, and are read on their own when
+    judged."""
     outlets: list[int] = []
     starts: list[datetime] = []
     lows: list[datetime] = []
     highs: list[datetime] = []
     ranges: list[int] = []
+    in_range: dict[tuple[int, datetime], list[datetime]] = {}  # (outlet, low) → its hours
     out: dict[int, dict[datetime, _Series]] = {}
     for outlet_id, outlet_hours in hours.items():
         aligned = sorted({h for h in outlet_hours if h.timestamp() % _ONE_HOUR == 0})
@@ -663,30 +701,41 @@ def read_hours(
             continue
         out[outlet_id] = {h: _series() for h in aligned}
         low = prev = aligned[0]
+        group = [low]
         for h in aligned[1:]:
             if h - prev > _RANGE_GAP:
                 lows.append(low)
                 highs.append(prev + _HOUR)
                 ranges.append(outlet_id)
-                low = h
+                in_range[(outlet_id, low)] = group
+                low, group = h, []
+            group.append(h)
             prev = h
         lows.append(low)
         highs.append(prev + _HOUR)
         ranges.append(outlet_id)
+        in_range[(outlet_id, low)] = group
         outlets += [outlet_id] * len(aligned)
         starts += aligned
     no_periods: dict[int, set[datetime]] = {}
     if not starts:
         return out, no_periods
-    rows = conn.execute(_READ_HOURS, (ranges, lows, highs, outlets, starts))
-    for outlet_id, start, pollutant, kind, *columns in rows:  # one row per series, in time order
-        out[outlet_id][start][pollutant][kind] = list(
-            map(_new_tuple, repeat(Sample), zip(*columns, strict=True))
-        )
+    rows = conn.execute(_READ_HOURS, (ranges, lows, highs))
+    for outlet_id, low, pollutant, kind, *arrays in rows:
+        times, *columns = _in_time_order(arrays[0], arrays[1:])
+        by_hour = out[outlet_id]
+        j = 0
+        for start in in_range[(outlet_id, low)]:
+            i = bisect_left(times, start, j)
+            j = bisect_left(times, start + _HOUR, i)
+            if j > i:
+                by_hour[start][pollutant][kind] = SampleColumns(
+                    times[i:j], *(column[i:j] for column in columns)
+                )
     for outlet_id, by_hour in out.items():
         no_periods[outlet_id] = set(by_hour)
     for outlet_id, start in conn.execute(
-        "SELECT DISTINCT c.outlet_id, p.period_start FROM unnest(%s::int[], %s::timestamptz[]) "
+        "SELECT DISTINCT c.outlet_id, p.period_start FROM unnest(%b::int[], %b::timestamptz[]) "
         "AS q(outlet_id, start) JOIN cases c ON c.outlet_id = q.outlet_id "
         "AND c.kind = 'exceedance' JOIN case_periods p ON p.case_id = c.id "
         "AND p.period_start = q.start",
@@ -717,29 +766,39 @@ def read_open_cases(
 
 
 _HOUR, _MINUTE = timedelta(hours=1), timedelta(minutes=1)
-_new_tuple = tuple.__new__  # Sample(ts, value, zs_value, flag) from one tuple, in C
 _RANGE_GAP = timedelta(hours=24)  # queued hours further apart are read as separate ranges
+# One row per (range, pollutant, kind): each range's minutes along the primary key, aggregated in
+# that order (no sort: the index gives (pollutant, kind, ts) for one outlet), so the arrays are in
+# time order; read_hours checks that they are (and sorts them if a plan ever did not keep it).
 _READ_HOURS = """
 WITH r AS (
-    SELECT * FROM unnest(%s::int[], %s::timestamptz[], %s::timestamptz[]) AS r(outlet_id, lo, hi)
-), m AS MATERIALIZED (
-    SELECT m.outlet_id, m.pollutant, m.kind, m.ts, m.value, m.zs_value, m.flag
-    FROM r JOIN measurements m ON m.outlet_id = r.outlet_id AND m.ts >= r.lo AND m.ts < r.hi
-        AND m.kind IN ('rtd', 'min', 'hour')
+    SELECT * FROM unnest(%b::int[], %b::timestamptz[], %b::timestamptz[]) AS r(outlet_id, lo, hi)
 )
-SELECT q.outlet_id, q.start, m.pollutant, m.kind, array_agg(m.ts ORDER BY m.ts),
-       array_agg(m.value ORDER BY m.ts), array_agg(m.zs_value ORDER BY m.ts),
-       array_agg(m.flag ORDER BY m.ts)
-FROM m JOIN unnest(%s::int[], %s::timestamptz[]) AS q(outlet_id, start)
-    ON q.outlet_id = m.outlet_id
-    AND q.start = date_bin('1 hour', m.ts, TIMESTAMPTZ '2000-01-01 00:00:00+00')
-GROUP BY 1, 2, 3, 4
+SELECT r.outlet_id, r.lo, s.* FROM r CROSS JOIN LATERAL (
+    SELECT m.pollutant, m.kind, array_agg(m.ts), array_agg(m.value), array_agg(m.zs_value),
+        array_agg(m.flag)
+    FROM (
+        SELECT m.pollutant, m.kind, m.ts, m.value, m.zs_value, m.flag FROM measurements m
+        WHERE m.outlet_id = r.outlet_id AND m.ts >= r.lo AND m.ts < r.hi
+            AND m.kind IN ('rtd', 'min', 'hour')
+        ORDER BY m.pollutant, m.kind, m.ts
+    ) m
+    GROUP BY m.pollutant, m.kind
+) s
 """
+
+
+def _in_time_order(times: list[datetime], columns: list[list[Any]]) -> tuple[list[Any], ...]:
+    """The arrays of one series, in time order (as read, unless they were not)."""
+    if all(map(lt, times, islice(times, 1, None))):
+        return (times, *columns)
+    order = sorted(range(len(times)), key=times.__getitem__)
+    return tuple([column[k] for k in order] for column in (times, *columns))
 
 
 def _interval(samples: Sequence[Sample]) -> int:
     """The logger's minute-data interval, from the spacing of its samples."""
-    times = [s[0] for s in samples]
+    times = samples.ts if isinstance(samples, SampleColumns) else [s[0] for s in samples]
     if _MINUTE in map(sub, times[1:], times):  # stops at the first such step
         return 1  # the shortest step of a minute or more is one minute (the usual logger)
     shortest = min((d for d in map(sub, times[1:], times) if d >= _MINUTE), default=None)

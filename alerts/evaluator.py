@@ -196,7 +196,7 @@ class Evaluator:
             if taken:
                 queued = [(o, h) for o in taken for h in hours[o]]
                 conn.execute(
-                    "DELETE FROM evaluation_queue q USING unnest(%s::int[], %s::timestamptz[]) "
+                    "DELETE FROM evaluation_queue q USING unnest(%b::int[], %b::timestamptz[]) "
                     "AS d(outlet_id, hour_start) "
                     "WHERE q.outlet_id = d.outlet_id AND q.hour_start = d.hour_start",
                     ([o for o, _ in queued], [h for _, h in queued]),

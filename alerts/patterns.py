@@ -238,19 +238,25 @@ def _num(value: Decimal) -> str:
 
 # One pass over the valid values of many outlet-days: per (outlet, day, pollutant) and hour, the
 # spread of its minute values and of its real-time values; the minute values count when there
-# are any (as for the means). Each row of the arrays is one (outlet, day, pollutant).
+# are any (as for the means). Each row of the arrays is one (outlet, day, pollutant), read on
+# its own (a lateral: along the primary key, whatever the table's statistics say; joined
+# with all of them at once, an analysed table was scanned whole even for hours with no data).
 _HOURLY_SPREADS = sql.SQL("""
-SELECT q.outlet_id, q.lo, m.pollutant, date_bin('1 hour', m.ts, q.lo) AS hour,
-       count(*) FILTER (WHERE m.kind = 'min'), sum(m.value) FILTER (WHERE m.kind = 'min'),
-       sum(m.value * m.value) FILTER (WHERE m.kind = 'min'),
-       count(*) FILTER (WHERE m.kind = 'rtd'), sum(m.value) FILTER (WHERE m.kind = 'rtd'),
-       sum(m.value * m.value) FILTER (WHERE m.kind = 'rtd')
-FROM unnest(%s::int[], %s::timestamptz[], %s::timestamptz[], %s::text[])
+SELECT q.outlet_id, q.lo, q.pollutant, s.*
+FROM unnest(%b::int[], %b::timestamptz[], %b::timestamptz[], %b::text[])
     AS q(outlet_id, lo, hi, pollutant)
-JOIN measurements m ON m.outlet_id = q.outlet_id AND m.pollutant = q.pollutant
-    AND m.ts >= q.lo AND m.ts < q.hi
-WHERE m.kind IN ('min', 'rtd') AND m.value IS NOT NULL AND m.flag IN {valid}
-GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+CROSS JOIN LATERAL (
+    SELECT date_bin('1 hour', m.ts, q.lo) AS hour,
+        count(*) FILTER (WHERE m.kind = 'min'), sum(m.value) FILTER (WHERE m.kind = 'min'),
+        sum(m.value * m.value) FILTER (WHERE m.kind = 'min'),
+        count(*) FILTER (WHERE m.kind = 'rtd'), sum(m.value) FILTER (WHERE m.kind = 'rtd'),
+        sum(m.value * m.value) FILTER (WHERE m.kind = 'rtd')
+    FROM measurements m
+    WHERE m.outlet_id = q.outlet_id AND m.pollutant = q.pollutant AND m.kind IN ('min', 'rtd')
+        AND m.ts >= q.lo AND m.ts < q.hi AND m.value IS NOT NULL AND m.flag IN {valid}
+    GROUP BY 1
+) s
+ORDER BY 1, 2, 3, 4
 """).format(valid=_VALID)
 _Hour = tuple[datetime, str, int, Decimal, Decimal]  # start, kind, values, sum, sum of squares
 

@@ -33,11 +33,11 @@ when ``valid`` is true.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, cast, overload
 
 from schemas.limits.rules import ValidityRules
 
@@ -47,6 +47,7 @@ __all__ = [
     "MeanResult",
     "MinuteMemo",
     "Sample",
+    "SampleColumns",
     "convert_o2",
     "daily_mean",
     "hourly_mean",
@@ -67,6 +68,47 @@ class Sample(NamedTuple):
     value: Decimal | None
     zs_value: Decimal | None = None
     flag: str | None = None
+
+
+class SampleColumns(Sequence[Sample]):
+    """Samples kept as the columns they were read in (times, values, Zs values, flags, each in
+    time order): iterating gives (ts, value, zs_value, flag) tuples, as a list of
+    :class:`Sample` would, without building one object per minute; indexing gives a
+    :class:`Sample`. The evaluator keeps the minutes it reads like this."""
+
+    __slots__ = ("flag", "ts", "value", "zs_value")
+
+    def __init__(
+        self,
+        ts: Sequence[datetime],
+        value: Sequence[Decimal | None],
+        zs_value: Sequence[Decimal | None],
+        flag: Sequence[str | None],
+    ) -> None:
+        if not len(ts) == len(value) == len(zs_value) == len(flag):
+            raise ValueError("sample columns of different lengths")
+        self.ts, self.value, self.zs_value, self.flag = ts, value, zs_value, flag
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    def __iter__(self) -> Iterator[Sample]:
+        # zip's tuples unpack as Samples do (and are reused when unpacked at once)
+        return cast(
+            "Iterator[Sample]", zip(self.ts, self.value, self.zs_value, self.flag, strict=True)
+        )
+
+    @overload
+    def __getitem__(self, i: int) -> Sample: ...
+    @overload
+    def __getitem__(self, i: slice) -> SampleColumns: ...
+    def __getitem__(self, i: int | slice) -> Sample | SampleColumns:
+        if isinstance(i, slice):
+            return SampleColumns(self.ts[i], self.value[i], self.zs_value[i], self.flag[i])
+        return Sample(self.ts[i], self.value[i], self.zs_value[i], self.flag[i])
+
+    def __repr__(self) -> str:
+        return f"SampleColumns({list(self)!r})"
 
 
 @dataclass(frozen=True, slots=True)

@@ -89,15 +89,15 @@ class PendingPeriods:
 _PERIOD_COLUMNS = ("case", "start", "value", "limit", "multiple", "compliant", "details")
 _APPEND_PERIODS = """
 INSERT INTO case_periods (case_id, period_start, value, limit_value, multiple, compliant, details)
-SELECT * FROM unnest(%s::bigint[], %s::timestamptz[], %s::numeric[], %s::numeric[],
-    %s::numeric[], %s::bool[], %s::jsonb[])
+SELECT * FROM unnest(%b::bigint[], %b::timestamptz[], %b::numeric[], %b::numeric[],
+    %b::numeric[], %b::bool[], %b::jsonb[])
 """
 _CASE_COLUMNS = ("first_at", "last_at", "max_multiple", "compliant_run", "severity")
 _UPDATE_CASES = """
 UPDATE cases c SET first_at = u.first_at, last_at = u.last_at, max_multiple = u.max_multiple,
     compliant_run = u.compliant_run, severity = u.severity
-FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[], %s::numeric[], %s::int[],
-    %s::text[]) AS u(id, first_at, last_at, max_multiple, compliant_run, severity)
+FROM unnest(%b::bigint[], %b::timestamptz[], %b::timestamptz[], %b::numeric[], %b::int[],
+    %b::text[]) AS u(id, first_at, last_at, max_multiple, compliant_run, severity)
 WHERE c.id = u.id
 """
 

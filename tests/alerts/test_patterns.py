@@ -336,7 +336,7 @@ def test_spreads_from_the_minutes_read_are_those_of_the_database(db: psycopg.Con
     minutes (hour_spreads); they equal read_spreads' numeric sums for every pollutant and
     hour: values of many digits and of none, invalid flags, missing values, real-time hours,
     hours of both kinds and a pollutant without a limit left out."""
-    from alerts.evaluation import Evaluation, OutletContext, read_hours
+    from alerts.evaluation import Evaluation, OutletContext, read_days, read_hours
     from alerts.patterns import flat_line_pollutants, read_spreads
     from schemas.cases.policy import CasePolicy
 
@@ -383,11 +383,30 @@ def test_spreads_from_the_minutes_read_are_those_of_the_database(db: psycopg.Con
     series, _ = read_hours(db, {oid: hours})
     ev.use_prefetched(series[oid], set())
     assert ev.spreads_from_minutes(start.date(), start, end) is None  # no hour used yet
-    for hour in hours:
-        ev._samples(hour)
+    assert ev.spreads_in_part(start.date(), start, end) == ([], [(start, end)])
     pollutants = flat_line_pollutants(ev.limits(start.date()))
+    theirs = read_spreads(db, [(oid, start, end, pollutants)])[(oid, start)]
+    # Some hours used, some not: the day's rows are those of its hours used and those the
+    # database gives for the runs of the others (the first hours, two in the middle, the last)
+    used = [h for i, h in enumerate(hours) if 3 <= i < 11 or 13 <= i < 23]
+    for hour in used:
+        ev._samples(hour)
+    part = ev.spreads_in_part(start.date(), start, end)
+    assert part is not None
+    rows, runs = part
+    assert runs == [
+        (hours[0], hours[3]),
+        (hours[11], hours[13]),
+        (hours[23], end),
+    ]
+    assert ev.spreads_from_minutes(start.date(), start, end) is None
+    assert rows == [r for r in theirs if r[1] in used]
+    assert {(r[0], r[1]) for r in rows} != {(r[0], r[1]) for r in theirs}
+    # what the day step of a batch reads: those rows and the database's, by pollutant and hour
+    assert read_days(db, {oid: (ev, [start.date()])})[oid][start.date()][1] == theirs
+    for hour in sorted(set(hours) - set(used)):
+        ev._samples(hour)
     assert "a34013" in pollutants and "a01012" not in pollutants
     ours = ev.spreads_from_minutes(start.date(), start, end)
-    theirs = read_spreads(db, [(oid, start, end, pollutants)])[(oid, start)]
     assert ours == theirs
     assert len(theirs) == 24 * 3  # SO₂, O₂ and dust each hour; NOx has a limit but no data

@@ -14,6 +14,7 @@ from alerts.rules import (
     DEFAULT_VALID_FLAGS,
     MeanResult,
     Sample,
+    SampleColumns,
     convert_o2,
     daily_mean,
     hourly_mean,
@@ -356,3 +357,73 @@ def test_zs_mismatch_at_the_tolerance_edge(
         return None if text is None else D(text)
 
     assert zs_mismatch(dec(reported), dec(recomputed), D(2)) is mismatch
+
+
+# --- Samples kept as columns (how the evaluator keeps the minutes it reads) -------------------
+
+
+def columns_of(samples: Sequence[Sample]) -> SampleColumns:
+    return SampleColumns(*(list(column) for column in zip(*samples, strict=True)))
+
+
+def test_sample_columns_read_as_the_samples_they_hold() -> None:
+    samples = minute_data((3, "1.5", "N"), (1, None, "N"), (2, "7", "F"), (1, "2", None))
+    samples[2] = samples[2]._replace(zs_value=D("1.75"))
+    cols = columns_of(samples)
+    assert len(cols) == len(samples)
+    assert [tuple(s) for s in cols] == [tuple(s) for s in samples]
+    assert [cols[i] for i in range(len(cols))] == samples
+    assert cols[-1] == samples[-1] and isinstance(cols[-1], Sample)
+    assert [tuple(s) for s in cols[2:5]] == [tuple(s) for s in samples[2:5]]
+    assert bool(SampleColumns([], [], [], [])) is False
+    with pytest.raises(ValueError, match="different lengths"):
+        SampleColumns([at(0)], [D(1)], [], [None])
+
+
+@pytest.mark.parametrize("source", ["min", "rtd"])
+def test_hourly_mean_of_sample_columns_is_that_of_the_samples(
+    source: Literal["min", "rtd"],
+) -> None:
+    """Every field of the result, the text of its Decimals included; O₂ and flow as columns
+    too, and one memo for both (keyed by the series given)."""
+    so2 = [
+        Sample(
+            at(m, s), D(f"{30 + (m * 7 + s) % 13}.{m % 10}"), D(f"{m}.25"), "N" if m % 9 else "F"
+        )
+        for m in range(0, 60, 1 if source == "min" else 2)
+        for s in ((0,) if source == "min" else (0, 30))
+    ] + [Sample(at(60), D(999), None, "N")]  # outside the hour
+    o2 = [Sample(at(m), D(f"{8 + m % 5}.{m % 3}"), None, "N") for m in range(60)]
+    flow = [Sample(at(m), D(m % 7), None, "N") for m in range(60)]
+
+    def mean(s: Sequence[Sample], o: Sequence[Sample], q: Sequence[Sample]) -> MeanResult:
+        return hourly_mean(
+            s, o, hour_start=HOUR, source=source, o2_ref=D(6), rules=GAS, flow_samples=q, memo={}
+        )
+
+    plain, cols = mean(so2, o2, flow), mean(columns_of(so2), columns_of(o2), columns_of(flow))
+    assert cols == plain
+    assert [str(getattr(cols, f)) for f in ("mean", "zs_reported", "converted", "o2_mean")] == [
+        str(getattr(plain, f)) for f in ("mean", "zs_reported", "converted", "o2_mean")
+    ]
+
+
+def test_interval_of_sample_columns_is_that_of_the_samples() -> None:
+    from alerts.evaluation import _interval
+
+    for step in (1, 5, 10, 15):
+        samples = [Sample(at(m), D(1), None, "N") for m in range(0, 60, step)]
+        assert _interval(columns_of(samples)) == _interval(samples) == step
+
+
+def test_arrays_read_out_of_time_order_are_put_in_it() -> None:
+    """read_hours' arrays come in time order (the plan reads them along the primary key); if
+    a plan ever gave them otherwise, they are sorted by time, every column alike."""
+    from alerts.evaluation import _in_time_order
+
+    times = [at(m) for m in (0, 1, 2, 3)]
+    columns = [[D(1), D(2), None, D(4)], [None, D("0.5"), None, None], ["N", "F", "N", None]]
+    assert _in_time_order(times, columns) == (times, *columns)
+    shuffled = [3, 0, 2, 1]
+    got = _in_time_order([times[k] for k in shuffled], [[c[k] for k in shuffled] for c in columns])
+    assert got == (times, *columns)
