@@ -196,6 +196,8 @@ def test_hourly_json_pages_and_csv_are_those_of_the_models(
         datetime(2026, 12, 31, 23, 59, 59, 500, tzinfo=UTC),  # microseconds
         datetime(1988, 7, 1, 3, tzinfo=UTC),  # Chinese daylight saving time: +09:00
         datetime(1969, 12, 31, 20, tzinfo=UTC),
+        datetime(1900, 1, 1, tzinfo=UTC),  # local mean time, +08:05:43: written +08:05
+        datetime(2026, 3, 1, 4, 30, 0, 120000, tzinfo=UTC),  # a fraction PostgreSQL trims
     ],
 )
 def test_instant_cells_are_the_isoformat_of_the_models(
