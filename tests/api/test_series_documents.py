@@ -8,6 +8,7 @@ have the float's: the same number; in the CSV every other cell is the same byte 
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 import random
@@ -238,3 +239,28 @@ def test_a_numeric_that_is_no_number_is_an_empty_csv_cell(
     page = client.get(f"/v1/outlets/{world.gas}/measurements?{period.replace('+', '%2B')}")
     (point,) = page.json()["results"]
     assert (point["zs_reported"], point["o2"]) == (None, None)
+
+
+def test_a_download_is_gzipped_once_as_spooled(
+    client: TestClient, world: World, db: psycopg.Connection
+) -> None:
+    """A client that accepts gzip gets the spooled CSV compressed (once, while spooled: one
+    gzip stream, no middleware's second pass); it decodes to the bytes a client without gzip
+    gets, with the headers the gzip middleware gives."""
+    _series(db, world.gas)
+    end = START + timedelta(hours=HOURS)
+    period = f"resolution=hour&start={START.isoformat()}&end={end.isoformat()}"
+    url = f"/v1/outlets/{world.gas}/measurements?{period.replace('+', '%2B')}&format=csv"
+    plain = client.get(url, headers={"Accept-Encoding": "identity"})
+    assert plain.status_code == 200 and "content-encoding" not in plain.headers
+    with client.stream("GET", url, headers={"Accept-Encoding": "gzip"}) as response:
+        assert response.status_code == 200
+        raw = b"".join(response.iter_raw())
+        headers = response.headers
+    assert headers["content-encoding"] == "gzip"
+    vary = [v.strip() for v in headers["vary"].split(",")]
+    assert vary == [v.strip() for v in plain.headers["vary"].split(",")]
+    assert "Accept" in vary and "Accept-Encoding" in vary
+    assert headers["content-disposition"] == plain.headers["content-disposition"]
+    assert gzip.decompress(raw) == plain.content
+    assert len(raw) < len(plain.content) // 5
