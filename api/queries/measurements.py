@@ -252,7 +252,10 @@ def instant_json(moment: sql.Composable) -> sql.Composable:
     return _instant(moment, """'{"utc":"' || s.m_utc || '","local":"' || s.m_local || '"}'""")
 
 
-_PERIOD = {"end": sql.SQL("s.period_end"), "start": sql.SQL("s.period_start")}
+_PERIOD: dict[str, sql.Composable] = {
+    "end": sql.SQL("s.period_end"),
+    "start": sql.SQL("s.period_start"),
+}
 _JSON_INSTANT = """'{{"utc":"' || s.{name}_utc || '","local":"' || s.{name}_local || '"}}'"""
 
 
