@@ -27,7 +27,7 @@ from api.broadcast import Broadcast
 from api.db import QUERY_TIMEOUT_S, Database
 from api.exports import IDLE_IN_TRANSACTION_S, ExportSlots
 from api.ratelimit import RateLimiter, RateLimitMiddleware
-from api.render import GZIP_LEVEL
+from api.render import GZIP_LEVEL, GZIP_MINIMUM_SIZE
 from api.routes import (
     cases,
     comparisons,
@@ -136,8 +136,8 @@ def create_app(settings: ApiSettings, *, pool: ConnectionPool | None = None) -> 
     )
     errors.install(app)
     app.add_middleware(errors.UnhandledErrors)
-    # responses of 1,000 bytes or more, when the client accepts gzip (api.render.GZIP_LEVEL)
-    app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=GZIP_LEVEL)
+    # responses of 1,000 bytes or more, when the client accepts gzip (api.render)
+    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_SIZE, compresslevel=GZIP_LEVEL)
     app.add_middleware(StaffGate)
     app.add_middleware(BodyLimitMiddleware, settings=settings)
     app.add_middleware(RateLimitMiddleware, limiter=RateLimiter(rate))

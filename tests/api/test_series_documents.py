@@ -264,3 +264,29 @@ def test_a_download_is_gzipped_once_as_spooled(
     assert headers["content-disposition"] == plain.headers["content-disposition"]
     assert gzip.decompress(raw) == plain.content
     assert len(raw) < len(plain.content) // 5
+
+
+def test_a_json_page_is_gzipped_in_the_endpoint_as_the_middleware_would(
+    client: TestClient, world: World, db: psycopg.Connection
+) -> None:
+    """An hourly JSON page is compressed by the endpoint (api.render.json_body_response) when
+    the client accepts gzip: one gzip stream that decodes to the identity page's bytes, with
+    the same ETag and the headers the gzip middleware gives."""
+    _series(db, world.gas)
+    end = START + timedelta(hours=HOURS)
+    period = f"resolution=hour&start={START.isoformat()}&end={end.isoformat()}"
+    url = f"/v1/outlets/{world.gas}/measurements?{period.replace('+', '%2B')}&limit=1000"
+    plain = client.get(url, headers={"Accept-Encoding": "identity"})
+    assert plain.status_code == 200 and "content-encoding" not in plain.headers
+    with client.stream("GET", url, headers={"Accept-Encoding": "gzip"}) as response:
+        assert response.status_code == 200
+        raw = b"".join(response.iter_raw())
+        headers = response.headers
+    assert headers["content-encoding"] == "gzip"
+    assert headers["content-length"] == str(len(raw))
+    assert headers["vary"] == plain.headers["vary"]
+    assert "Accept-Encoding" in headers["vary"]
+    assert (headers["etag"], headers["link"]) == (plain.headers["etag"], plain.headers["link"])
+    assert gzip.decompress(raw) == plain.content
+    again = client.get(url, headers={"Accept-Encoding": "gzip", "If-None-Match": headers["etag"]})
+    assert again.status_code == 304
