@@ -114,7 +114,7 @@ class Database:
                 # texts from (api.queries.measurements) is fixed here, whatever the server's.
                 conn.execute(
                     "SELECT set_config('statement_timeout', %s, true),"
-                    " set_config('DateStyle', 'ISO, YMD', true),"
+                    " set_config('DateStyle', 'ISO, MDY', true),"
                     " set_config('IntervalStyle', 'postgres', true)",
                     (f"{int(self.query_timeout_s * 1000)}",),
                 )
