@@ -27,6 +27,7 @@ from api.broadcast import Broadcast
 from api.db import QUERY_TIMEOUT_S, Database
 from api.exports import IDLE_IN_TRANSACTION_S, ExportSlots
 from api.ratelimit import RateLimiter, RateLimitMiddleware
+from api.render import GZIP_LEVEL, GZIP_MINIMUM_SIZE
 from api.routes import (
     cases,
     comparisons,
@@ -72,7 +73,6 @@ from schemas.core.db import open_pool
 __all__ = ["create_app"]
 
 POOL_MAX_SIZE = 8
-GZIP_LEVEL = 5  # responses of 1,000 bytes or more, when the client accepts gzip
 
 _DESCRIPTION = """\
 Public API of sourcewatch: key-monitored enterprises, their outlets, online monitoring data
@@ -136,9 +136,8 @@ def create_app(settings: ApiSettings, *, pool: ConnectionPool | None = None) -> 
     )
     errors.install(app)
     app.add_middleware(errors.UnhandledErrors)
-    # Level 5, not Starlette's 9: a JSON page of 1,000 hourly points (550 kB) compresses to 6 %
-    # more bytes in a fifth of the CPU time (bench/README.md, third round).
-    app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=GZIP_LEVEL)
+    # responses of 1,000 bytes or more, when the client accepts gzip (api.render)
+    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_SIZE, compresslevel=GZIP_LEVEL)
     app.add_middleware(StaffGate)
     app.add_middleware(BodyLimitMiddleware, settings=settings)
     app.add_middleware(RateLimitMiddleware, limiter=RateLimiter(rate))

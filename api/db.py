@@ -100,17 +100,22 @@ class Database:
     @contextmanager
     def connection(self, *, snapshot: bool = False) -> Iterator[psycopg.Connection[Any]]:
         """A pooled connection in one transaction (committed at the end, rolled back on an
-        error) with the time limit set; rows are tuples (for :mod:`schemas` functions).
-        With ``snapshot`` the transaction is REPEATABLE READ, READ ONLY: every query sees the
-        same data (e.g. an evidence bundle whose files must agree)."""
+        error) with the time limit set, DateStyle ISO and IntervalStyle postgres; rows are
+        tuples (for :mod:`schemas` functions). With ``snapshot`` the transaction is REPEATABLE
+        READ, READ ONLY: every query sees the same data (e.g. an evidence bundle whose files
+        must agree)."""
         with self._translated(), self.pool.connection(timeout=self.wait_s) as conn:
             previous = conn.row_factory
             conn.row_factory = tuple_row
             try:
                 if snapshot:
                     conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                # The text output of dates, timestamps and intervals that queries cut their
+                # texts from (api.queries.measurements) is fixed here, whatever the server's.
                 conn.execute(
-                    "SELECT set_config('statement_timeout', %s, true)",
+                    "SELECT set_config('statement_timeout', %s, true),"
+                    " set_config('DateStyle', 'ISO, MDY', true),"
+                    " set_config('IntervalStyle', 'postgres', true)",
                     (f"{int(self.query_timeout_s * 1000)}",),
                 )
                 yield conn

@@ -242,7 +242,7 @@ def converter(resolution: str, calendar: LimitCalendar, tz: tzinfo) -> Callable[
 # most of the time of such a response (bench/README.md), and then building a dict per point.
 # PostgreSQL now writes each point's JSON (api.queries.measurements.hour_json_rows) but for the
 # members that need Python: the pollutant (once per pollutant), the limit in force (once per
-# limit) and the exceedance judgement (schemas.limits.judgement, through _judged).
+# limit) and the exceedance judgement (schemas.limits.judgement.judge, through _row_verdict).
 # tests/api/test_series_documents.py compares the result with the models' JSON.
 
 
@@ -272,6 +272,7 @@ def hour_json_points(calendar: LimitCalendar, rows: Iterable[tuple[Any, ...]]) -
     :func:`api.queries.measurements.hour_json_rows`."""
     pollutants: dict[str, str] = {}
     limits: dict[int, str] = {}
+    converts: dict[int, bool] = {}  # by limit: judges the converted value
     limit_on = _HourLimits(calendar).on_text
     for row in rows:
         code, day, head, mean, converted, valid, tail = (
@@ -289,7 +290,8 @@ def hour_json_points(calendar: LimitCalendar, rows: Iterable[tuple[Any, ...]]) -
             limit = limits.get(id(lim))  # type: ignore[assignment]
             if limit is None:
                 limit = limits[id(lim)] = limit_ref(lim).model_dump_json()
-            verdict = _row_verdict(lim, valid, mean, converted)
+                converts[id(lim)] = _judges_converted(lim)
+            verdict = _row_verdict(lim, converts[id(lim)], valid, mean, converted)
             if verdict is not None:
                 value, exceeds, multiple = verdict
                 exceedance = (
@@ -299,25 +301,35 @@ def hour_json_points(calendar: LimitCalendar, rows: Iterable[tuple[Any, ...]]) -
         yield f'{{"pollutant":{pollutant},{head},"limit":{limit},{tail},"exceedance":{exceedance}}}'
 
 
+# value_to_judge returns one of its arguments: which one, for a limit, asked once with these
+_MEASURED, _CONVERTED = Decimal(0), Decimal(1)
+
+
+def _judges_converted(lim: Limit) -> bool:
+    """Whether ``lim`` judges a mean's converted value (else the measured one)."""
+    return value_to_judge(lim, _MEASURED, _CONVERTED) is _CONVERTED
+
+
 def _row_verdict(
-    lim: Limit, valid: bool | None, mean: str | None, converted: str | None
+    lim: Limit,
+    judges_converted: bool,
+    valid: bool | None,
+    mean: str | None,
+    converted: str | None,
 ) -> tuple[str, str, float | None] | None:
-    """The judgement of a point given by its numerics' texts: the judged value's text (the
-    stored digits), ``true``/``false``, and the multiple rounded to 4 places (as published)."""
+    """The judgement of a point given by its numerics' texts (as :func:`_judged`, parsing only
+    the value judged): the judged value's text (the stored digits), ``true``/``false``, and the
+    multiple rounded to 4 places (as published)."""
     if not valid:
         return None
-    verdict = _judged(
-        lim,
-        valid,
-        None if mean is None else Decimal(mean),
-        None if converted is None else Decimal(converted),
-    )
-    if verdict is None:
-        return None
-    multiple = verdict.judgement.multiple
+    text = converted if judges_converted else mean
+    if text is None:
+        return None  # a valid mean that cannot be converted is not judged
+    judgement = judge(Decimal(text), lim)
+    multiple = judgement.multiple
     return (
-        (converted if verdict.value_is_converted else mean) or "",
-        _BOOL[verdict.judgement.exceeds],
+        text,
+        _BOOL[judgement.exceeds],
         None if multiple is None else round(float(multiple), 4),
     )
 
@@ -396,6 +408,7 @@ def hour_csv_lines(
     ``batch`` lines at a time, UTF-8."""
     pollutants: dict[str, str] = {}
     limits: dict[int, str] = {}
+    converts: dict[int, bool] = {}  # by limit: judges the converted value
     limit_on = _HourLimits(calendar).on_text
     text = _Texts(csvcells.text_cell)
     flags_cell = _Texts(_flags_cell)
@@ -418,7 +431,8 @@ def hour_csv_lines(
             if limit is None:
                 document = {"limit": limit_ref(lim).model_dump(mode="json")}
                 limit = limits[id(lim)] = _cells(document, _LIMIT_COLUMNS)
-            verdict = _row_verdict(lim, valid, mean, converted)
+                converts[id(lim)] = _judges_converted(lim)
+            verdict = _row_verdict(lim, converts[id(lim)], valid, mean, converted)
             if verdict is not None:
                 value, exceeds, multiple = verdict
                 exceedance = (

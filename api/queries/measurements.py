@@ -172,36 +172,99 @@ def points(
 # Python, which checks them for formulas (schemas.core.csvcells) and quotes them.
 
 
-def _instant_parts(moment: sql.Composable) -> tuple[sql.Composable, sql.Composable]:
-    """The UTC and the local text of a timestamptz."""
-    frac = sql.SQL(
-        "CASE WHEN date_part('microseconds', {m})::int %% 1000000 = 0 THEN '' "
-        "ELSE to_char({m}, '.US') END"
-    ).format(m=moment)
-    offset = sql.SQL("(({m} AT TIME ZONE %(local_tz)s) - ({m} AT TIME ZONE 'UTC'))").format(
-        m=moment
+# An instant's texts are cut from PostgreSQL's own output of timestamps and intervals (cheap,
+# where ``to_char`` is not), in two steps each fenced with ``OFFSET 0`` so that a text used
+# twice (an hour's end is a point's ``datetime`` and its period's end) is computed once:
+# first the UTC and local wall times and the local offset as text (``2025-01-01 00:00:00``,
+# ``08:00:00``; DateStyle ISO and IntervalStyle postgres, which api.db sets in every
+# transaction), then the ISO 8601 texts: ``T`` for the space, 6 digits of a fraction (which
+# PostgreSQL trims), ``Z`` or the signed offset in hours and minutes, as the models write them
+# (pydantic drops an offset's seconds: ``+08:05`` for Shanghai's mean time before 1901).
+
+
+def _instant_raw(moment: sql.Composable, name: str) -> sql.Composable:
+    """Three columns ``{name}_u``, ``{name}_l`` and ``{name}_o`` of a timestamptz: its UTC and
+    local wall times and the local offset, as PostgreSQL writes them."""
+    return sql.SQL(
+        "({m} AT TIME ZONE 'UTC')::text AS {u}, ({m} AT TIME ZONE %(local_tz)s)::text AS {l}, "
+        "(({m} AT TIME ZONE %(local_tz)s) - ({m} AT TIME ZONE 'UTC'))::text AS {o}"
+    ).format(
+        m=moment,
+        u=sql.Identifier(f"{name}_u"),
+        l=sql.Identifier(f"{name}_l"),
+        o=sql.Identifier(f"{name}_o"),
     )
-    utc = sql.SQL(
-        """to_char({m} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS') || {frac} || 'Z'"""
-    ).format(m=moment, frac=frac)
-    local = sql.SQL(
-        """to_char({m} AT TIME ZONE %(local_tz)s, 'YYYY-MM-DD"T"HH24:MI:SS') || {frac}
-    || CASE WHEN {offset} < interval '0' THEN '-' || to_char(-{offset}, 'HH24:MI')
-            ELSE '+' || to_char({offset}, 'HH24:MI') END"""
-    ).format(m=moment, frac=frac, offset=offset)
-    return utc, local
+
+
+def _iso(wall: sql.Composable) -> sql.Composable:
+    """``2025-01-01 00:00:00[.5]`` → ``2025-01-01T00:00:00[.500000]``."""
+    return sql.SQL(
+        "overlay(CASE WHEN length({w}) = 19 THEN {w} ELSE rpad({w}, 26, '0') END "
+        "placing 'T' from 11)"
+    ).format(w=wall)
+
+
+def _instant_texts(name: str) -> sql.Composable:
+    """Columns ``{name}_utc`` and ``{name}_local`` from those of :func:`_instant_raw`."""
+    u, l, o = (sql.Identifier(f"{name}_{k}") for k in ("u", "l", "o"))
+    return sql.SQL(
+        "{utc} || 'Z' AS {utc_name}, {local} || CASE WHEN left({o}, 1) = '-' THEN '' ELSE '+' END"
+        " || left({o}, -3) AS {local_name}"
+    ).format(
+        utc=_iso(u),
+        local=_iso(l),
+        o=o,
+        utc_name=sql.Identifier(f"{name}_utc"),
+        local_name=sql.Identifier(f"{name}_local"),
+    )
+
+
+def _with_instants(
+    rows: sql.Composable, moments: dict[str, sql.Composable], order: sql.Composable
+) -> sql.Composable:
+    """``rows`` (aliased ``s``, sorted by ``order``) with the columns ``{name}_utc`` and
+    ``{name}_local`` of each moment (an expression over ``s``). Each step keeps the order
+    (``ORDER BY``, which is also the fence, costs no sort on sorted rows)."""
+    raw = sql.SQL(", ").join(_instant_raw(m, name) for name, m in moments.items())
+    texts = sql.SQL(", ").join(_instant_texts(name) for name in moments)
+    return sql.SQL(
+        "SELECT s.*, {texts} FROM (SELECT s.*, {raw} FROM ({rows}) s ORDER BY {order}) s "
+        "ORDER BY {order}"
+    ).format(texts=texts, raw=raw, rows=rows, order=order)
+
+
+def _instant(moment: sql.Composable, text: str) -> sql.Composable:
+    """One instant's texts as one expression (a scalar subquery), ``text`` formatting the
+    columns ``m_utc`` and ``m_local``."""
+    rows = sql.SQL("SELECT {} AS m").format(moment)
+    return sql.SQL("(SELECT {text} FROM ({rows}) s)").format(
+        text=sql.SQL(text), rows=_with_instants(rows, {"m": sql.SQL("s.m")}, sql.SQL("s.m"))
+    )
 
 
 def instant_cells(moment: sql.Composable) -> sql.Composable:
     """``utc,local`` of a timestamptz, as two CSV cells."""
-    utc, local = _instant_parts(moment)
-    return sql.SQL("{} || ',' || {}").format(utc, local)
+    return _instant(moment, "s.m_utc || ',' || s.m_local")
 
 
 def instant_json(moment: sql.Composable) -> sql.Composable:
     """``{"utc":…,"local":…}`` of a timestamptz (an Instant's JSON)."""
-    utc, local = _instant_parts(moment)
-    return sql.SQL("""'{{"utc":"' || {} || '","local":"' || {} || '"}}'""").format(utc, local)
+    return _instant(moment, """'{"utc":"' || s.m_utc || '","local":"' || s.m_local || '"}'""")
+
+
+_PERIOD: dict[str, sql.Composable] = {
+    "end": sql.SQL("s.period_end"),
+    "start": sql.SQL("s.period_start"),
+}
+_JSON_INSTANT = """'{{"utc":"' || s.{name}_utc || '","local":"' || s.{name}_local || '"}}'"""
+
+
+def _local_day(f: SeriesFilter, local_tz: str) -> sql.Composable:
+    """A point's start day in the outlet's zone as ISO text (the day of its limit): the local
+    text's date where the outlet's zone is the published one."""
+    if f.timezone == local_tz:
+        return sql.SQL("left(s.start_l, 10)")
+    return sql.SQL("(s.period_start AT TIME ZONE %(tz)s)::date::text")
 
 
 def _text(column: str) -> sql.Composable:
@@ -220,12 +283,12 @@ def _number_text(column: str) -> sql.Composable:
 
 _HOUR_CSV = sql.SQL(
     """SELECT s.pollutant, s.p_name_zh, s.p_name_en, s.p_unit_zh, s.p_unit_en,
-       (s.period_start AT TIME ZONE %(tz)s)::date::text AS local_day,
-       t.end_text || ',' || t.start_text || ',' || t.end_text || ',' || {numbers} AS head,
+       {local_day} AS local_day,
+       {end_cells} || ',' || s.start_utc || ',' || s.start_local || ',' || {end_cells} || ','
+       || {numbers} AS head,
        s.mean::text AS mean, s.converted::text AS converted, s.valid, s.source,
        {o2} AS o2, s.reason, s.flags::text AS flags {key}
-FROM ({points}) s
-CROSS JOIN LATERAL (SELECT {end_text} AS end_text, {start_text} AS start_text) t
+FROM ({rows}) s
 ORDER BY {keys}"""
 )
 
@@ -260,9 +323,9 @@ def hour_csv_rows(
         numbers=numbers,
         o2=_number_text("o2_mean"),
         key=sql.SQL(", s.period_start") if keyed else sql.SQL(""),
-        points=page.query,
-        end_text=instant_cells(sql.SQL("s.period_end")),
-        start_text=instant_cells(sql.SQL("s.period_start")),
+        local_day=_local_day(f, local_tz),
+        end_cells=sql.SQL("s.end_utc || ',' || s.end_local"),
+        rows=_with_instants(page.query, _PERIOD, keys),
         keys=keys,
     )
     return Statement(query, params)
@@ -285,9 +348,9 @@ def _json_number(column: str) -> sql.Composable:
 
 _HOUR_JSON = sql.SQL(
     """SELECT s.pollutant, s.p_name_zh, s.p_name_en, s.p_unit_zh, s.p_unit_en,
-       (s.period_start AT TIME ZONE %(tz)s)::date::text AS local_day,
-       '"datetime":' || t.end_json || ',"period":{{"start":' || t.start_json
-       || ',"end":' || t.end_json || '}},"mean":' || {mean} || ',"converted":' || {converted}
+       {local_day} AS local_day,
+       '"datetime":' || {end_json} || ',"period":{{"start":' || {start_json}
+       || ',"end":' || {end_json} || '}},"mean":' || {mean} || ',"converted":' || {converted}
        || ',"zs_reported":' || {zs_reported} || ',"coverage":{{"valid":'
        || coalesce(s.valid_count::text, 'null') || ',"expected":'
        || coalesce(s.expected_count::text, 'null') || '}}' AS head,
@@ -297,8 +360,7 @@ _HOUR_JSON = sql.SQL(
        || ',"reason":' || coalesce(to_json(s.reason)::text, 'null')
        || ',"flags":' || coalesce(s.flags::text, '{{}}') AS tail,
        s.period_start
-FROM ({points}) s
-CROSS JOIN LATERAL (SELECT {end_json} AS end_json, {start_json} AS start_json) t
+FROM ({rows}) s
 ORDER BY {keys}"""
 )
 
@@ -323,9 +385,10 @@ def hour_json_rows(
         converted=_json_number("converted"),
         zs_reported=_json_number("zs_reported"),
         o2=_json_number("o2_mean"),
-        points=page.query,
-        end_json=instant_json(sql.SQL("s.period_end")),
-        start_json=instant_json(sql.SQL("s.period_start")),
+        local_day=_local_day(f, local_tz),
+        end_json=sql.SQL(_JSON_INSTANT.format(name="end")),
+        start_json=sql.SQL(_JSON_INSTANT.format(name="start")),
+        rows=_with_instants(page.query, _PERIOD, keys),
         keys=keys,
     )
     return Statement(query, params)

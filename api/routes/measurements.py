@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import SkipJsonSchema
 
 from api.aggregates import hourly_aggregate
-from api.db import Database, Row, get_database
+from api.db import Database, Row, fetch_rows, get_database
 from api.errors import ERROR_RESPONSES, NOT_FOUND_RESPONSE, InvalidParameter
 from api.exports import spooled_csv, spooled_lines
 from api.params import (
@@ -132,42 +132,64 @@ def get_measurements(
     `period`) with their coverage; each point carries the limit in force on its day (hourly
     limits for raw and hourly points, daily limits for daily points) and valid means the
     exceedance judgement. Long series are paged with `cursor` (`meta.next`, `Link` header)."""
-    outlet = find_outlet(db, outlet_id)
-    if pollutant is not None and db.fetch_one(pollutant_queries.one(pollutant)) is None:
-        raise InvalidParameter("pollutant", f"unknown HJ 212 code {pollutant!r}")
-    if kind is not None and resolution != "raw":
-        raise InvalidParameter("kind", "applies to resolution=raw only")
-    period = series_period(resolution, start, end, datetime.now(UTC))
-    position = decode_cursor(cursor) if cursor is not None else None
-    after = parse_key(resolution, position.key) if position is not None else None
-    try:
-        tz = ZoneInfo(outlet["timezone"])
-    except (ZoneInfoNotFoundError, ValueError):
-        tz = LOCAL_TZ
-    first_day, end_day = day_bounds(resolution, period.start, period.end, tz)
-    f = queries.SeriesFilter(
-        outlet_id=outlet_id,
-        start=period.start,
-        end=period.end,
-        first_day=first_day,
-        end_day=end_day,
-        timezone=str(tz),
-        flag_standard=flag_standard(outlet["protocol_profile"]),
-        pollutant=pollutant,
-        kind=kind,
-    )
-    if resolution == "month":
-        calendar = LimitCalendar([], [])
-    else:
-        first = period.start.astimezone(tz).date()
-        last = (period.end - timedelta(microseconds=1)).astimezone(tz).date()
-        calendar = db.call(lambda conn: limit_calendar(conn, outlet_id, first, last))
+    page_size = None if fmt == "csv" and limit is None else limit or 100
+    found: int | None = None
+    hour_rows: list[tuple[Any, ...]] = []
+    # One transaction for the outlet, the limit calendar and, for hourly points, the count and
+    # the page: one pool checkout and one commit where there were three.
+    with db.connection() as conn:
+        outlet = find_outlet(conn, outlet_id)
+        if pollutant is not None and not fetch_rows(conn, pollutant_queries.one(pollutant)):
+            raise InvalidParameter("pollutant", f"unknown HJ 212 code {pollutant!r}")
+        if kind is not None and resolution != "raw":
+            raise InvalidParameter("kind", "applies to resolution=raw only")
+        period = series_period(resolution, start, end, datetime.now(UTC))
+        position = decode_cursor(cursor) if cursor is not None else None
+        after = parse_key(resolution, position.key) if position is not None else None
+        try:
+            tz = ZoneInfo(outlet["timezone"])
+        except (ZoneInfoNotFoundError, ValueError):
+            tz = LOCAL_TZ
+        first_day, end_day = day_bounds(resolution, period.start, period.end, tz)
+        f = queries.SeriesFilter(
+            outlet_id=outlet_id,
+            start=period.start,
+            end=period.end,
+            first_day=first_day,
+            end_day=end_day,
+            timezone=str(tz),
+            flag_standard=flag_standard(outlet["protocol_profile"]),
+            pollutant=pollutant,
+            kind=kind,
+        )
+        if resolution == "month":
+            calendar = LimitCalendar([], [])
+        else:
+            first = period.start.astimezone(tz).date()
+            last = (period.end - timedelta(microseconds=1)).astimezone(tz).date()
+            calendar = limit_calendar(conn, outlet_id, first, last)
+        if resolution == "hour" and page_size is not None:
+            if fmt == "csv":
+                statement = queries.hour_csv_rows(
+                    f, local_tz=LOCAL_TZ_NAME, after=after, limit=page_size + 1, keyed=True
+                )
+                hour_rows = conn.execute(statement.query, statement.params).fetchall()
+            else:
+                count = queries.count("hour", f)
+                statement = queries.hour_json_rows(
+                    f, local_tz=LOCAL_TZ_NAME, after=after, limit=page_size + 1
+                )
+                with conn.pipeline():  # both sent at once: one round trip
+                    count_cursor = conn.execute(count.query, count.params)
+                    page_cursor = conn.execute(statement.query, statement.params)
+                (found,) = count_cursor.fetchall()[0]
+                hour_rows = page_cursor.fetchall()
     # Hourly points, the longest series, are written mostly by PostgreSQL (no model per point).
     to_point: Callable[[Row], BaseModel] = converter(resolution, calendar, tz)
     model = MODELS[resolution]
     filename = f"outlet-{outlet_id}-{resolution}.csv"
 
-    if fmt == "csv" and limit is None:
+    if page_size is None:
         if resolution == "hour":
             return spooled_lines(
                 request,
@@ -180,11 +202,11 @@ def get_measurements(
         statement = queries.points(resolution, f, after=after, limit=None)
         return spooled_csv(request, db, statement, to_point, model, filename=filename)
 
-    size = limit or 100
-    if fmt == "csv" and resolution == "hour":
-        return _hour_csv_page(request, db, f, calendar, after, position, size, filename)
+    size = page_size
     if resolution == "hour":
-        return _hour_json_page(request, db, f, calendar, after, position, size, period)
+        if found is None:
+            return _hour_csv_page(request, hour_rows, calendar, position, size, filename)
+        return _hour_json_page(request, hour_rows, found, calendar, position, size, period)
     counted, rows = db.run(
         queries.count(resolution, f, aggregate=hourly_aggregate(db)),
         queries.points(resolution, f, after=after, limit=size + 1),
@@ -216,20 +238,15 @@ def get_measurements(
 
 def _hour_csv_page(
     request: Request,
-    db: Database,
-    f: queries.SeriesFilter,
+    rows: list[tuple[Any, ...]],
     calendar: LimitCalendar,
-    after: tuple[Any, ...] | None,
     position: Cursor | None,
     size: int,
     filename: str,
 ) -> Response:
-    """One page of hourly points as CSV (:func:`api.series.hour_csv_lines`), with the next
-    page's link as a JSON page of the same points has it."""
-    statement = queries.hour_csv_rows(
-        f, local_tz=LOCAL_TZ_NAME, after=after, limit=size + 1, keyed=True
-    )
-    rows = db.call(lambda conn: conn.execute(statement.query, statement.params).fetchall())
+    """One page of hourly points as CSV (:func:`api.series.hour_csv_lines`) from ``size`` + 1
+    rows of :func:`api.queries.measurements.hour_csv_rows`, with the next page's link as a
+    JSON page of the same points has it."""
     more = len(rows) > size
     rows = rows[:size]
     response = csv_stream(hour_csv_lines(calendar, rows), filename=filename)
@@ -244,24 +261,16 @@ def _hour_csv_page(
 
 def _hour_json_page(
     request: Request,
-    db: Database,
-    f: queries.SeriesFilter,
+    rows: list[tuple[Any, ...]],
+    found: int,
     calendar: LimitCalendar,
-    after: tuple[Any, ...] | None,
     position: Cursor | None,
     size: int,
     period: RequestedPeriod,
 ) -> Response:
-    """One page of hourly points as JSON (:func:`api.series.hour_json_points`): the count and
-    the page in one transaction, as for the other resolutions."""
-    count = queries.count("hour", f)
-    statement = queries.hour_json_rows(f, local_tz=LOCAL_TZ_NAME, after=after, limit=size + 1)
-
-    def read(conn: Any) -> tuple[int, list[tuple[Any, ...]]]:
-        found = conn.execute(count.query, count.params).fetchone()[0]
-        return int(found), conn.execute(statement.query, statement.params).fetchall()
-
-    found, rows = db.call(read)
+    """One page of hourly points as JSON (:func:`api.series.hour_json_points`) from ``size``
+    + 1 rows of :func:`api.queries.measurements.hour_json_rows` and the count of every point,
+    read in the same transaction."""
     more = len(rows) > size
     rows = rows[:size]
     page = position.page if position is not None else 1
@@ -278,6 +287,8 @@ def _hour_json_page(
         resolution="hour",
         period=Period(start=instant(period.start), end=instant(period.end)),
     )
-    results = ",".join(hour_json_points(calendar, rows))
-    body = f'{{"meta":{meta.model_dump_json()},"results":[{results}]}}'.encode()
+    # joined as bytes: a text with Chinese names in it is 2 bytes a character, and encoding
+    # one point at a time is cheaper than encoding the whole page
+    results = b",".join(point.encode() for point in hour_json_points(calendar, rows))
+    body = b"".join((b'{"meta":', meta.model_dump_json().encode(), b',"results":[', results, b"]}"))
     return json_body_response(request, body, next_url=next_url)

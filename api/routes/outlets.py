@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
+import psycopg
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from api import convert
-from api.db import Database, Row, get_database
+from api.db import Database, Row, fetch_rows, get_database
 from api.errors import ERROR_RESPONSES, NOT_FOUND_RESPONSE, NotFound
 from api.params import Day, Format, Pagination, output_format, pagination, reject_nul
 from api.queries import outlets as queries
@@ -41,9 +42,14 @@ router = APIRouter(
 OutletId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Outlet id.")]
 
 
-def find_outlet(db: Database, outlet_id: int) -> Row:
-    """The outlet row (with status), or 404 naming ``outlet_id``."""
-    row = db.fetch_one(queries.one(outlet_id))
+def find_outlet(db: Database | psycopg.Connection[Any], outlet_id: int) -> Row:
+    """The outlet row (with status), or 404 naming ``outlet_id``; on a connection of
+    :meth:`Database.connection`, in its transaction."""
+    statement = queries.one(outlet_id)
+    if isinstance(db, Database):
+        row = db.fetch_one(statement)
+    else:
+        row = next(iter(fetch_rows(db, statement)), None)
     if row is None:
         raise NotFound(f"no outlet {outlet_id}", parameter="outlet_id")
     return row

@@ -8,6 +8,7 @@ have the float's: the same number; in the CSV every other cell is the same byte 
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 import random
@@ -196,6 +197,8 @@ def test_hourly_json_pages_and_csv_are_those_of_the_models(
         datetime(2026, 12, 31, 23, 59, 59, 500, tzinfo=UTC),  # microseconds
         datetime(1988, 7, 1, 3, tzinfo=UTC),  # Chinese daylight saving time: +09:00
         datetime(1969, 12, 31, 20, tzinfo=UTC),
+        datetime(1900, 1, 1, tzinfo=UTC),  # local mean time, +08:05:43: written +08:05
+        datetime(2026, 3, 1, 4, 30, 0, 120000, tzinfo=UTC),  # a fraction PostgreSQL trims
     ],
 )
 def test_instant_cells_are_the_isoformat_of_the_models(
@@ -236,3 +239,54 @@ def test_a_numeric_that_is_no_number_is_an_empty_csv_cell(
     page = client.get(f"/v1/outlets/{world.gas}/measurements?{period.replace('+', '%2B')}")
     (point,) = page.json()["results"]
     assert (point["zs_reported"], point["o2"]) == (None, None)
+
+
+def test_a_download_is_gzipped_once_as_spooled(
+    client: TestClient, world: World, db: psycopg.Connection
+) -> None:
+    """A client that accepts gzip gets the spooled CSV compressed (once, while spooled: one
+    gzip stream, no middleware's second pass); it decodes to the bytes a client without gzip
+    gets, with the headers the gzip middleware gives."""
+    _series(db, world.gas)
+    end = START + timedelta(hours=HOURS)
+    period = f"resolution=hour&start={START.isoformat()}&end={end.isoformat()}"
+    url = f"/v1/outlets/{world.gas}/measurements?{period.replace('+', '%2B')}&format=csv"
+    plain = client.get(url, headers={"Accept-Encoding": "identity"})
+    assert plain.status_code == 200 and "content-encoding" not in plain.headers
+    with client.stream("GET", url, headers={"Accept-Encoding": "gzip"}) as response:
+        assert response.status_code == 200
+        raw = b"".join(response.iter_raw())
+        headers = response.headers
+    assert headers["content-encoding"] == "gzip"
+    vary = [v.strip() for v in headers["vary"].split(",")]
+    assert vary == [v.strip() for v in plain.headers["vary"].split(",")]
+    assert "Accept" in vary and "Accept-Encoding" in vary
+    assert headers["content-disposition"] == plain.headers["content-disposition"]
+    assert gzip.decompress(raw) == plain.content
+    assert len(raw) < len(plain.content) // 5
+
+
+def test_a_json_page_is_gzipped_in_the_endpoint_as_the_middleware_would(
+    client: TestClient, world: World, db: psycopg.Connection
+) -> None:
+    """An hourly JSON page is compressed by the endpoint (api.render.json_body_response) when
+    the client accepts gzip: one gzip stream that decodes to the identity page's bytes, with
+    the same ETag and the headers the gzip middleware gives."""
+    _series(db, world.gas)
+    end = START + timedelta(hours=HOURS)
+    period = f"resolution=hour&start={START.isoformat()}&end={end.isoformat()}"
+    url = f"/v1/outlets/{world.gas}/measurements?{period.replace('+', '%2B')}&limit=1000"
+    plain = client.get(url, headers={"Accept-Encoding": "identity"})
+    assert plain.status_code == 200 and "content-encoding" not in plain.headers
+    with client.stream("GET", url, headers={"Accept-Encoding": "gzip"}) as response:
+        assert response.status_code == 200
+        raw = b"".join(response.iter_raw())
+        headers = response.headers
+    assert headers["content-encoding"] == "gzip"
+    assert headers["content-length"] == str(len(raw))
+    assert headers["vary"] == plain.headers["vary"]
+    assert "Accept-Encoding" in headers["vary"]
+    assert (headers["etag"], headers["link"]) == (plain.headers["etag"], plain.headers["link"])
+    assert gzip.decompress(raw) == plain.content
+    again = client.get(url, headers={"Accept-Encoding": "gzip", "If-None-Match": headers["etag"]})
+    assert again.status_code == 304
