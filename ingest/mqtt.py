@@ -4,7 +4,10 @@ acknowledges them only when told to (after their rows are committed).
 - MQTT 5, persistent session (clean start off, session expiry), QoS 1 subscriptions,
   optional shared subscription ``$share/<group>/…`` so that N workers split the load.
 - Receive Maximum bounds how many unacknowledged messages the broker pushes to us; the queue
-  is sized to hold all of them, so the network thread never blocks.
+  is sized to hold them (plus 100). It is bounded: should the broker push more (a bench trace
+  counted up to 2,601 held with a Receive Maximum of 1,000 on Mosquitto, bench/README.md
+  "Fifth round: ingest end to end"), the network thread waits in ``put`` until the worker takes
+  a batch, and meanwhile sends no PUBACK or PINGREQ. Memory stays bounded; nothing is lost.
 - Every message carries the connection *generation* it arrived on. After a reconnect the
   broker re-sends whatever was not acknowledged, with packet ids that are only meaningful on
   the new connection; acknowledgements for an older generation are therefore dropped (the
