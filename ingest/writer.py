@@ -31,7 +31,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from ingest.records import Accepted, Rejected
+from ingest.records import Accepted, MeasurementRow, Rejected
 from schemas.completeness import record
 from schemas.core import channels
 
@@ -524,6 +524,28 @@ def _iso(us: int) -> str:
     return (_EPOCH + timedelta(microseconds=us)).isoformat()
 
 
+def _cells(a: Accepted, r: MeasurementRow, frame_id: int) -> tuple[Any, ...]:
+    """A value's cells, in the order of _MEASUREMENT_COLUMNS (both COPYs write them)."""
+    return (
+        a.outlet_id,
+        r.pollutant,
+        r.kind,
+        r.ts,
+        r.value,
+        r.min,
+        r.max,
+        r.cou,
+        r.zs_value,
+        r.zs_min,
+        r.zs_max,
+        r.flag,
+        r.eflag,
+        r.sample_time,
+        Jsonb(r.extra) if r.extra else None,
+        frame_id,
+    )
+
+
 def _write_fresh(
     cur: psycopg.Cursor[Any],
     ids: list[int],
@@ -539,26 +561,7 @@ def _write_fresh(
         copy.set_types(_MEASUREMENT_TYPES[1:])
         for fid, a in zip(ids, accepted, strict=True):
             for r in a.rows:
-                copy.write_row(
-                    (
-                        a.outlet_id,
-                        r.pollutant,
-                        r.kind,
-                        r.ts,
-                        r.value,
-                        r.min,
-                        r.max,
-                        r.cou,
-                        r.zs_value,
-                        r.zs_min,
-                        r.zs_max,
-                        r.flag,
-                        r.eflag,
-                        r.sample_time,
-                        Jsonb(r.extra) if r.extra else None,
-                        fid,
-                    )
-                )
+                copy.write_row(_cells(a, r, fid))
     rows = [
         {
             "outlet_id": oid,
@@ -596,27 +599,7 @@ def _write_staged(
         for fid, a in zip(ids, accepted, strict=True):
             for r in a.rows:
                 seq += 1
-                copy.write_row(
-                    (
-                        seq,
-                        a.outlet_id,
-                        r.pollutant,
-                        r.kind,
-                        r.ts,
-                        r.value,
-                        r.min,
-                        r.max,
-                        r.cou,
-                        r.zs_value,
-                        r.zs_min,
-                        r.zs_max,
-                        r.flag,
-                        r.eflag,
-                        r.sample_time,
-                        Jsonb(r.extra) if r.extra else None,
-                        fid,
-                    )
-                )
+                copy.write_row((seq, *_cells(a, r, fid)))
     if result.frames_duplicate:
         cur.execute(_CITE_STORED)
     inserted, revised, notified, distinct, stale = cur.execute(
