@@ -472,11 +472,9 @@ def _frame_rows(
         value = None
         if slot.value >= 0:
             raw = raws[slot.value]
-            value = parse_number(raw)
+            value = _number(raw)
             if value is None:
-                value = _unusual_number(raw)
-                if value is None:
-                    extra["value"] = raw
+                extra["value"] = raw
         row: Any = new(MeasurementRowDraft)
         row.pollutant = slot.pollutant
         row.kind = kind
@@ -484,9 +482,7 @@ def _frame_rows(
         row.value = value
         row.min = row.max = row.cou = row.zs_min = row.zs_max = None
         for column, i in slot.numbers:
-            raw = raws[i]
-            number = parse_number(raw)
-            setattr(row, column, _unusual_number(raw) if number is None else number)
+            setattr(row, column, _number(raws[i]))
         sample = None if slot.sample_time < 0 else parse_data_time(raws[slot.sample_time])
         flag = None if slot.flag < 0 else raws[slot.flag]
         if flag is not None and flag not in flag_codes and flag.upper() not in flag_codes:
@@ -494,13 +490,7 @@ def _frame_rows(
         eflag = None if slot.eflag < 0 else raws[slot.eflag]
         if eflag is not None and not _EFLAG.fullmatch(eflag):
             extra["EFlag"], eflag = eflag, None
-        zs = None
-        if slot.zs >= 0:
-            raw = raws[slot.zs]
-            zs = parse_number(raw)
-            if zs is None:
-                zs = _unusual_number(raw)
-        row.zs_value = zs
+        row.zs_value = None if slot.zs < 0 else _number(raws[slot.zs])
         row.flag = flag
         row.eflag = eflag
         row.sample_time = sample.replace(tzinfo=tz) if sample else None

@@ -14,6 +14,7 @@ import json
 import random
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -241,6 +242,19 @@ def test_a_numeric_that_is_no_number_is_an_empty_csv_cell(
     assert (point["zs_reported"], point["o2"]) == (None, None)
 
 
+def _plain_and_gzipped(client: TestClient, outlet: int, query: str) -> tuple[str, Any, bytes, Any]:
+    """The hourly series of ``outlet`` asked for without and with gzip: the URL, the plain
+    response, and the raw (still compressed) body and headers of the gzipped one."""
+    end = START + timedelta(hours=HOURS)
+    period = f"resolution=hour&start={START.isoformat()}&end={end.isoformat()}"
+    url = f"/v1/outlets/{outlet}/measurements?{period.replace('+', '%2B')}&{query}"
+    plain = client.get(url, headers={"Accept-Encoding": "identity"})
+    assert plain.status_code == 200 and "content-encoding" not in plain.headers
+    with client.stream("GET", url, headers={"Accept-Encoding": "gzip"}) as response:
+        assert response.status_code == 200
+        return url, plain, b"".join(response.iter_raw()), response.headers
+
+
 def test_a_download_is_gzipped_once_as_spooled(
     client: TestClient, world: World, db: psycopg.Connection
 ) -> None:
@@ -248,15 +262,7 @@ def test_a_download_is_gzipped_once_as_spooled(
     gzip stream, no middleware's second pass); it decodes to the bytes a client without gzip
     gets, with the headers the gzip middleware gives."""
     _series(db, world.gas)
-    end = START + timedelta(hours=HOURS)
-    period = f"resolution=hour&start={START.isoformat()}&end={end.isoformat()}"
-    url = f"/v1/outlets/{world.gas}/measurements?{period.replace('+', '%2B')}&format=csv"
-    plain = client.get(url, headers={"Accept-Encoding": "identity"})
-    assert plain.status_code == 200 and "content-encoding" not in plain.headers
-    with client.stream("GET", url, headers={"Accept-Encoding": "gzip"}) as response:
-        assert response.status_code == 200
-        raw = b"".join(response.iter_raw())
-        headers = response.headers
+    _, plain, raw, headers = _plain_and_gzipped(client, world.gas, "format=csv")
     assert headers["content-encoding"] == "gzip"
     vary = [v.strip() for v in headers["vary"].split(",")]
     assert vary == [v.strip() for v in plain.headers["vary"].split(",")]
@@ -273,15 +279,7 @@ def test_a_json_page_is_gzipped_in_the_endpoint_as_the_middleware_would(
     the client accepts gzip: one gzip stream that decodes to the identity page's bytes, with
     the same ETag and the headers the gzip middleware gives."""
     _series(db, world.gas)
-    end = START + timedelta(hours=HOURS)
-    period = f"resolution=hour&start={START.isoformat()}&end={end.isoformat()}"
-    url = f"/v1/outlets/{world.gas}/measurements?{period.replace('+', '%2B')}&limit=1000"
-    plain = client.get(url, headers={"Accept-Encoding": "identity"})
-    assert plain.status_code == 200 and "content-encoding" not in plain.headers
-    with client.stream("GET", url, headers={"Accept-Encoding": "gzip"}) as response:
-        assert response.status_code == 200
-        raw = b"".join(response.iter_raw())
-        headers = response.headers
+    url, plain, raw, headers = _plain_and_gzipped(client, world.gas, "limit=1000")
     assert headers["content-encoding"] == "gzip"
     assert headers["content-length"] == str(len(raw))
     assert headers["vary"] == plain.headers["vary"]
