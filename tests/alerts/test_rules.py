@@ -408,6 +408,71 @@ def test_hourly_mean_of_sample_columns_is_that_of_the_samples(
     ]
 
 
+def _usual_hour(variant: str) -> tuple[list[Sample], list[Sample], list[Sample]]:
+    """SO₂, O₂ and flow of one hour of minute records (one per minute, on the minute), with what
+    the variant changes; the first two and the last keep the usual shape."""
+    minutes = range(60)
+    if variant == "gaps":
+        minutes = range(0, 60, 3)
+    if variant == "digits":  # few enough minutes that the last digit of one shows in the means
+        minutes = range(2)
+    so2 = [
+        Sample(at(m), D(f"{30 + m % 13}.{m % 10}"), D(f"{m}.25") if m % 4 else None, "N")
+        for m in minutes
+    ]
+    o2 = [Sample(at(m), D(f"{8 + m % 5}.{m % 3}"), None, "N") for m in minutes]
+    if variant == "invalid":  # flags, missing values, no flag, an O₂ too high to convert
+        so2[3] = so2[3]._replace(flag="F")
+        so2[7] = so2[7]._replace(value=None)
+        so2[9] = so2[9]._replace(flag=None)
+        o2[11] = o2[11]._replace(value=D("19.6"))
+        o2[12] = o2[12]._replace(flag="M")
+    if variant == "digits":  # rounded to 28 digits when taken alone, and negative zero
+        so2[0] = so2[0]._replace(value=D("1.69350492589913944117715162046"))
+        so2[1] = so2[1]._replace(value=D("-0.00"), zs_value=D("-0"))
+    if variant == "off the minute":
+        so2[5] = so2[5]._replace(ts=at(5, 30))
+    if variant == "outside the hour":
+        so2[-1] = so2[-1]._replace(ts=at(60))
+    if variant == "twice in a minute":
+        so2.insert(1, Sample(at(0, 40), D("31.5"), None, "N"))
+    flow = [Sample(s.ts, D(m % 7 + 1), None, "N") for m, s in enumerate(o2)]
+    return so2, o2, flow
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        "full",
+        "gaps",
+        "invalid",
+        "digits",
+        "off the minute",
+        "outside the hour",
+        "twice in a minute",
+    ],
+)
+def test_usual_minute_record_as_columns_gives_what_the_samples_give(variant: str) -> None:
+    """The usual minute record as columns takes a shorter path through the minutes (and any
+    other shape the general one): every field of the result is that of the same samples as a
+    list, the text of its Decimals included; with O₂ conversion, without, and flow-weighted."""
+    so2, o2, flow = _usual_hour(variant)
+    for o2_ref, rules, q in ((D(6), GAS, None), (None, GAS, None), (None, WATER, flow)):
+        plain, cols = (
+            hourly_mean(
+                s, o, hour_start=HOUR, source="min", o2_ref=o2_ref, rules=rules, flow_samples=w
+            )
+            for s, o, w in (
+                (so2, o2, q),
+                (columns_of(so2), columns_of(o2), None if q is None else columns_of(q)),
+            )
+        )
+        assert cols == plain
+        assert [str(getattr(cols, f)) for f in ("mean", "zs_reported", "converted", "o2_mean")] == [
+            str(getattr(plain, f)) for f in ("mean", "zs_reported", "converted", "o2_mean")
+        ]
+
+
 def test_interval_of_sample_columns_is_that_of_the_samples() -> None:
     from alerts.evaluation import _interval
 
