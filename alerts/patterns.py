@@ -45,7 +45,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from alerts.rules import Sample, convert_o2, zs_mismatch
+from alerts.rules import Sample, SampleColumns, convert_o2, zs_mismatch
 from schemas.cases.transitions import Transition, close_case, limit_details, open_case
 from schemas.codes.pattern_rules import PatternRules
 from schemas.limits.judgement import judge
@@ -294,6 +294,13 @@ _EXACT = Context(
 )
 
 
+def _values_and_flags(samples: Sequence[Sample]) -> Iterable[tuple[Any, str | None]]:
+    """Each sample's value and flag (of columns without making their times)."""
+    if isinstance(samples, SampleColumns):
+        return zip(samples.value, samples.flag, strict=True)
+    return ((s[1], s[3]) for s in samples)
+
+
 def hour_spreads(
     series: Mapping[str, Mapping[str, Sequence[Sample]]],
     pollutants: Iterable[str],
@@ -314,7 +321,7 @@ def hour_spreads(
                 row: list[Any] = []
                 for kind in ("min", "rtd"):
                     n, total, squares = 0, None, None
-                    for _, value, _, flag in kinds.get(kind, ()):
+                    for value, flag in _values_and_flags(kinds.get(kind, ())):
                         if value is not None and flag in valid_flags:
                             n += 1
                             total = value if total is None else total + value

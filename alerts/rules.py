@@ -35,16 +35,18 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from itertools import islice, repeat
-from operator import attrgetter, floordiv, lt, mod, sub
+from operator import floordiv, lt, mod, sub
 from typing import Any, Literal, NamedTuple, cast, overload
 
 from schemas.limits.rules import ValidityRules
 
 __all__ = [
     "DEFAULT_VALID_FLAGS",
+    "HOUR_US",
+    "MINUTE_US",
     "DayResult",
     "MeanResult",
     "MinuteMemo",
@@ -52,6 +54,7 @@ __all__ = [
     "SampleColumns",
     "convert_o2",
     "daily_mean",
+    "epoch_micros",
     "hourly_mean",
     "zs_mismatch",
 ]
@@ -76,23 +79,47 @@ class SampleColumns(Sequence[Sample]):
     """Samples kept as the columns they were read in (times, values, Zs values, flags, each in
     time order): iterating gives (ts, value, zs_value, flag) tuples, as a list of
     :class:`Sample` would, without building one object per minute; indexing gives a
-    :class:`Sample`. The evaluator keeps the minutes it reads like this."""
+    :class:`Sample`. The evaluator keeps the minutes it reads like this.
 
-    __slots__ = ("flag", "ts", "value", "zs_value")
+    The times are given as ``ts`` (aware datetimes) or as ``micros`` (whole microseconds since
+    the Unix epoch: what the evaluator reads, cheaper to decode and to compare); each is made
+    from the other when first asked for, ``ts`` in UTC."""
+
+    __slots__ = ("_micros", "_ts", "flag", "value", "zs_value")
 
     def __init__(
         self,
-        ts: Sequence[datetime],
+        ts: Sequence[datetime] | None,
         value: Sequence[Decimal | None],
         zs_value: Sequence[Decimal | None],
         flag: Sequence[str | None],
+        *,
+        micros: Sequence[int] | None = None,
     ) -> None:
-        if not len(ts) == len(value) == len(zs_value) == len(flag):
+        times = ts if ts is not None else micros
+        if times is None:
+            raise ValueError("sample columns without times")
+        if not len(times) == len(value) == len(zs_value) == len(flag):
             raise ValueError("sample columns of different lengths")
-        self.ts, self.value, self.zs_value, self.flag = ts, value, zs_value, flag
+        self._ts, self._micros = ts, micros
+        self.value, self.zs_value, self.flag = value, zs_value, flag
+
+    @property
+    def ts(self) -> Sequence[datetime]:
+        if self._ts is None:
+            assert self._micros is not None
+            self._ts = [_EPOCH + timedelta(microseconds=us) for us in self._micros]
+        return self._ts
+
+    @property
+    def micros(self) -> Sequence[int]:
+        if self._micros is None:
+            assert self._ts is not None
+            self._micros = [epoch_micros(t) for t in self._ts]
+        return self._micros
 
     def __len__(self) -> int:
-        return len(self.ts)
+        return len(self.value)
 
     def __iter__(self) -> Iterator[Sample]:
         # zip's tuples unpack as Samples do (and are reused when unpacked at once)
@@ -106,11 +133,27 @@ class SampleColumns(Sequence[Sample]):
     def __getitem__(self, i: slice) -> SampleColumns: ...
     def __getitem__(self, i: int | slice) -> Sample | SampleColumns:
         if isinstance(i, slice):
-            return SampleColumns(self.ts[i], self.value[i], self.zs_value[i], self.flag[i])
+            return SampleColumns(
+                None if self._ts is None else self._ts[i],
+                self.value[i],
+                self.zs_value[i],
+                self.flag[i],
+                micros=None if self._micros is None else self._micros[i],
+            )
         return Sample(self.ts[i], self.value[i], self.zs_value[i], self.flag[i])
 
     def __repr__(self) -> str:
         return f"SampleColumns({list(self)!r})"
+
+
+_EPOCH, _MICROSECOND = datetime(1970, 1, 1, tzinfo=UTC), timedelta(microseconds=1)
+MINUTE_US, HOUR_US = 60_000_000, 3_600_000_000  # a minute and an hour in microseconds
+
+
+def epoch_micros(t: datetime) -> int:
+    """An aware datetime as whole microseconds since the Unix epoch (how the evaluator reads
+    the times of samples)."""
+    return (t - _EPOCH) // _MICROSECOND
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,7 +281,6 @@ def _minutes(
 
 
 _ZERO, _HOUR, _ZERO_D = timedelta(0), timedelta(hours=1), Decimal(0)
-_DAYS, _SECONDS, _MICROSECONDS = (attrgetter(a) for a in ("days", "seconds", "microseconds"))
 
 
 def _one_per_minute(
@@ -250,16 +292,16 @@ def _one_per_minute(
     """:func:`_minutes` of one-minute buckets for the usual minute record - every sample on a
     whole minute of the hour, one per minute, in time order - with the same arithmetic, without
     its per-sample steps; None for any other series (then the general path takes it)."""
-    # Every step at C speed: the samples' offsets in the hour, whole seconds, whole minutes.
-    deltas = list(map(sub, samples.ts, repeat(hour_start)))
-    if any(map(_DAYS, deltas)) or any(map(_MICROSECONDS, deltas)):
-        return None  # before or after the hour, or not on a whole second
-    seconds = list(map(_SECONDS, deltas))
-    if (seconds and seconds[-1] >= 3600) or any(map(mod, seconds, repeat(60))):
+    # Every step at C speed, on whole microseconds: the samples' offsets in the hour, whole
+    # minutes, one per minute in time order.
+    offsets = list(map(sub, samples.micros, repeat(epoch_micros(hour_start))))
+    if offsets and (offsets[0] < 0 or offsets[-1] >= HOUR_US):
+        return None  # (the offsets increase, or the last check says no)
+    if any(map(mod, offsets, repeat(MINUTE_US))):
         return None
-    offsets = list(map(floordiv, seconds, repeat(60)))
+    offsets = list(map(floordiv, offsets, repeat(MINUTE_US)))
     if not all(map(lt, offsets, islice(offsets, 1, None))):
-        return None  # not one per minute in time order
+        return None
     for flag, n in Counter(samples.flag).items():
         flags[flag or NO_FLAG] += n
     rows = zip(offsets, samples.value, samples.zs_value, samples.flag, strict=True)

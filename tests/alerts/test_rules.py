@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -17,6 +17,7 @@ from alerts.rules import (
     SampleColumns,
     convert_o2,
     daily_mean,
+    epoch_micros,
     hourly_mean,
     zs_mismatch,
 )
@@ -362,8 +363,12 @@ def test_zs_mismatch_at_the_tolerance_edge(
 # --- Samples kept as columns (how the evaluator keeps the minutes it reads) -------------------
 
 
-def columns_of(samples: Sequence[Sample]) -> SampleColumns:
-    return SampleColumns(*(list(column) for column in zip(*samples, strict=True)))
+def columns_of(samples: Sequence[Sample], *, micros: bool = False) -> SampleColumns:
+    """The samples as columns; ``micros``: their times given as the evaluator reads them."""
+    ts, *columns = (list(column) for column in zip(*samples, strict=True))
+    if micros:
+        return SampleColumns(None, *columns, micros=[epoch_micros(t) for t in ts])
+    return SampleColumns(ts, *columns)
 
 
 def test_sample_columns_read_as_the_samples_they_hold() -> None:
@@ -376,6 +381,10 @@ def test_sample_columns_read_as_the_samples_they_hold() -> None:
     assert cols[-1] == samples[-1] and isinstance(cols[-1], Sample)
     assert [tuple(s) for s in cols[2:5]] == [tuple(s) for s in samples[2:5]]
     assert bool(SampleColumns([], [], [], [])) is False
+    by_micros = columns_of(samples, micros=True)  # times made when asked for, in UTC
+    assert [tuple(s) for s in by_micros] == [tuple(s) for s in samples]
+    assert by_micros[1:3].micros == cols[1:3].micros == [epoch_micros(s.ts) for s in samples[1:3]]
+    assert by_micros.ts[0].tzinfo == UTC and cols.micros[0] == epoch_micros(samples[0].ts)
     with pytest.raises(ValueError, match="different lengths"):
         SampleColumns([at(0)], [D(1)], [], [None])
 
@@ -458,19 +467,28 @@ def test_usual_minute_record_as_columns_gives_what_the_samples_give(variant: str
     list, the text of its Decimals included; with O₂ conversion, without, and flow-weighted."""
     so2, o2, flow = _usual_hour(variant)
     for o2_ref, rules, q in ((D(6), GAS, None), (None, GAS, None), (None, WATER, flow)):
-        plain, cols = (
+        plain, *as_columns = (
             hourly_mean(
                 s, o, hour_start=HOUR, source="min", o2_ref=o2_ref, rules=rules, flow_samples=w
             )
             for s, o, w in (
                 (so2, o2, q),
-                (columns_of(so2), columns_of(o2), None if q is None else columns_of(q)),
+                *(
+                    (
+                        columns_of(so2, micros=m),
+                        columns_of(o2, micros=m),
+                        None if q is None else columns_of(q, micros=m),
+                    )
+                    for m in (False, True)
+                ),
             )
         )
-        assert cols == plain
-        assert [str(getattr(cols, f)) for f in ("mean", "zs_reported", "converted", "o2_mean")] == [
-            str(getattr(plain, f)) for f in ("mean", "zs_reported", "converted", "o2_mean")
-        ]
+        fields = ("mean", "zs_reported", "converted", "o2_mean")
+        for cols in as_columns:
+            assert cols == plain
+            assert [str(getattr(cols, f)) for f in fields] == [
+                str(getattr(plain, f)) for f in fields
+            ]
 
 
 def test_interval_of_sample_columns_is_that_of_the_samples() -> None:
@@ -479,6 +497,7 @@ def test_interval_of_sample_columns_is_that_of_the_samples() -> None:
     for step in (1, 5, 10, 15):
         samples = [Sample(at(m), D(1), None, "N") for m in range(0, 60, step)]
         assert _interval(columns_of(samples)) == _interval(samples) == step
+        assert _interval(columns_of(samples, micros=True)) == step
 
 
 def test_arrays_read_out_of_time_order_are_put_in_it() -> None:
