@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from itertools import islice, repeat
-from operator import floordiv, lt, mod, sub
+from operator import add, floordiv, is_, itemgetter, lt, mod, sub, truediv
 from typing import Any, Literal, NamedTuple, cast, overload
 
 from schemas.limits.rules import ValidityRules
@@ -147,6 +147,7 @@ class SampleColumns(Sequence[Sample]):
 
 
 _EPOCH, _MICROSECOND = datetime(1970, 1, 1, tzinfo=UTC), timedelta(microseconds=1)
+_FIRST = itemgetter(0)
 MINUTE_US, HOUR_US = 60_000_000, 3_600_000_000  # a minute and an hour in microseconds
 
 
@@ -302,10 +303,20 @@ def _one_per_minute(
     offsets = list(map(floordiv, offsets, repeat(MINUTE_US)))
     if not all(map(lt, offsets, islice(offsets, 1, None))):
         return None
-    for flag, n in Counter(samples.flag).items():
+    counted = Counter(samples.flag)
+    for flag, n in counted.items():
         flags[flag or NO_FLAG] += n
-    rows = zip(offsets, samples.value, samples.zs_value, samples.flag, strict=True)
-    return {  # one sample per minute: its value alone, normalised as a sum of one is
+    # One sample per minute: its value alone, normalised as a sum of one is, (0 + v) / 1.
+    values, zs = samples.value, samples.zs_value
+    # (Identity tests: comparing a Decimal with None is slow.)
+    if valid_flags.issuperset(counted) and not any(map(is_, values, repeat(None))):
+        normalised = map(truediv, map(add, repeat(_ZERO_D), values), repeat(1))  # all valid
+        if all(map(is_, zs, repeat(None))):
+            return dict(zip(offsets, zip(normalised, zs, strict=True), strict=True))
+        zs_normalised = ((_ZERO_D + z) / 1 if z is not None else None for z in zs)
+        return dict(zip(offsets, zip(normalised, zs_normalised, strict=True), strict=True))
+    rows = zip(offsets, values, zs, samples.flag, strict=True)
+    return {
         m: ((_ZERO_D + v) / 1, None if z is None else (_ZERO_D + z) / 1)
         for m, v, z, f in rows
         if v is not None and f in valid_flags
@@ -392,7 +403,7 @@ def hourly_mean(
         note = f"{valid_count} valid minutes of {expected}{where} (≥{required} required)"
         if flags:
             note += f"; samples by flag: {_flag_summary(flags)}"
-    mean = _mean(v for v, _ in minutes.values())
+    mean = _mean(map(_FIRST, minutes.values()))
     if flow_samples is not None and minutes:
         flows = _bucketed(flow_samples, hour_start, width, valid_flags, Counter(), memo)
         weighted, why = _weighted(
