@@ -809,10 +809,9 @@ def _interval(samples: Sequence[Sample]) -> int:
         micros = samples.micros
     else:
         micros = [epoch_micros(s[0]) for s in samples]
-    steps = list(map(sub, micros[1:], micros))
-    if MINUTE_US in steps:
+    if MINUTE_US in map(sub, micros[1:], micros):  # stops at the first such step
         return 1  # the shortest step of a minute or more is one minute (the usual logger)
-    shortest = min((d for d in steps if d >= MINUTE_US), default=None)
+    shortest = min((d for d in map(sub, micros[1:], micros) if d >= MINUTE_US), default=None)
     gap = 1 if shortest is None else shortest // MINUTE_US  # whole minutes, as a logger counts
     return max((i for i in _MINUTE_INTERVALS if i <= gap), default=1)
 
