@@ -62,6 +62,8 @@ __all__ = [
     "load_outlets",
     "read_days",
     "read_hours",
+    "read_minutes",
+    "read_no_periods",
     "read_open_cases",
 ]
 
@@ -313,6 +315,10 @@ class Evaluation:
         """Take the samples of hours read ahead (see :func:`read_hours`), and the hours at which
         no exceedance case of the outlet had a period when read."""
         self._no_periods = no_periods
+        self._prefetched = series
+
+    def use_prefetched_minutes(self, series: dict[datetime, _Series]) -> None:
+        """Take the samples of hours read ahead, the hours without case periods being known."""
         self._prefetched = series
 
     def _samples(self, start: datetime) -> _Series:
@@ -682,8 +688,16 @@ _ONE_HOUR = 3600.0
 def read_hours(
     conn: psycopg.Connection, hours: dict[int, list[datetime]]
 ) -> tuple[dict[int, dict[datetime, _Series]], dict[int, set[datetime]]]:
-    """The samples of many outlets' hours, read in one statement: outlet → hour → series; and
-    per outlet the hours at which none of its exceedance cases has a period.
+    """The samples of many outlets' hours (:func:`read_minutes`) and per outlet the hours at
+    which none of its exceedance cases has a period (:func:`read_no_periods`)."""
+    out = read_minutes(conn, hours)
+    return out, read_no_periods(conn, {o: list(by_hour) for o, by_hour in out.items()})
+
+
+def read_minutes(
+    conn: psycopg.Connection, hours: dict[int, list[datetime]]
+) -> dict[int, dict[datetime, _Series]]:
+    """The samples of many outlets' hours, read in one statement: outlet → hour → series.
 
     The minutes are read by ranges of each outlet's hours (hours less than a day apart share
     one range, read along the primary key), one row per (range, pollutant, kind) with the
@@ -691,8 +705,6 @@ def read_hours(
     database neither sorts nor groups by hour). Hours not on a whole UTC hour (the queue's
     are; one queued by hand might not be) are left out, and are read on their own when
     judged."""
-    outlets: list[int] = []
-    starts: list[datetime] = []
     lows: list[datetime] = []
     highs: list[datetime] = []
     ranges: list[int] = []
@@ -718,11 +730,8 @@ def read_hours(
         highs.append(prev + _HOUR)
         ranges.append(outlet_id)
         in_range[(outlet_id, low)] = group
-        outlets += [outlet_id] * len(aligned)
-        starts += aligned
-    no_periods: dict[int, set[datetime]] = {}
-    if not starts:
-        return out, no_periods
+    if not ranges:
+        return out
     rows = conn.execute(_READ_HOURS, (ranges, lows, highs))
     for outlet_id, low, pollutant, kind, *arrays in rows:
         micros, *columns = _in_time_order(arrays[0], arrays[1:])
@@ -737,17 +746,27 @@ def read_hours(
                 by_hour[start][pollutant][kind] = SampleColumns(
                     None, value, zs_value, flag, micros=micros[i:j]
                 )
-    for outlet_id, by_hour in out.items():
-        no_periods[outlet_id] = set(by_hour)
+    return out
+
+
+def read_no_periods(
+    conn: psycopg.Connection, hours: dict[int, list[datetime]]
+) -> dict[int, set[datetime]]:
+    """Per outlet, those of its hours at which none of its exceedance cases has a period, in
+    one query."""
+    no_periods = {outlet_id: set(outlet_hours) for outlet_id, outlet_hours in hours.items()}
+    pairs = [(o, h) for o, outlet_hours in no_periods.items() for h in outlet_hours]
+    if not pairs:
+        return no_periods
     for outlet_id, start in conn.execute(
         "SELECT DISTINCT c.outlet_id, p.period_start FROM unnest(%b::int[], %b::timestamptz[]) "
         "AS q(outlet_id, start) JOIN cases c ON c.outlet_id = q.outlet_id "
         "AND c.kind = 'exceedance' JOIN case_periods p ON p.case_id = c.id "
         "AND p.period_start = q.start",
-        (outlets, starts),
+        ([o for o, _ in pairs], [h for _, h in pairs]),
     ):
         no_periods[outlet_id].discard(start)
-    return out, no_periods
+    return no_periods
 
 
 def read_open_cases(

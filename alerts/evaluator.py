@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -34,7 +35,8 @@ from alerts.evaluation import (
     load_outlet,
     load_outlets,
     read_days,
-    read_hours,
+    read_minutes,
+    read_no_periods,
     read_open_cases,
 )
 from alerts.outages import detect_outages
@@ -51,7 +53,7 @@ from schemas.cases.transitions import (
 from schemas.core import channels
 from schemas.core.listen import Listener
 
-__all__ = ["Evaluator", "EvaluatorOptions"]
+__all__ = ["READ_ASIDE_HOURS", "Evaluator", "EvaluatorOptions", "MinutesAside"]
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +91,44 @@ class EvaluatorOptions:
         )
 
 
+READ_ASIDE_HOURS = 48  # a batch with at least these many queued hours reads its minutes aside
+
+
+class MinutesAside:
+    """Reads the minutes of a batch's outlets on a second connection, one outlet after another
+    in a thread of its own, while the evaluator's connection judges the outlets already read:
+    the database reads the next outlet's minutes meanwhile. For batches long enough to pay for
+    the connection (see ``READ_ASIDE_HOURS``), opened when first needed and closed at the end of
+    the drain. Each read is a statement of its own, in autocommit: it sees what was committed
+    when it ran, as the evaluator's own statements (read committed) do."""
+
+    def __init__(self, database_url: str) -> None:
+        self._url = database_url
+        self._conn: psycopg.Connection | None = None
+        self._thread: ThreadPoolExecutor | None = None
+
+    def read(self, hours: dict[int, list[datetime]]) -> dict[int, Future[Any]]:
+        """Start reading each outlet's hours (:func:`read_minutes`), in this order."""
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix="minutes-aside")
+        return {o: self._thread.submit(self._read, o, h) for o, h in hours.items()}
+
+    def _read(self, outlet_id: int, hours: list[datetime]) -> Any:
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(
+                self._url, autocommit=True, application_name="sourcewatch.alerts.minutes"
+            )
+        return read_minutes(self._conn, {outlet_id: hours}).get(outlet_id, {})
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._thread.shutdown(wait=True, cancel_futures=True)
+            self._thread = None
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
 class Evaluator:
     def __init__(
         self,
@@ -110,6 +150,7 @@ class Evaluator:
         )
         self._cache: ReferenceCache | None = None  # code tables, kept for one drain
         self.batch_outlets = batch_outlets
+        self._aside: MinutesAside | None = None  # for one drain, see MinutesAside
 
     @property
     def connected(self) -> bool:
@@ -124,6 +165,10 @@ class Evaluator:
         outlet and day) are read once per drain."""
         done = 0
         self._cache = ReferenceCache()
+        # Only outside a transaction of the caller's: the second connection sees what is
+        # committed, and so does each of the batches' transactions then.
+        if conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+            self._aside = MinutesAside(self.options.database_url)
         try:
             while done < max_outlets:
                 locked, judged = self._evaluate_batch(
@@ -134,6 +179,9 @@ class Evaluator:
                 done += judged
         finally:
             self._cache = None
+            if self._aside is not None:
+                self._aside.close()
+                self._aside = None
         self.outlets_evaluated += done
         metrics.OUTLETS.inc(done)
         return done
@@ -170,8 +218,13 @@ class Evaluator:
                 for o in taken
                 if o in outlets
             }
-            if sum(len(hours[o]) for o in evaluations) > 2:  # else reading ahead saves nothing
-                self._prefetch(conn, evaluations, {o: hours[o] for o in evaluations}, cache)
+            to_judge = {o: hours[o] for o in evaluations}
+            n_hours = sum(map(len, to_judge.values()))
+            aside: dict[int, Future[Any]] = {}
+            if self._aside is not None and n_hours >= READ_ASIDE_HOURS:
+                aside = self._aside.read(to_judge)
+            if n_hours > 2:  # else reading ahead saves nothing
+                self._prefetch(conn, evaluations, to_judge, cache, minutes=not aside)
             if len(evaluations) > 1:  # else each is read when first needed, as often
                 for outlet_id, (exceedances, faults) in read_open_cases(
                     conn, list(evaluations)
@@ -179,7 +232,11 @@ class Evaluator:
                     evaluations[outlet_id].use_open_cases(exceedances, faults)
             # Each outlet's hours, then what the days they are in read, for all at once (no
             # outlet's hours step changes what another's day step reads), then each one's days.
-            judged = {o: self._judge_hours(conn, ev, hours[o]) for o, ev in evaluations.items()}
+            judged: dict[int, list[datetime]] = {}
+            for o, ev in evaluations.items():
+                if o in aside:
+                    self._take_minutes(ev, aside[o])
+                judged[o] = self._judge_hours(conn, ev, hours[o])
             days = {
                 o: (ev, {ev.outlet.local_day(h) for h in judged[o]})
                 for o, ev in evaluations.items()
@@ -255,13 +312,17 @@ class Evaluator:
         evaluations: dict[int, Evaluation],
         hours: dict[int, list[datetime]],
         cache: ReferenceCache,
+        *,
+        minutes: bool = True,
     ) -> None:
-        """Read the samples of the outlets' queued hours, and the limits of the days they are
-        in, at once; if that fails, each hour reads its own (in its savepoint, as it always
-        could)."""
+        """Read the samples of the outlets' queued hours (unless ``minutes`` is false: they
+        come from a :class:`MinutesAside`), the hours at which they have no case period, and
+        the limits of the days they are in, at once; if that fails, each hour reads its own (in
+        its savepoint, as it always could)."""
         try:
             with conn.transaction():
-                series, no_periods = read_hours(conn, hours)
+                series = read_minutes(conn, hours) if minutes else {}
+                no_periods = read_no_periods(conn, hours)
                 cache.read_limits(
                     conn,
                     {
@@ -277,8 +338,19 @@ class Evaluator:
                 "reading ahead the hours of outlets %s failed", sorted(hours), exc_info=True
             )
             return
-        for outlet_id, by_hour in series.items():
-            evaluations[outlet_id].use_prefetched(by_hour, no_periods[outlet_id])
+        for outlet_id, ev in evaluations.items():
+            ev.use_prefetched(series.get(outlet_id, {}), no_periods.get(outlet_id, set()))
+
+    @staticmethod
+    def _take_minutes(ev: Evaluation, read: Future[Any]) -> None:
+        """Give the outlet the samples of its hours read aside; if that read failed, each hour
+        reads its own."""
+        try:
+            series = read.result()
+        except Exception:
+            log.warning("reading aside the hours of outlet %s failed", ev.outlet.id, exc_info=True)
+            return
+        ev.use_prefetched_minutes(series)
 
     @staticmethod
     def _together(conn: psycopg.Connection, ev: Evaluation, hours: list[datetime]) -> bool:
