@@ -40,7 +40,9 @@ from decimal import (
     Underflow,
     localcontext,
 )
-from typing import Any
+from itertools import repeat
+from operator import is_, mul
+from typing import Any, cast
 
 import psycopg
 from psycopg import sql
@@ -294,11 +296,18 @@ _EXACT = Context(
 )
 
 
-def _values_and_flags(samples: Sequence[Sample]) -> Iterable[tuple[Any, str | None]]:
-    """Each sample's value and flag (of columns without making their times)."""
+def _valid_values(samples: Sequence[Sample], valid_flags: frozenset[str]) -> list[Decimal]:
+    """The values of the valid samples, in order (of columns without making their times, and
+    all of them at once when every one is valid; None is found by identity, as comparing a
+    Decimal with it is slow)."""
     if isinstance(samples, SampleColumns):
-        return zip(samples.value, samples.flag, strict=True)
-    return ((s[1], s[3]) for s in samples)
+        values, flags = samples.value, samples.flag
+        if valid_flags.issuperset(flags) and not any(map(is_, values, repeat(None))):
+            return list(cast("Sequence[Decimal]", values))
+        pairs: Iterable[tuple[Any, str | None]] = zip(values, flags, strict=True)
+    else:
+        pairs = ((s[1], s[3]) for s in samples)
+    return [v for v, f in pairs if v is not None and f in valid_flags]
 
 
 def hour_spreads(
@@ -320,14 +329,14 @@ def hour_spreads(
                     continue
                 row: list[Any] = []
                 for kind in ("min", "rtd"):
-                    n, total, squares = 0, None, None
-                    for value, flag in _values_and_flags(kinds.get(kind, ())):
-                        if value is not None and flag in valid_flags:
-                            n += 1
-                            total = value if total is None else total + value
-                            square = value * value
-                            squares = square if squares is None else squares + square
-                    row += (n, total, squares)
+                    values = _valid_values(kinds.get(kind, ()), valid_flags)
+                    if values:  # exact: in any order the same sums, to the last digit
+                        first, rest = values[0], values[1:]
+                        total = sum(rest, first)
+                        squares = sum(map(mul, rest, rest), first * first)
+                        row += (len(values), total, squares)
+                    else:
+                        row += (0, None, None)
                 if row[0] or row[3]:
                     out[pollutant] = tuple(row)
     except DecimalException:

@@ -410,3 +410,34 @@ def test_spreads_from_the_minutes_read_are_those_of_the_database(db: psycopg.Con
     ours = ev.spreads_from_minutes(start.date(), start, end)
     assert ours == theirs
     assert len(theirs) == 24 * 3  # SO₂, O₂ and dust each hour; NOx has a limit but no data
+
+
+@pytest.mark.parametrize("all_valid", [True, False], ids=["all valid", "some not"])
+def test_spreads_of_columns_are_those_of_their_samples(all_valid: bool) -> None:
+    """hour_spreads of an hour kept as columns (all of whose values are taken at once when every
+    sample is valid) is that of the same samples as a list, the text of every sum included:
+    values of many digits and of none, and with invalid flags and missing values."""
+    from alerts.patterns import hour_spreads
+    from alerts.rules import Sample, SampleColumns
+
+    rng = random.Random(11)
+    samples = [
+        Sample(
+            D0 + timedelta(minutes=m),
+            Decimal(rng.randint(-5, 99_999)).scaleb(-rng.randint(0, 12)),
+            None,
+            "N",
+        )
+        for m in range(60)
+    ]
+    if not all_valid:
+        samples[4] = samples[4]._replace(flag="M")
+        samples[9] = samples[9]._replace(value=None)
+    columns = SampleColumns(*(list(c) for c in zip(*samples, strict=True)))
+    valid = frozenset({"N"})
+    as_list = hour_spreads({"a21026": {"min": samples}}, ["a21026"], valid)
+    as_columns = hour_spreads({"a21026": {"min": columns}}, ["a21026"], valid)
+    assert as_list is not None and as_columns is not None
+    assert as_columns == as_list
+    assert [str(x) for x in as_columns["a21026"]] == [str(x) for x in as_list["a21026"]]
+    assert as_list["a21026"][0] == (60 if all_valid else 58)
