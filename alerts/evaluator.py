@@ -51,6 +51,7 @@ from schemas.cases.transitions import (
     unacknowledged,
 )
 from schemas.core import channels
+from schemas.core.db import connect
 from schemas.core.listen import Listener
 
 __all__ = ["READ_ASIDE_HOURS", "Evaluator", "EvaluatorOptions", "MinutesAside"]
@@ -115,8 +116,8 @@ class MinutesAside:
 
     def _read(self, outlet_id: int, hours: list[datetime]) -> Any:
         if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(
-                self._url, autocommit=True, application_name="sourcewatch.alerts.minutes"
+            self._conn = connect(
+                self._url, application_name="sourcewatch.alerts.minutes", autocommit=True
             )
         return read_minutes(self._conn, {outlet_id: hours}).get(outlet_id, {})
 
