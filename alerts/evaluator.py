@@ -6,8 +6,9 @@ Safe to run twice at once and after a crash: an evaluator first takes the case l
 batch of outlets without waiting (skipping outlets someone else holds), then all of those
 outlets' queued hours, and deletes them in the transaction that stores their results; so two
 evaluators never judge one outlet at the same time, nor split one outlet's queued hours
-between them. The batch's minutes are read in one statement; each outlet is judged in its own
-savepoint, so a failure in one does not undo the others.
+between them. The batch's minutes are read in one statement (a long batch's outlet by outlet on
+a second connection while this one judges, see :class:`MinutesAside`); each outlet is judged in
+its own savepoint, so a failure in one does not undo the others.
 """
 
 from __future__ import annotations
