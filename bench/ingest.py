@@ -127,8 +127,15 @@ def fresh_database(admin_dsn: str, outlets: int = OUTLETS) -> Iterator[str]:
 
 
 def truncate(url: str) -> None:
+    """Empty what a run writes, so that every run (the COPY ceiling, each writer run, end to
+    end) starts from the same state: the completeness record, the evaluation queue and the
+    outlets' activity too (left filled, a later writer run updated the counters a first one had
+    inserted)."""
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("TRUNCATE frames, measurements, measurement_revisions, dead_letters")
+        conn.execute(
+            "TRUNCATE frames, measurements, measurement_revisions, dead_letters, completeness,"
+            " evaluation_queue, outlet_activity"
+        )
 
 
 def timed(fn: Callable[[], int]) -> tuple[float, int]:

@@ -80,14 +80,20 @@ _MEASUREMENT_TYPES = (
     + ["text", "text", "timestamptz", "jsonb", "bigint"]
 )
 
+# A frame already stored is found by one look-up of frames_digest_idx per staged frame: the
+# subquery is a scalar one, which the planner runs per row as written. (As `NOT EXISTS` it became
+# an anti-join, which without statistics on frames — before its first ANALYZE, or on a server
+# whose autovacuum is off — was a hash join over a sequential scan of all of frames, in every
+# batch: 11 ms per batch of 500 at 20,000 frames stored, against 1.2 ms.)
 _INSERT_FRAMES = """
 INSERT INTO frames (id, received_at, transport, topic, outlet_id, mn, st, cn, qn, data_time,
                     digest, raw, crc_received, crc_computed, crc_algorithm, crc_ok, length_ok,
                     verdict, values_count)
 SELECT DISTINCT ON (s.digest) s.*
 FROM stage_frames s
-WHERE NOT EXISTS (SELECT 1 FROM frames f
-                  WHERE f.digest = s.digest AND f.received_at >= s.received_at - interval '30 days')
+WHERE (SELECT f.id FROM frames f
+       WHERE f.digest = s.digest AND f.received_at >= s.received_at - interval '30 days'
+       LIMIT 1) IS NULL
 ORDER BY s.digest, s.id
 """
 
@@ -121,7 +127,7 @@ ON CONFLICT (outlet_id) DO UPDATE SET
 #
 # Most batches hold only values newer than anything stored of their series (outlet, pollutant,
 # kind): a logger reporting, or one coming back after a while offline. _ALL_FRESH says so, by
-# one backward probe of the primary key per series of the batch; such a batch is merged with no
+# one look-up of the primary key per series of the batch; such a batch is merged with no
 # `old` to look up and a plain INSERT instead of the upsert's speculative insertion
 # (_merge(fresh=True): the same statement otherwise). Two ingest writers of one outlet queue on its
 # outlet_activity row before the probe (_ACTIVITY), so no other writer stores one of these keys
@@ -209,11 +215,15 @@ _ON_CONFLICT = """ON CONFLICT (outlet_id, pollutant, kind, ts) DO UPDATE
               (EXCLUDED.value, EXCLUDED.min, EXCLUDED.max, EXCLUDED.cou, EXCLUDED.zs_value, EXCLUDED.zs_min, EXCLUDED.zs_max, EXCLUDED.flag, EXCLUDED.eflag, EXCLUDED.sample_time, EXCLUDED.extra)"""
 
 # The probe, from the batch's series and the first instant of each (JSON sent by the writer):
-# true when every series' first instant is after the latest stored of that series (or none is).
+# true when every series' first instant is after the latest stored of that series (or none is),
+# i.e. no series has a stored value at or after its first instant. Asked that way, each series
+# is one forward look-up of the primary key that finds nothing in the usual case, with no visit
+# of the table (asking for the latest stored instant visits its row: 3.8 against 1.2 ms for the
+# 180 series of a batch of 500 frames).
 _ALL_FRESH = """
-SELECT coalesce(bool_and(k.first_ts > (SELECT max(m.ts) FROM measurements m
-                                        WHERE m.outlet_id = k.outlet_id
-                                          AND m.pollutant = k.pollutant AND m.kind = k.kind)),
+SELECT coalesce(bool_and(NOT EXISTS (SELECT FROM measurements m
+                                     WHERE m.outlet_id = k.outlet_id AND m.pollutant = k.pollutant
+                                       AND m.kind = k.kind AND m.ts >= k.first_ts)),
                 true)
 FROM json_to_recordset(%s::json) AS k(outlet_id bigint, pollutant text, kind text, first_ts timestamptz)
 """
@@ -410,7 +420,8 @@ def _write(
         ids = [
             r[0]
             for r in cur.execute(
-                "SELECT nextval(pg_get_serial_sequence('frames', 'id')) "
+                # the sequence's name looked up once (an InitPlan), not once per id
+                "SELECT nextval((SELECT pg_get_serial_sequence('frames', 'id'))) "
                 "FROM generate_series(1, %s)",
                 (len(accepted),),
             )
@@ -441,39 +452,15 @@ def _write(
                         len(a.rows),
                     )
                 )
-        # The batch's values counted per series, UTC hour and flag (instants as microseconds
-        # since the epoch, computed once per frame: its values share their instant).
-        groups: dict[tuple[Any, ...], _Group] = {}
-        ts: datetime | None = None
-        us = hour = 0
-        for a in accepted:
-            oid = a.outlet_id
-            for r in a.rows:
-                if r.ts is not ts:
-                    ts = r.ts
-                    us = (ts - _EPOCH) // _MICROSECOND
-                    hour = us - us % _HOUR
-                k = (oid, r.pollutant, r.kind, hour, r.flag, r.value is not None)
-                g = groups.get(k)
-                if g is None:
-                    groups[k] = [1, us, us]
-                    continue
-                g[0] += 1
-                if us < g[1]:
-                    g[1] = us
-                elif us > g[2]:
-                    g[2] = us
-        first: dict[tuple[int, str, str], int] = {}
-        for (oid, pollutant, kind, *_), g in groups.items():
-            series = (oid, pollutant, kind)
-            if series not in first or g[1] < first[series]:
-                first[series] = g[1]
         # Three statements, one round trip: archive the frames, queue on the outlets' activity
         # rows (so no other writer of these outlets stores a key until this commits), probe.
+        # The first two are sent at once, and the server runs them while the batch's values
+        # are counted here (the probe needs the count).
         frames_cur, probe = conn.cursor(), conn.cursor()
         with conn.pipeline():
             frames_cur.execute(_INSERT_FRAMES)
             cur.execute(_ACTIVITY)
+            groups, first = _count(accepted)
             if first:
                 probe.execute(
                     _ALL_FRESH,
@@ -516,6 +503,40 @@ def _write(
         )
         result.dead_letters = len(rejected)
     return result
+
+
+def _count(
+    accepted: Sequence[Accepted],
+) -> tuple[dict[tuple[Any, ...], _Group], dict[tuple[int, str, str], int]]:
+    """The batch's values counted per series, UTC hour and flag, and the first instant of each
+    series (instants as microseconds since the epoch, computed once per frame: its values share
+    their instant)."""
+    groups: dict[tuple[Any, ...], _Group] = {}
+    ts: datetime | None = None
+    us = hour = 0
+    for a in accepted:
+        oid = a.outlet_id
+        for r in a.rows:
+            if r.ts is not ts:
+                ts = r.ts
+                us = (ts - _EPOCH) // _MICROSECOND
+                hour = us - us % _HOUR
+            k = (oid, r.pollutant, r.kind, hour, r.flag, r.value is not None)
+            g = groups.get(k)
+            if g is None:
+                groups[k] = [1, us, us]
+                continue
+            g[0] += 1
+            if us < g[1]:
+                g[1] = us
+            elif us > g[2]:
+                g[2] = us
+    first: dict[tuple[int, str, str], int] = {}
+    for (oid, pollutant, kind, *_), g in groups.items():
+        series = (oid, pollutant, kind)
+        if series not in first or g[1] < first[series]:
+            first[series] = g[1]
+    return groups, first
 
 
 @functools.lru_cache(maxsize=4096)
