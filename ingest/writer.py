@@ -20,10 +20,9 @@ Database errors are translated once, here, into :class:`WriteError`.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -214,7 +213,7 @@ _ON_CONFLICT = """ON CONFLICT (outlet_id, pollutant, kind, ts) DO UPDATE
               IS DISTINCT FROM
               (EXCLUDED.value, EXCLUDED.min, EXCLUDED.max, EXCLUDED.cou, EXCLUDED.zs_value, EXCLUDED.zs_min, EXCLUDED.zs_max, EXCLUDED.flag, EXCLUDED.eflag, EXCLUDED.sample_time, EXCLUDED.extra)"""
 
-# The probe, from the batch's series and the first instant of each (JSON sent by the writer):
+# The probe, from the batch's series and the first instant of each (arrays sent by the writer):
 # true when every series' first instant is after the latest stored of that series (or none is),
 # i.e. no series has a stored value at or after its first instant. Asked that way, each series
 # is one forward look-up of the primary key that finds nothing in the usual case, with no visit
@@ -225,7 +224,8 @@ SELECT coalesce(bool_and(NOT EXISTS (SELECT FROM measurements m
                                      WHERE m.outlet_id = k.outlet_id AND m.pollutant = k.pollutant
                                        AND m.kind = k.kind AND m.ts >= k.first_ts)),
                 true)
-FROM json_to_recordset(%s::json) AS k(outlet_id bigint, pollutant text, kind text, first_ts timestamptz)
+FROM unnest(%b::bigint[], %b::text[], %b::text[], %b::timestamptz[])
+    AS k(outlet_id, pollutant, kind, first_ts)
 """
 
 # A fresh batch whose frames are all new (no value cites a frame stored before) skips staging:
@@ -238,9 +238,11 @@ FROM json_to_recordset(%s::json) AS k(outlet_id bigint, pollutant text, kind tex
 # 0: what follows is the merge's own result for it.
 _FRESH_REST = """
 WITH g AS (
-    SELECT * FROM json_to_recordset(%(groups)s::json)
-        AS g(outlet_id bigint, pollutant text, kind text, hour_start timestamptz, flag text,
-             received bigint, with_value bigint, first_ts timestamptz, last_ts timestamptz)
+    SELECT * FROM unnest(%(outlet_id)b::bigint[], %(pollutant)b::text[], %(kind)b::text[],
+                         %(hour_start)b::timestamptz[], %(flag)b::text[], %(received)b::bigint[],
+                         %(with_value)b::bigint[], %(first_ts)b::timestamptz[],
+                         %(last_ts)b::timestamptz[])
+        AS g(outlet_id, pollutant, kind, hour_start, flag, received, with_value, first_ts, last_ts)
 ), changed AS (
     SELECT outlet_id, array_agg(DISTINCT kind ORDER BY kind) AS kinds,
            min(first_ts) AS first_ts, max(last_ts) AS last_ts, sum(received)::bigint AS inserted
@@ -462,17 +464,7 @@ def _write(
             cur.execute(_ACTIVITY)
             groups, first = _count(accepted)
             if first:
-                probe.execute(
-                    _ALL_FRESH,
-                    (
-                        json.dumps(
-                            [
-                                {"outlet_id": o, "pollutant": p, "kind": k, "first_ts": _iso(t)}
-                                for (o, p, k), t in first.items()
-                            ]
-                        ),
-                    ),
-                )
+                probe.execute(_ALL_FRESH, _columns((*k, _instant(t)) for k, t in first.items()))
         result.frames_new = frames_cur.rowcount
         result.frames_duplicate = len(accepted) - frames_cur.rowcount
         if groups:
@@ -540,9 +532,29 @@ def _count(
 
 
 @functools.lru_cache(maxsize=4096)
-def _iso(us: int) -> str:
-    """The instant ``us`` microseconds after the epoch, as PostgreSQL reads a timestamptz."""
-    return (_EPOCH + timedelta(microseconds=us)).isoformat()
+def _instant(us: int) -> datetime:
+    """The instant ``us`` microseconds after the epoch."""
+    return _EPOCH + timedelta(microseconds=us)
+
+
+# _FRESH_REST's arrays, one per column of `g`.
+_GROUP_COLUMNS = (
+    "outlet_id",
+    "pollutant",
+    "kind",
+    "hour_start",
+    "flag",
+    "received",
+    "with_value",
+    "first_ts",
+    "last_ts",
+)
+
+
+def _columns(rows: Iterable[tuple[Any, ...]]) -> list[list[Any]]:
+    """``rows`` as one list per column: arrays for unnest(), sent in binary (no JSON or array
+    text to write here and parse there)."""
+    return [list(c) for c in zip(*rows, strict=True)]
 
 
 def _cells(a: Accepted, r: MeasurementRow, frame_id: int) -> tuple[Any, ...]:
@@ -583,24 +595,29 @@ def _write_fresh(
         for fid, a in zip(ids, accepted, strict=True):
             for r in a.rows:
                 copy.write_row(_cells(a, r, fid))
-    rows = [
-        {
-            "outlet_id": oid,
-            "pollutant": pollutant,
-            "kind": kind,
-            "hour_start": _iso(hour),
-            "flag": flag,
-            "received": n,
-            "with_value": n if with_value else 0,
-            "first_ts": _iso(first),
-            "last_ts": _iso(last),
-        }
-        for (oid, pollutant, kind, hour, flag, with_value), (n, first, last) in groups.items()
-    ]
-    row = cur.execute(
-        _FRESH_RESTS[completeness],
-        {"groups": json.dumps(rows), "channel": channels.MEASUREMENTS},
-    ).fetchone()
+        # Made while the server still inserts the rows sent (the COPY ends on leaving the block).
+        params = dict(
+            zip(
+                _GROUP_COLUMNS,
+                _columns(
+                    (
+                        oid,
+                        p,
+                        k,
+                        _instant(hour),
+                        flag,
+                        n,
+                        n if valued else 0,
+                        _instant(t0),
+                        _instant(t1),
+                    )
+                    for (oid, p, k, hour, flag, valued), (n, t0, t1) in groups.items()
+                ),
+                strict=True,
+            ),
+            channel=channels.MEASUREMENTS,
+        )
+    row = cur.execute(_FRESH_RESTS[completeness], params).fetchone()
     result.values_inserted = sum(g[0] for g in groups.values())
     result.outlets_notified = row[0] if row else 0
 

@@ -389,13 +389,8 @@ def test_the_probe_calls_a_batch_fresh_only_when_each_series_starts_after_all_it
     write_batch(db, [frame(oid, b"f1", [so2("1"), so2("2", ts=T0 + timedelta(minutes=2))])], [])
 
     def fresh(*series: tuple[str, str, datetime]) -> bool:
-        probe = json.dumps(
-            [
-                {"outlet_id": oid, "pollutant": p, "kind": k, "first_ts": t.isoformat()}
-                for p, k, t in series
-            ]
-        )
-        row = db.execute(writer._ALL_FRESH, (probe,)).fetchone()
+        columns = writer._columns((oid, p, k, t) for p, k, t in series) or [[]] * 4
+        row = db.execute(writer._ALL_FRESH, columns).fetchone()
         assert row is not None
         return bool(row[0])
 
@@ -425,3 +420,20 @@ def test_a_frame_is_archived_once_within_30_days_of_the_stored_copy(db: psycopg.
     later = dataclasses.replace(first, received_at=first.received_at + timedelta(days=31))
     assert write_batch(db, [later], []).frames_new == 1
     assert count(db, "frames") == 3
+
+
+def test_a_fresh_batch_without_flags_and_with_odd_codes_is_counted(db: psycopg.Connection) -> None:
+    """The writer's counts go to the server as arrays: a column of NULLs only (no flag sent)
+    and codes that array syntax quotes (braces, quotes, a backslash, the word NULL) arrive as
+    they were."""
+    oid = add_outlet(db, "MN1")
+    codes = ['a{1}"x', "NULL", "b\\c"]
+    rows = [MeasurementRow(c, "rtd", T0, value=Decimal("1.50"), flag=None) for c in codes]
+    result = write_batch(db, [frame(oid, b"f1", rows)], [])
+    assert (result.values_inserted, result.outlets_notified) == (3, 1)
+    assert db.execute(
+        "SELECT pollutant, hour_start, received, valid FROM completeness ORDER BY pollutant"
+    ).fetchall() == [(c, T0, 1, 0) for c in sorted(codes)]
+    assert db.execute(
+        "SELECT pollutant, value::text FROM measurements ORDER BY pollutant"
+    ).fetchall() == [(c, "1.50") for c in sorted(codes)]
