@@ -97,12 +97,17 @@ ORDER BY s.digest, s.id
 """
 
 # A re-delivered frame is not stored again (its digest is known): its values cite the stored
-# copy instead, whose received_at is their arrival time (measurements keep no copy of it).
+# copy instead, whose received_at is their arrival time (measurements keep no copy of it). The
+# stored copy is looked up per staged frame, as in _INSERT_FRAMES (a join could be a hash join
+# over all of frames).
 _CITE_STORED = """
-UPDATE stage_measurements m SET frame_id = f.id
-FROM stage_frames s
-JOIN frames f ON f.digest = s.digest AND f.received_at >= s.received_at - interval '30 days'
-WHERE m.frame_id = s.id AND f.id <> s.id
+UPDATE stage_measurements m SET frame_id = c.stored_id
+FROM (SELECT s.id, (SELECT f.id FROM frames f
+                    WHERE f.digest = s.digest AND f.received_at >= s.received_at - interval '30 days'
+                      AND f.id <> s.id
+                    LIMIT 1) AS stored_id
+      FROM stage_frames s) c
+WHERE m.frame_id = c.id AND c.stored_id IS NOT NULL
 """
 
 _ACTIVITY = """

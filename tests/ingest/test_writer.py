@@ -437,3 +437,21 @@ def test_a_fresh_batch_without_flags_and_with_odd_codes_is_counted(db: psycopg.C
     assert db.execute(
         "SELECT pollutant, value::text FROM measurements ORDER BY pollutant"
     ).fetchall() == [(c, "1.50") for c in sorted(codes)]
+
+
+def test_values_of_a_redelivered_frame_cite_its_archived_copy(db: psycopg.Connection) -> None:
+    """The values of a frame whose bytes are archived already (earlier, or earlier in the same
+    batch) cite the archived copy: the same bytes twice in one batch, and a frame re-delivered
+    after another frame revised its value (the value goes back, citing the first frame)."""
+    oid = add_outlet(db, "MN1")
+    twice = frame(oid, b"twice", [so2("1")])
+    write_batch(db, [twice, twice], [])
+    archived = db.execute("SELECT id FROM frames WHERE raw = 'twice'").fetchone()
+    assert db.execute("SELECT frame_id FROM measurements").fetchall() == [archived]
+    write_batch(db, [frame(oid, b"revision", [so2("2")])], [])
+    result = write_batch(db, [twice], [])
+    assert (result.frames_duplicate, result.values_revised) == (1, 1)
+    assert db.execute("SELECT value, frame_id FROM measurements").fetchall() == [
+        (Decimal(1), archived[0] if archived else None)
+    ]
+    assert count(db, "frames") == 2
