@@ -20,10 +20,9 @@ Database errors are translated once, here, into :class:`WriteError`.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -80,24 +79,35 @@ _MEASUREMENT_TYPES = (
     + ["text", "text", "timestamptz", "jsonb", "bigint"]
 )
 
+# A frame already stored is found by one look-up of frames_digest_idx per staged frame: the
+# subquery is a scalar one, which the planner runs per row as written. (As `NOT EXISTS` it became
+# an anti-join, which without statistics on frames — before its first ANALYZE, or on a server
+# whose autovacuum is off — was a hash join over a sequential scan of all of frames, in every
+# batch: 11 ms per batch of 500 at 20,000 frames stored, against 1.2 ms.)
 _INSERT_FRAMES = """
 INSERT INTO frames (id, received_at, transport, topic, outlet_id, mn, st, cn, qn, data_time,
                     digest, raw, crc_received, crc_computed, crc_algorithm, crc_ok, length_ok,
                     verdict, values_count)
 SELECT DISTINCT ON (s.digest) s.*
 FROM stage_frames s
-WHERE NOT EXISTS (SELECT 1 FROM frames f
-                  WHERE f.digest = s.digest AND f.received_at >= s.received_at - interval '30 days')
+WHERE (SELECT f.id FROM frames f
+       WHERE f.digest = s.digest AND f.received_at >= s.received_at - interval '30 days'
+       LIMIT 1) IS NULL
 ORDER BY s.digest, s.id
 """
 
 # A re-delivered frame is not stored again (its digest is known): its values cite the stored
-# copy instead, whose received_at is their arrival time (measurements keep no copy of it).
+# copy instead, whose received_at is their arrival time (measurements keep no copy of it). The
+# stored copy is looked up per staged frame, as in _INSERT_FRAMES (a join could be a hash join
+# over all of frames).
 _CITE_STORED = """
-UPDATE stage_measurements m SET frame_id = f.id
-FROM stage_frames s
-JOIN frames f ON f.digest = s.digest AND f.received_at >= s.received_at - interval '30 days'
-WHERE m.frame_id = s.id AND f.id <> s.id
+UPDATE stage_measurements m SET frame_id = c.stored_id
+FROM (SELECT s.id, (SELECT f.id FROM frames f
+                    WHERE f.digest = s.digest AND f.received_at >= s.received_at - interval '30 days'
+                      AND f.id <> s.id
+                    LIMIT 1) AS stored_id
+      FROM stage_frames s) c
+WHERE m.frame_id = c.id AND c.stored_id IS NOT NULL
 """
 
 _ACTIVITY = """
@@ -121,7 +131,7 @@ ON CONFLICT (outlet_id) DO UPDATE SET
 #
 # Most batches hold only values newer than anything stored of their series (outlet, pollutant,
 # kind): a logger reporting, or one coming back after a while offline. _ALL_FRESH says so, by
-# one backward probe of the primary key per series of the batch; such a batch is merged with no
+# one look-up of the primary key per series of the batch; such a batch is merged with no
 # `old` to look up and a plain INSERT instead of the upsert's speculative insertion
 # (_merge(fresh=True): the same statement otherwise). Two ingest writers of one outlet queue on its
 # outlet_activity row before the probe (_ACTIVITY), so no other writer stores one of these keys
@@ -208,14 +218,19 @@ _ON_CONFLICT = """ON CONFLICT (outlet_id, pollutant, kind, ts) DO UPDATE
               IS DISTINCT FROM
               (EXCLUDED.value, EXCLUDED.min, EXCLUDED.max, EXCLUDED.cou, EXCLUDED.zs_value, EXCLUDED.zs_min, EXCLUDED.zs_max, EXCLUDED.flag, EXCLUDED.eflag, EXCLUDED.sample_time, EXCLUDED.extra)"""
 
-# The probe, from the batch's series and the first instant of each (JSON sent by the writer):
-# true when every series' first instant is after the latest stored of that series (or none is).
+# The probe, from the batch's series and the first instant of each (arrays sent by the writer):
+# true when every series' first instant is after the latest stored of that series (or none is),
+# i.e. no series has a stored value at or after its first instant. Asked that way, each series
+# is one forward look-up of the primary key that finds nothing in the usual case, with no visit
+# of the table (asking for the latest stored instant visits its row: about 4 against 1.2 ms
+# for the 180 series of a batch of 500 frames).
 _ALL_FRESH = """
-SELECT coalesce(bool_and(k.first_ts > (SELECT max(m.ts) FROM measurements m
-                                        WHERE m.outlet_id = k.outlet_id
-                                          AND m.pollutant = k.pollutant AND m.kind = k.kind)),
+SELECT coalesce(bool_and(NOT EXISTS (SELECT FROM measurements m
+                                     WHERE m.outlet_id = k.outlet_id AND m.pollutant = k.pollutant
+                                       AND m.kind = k.kind AND m.ts >= k.first_ts)),
                 true)
-FROM json_to_recordset(%s::json) AS k(outlet_id bigint, pollutant text, kind text, first_ts timestamptz)
+FROM unnest(%b::bigint[], %b::text[], %b::text[], %b::timestamptz[])
+    AS k(outlet_id, pollutant, kind, first_ts)
 """
 
 # A fresh batch whose frames are all new (no value cites a frame stored before) skips staging:
@@ -228,9 +243,11 @@ FROM json_to_recordset(%s::json) AS k(outlet_id bigint, pollutant text, kind tex
 # 0: what follows is the merge's own result for it.
 _FRESH_REST = """
 WITH g AS (
-    SELECT * FROM json_to_recordset(%(groups)s::json)
-        AS g(outlet_id bigint, pollutant text, kind text, hour_start timestamptz, flag text,
-             received bigint, with_value bigint, first_ts timestamptz, last_ts timestamptz)
+    SELECT * FROM unnest(%(outlet_id)b::bigint[], %(pollutant)b::text[], %(kind)b::text[],
+                         %(hour_start)b::timestamptz[], %(flag)b::text[], %(received)b::bigint[],
+                         %(with_value)b::bigint[], %(first_ts)b::timestamptz[],
+                         %(last_ts)b::timestamptz[])
+        AS g(outlet_id, pollutant, kind, hour_start, flag, received, with_value, first_ts, last_ts)
 ), changed AS (
     SELECT outlet_id, array_agg(DISTINCT kind ORDER BY kind) AS kinds,
            min(first_ts) AS first_ts, max(last_ts) AS last_ts, sum(received)::bigint AS inserted
@@ -410,7 +427,8 @@ def _write(
         ids = [
             r[0]
             for r in cur.execute(
-                "SELECT nextval(pg_get_serial_sequence('frames', 'id')) "
+                # the sequence's name looked up once (an InitPlan), not once per id
+                "SELECT nextval((SELECT pg_get_serial_sequence('frames', 'id'))) "
                 "FROM generate_series(1, %s)",
                 (len(accepted),),
             )
@@ -441,51 +459,17 @@ def _write(
                         len(a.rows),
                     )
                 )
-        # The batch's values counted per series, UTC hour and flag (instants as microseconds
-        # since the epoch, computed once per frame: its values share their instant).
-        groups: dict[tuple[Any, ...], _Group] = {}
-        ts: datetime | None = None
-        us = hour = 0
-        for a in accepted:
-            oid = a.outlet_id
-            for r in a.rows:
-                if r.ts is not ts:
-                    ts = r.ts
-                    us = (ts - _EPOCH) // _MICROSECOND
-                    hour = us - us % _HOUR
-                k = (oid, r.pollutant, r.kind, hour, r.flag, r.value is not None)
-                g = groups.get(k)
-                if g is None:
-                    groups[k] = [1, us, us]
-                    continue
-                g[0] += 1
-                if us < g[1]:
-                    g[1] = us
-                elif us > g[2]:
-                    g[2] = us
-        first: dict[tuple[int, str, str], int] = {}
-        for (oid, pollutant, kind, *_), g in groups.items():
-            series = (oid, pollutant, kind)
-            if series not in first or g[1] < first[series]:
-                first[series] = g[1]
         # Three statements, one round trip: archive the frames, queue on the outlets' activity
         # rows (so no other writer of these outlets stores a key until this commits), probe.
+        # The first two are sent at once, and the server runs them while the batch's values
+        # are counted here (the probe needs the count).
         frames_cur, probe = conn.cursor(), conn.cursor()
         with conn.pipeline():
             frames_cur.execute(_INSERT_FRAMES)
             cur.execute(_ACTIVITY)
+            groups, first = _count(accepted)
             if first:
-                probe.execute(
-                    _ALL_FRESH,
-                    (
-                        json.dumps(
-                            [
-                                {"outlet_id": o, "pollutant": p, "kind": k, "first_ts": _iso(t)}
-                                for (o, p, k), t in first.items()
-                            ]
-                        ),
-                    ),
-                )
+                probe.execute(_ALL_FRESH, _columns((*k, _instant(t)) for k, t in first.items()))
         result.frames_new = frames_cur.rowcount
         result.frames_duplicate = len(accepted) - frames_cur.rowcount
         if groups:
@@ -518,10 +502,64 @@ def _write(
     return result
 
 
+def _count(
+    accepted: Sequence[Accepted],
+) -> tuple[dict[tuple[Any, ...], _Group], dict[tuple[int, str, str], int]]:
+    """The batch's values counted per series, UTC hour and flag, and the first instant of each
+    series (instants as microseconds since the epoch, computed once per frame: its values share
+    their instant)."""
+    groups: dict[tuple[Any, ...], _Group] = {}
+    ts: datetime | None = None
+    us = hour = 0
+    for a in accepted:
+        oid = a.outlet_id
+        for r in a.rows:
+            if r.ts is not ts:
+                ts = r.ts
+                us = (ts - _EPOCH) // _MICROSECOND
+                hour = us - us % _HOUR
+            k = (oid, r.pollutant, r.kind, hour, r.flag, r.value is not None)
+            g = groups.get(k)
+            if g is None:
+                groups[k] = [1, us, us]
+                continue
+            g[0] += 1
+            if us < g[1]:
+                g[1] = us
+            elif us > g[2]:
+                g[2] = us
+    first: dict[tuple[int, str, str], int] = {}
+    for (oid, pollutant, kind, *_), g in groups.items():
+        series = (oid, pollutant, kind)
+        if series not in first or g[1] < first[series]:
+            first[series] = g[1]
+    return groups, first
+
+
 @functools.lru_cache(maxsize=4096)
-def _iso(us: int) -> str:
-    """The instant ``us`` microseconds after the epoch, as PostgreSQL reads a timestamptz."""
-    return (_EPOCH + timedelta(microseconds=us)).isoformat()
+def _instant(us: int) -> datetime:
+    """The instant ``us`` microseconds after the epoch."""
+    return _EPOCH + timedelta(microseconds=us)
+
+
+# _FRESH_REST's arrays, one per column of `g`.
+_GROUP_COLUMNS = (
+    "outlet_id",
+    "pollutant",
+    "kind",
+    "hour_start",
+    "flag",
+    "received",
+    "with_value",
+    "first_ts",
+    "last_ts",
+)
+
+
+def _columns(rows: Iterable[tuple[Any, ...]]) -> list[list[Any]]:
+    """``rows`` as one list per column: arrays for unnest(), sent in binary (no JSON or array
+    text to write here and parse there)."""
+    return [list(c) for c in zip(*rows, strict=True)]
 
 
 def _cells(a: Accepted, r: MeasurementRow, frame_id: int) -> tuple[Any, ...]:
@@ -562,24 +600,29 @@ def _write_fresh(
         for fid, a in zip(ids, accepted, strict=True):
             for r in a.rows:
                 copy.write_row(_cells(a, r, fid))
-    rows = [
-        {
-            "outlet_id": oid,
-            "pollutant": pollutant,
-            "kind": kind,
-            "hour_start": _iso(hour),
-            "flag": flag,
-            "received": n,
-            "with_value": n if with_value else 0,
-            "first_ts": _iso(first),
-            "last_ts": _iso(last),
-        }
-        for (oid, pollutant, kind, hour, flag, with_value), (n, first, last) in groups.items()
-    ]
-    row = cur.execute(
-        _FRESH_RESTS[completeness],
-        {"groups": json.dumps(rows), "channel": channels.MEASUREMENTS},
-    ).fetchone()
+        # Made while the server still inserts the rows sent (the COPY ends on leaving the block).
+        params = dict(
+            zip(
+                _GROUP_COLUMNS,
+                _columns(
+                    (
+                        oid,
+                        p,
+                        k,
+                        _instant(hour),
+                        flag,
+                        n,
+                        n if valued else 0,
+                        _instant(t0),
+                        _instant(t1),
+                    )
+                    for (oid, p, k, hour, flag, valued), (n, t0, t1) in groups.items()
+                ),
+                strict=True,
+            ),
+            channel=channels.MEASUREMENTS,
+        )
+    row = cur.execute(_FRESH_RESTS[completeness], params).fetchone()
     result.values_inserted = sum(g[0] for g in groups.values())
     result.outlets_notified = row[0] if row else 0
 

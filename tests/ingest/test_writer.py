@@ -3,6 +3,7 @@ NOTIFY."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -377,3 +378,80 @@ def test_the_staging_tables_come_back_when_the_session_lost_them(db: psycopg.Con
     late = frame(oid, b"f2", [so2("2", ts=T0 - timedelta(minutes=1))])  # through staging
     assert write_batch(db, [late], []).values_inserted == 1
     assert count(db, "measurements") == 2
+
+
+def test_the_probe_calls_a_batch_fresh_only_when_each_series_starts_after_all_it_stored(
+    db: psycopg.Connection,
+) -> None:
+    """_ALL_FRESH: fresh when every series of the batch starts after the latest value stored
+    of it (or none is stored); a first instant equal to or before a stored one is not."""
+    oid = add_outlet(db, "MN1")
+    write_batch(db, [frame(oid, b"f1", [so2("1"), so2("2", ts=T0 + timedelta(minutes=2))])], [])
+
+    def fresh(*series: tuple[str, str, datetime]) -> bool:
+        columns = writer._columns((oid, p, k, t) for p, k, t in series) or [[]] * 4
+        row = db.execute(writer._ALL_FRESH, columns).fetchone()
+        assert row is not None
+        return bool(row[0])
+
+    latest = T0 + timedelta(minutes=2)
+    assert fresh(("a21026", "rtd", latest + timedelta(microseconds=1)))
+    assert not fresh(("a21026", "rtd", latest))
+    assert not fresh(("a21026", "rtd", T0 + timedelta(minutes=1)))  # into a gap
+    assert not fresh(("a21026", "rtd", T0 - timedelta(minutes=1)))
+    assert fresh(("a21026", "min", T0), ("a34013", "rtd", T0))  # nothing stored of them
+    assert not fresh(("a21026", "min", T0), ("a21026", "rtd", latest))
+    assert fresh()
+
+
+def test_a_frame_is_archived_once_within_30_days_of_the_stored_copy(db: psycopg.Connection) -> None:
+    """A frame whose bytes were stored in the 30 days before its arrival is not archived again
+    and its values cite the stored copy; after 30 days the same bytes are a new frame."""
+    oid = add_outlet(db, "MN1")
+    first = frame(oid, b"same", [so2("1")])
+    write_batch(db, [first], [])
+    stored_id = db.execute("SELECT id FROM frames").fetchone()
+    again = dataclasses.replace(first, received_at=first.received_at + timedelta(days=29))
+    result = write_batch(db, [again, frame(oid, b"other", [so2("2", ts=T0 - timedelta(1))])], [])
+    assert (result.frames_new, result.frames_duplicate) == (1, 1)
+    assert db.execute(
+        "SELECT DISTINCT frame_id FROM measurements WHERE ts = %s", (T0,)
+    ).fetchall() == [stored_id]
+    later = dataclasses.replace(first, received_at=first.received_at + timedelta(days=31))
+    assert write_batch(db, [later], []).frames_new == 1
+    assert count(db, "frames") == 3
+
+
+def test_a_fresh_batch_without_flags_and_with_odd_codes_is_counted(db: psycopg.Connection) -> None:
+    """The writer's counts go to the server as arrays: a column of NULLs only (no flag sent)
+    and codes that array syntax quotes (braces, quotes, a backslash, the word NULL) arrive as
+    they were."""
+    oid = add_outlet(db, "MN1")
+    codes = ['a{1}"x', "NULL", "b\\c"]
+    rows = [MeasurementRow(c, "rtd", T0, value=Decimal("1.50"), flag=None) for c in codes]
+    result = write_batch(db, [frame(oid, b"f1", rows)], [])
+    assert (result.values_inserted, result.outlets_notified) == (3, 1)
+    assert db.execute(
+        "SELECT pollutant, hour_start, received, valid FROM completeness ORDER BY pollutant"
+    ).fetchall() == [(c, T0, 1, 0) for c in sorted(codes)]
+    assert db.execute(
+        "SELECT pollutant, value::text FROM measurements ORDER BY pollutant"
+    ).fetchall() == [(c, "1.50") for c in sorted(codes)]
+
+
+def test_values_of_a_redelivered_frame_cite_its_archived_copy(db: psycopg.Connection) -> None:
+    """The values of a frame whose bytes are archived already (earlier, or earlier in the same
+    batch) cite the archived copy: the same bytes twice in one batch, and a frame re-delivered
+    after another frame revised its value (the value goes back, citing the first frame)."""
+    oid = add_outlet(db, "MN1")
+    twice = frame(oid, b"twice", [so2("1")])
+    write_batch(db, [twice, twice], [])
+    archived = db.execute("SELECT id FROM frames WHERE raw = 'twice'").fetchone()
+    assert db.execute("SELECT frame_id FROM measurements").fetchall() == [archived]
+    write_batch(db, [frame(oid, b"revision", [so2("2")])], [])
+    result = write_batch(db, [twice], [])
+    assert (result.frames_duplicate, result.values_revised) == (1, 1)
+    assert db.execute("SELECT value, frame_id FROM measurements").fetchall() == [
+        (Decimal(1), archived[0] if archived else None)
+    ]
+    assert count(db, "frames") == 2
