@@ -221,6 +221,8 @@ def test_an_unknown_outlet_has_no_rates(db: psycopg.Connection) -> None:
 
 def test_ratio_rounding() -> None:
     assert ratio(2, 3) == Decimal("0.6667")
+    assert ratio(46, 320) == Decimal("0.1438")  # 0.14375 exactly: half to even, not the float's
+    assert ratio(1, 32) == Decimal("0.0312")  # 0.03125: half to even
     assert ratio(0, 0) is None
     rate = Rate(START, END, None, "hour", 0, 0, 0, True, Decimal("0.9"), False)
     assert (rate.transmission_rate, rate.transmission_validity_rate, rate.meets_target) == (
