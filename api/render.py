@@ -47,9 +47,9 @@ __all__ = [
 
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 # Level 4: a JSON page of 1,000 hourly points (838 kB) compresses to 41.0 kB in about 3 ms and
-# a year's CSV (3.1 MB) to 237 kB in about 15 ms, where level 5 (the third round's choice over
-# Starlette's 9) gave 38.0 kB and 236 kB in a fifth more CPU time; level 1 would halve the time
-# again but send 28-37 % more bytes (bench/README.md, sixth round). The one compression setting
+# a year's CSV (3.1 MB) to 237 kB in about 16 ms, where level 5 (the third round's choice over
+# Starlette's 9) gave 38.0 kB and 236 kB in 13 % and 22 % more CPU time; level 1 would halve the
+# time but send 28-37 % more bytes (bench/README.md, sixth round). The one compression setting
 # of the API: the gzip middleware's (api.app) and that of the bodies compressed where they are
 # written (gzip_encoder).
 GZIP_LEVEL = 4
