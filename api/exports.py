@@ -8,8 +8,8 @@ client read, so eight slow clients made every endpoint 503. Now:
   goes back to the pool as soon as the last row is read, before the first byte is sent;
 * the client then reads the spool at its own pace, for at most
   ``SOURCEWATCH_API_STREAM_MAX_SECONDS`` (then the connection is closed);
-* a client that accepts gzip gets the download compressed once, as it is spooled (level
-  :data:`api.render.GZIP_LEVEL`, as the gzip middleware's), not chunk by chunk as it is sent;
+* a client that accepts gzip gets the download compressed once, as it is spooled
+  (:func:`api.render.gzip_encoder`), not chunk by chunk as it is sent;
 * one client address may have at most ``SOURCEWATCH_API_STREAMS_PER_CLIENT`` such downloads
   (spooling or streaming) at once; beyond that 429 with ``Retry-After``;
 * and the API's connections have ``idle_in_transaction_session_timeout`` set
@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import tempfile
 import threading
-import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import IO, Any
 
@@ -34,7 +33,7 @@ from starlette.types import Receive, Scope, Send
 
 from api.db import Database, Row, Statement
 from api.errors import ApiError
-from api.render import CSV_MEDIA_TYPE, GZIP_LEVEL, MAX_AGE_DATA, csv_headers, csv_lines
+from api.render import CSV_MEDIA_TYPE, MAX_AGE_DATA, csv_headers, csv_lines, gzip_encoder
 from api.settings import ApiSettings
 
 __all__ = [
@@ -177,9 +176,7 @@ def spooled_lines(
         slots.release(client)
 
     headers = csv_headers(filename, max_age)
-    # gzip as the middleware would (which passes a response with a Content-Encoding through)
-    gzip = "gzip" in request.headers.get("Accept-Encoding", "")
-    compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS) if gzip else None
+    compressor = gzip_encoder(request, headers)
     try:
         rows = db.stream_tuples(statement, batch=TUPLE_BATCH) if tuples else db.stream(statement)
         written = 0
@@ -191,8 +188,6 @@ def spooled_lines(
                 spool.write(chunk if compressor is None else compressor.compress(chunk))
         if compressor is not None:
             spool.write(compressor.flush())
-            headers["Content-Encoding"] = "gzip"
-            headers["Vary"] = f"{headers['Vary']}, Accept-Encoding"
         spool.seek(0)
     except BaseException:
         done()

@@ -38,6 +38,7 @@ __all__ = [
     "csv_lines",
     "csv_response",
     "csv_stream",
+    "gzip_encoder",
     "json_body_response",
     "json_response",
     "private",
@@ -45,10 +46,13 @@ __all__ = [
 ]
 
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
-# Level 5, not Starlette's 9: a JSON page of 1,000 hourly points (550 kB) compresses to 6 % more
-# bytes in a fifth of the CPU time (bench/README.md, third round). The gzip middleware's level
-# (api.app) and that of downloads compressed once while spooled (api.exports).
-GZIP_LEVEL = 5
+# Level 4: a JSON page of 1,000 hourly points (838 kB) compresses to 41.0 kB in about 3 ms and
+# a year's CSV (3.1 MB) to 237 kB in about 16 ms, where level 5 (the third round's choice over
+# Starlette's 9) gave 38.0 kB and 236 kB in 13 % and 22 % more CPU time; level 1 would halve the
+# time but send 28-37 % more bytes (bench/README.md, sixth round). The one compression setting
+# of the API: the gzip middleware's (api.app) and that of the bodies compressed where they are
+# written (gzip_encoder).
+GZIP_LEVEL = 4
 GZIP_MINIMUM_SIZE = 1000  # bytes: smaller responses are not compressed
 MAX_AGE_DATA = 60  # s: series, lists, latest values
 MAX_AGE_REFERENCE = 3600  # s: code tables
@@ -87,11 +91,32 @@ def json_body_response(
     request: Request, body: bytes, *, next_url: str | None = None, max_age: int = MAX_AGE_DATA
 ) -> Response:
     """:func:`json_response` for a body already written (a long series written mostly by
-    PostgreSQL: :func:`api.series.hour_json_points`), gzipped here, in the endpoint's thread,
-    when the client accepts gzip (the middleware would hand the body to a thread of its own
-    and back: two more waits for a scheduler slot on a loaded machine). Call it from a sync
-    endpoint only (it compresses in the calling thread)."""
+    PostgreSQL: :func:`api.series.hour_json_points`), gzipped here (:func:`gzip_encoder`), in
+    the endpoint's thread. Call it from a sync endpoint only (it compresses in the calling
+    thread)."""
     return _json_body(request, body, max_age, next_url, gzip_here=True)
+
+
+# --- Compression ------------------------------------------------------------------------------
+# The gzip middleware (api.app, at GZIP_LEVEL above GZIP_MINIMUM_SIZE) compresses every response
+# but one that already has a Content-Encoding. Long bodies built in an endpoint's worker thread
+# are compressed there instead, with gzip_encoder: a JSON page of an hourly series (the
+# middleware would hand a body over 128 KiB to a thread of its own and back, two more waits for
+# a scheduler slot on a loaded machine) and a spooled download (compressed once as it is
+# written, where the middleware would compress and flush each 64 KiB chunk as it is sent).
+
+
+def gzip_encoder(request: Request, headers: dict[str, str]) -> zlib._Compress | None:
+    """A gzip compressor (``zlib.compressobj`` at :data:`GZIP_LEVEL`) when the client accepts
+    gzip, the response's ``headers`` then marked as the middleware marks them
+    (``Content-Encoding``, ``Vary``); None otherwise."""
+    if "gzip" not in request.headers.get("Accept-Encoding", ""):
+        return None
+    headers["Content-Encoding"] = "gzip"
+    headers["Vary"] = (
+        f"{headers['Vary']}, Accept-Encoding" if "Vary" in headers else "Accept-Encoding"
+    )
+    return zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
 
 
 def _json_body(
@@ -103,16 +128,10 @@ def _json_body(
         headers["Link"] = f'<{next_url}>; rel="next"'
     if etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
-    if (
-        gzip_here
-        and len(body) >= GZIP_MINIMUM_SIZE
-        and "gzip" in request.headers.get("Accept-Encoding", "")
-    ):
-        # as the middleware would (which passes a response with a Content-Encoding through)
-        compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
-        body = compressor.compress(body) + compressor.flush()
-        headers["Content-Encoding"] = "gzip"
-        headers["Vary"] = "Accept, Accept-Encoding"
+    if gzip_here and len(body) >= GZIP_MINIMUM_SIZE:
+        compressor = gzip_encoder(request, headers)
+        if compressor is not None:
+            body = compressor.compress(body) + compressor.flush()
     return Response(body, media_type="application/json", headers=headers)
 
 

@@ -230,6 +230,16 @@ def bench_http(
     return timing(what, times, total, concurrent)
 
 
+def bench_http_identity(base: str, what: str, paths: Callable[[int], str], n: int) -> Timing:
+    """:func:`bench_http` from one client that does not accept gzip (``Accept-Encoding:
+    identity``): the same requests without the server's gzip and the client's gunzip, which
+    the SQL beside them does not do either."""
+    headers = {"Accept-Encoding": "identity"}
+    with httpx2.Client(base_url=base, timeout=60, headers=headers) as client:
+        times, total = time_calls(lambda i: http_get(client, paths(i)), n)
+    return timing(what, times, total, None)
+
+
 def bench_sql(url: str, what: str, statements: Callable[[int], list[Any]], n: int) -> Timing:
     """Statements on one connection, in one transaction, rows fetched as dicts."""
     with psycopg.connect(url) as conn:
@@ -315,6 +325,7 @@ class ApiFigures:
     results: list[tuple[Timing, Timing]]  # (HTTP, the same SQL): JSON page, CSV year, search
     queries_only: list[Timing]  # the page's and the year's point queries alone (earlier ceiling)
     memory: Memory | None  # the server's RSS streaming raw values
+    identity: list[Timing]  # the JSON page and the CSV without gzip (bench_http_identity)
 
 
 def measure(args: argparse.Namespace) -> ApiFigures:
@@ -356,16 +367,19 @@ def measure(args: argparse.Namespace) -> ApiFigures:
             # the concurrent CSV clients all come from 127.0.0.1: one download each at once
             api_streams_per_client=max(args.concurrency, 2),
         )
+
+        def page_path(i: int) -> str:
+            return f"/v1/outlets/{outlet(i)}/measurements?{window}&limit=1000"
+
+        def csv_path(i: int) -> str:
+            return f"/v1/outlets/{outlet(i)}/measurements?{window}&format=csv"
+
         results: list[tuple[Timing, Timing]] = []
         with api_server(settings) as base:
             results.append(
                 (
                     bench_http(
-                        base,
-                        "hourly series, JSON page of 1,000",
-                        lambda i: f"/v1/outlets/{outlet(i)}/measurements?{window}&limit=1000",
-                        n,
-                        args.concurrency,
+                        base, "hourly series, JSON page of 1,000", page_path, n, args.concurrency
                     ),
                     bench_endpoint_sql(url, days, outlet, n, page=True),
                 )
@@ -375,13 +389,17 @@ def measure(args: argparse.Namespace) -> ApiFigures:
                     bench_http(
                         base,
                         f"hourly series, CSV of {days * 24:,} points",
-                        lambda i: f"/v1/outlets/{outlet(i)}/measurements?{window}&format=csv",
+                        csv_path,
                         args.csv_requests,
                         args.concurrency,
                     ),
                     bench_endpoint_sql(url, days, outlet, args.csv_requests, page=False),
                 )
             )
+            identity = [
+                bench_http_identity(base, "JSON page", page_path, n),
+                bench_http_identity(base, "CSV", csv_path, args.csv_requests),
+            ]
             results.append(
                 (
                     bench_http(
@@ -396,7 +414,7 @@ def measure(args: argparse.Namespace) -> ApiFigures:
             )
         queries_only = [bench_sql(url, "", page, n), bench_sql(url, "", year, args.csv_requests)]
         memory = measure_memory(url, outlets[0], args.raw_days) if args.raw_days else None
-    return ApiFigures(args, rows, load_s, results, queries_only, memory)
+    return ApiFigures(args, rows, load_s, results, queries_only, memory, identity)
 
 
 # --- Memory: the server streaming a year of raw values ------------------------------------------
@@ -569,6 +587,11 @@ def report(figures: ApiFigures) -> None:
         "SQL: the series rows are the endpoint's every statement (outlet, limit calendar, "
         "count and page, or every point by a server-side cursor); the point queries alone: "
         + ", ".join(f"p50 {t.p50_ms:.1f} ms" for t in figures.queries_only)
+    )
+    print(  # noqa: T201
+        "HTTP with gzip as the client above asks (Accept-Encoding: gzip, deflate), which the SQL "
+        "does not do; without it (identity), one client: "
+        + ", ".join(f"{t.what} p50 {t.p50_ms:.1f} ms" for t in figures.identity)
     )
     m = figures.memory
     if m is not None:
