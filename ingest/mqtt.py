@@ -9,15 +9,16 @@ acknowledges them only when told to (after their rows are committed).
   messages sent *before* the acknowledged one, not all of them; eclipse/mosquitto#2306), so a
   worker acknowledging in order is pushed its session's whole queue. The worker says so in a
   warning, once per connection. The bound is kept here in any case: paho's network thread
-  stops *reading* the socket while the inbox holds RM messages (TCP then holds the rest at the
-  broker) and reads again once the worker has taken some. It never waits on the worker
-  otherwise: handing a message over does not block, and while reading is paused it still
-  sends, within :data:`READ_PAUSE_S`, the PUBACKs queued by :meth:`MqttTransport.ack` and paho's
-  PINGREQs. One read takes one packet, or as many as this client has QoS 1 messages of its own
-  awaiting the broker's PUBACK (the 9014 replies): the inbox may pass RM by that many. So the
-  worker holds at most RM messages in its inbox and three batches in hand (one collected and
-  decoded, one waiting, one being written); with a broker that keeps to RM, at most RM in all,
-  and the inbox never fills.
+  stops *reading* the socket while the inbox holds more than RM messages (TCP then holds the
+  rest at the broker) and reads again once the worker has taken some. A broker that keeps to
+  RM never makes it pause, so the SUBACK or PINGRESP behind RM messages is read even before the
+  worker takes any. The thread never waits on the worker otherwise: handing a message over
+  does not block, and while reading is paused it still sends, within :data:`READ_PAUSE_S`, the
+  PUBACKs queued by :meth:`MqttTransport.ack` and paho's PINGREQs. One read takes one packet, or
+  as many as this client has QoS 1 messages of its own awaiting the broker's PUBACK (the 9014
+  replies): the inbox may pass RM + 1 by that many. So the worker holds at most RM + 1 messages
+  in its inbox and three batches in hand (one collected and decoded, one waiting, one being
+  written); with a broker that keeps to RM, at most RM in all.
 - Keep-alive: paho 2.2 sends a PINGREQ every keep-alive period however busy the connection, and
   closes it ("Keep alive timeout") when the PINGRESP has not been read a keep-alive period
   later. The broker queues that PINGRESP behind what it already pushed: with a broker that
@@ -89,7 +90,7 @@ class MqttOptions:
 
 
 class _Client(mqtt.Client):
-    """paho's client, leaving the socket unread while ``inbox`` holds ``limit`` messages.
+    """paho's client, leaving the socket unread while ``inbox`` holds more than ``limit``.
     paho's network loop calls :meth:`loop_read` when the socket is readable, then writes what
     is queued and checks the keep-alive; only the reading is skipped."""
 
@@ -100,7 +101,7 @@ class _Client(mqtt.Client):
         self._sw_inbox, self._sw_limit = inbox, limit
 
     def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
-        if self._sw_inbox.qsize() >= self._sw_limit:
+        if self._sw_inbox.qsize() > self._sw_limit:
             time.sleep(READ_PAUSE_S)  # the worker is behind: the broker keeps the rest
             return MQTTErrorCode.MQTT_ERR_SUCCESS
         return super().loop_read(max_packets)

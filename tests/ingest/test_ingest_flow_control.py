@@ -117,11 +117,32 @@ def test_a_flood_past_the_receive_maximum_is_held_off_and_keep_alives_flow(
         assert transport.generation == generation and transport.connected.is_set()
         assert stored(db) == (0, 0)  # nothing written, so nothing acknowledged
         # Writes released: each PUBACK lets an older Mosquitto push up to the Receive Maximum
-        # more. What the worker holds stays within its inbox (the Receive Maximum) and the
+        # more. What the worker holds stays within its inbox (the Receive Maximum + 1) and the
         # three batches in hand (collected, decoded and waiting, being written).
         watch.writing.set()
         wait_until(lambda: stored(db)[0] >= TOTAL, timeout=120, what="every frame stored")
     assert stored(db) == (TOTAL, TOTAL)
-    assert watch.peak <= RECEIVE_MAXIMUM + 3 * BATCH
+    assert watch.peak <= RECEIVE_MAXIMUM + 1 + 3 * BATCH
     if watch.peak > RECEIVE_MAXIMUM:  # the broker pushed past it: the worker says so
         assert "more than the Receive Maximum of 20" in caplog.text
+
+
+def test_a_worker_back_to_a_backlog_is_subscribed_before_it_takes_a_message(
+    db: psycopg.Connection, database_url: str, mqtt_url: str
+) -> None:
+    """On reconnection the broker pushes the Receive Maximum of its queue, then answers the
+    subscription: the SUBACK behind them must be read while the worker has taken none (the
+    fixture, like the benchmark, waits for it before starting the loop)."""
+    add_outlet(db, MN)
+    client_id = f"ingest-backlog-{uuid.uuid4().hex[:6]}"
+    backlog = 5 * RECEIVE_MAXIMUM
+    with running_worker(mqtt_url, database_url, client_id=client_id):
+        pass  # the session and its subscription persist while the worker is away
+    with publisher(mqtt_url) as publish:
+        for i in range(backlog):
+            publish(f"hj212/{MN}/up", frame(i))
+    with running_worker(
+        mqtt_url, database_url, client_id=client_id, receive_maximum=RECEIVE_MAXIMUM
+    ):
+        wait_until(lambda: stored(db)[0] >= backlog, timeout=60, what="the backlog stored")
+    assert stored(db) == (backlog, backlog)
