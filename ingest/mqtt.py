@@ -228,7 +228,8 @@ class MqttTransport:
         with self._lock:
             self._generation += 1  # un-acked messages of the old connection will be re-sent
         if reason.is_failure:
-            log.warning("MQTT connection lost (%s); reconnecting", reason)
+            by = "the broker's DISCONNECT" if flags.is_disconnect_packet_from_server else "here"
+            log.warning("MQTT connection lost (%s, %s); reconnecting", reason, by)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         self.inbox.put_nowait(
