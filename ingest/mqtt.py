@@ -157,17 +157,13 @@ class MqttTransport:
 
     def ack(self, messages: list[Inbound]) -> int:
         """Acknowledge messages of the current connection; returns how many were acked."""
-        done = 0
         with self._lock:
             current = self._generation
-        for m in messages:
-            if m.qos > 0 and m.generation == current:
-                self._client.ack(m.mid, m.qos)
-                done += 1
-        with self._lock:
-            if self._generation == current:
-                self._unacked -= done
-        return done
+            mine = [m for m in messages if m.qos > 0 and m.generation == current]
+            self._unacked -= len(mine)  # before the broker can push their successors
+        for m in mine:
+            self._client.ack(m.mid, m.qos)
+        return len(mine)
 
     def publish(self, topic: str, payload: bytes, qos: int = 1) -> None:
         self._client.publish(topic, payload, qos=qos)
