@@ -36,7 +36,6 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -54,7 +53,7 @@ __all__ = ["READ_PAUSE_S", "Inbound", "MqttOptions", "MqttTransport"]
 
 log = logging.getLogger(__name__)
 
-READ_PAUSE_S = 0.05  # how long the network thread waits for room in a full inbox per loop
+READ_PAUSE_S = 0.05  # the longest the network thread waits for room in the inbox per loop
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,21 +88,29 @@ class MqttOptions:
         )
 
 
+class _Inbox(queue.Queue[Inbound]):
+    """The worker's inbox; unbounded in count (the reading bounds it)."""
+
+    def wait_for_room(self, limit: int, timeout: float) -> bool:
+        """Whether at most ``limit`` messages wait, within ``timeout`` (woken by a ``get``)."""
+        with self.not_full:
+            return self.not_full.wait_for(lambda: self._qsize() <= limit, timeout)
+
+
 class _Client(mqtt.Client):
     """paho's client, leaving the socket unread while ``inbox`` holds more than ``limit``.
     paho's network loop calls :meth:`loop_read` when the socket is readable, then writes what
     is queued and checks the keep-alive; only the reading is skipped."""
 
-    def __init__(self, inbox: queue.Queue[Inbound], limit: int, client_id: str) -> None:
+    def __init__(self, inbox: _Inbox, limit: int, client_id: str) -> None:
         super().__init__(
             CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=True
         )
         self._sw_inbox, self._sw_limit = inbox, limit
 
     def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
-        if self._sw_inbox.qsize() > self._sw_limit:
-            time.sleep(READ_PAUSE_S)  # the worker is behind: the broker keeps the rest
-            return MQTTErrorCode.MQTT_ERR_SUCCESS
+        if not self._sw_inbox.wait_for_room(self._sw_limit, READ_PAUSE_S):
+            return MQTTErrorCode.MQTT_ERR_SUCCESS  # the worker is behind: the broker keeps the rest
         return super().loop_read(max_packets)
 
 
@@ -113,7 +120,7 @@ class MqttTransport:
     def __init__(self, options: MqttOptions) -> None:
         self.options = options
         # Bounded by the reading (see the module's docstring), so put never blocks.
-        self.inbox: queue.Queue[Inbound] = queue.Queue()
+        self.inbox: queue.Queue[Inbound] = _Inbox()
         self.connected = threading.Event()
         self.subscribed = threading.Event()  # set once the broker granted the subscriptions
         self._generation = 0
