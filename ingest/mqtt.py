@@ -19,12 +19,13 @@ acknowledges them only when told to (after their rows are committed).
   replies): the inbox may pass RM + 1 by that many. So the worker holds at most RM + 1 messages
   in its inbox and three batches in hand (one collected and decoded, one waiting, one being
   written); with a broker that keeps to RM, at most RM in all.
-- Keep-alive: paho 2.2 sends a PINGREQ every keep-alive period however busy the connection, and
-  closes it ("Keep alive timeout") when the PINGRESP has not been read a keep-alive period
-  later. The broker queues that PINGRESP behind what it already pushed: with a broker that
-  pushes past RM, behind all of that. When more is ahead than the worker reads in a keep-alive
-  period, the connection is closed and the session resumed (nothing is lost; see below). Only a
-  broker that keeps to RM avoids this.
+- Keep-alive: paho 2.2 sends a PINGREQ every keep-alive period however busy the connection. The
+  broker queues the PINGRESP behind what it already pushed: with a broker that pushes past RM,
+  behind all of that, minutes late. paho re-sends the PINGREQ while bytes keep arriving, but a
+  check that falls between its reading the time and renewing the ping closes the connection
+  ("Keep alive timeout", here); the session is then resumed (nothing is lost; see below).
+  Only a broker that keeps to RM avoids this (bench/README.md, "Sixth round: the worker's MQTT
+  flow control").
 - Every message carries the connection *generation* it arrived on. After a reconnect the
   broker re-sends whatever was not acknowledged, with packet ids that are only meaningful on
   the new connection; acknowledgements for an older generation are therefore dropped (the
