@@ -1,13 +1,31 @@
-"""The MQTT side of ingest: a paho-mqtt 2 client that hands messages to a bounded queue and
+"""The MQTT side of ingest: a paho-mqtt 2 client that hands messages to the worker's inbox and
 acknowledges them only when told to (after their rows are committed).
 
 - MQTT 5, persistent session (clean start off, session expiry), QoS 1 subscriptions,
   optional shared subscription ``$share/<group>/…`` so that N workers split the load.
-- Receive Maximum bounds how many unacknowledged messages the broker pushes to us; the queue
-  is sized to hold them (plus 100). It is bounded: should the broker push more (a bench trace
-  counted up to 2,601 held with a Receive Maximum of 1,000 on Mosquitto, bench/README.md
-  "Fifth round: ingest end to end"), the network thread waits in ``put`` until the worker takes
-  a batch, and meanwhile sends no PUBACK or PINGREQ. Memory stays bounded; nothing is lost.
+- Receive Maximum (RM) asks the broker to push at most that many unacknowledged messages. Not
+  every broker keeps to it: Mosquitto before 2.0.13 (Debian 12 ships 2.0.11) lets up to RM more
+  into flight on each PUBACK of a message that is not the newest in flight (it counts the
+  messages sent *before* the acknowledged one, not all of them; eclipse/mosquitto#2306), so a
+  worker acknowledging in order is pushed its session's whole queue. The worker says so in a
+  warning, once per connection. The bound is kept here in any case: paho's network thread
+  stops *reading* the socket while the inbox holds more than RM messages (TCP then holds the
+  rest at the broker) and reads again once the worker has taken some. A broker that keeps to
+  RM never makes it pause, so the SUBACK or PINGRESP behind RM messages is read even before the
+  worker takes any. The thread never waits on the worker otherwise: handing a message over
+  does not block, and while reading is paused it still sends, within :data:`READ_PAUSE_S`, the
+  PUBACKs queued by :meth:`MqttTransport.ack` and paho's PINGREQs. One read takes one packet, or
+  as many as this client has QoS 1 messages of its own awaiting the broker's PUBACK (the 9014
+  replies): the inbox may pass RM + 1 by that many. So the worker holds at most RM + 1 messages
+  in its inbox and three batches in hand (one collected and decoded, one waiting, one being
+  written); with a broker that keeps to RM, at most RM in all.
+- Keep-alive: paho 2.2 sends a PINGREQ every keep-alive period however busy the connection. The
+  broker queues the PINGRESP behind what it already pushed: with a broker that pushes past RM,
+  behind all of that, minutes late. paho re-sends the PINGREQ while bytes keep arriving, but a
+  check that falls between its reading the time and renewing the ping closes the connection
+  ("Keep alive timeout", here); the session is then resumed (nothing is lost; see below).
+  Only a broker that keeps to RM avoids this (bench/README.md, "Sixth round: the worker's MQTT
+  flow control").
 - Every message carries the connection *generation* it arrived on. After a reconnect the
   broker re-sends whatever was not acknowledged, with packet ids that are only meaningful on
   the new connection; acknowledgements for an older generation are therefore dropped (the
@@ -24,7 +42,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -32,9 +50,11 @@ from paho.mqtt.reasoncodes import ReasonCode
 from ingest.settings import IngestSettings
 from schemas.core.brokers import broker_address
 
-__all__ = ["Inbound", "MqttOptions", "MqttTransport"]
+__all__ = ["READ_PAUSE_S", "Inbound", "MqttOptions", "MqttTransport"]
 
 log = logging.getLogger(__name__)
+
+READ_PAUSE_S = 0.05  # the longest the network thread waits for room in the inbox per loop
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,22 +89,46 @@ class MqttOptions:
         )
 
 
+class _Inbox(queue.Queue[Inbound]):
+    """The worker's inbox; unbounded in count (the reading bounds it)."""
+
+    def wait_for_room(self, limit: int, timeout: float) -> bool:
+        """Whether at most ``limit`` messages wait, within ``timeout`` (woken by a ``get``)."""
+        with self.not_full:
+            return self.not_full.wait_for(lambda: self._qsize() <= limit, timeout)
+
+
+class _Client(mqtt.Client):
+    """paho's client, leaving the socket unread while ``inbox`` holds more than ``limit``.
+    paho's network loop calls :meth:`loop_read` when the socket is readable, then writes what
+    is queued and checks the keep-alive; only the reading is skipped."""
+
+    def __init__(self, inbox: _Inbox, limit: int, client_id: str) -> None:
+        super().__init__(
+            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=True
+        )
+        self._sw_inbox, self._sw_limit = inbox, limit
+
+    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
+        if not self._sw_inbox.wait_for_room(self._sw_limit, READ_PAUSE_S):
+            return MQTTErrorCode.MQTT_ERR_SUCCESS  # the worker is behind: the broker keeps the rest
+        return super().loop_read(max_packets)
+
+
 class MqttTransport:
     """Receive with manual acknowledgement; publish replies."""
 
     def __init__(self, options: MqttOptions) -> None:
         self.options = options
-        self.inbox: queue.Queue[Inbound] = queue.Queue(maxsize=options.receive_maximum + 100)
+        # Bounded by the reading (see the module's docstring), so put never blocks.
+        self.inbox: queue.Queue[Inbound] = _Inbox()
         self.connected = threading.Event()
         self.subscribed = threading.Event()  # set once the broker granted the subscriptions
         self._generation = 0
+        self._unacked = 0  # QoS 1 messages of the current connection not yet acknowledged
+        self._overshoot_logged = False
         self._lock = threading.Lock()
-        self._client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=options.client_id,
-            protocol=mqtt.MQTTv5,
-            manual_ack=True,
-        )
+        self._client = _Client(self.inbox, options.receive_maximum, options.client_id)
         host, port, tls, user, password = broker_address(options.url)
         self._host, self._port = host, port
         if tls:
@@ -121,14 +165,13 @@ class MqttTransport:
 
     def ack(self, messages: list[Inbound]) -> int:
         """Acknowledge messages of the current connection; returns how many were acked."""
-        done = 0
         with self._lock:
             current = self._generation
-        for m in messages:
-            if m.qos > 0 and m.generation == current:
-                self._client.ack(m.mid, m.qos)
-                done += 1
-        return done
+            mine = [m for m in messages if m.qos > 0 and m.generation == current]
+            self._unacked -= len(mine)  # before the broker can push their successors
+        for m in mine:
+            self._client.ack(m.mid, m.qos)
+        return len(mine)
 
     def publish(self, topic: str, payload: bytes, qos: int = 1) -> None:
         self._client.publish(topic, payload, qos=qos)
@@ -152,6 +195,7 @@ class MqttTransport:
             return
         with self._lock:
             self._generation += 1
+            self._unacked = 0
         log.info(
             "MQTT connected to %s:%s (session present: %s)",
             self._host,
@@ -188,10 +232,11 @@ class MqttTransport:
         with self._lock:
             self._generation += 1  # un-acked messages of the old connection will be re-sent
         if reason.is_failure:
-            log.warning("MQTT connection lost (%s); reconnecting", reason)
+            by = "the broker's DISCONNECT" if flags.is_disconnect_packet_from_server else "here"
+            log.warning("MQTT connection lost (%s, %s); reconnecting", reason, by)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        self.inbox.put(
+        self.inbox.put_nowait(
             Inbound(
                 topic=msg.topic,
                 payload=bytes(msg.payload),
@@ -201,3 +246,17 @@ class MqttTransport:
                 generation=self._generation,
             )
         )
+        if msg.qos > 0:
+            with self._lock:
+                self._unacked += 1
+                unacked, logged = self._unacked, self._overshoot_logged
+                self._overshoot_logged |= unacked > self.options.receive_maximum
+            if unacked > self.options.receive_maximum and not logged:
+                log.warning(
+                    "the MQTT broker pushed %d unacknowledged messages, more than the Receive "
+                    "Maximum of %d (Mosquitto before 2.0.13 does: eclipse/mosquitto#2306); "
+                    "reading pauses while the inbox is full, and keep-alive answers can be "
+                    "late behind the surplus: upgrade the broker",
+                    unacked,
+                    self.options.receive_maximum,
+                )

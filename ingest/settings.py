@@ -21,7 +21,9 @@ class IngestSettings(Settings):
         ge=1,
         le=65535,
         description="Most unacknowledged QoS 1 messages the broker may push to one worker "
-        "(MQTT 5 Receive Maximum); bounds the worker's in-flight work.",
+        "(MQTT 5 Receive Maximum); bounds the worker's in-flight work. The worker also stops "
+        "reading while that many wait in its inbox, for brokers that push more (Mosquitto "
+        "before 2.0.13).",
     )
     mqtt_session_expiry_s: int = Field(
         7 * 24 * 3600,

@@ -121,9 +121,11 @@ class IngestWorker:
 
         Two threads: this one writes a batch, acknowledges it once committed and sends its
         replies, while a decoding thread collects and decodes the next one (the write mostly
-        waits on the database, so the two overlap). At most one decoded batch waits, so what
-        the worker holds stays within the broker's Receive Maximum of unacknowledged
-        messages; batches are written and acknowledged in the order they were received."""
+        waits on the database, so the two overlap). At most one decoded batch waits: the
+        worker holds the inbox and three batches (one collected and decoded, one waiting, one
+        being written), all within the Receive Maximum when the broker keeps to it
+        (:mod:`ingest.mqtt` bounds the inbox when it does not); batches are written and
+        acknowledged in the order they were received."""
         ready: queue.Queue[tuple[list[Inbound], Decoded | None]] = queue.Queue(maxsize=1)
         done = threading.Event()  # this loop ended (stopped, or failed)
         decoding = threading.Thread(
