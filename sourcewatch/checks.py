@@ -13,6 +13,9 @@ Each check is a small function returning :class:`Finding` objects; a finding is 
   ``$SYS/broker/publish/messages/dropped``, read with a short subscription); a broker that
   does not publish it is a note, one that cannot be reached a problem. The reading is one
   function (:func:`read_sys_dropped`) so that a recorded figure can replace it later;
+* :func:`broker_version` — a note when the broker is Mosquitto older than 2.0.13, which pushes
+  more than a worker's Receive Maximum (eclipse/mosquitto#2306; README, *Use Mosquitto 2.0.13
+  or later*); read from ``$SYS/broker/version`` (:func:`read_sys_version`);
 * :func:`broker_queue` — the broker's per-session queue limit (``max_queued_messages``, from
   the broker's configuration file or stated in the settings) is below what the registry's
   active outlets send during an outage of the stated length (their frames of the last day,
@@ -26,6 +29,7 @@ Each check is a small function returning :class:`Finding` objects; a finding is 
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,9 +50,11 @@ __all__ = [
     "Finding",
     "broker_drops",
     "broker_queue",
+    "broker_version",
     "calendar",
     "queue_limit",
     "read_sys_dropped",
+    "read_sys_version",
     "requests",
     "signing_key",
     "silent",
@@ -57,6 +63,9 @@ __all__ = [
 ]
 
 DROPPED_TOPIC = "$SYS/broker/publish/messages/dropped"
+VERSION_TOPIC = "$SYS/broker/version"
+# The first Mosquitto that keeps to a client's Receive Maximum (eclipse/mosquitto#2306).
+MOSQUITTO_KEEPS_RECEIVE_MAXIMUM = (2, 0, 13)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,14 +129,14 @@ def without_pw(conn: psycopg.Connection[Any]) -> list[Finding]:
     ]
 
 
-def read_sys_dropped(mqtt_url: str, timeout_s: float = 3.0) -> int | None:
-    """The broker's dropped-message count from its retained ``$SYS`` topic; None when it does
-    not publish one within ``timeout_s``; :class:`OSError` when the broker cannot be reached."""
+def read_sys(mqtt_url: str, topic: str, timeout_s: float = 3.0) -> str | None:
+    """The text of the broker's retained ``$SYS`` ``topic``; None when it does not publish it
+    within ``timeout_s``; :class:`OSError` when the broker cannot be reached."""
     from paho.mqtt.client import Client
     from paho.mqtt.enums import CallbackAPIVersion
 
     host, port, tls, user, password = broker_address(mqtt_url)
-    got: list[int] = []
+    got: list[str] = []
     done = threading.Event()
     client = Client(CallbackAPIVersion.VERSION2, client_id="", clean_session=True)
     if user is not None:
@@ -139,13 +148,10 @@ def read_sys_dropped(mqtt_url: str, timeout_s: float = 3.0) -> int | None:
         if reason.is_failure:
             done.set()
         else:
-            c.subscribe(DROPPED_TOPIC, qos=0)
+            c.subscribe(topic, qos=0)
 
     def on_message(c: Any, userdata: Any, message: Any) -> None:
-        try:
-            got.append(int(message.payload.decode().strip()))
-        except ValueError:
-            pass
+        got.append(message.payload.decode(errors="replace").strip())
         done.set()
 
     client.on_connect = on_connect
@@ -158,6 +164,19 @@ def read_sys_dropped(mqtt_url: str, timeout_s: float = 3.0) -> int | None:
         client.disconnect()
         client.loop_stop()
     return got[0] if got else None
+
+
+def read_sys_dropped(mqtt_url: str, timeout_s: float = 3.0) -> int | None:
+    """The broker's dropped-message count from its retained ``$SYS`` topic; None when it does
+    not publish one within ``timeout_s`` (or not a number); :class:`OSError` when the broker
+    cannot be reached."""
+    text = read_sys(mqtt_url, DROPPED_TOPIC, timeout_s)
+    return int(text) if text is not None and text.isdigit() else None
+
+
+def read_sys_version(mqtt_url: str, timeout_s: float = 3.0) -> str | None:
+    """The broker's own version text (``mosquitto version 2.0.11``), as :func:`read_sys`."""
+    return read_sys(mqtt_url, VERSION_TOPIC, timeout_s)
 
 
 def broker_drops(
@@ -187,6 +206,33 @@ def broker_drops(
             )
         ]
     return []
+
+
+def broker_version(
+    mqtt_url: str, read: Callable[[str], str | None] = read_sys_version
+) -> list[Finding]:
+    """A note when the broker says it is Mosquitto older than 2.0.13. Nothing when it says
+    another version or nothing (an unreachable broker is :func:`broker_drops`' problem)."""
+    try:
+        text = read(mqtt_url)
+    except (OSError, ValueError):
+        return []
+    found = re.fullmatch(r"mosquitto version (\d+)\.(\d+)\.(\d+)\b.*", text or "", re.IGNORECASE)
+    if found is None:
+        return []
+    version = tuple(int(n) for n in found.groups())
+    if version >= MOSQUITTO_KEEPS_RECEIVE_MAXIMUM:
+        return []
+    return [
+        Finding(
+            "broker",
+            "note",
+            f"the broker is Mosquitto {'.'.join(found.groups())}, which pushes workers more than "
+            "their Receive Maximum (eclipse/mosquitto#2306, fixed in 2.0.13): workers stay "
+            "within their bound but may lose their connection for a late ping while a large "
+            "backlog drains (nothing is lost); upgrade to 2.0.13 or later",
+        )
+    ]
 
 
 MOSQUITTO_DEFAULT_QUEUE = 1000  # Mosquitto 2.x: max_queued_messages when not set (0: no limit)

@@ -191,6 +191,7 @@ def check(args: argparse.Namespace) -> int:
                 assumed_per_hour=args.assumed_rate,
             )
     findings += checks.broker_drops(settings.broker)
+    findings += checks.broker_version(settings.broker)
     findings += checks.signing_key(default_key_path(settings.signing_key_file))
     findings += checks.calendar(today)
     for f in findings:

@@ -280,3 +280,30 @@ def test_overdue_requests_are_problems_and_those_due_soon_notes(db: psycopg.Conn
     assert [f.level for f in checks.requests(db, date(2026, 11, 26), remind_within=0)] == [
         "problem"
     ]
+
+
+@pytest.mark.parametrize(
+    ("version", "noted"),
+    [
+        ("mosquitto version 2.0.11", True),
+        ("mosquitto version 1.6.12", True),
+        ("mosquitto version 2.0.13", False),
+        ("mosquitto version 2.0.20", False),
+        ("mosquitto version 2.1.0", False),
+        ("VerneMQ 1.13", False),
+        (None, False),
+    ],
+)
+def test_an_old_mosquitto_is_a_note(version: str | None, noted: bool) -> None:
+    found = checks.broker_version("mqtt://broker", read=lambda url: version)
+    assert [f.level for f in found] == (["note"] if noted else [])
+    if noted:
+        assert "Receive Maximum" in found[0].message and "2.0.13" in found[0].message
+
+
+def test_the_broker_version_is_read_from_the_broker(mqtt_url: str) -> None:
+    # Mosquitto publishes $SYS/broker/version retained from its start.
+    version = checks.read_sys_version(mqtt_url, timeout_s=15)
+    assert version is not None and version.startswith("mosquitto version "), version
+    old = tuple(int(n) for n in version.split()[-1].split(".")[:3]) < (2, 0, 13)
+    assert [f.level for f in checks.broker_version(mqtt_url)] == (["note"] if old else [])
