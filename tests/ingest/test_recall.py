@@ -257,7 +257,9 @@ def test_a_gap_is_recalled_through_the_tcp_gateway(
         try:
             logger.send(m for m in sent if not lost(m))
             wait_until(lambda: stored_minutes(db) == 140, what="the uploads stored")
-            assert gw.connected(MN)
+            # the gateway links the MN to its connection on its event loop once the store's
+            # commit is back from the executor, a moment after the rows are visible here
+            wait_until(lambda: gw.connected(MN), what="the logger's connection linked")
             recaller = tcp_recaller(settings(database_url), gw)
             recaller.cycle(db)
             wait_until(lambda: replies(db, "9012") == 1, what="the first 9012")
