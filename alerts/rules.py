@@ -216,25 +216,20 @@ def _mean(values: Iterable[Decimal]) -> Decimal | None:
 
 def convert_o2(c: Decimal, o2: Decimal | None, o2_ref: Decimal, o2_max: Decimal) -> Decimal | None:
     """折算浓度 C × (21 − O₂ref) / (21 − O₂); None when O₂ is missing or ≥ ``o2_max``."""
-    if o2 is None or o2 >= o2_max or o2 >= 21:
-        return None
-    return c * (21 - o2_ref) / (21 - o2)
-
-
-_Minute = tuple[Decimal, Decimal | None]  # mean of the valid values, mean of their Zs values
+    converted = _converted(((c, o2),), o2_ref, o2_max)
+    return converted[0] if converted else None
 
 
 def _converted(
-    minutes: Mapping[int, _Minute], o2: Mapping[int, Decimal], o2_ref: Decimal, o2_max: Decimal
+    pairs: Iterable[tuple[Decimal, Decimal | None]], o2_ref: Decimal, o2_max: Decimal
 ) -> list[Decimal]:
-    """:func:`convert_o2` of each minute that converts, in order: the same operations on the
-    same operands, with 21 − O₂ref computed once."""
+    """:func:`convert_o2` of each (C, O₂) that converts, in order; the formula's one home
+    (21 − O₂ref computed once for all: an hour's minutes are converted here)."""
     scale = 21 - o2_ref
-    return [
-        v * scale / (21 - o)
-        for m, (v, _) in minutes.items()
-        if (o := o2.get(m)) is not None and o < o2_max and o < 21
-    ]
+    return [c * scale / (21 - o2) for c, o2 in pairs if o2 is not None and o2 < o2_max and o2 < 21]
+
+
+_Minute = tuple[Decimal, Decimal | None]  # mean of the valid values, mean of their Zs values
 
 
 def _minutes(
@@ -390,7 +385,8 @@ def hourly_mean(
         o2_max = rules.o2_max_for_conversion
         if o2_max is None:
             raise ValueError(f"{rules.medium} rules have no o2_max_for_conversion")
-        done = _converted(minutes, o2_here, o2_ref, o2_max)
+        pairs = zip(map(_FIRST, minutes.values()), map(o2_here.get, minutes), strict=True)
+        done = _converted(pairs, o2_ref, o2_max)
         if len(done) * width >= required or not valid:
             converted = _mean(done)
         else:
