@@ -196,6 +196,7 @@ class MqttTransport:
         with self._lock:
             self._generation += 1
             self._unacked = 0
+            self._overshoot_logged = False  # said once per connection
         log.info(
             "MQTT connected to %s:%s (session present: %s)",
             self._host,

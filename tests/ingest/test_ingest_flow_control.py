@@ -145,3 +145,40 @@ def test_a_worker_back_to_a_backlog_is_subscribed_before_it_takes_a_message(
     ):
         wait_until(lambda: stored(db)[0] >= backlog, timeout=60, what="the backlog stored")
     assert stored(db) == (backlog, backlog)
+
+
+def test_the_overshoot_is_said_once_per_connection(caplog: pytest.LogCaptureFixture) -> None:
+    """The transport's own bookkeeping, its paho callbacks called as paho calls them (no
+    broker: stand-ins for the client, flags and messages)."""
+    from types import SimpleNamespace
+
+    from ingest.mqtt import MqttOptions, MqttTransport
+
+    options = MqttOptions("mqtt://127.0.0.1:1883", "overshoot-test", ("t",), "", 2, 60)
+    transport = MqttTransport(options)
+    client = SimpleNamespace(subscribe=lambda topics: None)
+    connected = SimpleNamespace(is_failure=False)
+    flags = SimpleNamespace(session_present=True)
+
+    def connect() -> None:
+        transport._on_connect(client, None, flags, connected, None)  # type: ignore[arg-type]
+
+    def receive(n: int) -> None:
+        for mid in range(n):
+            msg = SimpleNamespace(topic="t", payload=b"x", mid=mid, qos=1)
+            transport._on_message(client, None, msg)  # type: ignore[arg-type]
+
+    def said() -> int:
+        return caplog.text.count("more than the Receive Maximum of 2")
+
+    with caplog.at_level(logging.WARNING, logger="ingest.mqtt"):
+        connect()
+        receive(2)
+        assert said() == 0  # within the Receive Maximum
+        receive(3)
+        assert said() == 1  # past it: said once, not per message
+        connect()  # a new connection: the count starts again
+        receive(2)
+        assert said() == 1
+        receive(1)
+        assert said() == 2
