@@ -224,8 +224,7 @@ def concurrent_rate(base: str, paths: list[str], concurrency: int) -> float:
 def bench_http(
     base: str, what: str, paths: Callable[[int], str], n: int, concurrency: int
 ) -> Timing:
-    with httpx2.Client(base_url=base, timeout=60) as client:
-        times, total = time_calls(lambda i: http_get(client, paths(i)), n)
+    times, total = _one_client(base, paths, n)
     concurrent = concurrent_rate(base, [paths(i) for i in range(n)], concurrency)
     return timing(what, times, total, concurrent)
 
@@ -234,10 +233,16 @@ def bench_http_identity(base: str, what: str, paths: Callable[[int], str], n: in
     """:func:`bench_http` from one client that does not accept gzip (``Accept-Encoding:
     identity``): the same requests without the server's gzip and the client's gunzip, which
     the SQL beside them does not do either."""
-    headers = {"Accept-Encoding": "identity"}
-    with httpx2.Client(base_url=base, timeout=60, headers=headers) as client:
-        times, total = time_calls(lambda i: http_get(client, paths(i)), n)
+    times, total = _one_client(base, paths, n, {"Accept-Encoding": "identity"})
     return timing(what, times, total, None)
+
+
+def _one_client(
+    base: str, paths: Callable[[int], str], n: int, headers: dict[str, str] | None = None
+) -> tuple[list[float], float]:
+    """The ``n`` requests timed one after the other from one client."""
+    with httpx2.Client(base_url=base, timeout=60, headers=headers) as client:
+        return time_calls(lambda i: http_get(client, paths(i)), n)
 
 
 def bench_sql(url: str, what: str, statements: Callable[[int], list[Any]], n: int) -> Timing:
