@@ -12,6 +12,10 @@ away; its RSS and the private Mosquitto's are sampled every ``--sample-s`` secon
 ``--tracemalloc SECONDS`` prints what the worker's Python allocations grew from then to the end.
 The publisher builds a backlog's frames as it publishes them, a window at a time.
 
+Each end-to-end run also prints the CPU time (user + system, from /proc) that each process spent
+from the first publish to the last commit: the workers, the server's backends on the run's
+database, the private broker, the publisher and this process, per frame.
+
 Settings: SOURCEWATCH_BENCH_DSN (an admin DSN; a fresh database is created and dropped) and
 SOURCEWATCH_MQTT_URL (default: each private broker this machine has, side by side: Mosquitto
 with the shipped limits, and Aedes, the embedded default's fallback).
