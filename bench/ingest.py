@@ -392,19 +392,13 @@ def publisher(
 
 
 def wait_stored(url: str, frames: int, timeout_s: float = 1800) -> None:
-    """Until ``frames`` frames are committed (counted exactly), polled every 0.1 s. A poll
-    reads the lowest and the highest frame id (two probes of the primary key) and counts the
-    rows only once those say that enough may be there (there are at most highest − lowest + 1):
-    a ``count(*)`` in every poll scanned all of ``frames``, 6 ms of the server's CPU per poll
-    at 20,000 frames, taken from the run it timed."""
+    """Until ``frames`` frames are committed."""
     deadline = time.monotonic() + timeout_s
     with psycopg.connect(url, autocommit=True) as conn:
         while time.monotonic() < deadline:
-            low, high = conn.execute("SELECT min(id), max(id) FROM frames").fetchone() or (0, 0)
-            if low is not None and high - low + 1 >= frames:
-                row = conn.execute("SELECT count(*) FROM frames").fetchone()
-                if row and row[0] >= frames:
-                    return
+            row = conn.execute("SELECT count(*) FROM frames").fetchone()
+            if row and row[0] >= frames:
+                return
             time.sleep(0.1)
     raise TimeoutError(f"{frames} frames not stored within {timeout_s} s")
 
