@@ -12,6 +12,10 @@ away; its RSS and the private Mosquitto's are sampled every ``--sample-s`` secon
 ``--tracemalloc SECONDS`` prints what the worker's Python allocations grew from then to the end.
 The publisher builds a backlog's frames as it publishes them, a window at a time.
 
+Each end-to-end run also prints the CPU time (user + system, from /proc) that each process spent
+from the first publish to the last commit: the workers, the server's backends on the run's
+database, the private broker, the publisher and this process, per frame.
+
 Settings: SOURCEWATCH_BENCH_DSN (an admin DSN; a fresh database is created and dropped) and
 SOURCEWATCH_MQTT_URL (default: each private broker this machine has, side by side: Mosquitto
 with the shipped limits, and Aedes, the embedded default's fallback).
@@ -368,9 +372,11 @@ def workers(
 
 
 @contextmanager
-def publisher(mqtt_url: str, n: int, *, lazy: bool = False) -> Iterator[tuple[Event, Event]]:
+def publisher(
+    mqtt_url: str, n: int, *, lazy: bool = False
+) -> Iterator[tuple[Event, Event, int | None]]:
     """A publisher process with ``n`` frames ready (``lazy``: built as they are published);
-    yields (go, done)."""
+    yields (go, done, its pid)."""
     ctx = multiprocessing.get_context("spawn")
     ready, go, done = ctx.Event(), ctx.Event(), ctx.Event()
     proc = ctx.Process(target=_publish, args=(mqtt_url, n, ready, go, done, lazy))
@@ -378,7 +384,7 @@ def publisher(mqtt_url: str, n: int, *, lazy: bool = False) -> Iterator[tuple[Ev
     try:
         if not ready.wait(300):
             raise RuntimeError("the publisher did not connect")
-        yield go, done
+        yield go, done, proc.pid
     finally:
         proc.join(900)
         if proc.is_alive():
@@ -403,23 +409,92 @@ def stored_values(url: str) -> int:
     return row[0] if row else 0
 
 
+@dataclass(frozen=True)
+class CpuShare:
+    """CPU time (user + system, from /proc) that each process of an end-to-end run spent from
+    the first publish to the last frame committed: where a frame's cost goes on a machine whose
+    cores they all share."""
+
+    frames: int
+    worker: float  # the worker processes together
+    postgres: float  # the server's backends on the run's database (the workers', the poll's)
+    broker: float | None  # the private Mosquitto; None for a broker this benchmark did not start
+    publisher: float  # the benchmark's publisher (the loggers' side)
+    bench: float  # this process (it polls for the last commit)
+
+    def describe(self) -> str:
+        def part(name: str, seconds: float | None) -> str:
+            if seconds is None:
+                return f"{name} unknown"
+            return f"{name} {seconds:.2f} s ({1e6 * seconds / self.frames:,.0f} µs/frame)"
+
+        return "CPU during the run: " + ", ".join(
+            (
+                part("worker", self.worker),
+                part("PostgreSQL backends", self.postgres),
+                part("broker", self.broker),
+                part("publisher", self.publisher),
+                part("benchmark", self.bench),
+            )
+        )
+
+
+_TICK_S = 1 / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_s(pid: int | None) -> float:
+    """A process's user + system CPU time so far, seconds; 0 when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) * _TICK_S
+
+
+def _backends_cpu_s(conn: psycopg.Connection) -> dict[int, float]:
+    """The CPU time so far of each server backend connected to ``conn``'s database (read from
+    /proc: the server runs on this machine; a remote one reads as 0)."""
+    rows = conn.execute(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+    ).fetchall()
+    return {pid: _cpu_s(pid) for (pid,) in rows}
+
+
 def bench_end_to_end(
     url: str, mqtt_url: str, frames_n: int, worker_count: int = 1, *, shared: bool = True
-) -> tuple[float, int]:
+) -> tuple[float, int, CpuShare]:
     """Publisher process → broker → ``worker_count`` worker processes (one shared
     subscription unless ``shared`` is false) → database: from the first publish to the last
-    frame committed."""
+    frame committed, and the CPU time each process spent meanwhile."""
     truncate(url)
+    broker = _child_pid("mosquitto")
     with (
-        workers(url, mqtt_url, worker_count, shared=shared),
-        publisher(mqtt_url, frames_n) as (go, _),
+        workers(url, mqtt_url, worker_count, shared=shared) as w,
+        publisher(mqtt_url, frames_n) as (go, _, publisher_pid),
+        psycopg.connect(url, autocommit=True) as conn,
     ):
         time.sleep(0.5)  # let the subscriptions settle
+        pids = [p.pid for p in w.processes]
+        cpu = (
+            [sum(map(_cpu_s, pids)), _cpu_s(broker), _cpu_s(publisher_pid), time.process_time()],
+            _backends_cpu_s(conn),
+        )
         start = time.perf_counter()
         go.set()
         wait_stored(url, frames_n)
         elapsed = time.perf_counter() - start
-    return elapsed, stored_values(url)
+        end = [sum(map(_cpu_s, pids)), _cpu_s(broker), _cpu_s(publisher_pid), time.process_time()]
+        backends = _backends_cpu_s(conn)
+    worker, broker_s, publisher_s, bench = (b - a for a, b in zip(cpu[0], end, strict=True))
+    share = CpuShare(
+        frames_n,
+        worker,
+        sum(t - cpu[1].get(pid, 0.0) for pid, t in backends.items()),
+        broker_s if broker else None,
+        publisher_s,
+        bench,
+    )
+    return elapsed, stored_values(url), share
 
 
 @dataclass(frozen=True)
@@ -473,7 +548,7 @@ def bench_backlog(
     truncate(url)
     broker = _child_pid("mosquitto")
     start = time.perf_counter()
-    with publisher(mqtt_url, messages, lazy=True) as (go, done):
+    with publisher(mqtt_url, messages, lazy=True) as (go, done, _):
         go.set()
         done.wait()
     publish_s = time.perf_counter() - start
@@ -597,6 +672,7 @@ class IngestFigures:
     values: int
     rows: list[tuple[str, float, int, str]]  # (what, seconds, count, unit) in run order
     backlogs: list[tuple[str, Backlog]] = field(default_factory=list)  # (broker, figures)
+    cpu: dict[str, CpuShare] = field(default_factory=dict)  # end-to-end row → its CPU shares
 
     def per_s(self, prefix: str) -> float | None:
         """Count per second of the first row whose name starts with ``prefix``."""
@@ -629,6 +705,7 @@ def measure(
     admin = os.environ.get("SOURCEWATCH_BENCH_DSN", "postgresql://postgres@127.0.0.1:5432/test")
     rows: list[tuple[str, float, int, str]] = []
     backlogs: list[tuple[str, Backlog]] = []
+    cpu: dict[str, CpuShare] = {}
     with fresh_database(admin) as url:
         if not backlog.only:
             rows = _throughput(url, make_frames(frames_n), batch)
@@ -638,11 +715,13 @@ def measure(
             shared = name != "Aedes"  # Aedes has no shared subscriptions (README)
             with broker as mqtt_url:
                 if not backlog.only:
-                    t, n = bench_end_to_end(url, mqtt_url, frames_n, shared=shared)
+                    t, n, share = bench_end_to_end(url, mqtt_url, frames_n, shared=shared)
                     rows.append((f"end to end: {name} → worker → database", t, n, "values"))
+                    cpu[rows[-1][0]] = share
                 if scale_out and shared and not backlog.only:
-                    t, n = bench_end_to_end(url, mqtt_url, frames_n, worker_count=2)
+                    t, n, share = bench_end_to_end(url, mqtt_url, frames_n, worker_count=2)
                     rows.append((f"scale-out: {name} → 2 workers → database", t, n, "values"))
+                    cpu[rows[-1][0]] = share
                 for b in backlog.messages if shared else ():  # a persistent shared session
                     figures = bench_backlog(
                         url,
@@ -654,7 +733,7 @@ def measure(
                         trace_after_s=backlog.trace_after_s,
                     )
                     backlogs.append((name, figures))
-    return IngestFigures(frames_n, frames_n * len(GAS), rows, backlogs)
+    return IngestFigures(frames_n, frames_n * len(GAS), rows, backlogs, cpu)
 
 
 def _throughput(
@@ -698,6 +777,8 @@ def report(figures: IngestFigures) -> None:
     for what, t, n, unit in figures.rows:
         extra = f"  ({figures.frames / t:,.0f} frames/s)" if unit == "values" else ""
         print(f"{what:<52} {t:8.2f} {n / t:>10,.0f} {unit}/s{extra}")  # noqa: T201
+        if what in figures.cpu:
+            print(f"  {figures.cpu[what].describe()}")  # noqa: T201
     for name, b in figures.backlogs:
         short = "" if b.stored >= b.messages else f" (STALLED: {b.stored:,} stored)"
         print(  # noqa: T201

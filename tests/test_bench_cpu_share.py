@@ -1,0 +1,34 @@
+"""The end-to-end benchmark's CPU accounting (``bench.ingest``): a process's user + system time
+read from /proc, a gone process reading as none, and the per-frame figures it prints."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+from bench.ingest import CpuShare, _cpu_s
+
+
+def test_cpu_time_of_a_process_grows_while_it_computes() -> None:
+    before = _cpu_s(os.getpid())
+    deadline = time.process_time() + 0.2
+    while time.process_time() < deadline:
+        pass
+    assert _cpu_s(os.getpid()) >= before + 0.1
+
+
+def test_a_process_that_is_gone_spent_nothing() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    assert _cpu_s(child.pid) == 0.0
+
+
+def test_shares_are_given_per_frame_and_an_unknown_broker_is_said() -> None:
+    share = CpuShare(frames=20_000, worker=3.5, postgres=1.4, broker=None, publisher=0.12, bench=0)
+    text = share.describe()
+    assert "worker 3.50 s (175 µs/frame)" in text
+    assert "PostgreSQL backends 1.40 s (70 µs/frame)" in text
+    assert "broker unknown" in text
+    assert "publisher 0.12 s (6 µs/frame)" in text
