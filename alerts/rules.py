@@ -149,6 +149,8 @@ class SampleColumns(Sequence[Sample]):
 _EPOCH, _MICROSECOND = datetime(1970, 1, 1, tzinfo=UTC), timedelta(microseconds=1)
 _FIRST = itemgetter(0)
 MINUTE_US, HOUR_US = 60_000_000, 3_600_000_000  # a minute and an hour in microseconds
+_MINUTES = HOUR_US // MINUTE_US
+_EVERY_MINUTE = range(_MINUTES)  # the offsets of a whole hour of minutes
 
 
 def epoch_micros(t: datetime) -> int:
@@ -298,15 +300,20 @@ def _one_per_minute(
     whole minute of the hour, one per minute, in time order - with the same arithmetic, without
     its per-sample steps; None for any other series (then the general path takes it)."""
     # Every step at C speed, on whole microseconds: the samples' offsets in the hour, whole
-    # minutes, one per minute in time order.
-    offsets = list(map(sub, samples.micros, repeat(epoch_micros(hour_start))))
-    if offsets and (offsets[0] < 0 or offsets[-1] >= HOUR_US):
-        return None  # (the offsets increase, or the last check says no)
-    if any(map(mod, offsets, repeat(MINUTE_US))):
-        return None
-    offsets = list(map(floordiv, offsets, repeat(MINUTE_US)))
-    if not all(map(lt, offsets, islice(offsets, 1, None))):
-        return None
+    # minutes, one per minute in time order. A whole hour of them is every minute's time.
+    start, micros = epoch_micros(hour_start), samples.micros
+    offsets: Sequence[int]
+    if len(micros) == _MINUTES and micros == list(range(start, start + HOUR_US, MINUTE_US)):
+        offsets = _EVERY_MINUTE
+    else:
+        offsets = list(map(sub, micros, repeat(start)))
+        if offsets and (offsets[0] < 0 or offsets[-1] >= HOUR_US):
+            return None  # (the offsets increase, or the last check says no)
+        if any(map(mod, offsets, repeat(MINUTE_US))):
+            return None
+        offsets = list(map(floordiv, offsets, repeat(MINUTE_US)))
+        if not all(map(lt, offsets, islice(offsets, 1, None))):
+            return None
     counted = Counter(samples.flag)
     for flag, n in counted.items():
         flags[flag or NO_FLAG] += n
