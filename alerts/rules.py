@@ -271,7 +271,7 @@ def _minutes(
     out: dict[int, _Minute] = {}
     for m in sorted(buckets):
         pairs = buckets[m]
-        if len(pairs) == 1:  # the usual minute record: the same arithmetic as below (see _one)
+        if len(pairs) == 1:  # the usual minute record: as below (see Normalising a minute)
             v, z = pairs[0]
             out[m] = (_ZERO_D + v, None if z is None else _ZERO_D + z)
         else:
@@ -283,11 +283,11 @@ def _minutes(
 
 
 _ZERO, _HOUR, _ZERO_D, _21 = timedelta(0), timedelta(hours=1), Decimal(0), Decimal(21)
-# _one: a minute of one valid sample is its value v normalised as the mean of one value is,
-# (0 + v) / 1, which is 0 + v to the last digit (the division by 1 of a result of this context is
-# exact, and its ideal exponent is the dividend's; zeros keep their sign, NaN and infinities stay
-# what they are): so the division, nearly as costly as the rest of the minute, is left out.
-# Tested on many values in tests/alerts/test_rules.py.
+# Normalising a minute: one valid sample's minute is its value v normalised as the mean of one
+# value is, (0 + v) / 1, which is 0 + v to the last digit (the division by 1 of a result of this
+# context is exact, and its ideal exponent is the dividend's; zeros keep their sign, NaN and
+# infinities stay what they are): so the division, nearly as costly as the rest of the minute,
+# is left out. Tested on many values in tests/alerts/test_rules.py.
 
 
 def _one_per_minute(
@@ -317,7 +317,7 @@ def _one_per_minute(
     counted = Counter(samples.flag)
     for flag, n in counted.items():
         flags[flag or NO_FLAG] += n
-    # One sample per minute: its value alone, normalised as a mean of one is (see _one).
+    # One sample per minute: its value alone, normalised as a mean of one (Normalising a minute).
     values, zs = samples.value, samples.zs_value
     # (Identity tests: comparing a Decimal with None is slow.)
     if valid_flags.issuperset(counted) and not any(map(is_, values, repeat(None))):
