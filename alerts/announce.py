@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from alerts.notify import Notification, enqueue
+from alerts.notify import Notification, enqueue_many
 from alerts.notify.notification import action_label, kind_label
 from schemas.cases.transitions import Transition
 
@@ -51,15 +51,16 @@ def titles(ctx: dict[str, Any], action: str) -> tuple[str, str]:
 
 
 def announce(conn: psycopg.Connection, transitions: Sequence[Transition]) -> int:
-    """Enqueue one notification per transition; returns the outbox rows created."""
-    created = 0
+    """Enqueue one notification per transition (all in one statement); returns the outbox rows
+    created."""
     if not transitions:
-        return created
+        return 0
     cur = conn.cursor(row_factory=dict_row)
     # Every case's context at once, as it is after all of the transitions.
     contexts = {
         row["id"]: row for row in cur.execute(_CONTEXT, (sorted({t.case_id for t in transitions}),))
     }
+    notifications: list[Notification] = []
     for t in transitions:
         ctx = contexts.get(t.case_id)
         if ctx is None:
@@ -74,8 +75,7 @@ def announce(conn: psycopg.Connection, transitions: Sequence[Transition]) -> int
             "unit": ctx["unit"],
             "close_reason": ctx["close_reason"],
         }
-        created += enqueue(
-            conn,
+        notifications.append(
             Notification(
                 event_id=t.event_id,
                 case_id=t.case_id,
@@ -96,6 +96,6 @@ def announce(conn: psycopg.Connection, transitions: Sequence[Transition]) -> int
                 title_zh=title_zh,
                 title_en=title_en,
                 details=details,
-            ),
+            )
         )
-    return created
+    return enqueue_many(conn, notifications)

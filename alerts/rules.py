@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from itertools import islice, repeat
-from operator import add, floordiv, is_, itemgetter, lt, mod, sub, truediv
+from operator import add, floordiv, is_, itemgetter, lt, mod, sub
 from typing import Any, Literal, NamedTuple, cast, overload
 
 from schemas.limits.rules import ValidityRules
@@ -149,6 +149,8 @@ class SampleColumns(Sequence[Sample]):
 _EPOCH, _MICROSECOND = datetime(1970, 1, 1, tzinfo=UTC), timedelta(microseconds=1)
 _FIRST = itemgetter(0)
 MINUTE_US, HOUR_US = 60_000_000, 3_600_000_000  # a minute and an hour in microseconds
+_MINUTES = HOUR_US // MINUTE_US
+_EVERY_MINUTE = range(_MINUTES)  # the offsets of a whole hour of minutes
 
 
 def epoch_micros(t: datetime) -> int:
@@ -226,7 +228,11 @@ def _converted(
     """:func:`convert_o2` of each (C, O₂) that converts, in order; the formula's one home
     (21 − O₂ref computed once for all: an hour's minutes are converted here)."""
     scale = 21 - o2_ref
-    return [c * scale / (21 - o2) for c, o2 in pairs if o2 is not None and o2 < o2_max and o2 < 21]
+    # O₂ < o2_max and O₂ < 21 as one comparison (a NaN o2_max stays, and comparing an O₂ with
+    # it raises as before); 21 − O₂ with the Decimal 21, not the int converted for every
+    # minute: the same operations on the same operands.
+    below = o2_max if o2_max.is_nan() or o2_max < _21 else _21
+    return [c * scale / (_21 - o2) for c, o2 in pairs if o2 is not None and o2 < below]
 
 
 _Minute = tuple[Decimal, Decimal | None]  # mean of the valid values, mean of their Zs values
@@ -265,9 +271,9 @@ def _minutes(
     out: dict[int, _Minute] = {}
     for m in sorted(buckets):
         pairs = buckets[m]
-        if len(pairs) == 1:  # the usual minute record: the same arithmetic as below
+        if len(pairs) == 1:  # the usual minute record: as below (see Normalising a minute)
             v, z = pairs[0]
-            out[m] = ((_ZERO_D + v) / 1, None if z is None else (_ZERO_D + z) / 1)
+            out[m] = (_ZERO_D + v, None if z is None else _ZERO_D + z)
         else:
             out[m] = (
                 sum((v for v, _ in pairs), Decimal(0)) / len(pairs),
@@ -276,7 +282,12 @@ def _minutes(
     return out
 
 
-_ZERO, _HOUR, _ZERO_D = timedelta(0), timedelta(hours=1), Decimal(0)
+_ZERO, _HOUR, _ZERO_D, _21 = timedelta(0), timedelta(hours=1), Decimal(0), Decimal(21)
+# Normalising a minute: one valid sample's minute is its value v normalised as the mean of one
+# value is, (0 + v) / 1, which is 0 + v to the last digit (the division by 1 of a result of this
+# context is exact, and its ideal exponent is the dividend's; zeros keep their sign, NaN and
+# infinities stay what they are): so the division, nearly as costly as the rest of the minute,
+# is left out. Tested on many values in tests/alerts/test_rules.py.
 
 
 def _one_per_minute(
@@ -289,30 +300,35 @@ def _one_per_minute(
     whole minute of the hour, one per minute, in time order - with the same arithmetic, without
     its per-sample steps; None for any other series (then the general path takes it)."""
     # Every step at C speed, on whole microseconds: the samples' offsets in the hour, whole
-    # minutes, one per minute in time order.
-    offsets = list(map(sub, samples.micros, repeat(epoch_micros(hour_start))))
-    if offsets and (offsets[0] < 0 or offsets[-1] >= HOUR_US):
-        return None  # (the offsets increase, or the last check says no)
-    if any(map(mod, offsets, repeat(MINUTE_US))):
-        return None
-    offsets = list(map(floordiv, offsets, repeat(MINUTE_US)))
-    if not all(map(lt, offsets, islice(offsets, 1, None))):
-        return None
+    # minutes, one per minute in time order. A whole hour of them is every minute's time.
+    start, micros = epoch_micros(hour_start), samples.micros
+    offsets: Sequence[int]
+    if len(micros) == _MINUTES and micros == list(range(start, start + HOUR_US, MINUTE_US)):
+        offsets = _EVERY_MINUTE
+    else:
+        offsets = list(map(sub, micros, repeat(start)))
+        if offsets and (offsets[0] < 0 or offsets[-1] >= HOUR_US):
+            return None  # (the offsets increase, or the last check says no)
+        if any(map(mod, offsets, repeat(MINUTE_US))):
+            return None
+        offsets = list(map(floordiv, offsets, repeat(MINUTE_US)))
+        if not all(map(lt, offsets, islice(offsets, 1, None))):
+            return None
     counted = Counter(samples.flag)
     for flag, n in counted.items():
         flags[flag or NO_FLAG] += n
-    # One sample per minute: its value alone, normalised as a sum of one is, (0 + v) / 1.
+    # One sample per minute: its value alone, normalised as a mean of one (Normalising a minute).
     values, zs = samples.value, samples.zs_value
     # (Identity tests: comparing a Decimal with None is slow.)
     if valid_flags.issuperset(counted) and not any(map(is_, values, repeat(None))):
-        normalised = map(truediv, map(add, repeat(_ZERO_D), values), repeat(1))  # all valid
+        normalised = map(add, repeat(_ZERO_D), values)  # all valid
         if all(map(is_, zs, repeat(None))):
             return dict(zip(offsets, zip(normalised, zs, strict=True), strict=True))
-        zs_normalised = ((_ZERO_D + z) / 1 if z is not None else None for z in zs)
+        zs_normalised = (_ZERO_D + z if z is not None else None for z in zs)
         return dict(zip(offsets, zip(normalised, zs_normalised, strict=True), strict=True))
     rows = zip(offsets, values, zs, samples.flag, strict=True)
     return {
-        m: ((_ZERO_D + v) / 1, None if z is None else (_ZERO_D + z) / 1)
+        m: (_ZERO_D + v, None if z is None else _ZERO_D + z)
         for m, v, z, f in rows
         if v is not None and f in valid_flags
     }

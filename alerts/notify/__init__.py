@@ -1,9 +1,9 @@
 """Notifications of case transitions to enforcement staff, and of system alerts to the staff
 who subscribed to them (:mod:`alerts.notify.system`).
 
-The evaluator calls :func:`enqueue` with a :class:`Notification` in the transaction that
-records the transition; a :class:`Dispatcher` delivers the outbox over the channels
-(webhook, e-mail, MQTT, WeCom and DingTalk robots). One case transition (one ``case_events``
+The evaluator calls :func:`enqueue_many` with a :class:`Notification` per transition in the
+transaction that records them (:func:`enqueue` takes one); a :class:`Dispatcher` delivers
+the outbox over the channels (webhook, e-mail, MQTT, WeCom and DingTalk robots). One case transition (one ``case_events``
 row) is one notification per subscription, however often it is replayed.
 """
 
@@ -33,7 +33,7 @@ from alerts.notify.errors import (
 )
 from alerts.notify.message import Message, Notice, read_notice, render, render_digest
 from alerts.notify.notification import ACTIONS, Notification
-from alerts.notify.outbox import enqueue
+from alerts.notify.outbox import enqueue, enqueue_many
 from alerts.notify.system import SystemNotice, announce_pending
 from schemas.subscriptions import (
     CHANNELS,
@@ -74,6 +74,7 @@ __all__ = [
     "deactivate_subscription",
     "dingtalk_sign",
     "enqueue",
+    "enqueue_many",
     "get_subscription",
     "list_subscriptions",
     "read_notice",

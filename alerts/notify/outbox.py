@@ -1,6 +1,7 @@
 """The notification outbox: every SQL statement on ``notification_outbox`` and ``delivery_log``.
 
-:func:`enqueue` runs in the caller's transaction, so a case transition and its notifications
+:func:`enqueue` (and :func:`enqueue_many`, the evaluator's transitions of a batch in one
+statement) runs in the caller's transaction, so a case transition and its notifications
 commit (or roll back) together; ``NOTIFY sourcewatch_notifications`` wakes the dispatchers
 when that transaction commits. The other functions are the dispatcher's steps, each meant to
 run inside the transaction that holds the claimed rows.
@@ -22,24 +23,36 @@ from schemas.cases.kinds import SEVERITIES
 from schemas.core import channels
 from schemas.core.transactions import atomic
 
-__all__ = ["Claimed", "Target", "enqueue", "enqueue_system"]
+__all__ = ["Claimed", "Target", "enqueue", "enqueue_many", "enqueue_system"]
 
 
-# Matches active subscriptions against the notification; an empty filter matches everything.
+# Matches active subscriptions against each notification (in the order given, then by
+# subscription); an empty filter matches everything. Each event with rows inserted wakes the
+# dispatchers (when the transaction commits; PostgreSQL sends a payload once per transaction).
 _ENQUEUE = """
-INSERT INTO notification_outbox (event_id, subscription_id, payload)
-SELECT %(event_id)s, s.id, %(payload)s
-FROM subscriptions s
-WHERE s.active AND s.cases
-  AND (cardinality(s.enterprise_ids) = 0 OR %(enterprise_id)s::bigint = ANY (s.enterprise_ids))
-  AND (cardinality(s.districts) = 0 OR %(district)s::text = ANY (s.districts))
-  AND (cardinality(s.pollutants) = 0 OR %(pollutant)s::text IS NULL
-       OR %(pollutant)s::text = ANY (s.pollutants))
-  AND (cardinality(s.kinds) = 0 OR %(kind)s::text = ANY (s.kinds))
-  AND array_position(%(levels)s::text[], s.min_severity)
-      <= array_position(%(levels)s::text[], %(severity)s::text)
-ORDER BY s.id
-ON CONFLICT (event_id, subscription_id) DO NOTHING
+WITH n AS (
+    SELECT * FROM unnest(%(event_ids)s::bigint[], %(payloads)s::jsonb[],
+        %(enterprise_ids)s::bigint[], %(districts)s::text[], %(pollutants)s::text[],
+        %(kinds)s::text[], %(severities)s::text[])
+        WITH ORDINALITY AS n(event_id, payload, enterprise_id, district, pollutant, kind,
+            severity, i)
+), inserted AS (
+    INSERT INTO notification_outbox (event_id, subscription_id, payload)
+    SELECT n.event_id, s.id, n.payload
+    FROM n JOIN subscriptions s ON s.active AND s.cases
+      AND (cardinality(s.enterprise_ids) = 0 OR n.enterprise_id = ANY (s.enterprise_ids))
+      AND (cardinality(s.districts) = 0 OR n.district = ANY (s.districts))
+      AND (cardinality(s.pollutants) = 0 OR n.pollutant IS NULL
+           OR n.pollutant = ANY (s.pollutants))
+      AND (cardinality(s.kinds) = 0 OR n.kind = ANY (s.kinds))
+      AND array_position(%(levels)s::text[], s.min_severity)
+          <= array_position(%(levels)s::text[], n.severity)
+    ORDER BY n.i, s.id
+    ON CONFLICT (event_id, subscription_id) DO NOTHING
+    RETURNING event_id
+)
+SELECT e.rows, pg_notify(%(channel)s, e.event_id::text)
+FROM (SELECT event_id, count(*) AS rows FROM inserted GROUP BY event_id) e
 """
 
 
@@ -50,24 +63,34 @@ def enqueue(conn: psycopg.Connection[Any], n: Notification) -> int:
     a savepoint, so a bad ``event_id`` leaves the caller's transaction usable; in autocommit
     it is its own transaction). Idempotent: replaying an event inserts nothing new.
     """
+    return enqueue_many(conn, [n])
+
+
+def enqueue_many(conn: psycopg.Connection[Any], notifications: Sequence[Notification]) -> int:
+    """:func:`enqueue` of each notification, in order, in one statement (the evaluator's
+    transitions of a batch); returns the rows inserted. One bad ``event_id`` inserts none of
+    them (:class:`UnknownEvent`)."""
+    if not notifications:
+        return 0
     params = {
-        "event_id": n.event_id,
-        "payload": Jsonb(n.to_json()),
-        "enterprise_id": n.enterprise_id,
-        "district": n.district,
-        "pollutant": n.pollutant,
-        "kind": n.kind,
-        "severity": n.severity,
+        "event_ids": [n.event_id for n in notifications],
+        "payloads": [Jsonb(n.to_json()) for n in notifications],
+        "enterprise_ids": [n.enterprise_id for n in notifications],
+        "districts": [n.district for n in notifications],
+        "pollutants": [n.pollutant for n in notifications],
+        "kinds": [n.kind for n in notifications],
+        "severities": [n.severity for n in notifications],
         "levels": list(SEVERITIES),
+        "channel": channels.NOTIFICATIONS,
     }
     try:
         with atomic(conn):
-            inserted = conn.execute(_ENQUEUE, params).rowcount
-            if inserted:
-                conn.execute("SELECT pg_notify(%s, %s)", (channels.NOTIFICATIONS, str(n.event_id)))
+            rows = conn.execute(_ENQUEUE, params).fetchall()
     except psycopg.errors.ForeignKeyViolation as exc:
-        raise UnknownEvent(f"no case event {n.event_id}") from exc
-    return inserted
+        ids = ", ".join(str(n.event_id) for n in notifications)
+        among = "one of " if len(notifications) > 1 else ""
+        raise UnknownEvent(f"no case event {among}{ids}") from exc
+    return sum(inserted for inserted, _ in rows)
 
 
 # A system alert event goes to the active subscriptions asking for system alerts (of its kind,

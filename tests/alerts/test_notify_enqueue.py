@@ -16,6 +16,7 @@ from alerts.notify import (
     add_subscription,
     deactivate_subscription,
     enqueue,
+    enqueue_many,
     get_subscription,
     list_subscriptions,
 )
@@ -153,6 +154,46 @@ def test_an_unknown_event_is_a_clear_error_and_the_callers_transaction_survives(
         assert enqueue(conn, n) == 1
         conn.commit()
     assert [r[0] for r in outbox(db)] == [n.event_id]
+
+
+def test_enqueue_many_is_enqueue_of_each_in_order(
+    database_url: str, db: psycopg.Connection
+) -> None:
+    """The evaluator's notifications of a batch, in one statement: the rows, their order (by
+    notification, then by subscription), payloads, count and wake-ups of one enqueue each."""
+    every, west = subscribe(db), subscribe(db, districts=["西湖区"], min_severity="major")
+    a = case_event(db, district="西湖区", severity="critical")  # both subscriptions
+    b = case_event(db, district="滨江区", severity="critical", mn="MN2")  # every only
+    c = case_event(db, district="西湖区", severity="warning", mn="MN3")  # every only
+    with psycopg.connect(database_url, autocommit=True) as listener:
+        listener.execute(listen_statement([channels.NOTIFICATIONS]))
+        assert enqueue_many(db, [b, a, c]) == 4
+        got = sorted(x.payload for x in listener.notifies(timeout=5, stop_after=3))
+        assert got == sorted(str(n.event_id) for n in (a, b, c))
+        assert enqueue_many(db, [b, a, c]) == 0  # a replay: nothing, and nobody woken
+        assert list(listener.notifies(timeout=0.2)) == []
+    assert outbox(db) == [
+        (b.event_id, every, "pending", 0),
+        (a.event_id, every, "pending", 0),
+        (a.event_id, west, "pending", 0),
+        (c.event_id, every, "pending", 0),
+    ]
+    payloads = db.execute("SELECT event_id, payload FROM notification_outbox ORDER BY id")
+    assert [(e, p) for e, p in payloads] == [(n.event_id, n.to_json()) for n in (b, a, a, c)]
+    assert enqueue_many(db, []) == 0
+
+
+def test_one_unknown_event_among_many_enqueues_none(
+    database_url: str, db: psycopg.Connection
+) -> None:
+    subscribe(db)
+    with psycopg.connect(database_url) as conn:  # the evaluator's transaction
+        n, m = case_event(conn), case_event(conn, mn="MN2")
+        with pytest.raises(UnknownEvent, match="one of .*999999"):
+            enqueue_many(conn, [n, replace(m, event_id=999_999), m])
+        assert enqueue_many(conn, [n, m]) == 2
+        conn.commit()
+    assert [r[0] for r in outbox(db)] == [n.event_id, m.event_id]
 
 
 # Subscription management ------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import decimal
+from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -511,3 +513,62 @@ def test_arrays_read_out_of_time_order_are_put_in_it() -> None:
     shuffled = [3, 0, 2, 1]
     got = _in_time_order([times[k] for k in shuffled], [[c[k] for k in shuffled] for c in columns])
     assert got == (times, *columns)
+
+
+# Values whose minute or 折算 would show a shortcut that is not the regulator's arithmetic: a
+# positive exponent, negative zeros, more digits than the context keeps (rounded half-even: the
+# last kept digit 4 → 5 at 30 digits), a tiny exponent, a negative value, NaN and infinities.
+_AWKWARD = [
+    "31.5", "-12.25", "1E+2", "-0", "-0.00", "0E+3", "1.69350492589913944117715162046",
+    "-9.99999999999999999999999999995", "12345678901234567890123456789012345", "1E-30",
+    "0.000000000000000000000000000000123456789012345678901234567890", "NaN", "Infinity",
+    "-Infinity",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "context",
+    [
+        decimal.Context(),
+        decimal.Context(prec=5, rounding=decimal.ROUND_HALF_UP),
+        decimal.Context(prec=4, rounding=decimal.ROUND_FLOOR),
+    ],
+    ids=["default", "5 digits half-up", "4 digits floor"],
+)
+def test_a_minute_of_one_sample_is_its_value_as_a_mean_of_one(context: decimal.Context) -> None:
+    """A minute of one valid sample v is the mean of one value, (0 + v) / 1, to the last digit
+    (the text of the Decimal compared: exponent and sign of zero too), on both paths."""
+    from alerts.rules import _minutes
+
+    samples = [Sample(at(m), D(v), D(v), "N") for m, v in enumerate(_AWKWARD)]
+    with decimal.localcontext(context):
+        expected = {m: str((0 + D(v)) / 1) for m, v in enumerate(_AWKWARD)}
+        for given in (samples, columns_of(samples), columns_of(samples, micros=True)):
+            minutes = _minutes(given, HOUR, 1, DEFAULT_VALID_FLAGS, Counter())
+            assert {m: str(v) for m, (v, _) in minutes.items()} == expected
+            assert {m: str(z) for m, (_, z) in minutes.items()} == expected
+
+
+def test_o2_conversion_is_the_formula_on_awkward_values() -> None:
+    """C × (21 − O₂ref) / (21 − O₂) with the operands as written (21 an integer), none at or above
+    o2_max or 21 (o2_max above 21 too), the text of each result compared; a NaN o2_max raises as
+    the comparison with it does, once there is an O₂ to compare."""
+    from alerts.rules import _converted
+
+    o2s = ["9", "9.37", "-0", "0.001", "20.999", "21", "21.0", "22", "19.5", "-3", "1E+1", None]
+    for o2_max in ("19.5", "21", "25", "20.9990"):
+        for o2_ref in ("6", "3.5", "-1", "1E+1"):
+            for c in _AWKWARD[:10]:
+                pairs = [(D(c), None if o2 is None else D(o2)) for o2 in o2s]
+                expected = [
+                    str(D(c) * (21 - D(o2_ref)) / (21 - o2))
+                    for _, o2 in pairs
+                    if o2 is not None and o2 < D(o2_max) and o2 < 21
+                ]
+                got = _converted(pairs, D(o2_ref), D(o2_max))
+                assert [str(x) for x in got] == expected
+                one_by_one = [convert_o2(c_, o2, D(o2_ref), D(o2_max)) for c_, o2 in pairs]
+                assert [str(x) for x in one_by_one if x is not None] == expected
+    assert _converted([(D(1), None)], D(6), D("NaN")) == []
+    with pytest.raises(decimal.InvalidOperation):
+        _converted([(D(1), D(9))], D(6), D("NaN"))
