@@ -24,7 +24,7 @@ from fastapi.security import APIKeyCookie, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.db import Database, DatabaseError, get_database
+from api.db import Database, DatabaseError, database_of
 from api.errors import ApiError, Forbidden, Unauthorized, database_error, error_response
 from schemas.staff.accounts import ROLES, StaffUser, authenticate_token
 from schemas.staff.sessions import Session, find_session
@@ -75,7 +75,7 @@ def session_of(request: Request) -> Session | None:
     if hasattr(request.state, "staff_session"):
         found: Session | None = request.state.staff_session
         return found
-    found = _session(get_database(request), request.cookies.get(SESSION_COOKIE))
+    found = _session(database_of(request), request.cookies.get(SESSION_COOKIE))
     request.state.staff_session = found
     return found
 
@@ -114,7 +114,7 @@ def authenticate(request: Request) -> StaffUser:
     found = getattr(request.state, _USER, None)
     if isinstance(found, StaffUser):
         return found  # checked by the gate, before the body was read
-    return _user(get_database(request), request.method, request.headers, request.cookies)
+    return _user(database_of(request), request.method, request.headers, request.cookies)
 
 
 def require_role(role: str) -> Callable[[Request], StaffUser]:

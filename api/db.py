@@ -1,10 +1,10 @@
 """The API's one door to PostgreSQL, and the one place where psycopg errors become the API's own.
 
 Routes never touch psycopg: they get a :class:`Database` (the pool opened in the app's
-lifespan) with :func:`get_database` and run :class:`Statement` objects built by
-:mod:`api.queries`. Every transaction carries a statement time limit, so no public query runs
-away; a query can still stream any number of rows (a server-side cursor fetches in batches,
-and the limit applies to each fetch).
+lifespan) with :func:`get_database` (the dependency; :func:`database_of` outside one) and run
+:class:`Statement` objects built by :mod:`api.queries`. Every transaction carries a statement
+time limit, so no public query runs away; a query can still stream any number of rows (a
+server-side cursor fetches in batches, and the limit applies to each fetch).
 
 Errors (mapped to HTTP statuses by :mod:`api.errors`, the only module that knows them)::
 
@@ -35,6 +35,7 @@ __all__ = [
     "QueryTimeout",
     "Row",
     "Statement",
+    "database_of",
     "fetch_rows",
     "get_database",
 ]
@@ -173,8 +174,14 @@ def fetch_rows(conn: psycopg.Connection[Any], statement: Statement) -> list[Row]
         return cur.fetchall()
 
 
-def get_database(request: Request) -> Database:
-    """FastAPI dependency: the app's :class:`Database` (set in the lifespan)."""
+def database_of(request: Request) -> Database:
+    """The app's :class:`Database` (set in the lifespan)."""
     database = request.app.state.database
     assert isinstance(database, Database), "the app's lifespan has not run"
     return database
+
+
+async def get_database(request: Request) -> Database:
+    """FastAPI dependency: :func:`database_of`. Async because it does not block: FastAPI runs a
+    sync dependency in the thread pool, a hop there and back for every request."""
+    return database_of(request)

@@ -8,6 +8,10 @@ Hard limits (documented in the OpenAPI description of each parameter):
 * CSV without an explicit ``limit`` streams every row of the filtered result.
 
 Every problem is an :class:`api.errors.InvalidParameter` naming the parameter.
+
+The dependencies here (:func:`pagination`, :func:`output_format`, :func:`reject_nul`) are
+``async def`` because none of them blocks: FastAPI runs a sync dependency in the thread pool,
+a hop there and back for each one on every request.
 """
 
 from __future__ import annotations
@@ -100,7 +104,7 @@ class Pagination:
         return self.size, self.offset
 
 
-def pagination(
+async def pagination(
     limit: Annotated[
         int | None,
         Query(
@@ -137,7 +141,7 @@ def prefers_csv(accept: str) -> bool:
     return q_csv > 0 and q_csv >= q_json
 
 
-def output_format(
+async def output_format(
     request: Request,
     fmt: Annotated[
         Format | None,
@@ -153,7 +157,7 @@ def output_format(
     return "csv" if prefers_csv(request.headers.get("accept", "")) else "json"
 
 
-def reject_nul(request: Request) -> None:
+async def reject_nul(request: Request) -> None:
     """Router dependency: PostgreSQL text cannot hold NUL characters, so a parameter with one
     is refused as invalid (instead of failing in the database)."""
     items = [*request.query_params.multi_items(), *request.path_params.items()]

@@ -14,19 +14,20 @@ import hashlib
 import io
 import json
 import types
-import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Union, get_args, get_origin
 
 from fastapi import Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
+from zlib_ng import zlib_ng
 
 from schemas.core import csvcells
 
 __all__ = [
     "CSV_MEDIA_TYPE",
     "CSV_RESPONSE",
+    "GZIP_ENCODER_LEVEL",
     "GZIP_LEVEL",
     "GZIP_MINIMUM_SIZE",
     "MAX_AGE_DATA",
@@ -46,13 +47,17 @@ __all__ = [
 ]
 
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
-# Level 4: a JSON page of 1,000 hourly points (838 kB) compresses to 41.0 kB in about 3 ms and
-# a year's CSV (3.1 MB) to 237 kB in about 16 ms, where level 5 (the third round's choice over
-# Starlette's 9) gave 38.0 kB and 236 kB in 13 % and 22 % more CPU time; level 1 would halve the
-# time but send 28-37 % more bytes (bench/README.md, sixth round). The one compression setting
-# of the API: the gzip middleware's (api.app) and that of the bodies compressed where they are
-# written (gzip_encoder).
+# The gzip middleware's level (api.app, the standard library's zlib through Starlette): every
+# response but the long bodies below. Level 4: a JSON page of 1,000 hourly points (838 kB)
+# compresses to 41.0 kB in about 3 ms and a year's CSV (3.1 MB) to 237 kB in about 16 ms, where
+# level 5 (the third round's choice over Starlette's 9) gave 38.0 kB and 236 kB in 13 % and 22 %
+# more CPU time (bench/README.md, sixth round).
 GZIP_LEVEL = 4
+# The level of the long bodies compressed where they are written (gzip_encoder), with zlib-ng
+# (the zlib-ng package: the same gzip format, any client's zlib decodes it): at level 5 a page
+# is 39.5 kB in about 1.5 ms and a year 230 kB in about 8.5 ms, fewer bytes than the standard
+# library's level 4 in 35-40 % less CPU time (bench/README.md, seventh round: hourly series).
+GZIP_ENCODER_LEVEL = 5
 GZIP_MINIMUM_SIZE = 1000  # bytes: smaller responses are not compressed
 MAX_AGE_DATA = 60  # s: series, lists, latest values
 MAX_AGE_REFERENCE = 3600  # s: code tables
@@ -103,20 +108,21 @@ def json_body_response(
 # are compressed there instead, with gzip_encoder: a JSON page of an hourly series (the
 # middleware would hand a body over 128 KiB to a thread of its own and back, two more waits for
 # a scheduler slot on a loaded machine) and a spooled download (compressed once as it is
-# written, where the middleware would compress and flush each 64 KiB chunk as it is sent).
+# written, where the middleware would compress and flush each 64 KiB chunk as it is sent). These
+# use zlib-ng, the middleware the standard library's zlib.
 
 
-def gzip_encoder(request: Request, headers: dict[str, str]) -> zlib._Compress | None:
-    """A gzip compressor (``zlib.compressobj`` at :data:`GZIP_LEVEL`) when the client accepts
-    gzip, the response's ``headers`` then marked as the middleware marks them
-    (``Content-Encoding``, ``Vary``); None otherwise."""
+def gzip_encoder(request: Request, headers: dict[str, str]) -> zlib_ng._Compress | None:
+    """A gzip compressor (zlib-ng's ``compressobj`` at :data:`GZIP_ENCODER_LEVEL`, a gzip
+    stream any zlib decodes) when the client accepts gzip, the response's ``headers`` then
+    marked as the middleware marks them (``Content-Encoding``, ``Vary``); None otherwise."""
     if "gzip" not in request.headers.get("Accept-Encoding", ""):
         return None
     headers["Content-Encoding"] = "gzip"
     headers["Vary"] = (
         f"{headers['Vary']}, Accept-Encoding" if "Vary" in headers else "Accept-Encoding"
     )
-    return zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    return zlib_ng.compressobj(GZIP_ENCODER_LEVEL, zlib_ng.DEFLATED, 16 + zlib_ng.MAX_WBITS)
 
 
 def _json_body(

@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth import StaffUser, require_role
 from api.broadcast import Broadcast, Overflow, Subscription
-from api.db import Database, DatabaseError, Row, Statement, get_database
+from api.db import Database, DatabaseError, Row, Statement, database_of
 from api.errors import ERROR_RESPONSES, STAFF_RESPONSES
 from api.queries import case_events
 from api.queries.case_events import EventFilter
@@ -168,7 +168,7 @@ async def alert_stream(
         int | None, Header(ge=0, description="resume after this event (SSE reconnection)")
     ] = None,
 ) -> StreamingResponse:
-    database = get_database(request)
+    database = database_of(request)
     broadcast: Broadcast = request.app.state.case_events
     subscription = broadcast.subscribe()  # first: nothing that commits from now on is missed
     try:
