@@ -261,10 +261,10 @@ FROM unnest(%b::bigint[], %b::text[], %b::text[], %b::timestamptz[])
 # A fresh batch whose frames are all new (no value cites a frame stored before) skips the merge:
 # this statement inserts its staged values into measurement_rows as they are (a key sent twice
 # in the batch fails there on the primary key, and write_batch() writes the batch again through
-# the merge, which keeps the last one sent) and does the rest of the merge from what the writer counted of
-# them per outlet, pollutant, kind, UTC hour and flag (`g`: rows, rows with a value, first and
-# last instant): the evaluation queue, one NOTIFY per outlet and, with record.GROUPED_CTES, the
-# completeness record. Every key being new, the merge's `up` would hold every row at revision
+# the merge, which keeps the last one sent) and does the rest of the merge from what the writer
+# counted of them per outlet, pollutant, kind, UTC hour and flag (`g`: rows, rows with a value,
+# first and last instant): the evaluation queue, one NOTIFY per outlet and, with
+# record.GROUPED_CTES, the completeness record. Every key being new, the merge's `up` would hold every row at revision
 # 0: what follows is the merge's own result for it.
 _FRESH_REST = """
 WITH stored AS (

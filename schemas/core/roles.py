@@ -4,8 +4,8 @@ The tables belong to the role that runs ``sourcewatch migrate`` (the owner). Eve
 process connects with its own role (``sourcewatch db roles`` creates them, idempotently):
 
 * ``<prefix>_ingest`` — the MQTT ingest workers and the TCP gateway: frames, measurements
-  (the table ``measurement_rows`` beneath the view), their revisions, outlet activity, the evaluation queue, dead letters and the completeness
-  record;
+  (the table ``measurement_rows`` beneath the view), their revisions, outlet activity, the
+  evaluation queue, dead letters and the completeness record;
 * ``<prefix>_alerts`` — the evaluator, the notification dispatcher and the publisher:
   means, cases, notifications, automatic disclosure records, and it alone signs the
   publication log's daily roots (``publication_roots``, ``signing_keys``); its sweep deletes
