@@ -119,17 +119,18 @@ ON CONFLICT (outlet_id) DO UPDATE SET
 """
 
 # measurement_rows, the table beneath the view `measurements` (migration 0024), keeps each of
-# the seven exact-decimal columns as <column>_mantissa and <column>_scale: the values are staged
-# as `numeric` and split on the way in by the SQL functions of 0024 (exact_mantissa,
-# exact_scale; exact_decimal joins them back), the one home of that representation. COPY and
+# the seven exact-decimal columns as <column>_mantissa and <column>_scale (or, for a value no
+# such pair holds, <column>_wide): the values are staged as `numeric` and split on the way in
+# by the SQL functions of 0024 (exact_mantissa, exact_scale, exact_wide; exact_decimal joins
+# them back), the one home of that representation. COPY and
 # INSERT … ON CONFLICT cannot target the view, so the writer writes the table.
 _EXACT = ("value", "min", "max", "cou", "zs_value", "zs_min", "zs_max")
 _AS_SENT = ("flag", "eflag", "sample_time", "extra")
 _INSERT_ROWS = (
     "INSERT INTO measurement_rows (outlet_id, pollutant, kind, ts, "
-    + ", ".join(f"{c}_mantissa, {c}_scale" for c in _EXACT)
+    + ", ".join(f"{c}_mantissa, {c}_scale, {c}_wide" for c in _EXACT)
     + ", flag, eflag, sample_time, extra, frame_id)\n    SELECT outlet_id, pollutant, kind, ts, "
-    + ", ".join(f"exact_mantissa({c}), exact_scale({c})" for c in _EXACT)
+    + ", ".join(f"exact_mantissa({c}), exact_scale({c}), exact_wide({c})" for c in _EXACT)
     + ", flag, eflag, sample_time, extra, frame_id\n    FROM"
 )
 
@@ -138,7 +139,7 @@ def _as_sent(row: str) -> str:
     """The value "as sent" of the measurement_rows row ``row`` (a table name or EXCLUDED):
     the seven numbers joined back, then flag, eflag, sample_time, extra."""
     return ", ".join(
-        [f"exact_decimal({row}.{c}_mantissa, {row}.{c}_scale)" for c in _EXACT]
+        [f"exact_decimal({row}.{c}_mantissa, {row}.{c}_scale, {row}.{c}_wide)" for c in _EXACT]
         + [f"{row}.{c}" for c in _AS_SENT]
     )
 
@@ -171,7 +172,7 @@ WITH s AS (
     {insert_rows} s
     {on_conflict}
     RETURNING outlet_id, pollutant, kind, ts, revision, frame_id, flag,
-              exact_decimal(value_mantissa, value_scale) AS value
+              exact_decimal(value_mantissa, value_scale, value_wide) AS value
 ), rev AS (
     INSERT INTO measurement_revisions
         (outlet_id, pollutant, kind, ts, revision, old, new, old_frame_id, new_frame_id)
@@ -237,7 +238,9 @@ _ON_CONFLICT = """ON CONFLICT (outlet_id, pollutant, kind, ts) DO UPDATE
             revision = measurement_rows.revision + 1
         WHERE ({stored_as_sent}) IS DISTINCT FROM ({sent})""".format(
     set_pairs=", ".join(
-        f"{c}_mantissa = EXCLUDED.{c}_mantissa, {c}_scale = EXCLUDED.{c}_scale" for c in _EXACT
+        f"{c}_mantissa = EXCLUDED.{c}_mantissa, {c}_scale = EXCLUDED.{c}_scale,"
+        f" {c}_wide = EXCLUDED.{c}_wide"
+        for c in _EXACT
     ),
     stored_as_sent=_as_sent("measurement_rows"),
     sent=_as_sent("EXCLUDED"),
