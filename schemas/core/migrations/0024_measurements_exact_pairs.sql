@@ -33,10 +33,13 @@
 -- compressed here), and measurements_hourly (0013) is created again over it with the same
 -- columns and answers (sums, minima and maxima of the joined values), compressed as in 0016.
 
--- Whether v is kept as a pair: at most 18 decimal places and 18 significant digits.
+-- Whether v is kept as a pair: at most 18 decimal places (the limit array has 19 entries: a
+-- larger scale finds none) and 18 significant digits (|v| < 10^(18 - scale)); NULL for NULL,
+-- NaN and ±Infinity, which have no scale. A comparison, not a multiplication: the split runs
+-- for every value written.
 CREATE FUNCTION exact_fits(v numeric) RETURNS boolean
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN scale(v) <= 18 AND abs(v * ('{1,10,100,1000,10000,100000,1000000,10000000,100000000,1000000000,10000000000,100000000000,1000000000000,10000000000000,100000000000000,1000000000000000,10000000000000000,100000000000000000,1000000000000000000}'::numeric[])[scale(v) + 1]) < 1000000000000000000;
+RETURN abs(v) < ('{1000000000000000000,100000000000000000,10000000000000000,1000000000000000,100000000000000,10000000000000,1000000000000,100000000000,10000000000,1000000000,100000000,10000000,1000000,100000,10000,1000,100,10,1}'::numeric[])[scale(v) + 1];
 
 CREATE FUNCTION exact_mantissa(v numeric) RETURNS bigint
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -49,7 +52,7 @@ RETURN CASE WHEN exact_fits(v) THEN scale(v)::smallint END;
 
 CREATE FUNCTION exact_wide(v numeric) RETURNS numeric
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN CASE WHEN NOT coalesce(exact_fits(v), v IS NULL) THEN v END;
+RETURN CASE WHEN exact_fits(v) THEN NULL ELSE v END;
 
 CREATE FUNCTION exact_decimal(mantissa bigint, scale smallint, wide numeric) RETURNS numeric
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
