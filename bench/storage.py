@@ -9,10 +9,11 @@ The rows are the simulator's traffic (``ingest.simulation``: a real-time upload 
 minute and an hourly upload per outlet) decoded by the ingest path and written by the real
 writer into a fresh database on the server of SOURCEWATCH_BENCH_DSN. Arrival times are the send
 times plus a network delay of 20-900 ms with microseconds, as a worker stamps them. The same
-``frames`` and ``measurements`` rows are then copied into a private TimescaleDB cluster
-(``sourcewatch.embedded_postgres``), where the migrations make hypertables and the
+``frames`` and ``measurement_rows`` rows (the table beneath the view ``measurements``, each exact
+decimal as a mantissa and a scale: migration 0024) are then copied into a private TimescaleDB
+cluster (``sourcewatch.embedded_postgres``), where the migrations make hypertables and the
 ``measurements_hourly`` continuous aggregate: the aggregate is refreshed, every chunk of both is
-compressed, and the sizes are read. "All-in" counts the measurements hypertable (heap,
+compressed, and the sizes are read. "All-in" counts the measurement_rows hypertable (heap,
 indexes, TOAST, compressed chunks) and the aggregate's materialization; ``frames`` is shown
 apart. Where TimescaleDB is missing, that half says so.
 """
@@ -39,7 +40,7 @@ from schemas.registry.entries import EnterpriseIn, import_registry
 from sourcewatch.embedded_postgres import throwaway_postgres, timescaledb_installed
 
 START = datetime(2026, 10, 5)  # a Monday, Asia/Shanghai local time (the simulator's)
-COPIED = ("frames", "measurements")
+COPIED = ("frames", "measurement_rows")  # the table beneath the view measurements (0024)
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ def load(url: str, enterprises: int, days: int, seed: int) -> tuple[int, int]:
 
 
 def copy_rows(source: str, target: str) -> None:
-    """The same frames and measurements rows, column for column (binary COPY)."""
+    """The same frames and measurement_rows rows, column for column (binary COPY)."""
     with psycopg.connect(source) as src, psycopg.connect(target) as dst:
         for table in COPIED:
             columns = [
@@ -126,7 +127,7 @@ def copy_rows(source: str, target: str) -> None:
 def plain_sizes(url: str) -> Sizes:
     with psycopg.connect(url) as conn:
         row = conn.execute(
-            "SELECT pg_total_relation_size('measurements'), pg_total_relation_size('frames')"
+            "SELECT pg_total_relation_size('measurement_rows'), pg_total_relation_size('frames')"
         ).fetchone()
     assert row is not None
     return Sizes(int(row[0]), 0, int(row[1]), {})
@@ -208,12 +209,12 @@ def timescaledb_sizes(url: str, rows: int) -> Sizes:
     with psycopg.connect(url) as conn:
         aggregate = materialization(conn)
         row = conn.execute(
-            "SELECT hypertable_size('measurements'), hypertable_size(%s::regclass),"
+            "SELECT hypertable_size('measurement_rows'), hypertable_size(%s::regclass),"
             " hypertable_size('frames')",
             (aggregate,),
         ).fetchone()
         assert row is not None
-        columns = column_bytes(conn, "measurements", rows)
+        columns = column_bytes(conn, "measurement_rows", rows)
     return Sizes(int(row[0]), int(row[1] or 0), int(row[2]), columns)
 
 

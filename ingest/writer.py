@@ -2,11 +2,12 @@
 
 - Accepted frames are COPYed into a staging table and archived in ``frames`` unless a frame
   with the same bytes is already there (a re-delivery or a re-send is a no-op).
-- Their values are COPYed into staging and merged into ``measurements`` in SQL: a new key is
+- Their values are COPYed into staging and merged into ``measurements`` in SQL (its table
+  ``measurement_rows``, the exact decimals split into mantissa and scale): a new key is
   inserted, an identical value is a no-op, a changed value updates the row, bumps its
   ``revision`` and keeps the old and new values in ``measurement_revisions``. A batch of new
-  keys only (newer than anything stored of their series), from new frames only, is COPYed
-  straight into ``measurements`` instead (_FRESH_REST): the same rows, counts and notices.
+  keys only (newer than anything stored of their series), from new frames only, is inserted
+  as staged instead, with no look-up (_FRESH_REST): the same rows, counts and notices.
 - Rejections go to ``dead_letters`` (idempotent on the raw bytes).
 - The hours whose values changed are queued in ``evaluation_queue`` for the evaluator, and one
   ``NOTIFY sourcewatch_measurements`` per outlet whose data changed wakes it, on commit.
@@ -117,6 +118,32 @@ ON CONFLICT (outlet_id) DO UPDATE SET
     last_data_at = greatest(outlet_activity.last_data_at, EXCLUDED.last_data_at)
 """
 
+# measurement_rows, the table beneath the view `measurements` (migration 0024), keeps each of
+# the seven exact-decimal columns as <column>_mantissa and <column>_scale (or, for a value no
+# such pair holds, <column>_wide): the values are staged as `numeric` and split on the way in
+# by the SQL functions of 0024 (exact_mantissa, exact_scale, exact_wide; exact_decimal joins
+# them back), the one home of that representation. COPY and
+# INSERT … ON CONFLICT cannot target the view, so the writer writes the table.
+_EXACT = ("value", "min", "max", "cou", "zs_value", "zs_min", "zs_max")
+_AS_SENT = ("flag", "eflag", "sample_time", "extra")
+_INSERT_ROWS = (
+    "INSERT INTO measurement_rows (outlet_id, pollutant, kind, ts, "
+    + ", ".join(f"{c}_mantissa, {c}_scale, {c}_wide" for c in _EXACT)
+    + ", flag, eflag, sample_time, extra, frame_id)\n    SELECT outlet_id, pollutant, kind, ts, "
+    + ", ".join(f"exact_mantissa({c}), exact_scale({c}), exact_wide({c})" for c in _EXACT)
+    + ", flag, eflag, sample_time, extra, frame_id\n    FROM"
+)
+
+
+def _as_sent(row: str) -> str:
+    """The value "as sent" of the measurement_rows row ``row`` (a table name or EXCLUDED):
+    the seven numbers joined back, then flag, eflag, sample_time, extra."""
+    return ", ".join(
+        [f"exact_decimal({row}.{c}_mantissa, {row}.{c}_scale, {row}.{c}_wide)" for c in _EXACT]
+        + [f"{row}.{c}" for c in _AS_SENT]
+    )
+
+
 # The evaluation queue: DO UPDATE (not DO NOTHING) so that an hour already queued is row-locked
 # until these values commit; an evaluator draining the queue (FOR UPDATE SKIP LOCKED) then
 # skips it rather than judging the hour without them.
@@ -142,13 +169,10 @@ WITH s AS (
 ), old AS (
     {old}
 ), up AS (
-    INSERT INTO measurements (outlet_id, pollutant, kind, ts, value, min, max, cou, zs_value, zs_min, zs_max, flag, eflag, sample_time, extra,
-                              frame_id)
-    SELECT outlet_id, pollutant, kind, ts, value, min, max, cou, zs_value, zs_min, zs_max, flag, eflag, sample_time, extra,
-           frame_id
-    FROM s
+    {insert_rows} s
     {on_conflict}
-    RETURNING outlet_id, pollutant, kind, ts, revision, frame_id, flag, value
+    RETURNING outlet_id, pollutant, kind, ts, revision, frame_id, flag,
+              exact_decimal(value_mantissa, value_scale, value_wide) AS value
 ), rev AS (
     INSERT INTO measurement_revisions
         (outlet_id, pollutant, kind, ts, revision, old, new, old_frame_id, new_frame_id)
@@ -208,13 +232,19 @@ _OLD = """SELECT m.* FROM measurements m JOIN s USING (outlet_id, pollutant, kin
           (s.value, s.min, s.max, s.cou, s.zs_value, s.zs_min, s.zs_max, s.flag, s.eflag, s.sample_time, s.extra)"""
 _NO_OLD = "SELECT m.* FROM measurements m WHERE false"
 _ON_CONFLICT = """ON CONFLICT (outlet_id, pollutant, kind, ts) DO UPDATE
-        SET value = EXCLUDED.value, min = EXCLUDED.min, max = EXCLUDED.max, cou = EXCLUDED.cou, zs_value = EXCLUDED.zs_value, zs_min = EXCLUDED.zs_min,
-            zs_max = EXCLUDED.zs_max, flag = EXCLUDED.flag, eflag = EXCLUDED.eflag, sample_time = EXCLUDED.sample_time, extra = EXCLUDED.extra,
+        SET {set_pairs}, flag = EXCLUDED.flag, eflag = EXCLUDED.eflag,
+            sample_time = EXCLUDED.sample_time, extra = EXCLUDED.extra,
             frame_id = EXCLUDED.frame_id, received_at = NULL,
-            revision = measurements.revision + 1
-        WHERE (measurements.value, measurements.min, measurements.max, measurements.cou, measurements.zs_value, measurements.zs_min, measurements.zs_max, measurements.flag, measurements.eflag, measurements.sample_time, measurements.extra)
-              IS DISTINCT FROM
-              (EXCLUDED.value, EXCLUDED.min, EXCLUDED.max, EXCLUDED.cou, EXCLUDED.zs_value, EXCLUDED.zs_min, EXCLUDED.zs_max, EXCLUDED.flag, EXCLUDED.eflag, EXCLUDED.sample_time, EXCLUDED.extra)"""
+            revision = measurement_rows.revision + 1
+        WHERE ({stored_as_sent}) IS DISTINCT FROM ({sent})""".format(
+    set_pairs=", ".join(
+        f"{c}_mantissa = EXCLUDED.{c}_mantissa, {c}_scale = EXCLUDED.{c}_scale,"
+        f" {c}_wide = EXCLUDED.{c}_wide"
+        for c in _EXACT
+    ),
+    stored_as_sent=_as_sent("measurement_rows"),
+    sent=_as_sent("EXCLUDED"),
+)
 
 # The probe, from the batch's series and the first instant of each (arrays sent by the writer):
 # true when every series' first instant is after the latest stored of that series (or none is),
@@ -231,16 +261,18 @@ FROM unnest(%b::bigint[], %b::text[], %b::text[], %b::timestamptz[])
     AS k(outlet_id, pollutant, kind, first_ts)
 """
 
-# A fresh batch whose frames are all new (no value cites a frame stored before) skips staging:
-# its values are COPYed straight into measurements (a key sent twice in the batch fails there on
-# the primary key, and write_batch() writes the batch again through the merge, which keeps the
-# last one sent), and this statement does the rest of the merge from what the writer counted of
-# them per outlet, pollutant, kind, UTC hour and flag (`g`: rows, rows with a value, first and
-# last instant): the evaluation queue, one NOTIFY per outlet and, with record.GROUPED_CTES, the
-# completeness record. Every key being new, the merge's `up` would hold every row at revision
+# A fresh batch whose frames are all new (no value cites a frame stored before) skips the merge:
+# this statement inserts its staged values into measurement_rows as they are (a key sent twice
+# in the batch fails there on the primary key, and write_batch() writes the batch again through
+# the merge, which keeps the last one sent) and does the rest of the merge from what the writer
+# counted of them per outlet, pollutant, kind, UTC hour and flag (`g`: rows, rows with a value,
+# first and last instant): the evaluation queue, one NOTIFY per outlet and, with
+# record.GROUPED_CTES, the completeness record. Every key being new, the merge's `up` would hold every row at revision
 # 0: what follows is the merge's own result for it.
 _FRESH_REST = """
-WITH g AS (
+WITH stored AS (
+    {insert_rows} stage_measurements
+), g AS (
     SELECT * FROM unnest(%(outlet_id)b::bigint[], %(pollutant)b::text[], %(kind)b::text[],
                          %(hour_start)b::timestamptz[], %(flag)b::text[], %(received)b::bigint[],
                          %(with_value)b::bigint[], %(first_ts)b::timestamptz[],
@@ -263,13 +295,11 @@ WITH g AS (
 SELECT count(*) FROM notified
 """
 _FRESH_RESTS = {
-    counted: _FRESH_REST.replace("{completeness}", record.GROUPED_CTES if counted else "")
+    counted: _FRESH_REST.replace("{insert_rows}", _INSERT_ROWS).replace(
+        "{completeness}", record.GROUPED_CTES if counted else ""
+    )
     for counted in (False, True)
 }
-_MEASUREMENT_COLUMNS = (
-    "outlet_id, pollutant, kind, ts, value, min, max, cou, zs_value, zs_min, zs_max, flag, eflag,"
-    " sample_time, extra, frame_id"
-)
 
 
 def _merge(*, fresh: bool, completeness: bool) -> str:
@@ -278,6 +308,7 @@ def _merge(*, fresh: bool, completeness: bool) -> str:
     measure what the record costs: bench/ingest.py)."""
     return (
         _MERGE.replace("{old}", _NO_OLD if fresh else _OLD)
+        .replace("{insert_rows}", _INSERT_ROWS)
         .replace("{utc_hour}", record.UTC_HOUR_SQL.replace("{ts}", "ts"))
         .replace("{on_conflict}", "" if fresh else _ON_CONFLICT)
         .replace("{completeness}", _completeness_ctes(fresh=fresh) if completeness else "")
@@ -295,9 +326,9 @@ _MERGES = {
     for counted in (False, True)
 }
 
-# How many times write_batch() tries a batch whose COPY or plain INSERT of fresh keys meets a
-# key sent twice in the batch or stored meanwhile (see _MERGE, _FRESH_REST): the COPY first,
-# then staged (the merge), then staged again; a unique violation on the last attempt is an error.
+# How many times write_batch() tries a batch whose plain INSERT of fresh keys meets a key sent
+# twice in the batch or stored meanwhile (see _MERGE, _FRESH_REST): _FRESH_REST first, then
+# the merge, then the merge again; a unique violation on the last attempt is an error.
 _FRESH_ATTEMPTS = 3
 
 
@@ -402,10 +433,10 @@ _Group = list[Any]
 
 
 def _fresh_key_taken(exc: psycopg.errors.UniqueViolation) -> bool:
-    """Whether ``exc`` is the fresh merge's plain INSERT (or COPY) meeting a key of
-    ``measurements`` stored after the probe (on TimescaleDB, a chunk's copy of the primary
+    """Whether ``exc`` is a plain INSERT of fresh keys (_FRESH_REST or the fresh merge) meeting
+    a key of ``measurement_rows`` stored after the probe or sent twice in the batch (on TimescaleDB, a chunk's copy of the primary
     key)."""
-    return (exc.diag.constraint_name or "").endswith("measurements_pkey")
+    return (exc.diag.constraint_name or "").endswith("measurement_rows_pkey")
 
 
 def _write(
@@ -561,7 +592,7 @@ def _columns(rows: Iterable[tuple[Any, ...]]) -> list[list[Any]]:
 
 
 def _cells(a: Accepted, r: MeasurementRow, frame_id: int) -> tuple[Any, ...]:
-    """A value's cells, in the order of _MEASUREMENT_COLUMNS (both COPYs write them)."""
+    """A value's cells, in the order of stage_measurements after its seq."""
     return (
         a.outlet_id,
         r.pollutant,
@@ -582,6 +613,16 @@ def _cells(a: Accepted, r: MeasurementRow, frame_id: int) -> tuple[Any, ...]:
     )
 
 
+def _stage_values(copy: psycopg.Copy, ids: list[int], accepted: Sequence[Accepted]) -> None:
+    """Send the batch's values to ``COPY stage_measurements``, numbered in the order sent."""
+    copy.set_types(_MEASUREMENT_TYPES)
+    seq = 0
+    for fid, a in zip(ids, accepted, strict=True):
+        for r in a.rows:
+            seq += 1
+            copy.write_row((seq, *_cells(a, r, fid)))
+
+
 def _write_fresh(
     cur: psycopg.Cursor[Any],
     ids: list[int],
@@ -590,14 +631,13 @@ def _write_fresh(
     completeness: bool,
     result: BatchResult,
 ) -> None:
-    """A batch of new keys only, from new frames only: COPY its values into measurements and
-    do the rest of the merge from ``groups`` (_FRESH_REST). A key sent twice in the batch makes
-    the COPY fail on the primary key: write_batch() then writes the batch again, staged."""
-    with cur.copy(f"COPY measurements ({_MEASUREMENT_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
-        copy.set_types(_MEASUREMENT_TYPES[1:])
-        for fid, a in zip(ids, accepted, strict=True):
-            for r in a.rows:
-                copy.write_row(_cells(a, r, fid))
+    """A batch of new keys only, from new frames only: COPY its values into staging, then one
+    statement (_FRESH_REST) inserts them into measurement_rows with no look-up of what is stored
+    and does the rest of the merge from ``groups``. A key sent twice in the batch makes that
+    INSERT fail on the primary key: write_batch() then writes the batch again through the
+    merge."""
+    with cur.copy("COPY stage_measurements FROM STDIN (FORMAT BINARY)") as copy:
+        _stage_values(copy, ids, accepted)
         # Made while the server still inserts the rows sent (the COPY ends on leaving the block).
         params = dict(
             zip(
@@ -634,13 +674,8 @@ def _write_staged(
     result: BatchResult,
 ) -> None:
     """Any batch: COPY its values into staging and merge them (_MERGE)."""
-    seq = 0
     with cur.copy("COPY stage_measurements FROM STDIN (FORMAT BINARY)") as copy:
-        copy.set_types(_MEASUREMENT_TYPES)
-        for fid, a in zip(ids, accepted, strict=True):
-            for r in a.rows:
-                seq += 1
-                copy.write_row((seq, *_cells(a, r, fid)))
+        _stage_values(copy, ids, accepted)
     if result.frames_duplicate:
         cur.execute(_CITE_STORED)
     inserted, revised, notified, distinct, stale = cur.execute(

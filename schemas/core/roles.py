@@ -3,9 +3,9 @@
 The tables belong to the role that runs ``sourcewatch migrate`` (the owner). Every other
 process connects with its own role (``sourcewatch db roles`` creates them, idempotently):
 
-* ``<prefix>_ingest`` — the MQTT ingest workers and the TCP gateway: frames, measurements,
-  their revisions, outlet activity, the evaluation queue, dead letters and the completeness
-  record;
+* ``<prefix>_ingest`` — the MQTT ingest workers and the TCP gateway: frames, measurements
+  (the table ``measurement_rows`` beneath the view), their revisions, outlet activity, the
+  evaluation queue, dead letters and the completeness record;
 * ``<prefix>_alerts`` — the evaluator, the notification dispatcher and the publisher:
   means, cases, notifications, automatic disclosure records, and it alone signs the
   publication log's daily roots (``publication_roots``, ``signing_keys``); its sweep deletes
@@ -46,7 +46,7 @@ _IW = ("INSERT", "UPDATE")  # INSERT … ON CONFLICT DO UPDATE, or rows changed 
 WRITES: Mapping[str, Mapping[str, tuple[str, ...]]] = {
     "ingest": {
         "frames": ("INSERT",),
-        "measurements": _IW,
+        "measurement_rows": _IW,  # beneath the view `measurements` (migration 0024)
         "measurement_revisions": ("INSERT",),
         "outlet_activity": _IW,
         "evaluation_queue": _IW,

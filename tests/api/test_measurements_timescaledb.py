@@ -39,9 +39,13 @@ def _add(db: psycopg.Connection, outlet: int, start: datetime, minutes: int) -> 
         value = None if i % 17 == 0 else Decimal(50 + i % 23)
         flag = "D" if i % 11 == 0 else "N"
         rows += [(outlet, "a21026", "min", ts, value, flag), (outlet, "a19001", "rtd", ts, 9, "N")]
+    # keys already stored are left as they are (ON CONFLICT cannot target the view)
     db.cursor().executemany(
         "INSERT INTO measurements (outlet_id, pollutant, kind, ts, value, flag, received_at)"
-        " VALUES (%s, %s, %s, %s, %s, %s, now()) ON CONFLICT DO NOTHING",
+        " SELECT k.*, now() FROM (VALUES (%s::bigint, %s, %s, %s::timestamptz, %s::numeric, %s))"
+        " AS k(outlet_id, pollutant, kind, ts, value, flag)"
+        " WHERE NOT EXISTS (SELECT FROM measurements m WHERE (m.outlet_id, m.pollutant, m.kind,"
+        " m.ts) = (k.outlet_id, k.pollutant, k.kind, k.ts))",
         rows,
     )
 

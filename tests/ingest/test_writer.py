@@ -86,6 +86,25 @@ def test_a_changed_value_is_kept_as_a_revision(db: psycopg.Connection) -> None:
     assert old_frame != new_frame
 
 
+def test_a_resend_with_other_trailing_zeros_is_a_no_op_and_keeps_the_first_digits(
+    db: psycopg.Connection,
+) -> None:
+    """Values compare as numbers (10.0 = 10.00), as when measurements kept `numeric`; the stored
+    mantissa and scale (migration 0024) give back the digits first sent."""
+    oid = add_outlet(db, "MN1")
+    write_batch(db, [frame(oid, b"f1", [so2("10.0")])], [])
+    result = write_batch(db, [frame(oid, b"f2", [so2("10.00")])], [])
+    assert (result.values_inserted, result.values_revised, result.values_unchanged) == (0, 0, 1)
+    assert db.execute("SELECT value::text, revision FROM measurements").fetchone() == ("10.0", 0)
+    result = write_batch(db, [frame(oid, b"f3", [so2("-10.05")])], [])
+    assert result.values_revised == 1
+    assert db.execute("SELECT value::text FROM measurements").fetchone() == ("-10.05",)
+    assert db.execute("SELECT value_mantissa, value_scale FROM measurement_rows").fetchone() == (
+        -1005,
+        2,
+    )
+
+
 def test_the_last_value_in_a_batch_wins_and_counts_once(db: psycopg.Connection) -> None:
     oid = add_outlet(db, "MN1")
     result = write_batch(db, [frame(oid, b"a", [so2("1")]), frame(oid, b"b", [so2("2")])], [])
@@ -296,9 +315,9 @@ def _written(conn: psycopg.Connection, outlet_id: int) -> dict[str, object]:
 def test_a_fresh_batch_copied_straight_in_is_stored_as_the_merge_stores_it(
     db: psycopg.Connection, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A batch of new keys from new frames is COPYed into measurements, the rest of the merge
-    done from the writer's own counts; the same batch through the staging merge leaves the
-    same rows, record, queue and notification: hours at the edges (before 1970, a microsecond
+    """A batch of new keys from new frames is inserted into measurements as staged, the rest
+    of the merge done from the writer's own counts; the same batch through the staging merge
+    leaves the same rows, record, queue and notification: hours at the edges (before 1970, a microsecond
     before an hour, another zone), values without a value, flags valid, invalid and none,
     several kinds and pollutants."""
     shanghai = timezone(timedelta(hours=8))
