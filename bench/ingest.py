@@ -641,7 +641,7 @@ class _Progress:
             seen = row[0] if row else 0
         self.known = max(self.known, seen)
         if not self.autovacuum and self.known >= 50 + 1.1 * self.analysed_at:
-            self.conn.execute("ANALYZE frames, measurements")
+            self.conn.execute("ANALYZE frames, measurement_rows")
             self.analysed_at = self.known
         return self.known
 
