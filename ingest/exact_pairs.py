@@ -34,15 +34,18 @@ def split(v: Decimal | None) -> Split:
     if v is None:
         return _NULL
     # The usual value prints as plain digits with an optional point ("-12.340"): read the pair
-    # from that text (about half the cost of Decimal.as_tuple()); anything else, below.
+    # from that text (cheaper than Decimal.as_tuple()); anything else (an exponent, NaN,
+    # ±Infinity) goes to _split_tuple().
     text = str(v)
-    if "E" in text or "N" in text or "n" in text:
-        return _split_tuple(v)
     point = text.find(".")
     if point < 0:
+        if not text.lstrip("-").isdigit():
+            return _split_tuple(v)
         mantissa, scale = int(text), 0
     else:
-        mantissa, scale = int(text[:point] + text[point + 1 :]), len(text) - point - 1
+        if "E" in text:
+            return _split_tuple(v)
+        mantissa, scale = int(text.replace(".", "")), len(text) - point - 1
     if scale > MAX_SCALE or not -MAX_MANTISSA <= mantissa <= MAX_MANTISSA:
         return (None, None, v)
     return (mantissa, scale, None)
