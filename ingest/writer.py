@@ -441,9 +441,9 @@ _Group = list[Any]
 
 
 def _fresh_key_taken(exc: psycopg.errors.UniqueViolation) -> bool:
-    """Whether ``exc`` is the COPY or plain INSERT of fresh keys (_write_fresh, the fresh merge) meeting
-    a key of ``measurement_rows`` stored after the probe or sent twice in the batch (on TimescaleDB, a chunk's copy of the primary
-    key)."""
+    """Whether ``exc`` is the COPY or plain INSERT of fresh keys (_write_fresh, the fresh
+    merge) meeting a key of ``measurement_rows`` stored after the probe or sent twice in the
+    batch (on TimescaleDB, a chunk's copy of the primary key)."""
     return (exc.diag.constraint_name or "").endswith("measurement_rows_pkey")
 
 
