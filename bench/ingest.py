@@ -45,6 +45,7 @@ import psycopg
 from psycopg import sql
 
 from bench.mqtt_publisher import RawPublisher
+from ingest.exact_pairs import split
 from ingest.hj212 import CRCPolicy, build_packet, build_segment, encode_cp, parse_packet
 from ingest.mqtt import MqttOptions, MqttTransport
 from ingest.outlets import load_outlets
@@ -171,12 +172,9 @@ def decoded(url: str, frames: list[tuple[str, bytes]]) -> list[Accepted]:
 
 
 def _pair(d: Decimal | None) -> tuple[int | None, int | None]:
-    """``d`` as measurement_rows keeps it (migration 0024: mantissa, scale), for the ceiling's
-    COPY only; the product splits in SQL (exact_mantissa, exact_scale)."""
-    if d is None:
-        return None, None
-    scale = max(0, -int(d.as_tuple().exponent))
-    return int(d.scaleb(scale)), scale
+    """``d`` as measurement_rows keeps it (migration 0024: mantissa, scale), split as the
+    writer splits it (ingest/exact_pairs.py); the generated values all fit a pair."""
+    return split(d)[:2]
 
 
 def bench_copy(url: str, accepted: list[Accepted]) -> tuple[float, int]:

@@ -3,11 +3,12 @@
 - Accepted frames are COPYed into a staging table and archived in ``frames`` unless a frame
   with the same bytes is already there (a re-delivery or a re-send is a no-op).
 - Their values are COPYed into staging and merged into ``measurements`` in SQL (its table
-  ``measurement_rows``, the exact decimals split into mantissa and scale): a new key is
-  inserted, an identical value is a no-op, a changed value updates the row, bumps its
-  ``revision`` and keeps the old and new values in ``measurement_revisions``. A batch of new
-  keys only (newer than anything stored of their series), from new frames only, is inserted
-  as staged instead, with no look-up (_FRESH_REST): the same rows, counts and notices.
+  ``measurement_rows``, the exact decimals split into mantissa and scale here, by
+  :mod:`ingest.exact_pairs`): a new key is inserted, an identical value is a no-op, a changed
+  value updates the row, bumps its ``revision`` and keeps the old and new values in
+  ``measurement_revisions``. A batch of new keys only (newer than anything stored of their
+  series), from new frames only, is COPYed straight into ``measurement_rows`` instead
+  (_FRESH_REST): the same rows, counts and notices.
 - Rejections go to ``dead_letters`` (idempotent on the raw bytes).
 - The hours whose values changed are queued in ``evaluation_queue`` for the evaluator, and one
   ``NOTIFY sourcewatch_measurements`` per outlet whose data changed wakes it, on commit.
@@ -31,6 +32,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from ingest.exact_pairs import split
 from ingest.records import Accepted, MeasurementRow, Rejected
 from schemas.completeness import record
 from schemas.core import channels
@@ -60,8 +62,14 @@ CREATE TEMP TABLE IF NOT EXISTS stage_frames (
     verdict text, values_count integer
 ) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS stage_measurements (
-    seq integer, outlet_id bigint, pollutant text, kind text, ts timestamptz, value numeric,
-    min numeric, max numeric, cou numeric, zs_value numeric, zs_min numeric, zs_max numeric,
+    seq integer, outlet_id bigint, pollutant text, kind text, ts timestamptz,
+    value_mantissa bigint, value_scale smallint, value_wide numeric,
+    min_mantissa bigint, min_scale smallint, min_wide numeric,
+    max_mantissa bigint, max_scale smallint, max_wide numeric,
+    cou_mantissa bigint, cou_scale smallint, cou_wide numeric,
+    zs_value_mantissa bigint, zs_value_scale smallint, zs_value_wide numeric,
+    zs_min_mantissa bigint, zs_min_scale smallint, zs_min_wide numeric,
+    zs_max_mantissa bigint, zs_max_scale smallint, zs_max_wide numeric,
     flag text, eflag text, sample_time timestamptz, extra jsonb, frame_id bigint
 ) ON COMMIT DELETE ROWS;
 """
@@ -76,7 +84,7 @@ _FRAME_TYPES = (
 )
 _MEASUREMENT_TYPES = (
     ["integer", "bigint", "text", "text", "timestamptz"]
-    + ["numeric"] * 7
+    + ["bigint", "smallint", "numeric"] * 7
     + ["text", "text", "timestamptz", "jsonb", "bigint"]
 )
 
@@ -120,24 +128,27 @@ ON CONFLICT (outlet_id) DO UPDATE SET
 
 # measurement_rows, the table beneath the view `measurements` (migration 0024), keeps each of
 # the seven exact-decimal columns as <column>_mantissa and <column>_scale (or, for a value no
-# such pair holds, <column>_wide): the values are staged as `numeric` and split on the way in
-# by the SQL functions of 0024 (exact_mantissa, exact_scale, exact_wide; exact_decimal joins
-# them back), the one home of that representation. COPY and
+# such pair holds, <column>_wide). The writer splits each value itself (ingest/exact_pairs.py,
+# the same split as the SQL functions of 0024, exact_mantissa, exact_scale and exact_wide) and
+# sends the pairs as int8/int2, cheaper to dump than a Decimal as numeric; staged and stored
+# values are compared, and kept in revisions, joined back by exact_decimal. COPY and
 # INSERT … ON CONFLICT cannot target the view, so the writer writes the table.
 _EXACT = ("value", "min", "max", "cou", "zs_value", "zs_min", "zs_max")
 _AS_SENT = ("flag", "eflag", "sample_time", "extra")
-_INSERT_ROWS = (
-    "INSERT INTO measurement_rows (outlet_id, pollutant, kind, ts, "
+# measurement_rows' columns that the writer fills, in the order of stage_measurements after seq
+# (and of _cells()).
+_ROW_COLUMNS = (
+    "outlet_id, pollutant, kind, ts, "
     + ", ".join(f"{c}_mantissa, {c}_scale, {c}_wide" for c in _EXACT)
-    + ", flag, eflag, sample_time, extra, frame_id)\n    SELECT outlet_id, pollutant, kind, ts, "
-    + ", ".join(f"exact_mantissa({c}), exact_scale({c}), exact_wide({c})" for c in _EXACT)
-    + ", flag, eflag, sample_time, extra, frame_id\n    FROM"
+    + ", flag, eflag, sample_time, extra, frame_id"
 )
+_INSERT_ROWS = f"INSERT INTO measurement_rows ({_ROW_COLUMNS})\n    SELECT {_ROW_COLUMNS}\n    FROM"
 
 
 def _as_sent(row: str) -> str:
-    """The value "as sent" of the measurement_rows row ``row`` (a table name or EXCLUDED):
-    the seven numbers joined back, then flag, eflag, sample_time, extra."""
+    """The value "as sent" of the measurement_rows or stage_measurements row ``row`` (a
+    table name, alias or EXCLUDED): the seven numbers joined back, then flag, eflag,
+    sample_time, extra."""
     return ", ".join(
         [f"exact_decimal({row}.{c}_mantissa, {row}.{c}_scale, {row}.{c}_wide)" for c in _EXACT]
         + [f"{row}.{c}" for c in _AS_SENT]
@@ -188,13 +199,7 @@ WITH s AS (
                               'eflag', old.eflag,
                               'sample_time', old.sample_time,
                               'extra', old.extra),
-           jsonb_build_object('value', s.value,
-                              'min', s.min,
-                              'max', s.max,
-                              'cou', s.cou,
-                              'zs_value', s.zs_value,
-                              'zs_min', s.zs_min,
-                              'zs_max', s.zs_max,
+           jsonb_build_object({sent_exact}
                               'flag', s.flag,
                               'eflag', s.eflag,
                               'sample_time', s.sample_time,
@@ -229,7 +234,7 @@ SELECT (SELECT count(*) FROM up WHERE revision = 0) AS inserted,
 _OLD = """SELECT m.* FROM measurements m JOIN s USING (outlet_id, pollutant, kind, ts)
     WHERE (m.value, m.min, m.max, m.cou, m.zs_value, m.zs_min, m.zs_max, m.flag, m.eflag, m.sample_time, m.extra)
           IS DISTINCT FROM
-          (s.value, s.min, s.max, s.cou, s.zs_value, s.zs_min, s.zs_max, s.flag, s.eflag, s.sample_time, s.extra)"""
+          ({staged})""".replace("{staged}", _as_sent("s"))
 _NO_OLD = "SELECT m.* FROM measurements m WHERE false"
 _ON_CONFLICT = """ON CONFLICT (outlet_id, pollutant, kind, ts) DO UPDATE
         SET {set_pairs}, flag = EXCLUDED.flag, eflag = EXCLUDED.eflag,
@@ -261,18 +266,16 @@ FROM unnest(%b::bigint[], %b::text[], %b::text[], %b::timestamptz[])
     AS k(outlet_id, pollutant, kind, first_ts)
 """
 
-# A fresh batch whose frames are all new (no value cites a frame stored before) skips the merge:
-# this statement inserts its staged values into measurement_rows as they are (a key sent twice
-# in the batch fails there on the primary key, and write_batch() writes the batch again through
-# the merge, which keeps the last one sent) and does the rest of the merge from what the writer
+# A fresh batch whose frames are all new (no value cites a frame stored before) skips staging:
+# its values are COPYed straight into measurement_rows (a key sent twice in the batch fails
+# there on the primary key, and write_batch() writes the batch again through the merge, which
+# keeps the last one sent), and this statement does the rest of the merge from what the writer
 # counted of them per outlet, pollutant, kind, UTC hour and flag (`g`: rows, rows with a value,
 # first and last instant): the evaluation queue, one NOTIFY per outlet and, with
-# record.GROUPED_CTES, the completeness record. Every key being new, the merge's `up` would hold every row at revision
-# 0: what follows is the merge's own result for it.
+# record.GROUPED_CTES, the completeness record. Every key being new, the merge's `up` would
+# hold every row at revision 0: what follows is the merge's own result for it.
 _FRESH_REST = """
-WITH stored AS (
-    {insert_rows} stage_measurements
-), g AS (
+WITH g AS (
     SELECT * FROM unnest(%(outlet_id)b::bigint[], %(pollutant)b::text[], %(kind)b::text[],
                          %(hour_start)b::timestamptz[], %(flag)b::text[], %(received)b::bigint[],
                          %(with_value)b::bigint[], %(first_ts)b::timestamptz[],
@@ -295,9 +298,7 @@ WITH stored AS (
 SELECT count(*) FROM notified
 """
 _FRESH_RESTS = {
-    counted: _FRESH_REST.replace("{insert_rows}", _INSERT_ROWS).replace(
-        "{completeness}", record.GROUPED_CTES if counted else ""
-    )
+    counted: _FRESH_REST.replace("{completeness}", record.GROUPED_CTES if counted else "")
     for counted in (False, True)
 }
 
@@ -309,11 +310,18 @@ def _merge(*, fresh: bool, completeness: bool) -> str:
     return (
         _MERGE.replace("{old}", _NO_OLD if fresh else _OLD)
         .replace("{insert_rows}", _INSERT_ROWS)
+        .replace("{sent_exact}", _SENT_EXACT)
         .replace("{utc_hour}", record.UTC_HOUR_SQL.replace("{ts}", "ts"))
         .replace("{on_conflict}", "" if fresh else _ON_CONFLICT)
         .replace("{completeness}", _completeness_ctes(fresh=fresh) if completeness else "")
         .replace("{stale}", record.STALE_SQL if completeness else "0")
     )
+
+
+# The staged values joined back (the value as sent) for the new side of a revision.
+_SENT_EXACT = "".join(
+    f"'{c}', exact_decimal(s.{c}_mantissa, s.{c}_scale, s.{c}_wide),\n" + " " * 30 for c in _EXACT
+)
 
 
 def _completeness_ctes(*, fresh: bool) -> str:
@@ -433,9 +441,9 @@ _Group = list[Any]
 
 
 def _fresh_key_taken(exc: psycopg.errors.UniqueViolation) -> bool:
-    """Whether ``exc`` is a plain INSERT of fresh keys (_FRESH_REST or the fresh merge) meeting
-    a key of ``measurement_rows`` stored after the probe or sent twice in the batch (on TimescaleDB, a chunk's copy of the primary
-    key)."""
+    """Whether ``exc`` is the COPY or plain INSERT of fresh keys (_write_fresh, the fresh
+    merge) meeting a key of ``measurement_rows`` stored after the probe or sent twice in the
+    batch (on TimescaleDB, a chunk's copy of the primary key)."""
     return (exc.diag.constraint_name or "").endswith("measurement_rows_pkey")
 
 
@@ -592,19 +600,20 @@ def _columns(rows: Iterable[tuple[Any, ...]]) -> list[list[Any]]:
 
 
 def _cells(a: Accepted, r: MeasurementRow, frame_id: int) -> tuple[Any, ...]:
-    """A value's cells, in the order of stage_measurements after its seq."""
+    """A value's cells, in the order of _ROW_COLUMNS (stage_measurements after its seq): each
+    exact decimal split into mantissa, scale and wide (ingest/exact_pairs.py)."""
     return (
         a.outlet_id,
         r.pollutant,
         r.kind,
         r.ts,
-        r.value,
-        r.min,
-        r.max,
-        r.cou,
-        r.zs_value,
-        r.zs_min,
-        r.zs_max,
+        *split(r.value),
+        *split(r.min),
+        *split(r.max),
+        *split(r.cou),
+        *split(r.zs_value),
+        *split(r.zs_min),
+        *split(r.zs_max),
         r.flag,
         r.eflag,
         r.sample_time,
@@ -631,13 +640,15 @@ def _write_fresh(
     completeness: bool,
     result: BatchResult,
 ) -> None:
-    """A batch of new keys only, from new frames only: COPY its values into staging, then one
-    statement (_FRESH_REST) inserts them into measurement_rows with no look-up of what is stored
-    and does the rest of the merge from ``groups``. A key sent twice in the batch makes that
-    INSERT fail on the primary key: write_batch() then writes the batch again through the
-    merge."""
-    with cur.copy("COPY stage_measurements FROM STDIN (FORMAT BINARY)") as copy:
-        _stage_values(copy, ids, accepted)
+    """A batch of new keys only, from new frames only: COPY its values into measurement_rows
+    and do the rest of the merge from ``groups`` (_FRESH_REST). A key sent twice in the batch
+    makes the COPY fail on the primary key: write_batch() then writes the batch again through
+    the merge."""
+    with cur.copy(f"COPY measurement_rows ({_ROW_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types(_MEASUREMENT_TYPES[1:])
+        for fid, a in zip(ids, accepted, strict=True):
+            for r in a.rows:
+                copy.write_row(_cells(a, r, fid))
         # Made while the server still inserts the rows sent (the COPY ends on leaving the block).
         params = dict(
             zip(

@@ -474,3 +474,64 @@ def test_values_of_a_redelivered_frame_cite_its_archived_copy(db: psycopg.Connec
         (Decimal(1), archived[0] if archived else None)
     ]
     assert count(db, "frames") == 2
+
+
+_DIGITS = [
+    "10.00",
+    "-0.50",
+    "0E-5",
+    "1E+3",
+    "0.000000000000000001",
+    "999999999999999999",
+    "1000000000000000000",  # no pair holds these: kept wide
+    "0.0000000000000000001",
+    "20.61855670103092783505154639",
+]
+
+
+def test_values_keep_their_digits_straight_in_staged_and_in_revisions(
+    db: psycopg.Connection,
+) -> None:
+    """The writer splits each value into mantissa and scale itself (ingest/exact_pairs.py):
+    copied straight into measurement_rows (a fresh batch) or staged and merged, a value reads
+    back with the digits sent, a wide one as sent, and a revision keeps both as numbers with
+    their digits."""
+    oid = add_outlet(db, "MN1")
+
+    def rows(texts: list[str], minute: int) -> list[MeasurementRow]:
+        return [
+            MeasurementRow(
+                f"a{i:05d}", "rtd", T0 + timedelta(minutes=minute), value=Decimal(t), zs_max=None
+            )
+            for i, t in enumerate(texts)
+        ]
+
+    def stored(minute: int) -> list[str]:
+        return [
+            r[0]
+            for r in db.execute(
+                "SELECT value::text FROM measurements WHERE ts = %s ORDER BY pollutant",
+                (T0 + timedelta(minutes=minute),),
+            )
+        ]
+
+    sent = [
+        r[0] for r in db.execute("SELECT t::numeric::text FROM unnest(%s::text[]) t", (_DIGITS,))
+    ]
+    write_batch(db, [frame(oid, b"fresh", rows(_DIGITS, 1))], [])  # fresh: COPYed straight in
+    assert stored(1) == sent
+    write_batch(db, [frame(oid, b"old", rows(_DIGITS, 0))], [])  # before what is stored: merged
+    assert stored(0) == sent
+    assert count(db, "measurement_revisions") == 0
+    changed = list(reversed(_DIGITS))
+    result = write_batch(db, [frame(oid, b"changed", rows(changed, 1))], [])
+    assert result.values_revised == len(_DIGITS) - 1  # the middle value is the same
+    assert stored(1) == list(reversed(sent))
+    revisions = db.execute(
+        "SELECT old->>'value', new->>'value' FROM measurement_revisions ORDER BY pollutant"
+    ).fetchall()
+    middle = len(_DIGITS) // 2
+    expected = [
+        (o, n) for i, (o, n) in enumerate(zip(sent, reversed(sent), strict=True)) if i != middle
+    ]
+    assert revisions == expected

@@ -1,0 +1,112 @@
+"""ingest/exact_pairs.py splits a Decimal exactly as migration 0024's SQL functions do.
+
+The writer sends measurement_rows' pairs itself (split in Python); everything else (the view's
+triggers, the migration) splits in SQL with exact_mantissa, exact_scale and exact_wide. Both
+run here on the same values, the Decimals sent in binary as the writer would have sent them
+before (a numeric): mantissa, scale and wide value must agree exactly, NULL as NULL."""
+
+from __future__ import annotations
+
+import random
+from decimal import Decimal
+
+import psycopg
+
+from ingest.exact_pairs import split
+
+_TEXTS = [
+    "10.00",
+    "10",
+    "10.0",
+    "0",
+    "-0",
+    "-0.00",
+    "0.000",
+    "0E-5",
+    "0E+5",
+    "0E-19",
+    "-0.5",
+    "-12.340",
+    "1000",
+    "1E+3",
+    "-1E+3",
+    "1.5E+2",
+    "1E+17",
+    "1E+18",
+    "9E+17",
+    "1E-7",
+    "-2.50E-6",
+    "1E-18",
+    "1E-19",
+    "123E-20",
+    "0.000000000000000001",  # 18 decimal places
+    "-0.000000000000000001",
+    "0.0000000000000000001",  # 19 decimal places
+    "0.1000000000000000000",
+    "999999999999999999",  # 18 digits
+    "-999999999999999999",
+    "1000000000000000000",  # 19 digits
+    "-1000000000000000000",
+    "9223372036854775807",  # bigint's largest: 19 digits, wide
+    "99999999.9999999999",
+    "9.99999999999999999",
+    "1.0000000000000000000",
+    "20.61855670103092783505154639",
+    "123456789012345678901234567890.123",  # huge
+    "1E+40",
+    "-7E-30",  # tiny
+    "00.58",  # zero padding, as real loggers send
+    "024.0",
+    ".5",
+    "5.",
+    "NaN",
+    "Infinity",
+    "-Infinity",
+]
+
+
+def _values() -> list[Decimal]:
+    values = [Decimal(t) for t in _TEXTS]
+    rng = random.Random(16)
+    for digits in range(1, 22):
+        for scale in range(21):
+            for sign in ("", "-"):
+                for _ in range(3):
+                    mantissa = "".join(rng.choice("0123456789") for _ in range(digits))
+                    values.append(Decimal(f"{sign}{mantissa}E-{scale}"))
+                values.append(Decimal(f"{sign}{'9' * digits}E-{scale}"))
+                values.append(Decimal(f"{sign}1{'0' * (digits - 1)}E-{scale}"))
+    return values
+
+
+def test_the_python_split_agrees_with_the_sql_split(db: psycopg.Connection) -> None:
+    values = _values()
+    rows = db.execute(
+        "SELECT exact_mantissa(v), exact_scale(v), exact_wide(v)::text, v::text"
+        " FROM unnest(%b::numeric[]) WITH ORDINALITY AS u(v, i) ORDER BY i",
+        (values,),
+    ).fetchall()
+    assert len(rows) == len(values)
+    wide_seen = pairs_seen = 0
+    for v, (mantissa, scale, wide, text) in zip(values, rows, strict=True):
+        m, s, w = split(v)
+        assert w is None or w is v, v
+        assert (m, s, None if w is None else text) == (mantissa, scale, wide), v
+        wide_seen += w is not None
+        pairs_seen += m is not None
+    assert wide_seen > 100 and pairs_seen > 100  # both sides of the rule were exercised
+
+
+def test_null_stays_null(db: psycopg.Connection) -> None:
+    row = db.execute(
+        "SELECT exact_mantissa(NULL::numeric), exact_scale(NULL::numeric),"
+        " exact_wide(NULL::numeric)"
+    ).fetchone()
+    assert split(None) == row == (None, None, None)
+
+
+def test_the_pair_is_the_digits_and_the_decimal_places() -> None:
+    assert split(Decimal("10.00")) == (1000, 2, None)
+    assert split(Decimal("-12.340")) == (-12340, 3, None)
+    assert split(Decimal("1E+3")) == (1000, 0, None)
+    assert split(Decimal("1E-7")) == (1, 7, None)
