@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 import logging
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -622,14 +622,11 @@ def _cells(a: Accepted, r: MeasurementRow, frame_id: int) -> tuple[Any, ...]:
     )
 
 
-def _stage_values(copy: psycopg.Copy, ids: list[int], accepted: Sequence[Accepted]) -> None:
-    """Send the batch's values to ``COPY stage_measurements``, numbered in the order sent."""
-    copy.set_types(_MEASUREMENT_TYPES)
-    seq = 0
+def _value_cells(ids: list[int], accepted: Sequence[Accepted]) -> Iterator[tuple[Any, ...]]:
+    """The batch's values as :func:`_cells`, in the order sent (both COPYs write them)."""
     for fid, a in zip(ids, accepted, strict=True):
         for r in a.rows:
-            seq += 1
-            copy.write_row((seq, *_cells(a, r, fid)))
+            yield _cells(a, r, fid)
 
 
 def _write_fresh(
@@ -646,9 +643,8 @@ def _write_fresh(
     the merge."""
     with cur.copy(f"COPY measurement_rows ({_ROW_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
         copy.set_types(_MEASUREMENT_TYPES[1:])
-        for fid, a in zip(ids, accepted, strict=True):
-            for r in a.rows:
-                copy.write_row(_cells(a, r, fid))
+        for cells in _value_cells(ids, accepted):
+            copy.write_row(cells)
         # Made while the server still inserts the rows sent (the COPY ends on leaving the block).
         params = dict(
             zip(
@@ -686,7 +682,9 @@ def _write_staged(
 ) -> None:
     """Any batch: COPY its values into staging and merge them (_MERGE)."""
     with cur.copy("COPY stage_measurements FROM STDIN (FORMAT BINARY)") as copy:
-        _stage_values(copy, ids, accepted)
+        copy.set_types(_MEASUREMENT_TYPES)  # seq first: the values numbered in the order sent
+        for seq, cells in enumerate(_value_cells(ids, accepted), 1):
+            copy.write_row((seq, *cells))
     if result.frames_duplicate:
         cur.execute(_CITE_STORED)
     inserted, revised, notified, distinct, stale = cur.execute(
