@@ -20,7 +20,7 @@ from datetime import timedelta
 from ingest import metrics
 from ingest.dead_letter_cap import ALL_SOURCES, DeadLetterCap, DeadLetterLimits
 from ingest.metrics import IngestStats
-from ingest.mqtt import Inbound, MqttTransport
+from ingest.mqtt import Inbound, Transport
 from ingest.outlets import FindOutlet
 from ingest.records import Accepted, Rejected
 from ingest.settings import IngestSettings
@@ -97,7 +97,7 @@ class MqttDecoder:
 
 
 class IngestWorker:
-    def __init__(self, options: WorkerOptions, transport: MqttTransport) -> None:
+    def __init__(self, options: WorkerOptions, transport: Transport) -> None:
         self.options = options
         self.transport = transport
         self.store = IngestStore(
