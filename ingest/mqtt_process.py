@@ -26,6 +26,7 @@ CPU per frame) no longer share the worker's GIL with its decoding and writing th
 from __future__ import annotations
 
 import collections
+import fcntl
 import logging
 import logging.handlers
 import multiprocessing
@@ -46,6 +47,7 @@ __all__ = ["FORWARD_MOST", "MqttProcess", "MqttProcessLost"]
 log = logging.getLogger(__name__)
 
 FORWARD_MOST = 100  # the most messages the child sends in one batch
+PIPE_BYTES = 1 << 20  # the messages' pipe (Linux's default maximum for a user)
 _STOP_S = 10.0  # the longest stop() waits for the child to disconnect and exit
 _LOGGERS = ("", "ingest.mqtt", paho_log.name, __name__)  # whose levels the child takes
 
@@ -84,6 +86,7 @@ class MqttProcess:
 
     def start(self) -> None:
         messages_in, messages_out = self._ctx.Pipe(duplex=False)
+        _widen(messages_in)
         orders_in, orders_out = self._ctx.Pipe(duplex=False)
         logs_in, logs_out = self._ctx.Pipe(duplex=False)
         levels = {name: logging.getLogger(name).getEffectiveLevel() for name in _LOGGERS}
@@ -183,6 +186,16 @@ class MqttProcess:
             if self._process is not None:
                 self._process.join(_STOP_S)
             log.error("the MQTT process ended (exit code %s); the worker stops", self.exitcode)
+
+
+def _widen(conn: Connection) -> None:
+    """Give the messages' pipe room for the whole Receive Maximum of typical messages (Linux:
+    64 KiB by default, some 100 of them): the worker then takes a batch of what the child
+    forwarded without waiting for the child to be scheduled after every 100."""
+    try:
+        fcntl.fcntl(conn.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+    except (AttributeError, OSError):  # not Linux, or above /proc/sys/fs/pipe-max-size
+        log.debug("the messages' pipe keeps its default size")
 
 
 class _Received:

@@ -128,15 +128,23 @@ class IngestWorker:
         acknowledged in the order they were received."""
         ready: queue.Queue[tuple[list[Inbound], Decoded | None]] = queue.Queue(maxsize=1)
         done = threading.Event()  # this loop ended (stopped, or failed)
-        decoding = threading.Thread(
-            target=self._decode_ahead, args=(ready, stop, done), name="ingest-decode", daemon=True
-        )
+        failed: list[BaseException] = []  # why the decoding thread stopped, if it failed
+
+        def decode_ahead() -> None:
+            try:
+                self._decode_ahead(ready, stop, done)
+            except BaseException as e:  # raised again by this thread, below
+                failed.append(e)
+
+        decoding = threading.Thread(target=decode_ahead, name="ingest-decode", daemon=True)
         decoding.start()
         try:
             while not stop.is_set():
                 try:
                     batch, decoded = ready.get(timeout=0.2)
                 except queue.Empty:
+                    if failed:
+                        raise failed[0]  # e.g. the MQTT process ended (ingest.mqtt_process)
                     if not decoding.is_alive() and not stop.is_set():
                         raise RuntimeError("the decoding thread stopped") from None
                     continue
