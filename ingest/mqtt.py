@@ -227,7 +227,9 @@ class MqttTransport:
     def ack(self, messages: list[Inbound]) -> int:
         """Acknowledge messages of the current connection; returns how many were acked."""
         current = self._generation
-        return self.ack_ids(current, [m.mid for m in messages if m.qos > 0 and m.generation == current])
+        return self.ack_ids(
+            current, [m.mid for m in messages if m.qos > 0 and m.generation == current]
+        )
 
     def ack_ids(self, generation: int, mids: list[int]) -> int:
         """Acknowledge QoS 1 messages by packet id, if they arrived on the current connection

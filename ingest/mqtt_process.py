@@ -47,6 +47,7 @@ __all__ = ["FORWARD_MOST", "MqttProcess", "MqttProcessLost"]
 log = logging.getLogger(__name__)
 
 FORWARD_MOST = 100  # the most messages the child sends in one batch
+FORWARD_GATHER_S = 0.002  # after a smaller batch, the forwarding waits this long for more
 PIPE_BYTES = 1 << 20  # the messages' pipe (Linux's default maximum for a user)
 _STOP_S = 10.0  # the longest stop() waits for the child to disconnect and exit
 _LOGGERS = ("", "ingest.mqtt", paho_log.name, __name__)  # whose levels the child takes
@@ -328,3 +329,5 @@ def _forward(inbox: Inbox, messages: Connection, done: threading.Event) -> None:
             messages.send_bytes(pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL))
         except OSError:
             return  # the worker's process is gone; the orders' end says so
+        if len(batch) < FORWARD_MOST:
+            done.wait(FORWARD_GATHER_S)  # let more come than one per wake-up under load

@@ -133,7 +133,7 @@ class IngestWorker:
         def decode_ahead() -> None:
             try:
                 self._decode_ahead(ready, stop, done)
-            except BaseException as e:  # raised again by this thread, below
+            except Exception as e:  # noqa: BLE001  (raised again by the writing thread)
                 failed.append(e)
 
         decoding = threading.Thread(target=decode_ahead, name="ingest-decode", daemon=True)
@@ -144,7 +144,7 @@ class IngestWorker:
                     batch, decoded = ready.get(timeout=0.2)
                 except queue.Empty:
                     if failed:
-                        raise failed[0]  # e.g. the MQTT process ended (ingest.mqtt_process)
+                        raise failed[0] from None  # e.g. the MQTT process ended
                     if not decoding.is_alive() and not stop.is_set():
                         raise RuntimeError("the decoding thread stopped") from None
                     continue

@@ -109,9 +109,7 @@ _WORKER = textwrap.dedent(
 
 
 @pytest.mark.integration
-def test_the_mqtt_process_ends_when_the_worker_process_dies(
-    mqtt_url: str, tmp_path: Path
-) -> None:
+def test_the_mqtt_process_ends_when_the_worker_process_dies(mqtt_url: str, tmp_path: Path) -> None:
     """SIGKILL of the worker's process: its MQTT process reads the end of its orders and
     exits (it would otherwise hold the session, and fight the restarted worker for it)."""
     script = tmp_path / "worker.py"
