@@ -18,7 +18,9 @@ acknowledges them only when told to (after their rows are committed).
   as many as this client has QoS 1 messages of its own awaiting the broker's PUBACK (the 9014
   replies): the inbox may pass RM + 1 by that many. So the worker holds at most RM + 1 messages
   in its inbox and three batches in hand (one collected and decoded, one waiting, one being
-  written); with a broker that keeps to RM, at most RM in all.
+  written); with a broker that keeps to RM, at most RM in all. The service runs this client in
+  a process of its own (:mod:`ingest.mqtt_process`): the inbox then goes on through a pipe into
+  the worker's process, and what was forwarded counts until the worker has taken it.
 - Keep-alive: paho 2.2 sends a PINGREQ every keep-alive period however busy the connection. The
   broker queues the PINGRESP behind what it already pushed: with a broker that pushes past RM,
   behind all of that, minutes late. paho re-sends the PINGREQ while bytes keep arriving, but a
