@@ -159,6 +159,8 @@ class MqttProcess:
         return None if self._process is None else self._process.exitcode
 
     def lost(self) -> MqttProcessLost:
+        if self._process is not None:
+            self._process.join(_STOP_S)  # its pipes closed: it has ended, or is ending
         return MqttProcessLost(f"the MQTT process ended (exit code {self.exitcode})")
 
     def _send(self, order: tuple[Any, ...]) -> None:
@@ -184,9 +186,7 @@ class MqttProcess:
         if not self._stopping:
             self.connected.clear()
             self.subscribed.clear()
-            if self._process is not None:
-                self._process.join(_STOP_S)
-            log.error("the MQTT process ended (exit code %s); the worker stops", self.exitcode)
+            log.error("%s; the worker stops", self.lost())
 
 
 def _widen(conn: Connection) -> None:
