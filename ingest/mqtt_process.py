@@ -159,6 +159,9 @@ class MqttProcess:
         return None if self._process is None else self._process.exitcode
 
     def lost(self) -> MqttProcessLost:
+        """The error to raise once a pipe to the child has closed (the child has ended)."""
+        self.connected.clear()
+        self.subscribed.clear()
         if self._process is not None:
             self._process.join(_STOP_S)  # its pipes closed: it has ended, or is ending
         return MqttProcessLost(f"the MQTT process ended (exit code {self.exitcode})")
@@ -184,8 +187,6 @@ class MqttProcess:
                 logger.handle(record)
         conn.close()
         if not self._stopping:
-            self.connected.clear()
-            self.subscribed.clear()
             log.error("%s; the worker stops", self.lost())
 
 
