@@ -73,6 +73,7 @@ class MqttProcess:
         self._process: BaseProcess | None = None
         self._orders: Connection | None = None
         self._send_lock = threading.Lock()
+        self._reaping = threading.Lock()
         self._stopping = False
         self._relay: threading.Thread | None = None
         self.inbox = _Received(self)
@@ -162,9 +163,10 @@ class MqttProcess:
         """The error to raise once a pipe to the child has closed (the child has ended)."""
         self.connected.clear()
         self.subscribed.clear()
-        if self._process is not None:
-            self._process.join(_STOP_S)  # its pipes closed: it has ended, or is ending
-        return MqttProcessLost(f"the MQTT process ended (exit code {self.exitcode})")
+        with self._reaping:  # one thread reaps it, the other then reads its exit code
+            if self._process is not None:
+                self._process.join(_STOP_S)  # its pipes closed: it has ended, or is ending
+            return MqttProcessLost(f"the MQTT process ended (exit code {self.exitcode})")
 
     def _send(self, order: tuple[Any, ...]) -> None:
         if self._orders is None:
