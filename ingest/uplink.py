@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import cache, lru_cache
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
 
@@ -44,7 +44,14 @@ from ingest.hj212 import (
 )
 from ingest.hj212.cp import SHAPE_MAX_KEYS
 from ingest.outlets import FindOutlet, Outlet
-from ingest.records import Accepted, MeasurementRow, MeasurementRowDraft, Rejected
+from ingest.records import (
+    Accepted,
+    AcceptedDraft,
+    MeasurementRow,
+    MeasurementRowDraft,
+    Rejected,
+    digest,
+)
 from schemas.codes.pollutants import Medium, legacy_codes, load_flags
 from schemas.codes.uplink import JsonUpload
 
@@ -180,25 +187,29 @@ def accept_frame(
     reply = None
     if frame.flag.ack:
         reply = reply_9013(frame) if frame.cn == "1013" else reply_9014(frame)
-    return Accepted(
-        transport=transport,
-        topic=topic,
-        received_at=at,
-        raw=raw,
-        outlet_id=outlet.id,
-        mn=outlet.mn,
-        st=frame.st,
-        cn=frame.cn,
-        qn=frame.qn,
-        data_time=data_time,
-        crc_received=frame.crc.received,
-        crc_computed=frame.crc.computed,
-        crc_algorithm=frame.crc.algorithm,
-        crc_ok=frame.crc.ok,
-        length_ok=frame.length_ok,
-        rows=rows,
-        reply=reply,
-    )
+    crc = frame.crc
+    # Accepted(...) by its fields, without the frozen dataclass __init__ (see AcceptedDraft)
+    accepted: Any = object.__new__(AcceptedDraft)
+    accepted.transport = transport
+    accepted.topic = topic
+    accepted.received_at = at
+    accepted.raw = raw
+    accepted.outlet_id = outlet.id
+    accepted.mn = outlet.mn
+    accepted.st = frame.st
+    accepted.cn = frame.cn
+    accepted.qn = frame.qn
+    accepted.data_time = data_time
+    accepted.crc_received = crc.received
+    accepted.crc_computed = crc.computed
+    accepted.crc_algorithm = crc.algorithm
+    accepted.crc_ok = crc.ok
+    accepted.length_ok = frame.length_ok
+    accepted.rows = rows
+    accepted.reply = reply
+    accepted.digest = digest(raw)
+    accepted.__class__ = Accepted
+    return cast(Accepted, accepted)
 
 
 def _identity(

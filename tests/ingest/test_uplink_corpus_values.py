@@ -4,6 +4,8 @@ of ``test_uplink_identity`` pin every output; these name what a change would bre
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from datetime import UTC, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -126,3 +128,19 @@ def test_dead_letters_say_why(lines: list[bytes]) -> None:
     assert isinstance(early, Rejected)
     assert early.reason == "future"
     assert early.detail.startswith("DataTime 2024-12-03T17:25:30+08:00 is 0:25:30 ahead")
+
+
+def test_an_accepted_frame_and_its_rows_are_ordinary_frozen_records(lines: list[bytes]) -> None:
+    out = decode(lines[7729], kind="water")  # filled as drafts: must not be told apart
+    assert type(out) is Accepted
+    fields = {f.name: getattr(out, f.name) for f in dataclasses.fields(Accepted)}
+    built = Accepted(**{**fields, "digest": b""})  # its digest made by __post_init__
+    assert out == built and repr(out) == repr(built) and hash(out) == hash(built)
+    assert out.digest == built.digest == hashlib.sha256(lines[7729]).digest()
+    row = out.rows[0]
+    assert type(row) is MeasurementRow
+    assert row == dataclasses.replace(row) and repr(row) == repr(dataclasses.replace(row))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        out.mn = "other"  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        row.value = None  # type: ignore[misc]
