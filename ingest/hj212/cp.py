@@ -146,11 +146,17 @@ _NOT_DELIMITER = bytes(c for c in range(128) if chr(c) not in ";,=" and not chr(
 _ALTERNATING = b"=;" * 5000  # 9999 bytes of segment hold fewer than 5,000 pairs
 
 
-def _plain(text: str) -> bool:
-    if not text.isascii() or "//" in text or text[:1] == "=" or ";=" in text or ",=" in text:
-        return False
+def _plain_keys(text: str) -> tuple[tuple[str, ...], list[str]] | None:
+    """The keys and the raws of a plain CP, else None. (Substring searches cost about a ns a
+    character: "/" is looked for first, and empty keys among the keys split.)"""
+    if not text.isascii() or ("/" in text and "//" in text):
+        return None
     delimiters = text.encode("ascii").translate(_COMMA_AS_SEMICOLON, _NOT_DELIMITER)
-    return len(delimiters) % 2 == 1 and _ALTERNATING.startswith(delimiters)
+    if len(delimiters) % 2 == 0 or not _ALTERNATING.startswith(delimiters):
+        return None
+    pieces = text.replace(",", ";").replace("=", ";").split(";")  # key, raw, key, raw, …
+    keys = tuple(pieces[0::2])
+    return None if "" in keys else (keys, pieces[1::2])
 
 
 # §6.3.3.2.1 Table 4 names "xxxxxx-Rtd", "xxxxxx-Flag", "SBxxx-RS", "xxxxxx-Info" ...:
@@ -199,9 +205,9 @@ def split_cp(text: str) -> tuple[CPShape, tuple[str, ...]]:
     values, duplicates and any order are kept as sent; tokens with no "=" or an empty key are
     skipped.
     """
-    if _plain(text):
-        pieces = text.replace(",", ";").replace("=", ";").split(";")  # key, raw, …: see _plain
-        return cp_shape(tuple(pieces[0::2])), tuple(pieces[1::2])
+    plain = _plain_keys(text)
+    if plain is not None:
+        return cp_shape(plain[0]), tuple(plain[1])
     pairs = list(_pairs(text))
     return cp_shape(tuple(key for key, _ in pairs)), tuple(raw for _, raw in pairs)
 
