@@ -361,7 +361,7 @@ class Evaluator:
         savepoint, so that only the bad hour is recorded as an error."""
         mark = len(ev.transitions)
         try:  # pipelined: a statement whose result is not read does not wait for it
-            with conn.pipeline(), conn.transaction():
+            with conn.transaction(), conn.pipeline():
                 ev.hours_together(hours)
         except psycopg.OperationalError:
             raise
@@ -384,12 +384,14 @@ class Evaluator:
         pipelined: bool = False,
     ) -> bool:
         """Run one evaluation step in a savepoint (``pipelined``: in a pipeline, where a
-        statement whose result is not read does not wait for it). Bad data or a bug is recorded
+        statement whose result is not read does not wait for it; the savepoint is taken and
+        released outside it, which psycopg does in one round trip each, where a savepoint
+        inside a pipeline costs a sync before and after it). Bad data or a bug is recorded
         in evaluation_errors (its transitions dropped with it) and the loop goes on; a lost
         database connection propagates, so the whole transaction is retried later."""
         mark = len(ev.transitions)
         try:
-            with conn.pipeline() if pipelined else nullcontext(), conn.transaction():
+            with conn.transaction(), conn.pipeline() if pipelined else nullcontext():
                 step(arg)
         except psycopg.OperationalError:
             raise

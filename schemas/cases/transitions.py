@@ -30,7 +30,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from schemas.cases.kinds import SEVERITIES, higher_severity
-from schemas.cases.model import MACHINE, append_event
+from schemas.cases.model import MACHINE, EventId, append_machine_event
 from schemas.cases.policy import CasePolicy, severity_for
 from schemas.limits.judgement import Judgement
 from schemas.limits.rules import Limit
@@ -52,9 +52,13 @@ __all__ = [
 @dataclass(frozen=True, slots=True)
 class Transition:
     case_id: int
-    event_id: int
+    event: EventId  # of the case_events row it appended, read when needed (in a pipeline)
     action: str  # opened | escalated | closed | reopened | unack-escalated
     severity: str
+
+    @property
+    def event_id(self) -> int:
+        return self.event.id
 
 
 @dataclass(slots=True)
@@ -140,8 +144,9 @@ def try_lock_outlet(conn: psycopg.Connection, outlet_id: int) -> bool:
 def _event(
     conn: psycopg.Connection, case_id: int, action: str, severity: str, detail: dict[str, Any]
 ) -> Transition:
-    event = append_event(conn, case_id, MACHINE, action, detail, severity)
-    return Transition(case_id, event.id, action, severity)
+    return Transition(
+        case_id, append_machine_event(conn, case_id, action, detail, severity), action, severity
+    )
 
 
 def judge_period(
