@@ -63,9 +63,10 @@ class Transition:
 
 @dataclass(slots=True)
 class PendingPeriods:
-    """Periods appended to open cases, and those cases' new aggregates, not written yet: the
-    caller of :func:`judge_period` writes them all in one statement each with :meth:`flush`,
-    before its savepoint ends. ``judge_period`` flushes them itself before it reads or writes
+    """Periods appended to open cases (a new case's first one included) that do not close
+    them, and those cases' new aggregates, not written yet (an escalation's event is appended
+    at once): the caller of :func:`judge_period` writes them all in one statement each with
+    :meth:`flush`, before its savepoint ends. ``judge_period`` flushes them itself before it reads or writes
     anything else, so the database is never read while they are pending; a caller whose
     savepoint is rolled back drops them with :meth:`clear`."""
 
@@ -185,11 +186,16 @@ def judge_period(
     if pending is not None:
         if no_case_has_period and open_cases is not None:
             case = open_cases.get(key)
-            if case is not None and _append_pending(
-                pending, case, period_start, verdict, limit_value, policy, details
-            ):
+            kept = (
+                None
+                if case is None
+                else _append_pending(
+                    conn, pending, case, period_start, verdict, limit_value, policy, details
+                )
+            )
+            if kept is not None:
                 open_cases[key] = case | pending.cases[case["id"]]
-                return []
+                return kept
         pending.flush(conn)
     cur = conn.cursor(row_factory=dict_row)
     case = None
@@ -230,6 +236,17 @@ def judge_period(
             severity = severity_for(1, verdict.multiple, policy)
             case = _insert_case(cur, key, period_start, severity, details)
             transitions.append(_event(conn, case["id"], "opened", severity, details))
+            kept = (
+                None
+                if pending is None
+                else _append_pending(
+                    conn, pending, case, period_start, verdict, limit_value, policy, details
+                )
+            )
+            if kept is not None:  # its first period, kept like the later ones
+                if open_cases is not None:
+                    open_cases[key] = case | pending.cases[case["id"]]
+                return transitions + kept
     row = {
         "case": case["id"],
         "start": period_start,
@@ -268,6 +285,7 @@ VALUES (%(case)s, %(start)s, %(value)s, %(limit)s, %(multiple)s, %(compliant)s, 
 
 
 def _append_pending(
+    conn: psycopg.Connection,
     pending: PendingPeriods,
     case: dict[str, Any],
     start: datetime,
@@ -275,21 +293,20 @@ def _append_pending(
     limit_value: Decimal,
     policy: CasePolicy,
     details: dict[str, Any],
-) -> bool:
-    """What :func:`judge_period` does for a period after all of an open case's, kept in
-    ``pending``, when it changes nothing but the period and the case's aggregates (no event):
-    whether it did. The changes are those ``_settle`` writes."""
+) -> list[Transition] | None:
+    """What :func:`judge_period` does for a period after all of an open case's, with the period
+    and the case's new aggregates kept in ``pending``, when it does not close the case: its
+    transitions (an escalation's event, which is appended at once), or None when it closes it
+    (nothing kept). The changes are those ``_settle`` writes."""
     known = case.get(_PERIODS)
     if case["state"] != "open" or known is None or (known[5] is not None and start <= known[5]):
-        return False
+        return None
     exceeding = verdict.exceeds
     stats = _appended(known, start, verdict.multiple if exceeding else None, exceeding)
     bad, max_multiple, first_at, last_at, run = stats[:5]
     if not bad or int(run) >= policy.close_after:
-        return False  # it closes
+        return None  # it closes
     severity = severity_for(int(bad), max_multiple, policy)
-    if SEVERITIES.index(severity) > SEVERITIES.index(case["severity"]):
-        return False  # it escalates
     pending.periods.append(
         {
             "case": case["id"],
@@ -309,7 +326,19 @@ def _append_pending(
         "severity": higher_severity(case["severity"], severity),
         _PERIODS: tuple(stats),
     }
-    return True
+    if SEVERITIES.index(severity) > SEVERITIES.index(case["severity"]):
+        return [_escalated(conn, case["id"], severity, bad, max_multiple)]
+    return []
+
+
+def _escalated(
+    conn: psycopg.Connection, case_id: int, severity: str, bad: Any, max_multiple: Any
+) -> Transition:
+    detail = {
+        "exceeding_periods": int(bad),
+        "max_multiple": None if max_multiple is None else str(max_multiple),
+    }
+    return _event(conn, case_id, "escalated", severity, detail)
 
 
 def _appended(
@@ -444,11 +473,7 @@ def _settle(
         case = {**case, "state": "open"}
         updated |= {"state": "open", "closed_at": None, "close_reason": None}
     if SEVERITIES.index(severity) > SEVERITIES.index(case["severity"]):
-        detail = {
-            "exceeding_periods": int(bad),
-            "max_multiple": None if max_multiple is None else str(max_multiple),
-        }
-        out.append(_event(conn, case["id"], "escalated", severity, detail))
+        out.append(_escalated(conn, case["id"], severity, bad, max_multiple))
     if case["state"] == "open" and compliant_run >= policy.close_after:
         out += close_case(conn, case["id"], f"{compliant_run} consecutive compliant means")
         return out, None
