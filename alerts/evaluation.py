@@ -440,10 +440,22 @@ class Evaluation:
         by_pollutant: dict[str, list[MeanResult]] = defaultdict(list)
         for row in rows:
             by_pollutant[row[0]].append(MeanResult(*row[1:]))
-        for pollutant, hours in by_pollutant.items():
-            flow = by_pollutant.get(FLOW, []) if self.flow_weighted(pollutant) else None
-            result = daily_mean(hours, day=day, rules=rules, flow_hours=flow)
-            self._store_day(pollutant, result)
+        results = [
+            (
+                pollutant,
+                daily_mean(
+                    hours,
+                    day=day,
+                    rules=rules,
+                    flow_hours=by_pollutant.get(FLOW, [])
+                    if self.flow_weighted(pollutant)
+                    else None,
+                ),
+            )
+            for pollutant, hours in by_pollutant.items()
+        ]
+        self._store_days(results)  # the judgement below does not read them
+        for pollutant, result in results:
             if final and result.valid:
                 for lim in self.limits(day):
                     if lim.pollutant == pollutant and lim.period == "day":
@@ -465,33 +477,12 @@ class Evaluation:
             )
         self._pending.flush(self.conn)
 
-    def _store_day(self, pollutant: str, r: DayResult) -> None:
-        self.conn.execute(
-            """INSERT INTO daily_means (outlet_id, pollutant, day, source, mean, zs_reported,
-                   converted, o2_mean, valid_count, expected_count, valid, reason, computed_at)
-               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-               ON CONFLICT (outlet_id, pollutant, day) DO UPDATE SET
-                   source = EXCLUDED.source, mean = EXCLUDED.mean,
-                   zs_reported = EXCLUDED.zs_reported, converted = EXCLUDED.converted,
-                   o2_mean = EXCLUDED.o2_mean, valid_count = EXCLUDED.valid_count,
-                   expected_count = EXCLUDED.expected_count, valid = EXCLUDED.valid,
-                   reason = EXCLUDED.reason, computed_at = EXCLUDED.computed_at""",
-            (
-                self.outlet.id,
-                pollutant,
-                r.day,
-                r.source,
-                r.mean,
-                r.zs_reported,
-                r.converted,
-                r.o2_mean,
-                r.valid_count,
-                r.expected_count,
-                r.valid,
-                r.reason,
-                self.now,
-            ),
-        )
+    def _store_days(self, results: Sequence[tuple[str, DayResult]]) -> None:
+        """Upsert these daily means in one statement (one array per column)."""
+        if not results:
+            return
+        columns = list(zip(*((p, *_day_row(r)) for p, r in results), strict=True))
+        self.conn.execute(_STORE_DAYS, (self.outlet.id, self.now, *map(list, columns)))
 
     # --- judgement -------------------------------------------------------------------------
 
@@ -644,6 +635,18 @@ def read_days(
     return out
 
 
+_STORE_DAYS = """
+INSERT INTO daily_means (outlet_id, computed_at, pollutant, day, source, mean, zs_reported,
+    converted, o2_mean, valid_count, expected_count, valid, reason)
+SELECT %s, %s, u.* FROM unnest(%b::text[], %b::date[], %b::text[], %b::numeric[],
+    %b::numeric[], %b::numeric[], %b::numeric[], %b::int[], %b::int[], %b::bool[],
+    %b::text[]) AS u
+ON CONFLICT (outlet_id, pollutant, day) DO UPDATE SET
+    source = EXCLUDED.source, mean = EXCLUDED.mean, zs_reported = EXCLUDED.zs_reported,
+    converted = EXCLUDED.converted, o2_mean = EXCLUDED.o2_mean,
+    valid_count = EXCLUDED.valid_count, expected_count = EXCLUDED.expected_count,
+    valid = EXCLUDED.valid, reason = EXCLUDED.reason, computed_at = EXCLUDED.computed_at
+"""
 _STORE_HOURS = """
 INSERT INTO hourly_means (outlet_id, computed_at, pollutant, hour_start, source, mean,
     zs_reported, converted, o2_mean, valid_count, expected_count, valid, reason, flags)
@@ -672,6 +675,21 @@ def _mean_row(r: MeanResult) -> tuple[Any, ...]:
         r.valid,
         r.reason,
         json.dumps(dict(r.flags)),
+    )
+
+
+def _day_row(r: DayResult) -> tuple[Any, ...]:
+    return (
+        r.day,
+        r.source,
+        r.mean,
+        r.zs_reported,
+        r.converted,
+        r.o2_mean,
+        r.valid_count,
+        r.expected_count,
+        r.valid,
+        r.reason,
     )
 
 
