@@ -56,6 +56,7 @@ __all__ = [
     "FLOW",
     "OXYGEN",
     "Evaluation",
+    "OpenCases",
     "OutletContext",
     "ReferenceCache",
     "load_outlet",
@@ -158,6 +159,13 @@ class Evaluation:
         # (no open case, no period at its start) is then known to change nothing.
         self._open_keys: set[tuple[str, str, int, str]] | None = None
         self._open_cases: dict[tuple[Any, ...], dict[str, Any]] = {}  # judge_period's cache
+        # Keys of the outlet's exceedance cases closed by the time it judges, that may span a
+        # period it judges; None until read (then a new case looks for one first). Cases are
+        # closed by judge_period, under the lock we hold (its transitions say so), or by staff,
+        # whose closed cases are never reopened (a new case is opened instead): a key not here
+        # has no closed case that judge_period would reopen. A rolled-back close leaves a
+        # superset, which is safe (the lookup is made).
+        self._closed_keys: set[tuple[str, str, int, str]] | None = None
         # Periods appended to open cases and their aggregates, written at the end of each step
         # (hours, hour, day) in one statement each, inside its savepoint.
         self._pending = PendingPeriods()
@@ -528,18 +536,23 @@ class Evaluation:
             open_cases=self._open_cases,
             no_open_case=case_key not in open_keys,
             pending=self._pending,
+            no_closed_case=self._closed_keys is not None and case_key not in self._closed_keys,
         )
         for t in transitions:
             if t.action in ("opened", "reopened"):
                 open_keys.add(case_key)
             elif t.action == "closed":
                 open_keys.discard(case_key)
+                if self._closed_keys is not None:
+                    self._closed_keys.add(case_key)
         self.transitions += transitions
 
-    def use_open_cases(self, exceedances: set[tuple[str, str, int, str]], faults: set[str]) -> None:
-        """The keys of the outlet's open exceedance cases and the pollutants of its open fault
-        cases, read for a batch of outlets (see :func:`read_open_cases`) under its lock."""
-        self._open_keys, self._open_faults = exceedances, faults
+    def use_open_cases(self, cases: OpenCases) -> None:
+        """The keys of the outlet's open exceedance cases, the pollutants of its open fault
+        cases and the keys of the closed exceedance cases that may span a period it judges,
+        read for a batch of outlets (see :func:`read_open_cases`) under its lock."""
+        self._open_keys, self._open_faults = cases.exceedances, cases.faults
+        self._closed_keys = cases.closed_since
 
     def forget_cases(self) -> None:
         """Read the open cases again when next needed (after a rolled-back savepoint, whose
@@ -787,23 +800,40 @@ def read_no_periods(
     return no_periods
 
 
+_CaseKey = tuple[str, str, int, str]  # pollutant, period, limit id, limit source
+
+
+@dataclass(frozen=True, slots=True)
+class OpenCases:
+    """What :func:`read_open_cases` read of one outlet's cases."""
+
+    exceedances: set[_CaseKey]  # keys of its open exceedance cases
+    faults: set[str]  # pollutants of its open fault cases
+    closed_since: set[_CaseKey]  # keys of its exceedance cases closed with last_at ≥ since
+
+
 def read_open_cases(
-    conn: psycopg.Connection, outlet_ids: list[int]
-) -> dict[int, tuple[set[tuple[str, str, int, str]], set[str]]]:
-    """Per outlet, the keys (pollutant, period, limit id, limit source) of its open exceedance
-    cases and the pollutants of its open fault cases, in one query."""
-    out: dict[int, tuple[set[tuple[str, str, int, str]], set[str]]] = {
-        o: (set(), set()) for o in outlet_ids
-    }
-    for outlet_id, kind, pollutant, period, limit_id, subject in conn.execute(
-        "SELECT outlet_id, kind, pollutant, period, limit_id, subject FROM cases "
-        "WHERE outlet_id = ANY(%s) AND state = 'open' AND kind IN ('exceedance', 'fault')",
-        (outlet_ids,),
+    conn: psycopg.Connection, since: Mapping[int, datetime]
+) -> dict[int, OpenCases]:
+    """Per outlet, its open exceedance and fault cases, and the keys of its closed exceedance
+    cases whose latest exceeding period is at or after ``since`` (the start of the earliest
+    period it judges: only such a case can span a period judged, see ``judge_period``), in one
+    query."""
+    out = {o: OpenCases(set(), set(), set()) for o in since}
+    for outlet_id, kind, pollutant, period, limit_id, subject, is_open in conn.execute(
+        "SELECT c.outlet_id, c.kind, c.pollutant, c.period, c.limit_id, c.subject, "
+        "c.state = 'open' FROM unnest(%b::bigint[], %b::timestamptz[]) AS q(outlet_id, since) "
+        "JOIN cases c ON c.outlet_id = q.outlet_id AND c.kind IN ('exceedance', 'fault') "
+        "AND (c.state = 'open' OR (c.kind = 'exceedance' AND c.last_at >= q.since))",
+        (list(since), list(since.values())),
     ):
-        if kind == "exceedance":
-            out[outlet_id][0].add((pollutant, period, int(limit_id), subject))
+        cases = out[outlet_id]
+        if kind == "fault":
+            cases.faults.add(pollutant)
+        elif is_open:
+            cases.exceedances.add((pollutant, period, int(limit_id), subject))
         else:
-            out[outlet_id][1].add(pollutant)
+            cases.closed_since.add((pollutant, period, int(limit_id), subject))
     return out
 
 

@@ -228,10 +228,12 @@ class Evaluator:
             if n_hours > 2:  # else reading ahead saves nothing
                 self._prefetch(conn, evaluations, to_judge, cache, minutes=not aside)
             if len(evaluations) > 1:  # else each is read when first needed, as often
-                for outlet_id, (exceedances, faults) in read_open_cases(
-                    conn, list(evaluations)
-                ).items():
-                    evaluations[outlet_id].use_open_cases(exceedances, faults)
+                since = {  # the start of the earliest period judged: its local day's
+                    o: ev.outlet.day_bounds(ev.outlet.local_day(min(hours[o])))[0]
+                    for o, ev in evaluations.items()
+                }
+                for outlet_id, cases in read_open_cases(conn, since).items():
+                    evaluations[outlet_id].use_open_cases(cases)
             # Each outlet's hours, then what the days they are in read, for all at once (no
             # outlet's hours step changes what another's day step reads), then each one's days.
             judged: dict[int, list[datetime]] = {}

@@ -167,6 +167,7 @@ def judge_period(
     open_cases: dict[tuple[Any, ...], dict[str, Any]] | None = None,
     no_open_case: bool = False,
     pending: PendingPeriods | None = None,
+    no_closed_case: bool = False,
 ) -> list[Transition]:
     """Record the verdict on one valid mean against one limit; returns the transitions it caused.
 
@@ -180,22 +181,20 @@ def judge_period(
     knows that no case of this key is open (under the same lock; the lookup is skipped).
     ``pending``: where a period appended to an open case in ``open_cases`` that neither
     escalates nor closes it is kept (with the case's new aggregates) instead of written; see
-    :class:`PendingPeriods`."""
+    :class:`PendingPeriods`. ``no_closed_case``: the caller knows that no case of this key
+    closed by the evaluator spans ``period_start`` (the lookup before opening one is skipped)."""
     key = (outlet_id, pollutant, period, limit_id, limit_source)
     exceeding = verdict.exceeds
     if pending is not None:
         if no_case_has_period and open_cases is not None:
             case = open_cases.get(key)
-            kept = (
-                None
-                if case is None
-                else _append_pending(
+            if case is not None:
+                kept = _append_pending(
                     conn, pending, case, period_start, verdict, limit_value, policy, details
                 )
-            )
-            if kept is not None:
-                open_cases[key] = case | pending.cases[case["id"]]
-                return kept
+                if kept is not None:
+                    open_cases[key] = case | pending.cases[case["id"]]
+                    return kept
         pending.flush(conn)
     cur = conn.cursor(row_factory=dict_row)
     case = None
@@ -222,7 +221,7 @@ def judge_period(
     if case is None:
         if not exceeding:
             return []
-        case = _closed_case_spanning(cur, key, period_start)
+        case = None if no_closed_case else _closed_case_spanning(cur, key, period_start)
         if case is not None and not _closed_by_evaluator(conn, case["id"]):
             case = None  # staff closed it: late data starts a new case instead
         if case is not None:
@@ -236,17 +235,14 @@ def judge_period(
             severity = severity_for(1, verdict.multiple, policy)
             case = _insert_case(cur, key, period_start, severity, details)
             transitions.append(_event(conn, case["id"], "opened", severity, details))
-            kept = (
-                None
-                if pending is None
-                else _append_pending(
+            if pending is not None:  # its first period, kept like the later ones
+                kept = _append_pending(
                     conn, pending, case, period_start, verdict, limit_value, policy, details
                 )
-            )
-            if kept is not None:  # its first period, kept like the later ones
-                if open_cases is not None:
-                    open_cases[key] = case | pending.cases[case["id"]]
-                return transitions + kept
+                if kept is not None:
+                    if open_cases is not None:
+                        open_cases[key] = case | pending.cases[case["id"]]
+                    return transitions + kept
     row = {
         "case": case["id"],
         "start": period_start,
