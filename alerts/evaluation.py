@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from itertools import islice
-from operator import lt, sub
+from operator import attrgetter, lt, sub
 from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo
 
@@ -675,35 +675,26 @@ ON CONFLICT (outlet_id, pollutant, hour_start) DO UPDATE SET
 """
 
 
+# The columns a mean shares with a daily mean, in the order of the upserts' arrays.
+_MEAN_COLUMNS = attrgetter(
+    "source",
+    "mean",
+    "zs_reported",
+    "converted",
+    "o2_mean",
+    "valid_count",
+    "expected_count",
+    "valid",
+    "reason",
+)
+
+
 def _mean_row(r: MeanResult) -> tuple[Any, ...]:
-    return (
-        r.hour_start,
-        r.source,
-        r.mean,
-        r.zs_reported,
-        r.converted,
-        r.o2_mean,
-        r.valid_count,
-        r.expected_count,
-        r.valid,
-        r.reason,
-        json.dumps(dict(r.flags)),
-    )
+    return (r.hour_start, *_MEAN_COLUMNS(r), json.dumps(dict(r.flags)))
 
 
 def _day_row(r: DayResult) -> tuple[Any, ...]:
-    return (
-        r.day,
-        r.source,
-        r.mean,
-        r.zs_reported,
-        r.converted,
-        r.o2_mean,
-        r.valid_count,
-        r.expected_count,
-        r.valid,
-        r.reason,
-    )
+    return (r.day, *_MEAN_COLUMNS(r))
 
 
 _Series = dict[str, dict[str, Sequence[Sample]]]  # pollutant → kind → samples in time order
