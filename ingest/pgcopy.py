@@ -52,12 +52,10 @@ _LENGTH = struct.Struct(">i").pack
 _TRUE = _LENGTH(1) + b"\x01"
 _FALSE = _LENGTH(1) + b"\x00"
 
-# The instant timestamptz counts from, as microseconds since the Unix epoch.
-PG_EPOCH_US = (datetime(2000, 1, 1, tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(
-    microseconds=1
-)
+# The instant timestamptz counts from, and the same as microseconds since the Unix epoch.
 _PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
+_PG_EPOCH_US = (_PG_EPOCH - datetime(1970, 1, 1, tzinfo=UTC)) // _MICROSECOND
 
 _NUMERIC = psycopg.adapters.get_dumper(Decimal, PyFormat.BINARY)(Decimal)
 _JSONB = psycopg.adapters.get_dumper(Jsonb, PyFormat.BINARY)(Jsonb)
@@ -103,7 +101,7 @@ def timestamptz(v: datetime | None) -> bytes:
 
 def timestamptz_us(us: int) -> bytes:
     """The field of the instant ``us`` microseconds after the Unix epoch."""
-    return _INT8(8, us - PG_EPOCH_US)
+    return _INT8(8, us - _PG_EPOCH_US)
 
 
 def numeric(v: Decimal | None) -> bytes:
