@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from itertools import islice
-from operator import lt, sub
+from operator import attrgetter, lt, sub
 from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo
 
@@ -56,6 +56,7 @@ __all__ = [
     "FLOW",
     "OXYGEN",
     "Evaluation",
+    "OpenCases",
     "OutletContext",
     "ReferenceCache",
     "load_outlet",
@@ -158,6 +159,13 @@ class Evaluation:
         # (no open case, no period at its start) is then known to change nothing.
         self._open_keys: set[tuple[str, str, int, str]] | None = None
         self._open_cases: dict[tuple[Any, ...], dict[str, Any]] = {}  # judge_period's cache
+        # Keys of the outlet's exceedance cases closed by the time it judges, that may span a
+        # period it judges; None until read (then a new case looks for one first). Cases are
+        # closed by judge_period, under the lock we hold (its transitions say so), or by staff,
+        # whose closed cases are never reopened (a new case is opened instead): a key not here
+        # has no closed case that judge_period would reopen. A rolled-back close leaves a
+        # superset, which is safe (the lookup is made).
+        self._closed_keys: set[tuple[str, str, int, str]] | None = None
         # Periods appended to open cases and their aggregates, written at the end of each step
         # (hours, hour, day) in one statement each, inside its savepoint.
         self._pending = PendingPeriods()
@@ -440,10 +448,22 @@ class Evaluation:
         by_pollutant: dict[str, list[MeanResult]] = defaultdict(list)
         for row in rows:
             by_pollutant[row[0]].append(MeanResult(*row[1:]))
-        for pollutant, hours in by_pollutant.items():
-            flow = by_pollutant.get(FLOW, []) if self.flow_weighted(pollutant) else None
-            result = daily_mean(hours, day=day, rules=rules, flow_hours=flow)
-            self._store_day(pollutant, result)
+        results = [
+            (
+                pollutant,
+                daily_mean(
+                    hours,
+                    day=day,
+                    rules=rules,
+                    flow_hours=by_pollutant.get(FLOW, [])
+                    if self.flow_weighted(pollutant)
+                    else None,
+                ),
+            )
+            for pollutant, hours in by_pollutant.items()
+        ]
+        self._store_days(results)  # the judgement below does not read them
+        for pollutant, result in results:
             if final and result.valid:
                 for lim in self.limits(day):
                     if lim.pollutant == pollutant and lim.period == "day":
@@ -465,33 +485,12 @@ class Evaluation:
             )
         self._pending.flush(self.conn)
 
-    def _store_day(self, pollutant: str, r: DayResult) -> None:
-        self.conn.execute(
-            """INSERT INTO daily_means (outlet_id, pollutant, day, source, mean, zs_reported,
-                   converted, o2_mean, valid_count, expected_count, valid, reason, computed_at)
-               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-               ON CONFLICT (outlet_id, pollutant, day) DO UPDATE SET
-                   source = EXCLUDED.source, mean = EXCLUDED.mean,
-                   zs_reported = EXCLUDED.zs_reported, converted = EXCLUDED.converted,
-                   o2_mean = EXCLUDED.o2_mean, valid_count = EXCLUDED.valid_count,
-                   expected_count = EXCLUDED.expected_count, valid = EXCLUDED.valid,
-                   reason = EXCLUDED.reason, computed_at = EXCLUDED.computed_at""",
-            (
-                self.outlet.id,
-                pollutant,
-                r.day,
-                r.source,
-                r.mean,
-                r.zs_reported,
-                r.converted,
-                r.o2_mean,
-                r.valid_count,
-                r.expected_count,
-                r.valid,
-                r.reason,
-                self.now,
-            ),
-        )
+    def _store_days(self, results: Sequence[tuple[str, DayResult]]) -> None:
+        """Upsert these daily means in one statement (one array per column)."""
+        if not results:
+            return
+        columns = list(zip(*((p, *_day_row(r)) for p, r in results), strict=True))
+        self.conn.execute(_STORE_DAYS, (self.outlet.id, self.now, *map(list, columns)))
 
     # --- judgement -------------------------------------------------------------------------
 
@@ -537,18 +536,23 @@ class Evaluation:
             open_cases=self._open_cases,
             no_open_case=case_key not in open_keys,
             pending=self._pending,
+            no_closed_case=self._closed_keys is not None and case_key not in self._closed_keys,
         )
         for t in transitions:
             if t.action in ("opened", "reopened"):
                 open_keys.add(case_key)
             elif t.action == "closed":
                 open_keys.discard(case_key)
+                if self._closed_keys is not None:
+                    self._closed_keys.add(case_key)
         self.transitions += transitions
 
-    def use_open_cases(self, exceedances: set[tuple[str, str, int, str]], faults: set[str]) -> None:
-        """The keys of the outlet's open exceedance cases and the pollutants of its open fault
-        cases, read for a batch of outlets (see :func:`read_open_cases`) under its lock."""
-        self._open_keys, self._open_faults = exceedances, faults
+    def use_open_cases(self, cases: OpenCases) -> None:
+        """The keys of the outlet's open exceedance cases, the pollutants of its open fault
+        cases and the keys of the closed exceedance cases that may span a period it judges,
+        read for a batch of outlets (see :func:`read_open_cases`) under its lock."""
+        self._open_keys, self._open_faults = cases.exceedances, cases.faults
+        self._closed_keys = cases.closed_since
 
     def forget_cases(self) -> None:
         """Read the open cases again when next needed (after a rolled-back savepoint, whose
@@ -644,6 +648,18 @@ def read_days(
     return out
 
 
+_STORE_DAYS = """
+INSERT INTO daily_means (outlet_id, computed_at, pollutant, day, source, mean, zs_reported,
+    converted, o2_mean, valid_count, expected_count, valid, reason)
+SELECT %s, %s, u.* FROM unnest(%b::text[], %b::date[], %b::text[], %b::numeric[],
+    %b::numeric[], %b::numeric[], %b::numeric[], %b::int[], %b::int[], %b::bool[],
+    %b::text[]) AS u
+ON CONFLICT (outlet_id, pollutant, day) DO UPDATE SET
+    source = EXCLUDED.source, mean = EXCLUDED.mean, zs_reported = EXCLUDED.zs_reported,
+    converted = EXCLUDED.converted, o2_mean = EXCLUDED.o2_mean,
+    valid_count = EXCLUDED.valid_count, expected_count = EXCLUDED.expected_count,
+    valid = EXCLUDED.valid, reason = EXCLUDED.reason, computed_at = EXCLUDED.computed_at
+"""
 _STORE_HOURS = """
 INSERT INTO hourly_means (outlet_id, computed_at, pollutant, hour_start, source, mean,
     zs_reported, converted, o2_mean, valid_count, expected_count, valid, reason, flags)
@@ -659,20 +675,26 @@ ON CONFLICT (outlet_id, pollutant, hour_start) DO UPDATE SET
 """
 
 
+# The columns a mean shares with a daily mean, in the order of the upserts' arrays.
+_MEAN_COLUMNS = attrgetter(
+    "source",
+    "mean",
+    "zs_reported",
+    "converted",
+    "o2_mean",
+    "valid_count",
+    "expected_count",
+    "valid",
+    "reason",
+)
+
+
 def _mean_row(r: MeanResult) -> tuple[Any, ...]:
-    return (
-        r.hour_start,
-        r.source,
-        r.mean,
-        r.zs_reported,
-        r.converted,
-        r.o2_mean,
-        r.valid_count,
-        r.expected_count,
-        r.valid,
-        r.reason,
-        json.dumps(dict(r.flags)),
-    )
+    return (r.hour_start, *_MEAN_COLUMNS(r), json.dumps(dict(r.flags)))
+
+
+def _day_row(r: DayResult) -> tuple[Any, ...]:
+    return (r.day, *_MEAN_COLUMNS(r))
 
 
 _Series = dict[str, dict[str, Sequence[Sample]]]  # pollutant → kind → samples in time order
@@ -769,23 +791,40 @@ def read_no_periods(
     return no_periods
 
 
+_CaseKey = tuple[str, str, int, str]  # pollutant, period, limit id, limit source
+
+
+@dataclass(frozen=True, slots=True)
+class OpenCases:
+    """What :func:`read_open_cases` read of one outlet's cases."""
+
+    exceedances: set[_CaseKey]  # keys of its open exceedance cases
+    faults: set[str]  # pollutants of its open fault cases
+    closed_since: set[_CaseKey]  # keys of its exceedance cases closed with last_at ≥ since
+
+
 def read_open_cases(
-    conn: psycopg.Connection, outlet_ids: list[int]
-) -> dict[int, tuple[set[tuple[str, str, int, str]], set[str]]]:
-    """Per outlet, the keys (pollutant, period, limit id, limit source) of its open exceedance
-    cases and the pollutants of its open fault cases, in one query."""
-    out: dict[int, tuple[set[tuple[str, str, int, str]], set[str]]] = {
-        o: (set(), set()) for o in outlet_ids
-    }
-    for outlet_id, kind, pollutant, period, limit_id, subject in conn.execute(
-        "SELECT outlet_id, kind, pollutant, period, limit_id, subject FROM cases "
-        "WHERE outlet_id = ANY(%s) AND state = 'open' AND kind IN ('exceedance', 'fault')",
-        (outlet_ids,),
+    conn: psycopg.Connection, since: Mapping[int, datetime]
+) -> dict[int, OpenCases]:
+    """Per outlet, its open exceedance and fault cases, and the keys of its closed exceedance
+    cases whose latest exceeding period is at or after ``since`` (the start of the earliest
+    period it judges: only such a case can span a period judged, see ``judge_period``), in one
+    query."""
+    out = {o: OpenCases(set(), set(), set()) for o in since}
+    for outlet_id, kind, pollutant, period, limit_id, subject, is_open in conn.execute(
+        "SELECT c.outlet_id, c.kind, c.pollutant, c.period, c.limit_id, c.subject, "
+        "c.state = 'open' FROM unnest(%b::bigint[], %b::timestamptz[]) AS q(outlet_id, since) "
+        "JOIN cases c ON c.outlet_id = q.outlet_id AND c.kind IN ('exceedance', 'fault') "
+        "AND (c.state = 'open' OR (c.kind = 'exceedance' AND c.last_at >= q.since))",
+        (list(since), list(since.values())),
     ):
-        if kind == "exceedance":
-            out[outlet_id][0].add((pollutant, period, int(limit_id), subject))
+        cases = out[outlet_id]
+        if kind == "fault":
+            cases.faults.add(pollutant)
+        elif is_open:
+            cases.exceedances.add((pollutant, period, int(limit_id), subject))
         else:
-            out[outlet_id][1].add(pollutant)
+            cases.closed_since.add((pollutant, period, int(limit_id), subject))
     return out
 
 

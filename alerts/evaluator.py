@@ -228,10 +228,12 @@ class Evaluator:
             if n_hours > 2:  # else reading ahead saves nothing
                 self._prefetch(conn, evaluations, to_judge, cache, minutes=not aside)
             if len(evaluations) > 1:  # else each is read when first needed, as often
-                for outlet_id, (exceedances, faults) in read_open_cases(
-                    conn, list(evaluations)
-                ).items():
-                    evaluations[outlet_id].use_open_cases(exceedances, faults)
+                since = {  # the start of the earliest period judged: its local day's
+                    o: ev.outlet.day_bounds(ev.outlet.local_day(min(hours[o])))[0]
+                    for o, ev in evaluations.items()
+                }
+                for outlet_id, cases in read_open_cases(conn, since).items():
+                    evaluations[outlet_id].use_open_cases(cases)
             # Each outlet's hours, then what the days they are in read, for all at once (no
             # outlet's hours step changes what another's day step reads), then each one's days.
             judged: dict[int, list[datetime]] = {}
@@ -361,7 +363,7 @@ class Evaluator:
         savepoint, so that only the bad hour is recorded as an error."""
         mark = len(ev.transitions)
         try:  # pipelined: a statement whose result is not read does not wait for it
-            with conn.pipeline(), conn.transaction():
+            with conn.transaction(), conn.pipeline():
                 ev.hours_together(hours)
         except psycopg.OperationalError:
             raise
@@ -384,12 +386,14 @@ class Evaluator:
         pipelined: bool = False,
     ) -> bool:
         """Run one evaluation step in a savepoint (``pipelined``: in a pipeline, where a
-        statement whose result is not read does not wait for it). Bad data or a bug is recorded
+        statement whose result is not read does not wait for it; the savepoint is taken and
+        released outside it, which psycopg does in one round trip each, where a savepoint
+        inside a pipeline costs a sync before and after it). Bad data or a bug is recorded
         in evaluation_errors (its transitions dropped with it) and the loop goes on; a lost
         database connection propagates, so the whole transaction is retried later."""
         mark = len(ev.transitions)
         try:
-            with conn.pipeline() if pipelined else nullcontext(), conn.transaction():
+            with conn.transaction(), conn.pipeline() if pipelined else nullcontext():
                 step(arg)
         except psycopg.OperationalError:
             raise

@@ -7,7 +7,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-__all__ = ["Accepted", "MeasurementRow", "MeasurementRowDraft", "Rejected", "digest"]
+__all__ = [
+    "Accepted",
+    "AcceptedDraft",
+    "MeasurementRow",
+    "MeasurementRowDraft",
+    "Rejected",
+    "digest",
+]
 
 
 def digest(raw: bytes) -> bytes:
@@ -70,6 +77,14 @@ class Accepted:
     def __post_init__(self) -> None:
         if not self.digest:
             object.__setattr__(self, "digest", digest(self.raw))
+
+
+class AcceptedDraft:
+    """Accepted's slots without its frozen __setattr__ (a call per field, 18 fields), filled and
+    made an Accepted as MeasurementRowDraft is made a MeasurementRow. Whoever fills one sets
+    every slot, ``digest`` included (``digest(raw)``: __post_init__ does not run)."""
+
+    __slots__ = Accepted.__slots__
 
 
 @dataclass(frozen=True, slots=True)

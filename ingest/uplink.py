@@ -20,30 +20,38 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import cache, lru_cache
-from operator import attrgetter
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
 
 from ingest.hj212 import (
+    CPShape,
     Frame,
     FrameError,
     HJ212Error,
-    Value,
     iter_packets,
     parse_data_time,
     parse_number,
     parse_packet,
+    plain_numbers,
     reply_9013,
     reply_9014,
 )
+from ingest.hj212.cp import SHAPE_MAX_KEYS
 from ingest.outlets import FindOutlet, Outlet
-from ingest.records import Accepted, MeasurementRow, MeasurementRowDraft, Rejected
+from ingest.records import (
+    Accepted,
+    AcceptedDraft,
+    MeasurementRow,
+    MeasurementRowDraft,
+    Rejected,
+    digest,
+)
 from schemas.codes.pollutants import Medium, legacy_codes, load_flags
 from schemas.codes.uplink import JsonUpload
 
@@ -170,33 +178,38 @@ def accept_frame(
     if refused := _identity(transport, topic, at, raw, frame.mn, frame.pw, outlet, "frame"):
         return refused
     local = frame.data_time
-    if local and (late := _future(local.replace(tzinfo=outlet.timezone), at, future_tolerance)):
+    data_time = local.replace(tzinfo=outlet.timezone) if local else None
+    if data_time and (late := _future(data_time, at, future_tolerance)):
         return Rejected(transport, topic, at, raw, "future", late, outlet.mn)
-    rows = _frame_rows(frame.cn, frame.values, local, outlet)
+    rows = _frame_rows(frame.cn, frame, data_time, outlet)
     if isinstance(rows, str):
         return Rejected(transport, topic, at, raw, "no-time", rows, outlet.mn)
     reply = None
     if frame.flag.ack:
         reply = reply_9013(frame) if frame.cn == "1013" else reply_9014(frame)
-    return Accepted(
-        transport=transport,
-        topic=topic,
-        received_at=at,
-        raw=raw,
-        outlet_id=outlet.id,
-        mn=outlet.mn,
-        st=frame.st,
-        cn=frame.cn,
-        qn=frame.qn,
-        data_time=local.replace(tzinfo=outlet.timezone) if local else None,
-        crc_received=frame.crc.received,
-        crc_computed=frame.crc.computed,
-        crc_algorithm=frame.crc.algorithm,
-        crc_ok=frame.crc.ok,
-        length_ok=frame.length_ok,
-        rows=rows,
-        reply=reply,
-    )
+    crc = frame.crc
+    # Accepted(...) by its fields, without the frozen dataclass __init__ (see AcceptedDraft)
+    accepted: Any = object.__new__(AcceptedDraft)
+    accepted.transport = transport
+    accepted.topic = topic
+    accepted.received_at = at
+    accepted.raw = raw
+    accepted.outlet_id = outlet.id
+    accepted.mn = outlet.mn
+    accepted.st = frame.st
+    accepted.cn = frame.cn
+    accepted.qn = frame.qn
+    accepted.data_time = data_time
+    accepted.crc_received = crc.received
+    accepted.crc_computed = crc.computed
+    accepted.crc_algorithm = crc.algorithm
+    accepted.crc_ok = crc.ok
+    accepted.length_ok = frame.length_ok
+    accepted.rows = rows
+    accepted.reply = reply
+    accepted.digest = digest(raw)
+    accepted.__class__ = Accepted
+    return cast(Accepted, accepted)
 
 
 def _identity(
@@ -388,40 +401,49 @@ def _row(
     )
 
 
-# A frame's layout: for each code it carries (in first-seen order) the index in Frame.values of
-# the value that fills each column, from the plans above. A logger sends the same keys in the
-# same order in every frame, so the layout is remembered per (data kind, 2005 medium, the
-# frame's (code, field) keys), for frames of at most LAYOUT_MAX_VALUES values; the bound on
-# both keeps ever new keys (a faulty or hostile sender) from growing a worker without end: the
-# keys of one remembered layout are at most LAYOUT_MAX_VALUES pairs of a packet's text.
+# A frame's layout: for each code it carries (in first-seen order) where the value of each
+# column is, from the plans above. A logger sends the same keys in the same order in every
+# frame, so the layout is remembered per (data kind, 2005 medium, the frame's CP shape), for
+# the shapes the codec remembers (at most SHAPE_MAX_KEYS keys): the bound on both keeps ever
+# new keys (a faulty or hostile sender) from growing a worker without end.
 LAYOUT_CACHE_SIZE = 256
-LAYOUT_MAX_VALUES = 128
+LAYOUT_MAX_VALUES = SHAPE_MAX_KEYS
 _NONE = -1  # no such field
-_KEY = attrgetter("code", "field")
-_RAW = attrgetter("raw")
 
 
 @dataclass(frozen=True, slots=True)
 class _Slot:
-    """One row of a frame's layout: the pollutant and the indices of its fields (-1: none)."""
+    """One row of a frame's layout: the pollutant, where its numbers are among the frame's
+    numbers, and the indices of its other fields among the CP's raw values (-1: none)."""
 
     pollutant: str  # the code, renamed to its HJ 212-2017 code for a 2005 profile
-    value: int
-    zs: int
-    numbers: tuple[tuple[str, int], ...]  # (column, index) for min, max, cou, zs_min, zs_max
+    value: int  # the raw value's index (kept in ``extra`` when it is no number)
+    value_number: int  # its position among the layout's numbers
+    zs_number: int
+    numbers: tuple[tuple[str, int], ...]  # (column, position) for min, max, cou, zs_min, zs_max
     flag: int
     eflag: int
     sample_time: int
     extra: tuple[tuple[str, int], ...]  # (field, index) kept in ``extra`` as sent
 
 
-def _layout(
-    kind: str, medium: Medium | None, keys: tuple[tuple[str, str], ...]
-) -> tuple[_Slot, ...]:
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    slots: tuple[_Slot, ...]
+    numbers: tuple[int, ...]  # the indices of every raw value read as a number, in one list
+
+
+def _layout(kind: str, medium: Medium | None, shape: CPShape) -> _Layout:
     items: dict[str, dict[str, int]] = {}
-    for i, (code, name) in enumerate(keys):  # as Frame.items(): first-seen code order, the
+    for code, name, i in shape.values:  # as Frame.items(): first-seen code order, the
         items.setdefault(code, {})[name] = i  # last duplicate wins
     legacy = None if medium is None else legacy_codes(medium)
+    numbers: list[int] = []
+
+    def number(index: int) -> int:
+        numbers.append(index)
+        return len(numbers) - 1
+
     slots = []
     for code, fields in items.items():
         plan = _plan(kind, tuple(fields))
@@ -431,58 +453,62 @@ def _layout(
             _Slot(
                 pollutant=code if legacy is None else legacy.get(code, code),
                 value=_NONE if plan.value is None else fields[plan.value],
-                zs=_NONE if plan.zs is None else fields[plan.zs],
-                numbers=tuple((c, fields[f]) for c, f in plan.numbers),
+                value_number=_NONE if plan.value is None else number(fields[plan.value]),
+                zs_number=_NONE if plan.zs is None else number(fields[plan.zs]),
+                numbers=tuple((c, number(fields[f])) for c, f in plan.numbers),
                 flag=_NONE if plan.flag is None else fields[plan.flag],
                 eflag=_NONE if plan.eflag is None else fields[plan.eflag],
                 sample_time=_NONE if plan.sample_time is None else fields[plan.sample_time],
                 extra=tuple((f, fields[f]) for f in plan.extra),
             )
         )
-    return tuple(slots)
+    return _Layout(tuple(slots), tuple(numbers))
 
 
 _remembered_layout = lru_cache(maxsize=LAYOUT_CACHE_SIZE)(_layout)
 
 
 def _frame_rows(
-    cn: str | None, values: tuple[Value, ...], local: datetime | None, outlet: Outlet
+    cn: str | None, frame: Frame, ts: datetime | None, outlet: Outlet
 ) -> tuple[MeasurementRow, ...] | str:
-    """:func:`_rows` of a parsed frame's values, by its layout: the same rows, with no dict
-    per code and no dataclass ``__init__`` per row."""
+    """:func:`_rows` of a parsed frame's values, by its layout: the same rows, with no Value
+    per pair, no dict per code and no dataclass ``__init__`` per row. ``ts`` is the frame's
+    DataTime in the outlet's time zone."""
     kind = DATA_KINDS.get(cn or "")
     if kind is None:
         return ()
-    if local is None:
+    if ts is None:
         return f"CN {cn} carries values but no valid DataTime"
-    tz = outlet.timezone
-    ts = local.replace(tzinfo=tz)
     medium: Medium | None = None
     if outlet.protocol_profile == "hj212-2005":
         medium = "air" if outlet.kind == "gas" else "water"
-    keys = tuple(map(_KEY, values))
-    layout = (_remembered_layout if len(keys) <= LAYOUT_MAX_VALUES else _layout)(kind, medium, keys)
-    raws = tuple(map(_RAW, values))
+    shape, raws = frame.split_cp()
+    remembered = len(shape.keys) <= LAYOUT_MAX_VALUES
+    layout = (_remembered_layout if remembered else _layout)(kind, medium, shape)
+    texts = [raws[i] for i in layout.numbers]
+    numbers: Sequence[Decimal | None] | None = plain_numbers(texts)
+    if numbers is None:  # some are not plain numbers: one by one
+        numbers = [_number(text) for text in texts]
     flag_codes = _flag_codes()
+    tz = outlet.timezone
     new = object.__new__
     rows = []
-    for slot in layout:
+    for slot in layout.slots:
         # In the order of _row: extra as sent, the value, the numbers, SampleTime, the flags.
         extra = {f: raws[i] for f, i in slot.extra} if slot.extra else {}
         value = None
         if slot.value >= 0:
-            raw = raws[slot.value]
-            value = _number(raw)
+            value = numbers[slot.value_number]
             if value is None:
-                extra["value"] = raw
+                extra["value"] = raws[slot.value]
         row: Any = new(MeasurementRowDraft)
         row.pollutant = slot.pollutant
         row.kind = kind
         row.ts = ts
         row.value = value
         row.min = row.max = row.cou = row.zs_min = row.zs_max = None
-        for column, i in slot.numbers:
-            setattr(row, column, _number(raws[i]))
+        for column, at in slot.numbers:
+            setattr(row, column, numbers[at])
         sample = None if slot.sample_time < 0 else parse_data_time(raws[slot.sample_time])
         flag = None if slot.flag < 0 else raws[slot.flag]
         if flag is not None and flag not in flag_codes and flag.upper() not in flag_codes:
@@ -490,7 +516,7 @@ def _frame_rows(
         eflag = None if slot.eflag < 0 else raws[slot.eflag]
         if eflag is not None and not _EFLAG.fullmatch(eflag):
             extra["EFlag"], eflag = eflag, None
-        row.zs_value = None if slot.zs < 0 else _number(raws[slot.zs])
+        row.zs_value = None if slot.zs_number < 0 else numbers[slot.zs_number]
         row.flag = flag
         row.eflag = eflag
         row.sample_time = sample.replace(tzinfo=tz) if sample else None

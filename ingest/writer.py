@@ -24,16 +24,17 @@ from __future__ import annotations
 import functools
 import logging
 import weakref
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import psycopg
-from psycopg.types.json import Jsonb
 
+from ingest import pgcopy
 from ingest.exact_pairs import split
-from ingest.records import Accepted, MeasurementRow, Rejected
+from ingest.records import Accepted, Rejected
 from schemas.completeness import record
 from schemas.core import channels
 
@@ -74,19 +75,9 @@ CREATE TEMP TABLE IF NOT EXISTS stage_measurements (
 ) ON COMMIT DELETE ROWS;
 """
 
-# The staging tables' column types, in order: the batch is COPYed in binary (no text to format
-# here and parse there).
-_FRAME_TYPES = (
-    ["bigint", "timestamptz", "text", "text", "bigint"]
-    + ["text"] * 4
-    + ["timestamptz", "bytea", "bytea", "text", "text", "text", "boolean", "boolean", "text"]
-    + ["integer"]
-)
-_MEASUREMENT_TYPES = (
-    ["integer", "bigint", "text", "text", "timestamptz"]
-    + ["bigint", "smallint", "numeric"] * 7
-    + ["text", "text", "timestamptz", "jsonb", "bigint"]
-)
+# The batch is COPYed in binary (no text to format here and parse there), encoded here
+# (ingest/pgcopy.py, _frame_tuples(), _encode_values()) in the column order of the staging
+# tables above.
 
 # The stored copy of a staged frame `s` (the same digest, stored within 30 days before it, not
 # `s` itself), or NULL: one look-up of frames_digest_idx per staged frame, as a scalar subquery,
@@ -136,7 +127,7 @@ ON CONFLICT (outlet_id) DO UPDATE SET
 _EXACT = ("value", "min", "max", "cou", "zs_value", "zs_min", "zs_max")
 _AS_SENT = ("flag", "eflag", "sample_time", "extra")
 # measurement_rows' columns that the writer fills, in the order of stage_measurements after seq
-# (and of _cells()).
+# (and of _encode_values()).
 _ROW_COLUMNS = (
     "outlet_id, pollutant, kind, ts, "
     + ", ".join(f"{c}_mantissa, {c}_scale, {c}_wide" for c in _EXACT)
@@ -468,43 +459,20 @@ def _write(
                 "SELECT nextval((SELECT pg_get_serial_sequence('frames', 'id'))) "
                 "FROM generate_series(1, %s)",
                 (len(accepted),),
-            )
+            ).fetchall()
         ]
+        texts = _Fields(functools.partial(pgcopy.text, encoding=conn.info.encoding))
         with cur.copy("COPY stage_frames FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(_FRAME_TYPES)
-            for fid, a in zip(ids, accepted, strict=True):
-                copy.write_row(
-                    (
-                        fid,
-                        a.received_at,
-                        a.transport,
-                        a.topic,
-                        a.outlet_id,
-                        a.mn,
-                        a.st,
-                        a.cn,
-                        a.qn,
-                        a.data_time,
-                        a.digest,
-                        a.raw,
-                        a.crc_received,
-                        a.crc_computed,
-                        a.crc_algorithm,
-                        a.crc_ok,
-                        a.length_ok,
-                        "stored" if a.rows else "no-data",
-                        len(a.rows),
-                    )
-                )
+            _write_tuples(copy, _frame_tuples(ids, accepted, texts))
         # Three statements, one round trip: archive the frames, queue on the outlets' activity
         # rows (so no other writer of these outlets stores a key until this commits), probe.
         # The first two are sent at once, and the server runs them while the batch's values
-        # are counted here (the probe needs the count).
+        # are encoded and counted here (the probe needs the count).
         frames_cur, probe = conn.cursor(), conn.cursor()
         with conn.pipeline():
             frames_cur.execute(_INSERT_FRAMES)
             cur.execute(_ACTIVITY)
-            groups, first = _count(accepted)
+            values, groups, first = _encode_values(ids, accepted, texts)
             if first:
                 probe.execute(_ALL_FRESH, _columns((*k, _instant(t)) for k, t in first.items()))
         result.frames_new = frames_cur.rowcount
@@ -512,9 +480,9 @@ def _write(
         if groups:
             fresh = bool((probe.fetchone() or (False,))[0])
             if fresh and direct and not result.frames_duplicate:
-                _write_fresh(cur, ids, accepted, groups, completeness, result)
+                _write_fresh(cur, values, groups, completeness, result)
             else:
-                _write_staged(cur, ids, accepted, fresh, completeness, result)
+                _write_staged(cur, values, fresh, completeness, result)
     if rejected:
         cur.executemany(
             "INSERT INTO dead_letters (received_at, transport, topic, mn, reason, detail, raw, "
@@ -539,23 +507,138 @@ def _write(
     return result
 
 
-def _count(
-    accepted: Sequence[Accepted],
-) -> tuple[dict[tuple[Any, ...], _Group], dict[tuple[int, str, str], int]]:
-    """The batch's values counted per series, UTC hour and flag, and the first instant of each
-    series (instants as microseconds since the epoch, computed once per frame: its values share
-    their instant)."""
+class _Fields(dict[Any, bytes]):
+    """Each key's binary COPY field(s), encoded on first use (a batch's texts, its values as
+    printed): looked up by ``fields[key]``, at the cost of a dict look-up once encoded."""
+
+    __slots__ = ("_encode",)
+
+    def __init__(self, encode: Callable[[Any], bytes]) -> None:
+        super().__init__()
+        self._encode = encode
+
+    def __missing__(self, key: Any) -> bytes:
+        encoded = self[key] = self._encode(key)
+        return encoded
+
+
+def _frame_tuples(ids: list[int], accepted: Sequence[Accepted], texts: _Fields) -> list[bytes]:
+    """The batch's frames as binary COPY tuples of stage_frames (its columns in order)."""
+    int8, timestamptz, bytea, boolean = (
+        pgcopy.int8,
+        pgcopy.timestamptz,
+        pgcopy.bytea,
+        pgcopy.boolean,
+    )
+    return [
+        b"".join(
+            (
+                _FRAME_FIELDS,
+                int8(fid),
+                timestamptz(a.received_at),
+                texts[a.transport],
+                texts[a.topic],
+                int8(a.outlet_id),
+                texts[a.mn],
+                texts[a.st],
+                texts[a.cn],
+                texts[a.qn],
+                timestamptz(a.data_time),
+                bytea(a.digest),
+                bytea(a.raw),
+                texts[a.crc_received],
+                texts[a.crc_computed],
+                texts[a.crc_algorithm],
+                boolean(a.crc_ok),
+                boolean(a.length_ok),
+                _STORED if a.rows else _NO_DATA,
+                pgcopy.int4(len(a.rows)),
+            )
+        )
+        for fid, a in zip(ids, accepted, strict=True)
+    ]
+
+
+def _write_tuples(copy: psycopg.Copy, tuples: list[bytes]) -> None:
+    """Send ``tuples`` (binary COPY tuples) as a whole COPY, signature to trailer, in chunks of
+    _CHUNK tuples (each written at once, not a buffer of the whole batch)."""
+    copy.write(pgcopy.SIGNATURE)
+    for i in range(0, len(tuples), _CHUNK):
+        copy.write(b"".join(tuples[i : i + _CHUNK]))
+    copy.write(pgcopy.TRAILER)
+
+
+_CHUNK = 200  # 200 values are about 35 kB, 200 frames about 100 kB
+_FRAME_FIELDS = pgcopy.field_count(19)
+_STORED = pgcopy.text("stored", "ascii")
+_NO_DATA = pgcopy.text("no-data", "ascii")
+
+
+def _exact_fields(text: str) -> bytes:
+    """The three fields (mantissa, scale, wide: ingest/exact_pairs.py) of the exact decimal
+    that prints as ``text`` (str() of a Decimal gives it back exactly, digits and exponent)."""
+    mantissa, scale, wide = split(Decimal(text))
+    return pgcopy.int8(mantissa) + pgcopy.int2(scale) + pgcopy.numeric(wide)
+
+
+_NULL_EXACT = pgcopy.NULL * 3
+# A value's tuple: measurement_rows' columns that the writer fills (_ROW_COLUMNS), or
+# stage_measurements' (seq first).
+_VALUE_FIELDS = pgcopy.field_count(len(_ROW_COLUMNS.split(",")))
+_STAGED_FIELDS = pgcopy.field_count(len(_ROW_COLUMNS.split(",")) + 1)
+
+
+def _encode_values(
+    ids: list[int], accepted: Sequence[Accepted], texts: _Fields
+) -> tuple[list[bytes], dict[tuple[Any, ...], _Group], dict[tuple[int, str, str], int]]:
+    """One pass over the batch's values: each as a binary COPY tuple of _ROW_COLUMNS (each
+    exact decimal as mantissa, scale and wide), in the order sent; their count per series, UTC
+    hour and flag; and the first instant of each series (instants as microseconds since the
+    epoch, computed once per frame: its values share their instant). A text or value met
+    before in the batch is encoded once."""
+    exact = _Fields(_exact_fields)
+    null3 = _NULL_EXACT
+    timestamptz, jsonb, null = pgcopy.timestamptz, pgcopy.jsonb, pgcopy.NULL
+    tuples: list[bytes] = []
     groups: dict[tuple[Any, ...], _Group] = {}
     ts: datetime | None = None
     us = hour = 0
-    for a in accepted:
+    ts_field = b""
+    for fid, a in zip(ids, accepted, strict=True):
         oid = a.outlet_id
+        head = _VALUE_FIELDS + pgcopy.int8(oid)
+        frame_id = pgcopy.int8(fid)
         for r in a.rows:
             if r.ts is not ts:
                 ts = r.ts
                 us = (ts - _EPOCH) // _MICROSECOND
                 hour = us - us % _HOUR
-            k = (oid, r.pollutant, r.kind, hour, r.flag, r.value is not None)
+                ts_field = pgcopy.timestamptz_us(us)
+            value = r.value
+            tuples.append(
+                b"".join(
+                    (
+                        head,
+                        texts[r.pollutant],
+                        texts[r.kind],
+                        ts_field,
+                        # the seven of _EXACT, in order
+                        null3 if value is None else exact[str(value)],
+                        null3 if r.min is None else exact[str(r.min)],
+                        null3 if r.max is None else exact[str(r.max)],
+                        null3 if r.cou is None else exact[str(r.cou)],
+                        null3 if r.zs_value is None else exact[str(r.zs_value)],
+                        null3 if r.zs_min is None else exact[str(r.zs_min)],
+                        null3 if r.zs_max is None else exact[str(r.zs_max)],
+                        texts[r.flag],
+                        texts[r.eflag],
+                        timestamptz(r.sample_time),
+                        jsonb(r.extra) if r.extra else null,
+                        frame_id,
+                    )
+                )
+            )
+            k = (oid, r.pollutant, r.kind, hour, r.flag, value is not None)
             g = groups.get(k)
             if g is None:
                 groups[k] = [1, us, us]
@@ -570,7 +653,7 @@ def _count(
         series = (oid, pollutant, kind)
         if series not in first or g[1] < first[series]:
             first[series] = g[1]
-    return groups, first
+    return tuples, groups, first
 
 
 @functools.lru_cache(maxsize=4096)
@@ -599,52 +682,19 @@ def _columns(rows: Iterable[tuple[Any, ...]]) -> list[list[Any]]:
     return [list(c) for c in zip(*rows, strict=True)]
 
 
-def _cells(a: Accepted, r: MeasurementRow, frame_id: int) -> tuple[Any, ...]:
-    """A value's cells, in the order of _ROW_COLUMNS (stage_measurements after its seq): each
-    exact decimal split into mantissa, scale and wide (ingest/exact_pairs.py)."""
-    return (
-        a.outlet_id,
-        r.pollutant,
-        r.kind,
-        r.ts,
-        *split(r.value),
-        *split(r.min),
-        *split(r.max),
-        *split(r.cou),
-        *split(r.zs_value),
-        *split(r.zs_min),
-        *split(r.zs_max),
-        r.flag,
-        r.eflag,
-        r.sample_time,
-        Jsonb(r.extra) if r.extra else None,
-        frame_id,
-    )
-
-
-def _value_cells(ids: list[int], accepted: Sequence[Accepted]) -> Iterator[tuple[Any, ...]]:
-    """The batch's values as :func:`_cells`, in the order sent (both COPYs write them)."""
-    for fid, a in zip(ids, accepted, strict=True):
-        for r in a.rows:
-            yield _cells(a, r, fid)
-
-
 def _write_fresh(
     cur: psycopg.Cursor[Any],
-    ids: list[int],
-    accepted: Sequence[Accepted],
+    values: list[bytes],
     groups: dict[tuple[Any, ...], _Group],
     completeness: bool,
     result: BatchResult,
 ) -> None:
-    """A batch of new keys only, from new frames only: COPY its values into measurement_rows
-    and do the rest of the merge from ``groups`` (_FRESH_REST). A key sent twice in the batch
-    makes the COPY fail on the primary key: write_batch() then writes the batch again through
-    the merge."""
+    """A batch of new keys only, from new frames only: COPY its values (_encode_values()) into
+    measurement_rows and do the rest of the merge from ``groups`` (_FRESH_REST). A key sent
+    twice in the batch makes the COPY fail on the primary key: write_batch() then writes the
+    batch again through the merge."""
     with cur.copy(f"COPY measurement_rows ({_ROW_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
-        copy.set_types(_MEASUREMENT_TYPES[1:])
-        for cells in _value_cells(ids, accepted):
-            copy.write_row(cells)
+        _write_tuples(copy, values)
         # Made while the server still inserts the rows sent (the COPY ends on leaving the block).
         params = dict(
             zip(
@@ -674,17 +724,18 @@ def _write_fresh(
 
 def _write_staged(
     cur: psycopg.Cursor[Any],
-    ids: list[int],
-    accepted: Sequence[Accepted],
+    values: list[bytes],
     fresh: bool,
     completeness: bool,
     result: BatchResult,
 ) -> None:
-    """Any batch: COPY its values into staging and merge them (_MERGE)."""
+    """Any batch: COPY its values (_encode_values()) into staging and merge them (_MERGE)."""
+    skip = len(_VALUE_FIELDS)
+    staged = [  # seq first: the values numbered in the order sent
+        b"".join((_STAGED_FIELDS, pgcopy.int4(seq), v[skip:])) for seq, v in enumerate(values, 1)
+    ]
     with cur.copy("COPY stage_measurements FROM STDIN (FORMAT BINARY)") as copy:
-        copy.set_types(_MEASUREMENT_TYPES)  # seq first: the values numbered in the order sent
-        for seq, cells in enumerate(_value_cells(ids, accepted), 1):
-            copy.write_row((seq, *cells))
+        _write_tuples(copy, staged)
     if result.frames_duplicate:
         cur.execute(_CITE_STORED)
     inserted, revised, notified, distinct, stale = cur.execute(

@@ -29,11 +29,13 @@ __all__ = ["Claimed", "Target", "enqueue", "enqueue_many", "enqueue_system"]
 # Matches active subscriptions against each notification (in the order given, then by
 # subscription); an empty filter matches everything. Each event with rows inserted wakes the
 # dispatchers (when the transaction commits; PostgreSQL sends a payload once per transaction).
+# The notifications' arrays go in binary: as text, every character of the payloads' JSON would
+# be escaped.
 _ENQUEUE = """
 WITH n AS (
-    SELECT * FROM unnest(%(event_ids)s::bigint[], %(payloads)s::jsonb[],
-        %(enterprise_ids)s::bigint[], %(districts)s::text[], %(pollutants)s::text[],
-        %(kinds)s::text[], %(severities)s::text[])
+    SELECT * FROM unnest(%(event_ids)b::bigint[], %(payloads)b::jsonb[],
+        %(enterprise_ids)b::bigint[], %(districts)b::text[], %(pollutants)b::text[],
+        %(kinds)b::text[], %(severities)b::text[])
         WITH ORDINALITY AS n(event_id, payload, enterprise_id, district, pollutant, kind,
             severity, i)
 ), inserted AS (

@@ -5,7 +5,7 @@ Bytes in, frozen dataclasses out, and back; no sockets, no MQTT, no database. Se
 """
 
 from .build import build_packet, build_segment, encode_cp, reply_9013, reply_9014
-from .cp import Value, parse_cp, parse_data_time, parse_number
+from .cp import CPShape, Value, parse_cp, parse_data_time, parse_number, plain_numbers, split_cp
 from .crc import CRCPolicy, CRCResult, check_crc, crc16, modbus_crc16
 from .errors import CRCError, FrameError, HJ212Error, LengthError
 from .flags import FlagBits
@@ -14,6 +14,7 @@ from .reassembly import Reassembler
 from .stream import StreamReader, iter_packets
 
 __all__ = [
+    "CPShape",
     "CRCError",
     "CRCPolicy",
     "CRCResult",
@@ -37,6 +38,8 @@ __all__ = [
     "parse_number",
     "parse_packet",
     "parse_segment",
+    "plain_numbers",
     "reply_9013",
     "reply_9014",
+    "split_cp",
 ]

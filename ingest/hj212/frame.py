@@ -9,7 +9,16 @@ from datetime import datetime
 from itertools import repeat
 from typing import Any, cast
 
-from .cp import Value, has_space, parse_cp, parse_data_time
+from .cp import (
+    CPShape,
+    Value,
+    cp_attributes,
+    cp_shape,
+    cp_values,
+    has_space,
+    parse_data_time,
+    split_cp,
+)
 from .crc import CRCPolicy, CRCResult, check_crc, crc16
 from .errors import FrameError, LengthError
 from .flags import FlagBits
@@ -17,8 +26,19 @@ from .flags import FlagBits
 __all__ = ["Frame", "parse_packet", "parse_segment"]
 
 
+class _SplitCP:
+    """The slot where a parsed Frame keeps its CP as split (shape, raws): not a field, so it is
+    outside the Frame's init, equality and repr."""
+
+    __slots__ = ("_split_cp",)
+    _split_cp: tuple[CPShape, tuple[str, ...]]
+
+
+_SET_VALUES: Any = None  # Frame.values' slot setter, below
+
+
 @dataclass(frozen=True, slots=True)
-class Frame:
+class Frame(_SplitCP):
     """A parsed packet. Strings are as sent; nothing is corrected or re-encoded."""
 
     packet: bytes  # from "##" to the CRC, no CR LF (parse_segment: the segment itself)
@@ -41,6 +61,27 @@ class Frame:
     cp: str = ""  # the CP text between "CP=&&" and the closing "&&", as sent
     encoding: str = "utf-8"  # how the segment was decoded: "utf-8" or "gb18030"
 
+    # A parsed Frame leaves ``values`` unset and makes them here on first use from the split CP
+    # (as Value.number): ingest reads the split CP (split_cp()), so a frame's 20-30 Values would
+    # otherwise be built for nothing. Python calls __getattr__ only when the normal look-up
+    # fails, i.e. for that unset slot; equality, hash and repr read ``values`` like any caller.
+    def __getattr__(self, name: str) -> tuple[Value, ...]:
+        if name != "values":
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        values = cp_values(*self._split_cp)
+        _SET_VALUES(self, values)
+        return values
+
+    def split_cp(self) -> tuple[CPShape, tuple[str, ...]]:
+        """The CP's shape and raw values as split_cp gives them (no Value per pair); for a
+        Frame made by hand rather than parsed, the shape of its values alone."""
+        try:
+            return self._split_cp
+        except AttributeError:
+            values = self.values
+            keys = tuple(f"{v.code}-{v.field}" for v in values)
+            return cp_shape(keys), tuple(v.raw for v in values)
+
     def items(self) -> dict[str, dict[str, Value]]:
         """Values grouped by code (first-seen code order); the last duplicate field wins."""
         grouped: dict[str, dict[str, Value]] = {}
@@ -59,7 +100,10 @@ class Frame:
         return None
 
 
-class _FrameDraft:
+_SET_VALUES = vars(Frame)["values"].__set__
+
+
+class _FrameDraft(_SplitCP):
     """Frame's slots without its frozen __setattr__ (a call per field, 19 fields): _build fills
     one with plain attribute stores, then makes it a Frame, as parse_cp does with Values."""
 
@@ -191,7 +235,8 @@ def _build(
     flag = _FLAGS.get(header.get("Flag")) or FlagBits.from_raw(number("Flag", 255))
     pnum = number("PNUM", 9999) if "PNUM" in header else None
     pno = number("PNO", 9999) if "PNO" in header else None
-    attributes, values = parse_cp(cp_text)
+    shape, raws = split_cp(cp_text)
+    attributes = cp_attributes(shape, raws)
     data_time = attributes.get("DataTime")
     frame: Any = _FrameDraft()  # typed by Frame's fields, checked when it becomes a Frame
     frame.packet = packet
@@ -209,7 +254,7 @@ def _build(
     frame.pnum = pnum
     frame.pno = pno
     frame.attributes = attributes
-    frame.values = values
+    frame._split_cp = (shape, raws)  # values: made on first use (Frame.__getattr__)
     frame.data_time = None if data_time is None else parse_data_time(data_time)
     frame.cp = cp_text
     frame.encoding = encoding

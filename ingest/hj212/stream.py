@@ -98,6 +98,13 @@ def iter_packets(payload: bytes) -> Iterator[bytes | FrameError]:
     Each packet is yielded as bytes from "##" to its CRC (no CR LF), ready for parse_packet;
     bytes outside any packet are yielded as a FrameError whose position is their offset.
     """
+    if payload[:2] == b"##" and payload[2:3] != b"#":
+        # The usual message is one packet, with or without CR LF: what _scan would find first
+        # (at 0, nothing to skip) and, when only blanks follow, all it would find.
+        end = _delimit(payload, 0, True)
+        if end is not None and not payload[end:].strip(_BLANK):
+            yield payload[:end]
+            return
     items, _ = _scan(payload, True, 0)
     yield from items
 

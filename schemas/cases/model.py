@@ -25,7 +25,17 @@ from psycopg.types.json import Jsonb
 from schemas.cases.errors import CaseNotFound, database_errors
 from schemas.staff.audit import audit
 
-__all__ = ["MACHINE", "Case", "CaseEvent", "append_event", "columns", "get_case", "history"]
+__all__ = [
+    "MACHINE",
+    "Case",
+    "CaseEvent",
+    "EventId",
+    "append_event",
+    "append_machine_event",
+    "columns",
+    "get_case",
+    "history",
+]
 
 MACHINE = "evaluator"
 """The actor of the evaluator's transitions; reserved, no person may act under it."""
@@ -93,6 +103,10 @@ _APPEND = sql.SQL(
     "INSERT INTO case_events (case_id, actor, action, severity, detail) "
     "VALUES (%s, %s, %s, %s, %s) RETURNING {c}"
 ).format(c=columns(CaseEvent))
+_APPEND_ID = (
+    "INSERT INTO case_events (case_id, actor, action, severity, detail) "
+    "VALUES (%s, %s, %s, %s, %s) RETURNING id"
+)
 _dumps = partial(json.dumps, default=str)  # decimals and times as text
 
 
@@ -110,6 +124,41 @@ def history(conn: psycopg.Connection[Any], case_id: int) -> list[CaseEvent]:
     get_case(conn, case_id)
     with database_errors("read", case_id), conn.cursor(row_factory=class_row(CaseEvent)) as cur:
         return cur.execute(_HISTORY, (case_id,)).fetchall()
+
+
+class EventId:
+    """The id of an event appended by :func:`append_machine_event`, read when first asked for
+    (:attr:`id`): in a pipeline, after the pipeline's sync that brought it (asking earlier syncs
+    then)."""
+
+    __slots__ = ("_cursor", "_id")
+
+    def __init__(self, cursor: psycopg.Cursor[Any]) -> None:
+        self._cursor: psycopg.Cursor[Any] | None = cursor
+        self._id: int | None = None
+
+    @property
+    def id(self) -> int:
+        if self._id is None:
+            assert self._cursor is not None
+            row = self._cursor.fetchone()
+            assert row is not None
+            self._id, self._cursor = int(row[0]), None
+        return self._id
+
+
+def append_machine_event(
+    conn: psycopg.Connection[Any],
+    case_id: int,
+    action: str,
+    detail: dict[str, Any],
+    severity: str | None = None,
+) -> EventId:
+    """:func:`append_event` by :data:`MACHINE` (the evaluator) without waiting for the row: in a
+    pipeline the INSERT is sent and nothing waits for it; its id is read when needed."""
+    cur = conn.cursor()
+    cur.execute(_APPEND_ID, (case_id, MACHINE, action, severity, Jsonb(detail, dumps=_dumps)))
+    return EventId(cur)
 
 
 def append_event(

@@ -30,7 +30,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from schemas.cases.kinds import SEVERITIES, higher_severity
-from schemas.cases.model import MACHINE, append_event
+from schemas.cases.model import MACHINE, EventId, append_machine_event
 from schemas.cases.policy import CasePolicy, severity_for
 from schemas.limits.judgement import Judgement
 from schemas.limits.rules import Limit
@@ -52,16 +52,21 @@ __all__ = [
 @dataclass(frozen=True, slots=True)
 class Transition:
     case_id: int
-    event_id: int
+    event: EventId  # of the case_events row it appended, read when needed (in a pipeline)
     action: str  # opened | escalated | closed | reopened | unack-escalated
     severity: str
+
+    @property
+    def event_id(self) -> int:
+        return self.event.id
 
 
 @dataclass(slots=True)
 class PendingPeriods:
-    """Periods appended to open cases, and those cases' new aggregates, not written yet: the
-    caller of :func:`judge_period` writes them all in one statement each with :meth:`flush`,
-    before its savepoint ends. ``judge_period`` flushes them itself before it reads or writes
+    """Periods appended to open cases (a new case's first one included) that do not close
+    them, and those cases' new aggregates, not written yet (an escalation's event is appended
+    at once): the caller of :func:`judge_period` writes them all in one statement each with
+    :meth:`flush`, before its savepoint ends. ``judge_period`` flushes them itself before it reads or writes
     anything else, so the database is never read while they are pending; a caller whose
     savepoint is rolled back drops them with :meth:`clear`."""
 
@@ -140,8 +145,9 @@ def try_lock_outlet(conn: psycopg.Connection, outlet_id: int) -> bool:
 def _event(
     conn: psycopg.Connection, case_id: int, action: str, severity: str, detail: dict[str, Any]
 ) -> Transition:
-    event = append_event(conn, case_id, MACHINE, action, detail, severity)
-    return Transition(case_id, event.id, action, severity)
+    return Transition(
+        case_id, append_machine_event(conn, case_id, action, detail, severity), action, severity
+    )
 
 
 def judge_period(
@@ -161,6 +167,7 @@ def judge_period(
     open_cases: dict[tuple[Any, ...], dict[str, Any]] | None = None,
     no_open_case: bool = False,
     pending: PendingPeriods | None = None,
+    no_closed_case: bool = False,
 ) -> list[Transition]:
     """Record the verdict on one valid mean against one limit; returns the transitions it caused.
 
@@ -174,17 +181,20 @@ def judge_period(
     knows that no case of this key is open (under the same lock; the lookup is skipped).
     ``pending``: where a period appended to an open case in ``open_cases`` that neither
     escalates nor closes it is kept (with the case's new aggregates) instead of written; see
-    :class:`PendingPeriods`."""
+    :class:`PendingPeriods`. ``no_closed_case``: the caller knows that no case of this key
+    closed by the evaluator spans ``period_start`` (the lookup before opening one is skipped)."""
     key = (outlet_id, pollutant, period, limit_id, limit_source)
     exceeding = verdict.exceeds
     if pending is not None:
         if no_case_has_period and open_cases is not None:
             case = open_cases.get(key)
-            if case is not None and _append_pending(
-                pending, case, period_start, verdict, limit_value, policy, details
-            ):
-                open_cases[key] = case | pending.cases[case["id"]]
-                return []
+            if case is not None:
+                kept = _append_pending(
+                    conn, pending, case, period_start, verdict, limit_value, policy, details
+                )
+                if kept is not None:
+                    open_cases[key] = case | pending.cases[case["id"]]
+                    return kept
         pending.flush(conn)
     cur = conn.cursor(row_factory=dict_row)
     case = None
@@ -211,7 +221,7 @@ def judge_period(
     if case is None:
         if not exceeding:
             return []
-        case = _closed_case_spanning(cur, key, period_start)
+        case = None if no_closed_case else _closed_case_spanning(cur, key, period_start)
         if case is not None and not _closed_by_evaluator(conn, case["id"]):
             case = None  # staff closed it: late data starts a new case instead
         if case is not None:
@@ -225,6 +235,14 @@ def judge_period(
             severity = severity_for(1, verdict.multiple, policy)
             case = _insert_case(cur, key, period_start, severity, details)
             transitions.append(_event(conn, case["id"], "opened", severity, details))
+            if pending is not None:  # its first period, kept like the later ones
+                kept = _append_pending(
+                    conn, pending, case, period_start, verdict, limit_value, policy, details
+                )
+                if kept is not None:
+                    if open_cases is not None:
+                        open_cases[key] = case | pending.cases[case["id"]]
+                    return transitions + kept
     row = {
         "case": case["id"],
         "start": period_start,
@@ -263,6 +281,7 @@ VALUES (%(case)s, %(start)s, %(value)s, %(limit)s, %(multiple)s, %(compliant)s, 
 
 
 def _append_pending(
+    conn: psycopg.Connection,
     pending: PendingPeriods,
     case: dict[str, Any],
     start: datetime,
@@ -270,21 +289,20 @@ def _append_pending(
     limit_value: Decimal,
     policy: CasePolicy,
     details: dict[str, Any],
-) -> bool:
-    """What :func:`judge_period` does for a period after all of an open case's, kept in
-    ``pending``, when it changes nothing but the period and the case's aggregates (no event):
-    whether it did. The changes are those ``_settle`` writes."""
+) -> list[Transition] | None:
+    """What :func:`judge_period` does for a period after all of an open case's, with the period
+    and the case's new aggregates kept in ``pending``, when it does not close the case: its
+    transitions (an escalation's event, which is appended at once), or None when it closes it
+    (nothing kept). The changes are those ``_settle`` writes."""
     known = case.get(_PERIODS)
     if case["state"] != "open" or known is None or (known[5] is not None and start <= known[5]):
-        return False
+        return None
     exceeding = verdict.exceeds
     stats = _appended(known, start, verdict.multiple if exceeding else None, exceeding)
     bad, max_multiple, first_at, last_at, run = stats[:5]
     if not bad or int(run) >= policy.close_after:
-        return False  # it closes
+        return None  # it closes
     severity = severity_for(int(bad), max_multiple, policy)
-    if SEVERITIES.index(severity) > SEVERITIES.index(case["severity"]):
-        return False  # it escalates
     pending.periods.append(
         {
             "case": case["id"],
@@ -304,7 +322,19 @@ def _append_pending(
         "severity": higher_severity(case["severity"], severity),
         _PERIODS: tuple(stats),
     }
-    return True
+    if SEVERITIES.index(severity) > SEVERITIES.index(case["severity"]):
+        return [_escalated(conn, case["id"], severity, bad, max_multiple)]
+    return []
+
+
+def _escalated(
+    conn: psycopg.Connection, case_id: int, severity: str, bad: Any, max_multiple: Any
+) -> Transition:
+    detail = {
+        "exceeding_periods": int(bad),
+        "max_multiple": None if max_multiple is None else str(max_multiple),
+    }
+    return _event(conn, case_id, "escalated", severity, detail)
 
 
 def _appended(
@@ -439,11 +469,7 @@ def _settle(
         case = {**case, "state": "open"}
         updated |= {"state": "open", "closed_at": None, "close_reason": None}
     if SEVERITIES.index(severity) > SEVERITIES.index(case["severity"]):
-        detail = {
-            "exceeding_periods": int(bad),
-            "max_multiple": None if max_multiple is None else str(max_multiple),
-        }
-        out.append(_event(conn, case["id"], "escalated", severity, detail))
+        out.append(_escalated(conn, case["id"], severity, bad, max_multiple))
     if case["state"] == "open" and compliant_run >= policy.close_after:
         out += close_case(conn, case["id"], f"{compliant_run} consecutive compliant means")
         return out, None

@@ -141,6 +141,44 @@ def test_replays_and_revisions_do_not_duplicate(
     assert events(db)[-1] == ("a21026", "closed", "warning")
 
 
+@pytest.mark.parametrize("staff_closed", [False, True])
+def test_late_data_in_a_closed_cases_span_reopens_it_in_a_batch(
+    db: psycopg.Connection, outlet: int, database_url: str, staff_closed: bool
+) -> None:
+    """A batch of several outlets reads which of their exceedance cases are closed and may span
+    a period it judges, and looks up no closed case for other keys: a late exceeding hour inside
+    a case the evaluator closed reopens that case (no second case), one inside a case staff
+    closed opens a new one, as when each outlet is judged alone."""
+    other = add_outlet(db, f"{MN[:-2]}F0", uscc="91330000000000000X")
+    bind_outlet(db, f"{MN[:-2]}F0", ULTRA_LOW, "ultra-low-coal", date(2020, 1, 1), "p")
+    for oid in (outlet, other):
+        store(
+            db, oid, {h: minute_rows(h, v, flagged=16 if h == 2 else 0) for h, v in SERIES.items()}
+        )
+    ev = evaluator(database_url, H0 + timedelta(hours=8))
+    assert ev.drain(db) == 2
+    assert [a for _, a, _ in events(db)].count("closed") == 2  # hour 2 invalid, inside the span
+    if staff_closed:
+        db.execute(  # as if staff had closed it: the latest close is theirs
+            "UPDATE case_events SET actor = 'staff' WHERE action = 'closed' AND case_id IN "
+            "(SELECT id FROM cases WHERE outlet_id = %s)",
+            (outlet,),
+        )
+    for oid in (outlet, other):  # hour 2 sent again, valid and exceeding; hour 6 again
+        store(db, oid, {2: minute_rows(2, "40"), 6: minute_rows(6, "20")})
+    assert ev.drain(db) == 2
+    per_case = db.execute(
+        "SELECT c.outlet_id, array_agg(e.action ORDER BY e.id) FROM cases c "
+        "JOIN case_events e ON e.case_id = c.id WHERE c.kind = 'exceedance' "
+        "GROUP BY c.id ORDER BY c.id"
+    ).fetchall()
+    reopened = ["opened", "escalated", "closed", "reopened"]
+    mine = [actions[: len(reopened)] for oid, actions in per_case if oid == outlet]
+    theirs = [actions[: len(reopened)] for oid, actions in per_case if oid == other]
+    assert theirs == [reopened]
+    assert mine == ([reopened[:3], ["opened"]] if staff_closed else [reopened])
+
+
 def test_two_evaluators_at_once_judge_each_hour_once(
     db: psycopg.Connection, outlet: int, database_url: str
 ) -> None:

@@ -1,6 +1,6 @@
 """The CP parser's fast paths give what the general rules give (issue 16).
 
-parse_cp splits a plain CP (ASCII, no whitespace, one "=" per token, no Info "//") on all its
+split_cp (and parse_cp through it) splits a plain CP (ASCII, no whitespace, one "=" per token, no Info "//") on all its
 delimiters at once; every other CP goes token by token. Values are built without the frozen
 dataclass's __init__ and their Decimal is computed on first use. These tests generate many CP
 texts from the characters that matter and compare the two paths, and the lazy Value with one
@@ -16,8 +16,8 @@ from decimal import Decimal
 
 import pytest
 
-from ingest.hj212 import Value, parse_cp, parse_number
-from ingest.hj212.cp import _pairs, _plain
+from ingest.hj212 import Value, cp, parse_cp, parse_number, plain_numbers, split_cp
+from ingest.hj212.cp import _pairs, _plain_keys
 
 # the characters that steer the grammar, and a few ordinary ones
 ALPHABET = ["a", "1", "R", "-", "=", ";", ",", ".", " ", "/", "//", "\t", "的", "+", "N"]
@@ -55,7 +55,9 @@ def random_cps(seed: int, count: int) -> list[str]:
 
 def test_plain_and_general_paths_agree_on_generated_cp() -> None:
     texts = random_cps(16, 20_000)
-    assert sum(map(_plain, texts)) > 2_000  # the fast path is exercised
+    assert (
+        sum(_plain_keys(text) is not None for text in texts) > 2_000
+    )  # the fast path is exercised
     for text in texts:
         assert parse_cp(text) == general(text), text
 
@@ -67,6 +69,9 @@ def test_plain_and_general_paths_agree_on_generated_cp() -> None:
         "a=1;;b=2",  # empty token
         "a=1;b=2;",  # trailing separator
         "=1;a=2",  # empty key
+        "a=1;=2",  # empty key after a ';'
+        "a=1,=2",  # empty key after a ','
+        "a=1/2;b=/",  # a "/" that opens no Info
         "a=1=2;b=3",  # a second "=" in the value
         "a=1;b",  # a token with no "="
         "a=1; b=2",  # whitespace
@@ -103,3 +108,51 @@ def test_parse_number_follows_the_grammar() -> None:
     for text in texts:
         expected = Decimal(text) if NUMBER.fullmatch(text) else None
         assert parse_number(text) == expected, text
+
+
+def test_plain_numbers_take_what_parse_number_takes() -> None:
+    rng = random.Random(2026)
+    pieces = ["1", "0", ".", "+", "-", "e", " ", "١", "_", "\x00", "1.5", "-0.25"]
+    for _ in range(20_000):
+        raws = [
+            "".join(rng.choices(pieces, k=rng.randrange(0, 5))) for _ in range(rng.randrange(0, 5))
+        ]
+        one_by_one = [parse_number(raw) for raw in raws]
+        together = plain_numbers(raws)
+        if None in one_by_one:
+            assert together is None, raws
+        else:
+            assert together is not None, raws
+            assert list(map(repr, together)) == list(map(repr, one_by_one)), raws
+
+
+def test_plain_numbers_keep_each_scale() -> None:
+    raws = ["0.0000", "1074", "-0.12", "+3", ".5", "5.", "١٢", "-0"]
+    numbers = plain_numbers(raws)
+    assert numbers is not None
+    assert [str(n) for n in numbers] == ["0.0000", "1074", "-0.12", "3", "0.5", "5", "12", "-0"]
+    assert plain_numbers([]) == []
+    assert plain_numbers(["1\x002"]) is None  # a NUL inside one raw is not two numbers
+
+
+def test_split_cp_gives_the_shape_parse_cp_reads() -> None:
+    shape, raws = split_cp("DataTime=20240101000000;a21026-Rtd=1.5,a21026-Flag=N;PolId=x")
+    assert shape.keys == ("DataTime", "a21026-Rtd", "a21026-Flag", "PolId")
+    assert shape.attributes == (("DataTime", 0), ("PolId", 3))
+    assert shape.values == (("a21026", "Rtd", 1), ("a21026", "Flag", 2))
+    assert raws == ("20240101000000", "1.5", "N", "x")
+    # the same keys in the next frame: the remembered shape, whatever the values
+    again, _ = split_cp("DataTime=20240101000100;a21026-Rtd=2,a21026-Flag=D;PolId=y")
+    assert again is shape
+
+
+def test_shapes_stay_within_their_bound_whatever_the_keys() -> None:
+    cp._remembered_shape.cache_clear()
+    for i in range(cp.SHAPE_CACHE_SIZE * 2):
+        split_cp(f"DataTime=20240101000000;a{i:05d}-Rtd=1")
+    assert cp._remembered_shape.cache_info().currsize <= cp.SHAPE_CACHE_SIZE
+    many = ";".join(f"a{k:05d}-Rtd=1" for k in range(cp.SHAPE_MAX_KEYS + 1))
+    cp._remembered_shape.cache_clear()
+    shape, raws = split_cp(many)
+    assert len(shape.values) == len(raws) == cp.SHAPE_MAX_KEYS + 1
+    assert cp._remembered_shape.cache_info().currsize == 0

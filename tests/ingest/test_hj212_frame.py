@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import pickle
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -18,7 +20,10 @@ from ingest.hj212 import (
     HJ212Error,
     LengthError,
     Value,
+    build_packet,
+    build_segment,
     crc16,
+    parse_cp,
     parse_data_time,
     parse_packet,
     parse_segment,
@@ -545,3 +550,22 @@ def test_flag_bits(
         split,
         ack,
     )
+
+
+def test_a_parsed_frame_makes_its_values_on_first_use_as_parse_cp_does() -> None:
+    cp = "DataTime=20240101120000;a21026-Rtd=1.50,a21026-Flag=N;SB1-RS=1"
+    segment = build_segment(st="22", cn="2011", pw="123456", mn=MN, flag=4, cp=cp)
+    frame = parse_packet(build_packet(segment))
+    shape, raws = frame.split_cp()
+    assert shape.keys == ("DataTime", "a21026-Rtd", "a21026-Flag", "SB1-RS")
+    assert raws == ("20240101120000", "1.50", "N", "1")
+    attributes, values = parse_cp(cp)
+    assert frame.attributes == attributes and frame.values == values
+    assert frame.values is frame.values  # made once
+    again = pickle.loads(pickle.dumps(frame))
+    assert again == frame and repr(again) == repr(frame)
+    made = dataclasses.replace(frame)  # a Frame made by hand: its values' keys, no attributes
+    assert made.split_cp()[0].keys == ("a21026-Rtd", "a21026-Flag", "SB1-RS")
+    assert made.split_cp()[1] == ("1.50", "N", "1")
+    with pytest.raises(AttributeError, match="no attribute 'valeus'"):
+        frame.valeus  # noqa: B018

@@ -17,6 +17,7 @@ from ingest.hj212 import (
     iter_packets,
     parse_packet,
 )
+from ingest.hj212.stream import _scan
 
 OFFICIAL = (
     b"##0101QN=20160801085857223;ST=32;CN=1062;PW=100000;MN=010000A8900016F000169DC0;"
@@ -297,3 +298,21 @@ def test_merged_crc_is_ok_only_if_every_part_was() -> None:
     assert reassembler.add(PART1, now=0) is None
     merged = reassembler.add(bad, now=0)
     assert merged is not None and merged.crc.ok is False and merged.crc.algorithm is None
+
+
+def test_a_one_packet_payload_frames_as_the_general_scan_does() -> None:
+    """iter_packets takes a short cut for a payload of one packet and blanks; whatever the
+    payload, it gives what scanning it in general gives (packets, errors and their text)."""
+    rng = random.Random(212)
+    heads = [OFFICIAL, RTD, ACK, WRONG_LENGTH, SCAIR, TRUNCATED, b"##", b"###" + OFFICIAL[2:]]
+    tails = [b"", b"\r\n", b"\n", b" \t\x00\r\n", b"x", b"\r\nJUNK", b"\r\n" + RTD, RTD, b"##"]
+    for _ in range(3_000):
+        payload = rng.choice(heads) + rng.choice(tails)
+        if rng.random() < 0.3:  # a byte changed anywhere
+            i = rng.randrange(len(payload))
+            payload = payload[:i] + bytes([rng.choice(b"#&0a;\r ")]) + payload[i + 1 :]
+        general, _ = _scan(payload, True, 0)
+        got = list(iter_packets(payload))
+        assert [str(i) if isinstance(i, FrameError) else i for i in got] == [
+            str(i) if isinstance(i, FrameError) else i for i in general
+        ], payload
