@@ -160,10 +160,11 @@ def spooled_lines(
     filename: str,
     max_age: int = MAX_AGE_DATA,
     tuples: bool = False,
+    timezone: str | None = None,
 ) -> StreamingResponse:
     """:func:`spooled_csv` with the CSV written by ``lines`` from the rows (a writer
     specialised to one kind of row, e.g. :func:`api.series.hour_csv_lines`, which takes them
-    as tuples: ``tuples``)."""
+    as tuples: ``tuples``), read in a transaction whose TimeZone is ``timezone`` if given."""
     settings: ApiSettings = request.app.state.settings
     slots: ExportSlots = request.app.state.export_slots
     client = request.client.host if request.client else "unknown"
@@ -178,7 +179,11 @@ def spooled_lines(
     headers = csv_headers(filename, max_age)
     compressor = gzip_encoder(request, headers)
     try:
-        rows = db.stream_tuples(statement, batch=TUPLE_BATCH) if tuples else db.stream(statement)
+        rows = (
+            db.stream_tuples(statement, batch=TUPLE_BATCH, timezone=timezone)
+            if tuples
+            else db.stream(statement, timezone=timezone)
+        )
         written = 0
         with contextlib.closing(rows):
             for chunk in lines(rows):
