@@ -162,8 +162,14 @@ class Database:
     def stream_tuples(
         self, statement: Statement, *, batch: int = 1000, timezone: str | None = None
     ) -> Generator[tuple[Any, ...], None, None]:
-        """:meth:`stream` with rows as tuples (a writer that knows the statement's columns)."""
-        yield from self._stream(statement, batch, tuple_row, timezone)
+        """:meth:`stream` with rows as tuples (a writer that knows the statement's columns),
+        sent by the server without waiting for the next fetch: it writes the next rows while
+        the caller writes these (libpq's chunked rows, ``batch`` at a time; the socket's
+        buffers bound what is in flight). The time limit applies to the whole statement, the
+        caller's time between rows included: for statements of bounded size (an hourly series
+        of at most 366 days)."""
+        with self.connection(timezone=timezone) as conn, conn.cursor(row_factory=tuple_row) as cur:
+            yield from cur.stream(statement.query, statement.params, size=batch)
 
     def _stream(
         self, statement: Statement, batch: int, row_factory: Any, timezone: str | None

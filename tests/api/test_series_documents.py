@@ -24,11 +24,13 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from api.app import create_app
 from api.queries import measurements as queries
 from api.queries.limits import limit_calendar
 from api.render import csv_cell, csv_lines
 from api.responses import HourPoint, Period, Series, SeriesMeta, instant
 from api.series import converter, hour_csv_lines, hour_json_points, key_of
+from api.settings import ApiSettings
 from tests.api.conftest import World
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -312,3 +314,38 @@ def test_a_cursor_key_is_in_utc_whatever_zone_the_row_was_read_in() -> None:
         "2026-09-01",
         "a21026",
     )
+
+
+def test_a_download_cut_off_while_its_rows_still_stream_ends_its_query(
+    settings: ApiSettings, world: World, db: psycopg.Connection
+) -> None:
+    """An hourly download's rows stream from the server while they are written
+    (Database.stream_tuples); a download refused part way (larger than the most one may be)
+    cancels its statement, and its connection goes back to the pool idle and usable."""
+    start, hours = datetime(2020, 1, 1, tzinfo=UTC), 6000  # more rows than one chunk
+    db.execute(
+        "INSERT INTO hourly_means (outlet_id, pollutant, hour_start, source, mean, valid_count,"
+        " expected_count, valid) SELECT %s, 'a21026', %s + g * interval '1 hour', 'min', 40,"
+        " 60, 60, true FROM generate_series(0, %s - 1) g",
+        (world.gas, start, hours),
+    )
+
+    def url(end: datetime) -> str:
+        period = f"resolution=hour&start={start.isoformat()}&end={end.isoformat()}"
+        return f"/v1/outlets/{world.gas}/measurements?{period.replace('+', '%2B')}"
+
+    every = url(start + timedelta(hours=hours))
+    small = settings.model_copy(update={"api_export_max_bytes": 64 * 1024})
+    with TestClient(create_app(small)) as client:
+        refused = client.get(f"{every}&format=csv")
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["error"]["parameter"] == "limit"
+        busy = db.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE application_name = 'sourcewatch.api' AND state <> 'idle'"
+        ).fetchone()
+        assert busy == (0,)
+        page = client.get(f"{every}&limit=1000")
+        assert page.status_code == 200 and page.json()["meta"]["found"] == hours
+        day = client.get(f"{url(start + timedelta(hours=24))}&format=csv")
+        assert day.status_code == 200 and day.text.count("\r\n") == 25
