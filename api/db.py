@@ -3,8 +3,10 @@
 Routes never touch psycopg: they get a :class:`Database` (the pool opened in the app's
 lifespan) with :func:`get_database` (the dependency; :func:`database_of` outside one) and run
 :class:`Statement` objects built by :mod:`api.queries`. Every transaction carries a statement
-time limit, so no public query runs away; a query can still stream any number of rows (a
-server-side cursor fetches in batches, and the limit applies to each fetch).
+time limit, so no public query runs away; a query can still stream any number of rows
+(:meth:`Database.stream`: a server-side cursor fetches in batches, and the limit applies to each
+fetch; :meth:`Database.stream_tuples`, for statements of bounded size, streams them as one
+statement).
 
 Errors (mapped to HTTP statuses by :mod:`api.errors`, the only module that knows them)::
 
