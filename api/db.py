@@ -3,8 +3,10 @@
 Routes never touch psycopg: they get a :class:`Database` (the pool opened in the app's
 lifespan) with :func:`get_database` (the dependency; :func:`database_of` outside one) and run
 :class:`Statement` objects built by :mod:`api.queries`. Every transaction carries a statement
-time limit, so no public query runs away; a query can still stream any number of rows (a
-server-side cursor fetches in batches, and the limit applies to each fetch).
+time limit, so no public query runs away; a query can still stream any number of rows
+(:meth:`Database.stream`: a server-side cursor fetches in batches, and the limit applies to each
+fetch; :meth:`Database.stream_tuples`, for statements of bounded size, streams them as one
+statement).
 
 Errors (mapped to HTTP statuses by :mod:`api.errors`, the only module that knows them)::
 
@@ -45,6 +47,17 @@ CONNECTION_WAIT_S = 5.0  # longest wait for a free pooled connection
 
 Row = dict[str, Any]
 T = TypeVar("T")
+
+# Every transaction's settings, in one statement (no round trip more): the time limit, and the
+# text output of dates, timestamps and intervals that queries cut their texts from
+# (api.queries.measurements), fixed here whatever the server's; optionally the session's
+# TimeZone (the zone timestamptz values are written and read in).
+_SETTINGS = (
+    "SELECT set_config('statement_timeout', %s, true),"
+    " set_config('DateStyle', 'ISO, MDY', true),"
+    " set_config('IntervalStyle', 'postgres', true)"
+)
+_SETTINGS_IN_ZONE = _SETTINGS + ", set_config('TimeZone', %s, true)"
 
 
 class DatabaseError(Exception):
@@ -99,26 +112,27 @@ class Database:
             raise DatabaseError(f"{type(exc).__name__}: {exc}") from exc
 
     @contextmanager
-    def connection(self, *, snapshot: bool = False) -> Iterator[psycopg.Connection[Any]]:
+    def connection(
+        self, *, snapshot: bool = False, timezone: str | None = None
+    ) -> Iterator[psycopg.Connection[Any]]:
         """A pooled connection in one transaction (committed at the end, rolled back on an
         error) with the time limit set, DateStyle ISO and IntervalStyle postgres; rows are
         tuples (for :mod:`schemas` functions). With ``snapshot`` the transaction is REPEATABLE
         READ, READ ONLY: every query sees the same data (e.g. an evidence bundle whose files
-        must agree)."""
+        must agree). With ``timezone`` the transaction's TimeZone is that zone (the hourly
+        series' texts: :func:`api.queries.measurements.hour_json_rows`); timestamptz values
+        then come back as datetimes in it (the same instants)."""
         with self._translated(), self.pool.connection(timeout=self.wait_s) as conn:
             previous = conn.row_factory
             conn.row_factory = tuple_row
             try:
                 if snapshot:
                     conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                # The text output of dates, timestamps and intervals that queries cut their
-                # texts from (api.queries.measurements) is fixed here, whatever the server's.
-                conn.execute(
-                    "SELECT set_config('statement_timeout', %s, true),"
-                    " set_config('DateStyle', 'ISO, MDY', true),"
-                    " set_config('IntervalStyle', 'postgres', true)",
-                    (f"{int(self.query_timeout_s * 1000)}",),
-                )
+                timeout = f"{int(self.query_timeout_s * 1000)}"
+                if timezone is None:
+                    conn.execute(_SETTINGS, (timeout,))
+                else:
+                    conn.execute(_SETTINGS_IN_ZONE, (timeout, timezone))
                 yield conn
             finally:
                 conn.row_factory = previous
@@ -140,21 +154,30 @@ class Database:
         rows = self.fetch_all(statement)
         return rows[0] if rows else None
 
-    def stream(self, statement: Statement, *, batch: int = 1000) -> Generator[Row, None, None]:
-        """Every row, fetched ``batch`` at a time through a server-side cursor."""
-        yield from self._stream(statement, batch, dict_row)
+    def stream(
+        self, statement: Statement, *, batch: int = 1000, timezone: str | None = None
+    ) -> Generator[Row, None, None]:
+        """Every row, fetched ``batch`` at a time through a server-side cursor, in a
+        transaction of :meth:`connection` (with ``timezone``)."""
+        yield from self._stream(statement, batch, dict_row, timezone)
 
     def stream_tuples(
-        self, statement: Statement, *, batch: int = 1000
+        self, statement: Statement, *, batch: int = 1000, timezone: str | None = None
     ) -> Generator[tuple[Any, ...], None, None]:
-        """:meth:`stream` with rows as tuples (a writer that knows the statement's columns)."""
-        yield from self._stream(statement, batch, tuple_row)
+        """:meth:`stream` with rows as tuples (a writer that knows the statement's columns),
+        sent by the server without waiting for the next fetch: it writes the next rows while
+        the caller writes these (libpq's chunked rows, ``batch`` at a time; the socket's
+        buffers bound what is in flight). The time limit applies to the whole statement, the
+        caller's time between rows included: for statements of bounded size (an hourly series
+        of at most 366 days)."""
+        with self.connection(timezone=timezone) as conn, conn.cursor(row_factory=tuple_row) as cur:
+            yield from cur.stream(statement.query, statement.params, size=batch)
 
     def _stream(
-        self, statement: Statement, batch: int, row_factory: Any
+        self, statement: Statement, batch: int, row_factory: Any, timezone: str | None
     ) -> Generator[Any, None, None]:
         with (
-            self.connection() as conn,
+            self.connection(timezone=timezone) as conn,
             conn.cursor(name="sourcewatch_api_stream", row_factory=row_factory) as cur,
         ):
             cur.itersize = batch

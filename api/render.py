@@ -108,7 +108,7 @@ def json_body_response(
 # are compressed there instead, with gzip_encoder: a JSON page of an hourly series (the
 # middleware would hand a body over 128 KiB to a thread of its own and back, two more waits for
 # a scheduler slot on a loaded machine) and a spooled download (compressed once as it is
-# written, where the middleware would compress and flush each 64 KiB chunk as it is sent). These
+# written, where the middleware would compress and flush each chunk as it is sent). These
 # use zlib-ng, the middleware the standard library's zlib.
 
 

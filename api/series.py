@@ -10,7 +10,7 @@ import io
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any
 
@@ -119,12 +119,15 @@ def _exceedance_fields(
 # --- Cursor keys ------------------------------------------------------------------------------
 
 
+def _key_text(value: Any) -> str:
+    if isinstance(value, datetime):  # in UTC, whatever the zone the transaction read it in
+        return value.astimezone(UTC).isoformat()
+    return value.isoformat() if isinstance(value, date) else str(value)
+
+
 def key_of(resolution: str, row: Row) -> tuple[str, ...]:
     """The sort key of a row, as cursor text."""
-    return tuple(
-        v.isoformat() if isinstance(v, datetime | date) else str(v)
-        for v in (row[k] for k in KEYS[resolution])
-    )
+    return tuple(_key_text(row[k]) for k in KEYS[resolution])
 
 
 def parse_key(resolution: str, key: tuple[str, ...]) -> tuple[Any, ...]:

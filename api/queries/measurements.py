@@ -172,48 +172,56 @@ def points(
 # Python, which checks them for formulas (schemas.core.csvcells) and quotes them.
 
 
-# An instant's texts are cut from PostgreSQL's own output of timestamps and intervals (cheap,
-# where ``to_char`` is not), in two steps each fenced with ``OFFSET 0`` so that a text used
-# twice (an hour's end is a point's ``datetime`` and its period's end) is computed once:
-# first the UTC and local wall times and the local offset as text (``2025-01-01 00:00:00``,
-# ``08:00:00``; DateStyle ISO and IntervalStyle postgres, which api.db sets in every
-# transaction), then the ISO 8601 texts: ``T`` for the space, 6 digits of a fraction (which
-# PostgreSQL trims), ``Z`` or the signed offset in hours and minutes, as the models write them
-# (pydantic drops an offset's seconds: ``+08:05`` for Shanghai's mean time before 1901).
+# An instant's texts: ISO 8601 with the offset, microseconds only where there are some, as the
+# models write them (``2025-01-01T00:00:00Z``, ``2025-01-01T08:00:00+08:00``). The fast path is
+# PostgreSQL's JSON text of the instant (``to_json``: ISO 8601 already, in the session's
+# TimeZone) and of its UTC wall time, cut out of their quotes; it holds for whole seconds and an
+# offset in whole minutes, when the session's TimeZone is the published zone (a transaction of
+# Database.connection(timezone=…): see hour_json_rows). Anything else (a fraction, which
+# PostgreSQL trims where the models write six digits; Shanghai's mean time before 1901,
+# ``+08:05:43``, which the models write ``+08:05``; another session zone) takes the slow path:
+# the texts cut from PostgreSQL's own output of the UTC and local wall times and of the offset
+# interval (DateStyle ISO and IntervalStyle postgres, which api.db sets in every transaction).
+# Each step is fenced with an ``ORDER BY`` so that a text used twice (an hour's end is a
+# point's ``datetime`` and its period's end) is computed once.
 
 
-def _instant_raw(moment: sql.Composable, name: str) -> sql.Composable:
-    """Three columns ``{name}_u``, ``{name}_l`` and ``{name}_o`` of a timestamptz: its UTC and
-    local wall times and the local offset, as PostgreSQL writes them."""
+def _instant_json(moment: sql.Composable, name: str) -> sql.Composable:
+    """Two columns ``{name}_ju`` and ``{name}_jl`` of a timestamptz: the JSON texts of its UTC
+    wall time and of the instant in the session's TimeZone (``"2025-01-01T00:00:00"``,
+    ``"2025-01-01T08:00:00+08:00"``)."""
     return sql.SQL(
-        "({m} AT TIME ZONE 'UTC')::text AS {u}, ({m} AT TIME ZONE %(local_tz)s)::text AS {l}, "
-        "(({m} AT TIME ZONE %(local_tz)s) - ({m} AT TIME ZONE 'UTC'))::text AS {o}"
-    ).format(
-        m=moment,
-        u=sql.Identifier(f"{name}_u"),
-        l=sql.Identifier(f"{name}_l"),
-        o=sql.Identifier(f"{name}_o"),
-    )
+        "to_json({m} AT TIME ZONE 'UTC')::text AS {ju}, to_json({m})::text AS {jl}"
+    ).format(m=moment, ju=sql.Identifier(f"{name}_ju"), jl=sql.Identifier(f"{name}_jl"))
 
 
 def _iso(wall: sql.Composable) -> sql.Composable:
-    """``2025-01-01 00:00:00[.5]`` → ``2025-01-01T00:00:00[.500000]``."""
+    """A wall time's text, ``2025-01-01 00:00:00[.5]`` → ``2025-01-01T00:00:00[.500000]``."""
     return sql.SQL(
         "overlay(CASE WHEN length({w}) = 19 THEN {w} ELSE rpad({w}, 26, '0') END "
         "placing 'T' from 11)"
-    ).format(w=wall)
+    ).format(w=sql.SQL("({})::text").format(wall))
 
 
-def _instant_texts(name: str) -> sql.Composable:
-    """Columns ``{name}_utc`` and ``{name}_local`` from those of :func:`_instant_raw`."""
-    u, l, o = (sql.Identifier(f"{name}_{k}") for k in ("u", "l", "o"))
+def _instant_texts(moment: sql.Composable, name: str) -> sql.Composable:
+    """Columns ``{name}_utc`` and ``{name}_local`` from those of :func:`_instant_json` (the
+    fast path) or from ``moment`` itself (the slow path)."""
+    ju, jl = sql.Identifier(f"{name}_ju"), sql.Identifier(f"{name}_jl")
+    utc_wall = sql.SQL("{} AT TIME ZONE 'UTC'").format(moment)
+    local_wall = sql.SQL("{} AT TIME ZONE %(local_tz)s").format(moment)
+    offset = sql.SQL("(({}) - ({}))::text").format(local_wall, utc_wall)
     return sql.SQL(
-        "{utc} || 'Z' AS {utc_name}, {local} || CASE WHEN left({o}, 1) = '-' THEN '' ELSE '+' END"
-        " || left({o}, -3) AS {local_name}"
+        "CASE WHEN octet_length({ju}) = 21 THEN substr({ju}, 2, 19) ELSE {utc} END || 'Z' AS {utc_name}, "
+        "CASE WHEN octet_length({jl}) = 27 AND (SELECT current_setting('TimeZone') = %(local_tz)s) "
+        "THEN substr({jl}, 2, 25) "
+        "ELSE {local} || CASE WHEN left({o}, 1) = '-' THEN '' ELSE '+' END || left({o}, -3) "
+        "END AS {local_name}"
     ).format(
-        utc=_iso(u),
-        local=_iso(l),
-        o=o,
+        ju=ju,
+        jl=jl,
+        utc=_iso(utc_wall),
+        local=_iso(local_wall),
+        o=offset,
         utc_name=sql.Identifier(f"{name}_utc"),
         local_name=sql.Identifier(f"{name}_local"),
     )
@@ -225,12 +233,12 @@ def _with_instants(
     """``rows`` (aliased ``s``, sorted by ``order``) with the columns ``{name}_utc`` and
     ``{name}_local`` of each moment (an expression over ``s``). Each step keeps the order
     (``ORDER BY``, which is also the fence, costs no sort on sorted rows)."""
-    raw = sql.SQL(", ").join(_instant_raw(m, name) for name, m in moments.items())
-    texts = sql.SQL(", ").join(_instant_texts(name) for name in moments)
+    json = sql.SQL(", ").join(_instant_json(m, name) for name, m in moments.items())
+    texts = sql.SQL(", ").join(_instant_texts(m, name) for name, m in moments.items())
     return sql.SQL(
-        "SELECT s.*, {texts} FROM (SELECT s.*, {raw} FROM ({rows}) s ORDER BY {order}) s "
+        "SELECT s.*, {texts} FROM (SELECT s.*, {json} FROM ({rows}) s ORDER BY {order}) s "
         "ORDER BY {order}"
-    ).format(texts=texts, raw=raw, rows=rows, order=order)
+    ).format(texts=texts, json=json, rows=rows, order=order)
 
 
 def _instant(moment: sql.Composable, text: str) -> sql.Composable:
@@ -263,7 +271,7 @@ def _local_day(f: SeriesFilter, local_tz: str) -> sql.Composable:
     """A point's start day in the outlet's zone as ISO text (the day of its limit): the local
     text's date where the outlet's zone is the published one."""
     if f.timezone == local_tz:
-        return sql.SQL("left(s.start_l, 10)")
+        return sql.SQL("left(s.start_local, 10)")
     return sql.SQL("(s.period_start AT TIME ZONE %(tz)s)::date::text")
 
 

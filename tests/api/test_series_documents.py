@@ -24,11 +24,13 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from api.app import create_app
 from api.queries import measurements as queries
 from api.queries.limits import limit_calendar
 from api.render import csv_cell, csv_lines
 from api.responses import HourPoint, Period, Series, SeriesMeta, instant
-from api.series import converter, hour_csv_lines, hour_json_points
+from api.series import converter, hour_csv_lines, hour_json_points, key_of
+from api.settings import ApiSettings
 from tests.api.conftest import World
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -200,18 +202,28 @@ def test_hourly_json_pages_and_csv_are_those_of_the_models(
         datetime(1969, 12, 31, 20, tzinfo=UTC),
         datetime(1900, 1, 1, tzinfo=UTC),  # local mean time, +08:05:43: written +08:05
         datetime(2026, 3, 1, 4, 30, 0, 120000, tzinfo=UTC),  # a fraction PostgreSQL trims
+        datetime(2026, 12, 31, 16, tzinfo=UTC),  # the local new year
     ],
 )
+@pytest.mark.parametrize("zone", [None, "Asia/Shanghai", "America/New_York"])
 def test_instant_cells_are_the_isoformat_of_the_models(
-    db: psycopg.Connection, moment: datetime
+    db: psycopg.Connection, moment: datetime, zone: str | None
 ) -> None:
-    """PostgreSQL writes an instant's CSV cells as the models' CSV has them."""
-    query = sql.SQL("SELECT {}").format(queries.instant_cells(sql.Placeholder("m")))
-    (written,) = db.execute(query, {"m": moment, "local_tz": "Asia/Shanghai"}).fetchone()
+    """PostgreSQL writes an instant's CSV cells and JSON as the models have them, whatever the
+    session's TimeZone: the published zone's (the fast path, for whole seconds and offsets in
+    whole minutes), the server's or another (the slow path)."""
+    if zone is not None:
+        db.execute("SELECT set_config('TimeZone', %s, false)", (zone,))
+    params = {"m": moment, "local_tz": "Asia/Shanghai"}
+    query = sql.SQL("SELECT {}, {}").format(
+        queries.instant_cells(sql.Placeholder("m")), queries.instant_json(sql.Placeholder("m"))
+    )
+    written, written_json = db.execute(query, params).fetchone()
     point = Period(start=instant(moment), end=instant(moment))
     assert written == "{},{}".format(
         *(csv_cell(point.model_dump(mode="json"), ("start", k)) for k in ("utc", "local"))
     )
+    assert written_json == point.start.model_dump_json()
 
 
 def test_a_numeric_that_is_no_number_is_an_empty_csv_cell(
@@ -288,3 +300,52 @@ def test_a_json_page_is_gzipped_in_the_endpoint_as_the_middleware_would(
     assert gzip.decompress(raw) == plain.content
     again = client.get(url, headers={"Accept-Encoding": "gzip", "If-None-Match": headers["etag"]})
     assert again.status_code == 304
+
+
+def test_a_cursor_key_is_in_utc_whatever_zone_the_row_was_read_in() -> None:
+    """Hourly pages are read in a transaction in the published zone (timestamptz values come
+    back as datetimes in it); the cursor's key is written in UTC, as before."""
+    start = datetime(2026, 9, 1, 8, tzinfo=SH)
+    assert key_of("hour", {"period_start": start, "pollutant": "a21026"}) == (
+        "2026-09-01T00:00:00+00:00",
+        "a21026",
+    )
+    assert key_of("day", {"day": date(2026, 9, 1), "pollutant": "a21026"}) == (
+        "2026-09-01",
+        "a21026",
+    )
+
+
+def test_a_download_cut_off_while_its_rows_still_stream_ends_its_query(
+    settings: ApiSettings, world: World, db: psycopg.Connection
+) -> None:
+    """An hourly download's rows stream from the server while they are written
+    (Database.stream_tuples); a download refused part way (larger than the most one may be)
+    cancels its statement, and its connection goes back to the pool idle and usable."""
+    start, hours = datetime(2020, 1, 1, tzinfo=UTC), 6000  # more rows than one chunk
+    db.execute(
+        "INSERT INTO hourly_means (outlet_id, pollutant, hour_start, source, mean, valid_count,"
+        " expected_count, valid) SELECT %s, 'a21026', %s + g * interval '1 hour', 'min', 40,"
+        " 60, 60, true FROM generate_series(0, %s - 1) g",
+        (world.gas, start, hours),
+    )
+
+    def url(end: datetime) -> str:
+        period = f"resolution=hour&start={start.isoformat()}&end={end.isoformat()}"
+        return f"/v1/outlets/{world.gas}/measurements?{period.replace('+', '%2B')}"
+
+    every = url(start + timedelta(hours=hours))
+    small = settings.model_copy(update={"api_export_max_bytes": 64 * 1024})
+    with TestClient(create_app(small)) as client:
+        refused = client.get(f"{every}&format=csv")
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["error"]["parameter"] == "limit"
+        busy = db.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE application_name = 'sourcewatch.api' AND state <> 'idle'"
+        ).fetchone()
+        assert busy == (0,)
+        page = client.get(f"{every}&limit=1000")
+        assert page.status_code == 200 and page.json()["meta"]["found"] == hours
+        day = client.get(f"{url(start + timedelta(hours=24))}&format=csv")
+        assert day.status_code == 200 and day.text.count("\r\n") == 25
