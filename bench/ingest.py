@@ -13,8 +13,9 @@ away; its RSS and the private Mosquitto's are sampled every ``--sample-s`` secon
 The publisher builds a backlog's frames as it publishes them, a window at a time.
 
 Each end-to-end run also prints the CPU time (user + system, from /proc) that each process spent
-from the first publish to the last commit: the workers, the server's backends on the run's
-database, the private broker, the publisher and this process, per frame.
+from the first publish to the last commit: the workers (with their MQTT processes, also given
+apart), the server's backends on the run's database, the private broker, the publisher and this
+process, per frame.
 
 Settings: SOURCEWATCH_BENCH_DSN (an admin DSN; a fresh database is created and dropped) and
 SOURCEWATCH_MQTT_URL (default: each private broker this machine has, side by side: Mosquitto
@@ -47,7 +48,8 @@ from psycopg import sql
 from bench.mqtt_publisher import RawPublisher
 from ingest.exact_pairs import split
 from ingest.hj212 import CRCPolicy, build_packet, build_segment, encode_cp, parse_packet
-from ingest.mqtt import MqttOptions, MqttTransport
+from ingest.mqtt import MqttOptions
+from ingest.mqtt_process import MqttProcess
 from ingest.outlets import load_outlets
 from ingest.records import Accepted
 from ingest.settings import IngestSettings
@@ -281,7 +283,7 @@ def _work(
         mqtt_receive_maximum=receive_maximum,
         batch_max_messages=batch,
     )
-    transport = MqttTransport(MqttOptions.from_settings(settings, (RAW_TOPIC,)))
+    transport = MqttProcess(MqttOptions.from_settings(settings, (RAW_TOPIC,)))
     worker = IngestWorker(WorkerOptions.from_settings(settings), transport)
     transport.start()
     if not transport.subscribed.wait(30):
@@ -426,11 +428,12 @@ class CpuShare:
     cores they all share."""
 
     frames: int
-    worker: float  # the worker processes together
+    worker: float  # the worker processes together, their MQTT processes included
     postgres: float  # the server's backends on the run's database (the workers', the poll's)
     broker: float | None  # the private Mosquitto; None for a broker this benchmark did not start
     publisher: float  # the benchmark's publisher (the loggers' side)
     bench: float  # this process (it polls for the last commit)
+    worker_mqtt: float = 0.0  # of which the workers' MQTT processes (ingest.mqtt_process)
 
     def describe(self) -> str:
         def part(name: str, seconds: float | None) -> str:
@@ -440,7 +443,7 @@ class CpuShare:
 
         return "CPU during the run: " + ", ".join(
             (
-                part("worker", self.worker),
+                part("worker", self.worker) + f" ({part('of which MQTT', self.worker_mqtt)})",
                 part("PostgreSQL backends", self.postgres),
                 part("broker", self.broker),
                 part("publisher", self.publisher),
@@ -485,17 +488,27 @@ def bench_end_to_end(
     ):
         time.sleep(0.5)  # let the subscriptions settle
         pids = [p.pid for p in w.processes]
-        cpu = (
-            [sum(map(_cpu_s, pids)), _cpu_s(broker), _cpu_s(publisher_pid), time.process_time()],
-            _backends_cpu_s(conn),
-        )
+        mqtt = [child for pid in pids for child in _children(pid)]  # their MQTT processes
+
+        def now() -> list[float]:
+            return [
+                sum(map(_cpu_s, pids + mqtt)),
+                sum(map(_cpu_s, mqtt)),
+                _cpu_s(broker),
+                _cpu_s(publisher_pid),
+                time.process_time(),
+            ]
+
+        cpu = (now(), _backends_cpu_s(conn))
         start = time.perf_counter()
         go.set()
         wait_stored(url, frames_n)
         elapsed = time.perf_counter() - start
-        end = [sum(map(_cpu_s, pids)), _cpu_s(broker), _cpu_s(publisher_pid), time.process_time()]
+        end = now()
         backends = _backends_cpu_s(conn)
-    worker, broker_s, publisher_s, bench = (b - a for a, b in zip(cpu[0], end, strict=True))
+    worker, worker_mqtt, broker_s, publisher_s, bench = (
+        b - a for a, b in zip(cpu[0], end, strict=True)
+    )
     share = CpuShare(
         frames_n,
         worker,
@@ -503,6 +516,7 @@ def bench_end_to_end(
         broker_s if broker else None,
         publisher_s,
         bench,
+        worker_mqtt,
     )
     return elapsed, stored_values(url), share
 
@@ -651,7 +665,12 @@ def _sample(at_s: float, stored: int, worker: int | None, broker: int | None) ->
 
 def _child_pid(name: str) -> int | None:
     """A child process of this one with this command name (the private broker), or None."""
-    me = str(os.getpid())
+    return next(iter(_children(os.getpid(), name)), None)
+
+
+def _children(parent: int | None, name: str | None = None) -> list[int]:
+    """The child processes of ``parent`` (with this command name, if given)."""
+    found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)
@@ -659,9 +678,9 @@ def _child_pid(name: str) -> int | None:
             ppid = fields[1].split()[1]
         except (OSError, IndexError):
             continue
-        if comm == name and ppid == me:
-            return int(stat.parent.name)
-    return None
+        if ppid == str(parent) and name in (None, comm):
+            found.append(int(stat.parent.name))
+    return found
 
 
 def brokers() -> list[tuple[str, AbstractContextManager[str]]]:

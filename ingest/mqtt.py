@@ -18,7 +18,9 @@ acknowledges them only when told to (after their rows are committed).
   as many as this client has QoS 1 messages of its own awaiting the broker's PUBACK (the 9014
   replies): the inbox may pass RM + 1 by that many. So the worker holds at most RM + 1 messages
   in its inbox and three batches in hand (one collected and decoded, one waiting, one being
-  written); with a broker that keeps to RM, at most RM in all.
+  written); with a broker that keeps to RM, at most RM in all. The service runs this client in
+  a process of its own (:mod:`ingest.mqtt_process`): the inbox then goes on through a pipe into
+  the worker's process, and what was forwarded counts until the worker has taken it.
 - Keep-alive: paho 2.2 sends a PINGREQ every keep-alive period however busy the connection. The
   broker queues the PINGRESP behind what it already pushed: with a broker that pushes past RM,
   behind all of that, minutes late. paho re-sends the PINGREQ while bytes keep arriving, but a
@@ -39,7 +41,7 @@ import queue
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
@@ -50,9 +52,11 @@ from paho.mqtt.reasoncodes import ReasonCode
 from ingest.settings import IngestSettings
 from schemas.core.brokers import broker_address
 
-__all__ = ["READ_PAUSE_S", "Inbound", "MqttOptions", "MqttTransport"]
+__all__ = ["READ_PAUSE_S", "Inbound", "Inbox", "MqttOptions", "MqttTransport", "Transport"]
 
 log = logging.getLogger(__name__)
+# paho's own log (every packet at DEBUG), passed on only when someone listens at DEBUG.
+paho_log = logging.getLogger(f"{__name__}.paho")
 
 READ_PAUSE_S = 0.05  # the longest the network thread waits for room in the inbox per loop
 
@@ -89,13 +93,70 @@ class MqttOptions:
         )
 
 
-class _Inbox(queue.Queue[Inbound]):
-    """The worker's inbox; unbounded in count (the reading bounds it)."""
+class Inbox(queue.Queue[Inbound]):
+    """The worker's inbox; unbounded in count (the reading bounds it). Messages taken with
+    :meth:`take_away` still count until :meth:`release`d: in a process of its own
+    (:mod:`ingest.mqtt_process`) the inbox goes on in the worker's process."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.away = 0  # taken with take_away, not yet released
 
     def wait_for_room(self, limit: int, timeout: float) -> bool:
         """Whether at most ``limit`` messages wait, within ``timeout`` (woken by a ``get``)."""
         with self.not_full:
-            return self.not_full.wait_for(lambda: self._qsize() <= limit, timeout)
+            return self.not_full.wait_for(lambda: self._qsize() + self.away <= limit, timeout)
+
+    def take_away(self, most: int, timeout: float) -> list[Inbound]:
+        """Up to ``most`` messages, waiting at most ``timeout`` for a first one; they count
+        as waiting until released."""
+        with self.not_empty:
+            if not self.not_empty.wait_for(self._qsize, timeout):
+                return []
+            taken = [self._get() for _ in range(min(most, self._qsize()))]
+            self.away += len(taken)
+            return taken
+
+    def release(self, n: int) -> None:
+        """``n`` messages taken away were taken from the inbox's far end."""
+        with self.not_full:
+            self.away -= n
+            self.not_full.notify_all()
+
+
+class Transport(Protocol):
+    """What the worker and the service use of an MQTT connection: :class:`MqttTransport` in
+    the worker's process, or :class:`ingest.mqtt_process.MqttProcess` in a child process."""
+
+    options: MqttOptions
+
+    @property
+    def inbox(self) -> Taking: ...
+    @property
+    def connected(self) -> Flag: ...
+    @property
+    def subscribed(self) -> Flag: ...
+    @property
+    def generation(self) -> int: ...
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def ack(self, messages: list[Inbound]) -> int: ...
+    def publish(self, topic: str, payload: bytes, qos: int = 1) -> None: ...
+    def subscriptions(self) -> list[str]: ...
+
+
+class Taking(Protocol):
+    """An inbox as the worker takes from it (``queue.Queue``'s ``get``)."""
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Inbound: ...
+    def get_nowait(self) -> Inbound: ...
+
+
+class Flag(Protocol):
+    """A state the transport sets (a ``threading.Event`` or a ``multiprocessing`` one)."""
+
+    def is_set(self) -> bool: ...
+    def wait(self, timeout: float | None = None) -> bool: ...
 
 
 class _Client(mqtt.Client):
@@ -103,7 +164,7 @@ class _Client(mqtt.Client):
     paho's network loop calls :meth:`loop_read` when the socket is readable, then writes what
     is queued and checks the keep-alive; only the reading is skipped."""
 
-    def __init__(self, inbox: _Inbox, limit: int, client_id: str) -> None:
+    def __init__(self, inbox: Inbox, limit: int, client_id: str) -> None:
         super().__init__(
             CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=True
         )
@@ -121,7 +182,7 @@ class MqttTransport:
     def __init__(self, options: MqttOptions) -> None:
         self.options = options
         # Bounded by the reading (see the module's docstring), so put never blocks.
-        self.inbox: queue.Queue[Inbound] = _Inbox()
+        self.inbox = Inbox()
         self.connected = threading.Event()
         self.subscribed = threading.Event()  # set once the broker granted the subscriptions
         self._generation = 0
@@ -141,6 +202,8 @@ class MqttTransport:
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
         self._client.on_subscribe = self._on_subscribe
+        if paho_log.isEnabledFor(logging.DEBUG):
+            self._client.enable_logger(paho_log)
 
     @property
     def generation(self) -> int:
@@ -165,13 +228,21 @@ class MqttTransport:
 
     def ack(self, messages: list[Inbound]) -> int:
         """Acknowledge messages of the current connection; returns how many were acked."""
+        current = self._generation
+        return self.ack_ids(
+            current, [m.mid for m in messages if m.qos > 0 and m.generation == current]
+        )
+
+    def ack_ids(self, generation: int, mids: list[int]) -> int:
+        """Acknowledge QoS 1 messages by packet id, if they arrived on the current connection
+        (``generation``); returns how many were acked."""
         with self._lock:
-            current = self._generation
-            mine = [m for m in messages if m.qos > 0 and m.generation == current]
-            self._unacked -= len(mine)  # before the broker can push their successors
-        for m in mine:
-            self._client.ack(m.mid, m.qos)
-        return len(mine)
+            if generation != self._generation:
+                return 0
+            self._unacked -= len(mids)  # before the broker can push their successors
+        for mid in mids:
+            self._client.ack(mid, 1)
+        return len(mids)
 
     def publish(self, topic: str, payload: bytes, qos: int = 1) -> None:
         self._client.publish(topic, payload, qos=qos)

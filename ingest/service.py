@@ -6,7 +6,8 @@ import logging
 import threading
 
 from ingest.broker_watch import BrokerWatch
-from ingest.mqtt import MqttOptions, MqttTransport
+from ingest.mqtt import MqttOptions, Transport
+from ingest.mqtt_process import MqttProcess
 from ingest.recall import Recaller, RecallOptions
 from ingest.settings import IngestSettings
 from ingest.uplink import JSON_TOPIC, RAW_TOPIC
@@ -19,7 +20,7 @@ log = logging.getLogger(__name__)
 
 
 def build_worker(settings: IngestSettings) -> IngestWorker:
-    transport = MqttTransport(MqttOptions.from_settings(settings, (RAW_TOPIC, JSON_TOPIC)))
+    transport = MqttProcess(MqttOptions.from_settings(settings, (RAW_TOPIC, JSON_TOPIC)))
     return IngestWorker(WorkerOptions.from_settings(settings), transport)
 
 
@@ -56,7 +57,7 @@ def run_ingest(settings: IngestSettings, stop: threading.Event) -> int:
     return 0
 
 
-def mqtt_recaller(settings: IngestSettings, transport: MqttTransport) -> Recaller:
+def mqtt_recaller(settings: IngestSettings, transport: Transport) -> Recaller:
     """The history recall of outlets whose loggers report over MQTT: queries go to
     ``hj212/{MN}/down``, where the loggers listen for the 9014 answers too."""
 

@@ -20,7 +20,7 @@ from datetime import timedelta
 from ingest import metrics
 from ingest.dead_letter_cap import ALL_SOURCES, DeadLetterCap, DeadLetterLimits
 from ingest.metrics import IngestStats
-from ingest.mqtt import Inbound, MqttTransport
+from ingest.mqtt import Inbound, Transport
 from ingest.outlets import FindOutlet
 from ingest.records import Accepted, Rejected
 from ingest.settings import IngestSettings
@@ -97,7 +97,7 @@ class MqttDecoder:
 
 
 class IngestWorker:
-    def __init__(self, options: WorkerOptions, transport: MqttTransport) -> None:
+    def __init__(self, options: WorkerOptions, transport: Transport) -> None:
         self.options = options
         self.transport = transport
         self.store = IngestStore(
@@ -128,15 +128,23 @@ class IngestWorker:
         acknowledged in the order they were received."""
         ready: queue.Queue[tuple[list[Inbound], Decoded | None]] = queue.Queue(maxsize=1)
         done = threading.Event()  # this loop ended (stopped, or failed)
-        decoding = threading.Thread(
-            target=self._decode_ahead, args=(ready, stop, done), name="ingest-decode", daemon=True
-        )
+        failed: list[BaseException] = []  # why the decoding thread stopped, if it failed
+
+        def decode_ahead() -> None:
+            try:
+                self._decode_ahead(ready, stop, done)
+            except Exception as e:  # noqa: BLE001  (raised again by the writing thread)
+                failed.append(e)
+
+        decoding = threading.Thread(target=decode_ahead, name="ingest-decode", daemon=True)
         decoding.start()
         try:
             while not stop.is_set():
                 try:
                     batch, decoded = ready.get(timeout=0.2)
                 except queue.Empty:
+                    if failed:
+                        raise failed[0] from None  # e.g. the MQTT process ended
                     if not decoding.is_alive() and not stop.is_set():
                         raise RuntimeError("the decoding thread stopped") from None
                     continue

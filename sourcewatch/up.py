@@ -118,6 +118,10 @@ def run_up(
         worker = build_worker(settings)
         worker.transport.start()
         stack.callback(worker.transport.stop)
+        # The simulated loggers publish their history at once: the worker's session must
+        # exist first (its MQTT process takes a moment to start).
+        if not worker.transport.subscribed.wait(60):
+            log.warning("the ingest worker is not subscribed yet; early messages may be missed")
         ingest = threading.Thread(target=worker.run, args=(stop,), name="ingest")
         ingest.start()
         if settings.mqtt_watch_drops:  # the broker's $SYS drop counters (issue 14)

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from bench.ingest import CpuShare, _cpu_s
+from bench.ingest import CpuShare, _children, _cpu_s
 
 
 def test_cpu_time_of_a_process_grows_while_it_computes() -> None:
@@ -26,9 +26,21 @@ def test_a_process_that_is_gone_spent_nothing() -> None:
 
 
 def test_shares_are_given_per_frame_and_an_unknown_broker_is_said() -> None:
-    share = CpuShare(frames=20_000, worker=3.5, postgres=1.4, broker=None, publisher=0.12, bench=0)
+    share = CpuShare(
+        frames=20_000, worker=3.5, postgres=1.4, broker=None, publisher=0.12, bench=0, worker_mqtt=1
+    )
     text = share.describe()
-    assert "worker 3.50 s (175 µs/frame)" in text
+    assert "worker 3.50 s (175 µs/frame) (of which MQTT 1.00 s (50 µs/frame))" in text
     assert "PostgreSQL backends 1.40 s (70 µs/frame)" in text
     assert "broker unknown" in text
     assert "publisher 0.12 s (6 µs/frame)" in text
+
+
+def test_a_workers_mqtt_process_is_found_among_its_children() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert child.pid in _children(os.getpid())
+        assert child.pid not in _children(os.getpid(), "no-such-command")
+    finally:
+        child.kill()
+        child.wait()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,7 +18,7 @@ import psycopg
 import pytest
 
 from ingest.hj212 import build_packet, build_segment, encode_cp
-from ingest.mqtt import Inbound
+from ingest.mqtt import Inbound, paho_log
 from ingest.worker import IngestWorker
 from tests.fixtures.mqtt import publisher, running_worker, wait_until
 from tests.fixtures.registry import add_outlet
@@ -37,50 +38,73 @@ def frame(i: int) -> bytes:
 
 
 class Watch:
-    """What a worker holds (put in its inbox and not yet handed back to the transport's
-    ``ack``, acknowledged or dropped as stale) and the most it held; its writes wait while
-    ``writing`` is clear; the PINGRESPs its MQTT client received."""
+    """What a worker holds (read from the socket by its MQTT process, as paho's log says, and
+    not yet handed back to the transport's ``ack``, acknowledged or dropped as stale) and the
+    most it held; its writes wait while ``writing`` is clear; the PINGRESPs its MQTT client
+    received."""
 
-    def __init__(self, worker: IngestWorker) -> None:
-        self.held = self.peak = self.pingresps = 0
+    def __init__(self, worker: IngestWorker, paho: PahoLog) -> None:
+        self.held = self.peak = 0
+        self.paho = paho
         self.writing = threading.Event()
         self._lock = threading.Lock()
         transport, store = worker.transport, worker.store
-        put, ack, write = transport.inbox.put_nowait, transport.ack, store.store
-
-        def counted_put(item: Inbound) -> None:
-            with self._lock:
-                self.held += 1
-                self.peak = max(self.peak, self.held)
-            put(item)
+        ack, write = transport.ack, store.store
 
         def counted_ack(messages: list[Inbound]) -> int:
-            with self._lock:
-                self.held -= len(messages)
+            self._count(-len(messages))
             return ack(messages)
 
         def held_write(*args: Any) -> Any:
             self.writing.wait()
             return write(*args)
 
-        transport.inbox.put_nowait = counted_put  # type: ignore[method-assign]
+        paho.on_publish = lambda: self._count(1)
         transport.ack = counted_ack  # type: ignore[method-assign]
         store.store = held_write  # type: ignore[method-assign]
-        pings = logging.getLogger(f"test-paho-{uuid.uuid4().hex[:6]}")
-        pings.setLevel(logging.DEBUG)
-        pings.propagate = False
-        pings.addHandler(_Count(self))
-        transport._client.enable_logger(pings)
+
+    @property
+    def pingresps(self) -> int:
+        return self.paho.pingresps
+
+    def _count(self, n: int) -> None:
+        with self._lock:
+            self.held += n
+            self.peak = max(self.peak, self.held)
 
 
-class _Count(logging.Handler):
-    def __init__(self, watch: Watch) -> None:
+class PahoLog(logging.Handler):
+    """Counts the PUBLISHes and PINGRESPs that paho's log (at DEBUG while this is installed)
+    says its client received."""
+
+    def __init__(self) -> None:
         super().__init__()
-        self.watch = watch
+        self.pingresps = 0
+        self.on_publish: Callable[[], None] = lambda: None
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.getMessage() == "Received PINGRESP":
-            self.watch.pingresps += 1
+        message = record.getMessage()
+        if message == "Received PINGRESP":
+            self.pingresps += 1
+        elif message.startswith("Received PUBLISH"):
+            self.on_publish()
+
+
+@pytest.fixture
+def paho() -> Iterator[PahoLog]:
+    """paho's log at DEBUG, counted (set before the worker starts its MQTT process, which
+    takes the levels then)."""
+    count = PahoLog()
+    level, propagate = paho_log.level, paho_log.propagate
+    paho_log.setLevel(logging.DEBUG)
+    paho_log.propagate = False
+    paho_log.addHandler(count)
+    try:
+        yield count
+    finally:
+        paho_log.removeHandler(count)
+        paho_log.setLevel(level)
+        paho_log.propagate = propagate
 
 
 def stored(conn: psycopg.Connection) -> tuple[int, int]:
@@ -92,7 +116,11 @@ def stored(conn: psycopg.Connection) -> tuple[int, int]:
 
 
 def test_a_flood_past_the_receive_maximum_is_held_off_and_keep_alives_flow(
-    db: psycopg.Connection, database_url: str, mqtt_url: str, caplog: pytest.LogCaptureFixture
+    db: psycopg.Connection,
+    database_url: str,
+    mqtt_url: str,
+    caplog: pytest.LogCaptureFixture,
+    paho: PahoLog,
 ) -> None:
     add_outlet(db, MN)
     with running_worker(
@@ -102,7 +130,7 @@ def test_a_flood_past_the_receive_maximum_is_held_off_and_keep_alives_flow(
         keepalive_s=1,
         batch_max_messages=BATCH,
     ) as w:
-        watch = Watch(w.worker)
+        watch = Watch(w.worker, paho)
         transport = w.worker.transport
         generation = transport.generation
         with publisher(mqtt_url) as publish:

@@ -1,0 +1,136 @@
+"""The worker's MQTT connection in a process of its own (``ingest.mqtt_process``): the bound
+that spans both processes, and what happens when either process dies. Real broker, real
+database."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from ingest.mqtt import Inbound, Inbox
+from ingest.mqtt_process import MqttProcess, MqttProcessLost
+from tests.fixtures.mqtt import publisher, running_worker, wait_until
+from tests.fixtures.registry import add_outlet
+from tests.ingest.test_ingest_resilience import counts, frames
+
+MN = "010000A8900016F000169DC1"  # the outlet of test_ingest_resilience's frames
+
+
+def message(mid: int) -> Inbound:
+    return Inbound("t", b"x", datetime.now(UTC), mid, 1, 1)
+
+
+def test_messages_taken_away_count_in_the_inbox_until_released() -> None:
+    """The child forwards messages to the worker's process; they count against the Receive
+    Maximum until the worker's process credits them."""
+    inbox = Inbox()
+    for mid in range(3):
+        inbox.put_nowait(message(mid))
+    assert inbox.wait_for_room(3, 0)
+    taken = inbox.take_away(2, 0)
+    assert [m.mid for m in taken] == [0, 1]
+    assert not inbox.wait_for_room(2, 0)  # one waiting and two away: still three
+    room = threading.Event()
+    waiting = threading.Thread(target=lambda: inbox.wait_for_room(2, 30) and room.set())
+    waiting.start()
+    inbox.release(2)  # wakes the reading
+    waiting.join()
+    assert room.is_set()
+    assert inbox.take_away(5, 0)[0].mid == 2
+    assert inbox.take_away(5, 0) == []  # nothing waits: no wait beyond the timeout
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process runs (a zombie no parent reaps does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+@pytest.mark.integration
+def test_the_mqtt_process_killed_mid_stream_stops_the_worker_and_loses_nothing(
+    db: psycopg.Connection, database_url: str, mqtt_url: str
+) -> None:
+    """SIGKILL of the MQTT process: the worker stops with an error (its supervisor restarts
+    it); the broker re-sends what was not acknowledged, and nothing is stored twice."""
+    add_outlet(db, MN)
+    total = 600
+    batch = frames(total)
+    client_id = f"ingest-mqttkill-{uuid.uuid4().hex[:6]}"
+    with publisher(mqtt_url) as publish:
+        with running_worker(mqtt_url, database_url, client_id=client_id) as w:
+            transport = w.worker.transport
+            assert isinstance(transport, MqttProcess) and transport._process is not None
+            pid = transport._process.pid
+            assert pid is not None
+            for i, raw in enumerate(batch):
+                publish(f"hj212/{MN}/up", raw)
+                if i == total // 2:
+                    wait_until(lambda: counts(db)[0] > 50, what="some frames stored")
+                    os.kill(pid, signal.SIGKILL)
+            wait_until(lambda: not w.thread.is_alive(), what="the worker to stop")
+            assert isinstance(w.error, MqttProcessLost)
+            assert "exit code -9" in str(w.error)
+            assert not transport.connected.is_set() and not transport.subscribed.is_set()
+        stored_at_kill = counts(db)[0]
+        assert 50 < stored_at_kill < total
+        with running_worker(mqtt_url, database_url, client_id=client_id):
+            wait_until(lambda: counts(db)[0] == total, timeout=60, what="all frames")
+    assert counts(db) == (total, total, 2 * total)
+
+
+_WORKER = textwrap.dedent(
+    """
+    import sys, time
+    from ingest.mqtt import MqttOptions
+    from ingest.mqtt_process import MqttProcess
+
+    if __name__ == "__main__":
+        options = MqttOptions(sys.argv[1], sys.argv[2], ("hj212/+/up",), "", 10, 60)
+        transport = MqttProcess(options)
+        transport.start()
+        assert transport.subscribed.wait(30)
+        print(transport._process.pid, flush=True)
+        time.sleep(600)
+    """
+)
+
+
+@pytest.mark.integration
+def test_the_mqtt_process_ends_when_the_worker_process_dies(mqtt_url: str, tmp_path: Path) -> None:
+    """SIGKILL of the worker's process: its MQTT process reads the end of its orders and
+    exits (it would otherwise hold the session, and fight the restarted worker for it)."""
+    script = tmp_path / "worker.py"
+    script.write_text(_WORKER)
+    client_id = f"ingest-orphan-{uuid.uuid4().hex[:6]}"
+    worker = subprocess.Popen(
+        [sys.executable, str(script), mqtt_url, client_id],
+        stdout=subprocess.PIPE,
+        cwd=Path(__file__).resolve().parents[2],
+        env=os.environ | {"PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+    )
+    try:
+        assert worker.stdout is not None
+        child = int(worker.stdout.readline())
+        assert _alive(child)
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=10)
+        wait_until(lambda: not _alive(child), timeout=30, what="the MQTT process to exit")
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+        if worker.stdout is not None:
+            worker.stdout.close()
