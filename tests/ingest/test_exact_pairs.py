@@ -182,6 +182,8 @@ def test_the_split_of_a_text_agrees_with_split_and_the_sql_split(
 
 
 def test_the_split_of_a_text_reads_any_decimal_digit() -> None:
-    assert split_text("\u0661\u0662.\u0663") == split(Decimal("\u0661\u0662.\u0663")) == (123, 1, None)
+    assert (
+        split_text("\u0661\u0662.\u0663") == split(Decimal("\u0661\u0662.\u0663")) == (123, 1, None)
+    )
     assert split_text("\u0660" * 30 + "5") == (5, 0, None)
-    assert split_text("1_000") == split(Decimal("1_000"))  # Decimal's separators, not digits
+    assert split_text("1_000") == (1000, 0, None)  # "_" is not a digit: split as Decimal("1_000")
