@@ -187,3 +187,12 @@ def test_the_split_of_a_text_reads_any_decimal_digit() -> None:
     )
     assert split_text("\u0660" * 30 + "5") == (5, 0, None)
     assert split_text("1_000") == (1000, 0, None)  # "_" is not a digit: split as Decimal("1_000")
+
+
+def test_a_value_too_long_for_int_is_wide() -> None:
+    # int() reads at most 4,300 digits from a text: such a value (a frame of 9,999 characters
+    # can carry one) is wide, not an error in the writer.
+    for text in ("1" * 5000, "-" + "9" * 4301, "1" * 5000 + "E-3", "1" * 5000 + "E+3"):
+        v = Decimal(text)
+        assert split(v) == (None, None, v)
+        assert split_text(text) == (None, None, v)
