@@ -27,13 +27,12 @@ import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 import psycopg
 
 from ingest import pgcopy
-from ingest.exact_pairs import split
+from ingest.exact_pairs import split_text
 from ingest.records import Accepted, Rejected
 from schemas.completeness import record
 from schemas.core import channels
@@ -577,7 +576,7 @@ _NO_DATA = pgcopy.text("no-data", "ascii")
 def _exact_fields(text: str) -> bytes:
     """The three fields (mantissa, scale, wide: ingest/exact_pairs.py) of the exact decimal
     that prints as ``text`` (str() of a Decimal gives it back exactly, digits and exponent)."""
-    mantissa, scale, wide = split(Decimal(text))
+    mantissa, scale, wide = split_text(text)
     return pgcopy.int8(mantissa) + pgcopy.int2(scale) + pgcopy.numeric(wide)
 
 

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import psycopg
 
-from ingest.exact_pairs import split
+from ingest.exact_pairs import split, split_text
 
 _TEXTS = [
     "10.00",
@@ -110,3 +110,89 @@ def test_the_pair_is_the_digits_and_the_decimal_places() -> None:
     assert split(Decimal("-12.340")) == (-12340, 3, None)
     assert split(Decimal("1E+3")) == (1000, 0, None)
     assert split(Decimal("1E-7")) == (1, 7, None)
+
+
+# Numbers as loggers send them (what ingest.hj212.parse_number takes), beyond what str() of a
+# Decimal prints: signs, zero padding, a bare point; and texts for split_text's fallback.
+_SENT = [
+    "+1",
+    "+0",
+    "-0",
+    "-0.000",
+    "+.0",
+    ".5",
+    "-.5",
+    "5.",
+    "-5.",
+    "00.58",
+    "-000024.0",
+    "0000000000000000000000000001.5",  # 28 digits, 2 significant: a pair
+    "000000000000000000999999999999999999",
+    "0000000000000000001000000000000000000",  # 19 significant: wide
+    "1234567890123456789",
+    "12345678901234567890123456789012345678901234567890",
+    "1." + "0" * 18,
+    "1." + "0" * 19,
+    "." + "0" * 17 + "1",
+    "." + "0" * 18 + "1",
+    "1" + "0" * 5000,  # longer than int() reads from text
+    "0" * 5000 + "7.25",
+    "1E+3",
+    "1e3",
+    "-2.5E-6",
+    "NaN",
+    "-Infinity",
+]
+
+
+def _texts() -> list[str]:
+    """_SENT, each value of _values() as str() prints it and plain random numbers as sent."""
+    texts = _SENT + [str(v) for v in _values()]
+    rng = random.Random(212)
+    for _ in range(2000):
+        whole = "".join(rng.choice("0123456789") for _ in range(rng.randrange(0, 21)))
+        fraction = "".join(rng.choice("0123456789") for _ in range(rng.randrange(0, 21)))
+        point = "." if rng.random() < 0.8 or not whole else ""
+        if not whole and not fraction:
+            fraction = "0"
+        texts.append(f"{rng.choice(('', '+', '-'))}{whole}{point}{fraction if point else ''}")
+    return texts
+
+
+def test_the_split_of_a_text_agrees_with_split_and_the_sql_split(
+    db: psycopg.Connection,
+) -> None:
+    texts = _texts()
+    rows = db.execute(
+        "SELECT exact_mantissa(v), exact_scale(v), exact_wide(v)::text, v::text"
+        " FROM unnest(%s::text[]) WITH ORDINALITY AS u(t, i), LATERAL (SELECT t::numeric) n(v)"
+        " ORDER BY i",
+        (texts,),
+    ).fetchall()
+    assert len(rows) == len(texts)
+    wide_seen = pairs_seen = 0
+    for t, (mantissa, scale, wide, text) in zip(texts, rows, strict=True):
+        m, s, w = split_text(t)
+        m2, s2, w2 = split(Decimal(t))
+        assert (m, s, str(w)) == (m2, s2, str(w2)), t  # str(): NaN is not NaN
+        assert (m, s, None if w is None else text) == (mantissa, scale, wide), t
+        wide_seen += w is not None
+        pairs_seen += m is not None
+    assert wide_seen > 100 and pairs_seen > 1000
+
+
+def test_the_split_of_a_text_reads_any_decimal_digit() -> None:
+    assert (
+        split_text("\u0661\u0662.\u0663") == split(Decimal("\u0661\u0662.\u0663")) == (123, 1, None)
+    )
+    assert split_text("\u0660" * 30 + "5") == (5, 0, None)
+    assert split_text("1_000") == (1000, 0, None)  # "_" is not a digit: split as Decimal("1_000")
+
+
+def test_a_value_too_long_for_int_is_wide() -> None:
+    # int() reads at most 4,300 digits from a text: such a value (a frame of 9,999 characters
+    # can carry one) is wide, not an error in the writer.
+    for text in ("1" * 5000, "-" + "9" * 4301, "1" * 5000 + "E-3", "1" * 5000 + "E+3"):
+        v = Decimal(text)
+        assert split(v) == (None, None, v)
+        assert split_text(text) == (None, None, v)
