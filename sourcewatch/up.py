@@ -4,6 +4,8 @@ Creates the configured database if it does not exist, migrates it, imports simul
 enterprises as a registry (each outlet bound to the standard and category it names, as
 ``sourcewatch registry import`` binds them), and runs the ingest worker,
 the evaluator and the notification dispatcher beside simulated data loggers until stopped.
+If the ingest worker fails (its MQTT process lost, say), there is no supervisor here to
+restart it: everything stops and ``up`` exits with 1, so the demo never runs on without ingest.
 The loggers first upload the recent past (``--history``, 24 h by default; after a previous run,
 only what is missing since its newest data), so the portal, the hourly judgement and the cases
 have something to show at once, then publish in real time.
@@ -122,7 +124,17 @@ def run_up(
         # exist first (its MQTT process takes a moment to start).
         if not worker.transport.subscribed.wait(60):
             log.warning("the ingest worker is not subscribed yet; early messages may be missed")
-        ingest = threading.Thread(target=worker.run, args=(stop,), name="ingest")
+        failed: list[BaseException] = []  # why the ingest worker stopped, if it failed
+
+        def ingest_until_stopped() -> None:
+            try:
+                worker.run(stop)
+            except Exception as e:  # noqa: BLE001  (no supervisor here to restart it)
+                log.error("the ingest worker stopped (%s): stopping sourcewatch up", e)
+                failed.append(e)
+                stop.set()
+
+        ingest = threading.Thread(target=ingest_until_stopped, name="ingest")
         ingest.start()
         if settings.mqtt_watch_drops:  # the broker's $SYS drop counters (issue 14)
             watch = BrokerWatch(
@@ -179,7 +191,7 @@ def run_up(
             )
         ingest.join()
         alerts.join()
-    return 0
+    return 1 if failed else 0
 
 
 def history_start(conn: psycopg.Connection, now: datetime, history: timedelta) -> datetime | None:
