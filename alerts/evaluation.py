@@ -68,6 +68,8 @@ __all__ = [
     "read_open_cases",
 ]
 
+_CaseKey = tuple[str, str, int, str]  # pollutant, period, limit id, limit source
+
 OXYGEN = "a19001"
 FLOW = "w00000"  # wastewater flow: weights the means of pollutants with an emission amount
 # A day's rows of hourly_means, and its flat-line spreads (None: not read, the day is not over)
@@ -157,7 +159,7 @@ class Evaluation:
         # cases; None until read. Only judge_period opens and closes them, under the lock we
         # hold, and it says so in its transitions: a compliant mean with no case to update
         # (no open case, no period at its start) is then known to change nothing.
-        self._open_keys: set[tuple[str, str, int, str]] | None = None
+        self._open_keys: set[_CaseKey] | None = None
         self._open_cases: dict[tuple[Any, ...], dict[str, Any]] = {}  # judge_period's cache
         # Keys of the outlet's exceedance cases closed by the time it judges, that may span a
         # period it judges; None until read (then a new case looks for one first). Cases are
@@ -165,7 +167,7 @@ class Evaluation:
         # whose closed cases are never reopened (a new case is opened instead): a key not here
         # has no closed case that judge_period would reopen. A rolled-back close leaves a
         # superset, which is safe (the lookup is made).
-        self._closed_keys: set[tuple[str, str, int, str]] | None = None
+        self._closed_keys: set[_CaseKey] | None = None
         # Periods appended to open cases and their aggregates, written at the end of each step
         # (hours, hour, day) in one statement each, inside its savepoint.
         self._pending = PendingPeriods()
@@ -561,7 +563,7 @@ class Evaluation:
         self._open_cases.clear()
         self._pending.clear()
 
-    def _open_exceedances(self) -> set[tuple[str, str, int, str]]:
+    def _open_exceedances(self) -> set[_CaseKey]:
         if self._open_keys is None:
             rows = self.conn.execute(
                 "SELECT pollutant, period, limit_id, subject FROM cases "
@@ -789,9 +791,6 @@ def read_no_periods(
     ):
         no_periods[outlet_id].discard(start)
     return no_periods
-
-
-_CaseKey = tuple[str, str, int, str]  # pollutant, period, limit id, limit source
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ CPU per frame) no longer share the worker's GIL with its decoding and writing th
 from __future__ import annotations
 
 import collections
+import contextlib
 import fcntl
 import logging
 import logging.handlers
@@ -122,10 +123,8 @@ class MqttProcess:
         process = self._process
         if process is None:
             return
-        try:
+        with contextlib.suppress(MqttProcessLost):  # already gone: nothing to tell it
             self._send(("stop",))
-        except MqttProcessLost:
-            pass
         process.join(_STOP_S)
         if process.is_alive():
             log.warning("the MQTT process did not stop within %.0f s; killed", _STOP_S)
