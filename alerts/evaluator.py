@@ -48,7 +48,7 @@ from schemas.cases.transitions import (
     Transition,
     escalate_unacknowledged,
     lock_outlet,
-    try_lock_outlet,
+    try_lock_outlets,
     unacknowledged,
 )
 from schemas.core import channels
@@ -358,12 +358,13 @@ class Evaluator:
             "ORDER BY min(queued_at), outlet_id LIMIT %s",
             (max(candidates, limit),),
         ).fetchall()
-        locked: list[int] = []
-        for (outlet_id,) in rows:
-            if try_lock_outlet(conn, int(outlet_id)):
-                locked.append(int(outlet_id))
-                if len(locked) == limit:
-                    break
+        # As many at once as are still wanted, in the order queued: the outlets tried one by
+        # one until ``limit`` were locked, in one statement per round instead of one each.
+        queued, locked = [int(outlet_id) for (outlet_id,) in rows], []
+        while queued and len(locked) < limit:
+            wanted = limit - len(locked)
+            locked += try_lock_outlets(conn, queued[:wanted])
+            del queued[:wanted]
         return locked
 
     @staticmethod

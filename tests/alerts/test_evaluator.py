@@ -224,22 +224,24 @@ def test_an_outlet_being_evaluated_is_skipped_not_split(
     import alerts.evaluator as module
 
     holding, resume = threading.Event(), threading.Event()
-    real_try_lock = module.try_lock_outlet
+    real_try_lock = module.try_lock_outlets
 
-    def try_lock(conn: psycopg.Connection, outlet_id: int) -> bool:
-        got = real_try_lock(conn, outlet_id)
-        if got and outlet_id == outlet and threading.current_thread().name == "A":
+    def try_lock(conn: psycopg.Connection, outlet_ids: list[int]) -> list[int]:
+        got = real_try_lock(conn, outlet_ids)
+        if outlet in got and threading.current_thread().name == "A":
             holding.set()  # A holds the outlet, its hours not yet taken: B runs now
             resume.wait()
         return got
 
-    monkeypatch.setattr(module, "try_lock_outlet", try_lock)
+    monkeypatch.setattr(module, "try_lock_outlets", try_lock)
     now = H0 + timedelta(hours=8)
     done_a: list[int] = []
 
     def run_a() -> None:
         with psycopg.connect(database_url, autocommit=True) as conn:
-            done_a.append(evaluator(database_url, now).drain(conn))
+            a = evaluator(database_url, now)
+            a.batch_outlets = 1  # A locks the outlet queued first, alone
+            done_a.append(a.drain(conn))
 
     a = threading.Thread(target=run_a, name="A")
     a.start()
@@ -272,9 +274,10 @@ def test_outlets_of_another_evaluators_batch_are_skipped_not_split(
     db: psycopg.Connection, outlet: int, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The same interleaving with several outlets per transaction: evaluator A has locked the
-    first two queued outlets of its batch and stops before taking their hours; B drains
-    meanwhile. B must skip both, judge the third alone, and leave every hour of A's outlets to
-    A, which then finds the third done and judges its two."""
+    two queued outlets of its batch (of two) and stops before taking their hours; B drains
+    meanwhile, trying all three locks at once. B must skip both, judge the third alone, and
+    leave every hour of A's outlets to A, which judges its two and then finds the third
+    done."""
     others = []
     for extra in range(2):
         other_mn = f"{MN[:-2]}F{extra}"
@@ -287,25 +290,27 @@ def test_outlets_of_another_evaluators_batch_are_skipped_not_split(
     import alerts.evaluator as module
 
     holding, resume = threading.Event(), threading.Event()
-    real_try_lock = module.try_lock_outlet
+    real_try_lock = module.try_lock_outlets
     locked_by_a: list[int] = []
 
-    def try_lock(conn: psycopg.Connection, outlet_id: int) -> bool:
-        got = real_try_lock(conn, outlet_id)
-        if got and threading.current_thread().name == "A":
-            locked_by_a.append(outlet_id)
-            if outlet_id == second:
+    def try_lock(conn: psycopg.Connection, outlet_ids: list[int]) -> list[int]:
+        got = real_try_lock(conn, outlet_ids)
+        if threading.current_thread().name == "A":
+            locked_by_a.extend(got)
+            if second in got:
                 holding.set()  # A holds outlet and second, their hours not yet taken
                 resume.wait()
         return got
 
-    monkeypatch.setattr(module, "try_lock_outlet", try_lock)
+    monkeypatch.setattr(module, "try_lock_outlets", try_lock)
     now = H0 + timedelta(hours=8)
     done_a: list[int] = []
 
     def run_a() -> None:
         with psycopg.connect(database_url, autocommit=True) as conn:
-            done_a.append(evaluator(database_url, now).drain(conn))
+            a = evaluator(database_url, now)
+            a.batch_outlets = 2  # A's batch: the two outlets queued first
+            done_a.append(a.drain(conn))
 
     a = threading.Thread(target=run_a, name="A")
     a.start()
