@@ -250,10 +250,18 @@ class Evaluator:
         try:  # pipelined: a statement whose result is not read does not wait for it
             with conn.transaction(), conn.pipeline():
                 self._read_ahead(conn, evaluations, hours, cache, aside, guarded=False)
+                # Every outlet's means first, then every outlet's judgement: the statements
+                # that write the means are sent as each outlet's are computed, and the server
+                # runs them while the next outlet's are, instead of when a judgement waits
+                # for a new case's id (the means of one outlet are not what another's
+                # judgement reads). The same for the days.
+                means = {}
                 for o, ev in evaluations.items():
                     if o in aside:
                         ev.use_prefetched_minutes(aside[o].result())
-                    ev.hours_together(hours[o])
+                    means[o] = ev.hour_means(hours[o])
+                for o, ev in evaluations.items():
+                    ev.judge_hours(means[o])
                 days = {
                     o: (ev, {ev.outlet.local_day(h) for h in hours[o]})
                     for o, ev in evaluations.items()
@@ -261,8 +269,13 @@ class Evaluator:
                 if len(evaluations) > 1:  # else each day reads its own, as often
                     for o, reads in read_days(conn, days).items():
                         evaluations[o].use_day_reads(reads)
-                for ev, outlet_days in days.values():
-                    ev.days(outlet_days)
+                day_means = [
+                    (ev, ev.day_means(day))
+                    for ev, outlet_days in days.values()
+                    for day in sorted(outlet_days)
+                ]
+                for ev, day in day_means:
+                    ev.judge_day(day)
         except psycopg.OperationalError:
             raise
         except Exception:
@@ -360,7 +373,8 @@ class Evaluator:
         ).fetchall()
         # As many at once as are still wanted, in the order queued: the outlets tried one by
         # one until ``limit`` were locked, in one statement per round instead of one each.
-        queued, locked = [int(outlet_id) for (outlet_id,) in rows], []
+        queued = [int(outlet_id) for (outlet_id,) in rows]
+        locked: list[int] = []
         while queued and len(locked) < limit:
             wanted = limit - len(locked)
             locked += try_lock_outlets(conn, queued[:wanted])

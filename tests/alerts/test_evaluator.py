@@ -453,14 +453,14 @@ def test_a_day_step_that_fails_in_its_pipeline_is_recorded_alone(
         store(db, oid, {1: minute_rows(1, "40"), 2: minute_rows(2, "20")})
     import alerts.evaluation as module
 
-    real_day = module.Evaluation.day
+    real_judge_day = module.Evaluation.judge_day
 
-    def day(self: module.Evaluation, on: date) -> None:
-        real_day(self, on)
+    def judge_day(self: module.Evaluation, means: module.DayMeans) -> None:
+        real_judge_day(self, means)
         if self.outlet.id == outlet:
             self.conn.execute("SELECT 1 / 0")  # its result is not read: fails at the sync
 
-    monkeypatch.setattr(module.Evaluation, "day", day)
+    monkeypatch.setattr(module.Evaluation, "judge_day", judge_day)
     assert evaluator(database_url, H0 + timedelta(days=2)).drain(db) == 2
     errors = db.execute("SELECT outlet_id, hours, error FROM evaluation_errors").fetchall()
     assert [(o, h) for o, h, _ in errors] == [(outlet, [H0 + timedelta(hours=h) for h in (1, 2)])]
