@@ -7,8 +7,9 @@ batch of outlets without waiting (skipping outlets someone else holds), then all
 outlets' queued hours, and deletes them in the transaction that stores their results; so two
 evaluators never judge one outlet at the same time, nor split one outlet's queued hours
 between them. The batch's minutes are read in one statement (a long batch's outlet by outlet on
-a second connection while this one judges, see :class:`MinutesAside`); each outlet is judged in
-its own savepoint, so a failure in one does not undo the others.
+a second connection while this one judges, see :class:`MinutesAside`). The batch is judged in
+one savepoint and one pipeline; if anything in it fails, that savepoint is rolled back and each
+outlet is judged again in savepoints of its own, so a failure in one does not undo the others.
 """
 
 from __future__ import annotations
@@ -93,7 +94,11 @@ class EvaluatorOptions:
         )
 
 
-READ_ASIDE_HOURS = 48  # a batch with at least these many queued hours reads its minutes aside
+# A batch with at least these many queued hours reads its minutes aside. Below, one statement
+# on the evaluator's connection is cheaper: the second connection's thread holds the GIL while
+# it decodes rows, and each of the main thread's pipelined sends and reads then waits for it
+# (bench/README.md, ninth round: 384 hours a batch went faster without, 3,840 with).
+READ_ASIDE_HOURS = 1000
 
 
 class MinutesAside:
@@ -196,9 +201,9 @@ class Evaluator:
         The outlet locks come first and the queue rows after them: an evaluator that took a
         queue row first and then waited for the outlet lock (as this once did) held back that
         hour from the evaluator holding the outlet, which judged the later hours without it
-        (and closed the case), so the held-back exceeding hour opened a second case. Each
-        outlet is judged in its own savepoints (see :meth:`_judge_hours`), so a failure in
-        one leaves the others' results."""
+        (and closed the case), so the held-back exceeding hour opened a second case. The
+        outlets are judged together (:meth:`_at_once`), or, if that fails, each in its own
+        savepoints (:meth:`_one_by_one`), so a failure in one leaves the others' results."""
         with conn.transaction():
             outlet_ids = self._lock_next_outlets(conn, limit)
             if not outlet_ids:
