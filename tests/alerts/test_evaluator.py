@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import psycopg
 import pytest
@@ -420,6 +421,66 @@ def test_acknowledged_cases_are_not_escalated(
     assert case_id is not None
     acknowledge(db, case_id[0], "inspector.li")
     assert ev.escalate_unacknowledged(db, datetime.now(UTC) + timedelta(days=1)) == 0
+
+
+def test_a_batch_is_judged_at_once_and_one_by_one_only_after_a_failure(
+    db: psycopg.Connection, outlet: int, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch whose outlets all judge cleanly is judged in one savepoint, never outlet by
+    outlet; one that fails anywhere is judged again outlet by outlet, from nothing: the
+    attempt leaves nothing twice (case, event, period), the failure is recorded for the bad
+    hour alone, and the other hours and outlets are judged."""
+    others = []
+    for extra in range(2):
+        other_mn = f"{MN[:-2]}F{extra}"
+        others.append(add_outlet(db, other_mn, uscc="91330000000000000X"))
+        bind_outlet(db, other_mn, ULTRA_LOW, "ultra-low-coal", date(2020, 1, 1), "p")
+    import alerts.evaluator as module
+
+    one_by_one: list[list[int]] = []
+    real_one_by_one = module.Evaluator._one_by_one
+
+    def spy(self: Evaluator, conn: psycopg.Connection, outlets: Any, *args: Any) -> Any:
+        one_by_one.append(sorted(outlets))
+        return real_one_by_one(self, conn, outlets, *args)
+
+    monkeypatch.setattr(module.Evaluator, "_one_by_one", spy)
+    series = {h: minute_rows(h, v) for h, v in SERIES.items() if h < 4}
+    for oid in (outlet, *others):
+        store(db, oid, series)
+    assert evaluator(database_url, H0 + timedelta(hours=8)).drain(db) == 3
+    assert one_by_one == []
+    opened = [("a21026", "opened", "warning"), ("a21026", "escalated", "critical")] * 3
+    assert events(db) == opened
+
+    # Hours 4 and 5 of each outlet, compliant; hour 4 of the second outlet cannot be judged.
+    real_judge_hour = module.Evaluation._judge_hour
+    bad = H0 + timedelta(hours=4)
+
+    def judge_hour(self: module.Evaluation, start: datetime, results: Any) -> None:
+        if self.outlet.id == others[0] and start == bad:
+            raise RuntimeError("bad hour")
+        real_judge_hour(self, start, results)
+
+    monkeypatch.setattr(module.Evaluation, "_judge_hour", judge_hour)
+    for oid in (outlet, *others):
+        store(db, oid, {4: minute_rows(4, "20"), 5: minute_rows(5, "20")})
+    assert evaluator(database_url, H0 + timedelta(hours=8)).drain(db) == 3
+    assert one_by_one == [sorted([outlet, *others])]
+    errors = db.execute("SELECT outlet_id, hours, error FROM evaluation_errors").fetchall()
+    assert errors == [(others[0], [bad], "RuntimeError: bad hour")]
+    per_outlet = db.execute(
+        "SELECT outlet_id, count(*) FROM hourly_means GROUP BY 1 ORDER BY 1"
+    ).fetchall()  # SO₂ and O₂ of hours 0-5, but hour 4 of the second outlet
+    assert per_outlet == sorted([(outlet, 12), (others[0], 10), (others[1], 12)])
+    periods = db.execute(
+        "SELECT c.outlet_id, count(*) FROM case_periods p JOIN cases c ON c.id = p.case_id "
+        "GROUP BY 1 ORDER BY 1"
+    ).fetchall()  # hours 1-5 of each case, but hour 4 of the second outlet's
+    assert periods == sorted([(outlet, 5), (others[0], 4), (others[1], 5)])
+    assert events(db) == opened  # nothing twice: each case open, 2 compliant hours of 3
+    assert db.execute("SELECT count(*) FROM cases").fetchone() == (3,)
+    assert db.execute("SELECT count(*) FROM evaluation_queue").fetchone() == (0,)
 
 
 def test_an_hour_that_cannot_be_judged_is_recorded_and_the_evaluator_goes_on(
