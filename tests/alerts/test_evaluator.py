@@ -436,6 +436,7 @@ def test_a_batch_is_judged_at_once_and_one_by_one_only_after_a_failure(
         others.append(add_outlet(db, other_mn, uscc="91330000000000000X"))
         bind_outlet(db, other_mn, ULTRA_LOW, "ultra-low-coal", date(2020, 1, 1), "p")
     import alerts.evaluator as module
+    from alerts import evaluation
 
     one_by_one: list[list[int]] = []
     real_one_by_one = module.Evaluator._one_by_one
@@ -454,15 +455,15 @@ def test_a_batch_is_judged_at_once_and_one_by_one_only_after_a_failure(
     assert events(db) == opened
 
     # Hours 4 and 5 of each outlet, compliant; hour 4 of the second outlet cannot be judged.
-    real_judge_hour = module.Evaluation._judge_hour
+    real_judge_hour = evaluation.Evaluation._judge_hour
     bad = H0 + timedelta(hours=4)
 
-    def judge_hour(self: module.Evaluation, start: datetime, results: Any) -> None:
+    def judge_hour(self: evaluation.Evaluation, start: datetime, results: Any) -> None:
         if self.outlet.id == others[0] and start == bad:
             raise RuntimeError("bad hour")
         real_judge_hour(self, start, results)
 
-    monkeypatch.setattr(module.Evaluation, "_judge_hour", judge_hour)
+    monkeypatch.setattr(evaluation.Evaluation, "_judge_hour", judge_hour)
     for oid in (outlet, *others):
         store(db, oid, {4: minute_rows(4, "20"), 5: minute_rows(5, "20")})
     assert evaluator(database_url, H0 + timedelta(hours=8)).drain(db) == 3
