@@ -94,11 +94,7 @@ class EvaluatorOptions:
         )
 
 
-# A batch with at least these many queued hours reads its minutes aside. Below, one statement
-# on the evaluator's connection is cheaper: the second connection's thread holds the GIL while
-# it decodes rows, and each of the main thread's pipelined sends and reads then waits for it
-# (bench/README.md, ninth round: 384 hours a batch went faster without, 3,840 with).
-READ_ASIDE_HOURS = 1000
+READ_ASIDE_HOURS = 48  # a batch with at least these many queued hours reads its minutes aside
 
 
 class MinutesAside:
