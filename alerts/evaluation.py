@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from itertools import islice
 from operator import attrgetter, lt, sub
-from typing import Any, Literal, cast
+from typing import Any, Literal, NamedTuple, cast
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -74,6 +74,26 @@ OXYGEN = "a19001"
 FLOW = "w00000"  # wastewater flow: weights the means of pollutants with an emission amount
 # A day's rows of hourly_means, and its flat-line spreads (None: not read, the day is not over)
 _DayRead = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]] | None]
+
+
+class HoursMeans(NamedTuple):
+    """What :meth:`Evaluation.hour_means` computed: per hour its means, and whether they are
+    still to be written hour by hour (a fault flag among them)."""
+
+    hours: list[tuple[datetime, list[tuple[str, MeanResult]]]]
+    by_hour: bool
+
+
+class DayMeans(NamedTuple):
+    """What :meth:`Evaluation.day_means` computed of one local day: its rows of hourly_means,
+    its flat-line spreads (None: read when screened) and its daily means (written)."""
+
+    day: date
+    rows: list[tuple[Any, ...]]
+    spreads: list[tuple[Any, ...]] | None
+    results: list[tuple[str, DayResult]]
+
+
 _MINUTE_INTERVALS = (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30)  # HJ 212-2017 Table 4, MinInterval
 
 
@@ -248,19 +268,29 @@ class Evaluation:
         """What :meth:`hour` does for each of ``starts`` in order, with the means of all of
         them written in one statement first, unless a fault flag is among them: only fault
         checks read stored means back (the run of earlier hours), so then hour by hour."""
+        self.judge_hours(self.hour_means(starts))
+
+    def hour_means(self, starts: Iterable[datetime]) -> HoursMeans:
+        """The first half of :meth:`hours_together`: the means of these hours, written in one
+        statement unless a fault flag is among them (then :meth:`judge_hours` writes them hour
+        by hour). Nothing here reads or changes cases, so a batch computes the means of all of
+        its outlets first, their statements sent meanwhile, and judges them after."""
         planned = [(start, self._means(start)) for start in sorted(set(starts))]
-        if any(
+        by_hour = any(
             fault_flag(r.flags, self.pattern_rules(self.outlet.local_day(s)), self.outlet.kind)
             for s, results in planned
             for _, r in results
-        ):
-            for start, results in planned:
-                self._store_hours(results)
-                self._judge_hour(start, results)
-        else:
+        )
+        if not by_hour:
             self._store_hours([pr for _, results in planned for pr in results])
-            for start, results in planned:
-                self._judge_hour(start, results)
+        return HoursMeans(planned, by_hour)
+
+    def judge_hours(self, means: HoursMeans) -> None:
+        """The second half of :meth:`hours_together`: judge the hours of :meth:`hour_means`."""
+        for start, results in means.hours:
+            if means.by_hour:
+                self._store_hours(results)
+            self._judge_hour(start, results)
         self._pending.flush(self.conn)
 
     def _means(self, start: datetime) -> list[tuple[str, MeanResult]]:
@@ -438,8 +468,12 @@ class Evaluation:
         self._day_reads = reads
 
     def day(self, day: date) -> None:
+        self.judge_day(self.day_means(day))
+
+    def day_means(self, day: date) -> DayMeans:
+        """The first half of :meth:`day`: the day's means, written (the judgement does not
+        read them). Nothing here reads or changes cases (see :meth:`hour_means`)."""
         start, end = self.outlet.day_bounds(day)
-        final = end + self.day_grace <= self.now
         rules = self.rules(day)
         read = self._day_reads.pop(day, None)
         if read is None:
@@ -464,7 +498,16 @@ class Evaluation:
             )
             for pollutant, hours in by_pollutant.items()
         ]
-        self._store_days(results)  # the judgement below does not read them
+        self._store_days(results)  # the judgement does not read them
+        return DayMeans(day, rows, spreads, results)
+
+    def judge_day(self, means: DayMeans) -> None:
+        """The second half of :meth:`day`: judge the day's means, and screen a day that ended
+        for patterns."""
+        day, rows, spreads, results = means
+        start, end = self.outlet.day_bounds(day)
+        final = end + self.day_grace <= self.now
+        rules = self.rules(day)
         for pollutant, result in results:
             if final and result.valid:
                 for lim in self.limits(day):

@@ -7,8 +7,9 @@ batch of outlets without waiting (skipping outlets someone else holds), then all
 outlets' queued hours, and deletes them in the transaction that stores their results; so two
 evaluators never judge one outlet at the same time, nor split one outlet's queued hours
 between them. The batch's minutes are read in one statement (a long batch's outlet by outlet on
-a second connection while this one judges, see :class:`MinutesAside`); each outlet is judged in
-its own savepoint, so a failure in one does not undo the others.
+a second connection while this one judges, see :class:`MinutesAside`). The batch is judged in
+one savepoint and one pipeline; if anything in it fails, that savepoint is rolled back and each
+outlet is judged again in savepoints of its own, so a failure in one does not undo the others.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from schemas.cases.transitions import (
     Transition,
     escalate_unacknowledged,
     lock_outlet,
-    try_lock_outlet,
+    try_lock_outlets,
     unacknowledged,
 )
 from schemas.core import channels
@@ -196,9 +197,9 @@ class Evaluator:
         The outlet locks come first and the queue rows after them: an evaluator that took a
         queue row first and then waited for the outlet lock (as this once did) held back that
         hour from the evaluator holding the outlet, which judged the later hours without it
-        (and closed the case), so the held-back exceeding hour opened a second case. Each
-        outlet is judged in its own savepoints (see :meth:`_judge_hours`), so a failure in
-        one leaves the others' results."""
+        (and closed the case), so the held-back exceeding hour opened a second case. The
+        outlets are judged together (:meth:`_at_once`), or, if that fails, each in its own
+        savepoints (:meth:`_one_by_one`), so a failure in one leaves the others' results."""
         with conn.transaction():
             outlet_ids = self._lock_next_outlets(conn, limit)
             if not outlet_ids:
@@ -215,44 +216,13 @@ class Evaluator:
             taken = [o for o in outlet_ids if o in hours]
             outlets = load_outlets(conn, taken) if taken else {}
             cache = self._cache if self._cache is not None else ReferenceCache()
-            evaluations = {
-                o: self._evaluation(conn, o, outlet=outlets[o], cache=cache)
-                for o in taken
-                if o in outlets
-            }
-            to_judge = {o: hours[o] for o in evaluations}
-            n_hours = sum(map(len, to_judge.values()))
+            to_judge = {o: hours[o] for o in taken if o in outlets}
             aside: dict[int, Future[Any]] = {}
-            if self._aside is not None and n_hours >= READ_ASIDE_HOURS:
+            if self._aside is not None and sum(map(len, to_judge.values())) >= READ_ASIDE_HOURS:
                 aside = self._aside.read(to_judge)
-            if n_hours > 2:  # else reading ahead saves nothing
-                self._prefetch(conn, evaluations, to_judge, cache, minutes=not aside)
-            if len(evaluations) > 1:  # else each is read when first needed, as often
-                since = {  # the start of the earliest period judged: its local day's
-                    o: ev.outlet.day_bounds(ev.outlet.local_day(min(hours[o])))[0]
-                    for o, ev in evaluations.items()
-                }
-                for outlet_id, cases in read_open_cases(conn, since).items():
-                    evaluations[outlet_id].use_open_cases(cases)
-            # Each outlet's hours, then what the days they are in read, for all at once (no
-            # outlet's hours step changes what another's day step reads), then each one's days.
-            judged: dict[int, list[datetime]] = {}
-            for o, ev in evaluations.items():
-                if o in aside:
-                    self._take_minutes(ev, aside[o])
-                judged[o] = self._judge_hours(conn, ev, hours[o])
-            days = {
-                o: (ev, {ev.outlet.local_day(h) for h in judged[o]})
-                for o, ev in evaluations.items()
-            }
-            if len(evaluations) > 1:  # else each day reads its own, as often
-                self._read_days(conn, days)
-            transitions: list[Transition] = []
-            for outlet_id, (ev, outlet_days) in days.items():
-                self._guarded(
-                    conn, ev, outlet_id, judged[outlet_id], ev.days, outlet_days, pipelined=True
-                )
-                transitions += ev.transitions
+            transitions = self._at_once(conn, outlets, to_judge, cache, aside)
+            if transitions is None:  # something failed: each outlet in its own savepoints
+                transitions = self._one_by_one(conn, outlets, to_judge, cache)
             self._announce(conn, transitions)  # the cases' contexts read once for the batch
             if taken:
                 queued = [(o, h) for o in taken for h in hours[o]]
@@ -263,6 +233,106 @@ class Evaluator:
                     ([o for o, _ in queued], [h for _, h in queued]),
                 )
         return len(outlet_ids), len(taken)
+
+    def _at_once(
+        self,
+        conn: psycopg.Connection,
+        outlets: dict[int, OutletContext],
+        hours: dict[int, list[datetime]],
+        cache: ReferenceCache,
+        aside: dict[int, Future[Any]],
+    ) -> list[Transition] | None:
+        """Judge the batch's outlets in one savepoint and one pipeline: their hours, then the
+        days they are in, as :meth:`_one_by_one` does, but without a savepoint and a sync per
+        outlet and step; returns the transitions, or None if anything failed (then nothing of
+        it stays, and the caller judges the outlets one by one, each step in its savepoint,
+        so that only the bad step is recorded as an error)."""
+        evaluations = {o: self._evaluation(conn, o, outlet=outlets[o], cache=cache) for o in hours}
+        try:  # pipelined: a statement whose result is not read does not wait for it
+            with conn.transaction(), conn.pipeline():
+                self._read_ahead(conn, evaluations, hours, cache, aside, guarded=False)
+                # Every outlet's means first, then every outlet's judgement: the statements
+                # that write the means are sent as each outlet's are computed, and the server
+                # runs them while the next outlet's are, instead of when a judgement waits
+                # for a new case's id (the means of one outlet are not what another's
+                # judgement reads). The same for the days.
+                means = {}
+                for o, ev in evaluations.items():
+                    if o in aside:
+                        ev.use_prefetched_minutes(aside[o].result())
+                    means[o] = ev.hour_means(hours[o])
+                for o, ev in evaluations.items():
+                    ev.judge_hours(means[o])
+                days = {
+                    o: (ev, {ev.outlet.local_day(h) for h in hours[o]})
+                    for o, ev in evaluations.items()
+                }
+                if len(evaluations) > 1:  # else each day reads its own, as often
+                    for o, reads in read_days(conn, days).items():
+                        evaluations[o].use_day_reads(reads)
+                day_means = [
+                    (ev, ev.day_means(day))
+                    for ev, outlet_days in days.values()
+                    for day in sorted(outlet_days)
+                ]
+                for ev, day in day_means:
+                    ev.judge_day(day)
+        except psycopg.OperationalError:
+            raise
+        except Exception:
+            log.info("outlets %s: judged one by one", sorted(hours), exc_info=True)
+            return None
+        return [t for ev in evaluations.values() for t in ev.transitions]
+
+    def _one_by_one(
+        self,
+        conn: psycopg.Connection,
+        outlets: dict[int, OutletContext],
+        hours: dict[int, list[datetime]],
+        cache: ReferenceCache,
+    ) -> list[Transition]:
+        """Judge the batch's outlets one by one, each one's hours and then its days in
+        savepoints of their own (see :meth:`_judge_hours` and :meth:`_guarded`): a failure
+        is recorded in evaluation_errors and leaves the other steps' results."""
+        evaluations = {o: self._evaluation(conn, o, outlet=outlets[o], cache=cache) for o in hours}
+        self._read_ahead(conn, evaluations, hours, cache, {}, guarded=True)
+        # Each outlet's hours, then what the days they are in read, for all at once (no
+        # outlet's hours step changes what another's day step reads), then each one's days.
+        judged = {o: self._judge_hours(conn, ev, hours[o]) for o, ev in evaluations.items()}
+        days = {
+            o: (ev, {ev.outlet.local_day(h) for h in judged[o]}) for o, ev in evaluations.items()
+        }
+        if len(evaluations) > 1:  # else each day reads its own, as often
+            self._read_days(conn, days)
+        transitions: list[Transition] = []
+        for outlet_id, (ev, outlet_days) in days.items():
+            self._guarded(
+                conn, ev, outlet_id, judged[outlet_id], ev.days, outlet_days, pipelined=True
+            )
+            transitions += ev.transitions
+        return transitions
+
+    def _read_ahead(
+        self,
+        conn: psycopg.Connection,
+        evaluations: dict[int, Evaluation],
+        hours: dict[int, list[datetime]],
+        cache: ReferenceCache,
+        aside: dict[int, Future[Any]],
+        *,
+        guarded: bool,
+    ) -> None:
+        """Read for the batch what its outlets' hours steps would read one by one: the samples
+        (unless read aside), the hours without case periods, the limits, the open cases."""
+        if sum(map(len, hours.values())) > 2:  # else reading ahead saves nothing
+            self._prefetch(conn, evaluations, hours, cache, minutes=not aside, guarded=guarded)
+        if len(evaluations) > 1:  # else each is read when first needed, as often
+            since = {  # the start of the earliest period judged: its local day's
+                o: ev.outlet.day_bounds(ev.outlet.local_day(min(hours[o])))[0]
+                for o, ev in evaluations.items()
+            }
+            for outlet_id, cases in read_open_cases(conn, since).items():
+                evaluations[outlet_id].use_open_cases(cases)
 
     def _judge_hours(
         self, conn: psycopg.Connection, ev: Evaluation, hours: list[datetime]
@@ -302,12 +372,14 @@ class Evaluator:
             "ORDER BY min(queued_at), outlet_id LIMIT %s",
             (max(candidates, limit),),
         ).fetchall()
+        # As many at once as are still wanted, in the order queued: the outlets tried one by
+        # one until ``limit`` were locked, in one statement per round instead of one each.
+        queued = [int(outlet_id) for (outlet_id,) in rows]
         locked: list[int] = []
-        for (outlet_id,) in rows:
-            if try_lock_outlet(conn, int(outlet_id)):
-                locked.append(int(outlet_id))
-                if len(locked) == limit:
-                    break
+        while queued and len(locked) < limit:
+            wanted = limit - len(locked)
+            locked += try_lock_outlets(conn, queued[:wanted])
+            del queued[:wanted]
         return locked
 
     @staticmethod
@@ -318,13 +390,14 @@ class Evaluator:
         cache: ReferenceCache,
         *,
         minutes: bool = True,
+        guarded: bool = True,
     ) -> None:
         """Read the samples of the outlets' queued hours (unless ``minutes`` is false: they
         come from a :class:`MinutesAside`), the hours at which they have no case period, and
         the limits of the days they are in, at once; if that fails, each hour reads its own (in
-        its savepoint, as it always could)."""
+        its savepoint, as it always could); not ``guarded``, a failure propagates."""
         try:
-            with conn.transaction():
+            with conn.transaction() if guarded else nullcontext():
                 series = read_minutes(conn, hours) if minutes else {}
                 no_periods = read_no_periods(conn, hours)
                 cache.read_limits(
@@ -338,23 +411,14 @@ class Evaluator:
         except psycopg.OperationalError:
             raise
         except Exception:
+            if not guarded:
+                raise
             log.warning(
                 "reading ahead the hours of outlets %s failed", sorted(hours), exc_info=True
             )
             return
         for outlet_id, ev in evaluations.items():
             ev.use_prefetched(series.get(outlet_id, {}), no_periods.get(outlet_id, set()))
-
-    @staticmethod
-    def _take_minutes(ev: Evaluation, read: Future[Any]) -> None:
-        """Give the outlet the samples of its hours read aside; if that read failed, each hour
-        reads its own."""
-        try:
-            series = read.result()
-        except Exception:
-            log.warning("reading aside the hours of outlet %s failed", ev.outlet.id, exc_info=True)
-            return
-        ev.use_prefetched_minutes(series)
 
     @staticmethod
     def _together(conn: psycopg.Connection, ev: Evaluation, hours: list[datetime]) -> bool:

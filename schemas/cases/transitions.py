@@ -21,6 +21,7 @@ line of defence. What staff do with a case is :mod:`schemas.cases.workflow`.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -45,6 +46,7 @@ __all__ = [
     "lock_outlet",
     "open_case",
     "try_lock_outlet",
+    "try_lock_outlets",
     "unacknowledged",
 ]
 
@@ -140,6 +142,17 @@ def try_lock_outlet(conn: psycopg.Connection, outlet_id: int) -> bool:
         "SELECT pg_try_advisory_xact_lock(%s, %s)", (_OUTLET_LOCK, outlet_id)
     ).fetchone()
     return bool(row and row[0])
+
+
+def try_lock_outlets(conn: psycopg.Connection, outlet_ids: Sequence[int]) -> list[int]:
+    """:func:`try_lock_outlet` of each of ``outlet_ids`` in one statement: those whose locks
+    this transaction now holds, in the given order."""
+    rows = conn.execute(
+        "SELECT u.outlet_id FROM unnest(%s::int[]) WITH ORDINALITY AS u(outlet_id, n) "
+        "WHERE pg_try_advisory_xact_lock(%s, u.outlet_id) ORDER BY u.n",
+        (list(outlet_ids), _OUTLET_LOCK),
+    ).fetchall()
+    return [int(outlet_id) for (outlet_id,) in rows]
 
 
 def _event(

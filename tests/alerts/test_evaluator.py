@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import psycopg
 import pytest
@@ -224,22 +225,24 @@ def test_an_outlet_being_evaluated_is_skipped_not_split(
     import alerts.evaluator as module
 
     holding, resume = threading.Event(), threading.Event()
-    real_try_lock = module.try_lock_outlet
+    real_try_lock = module.try_lock_outlets
 
-    def try_lock(conn: psycopg.Connection, outlet_id: int) -> bool:
-        got = real_try_lock(conn, outlet_id)
-        if got and outlet_id == outlet and threading.current_thread().name == "A":
+    def try_lock(conn: psycopg.Connection, outlet_ids: list[int]) -> list[int]:
+        got = real_try_lock(conn, outlet_ids)
+        if outlet in got and threading.current_thread().name == "A":
             holding.set()  # A holds the outlet, its hours not yet taken: B runs now
             resume.wait()
         return got
 
-    monkeypatch.setattr(module, "try_lock_outlet", try_lock)
+    monkeypatch.setattr(module, "try_lock_outlets", try_lock)
     now = H0 + timedelta(hours=8)
     done_a: list[int] = []
 
     def run_a() -> None:
         with psycopg.connect(database_url, autocommit=True) as conn:
-            done_a.append(evaluator(database_url, now).drain(conn))
+            a = evaluator(database_url, now)
+            a.batch_outlets = 1  # A locks the outlet queued first, alone
+            done_a.append(a.drain(conn))
 
     a = threading.Thread(target=run_a, name="A")
     a.start()
@@ -272,9 +275,10 @@ def test_outlets_of_another_evaluators_batch_are_skipped_not_split(
     db: psycopg.Connection, outlet: int, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The same interleaving with several outlets per transaction: evaluator A has locked the
-    first two queued outlets of its batch and stops before taking their hours; B drains
-    meanwhile. B must skip both, judge the third alone, and leave every hour of A's outlets to
-    A, which then finds the third done and judges its two."""
+    two queued outlets of its batch (of two) and stops before taking their hours; B drains
+    meanwhile, trying all three locks at once. B must skip both, judge the third alone, and
+    leave every hour of A's outlets to A, which judges its two and then finds the third
+    done."""
     others = []
     for extra in range(2):
         other_mn = f"{MN[:-2]}F{extra}"
@@ -287,25 +291,27 @@ def test_outlets_of_another_evaluators_batch_are_skipped_not_split(
     import alerts.evaluator as module
 
     holding, resume = threading.Event(), threading.Event()
-    real_try_lock = module.try_lock_outlet
+    real_try_lock = module.try_lock_outlets
     locked_by_a: list[int] = []
 
-    def try_lock(conn: psycopg.Connection, outlet_id: int) -> bool:
-        got = real_try_lock(conn, outlet_id)
-        if got and threading.current_thread().name == "A":
-            locked_by_a.append(outlet_id)
-            if outlet_id == second:
+    def try_lock(conn: psycopg.Connection, outlet_ids: list[int]) -> list[int]:
+        got = real_try_lock(conn, outlet_ids)
+        if threading.current_thread().name == "A":
+            locked_by_a.extend(got)
+            if second in got:
                 holding.set()  # A holds outlet and second, their hours not yet taken
                 resume.wait()
         return got
 
-    monkeypatch.setattr(module, "try_lock_outlet", try_lock)
+    monkeypatch.setattr(module, "try_lock_outlets", try_lock)
     now = H0 + timedelta(hours=8)
     done_a: list[int] = []
 
     def run_a() -> None:
         with psycopg.connect(database_url, autocommit=True) as conn:
-            done_a.append(evaluator(database_url, now).drain(conn))
+            a = evaluator(database_url, now)
+            a.batch_outlets = 2  # A's batch: the two outlets queued first
+            done_a.append(a.drain(conn))
 
     a = threading.Thread(target=run_a, name="A")
     a.start()
@@ -417,6 +423,67 @@ def test_acknowledged_cases_are_not_escalated(
     assert ev.escalate_unacknowledged(db, datetime.now(UTC) + timedelta(days=1)) == 0
 
 
+def test_a_batch_is_judged_at_once_and_one_by_one_only_after_a_failure(
+    db: psycopg.Connection, outlet: int, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch whose outlets all judge cleanly is judged in one savepoint, never outlet by
+    outlet; one that fails anywhere is judged again outlet by outlet, from nothing: the
+    attempt leaves nothing twice (case, event, period), the failure is recorded for the bad
+    hour alone, and the other hours and outlets are judged."""
+    others = []
+    for extra in range(2):
+        other_mn = f"{MN[:-2]}F{extra}"
+        others.append(add_outlet(db, other_mn, uscc="91330000000000000X"))
+        bind_outlet(db, other_mn, ULTRA_LOW, "ultra-low-coal", date(2020, 1, 1), "p")
+    import alerts.evaluator as module
+    from alerts import evaluation
+
+    one_by_one: list[list[int]] = []
+    real_one_by_one = module.Evaluator._one_by_one
+
+    def spy(self: Evaluator, conn: psycopg.Connection, outlets: Any, *args: Any) -> Any:
+        one_by_one.append(sorted(outlets))
+        return real_one_by_one(self, conn, outlets, *args)
+
+    monkeypatch.setattr(module.Evaluator, "_one_by_one", spy)
+    series = {h: minute_rows(h, v) for h, v in SERIES.items() if h < 4}
+    for oid in (outlet, *others):
+        store(db, oid, series)
+    assert evaluator(database_url, H0 + timedelta(hours=8)).drain(db) == 3
+    assert one_by_one == []
+    opened = [("a21026", "opened", "warning"), ("a21026", "escalated", "critical")] * 3
+    assert events(db) == opened
+
+    # Hours 4 and 5 of each outlet, compliant; hour 4 of the second outlet cannot be judged.
+    real_judge_hour = evaluation.Evaluation._judge_hour
+    bad = H0 + timedelta(hours=4)
+
+    def judge_hour(self: evaluation.Evaluation, start: datetime, results: Any) -> None:
+        if self.outlet.id == others[0] and start == bad:
+            raise RuntimeError("bad hour")
+        real_judge_hour(self, start, results)
+
+    monkeypatch.setattr(evaluation.Evaluation, "_judge_hour", judge_hour)
+    for oid in (outlet, *others):
+        store(db, oid, {4: minute_rows(4, "20"), 5: minute_rows(5, "20")})
+    assert evaluator(database_url, H0 + timedelta(hours=8)).drain(db) == 3
+    assert one_by_one == [sorted([outlet, *others])]
+    errors = db.execute("SELECT outlet_id, hours, error FROM evaluation_errors").fetchall()
+    assert errors == [(others[0], [bad], "RuntimeError: bad hour")]
+    per_outlet = db.execute(
+        "SELECT outlet_id, count(*) FROM hourly_means GROUP BY 1 ORDER BY 1"
+    ).fetchall()  # SO₂ and O₂ of hours 0-5, but hour 4 of the second outlet
+    assert per_outlet == sorted([(outlet, 12), (others[0], 10), (others[1], 12)])
+    periods = db.execute(
+        "SELECT c.outlet_id, count(*) FROM case_periods p JOIN cases c ON c.id = p.case_id "
+        "GROUP BY 1 ORDER BY 1"
+    ).fetchall()  # hours 1-5 of each case, but hour 4 of the second outlet's
+    assert periods == sorted([(outlet, 5), (others[0], 4), (others[1], 5)])
+    assert events(db) == opened  # nothing twice: each case open, 2 compliant hours of 3
+    assert db.execute("SELECT count(*) FROM cases").fetchone() == (3,)
+    assert db.execute("SELECT count(*) FROM evaluation_queue").fetchone() == (0,)
+
+
 def test_an_hour_that_cannot_be_judged_is_recorded_and_the_evaluator_goes_on(
     db: psycopg.Connection, outlet: int, database_url: str
 ) -> None:
@@ -448,14 +515,14 @@ def test_a_day_step_that_fails_in_its_pipeline_is_recorded_alone(
         store(db, oid, {1: minute_rows(1, "40"), 2: minute_rows(2, "20")})
     import alerts.evaluation as module
 
-    real_day = module.Evaluation.day
+    real_judge_day = module.Evaluation.judge_day
 
-    def day(self: module.Evaluation, on: date) -> None:
-        real_day(self, on)
+    def judge_day(self: module.Evaluation, means: module.DayMeans) -> None:
+        real_judge_day(self, means)
         if self.outlet.id == outlet:
             self.conn.execute("SELECT 1 / 0")  # its result is not read: fails at the sync
 
-    monkeypatch.setattr(module.Evaluation, "day", day)
+    monkeypatch.setattr(module.Evaluation, "judge_day", judge_day)
     assert evaluator(database_url, H0 + timedelta(days=2)).drain(db) == 2
     errors = db.execute("SELECT outlet_id, hours, error FROM evaluation_errors").fetchall()
     assert [(o, h) for o, h, _ in errors] == [(outlet, [H0 + timedelta(hours=h) for h in (1, 2)])]

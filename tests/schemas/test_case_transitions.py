@@ -10,7 +10,14 @@ import psycopg
 import pytest
 
 from schemas.cases.policy import CasePolicy, severity_for
-from schemas.cases.transitions import PendingPeriods, Transition, judge_period, open_case
+from schemas.cases.transitions import (
+    PendingPeriods,
+    Transition,
+    judge_period,
+    open_case,
+    try_lock_outlet,
+    try_lock_outlets,
+)
 from schemas.limits import judgement
 from tests.fixtures.registry import add_outlet
 
@@ -246,3 +253,23 @@ def test_periods_kept_pending_are_written_as_judged_one_by_one(db: psycopg.Conne
     assert state(batched) == state(one)
     assert [a for a, _ in state(one)[2]] == actions_seen
     assert len(state(one)[0]) == 2  # closed after a compliant run, then a second case
+
+
+def test_try_lock_outlets_gets_the_free_ones_in_order_without_waiting(database_url: str) -> None:
+    """One statement for many outlets does what :func:`try_lock_outlet` does for each: it
+    takes the free locks (held until the transaction ends), skips those another transaction
+    holds without waiting for them, and keeps the order it was given."""
+    with (
+        psycopg.connect(database_url) as holder,
+        psycopg.connect(database_url) as other,
+    ):
+        other.execute("SET lock_timeout = '5s'")  # were it to wait, it fails instead of hanging
+        assert try_lock_outlet(holder, 900002) and try_lock_outlet(holder, 900005)
+        assert try_lock_outlets(other, [900003, 900002, 900001, 900005, 900004]) == [
+            900003,
+            900001,
+            900004,
+        ]
+        assert try_lock_outlets(holder, [900001, 900002]) == [900002]  # its own: held again
+        other.rollback()  # its locks end with its transaction
+        assert try_lock_outlets(holder, [900001, 900003]) == [900001, 900003]
