@@ -278,7 +278,8 @@ def judge_period(
     settled, still_open = _settle(conn, case, policy, stats)
     if open_cases is not None:
         if still_open is None:
-            open_cases.pop(key, None)
+            if open_cases.get(key, {}).get("id") == case["id"]:  # not a later open case's
+                open_cases.pop(key)
         else:
             open_cases[key] = {**still_open, _PERIODS: tuple(stats)}
     return transitions + settled
@@ -473,11 +474,8 @@ def _settle(
         case["state"] == "closed"
         and compliant_run < policy.close_after
         and _closed_by_evaluator(conn, case["id"])
-    ):  # revised or late data undid the run of compliant means that closed it
-        conn.execute(
-            "UPDATE cases SET state = 'open', closed_at = NULL, close_reason = NULL WHERE id = %s",
-            (case["id"],),
-        )
+    ) and _reopen_unless_superseded(conn, case["id"]):
+        # revised or late data undid the run of compliant means that closed it
         out.append(_event(conn, case["id"], "reopened", severity, {"compliant_run": compliant_run}))
         case = {**case, "state": "open"}
         updated |= {"state": "open", "closed_at": None, "close_reason": None}
@@ -487,6 +485,21 @@ def _settle(
         out += close_case(conn, case["id"], f"{compliant_run} consecutive compliant means")
         return out, None
     return out, updated if case["state"] == "open" else None
+
+
+def _reopen_unless_superseded(conn: psycopg.Connection, case_id: int) -> bool:
+    """Reopen a closed exceedance case, unless a later case of its key is open: that one
+    carries the exceedance on, and a key has at most one open case (cases_one_open_per_key),
+    so the closed one stays closed with its aggregates updated. Whether it was reopened."""
+    row = conn.execute(
+        "UPDATE cases c SET state = 'open', closed_at = NULL, close_reason = NULL "
+        "WHERE c.id = %s AND NOT EXISTS (SELECT 1 FROM cases o WHERE o.state = 'open' "
+        "AND o.kind = c.kind AND o.outlet_id = c.outlet_id AND o.pollutant = c.pollutant "
+        "AND o.period = c.period AND o.limit_id = c.limit_id AND o.subject = c.subject) "
+        "RETURNING c.id",
+        (case_id,),
+    ).fetchone()
+    return row is not None
 
 
 def _closed_by_evaluator(conn: psycopg.Connection, case_id: int) -> bool:

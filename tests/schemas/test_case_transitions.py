@@ -140,6 +140,31 @@ def test_late_data_that_breaks_the_closing_run_reopens_the_case(db: psycopg.Conn
     assert (c["state"], c["last_at"], c["compliant_run"]) == ("open", H0 + timedelta(hours=4), 1)
 
 
+def test_late_data_undoing_a_closed_cases_run_leaves_it_closed_while_a_later_one_is_open(
+    db: psycopg.Connection,
+) -> None:
+    """A key has at most one open case: a revision that would reopen a closed case while a later
+    case of the same key is open leaves the closed one closed (its aggregates updated), and the
+    open one carries on; nothing fails."""
+    oid = add_outlet(db, "MN1")
+    for hour, value in enumerate(["40", "20", "20", "20", "20", "40"]):
+        judge(db, oid, hour, value)
+    cur = db.cursor(row_factory=psycopg.rows.dict_row)
+    first, later = cur.execute("SELECT * FROM cases ORDER BY id").fetchall()
+    assert (first["state"], later["state"]) == ("closed", "open")
+    assert actions(judge(db, oid, 2, "45")) == []  # the first case's closing run broken
+    first, later = cur.execute("SELECT * FROM cases ORDER BY id").fetchall()
+    assert (first["state"], first["last_at"], first["compliant_run"]) == (
+        "closed",
+        H0 + timedelta(hours=2),
+        1,
+    )
+    assert (later["state"], later["first_at"]) == ("open", H0 + timedelta(hours=5))
+    # with no later case open, the same revision reopens it (as before)
+    assert actions(judge(db, oid, 5, "20")) == ["closed"]
+    assert actions(judge(db, oid, 3, "45")) == ["reopened"]
+
+
 def test_other_kinds_open_once_per_key(db: psycopg.Connection) -> None:
     oid = add_outlet(db, "MN1")
     first, events = open_case(
