@@ -97,11 +97,14 @@ _FRAME_COLUMNS = (
     " crc_received, crc_computed, crc_algorithm, crc_ok, length_ok, verdict, values_count"
 )
 
-# Each outlet's latest frame and latest data time of the batch (arrays made by the writer, one
-# element per outlet, every frame of the batch counted, re-sent ones too).
+# Each outlet's latest frame and latest data time of the batch (from arrays sent by the writer,
+# one element per frame of the batch, re-sent ones too: outlet, received_at, data_time or NULL
+# for a frame without values), its rows locked in the order of the outlets' ids.
 _ACTIVITY = """
 INSERT INTO outlet_activity (outlet_id, last_frame_at, last_data_at)
-SELECT * FROM unnest(%b::bigint[], %b::timestamptz[], %b::timestamptz[])
+SELECT outlet_id, max(received_at), max(data_time)
+FROM unnest(%b::bigint[], %b::timestamptz[], %b::timestamptz[]) AS f(outlet_id, received_at, data_time)
+GROUP BY outlet_id ORDER BY outlet_id
 ON CONFLICT (outlet_id) DO UPDATE SET
     last_frame_at = greatest(outlet_activity.last_frame_at, EXCLUDED.last_frame_at),
     last_data_at = greatest(outlet_activity.last_data_at, EXCLUDED.last_data_at)
@@ -513,20 +516,12 @@ def _archive_plan(
 
 
 def _activity(accepted: Sequence[Accepted]) -> list[list[Any]]:
-    """_ACTIVITY's arrays: per outlet of the batch (in id order, the order its rows are
-    locked in), its latest frame received and the latest data time of its frames with values
-    (or None)."""
-    latest: dict[int, list[Any]] = {}
-    for a in accepted:
-        data_time = a.data_time if a.rows else None
-        got = latest.get(a.outlet_id)
-        if got is None:
-            latest[a.outlet_id] = [a.received_at, data_time]
-            continue
-        got[0] = max(got[0], a.received_at)
-        if data_time is not None and (got[1] is None or data_time > got[1]):
-            got[1] = data_time
-    return _columns((oid, *latest[oid]) for oid in sorted(latest))
+    """_ACTIVITY's arrays."""
+    return [
+        [a.outlet_id for a in accepted],
+        [a.received_at for a in accepted],
+        [a.data_time if a.rows else None for a in accepted],
+    ]
 
 
 class _Fields(dict[Any, bytes]):
