@@ -441,11 +441,14 @@ def _write(
     direct: bool = True,
 ) -> BatchResult:
     result = BatchResult()
+    if not staged:  # the session's first batch (a cursor takes the adapters it finds)
+        pgcopy.register_arrays(conn.adapters)
     cur = conn.cursor()
     if not staged:
         cur.execute(_STAGING)
     if accepted:
-        cited, archived = _archive_plan(cur, accepted)
+        fields = _frame_fields(accepted)
+        cited, archived = _archive_plan(cur, accepted, fields)
         texts = _Fields(functools.partial(pgcopy.text, encoding=conn.info.encoding))
         if archived:
             with cur.copy(f"COPY frames ({_FRAME_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
@@ -458,14 +461,23 @@ def _write(
         # counted here (the probe needs the count).
         probe = conn.cursor()
         with conn.pipeline():
-            cur.execute(_ACTIVITY, _activity(accepted))
+            cur.execute(_ACTIVITY, _activity(accepted, fields))
             values, groups, first = _encode_values(cited, accepted, texts)
             if first:
-                probe.execute(_ALL_FRESH, _columns((*k, _instant(t)) for k, t in first.items()))
+                probe.execute(
+                    _ALL_FRESH,
+                    _arrays(
+                        _SERIES_ARRAYS,
+                        (
+                            (pgcopy.int8(oid), texts[p], texts[k], pgcopy.timestamptz_us(t))
+                            for (oid, p, k), t in first.items()
+                        ),
+                    ),
+                )
         if groups:
             fresh = bool((probe.fetchone() or (False,))[0])
             if fresh and direct and not result.frames_duplicate:
-                _write_fresh(cur, values, groups, completeness, result)
+                _write_fresh(cur, values, groups, completeness, result, texts)
             else:
                 _write_staged(cur, values, fresh, completeness, result)
     if rejected:
@@ -492,35 +504,58 @@ def _write(
     return result
 
 
+# A frame's received_at, outlet_id, data_time and digest as binary fields (ingest/pgcopy.py),
+# encoded once per batch: for the ids' look-up, the activity and the frames' COPY.
+_FrameFields = tuple[bytes, bytes, bytes, bytes]
+
+
+def _frame_fields(accepted: Sequence[Accepted]) -> list[_FrameFields]:
+    outlets = _Fields(pgcopy.int8)
+    data_times = _Fields(pgcopy.timestamptz)  # the frames of one moment share theirs
+    timestamptz, bytea = pgcopy.timestamptz, pgcopy.bytea
+    return [
+        (timestamptz(a.received_at), outlets[a.outlet_id], data_times[a.data_time], bytea(a.digest))
+        for a in accepted
+    ]
+
+
 def _archive_plan(
-    cur: psycopg.Cursor[Any], accepted: Sequence[Accepted]
-) -> tuple[list[int], list[tuple[int, Accepted]]]:
+    cur: psycopg.Cursor[Any], accepted: Sequence[Accepted], fields: list[_FrameFields]
+) -> tuple[list[int], list[tuple[int, Accepted, _FrameFields]]]:
     """Which frames of the batch to archive (_FRAME_IDS): the id each frame's values cite (its
     own new id, or its stored copy's, or that of the first frame of the batch with the same
     bytes), and the frames to archive with their new ids, in the order received."""
     rows = cur.execute(
-        _FRAME_IDS, ([a.digest for a in accepted], [a.received_at for a in accepted])
+        _FRAME_IDS,
+        (
+            pgcopy.array(pgcopy.ByteaArray, [f[3] for f in fields]),
+            pgcopy.array(pgcopy.TimestamptzArray, [f[0] for f in fields]),
+        ),
     ).fetchall()
     cited: list[int] = []
-    archived: list[tuple[int, Accepted]] = []
+    archived: list[tuple[int, Accepted, _FrameFields]] = []
     first: dict[bytes, int] = {}  # the id archived for each digest of the batch
-    for (new_id, stored_id), a in zip(rows, accepted, strict=True):
+    for (new_id, stored_id), a, f in zip(rows, accepted, fields, strict=True):
         if stored_id is None:
             stored_id = first.get(a.digest)
             if stored_id is None:
                 first[a.digest] = new_id
-                archived.append((new_id, a))
+                archived.append((new_id, a, f))
                 stored_id = new_id
         cited.append(stored_id)
     return cited, archived
 
 
-def _activity(accepted: Sequence[Accepted]) -> list[list[Any]]:
+def _activity(accepted: Sequence[Accepted], fields: list[_FrameFields]) -> list[pgcopy.Array]:
     """_ACTIVITY's arrays."""
+    null = pgcopy.NULL
     return [
-        [a.outlet_id for a in accepted],
-        [a.received_at for a in accepted],
-        [a.data_time if a.rows else None for a in accepted],
+        pgcopy.array(pgcopy.Int8Array, [f[1] for f in fields]),
+        pgcopy.array(pgcopy.TimestamptzArray, [f[0] for f in fields]),
+        pgcopy.array(
+            pgcopy.TimestamptzArray,
+            [f[2] if a.rows else null for a, f in zip(accepted, fields, strict=True)],
+        ),
     ]
 
 
@@ -539,29 +574,24 @@ class _Fields(dict[Any, bytes]):
         return encoded
 
 
-def _frame_tuples(frames: list[tuple[int, Accepted]], texts: _Fields) -> list[bytes]:
-    """Frames (each with its id) as binary COPY tuples of frames' _FRAME_COLUMNS."""
-    int8, timestamptz, bytea, boolean = (
-        pgcopy.int8,
-        pgcopy.timestamptz,
-        pgcopy.bytea,
-        pgcopy.boolean,
-    )
+def _frame_tuples(frames: list[tuple[int, Accepted, _FrameFields]], texts: _Fields) -> list[bytes]:
+    """Frames (each with its id and fields) as binary COPY tuples of frames' _FRAME_COLUMNS."""
+    int8, bytea, boolean = pgcopy.int8, pgcopy.bytea, pgcopy.boolean
     return [
         b"".join(
             (
                 _FRAME_FIELDS,
                 int8(fid),
-                timestamptz(a.received_at),
+                received_at,
                 texts[a.transport],
                 texts[a.topic],
-                int8(a.outlet_id),
+                outlet_id,
                 texts[a.mn],
                 texts[a.st],
                 texts[a.cn],
                 texts[a.qn],
-                timestamptz(a.data_time),
-                bytea(a.digest),
+                data_time,
+                digest,
                 bytea(a.raw),
                 texts[a.crc_received],
                 texts[a.crc_computed],
@@ -572,7 +602,7 @@ def _frame_tuples(frames: list[tuple[int, Accepted]], texts: _Fields) -> list[by
                 pgcopy.int4(len(a.rows)),
             )
         )
-        for fid, a in frames
+        for fid, a, (received_at, outlet_id, data_time, digest) in frames
     ]
 
 
@@ -674,13 +704,7 @@ def _encode_values(
     return tuples, groups, first
 
 
-@functools.lru_cache(maxsize=4096)
-def _instant(us: int) -> datetime:
-    """The instant ``us`` microseconds after the epoch."""
-    return _EPOCH + timedelta(microseconds=us)
-
-
-# _FRESH_REST's arrays, one per column of `g`.
+# _FRESH_REST's arrays, one per column of `g`, and their types; the probe's (_ALL_FRESH).
 _GROUP_COLUMNS = (
     "outlet_id",
     "pollutant",
@@ -692,12 +716,34 @@ _GROUP_COLUMNS = (
     "first_ts",
     "last_ts",
 )
+_GROUP_ARRAYS = (
+    pgcopy.Int8Array,
+    pgcopy.TextArray,
+    pgcopy.TextArray,
+    pgcopy.TimestamptzArray,
+    pgcopy.TextArray,
+    pgcopy.Int8Array,
+    pgcopy.Int8Array,
+    pgcopy.TimestamptzArray,
+    pgcopy.TimestamptzArray,
+)
+_SERIES_ARRAYS = (pgcopy.Int8Array, pgcopy.TextArray, pgcopy.TextArray, pgcopy.TimestamptzArray)
 
 
 def _columns(rows: Iterable[tuple[Any, ...]]) -> list[list[Any]]:
-    """``rows`` as one list per column: arrays for unnest(), sent in binary (no JSON or array
-    text to write here and parse there)."""
+    """``rows`` as one list per column, for psycopg to send as arrays (the tests' way of
+    asking the probe; the writer sends arrays it encodes itself, _arrays())."""
     return [list(c) for c in zip(*rows, strict=True)]
+
+
+def _arrays(
+    kinds: tuple[type[pgcopy.Array], ...], rows: Iterable[tuple[bytes, ...]]
+) -> list[pgcopy.Array]:
+    """``rows`` (tuples of fields, encoded by ingest/pgcopy.py) as one array per column, of
+    ``kinds``: for unnest(), in binary, encoded here (no JSON or array text to write here and
+    parse there, no dumper per element)."""
+    columns = list(zip(*rows, strict=True)) or [() for _ in kinds]
+    return [pgcopy.array(kind, list(c)) for kind, c in zip(kinds, columns, strict=True)]
 
 
 def _write_fresh(
@@ -706,6 +752,7 @@ def _write_fresh(
     groups: dict[tuple[Any, ...], _Group],
     completeness: bool,
     result: BatchResult,
+    texts: _Fields,
 ) -> None:
     """A batch of new keys only, from new frames only: COPY its values (_encode_values()) into
     measurement_rows and do the rest of the merge from ``groups`` (_FRESH_REST). A key sent
@@ -722,22 +769,26 @@ def _write_fresh(
     with cur.copy(f"COPY measurement_rows ({_ROW_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
         _write_tuples(copy, values)
         # Made while the server still inserts the rows sent (the COPY ends on leaving the block).
-        params = dict(
+        int8, timestamptz = pgcopy.int8, pgcopy.timestamptz_us
+        params: dict[str, Any] = dict(
             zip(
                 _GROUP_COLUMNS,
-                _columns(
+                _arrays(
+                    _GROUP_ARRAYS,
                     (
-                        oid,
-                        p,
-                        k,
-                        _instant(hour),
-                        flag,
-                        n,
-                        n if valued else 0,
-                        _instant(t0),
-                        _instant(t1),
-                    )
-                    for (oid, p, k, hour, flag, valued), (n, t0, t1) in groups.items()
+                        (
+                            int8(oid),
+                            texts[p],
+                            texts[k],
+                            timestamptz(hour),
+                            texts[flag],
+                            int8(n),
+                            int8(n if valued else 0),
+                            timestamptz(t0),
+                            timestamptz(t1),
+                        )
+                        for (oid, p, k, hour, flag, valued), (n, t0, t1) in groups.items()
+                    ),
                 ),
                 strict=True,
             ),
