@@ -10,6 +10,11 @@ bigint, smallint and integer as two's-complement integers, boolean one byte, tex
 as their bytes (text in the connection's client encoding), timestamptz as microseconds since
 2000-01-01 00:00 UTC, and numeric and jsonb as psycopg dumps them (rare cells: a value too
 wide for a mantissa and scale, a value's extra fields).
+
+The same fields make one-dimensional arrays in binary (array_send's format: a header, then
+each element as a field), sent as query parameters (:func:`array`, :func:`register_arrays`):
+psycopg's own list dumper spends about 0.3-0.5 µs per element, in Python, on arrays the writer
+sends by the thousand per batch.
 """
 
 from __future__ import annotations
@@ -17,16 +22,23 @@ from __future__ import annotations
 import struct
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 import psycopg
-from psycopg.adapt import PyFormat
+from psycopg.adapt import AdaptersMap, Dumper, PyFormat
+from psycopg.pq import Format
 from psycopg.types.json import Jsonb
 
 __all__ = [
     "NULL",
     "SIGNATURE",
     "TRAILER",
+    "Array",
+    "ByteaArray",
+    "Int8Array",
+    "TextArray",
+    "TimestamptzArray",
+    "array",
     "boolean",
     "bytea",
     "field_count",
@@ -35,6 +47,7 @@ __all__ = [
     "int8",
     "jsonb",
     "numeric",
+    "register_arrays",
     "text",
     "timestamptz",
     "timestamptz_us",
@@ -117,3 +130,64 @@ def jsonb(v: Any) -> bytes:
         return NULL
     b = bytes(_JSONB.dump(Jsonb(v)) or b"")
     return _LENGTH(len(b)) + b
+
+
+class Array(bytes):
+    """A one-dimensional array in PostgreSQL's binary format, made by :func:`array`: a query
+    parameter psycopg sends as it is (once :func:`register_arrays` registered it)."""
+
+    __slots__ = ()
+    oid: ClassVar[int]  # the array type
+    element_oid: ClassVar[int]
+
+
+class Int8Array(Array):
+    __slots__ = ()
+    oid, element_oid = 1016, 20
+
+
+class TextArray(Array):
+    __slots__ = ()
+    oid, element_oid = 1009, 25
+
+
+class TimestamptzArray(Array):
+    __slots__ = ()
+    oid, element_oid = 1185, 1184
+
+
+class ByteaArray(Array):
+    __slots__ = ()
+    oid, element_oid = 1001, 17
+
+
+A = TypeVar("A", bound=Array)
+_ARRAY_HEAD = struct.Struct(">iiiii").pack  # dimensions, has NULLs, element type, size, lower bound
+_EMPTY_HEAD = struct.Struct(">iii").pack
+
+
+def array(kind: type[A], fields: list[bytes]) -> A:
+    """``fields`` (each an element's field as this module encodes it: length and bytes, or
+    NULL) as an array of ``kind``'s element type."""
+    if not fields:
+        return kind(_EMPTY_HEAD(0, 0, kind.element_oid))
+    return kind(_ARRAY_HEAD(1, NULL in fields, kind.element_oid, len(fields), 1) + b"".join(fields))
+
+
+class _ArrayDumper(Dumper):
+    format = Format.BINARY
+
+    def dump(self, obj: Any) -> Any:
+        return obj
+
+
+_ARRAY_DUMPERS = {
+    kind: type(f"{kind.__name__}Dumper", (_ArrayDumper,), {"oid": kind.oid})
+    for kind in (Int8Array, TextArray, TimestamptzArray, ByteaArray)
+}
+
+
+def register_arrays(adapters: AdaptersMap) -> None:
+    """Make ``adapters`` (a connection's) send this module's arrays as they are."""
+    for kind, dumper in _ARRAY_DUMPERS.items():
+        adapters.register_dumper(kind, dumper)

@@ -1,7 +1,8 @@
 """Writes a batch of decoded messages in ONE transaction, then says what changed.
 
-- Accepted frames are COPYed into a staging table and archived in ``frames`` unless a frame
-  with the same bytes is already there (a re-delivery or a re-send is a no-op).
+- Accepted frames are COPYed into ``frames`` unless a frame with the same bytes is already
+  there or earlier in the batch (a re-delivery or a re-send is a no-op: its values cite the
+  copy stored).
 - Their values are COPYed into staging and merged into ``measurements`` in SQL (its table
   ``measurement_rows``, the exact decimals split into mantissa and scale here, by
   :mod:`ingest.exact_pairs`): a new key is inserted, an identical value is a no-op, a changed
@@ -55,12 +56,6 @@ log = logging.getLogger(__name__)
 DEAD_LETTER_MAX_BYTES = 4096
 
 _STAGING = """
-CREATE TEMP TABLE IF NOT EXISTS stage_frames (
-    id bigint, received_at timestamptz, transport text, topic text, outlet_id bigint, mn text,
-    st text, cn text, qn text, data_time timestamptz, digest bytea, raw bytea,
-    crc_received text, crc_computed text, crc_algorithm text, crc_ok boolean, length_ok boolean,
-    verdict text, values_count integer
-) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS stage_measurements (
     seq integer, outlet_id bigint, pollutant text, kind text, ts timestamptz,
     value_mantissa bigint, value_scale smallint, value_wide numeric,
@@ -75,42 +70,41 @@ CREATE TEMP TABLE IF NOT EXISTS stage_measurements (
 """
 
 # The batch is COPYed in binary (no text to format here and parse there), encoded here
-# (ingest/pgcopy.py, _frame_tuples(), _encode_values()) in the column order of the staging
-# tables above.
+# (ingest/pgcopy.py, _frame_tuples(), _encode_values()): the frames straight into `frames`,
+# the values into measurement_rows or stage_measurements (above), in their column order.
 
-# The stored copy of a staged frame `s` (the same digest, stored within 30 days before it, not
-# `s` itself), or NULL: one look-up of frames_digest_idx per staged frame, as a scalar subquery,
-# which the planner runs per row as written. (As `NOT EXISTS` or a join it became a hash join
-# over a sequential scan of all of frames whenever frames had no statistics — before its first
-# ANALYZE, or on a server whose autovacuum is off — in every batch: 11 ms per batch of 500 at
-# 20,000 frames stored, against 1.2 ms.)
-_STORED_COPY = """(SELECT f.id FROM frames f
-    WHERE f.digest = s.digest AND f.received_at >= s.received_at - interval '30 days'
-      AND f.id <> s.id
-    LIMIT 1)"""
+# Each frame of the batch (digest and arrival time, arrays sent by the writer, in order): a new
+# id from frames' sequence, and the id of its stored copy (the same bytes stored within 30 days
+# before it) or NULL. The look-up is one scalar subquery per frame, an index scan of
+# frames_digest_idx, which the planner runs per row as written (as `NOT EXISTS` or a join it
+# became a hash join over a sequential scan of all of frames whenever frames had no statistics
+# — before its first ANALYZE, or on a server whose autovacuum is off: 11 ms per batch of 500 at
+# 20,000 frames stored, against 1.2 ms). The writer archives (COPYs into frames) each frame
+# with no stored copy, the first of the batch with each digest, under its new id; the values
+# of the others cite the copy stored or archived before them (their arrival time is its
+# received_at: measurements keep no copy of it).
+_FRAME_IDS = """
+SELECT nextval((SELECT pg_get_serial_sequence('frames', 'id'))),
+       (SELECT f.id FROM frames f
+        WHERE f.digest = k.digest AND f.received_at >= k.received_at - interval '30 days'
+        LIMIT 1)
+FROM unnest(%b::bytea[], %b::timestamptz[]) WITH ORDINALITY AS k(digest, received_at, n)
+ORDER BY k.n
+"""
 
-_INSERT_FRAMES = """
-INSERT INTO frames (id, received_at, transport, topic, outlet_id, mn, st, cn, qn, data_time,
-                    digest, raw, crc_received, crc_computed, crc_algorithm, crc_ok, length_ok,
-                    verdict, values_count)
-SELECT DISTINCT ON (s.digest) s.*
-FROM stage_frames s
-WHERE {stored_copy} IS NULL
-ORDER BY s.digest, s.id
-""".replace("{stored_copy}", _STORED_COPY)
+_FRAME_COLUMNS = (
+    "id, received_at, transport, topic, outlet_id, mn, st, cn, qn, data_time, digest, raw,"
+    " crc_received, crc_computed, crc_algorithm, crc_ok, length_ok, verdict, values_count"
+)
 
-# A re-delivered frame is not stored again (its digest is known): its values cite the stored
-# copy instead, whose received_at is their arrival time (measurements keep no copy of it).
-_CITE_STORED = """
-UPDATE stage_measurements m SET frame_id = c.stored_id
-FROM (SELECT s.id, {stored_copy} AS stored_id FROM stage_frames s) c
-WHERE m.frame_id = c.id AND c.stored_id IS NOT NULL
-""".replace("{stored_copy}", _STORED_COPY)
-
+# Each outlet's latest frame and latest data time of the batch (from arrays sent by the writer,
+# one element per frame of the batch, re-sent ones too: outlet, received_at, data_time or NULL
+# for a frame without values), its rows locked in the order of the outlets' ids.
 _ACTIVITY = """
 INSERT INTO outlet_activity (outlet_id, last_frame_at, last_data_at)
-SELECT outlet_id, max(received_at), max(data_time) FILTER (WHERE values_count > 0)
-FROM stage_frames GROUP BY outlet_id
+SELECT outlet_id, max(received_at), max(data_time)
+FROM unnest(%b::bigint[], %b::timestamptz[], %b::timestamptz[]) AS f(outlet_id, received_at, data_time)
+GROUP BY outlet_id ORDER BY outlet_id
 ON CONFLICT (outlet_id) DO UPDATE SET
     last_frame_at = greatest(outlet_activity.last_frame_at, EXCLUDED.last_frame_at),
     last_data_at = greatest(outlet_activity.last_data_at, EXCLUDED.last_data_at)
@@ -416,8 +410,9 @@ def write_batch(
         raise WriteError(f"write failed: {exc}", retryable=False) from exc
 
 
-# The connections whose session has the staging tables (created by a committed transaction):
-# the CREATE … IF NOT EXISTS is sent once per session, not once per batch.
+# The connections whose session has the staging tables (created by a committed transaction)
+# and whose adapters send ingest/pgcopy.py's arrays: the CREATE … IF NOT EXISTS is sent, and the
+# arrays registered, once per session, not once per batch.
 _STAGED: weakref.WeakSet[psycopg.Connection] = weakref.WeakSet()
 
 # A batch's instants as microseconds since the epoch (an UTC hour boundary): the UTC hour of
@@ -447,39 +442,43 @@ def _write(
     direct: bool = True,
 ) -> BatchResult:
     result = BatchResult()
+    if not staged:  # the session's first batch (a cursor takes the adapters it finds)
+        pgcopy.register_arrays(conn.adapters)
     cur = conn.cursor()
     if not staged:
         cur.execute(_STAGING)
     if accepted:
-        ids = [
-            r[0]
-            for r in cur.execute(
-                # the sequence's name looked up once (an InitPlan), not once per id
-                "SELECT nextval((SELECT pg_get_serial_sequence('frames', 'id'))) "
-                "FROM generate_series(1, %s)",
-                (len(accepted),),
-            ).fetchall()
-        ]
+        fields = _frame_fields(accepted)
+        cited, archived = _archive_plan(cur, accepted, fields)
         texts = _Fields(functools.partial(pgcopy.text, encoding=conn.info.encoding))
-        with cur.copy("COPY stage_frames FROM STDIN (FORMAT BINARY)") as copy:
-            _write_tuples(copy, _frame_tuples(ids, accepted, texts))
-        # Three statements, one round trip: archive the frames, queue on the outlets' activity
-        # rows (so no other writer of these outlets stores a key until this commits), probe.
-        # The first two are sent at once, and the server runs them while the batch's values
-        # are encoded and counted here (the probe needs the count).
-        frames_cur, probe = conn.cursor(), conn.cursor()
+        if archived:
+            with cur.copy(f"COPY frames ({_FRAME_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
+                _write_tuples(copy, _frame_tuples(archived, texts))
+        result.frames_new = len(archived)
+        result.frames_duplicate = len(accepted) - len(archived)
+        # Two statements, one round trip: queue on the outlets' activity rows (so no other
+        # writer of these outlets stores a key until this commits), then probe. The first is
+        # sent at once, and the server runs it while the batch's values are encoded and
+        # counted here (the probe needs the count).
+        probe = conn.cursor()
         with conn.pipeline():
-            frames_cur.execute(_INSERT_FRAMES)
-            cur.execute(_ACTIVITY)
-            values, groups, first = _encode_values(ids, accepted, texts)
+            cur.execute(_ACTIVITY, _activity(accepted, fields))
+            values, groups, first = _encode_values(cited, accepted, texts)
             if first:
-                probe.execute(_ALL_FRESH, _columns((*k, _instant(t)) for k, t in first.items()))
-        result.frames_new = frames_cur.rowcount
-        result.frames_duplicate = len(accepted) - frames_cur.rowcount
+                probe.execute(
+                    _ALL_FRESH,
+                    _arrays(
+                        _SERIES_ARRAYS,
+                        (
+                            (pgcopy.int8(oid), texts[p], texts[k], pgcopy.timestamptz_us(t))
+                            for (oid, p, k), t in first.items()
+                        ),
+                    ),
+                )
         if groups:
             fresh = bool((probe.fetchone() or (False,))[0])
             if fresh and direct and not result.frames_duplicate:
-                _write_fresh(cur, values, groups, completeness, result)
+                _write_fresh(cur, values, groups, completeness, result, texts)
             else:
                 _write_staged(cur, values, fresh, completeness, result)
     if rejected:
@@ -506,6 +505,61 @@ def _write(
     return result
 
 
+# A frame's received_at, outlet_id, data_time and digest as binary fields (ingest/pgcopy.py),
+# encoded once per batch: for the ids' look-up, the activity and the frames' COPY.
+_FrameFields = tuple[bytes, bytes, bytes, bytes]
+
+
+def _frame_fields(accepted: Sequence[Accepted]) -> list[_FrameFields]:
+    outlets = _Fields(pgcopy.int8)
+    data_times = _Fields(pgcopy.timestamptz)  # the frames of one moment share theirs
+    timestamptz, bytea = pgcopy.timestamptz, pgcopy.bytea
+    return [
+        (timestamptz(a.received_at), outlets[a.outlet_id], data_times[a.data_time], bytea(a.digest))
+        for a in accepted
+    ]
+
+
+def _archive_plan(
+    cur: psycopg.Cursor[Any], accepted: Sequence[Accepted], fields: list[_FrameFields]
+) -> tuple[list[int], list[tuple[int, Accepted, _FrameFields]]]:
+    """Which frames of the batch to archive (_FRAME_IDS): the id each frame's values cite (its
+    own new id, or its stored copy's, or that of the first frame of the batch with the same
+    bytes), and the frames to archive with their new ids, in the order received."""
+    rows = cur.execute(
+        _FRAME_IDS,
+        (
+            pgcopy.array(pgcopy.ByteaArray, [f[3] for f in fields]),
+            pgcopy.array(pgcopy.TimestamptzArray, [f[0] for f in fields]),
+        ),
+    ).fetchall()
+    cited: list[int] = []
+    archived: list[tuple[int, Accepted, _FrameFields]] = []
+    first: dict[bytes, int] = {}  # the id archived for each digest of the batch
+    for (new_id, stored_id), a, f in zip(rows, accepted, fields, strict=True):
+        if stored_id is None:
+            stored_id = first.get(a.digest)
+            if stored_id is None:
+                first[a.digest] = new_id
+                archived.append((new_id, a, f))
+                stored_id = new_id
+        cited.append(stored_id)
+    return cited, archived
+
+
+def _activity(accepted: Sequence[Accepted], fields: list[_FrameFields]) -> list[pgcopy.Array]:
+    """_ACTIVITY's arrays."""
+    null = pgcopy.NULL
+    return [
+        pgcopy.array(pgcopy.Int8Array, [f[1] for f in fields]),
+        pgcopy.array(pgcopy.TimestamptzArray, [f[0] for f in fields]),
+        pgcopy.array(
+            pgcopy.TimestamptzArray,
+            [f[2] if a.rows else null for a, f in zip(accepted, fields, strict=True)],
+        ),
+    ]
+
+
 class _Fields(dict[Any, bytes]):
     """Each key's binary COPY field(s), encoded on first use (a batch's texts, its values as
     printed): looked up by ``fields[key]``, at the cost of a dict look-up once encoded."""
@@ -521,29 +575,24 @@ class _Fields(dict[Any, bytes]):
         return encoded
 
 
-def _frame_tuples(ids: list[int], accepted: Sequence[Accepted], texts: _Fields) -> list[bytes]:
-    """The batch's frames as binary COPY tuples of stage_frames (its columns in order)."""
-    int8, timestamptz, bytea, boolean = (
-        pgcopy.int8,
-        pgcopy.timestamptz,
-        pgcopy.bytea,
-        pgcopy.boolean,
-    )
+def _frame_tuples(frames: list[tuple[int, Accepted, _FrameFields]], texts: _Fields) -> list[bytes]:
+    """Frames (each with its id and fields) as binary COPY tuples of frames' _FRAME_COLUMNS."""
+    int8, bytea, boolean = pgcopy.int8, pgcopy.bytea, pgcopy.boolean
     return [
         b"".join(
             (
                 _FRAME_FIELDS,
                 int8(fid),
-                timestamptz(a.received_at),
+                received_at,
                 texts[a.transport],
                 texts[a.topic],
-                int8(a.outlet_id),
+                outlet_id,
                 texts[a.mn],
                 texts[a.st],
                 texts[a.cn],
                 texts[a.qn],
-                timestamptz(a.data_time),
-                bytea(a.digest),
+                data_time,
+                digest,
                 bytea(a.raw),
                 texts[a.crc_received],
                 texts[a.crc_computed],
@@ -554,7 +603,7 @@ def _frame_tuples(ids: list[int], accepted: Sequence[Accepted], texts: _Fields) 
                 pgcopy.int4(len(a.rows)),
             )
         )
-        for fid, a in zip(ids, accepted, strict=True)
+        for fid, a, (received_at, outlet_id, data_time, digest) in frames
     ]
 
 
@@ -588,13 +637,14 @@ _STAGED_FIELDS = pgcopy.field_count(len(_ROW_COLUMNS.split(",")) + 1)
 
 
 def _encode_values(
-    ids: list[int], accepted: Sequence[Accepted], texts: _Fields
+    cited: list[int], accepted: Sequence[Accepted], texts: _Fields
 ) -> tuple[list[bytes], dict[tuple[Any, ...], _Group], dict[tuple[int, str, str], int]]:
     """One pass over the batch's values: each as a binary COPY tuple of _ROW_COLUMNS (each
     exact decimal as mantissa, scale and wide), in the order sent; their count per series, UTC
     hour and flag; and the first instant of each series (instants as microseconds since the
-    epoch, computed once per frame: its values share their instant). A text or value met
-    before in the batch is encoded once."""
+    epoch, computed once per frame: its values share their instant). ``cited``: the frame id
+    each frame's values cite (_archive_plan()). A text or value met before in the batch is
+    encoded once."""
     exact = _Fields(_exact_fields)
     null3 = _NULL_EXACT
     timestamptz, jsonb, null = pgcopy.timestamptz, pgcopy.jsonb, pgcopy.NULL
@@ -603,7 +653,7 @@ def _encode_values(
     ts: datetime | None = None
     us = hour = 0
     ts_field = b""
-    for fid, a in zip(ids, accepted, strict=True):
+    for fid, a in zip(cited, accepted, strict=True):
         oid = a.outlet_id
         head = _VALUE_FIELDS + pgcopy.int8(oid)
         frame_id = pgcopy.int8(fid)
@@ -655,13 +705,7 @@ def _encode_values(
     return tuples, groups, first
 
 
-@functools.lru_cache(maxsize=4096)
-def _instant(us: int) -> datetime:
-    """The instant ``us`` microseconds after the epoch."""
-    return _EPOCH + timedelta(microseconds=us)
-
-
-# _FRESH_REST's arrays, one per column of `g`.
+# _FRESH_REST's arrays, one per column of `g`, and their types; the probe's (_ALL_FRESH).
 _GROUP_COLUMNS = (
     "outlet_id",
     "pollutant",
@@ -673,12 +717,34 @@ _GROUP_COLUMNS = (
     "first_ts",
     "last_ts",
 )
+_GROUP_ARRAYS = (
+    pgcopy.Int8Array,
+    pgcopy.TextArray,
+    pgcopy.TextArray,
+    pgcopy.TimestamptzArray,
+    pgcopy.TextArray,
+    pgcopy.Int8Array,
+    pgcopy.Int8Array,
+    pgcopy.TimestamptzArray,
+    pgcopy.TimestamptzArray,
+)
+_SERIES_ARRAYS = (pgcopy.Int8Array, pgcopy.TextArray, pgcopy.TextArray, pgcopy.TimestamptzArray)
 
 
 def _columns(rows: Iterable[tuple[Any, ...]]) -> list[list[Any]]:
-    """``rows`` as one list per column: arrays for unnest(), sent in binary (no JSON or array
-    text to write here and parse there)."""
+    """``rows`` as one list per column, for psycopg to send as arrays (the tests' way of
+    asking the probe; the writer sends arrays it encodes itself, _arrays())."""
     return [list(c) for c in zip(*rows, strict=True)]
+
+
+def _arrays(
+    kinds: tuple[type[pgcopy.Array], ...], rows: Iterable[tuple[bytes, ...]]
+) -> list[pgcopy.Array]:
+    """``rows`` (tuples of fields, encoded by ingest/pgcopy.py) as one array per column, of
+    ``kinds``: for unnest(), in binary, encoded here (no JSON or array text to write here and
+    parse there, no dumper per element)."""
+    columns = list(zip(*rows, strict=True)) or [() for _ in kinds]
+    return [pgcopy.array(kind, list(c)) for kind, c in zip(kinds, columns, strict=True)]
 
 
 def _write_fresh(
@@ -687,30 +753,43 @@ def _write_fresh(
     groups: dict[tuple[Any, ...], _Group],
     completeness: bool,
     result: BatchResult,
+    texts: _Fields,
 ) -> None:
     """A batch of new keys only, from new frames only: COPY its values (_encode_values()) into
     measurement_rows and do the rest of the merge from ``groups`` (_FRESH_REST). A key sent
     twice in the batch makes the COPY fail on the primary key: write_batch() then writes the
-    batch again through the merge."""
+    batch again through the merge.
+
+    The values are COPYed sorted by their bytes, which puts each series' values together in
+    the order of their instants (a tuple starts with outlet_id, pollutant, kind, ts; the order
+    of the series among themselves does not matter, nor that instants before 2000 sort last): each insertion into the primary key then
+    lands on the leaf page of the one before, still in the CPU's cache, instead of a page of
+    another of the batch's ~180 series (the server's CPU per batch about 10 % lower; 0.6 ms
+    here per batch of 4,500 values). Rows the same, in the order the merge inserts them."""
+    values.sort()
     with cur.copy(f"COPY measurement_rows ({_ROW_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
         _write_tuples(copy, values)
         # Made while the server still inserts the rows sent (the COPY ends on leaving the block).
-        params = dict(
+        int8, timestamptz = pgcopy.int8, pgcopy.timestamptz_us
+        params: dict[str, Any] = dict(
             zip(
                 _GROUP_COLUMNS,
-                _columns(
+                _arrays(
+                    _GROUP_ARRAYS,
                     (
-                        oid,
-                        p,
-                        k,
-                        _instant(hour),
-                        flag,
-                        n,
-                        n if valued else 0,
-                        _instant(t0),
-                        _instant(t1),
-                    )
-                    for (oid, p, k, hour, flag, valued), (n, t0, t1) in groups.items()
+                        (
+                            int8(oid),
+                            texts[p],
+                            texts[k],
+                            timestamptz(hour),
+                            texts[flag],
+                            int8(n),
+                            int8(n if valued else 0),
+                            timestamptz(t0),
+                            timestamptz(t1),
+                        )
+                        for (oid, p, k, hour, flag, valued), (n, t0, t1) in groups.items()
+                    ),
                 ),
                 strict=True,
             ),
@@ -735,8 +814,6 @@ def _write_staged(
     ]
     with cur.copy("COPY stage_measurements FROM STDIN (FORMAT BINARY)") as copy:
         _write_tuples(copy, staged)
-    if result.frames_duplicate:
-        cur.execute(_CITE_STORED)
     inserted, revised, notified, distinct, stale = cur.execute(
         _MERGES[fresh, completeness], {"channel": channels.MEASUREMENTS}
     ).fetchone() or (0, 0, 0, 0, 0)

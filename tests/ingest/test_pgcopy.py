@@ -119,3 +119,30 @@ def test_timestamptz_us_counts_from_the_unix_epoch() -> None:
     assert pgcopy.timestamptz_us(-1) == pgcopy.timestamptz(
         datetime(1969, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)
     )
+
+
+def test_arrays_are_read_back_as_sent(db: psycopg.Connection) -> None:
+    """Each array type the writer sends as a parameter, from the same fields: elements, NULLs,
+    an empty array, and text that array syntax would quote."""
+    conn = psycopg.connect(db.info.dsn, autocommit=True)  # a connection of its own to register on
+    with conn:
+        pgcopy.register_arrays(conn.adapters)
+        enc = conn.info.encoding
+        columns: list[tuple[type[pgcopy.Array], str, list[Any], Any]] = [
+            (pgcopy.Int8Array, "bigint", [0, -(2**63), 2**63 - 1, None], pgcopy.int8),
+            (pgcopy.TextArray, "text", ['a{1}"x', "NULL", "b\\c", "", "排口", None], None),
+            (pgcopy.TimestamptzArray, "timestamptz", [ROWS[1][6], ROWS[2][6], None], None),
+            (pgcopy.ByteaArray, "bytea", [bytes(range(256)), b"", None], pgcopy.bytea),
+        ]
+        for kind, type_, values, encode in columns:
+            if kind is pgcopy.TextArray:
+                fields = [pgcopy.text(v, enc) for v in values]
+            elif kind is pgcopy.TimestamptzArray:
+                fields = [pgcopy.timestamptz(v) for v in values]
+            else:
+                fields = [encode(v) for v in values]
+            row = conn.execute(
+                f"SELECT %b::{type_}[], cardinality(%b::{type_}[])",
+                (pgcopy.array(kind, fields), pgcopy.array(kind, [])),
+            ).fetchone()
+            assert row == (values, 0), kind

@@ -535,3 +535,35 @@ def test_values_keep_their_digits_straight_in_staged_and_in_revisions(
         (o, n) for i, (o, n) in enumerate(zip(sent, reversed(sent), strict=True)) if i != middle
     ]
     assert revisions == expected
+
+
+def test_a_batch_of_several_outlets_records_each_ones_latest_frame_and_data(
+    db: psycopg.Connection,
+) -> None:
+    """outlet_activity from the whole batch: per outlet, the latest frame received (a re-sent
+    frame and a frame without values count) and the latest data time of its frames with values
+    (a later frame without values does not move it)."""
+    a, b = add_outlet(db, "MN1"), add_outlet(db, "MN2")
+    t = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+    first_b = dataclasses.replace(frame(b, b"b1", [so2("1")]), received_at=t)
+    write_batch(db, [first_b], [])
+    batch = [
+        dataclasses.replace(frame(a, b"a1", [so2("1")]), received_at=t + timedelta(seconds=1)),
+        dataclasses.replace(
+            frame(a, b"a2", [so2("2", ts=T0 + timedelta(minutes=1))]),
+            received_at=t + timedelta(seconds=2),
+            data_time=T0 + timedelta(minutes=1),
+        ),
+        dataclasses.replace(
+            frame(a, b"a3", []), received_at=t + timedelta(seconds=3), data_time=T0 + timedelta(1)
+        ),
+        dataclasses.replace(first_b, received_at=t + timedelta(seconds=4)),  # re-sent
+    ]
+    result = write_batch(db, batch, [])
+    assert (result.frames_new, result.frames_duplicate) == (3, 1)
+    assert db.execute(
+        "SELECT outlet_id, last_frame_at, last_data_at FROM outlet_activity ORDER BY outlet_id"
+    ).fetchall() == [
+        (a, t + timedelta(seconds=3), T0 + timedelta(minutes=1)),
+        (b, t + timedelta(seconds=4), T0),
+    ]

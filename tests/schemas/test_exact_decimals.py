@@ -172,7 +172,9 @@ def before_0024(pg_admin_dsn: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[
             migrations, "available", lambda: [m for m in everything if m.version < "0024"]
         )
         migrations.migrate(conn)
-        monkeypatch.setattr(migrations, "available", lambda: everything)
+        monkeypatch.setattr(
+            migrations, "available", lambda: [m for m in everything if m.version <= "0024"]
+        )
         yield conn
 
 
