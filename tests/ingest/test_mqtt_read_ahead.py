@@ -10,12 +10,11 @@ import inspect
 import queue
 import time
 import uuid
-from collections.abc import Iterator
 
 import paho.mqtt.client as mqtt
 import pytest
 
-from ingest.mqtt import READ_AHEAD_BYTES, Inbound, Inbox, MqttOptions, MqttTransport, _Client
+from ingest.mqtt import READ_AHEAD_BYTES, Inbox, MqttOptions, MqttTransport, _Client
 from tests.fixtures.mqtt import publisher
 
 
@@ -87,53 +86,78 @@ def test_paho_reads_its_packets_through_sock_recv() -> None:
     assert "self._sock_recv(" in reader and "self._sock.recv(" not in reader
 
 
-@pytest.fixture
-def transport(mqtt_url: str) -> Iterator[MqttTransport]:
+def away(mqtt_url: str, receive_maximum: int, total: int) -> MqttTransport:
+    """A transport whose session and subscription wait at the broker with ``total``
+    messages queued while it was away (not started again yet)."""
     options = MqttOptions(
-        mqtt_url, f"read-ahead-{uuid.uuid4().hex[:6]}", ("read-ahead/+/up",), "", 10, 60
+        mqtt_url,
+        f"read-ahead-{uuid.uuid4().hex[:6]}",
+        ("read-ahead/+/up",),
+        "",
+        receive_maximum,
+        60,
     )
-    t = MqttTransport(options)
-    t.start()
-    assert t.subscribed.wait(10)
-    t.stop()  # the session and its subscription stay while it is away
-    yield t
+    first = MqttTransport(options)
+    first.start()
+    assert first.subscribed.wait(10)
+    first.stop()  # the session and its subscription stay while it is away
+    with publisher(mqtt_url) as publish:
+        for i in range(total):
+            publish("read-ahead/x/up", payload(i))
+    return MqttTransport(options)
+
+
+def payload(i: int) -> bytes:
+    return f"message {i:04d} ".encode() * 20
+
+
+def take(transport: MqttTransport, total: int, pause_every: int = 0) -> tuple[list[bytes], int]:
+    """Take ``total`` messages, acknowledging each, sleeping a while every ``pause_every``;
+    returns their payloads and the most the inbox held."""
+    got: list[bytes] = []
+    peak = 0
+    deadline = time.monotonic() + 60
+    while len(got) < total and time.monotonic() < deadline:
+        peak = max(peak, transport.inbox.qsize())
+        try:
+            message = transport.inbox.get(timeout=1)
+        except queue.Empty:
+            continue
+        got.append(message.payload)
+        transport.ack([message])
+        if pause_every and len(got) % pause_every == 0:
+            time.sleep(0.2)  # fall behind: the broker's pushes pile up
+    time.sleep(0.5)
+    assert transport.inbox.qsize() == 0  # nothing more than was published
+    return got, peak
 
 
 @pytest.mark.integration
-def test_a_backlog_arrives_whole_in_order_once_in_few_reads(
-    mqtt_url: str, transport: MqttTransport
-) -> None:
-    """A backlog queued while the client was away is pushed in bursts: each is read in a
-    few ``recv`` calls, and every message reaches the inbox once, in order, the inbox never
-    above the Receive Maximum + 1 (10 + 1) while the messages are taken slowly and
-    acknowledged one by one (which lets a Mosquitto before 2.0.13 push more: reading then
-    pauses with bytes read ahead)."""
+def test_a_backlog_pushed_at_once_is_read_in_few_reads_whole_in_order(mqtt_url: str) -> None:
+    """A backlog within the Receive Maximum, pushed at once on reconnection: read in a few
+    ``recv`` calls, every message once, in order."""
     total = 300
-    client_id = transport.options.client_id
-    with publisher(mqtt_url) as publish:
-        for i in range(total):
-            publish("read-ahead/x/up", f"message {i:04d} ".encode() * 20)
-    again = MqttTransport(transport.options)
-    assert again.options.client_id == client_id
-    again.start()
-    got: list[Inbound] = []
-    peak = 0
+    transport = away(mqtt_url, 1000, total)
+    transport.start()
     try:
-        deadline = time.monotonic() + 60
-        while len(got) < total and time.monotonic() < deadline:
-            peak = max(peak, again.inbox.qsize())
-            try:
-                message = again.inbox.get(timeout=1)
-            except queue.Empty:
-                continue
-            got.append(message)
-            again.ack([message])
-            if len(got) % 50 == 0:
-                time.sleep(0.2)  # fall behind: the broker's pushes pile up
-        time.sleep(0.5)
-        assert again.inbox.qsize() == 0  # nothing more than was published
+        got, _ = take(transport, total)
     finally:
-        again.stop()
-    assert [m.payload for m in got] == [f"message {i:04d} ".encode() * 20 for i in range(total)]
+        transport.stop()
+    assert got == [payload(i) for i in range(total)]
+    assert 0 < transport._client.socket_reads < total / 3
+
+
+@pytest.mark.integration
+def test_reading_paused_with_bytes_read_ahead_loses_nothing(mqtt_url: str) -> None:
+    """Messages taken slowly and acknowledged one by one (which lets a Mosquitto before 2.0.13
+    push more than the Receive Maximum of 10: reading then pauses with bytes read ahead):
+    every message reaches the inbox once, in order, the inbox never above RM + 1."""
+    total = 300
+    transport = away(mqtt_url, 10, total)
+    transport.start()
+    try:
+        got, peak = take(transport, total, pause_every=50)
+    finally:
+        transport.stop()
+    assert got == [payload(i) for i in range(total)]
     assert peak <= transport.options.receive_maximum + 1
-    assert 0 < again._client.socket_reads < total / 3
