@@ -14,7 +14,9 @@ acknowledges them only when told to (after their rows are committed).
   RM never makes it pause, so the SUBACK or PINGRESP behind RM messages is read even before the
   worker takes any. The thread never waits on the worker otherwise: handing a message over
   does not block, and while reading is paused it still sends, within :data:`READ_PAUSE_S`, the
-  PUBACKs queued by :meth:`MqttTransport.ack` and paho's PINGREQs. One read takes one packet, or
+  PUBACKs queued by :meth:`MqttTransport.ack` and paho's PINGREQs. The socket is read ahead (up
+  to :data:`READ_AHEAD_BYTES` a ``recv``, see ``_Client``), but only parsed messages reach the
+  inbox, and a packet is parsed only while it has room. One read takes one packet, or
   as many as this client has QoS 1 messages of its own awaiting the broker's PUBACK (the 9014
   replies): the inbox may pass RM + 1 by that many. So the worker holds at most RM + 1 messages
   in its inbox and three batches in hand (one collected and decoded, one waiting, one being
@@ -52,13 +54,22 @@ from paho.mqtt.reasoncodes import ReasonCode
 from ingest.settings import IngestSettings
 from schemas.core.brokers import broker_address
 
-__all__ = ["READ_PAUSE_S", "Inbound", "Inbox", "MqttOptions", "MqttTransport", "Transport"]
+__all__ = [
+    "READ_AHEAD_BYTES",
+    "READ_PAUSE_S",
+    "Inbound",
+    "Inbox",
+    "MqttOptions",
+    "MqttTransport",
+    "Transport",
+]
 
 log = logging.getLogger(__name__)
 # paho's own log (every packet at DEBUG), passed on only when someone listens at DEBUG.
 paho_log = logging.getLogger(f"{__name__}.paho")
 
 READ_PAUSE_S = 0.05  # the longest the network thread waits for room in the inbox per loop
+READ_AHEAD_BYTES = 1 << 16  # the most one read of the socket takes
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,20 +171,67 @@ class Flag(Protocol):
 
 
 class _Client(mqtt.Client):
-    """paho's client, leaving the socket unread while ``inbox`` holds more than ``limit``.
-    paho's network loop calls :meth:`loop_read` when the socket is readable, then writes what
-    is queued and checks the keep-alive; only the reading is skipped."""
+    """paho's client, leaving the socket unread while ``inbox`` holds more than ``limit``, and
+    reading the socket ahead.
+
+    paho's network loop calls :meth:`loop_read` when the socket is readable (one ``select``),
+    then writes what is queued and checks the keep-alive; only the reading is skipped. paho
+    reads a packet in three or more ``recv`` calls (its first byte, its length byte by byte,
+    the rest) and one packet per ``loop_read``: here each ``recv`` takes what the socket holds,
+    up to :data:`READ_AHEAD_BYTES`, and :meth:`loop_read` goes on through the packets read
+    ahead while the inbox has room, so a burst costs one ``select`` and one ``recv`` instead of
+    some five system calls a packet. Bytes read ahead are not messages yet: only parsed ones
+    reach the inbox, and the bound on it holds as before. While reading is paused with bytes
+    read ahead, ``select`` would not see them, so :meth:`loop_read` waits for room itself,
+    sending the queued PUBACKs and checking the keep-alive (paho's public ``loop_write`` and
+    ``loop_misc``) every :data:`READ_PAUSE_S`.
+
+    The read-ahead overrides paho's private ``_sock_recv`` (every read of ``_packet_read``
+    goes through it, on the socket ``_sock``); tests/ingest/test_mqtt_read_ahead.py fails if
+    paho reads otherwise."""
 
     def __init__(self, inbox: Inbox, limit: int, client_id: str) -> None:
         super().__init__(
             CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=True
         )
         self._sw_inbox, self._sw_limit = inbox, limit
+        self.stopping = False  # set before disconnecting: a paused read then returns
+        self.socket_reads = 0  # recv calls on the socket (the tests count them)
+        self._sw_data = b""  # read ahead from the socket _sw_sock, from _sw_pos on
+        self._sw_pos = 0
+        self._sw_sock: object = None
 
     def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
-        if not self._sw_inbox.wait_for_room(self._sw_limit, READ_PAUSE_S):
-            return MQTTErrorCode.MQTT_ERR_SUCCESS  # the worker is behind: the broker keeps the rest
-        return super().loop_read(max_packets)
+        while True:
+            if not self._sw_inbox.wait_for_room(self._sw_limit, READ_PAUSE_S):
+                if self.stopping or not self.read_ahead():
+                    return MQTTErrorCode.MQTT_ERR_SUCCESS  # the broker keeps the rest
+                rc = self.loop_write() if self.want_write() else MQTTErrorCode.MQTT_ERR_SUCCESS
+                if rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
+                    rc = self.loop_misc()
+                if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                    return rc
+                continue
+            rc = super().loop_read(max_packets)
+            if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or not self.read_ahead():
+                return rc
+
+    def read_ahead(self) -> bool:
+        """Whether bytes read from the current connection's socket wait to be parsed."""
+        return self._sw_pos < len(self._sw_data) and self._sw_sock is self.socket()
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        data, pos = self._sw_data, self._sw_pos
+        if pos >= len(data) or self._sw_sock is not self.socket():  # a new connection's socket
+            self.socket_reads += 1
+            data = super()._sock_recv(max(bufsize, READ_AHEAD_BYTES))
+            self._sw_sock, pos = self.socket(), 0
+            if len(data) <= bufsize:  # b"": the connection's end
+                self._sw_data, self._sw_pos = b"", 0
+                return data
+        end = pos + bufsize
+        self._sw_data, self._sw_pos = (data, end) if end < len(data) else (b"", 0)
+        return data[pos:end]
 
 
 class MqttTransport:
@@ -223,6 +281,7 @@ class MqttTransport:
         self._client.loop_start()
 
     def stop(self) -> None:
+        self._client.stopping = True
         self._client.disconnect()
         self._client.loop_stop()
 

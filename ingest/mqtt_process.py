@@ -41,6 +41,7 @@ from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Event
 from typing import Any
 
+from ingest import mqtt_properties
 from ingest.mqtt import Inbound, Inbox, MqttOptions, MqttTransport, paho_log
 
 __all__ = ["FORWARD_MOST", "MqttProcess", "MqttProcessLost"]
@@ -291,6 +292,7 @@ def serve(
     root.handlers = [logging.handlers.QueueHandler(_Sender(logs))]  # type: ignore[arg-type]
     for name, level in levels.items():
         logging.getLogger(name).setLevel(level)
+    mqtt_properties.install()  # only the worker's client runs here
     transport = _Child(options, connected, subscribed, generation)
     inbox = transport.inbox
     done = threading.Event()
