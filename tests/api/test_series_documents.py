@@ -341,8 +341,8 @@ def test_a_download_cut_off_while_its_rows_still_stream_ends_its_query(
         assert refused.status_code == 422, refused.text
         assert refused.json()["error"]["parameter"] == "limit"
         busy = db.execute(
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE application_name = 'sourcewatch.api' AND state <> 'idle'"
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND application_name = 'sourcewatch.api' AND state <> 'idle'"
         ).fetchone()
         assert busy == (0,)
         page = client.get(f"{every}&limit=1000")
