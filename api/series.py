@@ -270,11 +270,15 @@ class _HourLimits:
             return lim
 
 
-def hour_json_points(calendar: LimitCalendar, rows: Iterable[tuple[Any, ...]]) -> Iterator[str]:
-    """Each point's JSON (an ``HourPoint``'s members, in its order) from rows of
-    :func:`api.queries.measurements.hour_json_rows`."""
-    pollutants: dict[str, str] = {}
-    limits: dict[int, str] = {}
+def hour_json_points(calendar: LimitCalendar, rows: Iterable[tuple[Any, ...]]) -> Iterator[bytes]:
+    """Each point's JSON (an ``HourPoint``'s members, in its order), UTF-8, from rows of
+    :func:`api.queries.measurements.hour_json_rows`. The pieces with names (the pollutant's,
+    the limit's source document) are encoded once per pollutant and limit; what is written per
+    point (the query's texts, the judgement) is ASCII unless a text holds more, so encoding it
+    is a copy, where a point composed as one text with a Chinese name in it would be encoded
+    two bytes a character (bench/README.md, ninth round)."""
+    pollutants: dict[str, bytes] = {}  # by code: b'{"pollutant":…,'
+    limits: dict[int, bytes] = {}  # by limit: b',"limit":…,'
     converts: dict[int, bool] = {}  # by limit: judges the converted value
     limit_on = _HourLimits(calendar).on_text
     for row in rows:
@@ -284,15 +288,16 @@ def hour_json_points(calendar: LimitCalendar, rows: Iterable[tuple[Any, ...]]) -
         pollutant = pollutants.get(code)
         if pollutant is None:
             names = dict(zip(HOUR_JSON_COLUMNS[:5], row[:5], strict=True))
-            pollutant = pollutants[code] = pollutant_ref(names).model_dump_json()
+            ref = pollutant_ref(names).model_dump_json()
+            pollutant = pollutants[code] = f'{{"pollutant":{ref},'.encode()
         lim = limit_on(code, day)
         exceedance = "null"
         if lim is None:
-            limit = "null"
+            limit = _NULL_LIMIT
         else:
             limit = limits.get(id(lim))  # type: ignore[assignment]
             if limit is None:
-                limit = limits[id(lim)] = limit_ref(lim).model_dump_json()
+                limit = limits[id(lim)] = f',"limit":{limit_ref(lim).model_dump_json()},'.encode()
                 converts[id(lim)] = _judges_converted(lim)
             verdict = _row_verdict(lim, converts[id(lim)], valid, mean, converted)
             if verdict is not None:
@@ -301,7 +306,12 @@ def hour_json_points(calendar: LimitCalendar, rows: Iterable[tuple[Any, ...]]) -
                     f'{{"value":{value},"exceeds":{exceeds},'
                     f'"multiple":{"null" if multiple is None else repr(multiple)}}}'
                 )
-        yield f'{{"pollutant":{pollutant},{head},"limit":{limit},{tail},"exceedance":{exceedance}}}'
+        yield b"".join(
+            (pollutant, head.encode(), limit, f'{tail},"exceedance":{exceedance}}}'.encode())
+        )
+
+
+_NULL_LIMIT = b',"limit":null,'
 
 
 # value_to_judge returns one of its arguments: which one, for a limit, asked once with these

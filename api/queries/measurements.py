@@ -367,7 +367,7 @@ _HOUR_JSON = sql.SQL(
        || ',"valid":' || coalesce(to_json(s.valid)::text, 'null')
        || ',"reason":' || coalesce(to_json(s.reason)::text, 'null')
        || ',"flags":' || coalesce(s.flags::text, '{{}}') AS tail,
-       s.period_start
+       s.start_utc
 FROM ({rows}) s
 ORDER BY {keys}"""
 )
@@ -375,7 +375,7 @@ ORDER BY {keys}"""
 # The columns of a row of :func:`hour_json_rows`, in order.
 HOUR_JSON_COLUMNS = (
     "pollutant", "p_name_zh", "p_name_en", "p_unit_zh", "p_unit_en", "local_day", "head",
-    "mean", "converted", "valid", "tail", "period_start",
+    "mean", "converted", "valid", "tail", "start_utc",
 )  # fmt: skip
 
 
@@ -384,7 +384,9 @@ def hour_json_rows(
 ) -> Statement:
     """The hourly points of :func:`points`, in its order, as rows of
     :data:`HOUR_JSON_COLUMNS`: ``head`` is the JSON of a point's members from ``datetime`` to
-    ``coverage``, ``tail`` from ``source`` to ``flags`` (without braces, comma-separated)."""
+    ``coverage``, ``tail`` from ``source`` to ``flags`` (without braces, comma-separated);
+    ``start_utc`` the start's UTC text (``2025-01-01T00:00:00Z``), a page's cursor key (text,
+    where a timestamptz would be parsed into a datetime for every row and read of one)."""
     page = points("hour", f, after=after, limit=limit)  # sorted and cut before formatting
     keys = sql.SQL(", ").join(sql.Identifier("s", k) for k in KEYS["hour"])
     params = dict(page.params) | {"local_tz": local_tz}

@@ -279,7 +279,9 @@ def _hour_json_page(
     page = position.page if position is not None else 1
     next_url = None
     if more:
-        key_row = dict(zip(queries.HOUR_JSON_COLUMNS, rows[-1], strict=True))
+        last = dict(zip(queries.HOUR_JSON_COLUMNS, rows[-1], strict=True))
+        # the start's UTC text as the page wrote it (ISO 8601, ``Z``): the cursor's key
+        key_row = {**last, "period_start": datetime.fromisoformat(last["start_utc"])}
         token = encode_cursor(Cursor(key_of("hour", key_row), page + 1))
         next_url = str(request.url.include_query_params(cursor=token))
     meta = SeriesMeta(
@@ -290,8 +292,6 @@ def _hour_json_page(
         resolution="hour",
         period=Period(start=instant(period.start), end=instant(period.end)),
     )
-    # joined as bytes: a text with Chinese names in it is 2 bytes a character, and encoding
-    # one point at a time is cheaper than encoding the whole page
-    results = b",".join(point.encode() for point in hour_json_points(calendar, rows))
+    results = b",".join(hour_json_points(calendar, rows))
     body = b"".join((b'{"meta":', meta.model_dump_json().encode(), b',"results":[', results, b"]}"))
     return json_body_response(request, body, next_url=next_url)

@@ -1,5 +1,6 @@
-"""api.render.gzip_encoder: the compressor of the long bodies (hourly JSON pages, spooled
-downloads), zlib-ng's, whose gzip streams any client's zlib must decode."""
+"""api.render.gzip_encoder: the compressor of the long bodies (hourly JSON pages at
+GZIP_PAGE_LEVEL, spooled downloads at GZIP_ENCODER_LEVEL), zlib-ng's, whose gzip streams any
+client's zlib must decode."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import zlib
 import pytest
 from starlette.requests import Request
 
-from api.render import gzip_encoder
+from api.render import GZIP_ENCODER_LEVEL, GZIP_PAGE_LEVEL, gzip_encoder
 
 BODY = "".join(
     f'{{"start":"2025-01-01T{h % 24:02d}:00:00Z","mean":"{30 + h % 17}.{h % 100:02d}",'
@@ -23,12 +24,13 @@ def _request(accept_encoding: str | None) -> Request:
     return Request({"type": "http", "method": "GET", "path": "/", "headers": headers})
 
 
+@pytest.mark.parametrize("level", [GZIP_ENCODER_LEVEL, GZIP_PAGE_LEVEL])
 @pytest.mark.parametrize("accepted", ["gzip", "gzip, deflate", "br;q=1.0, gzip;q=0.8, *;q=0.1"])
 def test_a_client_that_accepts_gzip_gets_a_stream_the_standard_library_decodes(
-    accepted: str,
+    accepted: str, level: int
 ) -> None:
     headers = {"Vary": "Accept"}
-    compressor = gzip_encoder(_request(accepted), headers)
+    compressor = gzip_encoder(_request(accepted), headers, level)
     assert compressor is not None
     assert headers == {"Vary": "Accept, Accept-Encoding", "Content-Encoding": "gzip"}
     # written in pieces, as a download is spooled

@@ -145,7 +145,7 @@ def _models(
         for name, column in NUMBERS.items():
             assert exact[name] == row[column], name  # the stored value, not a float's
             assert type(exact[name]) is not float
-    assert any('"zs_reported":1.23456789012345678901,' in t for t in texts)
+    assert any(b'"zs_reported":1.23456789012345678901,' in t for t in texts)
     # the CSV writer specialised to hourly rows, in batches of another size than the models'
     text = queries.hour_csv_rows(f, local_tz="Asia/Shanghai", after=None, limit=None)
     text_rows = db.execute(text.query, text.params).fetchall()
