@@ -28,7 +28,7 @@ import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 
@@ -505,9 +505,14 @@ def _write(
     return result
 
 
-# A frame's received_at, outlet_id, data_time and digest as binary fields (ingest/pgcopy.py),
-# encoded once per batch: for the ids' look-up, the activity and the frames' COPY.
-_FrameFields = tuple[bytes, bytes, bytes, bytes]
+class _FrameFields(NamedTuple):
+    """A frame's fields as binary fields (ingest/pgcopy.py), encoded once per batch: for the
+    ids' look-up, the activity and the frames' COPY."""
+
+    received_at: bytes
+    outlet_id: bytes
+    data_time: bytes
+    digest: bytes
 
 
 def _frame_fields(accepted: Sequence[Accepted]) -> list[_FrameFields]:
@@ -515,7 +520,12 @@ def _frame_fields(accepted: Sequence[Accepted]) -> list[_FrameFields]:
     data_times = _Fields(pgcopy.timestamptz)  # the frames of one moment share theirs
     timestamptz, bytea = pgcopy.timestamptz, pgcopy.bytea
     return [
-        (timestamptz(a.received_at), outlets[a.outlet_id], data_times[a.data_time], bytea(a.digest))
+        _FrameFields(
+            timestamptz(a.received_at),
+            outlets[a.outlet_id],
+            data_times[a.data_time],
+            bytea(a.digest),
+        )
         for a in accepted
     ]
 
@@ -529,8 +539,8 @@ def _archive_plan(
     rows = cur.execute(
         _FRAME_IDS,
         (
-            pgcopy.array(pgcopy.ByteaArray, [f[3] for f in fields]),
-            pgcopy.array(pgcopy.TimestamptzArray, [f[0] for f in fields]),
+            pgcopy.array(pgcopy.ByteaArray, [f.digest for f in fields]),
+            pgcopy.array(pgcopy.TimestamptzArray, [f.received_at for f in fields]),
         ),
     ).fetchall()
     cited: list[int] = []
@@ -551,11 +561,11 @@ def _activity(accepted: Sequence[Accepted], fields: list[_FrameFields]) -> list[
     """_ACTIVITY's arrays."""
     null = pgcopy.NULL
     return [
-        pgcopy.array(pgcopy.Int8Array, [f[1] for f in fields]),
-        pgcopy.array(pgcopy.TimestamptzArray, [f[0] for f in fields]),
+        pgcopy.array(pgcopy.Int8Array, [f.outlet_id for f in fields]),
+        pgcopy.array(pgcopy.TimestamptzArray, [f.received_at for f in fields]),
         pgcopy.array(
             pgcopy.TimestamptzArray,
-            [f[2] if a.rows else null for a, f in zip(accepted, fields, strict=True)],
+            [f.data_time if a.rows else null for a, f in zip(accepted, fields, strict=True)],
         ),
     ]
 
@@ -729,12 +739,6 @@ _GROUP_ARRAYS = (
     pgcopy.TimestamptzArray,
 )
 _SERIES_ARRAYS = (pgcopy.Int8Array, pgcopy.TextArray, pgcopy.TextArray, pgcopy.TimestamptzArray)
-
-
-def _columns(rows: Iterable[tuple[Any, ...]]) -> list[list[Any]]:
-    """``rows`` as one list per column, for psycopg to send as arrays (the tests' way of
-    asking the probe; the writer sends arrays it encodes itself, _arrays())."""
-    return [list(c) for c in zip(*rows, strict=True)]
 
 
 def _arrays(

@@ -4,6 +4,7 @@ NOTIFY."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -12,7 +13,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from ingest import writer
+from ingest import pgcopy, writer
 from ingest.records import Accepted, MeasurementRow, Rejected
 from ingest.writer import write_batch
 from schemas.core import channels
@@ -408,8 +409,12 @@ def test_the_probe_calls_a_batch_fresh_only_when_each_series_starts_after_all_it
     write_batch(db, [frame(oid, b"f1", [so2("1"), so2("2", ts=T0 + timedelta(minutes=2))])], [])
 
     def fresh(*series: tuple[str, str, datetime]) -> bool:
-        columns = writer._columns((oid, p, k, t) for p, k, t in series) or [[]] * 4
-        row = db.execute(writer._ALL_FRESH, columns).fetchone()
+        text = functools.partial(pgcopy.text, encoding=db.info.encoding)
+        arrays = writer._arrays(  # as the writer sends them (arrays registered by its batch)
+            writer._SERIES_ARRAYS,
+            ((pgcopy.int8(oid), text(p), text(k), pgcopy.timestamptz(t)) for p, k, t in series),
+        )
+        row = db.execute(writer._ALL_FRESH, arrays).fetchone()
         assert row is not None
         return bool(row[0])
 
