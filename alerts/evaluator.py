@@ -267,9 +267,7 @@ class Evaluator:
                     o: (ev, {ev.outlet.local_day(h) for h in hours[o]})
                     for o, ev in evaluations.items()
                 }
-                if len(evaluations) > 1:  # else each day reads its own, as often
-                    for o, reads in read_days(conn, days).items():
-                        evaluations[o].use_day_reads(reads)
+                self._read_days(conn, days, guarded=False)
                 day_means = [
                     (ev, ev.day_means(day))
                     for ev, outlet_days in days.values()
@@ -302,8 +300,7 @@ class Evaluator:
         days = {
             o: (ev, {ev.outlet.local_day(h) for h in judged[o]}) for o, ev in evaluations.items()
         }
-        if len(evaluations) > 1:  # else each day reads its own, as often
-            self._read_days(conn, days)
+        self._read_days(conn, days)
         transitions: list[Transition] = []
         for outlet_id, (ev, outlet_days) in days.items():
             self._guarded(
@@ -346,15 +343,25 @@ class Evaluator:
         return judged
 
     @staticmethod
-    def _read_days(conn: psycopg.Connection, days: dict[int, tuple[Evaluation, set[date]]]) -> None:
-        """Read what the outlets' day steps read at once; if that fails, each day reads its own
-        (in its savepoint, as it always could)."""
+    def _read_days(
+        conn: psycopg.Connection,
+        days: dict[int, tuple[Evaluation, set[date]]],
+        *,
+        guarded: bool = True,
+    ) -> None:
+        """Read what the outlets' day steps read at once (for one outlet each day reads its
+        own, as often); if that fails, each day reads its own (in its savepoint, as it always
+        could); not ``guarded``, a failure propagates."""
+        if len(days) < 2:
+            return
         try:
-            with conn.transaction():
+            with conn.transaction() if guarded else nullcontext():
                 reads = read_days(conn, days)
         except psycopg.OperationalError:
             raise
         except Exception:
+            if not guarded:
+                raise
             log.warning("reading ahead the days of outlets %s failed", sorted(days), exc_info=True)
             return
         for outlet_id, (ev, _) in days.items():
