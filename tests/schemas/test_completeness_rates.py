@@ -230,3 +230,13 @@ def test_ratio_rounding() -> None:
         None,
         None,
     )
+
+
+def test_the_record_keeps_half_of_each_page_for_the_writers_updates(db: psycopg.Connection) -> None:
+    """Migration 0025: the writer updates an hour's row once per batch, and at fillfactor 50
+    the new version fits on the row's page (a HOT update, no index entries; bench/README.md,
+    ninth round, the writer)."""
+    row = db.execute(
+        "SELECT reloptions FROM pg_class WHERE oid = 'completeness'::regclass"
+    ).fetchone()
+    assert row == (["fillfactor=50"],)
