@@ -83,14 +83,33 @@ CREATE TEMP TABLE IF NOT EXISTS stage_measurements (
 # with no stored copy, the first of the batch with each digest, under its new id; the values
 # of the others cite the copy stored or archived before them (their arrival time is its
 # received_at: measurements keep no copy of it).
+#
+# The first parameter is the batch's earliest arrival: its 30 days back bound every frame's
+# own, once per statement. On TimescaleDB (frames in one chunk a day) that bound leaves only
+# the chunks of those 30 days to the look-ups, excluded once when the statement starts, not
+# again in each of the batch's look-ups (see _NO_RUNTIME_EXCLUSION).
 _FRAME_IDS = """
 SELECT nextval((SELECT pg_get_serial_sequence('frames', 'id'))),
        (SELECT f.id FROM frames f
         WHERE f.digest = k.digest AND f.received_at >= k.received_at - interval '30 days'
+          AND f.received_at >= %b::timestamptz - interval '30 days'
         LIMIT 1)
 FROM unnest(%b::bytea[], %b::timestamptz[]) WITH ORDINALITY AS k(digest, received_at, n)
 ORDER BY k.n
 """
+
+# On TimescaleDB, the writer's two look-ups per row of a batch (_FRAME_IDS per frame, the probe
+# _ALL_FRESH per series) run in a transaction that turns off TimescaleDB's runtime chunk
+# exclusion: with it, each look-up (a rescan of the hypertable's ChunkAppend) tests every chunk
+# left after the statement's start against the row's own bound again, which cost more than the
+# index probes themselves (bench/README.md, "Tenth round: TimescaleDB's ingest": 2.5 against
+# 1.2 ms a batch with one chunk; with a month of frames in daily chunks and a year of
+# measurements in weekly ones 69 against 14 ms, and 27 against 1.6 ms for the probe). Each
+# statement bounds its chunks once instead (its first parameter). The merge, which looks up
+# stored values by key, turns it on again (_write_staged()). SET LOCAL: until the transaction
+# ends.
+_NO_RUNTIME_EXCLUSION = "SET LOCAL timescaledb.enable_runtime_exclusion = off"
+_RUNTIME_EXCLUSION = "SET LOCAL timescaledb.enable_runtime_exclusion TO DEFAULT"
 
 _FRAME_COLUMNS = (
     "id, received_at, transport, topic, outlet_id, mn, st, cn, qn, data_time, digest, raw,"
@@ -240,11 +259,13 @@ _ON_CONFLICT = """ON CONFLICT (outlet_id, pollutant, kind, ts) DO UPDATE
 # i.e. no series has a stored value at or after its first instant. Asked that way, each series
 # is one forward look-up of the primary key that finds nothing in the usual case, with no visit
 # of the table (asking for the latest stored instant visits its row: about 4 against 1.2 ms
-# for the 180 series of a batch of 500 frames).
+# for the 180 series of a batch of 500 frames). The first parameter, the earliest of the first
+# instants, bounds every series' look-up once per statement (see _NO_RUNTIME_EXCLUSION).
 _ALL_FRESH = """
 SELECT coalesce(bool_and(NOT EXISTS (SELECT FROM measurements m
                                      WHERE m.outlet_id = k.outlet_id AND m.pollutant = k.pollutant
-                                       AND m.kind = k.kind AND m.ts >= k.first_ts)),
+                                       AND m.kind = k.kind AND m.ts >= k.first_ts
+                                       AND m.ts >= %b::timestamptz)),
                 true)
 FROM unnest(%b::bigint[], %b::text[], %b::text[], %b::timestamptz[])
     AS k(outlet_id, pollutant, kind, first_ts)
@@ -376,6 +397,7 @@ def write_batch(
     if not conn.autocommit:
         raise ValueError("write_batch() needs an autocommit connection")
     try:
+        timescaledb = _uses_timescaledb(conn)
         attempts = _FRESH_ATTEMPTS
         direct = True
         while True:
@@ -383,7 +405,13 @@ def write_batch(
             try:
                 with conn.transaction():
                     result = _write(
-                        conn, accepted, rejected, completeness, staged=staged, direct=direct
+                        conn,
+                        accepted,
+                        rejected,
+                        completeness,
+                        staged=staged,
+                        direct=direct,
+                        timescaledb=timescaledb,
                     )
                 _STAGED.add(conn)
                 return result
@@ -414,6 +442,20 @@ def write_batch(
 # and whose adapters send ingest/pgcopy.py's arrays: the CREATE … IF NOT EXISTS is sent, and the
 # arrays registered, once per session, not once per batch.
 _STAGED: weakref.WeakSet[psycopg.Connection] = weakref.WeakSet()
+# Whether each connection's database has TimescaleDB (_NO_RUNTIME_EXCLUSION), asked once per
+# session.
+_TIMESCALEDB: weakref.WeakKeyDictionary[psycopg.Connection, bool] = weakref.WeakKeyDictionary()
+
+
+def _uses_timescaledb(conn: psycopg.Connection) -> bool:
+    known = _TIMESCALEDB.get(conn)
+    if known is None:
+        row = conn.execute(
+            "SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'timescaledb')"
+        ).fetchone()
+        known = _TIMESCALEDB[conn] = bool(row and row[0])
+    return known
+
 
 # A batch's instants as microseconds since the epoch (an UTC hour boundary): the UTC hour of
 # one, as record.UTC_HOUR_SQL bins it, is `us - us % _HOUR` (floored, also before 1970).
@@ -440,6 +482,7 @@ def _write(
     *,
     staged: bool = False,
     direct: bool = True,
+    timescaledb: bool = False,
 ) -> BatchResult:
     result = BatchResult()
     if not staged:  # the session's first batch (a cursor takes the adapters it finds)
@@ -447,6 +490,8 @@ def _write(
     cur = conn.cursor()
     if not staged:
         cur.execute(_STAGING)
+    if accepted and timescaledb:
+        cur.execute(_NO_RUNTIME_EXCLUSION)
     if accepted:
         fields = _frame_fields(accepted)
         cited, archived = _archive_plan(cur, accepted, fields)
@@ -465,21 +510,14 @@ def _write(
             cur.execute(_ACTIVITY, _activity(accepted, fields))
             values, groups, first = _encode_values(cited, accepted, texts)
             if first:
-                probe.execute(
-                    _ALL_FRESH,
-                    _arrays(
-                        _SERIES_ARRAYS,
-                        (
-                            (pgcopy.int8(oid), texts[p], texts[k], pgcopy.timestamptz_us(t))
-                            for (oid, p, k), t in first.items()
-                        ),
-                    ),
-                )
+                probe.execute(_ALL_FRESH, _probe_params(first, texts))
         if groups:
             fresh = bool((probe.fetchone() or (False,))[0])
             if fresh and direct and not result.frames_duplicate:
                 _write_fresh(cur, values, groups, completeness, result, texts)
             else:
+                if timescaledb:
+                    cur.execute(_RUNTIME_EXCLUSION)
                 _write_staged(cur, values, fresh, completeness, result)
     if rejected:
         cur.executemany(
@@ -539,6 +577,7 @@ def _archive_plan(
     rows = cur.execute(
         _FRAME_IDS,
         (
+            min(a.received_at for a in accepted),
             pgcopy.array(pgcopy.ByteaArray, [f.digest for f in fields]),
             pgcopy.array(pgcopy.TimestamptzArray, [f.received_at for f in fields]),
         ),
@@ -749,6 +788,22 @@ def _arrays(
     parse there, no dumper per element)."""
     columns = list(zip(*rows, strict=True)) or [() for _ in kinds]
     return [pgcopy.array(kind, list(c)) for kind, c in zip(kinds, columns, strict=True)]
+
+
+def _probe_params(first: dict[tuple[int, str, str], int], texts: _Fields) -> list[Any]:
+    """_ALL_FRESH's parameters from the first instant of each series (outlet_id, pollutant,
+    kind) in microseconds since the epoch (_encode_values()): the earliest of them, then the
+    series' arrays."""
+    return [
+        _EPOCH + min(first.values()) * _MICROSECOND,
+        *_arrays(
+            _SERIES_ARRAYS,
+            (
+                (pgcopy.int8(oid), texts[p], texts[k], pgcopy.timestamptz_us(t))
+                for (oid, p, k), t in first.items()
+            ),
+        ),
+    ]
 
 
 def _write_fresh(

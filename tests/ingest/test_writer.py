@@ -409,12 +409,10 @@ def test_the_probe_calls_a_batch_fresh_only_when_each_series_starts_after_all_it
     write_batch(db, [frame(oid, b"f1", [so2("1"), so2("2", ts=T0 + timedelta(minutes=2))])], [])
 
     def fresh(*series: tuple[str, str, datetime]) -> bool:
-        text = functools.partial(pgcopy.text, encoding=db.info.encoding)
-        arrays = writer._arrays(  # as the writer sends them (arrays registered by its batch)
-            writer._SERIES_ARRAYS,
-            ((pgcopy.int8(oid), text(p), text(k), pgcopy.timestamptz(t)) for p, k, t in series),
-        )
-        row = db.execute(writer._ALL_FRESH, arrays).fetchone()
+        texts = writer._Fields(functools.partial(pgcopy.text, encoding=db.info.encoding))
+        first = {(oid, p, k): (t - writer._EPOCH) // writer._MICROSECOND for p, k, t in series}
+        # as the writer sends them (arrays registered by its batch)
+        row = db.execute(writer._ALL_FRESH, writer._probe_params(first, texts)).fetchone()
         assert row is not None
         return bool(row[0])
 
@@ -425,7 +423,9 @@ def test_the_probe_calls_a_batch_fresh_only_when_each_series_starts_after_all_it
     assert not fresh(("a21026", "rtd", T0 - timedelta(minutes=1)))
     assert fresh(("a21026", "min", T0), ("a34013", "rtd", T0))  # nothing stored of them
     assert not fresh(("a21026", "min", T0), ("a21026", "rtd", latest))
-    assert fresh()
+    # each series is looked up from its own first instant: the earliest bounds them all, so a
+    # later series' first instant (past everything stored) hides nothing stored of another
+    assert not fresh(("a21026", "rtd", T0 + timedelta(minutes=1)), ("a34013", "rtd", latest))
 
 
 def test_a_frame_is_archived_once_within_30_days_of_the_stored_copy(db: psycopg.Connection) -> None:
@@ -444,6 +444,39 @@ def test_a_frame_is_archived_once_within_30_days_of_the_stored_copy(db: psycopg.
     later = dataclasses.replace(first, received_at=first.received_at + timedelta(days=31))
     assert write_batch(db, [later], []).frames_new == 1
     assert count(db, "frames") == 3
+
+
+def test_the_earliest_arrival_of_a_batch_bounds_its_look_up_of_stored_copies(
+    db: psycopg.Connection,
+) -> None:
+    """The look-up of stored copies is bounded once per batch by its earliest arrival: a frame
+    whose copy was stored 29 days before it is found, though another frame of the batch
+    arrived days later (29 days before it is after that copy)."""
+    oid = add_outlet(db, "MN1")
+    first = frame(oid, b"same", [so2("1")])
+    write_batch(db, [first], [])
+    again = dataclasses.replace(first, received_at=first.received_at + timedelta(days=29))
+    other = frame(oid, b"other", [so2("2", ts=T0 + timedelta(days=5))])
+    other = dataclasses.replace(other, received_at=again.received_at + timedelta(days=5))
+    result = write_batch(db, [other, again], [])
+    assert (result.frames_new, result.frames_duplicate) == (1, 1)
+    assert count(db, "frames") == 2
+
+
+def test_the_writer_leaves_the_session_s_runtime_chunk_exclusion_as_it_was(
+    db: psycopg.Connection,
+) -> None:
+    """On TimescaleDB the writer turns runtime chunk exclusion off for its look-ups, in its
+    own transaction only (SET LOCAL), also when the batch goes through the merge."""
+    if not writer._uses_timescaledb(db):
+        pytest.skip("TimescaleDB only (plain PostgreSQL has no chunks)")
+    oid = add_outlet(db, "MN1")
+    setting = "SHOW timescaledb.enable_runtime_exclusion"
+    before = db.execute(setting).fetchone()
+    write_batch(db, [frame(oid, b"f1", [so2("1")])], [])  # fresh: copied straight in
+    write_batch(db, [frame(oid, b"f2", [so2("2")])], [])  # a revision: the merge
+    assert db.execute(setting).fetchone() == before == ("on",)
+    assert count(db, "measurement_revisions") == 1
 
 
 def test_a_fresh_batch_without_flags_and_with_odd_codes_is_counted(db: psycopg.Connection) -> None:
