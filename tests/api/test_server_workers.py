@@ -141,7 +141,7 @@ def test_keep_alive_connections_split_evenly_over_the_workers(
         "SOURCEWATCH_API_WORKERS": "2",
     }
     # a deferral long enough that the idle worker always takes the connection, whatever the
-    # machine's load (the default, 20 ms, bounds the wait in production)
+    # machine's load (the default, 50 ms, bounds the wait in production)
     program = (
         "from api.server import serve; from api.settings import ApiSettings; "
         "serve(ApiSettings.from_environ(), accept_defer_s=30.0)"
