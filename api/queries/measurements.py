@@ -167,11 +167,11 @@ def points(
     params = dict(inner.params)
     condition: sql.Composable = sql.SQL("")
     if after is not None:
-        names = [f"after_{i}" for i in range(len(after))]
+        placeholders = [f"after_{i}" for i in range(len(after))]
         condition = sql.SQL("WHERE ({keys}) > ({values})").format(
-            keys=keys, values=sql.SQL(", ").join(map(sql.Placeholder, names))
+            keys=keys, values=sql.SQL(", ").join(map(sql.Placeholder, placeholders))
         )
-        params |= dict(zip(names, after, strict=True))
+        params |= dict(zip(placeholders, after, strict=True))
     query = sql.SQL("SELECT * FROM ({inner}) s {condition} ORDER BY {keys} {limit}").format(
         inner=inner.query, condition=condition, keys=keys, limit=limit_offset(limit)
     )
