@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 from collections.abc import Callable
+from typing import Any
 
 from api.balance import BalancedLoop, Board
 
@@ -116,11 +117,11 @@ def test_a_listener_leaves_a_connection_to_a_worker_with_fewer_then_takes_it() -
         listening.close()
 
 
-def test_anything_but_a_shared_socket_is_served_as_asyncio_does() -> None:
-    loop = BalancedLoop(Board(seats=1))
+def _served_as_asyncio_does(board: Board, **where: Any) -> None:
+    loop = BalancedLoop(board)
 
     async def scenario() -> None:
-        server = await loop.create_server(asyncio.Protocol, host="127.0.0.1", port=0)
+        server = await loop.create_server(asyncio.Protocol, **where)
         assert isinstance(server, asyncio.Server)
         server.close()
         await server.wait_closed()
@@ -129,22 +130,14 @@ def test_anything_but_a_shared_socket_is_served_as_asyncio_does() -> None:
         loop.run_until_complete(scenario())
     finally:
         loop.close()
+
+
+def test_anything_but_a_shared_socket_is_served_as_asyncio_does() -> None:
+    _served_as_asyncio_does(Board(seats=1), host="127.0.0.1", port=0)
 
 
 def test_a_full_board_leaves_the_socket_to_asyncio() -> None:
     board = Board(seats=1)
     assert board.take_seat(pid=os.getppid()) is not None
-    listening = socket.create_server(("127.0.0.1", 0))
-    loop = BalancedLoop(board)
-
-    async def scenario() -> None:
-        server = await loop.create_server(asyncio.Protocol, sock=listening)
-        assert isinstance(server, asyncio.Server)
-        server.close()
-        await server.wait_closed()
-
-    try:
-        loop.run_until_complete(scenario())
-    finally:
-        loop.close()
-        listening.close()
+    with socket.create_server(("127.0.0.1", 0)) as listening:
+        _served_as_asyncio_does(board, sock=listening)

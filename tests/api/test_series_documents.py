@@ -116,11 +116,9 @@ def assert_same_csv(written: bytes, models_csv: bytes, rows: list[dict]) -> None
     assert written == out.getvalue().encode()
 
 
-def _models(
-    db: psycopg.Connection, outlet: int, end: datetime
-) -> tuple[list[HourPoint], list[dict]]:
-    """The points as the pydantic path builds them (api.series.converter), and their rows."""
-    f = queries.SeriesFilter(
+def _filter(outlet: int, end: datetime) -> queries.SeriesFilter:
+    """The hourly points of ``outlet`` from START to ``end``."""
+    return queries.SeriesFilter(
         outlet_id=outlet,
         start=START,
         end=end,
@@ -129,6 +127,13 @@ def _models(
         timezone="Asia/Shanghai",
         flag_standard="HJ 212-2017",
     )
+
+
+def _models(
+    db: psycopg.Connection, outlet: int, end: datetime
+) -> tuple[list[HourPoint], list[dict]]:
+    """The points as the pydantic path builds them (api.series.converter), and their rows."""
+    f = _filter(outlet, end)
     statement = queries.points("hour", f, after=None, limit=None)
     with db.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(statement.query, statement.params).fetchall()
@@ -316,16 +321,7 @@ def test_a_json_page_names_its_pollutants_known_or_not_as_the_models(
                 "true)",
                 (world.gas, code, START + timedelta(hours=h)),
             )
-    end = START + timedelta(hours=3)
-    f = queries.SeriesFilter(
-        outlet_id=world.gas,
-        start=START,
-        end=end,
-        first_day=START.astimezone(SH).date(),
-        end_day=end.astimezone(SH).date(),
-        timezone="Asia/Shanghai",
-        flag_standard="HJ 212-2017",
-    )
+    f = _filter(world.gas, START + timedelta(hours=3))
     calendar = limit_calendar(db, world.gas, date(2026, 9, 1), date(2026, 9, 2))
     to_model = converter("hour", calendar, SH)
     pages = [(None, ["a21026", "zz9001"] * 2), ((START, "zz9001"), ["a21026", "zz9001", "a21026"])]

@@ -33,18 +33,23 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def test_two_workers_serve_the_port(role_urls: dict[str, str]) -> None:
+def _two_workers(role_urls: dict[str, str]) -> tuple[int, dict[str, str]]:
+    """A free port, and the environment of an API with two workers on it."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
-    env = {
+    return port, {
         **os.environ,
         "SOURCEWATCH_DATABASE_URL": role_urls["api"],
         "SOURCEWATCH_API_HOST": "127.0.0.1",
         "SOURCEWATCH_API_PORT": str(port),
         "SOURCEWATCH_API_WORKERS": "2",
-        "SOURCEWATCH_LOG_FORMAT": "json",
     }
+
+
+def test_two_workers_serve_the_port(role_urls: dict[str, str]) -> None:
+    port, env = _two_workers(role_urls)
+    env["SOURCEWATCH_LOG_FORMAT"] = "json"
     proc = subprocess.Popen(
         [sys.executable, "-m", "sourcewatch.cli", "api"],
         env=env,
@@ -130,16 +135,7 @@ def test_keep_alive_connections_split_evenly_over_the_workers(
     """Connections opened one after another land on the worker holding fewer (api/balance.py),
     where before whichever worker woke first took them (3 to 1 or 4 to 0 about half the time);
     after a worker dies, its replacement takes its seat and its share."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    env = {
-        **os.environ,
-        "SOURCEWATCH_DATABASE_URL": role_urls["api"],
-        "SOURCEWATCH_API_HOST": "127.0.0.1",
-        "SOURCEWATCH_API_PORT": str(port),
-        "SOURCEWATCH_API_WORKERS": "2",
-    }
+    port, env = _two_workers(role_urls)
     # a deferral long enough that the idle worker always takes the connection, whatever the
     # machine's load (the default, 50 ms, bounds the wait in production)
     program = (
