@@ -29,7 +29,9 @@ import ssl
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["ACCEPT_DEFER_S", "BalancedLoop", "Board", "Seat"]
+import uvicorn
+
+__all__ = ["ACCEPT_DEFER_S", "BalancedLoop", "Board", "Seat", "WorkersConfig"]
 
 logger = logging.getLogger(__name__)
 
@@ -300,3 +302,20 @@ class BalancedLoop(asyncio.SelectorEventLoop):
         if kwargs.get("start_serving", True):
             await listener.start_serving()
         return listener
+
+
+class WorkersConfig(uvicorn.Config):
+    """uvicorn's configuration of the worker processes, whose event loops accept in turn
+    (:class:`BalancedLoop`) on ``board``; it travels to each worker with the configuration
+    when uvicorn spawns it. It lives here, not beside the app: unpickling it in a new worker
+    imports this module only, before the worker answers its supervisor's health checks (the
+    app is imported after, while they are answered; a worker slow to answer is killed)."""
+
+    def __init__(self, *args: Any, board: Board, defer_s: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.board = board
+        self.defer_s = defer_s
+
+    def get_loop_factory(self) -> Callable[[], asyncio.AbstractEventLoop] | None:
+        board, defer_s = self.board, self.defer_s
+        return lambda: BalancedLoop(board, defer_s)

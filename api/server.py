@@ -5,9 +5,7 @@ uvicorn's supervisor, each accepting the connections another worker with fewer l
 
 from __future__ import annotations
 
-import asyncio
 import os
-from collections.abc import Callable
 from typing import Any
 
 import uvicorn
@@ -15,7 +13,7 @@ from fastapi import FastAPI
 from uvicorn.supervisors import Multiprocess
 
 from api.app import create_app
-from api.balance import ACCEPT_DEFER_S, BalancedLoop, Board
+from api.balance import ACCEPT_DEFER_S, Board, WorkersConfig
 from api.settings import ApiSettings
 
 __all__ = ["app_from_environ", "build_server", "serve", "worker_count"]
@@ -50,21 +48,6 @@ def app_from_environ() -> FastAPI:
     return create_app(ApiSettings.from_environ())
 
 
-class _WorkersConfig(uvicorn.Config):
-    """uvicorn's configuration of the worker processes, whose event loops accept in turn
-    (:class:`api.balance.BalancedLoop`) on ``board``; it travels to each worker with the
-    configuration when uvicorn spawns it."""
-
-    def __init__(self, *args: Any, board: Board, defer_s: float, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.board = board
-        self.defer_s = defer_s
-
-    def get_loop_factory(self) -> Callable[[], asyncio.AbstractEventLoop] | None:
-        board, defer_s = self.board, self.defer_s
-        return lambda: BalancedLoop(board, defer_s)
-
-
 def serve(
     settings: ApiSettings,
     *,
@@ -81,7 +64,7 @@ def serve(
     if workers == 1:
         build_server(settings).run()
         return
-    config = _WorkersConfig(
+    config = WorkersConfig(
         "api.server:app_from_environ",
         factory=True,
         workers=workers,
