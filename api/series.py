@@ -245,7 +245,7 @@ def converter(resolution: str, calendar: LimitCalendar, tz: tzinfo) -> Callable[
 # most of the time of such a response (bench/README.md), and then building a dict per point.
 # PostgreSQL now writes each point's JSON (api.queries.measurements.hour_json_rows) but for the
 # members that need Python: the pollutant (once per pollutant), the limit in force (once per
-# limit) and the exceedance judgement (schemas.limits.judgement.judge, through _row_verdict).
+# limit) and the exceedance judgement (schemas.limits.judgement.judge).
 # tests/api/test_series_documents.py compares the result with the models' JSON.
 
 
@@ -273,42 +273,72 @@ class _HourLimits:
 def hour_json_points(calendar: LimitCalendar, rows: Iterable[tuple[Any, ...]]) -> Iterator[bytes]:
     """Each point's JSON (an ``HourPoint``'s members, in its order), UTF-8, from rows of
     :func:`api.queries.measurements.hour_json_rows`. The pieces with names (the pollutant's,
-    the limit's source document) are encoded once per pollutant and limit; what is written per
-    point (the query's texts, the judgement) is ASCII unless a text holds more, so encoding it
-    is a copy, where a point composed as one text with a Chinese name in it would be encoded
-    two bytes a character (bench/README.md, ninth round)."""
-    pollutants: dict[str, bytes] = {}  # by code: b'{"pollutant":…,'
-    limits: dict[int, bytes] = {}  # by limit: b',"limit":…,'
-    converts: dict[int, bool] = {}  # by limit: judges the converted value
-    limit_on = _HourLimits(calendar).on_text
+    the limit's with its source document) are encoded once per pollutant and limit, and found
+    once per pollutant and local day (:class:`_HourPieces`); what is written per point (the
+    query's texts, the judgement) is ASCII unless a text holds more, so encoding it is a copy,
+    where a point composed as one text with a Chinese name in it would be encoded two bytes a
+    character (bench/README.md, ninth round)."""
+    pieces = _HourPieces(calendar)
+    known = pieces.known
     for row in rows:
-        code, day, head, mean, converted, valid, tail = (
-            row[0], row[5], row[6], row[7], row[8], row[9], row[10]
-        )  # fmt: skip
-        pollutant = pollutants.get(code)
+        key = (row[0], row[5])  # the pollutant, the local day
+        found = known.get(key)
+        if found is None:
+            found = pieces.find(row)
+        pollutant, limit, lim, judges_converted = found
+        exceedance = b"null}"
+        if lim is not None and row[9]:  # a valid mean, with a limit in force
+            text = row[8] if judges_converted else row[7]
+            if text is not None:  # (a valid mean that cannot be converted is not judged)
+                exceedance = _exceedance_json(text, lim)
+        yield b"".join(
+            (pollutant, row[6].encode(), limit, row[10].encode(), b',"exceedance":', exceedance)
+        )
+
+
+class _HourPieces:
+    """Per pollutant and local day of hourly points: the pollutant's JSON, the JSON of the
+    hourly limit in force (:meth:`LimitCalendar.find` on the point's local day in the outlet's
+    zone, which the query gives), the limit, and whether it judges the converted mean; each
+    JSON encoded once."""
+
+    def __init__(self, calendar: LimitCalendar) -> None:
+        self._calendar = calendar
+        self.known: dict[tuple[str, str], tuple[bytes, bytes, Limit | None, bool]] = {}
+        self._pollutants: dict[str, bytes] = {}  # by code: b'{"pollutant":…,'
+        self._limits: dict[int, tuple[bytes, bool]] = {}  # by limit: b',"limit":…,'
+
+    def find(self, row: tuple[Any, ...]) -> tuple[bytes, bytes, Limit | None, bool]:
+        code, day = row[0], row[5]
+        pollutant = self._pollutants.get(code)
         if pollutant is None:
             names = dict(zip(HOUR_JSON_COLUMNS[:5], row[:5], strict=True))
             ref = pollutant_ref(names).model_dump_json()
-            pollutant = pollutants[code] = f'{{"pollutant":{ref},'.encode()
-        lim = limit_on(code, day)
-        exceedance = "null"
-        if lim is None:
-            limit = _NULL_LIMIT
-        else:
-            limit = limits.get(id(lim))  # type: ignore[assignment]
-            if limit is None:
-                limit = limits[id(lim)] = f',"limit":{limit_ref(lim).model_dump_json()},'.encode()
-                converts[id(lim)] = _judges_converted(lim)
-            verdict = _row_verdict(lim, converts[id(lim)], valid, mean, converted)
-            if verdict is not None:
-                value, exceeds, multiple = verdict
-                exceedance = (
-                    f'{{"value":{value},"exceeds":{exceeds},'
-                    f'"multiple":{"null" if multiple is None else repr(multiple)}}}'
-                )
-        yield b"".join(
-            (pollutant, head.encode(), limit, f'{tail},"exceedance":{exceedance}}}'.encode())
-        )
+            pollutant = self._pollutants[code] = f'{{"pollutant":{ref},'.encode()
+        lim = self._calendar.find(code, "hour", date.fromisoformat(day))
+        limit, judges_converted = _NULL_LIMIT, False
+        if lim is not None:
+            known_limit = self._limits.get(id(lim))
+            if known_limit is None:
+                text = f',"limit":{limit_ref(lim).model_dump_json()},'.encode()
+                known_limit = self._limits[id(lim)] = (text, _judges_converted(lim))
+            limit, judges_converted = known_limit
+        if len(self.known) >= 1024:
+            self.known.clear()
+        found = self.known[(code, day)] = (pollutant, limit, lim, judges_converted)
+        return found
+
+
+def _exceedance_json(text: str, lim: Limit) -> bytes:
+    """The exceedance member's JSON (and the point's closing brace) of a valid mean whose
+    judged value's text (the stored digits) is ``text``: the multiple rounded to 4 places,
+    as published."""
+    judgement = judge(Decimal(text), lim)
+    multiple = judgement.multiple
+    return (
+        f'{{"value":{text},"exceeds":{_BOOL[judgement.exceeds]},"multiple":'
+        f"{'null' if multiple is None else repr(round(float(multiple), 4))}}}}}"
+    ).encode()
 
 
 _NULL_LIMIT = b',"limit":null,'

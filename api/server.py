@@ -1,5 +1,7 @@
 """Run the API under uvicorn on ``settings.api_host``:``settings.api_port``: one process, or
-``settings.api_workers`` worker processes (one per core by default) sharing the socket."""
+``settings.api_workers`` worker processes (one per core by default) sharing the socket, under
+uvicorn's supervisor, each accepting the connections another worker with fewer leaves it
+(:mod:`api.balance`)."""
 
 from __future__ import annotations
 
@@ -8,8 +10,10 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
+from uvicorn.supervisors import Multiprocess
 
 from api.app import create_app
+from api.balance import ACCEPT_DEFER_S, Board, WorkersConfig
 from api.settings import ApiSettings
 
 __all__ = ["app_from_environ", "build_server", "serve", "worker_count"]
@@ -44,15 +48,23 @@ def app_from_environ() -> FastAPI:
     return create_app(ApiSettings.from_environ())
 
 
-def serve(settings: ApiSettings, *, log_config: dict[str, Any] | None = None) -> None:
-    """Serve until interrupted. With more than one worker, uvicorn starts the workers (each
-    builds its app from the environment, so ``settings`` must be the environment's) and
-    configures their logging with ``log_config`` (a :func:`logging.config.dictConfig` dict)."""
+def serve(
+    settings: ApiSettings,
+    *,
+    log_config: dict[str, Any] | None = None,
+    accept_defer_s: float = ACCEPT_DEFER_S,
+) -> None:
+    """Serve until interrupted. With more than one worker, uvicorn's supervisor starts the
+    workers (each builds its app from the environment, so ``settings`` must be the
+    environment's; it restarts one that dies and stops them gracefully on SIGINT or SIGTERM) and
+    configures their logging with ``log_config`` (a :func:`logging.config.dictConfig` dict);
+    a worker holding more connections than another leaves a new one to it for up to
+    ``accept_defer_s``."""
     workers = worker_count(settings)
     if workers == 1:
         build_server(settings).run()
         return
-    uvicorn.run(
+    config = WorkersConfig(
         "api.server:app_from_environ",
         factory=True,
         workers=workers,
@@ -61,4 +73,10 @@ def serve(settings: ApiSettings, *, log_config: dict[str, Any] | None = None) ->
         proxy_headers=True,
         log_config=log_config,
         server_header=False,
+        board=Board(),
+        defer_s=accept_defer_s,
     )
+    try:
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+    except KeyboardInterrupt:  # as uvicorn.run
+        pass

@@ -116,11 +116,9 @@ def assert_same_csv(written: bytes, models_csv: bytes, rows: list[dict]) -> None
     assert written == out.getvalue().encode()
 
 
-def _models(
-    db: psycopg.Connection, outlet: int, end: datetime
-) -> tuple[list[HourPoint], list[dict]]:
-    """The points as the pydantic path builds them (api.series.converter), and their rows."""
-    f = queries.SeriesFilter(
+def _filter(outlet: int, end: datetime) -> queries.SeriesFilter:
+    """The hourly points of ``outlet`` from START to ``end``."""
+    return queries.SeriesFilter(
         outlet_id=outlet,
         start=START,
         end=end,
@@ -129,6 +127,13 @@ def _models(
         timezone="Asia/Shanghai",
         flag_standard="HJ 212-2017",
     )
+
+
+def _models(
+    db: psycopg.Connection, outlet: int, end: datetime
+) -> tuple[list[HourPoint], list[dict]]:
+    """The points as the pydantic path builds them (api.series.converter), and their rows."""
+    f = _filter(outlet, end)
     statement = queries.points("hour", f, after=None, limit=None)
     with db.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(statement.query, statement.params).fetchall()
@@ -300,6 +305,40 @@ def test_a_json_page_is_gzipped_in_the_endpoint_as_the_middleware_would(
     assert gzip.decompress(raw) == plain.content
     again = client.get(url, headers={"Accept-Encoding": "gzip", "If-None-Match": headers["etag"]})
     assert again.status_code == 304
+
+
+def test_a_json_page_names_its_pollutants_known_or_not_as_the_models(
+    world: World, db: psycopg.Connection
+) -> None:
+    """The page's rows are sorted and cut before the pollutants' names are joined to them
+    (api.queries.measurements.hour_json_rows): a code the pollutants table does not know still
+    has its point, named by nothing, as the models have it; the page of a cursor too."""
+    for h in range(3):
+        for code in ("a21026", "zz9001"):  # the second: in no code table
+            db.execute(
+                "INSERT INTO hourly_means (outlet_id, pollutant, hour_start, source, mean, "
+                "valid_count, expected_count, valid) VALUES (%s, %s, %s, 'min', 42.5, 45, 60, "
+                "true)",
+                (world.gas, code, START + timedelta(hours=h)),
+            )
+    f = _filter(world.gas, START + timedelta(hours=3))
+    calendar = limit_calendar(db, world.gas, date(2026, 9, 1), date(2026, 9, 2))
+    to_model = converter("hour", calendar, SH)
+    pages = [(None, ["a21026", "zz9001"] * 2), ((START, "zz9001"), ["a21026", "zz9001", "a21026"])]
+    for key, codes in pages:
+        limit = len(codes)
+        statement = queries.points("hour", f, after=key, limit=limit)
+        with db.cursor(row_factory=dict_row) as cur:
+            rows = cur.execute(statement.query, statement.params).fetchall()
+        json_rows = queries.hour_json_rows(f, local_tz="Asia/Shanghai", after=key, limit=limit)
+        texts = list(hour_json_points(calendar, db.execute(json_rows.query, json_rows.params)))
+        points = [to_model(r).model_dump(mode="json") for r in rows]
+        assert [json.loads(t) for t in texts] == points
+        assert [p["pollutant"]["code"] for p in points] == codes
+        unknown = [p["pollutant"] for p in points if p["pollutant"]["code"] == "zz9001"]
+        assert unknown and all(p["name"] == {"zh": None, "en": None} for p in unknown)
+        known = [p["pollutant"] for p in points if p["pollutant"]["code"] == "a21026"]
+        assert known and all(p["name"]["zh"] for p in known)
 
 
 def test_a_cursor_key_is_in_utc_whatever_zone_the_row_was_read_in() -> None:

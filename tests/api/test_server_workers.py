@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx2
@@ -32,18 +33,23 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def test_two_workers_serve_the_port(role_urls: dict[str, str]) -> None:
+def _two_workers(role_urls: dict[str, str]) -> tuple[int, dict[str, str]]:
+    """A free port, and the environment of an API with two workers on it."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
-    env = {
+    return port, {
         **os.environ,
         "SOURCEWATCH_DATABASE_URL": role_urls["api"],
         "SOURCEWATCH_API_HOST": "127.0.0.1",
         "SOURCEWATCH_API_PORT": str(port),
         "SOURCEWATCH_API_WORKERS": "2",
-        "SOURCEWATCH_LOG_FORMAT": "json",
     }
+
+
+def test_two_workers_serve_the_port(role_urls: dict[str, str]) -> None:
+    port, env = _two_workers(role_urls)
+    env["SOURCEWATCH_LOG_FORMAT"] = "json"
     proc = subprocess.Popen(
         [sys.executable, "-m", "sourcewatch.cli", "api"],
         env=env,
@@ -73,3 +79,124 @@ def test_two_workers_serve_the_port(role_urls: dict[str, str]) -> None:
     # The workers logged through the CLI's set-up (JSON lines), as the parent does.
     lines = [line for line in stderr.splitlines() if line.strip()]
     assert any('"logger": "uvicorn.error"' in line for line in lines), stderr[-2000:]
+
+
+def _sockets(pid: int) -> set[int]:
+    """Inodes of the sockets process ``pid`` holds."""
+    found: set[int] = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue  # closed meanwhile
+        if target.startswith("socket:["):
+            found.add(int(target[8:-1]))
+    return found
+
+
+def _open(port: int) -> set[int]:
+    """Inodes of the server's ends of TCP connections to ``port`` that it has not closed:
+    established, or closed by the client only (CLOSE_WAIT: the worker has not yet seen the
+    end, nor counted the connection off, which it does before it closes the socket)."""
+    found: set[int] = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] in ("01", "08"):
+            found.add(int(fields[9]))
+    return found
+
+
+def _split(workers: list[int], port: int) -> list[int]:
+    """Open connections to ``port`` per worker, most first."""
+    connections = _open(port)
+    return sorted((len(_sockets(w) & connections) for w in workers), reverse=True)
+
+
+def _workers(pid: int) -> list[int]:
+    return [c for c in _children(pid) if "spawn_main" in Path(f"/proc/{c}/cmdline").read_text()]
+
+
+def _wait(condition: Callable[[], bool], what: str, proc: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 60
+    while not condition():
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        assert time.monotonic() < deadline, what
+        time.sleep(0.1)
+
+
+def _answers(base: str) -> bool:
+    try:
+        return httpx2.get(f"{base}/healthz").status_code == 200
+    except httpx2.TransportError:
+        return False
+
+
+def test_keep_alive_connections_split_evenly_over_the_workers(
+    role_urls: dict[str, str],
+) -> None:
+    """Connections opened one after another land on the worker holding fewer (api/balance.py),
+    where before whichever worker woke first took them (3 to 1 or 4 to 0 about half the time);
+    after a worker dies, its replacement takes its seat and its share."""
+    port, env = _two_workers(role_urls)
+    # a deferral long enough that the idle worker always takes the connection, whatever the
+    # machine's load (the default, 50 ms, bounds the wait in production)
+    program = (
+        "from api.server import serve; from api.settings import ApiSettings; "
+        "serve(ApiSettings.from_environ(), accept_defer_s=30.0)"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", program],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    clients: list[httpx2.Client] = []
+
+    def both_serve(workers: list[int]) -> None:
+        """Wait until both workers accept (each holds one of two connections), as they do
+        once started; a worker still starting leaves every connection to the other."""
+        deadline = time.monotonic() + 60
+        while True:
+            assert time.monotonic() < deadline, "a worker does not accept"
+            pair = [httpx2.Client(base_url=base) for _ in range(2)]
+            try:
+                for client in pair:
+                    assert client.get("/healthz").status_code == 200
+                split = _split(workers, port)
+            finally:
+                for client in pair:
+                    client.close()
+            _wait(lambda: _split(workers, port) == [0, 0], "connections still open", proc)
+            if split == [1, 1]:
+                return
+            assert split == [2, 0], split
+
+    try:
+        _wait(lambda: _answers(base) and len(_workers(proc.pid)) == 2, "no 2 workers", proc)
+        workers = _workers(proc.pid)
+        both_serve(workers)
+        for expected in ([1, 0], [1, 1], [2, 1], [2, 2]):
+            client = httpx2.Client(base_url=base)
+            clients.append(client)
+            assert client.get("/healthz").status_code == 200
+            assert _split(workers, port) == expected
+        for client in clients:
+            client.close()
+        clients.clear()
+        _wait(lambda: _split(workers, port) == [0, 0], "connections still open", proc)
+
+        os.kill(workers[0], signal.SIGKILL)
+        _wait(
+            lambda: workers[0] not in _workers(proc.pid) and len(_workers(proc.pid)) == 2,
+            "the dead worker was not replaced",
+            proc,
+        )
+        both_serve(_workers(proc.pid))  # the replacement takes its share
+    finally:
+        for client in clients:
+            client.close()
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr[-2000:]
