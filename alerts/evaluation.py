@@ -56,6 +56,7 @@ __all__ = [
     "FLOW",
     "OXYGEN",
     "Evaluation",
+    "MinutesRead",
     "OpenCases",
     "OutletContext",
     "ReferenceCache",
@@ -772,48 +773,71 @@ def read_minutes(
     database neither sorts nor groups by hour). Hours not on a whole UTC hour (the queue's
     are; one queued by hand might not be) are left out, and are read on their own when
     judged."""
-    lows: list[datetime] = []
-    highs: list[datetime] = []
-    ranges: list[int] = []
-    in_range: dict[tuple[int, datetime], list[datetime]] = {}  # (outlet, low) → its hours
-    out: dict[int, dict[datetime, _Series]] = {}
-    for outlet_id, outlet_hours in hours.items():
-        aligned = sorted({h for h in outlet_hours if h.timestamp() % _ONE_HOUR == 0})
-        if not aligned:
-            continue
-        out[outlet_id] = {h: _series() for h in aligned}
-        low = prev = aligned[0]
-        group = [low]
-        for h in aligned[1:]:
-            if h - prev > _RANGE_GAP:
-                lows.append(low)
-                highs.append(prev + _HOUR)
-                ranges.append(outlet_id)
-                in_range[(outlet_id, low)] = group
-                low, group = h, []
-            group.append(h)
-            prev = h
-        lows.append(low)
-        highs.append(prev + _HOUR)
-        ranges.append(outlet_id)
-        in_range[(outlet_id, low)] = group
-    if not ranges:
+    return MinutesRead(conn, hours).result()
+
+
+class MinutesRead:
+    """:func:`read_minutes` sent now and read when :meth:`result` is first called: in a
+    pipeline, the statement is sent without waiting for it, so a batch sends each outlet's read
+    first and takes each one's rows when it judges that outlet, while the database reads the
+    next ones (on the evaluator's own connection and in its transaction: no thread, no second
+    connection)."""
+
+    __slots__ = ("_cursor", "_in_range", "_out")
+
+    def __init__(self, conn: psycopg.Connection, hours: dict[int, list[datetime]]) -> None:
+        lows: list[datetime] = []
+        highs: list[datetime] = []
+        ranges: list[int] = []
+        in_range: dict[tuple[int, datetime], list[datetime]] = {}  # (outlet, low) → its hours
+        out: dict[int, dict[datetime, _Series]] = {}
+        for outlet_id, outlet_hours in hours.items():
+            aligned = sorted({h for h in outlet_hours if h.timestamp() % _ONE_HOUR == 0})
+            if not aligned:
+                continue
+            out[outlet_id] = {h: _series() for h in aligned}
+            low = prev = aligned[0]
+            group = [low]
+            for h in aligned[1:]:
+                if h - prev > _RANGE_GAP:
+                    lows.append(low)
+                    highs.append(prev + _HOUR)
+                    ranges.append(outlet_id)
+                    in_range[(outlet_id, low)] = group
+                    low, group = h, []
+                group.append(h)
+                prev = h
+            lows.append(low)
+            highs.append(prev + _HOUR)
+            ranges.append(outlet_id)
+            in_range[(outlet_id, low)] = group
+        self._in_range, self._out = in_range, out
+        self._cursor: psycopg.Cursor[Any] | None = None
+        if ranges:
+            self._cursor = conn.cursor()
+            self._cursor.execute(_READ_HOURS, (ranges, lows, highs))
+
+    def result(self) -> dict[int, dict[datetime, _Series]]:
+        """The samples read: outlet → hour → series (the rows are taken the first time)."""
+        cursor, self._cursor = self._cursor, None
+        if cursor is None:
+            return self._out
+        out, in_range = self._out, self._in_range
+        for outlet_id, low, pollutant, kind, *arrays in cursor:
+            micros, *columns = _in_time_order(arrays[0], arrays[1:])
+            by_hour = out[outlet_id]
+            j = 0
+            for start in in_range[(outlet_id, low)]:
+                start_us = epoch_micros(start)
+                i = bisect_left(micros, start_us, j)
+                j = bisect_left(micros, start_us + HOUR_US, i)
+                if j > i:
+                    value, zs_value, flag = (column[i:j] for column in columns)
+                    by_hour[start][pollutant][kind] = SampleColumns(
+                        None, value, zs_value, flag, micros=micros[i:j]
+                    )
+        cursor.close()
         return out
-    rows = conn.execute(_READ_HOURS, (ranges, lows, highs))
-    for outlet_id, low, pollutant, kind, *arrays in rows:
-        micros, *columns = _in_time_order(arrays[0], arrays[1:])
-        by_hour = out[outlet_id]
-        j = 0
-        for start in in_range[(outlet_id, low)]:
-            start_us = epoch_micros(start)
-            i = bisect_left(micros, start_us, j)
-            j = bisect_left(micros, start_us + HOUR_US, i)
-            if j > i:
-                value, zs_value, flag = (column[i:j] for column in columns)
-                by_hour[start][pollutant][kind] = SampleColumns(
-                    None, value, zs_value, flag, micros=micros[i:j]
-                )
-    return out
 
 
 def read_no_periods(
