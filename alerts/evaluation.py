@@ -225,6 +225,18 @@ class Evaluation:
             self.cache.valid_flags = frozenset(code for (code,) in rows)
         return self.cache.valid_flags
 
+    def read_code_tables(self, days: Iterable[date]) -> None:
+        """Read now what the steps of these local days read of the code tables when first
+        needed (the valid flags, which pollutants are flow-weighted, the validity and pattern
+        rules; each kept in the cache): in a pipeline, a batch reads them before it sends its
+        reads of minutes, so that its first outlet does not wait for all of those to find them.
+        A rule that is missing raises here."""
+        self.valid_flags()
+        self.flow_weighted(FLOW)
+        for day in sorted(set(days)):
+            self.rules(day)
+            self.pattern_rules(day)
+
     def flow_weighted(self, pollutant: str) -> bool:
         """Whether this outlet's means of ``pollutant`` are volume-weighted: wastewater
         pollutants that have an emission amount (a mass), HJ 212-2017 Appendix D."""
@@ -816,6 +828,12 @@ class MinutesRead:
         if ranges:
             self._cursor = conn.cursor()
             self._cursor.execute(_READ_HOURS, (ranges, lows, highs))
+            if conn.pgconn.pipeline_status:
+                # The server sends a pipeline's results when asked (a sync or a flush request)
+                # or when its buffer fills: asked now, this read's rows come as soon as it is
+                # done, not after everything sent behind it.
+                conn.pgconn.send_flush_request()
+                conn.pgconn.flush()
 
     def result(self) -> dict[int, dict[datetime, _Series]]:
         """The samples read: outlet → hour → series (the rows are taken the first time)."""

@@ -22,6 +22,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from itertools import islice
 from typing import Any
 
 import psycopg
@@ -101,6 +102,7 @@ class EvaluatorOptions:
 # connection; its GIL hand-offs with this one's every pipelined statement cost more than the
 # overlap gave, and it could not see a caller's open transaction.)
 READ_AHEAD_HOURS = 48
+READ_AHEAD_OUTLETS = 2  # outlets whose minutes are being read while one is judged, at most
 
 
 class Evaluator:
@@ -213,11 +215,17 @@ class Evaluator:
                 self._read_ahead(
                     conn, evaluations, hours, cache, minutes=not outlet_by_outlet, guarded=False
                 )
-                # Sent after what the read ahead waited for, so that the first outlet waits
-                # for its own minutes only (see READ_AHEAD_HOURS).
-                reads = (
-                    {o: MinutesRead(conn, {o: hours[o]}) for o in hours} if outlet_by_outlet else {}
-                )
+                # Sent after what the read ahead waited for, and after the code tables the
+                # steps read when first needed, so that the first outlet waits for its own
+                # minutes only (see READ_AHEAD_HOURS); a missing rule raises here, and the
+                # batch is judged one by one, each step raising it as before.
+                if outlet_by_outlet:
+                    for o, ev in evaluations.items():
+                        ev.read_code_tables(ev.outlet.local_day(h) for h in hours[o])
+                reads: dict[int, MinutesRead] = {}
+                ahead = iter(list(hours) if outlet_by_outlet else [])
+                for o in islice(ahead, READ_AHEAD_OUTLETS):
+                    reads[o] = MinutesRead(conn, {o: hours[o]})
                 # Every outlet's means first, then every outlet's judgement: the statements
                 # that write the means are sent as each outlet's are computed, and the server
                 # runs them while the next outlet's are, instead of when a judgement waits
@@ -226,6 +234,8 @@ class Evaluator:
                 means = {}
                 for o, ev in evaluations.items():
                     if o in reads:
+                        for later in islice(ahead, 1):  # the server reads it meanwhile
+                            reads[later] = MinutesRead(conn, {later: hours[later]})
                         ev.use_prefetched_minutes(reads.pop(o).result().get(o, {}))
                     means[o] = ev.hour_means(hours[o])
                 for o, ev in evaluations.items():
