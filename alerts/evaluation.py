@@ -827,7 +827,10 @@ class MinutesRead:
         self._cursor: psycopg.Cursor[Any] | None = None
         if ranges:
             self._cursor = conn.cursor()
-            self._cursor.execute(_READ_HOURS, (ranges, lows, highs))
+            # Prepared at once: a batch sends it once per outlet, and the server then plans it
+            # (a lateral over the measurements view) once for its generic plan rather than once
+            # for each of its first executions.
+            self._cursor.execute(_READ_HOURS, (ranges, lows, highs), prepare=True)
             if conn.pgconn.pipeline_status:
                 # The server sends a pipeline's results when asked (a sync or a flush request)
                 # or when its buffer fills: asked now, this read's rows come as soon as it is
