@@ -543,19 +543,10 @@ def test_a_day_step_that_fails_in_its_pipeline_is_recorded_alone(
 # --- minutes read ahead, outlet by outlet, in the batch's pipeline ---------------------------------
 
 
-@pytest.mark.parametrize("read_fails", [False, True], ids=["read ahead", "read fails"])
-def test_minutes_read_ahead_give_the_stored_outputs(
-    db: psycopg.Connection,
-    database_url: str,
-    monkeypatch: pytest.MonkeyPatch,
-    read_fails: bool,
-) -> None:
-    """Every batch of the identity scenarios sends its outlets' reads of minutes ahead and takes
-    each one's rows when it judges that outlet (the threshold lowered to one hour): the outputs
-    are those stored in evaluation_identity.json; when every such read fails, the batch is
-    judged again outlet by outlet, and they are the same too."""
+def _reads_ahead(monkeypatch: pytest.MonkeyPatch, *, fail: bool = False) -> list[int]:
+    """Every batch reads its minutes ahead outlet by outlet (the threshold lowered to one hour);
+    returns the outlets read so, in order (each read failing when taken, if ``fail``)."""
     from alerts import evaluator
-    from tests.alerts import test_evaluation_identity as identity
 
     reads: list[int] = []
 
@@ -567,12 +558,29 @@ def test_minutes_read_ahead_give_the_stored_outputs(
             super().__init__(conn, hours)
 
         def result(self) -> dict[int, Any]:
-            if read_fails:
+            if fail:
                 raise RuntimeError("the read ahead failed")
             return super().result()
 
     monkeypatch.setattr(evaluator, "READ_AHEAD_HOURS", 1)
     monkeypatch.setattr(evaluator, "MinutesRead", Counted)
+    return reads
+
+
+@pytest.mark.parametrize("read_fails", [False, True], ids=["read ahead", "read fails"])
+def test_minutes_read_ahead_give_the_stored_outputs(
+    db: psycopg.Connection,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    read_fails: bool,
+) -> None:
+    """Every batch of the identity scenarios sends its outlets' reads of minutes ahead and takes
+    each one's rows when it judges that outlet (the threshold lowered to one hour): the outputs
+    are those stored in evaluation_identity.json; when every such read fails, the batch is
+    judged again outlet by outlet, and they are the same too."""
+    from tests.alerts import test_evaluation_identity as identity
+
+    reads = _reads_ahead(monkeypatch, fail=read_fails)
     identity.run_scenarios(db, database_url)
     assert reads  # the scenarios' batches read ahead
     got = identity.outputs(db)
@@ -586,19 +594,7 @@ def test_a_drain_inside_a_transaction_of_the_callers_reads_ahead_what_it_wrote(
 ) -> None:
     """The reads ahead are statements of the evaluator's own connection: a drain inside the
     caller's open transaction reads ahead what that transaction wrote, and judges it."""
-    from alerts import evaluator
-
-    reads: list[int] = []
-
-    class Counted(MinutesRead):
-        __slots__ = ()
-
-        def __init__(self, conn: psycopg.Connection, hours: dict[int, list[datetime]]) -> None:
-            reads.extend(hours)
-            super().__init__(conn, hours)
-
-    monkeypatch.setattr(evaluator, "READ_AHEAD_HOURS", 1)
-    monkeypatch.setattr(evaluator, "MinutesRead", Counted)
+    reads = _reads_ahead(monkeypatch)
     outlet_id = add_outlet(db, MN)
     bind_outlet(db, MN, ULTRA_LOW, "ultra-low-coal", date(2020, 1, 1), "permit")
     with db.transaction(force_rollback=True):
