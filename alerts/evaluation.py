@@ -12,6 +12,7 @@ docs/regulations.md#exceedance).
 
 from __future__ import annotations
 
+import functools
 import json
 from bisect import bisect_left
 from collections import defaultdict
@@ -43,6 +44,7 @@ from alerts.rules import (
 from schemas.cases.policy import CasePolicy
 from schemas.cases.transitions import PendingPeriods, Transition, judge_period, limit_details
 from schemas.codes.pattern_rules import PatternRules, load_pattern_rules
+from schemas.core import pgcopy
 from schemas.limits.judgement import judge, value_to_judge
 from schemas.limits.rules import (
     Limit,
@@ -430,8 +432,8 @@ class Evaluation:
         """Upsert these means in one statement (one array per column)."""
         if not results:
             return
-        columns = list(zip(*((p, *_mean_row(r)) for p, r in results), strict=True))
-        self.conn.execute(_STORE_HOURS, (self.outlet.id, self.now, *map(list, columns)))
+        arrays = pgcopy.columns(_hour_kinds(self.conn), ((p, *_mean_row(r)) for p, r in results))
+        self.conn.execute(_STORE_HOURS, (self.outlet.id, self.now, *arrays))
 
     # --- days ------------------------------------------------------------------------------
 
@@ -547,8 +549,8 @@ class Evaluation:
         """Upsert these daily means in one statement (one array per column)."""
         if not results:
             return
-        columns = list(zip(*((p, *_day_row(r)) for p, r in results), strict=True))
-        self.conn.execute(_STORE_DAYS, (self.outlet.id, self.now, *map(list, columns)))
+        arrays = pgcopy.columns(_day_kinds(self.conn), ((p, *_day_row(r)) for p, r in results))
+        self.conn.execute(_STORE_DAYS, (self.outlet.id, self.now, *arrays))
 
     # --- judgement -------------------------------------------------------------------------
 
@@ -745,6 +747,39 @@ _MEAN_COLUMNS = attrgetter(
     "valid",
     "reason",
 )
+
+
+_Kinds = list[tuple[type[pgcopy.Array], Any]]
+
+
+def _mean_kinds(conn: psycopg.Connection) -> _Kinds:
+    """How the columns of ``_MEAN_COLUMNS`` are sent (schemas/core/pgcopy.py; registered on
+    ``conn``): psycopg's list dumper spends over 1 µs an element on Decimals, in Python. The
+    numbers go as text (``numeric``'s own digits, exact) and are cast to numeric[] in SQL."""
+    pgcopy.register_arrays(conn.adapters)
+    text = functools.partial(pgcopy.text, encoding=conn.info.encoding)
+    numeric = (pgcopy.TextArray, pgcopy.numeric_text)
+    count = (pgcopy.Int4Array, pgcopy.int4)
+    return [
+        (pgcopy.TextArray, text),  # source
+        *[numeric] * 4,  # mean, zs_reported, converted, o2_mean
+        *[count] * 2,  # valid_count, expected_count
+        (pgcopy.BoolArray, pgcopy.boolean),  # valid
+        (pgcopy.TextArray, text),  # reason
+    ]
+
+
+def _hour_kinds(conn: psycopg.Connection) -> _Kinds:
+    """How the columns of ``_STORE_HOURS`` are sent (pollutant, :func:`_mean_row`)."""
+    text = (pgcopy.TextArray, functools.partial(pgcopy.text, encoding=conn.info.encoding))
+    hour = (pgcopy.TimestamptzArray, pgcopy.timestamptz)
+    return [text, hour, *_mean_kinds(conn), text]  # the flags as text, cast to jsonb[]
+
+
+def _day_kinds(conn: psycopg.Connection) -> _Kinds:
+    """How the columns of ``_STORE_DAYS`` are sent (pollutant, :func:`_day_row`)."""
+    text = (pgcopy.TextArray, functools.partial(pgcopy.text, encoding=conn.info.encoding))
+    return [text, (pgcopy.DateArray, pgcopy.date), *_mean_kinds(conn)]
 
 
 def _mean_row(r: MeanResult) -> tuple[Any, ...]:
