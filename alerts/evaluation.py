@@ -749,17 +749,14 @@ _MEAN_COLUMNS = attrgetter(
 )
 
 
-_Kinds = list[tuple[type[pgcopy.Array], Any]]
-
-
-def _mean_kinds(conn: psycopg.Connection) -> _Kinds:
+def _mean_kinds(conn: psycopg.Connection) -> list[pgcopy.Column]:
     """How the columns of ``_MEAN_COLUMNS`` are sent (schemas/core/pgcopy.py; registered on
     ``conn``): psycopg's list dumper spends over 1 µs an element on Decimals, in Python. The
     numbers go as text (``numeric``'s own digits, exact) and are cast to numeric[] in SQL."""
     pgcopy.register_arrays(conn.adapters)
     text = functools.partial(pgcopy.text, encoding=conn.info.encoding)
-    numeric = (pgcopy.TextArray, pgcopy.numeric_text)
-    count = (pgcopy.Int4Array, pgcopy.int4)
+    numeric: pgcopy.Column = (pgcopy.TextArray, pgcopy.numeric_text)
+    count: pgcopy.Column = (pgcopy.Int4Array, pgcopy.int4)
     return [
         (pgcopy.TextArray, text),  # source
         *[numeric] * 4,  # mean, zs_reported, converted, o2_mean
@@ -769,16 +766,22 @@ def _mean_kinds(conn: psycopg.Connection) -> _Kinds:
     ]
 
 
-def _hour_kinds(conn: psycopg.Connection) -> _Kinds:
+def _hour_kinds(conn: psycopg.Connection) -> list[pgcopy.Column]:
     """How the columns of ``_STORE_HOURS`` are sent (pollutant, :func:`_mean_row`)."""
-    text = (pgcopy.TextArray, functools.partial(pgcopy.text, encoding=conn.info.encoding))
-    hour = (pgcopy.TimestamptzArray, pgcopy.timestamptz)
+    text: pgcopy.Column = (
+        pgcopy.TextArray,
+        functools.partial(pgcopy.text, encoding=conn.info.encoding),
+    )
+    hour: pgcopy.Column = (pgcopy.TimestamptzArray, pgcopy.timestamptz)
     return [text, hour, *_mean_kinds(conn), text]  # the flags as text, cast to jsonb[]
 
 
-def _day_kinds(conn: psycopg.Connection) -> _Kinds:
+def _day_kinds(conn: psycopg.Connection) -> list[pgcopy.Column]:
     """How the columns of ``_STORE_DAYS`` are sent (pollutant, :func:`_day_row`)."""
-    text = (pgcopy.TextArray, functools.partial(pgcopy.text, encoding=conn.info.encoding))
+    text: pgcopy.Column = (
+        pgcopy.TextArray,
+        functools.partial(pgcopy.text, encoding=conn.info.encoding),
+    )
     return [text, (pgcopy.DateArray, pgcopy.date), *_mean_kinds(conn)]
 
 

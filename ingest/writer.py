@@ -32,11 +32,10 @@ from typing import Any, NamedTuple
 
 import psycopg
 
-from schemas.core import pgcopy
 from ingest.exact_pairs import split_text
 from ingest.records import Accepted, Rejected
 from schemas.completeness import record
-from schemas.core import channels
+from schemas.core import channels, pgcopy
 
 __all__ = [
     "DEAD_LETTER_MAX_BYTES",

@@ -85,10 +85,13 @@ class PendingPeriods:
         if not (self.periods or self.cases):
             return
         pgcopy.register_arrays(conn.adapters)
-        text = (pgcopy.TextArray, functools.partial(pgcopy.text, encoding=conn.info.encoding))
-        numeric = (pgcopy.TextArray, pgcopy.numeric_text)
-        case_id = (pgcopy.Int8Array, pgcopy.int8)
-        at = (pgcopy.TimestamptzArray, pgcopy.timestamptz)
+        text: pgcopy.Column = (
+            pgcopy.TextArray,
+            functools.partial(pgcopy.text, encoding=conn.info.encoding),
+        )
+        numeric: pgcopy.Column = (pgcopy.TextArray, pgcopy.numeric_text)
+        case_id: pgcopy.Column = (pgcopy.Int8Array, pgcopy.int8)
+        at: pgcopy.Column = (pgcopy.TimestamptzArray, pgcopy.timestamptz)
         if self.periods:
             period_kinds = [case_id, at, numeric, numeric, numeric]
             period_kinds += [(pgcopy.BoolArray, pgcopy.boolean), text]
@@ -99,7 +102,8 @@ class PendingPeriods:
                 ),
             )
         if self.cases:
-            case_kinds = [case_id, at, at, numeric, (pgcopy.Int4Array, pgcopy.int4), text]
+            case_kinds: list[pgcopy.Column] = [case_id, at, at, numeric]
+            case_kinds += [(pgcopy.Int4Array, pgcopy.int4), text]
             conn.execute(
                 _UPDATE_CASES,
                 pgcopy.columns(

@@ -41,6 +41,7 @@ __all__ = [
     "Array",
     "BoolArray",
     "ByteaArray",
+    "Column",
     "DateArray",
     "Int4Array",
     "Int8Array",
@@ -217,9 +218,10 @@ def array(kind: type[A], fields: list[bytes]) -> A:
     return kind(_ARRAY_HEAD(1, NULL in fields, kind.element_oid, len(fields), 1) + b"".join(fields))
 
 
-def columns(
-    kinds: Sequence[tuple[type[Array], Callable[[Any], bytes]]], rows: Iterable[Sequence[Any]]
-) -> list[Array]:
+Column = tuple[type[Array], Callable[[Any], bytes]]  # an array's kind and its elements' encoder
+
+
+def columns(kinds: Sequence[Column], rows: Iterable[Sequence[Any]]) -> list[Array]:
     """``rows`` as one array per column, each made of its column's values encoded by the
     column's encoder (a field function of this module, or a partial of one)."""
     by_column = list(zip(*rows, strict=True)) or [()] * len(kinds)
