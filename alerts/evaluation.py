@@ -12,6 +12,7 @@ docs/regulations.md#exceedance).
 
 from __future__ import annotations
 
+import functools
 import json
 from bisect import bisect_left
 from collections import defaultdict
@@ -43,6 +44,7 @@ from alerts.rules import (
 from schemas.cases.policy import CasePolicy
 from schemas.cases.transitions import PendingPeriods, Transition, judge_period, limit_details
 from schemas.codes.pattern_rules import PatternRules, load_pattern_rules
+from schemas.core import pgcopy
 from schemas.limits.judgement import judge, value_to_judge
 from schemas.limits.rules import (
     Limit,
@@ -56,6 +58,7 @@ __all__ = [
     "FLOW",
     "OXYGEN",
     "Evaluation",
+    "MinutesRead",
     "OpenCases",
     "OutletContext",
     "ReferenceCache",
@@ -223,6 +226,18 @@ class Evaluation:
             rows = self.conn.execute("SELECT DISTINCT code FROM data_flags WHERE valid")
             self.cache.valid_flags = frozenset(code for (code,) in rows)
         return self.cache.valid_flags
+
+    def read_code_tables(self, days: Iterable[date]) -> None:
+        """Read now what the steps of these local days read of the code tables when first
+        needed (the valid flags, which pollutants are flow-weighted, the validity and pattern
+        rules; each kept in the cache): in a pipeline, a batch reads them before it sends its
+        reads of minutes, so that its first outlet does not wait for all of those to find them.
+        A rule that is missing raises here."""
+        self.valid_flags()
+        self.flow_weighted(FLOW)
+        for day in sorted(set(days)):
+            self.rules(day)
+            self.pattern_rules(day)
 
     def flow_weighted(self, pollutant: str) -> bool:
         """Whether this outlet's means of ``pollutant`` are volume-weighted: wastewater
@@ -417,8 +432,8 @@ class Evaluation:
         """Upsert these means in one statement (one array per column)."""
         if not results:
             return
-        columns = list(zip(*((p, *_mean_row(r)) for p, r in results), strict=True))
-        self.conn.execute(_STORE_HOURS, (self.outlet.id, self.now, *map(list, columns)))
+        arrays = pgcopy.columns(_hour_kinds(self.conn), ((p, *_mean_row(r)) for p, r in results))
+        self.conn.execute(_STORE_HOURS, (self.outlet.id, self.now, *arrays))
 
     # --- days ------------------------------------------------------------------------------
 
@@ -534,8 +549,8 @@ class Evaluation:
         """Upsert these daily means in one statement (one array per column)."""
         if not results:
             return
-        columns = list(zip(*((p, *_day_row(r)) for p, r in results), strict=True))
-        self.conn.execute(_STORE_DAYS, (self.outlet.id, self.now, *map(list, columns)))
+        arrays = pgcopy.columns(_day_kinds(self.conn), ((p, *_day_row(r)) for p, r in results))
+        self.conn.execute(_STORE_DAYS, (self.outlet.id, self.now, *arrays))
 
     # --- judgement -------------------------------------------------------------------------
 
@@ -734,6 +749,42 @@ _MEAN_COLUMNS = attrgetter(
 )
 
 
+def _mean_kinds(conn: psycopg.Connection) -> list[pgcopy.Column]:
+    """How the columns of ``_MEAN_COLUMNS`` are sent (schemas/core/pgcopy.py; registered on
+    ``conn``): psycopg's list dumper spends over 1 µs an element on Decimals, in Python. The
+    numbers go as text (``numeric``'s own digits, exact) and are cast to numeric[] in SQL."""
+    pgcopy.register_arrays(conn.adapters)
+    text = functools.partial(pgcopy.text, encoding=conn.info.encoding)
+    numeric: pgcopy.Column = (pgcopy.TextArray, pgcopy.numeric_text)
+    count: pgcopy.Column = (pgcopy.Int4Array, pgcopy.int4)
+    return [
+        (pgcopy.TextArray, text),  # source
+        *[numeric] * 4,  # mean, zs_reported, converted, o2_mean
+        *[count] * 2,  # valid_count, expected_count
+        (pgcopy.BoolArray, pgcopy.boolean),  # valid
+        (pgcopy.TextArray, text),  # reason
+    ]
+
+
+def _hour_kinds(conn: psycopg.Connection) -> list[pgcopy.Column]:
+    """How the columns of ``_STORE_HOURS`` are sent (pollutant, :func:`_mean_row`)."""
+    text: pgcopy.Column = (
+        pgcopy.TextArray,
+        functools.partial(pgcopy.text, encoding=conn.info.encoding),
+    )
+    hour: pgcopy.Column = (pgcopy.TimestamptzArray, pgcopy.timestamptz)
+    return [text, hour, *_mean_kinds(conn), text]  # the flags as text, cast to jsonb[]
+
+
+def _day_kinds(conn: psycopg.Connection) -> list[pgcopy.Column]:
+    """How the columns of ``_STORE_DAYS`` are sent (pollutant, :func:`_day_row`)."""
+    text: pgcopy.Column = (
+        pgcopy.TextArray,
+        functools.partial(pgcopy.text, encoding=conn.info.encoding),
+    )
+    return [text, (pgcopy.DateArray, pgcopy.date), *_mean_kinds(conn)]
+
+
 def _mean_row(r: MeanResult) -> tuple[Any, ...]:
     return (r.hour_start, *_MEAN_COLUMNS(r), json.dumps(dict(r.flags)))
 
@@ -772,48 +823,80 @@ def read_minutes(
     database neither sorts nor groups by hour). Hours not on a whole UTC hour (the queue's
     are; one queued by hand might not be) are left out, and are read on their own when
     judged."""
-    lows: list[datetime] = []
-    highs: list[datetime] = []
-    ranges: list[int] = []
-    in_range: dict[tuple[int, datetime], list[datetime]] = {}  # (outlet, low) → its hours
-    out: dict[int, dict[datetime, _Series]] = {}
-    for outlet_id, outlet_hours in hours.items():
-        aligned = sorted({h for h in outlet_hours if h.timestamp() % _ONE_HOUR == 0})
-        if not aligned:
-            continue
-        out[outlet_id] = {h: _series() for h in aligned}
-        low = prev = aligned[0]
-        group = [low]
-        for h in aligned[1:]:
-            if h - prev > _RANGE_GAP:
-                lows.append(low)
-                highs.append(prev + _HOUR)
-                ranges.append(outlet_id)
-                in_range[(outlet_id, low)] = group
-                low, group = h, []
-            group.append(h)
-            prev = h
-        lows.append(low)
-        highs.append(prev + _HOUR)
-        ranges.append(outlet_id)
-        in_range[(outlet_id, low)] = group
-    if not ranges:
+    return MinutesRead(conn, hours).result()
+
+
+class MinutesRead:
+    """:func:`read_minutes` sent now and read when :meth:`result` is first called: in a
+    pipeline, the statement is sent without waiting for it, so a batch sends each outlet's read
+    first and takes each one's rows when it judges that outlet, while the database reads the
+    next ones (on the evaluator's own connection and in its transaction: no thread, no second
+    connection)."""
+
+    __slots__ = ("_cursor", "_in_range", "_out")
+
+    def __init__(self, conn: psycopg.Connection, hours: dict[int, list[datetime]]) -> None:
+        lows: list[datetime] = []
+        highs: list[datetime] = []
+        ranges: list[int] = []
+        in_range: dict[tuple[int, datetime], list[datetime]] = {}  # (outlet, low) → its hours
+        out: dict[int, dict[datetime, _Series]] = {}
+        for outlet_id, outlet_hours in hours.items():
+            aligned = sorted({h for h in outlet_hours if h.timestamp() % _ONE_HOUR == 0})
+            if not aligned:
+                continue
+            out[outlet_id] = {h: _series() for h in aligned}
+            low = prev = aligned[0]
+            group = [low]
+            for h in aligned[1:]:
+                if h - prev > _RANGE_GAP:
+                    lows.append(low)
+                    highs.append(prev + _HOUR)
+                    ranges.append(outlet_id)
+                    in_range[(outlet_id, low)] = group
+                    low, group = h, []
+                group.append(h)
+                prev = h
+            lows.append(low)
+            highs.append(prev + _HOUR)
+            ranges.append(outlet_id)
+            in_range[(outlet_id, low)] = group
+        self._in_range, self._out = in_range, out
+        self._cursor: psycopg.Cursor[Any] | None = None
+        if ranges:
+            self._cursor = conn.cursor()
+            # Prepared at once: a batch sends it once per outlet, and the server then plans it
+            # (a lateral over the measurements view) once for its generic plan rather than once
+            # for each of its first executions.
+            self._cursor.execute(_READ_HOURS, (ranges, lows, highs), prepare=True)
+            if conn.pgconn.pipeline_status:
+                # The server sends a pipeline's results when asked (a sync or a flush request)
+                # or when its buffer fills: asked now, this read's rows come as soon as it is
+                # done, not after everything sent behind it.
+                conn.pgconn.send_flush_request()
+                conn.pgconn.flush()
+
+    def result(self) -> dict[int, dict[datetime, _Series]]:
+        """The samples read: outlet → hour → series (the rows are taken the first time)."""
+        cursor, self._cursor = self._cursor, None
+        if cursor is None:
+            return self._out
+        out, in_range = self._out, self._in_range
+        for outlet_id, low, pollutant, kind, *arrays in cursor:
+            micros, *columns = _in_time_order(arrays[0], arrays[1:])
+            by_hour = out[outlet_id]
+            j = 0
+            for start in in_range[(outlet_id, low)]:
+                start_us = epoch_micros(start)
+                i = bisect_left(micros, start_us, j)
+                j = bisect_left(micros, start_us + HOUR_US, i)
+                if j > i:
+                    value, zs_value, flag = (column[i:j] for column in columns)
+                    by_hour[start][pollutant][kind] = SampleColumns(
+                        None, value, zs_value, flag, micros=micros[i:j]
+                    )
+        cursor.close()
         return out
-    rows = conn.execute(_READ_HOURS, (ranges, lows, highs))
-    for outlet_id, low, pollutant, kind, *arrays in rows:
-        micros, *columns = _in_time_order(arrays[0], arrays[1:])
-        by_hour = out[outlet_id]
-        j = 0
-        for start in in_range[(outlet_id, low)]:
-            start_us = epoch_micros(start)
-            i = bisect_left(micros, start_us, j)
-            j = bisect_left(micros, start_us + HOUR_US, i)
-            if j > i:
-                value, zs_value, flag = (column[i:j] for column in columns)
-                by_hour[start][pollutant][kind] = SampleColumns(
-                    None, value, zs_value, flag, micros=micros[i:j]
-                )
-    return out
 
 
 def read_no_periods(

@@ -6,9 +6,9 @@ Safe to run twice at once and after a crash: an evaluator first takes the case l
 batch of outlets without waiting (skipping outlets someone else holds), then all of those
 outlets' queued hours, and deletes them in the transaction that stores their results; so two
 evaluators never judge one outlet at the same time, nor split one outlet's queued hours
-between them. The batch's minutes are read in one statement (a long batch's outlet by outlet on
-a second connection while this one judges, see :class:`MinutesAside`). The batch is judged in
-one savepoint and one pipeline; if anything in it fails, that savepoint is rolled back and each
+between them. The batch's minutes are read in one statement (a long batch's outlet by outlet,
+each outlet's statement sent ahead and its rows taken when it is judged, see
+:data:`READ_AHEAD_HOURS`). The batch is judged in one savepoint and one pipeline; if anything in it fails, that savepoint is rolled back and each
 outlet is judged again in savepoints of its own, so a failure in one does not undo the others.
 """
 
@@ -18,11 +18,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from itertools import islice
 from typing import Any
 
 import psycopg
@@ -32,6 +32,7 @@ from alerts import metrics
 from alerts.announce import announce
 from alerts.evaluation import (
     Evaluation,
+    MinutesRead,
     OutletContext,
     ReferenceCache,
     load_outlet,
@@ -53,10 +54,9 @@ from schemas.cases.transitions import (
     unacknowledged,
 )
 from schemas.core import channels
-from schemas.core.db import connect
 from schemas.core.listen import Listener
 
-__all__ = ["READ_ASIDE_HOURS", "Evaluator", "EvaluatorOptions", "MinutesAside"]
+__all__ = ["READ_AHEAD_HOURS", "Evaluator", "EvaluatorOptions"]
 
 log = logging.getLogger(__name__)
 
@@ -94,42 +94,15 @@ class EvaluatorOptions:
         )
 
 
-READ_ASIDE_HOURS = 48  # a batch with at least these many queued hours reads its minutes aside
-
-
-class MinutesAside:
-    """Reads the minutes of a batch's outlets on a second connection, one outlet after another
-    in a thread of its own, while the evaluator's connection judges the outlets already read:
-    the database reads the next outlet's minutes meanwhile. For batches long enough to pay for
-    the connection (see ``READ_ASIDE_HOURS``), opened when first needed and closed at the end of
-    the drain. Each read is a statement of its own, in autocommit: it sees what was committed
-    when it ran, as the evaluator's own statements (read committed) do."""
-
-    def __init__(self, database_url: str) -> None:
-        self._url = database_url
-        self._conn: psycopg.Connection | None = None
-        self._thread: ThreadPoolExecutor | None = None
-
-    def read(self, hours: dict[int, list[datetime]]) -> dict[int, Future[Any]]:
-        """Start reading each outlet's hours (:func:`read_minutes`), in this order."""
-        if self._thread is None:
-            self._thread = ThreadPoolExecutor(1, thread_name_prefix="minutes-aside")
-        return {o: self._thread.submit(self._read, o, h) for o, h in hours.items()}
-
-    def _read(self, outlet_id: int, hours: list[datetime]) -> Any:
-        if self._conn is None or self._conn.closed:
-            self._conn = connect(
-                self._url, application_name="sourcewatch.alerts.minutes", autocommit=True
-            )
-        return read_minutes(self._conn, {outlet_id: hours}).get(outlet_id, {})
-
-    def close(self) -> None:
-        if self._thread is not None:
-            self._thread.shutdown(wait=True, cancel_futures=True)
-            self._thread = None
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+# A batch with at least these many queued hours reads its minutes outlet by outlet: each outlet's
+# statement is sent at the start of the batch's pipeline (nothing waits for it) and its rows are
+# taken when that outlet is judged, so the database reads the next outlets' minutes while this
+# process judges the first ones. Below it (the live path: an hour of each of up to 16 outlets)
+# one statement reads them all. (Until the tenth round a thread read them on a second
+# connection; its GIL hand-offs with this one's every pipelined statement cost more than the
+# overlap gave, and it could not see a caller's open transaction.)
+READ_AHEAD_HOURS = 48
+READ_AHEAD_OUTLETS = 2  # outlets whose minutes are being read while one is judged, at most
 
 
 class Evaluator:
@@ -153,7 +126,6 @@ class Evaluator:
         )
         self._cache: ReferenceCache | None = None  # code tables, kept for one drain
         self.batch_outlets = batch_outlets
-        self._aside: MinutesAside | None = None  # for one drain, see MinutesAside
 
     @property
     def connected(self) -> bool:
@@ -168,10 +140,6 @@ class Evaluator:
         outlet and day) are read once per drain."""
         done = 0
         self._cache = ReferenceCache()
-        # Only outside a transaction of the caller's: the second connection sees what is
-        # committed, and so does each of the batches' transactions then.
-        if conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
-            self._aside = MinutesAside(self.options.database_url)
         try:
             while done < max_outlets:
                 locked, judged = self._evaluate_batch(
@@ -182,9 +150,6 @@ class Evaluator:
                 done += judged
         finally:
             self._cache = None
-            if self._aside is not None:
-                self._aside.close()
-                self._aside = None
         self.outlets_evaluated += done
         metrics.OUTLETS.inc(done)
         return done
@@ -217,10 +182,7 @@ class Evaluator:
             outlets = load_outlets(conn, taken) if taken else {}
             cache = self._cache if self._cache is not None else ReferenceCache()
             to_judge = {o: hours[o] for o in taken if o in outlets}
-            aside: dict[int, Future[Any]] = {}
-            if self._aside is not None and sum(map(len, to_judge.values())) >= READ_ASIDE_HOURS:
-                aside = self._aside.read(to_judge)
-            transitions = self._at_once(conn, outlets, to_judge, cache, aside)
+            transitions = self._at_once(conn, outlets, to_judge, cache)
             if transitions is None:  # something failed: each outlet in its own savepoints
                 transitions = self._one_by_one(conn, outlets, to_judge, cache)
             self._announce(conn, transitions)  # the cases' contexts read once for the batch
@@ -240,7 +202,6 @@ class Evaluator:
         outlets: dict[int, OutletContext],
         hours: dict[int, list[datetime]],
         cache: ReferenceCache,
-        aside: dict[int, Future[Any]],
     ) -> list[Transition] | None:
         """Judge the batch's outlets in one savepoint and one pipeline: their hours, then the
         days they are in, as :meth:`_one_by_one` does, but without a savepoint and a sync per
@@ -248,9 +209,23 @@ class Evaluator:
         it stays, and the caller judges the outlets one by one, each step in its savepoint,
         so that only the bad step is recorded as an error)."""
         evaluations = {o: self._evaluation(conn, o, outlet=outlets[o], cache=cache) for o in hours}
+        outlet_by_outlet = sum(map(len, hours.values())) >= READ_AHEAD_HOURS
         try:  # pipelined: a statement whose result is not read does not wait for it
             with conn.transaction(), conn.pipeline():
-                self._read_ahead(conn, evaluations, hours, cache, aside, guarded=False)
+                self._read_ahead(
+                    conn, evaluations, hours, cache, minutes=not outlet_by_outlet, guarded=False
+                )
+                # Sent after what the read ahead waited for, and after the code tables the
+                # steps read when first needed, so that the first outlet waits for its own
+                # minutes only (see READ_AHEAD_HOURS); a missing rule raises here, and the
+                # batch is judged one by one, each step raising it as before.
+                if outlet_by_outlet:
+                    for o, ev in evaluations.items():
+                        ev.read_code_tables(ev.outlet.local_day(h) for h in hours[o])
+                reads: dict[int, MinutesRead] = {}
+                ahead = iter(list(hours) if outlet_by_outlet else [])
+                for o in islice(ahead, READ_AHEAD_OUTLETS):
+                    reads[o] = MinutesRead(conn, {o: hours[o]})
                 # Every outlet's means first, then every outlet's judgement: the statements
                 # that write the means are sent as each outlet's are computed, and the server
                 # runs them while the next outlet's are, instead of when a judgement waits
@@ -258,8 +233,10 @@ class Evaluator:
                 # judgement reads). The same for the days.
                 means = {}
                 for o, ev in evaluations.items():
-                    if o in aside:
-                        ev.use_prefetched_minutes(aside[o].result())
+                    if o in reads:
+                        for later in islice(ahead, 1):  # the server reads it meanwhile
+                            reads[later] = MinutesRead(conn, {later: hours[later]})
+                        ev.use_prefetched_minutes(reads.pop(o).result().get(o, {}))
                     means[o] = ev.hour_means(hours[o])
                 for o, ev in evaluations.items():
                     ev.judge_hours(means[o])
@@ -293,7 +270,7 @@ class Evaluator:
         savepoints of their own (see :meth:`_judge_hours` and :meth:`_guarded`): a failure
         is recorded in evaluation_errors and leaves the other steps' results."""
         evaluations = {o: self._evaluation(conn, o, outlet=outlets[o], cache=cache) for o in hours}
-        self._read_ahead(conn, evaluations, hours, cache, {}, guarded=True)
+        self._read_ahead(conn, evaluations, hours, cache, minutes=True, guarded=True)
         # Each outlet's hours, then what the days they are in read, for all at once (no
         # outlet's hours step changes what another's day step reads), then each one's days.
         judged = {o: self._judge_hours(conn, ev, hours[o]) for o, ev in evaluations.items()}
@@ -315,14 +292,15 @@ class Evaluator:
         evaluations: dict[int, Evaluation],
         hours: dict[int, list[datetime]],
         cache: ReferenceCache,
-        aside: dict[int, Future[Any]],
         *,
+        minutes: bool,
         guarded: bool,
     ) -> None:
         """Read for the batch what its outlets' hours steps would read one by one: the samples
-        (unless read aside), the hours without case periods, the limits, the open cases."""
+        (unless not ``minutes``: the caller reads them outlet by outlet), the hours without case
+        periods, the limits, the open cases."""
         if sum(map(len, hours.values())) > 2:  # else reading ahead saves nothing
-            self._prefetch(conn, evaluations, hours, cache, minutes=not aside, guarded=guarded)
+            self._prefetch(conn, evaluations, hours, cache, minutes=minutes, guarded=guarded)
         if len(evaluations) > 1:  # else each is read when first needed, as often
             since = {  # the start of the earliest period judged: its local day's
                 o: ev.outlet.day_bounds(ev.outlet.local_day(min(hours[o])))[0]
@@ -400,7 +378,7 @@ class Evaluator:
         guarded: bool = True,
     ) -> None:
         """Read the samples of the outlets' queued hours (unless ``minutes`` is false: they
-        come from a :class:`MinutesAside`), the hours at which they have no case period, and
+        are read outlet by outlet, see READ_AHEAD_HOURS), the hours at which they have no case period, and
         the limits of the days they are in, at once; if that fails, each hour reads its own (in
         its savepoint, as it always could); not ``guarded``, a failure propagates."""
         try:

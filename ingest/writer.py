@@ -32,11 +32,10 @@ from typing import Any, NamedTuple
 
 import psycopg
 
-from ingest import pgcopy
 from ingest.exact_pairs import split_text
 from ingest.records import Accepted, Rejected
 from schemas.completeness import record
-from schemas.core import channels
+from schemas.core import channels, pgcopy
 
 __all__ = [
     "DEAD_LETTER_MAX_BYTES",
@@ -70,7 +69,7 @@ CREATE TEMP TABLE IF NOT EXISTS stage_measurements (
 """
 
 # The batch is COPYed in binary (no text to format here and parse there), encoded here
-# (ingest/pgcopy.py, _frame_tuples(), _encode_values()): the frames straight into `frames`,
+# (schemas/core/pgcopy.py, _frame_tuples(), _encode_values()): the frames straight into `frames`,
 # the values into measurement_rows or stage_measurements (above), in their column order.
 
 # Each frame of the batch (digest and arrival time, arrays sent by the writer, in order): a new
@@ -439,7 +438,7 @@ def write_batch(
 
 
 # The connections whose session has the staging tables (created by a committed transaction)
-# and whose adapters send ingest/pgcopy.py's arrays: the CREATE … IF NOT EXISTS is sent, and the
+# and whose adapters send schemas/core/pgcopy.py's arrays: the CREATE … IF NOT EXISTS is sent, and the
 # arrays registered, once per session, not once per batch.
 _STAGED: weakref.WeakSet[psycopg.Connection] = weakref.WeakSet()
 # Whether each connection's database has TimescaleDB (_NO_RUNTIME_EXCLUSION), asked once per
@@ -544,7 +543,7 @@ def _write(
 
 
 class _FrameFields(NamedTuple):
-    """A frame's fields as binary fields (ingest/pgcopy.py), encoded once per batch: for the
+    """A frame's fields as binary fields (schemas/core/pgcopy.py), encoded once per batch: for the
     ids' look-up, the activity and the frames' COPY."""
 
     received_at: bytes
@@ -783,7 +782,7 @@ _SERIES_ARRAYS = (pgcopy.Int8Array, pgcopy.TextArray, pgcopy.TextArray, pgcopy.T
 def _arrays(
     kinds: tuple[type[pgcopy.Array], ...], rows: Iterable[tuple[bytes, ...]]
 ) -> list[pgcopy.Array]:
-    """``rows`` (tuples of fields, encoded by ingest/pgcopy.py) as one array per column, of
+    """``rows`` (tuples of fields, encoded by schemas/core/pgcopy.py) as one array per column, of
     ``kinds``: for unnest(), in binary, encoded here (no JSON or array text to write here and
     parse there, no dumper per element)."""
     columns = list(zip(*rows, strict=True)) or [() for _ in kinds]

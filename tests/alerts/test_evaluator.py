@@ -11,6 +11,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from alerts.evaluation import MinutesRead
 from alerts.evaluator import Evaluator, EvaluatorOptions
 from alerts.settings import AlertsSettings
 from ingest.records import Accepted, MeasurementRow
@@ -539,56 +540,68 @@ def test_a_day_step_that_fails_in_its_pipeline_is_recorded_alone(
     assert db.execute("SELECT count(*) FROM evaluation_queue").fetchone() == (0,)
 
 
-# --- minutes read aside (a second connection) ------------------------------------------------
+# --- minutes read ahead, outlet by outlet, in the batch's pipeline ---------------------------------
 
 
-@pytest.mark.parametrize("aside_fails", [False, True], ids=["read aside", "aside fails"])
-def test_minutes_read_aside_give_the_stored_outputs(
+def _reads_ahead(monkeypatch: pytest.MonkeyPatch, *, fail: bool = False) -> list[int]:
+    """Every batch reads its minutes ahead outlet by outlet (the threshold lowered to one hour);
+    returns the outlets read so, in order (each read failing when taken, if ``fail``)."""
+    from alerts import evaluator
+
+    reads: list[int] = []
+
+    class Counted(MinutesRead):
+        __slots__ = ()
+
+        def __init__(self, conn: psycopg.Connection, hours: dict[int, list[datetime]]) -> None:
+            reads.extend(hours)
+            super().__init__(conn, hours)
+
+        def result(self) -> dict[int, Any]:
+            if fail:
+                raise RuntimeError("the read ahead failed")
+            return super().result()
+
+    monkeypatch.setattr(evaluator, "READ_AHEAD_HOURS", 1)
+    monkeypatch.setattr(evaluator, "MinutesRead", Counted)
+    return reads
+
+
+@pytest.mark.parametrize("read_fails", [False, True], ids=["read ahead", "read fails"])
+def test_minutes_read_ahead_give_the_stored_outputs(
     db: psycopg.Connection,
     database_url: str,
     monkeypatch: pytest.MonkeyPatch,
-    aside_fails: bool,
+    read_fails: bool,
 ) -> None:
-    """Every batch of the identity scenarios reads its minutes on the second connection (the
-    threshold lowered to one hour): the outputs are those stored in evaluation_identity.json;
-    when every read aside fails, each outlet reads its own hours and they are the same too."""
-    from alerts import evaluator
+    """Every batch of the identity scenarios sends its outlets' reads of minutes ahead and takes
+    each one's rows when it judges that outlet (the threshold lowered to one hour): the outputs
+    are those stored in evaluation_identity.json; when every such read fails, the batch is
+    judged again outlet by outlet, and they are the same too."""
     from tests.alerts import test_evaluation_identity as identity
 
-    reads: list[int] = []
-    read = evaluator.MinutesAside._read
-
-    def counted(self: evaluator.MinutesAside, outlet_id: int, hours: list[datetime]) -> object:
-        reads.append(outlet_id)
-        if aside_fails:
-            raise RuntimeError("the second connection is gone")
-        return read(self, outlet_id, hours)
-
-    monkeypatch.setattr(evaluator, "READ_ASIDE_HOURS", 1)
-    monkeypatch.setattr(evaluator.MinutesAside, "_read", counted)
+    reads = _reads_ahead(monkeypatch, fail=read_fails)
     identity.run_scenarios(db, database_url)
-    assert reads  # the scenarios' batches were read aside
+    assert reads  # the scenarios' batches read ahead
     got = identity.outputs(db)
     expected = identity.json.loads(identity.EXPECTED.read_text(encoding="utf-8"))
     for table in expected:
         assert got[table] == expected[table], table
 
 
-def test_minutes_are_not_read_aside_inside_a_transaction_of_the_callers(
+def test_a_drain_inside_a_transaction_of_the_callers_reads_ahead_what_it_wrote(
     db: psycopg.Connection, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A second connection would not see what the caller's open transaction wrote: a drain
-    inside one reads everything on the caller's connection, and judges what it wrote."""
-    from alerts import evaluator
-
-    monkeypatch.setattr(evaluator, "READ_ASIDE_HOURS", 1)
-    monkeypatch.setattr(evaluator.MinutesAside, "read", lambda *_: pytest.fail("read aside"))
+    """The reads ahead are statements of the evaluator's own connection: a drain inside the
+    caller's open transaction reads ahead what that transaction wrote, and judges it."""
+    reads = _reads_ahead(monkeypatch)
     outlet_id = add_outlet(db, MN)
     bind_outlet(db, MN, ULTRA_LOW, "ultra-low-coal", date(2020, 1, 1), "permit")
     with db.transaction(force_rollback=True):
         store(db, outlet_id, {h: minute_rows(h, "40") for h in range(3)})
         ev = Evaluator(EvaluatorOptions.from_settings(AlertsSettings(database_url=database_url)))
         assert ev.drain(db) == 1
+        assert reads == [outlet_id]
         means = db.execute(
             "SELECT count(*) FROM hourly_means WHERE outlet_id = %s AND valid", (outlet_id,)
         ).fetchone()

@@ -13,10 +13,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from ingest import pgcopy, writer
+from ingest import writer
 from ingest.records import Accepted, MeasurementRow, Rejected
 from ingest.writer import write_batch
-from schemas.core import channels
+from schemas.core import channels, pgcopy
 from schemas.core.listen import listen_statement
 from tests.fixtures.registry import add_outlet
 
