@@ -3,9 +3,11 @@ clients or with the bench), importing nothing but httpx2 so that it starts fast.
 
     python -m bench.http_client BASE_URL < paths   # one path a line
 
-It warms up with the first path, prints ``ready``, waits for a line on standard input, GETs
-every path in turn on one keep-alive connection, then prints the ``time.monotonic()`` at which
-it finished (the same clock in every process of the machine).
+It warms up by GETting every path once (a fresh process's first requests cost it about twice
+the CPU of later ones, and that CPU competes with the server's for the cores), prints
+``ready``, waits for a line on standard input, GETs every path in turn on one keep-alive
+connection, then prints on one line the ``time.monotonic()`` at which each request ended (the
+same clock in every process of the machine).
 """
 
 from __future__ import annotations
@@ -27,12 +29,15 @@ def main() -> None:
                 raise SystemExit(f"{path}: {response.status_code} {response.text[:200]}")
             response.read()
 
-        get(paths[0])
-        print("ready", flush=True)  # noqa: T201
-        sys.stdin.readline()
         for path in paths:
             get(path)
-        print(time.monotonic(), flush=True)  # noqa: T201
+        print("ready", flush=True)  # noqa: T201
+        sys.stdin.readline()
+        ended = []
+        for path in paths:
+            get(path)
+            ended.append(time.monotonic())
+        print(" ".join(map(repr, ended)), flush=True)  # noqa: T201
 
 
 if __name__ == "__main__":
