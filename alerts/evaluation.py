@@ -754,35 +754,33 @@ def _mean_kinds(conn: psycopg.Connection) -> list[pgcopy.Column]:
     ``conn``): psycopg's list dumper spends over 1 µs an element on Decimals, in Python. The
     numbers go as text (``numeric``'s own digits, exact) and are cast to numeric[] in SQL."""
     pgcopy.register_arrays(conn.adapters)
-    text = functools.partial(pgcopy.text, encoding=conn.info.encoding)
+    text = _text_kind(conn)
     numeric: pgcopy.Column = (pgcopy.TextArray, pgcopy.numeric_text)
     count: pgcopy.Column = (pgcopy.Int4Array, pgcopy.int4)
     return [
-        (pgcopy.TextArray, text),  # source
+        text,  # source
         *[numeric] * 4,  # mean, zs_reported, converted, o2_mean
         *[count] * 2,  # valid_count, expected_count
         (pgcopy.BoolArray, pgcopy.boolean),  # valid
-        (pgcopy.TextArray, text),  # reason
+        text,  # reason
     ]
+
+
+def _text_kind(conn: psycopg.Connection) -> pgcopy.Column:
+    """A text column, encoded as ``conn``'s client encoding says."""
+    return (pgcopy.TextArray, functools.partial(pgcopy.text, encoding=conn.info.encoding))
 
 
 def _hour_kinds(conn: psycopg.Connection) -> list[pgcopy.Column]:
     """How the columns of ``_STORE_HOURS`` are sent (pollutant, :func:`_mean_row`)."""
-    text: pgcopy.Column = (
-        pgcopy.TextArray,
-        functools.partial(pgcopy.text, encoding=conn.info.encoding),
-    )
+    text = _text_kind(conn)
     hour: pgcopy.Column = (pgcopy.TimestamptzArray, pgcopy.timestamptz)
     return [text, hour, *_mean_kinds(conn), text]  # the flags as text, cast to jsonb[]
 
 
 def _day_kinds(conn: psycopg.Connection) -> list[pgcopy.Column]:
     """How the columns of ``_STORE_DAYS`` are sent (pollutant, :func:`_day_row`)."""
-    text: pgcopy.Column = (
-        pgcopy.TextArray,
-        functools.partial(pgcopy.text, encoding=conn.info.encoding),
-    )
-    return [text, (pgcopy.DateArray, pgcopy.date), *_mean_kinds(conn)]
+    return [_text_kind(conn), (pgcopy.DateArray, pgcopy.date), *_mean_kinds(conn)]
 
 
 def _mean_row(r: MeanResult) -> tuple[Any, ...]:

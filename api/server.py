@@ -5,6 +5,7 @@ uvicorn's supervisor, each accepting the connections another worker with fewer l
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any
 
@@ -76,7 +77,5 @@ def serve(
         board=Board(),
         defer_s=accept_defer_s,
     )
-    try:
+    with contextlib.suppress(KeyboardInterrupt):  # as uvicorn.run
         Multiprocess(config, sockets=[config.bind_socket()]).run()
-    except KeyboardInterrupt:  # as uvicorn.run
-        pass
