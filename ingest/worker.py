@@ -9,11 +9,13 @@ acknowledge it to the broker and send the 9014 replies.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 import queue
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -126,6 +128,10 @@ class IngestWorker:
         being written), all within the Receive Maximum when the broker keeps to it
         (:mod:`ingest.mqtt` bounds the inbox when it does not); batches are written and
         acknowledged in the order they were received."""
+        with _collector_spared():
+            self._run(stop)
+
+    def _run(self, stop: threading.Event) -> None:
         ready: queue.Queue[tuple[list[Inbound], Decoded | None]] = queue.Queue(maxsize=1)
         done = threading.Event()  # this loop ended (stopped, or failed)
         failed: list[BaseException] = []  # why the decoding thread stopped, if it failed
@@ -212,3 +218,30 @@ class IngestWorker:
             if a.reply is not None:
                 self.transport.publish(f"hj212/{a.mn}/down", a.reply)
                 self.stats.replies += 1
+
+
+# Python's cyclic garbage collector runs a full pass over every tracked object of the process
+# every so often, and ingest allocates many (rows, records: the collector's passes cost about a
+# tenth of the worker's decoding, bench/README.md, "Eleventh round"). What the process holds when
+# a worker starts (modules, classes, settings) stays for good: frozen (gc.freeze), the passes
+# skip it and walk only what ingest allocated since. Garbage is collected first, so none is
+# frozen with it; the last worker of the process to stop thaws it again.
+_frozen_by = 0
+_frozen_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _collector_spared() -> Iterator[None]:
+    global _frozen_by
+    with _frozen_lock:
+        if not _frozen_by:
+            gc.collect()
+            gc.freeze()
+        _frozen_by += 1
+    try:
+        yield
+    finally:
+        with _frozen_lock:
+            _frozen_by -= 1
+            if not _frozen_by:
+                gc.unfreeze()
