@@ -84,8 +84,8 @@ class MqttDecoder:
             find_outlet,
             future_tolerance=self.future_tolerance,
         )
-        if self.cap is None:
-            return records
+        if self.cap is None or not any(isinstance(r, Rejected) for r in records):
+            return records  # the usual message: nothing for the cap to decide
         key = (item.generation, item.mid, item.received_at, item.topic)  # decided once per item
         kept, refused = self.cap.keep(records, item.topic, time.monotonic(), item=key)
         for by in refused:
@@ -220,28 +220,37 @@ class IngestWorker:
                 self.stats.replies += 1
 
 
-# Python's cyclic garbage collector runs a full pass over every tracked object of the process
-# every so often, and ingest allocates many (rows, records: the collector's passes cost about a
-# tenth of the worker's decoding, bench/README.md, "Eleventh round"). What the process holds when
-# a worker starts (modules, classes, settings) stays for good: frozen (gc.freeze), the passes
-# skip it and walk only what ingest allocated since. Garbage is collected first, so none is
-# frozen with it; the last worker of the process to stop thaws it again.
-_frozen_by = 0
-_frozen_lock = threading.Lock()
+# Python's cyclic garbage collector walks the objects it tracks every so often: the young ones
+# every 700 allocations net of frees, every object of the process in a full pass now and then.
+# Ingest allocates many that live for a batch or three (rows, records: ~12 tracked objects a
+# frame), and all of them are freed by reference counting, not by the collector; its passes
+# cost ~4.5 µs a frame on the 2-core benchmark machine (bench/README.md, "Eleventh round").
+# While a worker runs: what the process held when it started (modules, classes, settings)
+# is frozen (gc.freeze, after a collection, so that no garbage is frozen with it): full passes
+# skip it; and a young pass waits for COLLECT_AFTER allocations net of frees, more than the
+# worker's batches in flight hold, so the passes come only as cyclic garbage piles up (at most
+# that many objects). The last worker of the process to stop restores both.
+COLLECT_AFTER = 50_000
+_spared_by = 0
+_thresholds = gc.get_threshold()
+_spared_lock = threading.Lock()
 
 
 @contextlib.contextmanager
 def _collector_spared() -> Iterator[None]:
-    global _frozen_by
-    with _frozen_lock:
-        if not _frozen_by:
+    global _spared_by, _thresholds
+    with _spared_lock:
+        if not _spared_by:
             gc.collect()
             gc.freeze()
-        _frozen_by += 1
+            _thresholds = gc.get_threshold()
+            gc.set_threshold(max(_thresholds[0], COLLECT_AFTER), *_thresholds[1:])
+        _spared_by += 1
     try:
         yield
     finally:
-        with _frozen_lock:
-            _frozen_by -= 1
-            if not _frozen_by:
+        with _spared_lock:
+            _spared_by -= 1
+            if not _spared_by:
+                gc.set_threshold(*_thresholds)
                 gc.unfreeze()

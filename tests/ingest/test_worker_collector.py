@@ -1,6 +1,6 @@
-"""The worker spares the garbage collector what its process held when it started: frozen
-(gc.freeze) while it runs, thawed when the last worker of the process stops; frames flow as
-before meanwhile."""
+"""The worker spares the garbage collector: what its process held when it started is frozen
+(gc.freeze) and young passes wait for COLLECT_AFTER allocations while it runs; both are restored
+when the last worker of the process stops; frames flow as before meanwhile."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import psycopg
 import pytest
 
 from ingest.hj212 import build_packet, build_segment, encode_cp
+from ingest.worker import COLLECT_AFTER
 from tests.fixtures.mqtt import publisher, running_worker, wait_until
 from tests.fixtures.registry import add_outlet
 
@@ -36,15 +37,19 @@ def test_what_the_process_held_is_frozen_while_workers_run(
 ) -> None:
     add_outlet(db, MN)
     assert gc.get_freeze_count() == 0
+    thresholds = gc.get_threshold()
     with running_worker(mqtt_url, database_url) as first:
         wait_until(lambda: gc.get_freeze_count() > 0, what="the collector spared")
+        assert gc.get_threshold()[0] >= COLLECT_AFTER
         with running_worker(mqtt_url, database_url), publisher(mqtt_url) as publish:
             publish(f"hj212/{MN}/up", _frame(0))
             wait_until(lambda: _stored(db) == 1, what="1 row")
         # the second worker stopped: the first still runs, the process stays frozen
         assert gc.get_freeze_count() > 0
+        assert gc.get_threshold()[0] >= COLLECT_AFTER
         with publisher(mqtt_url) as publish:
             publish(f"hj212/{MN}/up", _frame(1))
             wait_until(lambda: _stored(db) == 2, what="2 rows")
         assert first.error is None
     assert gc.get_freeze_count() == 0  # the last worker stopped: thawed
+    assert gc.get_threshold() == thresholds
