@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation, getcontext
 from functools import lru_cache
 from itertools import repeat
 from typing import Any
@@ -73,12 +73,30 @@ _PLAIN = r"[+-]?(?:\d+\.?\d*|\.\d+)"
 _PLAIN_JOINED = re.compile(rf"{_PLAIN}(?:\x00{_PLAIN})*")
 
 
+# The characters of an ASCII plain number (and the NUL that joins them). A text of these alone
+# is a plain number exactly when Decimal() reads it: Decimal's syntax beyond the grammar above
+# (exponents, NaN, Infinity, whitespace, "_" between digits) needs other characters.
+_PLAIN_ASCII = b"0123456789+-.\x00"
+
+
 def plain_numbers(raws: Sequence[str]) -> list[Decimal] | None:
     """Every one of ``raws`` as a Decimal when each is a plain number (what parse_number takes),
     checked in one pass; None when any is not (then ask parse_number one by one)."""
     if not raws:
         return []
     joined = "\x00".join(raws)
+    if (
+        joined.isascii()
+        and not joined.encode("ascii").translate(None, _PLAIN_ASCII)
+        and getcontext().traps[InvalidOperation]  # else Decimal("1+") is NaN, not an error
+    ):
+        # Digits, signs and points only (the usual frame): Decimal() itself tells a plain
+        # number from a misplaced sign or point, an empty raw or a NUL inside one (it raises),
+        # instead of the regex (2-3 µs a frame of 18 values).
+        try:
+            return list(map(Decimal, raws))
+        except InvalidOperation:
+            return None
     # The count makes sure no raw holds a NUL of its own (one plain number glued to another).
     if _PLAIN_JOINED.fullmatch(joined) is None or joined.count("\x00") != len(raws) - 1:
         return None

@@ -10,9 +10,10 @@ built the ordinary way.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import random
 import re
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation, localcontext
 
 import pytest
 
@@ -133,6 +134,31 @@ def test_plain_numbers_keep_each_scale() -> None:
     assert [str(n) for n in numbers] == ["0.0000", "1074", "-0.12", "3", "0.5", "5", "12", "-0"]
     assert plain_numbers([]) == []
     assert plain_numbers(["1\x002"]) is None  # a NUL inside one raw is not two numbers
+
+
+def test_plain_numbers_of_digits_signs_and_points_follow_the_grammar() -> None:
+    # Every text of up to 6 of these characters (the ASCII path that lets Decimal() judge),
+    # alone and beside a plain number, against the grammar.
+    for size in range(7):
+        for chars in itertools.product("01+-.", repeat=size):
+            text = "".join(chars)
+            expected = [Decimal(text)] if NUMBER.fullmatch(text) else None
+            assert plain_numbers([text]) == expected, text
+            together = plain_numbers(["1.5", text])
+            assert together == (None if expected is None else [Decimal("1.5"), *expected]), text
+    assert plain_numbers(["1", ""]) is None
+    assert plain_numbers(["1\x00", "2"]) is None
+
+
+def test_plain_numbers_do_not_rely_on_the_context_trapping() -> None:
+    # Under a context that does not trap InvalidOperation, Decimal("1+") is NaN, not an error.
+    with localcontext() as ctx:
+        ctx.traps[InvalidOperation] = False
+        assert plain_numbers(["1+"]) is None
+        assert plain_numbers(["+", "1"]) is None
+        numbers = plain_numbers(["-0.25", "3."])
+        assert numbers is not None
+        assert [str(n) for n in numbers] == ["-0.25", "3"]
 
 
 def test_split_cp_gives_the_shape_parse_cp_reads() -> None:
