@@ -6,8 +6,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from itertools import repeat
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from .cp import (
     CPShape,
@@ -188,6 +189,77 @@ def _decode(segment: bytes, base: int) -> tuple[str, str]:
             ) from None
 
 
+class _BadNumber(NamedTuple):
+    """A header field that is not an integer in its range: its name, value and limit."""
+
+    name: str
+    raw: str
+    limit: int
+
+
+_Header = tuple[dict[str, str], FlagBits, int | None, int | None]  # header, Flag, PNUM, PNO
+
+
+def _read_header(head: str) -> _Header | _BadNumber:
+    """The header fields of the text before ``CP=&&``, with Flag, PNUM and PNO read."""
+    strip = has_space(head)  # else strip() has nothing to remove
+    header: dict[str, str] = {}
+    for key, eq, value in map(str.partition, head.replace(",", ";").split(";"), repeat("=")):
+        if strip:
+            key = key.strip()
+            value = value.strip()
+        if eq and key:  # else an empty or garbage token, e.g. the "," of "PW=123456;,MN=…"
+            header[_KNOWN.get(key) or _KNOWN.get(key.upper(), key)] = value
+
+    def number(name: str, limit: int) -> int | None | _BadNumber:
+        raw = header.get(name)
+        if raw is None or raw == "":
+            return None
+        if not (raw.isascii() and raw.isdigit()) or int(raw) > limit:
+            return _BadNumber(name, raw, limit)
+        return int(raw)
+
+    # Table 3: "Flag 标志位 ... 整数（0-255）"; "PNUM 总包数 ... PNO 包号 ... 4 字符".
+    flag = _FLAGS.get(header.get("Flag"))
+    if flag is None:
+        raw_flag = number("Flag", 255)
+        if isinstance(raw_flag, _BadNumber):
+            return raw_flag
+        flag = FlagBits.from_raw(raw_flag)
+    pnum = number("PNUM", 9999) if "PNUM" in header else None
+    if isinstance(pnum, _BadNumber):
+        return pnum
+    pno = number("PNO", 9999) if "PNO" in header else None
+    if isinstance(pno, _BadNumber):
+        return pno
+    return header, flag, pnum, pno
+
+
+# A logger sends the same header in every frame but for its QN (a time stamp): ST, CN, PW, MN,
+# Flag. So a head that starts with a plain "QN=…;" (no "," and no whitespace in the QN) is read
+# as that QN and the rest, whose fields are remembered (the most recently used rests of at most
+# HEADER_MAX_CHARS characters: the bounds keep ever new headers, a faulty or hostile sender,
+# from growing a process without end). What a rest gives is copied, never shared.
+HEADER_CACHE_SIZE = 256
+HEADER_MAX_CHARS = 200
+_remembered_header = lru_cache(maxsize=HEADER_CACHE_SIZE)(_read_header)
+
+
+def _header(head: str) -> _Header | _BadNumber:
+    """:func:`_read_header` of ``head``, the part after a plain QN remembered."""
+    if head.startswith("QN="):
+        end = head.find(";")
+        rest = head[end:]
+        qn = head[3:end]
+        if end > 0 and len(rest) <= HEADER_MAX_CHARS and "," not in qn and not has_space(qn):
+            parsed = _remembered_header(rest)  # rest starts with ";": its first token is empty
+            if not isinstance(parsed, _BadNumber):
+                header, flag, pnum, pno = parsed
+                # the QN first, as read from head; a QN again in the rest replaces its value
+                return {"QN": qn, **header}, flag, pnum, pno
+    return _read_header(head)
+
+
 def _build(
     packet: bytes,
     segment: bytes,
@@ -211,30 +283,14 @@ def _build(
     cp_text = text[opening.end() : -2]
 
     head = text[: opening.start()]
-    strip = has_space(head)  # else strip() has nothing to remove
-    header: dict[str, str] = {}
-    for key, eq, value in map(str.partition, head.replace(",", ";").split(";"), repeat("=")):
-        if strip:
-            key = key.strip()
-            value = value.strip()
-        if eq and key:  # else an empty or garbage token, e.g. the "," of "PW=123456;,MN=…"
-            header[_KNOWN.get(key) or _KNOWN.get(key.upper(), key)] = value
-
-    def number(name: str, limit: int) -> int | None:
-        raw = header.get(name)
-        if raw is None or raw == "":
-            return None
-        if not (raw.isascii() and raw.isdigit()) or int(raw) > limit:
-            pattern = rf"(?i)(?:^|[;,])\s*({name})\s*="
-            found = list(re.finditer(pattern, head))
-            index = found[-1].start(1) if found else 0  # the last one is the one kept
-            raise FrameError(f"{name}={raw!r} is not an integer 0..{limit}", where(index))
-        return int(raw)
-
-    # Table 3: "Flag 标志位 ... 整数（0-255）"; "PNUM 总包数 ... PNO 包号 ... 4 字符".
-    flag = _FLAGS.get(header.get("Flag")) or FlagBits.from_raw(number("Flag", 255))
-    pnum = number("PNUM", 9999) if "PNUM" in header else None
-    pno = number("PNO", 9999) if "PNO" in header else None
+    parsed = _header(head)
+    if isinstance(parsed, _BadNumber):
+        name, raw, limit = parsed
+        pattern = rf"(?i)(?:^|[;,])\s*({name})\s*="
+        found = list(re.finditer(pattern, head))
+        index = found[-1].start(1) if found else 0  # the last one is the one kept
+        raise FrameError(f"{name}={raw!r} is not an integer 0..{limit}", where(index))
+    header, flag, pnum, pno = parsed
     shape, raws = split_cp(cp_text)
     attributes = cp_attributes(shape, raws)
     data_time = attributes.get("DataTime")
