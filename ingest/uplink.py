@@ -425,6 +425,7 @@ class _Slot:
     eflag: int
     sample_time: int
     extra: tuple[tuple[str, int], ...]  # (field, index) kept in ``extra`` as sent
+    usual: bool  # no field in extra as sent, no min/max/cou/zs_min/zs_max, SampleTime, EFlag
 
 
 @dataclass(frozen=True, slots=True)
@@ -460,6 +461,7 @@ def _layout(kind: str, medium: Medium | None, shape: CPShape) -> _Layout:
                 eflag=_NONE if plan.eflag is None else fields[plan.eflag],
                 sample_time=_NONE if plan.sample_time is None else fields[plan.sample_time],
                 extra=tuple((f, fields[f]) for f in plan.extra),
+                usual=not (plan.extra or plan.numbers or plan.sample_time or plan.eflag),
             )
         )
     return _Layout(tuple(slots), tuple(numbers))
@@ -494,6 +496,28 @@ def _frame_rows(
     new = object.__new__
     rows = []
     for slot in layout.slots:
+        if slot.usual:  # a value, a converted value, a flag at most: the usual row, shorter
+            value = None if slot.value < 0 else numbers[slot.value_number]
+            flag = None if slot.flag < 0 else raws[slot.flag]
+            row: Any = new(MeasurementRowDraft)
+            row.pollutant = slot.pollutant
+            row.kind = kind
+            row.ts = ts
+            row.min = row.max = row.cou = row.zs_min = row.zs_max = None
+            row.zs_value = None if slot.zs_number < 0 else numbers[slot.zs_number]
+            row.eflag = row.sample_time = None
+            usual_extra = None  # as below: the value that is no number, then the flag no code
+            if value is None and slot.value >= 0:
+                usual_extra = {"value": raws[slot.value]}
+            if flag is not None and flag not in flag_codes and flag.upper() not in flag_codes:
+                usual_extra = usual_extra or {}
+                usual_extra["Flag"], flag = flag, None
+            row.extra = usual_extra
+            row.value = value
+            row.flag = flag
+            row.__class__ = MeasurementRow
+            rows.append(row)
+            continue
         # In the order of _row: extra as sent, the value, the numbers, SampleTime, the flags.
         extra = {f: raws[i] for f, i in slot.extra} if slot.extra else {}
         value = None
@@ -501,7 +525,7 @@ def _frame_rows(
             value = numbers[slot.value_number]
             if value is None:
                 extra["value"] = raws[slot.value]
-        row: Any = new(MeasurementRowDraft)
+        row = new(MeasurementRowDraft)
         row.pollutant = slot.pollutant
         row.kind = kind
         row.ts = ts
