@@ -69,7 +69,7 @@ class Transition:
 class PendingPeriods:
     """Periods appended to open cases (a new case's first one included) that do not close
     them, and those cases' new aggregates, not written yet (an escalation's event is appended
-    at once): the caller of :func:`judge_period` writes them all in one statement each with
+    at once): the caller of :func:`judge_period` writes them all in one statement with
     :meth:`flush`, before its savepoint ends. ``judge_period`` flushes them itself before it reads or writes
     anything else, so the database is never read while they are pending; a caller whose
     savepoint is rolled back drops them with :meth:`clear`."""
@@ -92,25 +92,25 @@ class PendingPeriods:
         numeric: pgcopy.Column = (pgcopy.TextArray, pgcopy.numeric_text)
         case_id: pgcopy.Column = (pgcopy.Int8Array, pgcopy.int8)
         at: pgcopy.Column = (pgcopy.TimestamptzArray, pgcopy.timestamptz)
+        arrays: list[pgcopy.Array] = []
         if self.periods:
             period_kinds = [case_id, at, numeric, numeric, numeric]
             period_kinds += [(pgcopy.BoolArray, pgcopy.boolean), text]
-            conn.execute(
-                _APPEND_PERIODS,
-                pgcopy.columns(
-                    period_kinds, ([p[k] for k in _PERIOD_COLUMNS] for p in self.periods)
-                ),
+            arrays += pgcopy.columns(
+                period_kinds, ([p[k] for k in _PERIOD_COLUMNS] for p in self.periods)
             )
         if self.cases:
             case_kinds: list[pgcopy.Column] = [case_id, at, at, numeric]
             case_kinds += [(pgcopy.Int4Array, pgcopy.int4), text]
-            conn.execute(
-                _UPDATE_CASES,
-                pgcopy.columns(
-                    case_kinds,
-                    ([i, *(c[k] for k in _CASE_COLUMNS)] for i, c in self.cases.items()),
-                ),
+            arrays += pgcopy.columns(
+                case_kinds, ([i, *(c[k] for k in _CASE_COLUMNS)] for i, c in self.cases.items())
             )
+        if not self.cases:
+            conn.execute(_APPEND_PERIODS, arrays)
+        elif not self.periods:
+            conn.execute(_UPDATE_CASES, arrays)
+        else:  # both in one statement (other tables, other rows: the order does not matter)
+            conn.execute(_FLUSH, arrays)
         self.clear()
 
     def clear(self) -> None:
@@ -132,6 +132,7 @@ FROM unnest(%b::bigint[], %b::timestamptz[], %b::timestamptz[], %b::numeric[], %
     %b::text[]) AS u(id, first_at, last_at, max_multiple, compliant_run, severity)
 WHERE c.id = u.id
 """
+_FLUSH = f"WITH p AS ({_APPEND_PERIODS})\n{_UPDATE_CASES}"
 
 
 def limit_details(lim: Limit) -> dict[str, Any]:
