@@ -21,8 +21,6 @@ flat stretch across midnight is judged as two parts, one per day.
 
 from __future__ import annotations
 
-import functools
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -50,10 +48,14 @@ import psycopg
 from psycopg import sql
 
 from alerts.rules import Sample, SampleColumns, convert_o2, zs_mismatch
-from schemas.cases.model import MACHINE, EventId
-from schemas.cases.transitions import Transition, close_case, limit_details, open_case
+from schemas.cases.transitions import (
+    Transition,
+    close_case,
+    limit_details,
+    open_case,
+    pattern_day_cases,
+)
 from schemas.codes.pattern_rules import PatternRules
-from schemas.core import pgcopy
 from schemas.limits.judgement import judge
 from schemas.limits.rules import Limit
 
@@ -174,85 +176,20 @@ def check_patterns(
     return _settle(d, found)
 
 
-# In one statement: per finding, the state of the case that covers the day if any (the open one
-# first) and whether one is open; then the open cases that ended before the day. Opening or
-# extending the findings' cases changes neither answer for another finding (another pollutant
-# or pattern, another case) nor the second (a case opened or extended ends on the day; it is a
-# finding's). The same statement opens the case of each finding that has neither a case covering
-# the day nor an open one, with its ``opened`` event (what open_case would do next, in the
-# findings' order: the same ids), so that a new pattern case costs no round trip of its own;
-# under the outlet lock nothing else opens pattern cases, and a finding whose insert found an
-# open case all the same (``opened`` NULL) is extended by open_case as before.
-_PATTERN_CASES = """
-WITH f AS (
-    SELECT f.subject, f.pollutant, f.details, f.i, (
-        SELECT c.state FROM cases c WHERE c.kind = 'pattern' AND c.outlet_id = %(outlet)s
-            AND c.pollutant = f.pollutant AND c.subject = f.subject AND c.first_at <= %(start)s
-            AND c.last_at >= %(start)s
-        ORDER BY c.state = 'open' DESC, c.id DESC LIMIT 1) AS state, EXISTS (
-        SELECT FROM cases c WHERE c.kind = 'pattern' AND c.outlet_id = %(outlet)s
-            AND c.pollutant = f.pollutant AND c.subject = f.subject AND c.state = 'open')
-        AS open_now
-    FROM unnest(%(subjects)s::text[], %(pollutants)s::text[], %(details)b::jsonb[])
-        WITH ORDINALITY AS f(subject, pollutant, details, i)
-), opened AS (
-    INSERT INTO cases (kind, outlet_id, pollutant, subject, severity, first_at, last_at, details)
-    SELECT 'pattern', %(outlet)s, f.pollutant, f.subject, 'info', %(start)s, %(start)s, f.details
-    FROM f WHERE f.state IS DISTINCT FROM 'closed' AND NOT f.open_now ORDER BY f.i
-    ON CONFLICT (kind, outlet_id, pollutant, period, limit_id, subject) WHERE state = 'open'
-    DO NOTHING
-    RETURNING id, subject, pollutant
-), events AS (
-    INSERT INTO case_events (case_id, actor, action, severity, detail)
-    SELECT o.id, %(actor)s, 'opened', 'info', f.details
-    FROM opened o JOIN f ON f.subject = o.subject AND f.pollutant = o.pollutant ORDER BY f.i
-    RETURNING id, case_id
-)
-(SELECT NULL::bigint, f.subject, f.pollutant, f.state, f.open_now, o.id, e.id
-FROM f LEFT JOIN opened o ON o.subject = f.subject AND o.pollutant = f.pollutant
-    LEFT JOIN events e ON e.case_id = o.id
-ORDER BY f.i)
-UNION ALL
-(SELECT id, subject, pollutant, state, true, NULL, NULL FROM cases WHERE kind = 'pattern'
-    AND outlet_id = %(outlet)s AND state = 'open' AND last_at < %(start)s ORDER BY id)
-"""
-
-
 def _settle(d: _Day, found: list[_Finding]) -> list[Transition]:
     out: list[Transition] = []
-    covering: dict[tuple[str, str], str | None] = {}
-    is_open: set[tuple[str, str]] = set()  # findings whose (pattern, pollutant) has an open case
-    new: dict[tuple[str, str], Transition] = {}  # findings whose case this statement opened
-    ended: list[tuple[int, str, str]] = []
-    pgcopy.register_arrays(d.conn.adapters)
-    details = [pgcopy.text(_dumps(f.details), d.conn.info.encoding) for f in found]
-    for case_id, subject, pollutant, state, open_now, new_id, event_id in d.conn.execute(
-        _PATTERN_CASES,
-        {
-            "outlet": d.outlet_id,
-            "start": d.start,
-            "subjects": [f.subject for f in found],
-            "pollutants": [f.pollutant for f in found],
-            "details": pgcopy.array(pgcopy.TextArray, details),
-            "actor": MACHINE,
-        },
-    ).fetchall():
-        if case_id is None:
-            covering[(subject, pollutant)] = state
-            if open_now:
-                is_open.add((subject, pollutant))
-            if new_id is not None:
-                new[(subject, pollutant)] = Transition(
-                    int(new_id), EventId.known(int(event_id)), "opened", "info"
-                )
-        else:
-            ended.append((case_id, subject, pollutant))
+    day = pattern_day_cases(
+        d.conn,
+        outlet_id=d.outlet_id,
+        day_start=d.start,
+        findings=[(f.subject, f.pollutant, f.details) for f in found],
+    )
     for f in found:
         key = (f.subject, f.pollutant)
-        if key in new:
-            out.append(new[key])
+        if key in day.opened:
+            out.append(day.opened[key])
             continue
-        if covering.get(key) == "closed":
+        if day.covering.get(key) == "closed":
             continue  # this day is already in a case that was closed since
         out += open_case(
             d.conn,
@@ -264,17 +201,14 @@ def _settle(d: _Day, found: list[_Finding]) -> list[Transition]:
             first_at=d.start,
             last_at=d.start,
             details=f.details,
-            likely_open=True,  # open (see _PATTERN_CASES), or opened by someone else meanwhile
+            likely_open=True,  # open (see pattern_day_cases), or opened by someone else meanwhile
         )[1]
     unseen = d.checked - {(f.subject, f.pollutant) for f in found}
-    for case_id, subject, pollutant in ended:
+    for case_id, subject, pollutant in day.ended:
         if (subject, pollutant) in unseen:
-            day = d.start.date().isoformat()
-            out += close_case(d.conn, case_id, f"not seen on {day} (a complete day checked)")
+            on = d.start.date().isoformat()
+            out += close_case(d.conn, case_id, f"not seen on {on} (a complete day checked)")
     return out
-
-
-_dumps = functools.partial(json.dumps, default=str)  # as open_case and the events dump details
 
 
 def _num(value: Decimal) -> str:
