@@ -177,8 +177,18 @@ class Notification:
             raise InvalidNotification(f"not a notification document: {exc!r}") from exc
 
 
+_AS_IS = frozenset({str, int, bool, type(None)})  # exact types that are JSON values as they are
+
+
 def _jsonable(value: Any) -> Any:
-    """Decimals become numbers, datetimes ISO strings, tuples lists; the rest must be JSON."""
+    """Decimals become numbers, datetimes ISO strings, tuples lists; the rest must be JSON.
+    (A case's details are mostly strings: those, and plain dicts of them, are taken without
+    the chain of isinstance checks.)"""
+    kind = type(value)
+    if kind in _AS_IS:
+        return value
+    if kind is dict:
+        return {k if type(k) is str else str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, Mapping):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -4,6 +4,7 @@ times, the JSON round trip, single messages and digests."""
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -121,6 +122,43 @@ def test_times_in_other_zones_are_normalised() -> None:
 def test_contract_violations_are_refused(changes: dict[str, object], message: str) -> None:
     with pytest.raises(InvalidNotification, match=message):
         replace(SO2, **changes)  # type: ignore[arg-type]
+
+
+class _Text(str):
+    pass
+
+
+def test_details_are_normalised_to_json_values() -> None:
+    """Plain strings, numbers, booleans, None and dicts of them are kept as they are; keys
+    become strings; subclasses, Decimals, times and tuples are normalised as ever; nested
+    values too."""
+    details = {
+        "plain": "x",
+        "count": 3,
+        "ok": True,
+        "none": None,
+        1: "a key that is not a string",
+        "nested": {
+            "limit": Decimal(35),
+            "ratio": Decimal("1.25"),
+            "at": T0,
+            "nan": Decimal("NaN"),
+        },
+        "list": [Decimal(2), ("a", 1.5), {"b": float("inf")}],
+        "subclass": _Text("y"),
+        "ordered": OrderedDict(z=Decimal("0.5")),
+    }
+    assert replace(SO2, details=details).details == {  # type: ignore[arg-type]
+        "plain": "x",
+        "count": 3,
+        "ok": True,
+        "none": None,
+        "1": "a key that is not a string",
+        "nested": {"limit": 35, "ratio": 1.25, "at": "2026-11-28T08:00:00+00:00", "nan": None},
+        "list": [2, ["a", 1.5], {"b": None}],
+        "subclass": "y",
+        "ordered": {"z": 0.5},
+    }
 
 
 def test_from_json_refuses_other_documents() -> None:

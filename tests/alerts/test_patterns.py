@@ -14,6 +14,7 @@ import psycopg
 import pytest
 
 from alerts.evaluator import Evaluator, EvaluatorOptions
+from alerts.notify import add_subscription
 from alerts.settings import AlertsSettings
 from ingest.outlets import load_outlets
 from ingest.records import Accepted, MeasurementRow
@@ -441,3 +442,47 @@ def test_spreads_of_columns_are_those_of_their_samples(all_valid: bool) -> None:
     assert as_columns == as_list
     assert [str(x) for x in as_columns["a21026"]] == [str(x) for x in as_list["a21026"]]
     assert as_list["a21026"][0] == (60 if all_valid else 58)
+
+
+def test_new_pattern_cases_open_with_their_events_in_the_findings_order(
+    db: psycopg.Connection, outlet: int, database_url: str
+) -> None:
+    """A day's new pattern cases are opened, each with its ``opened`` event, by the statement
+    that reads the pattern cases: one case and one event per finding, in the findings' order
+    (ids too), the event's detail the case's, each event notified with its own case; the next
+    day showing the same patterns extends those cases, and a normal day closes them."""
+    add_subscription(
+        db,
+        subscriber="inspector@example.org",
+        channel="webhook",
+        target="http://127.0.0.1:9/hook",
+        secret="s3cret",
+        allow_private_targets=True,
+    )
+    flat = [gas(24.0, 11.0) for _ in range(1440)]  # SO₂ and O₂ both stuck all day
+    store(db, outlet, 0, flat)
+    assert judge(db, database_url, 0).transitions == 2
+    rows = db.execute(
+        "SELECT c.id, c.pollutant, c.details, c.first_at, c.last_at, e.id, e.action, e.detail "
+        "FROM cases c JOIN case_events e ON e.case_id = c.id WHERE c.kind = 'pattern' "
+        "ORDER BY c.id"
+    ).fetchall()
+    assert [(r[1], r[6]) for r in rows] == [("a19001", "opened"), ("a21026", "opened")]
+    assert rows[0][0] < rows[1][0] and rows[0][5] < rows[1][5]  # in the findings' order
+    assert all(r[2] == r[7] and r[2]["pattern"] == "flat-line" for r in rows)
+    assert all(r[3] == r[4] == D0 for r in rows)
+    outbox = db.execute(
+        "SELECT o.event_id, o.payload FROM notification_outbox o ORDER BY o.id"
+    ).fetchall()
+    assert [(e, p["case_id"], p["action"]) for e, p in outbox] == [
+        (r[5], r[0], "opened") for r in rows
+    ]
+    store(db, outlet, 1, flat)
+    assert judge(db, database_url, 1).transitions == 0  # extended, not opened again
+    extended = db.execute(
+        "SELECT id, state, last_at FROM cases WHERE kind = 'pattern' ORDER BY id"
+    ).fetchall()
+    assert extended == [(r[0], "open", D0 + timedelta(days=1)) for r in rows]
+    store(db, outlet, 2, normal_day(12))
+    judge(db, database_url, 2)
+    assert [e[2:] for e in pattern_events(db)[2:]] == [("closed", "info")] * 2
