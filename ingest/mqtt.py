@@ -22,7 +22,13 @@ acknowledges them only when told to (after their rows are committed).
   in its inbox and three batches in hand (one collected and decoded, one waiting, one being
   written); with a broker that keeps to RM, at most RM in all. The service runs this client in
   a process of its own (:mod:`ingest.mqtt_process`): the inbox then goes on through a pipe into
-  the worker's process, and what was forwarded counts until the worker has taken it.
+  the worker's process, and what was forwarded counts until the worker has taken it. Only the
+  current connection's messages count: when a connection is lost, what the worker has not
+  taken yet is set aside (:meth:`Inbox.set_aside`), because the next connection's CONNACK and
+  PINGRESPs must be read while the worker, its writes stalled by a database outage say, still
+  holds them; otherwise paho closes that connection at every keep-alive until the writes
+  resume. The broker re-sends those messages on the new connection, so each connection lost
+  while the worker is stalled adds at most RM + 1 held messages, written again idempotently.
 - Keep-alive: paho 2.2 sends a PINGREQ every keep-alive period however busy the connection. The
   broker queues the PINGRESP behind what it already pushed: with a broker that pushes past RM,
   behind all of that, minutes late. paho re-sends the PINGREQ while bytes keep arriving, but a
@@ -107,16 +113,35 @@ class MqttOptions:
 class Inbox(queue.Queue[Inbound]):
     """The worker's inbox; unbounded in count (the reading bounds it). Messages taken with
     :meth:`take_away` still count until :meth:`release`d: in a process of its own
-    (:mod:`ingest.mqtt_process`) the inbox goes on in the worker's process."""
+    (:mod:`ingest.mqtt_process`) the inbox goes on in the worker's process.
+
+    Messages of a lost connection (:meth:`set_aside`) no longer count: the broker re-sends
+    them on the next connection, whose CONNACK, SUBACK and PINGRESPs must be read while the
+    worker still holds the old ones (with its writes stalled, say). They are the oldest, so
+    they leave first, whether taken with ``get`` or released."""
 
     def __init__(self) -> None:
         super().__init__()
         self.away = 0  # taken with take_away, not yet released
+        self.aside = 0  # of those waiting or away, how many came on a lost connection
 
     def wait_for_room(self, limit: int, timeout: float) -> bool:
-        """Whether at most ``limit`` messages wait, within ``timeout`` (woken by a ``get``)."""
+        """Whether at most ``limit`` messages of the current connection wait, within
+        ``timeout`` (woken by a ``get`` or a release)."""
         with self.not_full:
-            return self.not_full.wait_for(lambda: self._qsize() + self.away <= limit, timeout)
+            return self.not_full.wait_for(
+                lambda: self._qsize() + self.away - self.aside <= limit, timeout
+            )
+
+    def set_aside(self) -> None:
+        """The connection that brought every message waiting or away is lost."""
+        with self.not_full:
+            self.aside = self._qsize() + self.away
+            self.not_full.notify_all()
+
+    def _get(self) -> Inbound:  # queue.Queue's hook for get, under its lock
+        self.aside = max(0, self.aside - 1)
+        return super()._get()
 
     def take_away(self, most: int, timeout: float) -> list[Inbound]:
         """Up to ``most`` messages, waiting at most ``timeout`` for a first one; they count
@@ -124,7 +149,8 @@ class Inbox(queue.Queue[Inbound]):
         with self.not_empty:
             if not self.not_empty.wait_for(self._qsize, timeout):
                 return []
-            taken = [self._get() for _ in range(min(most, self._qsize()))]
+            move = super()._get  # moved, not gone: still counted, aside or not, as before
+            taken = [move() for _ in range(min(most, self._qsize()))]
             self.away += len(taken)
             return taken
 
@@ -132,6 +158,7 @@ class Inbox(queue.Queue[Inbound]):
         """``n`` messages taken away were taken from the inbox's far end."""
         with self.not_full:
             self.away -= n
+            self.aside = max(0, self.aside - n)
             self.not_full.notify_all()
 
 
@@ -362,6 +389,7 @@ class MqttTransport:
         self.subscribed.clear()
         with self._lock:
             self._generation += 1  # un-acked messages of the old connection will be re-sent
+        self.inbox.set_aside()  # so the next connection is read while the worker holds them
         if reason.is_failure:
             by = "the broker's DISCONNECT" if flags.is_disconnect_packet_from_server else "here"
             log.warning("MQTT connection lost (%s, %s); reconnecting", reason, by)

@@ -14,12 +14,16 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
+import paho.mqtt.client as mqtt
 import psycopg
 import pytest
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from ingest.hj212 import build_packet, build_segment, encode_cp
 from ingest.mqtt import Inbound, paho_log
 from ingest.worker import IngestWorker
+from schemas.core.brokers import broker_address
 from tests.fixtures.mqtt import publisher, running_worker, wait_until
 from tests.fixtures.registry import add_outlet
 
@@ -152,6 +156,72 @@ def test_a_flood_past_the_receive_maximum_is_held_off_and_keep_alives_flow(
     assert watch.peak <= RECEIVE_MAXIMUM + 1 + 3 * BATCH
     # The worker says so when (and only when) the broker pushed past it.
     assert ("more than the Receive Maximum of 20" in caplog.text) == (watch.peak > RECEIVE_MAXIMUM)
+
+
+def take_over_session(url: str, client_id: str) -> None:
+    """Connect with the worker's client id and session, as a second device with its id would:
+    the broker closes the worker's connection ("session taken over") and pushes the session's
+    unacknowledged messages here, where they stay unacknowledged; the session outlives this
+    connection, so the worker gets them again when it reconnects."""
+    host, port, _, _, _ = broker_address(url)
+    intruder = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=mqtt.MQTTv5,
+        manual_ack=True,
+    )
+    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    props.SessionExpiryInterval = 3600
+    props.ReceiveMaximum = 1
+    connected = threading.Event()
+    intruder.on_connect = lambda *args: connected.set()
+    intruder.connect(host, port, clean_start=False, properties=props)
+    intruder.loop_start()
+    try:
+        assert connected.wait(15), "the intruder was not connected"
+    finally:
+        intruder.disconnect()
+        intruder.loop_stop()
+
+
+def test_a_connection_lost_while_writes_stall_is_renewed_and_read(
+    db: psycopg.Connection,
+    database_url: str,
+    mqtt_url: str,
+    paho: PahoLog,
+) -> None:
+    """The worker holds a full window and cannot write (a database outage, say) when its
+    connection is lost: the next connection's CONNACK and keep-alive answers must still be read
+    (the messages it holds are set aside; the broker re-sends them), and nothing is lost or
+    stored twice once the writes resume."""
+    add_outlet(db, MN)
+    client_id = f"ingest-stalled-{uuid.uuid4().hex[:6]}"
+    with running_worker(
+        mqtt_url,
+        database_url,
+        client_id=client_id,
+        receive_maximum=RECEIVE_MAXIMUM,
+        keepalive_s=1,
+        batch_max_messages=BATCH,
+    ) as w:
+        watch = Watch(w.worker, paho)
+        transport = w.worker.transport
+        with publisher(mqtt_url) as publish:
+            for i in range(TOTAL):
+                publish(f"hj212/{MN}/up", frame(i))
+        wait_until(lambda: watch.held >= RECEIVE_MAXIMUM, timeout=30, what="a full window")
+        generation = transport.generation
+        take_over_session(mqtt_url, client_id)
+        wait_until(lambda: transport.generation > generation, timeout=30, what="the loss seen")
+        wait_until(transport.connected.is_set, timeout=30, what="a new connection")
+        renewed = transport.generation
+        pings = watch.pingresps
+        wait_until(lambda: watch.pingresps >= pings + 3, timeout=30, what="three keep-alives")
+        assert transport.generation == renewed and transport.connected.is_set()
+        assert stored(db) == (0, 0)
+        watch.writing.set()
+        wait_until(lambda: stored(db)[0] >= TOTAL, timeout=120, what="every frame stored")
+    assert stored(db) == (TOTAL, TOTAL)
 
 
 def test_a_worker_back_to_a_backlog_is_subscribed_before_it_takes_a_message(

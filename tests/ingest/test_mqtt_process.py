@@ -50,6 +50,30 @@ def test_messages_taken_away_count_in_the_inbox_until_released() -> None:
     assert inbox.take_away(5, 0) == []  # nothing waits: no wait beyond the timeout
 
 
+def test_messages_of_a_lost_connection_are_set_aside_and_leave_first() -> None:
+    """What waits or is away when the connection is lost no longer counts against the Receive
+    Maximum (the next connection must be read); the next connection's messages do, and the
+    set-aside ones, the oldest, leave first, whether released or taken with ``get``."""
+    inbox = Inbox()
+    for mid in range(4):
+        inbox.put_nowait(message(mid))
+    assert len(inbox.take_away(3, 0)) == 3  # three away, one waiting
+    assert not inbox.wait_for_room(3, 0)
+    inbox.set_aside()
+    assert inbox.wait_for_room(0, 0)  # none of the current connection
+    for mid in range(3):
+        inbox.put_nowait(message(10 + mid))
+    assert inbox.wait_for_room(3, 0) and not inbox.wait_for_room(2, 0)
+    inbox.release(3)  # the three away: all set aside
+    assert inbox.aside == 1 and not inbox.wait_for_room(2, 0)
+    assert inbox.get_nowait().mid == 3  # the last one set aside
+    assert inbox.aside == 0 and not inbox.wait_for_room(2, 0)
+    taken = inbox.take_away(5, 0)
+    assert [m.mid for m in taken] == [10, 11, 12] and not inbox.wait_for_room(2, 0)
+    inbox.release(1)
+    assert inbox.wait_for_room(2, 0) and inbox.aside == 0
+
+
 def _alive(pid: int) -> bool:
     """Whether a process runs (a zombie no parent reaps does not)."""
     try:
