@@ -11,6 +11,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,7 +22,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from ingest.hj212 import build_packet, build_segment, encode_cp
-from ingest.mqtt import Inbound, paho_log
+from ingest.mqtt import Inbound, Transport, paho_log
 from ingest.worker import IngestWorker
 from schemas.core.brokers import broker_address
 from tests.fixtures.mqtt import publisher, running_worker, wait_until
@@ -119,6 +120,28 @@ def stored(conn: psycopg.Connection) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
+@contextmanager
+def flooded_worker(
+    mqtt_url: str, database_url: str, paho: PahoLog, client_id: str | None = None
+) -> Iterator[tuple[Transport, Watch]]:
+    """A worker (keep-alive 1 s) whose writes are held, once the broker has pushed it a full
+    window of the :data:`TOTAL` frames published."""
+    with running_worker(
+        mqtt_url,
+        database_url,
+        client_id=client_id,
+        receive_maximum=RECEIVE_MAXIMUM,
+        keepalive_s=1,
+        batch_max_messages=BATCH,
+    ) as w:
+        watch = Watch(w.worker, paho)
+        with publisher(mqtt_url) as publish:
+            for i in range(TOTAL):
+                publish(f"hj212/{MN}/up", frame(i))
+        wait_until(lambda: watch.held >= RECEIVE_MAXIMUM, timeout=30, what="a full window")
+        yield w.worker.transport, watch
+
+
 def test_a_flood_past_the_receive_maximum_is_held_off_and_keep_alives_flow(
     db: psycopg.Connection,
     database_url: str,
@@ -127,22 +150,10 @@ def test_a_flood_past_the_receive_maximum_is_held_off_and_keep_alives_flow(
     paho: PahoLog,
 ) -> None:
     add_outlet(db, MN)
-    with running_worker(
-        mqtt_url,
-        database_url,
-        receive_maximum=RECEIVE_MAXIMUM,
-        keepalive_s=1,
-        batch_max_messages=BATCH,
-    ) as w:
-        watch = Watch(w.worker, paho)
-        transport = w.worker.transport
+    with flooded_worker(mqtt_url, database_url, paho) as (transport, watch):
         generation = transport.generation
-        with publisher(mqtt_url) as publish:
-            for i in range(TOTAL):
-                publish(f"hj212/{MN}/up", frame(i))
         # Writes held: nothing acknowledged, so the broker pushes the Receive Maximum and no
         # more; the worker keeps reading its keep-alive answers meanwhile.
-        wait_until(lambda: watch.held >= RECEIVE_MAXIMUM, timeout=30, what="a full window")
         pings = watch.pingresps
         wait_until(lambda: watch.pingresps >= pings + 3, timeout=30, what="three keep-alives")
         assert transport.generation == generation and transport.connected.is_set()
@@ -196,20 +207,7 @@ def test_a_connection_lost_while_writes_stall_is_renewed_and_read(
     stored twice once the writes resume."""
     add_outlet(db, MN)
     client_id = f"ingest-stalled-{uuid.uuid4().hex[:6]}"
-    with running_worker(
-        mqtt_url,
-        database_url,
-        client_id=client_id,
-        receive_maximum=RECEIVE_MAXIMUM,
-        keepalive_s=1,
-        batch_max_messages=BATCH,
-    ) as w:
-        watch = Watch(w.worker, paho)
-        transport = w.worker.transport
-        with publisher(mqtt_url) as publish:
-            for i in range(TOTAL):
-                publish(f"hj212/{MN}/up", frame(i))
-        wait_until(lambda: watch.held >= RECEIVE_MAXIMUM, timeout=30, what="a full window")
+    with flooded_worker(mqtt_url, database_url, paho, client_id) as (transport, watch):
         generation = transport.generation
         take_over_session(mqtt_url, client_id)
         wait_until(lambda: transport.generation > generation, timeout=30, what="the loss seen")
