@@ -48,13 +48,7 @@ import psycopg
 from psycopg import sql
 
 from alerts.rules import Sample, SampleColumns, convert_o2, zs_mismatch
-from schemas.cases.transitions import (
-    Transition,
-    close_case,
-    limit_details,
-    open_case,
-    pattern_day_cases,
-)
+from schemas.cases.transitions import Transition, close_case, limit_details, open_case
 from schemas.codes.pattern_rules import PatternRules
 from schemas.limits.judgement import judge
 from schemas.limits.rules import Limit
@@ -176,20 +170,47 @@ def check_patterns(
     return _settle(d, found)
 
 
+# In one statement: per finding, the state of the case that covers the day if any (the open one
+# first); then the open cases that ended before the day. Opening or extending the findings'
+# cases changes neither answer for another finding (another pollutant or pattern, another case)
+# nor the second (a case opened or extended ends on the day; it is a finding's).
+_PATTERN_CASES = """
+SELECT NULL::bigint, f.subject, f.pollutant, (
+    SELECT c.state FROM cases c WHERE c.kind = 'pattern' AND c.outlet_id = %(outlet)s
+        AND c.pollutant = f.pollutant AND c.subject = f.subject AND c.first_at <= %(start)s
+        AND c.last_at >= %(start)s
+    ORDER BY c.state = 'open' DESC, c.id DESC LIMIT 1), EXISTS (
+    SELECT FROM cases c WHERE c.kind = 'pattern' AND c.outlet_id = %(outlet)s
+        AND c.pollutant = f.pollutant AND c.subject = f.subject AND c.state = 'open')
+FROM unnest(%(subjects)s::text[], %(pollutants)s::text[]) AS f(subject, pollutant)
+UNION ALL
+(SELECT id, subject, pollutant, state, true FROM cases WHERE kind = 'pattern'
+    AND outlet_id = %(outlet)s AND state = 'open' AND last_at < %(start)s ORDER BY id)
+"""
+
+
 def _settle(d: _Day, found: list[_Finding]) -> list[Transition]:
     out: list[Transition] = []
-    day = pattern_day_cases(
-        d.conn,
-        outlet_id=d.outlet_id,
-        day_start=d.start,
-        findings=[(f.subject, f.pollutant, f.details) for f in found],
-    )
+    covering: dict[tuple[str, str], str | None] = {}
+    is_open: set[tuple[str, str]] = set()  # findings whose (pattern, pollutant) has an open case
+    ended: list[tuple[int, str, str]] = []
+    for case_id, subject, pollutant, state, open_now in d.conn.execute(
+        _PATTERN_CASES,
+        {
+            "outlet": d.outlet_id,
+            "start": d.start,
+            "subjects": [f.subject for f in found],
+            "pollutants": [f.pollutant for f in found],
+        },
+    ).fetchall():
+        if case_id is None:
+            covering[(subject, pollutant)] = state
+            if open_now:
+                is_open.add((subject, pollutant))
+        else:
+            ended.append((case_id, subject, pollutant))
     for f in found:
-        key = (f.subject, f.pollutant)
-        if key in day.opened:
-            out.append(day.opened[key])
-            continue
-        if day.covering.get(key) == "closed":
+        if covering.get((f.subject, f.pollutant)) == "closed":
             continue  # this day is already in a case that was closed since
         out += open_case(
             d.conn,
@@ -201,13 +222,13 @@ def _settle(d: _Day, found: list[_Finding]) -> list[Transition]:
             first_at=d.start,
             last_at=d.start,
             details=f.details,
-            likely_open=True,  # open (see pattern_day_cases), or opened by someone else meanwhile
+            likely_open=(f.subject, f.pollutant) in is_open,
         )[1]
     unseen = d.checked - {(f.subject, f.pollutant) for f in found}
-    for case_id, subject, pollutant in day.ended:
+    for case_id, subject, pollutant in ended:
         if (subject, pollutant) in unseen:
-            on = d.start.date().isoformat()
-            out += close_case(d.conn, case_id, f"not seen on {on} (a complete day checked)")
+            day = d.start.date().isoformat()
+            out += close_case(d.conn, case_id, f"not seen on {day} (a complete day checked)")
     return out
 
 

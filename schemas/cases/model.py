@@ -137,13 +137,6 @@ class EventId:
         self._cursor: psycopg.Cursor[Any] | None = cursor
         self._id: int | None = None
 
-    @classmethod
-    def known(cls, event_id: int) -> EventId:
-        """The id of an event appended by a statement whose row was read already."""
-        out = cls.__new__(cls)
-        out._cursor, out._id = None, event_id
-        return out
-
     @property
     def id(self) -> int:
         if self._id is None:

@@ -39,7 +39,6 @@ from schemas.limits.judgement import Judgement
 from schemas.limits.rules import Limit
 
 __all__ = [
-    "PatternDay",
     "PendingPeriods",
     "Transition",
     "close_case",
@@ -48,7 +47,6 @@ __all__ = [
     "limit_details",
     "lock_outlet",
     "open_case",
-    "pattern_day_cases",
     "try_lock_outlet",
     "try_lock_outlets",
     "unacknowledged",
@@ -590,98 +588,6 @@ def open_case(
     row = conn.execute(update, (last_at, detail_json, *key)).fetchone()
     assert row is not None
     return int(row[0]), []
-
-
-# In one statement: per finding, the state of the case that covers the day if any (the open one
-# first) and whether one is open; then the open cases that ended before the day. Opening or
-# extending the findings' cases changes neither answer for another finding (another pollutant
-# or pattern, another case) nor the second (a case opened or extended ends on the day; it is a
-# finding's). The same statement opens the case of each finding that has neither a case covering
-# the day nor an open one, with its ``opened`` event (what open_case would do next, in the
-# findings' order: the same ids), so that a new pattern case costs no round trip of its own;
-# under the outlet lock nothing else opens pattern cases, and a finding whose insert found an
-# open case all the same (``opened`` NULL) is extended by open_case as before.
-_PATTERN_CASES = """
-WITH f AS (
-    SELECT f.subject, f.pollutant, f.details, f.i, (
-        SELECT c.state FROM cases c WHERE c.kind = 'pattern' AND c.outlet_id = %(outlet)s
-            AND c.pollutant = f.pollutant AND c.subject = f.subject AND c.first_at <= %(start)s
-            AND c.last_at >= %(start)s
-        ORDER BY c.state = 'open' DESC, c.id DESC LIMIT 1) AS state, EXISTS (
-        SELECT FROM cases c WHERE c.kind = 'pattern' AND c.outlet_id = %(outlet)s
-            AND c.pollutant = f.pollutant AND c.subject = f.subject AND c.state = 'open')
-        AS open_now
-    FROM unnest(%(subjects)s::text[], %(pollutants)s::text[], %(details)b::jsonb[])
-        WITH ORDINALITY AS f(subject, pollutant, details, i)
-), opened AS (
-    INSERT INTO cases (kind, outlet_id, pollutant, subject, severity, first_at, last_at, details)
-    SELECT 'pattern', %(outlet)s, f.pollutant, f.subject, 'info', %(start)s, %(start)s, f.details
-    FROM f WHERE f.state IS DISTINCT FROM 'closed' AND NOT f.open_now ORDER BY f.i
-    ON CONFLICT (kind, outlet_id, pollutant, period, limit_id, subject) WHERE state = 'open'
-    DO NOTHING
-    RETURNING id, subject, pollutant
-), events AS (
-    INSERT INTO case_events (case_id, actor, action, severity, detail)
-    SELECT o.id, %(actor)s, 'opened', 'info', f.details
-    FROM opened o JOIN f ON f.subject = o.subject AND f.pollutant = o.pollutant ORDER BY f.i
-    RETURNING id, case_id
-)
-(SELECT NULL::bigint, f.subject, f.pollutant, f.state, f.open_now, o.id, e.id
-FROM f LEFT JOIN opened o ON o.subject = f.subject AND o.pollutant = f.pollutant
-    LEFT JOIN events e ON e.case_id = o.id
-ORDER BY f.i)
-UNION ALL
-(SELECT id, subject, pollutant, state, true, NULL, NULL FROM cases WHERE kind = 'pattern'
-    AND outlet_id = %(outlet)s AND state = 'open' AND last_at < %(start)s ORDER BY id)
-"""
-
-
-@dataclass(frozen=True, slots=True)
-class PatternDay:
-    """What :func:`pattern_day_cases` found and did for one outlet-day's findings, each keyed
-    by (pattern, pollutant)."""
-
-    covering: dict[tuple[str, str], str | None]  # the state of the case covering the day
-    opened: dict[tuple[str, str], Transition]  # the cases it opened, with their events
-    ended: list[tuple[int, str, str]]  # (id, pattern, pollutant) of open cases ended before
-
-
-def pattern_day_cases(
-    conn: psycopg.Connection,
-    *,
-    outlet_id: int,
-    day_start: datetime,
-    findings: Sequence[tuple[str, str, dict[str, Any]]],
-) -> PatternDay:
-    """The pattern cases of one screened outlet-day (findings: pattern, pollutant, details, one
-    per pair, in order), in one statement: what covers the day, what is open, what ended before
-    it, and the cases it opened for findings with neither a covering nor an open case (see
-    ``_PATTERN_CASES``). The caller extends the open ones (those of the other findings whose
-    covering case is not closed) and closes the ended ones."""
-    pgcopy.register_arrays(conn.adapters)
-    encoding = conn.info.encoding
-    details = [pgcopy.text(json.dumps(f[2], default=str), encoding) for f in findings]
-    out = PatternDay({}, {}, [])
-    for case_id, subject, pollutant, state, _open, new_id, event_id in conn.execute(
-        _PATTERN_CASES,
-        {
-            "outlet": outlet_id,
-            "start": day_start,
-            "subjects": [f[0] for f in findings],
-            "pollutants": [f[1] for f in findings],
-            "details": pgcopy.array(pgcopy.TextArray, details),
-            "actor": MACHINE,
-        },
-    ).fetchall():
-        if case_id is None:
-            out.covering[(subject, pollutant)] = state
-            if new_id is not None:
-                out.opened[(subject, pollutant)] = Transition(
-                    int(new_id), EventId.known(int(event_id)), "opened", "info"
-                )
-        else:
-            out.ended.append((case_id, subject, pollutant))
-    return out
 
 
 def unacknowledged(conn: psycopg.Connection, opened_before: datetime) -> list[tuple[int, int]]:
