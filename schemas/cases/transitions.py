@@ -92,25 +92,18 @@ class PendingPeriods:
         numeric: pgcopy.Column = (pgcopy.TextArray, pgcopy.numeric_text)
         case_id: pgcopy.Column = (pgcopy.Int8Array, pgcopy.int8)
         at: pgcopy.Column = (pgcopy.TimestamptzArray, pgcopy.timestamptz)
-        arrays: list[pgcopy.Array] = []
-        if self.periods:
-            period_kinds = [case_id, at, numeric, numeric, numeric]
-            period_kinds += [(pgcopy.BoolArray, pgcopy.boolean), text]
-            arrays += pgcopy.columns(
-                period_kinds, ([p[k] for k in _PERIOD_COLUMNS] for p in self.periods)
-            )
-        if self.cases:
-            case_kinds: list[pgcopy.Column] = [case_id, at, at, numeric]
-            case_kinds += [(pgcopy.Int4Array, pgcopy.int4), text]
-            arrays += pgcopy.columns(
-                case_kinds, ([i, *(c[k] for k in _CASE_COLUMNS)] for i, c in self.cases.items())
-            )
-        if not self.cases:
-            conn.execute(_APPEND_PERIODS, arrays)
-        elif not self.periods:
-            conn.execute(_UPDATE_CASES, arrays)
-        else:  # both in one statement (other tables, other rows: the order does not matter)
-            conn.execute(_FLUSH, arrays)
+        period_kinds = [case_id, at, numeric, numeric, numeric]
+        period_kinds += [(pgcopy.BoolArray, pgcopy.boolean), text]
+        case_kinds: list[pgcopy.Column] = [case_id, at, at, numeric]
+        case_kinds += [(pgcopy.Int4Array, pgcopy.int4), text]
+        arrays = pgcopy.columns(
+            period_kinds, ([p[k] for k in _PERIOD_COLUMNS] for p in self.periods)
+        ) + pgcopy.columns(
+            case_kinds, ([i, *(c[k] for k in _CASE_COLUMNS)] for i, c in self.cases.items())
+        )
+        # both in one statement (other tables, other rows: the order does not matter); an
+        # empty side's arrays are empty and write nothing
+        conn.execute(_FLUSH, arrays)
         self.clear()
 
     def clear(self) -> None:
