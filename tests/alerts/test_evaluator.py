@@ -643,3 +643,22 @@ def test_the_times_of_the_minutes_read_are_their_exact_microseconds(
             assert isinstance(samples, SampleColumns)
             expected = offsets if h in far or h == long[-1] else [0]
             assert list(samples.micros) == [epoch_micros(h) + us for us in expected], h
+
+
+def test_a_batch_runs_generic_plans_for_its_transaction_only(
+    db: psycopg.Connection, database_url: str, outlet: int
+) -> None:
+    """A batch's statements run their generic plans (alerts/evaluator.py, _GENERIC_PLANS) for
+    the rest of its transaction only: a drain inside the caller's transaction leaves the
+    setting until that transaction ends; the session keeps its own."""
+    setting = "SELECT current_setting('plan_cache_mode')"
+    store(db, outlet, {h: minute_rows(h, "40") for h in range(2)})
+    with db.transaction(force_rollback=True):
+        assert evaluator(database_url, H0 + timedelta(days=2)).drain(db) == 1
+        assert db.execute(setting).fetchone() == ("force_generic_plan",)
+    assert db.execute(setting).fetchone() == ("auto",)
+    store(db, outlet, {h: minute_rows(h, "40") for h in range(2, 4)})
+    assert evaluator(database_url, H0 + timedelta(days=2)).drain(db) == 1
+    assert db.execute(setting).fetchone() == ("auto",)
+    # SO₂ and O₂ of the four hours: the first drain was undone with the caller's transaction
+    assert db.execute("SELECT count(*) FROM hourly_means").fetchone() == (8,)
