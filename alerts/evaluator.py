@@ -110,8 +110,8 @@ READ_AHEAD_OUTLETS = 2  # outlets whose minutes are being read while one is judg
 # of each execution while the generic plan's estimate is well above those plans' (so for good
 # when its array parameters are shorter than the 10 elements an unnest of a parameter is
 # estimated at: one outlet's read has one range), and with the pattern cases' query always:
-# 0.1-0.5 ms of planning an execution, about a fifth of the server's time for the evaluator at
-# the quick size. The generic plans have the same shapes (each array unnested and joined by key
+# 0.1-0.5 ms of planning an execution, a fifth of its statements' time on the server at the
+# quick size. The generic plans have the same shapes (each array unnested and joined by key
 # along an index; bench/README.md, twelfth round). Results never depend on the plans.
 _GENERIC_PLANS = "SET LOCAL plan_cache_mode = force_generic_plan"
 
