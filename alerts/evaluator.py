@@ -104,6 +104,17 @@ class EvaluatorOptions:
 READ_AHEAD_HOURS = 48
 READ_AHEAD_OUTLETS = 2  # outlets whose minutes are being read while one is judged, at most
 
+# For the rest of a batch's transaction (a caller's, if the drain runs inside one), its prepared
+# statements run their generic plans, each planned once per connection. psycopg prepares a
+# statement executed five times on a connection; the server then plans it again with the values
+# of each execution while the generic plan's estimate is well above those plans' (so for good
+# when its array parameters are shorter than the 10 elements an unnest of a parameter is
+# estimated at: one outlet's read has one range), and with the pattern cases' query always:
+# 0.1-0.5 ms of planning an execution, a fifth of its statements' time on the server at the
+# quick size. The generic plans have the same shapes (each array unnested and joined by key
+# along an index; bench/README.md, twelfth round). Results never depend on the plans.
+_GENERIC_PLANS = "SET LOCAL plan_cache_mode = force_generic_plan"
+
 
 class Evaluator:
     def __init__(
@@ -169,6 +180,7 @@ class Evaluator:
             outlet_ids = self._lock_next_outlets(conn, limit)
             if not outlet_ids:
                 return 0, 0
+            conn.execute(_GENERIC_PLANS)
             hours: dict[int, list[datetime]] = {}
             for outlet_id, hour in conn.execute(
                 "SELECT outlet_id, hour_start FROM evaluation_queue WHERE outlet_id = ANY(%s) "

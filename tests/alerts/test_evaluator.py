@@ -606,3 +606,59 @@ def test_a_drain_inside_a_transaction_of_the_callers_reads_ahead_what_it_wrote(
             "SELECT count(*) FROM hourly_means WHERE outlet_id = %s AND valid", (outlet_id,)
         ).fetchone()
         assert means == (6,)  # SO₂ and O₂ of three hours
+
+
+def test_the_times_of_the_minutes_read_are_their_exact_microseconds(
+    db: psycopg.Connection, outlet: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """read_minutes gives each sample's time as whole microseconds since the Unix epoch: its
+    range's start plus its offset from it (read as float8 seconds), exact to the microsecond
+    for every offset within an hour, in hours of 1901, 1999, 2026 and 2262, and at the end of
+    a range of many days (hours 20 h apart share one); a range is cut before its offsets could
+    be inexact (here, the bound lowered to a week)."""
+    from alerts import evaluation
+    from alerts.evaluation import read_minutes
+    from alerts.rules import SampleColumns, epoch_micros
+
+    offsets = [0, 1, 999_999, 1_000_001, 59_999_999, 123_456_789, 3_599_999_999]
+    far = [
+        datetime(1901, 3, 4, 5, tzinfo=UTC),
+        datetime(1999, 12, 31, 23, tzinfo=UTC),
+        datetime(2262, 4, 11, 0, tzinfo=UTC),
+    ]
+    long = [H0 + timedelta(hours=20 * k) for k in range(40)]  # one range of 33 days
+    hours = far + long
+    rows = [
+        MeasurementRow("a21026", "rtd", h + timedelta(microseconds=us), value=Decimal(1), flag="N")
+        for h in hours
+        for us in (offsets if h in far or h == long[-1] else [0])
+    ]
+    store(db, outlet, {k: rows[k : k + 1] for k in range(len(rows))})
+    for cut in (None, timedelta(days=7)):
+        if cut is not None:
+            monkeypatch.setattr(evaluation, "_OFFSET_EXACT", cut)
+        read = read_minutes(db, {outlet: hours})[outlet]
+        for h in hours:
+            samples = read[h]["a21026"]["rtd"]
+            assert isinstance(samples, SampleColumns)
+            expected = offsets if h in far or h == long[-1] else [0]
+            assert list(samples.micros) == [epoch_micros(h) + us for us in expected], h
+
+
+def test_a_batch_runs_generic_plans_for_its_transaction_only(
+    db: psycopg.Connection, database_url: str, outlet: int
+) -> None:
+    """A batch's statements run their generic plans (alerts/evaluator.py, _GENERIC_PLANS) for
+    the rest of its transaction only: a drain inside the caller's transaction leaves the
+    setting until that transaction ends; the session keeps its own."""
+    setting = "SELECT current_setting('plan_cache_mode')"
+    store(db, outlet, {h: minute_rows(h, "40") for h in range(2)})
+    with db.transaction(force_rollback=True):
+        assert evaluator(database_url, H0 + timedelta(days=2)).drain(db) == 1
+        assert db.execute(setting).fetchone() == ("force_generic_plan",)
+    assert db.execute(setting).fetchone() == ("auto",)
+    store(db, outlet, {h: minute_rows(h, "40") for h in range(2, 4)})
+    assert evaluator(database_url, H0 + timedelta(days=2)).drain(db) == 1
+    assert db.execute(setting).fetchone() == ("auto",)
+    # SO₂ and O₂ of the four hours: the first drain was undone with the caller's transaction
+    assert db.execute("SELECT count(*) FROM hourly_means").fetchone() == (8,)
