@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 # thread computes, so on an idle machine this is not waited in full; on a loaded one the other
 # process may wait longer for a core: 20 ms was too short at a load average of 6, and 50 ms
 # when connections came while both workers computed pages on a machine shared with other work
-# (a 3-to-1 split of four keep-alive connections in 4 of 16 trials at load 2–5; none in 16 at
+# (a 3-to-1 split of four keep-alive connections in 4 of 16 trials at load 1.3–5.5; none in 16 at
 # 250 ms: bench/README.md, twelfth round). It bounds what a connection waits when the other
 # worker is stuck, or dead and not yet reaped.
 ACCEPT_DEFER_S = 0.25

@@ -9,8 +9,9 @@ Loads ``outlets`` enterprises (bilingual names, for search), one gas outlet each
 pollutant (SO₂, a21026) per outlet: ``outlets × days × 24`` rows into ``hourly_means`` by COPY,
 into a fresh database (:func:`bench.ingest.fresh_database`). Then, for each endpoint, N
 sequential requests from one keep-alive client (p50/p99 latency, requests/s) and the same N
-spread over ``--concurrency`` clients, each in its own process (:mod:`bench.http_client`)
-(requests/s), beside the statements the endpoint runs, timed directly on one psycopg connection:
+(the JSON page: at least :data:`CONCURRENT_PAGES`) spread over ``--concurrency`` clients, each
+in its own process (:mod:`bench.http_client`) (requests/s), beside the statements the endpoint
+runs, timed directly on one psycopg connection:
 
 * an outlet-year of hourly means (each outlet with an hourly SO₂ limit, so that means are
   judged), one JSON page of 1,000 points, and the CSV of the whole year; the SQL beside them is
