@@ -38,9 +38,12 @@ logger = logging.getLogger(__name__)
 # How long at most a worker holding more connections than another leaves a new connection to
 # it. The other's event loop wakes within a GIL switch interval (5 ms) even while a request
 # thread computes, so on an idle machine this is not waited in full; on a loaded one the other
-# process may wait longer for a core (20 ms was too short at a load average of 6). It bounds
-# what a connection waits when the other worker is stuck, or dead and not yet reaped.
-ACCEPT_DEFER_S = 0.05
+# process may wait longer for a core: 20 ms was too short at a load average of 6, and 50 ms
+# when connections came while both workers computed pages on a machine shared with other work
+# (a 3-to-1 split of four keep-alive connections in 4 of 16 trials at load 1.3–5.5; none in 16 at
+# 250 ms: bench/README.md, twelfth round). It bounds what a connection waits when the other
+# worker is stuck, or dead and not yet reaped.
+ACCEPT_DEFER_S = 0.25
 # How often a deferring worker looks whether it still holds more than another (once another
 # took the connection, it accepts again at once).
 _RECHECK_S = 0.002

@@ -9,8 +9,9 @@ Loads ``outlets`` enterprises (bilingual names, for search), one gas outlet each
 pollutant (SO₂, a21026) per outlet: ``outlets × days × 24`` rows into ``hourly_means`` by COPY,
 into a fresh database (:func:`bench.ingest.fresh_database`). Then, for each endpoint, N
 sequential requests from one keep-alive client (p50/p99 latency, requests/s) and the same N
-spread over ``--concurrency`` clients, each in its own process (:mod:`bench.http_client`)
-(requests/s), beside the statements the endpoint runs, timed directly on one psycopg connection:
+(the JSON page: at least :data:`CONCURRENT_PAGES`) spread over ``--concurrency`` clients, each
+in its own process (:mod:`bench.http_client`) (requests/s), beside the statements the endpoint
+runs, timed directly on one psycopg connection:
 
 * an outlet-year of hourly means (each outlet with an hourly SO₂ limit, so that means are
   judged), one JSON page of 1,000 points, and the CSV of the whole year; the SQL beside them is
@@ -132,9 +133,14 @@ def load(url: str, outlets: int, days: int) -> tuple[int, float]:
                 for outlet in ids:
                     prefix = str(outlet)
                     copy.write(prefix + block.replace("\n", "\n" + prefix)[: -len(prefix)])
-        conn.execute("ANALYZE enterprises")
-        conn.execute("ANALYZE outlets")
-        conn.execute("ANALYZE hourly_means")
+        # VACUUM as well as ANALYZE: a year of hourly means on a deployment has long been
+        # vacuumed by autovacuum (its inserts trigger it), so its pages are all-visible and the
+        # count's index-only scan reads no heap; a table fresh from COPY is not, and where the
+        # server's autovacuum is off (this machine's CI configuration) it never becomes so: the
+        # count then fetched every one of its 8,760 rows from the heap (bench/README.md,
+        # twelfth round).
+        for table in ("enterprises", "outlets", "hourly_means"):
+            conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(sql.Identifier(table)))
         return len(ids) * hours, time.perf_counter() - started
 
 
@@ -187,9 +193,10 @@ def concurrent_rate(base: str, paths: list[str], concurrency: int) -> float:
     """Requests/s of ``paths`` spread over ``concurrency`` client processes
     (:mod:`bench.http_client`), each warmed up with its paths: the requests that ended while
     every client was still sending, over the time from the start to when the first client was
-    done. Not to the last one's end: with a few requests each (12–13 at ``--quick``) the
-    clients end 0.05–0.12 s apart, up to a sixth of the phase with fewer than
-    ``concurrency`` requests in flight, and that tail, not the server, decided the figure."""
+    done. Not to the last one's end: with a few requests each (12–13 at ``--quick`` before
+    :data:`CONCURRENT_PAGES`) the clients ended 0.05–0.12 s apart, up to a sixth of the phase
+    with fewer than ``concurrency`` requests in flight, and that tail, not the server, decided
+    the figure."""
     concurrency = min(concurrency, len(paths))
     clients = [
         subprocess.Popen(
@@ -228,14 +235,30 @@ def concurrent_rate(base: str, paths: list[str], concurrency: int) -> float:
     return sum(t <= first_done for e in ends for t in e) / (first_done - started)
 
 
+# Pages of the JSON page's concurrent phase at least (the paths cycle over the outlets again):
+# with the 50 of ``--quick`` each of 4 clients sent 12–13 and the phase lasted under a second,
+# so that one stall of 50–100 ms (a process of the machine taking a core) moved the 4-vs-1
+# figure by 5–15 % (bench/README.md, tenth and twelfth rounds).
+CONCURRENT_PAGES = 200
+
+
 def bench_http(
-    base: str, what: str, paths: Callable[[int], str], n: int, concurrency: int
+    base: str,
+    what: str,
+    paths: Callable[[int], str],
+    n: int,
+    concurrency: int,
+    *,
+    concurrent_n: int | None = None,
 ) -> Timing:
+    """``n`` requests from one client, then ``concurrent_n`` (default ``n``) spread over
+    ``concurrency`` client processes (:func:`concurrent_rate`)."""
     with httpx2.Client(base_url=base, timeout=60) as client:
         for i in range(n):  # every outlet read once before either phase, not by the first only
             http_get(client, paths(i))
     times, total = _one_client(base, paths, n)
-    concurrent = concurrent_rate(base, [paths(i) for i in range(n)], concurrency)
+    spread = [paths(i) for i in range(concurrent_n or n)]
+    concurrent = concurrent_rate(base, spread, concurrency)
     return timing(what, times, total, concurrent)
 
 
@@ -394,7 +417,12 @@ def measure(args: argparse.Namespace) -> ApiFigures:
             results.append(
                 (
                     bench_http(
-                        base, "hourly series, JSON page of 1,000", page_path, n, args.concurrency
+                        base,
+                        "hourly series, JSON page of 1,000",
+                        page_path,
+                        n,
+                        args.concurrency,
+                        concurrent_n=max(n, CONCURRENT_PAGES),
                     ),
                     bench_endpoint_sql(url, days, outlet, n, page=True),
                 )

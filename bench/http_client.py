@@ -3,7 +3,7 @@ clients or with the bench), importing nothing but httpx2 so that it starts fast.
 
     python -m bench.http_client BASE_URL < paths   # one path a line
 
-It warms up by GETting every path once (a fresh process's first requests cost it about twice
+It warms up by GETting each of its paths once (a fresh process's first requests cost it about twice
 the CPU of later ones, and that CPU competes with the server's for the cores), prints
 ``ready``, waits for a line on standard input, GETs every path in turn on one keep-alive
 connection, then prints on one line the ``time.monotonic()`` at which each request ended (the
@@ -29,7 +29,7 @@ def main() -> None:
                 raise SystemExit(f"{path}: {response.status_code} {response.text[:200]}")
             response.read()
 
-        for path in paths:
+        for path in dict.fromkeys(paths):  # each path once (a path may come again)
             get(path)
         print("ready", flush=True)  # noqa: T201
         sys.stdin.readline()

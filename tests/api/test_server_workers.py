@@ -139,7 +139,7 @@ def test_keep_alive_connections_split_evenly_over_the_workers(
     after a worker dies, its replacement takes its seat and its share."""
     port, env = _two_workers(role_urls)
     # a deferral long enough that the idle worker always takes the connection, whatever the
-    # machine's load (the default, 50 ms, bounds the wait in production)
+    # machine's load (the default, ACCEPT_DEFER_S, bounds the wait in production)
     program = (
         "from api.server import serve; from api.settings import ApiSettings; "
         "serve(ApiSettings.from_environ(), accept_defer_s=30.0)"
