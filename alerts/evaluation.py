@@ -964,7 +964,7 @@ _OFFSET_EXACT = timedelta(seconds=2**31)
 # The times come as whole microseconds since the Unix epoch, which decode several times faster
 # than timestamptz and are compared as integers: the range's start in numeric arithmetic (once a
 # range: OFFSET 0 keeps it from being inlined into every row), plus each sample's offset from it
-# in float8, a third of numeric's cost a row and exact all the same (see _OFFSET_EXACT_S).
+# in float8, a third of numeric's cost a row and exact all the same (see _OFFSET_EXACT).
 _READ_HOURS = """
 WITH r AS (
     SELECT r.*, (extract(epoch FROM r.lo) * 1000000)::bigint AS lo_us
