@@ -7,8 +7,18 @@ import os
 import subprocess
 import sys
 import time
+from contextlib import nullcontext
+from pathlib import Path
 
-from bench.ingest import CpuShare, _children, _cpu_s
+import pytest
+
+from bench.ingest import CpuShare, _broker_pid, _children, _cpu_s
+from sourcewatch.embedded_mqtt import (
+    aedes_command,
+    embedded_aedes,
+    embedded_mosquitto,
+    mosquitto_binary,
+)
 
 
 def test_cpu_time_of_a_process_grows_while_it_computes() -> None:
@@ -44,3 +54,15 @@ def test_a_workers_mqtt_process_is_found_among_its_children() -> None:
     finally:
         child.kill()
         child.wait()
+
+
+def test_the_private_aedes_is_found_for_its_cpu_time() -> None:
+    if aedes_command() is None:
+        pytest.skip("Aedes is not installed (make install)")
+    # A private Mosquitto of this process still running (the suite's) does not hide it.
+    beside = embedded_mosquitto() if mosquitto_binary() is not None else nullcontext()
+    with beside, embedded_aedes():
+        pid = _broker_pid()
+        assert pid is not None
+        assert b"broker.mjs" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        assert _cpu_s(pid) > 0.0  # Node.js took some CPU to start
