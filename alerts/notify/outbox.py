@@ -85,10 +85,9 @@ def enqueue_many(conn: psycopg.Connection[Any], notifications: Sequence[Notifica
     if not notifications:
         return 0
     pgcopy.register_arrays(conn.adapters)
-    encoding = conn.info.encoding
-    text = functools.partial(pgcopy.text, encoding=encoding)
+    text = functools.partial(pgcopy.text, encoding=conn.info.encoding)
     events = pgcopy.array(pgcopy.Int8Array, [pgcopy.int8(n.event_id) for n in notifications])
-    payloads = [pgcopy.text(_dumps(n.to_json()), encoding) for n in notifications]
+    payloads = [text(_dumps(n.to_json())) for n in notifications]
     params = {
         "event_ids": events,
         "payloads": pgcopy.array(pgcopy.TextArray, payloads),
