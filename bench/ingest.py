@@ -128,10 +128,34 @@ def fresh_database(admin_dsn: str, outlets: int = OUTLETS) -> Iterator[str]:
                 )
         yield url
     finally:
-        with psycopg.connect(admin_dsn, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        _drop(admin_dsn, name)
+
+
+@contextmanager
+def database_copy(admin_dsn: str, url: str) -> Iterator[str]:
+    """A copy of the database at ``url`` (``CREATE DATABASE … TEMPLATE``: its tables, their
+    statistics and visibility maps as they are; nobody may be connected to it meanwhile);
+    dropped afterwards. Each repetition of a measurement that writes can so start from the
+    same state."""
+    name = f"sourcewatch_bench_{uuid.uuid4().hex[:8]}"
+    template = urlsplit(url).path.lstrip("/")
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(template)
             )
+        )
+    try:
+        yield urlunsplit(urlsplit(admin_dsn)._replace(path="/" + name))
+    finally:
+        _drop(admin_dsn, name)
+
+
+def _drop(admin_dsn: str, name: str) -> None:
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
 
 
 def truncate(url: str) -> None:
