@@ -56,20 +56,15 @@ class Figure:
         return f"{ratio * 100:.1f} %" if self.ratio == "percent" else f"{ratio:.2f}×"
 
     def spread(self) -> str:
-        """The lowest and highest of the rounds' ratios (of ours alone without a ceiling)."""
-        if not self.pairs:
+        """The lowest and highest of the rounds' ratios."""
+        if not self.pairs or not self.ratio:
             return ""
-        if not self.ratio:
-            return (
-                f"{number(min(o for o, _ in self.pairs))}–{number(max(o for o, _ in self.pairs))}"
-            )
-        ratios = pair_ratios(
-            Runs(tuple(o for o, _ in self.pairs)), Runs(tuple(c for _, c in self.pairs))
-        )
+        ours, ceiling = (Runs(side) for side in zip(*self.pairs, strict=True))
+        ratios = pair_ratios(ours, ceiling)
         return f"{self.shown(min(ratios))} – {self.shown(max(ratios))}"
 
     def verdict(self) -> str:
-        """ "yes" or "no" on the medians; for a repeated figure, also in how many rounds."""
+        """Met or not by the medians; for a repeated figure, also in how many of its rounds."""
         if self.ours is None:
             return ""
         met = "yes" if self.met(self.ours, self.ratio_value()) else "no"
