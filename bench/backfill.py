@@ -19,7 +19,7 @@ import argparse
 import os
 from dataclasses import dataclass
 
-from bench.alerts import Evaluation, bench_evaluation, report_evaluation
+from bench.alerts import REPEATS, Evaluation, bench_evaluation, report_evaluation
 from bench.ingest import fresh_database
 
 ISSUE_OUTLETS, ISSUE_DAYS = 100, 30
@@ -32,7 +32,7 @@ class BackfillFigures:
     evaluation: Evaluation
 
 
-def measure(outlets: int = 10, days: int = 3, repeats: int = 7) -> BackfillFigures:
+def measure(outlets: int = 10, days: int = 3, repeats: int = REPEATS) -> BackfillFigures:
     admin = os.environ.get("SOURCEWATCH_BENCH_DSN", "postgresql://postgres@127.0.0.1:5432/test")
     with fresh_database(admin, outlets=outlets) as url:
         evaluation = bench_evaluation(admin, url, outlets, days * 24, repeats)
@@ -57,7 +57,7 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--outlets", type=int, default=10)
     parser.add_argument("--days", type=int, default=3)
     parser.add_argument(
-        "--repeats", type=int, default=7, help="rounds of the evaluator and its ceiling"
+        "--repeats", type=int, default=REPEATS, help="rounds of the evaluator and its ceiling"
     )
     return parser
 

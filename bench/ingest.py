@@ -83,6 +83,7 @@ GAS = {
     "a01014": "8.8",
 }
 OUTLETS = 20
+REPEATS = 7  # rounds of the COPY, the writers and end to end (--quick: 5)
 
 
 def make_frames(n: int) -> list[tuple[str, bytes]]:
@@ -770,7 +771,7 @@ def measure(
     scale_out: bool = True,
     backlog: BacklogOptions = BacklogOptions(),
     only_broker: str | None = None,
-    repeats: int = 7,
+    repeats: int = REPEATS,
 ) -> IngestFigures:
     admin = os.environ.get("SOURCEWATCH_BENCH_DSN", "postgresql://postgres@127.0.0.1:5432/test")
     chosen = [
@@ -915,7 +916,7 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--repeats",
         type=int,
-        default=7,
+        default=REPEATS,
         help="rounds of the COPY, the writers and end to end, alternating (medians reported)",
     )
     parser.add_argument(

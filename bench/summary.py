@@ -3,11 +3,13 @@ the goal, and whether it is met. ``python -m bench`` (and ``make bench``) runs e
 at its defaults, prints each one's own report as it finishes, then this table.
 
 The writer, end-to-end and evaluator rows come from rounds in which ours and its ceiling ran
-alternately (:mod:`bench.repeat`; 5 rounds with ``--quick``, 7 otherwise): each side is the
-median of its rounds, the ratio is the medians' ratio, "rounds' ratios" the lowest and highest
-of the rounds' own ratios, and "met" says in how many rounds the goal was met too. A verdict
-met in 2 rounds of 5 is one that a re-run may well reverse. The API rows are percentiles of many
-requests each, and the other rows single measurements.
+alternately (:mod:`bench.repeat`; ingest 5 rounds with ``--quick``, 7 otherwise; the evaluator
+9): each side is the median of its rounds, the ratio is the medians' ratio, "rounds' ratios"
+the lowest and highest of the rounds' own ratios, and "met" says in how many rounds the goal was
+met too. A verdict met in 2 rounds of 5 is one that a re-run may well reverse. The API rows are
+percentiles of many requests each, and the other rows single measurements. The machine's load
+average is given at the start and at the end: end to end needs more of the cores than the
+writer alone, and a run under load lowers its ratio in every round alike.
 
     python -m bench                          # everything, at each benchmark's defaults
     python -m bench --quick                  # everything, smaller (about a quarter of the time)
@@ -282,21 +284,23 @@ def storage_rows(f: storage.StorageFigures) -> list[Figure]:
 
 Runner = tuple[Callable[[bool], Any], Callable[[Any], None], Callable[[Any], list[Figure]]]
 QUICK_API = ["--outlets", "100", "--requests", "50", "--csv-requests", "5"]
-QUICK_REPEATS, REPEATS = 5, 7  # rounds of each repeated figure and its ceiling
+QUICK_INGEST_REPEATS = 5  # ingest's rounds are the long ones (the evaluator's: a second)
 RUNS: dict[str, Runner] = {
     "codec": (lambda q: codec.measure(5_000 if q else 20_000), codec.report, codec_rows),
     "ingest": (
-        lambda q: ingest.measure(5_000 if q else 20_000, repeats=QUICK_REPEATS if q else REPEATS),
+        lambda q: ingest.measure(
+            5_000 if q else 20_000, repeats=QUICK_INGEST_REPEATS if q else ingest.REPEATS
+        ),
         ingest.report,
         ingest_rows,
     ),
     "alerts": (
-        lambda q: alerts.measure(*((10, 20, 12, QUICK_REPEATS) if q else (40, 50, 24, REPEATS))),
+        lambda q: alerts.measure(*((10, 20, 12) if q else (40, 50, 24))),
         alerts.report,
         alerts_rows,
     ),
     "backfill": (
-        lambda q: backfill.measure(*((5, 2, QUICK_REPEATS) if q else (10, 3, REPEATS))),
+        lambda q: backfill.measure(*((5, 2) if q else (10, 3))),
         backfill.report,
         backfill_rows,
     ),
@@ -316,7 +320,7 @@ RUNS: dict[str, Runner] = {
 # --- The table ---------------------------------------------------------------------------------
 
 
-def machine() -> str:
+def machine(load_at_start: float) -> str:
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as info:
@@ -335,7 +339,7 @@ def machine() -> str:
         server = "PostgreSQL unreachable"
     return (
         f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, {server}, "
-        f"load average {os.getloadavg()[0]:.1f}"
+        f"load average {load_at_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
     )
 
 
@@ -374,7 +378,7 @@ def main() -> None:
     unknown = sorted(set(steps) - set(STEPS))
     if unknown:
         parser.error(f"unknown step(s) {', '.join(unknown)}; choose from {', '.join(STEPS)}")
-    started = datetime.now(UTC)
+    started, load = datetime.now(UTC), os.getloadavg()[0]
     figures: list[Figure] = []
     for step in steps:
         measure, report, rows = RUNS[step]
@@ -383,5 +387,5 @@ def main() -> None:
         report(result)
         figures += rows(result)
     size = "quick sizes" if args.quick else "default sizes"
-    print(f"\n== summary, {started:%Y-%m-%d %H:%M} UTC, {size}, {machine()}")  # noqa: T201
+    print(f"\n== summary, {started:%Y-%m-%d %H:%M} UTC, {size}, {machine(load)}")  # noqa: T201
     print(table(figures))  # noqa: T201
