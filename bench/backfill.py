@@ -7,7 +7,9 @@ size - 30 days of minute data for 100 outlets, 72,000 outlet-hours - takes at th
 
 The minutes (SO₂ and O₂ of ultra-low-emission coal boilers) are written by the real writer
 (``bench.alerts.load_minutes``), which queues every outlet-hour for evaluation, into a fresh
-database; the evaluator then drains the queue as it would after a logger's backlog or a recall.
+database, vacuumed and analysed; the evaluator then drains the queue as it would after a logger's
+backlog or a recall, ``--repeats`` times, each time on a fresh copy of that database, alternating
+with the ceiling (``bench.alerts.bench_evaluation``); medians are reported, with their spread.
 Settings: SOURCEWATCH_BENCH_DSN (admin DSN; a fresh database is created and dropped).
 """
 
@@ -17,7 +19,7 @@ import argparse
 import os
 from dataclasses import dataclass
 
-from bench.alerts import bench_evaluation
+from bench.alerts import REPEATS, Evaluation, bench_evaluation, report_evaluation
 from bench.ingest import fresh_database
 
 ISSUE_OUTLETS, ISSUE_DAYS = 100, 30
@@ -27,53 +29,42 @@ ISSUE_OUTLETS, ISSUE_DAYS = 100, 30
 class BackfillFigures:
     outlets: int
     days: int
-    outlet_hours: int
-    baseline_s: float
-    evaluator_s: float
-
-    @property
-    def evaluator_per_s(self) -> float:
-        return self.outlet_hours / self.evaluator_s
-
-    @property
-    def baseline_per_s(self) -> float:
-        return self.outlet_hours / self.baseline_s
+    evaluation: Evaluation
 
 
-def measure(outlets: int = 10, days: int = 3) -> BackfillFigures:
+def measure(outlets: int = 10, days: int = 3, repeats: int = REPEATS) -> BackfillFigures:
     admin = os.environ.get("SOURCEWATCH_BENCH_DSN", "postgresql://postgres@127.0.0.1:5432/test")
     with fresh_database(admin, outlets=outlets) as url:
-        baseline, ours, outlet_hours = bench_evaluation(url, outlets, days * 24)
-    return BackfillFigures(outlets, days, outlet_hours, baseline, ours)
+        evaluation = bench_evaluation(admin, url, outlets, days * 24, repeats)
+    return BackfillFigures(outlets, days, evaluation)
 
 
 def report(figures: BackfillFigures) -> None:
-    f = figures
+    f, e = figures, figures.evaluation
     issue_hours = ISSUE_OUTLETS * ISSUE_DAYS * 24
-    print(  # noqa: T201
+    report_evaluation(
+        e,
         f"backfill: {f.outlets} outlets × {f.days} days of minute data "
-        f"({f.outlet_hours:,} outlet-hours) judged from scratch:"
+        f"({e.outlet_hours:,} outlet-hours) judged from scratch",
+        lambda rate: (
+            f"   → {ISSUE_OUTLETS} outlets × {ISSUE_DAYS} days: {issue_hours / rate / 60:.1f} min"
+        ),
     )
-    for what, seconds, rate in (
-        ("ceiling: SQL GROUP BY of the same minutes", f.baseline_s, f.baseline_per_s),
-        ("evaluator: means, coverage, limits, cases", f.evaluator_s, f.evaluator_per_s),
-    ):
-        print(  # noqa: T201
-            f"  {what:<44} {seconds:8.2f} s {rate:10,.0f} outlet-hours/s"
-            f"   → {ISSUE_OUTLETS} outlets × {ISSUE_DAYS} days: {issue_hours / rate / 60:7.1f} min"
-        )
 
 
 def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--outlets", type=int, default=10)
     parser.add_argument("--days", type=int, default=3)
+    parser.add_argument(
+        "--repeats", type=int, default=REPEATS, help="rounds of the evaluator and its ceiling"
+    )
     return parser
 
 
 def main() -> None:
     args = parser().parse_args()
-    report(measure(args.outlets, args.days))
+    report(measure(args.outlets, args.days, args.repeats))
 
 
 if __name__ == "__main__":

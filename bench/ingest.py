@@ -6,6 +6,10 @@ the decode rate of the codec alone.
     python -m bench.ingest --frames 50000
     python -m bench.ingest --broker mosquitto --backlog 1000000 --backlog-only --sample-s 20
 
+The plain COPY (the ceiling), the writer alone (with and without the completeness record) and
+end to end through each broker run ``--repeats`` times, in alternating rounds; each row gives
+the median run, with the spread.
+
 ``--backlog N``: a worker (the shipped Receive Maximum and batch size unless
 ``--receive-maximum``/``--backlog-batch``) drains N messages queued for its session while it was
 away; its RSS and the private Mosquitto's are sampled every ``--sample-s`` seconds, and
@@ -46,6 +50,7 @@ import psycopg
 from psycopg import sql
 
 from bench.mqtt_publisher import RawPublisher
+from bench.repeat import Runs, rounds
 from ingest.exact_pairs import split
 from ingest.hj212 import CRCPolicy, build_packet, build_segment, encode_cp, parse_packet
 from ingest.mqtt import MqttOptions
@@ -78,6 +83,7 @@ GAS = {
     "a01014": "8.8",
 }
 OUTLETS = 20
+REPEATS = 7  # rounds of the COPY, the writers and end to end (--quick: 5)
 
 
 def make_frames(n: int) -> list[tuple[str, bytes]]:
@@ -128,10 +134,34 @@ def fresh_database(admin_dsn: str, outlets: int = OUTLETS) -> Iterator[str]:
                 )
         yield url
     finally:
-        with psycopg.connect(admin_dsn, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        _drop(admin_dsn, name)
+
+
+@contextmanager
+def database_copy(admin_dsn: str, url: str) -> Iterator[str]:
+    """A copy of the database at ``url`` (``CREATE DATABASE … TEMPLATE``: its tables, their
+    statistics and visibility maps as they are; nobody may be connected to it meanwhile);
+    dropped afterwards. Each repetition of a measurement that writes can so start from the
+    same state."""
+    name = f"sourcewatch_bench_{uuid.uuid4().hex[:8]}"
+    template = urlsplit(url).path.lstrip("/")
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(template)
             )
+        )
+    try:
+        yield urlunsplit(urlsplit(admin_dsn)._replace(path="/" + name))
+    finally:
+        _drop(admin_dsn, name)
+
+
+def _drop(admin_dsn: str, name: str) -> None:
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
 
 
 def truncate(url: str) -> None:
@@ -229,9 +259,6 @@ def bench_writer(
         return n
 
     return timed(run)
-
-
-ROUNDS = 3  # the ceiling and the writer with and without the record, alternating; best of each
 
 
 _PUBLISH_WINDOW = 1000
@@ -690,15 +717,16 @@ def _children(parent: int | None, name: str | None = None) -> list[int]:
     return found
 
 
-def brokers() -> list[tuple[str, AbstractContextManager[str]]]:
-    """SOURCEWATCH_MQTT_URL's broker; else each private broker this machine can start."""
+def brokers() -> list[tuple[str, Callable[[], AbstractContextManager[str]]]]:
+    """SOURCEWATCH_MQTT_URL's broker; else each private broker this machine can start (each
+    as a function that starts it afresh)."""
     if url := os.environ.get("SOURCEWATCH_MQTT_URL"):
-        return [("broker", nullcontext(url))]
-    found: list[tuple[str, AbstractContextManager[str]]] = []
+        return [("broker", lambda: nullcontext(url))]
+    found: list[tuple[str, Callable[[], AbstractContextManager[str]]]] = []
     if mosquitto_binary() is not None:
-        found.append(("Mosquitto", embedded_mosquitto()))
+        found.append(("Mosquitto", embedded_mosquitto))
     if aedes_command() is not None:
-        found.append(("Aedes", embedded_aedes()))
+        found.append(("Aedes", embedded_aedes))
     return found
 
 
@@ -709,13 +737,19 @@ class IngestFigures:
     rows: list[tuple[str, float, int, str]]  # (what, seconds, count, unit) in run order
     backlogs: list[tuple[str, Backlog]] = field(default_factory=list)  # (broker, figures)
     cpu: dict[str, CpuShare] = field(default_factory=dict)  # end-to-end row → its CPU shares
+    runs: dict[str, Runs] = field(default_factory=dict)  # repeated row → count/s, round by round
 
     def per_s(self, prefix: str) -> float | None:
-        """Count per second of the first row whose name starts with ``prefix``."""
+        """Count per second of the first row whose name starts with ``prefix`` (for a repeated
+        row: its median run's)."""
         for what, t, n, _ in self.rows:
             if what.startswith(prefix):
                 return n / t
         return None
+
+    def runs_of(self, prefix: str) -> Runs | None:
+        """The rounds of the first repeated row whose name starts with ``prefix``."""
+        return next((r for what, r in self.runs.items() if what.startswith(prefix)), None)
 
 
 @dataclass(frozen=True)
@@ -737,28 +771,32 @@ def measure(
     scale_out: bool = True,
     backlog: BacklogOptions = BacklogOptions(),
     only_broker: str | None = None,
+    repeats: int = REPEATS,
 ) -> IngestFigures:
     admin = os.environ.get("SOURCEWATCH_BENCH_DSN", "postgresql://postgres@127.0.0.1:5432/test")
-    rows: list[tuple[str, float, int, str]] = []
+    chosen = [
+        (name, start)
+        for name, start in brokers()
+        if not only_broker or name.lower() == only_broker.lower()
+    ]
+    throughput = Throughput([], {}, {})
     backlogs: list[tuple[str, Backlog]] = []
-    cpu: dict[str, CpuShare] = {}
     with fresh_database(admin) as url:
         if not backlog.only:
-            rows = _throughput(url, make_frames(frames_n), batch)
-        for name, broker in brokers():
-            if only_broker and name.lower() != only_broker.lower():
-                continue
+            throughput = _throughput(url, make_frames(frames_n), batch, chosen, repeats)
+        for name, start in chosen:
             shared = name != "Aedes"  # Aedes has no shared subscriptions (README)
-            with broker as mqtt_url:
-                if not backlog.only:
-                    t, n, share = bench_end_to_end(url, mqtt_url, frames_n, shared=shared)
-                    rows.append((f"end to end: {name} → worker → database", t, n, "values"))
-                    cpu[rows[-1][0]] = share
-                if scale_out and shared and not backlog.only:
+            scaled = scale_out and shared and not backlog.only
+            drains = backlog.messages if shared else ()  # a persistent shared session
+            if not scaled and not drains:
+                continue
+            with start() as mqtt_url:
+                if scaled:
                     t, n, share = bench_end_to_end(url, mqtt_url, frames_n, worker_count=2)
-                    rows.append((f"scale-out: {name} → 2 workers → database", t, n, "values"))
-                    cpu[rows[-1][0]] = share
-                for b in backlog.messages if shared else ():  # a persistent shared session
+                    what = f"scale-out: {name} → 2 workers → database"
+                    throughput.rows.append((what, t, n, "values"))
+                    throughput.cpu[what] = share
+                for b in drains:
                     figures = bench_backlog(
                         url,
                         mqtt_url,
@@ -769,41 +807,76 @@ def measure(
                         trace_after_s=backlog.trace_after_s,
                     )
                     backlogs.append((name, figures))
-    return IngestFigures(frames_n, frames_n * len(GAS), rows, backlogs, cpu)
+    return IngestFigures(
+        frames_n, frames_n * len(GAS), throughput.rows, backlogs, throughput.cpu, throughput.runs
+    )
+
+
+@dataclass(frozen=True)
+class Throughput:
+    rows: list[tuple[str, float, int, str]]
+    cpu: dict[str, CpuShare]
+    runs: dict[str, Runs]
 
 
 def _throughput(
-    url: str, frames: list[tuple[str, bytes]], batch: int
-) -> list[tuple[str, float, int, str]]:
-    """The codec alone, the ceiling (plain COPY), the writer alone (with the completeness
-    record, as ingest writes), and the writer without the record.
-
-    The ceiling and the two writers run in rounds, one after the other, each from empty tables
-    (:func:`truncate`), and the best run of each counts: the machine's load falls on all alike,
-    and the ceiling and the writer are measured the same way. (Until the sixth round the
-    ceiling and "writer alone" were one run each, the first two of the process, and the
-    record's two rows the best of three: a single run moved with the moment's load, and
-    "writer alone" looked slower than the same writer's best of three beside it.)"""
+    url: str,
+    frames: list[tuple[str, bytes]],
+    batch: int,
+    chosen: list[tuple[str, Callable[[], AbstractContextManager[str]]]],
+    repeats: int,
+) -> Throughput:
+    """The codec alone, then in ``repeats`` rounds (:func:`~bench.repeat.rounds`: the order
+    reversed every other round) the ceiling (plain COPY), the writer alone without and with the
+    completeness record (as ingest writes), and end to end through each broker (started afresh
+    for each run); each run from empty tables (:func:`truncate`). Each row gives its median
+    run; the CPU shares printed are the median end-to-end run's. The machine's load falls on
+    every side alike, and a second run of the benchmark lands closer to the first than single
+    runs do."""
     rows: list[tuple[str, float, int, str]] = []
     t, n = bench_decode(frames)
     rows.append(("codec alone (parse_packet, strict CRC)", t, n, "frames"))
     accepted = decoded(url, frames)
-    runs: dict[str, Callable[[], tuple[float, int]]] = {
-        "copy": lambda: bench_copy(url, accepted),
-        "off": lambda: bench_writer(url, accepted, batch, completeness=False),
-        "on": lambda: bench_writer(url, accepted, batch),
+
+    def end_to_end(
+        start: Callable[[], AbstractContextManager[str]], shared: bool
+    ) -> Callable[[], tuple[float, int, CpuShare | None]]:
+        def run() -> tuple[float, int, CpuShare | None]:
+            with start() as mqtt_url:
+                return bench_end_to_end(url, mqtt_url, len(frames), shared=shared)
+
+        return run
+
+    def alone(fn: Callable[[], tuple[float, int]]) -> Callable[[], tuple[float, int, None]]:
+        return lambda: (*fn(), None)
+
+    copy, off, on = (
+        "ceiling: plain COPY of the same rows",
+        "writer, completeness record off",
+        "writer, completeness record on",
+    )
+    sides: dict[str, Callable[[], tuple[float, int, CpuShare | None]]] = {
+        copy: alone(lambda: bench_copy(url, accepted)),
+        off: alone(lambda: bench_writer(url, accepted, batch, completeness=False)),
+        on: alone(lambda: bench_writer(url, accepted, batch)),
     }
-    best: dict[str, tuple[float, int]] = {}
-    for _ in range(ROUNDS):
-        for what, run in runs.items():
-            t, n = run()
-            if what not in best or t < best[what][0]:
-                best[what] = (t, n)
-    rows.append(("ceiling: plain COPY of the same rows", *best["copy"], "values"))
-    rows.append((f"writer alone (batches of {batch}: COPY + merge)", *best["on"], "values"))
-    rows.append(("writer, completeness record off", *best["off"], "values"))
-    rows.append(("writer, completeness record on", *best["on"], "values"))
-    return rows
+    for name, start in chosen:
+        sides[f"end to end: {name} → worker → database"] = end_to_end(start, name != "Aedes")
+    measured: dict[str, list[tuple[float, int, CpuShare | None]]] = {s: [] for s in sides}
+    for _, side in rounds(list(sides), repeats):
+        measured[side].append(sides[side]())
+    # "writer alone" is the writer as ingest runs it, with the record: the same runs as "on"
+    writer = f"writer alone (batches of {batch}: COPY + merge)"
+    measured[writer] = measured[on]
+    runs: dict[str, Runs] = {}
+    cpu: dict[str, CpuShare] = {}
+    for side in (copy, writer, off, on, *list(sides)[3:]):
+        runs[side] = Runs(tuple(n / t for t, n, _ in measured[side]))
+        _, n, share = measured[side][runs[side].median_index()]
+        rows.append((side, n / runs[side].median, n, "values"))
+        if share is not None:
+            cpu[side] = share
+    return Throughput(rows, cpu, runs)
 
 
 def report(figures: IngestFigures) -> None:
@@ -812,6 +885,8 @@ def report(figures: IngestFigures) -> None:
         print(f"{'what':<52} {'seconds':>8} {'per second':>14}")  # noqa: T201
     for what, t, n, unit in figures.rows:
         extra = f"  ({figures.frames / t:,.0f} frames/s)" if unit == "values" else ""
+        if (runs := figures.runs.get(what)) and len(runs) > 1:
+            extra += f"; {runs.describe(lambda v: f'{v:,.0f}')} {unit}/s"
         print(f"{what:<52} {t:8.2f} {n / t:>10,.0f} {unit}/s{extra}")  # noqa: T201
         if what in figures.cpu:
             print(f"  {figures.cpu[what].describe()}")  # noqa: T201
@@ -838,6 +913,12 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--frames", type=int, default=20_000)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--broker", help="only this broker (Mosquitto, Aedes)")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=REPEATS,
+        help="rounds of the COPY, the writers and end to end, alternating (medians reported)",
+    )
     parser.add_argument(
         "--no-scale-out", action="store_true", help="skip two workers on a shared subscription"
     )
@@ -895,6 +976,7 @@ def main() -> None:
                 args.backlog_only,
             ),
             only_broker=args.broker,
+            repeats=args.repeats,
         )
     )
 

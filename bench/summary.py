@@ -2,6 +2,15 @@
 the goal, and whether it is met. ``python -m bench`` (and ``make bench``) runs every benchmark
 at its defaults, prints each one's own report as it finishes, then this table.
 
+The writer, end-to-end and evaluator rows come from rounds in which ours and its ceiling ran
+alternately (:mod:`bench.repeat`; ingest 5 rounds with ``--quick``, 7 otherwise; the evaluator
+9): each side is the median of its rounds, the ratio is the medians' ratio, "rounds' ratios"
+the lowest and highest of the rounds' own ratios, and "met" says in how many rounds the goal was
+met too. A verdict met in 2 rounds of 5 is one that a re-run may well reverse. The API rows are
+percentiles of many requests each, and the other rows single measurements. The machine's load
+average is given at the start and at the end: end to end needs more of the cores than the
+writer alone, and a run under load lowers its ratio in every round alike.
+
     python -m bench                          # everything, at each benchmark's defaults
     python -m bench --quick                  # everything, smaller (about a quarter of the time)
     python -m bench --only codec,storage     # some of: codec ingest alerts backfill api storage
@@ -20,13 +29,16 @@ from typing import Any
 import psycopg
 
 from bench import alerts, api, backfill, codec, ingest, storage
+from bench.repeat import Runs, pair_ratios
 
 STEPS = ("codec", "ingest", "alerts", "backfill", "api", "storage")
 
 
 @dataclass(frozen=True)
 class Figure:
-    """One row: ``ours`` beside ``ceiling``; the goal is on the ratio, or on ``ours`` alone."""
+    """One row: ``ours`` beside ``ceiling``; the goal is on the ratio, or on ``ours`` alone.
+    A repeated figure (:func:`repeated`) also keeps each round's pair, so that the row shows
+    how far the rounds' ratios spread and in how many of them the goal was met."""
 
     path: str
     ours: float | None
@@ -35,27 +47,60 @@ class Figure:
     ratio: str  # "percent" (ours / ceiling as %), "times" (ours / ceiling), "" (none)
     goal: str  # as the issue words it
     met: Callable[[float, float | None], bool]  # (ours, ratio) -> goal reached
+    pairs: tuple[tuple[float, float], ...] = ()  # (ours, ceiling) of each round, if repeated
 
     def ratio_value(self) -> float | None:
         if self.ours is None or not self.ceiling or not self.ratio:
             return None
         return self.ours / self.ceiling
 
+    def shown(self, ratio: float) -> str:
+        return f"{ratio * 100:.1f} %" if self.ratio == "percent" else f"{ratio:.2f}×"
+
+    def spread(self) -> str:
+        """The lowest and highest of the rounds' ratios."""
+        if not self.pairs or not self.ratio:
+            return ""
+        ours, ceiling = (Runs(side) for side in zip(*self.pairs, strict=True))
+        ratios = pair_ratios(ours, ceiling)
+        return f"{self.shown(min(ratios))} – {self.shown(max(ratios))}"
+
+    def verdict(self) -> str:
+        """Met or not by the medians; for a repeated figure, also in how many of its rounds."""
+        if self.ours is None:
+            return ""
+        met = "yes" if self.met(self.ours, self.ratio_value()) else "no"
+        if not self.pairs:
+            return met
+        rounds = sum(self.met(o, o / c if c and self.ratio else None) for o, c in self.pairs)
+        return f"{met} ({rounds} of {len(self.pairs)})"
+
     def cells(self) -> list[str]:
         ratio = self.ratio_value()
-        shown = ""
-        if ratio is not None:
-            shown = f"{ratio * 100:.1f} %" if self.ratio == "percent" else f"{ratio:.2f}×"
-        met = "" if self.ours is None else ("yes" if self.met(self.ours, ratio) else "no")
         return [
             self.path,
             number(self.ours),
             number(self.ceiling),
             self.unit,
-            shown,
+            "" if ratio is None else self.shown(ratio),
+            self.spread(),
             self.goal,
-            met,
+            self.verdict(),
         ]
+
+
+def repeated(
+    path: str,
+    ours: Runs,
+    ceiling: Runs,
+    unit: str,
+    ratio: str,
+    goal: str,
+    met: Callable[[float, float | None], bool],
+) -> Figure:
+    """A figure of alternating rounds: each side its median, and the rounds' pairs."""
+    pairs = tuple(zip(ours.values, ceiling.values, strict=True))
+    return Figure(path, ours.median, ceiling.median, unit, ratio, goal, met, pairs)
 
 
 def number(value: float | None) -> str:
@@ -98,10 +143,15 @@ def codec_rows(f: codec.CodecFigures) -> list[Figure]:
 
 
 def ingest_rows(f: ingest.IngestFigures) -> list[Figure]:
-    copy = f.per_s("ceiling")
-    writer = f.per_s("writer alone")
+    copy, writer = f.runs_of("ceiling"), f.runs_of("writer alone")
+    off, on = (
+        f.runs_of("writer, completeness record off"),
+        f.runs_of("writer, completeness record on"),
+    )
+    if copy is None or writer is None or off is None or on is None:
+        return []
     rows = [
-        Figure(
+        repeated(
             "writer alone (COPY + merge)",
             writer,
             copy,
@@ -109,28 +159,24 @@ def ingest_rows(f: ingest.IngestFigures) -> list[Figure]:
             "percent",
             "≥ 50 % of COPY",
             at_least(0.5),
-        )
+        ),
+        repeated(
+            "writer with the completeness record",
+            on,
+            off,
+            "values/s",
+            "percent",
+            "≥ 90 % of it off",
+            at_least(0.9),
+        ),
     ]
-    off, on = f.per_s("writer, completeness record off"), f.per_s("writer, completeness record on")
-    if off is not None:
-        rows.append(
-            Figure(
-                "writer with the completeness record",
-                on,
-                off,
-                "values/s",
-                "percent",
-                "≥ 90 % of it off",
-                at_least(0.9),
-            )
-        )
-    for what, t, n, _ in f.rows:
+    for what, runs in f.runs.items():
         if what.startswith("end to end"):
             broker = what.removeprefix("end to end: ").split(" ")[0]
             rows.append(
-                Figure(
+                repeated(
                     f"ingest end to end ({broker})",
-                    n / t,
+                    runs,
                     copy,
                     "values/s",
                     "percent",
@@ -139,9 +185,9 @@ def ingest_rows(f: ingest.IngestFigures) -> list[Figure]:
                 )
             )
             rows.append(
-                Figure(
+                repeated(
                     f"  … beside the writer alone ({broker})",
-                    n / t,
+                    runs,
                     writer,
                     "values/s",
                     "percent",
@@ -152,32 +198,24 @@ def ingest_rows(f: ingest.IngestFigures) -> list[Figure]:
     return rows
 
 
+def evaluation_row(path: str, e: alerts.Evaluation) -> Figure:
+    return repeated(
+        path,
+        e.evaluator,
+        e.baseline,
+        "outlet-hours/s",
+        "percent",
+        "≥ 20 % of GROUP BY",
+        at_least(0.2),
+    )
+
+
 def alerts_rows(f: alerts.AlertsFigures) -> list[Figure]:
-    return [
-        Figure(
-            f"evaluator ({f.outlet_hours:,} outlet-hours)",
-            f.outlet_hours / f.evaluator_s,
-            f.outlet_hours / f.baseline_s,
-            "outlet-hours/s",
-            "percent",
-            "≥ 20 % of GROUP BY",
-            at_least(0.2),
-        )
-    ]
+    return [evaluation_row(f"evaluator ({f.evaluation.outlet_hours:,} outlet-hours)", f.evaluation)]
 
 
 def backfill_rows(f: backfill.BackfillFigures) -> list[Figure]:
-    return [
-        Figure(
-            f"evaluator backfill ({f.outlets} outlets × {f.days} d)",
-            f.evaluator_per_s,
-            f.baseline_per_s,
-            "outlet-hours/s",
-            "percent",
-            "≥ 20 % of GROUP BY",
-            at_least(0.2),
-        )
-    ]
+    return [evaluation_row(f"evaluator backfill ({f.outlets} outlets × {f.days} d)", f.evaluation)]
 
 
 def api_rows(f: api.ApiFigures) -> list[Figure]:
@@ -246,9 +284,16 @@ def storage_rows(f: storage.StorageFigures) -> list[Figure]:
 
 Runner = tuple[Callable[[bool], Any], Callable[[Any], None], Callable[[Any], list[Figure]]]
 QUICK_API = ["--outlets", "100", "--requests", "50", "--csv-requests", "5"]
+QUICK_INGEST_REPEATS = 5  # ingest's rounds are the long ones (the evaluator's: a second)
 RUNS: dict[str, Runner] = {
     "codec": (lambda q: codec.measure(5_000 if q else 20_000), codec.report, codec_rows),
-    "ingest": (lambda q: ingest.measure(5_000 if q else 20_000), ingest.report, ingest_rows),
+    "ingest": (
+        lambda q: ingest.measure(
+            5_000 if q else 20_000, repeats=QUICK_INGEST_REPEATS if q else ingest.REPEATS
+        ),
+        ingest.report,
+        ingest_rows,
+    ),
     "alerts": (
         lambda q: alerts.measure(*((10, 20, 12) if q else (40, 50, 24))),
         alerts.report,
@@ -275,7 +320,7 @@ RUNS: dict[str, Runner] = {
 # --- The table ---------------------------------------------------------------------------------
 
 
-def machine() -> str:
+def machine(load_at_start: float) -> str:
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as info:
@@ -294,15 +339,24 @@ def machine() -> str:
         server = "PostgreSQL unreachable"
     return (
         f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, {server}, "
-        f"load average {os.getloadavg()[0]:.1f}"
+        f"load average {load_at_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
     )
 
 
 def table(figures: list[Figure]) -> str:
-    head = ["path", "sourcewatch", "ceiling, same run", "unit", "ratio", "goal", "met"]
+    head = [
+        "path",
+        "sourcewatch",
+        "ceiling, same run",
+        "unit",
+        "ratio",
+        "rounds' ratios",
+        "goal",
+        "met (rounds)",
+    ]
     rows = [head, *(f.cells() for f in figures)]
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-    right = {1, 2, 4}
+    right = {1, 2, 4, 5}
     lines = []
     for k, row in enumerate(rows):
         cells = [
@@ -324,7 +378,7 @@ def main() -> None:
     unknown = sorted(set(steps) - set(STEPS))
     if unknown:
         parser.error(f"unknown step(s) {', '.join(unknown)}; choose from {', '.join(STEPS)}")
-    started = datetime.now(UTC)
+    started, load = datetime.now(UTC), os.getloadavg()[0]
     figures: list[Figure] = []
     for step in steps:
         measure, report, rows = RUNS[step]
@@ -333,5 +387,5 @@ def main() -> None:
         report(result)
         figures += rows(result)
     size = "quick sizes" if args.quick else "default sizes"
-    print(f"\n== summary, {started:%Y-%m-%d %H:%M} UTC, {size}, {machine()}")  # noqa: T201
+    print(f"\n== summary, {started:%Y-%m-%d %H:%M} UTC, {size}, {machine(load)}")  # noqa: T201
     print(table(figures))  # noqa: T201
