@@ -201,6 +201,8 @@ class Evaluation:
         # computed when its samples are used: a day all of whose hours are here is screened
         # without reading its minutes again (see spreads_from_minutes).
         self._hour_spreads: dict[datetime, dict[str, tuple[Any, ...]]] = {}
+        # Per (pollutant, local day) the reference O₂ of its limits (see reference_o2).
+        self._reference_o2: dict[tuple[str, date], Decimal | None] = {}
 
     # --- reference data ------------------------------------------------------------------
 
@@ -254,6 +256,12 @@ class Evaluation:
         return pollutant in self.cache.flow_weighted
 
     def reference_o2(self, pollutant: str, day: date) -> Decimal | None:
+        key = (pollutant, day)
+        if key not in self._reference_o2:  # asked for every pollutant of every hour
+            self._reference_o2[key] = self._find_reference_o2(pollutant, day)
+        return self._reference_o2[key]
+
+    def _find_reference_o2(self, pollutant: str, day: date) -> Decimal | None:
         if self.outlet.kind != "gas":
             return None
         for period in ("hour", "day"):
@@ -433,7 +441,7 @@ class Evaluation:
         if not results:
             return
         arrays = pgcopy.columns(_hour_kinds(self.conn), ((p, *_mean_row(r)) for p, r in results))
-        self.conn.execute(_STORE_HOURS, (self.outlet.id, self.now, *arrays))
+        self.conn.execute(_STORE_HOURS, (self.outlet.id, self.now, *arrays), prepare=True)
 
     # --- days ------------------------------------------------------------------------------
 
@@ -550,7 +558,7 @@ class Evaluation:
         if not results:
             return
         arrays = pgcopy.columns(_day_kinds(self.conn), ((p, *_day_row(r)) for p, r in results))
-        self.conn.execute(_STORE_DAYS, (self.outlet.id, self.now, *arrays))
+        self.conn.execute(_STORE_DAYS, (self.outlet.id, self.now, *arrays), prepare=True)
 
     # --- judgement -------------------------------------------------------------------------
 
@@ -708,6 +716,9 @@ def read_days(
     return out
 
 
+# The means' upserts, sent once per outlet of a batch: prepared at their first execution on a
+# connection (psycopg's default is the sixth), so a new connection's first batch does not parse
+# and plan them five times each; a long-lived connection has them prepared either way.
 _STORE_DAYS = """
 INSERT INTO daily_means (outlet_id, computed_at, pollutant, day, source, mean, zs_reported,
     converted, o2_mean, valid_count, expected_count, valid, reason)
@@ -784,7 +795,14 @@ def _day_kinds(conn: psycopg.Connection) -> list[pgcopy.Column]:
 
 
 def _mean_row(r: MeanResult) -> tuple[Any, ...]:
-    return (r.hour_start, *_MEAN_COLUMNS(r), json.dumps(dict(r.flags)))
+    return (r.hour_start, *_MEAN_COLUMNS(r), _flags_json(tuple(r.flags.items())))
+
+
+@functools.lru_cache(maxsize=1024)
+def _flags_json(flags: tuple[tuple[str, int], ...]) -> str:
+    """An hour's samples per flag as JSON: few different ones (usually 60 of one flag), so
+    each is made once."""
+    return json.dumps(dict(flags))
 
 
 def _day_row(r: DayResult) -> tuple[Any, ...]:
