@@ -898,8 +898,10 @@ class MinutesRead:
         if cursor is None:
             return self._out
         out, in_range = self._out, self._in_range
-        for outlet_id, low, pollutant, kind, *arrays in cursor:
-            micros, *columns = _in_time_order(arrays[0], arrays[1:])
+        for outlet_id, low, pollutant, kind, first_us, count, times, *arrays in cursor:
+            if times is None:  # one sample a minute (see _READ_HOURS)
+                times = list(range(first_us, first_us + count * MINUTE_US, MINUTE_US))
+            micros, *columns = _in_time_order(times, arrays)
             by_hour = out[outlet_id]
             j = 0
             for start in in_range[(outlet_id, low)]:
@@ -982,18 +984,26 @@ _OFFSET_EXACT = timedelta(seconds=2**31)
 # The times come as whole microseconds since the Unix epoch, which decode several times faster
 # than timestamptz and are compared as integers: the range's start in numeric arithmetic (once a
 # range: OFFSET 0 keeps it from being inlined into every row), plus each sample's offset from it
-# in float8, a third of numeric's cost a row and exact all the same (see _OFFSET_EXACT).
+# in float8, a third of numeric's cost a row and exact all the same (see _OFFSET_EXACT). A series
+# of one sample on every minute from its first to its last (the usual minute record: offsets
+# that are whole minutes, distinct by the primary key, as many as the minutes they span) comes as
+# its first time and count, its times' array NULL: the client makes those times at C speed
+# instead of decoding a number per sample (a fifth of the read's CPU in this process).
 _READ_HOURS = """
 WITH r AS (
     SELECT r.*, (extract(epoch FROM r.lo) * 1000000)::bigint AS lo_us
     FROM unnest(%b::int[], %b::timestamptz[], %b::timestamptz[]) AS r(outlet_id, lo, hi) OFFSET 0
 )
 SELECT r.outlet_id, r.lo, s.* FROM r CROSS JOIN LATERAL (
-    SELECT m.pollutant, m.kind,
-        array_agg(r.lo_us + round(date_part('epoch', m.ts - r.lo) * 1000000)::bigint),
+    SELECT m.pollutant, m.kind, r.lo_us + min(m.offset_us), count(*),
+        CASE WHEN max(m.offset_us) - min(m.offset_us) = (count(*) - 1) * 60000000
+            AND bool_and(m.offset_us %% 60000000 = 0) THEN NULL
+            ELSE array_agg(r.lo_us + m.offset_us) END,
         array_agg(m.value), array_agg(m.zs_value), array_agg(m.flag)
     FROM (
-        SELECT m.pollutant, m.kind, m.ts, m.value, m.zs_value, m.flag FROM measurements m
+        SELECT m.pollutant, m.kind, m.ts, m.value, m.zs_value, m.flag,
+            round(date_part('epoch', m.ts - r.lo) * 1000000)::bigint AS offset_us
+        FROM measurements m
         WHERE m.outlet_id = r.outlet_id AND m.ts >= r.lo AND m.ts < r.hi
             AND m.kind IN ('rtd', 'min', 'hour')
         ORDER BY m.pollutant, m.kind, m.ts
