@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from itertools import islice
+from types import MappingProxyType
 from operator import attrgetter, lt, sub
 from typing import Any, Literal, NamedTuple, cast
 from zoneinfo import ZoneInfo
@@ -506,7 +507,7 @@ class Evaluation:
             rows, spreads = read
         by_pollutant: dict[str, list[MeanResult]] = defaultdict(list)
         for row in rows:
-            by_pollutant[row[0]].append(MeanResult(*row[1:]))
+            by_pollutant[row[0]].append(MeanResult(*row[1:-1], _flags_of(row[-1])))
         results = [
             (
                 pollutant,
@@ -640,20 +641,28 @@ class Evaluation:
         return self._open_keys
 
 
-# The day's hourly means, as daily_mean takes them (by pollutant, in time order).
+# The day's hourly means, as daily_mean takes them (by pollutant, in time order); the flags as
+# their JSON text (see _flags_of).
 _DAY_HOURS = """
 SELECT pollutant, hour_start, source, mean, zs_reported, converted, o2_mean, valid_count,
-    expected_count, valid, reason, flags FROM hourly_means
+    expected_count, valid, reason, flags::text FROM hourly_means
 WHERE outlet_id = %s AND hour_start >= %s AND hour_start < %s ORDER BY pollutant, hour_start
 """
 _DAYS_HOURS = """
 SELECT q.outlet_id, q.lo, h.pollutant, h.hour_start, h.source, h.mean, h.zs_reported,
-    h.converted, h.o2_mean, h.valid_count, h.expected_count, h.valid, h.reason, h.flags
+    h.converted, h.o2_mean, h.valid_count, h.expected_count, h.valid, h.reason, h.flags::text
 FROM unnest(%b::int[], %b::timestamptz[], %b::timestamptz[]) AS q(outlet_id, lo, hi)
 JOIN hourly_means h ON h.outlet_id = q.outlet_id AND h.hour_start >= q.lo
     AND h.hour_start < q.hi
 ORDER BY 1, 2, 3, 4
 """
+
+
+@functools.lru_cache(maxsize=1024)
+def _flags_of(text: str) -> Mapping[str, int]:
+    """An hour's samples per flag from its JSON text, read only: there are few different ones
+    (usually 60 of one flag), so each is parsed once and shared."""
+    return MappingProxyType(json.loads(text))
 
 
 def _by_hour(row: tuple[Any, ...]) -> Any:
