@@ -910,7 +910,7 @@ class MinutesRead:
         for outlet_id, low, pollutant, kind, first_us, count, times, *arrays in cursor:
             if times is None:  # one sample a minute (see _READ_HOURS)
                 times = list(range(first_us, first_us + count * MINUTE_US, MINUTE_US))
-            micros, *columns = _in_time_order(times, arrays)
+            micros, values, zs_values, flags = _in_time_order(times, arrays)
             by_hour = out[outlet_id]
             j = 0
             for start in in_range[(outlet_id, low)]:
@@ -918,9 +918,8 @@ class MinutesRead:
                 i = bisect_left(micros, start_us, j)
                 j = bisect_left(micros, start_us + HOUR_US, i)
                 if j > i:
-                    value, zs_value, flag = (column[i:j] for column in columns)
                     by_hour[start][pollutant][kind] = SampleColumns(
-                        None, value, zs_value, flag, micros=micros[i:j]
+                        None, values[i:j], zs_values[i:j], flags[i:j], micros=micros[i:j]
                     )
         cursor.close()
         return out
