@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from itertools import islice
-from types import MappingProxyType
 from operator import attrgetter, lt, sub
+from types import MappingProxyType
 from typing import Any, Literal, NamedTuple, cast
 from zoneinfo import ZoneInfo
 
@@ -507,7 +507,7 @@ class Evaluation:
             rows, spreads = read
         by_pollutant: dict[str, list[MeanResult]] = defaultdict(list)
         for row in rows:
-            by_pollutant[row[0]].append(MeanResult(*row[1:-1], _flags_of(row[-1])))
+            by_pollutant[row[0]].append(MeanResult(*(*row[1:-1], _flags_of(row[-1]))))
         results = [
             (
                 pollutant,
