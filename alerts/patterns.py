@@ -174,6 +174,8 @@ def check_patterns(
 # first); then the open cases that ended before the day. Opening or extending the findings'
 # cases changes neither answer for another finding (another pollutant or pattern, another case)
 # nor the second (a case opened or extended ends on the day; it is a finding's).
+# Prepared at its first execution (it is sent once per outlet-day; psycopg's default is the
+# sixth on a connection).
 _PATTERN_CASES = """
 SELECT NULL::bigint, f.subject, f.pollutant, (
     SELECT c.state FROM cases c WHERE c.kind = 'pattern' AND c.outlet_id = %(outlet)s
@@ -202,6 +204,7 @@ def _settle(d: _Day, found: list[_Finding]) -> list[Transition]:
             "subjects": [f.subject for f in found],
             "pollutants": [f.pollutant for f in found],
         },
+        prepare=True,
     ).fetchall():
         if case_id is None:
             covering[(subject, pollutant)] = state

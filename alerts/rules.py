@@ -314,7 +314,7 @@ def _one_per_minute(
         offsets = list(map(floordiv, offsets, repeat(MINUTE_US)))
         if not all(map(lt, offsets, islice(offsets, 1, None))):
             return None
-    counted = Counter(samples.flag)
+    counted = _counted(samples.flag)
     for flag, n in counted.items():
         flags[flag or NO_FLAG] += n
     # One sample per minute: its value alone, normalised as a mean of one (Normalising a minute).
@@ -332,6 +332,13 @@ def _one_per_minute(
         for m, v, z, f in rows
         if v is not None and f in valid_flags
     }
+
+
+def _counted(flags: Sequence[str | None]) -> Mapping[str | None, int]:
+    """The samples per flag: usually one flag for all, counted at C speed."""
+    if flags and flags.count(flags[0]) == len(flags):
+        return {flags[0]: len(flags)}
+    return Counter(flags)
 
 
 # (id of a samples list, width) → the list, its minutes and its samples per flag
@@ -357,6 +364,21 @@ def _bucketed(
         memo[key] = hit
     flags.update(hit[2])
     return hit[1]
+
+
+def _o2_of(
+    minutes: Mapping[int, _Minute], values: list[Decimal], o2: Mapping[int, _Minute]
+) -> tuple[Sequence[Decimal | None], list[Decimal]]:
+    """Per valid minute (in the order of ``minutes``, whose values are ``values``) its valid
+    O₂ or None, and the O₂ of those that have one, in that order. Usually every minute has one:
+    the O₂ series itself (``o2`` is ``minutes``, as the memo gives it), or the same minutes."""
+    if o2 is minutes:
+        return values, values
+    if len(o2) == len(minutes) and list(o2) == list(minutes):
+        o2_values = list(map(_FIRST, o2.values()))
+        return o2_values, o2_values
+    o2_of = [o2[m][0] if m in o2 else None for m in minutes]
+    return o2_of, [v for v in o2_of if v is not None]
 
 
 def _flag_summary(flags: Mapping[str, int]) -> str:
@@ -395,14 +417,14 @@ def hourly_mean(
     required = rules.hour_min_valid_minutes
     valid_count = min(len(minutes) * width, expected)
     valid = valid_count >= required
-    o2_here = {m: o2[m][0] for m in minutes if m in o2}
+    values = list(map(_FIRST, minutes.values()))
+    o2_of, o2_values = _o2_of(minutes, values, o2)
     converted, note = None, None
     if o2_ref is not None:
         o2_max = rules.o2_max_for_conversion
         if o2_max is None:
             raise ValueError(f"{rules.medium} rules have no o2_max_for_conversion")
-        pairs = zip(map(_FIRST, minutes.values()), map(o2_here.get, minutes), strict=True)
-        done = _converted(pairs, o2_ref, o2_max)
+        done = _converted(zip(values, o2_of, strict=True), o2_ref, o2_max)
         if len(done) * width >= required or not valid:
             converted = _mean(done)
         else:
@@ -415,7 +437,7 @@ def hourly_mean(
         note = f"{valid_count} valid minutes of {expected}{where} (≥{required} required)"
         if flags:
             note += f"; samples by flag: {_flag_summary(flags)}"
-    mean = _mean(map(_FIRST, minutes.values()))
+    mean = _mean(values)
     if flow_samples is not None and minutes:
         flows = _bucketed(flow_samples, hour_start, width, valid_flags, Counter(), memo)
         weighted, why = _weighted(
@@ -431,7 +453,7 @@ def hourly_mean(
         mean=mean,
         zs_reported=_mean(z for _, z in minutes.values() if z is not None),
         converted=converted,
-        o2_mean=_mean(o2_here.values()),
+        o2_mean=mean if o2_values is values else _mean(o2_values),
         valid_count=valid_count,
         expected_count=expected,
         valid=valid,

@@ -645,6 +645,54 @@ def test_the_times_of_the_minutes_read_are_their_exact_microseconds(
             assert list(samples.micros) == [epoch_micros(h) + us for us in expected], h
 
 
+def test_series_of_one_sample_a_minute_are_read_as_their_first_time_and_count(
+    db: psycopg.Connection, outlet: int
+) -> None:
+    """A series with one sample on every minute from its first to its last comes without its
+    times' array (its first time and count instead); any other series comes with it. Either
+    way read_minutes gives every sample's exact time and its values in time order: every
+    minute of three hours, one sample, two a minute apart across an hour, every minute but one
+    missing, every two minutes, every minute at 30 s past it, every minute and one sample
+    between."""
+    from alerts.evaluation import _READ_HOURS, read_minutes
+    from alerts.rules import epoch_micros
+
+    minute = timedelta(minutes=1)
+    series = {  # pollutant → offsets from H0
+        "a21026": [minute * k for k in range(180)],
+        "a21002": [minute * 7],
+        "a34013": [minute * 59, minute * 60],
+        "a21005": [minute * k for k in range(180) if k != 100],
+        "a21024": [minute * 2 * k for k in range(90)],
+        "a21001": [minute * k + timedelta(seconds=30) for k in range(180)],
+        "a05002": sorted([minute * k for k in range(180)] + [minute * 5 + timedelta(seconds=1)]),
+    }
+    rows = [
+        MeasurementRow(p, "min", H0 + at, value=Decimal(k), flag="N")
+        for p, offsets in series.items()
+        for k, at in enumerate(offsets)
+    ]
+    store(db, outlet, {0: rows})
+    hours = [H0 + timedelta(hours=h) for h in range(3)]
+    without_times = {  # (outlet, range, pollutant, kind, first time, count, times, …)
+        row[2]
+        for row in db.execute(_READ_HOURS, ([outlet], [H0], [H0 + timedelta(hours=3)]))
+        if row[6] is None
+    }
+    assert without_times == {"a21026", "a21002", "a34013"}
+    read = read_minutes(db, {outlet: hours})[outlet]
+    for pollutant, offsets in series.items():
+        got = [
+            (us, value)
+            for h in hours
+            if pollutant in read[h]
+            for us, value in zip(
+                read[h][pollutant]["min"].micros, read[h][pollutant]["min"].value, strict=True
+            )
+        ]
+        assert got == [(epoch_micros(H0 + at), Decimal(k)) for k, at in enumerate(offsets)]
+
+
 def test_a_batch_runs_generic_plans_for_its_transaction_only(
     db: psycopg.Connection, database_url: str, outlet: int
 ) -> None:

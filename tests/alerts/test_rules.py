@@ -572,3 +572,19 @@ def test_o2_conversion_is_the_formula_on_awkward_values() -> None:
     assert _converted([(D(1), None)], D(6), D("NaN")) == []
     with pytest.raises(decimal.InvalidOperation):
         _converted([(D(1), D(9))], D(6), D("NaN"))
+
+
+def test_the_flags_of_an_hour_are_made_once_per_text_and_read_only() -> None:
+    """The samples per flag go to hourly_means as json.dumps of the dict would write them, and
+    come back from it as that dict, shared between the hours of the same text and read only."""
+    import json
+
+    from alerts.evaluation import _flags_json, _flags_of
+
+    for flags in ({"N": 60}, {"M": 3, "N": 57}, {"none": 1}, {}):
+        text = _flags_json(tuple(flags.items()))
+        assert text == json.dumps(flags)
+        assert _flags_of(text) == flags
+        assert _flags_of(text) is _flags_of(text)
+    with pytest.raises(TypeError):
+        _flags_of('{"N": 60}')["N"] = 1  # type: ignore[index]
