@@ -20,8 +20,8 @@ acknowledges them only when told to (after their rows are committed).
   inbox, and a packet is parsed only while it has room. One read takes one packet, or
   as many as this client has QoS 1 messages of its own awaiting the broker's PUBACK (the 9014
   replies): the inbox may pass RM + 1 by that many. So the worker holds at most RM + 1 messages
-  in its inbox and three batches in hand (one collected and decoded, one waiting, one being
-  written); with a broker that keeps to RM, at most RM in all. The service runs this client in
+  in its inbox and two batches in hand (one being written, the next one collected and decoded
+  in the middle of that write); with a broker that keeps to RM, at most RM in all. The service runs this client in
   a process of its own (:mod:`ingest.mqtt_process`): the inbox then goes on through a pipe into
   the worker's process, and what was forwarded counts until the worker has taken it. Only the
   current connection's messages count: when a connection is lost, what the worker has not

@@ -11,7 +11,7 @@ CPU per frame) no longer share the worker's GIL with its decoding and writing th
   message. Until then its messages count in the child's inbox, so the Receive Maximum bound of
   :mod:`ingest.mqtt` spans both processes: the child stops reading the socket while more than
   RM messages are in its inbox, on the pipe or in the worker's inbox, and the worker holds, as
-  before, at most RM + 1 of them and three batches.
+  before, at most RM + 1 of them and two batches.
 - **Logs** of the child come over a third pipe and are handed to the worker's loggers of the
   same name (their levels when the child started decide what is sent).
 - **Failures**: the child never waits on the worker (a forwarding thread sends the batches;

@@ -11,9 +11,10 @@ it in one transaction, and returns only once it is committed:
 - Each count is made once: :class:`~ingest.metrics.IngestStats` keeps this store's totals and
   updates the process's Prometheus metrics in the same call.
 
-Connections: one per thread that calls :meth:`IngestStore.store` or :meth:`IngestStore.decode`
-(the worker has two threads, one decoding the next batch while the other writes, the gateway a
-small pool), opened on first use and again after a failure. The outlet directory is shared.
+Connections: one per thread that calls :meth:`IngestStore.store` (the worker's one thread, the
+gateway's small pool), and one more for :meth:`IngestStore.predecode` (the worker decodes its
+next batch while its write is in the middle of a COPY), opened on first use and again after a
+failure. The outlet directory is shared.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import psycopg
 from ingest.metrics import IngestStats
 from ingest.outlets import FindOutlet, OutletDirectory
 from ingest.records import Accepted, Rejected
-from ingest.writer import WriteError, Written, write_isolating
+from ingest.writer import Meanwhile, WriteError, Written, write_isolating
 
 __all__ = [
     "FIRST_RETRY_DELAY_S",
@@ -47,6 +48,7 @@ log = logging.getLogger(__name__)
 
 FIRST_RETRY_DELAY_S = 0.2
 RETRY_MAX_DELAY_S = 10.0  # the longest wait between two attempts while the database is down
+_WRITING, _AHEAD = "writing", "ahead"  # the names of a thread's two connections
 
 T = TypeVar("T")
 T_contra = TypeVar("T_contra", contravariant=True)
@@ -100,10 +102,11 @@ class IngestStore(Generic[T]):
         self._connections: list[psycopg.Connection] = []
         self._lock = threading.Lock()  # the list above and the stats
 
-    def decode(self, items: Sequence[T]) -> Decoded:
-        """The records of ``items`` for the outlets their MNs name, on this thread's connection
-        (the outlet directory may need it). Raises psycopg.Error when the database is down."""
-        conn = self._connection()
+    def decode(self, items: Sequence[T], *, ahead: bool = False) -> Decoded:
+        """The records of ``items`` for the outlets their MNs name, on this thread's writing
+        connection (the outlet directory may need it), or its decoding one (``ahead``). Raises
+        psycopg.Error when the database is down."""
+        conn = self._connection(ahead)
         self.directory.refresh_if_due(conn)
         find_outlet: FindOutlet = partial(self.directory.lookup, conn)
         decoded = Decoded([], [])
@@ -116,29 +119,35 @@ class IngestStore(Generic[T]):
         return decoded
 
     def predecode(self, items: Sequence[T]) -> Decoded | None:
-        """:meth:`decode`, or None when the database is unavailable (this thread's connection
-        is dropped; :meth:`store` then decodes the items itself, retrying)."""
+        """:meth:`decode` on this thread's decoding connection, so that it can run while a write
+        of this thread waits on the server; None when the database is unavailable (the
+        connection is dropped; :meth:`store` then decodes the items itself, retrying)."""
         try:
-            return self.decode(items)
+            return self.decode(items, ahead=True)
         except psycopg.Error as exc:
             log.warning("batch of %d not decoded ahead (%s)", len(items), exc)
-            self._drop()
+            self._drop(ahead=True)
             return None
 
     def store(
-        self, items: Sequence[T], stop: threading.Event, decoded: Decoded | None = None
+        self,
+        items: Sequence[T],
+        stop: threading.Event,
+        decoded: Decoded | None = None,
+        meanwhile: Meanwhile | None = None,
     ) -> Written | None:
         """Decode and commit ``items`` in one transaction, retrying while the database is
         unavailable. What is returned is durable; None when ``stop`` was set before the
         commit (nothing was committed then: answer nothing). ``decoded``: what
-        :meth:`decode` made of the same ``items`` (on another thread, while the previous batch
-        was being written); the first attempt writes it, a retry decodes again."""
+        :meth:`predecode` made of the same ``items`` (while the previous batch was being
+        written); the first attempt writes it, a retry decodes again. ``meanwhile``: given to
+        the writer (:data:`~ingest.writer.Meanwhile`)."""
         started = time.monotonic()
         delays = backoff(FIRST_RETRY_DELAY_S, self.retry_max_delay_s)
         while True:
             try:
                 given, decoded = decoded, None  # a retry decodes again
-                written = self._write(items, given)
+                written = self._write(items, given, meanwhile)
             except (WriteError, psycopg.OperationalError) as exc:
                 self._drop()
                 with self._lock:
@@ -162,10 +171,12 @@ class IngestStore(Generic[T]):
             with contextlib.suppress(psycopg.Error):
                 conn.close()
 
-    def _write(self, items: Sequence[T], decoded: Decoded | None) -> Written:
+    def _write(
+        self, items: Sequence[T], decoded: Decoded | None, meanwhile: Meanwhile | None
+    ) -> Written:
         if decoded is None:
             decoded = self.decode(items)
-        return write_isolating(self._connection(), decoded.accepted, decoded.rejected)
+        return write_isolating(self._connection(), decoded.accepted, decoded.rejected, meanwhile)
 
     def _decode(self, item: T, find_outlet: FindOutlet) -> Sequence[Accepted | Rejected]:
         try:
@@ -176,8 +187,10 @@ class IngestStore(Generic[T]):
             log.exception("decoder failed; the item is kept as a dead letter")
             return [self.decoder.unreadable(item, f"decoder error: {exc!r}")]
 
-    def _connection(self) -> psycopg.Connection:
-        conn: psycopg.Connection | None = getattr(self._local, "conn", None)
+    def _connection(self, ahead: bool = False) -> psycopg.Connection:
+        """This thread's writing connection, or its decoding one (``ahead``)."""
+        name = _AHEAD if ahead else _WRITING
+        conn: psycopg.Connection | None = getattr(self._local, name, None)
         if conn is None or conn.closed:
             conn = psycopg.connect(
                 self.database_url,
@@ -185,15 +198,17 @@ class IngestStore(Generic[T]):
                 connect_timeout=5,
                 autocommit=True,
             )
-            self._local.conn = conn
+            setattr(self._local, name, conn)
             with self._lock:
                 self._connections.append(conn)
         return conn
 
-    def _drop(self) -> None:
-        """Close this thread's connection (after a failure: the next attempt opens one)."""
-        conn: psycopg.Connection | None = getattr(self._local, "conn", None)
-        self._local.conn = None
+    def _drop(self, ahead: bool = False) -> None:
+        """Close this thread's writing connection, or its decoding one (``ahead``), after a
+        failure: the next attempt opens one."""
+        name = _AHEAD if ahead else _WRITING
+        conn: psycopg.Connection | None = getattr(self._local, name, None)
+        setattr(self._local, name, None)
         if conn is not None:
             with self._lock:
                 if conn in self._connections:

@@ -121,76 +121,46 @@ class IngestWorker:
         """Process batches until ``stop`` is set; the batch in hand is finished or abandoned
         unacknowledged (never half-acknowledged).
 
-        Two threads: this one writes a batch, acknowledges it once committed and sends its
-        replies, while a decoding thread collects and decodes the next one (the write mostly
-        waits on the database, so the two overlap). At most one decoded batch waits: the
-        worker holds the inbox and three batches (one collected and decoded, one waiting, one
-        being written), all within the Receive Maximum when the broker keeps to it
-        (:mod:`ingest.mqtt` bounds the inbox when it does not); batches are written and
+        One thread writes a batch, acknowledges it once committed and sends its replies. The
+        next batch is collected and decoded in the middle of that write, while the server
+        inserts the batch's values (:data:`~ingest.writer.Meanwhile`): decoding then overlaps
+        the server's work without taking turns with the write on the GIL, as a decoding thread
+        did (bench/README.md, "Thirteenth round"). The worker holds the inbox and two batches
+        (the one being written, the next one), within the Receive Maximum when the broker keeps
+        to it (:mod:`ingest.mqtt` bounds the inbox when it does not); batches are written and
         acknowledged in the order they were received."""
         with _collector_spared():
-            self._run(stop)
+            try:
+                self._run(stop)
+            finally:
+                self.store.close()
 
     def _run(self, stop: threading.Event) -> None:
-        ready: queue.Queue[tuple[list[Inbound], Decoded | None]] = queue.Queue(maxsize=1)
-        done = threading.Event()  # this loop ended (stopped, or failed)
-        failed: list[BaseException] = []  # why the decoding thread stopped, if it failed
-
-        def decode_ahead() -> None:
-            try:
-                self._decode_ahead(ready, stop, done)
-            except Exception as e:  # noqa: BLE001  (raised again by the writing thread)
-                failed.append(e)
-
-        decoding = threading.Thread(target=decode_ahead, name="ingest-decode", daemon=True)
-        decoding.start()
-        try:
-            while not stop.is_set():
-                try:
-                    batch, decoded = ready.get(timeout=0.2)
-                except queue.Empty:
-                    if failed:
-                        raise failed[0] from None  # e.g. the MQTT process ended
-                    if not decoding.is_alive() and not stop.is_set():
-                        raise RuntimeError("the decoding thread stopped") from None
-                    continue
-                self._process(batch, stop, decoded)
-        finally:
-            done.set()
-            decoding.join()
-            self.store.close()
-
-    def _decode_ahead(
-        self,
-        ready: queue.Queue[tuple[list[Inbound], Decoded | None]],
-        stop: threading.Event,
-        done: threading.Event,
-    ) -> None:
-        """Collect and decode batches, handing each to the writing thread."""
-        while not (stop.is_set() or done.is_set()):
-            batch = self._collect(stop)
+        batch: list[Inbound] = []
+        decoded: Decoded | None = None
+        while not stop.is_set():
             if not batch:
-                continue
-            item = (batch, self.store.predecode(batch))
-            while not (stop.is_set() or done.is_set()):
-                try:
-                    ready.put(item, timeout=0.2)
-                    break
-                except queue.Full:
+                batch = self._collect(stop)
+                if not batch:
                     continue
+                decoded = self.store.predecode(batch)
+            ahead = _Ahead(self, stop)
+            self._process(batch, stop, decoded, ahead)
+            batch, decoded = ahead.taken()
 
-    def _collect(self, stop: threading.Event) -> list[Inbound]:
+    def _collect(self, stop: threading.Event, wait: bool = True) -> list[Inbound]:
         """Wait for a first message, then take what else is already there (up to the batch
         size), waiting at most ``batch_max_delay_s`` for stragglers only while the batch is
         still small. While a batch is being written the next one accumulates, so batches grow
-        with the load and a lone message is written at once."""
+        with the load and a lone message is written at once. ``wait=False``: only what is
+        there, waiting for nothing."""
         inbox = self.transport.inbox
         try:
-            batch = [inbox.get(timeout=0.2)]
+            batch = [inbox.get(timeout=0.2) if wait else inbox.get_nowait()]
         except queue.Empty:
             return []
         limit = self.options.batch_max_messages
-        deadline = time.monotonic() + self.options.batch_max_delay_s
+        deadline = time.monotonic() + (self.options.batch_max_delay_s if wait else 0.0)
         while len(batch) < limit and not stop.is_set():
             try:
                 batch.append(inbox.get_nowait())
@@ -207,9 +177,13 @@ class IngestWorker:
         return batch
 
     def _process(
-        self, batch: list[Inbound], stop: threading.Event, decoded: Decoded | None = None
+        self,
+        batch: list[Inbound],
+        stop: threading.Event,
+        decoded: Decoded | None = None,
+        ahead: _Ahead | None = None,
     ) -> None:
-        written = self.store.store(batch, stop, decoded)
+        written = self.store.store(batch, stop, decoded, ahead)
         if written is None:
             log.info("stopping with %d unacknowledged messages; the broker keeps them", len(batch))
             return
@@ -218,6 +192,37 @@ class IngestWorker:
             if a.reply is not None:
                 self.transport.publish(f"hj212/{a.mn}/down", a.reply)
                 self.stats.replies += 1
+
+
+class _Ahead:
+    """The next batch: what the inbox holds, taken without waiting and decoded, once, when the
+    writer calls this in the middle of the current batch's write, or when it is
+    :meth:`taken` if the write did not. An error (the MQTT process lost, say) is raised by
+    :meth:`taken`, after the write, not inside it."""
+
+    def __init__(self, worker: IngestWorker, stop: threading.Event) -> None:
+        self._worker, self._stop = worker, stop
+        self._done = False
+        self._batch: list[Inbound] = []
+        self._decoded: Decoded | None = None
+        self._error: Exception | None = None
+
+    def __call__(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        try:
+            self._batch = self._worker._collect(self._stop, wait=False)
+            if self._batch:
+                self._decoded = self._worker.store.predecode(self._batch)
+        except Exception as e:  # noqa: BLE001  (raised by taken(), outside the write)
+            self._error = e
+
+    def taken(self) -> tuple[list[Inbound], Decoded | None]:
+        self()
+        if self._error is not None:
+            raise self._error
+        return self._batch, self._decoded
 
 
 # Python's cyclic garbage collector walks the objects it tracks every so often: the young ones

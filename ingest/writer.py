@@ -40,6 +40,7 @@ from schemas.core import channels, pgcopy
 __all__ = [
     "DEAD_LETTER_MAX_BYTES",
     "BatchResult",
+    "Meanwhile",
     "WriteError",
     "Written",
     "write_batch",
@@ -47,6 +48,13 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+# Work of the caller's own thread to do while the server inserts a batch's values, its longest
+# wait (some 15 of a batch's 40 ms): the worker decodes its next batch then, instead of on a
+# second thread that would take turns with the write on the GIL. It is called at most once per
+# attempt at the batch, inside its COPY, so it must not use the writer's connection; it may be
+# called again when the batch is written again, or not at all (no values, or a failure before).
+Meanwhile = Callable[[], object]
 
 # A dead letter keeps this much of what was rejected, and the whole length (raw_length): enough
 # to see what a logger sent (the header — QN, ST, CN, PW, MN — and the start of CP of any packet;
@@ -386,12 +394,14 @@ def write_batch(
     rejected: Sequence[Rejected],
     *,
     completeness: bool = True,
+    meanwhile: Meanwhile | None = None,
 ) -> BatchResult:
     """Write everything in one transaction and commit it. Raises :class:`WriteError`.
 
     ``conn`` must be in autocommit mode, so that the transaction here is the outermost one.
     ``completeness=False`` leaves the completeness record alone: only for the benchmark that
     measures what keeping it costs (bench/ingest.py); ingest always keeps it.
+    ``meanwhile``: see :data:`Meanwhile`.
     """
     if not conn.autocommit:
         raise ValueError("write_batch() needs an autocommit connection")
@@ -411,6 +421,7 @@ def write_batch(
                         staged=staged,
                         direct=direct,
                         timescaledb=timescaledb,
+                        meanwhile=meanwhile,
                     )
                 _STAGED.add(conn)
                 return result
@@ -482,6 +493,7 @@ def _write(
     staged: bool = False,
     direct: bool = True,
     timescaledb: bool = False,
+    meanwhile: Meanwhile | None = None,
 ) -> BatchResult:
     result = BatchResult()
     if not staged:  # the session's first batch (a cursor takes the adapters it finds)
@@ -513,11 +525,11 @@ def _write(
         if groups:
             fresh = bool((probe.fetchone() or (False,))[0])
             if fresh and direct and not result.frames_duplicate:
-                _write_fresh(cur, values, groups, completeness, result, texts)
+                _write_fresh(cur, values, groups, completeness, result, texts, meanwhile)
             else:
                 if timescaledb:
                     cur.execute(_RUNTIME_EXCLUSION)
-                _write_staged(cur, values, fresh, completeness, result)
+                _write_staged(cur, values, fresh, completeness, result, meanwhile)
     if rejected:
         cur.executemany(
             "INSERT INTO dead_letters (received_at, transport, topic, mn, reason, detail, raw, "
@@ -812,6 +824,7 @@ def _write_fresh(
     completeness: bool,
     result: BatchResult,
     texts: _Fields,
+    meanwhile: Meanwhile | None = None,
 ) -> None:
     """A batch of new keys only, from new frames only: COPY its values (_encode_values()) into
     measurement_rows and do the rest of the merge from ``groups`` (_FRESH_REST). A key sent
@@ -853,6 +866,8 @@ def _write_fresh(
             ),
             channel=channels.MEASUREMENTS,
         )
+        if meanwhile is not None:
+            meanwhile()
     row = cur.execute(_FRESH_RESTS[completeness], params).fetchone()
     result.values_inserted = sum(g[0] for g in groups.values())
     result.outlets_notified = row[0] if row else 0
@@ -864,6 +879,7 @@ def _write_staged(
     fresh: bool,
     completeness: bool,
     result: BatchResult,
+    meanwhile: Meanwhile | None = None,
 ) -> None:
     """Any batch: COPY its values (_encode_values()) into staging and merge them (_MERGE)."""
     skip = len(_VALUE_FIELDS)
@@ -872,6 +888,8 @@ def _write_staged(
     ]
     with cur.copy("COPY stage_measurements FROM STDIN (FORMAT BINARY)") as copy:
         _write_tuples(copy, staged)
+        if meanwhile is not None:
+            meanwhile()
     inserted, revised, notified, distinct, stale = cur.execute(
         _MERGES[fresh, completeness], {"channel": channels.MEASUREMENTS}
     ).fetchone() or (0, 0, 0, 0, 0)
@@ -884,15 +902,20 @@ def _write_staged(
 
 
 def write_isolating(
-    conn: psycopg.Connection, accepted: Sequence[Accepted], rejected: Sequence[Rejected]
+    conn: psycopg.Connection,
+    accepted: Sequence[Accepted],
+    rejected: Sequence[Rejected],
+    meanwhile: Meanwhile | None = None,
 ) -> Written:
     """:func:`write_batch`, and when the database refuses the batch for a non-transient reason,
     write its frames one by one: a frame that still fails becomes a dead letter (reason
     'store') instead of being kept (so it is never answered as stored). Returns what was kept
     and rejected; the arguments are left as they are. Retryable errors propagate with nothing
-    written (except the frames already committed one by one, which a retry finds stored)."""
+    written (except the frames already committed one by one, which a retry finds stored).
+    ``meanwhile`` is given to the batch's write only (:data:`Meanwhile`)."""
     try:
-        return Written(list(accepted), list(rejected), write_batch(conn, accepted, rejected))
+        batch = write_batch(conn, accepted, rejected, meanwhile=meanwhile)
+        return Written(list(accepted), list(rejected), batch)
     except WriteError as exc:
         if exc.retryable:
             raise

@@ -133,3 +133,34 @@ def test_database_outage_delays_data_and_never_drops_it(
         with running_worker(mqtt_url, url, client_id=client_id):
             wait_until(lambda: counts(db)[0] == 60, what="all frames after a restart")
     assert counts(db) == (60, 60, 120)
+
+
+def test_a_worker_stalled_by_a_database_outage_on_aedes_loses_nothing_across_reconnects(
+    db: psycopg.Connection, database_url: str, aedes_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Aedes pushes past the Receive Maximum, so a worker whose writes are stalled stops reading
+    and its keep-alive answers wait behind what Aedes sent: its connection is lost (keep-alive
+    1 s here) and resumed, again and again while the database is down. Nothing is lost."""
+    add_outlet(db, MN)
+    history = frames(300)
+    with (
+        database_proxy(database_url) as (proxy, url),
+        running_worker(
+            aedes_url,
+            url,
+            receive_maximum=10,
+            keepalive_s=1,
+            batch_max_messages=5,
+            retry_max_delay_s=0.5,
+        ) as w,
+    ):
+        proxy.cut()
+        with publisher(aedes_url) as publish:
+            for k in range(0, len(history), 10):
+                publish(f"hj212/{MN}/up", b"".join(history[k : k + 10]))
+        wait_until(lambda: "MQTT connection lost" in caplog.text, timeout=60, what="a reconnect")
+        assert counts(db)[0] == 0
+        proxy.restore()
+        wait_until(lambda: counts(db)[0] == len(history), timeout=120, what="every frame")
+        assert w.error is None
+    assert counts(db) == (300, 300, 600)

@@ -15,9 +15,9 @@ import pytest
 
 from ingest.hj212 import build_packet, build_segment, encode_cp
 from ingest.mqtt import Inbound
-from ingest.outlets import FindOutlet
+from ingest.outlets import FindOutlet, OutletDirectory
 from ingest.records import Accepted, Rejected
-from ingest.store import IngestStore, backoff
+from ingest.store import Decoded, IngestStore, backoff
 from ingest.worker import MqttDecoder
 from tests.fixtures.proxy import database_proxy
 from tests.fixtures.registry import add_outlet
@@ -178,7 +178,7 @@ def test_a_batch_decoded_ahead_commits_once_the_database_is_back(
         s = store(url)
         try:
             batch = [message(1), message(2)]
-            decoded = s.predecode(batch)  # as the worker's decoding thread does
+            decoded = s.predecode(batch)  # as the worker does, while the batch before is written
             assert decoded is not None
             assert [a.qn for a in decoded.accepted] == [qn(1), qn(2)]
             assert frames(db) == 0  # decoding writes nothing
@@ -198,3 +198,33 @@ def test_a_batch_decoded_ahead_commits_once_the_database_is_back(
     assert [a.qn for a in written.accepted] == [qn(1), qn(2)]
     assert frames(db) == 2
     assert (s.stats.messages, s.stats.batches, s.stats.write_retries) == (2, 1, 2)
+
+
+@pytest.mark.integration
+def test_the_next_batch_is_decoded_while_this_one_is_written_on_the_same_thread(
+    db: psycopg.Connection, database_url: str
+) -> None:
+    add_outlet(db, MN)
+    late = "010000A8900016F0000STORE2"
+    s = store(database_url)
+    s.directory = OutletDirectory(miss_refresh_s=0.0)  # an unknown MN: asks the database at once
+    ahead: list[object] = []
+
+    def meanwhile() -> None:  # as the worker does, in the middle of the write's COPY
+        ahead.append(frames(db))  # this batch not committed yet
+        add_outlet(db, late)  # unknown to the outlet directory: decoding it asks the database
+        ahead.append(s.predecode([message(3, mn=late)]))
+
+    try:
+        written = s.store(
+            [message(1), message(2)], RecordedStop(then=lambda n: True), None, meanwhile
+        )
+    finally:
+        s.close()
+    assert written is not None
+    assert [a.qn for a in written.accepted] == [qn(1), qn(2)]
+    assert frames(db) == 2
+    committed_then, decoded = ahead
+    assert committed_then == 0
+    assert isinstance(decoded, Decoded)
+    assert [(a.mn, a.qn) for a in decoded.accepted] == [(late, qn(3))]

@@ -605,3 +605,23 @@ def test_a_batch_of_several_outlets_records_each_ones_latest_frame_and_data(
         (a, t + timedelta(seconds=3), T0 + timedelta(minutes=1)),
         (b, t + timedelta(seconds=4), T0),
     ]
+
+
+def test_meanwhile_runs_once_inside_the_write_before_its_commit_in_either_path(
+    db: psycopg.Connection, database_url: str
+) -> None:
+    oid = add_outlet(db, "MN1")
+    seen: list[int] = []
+    with psycopg.connect(database_url, autocommit=True) as other:
+
+        def meanwhile() -> None:
+            seen.append(count(other, "frames"))  # the batch's frame not committed yet
+
+        fresh = [frame(oid, b"f1", [so2("12.5")])]
+        write_batch(db, fresh, [], meanwhile=meanwhile)  # new keys: COPYed straight in
+        revised = [frame(oid, b"f2", [so2("13.5")])]
+        write_batch(db, revised, [], meanwhile=meanwhile)  # a stored key: staged and merged
+        write_batch(db, [], [], meanwhile=meanwhile)  # no values: not called
+    assert seen == [0, 1]
+    assert count(db, "frames") == 2
+    assert count(db, "measurement_revisions") == 1
