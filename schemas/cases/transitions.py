@@ -87,10 +87,11 @@ class PendingPeriods:
         return event
 
     def flush(self, conn: psycopg.Connection) -> None:
-        """Write the periods and the cases' aggregates, as arrays of schemas/core/pgcopy.py
-        (psycopg's list dumper spends over 1 µs an element on Decimals, in Python): the numbers
-        as their text (exact), cast to numeric[] in SQL, and the details as text, cast to
-        jsonb[]."""
+        """Write the periods, the cases' aggregates and the events, as arrays of
+        schemas/core/pgcopy.py (psycopg's list dumper spends over 1 µs an element on Decimals,
+        in Python): the numbers as their text (exact), cast to numeric[] in SQL, and the details
+        as text, cast to jsonb[]. The events' ids are read when first asked for (``EventId``),
+        so in a pipeline nothing waits for them."""
         if not (self.periods or self.cases or self.events):
             return
         pgcopy.register_arrays(conn.adapters)
