@@ -357,6 +357,8 @@ class Evaluation:
                 return  # no open fault case to close
         elif self._open_faults is not None:
             self._open_faults.add(pollutant)  # check_faults may open one
+        # its events are appended at once: those of the judgements before it first
+        self._pending.flush(self.conn)
         self.transitions += check_faults(
             self.conn,
             outlet_id=self.outlet.id,
@@ -538,6 +540,8 @@ class Evaluation:
                     if lim.pollutant == pollutant and lim.period == "day":
                         self._judge(lim, start, result.mean, result.converted, result)
         if final:
+            # its cases append their events at once: those of the judgements before it first
+            self._pending.flush(self.conn)
             self.transitions += check_patterns(
                 self.conn,
                 outlet_id=self.outlet.id,

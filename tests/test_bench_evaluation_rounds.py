@@ -7,7 +7,9 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
-from bench.alerts import bench_evaluation
+from alerts.evaluator import Evaluator, EvaluatorOptions
+from alerts.settings import AlertsSettings
+from bench.alerts import GROUP_BY, _warm_up, bench_evaluation, load_minutes
 from bench.ingest import database_copy, fresh_database
 
 
@@ -33,11 +35,14 @@ def test_a_copy_holds_the_rows_and_writing_it_leaves_the_original(pg_admin_dsn: 
 def test_every_round_judges_the_whole_queue_and_the_loaded_database_is_untouched(
     pg_admin_dsn: str,
 ) -> None:
-    with fresh_database(pg_admin_dsn, outlets=1) as url:
-        evaluation = bench_evaluation(pg_admin_dsn, url, outlets=1, hours=2, repeats=3)
+    with fresh_database(pg_admin_dsn, outlets=2) as url:
+        evaluation = bench_evaluation(
+            pg_admin_dsn, url, outlets=1, hours=2, repeats=3, warm_outlets=1
+        )
         assert evaluation.outlet_hours == 2
+        assert evaluation.ceiling_outlet_hours == 4  # the warm-up outlet's minutes are in it
         assert len(evaluation.evaluator) == len(evaluation.baseline) == 3
-        assert _count(url, "evaluation_queue") == 2  # the rounds drained copies
+        assert _count(url, "evaluation_queue") == 4  # the rounds drained copies
         assert _count(url, "hourly_means") == 0
         with psycopg.connect(url) as conn:
             analysed = conn.execute(
@@ -45,3 +50,22 @@ def test_every_round_judges_the_whole_queue_and_the_loaded_database_is_untouched
                 "WHERE relname = 'measurement_rows'"
             ).fetchone()
         assert analysed == (True,)
+
+
+def test_the_warm_up_drains_only_its_outlets_and_leaves_both_sides_prepared(
+    pg_admin_dsn: str,
+) -> None:
+    with fresh_database(pg_admin_dsn, outlets=3) as url:
+        load_minutes(url, 2, 2, first=1)  # the warm-up's, queued first
+        load_minutes(url, 1, 2)
+        with psycopg.connect(url, autocommit=True) as conn:
+            evaluator = Evaluator(EvaluatorOptions.from_settings(AlertsSettings(database_url=url)))
+            _warm_up(conn, evaluator, warm_outlets=2, outlet_hours=2)
+            left = conn.execute(
+                "SELECT DISTINCT o.mn FROM evaluation_queue q JOIN outlets o ON o.id = q.outlet_id"
+            ).fetchall()
+            prepared = [s for (s,) in conn.execute("SELECT statement FROM pg_prepared_statements")]
+        assert left == [("BENCH0000000000000000000",)]
+        assert GROUP_BY in prepared
+        assert any("measurement" in s and s != GROUP_BY for s in prepared)  # the evaluator's
+        assert _count(url, "hourly_means") == 8  # SO₂ and O₂ of the warm-up outlets' 4 hours

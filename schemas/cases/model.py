@@ -30,6 +30,7 @@ __all__ = [
     "Case",
     "CaseEvent",
     "EventId",
+    "EventIds",
     "append_event",
     "append_machine_event",
     "columns",
@@ -129,22 +130,53 @@ def history(conn: psycopg.Connection[Any], case_id: int) -> list[CaseEvent]:
 class EventId:
     """The id of an event appended by :func:`append_machine_event`, read when first asked for
     (:attr:`id`): in a pipeline, after the pipeline's sync that brought it (asking earlier syncs
-    then)."""
+    then). An event kept to be appended with others (:meth:`later`) has its id once
+    :meth:`appended` says which of their statement's ids it is."""
 
-    __slots__ = ("_cursor", "_id")
+    __slots__ = ("_cursor", "_id", "_ids", "_index")
 
-    def __init__(self, cursor: psycopg.Cursor[Any]) -> None:
+    def __init__(self, cursor: psycopg.Cursor[Any] | None) -> None:
         self._cursor: psycopg.Cursor[Any] | None = cursor
         self._id: int | None = None
+        self._ids: EventIds | None = None
+        self._index = 0
+
+    @classmethod
+    def later(cls) -> EventId:
+        return cls(None)
+
+    def appended(self, ids: EventIds, index: int) -> None:
+        self._ids, self._index = ids, index
 
     @property
     def id(self) -> int:
         if self._id is None:
-            assert self._cursor is not None
-            row = self._cursor.fetchone()
-            assert row is not None
-            self._id, self._cursor = int(row[0]), None
+            if self._ids is not None:
+                self._id, self._ids = self._ids[self._index], None
+            else:
+                assert self._cursor is not None, "an event kept for later was never appended"
+                row = self._cursor.fetchone()
+                assert row is not None
+                self._id, self._cursor = int(row[0]), None
         return self._id
+
+
+class EventIds:
+    """The ids a statement appending several events returned (``RETURNING id``), read when
+    first asked for; the k-th appended has the k-th smallest (the sequence numbers the rows in
+    the order they are inserted)."""
+
+    __slots__ = ("_cursor", "_ids")
+
+    def __init__(self, cursor: psycopg.Cursor[Any]) -> None:
+        self._cursor: psycopg.Cursor[Any] | None = cursor
+        self._ids: list[int] = []
+
+    def __getitem__(self, index: int) -> int:
+        if self._cursor is not None:
+            self._ids = sorted(int(row[0]) for row in self._cursor.fetchall())
+            self._cursor = None
+        return self._ids[index]
 
 
 def append_machine_event(

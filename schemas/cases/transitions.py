@@ -32,7 +32,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from schemas.cases.kinds import SEVERITIES, higher_severity
-from schemas.cases.model import MACHINE, EventId, append_machine_event
+from schemas.cases.model import MACHINE, EventId, EventIds, append_machine_event
 from schemas.cases.policy import CasePolicy, severity_for
 from schemas.core import pgcopy
 from schemas.limits.judgement import Judgement
@@ -68,21 +68,31 @@ class Transition:
 @dataclass(slots=True)
 class PendingPeriods:
     """Periods appended to open cases (a new case's first one included) that do not close
-    them, and those cases' new aggregates, not written yet (an escalation's event is appended
-    at once): the caller of :func:`judge_period` writes them all in one statement with
-    :meth:`flush`, before its savepoint ends. ``judge_period`` flushes them itself before it reads or writes
+    them, those cases' new aggregates, and the events of :func:`judge_period`'s transitions, in
+    the order they happened, not written yet: the caller of :func:`judge_period` writes them all
+    in one statement with :meth:`flush`, before its savepoint ends and before it appends any
+    other event (so the events' ids are in the order of their transitions, as one statement
+    each gave them). ``judge_period`` flushes them itself before it reads or writes
     anything else, so the database is never read while they are pending; a caller whose
     savepoint is rolled back drops them with :meth:`clear`."""
 
     periods: list[dict[str, Any]] = field(default_factory=list)
     cases: dict[int, dict[str, Any]] = field(default_factory=dict)  # id → its latest changes
+    events: list[tuple[int, str, str, str, EventId]] = field(default_factory=list)
+
+    def event(self, case_id: int, action: str, severity: str, detail: dict[str, Any]) -> EventId:
+        """Keep an event of the evaluator's to be appended by :meth:`flush`; its id then."""
+        event = EventId.later()
+        self.events.append((case_id, action, severity, json.dumps(detail, default=str), event))
+        return event
 
     def flush(self, conn: psycopg.Connection) -> None:
-        """Write the periods and the cases' aggregates, as arrays of schemas/core/pgcopy.py
-        (psycopg's list dumper spends over 1 µs an element on Decimals, in Python): the numbers
-        as their text (exact), cast to numeric[] in SQL, and the details as text, cast to
-        jsonb[]."""
-        if not (self.periods or self.cases):
+        """Write the periods, the cases' aggregates and the events, as arrays of
+        schemas/core/pgcopy.py (psycopg's list dumper spends over 1 µs an element on Decimals,
+        in Python): the numbers as their text (exact), cast to numeric[] in SQL, and the details
+        as text, cast to jsonb[]. The events' ids are read when first asked for (``EventId``),
+        so in a pipeline nothing waits for them."""
+        if not (self.periods or self.cases or self.events):
             return
         pgcopy.register_arrays(conn.adapters)
         text: pgcopy.Column = (
@@ -101,14 +111,22 @@ class PendingPeriods:
         ) + pgcopy.columns(
             case_kinds, ([i, *(c[k] for k in _CASE_COLUMNS)] for i, c in self.cases.items())
         )
-        # both in one statement (other tables, other rows: the order does not matter); an
+        # all in one statement (other tables, other rows: the order does not matter); an
         # empty side's arrays are empty and write nothing
-        conn.execute(_FLUSH, arrays)
+        if not self.events:
+            conn.execute(_FLUSH, arrays)
+        else:
+            events = pgcopy.columns([case_id, text, text, text], (e[:4] for e in self.events))
+            cur = conn.cursor().execute(_FLUSH_WITH_EVENTS, (*arrays, MACHINE, *events))
+            ids = EventIds(cur)
+            for k, (*_, event) in enumerate(self.events):
+                event.appended(ids, k)
         self.clear()
 
     def clear(self) -> None:
         self.periods.clear()
         self.cases.clear()
+        self.events.clear()
 
 
 _PERIOD_COLUMNS = ("case", "start", "value", "limit", "multiple", "compliant", "details")
@@ -126,6 +144,19 @@ FROM unnest(%b::bigint[], %b::timestamptz[], %b::timestamptz[], %b::numeric[], %
 WHERE c.id = u.id
 """
 _FLUSH = f"WITH p AS ({_APPEND_PERIODS})\n{_UPDATE_CASES}"
+# The events inserted in the arrays' order (each row's id drawn from the sequence as it is
+# inserted), each announced by the case_events_notify trigger as a single insert was.
+_APPEND_EVENTS = """
+INSERT INTO case_events (case_id, actor, action, severity, detail)
+SELECT e.case_id, %s, e.action, e.severity, e.detail
+FROM unnest(%b::bigint[], %b::text[], %b::text[], %b::jsonb[])
+    AS e(case_id, action, severity, detail)
+RETURNING id
+"""
+_FLUSH_WITH_EVENTS = (
+    f"WITH p AS ({_APPEND_PERIODS}), u AS ({_UPDATE_CASES}), e AS ({_APPEND_EVENTS})\n"
+    "SELECT id FROM e"
+)
 
 
 def limit_details(lim: Limit) -> dict[str, Any]:
@@ -175,8 +206,19 @@ def try_lock_outlets(conn: psycopg.Connection, outlet_ids: Sequence[int]) -> lis
 
 
 def _event(
-    conn: psycopg.Connection, case_id: int, action: str, severity: str, detail: dict[str, Any]
+    conn: psycopg.Connection,
+    case_id: int,
+    action: str,
+    severity: str,
+    detail: dict[str, Any],
+    pending: PendingPeriods | None = None,
 ) -> Transition:
+    """The transition with its event appended, or kept in ``pending`` (appended by its
+    flush)."""
+    if pending is not None:
+        return Transition(
+            case_id, pending.event(case_id, action, severity, detail), action, severity
+        )
     return Transition(
         case_id, append_machine_event(conn, case_id, action, detail, severity), action, severity
     )
@@ -254,7 +296,7 @@ def judge_period(
         if not exceeding:
             return []
         case = None if no_closed_case else _closed_case_spanning(cur, key, period_start)
-        if case is not None and not _closed_by_evaluator(conn, case["id"]):
+        if case is not None and not _closed_by_evaluator(conn, case["id"], pending):
             case = None  # staff closed it: late data starts a new case instead
         if case is not None:
             cur.execute(
@@ -262,11 +304,13 @@ def judge_period(
                 "WHERE id = %s",
                 (case["id"],),
             )
-            transitions.append(_event(conn, case["id"], "reopened", case["severity"], details))
+            transitions.append(
+                _event(conn, case["id"], "reopened", case["severity"], details, pending)
+            )
         else:
             severity = severity_for(1, verdict.multiple, policy)
             case = _insert_case(cur, key, period_start, severity, details)
-            transitions.append(_event(conn, case["id"], "opened", severity, details))
+            transitions.append(_event(conn, case["id"], "opened", severity, details, pending))
             if pending is not None:  # its first period, kept like the later ones
                 kept = _append_pending(
                     conn, pending, case, period_start, verdict, limit_value, policy, details
@@ -294,7 +338,7 @@ def judge_period(
     else:
         stats = conn.execute(_RECORD_PERIOD, row).fetchone()
     assert stats is not None
-    settled, still_open = _settle(conn, case, policy, stats)
+    settled, still_open = _settle(conn, case, policy, stats, pending)
     if open_cases is not None:
         if still_open is None:
             if open_cases.get(key, {}).get("id") == case["id"]:  # not a later open case's
@@ -356,18 +400,23 @@ def _append_pending(
         _PERIODS: tuple(stats),
     }
     if SEVERITIES.index(severity) > SEVERITIES.index(case["severity"]):
-        return [_escalated(conn, case["id"], severity, bad, max_multiple)]
+        return [_escalated(conn, case["id"], severity, bad, max_multiple, pending)]
     return []
 
 
 def _escalated(
-    conn: psycopg.Connection, case_id: int, severity: str, bad: Any, max_multiple: Any
+    conn: psycopg.Connection,
+    case_id: int,
+    severity: str,
+    bad: Any,
+    max_multiple: Any,
+    pending: PendingPeriods | None = None,
 ) -> Transition:
     detail = {
         "exceeding_periods": int(bad),
         "max_multiple": None if max_multiple is None else str(max_multiple),
     }
-    return _event(conn, case_id, "escalated", severity, detail)
+    return _event(conn, case_id, "escalated", severity, detail, pending)
 
 
 def _appended(
@@ -455,13 +504,19 @@ def _insert_case(
 
 
 def _settle(
-    conn: psycopg.Connection, case: dict[str, Any], policy: CasePolicy, stats: tuple[Any, ...]
+    conn: psycopg.Connection,
+    case: dict[str, Any],
+    policy: CasePolicy,
+    stats: tuple[Any, ...],
+    pending: PendingPeriods | None = None,
 ) -> tuple[list[Transition], dict[str, Any] | None]:
     """Escalate or close a case as its aggregates (see ``_RECORD_PERIOD``) say; returns the
-    transitions and the case's row as it now is if it is open (else None)."""
+    transitions (their events kept in ``pending`` if given) and the case's row as it now is if
+    it is open (else None)."""
     bad, max_multiple, first_at, last_at, run = stats[:5]
     if not bad:
-        return close_case(conn, case["id"], "the exceeding means were revised to compliant"), None
+        reason = "the exceeding means were revised to compliant"
+        return close_case(conn, case["id"], reason, pending), None
     compliant_run = int(run)
     severity = severity_for(int(bad), max_multiple, policy)
     changes = {
@@ -492,16 +547,18 @@ def _settle(
     if (
         case["state"] == "closed"
         and compliant_run < policy.close_after
-        and _closed_by_evaluator(conn, case["id"])
+        and _closed_by_evaluator(conn, case["id"], pending)
     ) and _reopen_unless_superseded(conn, case["id"]):
         # revised or late data undid the run of compliant means that closed it
-        out.append(_event(conn, case["id"], "reopened", severity, {"compliant_run": compliant_run}))
+        detail = {"compliant_run": compliant_run}
+        out.append(_event(conn, case["id"], "reopened", severity, detail, pending))
         case = {**case, "state": "open"}
         updated |= {"state": "open", "closed_at": None, "close_reason": None}
     if SEVERITIES.index(severity) > SEVERITIES.index(case["severity"]):
-        out.append(_escalated(conn, case["id"], severity, bad, max_multiple))
+        out.append(_escalated(conn, case["id"], severity, bad, max_multiple, pending))
     if case["state"] == "open" and compliant_run >= policy.close_after:
-        out += close_case(conn, case["id"], f"{compliant_run} consecutive compliant means")
+        reason = f"{compliant_run} consecutive compliant means"
+        out += close_case(conn, case["id"], reason, pending)
         return out, None
     return out, updated if case["state"] == "open" else None
 
@@ -521,7 +578,11 @@ def _reopen_unless_superseded(conn: psycopg.Connection, case_id: int) -> bool:
     return row is not None
 
 
-def _closed_by_evaluator(conn: psycopg.Connection, case_id: int) -> bool:
+def _closed_by_evaluator(
+    conn: psycopg.Connection, case_id: int, pending: PendingPeriods | None = None
+) -> bool:
+    if pending is not None:
+        pending.flush(conn)  # the case's events as they are
     row = conn.execute(
         "SELECT actor FROM case_events WHERE case_id = %s AND action = 'closed' "
         "ORDER BY id DESC LIMIT 1",
@@ -530,7 +591,10 @@ def _closed_by_evaluator(conn: psycopg.Connection, case_id: int) -> bool:
     return row is not None and row[0] == MACHINE
 
 
-def close_case(conn: psycopg.Connection, case_id: int, reason: str) -> list[Transition]:
+def close_case(
+    conn: psycopg.Connection, case_id: int, reason: str, pending: PendingPeriods | None = None
+) -> list[Transition]:
+    """Close the case if it is open; its event kept in ``pending`` if given."""
     row = conn.execute(
         "UPDATE cases SET state = 'closed', closed_at = now(), close_reason = %s "
         "WHERE id = %s AND state = 'open' RETURNING severity",
@@ -538,7 +602,7 @@ def close_case(conn: psycopg.Connection, case_id: int, reason: str) -> list[Tran
     ).fetchone()
     if row is None:
         return []
-    return [_event(conn, case_id, "closed", row[0], {"reason": reason})]
+    return [_event(conn, case_id, "closed", row[0], {"reason": reason}, pending)]
 
 
 def open_case(
