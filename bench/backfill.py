@@ -1,6 +1,7 @@
 """Backfill benchmark: minute data of many outlet-days judged from scratch by the evaluator,
-beside the ceiling (a SQL GROUP BY computing the same hourly averages), and what the issue's
-size - 30 days of minute data for 100 outlets, 72,000 outlet-hours - takes at those rates.
+beside the ceiling (a SQL GROUP BY computing such hourly averages, per outlet-hour, see
+bench.alerts), and what the issue's size - 30 days of minute data for 100 outlets, 72,000
+outlet-hours - takes at those rates.
 
     python -m bench.backfill                       # 10 outlets × 3 days (720 outlet-hours)
     python -m bench.backfill --outlets 100 --days 30   # the issue's size (long today)
