@@ -221,10 +221,8 @@ def _connect_5(
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
     properties = b"\x11" + expiry.to_bytes(4, "big") + b"\x21" + receive_maximum.to_bytes(2, "big")
     flags = b"\x02" if clean else b"\x00"
-    body = (
-        b"\x00\x04MQTT\x05" + flags + b"\x00\x3c" + bytes([len(properties)]) + properties
-        + len(client_id).to_bytes(2, "big") + client_id
-    )
+    header = b"\x00\x04MQTT\x05" + flags + b"\x00\x3c" + bytes([len(properties)]) + properties
+    body = header + len(client_id).to_bytes(2, "big") + client_id
     s.sendall(b"\x10" + _remaining_length(len(body)) + body)
     first, connack = _read_packet(s)
     assert first == 0x20 and connack[1] == 0, connack  # accepted
