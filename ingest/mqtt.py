@@ -8,8 +8,9 @@ acknowledges them only when told to (after their rows are committed).
   into flight on each PUBACK of a message that is not the newest in flight (it counts the
   messages sent *before* the acknowledged one, not all of them; eclipse/mosquitto#2306), so a
   worker acknowledging in order is pushed its session's whole queue; Aedes 2.0 (the embedded
-  fallback) advertises RM but does not enforce it. The worker says so in a warning, once per
-  connection. The bound is kept here in any case: paho's network thread
+  fallback) keeps to it in its live deliveries (``sourcewatch/broker/broker.mjs`` holds them)
+  but sends a session's stored queue at once when the worker connects. The worker says so in a
+  warning, once per connection. The bound is kept here in any case: paho's network thread
   stops *reading* the socket while the inbox holds more than RM messages (TCP then holds the
   rest at the broker) and reads again once the worker has taken some. A broker that keeps to
   RM never makes it pause, so the SUBACK or PINGRESP behind RM messages is read even before the
@@ -415,7 +416,7 @@ class MqttTransport:
                 log.warning(
                     "the MQTT broker pushed %d unacknowledged messages, more than the Receive "
                     "Maximum of %d (Mosquitto before 2.0.13 does: eclipse/mosquitto#2306; Aedes "
-                    "does not enforce it); reading pauses while the inbox is full, and "
+                    "does with the session's stored queue as it connects); reading pauses while the inbox is full, and "
                     "keep-alive answers can be late behind the surplus: use Mosquitto 2.0.13 "
                     "or later",
                     unacked,

@@ -23,7 +23,7 @@ class IngestSettings(Settings):
         description="Most unacknowledged QoS 1 messages the broker may push to one worker "
         "(MQTT 5 Receive Maximum); bounds the worker's in-flight work. The worker also stops "
         "reading while that many wait in its inbox, for brokers that push more (Mosquitto "
-        "before 2.0.13; Aedes, which does not enforce it).",
+        "before 2.0.13; Aedes with a session's stored queue as the worker connects).",
     )
     mqtt_session_expiry_s: int = Field(
         7 * 24 * 3600,

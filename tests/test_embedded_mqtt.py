@@ -188,3 +188,133 @@ def test_aedes_refuses_a_packet_over_the_size_limit_and_keeps_serving() -> None:
         _round_trip(url)  # and a new client is served
     assert not [t for t, _ in got if t.startswith("probe/big")]  # reached nobody
     assert ("probe/under", b"z" * under) in got
+
+
+# --- Aedes keeps to the client's Receive Maximum (issue 16) -------------------------------------
+
+
+def _read_exactly(s: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = s.recv(n - len(data))
+        assert chunk, "the broker closed the connection"
+        data += chunk
+    return data
+
+
+def _read_packet(s: socket.socket) -> tuple[int, bytes]:
+    """One MQTT packet: its first byte and its body."""
+    first = _read_exactly(s, 1)[0]
+    length, shift = 0, 0
+    while True:
+        digit = _read_exactly(s, 1)[0]
+        length |= (digit & 0x7F) << shift
+        shift += 7
+        if not digit & 0x80:
+            return first, _read_exactly(s, length)
+
+
+def _connect_5(
+    port: int, client_id: bytes, receive_maximum: int, clean: bool, expiry: int = 300
+) -> socket.socket:
+    """A raw MQTT 5 client with ``receive_maximum``, its session kept ``expiry`` seconds."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    properties = b"\x11" + expiry.to_bytes(4, "big") + b"\x21" + receive_maximum.to_bytes(2, "big")
+    flags = b"\x02" if clean else b"\x00"
+    header = b"\x00\x04MQTT\x05" + flags + b"\x00\x3c" + bytes([len(properties)]) + properties
+    body = header + len(client_id).to_bytes(2, "big") + client_id
+    s.sendall(b"\x10" + _remaining_length(len(body)) + body)
+    first, connack = _read_packet(s)
+    assert first == 0x20 and connack[1] == 0, connack  # accepted
+    return s
+
+
+def _subscribe_qos1(s: socket.socket, topic: bytes) -> None:
+    body = b"\x00\x01\x00" + len(topic).to_bytes(2, "big") + topic + b"\x01"
+    s.sendall(b"\x82" + _remaining_length(len(body)) + body)
+    first, suback = _read_packet(s)
+    assert first == 0x90 and suback[-1] == 1, suback  # granted QoS 1
+
+
+def _publish_id_and_payload(body: bytes) -> tuple[int, bytes]:
+    """A QoS 1 PUBLISH's packet identifier and payload (MQTT 5: properties after the id)."""
+    at = 2 + int.from_bytes(body[:2], "big")
+    packet_id = int.from_bytes(body[at : at + 2], "big")
+    at += 2
+    length, shift = 0, 0
+    while True:
+        digit = body[at]
+        at += 1
+        length |= (digit & 0x7F) << shift
+        shift += 7
+        if not digit & 0x80:
+            return packet_id, body[at + length :]
+
+
+def _publishes_until_pong(s: socket.socket) -> list[tuple[int, bytes]]:
+    """The PUBLISHes the broker has sent so far: a PINGREQ, and what comes before its PINGRESP."""
+    s.sendall(b"\xc0\x00")
+    got = []
+    while True:
+        first, body = _read_packet(s)
+        if first == 0xD0:
+            return got
+        assert first >> 4 == 3, hex(first)
+        got.append(_publish_id_and_payload(body))
+
+
+def _puback(s: socket.socket, packet_id: int) -> None:
+    s.sendall(b"\x40\x02" + packet_id.to_bytes(2, "big"))
+
+
+@needs_aedes
+@pytest.mark.parametrize("expiry", [300, 0], ids=["persistent session", "clean session"])
+def test_aedes_sends_no_more_unacknowledged_than_the_receive_maximum(expiry: int) -> None:
+    """Aedes advertised the Receive Maximum but pushed a client every message at once (the
+    worker saw ~9,000 unacknowledged against its 1,000). Now it holds the rest while RM are
+    unacknowledged and sends one for each PUBACK, all of them in order."""
+    receive_maximum, total = 5, 30
+    with embedded_aedes() as url, publisher(url) as publish:
+        s = _connect_5(_port(url), b"rm-sub", receive_maximum, clean=True, expiry=expiry)
+        _subscribe_qos1(s, b"rm/#")
+        for i in range(total):
+            publish("rm/x", str(i).encode())  # the broker has taken each (PUBACK to the publisher)
+        unacknowledged = _publishes_until_pong(s)
+        assert len(unacknowledged) == receive_maximum
+        received = [payload for _, payload in unacknowledged]
+        while unacknowledged:
+            packet_id, _ = unacknowledged.pop(0)
+            _puback(s, packet_id)
+            while len(received) < total and len(unacknowledged) < receive_maximum:
+                first, body = _read_packet(s)
+                assert first >> 4 == 3, hex(first)
+                unacknowledged.append(_publish_id_and_payload(body))
+                received.append(unacknowledged[-1][1])
+            assert len(_publishes_until_pong(s)) == 0  # nothing past the Receive Maximum
+        s.close()
+    assert received == [str(i).encode() for i in range(total)]
+
+
+@needs_aedes
+def test_aedes_keeps_the_held_messages_of_a_session_for_its_next_connection() -> None:
+    total = 10
+    with embedded_aedes() as url, publisher(url) as publish:
+        port = _port(url)
+        s = _connect_5(port, b"rm-away", 3, clean=True)
+        _subscribe_qos1(s, b"away/#")
+        for i in range(total):
+            publish("away/x", str(i).encode())
+        first_three = _publishes_until_pong(s)
+        assert len(first_three) == 3
+        _puback(s, first_three[0][0])
+        s.close()  # two unacknowledged, the rest held
+        s = _connect_5(port, b"rm-away", 3, clean=False)
+        received = {first_three[0][1]}
+        while len(received) < total:
+            first, body = _read_packet(s)
+            if first >> 4 == 3:
+                packet_id, payload = _publish_id_and_payload(body)
+                received.add(payload)
+                _puback(s, packet_id)
+        s.close()
+    assert received == {str(i).encode() for i in range(total)}

@@ -11,6 +11,8 @@
 //   (packet too large), a v3.1.1 client is disconnected. Advertised in CONNACK.
 // - queueLimit: packets a client may send before its CONNACK; past it the client is dropped
 //   (42, Aedes' default: at most 42 packets of at most maximumPacketSize each).
+// - Receive Maximum (MQTT 5): Aedes advertises it but sends a client any number of unacknowledged
+//   QoS 1/2 PUBLISHes; holdAtReceiveMaximum below keeps to the client's value.
 // Aedes' in-memory persistence has no bound on the messages or bytes queued for a session that
 // is away (Mosquitto's max_queued_messages / max_queued_bytes); it has no such option.
 import net from 'node:net'
@@ -32,10 +34,67 @@ if (!(port > 0 && port < 65536) || !(maxPacketSize > 0) || args.positionals.leng
   process.exit(2)
 }
 
+// A server MUST NOT send a client more unacknowledged QoS > 0 PUBLISHes than the client's
+// Receive Maximum [MQTT-3.3.4-9]; Aedes 2.0.0-beta.1 does not keep to it. Past it, Aedes's
+// in-memory store scans every unacknowledged message at each delivery and each PUBACK, and its
+// socket buffer fills with thousands of them. No hook of Aedes can hold a delivery
+// (authorizeForward refusing one would clear a queued message of the session), so a v5 client's
+// live deliveries (client.deliverQoS, which its subscriptions call) go through a queue of ours:
+// past RM unacknowledged, a message waits there, and each PUBACK/PUBCOMP ('ack') sends the next.
+// The message is not lost if the client goes away meanwhile: for a persistent session Aedes has
+// already stored it, and the next connection's replay of the stored queue sends it (that replay
+// is Aedes's own and is not held); a clean session's messages end with its connection anyway.
+// mqemitter's callback is called at once, so a slow client does not hold up the others.
+const acknowledgedBy = new WeakMap() // client -> what a PUBACK/PUBCOMP of it does
+
+function holdAtReceiveMaximum (client, receiveMaximum) {
+  const deliver = client.deliverQoS
+  const waiting = []
+  let inFlight = 0
+  function send (packet, done) {
+    if (willBeSent(client, packet)) inFlight++
+    deliver(packet, done)
+  }
+  client.deliverQoS = function deliverAtReceiveMaximum (packet, done) {
+    if (packet.qos === 0 || (waiting.length === 0 && inFlight < receiveMaximum)) {
+      send(packet, done)
+    } else {
+      waiting.push(packet)
+      setImmediate(done)
+    }
+  }
+  acknowledgedBy.set(client, function acknowledged () {
+    if (inFlight > 0) inFlight--
+    while (waiting.length > 0 && inFlight < receiveMaximum && !client.closed) {
+      send(waiting.shift(), noop)
+    }
+  })
+}
+
+// Whether Aedes's deliverQoS will write ``packet`` (its own tests, in its order): not one the
+// client published under No Local, nor a duplicate of one already sent (overlapping
+// subscriptions), nor one the subscription downgrades to QoS 0. A packet it drops is not counted
+// in flight, since no PUBACK will come for it.
+function willBeSent (client, packet) {
+  if (packet.qos === 0) return false
+  if (packet.clientId === client.id && packet.nl) return false
+  if (packet.brokerId && (client.duplicates[packet.brokerId] || 0) >= packet.brokerCounter) return false
+  const sub = client.subscriptions[packet.topic]
+  return !(sub && (sub.qos || 0) === 0)
+}
+
+function noop () {}
+
 const broker = await Aedes.createBroker({
   maximumPacketSize: maxPacketSize,
-  queueLimit: 42
+  queueLimit: 42,
+  preConnect (client, packet, done) {
+    const receiveMaximum = packet.properties?.receiveMaximum
+    if (packet.protocolVersion === 5 && receiveMaximum > 0) holdAtReceiveMaximum(client, receiveMaximum)
+    done(null, true)
+  }
 })
+broker.on('ack', (packet, client) => acknowledgedBy.get(client)?.())
 broker.on('clientError', (client, err) => console.error(`client ${client.id}: ${err.message}`))
 
 const server = net.createServer(broker.handle)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 import psycopg
 import pytest
@@ -138,29 +139,34 @@ def test_database_outage_delays_data_and_never_drops_it(
 def test_a_worker_stalled_by_a_database_outage_on_aedes_loses_nothing_across_reconnects(
     db: psycopg.Connection, database_url: str, aedes_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Aedes pushes past the Receive Maximum, so a worker whose writes are stalled stops reading
-    and its keep-alive answers wait behind what Aedes sent: its connection is lost (keep-alive
-    1 s here) and resumed, again and again while the database is down. Nothing is lost."""
+    """Aedes sends a session's stored queue at once when the worker connects, past the Receive
+    Maximum (its live deliveries keep to it: sourcewatch/broker/broker.mjs), so a worker whose
+    writes are stalled stops reading and its keep-alive answers wait behind what Aedes sent: its
+    connection is lost (keep-alive 1 s here) and resumed, again and again while the database is
+    down. Nothing is lost."""
     add_outlet(db, MN)
     history = frames(300)
-    with (
-        database_proxy(database_url) as (proxy, url),
-        running_worker(
-            aedes_url,
-            url,
-            receive_maximum=10,
-            keepalive_s=1,
-            batch_max_messages=5,
-            retry_max_delay_s=0.5,
-        ) as w,
-    ):
-        proxy.cut()
+    client_id = f"ingest-aedes-{uuid.uuid4().hex[:6]}"
+    settings: dict[str, Any] = {
+        "client_id": client_id,
+        "receive_maximum": 10,
+        "keepalive_s": 1,
+        "batch_max_messages": 5,
+        "retry_max_delay_s": 0.5,
+    }
+    with database_proxy(database_url) as (proxy, url):
+        with running_worker(aedes_url, url, **settings):
+            pass  # its session, kept while it is away
         with publisher(aedes_url) as publish:
             for k in range(0, len(history), 10):
                 publish(f"hj212/{MN}/up", b"".join(history[k : k + 10]))
-        wait_until(lambda: "MQTT connection lost" in caplog.text, timeout=60, what="a reconnect")
-        assert counts(db)[0] == 0
-        proxy.restore()
-        wait_until(lambda: counts(db)[0] == len(history), timeout=120, what="every frame")
-        assert w.error is None
+        proxy.cut()
+        with running_worker(aedes_url, url, **settings) as w:
+            wait_until(
+                lambda: "MQTT connection lost" in caplog.text, timeout=60, what="a reconnect"
+            )
+            assert counts(db)[0] == 0
+            proxy.restore()
+            wait_until(lambda: counts(db)[0] == len(history), timeout=120, what="every frame")
+            assert w.error is None
     assert counts(db) == (300, 300, 600)
