@@ -124,22 +124,32 @@ def stored(conn: psycopg.Connection) -> tuple[int, int]:
 def flooded_worker(
     mqtt_url: str, database_url: str, paho: PahoLog, client_id: str | None = None
 ) -> Iterator[tuple[Transport, Watch]]:
-    """A worker (keep-alive 1 s) whose writes are held, once the broker has pushed it a full
-    window of the :data:`TOTAL` frames published."""
+    """A worker (keep-alive 3 s) whose writes are held, once the broker has pushed it a full
+    window of the :data:`TOTAL` frames published; released when the test ends, whatever
+    happened, so that the worker can stop.
+
+    The keep-alive is short, so that a test sees several keep-alive answers in seconds, but
+    not 1 s: the broker drops a client it has heard nothing from in 1.5 keep-alives, and the
+    client sends its PINGREQ one keep-alive after its last packet, so a 1 s keep-alive fails
+    whenever the MQTT process waits half a second for a core (seen with the suite and another
+    run on the two cores); 3 s leaves it 1.5 s."""
     with running_worker(
         mqtt_url,
         database_url,
         client_id=client_id,
         receive_maximum=RECEIVE_MAXIMUM,
-        keepalive_s=1,
+        keepalive_s=3,
         batch_max_messages=BATCH,
     ) as w:
         watch = Watch(w.worker, paho)
-        with publisher(mqtt_url) as publish:
-            for i in range(TOTAL):
-                publish(f"hj212/{MN}/up", frame(i))
-        wait_until(lambda: watch.held >= RECEIVE_MAXIMUM, timeout=30, what="a full window")
-        yield w.worker.transport, watch
+        try:
+            with publisher(mqtt_url) as publish:
+                for i in range(TOTAL):
+                    publish(f"hj212/{MN}/up", frame(i))
+            wait_until(lambda: watch.held >= RECEIVE_MAXIMUM, timeout=30, what="a full window")
+            yield w.worker.transport, watch
+        finally:
+            watch.writing.set()
 
 
 def test_a_flood_past_the_receive_maximum_is_held_off_and_keep_alives_flow(
