@@ -699,6 +699,7 @@ def read_days(
             [lo for *_, lo, _ in wanted],
             [hi for *_, hi in wanted],
         ),
+        prepare=True,  # sent once per batch: planned once, not at each of the first five
     ):
         hours[(outlet_id, lo)].append(tuple(row))
     final = [w for w in wanted if w[3] + w[0].day_grace <= w[0].now]
@@ -944,6 +945,7 @@ def read_no_periods(
         "AND c.kind = 'exceedance' JOIN case_periods p ON p.case_id = c.id "
         "AND p.period_start = q.start",
         ([o for o, _ in pairs], [h for _, h in pairs]),
+        prepare=True,  # sent once per batch: planned once, not at each of the first five
     ):
         no_periods[outlet_id].discard(start)
     return no_periods
@@ -972,6 +974,7 @@ def read_open_cases(
         "JOIN cases c ON c.outlet_id = q.outlet_id AND c.kind IN ('exceedance', 'fault') "
         "AND (c.state = 'open' OR (c.kind = 'exceedance' AND c.last_at >= q.since))",
         (list(since), list(since.values())),
+        prepare=True,  # sent once per batch: planned once, not at each of the first five
     ):
         cases = out[outlet_id]
         if kind == "fault":
