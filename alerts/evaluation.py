@@ -202,6 +202,8 @@ class Evaluation:
         # computed when its samples are used: a day all of whose hours are here is screened
         # without reading its minutes again (see spreads_from_minutes).
         self._hour_spreads: dict[datetime, dict[str, tuple[Any, ...]]] = {}
+        # Per local day whether it is over (see day_over).
+        self._over: dict[date, bool] = {}
         # Per (pollutant, local day) the reference O₂ of its limits (see reference_o2).
         self._reference_o2: dict[tuple[str, date], Decimal | None] = {}
 
@@ -270,6 +272,13 @@ class Evaluation:
                 if lim.pollutant == pollutant and lim.period == period and lim.reference_o2:
                     return lim.reference_o2
         return None
+
+    def day_over(self, day: date) -> bool:
+        """Whether this local day is over, its grace for late data past: only then are its
+        means judged against daily limits and the day screened for patterns."""
+        if day not in self._over:
+            self._over[day] = self.outlet.day_bounds(day)[1] + self.day_grace <= self.now
+        return self._over[day]
 
     # --- hours -----------------------------------------------------------------------------
 
@@ -390,13 +399,15 @@ class Evaluation:
     def _samples(self, start: datetime) -> _Series:
         if start in self._prefetched:
             series = self._prefetched.pop(start)
-            spreads = hour_spreads(
-                series,
-                flat_line_pollutants(self.limits(self.outlet.local_day(start))),
-                self.valid_flags(),
-            )
-            if spreads is not None:
-                self._hour_spreads[start] = spreads
+            day = self.outlet.local_day(start)
+            # Only a day that is over is screened (read_days): a live hour's spreads would not
+            # be used, so they are not computed.
+            if self.day_over(day):
+                spreads = hour_spreads(
+                    series, flat_line_pollutants(self.limits(day)), self.valid_flags()
+                )
+                if spreads is not None:
+                    self._hour_spreads[start] = spreads
             return series
         rows = self.conn.execute(
             "SELECT pollutant, kind, ts, value, zs_value, flag FROM measurements "
@@ -532,7 +543,7 @@ class Evaluation:
         for patterns."""
         day, rows, spreads, results = means
         start, end = self.outlet.day_bounds(day)
-        final = end + self.day_grace <= self.now
+        final = self.day_over(day)
         rules = self.rules(day)
         for pollutant, result in results:
             if final and result.valid:
@@ -699,9 +710,10 @@ def read_days(
             [lo for *_, lo, _ in wanted],
             [hi for *_, hi in wanted],
         ),
+        prepare=True,  # sent once per batch: planned once, not at each of the first five
     ):
         hours[(outlet_id, lo)].append(tuple(row))
-    final = [w for w in wanted if w[3] + w[0].day_grace <= w[0].now]
+    final = [w for w in wanted if w[0].day_over(w[1])]
     # Per day the rows of the hours whose minutes were read (see hour_spreads), and the runs
     # of its other hours, whose rows the database gives (the whole day if it does not start on
     # a whole UTC hour); a run starts a whole number of hours into the day, so its hours are
@@ -944,6 +956,7 @@ def read_no_periods(
         "AND c.kind = 'exceedance' JOIN case_periods p ON p.case_id = c.id "
         "AND p.period_start = q.start",
         ([o for o, _ in pairs], [h for _, h in pairs]),
+        prepare=True,  # sent once per batch: planned once, not at each of the first five
     ):
         no_periods[outlet_id].discard(start)
     return no_periods
@@ -972,6 +985,7 @@ def read_open_cases(
         "JOIN cases c ON c.outlet_id = q.outlet_id AND c.kind IN ('exceedance', 'fault') "
         "AND (c.state = 'open' OR (c.kind = 'exceedance' AND c.last_at >= q.since))",
         (list(since), list(since.values())),
+        prepare=True,  # sent once per batch: planned once, not at each of the first five
     ):
         cases = out[outlet_id]
         if kind == "fault":

@@ -283,7 +283,7 @@ def read_spreads(
     rows = [(o, lo, hi, p) for o, lo, hi, pollutants in days for p in pollutants]
     if rows:
         for outlet_id, lo, *spread in conn.execute(
-            _HOURLY_SPREADS, [list(column) for column in zip(*rows, strict=True)]
+            _HOURLY_SPREADS, [list(column) for column in zip(*rows, strict=True)], prepare=True
         ):
             out[(outlet_id, lo)].append(tuple(spread))
     return out

@@ -214,7 +214,9 @@ def limits_for_outlets(
     if not wanted:
         return out
     rows = conn.execute(
-        _EFFECTIVE_MANY, {"outlets": [o for o, _ in wanted], "days": [d for _, d in wanted]}
+        _EFFECTIVE_MANY,
+        {"outlets": [o for o, _ in wanted], "days": [d for _, d in wanted]},
+        prepare=True,  # the evaluator sends it once per batch, on its long-lived connection
     )
     for outlet_id, on, *limit in rows:
         out[(outlet_id, on)].append(Limit(*limit))

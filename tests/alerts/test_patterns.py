@@ -486,3 +486,41 @@ def test_new_pattern_cases_open_with_their_events_in_the_findings_order(
     store(db, outlet, 2, normal_day(12))
     judge(db, database_url, 2)
     assert [e[2:] for e in pattern_events(db)[2:]] == [("closed", "info")] * 2
+
+
+@pytest.mark.parametrize("over", [True, False], ids=["day over", "live day"])
+def test_hour_spreads_are_computed_only_for_a_day_that_is_over(
+    db: psycopg.Connection, outlet: int, over: bool
+) -> None:
+    """An hour's flat-line spreads are kept from its minutes only when its local day is over
+    (its grace past): only such a day is screened, so a live hour's spreads would never be
+    read (read_days asks for the day over's only)."""
+    from alerts.evaluation import Evaluation, OutletContext, read_days, read_hours
+    from schemas.cases.policy import CasePolicy
+
+    oid = outlet
+    store(db, oid, 0, normal_day(3))
+    start, end = D0, D0 + timedelta(days=1)
+    hours = [start + timedelta(hours=h) for h in range(3)]
+    grace = timedelta(hours=1)
+    now = end + grace if over else start + timedelta(hours=4)
+    ev = Evaluation(
+        db,
+        OutletContext(oid, "gas", SH),
+        CasePolicy(timedelta(hours=3), Decimal(1), Decimal(2), 4, 12),
+        now,
+        grace,
+        fault_after_hours=3,
+    )
+    series, _ = read_hours(db, {oid: hours})
+    ev.use_prefetched(series[oid], set())
+    ev.hour_means(hours)
+    rows, runs = ev.spreads_in_part(start.date(), start, end) or ([], [])
+    if over:
+        assert {r[1] for r in rows} == set(hours)  # SO₂'s and O₂'s, from the minutes
+        assert runs == [(hours[-1] + timedelta(hours=1), end)]
+        assert read_days(db, {oid: (ev, [start.date()])})[oid][start.date()][1] is not None
+    else:
+        assert rows == [] and runs == [(start, end)]
+        assert read_days(db, {oid: (ev, [start.date()])})[oid][start.date()][1] is None
+    assert ev.day_over(start.date()) is over

@@ -1,0 +1,42 @@
+"""The statements a batch of outlets sends once (its reads of the days, the flat-line spreads,
+the limits, the open cases and the hours without case periods) are prepared at their first
+execution: the evaluator's long-lived connection then plans each once, not at each of its
+first five batches. On the real server."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from alerts.evaluator import Evaluator, EvaluatorOptions
+from alerts.settings import AlertsSettings
+from bench.alerts import load_minutes
+from bench.ingest import fresh_database
+
+pytestmark = pytest.mark.integration
+
+# A fragment of each statement's text, as pg_prepared_statements shows it
+BATCH_STATEMENTS = {
+    "read_days": "JOIN hourly_means h ON h.outlet_id = q.outlet_id",
+    "read_spreads": "date_bin('1 hour', m.ts, q.lo)",
+    "limits_for_outlets": "AS q(outlet_id, on_day)",
+    "read_open_cases": "c.state = 'open' FROM unnest",
+    "read_no_periods": "JOIN case_periods p ON p.case_id = c.id",
+}
+
+
+def test_a_batch_prepares_its_statements_at_their_first_execution(pg_admin_dsn: str) -> None:
+    with fresh_database(pg_admin_dsn, outlets=2) as url:
+        load_minutes(url, 2, 2)  # two outlets' two hours of a day that is over: one batch
+        with psycopg.connect(url, autocommit=True) as conn:
+            evaluator = Evaluator(EvaluatorOptions.from_settings(AlertsSettings(database_url=url)))
+            assert evaluator.drain(conn) == 2
+            prepared = [s for (s,) in conn.execute("SELECT statement FROM pg_prepared_statements")]
+            queued = conn.execute("SELECT count(*) FROM evaluation_queue").fetchone()
+    assert queued == (0,)
+    missing = [
+        name
+        for name, fragment in BATCH_STATEMENTS.items()
+        if not any(fragment in statement for statement in prepared)
+    ]
+    assert missing == []
