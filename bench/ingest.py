@@ -62,7 +62,7 @@ from ingest.uplink import RAW_TOPIC, decode_message
 from ingest.worker import IngestWorker, WorkerOptions
 from ingest.writer import write_batch
 from schemas.core.brokers import broker_address
-from schemas.core.migrate import migrate
+from schemas.core.migrate import migrate, timescaledb_enabled
 from schemas.reference import load_reference_data
 from sourcewatch.embedded_mqtt import (
     aedes_command,
@@ -142,15 +142,30 @@ def database_copy(admin_dsn: str, url: str) -> Iterator[str]:
     """A copy of the database at ``url`` (``CREATE DATABASE … TEMPLATE``: its tables, their
     statistics and visibility maps as they are; nobody may be connected to it meanwhile);
     dropped afterwards. Each repetition of a measurement that writes can so start from the
-    same state."""
+    same state.
+
+    On TimescaleDB the database at ``url`` has a background-job scheduler connected to it,
+    which TimescaleDB restarts when the database is named as a template: the new one connects
+    again while the copy is made, often before PostgreSQL's check, which then waits 5 s and
+    refuses. So its scheduler is stopped for good (no job of it runs afterwards: benchmarks
+    measure the copies) and connections to it are refused while the copy is made, which keeps
+    TimescaleDB from restarting it."""
     name = f"sourcewatch_bench_{uuid.uuid4().hex[:8]}"
-    template = urlsplit(url).path.lstrip("/")
+    template = sql.Identifier(urlsplit(url).path.lstrip("/"))
+    with psycopg.connect(url, autocommit=True) as conn:
+        timescaledb = timescaledb_enabled(conn)
+        if timescaledb:
+            conn.execute("SELECT _timescaledb_functions.stop_background_workers()")
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(name), sql.Identifier(template)
+        if timescaledb:
+            conn.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(template))
+        try:
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), template)
             )
-        )
+        finally:
+            if timescaledb:
+                conn.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(template))
     try:
         yield urlunsplit(urlsplit(admin_dsn)._replace(path="/" + name))
     finally:

@@ -16,6 +16,11 @@ cluster (``sourcewatch.embedded_postgres``), where the migrations make hypertabl
 compressed, and the sizes are read. "All-in" counts the measurement_rows hypertable (heap,
 indexes, TOAST, compressed chunks) and the aggregate's materialization; ``frames`` is shown
 apart. Where TimescaleDB is missing, that half says so.
+
+Where the server of SOURCEWATCH_BENCH_DSN has TimescaleDB itself (the migrations made
+hypertables there), both halves are measured in that one database: first its hypertables as
+loaded, uncompressed (the background jobs paused before the load), in place of plain tables,
+then the same after the aggregate's refresh and every chunk's compression.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from ingest.records import Accepted
 from ingest.simulation import generate_traffic, make_enterprises
 from ingest.uplink import decode_message
 from ingest.writer import write_batch
+from schemas.core.migrate import timescaledb_enabled
 from schemas.registry.entries import EnterpriseIn, import_registry
 from sourcewatch.embedded_postgres import throwaway_postgres, timescaledb_installed
 
@@ -59,6 +65,7 @@ class StorageFigures:
     days: int
     plain: Sizes
     timescaledb: Sizes | None  # None where TimescaleDB is not installed
+    plain_tables: bool = True  # False: ``plain`` is the uncompressed hypertables instead
 
     def per_row(self, sizes: Sizes) -> float:
         return (sizes.measurements + sizes.aggregate) / self.rows
@@ -125,9 +132,13 @@ def copy_rows(source: str, target: str) -> None:
 
 
 def plain_sizes(url: str) -> Sizes:
+    """The tables' sizes: heap, indexes and TOAST, the chunks' on TimescaleDB."""
     with psycopg.connect(url) as conn:
+        size = "hypertable_size" if timescaledb_enabled(conn) else "pg_total_relation_size"
         row = conn.execute(
-            "SELECT pg_total_relation_size('measurement_rows'), pg_total_relation_size('frames')"
+            sql.SQL("SELECT {size}('measurement_rows'), {size}('frames')").format(
+                size=sql.Identifier(size)
+            )
         ).fetchone()
     assert row is not None
     return Sizes(int(row[0]), 0, int(row[1]), {})
@@ -224,13 +235,20 @@ def timescaledb_sizes(url: str, rows: int) -> Sizes:
 def measure(enterprises: int = 2, days: int = 2, seed: int = 16) -> StorageFigures:
     admin = os.environ.get("SOURCEWATCH_BENCH_DSN", "postgresql://postgres@127.0.0.1:5432/test")
     with fresh_database(admin, outlets=0) as plain:
+        with psycopg.connect(plain) as conn:
+            hypertables = timescaledb_enabled(conn)
+        if hypertables:
+            pause_jobs(plain)
         rows, frames = load(plain, enterprises, days, seed)
         with psycopg.connect(plain) as conn:
             outlet_count = conn.execute("SELECT count(*) FROM outlets").fetchone()
         assert outlet_count is not None
         plain_result = plain_sizes(plain)
         timescale: Sizes | None = None
-        if timescaledb_installed():
+        if hypertables:
+            compress_everything(plain)
+            timescale = timescaledb_sizes(plain, rows)
+        elif timescaledb_installed():
             with (
                 throwaway_postgres("sourcewatch-bench-tsdb-") as tsdb_admin,
                 fresh_database(tsdb_admin, outlets=0) as url,
@@ -239,7 +257,9 @@ def measure(enterprises: int = 2, days: int = 2, seed: int = 16) -> StorageFigur
                 copy_rows(plain, url)
                 compress_everything(url)
                 timescale = timescaledb_sizes(url, rows)
-    return StorageFigures(rows, frames, int(outlet_count[0]), days, plain_result, timescale)
+    return StorageFigures(
+        rows, frames, int(outlet_count[0]), days, plain_result, timescale, not hypertables
+    )
 
 
 def report(figures: StorageFigures) -> None:
@@ -248,8 +268,9 @@ def report(figures: StorageFigures) -> None:
         f"{f.rows:,} measurement rows from {f.frames:,} frames ({f.outlets} outlets × {f.days} days"
         " of simulated traffic)"
     )
+    plain = "plain PostgreSQL:" if f.plain_tables else "uncompressed hypertables:"
     print(  # noqa: T201
-        f"  plain PostgreSQL:  {f.per_row(f.plain):7.1f} bytes per measurement row"
+        f"  {plain}  {f.per_row(f.plain):7.1f} bytes per measurement row"
         f"   (frames: {f.plain.frames / f.rows:.1f} more)"
     )
     if f.timescaledb is None:

@@ -5,12 +5,14 @@ database stays as it was. On the real server; no timing asserted."""
 from __future__ import annotations
 
 import psycopg
+import pytest
 from psycopg import sql
 
 from alerts.evaluator import Evaluator, EvaluatorOptions
 from alerts.settings import AlertsSettings
 from bench.alerts import GROUP_BY, _warm_up, bench_evaluation, load_minutes
 from bench.ingest import database_copy, fresh_database
+from schemas.core.migrate import timescaledb_enabled
 
 
 def _count(url: str, table: str) -> int:
@@ -30,6 +32,28 @@ def test_a_copy_holds_the_rows_and_writing_it_leaves_the_original(pg_admin_dsn: 
                 conn.execute("DELETE FROM outlets")
             assert _count(copy, "outlets") == 0
         assert _count(url, "outlets") == 2
+
+
+def test_copies_of_a_timescaledb_database_are_made_without_its_job_scheduler(
+    pg_admin_dsn: str,
+) -> None:
+    """TimescaleDB restarts a template's background-job scheduler, which connected again while
+    the copy was made and made CREATE DATABASE … TEMPLATE refuse (often, after 5 s): it is
+    stopped, and stays so, so that every copy is made."""
+    with fresh_database(pg_admin_dsn, outlets=2) as url:
+        with psycopg.connect(url) as conn:
+            if not timescaledb_enabled(conn):
+                pytest.skip("TimescaleDB only (plain PostgreSQL has no scheduler in a database)")
+        template = url.rsplit("/", 1)[1]
+        for _ in range(3):
+            with database_copy(pg_admin_dsn, url) as copy:
+                assert _count(copy, "outlets") == 2
+            with psycopg.connect(pg_admin_dsn) as conn:
+                others = conn.execute(
+                    "SELECT backend_type FROM pg_stat_activity WHERE datname = %s", (template,)
+                ).fetchall()
+            assert others == []
+        assert _count(url, "outlets") == 2  # and connections to it are allowed again
 
 
 def test_every_round_judges_the_whole_queue_and_the_loaded_database_is_untouched(
