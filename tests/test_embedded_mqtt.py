@@ -339,19 +339,21 @@ def test_aedes_sends_held_messages_in_order_as_more_are_held() -> None:
             assert len(unacknowledged) == receive_maximum
             held = (r + 1) * per_round - len(received)
             for _ in range(held - 3):  # three stay held when the next round's join them
-                _puback(s, unacknowledged.pop(0))
-                first, body = _read_packet(s)
-                assert first >> 4 == 3, hex(first)
-                packet_id, payload = _publish_id_and_payload(body)
-                unacknowledged.append(packet_id)
-                received.append(payload)
+                _ack_oldest_take_next(s, unacknowledged, received)
         total = rounds * per_round
         while len(received) < total:
-            _puback(s, unacknowledged.pop(0))
-            first, body = _read_packet(s)
-            assert first >> 4 == 3, hex(first)
-            packet_id, payload = _publish_id_and_payload(body)
-            unacknowledged.append(packet_id)
-            received.append(payload)
+            _ack_oldest_take_next(s, unacknowledged, received)
         s.close()
     assert received == [str(i).encode() for i in range(total)]
+
+
+def _ack_oldest_take_next(
+    s: socket.socket, unacknowledged: list[int], received: list[bytes]
+) -> None:
+    """PUBACK the oldest unacknowledged message, then read the PUBLISH that it lets through."""
+    _puback(s, unacknowledged.pop(0))
+    first, body = _read_packet(s)
+    assert first >> 4 == 3, hex(first)
+    packet_id, payload = _publish_id_and_payload(body)
+    unacknowledged.append(packet_id)
+    received.append(payload)
