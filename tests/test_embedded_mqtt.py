@@ -318,3 +318,42 @@ def test_aedes_keeps_the_held_messages_of_a_session_for_its_next_connection() ->
                 _puback(s, packet_id)
         s.close()
     assert received == {str(i).encode() for i in range(total)}
+
+
+@needs_aedes
+def test_aedes_sends_held_messages_in_order_as_more_are_held() -> None:
+    """Messages held past the Receive Maximum are taken from the front of the queue while new
+    ones join its end: every message arrives once, in the order published."""
+    receive_maximum, rounds, per_round = 4, 6, 25
+    with embedded_aedes() as url, publisher(url) as publish:
+        s = _connect_5(_port(url), b"rm-order", receive_maximum, clean=True)
+        _subscribe_qos1(s, b"order/#")
+        received: list[bytes] = []
+        unacknowledged: list[int] = []
+        for r in range(rounds):
+            for i in range(r * per_round, (r + 1) * per_round):
+                publish("order/x", str(i).encode())
+            for packet_id, payload in _publishes_until_pong(s):
+                unacknowledged.append(packet_id)
+                received.append(payload)
+            assert len(unacknowledged) == receive_maximum
+            held = (r + 1) * per_round - len(received)
+            for _ in range(held - 3):  # three stay held when the next round's join them
+                _ack_oldest_take_next(s, unacknowledged, received)
+        total = rounds * per_round
+        while len(received) < total:
+            _ack_oldest_take_next(s, unacknowledged, received)
+        s.close()
+    assert received == [str(i).encode() for i in range(total)]
+
+
+def _ack_oldest_take_next(
+    s: socket.socket, unacknowledged: list[int], received: list[bytes]
+) -> None:
+    """PUBACK the oldest unacknowledged message, then read the PUBLISH that it lets through."""
+    _puback(s, unacknowledged.pop(0))
+    first, body = _read_packet(s)
+    assert first >> 4 == 3, hex(first)
+    packet_id, payload = _publish_id_and_payload(body)
+    unacknowledged.append(packet_id)
+    received.append(payload)
