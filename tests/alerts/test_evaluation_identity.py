@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -151,7 +151,14 @@ def water_day(day: datetime, cod: str, ph: str, *, hours: range = range(24)) -> 
     return out
 
 
-def run_scenarios(db: psycopg.Connection, database_url: str, batch_outlets: int = 16) -> None:
+def run_scenarios(
+    db: psycopg.Connection,
+    database_url: str,
+    batch_outlets: int = 16,
+    drain: Callable[[datetime], None] | None = None,
+) -> None:
+    """The scenarios, each step's queue drained by one evaluator in batches of
+    ``batch_outlets`` (or by ``drain(now)``) and then swept."""
     outlets = {}
     for k, (mn, kind) in enumerate(
         ((GAS, "gas"), (FAULT, "gas"), (PATTERN, "gas"), (WATER, "water"), (SILENT, "gas"))
@@ -165,10 +172,14 @@ def run_scenarios(db: psycopg.Connection, database_url: str, batch_outlets: int 
 
     def evaluate(now: datetime, sweep: bool = True) -> None:
         ev = Evaluator(
-            EvaluatorOptions.from_settings(AlertsSettings(database_url=database_url)),
+            EvaluatorOptions.from_settings(
+                AlertsSettings(database_url=database_url, evaluator_processes=1)
+            ),
             clock=lambda: now,
             batch_outlets=batch_outlets,
         )
+        if drain is not None:
+            drain(now)
         while ev.drain(db, max_outlets=2):
             pass
         if sweep:
