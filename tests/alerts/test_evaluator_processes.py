@@ -10,12 +10,11 @@ import multiprocessing
 import os
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from functools import partial
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from alerts.settings import AlertsSettings
 from schemas.limits.rules import bind_outlet
 from tests.alerts.test_evaluation_identity import EXPECTED, outputs, run_scenarios
 from tests.alerts.test_evaluator import H0, SERIES, ULTRA_LOW, minute_rows, store
+from tests.fixtures.processes import sourcewatch, spawned_children
 from tests.fixtures.registry import add_outlet
 
 pytestmark = pytest.mark.integration
@@ -96,6 +96,10 @@ def test_a_batch_is_the_evaluators_share_of_the_queued_outlets(
     assert per_case == [(o, ["opened", "escalated", "closed"]) for o in oids]
 
 
+def _at(now: datetime) -> datetime:
+    return now
+
+
 def _drainer(
     database_url: str,
     processes: int,
@@ -108,7 +112,7 @@ def _drainer(
     options = _options(database_url, processes)
     with psycopg.connect(database_url, autocommit=True) as conn:
         while (now := orders.get()) is not None:
-            evaluator = Evaluator(options, clock=lambda now=now: now)
+            evaluator = Evaluator(options, clock=partial(_at, now))
             together.wait()
             judged = 0
             while n := evaluator.drain(conn):
@@ -202,13 +206,6 @@ def test_a_killed_evaluator_process_is_restarted_and_all_stop(
     assert not any(pid is not None and _alive(pid) for pid in [*first, *pids])
 
 
-def _children_of(pid: int) -> list[int]:
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        found += [int(c) for c in (task / "children").read_text().split()]
-    return [c for c in found if "spawn_main" in Path(f"/proc/{c}/cmdline").read_text()]
-
-
 def _listening(db: psycopg.Connection) -> int:
     row = db.execute(
         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
@@ -232,13 +229,7 @@ def test_sourcewatch_alerts_runs_that_many_evaluators(
         "SOURCEWATCH_METRICS_PORT": str(port),
         "SOURCEWATCH_EVALUATOR_PROCESSES": str(PROCESSES),
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sourcewatch.cli", "alerts"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = sourcewatch("alerts", env=env)
 
     def ready() -> bool:
         assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
@@ -250,7 +241,7 @@ def test_sourcewatch_alerts_runs_that_many_evaluators(
     try:
         _wait_for(ready, "sourcewatch alerts did not become ready")
         assert _listening(db) == PROCESSES
-        evaluators = _children_of(proc.pid)
+        evaluators = spawned_children(proc.pid)
         assert len(evaluators) == PROCESSES - 1
     finally:
         proc.send_signal(signal.SIGTERM)
