@@ -7,7 +7,8 @@ warms the one-process side: one after the other, each drains its share of the wa
 (queued first) on the connection it then drains on, so its statements are prepared and its
 backend's caches filled. :meth:`Drainers.drain` then releases them all at once and times until
 every one of them has found nothing left to lock (so the queue is empty); each reports the CPU
-it used in the drain and its backend's.
+it used in the drain and its backend's. The processes have ended when it returns: their exits
+do not take the CPU from the side timed after them.
 """
 
 from __future__ import annotations
@@ -119,6 +120,8 @@ class Drainers:
         start = time.perf_counter()
         reports = [self._results.get(timeout=_WAIT_S) for _ in self._processes]
         elapsed = time.perf_counter() - start
+        for p in self._processes:  # ended (connections closed) before the next side runs
+            p.join(_WAIT_S)
         backends = [b for _, _, b in reports]
         return Drain(
             elapsed,
