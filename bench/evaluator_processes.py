@@ -14,7 +14,6 @@ do not take the CPU from the side timed after them.
 from __future__ import annotations
 
 import multiprocessing
-import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,13 +33,13 @@ _WAIT_S = 600.0  # the longest a step waits for the processes
 
 
 def backend_cpu_s(pid: int) -> float | None:
-    """User and system CPU seconds of process ``pid`` (a PostgreSQL backend on this machine),
-    or None where it cannot be read (a server elsewhere)."""
+    """CPU seconds process ``pid`` (a PostgreSQL backend on this machine) has run, to the
+    nanosecond (``/proc/<pid>/schedstat``), or None where it cannot be read (a server
+    elsewhere)."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()
-    except (OSError, IndexError):
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e9
+    except (OSError, IndexError, ValueError):
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
