@@ -8,7 +8,7 @@ outlets' queued hours, and deletes them in the transaction that stores their res
 evaluators never judge one outlet at the same time, nor split one outlet's queued hours
 between them. ``sourcewatch alerts`` runs several (``evaluator_processes``, one per core by
 default, :mod:`alerts.evaluator_processes`); a batch is then at most an evaluator's share of
-the queued outlets, so that a few are spread over them. The batch's minutes are read in one statement (a long batch's outlet by outlet,
+the queued outlets whose locks are free, so that a few are spread over them. The batch's minutes are read in one statement (a long batch's outlet by outlet,
 each outlet's statement sent ahead and its rows taken when it is judged, see
 :data:`READ_AHEAD_HOURS`). The batch is judged in one savepoint and one pipeline; if anything in it fails, that savepoint is rolled back and each
 outlet is judged again in savepoints of its own, so a failure in one does not undo the others.
@@ -51,6 +51,7 @@ from schemas.cases.policy import CasePolicy
 from schemas.cases.transitions import (
     Transition,
     escalate_unacknowledged,
+    free_queued_outlets,
     lock_outlet,
     try_lock_outlets,
     unacknowledged,
@@ -372,10 +373,10 @@ class Evaluator:
         queued.
 
         With several evaluators (``options.processes``) the limit is also this evaluator's
-        share of the queued outlets, ``ceil(queued / processes)``: a few queued outlets are
-        spread over the evaluators instead of all going to the first one that wakes (the
-        outlets another evaluator holds count as queued until it commits, so the second one
-        takes the rest of them, not half of the rest)."""
+        share of the outlets queued and free (whose locks nobody holds), ``ceil(free /
+        processes)``: a few queued outlets are spread over the evaluators instead of all going
+        to the first one that wakes, and the last ones over those that finish first instead
+        of a whole batch to the first. One evaluator alone sends what it always did."""
         processes = self.options.processes
         rows = conn.execute(
             "SELECT outlet_id FROM evaluation_queue GROUP BY outlet_id "
@@ -385,7 +386,8 @@ class Evaluator:
         # As many at once as are still wanted, in the order queued: the outlets tried one by
         # one until ``limit`` were locked, in one statement per round instead of one each.
         queued = [int(outlet_id) for (outlet_id,) in rows]
-        limit = min(limit, -(-len(queued) // processes))
+        if processes > 1 and queued:
+            limit = min(limit, -(-free_queued_outlets(conn) // processes))
         locked: list[int] = []
         while queued and len(locked) < limit:
             wanted = limit - len(locked)
