@@ -6,10 +6,14 @@ Safe to run twice at once and after a crash: an evaluator first takes the case l
 batch of outlets without waiting (skipping outlets someone else holds), then all of those
 outlets' queued hours, and deletes them in the transaction that stores their results; so two
 evaluators never judge one outlet at the same time, nor split one outlet's queued hours
-between them. The batch's minutes are read in one statement (a long batch's outlet by outlet,
-each outlet's statement sent ahead and its rows taken when it is judged, see
-:data:`READ_AHEAD_HOURS`). The batch is judged in one savepoint and one pipeline; if anything in it fails, that savepoint is rolled back and each
-outlet is judged again in savepoints of its own, so a failure in one does not undo the others.
+between them. ``sourcewatch alerts`` runs several (``evaluator_processes``, one per core by
+default, :mod:`alerts.evaluator_processes`); a batch is then at most an evaluator's share of
+the queued outlets whose locks are free, so that a few are spread over them. The batch's
+minutes are read in one statement (a long batch's outlet by outlet, each outlet's statement
+sent ahead and its rows taken when it is judged, see :data:`READ_AHEAD_HOURS`). The batch is
+judged in one savepoint and one pipeline; if anything in it fails, that savepoint is rolled
+back and each outlet is judged again in savepoints of its own, so a failure in one does not
+undo the others.
 """
 
 from __future__ import annotations
@@ -49,12 +53,13 @@ from schemas.cases.policy import CasePolicy
 from schemas.cases.transitions import (
     Transition,
     escalate_unacknowledged,
+    free_queued_outlets,
     lock_outlet,
     try_lock_outlets,
     unacknowledged,
 )
 from schemas.core import channels
-from schemas.core.listen import Listener
+from schemas.core.listen import Flag, Listener
 
 __all__ = ["READ_AHEAD_HOURS", "Evaluator", "EvaluatorOptions"]
 
@@ -73,6 +78,7 @@ class EvaluatorOptions:
     fault_after_hours: int
     unacknowledged_after: timedelta
     dead_letter_retention: timedelta = timedelta(days=90)
+    processes: int = 1  # evaluators draining the queue together (a batch's share, see below)
 
     @classmethod
     def from_settings(cls, s: AlertsSettings) -> EvaluatorOptions:
@@ -91,6 +97,7 @@ class EvaluatorOptions:
             fault_after_hours=s.fault_after_hours,
             unacknowledged_after=timedelta(minutes=s.unacknowledged_escalation_minutes),
             dead_letter_retention=timedelta(days=s.dead_letter_retention_days),
+            processes=s.evaluator_count(),
         )
 
 
@@ -123,6 +130,7 @@ class Evaluator:
         *,
         clock: Callable[[], datetime] | None = None,
         batch_outlets: int = 16,
+        connected: Flag | None = None,
     ) -> None:
         self.options = options
         self.clock = clock or (lambda: datetime.now(UTC))
@@ -134,6 +142,7 @@ class Evaluator:
             application_name="sourcewatch.alerts",
             wait_s=min(options.sweep_s, 1.0),
             name="evaluator",
+            connected=connected,
         )
         self._cache: ReferenceCache | None = None  # code tables, kept for one drain
         self.batch_outlets = batch_outlets
@@ -363,15 +372,24 @@ class Evaluator:
         """Up to ``limit`` outlets, queued longest first, whose locks this transaction got
         without waiting; none when the queue is empty or every queued outlet is being evaluated
         (or swept) by someone else, who will see what was queued meanwhile or leave it
-        queued."""
+        queued.
+
+        With several evaluators (``options.processes``) the limit is also this evaluator's
+        share of the outlets queued and free (whose locks nobody holds), ``ceil(free /
+        processes)``: a few queued outlets are spread over the evaluators instead of all going
+        to the first one that wakes, and the last ones over those that finish first instead
+        of a whole batch to the first. One evaluator alone sends what it always did."""
+        processes = self.options.processes
         rows = conn.execute(
             "SELECT outlet_id FROM evaluation_queue GROUP BY outlet_id "
             "ORDER BY min(queued_at), outlet_id LIMIT %s",
-            (max(candidates, limit),),
+            (max(candidates, limit * processes),),
         ).fetchall()
         # As many at once as are still wanted, in the order queued: the outlets tried one by
         # one until ``limit`` were locked, in one statement per round instead of one each.
         queued = [int(outlet_id) for (outlet_id,) in rows]
+        if processes > 1 and queued:
+            limit = min(limit, -(-free_queued_outlets(conn) // processes))
         locked: list[int] = []
         while queued and len(locked) < limit:
             wanted = limit - len(locked)
@@ -551,15 +569,16 @@ class Evaluator:
 
     # --- the loop --------------------------------------------------------------------------
 
-    def run(self, stop: threading.Event) -> None:
+    def run(self, stop: threading.Event, *, sweeps: bool = True) -> None:
         """Drain on every NOTIFY from ingest (and at least every second), sweep every
-        ``sweep_s``, until ``stop`` is set; a lost database connection is reopened."""
+        ``sweep_s`` (unless not ``sweeps``: another evaluator sweeps), until ``stop`` is set; a
+        lost database connection is reopened."""
         next_sweep = 0.0
 
         def wake(conn: psycopg.Connection, _: Sequence[Notify]) -> None:
             nonlocal next_sweep
             self.drain(conn)
-            if time.monotonic() >= next_sweep:
+            if sweeps and time.monotonic() >= next_sweep:
                 self.sweep(conn)
                 next_sweep = time.monotonic() + self.options.sweep_s
 

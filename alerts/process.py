@@ -1,5 +1,6 @@
-"""Wires the alerts process from settings: the evaluator and the notification dispatcher, each
-on its own thread, until stopped."""
+"""Wires the alerts process from settings: the evaluator, the notification dispatcher and the
+publisher, each on its own thread, and the evaluator's other processes
+(:mod:`alerts.evaluator_processes`, ``evaluator_processes`` − 1 of them), until stopped."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import threading
 from datetime import timedelta
 
 from alerts.evaluator import Evaluator, EvaluatorOptions
+from alerts.evaluator_processes import EvaluatorProcesses
 from alerts.notify import (
     Channel,
     DingTalkChannel,
@@ -51,7 +53,9 @@ def build_channels(settings: AlertsSettings) -> dict[str, Channel]:
 
 
 def run_alerts(settings: AlertsSettings, stop: threading.Event) -> int:
-    evaluator = Evaluator(EvaluatorOptions.from_settings(settings))
+    options = EvaluatorOptions.from_settings(settings)
+    evaluator = Evaluator(options)
+    children = EvaluatorProcesses(options, options.processes - 1)
     publisher = Publisher(PublisherOptions.from_settings(settings))
     reminder = settings.system_alert_reminder_hours
     with Dispatcher(
@@ -61,7 +65,12 @@ def run_alerts(settings: AlertsSettings, stop: threading.Event) -> int:
     ) as dispatcher:
         stop_health = serve_health(
             settings.metrics_port,
-            ready=lambda: evaluator.connected and dispatcher.connected and publisher.connected,
+            ready=lambda: (
+                evaluator.connected
+                and children.ready
+                and dispatcher.connected
+                and publisher.connected
+            ),
             host=settings.metrics_host,
         )
         threads = [
@@ -69,9 +78,17 @@ def run_alerts(settings: AlertsSettings, stop: threading.Event) -> int:
             threading.Thread(target=dispatcher.run, args=(stop,), name="dispatcher"),
             threading.Thread(target=publisher.run, args=(stop,), name="publisher"),
         ]
+        if children.count:
+            threads.append(
+                threading.Thread(target=children.run, args=(stop,), name="evaluator-processes")
+            )
         for t in threads:
             t.start()
-        log.info("alerts running: evaluator and dispatcher (%s)", ", ".join(dispatcher.channels))
+        log.info(
+            "alerts running: %d evaluator(s) and dispatcher (%s)",
+            options.processes,
+            ", ".join(dispatcher.channels),
+        )
         try:
             for t in threads:
                 t.join()

@@ -7,12 +7,20 @@ from pathlib import Path
 
 from pydantic import Field
 
+from schemas.core.cores import usable_cores
 from schemas.core.settings import Settings
 
 __all__ = ["AlertsSettings"]
 
 
 class AlertsSettings(Settings):
+    evaluator_processes: int = Field(
+        0,
+        ge=0,
+        description="Evaluators of `sourcewatch alerts` draining the evaluation queue together: "
+        "the alerts process's own and this many minus one child processes; 0: one per CPU core "
+        "the process may use (set it where a container's CPU limit is below the host's cores).",
+    )
     evaluation_sweep_s: float = Field(
         60.0,
         gt=0,
@@ -84,3 +92,7 @@ class AlertsSettings(Settings):
         description="Ed25519 private key (PEM) that signs the publication log's daily roots "
         "(`sourcewatch keys generate`, `sourcewatch ledger sign`); unset: var/signing-key.pem.",
     )
+
+    def evaluator_count(self) -> int:
+        """``evaluator_processes``, or with 0 the cores this process may run on."""
+        return self.evaluator_processes or usable_cores()

@@ -6,7 +6,6 @@ uvicorn's supervisor, each accepting the connections another worker with fewer l
 from __future__ import annotations
 
 import contextlib
-import os
 from typing import Any
 
 import uvicorn
@@ -16,6 +15,7 @@ from uvicorn.supervisors import Multiprocess
 from api.app import create_app
 from api.balance import ACCEPT_DEFER_S, Board, WorkersConfig
 from api.settings import ApiSettings
+from schemas.core.cores import usable_cores
 
 __all__ = ["app_from_environ", "build_server", "serve", "worker_count"]
 
@@ -37,11 +37,7 @@ def build_server(settings: ApiSettings) -> uvicorn.Server:
 
 def worker_count(settings: ApiSettings) -> int:
     """``api_workers``, or with 0 the CPU cores this process may run on."""
-    if settings.api_workers:
-        return settings.api_workers
-    if hasattr(os, "sched_getaffinity"):
-        return max(len(os.sched_getaffinity(0)), 1)
-    return os.cpu_count() or 1
+    return settings.api_workers or usable_cores()
 
 
 def app_from_environ() -> FastAPI:

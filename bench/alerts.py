@@ -3,8 +3,9 @@
 1. Latency: publish the minute frame that makes an exceeding hour valid (the 45th valid minute)
    and time until the signed webhook reaches a local HTTP server — p50 and p99 over many cases,
    through the real broker, ingest worker, evaluator and dispatcher.
-2. Evaluation throughput: outlet-hours of minute data judged per second by the evaluator,
-   beside the baseline of a plain SQL GROUP BY computing such hourly averages for every minute
+2. Evaluation throughput: outlet-hours of minute data judged per second by the evaluator as
+   deployed (``evaluator_processes`` processes, one per core by default, draining together:
+   :mod:`bench.evaluator_processes`) and by one evaluator alone, beside the baseline of a plain SQL GROUP BY computing such hourly averages for every minute
    in the table (the judged outlets' and those that warm the connection up, a stronger ceiling
    per outlet-hour than the judged minutes alone), both on the vacuumed tables, in
    ``--repeats`` alternating rounds (:func:`bench_evaluation`); medians.
@@ -19,6 +20,7 @@ SOURCEWATCH_MQTT_URL (default: a private Mosquitto).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import statistics
@@ -38,6 +40,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from alerts.evaluator import Evaluator, EvaluatorOptions
 from alerts.notify import Dispatcher, WebhookChannel, add_subscription
 from alerts.settings import AlertsSettings
+from bench.evaluator_processes import backend_cpu_s, drainers
 from bench.ingest import database_copy, fresh_database
 from bench.repeat import Runs, pair_ratios, round_order
 from ingest.hj212 import build_packet, build_segment, encode_cp
@@ -222,21 +225,26 @@ GROUP_BY = (
     "SELECT outlet_id, pollutant, date_trunc('hour', ts), avg(value), count(*) "
     "FROM measurements WHERE kind = 'min' GROUP BY 1, 2, 3"
 )
-SIDES = ("GROUP BY", "evaluator")
+SIDES = ("GROUP BY", "evaluator", "evaluators")  # one evaluator process; the deployed number
 REPEATS = 9  # rounds of the evaluator and its GROUP BY (a second each at the quick size)
 WARM_OUTLETS = 16  # a batch of the evaluator's (Evaluator.batch_outlets)
 
 
 @dataclass(frozen=True)
 class Evaluation:
-    """The evaluator judging the same queued outlet-hours from scratch ``repeats`` times,
-    alternating with the ceiling: outlet-hours per second of each, round by round."""
+    """The evaluator judging the same queued outlet-hours from scratch ``repeats`` times, in
+    one process and in ``processes``, alternating with the ceiling: outlet-hours per second of
+    each, round by round, and the CPU seconds each side's evaluator processes and their
+    PostgreSQL backends used (None where the backends' cannot be read)."""
 
     outlet_hours: int  # the evaluator's timed drain
     baseline: Runs  # SQL GROUP BY of every minute in the table (the warm-up outlets' too)
-    evaluator: Runs
+    evaluator: Runs  # one evaluator process
     prewarmed: bool  # every relation read into shared buffers before each round
     ceiling_outlet_hours: int  # the GROUP BY's, the warm-up outlets' included
+    processes: int  # evaluator processes of the deployed side
+    evaluators: Runs  # ``processes`` evaluator processes together
+    cpu: dict[str, list[tuple[float, float | None]]]  # side → (evaluators', backends') per round
 
 
 def bench_evaluation(
@@ -246,6 +254,7 @@ def bench_evaluation(
     hours: int,
     repeats: int,
     warm_outlets: int = WARM_OUTLETS,
+    processes: int | None = None,
 ) -> Evaluation:
     """Minutes of ``outlets`` × ``hours`` written by the real writer (which queues every
     outlet-hour), then vacuumed and analysed as a deployment's autovacuum would have them. Each
@@ -259,7 +268,14 @@ def bench_evaluation(
     by earlier batches. ``warm_outlets`` more outlets (registered at ``url`` after the
     measured ones) with the same minutes, written and so queued first, are drained on it
     untimed, and the GROUP BY is run on it untimed, prepared as it is when timed. Those
-    outlets' minutes stay in the table: the GROUP BY's rate counts their outlet-hours too."""
+    outlets' minutes stay in the table: the GROUP BY's rate counts their outlet-hours too.
+
+    The deployed side (``processes`` evaluators, by default as many as ``sourcewatch alerts``
+    runs here) drains a second copy of the round, prewarmed alike; its processes are started
+    and warmed up (each on its share of the warm-up outlets) before any side of the round is
+    timed, and released together when its turn comes (:mod:`bench.evaluator_processes`)."""
+    if processes is None:
+        processes = AlertsSettings().evaluator_count()
     load_minutes(url, warm_outlets, hours, first=outlets)
     load_minutes(url, outlets, hours)
     with psycopg.connect(url, autocommit=True) as conn:
@@ -270,33 +286,72 @@ def bench_evaluation(
     outlet_hours, ceiling_hours = outlets * hours, int(queued[0])
     assert ceiling_hours == (outlets + warm_outlets) * hours
     rates: dict[str, list[float]] = {side: [] for side in SIDES}
+    cpu: dict[str, list[tuple[float, float | None]]] = {side: [] for side in SIDES[1:]}
     for i in range(repeats):
-        with database_copy(admin, url) as copy, psycopg.connect(copy, autocommit=True) as conn:
+        with (
+            database_copy(admin, url) as copy,
+            database_copy(admin, url) as copy_n,
+            psycopg.connect(copy, autocommit=True) as conn,
+        ):
             if prewarm:
-                conn.execute(
-                    "SELECT pg_prewarm(oid) FROM pg_class "
-                    "WHERE relkind IN ('r', 'i', 't', 'm') AND relpersistence = 'p'"
-                ).fetchall()
-            evaluator = Evaluator(EvaluatorOptions.from_settings(AlertsSettings(database_url=copy)))
+                _prewarm(conn)
+                with psycopg.connect(copy_n, autocommit=True) as other:
+                    _prewarm(other)
+            options = EvaluatorOptions.from_settings(AlertsSettings(database_url=copy))
+            evaluator = Evaluator(dataclasses.replace(options, processes=1))
             _warm_up(conn, evaluator, warm_outlets, outlet_hours)
-            for side in round_order(SIDES, i):
-                start = time.perf_counter()
-                if side == "GROUP BY":
-                    conn.execute(GROUP_BY, prepare=True).fetchall()
-                else:
-                    while evaluator.drain(conn):
-                        pass
-                elapsed = time.perf_counter() - start
-                rates[side].append(
-                    (ceiling_hours if side == "GROUP BY" else outlet_hours) / elapsed
-                )
+            with drainers(copy_n, processes, warm_outlets) as deployed:
+                assert _queued(copy_n) == outlet_hours, "the warm-up drained other outlets"
+                for side in round_order(SIDES, i):
+                    if side == "evaluators":
+                        drain = deployed.drain()
+                        elapsed = drain.elapsed
+                        cpu[side].append((drain.cpu_s, drain.backend_cpu_s))
+                        left = _queued(copy_n)
+                        assert left == 0, f"{left} outlet-hours left queued"
+                    else:
+                        start = time.perf_counter()
+                        if side == "GROUP BY":
+                            conn.execute(GROUP_BY, prepare=True).fetchall()
+                        else:
+                            own, backend = time.process_time(), backend_cpu_s(conn.info.backend_pid)
+                            while evaluator.drain(conn):
+                                pass
+                            after = backend_cpu_s(conn.info.backend_pid)
+                            cpu[side].append(
+                                (
+                                    time.process_time() - own,
+                                    None if backend is None or after is None else after - backend,
+                                )
+                            )
+                        elapsed = time.perf_counter() - start
+                    rates[side].append(
+                        (ceiling_hours if side == "GROUP BY" else outlet_hours) / elapsed
+                    )
     return Evaluation(
         outlet_hours,
         Runs(tuple(rates["GROUP BY"])),
         Runs(tuple(rates["evaluator"])),
         prewarm,
         ceiling_hours,
+        processes,
+        Runs(tuple(rates["evaluators"])),
+        cpu,
     )
+
+
+def _prewarm(conn: psycopg.Connection) -> None:
+    """Every relation of the connection's database read into shared buffers."""
+    conn.execute(
+        "SELECT pg_prewarm(oid) FROM pg_class "
+        "WHERE relkind IN ('r', 'i', 't', 'm') AND relpersistence = 'p'"
+    ).fetchall()
+
+
+def _queued(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT count(*) FROM evaluation_queue").fetchone()
+    return int(row[0]) if row else 0
 
 
 def _warm_up(
@@ -357,16 +412,27 @@ def report_evaluation(
     )
     for what, runs, hours in (
         ("ceiling: SQL GROUP BY of all minutes loaded", e.baseline, e.ceiling_outlet_hours),
-        ("evaluator: means, coverage, limits, cases", e.evaluator, e.outlet_hours),
+        (f"evaluator, {e.processes} processes as deployed", e.evaluators, e.outlet_hours),
+        ("evaluator, one process", e.evaluator, e.outlet_hours),
     ):
         rate = runs.describe(lambda v: f"{v:,.0f}")
         print(  # noqa: T201
             f"  {what:<44} {hours / runs.median:7.2f} s, {rate} outlet-hours/s{then(runs.median)}"
         )
-    ratios = pair_ratios(e.evaluator, e.baseline)
-    print(  # noqa: T201
-        f"  evaluator / GROUP BY, round by round: {', '.join(f'{r:.1%}' for r in ratios)}"
-    )
+    for what, runs in ((f"{e.processes} processes", e.evaluators), ("one process", e.evaluator)):
+        ratios = pair_ratios(runs, e.baseline)
+        print(  # noqa: T201
+            f"  evaluator ({what}) / GROUP BY, round by round: "
+            f"{', '.join(f'{r:.1%}' for r in ratios)}"
+        )
+    for side, what in (("evaluators", f"{e.processes} processes"), ("evaluator", "one process")):
+        own = statistics.median(c for c, _ in e.cpu[side])
+        backends = [b for _, b in e.cpu[side] if b is not None]
+        backend = f"{statistics.median(backends) * 1000:.0f} ms" if backends else "not readable"
+        print(  # noqa: T201
+            f"  CPU of a drain, {what}, medians: evaluator processes {own * 1000:.0f} ms, "
+            f"their PostgreSQL backends {backend}"
+        )
 
 
 def report(figures: AlertsFigures) -> None:
@@ -389,12 +455,19 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--repeats", type=int, default=REPEATS, help="rounds of the evaluator and its ceiling"
     )
+    parser.add_argument(
+        "--quick", action="store_true", help="the summary's quick size: 10 cases, 20 × 12 h"
+    )
     return parser
+
+
+QUICK = (10, 20, 12)  # cases, outlets, hours of ``python -m bench --quick``
 
 
 def main() -> None:
     args = parser().parse_args()
-    report(measure(args.cases, args.outlets, args.hours, args.repeats))
+    cases, outlets, hours = QUICK if args.quick else (args.cases, args.outlets, args.hours)
+    report(measure(cases, outlets, hours, args.repeats))
 
 
 if __name__ == "__main__":

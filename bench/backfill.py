@@ -8,9 +8,9 @@ outlet-hours - takes at those rates.
 
 The minutes (SO₂ and O₂ of ultra-low-emission coal boilers) are written by the real writer
 (``bench.alerts.load_minutes``), which queues every outlet-hour for evaluation, into a fresh
-database, vacuumed and analysed; the evaluator then drains the queue as it would after a logger's
-backlog or a recall, ``--repeats`` times, each time on a fresh copy of that database, alternating
-with the ceiling (``bench.alerts.bench_evaluation``, on a connection that has drained other
+database, vacuumed and analysed; the evaluator (in as many processes as deployed, and in
+one) then drains the queue as it would after a logger's backlog or a recall, ``--repeats``
+times, each time on a fresh copy of that database, alternating with the ceiling (``bench.alerts.bench_evaluation``, on a connection that has drained other
 outlets' minutes first, as the product's long-lived one has); medians are reported, with their
 spread.
 Settings: SOURCEWATCH_BENCH_DSN (admin DSN; a fresh database is created and dropped).
@@ -68,12 +68,19 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--repeats", type=int, default=REPEATS, help="rounds of the evaluator and its ceiling"
     )
+    parser.add_argument(
+        "--quick", action="store_true", help="the summary's quick size: 5 outlets × 2 days"
+    )
     return parser
+
+
+QUICK = (5, 2)  # outlets, days of ``python -m bench --quick``
 
 
 def main() -> None:
     args = parser().parse_args()
-    report(measure(args.outlets, args.days, args.repeats))
+    outlets, days = QUICK if args.quick else (args.outlets, args.days)
+    report(measure(outlets, days, args.repeats))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 Creates the configured database if it does not exist, migrates it, imports simulated
 enterprises as a registry (each outlet bound to the standard and category it names, as
 ``sourcewatch registry import`` binds them), and runs the ingest worker,
-the evaluator and the notification dispatcher beside simulated data loggers until stopped.
+the evaluator (one, whatever ``SOURCEWATCH_EVALUATOR_PROCESSES`` says) and the notification
+dispatcher beside simulated data loggers until stopped.
 If the ingest worker fails (its MQTT process lost, say), there is no supervisor here to
 restart it: everything stops and ``up`` exits with 1, so the demo never runs on without ingest.
 The loggers first upload the recent past (``--history``, 24 h by default; after a previous run,
@@ -163,7 +164,9 @@ def run_up(
             daemon=True,
         )
         simulator.start()
-        alerts = threading.Thread(target=run_alerts, args=(settings, stop), name="alerts")
+        # One evaluator, in this process (SOURCEWATCH_EVALUATOR_PROCESSES is `alerts`' own).
+        one_evaluator = settings.model_copy(update={"evaluator_processes": 1})
+        alerts = threading.Thread(target=run_alerts, args=(one_evaluator, stop), name="alerts")
         alerts.start()
         server = build_server(settings)
         web = threading.Thread(target=server.run, name="api")

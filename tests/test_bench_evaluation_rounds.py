@@ -59,13 +59,19 @@ def test_copies_of_a_timescaledb_database_are_made_without_its_job_scheduler(
 def test_every_round_judges_the_whole_queue_and_the_loaded_database_is_untouched(
     pg_admin_dsn: str,
 ) -> None:
+    """Each round's sides: one evaluator, two evaluator processes (each asserted to leave the
+    measured outlets queued after its warm-up, and all of them judged after its drain), the
+    ceiling."""
     with fresh_database(pg_admin_dsn, outlets=2) as url:
         evaluation = bench_evaluation(
-            pg_admin_dsn, url, outlets=1, hours=2, repeats=3, warm_outlets=1
+            pg_admin_dsn, url, outlets=1, hours=2, repeats=3, warm_outlets=1, processes=2
         )
         assert evaluation.outlet_hours == 2
         assert evaluation.ceiling_outlet_hours == 4  # the warm-up outlet's minutes are in it
-        assert len(evaluation.evaluator) == len(evaluation.baseline) == 3
+        runs = (evaluation.evaluator, evaluation.evaluators, evaluation.baseline)
+        assert [len(r) for r in runs] == [3, 3, 3]
+        assert evaluation.processes == 2
+        assert [len(c) for c in evaluation.cpu.values()] == [3, 3]
         assert _count(url, "evaluation_queue") == 4  # the rounds drained copies
         assert _count(url, "hourly_means") == 0
         with psycopg.connect(url) as conn:

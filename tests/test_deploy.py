@@ -256,6 +256,7 @@ K8S_PER_WORKLOAD = {
         "SMTP_PASSWORD",
         "SIGNING_KEY_FILE",
         "API_WORKERS",
+        "EVALUATOR_PROCESSES",
     )
 }
 # Where the ConfigMap departs from the default (deploy/.env.example): listening in a pod, logs
@@ -662,3 +663,17 @@ def test_the_publisher_keeps_its_key_and_signed_roots_on_a_volume() -> None:
         for d in k8s_documents()
     )
     assert "chown 10001:10001 /var/lib/sourcewatch" in (ROOT / "Dockerfile").read_text()
+
+
+def test_the_k8s_process_counts_are_the_cpu_limits() -> None:
+    """A pod sees every core of its node: the API's workers and the evaluator's processes are
+    set to the cores of the container's CPU limit, not left at "one per core"."""
+    counts = {"api": "SOURCEWATCH_API_WORKERS", "alerts": "SOURCEWATCH_EVALUATOR_PROCESSES"}
+    for d in k8s_documents():
+        if d["kind"] != "Deployment":
+            continue
+        [container] = d["spec"]["template"]["spec"]["containers"]
+        name = container["name"]
+        if name in counts:
+            env = {v["name"]: v.get("value") for v in container["env"]}
+            assert env[counts[name]] == container["resources"]["limits"]["cpu"], name

@@ -43,6 +43,7 @@ __all__ = [
     "Transition",
     "close_case",
     "escalate_unacknowledged",
+    "free_queued_outlets",
     "judge_period",
     "limit_details",
     "lock_outlet",
@@ -203,6 +204,19 @@ def try_lock_outlets(conn: psycopg.Connection, outlet_ids: Sequence[int]) -> lis
         (list(outlet_ids), _OUTLET_LOCK),
     ).fetchall()
     return [int(outlet_id) for (outlet_id,) in rows]
+
+
+def free_queued_outlets(conn: psycopg.Connection) -> int:
+    """Outlets with hours in the evaluation queue whose lock (:func:`lock_outlet`) nobody
+    holds: those an evaluator could take now."""
+    row = conn.execute(
+        "SELECT count(DISTINCT q.outlet_id) FROM evaluation_queue q WHERE q.outlet_id NOT IN ("
+        "SELECT l.objid::bigint FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
+        "WHERE d.datname = current_database() AND l.locktype = 'advisory' AND l.granted "
+        "AND l.classid = %s AND l.objsubid = 2)",
+        (_OUTLET_LOCK,),
+    ).fetchone()
+    return int(row[0]) if row else 0
 
 
 def _event(

@@ -17,6 +17,7 @@ first ``wake`` finds whatever was committed while the connection was down.
 from __future__ import annotations
 
 import logging
+import multiprocessing.synchronize
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -33,6 +34,7 @@ __all__ = [
     "KEEPALIVES",
     "Backoff",
     "ConnectionFactory",
+    "Flag",
     "Listener",
     "Wake",
     "listen_statement",
@@ -42,6 +44,8 @@ log = logging.getLogger(__name__)
 
 ConnectionFactory = Callable[[], psycopg.Connection[Any]]
 Wake = Callable[[psycopg.Connection[Any], Sequence[Notify]], None]
+Flag = threading.Event | multiprocessing.synchronize.Event
+"""Where a listener tells it is connected: its own, or one another process reads."""
 
 KEEPALIVES: dict[str, Any] = {
     "keepalives": 1,
@@ -74,7 +78,8 @@ class Listener:
     """LISTENs on ``channels`` and calls ``wake`` on a second connection (both autocommit).
 
     ``listen`` and ``work`` each open a new connection per call; :meth:`for_database` builds
-    them from a database URL. ``name`` labels the log lines.
+    them from a database URL. ``name`` labels the log lines;
+    ``connected`` is the flag :attr:`connected` reads (one of another process's, if given).
     """
 
     def __init__(
@@ -87,6 +92,7 @@ class Listener:
         name: str,
         backoff: Backoff = Backoff(),
         poll_s: float = 0.5,
+        connected: Flag | None = None,
     ) -> None:
         self.channels = tuple(channels)
         self.wait_s = wait_s
@@ -95,7 +101,7 @@ class Listener:
         self.poll_s = poll_s  # how often a wait looks at the stop event
         self._listen = listen
         self._work = work
-        self._connected = threading.Event()
+        self._connected = connected if connected is not None else threading.Event()
 
     @classmethod
     def for_database(
@@ -107,6 +113,7 @@ class Listener:
         wait_s: float,
         name: str,
         backoff: Backoff = Backoff(),
+        connected: Flag | None = None,
     ) -> Listener:
         """Connections to ``conninfo``: ``application_name`` works, ``<application_name>.listen``
         listens."""
@@ -123,6 +130,7 @@ class Listener:
             wait_s=wait_s,
             name=name,
             backoff=backoff,
+            connected=connected,
         )
 
     @property

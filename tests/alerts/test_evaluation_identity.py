@@ -156,7 +156,11 @@ def run_scenarios(
     database_url: str,
     batch_outlets: int = 16,
     before_evaluating: Callable[[psycopg.Connection], object] = lambda db: None,
+    drain: Callable[[datetime], None] | None = None,
 ) -> None:
+    """The scenarios, each step's queue drained by one evaluator in batches of
+    ``batch_outlets`` (or by ``drain(now)``) and then swept; ``before_evaluating`` runs before
+    each step's evaluation."""
     outlets = {}
     for k, (mn, kind) in enumerate(
         ((GAS, "gas"), (FAULT, "gas"), (PATTERN, "gas"), (WATER, "water"), (SILENT, "gas"))
@@ -171,10 +175,14 @@ def run_scenarios(
     def evaluate(now: datetime, sweep: bool = True) -> None:
         before_evaluating(db)
         ev = Evaluator(
-            EvaluatorOptions.from_settings(AlertsSettings(database_url=database_url)),
+            EvaluatorOptions.from_settings(
+                AlertsSettings(database_url=database_url, evaluator_processes=1)
+            ),
             clock=lambda: now,
             batch_outlets=batch_outlets,
         )
+        if drain is not None:
+            drain(now)
         while ev.drain(db, max_outlets=2):
             pass
         if sweep:

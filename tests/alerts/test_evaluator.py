@@ -62,9 +62,9 @@ def store(conn: psycopg.Connection, outlet_id: int, hours: dict[int, list[Measur
 
 
 def evaluator(database_url: str, now: datetime) -> Evaluator:
-    return Evaluator(
-        EvaluatorOptions.from_settings(AlertsSettings(database_url=database_url)), clock=lambda: now
-    )
+    """An evaluator that takes batches of up to 16 outlets (as one alone on the queue)."""
+    settings = AlertsSettings(database_url=database_url, evaluator_processes=1)
+    return Evaluator(EvaluatorOptions.from_settings(settings), clock=lambda: now)
 
 
 @pytest.fixture

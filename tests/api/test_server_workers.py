@@ -6,7 +6,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +15,7 @@ import pytest
 
 from api.server import worker_count
 from api.settings import ApiSettings
+from tests.fixtures.processes import python, sourcewatch, spawned_children
 
 pytestmark = pytest.mark.integration
 
@@ -23,14 +23,6 @@ pytestmark = pytest.mark.integration
 def test_worker_count_is_the_setting_or_the_cores() -> None:
     assert worker_count(ApiSettings(api_workers=3)) == 3
     assert worker_count(ApiSettings(api_workers=0)) == len(os.sched_getaffinity(0))
-
-
-def _children(pid: int) -> list[int]:
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        text = (task / "children").read_text().split()
-        found += [int(c) for c in text]
-    return found
 
 
 def _two_workers(role_urls: dict[str, str]) -> tuple[int, dict[str, str]]:
@@ -50,13 +42,7 @@ def _two_workers(role_urls: dict[str, str]) -> tuple[int, dict[str, str]]:
 def test_two_workers_serve_the_port(role_urls: dict[str, str]) -> None:
     port, env = _two_workers(role_urls)
     env["SOURCEWATCH_LOG_FORMAT"] = "json"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sourcewatch.cli", "api"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = sourcewatch("api", env=env)
     try:
         deadline = time.monotonic() + 60
         answered = False
@@ -67,12 +53,7 @@ def test_two_workers_serve_the_port(role_urls: dict[str, str]) -> None:
                 answered = httpx2.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
             except httpx2.TransportError:
                 time.sleep(0.2)
-        workers = [
-            c
-            for c in _children(proc.pid)
-            if "spawn_main" in Path(f"/proc/{c}/cmdline").read_text()  # not its resource tracker
-        ]
-        assert len(workers) == 2
+        assert len(spawned_children(proc.pid)) == 2
     finally:
         proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=30)
@@ -112,10 +93,6 @@ def _split(workers: list[int], port: int) -> list[int]:
     return sorted((len(_sockets(w) & connections) for w in workers), reverse=True)
 
 
-def _workers(pid: int) -> list[int]:
-    return [c for c in _children(pid) if "spawn_main" in Path(f"/proc/{c}/cmdline").read_text()]
-
-
 def _wait(condition: Callable[[], bool], what: str, proc: subprocess.Popen[str]) -> None:
     deadline = time.monotonic() + 60
     while not condition():
@@ -144,13 +121,7 @@ def test_keep_alive_connections_split_evenly_over_the_workers(
         "from api.server import serve; from api.settings import ApiSettings; "
         "serve(ApiSettings.from_environ(), accept_defer_s=30.0)"
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-c", program],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = python("-c", program, env=env)
     base = f"http://127.0.0.1:{port}"
     clients: list[httpx2.Client] = []
 
@@ -174,8 +145,8 @@ def test_keep_alive_connections_split_evenly_over_the_workers(
             assert split == [2, 0], split
 
     try:
-        _wait(lambda: _answers(base) and len(_workers(proc.pid)) == 2, "no 2 workers", proc)
-        workers = _workers(proc.pid)
+        _wait(lambda: _answers(base) and len(spawned_children(proc.pid)) == 2, "no 2 workers", proc)
+        workers = spawned_children(proc.pid)
         both_serve(workers)
         for expected in ([1, 0], [1, 1], [2, 1], [2, 2]):
             client = httpx2.Client(base_url=base)
@@ -189,11 +160,14 @@ def test_keep_alive_connections_split_evenly_over_the_workers(
 
         os.kill(workers[0], signal.SIGKILL)
         _wait(
-            lambda: workers[0] not in _workers(proc.pid) and len(_workers(proc.pid)) == 2,
+            lambda: (
+                workers[0] not in spawned_children(proc.pid)
+                and len(spawned_children(proc.pid)) == 2
+            ),
             "the dead worker was not replaced",
             proc,
         )
-        both_serve(_workers(proc.pid))  # the replacement takes its share
+        both_serve(spawned_children(proc.pid))  # the replacement takes its share
     finally:
         for client in clients:
             client.close()
