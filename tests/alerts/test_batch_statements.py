@@ -29,7 +29,8 @@ def test_a_batch_prepares_its_statements_at_their_first_execution(pg_admin_dsn: 
     with fresh_database(pg_admin_dsn, outlets=2) as url:
         load_minutes(url, 2, 2)  # two outlets' two hours of a day that is over: one batch
         with psycopg.connect(url, autocommit=True) as conn:
-            evaluator = Evaluator(EvaluatorOptions.from_settings(AlertsSettings(database_url=url)))
+            settings = AlertsSettings(database_url=url, evaluator_processes=1)  # one batch of both
+            evaluator = Evaluator(EvaluatorOptions.from_settings(settings))
             assert evaluator.drain(conn) == 2
             prepared = [s for (s,) in conn.execute("SELECT statement FROM pg_prepared_statements")]
             queued = conn.execute("SELECT count(*) FROM evaluation_queue").fetchone()
