@@ -13,10 +13,12 @@ a batch of at most its share of the queued outlets).
 - **Restarting**: a child that ends while it should run is started again, with an error log
   line, at most once per :data:`RESTART_S` for each child.
 - **Logs** of the children come over a queue and are handed to this process's loggers.
+- **Metrics**: each child sends its evaluator counters' totals over the same queue every
+  :data:`REPORT_S` (and as it stops); this process adds what each grew by to its own, so
+  ``/metrics`` counts every evaluator's outlets, transitions and errors. A restarted child
+  counts from zero again under its new pid.
 - **Readiness**: each child sets a shared flag while its listener is connected;
   :attr:`EvaluatorProcesses.ready` is every child alive and connected.
-- **Metrics**: a child's counters stay in the child; ``/metrics`` counts the alerts process's
-  own evaluator only.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import contextlib
 import logging
 import logging.handlers
 import multiprocessing
+import os
 import queue
 import signal
 import threading
@@ -34,14 +37,19 @@ from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Event
 from typing import Any
 
+from alerts import metrics
 from alerts.evaluator import Evaluator, EvaluatorOptions
 
-__all__ = ["RESTART_S", "EvaluatorProcesses"]
+__all__ = ["REPORT_S", "RESTART_S", "EvaluatorProcesses"]
 
 log = logging.getLogger(__name__)
 
 RESTART_S = 1.0  # a child that keeps dying is restarted at most this often
 _STOP_S = 30.0  # the longest a stop waits for a child to end its batch before killing it
+REPORT_S = 1.0  # how often a child sends its counters' totals when they changed
+
+Totals = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+"""A process's evaluator counters: each sample's total by its name and labels."""
 
 
 @dataclass
@@ -60,7 +68,8 @@ class EvaluatorProcesses:
         self.count = count
         self._ctx = multiprocessing.get_context("spawn")  # the alerts process has threads
         self._children: list[_Child | None] = [None] * count
-        self._logs: Any = self._ctx.Queue()
+        self._logs: Any = self._ctx.Queue()  # the children's log records and counters
+        self._totals: dict[int, Totals] = {}  # per child's pid, the totals it last sent
         self.restarts = 0
 
     @property
@@ -132,17 +141,53 @@ class EvaluatorProcesses:
         self._children = [None] * self.count
 
     def _relay_logs(self) -> None:
-        """Hand the children's log records to this process's loggers, until told to stop."""
+        """Hand the children's log records to this process's loggers and their counters to its
+        metrics (:meth:`_count`), until told to stop."""
         while True:
             try:
-                record: logging.LogRecord | None = self._logs.get()
+                record: logging.LogRecord | tuple[int, Totals] | None = self._logs.get()
             except (EOFError, OSError, queue.Empty):
                 return
             if record is None:
                 return
+            if isinstance(record, tuple):
+                self._count(*record)
+                continue
             logger = logging.getLogger(record.name)
             if logger.isEnabledFor(record.levelno):
                 logger.handle(record)
+
+    def _count(self, pid: int, totals: Totals) -> None:
+        """Add to this process's counters what child ``pid``'s grew by since it last sent."""
+        before = self._totals.get(pid, {})
+        self._totals[pid] = totals
+        counters = _counters_by_sample()
+        for (name, labels), total in totals.items():
+            grown = total - before.get((name, labels), 0.0)
+            if grown > 0 and name in counters:
+                counter = counters[name]
+                (counter.labels(**dict(labels)) if labels else counter).inc(grown)
+
+
+def _counters_by_sample() -> dict[str, Any]:
+    """The evaluator's counters by the name of their total's sample (a labelled one's too
+    before it has any labels)."""
+    return {
+        f"{family.name}_total": counter
+        for counter in metrics.EVALUATOR_COUNTERS
+        for family in counter.collect()
+    }
+
+
+def _totals() -> Totals:
+    """This process's evaluator counters: each total by its sample's name and labels."""
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for counter in metrics.EVALUATOR_COUNTERS
+        for family in counter.collect()
+        for sample in family.samples
+        if sample.name == f"{family.name}_total"
+    }
 
 
 def _levels() -> dict[str, int]:
@@ -172,4 +217,21 @@ def serve(
         stop.set()
 
     threading.Thread(target=stop_when_closed, name="evaluator-stop", daemon=True).start()
+    sent: Totals = {}
+
+    def report() -> None:
+        nonlocal sent
+        totals = _totals()
+        if totals != sent:
+            logs.put((os.getpid(), totals))
+            sent = totals
+
+    def report_every_while() -> None:
+        while not stop.wait(REPORT_S):
+            report()
+
+    reporter = threading.Thread(target=report_every_while, name="evaluator-counters", daemon=True)
+    reporter.start()
     Evaluator(options, connected=connected).run(stop, sweeps=False)
+    reporter.join()
+    report()  # what the last batches counted

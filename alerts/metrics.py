@@ -7,6 +7,7 @@ from prometheus_client import Counter, Gauge
 
 __all__ = [
     "EVALUATION_ERRORS",
+    "EVALUATOR_COUNTERS",
     "NOTIFICATIONS",
     "OUTLETS",
     "QUEUE_DEPTH",
@@ -23,6 +24,9 @@ EVALUATION_ERRORS = Counter(
     "sourcewatch_evaluator_evaluation_errors",
     "Evaluation steps that failed and were recorded in evaluation_errors.",
 )
+EVALUATOR_COUNTERS = (OUTLETS, TRANSITIONS, EVALUATION_ERRORS)
+"""What every evaluator counts, a child process's included (:mod:`alerts.evaluator_processes`
+adds a child's to its parent's)."""
 QUEUE_DEPTH = Gauge(
     "sourcewatch_evaluator_queue_depth",
     "Rows in evaluation_queue (outlet-hours waiting), sampled by the sweep.",

@@ -22,6 +22,7 @@ from typing import Any
 import httpx2
 import psycopg
 import pytest
+from prometheus_client import REGISTRY
 
 from alerts.evaluator import Evaluator, EvaluatorOptions
 from alerts.evaluator_processes import EvaluatorProcesses
@@ -204,6 +205,47 @@ def test_a_killed_evaluator_process_is_restarted_and_all_stop(
         runner.join(60)
     assert not runner.is_alive()
     assert not any(pid is not None and _alive(pid) for pid in [*first, *pids])
+
+
+def _counted(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_a_childs_counters_are_added_to_this_processs_metrics(
+    db: psycopg.Connection, database_url: str
+) -> None:
+    """What a child evaluator counts (the outlets it judged, the transitions it announced) is
+    added to this process's counters, the ones ``/metrics`` serves, as it goes and as it
+    stops."""
+    outlets = "sourcewatch_evaluator_outlets_total"
+    transitions = "sourcewatch_evaluator_transitions_total"
+    oids = _outlets(db, 2)  # queued before the child starts: each outlet judged once
+    events = dict(
+        db.execute(
+            "SELECT action, count(*) FROM case_events WHERE actor = 'evaluator' GROUP BY action"
+        ).fetchall()
+    )
+    assert events == {}  # nothing judged yet
+    before = {"outlets": _counted(outlets), "opened": _counted(transitions, action="opened")}
+    children = EvaluatorProcesses(_options(database_url, 2), 1)
+    stop = threading.Event()
+    runner = threading.Thread(target=children.run, args=(stop,))
+    runner.start()
+    try:
+        _wait_for(
+            lambda: _counted(outlets) - before["outlets"] == len(oids),
+            "the child's outlets were not counted here",
+        )
+    finally:
+        stop.set()
+        runner.join(60)
+    assert db.execute("SELECT count(*) FROM evaluation_queue").fetchone() == (0,)
+    opened = db.execute(
+        "SELECT count(*) FROM case_events WHERE actor = 'evaluator' AND action = 'opened'"
+    ).fetchone()
+    assert opened is not None and opened[0] > 0
+    assert _counted(outlets) - before["outlets"] == len(oids)
+    assert _counted(transitions, action="opened") - before["opened"] == opened[0]
 
 
 def _listening(db: psycopg.Connection) -> int:
