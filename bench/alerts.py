@@ -5,10 +5,11 @@
    through the real broker, ingest worker, evaluator and dispatcher.
 2. Evaluation throughput: outlet-hours of minute data judged per second by the evaluator as
    deployed (``evaluator_processes`` processes, one per core by default, draining together:
-   :mod:`bench.evaluator_processes`) and by one evaluator alone, beside the baseline of a plain SQL GROUP BY computing such hourly averages for every minute
-   in the table (the judged outlets' and those that warm the connection up, a stronger ceiling
-   per outlet-hour than the judged minutes alone), both on the vacuumed tables, in
-   ``--repeats`` alternating rounds (:func:`bench_evaluation`); medians.
+   :mod:`bench.evaluator_processes`) and by one evaluator alone, beside the baseline of a plain
+   SQL GROUP BY computing such hourly averages for every minute in the table (the judged
+   outlets' and those that warm the connection up, a stronger ceiling per outlet-hour than the
+   judged minutes alone), both on the vacuumed tables, in ``--repeats`` alternating rounds
+   (:func:`bench_evaluation`); medians.
 
     make bench            # runs bench/ingest.py and this
     python -m bench.alerts --cases 40 --outlets 50 --hours 24 --repeats 7
@@ -40,7 +41,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from alerts.evaluator import Evaluator, EvaluatorOptions
 from alerts.notify import Dispatcher, WebhookChannel, add_subscription
 from alerts.settings import AlertsSettings
-from bench.evaluator_processes import backend_cpu_s, drainers
+from bench.evaluator_processes import drain_measured, drainers
 from bench.ingest import database_copy, fresh_database
 from bench.repeat import Runs, pair_ratios, round_order
 from ingest.hj212 import build_packet, build_segment, encode_cp
@@ -303,28 +304,20 @@ def bench_evaluation(
             with drainers(copy_n, processes, warm_outlets) as deployed:
                 assert _queued(copy_n) == outlet_hours, "the warm-up drained other outlets"
                 for side in round_order(SIDES, i):
-                    if side == "evaluators":
+                    start = time.perf_counter()
+                    if side == "GROUP BY":
+                        conn.execute(GROUP_BY, prepare=True).fetchall()
+                        elapsed = time.perf_counter() - start
+                    elif side == "evaluator":
+                        _, own, backend = drain_measured(evaluator, conn)
+                        elapsed = time.perf_counter() - start
+                        cpu[side].append((own, backend))
+                    else:  # from the processes' release to the last one done
                         drain = deployed.drain()
                         elapsed = drain.elapsed
                         cpu[side].append((drain.cpu_s, drain.backend_cpu_s))
                         left = _queued(copy_n)
                         assert left == 0, f"{left} outlet-hours left queued"
-                    else:
-                        start = time.perf_counter()
-                        if side == "GROUP BY":
-                            conn.execute(GROUP_BY, prepare=True).fetchall()
-                        else:
-                            own, backend = time.process_time(), backend_cpu_s(conn.info.backend_pid)
-                            while evaluator.drain(conn):
-                                pass
-                            after = backend_cpu_s(conn.info.backend_pid)
-                            cpu[side].append(
-                                (
-                                    time.process_time() - own,
-                                    None if backend is None or after is None else after - backend,
-                                )
-                            )
-                        elapsed = time.perf_counter() - start
                     rates[side].append(
                         (ceiling_hours if side == "GROUP BY" else outlet_hours) / elapsed
                     )

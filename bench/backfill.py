@@ -10,9 +10,9 @@ The minutes (SO₂ and O₂ of ultra-low-emission coal boilers) are written by t
 (``bench.alerts.load_minutes``), which queues every outlet-hour for evaluation, into a fresh
 database, vacuumed and analysed; the evaluator (in as many processes as deployed, and in
 one) then drains the queue as it would after a logger's backlog or a recall, ``--repeats``
-times, each time on a fresh copy of that database, alternating with the ceiling (``bench.alerts.bench_evaluation``, on a connection that has drained other
-outlets' minutes first, as the product's long-lived one has); medians are reported, with their
-spread.
+times, each time on a fresh copy of that database, alternating with the ceiling
+(``bench.alerts.bench_evaluation``, on a connection that has drained other outlets' minutes
+first, as the product's long-lived one has); medians are reported, with their spread.
 Settings: SOURCEWATCH_BENCH_DSN (admin DSN; a fresh database is created and dropped).
 """
 

@@ -27,7 +27,7 @@ import psycopg
 from alerts.evaluator import Evaluator, EvaluatorOptions
 from alerts.settings import AlertsSettings
 
-__all__ = ["Drain", "Drainers", "backend_cpu_s", "drainers"]
+__all__ = ["Drain", "Drainers", "drain_measured", "drainers"]
 
 _WAIT_S = 600.0  # the longest a step waits for the processes
 
@@ -35,11 +35,30 @@ _WAIT_S = 600.0  # the longest a step waits for the processes
 def backend_cpu_s(pid: int) -> float | None:
     """CPU seconds process ``pid`` (a PostgreSQL backend on this machine) has run, to the
     nanosecond (``/proc/<pid>/schedstat``), or None where it cannot be read (a server
-    elsewhere)."""
+    elsewhere). Its main thread's only, which is all of a backend's: ``bench.ingest``'s
+    ``_cpu_s`` reads every thread of a process, but in ticks of 10 ms, too coarse for a drain."""
     try:
         return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e9
     except (OSError, IndexError, ValueError):
         return None
+
+
+def drain_measured(
+    evaluator: Evaluator, conn: psycopg.Connection
+) -> tuple[int, float, float | None]:
+    """Drain until nothing is left to lock: outlets judged, this process's CPU seconds, and its
+    backend's (None if unreadable)."""
+    backend = conn.info.backend_pid
+    cpu, backend_cpu = time.process_time(), backend_cpu_s(backend)
+    judged = 0
+    while n := evaluator.drain(conn):
+        judged += n
+    after = backend_cpu_s(backend)
+    return (
+        judged,
+        time.process_time() - cpu,
+        None if backend_cpu is None or after is None else after - backend_cpu,
+    )
 
 
 @dataclass(frozen=True)
@@ -69,21 +88,9 @@ def _process(
             done = 0
             while done < warm_outlets and (n := evaluator.drain(conn, warm_outlets - done)):
                 done += n
-        backend = conn.info.backend_pid
         warmed.wait(_WAIT_S)
         go.wait(_WAIT_S)
-        cpu, backend_cpu = time.process_time(), backend_cpu_s(backend)
-        judged = 0
-        while n := evaluator.drain(conn):
-            judged += n
-        after = backend_cpu_s(backend)
-        results.put(
-            (
-                judged,
-                time.process_time() - cpu,
-                None if backend_cpu is None or after is None else after - backend_cpu,
-            )
-        )
+        results.put(drain_measured(evaluator, conn))
 
 
 class Drainers:

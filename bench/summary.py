@@ -204,23 +204,12 @@ def evaluation_rows(path: str, e: alerts.Evaluation) -> list[Figure]:
     the same ceiling measured in the same rounds."""
     return [
         repeated(
-            f"{path}, {e.processes} processes",
-            e.evaluators,
-            e.baseline,
-            "outlet-hours/s",
-            "percent",
-            "≥ 20 % of GROUP BY",
-            at_least(0.2),
-        ),
-        repeated(
-            "  … one evaluator process",
-            e.evaluator,
-            e.baseline,
-            "outlet-hours/s",
-            "percent",
-            "≥ 20 % of GROUP BY",
-            at_least(0.2),
-        ),
+            what, runs, e.baseline, "outlet-hours/s", "percent", "≥ 20 % of GROUP BY", at_least(0.2)
+        )
+        for what, runs in (
+            (f"{path}, {e.processes} processes", e.evaluators),
+            ("  … one evaluator process", e.evaluator),
+        )
     ]
 
 
