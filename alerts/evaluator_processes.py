@@ -31,6 +31,7 @@ import os
 import queue
 import signal
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
@@ -70,6 +71,9 @@ class EvaluatorProcesses:
         self._children: list[_Child | None] = [None] * count
         self._logs: Any = self._ctx.Queue()  # the children's log records and counters
         self._totals: dict[int, Totals] = {}  # per child's pid, the totals it last sent
+        self._counters = {  # the evaluator's counters by their total's name
+            f"{family.name}_total": counter for counter, family in _families()
+        }
         self.restarts = 0
 
     @property
@@ -161,30 +165,26 @@ class EvaluatorProcesses:
         """Add to this process's counters what child ``pid``'s grew by since it last sent."""
         before = self._totals.get(pid, {})
         self._totals[pid] = totals
-        counters = _counters_by_sample()
         for (name, labels), total in totals.items():
             grown = total - before.get((name, labels), 0.0)
-            if grown > 0 and name in counters:
-                counter = counters[name]
+            if grown > 0 and name in self._counters:
+                counter = self._counters[name]
                 (counter.labels(**dict(labels)) if labels else counter).inc(grown)
 
 
-def _counters_by_sample() -> dict[str, Any]:
-    """The evaluator's counters by the name of their total's sample (a labelled one's too
-    before it has any labels)."""
-    return {
-        f"{family.name}_total": counter
-        for counter in metrics.EVALUATOR_COUNTERS
-        for family in counter.collect()
-    }
+def _families() -> Iterator[tuple[Any, Any]]:
+    """Each evaluator counter with its metric family (a labelled one's too before it has any
+    labels)."""
+    for counter in metrics.EVALUATOR_COUNTERS:
+        for family in counter.collect():
+            yield counter, family
 
 
 def _totals() -> Totals:
     """This process's evaluator counters: each total by its sample's name and labels."""
     return {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for counter in metrics.EVALUATOR_COUNTERS
-        for family in counter.collect()
+        for _, family in _families()
         for sample in family.samples
         if sample.name == f"{family.name}_total"
     }
