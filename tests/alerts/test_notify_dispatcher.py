@@ -237,10 +237,19 @@ def test_two_dispatchers_at_once_deliver_every_row_exactly_once(
     ids = events(db, 20)
     assert len(outbox(db)) == 6 * 20
 
-    def slow(_m: Message) -> None:
+    # Each dispatcher's first message waits until the other sends its own: both are then
+    # sending at once, each under a subscription's lock that the other skips, whatever the
+    # scheduler does (at load 7 one thread once claimed all 120 rows before the other ran).
+    first_sends = threading.Barrier(2, timeout=30)
+    started: set[int] = set()
+
+    def together(_m: Message) -> None:
+        if threading.get_ident() not in started:
+            started.add(threading.get_ident())
+            first_sends.wait()
         time.sleep(0.001)  # lets the two interleave; never fails
 
-    channel = RecordingChannel(fail=slow)
+    channel = RecordingChannel(fail=together)
     reports = [DeliveryReport(), DeliveryReport()]
     start = threading.Barrier(2)
 
