@@ -273,6 +273,18 @@ def judge_period(
     closed by the evaluator spans ``period_start`` (the lookup before opening one is skipped)."""
     key = (outlet_id, pollutant, period, limit_id, limit_source)
     exceeding = verdict.exceeds
+    # A new case opened without a lookup (the caller knows there is none to find): nothing
+    # of the database is read but the new case, which nothing pending changes, so what is
+    # pending (other cases', maybe other outlets' in a batch) stays pending, and the new
+    # case's first period and event join it.
+    opens = (
+        exceeding
+        and no_case_has_period
+        and no_open_case
+        and no_closed_case
+        and open_cases is not None
+        and key not in open_cases
+    )
     if pending is not None:
         if no_case_has_period and open_cases is not None:
             case = open_cases.get(key)
@@ -283,7 +295,8 @@ def judge_period(
                 if kept is not None:
                     open_cases[key] = case | pending.cases[case["id"]]
                     return kept
-        pending.flush(conn)
+        if not opens:
+            pending.flush(conn)
     cur = conn.cursor(row_factory=dict_row)
     case = None
     if not no_case_has_period:
@@ -333,6 +346,7 @@ def judge_period(
                     if open_cases is not None:
                         open_cases[key] = case | pending.cases[case["id"]]
                     return transitions + kept
+                pending.flush(conn)  # written before this period, in the order they happened
     row = {
         "case": case["id"],
         "start": period_start,

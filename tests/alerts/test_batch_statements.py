@@ -41,3 +41,43 @@ def test_a_batch_prepares_its_statements_at_their_first_execution(pg_admin_dsn: 
         if not any(fragment in statement for statement in prepared)
     ]
     assert missing == []
+
+
+class _Counted(psycopg.Cursor):  # type: ignore[type-arg]
+    """A cursor that records the text of every statement it executes."""
+
+    sent: list[str] = []
+
+    def execute(self, query, params=None, **kwargs):  # type: ignore[no-untyped-def]
+        _Counted.sent.append(str(query))
+        return super().execute(query, params, **kwargs)
+
+
+def test_a_batch_writes_its_outlets_means_and_periods_in_one_statement_each(
+    pg_admin_dsn: str,
+) -> None:
+    """Two outlets judged together, each opening a case (the benchmark's minutes exceed the
+    limit): their hourly means, their daily means and their cases' periods and events are
+    written in one statement each for the batch, not one per outlet; the case of the second
+    outlet is opened without writing the first one's periods first."""
+    with fresh_database(pg_admin_dsn, outlets=2) as url:
+        load_minutes(url, 2, 3)  # two outlets' three hours of a day that is over: one batch
+        with psycopg.connect(url, autocommit=True, cursor_factory=_Counted) as conn:
+            settings = AlertsSettings(database_url=url, evaluator_processes=1)
+            evaluator = Evaluator(EvaluatorOptions.from_settings(settings))
+            _Counted.sent = []
+            assert evaluator.drain(conn) == 2
+            sent = _Counted.sent
+            cases = conn.execute(
+                "SELECT outlet_id, count(*) FROM cases WHERE kind = 'exceedance' "
+                "GROUP BY 1 ORDER BY 1"
+            ).fetchall()
+            periods = conn.execute("SELECT count(*) FROM case_periods").fetchone()
+            means = conn.execute("SELECT count(*) FROM hourly_means").fetchone()
+    assert [n for _, n in cases] == [1, 1]
+    assert periods == (6,) and means == (12,)  # three hours each, of SO2 and of O2
+    writes = {
+        table: sum(f"INSERT INTO {table} " in s for s in sent)
+        for table in ("hourly_means", "daily_means", "case_periods")
+    }
+    assert writes == {"hourly_means": 1, "daily_means": 1, "case_periods": 1}
