@@ -633,6 +633,23 @@ def close_case(
     return [_event(conn, case_id, "closed", row[0], {"reason": reason}, pending)]
 
 
+# A case of another kind opened and its "opened" event appended in one statement (the event's
+# detail is the case's details, as append_machine_event of the same dict stored it); nothing
+# when one is open already.
+_OPEN_CASE = """
+WITH c AS (
+    INSERT INTO cases (kind, outlet_id, pollutant, subject, severity, first_at, last_at, details)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+    ON CONFLICT (kind, outlet_id, pollutant, period, limit_id, subject) WHERE state = 'open'
+    DO NOTHING RETURNING id, severity, details
+), e AS (
+    INSERT INTO case_events (case_id, actor, action, severity, detail)
+    SELECT id, %s, 'opened', severity, details FROM c RETURNING id, case_id
+)
+SELECT e.case_id, e.id FROM e
+"""
+
+
 def open_case(
     conn: psycopg.Connection,
     *,
@@ -661,15 +678,12 @@ def open_case(
         if row is not None:
             return int(row[0]), []
     created = conn.execute(
-        "INSERT INTO cases (kind, outlet_id, pollutant, subject, severity, first_at, last_at, "
-        "details) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
-        "ON CONFLICT (kind, outlet_id, pollutant, period, limit_id, subject) "
-        "WHERE state = 'open' DO NOTHING RETURNING id",
-        (kind, outlet_id, pollutant, subject, severity, first_at, last_at, detail_json),
+        _OPEN_CASE,
+        (kind, outlet_id, pollutant, subject, severity, first_at, last_at, detail_json, MACHINE),
     ).fetchone()
     if created is not None:
         case_id = int(created[0])
-        return case_id, [_event(conn, case_id, "opened", severity, details)]
+        return case_id, [Transition(case_id, EventId.known(created[1]), "opened", severity)]
     row = conn.execute(update, (last_at, detail_json, *key)).fetchone()
     assert row is not None
     return int(row[0]), []

@@ -12,6 +12,7 @@ from alerts.evaluator import Evaluator, EvaluatorOptions
 from alerts.settings import AlertsSettings
 from bench.alerts import load_minutes
 from bench.ingest import fresh_database
+from tests.fixtures.statements import CountingCursor
 
 pytestmark = pytest.mark.integration
 
@@ -43,16 +44,6 @@ def test_a_batch_prepares_its_statements_at_their_first_execution(pg_admin_dsn: 
     assert missing == []
 
 
-class _Counted(psycopg.Cursor):  # type: ignore[type-arg]
-    """A cursor that records the text of every statement it executes."""
-
-    sent: list[str] = []
-
-    def execute(self, query, params=None, **kwargs):  # type: ignore[no-untyped-def]
-        _Counted.sent.append(str(query))
-        return super().execute(query, params, **kwargs)
-
-
 def test_a_batch_writes_its_outlets_means_and_periods_in_one_statement_each(
     pg_admin_dsn: str,
 ) -> None:
@@ -62,12 +53,12 @@ def test_a_batch_writes_its_outlets_means_and_periods_in_one_statement_each(
     outlet is opened without writing the first one's periods first."""
     with fresh_database(pg_admin_dsn, outlets=2) as url:
         load_minutes(url, 2, 3)  # two outlets' three hours of a day that is over: one batch
-        with psycopg.connect(url, autocommit=True, cursor_factory=_Counted) as conn:
+        with psycopg.connect(url, autocommit=True, cursor_factory=CountingCursor) as conn:
             settings = AlertsSettings(database_url=url, evaluator_processes=1)
             evaluator = Evaluator(EvaluatorOptions.from_settings(settings))
-            _Counted.sent = []
+            CountingCursor.sent = []
             assert evaluator.drain(conn) == 2
-            sent = _Counted.sent
+            sent = CountingCursor.sent
             cases = conn.execute(
                 "SELECT outlet_id, count(*) FROM cases WHERE kind = 'exceedance' "
                 "GROUP BY 1 ORDER BY 1"
