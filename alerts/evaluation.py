@@ -43,7 +43,13 @@ from alerts.rules import (
     hourly_mean,
 )
 from schemas.cases.policy import CasePolicy
-from schemas.cases.transitions import PendingPeriods, Transition, judge_period, limit_details
+from schemas.cases.transitions import (
+    PendingPeriods,
+    Transition,
+    judge_period,
+    limit_details,
+    open_exceedances,
+)
 from schemas.codes.pattern_rules import PatternRules, load_pattern_rules
 from schemas.core import pgcopy
 from schemas.limits.judgement import judge, value_to_judge
@@ -643,8 +649,10 @@ class Evaluation:
     def use_open_cases(self, cases: OpenCases) -> None:
         """The keys of the outlet's open exceedance cases, the pollutants of its open fault
         cases and the keys of the closed exceedance cases that may span a period it judges,
-        read for a batch of outlets (see :func:`read_open_cases`) under its lock."""
+        read for a batch of outlets (see :func:`read_open_cases`) under its lock; and the open
+        exceedance cases' rows, locked, in judge_period's cache."""
         self._open_keys, self._open_faults = cases.exceedances, cases.faults
+        self._open_cases.update(cases.rows)
         self._closed_keys = cases.closed_since
 
     def forget_cases(self) -> None:
@@ -1032,6 +1040,8 @@ class OpenCases:
     exceedances: set[_CaseKey]  # keys of its open exceedance cases
     faults: set[str]  # pollutants of its open fault cases
     closed_since: set[_CaseKey]  # keys of its exceedance cases closed with last_at ≥ since
+    # its open exceedance cases, locked, as judge_period keeps them (see open_exceedances)
+    rows: dict[tuple[Any, ...], dict[str, Any]]
 
 
 def read_open_cases(
@@ -1040,8 +1050,10 @@ def read_open_cases(
     """Per outlet, its open exceedance and fault cases, and the keys of its closed exceedance
     cases whose latest exceeding period is at or after ``since`` (the start of the earliest
     period it judges: only such a case can span a period judged, see ``judge_period``), in one
-    query."""
-    out = {o: OpenCases(set(), set(), set()) for o in since}
+    query; and the open exceedance cases' rows, locked, with their periods' aggregates
+    (:func:`~schemas.cases.transitions.open_exceedances`), in another."""
+    rows = open_exceedances(conn, list(since))
+    out = {o: OpenCases(set(), set(), set(), rows[o]) for o in since}
     for outlet_id, kind, pollutant, period, limit_id, subject, is_open in conn.execute(
         "SELECT c.outlet_id, c.kind, c.pollutant, c.period, c.limit_id, c.subject, "
         "c.state = 'open' FROM unnest(%b::bigint[], %b::timestamptz[]) AS q(outlet_id, since) "

@@ -327,7 +327,10 @@ class Evaluator:
         """Read for the batch what its outlets' hours steps would read one by one: the samples
         (unless not ``minutes``: the caller reads them outlet by outlet), the hours without case
         periods, the limits, the open cases."""
-        if sum(map(len, hours.values())) > 2:  # else reading ahead saves nothing
+        # One hour alone reads as much ahead as not; from two on, one statement reads the
+        # minutes, the limits and the hours without periods of all (the last of which lets a
+        # period of an open case read below be kept pending, see judge_period).
+        if sum(map(len, hours.values())) > 1:
             self._prefetch(conn, evaluations, hours, cache, minutes=minutes, guarded=guarded)
         if len(evaluations) > 1:  # else each is read when first needed, as often
             since = {  # the start of the earliest period judged: its local day's

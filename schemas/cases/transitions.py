@@ -48,6 +48,7 @@ __all__ = [
     "limit_details",
     "lock_outlet",
     "open_case",
+    "open_exceedances",
     "try_lock_outlet",
     "try_lock_outlets",
     "unacknowledged",
@@ -492,6 +493,49 @@ FROM s
 
 
 Key = tuple[int, str, str, int, str]  # outlet, pollutant, period, limit id, limit source
+
+# The open exceedance cases of some outlets, each row locked as judge_period's lookup locks it,
+# with the aggregates of its periods as _RECORD_PERIOD computes them (those judge_period keeps
+# with an open case in its cache).
+_OPEN_EXCEEDANCES = """
+SELECT c.*, s.bad AS _bad, s.max_multiple AS _max_multiple, s.first_at AS _first_at,
+    s.last_at AS _last_at,
+    (SELECT count(*) FROM case_periods p WHERE p.case_id = c.id AND p.compliant
+        AND p.period_start > s.last_at) AS _run,
+    s.latest AS _latest
+FROM cases c CROSS JOIN LATERAL (
+    SELECT count(*) FILTER (WHERE NOT compliant) AS bad,
+        max(multiple) FILTER (WHERE NOT compliant) AS max_multiple,
+        min(period_start) FILTER (WHERE NOT compliant) AS first_at,
+        max(period_start) FILTER (WHERE NOT compliant) AS last_at,
+        max(period_start) AS latest
+    FROM case_periods p WHERE p.case_id = c.id
+) s
+WHERE c.outlet_id = ANY(%s) AND c.kind = 'exceedance' AND c.state = 'open'
+FOR UPDATE OF c
+"""
+_AGGREGATES = ("_bad", "_max_multiple", "_first_at", "_last_at", "_run", "_latest")
+
+
+def open_exceedances(
+    conn: psycopg.Connection, outlet_ids: Sequence[int]
+) -> dict[int, dict[Key, dict[str, Any]]]:
+    """Per outlet, its open exceedance cases by key, locked until the transaction ends, each as
+    :func:`judge_period` keeps it in ``open_cases`` (the row and its periods' aggregates), in
+    one statement: with them in its cache, a period later than all of a case's that does not
+    close it is kept in ``pending`` (written with the others by one flush) instead of the case
+    being read, the period written and the aggregates read back, and the case updated, one
+    statement each. The caller holds the outlets' locks (only judge_period changes their
+    exceedance cases' periods)."""
+    out: dict[int, dict[Key, dict[str, Any]]] = {o: {} for o in outlet_ids}
+    rows = conn.cursor(row_factory=dict_row).execute(
+        _OPEN_EXCEEDANCES, (list(outlet_ids),), prepare=True
+    )
+    for row in rows:
+        stats = tuple(row.pop(name) for name in _AGGREGATES)
+        key = (row["outlet_id"], row["pollutant"], row["period"], row["limit_id"], row["subject"])
+        out[row["outlet_id"]][key] = {**row, _PERIODS: stats}
+    return out
 
 
 def _closed_case_spanning(

@@ -5,12 +5,14 @@ first five batches. On the real server."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import psycopg
 import pytest
 
 from alerts.evaluator import Evaluator, EvaluatorOptions
 from alerts.settings import AlertsSettings
-from bench.alerts import load_minutes
+from bench.alerts import DAY, load_minutes
 from bench.ingest import fresh_database
 from tests.fixtures.statements import CountingCursor
 
@@ -72,3 +74,41 @@ def test_a_batch_writes_its_outlets_means_and_periods_in_one_statement_each(
         for table in ("hourly_means", "daily_means", "case_periods")
     }
     assert writes == {"hourly_means": 1, "daily_means": 1, "case_periods": 1}
+
+
+def test_a_batch_appends_periods_to_cases_open_before_it_in_one_statement(
+    pg_admin_dsn: str,
+) -> None:
+    """Two outlets whose exceedance cases a first batch opened, each with a later hour judged
+    together (the product's steady state, an hour of each outlet): the open cases are read
+    with their periods' aggregates for the batch, so their new periods, aggregates and
+    events are written by one statement, with no case read and no period written one by
+    one; the cases end as they would have."""
+    first = DAY + timedelta(days=2)
+    live = first + timedelta(hours=12)  # the local day not over: no day judged, no pattern
+    with fresh_database(pg_admin_dsn, outlets=2) as url:
+        load_minutes(url, 2, 2)  # two outlets' two hours
+        with psycopg.connect(url, autocommit=True, cursor_factory=CountingCursor) as conn:
+            held = conn.execute(
+                "DELETE FROM evaluation_queue WHERE hour_start > %s RETURNING outlet_id, "
+                "hour_start",
+                (first,),
+            ).fetchall()
+            settings = AlertsSettings(database_url=url, evaluator_processes=1)
+            evaluator = Evaluator(EvaluatorOptions.from_settings(settings), clock=lambda: live)
+            assert evaluator.drain(conn) == 2  # the first hour: a case opened for each
+            conn.cursor().executemany(
+                "INSERT INTO evaluation_queue (outlet_id, hour_start) VALUES (%s, %s)", held
+            )
+            CountingCursor.sent = []
+            assert evaluator.drain(conn) == 2
+            sent = CountingCursor.sent
+            cases = conn.execute(
+                "SELECT c.outlet_id, c.state, c.first_at, c.last_at, count(p.*) "
+                "FROM cases c JOIN case_periods p ON p.case_id = c.id "
+                "WHERE c.kind = 'exceedance' GROUP BY c.id ORDER BY 1"
+            ).fetchall()
+    second = first + timedelta(hours=1)
+    assert [row[1:] for row in cases] == [("open", first, second, 2)] * 2
+    assert sum("INSERT INTO case_periods" in s for s in sent) == 1
+    assert not [s for s in sent if s.startswith(("SELECT * FROM cases", "UPDATE cases SET"))]
