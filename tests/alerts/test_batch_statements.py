@@ -46,6 +46,13 @@ def test_a_batch_prepares_its_statements_at_their_first_execution(pg_admin_dsn: 
     assert missing == []
 
 
+def _statements_of_a_drain(conn: psycopg.Connection, evaluator: Evaluator) -> list[str]:
+    """What a drain of two outlets on ``conn`` (with a CountingCursor) sent."""
+    CountingCursor.sent = []
+    assert evaluator.drain(conn) == 2
+    return CountingCursor.sent
+
+
 def test_a_batch_writes_its_outlets_means_and_periods_in_one_statement_each(
     pg_admin_dsn: str,
 ) -> None:
@@ -58,9 +65,7 @@ def test_a_batch_writes_its_outlets_means_and_periods_in_one_statement_each(
         with psycopg.connect(url, autocommit=True, cursor_factory=CountingCursor) as conn:
             settings = AlertsSettings(database_url=url, evaluator_processes=1)
             evaluator = Evaluator(EvaluatorOptions.from_settings(settings))
-            CountingCursor.sent = []
-            assert evaluator.drain(conn) == 2
-            sent = CountingCursor.sent
+            sent = _statements_of_a_drain(conn, evaluator)
             cases = conn.execute(
                 "SELECT outlet_id, count(*) FROM cases WHERE kind = 'exceedance' "
                 "GROUP BY 1 ORDER BY 1"
@@ -100,9 +105,7 @@ def test_a_batch_appends_periods_to_cases_open_before_it_in_one_statement(
             conn.cursor().executemany(
                 "INSERT INTO evaluation_queue (outlet_id, hour_start) VALUES (%s, %s)", held
             )
-            CountingCursor.sent = []
-            assert evaluator.drain(conn) == 2
-            sent = CountingCursor.sent
+            sent = _statements_of_a_drain(conn, evaluator)
             cases = conn.execute(
                 "SELECT c.outlet_id, c.state, c.first_at, c.last_at, count(p.*) "
                 "FROM cases c JOIN case_periods p ON p.case_id = c.id "
