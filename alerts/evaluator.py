@@ -35,6 +35,7 @@ from psycopg import Notify
 from alerts import metrics
 from alerts.announce import announce
 from alerts.evaluation import (
+    BatchWrites,
     Evaluation,
     MinutesRead,
     OutletContext,
@@ -228,8 +229,12 @@ class Evaluator:
         days they are in, as :meth:`_one_by_one` does, but without a savepoint and a sync per
         outlet and step; returns the transitions, or None if anything failed (then nothing of
         it stays, and the caller judges the outlets one by one, each step in its savepoint,
-        so that only the bad step is recorded as an error)."""
-        evaluations = {o: self._evaluation(conn, o, outlet=outlets[o], cache=cache) for o in hours}
+        so that only the bad step is recorded as an error). The outlets' means, daily means
+        and case periods are written in one statement each for all of them (``BatchWrites``)."""
+        batch = BatchWrites()
+        evaluations = {
+            o: self._evaluation(conn, o, outlet=outlets[o], cache=cache, batch=batch) for o in hours
+        }
         outlet_by_outlet = sum(map(len, hours.values())) >= READ_AHEAD_HOURS
         try:  # pipelined: a statement whose result is not read does not wait for it
             with conn.transaction(), conn.pipeline():
@@ -247,11 +252,9 @@ class Evaluator:
                 ahead = iter(list(hours) if outlet_by_outlet else [])
                 for o in islice(ahead, READ_AHEAD_OUTLETS):
                     reads[o] = MinutesRead(conn, {o: hours[o]})
-                # Every outlet's means first, then every outlet's judgement: the statements
-                # that write the means are sent as each outlet's are computed, and the server
-                # runs them while the next outlet's are, instead of when a judgement waits
-                # for a new case's id (the means of one outlet are not what another's
-                # judgement reads). The same for the days.
+                # Every outlet's means first, written in one statement, then every outlet's
+                # judgement (the means of one outlet are not what another's judgement reads),
+                # their periods written in one statement. The same for the days.
                 means = {}
                 for o, ev in evaluations.items():
                     if o in reads:
@@ -259,8 +262,10 @@ class Evaluator:
                             reads[later] = MinutesRead(conn, {later: hours[later]})
                         ev.use_prefetched_minutes(reads.pop(o).result().get(o, {}))
                     means[o] = ev.hour_means(hours[o])
+                batch.write_hours(conn)
                 for o, ev in evaluations.items():
                     ev.judge_hours(means[o])
+                batch.pending.flush(conn)
                 days = {
                     o: (ev, {ev.outlet.local_day(h) for h in hours[o]})
                     for o, ev in evaluations.items()
@@ -271,8 +276,10 @@ class Evaluator:
                     for ev, outlet_days in days.values()
                     for day in sorted(outlet_days)
                 ]
+                batch.write_days(conn)
                 for ev, day in day_means:
                     ev.judge_day(day)
+                batch.pending.flush(conn)
         except psycopg.OperationalError:
             raise
         except Exception:
@@ -320,7 +327,10 @@ class Evaluator:
         """Read for the batch what its outlets' hours steps would read one by one: the samples
         (unless not ``minutes``: the caller reads them outlet by outlet), the hours without case
         periods, the limits, the open cases."""
-        if sum(map(len, hours.values())) > 2:  # else reading ahead saves nothing
+        # One hour alone reads as much ahead as not; from two on, one statement reads the
+        # minutes, the limits and the hours without periods of all (the last of which lets a
+        # period of an open case read below be kept pending, see judge_period).
+        if sum(map(len, hours.values())) > 1:
             self._prefetch(conn, evaluations, hours, cache, minutes=minutes, guarded=guarded)
         if len(evaluations) > 1:  # else each is read when first needed, as often
             since = {  # the start of the earliest period judged: its local day's
@@ -496,6 +506,7 @@ class Evaluator:
         *,
         outlet: OutletContext | None = None,
         cache: ReferenceCache | None = None,
+        batch: BatchWrites | None = None,
     ) -> Evaluation:
         if outlet is None:
             outlet = load_outlet(conn, outlet_id)
@@ -508,6 +519,7 @@ class Evaluator:
             self.options.day_grace,
             fault_after_hours=self.options.fault_after_hours,
             cache=cache,
+            batch=batch,
         )
 
     def _announce(self, conn: psycopg.Connection, transitions: list[Transition]) -> None:

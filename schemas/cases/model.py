@@ -145,6 +145,13 @@ class EventId:
     def later(cls) -> EventId:
         return cls(None)
 
+    @classmethod
+    def known(cls, event_id: int) -> EventId:
+        """The id of an event whose statement's result was read already."""
+        known = cls(None)
+        known._id = int(event_id)
+        return known
+
     def appended(self, ids: EventIds, index: int) -> None:
         self._ids, self._index = ids, index
 

@@ -48,6 +48,7 @@ __all__ = [
     "limit_details",
     "lock_outlet",
     "open_case",
+    "open_exceedances",
     "try_lock_outlet",
     "try_lock_outlets",
     "unacknowledged",
@@ -273,6 +274,18 @@ def judge_period(
     closed by the evaluator spans ``period_start`` (the lookup before opening one is skipped)."""
     key = (outlet_id, pollutant, period, limit_id, limit_source)
     exceeding = verdict.exceeds
+    # A new case opened without a lookup (the caller knows there is none to find): nothing
+    # of the database is read but the new case, which nothing pending changes, so what is
+    # pending (other cases', maybe other outlets' in a batch) stays pending, and the new
+    # case's first period and event join it.
+    opens = (
+        exceeding
+        and no_case_has_period
+        and no_open_case
+        and no_closed_case
+        and open_cases is not None
+        and key not in open_cases
+    )
     if pending is not None:
         if no_case_has_period and open_cases is not None:
             case = open_cases.get(key)
@@ -283,7 +296,8 @@ def judge_period(
                 if kept is not None:
                     open_cases[key] = case | pending.cases[case["id"]]
                     return kept
-        pending.flush(conn)
+        if not opens:
+            pending.flush(conn)
     cur = conn.cursor(row_factory=dict_row)
     case = None
     if not no_case_has_period:
@@ -333,6 +347,7 @@ def judge_period(
                     if open_cases is not None:
                         open_cases[key] = case | pending.cases[case["id"]]
                     return transitions + kept
+                pending.flush(conn)  # written before this period, in the order they happened
     row = {
         "case": case["id"],
         "start": period_start,
@@ -479,6 +494,49 @@ FROM s
 
 Key = tuple[int, str, str, int, str]  # outlet, pollutant, period, limit id, limit source
 
+# The open exceedance cases of some outlets, each row locked as judge_period's lookup locks it,
+# with the aggregates of its periods as _RECORD_PERIOD computes them (those judge_period keeps
+# with an open case in its cache).
+_OPEN_EXCEEDANCES = """
+SELECT c.*, s.bad AS _bad, s.max_multiple AS _max_multiple, s.first_at AS _first_at,
+    s.last_at AS _last_at,
+    (SELECT count(*) FROM case_periods p WHERE p.case_id = c.id AND p.compliant
+        AND p.period_start > s.last_at) AS _run,
+    s.latest AS _latest
+FROM cases c CROSS JOIN LATERAL (
+    SELECT count(*) FILTER (WHERE NOT compliant) AS bad,
+        max(multiple) FILTER (WHERE NOT compliant) AS max_multiple,
+        min(period_start) FILTER (WHERE NOT compliant) AS first_at,
+        max(period_start) FILTER (WHERE NOT compliant) AS last_at,
+        max(period_start) AS latest
+    FROM case_periods p WHERE p.case_id = c.id
+) s
+WHERE c.outlet_id = ANY(%s) AND c.kind = 'exceedance' AND c.state = 'open'
+FOR UPDATE OF c
+"""
+_AGGREGATES = ("_bad", "_max_multiple", "_first_at", "_last_at", "_run", "_latest")
+
+
+def open_exceedances(
+    conn: psycopg.Connection, outlet_ids: Sequence[int]
+) -> dict[int, dict[Key, dict[str, Any]]]:
+    """Per outlet, its open exceedance cases by key, locked until the transaction ends, each as
+    :func:`judge_period` keeps it in ``open_cases`` (the row and its periods' aggregates), in
+    one statement: with them in its cache, a period later than all of a case's that does not
+    close it is kept in ``pending`` (written with the others by one flush) instead of the case
+    being read, the period written and the aggregates read back, and the case updated, one
+    statement each. The caller holds the outlets' locks (only judge_period changes their
+    exceedance cases' periods)."""
+    out: dict[int, dict[Key, dict[str, Any]]] = {o: {} for o in outlet_ids}
+    rows = conn.cursor(row_factory=dict_row).execute(
+        _OPEN_EXCEEDANCES, (list(outlet_ids),), prepare=True
+    )
+    for row in rows:
+        stats = tuple(row.pop(name) for name in _AGGREGATES)
+        key = (row["outlet_id"], row["pollutant"], row["period"], row["limit_id"], row["subject"])
+        out[row["outlet_id"]][key] = {**row, _PERIODS: stats}
+    return out
+
 
 def _closed_case_spanning(
     cur: psycopg.Cursor[dict[str, Any]], key: Key, at: datetime
@@ -619,6 +677,23 @@ def close_case(
     return [_event(conn, case_id, "closed", row[0], {"reason": reason}, pending)]
 
 
+# A case of another kind opened and its "opened" event appended in one statement (the event's
+# detail is the case's details, as append_machine_event of the same dict stored it); nothing
+# when one is open already.
+_OPEN_CASE = """
+WITH c AS (
+    INSERT INTO cases (kind, outlet_id, pollutant, subject, severity, first_at, last_at, details)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+    ON CONFLICT (kind, outlet_id, pollutant, period, limit_id, subject) WHERE state = 'open'
+    DO NOTHING RETURNING id, severity, details
+), e AS (
+    INSERT INTO case_events (case_id, actor, action, severity, detail)
+    SELECT id, %s, 'opened', severity, details FROM c RETURNING id, case_id
+)
+SELECT e.case_id, e.id FROM e
+"""
+
+
 def open_case(
     conn: psycopg.Connection,
     *,
@@ -647,15 +722,12 @@ def open_case(
         if row is not None:
             return int(row[0]), []
     created = conn.execute(
-        "INSERT INTO cases (kind, outlet_id, pollutant, subject, severity, first_at, last_at, "
-        "details) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
-        "ON CONFLICT (kind, outlet_id, pollutant, period, limit_id, subject) "
-        "WHERE state = 'open' DO NOTHING RETURNING id",
-        (kind, outlet_id, pollutant, subject, severity, first_at, last_at, detail_json),
+        _OPEN_CASE,
+        (kind, outlet_id, pollutant, subject, severity, first_at, last_at, detail_json, MACHINE),
     ).fetchone()
     if created is not None:
         case_id = int(created[0])
-        return case_id, [_event(conn, case_id, "opened", severity, details)]
+        return case_id, [Transition(case_id, EventId.known(created[1]), "opened", severity)]
     row = conn.execute(update, (last_at, detail_json, *key)).fetchone()
     assert row is not None
     return int(row[0]), []

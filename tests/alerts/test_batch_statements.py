@@ -5,13 +5,16 @@ first five batches. On the real server."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import psycopg
 import pytest
 
 from alerts.evaluator import Evaluator, EvaluatorOptions
 from alerts.settings import AlertsSettings
-from bench.alerts import load_minutes
+from bench.alerts import DAY, load_minutes
 from bench.ingest import fresh_database
+from tests.fixtures.statements import CountingCursor
 
 pytestmark = pytest.mark.integration
 
@@ -41,3 +44,74 @@ def test_a_batch_prepares_its_statements_at_their_first_execution(pg_admin_dsn: 
         if not any(fragment in statement for statement in prepared)
     ]
     assert missing == []
+
+
+def _statements_of_a_drain(conn: psycopg.Connection, evaluator: Evaluator) -> list[str]:
+    """What a drain of two outlets on ``conn`` (with a CountingCursor) sent."""
+    CountingCursor.sent = []
+    assert evaluator.drain(conn) == 2
+    return CountingCursor.sent
+
+
+def test_a_batch_writes_its_outlets_means_and_periods_in_one_statement_each(
+    pg_admin_dsn: str,
+) -> None:
+    """Two outlets judged together, each opening a case (the benchmark's minutes exceed the
+    limit): their hourly means, their daily means and their cases' periods and events are
+    written in one statement each for the batch, not one per outlet; the case of the second
+    outlet is opened without writing the first one's periods first."""
+    with fresh_database(pg_admin_dsn, outlets=2) as url:
+        load_minutes(url, 2, 3)  # two outlets' three hours of a day that is over: one batch
+        with psycopg.connect(url, autocommit=True, cursor_factory=CountingCursor) as conn:
+            settings = AlertsSettings(database_url=url, evaluator_processes=1)
+            evaluator = Evaluator(EvaluatorOptions.from_settings(settings))
+            sent = _statements_of_a_drain(conn, evaluator)
+            cases = conn.execute(
+                "SELECT outlet_id, count(*) FROM cases WHERE kind = 'exceedance' "
+                "GROUP BY 1 ORDER BY 1"
+            ).fetchall()
+            periods = conn.execute("SELECT count(*) FROM case_periods").fetchone()
+            means = conn.execute("SELECT count(*) FROM hourly_means").fetchone()
+    assert [n for _, n in cases] == [1, 1]
+    assert periods == (6,) and means == (12,)  # three hours each, of SO2 and of O2
+    writes = {
+        table: sum(f"INSERT INTO {table} " in s for s in sent)
+        for table in ("hourly_means", "daily_means", "case_periods")
+    }
+    assert writes == {"hourly_means": 1, "daily_means": 1, "case_periods": 1}
+
+
+def test_a_batch_appends_periods_to_cases_open_before_it_in_one_statement(
+    pg_admin_dsn: str,
+) -> None:
+    """Two outlets whose exceedance cases a first batch opened, each with a later hour judged
+    together (the product's steady state, an hour of each outlet): the open cases are read
+    with their periods' aggregates for the batch, so their new periods, aggregates and
+    events are written by one statement, with no case read and no period written one by
+    one; the cases end as they would have."""
+    first = DAY + timedelta(days=2)
+    live = first + timedelta(hours=12)  # the local day not over: no day judged, no pattern
+    with fresh_database(pg_admin_dsn, outlets=2) as url:
+        load_minutes(url, 2, 2)  # two outlets' two hours
+        with psycopg.connect(url, autocommit=True, cursor_factory=CountingCursor) as conn:
+            held = conn.execute(
+                "DELETE FROM evaluation_queue WHERE hour_start > %s RETURNING outlet_id, "
+                "hour_start",
+                (first,),
+            ).fetchall()
+            settings = AlertsSettings(database_url=url, evaluator_processes=1)
+            evaluator = Evaluator(EvaluatorOptions.from_settings(settings), clock=lambda: live)
+            assert evaluator.drain(conn) == 2  # the first hour: a case opened for each
+            conn.cursor().executemany(
+                "INSERT INTO evaluation_queue (outlet_id, hour_start) VALUES (%s, %s)", held
+            )
+            sent = _statements_of_a_drain(conn, evaluator)
+            cases = conn.execute(
+                "SELECT c.outlet_id, c.state, c.first_at, c.last_at, count(p.*) "
+                "FROM cases c JOIN case_periods p ON p.case_id = c.id "
+                "WHERE c.kind = 'exceedance' GROUP BY c.id ORDER BY 1"
+            ).fetchall()
+    second = first + timedelta(hours=1)
+    assert [row[1:] for row in cases] == [("open", first, second, 2)] * 2
+    assert sum("INSERT INTO case_periods" in s for s in sent) == 1
+    assert not [s for s in sent if s.startswith(("SELECT * FROM cases", "UPDATE cases SET"))]

@@ -20,6 +20,7 @@ from schemas.cases.transitions import (
 )
 from schemas.limits import judgement
 from tests.fixtures.registry import add_outlet
+from tests.fixtures.statements import CountingCursor
 
 pytestmark = pytest.mark.integration
 
@@ -189,6 +190,38 @@ def test_other_kinds_open_once_per_key(db: psycopg.Connection) -> None:
     )
     assert first == again
     assert actions(events) == ["opened"] and more == []
+
+
+def test_a_case_of_another_kind_opens_with_its_event_in_one_statement(
+    db: psycopg.Connection,
+) -> None:
+    """The case and its "opened" event (by the evaluator, its detail the case's details, its
+    severity the case's) in one statement; the transition names that event."""
+    oid = add_outlet(db, "MN1")
+    details = {"pattern": "flat-line", "spread": Decimal("0.0"), "day": "2026-11-28"}
+    db.cursor_factory = CountingCursor
+    CountingCursor.sent = []
+    case_id, events = open_case(
+        db,
+        kind="pattern",
+        outlet_id=oid,
+        pollutant="a21026",
+        subject="flat-line",
+        severity="info",
+        first_at=H0,
+        last_at=H0,
+        details=details,
+    )
+    assert len(CountingCursor.sent) == 1
+    [opened] = events
+    row = db.execute(
+        "SELECT e.id, e.case_id, e.actor, e.action, e.severity, e.detail, c.details "
+        "FROM case_events e JOIN cases c ON c.id = e.case_id WHERE e.case_id = %s",
+        (case_id,),
+    ).fetchone()
+    stored = {"pattern": "flat-line", "spread": "0.0", "day": "2026-11-28"}
+    assert row == (opened.event_id, case_id, "evaluator", "opened", "info", stored, stored)
+    assert (opened.case_id, opened.action, opened.severity) == (case_id, "opened", "info")
 
 
 def test_likely_open_updates_first_and_opens_when_none_is(db: psycopg.Connection) -> None:
