@@ -4,6 +4,7 @@ generated rows.
 
     python -m bench.storage                          # 2 enterprises (5 outlets) × 2 days
     python -m bench.storage --enterprises 20 --days 14
+    python -m bench.storage --outlets 192 --days 2   # exactly 192 outlets (issue 16's count)
 
 The rows are the simulator's traffic (``ingest.simulation``: a real-time upload every 30 s, a
 minute and an hourly upload per outlet) decoded by the ingest path and written by the real
@@ -55,6 +56,7 @@ class Sizes:
     aggregate: int  # bytes of measurements_hourly's materialization (0 on plain PostgreSQL)
     frames: int
     columns: dict[str, float]  # bytes per row by column in compressed chunks (TimescaleDB)
+    relations: dict[str, int] | None = None  # the raw hypertable's heap, TOAST and index bytes
 
 
 @dataclass(frozen=True)
@@ -74,9 +76,27 @@ class StorageFigures:
 # --- The rows ----------------------------------------------------------------------------------
 
 
-def load(url: str, enterprises: int, days: int, seed: int) -> tuple[int, int]:
+def registry_of(enterprises: int, seed: int, outlets: int | None = None) -> list[dict[str, Any]]:
+    """``enterprises`` simulated enterprises; or, with ``outlets``, exactly that many outlets: the
+    first enterprises that hold them, the last one cut short (no count of enterprises gives
+    every count of outlets: 98 have 191, 99 have 194)."""
+    if outlets is None:
+        return make_enterprises(enterprises, seed)
+    registry: list[dict[str, Any]] = []
+    left = outlets
+    for enterprise in make_enterprises(outlets, seed):  # each has at least one outlet
+        if left <= 0:
+            break
+        registry.append({**enterprise, "outlets": enterprise["outlets"][:left]})
+        left -= len(registry[-1]["outlets"])
+    return registry
+
+
+def load(
+    url: str, enterprises: int, days: int, seed: int, outlets: int | None = None
+) -> tuple[int, int]:
     """Simulated traffic through the decoder and the writer; (measurement rows, frames)."""
-    registry = make_enterprises(enterprises, seed)
+    registry = registry_of(enterprises, seed, outlets)
     rng = random.Random(seed)
     with psycopg.connect(url, autocommit=True) as conn:
         import_registry(conn, [EnterpriseIn.model_validate(e) for e in registry])
@@ -226,20 +246,28 @@ def timescaledb_sizes(url: str, rows: int) -> Sizes:
         ).fetchone()
         assert row is not None
         columns = column_bytes(conn, "measurement_rows", rows)
-    return Sizes(int(row[0]), int(row[1] or 0), int(row[2]), columns)
+        kinds = conn.execute(
+            "SELECT table_bytes, toast_bytes, index_bytes"
+            " FROM hypertable_detailed_size('measurement_rows')"
+        ).fetchone()
+    assert kinds is not None
+    relations = dict(zip(("heap", "TOAST", "indexes"), map(int, kinds), strict=True))
+    return Sizes(int(row[0]), int(row[1] or 0), int(row[2]), columns, relations)
 
 
 # --- Running -----------------------------------------------------------------------------------
 
 
-def measure(enterprises: int = 2, days: int = 2, seed: int = 16) -> StorageFigures:
+def measure(
+    enterprises: int = 2, days: int = 2, seed: int = 16, outlets: int | None = None
+) -> StorageFigures:
     admin = os.environ.get("SOURCEWATCH_BENCH_DSN", "postgresql://postgres@127.0.0.1:5432/test")
     with fresh_database(admin, outlets=0) as plain:
         with psycopg.connect(plain) as conn:
             hypertables = timescaledb_enabled(conn)
         if hypertables:
             pause_jobs(plain)
-        rows, frames = load(plain, enterprises, days, seed)
+        rows, frames = load(plain, enterprises, days, seed, outlets)
         with psycopg.connect(plain) as conn:
             outlet_count = conn.execute("SELECT count(*) FROM outlets").fetchone()
         assert outlet_count is not None
@@ -282,12 +310,17 @@ def report(figures: StorageFigures) -> None:
         f" = raw {t.measurements / f.rows:.1f} + hourly aggregate {t.aggregate / f.rows:.1f}"
         f"   (frames: {t.frames / f.rows:.1f} more); {f.per_row(f.plain) / f.per_row(t):.1f}×"
     )
-    columns = ", ".join(f"{c} {b:.2f}" for c, b in t.columns.items() if b >= 0.05)
+    columns = ", ".join(
+        f"{c} {b:.2f}" for c, b in t.columns.items() if b >= 0.05 or c == "received_at"
+    )
     rest = t.measurements / f.rows - sum(t.columns.values())
     print(  # noqa: T201
         f"  compressed raw chunks, bytes per row by column: {columns};"
         f" the rest (row headers, batch metadata, TOAST, indexes, empty chunk heaps) {rest:.2f}"
     )
+    if t.relations:
+        kinds = ", ".join(f"{k} {b / f.rows:.2f}" for k, b in t.relations.items())
+        print(f"  raw chunks by relation, bytes per row: {kinds}")  # noqa: T201
 
 
 def parser() -> argparse.ArgumentParser:
@@ -295,12 +328,17 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--enterprises", type=int, default=2)
     parser.add_argument("--days", type=int, default=2)
     parser.add_argument("--seed", type=int, default=16)
+    parser.add_argument(
+        "--outlets",
+        type=int,
+        help="exactly this many outlets, from as many enterprises as it takes (not --enterprises)",
+    )
     return parser
 
 
 def main() -> None:
     args = parser().parse_args()
-    report(measure(args.enterprises, args.days, args.seed))
+    report(measure(args.enterprises, args.days, args.seed, args.outlets))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ average is given at the start and at the end: end to end needs more of the cores
 writer alone, and a run under load lowers its ratio in every round alike.
 
     python -m bench                          # everything, at each benchmark's defaults
-    python -m bench --quick                  # everything, smaller (about a quarter of the time)
+    python -m bench --quick                  # everything, smaller (about a quarter of the time;
+                                             # storage at its own size either way)
     python -m bench --only codec,storage     # some of: codec ingest alerts backfill api storage
 """
 
@@ -274,7 +275,7 @@ def storage_rows(f: storage.StorageFigures) -> list[Figure]:
     ours = None if f.timescaledb is None else f.per_row(f.timescaledb)
     return [
         Figure(
-            "storage, TimescaleDB compressed, all-in",
+            f"storage, TimescaleDB compressed, all-in ({f.outlets} outlets × {f.days} d)",
             ours,
             plain,
             "bytes/row",
@@ -312,8 +313,9 @@ RUNS: dict[str, Runner] = {
         api.report,
         api_rows,
     ),
-    "storage": (
-        lambda q: storage.measure(*((1, 1) if q else (2, 2))),
+    "storage": (  # its defaults either way: at 2 outlets × 1 day the fixed size of each
+        # chunk's relations was a third of the figure (bench/README.md, fifteenth round)
+        lambda q: storage.measure(),
         storage.report,
         storage_rows,
     ),
@@ -377,7 +379,9 @@ def table(figures: list[Figure]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--only", default=",".join(STEPS), help="comma-separated steps")
-    parser.add_argument("--quick", action="store_true", help="smaller sizes throughout")
+    parser.add_argument(
+        "--quick", action="store_true", help="smaller sizes (storage: its own size either way)"
+    )
     args = parser.parse_args()
     steps = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = sorted(set(steps) - set(STEPS))
