@@ -365,20 +365,20 @@ def _bucketed(
     hour_start: datetime,
     width: int,
     valid_flags: frozenset[str],
-    flags: Counter[str],
     memo: MinuteMemo | None,
-) -> _Minutes:
-    """:func:`_minutes`, remembered in ``memo`` (when given) for the same list and width."""
+) -> tuple[_Minutes, Counter[str]]:
+    """:func:`_minutes` and the samples per flag it counted, remembered in ``memo`` (when
+    given) for the same list and width: the count is then shared, and only read."""
     if memo is None:
-        return _minutes(samples, hour_start, width, valid_flags, flags)
+        counted: Counter[str] = Counter()
+        return _minutes(samples, hour_start, width, valid_flags, counted), counted
     key = (id(samples), width)
     hit = memo.get(key)
     if hit is None or hit[0] is not samples:
-        counted: Counter[str] = Counter()
+        counted = Counter()
         hit = samples, _minutes(samples, hour_start, width, valid_flags, counted), counted
         memo[key] = hit
-    flags.update(hit[2])
-    return hit[1]
+    return hit[1], hit[2]
 
 
 def _o2_of(minutes: _Minutes, o2: _Minutes) -> tuple[Sequence[Decimal | None], Sequence[Decimal]]:
@@ -424,9 +424,8 @@ def hourly_mean(
     expected = rules.expected_minutes_per_hour
     if width < 1 or expected % width:
         raise ValueError(f"interval_minutes must divide {expected}, got {interval_minutes}")
-    flags: Counter[str] = Counter()
-    minutes = _bucketed(pollutant_samples, hour_start, width, valid_flags, flags, memo)
-    o2 = _bucketed(o2_samples, hour_start, width, valid_flags, Counter(), memo)
+    minutes, flags = _bucketed(pollutant_samples, hour_start, width, valid_flags, memo)
+    o2, _ = _bucketed(o2_samples, hour_start, width, valid_flags, memo)
     required = rules.hour_min_valid_minutes
     values = minutes.values
     valid_count = min(len(values) * width, expected)
@@ -452,7 +451,7 @@ def hourly_mean(
             note += f"; samples by flag: {_flag_summary(flags)}"
     mean = _mean(values)
     if flow_samples is not None and values:
-        flows = _bucketed(flow_samples, hour_start, width, valid_flags, Counter(), memo)
+        flows, _ = _bucketed(flow_samples, hour_start, width, valid_flags, memo)
         weighted, why = _weighted(
             dict(zip(minutes.offsets, values, strict=True)),
             dict(zip(flows.offsets, flows.values, strict=True)),
