@@ -930,14 +930,7 @@ class MinutesRead:
             # Prepared at once: a batch sends it once per outlet, and the server then plans it
             # (a lateral over the measurements view) once for its generic plan rather than once
             # for each of its first executions.
-            # The ranges as this module's arrays (psycopg's list dumper costs 20 µs more).
-            pgcopy.register_arrays(conn.adapters)
-            arrays = (
-                pgcopy.array(pgcopy.Int4Array, list(map(pgcopy.int4, ranges))),
-                pgcopy.array(pgcopy.TimestamptzArray, list(map(pgcopy.timestamptz, lows))),
-                pgcopy.array(pgcopy.TimestamptzArray, list(map(pgcopy.timestamptz, highs))),
-            )
-            self._cursor.execute(_READ_HOURS, arrays, prepare=True)
+            self._cursor.execute(_READ_HOURS, (ranges, lows, highs), prepare=True)
             if conn.pgconn.pipeline_status:
                 # The server sends a pipeline's results when asked (a sync or a flush request)
                 # or when its buffer fills: asked now, this read's rows come as soon as it is
