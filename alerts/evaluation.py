@@ -217,6 +217,10 @@ class Evaluation:
         self._over: dict[date, bool] = {}
         # Per (pollutant, local day) the reference O₂ of its limits (see reference_o2).
         self._reference_o2: dict[tuple[str, date], Decimal | None] = {}
+        # Per (id of pattern rules, samples per flag…) the hour's fault flag (see _fault_flag).
+        self._fault_flags: dict[tuple[Any, ...], tuple[PatternRules, str | None]] = {}
+        # Per id of a limit, what judged means record of it (see _limit_details).
+        self._details_of: dict[int, tuple[Limit, Mapping[str, Any]]] = {}
 
     # --- reference data ------------------------------------------------------------------
 
@@ -321,7 +325,7 @@ class Evaluation:
         its outlets first, their statements sent meanwhile, and judges them after."""
         planned = [(start, self._means(start)) for start in sorted(set(starts))]
         by_hour = any(
-            fault_flag(r.flags, self.pattern_rules(self.outlet.local_day(s)), self.outlet.kind)
+            self._fault_flag(r.flags, self.pattern_rules(self.outlet.local_day(s)))
             for s, results in planned
             for _, r in results
         )
@@ -364,11 +368,20 @@ class Evaluation:
                     if lim.pollutant == pollutant and lim.period == "hour":
                         self._judge(lim, start, result.mean, result.converted, result)
 
+    def _fault_flag(self, flags: Mapping[str, int], rules: PatternRules) -> str | None:
+        """:func:`fault_flag` of this outlet's hour, once per distinct samples per flag and
+        rules (asked twice of every hour, whose flags are few: usually 60 of one)."""
+        key = (id(rules), *flags.items())
+        known = self._fault_flags.get(key)
+        if known is None or known[0] is not rules:
+            known = self._fault_flags[key] = (rules, fault_flag(flags, rules, self.outlet.kind))
+        return known[1]
+
     def _check_faults(self, pollutant: str, start: datetime, day: date, r: MeanResult) -> None:
         rules = self.pattern_rules(day)
         if self.fault_after_hours < 1:
             pass  # check_faults refuses it
-        elif fault_flag(r.flags, rules, self.outlet.kind) is None:
+        elif self._fault_flag(r.flags, rules) is None:
             if not r.valid:
                 return  # check_faults does nothing for an invalid hour without a fault flag
             if self._open_faults is None:
@@ -609,7 +622,7 @@ class Evaluation:
             "value": str(value),
             "measured": None if measured is None else str(measured),
             "converted": None if converted is None else str(converted),
-            **limit_details(lim),
+            **self._limit_details(lim),
             "coverage": f"{result.valid_count}/{result.expected_count}",
         }
         key = (lim.pollutant, lim.period, lim.id, lim.source, period_start)
@@ -645,6 +658,14 @@ class Evaluation:
                 if self._closed_keys is not None:
                     self._closed_keys.add(case_key)
         self.transitions += transitions
+
+    def _limit_details(self, lim: Limit) -> Mapping[str, Any]:
+        """:func:`limit_details` of a limit, made once per limit: every mean judged by it
+        copies them into its details."""
+        made = self._details_of.get(id(lim))
+        if made is None or made[0] is not lim:
+            made = self._details_of[id(lim)] = (lim, MappingProxyType(limit_details(lim)))
+        return made[1]
 
     def use_open_cases(self, cases: OpenCases) -> None:
         """The keys of the outlet's open exceedance cases, the pollutants of its open fault
@@ -995,9 +1016,11 @@ class MinutesRead:
             return self._out
         out, in_range = self._out, self._in_range
         for outlet_id, low, pollutant, kind, first_us, count, times, *arrays in cursor:
-            if times is None:  # one sample a minute (see _READ_HOURS)
-                times = list(range(first_us, first_us + count * MINUTE_US, MINUTE_US))
-            micros, values, zs_values, flags = _in_time_order(times, arrays)
+            if times is None:  # one sample a minute (see _READ_HOURS): in time order as made
+                micros = list(range(first_us, first_us + count * MINUTE_US, MINUTE_US))
+                values, zs_values, flags = arrays
+            else:
+                micros, values, zs_values, flags = _in_time_order(times, arrays)
             by_hour = out[outlet_id]
             j = 0
             for start in in_range[(outlet_id, low)]:

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from itertools import islice, repeat
-from operator import add, floordiv, is_, itemgetter, lt, mod, sub
+from operator import add, floordiv, is_, lt, mod, sub
 from typing import Any, Literal, NamedTuple, cast, overload
 
 from schemas.limits.rules import ValidityRules
@@ -147,10 +147,9 @@ class SampleColumns(Sequence[Sample]):
 
 
 _EPOCH, _MICROSECOND = datetime(1970, 1, 1, tzinfo=UTC), timedelta(microseconds=1)
-_FIRST = itemgetter(0)
 MINUTE_US, HOUR_US = 60_000_000, 3_600_000_000  # a minute and an hour in microseconds
 _MINUTES = HOUR_US // MINUTE_US
-_EVERY_MINUTE = range(_MINUTES)  # the offsets of a whole hour of minutes
+_EVERY_MINUTE = tuple(range(_MINUTES))  # the offsets of a whole hour of minutes
 
 
 def epoch_micros(t: datetime) -> int:
@@ -235,7 +234,16 @@ def _converted(
     return [c * scale / (_21 - o2) for c, o2 in pairs if o2 is not None and o2 < below]
 
 
-_Minute = tuple[Decimal, Decimal | None]  # mean of the valid values, mean of their Zs values
+class _Minutes(NamedTuple):
+    """An hour's valid minutes as columns: the minutes' offsets in the hour (multiples of the
+    width, increasing), each one's value (the mean of its valid values) and, in the same
+    order, the Zs values of those that have one (the mean of theirs). Columns rather than a
+    dict of (value, Zs) pairs: the usual hour's 60 minutes then need no tuple each, and what
+    the mean needs of them (the values, the Zs values) is a list already."""
+
+    offsets: tuple[int, ...]
+    values: list[Decimal]
+    zs: list[Decimal]
 
 
 def _minutes(
@@ -244,9 +252,9 @@ def _minutes(
     width: int,
     valid_flags: frozenset[str],
     flags: Counter[str],
-) -> dict[int, _Minute]:
-    """Minute (offset in the hour, a multiple of ``width``) → its valid value; samples outside
-    the hour are ignored."""
+) -> _Minutes:
+    """The valid minutes (offsets in the hour, multiples of ``width``) and their values;
+    samples outside the hour are ignored."""
     if width == 1 and isinstance(samples, SampleColumns):
         usual = _one_per_minute(samples, hour_start, valid_flags, flags)
         if usual is not None:
@@ -268,18 +276,22 @@ def _minutes(
                 pairs.append((value, zs))
     for flag, n in Counter(seen).items():
         flags[flag or NO_FLAG] += n
-    out: dict[int, _Minute] = {}
-    for m in sorted(buckets):
+    offsets = tuple(sorted(buckets))
+    values: list[Decimal] = []
+    zs_values: list[Decimal] = []
+    for m in offsets:
         pairs = buckets[m]
         if len(pairs) == 1:  # the usual minute record: as below (see Normalising a minute)
             v, z = pairs[0]
-            out[m] = (_ZERO_D + v, None if z is None else _ZERO_D + z)
+            values.append(_ZERO_D + v)
+            if z is not None:
+                zs_values.append(_ZERO_D + z)
         else:
-            out[m] = (
-                sum((v for v, _ in pairs), Decimal(0)) / len(pairs),
-                _mean(z for _, z in pairs if z is not None),
-            )
-    return out
+            values.append(sum((v for v, _ in pairs), Decimal(0)) / len(pairs))
+            z_mean = _mean(z for _, z in pairs if z is not None)
+            if z_mean is not None:
+                zs_values.append(z_mean)
+    return _Minutes(offsets, values, zs_values)
 
 
 _ZERO, _HOUR, _ZERO_D, _21 = timedelta(0), timedelta(hours=1), Decimal(0), Decimal(21)
@@ -295,23 +307,23 @@ def _one_per_minute(
     hour_start: datetime,
     valid_flags: frozenset[str],
     flags: Counter[str],
-) -> dict[int, _Minute] | None:
+) -> _Minutes | None:
     """:func:`_minutes` of one-minute buckets for the usual minute record - every sample on a
     whole minute of the hour, one per minute, in time order - with the same arithmetic, without
     its per-sample steps; None for any other series (then the general path takes it)."""
     # Every step at C speed, on whole microseconds: the samples' offsets in the hour, whole
     # minutes, one per minute in time order. A whole hour of them is every minute's time.
     start, micros = epoch_micros(hour_start), samples.micros
-    offsets: Sequence[int]
+    offsets: tuple[int, ...]
     if len(micros) == _MINUTES and micros == list(range(start, start + HOUR_US, MINUTE_US)):
         offsets = _EVERY_MINUTE
     else:
-        offsets = list(map(sub, micros, repeat(start)))
-        if offsets and (offsets[0] < 0 or offsets[-1] >= HOUR_US):
+        in_hour = list(map(sub, micros, repeat(start)))
+        if in_hour and (in_hour[0] < 0 or in_hour[-1] >= HOUR_US):
             return None  # (the offsets increase, or the last check says no)
-        if any(map(mod, offsets, repeat(MINUTE_US))):
+        if any(map(mod, in_hour, repeat(MINUTE_US))):
             return None
-        offsets = list(map(floordiv, offsets, repeat(MINUTE_US)))
+        offsets = tuple(map(floordiv, in_hour, repeat(MINUTE_US)))
         if not all(map(lt, offsets, islice(offsets, 1, None))):
             return None
     counted = _counted(samples.flag)
@@ -321,17 +333,20 @@ def _one_per_minute(
     values, zs = samples.value, samples.zs_value
     # (Identity tests: comparing a Decimal with None is slow.)
     if valid_flags.issuperset(counted) and not any(map(is_, values, repeat(None))):
-        normalised = map(add, repeat(_ZERO_D), values)  # all valid
+        normalised = list(map(add, repeat(_ZERO_D), values))  # all valid
         if all(map(is_, zs, repeat(None))):
-            return dict(zip(offsets, zip(normalised, zs, strict=True), strict=True))
-        zs_normalised = (_ZERO_D + z if z is not None else None for z in zs)
-        return dict(zip(offsets, zip(normalised, zs_normalised, strict=True), strict=True))
-    rows = zip(offsets, values, zs, samples.flag, strict=True)
-    return {
-        m: (_ZERO_D + v, None if z is None else _ZERO_D + z)
-        for m, v, z, f in rows
+            return _Minutes(offsets, normalised, [])
+        return _Minutes(offsets, normalised, [_ZERO_D + z for z in zs if z is not None])
+    rows = [
+        (m, v, z)
+        for m, v, z, f in zip(offsets, values, zs, samples.flag, strict=True)
         if v is not None and f in valid_flags
-    }
+    ]
+    return _Minutes(
+        tuple(m for m, _, _ in rows),
+        [_ZERO_D + v for _, v, _ in rows],
+        [_ZERO_D + z for _, _, z in rows if z is not None],
+    )
 
 
 def _counted(flags: Sequence[str | None]) -> Mapping[str | None, int]:
@@ -342,7 +357,7 @@ def _counted(flags: Sequence[str | None]) -> Mapping[str | None, int]:
 
 
 # (id of a samples list, width) → the list, its minutes and its samples per flag
-MinuteMemo = dict[tuple[int, int], tuple[Sequence[Sample], dict[int, _Minute], Counter[str]]]
+MinuteMemo = dict[tuple[int, int], tuple[Sequence[Sample], _Minutes, Counter[str]]]
 
 
 def _bucketed(
@@ -350,34 +365,32 @@ def _bucketed(
     hour_start: datetime,
     width: int,
     valid_flags: frozenset[str],
-    flags: Counter[str],
     memo: MinuteMemo | None,
-) -> dict[int, _Minute]:
-    """:func:`_minutes`, remembered in ``memo`` (when given) for the same list and width."""
+) -> tuple[_Minutes, Counter[str]]:
+    """:func:`_minutes` and the samples per flag it counted, remembered in ``memo`` (when
+    given) for the same list and width: the count is then shared, and only read."""
     if memo is None:
-        return _minutes(samples, hour_start, width, valid_flags, flags)
+        counted: Counter[str] = Counter()
+        return _minutes(samples, hour_start, width, valid_flags, counted), counted
     key = (id(samples), width)
     hit = memo.get(key)
     if hit is None or hit[0] is not samples:
-        counted: Counter[str] = Counter()
+        counted = Counter()
         hit = samples, _minutes(samples, hour_start, width, valid_flags, counted), counted
         memo[key] = hit
-    flags.update(hit[2])
-    return hit[1]
+    return hit[1], hit[2]
 
 
-def _o2_of(
-    minutes: Mapping[int, _Minute], values: list[Decimal], o2: Mapping[int, _Minute]
-) -> tuple[Sequence[Decimal | None], list[Decimal]]:
-    """Per valid minute (in the order of ``minutes``, whose values are ``values``) its valid
-    O₂ or None, and the O₂ of those that have one, in that order. Usually every minute has one:
-    the O₂ series itself (``o2`` is ``minutes``, as the memo gives it), or the same minutes."""
+def _o2_of(minutes: _Minutes, o2: _Minutes) -> tuple[Sequence[Decimal | None], Sequence[Decimal]]:
+    """Per valid minute (in the order of ``minutes``) its valid O₂ or None, and the O₂ of
+    those that have one, in that order. Usually every minute has one: the O₂ series itself
+    (``o2`` is ``minutes``, as the memo gives it), or the same minutes."""
     if o2 is minutes:
-        return values, values
-    if len(o2) == len(minutes) and list(o2) == list(minutes):
-        o2_values = list(map(_FIRST, o2.values()))
-        return o2_values, o2_values
-    o2_of = [o2[m][0] if m in o2 else None for m in minutes]
+        return minutes.values, minutes.values
+    if o2.offsets is minutes.offsets or o2.offsets == minutes.offsets:
+        return o2.values, o2.values
+    by_minute = dict(zip(o2.offsets, o2.values, strict=True))
+    o2_of = [by_minute.get(m) for m in minutes.offsets]
     return o2_of, [v for v in o2_of if v is not None]
 
 
@@ -411,14 +424,13 @@ def hourly_mean(
     expected = rules.expected_minutes_per_hour
     if width < 1 or expected % width:
         raise ValueError(f"interval_minutes must divide {expected}, got {interval_minutes}")
-    flags: Counter[str] = Counter()
-    minutes = _bucketed(pollutant_samples, hour_start, width, valid_flags, flags, memo)
-    o2 = _bucketed(o2_samples, hour_start, width, valid_flags, Counter(), memo)
+    minutes, flags = _bucketed(pollutant_samples, hour_start, width, valid_flags, memo)
+    o2, _ = _bucketed(o2_samples, hour_start, width, valid_flags, memo)
     required = rules.hour_min_valid_minutes
-    valid_count = min(len(minutes) * width, expected)
+    values = minutes.values
+    valid_count = min(len(values) * width, expected)
     valid = valid_count >= required
-    values = list(map(_FIRST, minutes.values()))
-    o2_of, o2_values = _o2_of(minutes, values, o2)
+    o2_of, o2_values = _o2_of(minutes, o2)
     converted, note = None, None
     if o2_ref is not None:
         o2_max = rules.o2_max_for_conversion
@@ -438,11 +450,11 @@ def hourly_mean(
         if flags:
             note += f"; samples by flag: {_flag_summary(flags)}"
     mean = _mean(values)
-    if flow_samples is not None and minutes:
-        flows = _bucketed(flow_samples, hour_start, width, valid_flags, Counter(), memo)
+    if flow_samples is not None and values:
+        flows, _ = _bucketed(flow_samples, hour_start, width, valid_flags, memo)
         weighted, why = _weighted(
-            {m: v for m, (v, _) in minutes.items()},
-            {m: q for m, (q, _) in flows.items()},
+            dict(zip(minutes.offsets, values, strict=True)),
+            dict(zip(flows.offsets, flows.values, strict=True)),
             "minutes",
         )
         mean = weighted if weighted is not None else mean
@@ -451,7 +463,7 @@ def hourly_mean(
         hour_start=hour_start,
         source=source,
         mean=mean,
-        zs_reported=_mean(z for _, z in minutes.values() if z is not None),
+        zs_reported=_mean(minutes.zs),
         converted=converted,
         o2_mean=mean if o2_values is values else _mean(o2_values),
         valid_count=valid_count,

@@ -305,3 +305,42 @@ def test_fault_after_hours_comes_from_the_settings() -> None:
     assert EvaluatorOptions.from_settings(settings).fault_after_hours == 4
     default = AlertsSettings.from_environ({"SOURCEWATCH_DATABASE_URL": "x"})
     assert EvaluatorOptions.from_settings(default).fault_after_hours == 2
+
+
+def test_an_hours_fault_flag_is_worked_out_once_per_samples_by_flag_and_rules(
+    db: psycopg.Connection, rules: PatternRules, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The evaluator asks every hour's fault flag twice (whether the hour's means are written
+    hour by hour, then its fault check): it is fault_flag's answer, worked out once per samples
+    by flag and rules (other rules, another answer: a share of 0.9 instead of 0.25)."""
+    import dataclasses
+    from zoneinfo import ZoneInfo
+
+    from alerts import evaluation
+    from alerts.evaluation import Evaluation, OutletContext
+    from schemas.cases.policy import CasePolicy
+
+    asked: list[tuple[str, ...]] = []
+
+    def counted(flags: dict[str, int], r: PatternRules, medium: str) -> str | None:
+        asked.append(tuple(flags))
+        return fault_flag(flags, r, medium)
+
+    monkeypatch.setattr(evaluation, "fault_flag", counted)
+    policy = CasePolicy(timedelta(hours=3), Decimal(1), Decimal(2), 4, 12)
+    outlet = OutletContext(1, "gas", ZoneInfo("Asia/Shanghai"))
+    ev = Evaluation(db, outlet, policy, NOW, timedelta(hours=1), 3)
+    lenient = dataclasses.replace(rules, fault_hour_share_gas=Decimal("0.9"))
+    hours = [{"N": 60}, {"D": 31, "N": 29}, {"C": 10, "M": 10, "N": 40}, {"M": 60}]
+    answers = {}
+    for _ in range(3):
+        for flags in hours:
+            for r in (rules, lenient):
+                answers[(tuple(flags), r is rules)] = ev._fault_flag(dict(flags), r)
+    assert answers == {
+        (tuple(flags), r is rules): fault_flag(flags, r, "gas")
+        for flags in hours
+        for r in (rules, lenient)
+    }
+    assert answers[(("D", "N"), True)] == "D" and answers[(("D", "N"), False)] is None
+    assert len(asked) == len(hours) * 2  # once each, not at every asking

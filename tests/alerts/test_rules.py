@@ -15,6 +15,7 @@ import pytest
 from alerts.rules import (
     DEFAULT_VALID_FLAGS,
     MeanResult,
+    MinuteMemo,
     Sample,
     SampleColumns,
     convert_o2,
@@ -545,8 +546,8 @@ def test_a_minute_of_one_sample_is_its_value_as_a_mean_of_one(context: decimal.C
         expected = {m: str((0 + D(v)) / 1) for m, v in enumerate(_AWKWARD)}
         for given in (samples, columns_of(samples), columns_of(samples, micros=True)):
             minutes = _minutes(given, HOUR, 1, DEFAULT_VALID_FLAGS, Counter())
-            assert {m: str(v) for m, (v, _) in minutes.items()} == expected
-            assert {m: str(z) for m, (_, z) in minutes.items()} == expected
+            assert dict(zip(minutes.offsets, map(str, minutes.values), strict=True)) == expected
+            assert dict(zip(minutes.offsets, map(str, minutes.zs), strict=True)) == expected
 
 
 def test_o2_conversion_is_the_formula_on_awkward_values() -> None:
@@ -588,3 +589,121 @@ def test_the_flags_of_an_hour_are_made_once_per_text_and_read_only() -> None:
         assert _flags_of(text) is _flags_of(text)
     with pytest.raises(TypeError):
         _flags_of('{"N": 60}')["N"] = 1  # type: ignore[index]
+
+
+# --- The hour against the regulation written out minute by minute ----------------------------
+
+_VALUES = [
+    "31.5", "-12.25", "20", "1.69350492589913944117715162046", "7.123456789",
+    "12345678901234567890123456789012345", "-9.99999999999999999999999999995", "0.00",
+    "0.000000000000000000000000000000123456789012345678901234567890", "44",
+]  # fmt: skip
+# Tiny first, then values of 30 digits rounded to even at 28 (up, down): a minute normalised
+# (rounded) or not gives another sum and another product.
+_TIES = [
+    "0.000000000000000000000000001",
+    "1.00000000000000000000000000050",
+    "2.00000000000000000000000000150",
+]
+_O2 = ["9.37", "9", "19.49", "0.001", "12.5", "20.999999999999999999999999999999", "6"]
+
+
+def _reference_hour(
+    so2: Sequence[Sample], o2: Sequence[Sample], o2_ref: Decimal | None
+) -> tuple[str, ...]:
+    """The hour as docs/regulations.md says, written out plainly: per minute the mean of its
+    valid samples (flag N, a value), the mean of those minutes, of their Zs values, of the O₂ of
+    the minutes that have a valid O₂, and of each minute converted with its own minute's O₂
+    below the conversion's maximum; each as text."""
+
+    def minutes(samples: Sequence[Sample]) -> dict[int, tuple[Decimal, Decimal | None]]:
+        buckets: dict[int, list[Sample]] = {}
+        for s in samples:
+            seconds = (s.ts - HOUR).total_seconds()
+            if 0 <= seconds < 3600 and s.value is not None and s.flag == "N":
+                buckets.setdefault(int(seconds) // 60, []).append(s)
+        out = {}
+        for m in sorted(buckets):
+            zs = [s.zs_value for s in buckets[m] if s.zs_value is not None]
+            out[m] = (
+                sum((s.value for s in buckets[m] if s.value is not None), D(0)) / len(buckets[m]),
+                sum(zs, D(0)) / len(zs) if zs else None,
+            )
+        return out
+
+    def mean(values: list[Decimal]) -> Decimal | None:
+        return sum(values, D(0)) / len(values) if values else None
+
+    own, oxygen = minutes(so2), minutes(o2)
+    valid = len(own) >= GAS.hour_min_valid_minutes
+    o2_of = {m: oxygen[m][0] for m in own if m in oxygen}
+    converted = None
+    if o2_ref is not None:
+        done = [
+            own[m][0] * (21 - o2_ref) / (21 - o2_of[m])
+            for m in own
+            if m in o2_of and o2_of[m] < D("19.5") and o2_of[m] < 21
+        ]
+        if len(done) >= GAS.hour_min_valid_minutes or not valid:
+            converted = mean(done)
+    return tuple(
+        str(x)
+        for x in (
+            mean([v for v, _ in own.values()]),
+            mean([z for _, z in own.values() if z is not None]),
+            converted,
+            mean(list(o2_of.values())),
+            len(own),
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    "variant", ["usual", "zs", "invalid", "gaps", "o2 elsewhere", "rtd", "ties", "ties invalid"]
+)
+def test_hourly_mean_is_the_regulation_written_out_on_awkward_values(variant: str) -> None:
+    """Every Decimal of the result (its text: digits, exponent, sign) is that of the regulation
+    written out minute by minute, on values of more than 28 digits (some whose rounding to 28
+    shows in the means), negative, without decimals and with many, and O₂ at and above the conversion's maximum; for the usual hour (every
+    minute, all valid: the shortest path), with Zs values, with invalid flags and missing values,
+    with minutes missing, with O₂ on other minutes than the pollutant's, and with two samples a
+    minute; as a list of samples and as columns; the O₂ series itself through the memo."""
+    minutes = [m for m in range(60) if variant != "gaps" or m % 7 not in (2, 3)]
+    values = _VALUES
+    if variant.startswith("ties"):  # few minutes, whose 29th digits show: each one is rounded
+        minutes, values = list(range(6)), _TIES
+    seconds = (0, 20) if variant == "rtd" else (0,)
+    so2 = [
+        Sample(
+            at(m, s),
+            None if variant == "invalid" and m % 13 == 4 else D(values[(m + s) % len(values)]),
+            D(values[(m + 2) % len(values)]) if variant[:2] in ("zs", "ti") and m % 3 else None,
+            "F" if variant.endswith("invalid") and m % 11 == 5 else "N",
+        )
+        for m in minutes
+        for s in seconds
+    ]
+    o2_minutes = [m for m in range(60) if m % 9 != 1] if variant == "o2 elsewhere" else minutes
+    o2 = [
+        Sample(at(m), D("19.5") if m % 17 == 3 else D(_O2[m % len(_O2)]), None, "N")
+        for m in o2_minutes
+    ]
+    source: Literal["min", "rtd"] = "rtd" if variant == "rtd" else "min"
+    for given_so2, given_o2 in (
+        (so2, o2),
+        (columns_of(so2), columns_of(o2)),
+        (columns_of(so2, micros=True), columns_of(o2, micros=True)),
+    ):
+        memo: MinuteMemo = {}  # the O₂ put into minutes once, as the evaluator does
+        for series, plain, o2_ref in (
+            (given_so2, so2, D(6)),
+            (given_so2, so2, None),
+            (given_o2, o2, None),
+        ):
+            result = hourly_mean(
+                series, given_o2, hour_start=HOUR, source=source, o2_ref=o2_ref, rules=GAS,
+                memo=memo,
+            )  # fmt: skip
+            fields = (result.mean, result.zs_reported, result.converted, result.o2_mean)
+            got = (*map(str, fields), str(result.valid_count))
+            assert got == _reference_hour(plain, o2, o2_ref)
