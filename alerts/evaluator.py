@@ -374,26 +374,53 @@ class Evaluator:
         (or swept) by someone else, who will see what was queued meanwhile or leave it
         queued.
 
-        With several evaluators (``options.processes``) the limit is also this evaluator's
-        share of the outlets queued and free (whose locks nobody holds), ``ceil(free /
-        processes)``: a few queued outlets are spread over the evaluators instead of all going
-        to the first one that wakes, and the last ones over those that finish first instead
-        of a whole batch to the first. One evaluator alone sends what it always did."""
+        With several evaluators (``options.processes``) the batch is also this evaluator's
+        share of the queued hours of the outlets whose locks no one else holds: those hours
+        over the evaluators not busy with a batch of their own (``processes`` less the other
+        sessions holding outlet locks, at least 1), outlets taken in the order queued until
+        their hours reach it. A few outlets are so spread over the evaluators that are free
+        to take them, in one batch each, rather than all going to the first one that wakes;
+        an evaluator that finds the others busy takes what is left; an outlet with many hours
+        counts for them. One evaluator alone sends what it always did."""
         processes = self.options.processes
+        if processes > 1:
+            return self._lock_share(conn, limit, max(candidates, limit * processes))
         rows = conn.execute(
             "SELECT outlet_id FROM evaluation_queue GROUP BY outlet_id "
             "ORDER BY min(queued_at), outlet_id LIMIT %s",
-            (max(candidates, limit * processes),),
+            (max(candidates, limit),),
         ).fetchall()
         # As many at once as are still wanted, in the order queued: the outlets tried one by
         # one until ``limit`` were locked, in one statement per round instead of one each.
         queued = [int(outlet_id) for (outlet_id,) in rows]
-        if processes > 1 and queued:
-            limit = min(limit, -(-free_queued_outlets(conn) // processes))
         locked: list[int] = []
         while queued and len(locked) < limit:
             wanted = limit - len(locked)
             locked += try_lock_outlets(conn, queued[:wanted])
+            del queued[:wanted]
+        return locked
+
+    def _lock_share(self, conn: psycopg.Connection, limit: int, candidates: int) -> list[int]:
+        """:meth:`_lock_next_outlets` with several evaluators: this one's share of the free
+        queued hours, in at most ``limit`` outlets."""
+        free = free_queued_outlets(conn, candidates)
+        idle = max(1, self.options.processes - free.holders)
+        share = -(-free.hours // idle)
+        queued = free.outlets
+        locked: list[int] = []
+        taken = 0  # queued hours of the outlets locked
+        while queued and len(locked) < limit and taken < share:
+            # The next outlets until the share's hours (or the limit) would be reached, tried
+            # at once; those someone took meanwhile are made up for by the next round.
+            wanted, hours = 0, taken
+            while wanted < len(queued) and len(locked) + wanted < limit and hours < share:
+                hours += queued[wanted][1]
+                wanted += 1
+            got = set(try_lock_outlets(conn, [o for o, _ in queued[:wanted]]))
+            for outlet_id, outlet_hours in queued[:wanted]:
+                if outlet_id in got:
+                    locked.append(outlet_id)
+                    taken += outlet_hours
             del queued[:wanted]
         return locked
 

@@ -39,6 +39,7 @@ from schemas.limits.judgement import Judgement
 from schemas.limits.rules import Limit
 
 __all__ = [
+    "FreeQueue",
     "PendingPeriods",
     "Transition",
     "close_case",
@@ -206,17 +207,49 @@ def try_lock_outlets(conn: psycopg.Connection, outlet_ids: Sequence[int]) -> lis
     return [int(outlet_id) for (outlet_id,) in rows]
 
 
-def free_queued_outlets(conn: psycopg.Connection) -> int:
-    """Outlets with hours in the evaluation queue whose lock (:func:`lock_outlet`) nobody
-    holds: those an evaluator could take now."""
-    row = conn.execute(
-        "SELECT count(DISTINCT q.outlet_id) FROM evaluation_queue q WHERE q.outlet_id NOT IN ("
-        "SELECT l.objid::bigint FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
-        "WHERE d.datname = current_database() AND l.locktype = 'advisory' AND l.granted "
-        "AND l.classid = %s AND l.objsubid = 2)",
-        (_OUTLET_LOCK,),
-    ).fetchone()
-    return int(row[0]) if row else 0
+@dataclass(frozen=True, slots=True)
+class FreeQueue:
+    """The evaluation queue as an evaluator about to take a batch sees it
+    (:func:`free_queued_outlets`)."""
+
+    outlets: list[tuple[int, int]]  # (outlet, its queued hours), queued longest first
+    hours: int  # queued hours of every outlet whose lock nobody else holds
+    holders: int  # other sessions holding outlet locks: evaluators busy with a batch (or a sweep)
+
+
+# The queued outlets whose lock (lock_outlet) no other session holds, in the order queued, with
+# their queued hours, the hours of all of them (summed before the LIMIT), and how many other
+# sessions hold outlet locks: one scan of the queue and one read of pg_locks.
+_FREE_QUEUED = """
+WITH held AS MATERIALIZED (
+    SELECT l.objid::bigint AS outlet_id, l.pid FROM pg_locks l
+    WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %(lock)s AND l.objsubid = 2
+      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+      AND l.pid <> pg_backend_pid()
+), free AS (
+    SELECT q.outlet_id, count(*) AS hours, min(q.queued_at) AS first_queued
+    FROM evaluation_queue q
+    WHERE q.outlet_id NOT IN (SELECT h.outlet_id FROM held h)
+    GROUP BY q.outlet_id
+)
+SELECT f.outlet_id, f.hours, sum(f.hours) OVER (), (SELECT count(DISTINCT h.pid) FROM held h)
+FROM free f ORDER BY f.first_queued, f.outlet_id LIMIT %(limit)s
+"""
+
+
+def free_queued_outlets(conn: psycopg.Connection, limit: int) -> FreeQueue:
+    """Up to ``limit`` outlets with hours in the evaluation queue whose lock
+    (:func:`lock_outlet`) no other session holds (those an evaluator could take now), queued
+    longest first, with their queued hours; the queued hours of all such outlets; and how many
+    other sessions hold outlet locks. One statement (the queue scanned once)."""
+    rows = conn.execute(_FREE_QUEUED, {"lock": _OUTLET_LOCK, "limit": limit}).fetchall()
+    if not rows:
+        return FreeQueue([], 0, 0)
+    return FreeQueue(
+        [(int(outlet_id), int(hours)) for outlet_id, hours, _, _ in rows],
+        int(rows[0][2]),
+        int(rows[0][3]),
+    )
 
 
 def _event(
