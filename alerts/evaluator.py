@@ -8,7 +8,8 @@ outlets' queued hours, and deletes them in the transaction that stores their res
 evaluators never judge one outlet at the same time, nor split one outlet's queued hours
 between them. ``sourcewatch alerts`` runs several (``evaluator_processes``, one per core by
 default, :mod:`alerts.evaluator_processes`); a batch is then at most an evaluator's share of
-the queued outlets whose locks are free, so that a few are spread over them. The batch's
+the queued hours of the outlets whose locks are free, over the evaluators not busy with a
+batch, so that a few outlets are spread over them in one batch each. The batch's
 minutes are read in one statement (a long batch's outlet by outlet, each outlet's statement
 sent ahead and its rows taken when it is judged, see :data:`READ_AHEAD_HOURS`). The batch is
 judged in one savepoint and one pipeline; if anything in it fails, that savepoint is rolled
