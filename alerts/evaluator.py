@@ -8,8 +8,8 @@ outlets' queued hours, and deletes them in the transaction that stores their res
 evaluators never judge one outlet at the same time, nor split one outlet's queued hours
 between them. ``sourcewatch alerts`` runs several (``evaluator_processes``, one per core by
 default, :mod:`alerts.evaluator_processes`); a batch is then at most an evaluator's share of
-the queued hours of the outlets whose locks are free, over the evaluators not busy with a
-batch, so that a few outlets are spread over them in one batch each. The batch's
+the queued hours (in outlets whose locks are free), so that a few outlets are spread over
+them in one batch each. The batch's
 minutes are read in one statement (a long batch's outlet by outlet, each outlet's statement
 sent ahead and its rows taken when it is judged, see :data:`READ_AHEAD_HOURS`). The batch is
 judged in one savepoint and one pipeline; if anything in it fails, that savepoint is rolled
@@ -376,13 +376,13 @@ class Evaluator:
         queued.
 
         With several evaluators (``options.processes``) the batch is also this evaluator's
-        share of the queued hours of the outlets whose locks no one else holds: those hours
-        over the evaluators not busy with a batch of their own (``processes`` less the other
-        sessions holding outlet locks, at least 1), outlets taken in the order queued until
-        their hours reach it. A few outlets are so spread over the evaluators that are free
-        to take them, in one batch each, rather than all going to the first one that wakes;
-        an evaluator that finds the others busy takes what is left; an outlet with many hours
-        counts for them. One evaluator alone sends what it always did."""
+        share of the queued hours, ``ceil(queued hours / processes)`` (those of outlets others
+        hold included: they are queued until their batch commits), in outlets whose locks no
+        one else holds, taken in the order queued until their hours reach it. A few outlets
+        are so spread over the evaluators in one batch each rather than all going to the first
+        one that wakes; one that finds the others holding their share takes what is left
+        beside them in one batch; an outlet with many hours counts for them. One evaluator
+        alone sends what it always did."""
         processes = self.options.processes
         if processes > 1:
             return self._lock_share(conn, limit, max(candidates, limit * processes))
@@ -402,11 +402,10 @@ class Evaluator:
         return locked
 
     def _lock_share(self, conn: psycopg.Connection, limit: int, candidates: int) -> list[int]:
-        """:meth:`_lock_next_outlets` with several evaluators: this one's share of the free
-        queued hours, in at most ``limit`` outlets."""
+        """:meth:`_lock_next_outlets` with several evaluators: this one's share of the queued
+        hours, in at most ``limit`` free outlets (of the first ``candidates`` free)."""
         free = free_queued_outlets(conn, candidates)
-        idle = max(1, self.options.processes - free.holders)
-        share = -(-free.hours // idle)
+        share = -(-free.hours // self.options.processes)
         queued = free.outlets
         locked: list[int] = []
         taken = 0  # queued hours of the outlets locked

@@ -212,44 +212,40 @@ class FreeQueue:
     """The evaluation queue as an evaluator about to take a batch sees it
     (:func:`free_queued_outlets`)."""
 
-    outlets: list[tuple[int, int]]  # (outlet, its queued hours), queued longest first
-    hours: int  # queued hours of every outlet whose lock nobody else holds
-    holders: int  # other sessions holding outlet locks: evaluators busy with a batch (or a sweep)
+    outlets: list[tuple[int, int]]  # free outlets and their queued hours, longest queued first
+    hours: int  # every queued hour, those of outlets other sessions hold included
 
 
 # The queued outlets whose lock (lock_outlet) no other session holds, in the order queued, with
-# their queued hours, the hours of all of them (summed before the LIMIT), and how many other
-# sessions hold outlet locks: one scan of the queue and one read of pg_locks.
+# their queued hours, and the queued hours of every outlet (summed before the WHERE and the
+# LIMIT; an outlet being judged keeps its hours queued until its batch commits): one scan of
+# the queue and one read of pg_locks.
 _FREE_QUEUED = """
 WITH held AS MATERIALIZED (
-    SELECT l.objid::bigint AS outlet_id, l.pid FROM pg_locks l
+    SELECT l.objid::bigint AS outlet_id FROM pg_locks l
     WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %(lock)s AND l.objsubid = 2
       AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
       AND l.pid <> pg_backend_pid()
-), free AS (
-    SELECT q.outlet_id, count(*) AS hours, min(q.queued_at) AS first_queued
-    FROM evaluation_queue q
-    WHERE q.outlet_id NOT IN (SELECT h.outlet_id FROM held h)
-    GROUP BY q.outlet_id
+), queued AS (
+    SELECT q.outlet_id, count(*) AS hours, min(q.queued_at) AS first_queued,
+           sum(count(*)) OVER () AS every_hour
+    FROM evaluation_queue q GROUP BY q.outlet_id
 )
-SELECT f.outlet_id, f.hours, sum(f.hours) OVER (), (SELECT count(DISTINCT h.pid) FROM held h)
-FROM free f ORDER BY f.first_queued, f.outlet_id LIMIT %(limit)s
+SELECT q.outlet_id, q.hours, q.every_hour FROM queued q
+WHERE q.outlet_id NOT IN (SELECT h.outlet_id FROM held h)
+ORDER BY q.first_queued, q.outlet_id LIMIT %(limit)s
 """
 
 
 def free_queued_outlets(conn: psycopg.Connection, limit: int) -> FreeQueue:
     """Up to ``limit`` outlets with hours in the evaluation queue whose lock
     (:func:`lock_outlet`) no other session holds (those an evaluator could take now), queued
-    longest first, with their queued hours; the queued hours of all such outlets; and how many
-    other sessions hold outlet locks. One statement (the queue scanned once)."""
+    longest first, with their queued hours; and the hours queued in all (the held outlets'
+    included). One statement (the queue scanned once)."""
     rows = conn.execute(_FREE_QUEUED, {"lock": _OUTLET_LOCK, "limit": limit}).fetchall()
     if not rows:
-        return FreeQueue([], 0, 0)
-    return FreeQueue(
-        [(int(outlet_id), int(hours)) for outlet_id, hours, _, _ in rows],
-        int(rows[0][2]),
-        int(rows[0][3]),
-    )
+        return FreeQueue([], 0)
+    return FreeQueue([(int(o), int(h)) for o, h, _ in rows], int(rows[0][2]))
 
 
 def _event(

@@ -104,8 +104,8 @@ def test_an_evaluator_that_finds_the_others_busy_takes_what_is_left(
     db: psycopg.Connection, database_url: str
 ) -> None:
     """With 2 evaluators and 4 outlets queued, the first takes 2; the second, draining while
-    the first holds them, takes the other 2 in one batch (the evaluators free to take them: 1)
-    instead of 1 and then the last in a second batch."""
+    the first holds them, takes the other 2 in one batch (its share: half the queued hours,
+    the held outlets' included) instead of 1 and then the last in a second batch."""
     oids = _outlets(db, 4)
     now = H0 + timedelta(hours=8)
     first = Evaluator(_options(database_url, 2), clock=lambda: now)
