@@ -8,9 +8,10 @@ outlets' queued hours, and deletes them in the transaction that stores their res
 evaluators never judge one outlet at the same time, nor split one outlet's queued hours
 between them. ``sourcewatch alerts`` runs several (``evaluator_processes``, one per core by
 default, :mod:`alerts.evaluator_processes`); a batch is then at most an evaluator's share of
-the queued outlets whose locks are free, so that a few are spread over them. The batch's
-minutes are read in one statement (a long batch's outlet by outlet, each outlet's statement
-sent ahead and its rows taken when it is judged, see :data:`READ_AHEAD_HOURS`). The batch is
+the queued hours (in outlets whose locks are free), so that a few outlets are spread over
+them in one batch each. The batch's minutes are read in one statement (a long batch's outlet
+by outlet, each outlet's statement sent ahead and its rows taken when it is judged, see
+:data:`READ_AHEAD_HOURS`). The batch is
 judged in one savepoint and one pipeline; if anything in it fails, that savepoint is rolled
 back and each outlet is judged again in savepoints of its own, so a failure in one does not
 undo the others.
@@ -384,26 +385,52 @@ class Evaluator:
         (or swept) by someone else, who will see what was queued meanwhile or leave it
         queued.
 
-        With several evaluators (``options.processes``) the limit is also this evaluator's
-        share of the outlets queued and free (whose locks nobody holds), ``ceil(free /
-        processes)``: a few queued outlets are spread over the evaluators instead of all going
-        to the first one that wakes, and the last ones over those that finish first instead
-        of a whole batch to the first. One evaluator alone sends what it always did."""
+        With several evaluators (``options.processes``) the batch is also this evaluator's
+        share of the queued hours, ``ceil(queued hours / processes)`` (those of outlets others
+        hold included: they are queued until their batch commits), in outlets whose locks no
+        one else holds, taken in the order queued until their hours reach it. A few outlets
+        are so spread over the evaluators in one batch each rather than all going to the first
+        one that wakes; one that finds the others holding their share takes what is left
+        beside them in one batch; an outlet with many hours counts for them. One evaluator
+        alone sends what it always did."""
         processes = self.options.processes
+        if processes > 1:
+            return self._lock_share(conn, limit, max(candidates, limit * processes))
         rows = conn.execute(
             "SELECT outlet_id FROM evaluation_queue GROUP BY outlet_id "
             "ORDER BY min(queued_at), outlet_id LIMIT %s",
-            (max(candidates, limit * processes),),
+            (max(candidates, limit),),
         ).fetchall()
         # As many at once as are still wanted, in the order queued: the outlets tried one by
         # one until ``limit`` were locked, in one statement per round instead of one each.
         queued = [int(outlet_id) for (outlet_id,) in rows]
-        if processes > 1 and queued:
-            limit = min(limit, -(-free_queued_outlets(conn) // processes))
         locked: list[int] = []
         while queued and len(locked) < limit:
             wanted = limit - len(locked)
             locked += try_lock_outlets(conn, queued[:wanted])
+            del queued[:wanted]
+        return locked
+
+    def _lock_share(self, conn: psycopg.Connection, limit: int, candidates: int) -> list[int]:
+        """:meth:`_lock_next_outlets` with several evaluators: this one's share of the queued
+        hours, in at most ``limit`` free outlets (of the first ``candidates`` free)."""
+        free = free_queued_outlets(conn, candidates)
+        share = -(-free.hours // self.options.processes)
+        queued = free.outlets
+        locked: list[int] = []
+        taken = 0  # queued hours of the outlets locked
+        while queued and len(locked) < limit and taken < share:
+            # The next outlets until the share's hours (or the limit) would be reached, tried
+            # at once; those someone took meanwhile are made up for by the next round.
+            wanted, hours = 0, taken
+            while wanted < len(queued) and len(locked) + wanted < limit and hours < share:
+                hours += queued[wanted][1]
+                wanted += 1
+            got = set(try_lock_outlets(conn, [o for o, _ in queued[:wanted]]))
+            for outlet_id, outlet_hours in queued[:wanted]:
+                if outlet_id in got:
+                    locked.append(outlet_id)
+                    taken += outlet_hours
             del queued[:wanted]
         return locked
 

@@ -2,7 +2,7 @@
 ``evaluator_processes`` evaluators (one per core by default), its own evaluator thread and
 :class:`EvaluatorProcesses`' children, started with ``spawn``, each with its own connections and
 LISTEN, draining the same queue (:mod:`alerts.evaluator`: outlet locks taken without waiting,
-a batch of at most its share of the queued outlets).
+a batch of at most its share of the queued hours).
 
 - **Sweeps** (outages, ended days, unacknowledged escalation, dead-letter retention) are the
   alerts process's own evaluator's alone: one sweeper is enough, and a second would only wait

@@ -46,13 +46,14 @@ def backend_cpu_s(pid: int) -> float | None:
 def drain_measured(
     evaluator: Evaluator, conn: psycopg.Connection
 ) -> tuple[int, float, float | None]:
-    """Drain until nothing is left to lock: outlets judged, this process's CPU seconds, and its
-    backend's (None if unreadable)."""
+    """One drain, as the product's evaluator runs when woken (up to its 1,000 outlets): until a
+    batch finds nothing left to lock (every queued outlet judged, or held by another process,
+    which judges it). Returns the outlets judged, this process's CPU seconds, and its backend's
+    (None if unreadable). (Until the fifteenth round it drained again until a drain judged
+    nothing: one more empty batch per process, which the product does not run.)"""
     backend = conn.info.backend_pid
     cpu, backend_cpu = time.process_time(), backend_cpu_s(backend)
-    judged = 0
-    while n := evaluator.drain(conn):
-        judged += n
+    judged = evaluator.drain(conn)
     after = backend_cpu_s(backend)
     return (
         judged,

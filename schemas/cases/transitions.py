@@ -39,6 +39,7 @@ from schemas.limits.judgement import Judgement
 from schemas.limits.rules import Limit
 
 __all__ = [
+    "FreeQueue",
     "PendingPeriods",
     "Transition",
     "close_case",
@@ -207,17 +208,45 @@ def try_lock_outlets(conn: psycopg.Connection, outlet_ids: Sequence[int]) -> lis
     return [int(outlet_id) for (outlet_id,) in rows]
 
 
-def free_queued_outlets(conn: psycopg.Connection) -> int:
-    """Outlets with hours in the evaluation queue whose lock (:func:`lock_outlet`) nobody
-    holds: those an evaluator could take now."""
-    row = conn.execute(
-        "SELECT count(DISTINCT q.outlet_id) FROM evaluation_queue q WHERE q.outlet_id NOT IN ("
-        "SELECT l.objid::bigint FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
-        "WHERE d.datname = current_database() AND l.locktype = 'advisory' AND l.granted "
-        "AND l.classid = %s AND l.objsubid = 2)",
-        (_OUTLET_LOCK,),
-    ).fetchone()
-    return int(row[0]) if row else 0
+@dataclass(frozen=True, slots=True)
+class FreeQueue:
+    """The evaluation queue as an evaluator about to take a batch sees it
+    (:func:`free_queued_outlets`)."""
+
+    outlets: list[tuple[int, int]]  # free outlets and their queued hours, longest queued first
+    hours: int  # every queued hour, those of outlets other sessions hold included
+
+
+# The queued outlets whose lock (lock_outlet) no other session holds, in the order queued, with
+# their queued hours, and the queued hours of every outlet (summed before the WHERE and the
+# LIMIT; an outlet being judged keeps its hours queued until its batch commits): one scan of
+# the queue and one read of pg_locks.
+_FREE_QUEUED = """
+WITH held AS MATERIALIZED (
+    SELECT l.objid::bigint AS outlet_id FROM pg_locks l
+    WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %(lock)s AND l.objsubid = 2
+      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+      AND l.pid <> pg_backend_pid()
+), queued AS (
+    SELECT q.outlet_id, count(*) AS hours, min(q.queued_at) AS first_queued,
+           sum(count(*)) OVER () AS every_hour
+    FROM evaluation_queue q GROUP BY q.outlet_id
+)
+SELECT q.outlet_id, q.hours, q.every_hour FROM queued q
+WHERE q.outlet_id NOT IN (SELECT h.outlet_id FROM held h)
+ORDER BY q.first_queued, q.outlet_id LIMIT %(limit)s
+"""
+
+
+def free_queued_outlets(conn: psycopg.Connection, limit: int) -> FreeQueue:
+    """Up to ``limit`` outlets with hours in the evaluation queue whose lock
+    (:func:`lock_outlet`) no other session holds (those an evaluator could take now), queued
+    longest first, with their queued hours; and the hours queued in all (the held outlets'
+    included). One statement (the queue scanned once)."""
+    rows = conn.execute(_FREE_QUEUED, {"lock": _OUTLET_LOCK, "limit": limit}).fetchall()
+    if not rows:
+        return FreeQueue([], 0)
+    return FreeQueue([(int(o), int(h)) for o, h, _ in rows], int(rows[0][2]))
 
 
 def _event(

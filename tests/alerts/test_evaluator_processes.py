@@ -90,11 +90,60 @@ def test_a_batch_is_the_evaluators_share_of_the_queued_outlets(
         assert other.drain(db) == 4 - share  # the rest, never waiting for the first
     assert first.drain(db) == share
     assert db.execute("SELECT count(*) FROM evaluation_queue").fetchone() == (0,)
-    per_case = db.execute(
+    assert _cases(db) == [(o, ["opened", "escalated", "closed"]) for o in oids]
+
+
+def _cases(db: psycopg.Connection) -> list[tuple[int, list[str]]]:
+    return db.execute(
         "SELECT c.outlet_id, array_agg(e.action ORDER BY e.id) FROM case_events e "
         "JOIN cases c ON c.id = e.case_id GROUP BY c.id ORDER BY c.outlet_id"
     ).fetchall()
-    assert per_case == [(o, ["opened", "escalated", "closed"]) for o in oids]
+
+
+def test_an_evaluator_that_finds_the_others_busy_takes_what_is_left(
+    db: psycopg.Connection, database_url: str
+) -> None:
+    """With 2 evaluators and 4 outlets queued, the first takes 2; the second, draining while
+    the first holds them, takes the other 2 in one batch (its share: half the queued hours,
+    the held outlets' included) instead of 1 and then the last in a second batch."""
+    oids = _outlets(db, 4)
+    now = H0 + timedelta(hours=8)
+    first = Evaluator(_options(database_url, 2), clock=lambda: now)
+    other = Evaluator(_options(database_url, 2), clock=lambda: now)
+    with psycopg.connect(database_url, autocommit=True) as conn, conn.transaction():
+        assert first._lock_next_outlets(conn, first.batch_outlets) == oids[:2]
+        with db.transaction():
+            assert other._lock_next_outlets(db, other.batch_outlets) == oids[2:]
+        assert other.drain(db) == 2
+    assert first.drain(db) == 2
+    assert db.execute("SELECT count(*) FROM evaluation_queue").fetchone() == (0,)
+    assert _cases(db) == [(o, ["opened", "escalated", "closed"]) for o in oids]
+
+
+def test_a_batch_is_the_evaluators_share_of_the_queued_hours(
+    db: psycopg.Connection, database_url: str
+) -> None:
+    """The share counts queued hours, not outlets: an outlet with 6 hours queued first, then 3
+    with one hour each (9 hours, 2 evaluators: 5 each) — the first evaluator takes the long
+    outlet alone, the second the 3 short ones (by outlets it was 2 and 2)."""
+    long = _outlets(db, 1)[0]
+    short = []
+    for k in range(3):
+        mn = f"0100000000000000000000T{k}"
+        short.append(add_outlet(db, mn, uscc=f"9133000000000001{k}X"))
+        bind_outlet(db, mn, ULTRA_LOW, "ultra-low-coal", date(2020, 1, 1), "p")
+        store(db, short[-1], {0: minute_rows(0, SERIES[0])})
+    now = H0 + timedelta(hours=8)
+    first = Evaluator(_options(database_url, 2), clock=lambda: now)
+    other = Evaluator(_options(database_url, 2), clock=lambda: now)
+    with psycopg.connect(database_url, autocommit=True) as conn, conn.transaction():
+        assert first._lock_next_outlets(conn, first.batch_outlets) == [long]
+        assert other.drain(db) == 3
+    assert first.drain(db) == 1
+    assert db.execute("SELECT count(*) FROM evaluation_queue").fetchone() == (0,)
+    assert _cases(db) == [(long, ["opened", "escalated", "closed"])]
+    hours = db.execute("SELECT outlet_id, count(*) FROM hourly_means GROUP BY 1").fetchall()
+    assert dict(hours) == {long: 6 * 2, **{o: 2 for o in short}}  # SO₂ and O₂ each hour
 
 
 def _at(now: datetime) -> datetime:
