@@ -330,11 +330,7 @@ class Evaluation:
             for _, r in results
         )
         if not by_hour:
-            results = [pr for _, results in planned for pr in results]
-            if self._batch is None:
-                self._store_hours(results)
-            elif results:
-                self._batch.hours.append((self.outlet.id, self.now, results))
+            self._store_hours([pr for _, results in planned for pr in results], batched=True)
         return HoursMeans(planned, by_hour)
 
     def judge_hours(self, means: HoursMeans) -> None:
@@ -343,8 +339,7 @@ class Evaluation:
             if means.by_hour:
                 self._store_hours(results)
             self._judge_hour(start, results)
-        if self._batch is None:
-            self._pending.flush(self.conn)
+        self._end_step()
 
     def _means(self, start: datetime) -> list[tuple[str, MeanResult]]:
         day = self.outlet.local_day(start)
@@ -479,9 +474,22 @@ class Evaluation:
         sent = kinds.get("hour")
         return _sent_hour(sent[-1], start, self.valid_flags()) if sent else None
 
-    def _store_hours(self, results: Sequence[tuple[str, MeanResult]]) -> None:
-        """Upsert these means in one statement (one array per column)."""
-        store_hours(self.conn, [(self.outlet.id, self.now, results)])
+    def _store_hours(
+        self, results: Sequence[tuple[str, MeanResult]], *, batched: bool = False
+    ) -> None:
+        """Upsert these means in one statement (one array per column); ``batched``, in a batch
+        judged together, with its other outlets' (:meth:`BatchWrites.write_hours`)."""
+        outlet = (self.outlet.id, self.now, results)
+        if batched and self._batch is not None:
+            self._batch.hours.append(outlet)
+        else:
+            store_hours(self.conn, [outlet])
+
+    def _end_step(self) -> None:
+        """Write the periods kept pending by a step, unless a batch judged together writes
+        them, all of its outlets' at once."""
+        if self._batch is None:
+            self._pending.flush(self.conn)
 
     # --- days ------------------------------------------------------------------------------
 
@@ -561,11 +569,7 @@ class Evaluation:
             )
             for pollutant, hours in by_pollutant.items()
         ]
-        # the judgement does not read them
-        if self._batch is None:
-            self._store_days(results)
-        elif results:
-            self._batch.days.append((self.outlet.id, self.now, results))
+        self._store_days(results)  # the judgement does not read them
         return DayMeans(day, rows, spreads, results)
 
     def judge_day(self, means: DayMeans) -> None:
@@ -597,12 +601,16 @@ class Evaluation:
                 ),
                 spreads=spreads,
             )
-        if self._batch is None:
-            self._pending.flush(self.conn)
+        self._end_step()
 
     def _store_days(self, results: Sequence[tuple[str, DayResult]]) -> None:
-        """Upsert these daily means in one statement (one array per column)."""
-        store_days(self.conn, [(self.outlet.id, self.now, results)])
+        """Upsert these daily means in one statement (one array per column), or in a batch
+        judged together with its other outlets' (:meth:`BatchWrites.write_days`)."""
+        outlet = (self.outlet.id, self.now, results)
+        if self._batch is not None:
+            self._batch.days.append(outlet)
+        else:
+            store_days(self.conn, [outlet])
 
     # --- judgement -------------------------------------------------------------------------
 
