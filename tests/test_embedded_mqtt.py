@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import contextlib
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -357,3 +359,64 @@ def _ack_oldest_take_next(
     packet_id, payload = _publish_id_and_payload(body)
     unacknowledged.append(packet_id)
     received.append(payload)
+
+
+# --- Aedes's queue of a session's messages, indexed (sourcewatch/broker/outgoing.mjs) ---------
+
+
+@needs_aedes
+def test_aedes_session_queue_behaves_as_aedes_own_store() -> None:
+    """outgoing.mjs replaces the in-memory store's scans of a session's queue with indexes; on
+    random sequences of the calls Aedes makes, repeating brokers, counters and packet ids, it
+    returns, throws and keeps the queue exactly as aedes-persistence's own store does."""
+    script = Path(__file__).with_name("broker_outgoing_same_as_aedes.mjs")
+    node = shutil.which("node")
+    assert node is not None
+    done = subprocess.run(
+        [node, str(script), str(embedded_mqtt.AEDES_FOLDER), "60"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert (done.returncode, done.stdout.strip()) == (0, "same"), done.stdout + done.stderr
+
+
+@needs_aedes
+def test_aedes_clears_the_acknowledged_messages_in_any_order_and_replays_the_rest() -> None:
+    """PUBACKs in an order of the client's (not the one sent) each clear their own message from
+    the session's queue: at the next connection Aedes sends exactly the others, each once,
+    then what was still held, and nothing acknowledged comes back."""
+    receive_maximum, total = 10, 40
+    with embedded_aedes() as url, publisher(url) as publish:
+        port = _port(url)
+        s = _connect_5(port, b"rm-scrambled", receive_maximum, clean=True)
+        _subscribe_qos1(s, b"scrambled/#")
+        for i in range(total):
+            publish("scrambled/x", str(i).encode())
+        acknowledged: set[bytes] = set()
+        unacknowledged = _publishes_until_pong(s)
+        for _ in range(3):  # every other one of the window, newest first
+            for packet_id, payload in unacknowledged[::-2]:
+                _puback(s, packet_id)
+                acknowledged.add(payload)
+            unacknowledged = unacknowledged[-2::-2]
+            while len(unacknowledged) < receive_maximum:
+                first, body = _read_packet(s)
+                assert first >> 4 == 3, hex(first)
+                unacknowledged.append(_publish_id_and_payload(body))
+        assert len(acknowledged) == 15 and len(_publishes_until_pong(s)) == 0
+        s.close()
+        s = _connect_5(port, b"rm-scrambled", receive_maximum, clean=False)
+        replayed: list[bytes] = []
+        while len(acknowledged) + len(replayed) < total:
+            first, body = _read_packet(s)
+            assert first >> 4 == 3, hex(first)
+            packet_id, payload = _publish_id_and_payload(body)
+            replayed.append(payload)
+            _puback(s, packet_id)
+        assert len(_publishes_until_pong(s)) == 0
+        s.close()
+    assert not acknowledged & set(replayed)
+    assert acknowledged | set(replayed) == {str(i).encode() for i in range(total)}
+    assert replayed == sorted(set(replayed), key=int)  # each once, in the order published

@@ -14,10 +14,12 @@
 // - Receive Maximum (MQTT 5): Aedes advertises it but sends a client any number of unacknowledged
 //   QoS 1/2 PUBLISHes; holdAtReceiveMaximum below keeps to the client's value.
 // Aedes' in-memory persistence has no bound on the messages or bytes queued for a session that
-// is away (Mosquitto's max_queued_messages / max_queued_bytes); it has no such option.
+// is away (Mosquitto's max_queued_messages / max_queued_bytes); it has no such option. Its
+// queue of a session's messages is ours, indexed (outgoing.mjs), with the same semantics.
 import net from 'node:net'
 import { parseArgs } from 'node:util'
 import { Aedes } from 'aedes'
+import { indexOutgoing } from './outgoing.mjs'
 
 const usage = 'usage: node broker.mjs --max-packet-size=BYTES PORT'
 let args
@@ -121,6 +123,7 @@ const broker = await Aedes.createBroker({
     done(null, true)
   }
 })
+indexOutgoing(broker.persistence) // before any client connects
 broker.on('ack', (packet, client) => acknowledgedBy.get(client)?.())
 broker.on('clientError', (client, err) => console.error(`client ${client.id}: ${err.message}`))
 
