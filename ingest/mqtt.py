@@ -412,13 +412,14 @@ class MqttTransport:
                 self._unacked += 1
                 unacked, logged = self._unacked, self._overshoot_logged
                 self._overshoot_logged |= unacked > self.options.receive_maximum
+            # Said at the first message past RM, so without a count: it would always read
+            # RM + 1 (the broker may have sent more, unread while reading pauses).
             if unacked > self.options.receive_maximum and not logged:
                 log.warning(
-                    "the MQTT broker pushed %d unacknowledged messages, more than the Receive "
-                    "Maximum of %d (Mosquitto before 2.0.13 does: eclipse/mosquitto#2306; Aedes "
-                    "does with the session's stored queue as it connects); reading pauses while the inbox is full, and "
-                    "keep-alive answers can be late behind the surplus: use Mosquitto 2.0.13 "
-                    "or later",
-                    unacked,
+                    "the MQTT broker pushed more than the Receive Maximum of %d unacknowledged "
+                    "messages (Mosquitto before 2.0.13 does: eclipse/mosquitto#2306; Aedes does "
+                    "with the session's stored queue as it connects); reading pauses while the "
+                    "inbox is full, and keep-alive answers can be late behind the surplus: use "
+                    "Mosquitto 2.0.13 or later",
                     self.options.receive_maximum,
                 )
