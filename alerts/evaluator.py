@@ -328,12 +328,12 @@ class Evaluator:
         """Read for the batch what its outlets' hours steps would read one by one: the samples
         (unless not ``minutes``: the caller reads them outlet by outlet), the hours without case
         periods, the limits, the open cases."""
-        # One hour alone reads as much ahead as not; from two on, one statement reads the
-        # minutes, the limits and the hours without periods of all (the last of which lets a
-        # period of an open case read below be kept pending, see judge_period).
-        if sum(map(len, hours.values())) > 1:
+        # For one outlet and one hour as for many: the hours without periods (with the open
+        # cases read below, what lets a period of an open case be kept pending, see
+        # judge_period) and the open cases with their periods' aggregates cost a statement
+        # each, against two to three per case and period when each is read when first needed.
+        if hours:
             self._prefetch(conn, evaluations, hours, cache, minutes=minutes, guarded=guarded)
-        if len(evaluations) > 1:  # else each is read when first needed, as often
             since = {  # the start of the earliest period judged: its local day's
                 o: ev.outlet.day_bounds(ev.outlet.local_day(min(hours[o])))[0]
                 for o, ev in evaluations.items()
@@ -359,10 +359,10 @@ class Evaluator:
         *,
         guarded: bool = True,
     ) -> None:
-        """Read what the outlets' day steps read at once (for one outlet each day reads its
-        own, as often); if that fails, each day reads its own (in its savepoint, as it always
+        """Read what the outlets' day steps read at once (one outlet's days too: two statements
+        for all of them); if that fails, each day reads its own (in its savepoint, as it always
         could); not ``guarded``, a failure propagates."""
-        if len(days) < 2:
+        if not days:
             return
         try:
             with conn.transaction() if guarded else nullcontext():
