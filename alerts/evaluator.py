@@ -191,32 +191,31 @@ class Evaluator:
             outlet_ids = self._lock_next_outlets(conn, limit)
             if not outlet_ids:
                 return 0, 0
-            conn.execute(_GENERIC_PLANS)
+            # The queued hours of the locked outlets, deleted as they are taken (the deletion
+            # locks their rows as FOR UPDATE did; an hour queued again meanwhile waits for this
+            # transaction and is queued anew once it commits, see ingest/writer.py; a rollback
+            # leaves them queued): one statement, sent with the SET and the outlets' read in
+            # one round trip.
             hours: dict[int, list[datetime]] = {}
-            for outlet_id, hour in conn.execute(
-                "SELECT outlet_id, hour_start FROM evaluation_queue WHERE outlet_id = ANY(%s) "
-                "FOR UPDATE",
-                (outlet_ids,),
-            ):
-                hours.setdefault(outlet_id, []).append(hour)
+            with conn.pipeline():
+                conn.execute(_GENERIC_PLANS)
+                queued = conn.execute(
+                    "DELETE FROM evaluation_queue WHERE outlet_id = ANY(%s) "
+                    "RETURNING outlet_id, hour_start",
+                    (outlet_ids,),
+                )
+                outlets = load_outlets(conn, outlet_ids)
+                for outlet_id, hour in queued:
+                    hours.setdefault(outlet_id, []).append(hour)
             # Outlets whose hours someone else judged since the candidates were read: nothing
             # left to do under their lock.
             taken = [o for o in outlet_ids if o in hours]
-            outlets = load_outlets(conn, taken) if taken else {}
             cache = self._cache if self._cache is not None else ReferenceCache()
             to_judge = {o: hours[o] for o in taken if o in outlets}
             transitions = self._at_once(conn, outlets, to_judge, cache)
             if transitions is None:  # something failed: each outlet in its own savepoints
                 transitions = self._one_by_one(conn, outlets, to_judge, cache)
             self._announce(conn, transitions)  # the cases' contexts read once for the batch
-            if taken:
-                queued = [(o, h) for o in taken for h in hours[o]]
-                conn.execute(
-                    "DELETE FROM evaluation_queue q USING unnest(%b::int[], %b::timestamptz[]) "
-                    "AS d(outlet_id, hour_start) "
-                    "WHERE q.outlet_id = d.outlet_id AND q.hour_start = d.hour_start",
-                    ([o for o, _ in queued], [h for _, h in queued]),
-                )
         return len(outlet_ids), len(taken)
 
     def _at_once(
@@ -332,7 +331,11 @@ class Evaluator:
         # cases read below, what lets a period of an open case be kept pending, see
         # judge_period) and the open cases with their periods' aggregates cost a statement
         # each, against two to three per case and period when each is read when first needed.
+        # One hour alone reads its minutes when judged, as always (the batch's read costs its
+        # server more for one hour's rows than it saves this process).
         if hours:
+            one_hour = sum(map(len, hours.values())) == 1
+            minutes = minutes and not one_hour
             self._prefetch(conn, evaluations, hours, cache, minutes=minutes, guarded=guarded)
             since = {  # the start of the earliest period judged: its local day's
                 o: ev.outlet.day_bounds(ev.outlet.local_day(min(hours[o])))[0]
