@@ -4,7 +4,7 @@ expires old dead letters (:mod:`alerts.retention`).
 
 Safe to run twice at once and after a crash: an evaluator first takes the case locks of a
 batch of outlets without waiting (skipping outlets someone else holds), then all of those
-outlets' queued hours, and deletes them in the transaction that stores their results; so two
+outlets' queued hours, deleting them in the transaction that stores their results; so two
 evaluators never judge one outlet at the same time, nor split one outlet's queued hours
 between them. ``sourcewatch alerts`` runs several (``evaluator_processes``, one per core by
 default, :mod:`alerts.evaluator_processes`); a batch is then at most an evaluator's share of
