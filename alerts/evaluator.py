@@ -331,8 +331,8 @@ class Evaluator:
         # cases read below, what lets a period of an open case be kept pending, see
         # judge_period) and the open cases with their periods' aggregates cost a statement
         # each, against two to three per case and period when each is read when first needed.
-        # One hour alone reads its minutes when judged, as always (the batch's read costs its
-        # server more for one hour's rows than it saves this process).
+        # One hour alone reads its minutes when judged, as before: for one hour's rows the
+        # batch's read was not cheaper (bench/README.md, sixteenth round).
         if hours:
             one_hour = sum(map(len, hours.values())) == 1
             minutes = minutes and not one_hour
