@@ -4,7 +4,7 @@ expires old dead letters (:mod:`alerts.retention`).
 
 Safe to run twice at once and after a crash: an evaluator first takes the case locks of a
 batch of outlets without waiting (skipping outlets someone else holds), then all of those
-outlets' queued hours, and deletes them in the transaction that stores their results; so two
+outlets' queued hours, deleting them in the transaction that stores their results; so two
 evaluators never judge one outlet at the same time, nor split one outlet's queued hours
 between them. ``sourcewatch alerts`` runs several (``evaluator_processes``, one per core by
 default, :mod:`alerts.evaluator_processes`); a batch is then at most an evaluator's share of
@@ -191,32 +191,31 @@ class Evaluator:
             outlet_ids = self._lock_next_outlets(conn, limit)
             if not outlet_ids:
                 return 0, 0
-            conn.execute(_GENERIC_PLANS)
+            # The queued hours of the locked outlets, deleted as they are taken (the deletion
+            # locks their rows as FOR UPDATE did; an hour queued again meanwhile waits for this
+            # transaction and is queued anew once it commits, see ingest/writer.py; a rollback
+            # leaves them queued): one statement, sent with the SET and the outlets' read in
+            # one round trip.
             hours: dict[int, list[datetime]] = {}
-            for outlet_id, hour in conn.execute(
-                "SELECT outlet_id, hour_start FROM evaluation_queue WHERE outlet_id = ANY(%s) "
-                "FOR UPDATE",
-                (outlet_ids,),
-            ):
-                hours.setdefault(outlet_id, []).append(hour)
+            with conn.pipeline():
+                conn.execute(_GENERIC_PLANS)
+                queued = conn.execute(
+                    "DELETE FROM evaluation_queue WHERE outlet_id = ANY(%s) "
+                    "RETURNING outlet_id, hour_start",
+                    (outlet_ids,),
+                )
+                outlets = load_outlets(conn, outlet_ids)
+                for outlet_id, hour in queued:
+                    hours.setdefault(outlet_id, []).append(hour)
             # Outlets whose hours someone else judged since the candidates were read: nothing
             # left to do under their lock.
             taken = [o for o in outlet_ids if o in hours]
-            outlets = load_outlets(conn, taken) if taken else {}
             cache = self._cache if self._cache is not None else ReferenceCache()
             to_judge = {o: hours[o] for o in taken if o in outlets}
             transitions = self._at_once(conn, outlets, to_judge, cache)
             if transitions is None:  # something failed: each outlet in its own savepoints
                 transitions = self._one_by_one(conn, outlets, to_judge, cache)
             self._announce(conn, transitions)  # the cases' contexts read once for the batch
-            if taken:
-                queued = [(o, h) for o in taken for h in hours[o]]
-                conn.execute(
-                    "DELETE FROM evaluation_queue q USING unnest(%b::int[], %b::timestamptz[]) "
-                    "AS d(outlet_id, hour_start) "
-                    "WHERE q.outlet_id = d.outlet_id AND q.hour_start = d.hour_start",
-                    ([o for o, _ in queued], [h for _, h in queued]),
-                )
         return len(outlet_ids), len(taken)
 
     def _at_once(
@@ -328,12 +327,16 @@ class Evaluator:
         """Read for the batch what its outlets' hours steps would read one by one: the samples
         (unless not ``minutes``: the caller reads them outlet by outlet), the hours without case
         periods, the limits, the open cases."""
-        # One hour alone reads as much ahead as not; from two on, one statement reads the
-        # minutes, the limits and the hours without periods of all (the last of which lets a
-        # period of an open case read below be kept pending, see judge_period).
-        if sum(map(len, hours.values())) > 1:
+        # For one outlet and one hour as for many: the hours without periods (with the open
+        # cases read below, what lets a period of an open case be kept pending, see
+        # judge_period) and the open cases with their periods' aggregates cost a statement
+        # each, against two to three per case and period when each is read when first needed.
+        # One hour alone reads its minutes when judged, as before: for one hour's rows the
+        # batch's read was not cheaper (bench/README.md, sixteenth round).
+        if hours:
+            one_hour = sum(map(len, hours.values())) == 1
+            minutes = minutes and not one_hour
             self._prefetch(conn, evaluations, hours, cache, minutes=minutes, guarded=guarded)
-        if len(evaluations) > 1:  # else each is read when first needed, as often
             since = {  # the start of the earliest period judged: its local day's
                 o: ev.outlet.day_bounds(ev.outlet.local_day(min(hours[o])))[0]
                 for o, ev in evaluations.items()
@@ -359,10 +362,10 @@ class Evaluator:
         *,
         guarded: bool = True,
     ) -> None:
-        """Read what the outlets' day steps read at once (for one outlet each day reads its
-        own, as often); if that fails, each day reads its own (in its savepoint, as it always
+        """Read what the outlets' day steps read at once (one outlet's days too: two statements
+        for all of them); if that fails, each day reads its own (in its savepoint, as it always
         could); not ``guarded``, a failure propagates."""
-        if len(days) < 2:
+        if not days:
             return
         try:
             with conn.transaction() if guarded else nullcontext():

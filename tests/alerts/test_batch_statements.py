@@ -46,10 +46,12 @@ def test_a_batch_prepares_its_statements_at_their_first_execution(pg_admin_dsn: 
     assert missing == []
 
 
-def _statements_of_a_drain(conn: psycopg.Connection, evaluator: Evaluator) -> list[str]:
-    """What a drain of two outlets on ``conn`` (with a CountingCursor) sent."""
+def _statements_of_a_drain(
+    conn: psycopg.Connection, evaluator: Evaluator, outlets: int = 2
+) -> list[str]:
+    """What a drain of ``outlets`` outlets on ``conn`` (with a CountingCursor) sent."""
     CountingCursor.sent = []
-    assert evaluator.drain(conn) == 2
+    assert evaluator.drain(conn) == outlets
     return CountingCursor.sent
 
 
@@ -81,18 +83,20 @@ def test_a_batch_writes_its_outlets_means_and_periods_in_one_statement_each(
     assert writes == {"hourly_means": 1, "daily_means": 1, "case_periods": 1}
 
 
+@pytest.mark.parametrize("outlets", [2, 1])
 def test_a_batch_appends_periods_to_cases_open_before_it_in_one_statement(
-    pg_admin_dsn: str,
+    pg_admin_dsn: str, outlets: int
 ) -> None:
-    """Two outlets whose exceedance cases a first batch opened, each with a later hour judged
+    """Outlets whose exceedance cases a first batch opened, each with a later hour judged
     together (the product's steady state, an hour of each outlet): the open cases are read
     with their periods' aggregates for the batch, so their new periods, aggregates and
     events are written by one statement, with no case read and no period written one by
-    one; the cases end as they would have."""
+    one; the cases end as they would have. A batch of one outlet and one hour (the live
+    queue's last outlet, or its only one) as well as a batch of two."""
     first = DAY + timedelta(days=2)
     live = first + timedelta(hours=12)  # the local day not over: no day judged, no pattern
-    with fresh_database(pg_admin_dsn, outlets=2) as url:
-        load_minutes(url, 2, 2)  # two outlets' two hours
+    with fresh_database(pg_admin_dsn, outlets=outlets) as url:
+        load_minutes(url, outlets, 2)  # each outlet's two hours
         with psycopg.connect(url, autocommit=True, cursor_factory=CountingCursor) as conn:
             held = conn.execute(
                 "DELETE FROM evaluation_queue WHERE hour_start > %s RETURNING outlet_id, "
@@ -101,17 +105,39 @@ def test_a_batch_appends_periods_to_cases_open_before_it_in_one_statement(
             ).fetchall()
             settings = AlertsSettings(database_url=url, evaluator_processes=1)
             evaluator = Evaluator(EvaluatorOptions.from_settings(settings), clock=lambda: live)
-            assert evaluator.drain(conn) == 2  # the first hour: a case opened for each
+            assert evaluator.drain(conn) == outlets  # the first hour: a case opened for each
             conn.cursor().executemany(
                 "INSERT INTO evaluation_queue (outlet_id, hour_start) VALUES (%s, %s)", held
             )
-            sent = _statements_of_a_drain(conn, evaluator)
+            sent = _statements_of_a_drain(conn, evaluator, outlets)
             cases = conn.execute(
                 "SELECT c.outlet_id, c.state, c.first_at, c.last_at, count(p.*) "
                 "FROM cases c JOIN case_periods p ON p.case_id = c.id "
                 "WHERE c.kind = 'exceedance' GROUP BY c.id ORDER BY 1"
             ).fetchall()
     second = first + timedelta(hours=1)
-    assert [row[1:] for row in cases] == [("open", first, second, 2)] * 2
+    assert [row[1:] for row in cases] == [("open", first, second, 2)] * outlets
     assert sum("INSERT INTO case_periods" in s for s in sent) == 1
     assert not [s for s in sent if s.startswith(("SELECT * FROM cases", "UPDATE cases SET"))]
+
+
+def test_one_outlets_days_are_read_in_one_statement_and_its_hours_taken_in_one(
+    pg_admin_dsn: str,
+) -> None:
+    """A batch of one outlet whose hours span three local days (a backfill's last outlet)
+    reads the days' hourly means in one statement, as a batch of several outlets does, not
+    one per day; and its queued hours are taken (locked and deleted) by one statement, not a
+    read FOR UPDATE and a deletion at the end."""
+    with fresh_database(pg_admin_dsn, outlets=1) as url:
+        load_minutes(url, 1, 48)  # 08:00 local on a day, 48 hours on: three local days
+        with psycopg.connect(url, autocommit=True, cursor_factory=CountingCursor) as conn:
+            settings = AlertsSettings(database_url=url, evaluator_processes=1)
+            evaluator = Evaluator(EvaluatorOptions.from_settings(settings))
+            sent = _statements_of_a_drain(conn, evaluator, 1)
+            days = conn.execute("SELECT count(DISTINCT day) FROM daily_means").fetchone()
+            queued = conn.execute("SELECT count(*) FROM evaluation_queue").fetchone()
+    assert days == (3,) and queued == (0,)
+    day_reads = [s for s in sent if "hourly_means" in s and not s.lstrip().startswith("INSERT")]
+    assert len(day_reads) == 1 and BATCH_STATEMENTS["read_days"] in day_reads[0]
+    queue = [s for s in sent if "evaluation_queue WHERE outlet_id" in s]
+    assert len(queue) == 1 and queue[0].startswith("DELETE")

@@ -209,6 +209,39 @@ def test_two_evaluators_at_once_judge_each_hour_once(
     assert db.execute("SELECT count(*) FROM cases").fetchone() == (6,)
 
 
+def test_an_hour_queued_again_while_its_batch_is_judged_is_queued_after_it(
+    db: psycopg.Connection, outlet: int, database_url: str
+) -> None:
+    """The writer queues again an hour that a batch being judged has taken (a late or revised
+    value of it): the writer's queueing waits for the batch's transaction, and once that
+    commits the hour is queued anew, to be judged with the late value; the batch's taking
+    (and deleting) of its hours does not swallow it."""
+    store(db, outlet, {0: minute_rows(0, "24")})
+    writer_pid: list[int] = []
+
+    def late_value() -> None:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            writer_pid.append(conn.info.backend_pid)
+            store(conn, outlet, {0: minute_rows(0, "80")})
+
+    with psycopg.connect(database_url, autocommit=True) as conn, conn.transaction():
+        assert evaluator(database_url, H0 + timedelta(hours=8)).drain(conn) == 1
+        writer = threading.Thread(target=late_value)
+        writer.start()
+        waiting = None
+        while waiting is None and writer.is_alive():  # until the writer waits for a lock
+            waiting = db.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE pid = %s AND wait_event_type = 'Lock'",
+                writer_pid[:1] or [0],
+            ).fetchone()
+        assert waiting == (1,)
+    writer.join()
+    queued = db.execute(
+        "SELECT hour_start FROM evaluation_queue WHERE outlet_id = %s", (outlet,)
+    ).fetchall()
+    assert queued == [(H0,)]
+
+
 def test_an_outlet_being_evaluated_is_skipped_not_split(
     db: psycopg.Connection, outlet: int, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
