@@ -3,6 +3,7 @@ and daily means, cases and notifications — exactly once, whoever evaluates and
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -724,6 +725,41 @@ def test_series_of_one_sample_a_minute_are_read_as_their_first_time_and_count(
             )
         ]
         assert got == [(epoch_micros(H0 + at), Decimal(k)) for k, at in enumerate(offsets)]
+
+
+def test_the_values_read_are_the_decimals_stored(db: psycopg.Connection, outlet: int) -> None:
+    """read_minutes gives every value and Zs value as the Decimal the measurements view's
+    numeric gives (same sign, digits and exponent), whether the database keeps it as a
+    mantissa and a scale or wide, and None as None; also in a pipeline, as a batch reads. (The
+    read takes them as exact_text, migration 0027: its varchar columns are loaded as numeric's.)"""
+    from alerts.evaluation import read_minutes
+
+    texts = [
+        "10.00", "10", "0", "0.000", "-0.5", "-12.340", "1E+3", "0.000000000000000001",
+        "-999999999999999999", "99999999.9999999999", "NaN", "Infinity", "-Infinity",
+        "1000000000000000000", "0.0000000000000000001", "20.61855670103092783505154639",
+    ]  # fmt: skip
+    values = [Decimal(t) for t in texts] + [None, Decimal("7.25")]
+    zs_values = [None, *reversed(values[:-1])]
+    rows = [
+        MeasurementRow("a21026", "min", H0 + timedelta(minutes=k), value=v, zs_value=z, flag="N")
+        for k, (v, z) in enumerate(zip(values, zs_values, strict=True))
+    ]
+    store(db, outlet, {0: rows})
+    stored = db.execute(
+        "SELECT value::text, zs_value::text FROM measurements WHERE outlet_id = %s ORDER BY ts",
+        (outlet,),
+    ).fetchall()
+
+    def exact(d: Decimal | None) -> object:
+        return None if d is None else (type(d), d.as_tuple())
+
+    expected = [tuple(exact(None if t is None else Decimal(t)) for t in row) for row in stored]
+    for pipelined in (False, True):
+        with db.pipeline() if pipelined else contextlib.nullcontext():
+            samples = read_minutes(db, {outlet: [H0]})[outlet][H0]["a21026"]["min"]
+        got = [(exact(v), exact(z)) for v, z in zip(samples.value, samples.zs_value, strict=True)]
+        assert got == expected
 
 
 def test_a_batch_runs_generic_plans_for_its_transaction_only(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import psycopg
 import pytest
@@ -99,6 +100,25 @@ def test_what_no_pair_holds_is_kept_wide_as_sent(db: psycopg.Connection, text: s
         (text, text, text),
     ).fetchone()
     assert row == (None, None, original)
+
+
+@pytest.mark.parametrize("text", [*KEPT, *WIDE])
+def test_the_text_of_a_pair_reads_as_the_same_decimal(db: psycopg.Connection, text: str) -> None:
+    """exact_text (migration 0027, the evaluator's minutes' read): the pair's text is read, by
+    Python's Decimal and by numeric's input, as the same value with the same exponent as the
+    joined numeric's own text."""
+    row = db.execute(
+        "SELECT exact_decimal(m, s, w)::text, exact_text(m, s, w), exact_text(m, s, w)::numeric::text"
+        " FROM (SELECT exact_mantissa(%s::numeric) AS m, exact_scale(%s::numeric) AS s,"
+        " exact_wide(%s::numeric) AS w) AS pair",
+        (text, text, text),
+    ).fetchone()
+    assert row is not None
+    joined, pair_text, as_numeric = row
+    assert Decimal(pair_text).as_tuple() == Decimal(joined).as_tuple()
+    assert str(Decimal(pair_text)) == str(Decimal(joined))
+    assert as_numeric == joined
+    assert db.execute("SELECT exact_text(NULL, NULL, NULL)").fetchone() == (None,)
 
 
 def test_the_table_refuses_a_pair_half_null_or_out_of_range(db: psycopg.Connection) -> None:
