@@ -175,6 +175,17 @@ _FLAGS[""] = _FLAGS[None] = FlagBits()
 _CP_OPEN = re.compile(r"CP=&&", re.IGNORECASE)
 
 
+def _cp_open(text: str) -> int:
+    """Where the first ``CP=&&`` (in any case) starts in ``text``, or -1."""
+    start = text.find("CP=&&")
+    # Any spelling's match at j has "=&&" at j + 2: when the first "=&&" is this one's, no
+    # other spelling comes before it (one substring search instead of a case-blind regex).
+    if start >= 0 and text.find("=&&", 0, start + 5) == start + 2:
+        return start
+    opening = _CP_OPEN.search(text)
+    return -1 if opening is None else opening.start()
+
+
 def _decode(segment: bytes, base: int) -> tuple[str, str]:
     # §6.3: "所有的通讯包都是由 ASCII 码（汉字除外，采用 UTF-8 码，8 位，1 字节）字符组成";
     # some devices send GB2312/GBK, so GB18030 is the fallback.
@@ -275,14 +286,14 @@ def _build(
         return base + len(text[:index].encode(encoding))
 
     # §6.3.3: "CP=&&数据区&&" - the segment ends with the "&&" that closes CP.
-    opening = _CP_OPEN.search(text)
-    if opening is None:
+    start = _cp_open(text)
+    if start < 0:
         raise FrameError("no 'CP=&&' in the data segment", where(len(text)))
-    if len(text) < opening.end() + 2 or not text.endswith("&&"):
+    if len(text) < start + 7 or not text.endswith("&&"):
         raise FrameError("CP is not closed by '&&' at the end of the segment", where(len(text)))
-    cp_text = text[opening.end() : -2]
+    cp_text = text[start + 5 : -2]
 
-    head = text[: opening.start()]
+    head = text[:start]
     parsed = _header(head)
     if isinstance(parsed, _BadNumber):
         name, raw, limit = parsed

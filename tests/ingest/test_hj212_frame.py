@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import pickle
+import random
+import re
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -28,6 +30,7 @@ from ingest.hj212 import (
     parse_packet,
     parse_segment,
 )
+from ingest.hj212 import frame
 
 MN = "010000A8900016F000169DC0"
 OFFICIAL = (
@@ -569,3 +572,32 @@ def test_a_parsed_frame_makes_its_values_on_first_use_as_parse_cp_does() -> None
     assert made.split_cp()[1] == ("1.50", "N", "1")
     with pytest.raises(AttributeError, match="no attribute 'valeus'"):
         frame.valeus  # noqa: B018
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "QN=1;CP=&&a=1&&",
+        "QN=1;cp=&&x;CP=&&a=1&&",  # another case first: it is the one
+        "QN=1;Cp=&&CP=&&&&",
+        "QN=1;X=&&;CP=&&a=1&&",  # "=&&" before CP=&& that is not a CP=&&
+        "QN=1;CP=&&&",
+        "QN=1;cP=&&a=1&&",
+        "QN=1;CP=&=&&",
+        "CP=&&",
+        "",
+    ],
+)
+def test_cp_open_is_the_first_case_blind_match(text: str) -> None:
+    # _cp_open finds "CP=&&" by a substring search unless another spelling may come first
+    first = re.search(r"(?i)CP=&&", text)
+    assert frame._cp_open(text) == (-1 if first is None else first.start())
+
+
+def test_cp_open_agrees_with_the_regex_on_generated_text() -> None:
+    rng = random.Random(16)
+    pieces = ["CP=&&", "cp=&&", "cP=&&", "=&&", "&&", "C", "P", "c", "=", "&", ";", "a"]
+    for _ in range(20_000):
+        text = "".join(rng.choices(pieces, k=rng.randrange(0, 8)))
+        first = re.search(r"(?i)CP=&&", text)
+        assert frame._cp_open(text) == (-1 if first is None else first.start()), text
