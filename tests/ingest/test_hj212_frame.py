@@ -30,7 +30,7 @@ from ingest.hj212 import (
     parse_packet,
     parse_segment,
 )
-from ingest.hj212 import frame
+from ingest.hj212.frame import _cp_open
 
 MN = "010000A8900016F000169DC0"
 OFFICIAL = (
@@ -591,7 +591,7 @@ def test_a_parsed_frame_makes_its_values_on_first_use_as_parse_cp_does() -> None
 def test_cp_open_is_the_first_case_blind_match(text: str) -> None:
     # _cp_open finds "CP=&&" by a substring search unless another spelling may come first
     first = re.search(r"(?i)CP=&&", text)
-    assert frame._cp_open(text) == (-1 if first is None else first.start())
+    assert _cp_open(text) == (-1 if first is None else first.start())
 
 
 def test_cp_open_agrees_with_the_regex_on_generated_text() -> None:
@@ -600,4 +600,4 @@ def test_cp_open_agrees_with_the_regex_on_generated_text() -> None:
     for _ in range(20_000):
         text = "".join(rng.choices(pieces, k=rng.randrange(0, 8)))
         first = re.search(r"(?i)CP=&&", text)
-        assert frame._cp_open(text) == (-1 if first is None else first.start()), text
+        assert _cp_open(text) == (-1 if first is None else first.start()), text
