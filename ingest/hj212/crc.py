@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -45,7 +46,9 @@ _START = tuple(_P[e][0xFF] for e in range(8))  # the initial high byte 0xFF afte
 # The XOR fold below as a CRC: with the polynomial X^64 + 1 (X^64 = 1), the remainder of a
 # message is the XOR of its 64-bit blocks counted from its end, i.e. of its bytes grouped by
 # their distance from the end modulo 8. anycrc computes it in C (carry-less multiplication).
-_FOLD = anycrc.CRC(width=64, poly=1, init=0, refin=False, refout=False, xorout=0).calc
+_FOLD: Callable[[bytes], int] = anycrc.CRC(
+    width=64, poly=1, init=0, refin=False, refout=False, xorout=0
+).calc
 # The folded byte s (s bytes from the low end: bytes at distance d from the end, d % 8 == s) is
 # mapped by H^((d + 1) mod 8) = H^((s + 1) % 8).
 _FOLD_MAPS = tuple(_P[(s + 1) % 8] for s in range(8))
