@@ -271,6 +271,11 @@ def _header(head: str) -> _Header | _BadNumber:
     return _read_header(head)
 
 
+# The shape of each logger's (MN's) last CP: its next CP most likely has the same keys.
+SHAPE_HINTS_SIZE = 4096
+_SHAPE_HINTS: dict[str | None, CPShape] = {}
+
+
 def _build(
     packet: bytes,
     segment: bytes,
@@ -302,7 +307,13 @@ def _build(
         index = found[-1].start(1) if found else 0  # the last one is the one kept
         raise FrameError(f"{name}={raw!r} is not an integer 0..{limit}", where(index))
     header, flag, pnum, pno = parsed
-    shape, raws = split_cp(cp_text)
+    mn = header.get("MN")
+    hint = _SHAPE_HINTS.get(mn)
+    shape, raws = split_cp(cp_text, hint)
+    if shape is not hint:
+        if len(_SHAPE_HINTS) >= SHAPE_HINTS_SIZE:
+            _SHAPE_HINTS.clear()
+        _SHAPE_HINTS[mn] = shape
     attributes = cp_attributes(shape, raws)
     data_time = attributes.get("DataTime")
     frame: Any = _FrameDraft()  # typed by Frame's fields, checked when it becomes a Frame
@@ -316,7 +327,7 @@ def _build(
     frame.st = header.get("ST")
     frame.cn = header.get("CN")
     frame.pw = header.get("PW")
-    frame.mn = header.get("MN")
+    frame.mn = mn
     frame.flag = flag
     frame.pnum = pnum
     frame.pno = pno
