@@ -188,7 +188,22 @@ def test_a_hint_gives_what_splitting_without_it_gives() -> None:
     # split_cp with the shape of an earlier CP (frame.py: the same logger's last one) reads the
     # raws in one regex match when the keys are the same; every raw that steers the grammar
     rng = random.Random(212)
-    raws = ["12.5", "N", "", "-0.1", "1=2", " 3", "4 ", "a/b", "//x//", "x//", "的", "\x1c", "5;6"]
+    raws = [
+        "12.5",
+        "N",
+        "",
+        "-0.1",
+        "1=2",
+        " 3",
+        "4 ",
+        "a/b",
+        "//x//",
+        "//x",
+        "x//",
+        "的",
+        "\x1c",
+        "5;6",
+    ]
     layouts = [
         ("DataTime", "a21026-Rtd", "a21026-Flag"),
         ("a21026-Rtd", "a21026-Rtd", "w01018-Zs-Rtd"),
