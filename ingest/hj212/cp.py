@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation, getcontext
-from functools import lru_cache
+from functools import lru_cache, partial
 from itertools import repeat
 from typing import Any
 
@@ -189,9 +190,23 @@ class CPShape:
     keys: tuple[str, ...]
     attributes: tuple[tuple[str, int], ...]  # (key, index) of each key without "-"
     values: tuple[tuple[str, str, int], ...]  # (code, field, index) of each "code-field" key
+    # A plain CP with these keys (see _plain_keys) as a regex whose groups are the raws; None
+    # when a key could not be one of a plain CP.
+    template: re.Pattern[str] | None = dataclasses.field(default=None, repr=False)
 
 
-def _shape(keys: tuple[str, ...]) -> CPShape:
+# A raw of a plain CP: no delimiter, no ASCII whitespace (the text is ASCII).
+_PLAIN_RAW = "([^;,=" + re.escape("".join(chr(c) for c in range(128) if chr(c).isspace())) + "]*)"
+
+
+def _template(keys: tuple[str, ...]) -> re.Pattern[str] | None:
+    for key in keys:
+        if not key or not key.isascii() or has_space(key) or _SEPARATOR.search(key) or "=" in key:
+            return None
+    return re.compile("[;,]".join(re.escape(key) + "=" + _PLAIN_RAW for key in keys))
+
+
+def _shape(keys: tuple[str, ...], *, template: bool = False) -> CPShape:
     attributes = []
     values = []
     for i, key in enumerate(keys):
@@ -200,14 +215,14 @@ def _shape(keys: tuple[str, ...]) -> CPShape:
             values.append((code, field, i))
         else:
             attributes.append((key, i))
-    return CPShape(keys, tuple(attributes), tuple(values))
+    return CPShape(keys, tuple(attributes), tuple(values), _template(keys) if template else None)
 
 
 # Shapes remembered (the most recently used), for CPs of at most SHAPE_MAX_KEYS keys: the bound
 # on both keeps ever new keys (a faulty or hostile sender) from growing a process without end.
 SHAPE_CACHE_SIZE = 256
 SHAPE_MAX_KEYS = 128
-_remembered_shape = lru_cache(maxsize=SHAPE_CACHE_SIZE)(_shape)
+_remembered_shape = lru_cache(maxsize=SHAPE_CACHE_SIZE)(partial(_shape, template=True))
 
 
 def cp_shape(keys: tuple[str, ...]) -> CPShape:
@@ -215,7 +230,7 @@ def cp_shape(keys: tuple[str, ...]) -> CPShape:
     return (_remembered_shape if len(keys) <= SHAPE_MAX_KEYS else _shape)(keys)
 
 
-def split_cp(text: str) -> tuple[CPShape, tuple[str, ...]]:
+def split_cp(text: str, hint: CPShape | None = None) -> tuple[CPShape, tuple[str, ...]]:
     """The text between ``CP=&&`` and ``&&`` as its shape and its raw values, in order.
 
     Tolerant by design (docs/protocol.md#real-device-pitfalls): each pair is split on its first "="
@@ -223,6 +238,11 @@ def split_cp(text: str) -> tuple[CPShape, tuple[str, ...]]:
     values, duplicates and any order are kept as sent; tokens with no "=" or an empty key are
     skipped.
     """
+    if hint is not None and hint.template is not None and text.isascii():
+        # the keys of an earlier CP (of the same logger) expected: the raws in one regex match
+        match = hint.template.fullmatch(text)
+        if match is not None and not ("/" in text and "//" in text):
+            return hint, match.groups()
     plain = _plain_keys(text)
     if plain is not None:
         return cp_shape(plain[0]), tuple(plain[1])

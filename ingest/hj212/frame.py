@@ -175,6 +175,17 @@ _FLAGS[""] = _FLAGS[None] = FlagBits()
 _CP_OPEN = re.compile(r"CP=&&", re.IGNORECASE)
 
 
+def _cp_open(text: str) -> int:
+    """Where the first ``CP=&&`` (in any case) starts in ``text``, or -1."""
+    start = text.find("CP=&&")
+    # Any spelling's match at j has "=&&" at j + 2: when the first "=&&" is this one's, no
+    # other spelling comes before it (one substring search instead of a case-blind regex).
+    if start >= 0 and text.find("=&&", 0, start + 5) == start + 2:
+        return start
+    opening = _CP_OPEN.search(text)
+    return -1 if opening is None else opening.start()
+
+
 def _decode(segment: bytes, base: int) -> tuple[str, str]:
     # §6.3: "所有的通讯包都是由 ASCII 码（汉字除外，采用 UTF-8 码，8 位，1 字节）字符组成";
     # some devices send GB2312/GBK, so GB18030 is the fallback.
@@ -260,6 +271,11 @@ def _header(head: str) -> _Header | _BadNumber:
     return _read_header(head)
 
 
+# The shape of each logger's (MN's) last CP: its next CP most likely has the same keys.
+SHAPE_HINTS_SIZE = 4096
+_SHAPE_HINTS: dict[str | None, CPShape] = {}
+
+
 def _build(
     packet: bytes,
     segment: bytes,
@@ -275,14 +291,14 @@ def _build(
         return base + len(text[:index].encode(encoding))
 
     # §6.3.3: "CP=&&数据区&&" - the segment ends with the "&&" that closes CP.
-    opening = _CP_OPEN.search(text)
-    if opening is None:
+    start = _cp_open(text)
+    if start < 0:
         raise FrameError("no 'CP=&&' in the data segment", where(len(text)))
-    if len(text) < opening.end() + 2 or not text.endswith("&&"):
+    if len(text) < start + 7 or not text.endswith("&&"):
         raise FrameError("CP is not closed by '&&' at the end of the segment", where(len(text)))
-    cp_text = text[opening.end() : -2]
+    cp_text = text[start + 5 : -2]
 
-    head = text[: opening.start()]
+    head = text[:start]
     parsed = _header(head)
     if isinstance(parsed, _BadNumber):
         name, raw, limit = parsed
@@ -291,7 +307,13 @@ def _build(
         index = found[-1].start(1) if found else 0  # the last one is the one kept
         raise FrameError(f"{name}={raw!r} is not an integer 0..{limit}", where(index))
     header, flag, pnum, pno = parsed
-    shape, raws = split_cp(cp_text)
+    mn = header.get("MN")
+    hint = _SHAPE_HINTS.get(mn)
+    shape, raws = split_cp(cp_text, hint)
+    if shape is not hint:
+        if len(_SHAPE_HINTS) >= SHAPE_HINTS_SIZE:
+            _SHAPE_HINTS.clear()
+        _SHAPE_HINTS[mn] = shape
     attributes = cp_attributes(shape, raws)
     data_time = attributes.get("DataTime")
     frame: Any = _FrameDraft()  # typed by Frame's fields, checked when it becomes a Frame
@@ -305,7 +327,7 @@ def _build(
     frame.st = header.get("ST")
     frame.cn = header.get("CN")
     frame.pw = header.get("PW")
-    frame.mn = header.get("MN")
+    frame.mn = mn
     frame.flag = flag
     frame.pnum = pnum
     frame.pno = pno

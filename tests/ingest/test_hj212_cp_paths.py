@@ -182,3 +182,52 @@ def test_shapes_stay_within_their_bound_whatever_the_keys() -> None:
     shape, raws = split_cp(many)
     assert len(shape.values) == len(raws) == cp.SHAPE_MAX_KEYS + 1
     assert cp._remembered_shape.cache_info().currsize == 0
+
+
+def test_a_hint_gives_what_splitting_without_it_gives() -> None:
+    # split_cp with the shape of an earlier CP (frame.py: the same logger's last one) reads the
+    # raws in one regex match when the keys are the same; every raw that steers the grammar
+    rng = random.Random(212)
+    raws = [
+        "12.5",
+        "N",
+        "",
+        "-0.1",
+        "1=2",
+        " 3",
+        "4 ",
+        "a/b",
+        "//x//",
+        "//x",
+        "x//",
+        "的",
+        "\x1c",
+        "5;6",
+    ]
+    layouts = [
+        ("DataTime", "a21026-Rtd", "a21026-Flag"),
+        ("a21026-Rtd", "a21026-Rtd", "w01018-Zs-Rtd"),
+        ("DataTime",),
+        ("a b", "c"),  # a key that no plain CP has: no template
+    ]
+    matched = 0
+    for _ in range(20_000):
+        keys = rng.choice(layouts)
+        text = "".join(
+            f"{key}={rng.choice(raws)}" + rng.choice([";", ","])
+            for key in rng.sample(keys, len(keys))
+            if rng.random() < 0.95
+        )[:-1]
+        for layout in layouts:
+            hint = split_cp(";".join(f"{key}=1" for key in layout))[0]
+            shape, values = split_cp(text, hint)
+            expected_shape, expected_values = split_cp(text)
+            assert (shape.keys, values) == (expected_shape.keys, expected_values), (text, layout)
+            matched += shape is hint
+    assert matched > 5_000  # the hinted path is exercised
+
+
+def test_no_template_for_keys_that_no_plain_cp_has() -> None:
+    assert split_cp("a=1;b=2")[0].template is not None
+    for keys in ["a b=1", "的=1", "a\x1cb=1", "a=1;b\tc=2"]:
+        assert split_cp(keys)[0].template is None, keys

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import pickle
+import random
+import re
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -28,6 +30,7 @@ from ingest.hj212 import (
     parse_packet,
     parse_segment,
 )
+from ingest.hj212.frame import _SHAPE_HINTS, _cp_open
 
 MN = "010000A8900016F000169DC0"
 OFFICIAL = (
@@ -569,3 +572,65 @@ def test_a_parsed_frame_makes_its_values_on_first_use_as_parse_cp_does() -> None
     assert made.split_cp()[1] == ("1.50", "N", "1")
     with pytest.raises(AttributeError, match="no attribute 'valeus'"):
         frame.valeus  # noqa: B018
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "QN=1;CP=&&a=1&&",
+        "QN=1;cp=&&x;CP=&&a=1&&",  # another case first: it is the one
+        "QN=1;Cp=&&CP=&&&&",
+        "QN=1;X=&&;CP=&&a=1&&",  # "=&&" before CP=&& that is not a CP=&&
+        "QN=1;CP=&&&",
+        "QN=1;cP=&&a=1&&",
+        "QN=1;CP=&=&&",
+        "CP=&&",
+        "",
+    ],
+)
+def test_cp_open_is_the_first_case_blind_match(text: str) -> None:
+    # _cp_open finds "CP=&&" by a substring search unless another spelling may come first
+    first = re.search(r"(?i)CP=&&", text)
+    assert _cp_open(text) == (-1 if first is None else first.start())
+
+
+def test_cp_open_agrees_with_the_regex_on_generated_text() -> None:
+    rng = random.Random(16)
+    pieces = ["CP=&&", "cp=&&", "cP=&&", "=&&", "&&", "C", "P", "c", "=", "&", ";", "a"]
+    for _ in range(20_000):
+        text = "".join(rng.choices(pieces, k=rng.randrange(0, 8)))
+        first = re.search(r"(?i)CP=&&", text)
+        assert _cp_open(text) == (-1 if first is None else first.start()), text
+
+
+def test_a_loggers_next_cp_is_read_alike_with_or_without_its_last_shape() -> None:
+    # _build hands split_cp the shape of the same MN's last CP (frame._SHAPE_HINTS): frames
+    # whose keys change, or whose raws are not plain, read as they read without that hint
+    cps = [
+        "DataTime=20240101000000;a21026-Rtd=1.5,a21026-Flag=N",
+        "DataTime=20240101000030;a21026-Rtd=2.5,a21026-Flag=N",  # the hint's keys
+        "DataTime=20240101000100;a21026-Rtd= 3,a21026-Flag=N",  # whitespace: not plain
+        "DataTime=20240101000130;a21026-Rtd=//4//,a21026-Flag=N",  # an Info "//"
+        "DataTime=20240101000200;a21026-Rtd=5,a21026-Flag=的",  # not ASCII
+        "DataTime=20240101000230;a21026-Rtd=6;a21026-Flag=N,a21026-ZsRtd=6",  # a key more
+        "DataTime=20240101000300;a21026-Rtd=7,a21026-Flag=N",
+        "DataTime=20240101000330;a21026-Rtd=8=9,a21026-Flag=N",  # a second "="
+    ]
+    packets = [
+        build_packet(build_segment(qn=str(i), st="31", cn="2011", pw="1", mn=mn, flag=4, cp=cp))
+        for i, cp in enumerate(cps)
+        for mn in (MN, "OTHER")
+    ]
+    hinted = [parse_packet(packet) for packet in packets]
+    unhinted = []
+    for packet in packets:
+        _SHAPE_HINTS.clear()
+        unhinted.append(parse_packet(packet))
+    for a, b in zip(hinted, unhinted, strict=True):
+        assert a == b
+        assert (a.attributes, a.values, a.split_cp()[1]) == (
+            b.attributes,
+            b.values,
+            b.split_cp()[1],
+        )
+        assert a.split_cp()[0].keys == b.split_cp()[0].keys
