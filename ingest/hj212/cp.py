@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation, getcontext
-from functools import lru_cache, partial
+from functools import lru_cache
 from itertools import repeat
 from typing import Any
 
@@ -190,9 +189,6 @@ class CPShape:
     keys: tuple[str, ...]
     attributes: tuple[tuple[str, int], ...]  # (key, index) of each key without "-"
     values: tuple[tuple[str, str, int], ...]  # (code, field, index) of each "code-field" key
-    # A plain CP with these keys (see _plain_keys) as a regex whose groups are the raws; None
-    # when a key could not be one of a plain CP.
-    template: re.Pattern[str] | None = dataclasses.field(default=None, repr=False)
 
 
 # A raw of a plain CP: no delimiter, no ASCII whitespace (the text is ASCII).
@@ -206,7 +202,7 @@ def _template(keys: tuple[str, ...]) -> re.Pattern[str] | None:
     return re.compile("[;,]".join(re.escape(key) + "=" + _PLAIN_RAW for key in keys))
 
 
-def _shape(keys: tuple[str, ...], *, template: bool = False) -> CPShape:
+def _shape(keys: tuple[str, ...]) -> CPShape:
     attributes = []
     values = []
     for i, key in enumerate(keys):
@@ -215,14 +211,22 @@ def _shape(keys: tuple[str, ...], *, template: bool = False) -> CPShape:
             values.append((code, field, i))
         else:
             attributes.append((key, i))
-    return CPShape(keys, tuple(attributes), tuple(values), _template(keys) if template else None)
+    return CPShape(keys, tuple(attributes), tuple(values))
 
 
 # Shapes remembered (the most recently used), for CPs of at most SHAPE_MAX_KEYS keys: the bound
 # on both keeps ever new keys (a faulty or hostile sender) from growing a process without end.
 SHAPE_CACHE_SIZE = 256
 SHAPE_MAX_KEYS = 128
-_remembered_shape = lru_cache(maxsize=SHAPE_CACHE_SIZE)(partial(_shape, template=True))
+_remembered_shape = lru_cache(maxsize=SHAPE_CACHE_SIZE)(_shape)
+
+
+@lru_cache(maxsize=SHAPE_CACHE_SIZE)
+def shape_template(shape: CPShape) -> re.Pattern[str] | None:
+    """A plain CP with the shape's keys (see _plain_keys) as a regex whose groups are the raws;
+    None when a key could not be one of a plain CP. Compiled when first asked for: a compile
+    costs as much as reading dozens of frames, so only a hint (a logger's repeated keys) asks."""
+    return _template(shape.keys)
 
 
 def cp_shape(keys: tuple[str, ...]) -> CPShape:
@@ -238,9 +242,10 @@ def split_cp(text: str, hint: CPShape | None = None) -> tuple[CPShape, tuple[str
     values, duplicates and any order are kept as sent; tokens with no "=" or an empty key are
     skipped.
     """
-    if hint is not None and hint.template is not None and text.isascii():
+    if hint is not None and text.isascii():
         # the keys of an earlier CP (of the same logger) expected: the raws in one regex match
-        match = hint.template.fullmatch(text)
+        template = shape_template(hint)
+        match = template.fullmatch(text) if template is not None else None
         if match is not None and not ("/" in text and "//" in text):
             return hint, match.groups()
     plain = _plain_keys(text)

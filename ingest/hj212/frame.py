@@ -271,9 +271,13 @@ def _header(head: str) -> _Header | _BadNumber:
     return _read_header(head)
 
 
-# The shape of each logger's (MN's) last CP: its next CP most likely has the same keys.
+# The shape of each logger's (MN's) last CP, and whether the CP before it had it too: a logger
+# that repeats its keys most likely sends them again, and only then is its shape a hint (whose
+# template is compiled once, cp.shape_template), so a sender whose keys change every frame
+# costs no compile.
 SHAPE_HINTS_SIZE = 4096
-_SHAPE_HINTS: dict[str | None, CPShape] = {}
+_SHAPE_HINTS: dict[str | None, tuple[CPShape, bool]] = {}
+_NO_HINT: tuple[CPShape | None, bool] = (None, False)
 
 
 def _build(
@@ -308,12 +312,12 @@ def _build(
         raise FrameError(f"{name}={raw!r} is not an integer 0..{limit}", where(index))
     header, flag, pnum, pno = parsed
     mn = header.get("MN")
-    hint = _SHAPE_HINTS.get(mn)
-    shape, raws = split_cp(cp_text, hint)
-    if shape is not hint:
+    last, repeated = _SHAPE_HINTS.get(mn, _NO_HINT)
+    shape, raws = split_cp(cp_text, last if repeated else None)
+    if not repeated or shape is not last:
         if len(_SHAPE_HINTS) >= SHAPE_HINTS_SIZE:
             _SHAPE_HINTS.clear()
-        _SHAPE_HINTS[mn] = shape
+        _SHAPE_HINTS[mn] = (shape, shape is last)
     attributes = cp_attributes(shape, raws)
     data_time = attributes.get("DataTime")
     frame: Any = _FrameDraft()  # typed by Frame's fields, checked when it becomes a Frame

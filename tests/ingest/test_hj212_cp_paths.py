@@ -18,7 +18,7 @@ from decimal import Decimal, InvalidOperation, localcontext
 import pytest
 
 from ingest.hj212 import Value, cp, parse_cp, parse_number, plain_numbers, split_cp
-from ingest.hj212.cp import _pairs, _plain_keys
+from ingest.hj212.cp import _pairs, _plain_keys, shape_template
 
 # the characters that steer the grammar, and a few ordinary ones
 ALPHABET = ["a", "1", "R", "-", "=", ";", ",", ".", " ", "/", "//", "\t", "的", "+", "N"]
@@ -228,6 +228,6 @@ def test_a_hint_gives_what_splitting_without_it_gives() -> None:
 
 
 def test_no_template_for_keys_that_no_plain_cp_has() -> None:
-    assert split_cp("a=1;b=2")[0].template is not None
+    assert shape_template(split_cp("a=1;b=2")[0]) is not None
     for keys in ["a b=1", "的=1", "a\x1cb=1", "a=1;b\tc=2"]:
-        assert split_cp(keys)[0].template is None, keys
+        assert shape_template(split_cp(keys)[0]) is None, keys

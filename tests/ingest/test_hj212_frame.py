@@ -30,6 +30,7 @@ from ingest.hj212 import (
     parse_packet,
     parse_segment,
 )
+from ingest.hj212.cp import shape_template
 from ingest.hj212.frame import _SHAPE_HINTS, _cp_open
 
 MN = "010000A8900016F000169DC0"
@@ -634,3 +635,27 @@ def test_a_loggers_next_cp_is_read_alike_with_or_without_its_last_shape() -> Non
             b.split_cp()[1],
         )
         assert a.split_cp()[0].keys == b.split_cp()[0].keys
+
+
+def test_a_loggers_shape_is_a_hint_only_once_repeated_so_ever_new_keys_compile_nothing() -> None:
+    # a template costs a compile (as much as reading dozens of frames): a sender whose keys
+    # change every frame must not pay it per frame; a logger that repeats its keys is hinted
+    # from its third frame on
+    _SHAPE_HINTS.clear()
+    shape_template.cache_clear()
+
+    def parse(i: int, cp: str) -> None:
+        segment = build_segment(qn=str(i), st="31", cn="2011", pw="1", mn=MN, flag=4, cp=cp)
+        parse_packet(build_packet(segment))
+
+    for i in range(20):
+        parse(i, f"DataTime=20240101000000;k{i}-Rtd=1,k{i}-Flag=N")
+    assert shape_template.cache_info().currsize == 0
+    parse(20, "DataTime=20240101000000;a21026-Rtd=1,a21026-Flag=N")
+    parse(21, "DataTime=20240101000100;a21026-Rtd=2,a21026-Flag=N")
+    assert shape_template.cache_info().currsize == 0
+    parse(22, "DataTime=20240101000200;a21026-Rtd=3,a21026-Flag=N")
+    info = shape_template.cache_info()
+    assert (info.currsize, info.misses) == (1, 1)
+    parse(23, "DataTime=20240101000300;a21026-Rtd=4,a21026-Flag=N")
+    assert shape_template.cache_info().hits == 1
