@@ -271,6 +271,11 @@ def _header(head: str) -> _Header | _BadNumber:
     return _read_header(head)
 
 
+# Loggers send the same data times (the same minute, the same hour), so a worker reads each
+# DataTime text once: the last few thousand remembered (a datetime is immutable).
+_data_time = lru_cache(maxsize=4096)(parse_data_time)
+
+
 # The shape of each logger's (MN's) last CP, and whether the CP before it had it too: a logger
 # that repeats its keys most likely sends them again, and only then is its shape a hint (whose
 # template is compiled once, cp.shape_template), so a sender whose keys change every frame
@@ -337,7 +342,7 @@ def _build(
     frame.pno = pno
     frame.attributes = attributes
     frame._split_cp = (shape, raws)  # values: made on first use (Frame.__getattr__)
-    frame.data_time = None if data_time is None else parse_data_time(data_time)
+    frame.data_time = None if data_time is None else _data_time(data_time)
     frame.cp = cp_text
     frame.encoding = encoding
     frame.__class__ = Frame
