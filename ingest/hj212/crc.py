@@ -77,13 +77,9 @@ def crc16(data: bytes) -> int:
     return _T[h ^ data[-1]]
 
 
-def modbus_crc16(data: bytes) -> int:
-    """Standard CRC-16/MODBUS (init 0xFFFF, reflected 0xA001), which some loggers send."""
-    crc = 0xFFFF
-    table = _T
-    for b in data:
-        crc = (crc >> 8) ^ table[(crc ^ b) & 0xFF]
-    return crc
+# Standard CRC-16/MODBUS (init 0xFFFF, reflected 0xA001), which some loggers send: the
+# catalogue's model, computed by anycrc.
+modbus_crc16: Callable[[bytes], int] = anycrc.Model("CRC16-MODBUS").calc
 
 
 class CRCPolicy(StrEnum):
