@@ -334,8 +334,7 @@ class Evaluator:
         # One hour alone reads its minutes when judged, as before: for one hour's rows the
         # batch's read was not cheaper (bench/README.md, sixteenth round).
         if hours:
-            one_hour = sum(map(len, hours.values())) == 1
-            minutes = minutes and not one_hour
+            minutes = minutes and sum(map(len, hours.values())) > 1
             self._prefetch(conn, evaluations, hours, cache, minutes=minutes, guarded=guarded)
             since = {  # the start of the earliest period judged: its local day's
                 o: ev.outlet.day_bounds(ev.outlet.local_day(min(hours[o])))[0]
