@@ -1116,9 +1116,13 @@ _RANGE_GAP = timedelta(hours=24)  # queued hours further apart are read as separ
 # the product within 0.125 µs more, under the half microsecond that rounding forgives. Ranges
 # are cut before they are that long.
 _OFFSET_EXACT = timedelta(seconds=2**31)
-# One row per (range, pollutant, kind): each range's minutes along the primary key, aggregated in
-# that order (no sort: the index gives (pollutant, kind, ts) for one outlet), so the arrays are in
-# time order; read_hours checks that they are (and sorts them if a plan ever did not keep it).
+# One row per (range, pollutant, kind) with rows in the range: the outlet's series
+# (outlet_series, migration 0029: on plain PostgreSQL one descent of the primary key each,
+# whatever the outlet's history) and each one's minutes of the range along the key, aggregated in
+# time order (the index gives ts for one series), so the arrays are in time order; read_hours
+# checks that they are (and sorts them if a plan ever did not keep it). The key is descended to
+# each series' range: bounded by the outlet alone, as it was until the seventeenth round, the
+# read walked every entry of the outlet's history to find its hours (bench/README.md).
 # The times come as whole microseconds since the Unix epoch, which decode several times faster
 # than timestamptz and are compared as integers: the range's start in numeric arithmetic (once a
 # range: OFFSET 0 keeps it from being inlined into every row), plus each sample's offset from it
@@ -1138,24 +1142,27 @@ WITH r AS (
     SELECT r.*, (extract(epoch FROM r.lo) * 1000000)::bigint AS lo_us
     FROM unnest(%b::int[], %b::timestamptz[], %b::timestamptz[]) AS r(outlet_id, lo, hi) OFFSET 0
 )
-SELECT r.outlet_id, r.lo, s.* FROM r CROSS JOIN LATERAL (
-    SELECT m.pollutant, m.kind, r.lo_us + min(m.offset_us), count(*),
+SELECT r.outlet_id, r.lo, s.pollutant, s.kind, a.* FROM r
+CROSS JOIN LATERAL outlet_series(r.outlet_id, r.lo, r.hi) s
+CROSS JOIN LATERAL (
+    SELECT r.lo_us + min(m.offset_us), count(*),
         CASE WHEN max(m.offset_us) - min(m.offset_us) = (count(*) - 1) * 60000000
             AND bool_and(m.offset_us %% 60000000 = 0) THEN NULL
             ELSE array_agg(r.lo_us + m.offset_us) END,
         array_agg(m.value), array_agg(m.zs_value), array_agg(m.flag)
     FROM (
-        SELECT m.pollutant, m.kind, m.ts, m.flag,
+        SELECT m.ts, m.flag,
             exact_text(m.value_mantissa, m.value_scale, m.value_wide) AS value,
             exact_text(m.zs_value_mantissa, m.zs_value_scale, m.zs_value_wide) AS zs_value,
             round(date_part('epoch', m.ts - r.lo) * 1000000)::bigint AS offset_us
         FROM measurement_rows m
-        WHERE m.outlet_id = r.outlet_id AND m.ts >= r.lo AND m.ts < r.hi
-            AND m.kind IN ('rtd', 'min', 'hour')
-        ORDER BY m.pollutant, m.kind, m.ts
+        WHERE m.outlet_id = r.outlet_id AND m.pollutant = s.pollutant AND m.kind = s.kind
+            AND m.ts >= r.lo AND m.ts < r.hi
+        ORDER BY m.ts
     ) m
-    GROUP BY m.pollutant, m.kind
-) s
+    HAVING count(*) > 0
+) a
+WHERE s.kind IN ('rtd', 'min', 'hour')
 """
 
 

@@ -727,6 +727,43 @@ def test_series_of_one_sample_a_minute_are_read_as_their_first_time_and_count(
         assert got == [(epoch_micros(H0 + at), Decimal(k)) for k, at in enumerate(offsets)]
 
 
+def test_the_minutes_read_of_an_hour_does_not_walk_the_outlets_history(
+    db: psycopg.Connection, outlet: int
+) -> None:
+    """The minutes' read descends measurement_rows' primary key to each of the outlet's series'
+    range (outlet_series, migration 0029): one hour read touches about as many pages of the
+    table and its key whatever the outlet sent before and after it, and reads the same samples.
+    (Until the seventeenth round the key was bounded by the outlet alone, and the read walked all
+    of its entries: here some 25 times the pages, with 20 days of minutes around the hour.)"""
+    from alerts.evaluation import _READ_HOURS, read_minutes
+
+    store(db, outlet, {0: minute_rows(0, "30")})
+    hour = ([outlet], [H0], [H0 + timedelta(hours=1)])
+
+    def pages() -> int:
+        row = db.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + _READ_HOURS, hour).fetchone()
+        assert row is not None
+        top = row[0][0]["Plan"]
+        return int(top["Shared Hit Blocks"]) + int(top["Shared Read Blocks"])
+
+    def samples() -> dict[tuple[str, str], list[Any]]:
+        series = read_minutes(db, {outlet: [H0]})[outlet][H0]
+        return {(p, k): list(series[p][k]) for p in series for k in series[p]}
+
+    alone, before = pages(), samples()
+    assert set(before) == {("a21026", "min"), ("a19001", "min")}
+    db.execute(  # 20 days of minutes of both series around the hour, and an rtd series
+        "INSERT INTO measurement_rows (outlet_id, pollutant, kind, ts, value_mantissa, "
+        "value_scale, flag) SELECT %s, p, k, %s + make_interval(mins => m), 1, 0, 'N' "
+        "FROM unnest(ARRAY['a21026', 'a19001', 'a21026'], ARRAY['min', 'min', 'rtd']) AS s(p, k), "
+        "generate_series(-10 * 1440, 10 * 1440) AS m WHERE m < 0 OR m >= 60",
+        (outlet, H0),
+    )
+    db.execute("ANALYZE measurement_rows")
+    assert samples() == before
+    assert pages() <= 2 * alone + 10, alone
+
+
 def test_the_values_read_are_the_decimals_stored(db: psycopg.Connection, outlet: int) -> None:
     """read_minutes gives every value and Zs value as the Decimal the measurements view's
     numeric gives (same sign, digits and exponent), whether the database keeps it as a
