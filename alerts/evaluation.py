@@ -548,7 +548,12 @@ class Evaluation:
         rules = self.rules(day)
         read = self._day_reads.pop(day, None)
         if read is None:
-            rows = self.conn.execute(_DAY_HOURS, (self.outlet.id, start, end)).fetchall()
+            rows = [
+                row[2:]
+                for row in self.conn.execute(
+                    _DAYS_HOURS, ([self.outlet.id], [start], [end]), prepare=True
+                )
+            ]
             spreads = None
         else:
             rows, spreads = read
@@ -702,19 +707,36 @@ class Evaluation:
         return self._open_keys
 
 
-# The day's hourly means, as daily_mean takes them (by pollutant, in time order); the flags as
-# their JSON text (see _flags_of).
-_DAY_HOURS = """
-SELECT pollutant, hour_start, source, mean, zs_reported, converted, o2_mean, valid_count,
-    expected_count, valid, reason, flags::text FROM hourly_means
-WHERE outlet_id = %s AND hour_start >= %s AND hour_start < %s ORDER BY pollutant, hour_start
-"""
+# The days' hourly means, as daily_mean takes them (by pollutant, in time order); the flags as
+# their JSON text (see _flags_of). hourly_means' primary key is (outlet_id, pollutant,
+# hour_start): each outlet's pollutants are found first, one descent of the key each (a
+# recursive "loose index scan"), and the key descended to each one's day, as the minutes' read
+# does with its series (_READ_HOURS): bounded by the outlet alone, the read walked all of the
+# outlet's hourly means to find its days' (OFFSET 0: a lateral subquery, so that the plan
+# descends the key by pollutant and day and never scans the table for a hash join).
 _DAYS_HOURS = """
-SELECT q.outlet_id, q.lo, h.pollutant, h.hour_start, h.source, h.mean, h.zs_reported,
-    h.converted, h.o2_mean, h.valid_count, h.expected_count, h.valid, h.reason, h.flags::text
-FROM unnest(%b::int[], %b::timestamptz[], %b::timestamptz[]) AS q(outlet_id, lo, hi)
-JOIN hourly_means h ON h.outlet_id = q.outlet_id AND h.hour_start >= q.lo
-    AND h.hour_start < q.hi
+WITH RECURSIVE q AS (
+    SELECT * FROM unnest(%b::int[], %b::timestamptz[], %b::timestamptz[]) AS q(outlet_id, lo, hi)
+), p AS (
+    SELECT f.* FROM (SELECT DISTINCT outlet_id FROM q) o CROSS JOIN LATERAL (
+        SELECT h.outlet_id, h.pollutant FROM hourly_means h
+        WHERE h.outlet_id = o.outlet_id ORDER BY h.pollutant LIMIT 1
+    ) f
+    UNION ALL
+    SELECT f.* FROM p CROSS JOIN LATERAL (
+        SELECT h.outlet_id, h.pollutant FROM hourly_means h
+        WHERE h.outlet_id = p.outlet_id AND h.pollutant > p.pollutant
+        ORDER BY h.pollutant LIMIT 1
+    ) f
+)
+SELECT q.outlet_id, q.lo, p.pollutant, h.* FROM q JOIN p ON p.outlet_id = q.outlet_id
+CROSS JOIN LATERAL (
+    SELECT h.hour_start, h.source, h.mean, h.zs_reported, h.converted, h.o2_mean, h.valid_count,
+        h.expected_count, h.valid, h.reason, h.flags::text FROM hourly_means h
+    WHERE h.outlet_id = q.outlet_id AND h.pollutant = p.pollutant AND h.hour_start >= q.lo
+        AND h.hour_start < q.hi
+    OFFSET 0
+) h
 ORDER BY 1, 2, 3, 4
 """
 

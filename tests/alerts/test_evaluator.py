@@ -764,6 +764,41 @@ def test_the_minutes_read_of_an_hour_does_not_walk_the_outlets_history(
     assert pages() <= 2 * alone + 10, alone
 
 
+def test_the_hourly_means_read_of_a_day_does_not_walk_the_outlets_history(
+    db: psycopg.Connection, outlet: int
+) -> None:
+    """The day step's read of its hourly means descends hourly_means' primary key to each of
+    the outlet's pollutants' day (_DAYS_HOURS): it touches about as many pages whatever hourly
+    means the outlet has of other days, and reads the same rows. (Until the seventeenth round it
+    walked all of the outlet's hourly means.)"""
+    from alerts.evaluation import _DAYS_HOURS
+
+    insert = (
+        "INSERT INTO hourly_means (outlet_id, pollutant, hour_start, source, mean, valid_count, "
+        "expected_count, valid) SELECT %s, p, %s + make_interval(hours => h), 'min', h, 60, 60, "
+        "true FROM unnest(ARRAY['a21026', 'a19001', 'a34013']) AS p, generate_series(%s::int, %s::int) AS h"
+    )
+    db.execute(insert, (outlet, H0, 0, 23))
+    day = ([outlet], [H0], [H0 + timedelta(days=1)])
+
+    def read() -> tuple[int, list[Any]]:
+        row = db.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + _DAYS_HOURS, day).fetchone()
+        assert row is not None
+        top = row[0][0]["Plan"]
+        return int(top["Shared Hit Blocks"]) + int(top["Shared Read Blocks"]), db.execute(
+            _DAYS_HOURS, day
+        ).fetchall()
+
+    alone, rows = read()
+    assert len(rows) == 72
+    db.execute(insert, (outlet, H0, -24 * 200, -1))  # 200 days before it and 20 after it
+    db.execute(insert, (outlet, H0, 24, 24 * 21 - 1))
+    db.execute("ANALYZE hourly_means")
+    pages, again = read()
+    assert again == rows
+    assert pages <= 2 * alone + 10, alone
+
+
 def test_the_values_read_are_the_decimals_stored(db: psycopg.Connection, outlet: int) -> None:
     """read_minutes gives every value and Zs value as the Decimal the measurements view's
     numeric gives (same sign, digits and exponent), whether the database keeps it as a
