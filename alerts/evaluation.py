@@ -548,7 +548,12 @@ class Evaluation:
         rules = self.rules(day)
         read = self._day_reads.pop(day, None)
         if read is None:
-            rows = self.conn.execute(_DAY_HOURS, (self.outlet.id, start, end)).fetchall()
+            rows = [
+                row[2:]
+                for row in self.conn.execute(
+                    _DAYS_HOURS, ([self.outlet.id], [start], [end]), prepare=True
+                )
+            ]
             spreads = None
         else:
             rows, spreads = read
@@ -702,19 +707,36 @@ class Evaluation:
         return self._open_keys
 
 
-# The day's hourly means, as daily_mean takes them (by pollutant, in time order); the flags as
-# their JSON text (see _flags_of).
-_DAY_HOURS = """
-SELECT pollutant, hour_start, source, mean, zs_reported, converted, o2_mean, valid_count,
-    expected_count, valid, reason, flags::text FROM hourly_means
-WHERE outlet_id = %s AND hour_start >= %s AND hour_start < %s ORDER BY pollutant, hour_start
-"""
+# The days' hourly means, as daily_mean takes them (by pollutant, in time order); the flags as
+# their JSON text (see _flags_of). hourly_means' primary key is (outlet_id, pollutant,
+# hour_start): each outlet's pollutants are found first, one descent of the key each (a
+# recursive "loose index scan"), and the key descended to each one's day, as the minutes' read
+# does with its series (_READ_HOURS): bounded by the outlet alone, the read walked all of the
+# outlet's hourly means to find its days' (OFFSET 0: a lateral subquery, so that the plan
+# descends the key by pollutant and day and never scans the table for a hash join).
 _DAYS_HOURS = """
-SELECT q.outlet_id, q.lo, h.pollutant, h.hour_start, h.source, h.mean, h.zs_reported,
-    h.converted, h.o2_mean, h.valid_count, h.expected_count, h.valid, h.reason, h.flags::text
-FROM unnest(%b::int[], %b::timestamptz[], %b::timestamptz[]) AS q(outlet_id, lo, hi)
-JOIN hourly_means h ON h.outlet_id = q.outlet_id AND h.hour_start >= q.lo
-    AND h.hour_start < q.hi
+WITH RECURSIVE q AS (
+    SELECT * FROM unnest(%b::int[], %b::timestamptz[], %b::timestamptz[]) AS q(outlet_id, lo, hi)
+), p AS (
+    SELECT f.* FROM (SELECT DISTINCT outlet_id FROM q) o CROSS JOIN LATERAL (
+        SELECT h.outlet_id, h.pollutant FROM hourly_means h
+        WHERE h.outlet_id = o.outlet_id ORDER BY h.pollutant LIMIT 1
+    ) f
+    UNION ALL
+    SELECT f.* FROM p CROSS JOIN LATERAL (
+        SELECT h.outlet_id, h.pollutant FROM hourly_means h
+        WHERE h.outlet_id = p.outlet_id AND h.pollutant > p.pollutant
+        ORDER BY h.pollutant LIMIT 1
+    ) f
+)
+SELECT q.outlet_id, q.lo, p.pollutant, h.* FROM q JOIN p ON p.outlet_id = q.outlet_id
+CROSS JOIN LATERAL (
+    SELECT h.hour_start, h.source, h.mean, h.zs_reported, h.converted, h.o2_mean, h.valid_count,
+        h.expected_count, h.valid, h.reason, h.flags::text FROM hourly_means h
+    WHERE h.outlet_id = q.outlet_id AND h.pollutant = p.pollutant AND h.hour_start >= q.lo
+        AND h.hour_start < q.hi
+    OFFSET 0
+) h
 ORDER BY 1, 2, 3, 4
 """
 
@@ -1116,9 +1138,13 @@ _RANGE_GAP = timedelta(hours=24)  # queued hours further apart are read as separ
 # the product within 0.125 µs more, under the half microsecond that rounding forgives. Ranges
 # are cut before they are that long.
 _OFFSET_EXACT = timedelta(seconds=2**31)
-# One row per (range, pollutant, kind): each range's minutes along the primary key, aggregated in
-# that order (no sort: the index gives (pollutant, kind, ts) for one outlet), so the arrays are in
-# time order; read_hours checks that they are (and sorts them if a plan ever did not keep it).
+# One row per (range, pollutant, kind) with rows in the range: the outlet's series
+# (outlet_series, migration 0029: on plain PostgreSQL one descent of the primary key each,
+# whatever the outlet's history) and each one's minutes of the range along the key, aggregated in
+# time order (the index gives ts for one series), so the arrays are in time order; read_hours
+# checks that they are (and sorts them if a plan ever did not keep it). The key is descended to
+# each series' range: bounded by the outlet alone, as it was until the seventeenth round, the
+# read walked every entry of the outlet's history to find its hours (bench/README.md).
 # The times come as whole microseconds since the Unix epoch, which decode several times faster
 # than timestamptz and are compared as integers: the range's start in numeric arithmetic (once a
 # range: OFFSET 0 keeps it from being inlined into every row), plus each sample's offset from it
@@ -1138,24 +1164,27 @@ WITH r AS (
     SELECT r.*, (extract(epoch FROM r.lo) * 1000000)::bigint AS lo_us
     FROM unnest(%b::int[], %b::timestamptz[], %b::timestamptz[]) AS r(outlet_id, lo, hi) OFFSET 0
 )
-SELECT r.outlet_id, r.lo, s.* FROM r CROSS JOIN LATERAL (
-    SELECT m.pollutant, m.kind, r.lo_us + min(m.offset_us), count(*),
+SELECT r.outlet_id, r.lo, s.pollutant, s.kind, a.* FROM r
+CROSS JOIN LATERAL outlet_series(r.outlet_id, r.lo, r.hi) s
+CROSS JOIN LATERAL (
+    SELECT r.lo_us + min(m.offset_us), count(*),
         CASE WHEN max(m.offset_us) - min(m.offset_us) = (count(*) - 1) * 60000000
             AND bool_and(m.offset_us %% 60000000 = 0) THEN NULL
             ELSE array_agg(r.lo_us + m.offset_us) END,
         array_agg(m.value), array_agg(m.zs_value), array_agg(m.flag)
     FROM (
-        SELECT m.pollutant, m.kind, m.ts, m.flag,
+        SELECT m.ts, m.flag,
             exact_text(m.value_mantissa, m.value_scale, m.value_wide) AS value,
             exact_text(m.zs_value_mantissa, m.zs_value_scale, m.zs_value_wide) AS zs_value,
             round(date_part('epoch', m.ts - r.lo) * 1000000)::bigint AS offset_us
         FROM measurement_rows m
-        WHERE m.outlet_id = r.outlet_id AND m.ts >= r.lo AND m.ts < r.hi
-            AND m.kind IN ('rtd', 'min', 'hour')
-        ORDER BY m.pollutant, m.kind, m.ts
+        WHERE m.outlet_id = r.outlet_id AND m.pollutant = s.pollutant AND m.kind = s.kind
+            AND m.ts >= r.lo AND m.ts < r.hi
+        ORDER BY m.ts
     ) m
-    GROUP BY m.pollutant, m.kind
-) s
+    HAVING count(*) > 0
+) a
+WHERE s.kind IN ('rtd', 'min', 'hour')
 """
 
 

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.integration
 
 # A fragment of each statement's text, as pg_prepared_statements shows it
 BATCH_STATEMENTS = {
-    "read_days": "JOIN hourly_means h ON h.outlet_id = q.outlet_id",
+    "read_days": "WHERE h.outlet_id = q.outlet_id AND h.pollutant = p.pollutant",
     "read_spreads": "date_bin('1 hour', m.ts, q.lo)",
     "limits_for_outlets": "AS q(outlet_id, on_day)",
     "read_open_cases": "c.state = 'open' FROM unnest",

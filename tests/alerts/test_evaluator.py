@@ -727,6 +727,81 @@ def test_series_of_one_sample_a_minute_are_read_as_their_first_time_and_count(
         assert got == [(epoch_micros(H0 + at), Decimal(k)) for k, at in enumerate(offsets)]
 
 
+def test_the_minutes_read_of_an_hour_does_not_walk_the_outlets_history(
+    db: psycopg.Connection, outlet: int
+) -> None:
+    """On plain PostgreSQL the minutes' read descends measurement_rows' primary key to each of
+    the outlet's series' range (outlet_series, migration 0029): one hour read touches about as
+    many pages of the table and its key whatever the outlet sent before and after it, and reads
+    the same samples.
+    (Until the seventeenth round the key was bounded by the outlet alone, and the read walked all
+    of its entries: here some 25 times the pages, with 20 days of minutes around the hour.)"""
+    from alerts.evaluation import _READ_HOURS, read_minutes
+
+    if db.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'").fetchone():
+        pytest.skip("plain PostgreSQL: on TimescaleDB the range's chunks bound the read (0029)")
+    store(db, outlet, {0: minute_rows(0, "30")})
+    hour = ([outlet], [H0], [H0 + timedelta(hours=1)])
+
+    def pages() -> int:
+        row = db.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + _READ_HOURS, hour).fetchone()
+        assert row is not None
+        top = row[0][0]["Plan"]
+        return int(top["Shared Hit Blocks"]) + int(top["Shared Read Blocks"])
+
+    def samples() -> dict[tuple[str, str], list[Any]]:
+        series = read_minutes(db, {outlet: [H0]})[outlet][H0]
+        return {(p, k): list(series[p][k]) for p in series for k in series[p]}
+
+    alone, before = pages(), samples()
+    assert set(before) == {("a21026", "min"), ("a19001", "min")}
+    db.execute(  # 20 days of minutes of both series around the hour, and an rtd series
+        "INSERT INTO measurement_rows (outlet_id, pollutant, kind, ts, value_mantissa, "
+        "value_scale, flag) SELECT %s, p, k, %s + make_interval(mins => m), 1, 0, 'N' "
+        "FROM unnest(ARRAY['a21026', 'a19001', 'a21026'], ARRAY['min', 'min', 'rtd']) AS s(p, k), "
+        "generate_series(-10 * 1440, 10 * 1440) AS m WHERE m < 0 OR m >= 60",
+        (outlet, H0),
+    )
+    db.execute("ANALYZE measurement_rows")
+    assert samples() == before
+    assert pages() <= 2 * alone + 10, alone
+
+
+def test_the_hourly_means_read_of_a_day_does_not_walk_the_outlets_history(
+    db: psycopg.Connection, outlet: int
+) -> None:
+    """The day step's read of its hourly means descends hourly_means' primary key to each of
+    the outlet's pollutants' day (_DAYS_HOURS): it touches about as many pages whatever hourly
+    means the outlet has of other days, and reads the same rows. (Until the seventeenth round it
+    walked all of the outlet's hourly means.)"""
+    from alerts.evaluation import _DAYS_HOURS
+
+    insert = (
+        "INSERT INTO hourly_means (outlet_id, pollutant, hour_start, source, mean, valid_count, "
+        "expected_count, valid) SELECT %s, p, %s + make_interval(hours => h), 'min', h, 60, 60, "
+        "true FROM unnest(ARRAY['a21026', 'a19001', 'a34013']) AS p, generate_series(%s::int, %s::int) AS h"
+    )
+    db.execute(insert, (outlet, H0, 0, 23))
+    day = ([outlet], [H0], [H0 + timedelta(days=1)])
+
+    def read() -> tuple[int, list[Any]]:
+        row = db.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + _DAYS_HOURS, day).fetchone()
+        assert row is not None
+        top = row[0][0]["Plan"]
+        return int(top["Shared Hit Blocks"]) + int(top["Shared Read Blocks"]), db.execute(
+            _DAYS_HOURS, day
+        ).fetchall()
+
+    alone, rows = read()
+    assert len(rows) == 72
+    db.execute(insert, (outlet, H0, -24 * 200, -1))  # 200 days before it and 20 after it
+    db.execute(insert, (outlet, H0, 24, 24 * 21 - 1))
+    db.execute("ANALYZE hourly_means")
+    pages, again = read()
+    assert again == rows
+    assert pages <= 2 * alone + 10, alone
+
+
 def test_the_values_read_are_the_decimals_stored(db: psycopg.Connection, outlet: int) -> None:
     """read_minutes gives every value and Zs value as the Decimal the measurements view's
     numeric gives (same sign, digits and exponent), whether the database keeps it as a
