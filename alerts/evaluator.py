@@ -8,8 +8,8 @@ outlets' queued hours, deleting them in the transaction that stores their result
 evaluators never judge one outlet at the same time, nor split one outlet's queued hours
 between them. ``sourcewatch alerts`` runs several (``evaluator_processes``, one per core by
 default, :mod:`alerts.evaluator_processes`); a batch is then at most an evaluator's share of
-the queued hours (in outlets whose locks are free), so that a few outlets are spread over
-them in one batch each. The batch's minutes are read in one statement (a long batch's outlet
+the hours left (in outlets whose locks are free; another's held batch counted by what is left
+of it), so that a few outlets are spread over them in one batch each and they end together. The batch's minutes are read in one statement (a long batch's outlet
 by outlet, each outlet's statement sent ahead and its rows taken when it is judged, see
 :data:`READ_AHEAD_HOURS`). The batch is
 judged in one savepoint and one pipeline; if anything in it fails, that savepoint is rolled
