@@ -8,8 +8,8 @@ outlets' queued hours, deleting them in the transaction that stores their result
 evaluators never judge one outlet at the same time, nor split one outlet's queued hours
 between them. ``sourcewatch alerts`` runs several (``evaluator_processes``, one per core by
 default, :mod:`alerts.evaluator_processes`); a batch is then at most an evaluator's share of
-the queued hours (in outlets whose locks are free), so that a few outlets are spread over
-them in one batch each. The batch's minutes are read in one statement (a long batch's outlet
+the hours left (in outlets whose locks are free; another's held batch counted by what is left
+of it), so that a few outlets are spread over them in one batch each and they end together. The batch's minutes are read in one statement (a long batch's outlet
 by outlet, each outlet's statement sent ahead and its rows taken when it is judged, see
 :data:`READ_AHEAD_HOURS`). The batch is
 judged in one savepoint and one pipeline; if anything in it fails, that savepoint is rolled
@@ -20,6 +20,7 @@ undo the others.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -53,6 +54,7 @@ from alerts.retention import expire_dead_letters
 from alerts.settings import AlertsSettings
 from schemas.cases.policy import CasePolicy
 from schemas.cases.transitions import (
+    FreeQueue,
     Transition,
     escalate_unacknowledged,
     free_queued_outlets,
@@ -148,6 +150,9 @@ class Evaluator:
         )
         self._cache: ReferenceCache | None = None  # code tables, kept for one drain
         self.batch_outlets = batch_outlets
+        # Wall seconds per queued hour of this evaluator's last batch that judged any: how far
+        # another evaluator's batch has got is estimated by it (see _lock_share).
+        self.hour_s: float | None = None
 
     @property
     def connected(self) -> bool:
@@ -187,6 +192,7 @@ class Evaluator:
         (and closed the case), so the held-back exceeding hour opened a second case. The
         outlets are judged together (:meth:`_at_once`), or, if that fails, each in its own
         savepoints (:meth:`_one_by_one`), so a failure in one leaves the others' results."""
+        started = time.monotonic()
         with conn.transaction():
             outlet_ids = self._lock_next_outlets(conn, limit)
             if not outlet_ids:
@@ -216,6 +222,8 @@ class Evaluator:
             if transitions is None:  # something failed: each outlet in its own savepoints
                 transitions = self._one_by_one(conn, outlets, to_judge, cache)
             self._announce(conn, transitions)  # the cases' contexts read once for the batch
+        if to_judge:
+            self.hour_s = (time.monotonic() - started) / sum(map(len, to_judge.values()))
         return len(outlet_ids), len(taken)
 
     def _at_once(
@@ -388,13 +396,18 @@ class Evaluator:
         queued.
 
         With several evaluators (``options.processes``) the batch is also this evaluator's
-        share of the queued hours, ``ceil(queued hours / processes)`` (those of outlets others
-        hold included: they are queued until their batch commits), in outlets whose locks no
-        one else holds, taken in the order queued until their hours reach it. A few outlets
-        are so spread over the evaluators in one batch each rather than all going to the first
-        one that wakes; one that finds the others holding their share takes what is left
-        beside them in one batch; an outlet with many hours counts for them. One evaluator
-        alone sends what it always did."""
+        share of the work left, ``ceil(hours left / processes)``, in outlets whose locks no one
+        else holds, taken in the order queued until their hours reach it. The hours left are
+        the free outlets' queued hours and what is left of each batch another evaluator holds
+        (its hours queued until it commits): those hours less what its time so far would have
+        judged at this evaluator's own last rate (:attr:`hour_s`), all of them while this one
+        has no rate yet or cannot see how long the other has run. So evaluators woken together
+        split a few outlets in one batch each rather than all going to the first that wakes;
+        one that finds the others holding their share takes what is left beside them in one
+        batch; and one that finishes first beside another's batch nearly done takes half of
+        what is left, not a whole batch that the other, done a moment later, would wait
+        beside. An outlet with many hours counts for them. One evaluator alone sends what it
+        always did."""
         processes = self.options.processes
         if processes > 1:
             return self._lock_share(conn, limit, max(candidates, limit * processes))
@@ -414,10 +427,10 @@ class Evaluator:
         return locked
 
     def _lock_share(self, conn: psycopg.Connection, limit: int, candidates: int) -> list[int]:
-        """:meth:`_lock_next_outlets` with several evaluators: this one's share of the queued
-        hours, in at most ``limit`` free outlets (of the first ``candidates`` free)."""
+        """:meth:`_lock_next_outlets` with several evaluators: this one's share of the hours
+        left, in at most ``limit`` free outlets (of the first ``candidates`` free)."""
         free = free_queued_outlets(conn, candidates)
-        share = -(-free.hours // self.options.processes)
+        share = math.ceil(self._hours_left(free) / self.options.processes)
         queued = free.outlets
         locked: list[int] = []
         taken = 0  # queued hours of the outlets locked
@@ -435,6 +448,17 @@ class Evaluator:
                     taken += outlet_hours
             del queued[:wanted]
         return locked
+
+    def _hours_left(self, free: FreeQueue) -> float:
+        """The queued hours no evaluator has judged yet, as far as this one can tell: the free
+        outlets' and, of each batch another session holds, its hours less what it has judged
+        by now at this evaluator's last rate (all of them if either is unknown)."""
+        left = float(free.hours)
+        if self.hour_s:
+            for hours, running_s in free.held:
+                if running_s is not None:
+                    left -= min(hours, max(running_s, 0.0) / self.hour_s)
+        return left
 
     @staticmethod
     def _prefetch(

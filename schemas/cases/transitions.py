@@ -215,38 +215,53 @@ class FreeQueue:
 
     outlets: list[tuple[int, int]]  # free outlets and their queued hours, longest queued first
     hours: int  # every queued hour, those of outlets other sessions hold included
+    # Each other session holding queued outlets: their queued hours, and the seconds its
+    # transaction has run (None where pg_stat_activity does not show it, another role's).
+    held: list[tuple[int, float | None]] = field(default_factory=list)
 
 
 # The queued outlets whose lock (lock_outlet) no other session holds, in the order queued, with
 # their queued hours, and the queued hours of every outlet (summed before the WHERE and the
-# LIMIT; an outlet being judged keeps its hours queued until its batch commits): one scan of
-# the queue and one read of pg_locks.
+# LIMIT; an outlet being judged keeps its hours queued until its batch commits); then a row per
+# other session holding queued outlets (outlet_id NULL): their hours and how long its
+# transaction has run. One scan of the queue and one read of pg_locks.
 _FREE_QUEUED = """
 WITH held AS MATERIALIZED (
-    SELECT l.objid::bigint AS outlet_id FROM pg_locks l
+    SELECT l.objid::bigint AS outlet_id, l.pid FROM pg_locks l
     WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %(lock)s AND l.objsubid = 2
       AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
       AND l.pid <> pg_backend_pid()
-), queued AS (
+), queued AS MATERIALIZED (
     SELECT q.outlet_id, count(*) AS hours, min(q.queued_at) AS first_queued,
            sum(count(*)) OVER () AS every_hour
     FROM evaluation_queue q GROUP BY q.outlet_id
 )
-SELECT q.outlet_id, q.hours, q.every_hour FROM queued q
-WHERE q.outlet_id NOT IN (SELECT h.outlet_id FROM held h)
-ORDER BY q.first_queued, q.outlet_id LIMIT %(limit)s
+(SELECT q.outlet_id, q.hours, q.every_hour, NULL::float8 AS running_s FROM queued q
+ WHERE q.outlet_id NOT IN (SELECT h.outlet_id FROM held h)
+ ORDER BY q.first_queued, q.outlet_id LIMIT %(limit)s)
+UNION ALL
+SELECT NULL, sum(q.hours), max(q.every_hour),
+       extract(epoch FROM clock_timestamp() - a.xact_start)::float8
+FROM held h JOIN queued q ON q.outlet_id = h.outlet_id
+LEFT JOIN pg_stat_activity a ON a.pid = h.pid
+GROUP BY h.pid, a.xact_start
 """
 
 
 def free_queued_outlets(conn: psycopg.Connection, limit: int) -> FreeQueue:
     """Up to ``limit`` outlets with hours in the evaluation queue whose lock
     (:func:`lock_outlet`) no other session holds (those an evaluator could take now), queued
-    longest first, with their queued hours; and the hours queued in all (the held outlets'
-    included). One statement (the queue scanned once)."""
+    longest first, with their queued hours; the hours queued in all (the held outlets'
+    included); and, per other session holding queued outlets, their hours and how long its
+    transaction has run. One statement (the queue scanned once)."""
     rows = conn.execute(_FREE_QUEUED, {"lock": _OUTLET_LOCK, "limit": limit}).fetchall()
     if not rows:
         return FreeQueue([], 0)
-    return FreeQueue([(int(o), int(h)) for o, h, _ in rows], int(rows[0][2]))
+    return FreeQueue(
+        [(int(o), int(h)) for o, h, _, _ in rows if o is not None],
+        int(rows[0][2]),
+        [(int(h), running) for o, h, _, running in rows if o is None],
+    )
 
 
 def _event(

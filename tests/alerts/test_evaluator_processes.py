@@ -146,6 +146,36 @@ def test_a_batch_is_the_evaluators_share_of_the_queued_hours(
     assert dict(hours) == {long: 6 * 2, **{o: 2 for o in short}}  # SO₂ and O₂ each hour
 
 
+@pytest.mark.parametrize(
+    ("hour_s", "takes"),
+    [(1e-9, 2), (None, 3), (1e6, 3)],
+    ids=["the other's batch done by now", "no rate yet", "the other's batch just started"],
+)
+def test_an_evaluator_beside_a_batch_nearly_done_leaves_it_a_share(
+    db: psycopg.Connection, database_url: str, hour_s: float | None, takes: int
+) -> None:
+    """With 2 evaluators and 6 outlets of equal hours queued, the first holds 3. The second,
+    taking its batch while the first still holds them, counts what is left of the first's
+    batch by how long it has run at its own last rate (``hour_s``, wall seconds per queued
+    hour): by that rate done already, its share is half of the 3 free outlets (2), so the
+    first, done a moment later, finds the last one instead of idling while the second judges
+    all 3; just started (or no rate yet), the held hours count in full, as before, and it
+    takes the 3. Nothing is judged twice or lost either way."""
+    oids = _outlets(db, 6)
+    now = H0 + timedelta(hours=8)
+    first = Evaluator(_options(database_url, 2), clock=lambda: now)
+    other = Evaluator(_options(database_url, 2), clock=lambda: now)
+    other.hour_s = hour_s
+    with psycopg.connect(database_url, autocommit=True) as conn, conn.transaction():
+        assert first._lock_next_outlets(conn, first.batch_outlets) == oids[:3]
+        with db.transaction():
+            assert other._lock_next_outlets(db, other.batch_outlets) == oids[3 : 3 + takes]
+        assert other.drain(db) == 3  # the rest, in one batch or two, never waiting
+    assert first.drain(db) == 3
+    assert db.execute("SELECT count(*) FROM evaluation_queue").fetchone() == (0,)
+    assert _cases(db) == [(o, ["opened", "escalated", "closed"]) for o in oids]
+
+
 def _at(now: datetime) -> datetime:
     return now
 
