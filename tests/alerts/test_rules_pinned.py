@@ -98,6 +98,8 @@ def _scenario(name: str) -> dict[str, Any]:
     elif name == "two decimals":
         so2 = [f"{200 + k * 3.17:.2f}" for k in range(60)]
         o2, zs = [f"{9 + k * 0.13:.2f}" for k in range(60)], ["300.25", None, "301.5"]
+    elif name == "positive exponents":
+        so2, o2, zs = ["2E+1", "1E+2", "-0", "3E+1"], ["1E+1"], ["3E+1", None]
     elif name == "water":
         ref = None
     return {"minutes": minutes, "so2": so2, "flags": flags, "zs": zs, "o2": o2, "ref": ref}
@@ -114,6 +116,7 @@ SCENARIOS = [
     "45 valid minutes",
     "integers, steady O2",
     "two decimals",
+    "positive exponents",
     "water",
 ]
 
@@ -204,12 +207,12 @@ def results(
             if spreads is None
             else {p: [_text(x) for x in row] for p, row in sorted(spreads.items())},
         }
-        # the scenarios as the hours of one day (a valid day needs 20 valid hours: each twice)
-        for again in (0, 1):
-            start = HOUR + timedelta(hours=2 * k + again)
+        # the scenarios as the hours of a day (a valid day needs 20 valid hours: each thrice)
+        for again in (0, 1, 2):
+            start = HOUR + timedelta(hours=3 * k + again)
             hours.append(MeanResult(start, *[getattr(so2_hour, f) for f in _FIELDS[1:]]))
     day = daily_mean(hours, day=date(2024, 5, 1), rules=GAS)
-    short = daily_mean(hours[:-8], day=date(2024, 5, 1), rules=GAS)
+    short = daily_mean(hours[:-14], day=date(2024, 5, 1), rules=GAS)
     out["day"] = [
         [
             _text(d.mean),
@@ -264,4 +267,5 @@ def test_the_pins_say_what_they_pin() -> None:
     assert pins["huge"]["so2"][1].endswith("E+33")  # the wide value counts
     assert pins["day"][0][5] is True and pins["day"][1][5] is False
     written = _pins()["written"]["columns"]
-    assert written["mixed scales"] != pins["mixed scales"]  # '2E+1' kept as written
+    exponents = "positive exponents"
+    assert written[exponents]["spreads"] != pins[exponents]["spreads"]  # '2E+1' kept as written
