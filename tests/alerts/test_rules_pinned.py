@@ -29,6 +29,7 @@ import pytest
 from alerts.patterns import hour_spreads
 from alerts.rules import (
     DEFAULT_VALID_FLAGS,
+    Exact,
     MeanResult,
     MinuteMemo,
     Sample,
@@ -52,6 +53,8 @@ def stored(text: str | None) -> Decimal | None:
     d = Decimal(text)
     if not d.is_finite():
         return d
+    if d.is_zero():
+        d = d.copy_abs()  # numeric has no negative zero
     return d if d.as_tuple().exponent <= 0 else d.quantize(Decimal(1))  # type: ignore[operator]
 
 
@@ -98,6 +101,12 @@ def _scenario(name: str) -> dict[str, Any]:
     elif name == "two decimals":
         so2 = [f"{200 + k * 3.17:.2f}" for k in range(60)]
         o2, zs = [f"{9 + k * 0.13:.2f}" for k in range(60)], ["300.25", None, "301.5"]
+    elif name == "negatives, one scale":
+        so2 = ["-12.25", "0.00", "31.50", "-31.50", "12.25", "-0.00", "44.99"]
+        o2, zs = ["9.37", "19.49", "19.50", "20.99", "-1.00", "12.00"], ["25.50", "-0.25"]
+    elif name == "largest pairs":
+        so2 = ["999999999999999999", "999999999999999998", "-999999999999999999", "1", "0"]
+        o2, zs = ["0.999999999999999999", "0.000000000000000001"], ["123456789012345678"]
     elif name == "positive exponents":
         so2, o2, zs = ["2E+1", "1E+2", "-0", "3E+1"], ["1E+1"], ["3E+1", None]
     elif name == "water":
@@ -116,6 +125,8 @@ SCENARIOS = [
     "45 valid minutes",
     "integers, steady O2",
     "two decimals",
+    "negatives, one scale",
+    "largest pairs",
     "positive exponents",
     "water",
 ]
@@ -146,6 +157,43 @@ def _columns(samples: list[Sample]) -> Sequence[Sample]:
         [s.zs_value for s in samples],
         [s.flag for s in samples],
         micros=[epoch_micros(s.ts) for s in samples],
+    )
+
+
+def _pair(v: Decimal | None) -> tuple[int, int] | None:
+    """(mantissa, scale) as the database keeps a value that fits a pair (0024's exact_fits)."""
+    if v is None or not v.is_finite():
+        return None
+    scale = -int(v.as_tuple().exponent)
+    if not 0 <= scale <= _PAIR_SCALES or abs(v) >= Decimal(10) ** (_PAIR_SCALES - scale):
+        return None
+    return int(v.scaleb(scale)), scale
+
+
+def _exact(values: Sequence[Decimal | None]) -> Exact | None:
+    pairs = [_pair(v) for v in values]
+    scales = {p[1] for p in pairs if p is not None}
+    if values and None not in pairs and len(scales) == 1:
+        return Exact([p[0] for p in pairs if p is not None], scales.pop())
+    return None
+
+
+_EXACT_MADE: list[Exact] = []
+
+
+def _exact_columns(samples: list[Sample]) -> Sequence[Sample]:
+    """The columns as the evaluator reads them: a column whose values are all pairs of one
+    scale as :class:`Exact`, its Decimals made only when asked for; others as Decimals."""
+    value, zs = _exact([s.value for s in samples]), _exact([s.zs_value for s in samples])
+    _EXACT_MADE.extend(e for e in (value, zs) if e is not None)
+    return SampleColumns(
+        None,
+        None if value else [s.value for s in samples],
+        None if zs else [s.zs_value for s in samples],
+        [s.flag for s in samples],
+        micros=[epoch_micros(s.ts) for s in samples],
+        value_exact=value,
+        zs_exact=zs,
     )
 
 
@@ -212,7 +260,7 @@ def results(
             start = HOUR + timedelta(hours=3 * k + again)
             hours.append(MeanResult(start, *[getattr(so2_hour, f) for f in _FIELDS[1:]]))
     day = daily_mean(hours, day=date(2024, 5, 1), rules=GAS)
-    short = daily_mean(hours[:-14], day=date(2024, 5, 1), rules=GAS)
+    short = daily_mean(hours[:21], day=date(2024, 5, 1), rules=GAS)
     out["day"] = [
         [
             _text(d.mean),
@@ -253,6 +301,17 @@ def test_regenerate_pins_only_on_purpose() -> None:
 def test_the_regulations_results_are_the_pinned_ones(representation: str, given: str) -> None:
     as_given = _given if given == "samples" else _columns
     assert results(representation, as_given) == _pins()[representation][given]
+
+
+def test_pairs_read_as_integers_give_the_pinned_results() -> None:
+    """Values read as integer mantissas and one scale (as the evaluator reads the usual
+    series) give every pinned result of the Decimals they stand for: the means, Zs and O₂
+    means summed on the integers, the spreads too."""
+    _EXACT_MADE.clear()
+    assert results("stored", _exact_columns) == _pins()["stored"]["columns"]
+    scales = {e.scale for e in _EXACT_MADE}
+    assert {0, 2, 18} <= scales  # the integer paths were taken, at several scales
+    assert any(min(e.mantissas) < 0 for e in _EXACT_MADE)
 
 
 def test_the_pins_say_what_they_pin() -> None:
