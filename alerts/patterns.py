@@ -314,12 +314,12 @@ def _valid_values(samples: Sequence[Sample], valid_flags: frozenset[str]) -> lis
 
 
 def _all_valid_pairs(samples: Sequence[Sample], valid_flags: frozenset[str]) -> Exact | None:
-    """The samples' values as pairs of one scale (:class:`~alerts.rules.Exact`), when there
-    are some, every one is valid and the columns have them so. Their sums in :data:`_EXACT`
-    are then those of the integers: a pair m × 10⁻ˢ is the Decimal of coefficient |m| and
-    exponent −s (no negative zero), so the exact sum of the values has exponent −s and
-    coefficient Σm, that of their squares (m² × 10⁻²ˢ each) exponent −2s and coefficient Σm²,
-    and a zero sum is +0."""
+    """The samples' values as pairs (:class:`~alerts.rules.Exact`), when there are some,
+    every one is valid and the columns have them so. Their sums in :data:`_EXACT` are then
+    those of the integers: a pair m × 10⁻ˢ is the Decimal of coefficient |m| and exponent −s
+    (no negative zero), so with S the largest scale and a = m × 10^(S − s) each, the exact sum
+    of the values has exponent −S and coefficient Σa, that of their squares (a² × 10⁻²ˢ each)
+    exponent −2S and coefficient Σa², and a zero sum is +0."""
     if isinstance(samples, SampleColumns):
         exact = samples.value_exact
         if exact is not None and exact.mantissas and valid_flags.issuperset(samples.flag):
@@ -349,7 +349,7 @@ def hour_spreads(
                     samples = kinds.get(kind, ())
                     pairs = _all_valid_pairs(samples, valid_flags)
                     if pairs is not None:  # the same sums, on the integers (see below)
-                        ms, scale = pairs
+                        ms, scale = pairs.aligned()
                         total = Decimal(sum(ms)).scaleb(-scale)
                         squares = Decimal(sum(map(mul, ms, ms))).scaleb(-2 * scale)
                         row += (len(ms), total, squares)

@@ -86,25 +86,43 @@ class Sample(NamedTuple):
 
 
 class Exact(NamedTuple):
-    """A column of stored decimals as the database keeps them, when every one is a pair of
-    the same scale (the usual series): value k is ``mantissas[k]`` × 10^−``scale``, the Decimal
-    ``Decimal(f"{mantissas[k]}E-{scale}")`` (coefficient and exponent). Sums of such values
-    are sums of the integers."""
+    """A column of stored decimals as the database keeps them, when every one is a pair (the
+    usual series): value k is ``mantissas[k]`` × 10^−scale, the Decimal
+    ``Decimal(f"{mantissas[k]}E-{scale}")`` (coefficient and exponent), with ``scale`` one for
+    all or each value's. Sums of such values are sums of integers (Summing pairs)."""
 
     mantissas: Sequence[int]
-    scale: int  # 0 … 18
+    scale: int | Sequence[int]  # 0 … 18
 
     def decimals(self) -> list[Decimal]:
         """The values as Decimals (each mantissa × 10^−scale, an exact product)."""
-        if not self.scale:
-            return list(map(Decimal, self.mantissas))
+        ms, scale = self
+        if isinstance(scale, int):
+            if not scale:
+                return list(map(Decimal, ms))
+            with localcontext(_WHOLE):
+                return list(map(mul, map(Decimal, ms), repeat(_UNITS[scale])))
         with localcontext(_WHOLE):
-            return list(map(mul, map(Decimal, self.mantissas), repeat(_UNITS[self.scale])))
+            return list(map(mul, map(Decimal, ms), map(_UNITS.__getitem__, scale)))
+
+    def aligned(self) -> tuple[Sequence[int], int]:
+        """The mantissas at the largest scale, and that scale: m × 10^(S − s) each."""
+        ms, scale = self
+        if isinstance(scale, int):
+            return ms, scale
+        top = max(scale, default=0)
+        return list(map(mul, ms, map(_TENS.__getitem__, map(sub, repeat(top), scale)))), top
+
+    def part(self, i: int, j: int) -> Exact:
+        """Values ``i`` to ``j`` (a slice)."""
+        scale = self.scale
+        return Exact(self.mantissas[i:j], scale if isinstance(scale, int) else scale[i:j])
 
 
 # Exact for any product of a mantissa and a power of ten (nothing it computes is rounded).
 _WHOLE = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN, traps=[])
 _UNITS = [Decimal(f"1E-{s}") for s in range(19)]
+_TENS = [10**s for s in range(19)]
 
 
 class SampleColumns(Sequence[Sample]):
@@ -189,15 +207,22 @@ class SampleColumns(Sequence[Sample]):
     def __getitem__(self, i: slice) -> SampleColumns: ...
     def __getitem__(self, i: int | slice) -> Sample | SampleColumns:
         if isinstance(i, slice):
+            ts = None if self._ts is None else self._ts[i]
+            micros = None if self._micros is None else self._micros[i]
+            start, stop, step = i.indices(len(self))
             value, zs = self.value_exact, self.zs_exact
+            if step != 1:  # (not taken by the evaluator) the Decimals, sliced
+                return SampleColumns(
+                    ts, self.value[i], self.zs_value[i], self.flag[i], micros=micros
+                )
             return SampleColumns(
-                None if self._ts is None else self._ts[i],
+                ts,
                 None if self._value is None else self._value[i],
                 None if self._zs_value is None else self._zs_value[i],
                 self.flag[i],
-                micros=None if self._micros is None else self._micros[i],
-                value_exact=None if value is None else Exact(value.mantissas[i], value.scale),
-                zs_exact=None if zs is None else Exact(zs.mantissas[i], zs.scale),
+                micros=micros,
+                value_exact=None if value is None else value.part(start, stop),
+                zs_exact=None if zs is None else zs.part(start, stop),
             )
         return Sample(self.ts[i], self.value[i], self.zs_value[i], self.flag[i])
 
@@ -279,7 +304,10 @@ def _mean_of(values: Sequence[Decimal], exact: Exact | None) -> Decimal | None:
     that of the integers, one Decimal (Summing pairs)."""
     if exact is None or not exact.mantissas or not _sums_exactly(getcontext()):
         return _mean(values)
-    return Decimal(sum(exact.mantissas)).scaleb(-exact.scale) / len(exact.mantissas)
+    aligned, scale = exact.aligned()
+    if not isinstance(exact.scale, int) and sum(map(abs, aligned)) >= _MOST:
+        return _mean(values)  # scales so far apart that the sum would be rounded
+    return Decimal(sum(aligned)).scaleb(-scale) / len(aligned)
 
 
 def _sums_exactly(context: Context) -> bool:
@@ -292,13 +320,15 @@ def _sums_exactly(context: Context) -> bool:
     )
 
 
-# Summing pairs: a pair m × 10⁻ˢ (|m| < 2⁶³, 0 ≤ s ≤ 18) is the Decimal of coefficient |m| and
-# exponent −s (no negative zero). 0 plus n of them, as _mean adds, has exponent min(0, −s) = −s
-# and, while no partial sum has more digits than the precision, the exact coefficient Σm: with
-# 28 digits or more that holds for any n < 10⁹ (n × 2⁶³ < 10²⁸), and the exact sum is zero only
-# as +0 unless the context rounds towards −∞ (then x + (−x) is −0). So Decimal(Σm) scaled by
-# −s is that sum, coefficient, exponent and sign, and divided by n gives _mean's result.
-# Likewise 0 + v is v itself for a pair (Normalising a minute), in such a context.
+# Summing pairs: a pair m × 10⁻ˢ (|m| < 10¹⁸, 0 ≤ s ≤ 18) is the Decimal of coefficient |m| and
+# exponent −s, never a negative zero. 0 plus n of them, as _mean adds, is exact while no partial
+# sum has more digits than the precision (28 or more here): its exponent is min(0, −sᵢ) = −S (S
+# the largest scale) and its coefficient Σ mᵢ × 10^(S − sᵢ), and it is zero only as +0 unless
+# the context rounds towards −∞ (then x + (−x) is −0). No partial sum exceeds Σ |mᵢ| × 10^(S −
+# sᵢ): below 10²⁸ for any n < 10¹⁰ with one scale; checked with several (_MOST). So Decimal(Σ)
+# scaled by −S is that sum, coefficient, exponent and sign, and divided by n gives _mean's
+# result. Likewise 0 + v is v itself for a pair (Normalising a minute): 18 digits at most.
+_MOST = 10**28
 
 
 def convert_o2(c: Decimal, o2: Decimal | None, o2_ref: Decimal, o2_max: Decimal) -> Decimal | None:
@@ -421,13 +451,15 @@ def _one_per_minute(
     exact = samples.value_exact
     if exact is not None and valid_flags.issuperset(counted) and _sums_exactly(getcontext()):
         # all valid, every value a pair, which 0 + v leaves as it is (Summing pairs)
+        pairs = cast("Sequence[Decimal]", samples.value)
         zs_exact = samples.zs_exact
         if zs_exact is not None:
-            return _Minutes(offsets, samples.value, samples.zs_value, exact, zs_exact)
+            zs_pairs = cast("Sequence[Decimal]", samples.zs_value)
+            return _Minutes(offsets, pairs, zs_pairs, exact, zs_exact)
         zs = samples.zs_value
         if all(map(is_, zs, repeat(None))):
-            return _Minutes(offsets, samples.value, [], exact)
-        return _Minutes(offsets, samples.value, [_ZERO_D + z for z in zs if z is not None], exact)
+            return _Minutes(offsets, pairs, [], exact)
+        return _Minutes(offsets, pairs, [_ZERO_D + z for z in zs if z is not None], exact)
     values, zs = samples.value, samples.zs_value
     # (Identity tests: comparing a Decimal with None is slow.)
     if valid_flags.issuperset(counted) and not any(map(is_, values, repeat(None))):
