@@ -42,6 +42,7 @@ from alerts.rules import (
     daily_mean,
     epoch_micros,
     hourly_mean,
+    pair_decimals,
 )
 from schemas.cases.policy import CasePolicy
 from schemas.cases.transitions import (
@@ -1187,9 +1188,11 @@ def _stored(
     nulls = scales.count(None)
     if nulls == n:
         return [None] * n, None
-    if not nulls and wide is None:  # pairs of several scales
-        return None, Exact(cast("list[int]", mantissas), cast("list[int]", scales))
-    wides = iter(wide or ())
+    if wide is None:
+        if not nulls:  # pairs of several scales
+            return None, Exact(cast("list[int]", mantissas), cast("list[int]", scales))
+        return pair_decimals(mantissas, scales), None
+    wides = iter(wide)
     return [
         None if s is None else next(wides) if s < 0 else Decimal(f"{m}E-{s}")
         for m, s in zip(mantissas, scales, strict=True)

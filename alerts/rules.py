@@ -66,6 +66,7 @@ __all__ = [
     "daily_mean",
     "epoch_micros",
     "hourly_mean",
+    "pair_decimals",
     "zs_mismatch",
 ]
 
@@ -117,6 +118,17 @@ class Exact(NamedTuple):
         """Values ``i`` to ``j`` (a slice)."""
         scale = self.scale
         return Exact(self.mantissas[i:j], scale if isinstance(scale, int) else scale[i:j])
+
+
+def pair_decimals(
+    mantissas: Sequence[int | None], scales: Sequence[int | None]
+) -> list[Decimal | None]:
+    """Each pair's Decimal as :meth:`Exact.decimals` makes it, None where the scale is None."""
+    with localcontext(_WHOLE):
+        return [
+            None if s is None else Decimal(cast("int", m)) * _UNITS[s]
+            for m, s in zip(mantissas, scales, strict=True)
+        ]
 
 
 # Exact for any product of a mantissa and a power of ten (nothing it computes is rounded).
@@ -304,10 +316,12 @@ def _mean_of(values: Sequence[Decimal], exact: Exact | None) -> Decimal | None:
     that of the integers, one Decimal (Summing pairs)."""
     if exact is None or not exact.mantissas or not _sums_exactly(getcontext()):
         return _mean(values)
-    aligned, scale = exact.aligned()
-    if not isinstance(exact.scale, int) and sum(map(abs, aligned)) >= _MOST:
-        return _mean(values)  # scales so far apart that the sum would be rounded
-    return Decimal(sum(aligned)).scaleb(-scale) / len(aligned)
+    scale = exact.scale
+    if not isinstance(scale, int):
+        # Several scales: aligning the integers costs more than adding the Decimals (made
+        # already), so the Decimals are added.
+        return _mean(values)
+    return Decimal(sum(exact.mantissas)).scaleb(-scale) / len(exact.mantissas)
 
 
 def _sums_exactly(context: Context) -> bool:
@@ -321,14 +335,13 @@ def _sums_exactly(context: Context) -> bool:
 
 
 # Summing pairs: a pair m × 10⁻ˢ (|m| < 10¹⁸, 0 ≤ s ≤ 18) is the Decimal of coefficient |m| and
-# exponent −s, never a negative zero. 0 plus n of them, as _mean adds, is exact while no partial
-# sum has more digits than the precision (28 or more here): its exponent is min(0, −sᵢ) = −S (S
-# the largest scale) and its coefficient Σ mᵢ × 10^(S − sᵢ), and it is zero only as +0 unless
-# the context rounds towards −∞ (then x + (−x) is −0). No partial sum exceeds Σ |mᵢ| × 10^(S −
-# sᵢ): below 10²⁸ for any n < 10¹⁰ with one scale; checked with several (_MOST). So Decimal(Σ)
-# scaled by −S is that sum, coefficient, exponent and sign, and divided by n gives _mean's
-# result. Likewise 0 + v is v itself for a pair (Normalising a minute): 18 digits at most.
-_MOST = 10**28
+# exponent −s, never a negative zero. 0 plus n of them of one scale, as _mean adds, is exact
+# while no partial sum has more digits than the precision, which none has below n × 10¹⁸ < 10²⁸
+# (n < 10¹⁰, a context of 28 digits or more): its exponent is min(0, −s) = −s, its coefficient
+# Σm, and it is zero only as +0 unless the context rounds towards −∞ (then x + (−x) is −0). So
+# Decimal(Σm) scaled by −s is that sum, coefficient, exponent and sign, and divided by n gives
+# _mean's result. Likewise 0 + v is v itself for a pair (Normalising a minute): 18 digits at
+# most.
 
 
 def convert_o2(c: Decimal, o2: Decimal | None, o2_ref: Decimal, o2_max: Decimal) -> Decimal | None:

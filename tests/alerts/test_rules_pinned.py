@@ -16,6 +16,7 @@ Regenerate only on purpose, from the arithmetic that is the reference:
 
 from __future__ import annotations
 
+import decimal
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -80,7 +81,11 @@ _O2_PLAIN = ["9", "9.37", "10", "8.5", "9.00"]
 
 def _scenario(name: str) -> dict[str, Any]:
     minutes = list(range(60))
-    so2, flags, zs, o2, ref = _MIXED, ["N"], [None], _O2_PLAIN, "6"
+    so2: Sequence[str | None] = _MIXED
+    flags: Sequence[str | None] = ["N"]
+    zs: Sequence[str | None] = [None]
+    o2: Sequence[str | None] = _O2_PLAIN
+    ref: str | None = "6"
     if name == "mixed scales":
         zs = [None, "25.5", "25.50", None, "3E+1"]
     elif name == "negatives and zeros":
@@ -338,3 +343,27 @@ def test_the_pins_say_what_they_pin() -> None:
     written = _pins()["written"]["columns"]
     exponents = "positive exponents"
     assert written[exponents]["spreads"] != pins[exponents]["spreads"]  # '2E+1' kept as written
+
+
+@pytest.mark.parametrize(
+    "context",
+    [decimal.Context(), decimal.Context(prec=3, rounding=decimal.ROUND_FLOOR)],
+    ids=["default", "3 digits floor"],
+)
+def test_a_pairs_decimal_is_that_of_its_text(context: decimal.Context) -> None:
+    """A pair made into a Decimal from its integers (one scale, several, with NULLs) is the
+    Decimal of its exact_text, '{m}E-{s}': coefficient, exponent and sign, in any context."""
+    from alerts.rules import Exact, pair_decimals
+
+    mantissas = [0, 1, -1, 999999999999999999, -999999999999999999, 2044, -50, 10**17]
+    expected = {
+        s: [Decimal(f"{m}E-{s}").as_tuple() for m in mantissas] for s in (0, 1, 2, 3, 17, 18)
+    }
+    with decimal.localcontext(context):
+        for s, want in expected.items():
+            assert [d.as_tuple() for d in Exact(mantissas, s).decimals()] == want
+            scales = [s] * len(mantissas)
+            assert [d.as_tuple() for d in Exact(mantissas, scales).decimals()] == want
+            made = pair_decimals([*mantissas, None], [*scales, None])
+            assert [d.as_tuple() for d in made if d is not None] == want
+            assert made[-1] is None
