@@ -1141,9 +1141,10 @@ _OFFSET_EXACT = timedelta(seconds=2**31)
 # The values and Zs values come as the table keeps them, in binary: per series the mantissas
 # (bigint), the scales (smallint; -1 where the value is wide) and the wide values alone
 # (numeric, in order; NULL when there are none). The server then neither makes nor prints a
-# numeric per value, and the client keeps a series whose values are all pairs of one scale as
-# integers (Exact: the rules sum those, and the Decimals, made only when asked for, are
-# Decimal(f"{m}E-{s}") as numeric's text gives them); see _stored.
+# numeric per value, and the client keeps a series whose values are all pairs as integers
+# (Exact: the rules sum those where that gives the same Decimal; the Decimals, made when asked
+# for, are Decimal(f"{m}E-{s}"), as exact_text's and numeric's text give them); see _stored.
+# Binary, as the integers and the times decode fastest so.
 _READ_HOURS = """
 WITH r AS (
     SELECT r.*, (extract(epoch FROM r.lo) * 1000000)::bigint AS lo_us
@@ -1180,7 +1181,8 @@ def _stored(
     mantissas: list[int | None], scales: list[int | None], wide: list[Decimal] | None
 ) -> tuple[list[Decimal | None] | None, Exact | None]:
     """A series' values as read (see _READ_HOURS): as :class:`Exact` when every one is a pair
-    of the same scale (no Decimal made yet), else each one's Decimal (None for NULL)."""
+    (no Decimal made yet), else each one's Decimal (None for NULL), the Decimal that
+    exact_text (migration 0027) reads as: '{m}E-{s}', or the wide value."""
     n = len(scales)
     first = scales[0] if n else None
     if first is not None and first >= 0 and scales.count(first) == n:

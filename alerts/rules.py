@@ -146,9 +146,9 @@ class SampleColumns(Sequence[Sample]):
     The times are given as ``ts`` (aware datetimes) or as ``micros`` (whole microseconds since
     the Unix epoch: what the evaluator reads, cheaper to decode and to compare); each is made
     from the other when first asked for, ``ts`` in UTC. The values (and Zs values) may be
-    given as ``value_exact`` (``zs_exact``) instead, every one a pair of one scale (see
+    given as ``value_exact`` (``zs_exact``) instead, when every one is a pair (see
     :class:`Exact`): their Decimals are then made when first asked for, and the rules sum the
-    integers."""
+    integers where that gives the same Decimal (Summing pairs)."""
 
     __slots__ = ("_micros", "_ts", "_value", "_zs_value", "flag", "value_exact", "zs_exact")
 
