@@ -464,11 +464,10 @@ def _one_per_minute(
     exact = samples.value_exact
     if exact is not None and valid_flags.issuperset(counted) and _sums_exactly(getcontext()):
         # all valid, every value a pair, which 0 + v leaves as it is (Summing pairs)
-        pairs = cast("Sequence[Decimal]", samples.value)
+        pairs = _Decimals(samples, "value")
         zs_exact = samples.zs_exact
         if zs_exact is not None:
-            zs_pairs = cast("Sequence[Decimal]", samples.zs_value)
-            return _Minutes(offsets, pairs, zs_pairs, exact, zs_exact)
+            return _Minutes(offsets, pairs, _Decimals(samples, "zs_value"), exact, zs_exact)
         zs = samples.zs_value
         if all(map(is_, zs, repeat(None))):
             return _Minutes(offsets, pairs, [], exact)
@@ -490,6 +489,35 @@ def _one_per_minute(
         [_ZERO_D + v for _, v, _ in rows],
         [_ZERO_D + z for _, _, z in rows if z is not None],
     )
+
+
+class _Decimals(Sequence[Decimal]):
+    """The Decimals of a column of pairs, made when first read (the mean of pairs of one
+    scale needs none: Summing pairs)."""
+
+    __slots__ = ("_column", "_columns", "_made")
+
+    def __init__(self, columns: SampleColumns, column: Literal["value", "zs_value"]) -> None:
+        self._columns, self._column = columns, column
+        self._made: Sequence[Decimal] | None = None
+
+    def _decimals(self) -> Sequence[Decimal]:
+        if self._made is None:
+            self._made = cast("Sequence[Decimal]", getattr(self._columns, self._column))
+        return self._made
+
+    def __len__(self) -> int:
+        return len(self._columns)
+
+    def __iter__(self) -> Iterator[Decimal]:
+        return iter(self._decimals())
+
+    @overload
+    def __getitem__(self, i: int) -> Decimal: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[Decimal]: ...
+    def __getitem__(self, i: int | slice) -> Decimal | Sequence[Decimal]:
+        return self._decimals()[i]
 
 
 def _counted(flags: Sequence[str | None]) -> Mapping[str | None, int]:
