@@ -34,6 +34,7 @@ from alerts.rules import (
     HOUR_US,
     MINUTE_US,
     DayResult,
+    Exact,
     MeanResult,
     MinuteMemo,
     Sample,
@@ -41,6 +42,7 @@ from alerts.rules import (
     daily_mean,
     epoch_micros,
     hourly_mean,
+    pair_decimals,
 )
 from schemas.cases.policy import CasePolicy
 from schemas.cases.transitions import (
@@ -1028,16 +1030,10 @@ class MinutesRead:
         self._cursor: psycopg.Cursor[Any] | None = None
         if ranges:
             self._cursor = conn.cursor()
-            # Before the statement is sent: its varchar columns (the values, see _READ_HOURS)
-            # are decimals' text, loaded as this connection loads numeric's.
-            adapters = self._cursor.adapters
-            numeric = adapters.get_loader(_NUMERIC, _TEXT)
-            assert numeric is not None  # psycopg has one
-            adapters.register_loader("varchar", numeric)
             # Prepared at once: a batch sends it once per outlet, and the server then plans it
             # (a lateral over measurement_rows) once for its generic plan rather than once
-            # for each of its first executions.
-            self._cursor.execute(_READ_HOURS, (ranges, lows, highs), prepare=True)
+            # for each of its first executions. In binary: integer arrays (see _READ_HOURS).
+            self._cursor.execute(_READ_HOURS, (ranges, lows, highs), prepare=True, binary=True)
             if conn.pgconn.pipeline_status:
                 # The server sends a pipeline's results when asked (a sync or a flush request)
                 # or when its buffer fills: asked now, this read's rows come as soon as it is
@@ -1052,11 +1048,20 @@ class MinutesRead:
             return self._out
         out, in_range = self._out, self._in_range
         for outlet_id, low, pollutant, kind, first_us, count, times, *arrays in cursor:
+            flags = arrays[6]
+            value, value_exact = _stored(*arrays[0:3])
+            zs, zs_exact = _stored(*arrays[3:6])
             if times is None:  # one sample a minute (see _READ_HOURS): in time order as made
                 micros = list(range(first_us, first_us + count * MINUTE_US, MINUTE_US))
-                values, zs_values, flags = arrays
-            else:
-                micros, values, zs_values, flags = _in_time_order(times, arrays)
+            elif all(map(lt, times, islice(times, 1, None))):
+                micros = times
+            else:  # (never seen: the arrays are aggregated in time order) each Decimal made
+                columns: list[list[Any]] = [
+                    exact.decimals() if exact is not None else decimals or []
+                    for decimals, exact in ((value, value_exact), (zs, zs_exact))
+                ]
+                micros, value, zs, flags = _in_time_order(times, [*columns, flags])
+                value_exact = zs_exact = None
             by_hour = out[outlet_id]
             j = 0
             for start in in_range[(outlet_id, low)]:
@@ -1065,7 +1070,13 @@ class MinutesRead:
                 j = bisect_left(micros, start_us + HOUR_US, i)
                 if j > i:
                     by_hour[start][pollutant][kind] = SampleColumns(
-                        None, values[i:j], zs_values[i:j], flags[i:j], micros=micros[i:j]
+                        None,
+                        None if value is None else value[i:j],
+                        None if zs is None else zs[i:j],
+                        flags[i:j],
+                        micros=micros[i:j],
+                        value_exact=_part(value_exact, i, j),
+                        zs_exact=_part(zs_exact, i, j),
                     )
         cursor.close()
         return out
@@ -1153,12 +1164,13 @@ _OFFSET_EXACT = timedelta(seconds=2**31)
 # that are whole minutes, distinct by the primary key, as many as the minutes they span) comes as
 # its first time and count, its times' array NULL: the client makes those times at C speed
 # instead of decoding a number per sample (a fifth of the read's CPU in this process).
-# The values and Zs values come as exact_text (migration 0027): each one's mantissa and scale
-# as text ('2044E-2'), which the client reads into the very Decimal that numeric's text
-# ('20.44') gives, coefficient and exponent alike, while the server skips the view's numeric
-# multiplication and numeric's output for each (about a tenth of the read's CPU there). They are
-# varchar so that the read's cursor loads them with numeric's loader (the flags stay text).
-_NUMERIC, _TEXT = psycopg.adapters.types["numeric"].oid, psycopg.pq.Format.TEXT
+# The values and Zs values come as the table keeps them, in binary: per series the mantissas
+# (bigint), the scales (smallint; -1 where the value is wide) and the wide values alone
+# (numeric, in order; NULL when there are none). The server then neither makes nor prints a
+# numeric per value, and the client keeps a series whose values are all pairs as integers
+# (Exact: the rules sum those where that gives the same Decimal; the Decimals, made when asked
+# for, are Decimal(f"{m}E-{s}"), as exact_text's and numeric's text give them); see _stored.
+# Binary, as the integers and the times decode fastest so.
 _READ_HOURS = """
 WITH r AS (
     SELECT r.*, (extract(epoch FROM r.lo) * 1000000)::bigint AS lo_us
@@ -1171,11 +1183,17 @@ CROSS JOIN LATERAL (
         CASE WHEN max(m.offset_us) - min(m.offset_us) = (count(*) - 1) * 60000000
             AND bool_and(m.offset_us %% 60000000 = 0) THEN NULL
             ELSE array_agg(r.lo_us + m.offset_us) END,
-        array_agg(m.value), array_agg(m.zs_value), array_agg(m.flag)
+        array_agg(m.value_mantissa), array_agg(m.value_scale),
+        array_agg(m.value_wide) FILTER (WHERE m.value_wide IS NOT NULL),
+        array_agg(m.zs_value_mantissa), array_agg(m.zs_value_scale),
+        array_agg(m.zs_value_wide) FILTER (WHERE m.zs_value_wide IS NOT NULL),
+        array_agg(m.flag)
     FROM (
-        SELECT m.ts, m.flag,
-            exact_text(m.value_mantissa, m.value_scale, m.value_wide) AS value,
-            exact_text(m.zs_value_mantissa, m.zs_value_scale, m.zs_value_wide) AS zs_value,
+        SELECT m.ts, m.flag, m.value_mantissa, m.zs_value_mantissa,
+            CASE WHEN m.value_wide IS NULL THEN m.value_scale ELSE -1::smallint END
+                AS value_scale, m.value_wide,
+            CASE WHEN m.zs_value_wide IS NULL THEN m.zs_value_scale ELSE -1::smallint END
+                AS zs_value_scale, m.zs_value_wide,
             round(date_part('epoch', m.ts - r.lo) * 1000000)::bigint AS offset_us
         FROM measurement_rows m
         WHERE m.outlet_id = r.outlet_id AND m.pollutant = s.pollutant AND m.kind = s.kind
@@ -1186,6 +1204,34 @@ CROSS JOIN LATERAL (
 ) a
 WHERE s.kind IN ('rtd', 'min', 'hour')
 """
+
+
+def _stored(
+    mantissas: list[int | None], scales: list[int | None], wide: list[Decimal] | None
+) -> tuple[list[Decimal | None] | None, Exact | None]:
+    """A series' values as read (see _READ_HOURS): as :class:`Exact` when every one is a pair
+    (no Decimal made yet), else each one's Decimal (None for NULL), the Decimal that
+    exact_text (migration 0027) reads as: '{m}E-{s}', or the wide value."""
+    n = len(scales)
+    first = scales[0] if n else None
+    if first is not None and first >= 0 and scales.count(first) == n:
+        return None, Exact(cast("list[int]", mantissas), first)
+    nulls = scales.count(None)
+    if nulls == n:
+        return [None] * n, None
+    if wide is None:
+        if not nulls:  # pairs of several scales
+            return None, Exact(cast("list[int]", mantissas), cast("list[int]", scales))
+        return pair_decimals(mantissas, scales), None
+    wides = iter(wide)
+    return [
+        None if s is None else next(wides) if s < 0 else Decimal(f"{m}E-{s}")
+        for m, s in zip(mantissas, scales, strict=True)
+    ], None
+
+
+def _part(exact: Exact | None, i: int, j: int) -> Exact | None:
+    return None if exact is None else exact.part(i, j)
 
 
 def _in_time_order(times: list[Any], columns: list[list[Any]]) -> tuple[list[Any], ...]:

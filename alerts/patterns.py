@@ -47,7 +47,7 @@ from typing import Any, cast
 import psycopg
 from psycopg import sql
 
-from alerts.rules import Sample, SampleColumns, convert_o2, zs_mismatch
+from alerts.rules import Exact, Sample, SampleColumns, convert_o2, zs_mismatch
 from schemas.cases.transitions import Transition, close_case, limit_details, open_case
 from schemas.codes.pattern_rules import PatternRules
 from schemas.limits.judgement import judge
@@ -313,6 +313,20 @@ def _valid_values(samples: Sequence[Sample], valid_flags: frozenset[str]) -> lis
     return [v for v, f in pairs if v is not None and f in valid_flags]
 
 
+def _all_valid_pairs(samples: Sequence[Sample], valid_flags: frozenset[str]) -> Exact | None:
+    """The samples' values as pairs (:class:`~alerts.rules.Exact`), when there are some,
+    every one is valid and the columns have them so. Their sums in :data:`_EXACT` are then
+    those of the integers: a pair m × 10⁻ˢ is the Decimal of coefficient |m| and exponent −s
+    (no negative zero), so with S the largest scale and a = m × 10^(S − s) each, the exact sum
+    of the values has exponent −S and coefficient Σa, that of their squares (a² × 10⁻²ˢ each)
+    exponent −2S and coefficient Σa², and a zero sum is +0."""
+    if isinstance(samples, SampleColumns):
+        exact = samples.value_exact
+        if exact is not None and exact.mantissas and valid_flags.issuperset(samples.flag):
+            return exact
+    return None
+
+
 def hour_spreads(
     series: Mapping[str, Mapping[str, Sequence[Sample]]],
     pollutants: Iterable[str],
@@ -332,7 +346,15 @@ def hour_spreads(
                     continue
                 row: list[Any] = []
                 for kind in ("min", "rtd"):
-                    values = _valid_values(kinds.get(kind, ()), valid_flags)
+                    samples = kinds.get(kind, ())
+                    pairs = _all_valid_pairs(samples, valid_flags)
+                    if pairs is not None:  # the same sums, on the integers (see below)
+                        ms, scale = pairs.aligned()
+                        total = Decimal(sum(ms)).scaleb(-scale)
+                        squares = Decimal(sum(map(mul, ms, ms))).scaleb(-2 * scale)
+                        row += (len(ms), total, squares)
+                        continue
+                    values = _valid_values(samples, valid_flags)
                     if values:  # exact: in any order the same sums, to the last digit
                         first, rest = values[0], values[1:]
                         total = sum(rest, first)

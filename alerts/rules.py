@@ -36,9 +36,18 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from decimal import (
+    MAX_EMAX,
+    MAX_PREC,
+    MIN_EMIN,
+    ROUND_FLOOR,
+    Context,
+    Decimal,
+    getcontext,
+    localcontext,
+)
 from itertools import islice, repeat
-from operator import add, floordiv, is_, lt, mod, sub
+from operator import add, floordiv, is_, lt, mod, mul, sub
 from typing import Any, Literal, NamedTuple, cast, overload
 
 from schemas.limits.rules import ValidityRules
@@ -48,6 +57,7 @@ __all__ = [
     "HOUR_US",
     "MINUTE_US",
     "DayResult",
+    "Exact",
     "MeanResult",
     "MinuteMemo",
     "Sample",
@@ -56,6 +66,7 @@ __all__ = [
     "daily_mean",
     "epoch_micros",
     "hourly_mean",
+    "pair_decimals",
     "zs_mismatch",
 ]
 
@@ -75,6 +86,57 @@ class Sample(NamedTuple):
     flag: str | None = None
 
 
+class Exact(NamedTuple):
+    """A column of stored decimals as the database keeps them, when every one is a pair (the
+    usual series): value k is ``mantissas[k]`` × 10^−scale, the Decimal
+    ``Decimal(f"{mantissas[k]}E-{scale}")`` (coefficient and exponent), with ``scale`` one for
+    all or each value's. Sums of such values are sums of integers (Summing pairs)."""
+
+    mantissas: Sequence[int]
+    scale: int | Sequence[int]  # 0 … 18
+
+    def decimals(self) -> list[Decimal]:
+        """The values as Decimals (each mantissa × 10^−scale, an exact product)."""
+        ms, scale = self
+        if isinstance(scale, int):
+            if not scale:
+                return list(map(Decimal, ms))
+            with localcontext(_WHOLE):
+                return list(map(mul, map(Decimal, ms), repeat(_UNITS[scale])))
+        with localcontext(_WHOLE):
+            return list(map(mul, map(Decimal, ms), map(_UNITS.__getitem__, scale)))
+
+    def aligned(self) -> tuple[Sequence[int], int]:
+        """The mantissas at the largest scale, and that scale: m × 10^(S − s) each."""
+        ms, scale = self
+        if isinstance(scale, int):
+            return ms, scale
+        top = max(scale, default=0)
+        return list(map(mul, ms, map(_TENS.__getitem__, map(sub, repeat(top), scale)))), top
+
+    def part(self, i: int, j: int) -> Exact:
+        """Values ``i`` to ``j`` (a slice)."""
+        scale = self.scale
+        return Exact(self.mantissas[i:j], scale if isinstance(scale, int) else scale[i:j])
+
+
+def pair_decimals(
+    mantissas: Sequence[int | None], scales: Sequence[int | None]
+) -> list[Decimal | None]:
+    """Each pair's Decimal as :meth:`Exact.decimals` makes it, None where the scale is None."""
+    with localcontext(_WHOLE):
+        return [
+            None if s is None else Decimal(cast("int", m)) * _UNITS[s]
+            for m, s in zip(mantissas, scales, strict=True)
+        ]
+
+
+# Exact for any product of a mantissa and a power of ten (nothing it computes is rounded).
+_WHOLE = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN, traps=[])
+_UNITS = [Decimal(f"1E-{s}") for s in range(19)]
+_TENS = [10**s for s in range(19)]
+
+
 class SampleColumns(Sequence[Sample]):
     """Samples kept as the columns they were read in (times, values, Zs values, flags, each in
     time order): iterating gives (ts, value, zs_value, flag) tuples, as a list of
@@ -83,26 +145,36 @@ class SampleColumns(Sequence[Sample]):
 
     The times are given as ``ts`` (aware datetimes) or as ``micros`` (whole microseconds since
     the Unix epoch: what the evaluator reads, cheaper to decode and to compare); each is made
-    from the other when first asked for, ``ts`` in UTC."""
+    from the other when first asked for, ``ts`` in UTC. The values (and Zs values) may be
+    given as ``value_exact`` (``zs_exact``) instead, when every one is a pair (see
+    :class:`Exact`): their Decimals are then made when first asked for, and the rules sum the
+    integers where that gives the same Decimal (Summing pairs)."""
 
-    __slots__ = ("_micros", "_ts", "flag", "value", "zs_value")
+    __slots__ = ("_micros", "_ts", "_value", "_zs_value", "flag", "value_exact", "zs_exact")
 
     def __init__(
         self,
         ts: Sequence[datetime] | None,
-        value: Sequence[Decimal | None],
-        zs_value: Sequence[Decimal | None],
+        value: Sequence[Decimal | None] | None,
+        zs_value: Sequence[Decimal | None] | None,
         flag: Sequence[str | None],
         *,
         micros: Sequence[int] | None = None,
+        value_exact: Exact | None = None,
+        zs_exact: Exact | None = None,
     ) -> None:
         times = ts if ts is not None else micros
         if times is None:
             raise ValueError("sample columns without times")
-        if not len(times) == len(value) == len(zs_value) == len(flag):
+        values = value if value is not None else value_exact and value_exact.mantissas
+        zs_values = zs_value if zs_value is not None else zs_exact and zs_exact.mantissas
+        if values is None or zs_values is None:
+            raise ValueError("sample columns without values")
+        if not len(times) == len(values) == len(zs_values) == len(flag):
             raise ValueError("sample columns of different lengths")
         self._ts, self._micros = ts, micros
-        self.value, self.zs_value, self.flag = value, zs_value, flag
+        self._value, self._zs_value, self.flag = value, zs_value, flag
+        self.value_exact, self.zs_exact = value_exact, zs_exact
 
     @property
     def ts(self) -> Sequence[datetime]:
@@ -118,8 +190,22 @@ class SampleColumns(Sequence[Sample]):
             self._micros = [epoch_micros(t) for t in self._ts]
         return self._micros
 
+    @property
+    def value(self) -> Sequence[Decimal | None]:
+        if self._value is None:
+            assert self.value_exact is not None
+            self._value = self.value_exact.decimals()
+        return self._value
+
+    @property
+    def zs_value(self) -> Sequence[Decimal | None]:
+        if self._zs_value is None:
+            assert self.zs_exact is not None
+            self._zs_value = self.zs_exact.decimals()
+        return self._zs_value
+
     def __len__(self) -> int:
-        return len(self.value)
+        return len(self.flag)
 
     def __iter__(self) -> Iterator[Sample]:
         # zip's tuples unpack as Samples do (and are reused when unpacked at once)
@@ -133,12 +219,22 @@ class SampleColumns(Sequence[Sample]):
     def __getitem__(self, i: slice) -> SampleColumns: ...
     def __getitem__(self, i: int | slice) -> Sample | SampleColumns:
         if isinstance(i, slice):
+            ts = None if self._ts is None else self._ts[i]
+            micros = None if self._micros is None else self._micros[i]
+            start, stop, step = i.indices(len(self))
+            value, zs = self.value_exact, self.zs_exact
+            if step != 1:  # (not taken by the evaluator) the Decimals, sliced
+                return SampleColumns(
+                    ts, self.value[i], self.zs_value[i], self.flag[i], micros=micros
+                )
             return SampleColumns(
-                None if self._ts is None else self._ts[i],
-                self.value[i],
-                self.zs_value[i],
+                ts,
+                None if self._value is None else self._value[i],
+                None if self._zs_value is None else self._zs_value[i],
                 self.flag[i],
-                micros=None if self._micros is None else self._micros[i],
+                micros=micros,
+                value_exact=None if value is None else value.part(start, stop),
+                zs_exact=None if zs is None else zs.part(start, stop),
             )
         return Sample(self.ts[i], self.value[i], self.zs_value[i], self.flag[i])
 
@@ -215,6 +311,39 @@ def _mean(values: Iterable[Decimal]) -> Decimal | None:
     return sum(items, Decimal(0)) / len(items) if items else None
 
 
+def _mean_of(values: Sequence[Decimal], exact: Exact | None) -> Decimal | None:
+    """:func:`_mean` of ``values``, which are ``exact``'s when it is given: then their sum is
+    that of the integers, one Decimal (Summing pairs)."""
+    if exact is None or not exact.mantissas or not _sums_exactly(getcontext()):
+        return _mean(values)
+    scale = exact.scale
+    if not isinstance(scale, int):
+        # Several scales: aligning the integers costs more than adding the Decimals (made
+        # already), so the Decimals are added.
+        return _mean(values)
+    return Decimal(sum(exact.mantissas)).scaleb(-scale) / len(exact.mantissas)
+
+
+def _sums_exactly(context: Context) -> bool:
+    """Whether this context adds pairs without rounding (Summing pairs)."""
+    return (
+        context.prec >= 28
+        and context.rounding != ROUND_FLOOR
+        and context.Emax >= 99
+        and context.Emin <= -99
+    )
+
+
+# Summing pairs: a pair m × 10⁻ˢ (|m| < 10¹⁸, 0 ≤ s ≤ 18) is the Decimal of coefficient |m| and
+# exponent −s, never a negative zero. 0 plus n of them of one scale, as _mean adds, is exact
+# while no partial sum has more digits than the precision, which none has below n × 10¹⁸ < 10²⁸
+# (n < 10¹⁰, a context of 28 digits or more): its exponent is min(0, −s) = −s, its coefficient
+# Σm, and it is zero only as +0 unless the context rounds towards −∞ (then x + (−x) is −0). So
+# Decimal(Σm) scaled by −s is that sum, coefficient, exponent and sign, and divided by n gives
+# _mean's result. Likewise 0 + v is v itself for a pair (Normalising a minute): 18 digits at
+# most.
+
+
 def convert_o2(c: Decimal, o2: Decimal | None, o2_ref: Decimal, o2_max: Decimal) -> Decimal | None:
     """折算浓度 C × (21 − O₂ref) / (21 − O₂); None when O₂ is missing or ≥ ``o2_max``."""
     converted = _converted(((c, o2),), o2_ref, o2_max)
@@ -242,8 +371,10 @@ class _Minutes(NamedTuple):
     the mean needs of them (the values, the Zs values) is a list already."""
 
     offsets: tuple[int, ...]
-    values: list[Decimal]
-    zs: list[Decimal]
+    values: Sequence[Decimal]
+    zs: Sequence[Decimal]
+    exact: Exact | None = None  # the values as pairs of one scale (Summing pairs)
+    zs_exact: Exact | None = None  # the Zs values alike
 
 
 def _minutes(
@@ -330,6 +461,17 @@ def _one_per_minute(
     for flag, n in counted.items():
         flags[flag or NO_FLAG] += n
     # One sample per minute: its value alone, normalised as a mean of one (Normalising a minute).
+    exact = samples.value_exact
+    if exact is not None and valid_flags.issuperset(counted) and _sums_exactly(getcontext()):
+        # all valid, every value a pair, which 0 + v leaves as it is (Summing pairs)
+        pairs = _Decimals(samples, "value")
+        zs_exact = samples.zs_exact
+        if zs_exact is not None:
+            return _Minutes(offsets, pairs, _Decimals(samples, "zs_value"), exact, zs_exact)
+        zs = samples.zs_value
+        if all(map(is_, zs, repeat(None))):
+            return _Minutes(offsets, pairs, [], exact)
+        return _Minutes(offsets, pairs, [_ZERO_D + z for z in zs if z is not None], exact)
     values, zs = samples.value, samples.zs_value
     # (Identity tests: comparing a Decimal with None is slow.)
     if valid_flags.issuperset(counted) and not any(map(is_, values, repeat(None))):
@@ -347,6 +489,35 @@ def _one_per_minute(
         [_ZERO_D + v for _, v, _ in rows],
         [_ZERO_D + z for _, _, z in rows if z is not None],
     )
+
+
+class _Decimals(Sequence[Decimal]):
+    """The Decimals of a column of pairs, made when first read (the mean of pairs of one
+    scale needs none: Summing pairs)."""
+
+    __slots__ = ("_column", "_columns", "_made")
+
+    def __init__(self, columns: SampleColumns, column: Literal["value", "zs_value"]) -> None:
+        self._columns, self._column = columns, column
+        self._made: Sequence[Decimal] | None = None
+
+    def _decimals(self) -> Sequence[Decimal]:
+        if self._made is None:
+            self._made = cast("Sequence[Decimal]", getattr(self._columns, self._column))
+        return self._made
+
+    def __len__(self) -> int:
+        return len(self._columns)
+
+    def __iter__(self) -> Iterator[Decimal]:
+        return iter(self._decimals())
+
+    @overload
+    def __getitem__(self, i: int) -> Decimal: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[Decimal]: ...
+    def __getitem__(self, i: int | slice) -> Decimal | Sequence[Decimal]:
+        return self._decimals()[i]
 
 
 def _counted(flags: Sequence[str | None]) -> Mapping[str | None, int]:
@@ -392,6 +563,11 @@ def _o2_of(minutes: _Minutes, o2: _Minutes) -> tuple[Sequence[Decimal | None], S
     by_minute = dict(zip(o2.offsets, o2.values, strict=True))
     o2_of = [by_minute.get(m) for m in minutes.offsets]
     return o2_of, [v for v in o2_of if v is not None]
+
+
+def _exact_of(values: Sequence[Decimal], minutes: _Minutes) -> Exact | None:
+    """``minutes.exact`` when ``values`` are those minutes' values, else None."""
+    return minutes.exact if values is minutes.values else None
 
 
 def _flag_summary(flags: Mapping[str, int]) -> str:
@@ -449,7 +625,7 @@ def hourly_mean(
         note = f"{valid_count} valid minutes of {expected}{where} (≥{required} required)"
         if flags:
             note += f"; samples by flag: {_flag_summary(flags)}"
-    mean = _mean(values)
+    mean = _mean_of(values, minutes.exact)
     if flow_samples is not None and values:
         flows, _ = _bucketed(flow_samples, hour_start, width, valid_flags, memo)
         weighted, why = _weighted(
@@ -463,9 +639,9 @@ def hourly_mean(
         hour_start=hour_start,
         source=source,
         mean=mean,
-        zs_reported=_mean(minutes.zs),
+        zs_reported=_mean_of(minutes.zs, minutes.zs_exact),
         converted=converted,
-        o2_mean=mean if o2_values is values else _mean(o2_values),
+        o2_mean=mean if o2_values is values else _mean_of(o2_values, _exact_of(o2_values, o2)),
         valid_count=valid_count,
         expected_count=expected,
         valid=valid,

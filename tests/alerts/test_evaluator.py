@@ -806,7 +806,7 @@ def test_the_values_read_are_the_decimals_stored(db: psycopg.Connection, outlet:
     """read_minutes gives every value and Zs value as the Decimal the measurements view's
     numeric gives (same sign, digits and exponent), whether the database keeps it as a
     mantissa and a scale or wide, and None as None; also in a pipeline, as a batch reads. (The
-    read takes them as exact_text, migration 0027: its varchar columns are loaded as numeric's.)"""
+    read takes each one's mantissa, scale and wide value in binary, see _READ_HOURS.)"""
     from alerts.evaluation import read_minutes
 
     texts = [
