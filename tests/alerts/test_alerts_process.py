@@ -8,12 +8,10 @@ import os
 import signal
 import socket
 import subprocess
-import time
 
-import httpx2
 import pytest
 
-from tests.fixtures.processes import sourcewatch
+from tests.fixtures.processes import sourcewatch, wait_ready
 
 pytestmark = pytest.mark.integration
 
@@ -47,19 +45,8 @@ def test_a_sigterm_taken_by_another_thread_than_the_main_one_stops_alerts(
         "SOURCEWATCH_EVALUATOR_PROCESSES": "1",
     }
     proc = sourcewatch("alerts", env=env)
-
-    def ready() -> bool:
-        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-        try:
-            return httpx2.get(f"http://127.0.0.1:{port}/readyz").status_code == 200
-        except httpx2.TransportError:
-            return False
-
     try:
-        deadline = time.monotonic() + 60
-        while not ready():
-            assert time.monotonic() < deadline, "sourcewatch alerts did not become ready"
-            time.sleep(0.05)
+        wait_ready(proc, port, "sourcewatch alerts")
         others = sorted(int(t) for t in os.listdir(f"/proc/{proc.pid}/task") if int(t) != proc.pid)
         assert others, "no thread besides the main one"
         _signal_thread(proc.pid, others[0], signal.SIGTERM)
