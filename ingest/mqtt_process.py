@@ -108,7 +108,7 @@ class MqttProcess:
                 levels,
             ),
             name=f"sourcewatch-mqtt-{self.options.client_id}",
-            daemon=True,  # not waited for at exit: it is stopped then (_stop_at_exit)
+            daemon=True,  # at exit multiprocessing sends it SIGTERM, ignored: see _stop_at_exit
         )
         process.start()
         atexit.register(self._stop_at_exit)
