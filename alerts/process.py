@@ -28,6 +28,15 @@ __all__ = ["build_channels", "run_alerts"]
 
 log = logging.getLogger(__name__)
 
+# Python runs a signal's handler in the main thread only, when that thread next runs Python
+# code; but the kernel hands a process's SIGTERM to any of its threads: to another one when the
+# main thread has a signal pending, or, for a SIGTERM sent while the process was stopped
+# (Ctrl-Z, a frozen container, a machine so loaded that the tests' load harness stops and
+# continues processes), to whichever runs first once continued. A main thread in a join without
+# a timeout never runs the handler then, and the process never stops; it waits this long at a
+# time instead.
+SIGNAL_CHECK_S = 0.5
+
 
 def build_channels(settings: AlertsSettings) -> dict[str, Channel]:
     """The delivery channels the settings allow (e-mail only with an SMTP server)."""
@@ -91,7 +100,8 @@ def run_alerts(settings: AlertsSettings, stop: threading.Event) -> int:
         )
         try:
             for t in threads:
-                t.join()
+                while t.is_alive():  # a moment at a time, so that a signal is never lost:
+                    t.join(SIGNAL_CHECK_S)
         finally:
             stop_health()
     return 0

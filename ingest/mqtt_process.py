@@ -25,6 +25,7 @@ CPU per frame) no longer share the worker's GIL with its decoding and writing th
 
 from __future__ import annotations
 
+import atexit
 import collections
 import contextlib
 import fcntl
@@ -107,9 +108,10 @@ class MqttProcess:
                 levels,
             ),
             name=f"sourcewatch-mqtt-{self.options.client_id}",
-            daemon=True,  # ended with this process even when stop() is not called
+            daemon=True,  # at exit multiprocessing sends it SIGTERM, ignored: see _stop_at_exit
         )
         process.start()
+        atexit.register(self._stop_at_exit)
         for end in (messages_out, orders_in, logs_out):
             end.close()  # the child's: so that its death reads as the end of the pipes
         self._process, self._orders = process, orders_out
@@ -120,6 +122,7 @@ class MqttProcess:
         self._relay.start()
 
     def stop(self) -> None:
+        atexit.unregister(self._stop_at_exit)
         self._stopping = True
         process = self._process
         if process is None:
@@ -138,6 +141,12 @@ class MqttProcess:
                 conn.close()
         self.connected.clear()
         self.subscribed.clear()
+
+    def _stop_at_exit(self) -> None:
+        """A process that exits without :meth:`stop` (an error before the worker's loop, say)
+        stops the child first: multiprocessing ends a daemon child at exit with SIGTERM, which
+        the child ignores, then waits for it, and the exit would wait for good."""
+        self.stop()
 
     def ack(self, messages: list[Inbound]) -> int:
         """Acknowledge messages of the current connection (the child drops them if it has

@@ -132,7 +132,9 @@ def test_an_exceeding_hour_reaches_staff_on_every_channel_exactly_once(
             # The same frames again (a logger re-sending its history): nothing new anywhere.
             for raw in frames:
                 publish(f"hj212/{MN}/up", raw)
-            wait_until(lambda: ingest.worker.stats.messages == 2 * len(frames), what="replay")
+            # At least: QoS 1 is delivered at least once (a message the broker re-sends after
+            # a reconnect is stored, idempotently, and counted again).
+            wait_until(lambda: ingest.worker.stats.messages >= 2 * len(frames), what="replay")
             wait_until(
                 lambda: db.execute("SELECT count(*) FROM evaluation_queue").fetchone() == (0,)
             )

@@ -19,7 +19,6 @@ from multiprocessing.synchronize import Barrier
 from pathlib import Path
 from typing import Any
 
-import httpx2
 import psycopg
 import pytest
 from prometheus_client import REGISTRY
@@ -30,7 +29,7 @@ from alerts.settings import AlertsSettings
 from schemas.limits.rules import bind_outlet
 from tests.alerts.test_evaluation_identity import EXPECTED, outputs, run_scenarios
 from tests.alerts.test_evaluator import H0, SERIES, ULTRA_LOW, minute_rows, store
-from tests.fixtures.processes import sourcewatch, spawned_children
+from tests.fixtures.processes import sourcewatch, spawned_children, wait_ready
 from tests.fixtures.registry import add_outlet
 
 pytestmark = pytest.mark.integration
@@ -351,16 +350,8 @@ def test_sourcewatch_alerts_runs_that_many_evaluators(
         "SOURCEWATCH_EVALUATOR_PROCESSES": str(PROCESSES),
     }
     proc = sourcewatch("alerts", env=env)
-
-    def ready() -> bool:
-        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-        try:
-            return httpx2.get(f"http://127.0.0.1:{port}/readyz").status_code == 200
-        except httpx2.TransportError:
-            return False
-
     try:
-        _wait_for(ready, "sourcewatch alerts did not become ready")
+        wait_ready(proc, port, "sourcewatch alerts")
         assert _listening(db) == PROCESSES
         evaluators = spawned_children(proc.pid)
         assert len(evaluators) == PROCESSES - 1

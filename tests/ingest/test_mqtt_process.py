@@ -125,26 +125,61 @@ _WORKER = textwrap.dedent(
         options = MqttOptions(sys.argv[1], sys.argv[2], ("hj212/+/up",), "", 10, 60)
         transport = MqttProcess(options)
         transport.start()
-        assert transport.subscribed.wait(30)
+        assert transport.subscribed.wait(60)
         print(transport._process.pid, flush=True)
+        if sys.argv[3] == "exit":
+            raise SystemExit(3)  # without stop(), as an error before the worker's loop would
         time.sleep(600)
     """
 )
+
+
+def _worker(mqtt_url: str, tmp_path: Path, then: str) -> subprocess.Popen[bytes]:
+    """A worker's process that starts its MQTT process, prints that one's pid once subscribed,
+    and ``then`` sleeps ("sleep") or exits at once ("exit")."""
+    script = tmp_path / "worker.py"
+    script.write_text(_WORKER)
+    return subprocess.Popen(
+        [sys.executable, str(script), mqtt_url, f"ingest-{then}-{uuid.uuid4().hex[:6]}", then],
+        stdout=subprocess.PIPE,
+        cwd=Path(__file__).resolve().parents[2],
+        env=os.environ | {"PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+    )
+
+
+@pytest.mark.integration
+def test_a_worker_process_exiting_without_stopping_its_mqtt_process_still_exits(
+    mqtt_url: str, tmp_path: Path
+) -> None:
+    """multiprocessing ends a daemon child at exit with SIGTERM, which the MQTT process
+    ignores, and then waits for it: the worker's process hung at exit, for good, when it had
+    not called stop() (a test fixture that failed, an error before the worker's loop), the
+    MQTT process reconnecting meanwhile. It stops its MQTT process at exit now."""
+    worker = _worker(mqtt_url, tmp_path, "exit")
+    child = None
+    try:
+        assert worker.stdout is not None
+        child = int(worker.stdout.readline())
+        try:
+            assert worker.wait(timeout=60) == 3
+        except subprocess.TimeoutExpired:
+            pytest.fail("the worker's process did not exit: it waited for its MQTT process")
+        assert not _alive(child)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+        if child is not None and _alive(child):
+            os.kill(child, signal.SIGKILL)
+        if worker.stdout is not None:
+            worker.stdout.close()
 
 
 @pytest.mark.integration
 def test_the_mqtt_process_ends_when_the_worker_process_dies(mqtt_url: str, tmp_path: Path) -> None:
     """SIGKILL of the worker's process: its MQTT process reads the end of its orders and
     exits (it would otherwise hold the session, and fight the restarted worker for it)."""
-    script = tmp_path / "worker.py"
-    script.write_text(_WORKER)
-    client_id = f"ingest-orphan-{uuid.uuid4().hex[:6]}"
-    worker = subprocess.Popen(
-        [sys.executable, str(script), mqtt_url, client_id],
-        stdout=subprocess.PIPE,
-        cwd=Path(__file__).resolve().parents[2],
-        env=os.environ | {"PYTHONPATH": str(Path(__file__).resolve().parents[2])},
-    )
+    worker = _worker(mqtt_url, tmp_path, "sleep")
     try:
         assert worker.stdout is not None
         child = int(worker.stdout.readline())
