@@ -1082,6 +1082,19 @@ class MinutesRead:
         return out
 
 
+# The (outlet, hour) pairs at which one of the outlet's exceedance cases has a period: the
+# periods at the hour by their start (case_periods_start_idx, migration 0030), each one's case by
+# its key. Bounded by the cases that judged that hour, whatever the outlet's case history (by
+# the outlet, as it was until the seventeenth round, it probed every case the outlet ever had).
+# OFFSET 0 keeps the pairs a subquery of their own, each probing the index by its hour.
+_NO_PERIODS_READ = (
+    "SELECT DISTINCT q.outlet_id, q.start FROM (SELECT * FROM unnest(%b::int[], "
+    "%b::timestamptz[]) AS q(outlet_id, start) OFFSET 0) q WHERE EXISTS (SELECT FROM "
+    "case_periods p JOIN cases c ON c.id = p.case_id WHERE p.period_start = q.start "
+    "AND c.outlet_id = q.outlet_id AND c.kind = 'exceedance')"
+)
+
+
 def read_no_periods(
     conn: psycopg.Connection, hours: dict[int, list[datetime]]
 ) -> dict[int, set[datetime]]:
@@ -1092,10 +1105,7 @@ def read_no_periods(
     if not pairs:
         return no_periods
     for outlet_id, start in conn.execute(
-        "SELECT DISTINCT c.outlet_id, p.period_start FROM unnest(%b::int[], %b::timestamptz[]) "
-        "AS q(outlet_id, start) JOIN cases c ON c.outlet_id = q.outlet_id "
-        "AND c.kind = 'exceedance' JOIN case_periods p ON p.case_id = c.id "
-        "AND p.period_start = q.start",
+        _NO_PERIODS_READ,
         ([o for o, _ in pairs], [h for _, h in pairs]),
         prepare=True,  # sent once per batch: planned once, not at each of the first five
     ):
@@ -1114,6 +1124,23 @@ class OpenCases:
     rows: dict[tuple[Any, ...], dict[str, Any]]
 
 
+# Per outlet, its open exceedance and fault cases (cases_one_open_per_key) and its closed
+# exceedance cases with last_at ≥ since (cases_closed_exceedance_last_idx, migration 0030): two
+# index ranges, bounded by the open cases and the window judged. (Until the seventeenth round one
+# condition with an OR read every case of the outlet: cases_outlet_idx is by opened_at.)
+_OPEN_CASES_READ = """
+SELECT q.outlet_id, c.kind, c.pollutant, c.period, c.limit_id, c.subject, c.is_open
+FROM unnest(%b::bigint[], %b::timestamptz[]) AS q(outlet_id, since) CROSS JOIN LATERAL (
+    SELECT o.kind, o.pollutant, o.period, o.limit_id, o.subject, true AS is_open FROM cases o
+    WHERE o.kind IN ('exceedance', 'fault') AND o.outlet_id = q.outlet_id AND o.state = 'open'
+    UNION ALL
+    SELECT d.kind, d.pollutant, d.period, d.limit_id, d.subject, false FROM cases d
+    WHERE d.kind = 'exceedance' AND d.state = 'closed' AND d.outlet_id = q.outlet_id
+        AND d.last_at >= q.since
+) c
+"""
+
+
 def read_open_cases(
     conn: psycopg.Connection, since: Mapping[int, datetime]
 ) -> dict[int, OpenCases]:
@@ -1125,10 +1152,7 @@ def read_open_cases(
     rows = open_exceedances(conn, list(since))
     out = {o: OpenCases(set(), set(), set(), rows[o]) for o in since}
     for outlet_id, kind, pollutant, period, limit_id, subject, is_open in conn.execute(
-        "SELECT c.outlet_id, c.kind, c.pollutant, c.period, c.limit_id, c.subject, "
-        "c.state = 'open' FROM unnest(%b::bigint[], %b::timestamptz[]) AS q(outlet_id, since) "
-        "JOIN cases c ON c.outlet_id = q.outlet_id AND c.kind IN ('exceedance', 'fault') "
-        "AND (c.state = 'open' OR (c.kind = 'exceedance' AND c.last_at >= q.since))",
+        _OPEN_CASES_READ,
         (list(since), list(since.values())),
         prepare=True,  # sent once per batch: planned once, not at each of the first five
     ):

@@ -23,8 +23,8 @@ BATCH_STATEMENTS = {
     "read_days": "WHERE h.outlet_id = q.outlet_id AND h.pollutant = p.pollutant",
     "read_spreads": "date_bin('1 hour', m.ts, q.lo)",
     "limits_for_outlets": "AS q(outlet_id, on_day)",
-    "read_open_cases": "c.state = 'open' FROM unnest",
-    "read_no_periods": "JOIN case_periods p ON p.case_id = c.id",
+    "read_open_cases": "d.state = 'closed' AND d.outlet_id",
+    "read_no_periods": "case_periods p JOIN cases c ON c.id = p.case_id WHERE",
 }
 
 

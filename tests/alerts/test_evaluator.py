@@ -802,6 +802,70 @@ def test_the_hourly_means_read_of_a_day_does_not_walk_the_outlets_history(
     assert pages <= 2 * alone + 10, alone
 
 
+def test_the_case_reads_of_an_hour_do_not_walk_the_outlets_case_history(
+    db: psycopg.Connection, outlet: int
+) -> None:
+    """The batch's reads of an outlet's cases (read_no_periods: its hours without a case
+    period; read_open_cases: its open cases and the closed ones that may span the hours judged)
+    find them by data time (migration 0030): each touches about as many pages whatever closed
+    cases the outlet had before, and reads the same. (Until the seventeenth round both read
+    every case the outlet ever had: here some 10–30 times the pages, with 3,000 closed cases.)"""
+    from alerts.evaluation import (
+        _NO_PERIODS_READ,
+        _OPEN_CASES_READ,
+        read_no_periods,
+        read_open_cases,
+    )
+
+    add_cases = (  # from the h-th to the (h + 2)-th hour of H0, three periods each
+        "WITH c AS (INSERT INTO cases (kind, outlet_id, pollutant, period, limit_id, subject, "
+        "state, severity, first_at, last_at, closed_at) SELECT 'exceedance', %(o)s, %(p)s, "
+        "'hour', 1, 'standard', %(state)s, 'warning', %(t)s + make_interval(hours => h), "
+        "%(t)s + make_interval(hours => h + 2), CASE WHEN %(state)s = 'closed' THEN now() END "
+        "FROM generate_series(%(lo)s::int, %(hi)s::int, 3) AS h RETURNING id, first_at) "
+        "INSERT INTO case_periods (case_id, period_start, value, limit_value, multiple, compliant) "
+        "SELECT id, first_at + make_interval(hours => k), 2, 1, 1, true FROM c, "
+        "generate_series(0, 2) AS k"
+    )
+    db.execute(
+        add_cases, {"o": outlet, "p": "a21026", "state": "open", "t": H0, "lo": -2, "hi": -2}
+    )
+    db.execute(
+        add_cases, {"o": outlet, "p": "a19001", "state": "closed", "t": H0, "lo": -1, "hi": -1}
+    )
+    pairs = ([outlet, outlet], [H0, H0 + timedelta(hours=2)])
+    since = ([outlet], [H0])
+
+    def read() -> tuple[int, int, Any]:
+        touched = []
+        for statement, args in ((_NO_PERIODS_READ, pairs), (_OPEN_CASES_READ, since)):
+            row = db.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + statement, args)
+            top = row.fetchone()[0][0]["Plan"]  # type: ignore[index]
+            touched.append(int(top["Shared Hit Blocks"]) + int(top["Shared Read Blocks"]))
+        hours = {outlet: [H0, H0 + timedelta(hours=2)]}
+        cases = read_open_cases(db, {outlet: H0})[outlet]
+        read = (cases.exceedances, cases.faults, cases.closed_since)
+        return touched[0], touched[1], (read_no_periods(db, hours), read)
+
+    no_periods_alone, open_alone, before = read()
+    assert before[0] == {outlet: {H0 + timedelta(hours=2)}}
+    assert before[1] == (
+        {("a21026", "hour", 1, "standard")},
+        set(),
+        {("a19001", "hour", 1, "standard")},
+    )
+    # 3,000 closed cases of the outlet before the hours judged, 9,000 periods
+    db.execute(
+        add_cases, {"o": outlet, "p": "a21026", "state": "closed", "t": H0, "lo": -9003, "hi": -4}
+    )
+    db.execute("ANALYZE cases")
+    db.execute("ANALYZE case_periods")
+    no_periods, open_cases, after = read()
+    assert after == before
+    assert no_periods <= 2 * no_periods_alone + 10, (no_periods_alone, no_periods)
+    assert open_cases <= 2 * open_alone + 10, (open_alone, open_cases)
+
+
 def test_the_values_read_are_the_decimals_stored(db: psycopg.Connection, outlet: int) -> None:
     """read_minutes gives every value and Zs value as the Decimal the measurements view's
     numeric gives (same sign, digits and exponent), whether the database keeps it as a
