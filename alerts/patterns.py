@@ -48,7 +48,12 @@ import psycopg
 from psycopg import sql
 
 from alerts.rules import Exact, Sample, SampleColumns, convert_o2, zs_mismatch
-from schemas.cases.transitions import Transition, close_case, limit_details, open_case
+from schemas.cases.transitions import (
+    Transition,
+    close_read_case,
+    limit_details,
+    open_read_case,
+)
 from schemas.codes.pattern_rules import PatternRules
 from schemas.limits.judgement import judge
 from schemas.limits.rules import Limit
@@ -184,18 +189,22 @@ def check_patterns(
 
 
 # In one statement for many outlet-days: each one's pattern cases that cover its day or are
-# open (the open one is at most one per pattern and pollutant: cases_one_open_per_key). Read
-# before the day is screened, so for every finding alike: opening or extending the findings'
-# cases changes what the read says of no other finding (another pollutant or pattern, another
-# case), nor which open cases ended before the day (a case opened or extended ends on it).
-# Prepared at its first execution.
+# open (the open one is at most one per pattern and pollutant: cases_one_open_per_key), their
+# rows locked. Read before the day is screened, so for every finding alike: opening or
+# extending the findings' cases changes what the read says of no other finding (another
+# pollutant or pattern, another case), nor which open cases ended before the day (a case opened
+# or extended ends on it). Under the outlet's lock only the screening opens, extends or closes
+# pattern cases, and staff, who close one with its row locked, cannot close those read here
+# before the transaction ends: so the screening's statements are not waited for (see
+# open_read_case). Prepared at its first execution.
 _PATTERN_CASES = """
 SELECT q.outlet_id, q.start, c.id, c.subject, c.pollutant, c.state = 'open',
-    c.first_at <= q.start AND c.last_at >= q.start, c.last_at < q.start
+    c.first_at <= q.start AND c.last_at >= q.start, c.last_at < q.start, c.severity
 FROM unnest(%s::int[], %s::timestamptz[]) AS q(outlet_id, start)
 JOIN cases c ON c.kind = 'pattern' AND c.outlet_id = q.outlet_id
     AND (c.state = 'open' OR (c.first_at <= q.start AND c.last_at >= q.start))
 ORDER BY c.id
+FOR UPDATE OF c
 """
 
 
@@ -203,11 +212,12 @@ ORDER BY c.id
 class PatternCases:
     """What :func:`_settle` needs of an outlet's pattern cases on a day: per (pattern,
     pollutant) whether the case covering the day (the open one, else the last) is open, the
-    pairs that have an open case, and the open cases that ended before the day, by id."""
+    pairs that have an open case, and the open cases that ended before the day (id, pattern,
+    pollutant, severity), by id."""
 
     covering: dict[tuple[str, str], tuple[bool, int]] = field(default_factory=dict)
     open_now: set[tuple[str, str]] = field(default_factory=set)
-    ended: list[tuple[int, str, str]] = field(default_factory=list)
+    ended: list[tuple[int, str, str, str]] = field(default_factory=list)
 
 
 class PatternCasesRead:
@@ -228,7 +238,8 @@ class PatternCasesRead:
     def of(self, outlet_id: int, start: datetime) -> PatternCases:
         if self._result is None:
             self._result = {day: PatternCases() for day in self._days}
-            for outlet, lo, case_id, subject, pollutant, is_open, covers, ended in self._cursor:
+            for row in self._cursor:
+                outlet, lo, case_id, subject, pollutant, is_open, covers, ended, severity = row
                 cases = self._result[(outlet, lo)]
                 key = (subject, pollutant)
                 if covers and not _covering_before(cases.covering.get(key), is_open, case_id):
@@ -236,7 +247,7 @@ class PatternCasesRead:
                 if is_open:
                     cases.open_now.add(key)
                     if ended:
-                        cases.ended.append((case_id, subject, pollutant))
+                        cases.ended.append((case_id, subject, pollutant, severity))
         return self._result[(outlet_id, start)]
 
 
@@ -252,7 +263,7 @@ def _settle(d: _Day, found: list[_Finding], cases: PatternCases) -> list[Transit
         covering = cases.covering.get((f.subject, f.pollutant))
         if covering is not None and not covering[0]:
             continue  # this day is already in a case that was closed since
-        out += open_case(
+        out += open_read_case(
             d.conn,
             kind="pattern",
             outlet_id=d.outlet_id,
@@ -262,13 +273,14 @@ def _settle(d: _Day, found: list[_Finding], cases: PatternCases) -> list[Transit
             first_at=d.start,
             last_at=d.start,
             details=f.details,
-            likely_open=(f.subject, f.pollutant) in cases.open_now,
-        )[1]
+            is_open=(f.subject, f.pollutant) in cases.open_now,
+        )
     unseen = d.checked - {(f.subject, f.pollutant) for f in found}
-    for case_id, subject, pollutant in cases.ended:
+    for case_id, subject, pollutant, severity in cases.ended:
         if (subject, pollutant) in unseen:
             day = d.start.date().isoformat()
-            out += close_case(d.conn, case_id, f"not seen on {day} (a complete day checked)")
+            reason = f"not seen on {day} (a complete day checked)"
+            out += close_read_case(d.conn, case_id, reason, severity)
     return out
 
 
