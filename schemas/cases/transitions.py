@@ -811,10 +811,9 @@ def open_case(
     ``likely_open``: the caller read that one is open, so the update is tried first (one
     statement instead of two when it still is)."""
     detail_json = json.dumps(details, default=str)
-    update = _EXTEND_CASE
     key = (kind, outlet_id, pollutant, subject)
     if likely_open:
-        row = conn.execute(update, (last_at, detail_json, *key)).fetchone()
+        row = conn.execute(_EXTEND_CASE, (last_at, detail_json, *key)).fetchone()
         if row is not None:
             return int(row[0]), []
     created = conn.execute(
@@ -824,7 +823,7 @@ def open_case(
     if created is not None:
         case_id = int(created[0])
         return case_id, [Transition(case_id, EventId.known(created[1]), "opened", severity)]
-    row = conn.execute(update, (last_at, detail_json, *key)).fetchone()
+    row = conn.execute(_EXTEND_CASE, (last_at, detail_json, *key)).fetchone()
     assert row is not None
     return int(row[0]), []
 
