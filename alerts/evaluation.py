@@ -29,7 +29,13 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from alerts.faults import check_faults, fault_flag
-from alerts.patterns import check_patterns, flat_line_pollutants, hour_spreads, read_spreads
+from alerts.patterns import (
+    PatternCasesRead,
+    check_patterns,
+    flat_line_pollutants,
+    hour_spreads,
+    read_spreads,
+)
 from alerts.rules import (
     HOUR_US,
     MINUTE_US,
@@ -211,6 +217,10 @@ class Evaluation:
         # What the day step reads, read ahead for the outlets of a batch (see read_days): per
         # local day the rows of hourly_means and the flat-line spreads; taken out when used.
         self._day_reads: dict[date, _DayRead] = {}
+        # Whether the batch reads the outlet's pattern cases for its first day to screen (see
+        # BatchWrites.pattern_days), and whether a day was screened since.
+        self._patterns_asked = False
+        self._patterns_screened = False
         # Per hour read ahead, the flat-line spreads of its valid values (see hour_spreads),
         # computed when its samples are used: a day all of whose hours are here is screened
         # without reading its minutes again (see spreads_from_minutes).
@@ -577,6 +587,9 @@ class Evaluation:
             for pollutant, hours in by_pollutant.items()
         ]
         self._store_days(results)  # the judgement does not read them
+        if self._batch is not None and not self._patterns_asked and self.day_over(day):
+            self._patterns_asked = True  # its later days' are read when screened
+            self._batch.pattern_days.append((self.outlet.id, start))
         return DayMeans(day, rows, spreads, results)
 
     def judge_day(self, means: DayMeans) -> None:
@@ -594,6 +607,9 @@ class Evaluation:
         if final:
             # its cases append their events at once: those of the judgements before it first
             self._pending.flush(self.conn)
+            read = self._batch.pattern_cases if self._batch is not None else None
+            first = self._patterns_asked and not self._patterns_screened
+            self._patterns_screened = True
             self.transitions += check_patterns(
                 self.conn,
                 outlet_id=self.outlet.id,
@@ -607,6 +623,7 @@ class Evaluation:
                     ((r[0], r[1], r[3], r[5], r[4], r[9]) for r in rows), key=_by_hour
                 ),
                 spreads=spreads,
+                cases=read.of(self.outlet.id, start) if read is not None and first else None,
             )
         self._end_step()
 
@@ -872,12 +889,17 @@ class BatchWrites:
     the batch's savepoint ends; a failure rolls back the whole batch, whose evaluations are
     then dropped (nothing kept here is written twice)."""
 
-    __slots__ = ("days", "hours", "pending")
+    __slots__ = ("days", "hours", "pattern_cases", "pattern_days", "pending")
 
     def __init__(self) -> None:
         self.hours: list[_OutletHours] = []
         self.days: list[_OutletDays] = []
         self.pending = PendingPeriods()
+        # The (outlet, day start) of each outlet's first day to screen for patterns, whose
+        # pattern cases write_days reads for all of them in one statement (no pattern case of
+        # the outlet changes before that day is screened: only its screening changes them).
+        self.pattern_days: list[tuple[int, datetime]] = []
+        self.pattern_cases: PatternCasesRead | None = None
 
     def write_hours(self, conn: psycopg.Connection) -> None:
         store_hours(conn, self.hours)
@@ -886,6 +908,9 @@ class BatchWrites:
     def write_days(self, conn: psycopg.Connection) -> None:
         store_days(conn, self.days)
         self.days.clear()
+        if self.pattern_days:
+            self.pattern_cases = PatternCasesRead(conn, self.pattern_days)
+            self.pattern_days.clear()
 
 
 # The columns a mean shares with a daily mean, in the order of the upserts' arrays.

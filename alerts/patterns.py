@@ -48,12 +48,25 @@ import psycopg
 from psycopg import sql
 
 from alerts.rules import Exact, Sample, SampleColumns, convert_o2, zs_mismatch
-from schemas.cases.transitions import Transition, close_case, limit_details, open_case
+from schemas.cases.transitions import (
+    Transition,
+    close_read_case,
+    limit_details,
+    open_read_case,
+)
 from schemas.codes.pattern_rules import PatternRules
 from schemas.limits.judgement import judge
 from schemas.limits.rules import Limit
 
-__all__ = ["PATTERNS", "check_patterns", "flat_line_pollutants", "hour_spreads", "read_spreads"]
+__all__ = [
+    "PATTERNS",
+    "PatternCases",
+    "PatternCasesRead",
+    "check_patterns",
+    "flat_line_pollutants",
+    "hour_spreads",
+    "read_spreads",
+]
 
 OXYGEN = "a19001"
 HOUR = timedelta(hours=1)
@@ -119,6 +132,7 @@ def check_patterns(
     o2_max: Decimal | None = None,
     hourly_means: Sequence[tuple[Any, ...]] | None = None,
     spreads: Sequence[tuple[Any, ...]] | None = None,
+    cases: PatternCases | None = None,
 ) -> list[Transition]:
     """Screen one complete local day [day_start, day_end) of an outlet whose hourly means are
     stored; returns the transitions. ``limits`` are the limits in force that day, ``o2_max`` the
@@ -126,7 +140,9 @@ def check_patterns(
 
     The caller may give what it read already in this transaction: ``hourly_means``, the day's
     rows of ``hourly_means`` as (pollutant, hour_start, mean, converted, zs_reported, valid) in
-    time order, and ``spreads``, the day's rows of :func:`read_spreads`."""
+    time order, ``spreads``, the day's rows of :func:`read_spreads`, and ``cases``, the outlet's
+    pattern cases as :class:`PatternCasesRead` read them for this day (no pattern case of the
+    outlet changed since)."""
     d = _Day(conn, outlet_id, day_start, day_end, rules)
     hourly = {lim.pollutant: lim for lim in limits if lim.period == "hour"}
     if hourly_means is None:
@@ -167,55 +183,87 @@ def check_patterns(
                 },
             )
         )
-    return _settle(d, found)
+    if cases is None:
+        cases = PatternCasesRead(conn, [(outlet_id, day_start)]).of(outlet_id, day_start)
+    return _settle(d, found, cases)
 
 
-# In one statement: per finding, the state of the case that covers the day if any (the open one
-# first); then the open cases that ended before the day. Opening or extending the findings'
-# cases changes neither answer for another finding (another pollutant or pattern, another case)
-# nor the second (a case opened or extended ends on the day; it is a finding's).
-# Prepared at its first execution (it is sent once per outlet-day; psycopg's default is the
-# sixth on a connection).
+# In one statement for many outlet-days: each one's pattern cases that cover its day or are
+# open (the open one is at most one per pattern and pollutant: cases_one_open_per_key), their
+# rows locked. Read before the day is screened, so for every finding alike: opening or
+# extending the findings' cases changes what the read says of no other finding (another
+# pollutant or pattern, another case), nor which open cases ended before the day (a case opened
+# or extended ends on it). Under the outlet's lock only the screening opens, extends or closes
+# pattern cases, and staff, who close one with its row locked, cannot close those read here
+# before the transaction ends: so the screening's statements are not waited for (see
+# open_read_case). Prepared at its first execution.
 _PATTERN_CASES = """
-SELECT NULL::bigint, f.subject, f.pollutant, (
-    SELECT c.state FROM cases c WHERE c.kind = 'pattern' AND c.outlet_id = %(outlet)s
-        AND c.pollutant = f.pollutant AND c.subject = f.subject AND c.first_at <= %(start)s
-        AND c.last_at >= %(start)s
-    ORDER BY c.state = 'open' DESC, c.id DESC LIMIT 1), EXISTS (
-    SELECT FROM cases c WHERE c.kind = 'pattern' AND c.outlet_id = %(outlet)s
-        AND c.pollutant = f.pollutant AND c.subject = f.subject AND c.state = 'open')
-FROM unnest(%(subjects)s::text[], %(pollutants)s::text[]) AS f(subject, pollutant)
-UNION ALL
-(SELECT id, subject, pollutant, state, true FROM cases WHERE kind = 'pattern'
-    AND outlet_id = %(outlet)s AND state = 'open' AND last_at < %(start)s ORDER BY id)
+SELECT q.outlet_id, q.start, c.id, c.subject, c.pollutant, c.state = 'open',
+    c.first_at <= q.start AND c.last_at >= q.start, c.last_at < q.start, c.severity
+FROM unnest(%s::int[], %s::timestamptz[]) AS q(outlet_id, start)
+JOIN cases c ON c.kind = 'pattern' AND c.outlet_id = q.outlet_id
+    AND (c.state = 'open' OR (c.first_at <= q.start AND c.last_at >= q.start))
+ORDER BY c.id
+FOR UPDATE OF c
 """
 
 
-def _settle(d: _Day, found: list[_Finding]) -> list[Transition]:
+@dataclass(slots=True)
+class PatternCases:
+    """What :func:`_settle` needs of an outlet's pattern cases on a day: per (pattern,
+    pollutant) whether the case covering the day (the open one, else the last) is open, the
+    pairs that have an open case, and the open cases that ended before the day (id, pattern,
+    pollutant, severity), by id."""
+
+    covering: dict[tuple[str, str], tuple[bool, int]] = field(default_factory=dict)
+    open_now: set[tuple[str, str]] = field(default_factory=set)
+    ended: list[tuple[int, str, str, str]] = field(default_factory=list)
+
+
+class PatternCasesRead:
+    """:data:`_PATTERN_CASES` of several outlet-days (outlet, day start), sent at once and
+    fetched when one of them is first needed (so that a pipeline does not wait for it)."""
+
+    __slots__ = ("_cursor", "_days", "_result")
+
+    def __init__(self, conn: psycopg.Connection, days: Sequence[tuple[int, datetime]]) -> None:
+        self._days = list(dict.fromkeys(days))
+        self._result: dict[tuple[int, datetime], PatternCases] | None = None
+        self._cursor = conn.execute(
+            _PATTERN_CASES,
+            ([o for o, _ in self._days], [start for _, start in self._days]),
+            prepare=True,
+        )
+
+    def of(self, outlet_id: int, start: datetime) -> PatternCases:
+        if self._result is None:
+            self._result = {day: PatternCases() for day in self._days}
+            for row in self._cursor:
+                outlet, lo, case_id, subject, pollutant, is_open, covers, ended, severity = row
+                cases = self._result[(outlet, lo)]
+                key = (subject, pollutant)
+                if covers and not _covering_before(cases.covering.get(key), is_open, case_id):
+                    cases.covering[key] = (is_open, case_id)
+                if is_open:
+                    cases.open_now.add(key)
+                    if ended:
+                        cases.ended.append((case_id, subject, pollutant, severity))
+        return self._result[(outlet_id, start)]
+
+
+def _covering_before(kept: tuple[bool, int] | None, is_open: bool, case_id: int) -> bool:
+    """Whether the covering case kept so far comes before another (the open one first, then
+    the highest id)."""
+    return kept is not None and (kept[0], kept[1]) > (is_open, case_id)
+
+
+def _settle(d: _Day, found: list[_Finding], cases: PatternCases) -> list[Transition]:
     out: list[Transition] = []
-    covering: dict[tuple[str, str], str | None] = {}
-    is_open: set[tuple[str, str]] = set()  # findings whose (pattern, pollutant) has an open case
-    ended: list[tuple[int, str, str]] = []
-    for case_id, subject, pollutant, state, open_now in d.conn.execute(
-        _PATTERN_CASES,
-        {
-            "outlet": d.outlet_id,
-            "start": d.start,
-            "subjects": [f.subject for f in found],
-            "pollutants": [f.pollutant for f in found],
-        },
-        prepare=True,
-    ).fetchall():
-        if case_id is None:
-            covering[(subject, pollutant)] = state
-            if open_now:
-                is_open.add((subject, pollutant))
-        else:
-            ended.append((case_id, subject, pollutant))
     for f in found:
-        if covering.get((f.subject, f.pollutant)) == "closed":
+        covering = cases.covering.get((f.subject, f.pollutant))
+        if covering is not None and not covering[0]:
             continue  # this day is already in a case that was closed since
-        out += open_case(
+        out += open_read_case(
             d.conn,
             kind="pattern",
             outlet_id=d.outlet_id,
@@ -225,13 +273,14 @@ def _settle(d: _Day, found: list[_Finding]) -> list[Transition]:
             first_at=d.start,
             last_at=d.start,
             details=f.details,
-            likely_open=(f.subject, f.pollutant) in is_open,
-        )[1]
+            is_open=(f.subject, f.pollutant) in cases.open_now,
+        )
     unseen = d.checked - {(f.subject, f.pollutant) for f in found}
-    for case_id, subject, pollutant in ended:
+    for case_id, subject, pollutant, severity in cases.ended:
         if (subject, pollutant) in unseen:
             day = d.start.date().isoformat()
-            out += close_case(d.conn, case_id, f"not seen on {day} (a complete day checked)")
+            reason = f"not seen on {day} (a complete day checked)"
+            out += close_read_case(d.conn, case_id, reason, severity)
     return out
 
 

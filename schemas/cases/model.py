@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 from psycopg import sql
@@ -127,6 +127,12 @@ def history(conn: psycopg.Connection[Any], case_id: int) -> list[CaseEvent]:
         return cur.execute(_HISTORY, (case_id,)).fetchall()
 
 
+class OneRow(Protocol):
+    """Where an :class:`EventId` reads its row (the id first): a cursor, or what shares one."""
+
+    def fetchone(self) -> Any: ...
+
+
 class EventId:
     """The id of an event appended by :func:`append_machine_event`, read when first asked for
     (:attr:`id`): in a pipeline, after the pipeline's sync that brought it (asking earlier syncs
@@ -135,8 +141,8 @@ class EventId:
 
     __slots__ = ("_cursor", "_id", "_ids", "_index")
 
-    def __init__(self, cursor: psycopg.Cursor[Any] | None) -> None:
-        self._cursor: psycopg.Cursor[Any] | None = cursor
+    def __init__(self, cursor: OneRow | None) -> None:
+        self._cursor: OneRow | None = cursor
         self._id: int | None = None
         self._ids: EventIds | None = None
         self._index = 0

@@ -40,9 +40,11 @@ from schemas.limits.rules import Limit
 
 __all__ = [
     "FreeQueue",
+    "OpenedCase",
     "PendingPeriods",
     "Transition",
     "close_case",
+    "close_read_case",
     "escalate_unacknowledged",
     "free_queued_outlets",
     "judge_period",
@@ -50,6 +52,7 @@ __all__ = [
     "lock_outlet",
     "open_case",
     "open_exceedances",
+    "open_read_case",
     "try_lock_outlet",
     "try_lock_outlets",
     "unacknowledged",
@@ -58,14 +61,46 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class Transition:
-    case_id: int
+    case: int | OpenedCase  # its id, or the case opened by a statement not read yet
     event: EventId  # of the case_events row it appended, read when needed (in a pipeline)
     action: str  # opened | escalated | closed | reopened | unack-escalated
     severity: str
 
     @property
+    def case_id(self) -> int:
+        return self.case if isinstance(self.case, int) else self.case.case_id
+
+    @property
     def event_id(self) -> int:
         return self.event.id
+
+
+class OpenedCase:
+    """The case and event ids that :data:`_OPEN_CASE` returns, read when first asked for (in
+    a pipeline, after the sync that brought them); also the row its :class:`EventId` reads."""
+
+    __slots__ = ("_cursor", "_row")
+
+    def __init__(self, cursor: psycopg.Cursor[Any]) -> None:
+        self._cursor: psycopg.Cursor[Any] | None = cursor
+        self._row: tuple[int, int] | None = None
+
+    @property
+    def case_id(self) -> int:
+        return self._read()[0]
+
+    def fetchone(self) -> tuple[int]:
+        """The event's id, as :class:`EventId` reads it."""
+        return (self._read()[1],)
+
+    def _read(self) -> tuple[int, int]:
+        if self._row is None:
+            assert self._cursor is not None
+            row = self._cursor.fetchone()
+            if row is None:  # never, under the outlet's lock (see open_read_case)
+                raise RuntimeError("a case said to have none open had one open")
+            self._row, self._cursor = (int(row[0]), int(row[1])), None
+        return self._row
 
 
 @dataclass(slots=True)
@@ -721,6 +756,20 @@ def close_case(
     return [_event(conn, case_id, "closed", row[0], {"reason": reason}, pending)]
 
 
+def close_read_case(
+    conn: psycopg.Connection, case_id: int, reason: str, severity: str
+) -> list[Transition]:
+    """:func:`close_case` without waiting for its statement (in a pipeline), for a caller that
+    read under the outlet's lock, with the row locked (``FOR UPDATE``), that the case is open
+    and of this severity (see :func:`open_read_case`)."""
+    conn.execute(
+        "UPDATE cases SET state = 'closed', closed_at = now(), close_reason = %s "
+        "WHERE id = %s AND state = 'open'",
+        (reason, case_id),
+    )
+    return [_event(conn, case_id, "closed", severity, {"reason": reason}, None)]
+
+
 # A case of another kind opened and its "opened" event appended in one statement (the event's
 # detail is the case's details, as append_machine_event of the same dict stored it); nothing
 # when one is open already.
@@ -736,6 +785,13 @@ WITH c AS (
 )
 SELECT e.case_id, e.id FROM e
 """
+
+
+_EXTEND_CASE = (
+    "UPDATE cases SET last_at = greatest(last_at, %s), details = details || %s "
+    "WHERE kind = %s AND outlet_id = %s AND pollutant = %s AND subject = %s "
+    "AND state = 'open' RETURNING id"
+)
 
 
 def open_case(
@@ -755,14 +811,9 @@ def open_case(
     ``likely_open``: the caller read that one is open, so the update is tried first (one
     statement instead of two when it still is)."""
     detail_json = json.dumps(details, default=str)
-    update = (
-        "UPDATE cases SET last_at = greatest(last_at, %s), details = details || %s "
-        "WHERE kind = %s AND outlet_id = %s AND pollutant = %s AND subject = %s "
-        "AND state = 'open' RETURNING id"
-    )
     key = (kind, outlet_id, pollutant, subject)
     if likely_open:
-        row = conn.execute(update, (last_at, detail_json, *key)).fetchone()
+        row = conn.execute(_EXTEND_CASE, (last_at, detail_json, *key)).fetchone()
         if row is not None:
             return int(row[0]), []
     created = conn.execute(
@@ -772,9 +823,40 @@ def open_case(
     if created is not None:
         case_id = int(created[0])
         return case_id, [Transition(case_id, EventId.known(created[1]), "opened", severity)]
-    row = conn.execute(update, (last_at, detail_json, *key)).fetchone()
+    row = conn.execute(_EXTEND_CASE, (last_at, detail_json, *key)).fetchone()
     assert row is not None
     return int(row[0]), []
+
+
+def open_read_case(
+    conn: psycopg.Connection,
+    *,
+    kind: str,
+    outlet_id: int,
+    subject: str,
+    severity: str,
+    first_at: datetime,
+    last_at: datetime,
+    details: dict[str, Any],
+    pollutant: str = "",
+    is_open: bool,
+) -> list[Transition]:
+    """:func:`open_case` without waiting for its statement (in a pipeline): for a caller that
+    holds the outlet's lock and read under it whether a case of this key is open, that open
+    case's row locked (``FOR UPDATE``) so that nobody closes it meanwhile. Then the update
+    finds the open case, or the insert opens one (cases of other kinds are opened only under
+    the outlet's lock), and the transition is known before the statement's result."""
+    detail_json = json.dumps(details, default=str)
+    key = (kind, outlet_id, pollutant, subject)
+    if is_open:
+        conn.execute(_EXTEND_CASE, (last_at, detail_json, *key))
+        return []
+    cursor = conn.execute(
+        _OPEN_CASE,
+        (kind, outlet_id, pollutant, subject, severity, first_at, last_at, detail_json, MACHINE),
+    )
+    opened = OpenedCase(cursor)
+    return [Transition(opened, EventId(opened), "opened", severity)]
 
 
 def unacknowledged(conn: psycopg.Connection, opened_before: datetime) -> list[tuple[int, int]]:
