@@ -5,13 +5,12 @@ that look still wake the evaluator (their writer's NOTIFY) and are judged by the
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import psycopg
 import pytest
 
-from alerts.evaluation import OutletContext, ReferenceCache
 from alerts.evaluator import Evaluator, EvaluatorOptions
 from alerts.settings import AlertsSettings
 from schemas.cases.transitions import try_lock_outlets
@@ -19,6 +18,7 @@ from schemas.core import channels
 from schemas.core.listen import listen_statement
 from schemas.limits.rules import bind_outlet
 from tests.alerts.test_evaluator import H0, SERIES, ULTRA_LOW, minute_rows, store
+from tests.alerts.test_evaluator_processes import _cases, _outlets
 from tests.fixtures.registry import add_outlet
 
 pytestmark = pytest.mark.integration
@@ -48,28 +48,9 @@ def _evaluator(database_url: str, processes: int) -> Evaluator:
     return Evaluator(EvaluatorOptions.from_settings(settings), clock=lambda: NOW)
 
 
-def _outlets(db: psycopg.Connection, n: int, queued: bool = True) -> list[int]:
-    oids = []
-    for k in range(n):
-        mn = f"0100000000000000000000D{k}"
-        oids.append(add_outlet(db, mn, uscc=f"9133000000000002{k}X"))
-        bind_outlet(db, mn, ULTRA_LOW, "ultra-low-coal", date(2020, 1, 1), "p")
-        if queued:
-            _queue(db, oids[-1])
-    return oids
-
-
-def _queue(db: psycopg.Connection, outlet_id: int) -> None:
-    store(db, outlet_id, {h: minute_rows(h, v) for h, v in SERIES.items() if h != 2})
-
-
 def _judged_once(db: psycopg.Connection, oids: list[int]) -> None:
     assert db.execute("SELECT count(*) FROM evaluation_queue").fetchone() == (0,)
-    cases = db.execute(
-        "SELECT c.outlet_id, array_agg(e.action ORDER BY e.id) FROM case_events e "
-        "JOIN cases c ON c.id = e.case_id GROUP BY c.id ORDER BY c.outlet_id"
-    ).fetchall()
-    assert cases == [(o, ["opened", "escalated", "closed"]) for o in oids]
+    assert _cases(db) == [(o, ["opened", "escalated", "closed"]) for o in oids]
 
 
 @pytest.mark.parametrize(
@@ -118,20 +99,16 @@ def test_hours_queued_after_the_look_wake_the_evaluator(
     queued by that drain, which ends without looking again; its writer's NOTIFY, sent on
     commit, is waiting on the evaluator's listening connection, and the next drain, which it
     wakes, judges it. Nothing lost, nothing judged twice."""
-    first, late = _outlets(db, 2, queued=False)
-    _queue(db, first)
+    (first,) = _outlets(db, 1)
+    mn = "0100000000000000000000L0"
+    late = add_outlet(db, mn, uscc="91330000000000020X")
+    bind_outlet(db, mn, ULTRA_LOW, "ultra-low-coal", date(2020, 1, 1), "p")
 
     class QueuedMeanwhile(Evaluator):
-        def _at_once(
-            self,
-            conn: psycopg.Connection,
-            outlets: dict[int, OutletContext],
-            hours: dict[int, list[datetime]],
-            cache: ReferenceCache,
-        ) -> Any:
-            if late not in outlets:
-                _queue(db, late)  # committed by ingest's writer, another connection
-            return super()._at_once(conn, outlets, hours, cache)
+        def _at_once(self, conn: psycopg.Connection, outlets: Any, *rest: Any) -> Any:
+            if late not in outlets:  # written and committed by ingest's writer meanwhile
+                store(db, late, {h: minute_rows(h, v) for h, v in SERIES.items() if h != 2})
+            return super()._at_once(conn, outlets, *rest)
 
     settings = AlertsSettings(database_url=database_url, evaluator_processes=1)
     evaluator = QueuedMeanwhile(EvaluatorOptions.from_settings(settings), clock=lambda: NOW)
