@@ -164,27 +164,36 @@ class Evaluator:
     def drain(self, conn: psycopg.Connection, max_outlets: int = 1000) -> int:
         """Evaluate queued hours, up to ``batch_outlets`` outlets per transaction; returns
         outlets evaluated. Code tables (valid flags, validity and pattern rules, limits per
-        outlet and day) are read once per drain."""
+        outlet and day) are read once per drain.
+
+        It ends when a batch finds no queued outlet whose lock is free (every queued hour
+        judged, or in another evaluator's batch), or after a batch that took every outlet
+        queued when it looked, none held by anyone else: then all the hours queued then are
+        judged, and the queue holds only hours queued since, whose writers' NOTIFY (sent on
+        commit, with the queue's rows, see ingest/writer.py) wakes the evaluator again, as
+        an hour queued after the empty look always did. That look, a scan of the queue (with
+        several evaluators, and of pg_locks), is not sent again to find it empty."""
         done = 0
         self._cache = ReferenceCache()
         try:
             while done < max_outlets:
-                locked, judged = self._evaluate_batch(
+                locked, judged, last = self._evaluate_batch(
                     conn, min(self.batch_outlets, max_outlets - done)
                 )
-                if not locked:
-                    break
                 done += judged
+                if not locked or last:
+                    break
         finally:
             self._cache = None
         self.outlets_evaluated += done
         metrics.OUTLETS.inc(done)
         return done
 
-    def _evaluate_batch(self, conn: psycopg.Connection, limit: int) -> tuple[int, int]:
+    def _evaluate_batch(self, conn: psycopg.Connection, limit: int) -> tuple[int, int, bool]:
         """Take up to ``limit`` outlets whose locks are free and ALL of their queued hours, in
-        one transaction; returns how many outlets it locked (0: none was free) and how many of
-        them still had hours to judge.
+        one transaction; returns how many outlets it locked (0: none was free), how many of
+        them still had hours to judge, and whether they were every outlet queued when it looked
+        (none held by another session: see :meth:`drain`).
 
         The outlet locks come first and the queue rows after them: an evaluator that took a
         queue row first and then waited for the outlet lock (as this once did) held back that
@@ -194,9 +203,9 @@ class Evaluator:
         savepoints (:meth:`_one_by_one`), so a failure in one leaves the others' results."""
         started = time.monotonic()
         with conn.transaction():
-            outlet_ids = self._lock_next_outlets(conn, limit)
+            outlet_ids, everything = self._lock_next_outlets(conn, limit)
             if not outlet_ids:
-                return 0, 0
+                return 0, 0, everything
             # The queued hours of the locked outlets, deleted as they are taken (the deletion
             # locks their rows as FOR UPDATE did; an hour queued again meanwhile waits for this
             # transaction and is queued anew once it commits, see ingest/writer.py; a rollback
@@ -224,7 +233,7 @@ class Evaluator:
             self._announce(conn, transitions)  # the cases' contexts read once for the batch
         if to_judge:
             self.hour_s = (time.monotonic() - started) / sum(map(len, to_judge.values()))
-        return len(outlet_ids), len(taken)
+        return len(outlet_ids), len(taken), everything
 
     def _at_once(
         self,
@@ -389,11 +398,12 @@ class Evaluator:
 
     def _lock_next_outlets(
         self, conn: psycopg.Connection, limit: int, candidates: int = 32
-    ) -> list[int]:
+    ) -> tuple[list[int], bool]:
         """Up to ``limit`` outlets, queued longest first, whose locks this transaction got
         without waiting; none when the queue is empty or every queued outlet is being evaluated
         (or swept) by someone else, who will see what was queued meanwhile or leave it
-        queued.
+        queued. With them, whether they are every outlet the queue held when read (fewer than
+        the candidates read, each locked here: none held by another session).
 
         With several evaluators (``options.processes``) the batch is also this evaluator's
         share of the work left, ``ceil(hours left / processes)``, in outlets whose locks no one
@@ -411,10 +421,11 @@ class Evaluator:
         processes = self.options.processes
         if processes > 1:
             return self._lock_share(conn, limit, max(candidates, limit * processes))
+        candidates = max(candidates, limit)
         rows = conn.execute(
             "SELECT outlet_id FROM evaluation_queue GROUP BY outlet_id "
             "ORDER BY min(queued_at), outlet_id LIMIT %s",
-            (max(candidates, limit),),
+            (candidates,),
         ).fetchall()
         # As many at once as are still wanted, in the order queued: the outlets tried one by
         # one until ``limit`` were locked, in one statement per round instead of one each.
@@ -424,12 +435,17 @@ class Evaluator:
             wanted = limit - len(locked)
             locked += try_lock_outlets(conn, queued[:wanted])
             del queued[:wanted]
-        return locked
+        return locked, len(rows) < candidates and len(locked) == len(rows)
 
-    def _lock_share(self, conn: psycopg.Connection, limit: int, candidates: int) -> list[int]:
+    def _lock_share(
+        self, conn: psycopg.Connection, limit: int, candidates: int
+    ) -> tuple[list[int], bool]:
         """:meth:`_lock_next_outlets` with several evaluators: this one's share of the hours
         left, in at most ``limit`` free outlets (of the first ``candidates`` free)."""
         free = free_queued_outlets(conn, candidates)
+        # Every queued outlet was free and is to be locked here (``queued`` is emptied below).
+        everything = not free.held and len(free.outlets) < candidates
+        free_outlets = len(free.outlets)
         share = math.ceil(self._hours_left(free) / self.options.processes)
         queued = free.outlets
         locked: list[int] = []
@@ -447,7 +463,7 @@ class Evaluator:
                     locked.append(outlet_id)
                     taken += outlet_hours
             del queued[:wanted]
-        return locked
+        return locked, everything and len(locked) == free_outlets
 
     def _hours_left(self, free: FreeQueue) -> float:
         """The queued hours no evaluator has judged yet, as far as this one can tell: the free

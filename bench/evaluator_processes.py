@@ -6,7 +6,7 @@ Each process is started and warmed up before anything is timed, as :func:`bench.
 warms the one-process side: one after the other, each drains its share of the warm-up outlets
 (queued first) on the connection it then drains on, so its statements are prepared and its
 backend's caches filled. :meth:`Drainers.drain` then releases them all at once and times until
-every one of them has found nothing left to lock (so the queue is empty), by the end each
+every one of them has ended its drain (the queue is then empty), by the end each
 process reads on the machine's monotonic clock (:func:`now`), not by when its report reaches
 this process; each reports the CPU it used in the drain and its backend's. The processes have ended when it returns: their exits
 do not take the CPU from the side timed after them.
@@ -59,7 +59,8 @@ def drain_measured(
 ) -> tuple[int, float, float | None]:
     """One drain, as the product's evaluator runs when woken (up to its 1,000 outlets): until a
     batch finds nothing left to lock (every queued outlet judged, or held by another process,
-    which judges it). Returns the outlets judged, this process's CPU seconds, and its backend's
+    which judges it), or until a batch that took every queued outlet (see
+    :meth:`~alerts.evaluator.Evaluator.drain`). Returns the outlets judged, this process's CPU seconds, and its backend's
     (None if unreadable). (Until the fifteenth round it drained again until a drain judged
     nothing: one more empty batch per process, which the product does not run.)"""
     backend = conn.info.backend_pid

@@ -83,7 +83,7 @@ def test_a_batch_is_the_evaluators_share_of_the_queued_outlets(
     now = H0 + timedelta(hours=8)
     first = Evaluator(_options(database_url, processes), clock=lambda: now)
     with psycopg.connect(database_url, autocommit=True) as conn, conn.transaction():
-        held = first._lock_next_outlets(conn, first.batch_outlets)
+        held = first._lock_next_outlets(conn, first.batch_outlets)[0]
         assert held == oids[:share]
         other = Evaluator(_options(database_url, processes), clock=lambda: now)
         assert other.drain(db) == 4 - share  # the rest, never waiting for the first
@@ -110,9 +110,9 @@ def test_an_evaluator_that_finds_the_others_busy_takes_what_is_left(
     first = Evaluator(_options(database_url, 2), clock=lambda: now)
     other = Evaluator(_options(database_url, 2), clock=lambda: now)
     with psycopg.connect(database_url, autocommit=True) as conn, conn.transaction():
-        assert first._lock_next_outlets(conn, first.batch_outlets) == oids[:2]
+        assert first._lock_next_outlets(conn, first.batch_outlets)[0] == oids[:2]
         with db.transaction():
-            assert other._lock_next_outlets(db, other.batch_outlets) == oids[2:]
+            assert other._lock_next_outlets(db, other.batch_outlets)[0] == oids[2:]
         assert other.drain(db) == 2
     assert first.drain(db) == 2
     assert db.execute("SELECT count(*) FROM evaluation_queue").fetchone() == (0,)
@@ -136,7 +136,7 @@ def test_a_batch_is_the_evaluators_share_of_the_queued_hours(
     first = Evaluator(_options(database_url, 2), clock=lambda: now)
     other = Evaluator(_options(database_url, 2), clock=lambda: now)
     with psycopg.connect(database_url, autocommit=True) as conn, conn.transaction():
-        assert first._lock_next_outlets(conn, first.batch_outlets) == [long]
+        assert first._lock_next_outlets(conn, first.batch_outlets)[0] == [long]
         assert other.drain(db) == 3
     assert first.drain(db) == 1
     assert db.execute("SELECT count(*) FROM evaluation_queue").fetchone() == (0,)
@@ -166,9 +166,9 @@ def test_an_evaluator_beside_a_batch_nearly_done_leaves_it_a_share(
     other = Evaluator(_options(database_url, 2), clock=lambda: now)
     other.hour_s = hour_s
     with psycopg.connect(database_url, autocommit=True) as conn, conn.transaction():
-        assert first._lock_next_outlets(conn, first.batch_outlets) == oids[:3]
+        assert first._lock_next_outlets(conn, first.batch_outlets)[0] == oids[:3]
         with db.transaction():
-            assert other._lock_next_outlets(db, other.batch_outlets) == oids[3 : 3 + takes]
+            assert other._lock_next_outlets(db, other.batch_outlets)[0] == oids[3 : 3 + takes]
         assert other.drain(db) == 3  # the rest, in one batch or two, never waiting
     assert first.drain(db) == 3
     assert db.execute("SELECT count(*) FROM evaluation_queue").fetchone() == (0,)
