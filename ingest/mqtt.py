@@ -35,7 +35,7 @@ acknowledges them only when told to (after their rows are committed).
   broker queues the PINGRESP behind what it already pushed: with a broker that pushes past RM,
   behind all of that, minutes late. paho re-sends the PINGREQ while bytes keep arriving, but a
   check that falls between its reading the time and renewing the ping closes the connection
-  ("Keep alive timeout", here); the session is then resumed (nothing is lost; see below).
+  ("Keep alive timeout"); the session is then resumed (nothing is lost; see below).
   Only a broker that keeps to RM avoids this (bench/README.md, "Sixth round: the worker's MQTT
   flow control").
 - Every message carries the connection *generation* it arrived on. After a reconnect the
@@ -197,6 +197,17 @@ class Flag(Protocol):
 
     def is_set(self) -> bool: ...
     def wait(self, timeout: float | None = None) -> bool: ...
+
+
+def _how(flags: mqtt.DisconnectFlags, reason: ReasonCode) -> str:
+    """How a connection was lost, as paho tells: "Unspecified error" without a DISCONNECT is
+    a socket closed under the client (by the broker, which does so after 1.5 keep-alives
+    without a packet from the client, or by the network), not paho's own keep-alive check."""
+    if flags.is_disconnect_packet_from_server:
+        return "the broker's DISCONNECT"
+    if reason == "Keep alive timeout":
+        return "no keep-alive answer in time: closed here"
+    return "the socket closed without a DISCONNECT"
 
 
 class _Client(mqtt.Client):
@@ -393,8 +404,7 @@ class MqttTransport:
             self._generation += 1  # un-acked messages of the old connection will be re-sent
         self.inbox.set_aside()  # so the next connection is read while the worker holds them
         if reason.is_failure:
-            by = "the broker's DISCONNECT" if flags.is_disconnect_packet_from_server else "here"
-            log.warning("MQTT connection lost (%s, %s); reconnecting", reason, by)
+            log.warning("MQTT connection lost (%s, %s); reconnecting", reason, _how(flags, reason))
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         self.inbox.put_nowait(

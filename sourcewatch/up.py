@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -30,7 +32,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from psycopg import sql
 
-from alerts.process import run_alerts
+from alerts.process import SIGNAL_CHECK_S, run_alerts
 from api.server import build_server
 from ingest.broker_watch import BrokerWatch
 from ingest.service import build_worker, mqtt_recaller
@@ -52,6 +54,7 @@ __all__ = [
     "DEFAULT_HISTORY",
     "DEMO_EXCEEDANCE_RATE",
     "history_start",
+    "report_until_stopped",
     "run_up",
     "simulate",
 ]
@@ -63,6 +66,7 @@ DEFAULT_HISTORY = timedelta(hours=24)
 # Demo traffic exceeds more often than real plants (0.25 per outlet-day), so that a day of
 # simulated past shows exceedance cases.
 DEMO_EXCEEDANCE_RATE = 1.0
+REPORT_EVERY_S = 60.0  # how often the main loop logs the ingest worker's counts
 
 
 def ensure_database(url: str) -> None:
@@ -184,7 +188,8 @@ def run_up(
             _safe(settings.database),
             *[base] * 6,
         )
-        while not stop.wait(60):
+
+        def log_counts() -> None:
             s = worker.stats
             log.info(
                 "ingest: %d messages, %d values, %d dead letters",
@@ -192,9 +197,25 @@ def run_up(
                 s.written.values_inserted,
                 s.written.dead_letters,
             )
+
+        report_until_stopped(stop, log_counts)
         ingest.join()
         alerts.join()
     return 1 if failed else 0
+
+
+def report_until_stopped(
+    stop: threading.Event, report: Callable[[], None], every_s: float = REPORT_EVERY_S
+) -> None:
+    """Call ``report`` every ``every_s`` until ``stop`` is set, waiting :data:`SIGNAL_CHECK_S`
+    at a time: the main thread runs a signal's handler only when it runs Python code, and a
+    SIGTERM the kernel hands to another thread (one sent while the process was stopped, say)
+    would otherwise wait for the next report to be acted on."""
+    due = time.monotonic() + every_s
+    while not stop.wait(SIGNAL_CHECK_S):
+        if time.monotonic() >= due:
+            report()
+            due = time.monotonic() + every_s
 
 
 def history_start(conn: psycopg.Connection, now: datetime, history: timedelta) -> datetime | None:

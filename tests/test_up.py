@@ -5,12 +5,14 @@ the ingest worker (exit code 1). Run with each private broker."""
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -27,7 +29,7 @@ from sourcewatch import checks
 from sourcewatch.embedded import free_port
 from sourcewatch.embedded_mqtt import aedes_command, mosquitto_binary
 from sourcewatch.embedded_postgres import find_server_binaries
-from sourcewatch.up import DEMO_EXCEEDANCE_RATE, history_start
+from sourcewatch.up import DEMO_EXCEEDANCE_RATE, history_start, report_until_stopped
 from tests.fixtures.registry import add_outlet
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -263,3 +265,35 @@ def test_history_starts_where_the_last_run_stopped(db: psycopg.Connection) -> No
         2026, 11, 28, 19, 30, tzinfo=SHANGHAI
     )
     assert history_start(db, newest + timedelta(seconds=5), day) is None
+
+
+def test_the_main_loop_stops_on_a_signal_taken_by_another_thread() -> None:
+    """The kernel may hand a process's SIGTERM to any of its threads (one sent while the
+    process was stopped, to whichever runs first); Python runs the handler in the main thread
+    when that thread next runs Python code. `up`'s main loop used to wait for its next report
+    (60 s): it then reported once before it stopped. Here another thread takes the signal
+    (tgkill) while the main thread waits in the loop; the loop must stop before any report."""
+    stop = threading.Event()
+    reports: list[None] = []
+    main = threading.get_native_id()
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def waiting() -> bool:  # the main thread sleeps (in the loop's wait, once it is there)
+        with open(f"/proc/self/task/{main}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "S"
+
+    def take_the_signal() -> None:
+        while not (stop.is_set() or waiting()):
+            time.sleep(0.01)
+        time.sleep(0.2)  # the main thread in the loop's wait
+        assert libc.tgkill(os.getpid(), threading.get_native_id(), signal.SIGUSR1) == 0
+
+    previous = signal.signal(signal.SIGUSR1, lambda *_: stop.set())
+    try:
+        other = threading.Thread(target=take_the_signal)
+        other.start()
+        report_until_stopped(stop, lambda: reports.append(None), every_s=60)
+        other.join()
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    assert stop.is_set() and reports == []

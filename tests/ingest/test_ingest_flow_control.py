@@ -290,3 +290,29 @@ def test_the_overshoot_is_said_once_per_connection(caplog: pytest.LogCaptureFixt
         assert said() == 1
         receive(1)
         assert said() == 2
+
+
+def test_a_socket_closed_under_the_worker_is_not_said_to_be_closed_here(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """paho reports a socket closed by the broker (which closes it after 1.5 keep-alives
+    without a packet from the client) as "Unspecified error"; its own keep-alive check as
+    "Keep alive timeout". Both used to read "here", which sent a search for a client-side
+    close that had not happened (no broker: paho's callback called as paho calls it)."""
+    from types import SimpleNamespace
+
+    from paho.mqtt.reasoncodes import ReasonCode
+
+    from ingest.mqtt import MqttOptions, MqttTransport
+
+    transport = MqttTransport(
+        MqttOptions("mqtt://127.0.0.1:1883", "closed-test", ("t",), "", 2, 60)
+    )
+    flags = SimpleNamespace(is_disconnect_packet_from_server=False)
+    with caplog.at_level(logging.WARNING, logger="ingest.mqtt"):
+        for name in ("Unspecified error", "Keep alive timeout"):
+            reason = ReasonCode(PacketTypes.DISCONNECT, name)
+            transport._on_disconnect(None, None, flags, reason, None)  # type: ignore[arg-type]
+    closed, timed_out = (r.getMessage() for r in caplog.records)
+    assert "the socket closed without a DISCONNECT" in closed and "here" not in closed
+    assert "no keep-alive answer in time: closed here" in timed_out
