@@ -9,12 +9,12 @@ evaluators never judge one outlet at the same time, nor split one outlet's queue
 between them. ``sourcewatch alerts`` runs several (``evaluator_processes``, one per core by
 default, :mod:`alerts.evaluator_processes`); a batch is then at most an evaluator's share of
 the hours left (in outlets whose locks are free; another's held batch counted by what is left
-of it), so that a few outlets are spread over them in one batch each and they end together. The batch's minutes are read in one statement (a long batch's outlet
-by outlet, each outlet's statement sent ahead and its rows taken when it is judged, see
-:data:`READ_AHEAD_HOURS`). The batch is
-judged in one savepoint and one pipeline; if anything in it fails, that savepoint is rolled
-back and each outlet is judged again in savepoints of its own, so a failure in one does not
-undo the others.
+of it), so that a few outlets are spread over them in one batch each and they end together.
+The batch's minutes are read in one statement (a long batch's outlet by outlet, each outlet's
+statement sent ahead and its rows taken when it is judged, see :data:`READ_AHEAD_HOURS`).
+The batch is judged in one savepoint and one pipeline; if anything in it fails, that
+savepoint is rolled back and each outlet is judged again in savepoints of its own, so a
+failure in one does not undo the others.
 """
 
 from __future__ import annotations
