@@ -805,17 +805,11 @@ def open_case(
     last_at: datetime,
     details: dict[str, Any],
     pollutant: str = "",
-    likely_open: bool = False,
 ) -> tuple[int, list[Transition]]:
-    """Open a case of another kind (outage, fault, pattern), or update the open one.
-    ``likely_open``: the caller read that one is open, so the update is tried first (one
-    statement instead of two when it still is)."""
+    """Open a case of another kind (outage, fault, pattern), or update the open one (the
+    pattern screening, which reads its cases first, uses :func:`open_read_case`)."""
     detail_json = json.dumps(details, default=str)
     key = (kind, outlet_id, pollutant, subject)
-    if likely_open:
-        row = conn.execute(_EXTEND_CASE, (last_at, detail_json, *key)).fetchone()
-        if row is not None:
-            return int(row[0]), []
     created = conn.execute(
         _OPEN_CASE,
         (kind, outlet_id, pollutant, subject, severity, first_at, last_at, detail_json, MACHINE),

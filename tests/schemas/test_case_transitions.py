@@ -15,6 +15,7 @@ from schemas.cases.transitions import (
     Transition,
     judge_period,
     open_case,
+    open_read_case,
     try_lock_outlet,
     try_lock_outlets,
 )
@@ -224,13 +225,14 @@ def test_a_case_of_another_kind_opens_with_its_event_in_one_statement(
     assert (opened.case_id, opened.action, opened.severity) == (case_id, "opened", "info")
 
 
-def test_likely_open_updates_first_and_opens_when_none_is(db: psycopg.Connection) -> None:
-    """open_case(likely_open=True) gives what open_case gives: the open case extended, or (none
-    open: never opened, or closed since it was read) a new one opened."""
+def test_open_read_case_extends_the_case_read_open_or_opens_one(db: psycopg.Connection) -> None:
+    """open_read_case gives what open_case gives, told whether a case of the key is open: the
+    open case extended, or (none open: never opened, or closed before it was read) a new one
+    opened, its ids read when asked for."""
     oid = add_outlet(db, "MN1")
 
-    def pattern(hour: int, likely_open: bool) -> tuple[int, list[Transition]]:
-        return open_case(
+    def pattern(hour: int, is_open: bool) -> list[Transition]:
+        return open_read_case(
             db,
             kind="pattern",
             outlet_id=oid,
@@ -240,18 +242,21 @@ def test_likely_open_updates_first_and_opens_when_none_is(db: psycopg.Connection
             first_at=H0 + timedelta(hours=hour),
             last_at=H0 + timedelta(hours=hour),
             details={"hour": hour},
-            likely_open=likely_open,
+            is_open=is_open,
         )
 
-    first, events = pattern(0, likely_open=True)  # none open: opened
+    events = pattern(0, is_open=False)  # none open: opened
     assert actions(events) == ["opened"]
-    again, more = pattern(2, likely_open=True)
-    assert (again, more) == (first, [])
+    first = events[0].case_id
+    assert pattern(2, is_open=True) == []
     row = db.execute("SELECT last_at, details FROM cases WHERE id = %s", (first,)).fetchone()
     assert row == (H0 + timedelta(hours=2), {"hour": 2})
     db.execute("UPDATE cases SET state = 'closed' WHERE id = %s", (first,))
-    second, events = pattern(3, likely_open=True)  # closed since: a new case
-    assert second != first and actions(events) == ["opened"]
+    events = pattern(3, is_open=False)  # closed before it was read: a new case
+    assert actions(events) == ["opened"] and events[0].case_id != first
+    assert db.execute(
+        "SELECT count(*) FROM cases WHERE outlet_id = %s AND state = 'open'", (oid,)
+    ).fetchone() == (1,)
 
 
 def test_periods_kept_pending_are_written_as_judged_one_by_one(db: psycopg.Connection) -> None:
