@@ -1268,15 +1268,9 @@ def _stored(
     nulls = scales.count(None)
     if nulls == n:
         return [None] * n, None
-    if wide is None:
-        if not nulls:  # pairs of several scales
-            return None, Exact(cast("list[int]", mantissas), cast("list[int]", scales))
-        return pair_decimals(mantissas, scales), None
-    wides = iter(wide)
-    return [
-        None if s is None else next(wides) if s < 0 else Decimal(f"{m}E-{s}")
-        for m, s in zip(mantissas, scales, strict=True)
-    ], None
+    if wide is None and not nulls:  # pairs of several scales
+        return None, Exact(cast("list[int]", mantissas), cast("list[int]", scales))
+    return pair_decimals(mantissas, scales, wide or ()), None
 
 
 def _part(exact: Exact | None, i: int, j: int) -> Exact | None:

@@ -121,12 +121,16 @@ class Exact(NamedTuple):
 
 
 def pair_decimals(
-    mantissas: Sequence[int | None], scales: Sequence[int | None]
+    mantissas: Sequence[int | None],
+    scales: Sequence[int | None],
+    wide: Iterable[Decimal] = (),
 ) -> list[Decimal | None]:
-    """Each pair's Decimal as :meth:`Exact.decimals` makes it, None where the scale is None."""
+    """Each pair's Decimal as :meth:`Exact.decimals` makes it, None where the scale is None;
+    where the scale is negative (a value too wide for a pair), the next of ``wide``."""
+    wides = iter(wide)
     with localcontext(_WHOLE):
         return [
-            None if s is None else Decimal(cast("int", m)) * _UNITS[s]
+            None if s is None else next(wides) if s < 0 else Decimal(cast("int", m)) * _UNITS[s]
             for m, s in zip(mantissas, scales, strict=True)
         ]
 
