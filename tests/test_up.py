@@ -5,7 +5,6 @@ the ingest worker (exit code 1). Run with each private broker."""
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import re
@@ -30,6 +29,7 @@ from sourcewatch.embedded import free_port
 from sourcewatch.embedded_mqtt import aedes_command, mosquitto_binary
 from sourcewatch.embedded_postgres import find_server_binaries
 from sourcewatch.up import DEMO_EXCEEDANCE_RATE, history_start, report_until_stopped
+from tests.fixtures.processes import signal_thread
 from tests.fixtures.registry import add_outlet
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -276,7 +276,6 @@ def test_the_main_loop_stops_on_a_signal_taken_by_another_thread() -> None:
     stop = threading.Event()
     reports: list[None] = []
     main = threading.get_native_id()
-    libc = ctypes.CDLL(None, use_errno=True)
 
     def waiting() -> bool:  # the main thread sleeps (in the loop's wait, once it is there)
         with open(f"/proc/self/task/{main}/stat") as f:
@@ -286,7 +285,7 @@ def test_the_main_loop_stops_on_a_signal_taken_by_another_thread() -> None:
         while not (stop.is_set() or waiting()):
             time.sleep(0.01)
         time.sleep(0.2)  # the main thread in the loop's wait
-        assert libc.tgkill(os.getpid(), threading.get_native_id(), signal.SIGUSR1) == 0
+        signal_thread(os.getpid(), threading.get_native_id(), signal.SIGUSR1)
 
     previous = signal.signal(signal.SIGUSR1, lambda *_: stop.set())
     try:

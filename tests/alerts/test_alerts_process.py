@@ -3,31 +3,16 @@ hands the signal to."""
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
-import socket
 import subprocess
 
 import pytest
 
-from tests.fixtures.processes import sourcewatch, wait_ready
+from sourcewatch.embedded import free_port
+from tests.fixtures.processes import signal_thread, sourcewatch, wait_ready
 
 pytestmark = pytest.mark.integration
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _signal_thread(pid: int, tid: int, signum: int) -> None:
-    """Send ``signum`` to one thread of process ``pid`` (tgkill), as the kernel does with a
-    process's signal when it picks that thread to take it."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.tgkill(pid, tid, signum) != 0:
-        raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
 
 
 def test_a_sigterm_taken_by_another_thread_than_the_main_one_stops_alerts(
@@ -36,7 +21,7 @@ def test_a_sigterm_taken_by_another_thread_than_the_main_one_stops_alerts(
     """The main thread runs the handler only when it runs Python code: it used to wait in a
     join without a timeout, so a SIGTERM taken by one of the worker threads (as happens to a
     signal sent while the process is stopped) was never acted on, and the process ran on."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "SOURCEWATCH_DATABASE_URL": database_url,
@@ -49,7 +34,7 @@ def test_a_sigterm_taken_by_another_thread_than_the_main_one_stops_alerts(
         wait_ready(proc, port, "sourcewatch alerts")
         others = sorted(int(t) for t in os.listdir(f"/proc/{proc.pid}/task") if int(t) != proc.pid)
         assert others, "no thread besides the main one"
-        _signal_thread(proc.pid, others[0], signal.SIGTERM)
+        signal_thread(proc.pid, others[0], signal.SIGTERM)
         try:
             _, stderr = proc.communicate(timeout=60)
         except subprocess.TimeoutExpired:
