@@ -742,15 +742,17 @@ def _closed_by_evaluator(
     return row is not None and row[0] == MACHINE
 
 
+_CLOSE_CASE = (
+    "UPDATE cases SET state = 'closed', closed_at = now(), close_reason = %s "
+    "WHERE id = %s AND state = 'open'"
+)
+
+
 def close_case(
     conn: psycopg.Connection, case_id: int, reason: str, pending: PendingPeriods | None = None
 ) -> list[Transition]:
     """Close the case if it is open; its event kept in ``pending`` if given."""
-    row = conn.execute(
-        "UPDATE cases SET state = 'closed', closed_at = now(), close_reason = %s "
-        "WHERE id = %s AND state = 'open' RETURNING severity",
-        (reason, case_id),
-    ).fetchone()
+    row = conn.execute(_CLOSE_CASE + " RETURNING severity", (reason, case_id)).fetchone()
     if row is None:
         return []
     return [_event(conn, case_id, "closed", row[0], {"reason": reason}, pending)]
@@ -762,11 +764,7 @@ def close_read_case(
     """:func:`close_case` without waiting for its statement (in a pipeline), for a caller that
     read under the outlet's lock, with the row locked (``FOR UPDATE``), that the case is open
     and of this severity (see :func:`open_read_case`)."""
-    conn.execute(
-        "UPDATE cases SET state = 'closed', closed_at = now(), close_reason = %s "
-        "WHERE id = %s AND state = 'open'",
-        (reason, case_id),
-    )
+    conn.execute(_CLOSE_CASE, (reason, case_id))
     return [_event(conn, case_id, "closed", severity, {"reason": reason}, None)]
 
 
