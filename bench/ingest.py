@@ -86,6 +86,7 @@ GAS = {
 }
 OUTLETS = 20
 REPEATS = 7  # rounds of the COPY, the writers and end to end (--quick: 5)
+WRITER_FRAMES = 20_000  # at least so many frames written by the COPY and each writer a round
 
 
 def make_frames(n: int) -> list[tuple[str, bytes]]:
@@ -226,11 +227,18 @@ def _pair(d: Decimal | None) -> tuple[int | None, int | None]:
     return split(d)[:2]
 
 
-def bench_copy(url: str, accepted: list[Accepted]) -> tuple[float, int]:
+def bench_copy(url: str, accepted: list[Accepted], passes: int = 1) -> tuple[float, int]:
     """The ceiling: one plain COPY of the same rows into the same table (measurement_rows, the
-    values already split)."""
-    truncate(url)
+    values already split). ``passes``: so many times, each from empty tables, summed."""
+    seconds, values = 0.0, 0
+    for _ in range(passes):
+        truncate(url)
+        t, n = _copy_once(url, accepted)
+        seconds, values = seconds + t, values + n
+    return seconds, values
 
+
+def _copy_once(url: str, accepted: list[Accepted]) -> tuple[float, int]:
     def run() -> int:
         n = 0
         with psycopg.connect(url) as conn, conn.cursor() as cur:
@@ -272,7 +280,7 @@ class WriterRun:
 
 
 def bench_writers(
-    off_url: str, on_url: str, accepted: list[Accepted], batch: int
+    off_url: str, on_url: str, accepted: list[Accepted], batch: int, passes: int = 1
 ) -> tuple[WriterRun, WriterRun]:
     """The writer alone without the completeness record (into the database at ``off_url``) and
     with it (``on_url``, as ingest writes), batch by batch in turn: off, on, on, off, off, on …
@@ -281,13 +289,28 @@ def bench_writers(
     machine's load and their ratio swung by a third from round to round (issue 16, eighteenth
     round); batches a few tens of milliseconds apart meet the same. Both databases are built
     alike (:func:`fresh_database`) and emptied first (:func:`truncate`), so each side writes
-    what it would write alone."""
+    what it would write alone. ``passes``: so many times, each from empty tables, summed."""
     urls = (off_url, on_url)
-    for url in urls:
-        truncate(url)
     seconds = [0.0, 0.0]
     values = [0, 0]
     cpu = [0.0, 0.0]
+    for _ in range(passes):
+        for url in urls:
+            truncate(url)
+        _write_in_turn(urls, accepted, batch, seconds, values, cpu)
+    off, on = (WriterRun(seconds[s], values[s], cpu[s]) for s in (0, 1))
+    return off, on
+
+
+def _write_in_turn(
+    urls: tuple[str, str],
+    accepted: list[Accepted],
+    batch: int,
+    seconds: list[float],
+    values: list[int],
+    cpu: list[float],
+) -> None:
+    """One pass of :func:`bench_writers`, its sides' figures added to theirs."""
     with ExitStack() as stack:
         conns: list[psycopg.Connection] = []
         backend_cpu: list[float] = []
@@ -307,8 +330,6 @@ def bench_writers(
                 values[side] += written.values_inserted
         for side, conn in enumerate(conns):
             cpu[side] += _cpu_s(conn.info.backend_pid) - backend_cpu[side]
-    off, on = (WriterRun(seconds[s], values[s], cpu[s]) for s in (0, 1))
-    return off, on
 
 
 _PUBLISH_WINDOW = 1000
@@ -944,10 +965,17 @@ def _throughput(
     writers: dict[str, list[WriterRun]] = {off: [], on: []}
 
     def ceiling() -> None:
-        measured[copy].append((*bench_copy(url, accepted), None))
+        measured[copy].append((*bench_copy(url, accepted, passes), None))
+
+    # At the quick size a writer's pass is 10 batches a side and the COPY's a third of a
+    # second: a single stall on a shared machine moved a side by a fifth. Each round writes the
+    # frames as often as it takes to write WRITER_FRAMES (the default size once; the quick
+    # size's 5,000 four times), the COPY as often.
+    passes = -(-WRITER_FRAMES // len(frames))
 
     def both_writers() -> None:
-        for side, run in zip((off, on), bench_writers(off_url, url, accepted, batch), strict=True):
+        runs = bench_writers(off_url, url, accepted, batch, passes)
+        for side, run in zip((off, on), runs, strict=True):
             writers[side].append(run)
             measured[side].append((run.seconds, run.values, None))
 
@@ -979,7 +1007,8 @@ def report(figures: IngestFigures) -> None:
         print(f"{figures.frames:,} frames, {figures.values:,} values, {OUTLETS} outlets")  # noqa: T201
         print(f"{'what':<52} {'seconds':>8} {'per second':>14}")  # noqa: T201
     for what, t, n, unit in figures.rows:
-        extra = f"  ({figures.frames / t:,.0f} frames/s)" if unit == "values" else ""
+        per_frame = figures.values / figures.frames  # a row may write the frames more than once
+        extra = f"  ({n / per_frame / t:,.0f} frames/s)" if unit == "values" else ""
         if (runs := figures.runs.get(what)) and len(runs) > 1:
             extra += f"; {runs.describe(lambda v: f'{v:,.0f}')} {unit}/s"
         print(f"{what:<52} {t:8.2f} {n / t:>10,.0f} {unit}/s{extra}")  # noqa: T201
