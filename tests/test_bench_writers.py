@@ -10,14 +10,14 @@ import psycopg
 from bench.ingest import bench_writers, decoded, fresh_database, make_frames
 
 
-def _counts(url: str) -> tuple[int, int, int]:
-    with psycopg.connect(url) as conn:
-        row = conn.execute(
+def _counts(url: str) -> tuple[int, ...]:
+    """Values, frames, and values the completeness record counts as received."""
+    with psycopg.connect(url) as conn, conn.cursor() as cur:
+        cur.execute(
             "SELECT (SELECT count(*) FROM measurements), (SELECT count(*) FROM frames),"
             " (SELECT coalesce(sum(received), 0) FROM completeness)"
-        ).fetchone()
-    assert row is not None
-    return int(row[0]), int(row[1]), int(row[2])
+        )
+        return tuple(map(int, cur.fetchone() or ()))
 
 
 def test_both_sides_write_every_value_and_only_one_keeps_the_record(pg_admin_dsn: str) -> None:
