@@ -8,7 +8,8 @@ the decode rate of the codec alone.
 
 The plain COPY (the ceiling), the writer alone (with and without the completeness record) and
 end to end through each broker run ``--repeats`` times, in alternating rounds; each row gives
-the median run, with the spread.
+the median run, with the spread. The writer without and with the record run together, batch by
+batch in turn, each into its own database (:func:`bench_writers`), with the CPU time of each.
 
 ``--backlog N``: a worker (the shipped Receive Maximum and batch size unless
 ``--receive-maximum``/``--backlog-batch``) drains N messages queued for its session while it was
@@ -31,13 +32,14 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import statistics
 import sys
 import threading
 import time
 import tracemalloc
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -50,7 +52,7 @@ import psycopg
 from psycopg import sql
 
 from bench.mqtt_publisher import RawPublisher
-from bench.repeat import Runs, rounds
+from bench.repeat import Runs, round_order, rounds
 from ingest.exact_pairs import split
 from ingest.hj212 import CRCPolicy, build_packet, build_segment, encode_cp, parse_packet
 from ingest.mqtt import MqttOptions
@@ -84,6 +86,7 @@ GAS = {
 }
 OUTLETS = 20
 REPEATS = 7  # rounds of the COPY, the writers and end to end (--quick: 5)
+WRITER_FRAMES = 20_000  # at least so many frames written by the COPY and each writer a round
 
 
 def make_frames(n: int) -> list[tuple[str, bytes]]:
@@ -224,11 +227,18 @@ def _pair(d: Decimal | None) -> tuple[int | None, int | None]:
     return split(d)[:2]
 
 
-def bench_copy(url: str, accepted: list[Accepted]) -> tuple[float, int]:
+def bench_copy(url: str, accepted: list[Accepted], passes: int = 1) -> tuple[float, int]:
     """The ceiling: one plain COPY of the same rows into the same table (measurement_rows, the
-    values already split)."""
-    truncate(url)
+    values already split). ``passes``: so many times, each from empty tables, summed."""
+    seconds, values = 0.0, 0
+    for _ in range(passes):
+        truncate(url)
+        t, n = _copy_once(url, accepted)
+        seconds, values = seconds + t, values + n
+    return seconds, values
 
+
+def _copy_once(url: str, accepted: list[Accepted]) -> tuple[float, int]:
     def run() -> int:
         n = 0
         with psycopg.connect(url) as conn, conn.cursor() as cur:
@@ -258,22 +268,68 @@ def bench_copy(url: str, accepted: list[Accepted]) -> tuple[float, int]:
     return timed(run)
 
 
-def bench_writer(
-    url: str, accepted: list[Accepted], batch: int, *, completeness: bool = True
-) -> tuple[float, int]:
-    """The writer alone; ``completeness=False`` leaves out the completeness record (issue 14:
-    what keeping it costs)."""
-    truncate(url)
+@dataclass(frozen=True)
+class WriterRun:
+    """One run of the writer alone: its time, the values it inserted, and the CPU time that
+    this process and the connection's server backend spent in it (the backend's read from
+    /proc: 0 for a server elsewhere)."""
 
-    def run() -> int:
-        n = 0
-        with psycopg.connect(url, autocommit=True) as conn:
-            for i in range(0, len(accepted), batch):
-                part = accepted[i : i + batch]
-                n += write_batch(conn, part, [], completeness=completeness).values_inserted
-        return n
+    seconds: float
+    values: int
+    cpu_s: float
 
-    return timed(run)
+
+def bench_writers(
+    off_url: str, on_url: str, accepted: list[Accepted], batch: int, passes: int = 1
+) -> tuple[WriterRun, WriterRun]:
+    """The writer alone without the completeness record (into the database at ``off_url``) and
+    with it (``on_url``, as ingest writes), batch by batch in turn: off, on, on, off, off, on …
+    each side's time the sum of its own batches and its connection's setup. Two runs one
+    after the other, each half a second at the quick size, met different moments of a shared
+    machine's load and their ratio swung by a third from round to round (issue 16, eighteenth
+    round); batches a few tens of milliseconds apart meet the same. Both databases are built
+    alike (:func:`fresh_database`) and emptied first (:func:`truncate`), so each side writes
+    what it would write alone. ``passes``: so many times, each from empty tables, summed."""
+    urls = (off_url, on_url)
+    seconds = [0.0, 0.0]
+    values = [0, 0]
+    cpu = [0.0, 0.0]
+    for _ in range(passes):
+        for url in urls:
+            truncate(url)
+        _write_in_turn(urls, accepted, batch, seconds, values, cpu)
+    off, on = (WriterRun(seconds[s], values[s], cpu[s]) for s in (0, 1))
+    return off, on
+
+
+def _write_in_turn(
+    urls: tuple[str, str],
+    accepted: list[Accepted],
+    batch: int,
+    seconds: list[float],
+    values: list[int],
+    cpu: list[float],
+) -> None:
+    """One pass of :func:`bench_writers`, its sides' figures added to theirs."""
+    with ExitStack() as stack:
+        conns: list[psycopg.Connection] = []
+        backend_cpu: list[float] = []
+        for side, url in enumerate(urls):
+            t0, c0 = time.perf_counter(), time.process_time()
+            conns.append(stack.enter_context(psycopg.connect(url, autocommit=True)))
+            seconds[side] += time.perf_counter() - t0
+            cpu[side] += time.process_time() - c0
+            backend_cpu.append(_cpu_s(conns[side].info.backend_pid))
+        for k, i in enumerate(range(0, len(accepted), batch)):
+            part = accepted[i : i + batch]
+            for side in round_order((0, 1), k):
+                t0, c0 = time.perf_counter(), time.process_time()
+                written = write_batch(conns[side], part, [], completeness=bool(side))
+                seconds[side] += time.perf_counter() - t0
+                cpu[side] += time.process_time() - c0
+                values[side] += written.values_inserted
+        for side, conn in enumerate(conns):
+            cpu[side] += _cpu_s(conn.info.backend_pid) - backend_cpu[side]
 
 
 _PUBLISH_WINDOW = 1000
@@ -775,6 +831,8 @@ class IngestFigures:
     backlogs: list[tuple[str, Backlog]] = field(default_factory=list)  # (broker, figures)
     cpu: dict[str, CpuShare] = field(default_factory=dict)  # end-to-end row → its CPU shares
     runs: dict[str, Runs] = field(default_factory=dict)  # repeated row → count/s, round by round
+    # the writer's rows without and with the completeness record → their runs, round by round
+    writers: dict[str, list[WriterRun]] = field(default_factory=dict)
 
     def per_s(self, prefix: str) -> float | None:
         """Count per second of the first row whose name starts with ``prefix`` (for a repeated
@@ -820,7 +878,10 @@ def measure(
     backlogs: list[tuple[str, Backlog]] = []
     with fresh_database(admin) as url:
         if not backlog.only:
-            throughput = _throughput(url, make_frames(frames_n), batch, chosen, repeats)
+            with fresh_database(admin) as off_url:  # the writer without the record writes here
+                throughput = _throughput(
+                    url, off_url, make_frames(frames_n), batch, chosen, repeats
+                )
         for name, start in chosen:
             shared = name != "Aedes"  # Aedes has no shared subscriptions (README)
             scaled = scale_out and shared and not backlog.only
@@ -845,7 +906,13 @@ def measure(
                     )
                     backlogs.append((name, figures))
     return IngestFigures(
-        frames_n, frames_n * len(GAS), throughput.rows, backlogs, throughput.cpu, throughput.runs
+        frames_n,
+        frames_n * len(GAS),
+        throughput.rows,
+        backlogs,
+        throughput.cpu,
+        throughput.runs,
+        throughput.writers,
     )
 
 
@@ -854,10 +921,12 @@ class Throughput:
     rows: list[tuple[str, float, int, str]]
     cpu: dict[str, CpuShare]
     runs: dict[str, Runs]
+    writers: dict[str, list[WriterRun]] = field(default_factory=dict)
 
 
 def _throughput(
     url: str,
+    off_url: str,
     frames: list[tuple[str, bytes]],
     batch: int,
     chosen: list[tuple[str, Callable[[], AbstractContextManager[str]]]],
@@ -865,55 +934,72 @@ def _throughput(
 ) -> Throughput:
     """The codec alone, then in ``repeats`` rounds (:func:`~bench.repeat.rounds`: the order
     reversed every other round) the ceiling (plain COPY), the writer alone without and with the
-    completeness record (as ingest writes), and end to end through each broker (started afresh
-    for each run); each run from empty tables (:func:`truncate`). Each row gives its median
-    run; the CPU shares printed are the median end-to-end run's. The machine's load falls on
-    every side alike, and a second run of the benchmark lands closer to the first than single
-    runs do."""
+    completeness record (as ingest writes; the two batch by batch in turn, :func:`bench_writers`,
+    the one without it into the database at ``off_url``), and end to end through each broker
+    (started afresh for each run); each run from empty tables (:func:`truncate`). Each row gives
+    its median run; the CPU shares printed are the median end-to-end run's. The machine's load
+    falls on every side alike, and a second run of the benchmark lands closer to the first than
+    single runs do."""
     rows: list[tuple[str, float, int, str]] = []
     t, n = bench_decode(frames)
     rows.append(("codec alone (parse_packet, strict CRC)", t, n, "frames"))
     accepted = decoded(url, frames)
+    with psycopg.connect(url) as conn, psycopg.connect(off_url) as off_conn:
+        if load_outlets(conn) != load_outlets(off_conn):  # the values cite their ids
+            raise RuntimeError("the two databases' outlets differ")
 
     def end_to_end(
-        start: Callable[[], AbstractContextManager[str]], shared: bool
-    ) -> Callable[[], tuple[float, int, CpuShare | None]]:
-        def run() -> tuple[float, int, CpuShare | None]:
+        side: str, start: Callable[[], AbstractContextManager[str]], shared: bool
+    ) -> Callable[[], None]:
+        def run() -> None:
             with start() as mqtt_url:
-                return bench_end_to_end(url, mqtt_url, len(frames), shared=shared)
+                measured[side].append(bench_end_to_end(url, mqtt_url, len(frames), shared=shared))
 
         return run
-
-    def alone(fn: Callable[[], tuple[float, int]]) -> Callable[[], tuple[float, int, None]]:
-        return lambda: (*fn(), None)
 
     copy, off, on = (
         "ceiling: plain COPY of the same rows",
         "writer, completeness record off",
         "writer, completeness record on",
     )
-    sides: dict[str, Callable[[], tuple[float, int, CpuShare | None]]] = {
-        copy: alone(lambda: bench_copy(url, accepted)),
-        off: alone(lambda: bench_writer(url, accepted, batch, completeness=False)),
-        on: alone(lambda: bench_writer(url, accepted, batch)),
-    }
+    writers: dict[str, list[WriterRun]] = {off: [], on: []}
+
+    def ceiling() -> None:
+        measured[copy].append((*bench_copy(url, accepted, passes), None))
+
+    # At the quick size a writer's pass is 10 batches a side and the COPY's a third of a
+    # second: a single stall on a shared machine moved a side by a fifth. Each round writes the
+    # frames as often as it takes to write WRITER_FRAMES (the default size once; the quick
+    # size's 5,000 four times), the COPY as often.
+    passes = -(-WRITER_FRAMES // len(frames))
+
+    def both_writers() -> None:
+        runs = bench_writers(off_url, url, accepted, batch, passes)
+        for side, run in zip((off, on), runs, strict=True):
+            writers[side].append(run)
+            measured[side].append((run.seconds, run.values, None))
+
+    sides: dict[str, Callable[[], None]] = {copy: ceiling, f"{off} / on": both_writers}
     for name, start in chosen:
-        sides[f"end to end: {name} → worker → database"] = end_to_end(start, name != "Aedes")
-    measured: dict[str, list[tuple[float, int, CpuShare | None]]] = {s: [] for s in sides}
+        e2e = f"end to end: {name} → worker → database"
+        sides[e2e] = end_to_end(e2e, start, name != "Aedes")
+    measured: dict[str, list[tuple[float, int, CpuShare | None]]] = {
+        s: [] for s in (copy, off, on, *list(sides)[2:])
+    }
     for _, side in rounds(list(sides), repeats):
-        measured[side].append(sides[side]())
+        sides[side]()
     # "writer alone" is the writer as ingest runs it, with the record: the same runs as "on"
     writer = f"writer alone (batches of {batch}: COPY + merge)"
     measured[writer] = measured[on]
     runs: dict[str, Runs] = {}
     cpu: dict[str, CpuShare] = {}
-    for side in (copy, writer, off, on, *list(sides)[3:]):
+    for side in (copy, writer, off, on, *list(sides)[2:]):
         runs[side] = Runs(tuple(n / t for t, n, _ in measured[side]))
         _, n, share = measured[side][runs[side].median_index()]
         rows.append((side, n / runs[side].median, n, "values"))
         if share is not None:
             cpu[side] = share
-    return Throughput(rows, cpu, runs)
+    return Throughput(rows, cpu, runs, writers)
 
 
 def report(figures: IngestFigures) -> None:
@@ -921,12 +1007,15 @@ def report(figures: IngestFigures) -> None:
         print(f"{figures.frames:,} frames, {figures.values:,} values, {OUTLETS} outlets")  # noqa: T201
         print(f"{'what':<52} {'seconds':>8} {'per second':>14}")  # noqa: T201
     for what, t, n, unit in figures.rows:
-        extra = f"  ({figures.frames / t:,.0f} frames/s)" if unit == "values" else ""
+        per_frame = figures.values / figures.frames  # a row may write the frames more than once
+        extra = f"  ({n / per_frame / t:,.0f} frames/s)" if unit == "values" else ""
         if (runs := figures.runs.get(what)) and len(runs) > 1:
             extra += f"; {runs.describe(lambda v: f'{v:,.0f}')} {unit}/s"
         print(f"{what:<52} {t:8.2f} {n / t:>10,.0f} {unit}/s{extra}")  # noqa: T201
         if what in figures.cpu:
             print(f"  {figures.cpu[what].describe()}")  # noqa: T201
+        if what.startswith("writer, completeness record on") and len(figures.writers) == 2:
+            print(f"  {_writers_cpu(*figures.writers.values())}")  # noqa: T201
     for name, b in figures.backlogs:
         short = "" if b.stored >= b.messages else f" (STALLED: {b.stored:,} stored)"
         print(  # noqa: T201
@@ -943,6 +1032,22 @@ def report(figures: IngestFigures) -> None:
                 f"first {rss[0]:.1f}, last {rss[-1]:.1f}"
                 + (f"; broker RSS {brk[0]:.1f} → {brk[-1]:.1f} MiB" if brk else "")
             )
+
+
+def _writers_cpu(off: list[WriterRun], on: list[WriterRun]) -> str:
+    """The CPU time of the writer's runs without and with the completeness record (this
+    process and the server's backend; the other helpers and services of a shared machine take
+    none of it), their medians and the rate with over without it, round by round."""
+    ratios = [o.cpu_s / n.cpu_s for o, n in zip(off, on, strict=True) if n.cpu_s]
+    if not ratios:
+        return "CPU of the writer: unknown"
+    return (
+        f"CPU of the writer (this process + its backend), median: off "
+        f"{statistics.median(r.cpu_s for r in off):.2f} s, on "
+        f"{statistics.median(r.cpu_s for r in on):.2f} s; on / off by CPU, round by round: "
+        + " ".join(f"{100 * r:.0f} %" for r in ratios)
+        + f" (median {100 * statistics.median(ratios):.1f} %)"
+    )
 
 
 def parser() -> argparse.ArgumentParser:
