@@ -127,7 +127,9 @@ def test_the_read_does_not_walk_the_outlets_case_history(
     alone, before = read()
     ended = [(open_case_id, "flat-line", "a21026", "info")]
     assert before == [
-        PatternCases({("flat-line", "a19001"): (False, covering)}, {("flat-line", "a21026")}, ended),
+        PatternCases(
+            {("flat-line", "a19001"): (False, covering)}, {("flat-line", "a21026")}, ended
+        ),
         PatternCases({}, {("flat-line", "a21026")}, ended),
     ]
     db.execute(  # the outlet's history: closed exceedance and pattern cases before the days
