@@ -1107,17 +1107,34 @@ class MinutesRead:
         return out
 
 
-# The (outlet, hour) pairs at which one of the outlet's exceedance cases has a period: the
-# periods at the hour by their start (case_periods_start_idx, migration 0030), each one's case by
-# its key. Bounded by the cases that judged that hour, whatever the outlet's case history (by
-# the outlet, as it was until the seventeenth round, it probed every case the outlet ever had).
-# OFFSET 0 keeps the pairs a subquery of their own, each probing the index by its hour.
-_NO_PERIODS_READ = (
-    "SELECT DISTINCT q.outlet_id, q.start FROM (SELECT * FROM unnest(%b::int[], "
-    "%b::timestamptz[]) AS q(outlet_id, start) OFFSET 0) q WHERE EXISTS (SELECT FROM "
-    "case_periods p JOIN cases c ON c.id = p.case_id WHERE p.period_start = q.start "
-    "AND c.outlet_id = q.outlet_id AND c.kind = 'exceedance')"
+# The (outlet, hour) pairs at which one of the outlet's exceedance cases has a period. Of the
+# batch's outlets that have an exceedance case at all (an index probe each, LIMIT 1), the periods
+# at their hours by their start (case_periods_start_idx, migration 0030), each distinct hour
+# once, each period's case by its key (OFFSET 0: a nested loop on cases_pkey, never a scan of
+# cases), then matched to the pairs. Bounded by the cases that judged those hours, whatever the
+# outlet's case history (by the outlet, as it was until the seventeenth round, it probed every
+# case the outlet ever had), and read once for the batch: until the eighteenth round each pair
+# probed the periods at its hour until one was of its outlet's cases, so a read grew with its
+# pairs times the cases that judged their hours (one read of 200 outlets' same hour, each outlet
+# with two open cases: 60,942 buffers and 55 ms, now 1,805 and under 2 ms).
+_NO_PERIODS_READ = """
+WITH q AS MATERIALIZED (
+    SELECT * FROM unnest(%b::int[], %b::timestamptz[]) AS q(outlet_id, start)
+), o AS MATERIALIZED (
+    SELECT o.outlet_id FROM (SELECT DISTINCT q.outlet_id FROM q) o CROSS JOIN LATERAL (
+        SELECT FROM cases c WHERE c.outlet_id = o.outlet_id AND c.kind = 'exceedance' LIMIT 1
+    ) c
+), x AS MATERIALIZED (
+    SELECT c.outlet_id, p.period_start FROM case_periods p CROSS JOIN LATERAL (
+        SELECT c.outlet_id FROM cases c WHERE c.id = p.case_id AND c.kind = 'exceedance' OFFSET 0
+    ) c
+    WHERE p.period_start = ANY(ARRAY(
+        SELECT DISTINCT q.start FROM q WHERE q.outlet_id IN (SELECT o.outlet_id FROM o)
+    ))
 )
+SELECT DISTINCT q.outlet_id, q.start FROM q
+JOIN x ON x.outlet_id = q.outlet_id AND x.period_start = q.start
+"""
 
 
 def read_no_periods(

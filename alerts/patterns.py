@@ -197,12 +197,26 @@ def check_patterns(
 # pattern cases, and staff, who close one with its row locked, cannot close those read here
 # before the transaction ends: so the screening's statements are not waited for (see
 # open_read_case). Prepared at its first execution.
+# The cases are found by two index ranges per outlet-day, disjoint (state is open or closed):
+# the open ones (cases_one_open_per_key) and the closed ones that end on or after the day
+# (cases_closed_pattern_last_idx, migration 0031), those that start after it filtered out; so
+# the read is bounded by what covers the day, not by the outlet's case history (until the
+# eighteenth round it went through every case of the outlet). Their ids, an array per
+# outlet-day, are then each row's key (cases_pkey, a nested loop whatever the estimates: the
+# join has no condition a hash join could use), and each row is locked and read as it is once
+# locked: a case closed by staff meanwhile comes back closed, as the row the screening acts on.
 _PATTERN_CASES = """
 SELECT q.outlet_id, q.start, c.id, c.subject, c.pollutant, c.state = 'open',
     c.first_at <= q.start AND c.last_at >= q.start, c.last_at < q.start, c.severity
 FROM unnest(%s::int[], %s::timestamptz[]) AS q(outlet_id, start)
-JOIN cases c ON c.kind = 'pattern' AND c.outlet_id = q.outlet_id
-    AND (c.state = 'open' OR (c.first_at <= q.start AND c.last_at >= q.start))
+JOIN cases c ON c.id = ANY(ARRAY(
+    SELECT o.id FROM cases o
+    WHERE o.kind = 'pattern' AND o.outlet_id = q.outlet_id AND o.state = 'open'
+    UNION ALL
+    SELECT d.id FROM cases d
+    WHERE d.kind = 'pattern' AND d.outlet_id = q.outlet_id AND d.state = 'closed'
+        AND d.last_at >= q.start AND d.first_at <= q.start
+))
 ORDER BY c.id
 FOR UPDATE OF c
 """

@@ -34,20 +34,22 @@ __all__ = ["Claimed", "Target", "enqueue", "enqueue_many", "enqueue_system"]
 # comes back in a row of its own, so that the statement never fails on the foreign key and
 # needs no savepoint around it: the caller's transaction stays usable, one round trip instead
 # of three (case events are never deleted). The notifications' arrays go in binary, built by
-# schemas/core/pgcopy.py: the payloads as their JSON text (cast to jsonb[]: the same jsonb as
-# psycopg's dumper gives, without its list dumper's Python loop per element).
+# schemas/core/pgcopy.py: the payloads as their JSON text, each cast to jsonb (the same jsonb as
+# psycopg's dumper gives, without its list dumper's Python loop per element) once, and only if
+# a subscription matches it: a notification nobody subscribed to costs no parsing of its
+# payload (until the eighteenth round every payload was parsed: 85 % of the statement's time in
+# a drain without subscriptions).
 _ENQUEUE = """
 WITH n AS (
-    SELECT * FROM unnest(%(event_ids)b::bigint[], %(payloads)b::jsonb[],
+    SELECT * FROM unnest(%(event_ids)b::bigint[], %(payloads)b::text[],
         %(enterprise_ids)b::bigint[], %(districts)b::text[], %(pollutants)b::text[],
         %(kinds)b::text[], %(severities)b::text[])
         WITH ORDINALITY AS n(event_id, payload, enterprise_id, district, pollutant, kind,
             severity, i)
 ), unknown AS (
     SELECT n.event_id FROM n WHERE NOT EXISTS (SELECT FROM case_events c WHERE c.id = n.event_id)
-), inserted AS (
-    INSERT INTO notification_outbox (event_id, subscription_id, payload)
-    SELECT n.event_id, s.id, n.payload
+), matched AS MATERIALIZED (
+    SELECT n.i, s.id AS subscription_id
     FROM n JOIN subscriptions s ON s.active AND s.cases
       AND (cardinality(s.enterprise_ids) = 0 OR n.enterprise_id = ANY (s.enterprise_ids))
       AND (cardinality(s.districts) = 0 OR n.district = ANY (s.districts))
@@ -56,8 +58,15 @@ WITH n AS (
       AND (cardinality(s.kinds) = 0 OR n.kind = ANY (s.kinds))
       AND array_position(%(levels)s::text[], s.min_severity)
           <= array_position(%(levels)s::text[], n.severity)
+), parsed AS MATERIALIZED (
+    SELECT n.i, n.event_id, n.payload::jsonb AS payload FROM n
+    WHERE n.i IN (SELECT m.i FROM matched m)
+), inserted AS (
+    INSERT INTO notification_outbox (event_id, subscription_id, payload)
+    SELECT p.event_id, m.subscription_id, p.payload
+    FROM matched m JOIN parsed p ON p.i = m.i
     WHERE NOT EXISTS (SELECT FROM unknown)
-    ORDER BY n.i, s.id
+    ORDER BY m.i, m.subscription_id
     ON CONFLICT (event_id, subscription_id) DO NOTHING
     RETURNING event_id
 )

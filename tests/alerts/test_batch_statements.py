@@ -24,7 +24,7 @@ BATCH_STATEMENTS = {
     "read_spreads": "date_bin('1 hour', m.ts, q.lo)",
     "limits_for_outlets": "AS q(outlet_id, on_day)",
     "read_open_cases": "d.state = 'closed' AND d.outlet_id",
-    "read_no_periods": "case_periods p JOIN cases c ON c.id = p.case_id WHERE",
+    "read_no_periods": "WHERE q.outlet_id IN (SELECT o.outlet_id FROM o)",
 }
 
 

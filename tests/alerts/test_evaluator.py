@@ -866,6 +866,64 @@ def test_the_case_reads_of_an_hour_do_not_walk_the_outlets_case_history(
     assert open_cases <= 2 * open_alone + 10, (open_alone, open_cases)
 
 
+def test_the_no_periods_read_of_a_batch_reads_each_hours_periods_once(
+    db: psycopg.Connection, outlet: int
+) -> None:
+    """read_no_periods reads the periods at the batch's hours once for the batch, not once per
+    (outlet, hour) pair: 30 outlets' pairs of one hour, at which 29 of them have an open case
+    with a period, touch about as many pages as one of them alone (planned generic, as a batch
+    plans it); each outlet is told about its own cases alone. (Until the eighteenth round each
+    pair probed the periods at its hour until one was of its outlet's cases: here 6 pages for
+    the first outlet alone, 1,482 for the 30.)"""
+    from alerts.evaluation import _NO_PERIODS_READ, read_no_periods
+
+    outlets = [outlet] + [add_outlet(db, f"01000000000000000000{k:04d}") for k in range(29)]
+    db.execute(  # an open case of each outlet but the last, with periods at H0 and H0 + 1 h
+        "WITH c AS (INSERT INTO cases (kind, outlet_id, pollutant, period, limit_id, subject, "
+        "severity, first_at, last_at) SELECT 'exceedance', o, 'a21026', 'hour', 1, 'standard', "
+        "'warning', %s, %s FROM unnest(%s::int[]) AS o RETURNING id, first_at) "
+        "INSERT INTO case_periods (case_id, period_start, value, limit_value, multiple, compliant) "
+        "SELECT id, first_at + make_interval(hours => k), 2, 1, 1, false FROM c, "
+        "generate_series(0, 1) AS k",
+        (H0, H0 + timedelta(hours=1), outlets[:-1]),
+    )
+    db.execute(  # and a history: 3,000 closed cases of the first outlet before, 9,000 periods
+        "WITH c AS (INSERT INTO cases (kind, outlet_id, pollutant, period, limit_id, subject, "
+        "state, severity, first_at, last_at, closed_at) SELECT 'exceedance', %s, 'a19001', "
+        "'hour', 1, 'standard', 'closed', 'warning', %s - make_interval(hours => h), "
+        "%s - make_interval(hours => h - 2), now() FROM generate_series(9003, 6, -3) AS h "
+        "RETURNING id, first_at) INSERT INTO case_periods (case_id, period_start, value, "
+        "limit_value, multiple, compliant) SELECT id, first_at + make_interval(hours => k), 2, 1, "
+        "1, true FROM c, generate_series(0, 2) AS k",
+        (outlet, H0, H0),
+    )
+    db.execute("ANALYZE cases")
+    db.execute("ANALYZE case_periods")
+
+    def pages(pairs: list[int]) -> int:
+        """The read's pages, planned generic as the evaluator's batch plans it."""
+        cur = psycopg.ClientCursor(db)
+        with db.transaction():
+            cur.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+            cur.execute(
+                "PREPARE no_periods AS "
+                + _NO_PERIODS_READ.replace("%b", "$1", 1).replace("%b", "$2", 1)
+            )
+            cur.execute(
+                "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE no_periods(%s::int[], %s::timestamptz[])",
+                (pairs, [H0] * len(pairs)),
+            )
+            top = cur.fetchone()[0][0]["Plan"]  # type: ignore[index]
+            cur.execute("DEALLOCATE no_periods")
+        return int(top["Shared Hit Blocks"]) + int(top["Shared Read Blocks"])
+
+    hours = {o: [H0, H0 + timedelta(hours=2)] for o in outlets}
+    expected = {o: {H0 + timedelta(hours=2)} for o in outlets[:-1]}
+    assert read_no_periods(db, hours) == expected | {outlets[-1]: set(hours[outlets[-1]])}
+    alone, together = pages([outlet]), pages(outlets)
+    assert together <= 2 * alone + 10, (alone, together)
+
+
 def test_the_values_read_are_the_decimals_stored(db: psycopg.Connection, outlet: int) -> None:
     """read_minutes gives every value and Zs value as the Decimal the measurements view's
     numeric gives (same sign, digits and exponent), whether the database keeps it as a

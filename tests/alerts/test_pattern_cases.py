@@ -99,3 +99,48 @@ def test_two_days_of_an_outlet_screened_in_one_batch(
         "WHERE c.kind = 'pattern'"
     ).fetchall()
     assert events == [("opened",), ("opened",)]
+
+
+def test_the_read_does_not_walk_the_outlets_case_history(
+    db: psycopg.Connection, outlet_id: int
+) -> None:
+    """The read finds the open cases by their key and the closed ones by their last_at (migration
+    0031): it touches about as many pages whatever cases the outlet had before the day, and
+    reads the same. (Until the eighteenth round it read every case of the outlet: here some
+    20 times the pages, with 3,000 exceedance and 300 pattern cases closed before the day.)"""
+    from alerts.patterns import _PATTERN_CASES
+
+    open_case_id = _case(db, outlet_id, "a21026", 0)
+    covering = _case(db, outlet_id, "a19001", 1)
+    db.execute("UPDATE cases SET last_at = %s WHERE id = %s", (D0 + timedelta(days=3), covering))
+    close_case(db, covering, "by hand")
+    days = [(outlet_id, D0 + timedelta(days=2)), (outlet_id, D0 + timedelta(days=4))]
+    args = ([o for o, _ in days], [start for _, start in days])
+
+    def read() -> tuple[int, list[PatternCases]]:
+        row = db.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + _PATTERN_CASES, args)
+        top = row.fetchone()[0][0]["Plan"]  # type: ignore[index]
+        pages = int(top["Shared Hit Blocks"]) + int(top["Shared Read Blocks"])
+        read = PatternCasesRead(db, days)
+        return pages, [read.of(*day) for day in days]
+
+    alone, before = read()
+    ended = [(open_case_id, "flat-line", "a21026", "info")]
+    assert before == [
+        PatternCases(
+            {("flat-line", "a19001"): (False, covering)}, {("flat-line", "a21026")}, ended
+        ),
+        PatternCases({}, {("flat-line", "a21026")}, ended),
+    ]
+    db.execute(  # the outlet's history: closed exceedance and pattern cases before the days
+        "INSERT INTO cases (kind, outlet_id, pollutant, period, limit_id, subject, state, "
+        "severity, first_at, last_at, closed_at) SELECT k, %s, 'a21026', p, l, s, 'closed', "
+        "'info', t, t + interval '2 hours', now() FROM (VALUES ('exceedance', 'hour', 1, "
+        "'standard', 3000), ('pattern', '', 0, 'flat-line', 300)) AS v(k, p, l, s, n), "
+        "generate_series(1, v.n) AS g, LATERAL (SELECT %s - make_interval(hours => 3 * g)) AS a(t)",
+        (outlet_id, D0),
+    )
+    db.execute("ANALYZE cases")
+    pages, after = read()
+    assert after == before
+    assert pages <= 2 * alone + 10, (alone, pages)

@@ -15,6 +15,7 @@ from schemas.cases.transitions import (
     Transition,
     judge_period,
     open_case,
+    open_exceedances,
     open_read_case,
     try_lock_outlet,
     try_lock_outlets,
@@ -336,3 +337,45 @@ def test_try_lock_outlets_gets_the_free_ones_in_order_without_waiting(database_u
         assert try_lock_outlets(holder, [900001, 900002]) == [900002]  # its own: held again
         other.rollback()  # its locks end with its transaction
         assert try_lock_outlets(holder, [900001, 900003]) == [900001, 900003]
+
+
+def test_the_open_cases_aggregates_read_the_periods_key_alone(db: psycopg.Connection) -> None:
+    """open_exceedances aggregates each open case's periods from case_periods' primary key,
+    which carries compliant and multiple (migration 0031): an index-only scan, no period's row
+    read, however many periods; and the aggregates are those of the periods."""
+    from schemas.cases.transitions import _OPEN_EXCEEDANCES
+
+    oid = add_outlet(db, "0100000000000000000000C9")
+    db.execute(  # 30 closed cases of the outlet before, to be told apart by the key
+        "INSERT INTO cases (kind, outlet_id, pollutant, period, limit_id, subject, state, "
+        "severity, first_at, last_at, closed_at) SELECT 'exceedance', %s, 'a21026', 'hour', 7, "
+        "'standard', 'closed', 'warning', %s, %s, now() FROM generate_series(1, 30)",
+        (oid, H0 - timedelta(days=30), H0 - timedelta(days=5)),
+    )
+    judge(db, oid, 0, "50")
+    db.execute(  # 600 periods of each case, every third compliant, each with its details
+        "INSERT INTO case_periods (case_id, period_start, value, limit_value, multiple, "
+        "compliant, details) SELECT c.id, c.first_at + make_interval(hours => h), 50, 35, "
+        "CASE WHEN h % 3 = 0 THEN 0 ELSE h / 1000.0 END, h % 3 = 0, "
+        "jsonb_build_object('v', repeat('x', 200)) FROM cases c, generate_series(1, 600) AS h"
+    )
+    db.execute("VACUUM ANALYZE case_periods")
+    row = db.execute(
+        "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + _OPEN_EXCEEDANCES, ([oid],)
+    ).fetchone()
+    assert row is not None
+
+    def scans(plan: dict[str, Any]) -> list[dict[str, Any]]:
+        found = [plan] if plan.get("Relation Name") == "case_periods" else []
+        return found + [s for p in plan.get("Plans", []) for s in scans(p)]
+
+    periods = scans(row[0][0]["Plan"])
+    assert periods, row
+    for scan in periods:
+        assert scan["Node Type"] == "Index Only Scan", scan
+        assert scan["Heap Fetches"] == 0, scan
+    stats = open_exceedances(db, [oid])[oid]
+    (case_row,) = stats.values()
+    assert case_row["_periods"] == (
+        401, Decimal("0.599"), H0, H0 + timedelta(hours=599), 1, H0 + timedelta(hours=600)
+    )  # fmt: skip
