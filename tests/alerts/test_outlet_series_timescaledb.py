@@ -6,12 +6,19 @@ tests/alerts/test_evaluator.py's test_the_minutes_read_of_an_hour_does_not_walk_
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 import psycopg
 import pytest
 
-from tests.alerts.test_evaluator import H0, MN, minute_rows, store
+from tests.alerts.test_evaluator import (
+    H0,
+    MN,
+    hour_samples,
+    minute_rows,
+    minutes_around,
+    read_pages,
+    store,
+)
 from tests.fixtures.registry import add_outlet
 
 
@@ -30,7 +37,7 @@ def test_the_minutes_read_of_an_hour_reads_the_chunks_of_that_hour(
     (TimescaleDB's list of chunks, read for the hour's, is longer), whatever the days' rows. With
     0029's variant, in the read's generic plan, the key of every chunk was walked: about 50 times
     the pages here, growing with the history."""
-    from alerts.evaluation import _READ_HOURS, read_minutes
+    from alerts.evaluation import _READ_HOURS
 
     db = tsdb
     outlet = add_outlet(db, MN)
@@ -40,24 +47,11 @@ def test_the_minutes_read_of_an_hour_reads_the_chunks_of_that_hour(
 
     def pages() -> int:
         db.execute(_READ_HOURS, hour, prepare=True, binary=True).fetchall()  # plans cached
-        row = db.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + _READ_HOURS, hour).fetchone()
-        assert row is not None
-        top = row[0][0]["Plan"]
-        return int(top["Shared Hit Blocks"]) + int(top["Shared Read Blocks"])
+        return read_pages(db, _READ_HOURS, hour)
 
-    def samples() -> dict[tuple[str, str], list[Any]]:
-        series = read_minutes(db, {outlet: [H0]})[outlet][H0]
-        return {(p, k): list(series[p][k]) for p in series for k in series[p]}
-
-    alone, before = pages(), samples()
+    alone, before = pages(), hour_samples(db, outlet)
     assert set(before) == {("a21026", "min"), ("a19001", "min")}
-    db.execute(  # 30 days of minutes of both series around the hour, and an rtd series
-        "INSERT INTO measurement_rows (outlet_id, pollutant, kind, ts, value_mantissa, "
-        "value_scale, flag) SELECT %s, p, k, %s + make_interval(mins => m), 1, 0, 'N' "
-        "FROM unnest(ARRAY['a21026', 'a19001', 'a21026'], ARRAY['min', 'min', 'rtd']) AS s(p, k), "
-        "generate_series(-15 * 1440, 15 * 1440) AS m WHERE m < 0 OR m >= 60",
-        (outlet, H0),
-    )
+    minutes_around(db, outlet, 15)  # 30 days of minutes of both series, and an rtd series
     chunks = db.execute(
         "SELECT count(*) FILTER (WHERE range_end <= %(h)s), count(*) FROM "
         "timescaledb_information.chunks WHERE hypertable_name = 'measurement_rows' "
@@ -72,7 +66,7 @@ def test_the_minutes_read_of_an_hour_reads_the_chunks_of_that_hour(
         (H0,),
     )
     db.execute("ANALYZE measurement_rows")
-    assert samples() == before
+    assert hour_samples(db, outlet) == before
     assert pages() <= 4 * alone, alone
     # A superset of the hour's series (the rtd series has rows in its chunk), which the read drops.
     found = set(
