@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from importlib import resources
 
@@ -83,30 +81,6 @@ def _enable_timescaledb(conn: psycopg.Connection) -> None:
         log.warning("timescaledb is available but could not be enabled (%s): plain tables", exc)
 
 
-@contextmanager
-def _jobs_paused(conn: psycopg.Connection) -> Iterator[None]:
-    """On TimescaleDB, the database's background jobs kept from running meanwhile: its job
-    scheduler stopped (its running jobs with it), then started again. The migrations add jobs
-    (0013: the aggregate's refresh, compression) that start at once, and later ones change what
-    they work on: 0024 drops and recreates the aggregate, and a refresh running then made it
-    fail (`tuple concurrently deleted`, bench/README.md "Eighteenth round: the suite and the
-    benchmarks on TimescaleDB"). Only a superuser may stop the scheduler; other roles migrate
-    with the jobs running, as before."""
-    if not timescaledb_enabled(conn):
-        yield
-        return
-    try:
-        conn.execute("SELECT _timescaledb_functions.stop_background_workers()")
-    except psycopg.errors.InsufficientPrivilege:
-        log.info("not a superuser: TimescaleDB's background jobs run during the migrations")
-        yield
-        return
-    try:
-        yield
-    finally:
-        conn.execute("SELECT _timescaledb_functions.start_background_workers()")
-
-
 def migrate(conn: psycopg.Connection) -> list[str]:
     """Apply pending migrations; return the versions applied. ``conn`` must be in autocommit."""
     if not conn.autocommit:
@@ -129,19 +103,18 @@ def migrate(conn: psycopg.Connection) -> list[str]:
                 )
         if pending and not done:
             _enable_timescaledb(conn)
-        with _jobs_paused(conn) if pending else nullcontext():
-            for m in pending:
-                log.info("applying migration %s_%s", m.version, m.name)
-                try:
-                    with conn.transaction():
-                        conn.execute(m.sql.encode())
-                        conn.execute(
-                            "INSERT INTO schema_migrations (version, name, checksum) "
-                            "VALUES (%s, %s, %s)",
-                            (m.version, m.name, m.checksum),
-                        )
-                except psycopg.Error as exc:
-                    raise MigrationError(f"migration {m.version}_{m.name} failed: {exc}") from exc
+        for m in pending:
+            log.info("applying migration %s_%s", m.version, m.name)
+            try:
+                with conn.transaction():
+                    conn.execute(m.sql.encode())
+                    conn.execute(
+                        "INSERT INTO schema_migrations (version, name, checksum) "
+                        "VALUES (%s, %s, %s)",
+                        (m.version, m.name, m.checksum),
+                    )
+            except psycopg.Error as exc:
+                raise MigrationError(f"migration {m.version}_{m.name} failed: {exc}") from exc
         return [m.version for m in pending]
     finally:
         conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
