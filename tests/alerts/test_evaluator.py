@@ -727,6 +727,34 @@ def test_series_of_one_sample_a_minute_are_read_as_their_first_time_and_count(
         assert got == [(epoch_micros(H0 + at), Decimal(k)) for k, at in enumerate(offsets)]
 
 
+def read_pages(db: psycopg.Connection, query: str, args: Any) -> int:
+    """The pages (shared hits and reads) one execution of ``query`` touches."""
+    row = db.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + query, args).fetchone()
+    assert row is not None
+    top = row[0][0]["Plan"]
+    return int(top["Shared Hit Blocks"]) + int(top["Shared Read Blocks"])
+
+
+def hour_samples(db: psycopg.Connection, outlet: int) -> dict[tuple[str, str], list[Any]]:
+    """The samples the evaluator reads of hour 0 of ``outlet``, by series."""
+    from alerts.evaluation import read_minutes
+
+    series = read_minutes(db, {outlet: [H0]})[outlet][H0]
+    return {(p, k): list(series[p][k]) for p in series for k in series[p]}
+
+
+def minutes_around(db: psycopg.Connection, outlet: int, days: int) -> None:
+    """``days`` days of minutes of SO₂ and O₂ before hour 0 and as many after it, and an rtd
+    series of SO₂ (none in hour 0)."""
+    db.execute(
+        "INSERT INTO measurement_rows (outlet_id, pollutant, kind, ts, value_mantissa, "
+        "value_scale, flag) SELECT %s, p, k, %s + make_interval(mins => m), 1, 0, 'N' "
+        "FROM unnest(ARRAY['a21026', 'a19001', 'a21026'], ARRAY['min', 'min', 'rtd']) AS s(p, k), "
+        "generate_series(-%s * 1440, %s * 1440) AS m WHERE m < 0 OR m >= 60",
+        (outlet, H0, days, days),
+    )
+
+
 def test_the_minutes_read_of_an_hour_does_not_walk_the_outlets_history(
     db: psycopg.Connection, outlet: int
 ) -> None:
@@ -736,35 +764,20 @@ def test_the_minutes_read_of_an_hour_does_not_walk_the_outlets_history(
     the same samples.
     (Until the seventeenth round the key was bounded by the outlet alone, and the read walked all
     of its entries: here some 25 times the pages, with 20 days of minutes around the hour.)"""
-    from alerts.evaluation import _READ_HOURS, read_minutes
+    from alerts.evaluation import _READ_HOURS
 
     if db.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'").fetchone():
-        pytest.skip("plain PostgreSQL: on TimescaleDB the range's chunks bound the read (0029)")
+        pytest.skip(
+            "plain PostgreSQL: TimescaleDB's is tests/alerts/test_outlet_series_timescaledb.py"
+        )
     store(db, outlet, {0: minute_rows(0, "30")})
     hour = ([outlet], [H0], [H0 + timedelta(hours=1)])
-
-    def pages() -> int:
-        row = db.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + _READ_HOURS, hour).fetchone()
-        assert row is not None
-        top = row[0][0]["Plan"]
-        return int(top["Shared Hit Blocks"]) + int(top["Shared Read Blocks"])
-
-    def samples() -> dict[tuple[str, str], list[Any]]:
-        series = read_minutes(db, {outlet: [H0]})[outlet][H0]
-        return {(p, k): list(series[p][k]) for p in series for k in series[p]}
-
-    alone, before = pages(), samples()
+    alone, before = read_pages(db, _READ_HOURS, hour), hour_samples(db, outlet)
     assert set(before) == {("a21026", "min"), ("a19001", "min")}
-    db.execute(  # 20 days of minutes of both series around the hour, and an rtd series
-        "INSERT INTO measurement_rows (outlet_id, pollutant, kind, ts, value_mantissa, "
-        "value_scale, flag) SELECT %s, p, k, %s + make_interval(mins => m), 1, 0, 'N' "
-        "FROM unnest(ARRAY['a21026', 'a19001', 'a21026'], ARRAY['min', 'min', 'rtd']) AS s(p, k), "
-        "generate_series(-10 * 1440, 10 * 1440) AS m WHERE m < 0 OR m >= 60",
-        (outlet, H0),
-    )
+    minutes_around(db, outlet, 10)  # 20 days of minutes of both series, and an rtd series
     db.execute("ANALYZE measurement_rows")
-    assert samples() == before
-    assert pages() <= 2 * alone + 10, alone
+    assert hour_samples(db, outlet) == before
+    assert read_pages(db, _READ_HOURS, hour) <= 2 * alone + 10, alone
 
 
 def test_the_hourly_means_read_of_a_day_does_not_walk_the_outlets_history(
