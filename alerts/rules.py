@@ -491,8 +491,8 @@ def _one_per_minute(
         zs_exact, zs = samples.zs_exact, samples.zs_value
         return _Minutes(
             tuple(compress(offsets, keep)),
-            list(compress(samples.value, keep)),
-            list(compress(zs, keep))
+            list(compress(cast("Sequence[Decimal]", samples.value), keep)),
+            list(compress(cast("Sequence[Decimal]", zs), keep))
             if zs_exact is not None
             else [_ZERO_D + z for z in compress(zs, keep) if z is not None],
             exact.kept(keep),
