@@ -376,16 +376,18 @@ def _valid_values(samples: Sequence[Sample], valid_flags: frozenset[str]) -> lis
     return [v for v, f in pairs if v is not None and f in valid_flags]
 
 
-def _all_valid_pairs(samples: Sequence[Sample], valid_flags: frozenset[str]) -> Exact | None:
-    """The samples' values as pairs (:class:`~alerts.rules.Exact`), when there are some,
-    every one is valid and the columns have them so. Their sums in :data:`_EXACT` are then
-    those of the integers: a pair m × 10⁻ˢ is the Decimal of coefficient |m| and exponent −s
-    (no negative zero), so with S the largest scale and a = m × 10^(S − s) each, the exact sum
-    of the values has exponent −S and coefficient Σa, that of their squares (a² × 10⁻²ˢ each)
+def _valid_pairs(samples: Sequence[Sample], valid_flags: frozenset[str]) -> Exact | None:
+    """The valid samples' values as pairs (:class:`~alerts.rules.Exact`), when there are some
+    and the columns have every value so. Their sums in :data:`_EXACT` are then those of the
+    integers: a pair m × 10⁻ˢ is the Decimal of coefficient |m| and exponent −s (no negative
+    zero), so with S the largest scale and a = m × 10^(S − s) each, the exact sum of the
+    values has exponent −S and coefficient Σa, that of their squares (a² × 10⁻²ˢ each)
     exponent −2S and coefficient Σa², and a zero sum is +0."""
     if isinstance(samples, SampleColumns):
         exact = samples.value_exact
-        if exact is not None and exact.mantissas and valid_flags.issuperset(samples.flag):
+        if exact is not None and not valid_flags.issuperset(samples.flag):
+            exact = exact.kept(list(map(valid_flags.__contains__, samples.flag)))
+        if exact is not None and exact.mantissas:
             return exact
     return None
 
@@ -410,7 +412,7 @@ def hour_spreads(
                 row: list[Any] = []
                 for kind in ("min", "rtd"):
                     samples = kinds.get(kind, ())
-                    pairs = _all_valid_pairs(samples, valid_flags)
+                    pairs = _valid_pairs(samples, valid_flags)
                     if pairs is not None:  # the same sums, on the integers (see below)
                         ms, scale = pairs.aligned()
                         total = Decimal(sum(ms)).scaleb(-scale)

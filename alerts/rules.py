@@ -46,7 +46,7 @@ from decimal import (
     getcontext,
     localcontext,
 )
-from itertools import islice, repeat
+from itertools import compress, islice, repeat
 from operator import add, floordiv, is_, lt, mod, mul, sub
 from typing import Any, Literal, NamedTuple, cast, overload
 
@@ -118,6 +118,14 @@ class Exact(NamedTuple):
         """Values ``i`` to ``j`` (a slice)."""
         scale = self.scale
         return Exact(self.mantissas[i:j], scale if isinstance(scale, int) else scale[i:j])
+
+    def kept(self, keep: Sequence[bool]) -> Exact:
+        """The values where ``keep`` is true, in order (the valid ones of a series)."""
+        scale = self.scale
+        return Exact(
+            list(compress(self.mantissas, keep)),
+            scale if isinstance(scale, int) else list(compress(scale, keep)),
+        )
 
 
 def pair_decimals(
@@ -476,6 +484,20 @@ def _one_per_minute(
         if all(map(is_, zs, repeat(None))):
             return _Minutes(offsets, pairs, [], exact)
         return _Minutes(offsets, pairs, [_ZERO_D + z for z in zs if z is not None], exact)
+    if exact is not None and _sums_exactly(getcontext()):
+        # some minutes invalid, every value a pair: the valid ones as they are, 0 + v being v
+        # (Summing pairs), and as pairs, so that their mean sums the integers
+        keep = list(map(valid_flags.__contains__, samples.flag))
+        zs_exact, zs = samples.zs_exact, samples.zs_value
+        return _Minutes(
+            tuple(compress(offsets, keep)),
+            list(compress(cast("Sequence[Decimal]", samples.value), keep)),
+            list(compress(cast("Sequence[Decimal]", zs), keep))
+            if zs_exact is not None
+            else [_ZERO_D + z for z in compress(zs, keep) if z is not None],
+            exact.kept(keep),
+            None if zs_exact is None else zs_exact.kept(keep),
+        )
     values, zs = samples.value, samples.zs_value
     # (Identity tests: comparing a Decimal with None is slow.)
     if valid_flags.issuperset(counted) and not any(map(is_, values, repeat(None))):

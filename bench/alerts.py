@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import NamedTuple
 
 import paho.mqtt.client as mqtt
 import psycopg
@@ -63,14 +64,49 @@ def mn(k: int) -> str:
     return f"BENCH{k:019d}"
 
 
-def minute_frame(outlet: int, hour: datetime, minute: int, so2: str) -> bytes:
+class Minute(NamedTuple):
+    """One minute of an outlet as its logger sends it: SO₂ in mg/m³ with three decimals, O₂ in
+    % with two, each with its HJ 212 flag."""
+
+    so2: Decimal
+    so2_flag: str
+    o2: Decimal
+    o2_flag: str
+
+
+def minute_values(outlet: int, hour: int, minute: int) -> Minute:
+    """The benchmark's minute ``minute`` of ``outlet``'s hour ``hour``, deterministic and as
+    real loggers send it: SO₂ spread over 20.000–44.999 mg/m³ in three decimals, O₂ varying
+    minute by minute over 8.00–11.00 % in two (a slow level per outlet-hour and a jitter per
+    minute), and in each hour one SO₂ minute flagged D (analyser fault) and another one's O₂
+    flagged C (calibration), neither of which counts (58 valid converted minutes an hour). One
+    outlet in four has an O₂ analyser stuck at one value (9.87) for the first eight hours of
+    each day of the load (``hour`` 0–7, 24–31, …): a flat line, which opens a pattern case as the
+    former constant O₂ did on every outlet. Every hour still exceeds the ultra-low SO₂ limit
+    after 折算 (a mean of about 32.5 mg/m³ times (21 − 6) / (21 − O₂) at O₂ about 9.5 %: about
+    42 against 35)."""
+    so2 = Decimal(20_000 + (outlet * 7_919 + hour * 3_001 + minute * 1_237) % 25_000)
+    if outlet % 4 == 0 and hour % 24 < 8:
+        o2 = Decimal(987)
+    else:
+        o2 = Decimal(800 + (outlet * 53 + hour * 29) % 200 + minute * 37 % 101)
+    fault, calibration = (outlet * 7 + hour * 13) % 60, (outlet * 11 + hour * 5 + 30) % 60
+    return Minute(
+        so2.scaleb(-3),
+        "D" if minute == fault else "N",
+        o2.scaleb(-2),
+        "C" if minute == calibration and calibration != fault else "N",
+    )
+
+
+def minute_frame(outlet: int, hour: datetime, minute: int, so2: str, o2: str) -> bytes:
     local = (hour + timedelta(hours=8, minutes=minute)).replace(tzinfo=None)  # Asia/Shanghai
     stamp = local.strftime("%Y%m%d%H%M%S")
     cp = encode_cp(
         {"DataTime": stamp},
         {
             "a21026": {"Avg": so2, "Flag": "N"},
-            "a19001": {"Avg": "9", "Flag": "N"},
+            "a19001": {"Avg": o2, "Flag": "N"},
         },
     )
     return build_packet(
@@ -150,10 +186,10 @@ def bench_latency(url: str, mqtt_url: str, cases: int) -> list[float]:
             for k in range(cases):
                 hour = DAY + timedelta(hours=k)
                 for m in range(44):  # 44 valid minutes: not yet a valid hour
-                    pub.publish(f"hj212/{mn(k)}/up", minute_frame(k, hour, m, "80"), qos=1)
+                    pub.publish(f"hj212/{mn(k)}/up", _latency_frame(k, hour, m), qos=1)
                 _wait(lambda k=k: _queue_empty(url) and worker.stats.messages >= 45 * k + 44)
                 start = time.perf_counter()
-                pub.publish(f"hj212/{mn(k)}/up", minute_frame(k, hour, 44, "80"), qos=1)
+                pub.publish(f"hj212/{mn(k)}/up", _latency_frame(k, hour, 44), qos=1)
                 _wait(lambda k=k: len(received) > k, timeout=30)
                 latencies.append(max(received.values()) - start)
         finally:
@@ -165,6 +201,13 @@ def bench_latency(url: str, mqtt_url: str, cases: int) -> list[float]:
             transport.stop()
             dispatcher.close()
     return latencies
+
+
+def _latency_frame(outlet: int, hour: datetime, minute: int) -> bytes:
+    """A valid minute of the latency cases: the benchmark's O₂, and its SO₂ 60 mg/m³ higher
+    (80.000–104.999), so that the hour exceeds once it is valid."""
+    v = minute_values(outlet, 0, minute)
+    return minute_frame(outlet, hour, minute, str(v.so2 + 60), str(v.o2))
 
 
 def _queue_empty(url: str) -> bool:
@@ -197,10 +240,10 @@ def load_minutes(url: str, outlets: int, hours: int, first: int = 0) -> int:
                 values = []
                 for m in range(60):
                     ts = hour + timedelta(minutes=m)
-                    so2 = Decimal(20 + (k * 7 + h * 3 + m) % 25)
+                    v = minute_values(k, h, m)
                     values += [
-                        MeasurementRow("a21026", "min", ts, value=so2, flag="N"),
-                        MeasurementRow("a19001", "min", ts, value=Decimal(9), flag="N"),
+                        MeasurementRow("a21026", "min", ts, value=v.so2, flag=v.so2_flag),
+                        MeasurementRow("a19001", "min", ts, value=v.o2, flag=v.o2_flag),
                     ]
                 batch.append(
                     Accepted(

@@ -6,7 +6,8 @@ outlet-hours - takes at those rates.
     python -m bench.backfill                       # 10 outlets × 3 days (720 outlet-hours)
     python -m bench.backfill --outlets 100 --days 30   # the size (long today)
 
-The minutes (SO₂ and O₂ of ultra-low-emission coal boilers) are written by the real writer
+The minutes (SO₂ and O₂ of ultra-low-emission coal boilers, shaped as loggers send them:
+``bench.alerts.minute_values``) are written by the real writer
 (``bench.alerts.load_minutes``), which queues every outlet-hour for evaluation, into a fresh
 database, vacuumed and analysed; the evaluator (in as many processes as deployed, and in
 one) then drains the queue as it would after a logger's backlog or a recall, ``--repeats``
