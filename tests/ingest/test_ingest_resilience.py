@@ -115,7 +115,14 @@ def test_database_outage_delays_data_and_never_drops_it(
         with running_worker(mqtt_url, url, client_id=client_id, retry_max_delay_s=0.5) as w:
             for raw in batch[:10]:
                 publish(f"hj212/{MN}/up", raw)
-            wait_until(lambda: counts(db)[0] == 10, what="first 10 frames")
+            # Acknowledged, not only visible: the rows are visible here as the server commits,
+            # before the COMMIT's reply has reached the worker through the proxy. Cut in between
+            # (a starved proxy thread, under load), the worker cannot know they committed: it
+            # writes them again, idempotently, once the database is back, and acknowledges them
+            # only then. The count below would then miss them.
+            wait_until(
+                lambda: counts(db)[0] == 10 and w.worker.stats.acked == 10, what="first 10 acked"
+            )
             proxy.cut()
             for raw in batch[10:30]:
                 publish(f"hj212/{MN}/up", raw)
@@ -123,7 +130,10 @@ def test_database_outage_delays_data_and_never_drops_it(
             assert counts(db)[0] == 10
             assert w.worker.stats.acked == 10  # nothing acknowledged while the DB is down
             proxy.restore()  # the same worker recovers on its own
-            wait_until(lambda: counts(db)[0] == 30, what="frames after the outage")
+            wait_until(  # acknowledged, as above: the outage then holds only the new frames
+                lambda: counts(db)[0] == 30 and w.worker.stats.acked == 30,
+                what="frames after the outage",
+            )
             proxy.cut()
             for raw in batch[30:]:
                 publish(f"hj212/{MN}/up", raw)
