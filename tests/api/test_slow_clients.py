@@ -75,10 +75,13 @@ def _get(url: str) -> tuple[int, bytes]:
 
 
 def _idle_in_transaction(db: psycopg.Connection) -> list[str]:
-    """The last statement of every API connection left idle in a transaction."""
+    """The last statement of every API connection left idle in a transaction. Not the pool's
+    set-up of a new connection (schemas.core.db's configure: a statement, then a commit), which
+    may be under way when a request that waited made the pool grow."""
     rows = db.execute(
         "SELECT query FROM pg_stat_activity WHERE application_name = 'sourcewatch.api'"
         " AND datname = current_database() AND state LIKE 'idle in transaction%'"
+        " AND query NOT LIKE 'SELECT set_config(''idle_in_transaction_session_timeout''%'"
     ).fetchall()
     return [r[0] for r in rows]
 
