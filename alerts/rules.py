@@ -474,21 +474,19 @@ def _one_per_minute(
         flags[flag or NO_FLAG] += n
     # One sample per minute: its value alone, normalised as a mean of one (Normalising a minute).
     exact = samples.value_exact
-    if exact is not None and valid_flags.issuperset(counted) and _sums_exactly(getcontext()):
-        # all valid, every value a pair, which 0 + v leaves as it is (Summing pairs)
-        pairs = _Decimals(samples, "value")
-        zs_exact = samples.zs_exact
-        if zs_exact is not None:
-            return _Minutes(offsets, pairs, _Decimals(samples, "zs_value"), exact, zs_exact)
-        zs = samples.zs_value
-        if all(map(is_, zs, repeat(None))):
-            return _Minutes(offsets, pairs, [], exact)
-        return _Minutes(offsets, pairs, [_ZERO_D + z for z in zs if z is not None], exact)
     if exact is not None and _sums_exactly(getcontext()):
-        # some minutes invalid, every value a pair: the valid ones as they are, 0 + v being v
-        # (Summing pairs), and as pairs, so that their mean sums the integers
-        keep = list(map(valid_flags.__contains__, samples.flag))
+        # every value a pair, which 0 + v leaves as it is (Summing pairs)
         zs_exact, zs = samples.zs_exact, samples.zs_value
+        if valid_flags.issuperset(counted):  # all valid
+            pairs = _Decimals(samples, "value")
+            if zs_exact is not None:
+                return _Minutes(offsets, pairs, _Decimals(samples, "zs_value"), exact, zs_exact)
+            if all(map(is_, zs, repeat(None))):
+                return _Minutes(offsets, pairs, [], exact)
+            return _Minutes(offsets, pairs, [_ZERO_D + z for z in zs if z is not None], exact)
+        # some minutes invalid: the valid ones, also as pairs, so that their mean sums the
+        # integers
+        keep = list(map(valid_flags.__contains__, samples.flag))
         return _Minutes(
             tuple(compress(offsets, keep)),
             list(compress(cast("Sequence[Decimal]", samples.value), keep)),
