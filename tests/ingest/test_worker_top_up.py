@@ -42,7 +42,8 @@ class _Transport:
 
 
 class _Written:
-    accepted: list[Any] = []
+    def __init__(self) -> None:
+        self.accepted: list[Any] = []  # no replies to send
 
 
 class _Store:
