@@ -81,10 +81,6 @@ class Decoded:
     accepted: list[Accepted]
     rejected: list[Rejected]
 
-    def extended(self, more: Decoded) -> Decoded:
-        """The records of this batch followed by those of ``more`` (its items after these)."""
-        return Decoded(self.accepted + more.accepted, self.rejected + more.rejected)
-
 
 class IngestStore(Generic[T]):
     def __init__(

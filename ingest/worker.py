@@ -147,40 +147,19 @@ class IngestWorker:
             ahead = _Ahead(self, stop)
             self._process(batch, stop, decoded, ahead)
             batch, decoded = ahead.taken()
-            if batch and len(batch) < self.options.batch_max_messages:
-                batch, decoded = self._top_up(batch, decoded, stop)
 
-    def _top_up(
-        self, batch: list[Inbound], decoded: Decoded | None, stop: threading.Event
-    ) -> tuple[list[Inbound], Decoded | None]:
-        """The next batch, collected in the middle of the last write, with what arrived since
-        (without waiting, up to the batch size), decoded now. A broker that keeps to the
-        Receive Maximum sends the worker's next messages only as the acknowledgements of the
-        last batch but one reach it, and those messages are often still arriving in the middle
-        of a write: taken then, they made batches of a few messages, each written as a whole
-        transaction (bench/README.md, "Nineteenth round"). The messages keep their order."""
-        more = self._collect(stop, wait=False, most=self.options.batch_max_messages - len(batch))
-        if not more:
-            return batch, decoded
-        if decoded is not None:
-            extra = self.store.predecode(more)
-            decoded = None if extra is None else decoded.extended(extra)
-        return batch + more, decoded
-
-    def _collect(
-        self, stop: threading.Event, wait: bool = True, most: int | None = None
-    ) -> list[Inbound]:
+    def _collect(self, stop: threading.Event, wait: bool = True) -> list[Inbound]:
         """Wait for a first message, then take what else is already there (up to the batch
         size), waiting at most ``batch_max_delay_s`` for stragglers only while the batch is
         still small. While a batch is being written the next one accumulates, so batches grow
         with the load and a lone message is written at once. ``wait=False``: only what is
-        there, waiting for nothing. ``most``: at most so many (the batch size)."""
+        there, waiting for nothing."""
         inbox = self.transport.inbox
         try:
             batch = [inbox.get(timeout=0.2) if wait else inbox.get_nowait()]
         except queue.Empty:
             return []
-        limit = self.options.batch_max_messages if most is None else most
+        limit = self.options.batch_max_messages
         deadline = time.monotonic() + (self.options.batch_max_delay_s if wait else 0.0)
         while len(batch) < limit and not stop.is_set():
             try:
