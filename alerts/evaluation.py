@@ -1073,11 +1073,12 @@ class MinutesRead:
             return self._out
         out, in_range = self._out, self._in_range
         for outlet_id, low, pollutant, kind, first_us, count, times, *arrays in cursor:
+            micros: Sequence[int]
             flags = arrays[6]
             value, value_exact = _stored(*arrays[0:3])
             zs, zs_exact = _stored(*arrays[3:6])
             if times is None:  # one sample a minute (see _READ_HOURS): in time order as made
-                micros = list(range(first_us, first_us + count * MINUTE_US, MINUTE_US))
+                micros = range(first_us, first_us + count * MINUTE_US, MINUTE_US)
             elif all(map(lt, times, islice(times, 1, None))):
                 micros = times
             else:  # (never seen: the arrays are aggregated in time order) each Decimal made
