@@ -409,7 +409,10 @@ def hour_spreads(
                     continue
                 row: list[Any] = []
                 for kind in ("min", "rtd"):
-                    samples = kinds.get(kind, ())
+                    samples = kinds.get(kind)
+                    if not samples:
+                        row += (0, None, None)
+                        continue
                     pairs = _valid_pairs(samples, valid_flags)
                     if pairs is not None:  # the same sums, on the integers (see below)
                         ms, scale = pairs.aligned()
