@@ -521,14 +521,16 @@ def _one_per_minute(
         keep, kept = samples.valid_pairs(valid_flags)
         assert keep is not None  # (some are invalid)
         grid = (offsets, keep, exact)
-        values = _Decimals(kept.decimals, len(kept.mantissas))
+        kept_values = _Decimals(kept.decimals, len(kept.mantissas))
         if zs_exact is not None:
             zs_kept = zs_exact.kept(keep)
             zs_pairs = _Decimals(zs_kept.decimals, len(zs_kept.mantissas))
-            return _Minutes(tuple(compress(offsets, keep)), values, zs_pairs, kept, zs_kept, grid)
+            return _Minutes(
+                tuple(compress(offsets, keep)), kept_values, zs_pairs, kept, zs_kept, grid
+            )
         return _Minutes(
             tuple(compress(offsets, keep)),
-            values,
+            kept_values,
             []
             if all(map(is_, zs, repeat(None)))
             else [_ZERO_D + z for z in compress(zs, keep) if z is not None],
@@ -693,7 +695,8 @@ def _with_o2(minutes: _Minutes, o2: _Minutes) -> tuple[Sequence[int], Sequence[i
     by_minute = dict(zip(o2.offsets, cast("Exact", o2.exact).mantissas, strict=True))
     of = list(map(by_minute.get, minutes.offsets))
     has = list(map(is_not, of, repeat(None)))
-    return list(compress(cast("Exact", minutes.exact).mantissas, has)), list(compress(of, has))
+    mantissas = cast("Exact", minutes.exact).mantissas
+    return list(compress(mantissas, has)), list(compress(cast("list[int]", of), has))
 
 
 def _grid(minutes: _Minutes) -> tuple[tuple[int, ...], Sequence[bool] | None, Exact]:
@@ -798,21 +801,24 @@ def hourly_mean(
     values = minutes.values
     valid_count = min(len(values) * width, expected)
     valid = valid_count >= required
-    converted, note, pairs = None, None, None
+    converted, note, o2_max, pairs = None, None, None, None
     if o2_ref is not None:
         o2_max = rules.o2_max_for_conversion
         if o2_max is None:
             raise ValueError(f"{rules.medium} rules have no o2_max_for_conversion")
         pairs = _converted_pairs(minutes, o2, o2_ref, o2_max)
+    done: list[Decimal] = []
+    o2_values: Sequence[Decimal]
+    o2_exact: Exact | None
     if pairs is not None:
         done, o2_exact = pairs
-        o2_values: Sequence[Decimal] = _Decimals(o2_exact.decimals, len(o2_exact.mantissas))
+        o2_values = _Decimals(o2_exact.decimals, len(o2_exact.mantissas))
     else:
         o2_of, o2_values = _o2_of(minutes, o2)
         o2_exact = _exact_of(o2_values, o2)
-    if o2_ref is not None:
-        if pairs is None:
+        if o2_ref is not None and o2_max is not None:
             done = _converted(zip(values, o2_of, strict=True), o2_ref, o2_max)
+    if o2_ref is not None:
         if len(done) * width >= required or not valid:
             converted = _mean(done)
         else:
