@@ -17,7 +17,7 @@ import json
 from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from itertools import islice
@@ -114,6 +114,7 @@ class DayMeans(NamedTuple):
 
 
 _MINUTE_INTERVALS = (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30)  # HJ 212-2017 Table 4, MinInterval
+_DAYS_KEPT = 4096  # instants whose local day an outlet's context remembers
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,9 +122,16 @@ class OutletContext:
     id: int
     kind: str  # gas | water
     timezone: ZoneInfo
+    # instant → its local day, as asked for (several times for every hour judged)
+    _days: dict[datetime, date] = field(default_factory=dict, compare=False, repr=False)
 
     def local_day(self, at: datetime) -> date:
-        return at.astimezone(self.timezone).date()
+        day = self._days.get(at)
+        if day is None:
+            if len(self._days) >= _DAYS_KEPT:
+                self._days.clear()
+            day = self._days[at] = at.astimezone(self.timezone).date()
+        return day
 
     def day_bounds(self, day: date) -> tuple[datetime, datetime]:
         start = datetime.combine(day, time(0), tzinfo=self.timezone)
@@ -938,27 +946,39 @@ def _mean_kinds(conn: psycopg.Connection) -> list[pgcopy.Column]:
     return [
         text,  # source
         *[numeric] * 4,  # mean, zs_reported, converted, o2_mean
-        *[count] * 2,  # valid_count, expected_count
+        _once_each(count),  # valid_count
+        _once_each(count),  # expected_count
         (pgcopy.BoolArray, pgcopy.boolean),  # valid
         text,  # reason
     ]
 
 
 def _text_kind(conn: psycopg.Connection) -> pgcopy.Column:
-    """A text column, encoded as ``conn``'s client encoding says."""
-    return (pgcopy.TextArray, functools.partial(pgcopy.text, encoding=conn.info.encoding))
+    """A text column, encoded as ``conn``'s client encoding says; each text once per
+    statement (the means' pollutants, sources, reasons and flags are few different ones)."""
+    encode = functools.partial(pgcopy.text, encoding=conn.info.encoding)
+    return (pgcopy.TextArray, functools.lru_cache(maxsize=_FIELDS_KEPT)(encode))
 
 
+_FIELDS_KEPT = 1024  # fields of one column a statement encodes once each
 _OUTLET: pgcopy.Column = (pgcopy.Int4Array, pgcopy.int4)
 _AT: pgcopy.Column = (pgcopy.TimestamptzArray, pgcopy.timestamptz)
+
+
+def _once_each(column: pgcopy.Column) -> pgcopy.Column:
+    """``column`` with each of its values encoded once per statement (a batch's outlets share
+    their hours and the time they were computed at)."""
+    return column[0], functools.lru_cache(maxsize=_FIELDS_KEPT)(column[1])
 
 
 def _hour_kinds(conn: psycopg.Connection) -> list[pgcopy.Column]:
     """How the columns of ``_STORE_HOURS`` are sent (outlet, computed at, pollutant,
     :func:`_mean_row`)."""
-    text = _text_kind(conn)
     # the flags as text, cast to jsonb[]
-    return [_OUTLET, _AT, text, _AT, *_mean_kinds(conn), text]
+    return [
+        *(_once_each(_OUTLET), _once_each(_AT), _text_kind(conn), _once_each(_AT)),
+        *(*_mean_kinds(conn), _text_kind(conn)),
+    ]
 
 
 def _day_kinds(conn: psycopg.Connection) -> list[pgcopy.Column]:
@@ -1073,11 +1093,12 @@ class MinutesRead:
             return self._out
         out, in_range = self._out, self._in_range
         for outlet_id, low, pollutant, kind, first_us, count, times, *arrays in cursor:
+            micros: Sequence[int]
             flags = arrays[6]
             value, value_exact = _stored(*arrays[0:3])
             zs, zs_exact = _stored(*arrays[3:6])
             if times is None:  # one sample a minute (see _READ_HOURS): in time order as made
-                micros = list(range(first_us, first_us + count * MINUTE_US, MINUTE_US))
+                micros = range(first_us, first_us + count * MINUTE_US, MINUTE_US)
             elif all(map(lt, times, islice(times, 1, None))):
                 micros = times
             else:  # (never seen: the arrays are aggregated in time order) each Decimal made

@@ -383,11 +383,9 @@ def _valid_pairs(samples: Sequence[Sample], valid_flags: frozenset[str]) -> Exac
     zero), so with S the largest scale and a = m × 10^(S − s) each, the exact sum of the
     values has exponent −S and coefficient Σa, that of their squares (a² × 10⁻²ˢ each)
     exponent −2S and coefficient Σa², and a zero sum is +0."""
-    if isinstance(samples, SampleColumns):
-        exact = samples.value_exact
-        if exact is not None and not valid_flags.issuperset(samples.flag):
-            exact = exact.kept(list(map(valid_flags.__contains__, samples.flag)))
-        if exact is not None and exact.mantissas:
+    if isinstance(samples, SampleColumns) and samples.value_exact is not None:
+        _, exact = samples.valid_pairs(valid_flags)
+        if exact.mantissas:
             return exact
     return None
 
@@ -411,7 +409,10 @@ def hour_spreads(
                     continue
                 row: list[Any] = []
                 for kind in ("min", "rtd"):
-                    samples = kinds.get(kind, ())
+                    samples = kinds.get(kind)
+                    if not samples:
+                        row += (0, None, None)
+                        continue
                     pairs = _valid_pairs(samples, valid_flags)
                     if pairs is not None:  # the same sums, on the integers (see below)
                         ms, scale = pairs.aligned()

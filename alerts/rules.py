@@ -32,14 +32,16 @@ when ``valid`` is true.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import (
     MAX_EMAX,
     MAX_PREC,
     MIN_EMIN,
+    ROUND_CEILING,
     ROUND_FLOOR,
     Context,
     Decimal,
@@ -47,7 +49,7 @@ from decimal import (
     localcontext,
 )
 from itertools import compress, islice, repeat
-from operator import add, floordiv, is_, lt, mod, mul, sub
+from operator import add, and_, floordiv, is_, is_not, lt, mod, mul, sub, truediv
 from typing import Any, Literal, NamedTuple, cast, overload
 
 from schemas.limits.rules import ValidityRules
@@ -162,7 +164,10 @@ class SampleColumns(Sequence[Sample]):
     :class:`Exact`): their Decimals are then made when first asked for, and the rules sum the
     integers where that gives the same Decimal (Summing pairs)."""
 
-    __slots__ = ("_micros", "_ts", "_value", "_zs_value", "flag", "value_exact", "zs_exact")
+    __slots__ = (
+        *("_micros", "_ts", "_valid", "_value", "_zs_value"),
+        *("flag", "value_exact", "zs_exact"),
+    )
 
     def __init__(
         self,
@@ -187,6 +192,23 @@ class SampleColumns(Sequence[Sample]):
         self._ts, self._micros = ts, micros
         self._value, self._zs_value, self.flag = value, zs_value, flag
         self.value_exact, self.zs_exact = value_exact, zs_exact
+        self._valid: tuple[frozenset[str], Sequence[bool] | None, Exact] | None = None
+
+    def valid_pairs(self, valid_flags: frozenset[str]) -> tuple[Sequence[bool] | None, Exact]:
+        """Of values given as pairs (``value_exact``): which samples have a flag in
+        ``valid_flags`` (None: all of them) and those samples' pairs, in order; remembered for
+        the set last asked about (the flat-line spreads and the mean ask about the same)."""
+        exact = self.value_exact
+        if exact is None:
+            raise ValueError("no pairs")
+        known = self._valid
+        if known is None or known[0] is not valid_flags:
+            if valid_flags.issuperset(self.flag):
+                known = self._valid = (valid_flags, None, exact)
+            else:
+                keep = list(map(valid_flags.__contains__, self.flag))
+                known = self._valid = (valid_flags, keep, exact.kept(keep))
+        return known[1], known[2]
 
     @property
     def ts(self) -> Sequence[datetime]:
@@ -387,6 +409,9 @@ class _Minutes(NamedTuple):
     zs: Sequence[Decimal]
     exact: Exact | None = None  # the values as pairs of one scale (Summing pairs)
     zs_exact: Exact | None = None  # the Zs values alike
+    # Of minutes of pairs with some invalid: every sample's offset, which are valid, and every
+    # value as a pair (the series these minutes were kept from: _converted_pairs)
+    grid: tuple[tuple[int, ...], Sequence[bool], Exact] | None = None
 
 
 def _minutes(
@@ -458,7 +483,12 @@ def _one_per_minute(
     # minutes, one per minute in time order. A whole hour of them is every minute's time.
     start, micros = epoch_micros(hour_start), samples.micros
     offsets: tuple[int, ...]
-    if len(micros) == _MINUTES and micros == list(range(start, start + HOUR_US, MINUTE_US)):
+    whole = range(start, start + HOUR_US, MINUTE_US)
+    if isinstance(micros, range):  # (the evaluator reads a series of every minute so)
+        every_minute = micros == whole  # compared at once
+    else:
+        every_minute = len(micros) == _MINUTES and micros == list(whole)
+    if every_minute:
         offsets = _EVERY_MINUTE
     else:
         in_hour = list(map(sub, micros, repeat(start)))
@@ -478,23 +508,35 @@ def _one_per_minute(
         # every value a pair, which 0 + v leaves as it is (Summing pairs)
         zs_exact, zs = samples.zs_exact, samples.zs_value
         if valid_flags.issuperset(counted):  # all valid
-            pairs = _Decimals(samples, "value")
+            pairs = _Decimals(functools.partial(getattr, samples, "value"), len(offsets))
             if zs_exact is not None:
-                return _Minutes(offsets, pairs, _Decimals(samples, "zs_value"), exact, zs_exact)
+                zs_pairs = _Decimals(functools.partial(getattr, samples, "zs_value"), len(offsets))
+                return _Minutes(offsets, pairs, zs_pairs, exact, zs_exact)
             if all(map(is_, zs, repeat(None))):
                 return _Minutes(offsets, pairs, [], exact)
             return _Minutes(offsets, pairs, [_ZERO_D + z for z in zs if z is not None], exact)
         # some minutes invalid: the valid ones, also as pairs, so that their mean sums the
-        # integers
-        keep = list(map(valid_flags.__contains__, samples.flag))
+        # integers; their Decimals made only if asked for (the 折算 of pairs needs none:
+        # _converted_pairs)
+        keep, kept = samples.valid_pairs(valid_flags)
+        assert keep is not None  # (some are invalid)
+        grid = (offsets, keep, exact)
+        kept_values = _Decimals(kept.decimals, len(kept.mantissas))
+        if zs_exact is not None:
+            zs_kept = zs_exact.kept(keep)
+            zs_pairs = _Decimals(zs_kept.decimals, len(zs_kept.mantissas))
+            return _Minutes(
+                tuple(compress(offsets, keep)), kept_values, zs_pairs, kept, zs_kept, grid
+            )
         return _Minutes(
             tuple(compress(offsets, keep)),
-            list(compress(cast("Sequence[Decimal]", samples.value), keep)),
-            list(compress(cast("Sequence[Decimal]", zs), keep))
-            if zs_exact is not None
+            kept_values,
+            []
+            if all(map(is_, zs, repeat(None)))
             else [_ZERO_D + z for z in compress(zs, keep) if z is not None],
-            exact.kept(keep),
-            None if zs_exact is None else zs_exact.kept(keep),
+            kept,
+            None,
+            grid,
         )
     values, zs = samples.value, samples.zs_value
     # (Identity tests: comparing a Decimal with None is slow.)
@@ -516,22 +558,22 @@ def _one_per_minute(
 
 
 class _Decimals(Sequence[Decimal]):
-    """The Decimals of a column of pairs, made when first read (the mean of pairs of one
-    scale needs none: Summing pairs)."""
+    """A column of pairs' Decimals, made by ``make`` when first read (their mean, and the
+    折算 of pairs, need none: Summing pairs, _converted_pairs); ``n`` of them."""
 
-    __slots__ = ("_column", "_columns", "_made")
+    __slots__ = ("_made", "_make", "_n")
 
-    def __init__(self, columns: SampleColumns, column: Literal["value", "zs_value"]) -> None:
-        self._columns, self._column = columns, column
+    def __init__(self, make: Callable[[], Sequence[Decimal | None]], n: int) -> None:
+        self._make, self._n = make, n
         self._made: Sequence[Decimal] | None = None
 
     def _decimals(self) -> Sequence[Decimal]:
         if self._made is None:
-            self._made = cast("Sequence[Decimal]", getattr(self._columns, self._column))
+            self._made = cast("Sequence[Decimal]", self._make())
         return self._made
 
     def __len__(self) -> int:
-        return len(self._columns)
+        return self._n
 
     def __iter__(self) -> Iterator[Decimal]:
         return iter(self._decimals())
@@ -545,10 +587,17 @@ class _Decimals(Sequence[Decimal]):
 
 
 def _counted(flags: Sequence[str | None]) -> Mapping[str | None, int]:
-    """The samples per flag: usually one flag for all, counted at C speed."""
+    """The samples per flag, in the order first seen: usually one flag for all, or a few
+    (HJ 212's are few), each counted at C speed."""
     if flags and flags.count(flags[0]) == len(flags):
         return {flags[0]: len(flags)}
-    return Counter(flags)
+    seen = dict.fromkeys(flags)
+    if len(seen) > _FEW_FLAGS:
+        return Counter(flags)
+    return {flag: flags.count(flag) for flag in seen}
+
+
+_FEW_FLAGS = 8  # more different flags in one series are counted in one pass (Counter)
 
 
 # (id of a samples list, width) → the list, its minutes and its samples per flag
@@ -587,6 +636,128 @@ def _o2_of(minutes: _Minutes, o2: _Minutes) -> tuple[Sequence[Decimal | None], S
     by_minute = dict(zip(o2.offsets, o2.values, strict=True))
     o2_of = [by_minute.get(m) for m in minutes.offsets]
     return o2_of, [v for v in o2_of if v is not None]
+
+
+def _converted_pairs(
+    minutes: _Minutes, o2: _Minutes, o2_ref: Decimal, o2_max: Decimal
+) -> tuple[list[Decimal], Exact] | None:
+    """:func:`_converted` of the valid minutes that have a valid O₂, and those O₂ values (as
+    :class:`Exact`, in the minutes' order), when both series are pairs of one scale each and
+    the context adds pairs exactly (:func:`_sums_exactly`); None otherwise (then
+    :func:`_o2_of` and :func:`_converted` take them). The same Decimals, made from the
+    integers (Converting pairs), with no Decimal of a value or of an O₂ made."""
+    exact, o2_exact = minutes.exact, o2.exact
+    if exact is None or o2_exact is None or o2 is minutes:
+        return None
+    s, t = exact.scale, o2_exact.scale
+    if not isinstance(s, int) or not isinstance(t, int) or not _sums_exactly(getcontext()):
+        return None
+    scale = 21 - o2_ref
+    below = o2_max if o2_max.is_nan() or o2_max < _21 else _21
+    if not below.is_finite() or not scale.is_finite():
+        return None  # (as _converted: a NaN o2_max raises there, once there is an O₂)
+    mantissas, o2s = exact.mantissas, o2_exact.mantissas
+    if minutes.offsets is not o2.offsets and minutes.offsets != o2.offsets:
+        mantissas, o2s = _with_o2(minutes, o2)
+    # O₂ < below, on the integers: o × 10⁻ᵗ < below ⇔ o < ⌈below × 10ᵗ⌉ (o an integer)
+    top = below.scaleb(t, _WHOLE)
+    if top <= _LEAST_PAIR:
+        ceiling = -_PAIR_BOUND  # (no pair's mantissa is below)
+    else:
+        ceiling = int(top.to_integral_value(ROUND_CEILING, _WHOLE))
+    converting, o2_converting = mantissas, o2s
+    if not all(map(lt, o2s, repeat(ceiling))):
+        below_max = list(map(lt, o2s, repeat(ceiling)))
+        converting = list(compress(mantissas, below_max))
+        o2_converting = list(compress(o2s, below_max))
+    try:
+        divisors = list(map(_DIVISORS[t].__getitem__, o2_converting))
+    except KeyError:  # an O₂ not seen lately
+        divisors = _divisors(o2_converting, t)
+    by = scale.scaleb(-s, _WHOLE)  # C × scale = Decimal(c) × (scale × 10⁻ˢ): Converting pairs
+    done = list(map(truediv, map(mul, map(Decimal, converting), repeat(by)), divisors))
+    return done, Exact(o2s, t)
+
+
+def _with_o2(minutes: _Minutes, o2: _Minutes) -> tuple[Sequence[int], Sequence[int]]:
+    """The mantissas of the valid minutes of pairs (of one scale) that have a valid O₂ (pairs
+    of one scale), and those O₂ mantissas: the minutes valid in both series, in order."""
+    offsets, keep, exact = _grid(minutes)
+    o2_offsets, o2_keep, o2_exact = _grid(o2)
+    if offsets is o2_offsets or offsets == o2_offsets:
+        # the same minutes, some invalid in either: those valid in both
+        both = (
+            o2_keep if keep is None else keep if o2_keep is None else list(map(and_, keep, o2_keep))
+        )
+        assert both is not None  # (the valid offsets differ)
+        return list(compress(exact.mantissas, both)), list(compress(o2_exact.mantissas, both))
+    # both offsets increase, each minute once
+    by_minute = dict(zip(o2.offsets, cast("Exact", o2.exact).mantissas, strict=True))
+    of = list(map(by_minute.get, minutes.offsets))
+    has = list(map(is_not, of, repeat(None)))
+    mantissas = cast("Exact", minutes.exact).mantissas
+    return list(compress(mantissas, has)), list(compress(cast("list[int]", of), has))
+
+
+def _grid(minutes: _Minutes) -> tuple[tuple[int, ...], Sequence[bool] | None, Exact]:
+    """Of minutes of pairs: the offsets of the samples they were kept from, which of those
+    are valid (None: all) and all of their pairs."""
+    if minutes.grid is not None:
+        return minutes.grid
+    return minutes.offsets, None, cast("Exact", minutes.exact)
+
+
+_PAIR_BOUND = 10**18  # |m| of a pair is below it
+_LEAST_PAIR = Decimal(-_PAIR_BOUND)
+# Converting pairs: in a context that adds pairs exactly (_sums_exactly: 28 digits or more,
+# exponents to ±99), with C = c × 10⁻ˢ and O₂ = o × 10⁻ᵗ pairs (|c|, |o| < 10¹⁸, s, t ≤ 18),
+# _converted's C × (21 − O₂ref) / (21 − O₂) is computed on the same operands without making the
+# Decimals of C and O₂: (1) O₂ < below (o2_max or 21, finite) is o < ⌈below × 10ᵗ⌉, as o is an
+# integer (an exact comparison either way); (2) 21 − O₂ for such an O₂ is exact (at most 20
+# digits), positive, of exponent min(0, −t) = −t and coefficient 21 × 10ᵗ − o: the Decimal
+# made of that integer times 10⁻ᵗ, exactly; (3) C × (21 − O₂ref) has the exact value, the
+# exponent (−s + e) and the sign (c's, +0 for 0, times the scale's) of Decimal(c) × S with
+# S = (21 − O₂ref) × 10⁻ˢ (exact: only the exponent moves), so the context rounds both alike,
+# signals alike, and gives the same Decimal; (4) the division then has the same operands. The
+# O₂ of the minutes (for the hour's O₂ mean) are kept as pairs too: their mean sums the
+# integers (Summing pairs). Tested against _converted on many values in
+# tests/alerts/test_rules_converting_pairs.py.
+
+
+# Per scale t, O₂ mantissa o → 21 − o × 10⁻ᵗ (Converting pairs), for the O₂ values seen lately: an
+# analyser's readings (0–21 % in steps of 0.01 or 0.1) take few different values.
+_DIVISORS: list[dict[int, Decimal]] = [{} for _ in range(19)]
+_DIVISORS_KEPT = 4096  # per scale; more, and the scale's are forgotten
+
+
+def _divisors(o2s: Sequence[int], t: int) -> list[Decimal]:
+    """21 − O₂ for each of these O₂ mantissas of scale t, exactly (Converting pairs), each
+    remembered in _DIVISORS."""
+    known = _DIVISORS[t]
+    if len(known) > _DIVISORS_KEPT:
+        known.clear()
+    whole, unit = 21 * _TENS[t], _UNITS[t]
+    for o in o2s:
+        if o not in known:
+            known[o] = _WHOLE.multiply(Decimal(whole - o), unit)
+    return list(map(known.__getitem__, o2s))
+
+
+_PAIR_BOUND = 10**18  # |m| of a pair is below it
+_LEAST_PAIR = Decimal(-_PAIR_BOUND)
+# Converting pairs: in a context that adds pairs exactly (_sums_exactly: 28 digits or more,
+# exponents to ±99), with C = c × 10⁻ˢ and O₂ = o × 10⁻ᵗ pairs (|c|, |o| < 10¹⁸, s, t ≤ 18),
+# _converted's C × (21 − O₂ref) / (21 − O₂) is computed on the same operands without making the
+# Decimals of C and O₂: (1) O₂ < below (o2_max or 21, finite) is o < ⌈below × 10ᵗ⌉, as o is an
+# integer (an exact comparison either way); (2) 21 − O₂ for such an O₂ is exact (at most 20
+# digits), positive, of exponent min(0, −t) = −t and coefficient 21 × 10ᵗ − o: the Decimal
+# made of that integer times 10⁻ᵗ, exactly; (3) C × (21 − O₂ref) has the exact value, the
+# exponent (−s + e) and the sign (c's, +0 for 0, times the scale's) of Decimal(c) × S with
+# S = (21 − O₂ref) × 10⁻ˢ (exact: only the exponent moves), so the context rounds both alike,
+# signals alike, and gives the same Decimal; (4) the division then has the same operands. The
+# O₂ of the minutes (for the hour's O₂ mean) are kept as pairs too: their mean sums the
+# integers (Summing pairs). Tested against _converted on many values in
+# tests/alerts/test_rules_converting_pairs.py.
 
 
 def _exact_of(values: Sequence[Decimal], minutes: _Minutes) -> Exact | None:
@@ -630,13 +801,24 @@ def hourly_mean(
     values = minutes.values
     valid_count = min(len(values) * width, expected)
     valid = valid_count >= required
-    o2_of, o2_values = _o2_of(minutes, o2)
-    converted, note = None, None
+    converted, note, o2_max, pairs = None, None, None, None
     if o2_ref is not None:
         o2_max = rules.o2_max_for_conversion
         if o2_max is None:
             raise ValueError(f"{rules.medium} rules have no o2_max_for_conversion")
-        done = _converted(zip(values, o2_of, strict=True), o2_ref, o2_max)
+        pairs = _converted_pairs(minutes, o2, o2_ref, o2_max)
+    done: list[Decimal] = []
+    o2_values: Sequence[Decimal]
+    o2_exact: Exact | None
+    if pairs is not None:
+        done, o2_exact = pairs
+        o2_values = _Decimals(o2_exact.decimals, len(o2_exact.mantissas))
+    else:
+        o2_of, o2_values = _o2_of(minutes, o2)
+        o2_exact = _exact_of(o2_values, o2)
+        if o2_ref is not None and o2_max is not None:
+            done = _converted(zip(values, o2_of, strict=True), o2_ref, o2_max)
+    if o2_ref is not None:
         if len(done) * width >= required or not valid:
             converted = _mean(done)
         else:
@@ -665,7 +847,7 @@ def hourly_mean(
         mean=mean,
         zs_reported=_mean_of(minutes.zs, minutes.zs_exact),
         converted=converted,
-        o2_mean=mean if o2_values is values else _mean_of(o2_values, _exact_of(o2_values, o2)),
+        o2_mean=mean if o2_values is values else _mean_of(o2_values, o2_exact),
         valid_count=valid_count,
         expected_count=expected,
         valid=valid,
