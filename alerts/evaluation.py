@@ -75,6 +75,7 @@ __all__ = [
     "BatchWrites",
     "Evaluation",
     "MinutesRead",
+    "NoPeriodsRead",
     "OpenCases",
     "OutletContext",
     "ReferenceCache",
@@ -789,8 +790,9 @@ def read_days(
     out: dict[int, dict[date, _DayRead]] = {outlet_id: {} for outlet_id in days}
     if not wanted:
         return out
-    hours: dict[tuple[int, datetime], list[tuple[Any, ...]]] = defaultdict(list)
-    for outlet_id, lo, *row in conn.execute(
+    # Sent first and its rows taken after the spreads' read: in a pipeline both come in one
+    # round trip (the spreads' read does not depend on these rows).
+    hours_read = conn.execute(
         _DAYS_HOURS,
         (
             [ev.outlet.id for ev, *_ in wanted],
@@ -798,8 +800,7 @@ def read_days(
             [hi for *_, hi in wanted],
         ),
         prepare=True,  # sent once per batch: planned once, not at each of the first five
-    ):
-        hours[(outlet_id, lo)].append(tuple(row))
+    )
     final = [w for w in wanted if w[0].day_over(w[1])]
     # Per day the rows of the hours whose minutes were read (see hour_spreads), and the runs
     # of its other hours, whose rows the database gives (the whole day if it does not start on
@@ -814,6 +815,9 @@ def read_days(
         pollutants = flat_line_pollutants(ev.limits(day))
         in_database += [(ev.outlet.id, run_lo, run_hi, pollutants) for run_lo, run_hi in runs]
     read = read_spreads(conn, in_database)
+    hours: dict[tuple[int, datetime], list[tuple[Any, ...]]] = defaultdict(list)
+    for outlet_id, lo, *row in hours_read:
+        hours[(outlet_id, lo)].append(tuple(row))
     spreads: dict[tuple[int, datetime], list[tuple[Any, ...]]] = {}
     for (outlet_id, lo), (rows, run_starts) in parts.items():
         if run_starts:
@@ -1075,6 +1079,7 @@ class MinutesRead:
         for outlet_id, low, pollutant, kind, first_us, count, times, *arrays in cursor:
             flags = arrays[6]
             value, value_exact = _stored(*arrays[0:3])
+            zs: list[Decimal | None] | None
             if arrays[4] is None:  # no Zs value (see _READ_HOURS): as _stored reads NULLs
                 zs, zs_exact = [None] * count, None
             else:
@@ -1145,17 +1150,32 @@ def read_no_periods(
 ) -> dict[int, set[datetime]]:
     """Per outlet, those of its hours at which none of its exceedance cases has a period, in
     one query."""
-    no_periods = {outlet_id: set(outlet_hours) for outlet_id, outlet_hours in hours.items()}
-    pairs = [(o, h) for o, outlet_hours in no_periods.items() for h in outlet_hours]
-    if not pairs:
-        return no_periods
-    for outlet_id, start in conn.execute(
-        _NO_PERIODS_READ,
-        ([o for o, _ in pairs], [h for _, h in pairs]),
-        prepare=True,  # sent once per batch: planned once, not at each of the first five
-    ):
-        no_periods[outlet_id].discard(start)
-    return no_periods
+    return NoPeriodsRead(conn, hours).result()
+
+
+class NoPeriodsRead:
+    """:func:`read_no_periods` sent now and read when :meth:`result` is called: in a pipeline,
+    a batch sends it with its other reads and takes all of their rows in one round trip."""
+
+    __slots__ = ("_cursor", "_out")
+
+    def __init__(self, conn: psycopg.Connection, hours: dict[int, list[datetime]]) -> None:
+        self._out = {outlet_id: set(outlet_hours) for outlet_id, outlet_hours in hours.items()}
+        pairs = [(o, h) for o, outlet_hours in self._out.items() for h in outlet_hours]
+        self._cursor: psycopg.Cursor[Any] | None = None
+        if pairs:
+            self._cursor = conn.execute(
+                _NO_PERIODS_READ,
+                ([o for o, _ in pairs], [h for _, h in pairs]),
+                prepare=True,  # sent once per batch: planned once, not at each of the first five
+            )
+
+    def result(self) -> dict[int, set[datetime]]:
+        cursor, self._cursor = self._cursor, None
+        if cursor is not None:
+            for outlet_id, start in cursor:
+                self._out[outlet_id].discard(start)
+        return self._out
 
 
 @dataclass(frozen=True, slots=True)
