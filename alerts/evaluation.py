@@ -75,6 +75,7 @@ __all__ = [
     "BatchWrites",
     "Evaluation",
     "MinutesRead",
+    "NoPeriodsRead",
     "OpenCases",
     "OutletContext",
     "ReferenceCache",
@@ -797,8 +798,9 @@ def read_days(
     out: dict[int, dict[date, _DayRead]] = {outlet_id: {} for outlet_id in days}
     if not wanted:
         return out
-    hours: dict[tuple[int, datetime], list[tuple[Any, ...]]] = defaultdict(list)
-    for outlet_id, lo, *row in conn.execute(
+    # Sent first and its rows taken after the spreads' read: in a pipeline both come in one
+    # round trip (the spreads' read does not depend on these rows).
+    hours_read = conn.execute(
         _DAYS_HOURS,
         (
             [ev.outlet.id for ev, *_ in wanted],
@@ -806,8 +808,7 @@ def read_days(
             [hi for *_, hi in wanted],
         ),
         prepare=True,  # sent once per batch: planned once, not at each of the first five
-    ):
-        hours[(outlet_id, lo)].append(tuple(row))
+    )
     final = [w for w in wanted if w[0].day_over(w[1])]
     # Per day the rows of the hours whose minutes were read (see hour_spreads), and the runs
     # of its other hours, whose rows the database gives (the whole day if it does not start on
@@ -822,6 +823,9 @@ def read_days(
         pollutants = flat_line_pollutants(ev.limits(day))
         in_database += [(ev.outlet.id, run_lo, run_hi, pollutants) for run_lo, run_hi in runs]
     read = read_spreads(conn, in_database)
+    hours: dict[tuple[int, datetime], list[tuple[Any, ...]]] = defaultdict(list)
+    for outlet_id, lo, *row in hours_read:
+        hours[(outlet_id, lo)].append(tuple(row))
     spreads: dict[tuple[int, datetime], list[tuple[Any, ...]]] = {}
     for (outlet_id, lo), (rows, run_starts) in parts.items():
         if run_starts:
@@ -1096,7 +1100,11 @@ class MinutesRead:
             micros: Sequence[int]
             flags = arrays[6]
             value, value_exact = _stored(*arrays[0:3])
-            zs, zs_exact = _stored(*arrays[3:6])
+            zs: list[Decimal | None] | None
+            if arrays[4] is None:  # no Zs value (see _READ_HOURS): as _stored reads NULLs
+                zs, zs_exact = [None] * count, None
+            else:
+                zs, zs_exact = _stored(*arrays[3:6])
             if times is None:  # one sample a minute (see _READ_HOURS): in time order as made
                 micros = range(first_us, first_us + count * MINUTE_US, MINUTE_US)
             elif all(map(lt, times, islice(times, 1, None))):
@@ -1163,17 +1171,32 @@ def read_no_periods(
 ) -> dict[int, set[datetime]]:
     """Per outlet, those of its hours at which none of its exceedance cases has a period, in
     one query."""
-    no_periods = {outlet_id: set(outlet_hours) for outlet_id, outlet_hours in hours.items()}
-    pairs = [(o, h) for o, outlet_hours in no_periods.items() for h in outlet_hours]
-    if not pairs:
-        return no_periods
-    for outlet_id, start in conn.execute(
-        _NO_PERIODS_READ,
-        ([o for o, _ in pairs], [h for _, h in pairs]),
-        prepare=True,  # sent once per batch: planned once, not at each of the first five
-    ):
-        no_periods[outlet_id].discard(start)
-    return no_periods
+    return NoPeriodsRead(conn, hours).result()
+
+
+class NoPeriodsRead:
+    """:func:`read_no_periods` sent now and read when :meth:`result` is called: in a pipeline,
+    a batch sends it with its other reads and takes all of their rows in one round trip."""
+
+    __slots__ = ("_cursor", "_out")
+
+    def __init__(self, conn: psycopg.Connection, hours: dict[int, list[datetime]]) -> None:
+        self._out = {outlet_id: set(outlet_hours) for outlet_id, outlet_hours in hours.items()}
+        pairs = [(o, h) for o, outlet_hours in self._out.items() for h in outlet_hours]
+        self._cursor: psycopg.Cursor[Any] | None = None
+        if pairs:
+            self._cursor = conn.execute(
+                _NO_PERIODS_READ,
+                ([o for o, _ in pairs], [h for _, h in pairs]),
+                prepare=True,  # sent once per batch: planned once, not at each of the first five
+            )
+
+    def result(self) -> dict[int, set[datetime]]:
+        cursor, self._cursor = self._cursor, None
+        if cursor is not None:
+            for outlet_id, start in cursor:
+                self._out[outlet_id].discard(start)
+        return self._out
 
 
 @dataclass(frozen=True, slots=True)
@@ -1247,41 +1270,66 @@ _OFFSET_EXACT = timedelta(seconds=2**31)
 # than timestamptz and are compared as integers: the range's start in numeric arithmetic (once a
 # range: OFFSET 0 keeps it from being inlined into every row), plus each sample's offset from it
 # in float8, a third of numeric's cost a row and exact all the same (see _OFFSET_EXACT). A series
-# of one sample on every minute from its first to its last (the usual minute record: offsets
-# that are whole minutes, distinct by the primary key, as many as the minutes they span) comes as
-# its first time and count, its times' array NULL: the client makes those times at C speed
-# instead of decoding a number per sample (a fifth of the read's CPU in this process).
+# of one sample on every minute from its first to its last (the usual minute record: times on
+# whole minutes from the range's start, date_bin's exact integer test, distinct by the primary
+# key, as many as the minutes from the first to the last) comes as its first time and count, its
+# times' array NULL: the client makes those times at C speed instead of decoding a number per
+# sample (a fifth of the read's CPU in this process). The server then computes no offset per
+# sample either: only the series that is not such a record (a gap, seconds past the minute) has
+# its times aggregated, by a second descent of the key to its range (until the nineteenth round
+# every sample's offset was computed and aggregated, and the array thrown away: with the Zs
+# values' below, a sixth of the read's CPU on the server, bench/README.md).
 # The values and Zs values come as the table keeps them, in binary: per series the mantissas
 # (bigint), the scales (smallint; -1 where the value is wide) and the wide values alone
 # (numeric, in order; NULL when there are none). The server then neither makes nor prints a
 # numeric per value, and the client keeps a series whose values are all pairs as integers
 # (Exact: the rules sum those where that gives the same Decimal; the Decimals, made when asked
 # for, are Decimal(f"{m}E-{s}"), as exact_text's and numeric's text give them); see _stored.
+# A series' Zs values are aggregated only where present (a FILTER: no aggregate called for a
+# sample without one): none (O₂, temperature, flow … never have one) comes as NULL arrays, which
+# the client reads as every Zs value NULL, as those arrays read; all of them, as the full
+# arrays; only some (rare), as the full arrays again, by a second descent to the range.
 # Binary, as the integers and the times decode fastest so.
 _READ_HOURS = """
 WITH r AS (
     SELECT r.*, (extract(epoch FROM r.lo) * 1000000)::bigint AS lo_us
     FROM unnest(%b::int[], %b::timestamptz[], %b::timestamptz[]) AS r(outlet_id, lo, hi) OFFSET 0
 )
-SELECT r.outlet_id, r.lo, s.pollutant, s.kind, a.* FROM r
+SELECT r.outlet_id, r.lo, s.pollutant, s.kind,
+    r.lo_us + round(date_part('epoch', a.first - r.lo) * 1000000)::bigint, a.n,
+    CASE WHEN a.minutes AND a.first + (a.n - 1) * interval '1 minute' = a.last THEN NULL ELSE (
+        SELECT array_agg(r.lo_us + round(date_part('epoch', m.ts - r.lo) * 1000000)::bigint
+            ORDER BY m.ts)
+        FROM measurement_rows m
+        WHERE m.outlet_id = r.outlet_id AND m.pollutant = s.pollutant AND m.kind = s.kind
+            AND m.ts >= r.lo AND m.ts < r.hi
+    ) END,
+    a.value_mantissa, a.value_scale, a.value_wide,
+    CASE WHEN a.zs_value_scale IS NULL OR cardinality(a.zs_value_scale) = a.n
+        THEN a.zs_value_mantissa ELSE z.mantissa END,
+    CASE WHEN a.zs_value_scale IS NULL OR cardinality(a.zs_value_scale) = a.n
+        THEN a.zs_value_scale ELSE z.scale END,
+    CASE WHEN a.zs_value_scale IS NULL OR cardinality(a.zs_value_scale) = a.n
+        THEN a.zs_value_wide ELSE z.wide END,
+    a.flags
+FROM r
 CROSS JOIN LATERAL outlet_series(r.outlet_id, r.lo, r.hi) s
 CROSS JOIN LATERAL (
-    SELECT r.lo_us + min(m.offset_us), count(*),
-        CASE WHEN max(m.offset_us) - min(m.offset_us) = (count(*) - 1) * 60000000
-            AND bool_and(m.offset_us %% 60000000 = 0) THEN NULL
-            ELSE array_agg(r.lo_us + m.offset_us) END,
-        array_agg(m.value_mantissa), array_agg(m.value_scale),
-        array_agg(m.value_wide) FILTER (WHERE m.value_wide IS NOT NULL),
-        array_agg(m.zs_value_mantissa), array_agg(m.zs_value_scale),
-        array_agg(m.zs_value_wide) FILTER (WHERE m.zs_value_wide IS NOT NULL),
-        array_agg(m.flag)
+    SELECT min(m.ts) AS first, max(m.ts) AS last, count(*) AS n,
+        bool_and(date_bin('1 minute', m.ts, r.lo) = m.ts) AS minutes,
+        array_agg(m.value_mantissa) AS value_mantissa, array_agg(m.value_scale) AS value_scale,
+        array_agg(m.value_wide) FILTER (WHERE m.value_wide IS NOT NULL) AS value_wide,
+        array_agg(m.zs_value_mantissa) FILTER (WHERE m.zs_value_present) AS zs_value_mantissa,
+        array_agg(m.zs_value_scale) FILTER (WHERE m.zs_value_present) AS zs_value_scale,
+        array_agg(m.zs_value_wide) FILTER (WHERE m.zs_value_wide IS NOT NULL) AS zs_value_wide,
+        array_agg(m.flag) AS flags
     FROM (
         SELECT m.ts, m.flag, m.value_mantissa, m.zs_value_mantissa,
             CASE WHEN m.value_wide IS NULL THEN m.value_scale ELSE -1::smallint END
                 AS value_scale, m.value_wide,
             CASE WHEN m.zs_value_wide IS NULL THEN m.zs_value_scale ELSE -1::smallint END
                 AS zs_value_scale, m.zs_value_wide,
-            round(date_part('epoch', m.ts - r.lo) * 1000000)::bigint AS offset_us
+            m.zs_value_scale IS NOT NULL OR m.zs_value_wide IS NOT NULL AS zs_value_present
         FROM measurement_rows m
         WHERE m.outlet_id = r.outlet_id AND m.pollutant = s.pollutant AND m.kind = s.kind
             AND m.ts >= r.lo AND m.ts < r.hi
@@ -1289,6 +1337,16 @@ CROSS JOIN LATERAL (
     ) m
     HAVING count(*) > 0
 ) a
+LEFT JOIN LATERAL (
+    SELECT array_agg(m.zs_value_mantissa ORDER BY m.ts) AS mantissa,
+        array_agg(CASE WHEN m.zs_value_wide IS NULL THEN m.zs_value_scale ELSE -1::smallint END
+            ORDER BY m.ts) AS scale,
+        array_agg(m.zs_value_wide ORDER BY m.ts) FILTER (WHERE m.zs_value_wide IS NOT NULL) AS wide
+    FROM measurement_rows m
+    WHERE a.zs_value_scale IS NOT NULL AND cardinality(a.zs_value_scale) <> a.n
+        AND m.outlet_id = r.outlet_id AND m.pollutant = s.pollutant AND m.kind = s.kind
+        AND m.ts >= r.lo AND m.ts < r.hi
+) z ON true
 WHERE s.kind IN ('rtd', 'min', 'hour')
 """
 

@@ -76,14 +76,15 @@ class Transition:
 
 
 class OpenedCase:
-    """The case and event ids that :data:`_OPEN_CASE` returns, read when first asked for (in
-    a pipeline, after the sync that brought them); also the row its :class:`EventId` reads."""
+    """The case and event ids that :data:`_OPEN_CASE` returns (or the case id alone that
+    :data:`_INSERT_CASE` returns), read when first asked for (in a pipeline, after the sync
+    that brought them); also the row its :class:`EventId` reads."""
 
     __slots__ = ("_cursor", "_row")
 
     def __init__(self, cursor: psycopg.Cursor[Any]) -> None:
         self._cursor: psycopg.Cursor[Any] | None = cursor
-        self._row: tuple[int, int] | None = None
+        self._row: tuple[int, ...] | None = None
 
     @property
     def case_id(self) -> int:
@@ -93,14 +94,19 @@ class OpenedCase:
         """The event's id, as :class:`EventId` reads it."""
         return (self._read()[1],)
 
-    def _read(self) -> tuple[int, int]:
+    def _read(self) -> tuple[int, ...]:
         if self._row is None:
             assert self._cursor is not None
             row = self._cursor.fetchone()
             if row is None:  # never, under the outlet's lock (see open_read_case)
                 raise RuntimeError("a case said to have none open had one open")
-            self._row, self._cursor = (int(row[0]), int(row[1])), None
+            self._row, self._cursor = tuple(int(v) for v in row), None
         return self._row
+
+
+def _case_id(case: int | OpenedCase) -> int:
+    """A case's id, read if it was opened by a statement not read yet."""
+    return case if isinstance(case, int) else case.case_id
 
 
 @dataclass(slots=True)
@@ -115,10 +121,13 @@ class PendingPeriods:
     savepoint is rolled back drops them with :meth:`clear`."""
 
     periods: list[dict[str, Any]] = field(default_factory=list)
-    cases: dict[int, dict[str, Any]] = field(default_factory=dict)  # id → its latest changes
-    events: list[tuple[int, str, str, str, EventId]] = field(default_factory=list)
+    # id (or the case opened, its id not read yet) → its latest changes
+    cases: dict[int | OpenedCase, dict[str, Any]] = field(default_factory=dict)
+    events: list[tuple[int | OpenedCase, str, str, str, EventId]] = field(default_factory=list)
 
-    def event(self, case_id: int, action: str, severity: str, detail: dict[str, Any]) -> EventId:
+    def event(
+        self, case_id: int | OpenedCase, action: str, severity: str, detail: dict[str, Any]
+    ) -> EventId:
         """Keep an event of the evaluator's to be appended by :meth:`flush`; its id then."""
         event = EventId.later()
         self.events.append((case_id, action, severity, json.dumps(detail, default=str), event))
@@ -144,17 +153,22 @@ class PendingPeriods:
         period_kinds += [(pgcopy.BoolArray, pgcopy.boolean), text]
         case_kinds: list[pgcopy.Column] = [case_id, at, at, numeric]
         case_kinds += [(pgcopy.Int4Array, pgcopy.int4), text]
+        # a case opened in a pipeline has its id read here (see _open_unread)
         arrays = pgcopy.columns(
-            period_kinds, ([p[k] for k in _PERIOD_COLUMNS] for p in self.periods)
+            period_kinds,
+            ([_case_id(p["case"]), *(p[k] for k in _PERIOD_COLUMNS[1:])] for p in self.periods),
         ) + pgcopy.columns(
-            case_kinds, ([i, *(c[k] for k in _CASE_COLUMNS)] for i, c in self.cases.items())
+            case_kinds,
+            ([_case_id(i), *(c[k] for k in _CASE_COLUMNS)] for i, c in self.cases.items()),
         )
         # all in one statement (other tables, other rows: the order does not matter); an
         # empty side's arrays are empty and write nothing
         if not self.events:
             conn.execute(_FLUSH, arrays)
         else:
-            events = pgcopy.columns([case_id, text, text, text], (e[:4] for e in self.events))
+            events = pgcopy.columns(
+                [case_id, text, text, text], ((_case_id(e[0]), *e[1:4]) for e in self.events)
+            )
             cur = conn.cursor().execute(_FLUSH_WITH_EVENTS, (*arrays, MACHINE, *events))
             ids = EventIds(cur)
             for k, (*_, event) in enumerate(self.events):
@@ -301,7 +315,7 @@ def free_queued_outlets(conn: psycopg.Connection, limit: int) -> FreeQueue:
 
 def _event(
     conn: psycopg.Connection,
-    case_id: int,
+    case_id: int | OpenedCase,
     action: str,
     severity: str,
     detail: dict[str, Any],
@@ -313,6 +327,7 @@ def _event(
         return Transition(
             case_id, pending.event(case_id, action, severity, detail), action, severity
         )
+    case_id = _case_id(case_id)
     return Transition(
         case_id, append_machine_event(conn, case_id, action, detail, severity), action, severity
     )
@@ -389,6 +404,10 @@ def judge_period(
         ).fetchone()
     if case is None:
         case = None if open_cases is None else open_cases.get(key)
+        if case is not None and not isinstance(case["id"], int):  # opened in this pipeline
+            case = {**case, "id": _case_id(case["id"])}
+            assert open_cases is not None
+            open_cases[key] = case
         if case is None and not no_open_case:
             case = cur.execute(
                 "SELECT * FROM cases WHERE kind = 'exceedance' AND outlet_id = %s "
@@ -416,7 +435,10 @@ def judge_period(
             )
         else:
             severity = severity_for(1, verdict.multiple, policy)
-            case = _insert_case(cur, key, period_start, severity, details)
+            if opens and pending is not None:
+                case = _open_unread(conn, key, period_start, severity, details)
+            else:
+                case = _insert_case(cur, key, period_start, severity, details)
             transitions.append(_event(conn, case["id"], "opened", severity, details, pending))
             if pending is not None:  # its first period, kept like the later ones
                 kept = _append_pending(
@@ -427,6 +449,7 @@ def judge_period(
                         open_cases[key] = case | pending.cases[case["id"]]
                     return transitions + kept
                 pending.flush(conn)  # written before this period, in the order they happened
+                case = {**case, "id": _case_id(case["id"])}
     row = {
         "case": case["id"],
         "start": period_start,
@@ -626,6 +649,44 @@ def _closed_case_spanning(
         "AND first_at <= %s AND %s <= last_at ORDER BY id DESC LIMIT 1 FOR UPDATE",
         (*key, at, at),
     ).fetchone()
+
+
+# An exceedance case opened (its first period and "opened" event kept pending), its id returned.
+_INSERT_CASE = """
+INSERT INTO cases (kind, outlet_id, pollutant, period, limit_id, subject, severity, first_at,
+    last_at, details)
+VALUES ('exceedance', %s, %s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (kind, outlet_id, pollutant, period, limit_id, subject) WHERE state = 'open'
+DO NOTHING RETURNING id
+"""
+
+
+def _open_unread(
+    conn: psycopg.Connection, key: Key, at: datetime, severity: str, details: dict[str, Any]
+) -> dict[str, Any]:
+    """:func:`_insert_case` of a case :func:`judge_period` opens without a lookup (no case of
+    its key open, none closed spanning ``at``, none with a period there: all known under the
+    outlet's lock, which only judge_period's openings of exceedance cases take), without
+    waiting for the statement (in a pipeline): its id is read when first needed, by the flush
+    of the pending periods (:class:`OpenedCase`), so a batch opening twenty cases waits once,
+    not twenty times. The row as judge_period uses it (id, state, severity, times, its
+    periods' aggregates: none yet). Should a case of the key be open after all (the partial
+    unique index), no id comes back and reading it raises: the batch is judged again, one
+    outlet at a time, each reading its open cases anew."""
+    cursor = conn.execute(
+        _INSERT_CASE, (*key, severity, at, at, json.dumps(details, default=str)), prepare=True
+    )
+    return {
+        "id": OpenedCase(cursor),
+        "kind": "exceedance",
+        "state": "open",
+        "severity": severity,
+        "first_at": at,
+        "last_at": at,
+        "max_multiple": None,
+        "compliant_run": 0,
+        _PERIODS: _NO_PERIODS,
+    }
 
 
 def _insert_case(

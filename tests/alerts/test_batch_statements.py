@@ -6,6 +6,7 @@ first five batches. On the real server."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -141,3 +142,35 @@ def test_one_outlets_days_are_read_in_one_statement_and_its_hours_taken_in_one(
     assert len(day_reads) == 1 and BATCH_STATEMENTS["read_days"] in day_reads[0]
     queue = [s for s in sent if "evaluation_queue WHERE outlet_id" in s]
     assert len(queue) == 1 and queue[0].startswith("DELETE")
+
+
+def test_a_batch_waits_once_for_the_ids_of_the_cases_it_opens(
+    pg_admin_dsn: str, tmp_path: Path
+) -> None:
+    """Three outlets judged together, each opening an exceedance case: the openings are sent
+    without waiting for their ids, which the statement writing the cases' periods and events
+    reads, all of them at once (the client asks the server for results once between the first
+    opening and that statement), and each outlet's case ends with its periods and its "opened"
+    event, as before. (Until the nineteenth round each opening waited for its id: a round trip
+    per case, three here.)"""
+    trace = tmp_path / "trace"
+    with fresh_database(pg_admin_dsn, outlets=3) as url:
+        load_minutes(url, 3, 2)  # three outlets' two hours of a day that is over: one batch
+        with psycopg.connect(url, autocommit=True) as conn, trace.open("wb") as out:
+            settings = AlertsSettings(database_url=url, evaluator_processes=1)
+            evaluator = Evaluator(EvaluatorOptions.from_settings(settings))
+            conn.pgconn.trace(out.fileno())
+            assert evaluator.drain(conn) == 3
+            conn.pgconn.untrace()
+            cases = conn.execute(
+                "SELECT c.outlet_id, count(DISTINCT p.period_start), count(DISTINCT e.id) "
+                "FILTER (WHERE e.action = 'opened') FROM cases c "
+                "JOIN case_periods p ON p.case_id = c.id JOIN case_events e ON e.case_id = c.id "
+                "WHERE c.kind = 'exceedance' GROUP BY c.outlet_id ORDER BY 1"
+            ).fetchall()
+    assert [n for _, *n in cases] == [[2, 1]] * 3
+    sent = trace.read_text(errors="replace")  # libpq's trace: a line a message (and the
+    first = sent.index("INSERT INTO cases (kind, outlet_id")  # lines of a statement's text)
+    flush = sent.index("WITH p AS (", first)
+    asked = [m for m in sent[first:flush].split("\n") if m.endswith(("\tFlush", "\tSync"))]
+    assert len(asked) == 1

@@ -727,6 +727,42 @@ def test_series_of_one_sample_a_minute_are_read_as_their_first_time_and_count(
         assert got == [(epoch_micros(H0 + at), Decimal(k)) for k, at in enumerate(offsets)]
 
 
+def test_zs_values_are_aggregated_only_where_a_series_has_them(
+    db: psycopg.Connection, outlet: int
+) -> None:
+    """A series without a Zs value comes with NULL Zs arrays (no aggregate called per sample),
+    one with a Zs value on every sample with its full arrays, one with some: its full arrays
+    again (NULL where a sample has none, a wide value as -1 and in the wide array); either way
+    read_minutes gives every sample's Zs value as stored, NULL where none was sent."""
+    from alerts.evaluation import _READ_HOURS, read_minutes
+
+    minute = timedelta(minutes=1)
+    zs_of = {  # pollutant → the Zs value of minute k (None: none sent)
+        "a19001": lambda k: None,
+        "a21026": lambda k: Decimal("30.125") + k,
+        "a21002": lambda k: Decimal("1E+30") if k == 3 else Decimal("12.5"),
+        "a21005": lambda k: None if k % 7 == 0 else Decimal(k) + Decimal("0.25"),
+    }
+    rows = [
+        MeasurementRow(p, "min", H0 + minute * k, value=Decimal("1.5"), zs_value=zs(k), flag="N")
+        for p, zs in zs_of.items()
+        for k in range(60)
+    ]
+    store(db, outlet, {0: rows})
+    read_row = {
+        row[2]: row[10:13]
+        for row in db.execute(_READ_HOURS, ([outlet], [H0], [H0 + timedelta(hours=1)]))
+    }
+    assert read_row["a19001"] == (None, None, None)
+    assert read_row["a21026"][1] == [3] * 60 and read_row["a21026"][2] is None
+    assert read_row["a21002"][1] == [1] * 3 + [-1] + [1] * 56
+    assert read_row["a21002"][2] == [Decimal("1E+30")]
+    assert read_row["a21005"][1] == [None if k % 7 == 0 else 2 for k in range(60)]
+    series = read_minutes(db, {outlet: [H0]})[outlet][H0]
+    for pollutant, zs in zs_of.items():
+        assert list(series[pollutant]["min"].zs_value) == [zs(k) for k in range(60)], pollutant
+
+
 def read_pages(db: psycopg.Connection, query: str, args: Any) -> int:
     """The pages (shared hits and reads) one execution of ``query`` touches."""
     row = db.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + query, args).fetchone()
