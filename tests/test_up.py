@@ -82,14 +82,36 @@ def seed_with_an_exceeded_hour(now: datetime) -> tuple[int, str, str]:
 
 
 # A hang guard on `up`'s progress (it logs each step of its start, then the ingest worker's
-# counts every minute), and one on each wait in all; neither is a timing.
+# counts every minute; or it runs: its imports say nothing), and one on each wait in all;
+# neither is a timing.
 STALL_S = 120.0
-WAIT_S = 600.0
+WAIT_S = 900.0
 
 
-def _said(log: Path) -> int:
-    """How many lines `up` has logged, less the access log of the test's own requests."""
-    return sum(" uvicorn.access: " not in line for line in log.read_text().splitlines())
+def _progress(log: Path, pid: int) -> tuple[int, int]:
+    """`up`'s progress: the lines it has logged (less the access log of the test's own
+    requests), and the CPU time (clock ticks) of it and its processes (initdb, ...)."""
+    said = sum(" uvicorn.access: " not in line for line in log.read_text().splitlines())
+    return said, _cpu_ticks(pid)
+
+
+def _cpu_ticks(pid: int) -> int:
+    """User and system CPU time of ``pid`` and its descendants (those waited for included)."""
+    children: dict[int, list[int]] = {}
+    ticks: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        ticks[int(stat.parent.name)] = sum(map(int, fields[11:15]))  # utime … cstime
+    total, family = 0, [pid]
+    while family:
+        p = family.pop()
+        total += ticks.get(p, 0)
+        family += children.get(p, [])
+    return total
 
 
 def _get(url: str) -> tuple[int, Any]:
@@ -165,19 +187,20 @@ def test_up_with_nothing_configured(data_dir: Path, broker: str) -> None:
 
     def wait_for(what: str, check: Any) -> Any:
         """Wait while `up` runs and goes on: fail as soon as it ends (each of its steps has
-        its own guard and says what failed), or once it has said nothing for STALL_S (a hang),
-        or after WAIT_S in all. Its start is a chain of process starts (Python's imports,
-        initdb, PostgreSQL, the broker, the spawned MQTT process): 15 s at load 7, minutes
-        when the suite gets a tenth of a core; a fixed 120 s for the chain was a timing."""
+        its own guard and says what failed), once it has neither logged a line nor had the
+        CPU for STALL_S (a hang), or after WAIT_S in all. Its start is a chain of process
+        starts (Python's imports, initdb, PostgreSQL, the broker, the spawned MQTT process):
+        15 s at load 7, 5 min when it gets 2 % of a core (3 min of them importing, silent);
+        a fixed 120 s for the chain was a timing, not a hang guard."""
         started = quiet_since = time.monotonic()
-        said = _said(log)
+        progress = _progress(log, proc.pid)
         while not (found := check()):
             assert proc.poll() is None, log.read_text()
-            if (now_said := _said(log)) != said:
-                said, quiet_since = now_said, time.monotonic()
+            if (now_progress := _progress(log, proc.pid)) != progress:
+                progress, quiet_since = now_progress, time.monotonic()
             now = time.monotonic()
             assert now - quiet_since < STALL_S, (
-                f"no {what}: `up` said nothing for {STALL_S:.0f} s:\n{log.read_text()}"
+                f"no {what}: `up` neither logged nor ran for {STALL_S:.0f} s:\n{log.read_text()}"
             )
             assert now - started < WAIT_S, f"no {what} in {WAIT_S:.0f} s:\n{log.read_text()}"
             time.sleep(0.5)
