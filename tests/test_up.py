@@ -37,7 +37,7 @@ from sourcewatch.up import (
     report_until_stopped,
     wait_subscribed,
 )
-from tests.fixtures.processes import signal_thread
+from tests.fixtures.processes import cpu_ticks, signal_thread
 from tests.fixtures.registry import add_outlet
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,26 +92,7 @@ def _progress(log: Path, pid: int) -> tuple[int, int]:
     """`up`'s progress: the lines it has logged (less the access log of the test's own
     requests), and the CPU time (clock ticks) of it and its processes (initdb, ...)."""
     said = sum(" uvicorn.access: " not in line for line in log.read_text().splitlines())
-    return said, _cpu_ticks(pid)
-
-
-def _cpu_ticks(pid: int) -> int:
-    """User and system CPU time of ``pid`` and its descendants (those waited for included)."""
-    children: dict[int, list[int]] = {}
-    ticks: dict[int, int] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:  # ended meanwhile
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-        ticks[int(stat.parent.name)] = sum(map(int, fields[11:15]))  # utime … cstime
-    total, family = 0, [pid]
-    while family:
-        p = family.pop()
-        total += ticks.get(p, 0)
-        family += children.get(p, [])
-    return total
+    return said, cpu_ticks(pid)
 
 
 def _get(url: str) -> tuple[int, Any]:
