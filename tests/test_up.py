@@ -82,8 +82,8 @@ def seed_with_an_exceeded_hour(now: datetime) -> tuple[int, str, str]:
 
 
 # A hang guard on `up`'s progress (it logs each step of its start, then the ingest worker's
-# counts every minute; or it runs: its imports say nothing), and one on each wait in all;
-# neither is a timing.
+# counts every minute; or it runs: its imports say nothing) and on what is asked once of it,
+# and one on each wait in all; neither is a timing.
 STALL_S = 120.0
 WAIT_S = 900.0
 
@@ -95,9 +95,10 @@ def _progress(log: Path, pid: int) -> tuple[int, int]:
     return said, cpu_ticks(pid)
 
 
-def _get(url: str) -> tuple[int, Any]:
+def _get(url: str, timeout: float = 5) -> tuple[int, Any]:
+    """Status and JSON body; 0 for no answer within ``timeout`` (a poll asks again)."""
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
             return int(response.status), json.loads(response.read())
     except urllib.error.HTTPError as exc:
         with exc:
@@ -191,9 +192,11 @@ def test_up_with_nothing_configured(data_dir: Path, broker: str) -> None:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
         try:
             wait_for("readiness", lambda: _get(f"{base}/readyz")[0] == 200)
-            status, enterprises = _get(f"{base}/v1/enterprises")
+            # asked once: the hang guard, not a poll's 5 s (the first answers of a starved `up`)
+            status, enterprises = _get(f"{base}/v1/enterprises", STALL_S)
             assert status == 200 and len(enterprises["results"]) == 1, enterprises
-            outlet = next(o for o in _get(f"{base}/v1/outlets")[1]["results"] if o["code"] == code)
+            outlets = _get(f"{base}/v1/outlets", STALL_S)[1]["results"]
+            outlet = next(o for o in outlets if o["code"] == code)
 
             def hourly_values() -> list[dict[str, Any]]:
                 _, got = _get(
@@ -226,12 +229,12 @@ def test_up_with_nothing_configured(data_dir: Path, broker: str) -> None:
                 mqtt = [pid for pid, line in _children(proc.pid) if "spawn_main" in line]
                 assert len(mqtt) == 1, _children(proc.pid)
                 os.kill(mqtt[0], signal.SIGKILL)
-                exit_code = proc.wait(timeout=60)
+                exit_code = proc.wait(timeout=STALL_S)
         finally:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGINT)
                 try:
-                    exit_code = proc.wait(timeout=30)
+                    exit_code = proc.wait(timeout=STALL_S)
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
@@ -270,7 +273,7 @@ def check_the_demo(log: str, key: Path) -> None:
         env=env,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=WAIT_S,  # a Python process's start: minutes of imports when starved
         check=False,
     )
     problems = {line for line in done.stdout.splitlines() if line.startswith("problem:")}
