@@ -23,10 +23,12 @@ def free_port() -> int:
 
 
 def wait_for_port(
-    host: str, port: int, timeout: float = 10.0, alive: Callable[[], bool] | None = None
+    host: str, port: int, timeout: float = 60.0, alive: Callable[[], bool] | None = None
 ) -> None:
     """Return once ``host:port`` accepts a connection; OSError after ``timeout`` seconds, or
-    as soon as ``alive`` (the server process is running) says no."""
+    as soon as ``alive`` (the server process is running) says no. The timeout is a hang guard,
+    not a timing: a broker that listens within a second on an idle machine may take ten times
+    longer when it gets a tenth of a core; one that fails exits, and ``alive`` says so."""
     deadline = time.monotonic() + timeout
     while True:
         try:

@@ -35,6 +35,8 @@ from psycopg import sql
 from alerts.process import SIGNAL_CHECK_S, run_alerts
 from api.server import build_server
 from ingest.broker_watch import BrokerWatch
+from ingest.mqtt import Transport
+from ingest.mqtt_process import MqttProcess, MqttProcessLost
 from ingest.service import build_worker, mqtt_recaller
 from ingest.simulation import SimulatorOptions, make_enterprises, run_simulator
 from ingest.simulation.history import History
@@ -57,6 +59,7 @@ __all__ = [
     "report_until_stopped",
     "run_up",
     "simulate",
+    "wait_subscribed",
 ]
 
 log = logging.getLogger(__name__)
@@ -67,6 +70,7 @@ DEFAULT_HISTORY = timedelta(hours=24)
 # simulated past shows exceedance cases.
 DEMO_EXCEEDANCE_RATE = 1.0
 REPORT_EVERY_S = 60.0  # how often the main loop logs the ingest worker's counts
+WAITING_SAY_EVERY_S = 30.0  # how often `up` says it still waits for the worker's subscription
 
 
 def ensure_database(url: str) -> None:
@@ -126,9 +130,13 @@ def run_up(
         worker.transport.start()
         stack.callback(worker.transport.stop)
         # The simulated loggers publish their history at once: the worker's session must
-        # exist first (its MQTT process takes a moment to start).
-        if not worker.transport.subscribed.wait(60):
-            log.warning("the ingest worker is not subscribed yet; early messages may be missed")
+        # exist first, or the broker drops the history (no subscriber yet).
+        try:
+            if not wait_subscribed(worker.transport, stop):
+                return 0  # stopped (Ctrl-C) before the worker subscribed
+        except MqttProcessLost as e:
+            log.error("the ingest worker stopped (%s): stopping sourcewatch up", e)
+            return 1
         failed: list[BaseException] = []  # why the ingest worker stopped, if it failed
 
         def ingest_until_stopped() -> None:
@@ -202,6 +210,30 @@ def run_up(
         ingest.join()
         alerts.join()
     return 1 if failed else 0
+
+
+def wait_subscribed(
+    transport: Transport, stop: threading.Event, say_every_s: float = WAITING_SAY_EVERY_S
+) -> bool:
+    """Wait until the ingest worker's subscriptions are granted; False when ``stop`` is set
+    first. No time limit: the MQTT process takes 0.3 s to start and subscribe on an idle
+    machine, minutes on a starved one, and history published before it would be lost; it says
+    every ``say_every_s`` that it still waits, and raises once the MQTT process has ended."""
+    started = time.monotonic()
+    said = started
+    while not transport.subscribed.wait(SIGNAL_CHECK_S):
+        if stop.is_set():
+            return False
+        if isinstance(transport, MqttProcess) and transport.exitcode is not None:
+            raise transport.lost()
+        if time.monotonic() - said >= say_every_s:
+            said = time.monotonic()
+            log.info(
+                "waiting for the ingest worker to subscribe at %s (%.0f s)",
+                _safe(transport.options.url),
+                said - started,
+            )
+    return True
 
 
 def report_until_stopped(

@@ -399,8 +399,8 @@ def generated_broker(broker_files: Path) -> Iterator[Broker]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        wait_for_port("127.0.0.1", port)
-        wait_for_port("127.0.0.1", tls_port)
+        wait_for_port("127.0.0.1", port, alive=lambda: proc.poll() is None)
+        wait_for_port("127.0.0.1", tls_port, alive=lambda: proc.poll() is None)
         yield Broker(port, tls_port, ca)
     finally:
         proc.terminate()

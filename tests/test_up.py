@@ -6,6 +6,7 @@ the ingest worker (exit code 1). Run with each private broker."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import signal
@@ -22,14 +23,21 @@ from typing import Any
 import psycopg
 import pytest
 
+from ingest.mqtt import MqttOptions
+from ingest.mqtt_process import MqttProcess, MqttProcessLost
 from ingest.simulation import EpisodeKind, EpisodeRates, episodes_between, make_enterprises
 from schemas.core.localtime import LOCAL_TZ as SHANGHAI
 from sourcewatch import checks
 from sourcewatch.embedded import free_port
 from sourcewatch.embedded_mqtt import aedes_command, mosquitto_binary
 from sourcewatch.embedded_postgres import find_server_binaries
-from sourcewatch.up import DEMO_EXCEEDANCE_RATE, history_start, report_until_stopped
-from tests.fixtures.processes import signal_thread
+from sourcewatch.up import (
+    DEMO_EXCEEDANCE_RATE,
+    history_start,
+    report_until_stopped,
+    wait_subscribed,
+)
+from tests.fixtures.processes import cpu_ticks, signal_thread
 from tests.fixtures.registry import add_outlet
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,9 +81,24 @@ def seed_with_an_exceeded_hour(now: datetime) -> tuple[int, str, str]:
     raise AssertionError("no seed with an exceedance in the window")
 
 
-def _get(url: str) -> tuple[int, Any]:
+# A hang guard on `up`'s progress (it logs each step of its start, then the ingest worker's
+# counts every minute; or it runs: its imports say nothing) and on what is asked once of it,
+# and one on each wait in all; neither is a timing.
+STALL_S = 120.0
+WAIT_S = 900.0
+
+
+def _progress(log: Path, pid: int) -> tuple[int, int]:
+    """`up`'s progress: the lines it has logged (less the access log of the test's own
+    requests), and the CPU time (clock ticks) of it and its processes (initdb, ...)."""
+    said = sum(" uvicorn.access: " not in line for line in log.read_text().splitlines())
+    return said, cpu_ticks(pid)
+
+
+def _get(url: str, timeout: float = 5) -> tuple[int, Any]:
+    """Status and JSON body; 0 for no answer within ``timeout`` (a poll asks again)."""
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
             return int(response.status), json.loads(response.read())
     except urllib.error.HTTPError as exc:
         with exc:
@@ -144,11 +167,24 @@ def test_up_with_nothing_configured(data_dir: Path, broker: str) -> None:
     log = data_dir / "up.log"
     base = f"http://127.0.0.1:{port}"
 
-    def wait_for(what: str, check: Any, timeout: float = 120) -> Any:
-        deadline = time.monotonic() + timeout
+    def wait_for(what: str, check: Any) -> Any:
+        """Wait while `up` runs and goes on: fail as soon as it ends (each of its steps has
+        its own guard and says what failed), once it has neither logged a line nor had the
+        CPU for STALL_S (a hang), or after WAIT_S in all. Its start is a chain of process
+        starts (Python's imports, initdb, PostgreSQL, the broker, the spawned MQTT process):
+        15 s at load 7, 5 min when it gets 2 % of a core (3 min of them importing, silent);
+        a fixed 120 s for the chain was a timing, not a hang guard."""
+        started = quiet_since = time.monotonic()
+        progress = _progress(log, proc.pid)
         while not (found := check()):
             assert proc.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, f"no {what}:\n{log.read_text()}"
+            if (now_progress := _progress(log, proc.pid)) != progress:
+                progress, quiet_since = now_progress, time.monotonic()
+            now = time.monotonic()
+            assert now - quiet_since < STALL_S, (
+                f"no {what}: `up` neither logged nor ran for {STALL_S:.0f} s:\n{log.read_text()}"
+            )
+            assert now - started < WAIT_S, f"no {what} in {WAIT_S:.0f} s:\n{log.read_text()}"
             time.sleep(0.5)
         return found
 
@@ -156,9 +192,11 @@ def test_up_with_nothing_configured(data_dir: Path, broker: str) -> None:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
         try:
             wait_for("readiness", lambda: _get(f"{base}/readyz")[0] == 200)
-            status, enterprises = _get(f"{base}/v1/enterprises")
+            # asked once: the hang guard, not a poll's 5 s (the first answers of a starved `up`)
+            status, enterprises = _get(f"{base}/v1/enterprises", STALL_S)
             assert status == 200 and len(enterprises["results"]) == 1, enterprises
-            outlet = next(o for o in _get(f"{base}/v1/outlets")[1]["results"] if o["code"] == code)
+            outlets = _get(f"{base}/v1/outlets", STALL_S)[1]["results"]
+            outlet = next(o for o in outlets if o["code"] == code)
 
             def hourly_values() -> list[dict[str, Any]]:
                 _, got = _get(
@@ -191,12 +229,12 @@ def test_up_with_nothing_configured(data_dir: Path, broker: str) -> None:
                 mqtt = [pid for pid, line in _children(proc.pid) if "spawn_main" in line]
                 assert len(mqtt) == 1, _children(proc.pid)
                 os.kill(mqtt[0], signal.SIGKILL)
-                exit_code = proc.wait(timeout=60)
+                exit_code = proc.wait(timeout=STALL_S)
         finally:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGINT)
                 try:
-                    exit_code = proc.wait(timeout=30)
+                    exit_code = proc.wait(timeout=STALL_S)
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
@@ -235,7 +273,7 @@ def check_the_demo(log: str, key: Path) -> None:
         env=env,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=WAIT_S,  # a Python process's start: minutes of imports when starved
         check=False,
     )
     problems = {line for line in done.stdout.splitlines() if line.startswith("problem:")}
@@ -296,3 +334,41 @@ def test_the_main_loop_stops_on_a_signal_taken_by_another_thread() -> None:
     finally:
         signal.signal(signal.SIGUSR1, previous)
     assert stop.is_set() and reports == []
+
+
+def test_up_waits_for_the_subscription_as_long_as_the_mqtt_process_lives() -> None:
+    """`up` published its history 60 s after starting the worker's MQTT process even when
+    that process had not subscribed yet (a spawned process starved of CPU takes minutes), and
+    the broker dropped the history. Now it waits, saying so, until the subscription, a stop,
+    or the end of that process (an error, not a wait for good)."""
+    port = free_port()  # nothing listens there: the process connects, and retries, for good
+    options = MqttOptions(f"mqtt://127.0.0.1:{port}", "up-wait", ("t",), "", 10, 60)
+    transport = MqttProcess(options)
+    transport.start()
+    try:
+        stop = threading.Event()
+
+        class StopOnceSaid(logging.Handler):  # Ctrl-C once `up` has said that it waits
+            def emit(self, record: logging.LogRecord) -> None:
+                said.append(record.getMessage())
+                stop.set()
+
+        said: list[str] = []
+        up_log = logging.getLogger("sourcewatch.up")
+        handler, level = StopOnceSaid(), up_log.level
+        up_log.addHandler(handler)
+        up_log.setLevel(logging.INFO)
+        try:
+            assert wait_subscribed(transport, stop, say_every_s=0.5) is False
+        finally:
+            up_log.removeHandler(handler)
+            up_log.setLevel(level)
+        assert said[0].startswith(
+            f"waiting for the ingest worker to subscribe at mqtt://127.0.0.1:{port}"
+        )
+        assert transport._process is not None
+        os.kill(transport._process.pid or 0, signal.SIGKILL)
+        with pytest.raises(MqttProcessLost, match="the MQTT process ended"):
+            wait_subscribed(transport, threading.Event())
+    finally:
+        transport.stop()

@@ -61,7 +61,7 @@ def secured_broker() -> Iterator[int]:
             stderr=subprocess.DEVNULL,
         )
         try:
-            wait_for_port("127.0.0.1", port)
+            wait_for_port("127.0.0.1", port, alive=lambda: proc.poll() is None)
             yield port
         finally:
             proc.terminate()
