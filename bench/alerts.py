@@ -42,7 +42,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from alerts.evaluator import Evaluator, EvaluatorOptions
 from alerts.notify import Dispatcher, WebhookChannel, add_subscription
 from alerts.settings import AlertsSettings
-from bench.evaluator_processes import drain_measured, drainers
+from bench.evaluator_processes import backend_cpu_s, drain_measured, drainers
 from bench.ingest import database_copy, fresh_database
 from bench.repeat import Runs, pair_ratios, round_order
 from ingest.hj212 import build_packet, build_segment, encode_cp
@@ -288,7 +288,19 @@ class Evaluation:
     ceiling_outlet_hours: int  # the GROUP BY's, the warm-up outlets' included
     processes: int  # evaluator processes of the deployed side
     evaluators: Runs  # ``processes`` evaluator processes together
-    cpu: dict[str, list[tuple[float, float | None]]]  # side → (evaluators', backends') per round
+    cpu: dict[str, list[tuple[float, float | None]]]  # side → (processes', backends') per round
+
+    def per_cpu_s(self, side: str) -> Runs | None:
+        """``side``'s outlet-hours per CPU second, round by round: its processes' CPU and their
+        PostgreSQL backends' (the GROUP BY's: this process fetching the rows, and its backend),
+        or None where a backend's cannot be read. Unlike the wall rates, it does not count the
+        time a side waited for a core that other work on the machine held, which made most of
+        the rounds' spread at the quick size (bench/README.md, nineteenth round); it does not
+        credit the deployed side with its processes' parallelism either."""
+        if any(b is None for _, b in self.cpu[side]):
+            return None
+        hours = self.ceiling_outlet_hours if side == "GROUP BY" else self.outlet_hours
+        return Runs(tuple(hours / (c + (b or 0.0)) for c, b in self.cpu[side]))
 
 
 def bench_evaluation(
@@ -330,7 +342,7 @@ def bench_evaluation(
     outlet_hours, ceiling_hours = outlets * hours, int(queued[0])
     assert ceiling_hours == (outlets + warm_outlets) * hours
     rates: dict[str, list[float]] = {side: [] for side in SIDES}
-    cpu: dict[str, list[tuple[float, float | None]]] = {side: [] for side in SIDES[1:]}
+    cpu: dict[str, list[tuple[float, float | None]]] = {side: [] for side in SIDES}
     for i in range(repeats):
         with (
             database_copy(admin, url) as copy,
@@ -349,8 +361,16 @@ def bench_evaluation(
                 for side in round_order(SIDES, i):
                     start = time.perf_counter()
                     if side == "GROUP BY":
+                        own, backend = time.process_time(), backend_cpu_s(conn.info.backend_pid)
                         conn.execute(GROUP_BY, prepare=True).fetchall()
                         elapsed = time.perf_counter() - start
+                        after = backend_cpu_s(conn.info.backend_pid)
+                        cpu[side].append(
+                            (
+                                time.process_time() - own,
+                                None if backend is None or after is None else after - backend,
+                            )
+                        )
                     elif side == "evaluator":
                         _, own, backend = drain_measured(evaluator, conn)
                         elapsed = time.perf_counter() - start
@@ -461,13 +481,29 @@ def report_evaluation(
             f"  evaluator ({what}) / GROUP BY, round by round: "
             f"{', '.join(f'{r:.1%}' for r in ratios)}"
         )
-    for side, what in (("evaluators", f"{e.processes} processes"), ("evaluator", "one process")):
+    for side, what in (
+        ("evaluators", f"a drain, {e.processes} processes"),
+        ("evaluator", "a drain, one process"),
+        ("GROUP BY", "the GROUP BY"),
+    ):
         own = statistics.median(c for c, _ in e.cpu[side])
         backends = [b for _, b in e.cpu[side] if b is not None]
         backend = f"{statistics.median(backends) * 1000:.0f} ms" if backends else "not readable"
+        client = "evaluator processes" if side != "GROUP BY" else "this process fetching"
         print(  # noqa: T201
-            f"  CPU of a drain, {what}, medians: evaluator processes {own * 1000:.0f} ms, "
-            f"their PostgreSQL backends {backend}"
+            f"  CPU of {what}, medians: {client} {own * 1000:.0f} ms, "
+            f"PostgreSQL {'backends' if side == 'evaluators' else 'backend'} {backend}"
+        )
+    ceiling = e.per_cpu_s("GROUP BY")
+    for side, what in (("evaluators", f"{e.processes} processes"), ("evaluator", "one process")):
+        ours = e.per_cpu_s(side)
+        if ours is None or ceiling is None:
+            continue
+        ratios = pair_ratios(ours, ceiling)
+        print(  # noqa: T201
+            f"  per CPU second (processes + backends), evaluator ({what}) / GROUP BY: "
+            f"{ours.median / ceiling.median:.1%}, round by round "
+            f"{', '.join(f'{r:.1%}' for r in ratios)}"
         )
 
 

@@ -71,7 +71,10 @@ def test_every_round_judges_the_whole_queue_and_the_loaded_database_is_untouched
         runs = (evaluation.evaluator, evaluation.evaluators, evaluation.baseline)
         assert [len(r) for r in runs] == [3, 3, 3]
         assert evaluation.processes == 2
-        assert [len(c) for c in evaluation.cpu.values()] == [3, 3]
+        assert [len(c) for c in evaluation.cpu.values()] == [3, 3, 3]  # the GROUP BY's too
+        for side in ("GROUP BY", "evaluator", "evaluators"):
+            per_cpu = evaluation.per_cpu_s(side)  # the backends are on this machine
+            assert per_cpu is not None and len(per_cpu) == 3 and per_cpu.low > 0
         assert _count(url, "evaluation_queue") == 4  # the rounds drained copies
         assert _count(url, "hourly_means") == 0
         with psycopg.connect(url) as conn:
