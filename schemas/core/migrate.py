@@ -5,15 +5,17 @@ from migrating at once. When the ``timescaledb`` extension is available on the s
 created first, so migrations can create hypertables; otherwise the same tables are created on
 plain PostgreSQL.
 
-On TimescaleDB no background job of the database runs while migrations apply: the scheduled
-jobs are unscheduled (and remembered in ``schema_migrations_held_jobs``) and the running ones
-waited for before the first pending migration; a job a migration adds is unscheduled in that
-migration's own transaction, so the job scheduler never sees it scheduled; all are scheduled
-again when ``migrate()`` ends (or, after a crash, when it next runs). A job running during a
-migration that drops what it works on fails that migration: 0013 adds the aggregate's refresh
-policy, due at once, and 0024 drops the aggregate; TimescaleDB's drop cancels the running refresh,
-whose clean-up then deletes catalog rows the drop deletes too (``tuple concurrently deleted``,
-bench/README.md "Nineteenth round").
+On TimescaleDB no background job of the database runs while migrations apply. Before the first
+pending migration the scheduled jobs are unscheduled (remembered in
+``schema_migrations_held_jobs``) and their running workers waited for (TimescaleDB's scheduler
+cancels the worker of a job that is no longer scheduled); a job a migration adds is unscheduled
+in that migration's own transaction, so the scheduler never sees it scheduled; all are scheduled
+again when ``migrate()`` ends (after a crash, when it next runs). Why: 0013 adds the aggregate's
+refresh policy and 0016 its compression policy, due at once, and 0024's drop of the aggregate
+deletes those jobs from TimescaleDB's catalog while the scheduler and the jobs' workers write
+there (the server's log: the failure in the same millisecond as a job worker's exit): in about
+one fresh TimescaleDB database in 30, 0024 failed with ``tuple concurrently updated`` (or
+``deleted``) (bench/README.md, "Nineteenth round").
 """
 
 from __future__ import annotations
@@ -110,7 +112,8 @@ def _enable_timescaledb(conn: psycopg.Connection) -> None:
 
 def hold_jobs(conn: psycopg.Connection) -> None:
     """Unschedule the database's scheduled jobs, remembered for :func:`release_jobs`, and wait
-    until none of them runs. TimescaleDB only; ``conn`` in autocommit."""
+    until no job's worker runs (the scheduler cancels those of unscheduled jobs). TimescaleDB
+    only; ``conn`` in autocommit."""
     with conn.transaction():
         conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations_held_jobs (job_id integer PRIMARY KEY)"
