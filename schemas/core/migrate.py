@@ -13,7 +13,7 @@ in that migration's own transaction, so the scheduler never sees it scheduled; a
 again when ``migrate()`` ends (after a crash, when it next runs). Why: 0013 adds the aggregate's
 refresh policy and 0016 its compression policy, due at once, and 0024's drop of the aggregate
 deletes those jobs from TimescaleDB's catalog while the scheduler and the jobs' workers write
-there (the server's log: the failure in the same millisecond as a job worker's exit): in about
+there (the server's log: the failure within milliseconds of a job worker's exit): in about
 one fresh TimescaleDB database in 30, 0024 failed with ``tuple concurrently updated`` (or
 ``deleted``) (bench/README.md, "Nineteenth round").
 """
