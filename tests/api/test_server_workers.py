@@ -6,7 +6,6 @@ import os
 import signal
 import socket
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 
 from api.server import worker_count
 from api.settings import ApiSettings
-from tests.fixtures.processes import python, sourcewatch, spawned_children
+from tests.fixtures.processes import python, sourcewatch, spawned_children, wait_while_running
 
 pytestmark = pytest.mark.integration
 
@@ -43,16 +42,10 @@ def test_two_workers_serve_the_port(role_urls: dict[str, str]) -> None:
     port, env = _two_workers(role_urls)
     env["SOURCEWATCH_LOG_FORMAT"] = "json"
     proc = sourcewatch("api", env=env)
+    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        answered = False
-        while not answered:
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            assert time.monotonic() < deadline, "the API did not answer"
-            try:
-                answered = httpx2.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
-            except httpx2.TransportError:
-                time.sleep(0.2)
+        # its start is a chain (the CLI's imports, then each spawned worker's): a hang guard
+        wait_while_running(proc, lambda: _answers(base), "the API did not answer")
         assert len(spawned_children(proc.pid)) == 2
     finally:
         proc.send_signal(signal.SIGINT)
@@ -94,11 +87,7 @@ def _split(workers: list[int], port: int) -> list[int]:
 
 
 def _wait(condition: Callable[[], bool], what: str, proc: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 60
-    while not condition():
-        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-        assert time.monotonic() < deadline, what
-        time.sleep(0.1)
+    wait_while_running(proc, condition, what)  # a worker's restart: a new interpreter's imports
 
 
 def _answers(base: str) -> bool:
@@ -128,9 +117,8 @@ def test_keep_alive_connections_split_evenly_over_the_workers(
     def both_serve(workers: list[int]) -> None:
         """Wait until both workers accept (each holds one of two connections), as they do
         once started; a worker still starting leaves every connection to the other."""
-        deadline = time.monotonic() + 60
-        while True:
-            assert time.monotonic() < deadline, "a worker does not accept"
+
+        def one_on_each() -> bool:
             pair = [httpx2.Client(base_url=base) for _ in range(2)]
             try:
                 for client in pair:
@@ -140,9 +128,10 @@ def test_keep_alive_connections_split_evenly_over_the_workers(
                 for client in pair:
                     client.close()
             _wait(lambda: _split(workers, port) == [0, 0], "connections still open", proc)
-            if split == [1, 1]:
-                return
-            assert split == [2, 0], split
+            assert split in ([1, 1], [2, 0]), split
+            return split == [1, 1]
+
+        _wait(one_on_each, "a worker does not accept", proc)
 
     try:
         _wait(lambda: _answers(base) and len(spawned_children(proc.pid)) == 2, "no 2 workers", proc)

@@ -15,6 +15,7 @@ import pytest
 
 from ingest.hj212 import build_packet, build_segment, encode_cp
 from tests.fixtures.mqtt import publisher, running_worker, wait_until
+from tests.fixtures.processes import wait_while_running
 from tests.fixtures.proxy import database_proxy
 from tests.fixtures.registry import add_outlet
 
@@ -87,7 +88,8 @@ def test_consumer_killed_mid_stream_loses_nothing_and_duplicates_nothing(
                 publish(f"hj212/{MN}/up", first[0])  # idempotent: repeat until subscribed
                 return counts(db)[0] == 1
 
-            wait_until(first_stored, timeout=30, what="worker up")
+            # its start is a chain (imports, then the spawned MQTT process's): a hang guard
+            wait_while_running(proc, first_stored, "no frame stored: worker not up")
             for i, raw in enumerate(rest):
                 publish(f"hj212/{MN}/up", raw)
                 if i == total // 3:
@@ -97,7 +99,7 @@ def test_consumer_killed_mid_stream_loses_nothing_and_duplicates_nothing(
         stored_at_kill = counts(db)[0]
         assert 1 < stored_at_kill < total
         proc = ingest_process(database_url, mqtt_url, client_id)
-        wait_until(lambda: counts(db)[0] == total, timeout=60, what="all frames after restart")
+        wait_while_running(proc, lambda: counts(db)[0] == total, "not all frames after restart")
     finally:
         proc.terminate()
         proc.wait(timeout=20)

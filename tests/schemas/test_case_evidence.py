@@ -23,6 +23,7 @@ from ingest.hj212.build import build_packet
 from schemas.cases.errors import CaseNotFound
 from schemas.cases.evidence import build_evidence, mask_pw
 from schemas.cases.workflow import acknowledge, record_reply
+from tests.fixtures.processes import run_guarded
 from tests.fixtures.registry import add_outlet
 
 MN = "88888880000001"
@@ -428,14 +429,8 @@ def test_inside_the_callers_transaction(database_url: str, db: psycopg.Connectio
 def _cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOURCEWATCH_")}
     env["SOURCEWATCH_DATABASE_URL"] = database_url
-    return subprocess.run(
-        [sys.executable, "-m", "sourcewatch.cli", "evidence", *args],
-        check=False,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    # a Python process's start: minutes of imports when starved, so a hang guard, not 60 s
+    return run_guarded([sys.executable, "-m", "sourcewatch.cli", "evidence", *args], env=env)
 
 
 def test_cli_writes_the_zip(
