@@ -52,10 +52,11 @@ from alerts.rules import (
 )
 from schemas.cases.policy import CasePolicy
 from schemas.cases.transitions import (
+    LimitDetails,
     PendingPeriods,
+    PeriodDetails,
     Transition,
     judge_period,
-    limit_details,
     open_exceedances,
 )
 from schemas.codes.pattern_rules import PatternRules, load_pattern_rules
@@ -241,7 +242,7 @@ class Evaluation:
         # Per (id of pattern rules, samples per flag…) the hour's fault flag (see _fault_flag).
         self._fault_flags: dict[tuple[Any, ...], tuple[PatternRules, str | None]] = {}
         # Per id of a limit, what judged means record of it (see _limit_details).
-        self._details_of: dict[int, tuple[Limit, Mapping[str, Any]]] = {}
+        self._details_of: dict[int, tuple[Limit, LimitDetails]] = {}
 
     # --- reference data ------------------------------------------------------------------
 
@@ -659,13 +660,13 @@ class Evaluation:
         if value is None:
             return  # a valid mean that cannot be converted (no O₂) is not judged
         verdict = judge(value, lim)
-        details: dict[str, Any] = {
-            "value": str(value),
-            "measured": None if measured is None else str(measured),
-            "converted": None if converted is None else str(converted),
-            **self._limit_details(lim),
-            "coverage": f"{result.valid_count}/{result.expected_count}",
-        }
+        details = PeriodDetails(
+            str(value),
+            None if measured is None else str(measured),
+            None if converted is None else str(converted),
+            self._limit_details(lim),
+            f"{result.valid_count}/{result.expected_count}",
+        )
         key = (lim.pollutant, lim.period, lim.id, lim.source, period_start)
         absent = period_start in self._no_periods and key not in self._judged
         self._judged.add(key)
@@ -700,12 +701,12 @@ class Evaluation:
                     self._closed_keys.add(case_key)
         self.transitions += transitions
 
-    def _limit_details(self, lim: Limit) -> Mapping[str, Any]:
-        """:func:`limit_details` of a limit, made once per limit: every mean judged by it
-        copies them into its details."""
+    def _limit_details(self, lim: Limit) -> LimitDetails:
+        """:func:`limit_details` of a limit with their JSON, made once per limit: every mean
+        judged by it copies them into its details."""
         made = self._details_of.get(id(lim))
         if made is None or made[0] is not lim:
-            made = self._details_of[id(lim)] = (lim, MappingProxyType(limit_details(lim)))
+            made = self._details_of[id(lim)] = (lim, LimitDetails(lim))
         return made[1]
 
     def use_open_cases(self, cases: OpenCases) -> None:
