@@ -823,6 +823,21 @@ def brokers() -> list[tuple[str, Callable[[], AbstractContextManager[str]]]]:
     return found
 
 
+def chosen_brokers(
+    only: str | None,
+) -> list[tuple[str, Callable[[], AbstractContextManager[str]]]]:
+    """:func:`brokers`, or only the one named (any case); saying so on stderr when the one named
+    is not on this machine (Aedes needs Node.js and ``make install``'s npm packages), so that
+    the end-to-end rows are not missing without a word."""
+    found = brokers()
+    chosen = [(name, start) for name, start in found if not only or name.lower() == only.lower()]
+    if only and not chosen:
+        have = ", ".join(name for name, _ in found) or "none"
+        said = f"end to end: no {only} broker on this machine (found: {have})"
+        print(said, file=sys.stderr)  # noqa: T201
+    return chosen
+
+
 @dataclass(frozen=True)
 class IngestFigures:
     frames: int
@@ -869,11 +884,7 @@ def measure(
     repeats: int = REPEATS,
 ) -> IngestFigures:
     admin = os.environ.get("SOURCEWATCH_BENCH_DSN", "postgresql://postgres@127.0.0.1:5432/test")
-    chosen = [
-        (name, start)
-        for name, start in brokers()
-        if not only_broker or name.lower() == only_broker.lower()
-    ]
+    chosen = chosen_brokers(only_broker)
     throughput = Throughput([], {}, {})
     backlogs: list[tuple[str, Backlog]] = []
     with fresh_database(admin) as url:
