@@ -30,6 +30,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+import uvicorn
 from psycopg import sql
 
 from alerts.process import SIGNAL_CHECK_S, run_alerts
@@ -59,6 +60,7 @@ __all__ = [
     "report_until_stopped",
     "run_up",
     "simulate",
+    "wait_listening",
     "wait_subscribed",
 ]
 
@@ -186,6 +188,19 @@ def run_up(
         stack.callback(web.join)
         stack.callback(setattr, server, "should_exit", True)
         base = f"http://{settings.api_host}:{settings.api_port}"
+        if not wait_listening(server, web, stop):
+            if not stop.is_set():  # uvicorn has logged why (a port taken, say)
+                log.error(
+                    "the API could not listen on %s:%d (SOURCEWATCH_API_HOST, "
+                    "SOURCEWATCH_API_PORT choose another address): stopping sourcewatch up",
+                    settings.api_host,
+                    settings.api_port,
+                )
+                failed.append(RuntimeError("the API could not listen"))
+                stop.set()
+            ingest.join()
+            alerts.join()
+            return 1 if failed else 0
         log.info(
             "sourcewatch is up: %d simulated enterprises publishing to %s, stored in %s; "
             "portal %s/portal/, API %s/v1/enterprises, docs %s/docs, feeds "
@@ -233,6 +248,17 @@ def wait_subscribed(
                 _safe(transport.options.url),
                 said - started,
             )
+    return True
+
+
+def wait_listening(server: uvicorn.Server, thread: threading.Thread, stop: threading.Event) -> bool:
+    """Wait until the API's server (run by ``thread``) listens; False when it cannot (uvicorn
+    logs why, a port already taken say, and ends its thread) or ``stop`` is set first. Before,
+    ``up`` went on without its API and pointed at the port, where another server may answer."""
+    while not server.started:
+        if stop.is_set() or not thread.is_alive():
+            return False
+        thread.join(SIGNAL_CHECK_S / 10)
     return True
 
 

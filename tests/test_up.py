@@ -10,6 +10,7 @@ import logging
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -22,6 +23,7 @@ from typing import Any
 
 import psycopg
 import pytest
+import uvicorn
 
 from ingest.mqtt import MqttOptions
 from ingest.mqtt_process import MqttProcess, MqttProcessLost
@@ -35,6 +37,7 @@ from sourcewatch.up import (
     DEMO_EXCEEDANCE_RATE,
     history_start,
     report_until_stopped,
+    wait_listening,
     wait_subscribed,
 )
 from tests.fixtures.processes import cpu_ticks, signal_thread
@@ -372,3 +375,46 @@ def test_up_waits_for_the_subscription_as_long_as_the_mqtt_process_lives() -> No
             wait_subscribed(transport, threading.Event())
     finally:
         transport.stop()
+
+
+async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The smallest ASGI app: it takes lifespan events (and is never asked anything else)."""
+    while scope["type"] == "lifespan":
+        message = await receive()
+        await send({"type": message["type"] + ".complete"})
+        if message["type"] == "lifespan.shutdown":
+            return
+
+
+def _run(server: uvicorn.Server) -> None:
+    """``server.run`` as `up`'s API thread runs it; uvicorn ends with SystemExit when it cannot
+    start, which a thread takes silently (here said, for pytest's unhandled-exception check)."""
+    try:
+        server.run()
+    except SystemExit as e:
+        logging.getLogger(__name__).info("the server ended: exit %s", e.code)
+
+
+def test_up_stops_when_its_api_cannot_listen() -> None:
+    """With the API's port taken (another `make run`, another service), uvicorn logged the error
+    and ended its thread, and `up` went on without its API, announcing the port, where the
+    other server answered. Now `up` waits until its API listens before it says it is up, and
+    a server that cannot listen makes it stop (exit 1)."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = uvicorn.Server(uvicorn.Config(_app, host="127.0.0.1", port=port, log_config=None))
+        thread = threading.Thread(target=_run, args=(server,))
+        thread.start()
+        assert wait_listening(server, thread, threading.Event()) is False
+        thread.join(60)
+        assert not thread.is_alive()
+    server = uvicorn.Server(uvicorn.Config(_app, host="127.0.0.1", port=free_port(), log_config=None))
+    thread = threading.Thread(target=_run, args=(server,))
+    thread.start()
+    try:
+        assert wait_listening(server, thread, threading.Event()) is True
+    finally:
+        server.should_exit = True
+        thread.join(60)
