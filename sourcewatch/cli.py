@@ -28,6 +28,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from schemas.core.settings import get_settings
     from sourcewatch.logs import configure_logging
 
+    import psycopg
+
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
     try:
@@ -35,6 +37,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stderr.close()
         return 0
+    except psycopg.OperationalError as exc:  # no server there, or a role or database it lacks
+        print(  # noqa: T201  (a sentence, not a traceback: the command's user can act on it)
+            f"error: the database in SOURCEWATCH_DATABASE_URL: {exc}", file=sys.stderr
+        )
+        return 1
     return result
 
 

@@ -59,6 +59,7 @@ __all__ = [
     "history_start",
     "report_until_stopped",
     "run_up",
+    "safe_url",
     "simulate",
     "wait_listening",
     "wait_subscribed",
@@ -208,7 +209,7 @@ def run_up(
             "%s/widgets/sourcewatch-widgets.js (Ctrl-C stops)",
             enterprises,
             settings.broker,
-            _safe(settings.database),
+            safe_url(settings.database),
             *[base] * 6,
         )
 
@@ -245,7 +246,7 @@ def wait_subscribed(
             said = time.monotonic()
             log.info(
                 "waiting for the ingest worker to subscribe at %s (%.0f s)",
-                _safe(transport.options.url),
+                safe_url(transport.options.url),
                 said - started,
             )
     return True
@@ -305,7 +306,16 @@ def simulate(
         run_simulator(replace(options, start=now), mqtt_url, stop=stop, history=history)
 
 
-def _safe(url: str) -> str:
+def safe_url(url: str) -> str:
+    """``url`` without its password, to be logged: the user name stays, so that the private
+    database's URL `up` prints can be copied into ``SOURCEWATCH_DATABASE_URL`` as it is
+    (without ``postgres@`` psycopg logs in as the system user, a role the cluster lacks)."""
     parts = urlsplit(url)
-    host = parts.hostname or ""
-    return urlunsplit(parts._replace(netloc=f"{host}:{parts.port}" if parts.port else host))
+    netloc = parts.hostname or ""
+    if ":" in netloc:  # an IPv6 address
+        netloc = f"[{netloc}]"
+    if parts.port:
+        netloc = f"{netloc}:{parts.port}"
+    if parts.username:
+        netloc = f"{parts.username}@{netloc}"
+    return urlunsplit(parts._replace(netloc=netloc))

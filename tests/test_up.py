@@ -37,6 +37,7 @@ from sourcewatch.up import (
     DEMO_EXCEEDANCE_RATE,
     history_start,
     report_until_stopped,
+    safe_url,
     wait_listening,
     wait_subscribed,
 )
@@ -418,3 +419,18 @@ def test_up_stops_when_its_api_cannot_listen() -> None:
     finally:
         server.should_exit = True
         thread.join(60)
+
+
+def test_the_urls_up_prints_keep_the_user_and_drop_the_password() -> None:
+    """`up` printed its private database as postgresql://127.0.0.1:PORT/sourcewatch: copied into
+    SOURCEWATCH_DATABASE_URL (`sourcewatch staff add`, say), psycopg logged in as the system
+    user, a role the cluster lacks. The user stays; a password never shows."""
+    assert (
+        safe_url("postgresql://postgres@127.0.0.1:5433/sourcewatch")
+        == "postgresql://postgres@127.0.0.1:5433/sourcewatch"
+    )
+    assert safe_url("postgresql://u:secret@db/x?sslmode=require") == (
+        "postgresql://u@db/x?sslmode=require"
+    )
+    assert safe_url("mqtt://[::1]:1883") == "mqtt://[::1]:1883"
+    assert safe_url("mqtt://user:pw@127.0.0.1") == "mqtt://user@127.0.0.1"
