@@ -25,10 +25,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "run"):
         parser.print_help()
         return 2
+    import psycopg
+
     from schemas.core.settings import get_settings
     from sourcewatch.logs import configure_logging
-
-    import psycopg
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)

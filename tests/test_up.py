@@ -411,7 +411,9 @@ def test_up_stops_when_its_api_cannot_listen() -> None:
         assert wait_listening(server, thread, threading.Event()) is False
         thread.join(60)
         assert not thread.is_alive()
-    server = uvicorn.Server(uvicorn.Config(_app, host="127.0.0.1", port=free_port(), log_config=None))
+    server = uvicorn.Server(
+        uvicorn.Config(_app, host="127.0.0.1", port=free_port(), log_config=None)
+    )
     thread = threading.Thread(target=_run, args=(server,))
     thread.start()
     try:
