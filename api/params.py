@@ -61,6 +61,9 @@ MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
 MAX_PAGE = 1_000_000
 FIRST_YEAR, LAST_YEAR = 1900, 2200  # dates outside are typos, and overflow date arithmetic
+# In UTC, where the bounds are checked: "between 1900 and 2200" refused 1900-01-01 (Asia/Shanghai,
+# 1899-12-31T16:00Z) without saying why.
+OUTSIDE_THE_YEARS = f"must be from {FIRST_YEAR}-01-01 to before {LAST_YEAR}-01-01 (UTC)"
 
 Format = Literal["json", "csv"]
 Resolution = Literal["raw", "hour", "day", "month"]
@@ -221,12 +224,10 @@ def parse_instant(text: str, parameter: str, *, bounded: bool = True) -> datetim
         value = value.astimezone(UTC)
     except OverflowError:
         if bounded:
-            raise InvalidParameter(
-                parameter, f"must be between {FIRST_YEAR} and {LAST_YEAR}"
-            ) from None
+            raise InvalidParameter(parameter, OUTSIDE_THE_YEARS) from None
         return (datetime.min if value.year == 1 else datetime.max).replace(tzinfo=UTC)
     if bounded and not FIRST_YEAR <= value.year < LAST_YEAR:
-        raise InvalidParameter(parameter, f"must be between {FIRST_YEAR} and {LAST_YEAR}")
+        raise InvalidParameter(parameter, OUTSIDE_THE_YEARS)
     return value
 
 

@@ -25,6 +25,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "run"):
         parser.print_help()
         return 2
+    import psycopg
+
     from schemas.core.settings import get_settings
     from sourcewatch.logs import configure_logging
 
@@ -35,6 +37,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stderr.close()
         return 0
+    except psycopg.OperationalError as exc:  # no server there, or a role or database it lacks
+        print(  # noqa: T201  (a sentence, not a traceback: the command's user can act on it)
+            f"error: the database in SOURCEWATCH_DATABASE_URL: {exc}", file=sys.stderr
+        )
+        return 1
     return result
 
 

@@ -30,6 +30,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+import uvicorn
 from psycopg import sql
 
 from alerts.process import SIGNAL_CHECK_S, run_alerts
@@ -58,7 +59,9 @@ __all__ = [
     "history_start",
     "report_until_stopped",
     "run_up",
+    "safe_url",
     "simulate",
+    "wait_listening",
     "wait_subscribed",
 ]
 
@@ -186,6 +189,19 @@ def run_up(
         stack.callback(web.join)
         stack.callback(setattr, server, "should_exit", True)
         base = f"http://{settings.api_host}:{settings.api_port}"
+        if not wait_listening(server, web, stop):
+            if not stop.is_set():  # uvicorn has logged why (a port taken, say)
+                log.error(
+                    "the API could not listen on %s:%d (SOURCEWATCH_API_HOST, "
+                    "SOURCEWATCH_API_PORT choose another address): stopping sourcewatch up",
+                    settings.api_host,
+                    settings.api_port,
+                )
+                failed.append(RuntimeError("the API could not listen"))
+                stop.set()
+            ingest.join()
+            alerts.join()
+            return 1 if failed else 0
         log.info(
             "sourcewatch is up: %d simulated enterprises publishing to %s, stored in %s; "
             "portal %s/portal/, API %s/v1/enterprises, docs %s/docs, feeds "
@@ -193,7 +209,7 @@ def run_up(
             "%s/widgets/sourcewatch-widgets.js (Ctrl-C stops)",
             enterprises,
             settings.broker,
-            _safe(settings.database),
+            safe_url(settings.database),
             *[base] * 6,
         )
 
@@ -230,9 +246,20 @@ def wait_subscribed(
             said = time.monotonic()
             log.info(
                 "waiting for the ingest worker to subscribe at %s (%.0f s)",
-                _safe(transport.options.url),
+                safe_url(transport.options.url),
                 said - started,
             )
+    return True
+
+
+def wait_listening(server: uvicorn.Server, thread: threading.Thread, stop: threading.Event) -> bool:
+    """Wait until the API's server (run by ``thread``) listens; False when it cannot (uvicorn
+    logs why, a port already taken say, and ends its thread) or ``stop`` is set first. Before,
+    ``up`` went on without its API and pointed at the port, where another server may answer."""
+    while not server.started:
+        if stop.is_set() or not thread.is_alive():
+            return False
+        thread.join(SIGNAL_CHECK_S / 10)
     return True
 
 
@@ -279,7 +306,16 @@ def simulate(
         run_simulator(replace(options, start=now), mqtt_url, stop=stop, history=history)
 
 
-def _safe(url: str) -> str:
+def safe_url(url: str) -> str:
+    """``url`` without its password, to be logged: the user name stays, so that the private
+    database's URL `up` prints can be copied into ``SOURCEWATCH_DATABASE_URL`` as it is
+    (without ``postgres@`` psycopg logs in as the system user, a role the cluster lacks)."""
     parts = urlsplit(url)
-    host = parts.hostname or ""
-    return urlunsplit(parts._replace(netloc=f"{host}:{parts.port}" if parts.port else host))
+    netloc = parts.hostname or ""
+    if ":" in netloc:  # an IPv6 address
+        netloc = f"[{netloc}]"
+    if parts.port:
+        netloc = f"{netloc}:{parts.port}"
+    if parts.username:
+        netloc = f"{parts.username}@{netloc}"
+    return urlunsplit(parts._replace(netloc=netloc))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import re
 import shlex
+import socket
 
 import pytest
 
@@ -103,3 +104,18 @@ def test_help_exits_cleanly_and_keeps_example_lines(
     examples = text.split("\nexamples:\n", 1)[1]
     invocation = [line for line in examples.splitlines() if "sourcewatch " in line]
     assert invocation and all(line.startswith("  ") for line in invocation)  # not re-wrapped
+
+
+def test_a_database_it_cannot_reach_is_a_sentence_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`sourcewatch staff add` against `up`'s private cluster without the `postgres@` of its
+    URL printed psycopg's traceback; now one line naming the setting and the server's answer."""
+    with socket.socket() as s:  # a port where nothing listens
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("SOURCEWATCH_DATABASE_URL", f"postgresql://127.0.0.1:{port}/sourcewatch")
+    assert main(["staff", "add", "li.na", "--role", "admin"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: the database in SOURCEWATCH_DATABASE_URL: ")
+    assert f"port {port} failed" in err and "Traceback" not in err

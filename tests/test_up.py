@@ -10,6 +10,7 @@ import logging
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -22,6 +23,7 @@ from typing import Any
 
 import psycopg
 import pytest
+import uvicorn
 
 from ingest.mqtt import MqttOptions
 from ingest.mqtt_process import MqttProcess, MqttProcessLost
@@ -35,6 +37,8 @@ from sourcewatch.up import (
     DEMO_EXCEEDANCE_RATE,
     history_start,
     report_until_stopped,
+    safe_url,
+    wait_listening,
     wait_subscribed,
 )
 from tests.fixtures.processes import cpu_ticks, signal_thread
@@ -372,3 +376,63 @@ def test_up_waits_for_the_subscription_as_long_as_the_mqtt_process_lives() -> No
             wait_subscribed(transport, threading.Event())
     finally:
         transport.stop()
+
+
+async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The smallest ASGI app: it takes lifespan events (and is never asked anything else)."""
+    while scope["type"] == "lifespan":
+        message = await receive()
+        await send({"type": message["type"] + ".complete"})
+        if message["type"] == "lifespan.shutdown":
+            return
+
+
+def _run(server: uvicorn.Server) -> None:
+    """``server.run`` as `up`'s API thread runs it; uvicorn ends with SystemExit when it cannot
+    start, which a thread takes silently (here said, for pytest's unhandled-exception check)."""
+    try:
+        server.run()
+    except SystemExit as e:
+        logging.getLogger(__name__).info("the server ended: exit %s", e.code)
+
+
+def test_up_stops_when_its_api_cannot_listen() -> None:
+    """With the API's port taken (another `make run`, another service), uvicorn logged the error
+    and ended its thread, and `up` went on without its API, announcing the port, where the
+    other server answered. Now `up` waits until its API listens before it says it is up, and
+    a server that cannot listen makes it stop (exit 1)."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = uvicorn.Server(uvicorn.Config(_app, host="127.0.0.1", port=port, log_config=None))
+        thread = threading.Thread(target=_run, args=(server,))
+        thread.start()
+        assert wait_listening(server, thread, threading.Event()) is False
+        thread.join(60)
+        assert not thread.is_alive()
+    server = uvicorn.Server(
+        uvicorn.Config(_app, host="127.0.0.1", port=free_port(), log_config=None)
+    )
+    thread = threading.Thread(target=_run, args=(server,))
+    thread.start()
+    try:
+        assert wait_listening(server, thread, threading.Event()) is True
+    finally:
+        server.should_exit = True
+        thread.join(60)
+
+
+def test_the_urls_up_prints_keep_the_user_and_drop_the_password() -> None:
+    """`up` printed its private database as postgresql://127.0.0.1:PORT/sourcewatch: copied into
+    SOURCEWATCH_DATABASE_URL (`sourcewatch staff add`, say), psycopg logged in as the system
+    user, a role the cluster lacks. The user stays; a password never shows."""
+    assert (
+        safe_url("postgresql://postgres@127.0.0.1:5433/sourcewatch")
+        == "postgresql://postgres@127.0.0.1:5433/sourcewatch"
+    )
+    assert safe_url("postgresql://u:secret@db/x?sslmode=require") == (
+        "postgresql://u@db/x?sslmode=require"
+    )
+    assert safe_url("mqtt://[::1]:1883") == "mqtt://[::1]:1883"
+    assert safe_url("mqtt://user:pw@127.0.0.1") == "mqtt://user@127.0.0.1"

@@ -7,12 +7,15 @@ never a 5xx."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.errors import InvalidParameter
+from api.params import parse_instant
 from api.settings import ApiSettings
 from tests.api.conftest import World, error_of
 from tests.api.test_staff_cases import open_case
@@ -166,3 +169,15 @@ def test_patterned_parameters_are_refused_by_name(client: TestClient, world: Wor
     error_of(client.get("/v1/publication/verify", params={"pin": pins}), 422, "pin")
     response = client.get("/v1/staff/disclosures", params={"record_type": "no_such_type"})
     assert response.status_code == 401  # the staff gate answers before the parameters
+
+
+def test_a_period_bound_outside_the_years_says_where_they_end() -> None:
+    # 1900-01-01 without an offset is Asia/Shanghai, 1899-12-31T16:00Z: refused, and now the
+    # message says that the years are counted in UTC ("between 1900 and 2200" did not)
+    with pytest.raises(
+        InvalidParameter, match=r"^start: must be from 1900-01-01 to before 2200-01-01 \(UTC\)$"
+    ):
+        parse_instant("1900-01-01", "start")
+    with pytest.raises(InvalidParameter, match=r"\(UTC\)$"):
+        parse_instant("0001-01-01", "end")  # overflows on the way to UTC
+    assert parse_instant("1900-01-01T00:00:00Z", "start") == datetime(1900, 1, 1, tzinfo=UTC)
