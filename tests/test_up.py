@@ -41,7 +41,7 @@ from sourcewatch.up import (
     wait_listening,
     wait_subscribed,
 )
-from tests.fixtures.processes import cpu_ticks, signal_thread
+from tests.fixtures.processes import STALL_S, WAIT_S, HangGuard, cpu_ticks, signal_thread
 from tests.fixtures.registry import add_outlet
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,9 +87,7 @@ def seed_with_an_exceeded_hour(now: datetime) -> tuple[int, str, str]:
 
 # A hang guard on `up`'s progress (it logs each step of its start, then the ingest worker's
 # counts every minute; or it runs: its imports say nothing) and on what is asked once of it,
-# and one on each wait in all; neither is a timing.
-STALL_S = 120.0
-WAIT_S = 900.0
+# and one on each wait in all (STALL_S, WAIT_S); neither is a timing.
 
 
 def _progress(log: Path, pid: int) -> tuple[int, int]:
@@ -178,17 +176,10 @@ def test_up_with_nothing_configured(data_dir: Path, broker: str) -> None:
         starts (Python's imports, initdb, PostgreSQL, the broker, the spawned MQTT process):
         15 s at load 7, 5 min when it gets 2 % of a core (3 min of them importing, silent);
         a fixed 120 s for the chain was a timing, not a hang guard."""
-        started = quiet_since = time.monotonic()
-        progress = _progress(log, proc.pid)
+        guard = HangGuard(lambda: _progress(log, proc.pid))
         while not (found := check()):
             assert proc.poll() is None, log.read_text()
-            if (now_progress := _progress(log, proc.pid)) != progress:
-                progress, quiet_since = now_progress, time.monotonic()
-            now = time.monotonic()
-            assert now - quiet_since < STALL_S, (
-                f"no {what}: `up` neither logged nor ran for {STALL_S:.0f} s:\n{log.read_text()}"
-            )
-            assert now - started < WAIT_S, f"no {what} in {WAIT_S:.0f} s:\n{log.read_text()}"
+            guard.check(f"no {what}", log.read_text)
             time.sleep(0.5)
         return found
 
