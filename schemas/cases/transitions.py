@@ -139,8 +139,7 @@ class PendingPeriods:
     ) -> EventId:
         """Keep an event of the evaluator's to be appended by :meth:`flush`; its id then."""
         event = EventId.later()
-        text = detail.text() if isinstance(detail, PeriodDetails) else _dumps(detail)
-        self.events.append((case_id, action, severity, text, event))
+        self.events.append((case_id, action, severity, _details_text(detail), event))
         return event
 
     def flush(self, conn: psycopg.Connection) -> None:
@@ -735,14 +734,14 @@ def _closed_case_spanning(
     ).fetchone()
 
 
-# An exceedance case opened (its first period and "opened" event kept pending), its id returned.
+# An exceedance case opened (nothing when one of its key is open); what it returns follows
+# (_open_unread: its id; _insert_case: its row).
 _INSERT_CASE = """
 INSERT INTO cases (kind, outlet_id, pollutant, period, limit_id, subject, severity, first_at,
     last_at, details)
 VALUES ('exceedance', %s, %s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT (kind, outlet_id, pollutant, period, limit_id, subject) WHERE state = 'open'
-DO NOTHING RETURNING id
-"""
+DO NOTHING RETURNING """
 
 
 def _open_unread(
@@ -762,7 +761,7 @@ def _open_unread(
     unique index), no id comes back and reading it raises: the batch is judged again, one
     outlet at a time, each reading its open cases anew."""
     cursor = conn.execute(
-        _INSERT_CASE, (*key, severity, at, at, _details_text(details)), prepare=True
+        _INSERT_CASE + "id", (*key, severity, at, at, _details_text(details)), prepare=True
     )
     return {
         "id": OpenedCase(cursor),
@@ -785,12 +784,7 @@ def _insert_case(
     details: dict[str, Any] | PeriodDetails,
 ) -> dict[str, Any]:
     created = cur.execute(
-        "INSERT INTO cases (kind, outlet_id, pollutant, period, limit_id, subject, severity, "
-        "first_at, last_at, details) "
-        "VALUES ('exceedance', %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-        "ON CONFLICT (kind, outlet_id, pollutant, period, limit_id, subject) "
-        "WHERE state = 'open' DO NOTHING RETURNING *",
-        (*key, severity, at, at, _details_text(details)),
+        _INSERT_CASE + "*", (*key, severity, at, at, _details_text(details))
     ).fetchone()
     if created is not None:  # a new case has no periods: their aggregates are empty
         return {**created, _PERIODS: _NO_PERIODS}
