@@ -119,6 +119,7 @@ def embedded_aedes(port: int | None = None) -> Iterator[str]:
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=AEDES_FOLDER,
+            process_group=0,  # a terminal's Ctrl-C is ours to handle: we stop it last
         )
         try:
             _wait_started(proc, port, log)
@@ -150,7 +151,12 @@ def embedded_mosquitto(
             lines.append("persistence false")
         conf.write_text("\n".join(lines) + "\n")
         with open(Path(tmp) / "mosquitto.log", "w+b") as log:
-            proc = subprocess.Popen([binary, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(
+                [binary, "-c", str(conf)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                process_group=0,  # as Aedes: stopped by us, after the clients, not by Ctrl-C
+            )
             try:
                 _wait_started(proc, port, log)
                 yield f"mqtt://127.0.0.1:{port}"
