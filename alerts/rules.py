@@ -721,10 +721,10 @@ _LEAST_PAIR = Decimal(-_PAIR_BOUND)
 # S = (21 − O₂ref) × 10⁻ˢ (exact: only the exponent moves), so the context rounds both alike,
 # signals alike, and gives the same Decimal; S × c is that product (a Decimal times an int
 # makes the int's Decimal exactly, as Decimal(c) does, and the product's value, exponent and
-# sign do not depend on the operands' order), without a call per minute to make Decimal(c); (4) the division then has the same operands. The
-# O₂ of the minutes (for the hour's O₂ mean) are kept as pairs too: their mean sums the
-# integers (Summing pairs). Tested against _converted on many values in
-# tests/alerts/test_rules_converting_pairs.py.
+# sign do not depend on the operands' order), without a call per minute to make Decimal(c);
+# (4) the division then has the same operands. The O₂ of the minutes (for the hour's O₂ mean)
+# are kept as pairs too: their mean sums the integers (Summing pairs). Tested against
+# _converted on many values in tests/alerts/test_rules_converting_pairs.py.
 
 
 # Per scale t, O₂ mantissa o → 21 − o × 10⁻ᵗ (Converting pairs), for the O₂ values seen lately: an

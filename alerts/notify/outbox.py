@@ -132,10 +132,10 @@ _dumps = functools.partial(json.dumps, ensure_ascii=False, separators=(",", ":")
 def _payload(doc: dict[str, Any]) -> str:
     """A notification's JSON text, as :data:`_dumps` writes it, by orjson (in C, about a tenth
     of the time a drain's payloads took): compact, non-ASCII as it is, every string, integer,
-    null and boolean written alike. A float may be written otherwise (``1e-05`` / ``1e-5``):
-    the same number, so the same jsonb, which is all that is kept of the text (the statement
-    casts it). What orjson refuses (an integer beyond 64 bits, a key that is not a string)
-    :data:`_dumps` writes, or refuses, as before."""
+    null and boolean written alike. A float may be spelt otherwise (``2.5e-07`` / ``2.5e-7``),
+    the same digits and exponent, so the same jsonb, which is all that is kept of the text (the
+    statement casts it). What orjson refuses (an integer beyond 64 bits, a key that is not a
+    string) :data:`_dumps` writes, or refuses, as before."""
     try:
         return orjson.dumps(doc).decode()
     except TypeError:  # (orjson.JSONEncodeError is one)
