@@ -537,22 +537,25 @@ class Evaluation:
         hour (then its hours are those the minutes were read by)."""
         if start.timestamp() % _ONE_HOUR:
             return None
-        hours: list[datetime] = []
+        # Each hour looked up once: a datetime key costs microseconds to find (its hash, and
+        # an aware comparison with a key of another tzinfo, UTC's against the read's).
+        hours: list[tuple[datetime, dict[str, tuple[Any, ...]]]] = []
         missing: list[tuple[datetime, datetime]] = []
         hour, end_utc = start.astimezone(UTC), end.astimezone(UTC)
         while hour < end_utc:
-            if hour in self._hour_spreads:
-                hours.append(hour)
+            spreads = self._hour_spreads.get(hour)
+            if spreads is not None:
+                hours.append((hour, spreads))
             elif missing and missing[-1][1] == hour:
                 missing[-1] = (missing[-1][0], hour + _HOUR)
             else:
                 missing.append((hour, hour + _HOUR))
             hour += _HOUR
         rows = [
-            (pollutant, hour, *self._hour_spreads[hour][pollutant])
+            (pollutant, hour, *spreads[pollutant])
             for pollutant in flat_line_pollutants(self.limits(day))
-            for hour in hours
-            if pollutant in self._hour_spreads[hour]
+            for hour, spreads in hours
+            if pollutant in spreads
         ]
         return rows, missing
 

@@ -675,7 +675,8 @@ def _converted_pairs(
     except KeyError:  # an O₂ not seen lately
         divisors = _divisors(o2_converting, t)
     by = scale.scaleb(-s, _WHOLE)  # C × scale = Decimal(c) × (scale × 10⁻ˢ): Converting pairs
-    done = list(map(truediv, map(mul, map(Decimal, converting), repeat(by)), divisors))
+    # by × c: the int made a Decimal exactly by the multiplication itself (Converting pairs, 3)
+    done = list(map(truediv, map(mul, repeat(by), converting), divisors))
     return done, Exact(o2s, t)
 
 
@@ -718,10 +719,12 @@ _LEAST_PAIR = Decimal(-_PAIR_BOUND)
 # made of that integer times 10⁻ᵗ, exactly; (3) C × (21 − O₂ref) has the exact value, the
 # exponent (−s + e) and the sign (c's, +0 for 0, times the scale's) of Decimal(c) × S with
 # S = (21 − O₂ref) × 10⁻ˢ (exact: only the exponent moves), so the context rounds both alike,
-# signals alike, and gives the same Decimal; (4) the division then has the same operands. The
-# O₂ of the minutes (for the hour's O₂ mean) are kept as pairs too: their mean sums the
-# integers (Summing pairs). Tested against _converted on many values in
-# tests/alerts/test_rules_converting_pairs.py.
+# signals alike, and gives the same Decimal; S × c is that product (a Decimal times an int
+# makes the int's Decimal exactly, as Decimal(c) does, and the product's value, exponent and
+# sign do not depend on the operands' order), without a call per minute to make Decimal(c);
+# (4) the division then has the same operands. The O₂ of the minutes (for the hour's O₂ mean)
+# are kept as pairs too: their mean sums the integers (Summing pairs). Tested against
+# _converted on many values in tests/alerts/test_rules_converting_pairs.py.
 
 
 # Per scale t, O₂ mantissa o → 21 − o × 10⁻ᵗ (Converting pairs), for the O₂ values seen lately: an
@@ -741,23 +744,6 @@ def _divisors(o2s: Sequence[int], t: int) -> list[Decimal]:
         if o not in known:
             known[o] = _WHOLE.multiply(Decimal(whole - o), unit)
     return list(map(known.__getitem__, o2s))
-
-
-_PAIR_BOUND = 10**18  # |m| of a pair is below it
-_LEAST_PAIR = Decimal(-_PAIR_BOUND)
-# Converting pairs: in a context that adds pairs exactly (_sums_exactly: 28 digits or more,
-# exponents to ±99), with C = c × 10⁻ˢ and O₂ = o × 10⁻ᵗ pairs (|c|, |o| < 10¹⁸, s, t ≤ 18),
-# _converted's C × (21 − O₂ref) / (21 − O₂) is computed on the same operands without making the
-# Decimals of C and O₂: (1) O₂ < below (o2_max or 21, finite) is o < ⌈below × 10ᵗ⌉, as o is an
-# integer (an exact comparison either way); (2) 21 − O₂ for such an O₂ is exact (at most 20
-# digits), positive, of exponent min(0, −t) = −t and coefficient 21 × 10ᵗ − o: the Decimal
-# made of that integer times 10⁻ᵗ, exactly; (3) C × (21 − O₂ref) has the exact value, the
-# exponent (−s + e) and the sign (c's, +0 for 0, times the scale's) of Decimal(c) × S with
-# S = (21 − O₂ref) × 10⁻ˢ (exact: only the exponent moves), so the context rounds both alike,
-# signals alike, and gives the same Decimal; (4) the division then has the same operands. The
-# O₂ of the minutes (for the hour's O₂ mean) are kept as pairs too: their mean sums the
-# integers (Summing pairs). Tested against _converted on many values in
-# tests/alerts/test_rules_converting_pairs.py.
 
 
 def _exact_of(values: Sequence[Decimal], minutes: _Minutes) -> Exact | None:

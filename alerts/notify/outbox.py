@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 import psycopg
 from psycopg.types.json import Jsonb
 
@@ -96,7 +97,7 @@ def enqueue_many(conn: psycopg.Connection[Any], notifications: Sequence[Notifica
     pgcopy.register_arrays(conn.adapters)
     text = functools.partial(pgcopy.text, encoding=conn.info.encoding)
     events = pgcopy.array(pgcopy.Int8Array, [pgcopy.int8(n.event_id) for n in notifications])
-    payloads = [text(_dumps(n.to_json())) for n in notifications]
+    payloads = [text(_payload(n.to_json())) for n in notifications]
     params = {
         "event_ids": events,
         "payloads": pgcopy.array(pgcopy.TextArray, payloads),
@@ -126,6 +127,19 @@ def _unknown(notifications: Sequence[Notification]) -> UnknownEvent:
 
 
 _dumps = functools.partial(json.dumps, ensure_ascii=False, separators=(",", ":"))
+
+
+def _payload(doc: dict[str, Any]) -> str:
+    """A notification's JSON text, as :data:`_dumps` writes it, by orjson (in C, about a tenth
+    of the time a drain's payloads took): compact, non-ASCII as it is, every string, integer,
+    null and boolean written alike. A float may be spelt otherwise (``2.5e-07`` / ``2.5e-7``),
+    the same digits and exponent, so the same jsonb, which is all that is kept of the text (the
+    statement casts it). What orjson refuses (an integer beyond 64 bits, a key that is not a
+    string) :data:`_dumps` writes, or refuses, as before."""
+    try:
+        return orjson.dumps(doc).decode()
+    except TypeError:  # (orjson.JSONEncodeError is one)
+        return _dumps(doc)
 
 
 # A system alert event goes to the active subscriptions asking for system alerts (of its kind,
