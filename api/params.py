@@ -25,8 +25,8 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from difflib import get_close_matches
 from datetime import UTC, date, datetime, timedelta
+from difflib import get_close_matches
 from typing import Annotated, Literal
 
 from fastapi import FastAPI, Query, Request
