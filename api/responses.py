@@ -358,7 +358,14 @@ class _Mean(BaseModel):
 class HourPoint(_Mean):
     source: str = Field(description="Computed from minute (min), real-time (rtd) or hour data.")
     o2: float | None
-    valid: bool
+    valid: bool = Field(
+        description="The stored judgement of the data so far: ≥ 45 valid minutes (see `reason`)."
+    )
+    in_progress: bool = Field(
+        description="The hour has not ended yet (its end is after the server's now): `valid`, "
+        "`reason`, `coverage` and the judgement are those of the data so far and will change; "
+        "an in-progress hour is shown as such, not as invalid, and no statistic counts it."
+    )
     reason: str | None = Field(
         description="Why the mean is not valid, or a note on how a valid one was computed (e.g. arithmetic where the flow needed for volume weighting is missing)."
     )
@@ -370,7 +377,12 @@ class DayPoint(_Mean):
     date: dt.date = Field(description="Local calendar day.")
     source: str
     o2: float | None
-    valid: bool
+    valid: bool = Field(description="The stored judgement of the data so far (see `reason`).")
+    in_progress: bool = Field(
+        description="The local day has not ended yet (its end is after the server's now): `valid`, "
+        "`reason`, `coverage` and the judgement are those of the data so far and will change; "
+        "an in-progress local day is shown as such, not as invalid, and no statistic counts it."
+    )
     reason: str | None
     exceedance: Exceedance | None
 

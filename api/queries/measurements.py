@@ -12,7 +12,7 @@ time then pollutant (then data kind for raw); :data:`KEYS` are the sort keys a c
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -61,7 +61,8 @@ WHERE m.outlet_id = %(outlet)s AND m.ts >= %(start)s AND m.ts < %(end)s {polluta
 _HOUR = sql.SQL(
     """SELECT h.pollutant{pollutant}, h.hour_start AS period_start,
        h.hour_start + interval '1 hour' AS period_end, h.source, h.mean, h.converted,
-       h.zs_reported, h.o2_mean, h.valid_count, h.expected_count, h.valid, h.reason, h.flags
+       h.zs_reported, h.o2_mean, h.valid_count, h.expected_count, h.valid,
+       h.hour_start + interval '1 hour' > %(now)s AS in_progress, h.reason, h.flags
 FROM hourly_means h
 {pollutant_join}
 WHERE h.outlet_id = %(outlet)s AND h.hour_start >= %(start)s AND h.hour_start < %(end)s
@@ -73,7 +74,8 @@ _DAY = sql.SQL(
        d.day::timestamp AT TIME ZONE %(tz)s AS period_start,
        (d.day + 1)::timestamp AT TIME ZONE %(tz)s AS period_end,
        d.source, d.mean, d.converted, d.zs_reported, d.o2_mean, d.valid_count,
-       d.expected_count, d.valid, d.reason
+       d.expected_count, d.valid,
+       (d.day + 1)::timestamp AT TIME ZONE %(tz)s > %(now)s AS in_progress, d.reason
 FROM daily_means d
 {pollutant_join}
 WHERE d.outlet_id = %(outlet)s AND d.day >= %(first_day)s AND d.day < %(end_day)s
@@ -108,7 +110,7 @@ _JOINED = {"raw": "m", "hour": "h", "day": "d", "month": "mm"}  # the alias the 
 @dataclass(frozen=True, slots=True)
 class SeriesFilter:
     """What to select. ``first_day``/``end_day`` are the local days (month starts for monthly)
-    whose period starts in [start, end), end exclusive."""
+    whose period starts in [start, end), end exclusive. ``now`` is the request's clock."""
 
     outlet_id: int
     start: datetime
@@ -119,6 +121,8 @@ class SeriesFilter:
     flag_standard: str
     pollutant: str | None = None
     kind: str | None = None  # raw only: rtd | min | hour | day
+    # the server's now: a mean whose period ends after it is in progress (``in_progress``)
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 def _inner(resolution: str, f: SeriesFilter, *, names: bool = True) -> Statement:
@@ -148,6 +152,7 @@ def _inner(resolution: str, f: SeriesFilter, *, names: bool = True) -> Statement
         "flag_standard": f.flag_standard,
         "pollutant": f.pollutant,
         "kind": f.kind,
+        "now": f.now,
     }
     return Statement(query, params)
 
@@ -310,8 +315,9 @@ _HOUR_CSV = sql.SQL(
        {local_day} AS local_day,
        {end_cells} || ',' || s.start_utc || ',' || s.start_local || ',' || {end_cells} || ','
        || {numbers} AS head,
-       s.mean::text AS mean, s.converted::text AS converted, s.valid, s.source,
-       {o2} AS o2, s.reason, s.flags::text AS flags {key}
+       s.mean::text AS mean, s.converted::text AS converted, s.valid,
+       s.in_progress::text AS in_progress, s.source, {o2} AS o2, s.reason,
+       s.flags::text AS flags {key}
 FROM ({rows}) s
 ORDER BY {keys}"""
 )
@@ -319,7 +325,8 @@ ORDER BY {keys}"""
 # The columns of a row of :func:`hour_csv_rows`, in order.
 HOUR_CSV_COLUMNS = (
     "pollutant", "p_name_zh", "p_name_en", "p_unit_zh", "p_unit_en", "local_day", "head",
-    "mean", "converted", "valid", "source", "o2", "reason", "flags", "period_start",
+    "mean", "converted", "valid", "in_progress", "source", "o2", "reason", "flags",
+    "period_start",
 )  # fmt: skip
 
 
@@ -335,7 +342,8 @@ def hour_csv_rows(
     :data:`HOUR_CSV_COLUMNS` (without ``period_start`` unless ``keyed``, for a page's cursor):
     ``head`` is the CSV of the cells from ``datetime_utc`` to ``coverage_expected``;
     ``local_day`` the point's start day in the outlet's zone (the day of its limit);
-    ``mean``, ``converted`` and ``o2`` the numerics' texts; ``flags`` the jsonb's text."""
+    ``mean``, ``converted`` and ``o2`` the numerics' texts; ``in_progress`` ``true`` or
+    ``false``; ``flags`` the jsonb's text."""
     page = points("hour", f, after=after, limit=limit)  # sorted and cut before formatting
     keys = sql.SQL(", ").join(sql.Identifier("s", k) for k in KEYS["hour"])
     params = dict(page.params) | {"local_tz": local_tz}
@@ -382,6 +390,7 @@ _HOUR_JSON = sql.SQL(
        s.mean::text AS mean, s.converted::text AS converted, s.valid,
        '"source":' || coalesce(to_json(s.source)::text, 'null') || ',"o2":' || {o2}
        || ',"valid":' || coalesce(to_json(s.valid)::text, 'null')
+       || ',"in_progress":' || s.in_progress::text
        || ',"reason":' || coalesce(to_json(s.reason)::text, 'null')
        || ',"flags":' || coalesce(s.flags::text, '{{}}') AS tail,
        s.start_utc
