@@ -21,6 +21,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -99,8 +100,14 @@ class _HostPage(BaseHTTPRequestHandler):
 @pytest.fixture
 def host_url(api_url: str, world: World) -> Iterator[str]:
     """Another origin (another port) serving a page that embeds the widgets."""
-    body = HOST_PAGE.format(api=api_url, gas=world.gas, hangzhou=world.hangzhou).encode()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_HostPage, body))
+    with _host(HOST_PAGE.format(api=api_url, gas=world.gas, hangzhou=world.hangzhou)) as url:
+        yield url
+
+
+@contextmanager
+def _host(page: str) -> Iterator[str]:
+    """``page`` served from another origin (another port); its URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_HostPage, page.encode()))
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
@@ -267,16 +274,8 @@ def test_the_hour_in_progress_is_shown_as_such_not_as_invalid(
     db.execute(
         "UPDATE outlet_activity SET last_data_at = %s WHERE outlet_id = %s", (now, world.gas)
     )
-    body = IN_PROGRESS_PAGE.format(api=api_url, gas=world.gas, lang=lang).encode()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_HostPage, body))
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/"
+    with _host(IN_PROGRESS_PAGE.format(api=api_url, gas=world.gas, lang=lang)) as url:
         report = _report(_chromium(url, tmp_path / "in-progress.png", tmp_path / "profile"))
-    finally:
-        server.shutdown()
-        server.server_close()
     assert report["detail"]["rows"] == 3, report
     valid, invalid, in_progress = report["rows"]
     assert valid["cls"] == "" and invalid["cls"] == "sw-invalid"
