@@ -363,8 +363,9 @@ class HourPoint(_Mean):
     )
     in_progress: bool = Field(
         description="The hour has not ended yet (its end is after the server's now): `valid`, "
-        "`reason`, `coverage` and the judgement are those of the data so far and will change; "
-        "an in-progress hour is shown as such, not as invalid, and no statistic counts it."
+        "`reason`, `coverage` and the judgement are those of the data so far and will change. "
+        "Shown as in progress, not as invalid; data capture and completeness rates count only "
+        "hours that have ended."
     )
     reason: str | None = Field(
         description="Why the mean is not valid, or a note on how a valid one was computed (e.g. arithmetic where the flow needed for volume weighting is missing)."
@@ -379,9 +380,9 @@ class DayPoint(_Mean):
     o2: float | None
     valid: bool = Field(description="The stored judgement of the data so far (see `reason`).")
     in_progress: bool = Field(
-        description="The local day has not ended yet (its end is after the server's now): `valid`, "
-        "`reason`, `coverage` and the judgement are those of the data so far and will change; "
-        "an in-progress local day is shown as such, not as invalid, and no statistic counts it."
+        description="The local day has not ended yet (its end is after the server's now): "
+        "`valid`, `reason`, `coverage` and the judgement are those of the data so far and will "
+        "change."
     )
     reason: str | None
     exceedance: Exceedance | None
