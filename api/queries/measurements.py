@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from psycopg import sql
 
@@ -62,7 +63,7 @@ _HOUR = sql.SQL(
     """SELECT h.pollutant{pollutant}, h.hour_start AS period_start,
        h.hour_start + interval '1 hour' AS period_end, h.source, h.mean, h.converted,
        h.zs_reported, h.o2_mean, h.valid_count, h.expected_count, h.valid,
-       h.hour_start + interval '1 hour' > %(now)s AS in_progress, h.reason, h.flags
+       h.hour_start > %(running_from)s AS in_progress, h.reason, h.flags
 FROM hourly_means h
 {pollutant_join}
 WHERE h.outlet_id = %(outlet)s AND h.hour_start >= %(start)s AND h.hour_start < %(end)s
@@ -75,7 +76,7 @@ _DAY = sql.SQL(
        (d.day + 1)::timestamp AT TIME ZONE %(tz)s AS period_end,
        d.source, d.mean, d.converted, d.zs_reported, d.o2_mean, d.valid_count,
        d.expected_count, d.valid,
-       (d.day + 1)::timestamp AT TIME ZONE %(tz)s > %(now)s AS in_progress, d.reason
+       d.day >= %(today)s AS in_progress, d.reason
 FROM daily_means d
 {pollutant_join}
 WHERE d.outlet_id = %(outlet)s AND d.day >= %(first_day)s AND d.day < %(end_day)s
@@ -152,7 +153,10 @@ def _inner(resolution: str, f: SeriesFilter, *, names: bool = True) -> Statement
         "flag_standard": f.flag_standard,
         "pollutant": f.pollutant,
         "kind": f.kind,
-        "now": f.now,
+        # an hour ends after now when it starts after now − 1 h, a local day when it is today
+        # or later: compared with the stored column, with no arithmetic per row
+        "running_from": f.now - timedelta(hours=1),
+        "today": f.now.astimezone(ZoneInfo(f.timezone)).date(),
     }
     return Statement(query, params)
 
