@@ -391,6 +391,10 @@ class DayPoint(_Mean):
 class MonthPoint(_Mean):
     month: str = Field(examples=["2026-11"], description="Local calendar month.")
     days_with_data: int
+    in_progress: bool = Field(
+        description="The local month has not ended yet: its mean and coverage are those of the "
+        "days so far."
+    )
 
 
 class SeriesMeta(Meta):

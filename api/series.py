@@ -230,6 +230,7 @@ def converter(resolution: str, calendar: LimitCalendar, tz: tzinfo) -> Callable[
             zs_reported=number(row["zs_reported"]),
             coverage=_coverage(row),
             days_with_data=row["days_with_data"],
+            in_progress=row["in_progress"],
             limit=None,
         )
 

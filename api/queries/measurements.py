@@ -88,7 +88,8 @@ _MONTH = sql.SQL(
        mm.month::timestamp AT TIME ZONE %(tz)s AS period_start,
        (mm.month + interval '1 month') AT TIME ZONE %(tz)s AS period_end,
        mm.mean, mm.converted, mm.zs_reported, mm.valid_count,
-       ((mm.month + interval '1 month')::date - mm.month) AS expected_count, mm.days_with_data
+       ((mm.month + interval '1 month')::date - mm.month) AS expected_count, mm.days_with_data,
+       mm.month >= date_trunc('month', %(today)s::timestamp)::date AS in_progress
 FROM (
     SELECT d.pollutant, date_trunc('month', d.day::timestamp)::date AS month,
            avg(d.mean) FILTER (WHERE d.valid) AS mean,

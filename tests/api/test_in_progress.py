@@ -111,6 +111,12 @@ def test_the_current_local_day_is_in_progress(
     text = _get(client, world.gas, f"{query}&format=csv").text
     assert [r["in_progress"] for r in csv_rows(text)] == ["false", "true"]
     assert_csv_equals_json(text, results)
+    # and the month of today (the mean of its days so far), not the one before
+    previous = (today.replace(day=1) - timedelta(days=1)).replace(day=1)
+    query = f"pollutant=a21026&resolution=month&start={previous.isoformat()}"
+    months = _get(client, world.gas, query).json()["results"]
+    assert [(m["month"], m["in_progress"]) for m in months][-1] == (today.strftime("%Y-%m"), True)
+    assert all(not m["in_progress"] for m in months[:-1])
 
 
 def test_data_capture_counts_no_hour_that_has_not_ended(
