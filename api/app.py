@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 from psycopg_pool import ConnectionPool
@@ -26,6 +26,7 @@ from api.bodylimit import BodyLimitMiddleware
 from api.broadcast import Broadcast
 from api.db import QUERY_TIMEOUT_S, Database
 from api.exports import IDLE_IN_TRANSACTION_S, ExportSlots
+from api.params import index_query_names, reject_unknown
 from api.ratelimit import RateLimiter, RateLimitMiddleware
 from api.render import GZIP_LEVEL, GZIP_MINIMUM_SIZE
 from api.routes import (
@@ -90,6 +91,9 @@ the limits they are judged by with their source documents.
 * **Caching**: `ETag` (answer `If-None-Match` with 304) and `Cache-Control` on public reads.
 * **Errors**: always `{{"error": {{"status", "code", "message", "parameter"?}}}}`. Queries are
   cut off after {timeout:g} s (503).
+* **Unknown parameters**: a query parameter an operation does not list is a 422
+  (`invalid_parameter`) naming it and listing those the operation takes, so a typo (`stat` for
+  `start`) is not answered with the defaults; `utm_*` and `_` (a cache-buster) are ignored.
 """
 
 
@@ -125,6 +129,8 @@ def create_app(settings: ApiSettings, *, pool: ConnectionPool | None = None) -> 
             rate=rate if rate > 0 else "unlimited", timeout=QUERY_TIMEOUT_S
         ),
         lifespan=lifespan,
+        # an unknown query parameter is a 422 on the operations of the OpenAPI document
+        dependencies=[Depends(reject_unknown)],
     )
     app.state.settings = settings
     # requests for information: a second, hourly limit per address on submitting them
@@ -189,4 +195,5 @@ def create_app(settings: ApiSettings, *, pool: ConnectionPool | None = None) -> 
     app.include_router(publication.router)  # hash-chained log, signed roots, keys, verify
     app.include_router(publication_feeds.router)  # the signed roots as feeds, to mirror
     metrics.install(app)  # outermost middleware: counts every request; GET /metrics
+    index_query_names(app)  # for reject_unknown: what each operation declares
     return app

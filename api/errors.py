@@ -9,7 +9,8 @@ Every error body is::
 ``parameter`` is there only when one request parameter is to blame. The hierarchy::
 
     ApiError(status, code, message, *, parameter=None)
-    ├── InvalidParameter      422  invalid_parameter   a query or path parameter is wrong
+    ├── InvalidParameter      422  invalid_parameter   a query or path parameter is wrong, or
+    │                                                  unknown (api/params.py reject_unknown)
     ├── Unauthorized          401  unauthorized        no or bad credentials (staff endpoints)
     ├── Forbidden             403  forbidden           credentials without the right (staff)
     ├── NotFound              404  not_found           no such resource, or no such route
@@ -402,7 +403,9 @@ def _doc(description: str) -> dict[str, Any]:
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     413: _doc("The request body is larger than this endpoint takes (api/bodylimit.py)."),
-    422: _doc("A parameter is not valid; `error.parameter` names it."),
+    422: _doc(
+        "A parameter is not valid, or not one this operation takes; `error.parameter` names it."
+    ),
     429: _doc("Rate limit exceeded; see the `Retry-After` and `RateLimit-*` headers."),
     500: _doc("Internal error; it has been logged, the message carries a reference."),
     503: _doc("The database did not answer in time; retry after `Retry-After` seconds."),

@@ -7,7 +7,9 @@ Hard limits (documented in the OpenAPI description of each parameter):
   daily and monthly 3,660 days); without ``start``/``end`` the last :data:`DEFAULT_SPAN`;
 * CSV without an explicit ``limit`` streams every row of the filtered result.
 
-Every problem is an :class:`api.errors.InvalidParameter` naming the parameter.
+Every problem is an :class:`api.errors.InvalidParameter` naming the parameter, and so is a query
+parameter the endpoint does not declare (:func:`reject_unknown`, for the operations of the
+OpenAPI document; HTML pages stay lenient).
 
 The dependencies here (:func:`pagination`, :func:`output_format`, :func:`reject_nul`) are
 ``async def`` because none of them blocks: FastAPI runs a sync dependency in the thread pool,
@@ -21,20 +23,25 @@ import binascii
 import json
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from difflib import get_close_matches
 from typing import Annotated, Literal
 
-from fastapi import Query, Request
-from pydantic import BeforeValidator, Strict
+from fastapi import FastAPI, Query, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import iter_route_contexts
+from pydantic import BaseModel, BeforeValidator, Strict
 
-from api.errors import InvalidParameter
+from api.errors import ApiError, InvalidParameter
 from api.responses import LOCAL_TZ
 
 __all__ = [
     "DATE_TIME",
     "DEFAULT_LIMIT",
     "DEFAULT_SPAN",
+    "IGNORED_QUERY",
     "MAX_LIMIT",
     "MAX_SPAN",
     "POINT_PATTERN",
@@ -45,8 +52,10 @@ __all__ = [
     "Pagination",
     "Period",
     "Resolution",
+    "declared_query",
     "decode_cursor",
     "encode_cursor",
+    "index_query_names",
     "output_format",
     "pagination",
     "parse_bbox",
@@ -54,6 +63,7 @@ __all__ = [
     "parse_point",
     "prefers_csv",
     "reject_nul",
+    "reject_unknown",
     "series_period",
 ]
 
@@ -167,6 +177,84 @@ async def reject_nul(request: Request) -> None:
     for name, value in items:
         if "\x00" in name or (isinstance(value, str) and "\x00" in value):
             raise InvalidParameter(name.replace("\x00", ""), "must not contain NUL characters")
+
+
+# --- Unknown parameters -------------------------------------------------------------------------
+
+# Names a client adds that no endpoint declares and that are never a typo of one: campaign tags
+# (utm_source …) on a shared link, and jQuery's cache-buster `_` (`$.ajax({cache: false})`) on a
+# portal's call. Ignored everywhere, as they always were.
+IGNORED_QUERY = re.compile(r"_|utm_[0-9A-Za-z_]*")
+
+
+def declared_query(dependant: Dependant) -> frozenset[str]:
+    """The query parameter names an operation declares: its own and those of every dependency
+    (pagination, output_format …), by alias (``format``); a parameter model gives its fields."""
+    names: set[str] = set()
+    for field in dependant.query_params:
+        model = field.field_info.annotation
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            names |= {info.alias or name for name, info in model.model_fields.items()}
+        else:
+            names.add(field.alias)
+    for dependency in dependant.dependencies:
+        names |= declared_query(dependency)
+    return frozenset(names)
+
+
+def index_query_names(app: FastAPI) -> None:
+    """Record, once the routes are all there, the query names of every operation the OpenAPI
+    document describes (the JSON/CSV API, feeds, probes), for :func:`reject_unknown`.
+
+    Keyed by the id of the route a request is matched to (``scope["route"]``): the app holds its
+    routes, so no id is reused while the index lives in ``app.state``. Routes outside the
+    document — the portal, the widgets, the console (HTML that people visit and portals embed,
+    and that gets links with tracking parameters such as WeChat's ``from=…``) — are not indexed
+    and take any parameter; so is a route added after this."""
+    index: dict[int, frozenset[str]] = {}
+    for context in iter_route_contexts(app.routes):
+        dependant = getattr(context, "dependant", None)
+        if isinstance(dependant, Dependant) and getattr(context, "include_in_schema", False):
+            index[id(context.original_route)] = declared_query(dependant)
+    app.state.query_names = index
+
+
+async def reject_unknown(request: Request) -> None:
+    """App dependency: a query parameter the operation does not declare is refused (422 naming
+    it and listing those it takes), so that a typo (``day`` for ``date``) is not silently
+    answered with the defaults. :data:`IGNORED_QUERY` names pass."""
+    index: Mapping[int, frozenset[str]] = getattr(request.app.state, "query_names", {})
+    accepted = index.get(id(request.scope.get("route")))
+    if accepted is None:
+        return
+    unknown = [
+        name
+        for name in request.query_params
+        if name not in accepted and not IGNORED_QUERY.fullmatch(name)
+    ]
+    if unknown:
+        raise _unknown(unknown, accepted)
+
+
+def _unknown(unknown: list[str], accepted: frozenset[str]) -> ApiError:
+    word = "parameter" if len(unknown) == 1 else "parameters"
+    shown = [name[:40] for name in unknown[:10]]  # a flood of names is not echoed back
+    message = f"unknown query {word} {', '.join(map(repr, shown))}"
+    if len(unknown) > len(shown):
+        message += f" and {len(unknown) - len(shown)} more"
+    hints = [
+        f"{match[0]!r} for {name!r}"
+        for name in shown
+        if (match := get_close_matches(name.lower(), sorted(accepted), n=1, cutoff=0.6))
+    ]
+    if hints:
+        message += f" (did you mean {', '.join(hints)}?)"
+    if accepted:
+        message += f"; this endpoint takes {', '.join(sorted(accepted))}"
+    else:
+        message += "; this endpoint takes no query parameters"
+    # the one error shape and code of a bad parameter (422, like every other, api/errors.py)
+    return ApiError(422, "invalid_parameter", message, parameter=unknown[0].replace("\x00", ""))
 
 
 # --- Days -------------------------------------------------------------------------------------

@@ -358,7 +358,15 @@ class _Mean(BaseModel):
 class HourPoint(_Mean):
     source: str = Field(description="Computed from minute (min), real-time (rtd) or hour data.")
     o2: float | None
-    valid: bool
+    valid: bool = Field(
+        description="The stored judgement of the data so far: ≥ 45 valid minutes (see `reason`)."
+    )
+    in_progress: bool = Field(
+        description="The hour has not ended yet (its end is after the server's now): `valid`, "
+        "`reason`, `coverage` and the judgement are those of the data so far and will change. "
+        "Shown as in progress, not as invalid; data capture and completeness rates count only "
+        "hours that have ended."
+    )
     reason: str | None = Field(
         description="Why the mean is not valid, or a note on how a valid one was computed (e.g. arithmetic where the flow needed for volume weighting is missing)."
     )
@@ -370,7 +378,12 @@ class DayPoint(_Mean):
     date: dt.date = Field(description="Local calendar day.")
     source: str
     o2: float | None
-    valid: bool
+    valid: bool = Field(description="The stored judgement of the data so far (see `reason`).")
+    in_progress: bool = Field(
+        description="The local day has not ended yet (its end is after the server's now): "
+        "`valid`, `reason`, `coverage` and the judgement are those of the data so far and will "
+        "change."
+    )
     reason: str | None
     exceedance: Exceedance | None
 
@@ -378,6 +391,10 @@ class DayPoint(_Mean):
 class MonthPoint(_Mean):
     month: str = Field(examples=["2026-11"], description="Local calendar month.")
     days_with_data: int
+    in_progress: bool = Field(
+        description="The local month has not ended yet: its mean and coverage are those of the "
+        "days so far."
+    )
 
 
 class SeriesMeta(Meta):

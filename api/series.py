@@ -191,6 +191,7 @@ def converter(resolution: str, calendar: LimitCalendar, tz: tzinfo) -> Callable[
             zs_reported=number(row["zs_reported"]),
             o2=number(row["o2_mean"]),
             valid=row["valid"],
+            in_progress=row["in_progress"],
             reason=row["reason"],
             coverage=_coverage(row),
             flags=row["flags"] or {},
@@ -211,6 +212,7 @@ def converter(resolution: str, calendar: LimitCalendar, tz: tzinfo) -> Callable[
             zs_reported=number(row["zs_reported"]),
             o2=number(row["o2_mean"]),
             valid=row["valid"],
+            in_progress=row["in_progress"],
             reason=row["reason"],
             coverage=_coverage(row),
             limit=None if lim is None else limit_ref(lim),
@@ -228,6 +230,7 @@ def converter(resolution: str, calendar: LimitCalendar, tz: tzinfo) -> Callable[
             zs_reported=number(row["zs_reported"]),
             coverage=_coverage(row),
             days_with_data=row["days_with_data"],
+            in_progress=row["in_progress"],
             limit=None,
         )
 
@@ -398,12 +401,13 @@ assert [c[0] for c in _HOUR_COLUMNS] == (
     + ["period"] * 4
     + ["mean", "converted", "zs_reported", "coverage", "coverage"]
     + ["limit"] * len(_LIMIT_COLUMNS)
-    + ["source", "o2", "valid", "reason", "flags"]
+    + ["source", "o2", "valid", "in_progress", "reason", "flags"]
     + ["exceedance"] * 3
 ), _HOUR_COLUMNS
-assert HOUR_CSV_COLUMNS[:15] == (
+assert HOUR_CSV_COLUMNS[:16] == (
     "pollutant", "p_name_zh", "p_name_en", "p_unit_zh", "p_unit_en", "local_day", "head",
-    "mean", "converted", "valid", "source", "o2", "reason", "flags", "period_start",
+    "mean", "converted", "valid", "in_progress", "source", "o2", "reason", "flags",
+    "period_start",
 )  # fmt: skip
 
 _BOOL = {None: "", True: "true", False: "false"}
@@ -482,8 +486,8 @@ def hour_csv_lines(
                     f"{value},{exceeds},{'' if multiple is None else _number_cell(multiple)}"
                 )
         lines.append(
-            f"{pollutant},{head},{limit},{text(row[10])},{row[11]},{_BOOL[valid]},"
-            f"{text(row[12])},{flags_cell(row[13] or '{}')},{exceedance}\r\n"
+            f"{pollutant},{head},{limit},{text(row[11])},{row[12]},{_BOOL[valid]},{row[10]},"
+            f"{text(row[13])},{flags_cell(row[14] or '{}')},{exceedance}\r\n"
         )
         if len(lines) >= batch:
             buffer.write("".join(lines))

@@ -12,9 +12,10 @@ time then pollutant (then data kind for raw); :data:`KEYS` are the sort keys a c
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from psycopg import sql
 
@@ -61,7 +62,8 @@ WHERE m.outlet_id = %(outlet)s AND m.ts >= %(start)s AND m.ts < %(end)s {polluta
 _HOUR = sql.SQL(
     """SELECT h.pollutant{pollutant}, h.hour_start AS period_start,
        h.hour_start + interval '1 hour' AS period_end, h.source, h.mean, h.converted,
-       h.zs_reported, h.o2_mean, h.valid_count, h.expected_count, h.valid, h.reason, h.flags
+       h.zs_reported, h.o2_mean, h.valid_count, h.expected_count, h.valid,
+       h.hour_start > %(running_from)s AS in_progress, h.reason, h.flags
 FROM hourly_means h
 {pollutant_join}
 WHERE h.outlet_id = %(outlet)s AND h.hour_start >= %(start)s AND h.hour_start < %(end)s
@@ -73,7 +75,8 @@ _DAY = sql.SQL(
        d.day::timestamp AT TIME ZONE %(tz)s AS period_start,
        (d.day + 1)::timestamp AT TIME ZONE %(tz)s AS period_end,
        d.source, d.mean, d.converted, d.zs_reported, d.o2_mean, d.valid_count,
-       d.expected_count, d.valid, d.reason
+       d.expected_count, d.valid,
+       d.day >= %(today)s AS in_progress, d.reason
 FROM daily_means d
 {pollutant_join}
 WHERE d.outlet_id = %(outlet)s AND d.day >= %(first_day)s AND d.day < %(end_day)s
@@ -85,7 +88,8 @@ _MONTH = sql.SQL(
        mm.month::timestamp AT TIME ZONE %(tz)s AS period_start,
        (mm.month + interval '1 month') AT TIME ZONE %(tz)s AS period_end,
        mm.mean, mm.converted, mm.zs_reported, mm.valid_count,
-       ((mm.month + interval '1 month')::date - mm.month) AS expected_count, mm.days_with_data
+       ((mm.month + interval '1 month')::date - mm.month) AS expected_count, mm.days_with_data,
+       mm.month >= date_trunc('month', %(today)s::timestamp)::date AS in_progress
 FROM (
     SELECT d.pollutant, date_trunc('month', d.day::timestamp)::date AS month,
            avg(d.mean) FILTER (WHERE d.valid) AS mean,
@@ -108,7 +112,7 @@ _JOINED = {"raw": "m", "hour": "h", "day": "d", "month": "mm"}  # the alias the 
 @dataclass(frozen=True, slots=True)
 class SeriesFilter:
     """What to select. ``first_day``/``end_day`` are the local days (month starts for monthly)
-    whose period starts in [start, end), end exclusive."""
+    whose period starts in [start, end), end exclusive. ``now`` is the request's clock."""
 
     outlet_id: int
     start: datetime
@@ -119,6 +123,8 @@ class SeriesFilter:
     flag_standard: str
     pollutant: str | None = None
     kind: str | None = None  # raw only: rtd | min | hour | day
+    # the server's now: a mean whose period ends after it is in progress (``in_progress``)
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 def _inner(resolution: str, f: SeriesFilter, *, names: bool = True) -> Statement:
@@ -148,6 +154,10 @@ def _inner(resolution: str, f: SeriesFilter, *, names: bool = True) -> Statement
         "flag_standard": f.flag_standard,
         "pollutant": f.pollutant,
         "kind": f.kind,
+        # an hour ends after now when it starts after now − 1 h, a local day when it is today
+        # or later: compared with the stored column, with no arithmetic per row
+        "running_from": f.now - timedelta(hours=1),
+        "today": f.now.astimezone(ZoneInfo(f.timezone)).date(),
     }
     return Statement(query, params)
 
@@ -310,8 +320,9 @@ _HOUR_CSV = sql.SQL(
        {local_day} AS local_day,
        {end_cells} || ',' || s.start_utc || ',' || s.start_local || ',' || {end_cells} || ','
        || {numbers} AS head,
-       s.mean::text AS mean, s.converted::text AS converted, s.valid, s.source,
-       {o2} AS o2, s.reason, s.flags::text AS flags {key}
+       s.mean::text AS mean, s.converted::text AS converted, s.valid,
+       s.in_progress::text AS in_progress, s.source, {o2} AS o2, s.reason,
+       s.flags::text AS flags {key}
 FROM ({rows}) s
 ORDER BY {keys}"""
 )
@@ -319,7 +330,8 @@ ORDER BY {keys}"""
 # The columns of a row of :func:`hour_csv_rows`, in order.
 HOUR_CSV_COLUMNS = (
     "pollutant", "p_name_zh", "p_name_en", "p_unit_zh", "p_unit_en", "local_day", "head",
-    "mean", "converted", "valid", "source", "o2", "reason", "flags", "period_start",
+    "mean", "converted", "valid", "in_progress", "source", "o2", "reason", "flags",
+    "period_start",
 )  # fmt: skip
 
 
@@ -335,7 +347,8 @@ def hour_csv_rows(
     :data:`HOUR_CSV_COLUMNS` (without ``period_start`` unless ``keyed``, for a page's cursor):
     ``head`` is the CSV of the cells from ``datetime_utc`` to ``coverage_expected``;
     ``local_day`` the point's start day in the outlet's zone (the day of its limit);
-    ``mean``, ``converted`` and ``o2`` the numerics' texts; ``flags`` the jsonb's text."""
+    ``mean``, ``converted`` and ``o2`` the numerics' texts; ``in_progress`` ``true`` or
+    ``false``; ``flags`` the jsonb's text."""
     page = points("hour", f, after=after, limit=limit)  # sorted and cut before formatting
     keys = sql.SQL(", ").join(sql.Identifier("s", k) for k in KEYS["hour"])
     params = dict(page.params) | {"local_tz": local_tz}
@@ -382,6 +395,7 @@ _HOUR_JSON = sql.SQL(
        s.mean::text AS mean, s.converted::text AS converted, s.valid,
        '"source":' || coalesce(to_json(s.source)::text, 'null') || ',"o2":' || {o2}
        || ',"valid":' || coalesce(to_json(s.valid)::text, 'null')
+       || ',"in_progress":' || s.in_progress::text
        || ',"reason":' || coalesce(to_json(s.reason)::text, 'null')
        || ',"flags":' || coalesce(s.flags::text, '{{}}') AS tail,
        s.start_utc

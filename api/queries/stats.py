@@ -4,7 +4,10 @@ data-capture rate of hourly means.
 * exceedances: exceedance cases whose periods overlap [start, end) (the first starts before
   ``end``, the latest ends after ``start``);
 * data capture: valid hourly means starting in the period / expected hours, the expected hours
-  being the hours of the period for each (outlet, pollutant) with any hourly mean in it.
+  being the hours of the period for each (outlet, pollutant) with any hourly mean in it; an
+  hour not over yet (``now`` before its end) counts in neither, as in the completeness rates
+  (schemas.completeness.expected.completed_until): the running hour is in progress, not
+  missing, and is not valid yet.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ Grouping = Literal["district", "pollutant"]
 
 # Per (outlet, pollutant): valid hourly means in the period.
 _HOURS = sql.SQL(
-    "SELECT outlet_id, pollutant, count(*) FILTER (WHERE valid) AS valid_hours"
+    "SELECT outlet_id, pollutant, count(*) FILTER (WHERE valid"
+    " AND hour_start + interval '1 hour' <= %(now)s) AS valid_hours"
     " FROM hourly_means WHERE hour_start >= %(start)s AND hour_start < %(end)s"
     " GROUP BY outlet_id, pollutant"
 )
@@ -71,19 +75,25 @@ _POLLUTANTS = sql.SQL(
 ).format
 
 
-def _params(start: datetime, end: datetime) -> dict[str, Any]:
-    return {"start": start, "end": end}
+def _params(start: datetime, end: datetime, now: datetime) -> dict[str, Any]:
+    return {"start": start, "end": end, "now": now}
 
 
 def select(
-    grouping: Grouping, start: datetime, end: datetime, limit: int | None, offset: int
+    grouping: Grouping,
+    start: datetime,
+    end: datetime,
+    limit: int | None,
+    offset: int,
+    *,
+    now: datetime,
 ) -> Statement:
     template = _DISTRICTS if grouping == "district" else _POLLUTANTS
     query = template(hours=_HOURS, cases=_CASES, page=limit_offset(limit, offset))
-    return Statement(query, _params(start, end))
+    return Statement(query, _params(start, end, now))
 
 
-def count(grouping: Grouping, start: datetime, end: datetime) -> Statement:
+def count(grouping: Grouping, start: datetime, end: datetime, *, now: datetime) -> Statement:
     query: sql.Composable
     if grouping == "district":
         query = sql.SQL(
@@ -95,4 +105,4 @@ def count(grouping: Grouping, start: datetime, end: datetime) -> Statement:
         "WITH h AS ({hours}), c AS ({cases}) SELECT count(*) AS found FROM"
         " (SELECT pollutant FROM h UNION SELECT pollutant FROM c) k"
     ).format(hours=_HOURS, cases=_CASES)
-    return Statement(query, _params(start, end))
+    return Statement(query, _params(start, end, now))

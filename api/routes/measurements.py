@@ -131,7 +131,10 @@ def get_measurements(
     """Points sorted by time then pollutant. Means are period-ending (`datetime` = end of
     `period`) with their coverage; each point carries the limit in force on its day (hourly
     limits for raw and hourly points, daily limits for daily points) and valid means the
-    exceedance judgement. Long series are paged with `cursor` (`meta.next`, `Link` header)."""
+    exceedance judgement. Long series are paged with `cursor` (`meta.next`, `Link` header).
+    An hour or local day not over yet has `in_progress: true`: its `valid` and `reason` are
+    the stored judgement of the data so far (a running hour with 26 valid minutes is not valid
+    *yet*), not a data-quality failure."""
     page_size = None if fmt == "csv" and limit is None else limit or 100
     found: int | None = None
     hour_rows: list[tuple[Any, ...]] = []
@@ -145,7 +148,8 @@ def get_measurements(
             raise InvalidParameter("pollutant", f"unknown HJ 212 code {pollutant!r}")
         if kind is not None and resolution != "raw":
             raise InvalidParameter("kind", "applies to resolution=raw only")
-        period = series_period(resolution, start, end, datetime.now(UTC))
+        now = datetime.now(UTC)  # the default end, and the clock of `in_progress`
+        period = series_period(resolution, start, end, now)
         position = decode_cursor(cursor) if cursor is not None else None
         after = parse_key(resolution, position.key) if position is not None else None
         try:
@@ -163,6 +167,7 @@ def get_measurements(
             flag_standard=flag_standard(outlet["protocol_profile"]),
             pollutant=pollutant,
             kind=kind,
+            now=now,
         )
         if resolution == "month":
             calendar = LimitCalendar([], [])

@@ -26,6 +26,7 @@ from api.queries import stats as queries
 from api.render import CSV_RESPONSE
 from api.responses import Page, Period, PollutantRef, instant
 from api.routes.common import list_response
+from schemas.completeness.expected import completed_until
 
 __all__ = ["DEFAULT_SPAN", "MAX_SPAN", "router", "stats_period"]
 
@@ -42,9 +43,12 @@ _HOUR = timedelta(hours=1)
 
 
 class DataCapture(BaseModel):
-    valid_hours: int = Field(description="Valid hourly means starting in the period.")
+    valid_hours: int = Field(
+        description="Valid hourly means starting in the period, of hours that have ended."
+    )
     expected_hours: int = Field(
-        description="Hours of the period for each outlet and pollutant with any hourly mean in it."
+        description="Hours of the period that have ended (the running hour is in progress, not "
+        "missing), for each outlet and pollutant with any hourly mean in the period."
     )
     rate: float | None = Field(description="valid_hours / expected_hours; null when none expected.")
 
@@ -85,8 +89,8 @@ def hours_in(start: datetime, end: datetime) -> int:
     return max(0, math.ceil((end - first) / _HOUR))
 
 
-def _common(row: Row, start: datetime, end: datetime) -> dict[str, object]:
-    expected = int(row["series"]) * hours_in(start, end)
+def _common(row: Row, start: datetime, end: datetime, now: datetime) -> dict[str, object]:
+    expected = int(row["series"]) * hours_in(start, completed_until(end, now))
     valid = int(row["valid_hours"])
     return {
         "period": Period(start=instant(start), end=instant(end)),
@@ -131,18 +135,23 @@ def district_stats(
     end: EndParam = None,
 ) -> Response:
     """Per district of the enterprises (null: not recorded), over a period of at most 366 days."""
-    first, last = stats_period(start, end, datetime.now(UTC))
+    now = datetime.now(UTC)
+    first, last = stats_period(start, end, now)
 
     def district(row: Row) -> DistrictStats:
-        return DistrictStats.model_validate({"district": row["key"], **_common(row, first, last)})
+        return DistrictStats.model_validate(
+            {"district": row["key"], **_common(row, first, last, now)}
+        )
 
     return list_response(
         request,
         db,
         fmt=fmt,
         pagination=page,
-        count=queries.count("district", first, last),
-        select=lambda limit, offset: queries.select("district", first, last, limit, offset),
+        count=queries.count("district", first, last, now=now),
+        select=lambda limit, offset: queries.select(
+            "district", first, last, limit, offset, now=now
+        ),
         convert=district,
         model=DistrictStats,
         filename="stats-districts.csv",
@@ -164,19 +173,22 @@ def pollutant_stats(
     end: EndParam = None,
 ) -> Response:
     """Per pollutant with hourly means or exceedance cases in the period (at most 366 days)."""
-    first, last = stats_period(start, end, datetime.now(UTC))
+    now = datetime.now(UTC)
+    first, last = stats_period(start, end, now)
 
     def pollutant(row: Row) -> PollutantStats:
         ref = convert.pollutant_ref(row, "key")
-        return PollutantStats.model_validate({"pollutant": ref, **_common(row, first, last)})
+        return PollutantStats.model_validate({"pollutant": ref, **_common(row, first, last, now)})
 
     return list_response(
         request,
         db,
         fmt=fmt,
         pagination=page,
-        count=queries.count("pollutant", first, last),
-        select=lambda limit, offset: queries.select("pollutant", first, last, limit, offset),
+        count=queries.count("pollutant", first, last, now=now),
+        select=lambda limit, offset: queries.select(
+            "pollutant", first, last, limit, offset, now=now
+        ),
         convert=pollutant,
         model=PollutantStats,
         filename="stats-pollutants.csv",

@@ -18,8 +18,11 @@ import html
 import json
 import re
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -33,6 +36,7 @@ from tests.api.conftest import World, utc
 from tests.fixtures.processes import run_guarded
 
 CHROMIUM = Path("/usr/bin/chromium")
+HOUR = timedelta(hours=1)
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(),
@@ -96,8 +100,14 @@ class _HostPage(BaseHTTPRequestHandler):
 @pytest.fixture
 def host_url(api_url: str, world: World) -> Iterator[str]:
     """Another origin (another port) serving a page that embeds the widgets."""
-    body = HOST_PAGE.format(api=api_url, gas=world.gas, hangzhou=world.hangzhou).encode()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_HostPage, body))
+    with _host(HOST_PAGE.format(api=api_url, gas=world.gas, hangzhou=world.hangzhou)) as url:
+        yield url
+
+
+@contextmanager
+def _host(page: str) -> Iterator[str]:
+    """``page`` served from another origin (another port); its URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_HostPage, page.encode()))
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
@@ -218,3 +228,56 @@ def test_portal_page_renders_charts_and_exceedances(
     status = re.search(r"<sourcewatch-status [^>]*>", dom)
     assert status and 'data-rows="1"' in status.group(0)
     assert "The eight categories of supervision information" in dom
+
+
+IN_PROGRESS_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>The hour in progress</title></head>
+<body>
+<sourcewatch-chart outlet-id="{gas}" pollutant="a21026" lang="{lang}"></sourcewatch-chart>
+<pre id="report"></pre>
+<script>
+  document.addEventListener("sourcewatch:rendered", function (e) {{
+    var rows = e.target.shadowRoot.querySelectorAll("table.sw-series tr");
+    document.getElementById("report").textContent = JSON.stringify({{
+      detail: e.detail,
+      rows: Array.prototype.slice.call(rows, 1).map(function (r) {{
+        return {{cls: r.className, state: r.lastElementChild.textContent}};
+      }})
+    }});
+  }});
+</script>
+<script src="{api}/widgets/sourcewatch-widgets.js"></script>
+</body></html>
+"""
+
+
+@pytest.mark.parametrize(("lang", "label"), [("zh", "进行中"), ("en", "In progress")])
+def test_the_hour_in_progress_is_shown_as_such_not_as_invalid(
+    api_url: str, db: psycopg.Connection, world: World, tmp_path: Path, lang: str, label: str
+) -> None:
+    now = datetime.now(UTC)
+    running = now.replace(minute=0, second=0, microsecond=0)
+    if running + HOUR - now < timedelta(seconds=30):  # the page must load within the hour
+        time.sleep((running + HOUR - now).total_seconds())
+        now, running = datetime.now(UTC), running + HOUR
+    with db.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO hourly_means (outlet_id, pollutant, hour_start, source, mean, "
+            "converted, valid_count, expected_count, valid, reason) VALUES "
+            "(%s, 'a21026', %s, 'min', 60, 70, %s, 60, %s, %s)",
+            [
+                (world.gas, running - 2 * HOUR, 58, True, None),
+                (world.gas, running - HOUR, 20, False, "20 valid minutes of 60 (≥45 required)"),
+                (world.gas, running, 26, False, "26 valid minutes of 60 (≥45 required)"),
+            ],
+        )
+    db.execute(
+        "UPDATE outlet_activity SET last_data_at = %s WHERE outlet_id = %s", (now, world.gas)
+    )
+    with _host(IN_PROGRESS_PAGE.format(api=api_url, gas=world.gas, lang=lang)) as url:
+        report = _report(_chromium(url, tmp_path / "in-progress.png", tmp_path / "profile"))
+    assert report["detail"]["rows"] == 3, report
+    valid, invalid, in_progress = report["rows"]
+    assert valid["cls"] == "" and invalid["cls"] == "sw-invalid"
+    assert invalid["state"].startswith("无效" if lang == "zh" else "Invalid")
+    assert in_progress == {"cls": "sw-progress", "state": label}  # not "invalid: 26 valid …"

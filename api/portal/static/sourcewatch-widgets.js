@@ -21,6 +21,7 @@
     "th,td{text-align:left;padding:3px 6px;border-bottom:1px solid #eaeef2}" +
     "th{background:#f6f8fa;font-weight:600}" +
     "tr.sw-invalid td{background:#eee;color:#57606a}" +
+    "tr.sw-progress td{background:#ddf4ff;color:#57606a}" +
     ".sw-badge{display:inline-block;padding:0 6px;border-radius:9px;font-size:12px;color:#fff}" +
     ".sw-normal{background:#1a7f37}.sw-exceeding,.sw-open{background:#cf222e}" +
     ".sw-offline{background:#6e7781}.sw-fault{background:#9a6700}.sw-closed{background:#57606a}" +
@@ -203,7 +204,11 @@
     return p.mean;
   }
 
-  function shadeInvalid(spans) {
+  // Grey behind invalid hours; light blue behind the hour in progress (not over yet: neither
+  // valid nor invalid, whatever its data so far say).
+  var SHADES = { invalid: "rgba(110,119,129,0.25)", progress: "rgba(84,174,255,0.18)" };
+
+  function shadeHours(spans) {
     return {
       hooks: {
         drawAxes: [
@@ -211,10 +216,10 @@
             var ctx = u.ctx;
             var b = u.bbox;
             ctx.save();
-            ctx.fillStyle = "rgba(110,119,129,0.25)";
             spans.forEach(function (s) {
               var x0 = Math.max(u.valToPos(s[0], "x", true), b.left);
               var x1 = Math.min(u.valToPos(s[1], "x", true), b.left + b.width);
+              ctx.fillStyle = SHADES[s[2]];
               if (x1 > x0) ctx.fillRect(x0, b.top, x1 - x0, b.height);
             });
             ctx.restore();
@@ -304,11 +309,14 @@
 
       var table = h("table", { class: "sw-series" }, row([t(lang, "hour"), t(lang, "value"), t(lang, "limit"), t(lang, "valid")], "th"));
       points.forEach(function (p) {
+        // an hour not over yet is "in progress", not invalid: its reason ("26 valid minutes of
+        // 60") is only where its data stand so far
+        var state = p.in_progress ? t(lang, "in_progress") : p.valid ? t(lang, "valid") : t(lang, "invalid") + (p.reason ? ": " + p.reason : "");
         table.appendChild(
           row(
-            [local(p.period.start) + "–" + local(p.period.end).slice(11), num(judged(p)), p.limit ? num(p.limit.value) : "—", p.valid ? t(lang, "valid") : t(lang, "invalid") + (p.reason ? ": " + p.reason : "")],
+            [local(p.period.start) + "–" + local(p.period.end).slice(11), num(judged(p)), p.limit ? num(p.limit.value) : "—", state],
             "td",
-            p.valid ? {} : { class: "sw-invalid" }
+            p.in_progress ? { class: "sw-progress" } : p.valid ? {} : { class: "sw-invalid" }
           )
         );
       });
@@ -323,10 +331,10 @@
       });
       var spans = points
         .filter(function (p) {
-          return !p.valid;
+          return p.in_progress || !p.valid;
         })
         .map(function (p) {
-          return [Date.parse(p.period.start.utc) / 1000, Date.parse(p.period.end.utc) / 1000];
+          return [Date.parse(p.period.start.utc) / 1000, Date.parse(p.period.end.utc) / 1000, p.in_progress ? "progress" : "invalid"];
         });
       if (!this.shadowRoot.querySelector("link")) {
         this.shadowRoot.insertBefore(h("link", { rel: "stylesheet", href: ORIGIN + "/portal/static/vendor/uPlot.min.css" }), this.body);
@@ -341,7 +349,7 @@
           tzDate: function (ts) {
             return uPlot.tzDate(new Date(ts * 1e3), TZ);
           },
-          plugins: [shadeInvalid(spans)],
+          plugins: [shadeHours(spans)],
           scales: { x: { time: true, range: [Math.min.apply(null, xs) - 3600, Math.max.apply(null, xs)] } },
           series: [
             { label: t(lang, "hour"), value: "{YYYY}-{MM}-{DD} {HH}:{mm}" },
