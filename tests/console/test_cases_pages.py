@@ -14,7 +14,6 @@ from fastapi.testclient import TestClient
 from tests.api.conftest import World, this_hour
 from tests.console.conftest import hidden, login, staff_user
 
-
 HOUR = timedelta(hours=1)
 
 
