@@ -8,8 +8,9 @@
   ``POST /staff/logout`` ends the session.
 * ``/staff/`` — the case inbox, filtered by kind, severity, district, state and "assigned to
   me", kept live by ``console.js`` from the staff alert stream;
-* ``/staff/cases/{id}`` — the case: hourly means against the limit (inline SVG), the judged
-  periods, raw values with their flags, the history, and forms to acknowledge, assign, comment,
+* ``/staff/cases/{id}`` — the case: hourly means against the limit (inline SVG, and a table
+  with each hour's status: the running hour 进行中 / in progress, not invalid, by
+  :mod:`api.periods` as in the API), the judged periods, raw values with their flags, the history, and forms to acknowledge, assign, comment,
   record a reply and close, each calling :mod:`schemas.cases.workflow` (the same audited
   functions as the staff API), and the evidence bundle's link.
 
