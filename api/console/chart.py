@@ -1,6 +1,7 @@
 """The case page's chart, drawn on the server as inline SVG (no script needed): hourly means
 (measured and, where there is one, converted to the reference O₂) against the limit, invalid
-hours shaded, times on the x axis in Asia/Shanghai."""
+hours shaded grey, the hour in progress (not ended: :mod:`api.periods`) light blue and not as
+invalid, times on the x axis in Asia/Shanghai."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ class Chart:
     converted: str = ""
     limit_y: float | None = None
     invalid: list[dict[str, float]] = field(default_factory=list)  # shaded hours
+    in_progress: list[dict[str, float]] = field(default_factory=list)  # the running hour
     x_ticks: list[dict[str, Any]] = field(default_factory=list)
     y_ticks: list[dict[str, Any]] = field(default_factory=list)
     points: int = 0
@@ -41,7 +43,8 @@ def _nice_top(value: float) -> float:
 def draw(
     rows: list[dict[str, Any]], limit: Decimal | None, start: datetime, end: datetime
 ) -> Chart:
-    """``rows``: hourly means (``hour_start``, ``mean``, ``converted``, ``valid``)."""
+    """``rows``: hourly means (``hour_start``, ``mean``, ``converted``, ``valid``,
+    ``in_progress``); an hour in progress is shaded as such, whatever its ``valid`` so far."""
     chart = Chart(points=len(rows))
     values = [float(v) for r in rows for v in (r["mean"], r["converted"]) if v is not None]
     top = _nice_top(max([*values, float(limit) if limit is not None else 0.0, 1.0]) * 1.1)
@@ -60,11 +63,11 @@ def draw(
             f"{x(r['hour_start'] + half)},{y(float(r[key]))}" for r in rows if r[key] is not None
         )
         setattr(chart, "measured" if key == "mean" else "converted", line)
-    chart.invalid = [
-        {"x": x(r["hour_start"]), "w": round(plot_w * 3600 / span, 1)}
-        for r in rows
-        if not r["valid"]
-    ]
+    width = round(plot_w * 3600 / span, 1)
+    for r in rows:
+        if r["in_progress"] or not r["valid"]:
+            shaded = chart.in_progress if r["in_progress"] else chart.invalid
+            shaded.append({"x": x(r["hour_start"]), "w": width})
     hour = timedelta(hours=1)
     chart.data = {
         "start": start.timestamp(),
@@ -76,6 +79,7 @@ def draw(
                 "mean": None if r["mean"] is None else float(r["mean"]),
                 "converted": None if r["converted"] is None else float(r["converted"]),
                 "valid": bool(r["valid"]),
+                "in_progress": bool(r["in_progress"]),
             }
             for r in rows
         ],

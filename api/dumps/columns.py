@@ -14,6 +14,7 @@ import pyarrow as pa
 from psycopg import sql
 
 from api.db import Statement
+from api.periods import running_from
 from api.queries.outlets import flag_standard
 from schemas.core import arrival
 from schemas.core.localtime import LOCAL_TZ, LOCAL_TZ_NAME
@@ -194,6 +195,7 @@ JOIN outlets o ON o.id = h.outlet_id
 JOIN enterprises e ON e.id = o.enterprise_id
 LEFT JOIN pollutants p ON p.code = h.pollutant
 WHERE o.enterprise_id = %(enterprise)s AND h.hour_start >= %(start)s AND h.hour_start < %(end)s
+  AND h.hour_start <= %(running_from)s
 ORDER BY o.id, h.pollutant, h.hour_start"""
 )
 
@@ -238,7 +240,12 @@ GROUP BY o.enterprise_id ORDER BY o.enterprise_id"""
 )
 
 
-def table_query(table: str, enterprise_id: int, start: datetime, end: datetime) -> Statement:
+def table_query(
+    table: str, enterprise_id: int, start: datetime, end: datetime, now: datetime | None = None
+) -> Statement:
+    """The rows of ``table`` in [start, end). Hourly: only the hours that have ended at ``now``
+    (default: the clock; :mod:`api.periods`): a dump is a published snapshot, and the running
+    hour's mean and validity are only those of its data so far. Raw: every value received."""
     template, alias = (_HOURLY, "h") if table == "hourly" else (_RAW, "m")
     query = template.format(party=_PARTY.format(a=sql.Identifier(alias)))
     params = {
@@ -247,6 +254,7 @@ def table_query(table: str, enterprise_id: int, start: datetime, end: datetime) 
         "end": end,
         "standard": flag_standard("hj212-2017"),
         "standard_2005": flag_standard("hj212-2005"),
+        "running_from": running_from(now or datetime.now(UTC)),
         **arrival.window(start, end),
     }
     return Statement(query, params)

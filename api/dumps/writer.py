@@ -245,7 +245,9 @@ def _write_day(
                 if table == "completeness":
                     batches = _completeness_rows(conn, enterprise_id, day, now)
                 else:
-                    batches = _stream(conn, table_query(table, enterprise_id, start, end), batch)
+                    batches = _stream(
+                        conn, table_query(table, enterprise_id, start, end, now), batch
+                    )
                 rows = _write_batches(batches, TABLES[table], csv_path, parquet_path)
                 for path, fmt in ((csv_path, csv_format), (parquet_path, "parquet")):
                     files.append(

@@ -8,6 +8,7 @@ from datetime import datetime
 from psycopg import sql
 
 from api.db import Statement
+from api.periods import running_from
 
 __all__ = ["RAW_ROWS", "hourly_means", "raw_values"]
 
@@ -16,18 +17,21 @@ RAW_ROWS = 500  # raw values shown on a case page at most
 _FLAG_STANDARD = "HJ 212-2017"
 
 
-def hourly_means(outlet_id: int, pollutant: str, start: datetime, end: datetime) -> Statement:
-    """Hourly means in ``[start, end)``, oldest first, with validity and the pollutant's unit."""
+def hourly_means(
+    outlet_id: int, pollutant: str, start: datetime, end: datetime, now: datetime
+) -> Statement:
+    """Hourly means in ``[start, end)``, oldest first, with validity, ``in_progress`` (the hour
+    has not ended at ``now``, as in the API: :mod:`api.periods`) and the pollutant's unit."""
     query = sql.SQL(
-        "SELECT h.hour_start, h.mean, h.converted, h.o2_mean, h.valid, h.reason,"
+        "SELECT h.hour_start, h.mean, h.converted, h.o2_mean, h.valid,"
+        " h.hour_start > %(running_from)s AS in_progress, h.reason,"
         " h.valid_count, h.expected_count, p.unit_zh, p.unit_en"
         " FROM hourly_means h LEFT JOIN pollutants p ON p.code = h.pollutant"
         " WHERE h.outlet_id = %(outlet)s AND h.pollutant = %(pollutant)s"
         " AND h.hour_start >= %(start)s AND h.hour_start < %(end)s ORDER BY h.hour_start"
     )
-    return Statement(
-        query, {"outlet": outlet_id, "pollutant": pollutant, "start": start, "end": end}
-    )
+    params = {"outlet": outlet_id, "pollutant": pollutant, "start": start, "end": end}
+    return Statement(query, params | {"running_from": running_from(now)})
 
 
 def raw_values(outlet_id: int, pollutant: str, start: datetime, end: datetime) -> Statement:

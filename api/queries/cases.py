@@ -166,7 +166,8 @@ def periods(case_id: int) -> Statement:
     query = sql.SQL(
         "SELECT cp.period_start, cp.value, cp.limit_value, cp.multiple, cp.compliant,"
         " cp.details ->> 'coverage' AS coverage,"
-        " coalesce(h.valid, d.valid) AS mean_valid, coalesce(h.reason, d.reason) AS mean_reason"
+        " coalesce(h.valid, d.valid) AS mean_valid, coalesce(h.reason, d.reason) AS mean_reason,"
+        " o.timezone AS outlet_timezone"
         " FROM case_periods cp JOIN cases c ON c.id = cp.case_id"
         " JOIN outlets o ON o.id = c.outlet_id"
         " LEFT JOIN hourly_means h ON c.period = 'hour' AND h.outlet_id = c.outlet_id"

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from psycopg import sql
 
 from api.db import Statement
+from api.periods import running_from
 from api.queries.common import limit_offset
 
 __all__ = ["Grouping", "count", "select"]
@@ -27,7 +28,7 @@ Grouping = Literal["district", "pollutant"]
 # Per (outlet, pollutant): valid hourly means in the period.
 _HOURS = sql.SQL(
     "SELECT outlet_id, pollutant, count(*) FILTER (WHERE valid"
-    " AND hour_start + interval '1 hour' <= %(now)s) AS valid_hours"
+    " AND hour_start <= %(running_from)s) AS valid_hours"
     " FROM hourly_means WHERE hour_start >= %(start)s AND hour_start < %(end)s"
     " GROUP BY outlet_id, pollutant"
 )
@@ -76,7 +77,7 @@ _POLLUTANTS = sql.SQL(
 
 
 def _params(start: datetime, end: datetime, now: datetime) -> dict[str, Any]:
-    return {"start": start, "end": end, "now": now}
+    return {"start": start, "end": end, "running_from": running_from(now)}  # ended hours only
 
 
 def select(

@@ -8,8 +8,9 @@
   ``POST /staff/logout`` ends the session.
 * ``/staff/`` — the case inbox, filtered by kind, severity, district, state and "assigned to
   me", kept live by ``console.js`` from the staff alert stream;
-* ``/staff/cases/{id}`` — the case: hourly means against the limit (inline SVG), the judged
-  periods, raw values with their flags, the history, and forms to acknowledge, assign, comment,
+* ``/staff/cases/{id}`` — the case: hourly means against the limit (inline SVG, and a table
+  with each hour's status: the running hour 进行中 / in progress, not invalid, by
+  :mod:`api.periods` as in the API), the judged periods, raw values with their flags, the history, and forms to acknowledge, assign, comment,
   record a reply and close, each calling :mod:`schemas.cases.workflow` (the same audited
   functions as the staff API), and the evidence bundle's link.
 
@@ -23,9 +24,10 @@ from __future__ import annotations
 import hmac
 import secrets
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 import psycopg
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -49,6 +51,7 @@ from api.console.access import (
 )
 from api.db import Database, fetch_rows, get_database
 from api.params import reject_nul
+from api.periods import day_in_progress, hour_in_progress
 from api.queries import case_data
 from api.queries import cases as case_queries
 from api.queries import enterprises as enterprise_queries
@@ -285,6 +288,7 @@ def _case_page(
     done: str | None = None,
     error: str | None = None,
 ) -> Response:
+    now = datetime.now(UTC)  # the clock of in_progress (api.periods)
     with db.connection() as conn:
         found = fetch_rows(conn, case_queries.one(case_id, staff=True))
         if not found:
@@ -301,7 +305,8 @@ def _case_page(
         raw: list[dict[str, Any]] = []
         if case["pollutant"]:
             means = fetch_rows(
-                conn, case_data.hourly_means(case["outlet_id"], case["pollutant"], start, end)
+                conn,
+                case_data.hourly_means(case["outlet_id"], case["pollutant"], start, end, now),
             )
             raw = fetch_rows(
                 conn, case_data.raw_values(case["outlet_id"], case["pollutant"], start, end)
@@ -315,6 +320,8 @@ def _case_page(
     if units:
         unit = (units[0]["unit_en"] if lang == "en" else units[0]["unit_zh"]) or ""
     limit = periods[-1]["limit_value"] if periods else None
+    for p in periods:  # a judged period not ended yet: its mean's validity is not final
+        p["in_progress"] = _period_in_progress(p, case["period"], now)
     return page(
         request,
         "case.html",
@@ -325,6 +332,7 @@ def _case_page(
         events=events,
         periods=periods,
         chart=charts.draw(means, limit, start, end),
+        means=means,
         limit=limit,
         unit=unit,
         raw=raw,
@@ -335,6 +343,13 @@ def _case_page(
         done=done,
         error=error,
     )
+
+
+def _period_in_progress(period: dict[str, Any], length: str | None, now: datetime) -> bool:
+    if length == "day":
+        tz = ZoneInfo(period["outlet_timezone"])
+        return day_in_progress(period["period_start"].astimezone(tz).date(), now, tz)
+    return hour_in_progress(period["period_start"], now)
 
 
 CaseId = Annotated[int, Path(ge=1, le=2**63 - 1)]

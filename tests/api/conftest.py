@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -33,6 +33,17 @@ from api.server import build_server
 from api.settings import ApiSettings
 from schemas.limits.rules import bind_outlet
 from tests.fixtures.registry import add_outlet
+
+
+def this_hour() -> datetime:
+    """The running hour's start, at least 20 s before its end (the requests that follow are
+    answered in the same hour): the API and the console read the server's clock (no seam)."""
+    now = datetime.now(UTC)
+    start = now.replace(minute=0, second=0, microsecond=0)
+    if start + timedelta(hours=1) - now < timedelta(seconds=20):
+        time.sleep((start + timedelta(hours=1) - now).total_seconds())
+        start += timedelta(hours=1)
+    return start
 
 
 def utc(hour: int, minute: int = 0, day: int = 27) -> datetime:

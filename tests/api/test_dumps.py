@@ -525,3 +525,21 @@ def test_dumped_csv_never_carries_a_formula_but_parquet_keeps_the_value(
     flags = [r["flag"] for r in _csv(part / "raw.csv.gz")]
     assert "'" + evil in flags and evil not in flags
     assert evil in pq.read_table(part / "raw.parquet").column("flag").to_pylist()
+
+
+def test_a_dump_leaves_out_the_hour_that_has_not_ended(
+    world: World, conn: psycopg.Connection, out: Path
+) -> None:
+    """A dump is a published snapshot: an hour still running when it is written (a day dumped
+    before it ended) is left out, not published with the validity of its data so far; the
+    dump of the day once it has ended has it."""
+    hourly = out / "2026-11-27" / f"enterprise={world.hangzhou}" / "hourly.csv"
+    daily_dumps.dump_day(conn, DAY, out, now=utc(2, 30))  # 10:30 local, during 10:00–11:00
+    assert [r["hour_start_utc"] for r in _csv(hourly)] == [
+        "2026-11-27T00:00:00Z",
+        "2026-11-27T01:00:00Z",
+    ]
+    daily_dumps.dump_day(conn, DAY, out, now=utc(3))  # that hour ended at 03:00 UTC
+    hours = _csv(hourly)
+    assert hours[-1]["hour_start_utc"] == "2026-11-27T02:00:00Z" and hours[-1]["valid"] == "false"
+    assert len(hours) == 3

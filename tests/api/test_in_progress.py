@@ -5,7 +5,6 @@ The API reads the server's clock (no seam), so these hours are relative to now."
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.responses import LOCAL_TZ
-from tests.api.conftest import World, assert_csv_equals_json, csv_rows
+from tests.api.conftest import World, assert_csv_equals_json, csv_rows, this_hour
 
 pytestmark = pytest.mark.integration
 
@@ -22,20 +21,9 @@ HOUR = timedelta(hours=1)
 REASON = "26 valid minutes of 60 (≥45 required)"
 
 
-def _this_hour() -> datetime:
-    """The running hour's start, at least 20 s before its end (the requests that follow are
-    answered in the same hour)."""
-    now = datetime.now(UTC)
-    start = now.replace(minute=0, second=0, microsecond=0)
-    if start + HOUR - now < timedelta(seconds=20):
-        time.sleep((start + HOUR - now).total_seconds())
-        start += HOUR
-    return start
-
-
 def _hours(db: psycopg.Connection, outlet: int, running_valid: bool = False) -> datetime:
     """Two hours before the running one (valid, invalid) and the running one; its start."""
-    now_hour = _this_hour()
+    now_hour = this_hour()
     rows = [
         (now_hour - 2 * HOUR, 60.0, 58, True, None),
         (now_hour - HOUR, 61.0, 20, False, "20 valid minutes of 60 (≥45 required)"),

@@ -240,6 +240,7 @@ IN_PROGRESS_PAGE = """<!doctype html>
     var rows = e.target.shadowRoot.querySelectorAll("table.sw-series tr");
     document.getElementById("report").textContent = JSON.stringify({{
       detail: e.detail,
+      head: rows[0].lastElementChild.textContent,
       rows: Array.prototype.slice.call(rows, 1).map(function (r) {{
         return {{cls: r.className, state: r.lastElementChild.textContent}};
       }})
@@ -277,6 +278,7 @@ def test_the_hour_in_progress_is_shown_as_such_not_as_invalid(
     with _host(IN_PROGRESS_PAGE.format(api=api_url, gas=world.gas, lang=lang)) as url:
         report = _report(_chromium(url, tmp_path / "in-progress.png", tmp_path / "profile"))
     assert report["detail"]["rows"] == 3, report
+    assert report["head"] == ("状态" if lang == "zh" else "Status")  # not "Valid"
     valid, invalid, in_progress = report["rows"]
     assert valid["cls"] == "" and invalid["cls"] == "sw-invalid"
     assert invalid["state"].startswith("无效" if lang == "zh" else "Invalid")

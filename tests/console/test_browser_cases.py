@@ -12,9 +12,11 @@ error and repeated failures are throttled."""
 from __future__ import annotations
 
 import io
+import json
 import threading
 import zipfile
 from collections.abc import Callable
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -28,10 +30,13 @@ from api.portal import vendor_available
 from schemas.limits.rules import limits_for_outlet
 from sourcewatch.cli import main
 from tests.alerts.test_registry_to_case import HEADER, MN, ROW, T0, frames
+from tests.api.conftest import World, this_hour
 from tests.console.conftest import browser_login, needs_chromium, staff_user
 from tests.fixtures.mqtt import publisher, running_worker
 
 pytestmark = [pytest.mark.integration, needs_chromium]
+
+HOUR = timedelta(hours=1)
 
 
 def test_officer_sees_a_new_exceedance_live_and_works_it(
@@ -166,3 +171,50 @@ def test_wrong_password_is_uniform_and_throttled(
     browser_login(page, "zhao.lei")  # even the right password, now
     expect(page.locator("#login-error")).to_contain_text("Too many failed logins")
     assert db.execute("SELECT count(*) FROM staff_sessions").fetchone() == (0,)
+
+
+def test_the_running_hour_is_drawn_in_progress_not_invalid(
+    db: psycopg.Connection, world: World, browser_page: Callable[[], Page]
+) -> None:
+    """uPlot's shading (console.js): the hour before, invalid, grey; the running hour (26 valid
+    minutes so far) light blue; its row in the table of means says In progress."""
+    now_hour = this_hour()
+    with db.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO hourly_means (outlet_id, pollutant, hour_start, source, mean, converted,"
+            " valid_count, expected_count, valid, reason, flags)"
+            " VALUES (%s, 'a21026', %s, 'min', 150, 150, %s, 60, false, %s, '{}')",
+            [
+                (world.gas, now_hour - HOUR, 20, "20 valid minutes of 60 (≥45 required)"),
+                (world.gas, now_hour, 26, "26 valid minutes of 60 (≥45 required)"),
+            ],
+        )
+    db.execute("UPDATE cases SET first_at = %s, last_at = %s WHERE id = 1", (now_hour, now_hour))
+    staff_user(db, "zhao.lei", "viewer")
+    page = browser_page()
+    browser_login(page, "zhao.lei")
+    page.goto("/staff/cases/1?lang=en")
+    page.click("#hours summary")
+    expect(page.locator("#hours tr.in-progress")).to_contain_text("In progress · 26 valid")
+    expect(page.locator("#hours tr.invalid")).to_contain_text("Invalid · 20 valid")
+    if not vendor_available():
+        expect(page.locator("#means-chart rect.in-progress")).to_have_count(1)
+        return
+    expect(page.locator("#means")).to_have_attribute("data-rendered", "uplot")
+    data = json.loads(page.locator("#means-data").text_content() or "{}")
+    colours = page.evaluate(
+        """([start, end, hours]) => {
+          const over = document.querySelector("#means-uplot .u-over");
+          const canvas = document.querySelector("#means-uplot canvas");
+          const ctx = canvas.getContext("2d");
+          const scale = canvas.width / canvas.clientWidth;
+          return hours.map((t) => {  // the middle of the hour, near the top of the plot
+            const x = over.offsetLeft + over.clientWidth * (t - 1800 - start) / (end - start);
+            return Array.from(ctx.getImageData(x * scale, (over.offsetTop + 4) * scale, 1, 1).data);
+          });
+        }""",
+        [data["start"], data["end"], [p["t"] for p in data["points"][-2:]]],
+    )
+    (r0, _, b0, a0), (r1, _, b1, a1) = colours  # the fill as drawn, before the page's white
+    assert a0 > 0 and b0 - r0 < 50, colours  # grey (208, 215, 222): invalid
+    assert a1 > 0 and b1 - r1 > 100, colours  # light blue (84, 174, 255): in progress

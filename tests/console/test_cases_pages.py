@@ -4,13 +4,17 @@ schemas/cases/workflow.py (audited), each refused without the CSRF token."""
 
 from __future__ import annotations
 
+import json
 import re
+from datetime import timedelta
 
 import psycopg
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import World
+from tests.api.conftest import World, this_hour
 from tests.console.conftest import hidden, login, staff_user
+
+HOUR = timedelta(hours=1)
 
 
 def _rows(html: str) -> list[int]:
@@ -105,3 +109,46 @@ def test_viewer_reads_but_cannot_act(
     refused = client.post("/staff/cases/1/close", data={"reason": "no", "csrf": csrf})
     assert refused.status_code == 403
     assert db.execute("SELECT state FROM cases WHERE id = 1").fetchone() == ("open",)
+
+
+def test_the_running_hour_is_in_progress_on_the_case_page(
+    client: TestClient, db: psycopg.Connection, world: World
+) -> None:
+    """The chart, its table and the judged periods mark an hour not ended as in progress (the
+    API's rule, api/periods.py), not as invalid; a past invalid hour stays invalid."""
+    now_hour = this_hour()
+    rows = [
+        (now_hour - HOUR, 20, False, "20 valid minutes of 60 (≥45 required)"),
+        (now_hour, 26, False, "26 valid minutes of 60 (≥45 required)"),
+    ]
+    db.cursor().executemany(
+        "INSERT INTO hourly_means (outlet_id, pollutant, hour_start, source, mean, converted,"
+        " valid_count, expected_count, valid, reason, flags)"
+        " VALUES (%s, 'a21026', %s, 'min', 150, 150, %s, 60, %s, %s, '{}')",
+        [(world.gas, *row) for row in rows],
+    )
+    db.execute("UPDATE cases SET first_at = %s, last_at = %s WHERE id = 1", (now_hour, now_hour))
+    db.execute(
+        "INSERT INTO case_periods (case_id, period_start, value, limit_value, multiple, compliant)"
+        " VALUES (1, %s, 150, 100, 0.5, false)",
+        (now_hour,),
+    )
+    staff_user(db, "zhao.lei", "viewer")
+    login(client, "zhao.lei")
+    for lang, running, invalid in (("en", "In progress", "Invalid"), ("zh", "进行中", "无效")):
+        page = client.get(f"/staff/cases/1?lang={lang}").text
+        chart = page.split('id="means-chart"')[1].split("</svg>")[0]
+        assert chart.count('class="invalid"') == 1 and chart.count('class="in-progress"') == 1
+        hours = page.split('id="hours"')[1].split("</details>")[0]
+        previous, current = (
+            hours.split(f'data-hour="{h.isoformat()}"')[1].split("</tr>")[0]
+            for h in (now_hour - HOUR, now_hour)
+        )
+        assert f"<td>{invalid} · 20 valid minutes" in previous
+        assert f"<td>{running} · 26 valid minutes" in current and invalid not in current
+        assert 'id="in-progress-note"' in hours
+        periods = page.split('id="periods"')[1].split("</table>")[0]
+        assert f"<td>{running} · 26 valid minutes" in periods
+    data = json.loads(page.split('id="means-data">')[1].split("</script>")[0])
+    running_flags = [(p["valid"], p["in_progress"]) for p in data["points"]][-2:]
+    assert running_flags == [(False, False), (False, True)]

@@ -78,8 +78,9 @@
   });
 
   /* The case page: where uPlot is bundled, the hourly means against the limit are drawn with it
-     (as the portal's charts are: period-ending, Asia/Shanghai axis, invalid hours shaded), in
-     place of the server-drawn SVG, which stays for browsers without script. */
+     (as the portal's charts are: period-ending, Asia/Shanghai axis, invalid hours shaded grey,
+     the hour in progress light blue), in place of the server-drawn SVG, which stays for
+     browsers without script. */
   function means() {
     var box = document.getElementById("means");
     var source = document.getElementById("means-data");
@@ -88,14 +89,15 @@
     var labels = JSON.parse(document.getElementById("means-labels").textContent);
     var pts = data.points;
     var xs = pts.map(function (p) { return p.t; });
-    var invalid = pts.filter(function (p) { return !p.valid; });
+    // an hour not ended yet is in progress (whatever its validity so far), not invalid
+    var shaded = pts.filter(function (p) { return p.in_progress || !p.valid; });
     var shade = {
       hooks: {
         drawClear: [function (u) {
           var ctx = u.ctx;
           ctx.save();
-          ctx.fillStyle = "rgba(208,215,222,0.5)";
-          invalid.forEach(function (p) {
+          shaded.forEach(function (p) {
+            ctx.fillStyle = p.in_progress ? "rgba(84,174,255,0.18)" : "rgba(208,215,222,0.5)";
             var x0 = u.valToPos(p.t - 3600, "x", true), x1 = u.valToPos(p.t, "x", true);
             ctx.fillRect(x0, u.bbox.top, x1 - x0, u.bbox.height);
           });

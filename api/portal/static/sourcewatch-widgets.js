@@ -307,7 +307,8 @@
       var fig = h("figure", { "data-pollutant": first.pollutant.code }, h("figcaption", {}, caption));
       this.body.appendChild(fig);
 
-      var table = h("table", { class: "sw-series" }, row([t(lang, "hour"), t(lang, "value"), t(lang, "limit"), t(lang, "valid")], "th"));
+      // the last column says valid, invalid (why) or in progress: a status, not a yes/no
+      var table = h("table", { class: "sw-series" }, row([t(lang, "hour"), t(lang, "value"), t(lang, "limit"), t(lang, "status")], "th"));
       points.forEach(function (p) {
         // an hour not over yet is "in progress", not invalid: its reason ("26 valid minutes of
         // 60") is only where its data stand so far
