@@ -556,7 +556,8 @@ class Evaluation:
         if start.timestamp() % _ONE_HOUR:
             return None
         # Each hour looked up once: a datetime key costs microseconds to find (its hash, and
-        # an aware comparison with a key of another tzinfo, UTC's against the read's).
+        # an aware comparison with a key of another tzinfo, UTC's against the read's in a
+        # session whose zone is not named UTC: see alerts/evaluator.py, utc_named).
         hours: list[tuple[datetime, dict[str, tuple[Any, ...]]]] = []
         missing: list[tuple[datetime, datetime]] = []
         hour, end_utc = start.astimezone(UTC), end.astimezone(UTC)
@@ -1141,10 +1142,19 @@ class MinutesRead:
                 micros, value, zs, flags = _in_time_order(times, [*columns, flags])
                 value_exact = zs_exact = None
             by_hour = out[outlet_id]
+            # Each hour's samples [i, j): found by bisection, or, of one sample a minute (a
+            # range), counted: the first at or after the hour's start is minute ⌈(start − first)
+            # / 1 min⌉ of the series (within 0 … count, and from the previous hour's end on), as
+            # bisect_left finds it in a range without asking it for a dozen of its times.
             j = 0
+            every_minute = isinstance(micros, range)
             for start, start_us in in_range[(outlet_id, low)]:
-                i = bisect_left(micros, start_us, j)
-                j = bisect_left(micros, start_us + HOUR_US, i)
+                if every_minute:
+                    i = min(max((start_us - first_us - 1) // MINUTE_US + 1, j), count)
+                    j = min(max((start_us + HOUR_US - first_us - 1) // MINUTE_US + 1, i), count)
+                else:
+                    i = bisect_left(micros, start_us, j)
+                    j = bisect_left(micros, start_us + HOUR_US, i)
                 if j > i:
                     by_hour[start][pollutant][kind] = SampleColumns(
                         None,
