@@ -98,10 +98,11 @@ _DayRead = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]] | None]
 
 
 class HoursMeans(NamedTuple):
-    """What :meth:`Evaluation.hour_means` computed: per hour its means, and whether they are
-    still to be written hour by hour (a fault flag among them)."""
+    """What :meth:`Evaluation.hour_means` computed: per hour its means and each mean's fault
+    flag (or None), and whether they are still to be written hour by hour (a fault flag among
+    them)."""
 
-    hours: list[tuple[datetime, list[tuple[str, MeanResult]]]]
+    hours: list[tuple[datetime, list[tuple[str, MeanResult]], list[str | None]]]
     by_hour: bool
 
 
@@ -346,21 +347,19 @@ class Evaluation:
         by hour). Nothing here reads or changes cases, so a batch computes the means of all of
         its outlets first, their statements sent meanwhile, and judges them after."""
         planned = [(start, self._means(start)) for start in sorted(set(starts))]
-        by_hour = any(
-            self._fault_flag(r.flags, self.pattern_rules(self.outlet.local_day(s)))
-            for s, results in planned
-            for _, r in results
-        )
+        # Each mean's fault flag, asked once here: judge_hours checks the faults with it.
+        hours = [(s, results, self._fault_flags_of(s, results)) for s, results in planned]
+        by_hour = any(f is not None for _, _, faults in hours for f in faults)
         if not by_hour:
-            self._store_hours([pr for _, results in planned for pr in results], batched=True)
-        return HoursMeans(planned, by_hour)
+            self._store_hours([pr for _, results, _ in hours for pr in results], batched=True)
+        return HoursMeans(hours, by_hour)
 
     def judge_hours(self, means: HoursMeans) -> None:
         """The second half of :meth:`hours_together`: judge the hours of :meth:`hour_means`."""
-        for start, results in means.hours:
+        for start, results, faults in means.hours:
             if means.by_hour:
                 self._store_hours(results)
-            self._judge_hour(start, results)
+            self._judge_hour(start, results, faults)
         self._end_step()
 
     def _means(self, start: datetime) -> list[tuple[str, MeanResult]]:
@@ -376,29 +375,48 @@ class Evaluation:
                 results.append((pollutant, result))
         return results
 
-    def _judge_hour(self, start: datetime, results: Sequence[tuple[str, MeanResult]]) -> None:
+    def _judge_hour(
+        self,
+        start: datetime,
+        results: Sequence[tuple[str, MeanResult]],
+        faults: Sequence[str | None] | None = None,
+    ) -> None:
+        """Check the faults of the hour's means (``faults``: their fault flags, if known) and
+        judge them."""
         day = self.outlet.local_day(start)
-        for pollutant, result in results:
-            self._check_faults(pollutant, start, day, result)
+        if faults is None:
+            faults = self._fault_flags_of(start, results)
+        for (pollutant, result), fault in zip(results, faults, strict=True):
+            self._check_faults(pollutant, start, day, result, fault)
             if result.valid:
                 for lim in self.limits(day):
                     if lim.pollutant == pollutant and lim.period == "hour":
                         self._judge(lim, start, result.mean, result.converted, result)
 
+    def _fault_flags_of(
+        self, start: datetime, results: Sequence[tuple[str, MeanResult]]
+    ) -> list[str | None]:
+        """The fault flag of each of the hour's means (see :meth:`_fault_flag`)."""
+        rules = self.pattern_rules(self.outlet.local_day(start))
+        return [self._fault_flag(r.flags, rules) for _, r in results]
+
     def _fault_flag(self, flags: Mapping[str, int], rules: PatternRules) -> str | None:
         """:func:`fault_flag` of this outlet's hour, once per distinct samples per flag and
-        rules (asked twice of every hour, whose flags are few: usually 60 of one)."""
+        rules (the hours' flags are few: usually 60 of one)."""
         key = (id(rules), *flags.items())
         known = self._fault_flags.get(key)
         if known is None or known[0] is not rules:
             known = self._fault_flags[key] = (rules, fault_flag(flags, rules, self.outlet.kind))
         return known[1]
 
-    def _check_faults(self, pollutant: str, start: datetime, day: date, r: MeanResult) -> None:
+    def _check_faults(
+        self, pollutant: str, start: datetime, day: date, r: MeanResult, fault: str | None
+    ) -> None:
+        """Check the faults of one mean, whose fault flag is ``fault``."""
         rules = self.pattern_rules(day)
         if self.fault_after_hours < 1:
             pass  # check_faults refuses it
-        elif self._fault_flag(r.flags, rules) is None:
+        elif fault is None:
             if not r.valid:
                 return  # check_faults does nothing for an invalid hour without a fault flag
             if self._open_faults is None:
@@ -538,7 +556,8 @@ class Evaluation:
         if start.timestamp() % _ONE_HOUR:
             return None
         # Each hour looked up once: a datetime key costs microseconds to find (its hash, and
-        # an aware comparison with a key of another tzinfo, UTC's against the read's).
+        # an aware comparison with a key of another tzinfo, UTC's against the read's in a
+        # session whose zone is not named UTC: see alerts/evaluator.py, utc_named).
         hours: list[tuple[datetime, dict[str, tuple[Any, ...]]]] = []
         missing: list[tuple[datetime, datetime]] = []
         hour, end_utc = start.astimezone(UTC), end.astimezone(UTC)
@@ -1057,7 +1076,9 @@ class MinutesRead:
         lows: list[datetime] = []
         highs: list[datetime] = []
         ranges: list[int] = []
-        in_range: dict[tuple[int, datetime], list[datetime]] = {}  # (outlet, low) → its hours
+        # (outlet, low) → its hours and their starts in microseconds (each hour's once, not
+        # once per pollutant and kind read)
+        in_range: dict[tuple[int, datetime], list[tuple[datetime, int]]] = {}
         out: dict[int, dict[datetime, _Series]] = {}
         for outlet_id, outlet_hours in hours.items():
             aligned = sorted({h for h in outlet_hours if h.timestamp() % _ONE_HOUR == 0})
@@ -1065,7 +1086,7 @@ class MinutesRead:
                 continue
             out[outlet_id] = {h: _series() for h in aligned}
             low = prev = aligned[0]
-            group = [low]
+            group = [(low, epoch_micros(low))]
             for h in aligned[1:]:
                 if h - prev > _RANGE_GAP or h - low >= _OFFSET_EXACT - _HOUR:
                     lows.append(low)
@@ -1073,7 +1094,7 @@ class MinutesRead:
                     ranges.append(outlet_id)
                     in_range[(outlet_id, low)] = group
                     low, group = h, []
-                group.append(h)
+                group.append((h, epoch_micros(h)))
                 prev = h
             lows.append(low)
             highs.append(prev + _HOUR)
@@ -1121,11 +1142,19 @@ class MinutesRead:
                 micros, value, zs, flags = _in_time_order(times, [*columns, flags])
                 value_exact = zs_exact = None
             by_hour = out[outlet_id]
+            # Each hour's samples [i, j): found by bisection, or, of one sample a minute (a
+            # range), counted: the first at or after the hour's start is minute ⌈(start − first)
+            # / 1 min⌉ of the series (within 0 … count, and from the previous hour's end on), as
+            # bisect_left finds it in a range without asking it for a dozen of its times.
             j = 0
-            for start in in_range[(outlet_id, low)]:
-                start_us = epoch_micros(start)
-                i = bisect_left(micros, start_us, j)
-                j = bisect_left(micros, start_us + HOUR_US, i)
+            every_minute = isinstance(micros, range)
+            for start, start_us in in_range[(outlet_id, low)]:
+                if every_minute:
+                    i = min(max((start_us - first_us - 1) // MINUTE_US + 1, j), count)
+                    j = min(max((start_us + HOUR_US - first_us - 1) // MINUTE_US + 1, i), count)
+                else:
+                    i = bisect_left(micros, start_us, j)
+                    j = bisect_left(micros, start_us + HOUR_US, i)
                 if j > i:
                     by_hour[start][pollutant][kind] = SampleColumns(
                         None,

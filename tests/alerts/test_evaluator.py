@@ -493,10 +493,10 @@ def test_a_batch_is_judged_at_once_and_one_by_one_only_after_a_failure(
     real_judge_hour = evaluation.Evaluation._judge_hour
     bad = H0 + timedelta(hours=4)
 
-    def judge_hour(self: evaluation.Evaluation, start: datetime, results: Any) -> None:
+    def judge_hour(self: evaluation.Evaluation, start: datetime, results: Any, *rest: Any) -> None:
         if self.outlet.id == others[0] and start == bad:
             raise RuntimeError("bad hour")
-        real_judge_hour(self, start, results)
+        real_judge_hour(self, start, results, *rest)
 
     monkeypatch.setattr(evaluation.Evaluation, "_judge_hour", judge_hour)
     for oid in (outlet, *others):
