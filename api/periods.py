@@ -13,8 +13,15 @@ SQL compares the stored columns with the bounds below (no arithmetic per row):
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo
 
-__all__ = ["day_in_progress", "hour_in_progress", "local_today", "running_from"]
+__all__ = [
+    "day_in_progress",
+    "hour_in_progress",
+    "local_today",
+    "period_in_progress",
+    "running_from",
+]
 
 _HOUR = timedelta(hours=1)
 
@@ -35,3 +42,12 @@ def hour_in_progress(hour_start: datetime, now: datetime) -> bool:
 
 def day_in_progress(day: date, now: datetime, tz: tzinfo) -> bool:
     return day >= local_today(now, tz)
+
+
+def period_in_progress(start: datetime, length: str | None, timezone: str, now: datetime) -> bool:
+    """A judged period of a case (``length`` "hour" or "day", the outlet's ``timezone``
+    naming its local days) that has not ended."""
+    if length == "day":
+        tz = ZoneInfo(timezone)
+        return day_in_progress(start.astimezone(tz).date(), now, tz)
+    return hour_in_progress(start, now)

@@ -31,6 +31,7 @@ from api.params import (
     parse_instant,
     reject_nul,
 )
+from api.periods import period_in_progress
 from api.queries import cases as queries
 from api.render import CSV_RESPONSE, json_response
 from api.responses import (
@@ -119,6 +120,11 @@ class PeriodValidity(BaseModel):
         description="Whether the mean is valid now (null: the mean is no longer stored)."
     )
     reason: str | None = Field(description="Why it is not valid.")
+    in_progress: bool = Field(
+        description="The period has not ended yet (the running hour, the outlet's current local "
+        "day): `valid`, `reason` and the case's `coverage` are those of the data so far and will "
+        "change."
+    )
 
 
 class CasePeriod(BaseModel):
@@ -188,7 +194,7 @@ def notice(row: Row) -> ExceedanceNotice:
     )
 
 
-def _case_period(row: Row, length: str) -> CasePeriod:
+def _case_period(row: Row, length: str, now: dt.datetime) -> CasePeriod:
     return CasePeriod(
         period=_period(row["period_start"], length),
         value=convert.number(row["value"]),
@@ -196,7 +202,13 @@ def _case_period(row: Row, length: str) -> CasePeriod:
         multiple=convert.number(row["multiple"]),
         compliant=row["compliant"],
         coverage=row["coverage"],
-        validity=PeriodValidity(valid=row["mean_valid"], reason=row["mean_reason"]),
+        validity=PeriodValidity(
+            valid=row["mean_valid"],
+            reason=row["mean_reason"],
+            in_progress=period_in_progress(
+                row["period_start"], length, row["outlet_timezone"], now
+            ),
+        ),
     )
 
 
@@ -280,6 +292,7 @@ def get_exceedance(
 ) -> Response:
     """The notice, each period judged (value, limit, multiple, compliant, and whether the mean
     is still valid), and when the case was opened, escalated, closed or reopened."""
+    now = dt.datetime.now(dt.UTC)  # the clock of in_progress (api.periods)
     found, period_rows, event_rows = db.run(
         queries.one(case_id), queries.periods(case_id), queries.events(case_id)
     )
@@ -288,7 +301,7 @@ def get_exceedance(
     summary = notice(found[0])
     detail = ExceedanceDetail(
         **summary.model_dump(),
-        periods=[_case_period(r, summary.period) for r in period_rows],
+        periods=[_case_period(r, summary.period, now) for r in period_rows],
         transitions=[
             Transition(action=r["action"], at=instant(r["at"]), severity=r["severity"])
             for r in event_rows

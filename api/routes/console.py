@@ -27,7 +27,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 import psycopg
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -51,7 +50,7 @@ from api.console.access import (
 )
 from api.db import Database, fetch_rows, get_database
 from api.params import reject_nul
-from api.periods import day_in_progress, hour_in_progress
+from api.periods import period_in_progress
 from api.queries import case_data
 from api.queries import cases as case_queries
 from api.queries import enterprises as enterprise_queries
@@ -321,7 +320,9 @@ def _case_page(
         unit = (units[0]["unit_en"] if lang == "en" else units[0]["unit_zh"]) or ""
     limit = periods[-1]["limit_value"] if periods else None
     for p in periods:  # a judged period not ended yet: its mean's validity is not final
-        p["in_progress"] = _period_in_progress(p, case["period"], now)
+        p["in_progress"] = period_in_progress(
+            p["period_start"], case["period"], p["outlet_timezone"], now
+        )
     return page(
         request,
         "case.html",
@@ -343,13 +344,6 @@ def _case_page(
         done=done,
         error=error,
     )
-
-
-def _period_in_progress(period: dict[str, Any], length: str | None, now: datetime) -> bool:
-    if length == "day":
-        tz = ZoneInfo(period["outlet_timezone"])
-        return day_in_progress(period["period_start"].astimezone(tz).date(), now, tz)
-    return hour_in_progress(period["period_start"], now)
 
 
 CaseId = Annotated[int, Path(ge=1, le=2**63 - 1)]

@@ -15,13 +15,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from psycopg.types.json import Jsonb
 
-from tests.api.conftest import assert_csv_equals_json, csv_rows, error_of
+from tests.api.conftest import assert_csv_equals_json, csv_rows, error_of, this_hour
 from tests.fixtures.registry import add_outlet
 
 SECRETS = ("SECRET-COMMENT-7731", "inspector-wang", "chief-li", "commented", "assigned")
@@ -273,14 +274,49 @@ def test_detail_has_periods_and_public_transitions_only(client: TestClient, case
         "multiple": 0.5,
         "compliant": False,
         "coverage": "50/60",
-        "validity": {"valid": True, "reason": None},
+        "validity": {"valid": True, "reason": None, "in_progress": False},
     }
     assert body["periods"][1]["compliant"] is True
     # the mean of 02:00 was invalidated: shown as such
-    assert body["periods"][1]["validity"] == {"valid": False, "reason": "20 valid < 45"}
+    assert body["periods"][1]["validity"] == {
+        "valid": False,
+        "reason": "20 valid < 45",
+        "in_progress": False,
+    }
     daily = client.get(f"/v1/exceedances/{cases.daily}").json()
     assert [t["action"] for t in daily["transitions"]] == ["opened", "closed"]
-    assert daily["periods"][0]["validity"] == {"valid": None, "reason": None}
+    assert daily["periods"][0]["validity"] == {
+        "valid": None,
+        "reason": None,
+        "in_progress": False,
+    }
+
+
+def test_a_period_not_ended_is_in_progress(
+    client: TestClient, db: psycopg.Connection, cases: Cases
+) -> None:
+    """A case judged on the running hour (or the outlet's current local day) shows that period
+    in progress: its mean's validity so far is not final (api/periods.py)."""
+    hour = this_hour()
+    shanghai = ZoneInfo("Asia/Shanghai")
+    today = datetime.now(shanghai).replace(hour=0, minute=0, second=0, microsecond=0)
+    for case, start in [(cases.hourly, hour), (cases.daily, today)]:
+        db.execute(
+            "INSERT INTO case_periods (case_id, period_start, value, limit_value, multiple, "
+            "compliant, details) VALUES (%s, %s, 150, 100, 0.5, false, %s)",
+            (case, start, Jsonb({"value": "150", "coverage": "46/60"})),
+        )
+    db.execute(
+        "INSERT INTO hourly_means (outlet_id, pollutant, hour_start, source, mean, valid_count,"
+        " expected_count, valid, reason) VALUES (%s, 'a21026', %s, 'min', 150, 46, 60, true, null)",
+        (cases.gas, hour),
+    )
+    hourly = client.get(f"/v1/exceedances/{cases.hourly}").json()["periods"]
+    assert [p["validity"]["in_progress"] for p in hourly] == [False, False, True]
+    assert hourly[-1]["validity"] == {"valid": True, "reason": None, "in_progress": True}
+    daily = client.get(f"/v1/exceedances/{cases.daily}").json()["periods"]
+    assert [p["validity"]["in_progress"] for p in daily] == [False, True]
+    assert daily[-1]["period"]["start"]["local"] == today.isoformat()
 
 
 def test_staff_data_never_appears(client: TestClient, cases: Cases) -> None:
