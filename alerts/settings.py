@@ -71,6 +71,13 @@ class AlertsSettings(Settings):
         description="Daily means are judged this long after the local day ends "
         "(late data is re-judged whenever it arrives).",
     )
+    publish_settle_minutes: int = Field(
+        5,
+        ge=0,
+        description="Daily summaries, emission totals and tax estimates are published (or "
+        "revised) once the means they are made of have not changed for this long, so that a "
+        "logger's backlog or a recall being judged gives one version, not one per pass.",
+    )
     system_alert_reminder_hours: float = Field(
         24.0,
         ge=0,

@@ -33,20 +33,25 @@ def daily_candidates(
     grace: timedelta,
     computed_since: datetime | None,
     ended_since: date,
+    settle: timedelta,
 ) -> list[tuple[int, date, str]]:
     """(outlet, day, fingerprint) of ended days whose means were computed after
-    ``computed_since`` or that are not older than ``ended_since``."""
+    ``computed_since`` or that are not older than ``ended_since``, and whose means have not
+    changed for ``settle`` (by the server's clock, which wrote ``computed_at``)."""
     rows = conn.execute(
         """SELECT d.outlet_id, d.day, max(d.computed_at), count(*)
            FROM daily_means d JOIN outlets o ON o.id = d.outlet_id
            WHERE (d.computed_at > %(since)s OR d.day >= %(ended)s)
              AND d.day < ((%(now)s::timestamptz - %(grace)s) AT TIME ZONE o.timezone)::date
-           GROUP BY d.outlet_id, d.day ORDER BY d.day, d.outlet_id""",
+           GROUP BY d.outlet_id, d.day
+           HAVING max(d.computed_at) <= statement_timestamp() - %(settle)s
+           ORDER BY d.day, d.outlet_id""",
         {
             "since": computed_since or datetime.max.replace(tzinfo=now.tzinfo),
             "ended": ended_since,
             "now": now,
             "grace": grace,
+            "settle": settle,
         },
     ).fetchall()
     return [(int(o), d, f"{m}|{n}") for o, d, m, n in rows]

@@ -9,6 +9,10 @@ record is built and published in its own transaction (a savepoint inside the cal
 one bad enterprise or day is logged and skipped without blocking the others; it is retried
 on the next run.
 
+Daily summaries, totals and tax estimates wait until their means have settled (not computed
+again for ``settle``, by the server's clock), so that a backlog being judged over several
+passes gives one version, not one per pass; exceedance notices and profiles do not wait.
+
 The current month's totals and tax estimate are published with data through the end of
 yesterday and refreshed when the local day changes.
 """
@@ -62,6 +66,7 @@ class PublisherOptions:
     interval_s: float
     day_grace: timedelta  # daily summaries wait this long after the day
     timezone: str  # months of totals and tax estimates
+    settle: timedelta  # what is made of means waits until they have not changed for this long
     first_run_days: int = 35  # daily summaries re-checked when the process starts
     first_run_months: int = 1  # months before the current one re-checked at start
     margin: timedelta = timedelta(minutes=2)  # watermark overlap for late commits
@@ -74,6 +79,7 @@ class PublisherOptions:
             interval_s=s.evaluation_sweep_s,
             day_grace=timedelta(minutes=s.day_grace_minutes),
             timezone=s.timezone,
+            settle=timedelta(minutes=s.publish_settle_minutes),
             signing_key=default_key_path(s.signing_key_file),
         )
 
@@ -93,6 +99,7 @@ class Publisher:
         self._daily_mark: datetime | None = None
         self._event_mark = 0
         self._quota_mark = 0
+        self._months_held: set[tuple[int, date]] = set()  # (enterprise, month) not settled yet
         self._last_day: date | None = None
         self._signed_through: date | None = None
         self.failures = 0
@@ -136,6 +143,7 @@ class Publisher:
             grace=self.options.day_grace,
             computed_since=self._daily_mark,
             ended_since=ended_since,
+            settle=self.options.settle,
         ):
             key = f"daily_summary:{outlet_id}:{day.isoformat()}"
             publish = partial(publish_daily, conn, outlet_id, day)
@@ -143,7 +151,9 @@ class Publisher:
         self._daily_mark = daily_mark
 
         hourly_mark = self._mark(conn, "hourly_means", self._hourly_mark)
-        for enterprise_id, month in sorted(self._month_candidates(conn, now, today, first)):
+        months = self._months_held | self._month_candidates(conn, now, today, first)
+        self._months_held = months & self._unsettled_months(conn, today)
+        for enterprise_id, month in sorted(months - self._months_held):
             period = month_period(month, now, self.tz)
             if period is None:
                 continue
@@ -185,15 +195,19 @@ class Publisher:
     def _mark(
         self, conn: psycopg.Connection[Any], table: str, since: datetime | None
     ) -> datetime | None:
-        """The new watermark: the latest computed_at, less the margin for late commits."""
+        """The new watermark: the latest computed_at, less the margin for late commits. Daily
+        means computed within the settle time stay above it: their days are looked at again
+        until they have settled (:func:`daily_candidates`)."""
         query = {
-            "hourly_means": "SELECT max(computed_at) FROM hourly_means",
-            "daily_means": "SELECT max(computed_at) FROM daily_means",
+            "hourly_means": "SELECT max(computed_at), NULL FROM hourly_means",
+            "daily_means": "SELECT max(computed_at), statement_timestamp() FROM daily_means",
         }[table]
         row = conn.execute(query).fetchone()
-        latest = row[0] if row else None
+        latest, server_now = row if row else (None, None)
         if latest is None:
             return since
+        if server_now is not None:
+            latest = min(latest, server_now - self.options.settle)
         mark = latest - self.options.margin
         return mark if since is None or mark > since else since
 
@@ -222,10 +236,7 @@ class Publisher:
                 (self.options.timezone, self._hourly_mark, local_midnight(today, self.tz)),
             ).fetchall()
             for enterprise_id, month in rows:
-                m = month
-                while m <= this_month and m.year == month.year:  # year to date of later months
-                    out.add((int(enterprise_id), m))
-                    m = (m + timedelta(days=32)).replace(day=1)
+                out |= {(int(enterprise_id), m) for m in _year_to_date(month, this_month)}
         rows = conn.execute(
             "SELECT id, enterprise_id, content->>'year' FROM disclosure_records"
             " WHERE id > %s AND record_type = 'emission_quota' AND enterprise_id IS NOT NULL"
@@ -241,6 +252,29 @@ class Publisher:
                     out.add((int(enterprise_id), m))
                     m = (m + timedelta(days=32)).replace(day=1)
         return out
+
+    def _unsettled_months(
+        self, conn: psycopg.Connection[Any], today: date
+    ) -> set[tuple[int, date]]:
+        """(enterprise, month) whose totals and tax estimate wait: an hourly mean of theirs before
+        today was computed within the settle time (by the server's clock, which wrote
+        ``computed_at``). A month's late hour holds the later months of its year too (their
+        year-to-date figures include it)."""
+        if not self.options.settle:
+            return set()
+        rows = conn.execute(
+            "SELECT DISTINCT o.enterprise_id,"
+            " date_trunc('month', h.hour_start AT TIME ZONE %s)::date"
+            " FROM hourly_means h JOIN outlets o ON o.id = h.outlet_id"
+            " WHERE h.computed_at > statement_timestamp() - %s AND h.hour_start < %s",
+            (self.options.timezone, self.options.settle, local_midnight(today, self.tz)),
+        ).fetchall()
+        this_month = today.replace(day=1)
+        return {
+            (int(enterprise_id), m)
+            for enterprise_id, month in rows
+            for m in _year_to_date(month, this_month)
+        }
 
     def sign_days(self, conn: psycopg.Connection[Any], now: datetime) -> int:
         """Sign the roots of the publication log's completed days (once a day); how many.
@@ -279,3 +313,14 @@ class Publisher:
                 log.info("published: %s", {k: v for k, v in counts.items() if v})
 
         self._listener.run(stop, wake)
+
+
+def _year_to_date(month: date, this_month: date) -> list[date]:
+    """``month`` and the later months of its year up to ``this_month``: the months whose
+    year-to-date figures a change in ``month`` reaches."""
+    months = []
+    m = month
+    while m <= this_month and m.year == month.year:
+        months.append(m)
+        m = (m + timedelta(days=32)).replace(day=1)
+    return months

@@ -12,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
+from psycopg import sql
 
 from alerts.publish import Publisher, PublisherOptions
 from alerts.settings import AlertsSettings
@@ -26,9 +27,11 @@ NOW = datetime(2026, 3, 10, 12, 0, tzinfo=LOCAL)
 
 
 def _options(**changes: Any) -> PublisherOptions:
-    """The default options, but daily summaries due at once and no signing key."""
+    """The default options, but daily summaries due at once, means taken as settled as soon as
+    they are written, and no signing key."""
     defaults = PublisherOptions.from_settings(AlertsSettings.from_environ({}))
-    return replace(defaults, **{"day_grace": timedelta(0), "signing_key": None} | changes)
+    at_once = {"day_grace": timedelta(0), "settle": timedelta(0), "signing_key": None}
+    return replace(defaults, **at_once | changes)
 
 
 def _publisher() -> Publisher:
@@ -163,6 +166,83 @@ def test_daily_summary_after_the_day_ends_and_on_revision(db: psycopg.Connection
     v1, v2 = _records(db, "daily_summary")
     assert (v1["status"], v2["status"]) == ("superseded", "published")
     assert v2["content"]["pollutants"][0]["compliant"] is True
+
+
+def _minutes_pass(db: psycopg.Connection, table: str, minutes: int) -> None:
+    """As if ``minutes`` had passed since ``table``'s means were computed (by the server's clock,
+    which the settle time is read on)."""
+    db.execute(
+        sql.SQL("UPDATE {} SET computed_at = computed_at - make_interval(mins => %s)").format(
+            sql.Identifier(table)
+        ),
+        (minutes,),
+    )
+
+
+def test_a_daily_summary_waits_until_its_means_settle(db: psycopg.Connection) -> None:
+    """A logger's backlog judged over several passes: one version once the day's means have
+    not changed for the settle time, with the last of them, not one version per pass."""
+    assert AlertsSettings.from_environ({}).publish_settle_minutes == 5
+    outlet = add_outlet(db, "MN-SETTLE-1")
+    day = date(2026, 3, 9)
+    publisher = Publisher(_options(settle=timedelta(minutes=5)))
+    after = datetime(2026, 3, 10, 2, tzinfo=LOCAL)
+    for mean in ("60", "65", "70"):  # recomputed as the backlog's hours are judged
+        _day(db, outlet, "a21026", day, mean)
+        _minutes_pass(db, "daily_means", 2)
+        assert publisher.run_once(db, after)["daily_summary"] == 0
+    assert _records(db, "daily_summary") == []
+    _minutes_pass(db, "daily_means", 3)  # 5 minutes since the last change
+    assert publisher.run_once(db, after)["daily_summary"] == 1
+    (v1,) = _records(db, "daily_summary")
+    assert v1["content"]["pollutants"][0]["mean"] == "70.000"
+    assert publisher.run_once(db, after)["daily_summary"] == 0
+
+    # a late revision: held again, then one more version
+    _day(db, outlet, "a21026", day, "75")
+    assert publisher.run_once(db, after)["daily_summary"] == 0
+    _minutes_pass(db, "daily_means", 5)
+    assert publisher.run_once(db, after)["daily_summary"] == 1
+    v1, v2 = _records(db, "daily_summary")
+    assert (v1["status"], v2["status"]) == ("superseded", "published")
+    assert v2["content"]["pollutants"][0]["mean"] == "75.000"
+
+
+def test_totals_wait_until_the_late_hours_settle(db: psycopg.Connection) -> None:
+    """Late hours of a past month hold its totals and tax estimate, and the year-to-date ones of
+    the months after it, until no hour before today has changed for the settle time."""
+    outlet = add_outlet(db, "MN-SETTLE-2")
+    bind_outlet(db, "MN-SETTLE-2", "GB 13223-2011", "coal-boiler-new", date(2020, 1, 1), "P-1")
+    enterprise = _enterprise(db, outlet)
+    publisher = Publisher(_options(settle=timedelta(minutes=5)))
+    at = datetime(2026, 2, 3, 10, tzinfo=LOCAL)
+    _hour(db, outlet, "a00000", at, "50")
+    _hour(db, outlet, "a21026", at, "100", "40")
+    counts = publisher.run_once(db, NOW)  # the first run: February and March are candidates
+    assert (counts["emission_totals"], counts["tax_estimate"]) == (0, 0)
+    _minutes_pass(db, "hourly_means", 5)
+    counts = publisher.run_once(db, NOW)
+    assert (counts["emission_totals"], counts["tax_estimate"]) == (2, 1)
+    feb, mar = _records(db, "emission_totals")
+    assert feb["record_key"] == f"emission_totals:{enterprise}:2026-02"
+    assert mar["record_key"] == f"emission_totals:{enterprise}:2026-03"
+
+    for mean in ("200", "300"):  # the hour revised twice in a row
+        _hour(db, outlet, "a21026", at, mean, "40")
+        assert not any(publisher.run_once(db, NOW).values())
+    _minutes_pass(db, "hourly_means", 5)
+    counts = publisher.run_once(db, NOW)
+    assert (counts["emission_totals"], counts["tax_estimate"]) == (2, 1)
+    totals = _records(db, "emission_totals")
+    assert [(r["record_key"][-7:], r["version"]) for r in totals] == [
+        ("2026-02", 1),
+        ("2026-02", 2),
+        ("2026-03", 1),
+        ("2026-03", 2),
+    ]
+    # 300 mg/m³ × 50 m³/s × 3600 s / 10⁹ = 0.054 t
+    so2 = {p["pollutant"]: p for p in totals[1]["content"]["pollutants"]}["a21026"]
+    assert Decimal(so2["month_tonnes"]) == Decimal("0.054")
 
 
 def test_exceedance_notice_on_open_and_on_close(db: psycopg.Connection) -> None:
