@@ -9,8 +9,9 @@ Every error body is::
 ``parameter`` is there only when one request parameter is to blame. The hierarchy::
 
     ApiError(status, code, message, *, parameter=None)
-    ├── InvalidParameter      422  invalid_parameter   a query or path parameter is wrong, or
-    │                                                  unknown (api/params.py reject_unknown)
+    ├── InvalidParameter      422  invalid_parameter   a query, path or body parameter is
+    │                                                  wrong, or unknown (api/params.py
+    │                                                  reject_unknown): the only 422
     ├── Unauthorized          401  unauthorized        no or bad credentials (staff endpoints)
     ├── Forbidden             403  forbidden           credentials without the right (staff)
     ├── NotFound              404  not_found           no such resource, or no such route
@@ -110,8 +111,18 @@ class ApiError(Exception):
 
 
 class InvalidParameter(ApiError):
-    def __init__(self, parameter: str, message: str) -> None:
-        super().__init__(422, "invalid_parameter", f"{parameter}: {message}", parameter=parameter)
+    """A request parameter (``body`` for the body as a whole) is wrong or unknown: its message
+    begins with the parameter's name (``limit: …``), unless it is ``bare``, worded already as it
+    is to be read (one that names several, or a problem in the words of the layer that found
+    it)."""
+
+    def __init__(self, parameter: str, message: str, *, bare: bool = False) -> None:
+        super().__init__(
+            422,
+            "invalid_parameter",
+            message if bare else f"{parameter}: {message}",
+            parameter=parameter,
+        )
 
 
 class Unauthorized(ApiError):
@@ -199,19 +210,19 @@ def _from_validation(exc: RequestValidationError) -> ApiError:
         got = f" (got {str(given)[:40]!r})" if shown else ""
         problems.append(f"{name}: {error.get('msg', 'is not valid')}{got}")
     parameter = parameters[0] if parameters else "request"
-    return ApiError(422, "invalid_parameter", "; ".join(problems), parameter=parameter)
+    return InvalidParameter(parameter, "; ".join(problems), bare=True)
 
 
 def _from_http(request: Request, exc: StarletteHTTPException) -> ApiError:
     status = exc.status_code
     if status == 400 and exc.detail == "There was an error parsing the body":
         # FastAPI's answer to a body that is not JSON: a bad parameter like any other (422)
-        return ApiError(422, "invalid_parameter", "body: not valid JSON", parameter="body")
+        return InvalidParameter("body", "not valid JSON")
     if status == 400:
         # Starlette's answer to a malformed multipart body ("Missing boundary …"): the API
         # documents a bad body as 422, never 400 (issue 15, schemathesis)
         detail = exc.detail if isinstance(exc.detail, str) else "malformed"
-        return ApiError(422, "invalid_parameter", f"body: {detail}", parameter="body")
+        return InvalidParameter("body", detail)
     headers = dict(exc.headers or {})
     try:
         phrase = HTTPStatus(status).phrase
@@ -300,13 +311,13 @@ def _from_registry(exc: RegistryError) -> ApiError:
         return Conflict(str(exc))
     if isinstance(exc, InvalidChange):
         return InvalidParameter(exc.field, exc.message)
-    return ApiError(422, "invalid_parameter", str(exc), parameter="body")
+    return InvalidParameter("body", str(exc), bare=True)
 
 
 def _from_subscription(exc: SubscriptionError) -> ApiError:
     if isinstance(exc, UnknownSubscription):
         return NotFound(str(exc), parameter="subscription_id")
-    return ApiError(422, "invalid_parameter", str(exc), parameter="body")
+    return InvalidParameter("body", str(exc), bare=True)
 
 
 def _internal(exc: BaseException) -> InternalError:
@@ -355,7 +366,7 @@ def install(app: FastAPI) -> None:
         return error_response(_from_registry(exc))
 
     async def on_limits(request: Request, exc: Exception) -> JSONResponse:
-        return error_response(ApiError(422, "invalid_parameter", str(exc), parameter="body"))
+        return error_response(InvalidParameter("body", str(exc), bare=True))
 
     async def on_subscription(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, SubscriptionError)

@@ -32,7 +32,7 @@ from pydantic import BaseModel
 from starlette.types import Receive, Scope, Send
 
 from api.db import Database, Row, Statement
-from api.errors import ApiError
+from api.errors import ApiError, InvalidParameter
 from api.render import CSV_MEDIA_TYPE, MAX_AGE_DATA, csv_headers, csv_lines, gzip_encoder
 from api.settings import ApiSettings
 
@@ -64,14 +64,13 @@ class TooManyStreams(ApiError):
         )
 
 
-class ExportTooLarge(ApiError):
+class ExportTooLarge(InvalidParameter):
     def __init__(self, limit: int) -> None:
         super().__init__(
-            422,
-            "invalid_parameter",
+            "limit",
             f"this download would be larger than {limit // (1024 * 1024)} MiB: ask for a shorter"
             " period, page with limit, or use the daily dumps (/v1/dumps)",
-            parameter="limit",
+            bare=True,
         )
 
 

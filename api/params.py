@@ -34,7 +34,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, BeforeValidator, Strict
 
-from api.errors import ApiError, InvalidParameter
+from api.errors import InvalidParameter
 from api.responses import LOCAL_TZ
 
 __all__ = [
@@ -236,7 +236,7 @@ async def reject_unknown(request: Request) -> None:
         raise _unknown(unknown, accepted)
 
 
-def _unknown(unknown: list[str], accepted: frozenset[str]) -> ApiError:
+def _unknown(unknown: list[str], accepted: frozenset[str]) -> InvalidParameter:
     word = "parameter" if len(unknown) == 1 else "parameters"
     shown = [name[:40] for name in unknown[:10]]  # a flood of names is not echoed back
     message = f"unknown query {word} {', '.join(map(repr, shown))}"
@@ -253,8 +253,9 @@ def _unknown(unknown: list[str], accepted: frozenset[str]) -> ApiError:
         message += f"; this endpoint takes {', '.join(sorted(accepted))}"
     else:
         message += "; this endpoint takes no query parameters"
-    # the one error shape and code of a bad parameter (422, like every other, api/errors.py)
-    return ApiError(422, "invalid_parameter", message, parameter=unknown[0].replace("\x00", ""))
+    # bare: the message names every unknown name itself ("stat: unknown query parameters 'stat',
+    # 'Limit'" would blame the first only)
+    return InvalidParameter(unknown[0].replace("\x00", ""), message, bare=True)
 
 
 # --- Days -------------------------------------------------------------------------------------

@@ -9,9 +9,10 @@ Loads ``outlets`` enterprises (bilingual names, for search), one gas outlet each
 pollutant (SO₂, a21026) per outlet: ``outlets × days × 24`` rows into ``hourly_means`` by COPY,
 into a fresh database (:func:`bench.ingest.fresh_database`). Then, for each endpoint, N
 sequential requests from one keep-alive client (p50/p99 latency, requests/s) and the same N
-(the JSON page: at least :data:`CONCURRENT_PAGES`) spread over ``--concurrency`` clients, each
-in its own process (:mod:`bench.http_client`) (requests/s), beside the statements the endpoint
-runs, timed directly on one psycopg connection:
+(the JSON page: at least :data:`CONCURRENT_PAGES`, the CSV: :data:`CONCURRENT_CSV`) spread
+evenly over ``--concurrency`` clients, each in its own process (:mod:`bench.http_client`)
+(requests/s), beside the statements the endpoint runs, timed directly on one psycopg
+connection:
 
 * an outlet-year of hourly means (each outlet with an hourly SO₂ limit, so that means are
   judged), one JSON page of 1,000 points, and the CSV of the whole year; the SQL beside them is
@@ -191,12 +192,16 @@ def http_get(client: httpx2.Client, path: str) -> int:
 
 def concurrent_rate(base: str, paths: list[str], concurrency: int) -> float:
     """Requests/s of ``paths`` spread over ``concurrency`` client processes
-    (:mod:`bench.http_client`), each warmed up with its paths: the requests that ended while
-    every client was still sending, over the time from the start to when the first client was
-    done. Not to the last one's end: with a few requests each (12–13 at ``--quick`` before
+    (:mod:`bench.http_client`), each warmed up with its paths: the requests done while every
+    client was still sending, over the time from the start to when the first client was done.
+    Not to the last one's end: with a few requests each (12–13 at ``--quick`` before
     :data:`CONCURRENT_PAGES`) the clients ended 0.05–0.12 s apart, up to a sixth of the phase
     with fewer than ``concurrency`` requests in flight, and that tail, not the server, decided
-    the figure."""
+    the figure. The requests in flight when the first client is done count for the part of them
+    done by then (:func:`_done_by`): counting the ended ones only, 5 CSV downloads over 4
+    clients (one each, one client two) counted the first one to end and none of the three
+    others nearly done, and the figure was a third of one client's (bench/README.md,
+    twenty-third round)."""
     concurrency = min(concurrency, len(paths))
     clients = [
         subprocess.Popen(
@@ -221,7 +226,7 @@ def concurrent_rate(base: str, paths: list[str], concurrency: int) -> float:
             assert client.stdin is not None
             client.stdin.write("go\n")
             client.stdin.flush()
-        ends = [
+        runs = [
             [float(t) for t in c.stdout.readline().split()] for c in clients if c.stdout is not None
         ]
     except BaseException:
@@ -231,8 +236,20 @@ def concurrent_rate(base: str, paths: list[str], concurrency: int) -> float:
     finally:
         for client in clients:
             client.wait(timeout=60)
-    first_done = min(e[-1] for e in ends)
-    return sum(t <= first_done for e in ends for t in e) / (first_done - started)
+    first_done = min(run[-1] for run in runs)
+    return sum(_done_by(run, first_done) for run in runs) / (first_done - started)
+
+
+def _done_by(run: list[float], at: float) -> float:
+    """How many of its requests a client (``run``: when it began, then when each request ended)
+    had done at ``at``: those ended by then, and of the one in flight the part of its time
+    (from the end of the one before) that had passed."""
+    began, ends = run[0], run[1:]
+    done = sum(t <= at for t in ends)
+    if done == len(ends):
+        return done
+    since = began if done == 0 else ends[done - 1]
+    return done + (at - since) / (ends[done] - since)
 
 
 # Pages of the JSON page's concurrent phase at least (the paths cycle over the outlets again):
@@ -240,6 +257,10 @@ def concurrent_rate(base: str, paths: list[str], concurrency: int) -> float:
 # so that one stall of 50–100 ms (a process of the machine taking a core) moved the 4-vs-1
 # figure by 5–15 % (bench/README.md, tenth and twelfth rounds).
 CONCURRENT_PAGES = 200
+# CSV downloads of the year's concurrent phase at least: the 5 of ``--quick`` gave 4 clients one
+# or two each, a phase of one download's time in which a stall decided the figure
+# (bench/README.md, twenty-third round).
+CONCURRENT_CSV = 32
 
 
 def bench_http(
@@ -251,13 +272,15 @@ def bench_http(
     *,
     concurrent_n: int | None = None,
 ) -> Timing:
-    """``n`` requests from one client, then ``concurrent_n`` (default ``n``) spread over
-    ``concurrency`` client processes (:func:`concurrent_rate`)."""
+    """``n`` requests from one client, then ``concurrent_n`` (default ``n``), rounded up to
+    a multiple of ``concurrency`` (the paths go on), spread over ``concurrency`` client
+    processes (:func:`concurrent_rate`): each client sends as many."""
     with httpx2.Client(base_url=base, timeout=60) as client:
         for i in range(n):  # every outlet read once before either phase, not by the first only
             http_get(client, paths(i))
     times, total = _one_client(base, paths, n)
-    spread = [paths(i) for i in range(concurrent_n or n)]
+    each = -(-(concurrent_n or n) // concurrency)
+    spread = [paths(i) for i in range(each * concurrency)]
     concurrent = concurrent_rate(base, spread, concurrency)
     return timing(what, times, total, concurrent)
 
@@ -435,6 +458,7 @@ def measure(args: argparse.Namespace) -> ApiFigures:
                         csv_path,
                         args.csv_requests,
                         args.concurrency,
+                        concurrent_n=max(args.csv_requests, CONCURRENT_CSV),
                     ),
                     bench_endpoint_sql(url, days, outlet, args.csv_requests, page=False),
                 )

@@ -6,8 +6,8 @@ clients or with the bench), importing nothing but httpx2 so that it starts fast.
 It warms up by GETting each of its paths once (a fresh process's first requests cost it about twice
 the CPU of later ones, and that CPU competes with the server's for the cores), prints
 ``ready``, waits for a line on standard input, GETs every path in turn on one keep-alive
-connection, then prints on one line the ``time.monotonic()`` at which each request ended (the
-same clock in every process of the machine).
+connection, then prints on one line the ``time.monotonic()`` at which it began, then the one at
+which each request ended (the same clock in every process of the machine).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def main() -> None:
             get(path)
         print("ready", flush=True)  # noqa: T201
         sys.stdin.readline()
-        ended = []
+        ended = [time.monotonic()]  # when it began, then when each request ended
         for path in paths:
             get(path)
             ended.append(time.monotonic())

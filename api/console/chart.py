@@ -1,7 +1,7 @@
 """The case page's chart, drawn on the server as inline SVG (no script needed): hourly means
 (measured and, where there is one, converted to the reference O₂) against the limit, invalid
-hours shaded grey, the hour in progress (not ended: :mod:`api.periods`) light blue and not as
-invalid, times on the x axis in Asia/Shanghai."""
+hours shaded grey, the hour in progress (not ended: :mod:`schemas.core.periods`) light blue and
+not as invalid, times on the x axis in Asia/Shanghai."""
 
 from __future__ import annotations
 

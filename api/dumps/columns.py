@@ -14,10 +14,10 @@ import pyarrow as pa
 from psycopg import sql
 
 from api.db import Statement
-from api.periods import running_from
 from api.queries.outlets import flag_standard
 from schemas.core import arrival
 from schemas.core.localtime import LOCAL_TZ, LOCAL_TZ_NAME
+from schemas.core.periods import running_from
 
 FORMAT = "sourcewatch-dump/1"
 BATCH_ROWS = 10_000  # rows per cursor fetch and per Parquet row group
@@ -244,8 +244,9 @@ def table_query(
     table: str, enterprise_id: int, start: datetime, end: datetime, now: datetime | None = None
 ) -> Statement:
     """The rows of ``table`` in [start, end). Hourly: only the hours that have ended at ``now``
-    (default: the clock; :mod:`api.periods`): a dump is a published snapshot, and the running
-    hour's mean and validity are only those of its data so far. Raw: every value received."""
+    (default: the clock; :mod:`schemas.core.periods`): a dump is a published snapshot, and the
+    running hour's mean and validity are only those of its data so far. Raw: every value
+    received."""
     template, alias = (_HOURLY, "h") if table == "hourly" else (_RAW, "m")
     query = template.format(party=_PARTY.format(a=sql.Identifier(alias)))
     params = {

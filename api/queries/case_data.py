@@ -8,7 +8,7 @@ from datetime import datetime
 from psycopg import sql
 
 from api.db import Statement
-from api.periods import running_from
+from schemas.core.periods import running_from
 
 __all__ = ["RAW_ROWS", "hourly_means", "raw_values"]
 
@@ -21,7 +21,8 @@ def hourly_means(
     outlet_id: int, pollutant: str, start: datetime, end: datetime, now: datetime
 ) -> Statement:
     """Hourly means in ``[start, end)``, oldest first, with validity, ``in_progress`` (the hour
-    has not ended at ``now``, as in the API: :mod:`api.periods`) and the pollutant's unit."""
+    has not ended at ``now``, as in the API: :mod:`schemas.core.periods`) and the pollutant's
+    unit."""
     query = sql.SQL(
         "SELECT h.hour_start, h.mean, h.converted, h.o2_mean, h.valid,"
         " h.hour_start > %(running_from)s AS in_progress, h.reason,"

@@ -21,8 +21,8 @@ from psycopg import sql
 
 from api.aggregates import HourlyAggregate
 from api.db import Statement
-from api.periods import local_today, running_from
 from api.queries.common import limit_offset
+from schemas.core.periods import local_today, running_from
 
 __all__ = [
     "HOUR_CSV_COLUMNS",
@@ -156,7 +156,8 @@ def _inner(resolution: str, f: SeriesFilter, *, names: bool = True) -> Statement
         "pollutant": f.pollutant,
         "kind": f.kind,
         # an hour ends after now when it starts after now − 1 h, a local day when it is today
-        # or later (api.periods): compared with the stored column, with no arithmetic per row
+        # or later (schemas.core.periods): compared with the stored column, with no arithmetic
+        # per row
         "running_from": running_from(f.now),
         "today": local_today(f.now, ZoneInfo(f.timezone)),
     }

@@ -18,8 +18,8 @@ from typing import Any, Literal
 from psycopg import sql
 
 from api.db import Statement
-from api.periods import running_from
 from api.queries.common import limit_offset
+from schemas.core.periods import running_from
 
 __all__ = ["Grouping", "count", "select"]
 

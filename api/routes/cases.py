@@ -31,7 +31,6 @@ from api.params import (
     parse_instant,
     reject_nul,
 )
-from api.periods import period_in_progress
 from api.queries import cases as queries
 from api.render import CSV_RESPONSE, json_response
 from api.responses import (
@@ -46,6 +45,7 @@ from api.responses import (
     optional_instant,
 )
 from api.routes.common import list_response
+from schemas.core.periods import period_in_progress
 
 __all__ = [
     "QUALITY_NOTICE",
@@ -292,7 +292,7 @@ def get_exceedance(
 ) -> Response:
     """The notice, each period judged (value, limit, multiple, compliant, and whether the mean
     is still valid), and when the case was opened, escalated, closed or reopened."""
-    now = dt.datetime.now(dt.UTC)  # the clock of in_progress (api.periods)
+    now = dt.datetime.now(dt.UTC)  # the clock of in_progress (schemas.core.periods)
     found, period_rows, event_rows = db.run(
         queries.one(case_id), queries.periods(case_id), queries.events(case_id)
     )

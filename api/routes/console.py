@@ -10,7 +10,7 @@
   me", kept live by ``console.js`` from the staff alert stream;
 * ``/staff/cases/{id}`` — the case: hourly means against the limit (inline SVG, and a table
   with each hour's status: the running hour 进行中 / in progress, not invalid, by
-  :mod:`api.periods` as in the API), the judged periods, raw values with their flags, the history, and forms to acknowledge, assign, comment,
+  :mod:`schemas.core.periods` as in the API), the judged periods, raw values with their flags, the history, and forms to acknowledge, assign, comment,
   record a reply and close, each calling :mod:`schemas.cases.workflow` (the same audited
   functions as the staff API), and the evidence bundle's link.
 
@@ -50,7 +50,6 @@ from api.console.access import (
 )
 from api.db import Database, fetch_rows, get_database
 from api.params import reject_nul
-from api.periods import period_in_progress
 from api.queries import case_data
 from api.queries import cases as case_queries
 from api.queries import enterprises as enterprise_queries
@@ -58,6 +57,7 @@ from api.queries import pollutants as pollutant_queries
 from schemas.cases import workflow
 from schemas.cases.errors import CaseNotFound, InvalidTransition
 from schemas.cases.kinds import CASE_KINDS, SEVERITIES
+from schemas.core.periods import period_in_progress
 from schemas.staff.accounts import list_staff_users
 from schemas.staff.passwords import check_password
 from schemas.staff.sessions import (
@@ -287,7 +287,7 @@ def _case_page(
     done: str | None = None,
     error: str | None = None,
 ) -> Response:
-    now = datetime.now(UTC)  # the clock of in_progress (api.periods)
+    now = datetime.now(UTC)  # the clock of in_progress (schemas.core.periods)
     with db.connection() as conn:
         found = fetch_rows(conn, case_queries.one(case_id, staff=True))
         if not found:

@@ -2,10 +2,12 @@
 
 Files, always in this order (docs/regulations.md#evidence):
 
-``case.json``          the case row, its periods, the outlet and enterprise (never the PW)
+``case.json``          the case row, its periods, the outlet and enterprise (never the PW);
+                       each period with ``in_progress``
 ``history.json``       every ``case_events`` row: who opened, acknowledged, closed, replied
 ``limit.json``         the limit version judged by (``limits`` or ``outlet_limits``)
 ``means.csv``          hourly (or daily) means over the case span ± a margin, with coverage
+                       and ``in_progress``
 ``values.csv``         the measurements behind them (flags, revision, frame id), and the value
                        and marks they had when the case was opened (the decision)
 ``revisions.csv``      every revision of those measurements: values and marks before and after
@@ -22,6 +24,11 @@ are UTC ISO 8601; CSV files give the Asia/Shanghai time next to each (``*_utc``,
 Decimals are written as stored: strings in JSON, plain text in CSV; jsonb cells verbatim. The
 span is the case's periods plus :data:`MARGIN_HOURS` (hourly) or :data:`MARGIN_DAYS` (daily);
 oxygen (``a19001``) is included because converted concentrations depend on it.
+
+A judged period or a mean whose hour (or the outlet's local day) had not ended when the bundle
+was generated is ``in_progress`` (true): its value, ``valid`` and ``reason`` are the judgement of
+the data so far, not final — the rule of the API and the console (:mod:`schemas.core.periods`),
+with ``generated_at`` as now.
 """
 
 from __future__ import annotations
@@ -50,6 +57,7 @@ from psycopg.types.json import set_json_loads
 from schemas.cases.errors import CaseNotFound, EvidenceError
 from schemas.core import arrival, csvcells
 from schemas.core.localtime import LOCAL_TZ
+from schemas.core.periods import day_in_progress, hour_in_progress, period_in_progress
 
 __all__ = [
     "MARGIN_DAYS",
@@ -165,13 +173,18 @@ class _Builder:
         case, cid, version = self.case, self.case["id"], importlib.metadata.version("sourcewatch")
         with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as self.zip:
             outlet = _one(self.conn, _OUTLET, case["outlet_id"])
+            tz = ZoneInfo(outlet["timezone"] if outlet else str(LOCAL_TZ))
             periods = _all(self.conn, _PERIODS, (cid,))[1]
+            for p in periods:
+                p["in_progress"] = period_in_progress(
+                    p["period_start"], case["period"], tz.key, self.generated_at
+                )
             self._json("case.json", {"case": case, "periods": periods, "outlet": outlet})
             events = _all(self.conn, _EVENTS, (cid,))[1]
             self._json("history.json", events)
             self._json("limit.json", self._limit())
-            span = _span(case, ZoneInfo(outlet["timezone"] if outlet else str(LOCAL_TZ)))
-            counts = {"periods": len(periods), "events": len(events), **self._series(span)}
+            span = _span(case, tz)
+            counts = {"periods": len(periods), "events": len(events), **self._series(span, tz)}
             entries = tuple(self.files)
             manifest = self._json(
                 "manifest.json",
@@ -195,8 +208,11 @@ class _Builder:
             cid, self.generated_at, version, entries, manifest.sha256, counts, tuple(self.warnings)
         )
 
-    def _series(self, span: tuple[str, datetime, datetime, Any, Any]) -> dict[str, int]:
-        """means.csv, values.csv, revisions.csv, frames.csv and frames/: the data of the span."""
+    def _series(
+        self, span: tuple[str, datetime, datetime, Any, Any], tz: ZoneInfo
+    ) -> dict[str, int]:
+        """means.csv, values.csv, revisions.csv, frames.csv and frames/: the data of the span
+        (``tz``: the outlet's, naming its local days)."""
         table, start, end, first, last = span
         q = {
             "outlet": self.case["outlet_id"],
@@ -209,9 +225,15 @@ class _Builder:
             **arrival.window(start, end),
         }
         columns, means = _all(self.conn, _MEANS[table], q)
+        now = self.generated_at
         for m in means:
             m["coverage"] = _coverage(m["valid_count"], m["expected_count"])
-        self._csv("means.csv", [*columns, "coverage"], means)
+            m["in_progress"] = (
+                hour_in_progress(m["hour_start"], now)
+                if table == "hourly_means"
+                else day_in_progress(m["day"], now, tz)
+            )
+        self._csv("means.csv", [*columns, "coverage", "in_progress"], means)
         value_columns, values = _all(self.conn, _VALUES, q)
         revision_columns, revisions = _all(self.conn, _REVISIONS, q)
         frame_ids = {v["frame_id"] for v in values}

@@ -296,7 +296,7 @@ def test_a_period_not_ended_is_in_progress(
     client: TestClient, db: psycopg.Connection, cases: Cases
 ) -> None:
     """A case judged on the running hour (or the outlet's current local day) shows that period
-    in progress: its mean's validity so far is not final (api/periods.py)."""
+    in progress: its mean's validity so far is not final (schemas/core/periods.py)."""
     hour = this_hour()
     shanghai = ZoneInfo("Asia/Shanghai")
     today = datetime.now(shanghai).replace(hour=0, minute=0, second=0, microsecond=0)

@@ -115,7 +115,7 @@ def test_the_running_hour_is_in_progress_on_the_case_page(
     client: TestClient, db: psycopg.Connection, world: World
 ) -> None:
     """The chart, its table and the judged periods mark an hour not ended as in progress (the
-    API's rule, api/periods.py), not as invalid; a past invalid hour stays invalid."""
+    API's rule, schemas/core/periods.py), not as invalid; a past invalid hour stays invalid."""
     now_hour = this_hour()
     rows = [
         (now_hour - HOUR, 20, False, "20 valid minutes of 60 (≥45 required)"),

@@ -12,8 +12,9 @@ import subprocess
 import sys
 import zipfile
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -314,6 +315,7 @@ def test_values_carry_flags_revisions_frames_and_the_marks_at_decision(
     )
     assert mean["hour_start_local"] == "2024-05-01T10:00:00+08:00"
     assert json.loads(mean["flags"]) == {"N": 45, "D": 1}
+    assert mean["in_progress"] == "false"
 
 
 def test_case_history_and_limit(db: psycopg.Connection, scenario: Scenario) -> None:
@@ -384,7 +386,7 @@ def test_daily_case(db: psycopg.Connection, scenario: Scenario) -> None:
     manifest = build_evidence(db, scenario.case_id, out)
     files = read_bundle(out.getvalue())
     [mean] = rows(files, "means.csv")
-    assert (mean["day"], mean["coverage"]) == ("2024-05-01", "0.8333")
+    assert (mean["day"], mean["coverage"], mean["in_progress"]) == ("2024-05-01", "0.8333", "false")
     span = json.loads(files["manifest.json"])["span"]
     assert span == {
         "means": "daily_means",
@@ -392,6 +394,90 @@ def test_daily_case(db: psycopg.Connection, scenario: Scenario) -> None:
         "end": "2024-05-02T16:00:00Z",
     }
     assert manifest.counts["values"] == 6
+
+
+def _utc(at: datetime) -> str:
+    return at.isoformat().replace("+00:00", "Z")
+
+
+def test_an_hour_not_ended_is_in_progress(db: psycopg.Connection, scenario: Scenario) -> None:
+    """As in the API and the console (schemas/core/periods.py): a judged period and a mean
+    whose hour had not ended when the bundle was generated are in progress — 26 valid minutes
+    of 60 is where the hour stands, not a final judgement; the hour before is not."""
+    running = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    before = running - timedelta(hours=1)
+    db.execute(
+        "UPDATE cases SET first_at = %s, last_at = %s WHERE id = %s",
+        (before, running, scenario.case_id),
+    )
+    db.execute(
+        "UPDATE case_periods SET period_start = %s WHERE case_id = %s", (before, scenario.case_id)
+    )
+    db.execute(
+        "INSERT INTO case_periods (case_id, period_start, value, limit_value, multiple, "
+        "compliant) VALUES (%s, %s, 130, 100, 0.3, false)",
+        (scenario.case_id, running),
+    )
+    for hour, valid_count, valid, reason in (
+        (before, 58, True, None),
+        (running, 26, False, "26 valid minutes < 45"),
+    ):
+        db.execute(
+            "INSERT INTO hourly_means (outlet_id, pollutant, hour_start, source, mean, "
+            "valid_count, expected_count, valid, reason) "
+            "VALUES (%s, 'a21026', %s, 'min', 140, %s, 60, %s, %s)",
+            (scenario.outlet_id, hour, valid_count, valid, reason),
+        )
+    out = io.BytesIO()
+    manifest = build_evidence(db, scenario.case_id, out)
+    files = read_bundle(out.getvalue())
+    # the running hour is in progress unless the clock passed its end before the bundle's time
+    ended = running + timedelta(hours=1) <= manifest.generated_at
+    expected = {_utc(before): "false", _utc(running): "false" if ended else "true"}
+    means = rows(files, "means.csv")
+    assert {m["hour_start_utc"]: m["in_progress"] for m in means} == expected
+    assert [m["valid"] for m in means] == ["true", "false"]  # as stored, beside in_progress
+    periods = json.loads(files["case.json"])["periods"]
+    assert {p["period_start"]: p["in_progress"] for p in periods} == {
+        k: v == "true" for k, v in expected.items()
+    }
+
+
+def test_a_local_day_not_ended_is_in_progress(db: psycopg.Connection, scenario: Scenario) -> None:
+    """A daily case: the outlet's local day of the bundle's generation is in progress (its mean
+    and its judged period), the day before is not."""
+    tz = ZoneInfo("Asia/Shanghai")  # the outlet's: outlets.timezone's default
+    today = datetime.now(tz).date()
+    yesterday = today - timedelta(days=1)
+    start = datetime.combine(yesterday, time(), tz).astimezone(UTC)
+    db.execute(
+        "UPDATE cases SET period = 'day', first_at = %s, last_at = %s WHERE id = %s",
+        (start, start + timedelta(days=1), scenario.case_id),
+    )
+    db.execute(
+        "UPDATE case_periods SET period_start = %s WHERE case_id = %s", (start, scenario.case_id)
+    )
+    db.execute(
+        "INSERT INTO case_periods (case_id, period_start, value, limit_value, multiple, "
+        "compliant) VALUES (%s, %s, 130, 100, 0.3, false)",
+        (scenario.case_id, start + timedelta(days=1)),
+    )
+    for day in (yesterday, today):
+        db.execute(
+            "INSERT INTO daily_means (outlet_id, pollutant, day, source, mean, valid_count, "
+            "expected_count, valid) VALUES (%s, 'a21026', %s, 'hour', 120.5, 20, 24, true)",
+            (scenario.outlet_id, day),
+        )
+    out = io.BytesIO()
+    manifest = build_evidence(db, scenario.case_id, out)
+    files = read_bundle(out.getvalue())
+    ended = manifest.generated_at.astimezone(tz).date() > today  # midnight passed meanwhile
+    assert {m["day"]: m["in_progress"] for m in rows(files, "means.csv")} == {
+        str(yesterday): "false",
+        str(today): "false" if ended else "true",
+    }
+    periods = json.loads(files["case.json"])["periods"]
+    assert [p["in_progress"] for p in periods] == [False, not ended]
 
 
 def test_outlet_case_without_pollutant_or_limit(db: psycopg.Connection) -> None:

@@ -1,5 +1,8 @@
 """When a period has not ended: the one rule behind ``in_progress`` (API JSON and CSV, the
-widgets), the staff console's case page and the bulk dumps.
+widgets), the staff console's case page, the bulk dumps and the evidence bundle of a case
+(:mod:`schemas.cases.evidence`, in progress at the bundle's generation time). Here in
+``schemas.core`` (it was ``api/periods.py``) so that the bundle, in ``schemas``, which imports
+no app package, and the API share it.
 
 A period is in progress while its end is after the server's now: the running hour, the current
 local day. Its stored mean, ``valid`` and ``reason`` are the judgement of the data so far (26
