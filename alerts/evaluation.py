@@ -867,6 +867,12 @@ def read_days(
 # outlet and the time its evaluation computed it): prepared at their first execution on a
 # connection (psycopg's default is the sixth), so a new connection's first batch does not parse
 # and plan them five times each; a long-lived connection has them prepared either way.
+# An hourly mean judged again (a replay, a recalled hour, late data of another pollutant) whose
+# stored columns would not change by a byte (record_image_eq: 1.5 and 1.50 differ, as their text
+# does) is not rewritten: no new row version, index entries or WAL, and its computed_at stays
+# the time those values were first computed, so the publisher's watermark does not send it
+# again. A daily mean is always rewritten: its computed_at says when the day was last judged
+# (Evaluator.finish_days judges a day again until that is after the day was final).
 _STORE_DAYS = """
 INSERT INTO daily_means (outlet_id, computed_at, pollutant, day, source, mean, zs_reported,
     converted, o2_mean, valid_count, expected_count, valid, reason)
@@ -891,6 +897,14 @@ ON CONFLICT (outlet_id, pollutant, hour_start) DO UPDATE SET
     valid_count = EXCLUDED.valid_count, expected_count = EXCLUDED.expected_count,
     valid = EXCLUDED.valid, reason = EXCLUDED.reason, flags = EXCLUDED.flags,
     computed_at = EXCLUDED.computed_at
+WHERE NOT record_image_eq(
+    ROW(hourly_means.source, hourly_means.mean, hourly_means.zs_reported,
+        hourly_means.converted, hourly_means.o2_mean, hourly_means.valid_count,
+        hourly_means.expected_count, hourly_means.valid, hourly_means.reason,
+        hourly_means.flags),
+    ROW(EXCLUDED.source, EXCLUDED.mean, EXCLUDED.zs_reported, EXCLUDED.converted,
+        EXCLUDED.o2_mean, EXCLUDED.valid_count, EXCLUDED.expected_count, EXCLUDED.valid,
+        EXCLUDED.reason, EXCLUDED.flags))
 """
 # What is upserted of one outlet: its id, the time its evaluation computed the means, and the
 # means by pollutant.

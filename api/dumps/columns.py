@@ -119,7 +119,7 @@ HOURLY: tuple[Column, ...] = (
     _c("valid", "boolean", "enough valid data for a regulatory mean"),
     _c("reason", "text", "why the mean is not valid"),
     _c("flags", "json", 'samples per HJ 212 data flag, e.g. {"N":58,"D":2}', "count"),
-    *_times("computed_at", "when sourcewatch computed the mean"),
+    *_times("computed_at", "when sourcewatch computed the mean as stored (kept if judged again)"),
 )
 
 RAW: tuple[Column, ...] = (

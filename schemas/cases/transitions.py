@@ -646,9 +646,11 @@ def _appended(
 
 
 # Upsert the period and read the case's aggregates in one statement. The statement's snapshot
-# does not see its own upsert, so the aggregates are over the other periods plus the row the
-# upsert returns: the periods as they are after it. ``run`` is the number of compliant periods
-# after the latest exceeding one.
+# does not see its own upsert, so the aggregates are over the other periods plus the period as
+# given: the periods as they are after it. ``run`` is the number of compliant periods after the
+# latest exceeding one. A period judged again whose stored columns would not change by a byte
+# (a replay; record_image_eq, so 1.5 and 1.50 differ as their text does) is not rewritten: no
+# new row version, index entries or WAL (the row is locked all the same).
 _RECORD_PERIOD = """
 WITH up AS (
     INSERT INTO case_periods (case_id, period_start, value, limit_value, multiple, compliant,
@@ -657,12 +659,16 @@ WITH up AS (
     ON CONFLICT (case_id, period_start) DO UPDATE SET value = EXCLUDED.value,
         limit_value = EXCLUDED.limit_value, multiple = EXCLUDED.multiple,
         compliant = EXCLUDED.compliant, details = EXCLUDED.details
-    RETURNING period_start, multiple, compliant
+    WHERE NOT record_image_eq(
+        ROW(case_periods.value, case_periods.limit_value, case_periods.multiple,
+            case_periods.compliant, case_periods.details),
+        ROW(EXCLUDED.value, EXCLUDED.limit_value, EXCLUDED.multiple, EXCLUDED.compliant,
+            EXCLUDED.details))
 ), p AS (
     SELECT period_start, multiple, compliant FROM case_periods
-    WHERE case_id = %(case)s AND period_start <> (SELECT period_start FROM up)
+    WHERE case_id = %(case)s AND period_start <> %(start)s
     UNION ALL
-    SELECT period_start, multiple, compliant FROM up
+    SELECT %(start)s::timestamptz, %(multiple)s::numeric, %(compliant)s::bool
 ), s AS (
     SELECT count(*) FILTER (WHERE NOT compliant) AS bad,
            max(multiple) FILTER (WHERE NOT compliant) AS max_multiple,
@@ -827,8 +833,10 @@ def _settle(
     )
     if case["state"] == "open":
         # The row as it will be, without reading it back: in a pipeline, nothing waits for
-        # this update (the row is the caller's, locked since it was read).
-        conn.execute(update, {**changes, "id": case["id"]})
+        # this update (the row is the caller's, locked since it was read, and what judge_period
+        # holds of it is as stored). Not sent when it would store the same bytes (a replay).
+        if not _same_columns(case, changes):
+            conn.execute(update, {**changes, "id": case["id"]})
         updated: dict[str, Any] | None = {**case, **changes}
     else:
         updated = (
@@ -855,6 +863,25 @@ def _settle(
         out += close_case(conn, case["id"], reason, pending)
         return out, None
     return out, updated if case["state"] == "open" else None
+
+
+def _same_columns(row: Mapping[str, Any], changes: Mapping[str, Any]) -> bool:
+    """Whether writing ``changes`` over ``row`` (a case as stored) would store the same bytes:
+    each value equal and of the same type, a Decimal with the same digits and exponent (the
+    same text, so the same numeric; 1.5 and 1.50 are not the same)."""
+    for name, value in changes.items():
+        old = row.get(name, _MISSING)
+        if type(old) is not type(value):
+            return False
+        if isinstance(value, Decimal):
+            if value.as_tuple() != old.as_tuple():
+                return False
+        elif value != old:
+            return False
+    return True
+
+
+_MISSING = object()
 
 
 def _reopen_unless_superseded(conn: psycopg.Connection, case_id: int) -> bool:
