@@ -14,12 +14,15 @@ from pathlib import Path
 
 import psycopg
 
+from schemas.core.csvcells import TRIGGERS
+
 __all__ = [
     "ACL",
     "SERVICE_USERS",
     "BrokerFiles",
     "active_mns",
     "hash_password",
+    "new_password",
     "read_credentials",
     "verify_password",
     "write_broker_files",
@@ -119,6 +122,14 @@ def _write_private(path: Path, text: str) -> None:
         f.write(text)
 
 
+def new_password() -> str:
+    """A device password: 24 URL-safe characters, never starting with ``-`` (a spreadsheet
+    opening ``credentials.csv`` would show a formula's error instead of the password)."""
+    while (password := secrets.token_urlsafe(18)).startswith(TRIGGERS):
+        pass
+    return password
+
+
 def write_broker_files(
     folder: Path,
     mns: Iterable[str],
@@ -132,7 +143,7 @@ def write_broker_files(
     mns = list(dict.fromkeys(mns))
     for mn in mns:
         _check_user(mn)
-    credentials = {mn: given.get(mn) or secrets.token_urlsafe(18) for mn in mns}
+    credentials = {mn: given.get(mn) or new_password() for mn in mns}
     services = {user: secrets.token_urlsafe(24) for user in SERVICE_USERS.values()}
     folder.mkdir(parents=True, exist_ok=True)
 

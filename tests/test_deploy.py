@@ -27,7 +27,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from schemas.core.roles import PROCESSES
 from sourcewatch.cli import main
 from sourcewatch.db_credentials import PASSWORD_VARIABLES
-from sourcewatch.devices import ACL, hash_password, verify_password
+from sourcewatch.devices import ACL, hash_password, new_password, verify_password
 from sourcewatch.embedded import free_port, wait_for_port
 from sourcewatch.embedded_mqtt import BROKER_LIMITS
 from sourcewatch.settings import AllSettings
@@ -421,6 +421,16 @@ def test_devices_acl_writes_the_files(broker_files: Path) -> None:
     assert (broker_files / "acl").read_text() == ACL
     env = (broker_files / "services.env").read_text()
     assert env.count("SOURCEWATCH_MQTT_URL=mqtt://sourcewatch-") == 2
+
+
+def test_a_generated_device_password_never_starts_like_a_formula(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``credentials.csv`` is opened in spreadsheets: a password starting with ``-`` would
+    show as a formula's error (docs/security.md#spreadsheet-formulas)."""
+    drawn = iter(["-dash-first", "_fine-one"])
+    monkeypatch.setattr("secrets.token_urlsafe", lambda n: next(drawn))
+    assert new_password() == "_fine-one"
 
 
 def service_url(folder: Path, process: str) -> tuple[str, str]:

@@ -7,6 +7,10 @@ write free text that ends up in CSV cells (a value's flag, a case subject, a fil
 text cell starting with one of these characters gets a leading apostrophe, which spreadsheets
 show as text and do not evaluate. Plain numbers (``-1.5``, ``+3e2``) are left as they are: a
 spreadsheet reads them as the numbers they are, and downstream parsers keep working.
+
+An XLSX cell is typed: a text cell is never evaluated, whatever it starts with, but openpyxl
+makes a formula of any ``str`` that starts with ``=``. :func:`xlsx_text` turns such cells of a
+row back into text cells, unchanged (docs/security.md, "Spreadsheet formulas").
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import re
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-__all__ = ["TRIGGERS", "CsvWriter", "safe_cell", "text_cell", "writer"]
+__all__ = ["TRIGGERS", "CsvWriter", "safe_cell", "text_cell", "writer", "xlsx_text"]
 
 TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
@@ -62,3 +66,15 @@ def text_cell(value: str) -> str:
     out = io.StringIO()
     csv.writer(out, lineterminator="\r\n").writerow([safe_cell(value)])
     return out.getvalue()[:-2]
+
+
+class _XlsxCell(Protocol):
+    data_type: str
+
+
+def xlsx_text(cells: Iterable[_XlsxCell]) -> None:
+    """Make every formula cell among ``cells`` (openpyxl cells, e.g. a row just appended) a text
+    cell with the same value: what a ``str`` starting with ``=`` is, never a formula."""
+    for cell in cells:
+        if cell.data_type == "f":
+            cell.data_type = "s"

@@ -588,6 +588,9 @@ def _xlsx_template(
     )
     for letter, width in zip("ABCDE", (24, 24, 32, 12, 80), strict=True):
         notes.column_dimensions[letter].width = width
+    for ws in (sheet, notes):  # every cell is text or a number, never a formula
+        for row in ws.iter_rows():
+            csvcells.xlsx_text(row)
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

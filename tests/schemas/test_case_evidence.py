@@ -564,10 +564,12 @@ def test_values_csv_never_carries_a_formula(db: psycopg.Connection, scenario: Sc
     """Issue 15: staff open values.csv in a spreadsheet; a logger's text must not run there."""
     evil = '=HYPERLINK("http://evil.example","open")'
     db.execute(
-        "UPDATE measurements SET flag = %s WHERE outlet_id = %s AND pollutant = 'a19001'",
+        "UPDATE measurements SET flag = %s, value = -2.5"
+        " WHERE outlet_id = %s AND pollutant = 'a19001'",
         (evil, scenario.outlet_id),
     )
     out = io.BytesIO()
     build_evidence(db, scenario.case_id, out)
     o2 = [r for r in rows(read_bundle(out.getvalue()), "values.csv") if r["pollutant"] == "a19001"]
     assert o2 and all(r["flag"] == "'" + evil for r in o2)
+    assert {r["value"] for r in o2} == {"-2.5"}  # a negative number stays a number

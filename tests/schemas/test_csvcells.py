@@ -8,6 +8,7 @@ import io
 import re
 from pathlib import Path
 
+import openpyxl
 import pytest
 
 from schemas.core import csvcells
@@ -82,3 +83,24 @@ def test_no_csv_is_written_but_through_csvcells() -> None:
         if pattern.search(line)
     ]
     assert found == []
+
+
+def test_an_xlsx_text_is_never_a_formula() -> None:
+    """openpyxl makes a formula of a str starting with ``=``; :func:`csvcells.xlsx_text` keeps
+    it a text cell with the same value, and numbers numbers."""
+    texts = ['=HYPERLINK("http://x","y")', "@SUM(1)", "+1", "-2+3", "\t=1"]
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append([*texts, -5, -2.5])
+    assert sheet["A1"].data_type == "f"  # what openpyxl would write
+    csvcells.xlsx_text(sheet[1])
+    out = io.BytesIO()
+    book.save(out)
+    loaded = openpyxl.load_workbook(io.BytesIO(out.getvalue()))
+    row = next(iter(loaded.worksheets[0].iter_rows()))
+    assert [(c.data_type, c.value) for c in row] == [
+        *(("s", text) for text in texts),
+        ("n", -5),
+        ("n", -2.5),
+    ]
