@@ -1432,6 +1432,8 @@ def _interval(samples: Sequence[Sample]) -> int:
     """The logger's minute-data interval, from the spacing of its samples."""
     if isinstance(samples, SampleColumns):
         micros = samples.micros
+        if isinstance(micros, range) and micros.step == MINUTE_US and len(micros) > 1:
+            return 1  # (a series of one sample a minute, as read: every step a minute)
     else:
         micros = [epoch_micros(s[0]) for s in samples]
     if MINUTE_US in map(sub, micros[1:], micros):  # stops at the first such step

@@ -402,34 +402,34 @@ def hour_spreads(
     when one could not be computed exactly (then the database computes them)."""
     out: dict[str, tuple[Any, ...]] = {}
     try:
-        with localcontext(_EXACT):
-            for pollutant in pollutants:
-                kinds = series.get(pollutant)
-                if not kinds:
+        for pollutant in pollutants:
+            kinds = series.get(pollutant)
+            if not kinds:
+                continue
+            row: list[Any] = []
+            for kind in ("min", "rtd"):
+                samples = kinds.get(kind)
+                if not samples:
+                    row += (0, None, None)
                     continue
-                row: list[Any] = []
-                for kind in ("min", "rtd"):
-                    samples = kinds.get(kind)
-                    if not samples:
-                        row += (0, None, None)
-                        continue
-                    pairs = _valid_pairs(samples, valid_flags)
-                    if pairs is not None:  # the same sums, on the integers (see below)
-                        ms, scale = pairs.aligned()
-                        total = Decimal(sum(ms)).scaleb(-scale)
-                        squares = Decimal(sum(map(mul, ms, ms))).scaleb(-2 * scale)
-                        row += (len(ms), total, squares)
-                        continue
-                    values = _valid_values(samples, valid_flags)
-                    if values:  # exact: in any order the same sums, to the last digit
-                        first, rest = values[0], values[1:]
+                pairs = _valid_pairs(samples, valid_flags)
+                if pairs is not None:  # the same sums, on the integers (see below)
+                    ms, scale = pairs.aligned()
+                    total = Decimal(sum(ms)).scaleb(-scale, _EXACT)
+                    squares = Decimal(sum(map(mul, ms, ms))).scaleb(-2 * scale, _EXACT)
+                    row += (len(ms), total, squares)
+                    continue
+                values = _valid_values(samples, valid_flags)
+                if values:  # exact: in any order the same sums, to the last digit
+                    first, rest = values[0], values[1:]
+                    with localcontext(_EXACT):
                         total = sum(rest, first)
                         squares = sum(map(mul, rest, rest), first * first)
-                        row += (len(values), total, squares)
-                    else:
-                        row += (0, None, None)
-                if row[0] or row[3]:
-                    out[pollutant] = tuple(row)
+                    row += (len(values), total, squares)
+                else:
+                    row += (0, None, None)
+            if row[0] or row[3]:
+                out[pollutant] = tuple(row)
     except DecimalException:
         return None
     return out

@@ -49,7 +49,7 @@ from decimal import (
     localcontext,
 )
 from itertools import compress, islice, repeat
-from operator import add, and_, floordiv, is_, is_not, lt, mod, mul, sub, truediv
+from operator import add, and_, floordiv, is_, is_not, lt, mod, mul, ne, sub, truediv
 from typing import Any, Literal, NamedTuple, cast, overload
 
 from schemas.limits.rules import ValidityRules
@@ -165,7 +165,7 @@ class SampleColumns(Sequence[Sample]):
     integers where that gives the same Decimal (Summing pairs)."""
 
     __slots__ = (
-        *("_micros", "_ts", "_valid", "_value", "_zs_value"),
+        *("_counts", "_micros", "_ts", "_valid", "_value", "_zs_value"),
         *("flag", "value_exact", "zs_exact"),
     )
 
@@ -193,6 +193,14 @@ class SampleColumns(Sequence[Sample]):
         self._value, self._zs_value, self.flag = value, zs_value, flag
         self.value_exact, self.zs_exact = value_exact, zs_exact
         self._valid: tuple[frozenset[str], Sequence[bool] | None, Exact] | None = None
+        self._counts: Mapping[str | None, int] | None = None
+
+    def flag_counts(self) -> Mapping[str | None, int]:
+        """The samples per flag, in the order first seen (remembered: the spreads and the
+        mean both ask)."""
+        if self._counts is None:
+            self._counts = _counted(self.flag)
+        return self._counts
 
     def valid_pairs(self, valid_flags: frozenset[str]) -> tuple[Sequence[bool] | None, Exact]:
         """Of values given as pairs (``value_exact``): which samples have a flag in
@@ -203,10 +211,11 @@ class SampleColumns(Sequence[Sample]):
             raise ValueError("no pairs")
         known = self._valid
         if known is None or known[0] is not valid_flags:
-            if valid_flags.issuperset(self.flag):
+            counts = self.flag_counts()
+            if valid_flags.issuperset(counts):
                 known = self._valid = (valid_flags, None, exact)
             else:
-                keep = list(map(valid_flags.__contains__, self.flag))
+                keep = _valid_mask(self.flag, counts, valid_flags)
                 known = self._valid = (valid_flags, keep, exact.kept(keep))
         return known[1], known[2]
 
@@ -419,7 +428,7 @@ def _minutes(
     hour_start: datetime,
     width: int,
     valid_flags: frozenset[str],
-    flags: Counter[str],
+    flags: dict[str, int],
 ) -> _Minutes:
     """The valid minutes (offsets in the hour, multiples of ``width``) and their values;
     samples outside the hour are ignored."""
@@ -443,7 +452,8 @@ def _minutes(
             else:
                 pairs.append((value, zs))
     for flag, n in Counter(seen).items():
-        flags[flag or NO_FLAG] += n
+        key = flag or NO_FLAG
+        flags[key] = flags.get(key, 0) + n
     offsets = tuple(sorted(buckets))
     values: list[Decimal] = []
     zs_values: list[Decimal] = []
@@ -474,7 +484,7 @@ def _one_per_minute(
     samples: SampleColumns,
     hour_start: datetime,
     valid_flags: frozenset[str],
-    flags: Counter[str],
+    flags: dict[str, int],
 ) -> _Minutes | None:
     """:func:`_minutes` of one-minute buckets for the usual minute record - every sample on a
     whole minute of the hour, one per minute, in time order - with the same arithmetic, without
@@ -499,9 +509,10 @@ def _one_per_minute(
         offsets = tuple(map(floordiv, in_hour, repeat(MINUTE_US)))
         if not all(map(lt, offsets, islice(offsets, 1, None))):
             return None
-    counted = _counted(samples.flag)
+    counted = samples.flag_counts()
     for flag, n in counted.items():
-        flags[flag or NO_FLAG] += n
+        key = flag or NO_FLAG
+        flags[key] = flags.get(key, 0) + n
     # One sample per minute: its value alone, normalised as a mean of one (Normalising a minute).
     exact = samples.value_exact
     if exact is not None and _sums_exactly(getcontext()):
@@ -512,7 +523,7 @@ def _one_per_minute(
             if zs_exact is not None:
                 zs_pairs = _Decimals(functools.partial(getattr, samples, "zs_value"), len(offsets))
                 return _Minutes(offsets, pairs, zs_pairs, exact, zs_exact)
-            if all(map(is_, zs, repeat(None))):
+            if _no_zs(zs):
                 return _Minutes(offsets, pairs, [], exact)
             return _Minutes(offsets, pairs, [_ZERO_D + z for z in zs if z is not None], exact)
         # some minutes invalid: the valid ones, also as pairs, so that their mean sums the
@@ -531,9 +542,7 @@ def _one_per_minute(
         return _Minutes(
             tuple(compress(offsets, keep)),
             kept_values,
-            []
-            if all(map(is_, zs, repeat(None)))
-            else [_ZERO_D + z for z in compress(zs, keep) if z is not None],
+            [] if _no_zs(zs) else [_ZERO_D + z for z in compress(zs, keep) if z is not None],
             kept,
             None,
             grid,
@@ -542,7 +551,7 @@ def _one_per_minute(
     # (Identity tests: comparing a Decimal with None is slow.)
     if valid_flags.issuperset(counted) and not any(map(is_, values, repeat(None))):
         normalised = list(map(add, repeat(_ZERO_D), values))  # all valid
-        if all(map(is_, zs, repeat(None))):
+        if _no_zs(zs):
             return _Minutes(offsets, normalised, [])
         return _Minutes(offsets, normalised, [_ZERO_D + z for z in zs if z is not None])
     rows = [
@@ -555,6 +564,12 @@ def _one_per_minute(
         [_ZERO_D + v for _, v, _ in rows],
         [_ZERO_D + z for _, _, z in rows if z is not None],
     )
+
+
+def _no_zs(zs: Sequence[Decimal | None]) -> bool:
+    """Whether none of these Zs values is given (the usual series: every one None), counted at
+    C speed (None is found by identity first: comparing a Decimal with it is slow)."""
+    return not zs or (zs[0] is None and zs.count(None) == len(zs))
 
 
 class _Decimals(Sequence[Decimal]):
@@ -587,10 +602,21 @@ class _Decimals(Sequence[Decimal]):
 
 
 def _counted(flags: Sequence[str | None]) -> Mapping[str | None, int]:
-    """The samples per flag, in the order first seen: usually one flag for all, or a few
-    (HJ 212's are few), each counted at C speed."""
-    if flags and flags.count(flags[0]) == len(flags):
-        return {flags[0]: len(flags)}
+    """The samples per flag, in the order first seen: usually one flag for all, or two (an
+    hour with a fault or a calibration among its minutes), or a few (HJ 212's are few), each
+    counted at C speed."""
+    n = len(flags)
+    if not n:
+        return {}
+    first = flags[0]
+    ones = flags.count(first)
+    if ones == n:
+        return {first: n}
+    # the second flag seen: the first sample not of the first flag
+    second = next(compress(flags, map(ne, flags, repeat(first))))
+    twos = flags.count(second)
+    if ones + twos == n:
+        return {first: ones, second: twos}
     seen = dict.fromkeys(flags)
     if len(seen) > _FEW_FLAGS:
         return Counter(flags)
@@ -600,8 +626,29 @@ def _counted(flags: Sequence[str | None]) -> Mapping[str | None, int]:
 _FEW_FLAGS = 8  # more different flags in one series are counted in one pass (Counter)
 
 
+def _valid_mask(
+    flags: Sequence[str | None], counts: Mapping[str | None, int], valid_flags: frozenset[str]
+) -> list[bool]:
+    """Whether each sample's flag is in ``valid_flags``, of flags counted in ``counts``
+    (:func:`_counted`): where few samples are invalid (an hour's fault or calibration minute),
+    those are found by their flags (``index``, at C speed), not every flag looked up."""
+    invalid = [(flag, n) for flag, n in counts.items() if flag not in valid_flags]
+    if sum(n for _, n in invalid) > _FEW_INVALID:
+        return list(map(valid_flags.__contains__, flags))
+    keep = [True] * len(flags)
+    for flag, n in invalid:
+        at = -1
+        for _ in range(n):
+            at = flags.index(flag, at + 1)
+            keep[at] = False
+    return keep
+
+
+_FEW_INVALID = 6  # more invalid samples in one series are found by looking every flag up
+
+
 # (id of a samples list, width) → the list, its minutes and its samples per flag
-MinuteMemo = dict[tuple[int, int], tuple[Sequence[Sample], _Minutes, Counter[str]]]
+MinuteMemo = dict[tuple[int, int], tuple[Sequence[Sample], _Minutes, dict[str, int]]]
 
 
 def _bucketed(
@@ -610,16 +657,16 @@ def _bucketed(
     width: int,
     valid_flags: frozenset[str],
     memo: MinuteMemo | None,
-) -> tuple[_Minutes, Counter[str]]:
+) -> tuple[_Minutes, dict[str, int]]:
     """:func:`_minutes` and the samples per flag it counted, remembered in ``memo`` (when
     given) for the same list and width: the count is then shared, and only read."""
     if memo is None:
-        counted: Counter[str] = Counter()
+        counted: dict[str, int] = {}
         return _minutes(samples, hour_start, width, valid_flags, counted), counted
     key = (id(samples), width)
     hit = memo.get(key)
     if hit is None or hit[0] is not samples:
-        counted = Counter()
+        counted = {}
         hit = samples, _minutes(samples, hour_start, width, valid_flags, counted), counted
         memo[key] = hit
     return hit[1], hit[2]
@@ -666,7 +713,7 @@ def _converted_pairs(
     else:
         ceiling = int(top.to_integral_value(ROUND_CEILING, _WHOLE))
     converting, o2_converting = mantissas, o2s
-    if not all(map(lt, o2s, repeat(ceiling))):
+    if o2s and max(o2s) >= ceiling:  # (some O₂ at or above o2_max: those minutes stay out)
         below_max = list(map(lt, o2s, repeat(ceiling)))
         converting = list(compress(mantissas, below_max))
         o2_converting = list(compress(o2s, below_max))
