@@ -10,8 +10,11 @@ site cannot make a logged-in browser act. A missing, unknown, expired or revoked
 its CSRF token is 403 (:class:`api.errors.Forbidden`), both in the one JSON error shape.
 
 :class:`StaffGate` checks the token of every ``/v1/staff/`` request before anything reads its
-body (issue 15: an anonymous 30 MB upload was spooled before its 401), so a 401 always comes
-before any answer about the body (400, 413, 422); the dependency then reuses the user it found.
+body (issue 15: an anonymous 30 MB upload was spooled before its 401), so a 401 comes before
+any answer about the body (400, 422, a chunked body cut off with 413) but one: a declared
+``Content-Length`` over the limit is 413 at once, unread, for anyone
+(:class:`api.bodylimit.BodyLimitMiddleware` runs first); the dependency then reuses the user it
+found.
 """
 
 from __future__ import annotations

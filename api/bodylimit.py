@@ -15,7 +15,7 @@ The console's pages ask for the session before reading a form (``session_before_
 A ``Content-Length`` over the limit is answered 413 at once, without reading a byte of the body;
 a body without one (chunked) is counted as it is read and cut off with 413 the moment it passes
 the limit. The endpoints still check the file inside against their own limits (an attachment at
-most 20 MiB, an import 10 MB, a registry file 5 MiB, a limits file 1 MiB).
+most 20 MiB, an import 10 MiB, a registry file 5 MiB, a limits file 1 MiB).
 """
 
 from __future__ import annotations

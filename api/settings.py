@@ -55,7 +55,7 @@ class ApiSettings(Settings):
         11 * 1024 * 1024,
         ge=1024,
         description="HTTP API: most bytes of an import upload's request body (disclosure "
-        "drafts, registry, permit limits; the file itself: 10 MB, 5 MiB and 1 MiB).",
+        "drafts, registry, permit limits; the file itself: 10 MiB, 5 MiB and 1 MiB).",
     )
     api_streams_per_client: int = Field(
         2,

@@ -159,7 +159,7 @@ class IngestSettings(Settings):
         60.0,
         gt=0,
         description="TCP gateway: dead letters one IP may leave per minute (bursts of as many); "
-        "the rest are only counted (sourcewatch_gateway_dead_letters_dropped_total).",
+        "the rest are counted (sourcewatch_gateway_dead_letters_dropped_total) and logged.",
     )
     gateway_dead_letters_per_minute_total: float = Field(
         600.0,

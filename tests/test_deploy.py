@@ -687,3 +687,18 @@ def test_the_k8s_process_counts_are_the_cpu_limits() -> None:
         if name in counts:
             env = {v["name"]: v.get("value") for v in container["env"]}
             assert env[counts[name]] == container["resources"]["limits"]["cpu"], name
+
+
+def test_the_readme_states_the_k8s_memory_limits() -> None:
+    """README's memory paragraph quotes the ingest worker's and Mosquitto's k8s limits."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    workloads = {
+        d["metadata"]["name"]: d for d in k8s_documents() if "template" in d.get("spec", {})
+    }
+
+    def limit_gib(name: str) -> str:
+        container = workloads[name]["spec"]["template"]["spec"]["containers"][0]
+        return str(container["resources"]["limits"]["memory"]).removesuffix("Gi") + " GiB"
+
+    assert f"the Kubernetes deployment gives it {limit_gib('sourcewatch-ingest')}" in readme
+    assert f"`deploy/k8s/mosquitto.yaml` limits\nit to {limit_gib('mosquitto')}" in readme
