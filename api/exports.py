@@ -64,11 +64,16 @@ class TooManyStreams(ApiError):
         )
 
 
+def _size(limit: int) -> str:
+    """``limit`` bytes in MiB, or in KiB below one MiB (not "0 MiB")."""
+    return f"{limit // 1048576} MiB" if limit >= 1048576 else f"{limit // 1024} KiB"
+
+
 class ExportTooLarge(InvalidParameter):
     def __init__(self, limit: int) -> None:
         super().__init__(
             "limit",
-            f"this download would be larger than {limit // (1024 * 1024)} MiB: ask for a shorter"
+            f"this download would be larger than {_size(limit)}: ask for a shorter"
             " period, page with limit, or use the daily dumps (/v1/dumps)",
             bare=True,
         )

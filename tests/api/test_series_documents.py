@@ -385,6 +385,7 @@ def test_a_download_cut_off_while_its_rows_still_stream_ends_its_query(
         refused = client.get(f"{every}&format=csv")
         assert refused.status_code == 422, refused.text
         assert refused.json()["error"]["parameter"] == "limit"
+        assert "would be larger than 64 KiB: ask for" in refused.json()["error"]["message"]
         busy = db.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
             " AND application_name = 'sourcewatch.api' AND state <> 'idle'"
