@@ -338,6 +338,14 @@ def timescaledb_installed() -> bool:
     return bindir is not None and "timescaledb" in preload_libraries(bindir)
 
 
+# TimescaleDB's jobs (compression, the continuous aggregate's refresh) each take a background
+# worker while they run, beside a scheduler per database that uses the extension and the
+# launcher; PostgreSQL's default of 8 worker processes, which parallel queries share, left jobs
+# unstarted ("failed to start a background worker") with a few databases on the server.
+# timescaledb-tune's rule: its background workers + 3 + the parallel workers (8 by default).
+_TIMESCALEDB_WORKERS = ["timescaledb.max_background_workers = 16", "max_worker_processes = 27"]
+
+
 def _write_conf(pgdata: Path, port: int, user: ServerUser, preload: Sequence[str]) -> None:
     sockets = str(pgdata) if len(str(pgdata)) <= _SOCKET_PATH_MAX else ""
     conf = pgdata / _CONF
@@ -350,6 +358,7 @@ def _write_conf(pgdata: Path, port: int, user: ServerUser, preload: Sequence[str
     ]
     if "timescaledb" in preload:
         lines.append("timescaledb.telemetry_level = 'off'")
+        lines += _TIMESCALEDB_WORKERS
     conf.write_text("\n".join(lines) + "\n")
     if user.is_other:
         os.chown(conf, user.uid, user.gid)

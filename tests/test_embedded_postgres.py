@@ -127,6 +127,9 @@ def test_cluster_uses_timescaledb_where_installed(data_dir: Path) -> None:
         ).fetchall()
         assert ("measurement_rows",) in rows and ("frames",) in rows  # measurements: its view
         assert conn.execute("SHOW timescaledb.telemetry_level").fetchone() == ("off",)
+        # room for the jobs beside a scheduler per database (PostgreSQL's default is 8)
+        assert conn.execute("SHOW max_worker_processes").fetchone() == ("27",)
+        assert conn.execute("SHOW timescaledb.max_background_workers").fetchone() == ("16",)
 
 
 def test_up_says_why_a_private_server_cannot_start_without_a_traceback(
