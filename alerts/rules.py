@@ -451,9 +451,7 @@ def _minutes(
                 buckets[minute] = [(value, zs)]
             else:
                 pairs.append((value, zs))
-    for flag, n in Counter(seen).items():
-        key = flag or NO_FLAG
-        flags[key] = flags.get(key, 0) + n
+    _add_counts(flags, Counter(seen))
     offsets = tuple(sorted(buckets))
     values: list[Decimal] = []
     zs_values: list[Decimal] = []
@@ -510,9 +508,7 @@ def _one_per_minute(
         if not all(map(lt, offsets, islice(offsets, 1, None))):
             return None
     counted = samples.flag_counts()
-    for flag, n in counted.items():
-        key = flag or NO_FLAG
-        flags[key] = flags.get(key, 0) + n
+    _add_counts(flags, counted)
     # One sample per minute: its value alone, normalised as a mean of one (Normalising a minute).
     exact = samples.value_exact
     if exact is not None and _sums_exactly(getcontext()):
@@ -564,6 +560,13 @@ def _one_per_minute(
         [_ZERO_D + v for _, v, _ in rows],
         [_ZERO_D + z for _, _, z in rows if z is not None],
     )
+
+
+def _add_counts(flags: dict[str, int], counted: Mapping[str | None, int]) -> None:
+    """Add the samples per flag ``counted`` to ``flags`` (a sample without one as NO_FLAG)."""
+    for flag, n in counted.items():
+        key = flag or NO_FLAG
+        flags[key] = flags.get(key, 0) + n
 
 
 def _no_zs(zs: Sequence[Decimal | None]) -> bool:
