@@ -136,7 +136,7 @@ class Publisher:
             if self._last_day is None
             else self._last_day - timedelta(days=2)
         )
-        daily_mark = self._mark(conn, "daily_means", self._daily_mark)
+        daily_mark = self._mark(conn, "daily_means", self._daily_mark, below_settled=True)
         for outlet_id, day, fp in daily_candidates(
             conn,
             now=now,
@@ -152,7 +152,7 @@ class Publisher:
 
         hourly_mark = self._mark(conn, "hourly_means", self._hourly_mark)
         months = self._months_held | self._month_candidates(conn, now, today, first)
-        self._months_held = months & self._unsettled_months(conn, today)
+        self._months_held = months & self._unsettled_months(conn, today) if months else set()
         for enterprise_id, month in sorted(months - self._months_held):
             period = month_period(month, now, self.tz)
             if period is None:
@@ -193,20 +193,27 @@ class Publisher:
             counts[record_type] += 1
 
     def _mark(
-        self, conn: psycopg.Connection[Any], table: str, since: datetime | None
+        self,
+        conn: psycopg.Connection[Any],
+        table: str,
+        since: datetime | None,
+        *,
+        below_settled: bool = False,
     ) -> datetime | None:
-        """The new watermark: the latest computed_at, less the margin for late commits. Daily
-        means computed within the settle time stay above it: their days are looked at again
-        until they have settled (:func:`daily_candidates`)."""
+        """The new watermark: the latest computed_at, less the margin for late commits. With
+        ``below_settled``, means computed within the settle time (by the server's clock) stay
+        above it: their days are looked at again until they have settled
+        (:func:`daily_candidates`)."""
         query = {
-            "hourly_means": "SELECT max(computed_at), NULL FROM hourly_means",
+            "hourly_means": "SELECT max(computed_at), statement_timestamp() FROM hourly_means",
             "daily_means": "SELECT max(computed_at), statement_timestamp() FROM daily_means",
         }[table]
         row = conn.execute(query).fetchone()
-        latest, server_now = row if row else (None, None)
+        assert row is not None  # an aggregate without GROUP BY: one row
+        latest, server_now = row
         if latest is None:
             return since
-        if server_now is not None:
+        if below_settled:
             latest = min(latest, server_now - self.options.settle)
         mark = latest - self.options.margin
         return mark if since is None or mark > since else since
@@ -247,10 +254,7 @@ class Publisher:
             self._quota_mark = max(self._quota_mark, int(record_id))
             if year and year.isdigit() and int(year) <= today.year:
                 last = this_month if int(year) == today.year else date(int(year), 12, 1)
-                m = date(int(year), 1, 1)
-                while m <= last:
-                    out.add((int(enterprise_id), m))
-                    m = (m + timedelta(days=32)).replace(day=1)
+                out |= {(int(enterprise_id), m) for m in _year_to_date(date(int(year), 1, 1), last)}
         return out
 
     def _unsettled_months(
@@ -315,12 +319,13 @@ class Publisher:
         self._listener.run(stop, wake)
 
 
-def _year_to_date(month: date, this_month: date) -> list[date]:
-    """``month`` and the later months of its year up to ``this_month``: the months whose
-    year-to-date figures a change in ``month`` reaches."""
+def _year_to_date(month: date, last: date) -> list[date]:
+    """``month`` and the later months of its year up to ``last``: the months whose year-to-date
+    figures a change in ``month`` reaches (up to the current one), or a year's quota (from
+    January)."""
     months = []
     m = month
-    while m <= this_month and m.year == month.year:
+    while m <= last and m.year == month.year:
         months.append(m)
         m = (m + timedelta(days=32)).replace(day=1)
     return months
