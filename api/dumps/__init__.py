@@ -14,8 +14,8 @@ For a day (Asia/Shanghai) :func:`dump_day` writes::
 
 Hourly means are those of the hours that had ended when the dump was written (``now``,
 :mod:`schemas.core.periods`): a day dumped before it ends (``--day`` today) leaves out its
-running hour rather than publish the validity of its data so far ("26 valid minutes of 60") as if it were
-final; the dump of the day once it has ended, as cron writes it, has every hour.
+running hour rather than publish the validity of its data so far ("26 valid minutes of 60") as
+if it were final; the dump of the day once it has ended, as cron writes it, has every hour.
 
 An enterprise gets a partition when one of its outlets has an hourly mean or a measurement that
 starts in the day. Everything is read in one REPEATABLE READ snapshot, so the files agree with

@@ -10,9 +10,10 @@
   me", kept live by ``console.js`` from the staff alert stream;
 * ``/staff/cases/{id}`` — the case: hourly means against the limit (inline SVG, and a table
   with each hour's status: the running hour 进行中 / in progress, not invalid, by
-  :mod:`schemas.core.periods` as in the API), the judged periods, raw values with their flags, the history, and forms to acknowledge, assign, comment,
-  record a reply and close, each calling :mod:`schemas.cases.workflow` (the same audited
-  functions as the staff API), and the evidence bundle's link.
+  :mod:`schemas.core.periods` as in the API), the judged periods, raw values with their flags,
+  the history, and forms to acknowledge, assign, comment, record a reply and close, each
+  calling :mod:`schemas.cases.workflow` (the same audited functions as the staff API), and the
+  evidence bundle's link.
 
 Every form carries the session's CSRF token (synchronizer token; the login form a
 double-submit cookie); a POST without it is refused with 403 and changes nothing. Pages need a
